@@ -1,0 +1,274 @@
+// Command mqbench is the load generator behind `make bench`: a lean client
+// on this repo's wire package (sync sends at a given concurrency, batched
+// sends, an offered-rate latency run, draining consumers) and one mode on
+// the official rocketmq-client-go for realism. It prints msgs/s and latency
+// percentiles.
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	rocketmq "github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/apache/rocketmq-client-go/v2/rlog"
+
+	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/wire"
+)
+
+type options struct {
+	broker, namesrv, topic, mode string
+	conc, size, queues, batch    int
+	conns                        int
+	duration                     time.Duration
+	rate                         int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.broker, "broker", "127.0.0.1:10911", "broker address")
+	flag.StringVar(&o.namesrv, "namesrv", "127.0.0.1:9876", "name server (official mode)")
+	flag.StringVar(&o.topic, "topic", "BenchTopic", "topic (must exist)")
+	flag.StringVar(&o.mode, "mode", "send", "send | batch | rate | consume | official")
+	flag.IntVar(&o.conc, "c", 16, "concurrent synchronous senders")
+	flag.IntVar(&o.conns, "conns", 8, "TCP connections the lean client spreads senders over")
+	flag.IntVar(&o.size, "size", 1024, "message body bytes")
+	flag.IntVar(&o.queues, "queues", 8, "queues of the topic")
+	flag.IntVar(&o.batch, "batch", 32, "messages per batch (batch mode)")
+	flag.IntVar(&o.rate, "rate", 10000, "offered msgs/s (rate mode)")
+	flag.DurationVar(&o.duration, "d", 10*time.Second, "run time")
+	flag.Parse()
+	rlog.SetLogLevel("error")
+
+	var err error
+	switch o.mode {
+	case "send", "batch", "rate":
+		err = runSend(o)
+	case "consume":
+		err = runConsume(o)
+	case "official":
+		err = runOfficial(o)
+	default:
+		err = fmt.Errorf("unknown mode %q", o.mode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mqbench:", err)
+		os.Exit(1)
+	}
+}
+
+// latencies collects per-request durations from many goroutines.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(ds []time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, ds...)
+	l.mu.Unlock()
+}
+
+func (l *latencies) report() string {
+	if len(l.d) == 0 {
+		return "no samples"
+	}
+	sort.Slice(l.d, func(i, j int) bool { return l.d[i] < l.d[j] })
+	q := func(p float64) time.Duration { return l.d[min(len(l.d)-1, int(float64(len(l.d))*p))] }
+	return fmt.Sprintf("p50 %v  p99 %v  p999 %v  max %v", q(0.50).Round(time.Microsecond), q(0.99).Round(time.Microsecond), q(0.999).Round(time.Microsecond), l.d[len(l.d)-1].Round(time.Microsecond))
+}
+
+func sendRequest(o options, queue int, body []byte, batch bool) *wire.Command {
+	f := map[string]string{
+		"a": "BENCH_PG", "b": o.topic, "c": "TBW102", "d": "8", "e": strconv.Itoa(queue),
+		"f": "0", "g": strconv.FormatInt(time.Now().UnixMilli(), 10), "h": "0",
+		"i": "TAGS\x01bench\x02", "j": "0", "k": "false",
+	}
+	code := wire.SendMessageV2
+	if batch {
+		f["m"] = "true"
+		code = wire.SendBatchMessage
+	}
+	return wire.NewRequest(code, f, body)
+}
+
+// batchBody encodes n messages in the SEND_BATCH_MESSAGE item layout.
+func batchBody(n int, body []byte) []byte {
+	props := []byte("TAGS\x01bench\x02")
+	var out []byte
+	for i := 0; i < n; i++ {
+		total := 20 + len(body) + 2 + len(props)
+		out = binary.BigEndian.AppendUint32(out, uint32(total))
+		out = binary.BigEndian.AppendUint32(out, 0)
+		out = binary.BigEndian.AppendUint32(out, 0)
+		out = binary.BigEndian.AppendUint32(out, 0)
+		out = binary.BigEndian.AppendUint32(out, uint32(len(body)))
+		out = append(out, body...)
+		out = binary.BigEndian.AppendUint16(out, uint16(len(props)))
+		out = append(out, props...)
+	}
+	return out
+}
+
+func runSend(o options) error {
+	log := slog.New(slog.DiscardHandler)
+	clients := make([]*remoting.Client, o.conns)
+	for i := range clients {
+		clients[i] = remoting.NewClient(nil, log)
+		defer clients[i].Close()
+	}
+	body := make([]byte, o.size)
+	for i := range body {
+		body[i] = byte('a' + i%26)
+	}
+	perReq := 1
+	if o.mode == "batch" {
+		perReq = o.batch
+		body = batchBody(o.batch, body)
+	}
+	var interval time.Duration
+	if o.mode == "rate" {
+		interval = time.Duration(float64(time.Second) * float64(o.conc) / float64(o.rate))
+	}
+	var sent, failed atomic.Int64
+	lat := &latencies{}
+	deadline := time.Now().Add(o.duration)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for g := 0; g < o.conc; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			cl := clients[g%len(clients)]
+			req := sendRequest(o, g%o.queues, body, o.mode == "batch")
+			ds := make([]time.Duration, 0, 1<<16)
+			next := time.Now()
+			for time.Now().Before(deadline) {
+				if interval > 0 {
+					next = next.Add(interval)
+					if d := time.Until(next); d > 0 {
+						time.Sleep(d)
+					}
+				}
+				t0 := time.Now()
+				resp, err := cl.Invoke(o.broker, req, 5*time.Second)
+				if err != nil || resp.Code != wire.Success {
+					failed.Add(1)
+					if err != nil {
+						time.Sleep(10 * time.Millisecond)
+					}
+					continue
+				}
+				ds = append(ds, time.Since(t0))
+				sent.Add(int64(perReq))
+			}
+			lat.add(ds)
+		}(g)
+	}
+	wg.Wait()
+	el := time.Since(start)
+	fmt.Printf("mode=%s senders=%d conns=%d size=%dB batch=%d: %d msgs in %v = %.0f msgs/s, %d failed requests; latency per request %s\n",
+		o.mode, o.conc, o.conns, o.size, perReq, sent.Load(), el.Round(time.Millisecond), float64(sent.Load())/el.Seconds(), failed.Load(), lat.report())
+	return nil
+}
+
+// runConsume drains every queue from offset 0 with one puller per queue.
+func runConsume(o options) error {
+	log := slog.New(slog.DiscardHandler)
+	var total, bytes atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, o.queues)
+	for q := 0; q < o.queues; q++ {
+		wg.Add(1)
+		go func(q int) {
+			defer wg.Done()
+			cl := remoting.NewClient(nil, log)
+			defer cl.Close()
+			offset := int64(0)
+			for {
+				req := wire.NewRequest(wire.PullMessage, map[string]string{
+					"consumerGroup": "BENCH_CG", "topic": o.topic, "queueId": strconv.Itoa(q),
+					"queueOffset": strconv.FormatInt(offset, 10), "maxMsgNums": "32", "sysFlag": "4",
+					"commitOffset": "0", "suspendTimeoutMillis": "0", "subscription": "*", "subVersion": "0", "expressionType": "TAG",
+				}, nil)
+				resp, err := cl.Invoke(o.broker, req, 10*time.Second)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if resp.Code != wire.Success {
+					return // drained
+				}
+				n := 0
+				for p := 0; p+4 <= len(resp.Body); {
+					p += int(binary.BigEndian.Uint32(resp.Body[p:]))
+					n++
+				}
+				total.Add(int64(n))
+				bytes.Add(int64(len(resp.Body)))
+				next, _ := resp.GetInt("nextBeginOffset")
+				offset = next
+			}
+		}(q)
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	el := time.Since(start)
+	fmt.Printf("mode=consume queues=%d: %d msgs (%d MiB) in %v = %.0f msgs/s\n", o.queues, total.Load(), bytes.Load()>>20, el.Round(time.Millisecond), float64(total.Load())/el.Seconds())
+	return nil
+}
+
+// runOfficial sends with rocketmq-client-go v2.1.2, as applications do.
+func runOfficial(o options) error {
+	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{o.namesrv}), producer.WithGroupName("BENCH_OFFICIAL"), producer.WithRetry(2))
+	if err != nil {
+		return err
+	}
+	if err := p.Start(); err != nil {
+		return err
+	}
+	defer p.Shutdown()
+	body := make([]byte, o.size)
+	var sent, failed atomic.Int64
+	lat := &latencies{}
+	deadline := time.Now().Add(o.duration)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for g := 0; g < o.conc; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ds []time.Duration
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				if _, err := p.SendSync(context.Background(), primitive.NewMessage(o.topic, body)); err != nil {
+					failed.Add(1)
+					continue
+				}
+				ds = append(ds, time.Since(t0))
+				sent.Add(1)
+			}
+			lat.add(ds)
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	fmt.Printf("mode=official senders=%d size=%dB: %d msgs in %v = %.0f msgs/s, %d failed; latency %s\n",
+		o.conc, o.size, sent.Load(), el.Round(time.Millisecond), float64(sent.Load())/el.Seconds(), failed.Load(), lat.report())
+	return nil
+}

@@ -1,0 +1,95 @@
+// Command mqbroker runs a RocketMQ-compatible broker.
+//
+//	mqbroker -c broker.conf [-n "ip:port;ip:port"] [-p key=value ...]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/mqops/mqops/broker/config"
+	"github.com/mqops/mqops/broker/logging"
+	"github.com/mqops/mqops/broker/server"
+)
+
+type keyValues map[string]string
+
+func (kv keyValues) String() string { return fmt.Sprint(map[string]string(kv)) }
+
+func (kv keyValues) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || strings.TrimSpace(k) == "" {
+		return fmt.Errorf("want key=value, got %q", s)
+	}
+	kv[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	return nil
+}
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	overrides := keyValues{}
+	confPath := flag.String("c", "", "broker config file (RocketMQ broker.conf format)")
+	namesrv := flag.String("n", "", "name server address list, e.g. 192.168.0.1:9876;192.168.0.2:9876")
+	flag.Var(overrides, "p", "override one config key, key=value (repeatable)")
+	flag.Parse()
+	if *namesrv != "" {
+		overrides["namesrvAddr"] = *namesrv
+	}
+
+	cfg, warnings, err := config.LoadBroker(*confPath, overrides)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mqbroker:", err)
+		return 1
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, "mqbroker: warning:", w)
+	}
+	blog, bclose, err := logging.Open(cfg.LogDir, "broker.log", slog.LevelInfo, logging.WithStderr())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mqbroker:", err)
+		return 1
+	}
+	defer bclose.Close()
+	slogger, sclose, err := logging.Open(cfg.LogDir, "store.log", slog.LevelInfo)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mqbroker:", err)
+		return 1
+	}
+	defer sclose.Close()
+	for _, w := range warnings {
+		blog.Warn("[CONFIG] " + w)
+	}
+
+	b, err := server.New(server.Options{Config: cfg, Log: blog, StoreLog: slogger})
+	if err != nil {
+		blog.Error("[BOOT_FAILED] broker failed to start", "err", err)
+		fmt.Fprintln(os.Stderr, "mqbroker:", err)
+		return 1
+	}
+	b.Start()
+	msg := fmt.Sprintf("The broker[%s, %s] boot success. serializeType=JSON", cfg.BrokerName, b.Addr())
+	if cfg.NamesrvAddr != "" {
+		msg += " and name server is " + cfg.NamesrvAddr
+	}
+	fmt.Println(msg)
+	blog.Info(msg)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	blog.Info("shutting down", "signal", s.String())
+	if err := b.Close(); err != nil {
+		blog.Error("[SHUTDOWN] store close failed", "err", err)
+		return 1
+	}
+	fmt.Println("The broker shut down cleanly.")
+	return 0
+}

@@ -1,0 +1,375 @@
+// Package config reads and writes the daemons' settings in RocketMQ's own
+// properties format, so a Java broker.conf or namesrv.conf loads unchanged.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Broker is a broker's configuration. Each field's comment starts with its
+// RocketMQ key; defaults are Java's unless noted. Fields are plain data:
+// Set is not safe to call while other goroutines read them.
+type Broker struct {
+	BrokerClusterName string // brokerClusterName
+	BrokerName        string // brokerName; Java defaults to the host name, we to "broker-a"
+	BrokerID          int64  // brokerId; 0 is the master, and masters always get 0
+	// namesrvAddr, "ip:port;ip:port"; may be empty. Defaults to
+	// $NAMESRV_ADDR, as in Java.
+	NamesrvAddr string
+	ListenPort  int    // listenPort; 0 binds any free port
+	BrokerIP1   string // brokerIP1; defaults to the host's first non-loopback IPv4, else 127.0.0.1
+	BrokerIP2   string // brokerIP2, the HA address; defaults to brokerIP1
+	// haListenPort; defaults to listenPort+1 (0 if listenPort is 0). Java
+	// always forces that; we honor an explicit value.
+	HAListenPort int
+
+	StorePathRootDir           string // storePathRootDir, default $HOME/store
+	StorePathCommitLog         string // storePathCommitLog, default <storePathRootDir>/commitlog
+	MappedFileSizeCommitLog    int64  // mappedFileSizeCommitLog (old spelling mapedFileSizeCommitLog), bytes
+	MappedFileSizeConsumeQueue int64  // mappedFileSizeConsumeQueue, bytes, a multiple of 20 (one entry)
+	FlushDiskType              string // flushDiskType: ASYNC_FLUSH or SYNC_FLUSH
+	FlushIntervalCommitLog     int    // flushIntervalCommitLog, ms
+	FlushIntervalConsumeQueue  int    // flushIntervalConsumeQueue, ms
+	SyncFlushTimeout           int64  // syncFlushTimeout, ms
+	BrokerRole                 string // brokerRole: ASYNC_MASTER, SYNC_MASTER or SLAVE
+	FileReservedTime           int    // fileReservedTime, hours
+	DeleteWhen                 string // deleteWhen, hours of day "04" or "04;05"; see DeleteWhenHours
+	// diskMaxUsedSpaceRatio, percent; 1..100 accepted, then clamped to
+	// 10..95 as Java does.
+	DiskMaxUsedSpaceRatio int
+	CleanResourceInterval int // cleanResourceInterval, ms
+	MaxMessageSize        int // maxMessageSize, body bytes
+
+	AutoCreateTopicEnable          bool   // autoCreateTopicEnable
+	AutoCreateSubscriptionGroup    bool   // autoCreateSubscriptionGroup
+	ClusterTopicEnable             bool   // clusterTopicEnable: serve a topic named after the cluster
+	BrokerTopicEnable              bool   // brokerTopicEnable: serve a topic named after the broker
+	DefaultTopicQueueNums          int    // defaultTopicQueueNums
+	BrokerPermission               int    // brokerPermission: bits 4 read, 2 write, 1 inherit
+	RegisterNameServerPeriod       int    // registerNameServerPeriod, ms, clamped to 10000..60000 as in Java
+	RegisterBrokerTimeoutMills     int    // registerBrokerTimeoutMills, ms
+	FlushConsumerOffsetInterval    int    // flushConsumerOffsetInterval, ms
+	LongPollingEnable              bool   // longPollingEnable
+	ShortPollingTimeMills          int64  // shortPollingTimeMills, ms
+	NotifyConsumerIdsChangedEnable bool   // notifyConsumerIdsChangedEnable
+	SendMessageThreadPoolNums      int    // sendMessageThreadPoolNums; default min(CPUs, 4)
+	TraceTopicEnable               bool   // traceTopicEnable
+	MsgTraceTopicName              string // msgTraceTopicName
+	MessageDelayLevel              string // messageDelayLevel, e.g. "1s 5m 2h 1d"; see DelayLevels
+	RejectTransactionMessage       bool   // rejectTransactionMessage
+	TransactionTimeOut             int64  // transactionTimeOut, ms
+	TransactionCheckMax            int    // transactionCheckMax
+	TransactionCheckInterval       int64  // transactionCheckInterval, ms
+	RegionID                       string // regionId
+	TraceOn                        bool   // traceOn
+	LogDir                         string // logDir (ours, not Java's), default $HOME/logs/rocketmqlogs
+
+	kept
+}
+
+// LoadBroker reads path (may be "" for defaults only), then applies
+// overrides (RocketMQ key names, e.g. from -n), and validates. Warnings name
+// unknown keys and keys accepted with no effect; they are not errors.
+func LoadBroker(path string, overrides map[string]string) (*Broker, []string, error) {
+	b := defaultBroker()
+	warnings, err := load(b, path, overrides)
+	if err != nil {
+		return nil, warnings, err
+	}
+	return b, warnings, nil
+}
+
+// Properties returns every key and its current value, sorted by key, as
+// GET_BROKER_CONFIG reports them.
+func (b *Broker) Properties() []KeyValue { return properties(b, false) }
+
+// Set applies one key, as UPDATE_BROKER_CONFIG does, with the same checks as
+// LoadBroker. On error b is unchanged. Adjustments Java makes silently, such
+// as clamping, are made silently here too.
+func (b *Broker) Set(key, value string) error {
+	c := *b
+	c.kept = b.kept.clone()
+	if err := set(&c, key, value); err != nil {
+		return err
+	}
+	*b = c
+	return nil
+}
+
+// Save writes b to path atomically, keys sorted. Defaulted derived keys such
+// as haListenPort are left out so they keep following their source.
+func (b *Broker) Save(path string) error { return save(b, path) }
+
+// DeleteWhenHours returns the hours of day of DeleteWhen. It is nil only if
+// DeleteWhen was assigned directly and is invalid.
+func (b *Broker) DeleteWhenHours() []int {
+	hours, _ := parseDeleteWhen(b.DeleteWhen)
+	return hours
+}
+
+// DelayLevels returns the delays of MessageDelayLevel; level n is
+// DelayLevels()[n-1]. It is nil only if MessageDelayLevel was assigned
+// directly and is invalid.
+func (b *Broker) DelayLevels() []time.Duration {
+	levels, _ := parseDelayLevels(b.MessageDelayLevel)
+	return levels
+}
+
+func defaultBroker() *Broker {
+	home := homeDir()
+	return &Broker{
+		BrokerClusterName:              "DefaultCluster",
+		BrokerName:                     "broker-a",
+		NamesrvAddr:                    os.Getenv("NAMESRV_ADDR"),
+		ListenPort:                     10911,
+		BrokerIP1:                      localIPv4(),
+		StorePathRootDir:               underHome(home, "store"),
+		MappedFileSizeCommitLog:        1 << 30,
+		MappedFileSizeConsumeQueue:     300000 * 20,
+		FlushDiskType:                  "ASYNC_FLUSH",
+		FlushIntervalCommitLog:         500,
+		FlushIntervalConsumeQueue:      1000,
+		SyncFlushTimeout:               5000,
+		BrokerRole:                     "ASYNC_MASTER",
+		FileReservedTime:               72,
+		DeleteWhen:                     "04",
+		DiskMaxUsedSpaceRatio:          75,
+		CleanResourceInterval:          10000,
+		MaxMessageSize:                 4 << 20,
+		AutoCreateTopicEnable:          true,
+		AutoCreateSubscriptionGroup:    true,
+		ClusterTopicEnable:             true,
+		BrokerTopicEnable:              true,
+		DefaultTopicQueueNums:          8,
+		BrokerPermission:               6,
+		RegisterNameServerPeriod:       30000,
+		RegisterBrokerTimeoutMills:     6000,
+		FlushConsumerOffsetInterval:    5000,
+		LongPollingEnable:              true,
+		ShortPollingTimeMills:          1000,
+		NotifyConsumerIdsChangedEnable: true,
+		SendMessageThreadPoolNums:      min(runtime.NumCPU(), 4),
+		MsgTraceTopicName:              "RMQ_SYS_TRACE_TOPIC",
+		MessageDelayLevel:              "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
+		TransactionTimeOut:             6000,
+		TransactionCheckMax:            15,
+		TransactionCheckInterval:       60000,
+		RegionID:                       "DefaultRegion",
+		TraceOn:                        true,
+		LogDir:                         underHome(home, "logs", "rocketmqlogs"),
+	}
+}
+
+func (b *Broker) keys() []key {
+	return []key{
+		str("brokerClusterName", &b.BrokerClusterName, nonEmpty),
+		str("brokerName", &b.BrokerName, nonEmpty),
+		integer("brokerId", &b.BrokerID, javaLong, atLeast(0)),
+		str("namesrvAddr", &b.NamesrvAddr, addressList),
+		integer("listenPort", &b.ListenPort, javaInt, listenPort),
+		str("brokerIP1", &b.BrokerIP1, ipv4),
+		derived(str("brokerIP2", &b.BrokerIP2, ipv4)),
+		derived(integer("haListenPort", &b.HAListenPort, javaInt, listenPort)),
+		str("storePathRootDir", &b.StorePathRootDir, nonEmpty),
+		derived(str("storePathCommitLog", &b.StorePathCommitLog, nonEmpty)),
+		integer("mappedFileSizeCommitLog", &b.MappedFileSizeCommitLog, javaInt, positive),
+		integer("mappedFileSizeConsumeQueue", &b.MappedFileSizeConsumeQueue, javaInt, consumeQueueSize),
+		str("flushDiskType", &b.FlushDiskType, oneOf("ASYNC_FLUSH", "SYNC_FLUSH")),
+		integer("flushIntervalCommitLog", &b.FlushIntervalCommitLog, javaInt, positive),
+		integer("flushIntervalConsumeQueue", &b.FlushIntervalConsumeQueue, javaInt, positive),
+		integer("syncFlushTimeout", &b.SyncFlushTimeout, javaInt, positive),
+		str("brokerRole", &b.BrokerRole, oneOf("ASYNC_MASTER", "SYNC_MASTER", "SLAVE")),
+		integer("fileReservedTime", &b.FileReservedTime, javaInt, positive),
+		str("deleteWhen", &b.DeleteWhen, func(s string) error { _, err := parseDeleteWhen(s); return err }),
+		integer("diskMaxUsedSpaceRatio", &b.DiskMaxUsedSpaceRatio, javaInt, between(1, 100)),
+		integer("cleanResourceInterval", &b.CleanResourceInterval, javaInt, positive),
+		integer("maxMessageSize", &b.MaxMessageSize, javaInt, positive),
+		boolean("autoCreateTopicEnable", &b.AutoCreateTopicEnable),
+		boolean("autoCreateSubscriptionGroup", &b.AutoCreateSubscriptionGroup),
+		boolean("clusterTopicEnable", &b.ClusterTopicEnable),
+		boolean("brokerTopicEnable", &b.BrokerTopicEnable),
+		integer("defaultTopicQueueNums", &b.DefaultTopicQueueNums, javaInt, positive),
+		integer("brokerPermission", &b.BrokerPermission, javaInt, permission),
+		integer("registerNameServerPeriod", &b.RegisterNameServerPeriod, javaInt, nil),
+		integer("registerBrokerTimeoutMills", &b.RegisterBrokerTimeoutMills, javaInt, positive),
+		integer("flushConsumerOffsetInterval", &b.FlushConsumerOffsetInterval, javaInt, positive),
+		boolean("longPollingEnable", &b.LongPollingEnable),
+		integer("shortPollingTimeMills", &b.ShortPollingTimeMills, javaLong, positive),
+		boolean("notifyConsumerIdsChangedEnable", &b.NotifyConsumerIdsChangedEnable),
+		integer("sendMessageThreadPoolNums", &b.SendMessageThreadPoolNums, javaInt, positive),
+		boolean("traceTopicEnable", &b.TraceTopicEnable),
+		str("msgTraceTopicName", &b.MsgTraceTopicName, nonEmpty),
+		str("messageDelayLevel", &b.MessageDelayLevel, func(s string) error { _, err := parseDelayLevels(s); return err }),
+		boolean("rejectTransactionMessage", &b.RejectTransactionMessage),
+		integer("transactionTimeOut", &b.TransactionTimeOut, javaLong, positive),
+		integer("transactionCheckMax", &b.TransactionCheckMax, javaInt, positive),
+		integer("transactionCheckInterval", &b.TransactionCheckInterval, javaLong, positive),
+		str("regionId", &b.RegionID, nonEmpty),
+		boolean("traceOn", &b.TraceOn),
+		str("logDir", &b.LogDir, nonEmpty),
+	}
+}
+
+func (b *Broker) schema() schema { return brokerSchema }
+func (b *Broker) state() *kept   { return &b.kept }
+
+func (b *Broker) finish() ([]string, error) {
+	if !b.explicit["storePathCommitLog"] {
+		b.StorePathCommitLog = filepath.Join(b.StorePathRootDir, "commitlog")
+	}
+	if !b.explicit["brokerIP2"] {
+		b.BrokerIP2 = b.BrokerIP1
+	}
+	if !b.explicit["haListenPort"] {
+		b.HAListenPort = b.ListenPort + 1
+		if b.ListenPort == 0 {
+			b.HAListenPort = 0 // a free port as well, not port 1
+		}
+	}
+	warnings := clamp("registerNameServerPeriod", &b.RegisterNameServerPeriod, 10000, 60000)
+	warnings = append(warnings, clamp("diskMaxUsedSpaceRatio", &b.DiskMaxUsedSpaceRatio, 10, 95)...)
+	if err := validate(b.keys()); err != nil {
+		return warnings, err
+	}
+	if b.HAListenPort == b.ListenPort && b.ListenPort != 0 {
+		return warnings, fmt.Errorf("haListenPort = %d: same as listenPort", b.HAListenPort)
+	}
+	// Java's BrokerStartup makes the same two decisions.
+	if b.BrokerRole == "SLAVE" {
+		if b.BrokerID <= 0 {
+			return warnings, fmt.Errorf("brokerRole SLAVE needs brokerId > 0, have %d", b.BrokerID)
+		}
+	} else if b.BrokerID != 0 {
+		warnings = append(warnings, fmt.Sprintf("brokerId = %d: a master's brokerId is 0, using 0 as RocketMQ does", b.BrokerID))
+		b.BrokerID = 0
+	}
+	return warnings, nil
+}
+
+// parseDeleteWhen reads Java's "04;05": hours of day split by ';'.
+// Trailing separators are dropped, as Java's String.split does.
+func parseDeleteWhen(s string) ([]int, error) {
+	var hours []int
+	for _, h := range strings.Split(strings.TrimRight(s, ";"), ";") {
+		n, err := strconv.Atoi(strings.TrimSpace(h))
+		if err != nil || n < 0 || n > 23 {
+			return nil, errors.New("want hours 0..23 separated by ';'")
+		}
+		hours = append(hours, n)
+	}
+	return hours, nil
+}
+
+// parseDelayLevels reads Java's "1s 5s 10s 30s 1m ... 2h".
+func parseDelayLevels(s string) ([]time.Duration, error) {
+	units := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}
+	var levels []time.Duration
+	for _, f := range strings.Fields(s) {
+		unit, ok := units[f[len(f)-1]]
+		n, err := strconv.ParseInt(f[:len(f)-1], 10, 32)
+		if !ok || err != nil || n <= 0 {
+			return nil, fmt.Errorf("level %q: want a positive number followed by s, m, h or d", f)
+		}
+		levels = append(levels, time.Duration(n)*unit)
+	}
+	if len(levels) == 0 {
+		return nil, errors.New("want at least one level")
+	}
+	return levels, nil
+}
+
+// addressList checks namesrvAddr the way Java's BrokerStartup does: each
+// ';'-separated entry is host:port.
+func addressList(s string) error {
+	if s == "" {
+		return nil
+	}
+	for _, a := range strings.Split(strings.TrimRight(s, ";"), ";") {
+		host, p, err := net.SplitHostPort(strings.TrimSpace(a))
+		if err == nil && host != "" {
+			var n int
+			if n, err = strconv.Atoi(p); err == nil {
+				err = port(int64(n))
+			}
+		}
+		if err != nil || host == "" {
+			return fmt.Errorf("address %q: want host:port, several split by ';'", a)
+		}
+	}
+	return nil
+}
+
+// ipv4 is required because message ids embed the broker's IPv4 address.
+func ipv4(s string) error {
+	if ip := net.ParseIP(s); ip == nil || ip.To4() == nil {
+		return errors.New("want an IPv4 address")
+	}
+	return nil
+}
+
+func consumeQueueSize(n int64) error {
+	if n <= 0 || n%20 != 0 {
+		return errors.New("want a positive multiple of 20, the size of one entry")
+	}
+	return nil
+}
+
+func permission(n int64) error {
+	if n&^7 != 0 {
+		return errors.New("want bits 4 (read), 2 (write) and 1 (inherit) only")
+	}
+	return nil
+}
+
+// homeDir is Java's user.home. Unknown, path defaults stay empty and fail
+// validation unless the file sets them.
+func homeDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return home
+}
+
+func underHome(home string, elem ...string) string {
+	if home == "" {
+		return ""
+	}
+	return filepath.Join(append([]string{home}, elem...)...)
+}
+
+// localIPv4 returns the host's first non-loopback IPv4 address on an
+// interface that is up, else 127.0.0.1.
+func localIPv4() string {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return "127.0.0.1"
+	}
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			n, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			if ip := n.IP.To4(); ip != nil && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() {
+				return ip.String()
+			}
+		}
+	}
+	return "127.0.0.1"
+}

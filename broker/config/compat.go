@@ -1,0 +1,86 @@
+package config
+
+// Keys RocketMQ 4.9.x reads (the setters of its config classes, which is how
+// Java maps properties to fields) that we take without acting on them yet.
+// A key moves out of these lists when it gets a field.
+
+var brokerConfigKeys = []string{
+	"aclEnable", "adminBrokerThreadPoolNums", "autoDeleteUnusedStats", "brokerFastFailureEnable",
+	"clientManageThreadPoolNums", "clientManagerThreadPoolQueueCapacity", "commercialBaseCount",
+	"commercialBigCount", "commercialEnable", "commercialTimerCount", "commercialTransCount",
+	"compressedRegister", "configBlackList", "consumerFallbehindThreshold",
+	"consumerManageThreadPoolNums", "consumerManagerThreadPoolQueueCapacity",
+	"disableConsumeIfConsumerReadSlowly", "enableCalcFilterBitMap", "enableDetailStat",
+	"enablePropertyFilter", "endTransactionPoolQueueCapacity", "endTransactionThreadPoolNums",
+	"expectConsumerNumUseFilter", "fetchNamesrvAddrByAddressServer", "filterDataCleanTimeSpan",
+	"filterServerNums", "filterSupportRetry", "flushConsumerOffsetHistoryInterval", "forceRegister",
+	"heartbeatThreadPoolNums", "heartbeatThreadPoolQueueCapacity", "highSpeedMode", "isolateLogEnable",
+	"maxDelayTime", "maxErrorRateOfBloomFilter", "messageStorePlugIn",
+	"processReplyMessageThreadPoolNums", "pullMessageThreadPoolNums", "pullThreadPoolQueueCapacity",
+	"putMessageFutureThreadPoolNums", "putThreadPoolQueueCapacity", "queryMessageThreadPoolNums",
+	"queryThreadPoolQueueCapacity", "replyThreadPoolQueueCapacity", "rocketmqHome",
+	"sendThreadPoolQueueCapacity", "slaveReadEnable", "startAcceptSendRequestTimeStamp",
+	"storeReplyMessageEnable", "transferMsgByHeap", "waitTimeMillsInHeartbeatQueue",
+	"waitTimeMillsInPullQueue", "waitTimeMillsInSendQueue", "waitTimeMillsInTransactionQueue",
+	// BrokerStartup copies these two into system properties.
+	"rmqAddressServerDomain", "rmqAddressServerSubGroup",
+}
+
+var messageStoreConfigKeys = []string{
+	"accessMessageInMemoryMaxRatio", "bitMapLengthConsumeQueueExt", "checkCRCOnRecover",
+	"cleanFileForciblyEnable", "commitCommitLogLeastPages", "commitCommitLogThoroughInterval",
+	"commitIntervalCommitLog", "dLegerGroup", "dLegerPeers", "dLegerSelfId", "debugLockEnable",
+	"defaultQueryMaxNum", "deleteCommitLogFilesInterval", "deleteConsumeQueueFilesInterval",
+	"destroyMapedFileIntervalForcibly", "diskFallRecorded", "duplicationEnable", "enableBatchPush",
+	"enableConsumeQueueExt", "enableDLegerCommitLog", "enableLmq", "enableMultiDispatch",
+	"enableScheduleAsyncDeliver", "enableScheduleMessageStats", "fastFailIfNoBufferInStorePool",
+	"flushCommitLogLeastPages", "flushCommitLogThoroughInterval", "flushCommitLogTimed",
+	"flushConsumeQueueLeastPages", "flushConsumeQueueThoroughInterval", "flushDelayOffsetInterval",
+	"flushLeastPagesWhenWarmMapedFile", "haHousekeepingInterval", "haMasterAddress",
+	"haSendHeartbeatInterval", "haSlaveFallbehindMax", "haTransferBatchSize",
+	"mappedFileSizeConsumeQueueExt", "maxHashSlotNum", "maxIndexNum", "maxLmqConsumeQueueNum",
+	"maxMsgsNumBatch", "maxTransferBytesOnMessageInDisk", "maxTransferBytesOnMessageInMemory",
+	"maxTransferCountOnMessageInDisk", "maxTransferCountOnMessageInMemory", "messageIndexEnable",
+	"messageIndexSafe", "offsetCheckInSlave", "osPageCacheBusyTimeOutMills", "preferredLeaderId",
+	"putMsgIndexHightWater", "readOnlyCommitLogStorePaths", "redeleteHangedFileInterval",
+	"scheduleAsyncDeliverMaxPendingLimit", "scheduleAsyncDeliverMaxResendNum2Blocked", "slaveTimeout",
+	"storePathDLedgerCommitLog", "transientStorePoolEnable", "transientStorePoolSize",
+	"useReentrantLockWhenPutMessage", "warmMapedFileEnable",
+}
+
+var nettyServerConfigKeys = []string{
+	"serverAsyncSemaphoreValue", "serverCallbackExecutorThreads", "serverChannelMaxIdleTimeSeconds",
+	"serverOnewaySemaphoreValue", "serverPooledByteBufAllocatorEnable", "serverSelectorThreads",
+	"serverSocketBacklog", "serverSocketRcvBufSize", "serverSocketSndBufSize", "serverWorkerThreads",
+	"useEpollNativeSelector", "writeBufferHighWaterMark", "writeBufferLowWaterMark",
+}
+
+var nettyClientConfigKeys = []string{
+	"channelNotActiveInterval", "clientAsyncSemaphoreValue", "clientCallbackExecutorThreads",
+	"clientChannelMaxIdleTimeSeconds", "clientCloseSocketIfTimeout", "clientOnewaySemaphoreValue",
+	"clientPooledByteBufAllocatorEnable", "clientSocketRcvBufSize", "clientSocketSndBufSize",
+	"clientWorkerThreads", "connectTimeoutMillis", "useTLS",
+}
+
+var namesrvConfigKeys = []string{"clusterTest", "configBlackList", "productEnvName", "rocketmqHome"}
+
+var brokerSchema = schema{
+	accepted: setOf(brokerConfigKeys, messageStoreConfigKeys, nettyServerConfigKeys, nettyClientConfigKeys),
+	// Spellings of RocketMQ up to 4.5.1.
+	aliases: map[string]string{
+		"mapedFileSizeCommitLog":    "mappedFileSizeCommitLog",
+		"mapedFileSizeConsumeQueue": "mappedFileSizeConsumeQueue",
+	},
+}
+
+var namesrvSchema = schema{accepted: setOf(namesrvConfigKeys, nettyServerConfigKeys)}
+
+func setOf(lists ...[]string) map[string]bool {
+	m := map[string]bool{}
+	for _, l := range lists {
+		for _, k := range l {
+			m[k] = true
+		}
+	}
+	return m
+}

@@ -1,0 +1,396 @@
+// Package server is the broker: it wires the message store, the metadata
+// tables and the client registry to the remoting server, serves every
+// request code, and keeps the broker registered with the name servers.
+package server
+
+import (
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mqops/mqops/broker/clients"
+	"github.com/mqops/mqops/broker/config"
+	"github.com/mqops/mqops/broker/meta"
+	"github.com/mqops/mqops/broker/store"
+	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/wire"
+)
+
+// Options are what the daemon hands the broker besides its config.
+type Options struct {
+	Config   *config.Broker
+	Log      *slog.Logger // broker.log
+	StoreLog *slog.Logger // store.log; defaults to Log
+}
+
+// Broker is one running broker.
+type Broker struct {
+	cfg   *config.Broker
+	log   *slog.Logger
+	store *store.Store
+
+	topics  *meta.Topics
+	groups  *meta.Groups
+	offsets *meta.Offsets
+	clients *clients.Manager
+	locks   *lockTable
+	holds   *pullHolds
+
+	srv       *remoting.Server
+	namesrv   *remoting.Client
+	addr      string // brokerIP1:port as registered and stored in records
+	storeHost []byte
+
+	cfgMu sync.RWMutex // guards cfg fields changed at run time (brokerPermission)
+
+	registerKick chan struct{}
+	stop         chan struct{}
+	wg           sync.WaitGroup
+}
+
+// New opens the store and metadata and binds the listen port; Start serves.
+func New(o Options) (*Broker, error) {
+	cfg := o.Config
+	b := &Broker{
+		cfg: cfg, log: o.Log, clients: clients.NewManager(), locks: newLockTable(),
+		registerKick: make(chan struct{}, 1), stop: make(chan struct{}),
+	}
+	var err error
+	cdir := cfg.StorePathRootDir + "/config"
+	if b.topics, err = meta.LoadTopics(cdir + "/topics.json"); err != nil {
+		return nil, err
+	}
+	if b.groups, err = meta.LoadGroups(cdir + "/subscriptionGroup.json"); err != nil {
+		return nil, err
+	}
+	if b.offsets, err = meta.LoadOffsets(cdir + "/consumerOffset.json"); err != nil {
+		return nil, err
+	}
+
+	b.srv, err = remoting.Listen(net.JoinHostPort("0.0.0.0", strconv.Itoa(cfg.ListenPort)), b, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	port := b.srv.Addr().(*net.TCPAddr).Port
+	b.addr = net.JoinHostPort(cfg.BrokerIP1, strconv.Itoa(port))
+	ip := net.ParseIP(cfg.BrokerIP1).To4()
+	if ip == nil {
+		b.srv.Close()
+		return nil, fmt.Errorf("brokerIP1 %q is not an IPv4 address: message ids need one", cfg.BrokerIP1)
+	}
+	b.storeHost = wire.HostBytes(&net.TCPAddr{IP: ip, Port: port})
+
+	slog := o.StoreLog
+	if slog == nil {
+		slog = o.Log
+	}
+	sc := store.Config{
+		RootDir:               cfg.StorePathRootDir,
+		CommitLogDir:          cfg.StorePathCommitLog,
+		SegmentSize:           cfg.MappedFileSizeCommitLog,
+		CQUnitsPerFile:        int(cfg.MappedFileSizeConsumeQueue / 20),
+		FlushInterval:         time.Duration(cfg.FlushIntervalCommitLog) * time.Millisecond,
+		SyncFlushTimeout:      time.Duration(cfg.SyncFlushTimeout) * time.Millisecond,
+		FileReservedTime:      time.Duration(cfg.FileReservedTime) * time.Hour,
+		DeleteWhen:            cfg.DeleteWhenHours(),
+		DiskMaxUsedSpaceRatio: cfg.DiskMaxUsedSpaceRatio,
+		MaxMessageSize:        cfg.MaxMessageSize,
+		StoreHost:             b.storeHost,
+		Logger:                slog,
+	}
+	if cfg.FlushDiskType == "SYNC_FLUSH" {
+		sc.FlushMode = store.SyncFlush
+	}
+	if b.store, err = store.Open(sc); err != nil {
+		b.srv.Close()
+		return nil, fmt.Errorf("open store %s: %w", cfg.StorePathRootDir, err)
+	}
+	b.holds = newPullHolds(b)
+	b.store.OnDispatch(b.holds.notify)
+	if err := b.createSystemTopics(); err != nil {
+		b.store.Close()
+		b.srv.Close()
+		return nil, err
+	}
+	b.namesrv = remoting.NewClient(nil, o.Log)
+	return b, nil
+}
+
+// Addr is the address the broker registers ("brokerIP1:port").
+func (b *Broker) Addr() string { return b.addr }
+
+func (b *Broker) createSystemTopics() error {
+	cfg := b.cfg
+	sys := []wire.TopicConfig{
+		{TopicName: meta.TopicSelfTest, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6},
+		{TopicName: meta.TopicBenchmark, ReadQueueNums: 1024, WriteQueueNums: 1024, Perm: 6},
+		{TopicName: cfg.BrokerClusterName, ReadQueueNums: 16, WriteQueueNums: 16, Perm: 7},
+		{TopicName: cfg.BrokerName, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 7},
+		{TopicName: meta.TopicOffsetMoved, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6},
+		{TopicName: meta.TopicSchedule, ReadQueueNums: 18, WriteQueueNums: 18, Perm: 6},
+		{TopicName: cfg.BrokerClusterName + "_REPLY_TOPIC", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6},
+	}
+	if cfg.AutoCreateTopicEnable {
+		sys = append(sys, wire.TopicConfig{TopicName: meta.TopicAutoCreate, ReadQueueNums: cfg.DefaultTopicQueueNums, WriteQueueNums: cfg.DefaultTopicQueueNums, Perm: 7})
+	}
+	if cfg.TraceTopicEnable {
+		sys = append(sys, wire.TopicConfig{TopicName: cfg.MsgTraceTopicName, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6})
+	}
+	for _, tc := range sys {
+		if err := b.topics.EnsureSystem(tc); err != nil {
+			return fmt.Errorf("create system topic %s: %w", tc.TopicName, err)
+		}
+	}
+	for _, g := range []string{"TOOLS_CONSUMER", "FILTERSRV_CONSUMER", "SELF_TEST_C_GROUP", "CID_ONS-HTTP-PROXY", "CID_ONSAPI_PULL", "CID_ONSAPI_PERMISSION", "CID_ONSAPI_OWNER"} {
+		if _, _, err := b.groups.Ensure(g); err != nil {
+			return fmt.Errorf("create system group %s: %w", g, err)
+		}
+	}
+	return nil
+}
+
+// Start serves requests, registers with every name server and starts the
+// housekeeping loops.
+func (b *Broker) Start() {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		if err := b.srv.Serve(b.onAccept); err != nil {
+			b.log.Error("[SERVE] accept loop stopped", "err", err)
+		}
+	}()
+	b.registerAll()
+	b.wg.Add(3)
+	go b.registerLoop()
+	go b.housekeepingLoop()
+	go b.holds.loop()
+}
+
+// Close unregisters from the name servers, stops serving and closes the
+// store cleanly (no abort marker left behind).
+func (b *Broker) Close() error {
+	close(b.stop)
+	b.unregisterAll()
+	b.srv.Close()
+	b.namesrv.Close()
+	b.wg.Wait()
+	if err := b.offsets.Flush(); err != nil {
+		b.log.Error("[OFFSET_FLUSH] failed", "err", err)
+	}
+	return b.store.Close()
+}
+
+func (b *Broker) permission() int {
+	b.cfgMu.RLock()
+	defer b.cfgMu.RUnlock()
+	return b.cfg.BrokerPermission
+}
+
+// ---- connections ----
+
+type connState struct {
+	bornHost []byte
+	scratch  []byte // property rebuilding; only touched on the read loop
+	items    []store.Message
+}
+
+func (b *Broker) onAccept(c *remoting.Conn) {
+	st := &connState{}
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		st.bornHost = wire.HostBytes(ta)
+	} else {
+		st.bornHost = make([]byte, 8)
+	}
+	c.Attachment.Store(st)
+	c.OnClose(func(c *remoting.Conn) {
+		for _, g := range b.clients.RemoveConn(c) {
+			b.log.Info("[CLIENT_CLOSED] consumer left group", "group", g, "remote", c.RemoteAddr().String())
+			b.notifyConsumerIDsChanged(g)
+		}
+	})
+}
+
+func stateOf(c *remoting.Conn) *connState {
+	st, _ := c.Attachment.Load().(*connState)
+	if st == nil {
+		st = &connState{bornHost: make([]byte, 8)}
+	}
+	return st
+}
+
+// ServeRequest dispatches one request by code.
+func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
+	switch req.Code {
+	case wire.SendMessage, wire.SendMessageV2, wire.SendBatchMessage:
+		b.handleSend(c, req)
+	case wire.PullMessage:
+		b.handlePull(c, req, true)
+	case wire.QueryConsumerOffset:
+		b.handleQueryConsumerOffset(c, req)
+	case wire.UpdateConsumerOffset:
+		b.handleUpdateConsumerOffset(c, req)
+	case wire.HeartBeat:
+		b.handleHeartbeat(c, req)
+	case wire.UnregisterClient:
+		b.handleUnregisterClient(c, req)
+	case wire.GetConsumerListByGroup:
+		b.handleGetConsumerList(c, req)
+	case wire.SearchOffsetByTimestamp, wire.GetMaxOffset, wire.GetMinOffset, wire.GetEarliestMsgStoreTime:
+		b.handleQueueOffsets(c, req)
+	case wire.LockBatchMQ:
+		b.handleLockBatch(c, req)
+	case wire.UnlockBatchMQ:
+		b.handleUnlockBatch(c, req)
+	case wire.UpdateAndCreateTopic:
+		b.handleCreateTopic(c, req)
+	case wire.DeleteTopicInBroker:
+		b.handleDeleteTopic(c, req)
+	case wire.GetAllTopicConfig:
+		b.handleGetAllTopicConfig(c, req)
+	case wire.UpdateAndCreateSubGroup:
+		b.handleCreateSubGroup(c, req)
+	case wire.GetAllSubGroupConfig:
+		b.handleGetAllSubGroup(c, req)
+	case wire.DeleteSubGroup:
+		b.handleDeleteSubGroup(c, req)
+	case wire.GetAllConsumerOffset:
+		b.replyBody(c, req, b.offsets.Encode())
+	default:
+		c.ReplyCode(req, wire.RequestCodeNotSupported, fmt.Sprintf(" request type %d not supported", req.Code))
+	}
+}
+
+// replyBody answers SUCCESS with a body.
+func (b *Broker) replyBody(c *remoting.Conn, req *wire.Command, body []byte) {
+	resp := wire.ResponseTo(req, wire.Success, "")
+	resp.Body = body
+	c.Reply(req, &resp)
+}
+
+// missing answers SYSTEM_ERROR for an absent required field, as Java does.
+func missing(c *remoting.Conn, req *wire.Command, field string) {
+	c.ReplyCode(req, wire.SystemError, fmt.Sprintf("the custom field <%s> is null", field))
+}
+
+// ---- name-server registration ----
+
+func (b *Broker) namesrvAddrs() []string {
+	var out []string
+	for _, a := range strings.Split(b.cfg.NamesrvAddr, ";") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// kickRegister asks the register loop to re-register soon (topic created).
+func (b *Broker) kickRegister() {
+	select {
+	case b.registerKick <- struct{}{}:
+	default:
+	}
+}
+
+func (b *Broker) registerLoop() {
+	defer b.wg.Done()
+	period := time.Duration(b.cfg.RegisterNameServerPeriod) * time.Millisecond
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+		case <-b.registerKick:
+		}
+		b.registerAll()
+	}
+}
+
+// registerAll registers with every name server in parallel. When the broker
+// lacks read or write permission every topic is registered with the broker's
+// permission, which is how clients learn to stay away.
+func (b *Broker) registerAll() {
+	addrs := b.namesrvAddrs()
+	if len(addrs) == 0 {
+		return
+	}
+	w := b.topics.Snapshot()
+	perm := b.permission()
+	if perm&wire.PermRead == 0 || perm&wire.PermWrite == 0 {
+		for _, tc := range w.TopicConfigTable {
+			tc.Perm = perm
+		}
+	}
+	body := wire.Marshal(wire.RegisterBrokerBody{FilterServerList: []string{}, TopicConfigSerializeWrapper: w})
+	fields := map[string]string{
+		"brokerName": b.cfg.BrokerName, "brokerAddr": b.addr, "clusterName": b.cfg.BrokerClusterName,
+		"haServerAddr": net.JoinHostPort(b.cfg.BrokerIP2, strconv.Itoa(b.cfg.HAListenPort)),
+		"brokerId":     strconv.FormatInt(b.cfg.BrokerID, 10), "compressed": "false",
+		"bodyCrc32": strconv.FormatInt(int64(crc32.ChecksumIEEE(body)&0x7FFFFFFF), 10), // Java masks the sign bit
+	}
+	var wg sync.WaitGroup
+	for _, a := range addrs {
+		wg.Add(1)
+		go func(addr string) {
+			defer wg.Done()
+			resp, err := b.namesrv.Invoke(addr, wire.NewRequest(wire.RegisterBroker, fields, body), 6*time.Second)
+			switch {
+			case err != nil:
+				b.log.Warn("[REGISTER_FAILED] register broker to name server failed", "namesrv", addr, "err", err)
+			case resp.Code != wire.Success:
+				b.log.Warn("[REGISTER_FAILED] name server refused registration", "namesrv", addr, "code", wire.ResponseName(resp.Code), "remark", string(resp.Remark))
+			default:
+				b.log.Debug("registered to name server", "namesrv", addr)
+			}
+		}(a)
+	}
+	wg.Wait()
+}
+
+func (b *Broker) unregisterAll() {
+	fields := map[string]string{
+		"brokerName": b.cfg.BrokerName, "brokerAddr": b.addr, "clusterName": b.cfg.BrokerClusterName,
+		"brokerId": strconv.FormatInt(b.cfg.BrokerID, 10),
+	}
+	for _, a := range b.namesrvAddrs() {
+		if _, err := b.namesrv.Invoke(a, wire.NewRequest(wire.UnregisterBroker, fields, nil), 3*time.Second); err != nil {
+			b.log.Warn("unregister from name server failed", "namesrv", a, "err", err)
+		}
+	}
+}
+
+// ---- housekeeping ----
+
+// ChannelExpiry drops clients that have not sent a heartbeat for this long.
+const ChannelExpiry = 120 * time.Second
+
+func (b *Broker) housekeepingLoop() {
+	defer b.wg.Done()
+	scan := time.NewTicker(10 * time.Second)
+	flush := time.NewTicker(5 * time.Second)
+	defer scan.Stop()
+	defer flush.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-scan.C:
+			for _, ch := range b.clients.Expired(time.Now().Add(-ChannelExpiry)) {
+				b.log.Warn("[CLIENT_EXPIRED] no heartbeat for 120s, closing", "clientId", ch.ClientID, "remote", ch.Conn.RemoteAddr().String())
+				ch.Conn.Close()
+			}
+			b.locks.expire()
+		case <-flush.C:
+			if err := b.offsets.Flush(); err != nil {
+				b.log.Error("[OFFSET_FLUSH] failed", "err", err)
+			}
+		}
+	}
+}

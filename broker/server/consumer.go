@@ -1,0 +1,377 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/mqops/mqops/broker/clients"
+	"github.com/mqops/mqops/broker/meta"
+	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/wire"
+)
+
+// queueArgs reads the (group, topic, queueId) triple most offset requests carry.
+func queueArgs(c *remoting.Conn, req *wire.Command, needGroup bool) (group, topic string, queueID int32, ok bool) {
+	if needGroup {
+		if group = req.GetString("consumerGroup"); group == "" {
+			missing(c, req, "consumerGroup")
+			return
+		}
+	}
+	if topic = req.GetString("topic"); topic == "" {
+		missing(c, req, "topic")
+		return
+	}
+	q, qok := req.GetInt("queueId")
+	if !qok {
+		missing(c, req, "queueId")
+		return
+	}
+	return group, topic, int32(q), true
+}
+
+func (b *Broker) handleQueryConsumerOffset(c *remoting.Conn, req *wire.Command) {
+	group, topic, q, ok := queueArgs(c, req, true)
+	if !ok {
+		return
+	}
+	off, found := b.offsets.Query(group, topic, q)
+	if !found {
+		// A group that never committed starts a young queue from 0, which
+		// is why CONSUME_FROM_LAST_OFFSET still reads a new topic from its
+		// beginning (requests.md §4.4). The store's data is assumed to be in
+		// page cache; Java also checks the 40 %-of-RAM distance.
+		if b.store.MinOffset(topic, q) > 0 {
+			c.ReplyCode(req, wire.QueryNotFound, "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first")
+			return
+		}
+		off = 0
+	}
+	resp := wire.ResponseTo(req, wire.Success, "")
+	resp.SetInt("offset", off)
+	c.Reply(req, &resp)
+}
+
+func (b *Broker) handleUpdateConsumerOffset(c *remoting.Conn, req *wire.Command) {
+	group, topic, q, ok := queueArgs(c, req, true)
+	if !ok {
+		return
+	}
+	off, ok := req.GetInt("commitOffset")
+	if !ok {
+		missing(c, req, "commitOffset")
+		return
+	}
+	b.offsets.Commit(group, topic, q, off)
+	c.ReplyCode(req, wire.Success, "")
+}
+
+func (b *Broker) handleQueueOffsets(c *remoting.Conn, req *wire.Command) {
+	_, topic, q, ok := queueArgs(c, req, false)
+	if !ok {
+		return
+	}
+	resp := wire.ResponseTo(req, wire.Success, "")
+	switch req.Code {
+	case wire.GetMaxOffset:
+		resp.SetInt("offset", b.store.MaxOffset(topic, q))
+	case wire.GetMinOffset:
+		resp.SetInt("offset", b.store.MinOffset(topic, q))
+	case wire.GetEarliestMsgStoreTime:
+		ts := int64(-1)
+		if min := b.store.MinOffset(topic, q); min >= 0 {
+			if t, ok := b.store.StoreTimeAt(topic, q, min); ok {
+				ts = t
+			}
+		}
+		resp.SetInt("timestamp", ts)
+	case wire.SearchOffsetByTimestamp:
+		ts, ok := req.GetInt("timestamp")
+		if !ok {
+			missing(c, req, "timestamp")
+			return
+		}
+		resp.SetInt("offset", b.store.OffsetByTime(topic, q, ts))
+	}
+	c.Reply(req, &resp)
+}
+
+// handleHeartbeat registers producers and consumers of one client. New
+// consumer groups get their subscription group and retry topic at once.
+func (b *Broker) handleHeartbeat(c *remoting.Conn, req *wire.Command) {
+	var hb wire.HeartbeatData
+	if err := json.Unmarshal(req.Body, &hb); err != nil {
+		c.ReplyCode(req, wire.SystemError, "malformed heartbeat body: "+err.Error())
+		return
+	}
+	ch := clients.Channel{Conn: c, ClientID: hb.ClientID, Language: wire.LanguageName(req.Language), Version: int(req.Version), LastUpdate: time.Now()}
+	newTopic := false
+	for i := range hb.ConsumerDataSet {
+		cd := &hb.ConsumerDataSet[i]
+		if cd.GroupName == "" {
+			continue
+		}
+		gc := b.groups.Lookup(cd.GroupName)
+		if gc == nil && b.cfg.AutoCreateSubscriptionGroup {
+			var err error
+			if gc, _, err = b.groups.Ensure(cd.GroupName); err != nil {
+				b.log.Error("create subscription group failed", "group", cd.GroupName, "err", err)
+			}
+		}
+		if gc != nil && gc.RetryQueueNums > 0 {
+			_, created, err := b.topics.CreateIfAbsent(wire.TopicConfig{TopicName: meta.RetryPrefix + cd.GroupName, ReadQueueNums: gc.RetryQueueNums, WriteQueueNums: gc.RetryQueueNums, Perm: 6})
+			if err != nil {
+				b.log.Error("create retry topic failed", "group", cd.GroupName, "err", err)
+			}
+			newTopic = newTopic || created
+		}
+		if b.clients.RegisterConsumer(cd, ch) {
+			b.log.Info("[CONSUMER_CHANGED] consumer group membership or subscription changed", "group", cd.GroupName, "clientId", hb.ClientID)
+			if gc == nil || gc.NotifyConsumerIDsChangedEnable {
+				b.notifyConsumerIDsChanged(cd.GroupName)
+			}
+		}
+	}
+	for _, pd := range hb.ProducerDataSet {
+		if pd.GroupName != "" {
+			b.clients.RegisterProducer(pd.GroupName, ch)
+		}
+	}
+	if newTopic {
+		b.kickRegister()
+	}
+	c.ReplyCode(req, wire.Success, "")
+}
+
+// notifyConsumerIDsChanged tells every member of a group to rebalance now.
+func (b *Broker) notifyConsumerIDsChanged(group string) {
+	for _, conn := range b.clients.ConsumerConns(group) {
+		n := wire.NewRequest(wire.NotifyConsumerIDsChanged, map[string]string{"consumerGroup": group}, nil)
+		_ = conn.InvokeOneway(n)
+	}
+}
+
+func (b *Broker) handleUnregisterClient(c *remoting.Conn, req *wire.Command) {
+	for _, g := range b.clients.Unregister(c, req.GetString("producerGroup"), req.GetString("consumerGroup")) {
+		b.notifyConsumerIDsChanged(g)
+	}
+	c.ReplyCode(req, wire.Success, "")
+}
+
+func (b *Broker) handleGetConsumerList(c *remoting.Conn, req *wire.Command) {
+	group := req.GetString("consumerGroup")
+	if group == "" {
+		missing(c, req, "consumerGroup")
+		return
+	}
+	ids := b.clients.ConsumerIDs(group)
+	if len(ids) == 0 {
+		c.ReplyCode(req, wire.SystemError, "no consumer for this group, "+group)
+		return
+	}
+	b.replyBody(c, req, wire.Marshal(wire.ConsumerListBody{ConsumerIDList: ids}))
+}
+
+// ---- admin: topics and groups ----
+
+func (b *Broker) handleCreateTopic(c *remoting.Conn, req *wire.Command) {
+	topic := req.GetString("topic")
+	if err := meta.ValidateTopicName(topic); err != nil {
+		c.ReplyCode(req, wire.SystemError, err.Error())
+		return
+	}
+	if b.topics.IsSystem(topic) {
+		c.ReplyCode(req, wire.SystemError, fmt.Sprintf("The topic[%s] is conflict with system topic.", topic))
+		return
+	}
+	tc := wire.TopicConfig{TopicName: topic, TopicFilterType: req.GetString("topicFilterType"), Order: req.GetBool("order")}
+	for _, f := range []struct {
+		key string
+		dst *int
+	}{{"readQueueNums", &tc.ReadQueueNums}, {"writeQueueNums", &tc.WriteQueueNums}, {"perm", &tc.Perm}} {
+		v, ok := req.GetInt(f.key)
+		if !ok {
+			missing(c, req, f.key)
+			return
+		}
+		*f.dst = int(v)
+	}
+	if v, ok := req.GetInt("topicSysFlag"); ok {
+		tc.TopicSysFlag = int(v)
+	}
+	if tc.ReadQueueNums <= 0 || tc.WriteQueueNums <= 0 || tc.ReadQueueNums > 1024 || tc.WriteQueueNums > 1024 {
+		c.ReplyCode(req, wire.SystemError, fmt.Sprintf("queue numbers must be within 1..1024, got read %d write %d", tc.ReadQueueNums, tc.WriteQueueNums))
+		return
+	}
+	if tc.Perm&^(wire.PermRead|wire.PermWrite|wire.PermInherit) != 0 {
+		c.ReplyCode(req, wire.SystemError, fmt.Sprintf("perm %d is not a combination of 4 (read), 2 (write) and 1 (inherit)", tc.Perm))
+		return
+	}
+	if tc.TopicFilterType != "" && tc.TopicFilterType != "SINGLE_TAG" && tc.TopicFilterType != "MULTI_TAG" {
+		c.ReplyCode(req, wire.SystemError, fmt.Sprintf("topicFilterType %q must be SINGLE_TAG or MULTI_TAG", tc.TopicFilterType))
+		return
+	}
+	changed, err := b.topics.Put(tc)
+	if err != nil {
+		c.ReplyCode(req, wire.SystemError, "persist topic config: "+err.Error())
+		return
+	}
+	if changed {
+		b.log.Info("[TOPIC_CREATE] topic created or updated", "topic", topic, "read", tc.ReadQueueNums, "write", tc.WriteQueueNums, "perm", tc.Perm, "remote", c.RemoteAddr().String())
+		b.registerAll()
+	}
+	c.ReplyCode(req, wire.Success, "")
+}
+
+func (b *Broker) handleDeleteTopic(c *remoting.Conn, req *wire.Command) {
+	topic := req.GetString("topic")
+	if err := meta.ValidateTopicName(topic); err != nil {
+		c.ReplyCode(req, wire.SystemError, err.Error())
+		return
+	}
+	if b.topics.IsSystem(topic) {
+		c.ReplyCode(req, wire.SystemError, fmt.Sprintf("The topic[%s] is conflict with system topic.", topic))
+		return
+	}
+	if _, err := b.topics.Delete(topic); err != nil {
+		c.ReplyCode(req, wire.SystemError, "persist topic config: "+err.Error())
+		return
+	}
+	if err := b.store.DeleteTopic(topic); err != nil {
+		b.log.Error("delete consume queues failed", "topic", topic, "err", err)
+	}
+	b.log.Info("[TOPIC_DELETE] topic deleted", "topic", topic, "remote", c.RemoteAddr().String())
+	c.ReplyCode(req, wire.Success, "")
+}
+
+func (b *Broker) handleGetAllTopicConfig(c *remoting.Conn, req *wire.Command) {
+	b.replyBody(c, req, wire.Marshal(b.topics.Snapshot()))
+}
+
+func (b *Broker) handleCreateSubGroup(c *remoting.Conn, req *wire.Command) {
+	var g wire.SubscriptionGroupConfig
+	if err := json.Unmarshal(req.Body, &g); err != nil {
+		c.ReplyCode(req, wire.SystemError, "malformed subscription group body: "+err.Error())
+		return
+	}
+	if err := meta.ValidateTopicName(g.GroupName); err != nil {
+		c.ReplyCode(req, wire.SystemError, "invalid group name: "+err.Error())
+		return
+	}
+	if err := b.groups.Put(g); err != nil {
+		c.ReplyCode(req, wire.SystemError, err.Error())
+		return
+	}
+	b.log.Info("[GROUP_UPDATE] subscription group created or updated", "group", g.GroupName)
+	c.ReplyCode(req, wire.Success, "")
+}
+
+func (b *Broker) handleGetAllSubGroup(c *remoting.Conn, req *wire.Command) {
+	b.replyBody(c, req, wire.Marshal(b.groups.Snapshot()))
+}
+
+func (b *Broker) handleDeleteSubGroup(c *remoting.Conn, req *wire.Command) {
+	name := req.GetString("groupName")
+	if name == "" {
+		missing(c, req, "groupName")
+		return
+	}
+	if _, err := b.groups.Delete(name); err != nil {
+		c.ReplyCode(req, wire.SystemError, err.Error())
+		return
+	}
+	if req.GetBool("removeOffset") {
+		b.offsets.DeleteGroup(name)
+	}
+	b.log.Info("[GROUP_DELETE] subscription group deleted", "group", name)
+	c.ReplyCode(req, wire.Success, "")
+}
+
+// ---- queue locks for orderly consumers ----
+
+// lockMaxLive is how long a lock lives without renewal (Java's 60 s).
+const lockMaxLive = 60 * time.Second
+
+type lockEntry struct {
+	clientID string
+	renewed  time.Time
+}
+
+// lockTable grants each queue of a group to one orderly consumer at a time.
+type lockTable struct {
+	mu    sync.Mutex
+	locks map[string]map[wire.MessageQueue]*lockEntry // group → queue → holder
+}
+
+func newLockTable() *lockTable {
+	return &lockTable{locks: map[string]map[wire.MessageQueue]*lockEntry{}}
+}
+
+func (t *lockTable) lock(group, clientID string, mqs []wire.MessageQueue) []wire.MessageQueue {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	g := t.locks[group]
+	if g == nil {
+		g = map[wire.MessageQueue]*lockEntry{}
+		t.locks[group] = g
+	}
+	out := []wire.MessageQueue{}
+	for _, mq := range mqs {
+		e := g[mq]
+		if e == nil || e.clientID == clientID || now.Sub(e.renewed) > lockMaxLive {
+			g[mq] = &lockEntry{clientID: clientID, renewed: now}
+			out = append(out, mq)
+		}
+	}
+	return out
+}
+
+func (t *lockTable) unlock(group, clientID string, mqs []wire.MessageQueue) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	g := t.locks[group]
+	for _, mq := range mqs {
+		if e := g[mq]; e != nil && e.clientID == clientID {
+			delete(g, mq)
+		}
+	}
+}
+
+func (t *lockTable) expire() {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name, g := range t.locks {
+		for mq, e := range g {
+			if now.Sub(e.renewed) > lockMaxLive {
+				delete(g, mq)
+			}
+		}
+		if len(g) == 0 {
+			delete(t.locks, name)
+		}
+	}
+}
+
+func (b *Broker) handleLockBatch(c *remoting.Conn, req *wire.Command) {
+	var body wire.LockBatchRequestBody
+	if err := json.Unmarshal(req.Body, &body); err != nil {
+		c.ReplyCode(req, wire.SystemError, "malformed lock body: "+err.Error())
+		return
+	}
+	got := b.locks.lock(body.ConsumerGroup, body.ClientID, body.MqSet)
+	b.replyBody(c, req, wire.Marshal(wire.LockBatchResponseBody{LockOKMQSet: got}))
+}
+
+func (b *Broker) handleUnlockBatch(c *remoting.Conn, req *wire.Command) {
+	var body wire.LockBatchRequestBody
+	if err := json.Unmarshal(req.Body, &body); err != nil {
+		c.ReplyCode(req, wire.SystemError, "malformed unlock body: "+err.Error())
+		return
+	}
+	b.locks.unlock(body.ConsumerGroup, body.ClientID, body.MqSet)
+	c.ReplyCode(req, wire.Success, "")
+}

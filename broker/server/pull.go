@@ -1,0 +1,344 @@
+package server
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqops/mqops/broker/clients"
+	"github.com/mqops/mqops/broker/store"
+	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/wire"
+)
+
+// PullSysFlag bits (requests.md §4.3).
+const (
+	pullCommitOffset = 0x1
+	pullSuspend      = 0x2
+	pullSubscription = 0x4
+)
+
+// Pull budgets: the first message is always returned; after it a response
+// stops at maxMsgNums or about this many bytes.
+const pullMaxBytes = 1 << 20
+
+// maxSuspend keeps long polls well under the Go client's 30 s pull timeout.
+const maxSuspend = 25 * time.Second
+
+var pullBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
+
+type pullHeader struct {
+	group, topic, subscription, expressionType []byte
+	queueID                                    int32
+	offset, commitOffset, suspend, subVersion  int64
+	maxMsgs                                    int
+	sysFlag                                    int32
+}
+
+func parsePullHeader(req *wire.Command, h *pullHeader) (badField string) {
+	var seen int
+	for _, kv := range req.Ext {
+		v := kv.Value
+		n, ok := wire.ParseInt(v)
+		num := func(name string, dst *int64) bool {
+			if !ok {
+				badField = name
+				return false
+			}
+			*dst = n
+			seen++
+			return true
+		}
+		var tmp int64
+		switch string(kv.Key) {
+		case "consumerGroup":
+			h.group = v
+			seen++
+		case "topic":
+			h.topic = v
+			seen++
+		case "queueId":
+			if !num("queueId", &tmp) {
+				return
+			}
+			h.queueID = int32(tmp)
+		case "queueOffset":
+			if !num("queueOffset", &h.offset) {
+				return
+			}
+		case "maxMsgNums":
+			if !num("maxMsgNums", &tmp) {
+				return
+			}
+			h.maxMsgs = int(tmp)
+		case "sysFlag":
+			if !num("sysFlag", &tmp) {
+				return
+			}
+			h.sysFlag = int32(tmp)
+		case "commitOffset":
+			if !num("commitOffset", &h.commitOffset) {
+				return
+			}
+		case "suspendTimeoutMillis":
+			if !num("suspendTimeoutMillis", &h.suspend) {
+				return
+			}
+		case "subVersion":
+			h.subVersion = n
+		case "subscription":
+			h.subscription = v
+		case "expressionType":
+			h.expressionType = v
+		}
+	}
+	if len(h.group) == 0 {
+		return "consumerGroup"
+	}
+	if len(h.topic) == 0 {
+		return "topic"
+	}
+	if seen < 8 {
+		return "queueOffset/maxMsgNums/sysFlag/commitOffset/suspendTimeoutMillis"
+	}
+	return ""
+}
+
+// handlePull serves PULL_MESSAGE. first is false when a held request is
+// re-executed: it then neither commits offsets nor suspends again.
+func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
+	var h pullHeader
+	if f := parsePullHeader(req, &h); f != "" {
+		missing(c, req, f)
+		return
+	}
+	if b.permission()&wire.PermRead == 0 {
+		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("the broker[%s] pulling message is forbidden", b.addr))
+		return
+	}
+	group := string(h.group)
+	gc := b.groups.Lookup(group)
+	if gc == nil {
+		if !b.cfg.AutoCreateSubscriptionGroup {
+			c.ReplyCode(req, wire.SubscriptionGroupNotExist, fmt.Sprintf("subscription group [%s] does not exist", group))
+			return
+		}
+		var err error
+		if gc, _, err = b.groups.Ensure(group); err != nil {
+			c.ReplyCode(req, wire.SystemError, err.Error())
+			return
+		}
+	}
+	if !gc.ConsumeEnable {
+		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("subscription group no permission, %s", group))
+		return
+	}
+	tc := b.topics.Get(h.topic)
+	if tc == nil {
+		c.ReplyCode(req, wire.TopicNotExist, fmt.Sprintf("topic[%s] not exist, apply first please!", h.topic))
+		return
+	}
+	if tc.Perm&wire.PermRead == 0 {
+		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("the topic[%s] pulling message is forbidden", h.topic))
+		return
+	}
+	if h.queueID < 0 || int(h.queueID) >= tc.ReadQueueNums {
+		c.ReplyCode(req, wire.SystemError, fmt.Sprintf("queueId[%d] is illegal, topic:[%s] topicConfig.readQueueNums:[%d] consumer:[%s]", h.queueID, h.topic, tc.ReadQueueNums, c.RemoteAddr()))
+		return
+	}
+
+	var sub *clients.Subscription
+	if h.sysFlag&pullSubscription != 0 {
+		if et := string(h.expressionType); et != "" && et != "TAG" {
+			c.ReplyCode(req, wire.SystemError, fmt.Sprintf("expression type %s is not supported by this broker yet", et))
+			return
+		}
+		sub = clients.NewSubscription(tc.TopicName, string(h.subscription), h.subVersion)
+	} else {
+		s, known, model := b.clients.Subscription(group, tc.TopicName)
+		switch {
+		case !known:
+			c.ReplyCode(req, wire.SubscriptionNotExist, fmt.Sprintf("the consumer's group info not exist, group=%s", group))
+			return
+		case s == nil:
+			c.ReplyCode(req, wire.SubscriptionNotExist, fmt.Sprintf("the consumer's subscription not exist, group=%s topic=%s", group, h.topic))
+			return
+		case model == "BROADCASTING" && !gc.ConsumeBroadcastEnable:
+			c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("the consumer group[%s] can not consume by broadcast way", group))
+			return
+		case s.Data.SubVersion < h.subVersion:
+			c.ReplyCode(req, wire.SubscriptionNotLatest, "the consumer's subscription not latest")
+			return
+		}
+		sub = s
+	}
+
+	if first && h.sysFlag&pullCommitOffset != 0 {
+		b.offsets.Commit(group, tc.TopicName, h.queueID, h.commitOffset)
+	}
+
+	bp := pullBufPool.Get().(*[]byte)
+	defer pullBufPool.Put(bp)
+	maxMsgs := h.maxMsgs
+	if maxMsgs <= 0 {
+		maxMsgs = 1
+	}
+	res := b.store.GetMessages(tc.TopicName, h.queueID, h.offset, maxMsgs, pullMaxBytes, sub.MatchCode, sub.MatchRecord, (*bp)[:0])
+	*bp = res.Body[:0]
+
+	code := pullCode(res.Status, h.offset)
+	if code == wire.PullNotFound && first && h.sysFlag&pullSuspend != 0 {
+		hold := time.Duration(h.suspend) * time.Millisecond
+		if !b.cfg.LongPollingEnable {
+			hold = time.Duration(b.cfg.ShortPollingTimeMills) * time.Millisecond
+		}
+		b.holds.hold(c, req.Clone(), tc.TopicName, h.queueID, h.offset, sub, min(hold, maxSuspend))
+		return
+	}
+	var nb, minb, maxb [24]byte
+	ext := [4]wire.KV{
+		{Key: []byte("suggestWhichBrokerId"), Value: []byte("0")},
+		{Key: []byte("nextBeginOffset"), Value: strconv.AppendInt(nb[:0], res.NextBeginOffset, 10)},
+		{Key: []byte("minOffset"), Value: strconv.AppendInt(minb[:0], res.MinOffset, 10)},
+		{Key: []byte("maxOffset"), Value: strconv.AppendInt(maxb[:0], res.MaxOffset, 10)},
+	}
+	resp := wire.ResponseTo(req, code, "")
+	resp.Remark = []byte(res.Status.String())
+	resp.Ext = ext[:]
+	if code == wire.Success {
+		resp.Body = res.Body
+	}
+	c.Reply(req, &resp)
+}
+
+// pullCode maps a store status to the response code clients act on.
+func pullCode(s store.GetStatus, offset int64) int32 {
+	switch s {
+	case store.Found:
+		return wire.Success
+	case store.NoMatchedMessage, store.MessageWasRemoving:
+		return wire.PullRetryImmediately
+	case store.OffsetFoundNull, store.OffsetOverflowOne:
+		return wire.PullNotFound
+	case store.NoMatchedLogicQueue, store.NoMessageInQueue:
+		if offset != 0 {
+			return wire.PullOffsetMoved
+		}
+		return wire.PullNotFound
+	default: // OffsetTooSmall, OffsetOverflowBadly
+		return wire.PullOffsetMoved
+	}
+}
+
+// ---- long polling ----
+
+type heldPull struct {
+	conn     *remoting.Conn
+	req      *wire.Command
+	offset   int64
+	sub      *clients.Subscription
+	deadline time.Time
+}
+
+type queueKey struct {
+	topic string
+	queue int32
+}
+
+// pullHolds parks pulls that found nothing until a matching message is
+// dispatched to their queue or their suspend time runs out.
+type pullHolds struct {
+	b     *Broker
+	count atomic.Int64
+	mu    sync.Mutex
+	held  map[queueKey][]*heldPull
+}
+
+func newPullHolds(b *Broker) *pullHolds {
+	return &pullHolds{b: b, held: map[queueKey][]*heldPull{}}
+}
+
+func (p *pullHolds) hold(c *remoting.Conn, req *wire.Command, topic string, queue int32, offset int64, sub *clients.Subscription, d time.Duration) {
+	hp := &heldPull{conn: c, req: req, offset: offset, sub: sub, deadline: time.Now().Add(d)}
+	k := queueKey{topic, queue}
+	p.mu.Lock()
+	p.held[k] = append(p.held[k], hp)
+	p.mu.Unlock()
+	p.count.Add(1)
+	// A message may have been dispatched between the read and the hold.
+	if p.b.store.MaxOffset(topic, queue) > offset {
+		p.wake(k, func(*heldPull) bool { return true })
+	}
+}
+
+// notify is the store's dispatch callback; it must stay cheap.
+func (p *pullHolds) notify(topic string, queue int32, queueOffset int64, tagsCode int64) {
+	if p.count.Load() == 0 {
+		return
+	}
+	p.wake(queueKey{topic, queue}, func(hp *heldPull) bool {
+		return queueOffset >= hp.offset && hp.sub.MatchCode(tagsCode)
+	})
+}
+
+func (p *pullHolds) wake(k queueKey, ready func(*heldPull) bool) {
+	var run []*heldPull
+	p.mu.Lock()
+	list := p.held[k]
+	keep := list[:0]
+	for _, hp := range list {
+		if ready(hp) {
+			run = append(run, hp)
+		} else {
+			keep = append(keep, hp)
+		}
+	}
+	if len(keep) == 0 {
+		delete(p.held, k)
+	} else {
+		p.held[k] = keep
+	}
+	p.mu.Unlock()
+	p.count.Add(-int64(len(run)))
+	for _, hp := range run {
+		go p.b.handlePull(hp.conn, hp.req, false)
+	}
+}
+
+// loop re-executes held pulls whose time ran out or whose queue grew past
+// them (a message filtered by tag code does not wake a pull).
+func (p *pullHolds) loop() {
+	defer p.b.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.b.stop:
+			return
+		case now := <-t.C:
+			p.mu.Lock()
+			keys := make([]queueKey, 0, len(p.held))
+			for k := range p.held {
+				keys = append(keys, k)
+			}
+			p.mu.Unlock()
+			for _, k := range keys {
+				maxOff := p.b.store.MaxOffset(k.topic, k.queue)
+				p.wake(k, func(hp *heldPull) bool {
+					return !now.Before(hp.deadline) || maxOff > hp.offset || isClosed(hp.conn)
+				})
+			}
+		}
+	}
+}
+
+func isClosed(c *remoting.Conn) bool {
+	select {
+	case <-c.Done():
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,349 @@
+package server
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+
+	"github.com/mqops/mqops/broker/meta"
+	"github.com/mqops/mqops/broker/store"
+	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/wire"
+)
+
+// sendHeader is the decoded SEND_MESSAGE header; V1 (long keys) and V2
+// (single letters) map onto the same fields. Slices alias the request.
+type sendHeader struct {
+	producerGroup, topic, defaultTopic, properties []byte
+	defaultQueueNums                               int
+	queueID                                        int32
+	sysFlag, flag, reconsumeTimes                  int32
+	bornTimestamp                                  int64
+	batch                                          bool
+	seen                                           uint16
+}
+
+const (
+	seenGroup = 1 << iota
+	seenTopic
+	seenDefaultTopic
+	seenQueueNums
+	seenQueueID
+	seenSysFlag
+	seenBorn
+	seenFlag
+)
+
+var sendRequired = []struct {
+	bit  uint16
+	name string
+}{{seenGroup, "producerGroup"}, {seenTopic, "topic"}, {seenDefaultTopic, "defaultTopic"}, {seenQueueNums, "defaultTopicQueueNums"}, {seenQueueID, "queueId"}, {seenSysFlag, "sysFlag"}, {seenBorn, "bornTimestamp"}, {seenFlag, "flag"}}
+
+func parseSendHeader(req *wire.Command, h *sendHeader) (badField string) {
+	for _, kv := range req.Ext {
+		v := kv.Value
+		n, numOK := wire.ParseInt(v)
+		switch string(kv.Key) {
+		case "producerGroup", "a":
+			h.producerGroup, h.seen = v, h.seen|seenGroup
+		case "topic", "b":
+			h.topic, h.seen = v, h.seen|seenTopic
+		case "defaultTopic", "c":
+			h.defaultTopic, h.seen = v, h.seen|seenDefaultTopic
+		case "defaultTopicQueueNums", "d":
+			if !numOK {
+				return "defaultTopicQueueNums"
+			}
+			h.defaultQueueNums, h.seen = int(n), h.seen|seenQueueNums
+		case "queueId", "e":
+			if !numOK {
+				return "queueId"
+			}
+			h.queueID, h.seen = int32(n), h.seen|seenQueueID
+		case "sysFlag", "f":
+			if !numOK {
+				return "sysFlag"
+			}
+			h.sysFlag, h.seen = int32(n), h.seen|seenSysFlag
+		case "bornTimestamp", "g":
+			if !numOK {
+				return "bornTimestamp"
+			}
+			h.bornTimestamp, h.seen = n, h.seen|seenBorn
+		case "flag", "h":
+			if !numOK {
+				return "flag"
+			}
+			h.flag, h.seen = int32(n), h.seen|seenFlag
+		case "properties", "i":
+			h.properties = v
+		case "reconsumeTimes", "j":
+			h.reconsumeTimes = int32(n)
+		case "batch", "m":
+			h.batch = string(v) == "true"
+		}
+	}
+	for _, r := range sendRequired {
+		if h.seen&r.bit == 0 {
+			return r.name
+		}
+	}
+	return ""
+}
+
+// handleSend stores one message or a batch. Validation happens before
+// anything touches the log, so a refused send leaves no trace.
+func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
+	var h sendHeader
+	if f := parseSendHeader(req, &h); f != "" {
+		missing(c, req, f)
+		return
+	}
+	if req.Code == wire.SendBatchMessage {
+		h.batch = true
+	}
+	if !h.batch && len(req.Body) > b.cfg.MaxMessageSize {
+		c.ReplyCode(req, wire.MessageIllegal, fmt.Sprintf("the message body size %d is larger than maxMessageSize %d", len(req.Body), b.cfg.MaxMessageSize))
+		return
+	}
+	if h.batch && len(req.Body) > b.cfg.MaxMessageSize+64<<10 {
+		c.ReplyCode(req, wire.MessageIllegal, fmt.Sprintf("the batch size %d is larger than maxMessageSize %d", len(req.Body), b.cfg.MaxMessageSize))
+		return
+	}
+	if b.permission()&wire.PermWrite == 0 {
+		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("the broker[%s] sending message is forbidden", b.addr))
+		return
+	}
+	if err := meta.ValidateTopicName(string(h.topic)); err != nil {
+		c.ReplyCode(req, wire.SystemError, err.Error())
+		return
+	}
+	if meta.NotAllowedToSend[string(h.topic)] {
+		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("Sending message to topic[%s] is forbidden.", h.topic))
+		return
+	}
+	tc := b.topics.Get(h.topic)
+	if tc == nil {
+		var code int32
+		var remark string
+		tc, code, remark = b.autoCreateTopic(&h)
+		if tc == nil {
+			c.ReplyCode(req, code, remark)
+			return
+		}
+	}
+	if tc.Perm&wire.PermWrite == 0 {
+		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("the topic[%s] sending message is forbidden", h.topic))
+		return
+	}
+	maxQ := max(tc.ReadQueueNums, tc.WriteQueueNums)
+	if int(h.queueID) >= maxQ {
+		c.ReplyCode(req, wire.SystemError, fmt.Sprintf("request queueId[%d] is illegal, %s Producer: %s", h.queueID, tc.TopicName, c.RemoteAddr()))
+		return
+	}
+	if h.queueID < 0 {
+		h.queueID = int32(rand.IntN(max(tc.WriteQueueNums, 1)))
+	}
+	if tc.TopicFilterType == "MULTI_TAG" {
+		h.sysFlag |= wire.SysFlagMultiTags
+	}
+	if h.batch {
+		b.sendBatch(c, req, &h)
+		return
+	}
+	props := h.properties
+	if v := wire.PropertyValue(props, wire.PropTranMsg); string(v) == "true" {
+		c.ReplyCode(req, wire.NoPermission, "transactional messages are not supported by this broker yet")
+		return
+	}
+	if v := wire.PropertyValue(props, wire.PropDelay); len(v) > 0 && string(v) != "0" {
+		c.ReplyCode(req, wire.MessageIllegal, "delay levels are not supported by this broker yet")
+		return
+	}
+	st := stateOf(c)
+	wait := string(wire.PropertyValue(props, wire.PropWait)) != "false"
+	st.scratch = b.storedProperties(st.scratch[:0], props)
+	m := store.Message{
+		Topic: tc.TopicName, QueueID: h.queueID, Flag: h.flag, SysFlag: h.sysFlag,
+		BornTimestamp: h.bornTimestamp, BornHost: st.bornHost, ReconsumeTimes: h.reconsumeTimes,
+		Body: req.Body, Properties: st.scratch,
+	}
+	r := b.store.Put(&m)
+	b.replySend(c, req, r, h.queueID, wait, nil)
+}
+
+// storedProperties is the request's properties string without WAIT and with
+// CLUSTER added, as Java stores it.
+func (b *Broker) storedProperties(dst, props []byte) []byte {
+	dst = wire.RemoveProperty(dst, props, wire.PropWait)
+	if len(dst) > 0 && dst[len(dst)-1] != wire.PropertySep {
+		dst = append(dst, wire.PropertySep)
+	}
+	dst = append(dst, wire.PropCluster...)
+	dst = append(dst, wire.NameValueSep)
+	return append(dst, b.cfg.BrokerClusterName...)
+}
+
+// autoCreateTopic creates an unknown topic from its template (TBW102) the
+// way Java does, or explains why it cannot.
+func (b *Broker) autoCreateTopic(h *sendHeader) (*wire.TopicConfig, int32, string) {
+	topic := string(h.topic)
+	var tc wire.TopicConfig
+	if def := b.topics.Get(h.defaultTopic); def != nil && def.Perm&wire.PermInherit != 0 && b.cfg.AutoCreateTopicEnable {
+		n := min(h.defaultQueueNums, def.WriteQueueNums)
+		if n <= 0 {
+			n = def.WriteQueueNums
+		}
+		tc = wire.TopicConfig{TopicName: topic, ReadQueueNums: n, WriteQueueNums: n, Perm: def.Perm &^ wire.PermInherit, TopicFilterType: def.TopicFilterType}
+	} else if strings.HasPrefix(topic, meta.RetryPrefix) {
+		tc = wire.TopicConfig{TopicName: topic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}
+	} else {
+		return nil, wire.TopicNotExist, fmt.Sprintf("topic[%s] not exist, apply first please!", topic)
+	}
+	got, created, err := b.topics.CreateIfAbsent(tc)
+	if err != nil {
+		b.log.Error("[TOPIC_CREATE] persist failed", "topic", topic, "err", err)
+		return nil, wire.SystemError, "create topic failed: " + err.Error()
+	}
+	if created {
+		b.log.Info("[TOPIC_CREATE] auto-created topic", "topic", topic, "queues", tc.WriteQueueNums, "perm", tc.Perm)
+		b.kickRegister()
+	}
+	return got, 0, ""
+}
+
+// putStatusCode maps a store status to a response code; ok reports a stored message.
+func putStatusCode(s store.PutStatus) (code int32, remark string, ok bool) {
+	switch s {
+	case store.PutOK:
+		return wire.Success, "", true
+	case store.FlushDiskTimeout:
+		return wire.FlushDiskTimeout, "flush disk timeout", true
+	case store.MessageIllegal:
+		return wire.MessageIllegal, "the message is illegal, maybe msg body or properties length not matched", false
+	case store.PropertiesTooLong:
+		return wire.MessageIllegal, "the message properties are longer than 32767 bytes", false
+	case store.ServiceNotAvailable:
+		return wire.ServiceNotAvailable, "service not available now: the store is not writable (disk full or shutting down)", false
+	default:
+		return wire.SystemError, "UNKNOWN_ERROR", false
+	}
+}
+
+// replySend answers a send. ids, when non-nil, holds the comma-joined
+// offset ids of a batch; otherwise the single record's id is derived.
+func (b *Broker) replySend(c *remoting.Conn, req *wire.Command, r store.PutResult, queueID int32, wait bool, ids []byte) {
+	code, remark, ok := putStatusCode(r.Status)
+	if !ok {
+		c.ReplyCode(req, code, remark)
+		return
+	}
+	var idBuf [40]byte
+	var qidBuf, qoffBuf [24]byte
+	if ids == nil {
+		ids = wire.AppendOffsetMsgID(idBuf[:0], b.storeHost, r.PhysicalOffset)
+	}
+	var ext [6]wire.KV
+	ext[0] = wire.KV{Key: []byte("msgId"), Value: ids}
+	ext[1] = wire.KV{Key: []byte("queueId"), Value: strconv.AppendInt(qidBuf[:0], int64(queueID), 10)}
+	ext[2] = wire.KV{Key: []byte("queueOffset"), Value: strconv.AppendInt(qoffBuf[:0], r.QueueOffset, 10)}
+	ext[3] = wire.KV{Key: []byte("MSG_REGION"), Value: []byte(b.cfg.RegionID)}
+	ext[4] = wire.KV{Key: []byte("TRACE_ON"), Value: strconv.AppendBool(nil, b.cfg.TraceOn)}
+	resp := wire.ResponseTo(req, code, remark)
+	resp.Ext = ext[:5]
+	if b.store.SyncFlush() && wait && !req.IsOneway() {
+		// Group commit: the answer goes out when the fsync that covers this
+		// record completes; the read loop moves on to the next request.
+		frame := wire.AppendFrame(nil, &resp)
+		b.store.WaitFlushed(r.EndOffset, func(flushed bool) {
+			if !flushed {
+				resp.Code = wire.FlushDiskTimeout
+				frame = wire.AppendFrame(frame[:0], &resp)
+			}
+			_ = c.SendFrame(frame)
+		})
+		return
+	}
+	c.Reply(req, &resp)
+}
+
+// sendBatch decodes a batch body (requests.md §4.1) into store messages and
+// appends them atomically with consecutive queue offsets.
+func (b *Broker) sendBatch(c *remoting.Conn, req *wire.Command, h *sendHeader) {
+	if h.sysFlag&wire.SysFlagTransactionMask != 0 {
+		c.ReplyCode(req, wire.MessageIllegal, "batch messages cannot be transactional")
+		return
+	}
+	if v := wire.PropertyValue(h.properties, wire.PropDelay); len(v) > 0 && string(v) != "0" {
+		c.ReplyCode(req, wire.MessageIllegal, "batch messages cannot be delayed")
+		return
+	}
+	st := stateOf(c)
+	st.items = st.items[:0]
+	st.scratch = st.scratch[:0]
+	type span struct{ start, end int }
+	var spans []span
+	body := req.Body
+	for p := 0; p < len(body); {
+		if len(body)-p < 20 {
+			c.ReplyCode(req, wire.MessageIllegal, "malformed batch: truncated item header")
+			return
+		}
+		total := int(int32(binary.BigEndian.Uint32(body[p:])))
+		if total < 22 || total > len(body)-p {
+			c.ReplyCode(req, wire.MessageIllegal, fmt.Sprintf("malformed batch: item size %d at %d", total, p))
+			return
+		}
+		item := body[p : p+total]
+		flag := int32(binary.BigEndian.Uint32(item[12:]))
+		bl := int(int32(binary.BigEndian.Uint32(item[16:])))
+		if bl < 0 || 20+bl+2 > total {
+			c.ReplyCode(req, wire.MessageIllegal, fmt.Sprintf("malformed batch: body length %d at %d", bl, p))
+			return
+		}
+		if bl > b.cfg.MaxMessageSize {
+			c.ReplyCode(req, wire.MessageIllegal, fmt.Sprintf("the message body size %d is larger than maxMessageSize %d", bl, b.cfg.MaxMessageSize))
+			return
+		}
+		pl := int(binary.BigEndian.Uint16(item[20+bl:]))
+		if 22+bl+pl != total {
+			c.ReplyCode(req, wire.MessageIllegal, fmt.Sprintf("malformed batch: properties length %d at %d", pl, p))
+			return
+		}
+		props := item[22+bl : 22+bl+pl]
+		start := len(st.scratch)
+		st.scratch = b.storedProperties(st.scratch, props)
+		spans = append(spans, span{start, len(st.scratch)})
+		st.items = append(st.items, store.Message{
+			Topic: "", QueueID: h.queueID, Flag: flag, SysFlag: h.sysFlag,
+			BornTimestamp: h.bornTimestamp, BornHost: st.bornHost, ReconsumeTimes: h.reconsumeTimes,
+			Body: item[20 : 20+bl],
+		})
+		p += total
+	}
+	if len(st.items) == 0 {
+		c.ReplyCode(req, wire.MessageIllegal, "empty batch")
+		return
+	}
+	topic := b.topics.Get(h.topic).TopicName
+	for i := range st.items {
+		st.items[i].Topic = topic
+		st.items[i].Properties = st.scratch[spans[i].start:spans[i].end]
+	}
+	wait := string(wire.PropertyValue(h.properties, wire.PropWait)) != "false"
+	first, phys := b.store.PutBatch(st.items)
+	if first.Status != store.PutOK {
+		b.replySend(c, req, first, h.queueID, wait, nil)
+		return
+	}
+	ids := make([]byte, 0, len(phys)*33)
+	for i, off := range phys {
+		if i > 0 {
+			ids = append(ids, ',')
+		}
+		ids = wire.AppendOffsetMsgID(ids, b.storeHost, off)
+	}
+	b.replySend(c, req, first, h.queueID, wait, ids)
+}

@@ -1,0 +1,109 @@
+package store
+
+import (
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/mqops/mqops/wire"
+)
+
+func benchStore(b *testing.B, mode FlushMode) *Store {
+	cfg := testConfig(b, nil)
+	cfg.SegmentSize = 256 << 20
+	cfg.CQUnitsPerFile = 300000
+	cfg.FlushMode = mode
+	cfg.FlushInterval = 0 // default 500ms
+	return openStore(b, cfg)
+}
+
+func benchMessage(qid int32) *Message {
+	return msg("BenchTopic", qid, strings.Repeat("b", 1024),
+		wire.PropTags, "TagA", wire.PropUniqKey, "7F00000100002A9F0000000000000001", wire.PropCluster, "DefaultCluster")
+}
+
+func BenchmarkPut(b *testing.B) {
+	s := benchStore(b, AsyncFlush)
+	m := benchMessage(0)
+	mustPut(b, s, m)
+	b.SetBytes(int64(len(m.Body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if r := s.Put(m); r.Status != PutOK {
+			b.Fatal(r.Status)
+		}
+	}
+}
+
+func BenchmarkPutParallel(b *testing.B) {
+	s := benchStore(b, AsyncFlush)
+	var next atomic.Int32
+	for q := range int32(8) {
+		mustPut(b, s, benchMessage(q))
+	}
+	b.SetBytes(1024)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		m := benchMessage(next.Add(1) % 8)
+		for pb.Next() {
+			if r := s.Put(m); r.Status != PutOK {
+				b.Error(r.Status)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkPutSyncFlush measures group commit: every Put waits for an
+// fsync covering it.
+func BenchmarkPutSyncFlush(b *testing.B) {
+	s := benchStore(b, SyncFlush)
+	mustPut(b, s, benchMessage(0))
+	start := s.fsyncs.Load()
+	b.SetBytes(1024)
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		m := benchMessage(0)
+		done := make(chan bool, 1)
+		cb := func(ok bool) { done <- ok }
+		for pb.Next() {
+			r := s.Put(m)
+			s.WaitFlushed(r.EndOffset, cb)
+			if !<-done {
+				b.Error("flush failed")
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(s.fsyncs.Load()-start)/float64(b.N), "fsyncs/op")
+}
+
+func BenchmarkGetMessages(b *testing.B) {
+	s := benchStore(b, AsyncFlush)
+	const n = 20000
+	m := benchMessage(0)
+	for range n {
+		mustPut(b, s, m)
+	}
+	waitDispatch(b, s)
+	dst := make([]byte, 0, 64<<10)
+	code := wire.TagsHashCode([]byte("TagA"))
+	match := func(c int64) bool { return c == code }
+	b.SetBytes(32 * int64(mustPut(b, s, m).WroteBytes))
+	b.ReportAllocs()
+	b.ResetTimer()
+	off := int64(0)
+	for b.Loop() {
+		r := s.GetMessages("BenchTopic", 0, off, 32, 256<<10, match, nil, dst[:0])
+		if r.Status != Found || r.MsgCount != 32 {
+			b.Fatalf("%v %d", r.Status, r.MsgCount)
+		}
+		if off = r.NextBeginOffset; off+32 > n {
+			off = 0
+		}
+	}
+}

@@ -1,0 +1,367 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/mqops/mqops/wire"
+)
+
+// commitLog is the ordered list of segment files.
+//
+// Invariant: segs is ascending and contiguous, segs[i].base ==
+// segs[0].base + i*segSize, and every base is a multiple of segSize. Only
+// the last segment is ever written; only leading segments are removed.
+type commitLog struct {
+	dir     string
+	segSize int64
+	mu      sync.RWMutex // guards segs
+	segs    []*mmapFile
+}
+
+// acquire returns the segment containing off with a reference held, or nil
+// if off is not in a retained segment. Callers release it.
+func (c *commitLog) acquire(off int64) *mmapFile {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if len(c.segs) == 0 || off < c.segs[0].base {
+		return nil
+	}
+	i := (off - c.segs[0].base) / c.segSize
+	if i >= int64(len(c.segs)) {
+		return nil
+	}
+	seg := c.segs[i]
+	seg.acquire()
+	return seg
+}
+
+// minOffset returns the first retained offset.
+func (c *commitLog) minOffset() (int64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if len(c.segs) == 0 {
+		return 0, false
+	}
+	return c.segs[0].base, true
+}
+
+// createSegment creates, reserves and maps the segment starting at base and
+// appends it to the list.
+func (c *commitLog) createSegment(base int64) (*mmapFile, error) {
+	path := fileName(c.dir, base)
+	seg, err := openMmapFile(path, base, c.segSize, true)
+	if err != nil {
+		return nil, fmt.Errorf("create commitlog segment %s: %w", path, err)
+	}
+	if err := syncDir(c.dir); err != nil {
+		seg.release()
+		return nil, fmt.Errorf("create commitlog segment %s: %w", path, err)
+	}
+	c.mu.Lock()
+	c.segs = append(c.segs, seg)
+	c.mu.Unlock()
+	return seg, nil
+}
+
+// PutStatus is the outcome of an append.
+type PutStatus int
+
+const (
+	PutOK PutStatus = iota
+	FlushDiskTimeout
+	MessageIllegal
+	PropertiesTooLong
+	ServiceNotAvailable // closed, disk full or not writable
+	UnknownError
+)
+
+var putStatusNames = [...]string{"PUT_OK", "FLUSH_DISK_TIMEOUT", "MESSAGE_ILLEGAL",
+	"PROPERTIES_SIZE_EXCEEDED", "SERVICE_NOT_AVAILABLE", "UNKNOWN_ERROR"}
+
+// String returns the Java PutMessageStatus name.
+func (s PutStatus) String() string {
+	if s >= 0 && int(s) < len(putStatusNames) {
+		return putStatusNames[s]
+	}
+	return fmt.Sprintf("PutStatus(%d)", int(s))
+}
+
+// Message is an append request. Body, Properties and BornHost may alias
+// caller buffers: they are copied into the log before Put returns. Topic
+// must not be mutated afterwards (it may be kept as a queue-table key).
+type Message struct {
+	Topic                     string
+	QueueID                   int32
+	Flag                      int32
+	SysFlag                   int32 // the IPv6 host bits are derived from the host lengths
+	BornTimestamp             int64
+	BornHost                  []byte // raw 8 or 20 bytes; nil means 0.0.0.0:0
+	ReconsumeTimes            int32
+	PreparedTransactionOffset int64
+	Body                      []byte
+	Properties                []byte
+}
+
+// PutResult describes an append. For a batch it covers all records:
+// PhysicalOffset and QueueOffset are the first record's, WroteBytes the
+// total.
+type PutResult struct {
+	Status         PutStatus
+	PhysicalOffset int64
+	WroteBytes     int32
+	QueueOffset    int64
+	StoreTimestamp int64
+	EndOffset      int64 // PhysicalOffset+WroteBytes: what WaitFlushed waits for
+}
+
+// consumesQueueOffset reports whether a record with sysFlag gets a queue
+// offset and a consume-queue unit: legacy prepared and rollback
+// transaction records do not (Java stores them with QUEUEOFFSET 0).
+func consumesQueueOffset(sysFlag int32) bool {
+	t := sysFlag & wire.SysFlagTransactionMask
+	return t != wire.SysFlagTransactionPrepared && t != wire.SysFlagTransactionRollback
+}
+
+// checkMessage validates limits and returns the encoded size.
+func (s *Store) checkMessage(m *Message) (int, PutStatus) {
+	if !validTopic(m.Topic) || len(m.Body) > s.cfg.MaxMessageSize {
+		return 0, MessageIllegal
+	}
+	if len(m.Properties) > wire.MaxPropertiesLen {
+		return 0, PropertiesTooLong
+	}
+	switch len(m.BornHost) {
+	case 0, 8, 20:
+	default:
+		return 0, MessageIllegal
+	}
+	size := wire.RecordSize(len(m.Body), len(m.Topic), len(m.Properties),
+		len(m.BornHost) == 20, len(s.cfg.StoreHost) == 20)
+	// A record never spans segments and must leave room for a filler.
+	if int64(size)+wire.BlankSize > s.segSize {
+		return 0, MessageIllegal
+	}
+	return size, PutOK
+}
+
+// Put appends one message, assigning the next queue offset of its
+// (topic, queueId) under the append lock. It does not allocate once the
+// queue exists.
+func (s *Store) Put(m *Message) PutResult {
+	size, st := s.checkMessage(m)
+	if st != PutOK {
+		return PutResult{Status: st}
+	}
+	crc := wire.BodyCRC(m.Body) // outside the lock: bodies may be MiBs
+
+	s.mu.Lock()
+	if s.closed || s.diskFull.Load() {
+		s.mu.Unlock()
+		return PutResult{Status: ServiceNotAvailable}
+	}
+	seg, err := s.reserve(size)
+	if err != nil {
+		s.mu.Unlock()
+		s.logAppendError(err)
+		return PutResult{Status: ServiceNotAvailable}
+	}
+	phy := s.writePos
+	ts := s.storeTimestamp()
+	var next *int64
+	var qoff int64
+	if consumesQueueOffset(m.SysFlag) {
+		next = s.queueCounter(m.Topic, m.QueueID)
+		qoff = *next
+	}
+	r := wire.Record{
+		Topic: m.Topic, QueueID: m.QueueID, Flag: m.Flag, QueueOffset: qoff,
+		PhysicalOffset: phy, SysFlag: m.SysFlag, BornTimestamp: m.BornTimestamp,
+		BornHost: m.BornHost, StoreTimestamp: ts, StoreHost: s.cfg.StoreHost,
+		ReconsumeTimes: m.ReconsumeTimes, PreparedTransactionOffset: m.PreparedTransactionOffset,
+		Body: m.Body, Properties: m.Properties,
+	}
+	r.EncodeToCRC(seg.data[phy-seg.base:], crc)
+	if next != nil {
+		*next = qoff + 1
+	}
+	s.writePos = phy + int64(size)
+	s.maxPhy.Store(s.writePos) // publish after the bytes are in place
+	s.mu.Unlock()
+
+	s.wakeDispatcher()
+	return PutResult{Status: PutOK, PhysicalOffset: phy, WroteBytes: int32(size),
+		QueueOffset: qoff, StoreTimestamp: ts, EndOffset: phy + int64(size)}
+}
+
+// PutBatch appends ms, which must all have the same topic and queue id, as
+// consecutive records with consecutive queue offsets, atomically: the
+// dispatcher and readers see all of them or none. It returns the combined
+// result and each record's physical offset (for per-item msgIds).
+func (s *Store) PutBatch(ms []Message) (PutResult, []int64) {
+	return s.PutBatchTo(make([]int64, 0, len(ms)), ms)
+}
+
+// PutBatchTo is PutBatch appending the physical offsets to phys, so a
+// caller reusing phys does not allocate.
+func (s *Store) PutBatchTo(phys []int64, ms []Message) (PutResult, []int64) {
+	if len(ms) == 0 {
+		return PutResult{Status: MessageIllegal}, phys
+	}
+	total := 0
+	for i := range ms {
+		m := &ms[i]
+		if m.Topic != ms[0].Topic || m.QueueID != ms[0].QueueID || !consumesQueueOffset(m.SysFlag) {
+			return PutResult{Status: MessageIllegal}, phys
+		}
+		size, st := s.checkMessage(m)
+		if st != PutOK {
+			return PutResult{Status: st}, phys
+		}
+		total += size
+	}
+	if int64(total)+wire.BlankSize > s.segSize {
+		return PutResult{Status: MessageIllegal}, phys
+	}
+
+	s.mu.Lock()
+	if s.closed || s.diskFull.Load() {
+		s.mu.Unlock()
+		return PutResult{Status: ServiceNotAvailable}, phys
+	}
+	seg, err := s.reserve(total)
+	if err != nil {
+		s.mu.Unlock()
+		s.logAppendError(err)
+		return PutResult{Status: ServiceNotAvailable}, phys
+	}
+	first := s.writePos
+	ts := s.storeTimestamp()
+	next := s.queueCounter(ms[0].Topic, ms[0].QueueID)
+	qoff := *next
+	pos := first
+	for i := range ms {
+		m := &ms[i]
+		r := wire.Record{
+			Topic: m.Topic, QueueID: m.QueueID, Flag: m.Flag, QueueOffset: qoff + int64(i),
+			PhysicalOffset: pos, SysFlag: m.SysFlag, BornTimestamp: m.BornTimestamp,
+			BornHost: m.BornHost, StoreTimestamp: ts, StoreHost: s.cfg.StoreHost,
+			ReconsumeTimes: m.ReconsumeTimes, PreparedTransactionOffset: m.PreparedTransactionOffset,
+			Body: m.Body, Properties: m.Properties,
+		}
+		phys = append(phys, pos)
+		pos += int64(r.EncodeTo(seg.data[pos-seg.base:]))
+	}
+	*next = qoff + int64(len(ms))
+	s.writePos = pos
+	s.maxPhy.Store(pos)
+	s.mu.Unlock()
+
+	s.wakeDispatcher()
+	return PutResult{Status: PutOK, PhysicalOffset: first, WroteBytes: int32(total),
+		QueueOffset: qoff, StoreTimestamp: ts, EndOffset: pos}, phys
+}
+
+// reserve returns the segment that will hold size bytes at s.writePos,
+// rolling to a new segment (after a blank filler) when the record plus a
+// minimal filler does not fit in the active one. On error nothing changed.
+// Caller holds s.mu.
+func (s *Store) reserve(size int) (*mmapFile, error) {
+	if s.active == nil || s.writePos >= s.active.base+s.segSize {
+		// No segment yet, or the last one ended exactly (recovery can end
+		// the log at a segment boundary with no successor on disk).
+		seg, err := s.clog.createSegment(s.writePos)
+		if err != nil {
+			return nil, err
+		}
+		s.active = seg
+	}
+	seg := s.active
+	rem := seg.base + s.segSize - s.writePos
+	if int64(size)+wire.BlankSize <= rem {
+		return seg, nil
+	}
+	next, err := s.clog.createSegment(seg.base + s.segSize)
+	if err != nil {
+		return nil, err
+	}
+	// rem < BlankSize only happens for foreign data; readers skip a tail
+	// too short for a header.
+	if rem >= wire.BlankSize {
+		wire.EncodeBlank(seg.data[s.writePos-seg.base:], int(rem))
+	}
+	s.writePos = next.base
+	s.active = next
+	return next, nil
+}
+
+// queueCounter returns the next-queue-offset counter of (topic, qid),
+// creating it at 0. Caller holds s.mu.
+func (s *Store) queueCounter(topic string, qid int32) *int64 {
+	if p := s.queueOffsets[queueKey{topic, qid}]; p != nil {
+		return p
+	}
+	// Own the key: Topic may live in a buffer the caller reuses.
+	p := new(int64)
+	s.queueOffsets[queueKey{strings.Clone(topic), qid}] = p
+	return p
+}
+
+// storeTimestamp returns the store time for a new record, never earlier
+// than the previous one so that OffsetByTime can binary-search. Caller
+// holds s.mu.
+func (s *Store) storeTimestamp() int64 {
+	ts := s.cfg.Now().UnixMilli()
+	if ts < s.lastStoreTS {
+		ts = s.lastStoreTS
+	}
+	s.lastStoreTS = ts
+	return ts
+}
+
+func (s *Store) logAppendError(err error) {
+	if errors.Is(err, syscall.ENOSPC) {
+		s.log.Error("[DISK_FULL] cannot create commitlog segment", "err", err)
+		return
+	}
+	s.log.Error("[APPEND] cannot create commitlog segment", "err", err)
+}
+
+// wakeDispatcher nudges the dispatcher without blocking.
+func (s *Store) wakeDispatcher() {
+	select {
+	case s.dispatchWake <- struct{}{}:
+	default:
+	}
+}
+
+// ErrNotFound is returned by ReadRecord for an offset that holds no
+// retained record.
+var ErrNotFound = errors.New("store: no record at offset")
+
+// ReadRecord appends the record stored at phyOffset to dst.
+func (s *Store) ReadRecord(phyOffset int64, dst []byte) ([]byte, error) {
+	end := s.maxPhy.Load()
+	if phyOffset < 0 || phyOffset >= end {
+		return dst, fmt.Errorf("read record at %d: %w (log ends at %d)", phyOffset, ErrNotFound, end)
+	}
+	seg := s.clog.acquire(phyOffset)
+	if seg == nil {
+		return dst, fmt.Errorf("read record at %d: %w (segment removed)", phyOffset, ErrNotFound)
+	}
+	defer seg.release()
+	// Never look past the published end: the appender may be writing there.
+	limit := min(end-seg.base, s.segSize)
+	b := seg.data[phyOffset-seg.base : limit]
+	n, err := wire.CheckRecord(b)
+	if err != nil {
+		return dst, fmt.Errorf("read record at %d: %w: %w", phyOffset, ErrNotFound, err)
+	}
+	if got := wire.RecordView(b).PhysicalOffset(); got != phyOffset {
+		return dst, fmt.Errorf("read record at %d: %w: record claims offset %d", phyOffset, ErrNotFound, got)
+	}
+	return append(dst, b[:n]...), nil
+}

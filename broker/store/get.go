@@ -1,0 +1,242 @@
+package store
+
+import (
+	"fmt"
+
+	"github.com/mqops/mqops/wire"
+)
+
+// GetStatus is the outcome of GetMessages (Java GetMessageStatus).
+type GetStatus int
+
+const (
+	Found GetStatus = iota
+	NoMatchedMessage
+	MessageWasRemoving
+	OffsetFoundNull
+	OffsetOverflowBadly
+	OffsetOverflowOne
+	OffsetTooSmall
+	NoMatchedLogicQueue
+	NoMessageInQueue
+)
+
+var getStatusNames = [...]string{"FOUND", "NO_MATCHED_MESSAGE", "MESSAGE_WAS_REMOVING",
+	"OFFSET_FOUND_NULL", "OFFSET_OVERFLOW_BADLY", "OFFSET_OVERFLOW_ONE", "OFFSET_TOO_SMALL",
+	"NO_MATCHED_LOGIC_QUEUE", "NO_MESSAGE_IN_QUEUE"}
+
+// String returns the Java status name (used as the pull response remark).
+func (s GetStatus) String() string {
+	if s >= 0 && int(s) < len(getStatusNames) {
+		return getStatusNames[s]
+	}
+	return fmt.Sprintf("GetStatus(%d)", int(s))
+}
+
+// GetResult is the outcome of GetMessages. Body is dst with the raw
+// records appended back to back.
+type GetResult struct {
+	Status          GetStatus
+	NextBeginOffset int64
+	MinOffset       int64
+	MaxOffset       int64
+	MsgCount        int
+	Body            []byte
+}
+
+// minScanBytes is the least consume-queue data one GetMessages call scans
+// (Java maxFilterMessageCount = max(16000, maxMsgNums × 20)).
+const minScanBytes = 16000
+
+// GetMessages appends to dst the stored records of (topic, queueID) from
+// queue offset offset: at most maxMsgs records and, after the first one,
+// no more than maxBytes bytes (maxBytes ≤ 0: no byte limit). match filters
+// on the consume-queue tags code, then matchRecord on the record bytes;
+// nil matches everything. Status and NextBeginOffset follow requests.md
+// §4.3: filtered units are skipped over, so NextBeginOffset is offset plus
+// the units scanned. One call scans at most max(16000 B, maxMsgs×20 B) of
+// one consume-queue file.
+func (s *Store) GetMessages(topic string, queueID int32, offset int64, maxMsgs, maxBytes int,
+	match func(tagsCode int64) bool, matchRecord func(rec []byte) bool, dst []byte) GetResult {
+	res := GetResult{Body: dst}
+	cq := s.cqs.get(topic, queueID)
+	if cq == nil {
+		res.Status = NoMatchedLogicQueue
+		return res
+	}
+	minOff, maxOff := cq.min.Load(), cq.max.Load()
+	res.MinOffset, res.MaxOffset = minOff, maxOff
+	switch {
+	case maxOff == 0:
+		res.Status = NoMessageInQueue
+		return res
+	case offset < minOff:
+		res.Status, res.NextBeginOffset = OffsetTooSmall, minOff
+		return res
+	case offset == maxOff:
+		res.Status, res.NextBeginOffset = OffsetOverflowOne, offset
+		return res
+	case offset > maxOff:
+		res.Status, res.NextBeginOffset = OffsetOverflowBadly, maxOff
+		return res
+	}
+	f := cq.acquireFile(offset)
+	if f == nil {
+		res.Status = OffsetFoundNull
+		res.NextBeginOffset = offset - offset%cq.upf + cq.upf
+		return res
+	}
+	defer f.release()
+
+	scan := int64(max(minScanBytes, maxMsgs*cqUnitSize) / cqUnitSize)
+	end := min(maxOff, f.base+cq.upf, offset+scan)
+	var r logReader
+	defer r.close()
+	status := NoMatchedMessage
+	bytesOut := 0
+	q := offset
+	for ; q < end; q++ {
+		u := readUnit(f.data[(q-f.base)*cqUnitSize:])
+		// The first message is always taken; after it the batch limits apply.
+		if res.MsgCount > 0 && (res.MsgCount >= maxMsgs || (maxBytes > 0 && u.real() && bytesOut+int(u.size) > maxBytes)) {
+			break
+		}
+		if match != nil && u.real() && !match(u.tagsCode) {
+			if res.MsgCount == 0 {
+				status = NoMatchedMessage
+			}
+			continue
+		}
+		rec := r.read(s, u)
+		if rec == nil {
+			if res.MsgCount == 0 {
+				status = MessageWasRemoving
+			}
+			continue
+		}
+		if matchRecord != nil && !matchRecord(rec) {
+			if res.MsgCount == 0 {
+				status = NoMatchedMessage
+			}
+			continue
+		}
+		res.Body = append(res.Body, rec...)
+		res.MsgCount++
+		bytesOut += len(rec)
+		status = Found
+	}
+	res.Status = status
+	res.NextBeginOffset = q
+	return res
+}
+
+// logReader reads records for consecutive units, keeping the current
+// segment acquired between them.
+type logReader struct {
+	seg *mmapFile
+}
+
+// read returns the record a unit points at, aliasing the mapping, or nil
+// if the unit is not real or its data is gone. The slice is valid until
+// the next read or close.
+func (r *logReader) read(s *Store, u cqUnit) []byte {
+	if !u.real() {
+		return nil
+	}
+	if r.seg == nil || u.phys < r.seg.base || u.phys >= r.seg.base+s.segSize {
+		r.close()
+		if r.seg = s.clog.acquire(u.phys); r.seg == nil {
+			return nil
+		}
+	}
+	off := u.phys - r.seg.base
+	if off+int64(u.size) > s.segSize {
+		return nil
+	}
+	rec := r.seg.data[off : off+int64(u.size)]
+	if v := wire.RecordView(rec); v.Magic() != wire.MagicMessage || v.TotalSize() != u.size {
+		return nil
+	}
+	return rec
+}
+
+func (r *logReader) close() {
+	if r.seg != nil {
+		r.seg.release()
+		r.seg = nil
+	}
+}
+
+// storeTimeAt returns the store timestamp of unit q's record.
+func (s *Store) storeTimeAt(cq *consumeQueue, q int64, r *logReader) (int64, bool) {
+	u, ok := cq.unitAt(q)
+	if !ok {
+		return 0, false
+	}
+	rec := r.read(s, u)
+	if rec == nil {
+		return 0, false
+	}
+	return wire.RecordView(rec).StoreTimestamp(), true
+}
+
+// StoreTimeAt returns the store timestamp of the message at queue offset
+// offset of (topic, queueID).
+func (s *Store) StoreTimeAt(topic string, queueID int32, offset int64) (int64, bool) {
+	cq := s.cqs.get(topic, queueID)
+	if cq == nil || offset < cq.min.Load() || offset >= cq.max.Load() {
+		return 0, false
+	}
+	var r logReader
+	defer r.close()
+	return s.storeTimeAt(cq, offset, &r)
+}
+
+// OffsetByTime returns the queue offset whose store time is nearest ts
+// (requests.md §4.6 code 29): the first offset stored exactly at ts if
+// any; otherwise the nearer of the two neighbours (the earlier one on a
+// tie); the first retained offset if every message is later; the last
+// message's offset if every message is earlier. 0 for a missing queue, the
+// min offset for a queue without retained messages. Store timestamps never
+// decrease along a queue, so a binary search applies.
+func (s *Store) OffsetByTime(topic string, queueID int32, ts int64) int64 {
+	cq := s.cqs.get(topic, queueID)
+	if cq == nil {
+		return 0
+	}
+	lo, hi := cq.min.Load(), cq.max.Load()-1
+	if hi < lo {
+		return lo
+	}
+	var r logReader
+	defer r.close()
+	// at treats an unreadable unit (data removed meanwhile) as older than
+	// anything, so the search moves past it.
+	at := func(q int64) int64 {
+		t, ok := s.storeTimeAt(cq, q, &r)
+		if !ok {
+			return -1 << 63
+		}
+		return t
+	}
+	if at(lo) >= ts {
+		return lo
+	}
+	if at(hi) < ts {
+		return hi
+	}
+	// Invariant: at(lo) < ts ≤ at(hi).
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if at(mid) < ts {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	th, tl := at(hi), at(lo)
+	if th == ts || th-ts < ts-tl {
+		return hi
+	}
+	return lo
+}

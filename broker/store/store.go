@@ -1,0 +1,467 @@
+// Package store is the broker's message store: one append-only commit log
+// of pre-sized, mmap'd segment files holding records in the RocketMQ stored
+// layout (store.md §1, §4), per-queue consume queues of 20-byte units built
+// by a dispatcher that follows the log (§6), flushing (async or group-commit
+// sync), a checkpoint, crash recovery and time/space based retention.
+//
+// Offsets: a physical offset is a byte position in the commit log; a queue
+// offset is a unit index in one (topic, queueId) consume queue.
+//
+// Invariants (each file states the ones it relies on):
+//   - maxPhy (published with an atomic store after the bytes are written)
+//     is always a record boundary; every byte below it is a complete record
+//     or blank filler. Bytes of the active segment at or after the write
+//     position are zero.
+//   - dispatched ≤ maxPhy, and every record below dispatched has its
+//     consume-queue unit written.
+//   - flushed ≤ maxPhy, and every commit-log byte below flushed is durable.
+//   - the checkpoint's dispatched offset D is one for which every unit of
+//     every record below D is durable; its flushed offset P ≤ flushed.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mqops/mqops/wire"
+)
+
+// FlushMode selects how appends are made durable.
+type FlushMode int
+
+const (
+	// AsyncFlush syncs the commit log every FlushInterval.
+	AsyncFlush FlushMode = iota
+	// SyncFlush lets senders wait for an fsync (group commit, WaitFlushed).
+	SyncFlush
+)
+
+// Config configures a Store. Zero fields take the defaults noted.
+type Config struct {
+	RootDir               string        // consumequeue/, checkpoint, abort, lock live here
+	CommitLogDir          string        // default RootDir/commitlog
+	SegmentSize           int64         // commit-log file size, default 1 GiB
+	CQUnitsPerFile        int           // consume-queue units per file, default 300000
+	FlushMode             FlushMode     // default AsyncFlush
+	FlushInterval         time.Duration // async flush period, default 500ms
+	SyncFlushTimeout      time.Duration // default 5s
+	FileReservedTime      time.Duration // default 72h
+	DeleteWhen            []int         // hours of day when expired segments may be deleted, default {4}
+	DiskMaxUsedSpaceRatio int           // percent, default 75; above it the oldest segments go regardless of age
+	MaxMessageSize        int           // body limit, default 4 MiB
+	StoreHost             []byte        // raw host written into every record (8-byte IPv4 form), default 0.0.0.0:0
+	Logger                *slog.Logger  // default slog.Default()
+	Now                   func() time.Time
+
+	// TagsCode, when set, computes the consume-queue tags code of a record
+	// instead of DefaultTagsCode (e.g. the delivery time for
+	// SCHEDULE_TOPIC_XXXX, store.md §9).
+	TagsCode func(rec wire.RecordView) int64
+}
+
+const (
+	defaultSegmentSize    = 1 << 30
+	defaultCQUnitsPerFile = 300000
+	cqUnitSize            = 20
+	// diskFullRatio is the disk usage (percent) at which appends are
+	// refused (Java diskSpaceWarningLevelRatio).
+	diskFullRatio = 90
+
+	dispatchPoll      = 100 * time.Millisecond
+	cqFlushInterval   = time.Second
+	retentionInterval = 10 * time.Second
+	// maxDeletesPerRun bounds the segments one retention pass removes
+	// (Java DELETE_FILES_BATCH_MAX).
+	maxDeletesPerRun = 10
+)
+
+func (c *Config) setDefaults() error {
+	if c.RootDir == "" {
+		return errors.New("store: RootDir is required")
+	}
+	if c.CommitLogDir == "" {
+		c.CommitLogDir = filepath.Join(c.RootDir, "commitlog")
+	}
+	if c.SegmentSize == 0 {
+		c.SegmentSize = defaultSegmentSize
+	}
+	// Blank fillers carry the remaining size in an int32.
+	if c.SegmentSize < 4096 || c.SegmentSize > 1<<31-1 {
+		return fmt.Errorf("store: SegmentSize %d out of range [4096, 2^31)", c.SegmentSize)
+	}
+	if c.CQUnitsPerFile == 0 {
+		c.CQUnitsPerFile = defaultCQUnitsPerFile
+	}
+	if c.CQUnitsPerFile < 1 {
+		return fmt.Errorf("store: CQUnitsPerFile %d must be positive", c.CQUnitsPerFile)
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 500 * time.Millisecond
+	}
+	if c.SyncFlushTimeout <= 0 {
+		c.SyncFlushTimeout = 5 * time.Second
+	}
+	if c.FileReservedTime <= 0 {
+		c.FileReservedTime = 72 * time.Hour
+	}
+	if c.DeleteWhen == nil {
+		c.DeleteWhen = []int{4}
+	}
+	if c.DiskMaxUsedSpaceRatio <= 0 {
+		c.DiskMaxUsedSpaceRatio = 75
+	}
+	c.DiskMaxUsedSpaceRatio = min(max(c.DiskMaxUsedSpaceRatio, 10), 95) // Java's bounds
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = 4 << 20
+	}
+	switch len(c.StoreHost) {
+	case 0:
+		c.StoreHost = make([]byte, 8)
+	case 8, 20:
+	default:
+		return fmt.Errorf("store: StoreHost must be 8 or 20 bytes, got %d", len(c.StoreHost))
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// ErrClosed is returned by operations on a closed store.
+var ErrClosed = errors.New("store: closed")
+
+// queueKey names a consume queue in the append path's offset table.
+type queueKey struct {
+	topic string
+	qid   int32
+}
+
+// Store is the message store. All methods are safe for concurrent use.
+type Store struct {
+	cfg     Config
+	log     *slog.Logger
+	segSize int64
+	cqDir   string
+
+	lockFile *os.File
+
+	clog commitLog
+	cqs  cqTable
+
+	// mu is the append lock. It guards everything below up to the atomics.
+	mu           sync.Mutex
+	closed       bool
+	writePos     int64               // next byte to write; == maxPhy outside the lock
+	active       *mmapFile           // segment containing writePos, nil until needed
+	queueOffsets map[queueKey]*int64 // next queue offset per queue
+	lastStoreTS  int64               // store timestamps never go backwards
+
+	maxPhy     atomic.Int64 // published end of the log (record boundary)
+	dispatched atomic.Int64 // records below have their units written
+	flushed    atomic.Int64 // commit-log bytes below are durable
+	diskFull   atomic.Bool  // usage above diskFullRatio: appends refused
+
+	onDispatch atomic.Pointer[func(topic string, queueID int32, queueOffset int64, tagsCode int64)]
+
+	dispatchWake  chan struct{}
+	dispatchStall int64 // position last reported as undispatchable (dispatcher only)
+
+	// Group commit (flush.go). flushMu guards waiters, inflight and
+	// flushClosed.
+	flushMu     sync.Mutex
+	waiters     []flushWaiter
+	inflight    []flushWaiter
+	flushClosed bool
+	flushReady  []flushWaiter // flusher-owned scratch
+	reapReady   []flushWaiter // reaper-owned scratch
+	flushWake   chan struct{}
+	fsyncs      atomic.Int64 // commit-log fdatasync calls, for tests and metrics
+
+	ckMu   sync.Mutex // serialises consume-queue flushes and checkpoint writes
+	lastCk checkpoint
+
+	retentionMu sync.Mutex                          // serialises RunRetention, guards diskUsage
+	diskUsage   func() (percent float64, err error) // replaceable in tests
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Open opens (creating if needed) the store at cfg.RootDir, recovers the
+// commit log and consume queues, and starts the background goroutines.
+func Open(cfg Config) (*Store, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Store{
+		cfg:          cfg,
+		log:          cfg.Logger,
+		segSize:      cfg.SegmentSize,
+		cqDir:        filepath.Join(cfg.RootDir, "consumequeue"),
+		queueOffsets: make(map[queueKey]*int64),
+		dispatchWake: make(chan struct{}, 1),
+		flushWake:    make(chan struct{}, 1),
+		stop:         make(chan struct{}),
+	}
+	s.clog.dir = cfg.CommitLogDir
+	s.clog.segSize = cfg.SegmentSize
+	s.cqs.topics = make(map[string]*topicQueues)
+	s.dispatchStall = -1
+	s.diskUsage = func() (float64, error) { return diskUsagePercent(s.cfg.CommitLogDir) }
+
+	for _, d := range []string{cfg.RootDir, cfg.CommitLogDir, s.cqDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("open store: create %s: %w", d, err)
+		}
+	}
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	abortPath := filepath.Join(cfg.RootDir, "abort")
+	_, err := os.Stat(abortPath)
+	crashed := err == nil
+	if crashed {
+		s.log.Warn("[RECOVERY] abort marker found: previous run did not shut down cleanly", "path", abortPath)
+	}
+	if err := os.WriteFile(abortPath, nil, 0o644); err != nil {
+		s.releaseAll()
+		return nil, fmt.Errorf("open store: create abort marker %s: %w", abortPath, err)
+	}
+	if err := syncDir(cfg.RootDir); err != nil {
+		s.releaseAll()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := s.recover(crashed); err != nil {
+		s.releaseAll()
+		return nil, err
+	}
+
+	s.wg.Add(4)
+	go s.dispatchLoop()
+	go s.flushLoop()
+	go s.cqFlushLoop()
+	go s.retentionLoop()
+	if cfg.FlushMode == SyncFlush {
+		s.wg.Add(1)
+		go s.reapLoop()
+	}
+	return s, nil
+}
+
+// lock takes an exclusive flock on RootDir/lock so two processes never
+// share a store.
+func (s *Store) lock() error {
+	p := filepath.Join(s.cfg.RootDir, "lock")
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("open store lock %s: %w", p, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return fmt.Errorf("lock store %s (is another broker using it?): %w", p, err)
+	}
+	s.lockFile = f
+	return nil
+}
+
+// Close stops the background goroutines, dispatches and flushes
+// everything, writes the checkpoint and removes the abort marker.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	s.wg.Wait()
+
+	s.dispatchAvailable()
+	errs := []error{s.flushCommitLog()}
+	s.completeWaiters()
+	errs = append(errs, s.flushConsumeQueues())
+	if err := errors.Join(errs...); err != nil {
+		// Keep the abort marker: the next Open must not trust this shutdown.
+		s.releaseAll()
+		return fmt.Errorf("close store %s: %w", s.cfg.RootDir, err)
+	}
+	s.releaseAll()
+	abortPath := filepath.Join(s.cfg.RootDir, "abort")
+	if err := os.Remove(abortPath); err != nil {
+		return fmt.Errorf("close store: remove abort marker %s: %w", abortPath, err)
+	}
+	if err := syncDir(s.cfg.RootDir); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// crashForTest abandons the store the way a killed process would: the
+// goroutines stop and the mappings go away without a final flush,
+// checkpoint or abort-marker removal. Written pages stay in the page cache.
+func (s *Store) crashForTest() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	s.wg.Wait()
+	s.flushMu.Lock()
+	s.flushClosed = true
+	s.waiters, s.inflight = nil, nil
+	s.flushMu.Unlock()
+	s.releaseAll()
+}
+
+// releaseAll drops the lists' references to every mapped file and releases
+// the store lock. Readers still holding a file keep it mapped until they
+// release it.
+func (s *Store) releaseAll() {
+	s.clog.mu.Lock()
+	segs := s.clog.segs
+	s.clog.segs = nil
+	s.clog.mu.Unlock()
+	for _, seg := range segs {
+		seg.release()
+	}
+	s.mu.Lock()
+	s.active = nil
+	s.mu.Unlock()
+
+	s.cqs.mu.Lock()
+	topics := s.cqs.topics
+	s.cqs.topics = make(map[string]*topicQueues)
+	s.cqs.mu.Unlock()
+	for _, t := range topics {
+		for _, cq := range t.queues {
+			cq.drop()
+		}
+	}
+	if s.lockFile != nil {
+		s.lockFile.Close() // closing drops the flock
+		s.lockFile = nil
+	}
+}
+
+// OnDispatch sets the callback the dispatcher runs after writing each
+// consume-queue unit (long-poll wake-up). It runs on the dispatcher
+// goroutine and must not block. Set it before traffic starts.
+func (s *Store) OnDispatch(fn func(topic string, queueID int32, queueOffset int64, tagsCode int64)) {
+	s.onDispatch.Store(&fn)
+}
+
+// SyncFlush reports whether the store runs in SyncFlush mode.
+func (s *Store) SyncFlush() bool { return s.cfg.FlushMode == SyncFlush }
+
+// StoreHost returns the raw store host written into records.
+func (s *Store) StoreHost() []byte { return s.cfg.StoreHost }
+
+// MinPhyOffset returns the first retained commit-log offset.
+func (s *Store) MinPhyOffset() int64 {
+	if m, ok := s.clog.minOffset(); ok {
+		return m
+	}
+	return s.maxPhy.Load()
+}
+
+// MaxPhyOffset returns the end of the commit log (next byte to write).
+func (s *Store) MaxPhyOffset() int64 { return s.maxPhy.Load() }
+
+// FlushedOffset returns the commit-log offset below which data is durable.
+func (s *Store) FlushedOffset() int64 { return s.flushed.Load() }
+
+// DispatchBehind returns how many commit-log bytes have no consume-queue
+// units yet.
+func (s *Store) DispatchBehind() int64 { return s.maxPhy.Load() - s.dispatched.Load() }
+
+// AppendMsgID appends the offsetMsgId of the record at phyOffset.
+func (s *Store) AppendMsgID(dst []byte, phyOffset int64) []byte {
+	return wire.AppendOffsetMsgID(dst, s.cfg.StoreHost, phyOffset)
+}
+
+// QueueIDs returns the queue ids of topic that exist, ascending.
+func (s *Store) QueueIDs(topic string) []int32 {
+	s.cqs.mu.RLock()
+	defer s.cqs.mu.RUnlock()
+	t := s.cqs.topics[topic]
+	if t == nil {
+		return nil
+	}
+	ids := make([]int32, 0, len(t.queues))
+	for id := range t.queues {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// DeleteTopic removes the consume queues and queue-offset counters of
+// topic. Its records stay in the commit log until retention removes them.
+// Callers stop sending to the topic first.
+func (s *Store) DeleteTopic(topic string) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return fmt.Errorf("delete topic %s: %w", topic, ErrClosed)
+	}
+	// Let the dispatcher cover what is already appended, so it does not
+	// re-create the queues right after they are removed.
+	s.waitDispatched(s.maxPhy.Load(), 3*time.Second)
+
+	s.mu.Lock()
+	for k := range s.queueOffsets {
+		if k.topic == topic {
+			delete(s.queueOffsets, k)
+		}
+	}
+	s.mu.Unlock()
+
+	s.cqs.mu.Lock()
+	t := s.cqs.topics[topic]
+	delete(s.cqs.topics, topic)
+	s.cqs.mu.Unlock()
+	if t != nil {
+		for _, cq := range t.queues {
+			cq.drop()
+		}
+	}
+	dir := filepath.Join(s.cqDir, topic)
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("delete topic %s: remove %s: %w", topic, dir, err)
+	}
+	if err := syncDir(s.cqDir); err != nil {
+		return fmt.Errorf("delete topic %s: %w", topic, err)
+	}
+	// Move the checkpoint past the topic's records so recovery does not
+	// re-dispatch them into new queues.
+	if err := s.flushConsumeQueues(); err != nil {
+		return fmt.Errorf("delete topic %s: %w", topic, err)
+	}
+	s.log.Info("[TOPIC_DELETE] removed consume queues", "topic", topic)
+	return nil
+}
+
+// waitDispatched waits until the dispatcher reached off or timeout passed.
+func (s *Store) waitDispatched(off int64, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for s.dispatched.Load() < off {
+		if time.Now().After(deadline) {
+			return false
+		}
+		s.wakeDispatcher()
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}

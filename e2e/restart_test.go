@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	rocketmq "github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+
+	"github.com/mqops/mqops/wire"
+)
+
+// TestRestartKeepsTopicsGroupsOffsets: topics, groups and committed offsets
+// survive a consumer restart and a clean broker restart, so a restarted
+// consumer continues where it stopped.
+func TestRestartKeepsTopicsGroupsOffsets(t *testing.T) {
+	c := startCluster(t)
+	const topic, group = "Durable", "CG_durable"
+	createTopic(t, c, topic, 2)
+	p := newProducer(t, c.ns.addr)
+	sendN(t, p, topic, "first", 20)
+
+	col := newCollector()
+	pc := newPushConsumer(t, c.ns.addr, group, topic, consumer.MessageSelector{}, col, consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
+	waitFor(t, 30*time.Second, "20 messages", func() bool { return col.count() == 20 })
+	if err := pc.Shutdown(); err != nil { // persists offsets
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "offsets committed", func() bool {
+		a, _ := committedOffset(t, c.broker.addr, group, topic, 0)
+		b, _ := committedOffset(t, c.broker.addr, group, topic, 1)
+		return a+b == 20
+	})
+
+	c.broker.stop()
+	if _, err := os.Stat(filepath.Join(string(c.dir), "store", "abort")); !os.IsNotExist(err) {
+		t.Fatalf("abort marker left after clean shutdown: %v", err)
+	}
+	c.broker = restartBroker(t, c)
+
+	resp := invoke(t, c.broker.addr, wire.GetAllTopicConfig, nil, nil)
+	var w wire.TopicConfigSerializeWrapper
+	if err := json.Unmarshal(resp.Body, &w); err != nil || w.TopicConfigTable[topic] == nil || w.TopicConfigTable[topic].WriteQueueNums != 2 {
+		t.Fatalf("topic lost across restart: %v %s", err, resp.Body)
+	}
+	if w.TopicConfigTable["%RETRY%"+group] == nil {
+		t.Fatal("retry topic lost across restart")
+	}
+	resp = invoke(t, c.broker.addr, wire.GetAllSubGroupConfig, nil, nil)
+	if !bytes.Contains(resp.Body, []byte(`"`+group+`"`)) {
+		t.Fatalf("subscription group lost across restart: %s", resp.Body)
+	}
+	a, _ := committedOffset(t, c.broker.addr, group, topic, 0)
+	b, _ := committedOffset(t, c.broker.addr, group, topic, 1)
+	if a+b != 20 {
+		t.Fatalf("committed offsets after restart %d+%d, want 20", a, b)
+	}
+
+	// The restarted broker listens on the same address, so the producer's
+	// cached route still works.
+	sendN(t, p, topic, "second", 10)
+	col2 := newCollector()
+	newPushConsumer(t, c.ns.addr, group, topic, consumer.MessageSelector{}, col2, consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
+	waitFor(t, 40*time.Second, "the 10 new messages", func() bool { return col2.count() == 10 })
+	time.Sleep(2 * time.Second)
+	for body := range col2.msgs {
+		if body[:6] != "second" {
+			t.Fatalf("restarted consumer re-received %q", body)
+		}
+	}
+}
+
+// TestSyncFlushKill9 proves that with SYNC_FLUSH every acknowledged message
+// survives SIGKILL mid-stream, with the same body and offsets.
+func TestSyncFlushKill9(t *testing.T) {
+	ns := startNamesrv(t)
+	dir := newBrokerDir(t)
+	br := startBroker(t, dir, ns.addr, "flushDiskType=SYNC_FLUSH")
+	c := &cluster{ns: ns, broker: br, dir: dir}
+	const topic = "Kill9"
+	createTopic(t, c, topic, 4)
+
+	p := newProducer(t, ns.addr, producer.WithRetry(0))
+	type acked struct {
+		queue  int
+		offset int64
+		id     string
+	}
+	var mu sync.Mutex
+	ackedMsgs := map[string]acked{}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; !stop.Load() && i < 100000; i++ {
+				body := fmt.Sprintf("w%d-%d", w, i)
+				r, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte(body)))
+				if err != nil {
+					return // the broker is gone
+				}
+				mu.Lock()
+				ackedMsgs[body] = acked{r.MessageQueue.QueueId, r.QueueOffset, r.OffsetMsgID}
+				mu.Unlock()
+			}
+		}(w)
+	}
+	waitFor(t, 30*time.Second, "some acknowledged sends", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(ackedMsgs) > 2000
+	})
+	br.kill()
+	stop.Store(true)
+	wg.Wait()
+	mu.Lock()
+	want := make(map[string]acked, len(ackedMsgs))
+	for k, v := range ackedMsgs {
+		want[k] = v
+	}
+	mu.Unlock()
+	t.Logf("%d sends acknowledged before SIGKILL", len(want))
+
+	c.broker = restartBroker(t, c, "flushDiskType=SYNC_FLUSH")
+	pc, err := rocketmq.NewPullConsumer(consumer.WithNameServer([]string{ns.addr}), consumer.WithGroupName("CG_kill9"), consumer.WithInstance(instance("k9")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Shutdown()
+	if err := pc.Subscribe(topic, consumer.MessageSelector{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]acked{}
+	for q := 0; q < 4; q++ {
+		mq := &primitive.MessageQueue{Topic: topic, BrokerName: "broker-a", QueueId: q}
+		end := maxOffset(t, c.broker.addr, topic, q)
+		for off := int64(0); off < end; {
+			res, err := pc.PullFrom(context.Background(), mq, off, 32)
+			if err != nil {
+				t.Fatalf("pull: %v", err)
+			}
+			if res.Status != primitive.PullFound {
+				t.Fatalf("pull queue %d at %d: status %v", q, off, res.Status)
+			}
+			for _, m := range res.GetMessageExts() {
+				got[string(m.Body)] = acked{q, m.QueueOffset, m.OffsetMsgId}
+			}
+			off = res.NextBeginOffset
+		}
+	}
+	for body, a := range want {
+		g, ok := got[body]
+		if !ok {
+			t.Fatalf("acknowledged message %s lost after SIGKILL", body)
+		}
+		if g != a {
+			t.Fatalf("message %s moved: acked at %+v, found at %+v", body, a, g)
+		}
+	}
+}

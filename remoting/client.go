@@ -1,0 +1,100 @@
+package remoting
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/mqops/mqops/wire"
+)
+
+// DialTimeout bounds connection set-up to a peer.
+const DialTimeout = 3 * time.Second
+
+// Client keeps one connection per remote address, like RocketMQ clients do,
+// and serves requests the peer initiates on it with handler (may be nil).
+type Client struct {
+	handler Handler
+	log     *slog.Logger
+
+	mu     sync.Mutex
+	conns  map[string]*Conn
+	closed bool
+}
+
+// NewClient returns a client with no connections yet.
+func NewClient(h Handler, log *slog.Logger) *Client {
+	return &Client{handler: h, log: log, conns: make(map[string]*Conn)}
+}
+
+// Conn returns the connection to addr, dialling it if needed.
+func (cl *Client) Conn(addr string) (*Conn, error) {
+	cl.mu.Lock()
+	if cl.closed {
+		cl.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if c, ok := cl.conns[addr]; ok {
+		cl.mu.Unlock()
+		return c, nil
+	}
+	cl.mu.Unlock()
+	nc, err := net.DialTimeout("tcp", addr, DialTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	c := newConn(nc, cl.handler, cl.log, 0)
+	cl.mu.Lock()
+	if old, ok := cl.conns[addr]; ok || cl.closed {
+		cl.mu.Unlock()
+		_ = nc.Close()
+		if old == nil {
+			return nil, ErrClosed
+		}
+		return old, nil
+	}
+	cl.conns[addr] = c
+	cl.mu.Unlock()
+	c.OnClose(func(c *Conn) {
+		cl.mu.Lock()
+		if cl.conns[addr] == c {
+			delete(cl.conns, addr)
+		}
+		cl.mu.Unlock()
+	})
+	go c.writeLoop()
+	go c.readLoop()
+	return c, nil
+}
+
+// Invoke sends req to addr and waits for the answer.
+func (cl *Client) Invoke(addr string, req *wire.Command, timeout time.Duration) (*wire.Command, error) {
+	c, err := cl.Conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	return c.Invoke(req, timeout)
+}
+
+// InvokeOneway sends req to addr without waiting.
+func (cl *Client) InvokeOneway(addr string, req *wire.Command) error {
+	c, err := cl.Conn(addr)
+	if err != nil {
+		return err
+	}
+	return c.InvokeOneway(req)
+}
+
+// Close closes every connection.
+func (cl *Client) Close() {
+	cl.mu.Lock()
+	cl.closed = true
+	conns := cl.conns
+	cl.conns = map[string]*Conn{}
+	cl.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}

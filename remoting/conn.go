@@ -1,0 +1,313 @@
+// Package remoting runs RocketMQ remoting connections: a read loop per
+// connection that decodes frames and hands requests to a Handler, a writer
+// that batches responses into few syscalls, and request/response matching by
+// opaque for calls either side initiates.
+package remoting
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqops/mqops/wire"
+)
+
+// Handler serves requests. ServeRequest runs on the connection's read loop:
+// req aliases the read buffer and is reused after the call returns, so a
+// handler that answers later must Clone it first, and a handler that blocks
+// delays every later request of that connection.
+type Handler interface {
+	ServeRequest(c *Conn, req *wire.Command)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(c *Conn, req *wire.Command)
+
+// ServeRequest implements Handler.
+func (f HandlerFunc) ServeRequest(c *Conn, req *wire.Command) { f(c, req) }
+
+// ErrClosed is returned for calls on a closed connection.
+var ErrClosed = errors.New("connection closed")
+
+// ErrTimeout is returned when a peer does not answer in time.
+var ErrTimeout = errors.New("request timed out")
+
+const (
+	readBufSize     = 64 << 10
+	keepFrameBuf    = 1 << 20  // frame buffers up to this size are reused
+	maxPendingWrite = 64 << 20 // a peer that stops reading is disconnected past this
+	writeTimeout    = 30 * time.Second
+)
+
+var nextOpaque atomic.Int32
+
+// NextOpaque returns a process-wide request id.
+func NextOpaque() int32 { return nextOpaque.Add(1) }
+
+// Conn is one remoting connection, either accepted or dialled.
+type Conn struct {
+	nc      net.Conn
+	handler Handler
+	log     *slog.Logger
+	idle    time.Duration
+
+	wmu     sync.Mutex
+	out     []byte
+	closed  bool
+	wake    chan struct{}
+	pending map[int32]chan *wire.Command
+
+	done      chan struct{}
+	closeOnce sync.Once
+	onClose   []func(*Conn)
+
+	// Attachment holds per-connection state of the owning server (client
+	// identity for the broker, registered broker for the name server).
+	Attachment atomic.Value
+}
+
+func newConn(nc net.Conn, h Handler, log *slog.Logger, idle time.Duration) *Conn {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	return &Conn{
+		nc: nc, handler: h, log: log, idle: idle,
+		wake:    make(chan struct{}, 1),
+		pending: make(map[int32]chan *wire.Command),
+		done:    make(chan struct{}),
+	}
+}
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// LocalAddr is this side's address.
+func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+// Done is closed when the connection is closed.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// OnClose registers fn to run once when the connection closes.
+func (c *Conn) OnClose(fn func(*Conn)) {
+	c.wmu.Lock()
+	closed := c.closed
+	if !closed {
+		c.onClose = append(c.onClose, fn)
+	}
+	c.wmu.Unlock()
+	if closed {
+		fn(c)
+	}
+}
+
+// Close closes the connection and fails outstanding calls.
+func (c *Conn) Close() {
+	c.closeOnce.Do(func() {
+		c.wmu.Lock()
+		c.closed = true
+		fns := c.onClose
+		c.onClose = nil
+		for op, ch := range c.pending {
+			close(ch)
+			delete(c.pending, op)
+		}
+		c.wmu.Unlock()
+		_ = c.nc.Close()
+		close(c.done)
+		for _, fn := range fns {
+			fn(c)
+		}
+	})
+}
+
+// Send queues one frame for writing. It never blocks on the network.
+func (c *Conn) Send(cmd *wire.Command) error {
+	c.wmu.Lock()
+	if c.closed {
+		c.wmu.Unlock()
+		return ErrClosed
+	}
+	c.out = wire.AppendFrame(c.out, cmd)
+	over := len(c.out) > maxPendingWrite
+	c.wmu.Unlock()
+	if over {
+		c.log.Warn("peer does not read its responses, closing", "remote", c.RemoteAddr().String())
+		c.Close()
+		return ErrClosed
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Reply sends resp unless req asked for no answer.
+func (c *Conn) Reply(req, resp *wire.Command) {
+	if req.IsOneway() {
+		return
+	}
+	_ = c.Send(resp)
+}
+
+// ReplyCode answers req with a code and remark only.
+func (c *Conn) ReplyCode(req *wire.Command, code int32, remark string) {
+	resp := wire.ResponseTo(req, code, remark)
+	c.Reply(req, &resp)
+}
+
+// Invoke sends a request and waits for its response.
+func (c *Conn) Invoke(cmd *wire.Command, timeout time.Duration) (*wire.Command, error) {
+	cmd.Opaque = NextOpaque()
+	cmd.Flag &^= wire.FlagResponse | wire.FlagOneway
+	ch := make(chan *wire.Command, 1)
+	c.wmu.Lock()
+	if c.closed {
+		c.wmu.Unlock()
+		return nil, ErrClosed
+	}
+	c.pending[cmd.Opaque] = ch
+	c.wmu.Unlock()
+	if err := c.Send(cmd); err != nil {
+		return nil, err
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case resp, ok := <-ch:
+		if !ok {
+			return nil, ErrClosed
+		}
+		return resp, nil
+	case <-t.C:
+		c.wmu.Lock()
+		delete(c.pending, cmd.Opaque)
+		c.wmu.Unlock()
+		return nil, fmt.Errorf("code %d to %s: %w", cmd.Code, c.RemoteAddr(), ErrTimeout)
+	}
+}
+
+// InvokeOneway sends a request that must not be answered.
+func (c *Conn) InvokeOneway(cmd *wire.Command) error {
+	cmd.Opaque = NextOpaque()
+	cmd.Flag = (cmd.Flag &^ wire.FlagResponse) | wire.FlagOneway
+	return c.Send(cmd)
+}
+
+func (c *Conn) writeLoop() {
+	var buf []byte
+	for {
+		select {
+		case <-c.wake:
+		case <-c.done:
+			return
+		}
+		c.wmu.Lock()
+		buf, c.out = c.out, buf[:0]
+		c.wmu.Unlock()
+		if len(buf) == 0 {
+			continue
+		}
+		_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := c.nc.Write(buf); err != nil {
+			c.log.Debug("write failed, closing", "remote", c.RemoteAddr().String(), "err", err)
+			c.Close()
+			return
+		}
+		if cap(buf) > keepFrameBuf*4 {
+			buf = nil
+		}
+	}
+}
+
+// readLoop decodes frames until the connection fails. A frame that is too
+// large or whose header is broken closes the connection: the stream can no
+// longer be trusted to be aligned on frame boundaries.
+func (c *Conn) readLoop() {
+	defer c.Close()
+	r := bufio.NewReaderSize(c.nc, readBufSize)
+	var prefix [4]byte
+	var frame []byte
+	var cmd wire.Command
+	for {
+		if c.idle > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.idle))
+		}
+		if _, err := io.ReadFull(r, prefix[:]); err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				c.log.Debug("read failed, closing", "remote", c.RemoteAddr().String(), "err", err)
+			}
+			return
+		}
+		n, err := wire.FrameLength(prefix[:])
+		if err != nil {
+			c.log.Warn("bad frame, closing connection", "remote", c.RemoteAddr().String(), "err", err)
+			return
+		}
+		if cap(frame) < n {
+			frame = make([]byte, n)
+		}
+		frame = frame[:n]
+		if _, err := io.ReadFull(r, frame); err != nil {
+			c.log.Warn("truncated frame, closing connection", "remote", c.RemoteAddr().String(), "err", err)
+			return
+		}
+		if err := wire.DecodeFrame(frame, &cmd); err != nil {
+			c.log.Warn("bad frame header, closing connection", "remote", c.RemoteAddr().String(), "err", err)
+			return
+		}
+		if cmd.IsResponse() {
+			c.wmu.Lock()
+			ch := c.pending[cmd.Opaque]
+			delete(c.pending, cmd.Opaque)
+			c.wmu.Unlock()
+			if ch != nil {
+				ch <- cmd.Clone()
+			}
+		} else {
+			c.serve(&cmd)
+		}
+		if cap(frame) > keepFrameBuf {
+			frame = nil
+		}
+	}
+}
+
+// serve runs the handler, turning a panic into SYSTEM_ERROR so that no input
+// can take the process down.
+func (c *Conn) serve(cmd *wire.Command) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("handler panic", "code", cmd.Code, "remote", c.RemoteAddr().String(), "panic", p, "stack", string(debug.Stack()))
+			c.ReplyCode(cmd, wire.SystemError, fmt.Sprintf("internal error: %v", p))
+		}
+	}()
+	if c.handler == nil {
+		c.ReplyCode(cmd, wire.RequestCodeNotSupported, fmt.Sprintf(" request type %d not supported", cmd.Code))
+		return
+	}
+	c.handler.ServeRequest(c, cmd)
+}
+
+// SendFrame queues an already encoded frame (built with wire.AppendFrame).
+func (c *Conn) SendFrame(frame []byte) error {
+	c.wmu.Lock()
+	if c.closed {
+		c.wmu.Unlock()
+		return ErrClosed
+	}
+	c.out = append(c.out, frame...)
+	c.wmu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+package remoting
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// IdleTimeout closes server-side connections that sent nothing for this long
+// (clients heartbeat every 30 s; Java uses the same 120 s, remoting.md §10).
+const IdleTimeout = 120 * time.Second
+
+// Server accepts remoting connections and serves them with one Handler.
+type Server struct {
+	ln      net.Listener
+	handler Handler
+	log     *slog.Logger
+
+	mu    sync.Mutex
+	conns map[*Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// Listen binds addr and returns a server that is not yet accepting.
+func Listen(addr string, h Handler, log *slog.Logger) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return &Server{ln: ln, handler: h, log: log, conns: make(map[*Conn]struct{})}, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts connections until Close. onAccept, if set, runs for every
+// new connection before its first request is read.
+func (s *Server) Serve(onAccept func(*Conn)) error {
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("accept: %w", err)
+		}
+		c := newConn(nc, s.handler, s.log, IdleTimeout)
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		c.OnClose(func(c *Conn) {
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		})
+		if onAccept != nil {
+			onAccept(c)
+		}
+		s.wg.Add(2)
+		go func() { defer s.wg.Done(); c.writeLoop() }()
+		go func() { defer s.wg.Done(); c.readLoop() }()
+	}
+}
+
+// Close stops accepting, closes every connection and waits for their loops.
+func (s *Server) Close() {
+	_ = s.ln.Close()
+	s.mu.Lock()
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	s.wg.Wait()
+}

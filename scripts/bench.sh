@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# make bench: starts a name server and a broker per flush mode in a temp dir,
+# runs mqbench against them on this machine and prints the figures.
+set -euo pipefail
+bin=$(cd "${1:-bin}" && pwd)
+dur=${BENCH_DURATION:-10s}
+work=$(mktemp -d /tmp/mqops-bench.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# wait_addr FILE REGEX: prints the address captured by REGEX once it appears.
+wait_addr() {
+	for _ in $(seq 1 100); do
+		if a=$(grep -oE "$2" "$1" | head -1) && [ -n "$a" ]; then
+			echo "$a" | grep -oE '[0-9.]+:[0-9]+' | tail -1
+			return
+		fi
+		sleep 0.1
+	done
+	echo "daemon did not start:" >&2
+	cat "$1" >&2
+	exit 1
+}
+
+rss() { awk '/^(RssAnon|VmRSS)/ {printf "%s %s kB  ", $1, $2}' "/proc/$1/status"; echo; }
+
+"$bin/mqnamesrv" -p listenPort=0 -p "kvConfigPath=$work/kv.json" -p "logDir=$work/nslogs" >"$work/ns.out" 2>&1 &
+pids+=($!)
+ns=$(wait_addr "$work/ns.out" 'address [0-9.]+:[0-9]+')
+
+for mode in ASYNC_FLUSH SYNC_FLUSH; do
+	dir="$work/$mode"
+	"$bin/mqbroker" -n "$ns" -p listenPort=0 -p brokerIP1=127.0.0.1 -p "flushDiskType=$mode" \
+		-p "storePathRootDir=$dir/store" -p "logDir=$dir/logs" >"$work/$mode.out" 2>&1 &
+	bp=$!
+	pids+=($bp)
+	br=$(wait_addr "$work/$mode.out" 'broker\[[^,]+, [0-9.]+:[0-9]+\]')
+	echo "== $mode broker at $br (pid $bp); ${dur} per run, 1 KiB bodies, generator on the same machine"
+	echo -n "broker memory at start: "; rss "$bp"
+	if [ "$mode" = ASYNC_FLUSH ]; then
+		for c in 1 16 64; do "$bin/mqbench" -broker "$br" -mode send -c "$c" -d "$dur"; done
+		"$bin/mqbench" -broker "$br" -mode batch -c 16 -batch 32 -d "$dur"
+		"$bin/mqbench" -broker "$br" -mode rate -c 16 -rate 10000 -d "$dur"
+		echo -n "broker memory with backlog: "; rss "$bp"
+		"$bin/mqbench" -broker "$br" -mode consume
+		echo -n "broker memory after drain: "; rss "$bp"
+		"$bin/mqbench" -broker "$br" -namesrv "$ns" -mode official -c 64 -d "$dur"
+	else
+		for c in 16 64; do "$bin/mqbench" -broker "$br" -mode send -c "$c" -d "$dur"; done
+		"$bin/mqbench" -broker "$br" -mode rate -c 16 -rate 10000 -d "$dur"
+	fi
+	kill -TERM "$bp"
+	wait "$bp" || true
+done

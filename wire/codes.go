@@ -1,0 +1,167 @@
+package wire
+
+import "strconv"
+
+// Request codes (requests.md §0). Only codes this project serves or sends are named.
+const (
+	SendMessage                  int32 = 10
+	PullMessage                  int32 = 11
+	QueryMessage                 int32 = 12
+	QueryConsumerOffset          int32 = 14
+	UpdateConsumerOffset         int32 = 15
+	UpdateAndCreateTopic         int32 = 17
+	GetAllTopicConfig            int32 = 21
+	UpdateBrokerConfig           int32 = 25
+	GetBrokerConfig              int32 = 26
+	GetBrokerRuntimeInfo         int32 = 28
+	SearchOffsetByTimestamp      int32 = 29
+	GetMaxOffset                 int32 = 30
+	GetMinOffset                 int32 = 31
+	GetEarliestMsgStoreTime      int32 = 32
+	ViewMessageByID              int32 = 33
+	HeartBeat                    int32 = 34
+	UnregisterClient             int32 = 35
+	ConsumerSendMsgBack          int32 = 36
+	EndTransaction               int32 = 37
+	GetConsumerListByGroup       int32 = 38
+	CheckTransactionState        int32 = 39
+	NotifyConsumerIDsChanged     int32 = 40
+	LockBatchMQ                  int32 = 41
+	UnlockBatchMQ                int32 = 42
+	GetAllConsumerOffset         int32 = 43
+	GetAllDelayOffset            int32 = 45
+	PutKVConfig                  int32 = 100
+	GetKVConfig                  int32 = 101
+	DeleteKVConfig               int32 = 102
+	RegisterBroker               int32 = 103
+	UnregisterBroker             int32 = 104
+	GetRouteInfoByTopic          int32 = 105
+	GetBrokerClusterInfo         int32 = 106
+	UpdateAndCreateSubGroup      int32 = 200
+	GetAllSubGroupConfig         int32 = 201
+	GetTopicStatsInfo            int32 = 202
+	GetConsumerConnectionList    int32 = 203
+	GetProducerConnectionList    int32 = 204
+	WipeWritePermOfBroker        int32 = 205
+	GetAllTopicListFromNamesrv   int32 = 206
+	DeleteSubGroup               int32 = 207
+	GetConsumeStats              int32 = 208
+	DeleteTopicInBroker          int32 = 215
+	DeleteTopicInNamesrv         int32 = 216
+	GetKVListByNamespace         int32 = 219
+	ResetConsumerClientOffset    int32 = 220
+	GetConsumerStatusFromClient  int32 = 221
+	InvokeBrokerToResetOffset    int32 = 222
+	InvokeBrokerToGetConsumerSts int32 = 223
+	GetTopicsByCluster           int32 = 224
+	QueryTopicConsumeByWho       int32 = 300
+	GetSystemTopicListFromNs     int32 = 304
+	GetConsumerRunningInfo       int32 = 307
+	ConsumeMessageDirectly       int32 = 309
+	SendMessageV2                int32 = 310
+	UpdateNamesrvConfig          int32 = 318
+	GetNamesrvConfig             int32 = 319
+	SendBatchMessage             int32 = 320
+	QueryDataVersion             int32 = 322
+	SendReplyMessage             int32 = 324
+	AddWritePermOfBroker         int32 = 327
+)
+
+// Response codes (requests.md §1).
+const (
+	Success                   int32 = 0
+	SystemError               int32 = 1
+	SystemBusy                int32 = 2
+	RequestCodeNotSupported   int32 = 3
+	FlushDiskTimeout          int32 = 10
+	SlaveNotAvailable         int32 = 11
+	FlushSlaveTimeout         int32 = 12
+	MessageIllegal            int32 = 13
+	ServiceNotAvailable       int32 = 14
+	VersionNotSupported       int32 = 15
+	NoPermission              int32 = 16
+	TopicNotExist             int32 = 17
+	TopicExistAlready         int32 = 18
+	PullNotFound              int32 = 19
+	PullRetryImmediately      int32 = 20
+	PullOffsetMoved           int32 = 21
+	QueryNotFound             int32 = 22
+	SubscriptionParseFailed   int32 = 23
+	SubscriptionNotExist      int32 = 24
+	SubscriptionNotLatest     int32 = 25
+	SubscriptionGroupNotExist int32 = 26
+	ConsumerNotOnline         int32 = 206
+	ConsumeMsgTimeout         int32 = 207
+)
+
+var responseNames = map[int32]string{
+	Success: "SUCCESS", SystemError: "SYSTEM_ERROR", SystemBusy: "SYSTEM_BUSY",
+	RequestCodeNotSupported: "REQUEST_CODE_NOT_SUPPORTED", FlushDiskTimeout: "FLUSH_DISK_TIMEOUT",
+	SlaveNotAvailable: "SLAVE_NOT_AVAILABLE", FlushSlaveTimeout: "FLUSH_SLAVE_TIMEOUT",
+	MessageIllegal: "MESSAGE_ILLEGAL", ServiceNotAvailable: "SERVICE_NOT_AVAILABLE",
+	VersionNotSupported: "VERSION_NOT_SUPPORTED", NoPermission: "NO_PERMISSION",
+	TopicNotExist: "TOPIC_NOT_EXIST", TopicExistAlready: "TOPIC_EXIST_ALREADY",
+	PullNotFound: "PULL_NOT_FOUND", PullRetryImmediately: "PULL_RETRY_IMMEDIATELY",
+	PullOffsetMoved: "PULL_OFFSET_MOVED", QueryNotFound: "QUERY_NOT_FOUND",
+	SubscriptionParseFailed: "SUBSCRIPTION_PARSE_FAILED", SubscriptionNotExist: "SUBSCRIPTION_NOT_EXIST",
+	SubscriptionNotLatest: "SUBSCRIPTION_NOT_LATEST", SubscriptionGroupNotExist: "SUBSCRIPTION_GROUP_NOT_EXIST",
+	ConsumerNotOnline: "CONSUMER_NOT_ONLINE", ConsumeMsgTimeout: "CONSUME_MSG_TIMEOUT",
+}
+
+// ResponseName is the Java ResponseCode name of code, for error messages.
+func ResponseName(code int32) string {
+	if n, ok := responseNames[code]; ok {
+		return n
+	}
+	return "CODE_" + strconv.Itoa(int(code))
+}
+
+// Permission bits of topics and brokers (store.md §14).
+const (
+	PermPriority = 8
+	PermRead     = 4
+	PermWrite    = 2
+	PermInherit  = 1
+)
+
+// PermString renders perm the way mqadmin prints it ("RW-").
+func PermString(perm int) string {
+	b := []byte("---")
+	if perm&PermRead != 0 {
+		b[0] = 'R'
+	}
+	if perm&PermWrite != 0 {
+		b[1] = 'W'
+	}
+	if perm&PermInherit != 0 {
+		b[2] = 'X'
+	}
+	return string(b)
+}
+
+// Version is the MQVersion ordinal this project advertises (V4_9_8, remoting.md §5).
+const Version = 409
+
+// Language codes (remoting.md §4).
+var languageNames = [...]string{"JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY", "OTHER", "HTTP", "GO", "PHP", "OMS", "RUST", "NODE_JS"}
+
+// LanguageGo is the code this project sends.
+const LanguageGo byte = 9
+
+// LanguageName returns the enum name for a binary language code.
+func LanguageName(b byte) string {
+	if int(b) < len(languageNames) {
+		return languageNames[b]
+	}
+	return "OTHER"
+}
+
+// LanguageCode returns the binary code for an enum name (OTHER when unknown).
+func LanguageCode(name []byte) byte {
+	for i, n := range languageNames {
+		if string(name) == n {
+			return byte(i)
+		}
+	}
+	return 7
+}
