@@ -50,13 +50,9 @@ func TestBadRequests(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			start := time.Now()
 			resp := invoke(t, c.broker.addr, tc.code, tc.fields, tc.body)
 			if resp.Code != tc.want || !strings.Contains(string(resp.Remark), tc.remark) {
 				t.Fatalf("code %d (%s) remark %q; want %d containing %q", resp.Code, wire.ResponseName(resp.Code), resp.Remark, tc.want, tc.remark)
-			}
-			if d := time.Since(start); d > 3*time.Second {
-				t.Fatalf("answered after %v", d)
 			}
 		})
 	}

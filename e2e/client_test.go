@@ -233,3 +233,19 @@ func TestExplicitQueueSelection(t *testing.T) {
 		}
 	}
 }
+
+func newPullConsumer(t *testing.T, ns, group, topic string) rocketmq.PullConsumer {
+	t.Helper()
+	pc, err := rocketmq.NewPullConsumer(consumer.WithNameServer([]string{ns}), consumer.WithGroupName(group), consumer.WithInstance(instance("pull")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Subscribe(topic, consumer.MessageSelector{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Shutdown() })
+	return pc
+}

@@ -143,7 +143,14 @@ func startNamesrv(t *testing.T, extra ...string) *proc {
 	for _, e := range extra {
 		args = append(args, "-p", e)
 	}
-	return start(t, namesrvReady, "mqnamesrv", args...)
+	p := start(t, namesrvReady, "mqnamesrv", args...)
+	// It listens on every interface; clients dial it on loopback.
+	_, port, err := net.SplitHostPort(p.addr)
+	if err != nil {
+		t.Fatalf("name server address %q: %v", p.addr, err)
+	}
+	p.addr = net.JoinHostPort("127.0.0.1", port)
+	return p
 }
 
 // brokerDir is a broker's data directory, kept across restarts.

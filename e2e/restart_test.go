@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	rocketmq "github.com/apache/rocketmq-client-go/v2"
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
@@ -133,33 +132,10 @@ func TestSyncFlushKill9(t *testing.T) {
 	t.Logf("%d sends acknowledged before SIGKILL", len(want))
 
 	c.broker = restartBroker(t, c, "flushDiskType=SYNC_FLUSH")
-	pc, err := rocketmq.NewPullConsumer(consumer.WithNameServer([]string{ns.addr}), consumer.WithGroupName("CG_kill9"), consumer.WithInstance(instance("k9")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Shutdown()
-	if err := pc.Subscribe(topic, consumer.MessageSelector{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := pc.Start(); err != nil {
-		t.Fatal(err)
-	}
 	got := map[string]acked{}
 	for q := 0; q < 4; q++ {
-		mq := &primitive.MessageQueue{Topic: topic, BrokerName: "broker-a", QueueId: q}
-		end := maxOffset(t, c.broker.addr, topic, q)
-		for off := int64(0); off < end; {
-			res, err := pc.PullFrom(context.Background(), mq, off, 32)
-			if err != nil {
-				t.Fatalf("pull: %v", err)
-			}
-			if res.Status != primitive.PullFound {
-				t.Fatalf("pull queue %d at %d: status %v", q, off, res.Status)
-			}
-			for _, m := range res.GetMessageExts() {
-				got[string(m.Body)] = acked{q, m.QueueOffset, m.OffsetMsgId}
-			}
-			off = res.NextBeginOffset
+		for _, m := range pullAll(t, c, "CG_kill9", topic, q) {
+			got[string(m.Body)] = acked{q, m.QueueOffset, m.OffsetMsgId}
 		}
 	}
 	for body, a := range want {

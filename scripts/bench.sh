@@ -17,7 +17,7 @@ trap cleanup EXIT
 wait_addr() {
 	for _ in $(seq 1 100); do
 		if a=$(grep -oE "$2" "$1" | head -1) && [ -n "$a" ]; then
-			echo "$a" | grep -oE '[0-9.]+:[0-9]+' | tail -1
+			echo "$a" | grep -oE '[0-9.]*:[0-9]+' | tail -1
 			return
 		fi
 		sleep 0.1
@@ -31,7 +31,7 @@ rss() { awk '/^(RssAnon|VmRSS)/ {printf "%s %s kB  ", $1, $2}' "/proc/$1/status"
 
 "$bin/mqnamesrv" -p listenPort=0 -p "kvConfigPath=$work/kv.json" -p "logDir=$work/nslogs" >"$work/ns.out" 2>&1 &
 pids+=($!)
-ns=$(wait_addr "$work/ns.out" 'address [0-9.]+:[0-9]+')
+ns=127.0.0.1:$(wait_addr "$work/ns.out" 'address \S+' | awk -F: '{print $NF}')
 
 for mode in ASYNC_FLUSH SYNC_FLUSH; do
 	dir="$work/$mode"

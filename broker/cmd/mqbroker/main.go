@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only with -pprof
 	"os"
 	"os/signal"
 	"strings"
@@ -39,6 +41,7 @@ func run() int {
 	confPath := flag.String("c", "", "broker config file (RocketMQ broker.conf format)")
 	namesrv := flag.String("n", "", "name server address list, e.g. 192.168.0.1:9876;192.168.0.2:9876")
 	flag.Var(overrides, "p", "override one config key, key=value (repeatable)")
+	pprofAddr := flag.String("pprof", "", "serve Go profiles on this address, e.g. 127.0.0.1:6060 (off by default)")
 	flag.Parse()
 	if *namesrv != "" {
 		overrides["namesrvAddr"] = *namesrv
@@ -73,6 +76,14 @@ func run() int {
 		blog.Error("[BOOT_FAILED] broker failed to start", "err", err)
 		fmt.Fprintln(os.Stderr, "mqbroker:", err)
 		return 1
+	}
+	if *pprofAddr != "" {
+		go func() {
+			blog.Info("serving profiles", "addr", *pprofAddr)
+			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {
+				blog.Error("pprof server stopped", "err", err)
+			}
+		}()
 	}
 	b.Start()
 	msg := fmt.Sprintf("The broker[%s, %s] boot success. serializeType=JSON", cfg.BrokerName, b.Addr())
