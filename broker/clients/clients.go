@@ -240,11 +240,12 @@ func (m *Manager) Expired(cutoff time.Time) []*Channel {
 }
 
 // Subscription returns a group's subscription to a topic, nil when none.
-// groupKnown reports whether the group has any live consumer.
-func (m *Manager) Subscription(group, topic string) (s *Subscription, groupKnown bool, model string) {
+// groupKnown reports whether the group has any live consumer. The group
+// name is a []byte so the pull path does not allocate.
+func (m *Manager) Subscription(group []byte, topic string) (s *Subscription, groupKnown bool, model string) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	g := m.consumers[group]
+	g := m.consumers[string(group)]
 	if g == nil {
 		return nil, false, ""
 	}

@@ -42,13 +42,17 @@ func LoadGroups(path string) (*Groups, error) {
 	return g, nil
 }
 
-// Lookup returns a group's config, nil when unknown. Configs are immutable.
-func (g *Groups) Lookup(name string) *wire.SubscriptionGroupConfig {
+// Lookup returns a group's config, nil when unknown. Configs are
+// immutable. A []byte name does not allocate (pull path).
+func Lookup[T ~string | ~[]byte](g *Groups, name T) *wire.SubscriptionGroupConfig {
 	g.mu.RLock()
-	c := g.table[name]
+	c := g.table[string(name)]
 	g.mu.RUnlock()
 	return c
 }
+
+// Lookup returns a group's config, nil when unknown.
+func (g *Groups) Lookup(name string) *wire.SubscriptionGroupConfig { return Lookup(g, name) }
 
 // Ensure returns the config of a group, creating it with defaults when
 // absent (autoCreateSubscriptionGroup). created reports a new group.

@@ -3,7 +3,6 @@ package meta
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"sort"
 	"sync"
 	"time"
@@ -11,21 +10,25 @@ import (
 	"github.com/mqops/mqops/wire"
 )
 
-// Topic names allowed by RocketMQ's TopicValidator (store.md §14).
-var topicNameRE = regexp.MustCompile(`^[%|a-zA-Z0-9_-]+$`)
-
 // MaxTopicLength is the longest topic name a record can hold.
 const MaxTopicLength = 127
 
-// ValidateTopicName reports why a topic name is unusable, or nil.
-func ValidateTopicName(name string) error {
+// ValidateTopicName reports why a topic name is unusable, or nil. Names
+// follow RocketMQ's TopicValidator, ^[%|a-zA-Z0-9_-]+$ (store.md §14); the
+// check runs on every send, so it is a loop rather than a regexp.
+func ValidateTopicName[T ~string | ~[]byte](name T) error {
 	switch {
-	case name == "":
+	case len(name) == 0:
 		return fmt.Errorf("the specified topic is blank")
 	case len(name) > MaxTopicLength:
 		return fmt.Errorf("the specified topic %q is longer than topic max length %d", name, MaxTopicLength)
-	case !topicNameRE.MatchString(name):
-		return fmt.Errorf("the specified topic %q contains illegal characters, allowing only ^[%%|a-zA-Z0-9_-]+$", name)
+	}
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '%', c == '|', c == '_', c == '-':
+		default:
+			return fmt.Errorf("the specified topic %q contains illegal characters, allowing only ^[%%|a-zA-Z0-9_-]+$", name)
+		}
 	}
 	return nil
 }

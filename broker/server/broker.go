@@ -45,6 +45,7 @@ type Broker struct {
 	namesrv   *remoting.Client
 	addr      string // brokerIP1:port as registered and stored in records
 	storeHost []byte
+	region    []byte // regionId, answered on every send
 
 	cfgMu sync.RWMutex // guards cfg fields changed at run time (brokerPermission)
 
@@ -59,6 +60,7 @@ func New(o Options) (*Broker, error) {
 	b := &Broker{
 		cfg: cfg, log: o.Log, clients: clients.NewManager(), locks: newLockTable(),
 		registerKick: make(chan struct{}, 1), stop: make(chan struct{}),
+		region: []byte(cfg.RegionID),
 	}
 	var err error
 	cdir := cfg.StorePathRootDir + "/config"

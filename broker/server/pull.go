@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mqops/mqops/broker/clients"
+	"github.com/mqops/mqops/broker/meta"
 	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
@@ -118,9 +119,9 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("the broker[%s] pulling message is forbidden", b.addr))
 		return
 	}
-	group := string(h.group)
-	gc := b.groups.Lookup(group)
+	gc := meta.Lookup(b.groups, h.group)
 	if gc == nil {
+		group := string(h.group)
 		if !b.cfg.AutoCreateSubscriptionGroup {
 			c.ReplyCode(req, wire.SubscriptionGroupNotExist, fmt.Sprintf("subscription group [%s] does not exist", group))
 			return
@@ -132,7 +133,7 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 		}
 	}
 	if !gc.ConsumeEnable {
-		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("subscription group no permission, %s", group))
+		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("subscription group no permission, %s", h.group))
 		return
 	}
 	tc := b.topics.Get(h.topic)
@@ -157,16 +158,16 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 		}
 		sub = clients.NewSubscription(tc.TopicName, string(h.subscription), h.subVersion)
 	} else {
-		s, known, model := b.clients.Subscription(group, tc.TopicName)
+		s, known, model := b.clients.Subscription(h.group, tc.TopicName)
 		switch {
 		case !known:
-			c.ReplyCode(req, wire.SubscriptionNotExist, fmt.Sprintf("the consumer's group info not exist, group=%s", group))
+			c.ReplyCode(req, wire.SubscriptionNotExist, fmt.Sprintf("the consumer's group info not exist, group=%s", h.group))
 			return
 		case s == nil:
-			c.ReplyCode(req, wire.SubscriptionNotExist, fmt.Sprintf("the consumer's subscription not exist, group=%s topic=%s", group, h.topic))
+			c.ReplyCode(req, wire.SubscriptionNotExist, fmt.Sprintf("the consumer's subscription not exist, group=%s topic=%s", h.group, h.topic))
 			return
 		case model == "BROADCASTING" && !gc.ConsumeBroadcastEnable:
-			c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("the consumer group[%s] can not consume by broadcast way", group))
+			c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("the consumer group[%s] can not consume by broadcast way", h.group))
 			return
 		case s.Data.SubVersion < h.subVersion:
 			c.ReplyCode(req, wire.SubscriptionNotLatest, "the consumer's subscription not latest")
@@ -176,7 +177,7 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 	}
 
 	if first && h.sysFlag&pullCommitOffset != 0 {
-		b.offsets.Commit(group, tc.TopicName, h.queueID, h.commitOffset)
+		b.offsets.Commit(string(h.group), tc.TopicName, h.queueID, h.commitOffset)
 	}
 
 	bp := pullBufPool.Get().(*[]byte)
@@ -185,7 +186,12 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 	if maxMsgs <= 0 {
 		maxMsgs = 1
 	}
-	res := b.store.GetMessages(tc.TopicName, h.queueID, h.offset, maxMsgs, pullMaxBytes, sub.MatchCode, sub.MatchRecord, (*bp)[:0])
+	var matchCode func(int64) bool
+	var matchRecord func([]byte) bool
+	if !sub.All { // "*" needs no filter, and no closures on this path
+		matchCode, matchRecord = sub.MatchCode, sub.MatchRecord
+	}
+	res := b.store.GetMessages(tc.TopicName, h.queueID, h.offset, maxMsgs, pullMaxBytes, matchCode, matchRecord, (*bp)[:0])
 	*bp = res.Body[:0]
 
 	code := pullCode(res.Status, h.offset)
@@ -205,13 +211,22 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 		{Key: []byte("maxOffset"), Value: strconv.AppendInt(maxb[:0], res.MaxOffset, 10)},
 	}
 	resp := wire.ResponseTo(req, code, "")
-	resp.Remark = []byte(res.Status.String())
+	resp.Remark = statusRemark[res.Status]
 	resp.Ext = ext[:]
 	if code == wire.Success {
 		resp.Body = res.Body
 	}
 	c.Reply(req, &resp)
 }
+
+// statusRemark is each status's name, the remark Java puts on pull answers.
+var statusRemark = func() map[store.GetStatus][]byte {
+	m := map[store.GetStatus][]byte{}
+	for s := store.Found; s <= store.NoMessageInQueue; s++ {
+		m[s] = []byte(s.String())
+	}
+	return m
+}()
 
 // pullCode maps a store status to the response code clients act on.
 func pullCode(s store.GetStatus, offset int64) int32 {

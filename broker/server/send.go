@@ -116,7 +116,7 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("the broker[%s] sending message is forbidden", b.addr))
 		return
 	}
-	if err := meta.ValidateTopicName(string(h.topic)); err != nil {
+	if err := meta.ValidateTopicName(h.topic); err != nil {
 		c.ReplyCode(req, wire.SystemError, err.Error())
 		return
 	}
@@ -232,8 +232,21 @@ func putStatusCode(s store.PutStatus) (code int32, remark string, ok bool) {
 	}
 }
 
+// Response extField names, allocated once.
+var (
+	keyMsgID       = []byte("msgId")
+	keyQueueID     = []byte("queueId")
+	keyQueueOffset = []byte("queueOffset")
+	keyRegion      = []byte("MSG_REGION")
+	keyTraceOn     = []byte("TRACE_ON")
+	valTrue        = []byte("true")
+	valFalse       = []byte("false")
+)
+
 // replySend answers a send. ids, when non-nil, holds the comma-joined
-// offset ids of a batch; otherwise the single record's id is derived.
+// offset ids of a batch; otherwise the single record's id is derived. The
+// response is built on the stack: the send path allocates nothing per
+// message unless it has to wait for a sync flush.
 func (b *Broker) replySend(c *remoting.Conn, req *wire.Command, r store.PutResult, queueID int32, wait bool, ids []byte) {
 	code, remark, ok := putStatusCode(r.Status)
 	if !ok {
@@ -245,28 +258,41 @@ func (b *Broker) replySend(c *remoting.Conn, req *wire.Command, r store.PutResul
 	if ids == nil {
 		ids = wire.AppendOffsetMsgID(idBuf[:0], b.storeHost, r.PhysicalOffset)
 	}
-	var ext [6]wire.KV
-	ext[0] = wire.KV{Key: []byte("msgId"), Value: ids}
-	ext[1] = wire.KV{Key: []byte("queueId"), Value: strconv.AppendInt(qidBuf[:0], int64(queueID), 10)}
-	ext[2] = wire.KV{Key: []byte("queueOffset"), Value: strconv.AppendInt(qoffBuf[:0], r.QueueOffset, 10)}
-	ext[3] = wire.KV{Key: []byte("MSG_REGION"), Value: []byte(b.cfg.RegionID)}
-	ext[4] = wire.KV{Key: []byte("TRACE_ON"), Value: strconv.AppendBool(nil, b.cfg.TraceOn)}
+	trace := valFalse
+	if b.cfg.TraceOn {
+		trace = valTrue
+	}
+	ext := [5]wire.KV{
+		{Key: keyMsgID, Value: ids},
+		{Key: keyQueueID, Value: strconv.AppendInt(qidBuf[:0], int64(queueID), 10)},
+		{Key: keyQueueOffset, Value: strconv.AppendInt(qoffBuf[:0], r.QueueOffset, 10)},
+		{Key: keyRegion, Value: b.region},
+		{Key: keyTraceOn, Value: trace},
+	}
 	resp := wire.ResponseTo(req, code, remark)
-	resp.Ext = ext[:5]
+	resp.Ext = ext[:]
 	if b.store.SyncFlush() && wait && !req.IsOneway() {
-		// Group commit: the answer goes out when the fsync that covers this
-		// record completes; the read loop moves on to the next request.
-		frame := wire.AppendFrame(nil, &resp)
-		b.store.WaitFlushed(r.EndOffset, func(flushed bool) {
-			if !flushed {
-				resp.Code = wire.FlushDiskTimeout
-				frame = wire.AppendFrame(frame[:0], &resp)
-			}
-			_ = c.SendFrame(frame)
-		})
+		b.replyAfterFlush(c, &resp, r.EndOffset)
 		return
 	}
 	c.Reply(req, &resp)
+}
+
+// replyAfterFlush is group commit's answer: the response goes out when the
+// fsync covering the record completes, while the read loop moves on.
+func (b *Broker) replyAfterFlush(c *remoting.Conn, resp *wire.Command, end int64) {
+	frame := wire.AppendFrame(nil, resp)
+	var timedOut []byte
+	if resp.Code == wire.Success {
+		resp.Code = wire.FlushDiskTimeout
+		timedOut = wire.AppendFrame(nil, resp)
+	}
+	b.store.WaitFlushed(end, func(flushed bool) {
+		if !flushed && timedOut != nil {
+			frame = timedOut
+		}
+		_ = c.SendFrame(frame)
+	})
 }
 
 // sendBatch decodes a batch body (requests.md §4.1) into store messages and

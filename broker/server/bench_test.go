@@ -1,0 +1,214 @@
+package server
+
+import (
+	"bufio"
+	"encoding/binary"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/mqops/mqops/broker/config"
+	"github.com/mqops/mqops/wire"
+)
+
+// startBroker runs a broker in this process with no name server.
+func startBroker(tb testing.TB, overrides map[string]string) *Broker {
+	tb.Helper()
+	dir := tb.TempDir()
+	o := map[string]string{
+		"listenPort": "0", "brokerIP1": "127.0.0.1", "namesrvAddr": "",
+		"storePathRootDir": dir, "logDir": dir + "/logs", "mappedFileSizeCommitLog": strconv.Itoa(64 << 20),
+	}
+	for k, v := range overrides {
+		o[k] = v
+	}
+	cfg, _, err := config.LoadBroker("", o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, err := New(Options{Config: cfg, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b.Start()
+	tb.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// sendFrame is a SEND_MESSAGE_V2 frame as a Java producer writes it.
+func sendFrame(topic string, body []byte) []byte {
+	req := wire.NewRequest(wire.SendMessageV2, map[string]string{
+		"a": "PG", "b": topic, "c": "TBW102", "d": "4", "e": "0", "f": "0",
+		"g": strconv.FormatInt(time.Now().UnixMilli(), 10), "h": "0",
+		"i": "TAGS\x01TagA\x02UNIQ_KEY\x017F0000010001000000001A2B3C4D0001\x02", "j": "0", "k": "false",
+	}, body)
+	req.Opaque = 1
+	return wire.AppendFrame(nil, req)
+}
+
+// BenchmarkSendPipelined measures the broker's send path: one connection,
+// frames written back to back, responses drained. allocs/op counts every
+// allocation in the process per message (the client side allocates none).
+func BenchmarkSendPipelined(b *testing.B) {
+	br := startBroker(b, nil)
+	conn, err := net.Dial("tcp", br.srv.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	frame := sendFrame("BenchSend", make([]byte, 1024))
+	// The first send auto-creates the topic; keep it out of the measurement.
+	roundTrip(b, conn, frame)
+
+	done := make(chan error, 1)
+	go func() { done <- drain(conn, b.N) }()
+	w := bufio.NewWriterSize(conn, 256<<10)
+	b.ReportAllocs()
+	b.SetBytes(1024)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := w.Write(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+func roundTrip(tb testing.TB, conn net.Conn, frame []byte) {
+	tb.Helper()
+	if _, err := conn.Write(frame); err != nil {
+		tb.Fatal(err)
+	}
+	if err := drain(conn, 1); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// drain reads n response frames and fails on any non-success code.
+// Requests the broker sends (NOTIFY_CONSUMER_IDS_CHANGED) are skipped.
+func drain(conn net.Conn, n int) error {
+	r := bufio.NewReaderSize(conn, 256<<10)
+	var prefix [4]byte
+	buf := make([]byte, 0, 4096)
+	var cmd wire.Command
+	for i := 0; i < n; i++ {
+		if _, err := io.ReadFull(r, prefix[:]); err != nil {
+			return err
+		}
+		l := int(binary.BigEndian.Uint32(prefix[:]))
+		if cap(buf) < l {
+			buf = make([]byte, l)
+		}
+		buf = buf[:l]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return err
+		}
+		if err := wire.DecodeFrame(buf, &cmd); err != nil {
+			return err
+		}
+		if !cmd.IsResponse() {
+			i--
+			continue
+		}
+		if cmd.Code != wire.Success {
+			return &codeError{cmd.Code, string(cmd.Remark)}
+		}
+	}
+	return nil
+}
+
+type codeError struct {
+	code   int32
+	remark string
+}
+
+func (e *codeError) Error() string { return wire.ResponseName(e.code) + ": " + e.remark }
+
+// TestSendPathAllocations keeps the per-message allocation count of the
+// send path from creeping up unnoticed.
+func TestSendPathAllocations(t *testing.T) {
+	res := testing.Benchmark(BenchmarkSendPipelined)
+	if res.N == 0 {
+		t.Fatal("benchmark did not run")
+	}
+	t.Logf("%s, %d allocs/op", res, res.AllocsPerOp())
+	if a := res.AllocsPerOp(); a > 1 {
+		t.Fatalf("send path allocates %d times per message", a)
+	}
+}
+
+// BenchmarkPullPipelined measures the pull path the way push consumers use
+// it (subscription from the heartbeat): 32 stored 1 KiB records per
+// response, read from the log and written back without re-encoding.
+func BenchmarkPullPipelined(b *testing.B) {
+	br := startBroker(b, nil)
+	conn, err := net.Dial("tcp", br.srv.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	send := sendFrame("BenchPull", make([]byte, 1024))
+	for i := 0; i < 32; i++ {
+		roundTrip(b, conn, send)
+	}
+	hb := wire.NewRequest(wire.HeartBeat, nil, wire.Marshal(wire.HeartbeatData{
+		ClientID: "bench@1",
+		ConsumerDataSet: []wire.ConsumerData{{GroupName: "CG", ConsumeType: "CONSUME_PASSIVELY", MessageModel: "CLUSTERING",
+			SubscriptionDataSet: []wire.SubscriptionData{{Topic: "BenchPull", SubString: "*", ExpressionType: "TAG", SubVersion: 1}}}},
+	}))
+	roundTrip(b, conn, wire.AppendFrame(nil, hb))
+	waitFor(b, func() bool { return br.store.MaxOffset("BenchPull", 0) == 32 })
+	pull := wire.NewRequest(wire.PullMessage, map[string]string{
+		"consumerGroup": "CG", "topic": "BenchPull", "queueId": "0", "queueOffset": "0", "maxMsgNums": "32",
+		"sysFlag": "0", "commitOffset": "0", "suspendTimeoutMillis": "0", "subVersion": "0",
+	}, nil)
+	frame := wire.AppendFrame(nil, pull)
+
+	done := make(chan error, 1)
+	go func() { done <- drain(conn, b.N) }()
+	w := bufio.NewWriterSize(conn, 256<<10)
+	b.ReportAllocs()
+	b.SetBytes(32 * 1024)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := w.Write(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+func waitFor(tb testing.TB, cond func() bool) {
+	tb.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	tb.Fatal("condition not reached")
+}
+
+// TestPullPathAllocations: see TestSendPathAllocations.
+func TestPullPathAllocations(t *testing.T) {
+	res := testing.Benchmark(BenchmarkPullPipelined)
+	if res.N == 0 {
+		t.Fatal("benchmark did not run")
+	}
+	t.Logf("%s, %d allocs/op", res, res.AllocsPerOp())
+	if a := res.AllocsPerOp(); a > 1 {
+		t.Fatalf("pull path allocates %d times per request", a)
+	}
+}
