@@ -135,6 +135,24 @@ func (c *Conn) Send(cmd *wire.Command) error {
 		return ErrClosed
 	}
 	c.out = wire.AppendFrame(c.out, cmd)
+	return c.queued()
+}
+
+// SendFrame queues an already encoded frame (built with wire.AppendFrame).
+func (c *Conn) SendFrame(frame []byte) error {
+	c.wmu.Lock()
+	if c.closed {
+		c.wmu.Unlock()
+		return ErrClosed
+	}
+	c.out = append(c.out, frame...)
+	return c.queued()
+}
+
+// queued runs with the write lock held after output was appended: it
+// releases the lock and wakes the writer. A peer that stops reading is
+// disconnected rather than allowed to grow the buffer without bound.
+func (c *Conn) queued() error {
 	over := len(c.out) > maxPendingWrite
 	c.wmu.Unlock()
 	if over {
@@ -294,20 +312,4 @@ func (c *Conn) serve(cmd *wire.Command) {
 		return
 	}
 	c.handler.ServeRequest(c, cmd)
-}
-
-// SendFrame queues an already encoded frame (built with wire.AppendFrame).
-func (c *Conn) SendFrame(frame []byte) error {
-	c.wmu.Lock()
-	if c.closed {
-		c.wmu.Unlock()
-		return ErrClosed
-	}
-	c.out = append(c.out, frame...)
-	c.wmu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-	return nil
 }

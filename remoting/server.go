@@ -39,19 +39,21 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Serve accepts connections until Close. onAccept, if set, runs for every
 // new connection before its first request is read.
 func (s *Server) Serve(onAccept func(*Conn)) error {
+	var backoff time.Duration
 	for {
 		nc, err := s.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			return fmt.Errorf("accept: %w", err)
+			// Out of file descriptors or memory: existing connections
+			// keep working, and accepting resumes once resources free up.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Error("[ACCEPT_FAILED] accept failed, retrying", "err", err, "backoff", backoff)
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		c := newConn(nc, s.handler, s.log, IdleTimeout)
 		s.mu.Lock()
 		s.conns[c] = struct{}{}

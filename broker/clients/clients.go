@@ -112,6 +112,9 @@ func NewManager() *Manager {
 func (m *Manager) RegisterProducer(group string, ch Channel) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if closed(ch.Conn) {
+		return
+	}
 	g := m.producers[group]
 	if g == nil {
 		g = map[*remoting.Conn]*Channel{}
@@ -121,12 +124,27 @@ func (m *Manager) RegisterProducer(group string, ch Channel) {
 	g[ch.Conn] = &cp
 }
 
+// closed reports whether a connection is already closed. Checked under the
+// manager's lock: Close closes Done before it runs the removal callback, so
+// a heartbeat racing a close can never re-register a dead connection.
+func closed(c *remoting.Conn) bool {
+	select {
+	case <-c.Done():
+		return true
+	default:
+		return false
+	}
+}
+
 // RegisterConsumer records a consumer heartbeat and reports whether the
 // group's membership or subscriptions changed (consumers must then be told
 // to rebalance).
 func (m *Manager) RegisterConsumer(cd *wire.ConsumerData, ch Channel) (changed bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if closed(ch.Conn) {
+		return false
+	}
 	g := m.consumers[cd.GroupName]
 	if g == nil {
 		g = &ConsumerGroup{Name: cd.GroupName, channels: map[*remoting.Conn]*Channel{}, subs: map[string]*Subscription{}}
@@ -150,10 +168,11 @@ func (m *Manager) RegisterConsumer(cd *wire.ConsumerData, ch Channel) (changed b
 			changed = true
 		}
 		s := &Subscription{Data: sd}
-		s.fill(sd.TagsSet)
-		if len(sd.TagsSet) == 0 {
-			s.fill(splitTags(sd.SubString))
+		tags := sd.TagsSet
+		if len(tags) == 0 {
+			tags = splitTags(sd.SubString)
 		}
+		s.fill(tags)
 		g.subs[sd.Topic] = s
 	}
 	// Topics absent from this heartbeat are dropped, as Java does.

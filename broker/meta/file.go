@@ -9,11 +9,27 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 )
+
+// persister writes one table's file. Writes are serialised and each one
+// encodes the table's state at the time it runs, so a slow writer can
+// never rename an older snapshot over a newer one.
+type persister struct {
+	mu   sync.Mutex
+	path string
+}
+
+func (p *persister) persist(encode func() []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return writeFileAtomic(p.path, encode())
+}
 
 // writeFileAtomic replaces path with data so that a crash leaves either the
 // old or the new content, never a torn file: write a temp file, fsync it,
-// keep the previous version as .bak, rename, fsync the directory.
+// keep the previous version as .bak, rename, fsync the directory. Callers
+// serialise writes to one path.
 func writeFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -35,8 +51,13 @@ func writeFileAtomic(path string, data []byte) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", tmp, werr)
 	}
-	if old, err := os.ReadFile(path); err == nil {
-		_ = os.WriteFile(path+".bak", old, 0o644)
+	// The previous version becomes the .bak by a hard link swap, so the
+	// .bak is never a torn copy either.
+	if _, err := os.Stat(path); err == nil {
+		_ = os.Remove(path + ".bak.tmp")
+		if err := os.Link(path, path+".bak.tmp"); err == nil {
+			_ = os.Rename(path+".bak.tmp", path+".bak")
+		}
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("rename %s: %w", tmp, err)

@@ -12,7 +12,7 @@ import (
 
 // Groups is the broker's subscription-group table.
 type Groups struct {
-	path string
+	file persister
 
 	mu      sync.RWMutex
 	table   map[string]*wire.SubscriptionGroupConfig
@@ -21,7 +21,7 @@ type Groups struct {
 
 // LoadGroups reads subscriptionGroup.json (or its .bak) from path.
 func LoadGroups(path string) (*Groups, error) {
-	g := &Groups{path: path, table: map[string]*wire.SubscriptionGroupConfig{}}
+	g := &Groups{file: persister{path: path}, table: map[string]*wire.SubscriptionGroupConfig{}}
 	b, err := readFileOrBak(path)
 	if err != nil {
 		return nil, err
@@ -68,9 +68,8 @@ func (g *Groups) Ensure(name string) (c *wire.SubscriptionGroupConfig, created b
 	c = wire.NewSubscriptionGroupConfig(name)
 	g.table[name] = c
 	g.bumpLocked()
-	data := g.encodeLocked()
 	g.mu.Unlock()
-	return c, true, writeFileAtomic(g.path, data)
+	return c, true, g.save()
 }
 
 // Put creates or replaces a group config and persists the table.
@@ -79,9 +78,8 @@ func (g *Groups) Put(c wire.SubscriptionGroupConfig) error {
 	g.mu.Lock()
 	g.table[c.GroupName] = &cp
 	g.bumpLocked()
-	data := g.encodeLocked()
 	g.mu.Unlock()
-	return writeFileAtomic(g.path, data)
+	return g.save()
 }
 
 // Delete removes a group config; it reports whether it existed.
@@ -93,9 +91,8 @@ func (g *Groups) Delete(name string) (bool, error) {
 	}
 	delete(g.table, name)
 	g.bumpLocked()
-	data := g.encodeLocked()
 	g.mu.Unlock()
-	return true, writeFileAtomic(g.path, data)
+	return true, g.save()
 }
 
 // Snapshot returns a copy of the table with its data version.
@@ -126,6 +123,11 @@ func (g *Groups) bumpLocked() {
 	g.version = wire.DataVersion{Counter: g.version.Counter + 1, Timestamp: time.Now().UnixMilli()}
 }
 
-func (g *Groups) encodeLocked() []byte {
-	return wire.Marshal(wire.SubscriptionGroupWrapper{DataVersion: g.version, SubscriptionGroupTable: g.table})
+// save writes the table as it is when the write runs.
+func (g *Groups) save() error {
+	return g.file.persist(func() []byte {
+		g.mu.RLock()
+		defer g.mu.RUnlock()
+		return wire.Marshal(wire.SubscriptionGroupWrapper{DataVersion: g.version, SubscriptionGroupTable: g.table})
+	})
 }

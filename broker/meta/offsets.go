@@ -3,20 +3,23 @@ package meta
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 )
 
-// Offsets holds committed consumer offsets keyed "topic@group" → queueId →
-// next offset to consume, persisted as consumerOffset.json. Commits arrive
-// every 5 s per queue per consumer, so they are kept in memory and flushed
-// periodically (and at shutdown): a crash re-delivers at most one flush
-// interval of messages, which at-least-once consumers tolerate.
+// Offsets holds committed consumer offsets, group → topic → queueId → next
+// offset to consume, persisted as consumerOffset.json in RocketMQ's shape
+// ({"offsetTable":{"topic@group":{queueId:offset}}}). Commits arrive every
+// 5 s per queue per consumer and piggy-back on most pulls, so they update
+// memory without allocating and are flushed periodically (and at
+// shutdown): a crash re-delivers at most one flush interval of messages,
+// which at-least-once consumers tolerate.
 type Offsets struct {
-	path string
+	file persister
 
 	mu    sync.Mutex
-	table map[string]map[int32]int64
+	table map[string]map[string]map[int32]int64
 	dirty bool
 }
 
@@ -26,7 +29,7 @@ type offsetFile struct {
 
 // LoadOffsets reads consumerOffset.json (or its .bak) from path.
 func LoadOffsets(path string) (*Offsets, error) {
-	o := &Offsets{path: path, table: map[string]map[int32]int64{}}
+	o := &Offsets{file: persister{path: path}, table: map[string]map[string]map[int32]int64{}}
 	b, err := readFileOrBak(path)
 	if err != nil {
 		return nil, err
@@ -36,38 +39,64 @@ func LoadOffsets(path string) (*Offsets, error) {
 		if err := json.Unmarshal(b, &f); err != nil {
 			return nil, fmt.Errorf("parse %s: %w", path, err)
 		}
-		for k, v := range f.OffsetTable {
-			if v != nil {
-				o.table[k] = v
+		for k, qs := range f.OffsetTable {
+			i := strings.LastIndexByte(k, '@')
+			if i < 0 || qs == nil {
+				continue
+			}
+			o.queues(k[i+1:], k[:i], true)
+			for q, off := range qs {
+				o.table[k[i+1:]][k[:i]][q] = off
 			}
 		}
 	}
 	return o, nil
 }
 
-func offsetKey(topic, group string) string { return topic + "@" + group }
+// queues returns the queue map of (group, topic); the []byte form of the
+// group looks up without allocating.
+func (o *Offsets) queues(group, topic string, create bool) map[int32]int64 {
+	return queuesOf(o, group, topic, create)
+}
+
+func queuesOf[T ~string | ~[]byte](o *Offsets, group T, topic string, create bool) map[int32]int64 {
+	g := o.table[string(group)]
+	if g == nil {
+		if !create {
+			return nil
+		}
+		g = map[string]map[int32]int64{}
+		o.table[string(group)] = g
+	}
+	qs := g[topic]
+	if qs == nil && create {
+		qs = map[int32]int64{}
+		g[topic] = qs
+	}
+	return qs
+}
 
 // Commit stores an offset unconditionally, as Java does (lower values too).
-func (o *Offsets) Commit(group, topic string, queueID int32, offset int64) {
-	k := offsetKey(topic, group)
+func Commit[T ~string | ~[]byte](o *Offsets, group T, topic string, queueID int32, offset int64) {
 	o.mu.Lock()
-	m := o.table[k]
-	if m == nil {
-		m = map[int32]int64{}
-		o.table[k] = m
-	}
-	if old, ok := m[queueID]; !ok || old != offset {
-		m[queueID] = offset
+	qs := queuesOf(o, group, topic, true)
+	if old, ok := qs[queueID]; !ok || old != offset {
+		qs[queueID] = offset
 		o.dirty = true
 	}
 	o.mu.Unlock()
+}
+
+// Commit stores an offset unconditionally.
+func (o *Offsets) Commit(group, topic string, queueID int32, offset int64) {
+	Commit(o, group, topic, queueID, offset)
 }
 
 // Query returns the committed offset, ok=false when none exists.
 func (o *Offsets) Query(group, topic string, queueID int32) (int64, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	v, ok := o.table[offsetKey(topic, group)][queueID]
+	v, ok := o.queues(group, topic, false)[queueID]
 	return v, ok
 }
 
@@ -75,7 +104,7 @@ func (o *Offsets) Query(group, topic string, queueID int32) (int64, bool) {
 func (o *Offsets) Table(group, topic string) map[int32]int64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	src := o.table[offsetKey(topic, group)]
+	src := o.queues(group, topic, false)
 	out := make(map[int32]int64, len(src))
 	for q, v := range src {
 		out[q] = v
@@ -83,70 +112,78 @@ func (o *Offsets) Table(group, topic string) map[int32]int64 {
 	return out
 }
 
-// TopicsOf lists topics a group has offsets for.
+// TopicsOf lists topics a group has offsets for, sorted.
 func (o *Offsets) TopicsOf(group string) []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var out []string
-	for k := range o.table {
-		if i := strings.LastIndexByte(k, '@'); i >= 0 && k[i+1:] == group {
-			out = append(out, k[:i])
-		}
+	for t := range o.table[group] {
+		out = append(out, t)
 	}
+	sort.Strings(out)
 	return out
 }
 
-// GroupsOf lists groups holding offsets for a topic.
+// GroupsOf lists groups holding offsets for a topic, sorted.
 func (o *Offsets) GroupsOf(topic string) []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var out []string
-	for k := range o.table {
-		if i := strings.LastIndexByte(k, '@'); i >= 0 && k[:i] == topic {
-			out = append(out, k[i+1:])
+	for g, topics := range o.table {
+		if _, ok := topics[topic]; ok {
+			out = append(out, g)
 		}
 	}
+	sort.Strings(out)
 	return out
 }
 
 // DeleteGroup drops every offset of a group.
 func (o *Offsets) DeleteGroup(group string) {
 	o.mu.Lock()
-	for k := range o.table {
-		if i := strings.LastIndexByte(k, '@'); i >= 0 && k[i+1:] == group {
-			delete(o.table, k)
-			o.dirty = true
-		}
+	if _, ok := o.table[group]; ok {
+		delete(o.table, group)
+		o.dirty = true
 	}
 	o.mu.Unlock()
 }
 
-// Encode returns the JSON of the whole table.
+// Encode returns the JSON of the whole table in RocketMQ's shape.
 func (o *Offsets) Encode() []byte {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	b, _ := json.Marshal(offsetFile{OffsetTable: o.table})
+	return o.encodeLocked()
+}
+
+func (o *Offsets) encodeLocked() []byte {
+	f := offsetFile{OffsetTable: map[string]map[int32]int64{}}
+	for g, topics := range o.table {
+		for t, qs := range topics {
+			f.OffsetTable[t+"@"+g] = qs
+		}
+	}
+	b, _ := json.Marshal(f) // maps of strings and ints always encode
 	return b
 }
 
 // Flush persists the table if it changed since the last flush.
 func (o *Offsets) Flush() error {
 	o.mu.Lock()
-	if !o.dirty {
-		o.mu.Unlock()
-		return nil
-	}
-	b, err := json.Marshal(offsetFile{OffsetTable: o.table})
+	dirty := o.dirty
 	o.dirty = false
 	o.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("encode consumer offsets: %w", err)
+	if !dirty {
+		return nil
 	}
-	if err := writeFileAtomic(o.path, b); err != nil {
+	err := o.file.persist(func() []byte {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return o.encodeLocked()
+	})
+	if err != nil {
 		o.mu.Lock()
 		o.dirty = true
 		o.mu.Unlock()
-		return err
 	}
-	return nil
+	return err
 }

@@ -57,7 +57,7 @@ var NotAllowedToSend = map[string]bool{
 // Topics is the broker's topic table. Configs are immutable once stored:
 // updates replace the pointer, so readers may keep what Get returned.
 type Topics struct {
-	path string
+	file persister
 
 	mu      sync.RWMutex
 	table   map[string]*wire.TopicConfig
@@ -67,7 +67,7 @@ type Topics struct {
 
 // LoadTopics reads topics.json (or its .bak) from path.
 func LoadTopics(path string) (*Topics, error) {
-	t := &Topics{path: path, table: map[string]*wire.TopicConfig{}, system: map[string]bool{}}
+	t := &Topics{file: persister{path: path}, table: map[string]*wire.TopicConfig{}, system: map[string]bool{}}
 	b, err := readFileOrBak(path)
 	if err != nil {
 		return nil, err
@@ -140,9 +140,8 @@ func (t *Topics) Put(tc wire.TopicConfig) (bool, error) {
 	cp := tc
 	t.table[tc.TopicName] = &cp
 	t.bumpLocked()
-	data := t.encodeLocked()
 	t.mu.Unlock()
-	return true, writeFileAtomic(t.path, data)
+	return true, t.save()
 }
 
 // CreateIfAbsent stores tc unless a topic of that name exists; it returns
@@ -159,9 +158,8 @@ func (t *Topics) CreateIfAbsent(tc wire.TopicConfig) (*wire.TopicConfig, bool, e
 	cp := tc
 	t.table[tc.TopicName] = &cp
 	t.bumpLocked()
-	data := t.encodeLocked()
 	t.mu.Unlock()
-	return &cp, true, writeFileAtomic(t.path, data)
+	return &cp, true, t.save()
 }
 
 // Delete removes a topic; it reports whether it existed.
@@ -173,9 +171,8 @@ func (t *Topics) Delete(name string) (bool, error) {
 	}
 	delete(t.table, name)
 	t.bumpLocked()
-	data := t.encodeLocked()
 	t.mu.Unlock()
-	return true, writeFileAtomic(t.path, data)
+	return true, t.save()
 }
 
 // Bump advances the data version (brokerPermission changes re-register
@@ -214,6 +211,11 @@ func (t *Topics) Names() []string {
 	return out
 }
 
-func (t *Topics) encodeLocked() []byte {
-	return wire.Marshal(wire.TopicConfigSerializeWrapper{DataVersion: t.version, TopicConfigTable: t.table})
+// save writes the table as it is when the write runs.
+func (t *Topics) save() error {
+	return t.file.persist(func() []byte {
+		t.mu.RLock()
+		defer t.mu.RUnlock()
+		return wire.Marshal(wire.TopicConfigSerializeWrapper{DataVersion: t.version, TopicConfigTable: t.table})
+	})
 }

@@ -8,9 +8,11 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mqops/mqops/broker/clients"
@@ -47,7 +49,14 @@ type Broker struct {
 	storeHost []byte
 	region    []byte // regionId, answered on every send
 
+	// memoryBudget is 40 % of RAM: data closer than this to the end of the
+	// log counts as in the page cache (Java's accessMessageInMemoryMaxRatio).
+	memoryBudget int64
+
 	cfgMu sync.RWMutex // guards cfg fields changed at run time (brokerPermission)
+
+	stopMu   sync.RWMutex // stopping is set before waiting for background work
+	stopping bool
 
 	registerKick chan struct{}
 	stop         chan struct{}
@@ -60,7 +69,7 @@ func New(o Options) (*Broker, error) {
 	b := &Broker{
 		cfg: cfg, log: o.Log, clients: clients.NewManager(), locks: newLockTable(),
 		registerKick: make(chan struct{}, 1), stop: make(chan struct{}),
-		region: []byte(cfg.RegionID),
+		region: []byte(cfg.RegionID), memoryBudget: physicalMemory() * 40 / 100,
 	}
 	var err error
 	cdir := cfg.StorePathRootDir + "/config"
@@ -176,6 +185,9 @@ func (b *Broker) Start() {
 // Close unregisters from the name servers, stops serving and closes the
 // store cleanly (no abort marker left behind).
 func (b *Broker) Close() error {
+	b.stopMu.Lock()
+	b.stopping = true
+	b.stopMu.Unlock()
 	close(b.stop)
 	b.unregisterAll()
 	b.srv.Close()
@@ -242,6 +254,8 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 		b.handleUnregisterClient(c, req)
 	case wire.GetConsumerListByGroup:
 		b.handleGetConsumerList(c, req)
+	case wire.ConsumerSendMsgBack:
+		b.handleSendBack(c, req)
 	case wire.SearchOffsetByTimestamp, wire.GetMaxOffset, wire.GetMinOffset, wire.GetEarliestMsgStoreTime:
 		b.handleQueueOffsets(c, req)
 	case wire.LockBatchMQ:
@@ -265,6 +279,28 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 	default:
 		c.ReplyCode(req, wire.RequestCodeNotSupported, fmt.Sprintf(" request type %d not supported", req.Code))
 	}
+}
+
+// goSafe runs fn on its own goroutine unless the broker is stopping, with
+// the same panic safety net the read loop gives handlers, and counts it in
+// the broker's wait group so Close waits for it before closing the store.
+func (b *Broker) goSafe(what string, c *remoting.Conn, req *wire.Command, fn func()) {
+	b.stopMu.RLock()
+	defer b.stopMu.RUnlock()
+	if b.stopping {
+		return
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer func() {
+			if p := recover(); p != nil {
+				b.log.Error("[PANIC] recovered", "in", what, "panic", p, "stack", string(debug.Stack()))
+				c.ReplyCode(req, wire.SystemError, fmt.Sprintf("internal error: %v", p))
+			}
+		}()
+		fn()
+	}()
 }
 
 // replyBody answers SUCCESS with a body.
@@ -395,4 +431,13 @@ func (b *Broker) housekeepingLoop() {
 			}
 		}
 	}
+}
+
+// physicalMemory is the machine's RAM in bytes (8 GiB if unknown).
+func physicalMemory() int64 {
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err != nil || si.Totalram == 0 {
+		return 8 << 30
+	}
+	return int64(si.Totalram) * int64(si.Unit)
 }

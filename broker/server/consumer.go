@@ -41,9 +41,10 @@ func (b *Broker) handleQueryConsumerOffset(c *remoting.Conn, req *wire.Command) 
 	if !found {
 		// A group that never committed starts a young queue from 0, which
 		// is why CONSUME_FROM_LAST_OFFSET still reads a new topic from its
-		// beginning (requests.md §4.4). The store's data is assumed to be in
-		// page cache; Java also checks the 40 %-of-RAM distance.
-		if b.store.MinOffset(topic, q) > 0 {
+		// beginning (requests.md §4.4): only while offset 0 is retained and
+		// still "in memory", within 40 % of RAM of the log's end. Otherwise
+		// the client applies its ConsumeFromWhere.
+		if !b.youngQueue(topic, q) {
 			c.ReplyCode(req, wire.QueryNotFound, "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first")
 			return
 		}
@@ -52,6 +53,19 @@ func (b *Broker) handleQueryConsumerOffset(c *remoting.Conn, req *wire.Command) 
 	resp := wire.ResponseTo(req, wire.Success, "")
 	resp.SetInt("offset", off)
 	c.Reply(req, &resp)
+}
+
+// youngQueue reports whether a queue still holds its first message close
+// enough to the end of the log to be in the page cache.
+func (b *Broker) youngQueue(topic string, q int32) bool {
+	if b.store.MinOffset(topic, q) > 0 {
+		return false
+	}
+	phy, ok := b.store.PhyOffsetAt(topic, q, 0)
+	if !ok {
+		return true // an empty or unknown queue: nothing to skip
+	}
+	return b.store.MaxPhyOffset()-phy < b.memoryBudget
 }
 
 func (b *Broker) handleUpdateConsumerOffset(c *remoting.Conn, req *wire.Command) {

@@ -22,8 +22,8 @@ const (
 )
 
 // Pull budgets: the first message is always returned; after it a response
-// stops at maxMsgNums or about this many bytes.
-const pullMaxBytes = 1 << 20
+// stops at maxMsgNums or about this many bytes (Java's in-memory budget).
+const pullMaxBytes = 256 << 10
 
 // maxSuspend keeps long polls well under the Go client's 30 s pull timeout.
 const maxSuspend = 25 * time.Second
@@ -38,53 +38,62 @@ type pullHeader struct {
 	sysFlag                                    int32
 }
 
+// Required numeric fields of PULL_MESSAGE, one bit each.
+const (
+	pullSeenQueueID = 1 << iota
+	pullSeenOffset
+	pullSeenMaxMsgs
+	pullSeenSysFlag
+	pullSeenCommit
+	pullSeenSuspend
+	pullSeenAll = 1<<iota - 1
+)
+
 func parsePullHeader(req *wire.Command, h *pullHeader) (badField string) {
 	var seen int
 	for _, kv := range req.Ext {
 		v := kv.Value
 		n, ok := wire.ParseInt(v)
-		num := func(name string, dst *int64) bool {
+		num := func(name string, bit int, dst *int64) bool {
 			if !ok {
 				badField = name
 				return false
 			}
 			*dst = n
-			seen++
+			seen |= bit
 			return true
 		}
 		var tmp int64
 		switch string(kv.Key) {
 		case "consumerGroup":
 			h.group = v
-			seen++
 		case "topic":
 			h.topic = v
-			seen++
 		case "queueId":
-			if !num("queueId", &tmp) {
+			if !num("queueId", pullSeenQueueID, &tmp) {
 				return
 			}
 			h.queueID = int32(tmp)
 		case "queueOffset":
-			if !num("queueOffset", &h.offset) {
+			if !num("queueOffset", pullSeenOffset, &h.offset) {
 				return
 			}
 		case "maxMsgNums":
-			if !num("maxMsgNums", &tmp) {
+			if !num("maxMsgNums", pullSeenMaxMsgs, &tmp) {
 				return
 			}
 			h.maxMsgs = int(tmp)
 		case "sysFlag":
-			if !num("sysFlag", &tmp) {
+			if !num("sysFlag", pullSeenSysFlag, &tmp) {
 				return
 			}
 			h.sysFlag = int32(tmp)
 		case "commitOffset":
-			if !num("commitOffset", &h.commitOffset) {
+			if !num("commitOffset", pullSeenCommit, &h.commitOffset) {
 				return
 			}
 		case "suspendTimeoutMillis":
-			if !num("suspendTimeoutMillis", &h.suspend) {
+			if !num("suspendTimeoutMillis", pullSeenSuspend, &h.suspend) {
 				return
 			}
 		case "subVersion":
@@ -101,8 +110,10 @@ func parsePullHeader(req *wire.Command, h *pullHeader) (badField string) {
 	if len(h.topic) == 0 {
 		return "topic"
 	}
-	if seen < 8 {
-		return "queueOffset/maxMsgNums/sysFlag/commitOffset/suspendTimeoutMillis"
+	for i, name := range []string{"queueId", "queueOffset", "maxMsgNums", "sysFlag", "commitOffset", "suspendTimeoutMillis"} {
+		if seen&(1<<i) == 0 {
+			return name
+		}
 	}
 	return ""
 }
@@ -172,12 +183,15 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 		case s.Data.SubVersion < h.subVersion:
 			c.ReplyCode(req, wire.SubscriptionNotLatest, "the consumer's subscription not latest")
 			return
+		case s.Data.ExpressionType != "" && s.Data.ExpressionType != "TAG":
+			c.ReplyCode(req, wire.SystemError, fmt.Sprintf("expression type %s is not supported by this broker yet", s.Data.ExpressionType))
+			return
 		}
 		sub = s
 	}
 
 	if first && h.sysFlag&pullCommitOffset != 0 {
-		b.offsets.Commit(string(h.group), tc.TopicName, h.queueID, h.commitOffset)
+		meta.Commit(b.offsets, h.group, tc.TopicName, h.queueID, h.commitOffset)
 	}
 
 	bp := pullBufPool.Get().(*[]byte)
@@ -318,7 +332,10 @@ func (p *pullHolds) wake(k queueKey, ready func(*heldPull) bool) {
 	p.mu.Unlock()
 	p.count.Add(-int64(len(run)))
 	for _, hp := range run {
-		go p.b.handlePull(hp.conn, hp.req, false)
+		if isClosed(hp.conn) {
+			continue // nobody is waiting for this answer any more
+		}
+		p.b.goSafe("pull re-execution", hp.conn, hp.req, func() { p.b.handlePull(hp.conn, hp.req, false) })
 	}
 }
 

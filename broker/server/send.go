@@ -150,7 +150,7 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 		h.sysFlag |= wire.SysFlagMultiTags
 	}
 	if h.batch {
-		b.sendBatch(c, req, &h)
+		b.sendBatch(c, req, &h, tc)
 		return
 	}
 	props := h.properties
@@ -164,7 +164,7 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 	}
 	st := stateOf(c)
 	wait := string(wire.PropertyValue(props, wire.PropWait)) != "false"
-	st.scratch = b.storedProperties(st.scratch[:0], props)
+	st.scratch = b.storedProperties(st.scratch[:0], props, nil)
 	m := store.Message{
 		Topic: tc.TopicName, QueueID: h.queueID, Flag: h.flag, SysFlag: h.sysFlag,
 		BornTimestamp: h.bornTimestamp, BornHost: st.bornHost, ReconsumeTimes: h.reconsumeTimes,
@@ -174,11 +174,20 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 	b.replySend(c, req, r, h.queueID, wait, nil)
 }
 
-// storedProperties is the request's properties string without WAIT and with
-// CLUSTER added, as Java stores it.
-func (b *Broker) storedProperties(dst, props []byte) []byte {
+// storedProperties appends to dst the properties as Java stores them: the
+// request's (and, for a batch item, the batch's) without WAIT, plus
+// CLUSTER. props may alias dst's spare capacity: RemoveProperty copies
+// forward and never overtakes its source.
+func (b *Broker) storedProperties(dst, props, extra []byte) []byte {
+	start := len(dst)
 	dst = wire.RemoveProperty(dst, props, wire.PropWait)
-	if len(dst) > 0 && dst[len(dst)-1] != wire.PropertySep {
+	if len(extra) > 0 {
+		if len(dst) > start && dst[len(dst)-1] != wire.PropertySep {
+			dst = append(dst, wire.PropertySep)
+		}
+		dst = wire.RemoveProperty(dst, extra, wire.PropWait)
+	}
+	if len(dst) > start && dst[len(dst)-1] != wire.PropertySep {
 		dst = append(dst, wire.PropertySep)
 	}
 	dst = append(dst, wire.PropCluster...)
@@ -297,7 +306,7 @@ func (b *Broker) replyAfterFlush(c *remoting.Conn, resp *wire.Command, end int64
 
 // sendBatch decodes a batch body (requests.md §4.1) into store messages and
 // appends them atomically with consecutive queue offsets.
-func (b *Broker) sendBatch(c *remoting.Conn, req *wire.Command, h *sendHeader) {
+func (b *Broker) sendBatch(c *remoting.Conn, req *wire.Command, h *sendHeader, tc *wire.TopicConfig) {
 	if h.sysFlag&wire.SysFlagTransactionMask != 0 {
 		c.ReplyCode(req, wire.MessageIllegal, "batch messages cannot be transactional")
 		return
@@ -340,7 +349,10 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *wire.Command, h *sendHeader) {
 		}
 		props := item[22+bl : 22+bl+pl]
 		start := len(st.scratch)
-		st.scratch = b.storedProperties(st.scratch, props)
+		// Each item keeps its own properties plus the batch's, as Java
+		// stores them.
+		st.scratch = append(st.scratch, props...)
+		st.scratch = b.storedProperties(st.scratch[:start], st.scratch[start:], h.properties)
 		spans = append(spans, span{start, len(st.scratch)})
 		st.items = append(st.items, store.Message{
 			Topic: "", QueueID: h.queueID, Flag: flag, SysFlag: h.sysFlag,
@@ -353,9 +365,8 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *wire.Command, h *sendHeader) {
 		c.ReplyCode(req, wire.MessageIllegal, "empty batch")
 		return
 	}
-	topic := b.topics.Get(h.topic).TopicName
 	for i := range st.items {
-		st.items[i].Topic = topic
+		st.items[i].Topic = tc.TopicName
 		st.items[i].Properties = st.scratch[spans[i].start:spans[i].end]
 	}
 	wait := string(wire.PropertyValue(h.properties, wire.PropWait)) != "false"

@@ -240,3 +240,17 @@ func (s *Store) OffsetByTime(topic string, queueID int32, ts int64) int64 {
 	}
 	return lo
 }
+
+// PhyOffsetAt returns the commit-log offset of the message at queue offset
+// offset of (topic, queueID).
+func (s *Store) PhyOffsetAt(topic string, queueID int32, offset int64) (int64, bool) {
+	cq := s.cqs.get(topic, queueID)
+	if cq == nil || offset < cq.min.Load() || offset >= cq.max.Load() {
+		return 0, false
+	}
+	u, ok := cq.unitAt(offset)
+	if !ok {
+		return 0, false
+	}
+	return u.phys, true
+}

@@ -1,0 +1,83 @@
+package meta
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/mqops/mqops/wire"
+)
+
+// TestConcurrentPersist: many connections create topics and groups at once
+// (heartbeats, auto-create); the files must stay valid and complete.
+func TestConcurrentPersist(t *testing.T) {
+	dir := t.TempDir()
+	topics, err := LoadTopics(filepath.Join(dir, "topics.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups, err := LoadGroups(filepath.Join(dir, "subscriptionGroup.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if _, _, err := topics.CreateIfAbsent(wire.TopicConfig{TopicName: fmt.Sprintf("T%d", i), ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}); err != nil {
+				t.Error(err)
+			}
+			if _, _, err := groups.Ensure(fmt.Sprintf("G%d", i)); err != nil {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	t2, err := LoadTopics(filepath.Join(dir, "topics.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, err := LoadGroups(filepath.Join(dir, "subscriptionGroup.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(t2.Names()); n != 32 {
+		t.Fatalf("reloaded %d topics, want 32", n)
+	}
+	if n := len(g2.Names()); n != 32 {
+		t.Fatalf("reloaded %d groups, want 32", n)
+	}
+}
+
+func TestOffsetsRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "consumerOffset.json")
+	o, err := LoadOffsets(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Commit("g1", "T", 0, 5)
+	Commit(o, []byte("g1"), "T", 1, 7)
+	o.Commit("g2", "%RETRY%g2", 0, 1)
+	if err := o.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	o2, err := LoadOffsets(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := o2.Query("g1", "T", 1); !ok || v != 7 {
+		t.Fatalf("g1/T/1 = %d %v", v, ok)
+	}
+	if got := o2.GroupsOf("T"); len(got) != 1 || got[0] != "g1" {
+		t.Fatalf("GroupsOf = %v", got)
+	}
+	if string(o2.Encode()) != `{"offsetTable":{"%RETRY%g2@g2":{"0":1},"T@g1":{"0":5,"1":7}}}` {
+		t.Fatalf("file shape: %s", o2.Encode())
+	}
+	name := []byte("g1")
+	if n := testing.AllocsPerRun(100, func() { Commit(o, name, "T", 0, 9) }); n != 0 {
+		t.Fatalf("commit allocates %v times", n)
+	}
+}

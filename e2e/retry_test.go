@@ -1,0 +1,85 @@
+package e2e
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	rocketmq "github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+)
+
+// TestRetryAndDeadLetter: a message the consumer fails comes back through
+// %RETRY%<group> with its topic restored and reconsume count raised; after
+// maxReconsumeTimes it lands in %DLQ%<group>, where an operator can read it.
+func TestRetryAndDeadLetter(t *testing.T) {
+	c := startCluster(t)
+	const topic, group = "RetryMe", "CG_retry"
+	createTopic(t, c, topic, 1)
+	p := newProducer(t, c.ns.addr)
+
+	var mu sync.Mutex
+	attempts := map[string][]int32{} // body → reconsume times seen
+	pc, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{c.ns.addr}), consumer.WithGroupName(group),
+		consumer.WithInstance(instance("retry")), consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
+		consumer.WithMaxReconsumeTimes(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pc.Subscribe(topic, consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range msgs {
+			if m.Topic != topic {
+				t.Errorf("retried message delivered with topic %q", m.Topic)
+			}
+			attempts[string(m.Body)] = append(attempts[string(m.Body)], m.ReconsumeTimes)
+		}
+		if string(msgs[0].Body) == "ok-after-one" && len(attempts["ok-after-one"]) >= 2 {
+			return consumer.ConsumeSuccess, nil
+		}
+		return consumer.ConsumeRetryLater, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Shutdown()
+
+	for _, body := range []string{"ok-after-one", "always-fails"} {
+		if _, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte(body))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 60*time.Second, "retries", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(attempts["ok-after-one"]) >= 2 && len(attempts["always-fails"]) >= 3
+	})
+	mu.Lock()
+	ok, fails := attempts["ok-after-one"], attempts["always-fails"]
+	mu.Unlock()
+	if ok[0] != 0 || ok[1] != 1 {
+		t.Fatalf("reconsume times of the retried message: %v", ok)
+	}
+	if len(fails) != 3 || fails[2] != 2 {
+		t.Fatalf("reconsume times of the failing message: %v (want 0,1,2 then dead-lettered)", fails)
+	}
+	dlq := "%DLQ%" + group
+	waitFor(t, 10*time.Second, "the dead letter", func() bool { _, code := route(t, c.ns.addr, dlq); return code == 0 })
+	waitDispatched(t, c.broker.addr, dlq, 1, 1)
+	dead := pullAll(t, c, "CG_dlq_reader", dlq, 0)
+	if len(dead) != 1 || string(dead[0].Body) != "always-fails" || dead[0].GetProperty("RETRY_TOPIC") != topic || dead[0].GetProperty("ORIGIN_MESSAGE_ID") == "" {
+		t.Fatalf("dead-letter queue holds %d messages: %+v", len(dead), dead)
+	}
+	time.Sleep(2 * time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if n := len(attempts["always-fails"]); n != 3 {
+		t.Fatalf("dead-lettered message was delivered again (%d attempts)", n)
+	}
+}
