@@ -40,6 +40,7 @@ var ErrClosed = errors.New("connection closed")
 var ErrTimeout = errors.New("request timed out")
 
 const (
+	writeBurstMax   = 256 << 10 // output the read loop holds back at most
 	readBufSize     = 64 << 10
 	keepFrameBuf    = 1 << 20  // frame buffers up to this size are reused
 	maxPendingWrite = 64 << 20 // a peer that stops reading is disconnected past this
@@ -58,11 +59,15 @@ type Conn struct {
 	log     *slog.Logger
 	idle    time.Duration
 
-	wmu     sync.Mutex
-	out     []byte
-	closed  bool
-	wake    chan struct{}
-	pending map[int32]chan *wire.Command
+	wmu      sync.Mutex // guards out, closed, readBusy, pending
+	out      []byte
+	closed   bool
+	readBusy bool // the read loop is serving and will flush out itself
+	wake     chan struct{}
+	pending  map[int32]chan *wire.Command
+
+	iomu  sync.Mutex // serialises writes to nc; guards spare
+	spare []byte
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -138,6 +143,12 @@ func (c *Conn) Send(cmd *wire.Command) error {
 	return c.queued()
 }
 
+func (c *Conn) pendingOut() int {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return len(c.out)
+}
+
 // SendFrame queues an already encoded frame (built with wire.AppendFrame).
 func (c *Conn) SendFrame(frame []byte) error {
 	c.wmu.Lock()
@@ -154,15 +165,20 @@ func (c *Conn) SendFrame(frame []byte) error {
 // disconnected rather than allowed to grow the buffer without bound.
 func (c *Conn) queued() error {
 	over := len(c.out) > maxPendingWrite
+	// While the read loop serves a burst of requests it writes the output
+	// itself when the burst ends, saving a writer wake-up per burst.
+	wake := !c.readBusy
 	c.wmu.Unlock()
 	if over {
 		c.log.Warn("peer does not read its responses, closing", "remote", c.RemoteAddr().String())
 		c.Close()
 		return ErrClosed
 	}
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if wake {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }
@@ -219,30 +235,55 @@ func (c *Conn) InvokeOneway(cmd *wire.Command) error {
 	return c.Send(cmd)
 }
 
+// writeLoop writes output queued by goroutines other than the read loop
+// (long-poll answers, flush callbacks, calls this side starts).
 func (c *Conn) writeLoop() {
-	var buf []byte
 	for {
 		select {
 		case <-c.wake:
 		case <-c.done:
 			return
 		}
-		c.wmu.Lock()
-		buf, c.out = c.out, buf[:0]
-		c.wmu.Unlock()
-		if len(buf) == 0 {
-			continue
+		if !c.flush(false) {
+			return
 		}
+	}
+}
+
+// flush writes all queued output in one syscall. endBurst also clears
+// readBusy in the same critical section that takes the output, so a frame
+// queued concurrently is either taken here or wakes the writer. It reports
+// false once the connection failed.
+func (c *Conn) flush(endBurst bool) bool {
+	c.iomu.Lock()
+	defer c.iomu.Unlock()
+	c.wmu.Lock()
+	if endBurst {
+		c.readBusy = false
+	}
+	buf := c.out
+	c.out = c.spare[:0]
+	c.wmu.Unlock()
+	if len(buf) > 0 {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if _, err := c.nc.Write(buf); err != nil {
 			c.log.Debug("write failed, closing", "remote", c.RemoteAddr().String(), "err", err)
 			c.Close()
-			return
-		}
-		if cap(buf) > keepFrameBuf*4 {
-			buf = nil
+			return false
 		}
 	}
+	if cap(buf) > keepFrameBuf*4 {
+		buf = nil
+	}
+	c.spare = buf[:0]
+	return true
+}
+
+// beginBurst marks the read loop as serving; see queued.
+func (c *Conn) beginBurst() {
+	c.wmu.Lock()
+	c.readBusy = true
+	c.wmu.Unlock()
 }
 
 // readLoop decodes frames until the connection fails. A frame that is too
@@ -254,7 +295,21 @@ func (c *Conn) readLoop() {
 	var prefix [4]byte
 	var frame []byte
 	var cmd wire.Command
+	// busy: requests were served since the last flush and their answers
+	// may be waiting in out. Before any read that may block, the loop
+	// writes them, so an answer never waits for the peer's next bytes.
+	busy := false
+	endBurst := func(need int) bool {
+		if busy && r.Buffered() < need {
+			busy = false
+			return c.flush(true)
+		}
+		return true
+	}
 	for {
+		if !endBurst(4) {
+			return
+		}
 		if c.idle > 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.idle))
 		}
@@ -269,6 +324,9 @@ func (c *Conn) readLoop() {
 			c.log.Warn("bad frame, closing connection", "remote", c.RemoteAddr().String(), "err", err)
 			return
 		}
+		if !endBurst(n) {
+			return
+		}
 		if cap(frame) < n {
 			frame = make([]byte, n)
 		}
@@ -280,6 +338,10 @@ func (c *Conn) readLoop() {
 		if err := wire.DecodeFrame(frame, &cmd); err != nil {
 			c.log.Warn("bad frame header, closing connection", "remote", c.RemoteAddr().String(), "err", err)
 			return
+		}
+		if !busy {
+			c.beginBurst()
+			busy = true
 		}
 		if cmd.IsResponse() {
 			c.wmu.Lock()
@@ -294,6 +356,13 @@ func (c *Conn) readLoop() {
 		}
 		if cap(frame) > keepFrameBuf {
 			frame = nil
+		}
+		// A long burst must not hold back too much output.
+		if c.pendingOut() > writeBurstMax {
+			busy = false
+			if !c.flush(true) {
+				return
+			}
 		}
 	}
 }

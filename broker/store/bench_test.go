@@ -8,7 +8,7 @@ import (
 	"github.com/mqops/mqops/wire"
 )
 
-func benchStore(b *testing.B, mode FlushMode) *Store {
+func benchStore(b testing.TB, mode FlushMode) *Store {
 	cfg := testConfig(b, nil)
 	cfg.SegmentSize = 256 << 20
 	cfg.CQUnitsPerFile = 300000

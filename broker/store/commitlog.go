@@ -330,8 +330,10 @@ func (s *Store) logAppendError(err error) {
 	s.log.Error("[APPEND] cannot create commitlog segment", "err", err)
 }
 
-// wakeDispatcher nudges the dispatcher without blocking.
+// wakeDispatcher nudges the dispatcher (and the prefaulter) without
+// blocking; it runs after every append.
 func (s *Store) wakeDispatcher() {
+	s.wakePrefault()
 	select {
 	case s.dispatchWake <- struct{}{}:
 	default:

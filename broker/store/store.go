@@ -175,7 +175,9 @@ type Store struct {
 	onDispatch atomic.Pointer[func(topic string, queueID int32, queueOffset int64, tagsCode int64)]
 
 	dispatchWake  chan struct{}
-	dispatchStall int64 // position last reported as undispatchable (dispatcher only)
+	prefaultWake  chan struct{}
+	prefaulted    atomic.Int64 // commit-log pages below are mapped (prefault.go)
+	dispatchStall int64        // position last reported as undispatchable (dispatcher only)
 
 	// Group commit (flush.go). flushMu guards waiters, inflight and
 	// flushClosed.
@@ -211,6 +213,7 @@ func Open(cfg Config) (*Store, error) {
 		cqDir:        filepath.Join(cfg.RootDir, "consumequeue"),
 		queueOffsets: make(map[queueKey]*int64),
 		dispatchWake: make(chan struct{}, 1),
+		prefaultWake: make(chan struct{}, 1),
 		flushWake:    make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 	}
@@ -247,7 +250,8 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 
-	s.wg.Add(4)
+	s.wg.Add(5)
+	go s.prefaultLoop()
 	go s.dispatchLoop()
 	go s.flushLoop()
 	go s.cqFlushLoop()
