@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/binary"
 	"io"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +107,33 @@ func TestBrokenFrames(t *testing.T) {
 	})
 	if strings.Contains(c.broker.out.String(), "panic") {
 		t.Fatalf("broker logged a panic:\n%s", c.broker.out.String())
+	}
+}
+
+// TestBinaryHeader: a request with the ROCKETMQ binary header (Java clients
+// with rocketmq.serialize.type=ROCKETMQ) is answered in the same encoding.
+func TestBinaryHeader(t *testing.T) {
+	c := startCluster(t)
+	req := wire.NewRequest(wire.GetMaxOffset, map[string]string{"topic": "TBW102", "queueId": "0"}, nil)
+	req.SerializeType = wire.SerializeRocketMQ
+	resp := invokeCmd(t, c.broker.addr, req)
+	if resp.SerializeType != wire.SerializeRocketMQ || resp.Code != wire.Success || !resp.Has("offset") {
+		t.Fatalf("binary request answered with serialize type %d, code %d, fields %v", resp.SerializeType, resp.Code, resp.Fields())
+	}
+}
+
+// TestBadConfig: a bad value refuses to start, naming the key and value; an
+// unknown key is a warning naming it.
+func TestBadConfig(t *testing.T) {
+	ns := startNamesrv(t)
+	dir := t.TempDir()
+	out, err := exec.Command(filepath.Join(binDir, "mqbroker"), "-n", ns.addr, "-p", "storePathRootDir="+dir,
+		"-p", "logDir="+dir, "-p", "flushDiskType=SOMETIMES").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "flushDiskType") || !strings.Contains(string(out), "SOMETIMES") {
+		t.Fatalf("bad value: err %v, output:\n%s", err, out)
+	}
+	p := startBroker(t, newBrokerDir(t), ns.addr, "fooBarBaz=1")
+	if !strings.Contains(p.out.String(), `unknown key "fooBarBaz"`) {
+		t.Fatalf("unknown key not named in a warning:\n%s", p.out.String())
 	}
 }

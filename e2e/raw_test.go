@@ -13,11 +13,16 @@ import (
 // invoke sends one request with this project's remoting client.
 func invoke(t *testing.T, addr string, code int32, fields map[string]string, body []byte) *wire.Command {
 	t.Helper()
+	return invokeCmd(t, addr, wire.NewRequest(code, fields, body))
+}
+
+func invokeCmd(t *testing.T, addr string, req *wire.Command) *wire.Command {
+	t.Helper()
 	cl := remoting.NewClient(nil, slog.New(slog.DiscardHandler))
 	defer cl.Close()
-	resp, err := cl.Invoke(addr, wire.NewRequest(code, fields, body), 5*time.Second)
+	resp, err := cl.Invoke(addr, req, 5*time.Second)
 	if err != nil {
-		t.Fatalf("request %d to %s: %v", code, addr, err)
+		t.Fatalf("request %d to %s: %v", req.Code, addr, err)
 	}
 	return resp
 }

@@ -79,12 +79,20 @@ func TestRestartKeepsTopicsGroupsOffsets(t *testing.T) {
 	}
 }
 
-// TestSyncFlushKill9 proves that with SYNC_FLUSH every acknowledged message
-// survives SIGKILL mid-stream, with the same body and offsets.
-func TestSyncFlushKill9(t *testing.T) {
+// TestKill9 proves that every acknowledged message survives SIGKILL
+// mid-stream, with the same body and offsets: with SYNC_FLUSH because it
+// was fsynced before the answer, with ASYNC_FLUSH because records live in
+// shared file mappings that outlive the process.
+func TestKill9(t *testing.T) {
+	for _, mode := range []string{"SYNC_FLUSH", "ASYNC_FLUSH"} {
+		t.Run(mode, func(t *testing.T) { testKill9(t, mode) })
+	}
+}
+
+func testKill9(t *testing.T, mode string) {
 	ns := startNamesrv(t)
 	dir := newBrokerDir(t)
-	br := startBroker(t, dir, ns.addr, "flushDiskType=SYNC_FLUSH")
+	br := startBroker(t, dir, ns.addr, "flushDiskType="+mode)
 	c := &cluster{ns: ns, broker: br, dir: dir}
 	const topic = "Kill9"
 	createTopic(t, c, topic, 4)
@@ -131,7 +139,7 @@ func TestSyncFlushKill9(t *testing.T) {
 	mu.Unlock()
 	t.Logf("%d sends acknowledged before SIGKILL", len(want))
 
-	c.broker = restartBroker(t, c, "flushDiskType=SYNC_FLUSH")
+	c.broker = restartBroker(t, c, "flushDiskType="+mode)
 	got := map[string]acked{}
 	for q := 0; q < 4; q++ {
 		for _, m := range pullAll(t, c, "CG_kill9", topic, q) {

@@ -33,7 +33,10 @@ rss() { awk '/^(RssAnon|VmRSS)/ {printf "%s %s kB  ", $1, $2}' "/proc/$1/status"
 pids+=($!)
 ns=127.0.0.1:$(wait_addr "$work/ns.out" 'address \S+' | awk -F: '{print $NF}')
 
-for mode in ASYNC_FLUSH SYNC_FLUSH; do
+# SYNC_FLUSH first: its figures depend on fsync latency, which the page
+# cache the ASYNC run leaves behind would disturb.
+for mode in SYNC_FLUSH ASYNC_FLUSH; do
+	sync
 	dir="$work/$mode"
 	"$bin/mqbroker" -n "$ns" -p listenPort=0 -p brokerIP1=127.0.0.1 -p "flushDiskType=$mode" \
 		-p "storePathRootDir=$dir/store" -p "logDir=$dir/logs" >"$work/$mode.out" 2>&1 &

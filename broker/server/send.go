@@ -288,20 +288,28 @@ func (b *Broker) replySend(c *remoting.Conn, req *wire.Command, r store.PutResul
 }
 
 // replyAfterFlush is group commit's answer: the response goes out when the
-// fsync covering the record completes, while the read loop moves on.
+// fsync covering the record completes, while the read loop moves on. The
+// rare timeout answer is derived from the encoded success frame.
 func (b *Broker) replyAfterFlush(c *remoting.Conn, resp *wire.Command, end int64) {
 	frame := wire.AppendFrame(nil, resp)
-	var timedOut []byte
-	if resp.Code == wire.Success {
-		resp.Code = wire.FlushDiskTimeout
-		timedOut = wire.AppendFrame(nil, resp)
-	}
 	b.store.WaitFlushed(end, func(flushed bool) {
-		if !flushed && timedOut != nil {
-			frame = timedOut
+		if !flushed {
+			frame = flushTimeoutFrame(frame)
 		}
 		_ = c.SendFrame(frame)
 	})
+}
+
+// flushTimeoutFrame turns an encoded send answer into FLUSH_DISK_TIMEOUT
+// with the same fields: stored, but not known to be durable.
+func flushTimeoutFrame(frame []byte) []byte {
+	var cmd wire.Command
+	if err := wire.DecodeFrame(frame[4:], &cmd); err != nil {
+		return frame // our own encoding always decodes
+	}
+	cmd.Code = wire.FlushDiskTimeout
+	cmd.Remark = []byte("flush disk timeout")
+	return wire.AppendFrame(nil, &cmd)
 }
 
 // sendBatch decodes a batch body (requests.md §4.1) into store messages and

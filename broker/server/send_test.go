@@ -48,3 +48,17 @@ func TestBatchStoredProperties(t *testing.T) {
 		p += int(v.TotalSize())
 	}
 }
+
+func TestFlushTimeoutFrame(t *testing.T) {
+	req := &wire.Command{Opaque: 7}
+	resp := wire.ResponseTo(req, wire.Success, "")
+	resp.Set("msgId", "7F000001000027110000000000000000")
+	resp.Set("queueOffset", "3")
+	var got wire.Command
+	if err := wire.DecodeFrame(flushTimeoutFrame(wire.AppendFrame(nil, &resp))[4:], &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Code != wire.FlushDiskTimeout || got.Opaque != 7 || !got.IsResponse() || got.GetString("queueOffset") != "3" || got.GetString("msgId") != "7F000001000027110000000000000000" {
+		t.Fatalf("timeout answer: %+v", got)
+	}
+}
