@@ -122,11 +122,15 @@ func batchBody(n int, body []byte) []byte {
 }
 
 func runSend(o options) error {
-	log := slog.New(slog.DiscardHandler)
-	clients := make([]*remoting.Client, o.conns)
-	for i := range clients {
-		clients[i] = remoting.NewClient(nil, log)
-		defer clients[i].Close()
+	conns := make([]*leanConn, o.conns)
+	perConn := (o.conc + o.conns - 1) / o.conns
+	for i := range conns {
+		lc, err := dialLean(o.broker, perConn)
+		if err != nil {
+			return err
+		}
+		defer lc.nc.Close()
+		conns[i] = lc
 	}
 	body := make([]byte, o.size)
 	for i := range body {
@@ -150,8 +154,8 @@ func runSend(o options) error {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
-			cl := clients[g%len(clients)]
-			req := sendRequest(o, g%o.queues, body, o.mode == "batch")
+			lc, slot := conns[g%len(conns)], g/len(conns)
+			frame := leanRequest(sendRequest(o, g%o.queues, body, o.mode == "batch"), slot)
 			ds := make([]time.Duration, 0, 1<<16)
 			next := time.Now()
 			for time.Now().Before(deadline) {
@@ -162,8 +166,8 @@ func runSend(o options) error {
 					}
 				}
 				t0 := time.Now()
-				resp, err := cl.Invoke(o.broker, req, 5*time.Second)
-				if err != nil || resp.Code != wire.Success {
+				code, err := lc.call(slot, frame, 5*time.Second)
+				if err != nil || code != wire.Success {
 					failed.Add(1)
 					if err != nil {
 						time.Sleep(10 * time.Millisecond)
