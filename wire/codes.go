@@ -124,21 +124,6 @@ const (
 	PermInherit  = 1
 )
 
-// PermString renders perm the way mqadmin prints it ("RW-").
-func PermString(perm int) string {
-	b := []byte("---")
-	if perm&PermRead != 0 {
-		b[0] = 'R'
-	}
-	if perm&PermWrite != 0 {
-		b[1] = 'W'
-	}
-	if perm&PermInherit != 0 {
-		b[2] = 'X'
-	}
-	return string(b)
-}
-
 // Version is the MQVersion ordinal this project advertises (V4_9_8, remoting.md §5).
 const Version = 409
 

@@ -1,15 +1,15 @@
 package config
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mqops/mqops/atomicfile"
 )
 
 // KeyValue is one setting as text, as RocketMQ's admin requests carry it.
@@ -191,58 +191,16 @@ func validate(keys []key) error {
 // save writes d's properties to path atomically: a crash leaves either the
 // old file or the new one, never a torn one.
 func save(d daemon, path string) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	mode := os.FileMode(0o644)
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
-	}
-	tmp, err := os.CreateTemp(dir, base+".tmp*")
-	if err != nil {
-		return fmt.Errorf("save config: %w", err)
-	}
-	if err := writeSynced(tmp, properties(d, true), mode); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("save config %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("save config %s: %w", path, err)
-	}
-	// The rename is durable only once the directory is synced.
-	dh, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("save config %s: %w", path, err)
-	}
-	defer dh.Close()
-	if err := dh.Sync(); err != nil {
-		return fmt.Errorf("save config %s: sync directory: %w", path, err)
-	}
-	return nil
-}
-
-// writeSynced writes props to f, flushes it to disk and closes it.
-func writeSynced(f *os.File, props []KeyValue, mode os.FileMode) error {
-	w := bufio.NewWriter(f)
-	for _, kv := range props {
-		if err := writeProperty(w, kv.Key, kv.Value); err != nil {
-			f.Close()
-			return err
+	var buf bytes.Buffer
+	for _, kv := range properties(d, true) {
+		if err := writeProperty(&buf, kv.Key, kv.Value); err != nil {
+			return fmt.Errorf("save config %s: %w", path, err)
 		}
 	}
-	err := w.Flush()
-	if err == nil {
-		err = f.Chmod(mode)
+	if err := atomicfile.Write(path, buf.Bytes(), atomicfile.Options{}); err != nil {
+		return fmt.Errorf("save config %s: %w", path, err)
 	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return nil
 }
 
 func index(keys []key) map[string]key {

@@ -278,3 +278,19 @@ func escape(s string, isKey bool) string {
 	}
 	return b.String()
 }
+
+// Overrides collects repeated `-p key=value` flags; it implements
+// flag.Value. Keys are RocketMQ names, applied over the config file.
+type Overrides map[string]string
+
+func (o Overrides) String() string { return fmt.Sprint(map[string]string(o)) }
+
+// Set parses one key=value.
+func (o Overrides) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || strings.TrimSpace(k) == "" {
+		return fmt.Errorf("want key=value, got %q", s)
+	}
+	o[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	return nil
+}

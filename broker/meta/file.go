@@ -8,8 +8,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
+
+	"github.com/mqops/mqops/atomicfile"
 )
 
 // persister writes one table's file. Writes are serialised and each one
@@ -23,50 +24,7 @@ type persister struct {
 func (p *persister) persist(encode func() []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return writeFileAtomic(p.path, encode())
-}
-
-// writeFileAtomic replaces path with data so that a crash leaves either the
-// old or the new content, never a torn file: write a temp file, fsync it,
-// keep the previous version as .bak, rename, fsync the directory. Callers
-// serialise writes to one path.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
-	}
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", tmp, werr)
-	}
-	// The previous version becomes the .bak by a hard link swap, so the
-	// .bak is never a torn copy either.
-	if _, err := os.Stat(path); err == nil {
-		_ = os.Remove(path + ".bak.tmp")
-		if err := os.Link(path, path+".bak.tmp"); err == nil {
-			_ = os.Rename(path+".bak.tmp", path+".bak")
-		}
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
+	return atomicfile.Write(p.path, encode(), atomicfile.Options{Backup: true})
 }
 
 // readFileOrBak reads path, falling back to its .bak copy when path is

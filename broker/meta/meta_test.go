@@ -70,9 +70,6 @@ func TestOffsetsRoundTrip(t *testing.T) {
 	if v, ok := o2.Query("g1", "T", 1); !ok || v != 7 {
 		t.Fatalf("g1/T/1 = %d %v", v, ok)
 	}
-	if got := o2.GroupsOf("T"); len(got) != 1 || got[0] != "g1" {
-		t.Fatalf("GroupsOf = %v", got)
-	}
 	if string(o2.Encode()) != `{"offsetTable":{"%RETRY%g2@g2":{"0":1},"T@g1":{"0":5,"1":7}}}` {
 		t.Fatalf("file shape: %s", o2.Encode())
 	}

@@ -3,7 +3,6 @@ package meta
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 )
@@ -98,44 +97,6 @@ func (o *Offsets) Query(group, topic string, queueID int32) (int64, bool) {
 	defer o.mu.Unlock()
 	v, ok := o.queues(group, topic, false)[queueID]
 	return v, ok
-}
-
-// Table returns a copy of one group's offsets on one topic.
-func (o *Offsets) Table(group, topic string) map[int32]int64 {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	src := o.queues(group, topic, false)
-	out := make(map[int32]int64, len(src))
-	for q, v := range src {
-		out[q] = v
-	}
-	return out
-}
-
-// TopicsOf lists topics a group has offsets for, sorted.
-func (o *Offsets) TopicsOf(group string) []string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var out []string
-	for t := range o.table[group] {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// GroupsOf lists groups holding offsets for a topic, sorted.
-func (o *Offsets) GroupsOf(topic string) []string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var out []string
-	for g, topics := range o.table {
-		if _, ok := topics[topic]; ok {
-			out = append(out, g)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // DeleteGroup drops every offset of a group.

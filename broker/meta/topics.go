@@ -3,9 +3,8 @@ package meta
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
+	"strings"
 	"sync"
-	"time"
 
 	"github.com/mqops/mqops/wire"
 )
@@ -54,75 +53,60 @@ var NotAllowedToSend = map[string]bool{
 	TopicTransMaxTime: true, TopicSelfTest: true, TopicOffsetMoved: true,
 }
 
-// Topics is the broker's topic table. Configs are immutable once stored:
-// updates replace the pointer, so readers may keep what Get returned.
+// Topics is the broker's topic table (topics.json). Configs are immutable
+// once stored: updates replace the pointer, so readers may keep what Get
+// returned.
 type Topics struct {
-	file persister
+	t table[wire.TopicConfig]
 
-	mu      sync.RWMutex
-	table   map[string]*wire.TopicConfig
-	system  map[string]bool
-	version wire.DataVersion
+	sysMu  sync.RWMutex
+	system map[string]bool // created by the broker; admin codes may not touch them
 }
 
 // LoadTopics reads topics.json (or its .bak) from path.
 func LoadTopics(path string) (*Topics, error) {
-	t := &Topics{file: persister{path: path}, table: map[string]*wire.TopicConfig{}, system: map[string]bool{}}
+	t := &Topics{system: map[string]bool{}, t: newTable(path, func(v wire.DataVersion, m map[string]*wire.TopicConfig) any {
+		return wire.TopicConfigSerializeWrapper{DataVersion: v, TopicConfigTable: m}
+	})}
 	b, err := readFileOrBak(path)
-	if err != nil {
-		return nil, err
+	if err != nil || b == nil {
+		return t, err
 	}
-	if b != nil {
-		var w wire.TopicConfigSerializeWrapper
-		if err := json.Unmarshal(b, &w); err != nil {
-			return nil, fmt.Errorf("parse %s: %w", path, err)
-		}
-		for name, tc := range w.TopicConfigTable {
-			if tc != nil {
-				tc.TopicName = name
-				t.table[name] = tc
-			}
-		}
-		t.version = w.DataVersion
+	var w wire.TopicConfigSerializeWrapper
+	if err := json.Unmarshal(b, &w); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
+	for name, tc := range w.TopicConfigTable {
+		if tc != nil {
+			tc.TopicName = name
+			t.t.m[name] = tc
+		}
+	}
+	t.t.version = w.DataVersion
 	return t, nil
 }
 
-// Get returns the config of a topic. The []byte form avoids allocating on
-// the send path.
-func (t *Topics) Get(name []byte) *wire.TopicConfig {
-	t.mu.RLock()
-	tc := t.table[string(name)]
-	t.mu.RUnlock()
-	return tc
-}
+// Get returns the config of a topic, nil when unknown. The []byte form
+// does not allocate on the send path.
+func (t *Topics) Get(name []byte) *wire.TopicConfig { return get(&t.t, name) }
 
 // Lookup is Get for a string name.
-func (t *Topics) Lookup(name string) *wire.TopicConfig {
-	t.mu.RLock()
-	tc := t.table[name]
-	t.mu.RUnlock()
-	return tc
-}
+func (t *Topics) Lookup(name string) *wire.TopicConfig { return get(&t.t, name) }
 
 // IsSystem reports whether a topic is one the broker created for itself.
 func (t *Topics) IsSystem(name string) bool {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return t.system[name] || len(name) >= 8 && name[:8] == "rmq_sys_"
+	t.sysMu.RLock()
+	defer t.sysMu.RUnlock()
+	return t.system[name] || strings.HasPrefix(name, "rmq_sys_")
 }
 
 // EnsureSystem creates a system topic unless it already exists, and marks it
 // as system so that admin requests cannot change or delete it.
 func (t *Topics) EnsureSystem(tc wire.TopicConfig) error {
-	t.mu.Lock()
+	t.sysMu.Lock()
 	t.system[tc.TopicName] = true
-	_, ok := t.table[tc.TopicName]
-	t.mu.Unlock()
-	if ok {
-		return nil
-	}
-	_, err := t.Put(tc)
+	t.sysMu.Unlock()
+	_, _, err := t.CreateIfAbsent(tc)
 	return err
 }
 
@@ -132,90 +116,27 @@ func (t *Topics) Put(tc wire.TopicConfig) (bool, error) {
 	if tc.TopicFilterType == "" {
 		tc.TopicFilterType = "SINGLE_TAG"
 	}
-	t.mu.Lock()
-	if old, ok := t.table[tc.TopicName]; ok && *old == tc {
-		t.mu.Unlock()
-		return false, nil
-	}
-	cp := tc
-	t.table[tc.TopicName] = &cp
-	t.bumpLocked()
-	t.mu.Unlock()
-	return true, t.save()
+	_, changed, err := t.t.put(tc.TopicName, tc, func(old *wire.TopicConfig) bool { return *old == tc })
+	return changed, err
 }
 
 // CreateIfAbsent stores tc unless a topic of that name exists; it returns
 // the config in force and whether it was created.
 func (t *Topics) CreateIfAbsent(tc wire.TopicConfig) (*wire.TopicConfig, bool, error) {
-	t.mu.Lock()
-	if old, ok := t.table[tc.TopicName]; ok {
-		t.mu.Unlock()
-		return old, false, nil
-	}
 	if tc.TopicFilterType == "" {
 		tc.TopicFilterType = "SINGLE_TAG"
 	}
-	cp := tc
-	t.table[tc.TopicName] = &cp
-	t.bumpLocked()
-	t.mu.Unlock()
-	return &cp, true, t.save()
+	return t.t.put(tc.TopicName, tc, func(*wire.TopicConfig) bool { return true })
 }
 
 // Delete removes a topic; it reports whether it existed.
-func (t *Topics) Delete(name string) (bool, error) {
-	t.mu.Lock()
-	if _, ok := t.table[name]; !ok {
-		t.mu.Unlock()
-		return false, nil
-	}
-	delete(t.table, name)
-	t.bumpLocked()
-	t.mu.Unlock()
-	return true, t.save()
-}
+func (t *Topics) Delete(name string) (bool, error) { return t.t.remove(name) }
 
-// Bump advances the data version (brokerPermission changes re-register
-// every topic with a new perm).
-func (t *Topics) Bump() {
-	t.mu.Lock()
-	t.bumpLocked()
-	t.mu.Unlock()
-}
-
-func (t *Topics) bumpLocked() {
-	t.version = wire.DataVersion{Counter: t.version.Counter + 1, Timestamp: time.Now().UnixMilli()}
-}
+// Names lists topic names, sorted.
+func (t *Topics) Names() []string { return t.t.names() }
 
 // Snapshot returns a copy of the table with its data version.
 func (t *Topics) Snapshot() wire.TopicConfigSerializeWrapper {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	w := wire.TopicConfigSerializeWrapper{DataVersion: t.version, TopicConfigTable: make(map[string]*wire.TopicConfig, len(t.table))}
-	for k, v := range t.table {
-		cp := *v
-		w.TopicConfigTable[k] = &cp
-	}
-	return w
-}
-
-// Names lists topic names, sorted.
-func (t *Topics) Names() []string {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	out := make([]string, 0, len(t.table))
-	for k := range t.table {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// save writes the table as it is when the write runs.
-func (t *Topics) save() error {
-	return t.file.persist(func() []byte {
-		t.mu.RLock()
-		defer t.mu.RUnlock()
-		return wire.Marshal(wire.TopicConfigSerializeWrapper{DataVersion: t.version, TopicConfigTable: t.table})
-	})
+	v, m := t.t.snapshot()
+	return wire.TopicConfigSerializeWrapper{DataVersion: v, TopicConfigTable: m}
 }

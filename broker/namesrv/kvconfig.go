@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
+
+	"github.com/mqops/mqops/atomicfile"
 )
 
 // orderTopicNamespace is the only KV namespace with built-in meaning: topic
@@ -129,37 +130,8 @@ func (kv *kvStore) persistLocked() error {
 	if err != nil {
 		return fmt.Errorf("encode kv config: %w", err)
 	}
-	dir := filepath.Dir(kv.path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := atomicfile.Write(kv.path, b, atomicfile.Options{}); err != nil {
 		return fmt.Errorf("persist kv config: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(kv.path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("persist kv config: %w", err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(b); err != nil {
-		return fmt.Errorf("persist kv config: write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("persist kv config: sync %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("persist kv config: close %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), kv.path); err != nil {
-		return fmt.Errorf("persist kv config: %w", err)
-	}
-	committed = true
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // makes the rename durable; not supported everywhere
-		_ = d.Close()
 	}
 	return nil
 }

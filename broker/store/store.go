@@ -389,11 +389,6 @@ func (s *Store) FlushedOffset() int64 { return s.flushed.Load() }
 // units yet.
 func (s *Store) DispatchBehind() int64 { return s.maxPhy.Load() - s.dispatched.Load() }
 
-// AppendMsgID appends the offsetMsgId of the record at phyOffset.
-func (s *Store) AppendMsgID(dst []byte, phyOffset int64) []byte {
-	return wire.AppendOffsetMsgID(dst, s.cfg.StoreHost, phyOffset)
-}
-
 // QueueIDs returns the queue ids of topic that exist, ascending.
 func (s *Store) QueueIDs(topic string) []int32 {
 	s.cqs.mu.RLock()

@@ -376,7 +376,7 @@ func TestPutBatch(t *testing.T) {
 	if end := phys[9] + int64(all[10].TotalSize()); r.EndOffset != end || r.WroteBytes != int32(end-phys[0]) {
 		t.Fatalf("EndOffset %d want %d, WroteBytes %d", r.EndOffset, end, r.WroteBytes)
 	}
-	ids := s.AppendMsgID(nil, phys[3])
+	ids := wire.AppendOffsetMsgID(nil, s.StoreHost(), phys[3])
 	if _, _, off, err := wire.ParseOffsetMsgID(string(ids)); err != nil || off != phys[3] {
 		t.Fatalf("msg id %s: %v", ids, err)
 	}

@@ -11,7 +11,6 @@ import (
 	_ "net/http/pprof" // served only with -pprof
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/mqops/mqops/broker/config"
@@ -19,25 +18,12 @@ import (
 	"github.com/mqops/mqops/broker/server"
 )
 
-type keyValues map[string]string
-
-func (kv keyValues) String() string { return fmt.Sprint(map[string]string(kv)) }
-
-func (kv keyValues) Set(s string) error {
-	k, v, ok := strings.Cut(s, "=")
-	if !ok || strings.TrimSpace(k) == "" {
-		return fmt.Errorf("want key=value, got %q", s)
-	}
-	kv[strings.TrimSpace(k)] = strings.TrimSpace(v)
-	return nil
-}
-
 func main() {
 	os.Exit(run())
 }
 
 func run() int {
-	overrides := keyValues{}
+	overrides := config.Overrides{}
 	confPath := flag.String("c", "", "broker config file (RocketMQ broker.conf format)")
 	namesrv := flag.String("n", "", "name server address list, e.g. 192.168.0.1:9876;192.168.0.2:9876")
 	flag.Var(overrides, "p", "override one config key, key=value (repeatable)")

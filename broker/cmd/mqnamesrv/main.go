@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -22,19 +21,6 @@ import (
 	"github.com/mqops/mqops/broker/logging"
 	"github.com/mqops/mqops/broker/namesrv"
 )
-
-type keyValues map[string]string
-
-func (kv keyValues) String() string { return fmt.Sprint(map[string]string(kv)) }
-
-func (kv keyValues) Set(s string) error {
-	k, v, ok := strings.Cut(s, "=")
-	if !ok || strings.TrimSpace(k) == "" {
-		return fmt.Errorf("want key=value, got %q", s)
-	}
-	kv[strings.TrimSpace(k)] = strings.TrimSpace(v)
-	return nil
-}
 
 func main() {
 	sigs := make(chan os.Signal, 1)
@@ -47,7 +33,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	fs := flag.NewFlagSet("mqnamesrv", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	overrides := keyValues{}
+	overrides := config.Overrides{}
 	confPath := fs.String("c", "", "name server config file (RocketMQ namesrv.conf format)")
 	fs.Var(overrides, "p", "override one config key, key=value (repeatable)")
 	if err := fs.Parse(args); err != nil {

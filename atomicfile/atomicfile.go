@@ -1,0 +1,76 @@
+// Package atomicfile replaces small files so that a crash leaves either the
+// old content or the new one, never a torn file. Broker metadata, the name
+// server's KV config and saved daemon configs all go through it.
+package atomicfile
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Options adjust a Write.
+type Options struct {
+	// Backup keeps the replaced version as <path>.bak, itself replaced
+	// atomically, as RocketMQ keeps its config/*.json.bak copies.
+	Backup bool
+	// Mode of a new file; an existing file keeps its permissions.
+	Mode os.FileMode
+}
+
+// Write replaces path with data: write a temp file in the same directory,
+// fsync it, rename it over path and fsync the directory. Concurrent writers
+// of one path must be serialised by the caller; the last rename wins.
+func Write(path string, data []byte, o Options) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create directory %s: %w", dir, err)
+	}
+	mode := o.Mode
+	if mode == 0 {
+		mode = 0o644
+	}
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create temp file for %s: %w", path, err)
+	}
+	_, werr := tmp.Write(data)
+	if werr == nil {
+		werr = tmp.Chmod(mode)
+	}
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", tmp.Name(), werr)
+	}
+	if o.Backup {
+		// A hard link renamed into place: the .bak is never a torn copy.
+		if _, err := os.Stat(path); err == nil {
+			_ = os.Remove(path + ".bak.tmp")
+			if err := os.Link(path, path+".bak.tmp"); err == nil {
+				_ = os.Rename(path+".bak.tmp", path+".bak")
+			}
+		}
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("rename %s to %s: %w", tmp.Name(), path, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
