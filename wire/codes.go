@@ -55,6 +55,8 @@ const (
 	InvokeBrokerToGetConsumerSts int32 = 223
 	GetTopicsByCluster           int32 = 224
 	QueryTopicConsumeByWho       int32 = 300
+	ViewBrokerStatsData          int32 = 315
+	GetBrokerConsumeStats        int32 = 317
 	GetSystemTopicListFromNs     int32 = 304
 	GetConsumerRunningInfo       int32 = 307
 	ConsumeMessageDirectly       int32 = 309

@@ -301,3 +301,69 @@ func (m *Manager) ConsumerIDs(group string) []string {
 	sort.Strings(ids)
 	return ids
 }
+
+// GroupInfo is a snapshot of one consumer group for admin answers.
+type GroupInfo struct {
+	Name, ConsumeType, MessageModel, ConsumeFromWhere string
+	Channels                                          []Channel
+	Subscriptions                                     map[string]wire.SubscriptionData
+}
+
+// Consumer returns a snapshot of a consumer group; ok is false when no
+// consumer of it is connected.
+func (m *Manager) Consumer(group string) (GroupInfo, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	g := m.consumers[group]
+	if g == nil {
+		return GroupInfo{}, false
+	}
+	gi := GroupInfo{Name: g.Name, ConsumeType: g.ConsumeType, MessageModel: g.MessageModel, ConsumeFromWhere: g.ConsumeFromWhere,
+		Subscriptions: make(map[string]wire.SubscriptionData, len(g.subs))}
+	for _, ch := range g.channels {
+		gi.Channels = append(gi.Channels, *ch)
+	}
+	sort.Slice(gi.Channels, func(i, j int) bool { return gi.Channels[i].ClientID < gi.Channels[j].ClientID })
+	for t, s := range g.subs {
+		gi.Subscriptions[t] = s.Data
+	}
+	return gi, true
+}
+
+// Producer returns the connected channels of a producer group.
+func (m *Manager) Producer(group string) []Channel {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]Channel, 0, len(m.producers[group]))
+	for _, ch := range m.producers[group] {
+		out = append(out, *ch)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ClientID < out[j].ClientID })
+	return out
+}
+
+// ConsumerGroups lists the groups with a connected consumer, sorted.
+func (m *Manager) ConsumerGroups() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]string, 0, len(m.consumers))
+	for g := range m.consumers {
+		out = append(out, g)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// GroupsSubscribing lists connected groups subscribed to a topic, sorted.
+func (m *Manager) GroupsSubscribing(topic string) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []string
+	for name, g := range m.consumers {
+		if _, ok := g.subs[topic]; ok {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

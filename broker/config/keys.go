@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -191,13 +190,7 @@ func validate(keys []key) error {
 // save writes d's properties to path atomically: a crash leaves either the
 // old file or the new one, never a torn one.
 func save(d daemon, path string) error {
-	var buf bytes.Buffer
-	for _, kv := range properties(d, true) {
-		if err := writeProperty(&buf, kv.Key, kv.Value); err != nil {
-			return fmt.Errorf("save config %s: %w", path, err)
-		}
-	}
-	if err := atomicfile.Write(path, buf.Bytes(), atomicfile.Options{}); err != nil {
+	if err := atomicfile.Write(path, FormatProperties(properties(d, true)), atomicfile.Options{}); err != nil {
 		return fmt.Errorf("save config %s: %w", path, err)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -248,6 +249,16 @@ func hex4(s string) (rune, error) {
 // writeProperty writes one key=value line that parseJavaProperties reads
 // back unchanged. It escapes only what the syntax needs, so values such as
 // "127.0.0.1:9876" stay readable.
+// FormatProperties renders settings as Java properties text, one per line,
+// as GET_BROKER_CONFIG answers and config files are written.
+func FormatProperties(kvs []KeyValue) []byte {
+	var buf bytes.Buffer
+	for _, kv := range kvs {
+		_ = writeProperty(&buf, kv.Key, kv.Value) // a bytes.Buffer does not fail
+	}
+	return buf.Bytes()
+}
+
 func writeProperty(w io.Writer, key, value string) error {
 	_, err := fmt.Fprintf(w, "%s=%s\n", escape(key, true), escape(value, false))
 	return err

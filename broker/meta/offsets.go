@@ -3,6 +3,7 @@ package meta
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 )
@@ -147,4 +148,42 @@ func (o *Offsets) Flush() error {
 		o.mu.Unlock()
 	}
 	return err
+}
+
+// TopicsOf lists the topics a group has committed offsets for, sorted.
+func (o *Offsets) TopicsOf(group string) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]string, 0, len(o.table[group]))
+	for t := range o.table[group] {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// GroupsOf lists the groups holding offsets for a topic, sorted.
+func (o *Offsets) GroupsOf(topic string) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []string
+	for g, topics := range o.table {
+		if _, ok := topics[topic]; ok {
+			out = append(out, g)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Groups lists every group holding offsets, sorted.
+func (o *Offsets) Groups() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]string, 0, len(o.table))
+	for g := range o.table {
+		out = append(out, g)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -98,3 +98,10 @@ func (t *table[T]) save() error {
 		return wire.Marshal(t.encode(t.version, t.m))
 	})
 }
+
+// bump advances the data version without changing entries.
+func (t *table[T]) bump() {
+	t.mu.Lock()
+	t.bumpLocked()
+	t.mu.Unlock()
+}

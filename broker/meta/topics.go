@@ -140,3 +140,8 @@ func (t *Topics) Snapshot() wire.TopicConfigSerializeWrapper {
 	v, m := t.t.snapshot()
 	return wire.TopicConfigSerializeWrapper{DataVersion: v, TopicConfigTable: m}
 }
+
+// Bump advances the data version: a brokerPermission change re-registers
+// every topic with a new perm, and name servers only re-read a broker's
+// topics when its version moves.
+func (t *Topics) Bump() { t.t.bump() }

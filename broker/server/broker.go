@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,7 +54,16 @@ type Broker struct {
 	// log counts as in the page cache (Java's accessMessageInMemoryMaxRatio).
 	memoryBudget int64
 
-	cfgMu sync.RWMutex // guards cfg fields changed at run time (brokerPermission)
+	// cfg holds the settings the broker started with; hot paths read it
+	// without locks. cfgView adds the updates made since with
+	// UPDATE_BROKER_CONFIG (what GET_BROKER_CONFIG shows); of those only
+	// brokerPermission takes effect at once, through perm.
+	cfgMu      sync.RWMutex
+	cfgView    *config.Broker
+	runtimeCfg map[string]string // updates persisted in runtime.properties
+	cfgVersion wire.DataVersion
+	perm       atomic.Int32
+	bootTime   time.Time
 
 	stopMu   sync.RWMutex // stopping is set before waiting for background work
 	stopping bool
@@ -70,8 +80,15 @@ func New(o Options) (*Broker, error) {
 		cfg: cfg, log: o.Log, clients: clients.NewManager(), locks: newLockTable(),
 		registerKick: make(chan struct{}, 1), stop: make(chan struct{}),
 		region: []byte(cfg.RegionID), memoryBudget: physicalMemory() * 40 / 100,
+		bootTime: time.Now(), cfgVersion: wire.DataVersion{Timestamp: time.Now().UnixMilli()},
 	}
+	view := *cfg
+	b.cfgView = &view
+	b.perm.Store(int32(cfg.BrokerPermission))
 	var err error
+	if b.runtimeCfg, err = LoadRuntimeConfig(cfg); err != nil {
+		return nil, err
+	}
 	cdir := cfg.StorePathRootDir + "/config"
 	if b.topics, err = meta.LoadTopics(cdir + "/topics.json"); err != nil {
 		return nil, err
@@ -199,11 +216,7 @@ func (b *Broker) Close() error {
 	return b.store.Close()
 }
 
-func (b *Broker) permission() int {
-	b.cfgMu.RLock()
-	defer b.cfgMu.RUnlock()
-	return b.cfg.BrokerPermission
-}
+func (b *Broker) permission() int { return int(b.perm.Load()) }
 
 // ---- connections ----
 
@@ -276,6 +289,28 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 		b.handleDeleteSubGroup(c, req)
 	case wire.GetAllConsumerOffset:
 		b.replyBody(c, req, b.offsets.Encode())
+	case wire.UpdateBrokerConfig:
+		b.handleUpdateBrokerConfig(c, req)
+	case wire.GetBrokerConfig:
+		b.handleGetBrokerConfig(c, req)
+	case wire.GetBrokerRuntimeInfo:
+		b.handleRuntimeInfo(c, req)
+	case wire.GetTopicStatsInfo:
+		b.handleTopicStats(c, req)
+	case wire.GetConsumeStats:
+		b.handleConsumeStats(c, req)
+	case wire.GetBrokerConsumeStats:
+		b.handleBrokerConsumeStats(c, req)
+	case wire.GetConsumerConnectionList:
+		b.handleConsumerConnections(c, req)
+	case wire.GetProducerConnectionList:
+		b.handleProducerConnections(c, req)
+	case wire.QueryTopicConsumeByWho:
+		b.handleConsumeByWho(c, req)
+	case wire.ViewMessageByID:
+		b.handleViewMessage(c, req)
+	case wire.InvokeBrokerToResetOffset:
+		b.handleResetOffset(c, req)
 	default:
 		c.ReplyCode(req, wire.RequestCodeNotSupported, fmt.Sprintf(" request type %d not supported", req.Code))
 	}

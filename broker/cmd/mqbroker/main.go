@@ -38,6 +38,23 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "mqbroker:", err)
 		return 1
 	}
+	// Settings changed at run time (mqadmin updateBrokerConfig) apply over
+	// the file; -p and -n flags still win.
+	updates, err := server.LoadRuntimeConfig(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mqbroker:", err)
+		return 1
+	}
+	if len(updates) > 0 {
+		runtimePath := server.RuntimeConfigPath(cfg)
+		for k, v := range overrides {
+			updates[k] = v
+		}
+		if cfg, warnings, err = config.LoadBroker(*confPath, updates); err != nil {
+			fmt.Fprintf(os.Stderr, "mqbroker: %s: %v\n", runtimePath, err)
+			return 1
+		}
+	}
 	for _, w := range warnings {
 		fmt.Fprintln(os.Stderr, "mqbroker: warning:", w)
 	}

@@ -1,0 +1,446 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/mqops/mqops/atomicfile"
+	"github.com/mqops/mqops/broker/clients"
+	"github.com/mqops/mqops/broker/config"
+	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/wire"
+)
+
+// Admin requests from mqadmin and the dashboard (requests.md §7).
+
+// runtimeConfigFile holds the settings changed with UPDATE_BROKER_CONFIG.
+// They are kept apart from the operator's broker.conf, which stays as
+// written, and applied over it at the next start (command-line -p flags
+// still win).
+const runtimeConfigFile = "runtime.properties"
+
+// RuntimeConfigPath is where a broker with this config keeps its runtime
+// config updates.
+func RuntimeConfigPath(cfg *config.Broker) string {
+	return filepath.Join(cfg.StorePathRootDir, "config", runtimeConfigFile)
+}
+
+// LoadRuntimeConfig reads the runtime config updates of a broker; a missing
+// file is no updates.
+func LoadRuntimeConfig(cfg *config.Broker) (map[string]string, error) {
+	p := RuntimeConfigPath(cfg)
+	b, err := os.ReadFile(p)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	m, err := config.ParseProperties(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", p, err)
+	}
+	return m, nil
+}
+
+// configBlackList are keys UPDATE_BROKER_CONFIG refuses (Java's defaults).
+var configBlackList = map[string]bool{"brokerConfigPath": true, "rocketmqHome": true, "configBlackList": true}
+
+// liveConfigKeys take effect at once; every other key is persisted and
+// applies from the next start.
+var liveConfigKeys = map[string]bool{"brokerPermission": true}
+
+func (b *Broker) handleUpdateBrokerConfig(c *remoting.Conn, req *wire.Command) {
+	kv, err := config.ParseProperties(string(req.Body))
+	if err != nil {
+		c.ReplyCode(req, wire.SystemError, "malformed properties body: "+err.Error())
+		return
+	}
+	if len(kv) == 0 {
+		c.ReplyCode(req, wire.SystemError, "no key=value in the request body")
+		return
+	}
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		if configBlackList[k] {
+			c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("Can not update config in black list: %s", k))
+			return
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+
+	b.cfgMu.Lock()
+	next := *b.cfgView
+	for _, k := range keys {
+		if err := next.Set(k, kv[k]); err != nil {
+			b.cfgMu.Unlock()
+			c.ReplyCode(req, wire.SystemError, err.Error())
+			return
+		}
+	}
+	updates := make(map[string]string, len(b.runtimeCfg)+len(kv))
+	for k, v := range b.runtimeCfg {
+		updates[k] = v
+	}
+	for k, v := range kv {
+		updates[k] = v
+	}
+	var kvs []config.KeyValue
+	for k, v := range updates {
+		kvs = append(kvs, config.KeyValue{Key: k, Value: v})
+	}
+	sort.Slice(kvs, func(i, j int) bool { return kvs[i].Key < kvs[j].Key })
+	if err := atomicfile.Write(RuntimeConfigPath(b.cfg), config.FormatProperties(kvs), atomicfile.Options{Backup: true}); err != nil {
+		b.cfgMu.Unlock()
+		c.ReplyCode(req, wire.SystemError, "persist config: "+err.Error())
+		return
+	}
+	b.cfgView, b.runtimeCfg = &next, updates
+	b.cfgVersion = wire.DataVersion{Counter: b.cfgVersion.Counter + 1, Timestamp: time.Now().UnixMilli()}
+	oldPerm := int(b.perm.Load())
+	b.perm.Store(int32(next.BrokerPermission))
+	b.cfgMu.Unlock()
+
+	for _, k := range keys {
+		when := "from the next start"
+		if liveConfigKeys[k] {
+			when = "now"
+		}
+		b.log.Info("[CONFIG_UPDATE] broker config updated", "key", k, "value", kv[k], "effective", when, "remote", c.RemoteAddr().String())
+	}
+	if next.BrokerPermission != oldPerm {
+		// Clients learn the new permission from the routes; the broker
+		// enforces it on every send and pull regardless.
+		b.log.Warn("[PERMISSION_CHANGED] broker permission changed", "from", oldPerm, "to", next.BrokerPermission)
+		b.topics.Bump()
+		b.registerAll()
+	}
+	c.ReplyCode(req, wire.Success, "")
+}
+
+func (b *Broker) handleGetBrokerConfig(c *remoting.Conn, req *wire.Command) {
+	b.cfgMu.RLock()
+	body := config.FormatProperties(b.cfgView.Properties())
+	version := wire.Marshal(b.cfgVersion)
+	b.cfgMu.RUnlock()
+	resp := wire.ResponseTo(req, wire.Success, "")
+	resp.Set("version", string(version))
+	resp.Body = body
+	c.Reply(req, &resp)
+}
+
+// handleRuntimeInfo answers GET_BROKER_RUNTIME_INFO (28) with the keys
+// mqadmin brokerStatus and clusterList print (requests.md §7.5).
+func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
+	s := b.store
+	now := time.Now()
+	kv := map[string]string{
+		"brokerVersion":                         strconv.Itoa(wire.Version),
+		"brokerVersionDesc":                     "V4_9_8",
+		"mqopsVersion":                          Version,
+		"bootTimestamp":                         strconv.FormatInt(b.bootTime.UnixMilli(), 10),
+		"runtime":                               runtimeString(now.Sub(b.bootTime)),
+		"brokerActive":                          "true",
+		"brokerPermission":                      strconv.Itoa(b.permission()),
+		"commitLogMinOffset":                    strconv.FormatInt(s.MinPhyOffset(), 10),
+		"commitLogMaxOffset":                    strconv.FormatInt(s.MaxPhyOffset(), 10),
+		"dispatchBehindBytes":                   strconv.FormatInt(s.DispatchBehind(), 10),
+		"remainHowManyDataToFlush":              strconv.FormatInt(s.MaxPhyOffset()-s.FlushedOffset(), 10),
+		"startAcceptSendRequestTimeStamp":       "0",
+		"pageCacheLockTimeMills":                "0",
+		"sendThreadPoolQueueSize":               "0",
+		"sendThreadPoolQueueCapacity":           "10000",
+		"pullThreadPoolQueueSize":               "0",
+		"pullThreadPoolQueueCapacity":           "100000",
+		"queryThreadPoolQueueSize":              "0",
+		"queryThreadPoolQueueCapacity":          "20000",
+		"EndTransactionQueueSize":               "0",
+		"EndTransactionThreadPoolQueueCapacity": "100000",
+		"sendThreadPoolQueueHeadWaitTimeMills":  "0",
+		"pullThreadPoolQueueHeadWaitTimeMills":  "0",
+		"queryThreadPoolQueueHeadWaitTimeMills": "0",
+		"remainTransientStoreBufferNumbs":       "0",
+		"earliestMessageTimeStamp":              strconv.FormatInt(b.earliestMessageTime(), 10),
+	}
+	for path, key := range map[string]string{b.cfg.StorePathCommitLog: "commitLogDiskRatio", b.cfg.StorePathRootDir: "consumeQueueDiskRatio"} {
+		if ratio, total, free, ok := diskUsage(path); ok {
+			kv[key] = strconv.FormatFloat(ratio, 'f', 4, 64)
+			if key == "commitLogDiskRatio" {
+				kv["commitLogDiskRatio_"+path] = kv[key]
+				kv["commitLogDirCapacity"] = fmt.Sprintf("Total : %s, Free : %s.", humanBytes(total), humanBytes(free))
+			}
+		}
+	}
+	b.addStatsRuntime(kv)
+	b.replyBody(c, req, wire.Marshal(wire.KVTable{Table: kv}))
+}
+
+// earliestMessageTime is the store time of the oldest retained message, 0
+// when the log is empty.
+func (b *Broker) earliestMessageTime() int64 {
+	rec, err := b.store.ReadRecord(b.store.MinPhyOffset(), nil)
+	if err != nil {
+		return 0
+	}
+	return wire.RecordView(rec).StoreTimestamp()
+}
+
+// diskUsage reports the used fraction of the filesystem holding path.
+func diskUsage(path string) (ratio float64, total, free uint64, ok bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0, 0, 0, false
+	}
+	total = st.Blocks * uint64(st.Bsize)
+	free = st.Bavail * uint64(st.Bsize)
+	if total == 0 {
+		return 0, 0, 0, false
+	}
+	return float64(total-free) / float64(total), total, free, true
+}
+
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.2f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// runtimeString renders an uptime the way Java's broker does.
+func runtimeString(d time.Duration) string {
+	s := int64(d / time.Second)
+	return fmt.Sprintf("[ %d days, %d hours, %d minutes, %d seconds ]", s/86400, s%86400/3600, s%3600/60, s%60)
+}
+
+// handleTopicStats answers GET_TOPIC_STATS_INFO (202).
+func (b *Broker) handleTopicStats(c *remoting.Conn, req *wire.Command) {
+	topic := req.GetString("topic")
+	tc := b.topics.Lookup(topic)
+	if tc == nil {
+		c.ReplyCode(req, wire.TopicNotExist, fmt.Sprintf("topic[%s] not exist", topic))
+		return
+	}
+	t := wire.TopicStatsTable{OffsetTable: map[wire.MessageQueue]wire.TopicOffset{}}
+	for q := int32(0); q < int32(tc.WriteQueueNums); q++ {
+		off := wire.TopicOffset{MinOffset: max(b.store.MinOffset(topic, q), 0), MaxOffset: b.store.MaxOffset(topic, q)}
+		if off.MaxOffset > 0 {
+			off.LastUpdateTimestamp, _ = b.store.StoreTimeAt(topic, q, off.MaxOffset-1)
+		}
+		t.OffsetTable[wire.MessageQueue{Topic: topic, BrokerName: b.cfg.BrokerName, QueueID: int(q)}] = off
+	}
+	b.replyBody(c, req, t.Encode())
+}
+
+// consumeStats computes a group's progress on one topic.
+func (b *Broker) consumeStats(group, topic string) *wire.ConsumeStats {
+	cs := &wire.ConsumeStats{OffsetTable: map[wire.MessageQueue]wire.OffsetWrapper{}, ConsumeTps: b.groupTps(topic, group)}
+	tc := b.topics.Lookup(topic)
+	if tc == nil {
+		return cs
+	}
+	for q := int32(0); q < int32(tc.ReadQueueNums); q++ {
+		w := wire.OffsetWrapper{BrokerOffset: b.store.MaxOffset(topic, q)}
+		if off, ok := b.offsets.Query(group, topic, q); ok && off > 0 {
+			w.ConsumerOffset = off
+		}
+		if w.ConsumerOffset > 0 {
+			w.LastTimestamp, _ = b.store.StoreTimeAt(topic, q, w.ConsumerOffset-1)
+		}
+		cs.OffsetTable[wire.MessageQueue{Topic: topic, BrokerName: b.cfg.BrokerName, QueueID: int(q)}] = w
+	}
+	return cs
+}
+
+// consumedTopics lists the topics a group's stats cover: those it has
+// offsets for, minus those an online group no longer subscribes to.
+func (b *Broker) consumedTopics(group string) []string {
+	topics := b.offsets.TopicsOf(group)
+	gi, online := b.clients.Consumer(group)
+	if !online || len(gi.Subscriptions) == 0 {
+		return topics
+	}
+	out := topics[:0]
+	for _, t := range topics {
+		if _, ok := gi.Subscriptions[t]; ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// handleConsumeStats answers GET_CONSUME_STATS (208).
+func (b *Broker) handleConsumeStats(c *remoting.Conn, req *wire.Command) {
+	group := req.GetString("consumerGroup")
+	if group == "" {
+		missing(c, req, "consumerGroup")
+		return
+	}
+	topics := []string{req.GetString("topic")}
+	if topics[0] == "" {
+		topics = b.consumedTopics(group)
+	}
+	all := &wire.ConsumeStats{OffsetTable: map[wire.MessageQueue]wire.OffsetWrapper{}}
+	for _, t := range topics {
+		cs := b.consumeStats(group, t)
+		all.ConsumeTps += cs.ConsumeTps
+		for mq, w := range cs.OffsetTable {
+			all.OffsetTable[mq] = w
+		}
+	}
+	b.replyBody(c, req, all.Encode())
+}
+
+// handleBrokerConsumeStats answers GET_BROKER_CONSUME_STATS (317): every
+// group's progress on every topic it consumes on this broker.
+func (b *Broker) handleBrokerConsumeStats(c *remoting.Conn, req *wire.Command) {
+	groups := map[string]bool{}
+	for _, g := range b.offsets.Groups() {
+		groups[g] = true
+	}
+	for _, g := range b.clients.ConsumerGroups() {
+		groups[g] = true
+	}
+	list := wire.ConsumeStatsList{BrokerAddr: b.addr, Groups: map[string][]*wire.ConsumeStats{}}
+	for g := range groups {
+		for _, t := range b.consumedTopics(g) {
+			cs := b.consumeStats(g, t)
+			for _, w := range cs.OffsetTable {
+				list.TotalDiff += max(w.BrokerOffset-w.ConsumerOffset, 0)
+			}
+			list.Groups[g] = append(list.Groups[g], cs)
+		}
+	}
+	b.replyBody(c, req, list.Encode())
+}
+
+func connectionOf(ch clients.Channel) wire.Connection {
+	return wire.Connection{ClientID: ch.ClientID, ClientAddr: ch.Conn.RemoteAddr().String(), Language: ch.Language, Version: ch.Version}
+}
+
+// handleConsumerConnections answers GET_CONSUMER_CONNECTION_LIST (203).
+func (b *Broker) handleConsumerConnections(c *remoting.Conn, req *wire.Command) {
+	group := req.GetString("consumerGroup")
+	gi, ok := b.clients.Consumer(group)
+	if !ok {
+		c.ReplyCode(req, wire.ConsumerNotOnline, fmt.Sprintf("the consumer group[%s] not online", group))
+		return
+	}
+	cc := wire.ConsumerConnection{ConsumeFromWhere: gi.ConsumeFromWhere, ConsumeType: gi.ConsumeType, MessageModel: gi.MessageModel,
+		SubscriptionTable: gi.Subscriptions, ConnectionSet: []wire.Connection{}}
+	for _, ch := range gi.Channels {
+		cc.ConnectionSet = append(cc.ConnectionSet, connectionOf(ch))
+	}
+	b.replyBody(c, req, wire.Marshal(cc))
+}
+
+// handleProducerConnections answers GET_PRODUCER_CONNECTION_LIST (204).
+func (b *Broker) handleProducerConnections(c *remoting.Conn, req *wire.Command) {
+	group := req.GetString("producerGroup")
+	chs := b.clients.Producer(group)
+	if len(chs) == 0 {
+		c.ReplyCode(req, wire.SystemError, fmt.Sprintf("the producer group[%s] not exist", group))
+		return
+	}
+	pc := wire.ProducerConnection{ConnectionSet: []wire.Connection{}}
+	for _, ch := range chs {
+		pc.ConnectionSet = append(pc.ConnectionSet, connectionOf(ch))
+	}
+	b.replyBody(c, req, wire.Marshal(pc))
+}
+
+// handleConsumeByWho answers QUERY_TOPIC_CONSUME_BY_WHO (300): groups
+// subscribed now plus groups holding offsets for the topic.
+func (b *Broker) handleConsumeByWho(c *remoting.Conn, req *wire.Command) {
+	topic := req.GetString("topic")
+	set := map[string]bool{}
+	for _, g := range b.clients.GroupsSubscribing(topic) {
+		set[g] = true
+	}
+	for _, g := range b.offsets.GroupsOf(topic) {
+		set[g] = true
+	}
+	gl := wire.GroupList{GroupList: make([]string, 0, len(set))}
+	for g := range set {
+		gl.GroupList = append(gl.GroupList, g)
+	}
+	sort.Strings(gl.GroupList)
+	b.replyBody(c, req, wire.Marshal(gl))
+}
+
+// handleViewMessage answers VIEW_MESSAGE_BY_ID (33): the stored record at a
+// commit-log offset, unchanged.
+func (b *Broker) handleViewMessage(c *remoting.Conn, req *wire.Command) {
+	off, ok := req.GetInt("offset")
+	if !ok {
+		missing(c, req, "offset")
+		return
+	}
+	rec, err := b.store.ReadRecord(off, nil)
+	if err != nil {
+		c.ReplyCode(req, wire.SystemError, fmt.Sprintf("can not find message by the offset, %d", off))
+		return
+	}
+	b.replyBody(c, req, rec)
+}
+
+// handleResetOffset answers INVOKE_BROKER_TO_RESET_OFFSET (222): compute
+// the offsets for a time (or the end) and tell every consumer of the group
+// to move there; the consumers commit them (requests.md §7.12).
+func (b *Broker) handleResetOffset(c *remoting.Conn, req *wire.Command) {
+	topic, group := req.GetString("topic"), req.GetString("group")
+	ts, ok := req.GetInt("timestamp")
+	if !ok {
+		missing(c, req, "timestamp")
+		return
+	}
+	force := req.GetBool("isForce")
+	tc := b.topics.Lookup(topic)
+	if tc == nil {
+		c.ReplyCode(req, wire.SystemError, fmt.Sprintf("[reset-offset] topic %s not exist", topic))
+		return
+	}
+	body := wire.ResetOffsetBody{OffsetTable: map[wire.MessageQueue]int64{}}
+	for q := int32(0); q < int32(tc.WriteQueueNums); q++ {
+		committed, ok := b.offsets.Query(group, topic, q)
+		if !ok {
+			c.ReplyCode(req, wire.SystemError, fmt.Sprintf("THe consumer group <%s> not exist", group))
+			return
+		}
+		target := b.store.MaxOffset(topic, q)
+		if ts >= 0 {
+			target = b.store.OffsetByTime(topic, q, ts)
+		}
+		if !force && target >= committed {
+			target = committed
+		}
+		body.OffsetTable[wire.MessageQueue{Topic: topic, BrokerName: b.cfg.BrokerName, QueueID: int(q)}] = target
+	}
+	conns := b.clients.ConsumerConns(group)
+	if len(conns) == 0 {
+		c.ReplyCode(req, wire.ConsumerNotOnline, fmt.Sprintf("Consumer not online, so can not reset offset, Group: %s Topic: %s Timestamp: %d", group, topic, ts))
+		return
+	}
+	encoded := body.Encode()
+	for _, conn := range conns {
+		r := wire.NewRequest(wire.ResetConsumerClientOffset, map[string]string{
+			"topic": topic, "group": group, "timestamp": strconv.FormatInt(ts, 10), "isForce": strconv.FormatBool(force),
+		}, encoded)
+		if err := conn.InvokeOneway(r); err != nil {
+			b.log.Warn("reset offset notification failed", "group", group, "remote", conn.RemoteAddr().String(), "err", err)
+		}
+	}
+	b.log.Info("[RESET_OFFSET] consumers told to reset offsets", "group", group, "topic", topic, "timestamp", ts, "clients", len(conns), "remote", c.RemoteAddr().String())
+	b.replyBody(c, req, encoded)
+}
