@@ -69,7 +69,7 @@ func TestTornTailRecovery(t *testing.T) {
 			t.Fatalf("message %d after recovery: %q at %d", i, m.Body, m.QueueOffset)
 		}
 	}
-	if !strings.Contains(readLog(t, c, "store.log"), "[RECOVERY]") {
+	if !strings.Contains(readLog(t, c, "storeerror.log"), "[RECOVERY] cut commitlog") {
 		t.Fatal("the cut was not logged with [RECOVERY]")
 	}
 	// New sends continue at the cut with the next queue offset.

@@ -3,6 +3,7 @@
 package logging
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -29,7 +30,16 @@ const TagKey = "tag"
 type Option func(*options)
 
 type options struct {
-	stderr io.Writer
+	stderr    io.Writer
+	copyName  string
+	copyLevel slog.Level
+}
+
+// WithCopy also writes records at or above level to a second file in the
+// same directory, as RocketMQ keeps store errors in storeerror.log beside
+// store.log.
+func WithCopy(name string, level slog.Level) Option {
+	return func(o *options) { o.copyName, o.copyLevel = name, level }
 }
 
 // WithStderr also writes every line to standard error, for running in a
@@ -69,5 +79,67 @@ func Open(dir, name string, level slog.Level, opts ...Option) (*slog.Logger, io.
 		out = io.MultiWriter(r, o.stderr)
 	}
 	tag := strings.TrimSuffix(name, filepath.Ext(name))
-	return slog.New(&handler{out: out, level: level, tag: tag}), r, nil
+	h := &handler{out: out, level: level, tag: tag}
+	if o.copyName == "" {
+		return slog.New(h), r, nil
+	}
+	if o.copyName != filepath.Base(o.copyName) || o.copyName == name {
+		r.Close()
+		return nil, nil, fmt.Errorf("open log: %q is not a second file name", o.copyName)
+	}
+	cr, err := newRotator(filepath.Join(dir, o.copyName), maxSize, maxFiles, time.Now)
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	copyH := &handler{out: cr, level: o.copyLevel, tag: tag}
+	return slog.New(fanout{h, copyH}), multiCloser{r, cr}, nil
+}
+
+// fanout hands each record to every handler that wants its level.
+type fanout []slog.Handler
+
+func (f fanout) Enabled(ctx context.Context, l slog.Level) bool {
+	for _, h := range f {
+		if h.Enabled(ctx, l) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f fanout) Handle(ctx context.Context, r slog.Record) error {
+	var errs []error
+	for _, h := range f {
+		if h.Enabled(ctx, r.Level) {
+			errs = append(errs, h.Handle(ctx, r.Clone()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (f fanout) WithAttrs(attrs []slog.Attr) slog.Handler {
+	out := make(fanout, len(f))
+	for i, h := range f {
+		out[i] = h.WithAttrs(attrs)
+	}
+	return out
+}
+
+func (f fanout) WithGroup(name string) slog.Handler {
+	out := make(fanout, len(f))
+	for i, h := range f {
+		out[i] = h.WithGroup(name)
+	}
+	return out
+}
+
+type multiCloser []io.Closer
+
+func (m multiCloser) Close() error {
+	var errs []error
+	for _, c := range m {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
 }

@@ -252,3 +252,24 @@ func TestConcurrentLinesStayWhole(t *testing.T) {
 		}
 	}
 }
+
+func TestWithCopy(t *testing.T) {
+	dir := t.TempDir()
+	log, closer, err := Open(dir, "store.log", slog.LevelInfo, WithCopy("storeerror.log", slog.LevelWarn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("routine")
+	log.With("k", "v").Warn("[DISK_FULL] disk full")
+	if err := closer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := os.ReadFile(filepath.Join(dir, "store.log"))
+	errs, _ := os.ReadFile(filepath.Join(dir, "storeerror.log"))
+	if !strings.Contains(string(all), "routine") || !strings.Contains(string(all), "[DISK_FULL]") {
+		t.Fatalf("store.log:\n%s", all)
+	}
+	if strings.Contains(string(errs), "routine") || !strings.Contains(string(errs), "[store] [DISK_FULL] disk full k=v") {
+		t.Fatalf("storeerror.log:\n%s", errs)
+	}
+}

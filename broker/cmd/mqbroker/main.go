@@ -64,7 +64,7 @@ func run() int {
 		return 1
 	}
 	defer bclose.Close()
-	slogger, sclose, err := logging.Open(cfg.LogDir, "store.log", slog.LevelInfo)
+	slogger, sclose, err := logging.Open(cfg.LogDir, "store.log", slog.LevelInfo, logging.WithCopy("storeerror.log", slog.LevelWarn))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mqbroker:", err)
 		return 1
