@@ -195,3 +195,29 @@ type BrokerStatsData struct {
 	StatsHour   BrokerStatsItem `json:"statsHour"`
 	StatsMinute BrokerStatsItem `json:"statsMinute"`
 }
+
+// StatsToday answers MQOPS_STATS_TODAY (10001): messages produced per topic
+// and consumed per topic@group since local midnight, up to At (ms).
+// Request extFields: `at` (ms, optional; default now).
+type StatsToday struct {
+	DayStart int64            `json:"dayStart"`
+	At       int64            `json:"at"`
+	Topics   map[string]int64 `json:"topics"`
+	Groups   map[string]int64 `json:"groups"`
+}
+
+// StatsPoint is one step of a StatsSeries.
+type StatsPoint struct {
+	Time  int64 `json:"time"`
+	Value int64 `json:"value"`
+}
+
+// StatsSeries answers MQOPS_STATS_SERIES (10002): increments per step.
+// Request extFields: `kind` ("put" for a topic, "get" for topic@group),
+// `key`, `step` ("1m", "1h" or "1d"), `from` and `to` (ms).
+type StatsSeries struct {
+	Kind   string       `json:"kind"`
+	Key    string       `json:"key"`
+	Step   string       `json:"step"`
+	Points []StatsPoint `json:"points"`
+}

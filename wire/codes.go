@@ -67,6 +67,11 @@ const (
 	QueryDataVersion             int32 = 322
 	SendReplyMessage             int32 = 324
 	AddWritePermOfBroker         int32 = 327
+
+	// Requests of mqops' own, outside RocketMQ's code space: business
+	// statistics Java brokers do not keep (they answer 3).
+	MQOpsStatsToday  int32 = 10001
+	MQOpsStatsSeries int32 = 10002
 )
 
 // Response codes (requests.md §1).

@@ -143,3 +143,16 @@ func (m multiCloser) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// OpenWriter returns the rotating file dir/name itself, for logs whose
+// lines are formatted by their writer (stats.log), with the same rotation
+// as Open.
+func OpenWriter(dir, name string) (io.WriteCloser, error) {
+	if dir == "" || name == "" || name != filepath.Base(name) {
+		return nil, fmt.Errorf("open log: %q in %q is not a file name", name, dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	return newRotator(filepath.Join(dir, name), maxSize, maxFiles, time.Now)
+}

@@ -6,8 +6,10 @@ package server
 import (
 	"fmt"
 	"hash/crc32"
+	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -19,6 +21,7 @@ import (
 	"github.com/mqops/mqops/broker/clients"
 	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/broker/meta"
+	"github.com/mqops/mqops/broker/stats"
 	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
@@ -29,6 +32,7 @@ type Options struct {
 	Config   *config.Broker
 	Log      *slog.Logger // broker.log
 	StoreLog *slog.Logger // store.log; defaults to Log
+	StatsOut io.Writer    // stats.log; nil discards the lines
 }
 
 // Broker is one running broker.
@@ -40,6 +44,7 @@ type Broker struct {
 	topics  *meta.Topics
 	groups  *meta.Groups
 	offsets *meta.Offsets
+	stats   *stats.Manager
 	clients *clients.Manager
 	locks   *lockTable
 	holds   *pullHolds
@@ -138,6 +143,11 @@ func New(o Options) (*Broker, error) {
 		b.srv.Close()
 		return nil, fmt.Errorf("open store %s: %w", cfg.StorePathRootDir, err)
 	}
+	if b.stats, err = stats.New(stats.Options{Dir: filepath.Join(cdir, "stats"), ClusterName: cfg.BrokerClusterName, Out: o.StatsOut, Log: o.Log}); err != nil {
+		b.store.Close()
+		b.srv.Close()
+		return nil, err
+	}
 	b.holds = newPullHolds(b)
 	b.store.OnDispatch(b.holds.notify)
 	if err := b.createSystemTopics(); err != nil {
@@ -192,6 +202,7 @@ func (b *Broker) Start() {
 			b.log.Error("[SERVE] accept loop stopped", "err", err)
 		}
 	}()
+	b.stats.Start()
 	b.registerAll()
 	b.wg.Add(3)
 	go b.registerLoop()
@@ -212,6 +223,9 @@ func (b *Broker) Close() error {
 	b.wg.Wait()
 	if err := b.offsets.Flush(); err != nil {
 		b.log.Error("[OFFSET_FLUSH] failed", "err", err)
+	}
+	if err := b.stats.Close(); err != nil {
+		b.log.Error("[STATS] saving statistics failed", "err", err)
 	}
 	return b.store.Close()
 }
@@ -311,6 +325,12 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 		b.handleViewMessage(c, req)
 	case wire.InvokeBrokerToResetOffset:
 		b.handleResetOffset(c, req)
+	case wire.ViewBrokerStatsData:
+		b.handleViewStats(c, req)
+	case wire.MQOpsStatsToday:
+		b.handleStatsToday(c, req)
+	case wire.MQOpsStatsSeries:
+		b.handleStatsSeries(c, req)
 	default:
 		c.ReplyCode(req, wire.RequestCodeNotSupported, fmt.Sprintf(" request type %d not supported", req.Code))
 	}

@@ -229,6 +229,7 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 	resp.Ext = ext[:]
 	if code == wire.Success {
 		resp.Body = res.Body
+		b.stats.GroupGet(h.topic, h.group, res.MsgCount, len(res.Body))
 	}
 	c.Reply(req, &resp)
 }

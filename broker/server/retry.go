@@ -96,6 +96,8 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 		c.ReplyCode(req, code, remark)
 		return
 	}
+	// Java keys send-backs by the topic they went to: %RETRY%<group>@<group>.
+	b.stats.SendBack([]byte(target), []byte(group))
 	if dead {
 		b.log.Warn("[DLQ] message moved to dead-letter queue", "group", group, "topic", string(wire.PropertyValue(props, wire.PropRetryTopic)), "reconsumeTimes", v.ReconsumeTimes(), "offsetMsgId", wire.OffsetMsgID(v.StoreHost(), v.PhysicalOffset()))
 	}

@@ -171,6 +171,9 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 		Body: req.Body, Properties: st.scratch,
 	}
 	r := b.store.Put(&m)
+	if r.Status == store.PutOK || r.Status == store.FlushDiskTimeout {
+		b.stats.TopicPut(h.topic, 1, len(req.Body))
+	}
 	b.replySend(c, req, r, h.queueID, wait, nil)
 }
 
@@ -383,6 +386,7 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *wire.Command, h *sendHeader, t
 		b.replySend(c, req, first, h.queueID, wait, nil)
 		return
 	}
+	b.stats.TopicPut(h.topic, len(phys), len(req.Body))
 	ids := make([]byte, 0, len(phys)*33)
 	for i, off := range phys {
 		if i > 0 {

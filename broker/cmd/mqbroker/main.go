@@ -70,11 +70,17 @@ func run() int {
 		return 1
 	}
 	defer sclose.Close()
+	statsOut, err := logging.OpenWriter(cfg.LogDir, "stats.log")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mqbroker:", err)
+		return 1
+	}
+	defer statsOut.Close()
 	for _, w := range warnings {
 		blog.Warn("[CONFIG] " + w)
 	}
 
-	b, err := server.New(server.Options{Config: cfg, Log: blog, StoreLog: slogger})
+	b, err := server.New(server.Options{Config: cfg, Log: blog, StoreLog: slogger, StatsOut: statsOut})
 	if err != nil {
 		blog.Error("[BOOT_FAILED] broker failed to start", "err", err)
 		fmt.Fprintln(os.Stderr, "mqbroker:", err)
