@@ -168,6 +168,8 @@ func startBroker(t *testing.T, dir brokerDir, namesrv string, extra ...string) *
 		"-p", "storePathRootDir=" + filepath.Join(string(dir), "store"),
 		"-p", "logDir=" + filepath.Join(string(dir), "logs"),
 		"-p", "mappedFileSizeCommitLog=" + fmt.Sprint(16<<20),
+		// Small index files: the default ones reserve 420 MB each.
+		"-p", "maxHashSlotNum=10000", "-p", "maxIndexNum=40000",
 	}
 	for _, e := range extra {
 		args = append(args, "-p", e)

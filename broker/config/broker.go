@@ -35,6 +35,9 @@ type Broker struct {
 	StorePathCommitLog         string // storePathCommitLog, default <storePathRootDir>/commitlog
 	MappedFileSizeCommitLog    int64  // mappedFileSizeCommitLog (old spelling mapedFileSizeCommitLog), bytes
 	MappedFileSizeConsumeQueue int64  // mappedFileSizeConsumeQueue, bytes, a multiple of 20 (one entry)
+	MessageIndexEnable         bool   // messageIndexEnable: keep the key index (QUERY_MESSAGE)
+	MaxHashSlotNum             int    // maxHashSlotNum: hash slots per index file
+	MaxIndexNum                int    // maxIndexNum: entries per index file
 	FlushDiskType              string // flushDiskType: ASYNC_FLUSH or SYNC_FLUSH
 	FlushIntervalCommitLog     int    // flushIntervalCommitLog, ms
 	FlushIntervalConsumeQueue  int    // flushIntervalConsumeQueue, ms
@@ -144,6 +147,9 @@ func defaultBroker() *Broker {
 		DiskMaxUsedSpaceRatio:          75,
 		CleanResourceInterval:          10000,
 		MaxMessageSize:                 4 << 20,
+		MessageIndexEnable:             true,
+		MaxHashSlotNum:                 5000000,
+		MaxIndexNum:                    20000000,
 		AutoCreateTopicEnable:          true,
 		AutoCreateSubscriptionGroup:    true,
 		ClusterTopicEnable:             true,
@@ -182,6 +188,9 @@ func (b *Broker) keys() []key {
 		derived(str("storePathCommitLog", &b.StorePathCommitLog, nonEmpty)),
 		integer("mappedFileSizeCommitLog", &b.MappedFileSizeCommitLog, javaInt, positive),
 		integer("mappedFileSizeConsumeQueue", &b.MappedFileSizeConsumeQueue, javaInt, consumeQueueSize),
+		boolean("messageIndexEnable", &b.MessageIndexEnable),
+		integer("maxHashSlotNum", &b.MaxHashSlotNum, javaInt, positive),
+		integer("maxIndexNum", &b.MaxIndexNum, javaInt, atLeast(2)),
 		str("flushDiskType", &b.FlushDiskType, oneOf("ASYNC_FLUSH", "SYNC_FLUSH")),
 		integer("flushIntervalCommitLog", &b.FlushIntervalCommitLog, javaInt, positive),
 		integer("flushIntervalConsumeQueue", &b.FlushIntervalConsumeQueue, javaInt, positive),

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/mqops/mqops/broker/clients"
 	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/version"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -142,8 +144,8 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 	now := time.Now()
 	kv := map[string]string{
 		"brokerVersion":                         strconv.Itoa(wire.Version),
-		"brokerVersionDesc":                     "V4_9_8",
-		"mqopsVersion":                          Version,
+		"brokerVersionDesc":                     version.Protocol,
+		"mqopsVersion":                          version.Version,
 		"bootTimestamp":                         strconv.FormatInt(b.bootTime.UnixMilli(), 10),
 		"runtime":                               runtimeString(now.Sub(b.bootTime)),
 		"brokerActive":                          "true",
@@ -443,4 +445,70 @@ func (b *Broker) handleResetOffset(c *remoting.Conn, req *wire.Command) {
 	}
 	b.log.Info("[RESET_OFFSET] consumers told to reset offsets", "group", group, "topic", topic, "timestamp", ts, "clients", len(conns), "remote", c.RemoteAddr().String())
 	b.replyBody(c, req, encoded)
+}
+
+// uniqueKeyQueryMax bounds unique-key lookups (Java's defaultQueryMaxNum).
+const uniqueKeyQueryMax = 32
+
+// handleQueryMessage answers QUERY_MESSAGE (12): messages of a topic whose
+// KEYS (or, with _UNIQUE_KEY_QUERY, UNIQ_KEY) hold a key, stored within a
+// time range, found through the index. The index matches by hash; records
+// are checked here so clients get no false positives.
+func (b *Broker) handleQueryMessage(c *remoting.Conn, req *wire.Command) {
+	topic, key := req.GetString("topic"), req.GetString("key")
+	if topic == "" || key == "" {
+		missing(c, req, "topic/key")
+		return
+	}
+	maxNum, _ := req.GetInt("maxNum")
+	begin, _ := req.GetInt("beginTimestamp")
+	end, ok := req.GetInt("endTimestamp")
+	if !ok || end <= 0 {
+		end = 1<<63 - 1
+	}
+	unique := req.GetBool("_UNIQUE_KEY_QUERY")
+	if unique {
+		maxNum = uniqueKeyQueryMax
+	}
+	offsets, lastTs, lastPhy := b.store.QueryIndex(topic, key, int(max(maxNum, 1)), begin, end)
+	var body []byte
+	for _, off := range offsets {
+		start := len(body)
+		rec, err := b.store.ReadRecord(off, body)
+		if err != nil {
+			continue // removed by retention since it was indexed
+		}
+		v := wire.RecordView(rec[start:])
+		if string(v.Topic()) != topic || !recordHasKey(v.Properties(), key, unique) {
+			body = rec[:start]
+			continue
+		}
+		body = rec
+	}
+	resp := wire.ResponseTo(req, wire.Success, "")
+	resp.SetInt("indexLastUpdateTimestamp", lastTs)
+	resp.SetInt("indexLastUpdatePhyoffset", lastPhy)
+	if len(body) == 0 {
+		resp.Code = wire.QueryNotFound
+		resp.Remark = []byte("can not find message, maybe time range not correct")
+	}
+	resp.Body = body
+	c.Reply(req, &resp)
+}
+
+// recordHasKey reports whether properties carry key as UNIQ_KEY or, unless
+// only unique keys count, among the space-separated KEYS.
+func recordHasKey(props []byte, key string, uniqueOnly bool) bool {
+	if string(wire.PropertyValue(props, wire.PropUniqKey)) == key {
+		return true
+	}
+	if uniqueOnly {
+		return false
+	}
+	for _, k := range strings.Fields(string(wire.PropertyValue(props, wire.PropKeys))) {
+		if k == key {
+			return true
+		}
+	}
+	return false
 }

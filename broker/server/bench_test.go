@@ -21,6 +21,7 @@ func startBroker(tb testing.TB, overrides map[string]string) *Broker {
 	o := map[string]string{
 		"listenPort": "0", "brokerIP1": "127.0.0.1", "namesrvAddr": "",
 		"storePathRootDir": dir, "logDir": dir + "/logs", "mappedFileSizeCommitLog": strconv.Itoa(64 << 20),
+		"maxHashSlotNum": "10000", "maxIndexNum": "40000",
 	}
 	for k, v := range overrides {
 		o[k] = v

@@ -133,6 +133,9 @@ func New(o Options) (*Broker, error) {
 		DeleteWhen:            cfg.DeleteWhenHours(),
 		DiskMaxUsedSpaceRatio: cfg.DiskMaxUsedSpaceRatio,
 		MaxMessageSize:        cfg.MaxMessageSize,
+		MessageIndexEnable:    &cfg.MessageIndexEnable,
+		IndexSlots:            cfg.MaxHashSlotNum,
+		IndexEntries:          cfg.MaxIndexNum,
 		StoreHost:             b.storeHost,
 		Logger:                slog,
 	}
@@ -323,6 +326,8 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 		b.handleConsumeByWho(c, req)
 	case wire.ViewMessageByID:
 		b.handleViewMessage(c, req)
+	case wire.QueryMessage:
+		b.handleQueryMessage(c, req)
 	case wire.InvokeBrokerToResetOffset:
 		b.handleResetOffset(c, req)
 	case wire.ViewBrokerStatsData:

@@ -140,6 +140,9 @@ func (s *Store) dispatchRecord(v wire.RecordView, pos int64) error {
 	if fn := s.onDispatch.Load(); fn != nil {
 		(*fn)(cq.topic, qid, qoff, code)
 	}
+	// The index comes after the unit and its wake-up: it only serves
+	// queries, and its failures are logged, never returned (index_service.go).
+	s.indexRecord(v, pos)
 	return nil
 }
 

@@ -20,6 +20,7 @@ func TestPrefaultRunsAhead(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	waitDispatch(t, s)
 	res := s.GetMessages("BenchTopic", 0, 0, 32, 1<<20, nil, nil, nil)
 	if res.Status != Found || res.MsgCount != 32 {
 		t.Fatalf("read after prefault: %v, %d messages", res.Status, res.MsgCount)

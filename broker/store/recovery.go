@@ -57,6 +57,13 @@ func (s *Store) recover(crashed bool) error {
 		s.log.Warn("[RECOVERY] no consume queues on disk: rebuilding them from the first segment", "from", from)
 	}
 	s.maxPhy.Store(end)
+	// The index follows the valid log on its own (index_recovery.go), so
+	// re-dispatch below leaves it alone.
+	if s.idx != nil {
+		if err := s.recoverIndex(end, minPhy, crashed); err != nil {
+			return fmt.Errorf("recover store %s: %w", s.cfg.RootDir, err)
+		}
+	}
 	s.dispatched.Store(from)
 	s.dispatchAvailable()
 	if d := s.dispatched.Load(); d != end {

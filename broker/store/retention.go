@@ -91,8 +91,10 @@ func (s *Store) RunRetention() {
 			s.log.Error("[RETENTION] trimming consume queue failed", "topic", cq.topic, "queueId", cq.qid, "err", err)
 		}
 	}
+	// Index files whose entries all point into removed segments go too.
+	indexFiles := s.trimIndex(minPhy)
 	s.log.Info("[RETENTION] deleted expired data", "segments", deleted, "consumeQueueFiles", files,
-		"minPhyOffset", minPhy, "diskUsedPercent", usage)
+		"indexFiles", indexFiles, "minPhyOffset", minPhy, "diskUsedPercent", usage)
 }
 
 // deleteOldestSegment removes the first segment if the rules allow it.

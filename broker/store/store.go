@@ -65,6 +65,13 @@ type Config struct {
 	// instead of DefaultTagsCode (e.g. the delivery time for
 	// SCHEDULE_TOPIC_XXXX, store.md §9).
 	TagsCode func(rec wire.RecordView) int64
+
+	// Index files (store.md §7, index.go) under RootDir/index, for
+	// QueryIndex. A file takes 40 + IndexSlots×4 + IndexEntries×20 bytes,
+	// reserved at creation (420 MB with the defaults).
+	MessageIndexEnable *bool // nil means true (Java messageIndexEnable)
+	IndexSlots         int   // hash slots per file, default 5000000 (Java maxHashSlotNum)
+	IndexEntries       int   // entries per file, default 20000000 (Java maxIndexNum)
 }
 
 const (
@@ -135,8 +142,24 @@ func (c *Config) setDefaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.IndexSlots == 0 {
+		c.IndexSlots = defaultIndexSlots
+	}
+	if c.IndexEntries == 0 {
+		c.IndexEntries = defaultIndexEntries
+	}
+	// Slot values and entry numbers are int32s; entry 0 is never used.
+	if c.IndexSlots < 1 || c.IndexSlots > 1<<31-1 {
+		return fmt.Errorf("store: IndexSlots %d out of range [1, 2^31)", c.IndexSlots)
+	}
+	if c.IndexEntries < 2 || c.IndexEntries > 1<<31-1 {
+		return fmt.Errorf("store: IndexEntries %d out of range [2, 2^31)", c.IndexEntries)
+	}
 	return nil
 }
+
+// indexEnabled reports whether the store builds index files.
+func (c *Config) indexEnabled() bool { return c.MessageIndexEnable == nil || *c.MessageIndexEnable }
 
 // ErrClosed is returned by operations on a closed store.
 var ErrClosed = errors.New("store: closed")
@@ -158,6 +181,7 @@ type Store struct {
 
 	clog commitLog
 	cqs  cqTable
+	idx  *indexStore // nil when MessageIndexEnable is false
 
 	// mu is the append lock. It guards everything below up to the atomics.
 	mu           sync.Mutex
@@ -223,7 +247,12 @@ func Open(cfg Config) (*Store, error) {
 	s.dispatchStall = -1
 	s.diskUsage = func() (float64, error) { return diskUsagePercent(s.cfg.CommitLogDir) }
 
-	for _, d := range []string{cfg.RootDir, cfg.CommitLogDir, s.cqDir} {
+	dirs := []string{cfg.RootDir, cfg.CommitLogDir, s.cqDir}
+	if cfg.indexEnabled() {
+		s.idx = newIndexStore(&cfg)
+		dirs = append(dirs, s.idx.dir)
+	}
+	for _, d := range dirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("open store: create %s: %w", d, err)
 		}
@@ -260,6 +289,10 @@ func Open(cfg Config) (*Store, error) {
 		s.wg.Add(1)
 		go s.reapLoop()
 	}
+	if s.idx != nil {
+		s.wg.Add(1)
+		go s.indexFlushLoop()
+	}
 	return s, nil
 }
 
@@ -295,7 +328,7 @@ func (s *Store) Close() error {
 	s.dispatchAvailable()
 	errs := []error{s.flushCommitLog()}
 	s.completeWaiters()
-	errs = append(errs, s.flushConsumeQueues())
+	errs = append(errs, s.flushConsumeQueues(), s.flushIndex())
 	if err := errors.Join(errs...); err != nil {
 		// Keep the abort marker: the next Open must not trust this shutdown.
 		s.releaseAll()
@@ -352,6 +385,7 @@ func (s *Store) releaseAll() {
 			cq.drop()
 		}
 	}
+	s.releaseIndex()
 	if s.lockFile != nil {
 		s.lockFile.Close() // closing drops the flock
 		s.lockFile = nil

@@ -16,6 +16,7 @@ import (
 	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/broker/logging"
 	"github.com/mqops/mqops/broker/server"
+	"github.com/mqops/mqops/version"
 )
 
 func main() {
@@ -28,7 +29,12 @@ func run() int {
 	namesrv := flag.String("n", "", "name server address list, e.g. 192.168.0.1:9876;192.168.0.2:9876")
 	flag.Var(overrides, "p", "override one config key, key=value (repeatable)")
 	pprofAddr := flag.String("pprof", "", "serve Go profiles on this address, e.g. 127.0.0.1:6060 (off by default)")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.String("mqbroker"))
+		return 0
+	}
 	if *namesrv != "" {
 		overrides["namesrvAddr"] = *namesrv
 	}

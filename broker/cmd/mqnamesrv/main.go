@@ -20,6 +20,7 @@ import (
 	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/broker/logging"
 	"github.com/mqops/mqops/broker/namesrv"
+	"github.com/mqops/mqops/version"
 )
 
 func main() {
@@ -36,8 +37,13 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	overrides := config.Overrides{}
 	confPath := fs.String("c", "", "name server config file (RocketMQ namesrv.conf format)")
 	fs.Var(overrides, "p", "override one config key, key=value (repeatable)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, version.String("mqnamesrv"))
+		return 0
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "mqnamesrv: unexpected argument %q\n", fs.Arg(0))
