@@ -9,7 +9,7 @@ GOFLAGS ?=
 all: build
 
 build:
-	$(GO) build $(GOFLAGS) -o $(BIN)/ ./broker/cmd/...
+	$(GO) build $(GOFLAGS) -o $(BIN)/ ./broker/cmd/... ./mqadmin/cmd/...
 
 # Start a name server and a broker on localhost; Ctrl-C stops both cleanly.
 run: build
@@ -19,7 +19,7 @@ run: build
 test: deps lint test-unit test-e2e
 
 deps:
-	./scripts/deps.sh
+	./scripts/deps.sh openssh-server
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -30,8 +30,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	for _, cmd := range []string{"mqnamesrv", "mqbroker"} {
-		b := exec.Command("go", "build", "-o", filepath.Join(dir, cmd), "../broker/cmd/"+cmd)
+	for _, pkg := range []string{"../broker/cmd/mqnamesrv", "../broker/cmd/mqbroker", "../mqadmin/cmd/mqadmin"} {
+		cmd := filepath.Base(pkg)
+		b := exec.Command("go", "build", "-o", filepath.Join(dir, cmd), pkg)
 		b.Stdout, b.Stderr = os.Stderr, os.Stderr
 		if err := b.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "build", cmd, err)

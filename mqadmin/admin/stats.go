@@ -1,0 +1,229 @@
+package admin
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/mqops/mqops/wire"
+)
+
+// Statistic names of VIEW_BROKER_STATS_DATA (requests.md §7.16).
+const (
+	StatsTopicPutNums = "TOPIC_PUT_NUMS" // key: topic
+	StatsGroupGetNums = "GROUP_GET_NUMS" // key: topic@group
+)
+
+// ViewStats reads one statistic of a broker (VIEW_BROKER_STATS_DATA, 315).
+// A statistic the broker has not started yet (a topic never written) is
+// answered with SYSTEM_ERROR and counts as all zeros, as in Java's statsAll.
+func (a *Admin) ViewStats(addr, name, key string) (*wire.BrokerStatsData, error) {
+	resp, err := a.call(addr, wire.ViewBrokerStatsData, map[string]string{"statsName": name, "statsKey": key}, nil)
+	if IsCode(err, wire.SystemError) {
+		return &wire.BrokerStatsData{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stats %s of %s on %s: %w", name, key, addr, err)
+	}
+	var d wire.BrokerStatsData
+	if err := decode(resp, "broker stats", &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// sum24h is Java statsAll's day count: the rolling day window, falling back
+// to the hour and then the minute window while a freshly started broker's
+// longer windows are still empty. It is not a count since midnight.
+func sum24h(d *wire.BrokerStatsData) int64 {
+	for _, s := range []int64{d.StatsDay.Sum, d.StatsHour.Sum, d.StatsMinute.Sum} {
+		if s != 0 {
+			return s
+		}
+	}
+	return 0
+}
+
+// StatsRow is one line of statsAll: a topic and one group consuming it
+// (Group "" and NoConsumer when none does).
+type StatsRow struct {
+	Topic        string  `json:"topic"`
+	Group        string  `json:"group"`
+	Accumulation int64   `json:"accumulation"`
+	InTPS        float64 `json:"inTps"`
+	OutTPS       float64 `json:"outTps"`
+	InMsg24Hour  int64   `json:"inMsg24Hour"`
+	OutMsg24Hour int64   `json:"outMsg24Hour"`
+	NoConsumer   bool    `json:"noConsumer,omitempty"`
+}
+
+// StatsAll computes Java's statsAll for one topic or (topic "") every
+// topic but retry and dead-letter ones: produce TPS and day counts from
+// TOPIC_PUT_NUMS, and per consuming group its backlog and GROUP_GET_NUMS,
+// summed over the masters of the topic's route. With activeOnly, topics
+// without traffic in the day window are left out.
+func (a *Admin) StatsAll(topic string, activeOnly bool, progress ScanProgress) ([]StatsRow, error) {
+	topics := []string{topic}
+	if topic == "" {
+		all, err := a.TopicList()
+		if err != nil {
+			return nil, err
+		}
+		topics = topics[:0]
+		for _, t := range all {
+			if !IsRetryOrDLQ(t) {
+				topics = append(topics, t)
+			}
+		}
+	}
+	out := []StatsRow{}
+	for i, t := range topics {
+		if progress != nil {
+			progress(i, len(topics))
+		}
+		rows, err := a.topicStats(t, activeOnly)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rows...)
+	}
+	if progress != nil {
+		progress(len(topics), len(topics))
+	}
+	return out, nil
+}
+
+func (a *Admin) topicStats(topic string, activeOnly bool) ([]StatsRow, error) {
+	rd, err := a.TopicRoute(topic)
+	if err != nil {
+		return nil, err
+	}
+	masters := routeMasters(rd)
+	in := StatsRow{Topic: topic}
+	groups := map[string]bool{}
+	for _, b := range masters {
+		d, err := a.ViewStats(b.Addr, StatsTopicPutNums, topic)
+		if err != nil {
+			return nil, err
+		}
+		in.InTPS += d.StatsMinute.Tps
+		in.InMsg24Hour += sum24h(d)
+		gs, err := a.TopicConsumers(b.Addr, topic)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range gs {
+			groups[g] = true
+		}
+	}
+	if len(groups) == 0 {
+		if activeOnly && in.InMsg24Hour == 0 {
+			return nil, nil
+		}
+		in.NoConsumer = true
+		return []StatsRow{in}, nil
+	}
+	var rows []StatsRow
+	for _, g := range sortedKeys(groups) {
+		r := in
+		r.Group = g
+		for _, b := range masters {
+			d, err := a.ViewStats(b.Addr, StatsGroupGetNums, topic+"@"+g)
+			if err != nil {
+				return nil, err
+			}
+			r.OutTPS += d.StatsMinute.Tps
+			r.OutMsg24Hour += sum24h(d)
+			cs, err := a.ConsumeStats(b.Addr, g, topic)
+			if err != nil {
+				return nil, err
+			}
+			for _, w := range cs.OffsetTable {
+				r.Accumulation += max(w.BrokerOffset-w.ConsumerOffset, 0)
+			}
+		}
+		if activeOnly && r.InMsg24Hour == 0 && r.OutMsg24Hour == 0 {
+			continue
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// StatsToday sums the brokers' counts since local midnight, up to at (ms;
+// 0 means now), over the masters t selects (MQOPS_STATS_TODAY, 10001):
+// messages produced per topic and consumed per topic@group. DayStart and At
+// are the first broker's.
+func (a *Admin) StatsToday(t Target, at int64) (*wire.StatsToday, error) {
+	brokers, err := a.Brokers(t)
+	if err != nil {
+		return nil, err
+	}
+	var f map[string]string
+	if at > 0 {
+		f = map[string]string{"at": itoa(at)}
+	}
+	sum := &wire.StatsToday{Topics: map[string]int64{}, Groups: map[string]int64{}}
+	for i, b := range brokers {
+		resp, err := a.call(b.Addr, wire.MQOpsStatsToday, f, nil)
+		if err != nil {
+			return nil, fmt.Errorf("today's stats of %s: %w", b.Addr, err)
+		}
+		var st wire.StatsToday
+		if err := decode(resp, "today's stats", &st); err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			sum.DayStart, sum.At = st.DayStart, st.At
+		}
+		for k, v := range st.Topics {
+			sum.Topics[k] += v
+		}
+		for k, v := range st.Groups {
+			sum.Groups[k] += v
+		}
+	}
+	return sum, nil
+}
+
+// Series kinds of MQOPS_STATS_SERIES.
+const (
+	SeriesPut = "put" // messages produced to a topic
+	SeriesGet = "get" // messages of a topic consumed by a group
+)
+
+// StatsSeries returns a topic's produce increments (group "") or a group's
+// consume increments on it, per step ("1m", "1h" or "1d") between from and
+// to (ms), summed over the masters of the topic's route
+// (MQOPS_STATS_SERIES, 10002). Brokers bucket by their local time, so the
+// sum assumes the masters share a time zone.
+func (a *Admin) StatsSeries(topic, group, step string, from, to int64) (*wire.StatsSeries, error) {
+	rd, err := a.TopicRoute(topic)
+	if err != nil {
+		return nil, err
+	}
+	kind, key := SeriesPut, topic
+	if group != "" {
+		kind, key = SeriesGet, topic+"@"+group
+	}
+	f := map[string]string{"kind": kind, "key": key, "step": step, "from": itoa(from), "to": itoa(to)}
+	byTime := map[int64]int64{}
+	for _, b := range routeMasters(rd) {
+		resp, err := a.call(b.Addr, wire.MQOpsStatsSeries, f, nil)
+		if err != nil {
+			return nil, fmt.Errorf("stats series of %s on %s: %w", key, b.Addr, err)
+		}
+		var s wire.StatsSeries
+		if err := decode(resp, "stats series", &s); err != nil {
+			return nil, err
+		}
+		for _, p := range s.Points {
+			byTime[p.Time] += p.Value
+		}
+	}
+	out := &wire.StatsSeries{Kind: kind, Key: key, Step: step, Points: make([]wire.StatsPoint, 0, len(byTime))}
+	for t, v := range byTime {
+		out.Points = append(out.Points, wire.StatsPoint{Time: t, Value: v})
+	}
+	sort.Slice(out.Points, func(i, j int) bool { return out.Points[i].Time < out.Points[j].Time })
+	return out, nil
+}

@@ -1,0 +1,169 @@
+package admin
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/mqops/mqops/wire"
+)
+
+// NewTopicConfig returns mqadmin's defaults for a new topic: 8/8 queues,
+// read-write, single tag.
+func NewTopicConfig(topic string) wire.TopicConfig {
+	return wire.TopicConfig{TopicName: topic, ReadQueueNums: 8, WriteQueueNums: 8, Perm: wire.PermRead | wire.PermWrite, TopicFilterType: "SINGLE_TAG"}
+}
+
+// CreateTopic creates or updates tc on the brokers t selects
+// (UPDATE_AND_CREATE_TOPIC, 17) and returns them. An ordered topic created
+// on a cluster also gets its order configuration written to the name
+// servers (ORDER_TOPIC_CONFIG, namesrv.md §6), as Java's updateTopic -o does.
+func (a *Admin) CreateTopic(t Target, tc wire.TopicConfig) ([]Broker, error) {
+	brokers, err := a.Brokers(t)
+	if err != nil {
+		return nil, fmt.Errorf("create topic %s: %w", tc.TopicName, err)
+	}
+	f := map[string]string{
+		"topic": tc.TopicName, "defaultTopic": "TBW102",
+		"readQueueNums": itoa(tc.ReadQueueNums), "writeQueueNums": itoa(tc.WriteQueueNums),
+		"perm": itoa(tc.Perm), "topicFilterType": tc.TopicFilterType, "topicSysFlag": itoa(tc.TopicSysFlag),
+		"order": fmt.Sprint(tc.Order),
+	}
+	for _, b := range brokers {
+		if _, err := a.call(b.Addr, wire.UpdateAndCreateTopic, f, nil); err != nil {
+			return nil, fmt.Errorf("create topic %s on %s: %w", tc.TopicName, b.Addr, err)
+		}
+	}
+	if tc.Order && t.Cluster != "" {
+		parts := make([]string, len(brokers))
+		for i, b := range brokers {
+			parts[i] = fmt.Sprintf("%s:%d", b.Name, tc.WriteQueueNums)
+		}
+		if err := a.KVPut("ORDER_TOPIC_CONFIG", tc.TopicName, strings.Join(parts, ";")); err != nil {
+			return nil, err
+		}
+	}
+	return brokers, nil
+}
+
+// DeleteTopic deletes a topic from the masters of cluster, or with cluster
+// "" from every master its route names, then from every name server
+// (215 then 216: a name server would re-learn it from a broker otherwise).
+func (a *Admin) DeleteTopic(topic, cluster string) ([]Broker, error) {
+	var brokers []Broker
+	if cluster != "" {
+		bs, err := a.Brokers(Target{Cluster: cluster})
+		if err != nil {
+			return nil, fmt.Errorf("delete topic %s: %w", topic, err)
+		}
+		brokers = bs
+	} else {
+		rd, err := a.TopicRoute(topic)
+		if err != nil {
+			return nil, fmt.Errorf("delete topic %s: %w", topic, err)
+		}
+		brokers = routeMasters(rd)
+	}
+	for _, b := range brokers {
+		if _, err := a.call(b.Addr, wire.DeleteTopicInBroker, map[string]string{"topic": topic}, nil); err != nil {
+			return nil, fmt.Errorf("delete topic %s on %s: %w", topic, b.Addr, err)
+		}
+	}
+	return brokers, a.DeleteTopicInNamesrv(topic, cluster)
+}
+
+// TopicStats returns per-queue offsets of a topic on one broker
+// (GET_TOPIC_STATS_INFO, 202).
+func (a *Admin) TopicStats(addr, topic string) (*wire.TopicStatsTable, error) {
+	resp, err := a.call(addr, wire.GetTopicStatsInfo, map[string]string{"topic": topic}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("stats of topic %s on %s: %w", topic, addr, err)
+	}
+	t, err := wire.DecodeTopicStatsTable(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("decode stats of topic %s: %w", topic, err)
+	}
+	return t, nil
+}
+
+// QueueStatus is one queue's offset range.
+type QueueStatus struct {
+	BrokerName          string `json:"brokerName"`
+	QueueID             int    `json:"queueId"`
+	MinOffset           int64  `json:"minOffset"`
+	MaxOffset           int64  `json:"maxOffset"`
+	LastUpdateTimestamp int64  `json:"lastUpdateTimestamp"`
+}
+
+// TopicStatus returns every queue of a topic on every master of its route,
+// sorted by broker name and queue id.
+func (a *Admin) TopicStatus(topic string) ([]QueueStatus, error) {
+	rd, err := a.TopicRoute(topic)
+	if err != nil {
+		return nil, err
+	}
+	var out []QueueStatus
+	for _, b := range routeMasters(rd) {
+		st, err := a.TopicStats(b.Addr, topic)
+		if err != nil {
+			return nil, err
+		}
+		for mq, o := range st.OffsetTable {
+			out = append(out, QueueStatus{BrokerName: mq.BrokerName, QueueID: mq.QueueID, MinOffset: o.MinOffset, MaxOffset: o.MaxOffset, LastUpdateTimestamp: o.LastUpdateTimestamp})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].BrokerName != out[j].BrokerName {
+			return out[i].BrokerName < out[j].BrokerName
+		}
+		return out[i].QueueID < out[j].QueueID
+	})
+	return out, nil
+}
+
+// TopicConsumers returns the groups that consume a topic on one broker:
+// subscribed now or holding offsets (QUERY_TOPIC_CONSUME_BY_WHO, 300).
+func (a *Admin) TopicConsumers(addr, topic string) ([]string, error) {
+	resp, err := a.call(addr, wire.QueryTopicConsumeByWho, map[string]string{"topic": topic}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("consumers of topic %s on %s: %w", topic, addr, err)
+	}
+	var gl wire.GroupList
+	if err := decode(resp, "group list", &gl); err != nil {
+		return nil, err
+	}
+	sort.Strings(gl.GroupList)
+	return gl.GroupList, nil
+}
+
+// TopicConsumersAll is TopicConsumers over every master of the topic's
+// route, deduplicated and sorted.
+func (a *Admin) TopicConsumersAll(topic string) ([]string, error) {
+	rd, err := a.TopicRoute(topic)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, b := range routeMasters(rd) {
+		gs, err := a.TopicConsumers(b.Addr, topic)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range gs {
+			seen[g] = true
+		}
+	}
+	return sortedKeys(seen), nil
+}
+
+// IsRetryOrDLQ reports whether a topic is a consumer group's retry or
+// dead-letter topic.
+func IsRetryOrDLQ(topic string) bool {
+	return strings.HasPrefix(topic, RetryPrefix) || strings.HasPrefix(topic, DLQPrefix)
+}
+
+// Prefixes of the per-group system topics.
+const (
+	RetryPrefix = "%RETRY%"
+	DLQPrefix   = "%DLQ%"
+)

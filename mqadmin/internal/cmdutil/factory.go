@@ -1,0 +1,76 @@
+// Package cmdutil holds what every mqadmin command shares: global flags,
+// finding the name server, the admin client, output and flag helpers.
+package cmdutil
+
+import (
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mqops/mqops/mqadmin/admin"
+	"github.com/mqops/mqops/mqadmin/internal/output"
+)
+
+// Factory carries the global options and lazily built clients of one run.
+type Factory struct {
+	Out    io.Writer
+	ErrOut io.Writer
+
+	// Global flags.
+	Namesrv    string
+	ConfigFile string
+	Context    string
+	Timeout    time.Duration
+
+	// Format is bound to every command's --output flag; one command runs
+	// per process, so they can share it.
+	Format output.Format
+
+	// Getenv reads the environment (os.Getenv outside tests).
+	Getenv func(string) string
+
+	admin *admin.Admin
+}
+
+// Admin returns the admin client for the resolved name server.
+func (f *Factory) Admin() (*admin.Admin, error) {
+	if f.admin != nil {
+		return f.admin, nil
+	}
+	ns, err := f.ResolveNamesrv()
+	if err != nil {
+		return nil, err
+	}
+	a, err := admin.New(ns, f.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	f.admin = a
+	return a, nil
+}
+
+// Close releases the admin client's connections.
+func (f *Factory) Close() {
+	if f.admin != nil {
+		f.admin.Close()
+	}
+}
+
+// Printer returns a printer in the chosen output format.
+func (f *Factory) Printer() *output.Printer { return output.New(f.Out, f.Format) }
+
+// Progress starts a progress indicator on stderr (inert when piped).
+func (f *Factory) Progress(status string) *output.Progress {
+	return output.StartProgress(f.ErrOut, status)
+}
+
+// AddOutputFlag adds -o/--output (short is false where a Java command
+// already uses -o for something else).
+func (f *Factory) AddOutputFlag(cmd *cobra.Command, short bool) {
+	sh := ""
+	if short {
+		sh = "o"
+	}
+	cmd.Flags().VarP(&f.Format, "output", sh, "output format: table or json")
+}
