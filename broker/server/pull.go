@@ -25,6 +25,9 @@ const (
 // stops at maxMsgNums or about this many bytes (Java's in-memory budget).
 const pullMaxBytes = 256 << 10
 
+// toolsConsumerGroup is the group admin tools pull with.
+const toolsConsumerGroup = "TOOLS_CONSUMER"
+
 // maxSuspend keeps long polls well under the Go client's 30 s pull timeout.
 const maxSuspend = 25 * time.Second
 
@@ -229,7 +232,11 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 	resp.Ext = ext[:]
 	if code == wire.Success {
 		resp.Body = res.Body
-		b.stats.GroupGet(h.topic, h.group, res.MsgCount, len(res.Body))
+		// mqadmin reads messages as TOOLS_CONSUMER; that is inspection, not
+		// consumption, and would distort "consumed today".
+		if string(h.group) != toolsConsumerGroup {
+			b.stats.GroupGet(h.topic, h.group, res.MsgCount, len(res.Body))
+		}
 	}
 	c.Reply(req, &resp)
 }
