@@ -79,7 +79,7 @@ func TestMqadminBrokersAndCluster(t *testing.T) {
 		t.Fatalf("config rows %v", cfg.rows)
 	}
 	set := tableOf(t, cli(t, ns, "broker", "config", "set", "-b", addrA, "fileReservedTime=48"))
-	set.wantHeader(t, "Broker Name", "Broker Addr", "Updated")
+	set.wantHeader(t, "Broker Name", "Broker Addr", "Updated", "Note")
 	if set.rows[0]["Updated"] != "fileReservedTime=48" {
 		t.Fatalf("set rows %v", set.rows)
 	}
@@ -96,7 +96,7 @@ func TestMqadminBrokersAndCluster(t *testing.T) {
 	// Write-disable is the broker's own permission: persisted, registered,
 	// enforced on every send.
 	wd := tableOf(t, cli(t, ns, "broker", "write-disable", "-b", "broker-a"))
-	wd.wantHeader(t, "Broker Name", "Broker Addr", "Permission")
+	wd.wantHeader(t, "Broker Name", "Broker Addr", "Permission", "Note")
 	if len(wd.rows) != 1 || wd.rows[0]["Broker Addr"] != addrA || wd.rows[0]["Permission"] != "4" {
 		t.Fatalf("write-disable rows %v", wd.rows)
 	}

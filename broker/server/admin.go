@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,7 +56,11 @@ var configBlackList = map[string]bool{"brokerConfigPath": true, "rocketmqHome": 
 
 // liveConfigKeys take effect at once; every other key is persisted and
 // applies from the next start.
-var liveConfigKeys = map[string]bool{"brokerPermission": true}
+var liveConfigKeys = map[string]bool{
+	"brokerPermission": true,
+	// Retention, so that an operator can free disk without a restart.
+	"fileReservedTime": true, "deleteWhen": true, "diskMaxUsedSpaceRatio": true,
+}
 
 func (b *Broker) handleUpdateBrokerConfig(c *remoting.Conn, req *wire.Command) {
 	kv, err := config.ParseProperties(string(req.Body))
@@ -79,11 +84,20 @@ func (b *Broker) handleUpdateBrokerConfig(c *remoting.Conn, req *wire.Command) {
 
 	b.cfgMu.Lock()
 	next := *b.cfgView
+	var ignored, pending []string
 	for _, k := range keys {
-		if err := next.Set(k, kv[k]); err != nil {
+		err := next.Set(k, kv[k])
+		switch {
+		case errors.Is(err, config.ErrUnknownKey):
+			// Java accepts and ignores keys it does not know.
+			ignored = append(ignored, k)
+			delete(kv, k)
+		case err != nil:
 			b.cfgMu.Unlock()
 			c.ReplyCode(req, wire.SystemError, err.Error())
 			return
+		case !liveConfigKeys[k]:
+			pending = append(pending, k)
 		}
 	}
 	updates := make(map[string]string, len(b.runtimeCfg)+len(kv))
@@ -107,14 +121,18 @@ func (b *Broker) handleUpdateBrokerConfig(c *remoting.Conn, req *wire.Command) {
 	b.cfgVersion = wire.DataVersion{Counter: b.cfgVersion.Counter + 1, Timestamp: time.Now().UnixMilli()}
 	oldPerm := int(b.perm.Load())
 	b.perm.Store(int32(next.BrokerPermission))
+	b.store.SetRetention(time.Duration(next.FileReservedTime)*time.Hour, next.DeleteWhenHours(), next.DiskMaxUsedSpaceRatio)
 	b.cfgMu.Unlock()
 
-	for _, k := range keys {
+	for k, v := range kv {
 		when := "from the next start"
 		if liveConfigKeys[k] {
 			when = "now"
 		}
-		b.log.Info("[CONFIG_UPDATE] broker config updated", "key", k, "value", kv[k], "effective", when, "remote", c.RemoteAddr().String())
+		b.log.Info("[CONFIG_UPDATE] broker config updated", "key", k, "value", v, "effective", when, "remote", c.RemoteAddr().String())
+	}
+	for _, k := range ignored {
+		b.log.Warn("[CONFIG_UPDATE] unknown broker config key ignored", "key", k)
 	}
 	if next.BrokerPermission != oldPerm {
 		// Clients learn the new permission from the routes; the broker
@@ -123,12 +141,31 @@ func (b *Broker) handleUpdateBrokerConfig(c *remoting.Conn, req *wire.Command) {
 		b.topics.Bump()
 		b.registerAll()
 	}
-	c.ReplyCode(req, wire.Success, "")
+	// The remark tells the operator what did not take effect yet.
+	var remark []string
+	if len(pending) > 0 {
+		remark = append(remark, "saved, effective after a restart: "+strings.Join(pending, ", "))
+	}
+	if len(ignored) > 0 {
+		remark = append(remark, "unknown keys ignored: "+strings.Join(ignored, ", "))
+	}
+	c.ReplyCode(req, wire.Success, strings.Join(remark, "; "))
 }
 
+// handleGetBrokerConfig answers with the settings in force: the ones the
+// broker started with plus the live keys as changed since. Updates that
+// wait for a restart are in runtime.properties, not shown here.
 func (b *Broker) handleGetBrokerConfig(c *remoting.Conn, req *wire.Command) {
 	b.cfgMu.RLock()
-	body := config.FormatProperties(b.cfgView.Properties())
+	effective := *b.cfg
+	view := map[string]string{}
+	for _, kv := range b.cfgView.Properties() {
+		view[kv.Key] = kv.Value
+	}
+	for k := range liveConfigKeys {
+		_ = effective.Set(k, view[k]) // valid: cfgView accepted it
+	}
+	body := config.FormatProperties(effective.Properties())
 	version := wire.Marshal(b.cfgVersion)
 	b.cfgMu.RUnlock()
 	resp := wire.ResponseTo(req, wire.Success, "")
@@ -314,9 +351,13 @@ func (b *Broker) handleBrokerConsumeStats(c *remoting.Conn, req *wire.Command) {
 	for _, g := range b.clients.ConsumerGroups() {
 		groups[g] = true
 	}
+	onlyOrdered := req.GetBool("isOrder")
 	list := wire.ConsumeStatsList{BrokerAddr: b.addr, Groups: map[string][]*wire.ConsumeStats{}}
 	for g := range groups {
 		for _, t := range b.consumedTopics(g) {
+			if tc := b.topics.Lookup(t); onlyOrdered && (tc == nil || !tc.Order) {
+				continue
+			}
 			cs := b.consumeStats(g, t)
 			for _, w := range cs.OffsetTable {
 				list.TotalDiff += max(w.BrokerOffset-w.ConsumerOffset, 0)

@@ -96,8 +96,9 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 		c.ReplyCode(req, code, remark)
 		return
 	}
-	// Java keys send-backs by the topic they went to: %RETRY%<group>@<group>.
-	b.stats.SendBack([]byte(target), []byte(group))
+	// Send-backs count against the topic the message was first sent to,
+	// as Java keys them (topic@group).
+	b.stats.SendBack(wire.PropertyValue(props, wire.PropRetryTopic), []byte(group))
 	if dead {
 		b.log.Warn("[DLQ] message moved to dead-letter queue", "group", group, "topic", string(wire.PropertyValue(props, wire.PropRetryTopic)), "reconsumeTimes", v.ReconsumeTimes(), "offsetMsgId", wire.OffsetMsgID(v.StoreHost(), v.PhysicalOffset()))
 	}

@@ -172,7 +172,7 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 	}
 	r := b.store.Put(&m)
 	if r.Status == store.PutOK || r.Status == store.FlushDiskTimeout {
-		b.stats.TopicPut(h.topic, 1, len(req.Body))
+		b.stats.TopicPut(h.topic, 1, int(r.WroteBytes))
 	}
 	b.replySend(c, req, r, h.queueID, wait, nil)
 }
@@ -386,7 +386,7 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *wire.Command, h *sendHeader, t
 		b.replySend(c, req, first, h.queueID, wait, nil)
 		return
 	}
-	b.stats.TopicPut(h.topic, len(phys), len(req.Body))
+	b.stats.TopicPut(h.topic, len(phys), int(first.WroteBytes))
 	ids := make([]byte, 0, len(phys)*33)
 	for i, off := range phys {
 		if i > 0 {

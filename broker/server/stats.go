@@ -57,11 +57,16 @@ func (b *Broker) handleViewStats(c *remoting.Conn, req *wire.Command) {
 
 // handleStatsToday answers MQOPS_STATS_TODAY: counts since local midnight.
 func (b *Broker) handleStatsToday(c *remoting.Conn, req *wire.Command) {
-	at := time.Now()
-	if ms, ok := req.GetInt("at"); ok && ms > 0 && ms < at.UnixMilli() {
+	now := time.Now()
+	at := now
+	if ms, ok := req.GetInt("at"); ok && ms > 0 && ms < now.UnixMilli() {
 		at = time.UnixMilli(ms)
 	}
-	y, m, d := at.Date()
+	y, m, d := now.Date()
+	if midnight := time.Date(y, m, d, 0, 0, 0, 0, now.Location()); at.Before(midnight) {
+		c.ReplyCode(req, wire.SystemError, fmt.Sprintf("at %s is before today's midnight: today's counts start at %s", at.Format(time.RFC3339), midnight.Format(time.RFC3339)))
+		return
+	}
 	body := wire.StatsToday{
 		DayStart: time.Date(y, m, d, 0, 0, 0, 0, at.Location()).UnixMilli(),
 		At:       at.UnixMilli(),

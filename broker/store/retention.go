@@ -154,3 +154,14 @@ func (s *Store) updateDiskFull(usage float64) {
 		}
 	}
 }
+
+// SetRetention changes the retention settings of a running store (mqadmin
+// updateBrokerConfig): they are only read by RunRetention, under the same
+// lock, so the next run applies them.
+func (s *Store) SetRetention(fileReserved time.Duration, deleteWhen []int, diskMaxUsedSpaceRatio int) {
+	s.retentionMu.Lock()
+	defer s.retentionMu.Unlock()
+	s.cfg.FileReservedTime = fileReserved
+	s.cfg.DeleteWhen = slices.Clone(deleteWhen)
+	s.cfg.DiskMaxUsedSpaceRatio = diskMaxUsedSpaceRatio
+}

@@ -88,10 +88,10 @@ func TestSumBacklog(t *testing.T) {
 
 func TestProperties(t *testing.T) {
 	in := map[string]string{"brokerPermission": "4", "deleteWhen": "04;05"}
-	if got := ParseProperties(FormatProperties(in)); !reflect.DeepEqual(got, in) {
+	if got, err := parseProperties(formatProperties(in)); err != nil || !reflect.DeepEqual(got, in) {
 		t.Fatalf("round trip %v", got)
 	}
-	if got := ParseProperties([]byte("# comment\n\na = b=c\n")); !reflect.DeepEqual(got, map[string]string{"a": "b=c"}) {
+	if got, err := parseProperties([]byte("# comment\n\na = b=c\n")); err != nil || !reflect.DeepEqual(got, map[string]string{"a": "b=c"}) {
 		t.Fatalf("parse %v", got)
 	}
 }

@@ -27,7 +27,7 @@ func (a *Admin) BrokerConfig(addr string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config of %s: %w", addr, err)
 	}
-	return ParseProperties(resp.Body), nil
+	return parseProperties(resp.Body)
 }
 
 // UpdateBrokerConfig sets keys on the brokers t selects; each broker
@@ -37,11 +37,14 @@ func (a *Admin) UpdateBrokerConfig(t Target, kv map[string]string) ([]Broker, er
 	if err != nil {
 		return nil, fmt.Errorf("update broker config: %w", err)
 	}
-	body := FormatProperties(kv)
-	for _, b := range brokers {
-		if _, err := a.call(b.Addr, wire.UpdateBrokerConfig, nil, body); err != nil {
+	body := formatProperties(kv)
+	for i, b := range brokers {
+		resp, err := a.call(b.Addr, wire.UpdateBrokerConfig, nil, body)
+		if err != nil {
 			return nil, fmt.Errorf("update config of %s: %w", b.Addr, err)
 		}
+		// The broker says which keys wait for a restart or were unknown.
+		brokers[i].Note = string(resp.Remark)
 	}
 	return brokers, nil
 }

@@ -14,6 +14,9 @@ type Broker struct {
 	Name    string `json:"brokerName"`
 	ID      int64  `json:"brokerId"`
 	Addr    string `json:"addr"`
+	// Note is the broker's remark on an admin change, e.g. which settings
+	// take effect only after a restart.
+	Note string `json:"note,omitempty"`
 }
 
 // Role is "MASTER" for id 0 and "SLAVE" otherwise.

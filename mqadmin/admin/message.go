@@ -314,11 +314,15 @@ func (a *Admin) MessageAt(topic, brokerName string, queueID int, offset int64) (
 type ScanProgress func(done, total int)
 
 // ScanByTag reads a topic's messages stored between begin and end (ms)
-// whose tag matches expr ("TagA || TagB"), at most max of them. Tags are not
-// indexed, so every queue is scanned from the offset of begin to that of
-// end: the broker filters by tag hash, this side by the tag itself (hashes
-// collide). Pulls use the built-in TOOLS_CONSUMER group.
+// whose tag matches expr ("TagA || TagB", or "*" for every message, tagged
+// or not), at most max of them. Tags are not indexed, so every queue is
+// scanned from the offset of begin to that of end: the broker filters by
+// tag hash, this side by the tag itself (hashes collide). Pulls use the
+// built-in TOOLS_CONSUMER group.
 func (a *Admin) ScanByTag(topic, expr string, begin, end int64, max int, progress ScanProgress) ([]*Message, error) {
+	if max < 1 {
+		return nil, fmt.Errorf("the result limit must be at least 1, got %d", max)
+	}
 	tags := map[string]bool{}
 	for _, t := range strings.Split(expr, "||") {
 		if t = strings.TrimSpace(t); t != "" {
@@ -328,6 +332,7 @@ func (a *Admin) ScanByTag(topic, expr string, begin, end int64, max int, progres
 	if len(tags) == 0 {
 		return nil, fmt.Errorf("empty tag expression %q", expr)
 	}
+	all := tags["*"]
 	rd, err := a.TopicRoute(topic)
 	if err != nil {
 		return nil, err
@@ -353,10 +358,14 @@ func (a *Admin) ScanByTag(topic, expr string, begin, end int64, max int, progres
 		if err != nil {
 			return nil, err
 		}
-		to, err := a.MaxOffset(q.b.Addr, topic, q.id)
+		// Stop at the offset nearest end (one past it, since the search
+		// answers the nearest message), so a scan that matches nothing still
+		// ends at the time range instead of the queue's end.
+		to, err := a.SearchOffset(q.b.Addr, topic, q.id, end)
 		if err != nil {
 			return nil, err
 		}
+		to++
 		for off := from; off < to && len(out) < max; {
 			r, err := a.pull(q.b.Addr, topic, q.id, off, 32, expr)
 			if err != nil {
@@ -371,7 +380,7 @@ func (a *Admin) ScanByTag(topic, expr string, begin, end int64, max int, progres
 					past = true // store times only grow within a queue
 					break
 				}
-				if m.StoreTimestamp >= begin && tags[m.Tags] && len(out) < max {
+				if m.StoreTimestamp >= begin && (all || tags[m.Tags]) && len(out) < max {
 					m.BrokerName = q.b.Name
 					out = append(out, m)
 				}

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 
+	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -112,7 +112,9 @@ func (a *Admin) NamesrvConfig() (map[string]map[string]string, error) {
 		if err != nil {
 			return err
 		}
-		out[ns] = ParseProperties(resp.Body)
+		if out[ns], err = parseProperties(resp.Body); err != nil {
+			return fmt.Errorf("config of %s: %w", ns, err)
+		}
 		return nil
 	})
 	return out, err
@@ -120,7 +122,7 @@ func (a *Admin) NamesrvConfig() (map[string]map[string]string, error) {
 
 // UpdateNamesrvConfig sets keys on every name server (UPDATE_NAMESRV_CONFIG, 318).
 func (a *Admin) UpdateNamesrvConfig(kv map[string]string) error {
-	body := FormatProperties(kv)
+	body := formatProperties(kv)
 	return a.eachNamesrv("update config", func(ns string) error {
 		_, err := a.call(ns, wire.UpdateNamesrvConfig, nil, body)
 		return err
@@ -178,33 +180,24 @@ func (a *Admin) KVDelete(namespace, key string) error {
 	})
 }
 
-// ParseProperties reads Java properties text as brokers and name servers
-// send it (key=value lines; blank lines and # comments skipped).
-func ParseProperties(b []byte) map[string]string {
-	out := map[string]string{}
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' || line[0] == '!' {
-			continue
-		}
-		k, v, _ := strings.Cut(line, "=")
-		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+// parseProperties reads the Java properties text brokers and name servers
+// answer config requests with; the daemons' own parser (escapes included)
+// keeps both sides in agreement.
+func parseProperties(b []byte) (map[string]string, error) {
+	m, err := config.ParseProperties(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("config answer: %w", err)
 	}
-	return out
+	return m, nil
 }
 
-// FormatProperties writes key=value lines in key order.
-func FormatProperties(kv map[string]string) []byte {
-	keys := make([]string, 0, len(kv))
-	for k := range kv {
-		keys = append(keys, k)
+// formatProperties writes key=value lines in key order.
+func formatProperties(kv map[string]string) []byte {
+	kvs := make([]config.KeyValue, 0, len(kv))
+	for _, k := range sortedKeys(kv) {
+		kvs = append(kvs, config.KeyValue{Key: k, Value: kv[k]})
 	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		b.WriteString(k + "=" + kv[k] + "\n")
-	}
-	return []byte(b.String())
+	return config.FormatProperties(kvs)
 }
 
 // MasterAddr returns the brokerId 0 address of a broker group, "" if none.

@@ -28,8 +28,10 @@ func (a *Admin) MaxOffset(addr, topic string, queueID int) (int64, error) {
 	return a.queueOffset(wire.GetMaxOffset, "max offset", addr, topic, queueID, nil)
 }
 
-// SearchOffset returns the offset of the first message stored at or after
-// timestamp (ms) (SEARCH_OFFSET_BY_TIMESTAMP, 29).
+// SearchOffset returns the offset of the message stored nearest timestamp
+// (ms), as RocketMQ brokers answer SEARCH_OFFSET_BY_TIMESTAMP (29): an
+// exact match, else the closer neighbour, the first message when all are
+// later and the last one when all are earlier.
 func (a *Admin) SearchOffset(addr, topic string, queueID int, timestamp int64) (int64, error) {
 	return a.queueOffset(wire.SearchOffsetByTimestamp, "offset by time", addr, topic, queueID, map[string]string{"timestamp": itoa(timestamp)})
 }
@@ -68,8 +70,8 @@ type ResetResult struct {
 	Queues []ResetQueue `json:"queues"`
 }
 
-// ResetOffset moves a group's offsets on a topic to the first message
-// stored at or after timestamp (ms), or to the end with ResetLatest.
+// ResetOffset moves a group's offsets on a topic to the message stored
+// nearest timestamp (ms, see SearchOffset), or to the end with ResetLatest.
 // Without force a queue is only moved backwards. An online group is reset
 // through its clients (INVOKE_BROKER_TO_RESET_OFFSET, 222). An offline
 // group's offsets are committed directly, like Java's resetOffsetByTimeOld;
@@ -117,6 +119,11 @@ func (a *Admin) ResetOffset(group, topic string, timestamp int64, force bool) (*
 func (a *Admin) resetOffline(rd *wire.TopicRouteData, masters []Broker, group, topic string, timestamp int64, force bool) (*ResetResult, error) {
 	res := &ResetResult{Queues: []ResetQueue{}}
 	for _, b := range masters {
+		// Committing offsets for a group the broker does not know would
+		// create one (a typo then shows up with a backlog forever).
+		if err := a.requireGroup(b, group); err != nil {
+			return nil, err
+		}
 		cs, err := a.ConsumeStats(b.Addr, group, topic)
 		if err != nil {
 			return nil, err
@@ -172,4 +179,18 @@ func sortResetQueues(qs []ResetQueue) {
 		}
 		return qs[i].QueueID < qs[j].QueueID
 	})
+}
+
+// requireGroup fails unless group is a subscription group of broker b.
+func (a *Admin) requireGroup(b Broker, group string) error {
+	groups, err := a.Groups(Target{Broker: b.Addr})
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		if g.Config.GroupName == group {
+			return nil
+		}
+	}
+	return fmt.Errorf("consumer group %s does not exist on %s (%s): create it first with 'mqadmin group create'", group, b.Name, b.Addr)
 }

@@ -17,7 +17,7 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 		Use:   "broker",
 		Short: "Broker runtime status, configuration and write permission",
 	}
-	config := &cobra.Command{Use: "config", Short: "Read or change a broker's live configuration"}
+	config := &cobra.Command{Use: "config", Short: "Read or change a broker's configuration"}
 	config.AddCommand(newConfigGetCmd(f), newConfigSetCmd(f))
 	cmd.AddCommand(newStatusCmd(f), config, newWriteCmd(f, false), newWriteCmd(f, true))
 	return cmd
@@ -45,7 +45,7 @@ func newConfigGetCmd(f *cmdutil.Factory) *cobra.Command {
 	o := &KVOptions{}
 	cmd := &cobra.Command{
 		Use:   "get (-b BROKER | -c CLUSTER)",
-		Short: "Print a broker's live configuration",
+		Short: "Print the configuration a broker runs with",
 		Args:  cobra.NoArgs,
 		RunE:  func(*cobra.Command, []string) error { return RunConfigGet(f, o) },
 	}

@@ -22,7 +22,7 @@ func newConfigSetCmd(f *cmdutil.Factory) *cobra.Command {
 	o := &ConfigSetOptions{}
 	cmd := &cobra.Command{
 		Use:     "set (-b BROKER | -c CLUSTER) KEY=VALUE...",
-		Short:   "Change broker configuration keys at run time (persisted by the broker)",
+		Short:   "Change broker configuration keys (persisted; some wait for a restart)",
 		Example: "  mqadmin broker config set -c DefaultCluster fileReservedTime=48 deleteWhen=03",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
@@ -75,7 +75,11 @@ func printBrokers(f *cmdutil.Factory, brokers []admin.Broker, header, value stri
 	}
 	rows := make([][]string, len(brokers))
 	for i, b := range brokers {
-		rows[i] = []string{b.Name, b.Addr, value}
+		note := b.Note
+		if note == "" {
+			note = "-"
+		}
+		rows[i] = []string{b.Name, b.Addr, value, note}
 	}
-	return p.Table([]string{"#Broker Name", "#Broker Addr", header}, rows)
+	return p.Table([]string{"#Broker Name", "#Broker Addr", header, "#Note"}, rows)
 }

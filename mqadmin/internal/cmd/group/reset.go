@@ -27,10 +27,11 @@ func newResetCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "reset-offset -g GROUP -t TOPIC (--to-time T | --to-latest)",
 		Short: "Move a group's offsets on a topic to a point in time, or skip its backlog",
-		Long: `Move a group's offsets on a topic to the first message stored at or after a
-time, or to the end of every queue (--to-latest). An online group is reset
-through its clients; an offline group's offsets are committed directly.
-Without --force a queue only ever moves back.`,
+		Long: `Move a group's offsets on a topic to the message stored nearest a time (as
+RocketMQ's resetOffsetByTime does: "now" re-delivers the newest message of each
+queue), or to the end of every queue (--to-latest). An online group is reset
+through its clients; an offline group's offsets are committed directly, and
+the group must exist. Without --force a queue only ever moves back.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error { return RunReset(f, o) },
 	}

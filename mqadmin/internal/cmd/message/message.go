@@ -4,7 +4,8 @@ package message
 
 import (
 	"encoding/hex"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -66,7 +67,7 @@ func isText(b []byte) bool {
 func printView(p *output.Printer, v View, withTracks bool) error {
 	m := v.Message
 	props := make([]string, 0, len(m.Properties))
-	for _, k := range sortedKeys(m.Properties) {
+	for _, k := range slices.Sorted(maps.Keys(m.Properties)) {
 		props = append(props, k+"="+m.Properties[k])
 	}
 	lines := [][2]string{
@@ -125,13 +126,4 @@ func printList(p *output.Printer, ms []*admin.Message, forceHex bool) error {
 			output.Time(m.StoreTimestamp), m.Tags, strings.Join(m.Keys, ","), m.OffsetMsgID}
 	}
 	return p.Table([]string{"#Message ID", "#QID", "#Offset", "#Broker Name", "#Store Time", "#Tags", "#Keys", "#Offset Message ID"}, rows)
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

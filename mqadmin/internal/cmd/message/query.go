@@ -2,6 +2,7 @@ package message
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -57,6 +58,9 @@ or Java's yyyy-MM-dd#HH:mm:ss:SSS.`,
 func RunQuery(f *cmdutil.Factory, o *QueryOptions) error {
 	if (o.Key == "") == (o.Tag == "") {
 		return errors.New("give exactly one of --key or --tag")
+	}
+	if o.Max < 1 {
+		return fmt.Errorf("--max must be at least 1, got %d", o.Max)
 	}
 	now := time.Now()
 	begin, end := int64(0), now.UnixMilli()

@@ -2,6 +2,8 @@ package namesrv
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -35,7 +37,7 @@ func newKVCmd(f *cmdutil.Factory) *cobra.Command {
 			return p.JSON(m)
 		}
 		var rows [][]string
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			rows = append(rows, []string{k, m[k]})
 		}
 		return p.Table([]string{"#Key", "#Value"}, rows)

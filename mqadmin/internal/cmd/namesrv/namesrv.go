@@ -4,7 +4,8 @@ package namesrv
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -46,7 +47,7 @@ func RunConfig(f *cmdutil.Factory) error {
 	}
 	var rows [][]string
 	for _, ns := range a.NameServers() {
-		for _, k := range sortedKeys(cfgs[ns]) {
+		for _, k := range slices.Sorted(maps.Keys(cfgs[ns])) {
 			rows = append(rows, []string{ns, k, cfgs[ns][k]})
 		}
 	}
@@ -94,18 +95,9 @@ func printNamesrvs(f *cmdutil.Factory, nss []string, header, value string) error
 	return p.Table([]string{"#Name Server", header}, rows)
 }
 
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func sortedPairs(m map[string]string) []string {
 	out := make([]string, 0, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, k+"="+m[k])
 	}
 	return out

@@ -81,7 +81,31 @@ with a one-line reason on stderr.`,
 		c.GroupID = groupClassic
 		root.AddCommand(c)
 	}
+	for _, c := range root.Commands() {
+		rejectUnknownSubcommands(c)
+	}
 	return root
+}
+
+// rejectUnknownSubcommands makes a command group fail on a word that is
+// none of its subcommands ("mqadmin topic lst"); cobra would print the
+// group's help and exit 0, which scripts would take for success.
+func rejectUnknownSubcommands(c *cobra.Command) {
+	if !c.HasSubCommands() {
+		return
+	}
+	if !c.Runnable() {
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unknown command %q for %q (see '%s --help')", args[0], cmd.CommandPath(), cmd.CommandPath())
+			}
+			return cmd.Help()
+		}
+	}
+	for _, sub := range c.Commands() {
+		rejectUnknownSubcommands(sub)
+	}
 }
 
 // Main runs mqadmin with os.Args and returns the exit status.

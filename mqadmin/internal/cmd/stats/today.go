@@ -1,7 +1,8 @@
 package stats
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,14 +74,14 @@ func RunToday(f *cmdutil.Factory, o *TodayOptions) error {
 		return p.JSON(st)
 	}
 	var rows [][]string
-	for _, t := range sortedKeys(st.Topics) {
+	for _, t := range slices.Sorted(maps.Keys(st.Topics)) {
 		rows = append(rows, []string{t, strconv.FormatInt(st.Topics[t], 10)})
 	}
 	if err := p.Table([]string{"#Topic", "#Produced Today"}, rows); err != nil {
 		return err
 	}
 	rows = rows[:0]
-	for _, k := range sortedKeys(st.Groups) {
+	for _, k := range slices.Sorted(maps.Keys(st.Groups)) {
 		topic, group, _ := strings.Cut(k, "@")
 		rows = append(rows, []string{topic, group, strconv.FormatInt(st.Groups[k], 10)})
 	}
@@ -90,13 +91,4 @@ func RunToday(f *cmdutil.Factory, o *TodayOptions) error {
 	}
 	p.Printf("\nCounted from %s to %s\n", output.Time(st.DayStart), output.Time(st.At))
 	return nil
-}
-
-func sortedKeys(m map[string]int64) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
