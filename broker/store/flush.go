@@ -175,24 +175,6 @@ func (s *Store) completeWaiters() {
 	}
 }
 
-// cqFlushLoop periodically makes consume queues durable and writes the
-// checkpoint.
-func (s *Store) cqFlushLoop() {
-	defer s.wg.Done()
-	t := time.NewTicker(cqFlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			if err := s.flushConsumeQueues(); err != nil {
-				s.log.Error("[FLUSH] consume queue flush failed", "err", err)
-			}
-		}
-	}
-}
-
 // flushConsumeQueues syncs every dirty consume-queue file and then writes
 // the checkpoint.
 //

@@ -219,23 +219,6 @@ func (s *Store) QueryIndex(topic, key string, maxNum int, begin, end int64) (phy
 	return phyOffsets, lastUpdateTimestamp, lastUpdatePhyOffset
 }
 
-// indexFlushLoop makes index files durable at the consume queues' cadence.
-func (s *Store) indexFlushLoop() {
-	defer s.wg.Done()
-	t := time.NewTicker(cqFlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			if err := s.flushIndex(); err != nil {
-				s.log.Error("[FLUSH] index flush failed", "err", err)
-			}
-		}
-	}
-}
-
 // flushIndex syncs every index file written since its last sync.
 // Recovery does not depend on it (index_recovery.go); it bounds what a
 // power loss can take.

@@ -8,21 +8,6 @@ import (
 	"time"
 )
 
-// retentionLoop runs RunRetention every retentionInterval.
-func (s *Store) retentionLoop() {
-	defer s.wg.Done()
-	t := time.NewTicker(retentionInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.RunRetention()
-		}
-	}
-}
-
 // diskUsagePercent returns how full the file system holding dir is, as df
 // computes it (space reserved for root counts as unavailable).
 func diskUsagePercent(dir string) (float64, error) {

@@ -279,21 +279,42 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 
-	s.wg.Add(5)
+	s.wg.Add(3)
 	go s.prefaultLoop()
 	go s.dispatchLoop()
 	go s.flushLoop()
-	go s.cqFlushLoop()
-	go s.retentionLoop()
+	s.every(cqFlushInterval, "[FLUSH] consume queue flush failed", s.flushConsumeQueues)
+	s.every(retentionInterval, "", func() error { s.RunRetention(); return nil })
 	if cfg.FlushMode == SyncFlush {
 		s.wg.Add(1)
 		go s.reapLoop()
 	}
 	if s.idx != nil {
-		s.wg.Add(1)
-		go s.indexFlushLoop()
+		// Index files are flushed at the consume queues' cadence.
+		s.every(cqFlushInterval, "[FLUSH] index flush failed", s.flushIndex)
 	}
 	return s, nil
+}
+
+// every runs fn every d on its own goroutine until the store stops,
+// logging its errors with msg.
+func (s *Store) every(d time.Duration, msg string, fn func() error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				if err := fn(); err != nil {
+					s.log.Error(msg, "err", err)
+				}
+			}
+		}
+	}()
 }
 
 // lock takes an exclusive flock on RootDir/lock so two processes never
