@@ -4,7 +4,7 @@ BIN     := bin
 DATA    := data
 GOFLAGS ?=
 
-.PHONY: all build run test test-unit test-e2e lint bench fuzz clean deps
+.PHONY: all build run test test-unit test-e2e test-ansible lint bench fuzz clean deps
 
 all: build
 
@@ -16,10 +16,10 @@ run: build
 	./scripts/run.sh $(BIN) $(DATA)
 
 # Everything CI runs. Installs what the tests need first.
-test: deps lint test-unit test-e2e
+test: deps lint test-unit test-e2e test-ansible
 
 deps:
-	./scripts/deps.sh openssh-server
+	./scripts/deps.sh openssh-server ansible ansible-lint
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -31,6 +31,10 @@ test-unit:
 
 test-e2e:
 	$(GO) test -count=1 -timeout 20m ./e2e/
+
+# Ansible rollout onto three network-namespace hosts (tests/ansible/run.sh; root).
+test-ansible: build
+	./tests/ansible/run.sh
 
 # Short fuzzing of the frame decoder (the seed corpus runs in test-unit).
 fuzz:
