@@ -16,6 +16,7 @@ import (
 // consumed per group today, increments per minute with a chart, and Java's
 // statsAll.
 func TestMqadminStats(t *testing.T) {
+	checkDay := sameDay(t)
 	c := startCluster(t)
 	ns := c.ns.addr
 	cli(t, ns, "topic", "create", "-t", "UC7A", "-b", "broker-a", "--queues", "2")
@@ -29,6 +30,7 @@ func TestMqadminStats(t *testing.T) {
 	newPushConsumer(t, ns, "CG_uc7", "UC7A", consumer.MessageSelector{}, col, consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
 	waitFor(t, 30*time.Second, "7 consumed", func() bool { return col.count() == 7 })
 
+	checkDay()
 	var today wire.StatsToday
 	cliJSON(t, ns, &today, "stats", "today")
 	if today.Topics["UC7A"] != 7 || today.Topics["UC7B"] != 3 || today.Groups["UC7A@CG_uc7"] != 7 || today.DayStart > today.At {

@@ -64,3 +64,15 @@ func waitDispatched(t *testing.T, broker, topic string, queues, n int) {
 		return total >= int64(n)
 	})
 }
+
+// sameDay skips a test whose "today" counts would straddle local midnight:
+// call it at the start, and call the function it returns before asserting.
+func sameDay(t *testing.T) func() {
+	y, m, d := time.Now().Date()
+	return func() {
+		t.Helper()
+		if y2, m2, d2 := time.Now().Date(); y2 != y || m2 != m || d2 != d {
+			t.Skip("the test ran across local midnight: today's counts restarted")
+		}
+	}
+}

@@ -25,6 +25,7 @@ func statsToday(t *testing.T, broker string) wire.StatsToday {
 // group, the per-minute series and RocketMQ's windowed stats view; the
 // business counts survive a broker restart.
 func TestBusinessStats(t *testing.T) {
+	checkDay := sameDay(t)
 	c := startCluster(t)
 	createTopic(t, c, "StatsA", 2)
 	createTopic(t, c, "StatsB", 1)
@@ -35,6 +36,7 @@ func TestBusinessStats(t *testing.T) {
 	newPushConsumer(t, c.ns.addr, "CG_stats", "StatsA", consumer.MessageSelector{}, col, consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
 	waitFor(t, 30*time.Second, "7 consumed", func() bool { return col.count() == 7 })
 
+	checkDay()
 	st := statsToday(t, c.broker.addr)
 	if st.Topics["StatsA"] != 7 || st.Topics["StatsB"] != 3 || st.Groups["StatsA@CG_stats"] != 7 {
 		t.Fatalf("today: topics %v groups %v", st.Topics, st.Groups)
@@ -50,6 +52,7 @@ func TestBusinessStats(t *testing.T) {
 
 	c.broker.stop()
 	c.broker = restartBroker(t, c)
+	checkDay()
 	st = statsToday(t, c.broker.addr)
 	if st.Topics["StatsA"] != 7 || st.Topics["StatsB"] != 3 || st.Groups["StatsA@CG_stats"] != 7 {
 		t.Fatalf("today after restart: topics %v groups %v", st.Topics, st.Groups)
