@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end test of the Ansible rollout (make test-ansible; needs root and
-# bin/ from make build). It builds three throwaway hosts on this machine and
-# deploys a real cluster onto them:
+# bin/ from make build). It builds four throwaway hosts on this machine and
+# deploys a real cluster onto them (mq4 joins in the scale-out):
 #
 #   bridge mqopsbr0, 10.213.37.1/24 (this machine, the controller)
 #     netns mqops-mq1  10.213.37.11  name server + broker-a master (id 0)
 #     netns mqops-mq2  10.213.37.12  name server + broker-a slave  (id 1)
 #     netns mqops-mq3  10.213.37.13  broker-b master (id 0)
+#     netns mqops-mq4  10.213.37.14  broker-c master (id 0), step 7
 #
 # Each namespace runs its own sshd (throwaway host key, throwaway client key,
 # root login) as Ansible's target. The namespaces share this machine's file
@@ -27,6 +28,13 @@
 #   5. deploy.yml again: every host reports changed=0;
 #   6. a broker stopped behind Ansible's back is started again by
 #      deploy.yml --tags mqops_broker, and only that host changes.
+#   7. scale_out.yml adds broker-c: only mq4 changes; routes of existing
+#      topics list broker-c with the same queues; groups copied with their
+#      settings; messages for an existing topic are stored on broker-c;
+#   8. scale_out.yml again (naming broker-c): changed=0;
+#   9. rolling_restart.yml while a producer runs: slave first, then one
+#      master at a time, all restarted; every acknowledged message is read
+#      back; no batch fails after the client's retries; all masters writable.
 # Everything (daemons, sshds, namespaces, bridge, users, temp dir) is removed
 # on exit, failed or not. KEEP=1 keeps the temp dir for inspection.
 set -euo pipefail
@@ -37,10 +45,11 @@ export ANSIBLE_CONFIG=$root/ansible.cfg
 
 net=10.213.37
 bridge=mqopsbr0
-hosts=(mq1 mq2 mq3)
-declare -A ip=([mq1]=$net.11 [mq2]=$net.12 [mq3]=$net.13)
+hosts=(mq1 mq2 mq3 mq4)
+declare -A ip=([mq1]=$net.11 [mq2]=$net.12 [mq3]=$net.13 [mq4]=$net.14)
 namesrv_addr="$net.11:9876;$net.12:9876"
 topic=AnsibleSmoke
+load_pid=
 
 log() { printf '\n=== %s\n' "$*"; }
 die() {
@@ -68,6 +77,8 @@ made_run_sshd=
 cleanup() {
 	local rc=$?
 	set +e
+	# The background producer of step 9, by its pid.
+	[ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null && wait "$load_pid" 2>/dev/null
 	for h in "${hosts[@]}"; do
 		# Everything inside a namespace was started by this script or by
 		# the deploy it ran: the daemons and the sshd.
@@ -114,6 +125,11 @@ playbook() { # playbook LOGNAME ARGS...: run deploy.yml, output to the terminal 
 	local name=$1
 	shift
 	ansible-playbook -i "$work/inventory" playbooks/deploy.yml "$@" 2>&1 | tee "$work/$name.log"
+}
+play() { # play PLAYBOOK LOGNAME ARGS...: run another playbook the same way
+	local book=$1 name=$2
+	shift 2
+	ansible-playbook -i "$work/inventory" "playbooks/$book" "$@" 2>&1 | tee "$work/$name.log"
 }
 
 steps=$((steps + 1))
@@ -176,8 +192,10 @@ done
 
 log "Inventory $work/inventory"
 mkdir -p "$work/inventory/group_vars"
-# Only plain values: mqadmin hosts check reads this inventory too.
-{
+# write_hosts [mq4]: the inventory's hosts.yml; mq4 (broker-c master) joins
+# for the scale-out of step 7. Only plain values: mqadmin hosts check reads
+# this inventory too.
+write_hosts() {
 	echo "all:"
 	echo "  children:"
 	echo "    mqops_namesrv:"
@@ -188,12 +206,15 @@ mkdir -p "$work/inventory/group_vars"
 	echo "          hosts:"
 	echo "            mq1: {mqops_broker_name: broker-a, mqops_broker_id: 0}"
 	echo "            mq3: {mqops_broker_name: broker-b, mqops_broker_id: 0}"
+	[ "${1:-}" = mq4 ] && echo "            mq4: {mqops_broker_name: broker-c, mqops_broker_id: 0}"
 	echo "        mqops_broker_slave:"
 	echo "          hosts:"
 	echo "            mq2: {mqops_broker_name: broker-a, mqops_broker_id: 1}"
 	echo "    mqops_zabbix_agent:"
 	echo "      children: {mqops_namesrv: {}, mqops_broker: {}}"
-} >"$work/inventory/hosts.yml"
+	return 0
+}
+write_hosts >"$work/inventory/hosts.yml"
 cat >"$work/inventory/group_vars/all.yml" <<EOF
 ansible_user: root
 ansible_ssh_private_key_file: $work/client_key
@@ -201,6 +222,9 @@ ansible_ssh_common_args: -o UserKnownHostsFile=$work/known_hosts -o StrictHostKe
 ansible_python_interpreter: /usr/bin/python3
 mqops_service_manager: supervisor
 mqops_os_tuning_sysctl_apply: false
+# The test's producer is a new process per message, so it routes around a
+# read-only master at once; production keeps the 30 s client refresh.
+mqops_broker_rolling_route_refresh_wait_s: 2
 EOF
 mkdir -p "$work/inventory/host_vars"
 for h in "${hosts[@]}"; do
@@ -308,3 +332,156 @@ playbook restart-stopped --tags mqops_broker
 [ "$(recap_changed_host "$work/restart-stopped.log" mq1)" = 0 ] || die "mq1 changed"
 [ "$(recap_changed_host "$work/restart-stopped.log" mq2)" = 0 ] || die "mq2 changed"
 check_process mq3 broker mqbroker
+
+steps=$((steps + 1))
+log "7. scale_out.yml adds broker-c (mq4) with the cluster's topics and groups"
+# Metadata the new group must get: a topic with its own queue counts, and
+# a group with non-default settings, on both existing masters.
+mqadmin topic create -t ScaleOutTopic -c DefaultCluster -r 6 -w 6 -p 6 >/dev/null
+mqadmin group create -g ScaleOutGroup -c DefaultCluster --retry-max-times 3 --retry-queues 2 >/dev/null
+write_hosts mq4 >"$work/inventory/hosts.yml"
+play scale_out.yml scale-out
+[ "$(recap_changed_host "$work/scale-out.log" mq4)" -ge 1 ] || die "scale_out.yml changed nothing on mq4"
+for h in mq1 mq2 mq3; do
+	[ "$(recap_changed_host "$work/scale-out.log" "$h")" = 0 ] || die "scale_out.yml changed existing host $h"
+done
+check_process mq4 broker mqbroker
+for t in "$topic" ScaleOutTopic; do
+	mqadmin topic route -t "$t" -o json >"$work/route-$t.json"
+done
+mqadmin group list -b broker-c -o json >"$work/groups-c.json"
+python3 - "$work" "$topic" <<'EOF2'
+import json, sys
+work, smoke = sys.argv[1], sys.argv[2]
+for t in (smoke, "ScaleOutTopic"):
+    q = {d["brokerName"]: d for d in json.load(open(f"{work}/route-{t}.json"))["queueDatas"]}
+    assert "broker-c" in q, f"route of {t} lacks broker-c: {sorted(q)}"
+    a, c = q["broker-a"], q["broker-c"]
+    for k in ("readQueueNums", "writeQueueNums", "perm"):
+        assert a[k] == c[k], f"{t}: broker-c {k}={c[k]}, broker-a has {a[k]}"
+    print(f"ok: route of {t} includes broker-c (r {c['readQueueNums']} w {c['writeQueueNums']} perm {c['perm']}, as broker-a)")
+g = {x["config"]["groupName"]: x["config"] for x in json.load(open(f"{work}/groups-c.json"))}
+assert "ScaleOutGroup" in g, f"broker-c lacks ScaleOutGroup: {sorted(g)}"
+assert g["ScaleOutGroup"]["retryMaxTimes"] == 3 and g["ScaleOutGroup"]["retryQueueNums"] == 2, g["ScaleOutGroup"]
+print("ok: broker-c has ScaleOutGroup with its settings (retryMaxTimes 3, retryQueueNums 2)")
+EOF2
+# The new group takes traffic for an existing topic at once: sends pinned to
+# it are stored there, and unpinned sends round-robin onto it too.
+key="scale-$$-$RANDOM"
+mqadmin message send -t "$topic" --body "to broker-c $key" --keys "$key" -b broker-c -q 0 --count 3 -o json >"$work/send-c.json"
+mqadmin message query -t "$topic" --key "$key" -o json >"$work/by-key-c.json"
+mqadmin topic status -t "$topic" -o json >"$work/status-c.json"
+mqadmin message send -t ScaleOutTopic --body spread --count 18 -o json >"$work/send-spread.json"
+python3 - "$work" "${ip[mq4]}" <<'EOF2'
+import json, sys
+work, mq4 = sys.argv[1], sys.argv[2]
+sent = json.load(open(f"{work}/send-c.json"))
+assert len(sent) == 3 and all(x["sendResult"] == "SEND_OK" and x["brokerName"] == "broker-c" for x in sent), sent
+got = json.load(open(f"{work}/by-key-c.json"))
+assert sorted(m["msgId"] for m in got) == sorted(x["msgId"] for x in sent), f"by key: {got}"
+hosts = {m["storeHost"] for m in got}
+assert hosts == {f"{mq4}:10911"}, f"stored on {hosts}, want broker-c at {mq4}"
+q0 = [q for q in json.load(open(f"{work}/status-c.json")) if q["brokerName"] == "broker-c" and q["queueId"] == 0]
+assert q0 and q0[0]["maxOffset"] == 3, f"broker-c queue 0: {q0}"
+print(f"ok: 3 messages sent to broker-c are stored on {mq4} (queue 0 max offset 3) and read back by key")
+spread = sorted({x["brokerName"] for x in json.load(open(f"{work}/send-spread.json"))})
+assert spread == ["broker-a", "broker-b", "broker-c"], f"unpinned sends reached {spread}"
+print("ok: unpinned sends to ScaleOutTopic reach", spread)
+EOF2
+
+steps=$((steps + 1))
+log "8. scale_out.yml again, naming broker-c: nothing may change"
+play scale_out.yml scale-out-rerun -e '{"mqops_scale_out_broker_names": ["broker-c"]}'
+changed=$(recap_changed "$work/scale-out-rerun.log")
+[ "$changed" = 0 ] || die "scale_out.yml re-run changed $changed thing(s)"
+grep -q 'Create the missing topics on this broker' "$work/scale-out-rerun.log" ||
+	die "the re-run did not reach the metadata copy"
+echo "ok: changed=0 (topics and groups all present on broker-c)"
+
+steps=$((steps + 1))
+log "9. rolling_restart.yml under load"
+mqadmin topic create -t RollTopic -c DefaultCluster --queues 4 >/dev/null
+run="rr-$$-$RANDOM"
+mkdir -p "$work/load"
+# A producer from the controller: batches of 12 sends, each batch one
+# official-client process (retries 2) whose round-robin over the 12 queues
+# reaches all three masters. A batch's acknowledgements are known only when
+# all of it succeeds (mqadmin prints nothing when a send fails), so a
+# failed batch counts as failed whole. Each batch has its own key.
+(
+	set +e
+	i=0
+	while [ ! -e "$work/load/stop" ]; do
+		i=$((i + 1))
+		k="$run-$i"
+		if out=$(bin/mqadmin -n "$namesrv_addr" message send -t RollTopic --body "$k" --keys "$k" --count 12 -o json 2>&1); then
+			paste -d' ' <(grep -o '"msgId": "[^"]*"' <<<"$out" | cut -d'"' -f4) \
+				<(grep -o '"brokerName": "[^"]*"' <<<"$out" | cut -d'"' -f4) | sed "s/^/$k /" >>"$work/load/ok"
+		else
+			echo "$k $(date +%T.%N) $out" >>"$work/load/fail"
+		fi
+	done
+) &
+load_pid=$!
+declare -A pid_before
+for h in mq1 mq2 mq3 mq4; do pid_before[$h]=$(pid_of "$h" broker); done
+sleep 3
+play rolling_restart.yml rolling-restart
+sleep 2
+touch "$work/load/stop"
+wait "$load_pid"
+load_pid=
+touch "$work/load/ok" "$work/load/fail"
+# Every master is writable again: fresh sends reach all three groups.
+mqadmin message send -t RollTopic --body after --count 12 -o json >"$work/send-after.json"
+mqadmin message query -t RollTopic --tag '*' --max 1000000 -o json >"$work/roll-by-pull.json"
+# By key through the index: 25 batches picked at random.
+mkdir -p "$work/roll-by-key"
+for k in $(cut -d' ' -f1 "$work/load/ok" | sort -u | shuf -n 25); do
+	mqadmin message query -t RollTopic --key "$k" -o json >"$work/roll-by-key/$k.json"
+done
+python3 - "$work" <<'EOF2'
+import json, sys
+work = sys.argv[1]
+import glob, os
+ok = [l.split() for l in open(f"{work}/load/ok") if l.strip()]
+fail = [l.rstrip("\n") for l in open(f"{work}/load/fail") if l.strip()]
+acked = {f[1]: f[0] for f in ok}
+per = {}
+for f in ok:
+    per[f[2]] = per.get(f[2], 0) + 1
+batches = len({f[0] for f in ok})
+print(f"load: {len(ok)} sends acknowledged in {batches} batches ({', '.join(f'{b} {n}' for b, n in sorted(per.items()))}); "
+      f"{len(fail)} batches failed after the client's retries")
+for l in fail:
+    print("  failed:", l[:300])
+assert batches >= 30, f"only {batches} batches acknowledged: the producer did not run through the restart"
+assert sorted(per) == ["broker-a", "broker-b", "broker-c"], f"the load reached only {sorted(per)}"
+got = {m["msgId"] for m in json.load(open(f"{work}/roll-by-pull.json"))}
+lost = sorted(set(acked) - got)
+assert not lost, f"by pulling every queue: {len(lost)} acknowledged messages missing, e.g. batches {sorted({acked[m] for m in lost})[:5]}"
+print(f"ok: all {len(acked)} acknowledged messages read back by pulling every queue")
+n = 0
+for path in glob.glob(f"{work}/roll-by-key/*.json"):
+    k = os.path.basename(path)[:-5]
+    want = {m for m, b in acked.items() if b == k}
+    have = {m["msgId"] for m in json.load(open(path))}
+    assert want <= have, f"by key {k}: {len(want - have)} of {len(want)} acknowledged messages missing"
+    n += len(want)
+print(f"ok: {n} acknowledged messages of 25 random batches read back by key, through the index")
+after = sorted({x["brokerName"] for x in json.load(open(f"{work}/send-after.json"))})
+assert after == ["broker-a", "broker-b", "broker-c"], f"after the restart sends reach {after}: a master stayed read-only"
+print("ok: every master is writable again:", after)
+assert not fail, f"{len(fail)} sends failed beyond the client's retries"
+EOF2
+for h in mq1 mq2 mq3 mq4; do
+	[ "$(recap_changed_host "$work/rolling-restart.log" "$h")" -ge 1 ] || die "$h was not restarted"
+done
+for h in mq1 mq2 mq3 mq4; do
+	check_process "$h" broker mqbroker
+	[ "$(pid_of "$h" broker)" != "${pid_before[$h]}" ] || die "$h's broker was not restarted (pid ${pid_before[$h]})"
+done
+# Order: the slave first, then one master at a time.
+order=$(grep -o '^changed: \[mq[0-9]\]' "$work/rolling-restart.log" | tr -d '[]' | awk '{print $2}' | uniq | tr '\n' ' ')
+[ "$order" = "mq2 mq1 mq3 mq4 " ] || die "restart order was: $order"
+echo "ok: every broker restarted (new pids), in the order $order"
