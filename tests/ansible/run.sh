@@ -222,9 +222,13 @@ ansible_ssh_common_args: -o UserKnownHostsFile=$work/known_hosts -o StrictHostKe
 ansible_python_interpreter: /usr/bin/python3
 mqops_service_manager: supervisor
 mqops_os_tuning_sysctl_apply: false
-# The test's producer is a new process per message, so it routes around a
-# read-only master at once; production keeps the 30 s client refresh.
-mqops_broker_rolling_route_refresh_wait_s: 2
+# The test's producer is a new process per batch of 12 messages, so it
+# routes around a read-only master once every batch that started before
+# the write-disable has ended; under the test's load a batch can take a few
+# seconds (a 2 s wait once let one batch end on its stale route, and the Go
+# client's retries do not avoid the broker that refused). Production keeps
+# the 30 s client refresh.
+mqops_broker_rolling_route_refresh_wait_s: 10
 EOF
 mkdir -p "$work/inventory/host_vars"
 for h in "${hosts[@]}"; do
