@@ -200,22 +200,7 @@ func (m *Manager) Close() error {
 // TopicPut counts one send request that stored msgs messages of bytes
 // bytes in total on topic: AVGPT is messages (or bytes) per request.
 func (m *Manager) TopicPut(topic []byte, msgs, bytes int) {
-	m.mu.RLock()
-	if e := m.topics[string(topic)]; e != nil {
-		m.put(e, msgs, bytes)
-		m.mu.RUnlock()
-		return
-	}
-	m.mu.RUnlock()
-	m.mu.Lock()
-	m.put(create(m.topics, topic), msgs, bytes)
-	m.mu.Unlock()
-}
-
-func (m *Manager) put(e *entry, msgs, bytes int) {
-	e.nums.add(msgs)
-	e.size.add(bytes)
-	m.brokerPut.value.Add(int64(msgs))
+	m.count(countPut, topic, msgs, bytes)
 }
 
 // GroupGet counts one pull that delivered msgs messages of bytes bytes in
@@ -223,41 +208,62 @@ func (m *Manager) put(e *entry, msgs, bytes int) {
 // found messages: AVGPT is messages per such pull.
 func (m *Manager) GroupGet(topic, group []byte, msgs, bytes int) {
 	var buf [keyBuf]byte
-	key := groupKey(buf[:0], topic, group)
-	m.mu.RLock()
-	if e := m.groups[string(key)]; e != nil {
-		m.get(e, msgs, bytes)
-		m.mu.RUnlock()
-		return
-	}
-	m.mu.RUnlock()
-	m.mu.Lock()
-	m.get(create(m.groups, key), msgs, bytes)
-	m.mu.Unlock()
-}
-
-func (m *Manager) get(e *entry, msgs, bytes int) {
-	e.nums.add(msgs)
-	e.size.add(bytes)
-	m.brokerGet.value.Add(int64(msgs))
+	m.count(countGet, groupKey(buf[:0], topic, group), msgs, bytes)
 }
 
 // SendBack counts one message that group failed to consume and sent back
-// to the broker. RocketMQ keys it by the topic it is re-put to (the
-// group's retry or dead-letter topic); topic is whatever the caller passes.
+// to the broker, keyed topic@group with the topic the caller passes.
 func (m *Manager) SendBack(topic, group []byte) {
 	var buf [keyBuf]byte
-	key := groupKey(buf[:0], topic, group)
+	m.count(countSendBack, groupKey(buf[:0], topic, group), 1, 0)
+}
+
+// countKind says which counters a count call feeds.
+type countKind int
+
+const (
+	countPut      countKind = iota // topic entry, BROKER_PUT_NUMS
+	countGet                       // topic@group entry, BROKER_GET_NUMS
+	countSendBack                  // topic@group entry's SNDBCK_PUT_NUMS
+)
+
+// count finds (or adds) the entry for key and adds to it. The add happens
+// under mu so that eviction, which takes mu exclusively, never drops an
+// entry between its look-up and the add. Existing keys take only the
+// shared lock and allocate nothing.
+func (m *Manager) count(kind countKind, key []byte, msgs, bytes int) {
 	m.mu.RLock()
-	if e := m.groups[string(key)]; e != nil {
-		e.sndbck.add(1)
+	if e := m.table(kind)[string(key)]; e != nil {
+		m.add(kind, e, msgs, bytes)
 		m.mu.RUnlock()
 		return
 	}
 	m.mu.RUnlock()
 	m.mu.Lock()
-	create(m.groups, key).sndbck.add(1)
+	m.add(kind, create(m.table(kind), key), msgs, bytes)
 	m.mu.Unlock()
+}
+
+func (m *Manager) table(kind countKind) map[string]*entry {
+	if kind == countPut {
+		return m.topics
+	}
+	return m.groups
+}
+
+func (m *Manager) add(kind countKind, e *entry, msgs, bytes int) {
+	switch kind {
+	case countPut:
+		e.nums.add(msgs)
+		e.size.add(bytes)
+		m.brokerPut.value.Add(int64(msgs))
+	case countGet:
+		e.nums.add(msgs)
+		e.size.add(bytes)
+		m.brokerGet.value.Add(int64(msgs))
+	case countSendBack:
+		e.sndbck.add(1)
+	}
 }
 
 // keyBuf holds topic@group on the stack up to RocketMQ's longest: a
