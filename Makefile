@@ -19,7 +19,7 @@ run: build
 test: deps lint test-unit test-e2e test-ansible
 
 deps:
-	./scripts/deps.sh openssh-server ansible ansible-lint
+	./scripts/deps.sh openssh-server ansible ansible-lint curl
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -164,3 +164,61 @@ func TestMqadminBrokersAndCluster(t *testing.T) {
 		t.Fatalf("cluster list with a dead broker: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// brokersListed returns the broker names name server ns lists.
+func brokersListed(t *testing.T, ns string) []string {
+	t.Helper()
+	r := runCLI(t, nil, "cluster", "list", "-o", "json", "-n", ns)
+	if r.code != 0 && strings.Contains(r.stderr, "no broker found") {
+		return nil
+	}
+	var brs []admin.BrokerRuntime
+	cliJSON(t, ns, &brs, "cluster", "list")
+	var out []string
+	for _, b := range brs {
+		out = append(out, b.Name)
+	}
+	return out
+}
+
+// TestLiveNamesrvAddr changes a running broker's name servers, as the
+// blue-green upgrade does: added name servers list it before the command
+// returns, dropped ones forget it at once, and a restart keeps the change.
+func TestLiveNamesrvAddr(t *testing.T) {
+	c := startCluster(t)
+	ns2 := startNamesrv(t)
+	broker := c.broker.addr
+	if got := brokersListed(t, ns2.addr); len(got) != 0 {
+		t.Fatalf("a fresh name server lists %v", got)
+	}
+	cli(t, c.ns.addr, "broker", "config", "set", "-b", broker, "namesrvAddr="+c.ns.addr+";"+ns2.addr)
+	for _, ns := range []string{c.ns.addr, ns2.addr} {
+		if got := brokersListed(t, ns); len(got) != 1 || got[0] != "broker-a" {
+			t.Fatalf("name server %s lists %v right after the change, want [broker-a]", ns, got)
+		}
+	}
+	var cfg map[string]map[string]string
+	cliJSON(t, ns2.addr, &cfg, "broker", "config", "get", "-b", broker)
+	if got := cfg[broker]["namesrvAddr"]; got != c.ns.addr+";"+ns2.addr {
+		t.Fatalf("namesrvAddr in force: %q", got)
+	}
+
+	cli(t, ns2.addr, "broker", "config", "set", "-b", broker, "namesrvAddr="+ns2.addr)
+	if got := brokersListed(t, c.ns.addr); len(got) != 0 {
+		t.Fatalf("the dropped name server still lists %v", got)
+	}
+	if got := brokersListed(t, ns2.addr); len(got) != 1 {
+		t.Fatalf("the kept name server lists %v", got)
+	}
+	// Later registrations (a topic created re-registers at once) go to the
+	// new list only.
+	cli(t, ns2.addr, "topic", "create", "-t", "AfterMove", "-b", broker)
+	waitRoute(t, ns2.addr, "AfterMove", 1)
+	if got := brokersListed(t, c.ns.addr); len(got) != 0 {
+		t.Fatalf("the dropped name server lists %v again", got)
+	}
+
+	if out := cliFail(t, ns2.addr, "broker", "config", "set", "-b", broker, "namesrvAddr=not-an-address"); !strings.Contains(out, "namesrvAddr") {
+		t.Fatalf("bad namesrvAddr: %s", out)
+	}
+}

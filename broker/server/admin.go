@@ -60,6 +60,9 @@ var liveConfigKeys = map[string]bool{
 	"brokerPermission": true,
 	// Retention, so that an operator can free disk without a restart.
 	"fileReservedTime": true, "deleteWhen": true, "diskMaxUsedSpaceRatio": true,
+	// Name servers, so that a blue-green upgrade can register the old
+	// brokers with the new cluster's name servers while they serve.
+	"namesrvAddr": true,
 }
 
 func (b *Broker) handleUpdateBrokerConfig(c *remoting.Conn, req *wire.Command) {
@@ -117,6 +120,7 @@ func (b *Broker) handleUpdateBrokerConfig(c *remoting.Conn, req *wire.Command) {
 		c.ReplyCode(req, wire.SystemError, "persist config: "+err.Error())
 		return
 	}
+	oldNamesrv := b.cfgView.NamesrvAddr
 	b.cfgView, b.runtimeCfg = &next, updates
 	b.cfgVersion = wire.DataVersion{Counter: b.cfgVersion.Counter + 1, Timestamp: time.Now().UnixMilli()}
 	oldPerm := int(b.perm.Load())
@@ -134,11 +138,20 @@ func (b *Broker) handleUpdateBrokerConfig(c *remoting.Conn, req *wire.Command) {
 	for _, k := range ignored {
 		b.log.Warn("[CONFIG_UPDATE] unknown broker config key ignored", "key", k)
 	}
-	if next.BrokerPermission != oldPerm {
+	if next.NamesrvAddr != oldNamesrv {
+		// Dropped name servers forget the broker now rather than after
+		// their 120 s expiry; added ones learn it before the reply.
+		b.log.Warn("[NAMESRV_CHANGED] name servers changed", "from", oldNamesrv, "to", next.NamesrvAddr)
+		b.unregister(removedAddrs(oldNamesrv, next.NamesrvAddr))
+	}
+	switch {
+	case next.BrokerPermission != oldPerm:
 		// Clients learn the new permission from the routes; the broker
 		// enforces it on every send and pull regardless.
 		b.log.Warn("[PERMISSION_CHANGED] broker permission changed", "from", oldPerm, "to", next.BrokerPermission)
 		b.topics.Bump()
+		b.registerAll()
+	case next.NamesrvAddr != oldNamesrv:
 		b.registerAll()
 	}
 	// The remark tells the operator what did not take effect yet.

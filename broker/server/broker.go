@@ -62,7 +62,7 @@ type Broker struct {
 	// cfg holds the settings the broker started with; hot paths read it
 	// without locks. cfgView adds the updates made since with
 	// UPDATE_BROKER_CONFIG (what GET_BROKER_CONFIG shows); of those only
-	// brokerPermission takes effect at once, through perm.
+	// liveConfigKeys take effect at once (brokerPermission through perm).
 	cfgMu      sync.RWMutex
 	cfgView    *config.Broker
 	runtimeCfg map[string]string // updates persisted in runtime.properties
@@ -377,9 +377,19 @@ func missing(c *remoting.Conn, req *wire.Command, field string) {
 
 // ---- name-server registration ----
 
+// namesrvAddrs is the name servers the broker registers with now:
+// namesrvAddr changes at runtime (a blue-green upgrade adds the new
+// cluster's name servers to the old brokers).
 func (b *Broker) namesrvAddrs() []string {
+	b.cfgMu.RLock()
+	list := b.cfgView.NamesrvAddr
+	b.cfgMu.RUnlock()
+	return splitAddrs(list)
+}
+
+func splitAddrs(list string) []string {
 	var out []string
-	for _, a := range strings.Split(b.cfg.NamesrvAddr, ";") {
+	for _, a := range strings.Split(list, ";") {
 		if a = strings.TrimSpace(a); a != "" {
 			out = append(out, a)
 		}
@@ -452,12 +462,29 @@ func (b *Broker) registerAll() {
 	wg.Wait()
 }
 
-func (b *Broker) unregisterAll() {
+func (b *Broker) unregisterAll() { b.unregister(b.namesrvAddrs()) }
+
+// removedAddrs lists the name servers of list old that list next lacks.
+func removedAddrs(old, next string) []string {
+	keep := map[string]bool{}
+	for _, a := range splitAddrs(next) {
+		keep[a] = true
+	}
+	var out []string
+	for _, a := range splitAddrs(old) {
+		if !keep[a] {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (b *Broker) unregister(addrs []string) {
 	fields := map[string]string{
 		"brokerName": b.cfg.BrokerName, "brokerAddr": b.addr, "clusterName": b.cfg.BrokerClusterName,
 		"brokerId": strconv.FormatInt(b.cfg.BrokerID, 10),
 	}
-	for _, a := range b.namesrvAddrs() {
+	for _, a := range addrs {
 		if _, err := b.namesrv.Invoke(a, wire.NewRequest(wire.UnregisterBroker, fields, nil), 3*time.Second); err != nil {
 			b.log.Warn("unregister from name server failed", "namesrv", a, "err", err)
 		}

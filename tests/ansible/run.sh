@@ -6,8 +6,10 @@
 #   bridge mqopsbr0, 10.213.37.1/24 (this machine, the controller)
 #     netns mqops-mq1  10.213.37.11  name server + broker-a master (id 0)
 #     netns mqops-mq2  10.213.37.12  name server + broker-a slave  (id 1)
-#     netns mqops-mq3  10.213.37.13  broker-b master (id 0)
+#     netns mqops-mq3  10.213.37.13  broker-b master (id 0), name-server endpoint
 #     netns mqops-mq4  10.213.37.14  broker-c master (id 0), step 7
+#     netns mqops-mq5  10.213.37.15  green: name server + broker-g1 master, step 10
+#     netns mqops-mq6  10.213.37.16  green: name server + broker-g2 master, step 10
 #
 # Each namespace runs its own sshd (throwaway host key, throwaway client key,
 # root login) as Ansible's target. The namespaces share this machine's file
@@ -32,9 +34,15 @@
 #      topics list broker-c with the same queues; groups copied with their
 #      settings; messages for an existing topic are stored on broker-c;
 #   8. scale_out.yml again (naming broker-c): changed=0;
-#   9. rolling_restart.yml while a producer runs: slave first, then one
-#      master at a time, all restarted; every acknowledged message is read
-#      back; no batch fails after the client's retries; all masters writable.
+#   9. rolling_restart.yml while an official-client producer and consumer
+#      run (tests/loadclient): slave first, then one master at a time, all
+#      restarted; no send fails beyond the client's retries; the consumer
+#      receives every acknowledged message; all masters writable again.
+#  10. upgrade.yml to a green cluster (mq5, mq6) while the same kind of
+#      client runs, finding its name servers through the endpoint: no send
+#      fails beyond retries, every acknowledged message is consumed (from
+#      blue and green brokers); the endpoint and DNS-style record name the
+#      green name servers; blue daemons are stopped; green lists only green.
 # Everything (daemons, sshds, namespaces, bridge, users, temp dir) is removed
 # on exit, failed or not. KEEP=1 keeps the temp dir for inspection.
 set -euo pipefail
@@ -45,8 +53,8 @@ export ANSIBLE_CONFIG=$root/ansible.cfg
 
 net=10.213.37
 bridge=mqopsbr0
-hosts=(mq1 mq2 mq3 mq4)
-declare -A ip=([mq1]=$net.11 [mq2]=$net.12 [mq3]=$net.13 [mq4]=$net.14)
+hosts=(mq1 mq2 mq3 mq4 mq5 mq6)
+declare -A ip=([mq1]=$net.11 [mq2]=$net.12 [mq3]=$net.13 [mq4]=$net.14 [mq5]=$net.15 [mq6]=$net.16)
 namesrv_addr="$net.11:9876;$net.12:9876"
 topic=AnsibleSmoke
 load_pid=
@@ -70,14 +78,20 @@ exec 9>/tmp/mqops-ansible.lock
 flock -w 300 9 || die "another test-ansible run holds /tmp/mqops-ansible.lock"
 
 work=$(mktemp -d /tmp/mqops-ansible.XXXXXX)
+# The Go client's name-server resolver keeps a snapshot under the user's
+# home (from /etc/passwd, not $HOME); removed afterwards unless it was there.
+client_snapshots=$(getent passwd "$(id -un)" | cut -d: -f6)/logs/rocketmq-go
+[ -e "$client_snapshots" ] && client_snapshots=
 # The daemons run as per-host users and must reach their directories.
 chmod 755 "$work"
+# The application the scenarios keep running: the official client.
+go build -o "$work/loadclient" ./tests/loadclient || die "building tests/loadclient failed"
 made_run_sshd=
 
 cleanup() {
 	local rc=$?
 	set +e
-	# The background producer of step 9, by its pid.
+	# The background load client of steps 9 and 10, by its pid.
 	[ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null && wait "$load_pid" 2>/dev/null
 	for h in "${hosts[@]}"; do
 		# Everything inside a namespace was started by this script or by
@@ -99,6 +113,7 @@ cleanup() {
 		getent group "mqops-$h" >/dev/null && groupdel "mqops-$h"
 	done
 	ip link delete "$bridge" 2>/dev/null
+	[ -n "$client_snapshots" ] && rm -rf "$client_snapshots"
 	[ -n "$made_run_sshd" ] && rmdir /run/sshd 2>/dev/null
 	if [ "${KEEP:-}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 	# The plain "N passed, N failed" line CI reads as the test result.
@@ -192,24 +207,33 @@ done
 
 log "Inventory $work/inventory"
 mkdir -p "$work/inventory/group_vars"
-# write_hosts [mq4]: the inventory's hosts.yml; mq4 (broker-c master) joins
-# for the scale-out of step 7. Only plain values: mqadmin hosts check reads
-# this inventory too.
+# write_hosts [mq4|green]: the inventory's hosts.yml; mq4 (broker-c master)
+# joins for the scale-out of step 7, the green cluster (mq5, mq6) for the
+# upgrade of step 10. Only plain values: mqadmin hosts check reads this
+# inventory too.
 write_hosts() {
+	local stage=${1:-}
 	echo "all:"
 	echo "  children:"
 	echo "    mqops_namesrv:"
-	echo "      hosts: {mq1: {}, mq2: {}}"
+	echo "      hosts: {mq1: {}, mq2: {}$([ "$stage" = green ] && echo ', mq5: {}, mq6: {}')}"
 	echo "    mqops_broker:"
 	echo "      children:"
 	echo "        mqops_broker_master:"
 	echo "          hosts:"
 	echo "            mq1: {mqops_broker_name: broker-a, mqops_broker_id: 0}"
 	echo "            mq3: {mqops_broker_name: broker-b, mqops_broker_id: 0}"
-	[ "${1:-}" = mq4 ] && echo "            mq4: {mqops_broker_name: broker-c, mqops_broker_id: 0}"
+	[ -n "$stage" ] && echo "            mq4: {mqops_broker_name: broker-c, mqops_broker_id: 0}"
+	if [ "$stage" = green ]; then
+		echo "            mq5: {mqops_broker_name: broker-g1, mqops_broker_id: 0}"
+		echo "            mq6: {mqops_broker_name: broker-g2, mqops_broker_id: 0}"
+	fi
 	echo "        mqops_broker_slave:"
 	echo "          hosts:"
 	echo "            mq2: {mqops_broker_name: broker-a, mqops_broker_id: 1}"
+	echo "    mqops_nsaddr:"
+	echo "      hosts: {mq3: {}}"
+	[ "$stage" = green ] && echo "    mqops_green:" && echo "      hosts: {mq5: {}, mq6: {}}"
 	echo "    mqops_zabbix_agent:"
 	echo "      children: {mqops_namesrv: {}, mqops_broker: {}}"
 	return 0
@@ -222,13 +246,6 @@ ansible_ssh_common_args: -o UserKnownHostsFile=$work/known_hosts -o StrictHostKe
 ansible_python_interpreter: /usr/bin/python3
 mqops_service_manager: supervisor
 mqops_os_tuning_sysctl_apply: false
-# The test's producer is a new process per batch of 12 messages, so it
-# routes around a read-only master once every batch that started before
-# the write-disable has ended; under the test's load a batch can take a few
-# seconds (a 2 s wait once let one batch end on its stale route, and the Go
-# client's retries do not avoid the broker that refused). Production keeps
-# the 30 s client refresh.
-mqops_broker_rolling_route_refresh_wait_s: 10
 EOF
 mkdir -p "$work/inventory/host_vars"
 for h in "${hosts[@]}"; do
@@ -250,6 +267,12 @@ for h in "${hosts[@]}"; do
 		mqops_os_tuning_thp_tmpfiles_file: $d/tmpfiles-60-mqops-thp.conf
 	EOF
 done
+# mq3 also runs the name-server endpoint, and keeps the DNS-style record in
+# its own hosts file (a resolver's file in production).
+cat >>"$work/inventory/host_vars/mq3.yml" <<EOF
+mqops_nsaddr_dns_name: mq-ns.mqops.test
+mqops_nsaddr_dns_hosts_file: $work/mq3/hosts
+EOF
 export ANSIBLE_SSH_CONTROL_PATH_DIR=$work/cp
 
 for _ in $(seq 1 50); do
@@ -272,6 +295,46 @@ playbook deploy
 
 # pid_of HOST SERVICE: the supervisor's pid for it
 pid_of() { cat "$work/$1/run/mqops-$2.pid"; }
+# start_load DIR ARGS...: the load client in the background, writing to DIR.
+start_load() {
+	local dir=$1
+	shift
+	mkdir -p "$dir"
+	HOME=$dir "$work/loadclient" -dir "$dir" -rate 100 -drain 3m "$@" >"$dir/out" 2>&1 &
+	load_pid=$!
+}
+# stop_load DIR: stop the producer; the client exits once its consumer has
+# received every acknowledged message (or gives up after its -drain).
+stop_load() {
+	touch "$1/stop"
+	local rc=0
+	wait "$load_pid" || rc=$?
+	load_pid=
+	[ -s "$1/summary.json" ] || { cat "$1/out"; die "the load client left no summary (exit $rc)"; }
+}
+# check_load DIR BROKER...: no send failed beyond the client's retries, the
+# consumer received every acknowledged message, and the acknowledged
+# messages were stored on each BROKER.
+check_load() {
+	python3 - "$@" <<'EOF2'
+import json, sys
+d, want = sys.argv[1], sorted(sys.argv[2:])
+s = json.load(open(f"{d}/summary.json"))
+print(f"load: {s['acked']} sends acknowledged {s['ackedPerBroker']}, {s['failed']} failed after the client's retries, "
+      f"{s['received']} received by the consumer ({s['duplicates']} duplicates)")
+fails = open(f"{d}/failed").read().splitlines()
+for l in fails[:10]:
+    print("  failed:", l[:300])
+assert s["acked"] >= 300, f"only {s['acked']} sends acknowledged: the producer did not run through"
+assert not fails and s["failed"] == 0, f"{s['failed']} sends failed beyond the client's retries"
+missing = s.get("missing") or []
+assert not missing, f"{len(missing)} acknowledged messages never reached the consumer, e.g. {missing[:5]}"
+assert s["received"] == s["acked"]
+got = sorted(b for b, n in s["ackedPerBroker"].items() if n > 0)
+assert all(b in got for b in want), f"acknowledged messages were stored on {got}, want every one of {want}"
+print(f"ok: no send failed; every acknowledged message was consumed; brokers {got}")
+EOF2
+}
 check_process() { # check_process HOST SERVICE BINARY
 	local pid
 	pid=$(pid_of "$1" "$2") || die "$1: no pid file for $2"
@@ -287,6 +350,12 @@ check_process mq2 broker mqbroker
 check_process mq3 broker mqbroker
 grep -qx 'vm.max_map_count=655360' "$work/mq1/sysctl-60-mqops.conf" || die "sysctl file lacks vm.max_map_count"
 grep -qx 'brokerRole=SLAVE' "$work/mq2/etc/broker.conf" || die "mq2's broker.conf is not a slave's"
+check_process mq3 nsaddr mqnsaddr
+nsaddr_url=http://${ip[mq3]}:8080/rocketmq/nsaddr
+[ "$(curl -fsS "$nsaddr_url")" = "$namesrv_addr" ] || die "$nsaddr_url does not serve $namesrv_addr"
+grep -qx "${ip[mq1]} mq-ns.mqops.test" "$work/mq3/hosts" && grep -qx "${ip[mq2]} mq-ns.mqops.test" "$work/mq3/hosts" ||
+	die "the DNS-style record does not name mq1 and mq2: $(cat "$work/mq3/hosts")"
+echo "ok: $nsaddr_url serves $namesrv_addr; mq-ns.mqops.test names mq1 and mq2"
 
 log "mqadmin hosts check against the generated inventory"
 bin/mqadmin hosts check -i "$work/inventory" --key "$work/client_key" \
@@ -405,78 +474,24 @@ echo "ok: changed=0 (topics and groups all present on broker-c)"
 steps=$((steps + 1))
 log "9. rolling_restart.yml under load"
 mqadmin topic create -t RollTopic -c DefaultCluster --queues 4 >/dev/null
-run="rr-$$-$RANDOM"
-mkdir -p "$work/load"
-# A producer from the controller: batches of 12 sends, each batch one
-# official-client process (retries 2) whose round-robin over the 12 queues
-# reaches all three masters. A batch's acknowledgements are known only when
-# all of it succeeds (mqadmin prints nothing when a send fails), so a
-# failed batch counts as failed whole. Each batch has its own key.
-(
-	set +e
-	i=0
-	while [ ! -e "$work/load/stop" ]; do
-		i=$((i + 1))
-		k="$run-$i"
-		if out=$(bin/mqadmin -n "$namesrv_addr" message send -t RollTopic --body "$k" --keys "$k" --count 12 -o json 2>&1); then
-			paste -d' ' <(grep -o '"msgId": "[^"]*"' <<<"$out" | cut -d'"' -f4) \
-				<(grep -o '"brokerName": "[^"]*"' <<<"$out" | cut -d'"' -f4) | sed "s/^/$k /" >>"$work/load/ok"
-		else
-			echo "$k $(date +%T.%N) $out" >>"$work/load/fail"
-		fi
-	done
-) &
-load_pid=$!
+mqadmin group create -g RollGroup -c DefaultCluster >/dev/null
+# An application on the controller: an official-client producer and push
+# consumer (tests/loadclient) running through the whole restart.
+start_load "$work/load-roll" -topic RollTopic -group RollGroup -n "$namesrv_addr"
 declare -A pid_before
 for h in mq1 mq2 mq3 mq4; do pid_before[$h]=$(pid_of "$h" broker); done
-sleep 3
+sleep 5
 play rolling_restart.yml rolling-restart
-sleep 2
-touch "$work/load/stop"
-wait "$load_pid"
-load_pid=
-touch "$work/load/ok" "$work/load/fail"
+sleep 3
 # Every master is writable again: fresh sends reach all three groups.
 mqadmin message send -t RollTopic --body after --count 12 -o json >"$work/send-after.json"
-mqadmin message query -t RollTopic --tag '*' --max 1000000 -o json >"$work/roll-by-pull.json"
-# By key through the index: 25 batches picked at random.
-mkdir -p "$work/roll-by-key"
-for k in $(cut -d' ' -f1 "$work/load/ok" | sort -u | shuf -n 25); do
-	mqadmin message query -t RollTopic --key "$k" -o json >"$work/roll-by-key/$k.json"
-done
+stop_load "$work/load-roll"
+check_load "$work/load-roll" broker-a broker-b broker-c
 python3 - "$work" <<'EOF2'
 import json, sys
-work = sys.argv[1]
-import glob, os
-ok = [l.split() for l in open(f"{work}/load/ok") if l.strip()]
-fail = [l.rstrip("\n") for l in open(f"{work}/load/fail") if l.strip()]
-acked = {f[1]: f[0] for f in ok}
-per = {}
-for f in ok:
-    per[f[2]] = per.get(f[2], 0) + 1
-batches = len({f[0] for f in ok})
-print(f"load: {len(ok)} sends acknowledged in {batches} batches ({', '.join(f'{b} {n}' for b, n in sorted(per.items()))}); "
-      f"{len(fail)} batches failed after the client's retries")
-for l in fail:
-    print("  failed:", l[:300])
-assert batches >= 30, f"only {batches} batches acknowledged: the producer did not run through the restart"
-assert sorted(per) == ["broker-a", "broker-b", "broker-c"], f"the load reached only {sorted(per)}"
-got = {m["msgId"] for m in json.load(open(f"{work}/roll-by-pull.json"))}
-lost = sorted(set(acked) - got)
-assert not lost, f"by pulling every queue: {len(lost)} acknowledged messages missing, e.g. batches {sorted({acked[m] for m in lost})[:5]}"
-print(f"ok: all {len(acked)} acknowledged messages read back by pulling every queue")
-n = 0
-for path in glob.glob(f"{work}/roll-by-key/*.json"):
-    k = os.path.basename(path)[:-5]
-    want = {m for m, b in acked.items() if b == k}
-    have = {m["msgId"] for m in json.load(open(path))}
-    assert want <= have, f"by key {k}: {len(want - have)} of {len(want)} acknowledged messages missing"
-    n += len(want)
-print(f"ok: {n} acknowledged messages of 25 random batches read back by key, through the index")
-after = sorted({x["brokerName"] for x in json.load(open(f"{work}/send-after.json"))})
+after = sorted({x["brokerName"] for x in json.load(open(f"{sys.argv[1]}/send-after.json"))})
 assert after == ["broker-a", "broker-b", "broker-c"], f"after the restart sends reach {after}: a master stayed read-only"
 print("ok: every master is writable again:", after)
-assert not fail, f"{len(fail)} sends failed beyond the client's retries"
 EOF2
 for h in mq1 mq2 mq3 mq4; do
 	[ "$(recap_changed_host "$work/rolling-restart.log" "$h")" -ge 1 ] || die "$h was not restarted"
@@ -489,3 +504,52 @@ done
 order=$(grep -o '^changed: \[mq[0-9]\]' "$work/rolling-restart.log" | tr -d '[]' | awk '{print $2}' | uniq | tr '\n' ' ')
 [ "$order" = "mq2 mq1 mq3 mq4 " ] || die "restart order was: $order"
 echo "ok: every broker restarted (new pids), in the order $order"
+
+steps=$((steps + 1))
+log "10. upgrade.yml: blue-green to a new cluster while a producer and consumer run"
+green_addr="${ip[mq5]}:9876;${ip[mq6]}:9876"
+mqadmin topic create -t UpTopic -c DefaultCluster --queues 4 >/dev/null
+mqadmin group create -g UpGroup -c DefaultCluster >/dev/null
+# The application finds its name servers through the endpoint, as a
+# RocketMQ client configured with the address server does.
+start_load "$work/load-up" -topic UpTopic -group UpGroup -domain "$nsaddr_url"
+write_hosts green >"$work/inventory/hosts.yml"
+# RollGroup of step 9 is abandoned with a few messages unconsumed: the
+# knob for such groups keeps it from holding up the drain.
+printf 'mqops_live_color: green\nmqops_upgrade_drain_timeout_s: 300\nmqops_upgrade_drain_ignore_groups: [RollGroup]\n' \
+	>>"$work/inventory/group_vars/all.yml"
+sleep 5
+play upgrade.yml upgrade
+sleep 5
+stop_load "$work/load-up"
+check_load "$work/load-up" broker-a broker-b broker-c broker-g1 broker-g2
+[ "$(curl -fsS "$nsaddr_url")" = "$green_addr" ] || die "$nsaddr_url does not serve the green name servers"
+grep -qx "${ip[mq5]} mq-ns.mqops.test" "$work/mq3/hosts" && grep -qx "${ip[mq6]} mq-ns.mqops.test" "$work/mq3/hosts" &&
+	! grep -q "${ip[mq1]} mq-ns" "$work/mq3/hosts" || die "the DNS-style record was not moved to mq5 and mq6: $(cat "$work/mq3/hosts")"
+echo "ok: the endpoint and the DNS-style record name the green name servers"
+for h in mq5 mq6; do
+	check_process "$h" namesrv mqnamesrv
+	check_process "$h" broker mqbroker
+done
+for x in "mq1 namesrv mqnamesrv" "mq2 namesrv mqnamesrv" "mq1 broker mqbroker" "mq2 broker mqbroker" "mq3 broker mqbroker" "mq4 broker mqbroker"; do
+	set -- $x
+	st=$("$work/$1/bin/mqops-supervise" status "$work/$1/run/mqops-$2.pid" "$work/$1/bin/$3")
+	[ "$st" = stopped ] || die "$1: the blue $2 is $st after the upgrade"
+done
+echo "ok: the blue name servers and brokers are stopped; green runs on mq5 and mq6"
+bin/mqadmin -n "$green_addr" cluster list -o json >"$work/green-cluster.json"
+python3 - "$work/green-cluster.json" <<'EOF2'
+import json, sys
+names = sorted(b["brokerName"] for b in json.load(open(sys.argv[1])))
+assert names == ["broker-g1", "broker-g2"], f"the green name servers list {names}"
+print("ok: the green name servers list only", names)
+EOF2
+# Messages sent now go to green, through the name that the record moved.
+bin/mqadmin -n "$green_addr" message send -t UpTopic --body after-upgrade --count 8 -o json >"$work/send-green.json"
+python3 - "$work/send-green.json" <<'EOF2'
+import json, sys
+got = sorted({x["brokerName"] for x in json.load(open(sys.argv[1]))})
+assert got == ["broker-g1", "broker-g2"], f"sends after the upgrade reached {got}"
+print("ok: sends after the upgrade reach", got)
+EOF2
+
