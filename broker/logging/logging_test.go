@@ -216,10 +216,9 @@ func TestBackupsIgnoresOtherFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := &rotator{path: filepath.Join(dir, "store.log")}
 	var got []string
-	for _, b := range r.backups() {
-		got = append(got, b.name)
+	for _, p := range Rotated(filepath.Join(dir, "store.log")) {
+		got = append(got, filepath.Base(p))
 	}
 	if want := []string{"store.log.2026-11-21.1", "store.log.2026-11-21.2", "store.log.2026-11-21.10"}; !slices.Equal(got, want) {
 		t.Errorf("backups %v, want %v", got, want)

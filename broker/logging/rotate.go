@@ -80,7 +80,7 @@ func (r *rotator) Close() error {
 
 func (r *rotator) rotate() error {
 	n := 1
-	for _, b := range r.backups() {
+	for _, b := range backups(r.path) {
 		if b.day == r.day {
 			n = max(n, b.n+1)
 		}
@@ -100,7 +100,7 @@ func (r *rotator) rotate() error {
 
 // prune removes all but the maxFiles newest rotated files.
 func (r *rotator) prune() {
-	bs := r.backups()
+	bs := backups(r.path)
 	for len(bs) > r.maxFiles {
 		os.Remove(filepath.Join(filepath.Dir(r.path), bs[0].name))
 		bs = bs[1:]
@@ -113,13 +113,25 @@ type backup struct {
 	n    int
 }
 
-// backups lists this log's rotated files, oldest first.
-func (r *rotator) backups() []backup {
-	entries, err := os.ReadDir(filepath.Dir(r.path))
+// Rotated lists the paths of the rotated files of the log at path
+// (<path>.<yyyy-MM-dd>.<N>), oldest first: the order they were rotated in.
+// Readers that follow a log across rotation (the Zabbix helper) use it.
+func Rotated(path string) []string {
+	bs := backups(path)
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = filepath.Join(filepath.Dir(path), b.name)
+	}
+	return out
+}
+
+// backups lists the rotated files of the log at path, oldest first.
+func backups(path string) []backup {
+	entries, err := os.ReadDir(filepath.Dir(path))
 	if err != nil {
 		return nil
 	}
-	prefix := filepath.Base(r.path) + "."
+	prefix := filepath.Base(path) + "."
 	var bs []backup
 	for _, e := range entries {
 		rest, ok := strings.CutPrefix(e.Name(), prefix)

@@ -47,19 +47,19 @@ type Summary struct {
 // ledger is the client's record of what it sent and received, mirrored to
 // files as it goes so that a scenario can watch progress.
 type ledger struct {
-	mu       sync.Mutex
-	acked    map[string]bool
-	received map[string]int
-	failed   int
-	perBroke map[string]int
-	ackedF   *bufio.Writer
-	recvF    *bufio.Writer
-	failF    *bufio.Writer
-	files    []*os.File
+	mu        sync.Mutex
+	acked     map[string]bool
+	received  map[string]int
+	failed    int
+	perBroker map[string]int
+	ackedF    *bufio.Writer
+	recvF     *bufio.Writer
+	failF     *bufio.Writer
+	files     []*os.File
 }
 
 func openLedger(dir string) (*ledger, error) {
-	l := &ledger{acked: map[string]bool{}, received: map[string]int{}, perBroke: map[string]int{}}
+	l := &ledger{acked: map[string]bool{}, received: map[string]int{}, perBroker: map[string]int{}}
 	for _, x := range []struct {
 		name string
 		w    **bufio.Writer
@@ -78,7 +78,7 @@ func (l *ledger) ack(id, broker string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.acked[id] = true
-	l.perBroke[broker]++
+	l.perBroker[broker]++
 	fmt.Fprintf(l.ackedF, "%s %s\n", id, broker)
 }
 
@@ -121,7 +121,7 @@ func (l *ledger) summary() Summary {
 	miss := l.missing()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := Summary{Acked: len(l.acked), Failed: l.failed, PerBroker: l.perBroke, Missing: miss}
+	s := Summary{Acked: len(l.acked), Failed: l.failed, PerBroker: l.perBroker, Missing: miss}
 	for id, n := range l.received {
 		if l.acked[id] {
 			s.Received++

@@ -43,14 +43,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/mqops/mqops/atomicfile"
+	"github.com/mqops/mqops/broker/logging"
 )
 
 // DefaultMaxBytes bounds one Next when Options.MaxBytes is 0: a minute of a
@@ -216,8 +213,8 @@ func (t *Tailer) locate(res *Result) (f *os.File, current bool, err error) {
 // findRotated opens the rotated file with the given identity and the
 // expected head, or returns nil.
 func (t *Tailer) findRotated(dev, ino uint64) (*os.File, error) {
-	for _, b := range t.backups() {
-		fi, err := os.Stat(b.path)
+	for _, b := range logging.Rotated(t.path) {
+		fi, err := os.Stat(b)
 		if err != nil {
 			continue // pruned meanwhile
 		}
@@ -225,9 +222,9 @@ func (t *Tailer) findRotated(dev, ino uint64) (*os.File, error) {
 		if !ok || uint64(st.Dev) != dev || uint64(st.Ino) != ino || fi.Size() < t.st.Offset {
 			continue
 		}
-		f, err := os.Open(b.path)
+		f, err := os.Open(b)
 		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", b.path, err)
+			return nil, fmt.Errorf("open %s: %w", b, err)
 		}
 		if t.sameHead(f) {
 			return f, nil
@@ -241,9 +238,9 @@ func (t *Tailer) findRotated(dev, ino uint64) (*os.File, error) {
 // the oldest file rotated after it, else the file at path. The current
 // file's identity is taken by locate.
 func (t *Tailer) advance() error {
-	bs := t.backups()
-	i := slices.IndexFunc(bs, func(b backup) bool {
-		fi, err := os.Stat(b.path)
+	bs := logging.Rotated(t.path)
+	i := slices.IndexFunc(bs, func(b string) bool {
+		fi, err := os.Stat(b)
 		if err != nil {
 			return false
 		}
@@ -254,13 +251,13 @@ func (t *Tailer) advance() error {
 	if i < 0 || i+1 == len(bs) {
 		return nil
 	}
-	fi, err := os.Stat(bs[i+1].path)
+	fi, err := os.Stat(bs[i+1])
 	if err != nil {
 		return nil // pruned meanwhile; go on with the current file
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return fmt.Errorf("stat %s: no device and inode", bs[i+1].path)
+		return fmt.Errorf("stat %s: no device and inode", bs[i+1])
 	}
 	t.st.Dev, t.st.Ino = uint64(st.Dev), uint64(st.Ino)
 	return nil
@@ -359,42 +356,4 @@ func identify(f *os.File) (dev, ino uint64, size int64, err error) {
 		return 0, 0, 0, fmt.Errorf("stat %s: no device and inode", f.Name())
 	}
 	return uint64(st.Dev), uint64(st.Ino), fi.Size(), nil
-}
-
-// backup is a rotated file, named as the logging package names them.
-type backup struct {
-	path string
-	day  string
-	n    int
-}
-
-// backups lists the rotated files of the log, oldest first: by day, then
-// by number within the day, the order the logging package rotates them in.
-func (t *Tailer) backups() []backup {
-	dir := filepath.Dir(t.path)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
-	prefix := filepath.Base(t.path) + "."
-	var bs []backup
-	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), prefix)
-		if !ok {
-			continue
-		}
-		day, num, ok := strings.Cut(rest, ".")
-		if !ok {
-			continue
-		}
-		n, err := strconv.Atoi(num)
-		if _, derr := time.Parse("2006-01-02", day); err != nil || derr != nil || n < 1 {
-			continue
-		}
-		bs = append(bs, backup{path: filepath.Join(dir, e.Name()), day: day, n: n})
-	}
-	slices.SortFunc(bs, func(a, b backup) int {
-		return cmp.Or(strings.Compare(a.day, b.day), cmp.Compare(a.n, b.n))
-	})
-	return bs
 }
