@@ -4,22 +4,23 @@ BIN     := bin
 DATA    := data
 GOFLAGS ?=
 
-.PHONY: all build run test test-unit test-e2e test-ansible lint bench fuzz clean deps
+.PHONY: all build run test test-unit test-e2e test-zabbix test-zabbix-server test-ansible lint bench fuzz clean deps
 
 all: build
 
 build:
-	$(GO) build $(GOFLAGS) -o $(BIN)/ ./broker/cmd/... ./mqadmin/cmd/...
+	$(GO) build $(GOFLAGS) -o $(BIN)/ ./broker/cmd/... ./mqadmin/cmd/... ./zabbix/cmd/...
 
 # Start a name server and a broker on localhost; Ctrl-C stops both cleanly.
 run: build
 	./scripts/run.sh $(BIN) $(DATA)
 
 # Everything CI runs. Installs what the tests need first.
-test: deps lint test-unit test-e2e test-ansible
+test: deps lint test-unit test-e2e test-zabbix test-zabbix-server test-ansible
 
 deps:
-	./scripts/deps.sh openssh-server ansible ansible-lint curl
+	./scripts/deps.sh openssh-server ansible ansible-lint curl zabbix-agent zabbix-agent2 \
+	  zabbix-server-pgsql zabbix-frontend-php php-pgsql php-fpm postgresql nginx
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -30,7 +31,19 @@ test-unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 
 test-e2e:
-	$(GO) test -count=1 -timeout 20m ./e2e/
+	$(GO) test -count=1 -timeout 20m -skip '^TestZabbix' ./e2e/
+
+# The helper, user parameters and templates through a real zabbix_agentd
+# and zabbix_agent2 (Debian packages, installed by deps).
+test-zabbix:
+	MQOPS_REQUIRE_ZABBIX=1 $(GO) test -count=1 -timeout 10m -run '^TestZabbixAgent$$' ./e2e/
+
+# The templates imported into a real Zabbix 6.0 server (throwaway
+# PostgreSQL, zabbix_server, frontend on php-fpm + nginx; about a minute):
+# hosts linked, items get the cluster's values, discovery creates per-topic
+# and per-group items.
+test-zabbix-server:
+	MQOPS_REQUIRE_ZABBIX=1 MQOPS_ZABBIX_SERVER=1 $(GO) test -count=1 -timeout 20m -run '^TestZabbixServer$$' ./e2e/
 
 # Ansible rollout onto three network-namespace hosts (tests/ansible/run.sh; root).
 test-ansible: build

@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	for _, pkg := range []string{"../broker/cmd/mqnamesrv", "../broker/cmd/mqbroker", "../broker/cmd/mqnsaddr", "../mqadmin/cmd/mqadmin"} {
+	for _, pkg := range []string{"../broker/cmd/mqnamesrv", "../broker/cmd/mqbroker", "../broker/cmd/mqnsaddr", "../mqadmin/cmd/mqadmin", "../zabbix/cmd/mqops-zbx"} {
 		cmd := filepath.Base(pkg)
 		b := exec.Command("go", "build", "-o", filepath.Join(dir, cmd), pkg)
 		b.Stdout, b.Stderr = os.Stderr, os.Stderr

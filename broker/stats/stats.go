@@ -37,8 +37,11 @@
 // BROKER_*, which count no calls), rounded half-up as Java's %.2f does.
 // Unlike RocketMQ's, the samples fall on the clock's boundaries, so a
 // minute line's SUM is exactly that clock minute's count and the minute
-// SUMs since 00:00 add up to the day's. The day line covers the last 24
-// hours: yesterday, except on daylight-saving days.
+// SUMs since 00:00 add up to the day's. A stop (Close) also writes the
+// minute lines of the counts since the last boundary, stamped with the
+// boundary that ends that minute, so a restart loses nothing from the
+// sums; a minute may then have two lines per key. The day line covers the
+// last 24 hours: yesterday, except on daylight-saving days.
 //
 // At local midnight the Manager also logs "yesterday put message total: N"
 // and "yesterday get message total: N" to Options.Log, as RocketMQ does in
@@ -183,7 +186,7 @@ func New(o Options) (*Manager, error) {
 func (m *Manager) Start() { m.wg.Go(m.run) }
 
 // Close stops the background work, adds the counts of the current minute to
-// the series and saves. Counting still works afterwards but is not saved.
+// the series, writes them to stats.log (see partialMinute) and saves. Counting still works afterwards but is not saved.
 func (m *Manager) Close() error {
 	m.stopOnce.Do(func() { close(m.stop) })
 	m.wg.Wait()
@@ -193,6 +196,11 @@ func (m *Manager) Close() error {
 	now := m.now()
 	topics, groups := m.collect()
 	m.flush(topics, groups, now)
+	if b := m.partialMinute(now, topics, groups); len(b) > 0 {
+		if _, err := m.out.Write(b); err != nil {
+			m.log.Warn("write stats.log", "err", err)
+		}
+	}
 	m.state.Unlock()
 	return m.save()
 }

@@ -340,3 +340,54 @@ func TestMidnightSnapshots(t *testing.T) {
 		t.Fatalf("broker log: %s", logs)
 	}
 }
+
+// TestCloseWritesPartialMinute checks that a stop in mid-minute writes the
+// counts since the minute began, stamped with the minute's end, and that
+// the restarted broker's line for the same minute carries only the rest:
+// the two add up to the minute's traffic.
+func TestCloseWritesPartialMinute(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, dir, date(cst, 2026, 11, 21, 10, 0, 5))
+	h.to(date(cst, 2026, 11, 21, 10, 0, 10))
+	for range 30 {
+		h.TopicPut([]byte("OrderTopic"), 1, 100)
+	}
+	h.to(date(cst, 2026, 11, 21, 10, 1, 0))
+	h.out.take()
+	for range 40 { // 10:01:00–10:01:20, then a stop
+		h.TopicPut([]byte("OrderTopic"), 1, 100)
+	}
+	h.to(date(cst, 2026, 11, 21, 10, 1, 10))
+	h.TopicPut([]byte("OrderTopic"), 2, 200)
+	h.clk.set(date(cst, 2026, 11, 21, 10, 1, 20))
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := stamp("2026-11-21 10:02:00,000 +0800", `[TOPIC_PUT_NUMS] [OrderTopic] Stats In One Minute, SUM: 42 TPS: 2.10 AVGPT: 1.02
+[TOPIC_PUT_SIZE] [OrderTopic] Stats In One Minute, SUM: 4200 TPS: 210.00 AVGPT: 102.44
+[BROKER_PUT_NUMS] [prod-a] Stats In One Minute, SUM: 42 TPS: 2.10 AVGPT: 0.00
+`)
+	if got := h.out.take(); got != want {
+		t.Fatalf("lines at stop:\n%s\nwant:\n%s", got, want)
+	}
+
+	h.clk.set(date(cst, 2026, 11, 21, 10, 1, 30))
+	h.open()
+	for range 5 {
+		h.TopicPut([]byte("OrderTopic"), 1, 100)
+	}
+	h.every(10*time.Second, date(cst, 2026, 11, 21, 10, 2, 0))
+	got := h.out.take()
+	if !strings.Contains(got, "2026-11-21 10:02:00,000 +0800 INFO - [TOPIC_PUT_NUMS] [OrderTopic] Stats In One Minute, SUM: 5 ") {
+		t.Fatalf("restarted broker's minute line:\n%s", got)
+	}
+
+	// Nothing counted since the boundary: a stop writes nothing.
+	h.clk.set(date(cst, 2026, 11, 21, 10, 2, 5))
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.out.take(); got != "" {
+		t.Fatalf("idle stop wrote:\n%s", got)
+	}
+}

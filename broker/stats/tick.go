@@ -121,6 +121,63 @@ func (m *Manager) advance(t time.Time) bool {
 	return true
 }
 
+// partialMinute returns the minute lines of the counts made since the last
+// minute boundary, stamped with the boundary that ends the minute, for keys
+// that have any. Without them a restart would drop up to a minute from
+// stats.log; with them the minute lines since 00:00 still add up to the
+// day's counts, the restarted broker's line for the same minute carrying
+// the rest. RocketMQ loses that minute. Callers hold state.
+func (m *Manager) partialMinute(now time.Time, topics, groups []*entry) []byte {
+	start := time.Unix(minuteIndex(m.last, m.loc)*60, 0).UnixMilli()
+	at := now.UnixMilli()
+	since := func(c *counter) (Window, bool) {
+		base := sample{at: start}
+		for _, s := range c.sec {
+			if s.at >= start {
+				base = s
+				break
+			}
+			base.v, base.n = s.v, s.n // the counter's totals at an older sample
+		}
+		w := Window{Sum: c.value.Load() - base.v}
+		if w.Sum <= 0 {
+			return Window{}, false
+		}
+		if ms := at - base.at; ms > 0 {
+			w.TPS = float64(w.Sum) * 1000 / float64(ms)
+		}
+		if calls := c.times.Load() - base.n; calls > 0 && c != &m.brokerPut && c != &m.brokerGet {
+			w.AvgPT = float64(w.Sum) / float64(calls)
+		}
+		return w, true
+	}
+	slices.SortFunc(topics, func(a, b *entry) int { return strings.Compare(a.key, b.key) })
+	slices.SortFunc(groups, func(a, b *entry) int { return strings.Compare(a.key, b.key) })
+	end := time.UnixMilli(start).Add(time.Minute).In(m.loc)
+	ts := append(end.AppendFormat(make([]byte, 0, 40), timeLayout), " INFO - "...)
+	var b []byte
+	for _, s := range entryStats {
+		ents := topics
+		if s.groups {
+			ents = groups
+		}
+		for _, e := range ents {
+			if w, ok := since(s.pick(e)); ok {
+				b = appendLine(b, ts, s.name, e.key, "Minute", w)
+			}
+		}
+	}
+	for _, s := range [2]struct {
+		name string
+		c    *counter
+	}{{BrokerPutNums, &m.brokerPut}, {BrokerGetNums, &m.brokerGet}} {
+		if w, ok := since(s.c); ok {
+			b = appendLine(b, ts, s.name, m.cluster, "Minute", w)
+		}
+	}
+	return b
+}
+
 // crossed reports whether a local clock boundary of every seconds lies in
 // (prev, cur]: the clock reads a multiple of every (also when it goes back
 // to an hour it already showed) or moved to another period.

@@ -477,3 +477,14 @@ func subscribes(sd wire.SubscriptionData, tag string) bool {
 	}
 	return false
 }
+
+// PendingSince returns the store time (ms) of the oldest message at or
+// after offset in a queue of the broker at addr — for a consumer offset,
+// how long the group's next message has waited — or 0 when there is none.
+func (a *Admin) PendingSince(addr, topic string, queueID int, offset int64) (int64, error) {
+	m, err := a.firstMessageFrom(addr, topic, queueID, offset)
+	if err != nil || m == nil {
+		return 0, err
+	}
+	return m.StoreTimestamp, nil
+}

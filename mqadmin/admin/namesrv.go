@@ -215,3 +215,18 @@ func brokerIDs(bd *wire.BrokerData) []int64 {
 
 // itoa is strconv.Itoa for the many int extFields.
 func itoa[T ~int | ~int32 | ~int64](v T) string { return strconv.FormatInt(int64(v), 10) }
+
+// ClusterTopics returns the topics with queues in one cluster, sorted
+// (GET_TOPICS_BY_CLUSTER, 224).
+func (a *Admin) ClusterTopics(cluster string) ([]string, error) {
+	resp, err := a.callNamesrv(wire.GetTopicsByCluster, map[string]string{"cluster": cluster}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("topics of cluster %s: %w", cluster, err)
+	}
+	var tl wire.TopicList
+	if err := decode(resp, "topic list", &tl); err != nil {
+		return nil, err
+	}
+	sort.Strings(tl.TopicList)
+	return tl.TopicList, nil
+}

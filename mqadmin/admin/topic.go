@@ -167,3 +167,22 @@ const (
 	RetryPrefix = "%RETRY%"
 	DLQPrefix   = "%DLQ%"
 )
+
+// BrokerTopics returns the topics one broker holds, sorted
+// (GET_ALL_TOPIC_CONFIG, 21).
+func (a *Admin) BrokerTopics(addr string) ([]string, error) {
+	resp, err := a.call(addr, wire.GetAllTopicConfig, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("topics of %s: %w", addr, err)
+	}
+	var w wire.TopicConfigSerializeWrapper
+	if err := decode(resp, "topic configs", &w); err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(w.TopicConfigTable))
+	for t := range w.TopicConfigTable {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out, nil
+}

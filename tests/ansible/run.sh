@@ -246,6 +246,7 @@ ansible_ssh_common_args: -o UserKnownHostsFile=$work/known_hosts -o StrictHostKe
 ansible_python_interpreter: /usr/bin/python3
 mqops_service_manager: supervisor
 mqops_os_tuning_sysctl_apply: false
+zabbix_agent_server: 127.0.0.1,$net.1
 EOF
 mkdir -p "$work/inventory/host_vars"
 for h in "${hosts[@]}"; do
@@ -265,6 +266,11 @@ for h in "${hosts[@]}"; do
 		mqops_os_tuning_limits_file: $d/limits-60-mqops.conf
 		mqops_os_tuning_thp_dir: $d/thp
 		mqops_os_tuning_thp_tmpfiles_file: $d/tmpfiles-60-mqops-thp.conf
+		zabbix_agent_conf_file: $d/zabbix/agent.conf
+		zabbix_agent_include_dir: $d/zabbix/agent.d
+		zabbix_agent_log_file: $d/zabbix/log/agent.log
+		zabbix_agent_run_dir: $d/zabbix/run
+		zabbix_agent_state_dir: $d/zabbix/state
 	EOF
 done
 # mq3 also runs the name-server endpoint, and keeps the DNS-style record in
@@ -389,6 +395,37 @@ for path, how in ((sys.argv[1], "by key, through the index"), (sys.argv[2], "by 
     assert len(msgs) == 16, f"{how}: {len(msgs)} of 16 messages read back"
     print(f"ok: 16 messages read back {how}")
 EOF
+
+log "The Zabbix agents answer the mqops keys (role zabbix_agent)"
+zget() { bin/mqops-zbx get --timeout 20s -s "${ip[$1]}:10050" "$2"; }
+for h in mq1 mq2 mq3; do
+	pid=$(cat "$work/$h/run/zabbix-agent.pid") || die "$h: no pid file for the Zabbix agent"
+	[ "$(ip netns identify "$pid")" = "mqops-$h" ] || die "$h: the Zabbix agent runs outside mqops-$h"
+	[ "$(ps -o user= -p "$pid")" = zabbix ] || die "$h: the Zabbix agent runs as $(ps -o user= -p "$pid")"
+	zget "$h" "rocketmq.broker.get[\"${ip[$h]}:10911\",\"\"]" >"$work/zbx-broker-$h.json" || die "$h: rocketmq.broker.get failed"
+	zget "$h" "rocketmq.logs.get[\"$work/$h/log\"]" >"$work/zbx-logs-$h.json" || die "$h: rocketmq.logs.get failed"
+done
+zget mq1 "rocketmq.namesrv.get[\"${ip[mq1]}:9876\"]" >"$work/zbx-namesrv.json" || die "rocketmq.namesrv.get failed"
+zget mq3 "rocketmq.cluster.get[\"${namesrv_addr/;/,}\",DefaultCluster]" >"$work/zbx-cluster.json" || die "rocketmq.cluster.get failed"
+zget mq3 "rocketmq.business.get[\"${namesrv_addr/;/,}\",DefaultCluster]" >"$work/zbx-business.json" || die "rocketmq.business.get failed"
+python3 - "$work" "$topic" <<'EOF2'
+import json, sys
+work, topic = sys.argv[1], sys.argv[2]
+load = lambda name: json.load(open(f"{work}/{name}.json"))
+for h, name, bid in (("mq1", "broker-a", 0), ("mq2", "broker-a", 1), ("mq3", "broker-b", 0)):
+    b = load(f"zbx-broker-{h}")
+    assert b["up"] == 1 and b["brokerName"] == name and b["brokerId"] == bid, f"{h}: {b}"
+    assert b["registered"] == 2 and b["namesrvCount"] == 2, f"{h}: registered in {b['registered']} of {b['namesrvCount']} name servers"
+    logs = load(f"zbx-logs-{h}")
+    assert logs["files"]["broker"]["present"] and logs["files"]["broker"]["lines"] > 0, f"{h}: the agent's user cannot read broker.log: {logs}"
+ns = load("zbx-namesrv")
+assert ns["up"] == 1 and ns["brokers"] == 3 and ns["masters"] == 2, ns
+cl = load("zbx-cluster")
+assert cl["status"] == 0 and cl["mastersWritable"] == 2 and cl["slavesUp"] == 1 and cl["namesrvUp"] == 2, cl
+biz = load("zbx-business")
+assert biz["topics"][topic]["today"] == 16, biz["topics"].get(topic)
+print("ok: agents on mq1-mq3 run as zabbix in their namespaces; broker, logs, name server, cluster and business keys answer")
+EOF2
 
 steps=$((steps + 1))
 log "5. deploy.yml again: nothing may change"

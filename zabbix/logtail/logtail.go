@@ -94,7 +94,7 @@ type Result struct {
 // Tailers must not share a state file.
 type Tailer struct {
 	path      string
-	statePath string
+	statePath string // "" when the caller keeps the position (Resume)
 	buf       []byte
 	st        state
 }
@@ -102,34 +102,53 @@ type Tailer struct {
 // Open returns a Tailer for the log at path that keeps its position in
 // statePath. A missing state file starts at the beginning of the log.
 func Open(path, statePath string, o Options) (*Tailer, error) {
+	data, err := os.ReadFile(statePath)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read state %s: %w", statePath, err)
+	}
+	t, err := Resume(path, data, o)
+	if err != nil {
+		return nil, fmt.Errorf("read state %s: %w", statePath, err)
+	}
+	t.statePath = statePath
+	return t, nil
+}
+
+// Resume returns a Tailer for the log at path that continues from a
+// position Position returned earlier; empty saved starts at the beginning.
+// Callers that save the position together with what they derived from the
+// lines, in one atomic write, never count a line twice.
+func Resume(path string, saved []byte, o Options) (*Tailer, error) {
 	if o.MaxBytes < 0 {
 		return nil, fmt.Errorf("tail %s: negative MaxBytes %d", path, o.MaxBytes)
 	}
-	t := &Tailer{path: path, statePath: statePath, buf: make([]byte, cmp.Or(o.MaxBytes, DefaultMaxBytes))}
-	data, err := os.ReadFile(statePath)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		t.st.Path = path
+	t := &Tailer{path: path, buf: make([]byte, cmp.Or(o.MaxBytes, DefaultMaxBytes))}
+	t.st.Path = path
+	if len(saved) == 0 {
 		return t, nil
-	case err != nil:
-		return nil, fmt.Errorf("read state %s: %w", statePath, err)
 	}
-	if err := json.Unmarshal(data, &t.st); err != nil {
-		return nil, fmt.Errorf("read state %s: %w", statePath, err)
+	if err := json.Unmarshal(saved, &t.st); err != nil {
+		return nil, fmt.Errorf("tail %s: bad position: %w", path, err)
 	}
 	if t.st.Path != path {
-		return nil, fmt.Errorf("read state %s: it belongs to %s, not %s", statePath, t.st.Path, path)
+		return nil, fmt.Errorf("tail %s: the position belongs to %s", path, t.st.Path)
 	}
 	return t, nil
 }
 
-// Commit saves the position Next has reached.
+// Position returns the position Next has reached, for Resume.
+func (t *Tailer) Position() []byte {
+	data, _ := json.Marshal(t.st) // plain fields: cannot fail
+	return data
+}
+
+// Commit saves the position Next has reached in the state file Open was
+// given.
 func (t *Tailer) Commit() error {
-	data, err := json.Marshal(t.st)
-	if err != nil {
-		return fmt.Errorf("save state %s: %w", t.statePath, err)
+	if t.statePath == "" {
+		return fmt.Errorf("tail %s: no state file; save Position instead", t.path)
 	}
-	if err := atomicfile.Write(t.statePath, data, atomicfile.Options{}); err != nil {
+	if err := atomicfile.Write(t.statePath, t.Position(), atomicfile.Options{}); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
 	return nil

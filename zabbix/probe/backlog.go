@@ -1,0 +1,218 @@
+package probe
+
+import (
+	"strings"
+	"time"
+
+	"github.com/mqops/mqops/mqadmin/admin"
+)
+
+// maxLagLookups bounds the pulls one Backlog makes to date the oldest
+// pending message of lagging queues; past it, LagTruncated is set and lag
+// figures cover the queues looked at.
+const maxLagLookups = 256
+
+// GroupBacklog is a consumer group's state over the whole cluster.
+type GroupBacklog struct {
+	// Backlog is messages stored but not consumed on the group's normal
+	// topics; RetryBacklog on its %RETRY% topic.
+	Backlog      int64 `json:"backlog"`
+	RetryBacklog int64 `json:"retryBacklog"`
+	// DLQ is the number of messages in the group's %DLQ% topic.
+	DLQ int64 `json:"dlq"`
+	// LagSeconds is how long the oldest unconsumed message has waited.
+	LagSeconds int64   `json:"lagSeconds"`
+	Clients    int     `json:"clients"` // online consumer instances
+	ConsumeTPS float64 `json:"consumeTps"`
+	Topics     int     `json:"topics"`
+}
+
+// PairBacklog is a group's state on one topic.
+type PairBacklog struct {
+	Backlog    int64 `json:"backlog"`
+	LagSeconds int64 `json:"lagSeconds"`
+}
+
+// Backlog is what `mqops-zbx backlog` prints.
+type Backlog struct {
+	Up           int                      `json:"up"`
+	Error        string                   `json:"error,omitempty"`
+	Total        int64                    `json:"total"`
+	Groups       map[string]*GroupBacklog `json:"groups"`
+	Pairs        map[string]*PairBacklog  `json:"pairs"` // by topic@group
+	LagTruncated bool                     `json:"lagTruncated,omitempty"`
+}
+
+// ClusterBacklog sums every group's progress over the masters of cluster.
+func ClusterBacklog(namesrv, cluster string) *Backlog {
+	out := &Backlog{Groups: map[string]*GroupBacklog{}, Pairs: map[string]*PairBacklog{}}
+	a, err := admin.New(namesrv, Timeout)
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	defer a.Close()
+	masters, err := a.Brokers(admin.Target{Cluster: cluster})
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	now := time.Now().UnixMilli()
+	lookups := 0
+	for _, b := range masters {
+		l, err := a.BrokerConsumeStats(b.Addr, false)
+		if err != nil {
+			out.Error = err.Error()
+			return out
+		}
+		for g, list := range l.Groups {
+			gb := out.group(g)
+			for _, cs := range list {
+				gb.ConsumeTPS += cs.ConsumeTps
+				for mq, w := range cs.OffsetTable {
+					diff := max(w.BrokerOffset-w.ConsumerOffset, 0)
+					var lag int64
+					if diff > 0 {
+						if lookups < maxLagLookups {
+							lookups++
+							if at, err := a.PendingSince(b.Addr, mq.Topic, mq.QueueID, w.ConsumerOffset); err == nil && at > 0 {
+								lag = max(now-at, 0) / 1000
+							}
+						} else {
+							out.LagTruncated = true
+						}
+					}
+					gb.LagSeconds = max(gb.LagSeconds, lag)
+					if strings.HasPrefix(mq.Topic, admin.RetryPrefix) {
+						gb.RetryBacklog += diff
+						continue
+					}
+					gb.Backlog += diff
+					out.Total += diff
+					p := out.Pairs[mq.Topic+"@"+g]
+					if p == nil {
+						p = &PairBacklog{}
+						out.Pairs[mq.Topic+"@"+g] = p
+						gb.Topics++
+					}
+					p.Backlog += diff
+					p.LagSeconds = max(p.LagSeconds, lag)
+				}
+			}
+		}
+	}
+	for g, gb := range out.Groups {
+		gb.DLQ = dlqSize(a, masters, g)
+		cc, err := a.ConsumerConnection(g)
+		if err == nil {
+			gb.Clients = len(cc.Connections)
+		}
+	}
+	out.Up = 1
+	return out
+}
+
+func (b *Backlog) group(g string) *GroupBacklog {
+	gb := b.Groups[g]
+	if gb == nil {
+		gb = &GroupBacklog{}
+		b.Groups[g] = gb
+	}
+	return gb
+}
+
+// dlqSize counts the messages retained in a group's dead-letter topic.
+func dlqSize(a *admin.Admin, masters []admin.Broker, group string) int64 {
+	var n int64
+	for _, b := range masters {
+		ts, err := a.TopicStats(b.Addr, admin.DLQPrefix+group)
+		if err != nil { // no dead letters yet: the topic does not exist
+			continue
+		}
+		for _, o := range ts.OffsetTable {
+			n += max(o.MaxOffset-o.MinOffset, 0)
+		}
+	}
+	return n
+}
+
+// Figures are business counts of one topic, topic@group or group.
+type Figures struct {
+	Today  int64   `json:"today"`
+	Minute int64   `json:"minute"` // the last full minute, as stats.log has it
+	TPS    float64 `json:"tps"`
+}
+
+// Business is what `mqops-zbx business` prints: counts summed over the
+// masters of a cluster, from the brokers' own statistics (no logs needed).
+type Business struct {
+	Up     int                 `json:"up"`
+	Error  string              `json:"error,omitempty"`
+	Put    Figures             `json:"put"`
+	Get    Figures             `json:"get"`
+	Topics map[string]*Figures `json:"topics"`
+	Groups map[string]*Figures `json:"groups"`
+	Pairs  map[string]*Figures `json:"pairs"` // by topic@group
+}
+
+// ClusterBusiness reads today's counts (MQOPS_STATS_TODAY) and each key's
+// last minute (VIEW_BROKER_STATS_DATA) from every master of cluster.
+func ClusterBusiness(namesrv, cluster string) *Business {
+	out := &Business{Topics: map[string]*Figures{}, Groups: map[string]*Figures{}, Pairs: map[string]*Figures{}}
+	a, err := admin.New(namesrv, Timeout)
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	defer a.Close()
+	t := admin.Target{Cluster: cluster}
+	today, err := a.StatsToday(t, 0)
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	masters, err := a.Brokers(t)
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	minute := func(name, key string) (int64, float64) {
+		var sum int64
+		var tps float64
+		for _, b := range masters {
+			if d, err := a.ViewStats(b.Addr, name, key); err == nil {
+				sum += d.StatsMinute.Sum
+				tps += d.StatsMinute.Tps
+			}
+		}
+		return sum, tps
+	}
+	for topic, n := range today.Topics {
+		f := &Figures{Today: n}
+		f.Minute, f.TPS = minute(admin.StatsTopicPutNums, topic)
+		out.Topics[topic] = f
+		out.Put.Today += f.Today
+		out.Put.Minute += f.Minute
+		out.Put.TPS += f.TPS
+	}
+	for key, n := range today.Groups {
+		f := &Figures{Today: n}
+		f.Minute, f.TPS = minute(admin.StatsGroupGetNums, key)
+		out.Pairs[key] = f
+		out.Get.Today += f.Today
+		out.Get.Minute += f.Minute
+		out.Get.TPS += f.TPS
+		if i := strings.LastIndexByte(key, '@'); i > 0 {
+			g := out.Groups[key[i+1:]]
+			if g == nil {
+				g = &Figures{}
+				out.Groups[key[i+1:]] = g
+			}
+			g.Today += f.Today
+			g.Minute += f.Minute
+			g.TPS += f.TPS
+		}
+	}
+	out.Up = 1
+	return out
+}

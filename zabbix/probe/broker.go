@@ -1,0 +1,207 @@
+// Package probe asks brokers and name servers, over the remoting protocol
+// (through mqadmin's library), for what the Zabbix templates watch: a
+// broker's health and figures, a name server's view, a cluster's status,
+// consumer backlog, business counts summed over a cluster, discovery lists
+// and a canary round trip. Each answer is a JSON-ready struct; a peer that
+// does not answer is reported in the struct (Up 0 and the error), not as a
+// failure, so the items that depend on it show "down" rather than going
+// unsupported.
+package probe
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mqops/mqops/mqadmin/admin"
+)
+
+// Timeout bounds each request: the agent's own timeout (Timeout in
+// zabbix_agentd.conf, 3 s by default, 30 s at most) covers a whole check.
+var Timeout = 3 * time.Second
+
+// BrokerStatus is one broker as seen from its own host.
+type BrokerStatus struct {
+	Up         int    `json:"up"` // 1: the broker answered
+	Error      string `json:"error,omitempty"`
+	Addr       string `json:"addr"`
+	Cluster    string `json:"cluster"`
+	BrokerName string `json:"brokerName"`
+	BrokerID   int64  `json:"brokerId"`
+	Role       string `json:"role"`    // brokerRole: ASYNC_MASTER, SYNC_MASTER or SLAVE
+	Version    string `json:"version"` // protocol version, e.g. V4_9_8
+	Build      string `json:"build"`   // mqops release
+	Uptime     int64  `json:"uptime"`  // seconds
+	Permission int    `json:"permission"`
+	Writable   int    `json:"writable"`
+	Readable   int    `json:"readable"`
+	// Registered counts the name servers (of NamesrvCount) whose routes
+	// list this broker under its name and id.
+	NamesrvCount   int      `json:"namesrvCount"`
+	Registered     int      `json:"registered"`
+	RegisteredAddr string   `json:"registeredAddr,omitempty"`
+	NamesrvErrors  []string `json:"namesrvErrors,omitempty"`
+	CommitLogPused float64  `json:"commitLogPused"`
+	ConsumeQPused  float64  `json:"consumeQueuePused"`
+	RetentionHours float64  `json:"retentionHours"`
+	SendQueueSize  int64    `json:"sendQueueSize"`
+	SendQueueWait  int64    `json:"sendQueueWaitMs"`
+	PullQueueWait  int64    `json:"pullQueueWaitMs"`
+	PageCacheLock  int64    `json:"pageCacheLockMs"`
+	PutTPS         float64  `json:"putTps"`
+	GetTPS         float64  `json:"getTps"`
+	PutToday       int64    `json:"putToday"`
+	GetToday       int64    `json:"getToday"`
+	DispatchBehind int64    `json:"dispatchBehindBytes"`
+	FlushBehind    int64    `json:"flushBehindBytes"`
+	CommitLogMax   int64    `json:"commitLogMaxOffset"`
+	// Slaves lists the slaves registered under this master's name;
+	// SlaveLag is the largest gap (bytes) between this master's commit
+	// log and theirs.
+	Slaves   int   `json:"slaves"`
+	SlaveLag int64 `json:"slaveLagBytes"`
+}
+
+// Broker asks the broker at addr for its runtime table and settings, and
+// each name server (namesrv, or the broker's own namesrvAddr when empty)
+// whether it lists the broker.
+func Broker(addr, namesrv string) *BrokerStatus {
+	st := &BrokerStatus{Addr: addr}
+	// The name-server list is only needed for the registration check; the
+	// broker calls go by address.
+	a, err := admin.New(addr, Timeout)
+	if err != nil {
+		st.Error = err.Error()
+		return st
+	}
+	defer a.Close()
+	rt, err := a.RuntimeInfo(addr)
+	if err != nil {
+		st.Error = err.Error()
+		return st
+	}
+	cfg, err := a.BrokerConfig(addr)
+	if err != nil {
+		st.Error = err.Error()
+		return st
+	}
+	st.Up = 1
+	st.fill(rt, cfg, time.Now())
+	if namesrv == "" {
+		namesrv = cfg["namesrvAddr"]
+	}
+	st.registration(namesrv)
+	return st
+}
+
+func num(kv map[string]string, k string) int64 {
+	n, _ := strconv.ParseInt(strings.TrimSpace(kv[k]), 10, 64)
+	return n
+}
+
+// firstRate is the 10 s figure of a "10s 60s 600s" rate triplet.
+func firstRate(kv map[string]string, k string) float64 {
+	f, _ := strconv.ParseFloat(strings.SplitN(strings.TrimSpace(kv[k]), " ", 2)[0], 64)
+	return f
+}
+
+func (st *BrokerStatus) fill(rt, cfg map[string]string, now time.Time) {
+	st.Cluster = cfg["brokerClusterName"]
+	st.BrokerName = cfg["brokerName"]
+	st.BrokerID = num(cfg, "brokerId")
+	st.Role = cfg["brokerRole"]
+	st.Version = rt["brokerVersionDesc"]
+	st.Build = rt["mqopsVersion"]
+	if boot := num(rt, "bootTimestamp"); boot > 0 {
+		st.Uptime = max(0, now.UnixMilli()-boot) / 1000
+	}
+	perm := rt["brokerPermission"]
+	if perm == "" {
+		perm = cfg["brokerPermission"]
+	}
+	st.Permission, _ = strconv.Atoi(perm)
+	st.Writable = st.Permission >> 1 & 1
+	st.Readable = st.Permission >> 2 & 1
+	ratio := func(k string) float64 {
+		f, _ := strconv.ParseFloat(rt[k], 64)
+		return round2(f * 100)
+	}
+	st.CommitLogPused, st.ConsumeQPused = ratio("commitLogDiskRatio"), ratio("consumeQueueDiskRatio")
+	if e := num(rt, "earliestMessageTimeStamp"); e > 0 {
+		st.RetentionHours = round2(float64(now.UnixMilli()-e) / float64(time.Hour/time.Millisecond))
+	}
+	st.SendQueueSize = num(rt, "sendThreadPoolQueueSize")
+	st.SendQueueWait = num(rt, "sendThreadPoolQueueHeadWaitTimeMills")
+	st.PullQueueWait = num(rt, "pullThreadPoolQueueHeadWaitTimeMills")
+	st.PageCacheLock = num(rt, "pageCacheLockTimeMills")
+	st.PutTPS, st.GetTPS = firstRate(rt, "putTps"), firstRate(rt, "getTransferedTps")
+	st.PutToday = num(rt, "msgPutTotalTodayNow") - num(rt, "msgPutTotalTodayMorning")
+	st.GetToday = num(rt, "msgGetTotalTodayNow") - num(rt, "msgGetTotalTodayMorning")
+	st.DispatchBehind = num(rt, "dispatchBehindBytes")
+	st.FlushBehind = num(rt, "remainHowManyDataToFlush")
+	st.CommitLogMax = num(rt, "commitLogMaxOffset")
+}
+
+// registration counts the name servers listing the broker and, for a
+// master, measures its slaves' lag.
+func (st *BrokerStatus) registration(namesrv string) {
+	addrs := splitList(namesrv)
+	st.NamesrvCount = len(addrs)
+	slaves := map[string]bool{}
+	for _, ns := range addrs {
+		a, err := admin.New(ns, Timeout)
+		if err != nil {
+			st.NamesrvErrors = append(st.NamesrvErrors, err.Error())
+			continue
+		}
+		ci, err := a.ClusterInfo()
+		a.Close()
+		if err != nil {
+			st.NamesrvErrors = append(st.NamesrvErrors, ns+": "+err.Error())
+			continue
+		}
+		// By name and id: the agent may reach the broker on 127.0.0.1
+		// while it registers brokerIP1.
+		bd := ci.BrokerAddrTable[st.BrokerName]
+		if bd == nil || bd.BrokerAddrs[st.BrokerID] == "" {
+			continue
+		}
+		st.Registered++
+		st.RegisteredAddr = bd.BrokerAddrs[st.BrokerID]
+		if st.BrokerID == 0 {
+			for id, s := range bd.BrokerAddrs {
+				if id != 0 {
+					slaves[s] = true
+				}
+			}
+		}
+	}
+	st.Slaves = len(slaves)
+	for s := range slaves {
+		a, err := admin.New(s, Timeout)
+		if err != nil {
+			continue
+		}
+		if rt, err := a.RuntimeInfo(s); err == nil {
+			st.SlaveLag = max(st.SlaveLag, st.CommitLogMax-num(rt, "commitLogMaxOffset"))
+		} else {
+			st.SlaveLag = max(st.SlaveLag, st.CommitLogMax) // unreachable: behind by everything
+		}
+		a.Close()
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, a := range strings.Split(s, ";") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func round2(f float64) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', 2, 64), 64)
+	return v
+}

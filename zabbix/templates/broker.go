@@ -1,0 +1,213 @@
+package templates
+
+// Broker is the name of the broker-host template.
+const Broker = "RocketMQ broker by Zabbix agent"
+
+// Default LLD filters: the discovery rows carry {#TOPIC.TYPE} and
+// {#GROUP.TYPE} (normal, retry, dlq, system), so the name filters only
+// have to catch what a site wants left out on top.
+const (
+	TopicNotMatches = `^(%RETRY%|%DLQ%|RMQ_SYS_|rmq_sys_|SCHEDULE_TOPIC_XXXX|TBW102|SELF_TEST_TOPIC|OFFSET_MOVED_EVENT|BenchmarkTest|TRANS_CHECK_MAX_TIME_TOPIC|MQOPS_CANARY)`
+	GroupNotMatches = `^(TOOLS_CONSUMER|CID_RMQ_SYS_|SELF_TEST_|FILTERSRV_CONSUMER|CID_ONS|MQOPS_CANARY|__)`
+	TypeMatches     = `^normal$`
+)
+
+func lldMacros(t *tpl) {
+	t.macro("{$RMQ.LLD.TOPIC.MATCHES}", ".*", "Discover topics whose name matches.")
+	t.macro("{$RMQ.LLD.TOPIC.NOT_MATCHES}", TopicNotMatches, "Leave out topics whose name matches (system, retry, dead-letter and canary topics).")
+	t.macro("{$RMQ.LLD.TOPIC.TYPE.MATCHES}", TypeMatches, "Discover topics of these types: normal, retry, dlq, system.")
+	t.macro("{$RMQ.LLD.GROUP.MATCHES}", ".*", "Discover consumer groups whose name matches.")
+	t.macro("{$RMQ.LLD.GROUP.NOT_MATCHES}", GroupNotMatches, "Leave out consumer groups whose name matches (tool and canary groups).")
+	t.macro("{$RMQ.LLD.GROUP.TYPE.MATCHES}", TypeMatches, "Discover consumer groups of these types: normal, system.")
+}
+
+func topicFilter() *Filter {
+	return filter(matches("{#TOPIC}", "{$RMQ.LLD.TOPIC.MATCHES}"), notMatches("{#TOPIC}", "{$RMQ.LLD.TOPIC.NOT_MATCHES}"),
+		matches("{#TOPIC.TYPE}", "{$RMQ.LLD.TOPIC.TYPE.MATCHES}"))
+}
+
+func groupFilter() *Filter {
+	return filter(matches("{#GROUP}", "{$RMQ.LLD.GROUP.MATCHES}"), notMatches("{#GROUP}", "{$RMQ.LLD.GROUP.NOT_MATCHES}"),
+		matches("{#GROUP.TYPE}", "{$RMQ.LLD.GROUP.TYPE.MATCHES}"))
+}
+
+func pairFilter() *Filter {
+	f := groupFilter()
+	g := topicFilter()
+	f.Conditions = append(f.Conditions, g.Conditions...)
+	return filter(f.Conditions...)
+}
+
+func brokerTemplate() *tpl {
+	t := newTemplate(Broker, "One mqops (or Apache RocketMQ-protocol) broker, from its own host: process and port, "+
+		"the broker's runtime table and settings, registration in every name server, counts from broker.log, store.log "+
+		"and storeerror.log, and per-topic / per-group business figures from stats.log. Needs mqops-zbx and "+
+		"userparameter_mqops.conf on the agent (the zabbix_agent Ansible role installs both).")
+	t.macro("{$RMQ.BROKER.ADDR}", "127.0.0.1:10911", "Address the agent reaches the broker on.")
+	t.macro("{$RMQ.BROKER.PORT}", "10911", "The broker's listenPort.")
+	t.macro("{$RMQ.BROKER.PROC.PATTERN}", "mqbroker", "Command line pattern of the broker process (proc.num).")
+	t.macro("{$RMQ.NAMESRV.ADDR}", "", "Name servers to check registration with, separated by ','; empty: the broker's own namesrvAddr.")
+	t.macro("{$RMQ.LOG.DIR}", "/var/log/mqops", "The broker's logDir.")
+	t.macro("{$RMQ.STORE.PATH}", "/var/lib/mqops/store", "The broker's storePathRootDir.")
+	t.macro("{$RMQ.BROKER.PERM.EXPECTED}", "6", "Expected brokerPermission: 6 read-write; set 4 on a cluster being drained.")
+	t.macro("{$RMQ.DISK.PUSED.MAX.WARN}", "75", "Disk use (%) where the broker starts deleting early (diskMaxUsedSpaceRatio).")
+	t.macro("{$RMQ.DISK.PUSED.MAX.HIGH}", "85", "Disk use (%) of forced clean-up.")
+	t.macro("{$RMQ.DISK.PUSED.MAX.DISASTER}", "90", "Disk use (%) where the broker refuses writes.")
+	t.macro("{$RMQ.RETENTION.MIN.HOURS}", "24", "Retention below this many hours means disk pressure is deleting messages early.")
+	t.macro("{$RMQ.SENDQ.WAIT.MAX.WARN}", "100", "Send-queue head wait (ms) worth a warning.")
+	t.macro("{$RMQ.PCLOCK.MAX.WARN}", "500", "Page-cache lock time (ms) worth a warning.")
+	t.macro("{$RMQ.HA.LAG.MAX.WARN}", "104857600", "Slave lag (bytes) worth a warning.")
+	t.macro("{$RMQ.STATS.AGE.MAX}", "300", "stats.log older than this (s) means statistics stopped.")
+	t.macro("{$RMQ.TOPIC.PUT.MIN}", "100", "A topic that produced more than this in the same 15 minutes yesterday and nothing now has stopped (context: topic).")
+	t.macro("{$RMQ.TOPIC.PUT.DROP.PCT}", "80", "Production this many percent below the same hour yesterday is reported (context: topic).")
+	lldMacros(t)
+	t.valueMap("Service state", "0", "Down", "1", "Up")
+	t.valueMap("Broker permission", "0", "None", "2", "Write only", "4", "Read only", "6", "Read-write")
+
+	const (
+		broker = `rocketmq.broker.get["{$RMQ.BROKER.ADDR}","{$RMQ.NAMESRV.ADDR}"]`
+		logs   = `rocketmq.logs.get["{$RMQ.LOG.DIR}"]`
+		stats  = `rocketmq.stats.get["{$RMQ.LOG.DIR}"]`
+		proc   = `proc.num[,,,"{$RMQ.BROKER.PROC.PATTERN}"]`
+		port   = `net.tcp.service[tcp,,{$RMQ.BROKER.PORT}]`
+	)
+	procDown := t.trigger("RocketMQ broker: process is not running", t.fn("last", proc)+"=0", "HIGH", "availability", "")
+	portDown := t.trigger("RocketMQ broker: port {$RMQ.BROKER.PORT} is down", t.fn("last", port)+"=0", "AVERAGE", "availability", "", procDown)
+	portDown.ManualClose = "YES"
+	noData := t.trigger("RocketMQ broker: failed to fetch broker data", t.fn("nodata", broker, "5m")+"=1", "WARNING", "availability",
+		"mqops-zbx broker has not answered for 5 minutes: agent timeout, helper missing or not executable.", procDown, portDown)
+	notUp := t.trigger("RocketMQ broker: broker does not answer", t.fn("max", "rocketmq.broker.up", "3m")+"=0", "HIGH", "availability",
+		"The broker refused or timed out the runtime-info request for 3 minutes.", procDown, portDown)
+	unregAll := t.trigger("RocketMQ broker: not registered in any name server",
+		t.fn("last", "rocketmq.broker.registered")+"=0 and "+t.fn("last", "rocketmq.broker.up")+"=1", "DISASTER", "availability",
+		"No name server lists this broker: clients cannot route to it.")
+	unreg := t.trigger("RocketMQ broker: not registered in every name server",
+		t.fn("max", "rocketmq.broker.registered", "3m")+"<"+t.fn("last", "rocketmq.broker.namesrv.count"), "HIGH", "availability",
+		"Some name server has not listed this broker for 3 minutes (heartbeats every 30 s; expiry after 120 s).", unregAll, notUp)
+	permRemoved := t.trigger("RocketMQ broker: write permission removed",
+		t.fn("last", "rocketmq.broker.permission")+"<>{$RMQ.BROKER.PERM.EXPECTED} and bitand("+t.fn("last", "rocketmq.broker.permission")+",2)=0",
+		"WARNING", "availability", "brokerPermission no longer allows writes. Set {$RMQ.BROKER.PERM.EXPECTED}=4 on a cluster being drained on purpose.")
+	permChanged := t.trigger("RocketMQ broker: permission changed", t.fn("change", "rocketmq.broker.permission")+"<>0", "INFO", "notice", "")
+	permChanged.ManualClose = "YES"
+	verChanged := t.trigger("RocketMQ broker: version has changed",
+		t.fn("last", "rocketmq.broker.build", "#1")+"<>"+t.fn("last", "rocketmq.broker.build", "#2")+" and length("+t.fn("last", "rocketmq.broker.build")+")>0",
+		"INFO", "notice", "")
+	verChanged.ManualClose = "YES"
+	restarted := t.trigger("RocketMQ broker: broker has been restarted", t.fn("last", "rocketmq.broker.uptime")+"<10m", "INFO", "notice", "")
+	restarted.ManualClose = "YES"
+
+	disk := func(key, what string) []Trigger {
+		d := t.trigger("RocketMQ broker: "+what+" disk use above {$RMQ.DISK.PUSED.MAX.DISASTER}%",
+			t.fn("min", key, "5m")+">{$RMQ.DISK.PUSED.MAX.DISASTER}", "DISASTER", "capacity", "The broker refuses writes above this ratio.")
+		h := t.trigger("RocketMQ broker: "+what+" disk use above {$RMQ.DISK.PUSED.MAX.HIGH}%",
+			t.fn("min", key, "5m")+">{$RMQ.DISK.PUSED.MAX.HIGH}", "HIGH", "capacity", "Forced clean-up deletes unexpired files.", d)
+		w := t.trigger("RocketMQ broker: "+what+" disk use above {$RMQ.DISK.PUSED.MAX.WARN}%",
+			t.fn("min", key, "5m")+">{$RMQ.DISK.PUSED.MAX.WARN}", "WARNING", "capacity", "Early deletion of the oldest files has started.", h)
+		for _, tr := range []*Trigger{&d, &h, &w} {
+			tr.Opdata = "Used: {ITEM.LASTVALUE1}"
+		}
+		return []Trigger{w, h, d}
+	}
+
+	t.Items = []Item{
+		withTriggers(t.agent("RocketMQ broker: process count", proc, "1m", vtUint, "", "availability", "Processes matching {$RMQ.BROKER.PROC.PATTERN}."), procDown),
+		withTriggers(withMap(t.agent("RocketMQ broker: port state", port, "1m", vtUint, "", "availability", ""), "Service state"), portDown),
+		withTriggers(t.master("RocketMQ broker: get runtime data", broker, "1m", "mqops-zbx broker: runtime table, settings and registration."), noData),
+		withTriggers(withMap(t.dep(broker, "RocketMQ broker: up", "rocketmq.broker.up", "$.up", vtUint, "", "availability", "0"), "Service state"), notUp),
+		withTriggers(t.dep(broker, "RocketMQ broker: registered in name servers", "rocketmq.broker.registered", "$.registered", vtUint, "", "availability", "0"), unreg, unregAll),
+		t.dep(broker, "RocketMQ broker: name servers", "rocketmq.broker.namesrv.count", "$.namesrvCount", vtUint, "", "availability", ""),
+		withTriggers(withMap(t.dep(broker, "RocketMQ broker: permission", "rocketmq.broker.permission", "$.permission", vtUint, "", "availability", ""), "Broker permission"), permRemoved, permChanged),
+		t.dep(broker, "RocketMQ broker: role", "rocketmq.broker.role", "$.role", vtChar, "", "availability", "", discardHeartbeat("1d")),
+		t.dep(broker, "RocketMQ broker: protocol version", "rocketmq.broker.version", "$.version", vtChar, "", "availability", "", discardHeartbeat("1d")),
+		withTriggers(t.dep(broker, "RocketMQ broker: mqops version", "rocketmq.broker.build", "$.build", vtChar, "", "availability", "", discardHeartbeat("1d")), verChanged),
+		withTriggers(t.dep(broker, "RocketMQ broker: uptime", "rocketmq.broker.uptime", "$.uptime", vtUint, "s", "availability", ""), restarted),
+		withTriggers(t.dep(broker, "RocketMQ broker: commit log disk used", "rocketmq.broker.disk.commitlog.pused", "$.commitLogPused", vtFloat, "%", "storage", ""), disk("rocketmq.broker.disk.commitlog.pused", "commit log")...),
+		withTriggers(t.dep(broker, "RocketMQ broker: consume queue disk used", "rocketmq.broker.disk.cq.pused", "$.consumeQueuePused", vtFloat, "%", "storage", ""), disk("rocketmq.broker.disk.cq.pused", "consume queue")...),
+		t.agent("RocketMQ broker: store filesystem used", `vfs.fs.size[{$RMQ.STORE.PATH},pused]`, "5m", vtFloat, "%", "storage", "Independent of the broker process."),
+		withTriggers(t.dep(broker, "RocketMQ broker: retention", "rocketmq.broker.retention.hours", "$.retentionHours", vtFloat, "h", "storage", ""),
+			t.trigger("RocketMQ broker: retention below {$RMQ.RETENTION.MIN.HOURS} h",
+				t.fn("last", "rocketmq.broker.retention.hours")+"<{$RMQ.RETENTION.MIN.HOURS} and "+t.fn("last", "rocketmq.broker.uptime")+">{$RMQ.RETENTION.MIN.HOURS}*3600",
+				"WARNING", "capacity", "The oldest message is younger than expected: disk pressure is deleting early.")),
+		withTriggers(t.dep(broker, "RocketMQ broker: send queue head wait", "rocketmq.broker.sendq.wait", "$.sendQueueWaitMs", vtUint, "ms", "performance", ""),
+			t.trigger("RocketMQ broker: send queue wait too high", t.fn("min", "rocketmq.broker.sendq.wait", "3m")+">{$RMQ.SENDQ.WAIT.MAX.WARN}", "WARNING", "performance", "")),
+		t.dep(broker, "RocketMQ broker: send queue size", "rocketmq.broker.sendq.size", "$.sendQueueSize", vtUint, "", "performance", ""),
+		withTriggers(t.dep(broker, "RocketMQ broker: page cache lock time", "rocketmq.broker.pagecache.lock", "$.pageCacheLockMs", vtUint, "ms", "performance", ""),
+			t.trigger("RocketMQ broker: page cache busy", t.fn("min", "rocketmq.broker.pagecache.lock", "3m")+">{$RMQ.PCLOCK.MAX.WARN}", "WARNING", "performance", "")),
+		t.dep(broker, "RocketMQ broker: put TPS", "rocketmq.broker.put.tps", "$.putTps", vtFloat, "msg/s", "performance", ""),
+		t.dep(broker, "RocketMQ broker: get TPS", "rocketmq.broker.get.tps", "$.getTps", vtFloat, "msg/s", "performance", ""),
+		t.dep(broker, "RocketMQ broker: produced today", "rocketmq.broker.put.today", "$.putToday", vtUint, "msg", "business", ""),
+		t.dep(broker, "RocketMQ broker: consumed today", "rocketmq.broker.get.today", "$.getToday", vtUint, "msg", "business", ""),
+		t.dep(broker, "RocketMQ broker: dispatch behind", "rocketmq.broker.dispatch.behind", "$.dispatchBehindBytes", vtUint, "B", "performance", ""),
+		t.dep(broker, "RocketMQ broker: unflushed bytes", "rocketmq.broker.flush.behind", "$.flushBehindBytes", vtUint, "B", "performance", ""),
+		t.dep(broker, "RocketMQ broker: slaves", "rocketmq.broker.ha.slaves", "$.slaves", vtUint, "", "replication", ""),
+		withTriggers(t.dep(broker, "RocketMQ broker: slave lag", "rocketmq.broker.ha.lag", "$.slaveLagBytes", vtUint, "B", "replication", ""),
+			t.trigger("RocketMQ broker: slave falls behind", t.fn("min", "rocketmq.broker.ha.lag", "5m")+">{$RMQ.HA.LAG.MAX.WARN}", "WARNING", "availability", "")),
+
+		t.master("RocketMQ broker: get log counts", logs, "1m", "mqops-zbx logs: running counts of broker.log, store.log and storeerror.log records."),
+		withTriggers(t.dep(logs, "RocketMQ broker: registration failures", "rocketmq.broker.log.register_failed", "$.registerFailed", vtUint, "", "logs", "", simpleChange),
+			t.trigger("RocketMQ broker: registration with a name server failing", t.fn("min", "rocketmq.broker.log.register_failed", "3m")+">0", "HIGH", "availability",
+				"REGISTER_FAILED in broker.log every minute for 3 minutes: the broker is about to fall out of the routes.")),
+		withTriggers(t.dep(logs, "RocketMQ broker: disk-full events", "rocketmq.broker.log.disk_full", "$.diskFull", vtUint, "", "logs", "", simpleChange),
+			t.trigger("RocketMQ broker: store refused writes, disk full", t.fn("sum", "rocketmq.broker.log.disk_full", "10m")+">0", "DISASTER", "capacity", "DISK_FULL in store.log.")),
+		withTriggers(t.dep(logs, "RocketMQ broker: flow control events", "rocketmq.broker.log.flow_control", "$.flowControl", vtUint, "", "logs", "", simpleChange),
+			t.trigger("RocketMQ broker: flow control", t.fn("sum", "rocketmq.broker.log.flow_control", "5m")+">0", "WARNING", "performance", "Requests refused as busy.")),
+		withTriggers(t.dep(logs, "RocketMQ broker: store errors", "rocketmq.broker.log.store_errors", "$.storeErrors", vtUint, "", "logs", "", simpleChange),
+			t.trigger("RocketMQ broker: store errors logged", t.fn("sum", "rocketmq.broker.log.store_errors", "10m")+">0", "WARNING", "availability", "WARN or ERROR records in storeerror.log.")),
+		withTriggers(t.dep(logs, "RocketMQ broker: recovered panics", "rocketmq.broker.log.panics", "$.panics", vtUint, "", "logs", "", simpleChange),
+			t.trigger("RocketMQ broker: a request handler crashed", t.fn("sum", "rocketmq.broker.log.panics", "10m")+">0", "AVERAGE", "availability", "PANIC in broker.log (the broker recovered).")),
+		t.dep(logs, "RocketMQ broker: errors logged", "rocketmq.broker.log.errors", "$.errors", vtUint, "", "logs", "", simpleChange),
+		t.dep(logs, "RocketMQ broker: warnings logged", "rocketmq.broker.log.warnings", "$.warnings", vtUint, "", "logs", "", simpleChange),
+
+		t.master("RocketMQ broker: get stats.log figures", stats, "1m", "mqops-zbx stats: business figures from stats.log."),
+		withTriggers(t.dep(stats, "RocketMQ broker: stats.log age", "rocketmq.broker.stats.age", "$.age", vtUint, "s", "business", ""),
+			t.trigger("RocketMQ broker: statistics not updating", t.fn("min", "rocketmq.broker.stats.age", "5m")+">{$RMQ.STATS.AGE.MAX}", "WARNING", "notice",
+				"No new minute line in stats.log: the broker is down or not writing its statistics.", notUp)),
+		t.dep(stats, "RocketMQ broker: produced last minute", "rocketmq.broker.stats.put.minute", "$.put.minute", vtUint, "msg", "business", "0"),
+		t.dep(stats, "RocketMQ broker: consumed last minute", "rocketmq.broker.stats.get.minute", "$.get.minute", vtUint, "msg", "business", "0"),
+	}
+	t.graph("RocketMQ broker: Put/Get TPS", "rocketmq.broker.put.tps", "rocketmq.broker.get.tps")
+	t.graph("RocketMQ broker: Disk usage", "rocketmq.broker.disk.commitlog.pused", "rocketmq.broker.disk.cq.pused", `vfs.fs.size[{$RMQ.STORE.PATH},pused]`)
+	t.graph("RocketMQ broker: Queue wait and page cache", "rocketmq.broker.sendq.wait", "rocketmq.broker.pagecache.lock")
+
+	topics := t.discovery("Topics on this broker", `rocketmq.topic.discovery["{$RMQ.BROKER.ADDR}"]`,
+		"Topics this broker holds; figures come from its stats.log.", topicFilter())
+	topicItem := func(name, key, path, units string) Item {
+		it := t.dep(stats, "Topic {#TOPIC}: "+name, key+"[{#TOPIC}]", "$.topics['{#TOPIC}']."+path, vtUint, units, "business", "0")
+		it.Tags = append(it.Tags, Tag{"topic", "{#TOPIC}"})
+		return it
+	}
+	minuteKey := "rocketmq.topic.put.minute[{#TOPIC}]"
+	topics.ItemPrototypes = []Item{
+		topicItem("produced today", "rocketmq.topic.put.today", "today", "msg"),
+		topicItem("produced last minute", "rocketmq.topic.put.minute", "minute", "msg"),
+		topicItem("produced last 5 minutes", "rocketmq.topic.put.5m", "fiveMin", "msg"),
+		topicItem("produced last hour", "rocketmq.topic.put.1h", "hour", "msg"),
+		topicItem("produced yesterday", "rocketmq.topic.put.1d", "day", "msg"),
+		topicItem("bytes in last minute", "rocketmq.topic.put.bytes", "minuteBytes", "B"),
+	}
+	topics.TriggerPrototypes = []Trigger{
+		t.trigger("Topic {#TOPIC}: production stopped",
+			t.fn("sum", minuteKey, "15m")+"=0 and "+t.fn("sum", minuteKey, "15m:now-1d")+`>{$RMQ.TOPIC.PUT.MIN:"{#TOPIC}"}`,
+			"WARNING", "notice", "Nothing produced for 15 minutes where the same 15 minutes yesterday saw traffic."),
+		t.trigger("Topic {#TOPIC}: production dropped vs. yesterday",
+			t.fn("sum", minuteKey, "1h")+"<"+t.fn("sum", minuteKey, "1h:now-1d")+`*(100-{$RMQ.TOPIC.PUT.DROP.PCT:"{#TOPIC}"})/100`,
+			"INFO", "notice", ""),
+	}
+	topics.GraphPrototypes = []Graph{t.graphPrototype("Topic {#TOPIC}: produce increments", minuteKey, "rocketmq.topic.put.5m[{#TOPIC}]")}
+
+	pairs := t.discovery("Consumer groups on this broker", `rocketmq.pair.discovery["{$RMQ.BROKER.ADDR}"]`,
+		"One row per group and topic it consumes on this broker.", pairFilter())
+	pairItem := func(name, key, path string) Item {
+		it := t.dep(stats, "Group {#GROUP} on {#TOPIC}: "+name, key+"[{#TOPIC},{#GROUP}]", "$.pairs['{#TOPIC}@{#GROUP}']."+path, vtUint, "msg", "business", "0")
+		it.Tags = append(it.Tags, Tag{"group", "{#GROUP}"}, Tag{"topic", "{#TOPIC}"})
+		return it
+	}
+	pairs.ItemPrototypes = []Item{
+		pairItem("consumed today", "rocketmq.group.get.today", "today"),
+		pairItem("consumed last minute", "rocketmq.group.get.minute", "minute"),
+		pairItem("sent back today", "rocketmq.group.sendback.today", "sendBackToday"),
+		pairItem("sent back last minute", "rocketmq.group.sendback.minute", "sendBackMinute"),
+	}
+	t.DiscoveryRules = []Discovery{topics, pairs}
+	return t
+}
