@@ -220,6 +220,17 @@ func TestZabbixAgent(t *testing.T) {
 			st.Version != "V4_9_8" || st.Role != "ASYNC_MASTER" || st.BrokerName != "broker-a" || st.PutToday != 137+58+21 {
 			t.Fatalf("broker: %+v", st)
 		}
+		// A send the store refuses (properties over 32767 bytes) counts.
+		big := primitive.NewMessage("ZbxOrders", []byte("too many properties"))
+		big.WithProperty("filler", strings.Repeat("x", 33000))
+		if _, err := p.SendSync(context.Background(), big); err == nil {
+			t.Fatal("a message with 33000 bytes of properties was accepted")
+		}
+		var failed struct{ PutFailed int64 }
+		a.get(t, q("rocketmq.broker.get", broker, ns), &failed)
+		if failed.PutFailed != 1 {
+			t.Fatalf("putFailed = %d after one refused send", failed.PutFailed)
+		}
 		// Without name servers the broker's own namesrvAddr is used.
 		a.get(t, q("rocketmq.broker.get", broker, ""), &st)
 		if st.Registered != 1 || st.NamesrvCount != 1 {

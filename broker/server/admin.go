@@ -219,6 +219,7 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 		"queryThreadPoolQueueHeadWaitTimeMills": "0",
 		"remainTransientStoreBufferNumbs":       "0",
 		"earliestMessageTimeStamp":              strconv.FormatInt(b.earliestMessageTime(), 10),
+		"putMessageFailedTimes":                 strconv.FormatInt(b.putFailed.Load(), 10),
 	}
 	for path, key := range map[string]string{b.cfg.StorePathCommitLog: "commitLogDiskRatio", b.cfg.StorePathRootDir: "consumeQueueDiskRatio"} {
 		if ratio, total, free, ok := diskUsage(path); ok {

@@ -55,6 +55,10 @@ type Broker struct {
 	storeHost []byte
 	region    []byte // regionId, answered on every send
 
+	// putFailed counts sends the store refused (runtime key
+	// putMessageFailedTimes, as Java's store statistics).
+	putFailed atomic.Int64
+
 	// memoryBudget is 40 % of RAM: data closer than this to the end of the
 	// log counts as in the page cache (Java's accessMessageInMemoryMaxRatio).
 	memoryBudget int64

@@ -262,6 +262,7 @@ var (
 func (b *Broker) replySend(c *remoting.Conn, req *wire.Command, r store.PutResult, queueID int32, wait bool, ids []byte) {
 	code, remark, ok := putStatusCode(r.Status)
 	if !ok {
+		b.putFailed.Add(1)
 		c.ReplyCode(req, code, remark)
 		return
 	}

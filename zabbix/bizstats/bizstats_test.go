@@ -1,6 +1,7 @@
 package bizstats
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -150,4 +151,44 @@ func TestBadState(t *testing.T) {
 	if _, err := Update(log, state); err == nil {
 		t.Fatal("a corrupt state file was accepted")
 	}
+}
+
+// BenchmarkUpdate measures a first read of a busy broker's hour of
+// stats.log: 500 topics (two lines a minute each) and 1000 topic@group
+// keys (three lines a minute each), 60 minutes: 240 000 lines, 30 MB.
+func BenchmarkUpdate(b *testing.B) {
+	dir := b.TempDir()
+	log := filepath.Join(dir, "stats.log")
+	f, err := os.Create(log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines := 0
+	for m := 1; m <= 60; m++ {
+		ts := time.Date(2026, 11, 21, 10, m, 0, 0, time.UTC).Format("2006-01-02 15:04:05,000 -0700")
+		for k := range 500 {
+			fmt.Fprintf(f, "%s INFO - [TOPIC_PUT_NUMS] [Topic%d] Stats In One Minute, SUM: 1200 TPS: 20.00 AVGPT: 1.00\n", ts, k)
+			fmt.Fprintf(f, "%s INFO - [TOPIC_PUT_SIZE] [Topic%d] Stats In One Minute, SUM: 614400 TPS: 10240.00 AVGPT: 512.00\n", ts, k)
+			for g := range 2 {
+				fmt.Fprintf(f, "%s INFO - [GROUP_GET_NUMS] [Topic%d@Group%d] Stats In One Minute, SUM: 1190 TPS: 19.83 AVGPT: 7.44\n", ts, k, g)
+				fmt.Fprintf(f, "%s INFO - [GROUP_GET_SIZE] [Topic%d@Group%d] Stats In One Minute, SUM: 119000 TPS: 1983.33 AVGPT: 743.75\n", ts, k, g)
+				fmt.Fprintf(f, "%s INFO - [SNDBCK_PUT_NUMS] [Topic%d@Group%d] Stats In One Minute, SUM: 3 TPS: 0.05 AVGPT: 1.00\n", ts, k, g)
+			}
+			lines += 8
+		}
+	}
+	f.Close()
+	fi, _ := os.Stat(log)
+	b.SetBytes(fi.Size())
+	b.ResetTimer()
+	for i := range b.N {
+		c, err := Update(log, filepath.Join(dir, fmt.Sprintf("state-%d.json", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got := c.Report(time.Date(2026, 11, 21, 11, 0, 30, 0, time.UTC)).Topics["Topic7"].Today; got != 60*1200 {
+			b.Fatalf("Topic7 today %d", got)
+		}
+	}
+	b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }

@@ -49,6 +49,7 @@ type BrokerStatus struct {
 	PullQueueWait  int64    `json:"pullQueueWaitMs"`
 	PageCacheLock  int64    `json:"pageCacheLockMs"`
 	PutTPS         float64  `json:"putTps"`
+	PutFailed      int64    `json:"putFailed"` // sends the store refused since the broker started
 	GetTPS         float64  `json:"getTps"`
 	PutToday       int64    `json:"putToday"`
 	GetToday       int64    `json:"getToday"`
@@ -135,6 +136,7 @@ func (st *BrokerStatus) fill(rt, cfg map[string]string, now time.Time) {
 	st.PullQueueWait = num(rt, "pullThreadPoolQueueHeadWaitTimeMills")
 	st.PageCacheLock = num(rt, "pageCacheLockTimeMills")
 	st.PutTPS, st.GetTPS = firstRate(rt, "putTps"), firstRate(rt, "getTransferedTps")
+	st.PutFailed = num(rt, "putMessageFailedTimes")
 	st.PutToday = num(rt, "msgPutTotalTodayNow") - num(rt, "msgPutTotalTodayMorning")
 	st.GetToday = num(rt, "msgGetTotalTodayNow") - num(rt, "msgGetTotalTodayMorning")
 	st.DispatchBehind = num(rt, "dispatchBehindBytes")
