@@ -228,6 +228,41 @@ func TestZabbixServer(t *testing.T) {
 	lastValue(templates.Cluster, "rocketmq.group.backlog[ZbxServerGroup]", eq("0"))
 	lastValue(templates.Broker, "rocketmq.topic.put.today[ZbxServerOrders]", eq("42"))
 	lastValue(templates.Broker, "rocketmq.group.get.today[ZbxServerOrders,ZbxServerGroup]", eq("42"))
+	// Both template dashboards arrived with their two pages.
+	var dashboards []struct {
+		Name  string
+		Pages []struct{ Name string }
+	}
+	api.call(t, "templatedashboard.get", map[string]any{"output": "extend", "selectPages": "extend"}, &dashboards)
+	pages := map[string]int{}
+	for _, d := range dashboards {
+		pages[d.Name] = len(d.Pages)
+	}
+	if pages["RocketMQ overview"] != 2 || pages["RocketMQ broker"] != 2 {
+		t.Errorf("template dashboards: %v", pages)
+	}
+
+	// A fault drill: write-disable the broker and its trigger fires.
+	cli(t, ns, "broker", "write-disable", "-b", broker)
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		var problems []struct{ Name string }
+		api.call(t, "problem.get", map[string]any{"hostids": hosts[templates.Broker], "output": []string{"name"}}, &problems)
+		fired := false
+		for _, p := range problems {
+			fired = fired || p.Name == "RocketMQ broker: write permission removed"
+		}
+		if fired {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no \"write permission removed\" problem 3 minutes after write-disable (problems: %v)", problems)
+		}
+		checkNow(hosts[templates.Broker])
+		time.Sleep(5 * time.Second)
+	}
+	cli(t, ns, "broker", "write-enable", "-b", broker)
+
 	var sys []struct{ ItemID string }
 	api.call(t, "item.get", map[string]any{"hostids": hosts[templates.Cluster],
 		"search": map[string]string{"key_": "TBW102"}, "output": []string{"itemid"}}, &sys)

@@ -212,5 +212,24 @@ func brokerTemplate() *tpl {
 		pairItem("sent back last minute", "rocketmq.group.sendback.minute", "sendBackMinute"),
 	}
 	t.DiscoveryRules = []Discovery{topics, pairs}
+	t.Dashboards = []Dashboard{{
+		UUID: uuid(t.Name, "dashboard", "RocketMQ broker"), Name: "RocketMQ broker",
+		Pages: []Page{
+			{Name: "Service", Widgets: []Widget{
+				itemWidget(0, 0, 6, 3, "Permission", t.Name, "rocketmq.broker.permission"),
+				itemWidget(6, 0, 6, 3, "Registered in name servers", t.Name, "rocketmq.broker.registered"),
+				itemWidget(12, 0, 6, 3, "Commit log disk", t.Name, "rocketmq.broker.disk.commitlog.pused"),
+				itemWidget(18, 0, 6, 3, "Uptime", t.Name, "rocketmq.broker.uptime"),
+				graphWidget(0, 3, 12, 5, t.Name, "RocketMQ broker: Put/Get TPS"),
+				graphWidget(12, 3, 12, 5, t.Name, "RocketMQ broker: Disk usage"),
+				graphWidget(0, 8, 24, 5, t.Name, "RocketMQ broker: Queue wait and page cache"),
+			}},
+			{Name: "Business", Widgets: []Widget{
+				itemWidget(0, 0, 12, 3, "Produced today", t.Name, "rocketmq.broker.put.today"),
+				itemWidget(12, 0, 12, 3, "Consumed today", t.Name, "rocketmq.broker.get.today"),
+				graphPrototypeWidget(0, 3, 24, 5, t.Name, "Topic {#TOPIC}: produce increments", 3),
+			}},
+		},
+	}}
 	return t
 }
