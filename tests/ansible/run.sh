@@ -589,4 +589,15 @@ got = sorted({x["brokerName"] for x in json.load(open(sys.argv[1]))})
 assert got == ["broker-g1", "broker-g2"], f"sends after the upgrade reached {got}"
 print("ok: sends after the upgrade reach", got)
 EOF2
+# The build phase put the Zabbix agent on the green hosts too.
+for h in mq5 mq6; do
+	zget "$h" "rocketmq.broker.get[\"${ip[$h]}:10911\",\"\"]" >"$work/zbx-broker-$h.json" || die "$h: rocketmq.broker.get failed"
+done
+python3 - "$work" <<'EOF2'
+import json, sys
+for h, name in (("mq5", "broker-g1"), ("mq6", "broker-g2")):
+    b = json.load(open(f"{sys.argv[1]}/zbx-broker-{h}.json"))
+    assert b["up"] == 1 and b["brokerName"] == name and b["registered"] == 2, f"{h}: {b}"
+print("ok: the green hosts' Zabbix agents answer for broker-g1 and broker-g2")
+EOF2
 
