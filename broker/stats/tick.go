@@ -90,7 +90,6 @@ func (m *Manager) advance(t time.Time) bool {
 
 	// The counts so far belong to the minute that just ended.
 	m.flush(topics, groups, t.Add(-time.Minute))
-	byKey := func(a, b *entry) int { return strings.Compare(a.key, b.key) }
 	slices.SortFunc(topics, byKey)
 	slices.SortFunc(groups, byKey)
 	b := m.lines[:0]
@@ -130,6 +129,8 @@ func (m *Manager) advance(t time.Time) bool {
 func (m *Manager) partialMinute(now time.Time, topics, groups []*entry) []byte {
 	start := time.Unix(minuteIndex(m.last, m.loc)*60, 0).UnixMilli()
 	at := now.UnixMilli()
+	// The minute so far is the window from the counter's totals at the
+	// boundary (or its first sample after it) to its totals now.
 	since := func(c *counter) (Window, bool) {
 		base := sample{at: start}
 		for _, s := range c.sec {
@@ -139,20 +140,11 @@ func (m *Manager) partialMinute(now time.Time, topics, groups []*entry) []byte {
 			}
 			base.v, base.n = s.v, s.n // the counter's totals at an older sample
 		}
-		w := Window{Sum: c.value.Load() - base.v}
-		if w.Sum <= 0 {
-			return Window{}, false
-		}
-		if ms := at - base.at; ms > 0 {
-			w.TPS = float64(w.Sum) * 1000 / float64(ms)
-		}
-		if calls := c.times.Load() - base.n; calls > 0 && c != &m.brokerPut && c != &m.brokerGet {
-			w.AvgPT = float64(w.Sum) / float64(calls)
-		}
-		return w, true
+		w := window([]sample{base, {at: at, v: c.value.Load(), n: c.times.Load()}})
+		return w, w.Sum > 0
 	}
-	slices.SortFunc(topics, func(a, b *entry) int { return strings.Compare(a.key, b.key) })
-	slices.SortFunc(groups, func(a, b *entry) int { return strings.Compare(a.key, b.key) })
+	slices.SortFunc(topics, byKey)
+	slices.SortFunc(groups, byKey)
 	end := time.UnixMilli(start).Add(time.Minute).In(m.loc)
 	ts := append(end.AppendFormat(make([]byte, 0, 40), timeLayout), " INFO - "...)
 	var b []byte
@@ -177,6 +169,9 @@ func (m *Manager) partialMinute(now time.Time, topics, groups []*entry) []byte {
 	}
 	return b
 }
+
+// byKey orders entries as stats.log lists them.
+func byKey(a, b *entry) int { return strings.Compare(a.key, b.key) }
 
 // crossed reports whether a local clock boundary of every seconds lies in
 // (prev, cur]: the clock reads a multiple of every (also when it goes back

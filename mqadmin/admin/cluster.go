@@ -42,7 +42,7 @@ func (a *Admin) ClusterRuntime(cluster string) ([]BrokerRuntime, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now().UnixMilli()
+	now := time.Now()
 	out := make([]BrokerRuntime, len(brokers))
 	var failed []string
 	for i, b := range brokers {
@@ -53,7 +53,7 @@ func (a *Admin) ClusterRuntime(cluster string) ([]BrokerRuntime, error) {
 			failed = append(failed, err.Error())
 			continue
 		}
-		out[i].fill(kv, now)
+		out[i].Fill(kv, now)
 	}
 	if len(failed) > 0 {
 		return out, fmt.Errorf("%d of %d brokers did not answer: %s", len(failed), len(out), failed[0])
@@ -61,7 +61,9 @@ func (a *Admin) ClusterRuntime(cluster string) ([]BrokerRuntime, error) {
 	return out, nil
 }
 
-func (r *BrokerRuntime) fill(kv map[string]string, now int64) {
+// Fill derives the figures from a GET_BROKER_RUNTIME_INFO table read at
+// now; the Zabbix helper shares it.
+func (r *BrokerRuntime) Fill(kv map[string]string, now time.Time) {
 	num := func(k string) int64 {
 		n, _ := strconv.ParseInt(strings.TrimSpace(kv[k]), 10, 64)
 		return n
@@ -82,7 +84,7 @@ func (r *BrokerRuntime) fill(kv map[string]string, now int64) {
 	r.InTotalToday = num("msgPutTotalTodayNow") - num("msgPutTotalTodayMorning")
 	r.OutTotalToday = num("msgGetTotalTodayNow") - num("msgGetTotalTodayMorning")
 	if e := num("earliestMessageTimeStamp"); e > 0 {
-		r.Hours = float64(now-e) / float64(time.Hour/time.Millisecond)
+		r.Hours = float64(now.UnixMilli()-e) / float64(time.Hour/time.Millisecond)
 	}
 	r.Space, _ = strconv.ParseFloat(kv["commitLogDiskRatio"], 64)
 }

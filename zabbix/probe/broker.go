@@ -100,18 +100,14 @@ func num(kv map[string]string, k string) int64 {
 	return n
 }
 
-// firstRate is the 10 s figure of a "10s 60s 600s" rate triplet.
-func firstRate(kv map[string]string, k string) float64 {
-	f, _ := strconv.ParseFloat(strings.SplitN(strings.TrimSpace(kv[k]), " ", 2)[0], 64)
-	return f
-}
-
 func (st *BrokerStatus) fill(rt, cfg map[string]string, now time.Time) {
+	var r admin.BrokerRuntime
+	r.Fill(rt, now)
 	st.Cluster = cfg["brokerClusterName"]
 	st.BrokerName = cfg["brokerName"]
 	st.BrokerID = num(cfg, "brokerId")
 	st.Role = cfg["brokerRole"]
-	st.Version = rt["brokerVersionDesc"]
+	st.Version = r.Version
 	st.Build = rt["mqopsVersion"]
 	if boot := num(rt, "bootTimestamp"); boot > 0 {
 		st.Uptime = max(0, now.UnixMilli()-boot) / 1000
@@ -123,22 +119,14 @@ func (st *BrokerStatus) fill(rt, cfg map[string]string, now time.Time) {
 	st.Permission, _ = strconv.Atoi(perm)
 	st.Writable = st.Permission >> 1 & 1
 	st.Readable = st.Permission >> 2 & 1
-	ratio := func(k string) float64 {
-		f, _ := strconv.ParseFloat(rt[k], 64)
-		return round2(f * 100)
-	}
-	st.CommitLogPused, st.ConsumeQPused = ratio("commitLogDiskRatio"), ratio("consumeQueueDiskRatio")
-	if e := num(rt, "earliestMessageTimeStamp"); e > 0 {
-		st.RetentionHours = round2(float64(now.UnixMilli()-e) / float64(time.Hour/time.Millisecond))
-	}
-	st.SendQueueSize = num(rt, "sendThreadPoolQueueSize")
-	st.SendQueueWait = num(rt, "sendThreadPoolQueueHeadWaitTimeMills")
-	st.PullQueueWait = num(rt, "pullThreadPoolQueueHeadWaitTimeMills")
-	st.PageCacheLock = num(rt, "pageCacheLockTimeMills")
-	st.PutTPS, st.GetTPS = firstRate(rt, "putTps"), firstRate(rt, "getTransferedTps")
+	cq, _ := strconv.ParseFloat(rt["consumeQueueDiskRatio"], 64)
+	st.CommitLogPused, st.ConsumeQPused = round2(r.Space*100), round2(cq*100)
+	st.RetentionHours = round2(r.Hours)
+	st.SendQueueSize, st.SendQueueWait = r.SendQueue, r.SendWaitMs
+	st.PullQueueWait, st.PageCacheLock = r.PullWaitMs, r.PageCacheMs
+	st.PutTPS, st.GetTPS = r.InTPS, r.OutTPS
 	st.PutFailed = num(rt, "putMessageFailedTimes")
-	st.PutToday = num(rt, "msgPutTotalTodayNow") - num(rt, "msgPutTotalTodayMorning")
-	st.GetToday = num(rt, "msgGetTotalTodayNow") - num(rt, "msgGetTotalTodayMorning")
+	st.PutToday, st.GetToday = r.InTotalToday, r.OutTotalToday
 	st.DispatchBehind = num(rt, "dispatchBehindBytes")
 	st.FlushBehind = num(rt, "remainHowManyDataToFlush")
 	st.CommitLogMax = num(rt, "commitLogMaxOffset")

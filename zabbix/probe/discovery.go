@@ -2,7 +2,8 @@ package probe
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/mqops/mqops/mqadmin/admin"
@@ -172,12 +173,12 @@ func Groups(s Scope, pairs bool) ([]Row, error) {
 		}
 	}
 	var rows []Row
-	for _, g := range sortedKeys(groups) {
+	for _, g := range slices.Sorted(maps.Keys(groups)) {
 		if !pairs {
 			rows = append(rows, Row{"{#GROUP}": g, "{#GROUP.TYPE}": groupType(g)})
 			continue
 		}
-		for _, t := range sortedKeys(groups[g]) {
+		for _, t := range slices.Sorted(maps.Keys(groups[g])) {
 			rows = append(rows, Row{"{#GROUP}": g, "{#GROUP.TYPE}": groupType(g), "{#TOPIC}": t, "{#TOPIC.TYPE}": topicType(t, names)})
 		}
 	}
@@ -204,13 +205,4 @@ func Brokers(namesrv, cluster string) ([]Row, error) {
 		rows = append(rows, Row{"{#BROKER}": b.Name, "{#BROKER.ID}": fmt.Sprint(b.ID), "{#BROKER.ADDR}": b.Addr})
 	}
 	return rows, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -174,11 +174,7 @@ func brokerTemplate() *tpl {
 
 	topics := t.discovery("Topics on this broker", `rocketmq.topic.discovery["{$RMQ.BROKER.ADDR}"]`,
 		"Topics this broker holds; figures come from its stats.log.", topicFilter())
-	topicItem := func(name, key, path, units string) Item {
-		it := t.dep(stats, "Topic {#TOPIC}: "+name, key+"[{#TOPIC}]", "$.topics['{#TOPIC}']."+path, vtUint, units, "business", "0")
-		it.Tags = append(it.Tags, Tag{"topic", "{#TOPIC}"})
-		return it
-	}
+	topicItem := func(name, key, field, units string) Item { return t.topicDep(stats, name, key, field, vtUint, units) }
 	minuteKey := "rocketmq.topic.put.minute[{#TOPIC}]"
 	topics.ItemPrototypes = []Item{
 		topicItem("produced today", "rocketmq.topic.put.today", "today", "msg"),
@@ -200,11 +196,7 @@ func brokerTemplate() *tpl {
 
 	pairs := t.discovery("Consumer groups on this broker", `rocketmq.pair.discovery["{$RMQ.BROKER.ADDR}"]`,
 		"One row per group and topic it consumes on this broker.", pairFilter())
-	pairItem := func(name, key, path string) Item {
-		it := t.dep(stats, "Group {#GROUP} on {#TOPIC}: "+name, key+"[{#TOPIC},{#GROUP}]", "$.pairs['{#TOPIC}@{#GROUP}']."+path, vtUint, "msg", "business", "0")
-		it.Tags = append(it.Tags, Tag{"group", "{#GROUP}"}, Tag{"topic", "{#TOPIC}"})
-		return it
-	}
+	pairItem := func(name, key, field string) Item { return t.pairDep(stats, name, key, field) }
 	pairs.ItemPrototypes = []Item{
 		pairItem("consumed today", "rocketmq.group.get.today", "today"),
 		pairItem("consumed last minute", "rocketmq.group.get.minute", "minute"),

@@ -77,6 +77,22 @@ func (t *tpl) dep(master, name, key, path, vt, units, component, fallback string
 	return it
 }
 
+// topicDep is a per-topic item prototype reading master's
+// $.topics['{#TOPIC}'].field (0 when the topic has no entry).
+func (t *tpl) topicDep(master, name, key, field, vt, units string) Item {
+	it := t.dep(master, "Topic {#TOPIC}: "+name, key+"[{#TOPIC}]", "$.topics['{#TOPIC}']."+field, vt, units, "business", "0")
+	it.Tags = append(it.Tags, Tag{"topic", "{#TOPIC}"})
+	return it
+}
+
+// pairDep is a per-group-and-topic item prototype reading master's
+// $.pairs['{#TOPIC}@{#GROUP}'].field.
+func (t *tpl) pairDep(master, name, key, field string) Item {
+	it := t.dep(master, "Group {#GROUP} on {#TOPIC}: "+name, key+"[{#TOPIC},{#GROUP}]", "$.pairs['{#TOPIC}@{#GROUP}']."+field, vtUint, "msg", "business", "0")
+	it.Tags = append(it.Tags, Tag{"group", "{#GROUP}"}, Tag{"topic", "{#TOPIC}"})
+	return it
+}
+
 var (
 	discardHeartbeat = func(every string) Step {
 		return Step{Type: "DISCARD_UNCHANGED_HEARTBEAT", Parameters: []string{every}}
@@ -119,18 +135,18 @@ func withDesc(it Item, d string) Item {
 
 // graph adds a template graph over the template's items.
 func (t *tpl) graph(name string, keys ...string) Graph {
-	g := Graph{UUID: uuid(t.Name, "graph", name), Name: name}
-	for i, k := range keys {
-		g.GraphItems = append(g.GraphItems, GraphItem{SortOrder: fmt.Sprint(i), Color: palette[i%len(palette)],
-			Item: HostKey{Host: t.Name, Key: k}})
-	}
+	g := t.newGraph("graph", name, keys)
 	t.graphs = append(t.graphs, g)
 	return g
 }
 
 // graphPrototype is a graph over item prototypes of rule.
 func (t *tpl) graphPrototype(name string, keys ...string) Graph {
-	g := Graph{UUID: uuid(t.Name, "graph prototype", name), Name: name}
+	return t.newGraph("graph prototype", name, keys)
+}
+
+func (t *tpl) newGraph(kind, name string, keys []string) Graph {
+	g := Graph{UUID: uuid(t.Name, kind, name), Name: name}
 	for i, k := range keys {
 		g.GraphItems = append(g.GraphItems, GraphItem{SortOrder: fmt.Sprint(i), Color: palette[i%len(palette)],
 			Item: HostKey{Host: t.Name, Key: k}})

@@ -135,10 +135,8 @@ func clusterTemplate() *tpl {
 		"rocketmq.cluster.broker.disk[{#BROKER},{#BROKER.ID}]", "rocketmq.cluster.broker.put.tps[{#BROKER},{#BROKER.ID}]")}
 
 	topics := t.discovery("Topics", `rocketmq.cluster.topic.discovery["{$RMQ.NAMESRV.ADDR}","{$RMQ.CLUSTER.NAME}"]`, "Topics of the cluster.", topicFilter())
-	topicItem := func(name, key, path, vt, units string) Item {
-		it := t.dep(business, "Topic {#TOPIC}: "+name, key+"[{#TOPIC}]", "$.topics['{#TOPIC}']."+path, vt, units, "business", "0")
-		it.Tags = append(it.Tags, Tag{"topic", "{#TOPIC}"})
-		return it
+	topicItem := func(name, key, field, vt, units string) Item {
+		return t.topicDep(business, name, key, field, vt, units)
 	}
 	fiveMin := t.agent("Topic {#TOPIC}: produced last 5 minutes", "rocketmq.cluster.topic.put.5m[{#TOPIC}]", "5m", vtUint, "msg", "business", "")
 	fiveMin.Type = "CALCULATED"
@@ -194,15 +192,10 @@ func clusterTemplate() *tpl {
 
 	pairs := t.discovery("Consumer groups per topic", `rocketmq.cluster.pair.discovery["{$RMQ.NAMESRV.ADDR}","{$RMQ.CLUSTER.NAME}"]`,
 		"One row per group and topic it has consume progress on.", pairFilter())
-	pairItem := func(master, name, key, path string) Item {
-		it := t.dep(master, "Group {#GROUP} on {#TOPIC}: "+name, key+"[{#TOPIC},{#GROUP}]", "$.pairs['{#TOPIC}@{#GROUP}']."+path, vtUint, "msg", "business", "0")
-		it.Tags = append(it.Tags, Tag{"group", "{#GROUP}"}, Tag{"topic", "{#TOPIC}"})
-		return it
-	}
 	pairs.ItemPrototypes = []Item{
-		pairItem(backlog, "backlog", "rocketmq.pair.backlog", "backlog"),
-		pairItem(business, "consumed today", "rocketmq.pair.get.today", "today"),
-		pairItem(business, "consumed last minute", "rocketmq.pair.get.minute", "minute"),
+		t.pairDep(backlog, "backlog", "rocketmq.pair.backlog", "backlog"),
+		t.pairDep(business, "consumed today", "rocketmq.pair.get.today", "today"),
+		t.pairDep(business, "consumed last minute", "rocketmq.pair.get.minute", "minute"),
 	}
 	t.DiscoveryRules = []Discovery{brokers, topics, groups, pairs}
 
