@@ -18,6 +18,8 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 
+	"github.com/mqops/mqops/mqadmin/admin"
+	"github.com/mqops/mqops/wire"
 	"github.com/mqops/mqops/zabbix/templates"
 	"github.com/mqops/mqops/zabbix/zbxd"
 )
@@ -202,6 +204,20 @@ func TestZabbixAgent(t *testing.T) {
 	if err := payConsumer.Shutdown(); err != nil { // commits its offsets
 		t.Fatal(err)
 	}
+	// The broker counts what it delivers: a pull still held for the stopped
+	// consumer would take a late message and count it as consumed. Wait
+	// until the group has left and the broker has seen its connections
+	// close (held pulls of closed connections are dropped).
+	adm, err := admin.New(ns, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	waitFor(t, 15*time.Second, "ZbxPayConsumer to go offline", func() bool {
+		_, err := adm.ConsumerConnection("ZbxPayConsumer")
+		return admin.IsCode(err, wire.ConsumerNotOnline)
+	})
+	time.Sleep(2 * time.Second)
 	sendN(t, p, "ZbxPayments", "late", 21) // ZbxPayConsumer's backlog
 
 	a := startAgent(t, agentd)
