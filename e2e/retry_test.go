@@ -11,17 +11,24 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 )
 
+// shortLevels is a delay table for tests: level n waits n-1 seconds from
+// level 2 on, so graded retries (level 3 + reconsume times) come after 2 s,
+// 3 s, 4 s…
+const shortLevels = "messageDelayLevel=1s 1s 2s 3s 4s 5s 6s 7s 8s 9s 10s 11s 12s 13s 14s 15s 16s 17s"
+
 // TestRetryAndDeadLetter: a message the consumer fails comes back through
-// %RETRY%<group> with its topic restored and reconsume count raised; after
-// maxReconsumeTimes it lands in %DLQ%<group>, where an operator can read it.
+// %RETRY%<group> after the graded delay, with its topic restored and
+// reconsume count raised; after maxReconsumeTimes it lands in
+// %DLQ%<group>, where an operator can read it.
 func TestRetryAndDeadLetter(t *testing.T) {
-	c := startCluster(t)
+	c := startCluster(t, shortLevels)
 	const topic, group = "RetryMe", "CG_retry"
 	createTopic(t, c, topic, 1)
 	p := newProducer(t, c.ns.addr)
 
 	var mu sync.Mutex
 	attempts := map[string][]int32{} // body → reconsume times seen
+	seenAt := map[string][]time.Time{}
 	pc, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{c.ns.addr}), consumer.WithGroupName(group),
 		consumer.WithInstance(instance("retry")), consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
 		consumer.WithMaxReconsumeTimes(2))
@@ -36,6 +43,7 @@ func TestRetryAndDeadLetter(t *testing.T) {
 				t.Errorf("retried message delivered with topic %q", m.Topic)
 			}
 			attempts[string(m.Body)] = append(attempts[string(m.Body)], m.ReconsumeTimes)
+			seenAt[string(m.Body)] = append(seenAt[string(m.Body)], time.Now())
 		}
 		if string(msgs[0].Body) == "ok-after-one" && len(attempts["ok-after-one"]) >= 2 {
 			return consumer.ConsumeSuccess, nil
@@ -68,6 +76,16 @@ func TestRetryAndDeadLetter(t *testing.T) {
 	}
 	if len(fails) != 3 || fails[2] != 2 {
 		t.Fatalf("reconsume times of the failing message: %v (want 0,1,2 then dead-lettered)", fails)
+	}
+	// Graded delays: retry n waits level 3+n-1 (2 s, then 3 s here). The
+	// first retry may come later: the client only pulls the retry topic
+	// once its route refresh and rebalance have found it.
+	at := seenAt["always-fails"]
+	if got := at[1].Sub(at[0]); got < time.Second {
+		t.Fatalf("retry 1 came %v after the failure, before its 2s delay", got)
+	}
+	if got := at[2].Sub(at[1]); got < 2*time.Second || got > 4*time.Second {
+		t.Fatalf("retry 2 came %v after retry 1, want 3s ± 1s", got)
 	}
 	dlq := "%DLQ%" + group
 	waitFor(t, 10*time.Second, "the dead letter", func() bool { _, code := route(t, c.ns.addr, dlq); return code == 0 })

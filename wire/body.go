@@ -156,6 +156,9 @@ type SubscriptionGroupConfig struct {
 	RetryMaxTimes                  int    `json:"retryMaxTimes"`
 	RetryQueueNums                 int    `json:"retryQueueNums"`
 	WhichBrokerWhenConsumeSlowly   int64  `json:"whichBrokerWhenConsumeSlowly"`
+	// ConsumeRateLimit caps the messages per second the broker hands the
+	// group (0: unlimited). mqops's own key; Java brokers ignore it.
+	ConsumeRateLimit int `json:"consumeRateLimit,omitempty"`
 }
 
 // NewSubscriptionGroupConfig returns Java's defaults for a group.

@@ -51,6 +51,13 @@ const (
 	PropInnerMultiQueueOffset = "INNER_MULTI_QUEUE_OFFSET"
 	PropShardingKey           = "SHARDING_KEY"
 	PropTransactionID         = "__transactionId__"
+
+	// RocketMQ 5 timer messages: an absolute delivery time in ms, or a
+	// delay from now; TIMER_OUT_MS is the absolute time the broker stores.
+	PropTimerDeliverMs = "TIMER_DELIVER_MS"
+	PropTimerDelaySec  = "TIMER_DELAY_SEC"
+	PropTimerDelayMs   = "TIMER_DELAY_MS"
+	PropTimerOutMs     = "TIMER_OUT_MS"
 )
 
 // nextProperty splits the first fragment off props and returns its key and

@@ -43,6 +43,7 @@ const (
 	TopicTransOpHalf  = "RMQ_SYS_TRANS_OP_HALF_TOPIC"
 	TopicTransMaxTime = "TRANS_CHECK_MAX_TIME_TOPIC"
 	TopicTrace        = "RMQ_SYS_TRACE_TOPIC"
+	TopicTimer        = "rmq_sys_wheel_timer" // RocketMQ 5's name for timer messages
 	RetryPrefix       = "%RETRY%"
 	DLQPrefix         = "%DLQ%"
 )
@@ -51,6 +52,7 @@ const (
 var NotAllowedToSend = map[string]bool{
 	TopicSchedule: true, TopicTransHalf: true, TopicTransOpHalf: true,
 	TopicTransMaxTime: true, TopicSelfTest: true, TopicOffsetMoved: true,
+	TopicTimer: true,
 }
 
 // Topics is the broker's topic table (topics.json). Configs are immutable

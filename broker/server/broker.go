@@ -21,6 +21,7 @@ import (
 	"github.com/mqops/mqops/broker/clients"
 	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/broker/meta"
+	"github.com/mqops/mqops/broker/schedule"
 	"github.com/mqops/mqops/broker/stats"
 	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/remoting"
@@ -48,6 +49,9 @@ type Broker struct {
 	clients *clients.Manager
 	locks   *lockTable
 	holds   *pullHolds
+	delay   *schedule.Levels
+
+	delayLevels []time.Duration // messageDelayLevel, parsed
 
 	srv       *remoting.Server
 	namesrv   *remoting.Client
@@ -93,6 +97,7 @@ func New(o Options) (*Broker, error) {
 	}
 	view := *cfg
 	b.cfgView = &view
+	b.delayLevels = cfg.DelayLevels()
 	b.perm.Store(int32(cfg.BrokerPermission))
 	var err error
 	if b.runtimeCfg, err = LoadRuntimeConfig(cfg); err != nil {
@@ -142,6 +147,7 @@ func New(o Options) (*Broker, error) {
 		IndexEntries:          cfg.MaxIndexNum,
 		StoreHost:             b.storeHost,
 		Logger:                slog,
+		TagsCode:              b.tagsCode,
 	}
 	if cfg.FlushDiskType == "SYNC_FLUSH" {
 		sc.FlushMode = store.SyncFlush
@@ -151,6 +157,11 @@ func New(o Options) (*Broker, error) {
 		return nil, fmt.Errorf("open store %s: %w", cfg.StorePathRootDir, err)
 	}
 	if b.stats, err = stats.New(stats.Options{Dir: filepath.Join(cdir, "stats"), ClusterName: cfg.BrokerClusterName, Out: o.StatsOut, Log: o.Log}); err != nil {
+		b.store.Close()
+		b.srv.Close()
+		return nil, err
+	}
+	if b.delay, err = schedule.OpenLevels(b.store, b.delayLevels, cdir+"/delayOffset.json", o.Log); err != nil {
 		b.store.Close()
 		b.srv.Close()
 		return nil, err
@@ -210,6 +221,7 @@ func (b *Broker) Start() {
 		}
 	}()
 	b.stats.Start()
+	b.delay.Start()
 	b.registerAll()
 	b.wg.Add(3)
 	go b.registerLoop()
@@ -228,6 +240,9 @@ func (b *Broker) Close() error {
 	b.srv.Close()
 	b.namesrv.Close()
 	b.wg.Wait()
+	if err := b.delay.Close(); err != nil {
+		b.log.Error("[DELAY] saving delay progress failed", "err", err)
+	}
 	if err := b.offsets.Flush(); err != nil {
 		b.log.Error("[OFFSET_FLUSH] failed", "err", err)
 	}
@@ -244,6 +259,7 @@ func (b *Broker) permission() int { return int(b.perm.Load()) }
 type connState struct {
 	bornHost []byte
 	scratch  []byte // property rebuilding; only touched on the read loop
+	parked   []byte // properties of a message being parked (delay, transaction)
 	items    []store.Message
 }
 
@@ -336,6 +352,8 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 		b.handleResetOffset(c, req)
 	case wire.ViewBrokerStatsData:
 		b.handleViewStats(c, req)
+	case wire.GetConsumerRunningInfo, wire.ConsumeMessageDirectly:
+		b.handleConsumerCallback(c, req)
 	case wire.MQOpsStatsToday:
 		b.handleStatsToday(c, req)
 	case wire.MQOpsStatsSeries:
@@ -531,4 +549,15 @@ func physicalMemory() int64 {
 		return 8 << 30
 	}
 	return int64(si.Totalram) * int64(si.Unit)
+}
+
+// tagsCode is the consume-queue tags code of a record: for parked
+// messages the time they are due, which the delivery loops compare with
+// the clock without reading the log; else the tags hash.
+func (b *Broker) tagsCode(v wire.RecordView) int64 {
+	switch string(v.Topic()) {
+	case meta.TopicSchedule:
+		return schedule.DeliverAt(b.delayLevels, v)
+	}
+	return store.DefaultTagsCode(v)
 }

@@ -3,21 +3,21 @@ package server
 import (
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 
 	"github.com/mqops/mqops/broker/meta"
+	"github.com/mqops/mqops/broker/schedule"
 	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
 )
 
 // handleSendBack serves CONSUMER_SEND_MSG_BACK (requests.md §4.9): a
-// message the consumer failed is stored again in the group's retry topic,
-// or in its dead-letter topic once it has been retried maxReconsumeTimes.
-//
-// Delay levels are not scheduled yet (issue 6): a retried message is
-// redelivered at once instead of after the graded delay. The Go client
-// treats any answer as success and drops its copy, so the message must be
-// stored before this answers 0.
+// message the consumer failed is stored again in the group's retry topic
+// after a graded delay (level 3 + reconsume times unless the client names
+// one), or in its dead-letter topic once it has been retried
+// maxReconsumeTimes. The Go client treats any answer as success and drops
+// its copy, so the message must be stored before this answers 0.
 func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 	group := req.GetString("group")
 	if group == "" {
@@ -85,10 +85,23 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 	if len(wire.PropertyValue(props, wire.PropOriginMessageID)) == 0 {
 		props = appendProp(props, wire.PropOriginMessageID, wire.OffsetMsgID(v.StoreHost(), v.PhysicalOffset()))
 	}
+	props = wire.RemoveProperty(props[:0], props, wire.PropDelay)
+	level := 0
+	if !dead {
+		level = int(delayLevel)
+		if level == 0 {
+			level = 3 + int(v.ReconsumeTimes())
+		}
+		level = min(level, b.delay.MaxLevel())
+		props = appendProp(props, wire.PropDelay, strconv.Itoa(level))
+	}
 	m := store.Message{
 		Topic: target, QueueID: queueID, Flag: v.Flag(), SysFlag: v.SysFlag(),
 		BornTimestamp: v.BornTimestamp(), BornHost: v.BornHost(), ReconsumeTimes: v.ReconsumeTimes() + 1,
 		Body: v.Body(), Properties: props,
+	}
+	if level > 0 {
+		schedule.Park(nil, &m, level)
 	}
 	r := b.store.Put(&m)
 	code, remark, stored := putStatusCode(r.Status)

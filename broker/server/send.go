@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mqops/mqops/broker/meta"
+	"github.com/mqops/mqops/broker/schedule"
 	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
@@ -158,10 +159,6 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 		c.ReplyCode(req, wire.NoPermission, "transactional messages are not supported by this broker yet")
 		return
 	}
-	if v := wire.PropertyValue(props, wire.PropDelay); len(v) > 0 && string(v) != "0" {
-		c.ReplyCode(req, wire.MessageIllegal, "delay levels are not supported by this broker yet")
-		return
-	}
 	st := stateOf(c)
 	wait := string(wire.PropertyValue(props, wire.PropWait)) != "false"
 	st.scratch = b.storedProperties(st.scratch[:0], props, nil)
@@ -169,6 +166,9 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 		Topic: tc.TopicName, QueueID: h.queueID, Flag: h.flag, SysFlag: h.sysFlag,
 		BornTimestamp: h.bornTimestamp, BornHost: st.bornHost, ReconsumeTimes: h.reconsumeTimes,
 		Body: req.Body, Properties: st.scratch,
+	}
+	if lvl := schedule.Level(props, b.delay.MaxLevel()); lvl > 0 {
+		st.parked = schedule.Park(st.parked, &m, lvl)
 	}
 	r := b.store.Put(&m)
 	if r.Status == store.PutOK || r.Status == store.FlushDiskTimeout {

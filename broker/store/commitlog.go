@@ -106,6 +106,17 @@ type Message struct {
 	Properties                []byte
 }
 
+// Republish is the message that stores record v again under topic and
+// queueID with properties props: same body, flags, born time and host,
+// reconsume times and prepared offset (delay delivery, transaction commit).
+func Republish(v wire.RecordView, topic string, queueID int32, props []byte) Message {
+	return Message{
+		Topic: topic, QueueID: queueID, Flag: v.Flag(), SysFlag: v.SysFlag(),
+		BornTimestamp: v.BornTimestamp(), BornHost: v.BornHost(), ReconsumeTimes: v.ReconsumeTimes(),
+		PreparedTransactionOffset: v.PreparedTransactionOffset(), Body: v.Body(), Properties: props,
+	}
+}
+
 // PutResult describes an append. For a batch it covers all records:
 // PhysicalOffset and QueueOffset are the first record's, WroteBytes the
 // total.

@@ -254,3 +254,25 @@ func (s *Store) PhyOffsetAt(topic string, queueID int32, offset int64) (int64, b
 	}
 	return u.phys, true
 }
+
+// Unit is a consume-queue entry: where a message lives in the commit log
+// and its tags code (the delivery time, for scheduled messages).
+type Unit struct {
+	Phys     int64
+	Size     int32
+	TagsCode int64
+}
+
+// UnitAt returns the consume-queue entry at offset of (topic, queueID); ok
+// is false outside [MinOffset, MaxOffset) or for a filler entry.
+func (s *Store) UnitAt(topic string, queueID int32, offset int64) (Unit, bool) {
+	cq := s.cqs.get(topic, queueID)
+	if cq == nil || offset < cq.min.Load() || offset >= cq.max.Load() {
+		return Unit{}, false
+	}
+	u, ok := cq.unitAt(offset)
+	if !ok || !u.real() {
+		return Unit{}, false
+	}
+	return Unit{Phys: u.phys, Size: u.size, TagsCode: u.tagsCode}, true
+}
