@@ -135,14 +135,14 @@ func DeliverAt(levels []time.Duration, v wire.RecordView) int64 {
 // queue move into properties (appended to dst, which is returned) and it
 // goes to SCHEDULE_TOPIC_XXXX, one queue per level.
 func Park(dst []byte, m *store.Message, level int) []byte {
-	dst = parkProps(dst, m)
+	dst = ParkProps(dst, m)
 	m.Topic, m.QueueID, m.Properties = meta.TopicSchedule, int32(level-1), dst
 	return dst
 }
 
-// parkProps appends m's properties with REAL_TOPIC and REAL_QID set to
+// ParkProps appends m's properties with REAL_TOPIC and REAL_QID set to
 // its topic and queue (replacing any left by an earlier parking).
-func parkProps(dst []byte, m *store.Message) []byte {
+func ParkProps(dst []byte, m *store.Message) []byte {
 	dst = wire.RemoveProperty(dst[:0], m.Properties, wire.PropRealTopic)
 	dst = wire.RemoveProperty(dst[:0], dst, wire.PropRealQueueID)
 	dst = appendProp(dst, wire.PropRealTopic, m.Topic)

@@ -24,6 +24,7 @@ import (
 	"github.com/mqops/mqops/broker/schedule"
 	"github.com/mqops/mqops/broker/stats"
 	"github.com/mqops/mqops/broker/store"
+	"github.com/mqops/mqops/broker/transaction"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
 )
@@ -50,6 +51,7 @@ type Broker struct {
 	locks   *lockTable
 	holds   *pullHolds
 	delay   *schedule.Levels
+	tx      *transaction.Service
 
 	delayLevels []time.Duration // messageDelayLevel, parsed
 
@@ -166,6 +168,16 @@ func New(o Options) (*Broker, error) {
 		b.srv.Close()
 		return nil, err
 	}
+	if b.tx, err = transaction.Open(transaction.Options{
+		Store: b.store, StateFile: cdir + "/transaction.json", MaxDelay: len(b.delayLevels),
+		Timeout:  time.Duration(cfg.TransactionTimeOut) * time.Millisecond,
+		Interval: time.Duration(cfg.TransactionCheckInterval) * time.Millisecond,
+		CheckMax: cfg.TransactionCheckMax, Check: b.checkTransaction, BeforeDiscard: b.ensureTransMaxTimeTopic, Log: o.Log,
+	}); err != nil {
+		b.store.Close()
+		b.srv.Close()
+		return nil, err
+	}
 	b.holds = newPullHolds(b)
 	b.store.OnDispatch(b.holds.notify)
 	if err := b.createSystemTopics(); err != nil {
@@ -222,6 +234,7 @@ func (b *Broker) Start() {
 	}()
 	b.stats.Start()
 	b.delay.Start()
+	b.tx.Start()
 	b.registerAll()
 	b.wg.Add(3)
 	go b.registerLoop()
@@ -240,6 +253,9 @@ func (b *Broker) Close() error {
 	b.srv.Close()
 	b.namesrv.Close()
 	b.wg.Wait()
+	if err := b.tx.Close(); err != nil {
+		b.log.Error("[TRANSACTION] saving transaction state failed", "err", err)
+	}
 	if err := b.delay.Close(); err != nil {
 		b.log.Error("[DELAY] saving delay progress failed", "err", err)
 	}
@@ -304,6 +320,8 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 		b.handleUnregisterClient(c, req)
 	case wire.GetConsumerListByGroup:
 		b.handleGetConsumerList(c, req)
+	case wire.EndTransaction:
+		b.handleEndTransaction(c, req)
 	case wire.ConsumerSendMsgBack:
 		b.handleSendBack(c, req)
 	case wire.SearchOffsetByTimestamp, wire.GetMaxOffset, wire.GetMinOffset, wire.GetEarliestMsgStoreTime:

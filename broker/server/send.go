@@ -10,6 +10,7 @@ import (
 	"github.com/mqops/mqops/broker/meta"
 	"github.com/mqops/mqops/broker/schedule"
 	"github.com/mqops/mqops/broker/store"
+	"github.com/mqops/mqops/broker/transaction"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
 )
@@ -155,8 +156,9 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 		return
 	}
 	props := h.properties
-	if v := wire.PropertyValue(props, wire.PropTranMsg); string(v) == "true" {
-		c.ReplyCode(req, wire.NoPermission, "transactional messages are not supported by this broker yet")
+	half := string(wire.PropertyValue(props, wire.PropTranMsg)) == "true"
+	if half && b.cfg.RejectTransactionMessage {
+		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("the broker[%s] sending transaction message is forbidden", b.addr))
 		return
 	}
 	st := stateOf(c)
@@ -167,7 +169,10 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 		BornTimestamp: h.bornTimestamp, BornHost: st.bornHost, ReconsumeTimes: h.reconsumeTimes,
 		Body: req.Body, Properties: st.scratch,
 	}
-	if lvl := schedule.Level(props, b.delay.MaxLevel()); lvl > 0 {
+	// A half message's delay waits for its commit (store.md §9).
+	if half {
+		st.parked = transaction.Prepare(st.parked, &m)
+	} else if lvl := schedule.Level(props, b.delay.MaxLevel()); lvl > 0 {
 		st.parked = schedule.Park(st.parked, &m, lvl)
 	}
 	r := b.store.Put(&m)

@@ -1,0 +1,69 @@
+package server
+
+import (
+	"math/rand/v2"
+
+	"github.com/mqops/mqops/broker/meta"
+	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/wire"
+)
+
+// handleEndTransaction serves END_TRANSACTION (37, requests.md §4.10):
+// commit (8) or rollback (12) of a half message. The Go client sends it
+// oneway, so the answer only reaches Java clients and admins; an unknown
+// state (0) is not answered at all, as in Java.
+func (b *Broker) handleEndTransaction(c *remoting.Conn, req *wire.Command) {
+	group := req.GetString("producerGroup")
+	halfOff, ok1 := req.GetInt("tranStateTableOffset")
+	phys, ok2 := req.GetInt("commitLogOffset")
+	state, ok3 := req.GetInt("commitOrRollback")
+	switch {
+	case group == "":
+		missing(c, req, "producerGroup")
+		return
+	case !ok1:
+		missing(c, req, "tranStateTableOffset")
+		return
+	case !ok2:
+		missing(c, req, "commitLogOffset")
+		return
+	case !ok3:
+		missing(c, req, "commitOrRollback")
+		return
+	}
+	fromCheck := req.GetBool("fromTransactionCheck")
+	if state != int64(wire.SysFlagTransactionCommit) && state != int64(wire.SysFlagTransactionRollback) {
+		b.log.Info("[TRANSACTION] producer does not know the state yet", "producerGroup", group, "msgId", req.GetString("msgId"), "fromCheck", fromCheck, "remark", string(req.Remark))
+		return
+	}
+	commit := state == int64(wire.SysFlagTransactionCommit)
+	code, remark := b.tx.End(group, halfOff, phys, commit)
+	if code != wire.Success {
+		b.log.Warn("[TRANSACTION] end transaction refused", "producerGroup", group, "msgId", req.GetString("msgId"), "commit", commit, "fromCheck", fromCheck, "reason", remark)
+	}
+	c.ReplyCode(req, code, remark)
+}
+
+// checkTransaction sends CHECK_TRANSACTION_STATE to one live producer of
+// group; the producer answers later with END_TRANSACTION.
+func (b *Broker) checkTransaction(group string, fields map[string]string, body []byte) bool {
+	chs := b.clients.Producer(group)
+	for len(chs) > 0 {
+		i := rand.IntN(len(chs))
+		if err := chs[i].Conn.InvokeOneway(wire.NewRequest(wire.CheckTransactionState, fields, body)); err == nil {
+			return true
+		}
+		chs = append(chs[:i], chs[i+1:]...)
+	}
+	return false
+}
+
+// ensureTransMaxTimeTopic creates the topic discarded half messages are
+// kept in, so operators can read them.
+func (b *Broker) ensureTransMaxTimeTopic() {
+	if _, created, err := b.topics.CreateIfAbsent(wire.TopicConfig{TopicName: meta.TopicTransMaxTime, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}); err != nil {
+		b.log.Error("[TOPIC_CREATE] persist failed", "topic", meta.TopicTransMaxTime, "err", err)
+	} else if created {
+		b.kickRegister()
+	}
+}
