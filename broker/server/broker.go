@@ -49,6 +49,7 @@ type Broker struct {
 	stats   *stats.Manager
 	clients *clients.Manager
 	locks   *lockTable
+	limiter *groupLimiter
 	holds   *pullHolds
 	delay   *schedule.Levels
 	tx      *transaction.Service
@@ -92,7 +93,7 @@ type Broker struct {
 func New(o Options) (*Broker, error) {
 	cfg := o.Config
 	b := &Broker{
-		cfg: cfg, log: o.Log, clients: clients.NewManager(), locks: newLockTable(),
+		cfg: cfg, log: o.Log, clients: clients.NewManager(), locks: newLockTable(), limiter: newGroupLimiter(),
 		registerKick: make(chan struct{}, 1), stop: make(chan struct{}),
 		region: []byte(cfg.RegionID), memoryBudget: physicalMemory() * 40 / 100,
 		bootTime: time.Now(), cfgVersion: wire.DataVersion{Timestamp: time.Now().UnixMilli()},

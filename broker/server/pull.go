@@ -146,10 +146,6 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 			return
 		}
 	}
-	if !gc.ConsumeEnable {
-		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("subscription group no permission, %s", h.group))
-		return
-	}
 	tc := b.topics.Get(h.topic)
 	if tc == nil {
 		c.ReplyCode(req, wire.TopicNotExist, fmt.Sprintf("topic[%s] not exist, apply first please!", h.topic))
@@ -196,13 +192,31 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 	if first && h.sysFlag&pullCommitOffset != 0 {
 		meta.Commit(b.offsets, h.group, tc.TopicName, h.queueID, h.commitOffset)
 	}
-
-	bp := pullBufPool.Get().(*[]byte)
-	defer pullBufPool.Put(bp)
+	// A paused group keeps its clients pulling and committing, but gets
+	// nothing: resuming continues from the committed offset. Java answers
+	// NO_PERMISSION instead, which clients log as an error every 3 s.
+	if !gc.ConsumeEnable {
+		b.replyLater(c, req, pausedPullHold, func(req *wire.Command) { b.replyNoMessage(c, req, tc.TopicName, h.queueID, h.offset) })
+		return
+	}
 	maxMsgs := h.maxMsgs
 	if maxMsgs <= 0 {
 		maxMsgs = 1
 	}
+	limited := gc.ConsumeRateLimit > 0 && string(h.group) != toolsConsumerGroup
+	if limited {
+		granted, wait := b.limiter.take(h.group, gc.ConsumeRateLimit, maxMsgs, time.Now())
+		if granted == 0 {
+			// Re-run once a token is due; first=false: the offset is
+			// committed already.
+			b.replyLater(c, req, wait, func(req *wire.Command) { b.handlePull(c, req, false) })
+			return
+		}
+		maxMsgs = granted
+	}
+
+	bp := pullBufPool.Get().(*[]byte)
+	defer pullBufPool.Put(bp)
 	var matchCode func(int64) bool
 	var matchRecord func([]byte) bool
 	if !sub.All { // "*" needs no filter, and no closures on this path
@@ -210,6 +224,9 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 	}
 	res := b.store.GetMessages(tc.TopicName, h.queueID, h.offset, maxMsgs, pullMaxBytes, matchCode, matchRecord, (*bp)[:0])
 	*bp = res.Body[:0]
+	if limited {
+		b.limiter.refund(h.group, maxMsgs-res.MsgCount)
+	}
 
 	code := pullCode(res.Status, h.offset)
 	if code == wire.PullNotFound && first && h.sysFlag&pullSuspend != 0 {
@@ -237,6 +254,32 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 		if string(h.group) != toolsConsumerGroup {
 			b.stats.GroupGet(h.topic, h.group, res.MsgCount, len(res.Body))
 		}
+	}
+	c.Reply(req, &resp)
+}
+
+// replyLater runs answer on a copy of req after d, unless the broker is
+// stopping by then.
+func (b *Broker) replyLater(c *remoting.Conn, req *wire.Command, d time.Duration, answer func(*wire.Command)) {
+	req = req.Clone()
+	time.AfterFunc(d, func() {
+		if isClosed(c) {
+			return
+		}
+		b.goSafe("delayed pull answer", c, req, func() { answer(req) })
+	})
+}
+
+// replyNoMessage answers a pull PULL_NOT_FOUND, leaving the consumer at
+// offset.
+func (b *Broker) replyNoMessage(c *remoting.Conn, req *wire.Command, topic string, queueID int32, offset int64) {
+	resp := wire.ResponseTo(req, wire.PullNotFound, "")
+	resp.Remark = []byte("consume paused for this group")
+	resp.Ext = []wire.KV{
+		{Key: []byte("suggestWhichBrokerId"), Value: []byte("0")},
+		{Key: []byte("nextBeginOffset"), Value: strconv.AppendInt(nil, offset, 10)},
+		{Key: []byte("minOffset"), Value: strconv.AppendInt(nil, b.store.MinOffset(topic, queueID), 10)},
+		{Key: []byte("maxOffset"), Value: strconv.AppendInt(nil, b.store.MaxOffset(topic, queueID), 10)},
 	}
 	c.Reply(req, &resp)
 }
