@@ -28,7 +28,7 @@ func TestMqadminGroups(t *testing.T) {
 		t.Fatalf("group created on %v", created.rows)
 	}
 	groups := tableOf(t, cli(t, ns, "group", "list"))
-	groups.wantHeader(t, "Group", "Brokers", "Consume Enable", "Broadcast Enable", "Retry Queues", "Retry Max Times")
+	groups.wantHeader(t, "Group", "Brokers", "Consume Enable", "Broadcast Enable", "Retry Queues", "Retry Max Times", "Rate Limit")
 	if r := groups.one(t, "Group", group); r["Brokers"] != "broker-a,broker-b" || r["Retry Max Times"] != "5" || r["Consume Enable"] != "true" {
 		t.Fatalf("group row %v", r)
 	}

@@ -376,3 +376,15 @@ func CheckRecord(b []byte) (size int, err error) {
 	}
 	return total, nil
 }
+
+// Record returns v's fields as a Record whose slices alias v, e.g. to
+// encode the message again under another topic.
+func (v RecordView) Record() Record {
+	return Record{
+		Topic: string(v.Topic()), QueueID: v.QueueID(), Flag: v.Flag(), QueueOffset: v.QueueOffset(),
+		PhysicalOffset: v.PhysicalOffset(), SysFlag: v.SysFlag(), BornTimestamp: v.BornTimestamp(),
+		BornHost: v.BornHost(), StoreTimestamp: v.StoreTimestamp(), StoreHost: v.StoreHost(),
+		ReconsumeTimes: v.ReconsumeTimes(), PreparedTransactionOffset: v.PreparedTransactionOffset(),
+		Body: v.Body(), Properties: v.Properties(),
+	}
+}

@@ -3,8 +3,10 @@ package server
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/mqops/mqops/broker/meta"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
 )
@@ -37,6 +39,7 @@ func (b *Broker) handleConsumerCallback(c *remoting.Conn, req *wire.Command) {
 			c.ReplyCode(req, wire.SystemError, fmt.Sprintf("can not find message by the offset, %d: %v", off, err))
 			return
 		}
+		body = forDirectConsume(body)
 		fields["brokerName"] = b.cfg.BrokerName
 	} else if clientID == "" {
 		missing(c, req, "clientId")
@@ -72,4 +75,21 @@ func (b *Broker) handleConsumerCallback(c *remoting.Conn, req *wire.Command) {
 			c.Reply(req, &out)
 		}
 	})
+}
+
+// forDirectConsume prepares a stored record for CONSUME_MESSAGE_DIRECTLY.
+// A dead letter is sent under the topic it first failed in (RETRY_TOPIC):
+// the Go client looks its listener up by the record's topic and has none
+// for %DLQ%<group>.
+func forDirectConsume(rec []byte) []byte {
+	v := wire.RecordView(rec)
+	orig := wire.PropertyValue(v.Properties(), wire.PropRetryTopic)
+	if !strings.HasPrefix(string(v.Topic()), meta.DLQPrefix) || len(orig) == 0 {
+		return rec
+	}
+	r := v.Record()
+	r.Topic = string(orig)
+	out := make([]byte, r.Size())
+	r.EncodeTo(out)
+	return out
 }

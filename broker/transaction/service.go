@@ -347,13 +347,9 @@ func (s *Service) checkFields(v wire.RecordView, off int64) map[string]string {
 func (s *Service) checkBody(v wire.RecordView) []byte {
 	p := v.Properties()
 	qid, _ := wire.ParseInt(wire.PropertyValue(p, wire.PropRealQueueID))
-	r := wire.Record{
-		Topic: string(wire.PropertyValue(p, wire.PropRealTopic)), QueueID: int32(qid), Flag: v.Flag(),
-		QueueOffset: v.QueueOffset(), PhysicalOffset: v.PhysicalOffset(), SysFlag: v.SysFlag() | wire.SysFlagTransactionPrepared,
-		BornTimestamp: v.BornTimestamp(), BornHost: v.BornHost(), StoreTimestamp: v.StoreTimestamp(), StoreHost: v.StoreHost(),
-		ReconsumeTimes: v.ReconsumeTimes(), PreparedTransactionOffset: v.PreparedTransactionOffset(),
-		Body: v.Body(), Properties: p,
-	}
+	r := v.Record()
+	r.Topic, r.QueueID = string(wire.PropertyValue(p, wire.PropRealTopic)), int32(qid)
+	r.SysFlag |= wire.SysFlagTransactionPrepared
 	out := make([]byte, r.Size())
 	r.EncodeTo(out)
 	return out

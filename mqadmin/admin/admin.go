@@ -80,7 +80,13 @@ func IsCode(err error, code int32) bool {
 // call sends one request to addr and turns a non-success code into a
 // ResponseError; the response is returned in both cases.
 func (a *Admin) call(addr string, code int32, fields map[string]string, body []byte) (*wire.Command, error) {
-	resp, err := a.cl.Invoke(addr, wire.NewRequest(code, fields, body), a.timeout)
+	return a.callTimeout(addr, code, fields, body, a.timeout)
+}
+
+// callTimeout is call with its own timeout, for requests the broker
+// relays to a client and answers only once the client has.
+func (a *Admin) callTimeout(addr string, code int32, fields map[string]string, body []byte, timeout time.Duration) (*wire.Command, error) {
+	resp, err := a.cl.Invoke(addr, wire.NewRequest(code, fields, body), timeout)
 	if err != nil {
 		return nil, err
 	}

@@ -63,15 +63,11 @@ func (a *Admin) Groups(t Target) ([]GroupConfig, error) {
 	}
 	byName := map[string]*GroupConfig{}
 	for _, b := range brokers {
-		resp, err := a.call(b.Addr, wire.GetAllSubGroupConfig, nil, nil)
+		table, err := a.brokerGroups(b.Addr)
 		if err != nil {
-			return nil, fmt.Errorf("groups of %s: %w", b.Addr, err)
-		}
-		var w wire.SubscriptionGroupWrapper
-		if err := decode(resp, "subscription groups", &w); err != nil {
 			return nil, err
 		}
-		for name, cfg := range w.SubscriptionGroupTable {
+		for name, cfg := range table {
 			gc := byName[name]
 			if gc == nil {
 				gc = &GroupConfig{Config: cfg}
@@ -85,4 +81,73 @@ func (a *Admin) Groups(t Target) ([]GroupConfig, error) {
 		out = append(out, *byName[name])
 	}
 	return out, nil
+}
+
+// brokerGroups returns one broker's subscription group table.
+func (a *Admin) brokerGroups(addr string) (map[string]*wire.SubscriptionGroupConfig, error) {
+	resp, err := a.call(addr, wire.GetAllSubGroupConfig, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("groups of %s: %w", addr, err)
+	}
+	var w wire.SubscriptionGroupWrapper
+	if err := decode(resp, "subscription groups", &w); err != nil {
+		return nil, err
+	}
+	return w.SubscriptionGroupTable, nil
+}
+
+// GroupChange is a group's config on one broker after ChangeGroup.
+type GroupChange struct {
+	Broker Broker                        `json:"broker"`
+	Config *wire.SubscriptionGroupConfig `json:"config"`
+	// Created is true when the broker did not define the group before.
+	Created bool `json:"created"`
+}
+
+// ChangeGroup edits a group's config on each broker t selects: it reads
+// the broker's current config of the group (Java's defaults when the group
+// is not defined there yet), applies change and writes the result back
+// (GET_ALL_SUBSCRIPTIONGROUP_CONFIG, then UPDATE_AND_CREATE_SUBSCRIPTIONGROUP),
+// so the settings change does not touch keep their per-broker values.
+func (a *Admin) ChangeGroup(t Target, group string, change func(*wire.SubscriptionGroupConfig)) ([]GroupChange, error) {
+	if group == "" {
+		return nil, fmt.Errorf("empty group name")
+	}
+	brokers, err := a.Brokers(t)
+	if err != nil {
+		return nil, fmt.Errorf("change group %s: %w", group, err)
+	}
+	out := make([]GroupChange, 0, len(brokers))
+	for _, b := range brokers {
+		table, err := a.brokerGroups(b.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("change group %s: %w", group, err)
+		}
+		gc := GroupChange{Broker: b, Config: table[group]}
+		if gc.Config == nil {
+			gc.Config, gc.Created = wire.NewSubscriptionGroupConfig(group), true
+		}
+		change(gc.Config)
+		if _, err := a.call(b.Addr, wire.UpdateAndCreateSubGroup, nil, wire.Marshal(gc.Config)); err != nil {
+			return nil, fmt.Errorf("update group %s on %s: %w", group, b.Addr, err)
+		}
+		out = append(out, gc)
+	}
+	return out, nil
+}
+
+// SetGroupConsumeEnable pauses (false) or resumes (true) a group's
+// consumption on the brokers t selects: the broker stops handing the group
+// messages while consumeEnable is false.
+func (a *Admin) SetGroupConsumeEnable(t Target, group string, enable bool) ([]GroupChange, error) {
+	return a.ChangeGroup(t, group, func(c *wire.SubscriptionGroupConfig) { c.ConsumeEnable = enable })
+}
+
+// SetGroupRateLimit caps the messages per second the brokers t selects
+// hand a group (0: unlimited).
+func (a *Admin) SetGroupRateLimit(t Target, group string, perSecond int) ([]GroupChange, error) {
+	if perSecond < 0 {
+		return nil, fmt.Errorf("rate limit of group %s must be 0 (unlimited) or more, got %d", group, perSecond)
+	}
+	return a.ChangeGroup(t, group, func(c *wire.SubscriptionGroupConfig) { c.ConsumeRateLimit = perSecond })
 }

@@ -94,10 +94,20 @@ func topicCmds(f *cmdutil.Factory) []*cobra.Command {
 }
 
 func messageCmds(f *cmdutil.Factory) []*cobra.Command {
+	// With -g and -d, Java's queryMsgById and queryMsgByUniqueKey push the
+	// message to that client (CONSUME_MESSAGE_DIRECTLY) instead of showing it.
 	byID := &message.GetOptions{}
-	qID := cmd(f, "queryMsgById", "Query Message by Id", "message get", func() error { return message.RunGet(f, byID) })
+	push := &message.ResendOptions{}
+	qID := cmd(f, "queryMsgById", "Query Message by Id", "message get", func() error {
+		if push.Group != "" {
+			push.IDs, push.Topic = byID.IDs, byID.Topic
+			return message.RunResend(f, push)
+		}
+		return message.RunGet(f, byID)
+	})
 	qID.Flags().StringSliceVarP(&byID.IDs, "msgId", "i", nil, "Message Id")
 	qID.Flags().StringVarP(&byID.Topic, "topic", "t", "", "topic name (lets a client id be looked up as a unique key)")
+	pushFlags(qID, push)
 	required(qID, "msgId")
 
 	byKey := &message.QueryOptions{}
@@ -110,11 +120,28 @@ func messageCmds(f *cmdutil.Factory) []*cobra.Command {
 	required(qKey, "topic", "msgKey")
 
 	byUK := &message.GetOptions{}
-	qUK := cmd(f, "queryMsgByUniqueKey", "Query Message by Unique key", "message get --unique-key", func() error { return message.RunGet(f, byUK) })
+	pushUK := &message.ResendOptions{}
+	qUK := cmd(f, "queryMsgByUniqueKey", "Query Message by Unique key", "message get --unique-key", func() error {
+		if pushUK.Group != "" {
+			pushUK.IDs, pushUK.Topic = []string{byUK.UniqueKey}, byUK.Topic
+			return message.RunResend(f, pushUK)
+		}
+		return message.RunGet(f, byUK)
+	})
 	qUK.Flags().StringVarP(&byUK.Topic, "topic", "t", "", "The topic of msg")
 	qUK.Flags().StringVarP(&byUK.UniqueKey, "msgId", "i", "", "Message Id")
 	qUK.Flags().BoolVarP(&byUK.All, "showAll", "a", false, "Print all message, the limit is 32")
+	pushFlags(qUK, pushUK)
 	required(qUK, "topic", "msgId")
+
+	tr := &message.TraceOptions{TraceTopic: admin.DefaultTraceTopic, Max: 64}
+	trace := cmd(f, "queryMsgTraceById", "Query a message trace", "message trace", func() error { return message.RunTrace(f, tr) })
+	trace.Flags().StringVarP(&tr.MsgID, "msgId", "i", "", "Message Id")
+	trace.Flags().StringVarP(&tr.TraceTopic, "traceTopic", "t", admin.DefaultTraceTopic, "The name value of message trace topic")
+	trace.Flags().StringVarP(&tr.Begin, "beginTimestamp", "b", "", "Begin timestamp(ms). default:0")
+	trace.Flags().StringVarP(&tr.End, "endTimestamp", "e", "", "End timestamp(ms). default:now")
+	trace.Flags().IntVarP(&tr.Max, "maxNum", "c", 64, "The maximum number of messages returned by the query")
+	required(trace, "msgId")
 
 	byOff := &message.GetOptions{ByOffset: true}
 	qOff := cmd(f, "queryMsgByOffset", "Query Message by offset", "message get --offset", func() error { return message.RunGet(f, byOff) })
@@ -133,7 +160,14 @@ func messageCmds(f *cmdutil.Factory) []*cobra.Command {
 	send.Flags().StringVarP(&so.BrokerName, "broker", "b", "", "Send message to target broker")
 	send.Flags().IntVarP(&so.QueueID, "qid", "i", -1, "Send message to target queue")
 	required(send, "topic", "body")
-	return []*cobra.Command{qID, qKey, qUK, qOff, send}
+	return []*cobra.Command{qID, qKey, qUK, qOff, send, trace}
+}
+
+// pushFlags adds Java's -g/--consumerGroup and -d/--clientId, which go together.
+func pushFlags(c *cobra.Command, o *message.ResendOptions) {
+	c.Flags().StringVarP(&o.Group, "consumerGroup", "g", "", "consumer group name (with -d: push the message to that client)")
+	c.Flags().StringVarP(&o.ClientID, "clientId", "d", "", "the consumer's client id (with -g)")
+	c.MarkFlagsRequiredTogether("consumerGroup", "clientId")
 }
 
 func groupCmds(f *cmdutil.Factory) []*cobra.Command {
@@ -147,6 +181,14 @@ func groupCmds(f *cmdutil.Factory) []*cobra.Command {
 		func() error { return group.RunConnections(f, co) })
 	conn.Flags().StringVarP(&co.Group, "consumerGroup", "g", "", "consumer group name")
 	required(conn, "consumerGroup")
+
+	so := &group.StatusOptions{}
+	status := cmd(f, "consumerStatus", "Query consumer's internal data structure", "group status", func() error { return group.RunStatus(f, so) })
+	status.Flags().StringVarP(&so.Group, "consumerGroup", "g", "", "consumer group name")
+	status.Flags().StringVarP(&so.ClientID, "clientId", "i", "", "The consumer's client id")
+	status.Flags().StringVarP(&so.Broker, "brokerAddr", "b", "", "broker address")
+	status.Flags().BoolVarP(&so.JStack, "jstack", "s", false, "Run jstack command in the consumer progress")
+	required(status, "consumerGroup")
 
 	pco := &producer.ConnectionsOptions{}
 	pconn := cmd(f, "producerConnection", "Query producer's socket connection and client version", "producer connections",
@@ -224,7 +266,7 @@ func groupCmds(f *cmdutil.Factory) []*cobra.Command {
 	bcs.Flags().Int64VarP(&bo.MinDiff, "level", "l", 0, "threshold of print diff")
 	bcs.Flags().VarP(&order, "order", "o", "order topic")
 	required(bcs, "brokerAddr")
-	return []*cobra.Command{progress, conn, pconn, update, del, byTime, skip, bcs}
+	return []*cobra.Command{progress, conn, status, pconn, update, del, byTime, skip, bcs}
 }
 
 func serverCmds(f *cmdutil.Factory) []*cobra.Command {

@@ -1,6 +1,8 @@
 package group
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
 
 	"github.com/mqops/mqops/mqadmin/admin"
@@ -35,6 +37,7 @@ func newCreateCmd(f *cmdutil.Factory) *cobra.Command {
 	fl.Int64Var(&g.BrokerID, "broker-id", 0, "broker id consumers read from")
 	fl.Int64Var(&g.WhichBrokerWhenConsumeSlowly, "slow-broker-id", 1, "broker id to read from when consumers fall behind")
 	fl.BoolVar(&g.NotifyConsumerIDsChangedEnable, "notify-ids-changed", true, "tell consumers when members join or leave")
+	fl.IntVar(&g.ConsumeRateLimit, "rate-limit", 0, "messages per second each broker hands the group, 0 for unlimited")
 	_ = cmd.MarkFlagRequired("group")
 	f.AddOutputFlag(cmd, true)
 	return cmd
@@ -44,6 +47,9 @@ func newCreateCmd(f *cmdutil.Factory) *cobra.Command {
 func RunCreate(f *cmdutil.Factory, o *CreateOptions) error {
 	if err := cmdutil.RequireTarget(o.Target); err != nil {
 		return err
+	}
+	if o.Config.ConsumeRateLimit < 0 {
+		return errors.New("--rate-limit must be 0 (unlimited) or more")
 	}
 	a, err := f.Admin()
 	if err != nil {

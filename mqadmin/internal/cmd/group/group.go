@@ -1,5 +1,6 @@
 // Package group implements "mqadmin group …": consumer groups' configs,
-// connections, progress and backlog, and offset resets.
+// connections, clients' running state, progress and backlog, offset
+// resets, and pausing or rate-limiting consumption.
 package group
 
 import (
@@ -16,10 +17,10 @@ import (
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "group",
-		Short: "Consumer groups: list, progress, backlog, connections, create, delete, reset offsets",
+		Short: "Consumer groups: list, progress, backlog, connections, status, create, delete, reset offsets, pause, limit",
 	}
-	cmd.AddCommand(newListCmd(f), newProgressCmd(f), newBacklogCmd(f), newConnectionsCmd(f),
-		newCreateCmd(f), newDeleteCmd(f), newResetCmd(f))
+	cmd.AddCommand(newListCmd(f), newProgressCmd(f), newBacklogCmd(f), newConnectionsCmd(f), newStatusCmd(f),
+		newCreateCmd(f), newDeleteCmd(f), newResetCmd(f), newPauseCmd(f, true), newPauseCmd(f, false), newLimitCmd(f))
 	return cmd
 }
 

@@ -33,9 +33,10 @@ func newListCmd(f *cmdutil.Factory) *cobra.Command {
 			for i, g := range gs {
 				c := g.Config
 				rows[i] = []string{c.GroupName, strings.Join(g.Brokers, ","), strconv.FormatBool(c.ConsumeEnable),
-					strconv.FormatBool(c.ConsumeBroadcastEnable), strconv.Itoa(c.RetryQueueNums), strconv.Itoa(c.RetryMaxTimes)}
+					strconv.FormatBool(c.ConsumeBroadcastEnable), strconv.Itoa(c.RetryQueueNums), strconv.Itoa(c.RetryMaxTimes),
+					RateLimit(c.ConsumeRateLimit)}
 			}
-			return p.Table([]string{"#Group", "#Brokers", "#Consume Enable", "#Broadcast Enable", "#Retry Queues", "#Retry Max Times"}, rows)
+			return p.Table([]string{"#Group", "#Brokers", "#Consume Enable", "#Broadcast Enable", "#Retry Queues", "#Retry Max Times", "#Rate Limit"}, rows)
 		},
 	}
 	cmdutil.AddTargetFlags(cmd, &t)

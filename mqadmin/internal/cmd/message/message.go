@@ -1,5 +1,6 @@
 // Package message implements "mqadmin message …": get one message by id,
-// unique key or queue offset; query by key or tag; send a test message.
+// unique key or queue offset; query by key or tag; send a test message;
+// show a message's trace; hand a stored message to a live consumer.
 package message
 
 import (
@@ -22,9 +23,9 @@ import (
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "message",
-		Short: "Find, show and send messages",
+		Short: "Find, show, trace, send and resend messages",
 	}
-	cmd.AddCommand(newGetCmd(f), newQueryCmd(f), newSendCmd(f))
+	cmd.AddCommand(newGetCmd(f), newQueryCmd(f), newSendCmd(f), newTraceCmd(f), newResendCmd(f))
 	return cmd
 }
 

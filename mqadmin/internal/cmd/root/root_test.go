@@ -27,7 +27,8 @@ func TestHelpGroups(t *testing.T) {
 	for _, name := range []string{"updateTopic", "deleteTopic", "topicList", "topicRoute", "topicStatus", "queryMsgById",
 		"queryMsgByKey", "queryMsgByUniqueKey", "queryMsgByOffset", "consumerProgress", "consumerConnection",
 		"producerConnection", "updateSubGroup", "deleteSubGroup", "resetOffsetByTime", "clusterList", "brokerStatus",
-		"getBrokerConfig", "updateBrokerConfig", "wipeWritePerm", "addWritePerm", "statsAll", "sendMessage"} {
+		"getBrokerConfig", "updateBrokerConfig", "wipeWritePerm", "addWritePerm", "statsAll", "sendMessage", "queryMsgTraceById",
+		"consumerStatus"} {
 		if i := strings.Index(out, "\n  "+name+" "); i < classic {
 			t.Errorf("%s not among the classic commands", name)
 		}
