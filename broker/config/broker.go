@@ -71,9 +71,12 @@ type Broker struct {
 	TransactionTimeOut             int64  // transactionTimeOut, ms
 	TransactionCheckMax            int    // transactionCheckMax
 	TransactionCheckInterval       int64  // transactionCheckInterval, ms
-	RegionID                       string // regionId
-	TraceOn                        bool   // traceOn
-	LogDir                         string // logDir (ours, not Java's), default $HOME/logs/rocketmqlogs
+	// timerMaxDelaySec (RocketMQ 5): the longest delay a timer message may
+	// ask for; Java defaults to 3 days, we to 30.
+	TimerMaxDelaySec int64
+	RegionID         string // regionId
+	TraceOn          bool   // traceOn
+	LogDir           string // logDir (ours, not Java's), default $HOME/logs/rocketmqlogs
 
 	kept
 }
@@ -168,6 +171,7 @@ func defaultBroker() *Broker {
 		TransactionTimeOut:             6000,
 		TransactionCheckMax:            15,
 		TransactionCheckInterval:       60000,
+		TimerMaxDelaySec:               30 * 24 * 3600,
 		RegionID:                       "DefaultRegion",
 		TraceOn:                        true,
 		LogDir:                         underHome(home, "logs", "rocketmqlogs"),
@@ -221,6 +225,7 @@ func (b *Broker) keys() []key {
 		integer("transactionTimeOut", &b.TransactionTimeOut, javaLong, positive),
 		integer("transactionCheckMax", &b.TransactionCheckMax, javaInt, positive),
 		integer("transactionCheckInterval", &b.TransactionCheckInterval, javaLong, positive),
+		integer("timerMaxDelaySec", &b.TimerMaxDelaySec, javaLong, positive),
 		str("regionId", &b.RegionID, nonEmpty),
 		boolean("traceOn", &b.TraceOn),
 		str("logDir", &b.LogDir, nonEmpty),

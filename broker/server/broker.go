@@ -52,6 +52,7 @@ type Broker struct {
 	limiter *groupLimiter
 	holds   *pullHolds
 	delay   *schedule.Levels
+	timers  *schedule.Timers
 	tx      *transaction.Service
 
 	delayLevels []time.Duration // messageDelayLevel, parsed
@@ -169,6 +170,11 @@ func New(o Options) (*Broker, error) {
 		b.srv.Close()
 		return nil, err
 	}
+	if b.timers, err = schedule.OpenTimers(b.store, filepath.Join(cfg.StorePathRootDir, "timerwheel"), time.Duration(cfg.FileReservedTime)*time.Hour, o.Log); err != nil {
+		b.store.Close()
+		b.srv.Close()
+		return nil, err
+	}
 	if b.tx, err = transaction.Open(transaction.Options{
 		Store: b.store, StateFile: cdir + "/transaction.json", MaxDelay: len(b.delayLevels),
 		Timeout:  time.Duration(cfg.TransactionTimeOut) * time.Millisecond,
@@ -235,6 +241,7 @@ func (b *Broker) Start() {
 	}()
 	b.stats.Start()
 	b.delay.Start()
+	b.timers.Start()
 	b.tx.Start()
 	b.registerAll()
 	b.wg.Add(3)
@@ -256,6 +263,9 @@ func (b *Broker) Close() error {
 	b.wg.Wait()
 	if err := b.tx.Close(); err != nil {
 		b.log.Error("[TRANSACTION] saving transaction state failed", "err", err)
+	}
+	if err := b.timers.Close(); err != nil {
+		b.log.Error("[TIMER] closing the timer wheel failed", "err", err)
 	}
 	if err := b.delay.Close(); err != nil {
 		b.log.Error("[DELAY] saving delay progress failed", "err", err)
@@ -577,6 +587,8 @@ func (b *Broker) tagsCode(v wire.RecordView) int64 {
 	switch string(v.Topic()) {
 	case meta.TopicSchedule:
 		return schedule.DeliverAt(b.delayLevels, v)
+	case meta.TopicTimer:
+		return schedule.TimerOutMs(v)
 	}
 	return store.DefaultTagsCode(v)
 }

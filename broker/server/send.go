@@ -1,11 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mqops/mqops/broker/meta"
 	"github.com/mqops/mqops/broker/schedule"
@@ -174,6 +177,11 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 		st.parked = transaction.Prepare(st.parked, &m)
 	} else if lvl := schedule.Level(props, b.delay.MaxLevel()); lvl > 0 {
 		st.parked = schedule.Park(st.parked, &m, lvl)
+	} else if at, ok, err := b.timerDeliverAt(props); err != nil {
+		c.ReplyCode(req, wire.MessageIllegal, err.Error())
+		return
+	} else if ok {
+		st.parked = schedule.ParkTimer(st.parked, &m, at)
 	}
 	r := b.store.Put(&m)
 	if r.Status == store.PutOK || r.Status == store.FlushDiskTimeout {
@@ -402,3 +410,21 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *wire.Command, h *sendHeader, t
 	}
 	b.replySend(c, req, first, h.queueID, wait, ids)
 }
+
+// timerDeliverAt reads a RocketMQ 5 timer message's delivery time; ok is
+// false for messages without one or already due (sent at once).
+func (b *Broker) timerDeliverAt(props []byte) (at int64, ok bool, err error) {
+	if len(props) == 0 || !bytes.Contains(props, timerPrefix) {
+		return 0, false, nil // the common case, without parsing
+	}
+	now := time.Now().UnixMilli()
+	at, ok, err = schedule.TimerDeliverAt(props, now, time.Duration(b.cfg.TimerMaxDelaySec)*time.Second)
+	if errors.Is(err, schedule.ErrTimerTooLong) {
+		return 0, false, fmt.Errorf("%w (%ds)", err, b.cfg.TimerMaxDelaySec)
+	} else if err != nil {
+		return 0, false, err
+	}
+	return at, ok && at > now, nil
+}
+
+var timerPrefix = []byte("TIMER_")
