@@ -164,4 +164,12 @@ func TestMQAdminTrace(t *testing.T) {
 	if msg := cliFail(t, ns, "message", "trace", "--id", ok.MsgID, "-t", "NoSuchTrace"); !strings.Contains(msg, "route of topic NoSuchTrace: TOPIC_NOT_EXIST") {
 		t.Fatalf("missing trace topic: %s", msg)
 	}
+
+	// Traces are ordinary stored messages: a restart keeps them.
+	c.broker.stop()
+	c.broker = restartBroker(t, c, "traceTopicEnable=true")
+	waitRoute(t, ns, admin.DefaultTraceTopic, 1)
+	if again := cli(t, ns, "message", "trace", "--id", ok.MsgID); again != out {
+		t.Fatalf("trace after a restart:\n%s\nwant:\n%s", again, out)
+	}
 }

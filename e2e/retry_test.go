@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func TestRetryAndDeadLetter(t *testing.T) {
 			attempts[string(m.Body)] = append(attempts[string(m.Body)], m.ReconsumeTimes)
 			seenAt[string(m.Body)] = append(seenAt[string(m.Body)], time.Now())
 		}
-		if string(msgs[0].Body) == "ok-after-one" && len(attempts["ok-after-one"]) >= 2 {
+		if b := string(msgs[0].Body); strings.HasPrefix(b, "ok-after-one") && len(attempts[b]) >= 2 {
 			return consumer.ConsumeSuccess, nil
 		}
 		return consumer.ConsumeRetryLater, nil
@@ -96,8 +97,30 @@ func TestRetryAndDeadLetter(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second)
 	mu.Lock()
-	defer mu.Unlock()
 	if n := len(attempts["always-fails"]); n != 3 {
 		t.Fatalf("dead-lettered message was delivered again (%d attempts)", n)
+	}
+	mu.Unlock()
+
+	// A retry parked when the broker restarts still comes back, once, and
+	// the dead letter is still there.
+	count := func(body string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(attempts[body])
+	}
+	if _, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte("ok-after-one-restart"))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the first attempt", func() bool { return count("ok-after-one-restart") == 1 })
+	c.broker.stop()
+	c.broker = restartBroker(t, c, shortLevels)
+	waitFor(t, 60*time.Second, "the retry after the restart", func() bool { return count("ok-after-one-restart") == 2 })
+	time.Sleep(3 * time.Second)
+	if n := count("ok-after-one-restart"); n != 2 {
+		t.Fatalf("a message failed once was consumed %d times", n)
+	}
+	if dead := pullAll(t, c, "CG_dlq_reader2", dlq, 0); len(dead) != 1 {
+		t.Fatalf("after a restart the dead-letter queue holds %d messages", len(dead))
 	}
 }

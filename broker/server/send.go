@@ -340,6 +340,10 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *wire.Command, h *sendHeader, t
 		c.ReplyCode(req, wire.MessageIllegal, "batch messages cannot be delayed")
 		return
 	}
+	if _, ok, _ := b.timerDeliverAt(h.properties); ok {
+		c.ReplyCode(req, wire.MessageIllegal, "batch messages cannot be timer messages")
+		return
+	}
 	st := stateOf(c)
 	st.items = st.items[:0]
 	st.scratch = st.scratch[:0]
