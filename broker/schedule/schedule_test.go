@@ -146,7 +146,7 @@ func TestTimerDeliverAt(t *testing.T) {
 	const now = 1_000_000
 	max := 10 * time.Second
 	for _, c := range []struct {
-		props string
+		props   string
 		at      int64
 		ok      bool
 		err     bool
