@@ -157,6 +157,11 @@ func TestDelayLevels(t *testing.T) {
 	if n := maxOffset(t, c.broker.addr, "SCHEDULE_TOPIC_XXXX", 17); n != 1 {
 		t.Fatalf("level 18's schedule queue holds %d messages, want 1", n)
 	}
+	// Java's runtime keys: delivered offset, queue end.
+	st := brokerStatus(t, c.ns.addr, c.broker.addr)
+	if st["scheduleMessageOffset_18"] != "0,1" || st["scheduleMessageOffset_3"] != "1,1" {
+		t.Fatalf("schedule progress in broker status: level 18 %q, level 3 %q", st["scheduleMessageOffset_18"], st["scheduleMessageOffset_3"])
+	}
 }
 
 // TestDelayAcrossRestart: delivery progress survives a clean restart
@@ -198,4 +203,15 @@ func TestDelayAcrossRestart(t *testing.T) {
 	if got := a.times("crash")[0].Sub(crashSent); got < 10*time.Second-time.Second {
 		t.Fatalf("crash arrived after %v, before its 10s delay", got)
 	}
+}
+
+// brokerStatus is one broker's runtime key → value (mqadmin broker status).
+func brokerStatus(t *testing.T, ns, broker string) map[string]string {
+	t.Helper()
+	st := tableOf(t, cli(t, ns, "broker", "status", "-b", broker))
+	out := map[string]string{}
+	for _, r := range st.rows {
+		out[r["Key"]] = r["Value"]
+	}
+	return out
 }

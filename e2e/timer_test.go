@@ -92,6 +92,9 @@ func TestTimerMessages(t *testing.T) {
 	if n := maxOffset(t, c.broker.addr, "rmq_sys_wheel_timer", 0); n != 4 {
 		t.Fatalf("the timer queue holds %d messages, want 4 (the week-long one waits)", n)
 	}
+	if v := brokerStatus(t, c.ns.addr, c.broker.addr)["timerMessagePending"]; v != "1" {
+		t.Fatalf("timerMessagePending %q, want 1", v)
+	}
 	m := primitive.NewMessage(topic, []byte("too-far"))
 	m.WithProperty("TIMER_DELAY_SEC", strconv.Itoa(31*24*3600))
 	if _, err := p.SendSync(context.Background(), m); err == nil || !strings.Contains(err.Error(), "timerMaxDelaySec") {

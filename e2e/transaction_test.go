@@ -149,6 +149,9 @@ func TestTransactions(t *testing.T) {
 			t.Errorf("%s decided before the restart was checked %d times after it", b, n)
 		}
 	}
+	if v := brokerStatus(t, c.ns.addr, c.broker.addr)["transactionHalfPending"]; v != "0" {
+		t.Errorf("transactionHalfPending %q, want 0", v)
+	}
 	dead := pullAll(t, c, "CG_trans_max", "TRANS_CHECK_MAX_TIME_TOPIC", 0)
 	if len(dead) != 1 || string(dead[0].Body) != "never" {
 		t.Fatalf("TRANS_CHECK_MAX_TIME_TOPIC holds %d messages", len(dead))

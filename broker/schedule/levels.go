@@ -262,15 +262,14 @@ func (l *Levels) deliver(i int, phys int64) bool {
 	return true
 }
 
-// Backlog is, per level, how many parked messages wait (level → count).
-func (l *Levels) Backlog() map[int]int64 {
-	out := map[int]int64{}
+// Progress is, per level, the next schedule-queue offset to deliver and
+// the queue's end: Java's scheduleMessageOffset_<level> runtime keys.
+func (l *Levels) Progress() [][2]int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	out := make([][2]int64, len(l.offsets))
 	for i, off := range l.offsets {
-		if n := l.st.MaxOffset(meta.TopicSchedule, int32(i)) - off; n > 0 {
-			out[i+1] = n
-		}
+		out[i] = [2]int64{off, l.st.MaxOffset(meta.TopicSchedule, int32(i))}
 	}
 	return out
 }

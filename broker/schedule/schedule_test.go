@@ -94,8 +94,8 @@ func TestLevelsDeliverWhenDue(t *testing.T) {
 		string(wire.PropertyValue(p, wire.PropKeys)) != "k" {
 		t.Fatalf("delivered %q with properties %q", v.Body(), p)
 	}
-	if got := l.Backlog(); got[2] != 1 || got[1] != 0 {
-		t.Fatalf("backlog %v", got)
+	if got := l.Progress(); got[0] != [2]int64{1, 1} || got[1] != [2]int64{0, 1} {
+		t.Fatalf("progress %v", got)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)

@@ -230,6 +230,13 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 			}
 		}
 	}
+	for i, p := range b.delay.Progress() {
+		if p[1] > 0 {
+			kv["scheduleMessageOffset_"+strconv.Itoa(i+1)] = strconv.FormatInt(p[0], 10) + "," + strconv.FormatInt(p[1], 10)
+		}
+	}
+	kv["timerMessagePending"] = strconv.FormatInt(b.timers.Pending(), 10)
+	kv["transactionHalfPending"] = strconv.FormatInt(b.tx.Pending(), 10)
 	b.addStatsRuntime(kv)
 	b.replyBody(c, req, wire.Marshal(wire.KVTable{Table: kv}))
 }
