@@ -196,7 +196,7 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 	// nothing: resuming continues from the committed offset. Java answers
 	// NO_PERMISSION instead, which clients log as an error every 3 s.
 	if !gc.ConsumeEnable {
-		b.replyLater(c, req, pausedPullHold, func(req *wire.Command) { b.replyNoMessage(c, req, tc.TopicName, h.queueID, h.offset) })
+		b.holdPaused(c, req, tc.TopicName, h.queueID, h.offset)
 		return
 	}
 	maxMsgs := h.maxMsgs
@@ -207,9 +207,7 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 	if limited {
 		granted, wait := b.limiter.take(h.group, gc.ConsumeRateLimit, maxMsgs, time.Now())
 		if granted == 0 {
-			// Re-run once a token is due; first=false: the offset is
-			// committed already.
-			b.replyLater(c, req, wait, func(req *wire.Command) { b.handlePull(c, req, false) })
+			b.retryPullLater(c, req, wait)
 			return
 		}
 		maxMsgs = granted
@@ -256,6 +254,19 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 		}
 	}
 	c.Reply(req, &resp)
+}
+
+// holdPaused answers a paused group's pull with no messages after
+// pausedPullHold. Closures live in these helpers, not in handlePull: a
+// closure there would move its captured locals to the heap on every pull.
+func (b *Broker) holdPaused(c *remoting.Conn, req *wire.Command, topic string, queueID int32, offset int64) {
+	b.replyLater(c, req, pausedPullHold, func(req *wire.Command) { b.replyNoMessage(c, req, topic, queueID, offset) })
+}
+
+// retryPullLater re-runs a rate-limited pull after wait; first=false: its
+// offset is committed already.
+func (b *Broker) retryPullLater(c *remoting.Conn, req *wire.Command, wait time.Duration) {
+	b.replyLater(c, req, wait, func(req *wire.Command) { b.handlePull(c, req, false) })
 }
 
 // replyLater runs answer on a copy of req after d, unless the broker is
