@@ -10,6 +10,7 @@ import (
 
 	"github.com/mqops/mqops/broker/meta"
 	"github.com/mqops/mqops/broker/store"
+	"github.com/mqops/mqops/broker/timer"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -166,3 +167,62 @@ func TestTimerDeliverAt(t *testing.T) {
 		}
 	}
 }
+
+// TestTimerRollAndDeliver: a timer record that comes up before its time
+// (the wheel was told the roll window, not the delivery time) is parked
+// again as a fresh copy; a due one goes to its real topic without the
+// timer properties.
+func TestTimerRollAndDeliver(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	defer st.Close()
+	tm, err := OpenTimers(st, filepath.Join(dir, "timerwheel"), time.Hour, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tm.Close()
+	if tm.rollWindow != 30*time.Minute {
+		t.Fatalf("roll window %v for a 1h retention, want 30m", tm.rollWindow)
+	}
+	put := func(body string, at int64) int64 {
+		m := store.Message{Topic: "Orders", QueueID: 1, BornTimestamp: time.Now().UnixMilli(), Body: []byte(body), Properties: []byte("TIMER_DELAY_SEC\x01x\x02")}
+		ParkTimer(nil, &m, at)
+		r := st.Put(&m)
+		if r.Status != store.PutOK {
+			t.Fatal(r.Status)
+		}
+		return r.PhysicalOffset
+	}
+	now := time.Now().UnixMilli()
+	far := put("far", now+3_600_000)
+	due := put("due", now-1)
+	waitMax(t, st, meta.TopicTimer, 0, 2)
+
+	// Both enter the wheel (the far one at the roll window).
+	tm.enqueue(now)
+	if tm.Pending() != 2 {
+		t.Fatalf("%d timers pending, want 2", tm.Pending())
+	}
+	for _, phys := range []int64{far, due} {
+		if err := tm.deliver(timerEntry(phys)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitMax(t, st, meta.TopicTimer, 0, 3)
+	waitMax(t, st, "Orders", 1, 1)
+	u, _ := st.UnitAt(meta.TopicTimer, 0, 2)
+	if u.TagsCode != now+3_600_000 {
+		t.Fatalf("re-parked copy is due at %d, want %d", u.TagsCode, now+3_600_000)
+	}
+	u, _ = st.UnitAt("Orders", 1, 0)
+	rec, err := st.ReadRecord(u.Phys, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := wire.RecordView(rec)
+	if string(v.Body()) != "due" || len(wire.PropertyValue(v.Properties(), wire.PropTimerOutMs)) > 0 || len(wire.PropertyValue(v.Properties(), wire.PropTimerDelaySec)) > 0 {
+		t.Fatalf("delivered %q with %q", v.Body(), v.Properties())
+	}
+}
+
+func timerEntry(phys int64) timer.Entry { return timer.Entry{Phys: phys} }
