@@ -31,7 +31,7 @@ test-unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 
 test-e2e:
-	$(GO) test -count=1 -timeout 20m -skip '^TestZabbix' ./e2e/
+	$(GO) test -count=1 -timeout 20m -parallel 6 -skip '^TestZabbix' ./e2e/
 
 # The helper, user parameters and templates through a real zabbix_agentd
 # and zabbix_agent2 (Debian packages, installed by deps).

@@ -127,6 +127,7 @@ func checkDelay(t *testing.T, a *arrivals, body string, sent time.Time, delay ti
 // delayed; a level above the table is clamped to the last level (2 h) and
 // stays parked.
 func TestDelayLevels(t *testing.T) {
+	t.Parallel() // waits on client and broker timers, not CPU: run beside the others
 	c := startCluster(t)
 	const topic = "Delayed"
 	createTopic(t, c, topic, 2)
@@ -168,6 +169,7 @@ func TestDelayLevels(t *testing.T) {
 // (nothing repeated, nothing lost) and a kill -9 (nothing lost; messages
 // never arrive before their time).
 func TestDelayAcrossRestart(t *testing.T) {
+	t.Parallel() // waits on client and broker timers, not CPU: run beside the others
 	c := startCluster(t)
 	const topic = "DelayedRestart"
 	createTopic(t, c, topic, 1)

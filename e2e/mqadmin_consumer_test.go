@@ -75,6 +75,7 @@ func listedGroupConfig(t *testing.T, ns, group string) *admin.GroupConfig {
 // and the group's pause, resume and rate limit, which must survive a
 // broker restart.
 func TestMQAdminConsumer(t *testing.T) {
+	t.Parallel() // waits on client and broker timers, not CPU: run beside the others
 	c := startCluster(t)
 	ns, broker := c.ns.addr, c.broker.addr
 	const topic, group = "ConsumerT", "CG_live"

@@ -54,6 +54,7 @@ func traceTypeList(rs []admin.TraceRecord) string {
 // (and Java's queryMsgTraceById): the Pub record, and a SubBefore/SubAfter
 // pair per consume attempt, a failed attempt and its retry included.
 func TestMQAdminTrace(t *testing.T) {
+	t.Parallel() // waits on client and broker timers, not CPU: run beside the others
 	c := startCluster(t, "traceTopicEnable=true")
 	ns, broker := c.ns.addr, c.broker.addr
 	const topic, pgroup, cgroup = "TraceT", "PG_trace", "CG_trace"

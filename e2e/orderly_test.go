@@ -82,6 +82,7 @@ func startOrderly(t *testing.T, ns, group, topic string, h func(context.Context,
 // and one consumer leaving, still process every key's messages in send
 // order, and never one queue from two consumers at once (LOCK_BATCH_MQ).
 func TestOrderlyConsumption(t *testing.T) {
+	t.Parallel() // waits on client and broker timers, not CPU: run beside the others
 	c := startCluster(t)
 	const topic, group = "Orders", "CG_orderly"
 	createTopic(t, c, topic, 4)
@@ -101,8 +102,11 @@ func TestOrderlyConsumption(t *testing.T) {
 			}
 		}
 	}
-	waitAll := func(timeout time.Duration) {
-		waitFor(t, timeout, "every key's messages", func() bool {
+	waitAll := func(phase string, timeout time.Duration) {
+		t.Helper()
+		start := time.Now()
+		defer func() { t.Logf("%s: all delivered after %v", phase, time.Since(start).Round(time.Millisecond)) }()
+		waitFor(t, timeout, "every key's messages "+phase, func() bool {
 			for _, k := range keys {
 				if len(o.firstSeen(k)) < next[k] {
 					return false
@@ -115,7 +119,7 @@ func TestOrderlyConsumption(t *testing.T) {
 	c1 := startOrderly(t, c.ns.addr, group, topic, o.handler("c1"))
 	defer c1.Shutdown()
 	sendRound(15)
-	waitAll(30 * time.Second)
+	waitAll("with c1 alone", 60*time.Second)
 
 	// rocketmq-client-go v2.1.2 does not unlock a queue it gives up in a
 	// rebalance ("TODO orderly"), so c2 gets its share when c1's locks
@@ -124,16 +128,19 @@ func TestOrderlyConsumption(t *testing.T) {
 	c2 := startOrderly(t, c.ns.addr, group, topic, o.handler("c2"))
 	defer c2.Shutdown()
 	sendRound(15)
-	waitAll(120 * time.Second)
+	waitAll("after c2 joined", 120*time.Second)
 
 	c.broker.stop()
 	c.broker = restartBroker(t, c)
+	// The restarted broker knows neither locks nor consumers: pulls wait
+	// for the next heartbeat (≤ 30 s) and queues whose lock renewal failed
+	// during the restart for the next lock round (every 20 s).
 	sendRound(15)
-	waitAll(60 * time.Second)
+	waitAll("after the broker restart", 120*time.Second)
 
 	_ = c1.Shutdown()
 	sendRound(15)
-	waitAll(60 * time.Second)
+	waitAll("after c1 left", 120*time.Second)
 
 	o.mu.Lock()
 	errs := o.errs

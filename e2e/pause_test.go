@@ -14,6 +14,7 @@ import (
 // meanwhile wait, also across a broker restart; `group resume` delivers
 // them all, once each.
 func TestPauseAndResumeGroup(t *testing.T) {
+	t.Parallel() // waits on client and broker timers, not CPU: run beside the others
 	c := startCluster(t)
 	const topic, group = "Pausable", "CG_pause"
 	createTopic(t, c, topic, 2)
@@ -68,6 +69,7 @@ const pausedHoldGrace = 500 * time.Millisecond
 // TestGroupRateLimit: `mqadmin group limit --rate 20` makes the broker hand
 // the group about 20 messages a second, whatever the backlog.
 func TestGroupRateLimit(t *testing.T) {
+	t.Parallel() // waits on client and broker timers, not CPU: run beside the others
 	c := startCluster(t)
 	const topic, group = "Limited", "CG_limited"
 	createTopic(t, c, topic, 4)

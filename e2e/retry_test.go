@@ -22,6 +22,7 @@ const shortLevels = "messageDelayLevel=1s 1s 2s 3s 4s 5s 6s 7s 8s 9s 10s 11s 12s
 // reconsume count raised; after maxReconsumeTimes it lands in
 // %DLQ%<group>, where an operator can read it.
 func TestRetryAndDeadLetter(t *testing.T) {
+	t.Parallel() // waits on client and broker timers, not CPU: run beside the others
 	c := startCluster(t, shortLevels)
 	const topic, group = "RetryMe", "CG_retry"
 	createTopic(t, c, topic, 1)

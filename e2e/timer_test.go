@@ -64,6 +64,7 @@ func checkTimer(t *testing.T, a *arrivals, body string, due time.Time, late time
 // timerMaxDelaySec is refused; timers survive a clean restart and a
 // kill -9.
 func TestTimerMessages(t *testing.T) {
+	t.Parallel() // waits on client and broker timers, not CPU: run beside the others
 	c := startCluster(t)
 	const topic = "Timed"
 	createTopic(t, c, topic, 2)

@@ -72,6 +72,7 @@ func newTxProducer(t *testing.T, ns, group string, l *txListener) rocketmq.Trans
 // (by a producer started after it) and delivered once, and nothing decided
 // before the restart is asked about or delivered again.
 func TestTransactions(t *testing.T) {
+	t.Parallel() // waits on client and broker timers, not CPU: run beside the others
 	tx := []string{"transactionCheckInterval=1000", "transactionTimeOut=2000", "transactionCheckMax=3"}
 	c := startCluster(t, tx...)
 	const topic, group = "Payments", "PG_tx"
