@@ -385,7 +385,13 @@ brokers = sorted({x["brokerName"] for x in r})
 assert brokers == ["broker-a", "broker-b"], f"sends reached {brokers}, want both broker groups"
 print("ok: 16 sends SEND_OK on", brokers)
 EOF
-mqadmin message query -t "$topic" --key "$key" -o json >"$work/by-key.json"
+# The key index is written behind the consume queue (and fresh brokers
+# create their first index file on their first message): poll briefly.
+for _ in $(seq 10); do
+	mqadmin message query -t "$topic" --key "$key" -o json >"$work/by-key.json"
+	[ "$(grep -c '"msgId"' "$work/by-key.json")" -ge 16 ] && break
+	sleep 1
+done
 mqadmin message query -t "$topic" --tag '*' -o json >"$work/by-pull.json"
 python3 - "$work/by-key.json" "$work/by-pull.json" "hello from $key" <<'EOF'
 import json, sys
@@ -479,7 +485,12 @@ EOF2
 # it are stored there, and unpinned sends round-robin onto it too.
 key="scale-$$-$RANDOM"
 mqadmin message send -t "$topic" --body "to broker-c $key" --keys "$key" -b broker-c -q 0 --count 3 -o json >"$work/send-c.json"
-mqadmin message query -t "$topic" --key "$key" -o json >"$work/by-key-c.json"
+# The same brief poll for the index of the broker that just joined.
+for _ in $(seq 10); do
+	mqadmin message query -t "$topic" --key "$key" -o json >"$work/by-key-c.json"
+	[ "$(grep -c '"msgId"' "$work/by-key-c.json")" -ge 3 ] && break
+	sleep 1
+done
 mqadmin topic status -t "$topic" -o json >"$work/status-c.json"
 mqadmin message send -t ScaleOutTopic --body spread --count 18 -o json >"$work/send-spread.json"
 python3 - "$work" "${ip[mq4]}" <<'EOF2'
