@@ -4,7 +4,9 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -73,4 +75,22 @@ func Write(path string, data []byte, o Options) error {
 		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// Read reads path, falling back to the .bak copy Write keeps when path is
+// missing or empty. It returns nil, nil when neither exists.
+func Read(path string) ([]byte, error) {
+	for _, p := range []string{path, path + ".bak"} {
+		b, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", p, err)
+		}
+		if len(b) > 0 {
+			return b, nil
+		}
+	}
+	return nil, nil
 }

@@ -109,7 +109,7 @@ func ParseProperties(props []byte) map[string]string {
 // AppendProperty appends name=value to the properties string in dst, adding
 // a PropertySep first unless dst is empty or already ends with one. dst must
 // hold only a properties string.
-func AppendProperty(dst []byte, name, value string) []byte {
+func AppendProperty[T ~string | ~[]byte](dst []byte, name string, value T) []byte {
 	if len(dst) > 0 && dst[len(dst)-1] != PropertySep {
 		dst = append(dst, PropertySep)
 	}

@@ -4,10 +4,6 @@
 package meta
 
 import (
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
 	"sync"
 
 	"github.com/mqops/mqops/atomicfile"
@@ -25,22 +21,4 @@ func (p *persister) persist(encode func() []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return atomicfile.Write(p.path, encode(), atomicfile.Options{Backup: true})
-}
-
-// readFileOrBak reads path, falling back to its .bak copy when path is
-// missing or empty. It returns nil, nil when neither exists.
-func readFileOrBak(path string) ([]byte, error) {
-	for _, p := range []string{path, path + ".bak"} {
-		b, err := os.ReadFile(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", p, err)
-		}
-		if len(b) > 0 {
-			return b, nil
-		}
-	}
-	return nil, nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/mqops/mqops/atomicfile"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -17,7 +18,7 @@ func LoadGroups(path string) (*Groups, error) {
 	g := &Groups{t: newTable(path, func(v wire.DataVersion, m map[string]*wire.SubscriptionGroupConfig) any {
 		return wire.SubscriptionGroupWrapper{DataVersion: v, SubscriptionGroupTable: m}
 	})}
-	b, err := readFileOrBak(path)
+	b, err := atomicfile.Read(path)
 	if err != nil || b == nil {
 		return g, err
 	}

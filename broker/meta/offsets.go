@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/mqops/mqops/atomicfile"
 )
 
 // Offsets holds committed consumer offsets, group → topic → queueId → next
@@ -30,7 +32,7 @@ type offsetFile struct {
 // LoadOffsets reads consumerOffset.json (or its .bak) from path.
 func LoadOffsets(path string) (*Offsets, error) {
 	o := &Offsets{file: persister{path: path}, table: map[string]map[string]map[int32]int64{}}
-	b, err := readFileOrBak(path)
+	b, err := atomicfile.Read(path)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mqops/mqops/atomicfile"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -70,7 +71,7 @@ func LoadTopics(path string) (*Topics, error) {
 	t := &Topics{system: map[string]bool{}, t: newTable(path, func(v wire.DataVersion, m map[string]*wire.TopicConfig) any {
 		return wire.TopicConfigSerializeWrapper{DataVersion: v, TopicConfigTable: m}
 	})}
-	b, err := readFileOrBak(path)
+	b, err := atomicfile.Read(path)
 	if err != nil || b == nil {
 		return t, err
 	}

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -60,9 +59,9 @@ type offsetFile struct {
 func OpenLevels(st *store.Store, levels []time.Duration, path string, log *slog.Logger) (*Levels, error) {
 	l := &Levels{st: st, levels: levels, path: path, log: log, offsets: make([]int64, len(levels)),
 		stalled: make([]bool, len(levels)), stop: make(chan struct{}), saved: time.Now()}
-	data, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+	data, err := atomicfile.Read(path)
+	if err != nil {
+		return nil, err
 	}
 	if len(data) > 0 {
 		var f offsetFile
@@ -145,9 +144,9 @@ func Park(dst []byte, m *store.Message, level int) []byte {
 func ParkProps(dst []byte, m *store.Message) []byte {
 	dst = wire.RemoveProperty(dst[:0], m.Properties, wire.PropRealTopic)
 	dst = wire.RemoveProperty(dst[:0], dst, wire.PropRealQueueID)
-	dst = appendProp(dst, wire.PropRealTopic, m.Topic)
+	dst = wire.AppendProperty(dst, wire.PropRealTopic, m.Topic)
 	var q [12]byte
-	return appendProp(dst, wire.PropRealQueueID, strconv.AppendInt(q[:0], int64(m.QueueID), 10))
+	return wire.AppendProperty(dst, wire.PropRealQueueID, strconv.AppendInt(q[:0], int64(m.QueueID), 10))
 }
 
 // Unpark builds the message that publishes parked record v to its real
@@ -166,16 +165,6 @@ func Unpark(v wire.RecordView, props []byte, drop ...string) (store.Message, []b
 		props = wire.RemoveProperty(props[:0], props, name)
 	}
 	return store.Republish(v, string(topic), int32(qid), props), props, nil
-}
-
-func appendProp[T ~string | ~[]byte](props []byte, name string, value T) []byte {
-	if len(props) > 0 && props[len(props)-1] != wire.PropertySep {
-		props = append(props, wire.PropertySep)
-	}
-	props = append(props, name...)
-	props = append(props, wire.NameValueSep)
-	props = append(props, value...)
-	return append(props, wire.PropertySep)
 }
 
 func (l *Levels) loop() {

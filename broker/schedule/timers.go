@@ -114,7 +114,7 @@ func ParkTimer(dst []byte, m *store.Message, at int64) []byte {
 	dst = ParkProps(dst, m)
 	dst = wire.RemoveProperty(dst[:0], dst, wire.PropTimerOutMs)
 	var b [20]byte
-	dst = appendProp(dst, wire.PropTimerOutMs, strconv.AppendInt(b[:0], at, 10))
+	dst = wire.AppendProperty(dst, wire.PropTimerOutMs, strconv.AppendInt(b[:0], at, 10))
 	m.Topic, m.QueueID, m.Properties = meta.TopicTimer, 0, dst
 	return dst
 }

@@ -235,24 +235,31 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 		b.holds.hold(c, req.Clone(), tc.TopicName, h.queueID, h.offset, sub, min(hold, maxSuspend))
 		return
 	}
-	var nb, minb, maxb [24]byte
-	ext := [4]wire.KV{
-		{Key: []byte("suggestWhichBrokerId"), Value: []byte("0")},
-		{Key: []byte("nextBeginOffset"), Value: strconv.AppendInt(nb[:0], res.NextBeginOffset, 10)},
-		{Key: []byte("minOffset"), Value: strconv.AppendInt(minb[:0], res.MinOffset, 10)},
-		{Key: []byte("maxOffset"), Value: strconv.AppendInt(maxb[:0], res.MaxOffset, 10)},
-	}
-	resp := wire.ResponseTo(req, code, "")
-	resp.Remark = statusRemark[res.Status]
-	resp.Ext = ext[:]
+	var body []byte
 	if code == wire.Success {
-		resp.Body = res.Body
+		body = res.Body
 		// mqadmin reads messages as TOOLS_CONSUMER; that is inspection, not
 		// consumption, and would distort "consumed today".
 		if string(h.group) != toolsConsumerGroup {
 			b.stats.GroupGet(h.topic, h.group, res.MsgCount, len(res.Body))
 		}
 	}
+	replyPull(c, req, code, statusRemark[res.Status], res.NextBeginOffset, res.MinOffset, res.MaxOffset, body)
+}
+
+// replyPull answers a pull with its offsets, built on the stack.
+func replyPull(c *remoting.Conn, req *wire.Command, code int32, remark []byte, next, minOff, maxOff int64, body []byte) {
+	var nb, minb, maxb [24]byte
+	ext := [4]wire.KV{
+		{Key: []byte("suggestWhichBrokerId"), Value: []byte("0")},
+		{Key: []byte("nextBeginOffset"), Value: strconv.AppendInt(nb[:0], next, 10)},
+		{Key: []byte("minOffset"), Value: strconv.AppendInt(minb[:0], minOff, 10)},
+		{Key: []byte("maxOffset"), Value: strconv.AppendInt(maxb[:0], maxOff, 10)},
+	}
+	resp := wire.ResponseTo(req, code, "")
+	resp.Remark = remark
+	resp.Ext = ext[:]
+	resp.Body = body
 	c.Reply(req, &resp)
 }
 
@@ -284,16 +291,10 @@ func (b *Broker) replyLater(c *remoting.Conn, req *wire.Command, d time.Duration
 // replyNoMessage answers a pull PULL_NOT_FOUND, leaving the consumer at
 // offset.
 func (b *Broker) replyNoMessage(c *remoting.Conn, req *wire.Command, topic string, queueID int32, offset int64) {
-	resp := wire.ResponseTo(req, wire.PullNotFound, "")
-	resp.Remark = []byte("consume paused for this group")
-	resp.Ext = []wire.KV{
-		{Key: []byte("suggestWhichBrokerId"), Value: []byte("0")},
-		{Key: []byte("nextBeginOffset"), Value: strconv.AppendInt(nil, offset, 10)},
-		{Key: []byte("minOffset"), Value: strconv.AppendInt(nil, b.store.MinOffset(topic, queueID), 10)},
-		{Key: []byte("maxOffset"), Value: strconv.AppendInt(nil, b.store.MaxOffset(topic, queueID), 10)},
-	}
-	c.Reply(req, &resp)
+	replyPull(c, req, wire.PullNotFound, pausedRemark, offset, b.store.MinOffset(topic, queueID), b.store.MaxOffset(topic, queueID), nil)
 }
+
+var pausedRemark = []byte("consume paused for this group")
 
 // statusRemark is each status's name, the remark Java puts on pull answers.
 var statusRemark = func() map[store.GetStatus][]byte {

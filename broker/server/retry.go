@@ -80,10 +80,10 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 
 	props := append([]byte(nil), v.Properties()...)
 	if len(wire.PropertyValue(props, wire.PropRetryTopic)) == 0 {
-		props = appendProp(props, wire.PropRetryTopic, v.Topic())
+		props = wire.AppendProperty(props, wire.PropRetryTopic, v.Topic())
 	}
 	if len(wire.PropertyValue(props, wire.PropOriginMessageID)) == 0 {
-		props = appendProp(props, wire.PropOriginMessageID, wire.OffsetMsgID(v.StoreHost(), v.PhysicalOffset()))
+		props = wire.AppendProperty(props, wire.PropOriginMessageID, wire.OffsetMsgID(v.StoreHost(), v.PhysicalOffset()))
 	}
 	props = wire.RemoveProperty(props[:0], props, wire.PropDelay)
 	level := 0
@@ -93,7 +93,7 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 			level = 3 + int(v.ReconsumeTimes())
 		}
 		level = min(level, b.delay.MaxLevel())
-		props = appendProp(props, wire.PropDelay, strconv.Itoa(level))
+		props = wire.AppendProperty(props, wire.PropDelay, strconv.Itoa(level))
 	}
 	m := store.Message{
 		Topic: target, QueueID: queueID, Flag: v.Flag(), SysFlag: v.SysFlag(),
@@ -116,16 +116,4 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 		b.log.Warn("[DLQ] message moved to dead-letter queue", "group", group, "topic", string(wire.PropertyValue(props, wire.PropRetryTopic)), "reconsumeTimes", v.ReconsumeTimes(), "offsetMsgId", wire.OffsetMsgID(v.StoreHost(), v.PhysicalOffset()))
 	}
 	c.ReplyCode(req, wire.Success, "")
-}
-
-// appendProp adds name=value to a properties string, with a separator
-// when the string does not already end in one.
-func appendProp[T ~string | ~[]byte](props []byte, name string, value T) []byte {
-	if len(props) > 0 && props[len(props)-1] != wire.PropertySep {
-		props = append(props, wire.PropertySep)
-	}
-	props = append(props, name...)
-	props = append(props, wire.NameValueSep)
-	props = append(props, value...)
-	return append(props, wire.PropertySep)
 }

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -76,9 +75,9 @@ type stateFile struct {
 // decisions made before a crash are not asked about again.
 func Open(o Options) (*Service, error) {
 	s := &Service{o: o, decided: map[int64]int64{}, checks: map[int64]int{}, stop: make(chan struct{})}
-	data, err := os.ReadFile(o.StateFile)
-	if err != nil && !os.IsNotExist(err) {
-		return nil, fmt.Errorf("read %s: %w", o.StateFile, err)
+	data, err := atomicfile.Read(o.StateFile)
+	if err != nil {
+		return nil, err
 	}
 	if len(data) > 0 {
 		var f stateFile
@@ -193,9 +192,7 @@ func (s *Service) End(group string, halfQOff, phys int64, commit bool) (int32, s
 // decideLocked appends the op record for halfQOff and marks it decided.
 func (s *Service) decideLocked(halfQOff int64) error {
 	body := strconv.AppendInt(nil, halfQOff, 10)
-	props := append([]byte(wire.PropTags), wire.NameValueSep)
-	props = append(props, removeTag...)
-	props = append(props, wire.PropertySep)
+	props := wire.AppendProperty(nil, wire.PropTags, removeTag)
 	m := store.Message{Topic: meta.TopicTransOpHalf, BornTimestamp: time.Now().UnixMilli(), BornHost: s.o.Store.StoreHost(), Body: body, Properties: props}
 	r := s.o.Store.Put(&m)
 	if r.Status != store.PutOK && r.Status != store.FlushDiskTimeout {

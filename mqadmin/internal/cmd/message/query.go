@@ -63,20 +63,13 @@ func RunQuery(f *cmdutil.Factory, o *QueryOptions) error {
 		return fmt.Errorf("--max must be at least 1, got %d", o.Max)
 	}
 	now := time.Now()
-	begin, end := int64(0), now.UnixMilli()
+	defBegin := int64(0)
 	if o.Tag != "" {
-		begin = now.Add(-24 * time.Hour).UnixMilli()
+		defBegin = now.Add(-24 * time.Hour).UnixMilli()
 	}
-	var err error
-	if o.Begin != "" {
-		if begin, err = cmdutil.ParseTime(o.Begin, now); err != nil {
-			return err
-		}
-	}
-	if o.End != "" {
-		if end, err = cmdutil.ParseTime(o.End, now); err != nil {
-			return err
-		}
+	begin, end, err := timeRange(o.Begin, o.End, defBegin, now)
+	if err != nil {
+		return err
 	}
 	a, err := f.Admin()
 	if err != nil {
@@ -98,4 +91,21 @@ func RunQuery(f *cmdutil.Factory, o *QueryOptions) error {
 		return err
 	}
 	return printList(f.Printer(), ms, o.Hex)
+}
+
+// timeRange reads --begin and --end (cmdutil.ParseTime forms) in ms;
+// without them the range is defBegin to now.
+func timeRange(beginArg, endArg string, defBegin int64, now time.Time) (begin, end int64, err error) {
+	begin, end = defBegin, now.UnixMilli()
+	if beginArg != "" {
+		if begin, err = cmdutil.ParseTime(beginArg, now); err != nil {
+			return 0, 0, err
+		}
+	}
+	if endArg != "" {
+		if end, err = cmdutil.ParseTime(endArg, now); err != nil {
+			return 0, 0, err
+		}
+	}
+	return begin, end, nil
 }

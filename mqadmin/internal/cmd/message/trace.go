@@ -55,18 +55,9 @@ func RunTrace(f *cmdutil.Factory, o *TraceOptions) error {
 	if o.Max < 1 {
 		return fmt.Errorf("--max must be at least 1, got %d", o.Max)
 	}
-	now := time.Now()
-	begin, end := int64(0), now.UnixMilli()
-	var err error
-	if o.Begin != "" {
-		if begin, err = cmdutil.ParseTime(o.Begin, now); err != nil {
-			return err
-		}
-	}
-	if o.End != "" {
-		if end, err = cmdutil.ParseTime(o.End, now); err != nil {
-			return err
-		}
+	begin, end, err := timeRange(o.Begin, o.End, 0, time.Now())
+	if err != nil {
+		return err
 	}
 	a, err := f.Admin()
 	if err != nil {
