@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/mqops/mqops/fileutil"
 )
 
 // Options adjust a Write.
@@ -20,9 +22,9 @@ type Options struct {
 	Mode os.FileMode
 }
 
-// Write replaces path with data: write a temp file in the same directory,
-// fsync it, rename it over path and fsync the directory. Concurrent writers
-// of one path must be serialised by the caller; the last rename wins.
+// Write replaces path with data (fileutil.WriteFile), creating its
+// directory if needed. Concurrent writers of one path must be serialised by
+// the caller; the last rename wins.
 func Write(path string, data []byte, o Options) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -31,27 +33,6 @@ func Write(path string, data []byte, o Options) error {
 	mode := o.Mode
 	if mode == 0 {
 		mode = 0o644
-	}
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
-	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create temp file for %s: %w", path, err)
-	}
-	_, werr := tmp.Write(data)
-	if werr == nil {
-		werr = tmp.Chmod(mode)
-	}
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", tmp.Name(), werr)
 	}
 	if o.Backup {
 		// A hard link renamed into place: the .bak is never a torn copy.
@@ -62,19 +43,7 @@ func Write(path string, data []byte, o Options) error {
 			}
 		}
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("rename %s to %s: %w", tmp.Name(), path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
+	return fileutil.WriteFile(path, data, mode)
 }
 
 // Read reads path, falling back to the .bak copy Write keeps when path is

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/mqops/mqops/fileutil"
 )
 
 // checkpoint is the recovery starting point, stored in RootDir/checkpoint
@@ -19,8 +21,8 @@ import (
 //	16 int64  dispatched: every consume-queue unit of every record below it was durable
 //	24 uint32 CRC32 (IEEE) of bytes [0, 24)
 //
-// written to a temporary file, fsynced and renamed over the old one, so a
-// reader sees either the old or the new checkpoint. Both offsets only grow
+// replaced atomically (fileutil.WriteFile), so a reader sees either the old
+// or the new checkpoint. Both offsets only grow
 // and are record boundaries. A missing or unreadable checkpoint makes
 // recovery start at the first segment.
 type checkpoint struct {
@@ -73,27 +75,8 @@ func writeCheckpoint(root string, ck checkpoint) error {
 	be.PutUint64(b[16:], uint64(ck.dispatched))
 	be.PutUint32(b[24:], crc32.ChecksumIEEE(b[:24]))
 
-	p := checkpointPath(root)
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("write checkpoint %s: %w", tmp, err)
-	}
-	_, err = f.Write(b[:])
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write checkpoint %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return fmt.Errorf("write checkpoint %s: %w", p, err)
-	}
-	if err := syncDir(root); err != nil {
-		return fmt.Errorf("write checkpoint %s: %w", p, err)
+	if err := fileutil.WriteFile(checkpointPath(root), b[:], 0o644); err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
 	}
 	return nil
 }

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"syscall"
 
+	"github.com/mqops/mqops/fileutil"
 	"github.com/mqops/mqops/wire"
+	"golang.org/x/sys/unix"
 )
 
 // commitLog is the ordered list of segment files.
@@ -57,7 +58,7 @@ func (c *commitLog) createSegment(base int64) (*mmapFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create commitlog segment %s: %w", path, err)
 	}
-	if err := syncDir(c.dir); err != nil {
+	if err := fileutil.SyncDir(c.dir); err != nil {
 		seg.release()
 		return nil, fmt.Errorf("create commitlog segment %s: %w", path, err)
 	}
@@ -334,7 +335,7 @@ func (s *Store) storeTimestamp() int64 {
 }
 
 func (s *Store) logAppendError(err error) {
-	if errors.Is(err, syscall.ENOSPC) {
+	if errors.Is(err, unix.ENOSPC) {
 		s.log.Error("[DISK_FULL] cannot create commitlog segment", "err", err)
 		return
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/mqops/mqops/fileutil"
 )
 
 // cqTable maps topic → queue id → consume queue.
@@ -195,7 +197,7 @@ func (cq *consumeQueue) fileForWrite(q int64) (*mmapFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create consume queue file %s: %w", path, err)
 	}
-	if err := syncDir(cq.dir); err != nil {
+	if err := fileutil.SyncDir(cq.dir); err != nil {
 		f.release()
 		return nil, fmt.Errorf("create consume queue file %s: %w", path, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mqops/mqops/fileutil"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -147,7 +148,7 @@ func (s *Store) rollIndexFile() error {
 	path := filepath.Join(x.dir, name)
 	m, err := openMmapFile(path, 0, indexFileSize(x.slots, x.entries), true)
 	if err == nil {
-		if err = syncDir(x.dir); err != nil {
+		if err = fileutil.SyncDir(x.dir); err != nil {
 			m.release()
 			os.Remove(path)
 		}

@@ -2,12 +2,9 @@ package store
 
 import (
 	"errors"
-	"syscall"
-)
 
-// madvPopulateWrite is MADV_POPULATE_WRITE (Linux 5.14): map pages writable
-// in one call instead of one page fault each.
-const madvPopulateWrite = 23
+	"golang.org/x/sys/unix"
+)
 
 // prefaultAhead is how far ahead of the write position pages are mapped.
 const prefaultAhead = 8 << 20
@@ -42,9 +39,10 @@ func (s *Store) prefaultTo(end int64) bool {
 			return true // the next segment does not exist yet
 		}
 		stop := min(end, seg.base+s.segSize)
-		err := madvise(seg.data[pos-seg.base:stop-seg.base], madvPopulateWrite)
+		// MADV_POPULATE_WRITE (Linux 5.14) maps the pages writable in one call.
+		err := madvise(seg.data[pos-seg.base:stop-seg.base], unix.MADV_POPULATE_WRITE)
 		seg.release()
-		if errors.Is(err, syscall.EINVAL) {
+		if errors.Is(err, unix.EINVAL) {
 			return false
 		}
 		pos = stop
@@ -57,7 +55,7 @@ func madvise(b []byte, advice int) error {
 	if len(b) == 0 {
 		return nil
 	}
-	return syscall.Madvise(b, advice)
+	return unix.Madvise(b, advice)
 }
 
 // wakePrefault nudges the prefaulter once the writer gets within half the

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/mqops/mqops/fileutil"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -226,7 +227,7 @@ func (s *Store) cutLog(end int64, cause error, crashed bool) error {
 	}
 	s.clog.segs = segs[:keep]
 	if keep < len(segs) {
-		if err := syncDir(s.cfg.CommitLogDir); err != nil {
+		if err := fileutil.SyncDir(s.cfg.CommitLogDir); err != nil {
 			return fmt.Errorf("cut commitlog at %d: %w", end, err)
 		}
 	}

@@ -4,15 +4,16 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // diskUsagePercent returns how full the file system holding dir is, as df
 // computes it (space reserved for root counts as unavailable).
 func diskUsagePercent(dir string) (float64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
 		return 0, fmt.Errorf("statfs %s: %w", dir, err)
 	}
 	used := float64(st.Blocks - st.Bfree)

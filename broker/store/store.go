@@ -28,9 +28,9 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/mqops/mqops/fileutil"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -177,7 +177,7 @@ type Store struct {
 	segSize int64
 	cqDir   string
 
-	lockFile *os.File
+	lockFile *fileutil.Lock
 
 	clog commitLog
 	cqs  cqTable
@@ -270,7 +270,7 @@ func Open(cfg Config) (*Store, error) {
 		s.releaseAll()
 		return nil, fmt.Errorf("open store: create abort marker %s: %w", abortPath, err)
 	}
-	if err := syncDir(cfg.RootDir); err != nil {
+	if err := fileutil.SyncDir(cfg.RootDir); err != nil {
 		s.releaseAll()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -320,16 +320,11 @@ func (s *Store) every(d time.Duration, msg string, fn func() error) {
 // lock takes an exclusive flock on RootDir/lock so two processes never
 // share a store.
 func (s *Store) lock() error {
-	p := filepath.Join(s.cfg.RootDir, "lock")
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	l, err := fileutil.TryLock(filepath.Join(s.cfg.RootDir, "lock"))
 	if err != nil {
-		return fmt.Errorf("open store lock %s: %w", p, err)
+		return fmt.Errorf("open store (is another broker using it?): %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return fmt.Errorf("lock store %s (is another broker using it?): %w", p, err)
-	}
-	s.lockFile = f
+	s.lockFile = l
 	return nil
 }
 
@@ -360,7 +355,7 @@ func (s *Store) Close() error {
 	if err := os.Remove(abortPath); err != nil {
 		return fmt.Errorf("close store: remove abort marker %s: %w", abortPath, err)
 	}
-	if err := syncDir(s.cfg.RootDir); err != nil {
+	if err := fileutil.SyncDir(s.cfg.RootDir); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
 	return nil
@@ -407,10 +402,8 @@ func (s *Store) releaseAll() {
 		}
 	}
 	s.releaseIndex()
-	if s.lockFile != nil {
-		s.lockFile.Close() // closing drops the flock
-		s.lockFile = nil
-	}
+	_ = s.lockFile.Unlock()
+	s.lockFile = nil
 }
 
 // OnDispatch sets the callback the dispatcher runs after writing each
@@ -495,7 +488,7 @@ func (s *Store) DeleteTopic(topic string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("delete topic %s: remove %s: %w", topic, dir, err)
 	}
-	if err := syncDir(s.cqDir); err != nil {
+	if err := fileutil.SyncDir(s.cqDir); err != nil {
 		return fmt.Errorf("delete topic %s: %w", topic, err)
 	}
 	// Move the checkpoint past the topic's records so recovery does not

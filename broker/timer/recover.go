@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/mqops/mqops/fileutil"
 )
 
 // recover makes the wheel exactly what checkpoint ck describes, whether
@@ -173,7 +175,7 @@ func (w *Wheel) cutLog(crashed bool) error {
 	if keep < len(w.segs) {
 		w.log.Warn("[TIMER] deleted timer-log segments written after the checkpoint", "count", len(w.segs)-keep)
 		w.segs = w.segs[:keep]
-		if err := syncDir(w.logDir); err != nil {
+		if err := fileutil.SyncDir(w.logDir); err != nil {
 			return fmt.Errorf("recover timer wheel: %w", err)
 		}
 	}

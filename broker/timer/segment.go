@@ -1,24 +1,24 @@
 package timer
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"syscall"
+
+	"github.com/mqops/mqops/fileutil"
 )
 
 // segment is one timer-log file, log/<20-digit index of its first entry>,
-// preallocated to segEntries entries and mapped MAP_SHARED. Blocks are
-// reserved with fallocate at creation: a store through the mapping into an
-// unallocated block of a full disk would raise SIGBUS.
+// preallocated to segEntries entries and mapped MAP_SHARED
+// (fileutil.OpenMapped reserves the blocks, so a full disk fails creation
+// instead of raising SIGBUS on a later store).
 type segment struct {
 	base int64 // index of its first entry
 	path string
-	f    *os.File
-	data []byte
+	m    *fileutil.Mapped
+	data []byte // m.Data
 	// maxSlot bounds the slot second of every entry in it from above;
 	// once the checkpointed cursor passes it the segment is dead.
 	maxSlot int64
@@ -30,41 +30,17 @@ func segmentPath(dir string, base int64) string {
 
 func createSegment(dir string, base, entries int64) (*segment, error) {
 	p := segmentPath(dir, base)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	m, err := fileutil.OpenMapped(p, entries*entrySize, true)
 	if err != nil {
 		return nil, fmt.Errorf("create timer log %s: %w", p, err)
 	}
-	size := entries * entrySize
-	err = syscall.Fallocate(int(f.Fd()), 0, 0, size)
-	if errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOSYS) {
-		err = f.Truncate(size)
-	}
-	var s *segment
-	if err == nil {
-		s, err = mapSegment(f, p, base, size)
-	}
-	if err == nil {
-		// The checkpoint will count entries in this file: its name must be durable.
-		err = syncDir(dir)
-	}
-	if err != nil {
-		if s != nil {
-			s.close()
-		} else {
-			f.Close()
-		}
+	// The checkpoint will count entries in this file: its name must be durable.
+	if err := fileutil.SyncDir(dir); err != nil {
+		m.Close()
 		os.Remove(p)
 		return nil, fmt.Errorf("create timer log %s: %w", p, err)
 	}
-	return s, nil
-}
-
-func mapSegment(f *os.File, path string, base, size int64) (*segment, error) {
-	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("mmap %s: %w", path, err)
-	}
-	return &segment{base: base, path: path, f: f, data: data, maxSlot: notStarted}, nil
+	return &segment{base: base, path: p, m: m, data: m.Data, maxSlot: notStarted}, nil
 }
 
 // openSegments maps every segment in dir, oldest first. They must be
@@ -97,23 +73,19 @@ func openSegments(dir string, segEntries int64) ([]*segment, error) {
 		if base%segEntries != 0 || (i > 0 && base != bases[i-1]+segEntries) {
 			return fail(fmt.Errorf("open timer log %s: not contiguous with the previous segment or not aligned to %d entries (missing file or changed setting?)", p, segEntries))
 		}
-		f, err := os.OpenFile(p, os.O_RDWR, 0)
-		if err != nil {
-			return fail(fmt.Errorf("open timer log %s: %w", p, err))
-		}
-		st, err := f.Stat()
+		// Checked before mapping: opening would extend a short file.
+		st, err := os.Stat(p)
 		if err == nil && st.Size() != size {
 			err = fmt.Errorf("%d bytes, want %d", st.Size(), size)
 		}
-		var s *segment
+		var m *fileutil.Mapped
 		if err == nil {
-			s, err = mapSegment(f, p, base, size)
+			m, err = fileutil.OpenMapped(p, size, false)
 		}
 		if err != nil {
-			f.Close()
 			return fail(fmt.Errorf("open timer log %s: %w", p, err))
 		}
-		segs = append(segs, s)
+		segs = append(segs, &segment{base: base, path: p, m: m, data: m.Data, maxSlot: notStarted})
 	}
 	return segs, nil
 }
@@ -124,11 +96,10 @@ func (s *segment) entry(idx int64) []byte {
 	return s.data[off : off+entrySize]
 }
 
-// sync makes the written pages durable. With MAP_SHARED, Linux keeps
-// mapped pages in the page cache, so fdatasync covers them like msync.
+// sync makes the written pages durable.
 func (s *segment) sync() error {
-	if err := syscall.Fdatasync(int(s.f.Fd())); err != nil {
-		return fmt.Errorf("fdatasync timer log %s: %w", s.path, err)
+	if err := s.m.Sync(); err != nil {
+		return fmt.Errorf("timer log: %w", err)
 	}
 	return nil
 }
@@ -154,20 +125,6 @@ func (s *segment) zeroFrom(idx int64) error {
 
 func (s *segment) close() {
 	// Nothing can reach data any more; errors here leak at worst.
-	_ = syscall.Munmap(s.data)
+	_ = s.m.Close()
 	s.data = nil
-	_ = s.f.Close()
-}
-
-// syncDir makes entries created or removed in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync dir %s: %w", dir, err)
-	}
-	return nil
 }

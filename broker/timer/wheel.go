@@ -65,7 +65,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
+
+	"github.com/mqops/mqops/fileutil"
 )
 
 const (
@@ -113,7 +114,7 @@ type Wheel struct {
 	nslots      int64
 	segEntries  int64
 	log         *slog.Logger
-	lockFile    *os.File
+	lockFile    *fileutil.Lock
 
 	// dueMu serialises Due (and Close against it); it owns batch. Lock
 	// order: dueMu, flushMu, mu.
@@ -202,7 +203,7 @@ func (w *Wheel) open(o Options) error {
 	if err := os.WriteFile(abortPath, nil, 0o644); err != nil {
 		return fmt.Errorf("open timer wheel: create abort marker %s: %w", abortPath, err)
 	}
-	if err := syncDir(w.dir); err != nil {
+	if err := fileutil.SyncDir(w.dir); err != nil {
 		return fmt.Errorf("open timer wheel: %w", err)
 	}
 	return w.recover(ck, crashed)
@@ -242,7 +243,7 @@ func (w *Wheel) create(o Options) (checkpoint, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = syncDir(w.dir)
+		err = fileutil.SyncDir(w.dir)
 	}
 	if err != nil {
 		return checkpoint{}, fmt.Errorf("create timer wheel %s: %w", p, err)
@@ -256,16 +257,11 @@ func (w *Wheel) create(o Options) (checkpoint, error) {
 
 // lock takes an exclusive flock on Dir/lock so two wheels never share files.
 func (w *Wheel) lock() error {
-	p := filepath.Join(w.dir, "lock")
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	l, err := fileutil.TryLock(filepath.Join(w.dir, "lock"))
 	if err != nil {
-		return fmt.Errorf("open timer wheel lock %s: %w", p, err)
+		return fmt.Errorf("open timer wheel (is another wheel using it?): %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return fmt.Errorf("lock timer wheel %s (is another wheel using it?): %w", p, err)
-	}
-	w.lockFile = f
+	w.lockFile = l
 	return nil
 }
 
@@ -278,7 +274,7 @@ func (w *Wheel) release() {
 	if w.wheelFile != nil {
 		_ = w.wheelFile.Close()
 	}
-	_ = w.lockFile.Close()
+	_ = w.lockFile.Unlock()
 }
 
 // Add records e. source is the caller's progress marker (the queue offset
@@ -719,8 +715,8 @@ func (w *Wheel) writePages() error {
 		}
 		off += n
 	}
-	if err := syscall.Fdatasync(int(w.wheelFile.Fd())); err != nil {
-		return fmt.Errorf("fdatasync timer wheel %s: %w", w.wheelFile.Name(), err)
+	if err := fileutil.Fdatasync(w.wheelFile); err != nil {
+		return fmt.Errorf("timer wheel: %w", err)
 	}
 	return nil
 }
@@ -749,7 +745,7 @@ func (w *Wheel) deleteDead(ck checkpoint) {
 			w.log.Warn("[TIMER] cannot delete processed timer-log segment", "path", s.path, "err", err)
 		}
 	}
-	if err := syncDir(w.logDir); err != nil {
+	if err := fileutil.SyncDir(w.logDir); err != nil {
 		w.log.Warn("[TIMER] cannot sync timer-log directory after deleting segments", "err", err)
 	}
 }
@@ -777,7 +773,7 @@ func (w *Wheel) Close() error {
 	if err := os.Remove(abortPath); err != nil {
 		return fmt.Errorf("close timer wheel: remove abort marker %s: %w", abortPath, err)
 	}
-	if err := syncDir(w.dir); err != nil {
+	if err := fileutil.SyncDir(w.dir); err != nil {
 		return fmt.Errorf("close timer wheel: %w", err)
 	}
 	return nil

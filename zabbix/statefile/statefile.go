@@ -12,15 +12,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/mqops/mqops/atomicfile"
+	"github.com/mqops/mqops/fileutil"
 )
 
 // File is one state file, locked while open.
 type File struct {
 	path string
-	lock *os.File
+	lock *fileutil.Lock
 }
 
 // Open creates dir if needed and locks path (waiting for another holder).
@@ -28,13 +28,9 @@ func Open(path string) (*File, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	l, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o640)
+	l, err := fileutil.LockWait(path + ".lock")
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	if err := syscall.Flock(int(l.Fd()), syscall.LOCK_EX); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		return nil, fmt.Errorf("state file: %w", err)
 	}
 	return &File{path: path, lock: l}, nil
 }
@@ -67,4 +63,4 @@ func (f *File) Save(v any) error {
 }
 
 // Close releases the lock.
-func (f *File) Close() error { return f.lock.Close() }
+func (f *File) Close() error { return f.lock.Unlock() }
