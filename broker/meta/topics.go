@@ -10,29 +10,6 @@ import (
 	"github.com/mqops/mqops/wire"
 )
 
-// MaxTopicLength is the longest topic name a record can hold.
-const MaxTopicLength = 127
-
-// ValidateTopicName reports why a topic name is unusable, or nil. Names
-// follow RocketMQ's TopicValidator, ^[%|a-zA-Z0-9_-]+$ (store.md §14); the
-// check runs on every send, so it is a loop rather than a regexp.
-func ValidateTopicName[T ~string | ~[]byte](name T) error {
-	switch {
-	case len(name) == 0:
-		return fmt.Errorf("the specified topic is blank")
-	case len(name) > MaxTopicLength:
-		return fmt.Errorf("the specified topic %q is longer than topic max length %d", name, MaxTopicLength)
-	}
-	for i := 0; i < len(name); i++ {
-		switch c := name[i]; {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '%', c == '|', c == '_', c == '-':
-		default:
-			return fmt.Errorf("the specified topic %q contains illegal characters, allowing only ^[%%|a-zA-Z0-9_-]+$", name)
-		}
-	}
-	return nil
-}
-
 // Well-known topic names.
 const (
 	TopicAutoCreate   = "TBW102"

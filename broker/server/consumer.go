@@ -192,7 +192,7 @@ func (b *Broker) handleGetConsumerList(c *remoting.Conn, req *wire.Command) {
 
 func (b *Broker) handleCreateTopic(c *remoting.Conn, req *wire.Command) {
 	topic := req.GetString("topic")
-	if err := meta.ValidateTopicName(topic); err != nil {
+	if err := wire.CheckTopic(topic); err != nil {
 		c.ReplyCode(req, wire.SystemError, err.Error())
 		return
 	}
@@ -241,7 +241,7 @@ func (b *Broker) handleCreateTopic(c *remoting.Conn, req *wire.Command) {
 
 func (b *Broker) handleDeleteTopic(c *remoting.Conn, req *wire.Command) {
 	topic := req.GetString("topic")
-	if err := meta.ValidateTopicName(topic); err != nil {
+	if err := wire.CheckTopic(topic); err != nil {
 		c.ReplyCode(req, wire.SystemError, err.Error())
 		return
 	}
@@ -270,7 +270,7 @@ func (b *Broker) handleCreateSubGroup(c *remoting.Conn, req *wire.Command) {
 		c.ReplyCode(req, wire.SystemError, "malformed subscription group body: "+err.Error())
 		return
 	}
-	if err := meta.ValidateTopicName(g.GroupName); err != nil {
+	if err := wire.CheckTopic(g.GroupName); err != nil {
 		c.ReplyCode(req, wire.SystemError, "invalid group name: "+err.Error())
 		return
 	}

@@ -121,7 +121,7 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("the broker[%s] sending message is forbidden", b.addr))
 		return
 	}
-	if err := meta.ValidateTopicName(h.topic); err != nil {
+	if err := wire.CheckTopic(h.topic); err != nil {
 		c.ReplyCode(req, wire.SystemError, err.Error())
 		return
 	}
