@@ -24,15 +24,36 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 		missing(c, req, "group")
 		return
 	}
-	offset, ok := req.GetInt("offset")
-	if !ok {
+	if !req.Has("offset") {
 		missing(c, req, "offset")
 		return
 	}
-	delayLevel, ok := req.GetInt("delayLevel")
+	offset, ok := req.GetInt("offset")
 	if !ok {
+		badNumber(c, req, "offset")
+		return
+	}
+	if !req.Has("delayLevel") {
 		missing(c, req, "delayLevel")
 		return
+	}
+	delayLevel, ok := req.GetInt32("delayLevel")
+	if !ok {
+		badNumber(c, req, "delayLevel")
+		return
+	}
+	// The group names the retry and dead-letter topics the message is
+	// stored in: a name that cannot make them would park the message in
+	// SCHEDULE_TOPIC_XXXX for a delivery that can never happen.
+	if err := b.knownOrValidGroup(group); err != nil {
+		c.ReplyCode(req, wire.SubscriptionGroupNotExist, fmt.Sprintf("subscription group [%s] does not exist: %v", group, err))
+		return
+	}
+	for _, t := range []string{meta.RetryPrefix + group, meta.DLQPrefix + group} {
+		if !wire.StorableTopic(t) {
+			c.ReplyCode(req, wire.SystemError, fmt.Sprintf("the group [%s] cannot take messages back: its topic %q cannot be stored", group, t))
+			return
+		}
 	}
 	gc := b.groups.Lookup(group)
 	if gc == nil {
@@ -61,7 +82,7 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 	}
 	v := wire.RecordView(rec)
 	maxTimes := gc.RetryMaxTimes
-	if m, ok := req.GetInt("maxReconsumeTimes"); ok && m > 0 {
+	if m, ok := req.GetInt32("maxReconsumeTimes"); ok && m > 0 {
 		maxTimes = int(m)
 	}
 
@@ -71,7 +92,8 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 	if dead {
 		target, queueID, queues = meta.DLQPrefix+group, 0, 1
 	}
-	if _, created, err := b.topics.CreateIfAbsent(wire.TopicConfig{TopicName: target, ReadQueueNums: queues, WriteQueueNums: queues, Perm: 6}); err != nil {
+	// Durable: the message acknowledged next is delivered into it.
+	if _, created, err := b.topics.CreateIfAbsent(wire.TopicConfig{TopicName: target, ReadQueueNums: queues, WriteQueueNums: queues, Perm: 6}, true); err != nil {
 		c.ReplyCode(req, wire.SystemError, "create "+target+": "+err.Error())
 		return
 	} else if created {
