@@ -185,6 +185,7 @@ func New(o Options) (*Broker, error) {
 		b.srv.Close()
 		return nil, err
 	}
+	b.delay.DeadLetter, b.timers.DeadLetter = b.deadLetterTopic, b.deadLetterTopic
 	b.holds = newPullHolds(b)
 	b.store.OnDispatch(b.holds.notify)
 	if err := b.createSystemTopics(); err != nil {

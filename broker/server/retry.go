@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 
 	"github.com/mqops/mqops/broker/meta"
 	"github.com/mqops/mqops/broker/schedule"
@@ -138,4 +139,24 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 		b.log.Warn("[DLQ] message moved to dead-letter queue", "group", group, "topic", string(wire.PropertyValue(props, wire.PropRetryTopic)), "reconsumeTimes", v.ReconsumeTimes(), "offsetMsgId", wire.OffsetMsgID(v.StoreHost(), v.PhysicalOffset()))
 	}
 	c.ReplyCode(req, wire.Success, "")
+}
+
+// deadLetterTopic is where the delay and timer services put a due message
+// its retry topic refused for good: the group's %DLQ% topic, created if
+// needed. Other topics have no dead-letter topic.
+func (b *Broker) deadLetterTopic(m *store.Message) (string, bool) {
+	group, ok := strings.CutPrefix(m.Topic, meta.RetryPrefix)
+	dlq := meta.DLQPrefix + group
+	if !ok || !wire.StorableTopic(dlq) {
+		return "", false
+	}
+	_, created, err := b.topics.CreateIfAbsent(wire.TopicConfig{TopicName: dlq, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}, true)
+	if err != nil {
+		// The store takes the message anyway; the topic is written later.
+		b.log.Error("[DLQ] writing the dead-letter topic failed", "topic", dlq, "err", err)
+	}
+	if created {
+		b.kickRegister()
+	}
+	return dlq, true
 }
