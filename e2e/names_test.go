@@ -289,3 +289,31 @@ func TestDeleteLegacyTopicNames(t *testing.T) {
 		t.Fatalf("consume queues gone: %v", err)
 	}
 }
+
+// A send-back whose retry copy the store refuses for good (its parking
+// properties take it past 32767 bytes) was answered MESSAGE_ILLEGAL, and
+// the Go client drops its copy on any answer: the message was gone. Now
+// it goes to the group's dead-letter topic.
+func TestSendBackRefusedGoesToDLQ(t *testing.T) {
+	c := startCluster(t, shortLevels)
+	createTopic(t, c, "Orders", 1)
+	// Size the properties so that the dead-letter copy fits and the
+	// parked retry copy (REAL_TOPIC, REAL_QID, DELAY) does not.
+	added := len(wire.AppendProperty(wire.AppendProperty([]byte("x\x01y\x02CLUSTER\x01DefaultCluster"), wire.PropRetryTopic, "Orders"), wire.PropOriginMessageID, strings.Repeat("0", 32))) - len("x\x01y\x02")
+	props := "KEYS\x01" + strings.Repeat("k", wire.MaxPropertiesLen-20-added-len("KEYS\x01\x02")) + "\x02"
+	f := sendFields("Orders", "0")
+	f["properties"] = props
+	resp := invoke(t, c.broker.addr, wire.SendMessage, f, []byte("big properties"))
+	if resp.Code != wire.Success {
+		t.Fatalf("send: %d %s", resp.Code, resp.Remark)
+	}
+	_, _, off, err := wire.ParseOffsetMsgID(resp.GetString("msgId"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDispatched(t, c.broker.addr, "Orders", 1, 1)
+	if resp := sendBack(t, c.broker.addr, "good", off); resp.Code != wire.Success {
+		t.Fatalf("send-back: code %d (%s) remark %q; the client drops its copy on any answer", resp.Code, wire.ResponseName(resp.Code), resp.Remark)
+	}
+	waitFor(t, 10*time.Second, "the message in %DLQ%good", func() bool { return maxOffset(t, c.broker.addr, "%DLQ%good", 0) == 1 })
+}

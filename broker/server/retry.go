@@ -127,8 +127,21 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 		schedule.Park(nil, &m, level)
 	}
 	r := b.store.Put(&m)
+	if !dead && schedule.Permanent(r.Status) {
+		// The retry copy can never be stored (its parking properties take
+		// it over a limit). The client drops its copy on any answer, so
+		// the dead-letter topic, without them, is the message's last chance.
+		b.log.Error("[DLQ] the store refused a sent-back message for good; trying its dead-letter topic", "group", group, "offset", offset, "topic", target, "reason", r.Status.String())
+		if dlq, ok := b.deadLetterTopic(&store.Message{Topic: target}); ok {
+			m.Topic, m.QueueID, m.Properties = dlq, 0, wire.RemoveProperty(nil, props, wire.PropDelay)
+			r, dead = b.store.Put(&m), true
+		}
+	}
 	code, remark, stored := putStatusCode(r.Status)
 	if !stored {
+		if schedule.Permanent(r.Status) {
+			b.log.Error("[DLQ] the store refused a sent-back message for good; not stored", "group", group, "offset", offset, "topic", m.Topic, "reason", r.Status.String())
+		}
 		c.ReplyCode(req, code, remark)
 		return
 	}
