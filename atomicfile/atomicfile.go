@@ -63,3 +63,41 @@ func Read(path string) ([]byte, error) {
 	}
 	return nil, nil
 }
+
+// Load reads path and hands it to parse, falling back to the .bak copy
+// Write keeps when path is missing, empty, or refused by parse (a torn or
+// damaged file), as RocketMQ's ConfigManager.load falls back to loadBak.
+// When the backup was used, fellBack says why path was not (for the
+// caller to log); err is set when neither file is usable, naming both.
+// Neither file existing is not an error: parse is not called.
+func Load(path string, parse func([]byte) error) (fellBack, err error) {
+	b, err := os.ReadFile(path)
+	absent := false // nothing saved at path: not worth an error on its own
+	switch {
+	case errors.Is(err, fs.ErrNotExist), err == nil && len(b) == 0:
+		absent = true
+		fellBack = fmt.Errorf("%s is missing or empty", path)
+	case err != nil:
+		fellBack = fmt.Errorf("read %s: %w", path, err)
+	default:
+		if fellBack = parse(b); fellBack == nil {
+			return nil, nil
+		}
+		fellBack = fmt.Errorf("%s: %w", path, fellBack)
+	}
+	bak := path + ".bak"
+	b, err = os.ReadFile(bak)
+	switch {
+	case errors.Is(err, fs.ErrNotExist), err == nil && len(b) == 0:
+		if absent {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%w, and there is no usable backup %s", fellBack, bak)
+	case err != nil:
+		return nil, fmt.Errorf("%w, and reading the backup failed: %v", fellBack, err)
+	}
+	if err := parse(b); err != nil {
+		return nil, fmt.Errorf("%w, and the backup is unusable too: %s: %v", fellBack, bak, err)
+	}
+	return fellBack, nil
+}

@@ -1,8 +1,10 @@
 package atomicfile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -41,5 +43,47 @@ func TestWriteFailsCleanly(t *testing.T) {
 	}
 	if err := Write(filepath.Join(blocker, "x.json"), []byte("x"), Options{}); err == nil {
 		t.Fatal("writing under a regular file succeeded")
+	}
+}
+
+func TestLoadFallsBackToBackup(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "topics.json")
+	parse := func(got *string) func([]byte) error {
+		return func(b []byte) error {
+			if len(b) == 0 || b[len(b)-1] != '}' {
+				return errors.New("torn")
+			}
+			*got = string(b)
+			return nil
+		}
+	}
+	var got string
+	if fb, err := Load(p, parse(&got)); fb != nil || err != nil || got != "" {
+		t.Fatalf("nothing saved: %v %v %q", fb, err, got)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(p, []byte("{v2}"), 0o644))
+	must(os.WriteFile(p+".bak", []byte("{v1}"), 0o644))
+	if fb, err := Load(p, parse(&got)); fb != nil || err != nil || got != "{v2}" {
+		t.Fatalf("good file: %v %v %q", fb, err, got)
+	}
+	must(os.WriteFile(p, []byte("{v3, torn"), 0o644))
+	fb, err := Load(p, parse(&got))
+	if err != nil || got != "{v1}" || fb == nil || !strings.Contains(fb.Error(), p+": torn") {
+		t.Fatalf("torn file: fellBack %v err %v got %q", fb, err, got)
+	}
+	must(os.WriteFile(p+".bak", []byte("{v0, torn"), 0o644))
+	if _, err := Load(p, parse(&got)); err == nil || !strings.Contains(err.Error(), p+": torn") || !strings.Contains(err.Error(), p+".bak: torn") {
+		t.Fatalf("both torn: %v", err)
+	}
+	must(os.Remove(p + ".bak"))
+	if _, err := Load(p, parse(&got)); err == nil || !strings.Contains(err.Error(), "no usable backup") {
+		t.Fatalf("torn without backup: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"unicode/utf8"
 )
@@ -351,6 +352,16 @@ func (s *jsonScanner) scalar() ([]byte, error) {
 	return s.b[start:s.i], nil
 }
 
+// int32 parses a number that must fit Java's int: a wider value is a
+// malformed header, not another value.
+func (s *jsonScanner) int32(field string) (int32, error) {
+	n, err := s.int()
+	if err == nil && (n < math.MinInt32 || n > math.MaxInt32) {
+		err = fmt.Errorf("%w: %s %d out of int32 range", ErrBadHeader, field, n)
+	}
+	return int32(n), err
+}
+
 func (s *jsonScanner) int() (int64, error) {
 	v, err := s.scalar()
 	if err != nil {
@@ -451,24 +462,21 @@ func decodeJSONHeader(h []byte, c *Command) error {
 		var n int64
 		switch string(k) {
 		case "code":
-			n, err = s.int()
-			c.Code = int32(n)
+			c.Code, err = s.int32("code")
 		case "version":
-			n, err = s.int()
-			c.Version = int32(n)
+			c.Version, err = s.int32("version")
 		case "opaque":
-			n, err = s.int()
-			c.Opaque = int32(n)
+			c.Opaque, err = s.int32("opaque")
 		case "flag":
-			n, err = s.int()
-			c.Flag = int32(n)
+			c.Flag, err = s.int32("flag")
 		case "language":
 			if s.peek() == '"' {
 				var v []byte
 				v, err = s.str()
 				c.Language = LanguageCode(v)
+			} else if n, err = s.int(); err == nil && (n < 0 || n > 255) {
+				err = fmt.Errorf("%w: language %d out of range", ErrBadHeader, n)
 			} else {
-				n, err = s.int()
 				c.Language = byte(n)
 			}
 		case "remark":

@@ -160,3 +160,35 @@ func BenchmarkDecodeSendHeader(b *testing.B) {
 		}
 	}
 }
+
+// An int field wider than Java's int is a malformed header, never another
+// value: 99999999999 used to decode as code 1215752191.
+func TestDecodeJSONHeaderRefusesWideInts(t *testing.T) {
+	for _, hdr := range []string{
+		`{"code":99999999999,"opaque":1}`,
+		`{"code":-2147483649,"opaque":1}`,
+		`{"code":10,"opaque":4294967297}`,
+		`{"code":10,"flag":4294967296}`,
+		`{"code":10,"version":2147483648}`,
+		`{"code":10,"language":265}`,
+	} {
+		var c Command
+		err := DecodeFrame(frame(0, []byte(hdr), nil), &c)
+		if !errors.Is(err, ErrBadHeader) || !bytes.Contains([]byte(err.Error()), []byte("range")) {
+			t.Errorf("%s: err %v, decoded code %d opaque %d; want a range error", hdr, err, c.Code, c.Opaque)
+		}
+	}
+	var c Command
+	if err := DecodeFrame(frame(0, []byte(`{"code":-2147483648,"opaque":2147483647}`), nil), &c); err != nil || c.Code != -1<<31 || c.Opaque != 1<<31-1 {
+		t.Fatalf("int32 limits: %v %+v", err, c)
+	}
+}
+
+func TestParseInt32(t *testing.T) {
+	for in, want := range map[string]bool{"0": true, "-1": true, "2147483647": true, "-2147483648": true,
+		"2147483648": false, "4294967297": false, "-2147483649": false, "": false, "x": false} {
+		if _, ok := ParseInt32([]byte(in)); ok != want {
+			t.Errorf("ParseInt32(%q) ok=%v, want %v", in, ok, want)
+		}
+	}
+}

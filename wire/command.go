@@ -5,6 +5,7 @@
 package wire
 
 import (
+	"math"
 	"strconv"
 )
 
@@ -78,6 +79,23 @@ func (c *Command) GetInt(key string) (v int64, ok bool) {
 		return 0, false
 	}
 	return ParseInt(b)
+}
+
+// GetInt32 parses an int extField (Java Integer); ok is false when it is
+// absent, not a number or outside int32, which Java's header decoder
+// refuses too (NumberFormatException) instead of wrapping.
+func (c *Command) GetInt32(key string) (v int32, ok bool) {
+	return ParseInt32(c.Get(key))
+}
+
+// ParseInt32 parses a decimal int32 without allocating; values outside
+// int32 are not numbers.
+func ParseInt32(b []byte) (int32, bool) {
+	n, ok := ParseInt(b)
+	if !ok || n < math.MinInt32 || n > math.MaxInt32 {
+		return 0, false
+	}
+	return int32(n), true
 }
 
 // GetBool parses a boolean extField the way Java does (true only for "true").

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -9,15 +10,17 @@ import (
 	"github.com/mqops/mqops/wire"
 )
 
+var discard = slog.New(slog.DiscardHandler)
+
 // TestConcurrentPersist: many connections create topics and groups at once
 // (heartbeats, auto-create); the files must stay valid and complete.
 func TestConcurrentPersist(t *testing.T) {
 	dir := t.TempDir()
-	topics, err := LoadTopics(filepath.Join(dir, "topics.json"))
+	topics, err := LoadTopics(filepath.Join(dir, "topics.json"), discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	groups, err := LoadGroups(filepath.Join(dir, "subscriptionGroup.json"))
+	groups, err := LoadGroups(filepath.Join(dir, "subscriptionGroup.json"), discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +29,7 @@ func TestConcurrentPersist(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if _, _, err := topics.CreateIfAbsent(wire.TopicConfig{TopicName: fmt.Sprintf("T%d", i), ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}); err != nil {
+			if _, _, err := topics.CreateIfAbsent(wire.TopicConfig{TopicName: fmt.Sprintf("T%d", i), ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}, i%2 == 0); err != nil {
 				t.Error(err)
 			}
 			if _, _, err := groups.Ensure(fmt.Sprintf("G%d", i)); err != nil {
@@ -35,11 +38,17 @@ func TestConcurrentPersist(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
-	t2, err := LoadTopics(filepath.Join(dir, "topics.json"))
+	if err := topics.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := groups.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	t2, err := LoadTopics(filepath.Join(dir, "topics.json"), discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g2, err := LoadGroups(filepath.Join(dir, "subscriptionGroup.json"))
+	g2, err := LoadGroups(filepath.Join(dir, "subscriptionGroup.json"), discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +62,7 @@ func TestConcurrentPersist(t *testing.T) {
 
 func TestOffsetsRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "consumerOffset.json")
-	o, err := LoadOffsets(path)
+	o, err := LoadOffsets(path, discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +72,7 @@ func TestOffsetsRoundTrip(t *testing.T) {
 	if err := o.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	o2, err := LoadOffsets(path)
+	o2, err := LoadOffsets(path, discard)
 	if err != nil {
 		t.Fatal(err)
 	}

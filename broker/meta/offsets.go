@@ -2,12 +2,10 @@ package meta
 
 import (
 	"encoding/json"
-	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
-
-	"github.com/mqops/mqops/atomicfile"
 )
 
 // Offsets holds committed consumer offsets, group → topic → queueId → next
@@ -29,27 +27,31 @@ type offsetFile struct {
 	OffsetTable map[string]map[int32]int64 `json:"offsetTable"`
 }
 
-// LoadOffsets reads consumerOffset.json (or its .bak) from path.
-func LoadOffsets(path string) (*Offsets, error) {
+// LoadOffsets reads consumerOffset.json from path, or its .bak when the
+// file is torn; it fails when neither is usable. Negative offsets and
+// queue ids, which earlier builds stored as sent, are dropped with a
+// warning: the consumer then starts from its ConsumeFromWhere.
+func LoadOffsets(path string, log *slog.Logger) (*Offsets, error) {
 	o := &Offsets{file: persister{path: path}, table: map[string]map[string]map[int32]int64{}}
-	b, err := atomicfile.Read(path)
+	var f offsetFile
+	err := load(path, log, func(b []byte) error {
+		f = offsetFile{}
+		return json.Unmarshal(b, &f)
+	})
 	if err != nil {
 		return nil, err
 	}
-	if b != nil {
-		var f offsetFile
-		if err := json.Unmarshal(b, &f); err != nil {
-			return nil, fmt.Errorf("parse %s: %w", path, err)
+	for k, qs := range f.OffsetTable {
+		i := strings.LastIndexByte(k, '@')
+		if i < 0 || qs == nil {
+			continue
 		}
-		for k, qs := range f.OffsetTable {
-			i := strings.LastIndexByte(k, '@')
-			if i < 0 || qs == nil {
+		for q, off := range qs {
+			if q < 0 || off < 0 {
+				log.Warn("[CONFIG_LOAD] impossible consumer offset dropped", "file", path, "topic@group", k, "queueId", q, "offset", off)
 				continue
 			}
-			o.queues(k[i+1:], k[:i], true)
-			for q, off := range qs {
-				o.table[k[i+1:]][k[:i]][q] = off
-			}
+			o.queues(k[i+1:], k[:i], true)[q] = off
 		}
 	}
 	return o, nil

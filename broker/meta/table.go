@@ -11,7 +11,8 @@ import (
 // table is a persisted, versioned map of immutable configs: updates replace
 // the pointer, so readers may keep what get returned. Every change bumps
 // the data version (name servers re-read a broker's topics only when it
-// moves) and rewrites the file.
+// moves) and is written to the file, at once (durable) or by the next
+// flush.
 type table[T any] struct {
 	file persister
 	// encode renders the whole table in RocketMQ's file shape.
@@ -35,8 +36,9 @@ func get[T any, N ~string | ~[]byte](t *table[T], name N) *T {
 }
 
 // put stores v under name unless keep says the current value stays; it
-// returns the value in force and whether it changed.
-func (t *table[T]) put(name string, v T, keep func(old *T) bool) (*T, bool, error) {
+// returns the value in force and whether it changed. durable writes the
+// file before returning; otherwise the next flush does.
+func (t *table[T]) put(name string, v T, keep func(old *T) bool, durable bool) (*T, bool, error) {
 	t.mu.Lock()
 	if old, ok := t.m[name]; ok && keep(old) {
 		t.mu.Unlock()
@@ -46,10 +48,14 @@ func (t *table[T]) put(name string, v T, keep func(old *T) bool) (*T, bool, erro
 	t.m[name] = &cp
 	t.bumpLocked()
 	t.mu.Unlock()
+	if !durable {
+		t.file.dirty.Store(true)
+		return &cp, true, nil
+	}
 	return &cp, true, t.save()
 }
 
-// remove deletes name; it reports whether it existed.
+// remove deletes name and writes the file; it reports whether it existed.
 func (t *table[T]) remove(name string) (bool, error) {
 	t.mu.Lock()
 	if _, ok := t.m[name]; !ok {
@@ -90,14 +96,17 @@ func (t *table[T]) names() []string {
 	return out
 }
 
-// save writes the table as it is when the write runs.
-func (t *table[T]) save() error {
-	return t.file.persist(func() []byte {
-		t.mu.RLock()
-		defer t.mu.RUnlock()
-		return wire.Marshal(t.encode(t.version, t.m))
-	})
+func (t *table[T]) render() []byte {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return wire.Marshal(t.encode(t.version, t.m))
 }
+
+// save writes the table as it is when the write runs.
+func (t *table[T]) save() error { return t.file.persist(t.render) }
+
+// flush writes the table if a change since the last write is waiting.
+func (t *table[T]) flush() error { return t.file.flush(t.render) }
 
 // bump advances the data version without changing entries.
 func (t *table[T]) bump() {

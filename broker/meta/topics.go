@@ -3,35 +3,12 @@ package meta
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 
-	"github.com/mqops/mqops/atomicfile"
 	"github.com/mqops/mqops/wire"
 )
-
-// MaxTopicLength is the longest topic name a record can hold.
-const MaxTopicLength = 127
-
-// ValidateTopicName reports why a topic name is unusable, or nil. Names
-// follow RocketMQ's TopicValidator, ^[%|a-zA-Z0-9_-]+$ (store.md §14); the
-// check runs on every send, so it is a loop rather than a regexp.
-func ValidateTopicName[T ~string | ~[]byte](name T) error {
-	switch {
-	case len(name) == 0:
-		return fmt.Errorf("the specified topic is blank")
-	case len(name) > MaxTopicLength:
-		return fmt.Errorf("the specified topic %q is longer than topic max length %d", name, MaxTopicLength)
-	}
-	for i := 0; i < len(name); i++ {
-		switch c := name[i]; {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '%', c == '|', c == '_', c == '-':
-		default:
-			return fmt.Errorf("the specified topic %q contains illegal characters, allowing only ^[%%|a-zA-Z0-9_-]+$", name)
-		}
-	}
-	return nil
-}
 
 // Well-known topic names.
 const (
@@ -66,27 +43,62 @@ type Topics struct {
 	system map[string]bool // created by the broker; admin codes may not touch them
 }
 
-// LoadTopics reads topics.json (or its .bak) from path.
-func LoadTopics(path string) (*Topics, error) {
+// MaxQueueNums bounds a topic's queue counts (the admin create check).
+const MaxQueueNums = 1024
+
+// LoadTopics reads topics.json from path, or its .bak when the file is
+// torn or holds an impossible entry; it fails when neither is usable.
+// Names that break today's rules (created by earlier builds) still load,
+// with a warning, so that they can be deleted.
+func LoadTopics(path string, log *slog.Logger) (*Topics, error) {
 	t := &Topics{system: map[string]bool{}, t: newTable(path, func(v wire.DataVersion, m map[string]*wire.TopicConfig) any {
 		return wire.TopicConfigSerializeWrapper{DataVersion: v, TopicConfigTable: m}
 	})}
-	b, err := atomicfile.Read(path)
-	if err != nil || b == nil {
-		return t, err
-	}
 	var w wire.TopicConfigSerializeWrapper
-	if err := json.Unmarshal(b, &w); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", path, err)
+	err := load(path, log, func(b []byte) error {
+		w = wire.TopicConfigSerializeWrapper{}
+		if err := json.Unmarshal(b, &w); err != nil {
+			return err
+		}
+		for name, tc := range w.TopicConfigTable {
+			if err := checkTopicConfig(tc); err != nil {
+				return fmt.Errorf("topic %q: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	for name, tc := range w.TopicConfigTable {
-		if tc != nil {
-			tc.TopicName = name
-			t.t.m[name] = tc
+		if tc == nil {
+			continue
 		}
+		if err := wire.CheckTopic(name); err != nil {
+			log.Warn("[CONFIG_LOAD] topic name breaks the naming rules; it cannot be sent to, delete it with mqadmin", "file", path, "err", err)
+		}
+		tc.TopicName = name
+		t.t.m[name] = tc
 	}
 	t.t.version = w.DataVersion
 	return t, nil
+}
+
+// checkTopicConfig refuses a loaded entry the broker cannot serve.
+func checkTopicConfig(tc *wire.TopicConfig) error {
+	switch {
+	case tc == nil:
+		return nil // skipped
+	case tc.ReadQueueNums < 0 || tc.ReadQueueNums > MaxQueueNums:
+		return fmt.Errorf("readQueueNums %d outside 0..%d", tc.ReadQueueNums, MaxQueueNums)
+	case tc.WriteQueueNums < 0 || tc.WriteQueueNums > MaxQueueNums:
+		return fmt.Errorf("writeQueueNums %d outside 0..%d", tc.WriteQueueNums, MaxQueueNums)
+	case tc.Perm&^(wire.PermPriority|wire.PermRead|wire.PermWrite|wire.PermInherit) != 0:
+		return fmt.Errorf("perm %d is not a combination of 8, 4, 2 and 1", tc.Perm)
+	case tc.TopicFilterType != "" && tc.TopicFilterType != "SINGLE_TAG" && tc.TopicFilterType != "MULTI_TAG":
+		return fmt.Errorf("topicFilterType %q is neither SINGLE_TAG nor MULTI_TAG", tc.TopicFilterType)
+	}
+	return nil
 }
 
 // Get returns the config of a topic, nil when unknown. The []byte form
@@ -109,7 +121,7 @@ func (t *Topics) EnsureSystem(tc wire.TopicConfig) error {
 	t.sysMu.Lock()
 	t.system[tc.TopicName] = true
 	t.sysMu.Unlock()
-	_, _, err := t.CreateIfAbsent(tc)
+	_, _, err := t.CreateIfAbsent(tc, true)
 	return err
 }
 
@@ -119,18 +131,23 @@ func (t *Topics) Put(tc wire.TopicConfig) (bool, error) {
 	if tc.TopicFilterType == "" {
 		tc.TopicFilterType = "SINGLE_TAG"
 	}
-	_, changed, err := t.t.put(tc.TopicName, tc, func(old *wire.TopicConfig) bool { return *old == tc })
+	_, changed, err := t.t.put(tc.TopicName, tc, func(old *wire.TopicConfig) bool { return *old == tc }, true)
 	return changed, err
 }
 
 // CreateIfAbsent stores tc unless a topic of that name exists; it returns
-// the config in force and whether it was created.
-func (t *Topics) CreateIfAbsent(tc wire.TopicConfig) (*wire.TopicConfig, bool, error) {
+// the config in force and whether it was created. durable writes the file
+// before returning (a topic an acknowledged message lives in); otherwise
+// the next Flush does (a retry topic the next heartbeat creates again).
+func (t *Topics) CreateIfAbsent(tc wire.TopicConfig, durable bool) (*wire.TopicConfig, bool, error) {
 	if tc.TopicFilterType == "" {
 		tc.TopicFilterType = "SINGLE_TAG"
 	}
-	return t.t.put(tc.TopicName, tc, func(*wire.TopicConfig) bool { return true })
+	return t.t.put(tc.TopicName, tc, func(*wire.TopicConfig) bool { return true }, durable)
 }
+
+// Flush writes topics.json if a change is waiting.
+func (t *Topics) Flush() error { return t.t.flush() }
 
 // Delete removes a topic; it reports whether it existed.
 func (t *Topics) Delete(name string) (bool, error) { return t.t.remove(name) }

@@ -45,6 +45,10 @@ type Levels struct {
 	buf, props []byte // loop-owned scratch
 	stalled    []bool // per level: the last put failed (logged once)
 
+	// DeadLetter, set before Start, takes messages the store refuses for
+	// good; without it they are skipped with an error.
+	DeadLetter DeadLetter
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -240,9 +244,15 @@ func (l *Levels) deliver(i int, phys int64) bool {
 		return true
 	}
 	r := l.st.Put(&m)
-	if r.Status != store.PutOK && r.Status != store.FlushDiskTimeout {
+	switch {
+	case stored(r.Status):
+	case Permanent(r.Status):
+		if !refused(l.st, l.DeadLetter, l.log, "DELAY", phys, &m, r.Status) {
+			return false
+		}
+	default: // the store's state, not the message: it passes
 		if !l.stalled[i] {
-			l.log.Error("[DELAY] re-publishing a due message failed, will retry", "level", i+1, "topic", m.Topic, "status", r.Status.String())
+			l.log.Error("[DELAY] re-publishing a due message failed, will retry", "level", i+1, "offset", phys, "topic", m.Topic, "status", r.Status.String())
 			l.stalled[i] = true
 		}
 		return false

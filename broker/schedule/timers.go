@@ -40,6 +40,10 @@ type Timers struct {
 	stalled    bool
 	flushed    time.Time
 
+	// DeadLetter, set before Start, takes messages the store refuses for
+	// good; without it they are skipped with an error.
+	DeadLetter DeadLetter
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -191,7 +195,14 @@ func (t *Timers) deliver(e timer.Entry) error {
 		return nil
 	}
 	r := t.st.Put(&m)
-	if r.Status != store.PutOK && r.Status != store.FlushDiskTimeout {
+	switch {
+	case stored(r.Status):
+	case Permanent(r.Status):
+		// An error would stop the wheel at this entry for good.
+		if !refused(t.st, t.DeadLetter, t.log, "TIMER", e.Phys, &m, r.Status) {
+			return fmt.Errorf("store timer message for %s in its dead-letter topic: %s", m.Topic, r.Status)
+		}
+	default:
 		return fmt.Errorf("store timer message for %s: %s", m.Topic, r.Status)
 	}
 	t.stalled = false

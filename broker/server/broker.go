@@ -108,13 +108,13 @@ func New(o Options) (*Broker, error) {
 		return nil, err
 	}
 	cdir := cfg.StorePathRootDir + "/config"
-	if b.topics, err = meta.LoadTopics(cdir + "/topics.json"); err != nil {
+	if b.topics, err = meta.LoadTopics(cdir+"/topics.json", o.Log); err != nil {
 		return nil, err
 	}
-	if b.groups, err = meta.LoadGroups(cdir + "/subscriptionGroup.json"); err != nil {
+	if b.groups, err = meta.LoadGroups(cdir+"/subscriptionGroup.json", o.Log); err != nil {
 		return nil, err
 	}
-	if b.offsets, err = meta.LoadOffsets(cdir + "/consumerOffset.json"); err != nil {
+	if b.offsets, err = meta.LoadOffsets(cdir+"/consumerOffset.json", o.Log); err != nil {
 		return nil, err
 	}
 
@@ -185,6 +185,7 @@ func New(o Options) (*Broker, error) {
 		b.srv.Close()
 		return nil, err
 	}
+	b.delay.DeadLetter, b.timers.DeadLetter = b.deadLetterTopic, b.deadLetterTopic
 	b.holds = newPullHolds(b)
 	b.store.OnDispatch(b.holds.notify)
 	if err := b.createSystemTopics(); err != nil {
@@ -273,6 +274,7 @@ func (b *Broker) Close() error {
 	if err := b.offsets.Flush(); err != nil {
 		b.log.Error("[OFFSET_FLUSH] failed", "err", err)
 	}
+	b.flushMeta()
 	if err := b.stats.Close(); err != nil {
 		b.log.Error("[STATS] saving statistics failed", "err", err)
 	}
@@ -426,6 +428,23 @@ func missing(c *remoting.Conn, req *wire.Command, field string) {
 	c.ReplyCode(req, wire.SystemError, fmt.Sprintf("the custom field <%s> is null", field))
 }
 
+// badNumber answers SYSTEM_ERROR for a numeric field that is not a number
+// of its Java type, as Java's header decoder does: a value out of int32
+// range is refused, never wrapped into another queue or flag.
+func badNumber(c *remoting.Conn, req *wire.Command, field string) {
+	c.ReplyCode(req, wire.SystemError, fmt.Sprintf("the custom field <%s> is not a valid number for its type (int32 fields take -2147483648..2147483647)", field))
+}
+
+// knownOrValidGroup reports why a consumer group may not be used, or nil:
+// groups already in the table are served whatever their name (earlier
+// builds created them); a new name must follow the naming rules.
+func (b *Broker) knownOrValidGroup(group string) error {
+	if b.groups.Lookup(group) != nil {
+		return nil
+	}
+	return wire.CheckGroup(group)
+}
+
 // ---- name-server registration ----
 
 // namesrvAddrs is the name servers the broker registers with now:
@@ -551,8 +570,10 @@ func (b *Broker) housekeepingLoop() {
 	defer b.wg.Done()
 	scan := time.NewTicker(10 * time.Second)
 	flush := time.NewTicker(5 * time.Second)
+	metaFlush := time.NewTicker(metaFlushInterval)
 	defer scan.Stop()
 	defer flush.Stop()
+	defer metaFlush.Stop()
 	for {
 		select {
 		case <-b.stop:
@@ -567,7 +588,24 @@ func (b *Broker) housekeepingLoop() {
 			if err := b.offsets.Flush(); err != nil {
 				b.log.Error("[OFFSET_FLUSH] failed", "err", err)
 			}
+		case <-metaFlush.C:
+			b.flushMeta()
 		}
+	}
+}
+
+// metaFlushInterval bounds how long an auto-created group or retry topic
+// waits to be written: they are written together, so n of them cost one
+// file write per interval instead of n writes of the whole file.
+const metaFlushInterval = 200 * time.Millisecond
+
+// flushMeta writes the topic and group tables if they changed.
+func (b *Broker) flushMeta() {
+	if err := b.topics.Flush(); err != nil {
+		b.log.Error("[CONFIG_FLUSH] writing topics failed, will retry", "err", err)
+	}
+	if err := b.groups.Flush(); err != nil {
+		b.log.Error("[CONFIG_FLUSH] writing subscription groups failed, will retry", "err", err)
 	}
 }
 

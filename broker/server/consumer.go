@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,12 +25,16 @@ func queueArgs(c *remoting.Conn, req *wire.Command, needGroup bool) (group, topi
 		missing(c, req, "topic")
 		return
 	}
-	q, qok := req.GetInt("queueId")
-	if !qok {
+	if !req.Has("queueId") {
 		missing(c, req, "queueId")
 		return
 	}
-	return group, topic, int32(q), true
+	q, qok := req.GetInt32("queueId")
+	if !qok {
+		badNumber(c, req, "queueId")
+		return
+	}
+	return group, topic, q, true
 }
 
 func (b *Broker) handleQueryConsumerOffset(c *remoting.Conn, req *wire.Command) {
@@ -68,18 +73,46 @@ func (b *Broker) youngQueue(topic string, q int32) bool {
 	return b.store.MaxPhyOffset()-phy < b.memoryBudget
 }
 
+// handleUpdateConsumerOffset stores a committed offset. Java stores
+// whatever arrives; offsets for queues that do not exist, or negative
+// ones, would only be wrong answers later, so they are refused here.
 func (b *Broker) handleUpdateConsumerOffset(c *remoting.Conn, req *wire.Command) {
 	group, topic, q, ok := queueArgs(c, req, true)
 	if !ok {
 		return
 	}
+	if !req.Has("commitOffset") {
+		missing(c, req, "commitOffset")
+		return
+	}
 	off, ok := req.GetInt("commitOffset")
 	if !ok {
-		missing(c, req, "commitOffset")
+		badNumber(c, req, "commitOffset")
+		return
+	}
+	if code, remark := b.checkOffsetCommit(group, topic, q, off); code != wire.Success {
+		c.ReplyCode(req, code, remark)
 		return
 	}
 	b.offsets.Commit(group, topic, q, off)
 	c.ReplyCode(req, wire.Success, "")
+}
+
+// checkOffsetCommit says why an offset may not be committed, or SUCCESS.
+func (b *Broker) checkOffsetCommit(group, topic string, q int32, off int64) (int32, string) {
+	if err := b.knownOrValidGroup(group); err != nil {
+		return wire.SubscriptionGroupNotExist, fmt.Sprintf("subscription group [%s] does not exist: %v", group, err)
+	}
+	tc := b.topics.Lookup(topic)
+	switch {
+	case tc == nil:
+		return wire.TopicNotExist, fmt.Sprintf("topic[%s] not exist, apply first please!", topic)
+	case q < 0 || int(q) >= tc.ReadQueueNums:
+		return wire.SystemError, fmt.Sprintf("queueId[%d] is illegal, topic:[%s] topicConfig.readQueueNums:[%d]", q, topic, tc.ReadQueueNums)
+	case off < 0:
+		return wire.SystemError, fmt.Sprintf("commitOffset %d is negative", off)
+	}
+	return wire.Success, ""
 }
 
 func (b *Broker) handleQueueOffsets(c *remoting.Conn, req *wire.Command) {
@@ -104,7 +137,11 @@ func (b *Broker) handleQueueOffsets(c *remoting.Conn, req *wire.Command) {
 	case wire.SearchOffsetByTimestamp:
 		ts, ok := req.GetInt("timestamp")
 		if !ok {
-			missing(c, req, "timestamp")
+			if req.Has("timestamp") {
+				badNumber(c, req, "timestamp")
+			} else {
+				missing(c, req, "timestamp")
+			}
 			return
 		}
 		resp.SetInt("offset", b.store.OffsetByTime(topic, q, ts))
@@ -122,20 +159,32 @@ func (b *Broker) handleHeartbeat(c *remoting.Conn, req *wire.Command) {
 	}
 	ch := clients.Channel{Conn: c, ClientID: hb.ClientID, Language: wire.LanguageName(req.Language), Version: int(req.Version), LastUpdate: time.Now()}
 	newTopic := false
+	var refused []string
 	for i := range hb.ConsumerDataSet {
 		cd := &hb.ConsumerDataSet[i]
 		if cd.GroupName == "" {
 			continue
 		}
 		gc := b.groups.Lookup(cd.GroupName)
-		if gc == nil && b.cfg.AutoCreateSubscriptionGroup {
-			var err error
-			if gc, _, err = b.groups.Ensure(cd.GroupName); err != nil {
-				b.log.Error("create subscription group failed", "group", cd.GroupName, "err", err)
+		if gc == nil {
+			// Java 5 skips such a group too (SubscriptionGroupManager
+			// findSubscriptionGroupConfig); the rest of the heartbeat counts.
+			if err := wire.CheckGroup(cd.GroupName); err != nil {
+				b.log.Warn("[HEARTBEAT] consumer group refused", "clientId", hb.ClientID, "remote", c.RemoteAddr().String(), "err", err)
+				refused = append(refused, err.Error())
+				continue
+			}
+			if b.cfg.AutoCreateSubscriptionGroup {
+				var err error
+				if gc, _, err = b.groups.Ensure(cd.GroupName); err != nil {
+					b.log.Error("create subscription group failed", "group", cd.GroupName, "err", err)
+				}
 			}
 		}
-		if gc != nil && gc.RetryQueueNums > 0 {
-			_, created, err := b.topics.CreateIfAbsent(wire.TopicConfig{TopicName: meta.RetryPrefix + cd.GroupName, ReadQueueNums: gc.RetryQueueNums, WriteQueueNums: gc.RetryQueueNums, Perm: 6})
+		retry := meta.RetryPrefix + cd.GroupName
+		if gc != nil && gc.RetryQueueNums > 0 && wire.StorableTopic(retry) {
+			// Written by the next flush: the next heartbeat creates it again.
+			_, created, err := b.topics.CreateIfAbsent(wire.TopicConfig{TopicName: retry, ReadQueueNums: gc.RetryQueueNums, WriteQueueNums: gc.RetryQueueNums, Perm: 6}, false)
 			if err != nil {
 				b.log.Error("create retry topic failed", "group", cd.GroupName, "err", err)
 			}
@@ -156,7 +205,9 @@ func (b *Broker) handleHeartbeat(c *remoting.Conn, req *wire.Command) {
 	if newTopic {
 		b.kickRegister()
 	}
-	c.ReplyCode(req, wire.Success, "")
+	// SUCCESS as Java answers, so that the client's valid groups and
+	// producers stay registered; the remark says what was not.
+	c.ReplyCode(req, wire.Success, strings.Join(refused, "; "))
 }
 
 // notifyConsumerIDsChanged tells every member of a group to rebalance now.
@@ -192,7 +243,7 @@ func (b *Broker) handleGetConsumerList(c *remoting.Conn, req *wire.Command) {
 
 func (b *Broker) handleCreateTopic(c *remoting.Conn, req *wire.Command) {
 	topic := req.GetString("topic")
-	if err := meta.ValidateTopicName(topic); err != nil {
+	if err := wire.CheckTopic(topic); err != nil {
 		c.ReplyCode(req, wire.SystemError, err.Error())
 		return
 	}
@@ -241,7 +292,9 @@ func (b *Broker) handleCreateTopic(c *remoting.Conn, req *wire.Command) {
 
 func (b *Broker) handleDeleteTopic(c *remoting.Conn, req *wire.Command) {
 	topic := req.GetString("topic")
-	if err := meta.ValidateTopicName(topic); err != nil {
+	// A topic an earlier build let in under a name that breaks the rules
+	// (%RETRY%a/b) must stay deletable.
+	if err := wire.CheckTopic(topic); err != nil && b.topics.Lookup(topic) == nil {
 		c.ReplyCode(req, wire.SystemError, err.Error())
 		return
 	}
@@ -253,7 +306,11 @@ func (b *Broker) handleDeleteTopic(c *remoting.Conn, req *wire.Command) {
 		c.ReplyCode(req, wire.SystemError, "persist topic config: "+err.Error())
 		return
 	}
-	if err := b.store.DeleteTopic(topic); err != nil {
+	// The store never held a name it cannot store, and such a name must
+	// not become a path (a/.., ..) under the consume-queue directory.
+	if !wire.StorableTopic(topic) {
+		b.log.Warn("[TOPIC_DELETE] topic name cannot be a directory; no consume queues to remove", "topic", topic)
+	} else if err := b.store.DeleteTopic(topic); err != nil {
 		b.log.Error("delete consume queues failed", "topic", topic, "err", err)
 	}
 	b.log.Info("[TOPIC_DELETE] topic deleted", "topic", topic, "remote", c.RemoteAddr().String())
@@ -270,8 +327,12 @@ func (b *Broker) handleCreateSubGroup(c *remoting.Conn, req *wire.Command) {
 		c.ReplyCode(req, wire.SystemError, "malformed subscription group body: "+err.Error())
 		return
 	}
-	if err := meta.ValidateTopicName(g.GroupName); err != nil {
-		c.ReplyCode(req, wire.SystemError, "invalid group name: "+err.Error())
+	if err := wire.CheckGroup(g.GroupName); err != nil {
+		c.ReplyCode(req, wire.SystemError, err.Error())
+		return
+	}
+	if err := meta.CheckGroupConfig(&g); err != nil {
+		c.ReplyCode(req, wire.SystemError, fmt.Sprintf("group %s: %v", g.GroupName, err))
 		return
 	}
 	if err := b.groups.Put(g); err != nil {
@@ -374,6 +435,10 @@ func (b *Broker) handleLockBatch(c *remoting.Conn, req *wire.Command) {
 	var body wire.LockBatchRequestBody
 	if err := json.Unmarshal(req.Body, &body); err != nil {
 		c.ReplyCode(req, wire.SystemError, "malformed lock body: "+err.Error())
+		return
+	}
+	if err := b.knownOrValidGroup(body.ConsumerGroup); err != nil {
+		c.ReplyCode(req, wire.SubscriptionGroupNotExist, fmt.Sprintf("subscription group [%s] does not exist: %v", body.ConsumerGroup, err))
 		return
 	}
 	got := b.locks.lock(body.ConsumerGroup, body.ClientID, body.MqSet)

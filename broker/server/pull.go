@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -52,53 +53,50 @@ const (
 	pullSeenAll = 1<<iota - 1
 )
 
-func parsePullHeader(req *wire.Command, h *pullHeader) (badField string) {
+// parsePullHeader reads a pull header; it names the first field that is
+// missing, or present but not a number of its Java type (bad true).
+func parsePullHeader(req *wire.Command, h *pullHeader) (field string, bad bool) {
 	var seen int
 	for _, kv := range req.Ext {
 		v := kv.Value
 		n, ok := wire.ParseInt(v)
-		num := func(name string, bit int, dst *int64) bool {
-			if !ok {
-				badField = name
-				return false
-			}
-			*dst = n
-			seen |= bit
-			return true
-		}
-		var tmp int64
+		// Java's Integer fields: a wider value is refused, not wrapped.
+		n32 := ok && n >= math.MinInt32 && n <= math.MaxInt32
 		switch string(kv.Key) {
 		case "consumerGroup":
 			h.group = v
 		case "topic":
 			h.topic = v
 		case "queueId":
-			if !num("queueId", pullSeenQueueID, &tmp) {
-				return
+			if !n32 {
+				return "queueId", len(v) > 0
 			}
-			h.queueID = int32(tmp)
+			h.queueID, seen = int32(n), seen|pullSeenQueueID
 		case "queueOffset":
-			if !num("queueOffset", pullSeenOffset, &h.offset) {
-				return
+			if !ok {
+				return "queueOffset", len(v) > 0
 			}
+			h.offset, seen = n, seen|pullSeenOffset
 		case "maxMsgNums":
-			if !num("maxMsgNums", pullSeenMaxMsgs, &tmp) {
-				return
+			if !n32 {
+				return "maxMsgNums", len(v) > 0
 			}
-			h.maxMsgs = int(tmp)
+			h.maxMsgs, seen = int(n), seen|pullSeenMaxMsgs
 		case "sysFlag":
-			if !num("sysFlag", pullSeenSysFlag, &tmp) {
-				return
+			if !n32 {
+				return "sysFlag", len(v) > 0
 			}
-			h.sysFlag = int32(tmp)
+			h.sysFlag, seen = int32(n), seen|pullSeenSysFlag
 		case "commitOffset":
-			if !num("commitOffset", pullSeenCommit, &h.commitOffset) {
-				return
+			if !ok {
+				return "commitOffset", len(v) > 0
 			}
+			h.commitOffset, seen = n, seen|pullSeenCommit
 		case "suspendTimeoutMillis":
-			if !num("suspendTimeoutMillis", pullSeenSuspend, &h.suspend) {
-				return
+			if !ok {
+				return "suspendTimeoutMillis", len(v) > 0
 			}
+			h.suspend, seen = n, seen|pullSeenSuspend
 		case "subVersion":
 			h.subVersion = n
 		case "subscription":
@@ -108,24 +106,27 @@ func parsePullHeader(req *wire.Command, h *pullHeader) (badField string) {
 		}
 	}
 	if len(h.group) == 0 {
-		return "consumerGroup"
+		return "consumerGroup", false
 	}
 	if len(h.topic) == 0 {
-		return "topic"
+		return "topic", false
 	}
 	for i, name := range []string{"queueId", "queueOffset", "maxMsgNums", "sysFlag", "commitOffset", "suspendTimeoutMillis"} {
 		if seen&(1<<i) == 0 {
-			return name
+			return name, false
 		}
 	}
-	return ""
+	return "", false
 }
 
 // handlePull serves PULL_MESSAGE. first is false when a held request is
 // re-executed: it then neither commits offsets nor suspends again.
 func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 	var h pullHeader
-	if f := parsePullHeader(req, &h); f != "" {
+	if f, bad := parsePullHeader(req, &h); bad {
+		badNumber(c, req, f)
+		return
+	} else if f != "" {
 		missing(c, req, f)
 		return
 	}
@@ -136,6 +137,11 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 	gc := meta.Lookup(b.groups, h.group)
 	if gc == nil {
 		group := string(h.group)
+		if err := wire.CheckGroup(group); err != nil {
+			// Java 5 does not create such a group either.
+			c.ReplyCode(req, wire.SubscriptionGroupNotExist, fmt.Sprintf("subscription group [%s] does not exist: %v", group, err))
+			return
+		}
 		if !b.cfg.AutoCreateSubscriptionGroup {
 			c.ReplyCode(req, wire.SubscriptionGroupNotExist, fmt.Sprintf("subscription group [%s] does not exist", group))
 			return
@@ -189,7 +195,8 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 		sub = s
 	}
 
-	if first && h.sysFlag&pullCommitOffset != 0 {
+	// A negative commit offset is no position; Java would store it.
+	if first && h.sysFlag&pullCommitOffset != 0 && h.commitOffset >= 0 {
 		meta.Commit(b.offsets, h.group, tc.TopicName, h.queueID, h.commitOffset)
 	}
 	// A paused group keeps its clients pulling and committing, but gets

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 
 	"github.com/mqops/mqops/broker/meta"
 	"github.com/mqops/mqops/broker/schedule"
@@ -24,15 +25,36 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 		missing(c, req, "group")
 		return
 	}
-	offset, ok := req.GetInt("offset")
-	if !ok {
+	if !req.Has("offset") {
 		missing(c, req, "offset")
 		return
 	}
-	delayLevel, ok := req.GetInt("delayLevel")
+	offset, ok := req.GetInt("offset")
 	if !ok {
+		badNumber(c, req, "offset")
+		return
+	}
+	if !req.Has("delayLevel") {
 		missing(c, req, "delayLevel")
 		return
+	}
+	delayLevel, ok := req.GetInt32("delayLevel")
+	if !ok {
+		badNumber(c, req, "delayLevel")
+		return
+	}
+	// The group names the retry and dead-letter topics the message is
+	// stored in: a name that cannot make them would park the message in
+	// SCHEDULE_TOPIC_XXXX for a delivery that can never happen.
+	if err := b.knownOrValidGroup(group); err != nil {
+		c.ReplyCode(req, wire.SubscriptionGroupNotExist, fmt.Sprintf("subscription group [%s] does not exist: %v", group, err))
+		return
+	}
+	for _, t := range []string{meta.RetryPrefix + group, meta.DLQPrefix + group} {
+		if !wire.StorableTopic(t) {
+			c.ReplyCode(req, wire.SystemError, fmt.Sprintf("the group [%s] cannot take messages back: its topic %q cannot be stored", group, t))
+			return
+		}
 	}
 	gc := b.groups.Lookup(group)
 	if gc == nil {
@@ -61,7 +83,7 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 	}
 	v := wire.RecordView(rec)
 	maxTimes := gc.RetryMaxTimes
-	if m, ok := req.GetInt("maxReconsumeTimes"); ok && m > 0 {
+	if m, ok := req.GetInt32("maxReconsumeTimes"); ok && m > 0 {
 		maxTimes = int(m)
 	}
 
@@ -71,7 +93,8 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 	if dead {
 		target, queueID, queues = meta.DLQPrefix+group, 0, 1
 	}
-	if _, created, err := b.topics.CreateIfAbsent(wire.TopicConfig{TopicName: target, ReadQueueNums: queues, WriteQueueNums: queues, Perm: 6}); err != nil {
+	// Durable: the message acknowledged next is delivered into it.
+	if _, created, err := b.topics.CreateIfAbsent(wire.TopicConfig{TopicName: target, ReadQueueNums: queues, WriteQueueNums: queues, Perm: 6}, true); err != nil {
 		c.ReplyCode(req, wire.SystemError, "create "+target+": "+err.Error())
 		return
 	} else if created {
@@ -104,8 +127,21 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 		schedule.Park(nil, &m, level)
 	}
 	r := b.store.Put(&m)
+	if !dead && schedule.Permanent(r.Status) {
+		// The retry copy can never be stored (its parking properties take
+		// it over a limit). The client drops its copy on any answer, so
+		// the dead-letter topic, without them, is the message's last chance.
+		b.log.Error("[DLQ] the store refused a sent-back message for good; trying its dead-letter topic", "group", group, "offset", offset, "topic", target, "reason", r.Status.String())
+		if dlq, ok := b.deadLetterTopic(&store.Message{Topic: target}); ok {
+			m.Topic, m.QueueID, m.Properties = dlq, 0, wire.RemoveProperty(nil, props, wire.PropDelay)
+			r, dead = b.store.Put(&m), true
+		}
+	}
 	code, remark, stored := putStatusCode(r.Status)
 	if !stored {
+		if schedule.Permanent(r.Status) {
+			b.log.Error("[DLQ] the store refused a sent-back message for good; not stored", "group", group, "offset", offset, "topic", m.Topic, "reason", r.Status.String())
+		}
 		c.ReplyCode(req, code, remark)
 		return
 	}
@@ -116,4 +152,24 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 		b.log.Warn("[DLQ] message moved to dead-letter queue", "group", group, "topic", string(wire.PropertyValue(props, wire.PropRetryTopic)), "reconsumeTimes", v.ReconsumeTimes(), "offsetMsgId", wire.OffsetMsgID(v.StoreHost(), v.PhysicalOffset()))
 	}
 	c.ReplyCode(req, wire.Success, "")
+}
+
+// deadLetterTopic is where the delay and timer services put a due message
+// its retry topic refused for good: the group's %DLQ% topic, created if
+// needed. Other topics have no dead-letter topic.
+func (b *Broker) deadLetterTopic(m *store.Message) (string, bool) {
+	group, ok := strings.CutPrefix(m.Topic, meta.RetryPrefix)
+	dlq := meta.DLQPrefix + group
+	if !ok || !wire.StorableTopic(dlq) {
+		return "", false
+	}
+	_, created, err := b.topics.CreateIfAbsent(wire.TopicConfig{TopicName: dlq, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}, true)
+	if err != nil {
+		// The store takes the message anyway; the topic is written later.
+		b.log.Error("[DLQ] writing the dead-letter topic failed", "topic", dlq, "err", err)
+	}
+	if created {
+		b.kickRegister()
+	}
+	return dlq, true
 }

@@ -46,10 +46,13 @@ var sendRequired = []struct {
 	name string
 }{{seenGroup, "producerGroup"}, {seenTopic, "topic"}, {seenDefaultTopic, "defaultTopic"}, {seenQueueNums, "defaultTopicQueueNums"}, {seenQueueID, "queueId"}, {seenSysFlag, "sysFlag"}, {seenBorn, "bornTimestamp"}, {seenFlag, "flag"}}
 
-func parseSendHeader(req *wire.Command, h *sendHeader) (badField string) {
+// parseSendHeader reads a send header; it names the first field that is
+// missing, or that is present but not a number in range (bad true).
+func parseSendHeader(req *wire.Command, h *sendHeader) (field string, bad bool) {
 	for _, kv := range req.Ext {
 		v := kv.Value
-		n, numOK := wire.ParseInt(v)
+		n, numOK := wire.ParseInt32(v)
+		present := len(v) > 0 // an empty value is a missing one
 		switch string(kv.Key) {
 		case "producerGroup", "a":
 			h.producerGroup, h.seen = v, h.seen|seenGroup
@@ -59,50 +62,57 @@ func parseSendHeader(req *wire.Command, h *sendHeader) (badField string) {
 			h.defaultTopic, h.seen = v, h.seen|seenDefaultTopic
 		case "defaultTopicQueueNums", "d":
 			if !numOK {
-				return "defaultTopicQueueNums"
+				return "defaultTopicQueueNums", present
 			}
 			h.defaultQueueNums, h.seen = int(n), h.seen|seenQueueNums
 		case "queueId", "e":
 			if !numOK {
-				return "queueId"
+				return "queueId", present
 			}
-			h.queueID, h.seen = int32(n), h.seen|seenQueueID
+			h.queueID, h.seen = n, h.seen|seenQueueID
 		case "sysFlag", "f":
 			if !numOK {
-				return "sysFlag"
+				return "sysFlag", present
 			}
-			h.sysFlag, h.seen = int32(n), h.seen|seenSysFlag
+			h.sysFlag, h.seen = n, h.seen|seenSysFlag
 		case "bornTimestamp", "g":
-			if !numOK {
-				return "bornTimestamp"
+			ts, ok := wire.ParseInt(v)
+			if !ok {
+				return "bornTimestamp", present
 			}
-			h.bornTimestamp, h.seen = n, h.seen|seenBorn
+			h.bornTimestamp, h.seen = ts, h.seen|seenBorn
 		case "flag", "h":
 			if !numOK {
-				return "flag"
+				return "flag", present
 			}
-			h.flag, h.seen = int32(n), h.seen|seenFlag
+			h.flag, h.seen = n, h.seen|seenFlag
 		case "properties", "i":
 			h.properties = v
 		case "reconsumeTimes", "j":
-			h.reconsumeTimes = int32(n)
+			if present && (!numOK || n < 0) {
+				return "reconsumeTimes", true
+			}
+			h.reconsumeTimes = n
 		case "batch", "m":
 			h.batch = string(v) == "true"
 		}
 	}
 	for _, r := range sendRequired {
 		if h.seen&r.bit == 0 {
-			return r.name
+			return r.name, false
 		}
 	}
-	return ""
+	return "", false
 }
 
 // handleSend stores one message or a batch. Validation happens before
 // anything touches the log, so a refused send leaves no trace.
 func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 	var h sendHeader
-	if f := parseSendHeader(req, &h); f != "" {
+	if f, bad := parseSendHeader(req, &h); bad {
+		badNumber(c, req, f)
+		return
+	} else if f != "" {
 		missing(c, req, f)
 		return
 	}
@@ -121,7 +131,7 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("the broker[%s] sending message is forbidden", b.addr))
 		return
 	}
-	if err := meta.ValidateTopicName(h.topic); err != nil {
+	if err := wire.CheckTopic(h.topic); err != nil {
 		c.ReplyCode(req, wire.SystemError, err.Error())
 		return
 	}
@@ -227,7 +237,8 @@ func (b *Broker) autoCreateTopic(h *sendHeader) (*wire.TopicConfig, int32, strin
 	} else {
 		return nil, wire.TopicNotExist, fmt.Sprintf("topic[%s] not exist, apply first please!", topic)
 	}
-	got, created, err := b.topics.CreateIfAbsent(tc)
+	// Durable before the answer: the message acknowledged next lives in it.
+	got, created, err := b.topics.CreateIfAbsent(tc, true)
 	if err != nil {
 		b.log.Error("[TOPIC_CREATE] persist failed", "topic", topic, "err", err)
 		return nil, wire.SystemError, "create topic failed: " + err.Error()

@@ -61,7 +61,7 @@ func (b *Broker) checkTransaction(group string, fields map[string]string, body [
 // ensureTransMaxTimeTopic creates the topic discarded half messages are
 // kept in, so operators can read them.
 func (b *Broker) ensureTransMaxTimeTopic() {
-	if _, created, err := b.topics.CreateIfAbsent(wire.TopicConfig{TopicName: meta.TopicTransMaxTime, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}); err != nil {
+	if _, created, err := b.topics.CreateIfAbsent(wire.TopicConfig{TopicName: meta.TopicTransMaxTime, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}, true); err != nil {
 		b.log.Error("[TOPIC_CREATE] persist failed", "topic", meta.TopicTransMaxTime, "err", err)
 	} else if created {
 		b.kickRegister()

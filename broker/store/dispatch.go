@@ -21,20 +21,7 @@ func DefaultTagsCode(rec wire.RecordView) int64 {
 }
 
 // validTopic reports whether a topic can name a consume-queue directory.
-func validTopic[T string | []byte](t T) bool {
-	if len(t) == 0 || len(t) > wire.MaxTopicLen {
-		return false
-	}
-	if string(t) == "." || string(t) == ".." {
-		return false
-	}
-	for i := 0; i < len(t); i++ {
-		if t[i] == '/' || t[i] == 0 {
-			return false
-		}
-	}
-	return true
-}
+func validTopic[T string | []byte](t T) bool { return wire.StorableTopic(t) }
 
 // dispatchLoop follows the commit log, woken after each append and polling
 // as a safety net.

@@ -177,7 +177,17 @@ func (s *Service) End(group string, halfQOff, phys int64, commit bool) (int32, s
 			schedule.Park(nil, &m, lvl)
 		}
 		if r := s.o.Store.Put(&m); r.Status != store.PutOK && r.Status != store.FlushDiskTimeout {
-			return wire.SystemError, "store committed message: " + r.Status.String()
+			if !schedule.Permanent(r.Status) {
+				// The store's state: the producer or a check-back retries.
+				return wire.SystemError, "store committed message: " + r.Status.String()
+			}
+			// The store will never take it: close the transaction, so
+			// that it is not checked back again and again, and say so.
+			s.o.Log.Error("[TRANSACTION] the store refused a committed message for good; transaction closed without delivery", "halfOffset", halfQOff, "offset", phys, "topic", m.Topic, "reason", r.Status.String())
+			if err := s.decideLocked(halfQOff); err != nil {
+				s.o.Log.Error("[TRANSACTION] recording a decision failed", "halfOffset", halfQOff, "err", err)
+			}
+			return wire.MessageIllegal, fmt.Sprintf("the committed message cannot be stored in %s: %s", m.Topic, r.Status)
 		}
 	}
 	if err := s.decideLocked(halfQOff); err != nil {

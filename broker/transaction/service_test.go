@@ -254,3 +254,27 @@ func physOf(t *testing.T, st *store.Store, q int64) int64 {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A committed message the store refuses for good (its real topic cannot
+// be stored) used to leave the transaction open, answered SYSTEM_ERROR,
+// to be checked back and refused again until checkMax. Now the decision
+// is recorded at once and the answer says why.
+func TestCommitRefusedForGood(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	defer st.Close()
+	s := openService(t, st, dir, &checks{live: true})
+	defer s.Close()
+	m := store.Message{Topic: "a/b", SysFlag: wire.SysFlagTransactionPrepared, BornTimestamp: time.Now().UnixMilli(), Body: []byte("x"),
+		Properties: []byte("PGROUP\x01PG\x02TRAN_MSG\x01true\x02")}
+	Prepare(nil, &m)
+	r := st.Put(&m)
+	if r.Status != store.PutOK {
+		t.Fatal(r.Status)
+	}
+	waitDispatched(t, st, meta.TopicTransHalf, r.QueueOffset+1)
+	code, remark := s.End("PG", r.QueueOffset, r.PhysicalOffset, true)
+	if code != wire.MessageIllegal || s.Pending() != 0 {
+		t.Fatalf("End = %d %q with %d pending; want MESSAGE_ILLEGAL and the transaction closed", code, remark, s.Pending())
+	}
+}

@@ -9,6 +9,9 @@ import (
 // CreateGroup creates or updates a subscription group on the brokers t
 // selects (UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, 200).
 func (a *Admin) CreateGroup(t Target, cfg *wire.SubscriptionGroupConfig) ([]Broker, error) {
+	if err := wire.CheckGroup(cfg.GroupName); err != nil {
+		return nil, fmt.Errorf("create group: %w", err)
+	}
 	brokers, err := a.Brokers(t)
 	if err != nil {
 		return nil, fmt.Errorf("create group %s: %w", cfg.GroupName, err)
@@ -110,8 +113,8 @@ type GroupChange struct {
 // (GET_ALL_SUBSCRIPTIONGROUP_CONFIG, then UPDATE_AND_CREATE_SUBSCRIPTIONGROUP),
 // so the settings change does not touch keep their per-broker values.
 func (a *Admin) ChangeGroup(t Target, group string, change func(*wire.SubscriptionGroupConfig)) ([]GroupChange, error) {
-	if group == "" {
-		return nil, fmt.Errorf("empty group name")
+	if err := wire.CheckGroup(group); err != nil {
+		return nil, fmt.Errorf("change group: %w", err)
 	}
 	brokers, err := a.Brokers(t)
 	if err != nil {

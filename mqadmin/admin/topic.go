@@ -19,6 +19,9 @@ func NewTopicConfig(topic string) wire.TopicConfig {
 // on a cluster also gets its order configuration written to the name
 // servers (ORDER_TOPIC_CONFIG, namesrv.md §6), as Java's updateTopic -o does.
 func (a *Admin) CreateTopic(t Target, tc wire.TopicConfig) ([]Broker, error) {
+	if err := wire.CheckTopic(tc.TopicName); err != nil {
+		return nil, fmt.Errorf("create topic: %w", err)
+	}
 	brokers, err := a.Brokers(t)
 	if err != nil {
 		return nil, fmt.Errorf("create topic %s: %w", tc.TopicName, err)
