@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mqops/mqops/wire"
 )
 
 // Broker is a broker's configuration. Each field's comment starts with its
@@ -95,7 +97,7 @@ func LoadBroker(path string, overrides map[string]string) (*Broker, []string, er
 
 // Properties returns every key and its current value, sorted by key, as
 // GET_BROKER_CONFIG reports them.
-func (b *Broker) Properties() []KeyValue { return properties(b, false) }
+func (b *Broker) Properties() []wire.JavaProperty { return properties(b, false) }
 
 // Set applies one key, as UPDATE_BROKER_CONFIG does, with the same checks as
 // LoadBroker. On error b is unchanged. Adjustments Java makes silently, such

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqops/mqops/wire"
 )
 
 // As shipped in RocketMQ 4.9.x distribution/conf/broker.conf (license header
@@ -340,7 +342,7 @@ func TestSetPropertiesSaveRoundTrip(t *testing.T) {
 		t.Errorf("commit log did not follow the root: %q", b.StorePathCommitLog)
 	}
 	props := b.Properties()
-	if !slices.IsSortedFunc(props, func(a, b KeyValue) int { return strings.Compare(a.Key, b.Key) }) {
+	if !slices.IsSortedFunc(props, func(a, b wire.JavaProperty) int { return strings.Compare(a.Key, b.Key) }) {
 		t.Error("Properties not sorted")
 	}
 	got := map[string]string{}
@@ -408,44 +410,6 @@ func TestSetRejects(t *testing.T) {
 	}
 	if !reflect.DeepEqual(b.Properties(), before) {
 		t.Error("failed Set changed the config")
-	}
-}
-
-func TestParseProperties(t *testing.T) {
-	text := "# comment\n! also a comment\n" +
-		"  a = 1  \n" +
-		"b:2\n" +
-		"c 3\n" +
-		"d=x \\\n   y\n" +
-		"e=\\u0041\\t\\\\\n" +
-		"f\\ g=h\n" +
-		"empty=\n" +
-		"user.home=${user.home}\n" +
-		"a=last\n"
-	got, err := ParseProperties(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{"a": "last", "b": "2", "c": "3", "d": "x y", "e": "A\t\\", "f g": "h", "empty": "", "user.home": "${user.home}"}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %q\nwant %q", got, want)
-	}
-	got, err = ParseProperties("brokerName=a\nBrokerName=b\nbrokerName=c\n")
-	if want := map[string]string{"brokerName": "c", "BrokerName": "b"}; err != nil || !reflect.DeepEqual(got, want) {
-		t.Errorf("keys differing only in case: %q %v", got, err)
-	}
-}
-
-func TestEscapeRoundTrip(t *testing.T) {
-	for _, s := range []string{"plain", " lead", "a=b:c", "#x", "!x", "tab\there", "line\nbreak", `back\slash`, "ünïcode"} {
-		var b strings.Builder
-		if err := writeProperty(&b, s, s); err != nil {
-			t.Fatal(err)
-		}
-		got, err := ParseProperties(b.String())
-		if err != nil || len(got) != 1 || got[s] != s {
-			t.Errorf("%q: wrote %q, read %q %v", s, b.String(), got, err)
-		}
 	}
 }
 

@@ -1,5 +1,7 @@
 package config
 
+import "github.com/mqops/mqops/wire"
+
 // Namesrv is a name server's configuration. Each field's comment starts with
 // its RocketMQ key. Fields are plain data: Set is not safe to call while
 // other goroutines read them.
@@ -44,7 +46,7 @@ func LoadNamesrv(path string, overrides map[string]string) (*Namesrv, []string, 
 
 // Properties returns every key and its current value, sorted by key, as
 // GET_NAMESRV_CONFIG reports them.
-func (n *Namesrv) Properties() []KeyValue { return properties(n, false) }
+func (n *Namesrv) Properties() []wire.JavaProperty { return properties(n, false) }
 
 // Set applies one key, as UPDATE_NAMESRV_CONFIG does, with the same checks
 // as LoadNamesrv. On error n is unchanged.

@@ -44,7 +44,7 @@ func LoadRuntimeConfig(cfg *config.Broker) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", p, err)
 	}
-	m, err := config.ParseProperties(string(b))
+	m, err := wire.ParseJavaProperties(string(b))
 	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w", p, err)
 	}
@@ -66,7 +66,7 @@ var liveConfigKeys = map[string]bool{
 }
 
 func (b *Broker) handleUpdateBrokerConfig(c *remoting.Conn, req *wire.Command) {
-	kv, err := config.ParseProperties(string(req.Body))
+	kv, err := wire.ParseJavaProperties(string(req.Body))
 	if err != nil {
 		c.ReplyCode(req, wire.SystemError, "malformed properties body: "+err.Error())
 		return
@@ -110,12 +110,12 @@ func (b *Broker) handleUpdateBrokerConfig(c *remoting.Conn, req *wire.Command) {
 	for k, v := range kv {
 		updates[k] = v
 	}
-	var kvs []config.KeyValue
+	var kvs []wire.JavaProperty
 	for k, v := range updates {
-		kvs = append(kvs, config.KeyValue{Key: k, Value: v})
+		kvs = append(kvs, wire.JavaProperty{Key: k, Value: v})
 	}
 	sort.Slice(kvs, func(i, j int) bool { return kvs[i].Key < kvs[j].Key })
-	if err := atomicfile.Write(RuntimeConfigPath(b.cfg), config.FormatProperties(kvs), atomicfile.Options{Backup: true}); err != nil {
+	if err := atomicfile.Write(RuntimeConfigPath(b.cfg), wire.FormatJavaProperties(kvs), atomicfile.Options{Backup: true}); err != nil {
 		b.cfgMu.Unlock()
 		c.ReplyCode(req, wire.SystemError, "persist config: "+err.Error())
 		return
@@ -178,7 +178,7 @@ func (b *Broker) handleGetBrokerConfig(c *remoting.Conn, req *wire.Command) {
 	for k := range liveConfigKeys {
 		_ = effective.Set(k, view[k]) // valid: cfgView accepted it
 	}
-	body := config.FormatProperties(effective.Properties())
+	body := wire.FormatJavaProperties(effective.Properties())
 	version := wire.Marshal(b.cfgVersion)
 	b.cfgMu.RUnlock()
 	resp := wire.ResponseTo(req, wire.Success, "")
