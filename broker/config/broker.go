@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -65,7 +64,6 @@ type Broker struct {
 	LongPollingEnable              bool   // longPollingEnable
 	ShortPollingTimeMills          int64  // shortPollingTimeMills, ms
 	NotifyConsumerIdsChangedEnable bool   // notifyConsumerIdsChangedEnable
-	SendMessageThreadPoolNums      int    // sendMessageThreadPoolNums; default min(CPUs, 4)
 	TraceTopicEnable               bool   // traceTopicEnable
 	MsgTraceTopicName              string // msgTraceTopicName
 	MessageDelayLevel              string // messageDelayLevel, e.g. "1s 5m 2h 1d"; see DelayLevels
@@ -167,7 +165,6 @@ func defaultBroker() *Broker {
 		LongPollingEnable:              true,
 		ShortPollingTimeMills:          1000,
 		NotifyConsumerIdsChangedEnable: true,
-		SendMessageThreadPoolNums:      min(runtime.NumCPU(), 4),
 		MsgTraceTopicName:              "RMQ_SYS_TRACE_TOPIC",
 		MessageDelayLevel:              "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
 		TransactionTimeOut:             6000,
@@ -219,7 +216,6 @@ func (b *Broker) keys() []key {
 		boolean("longPollingEnable", &b.LongPollingEnable),
 		integer("shortPollingTimeMills", &b.ShortPollingTimeMills, javaLong, positive),
 		boolean("notifyConsumerIdsChangedEnable", &b.NotifyConsumerIdsChangedEnable),
-		integer("sendMessageThreadPoolNums", &b.SendMessageThreadPoolNums, javaInt, positive),
 		boolean("traceTopicEnable", &b.TraceTopicEnable),
 		str("msgTraceTopicName", &b.MsgTraceTopicName, nonEmpty),
 		str("messageDelayLevel", &b.MessageDelayLevel, func(s string) error { _, err := parseDelayLevels(s); return err }),

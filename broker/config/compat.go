@@ -24,6 +24,8 @@ var brokerConfigKeys = []string{
 	"waitTimeMillsInPullQueue", "waitTimeMillsInSendQueue", "waitTimeMillsInTransactionQueue",
 	// BrokerStartup copies these two into system properties.
 	"rmqAddressServerDomain", "rmqAddressServerSubGroup",
+	// Sends are served on each connection's read loop: no pool to size.
+	"sendMessageThreadPoolNums",
 }
 
 var messageStoreConfigKeys = []string{
@@ -62,7 +64,12 @@ var nettyClientConfigKeys = []string{
 	"clientWorkerThreads", "connectTimeoutMillis", "useTLS",
 }
 
-var namesrvConfigKeys = []string{"clusterTest", "configBlackList", "productEnvName", "rocketmqHome"}
+var namesrvConfigKeys = []string{
+	"clusterTest", "configBlackList", "productEnvName", "rocketmqHome",
+	// Where Java saves UPDATE_NAMESRV_CONFIG; ours applies updates in
+	// memory only.
+	"configStorePath",
+}
 
 var brokerSchema = schema{
 	accepted: setOf(brokerConfigKeys, messageStoreConfigKeys, nettyServerConfigKeys, nettyClientConfigKeys),

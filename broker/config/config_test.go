@@ -153,20 +153,20 @@ func TestLoadProductionStyleConf(t *testing.T) {
 	if b.NamesrvAddr != "10.0.0.1:9876;10.0.0.2:9876" || b.BrokerIP1 != "10.0.0.10" || b.BrokerIP2 != "10.0.0.10" ||
 		b.StorePathCommitLog != "/data/rocketmq/store/commitlog" || b.MappedFileSizeConsumeQueue != 300000 ||
 		b.BrokerRole != "SYNC_MASTER" || b.FlushDiskType != "SYNC_FLUSH" || b.AutoCreateTopicEnable ||
-		!b.AutoCreateSubscriptionGroup || b.DefaultTopicQueueNums != 4 || b.SendMessageThreadPoolNums != 128 ||
+		!b.AutoCreateSubscriptionGroup || b.DefaultTopicQueueNums != 4 ||
 		b.DiskMaxUsedSpaceRatio != 88 || !b.TraceTopicEnable {
 		t.Errorf("loaded: %+v", b)
 	}
 	if got := b.DeleteWhenHours(); !slices.Equal(got, []int{4, 5}) {
 		t.Errorf("DeleteWhenHours = %v", got)
 	}
-	for _, k := range []string{"pullMessageThreadPoolNums", "flushCommitLogLeastPages", "useReentrantLockWhenPutMessage", "waitTimeMillsInSendQueue", "aclEnable"} {
+	for _, k := range []string{"sendMessageThreadPoolNums", "pullMessageThreadPoolNums", "flushCommitLogLeastPages", "useReentrantLockWhenPutMessage", "waitTimeMillsInSendQueue", "aclEnable"} {
 		if !hasWarning(warnings, `key "`+k+`"`, "accepted for compatibility and has no effect yet") {
 			t.Errorf("no compatibility note for %s in %q", k, warnings)
 		}
 	}
-	if len(warnings) != 5 {
-		t.Errorf("want 5 warnings, got %q", warnings)
+	if len(warnings) != 6 {
+		t.Errorf("want 6 warnings, got %q", warnings)
 	}
 }
 
@@ -447,16 +447,17 @@ func TestNamesrv(t *testing.T) {
 		t.Errorf("defaults: %+v", n)
 	}
 	path := write(t, "namesrv.conf", "listenPort=9877\nbrokerChannelExpiredTime=500\nscanNotActiveBrokerInterval=100\n"+
-		"serverWorkerThreads=8\nfooBar=1\n")
+		"serverWorkerThreads=8\nconfigStorePath=/tmp/ns.properties\nfooBar=1\n")
 	n, warnings, err = LoadNamesrv(path, map[string]string{"orderMessageEnable": "true"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n.ListenPort != 9877 || n.BrokerChannelExpiredTime != 500 || n.ScanNotActiveBrokerInterval != 100 ||
-		!n.OrderMessageEnable || n.ConfigStorePath != path {
+		!n.OrderMessageEnable {
 		t.Errorf("loaded: %+v", n)
 	}
-	if !hasWarning(warnings, `"serverWorkerThreads"`, "no effect yet") || !hasWarning(warnings, `unknown key "fooBar"`, "ignored") {
+	if !hasWarning(warnings, `"serverWorkerThreads"`, "no effect yet") || !hasWarning(warnings, `"configStorePath"`, "no effect yet") ||
+		!hasWarning(warnings, `unknown key "fooBar"`, "ignored") {
 		t.Errorf("warnings: %q", warnings)
 	}
 	if err := n.Set("listenPort", "65536"); err == nil || !strings.Contains(err.Error(), `listenPort = "65536"`) {
@@ -468,10 +469,11 @@ func TestNamesrv(t *testing.T) {
 	if _, _, err := LoadNamesrv("", map[string]string{"brokerChannelExpiredTime": "0"}); err == nil {
 		t.Error("brokerChannelExpiredTime 0: no error")
 	}
-	if err := n.Save(n.ConfigStorePath); err != nil {
+	saved := filepath.Join(t.TempDir(), "namesrv.properties")
+	if err := n.Save(saved); err != nil {
 		t.Fatal(err)
 	}
-	again, _, err := LoadNamesrv(n.ConfigStorePath, nil)
+	again, _, err := LoadNamesrv(saved, nil)
 	if err != nil || !reflect.DeepEqual(again.Properties(), n.Properties()) {
 		t.Errorf("round trip: %v\n%v\n%v", err, again.Properties(), n.Properties())
 	}

@@ -8,7 +8,6 @@ import "github.com/mqops/mqops/wire"
 type Namesrv struct {
 	ListenPort         int    // listenPort; 0 binds any free port
 	KVConfigPath       string // kvConfigPath, default $HOME/namesrv/kvConfig.json
-	ConfigStorePath    string // configStorePath, where updates persist; default the -c file, else $HOME/namesrv/namesrv.properties
 	OrderMessageEnable bool   // orderMessageEnable
 	// scanNotActiveBrokerInterval, ms. Java 4.9 fixes it at 10s; tests
 	// lower it.
@@ -29,13 +28,9 @@ func LoadNamesrv(path string, overrides map[string]string) (*Namesrv, []string, 
 	n := &Namesrv{
 		ListenPort:                  9876,
 		KVConfigPath:                underHome(home, "namesrv", "kvConfig.json"),
-		ConfigStorePath:             underHome(home, "namesrv", "namesrv.properties"),
 		ScanNotActiveBrokerInterval: 10000,
 		BrokerChannelExpiredTime:    120000,
 		LogDir:                      underHome(home, "logs", "rocketmqlogs"),
-	}
-	if path != "" {
-		n.ConfigStorePath = path
 	}
 	warnings, err := load(n, path, overrides)
 	if err != nil {
@@ -67,7 +62,6 @@ func (n *Namesrv) keys() []key {
 	return []key{
 		integer("listenPort", &n.ListenPort, javaInt, listenPort),
 		str("kvConfigPath", &n.KVConfigPath, nonEmpty),
-		str("configStorePath", &n.ConfigStorePath, nonEmpty),
 		boolean("orderMessageEnable", &n.OrderMessageEnable),
 		integer("scanNotActiveBrokerInterval", &n.ScanNotActiveBrokerInterval, javaLong, positive),
 		integer("brokerChannelExpiredTime", &n.BrokerChannelExpiredTime, javaLong, positive),

@@ -61,6 +61,7 @@ func run() int {
 			return 1
 		}
 	}
+	warnings = append(warnings, server.RoleWarnings(cfg)...)
 	for _, w := range warnings {
 		fmt.Fprintln(os.Stderr, "mqbroker: warning:", w)
 	}
