@@ -15,7 +15,31 @@ import (
 	"github.com/mqops/mqops/wire"
 )
 
-// Configuration keys the daemons used to accept without acting on them.
+// Configuration keys the daemons used to accept without acting on them and
+// the keys UPDATE_BROKER_CONFIG must refuse.
+
+// confBroker writes a broker.conf into dir, as an operator (or the Ansible
+// role) would, and starts a broker with it. Unlike startBroker the store
+// and log paths come from the file, not from -p flags that would mask what
+// the file and runtime.properties decide.
+func confBroker(t *testing.T, dir brokerDir, namesrv string, lines ...string) *proc {
+	t.Helper()
+	conf := filepath.Join(string(dir), "broker.conf")
+	text := strings.Join(append([]string{
+		"namesrvAddr=" + namesrv,
+		"listenPort=0",
+		"brokerIP1=127.0.0.1",
+		"storePathRootDir=" + filepath.Join(string(dir), "store"),
+		"logDir=" + filepath.Join(string(dir), "logs"),
+		fmt.Sprintf("mappedFileSizeCommitLog=%d", 16<<20),
+		"maxHashSlotNum=10000",
+		"maxIndexNum=40000",
+	}, lines...), "\n") + "\n"
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return start(t, brokerReady, "mqbroker", "-c", conf)
+}
 
 func readFile(t *testing.T, path string) []byte {
 	t.Helper()
@@ -24,6 +48,114 @@ func readFile(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// sendRaw stores n messages in queue 0 of topic.
+func sendRaw(t *testing.T, broker, topic string, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if resp := invoke(t, broker, wire.SendMessage, sendFields(topic, "0"), []byte(fmt.Sprint("m", i))); resp.Code != wire.Success {
+			t.Fatalf("send: %s %s", wire.ResponseName(resp.Code), resp.Remark)
+		}
+	}
+	waitFor(t, 10*time.Second, "messages dispatched", func() bool { return maxOffset(t, broker, topic, 0) == int64(n) })
+}
+
+// TestUpdateBrokerConfigRefusesFixedKeys: keys the running broker cannot
+// honour (store paths, log directory, ports, identity, file sizes) are
+// refused with NO_PERMISSION and a remark naming the key and why; unknown
+// keys and bad values are refused too; in every case nothing is saved or
+// applied, and the restarted broker serves the same log.
+func TestUpdateBrokerConfigRefusesFixedKeys(t *testing.T) {
+	ns := startNamesrv(t)
+	dir := newBrokerDir(t)
+	broker := confBroker(t, dir, ns.addr)
+	const topic = "Kept"
+	sendRaw(t, broker.addr, topic, 3)
+
+	setBrokerConfig(t, broker.addr, "fileReservedTime=48")
+	saved := filepath.Join(string(dir), "store", "config", "runtime.properties")
+	before := readFile(t, saved)
+	elsewhere := filepath.Join(t.TempDir(), "elsewhere")
+
+	for _, c := range []struct{ body, key string }{
+		{"storePathRootDir=" + elsewhere, "storePathRootDir"},
+		{"storePathCommitLog=" + elsewhere, "storePathCommitLog"},
+		{"logDir=" + elsewhere, "logDir"},
+		{"listenPort=10999", "listenPort"},
+		{"bindAddress=127.0.0.2", "bindAddress"},
+		{"brokerName=broker-z", "brokerName"},
+		{"brokerId=3", "brokerId"},
+		{"mapedFileSizeCommitLog=4096", "mapedFileSizeCommitLog"},
+		{"configBlackList=", "configBlackList"},
+		// One refused key refuses the whole request.
+		{"fileReservedTime=24\nstorePathRootDir=" + elsewhere, "storePathRootDir"},
+	} {
+		resp := invoke(t, broker.addr, wire.UpdateBrokerConfig, nil, []byte(c.body))
+		remark := string(resp.Remark)
+		if resp.Code != wire.NoPermission || !strings.HasPrefix(remark, "Can not update config in black list: "+c.key+" (") ||
+			!strings.Contains(remark, "Nothing was changed") {
+			t.Errorf("%q answered %s %q, want NO_PERMISSION naming %s", c.body, wire.ResponseName(resp.Code), remark, c.key)
+		}
+	}
+	for _, c := range []struct{ body, want string }{
+		{"fileReservedTime=24\nnoSuchKey=1", "unknown broker config key noSuchKey"},
+		{"fileReservedTime=24\nBrokerPermission=4", "unknown broker config key BrokerPermission"},
+		{"fileReservedTime=24\nflushDiskType=SOMETIMES", `flushDiskType = "SOMETIMES": want ASYNC_FLUSH or SYNC_FLUSH`},
+	} {
+		resp := invoke(t, broker.addr, wire.UpdateBrokerConfig, nil, []byte(c.body))
+		if resp.Code != wire.SystemError || !strings.Contains(string(resp.Remark), c.want) || !strings.Contains(string(resp.Remark), "Nothing was changed") {
+			t.Errorf("%q answered %s %q, want SYSTEM_ERROR with %q", c.body, wire.ResponseName(resp.Code), resp.Remark, c.want)
+		}
+	}
+	if after := readFile(t, saved); !bytes.Equal(after, before) {
+		t.Errorf("runtime.properties changed by refused updates:\nbefore %q\nafter  %q", before, after)
+	}
+	if got := brokerConfig(t, broker.addr)["fileReservedTime"]; got != "48" {
+		t.Errorf("fileReservedTime = %s after refused updates, want 48", got)
+	}
+	broker.stop()
+	broker = confBroker(t, dir, ns.addr)
+	if got := maxOffset(t, broker.addr, topic, 0); got != 3 {
+		t.Errorf("restarted broker serves %d messages of %s, want 3", got, topic)
+	}
+	if _, err := os.Stat(elsewhere); !os.IsNotExist(err) {
+		t.Errorf("%s was created: %v", elsewhere, err)
+	}
+	// mqadmin shows the broker's reason and fails.
+	out := cliFail(t, ns.addr, "broker", "config", "set", "-b", broker.addr, "storePathCommitLog="+elsewhere)
+	if !strings.Contains(out, "NO_PERMISSION") || !strings.Contains(out, "storePathCommitLog (the commit log is opened at start-up") {
+		t.Errorf("mqadmin: %q", out)
+	}
+}
+
+// TestRuntimeConfigFileFixedKeysIgnored: a runtime.properties that holds a
+// fixed key (saved by a broker before they were refused) does not move the
+// store at start-up: the key is dropped with a warning, the others apply.
+func TestRuntimeConfigFileFixedKeysIgnored(t *testing.T) {
+	ns := startNamesrv(t)
+	dir := newBrokerDir(t)
+	broker := confBroker(t, dir, ns.addr)
+	const topic = "Kept"
+	sendRaw(t, broker.addr, topic, 3)
+	broker.stop()
+
+	elsewhere := filepath.Join(t.TempDir(), "elsewhere")
+	saved := filepath.Join(string(dir), "store", "config", "runtime.properties")
+	if err := os.WriteFile(saved, []byte("fileReservedTime=48\nstorePathRootDir="+elsewhere+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	broker = confBroker(t, dir, ns.addr)
+	if got := maxOffset(t, broker.addr, topic, 0); got != 3 {
+		t.Errorf("broker serves %d messages of %s, want 3", got, topic)
+	}
+	if got := brokerConfig(t, broker.addr)["fileReservedTime"]; got != "48" {
+		t.Errorf("fileReservedTime = %s, want 48 from runtime.properties", got)
+	}
+	want := "storePathRootDir = " + fmt.Sprintf("%q", elsewhere) + " ignored: storePathRootDir cannot change at run time"
+	if !strings.Contains(broker.out.String(), want) {
+		t.Errorf("no warning %q in:\n%s", want, broker.out.String())
+	}
 }
 
 // TestBrokerRoleWarnings: replication is not implemented, so a SLAVE (and

@@ -76,7 +76,10 @@ type Broker struct {
 	TimerMaxDelaySec int64
 	RegionID         string // regionId
 	TraceOn          bool   // traceOn
-	LogDir           string // logDir (ours, not Java's), default $HOME/logs/rocketmqlogs
+	// configBlackList: keys UPDATE_BROKER_CONFIG refuses besides the ones
+	// the broker always refuses, ';'-separated, as in Java.
+	ConfigBlackList string
+	LogDir          string // logDir (ours, not Java's), default $HOME/logs/rocketmqlogs
 
 	kept
 }
@@ -173,6 +176,7 @@ func defaultBroker() *Broker {
 		TimerMaxDelaySec:               30 * 24 * 3600,
 		RegionID:                       "DefaultRegion",
 		TraceOn:                        true,
+		ConfigBlackList:                "configBlackList;brokerConfigPath",
 		LogDir:                         underHome(home, "logs", "rocketmqlogs"),
 	}
 }
@@ -226,6 +230,7 @@ func (b *Broker) keys() []key {
 		integer("timerMaxDelaySec", &b.TimerMaxDelaySec, javaLong, positive),
 		str("regionId", &b.RegionID, nonEmpty),
 		boolean("traceOn", &b.TraceOn),
+		str("configBlackList", &b.ConfigBlackList, nil),
 		str("logDir", &b.LogDir, nonEmpty),
 	}
 }

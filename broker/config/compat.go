@@ -8,7 +8,7 @@ var brokerConfigKeys = []string{
 	"aclEnable", "adminBrokerThreadPoolNums", "autoDeleteUnusedStats", "brokerFastFailureEnable",
 	"clientManageThreadPoolNums", "clientManagerThreadPoolQueueCapacity", "commercialBaseCount",
 	"commercialBigCount", "commercialEnable", "commercialTimerCount", "commercialTransCount",
-	"compressedRegister", "configBlackList", "consumerFallbehindThreshold",
+	"compressedRegister", "consumerFallbehindThreshold",
 	"consumerManageThreadPoolNums", "consumerManagerThreadPoolQueueCapacity",
 	"disableConsumeIfConsumerReadSlowly", "enableCalcFilterBitMap", "enableDetailStat",
 	"enablePropertyFilter", "endTransactionPoolQueueCapacity", "endTransactionThreadPoolNums",
@@ -69,6 +69,15 @@ var namesrvConfigKeys = []string{
 	// Where Java saves UPDATE_NAMESRV_CONFIG; ours applies updates in
 	// memory only.
 	"configStorePath",
+}
+
+// NotImplemented reports whether a broker key is one RocketMQ has that
+// mqops accepts without acting on it (yet).
+func NotImplemented(key string) bool {
+	if to, ok := brokerSchema.aliases[key]; ok {
+		key = to
+	}
+	return brokerSchema.accepted[key]
 }
 
 var brokerSchema = schema{

@@ -277,6 +277,19 @@ func TestCrossKeyRules(t *testing.T) {
 	}
 }
 
+func TestNotImplemented(t *testing.T) {
+	for _, k := range []string{"aclEnable", "sendMessageThreadPoolNums", "slaveReadEnable"} {
+		if !NotImplemented(k) {
+			t.Errorf("%s: implemented?", k)
+		}
+	}
+	for _, k := range []string{"brokerName", "configBlackList", "mapedFileSizeCommitLog", "noSuchKey"} {
+		if NotImplemented(k) {
+			t.Errorf("%s: reported as accepted but not implemented", k)
+		}
+	}
+}
+
 func TestOverridesBeatFile(t *testing.T) {
 	setup(t)
 	b, _ := mustLoad(t, javaBrokerConf+"namesrvAddr=10.0.0.1:9876\nlistenPort=abc\n", map[string]string{

@@ -104,7 +104,7 @@ func New(o Options) (*Broker, error) {
 	b.delayLevels = cfg.DelayLevels()
 	b.perm.Store(int32(cfg.BrokerPermission))
 	var err error
-	if b.runtimeCfg, err = LoadRuntimeConfig(cfg); err != nil {
+	if b.runtimeCfg, _, err = LoadRuntimeConfig(cfg); err != nil { // main reports what it drops
 		return nil, err
 	}
 	cdir := cfg.StorePathRootDir + "/config"
