@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -15,8 +18,8 @@ import (
 	"github.com/mqops/mqops/wire"
 )
 
-// Configuration keys the daemons used to accept without acting on them and
-// the keys UPDATE_BROKER_CONFIG must refuse.
+// Configuration keys the daemons used to accept without acting on them, the
+// keys UPDATE_BROKER_CONFIG must refuse, and the bind address.
 
 // confBroker writes a broker.conf into dir, as an operator (or the Ansible
 // role) would, and starts a broker with it. Unlike startBroker the store
@@ -258,5 +261,59 @@ func TestNotifyConsumerIdsChangedEnable(t *testing.T) {
 		if got := notified.Load(); enabled && got != 2 || !enabled && got != 0 {
 			t.Errorf("notifyConsumerIdsChangedEnable=%v: client A got %d notifications", enabled, got)
 		}
+	}
+}
+
+// TestBindAddress: bindAddress (RocketMQ 5's NettyServerConfig key) makes
+// both daemons listen on that address only; the broker registers it as
+// brokerIP1 when brokerIP1 is not set. 127.0.0.2 is a loopback alias Linux
+// answers without set-up.
+func TestBindAddress(t *testing.T) {
+	dir := t.TempDir()
+	ns := start(t, namesrvReady, "mqnamesrv", "-p", "bindAddress=127.0.0.2", "-p", "listenPort=0",
+		"-p", "kvConfigPath="+filepath.Join(dir, "kvConfig.json"), "-p", "logDir="+filepath.Join(dir, "logs"))
+	checkBoundTo(t, "name server", ns.addr, wire.GetNamesrvConfig)
+
+	bdir := newBrokerDir(t)
+	broker := start(t, brokerReady, "mqbroker", "-n", ns.addr, "-p", "bindAddress=127.0.0.2", "-p", "listenPort=0",
+		"-p", "storePathRootDir="+filepath.Join(string(bdir), "store"), "-p", "logDir="+filepath.Join(string(bdir), "logs"),
+		"-p", fmt.Sprintf("mappedFileSizeCommitLog=%d", 16<<20), "-p", "maxHashSlotNum=10000", "-p", "maxIndexNum=40000")
+	checkBoundTo(t, "broker", broker.addr, wire.GetBrokerConfig)
+	if cfg := brokerConfig(t, broker.addr); cfg["bindAddress"] != "127.0.0.2" || cfg["brokerIP1"] != "127.0.0.2" {
+		t.Errorf("broker config: bindAddress=%s brokerIP1=%s", cfg["bindAddress"], cfg["brokerIP1"])
+	}
+	rd, code := route(t, ns.addr, "TBW102")
+	if code != wire.Success || len(rd.BrokerDatas) != 1 || rd.BrokerDatas[0].BrokerAddrs[0] != broker.addr {
+		t.Errorf("registered: %d %+v, want %s", code, rd.BrokerDatas, broker.addr)
+	}
+
+	// An address the host does not have: no start, and the error names it.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, filepath.Join(binDir, "mqnamesrv"), "-p", "bindAddress=192.0.2.1", "-p", "listenPort=0",
+		"-p", "kvConfigPath="+filepath.Join(dir, "kv2.json"), "-p", "logDir="+filepath.Join(dir, "logs2")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "192.0.2.1") {
+		t.Errorf("bindAddress=192.0.2.1: %v\n%s", err, out)
+	}
+	out, err = exec.CommandContext(ctx, filepath.Join(binDir, "mqnamesrv"), "-p", "bindAddress=not an address").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `bindAddress = "not an address": want an IP address or a host name`) {
+		t.Errorf("bindAddress=not an address: %v\n%s", err, out)
+	}
+}
+
+// checkBoundTo: addr (as the daemon printed it) is on 127.0.0.2, answers
+// there and refuses connections on 127.0.0.1 at the same port.
+func checkBoundTo(t *testing.T, what, addr string, code int32) {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host != "127.0.0.2" {
+		t.Fatalf("%s listens on %q, want 127.0.0.2:<port>", what, addr)
+	}
+	if resp := invoke(t, addr, code, nil, nil); resp.Code != wire.Success {
+		t.Errorf("%s on %s answered %s", what, addr, wire.ResponseName(resp.Code))
+	}
+	if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", port), 3*time.Second); err == nil {
+		c.Close()
+		t.Errorf("%s bound to 127.0.0.2 accepted a connection on 127.0.0.1:%s", what, port)
 	}
 }

@@ -25,9 +25,15 @@ type Broker struct {
 	// namesrvAddr, "ip:port;ip:port"; may be empty. Defaults to
 	// $NAMESRV_ADDR, as in Java.
 	NamesrvAddr string
-	ListenPort  int    // listenPort; 0 binds any free port
-	BrokerIP1   string // brokerIP1; defaults to the host's first non-loopback IPv4, else 127.0.0.1
-	BrokerIP2   string // brokerIP2, the HA address; defaults to brokerIP1
+	ListenPort  int // listenPort; 0 binds any free port
+	// bindAddress (RocketMQ 5's NettyServerConfig): the address the
+	// remoting port listens on; default 0.0.0.0, every interface.
+	BindAddress string
+	// brokerIP1, the address registered and written into message ids;
+	// defaults to bindAddress when that is one IPv4 address, else to the
+	// host's first non-loopback IPv4, else 127.0.0.1.
+	BrokerIP1 string
+	BrokerIP2 string // brokerIP2, the HA address; defaults to brokerIP1
 	// haListenPort; defaults to listenPort+1 (0 if listenPort is 0). Java
 	// always forces that; we honor an explicit value.
 	HAListenPort int
@@ -139,6 +145,7 @@ func defaultBroker() *Broker {
 		BrokerName:                     "broker-a",
 		NamesrvAddr:                    os.Getenv("NAMESRV_ADDR"),
 		ListenPort:                     10911,
+		BindAddress:                    "0.0.0.0",
 		BrokerIP1:                      localIPv4(),
 		StorePathRootDir:               underHome(home, "store"),
 		MappedFileSizeCommitLog:        1 << 30,
@@ -188,7 +195,8 @@ func (b *Broker) keys() []key {
 		integer("brokerId", &b.BrokerID, javaLong, atLeast(0)),
 		str("namesrvAddr", &b.NamesrvAddr, addressList),
 		integer("listenPort", &b.ListenPort, javaInt, listenPort),
-		str("brokerIP1", &b.BrokerIP1, ipv4),
+		str("bindAddress", &b.BindAddress, hostOrIP),
+		derived(str("brokerIP1", &b.BrokerIP1, ipv4)),
 		derived(str("brokerIP2", &b.BrokerIP2, ipv4)),
 		derived(integer("haListenPort", &b.HAListenPort, javaInt, listenPort)),
 		str("storePathRootDir", &b.StorePathRootDir, nonEmpty),
@@ -241,6 +249,9 @@ func (b *Broker) state() *kept   { return &b.kept }
 func (b *Broker) finish() ([]string, error) {
 	if !b.explicit["storePathCommitLog"] {
 		b.StorePathCommitLog = filepath.Join(b.StorePathRootDir, "commitlog")
+	}
+	if ip := net.ParseIP(b.BindAddress).To4(); ip != nil && !ip.IsUnspecified() && !b.explicit["brokerIP1"] {
+		b.BrokerIP1 = ip.String() // the one address clients can reach
 	}
 	if !b.explicit["brokerIP2"] {
 		b.BrokerIP2 = b.BrokerIP1
@@ -320,6 +331,17 @@ func addressList(s string) error {
 		if err != nil || host == "" {
 			return fmt.Errorf("address %q: want host:port, several split by ';'", a)
 		}
+	}
+	return nil
+}
+
+// hostOrIP checks bindAddress: Java takes a host name, IPv4 or IPv6.
+func hostOrIP(s string) error {
+	if net.ParseIP(s) != nil {
+		return nil
+	}
+	if s == "" || len(s) > 253 || strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != "" {
+		return errors.New("want an IP address or a host name")
 	}
 	return nil
 }

@@ -277,6 +277,42 @@ func TestCrossKeyRules(t *testing.T) {
 	}
 }
 
+// TestBindAddress: bindAddress defaults to every interface; a single IPv4
+// address also becomes the registered brokerIP1 (and brokerIP2) unless
+// those are set, since clients could reach no other.
+func TestBindAddress(t *testing.T) {
+	setup(t)
+	b, _ := mustLoad(t, "", nil)
+	host := b.BrokerIP1
+	if b.BindAddress != "0.0.0.0" {
+		t.Errorf("default bindAddress %q", b.BindAddress)
+	}
+	b, _ = mustLoad(t, "bindAddress=127.0.0.2\n", nil)
+	if b.BindAddress != "127.0.0.2" || b.BrokerIP1 != "127.0.0.2" || b.BrokerIP2 != "127.0.0.2" {
+		t.Errorf("bound to 127.0.0.2: brokerIP1 %q brokerIP2 %q", b.BrokerIP1, b.BrokerIP2)
+	}
+	b, _ = mustLoad(t, "bindAddress=127.0.0.2\nbrokerIP1=10.0.0.9\n", nil) // behind NAT
+	if b.BrokerIP1 != "10.0.0.9" {
+		t.Errorf("explicit brokerIP1 replaced: %q", b.BrokerIP1)
+	}
+	for _, addr := range []string{"::1", "broker1.example.com", "0.0.0.0"} {
+		b, _ = mustLoad(t, "bindAddress="+addr+"\n", nil)
+		if b.BindAddress != addr || b.BrokerIP1 != host {
+			t.Errorf("bindAddress %s: got %q, brokerIP1 %q", addr, b.BindAddress, b.BrokerIP1)
+		}
+	}
+	for _, bad := range []string{"a b", "10.0.0.1:9876", "x_y"} {
+		if _, _, err := LoadBroker(write(t, "broker.conf", "bindAddress="+bad+"\n"), nil); err == nil ||
+			!strings.Contains(err.Error(), "want an IP address or a host name") {
+			t.Errorf("bindAddress %q: %v", bad, err)
+		}
+	}
+	n, _, err := LoadNamesrv("", map[string]string{"bindAddress": "127.0.0.2"})
+	if err != nil || n.BindAddress != "127.0.0.2" {
+		t.Errorf("namesrv bindAddress: %v %+v", err, n)
+	}
+}
+
 func TestNotImplemented(t *testing.T) {
 	for _, k := range []string{"aclEnable", "sendMessageThreadPoolNums", "slaveReadEnable"} {
 		if !NotImplemented(k) {

@@ -7,6 +7,7 @@ import "github.com/mqops/mqops/wire"
 // other goroutines read them.
 type Namesrv struct {
 	ListenPort         int    // listenPort; 0 binds any free port
+	BindAddress        string // bindAddress (RocketMQ 5): the address to listen on; default 0.0.0.0, every interface
 	KVConfigPath       string // kvConfigPath, default $HOME/namesrv/kvConfig.json
 	OrderMessageEnable bool   // orderMessageEnable
 	// scanNotActiveBrokerInterval, ms. Java 4.9 fixes it at 10s; tests
@@ -27,6 +28,7 @@ func LoadNamesrv(path string, overrides map[string]string) (*Namesrv, []string, 
 	home := homeDir()
 	n := &Namesrv{
 		ListenPort:                  9876,
+		BindAddress:                 "0.0.0.0",
 		KVConfigPath:                underHome(home, "namesrv", "kvConfig.json"),
 		ScanNotActiveBrokerInterval: 10000,
 		BrokerChannelExpiredTime:    120000,
@@ -61,6 +63,7 @@ func (n *Namesrv) Save(path string) error { return save(n, path) }
 func (n *Namesrv) keys() []key {
 	return []key{
 		integer("listenPort", &n.ListenPort, javaInt, listenPort),
+		str("bindAddress", &n.BindAddress, hostOrIP),
 		str("kvConfigPath", &n.KVConfigPath, nonEmpty),
 		boolean("orderMessageEnable", &n.OrderMessageEnable),
 		integer("scanNotActiveBrokerInterval", &n.ScanNotActiveBrokerInterval, javaLong, positive),

@@ -118,7 +118,7 @@ func New(o Options) (*Broker, error) {
 		return nil, err
 	}
 
-	b.srv, err = remoting.Listen(net.JoinHostPort("0.0.0.0", strconv.Itoa(cfg.ListenPort)), b, o.Log)
+	b.srv, err = remoting.Listen(net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.ListenPort)), b, o.Log)
 	if err != nil {
 		return nil, err
 	}
