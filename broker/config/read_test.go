@@ -233,3 +233,39 @@ func goList(t *testing.T, goTool string, args ...string) []listedPackage {
 		pkgs = append(pkgs, p)
 	}
 }
+
+// TestREADMEListsEveryKey: the README documents every implemented key (in
+// its configuration tables) and every accepted-but-not-implemented one (in
+// its list), so operators can tell which keys act.
+func TestREADMEListsEveryKey(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	i := strings.Index(text, "### Broker configuration reference")
+	j := strings.Index(text, "#### Accepted, not implemented")
+	k := strings.Index(text, "## mqadmin")
+	if i < 0 || j < i || k < j {
+		t.Fatal("README lacks the configuration reference or the accepted-not-implemented list")
+	}
+	implemented, accepted := text[i:j], text[j:k]
+	var missing []string
+	b, n := defaultBroker(), &Namesrv{}
+	for _, key := range append(b.keys(), n.keys()...) {
+		if !strings.Contains(implemented, "`"+key.name+"`") {
+			missing = append(missing, key.name+" (configuration reference)")
+		}
+	}
+	for _, sc := range []schema{brokerSchema, namesrvSchema} {
+		for name := range sc.accepted {
+			if !strings.Contains(accepted, "`"+name+"`") {
+				missing = append(missing, name+" (accepted, not implemented)")
+			}
+		}
+	}
+	slices.Sort(missing)
+	if len(missing) > 0 {
+		t.Errorf("README does not list:\n  %s", strings.Join(slices.Compact(missing), "\n  "))
+	}
+}
