@@ -8,10 +8,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mqops/mqops/wire"
 )
 
 // Broker is a broker's configuration. Each field's comment starts with its
@@ -24,9 +25,15 @@ type Broker struct {
 	// namesrvAddr, "ip:port;ip:port"; may be empty. Defaults to
 	// $NAMESRV_ADDR, as in Java.
 	NamesrvAddr string
-	ListenPort  int    // listenPort; 0 binds any free port
-	BrokerIP1   string // brokerIP1; defaults to the host's first non-loopback IPv4, else 127.0.0.1
-	BrokerIP2   string // brokerIP2, the HA address; defaults to brokerIP1
+	ListenPort  int // listenPort; 0 binds any free port
+	// bindAddress (RocketMQ 5's NettyServerConfig): the address the
+	// remoting port listens on; default 0.0.0.0, every interface.
+	BindAddress string
+	// brokerIP1, the address registered and written into message ids;
+	// defaults to bindAddress when that is one IPv4 address, else to the
+	// host's first non-loopback IPv4, else 127.0.0.1.
+	BrokerIP1 string
+	BrokerIP2 string // brokerIP2, the HA address; defaults to brokerIP1
 	// haListenPort; defaults to listenPort+1 (0 if listenPort is 0). Java
 	// always forces that; we honor an explicit value.
 	HAListenPort int
@@ -63,7 +70,6 @@ type Broker struct {
 	LongPollingEnable              bool   // longPollingEnable
 	ShortPollingTimeMills          int64  // shortPollingTimeMills, ms
 	NotifyConsumerIdsChangedEnable bool   // notifyConsumerIdsChangedEnable
-	SendMessageThreadPoolNums      int    // sendMessageThreadPoolNums; default min(CPUs, 4)
 	TraceTopicEnable               bool   // traceTopicEnable
 	MsgTraceTopicName              string // msgTraceTopicName
 	MessageDelayLevel              string // messageDelayLevel, e.g. "1s 5m 2h 1d"; see DelayLevels
@@ -76,7 +82,10 @@ type Broker struct {
 	TimerMaxDelaySec int64
 	RegionID         string // regionId
 	TraceOn          bool   // traceOn
-	LogDir           string // logDir (ours, not Java's), default $HOME/logs/rocketmqlogs
+	// configBlackList: keys UPDATE_BROKER_CONFIG refuses besides the ones
+	// the broker always refuses, ';'-separated, as in Java.
+	ConfigBlackList string
+	LogDir          string // logDir (ours, not Java's), default $HOME/logs/rocketmqlogs
 
 	kept
 }
@@ -95,7 +104,7 @@ func LoadBroker(path string, overrides map[string]string) (*Broker, []string, er
 
 // Properties returns every key and its current value, sorted by key, as
 // GET_BROKER_CONFIG reports them.
-func (b *Broker) Properties() []KeyValue { return properties(b, false) }
+func (b *Broker) Properties() []wire.JavaProperty { return properties(b, false) }
 
 // Set applies one key, as UPDATE_BROKER_CONFIG does, with the same checks as
 // LoadBroker. On error b is unchanged. Adjustments Java makes silently, such
@@ -136,6 +145,7 @@ func defaultBroker() *Broker {
 		BrokerName:                     "broker-a",
 		NamesrvAddr:                    os.Getenv("NAMESRV_ADDR"),
 		ListenPort:                     10911,
+		BindAddress:                    "0.0.0.0",
 		BrokerIP1:                      localIPv4(),
 		StorePathRootDir:               underHome(home, "store"),
 		MappedFileSizeCommitLog:        1 << 30,
@@ -165,7 +175,6 @@ func defaultBroker() *Broker {
 		LongPollingEnable:              true,
 		ShortPollingTimeMills:          1000,
 		NotifyConsumerIdsChangedEnable: true,
-		SendMessageThreadPoolNums:      min(runtime.NumCPU(), 4),
 		MsgTraceTopicName:              "RMQ_SYS_TRACE_TOPIC",
 		MessageDelayLevel:              "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
 		TransactionTimeOut:             6000,
@@ -174,6 +183,7 @@ func defaultBroker() *Broker {
 		TimerMaxDelaySec:               30 * 24 * 3600,
 		RegionID:                       "DefaultRegion",
 		TraceOn:                        true,
+		ConfigBlackList:                "configBlackList;brokerConfigPath",
 		LogDir:                         underHome(home, "logs", "rocketmqlogs"),
 	}
 }
@@ -185,7 +195,8 @@ func (b *Broker) keys() []key {
 		integer("brokerId", &b.BrokerID, javaLong, atLeast(0)),
 		str("namesrvAddr", &b.NamesrvAddr, addressList),
 		integer("listenPort", &b.ListenPort, javaInt, listenPort),
-		str("brokerIP1", &b.BrokerIP1, ipv4),
+		str("bindAddress", &b.BindAddress, hostOrIP),
+		derived(str("brokerIP1", &b.BrokerIP1, ipv4)),
 		derived(str("brokerIP2", &b.BrokerIP2, ipv4)),
 		derived(integer("haListenPort", &b.HAListenPort, javaInt, listenPort)),
 		str("storePathRootDir", &b.StorePathRootDir, nonEmpty),
@@ -217,7 +228,6 @@ func (b *Broker) keys() []key {
 		boolean("longPollingEnable", &b.LongPollingEnable),
 		integer("shortPollingTimeMills", &b.ShortPollingTimeMills, javaLong, positive),
 		boolean("notifyConsumerIdsChangedEnable", &b.NotifyConsumerIdsChangedEnable),
-		integer("sendMessageThreadPoolNums", &b.SendMessageThreadPoolNums, javaInt, positive),
 		boolean("traceTopicEnable", &b.TraceTopicEnable),
 		str("msgTraceTopicName", &b.MsgTraceTopicName, nonEmpty),
 		str("messageDelayLevel", &b.MessageDelayLevel, func(s string) error { _, err := parseDelayLevels(s); return err }),
@@ -228,6 +238,7 @@ func (b *Broker) keys() []key {
 		integer("timerMaxDelaySec", &b.TimerMaxDelaySec, javaLong, positive),
 		str("regionId", &b.RegionID, nonEmpty),
 		boolean("traceOn", &b.TraceOn),
+		str("configBlackList", &b.ConfigBlackList, nil),
 		str("logDir", &b.LogDir, nonEmpty),
 	}
 }
@@ -238,6 +249,9 @@ func (b *Broker) state() *kept   { return &b.kept }
 func (b *Broker) finish() ([]string, error) {
 	if !b.explicit["storePathCommitLog"] {
 		b.StorePathCommitLog = filepath.Join(b.StorePathRootDir, "commitlog")
+	}
+	if ip := net.ParseIP(b.BindAddress).To4(); ip != nil && !ip.IsUnspecified() && !b.explicit["brokerIP1"] {
+		b.BrokerIP1 = ip.String() // the one address clients can reach
 	}
 	if !b.explicit["brokerIP2"] {
 		b.BrokerIP2 = b.BrokerIP1
@@ -317,6 +331,17 @@ func addressList(s string) error {
 		if err != nil || host == "" {
 			return fmt.Errorf("address %q: want host:port, several split by ';'", a)
 		}
+	}
+	return nil
+}
+
+// hostOrIP checks bindAddress: Java takes a host name, IPv4 or IPv6.
+func hostOrIP(s string) error {
+	if net.ParseIP(s) != nil {
+		return nil
+	}
+	if s == "" || len(s) > 253 || strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != "" {
+		return errors.New("want an IP address or a host name")
 	}
 	return nil
 }

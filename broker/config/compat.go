@@ -8,7 +8,7 @@ var brokerConfigKeys = []string{
 	"aclEnable", "adminBrokerThreadPoolNums", "autoDeleteUnusedStats", "brokerFastFailureEnable",
 	"clientManageThreadPoolNums", "clientManagerThreadPoolQueueCapacity", "commercialBaseCount",
 	"commercialBigCount", "commercialEnable", "commercialTimerCount", "commercialTransCount",
-	"compressedRegister", "configBlackList", "consumerFallbehindThreshold",
+	"compressedRegister", "consumerFallbehindThreshold",
 	"consumerManageThreadPoolNums", "consumerManagerThreadPoolQueueCapacity",
 	"disableConsumeIfConsumerReadSlowly", "enableCalcFilterBitMap", "enableDetailStat",
 	"enablePropertyFilter", "endTransactionPoolQueueCapacity", "endTransactionThreadPoolNums",
@@ -24,6 +24,8 @@ var brokerConfigKeys = []string{
 	"waitTimeMillsInPullQueue", "waitTimeMillsInSendQueue", "waitTimeMillsInTransactionQueue",
 	// BrokerStartup copies these two into system properties.
 	"rmqAddressServerDomain", "rmqAddressServerSubGroup",
+	// Sends are served on each connection's read loop: no pool to size.
+	"sendMessageThreadPoolNums",
 }
 
 var messageStoreConfigKeys = []string{
@@ -62,7 +64,21 @@ var nettyClientConfigKeys = []string{
 	"clientWorkerThreads", "connectTimeoutMillis", "useTLS",
 }
 
-var namesrvConfigKeys = []string{"clusterTest", "configBlackList", "productEnvName", "rocketmqHome"}
+var namesrvConfigKeys = []string{
+	"clusterTest", "configBlackList", "productEnvName", "rocketmqHome",
+	// Where Java saves UPDATE_NAMESRV_CONFIG; ours applies updates in
+	// memory only.
+	"configStorePath",
+}
+
+// NotImplemented reports whether a broker key is one RocketMQ has that
+// mqops accepts without acting on it (yet).
+func NotImplemented(key string) bool {
+	if to, ok := brokerSchema.aliases[key]; ok {
+		key = to
+	}
+	return brokerSchema.accepted[key]
+}
 
 var brokerSchema = schema{
 	accepted: setOf(brokerConfigKeys, messageStoreConfigKeys, nettyServerConfigKeys, nettyClientConfigKeys),

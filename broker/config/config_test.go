@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqops/mqops/wire"
 )
 
 // As shipped in RocketMQ 4.9.x distribution/conf/broker.conf (license header
@@ -151,20 +153,20 @@ func TestLoadProductionStyleConf(t *testing.T) {
 	if b.NamesrvAddr != "10.0.0.1:9876;10.0.0.2:9876" || b.BrokerIP1 != "10.0.0.10" || b.BrokerIP2 != "10.0.0.10" ||
 		b.StorePathCommitLog != "/data/rocketmq/store/commitlog" || b.MappedFileSizeConsumeQueue != 300000 ||
 		b.BrokerRole != "SYNC_MASTER" || b.FlushDiskType != "SYNC_FLUSH" || b.AutoCreateTopicEnable ||
-		!b.AutoCreateSubscriptionGroup || b.DefaultTopicQueueNums != 4 || b.SendMessageThreadPoolNums != 128 ||
+		!b.AutoCreateSubscriptionGroup || b.DefaultTopicQueueNums != 4 ||
 		b.DiskMaxUsedSpaceRatio != 88 || !b.TraceTopicEnable {
 		t.Errorf("loaded: %+v", b)
 	}
 	if got := b.DeleteWhenHours(); !slices.Equal(got, []int{4, 5}) {
 		t.Errorf("DeleteWhenHours = %v", got)
 	}
-	for _, k := range []string{"pullMessageThreadPoolNums", "flushCommitLogLeastPages", "useReentrantLockWhenPutMessage", "waitTimeMillsInSendQueue", "aclEnable"} {
+	for _, k := range []string{"sendMessageThreadPoolNums", "pullMessageThreadPoolNums", "flushCommitLogLeastPages", "useReentrantLockWhenPutMessage", "waitTimeMillsInSendQueue", "aclEnable"} {
 		if !hasWarning(warnings, `key "`+k+`"`, "accepted for compatibility and has no effect yet") {
 			t.Errorf("no compatibility note for %s in %q", k, warnings)
 		}
 	}
-	if len(warnings) != 5 {
-		t.Errorf("want 5 warnings, got %q", warnings)
+	if len(warnings) != 6 {
+		t.Errorf("want 6 warnings, got %q", warnings)
 	}
 }
 
@@ -275,6 +277,55 @@ func TestCrossKeyRules(t *testing.T) {
 	}
 }
 
+// TestBindAddress: bindAddress defaults to every interface; a single IPv4
+// address also becomes the registered brokerIP1 (and brokerIP2) unless
+// those are set, since clients could reach no other.
+func TestBindAddress(t *testing.T) {
+	setup(t)
+	b, _ := mustLoad(t, "", nil)
+	host := b.BrokerIP1
+	if b.BindAddress != "0.0.0.0" {
+		t.Errorf("default bindAddress %q", b.BindAddress)
+	}
+	b, _ = mustLoad(t, "bindAddress=127.0.0.2\n", nil)
+	if b.BindAddress != "127.0.0.2" || b.BrokerIP1 != "127.0.0.2" || b.BrokerIP2 != "127.0.0.2" {
+		t.Errorf("bound to 127.0.0.2: brokerIP1 %q brokerIP2 %q", b.BrokerIP1, b.BrokerIP2)
+	}
+	b, _ = mustLoad(t, "bindAddress=127.0.0.2\nbrokerIP1=10.0.0.9\n", nil) // behind NAT
+	if b.BrokerIP1 != "10.0.0.9" {
+		t.Errorf("explicit brokerIP1 replaced: %q", b.BrokerIP1)
+	}
+	for _, addr := range []string{"::1", "broker1.example.com", "0.0.0.0"} {
+		b, _ = mustLoad(t, "bindAddress="+addr+"\n", nil)
+		if b.BindAddress != addr || b.BrokerIP1 != host {
+			t.Errorf("bindAddress %s: got %q, brokerIP1 %q", addr, b.BindAddress, b.BrokerIP1)
+		}
+	}
+	for _, bad := range []string{"a b", "10.0.0.1:9876", "x_y"} {
+		if _, _, err := LoadBroker(write(t, "broker.conf", "bindAddress="+bad+"\n"), nil); err == nil ||
+			!strings.Contains(err.Error(), "want an IP address or a host name") {
+			t.Errorf("bindAddress %q: %v", bad, err)
+		}
+	}
+	n, _, err := LoadNamesrv("", map[string]string{"bindAddress": "127.0.0.2"})
+	if err != nil || n.BindAddress != "127.0.0.2" {
+		t.Errorf("namesrv bindAddress: %v %+v", err, n)
+	}
+}
+
+func TestNotImplemented(t *testing.T) {
+	for _, k := range []string{"aclEnable", "sendMessageThreadPoolNums", "slaveReadEnable"} {
+		if !NotImplemented(k) {
+			t.Errorf("%s: implemented?", k)
+		}
+	}
+	for _, k := range []string{"brokerName", "configBlackList", "mapedFileSizeCommitLog", "noSuchKey"} {
+		if NotImplemented(k) {
+			t.Errorf("%s: reported as accepted but not implemented", k)
+		}
+	}
+}
+
 func TestOverridesBeatFile(t *testing.T) {
 	setup(t)
 	b, _ := mustLoad(t, javaBrokerConf+"namesrvAddr=10.0.0.1:9876\nlistenPort=abc\n", map[string]string{
@@ -340,7 +391,7 @@ func TestSetPropertiesSaveRoundTrip(t *testing.T) {
 		t.Errorf("commit log did not follow the root: %q", b.StorePathCommitLog)
 	}
 	props := b.Properties()
-	if !slices.IsSortedFunc(props, func(a, b KeyValue) int { return strings.Compare(a.Key, b.Key) }) {
+	if !slices.IsSortedFunc(props, func(a, b wire.JavaProperty) int { return strings.Compare(a.Key, b.Key) }) {
 		t.Error("Properties not sorted")
 	}
 	got := map[string]string{}
@@ -411,44 +462,6 @@ func TestSetRejects(t *testing.T) {
 	}
 }
 
-func TestParseProperties(t *testing.T) {
-	text := "# comment\n! also a comment\n" +
-		"  a = 1  \n" +
-		"b:2\n" +
-		"c 3\n" +
-		"d=x \\\n   y\n" +
-		"e=\\u0041\\t\\\\\n" +
-		"f\\ g=h\n" +
-		"empty=\n" +
-		"user.home=${user.home}\n" +
-		"a=last\n"
-	got, err := ParseProperties(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{"a": "last", "b": "2", "c": "3", "d": "x y", "e": "A\t\\", "f g": "h", "empty": "", "user.home": "${user.home}"}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %q\nwant %q", got, want)
-	}
-	got, err = ParseProperties("brokerName=a\nBrokerName=b\nbrokerName=c\n")
-	if want := map[string]string{"brokerName": "c", "BrokerName": "b"}; err != nil || !reflect.DeepEqual(got, want) {
-		t.Errorf("keys differing only in case: %q %v", got, err)
-	}
-}
-
-func TestEscapeRoundTrip(t *testing.T) {
-	for _, s := range []string{"plain", " lead", "a=b:c", "#x", "!x", "tab\there", "line\nbreak", `back\slash`, "ünïcode"} {
-		var b strings.Builder
-		if err := writeProperty(&b, s, s); err != nil {
-			t.Fatal(err)
-		}
-		got, err := ParseProperties(b.String())
-		if err != nil || len(got) != 1 || got[s] != s {
-			t.Errorf("%q: wrote %q, read %q %v", s, b.String(), got, err)
-		}
-	}
-}
-
 func TestEveryFieldHasAKey(t *testing.T) {
 	check := func(name string, v any, keys []key, sc schema) {
 		fields := 0
@@ -483,16 +496,17 @@ func TestNamesrv(t *testing.T) {
 		t.Errorf("defaults: %+v", n)
 	}
 	path := write(t, "namesrv.conf", "listenPort=9877\nbrokerChannelExpiredTime=500\nscanNotActiveBrokerInterval=100\n"+
-		"serverWorkerThreads=8\nfooBar=1\n")
+		"serverWorkerThreads=8\nconfigStorePath=/tmp/ns.properties\nfooBar=1\n")
 	n, warnings, err = LoadNamesrv(path, map[string]string{"orderMessageEnable": "true"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n.ListenPort != 9877 || n.BrokerChannelExpiredTime != 500 || n.ScanNotActiveBrokerInterval != 100 ||
-		!n.OrderMessageEnable || n.ConfigStorePath != path {
+		!n.OrderMessageEnable {
 		t.Errorf("loaded: %+v", n)
 	}
-	if !hasWarning(warnings, `"serverWorkerThreads"`, "no effect yet") || !hasWarning(warnings, `unknown key "fooBar"`, "ignored") {
+	if !hasWarning(warnings, `"serverWorkerThreads"`, "no effect yet") || !hasWarning(warnings, `"configStorePath"`, "no effect yet") ||
+		!hasWarning(warnings, `unknown key "fooBar"`, "ignored") {
 		t.Errorf("warnings: %q", warnings)
 	}
 	if err := n.Set("listenPort", "65536"); err == nil || !strings.Contains(err.Error(), `listenPort = "65536"`) {
@@ -504,10 +518,11 @@ func TestNamesrv(t *testing.T) {
 	if _, _, err := LoadNamesrv("", map[string]string{"brokerChannelExpiredTime": "0"}); err == nil {
 		t.Error("brokerChannelExpiredTime 0: no error")
 	}
-	if err := n.Save(n.ConfigStorePath); err != nil {
+	saved := filepath.Join(t.TempDir(), "namesrv.properties")
+	if err := n.Save(saved); err != nil {
 		t.Fatal(err)
 	}
-	again, _, err := LoadNamesrv(n.ConfigStorePath, nil)
+	again, _, err := LoadNamesrv(saved, nil)
 	if err != nil || !reflect.DeepEqual(again.Properties(), n.Properties()) {
 		t.Errorf("round trip: %v\n%v\n%v", err, again.Properties(), n.Properties())
 	}

@@ -9,12 +9,8 @@ import (
 	"strings"
 
 	"github.com/mqops/mqops/atomicfile"
+	"github.com/mqops/mqops/wire"
 )
-
-// KeyValue is one setting as text, as RocketMQ's admin requests carry it.
-type KeyValue struct {
-	Key, Value string
-}
 
 // ErrUnknownKey is returned (wrapped) by Set for a key RocketMQ doesn't have.
 var ErrUnknownKey = errors.New("unknown key")
@@ -163,18 +159,18 @@ func set(d daemon, name, value string) error {
 // properties lists every implemented key and every accepted key that was
 // given, sorted by key. With saving, derived keys that were never set are
 // left out so that they keep following their source after a reload.
-func properties(d daemon, saving bool) []KeyValue {
-	var out []KeyValue
+func properties(d daemon, saving bool) []wire.JavaProperty {
+	var out []wire.JavaProperty
 	for _, k := range d.keys() {
 		if saving && k.derived && !d.state().explicit[k.name] {
 			continue
 		}
-		out = append(out, KeyValue{k.name, k.get()})
+		out = append(out, wire.JavaProperty{Key: k.name, Value: k.get()})
 	}
 	for name, value := range d.state().compat {
-		out = append(out, KeyValue{name, value})
+		out = append(out, wire.JavaProperty{Key: name, Value: value})
 	}
-	slices.SortFunc(out, func(a, b KeyValue) int { return strings.Compare(a.Key, b.Key) })
+	slices.SortFunc(out, func(a, b wire.JavaProperty) int { return strings.Compare(a.Key, b.Key) })
 	return out
 }
 
@@ -190,7 +186,7 @@ func validate(keys []key) error {
 // save writes d's properties to path atomically: a crash leaves either the
 // old file or the new one, never a torn one.
 func save(d daemon, path string) error {
-	if err := atomicfile.Write(path, FormatProperties(properties(d, true)), atomicfile.Options{}); err != nil {
+	if err := atomicfile.Write(path, wire.FormatJavaProperties(properties(d, true)), atomicfile.Options{}); err != nil {
 		return fmt.Errorf("save config %s: %w", path, err)
 	}
 	return nil

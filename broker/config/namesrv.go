@@ -1,12 +1,14 @@
 package config
 
+import "github.com/mqops/mqops/wire"
+
 // Namesrv is a name server's configuration. Each field's comment starts with
 // its RocketMQ key. Fields are plain data: Set is not safe to call while
 // other goroutines read them.
 type Namesrv struct {
 	ListenPort         int    // listenPort; 0 binds any free port
+	BindAddress        string // bindAddress (RocketMQ 5): the address to listen on; default 0.0.0.0, every interface
 	KVConfigPath       string // kvConfigPath, default $HOME/namesrv/kvConfig.json
-	ConfigStorePath    string // configStorePath, where updates persist; default the -c file, else $HOME/namesrv/namesrv.properties
 	OrderMessageEnable bool   // orderMessageEnable
 	// scanNotActiveBrokerInterval, ms. Java 4.9 fixes it at 10s; tests
 	// lower it.
@@ -26,14 +28,11 @@ func LoadNamesrv(path string, overrides map[string]string) (*Namesrv, []string, 
 	home := homeDir()
 	n := &Namesrv{
 		ListenPort:                  9876,
+		BindAddress:                 "0.0.0.0",
 		KVConfigPath:                underHome(home, "namesrv", "kvConfig.json"),
-		ConfigStorePath:             underHome(home, "namesrv", "namesrv.properties"),
 		ScanNotActiveBrokerInterval: 10000,
 		BrokerChannelExpiredTime:    120000,
 		LogDir:                      underHome(home, "logs", "rocketmqlogs"),
-	}
-	if path != "" {
-		n.ConfigStorePath = path
 	}
 	warnings, err := load(n, path, overrides)
 	if err != nil {
@@ -44,7 +43,7 @@ func LoadNamesrv(path string, overrides map[string]string) (*Namesrv, []string, 
 
 // Properties returns every key and its current value, sorted by key, as
 // GET_NAMESRV_CONFIG reports them.
-func (n *Namesrv) Properties() []KeyValue { return properties(n, false) }
+func (n *Namesrv) Properties() []wire.JavaProperty { return properties(n, false) }
 
 // Set applies one key, as UPDATE_NAMESRV_CONFIG does, with the same checks
 // as LoadNamesrv. On error n is unchanged.
@@ -64,8 +63,8 @@ func (n *Namesrv) Save(path string) error { return save(n, path) }
 func (n *Namesrv) keys() []key {
 	return []key{
 		integer("listenPort", &n.ListenPort, javaInt, listenPort),
+		str("bindAddress", &n.BindAddress, hostOrIP),
 		str("kvConfigPath", &n.KVConfigPath, nonEmpty),
-		str("configStorePath", &n.ConfigStorePath, nonEmpty),
 		boolean("orderMessageEnable", &n.OrderMessageEnable),
 		integer("scanNotActiveBrokerInterval", &n.ScanNotActiveBrokerInterval, javaLong, positive),
 		integer("brokerChannelExpiredTime", &n.BrokerChannelExpiredTime, javaLong, positive),

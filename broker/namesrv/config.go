@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mqops/mqops/broker/config"
+	"github.com/mqops/mqops/wire"
 )
 
 // Runtime configuration keys (GET_NAMESRV_CONFIG / UPDATE_NAMESRV_CONFIG),
@@ -66,7 +66,7 @@ func (e errBlackListed) Error() string {
 // before any is applied; keys that are unknown or only read at start-up are
 // ignored like Java ignores them, and returned so the caller can log them.
 func (s *Server) updateConfig(text string) (ignored []string, err error) {
-	props, err := config.ParseProperties(text)
+	props, err := wire.ParseJavaProperties(text)
 	if err != nil {
 		return nil, fmt.Errorf("parse properties: %w", err)
 	}

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -627,7 +626,7 @@ func TestNamesrvConfig(t *testing.T) {
 	c := newClient(t, s.addr)
 	props := func() map[string]string {
 		t.Helper()
-		p, err := config.ParseProperties(string(c.ok(wire.GetNamesrvConfig, nil, nil).Body))
+		p, err := wire.ParseJavaProperties(string(c.ok(wire.GetNamesrvConfig, nil, nil).Body))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,8 +3,10 @@ package server
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,25 +36,79 @@ func RuntimeConfigPath(cfg *config.Broker) string {
 }
 
 // LoadRuntimeConfig reads the runtime config updates of a broker; a missing
-// file is no updates.
-func LoadRuntimeConfig(cfg *config.Broker) (map[string]string, error) {
+// file is no updates. Keys that cannot change at run time are dropped with a
+// warning: an older broker saved them, and honouring them would move the
+// store, the address or the identity behind the operator's back.
+func LoadRuntimeConfig(cfg *config.Broker) (map[string]string, []string, error) {
 	p := RuntimeConfigPath(cfg)
 	b, err := os.ReadFile(p)
 	if os.IsNotExist(err) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", p, err)
+		return nil, nil, fmt.Errorf("read %s: %w", p, err)
 	}
-	m, err := config.ParseProperties(string(b))
+	m, err := wire.ParseJavaProperties(string(b))
 	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", p, err)
+		return nil, nil, fmt.Errorf("parse %s: %w", p, err)
 	}
-	return m, nil
+	var warnings []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if why := runtimeFixed(cfg, k); why != "" {
+			warnings = append(warnings, fmt.Sprintf("%s: %s = %q ignored: %s cannot change at run time (%s); set it in the broker's config file", p, k, m[k], k, why))
+			delete(m, k)
+		}
+	}
+	return m, warnings, nil
 }
 
-// configBlackList are keys UPDATE_BROKER_CONFIG refuses (Java's defaults).
-var configBlackList = map[string]bool{"brokerConfigPath": true, "rocketmqHome": true, "configBlackList": true}
+// fixedKeys are the keys UPDATE_BROKER_CONFIG refuses, and why. Java refuses
+// brokerConfigPath, rocketmqHome and configBlackList plus the configBlackList
+// setting (AdminBrokerProcessor.initConfigBlackList) and saves the rest into
+// broker.conf for the next start. Updates here are saved too
+// (runtime.properties), so a key the running broker cannot honour would act
+// only at the next start, by surprise: a new storePathRootDir starts on an
+// empty store, a new listenPort or brokerName is another broker.
+var fixedKeys = map[string]string{
+	"brokerConfigPath": "it names the config file itself",
+	"rocketmqHome":     "it names the installation",
+	"configBlackList":  "the black list cannot unlock itself",
+
+	"storePathRootDir":   "the store is opened at start-up; a new path would make the next start serve an empty store",
+	"storePathCommitLog": "the commit log is opened at start-up; a new path would make the next start serve an empty log",
+	"logDir":             "log files are opened at start-up",
+
+	"listenPort":   "the port is bound and registered at start-up",
+	"bindAddress":  "the port is bound at start-up",
+	"haListenPort": "the HA address is registered at start-up",
+	"brokerIP1":    "the address is registered and written into every message id",
+	"brokerIP2":    "the HA address is registered at start-up",
+
+	"brokerClusterName": "it is the broker's identity in routes and statistics",
+	"brokerName":        "it is the broker's identity in routes, offsets and message queues",
+	"brokerId":          "it is the broker's identity in routes",
+	"brokerRole":        "the role is decided at start-up",
+
+	"mappedFileSizeCommitLog":    "existing commit-log segments have their size",
+	"mapedFileSizeCommitLog":     "existing commit-log segments have their size",
+	"mappedFileSizeConsumeQueue": "existing consume-queue files have their size",
+	"mapedFileSizeConsumeQueue":  "existing consume-queue files have their size",
+	"maxHashSlotNum":             "existing index files have their layout",
+	"maxIndexNum":                "existing index files have their layout",
+}
+
+// runtimeFixed says why key cannot change at run time, "" if it can.
+func runtimeFixed(cfg *config.Broker, key string) string {
+	if why := fixedKeys[key]; why != "" {
+		return why
+	}
+	for _, k := range strings.Split(cfg.ConfigBlackList, ";") {
+		if strings.TrimSpace(k) == key {
+			return "listed in configBlackList"
+		}
+	}
+	return ""
+}
 
 // liveConfigKeys take effect at once; every other key is persisted and
 // applies from the next start.
@@ -65,8 +121,11 @@ var liveConfigKeys = map[string]bool{
 	"namesrvAddr": true,
 }
 
+// handleUpdateBrokerConfig applies UPDATE_BROKER_CONFIG all or nothing: a
+// key that cannot change at run time, an unknown key or a bad value refuses
+// the whole request, and nothing is saved or applied.
 func (b *Broker) handleUpdateBrokerConfig(c *remoting.Conn, req *wire.Command) {
-	kv, err := config.ParseProperties(string(req.Body))
+	kv, err := wire.ParseJavaProperties(string(req.Body))
 	if err != nil {
 		c.ReplyCode(req, wire.SystemError, "malformed properties body: "+err.Error())
 		return
@@ -75,33 +134,42 @@ func (b *Broker) handleUpdateBrokerConfig(c *remoting.Conn, req *wire.Command) {
 		c.ReplyCode(req, wire.SystemError, "no key=value in the request body")
 		return
 	}
-	keys := make([]string, 0, len(kv))
-	for k := range kv {
-		if configBlackList[k] {
-			c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("Can not update config in black list: %s", k))
-			return
+	keys := slices.Sorted(maps.Keys(kv))
+	var fixed []string
+	for _, k := range keys {
+		if why := runtimeFixed(b.cfg, k); why != "" {
+			fixed = append(fixed, fmt.Sprintf("%s (%s)", k, why))
 		}
-		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	if len(fixed) > 0 {
+		// Java's remark starts the same way; tools match on it.
+		c.ReplyCode(req, wire.NoPermission, "Can not update config in black list: "+strings.Join(fixed, "; ")+
+			". Nothing was changed: set it in the broker's config file and restart")
+		return
+	}
 
 	b.cfgMu.Lock()
 	next := *b.cfgView
-	var ignored, pending []string
+	var unknown, pending, noEffect []string
 	for _, k := range keys {
 		err := next.Set(k, kv[k])
 		switch {
 		case errors.Is(err, config.ErrUnknownKey):
-			// Java accepts and ignores keys it does not know.
-			ignored = append(ignored, k)
-			delete(kv, k)
+			unknown = append(unknown, k)
 		case err != nil:
 			b.cfgMu.Unlock()
-			c.ReplyCode(req, wire.SystemError, err.Error())
+			c.ReplyCode(req, wire.SystemError, err.Error()+". Nothing was changed")
 			return
+		case config.NotImplemented(k):
+			noEffect = append(noEffect, k)
 		case !liveConfigKeys[k]:
 			pending = append(pending, k)
 		}
+	}
+	if len(unknown) > 0 {
+		b.cfgMu.Unlock()
+		c.ReplyCode(req, wire.SystemError, fmt.Sprintf("unknown broker config key %s (keys are case-sensitive). Nothing was changed", strings.Join(unknown, ", ")))
+		return
 	}
 	updates := make(map[string]string, len(b.runtimeCfg)+len(kv))
 	for k, v := range b.runtimeCfg {
@@ -110,12 +178,11 @@ func (b *Broker) handleUpdateBrokerConfig(c *remoting.Conn, req *wire.Command) {
 	for k, v := range kv {
 		updates[k] = v
 	}
-	var kvs []config.KeyValue
-	for k, v := range updates {
-		kvs = append(kvs, config.KeyValue{Key: k, Value: v})
+	kvs := make([]wire.JavaProperty, 0, len(updates))
+	for _, k := range slices.Sorted(maps.Keys(updates)) {
+		kvs = append(kvs, wire.JavaProperty{Key: k, Value: updates[k]})
 	}
-	sort.Slice(kvs, func(i, j int) bool { return kvs[i].Key < kvs[j].Key })
-	if err := atomicfile.Write(RuntimeConfigPath(b.cfg), config.FormatProperties(kvs), atomicfile.Options{Backup: true}); err != nil {
+	if err := atomicfile.Write(RuntimeConfigPath(b.cfg), wire.FormatJavaProperties(kvs), atomicfile.Options{Backup: true}); err != nil {
 		b.cfgMu.Unlock()
 		c.ReplyCode(req, wire.SystemError, "persist config: "+err.Error())
 		return
@@ -128,15 +195,15 @@ func (b *Broker) handleUpdateBrokerConfig(c *remoting.Conn, req *wire.Command) {
 	b.store.SetRetention(time.Duration(next.FileReservedTime)*time.Hour, next.DeleteWhenHours(), next.DiskMaxUsedSpaceRatio)
 	b.cfgMu.Unlock()
 
-	for k, v := range kv {
+	for _, k := range keys {
 		when := "from the next start"
-		if liveConfigKeys[k] {
+		switch {
+		case liveConfigKeys[k]:
 			when = "now"
+		case config.NotImplemented(k):
+			when = "never: accepted for compatibility, not implemented"
 		}
-		b.log.Info("[CONFIG_UPDATE] broker config updated", "key", k, "value", v, "effective", when, "remote", c.RemoteAddr().String())
-	}
-	for _, k := range ignored {
-		b.log.Warn("[CONFIG_UPDATE] unknown broker config key ignored", "key", k)
+		b.log.Info("[CONFIG_UPDATE] broker config updated", "key", k, "value", kv[k], "effective", when, "remote", c.RemoteAddr().String())
 	}
 	if next.NamesrvAddr != oldNamesrv {
 		// Dropped name servers forget the broker now rather than after
@@ -159,8 +226,8 @@ func (b *Broker) handleUpdateBrokerConfig(c *remoting.Conn, req *wire.Command) {
 	if len(pending) > 0 {
 		remark = append(remark, "saved, effective after a restart: "+strings.Join(pending, ", "))
 	}
-	if len(ignored) > 0 {
-		remark = append(remark, "unknown keys ignored: "+strings.Join(ignored, ", "))
+	if len(noEffect) > 0 {
+		remark = append(remark, "saved, accepted for compatibility but not implemented: "+strings.Join(noEffect, ", "))
 	}
 	c.ReplyCode(req, wire.Success, strings.Join(remark, "; "))
 }
@@ -178,7 +245,7 @@ func (b *Broker) handleGetBrokerConfig(c *remoting.Conn, req *wire.Command) {
 	for k := range liveConfigKeys {
 		_ = effective.Set(k, view[k]) // valid: cfgView accepted it
 	}
-	body := config.FormatProperties(effective.Properties())
+	body := wire.FormatJavaProperties(effective.Properties())
 	version := wire.Marshal(b.cfgVersion)
 	b.cfgMu.RUnlock()
 	resp := wire.ResponseTo(req, wire.Success, "")

@@ -104,7 +104,7 @@ func New(o Options) (*Broker, error) {
 	b.delayLevels = cfg.DelayLevels()
 	b.perm.Store(int32(cfg.BrokerPermission))
 	var err error
-	if b.runtimeCfg, err = LoadRuntimeConfig(cfg); err != nil {
+	if b.runtimeCfg, _, err = LoadRuntimeConfig(cfg); err != nil { // main reports what it drops
 		return nil, err
 	}
 	cdir := cfg.StorePathRootDir + "/config"
@@ -118,7 +118,7 @@ func New(o Options) (*Broker, error) {
 		return nil, err
 	}
 
-	b.srv, err = remoting.Listen(net.JoinHostPort("0.0.0.0", strconv.Itoa(cfg.ListenPort)), b, o.Log)
+	b.srv, err = remoting.Listen(net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.ListenPort)), b, o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -141,6 +141,8 @@ func New(o Options) (*Broker, error) {
 		SegmentSize:           cfg.MappedFileSizeCommitLog,
 		CQUnitsPerFile:        int(cfg.MappedFileSizeConsumeQueue / 20),
 		FlushInterval:         time.Duration(cfg.FlushIntervalCommitLog) * time.Millisecond,
+		CQFlushInterval:       time.Duration(cfg.FlushIntervalConsumeQueue) * time.Millisecond,
+		RetentionInterval:     time.Duration(cfg.CleanResourceInterval) * time.Millisecond,
 		SyncFlushTimeout:      time.Duration(cfg.SyncFlushTimeout) * time.Millisecond,
 		FileReservedTime:      time.Duration(cfg.FileReservedTime) * time.Hour,
 		DeleteWhen:            cfg.DeleteWhenHours(),
@@ -197,16 +199,42 @@ func New(o Options) (*Broker, error) {
 	return b, nil
 }
 
+// RoleWarnings says what the configured brokerRole promises that this
+// broker does not do yet: master/slave replication is not implemented.
+func RoleWarnings(cfg *config.Broker) []string {
+	switch cfg.BrokerRole {
+	case "SLAVE":
+		return []string{fmt.Sprintf("brokerRole = SLAVE: replication is not implemented yet; this broker does not copy "+
+			"the commit log of %s's master and serves as an independent broker with its own store (registered as brokerId %d)",
+			cfg.BrokerName, cfg.BrokerID)}
+	case "SYNC_MASTER":
+		return []string{"brokerRole = SYNC_MASTER: replication is not implemented yet; sends are acknowledged once " +
+			"stored here (as flushDiskType says), never after a copy on a slave"}
+	}
+	return nil
+}
+
 // Addr is the address the broker registers ("brokerIP1:port").
 func (b *Broker) Addr() string { return b.addr }
 
 func (b *Broker) createSystemTopics() error {
 	cfg := b.cfg
+	// As in Java's TopicConfigManager, the topics named after the cluster
+	// and the broker always exist and are inheritable (a producer may name
+	// either as its createTopicKey); clusterTopicEnable and
+	// brokerTopicEnable make them readable and writable themselves.
+	clusterPerm, brokerPerm := wire.PermInherit, wire.PermInherit
+	if cfg.ClusterTopicEnable {
+		clusterPerm |= wire.PermRead | wire.PermWrite
+	}
+	if cfg.BrokerTopicEnable {
+		brokerPerm |= wire.PermRead | wire.PermWrite
+	}
 	sys := []wire.TopicConfig{
 		{TopicName: meta.TopicSelfTest, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6},
 		{TopicName: meta.TopicBenchmark, ReadQueueNums: 1024, WriteQueueNums: 1024, Perm: 6},
-		{TopicName: cfg.BrokerClusterName, ReadQueueNums: 16, WriteQueueNums: 16, Perm: 7},
-		{TopicName: cfg.BrokerName, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 7},
+		{TopicName: cfg.BrokerClusterName, ReadQueueNums: 16, WriteQueueNums: 16, Perm: clusterPerm},
+		{TopicName: cfg.BrokerName, ReadQueueNums: 1, WriteQueueNums: 1, Perm: brokerPerm},
 		{TopicName: meta.TopicOffsetMoved, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6},
 		{TopicName: meta.TopicSchedule, ReadQueueNums: 18, WriteQueueNums: 18, Perm: 6},
 		{TopicName: cfg.BrokerClusterName + "_REPLY_TOPIC", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6},
@@ -220,6 +248,17 @@ func (b *Broker) createSystemTopics() error {
 	for _, tc := range sys {
 		if err := b.topics.EnsureSystem(tc); err != nil {
 			return fmt.Errorf("create system topic %s: %w", tc.TopicName, err)
+		}
+	}
+	// Java keeps the permission saved in topics.json; here the two keys
+	// decide at every start, so turning one off takes effect.
+	for _, tc := range sys[2:4] {
+		if cur := b.topics.Lookup(tc.TopicName); cur != nil && cur.Perm != tc.Perm {
+			next := *cur
+			next.Perm = tc.Perm
+			if _, err := b.topics.Put(next); err != nil {
+				return fmt.Errorf("set permission of system topic %s: %w", tc.TopicName, err)
+			}
 		}
 	}
 	for _, g := range []string{"TOOLS_CONSUMER", "FILTERSRV_CONSUMER", "SELF_TEST_C_GROUP", "CID_ONS-HTTP-PROXY", "CID_ONSAPI_PULL", "CID_ONSAPI_PERMISSION", "CID_ONSAPI_OWNER"} {
@@ -513,12 +552,13 @@ func (b *Broker) registerAll() {
 		"brokerId":     strconv.FormatInt(b.cfg.BrokerID, 10), "compressed": "false",
 		"bodyCrc32": strconv.FormatInt(int64(crc32.ChecksumIEEE(body)&0x7FFFFFFF), 10), // Java masks the sign bit
 	}
+	timeout := time.Duration(b.cfg.RegisterBrokerTimeoutMills) * time.Millisecond
 	var wg sync.WaitGroup
 	for _, a := range addrs {
 		wg.Add(1)
 		go func(addr string) {
 			defer wg.Done()
-			resp, err := b.namesrv.Invoke(addr, wire.NewRequest(wire.RegisterBroker, fields, body), 6*time.Second)
+			resp, err := b.namesrv.Invoke(addr, wire.NewRequest(wire.RegisterBroker, fields, body), timeout)
 			switch {
 			case err != nil:
 				b.log.Warn("[REGISTER_FAILED] register broker to name server failed", "namesrv", addr, "err", err)
@@ -569,7 +609,7 @@ const ChannelExpiry = 120 * time.Second
 func (b *Broker) housekeepingLoop() {
 	defer b.wg.Done()
 	scan := time.NewTicker(10 * time.Second)
-	flush := time.NewTicker(5 * time.Second)
+	flush := time.NewTicker(time.Duration(b.cfg.FlushConsumerOffsetInterval) * time.Millisecond)
 	metaFlush := time.NewTicker(metaFlushInterval)
 	defer scan.Stop()
 	defer flush.Stop()

@@ -212,6 +212,9 @@ func (b *Broker) handleHeartbeat(c *remoting.Conn, req *wire.Command) {
 
 // notifyConsumerIDsChanged tells every member of a group to rebalance now.
 func (b *Broker) notifyConsumerIDsChanged(group string) {
+	if !b.cfg.NotifyConsumerIdsChangedEnable {
+		return // clients then rebalance on their own 20 s timer
+	}
 	for _, conn := range b.clients.ConsumerConns(group) {
 		n := wire.NewRequest(wire.NotifyConsumerIDsChanged, map[string]string{"consumerGroup": group}, nil)
 		_ = conn.InvokeOneway(n)

@@ -52,6 +52,8 @@ type Config struct {
 	CQUnitsPerFile        int           // consume-queue units per file, default 300000
 	FlushMode             FlushMode     // default AsyncFlush
 	FlushInterval         time.Duration // async flush period, default 500ms
+	CQFlushInterval       time.Duration // consume-queue and index flush period, default 1s
+	RetentionInterval     time.Duration // period of the retention pass, default 10s
 	SyncFlushTimeout      time.Duration // default 5s
 	FileReservedTime      time.Duration // default 72h
 	DeleteWhen            []int         // hours of day when expired segments may be deleted, default {4}
@@ -82,9 +84,7 @@ const (
 	// refused (Java diskSpaceWarningLevelRatio).
 	diskFullRatio = 90
 
-	dispatchPoll      = 100 * time.Millisecond
-	cqFlushInterval   = time.Second
-	retentionInterval = 10 * time.Second
+	dispatchPoll = 100 * time.Millisecond
 	// maxDeletesPerRun bounds the segments one retention pass removes
 	// (Java DELETE_FILES_BATCH_MAX).
 	maxDeletesPerRun = 10
@@ -112,6 +112,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = 500 * time.Millisecond
+	}
+	if c.CQFlushInterval <= 0 {
+		c.CQFlushInterval = time.Second
+	}
+	if c.RetentionInterval <= 0 {
+		c.RetentionInterval = 10 * time.Second
 	}
 	if c.SyncFlushTimeout <= 0 {
 		c.SyncFlushTimeout = 5 * time.Second
@@ -283,15 +289,15 @@ func Open(cfg Config) (*Store, error) {
 	go s.prefaultLoop()
 	go s.dispatchLoop()
 	go s.flushLoop()
-	s.every(cqFlushInterval, "[FLUSH] consume queue flush failed", s.flushConsumeQueues)
-	s.every(retentionInterval, "", func() error { s.RunRetention(); return nil })
+	s.every(s.cfg.CQFlushInterval, "[FLUSH] consume queue flush failed", s.flushConsumeQueues)
+	s.every(s.cfg.RetentionInterval, "", func() error { s.RunRetention(); return nil })
 	if cfg.FlushMode == SyncFlush {
 		s.wg.Add(1)
 		go s.reapLoop()
 	}
 	if s.idx != nil {
 		// Index files are flushed at the consume queues' cadence.
-		s.every(cqFlushInterval, "[FLUSH] index flush failed", s.flushIndex)
+		s.every(s.cfg.CQFlushInterval, "[FLUSH] index flush failed", s.flushIndex)
 	}
 	return s, nil
 }

@@ -43,7 +43,7 @@ func (a *Admin) UpdateBrokerConfig(t Target, kv map[string]string) ([]Broker, er
 		if err != nil {
 			return nil, fmt.Errorf("update config of %s: %w", b.Addr, err)
 		}
-		// The broker says which keys wait for a restart or were unknown.
+		// The broker says which keys wait for a restart or have no effect.
 		brokers[i].Note = string(resp.Remark)
 	}
 	return brokers, nil

@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -184,7 +183,7 @@ func (a *Admin) KVDelete(namespace, key string) error {
 // answer config requests with; the daemons' own parser (escapes included)
 // keeps both sides in agreement.
 func parseProperties(b []byte) (map[string]string, error) {
-	m, err := config.ParseProperties(string(b))
+	m, err := wire.ParseJavaProperties(string(b))
 	if err != nil {
 		return nil, fmt.Errorf("config answer: %w", err)
 	}
@@ -193,11 +192,11 @@ func parseProperties(b []byte) (map[string]string, error) {
 
 // formatProperties writes key=value lines in key order.
 func formatProperties(kv map[string]string) []byte {
-	kvs := make([]config.KeyValue, 0, len(kv))
+	kvs := make([]wire.JavaProperty, 0, len(kv))
 	for _, k := range sortedKeys(kv) {
-		kvs = append(kvs, config.KeyValue{Key: k, Value: kv[k]})
+		kvs = append(kvs, wire.JavaProperty{Key: k, Value: kv[k]})
 	}
-	return config.FormatProperties(kvs)
+	return wire.FormatJavaProperties(kvs)
 }
 
 // MasterAddr returns the brokerId 0 address of a broker group, "" if none.

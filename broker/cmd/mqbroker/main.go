@@ -46,7 +46,7 @@ func run() int {
 	}
 	// Settings changed at run time (mqadmin updateBrokerConfig) apply over
 	// the file; -p and -n flags still win.
-	updates, err := server.LoadRuntimeConfig(cfg)
+	updates, dropped, err := server.LoadRuntimeConfig(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mqbroker:", err)
 		return 1
@@ -61,6 +61,8 @@ func run() int {
 			return 1
 		}
 	}
+	warnings = append(warnings, dropped...)
+	warnings = append(warnings, server.RoleWarnings(cfg)...)
 	for _, w := range warnings {
 		fmt.Fprintln(os.Stderr, "mqbroker: warning:", w)
 	}

@@ -69,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	}
 
 	srv, err := namesrv.New(namesrv.Options{
-		ListenAddr:         net.JoinHostPort("", strconv.Itoa(cfg.ListenPort)),
+		ListenAddr:         net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.ListenPort)),
 		KVConfigPath:       cfg.KVConfigPath,
 		OrderMessageEnable: cfg.OrderMessageEnable,
 		ScanInterval:       time.Duration(cfg.ScanNotActiveBrokerInterval) * time.Millisecond,
