@@ -182,14 +182,20 @@ func startNamesrv(t *testing.T) string {
 }
 
 // registerMasters registers each address as the master of broker-<i> in
-// cluster C, as a broker's REGISTER_BROKER does. The registrations live as
-// long as the test: the name server drops a broker whose connection closes.
+// cluster C with topics T and %RETRY%G (group G's retry topic), as a
+// broker's REGISTER_BROKER does. The registrations live as long as the
+// test: the name server drops a broker whose connection closes.
 func registerMasters(t *testing.T, ns string, addrs []string) {
 	t.Helper()
 	cl := remoting.NewClient(nil, slog.New(slog.DiscardHandler))
 	t.Cleanup(cl.Close)
+	topics := map[string]*wire.TopicConfig{}
+	for _, name := range []string{"T", RetryPrefix + "G"} {
+		tc := NewTopicConfig(name)
+		topics[name] = &tc
+	}
 	body := wire.Marshal(wire.RegisterBrokerBody{FilterServerList: []string{}, TopicConfigSerializeWrapper: wire.TopicConfigSerializeWrapper{
-		DataVersion: wire.DataVersion{Counter: 1, Timestamp: time.Now().UnixMilli()}, TopicConfigTable: map[string]*wire.TopicConfig{},
+		DataVersion: wire.DataVersion{Counter: 1, Timestamp: time.Now().UnixMilli()}, TopicConfigTable: topics,
 	}})
 	for i, addr := range addrs {
 		f := map[string]string{
@@ -227,42 +233,77 @@ func clusterRuntimeAsync(a *Admin) chan runtimeResult {
 	return done
 }
 
-// TestClusterRuntimeAsksDeadMastersAtOnce: k masters that accept and never
-// answer are all asked before any answer or timeout could end a request
-// (the timeout is a minute; the listeners hold every request until all k
-// are in), and each is reported with its address, in broker order.
-func TestClusterRuntimeAsksDeadMastersAtOnce(t *testing.T) {
+// TestFanOutAsksDeadMastersAtOnce: every read that goes to several
+// masters (or name servers) asks k that accept and never answer before any
+// answer or timeout could end a request: the timeout is a minute and the
+// listeners hold every request until all k are in. Then they drop their
+// connections, and the error names the first of them in broker order, as
+// a loop would have.
+func TestFanOutAsksDeadMastersAtOnce(t *testing.T) {
 	const k = 4
-	s := startSilentBrokers(t, k, 0)
-	ns := startNamesrv(t)
-	registerMasters(t, ns, s.addrs)
-	a, err := New(ns, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	done := clusterRuntimeAsync(a)
-	if !waitUntil(func() bool { held, _, _ := s.counts(); return held == k }) {
-		_, _, maxHeld := s.counts()
-		t.Errorf("at most %d of %d silent masters were asked at once", maxHeld, k)
-	}
-	s.shutdown()
-	var r runtimeResult
-	select {
-	case r = <-done:
-	case <-time.After(time.Minute):
-		t.Fatal("cluster runtime did not return after the masters dropped their connections")
-	}
-	if r.err == nil || !strings.Contains(r.err.Error(), fmt.Sprintf("%d of %d brokers did not answer", k, k)) {
-		t.Fatalf("error %v", r.err)
-	}
-	if len(r.rows) != k {
-		t.Fatalf("%d rows, want %d: %+v", len(r.rows), k, r.rows)
-	}
-	for i, row := range r.rows {
-		if row.Name != fmt.Sprintf("broker-%d", i) || row.Addr != s.addrs[i] || !strings.Contains(row.Error, s.addrs[i]) {
-			t.Errorf("row %d: %+v", i, row)
-		}
+	now := time.Now().UnixMilli()
+	for _, c := range []struct {
+		name string
+		// namesrv: the silent listeners are the name servers, not brokers.
+		namesrv bool
+		run     func(a *Admin) error
+	}{
+		{name: "cluster runtime", run: func(a *Admin) error {
+			rows, err := a.ClusterRuntime("C")
+			if len(rows) != k {
+				return fmt.Errorf("%d rows: %w", len(rows), err)
+			}
+			for i, r := range rows {
+				if r.Name != fmt.Sprintf("broker-%d", i) || r.Error == "" {
+					return fmt.Errorf("row %d %+v: %w", i, r, err)
+				}
+			}
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%d of %d brokers did not answer", k, k)) {
+				return fmt.Errorf("not every broker reported: %w", err)
+			}
+			return err
+		}},
+		{name: "backlog", run: func(a *Admin) error { _, err := a.Backlog(Target{}, false); return err }},
+		{name: "groups", run: func(a *Admin) error { _, err := a.Groups(Target{}); return err }},
+		{name: "stats today", run: func(a *Admin) error { _, err := a.StatsToday(Target{}, 0); return err }},
+		{name: "stats series", run: func(a *Admin) error { _, err := a.StatsSeries("T", "", "1m", 0, now); return err }},
+		{name: "stats all", run: func(a *Admin) error { _, err := a.StatsAll("T", false, nil); return err }},
+		{name: "topic status", run: func(a *Admin) error { _, err := a.TopicStatus("T"); return err }},
+		{name: "topic consumers", run: func(a *Admin) error { _, err := a.TopicConsumersAll("T"); return err }},
+		{name: "query by key", run: func(a *Admin) error { _, err := a.QueryMessages("T", "k", 0, now, 32); return err }},
+		{name: "group progress", run: func(a *Admin) error { _, err := a.GroupProgress("G", ""); return err }},
+		{name: "consumer connections", run: func(a *Admin) error { _, err := a.ConsumerConnection("G"); return err }},
+		{name: "producer connections", run: func(a *Admin) error { _, err := a.ProducerConnection("P", "T"); return err }},
+		{name: "name server config", namesrv: true, run: func(a *Admin) error { _, err := a.NamesrvConfig(); return err }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := startSilentBrokers(t, k, 0)
+			ns := strings.Join(s.addrs, ";")
+			if !c.namesrv {
+				ns = startNamesrv(t)
+				registerMasters(t, ns, s.addrs)
+			}
+			a, err := New(ns, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			done := make(chan error, 1)
+			go func() { done <- c.run(a) }()
+			if !waitUntil(func() bool { held, _, _ := s.counts(); return held == k }) {
+				_, _, maxHeld := s.counts()
+				t.Errorf("at most %d of %d silent peers were asked at once", maxHeld, k)
+			}
+			s.shutdown()
+			select {
+			case err = <-done:
+			case <-time.After(time.Minute):
+				t.Fatal("no answer after the peers dropped their connections")
+			}
+			if err == nil || !strings.Contains(err.Error(), s.addrs[0]+":") {
+				t.Fatalf("error %v, want one naming the first peer %s", err, s.addrs[0])
+			}
+		})
 	}
 }
 
