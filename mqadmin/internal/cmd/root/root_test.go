@@ -48,6 +48,7 @@ func TestClassicNamesAndErrors(t *testing.T) {
 		{[]string{"topic", "list", "--bogus"}, "mqadmin: unknown flag: --bogus (see 'mqadmin topic list --help')\n"},
 		{[]string{"updateTopic", "-t", "T", "-o", "maybe"}, `mqadmin: invalid argument "maybe" for "-o, --order" flag: want true or false, got "maybe" (see 'mqadmin updateTopic --help')` + "\n"},
 		{[]string{"topic", "create", "-t", "T", "-n", "127.0.0.1:1"}, "mqadmin: give exactly one of a broker (-b) or a cluster (-c)\n"},
+		{[]string{"cluster", "list", "-n", "127.0.0.1:1", "--parallel", "0"}, "mqadmin: --parallel must be 1 or more, got 0\n"},
 	} {
 		stdout, stderr, code := runArgs(c.args...)
 		if code == 0 || stdout != "" || stderr != c.want {
