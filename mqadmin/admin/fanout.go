@@ -29,7 +29,8 @@ func (a *Admin) Parallel() int { return a.parallel }
 // outcome does not depend on which peer answers first. The error returned
 // is the one of the lowest index that failed, the one a loop over the same
 // list stops at; calls past a failed one that have not started yet are
-// skipped, as such a loop would never have made them.
+// skipped, as such a loop would never have made them. fn should not fan
+// out in turn: the limits would multiply.
 func FanOut(n, limit int, fn func(i int) error) error {
 	if limit < 1 {
 		limit = DefaultParallel
@@ -51,7 +52,10 @@ func FanOut(n, limit int, fn func(i int) error) error {
 				return nil
 			}
 			if errs[i] = fn(i); errs[i] != nil {
-				for f := first.Load(); int64(i) < f && !first.CompareAndSwap(f, int64(i)); f = first.Load() {
+				for f := first.Load(); int64(i) < f; f = first.Load() {
+					if first.CompareAndSwap(f, int64(i)) {
+						break
+					}
 				}
 			}
 			return nil
