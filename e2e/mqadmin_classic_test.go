@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,6 +98,12 @@ func TestMqadminClassicCommands(t *testing.T) {
 
 	if r := tableOf(t, cli(t, ns, "clusterList")).one(t, "Broker Name", "broker-a"); r["Addr"] != broker {
 		t.Fatalf("clusterList %v", r)
+	}
+	// -o is the output format wherever Java's -o means nothing else.
+	var brs []admin.BrokerRuntime
+	if out := cli(t, ns, "clusterList", "-o", "json"); json.Unmarshal([]byte(out), &brs) != nil || len(brs) != 1 ||
+		brs[0].Addr != broker || brs[0].Version != "V4_9_8" {
+		t.Fatalf("clusterList -o json: %s", out)
 	}
 	if tableOf(t, cli(t, ns, "brokerStatus", "-b", broker)).one(t, "Key", "brokerVersionDesc")["Value"] != "V4_9_8" {
 		t.Fatal("brokerStatus")

@@ -24,6 +24,7 @@ type Admin struct {
 	cl       *remoting.Client
 	namesrvs []string
 	timeout  time.Duration
+	parallel int // see SetParallel
 }
 
 // New returns an Admin for a ";"-separated name-server list such as
@@ -47,6 +48,7 @@ func New(namesrv string, timeout time.Duration) (*Admin, error) {
 		cl:       remoting.NewClient(nil, slog.New(slog.DiscardHandler)),
 		namesrvs: addrs,
 		timeout:  timeout,
+		parallel: DefaultParallel,
 	}, nil
 }
 

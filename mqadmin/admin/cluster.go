@@ -44,16 +44,21 @@ func (a *Admin) ClusterRuntime(cluster string) ([]BrokerRuntime, error) {
 	}
 	now := time.Now()
 	out := make([]BrokerRuntime, len(brokers))
-	var failed []string
-	for i, b := range brokers {
-		out[i] = BrokerRuntime{Broker: b}
-		kv, err := a.RuntimeInfo(b.Addr)
+	_ = FanOut(len(brokers), a.parallel, func(i int) error {
+		out[i] = BrokerRuntime{Broker: brokers[i]}
+		kv, err := a.RuntimeInfo(brokers[i].Addr)
 		if err != nil {
 			out[i].Error = err.Error()
-			failed = append(failed, err.Error())
-			continue
+			return nil // reported on its row; the others still count
 		}
 		out[i].Fill(kv, now)
+		return nil
+	})
+	var failed []string
+	for _, r := range out {
+		if r.Error != "" {
+			failed = append(failed, r.Error)
+		}
 	}
 	if len(failed) > 0 {
 		return out, fmt.Errorf("%d of %d brokers did not answer: %s", len(failed), len(out), failed[0])

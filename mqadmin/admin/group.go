@@ -74,28 +74,43 @@ func (a *Admin) GroupProgress(group, topic string) (*GroupProgress, error) {
 	if err != nil {
 		return nil, err
 	}
+	stats := make([]*wire.ConsumeStats, len(brokers))
+	err = FanOut(len(brokers), a.parallel, func(i int) (err error) {
+		stats[i], err = a.ConsumeStats(brokers[i].Addr, group, topic)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	gp := &GroupProgress{Group: group, Queues: []QueueProgress{}}
 	now := time.Now().UnixMilli()
-	for _, b := range brokers {
-		cs, err := a.ConsumeStats(b.Addr, group, topic)
-		if err != nil {
-			return nil, err
-		}
+	// Lagging queues get one pull each to date their oldest pending message.
+	type lag struct {
+		q    int // in gp.Queues
+		addr string
+	}
+	var lags []lag
+	for i, cs := range stats {
 		gp.ConsumeTPS += cs.ConsumeTps
 		for mq, w := range cs.OffsetTable {
 			qp := progressOf(mq, w)
 			if qp.Diff > 0 {
-				m, err := a.firstMessageFrom(b.Addr, mq.Topic, mq.QueueID, w.ConsumerOffset)
-				if err != nil {
-					return nil, err
-				}
-				if m != nil {
-					qp.DelaySeconds = max(now-m.StoreTimestamp, 0) / 1000
-				}
+				lags = append(lags, lag{len(gp.Queues), brokers[i].Addr})
 			}
 			gp.DiffTotal += qp.Diff
 			gp.Queues = append(gp.Queues, qp)
 		}
+	}
+	err = FanOut(len(lags), a.parallel, func(i int) error {
+		qp := &gp.Queues[lags[i].q]
+		m, err := a.firstMessageFrom(lags[i].addr, qp.Topic, qp.QueueID, qp.ConsumerOffset)
+		if m != nil {
+			qp.DelaySeconds = max(now-m.StoreTimestamp, 0) / 1000
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(gp.Queues) == 0 {
 		// As Java's examineConsumeStats: an empty table is almost always a
@@ -160,21 +175,30 @@ func (a *Admin) ConsumerConnection(group string) (*ConsumerConnection, error) {
 	if err != nil {
 		return nil, err
 	}
+	ccs := make([]*wire.ConsumerConnection, len(brokers))
+	offlines := make([]error, len(brokers))
+	err = FanOut(len(brokers), a.parallel, func(i int) error {
+		resp, err := a.call(brokers[i].Addr, wire.GetConsumerConnectionList, map[string]string{"consumerGroup": group}, nil)
+		if IsCode(err, wire.ConsumerNotOnline) {
+			offlines[i] = err
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("connections of group %s on %s: %w", group, brokers[i].Addr, err)
+		}
+		ccs[i] = &wire.ConsumerConnection{}
+		return decode(resp, "consumer connections", ccs[i])
+	})
+	if err != nil {
+		return nil, err
+	}
 	out := &ConsumerConnection{Subscriptions: map[string]wire.SubscriptionData{}}
 	conns := map[string]Connection{}
 	var offline error
-	for _, b := range brokers {
-		resp, err := a.call(b.Addr, wire.GetConsumerConnectionList, map[string]string{"consumerGroup": group}, nil)
-		if IsCode(err, wire.ConsumerNotOnline) {
-			offline = err
+	for i, cc := range ccs {
+		if cc == nil {
+			offline = offlines[i]
 			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("connections of group %s on %s: %w", group, b.Addr, err)
-		}
-		var cc wire.ConsumerConnection
-		if err := decode(resp, "consumer connections", &cc); err != nil {
-			return nil, err
 		}
 		addConnections(conns, cc.ConnectionSet)
 		out.ConsumeType, out.MessageModel, out.ConsumeFromWhere = cc.ConsumeType, cc.MessageModel, cc.ConsumeFromWhere
@@ -199,22 +223,35 @@ func (a *Admin) ProducerConnection(group, topic string) ([]Connection, error) {
 	if err != nil {
 		return nil, err
 	}
-	conns := map[string]Connection{}
-	var lastErr error
-	for _, b := range routeMasters(rd) {
-		resp, err := a.call(b.Addr, wire.GetProducerConnectionList, map[string]string{"producerGroup": group}, nil)
+	masters := routeMasters(rd)
+	pcs := make([]*wire.ProducerConnection, len(masters))
+	unknown := make([]error, len(masters))
+	err = FanOut(len(masters), a.parallel, func(i int) error {
+		resp, err := a.call(masters[i].Addr, wire.GetProducerConnectionList, map[string]string{"producerGroup": group}, nil)
+		if err != nil {
+			err = fmt.Errorf("connections of producer group %s on %s: %w", group, masters[i].Addr, err)
+		}
 		var re *ResponseError
 		if errors.As(err, &re) {
 			// A broker the group never sent to does not know it.
-			lastErr = fmt.Errorf("connections of producer group %s on %s: %w", group, b.Addr, err)
-			continue
+			unknown[i] = err
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("connections of producer group %s on %s: %w", group, b.Addr, err)
+			return err
 		}
-		var pc wire.ProducerConnection
-		if err := decode(resp, "producer connections", &pc); err != nil {
-			return nil, err
+		pcs[i] = &wire.ProducerConnection{}
+		return decode(resp, "producer connections", pcs[i])
+	})
+	if err != nil {
+		return nil, err
+	}
+	conns := map[string]Connection{}
+	var lastErr error
+	for i, pc := range pcs {
+		if pc == nil {
+			lastErr = unknown[i]
+			continue
 		}
 		addConnections(conns, pc.ConnectionSet)
 	}
@@ -293,11 +330,15 @@ func (a *Admin) groupSummary(group string) (GroupSummary, error) {
 	if err != nil {
 		return s, err
 	}
-	for _, b := range brokers {
-		cs, err := a.ConsumeStats(b.Addr, group, "")
-		if err != nil {
-			return s, err
-		}
+	stats := make([]*wire.ConsumeStats, len(brokers))
+	err = FanOut(len(brokers), a.parallel, func(i int) (err error) {
+		stats[i], err = a.ConsumeStats(brokers[i].Addr, group, "")
+		return err
+	})
+	if err != nil {
+		return s, err
+	}
+	for _, cs := range stats {
 		s.TPS += cs.ConsumeTps
 		for _, w := range cs.OffsetTable {
 			s.DiffTotal += max(w.BrokerOffset-w.ConsumerOffset, 0)
@@ -338,12 +379,16 @@ func (a *Admin) Backlog(t Target, isOrder bool) ([]QueueProgress, error) {
 	if err != nil {
 		return nil, err
 	}
+	lists := make([]*wire.ConsumeStatsList, len(brokers))
+	err = FanOut(len(brokers), a.parallel, func(i int) (err error) {
+		lists[i], err = a.BrokerConsumeStats(brokers[i].Addr, isOrder)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	out := []QueueProgress{}
-	for _, b := range brokers {
-		l, err := a.BrokerConsumeStats(b.Addr, isOrder)
-		if err != nil {
-			return nil, err
-		}
+	for _, l := range lists {
 		for g, list := range l.Groups {
 			for _, cs := range list {
 				for mq, w := range cs.OffsetTable {

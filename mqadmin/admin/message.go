@@ -167,18 +167,20 @@ func (a *Admin) queryIndex(topic, key string, unique bool, begin, end int64, max
 	if unique {
 		f["_UNIQUE_KEY_QUERY"] = "true"
 	}
-	var out []*Message
-	for _, b := range routeMasters(rd) {
+	masters := routeMasters(rd)
+	found := make([][]*Message, len(masters))
+	err = FanOut(len(masters), a.parallel, func(i int) error {
+		b := masters[i]
 		resp, err := a.call(b.Addr, wire.QueryMessage, f, nil)
 		if IsCode(err, wire.QueryNotFound) {
-			continue
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("query message %s in topic %s on %s: %w", key, topic, b.Addr, err)
+			return fmt.Errorf("query message %s in topic %s on %s: %w", key, topic, b.Addr, err)
 		}
 		ms, err := DecodeMessages(resp.Body)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, m := range ms {
 			if m.Topic != topic || m.StoreTimestamp < begin || m.StoreTimestamp > end {
@@ -188,8 +190,16 @@ func (a *Admin) queryIndex(topic, key string, unique bool, begin, end int64, max
 				continue
 			}
 			m.BrokerName = b.Name
-			out = append(out, m)
+			found[i] = append(found[i], m)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []*Message
+	for _, ms := range found {
+		out = append(out, ms...)
 	}
 	sortMessages(out)
 	if len(out) > max {

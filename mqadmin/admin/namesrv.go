@@ -105,18 +105,26 @@ func (a *Admin) SetWritePerm(brokerName string, wipe bool) ([]NamesrvResult, err
 
 // NamesrvConfig returns every name server's configuration (GET_NAMESRV_CONFIG, 319).
 func (a *Admin) NamesrvConfig() (map[string]map[string]string, error) {
-	out := map[string]map[string]string{}
-	err := a.eachNamesrv("get config", func(ns string) error {
+	cfgs := make([]map[string]string, len(a.namesrvs))
+	err := FanOut(len(a.namesrvs), a.parallel, func(i int) error {
+		ns := a.namesrvs[i]
 		resp, err := a.call(ns, wire.GetNamesrvConfig, nil, nil)
-		if err != nil {
-			return err
+		if err == nil {
+			cfgs[i], err = parseProperties(resp.Body)
 		}
-		if out[ns], err = parseProperties(resp.Body); err != nil {
-			return fmt.Errorf("config of %s: %w", ns, err)
+		if err != nil {
+			return fmt.Errorf("get config on name server %s: %w", ns, err)
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]string{}
+	for i, ns := range a.namesrvs {
+		out[ns] = cfgs[i]
+	}
+	return out, nil
 }
 
 // UpdateNamesrvConfig sets keys on every name server (UPDATE_NAMESRV_CONFIG, 318).

@@ -191,13 +191,13 @@ func (a *Admin) GroupRunningInfo(broker, group string, jstack bool) ([]*Consumer
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*ConsumerRunningInfo, 0, len(cc.Connections))
-	for _, c := range cc.Connections {
-		info, err := a.RunningInfo(broker, group, c.ClientID, jstack)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, info)
+	out := make([]*ConsumerRunningInfo, len(cc.Connections))
+	err = FanOut(len(out), a.parallel, func(i int) (err error) {
+		out[i], err = a.RunningInfo(broker, group, cc.Connections[i].ClientID, jstack)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -98,20 +98,24 @@ func (a *Admin) topicStats(topic string, activeOnly bool) ([]StatsRow, error) {
 		return nil, err
 	}
 	masters := routeMasters(rd)
+	puts := make([]*wire.BrokerStatsData, len(masters))
+	consumers := make([][]string, len(masters))
+	err = FanOut(len(masters), a.parallel, func(i int) (err error) {
+		if puts[i], err = a.ViewStats(masters[i].Addr, StatsTopicPutNums, topic); err != nil {
+			return err
+		}
+		consumers[i], err = a.TopicConsumers(masters[i].Addr, topic)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	in := StatsRow{Topic: topic}
 	groups := map[string]bool{}
-	for _, b := range masters {
-		d, err := a.ViewStats(b.Addr, StatsTopicPutNums, topic)
-		if err != nil {
-			return nil, err
-		}
+	for i, d := range puts {
 		in.InTPS += d.StatsMinute.Tps
 		in.InMsg24Hour += sum24h(d)
-		gs, err := a.TopicConsumers(b.Addr, topic)
-		if err != nil {
-			return nil, err
-		}
-		for _, g := range gs {
+		for _, g := range consumers[i] {
 			groups[g] = true
 		}
 	}
@@ -122,22 +126,30 @@ func (a *Admin) topicStats(topic string, activeOnly bool) ([]StatsRow, error) {
 		in.NoConsumer = true
 		return []StatsRow{in}, nil
 	}
+	// One call per group and master, all in one fan-out: call i is group
+	// i/len(masters) on master i%len(masters).
+	names := sortedKeys(groups)
+	gets := make([]*wire.BrokerStatsData, len(names)*len(masters))
+	progress := make([]*wire.ConsumeStats, len(gets))
+	err = FanOut(len(gets), a.parallel, func(i int) (err error) {
+		g, addr := names[i/len(masters)], masters[i%len(masters)].Addr
+		if gets[i], err = a.ViewStats(addr, StatsGroupGetNums, topic+"@"+g); err != nil {
+			return err
+		}
+		progress[i], err = a.ConsumeStats(addr, g, topic)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	var rows []StatsRow
-	for _, g := range sortedKeys(groups) {
+	for gi, g := range names {
 		r := in
 		r.Group = g
-		for _, b := range masters {
-			d, err := a.ViewStats(b.Addr, StatsGroupGetNums, topic+"@"+g)
-			if err != nil {
-				return nil, err
-			}
-			r.OutTPS += d.StatsMinute.Tps
-			r.OutMsg24Hour += sum24h(d)
-			cs, err := a.ConsumeStats(b.Addr, g, topic)
-			if err != nil {
-				return nil, err
-			}
-			for _, w := range cs.OffsetTable {
+		for i := gi * len(masters); i < (gi+1)*len(masters); i++ {
+			r.OutTPS += gets[i].StatsMinute.Tps
+			r.OutMsg24Hour += sum24h(gets[i])
+			for _, w := range progress[i].OffsetTable {
 				r.Accumulation += max(w.BrokerOffset-w.ConsumerOffset, 0)
 			}
 		}
@@ -162,16 +174,19 @@ func (a *Admin) StatsToday(t Target, at int64) (*wire.StatsToday, error) {
 	if at > 0 {
 		f = map[string]string{"at": itoa(at)}
 	}
-	sum := &wire.StatsToday{Topics: map[string]int64{}, Groups: map[string]int64{}}
-	for i, b := range brokers {
-		resp, err := a.call(b.Addr, wire.MQOpsStatsToday, f, nil)
+	all := make([]wire.StatsToday, len(brokers))
+	err = FanOut(len(brokers), a.parallel, func(i int) error {
+		resp, err := a.call(brokers[i].Addr, wire.MQOpsStatsToday, f, nil)
 		if err != nil {
-			return nil, fmt.Errorf("today's stats of %s: %w", b.Addr, err)
+			return fmt.Errorf("today's stats of %s: %w", brokers[i].Addr, err)
 		}
-		var st wire.StatsToday
-		if err := decode(resp, "today's stats", &st); err != nil {
-			return nil, err
-		}
+		return decode(resp, "today's stats", &all[i])
+	})
+	if err != nil {
+		return nil, err
+	}
+	sum := &wire.StatsToday{Topics: map[string]int64{}, Groups: map[string]int64{}}
+	for i, st := range all {
 		if i == 0 {
 			sum.DayStart, sum.At = st.DayStart, st.At
 		}
@@ -206,16 +221,20 @@ func (a *Admin) StatsSeries(topic, group, step string, from, to int64) (*wire.St
 		kind, key = SeriesGet, topic+"@"+group
 	}
 	f := map[string]string{"kind": kind, "key": key, "step": step, "from": itoa(from), "to": itoa(to)}
-	byTime := map[int64]int64{}
-	for _, b := range routeMasters(rd) {
-		resp, err := a.call(b.Addr, wire.MQOpsStatsSeries, f, nil)
+	masters := routeMasters(rd)
+	all := make([]wire.StatsSeries, len(masters))
+	err = FanOut(len(masters), a.parallel, func(i int) error {
+		resp, err := a.call(masters[i].Addr, wire.MQOpsStatsSeries, f, nil)
 		if err != nil {
-			return nil, fmt.Errorf("stats series of %s on %s: %w", key, b.Addr, err)
+			return fmt.Errorf("stats series of %s on %s: %w", key, masters[i].Addr, err)
 		}
-		var s wire.StatsSeries
-		if err := decode(resp, "stats series", &s); err != nil {
-			return nil, err
-		}
+		return decode(resp, "stats series", &all[i])
+	})
+	if err != nil {
+		return nil, err
+	}
+	byTime := map[int64]int64{}
+	for _, s := range all {
 		for _, p := range s.Points {
 			byTime[p.Time] += p.Value
 		}

@@ -64,13 +64,17 @@ func (a *Admin) Groups(t Target) ([]GroupConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	tables := make([]map[string]*wire.SubscriptionGroupConfig, len(brokers))
+	err = FanOut(len(brokers), a.parallel, func(i int) (err error) {
+		tables[i], err = a.brokerGroups(brokers[i].Addr)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	byName := map[string]*GroupConfig{}
-	for _, b := range brokers {
-		table, err := a.brokerGroups(b.Addr)
-		if err != nil {
-			return nil, err
-		}
-		for name, cfg := range table {
+	for i, b := range brokers {
+		for name, cfg := range tables[i] {
 			gc := byName[name]
 			if gc == nil {
 				gc = &GroupConfig{Config: cfg}

@@ -105,12 +105,17 @@ func (a *Admin) TopicStatus(topic string) ([]QueueStatus, error) {
 	if err != nil {
 		return nil, err
 	}
+	masters := routeMasters(rd)
+	stats := make([]*wire.TopicStatsTable, len(masters))
+	err = FanOut(len(masters), a.parallel, func(i int) (err error) {
+		stats[i], err = a.TopicStats(masters[i].Addr, topic)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	var out []QueueStatus
-	for _, b := range routeMasters(rd) {
-		st, err := a.TopicStats(b.Addr, topic)
-		if err != nil {
-			return nil, err
-		}
+	for _, st := range stats {
 		for mq, o := range st.OffsetTable {
 			out = append(out, QueueStatus{BrokerName: mq.BrokerName, QueueID: mq.QueueID, MinOffset: o.MinOffset, MaxOffset: o.MaxOffset, LastUpdateTimestamp: o.LastUpdateTimestamp})
 		}
@@ -146,12 +151,17 @@ func (a *Admin) TopicConsumersAll(topic string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	masters := routeMasters(rd)
+	groups := make([][]string, len(masters))
+	err = FanOut(len(masters), a.parallel, func(i int) (err error) {
+		groups[i], err = a.TopicConsumers(masters[i].Addr, topic)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	seen := map[string]bool{}
-	for _, b := range routeMasters(rd) {
-		gs, err := a.TopicConsumers(b.Addr, topic)
-		if err != nil {
-			return nil, err
-		}
+	for _, gs := range groups {
 		for _, g := range gs {
 			seen[g] = true
 		}

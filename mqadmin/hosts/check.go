@@ -109,28 +109,29 @@ func Check(ctx context.Context, inv *Inventory, s *SSH, o Options) ([]Result, er
 		return nil, fmt.Errorf("inventory %s has no hosts in %s or %s", inv.Path, GroupNamesrv, GroupBroker)
 	}
 
+	// The name servers are asked while the hosts are checked; neither
+	// fails as a whole (every failure is reported on its host).
 	var wg sync.WaitGroup
 	views := make([]namesrvView, len(namesrvs))
-	for i, h := range namesrvs {
-		wg.Go(func() { views[i] = askNamesrv(h.NamesrvAddr(), o.NamesrvTimeout) })
-	}
+	wg.Go(func() {
+		_ = admin.FanOut(len(namesrvs), admin.DefaultParallel, func(i int) error {
+			views[i] = askNamesrv(namesrvs[i].NamesrvAddr(), o.NamesrvTimeout)
+			return nil
+		})
+	})
 	perHost := make([][]Result, len(targets))
-	sem := make(chan struct{}, max(o.Forks, 1))
 	var mu sync.Mutex
 	done := 0
-	for i, h := range targets {
-		wg.Go(func() {
-			sem <- struct{}{}
-			perHost[i] = checkHost(ctx, s, h, o)
-			<-sem
-			mu.Lock()
-			defer mu.Unlock()
-			done++
-			if o.Progress != nil {
-				o.Progress(done, len(targets))
-			}
-		})
-	}
+	_ = admin.FanOut(len(targets), max(o.Forks, 1), func(i int) error {
+		perHost[i] = checkHost(ctx, s, targets[i], o)
+		mu.Lock()
+		defer mu.Unlock()
+		done++
+		if o.Progress != nil {
+			o.Progress(done, len(targets))
+		}
+		return nil
+	})
 	wg.Wait()
 
 	var out []Result

@@ -1,10 +1,13 @@
 package probe
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/mqops/mqops/mqadmin/admin"
+	"github.com/mqops/mqops/wire"
 )
 
 // maxLagLookups bounds the pulls one Backlog makes to date the oldest
@@ -57,48 +60,70 @@ func ClusterBacklog(namesrv, cluster string) *Backlog {
 		out.Error = err.Error()
 		return out
 	}
-	now := time.Now().UnixMilli()
-	lookups := 0
-	for _, b := range masters {
-		l, err := a.BrokerConsumeStats(b.Addr, false)
-		if err != nil {
-			out.Error = err.Error()
-			return out
-		}
+	lists := make([]*wire.ConsumeStatsList, len(masters))
+	err = admin.FanOut(len(masters), a.Parallel(), func(i int) (err error) {
+		lists[i], err = a.BrokerConsumeStats(masters[i].Addr, false)
+		return err
+	})
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	// A lagging queue is dated by one pull (below) of its oldest pending
+	// message; its lag counts for its group and, unless it is the group's
+	// retry queue, for its topic@group pair.
+	type lagging struct {
+		addr, topic string
+		queue       int
+		offset      int64
+		gb          *GroupBacklog
+		p           *PairBacklog
+		lag         int64
+	}
+	var lags []lagging
+	for i, l := range lists {
 		for g, list := range l.Groups {
 			gb := out.group(g)
 			for _, cs := range list {
 				gb.ConsumeTPS += cs.ConsumeTps
 				for mq, w := range cs.OffsetTable {
 					diff := max(w.BrokerOffset-w.ConsumerOffset, 0)
-					var lag int64
+					var p *PairBacklog
+					if strings.HasPrefix(mq.Topic, admin.RetryPrefix) {
+						gb.RetryBacklog += diff
+					} else {
+						gb.Backlog += diff
+						out.Total += diff
+						if p = out.Pairs[mq.Topic+"@"+g]; p == nil {
+							p = &PairBacklog{}
+							out.Pairs[mq.Topic+"@"+g] = p
+							gb.Topics++
+						}
+						p.Backlog += diff
+					}
 					if diff > 0 {
-						if lookups < maxLagLookups {
-							lookups++
-							if at, err := a.PendingSince(b.Addr, mq.Topic, mq.QueueID, w.ConsumerOffset); err == nil && at > 0 {
-								lag = max(now-at, 0) / 1000
-							}
+						if len(lags) < maxLagLookups {
+							lags = append(lags, lagging{addr: masters[i].Addr, topic: mq.Topic, queue: mq.QueueID, offset: w.ConsumerOffset, gb: gb, p: p})
 						} else {
 							out.LagTruncated = true
 						}
 					}
-					gb.LagSeconds = max(gb.LagSeconds, lag)
-					if strings.HasPrefix(mq.Topic, admin.RetryPrefix) {
-						gb.RetryBacklog += diff
-						continue
-					}
-					gb.Backlog += diff
-					out.Total += diff
-					p := out.Pairs[mq.Topic+"@"+g]
-					if p == nil {
-						p = &PairBacklog{}
-						out.Pairs[mq.Topic+"@"+g] = p
-						gb.Topics++
-					}
-					p.Backlog += diff
-					p.LagSeconds = max(p.LagSeconds, lag)
 				}
 			}
+		}
+	}
+	now := time.Now().UnixMilli()
+	_ = admin.FanOut(len(lags), a.Parallel(), func(i int) error {
+		l := &lags[i]
+		if at, err := a.PendingSince(l.addr, l.topic, l.queue, l.offset); err == nil && at > 0 {
+			l.lag = max(now-at, 0) / 1000
+		}
+		return nil // an undated queue only lacks a lag
+	})
+	for _, l := range lags {
+		l.gb.LagSeconds = max(l.gb.LagSeconds, l.lag)
+		if l.p != nil {
+			l.p.LagSeconds = max(l.p.LagSeconds, l.lag)
 		}
 	}
 	for g, gb := range out.Groups {
@@ -123,15 +148,20 @@ func (b *Backlog) group(g string) *GroupBacklog {
 
 // dlqSize counts the messages retained in a group's dead-letter topic.
 func dlqSize(a *admin.Admin, masters []admin.Broker, group string) int64 {
-	var n int64
-	for _, b := range masters {
-		ts, err := a.TopicStats(b.Addr, admin.DLQPrefix+group)
+	sizes := make([]int64, len(masters))
+	_ = admin.FanOut(len(masters), a.Parallel(), func(i int) error {
+		ts, err := a.TopicStats(masters[i].Addr, admin.DLQPrefix+group)
 		if err != nil { // no dead letters yet: the topic does not exist
-			continue
+			return nil
 		}
 		for _, o := range ts.OffsetTable {
-			n += max(o.MaxOffset-o.MinOffset, 0)
+			sizes[i] += max(o.MaxOffset-o.MinOffset, 0)
 		}
+		return nil
+	})
+	var n int64
+	for _, s := range sizes {
+		n += s
 	}
 	return n
 }
@@ -176,28 +206,41 @@ func ClusterBusiness(namesrv, cluster string) *Business {
 		out.Error = err.Error()
 		return out
 	}
-	minute := func(name, key string) (int64, float64) {
-		var sum int64
-		var tps float64
-		for _, b := range masters {
-			if d, err := a.ViewStats(b.Addr, name, key); err == nil {
+	// Every key's last minute on every master in one fan-out: call i asks
+	// master i%len(masters) about key i/len(masters), topics first.
+	topics, pairs := slices.Sorted(maps.Keys(today.Topics)), slices.Sorted(maps.Keys(today.Groups))
+	keys := slices.Concat(topics, pairs)
+	minutes := make([]*wire.BrokerStatsData, len(keys)*len(masters))
+	_ = admin.FanOut(len(minutes), a.Parallel(), func(i int) error {
+		k, name := i/len(masters), admin.StatsTopicPutNums
+		if k >= len(topics) {
+			name = admin.StatsGroupGetNums
+		}
+		if d, err := a.ViewStats(masters[i%len(masters)].Addr, name, keys[k]); err == nil {
+			minutes[i] = d
+		}
+		return nil
+	})
+	minute := func(k int) (sum int64, tps float64) {
+		for _, d := range minutes[k*len(masters) : (k+1)*len(masters)] {
+			if d != nil { // a master that does not answer adds nothing
 				sum += d.StatsMinute.Sum
 				tps += d.StatsMinute.Tps
 			}
 		}
 		return sum, tps
 	}
-	for topic, n := range today.Topics {
-		f := &Figures{Today: n}
-		f.Minute, f.TPS = minute(admin.StatsTopicPutNums, topic)
+	for i, topic := range topics {
+		f := &Figures{Today: today.Topics[topic]}
+		f.Minute, f.TPS = minute(i)
 		out.Topics[topic] = f
 		out.Put.Today += f.Today
 		out.Put.Minute += f.Minute
 		out.Put.TPS += f.TPS
 	}
-	for key, n := range today.Groups {
-		f := &Figures{Today: n}
-		f.Minute, f.TPS = minute(admin.StatsGroupGetNums, key)
+	for i, key := range pairs {
+		f := &Figures{Today: today.Groups[key]}
+		f.Minute, f.TPS = minute(len(topics) + i)
 		out.Pairs[key] = f
 		out.Get.Today += f.Today
 		out.Get.Minute += f.Minute

@@ -9,11 +9,14 @@
 package probe
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mqops/mqops/mqadmin/admin"
+	"github.com/mqops/mqops/wire"
 )
 
 // Timeout bounds each request: the agent's own timeout (Timeout in
@@ -137,17 +140,24 @@ func (st *BrokerStatus) fill(rt, cfg map[string]string, now time.Time) {
 func (st *BrokerStatus) registration(namesrv string) {
 	addrs := splitList(namesrv)
 	st.NamesrvCount = len(addrs)
-	slaves := map[string]bool{}
-	for _, ns := range addrs {
-		a, err := admin.New(ns, Timeout)
+	infos := make([]*wire.ClusterInfo, len(addrs))
+	failures := make([]string, len(addrs))
+	_ = admin.FanOut(len(addrs), admin.DefaultParallel, func(i int) error {
+		a, err := admin.New(addrs[i], Timeout)
 		if err != nil {
-			st.NamesrvErrors = append(st.NamesrvErrors, err.Error())
-			continue
+			failures[i] = err.Error()
+			return nil
 		}
-		ci, err := a.ClusterInfo()
-		a.Close()
-		if err != nil {
-			st.NamesrvErrors = append(st.NamesrvErrors, ns+": "+err.Error())
+		defer a.Close()
+		if infos[i], err = a.ClusterInfo(); err != nil {
+			failures[i] = addrs[i] + ": " + err.Error()
+		}
+		return nil
+	})
+	slaves := map[string]bool{}
+	for i, ci := range infos {
+		if ci == nil {
+			st.NamesrvErrors = append(st.NamesrvErrors, failures[i])
 			continue
 		}
 		// By name and id: the agent may reach the broker on 127.0.0.1
@@ -167,17 +177,23 @@ func (st *BrokerStatus) registration(namesrv string) {
 		}
 	}
 	st.Slaves = len(slaves)
-	for s := range slaves {
-		a, err := admin.New(s, Timeout)
+	addrs = slices.Sorted(maps.Keys(slaves))
+	lags := make([]int64, len(addrs))
+	_ = admin.FanOut(len(addrs), admin.DefaultParallel, func(i int) error {
+		a, err := admin.New(addrs[i], Timeout)
 		if err != nil {
-			continue
+			return nil
 		}
-		if rt, err := a.RuntimeInfo(s); err == nil {
-			st.SlaveLag = max(st.SlaveLag, st.CommitLogMax-num(rt, "commitLogMaxOffset"))
+		defer a.Close()
+		if rt, err := a.RuntimeInfo(addrs[i]); err == nil {
+			lags[i] = st.CommitLogMax - num(rt, "commitLogMaxOffset")
 		} else {
-			st.SlaveLag = max(st.SlaveLag, st.CommitLogMax) // unreachable: behind by everything
+			lags[i] = st.CommitLogMax // unreachable: behind by everything
 		}
-		a.Close()
+		return nil
+	})
+	for _, lag := range lags {
+		st.SlaveLag = max(st.SlaveLag, lag)
 	}
 }
 

@@ -83,8 +83,13 @@ func ClusterCanary(namesrv, cluster, topic, group string) *Canary {
 		return out
 	}
 	defer p.Shutdown()
-	for _, b := range masters {
-		r := roundTrip(a, p, b, topic, group)
+	results := make([]*CanaryResult, len(masters))
+	_ = admin.FanOut(len(masters), a.Parallel(), func(i int) error {
+		results[i] = roundTrip(a, p, masters[i], topic, group)
+		return nil
+	})
+	for i, b := range masters {
+		r := results[i]
 		out.Brokers[b.Name] = r
 		if r.OK == 1 {
 			out.OK++
@@ -98,13 +103,17 @@ func ClusterCanary(namesrv, cluster, topic, group string) *Canary {
 
 // ensureTopic creates topic on the masters that lack it.
 func ensureTopic(a *admin.Admin, masters []admin.Broker, cluster, topic string) error {
+	have := make([][]string, len(masters))
+	err := admin.FanOut(len(masters), a.Parallel(), func(i int) (err error) {
+		have[i], err = a.BrokerTopics(masters[i].Addr)
+		return err
+	})
+	if err != nil {
+		return err
+	}
 	var missing []admin.Broker
-	for _, b := range masters {
-		have, err := a.BrokerTopics(b.Addr)
-		if err != nil {
-			return err
-		}
-		if !slices.Contains(have, topic) {
+	for i, b := range masters {
+		if !slices.Contains(have[i], topic) {
 			missing = append(missing, b)
 		}
 	}

@@ -1,6 +1,8 @@
 package probe
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -99,41 +101,51 @@ type ClusterBroker struct {
 // lists counts) and asks each broker of cluster for its state.
 func Cluster(namesrv, cluster string) *ClusterStatus {
 	st := &ClusterStatus{Cluster: cluster, Reasons: []string{}, Brokers: []ClusterBroker{}}
-	groups := map[string]map[int64]string{}
-	for _, ns := range splitList(namesrv) {
-		st.NamesrvCount++
-		a, err := admin.New(ns, Timeout)
+	nss := splitList(namesrv)
+	st.NamesrvCount = len(nss)
+	infos := make([]*wire.ClusterInfo, len(nss))
+	failures := make([]string, len(nss))
+	_ = admin.FanOut(len(nss), admin.DefaultParallel, func(i int) error {
+		a, err := admin.New(nss[i], Timeout)
 		if err != nil {
-			st.Reasons = append(st.Reasons, "name server "+ns+": "+err.Error())
-			continue
+			failures[i] = "name server " + nss[i] + ": " + err.Error()
+			return nil
 		}
-		ci, err := a.ClusterInfo()
-		a.Close()
-		if err != nil {
-			st.Reasons = append(st.Reasons, "name server "+ns+" down: "+err.Error())
+		defer a.Close()
+		if infos[i], err = a.ClusterInfo(); err != nil {
+			failures[i] = "name server " + nss[i] + " down: " + err.Error()
+		}
+		return nil
+	})
+	groups := map[string]map[int64]string{}
+	for i, ci := range infos {
+		if ci == nil {
+			st.Reasons = append(st.Reasons, failures[i])
 			continue
 		}
 		st.NamesrvUp++
 		mergeCluster(groups, ci, cluster)
 	}
-	names := make([]string, 0, len(groups))
-	for n := range groups {
-		names = append(names, n)
+	names := slices.Sorted(maps.Keys(groups))
+	var all []ClusterBroker // by name, then id
+	for _, name := range names {
+		for _, id := range slices.Sorted(maps.Keys(groups[name])) {
+			all = append(all, ClusterBroker{Name: name, ID: id, Addr: groups[name][id]})
+		}
 	}
-	sort.Strings(names)
+	_ = admin.FanOut(len(all), admin.DefaultParallel, func(i int) error {
+		probeBroker(&all[i])
+		return nil
+	})
+	next := 0
 	for _, name := range names {
 		st.BrokerGroups++
-		ids := make([]int64, 0, len(groups[name]))
-		for id := range groups[name] {
-			ids = append(ids, id)
-		}
-		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 		if groups[name][0] == "" {
 			st.Reasons = append(st.Reasons, "broker group "+name+" has no master")
 		}
-		for _, id := range ids {
-			b := probeBroker(name, id, groups[name][id])
-			if id == 0 {
+		for ; next < len(all) && all[next].Name == name; next++ {
+			b := all[next]
+			if b.ID == 0 {
 				st.Masters++
 				st.MastersUp += b.Up
 				if b.Up == 1 && b.Writable == 1 {
@@ -179,23 +191,22 @@ func mergeCluster(groups map[string]map[int64]string, ci *wire.ClusterInfo, clus
 	}
 }
 
-func probeBroker(name string, id int64, addr string) ClusterBroker {
-	b := ClusterBroker{Name: name, ID: id, Addr: addr}
-	a, err := admin.New(addr, Timeout)
+// probeBroker fills b from its runtime table, or says why it could not.
+func probeBroker(b *ClusterBroker) {
+	a, err := admin.New(b.Addr, Timeout)
 	if err != nil {
 		b.Error = err.Error()
-		return b
+		return
 	}
 	defer a.Close()
-	rt, err := a.RuntimeInfo(addr)
+	rt, err := a.RuntimeInfo(b.Addr)
 	if err != nil {
 		b.Error = err.Error()
-		return b
+		return
 	}
 	b.Up = 1
 	var s BrokerStatus
 	s.fill(rt, map[string]string{}, time.Now())
 	b.Permission, b.Writable = s.Permission, s.Writable
 	b.DiskPused, b.PutTPS, b.GetTPS = s.CommitLogPused, s.PutTPS, s.GetTPS
-	return b
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mqops/mqops/mqadmin/admin"
+	"github.com/mqops/mqops/wire"
 )
 
 // Row is one low-level-discovery entry: LLD macro → value.
@@ -141,14 +142,18 @@ func Groups(s Scope, pairs bool) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	lists := make([]*wire.ConsumeStatsList, len(masters))
+	err = admin.FanOut(len(masters), a.Parallel(), func(i int) (err error) {
+		lists[i], err = a.BrokerConsumeStats(masters[i].Addr, false)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	groups := map[string]map[string]bool{} // group → topics with progress
 	names := map[string]bool{s.Cluster: s.Cluster != ""}
-	for _, b := range masters {
-		names[b.Name] = true
-		l, err := a.BrokerConsumeStats(b.Addr, false)
-		if err != nil {
-			return nil, err
-		}
+	for i, l := range lists {
+		names[masters[i].Name] = true
 		for g, list := range l.Groups {
 			if groups[g] == nil {
 				groups[g] = map[string]bool{}

@@ -3,6 +3,7 @@
 package cmdutil
 
 import (
+	"fmt"
 	"io"
 	"time"
 
@@ -22,6 +23,8 @@ type Factory struct {
 	ConfigFile string
 	Context    string
 	Timeout    time.Duration
+	// Parallel is how many brokers or name servers a command asks at once.
+	Parallel int
 
 	// Format is bound to every command's --output flag; one command runs
 	// per process, so they can share it.
@@ -38,6 +41,9 @@ func (f *Factory) Admin() (*admin.Admin, error) {
 	if f.admin != nil {
 		return f.admin, nil
 	}
+	if f.Parallel < 1 {
+		return nil, fmt.Errorf("--parallel must be 1 or more, got %d", f.Parallel)
+	}
 	ns, err := f.ResolveNamesrv()
 	if err != nil {
 		return nil, err
@@ -46,6 +52,7 @@ func (f *Factory) Admin() (*admin.Admin, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.SetParallel(f.Parallel)
 	f.admin = a
 	return a, nil
 }

@@ -80,13 +80,18 @@ func printKV(f *cmdutil.Factory, t admin.Target, get func(*admin.Admin, string) 
 	if err != nil {
 		return err
 	}
+	kvs := make([]map[string]string, len(brokers))
+	err = admin.FanOut(len(brokers), a.Parallel(), func(i int) (err error) {
+		kvs[i], err = get(a, brokers[i].Addr)
+		return err
+	})
+	if err != nil {
+		return err
+	}
 	all := map[string]map[string]string{}
 	var rows [][]string
-	for _, b := range brokers {
-		kv, err := get(a, b.Addr)
-		if err != nil {
-			return err
-		}
+	for i, b := range brokers {
+		kv := kvs[i]
 		all[b.Addr] = kv
 		keys := make([]string, 0, len(kv))
 		for k := range kv {

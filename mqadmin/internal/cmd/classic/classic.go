@@ -2,10 +2,13 @@
 // flags (and Java's long names), as thin aliases over the noun-verb
 // commands: scripts written for RocketMQ's mqadmin keep working. Boolean
 // options that Java reads with a value ("-o true") take one here too.
-// Output is a table, or JSON with --output json (-o is taken by Java).
+// Output is a table, or JSON with -o json (--output json where Java's -o
+// means something else, see javaO).
 package classic
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
 
 	"github.com/mqops/mqops/mqadmin/admin"
@@ -26,7 +29,25 @@ func NewCmds(f *cmdutil.Factory) []*cobra.Command {
 	return append(append(topicCmds(f), messageCmds(f)...), append(groupCmds(f), serverCmds(f)...)...)
 }
 
-// cmd builds a classic command running run, with --output added.
+// javaO gives, for each classic command whose Java original has an -o
+// option, that option's long name (apache/rocketmq
+// tools/src/main/java/org/apache/rocketmq/tools/command/: 4.9's
+// topic/UpdateTopicSubCommand, message/QueryMsgByOffsetSubCommand and
+// broker/BrokerConsumeStatsSubCommad; 5's consumer/UpdateSubGroupSubCommand
+// and offset/ResetOffsetByTimeCommand). There -o keeps Java's meaning, or
+// is refused where mqops lacks the feature (unsupportedJavaO), and the
+// output format is --output only. Every other classic command takes
+// -o json too: users type it by habit.
+var javaO = map[string]string{
+	"updateTopic":        "order",
+	"queryMsgByOffset":   "offset",
+	"brokerConsumeStats": "order",
+	"updateSubGroup":     "consumeMessageOrderly",
+	"resetOffsetByTime":  "offset",
+}
+
+// cmd builds a classic command running run, with -o/--output added (or
+// --output alone, see javaO).
 func cmd(f *cmdutil.Factory, name, short, seeAlso string, run func() error) *cobra.Command {
 	c := &cobra.Command{
 		Use:   name,
@@ -35,8 +56,24 @@ func cmd(f *cmdutil.Factory, name, short, seeAlso string, run func() error) *cob
 		Args:  cobra.NoArgs,
 		RunE:  func(*cobra.Command, []string) error { return run() },
 	}
-	f.AddOutputFlag(c, false)
+	f.AddOutputFlag(c, javaO[name] == "")
 	return c
+}
+
+// unsupported is a flag whose every value is refused with its text.
+type unsupported string
+
+func (u unsupported) String() string   { return "" }
+func (u unsupported) Set(string) error { return errors.New(string(u)) }
+func (u unsupported) Type() string     { return "" }
+
+// unsupportedJavaO takes c's Java -o (see javaO) for an option mqops does
+// not implement, so that it is refused as such instead of being read as
+// the output format or reported as an unknown flag.
+func unsupportedJavaO(c *cobra.Command, feature string) {
+	name := javaO[c.Name()]
+	c.Flags().VarP(unsupported("Java RocketMQ 5's -o/--"+name+" ("+feature+") is not supported; the output format is --output"), name, "o", "")
+	_ = c.Flags().MarkHidden(name)
 }
 
 func required(c *cobra.Command, names ...string) {
@@ -223,6 +260,7 @@ func groupCmds(f *cmdutil.Factory) []*cobra.Command {
 	fl.IntVarP(&gc.RetryMaxTimes, "retryMaxTimes", "r", 16, "retry max times")
 	fl.Int64VarP(&gc.BrokerID, "brokerId", "i", 0, "consumer from which broker id")
 	fl.Int64VarP(&gc.WhichBrokerWhenConsumeSlowly, "whichBrokerWhenConsumeSlowly", "w", 1, "which broker id when consume slowly")
+	unsupportedJavaO(update, "consume orderly")
 	required(update, "groupName")
 
 	do := &group.DeleteOptions{}
@@ -250,6 +288,7 @@ func groupCmds(f *cmdutil.Factory) []*cobra.Command {
 		if !latest {
 			c.Flags().StringVarP(&ro.Time, "timestamp", "s", "", "set the timestamp[now|currentTimeMillis|yyyy-MM-dd#HH:mm:ss:SSS]")
 			required(c, "timestamp")
+			unsupportedJavaO(c, "reset one queue to an offset")
 		}
 		return c
 	}

@@ -60,6 +60,7 @@ with a one-line reason on stderr.`,
 	pf.StringVar(&f.ConfigFile, "config", "", "config file with cluster contexts (default ~/.mqadmin.yaml)")
 	pf.StringVar(&f.Context, "cluster-context", "", "context of the config file to use instead of its current-context")
 	pf.DurationVar(&f.Timeout, "timeout", admin.DefaultTimeout, "timeout of each request")
+	pf.IntVar(&f.Parallel, "parallel", admin.DefaultParallel, "brokers or name servers asked at once")
 	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		if name == "namesrvAddr" { // Java's long name for -n
 			name = "namesrv"

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/mqops/mqops/mqadmin/internal/cmdutil"
+	"github.com/mqops/mqops/mqadmin/internal/output"
 )
 
 func runArgs(args ...string) (stdout, stderr string, code int) {
@@ -48,10 +51,68 @@ func TestClassicNamesAndErrors(t *testing.T) {
 		{[]string{"topic", "list", "--bogus"}, "mqadmin: unknown flag: --bogus (see 'mqadmin topic list --help')\n"},
 		{[]string{"updateTopic", "-t", "T", "-o", "maybe"}, `mqadmin: invalid argument "maybe" for "-o, --order" flag: want true or false, got "maybe" (see 'mqadmin updateTopic --help')` + "\n"},
 		{[]string{"topic", "create", "-t", "T", "-n", "127.0.0.1:1"}, "mqadmin: give exactly one of a broker (-b) or a cluster (-c)\n"},
+		{[]string{"cluster", "list", "-n", "127.0.0.1:1", "--parallel", "0"}, "mqadmin: --parallel must be 1 or more, got 0\n"},
 	} {
 		stdout, stderr, code := runArgs(c.args...)
 		if code == 0 || stdout != "" || stderr != c.want {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %q", c.args, code, stdout, stderr, c.want)
 		}
+	}
+}
+
+// Every classic command takes -o json as the output format, except those
+// whose Java original gives -o a meaning of its own (apache/rocketmq
+// tools/src/main/java/org/apache/rocketmq/tools/command/**): there -o
+// keeps it, or is refused where mqops lacks the feature, and --output
+// still sets the format.
+func TestClassicShortOutput(t *testing.T) {
+	javaO := map[string]struct{ flag, value string }{
+		"updateTopic":        {"order", "true"},             // topic/UpdateTopicSubCommand
+		"brokerConsumeStats": {"order", "true"},             // broker/BrokerConsumeStatsSubCommad
+		"queryMsgByOffset":   {"offset", "42"},              // message/QueryMsgByOffsetSubCommand
+		"updateSubGroup":     {"consumeMessageOrderly", ""}, // 5.x consumer/UpdateSubGroupSubCommand
+		"resetOffsetByTime":  {"offset", ""},                // 5.x offset/ResetOffsetByTimeCommand
+	}
+	f := &cmdutil.Factory{}
+	seen := map[string]bool{}
+	for _, c := range New(f).Commands() {
+		if c.GroupID != groupClassic {
+			continue
+		}
+		name := c.Name()
+		seen[name] = true
+		t.Run(name, func(t *testing.T) {
+			f.Format = ""
+			err := c.ParseFlags([]string{"-o", "json"})
+			j, ok := javaO[name]
+			switch {
+			case !ok:
+				if err != nil || f.Format != output.JSON {
+					t.Fatalf("-o json: %v, format %q", err, f.Format)
+				}
+				return
+			case err == nil || f.Format != "":
+				t.Fatalf("-o json taken as the output format (error %v, format %q)", err, f.Format)
+			case j.value == "":
+				if !strings.Contains(err.Error(), "-o/--"+j.flag+" (") || !strings.Contains(err.Error(), "is not supported; the output format is --output") {
+					t.Fatalf("-o json: %v", err)
+				}
+			default:
+				if err := c.ParseFlags([]string{"-o", j.value}); err != nil || c.Flags().Lookup(j.flag).Value.String() != j.value {
+					t.Fatalf("-o %s: %v, --%s %s", j.value, err, j.flag, c.Flags().Lookup(j.flag).Value)
+				}
+			}
+			if err := c.ParseFlags([]string{"--output", "json"}); err != nil || f.Format != output.JSON {
+				t.Fatalf("--output json: %v, format %q", err, f.Format)
+			}
+		})
+	}
+	for name := range javaO {
+		if !seen[name] {
+			t.Errorf("%s is not a classic command", name)
+		}
+	}
+	if len(seen) == 0 {
+		t.Error("no classic commands")
 	}
 }
