@@ -54,7 +54,7 @@ func readFile(t *testing.T, path string) []byte {
 }
 
 // sendRaw stores n messages in queue 0 of topic.
-func sendRaw(t *testing.T, broker, topic string, n int) {
+func sendRawMessages(t *testing.T, broker, topic string, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
 		if resp := invoke(t, broker, wire.SendMessage, sendFields(topic, "0"), []byte(fmt.Sprint("m", i))); resp.Code != wire.Success {
@@ -74,7 +74,7 @@ func TestUpdateBrokerConfigRefusesFixedKeys(t *testing.T) {
 	dir := newBrokerDir(t)
 	broker := confBroker(t, dir, ns.addr)
 	const topic = "Kept"
-	sendRaw(t, broker.addr, topic, 3)
+	sendRawMessages(t, broker.addr, topic, 3)
 
 	setBrokerConfig(t, broker.addr, "fileReservedTime=48")
 	saved := filepath.Join(string(dir), "store", "config", "runtime.properties")
@@ -140,7 +140,7 @@ func TestRuntimeConfigFileFixedKeysIgnored(t *testing.T) {
 	dir := newBrokerDir(t)
 	broker := confBroker(t, dir, ns.addr)
 	const topic = "Kept"
-	sendRaw(t, broker.addr, topic, 3)
+	sendRawMessages(t, broker.addr, topic, 3)
 	broker.stop()
 
 	elsewhere := filepath.Join(t.TempDir(), "elsewhere")
