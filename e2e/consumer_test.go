@@ -165,7 +165,8 @@ func TestConsumeFromWhere(t *testing.T) {
 	sendN(t, p, topic, "old", 10)
 
 	// A new group with CONSUME_FROM_LAST_OFFSET on a young queue still reads
-	// from 0, as Java brokers answer QUERY_CONSUMER_OFFSET (requests.md §4.4).
+	// from 0, as Java brokers answer QUERY_CONSUMER_OFFSET (Java's
+	// ConsumerManageProcessor.queryConsumerOffset).
 	last := newCollector()
 	newPushConsumer(t, c.ns.addr, "CG_last", topic, consumer.MessageSelector{}, last, consumer.WithConsumeFromWhere(consumer.ConsumeFromLastOffset))
 	first := newCollector()

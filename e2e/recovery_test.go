@@ -87,7 +87,7 @@ func TestTornTailRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const bodyAt = 88 // IPv4 born and store hosts (store.md §1)
+	const bodyAt = 88 // IPv4 born and store hosts (layout: wire/record.go)
 	var b [1]byte
 	if _, err := f.ReadAt(b[:], last+bodyAt); err != nil {
 		t.Fatal(err)

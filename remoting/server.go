@@ -10,7 +10,9 @@ import (
 )
 
 // IdleTimeout closes server-side connections that sent nothing for this long
-// (clients heartbeat every 30 s; Java uses the same 120 s, remoting.md §10).
+// (clients heartbeat every 30 s; Java uses the same 120 s,
+// serverChannelMaxIdleTimeSeconds in apache/rocketmq
+// remoting/src/main/java/org/apache/rocketmq/remoting/netty/NettyServerConfig.java).
 const IdleTimeout = 120 * time.Second
 
 // Server accepts remoting connections and serves them with one Handler.

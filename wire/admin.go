@@ -2,7 +2,8 @@ package wire
 
 import "sort"
 
-// Bodies of the admin requests mqadmin sends to brokers (requests.md §7).
+// Bodies of the admin requests mqadmin sends to brokers (Java's apache/rocketmq
+// broker/src/main/java/org/apache/rocketmq/broker/processor/AdminBrokerProcessor.java).
 // Types holding Map<MessageQueue,X> encode with Encode and decode with
 // their Decode function; see fastjson.go.
 

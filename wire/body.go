@@ -6,11 +6,14 @@ import (
 	"strconv"
 )
 
-// JSON bodies shared by brokers, name servers, clients and tools
-// (requests.md §3). Field names are Java's property names; encoding/json
+// JSON bodies shared by brokers, name servers, clients and tools. Field
+// names are the property names of Java's classes under apache/rocketmq
+// rocketmq-all-4.9.8 common/src/main/java/org/apache/rocketmq/common;
+// encoding/json
 // writes them compactly, which the Go client's hand-written parsers need.
 
-// DataVersion versions a broker's topic table (namesrv.md §2).
+// DataVersion versions a broker's topic table (apache/rocketmq
+// rocketmq-all-4.9.8 common/src/main/java/org/apache/rocketmq/common/DataVersion.java).
 type DataVersion struct {
 	Counter   int64 `json:"counter"`
 	Timestamp int64 `json:"timestamp"`
@@ -56,7 +59,8 @@ type BrokerData struct {
 }
 
 // TopicRouteData answers GET_ROUTEINFO_BY_TOPIC. queueDatas must be an array
-// and every brokerAddrs an object, or the Go client fails (gaps.md §2).
+// and every brokerAddrs an object, or the Go client fails
+// (apache/rocketmq-client-go v2.1.2 internal/route.go TopicRouteData.decode).
 type TopicRouteData struct {
 	BrokerDatas       []BrokerData        `json:"brokerDatas"`
 	FilterServerTable map[string][]string `json:"filterServerTable"`
@@ -94,7 +98,8 @@ type MessageQueue struct {
 }
 
 // FlexInt decodes a JSON number or a numeric string: the Go client writes
-// subscription codeSet elements as strings (gaps.md §4).
+// subscription codeSet elements as strings (apache/rocketmq-client-go v2.1.2
+// consumer/consumer.go buildSubscriptionData).
 type FlexInt int64
 
 // UnmarshalJSON implements json.Unmarshaler.

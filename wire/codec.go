@@ -79,7 +79,8 @@ func AppendFrame(dst []byte, c *Command) []byte {
 	return dst
 }
 
-// ---- ROCKETMQ binary header (remoting.md §3) ----
+// ---- ROCKETMQ binary header ----
+// (apache/rocketmq remoting/src/main/java/org/apache/rocketmq/remoting/protocol/RocketMQSerializable.java)
 
 func decodeBinaryHeader(h []byte, c *Command) error {
 	if len(h) < 21 {
@@ -153,7 +154,8 @@ func appendBinaryHeader(dst []byte, c *Command) []byte {
 	return dst
 }
 
-// ---- JSON header (remoting.md §2) ----
+// ---- JSON header ----
+// (apache/rocketmq remoting/src/main/java/org/apache/rocketmq/remoting/protocol/RemotingCommand.java)
 
 func appendJSONHeader(dst []byte, c *Command) []byte {
 	dst = append(dst, `{"code":`...)

@@ -2,7 +2,9 @@ package wire
 
 import "strconv"
 
-// Request codes (requests.md §0). Only codes this project serves or sends are named.
+// Request codes (apache/rocketmq rocketmq-all-4.9.8
+// common/src/main/java/org/apache/rocketmq/common/protocol/RequestCode.java).
+// Only codes this project serves or sends are named.
 const (
 	SendMessage                  int32 = 10
 	PullMessage                  int32 = 11
@@ -74,7 +76,9 @@ const (
 	MQOpsStatsSeries int32 = 10002
 )
 
-// Response codes (requests.md §1).
+// Response codes (apache/rocketmq rocketmq-all-4.9.8
+// common/src/main/java/org/apache/rocketmq/common/protocol/ResponseCode.java,
+// which extends remoting/src/main/java/org/apache/rocketmq/remoting/protocol/RemotingSysResponseCode.java).
 const (
 	Success                   int32 = 0
 	SystemError               int32 = 1
@@ -123,7 +127,8 @@ func ResponseName(code int32) string {
 	return "CODE_" + strconv.Itoa(int(code))
 }
 
-// Permission bits of topics and brokers (store.md §14).
+// Permission bits of topics and brokers (apache/rocketmq
+// common/src/main/java/org/apache/rocketmq/common/constant/PermName.java).
 const (
 	PermPriority = 8
 	PermRead     = 4
@@ -131,10 +136,13 @@ const (
 	PermInherit  = 1
 )
 
-// Version is the MQVersion ordinal this project advertises (V4_9_8, remoting.md §5).
+// Version is the MQVersion ordinal this project advertises (V4_9_8 in apache/rocketmq
+// common/src/main/java/org/apache/rocketmq/common/MQVersion.java).
 const Version = 409
 
-// Language codes (remoting.md §4).
+// Language codes (apache/rocketmq
+// remoting/src/main/java/org/apache/rocketmq/remoting/protocol/LanguageCode.java;
+// NODE_JS is 5.x's).
 var languageNames = [...]string{"JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY", "OTHER", "HTTP", "GO", "PHP", "OMS", "RUST", "NODE_JS"}
 
 // LanguageGo is the code this project sends.

@@ -9,13 +9,15 @@ import (
 	"strconv"
 )
 
-// Header serialization types (remoting.md §1).
+// Header serialization types (apache/rocketmq
+// remoting/src/main/java/org/apache/rocketmq/remoting/protocol/SerializeType.java).
 const (
 	SerializeJSON     byte = 0
 	SerializeRocketMQ byte = 1
 )
 
-// Flag bits (remoting.md §6).
+// Flag bits (RPC_TYPE and RPC_ONEWAY of Java's apache/rocketmq
+// remoting/src/main/java/org/apache/rocketmq/remoting/protocol/RemotingCommand.java).
 const (
 	FlagResponse int32 = 1
 	FlagOneway   int32 = 2

@@ -10,10 +10,11 @@ import (
 
 // Java tools serialise Map<MessageQueue,X> with fastjson, which writes each
 // key as an unquoted JSON object: {"offsetTable":{{"brokerName":"b",
-// "queueId":0,"topic":"T"}:{...}}} (requests.md §2). It is not valid JSON,
-// but it is what mqadmin, the dashboard and the Go client read, so bodies
-// carrying such maps are written by hand here, and read back after
-// QuoteObjectKeys turns them into valid JSON.
+// "queueId":0,"topic":"T"}:{...}}} (Java's RemotingSerializable, apache/rocketmq
+// remoting/src/main/java/org/apache/rocketmq/remoting/protocol/RemotingSerializable.java).
+// It is not valid JSON, but it is what mqadmin, the dashboard and the Go
+// client read, so bodies carrying such maps are written by hand here, and
+// read back after QuoteObjectKeys turns them into valid JSON.
 
 // AppendMQKey appends a MessageQueue as a compact object key in the field
 // order Java tools and the Go client's splitter expect.

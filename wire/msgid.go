@@ -10,7 +10,9 @@ import (
 
 const upperHex = "0123456789ABCDEF"
 
-// AppendOffsetMsgID appends the offsetMsgId (store.md §5) of the record at
+// AppendOffsetMsgID appends the offsetMsgId (Java's MessageDecoder.createMessageId,
+// apache/rocketmq common/src/main/java/org/apache/rocketmq/common/message/MessageDecoder.java)
+// of the record at
 // phyOffset stored by storeHost (raw form: ip + int32 port) to dst:
 // uppercase hex of storeHost followed by the big-endian offset, 32 chars for
 // an IPv4 host, 56 for IPv6.

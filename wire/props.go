@@ -6,7 +6,9 @@ import (
 	"unicode/utf8"
 )
 
-// Properties string separators (store.md §2).
+// Properties string separators (Java's MessageDecoder.NAME_VALUE_SEPARATOR and
+// PROPERTY_SEPARATOR, apache/rocketmq
+// common/src/main/java/org/apache/rocketmq/common/message/MessageDecoder.java).
 const (
 	NameValueSep = 0x01
 	PropertySep  = 0x02

@@ -1,6 +1,9 @@
 package wire
 
-// Stored-record layout (store.md §1). The same bytes live in the commit log
+// Stored-record layout (apache/rocketmq
+// store/src/main/java/org/apache/rocketmq/store/CommitLog.java and
+// common/src/main/java/org/apache/rocketmq/common/message/MessageDecoder.java).
+// The same bytes live in the commit log
 // and travel in PULL/QUERY/VIEW responses, so this file is the single place
 // that knows field positions. All integers are big-endian.
 
@@ -11,7 +14,7 @@ import (
 	"hash/crc32"
 )
 
-// Record magic codes (store.md §1, §4).
+// Record magic codes (Java's CommitLog.MESSAGE_MAGIC_CODE and BLANK_MAGIC_CODE).
 const (
 	MagicMessage int32 = -626843481 // 0xDAA320A7: a message record
 	MagicBlank   int32 = -875286124 // 0xCBD43194: end-of-file filler
@@ -20,7 +23,8 @@ const (
 	magicBlankBits   uint32 = 0xCBD43194
 )
 
-// Message sysFlag bits (store.md §3).
+// Message sysFlag bits (apache/rocketmq
+// common/src/main/java/org/apache/rocketmq/common/sysflag/MessageSysFlag.java).
 const (
 	SysFlagCompressed          int32 = 0x1
 	SysFlagMultiTags           int32 = 0x2
@@ -46,7 +50,7 @@ const (
 	offBornHost       = 48
 
 	// fixedBase is the size of every fixed-width field except the two host
-	// addresses: everything in §1 but BORNHOST, STOREHOSTADDRESS, BODY,
+	// addresses: every field of the layout but BORNHOST, STOREHOSTADDRESS, BODY,
 	// TOPIC and PROPERTIES.
 	fixedBase = 4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + 8 + 4 + 8 + 4 + 1 + 2
 
@@ -87,7 +91,8 @@ func hostLen(v6 bool) int {
 	return hostV4Len
 }
 
-// RecordSize returns the encoded size of a record (store.md §1: 91+n+t+p
+// RecordSize returns the encoded size of a record (Java's
+// CommitLog.calMsgLength: 91+n+t+p
 // with IPv4 hosts, each IPv6 host adding 12).
 func RecordSize(bodyLen, topicLen, propsLen int, bornV6, storeV6 bool) int {
 	return fixedBase + hostLen(bornV6) + hostLen(storeV6) + bodyLen + topicLen + propsLen
@@ -118,7 +123,7 @@ type Record struct {
 	ReconsumeTimes            int32
 	PreparedTransactionOffset int64
 	Body                      []byte
-	Properties                []byte // serialised properties string (§2)
+	Properties                []byte // serialised properties string (see props.go)
 }
 
 // Size returns the encoded size of r.
@@ -181,7 +186,8 @@ func (r *Record) EncodeToCRC(dst []byte, bodyCRC int32) int {
 }
 
 // EncodeBlank writes the end-of-file filler header [size][MagicBlank]
-// (store.md §4) into dst[:BlankSize]; size is the rest of the file,
+// (as Java's CommitLog writes at a file's end) into dst[:BlankSize]; size
+// is the rest of the file,
 // header included.
 func EncodeBlank(dst []byte, size int) {
 	binary.BigEndian.PutUint32(dst[0:], uint32(size))

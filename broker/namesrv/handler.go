@@ -10,7 +10,8 @@ import (
 	"github.com/mqops/mqops/wire"
 )
 
-// Unit-topic list codes, served by the name server only (requests.md §6.4).
+// Unit-topic list codes, served by the name server only (apache/rocketmq
+// namesrv/src/main/java/org/apache/rocketmq/namesrv/processor/DefaultRequestProcessor.java).
 const (
 	getUnitTopicList             int32 = 311
 	getHasUnitSubTopicList       int32 = 312
@@ -42,7 +43,8 @@ func fail(code int32, format string, args ...any) error {
 
 type handlerFunc func(s *Server, c *remoting.Conn, req *wire.Command) (*wire.Command, error)
 
-// handlers maps every request code the name server serves (namesrv.md §7).
+// handlers maps every request code the name server serves (Java's
+// DefaultRequestProcessor.processRequest).
 var handlers = map[int32]handlerFunc{
 	wire.PutKVConfig:                (*Server).putKVConfig,
 	wire.GetKVConfig:                (*Server).getKVConfig,

@@ -12,7 +12,9 @@ import (
 )
 
 // orderTopicNamespace is the only KV namespace with built-in meaning: topic
-// → "brokerName:queueNums;…" for ordered topics (namesrv.md §6).
+// → "brokerName:queueNums;…" for ordered topics, as Java's updateTopic -o
+// writes it (apache/rocketmq
+// tools/src/main/java/org/apache/rocketmq/tools/command/topic/UpdateTopicSubCommand.java).
 const orderTopicNamespace = "ORDER_TOPIC_CONFIG"
 
 // kvFile is the persisted form, identical to Java's KVConfigSerializeWrapper.

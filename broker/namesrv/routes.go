@@ -75,7 +75,9 @@ func newRouteTable() *routeTable {
 	}
 }
 
-// register applies one broker registration (namesrv.md §2 steps 2–7).
+// register applies one broker registration (Java's
+// RouteInfoManager.registerBroker, apache/rocketmq
+// namesrv/src/main/java/org/apache/rocketmq/namesrv/routeinfo/RouteInfoManager.java).
 func (t *routeTable) register(r *registration, conn *remoting.Conn, cb *connBrokers, now time.Time) registerResult {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -1,6 +1,7 @@
 // Package namesrv is mqops's name server: the directory brokers register
 // with and clients ask for topic routes, speaking RocketMQ's remoting
-// protocol as the Java 4.9.8 name server does (spec/namesrv.md).
+// protocol as the Java 4.9.8 name server does (apache/rocketmq
+// rocketmq-all-4.9.8 namesrv/src/main/java/org/apache/rocketmq/namesrv).
 package namesrv
 
 import (

@@ -1,6 +1,7 @@
 // Package schedule delivers messages later than they were sent: delay
-// levels through SCHEDULE_TOPIC_XXXX (RocketMQ 4, store.md §9) and
-// arbitrary delivery times through a timing wheel (RocketMQ 5 timers).
+// levels through SCHEDULE_TOPIC_XXXX (RocketMQ 4: apache/rocketmq
+// rocketmq-all-4.9.8 store/src/main/java/org/apache/rocketmq/store/schedule/ScheduleMessageService.java)
+// and arbitrary delivery times through a timing wheel (RocketMQ 5 timers).
 // Both park the message in a system topic with its real topic and queue in
 // REAL_TOPIC/REAL_QID, then store a fresh copy there once it is due.
 package schedule

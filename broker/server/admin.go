@@ -21,7 +21,8 @@ import (
 	"github.com/mqops/mqops/wire"
 )
 
-// Admin requests from mqadmin and the dashboard (requests.md §7).
+// Admin requests from mqadmin and the dashboard (Java's apache/rocketmq
+// broker/src/main/java/org/apache/rocketmq/broker/processor/AdminBrokerProcessor.java).
 
 // runtimeConfigFile holds the settings changed with UPDATE_BROKER_CONFIG.
 // They are kept apart from the operator's broker.conf, which stays as
@@ -255,7 +256,8 @@ func (b *Broker) handleGetBrokerConfig(c *remoting.Conn, req *wire.Command) {
 }
 
 // handleRuntimeInfo answers GET_BROKER_RUNTIME_INFO (28) with the keys
-// mqadmin brokerStatus and clusterList print (requests.md §7.5).
+// mqadmin brokerStatus and clusterList print (Java's
+// AdminBrokerProcessor.prepareRuntimeInfo).
 func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 	s := b.store
 	now := time.Now()
@@ -528,7 +530,9 @@ func (b *Broker) handleViewMessage(c *remoting.Conn, req *wire.Command) {
 
 // handleResetOffset answers INVOKE_BROKER_TO_RESET_OFFSET (222): compute
 // the offsets for a time (or the end) and tell every consumer of the group
-// to move there; the consumers commit them (requests.md §7.12).
+// to move there; the consumers commit them (Java's Broker2Client.resetOffset,
+// apache/rocketmq
+// broker/src/main/java/org/apache/rocketmq/broker/client/net/Broker2Client.java).
 func (b *Broker) handleResetOffset(c *remoting.Conn, req *wire.Command) {
 	topic, group := req.GetString("topic"), req.GetString("group")
 	ts, ok := req.GetInt("timestamp")

@@ -18,8 +18,10 @@ const callbackTimeout = 10 * time.Second
 // handleConsumerCallback serves GET_CONSUMER_RUNNING_INFO (307) and
 // CONSUME_MESSAGE_DIRECTLY (309): the request is re-sent to the named
 // client's connection and its answer returned to the admin untouched —
-// the Go client's running-info body is not strict JSON (gaps.md §5), so
-// parsing it here would only lose data (requests.md §7.15).
+// the Go client's running-info body is not strict JSON
+// (apache/rocketmq-client-go v2.1.2 internal/model.go
+// ConsumerRunningInfo.Encode), so parsing it here would
+// only lose data (Java's AdminBrokerProcessor.callConsumer passes it on too).
 func (b *Broker) handleConsumerCallback(c *remoting.Conn, req *wire.Command) {
 	group, clientID := req.GetString("consumerGroup"), req.GetString("clientId")
 	if group == "" {

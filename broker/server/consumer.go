@@ -46,7 +46,9 @@ func (b *Broker) handleQueryConsumerOffset(c *remoting.Conn, req *wire.Command) 
 	if !found {
 		// A group that never committed starts a young queue from 0, which
 		// is why CONSUME_FROM_LAST_OFFSET still reads a new topic from its
-		// beginning (requests.md §4.4): only while offset 0 is retained and
+		// beginning (Java's ConsumerManageProcessor.queryConsumerOffset,
+		// apache/rocketmq broker/src/main/java/org/apache/rocketmq/broker/processor/ConsumerManageProcessor.java):
+		// only while offset 0 is retained and
 		// still "in memory", within 40 % of RAM of the log's end. Otherwise
 		// the client applies its ConsumeFromWhere.
 		if !b.youngQueue(topic, q) {

@@ -15,7 +15,8 @@ import (
 	"github.com/mqops/mqops/wire"
 )
 
-// PullSysFlag bits (requests.md §4.3).
+// PullSysFlag bits (apache/rocketmq
+// common/src/main/java/org/apache/rocketmq/common/sysflag/PullSysFlag.java).
 const (
 	pullCommitOffset = 0x1
 	pullSuspend      = 0x2

@@ -13,7 +13,9 @@ import (
 	"github.com/mqops/mqops/wire"
 )
 
-// handleSendBack serves CONSUMER_SEND_MSG_BACK (requests.md §4.9): a
+// handleSendBack serves CONSUMER_SEND_MSG_BACK (Java's
+// SendMessageProcessor.asyncConsumerSendMsgBack, apache/rocketmq
+// broker/src/main/java/org/apache/rocketmq/broker/processor/SendMessageProcessor.java): a
 // message the consumer failed is stored again in the group's retry topic
 // after a graded delay (level 3 + reconsume times unless the client names
 // one), or in its dead-letter topic once it has been retried

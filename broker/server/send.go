@@ -182,7 +182,9 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 		BornTimestamp: h.bornTimestamp, BornHost: st.bornHost, ReconsumeTimes: h.reconsumeTimes,
 		Body: req.Body, Properties: st.scratch,
 	}
-	// A half message's delay waits for its commit (store.md §9).
+	// A half message's delay waits for its commit (as in Java's
+	// CommitLog.asyncPutMessage, apache/rocketmq
+	// store/src/main/java/org/apache/rocketmq/store/CommitLog.java).
 	if half {
 		st.parked = transaction.Prepare(st.parked, &m)
 	} else if lvl := schedule.Level(props, b.delay.MaxLevel()); lvl > 0 {
@@ -340,8 +342,9 @@ func flushTimeoutFrame(frame []byte) []byte {
 	return wire.AppendFrame(nil, &cmd)
 }
 
-// sendBatch decodes a batch body (requests.md §4.1) into store messages and
-// appends them atomically with consecutive queue offsets.
+// sendBatch decodes a batch body (Java's MessageDecoder.decodeMessages,
+// apache/rocketmq common/src/main/java/org/apache/rocketmq/common/message/MessageDecoder.java)
+// into store messages and appends them atomically with consecutive queue offsets.
 func (b *Broker) sendBatch(c *remoting.Conn, req *wire.Command, h *sendHeader, tc *wire.TopicConfig) {
 	if h.sysFlag&wire.SysFlagTransactionMask != 0 {
 		c.ReplyCode(req, wire.MessageIllegal, "batch messages cannot be transactional")

@@ -8,7 +8,8 @@ import (
 	"github.com/mqops/mqops/wire"
 )
 
-// handleEndTransaction serves END_TRANSACTION (37, requests.md §4.10):
+// handleEndTransaction serves END_TRANSACTION (37; Java's apache/rocketmq
+// broker/src/main/java/org/apache/rocketmq/broker/processor/EndTransactionProcessor.java):
 // commit (8) or rollback (12) of a half message. The Go client sends it
 // oneway, so the answer only reaches Java clients and admins; an unknown
 // state (0) is not answered at all, as in Java.

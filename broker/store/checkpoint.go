@@ -13,7 +13,9 @@ import (
 )
 
 // checkpoint is the recovery starting point, stored in RootDir/checkpoint
-// in this store's own format (store.md §8 allows it): one 4096-byte page
+// in this store's own format (only recovery reads it, as with Java's
+// apache/rocketmq store/src/main/java/org/apache/rocketmq/store/StoreCheckpoint.java):
+// one 4096-byte page
 //
 //	0  uint32 magic "MQCK"
 //	4  uint32 version (1)

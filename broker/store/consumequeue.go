@@ -89,7 +89,8 @@ func (s *Store) newCQ(topic string, qid int32) *consumeQueue {
 	}
 }
 
-// cqUnit is one consume-queue entry (store.md §6).
+// cqUnit is one consume-queue entry (apache/rocketmq
+// store/src/main/java/org/apache/rocketmq/store/ConsumeQueue.java).
 type cqUnit struct {
 	phys     int64
 	size     int32
@@ -319,7 +320,8 @@ func (s *Store) MaxOffset(topic string, queueID int32) int64 {
 }
 
 // MinOffset returns the first retained queue offset, or -1 if the queue
-// does not exist (requests.md §4.6 code 31).
+// does not exist (GET_MIN_OFFSET, 31; as Java's
+// DefaultMessageStore.getMinOffsetInQueue).
 func (s *Store) MinOffset(topic string, queueID int32) int64 {
 	if cq := s.cqs.get(topic, queueID); cq != nil {
 		return cq.min.Load()

@@ -12,7 +12,9 @@ import (
 const maxQueueOffset = 1 << 50
 
 // DefaultTagsCode is the consume-queue tags code of a record: Java's
-// String.hashCode of its TAGS property, or 0 without tags (store.md §6).
+// String.hashCode of its TAGS property, or 0 without tags (Java's
+// MessageExtBrokerInner.tagsString2tagsCode, apache/rocketmq
+// rocketmq-all-4.9.8 store/src/main/java/org/apache/rocketmq/store/MessageExtBrokerInner.java).
 func DefaultTagsCode(rec wire.RecordView) int64 {
 	if tags := wire.PropertyValue(rec.Properties(), wire.PropTags); len(tags) > 0 {
 		return wire.TagsHashCode(tags)

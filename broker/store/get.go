@@ -52,8 +52,10 @@ const minScanBytes = 16000
 // queue offset offset: at most maxMsgs records and, after the first one,
 // no more than maxBytes bytes (maxBytes ≤ 0: no byte limit). match filters
 // on the consume-queue tags code, then matchRecord on the record bytes;
-// nil matches everything. Status and NextBeginOffset follow requests.md
-// §4.3: filtered units are skipped over, so NextBeginOffset is offset plus
+// nil matches everything. Status and NextBeginOffset follow Java's
+// DefaultMessageStore.getMessage (apache/rocketmq
+// store/src/main/java/org/apache/rocketmq/store/DefaultMessageStore.java):
+// filtered units are skipped over, so NextBeginOffset is offset plus
 // the units scanned. One call scans at most max(16000 B, maxMsgs×20 B) of
 // one consume-queue file.
 func (s *Store) GetMessages(topic string, queueID int32, offset int64, maxMsgs, maxBytes int,
@@ -193,7 +195,9 @@ func (s *Store) StoreTimeAt(topic string, queueID int32, offset int64) (int64, b
 }
 
 // OffsetByTime returns the queue offset whose store time is nearest ts
-// (requests.md §4.6 code 29): the first offset stored exactly at ts if
+// (SEARCH_OFFSET_BY_TIMESTAMP, 29; Java's ConsumeQueue.getOffsetInQueueByTime,
+// apache/rocketmq store/src/main/java/org/apache/rocketmq/store/ConsumeQueue.java):
+// the first offset stored exactly at ts if
 // any; otherwise the nearer of the two neighbours (the earlier one on a
 // tie); the first retained offset if every message is later; the last
 // message's offset if every message is earlier. 0 for a missing queue, the

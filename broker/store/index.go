@@ -11,8 +11,10 @@ import (
 	"unsafe"
 )
 
-// An index file (store.md §7) maps "topic#key" to commit-log offsets for
-// QUERY_MESSAGE. The layout is RocketMQ's, byte for byte, all big-endian:
+// An index file (apache/rocketmq
+// store/src/main/java/org/apache/rocketmq/store/index/IndexFile.java) maps
+// "topic#key" to commit-log offsets for QUERY_MESSAGE. The layout is
+// RocketMQ's, byte for byte, all big-endian:
 //
 //	header   40 bytes at 0:
 //	           0 int64 beginTimestamp  store time of the first entry

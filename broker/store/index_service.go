@@ -71,9 +71,9 @@ func releaseIndexFiles(fs []*indexFile) {
 
 // indexRecord adds the keys of the record v at pos to the index: topic#key
 // for the UNIQ_KEY property if present and for every non-empty key of KEYS
-// split on single spaces (store.md §7; Go trace messages start KEYS with
-// empty keys, batch items have no UNIQ_KEY). Both are hashed as raw bytes,
-// case preserved. The dispatcher calls it after the record's consume-queue
+// split on single spaces (Java's IndexService.buildIndex; Go trace messages
+// start KEYS with empty keys, batch items have no UNIQ_KEY). Both are
+// hashed as raw bytes, case preserved. The dispatcher calls it after the record's consume-queue
 // unit, so prepared and rollback transaction records, which get none, are
 // not indexed. Records below next are indexed already (recovery
 // re-dispatches consume-queue units of some).
@@ -183,8 +183,8 @@ func (s *Store) rollIndexFile() error {
 // QueryIndex returns the commit-log offsets of messages of topic indexed
 // under key (a KEYS entry or UNIQ_KEY) whose store time may lie in
 // [begin, end] (ms), at most min(maxNum, 64), ascending, for QUERY_MESSAGE
-// (requests.md §7.9). Files are searched newest first, stopping at the
-// first one that begins before begin.
+// (Java's IndexService.queryOffset). Files are searched newest first,
+// stopping at the first one that begins before begin.
 //
 // Hits are hash matches only: a different key with the same Java hash, or
 // a record removed by retention, can be returned. Callers read each record

@@ -332,7 +332,8 @@ func TestIndexRollOver(t *testing.T) {
 	}
 }
 
-// TestIndexLayout checks the file byte for byte against store.md §7.
+// TestIndexLayout checks the file byte for byte against Java's IndexHeader
+// and IndexFile layout (apache/rocketmq store/src/main/java/org/apache/rocketmq/store/index/).
 func TestIndexLayout(t *testing.T) {
 	const slots, entries = 7, 6
 	cfg, clk := indexTestConfig(t, slots, entries)

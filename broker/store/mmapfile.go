@@ -82,7 +82,8 @@ func (m *mmapFile) zeroRange(from, to int64) error {
 }
 
 // fileName is the 20-digit zero-padded start offset used for segment and
-// consume-queue file names (store.md §4, §6).
+// consume-queue file names (Java's UtilAll.offset2FileName, apache/rocketmq
+// common/src/main/java/org/apache/rocketmq/common/UtilAll.java).
 func fileName(dir string, off int64) string {
 	return filepath.Join(dir, fmt.Sprintf("%020d", off))
 }

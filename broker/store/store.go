@@ -1,7 +1,9 @@
 // Package store is the broker's message store: one append-only commit log
 // of pre-sized, mmap'd segment files holding records in the RocketMQ stored
-// layout (store.md §1, §4), per-queue consume queues of 20-byte units built
-// by a dispatcher that follows the log (§6), flushing (async or group-commit
+// layout (apache/rocketmq store/src/main/java/org/apache/rocketmq/store/CommitLog.java),
+// per-queue consume queues of 20-byte units (ConsumeQueue.java there) built
+// by a dispatcher that follows the log (DefaultMessageStore's
+// ReputMessageService in Java), flushing (async or group-commit
 // sync), a checkpoint, crash recovery and time/space based retention.
 //
 // Offsets: a physical offset is a byte position in the commit log; a queue
@@ -65,11 +67,12 @@ type Config struct {
 
 	// TagsCode, when set, computes the consume-queue tags code of a record
 	// instead of DefaultTagsCode (e.g. the delivery time for
-	// SCHEDULE_TOPIC_XXXX, store.md §9).
+	// SCHEDULE_TOPIC_XXXX, as Java's CommitLog.checkMessageAndReturnSize
+	// computes it).
 	TagsCode func(rec wire.RecordView) int64
 
-	// Index files (store.md §7, index.go) under RootDir/index, for
-	// QueryIndex. A file takes 40 + IndexSlots×4 + IndexEntries×20 bytes,
+	// Index files (Java's IndexFile layout, see index.go) under
+	// RootDir/index, for QueryIndex. A file takes 40 + IndexSlots×4 + IndexEntries×20 bytes,
 	// reserved at creation (420 MB with the defaults).
 	MessageIndexEnable *bool // nil means true (Java messageIndexEnable)
 	IndexSlots         int   // hash slots per file, default 5000000 (Java maxHashSlotNum)

@@ -1,6 +1,8 @@
 // Package transaction keeps half (prepared) messages until their producer
 // commits or rolls them back, and asks producers about the ones left
-// undecided (store.md §10, requests.md §4.10).
+// undecided, as Java's broker does (apache/rocketmq
+// broker/src/main/java/org/apache/rocketmq/broker/transaction/ and
+// broker/src/main/java/org/apache/rocketmq/broker/processor/EndTransactionProcessor.java).
 //
 // Half messages live in RMQ_SYS_TRANS_HALF_TOPIC queue 0; every decision
 // (commit, rollback, discard) appends an op record to
@@ -337,7 +339,10 @@ func (s *Service) discardLocked(v wire.RecordView, off int64, group string) {
 	}
 }
 
-// checkFields is CHECK_TRANSACTION_STATE's header (requests.md §5).
+// checkFields is CHECK_TRANSACTION_STATE's header as Java's
+// AbstractTransactionalMessageCheckListener.sendCheckMessage fills it
+// (apache/rocketmq rocketmq-all-4.9.8
+// common/src/main/java/org/apache/rocketmq/common/protocol/header/CheckTransactionStateRequestHeader.java).
 func (s *Service) checkFields(v wire.RecordView, off int64) map[string]string {
 	uniq := string(wire.PropertyValue(v.Properties(), wire.PropUniqKey))
 	return map[string]string{

@@ -1,5 +1,8 @@
 // Package admin is the library behind mqadmin: typed calls to RocketMQ name
-// servers and brokers over the remoting protocol (requests.md §6 and §7),
+// servers and brokers over the remoting protocol (the requests served by
+// apache/rocketmq
+// namesrv/src/main/java/org/apache/rocketmq/namesrv/processor/DefaultRequestProcessor.java
+// and broker/src/main/java/org/apache/rocketmq/broker/processor/AdminBrokerProcessor.java),
 // plus the multi-step operations the commands are made of (fan-out to every
 // master of a cluster, message look-ups, offset resets, backlog overviews).
 // It knows nothing about flags or output formats.

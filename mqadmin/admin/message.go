@@ -16,7 +16,8 @@ import (
 )
 
 // Message is a stored message decoded from a PULL, QUERY_MESSAGE or
-// VIEW_MESSAGE_BY_ID body (store.md §1).
+// VIEW_MESSAGE_BY_ID body (apache/rocketmq
+// common/src/main/java/org/apache/rocketmq/common/message/MessageDecoder.java).
 type Message struct {
 	Topic string `json:"topic"`
 	// MsgID is the client's UNIQ_KEY, or the offset id when it has none,
@@ -247,7 +248,8 @@ type pullResult struct {
 
 // pull reads up to n messages of one queue from offset, filtered by a tag
 // expression ("*" for all). It neither commits an offset nor waits for new
-// messages: sysFlag carries only the subscription bit (requests.md §4.3).
+// messages: sysFlag carries only the subscription bit (apache/rocketmq
+// common/src/main/java/org/apache/rocketmq/common/sysflag/PullSysFlag.java).
 func (a *Admin) pull(addr, topic string, queueID int, offset int64, n int, sub string) (*pullResult, error) {
 	f := map[string]string{
 		"consumerGroup": ToolsGroup, "topic": topic, "queueId": itoa(queueID), "queueOffset": itoa(offset),

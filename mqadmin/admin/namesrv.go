@@ -8,7 +8,8 @@ import (
 	"github.com/mqops/mqops/wire"
 )
 
-// Requests answered by name servers (requests.md §6).
+// Requests answered by name servers (apache/rocketmq
+// namesrv/src/main/java/org/apache/rocketmq/namesrv/processor/DefaultRequestProcessor.java).
 
 // TopicRoute returns the route of topic (GET_ROUTEINFO_BY_TOPIC, 105).
 func (a *Admin) TopicRoute(topic string) (*wire.TopicRouteData, error) {
@@ -84,7 +85,9 @@ func (a *Admin) DeleteTopicInNamesrv(topic, cluster string) error {
 
 // SetWritePerm clears (wipe) or restores the write bit of every queue of a
 // broker name in every name server's routes (205 / 327). Only routes
-// change: the broker re-registers its own permission later (namesrv.md §6).
+// change: the broker re-registers its own permission later (Java's
+// RouteInfoManager.operateWritePermOfBroker, apache/rocketmq
+// namesrv/src/main/java/org/apache/rocketmq/namesrv/routeinfo/RouteInfoManager.java).
 func (a *Admin) SetWritePerm(brokerName string, wipe bool) ([]NamesrvResult, error) {
 	code, countKey, what := wire.AddWritePermOfBroker, "addTopicCount", "add write perm of "+brokerName
 	if wipe {

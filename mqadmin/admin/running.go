@@ -82,7 +82,8 @@ const (
 
 // ParseConsumerRunningInfo reads a running-info body as Java (fastjson:
 // message queues as object keys) and Go clients (the same, plus a goroutine
-// dump pasted into "jstack" without JSON escaping, gaps.md §5) write it.
+// dump pasted into "jstack" without JSON escaping: apache/rocketmq-client-go
+// v2.1.2 internal/model.go ConsumerRunningInfo.Encode) write it.
 func ParseConsumerRunningInfo(body []byte) (*ConsumerRunningInfo, error) {
 	var raw struct {
 		Properties      map[string]json.RawMessage `json:"properties"`

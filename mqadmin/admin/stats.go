@@ -7,7 +7,8 @@ import (
 	"github.com/mqops/mqops/wire"
 )
 
-// Statistic names of VIEW_BROKER_STATS_DATA (requests.md §7.16).
+// Statistic names of VIEW_BROKER_STATS_DATA
+// (apache/rocketmq common/src/main/java/org/apache/rocketmq/common/stats/Stats.java).
 const (
 	StatsTopicPutNums = "TOPIC_PUT_NUMS" // key: topic
 	StatsGroupGetNums = "GROUP_GET_NUMS" // key: topic@group

@@ -17,7 +17,8 @@ func NewTopicConfig(topic string) wire.TopicConfig {
 // CreateTopic creates or updates tc on the brokers t selects
 // (UPDATE_AND_CREATE_TOPIC, 17) and returns them. An ordered topic created
 // on a cluster also gets its order configuration written to the name
-// servers (ORDER_TOPIC_CONFIG, namesrv.md §6), as Java's updateTopic -o does.
+// servers (ORDER_TOPIC_CONFIG), as Java's updateTopic -o does (apache/rocketmq
+// tools/src/main/java/org/apache/rocketmq/tools/command/topic/UpdateTopicSubCommand.java).
 func (a *Admin) CreateTopic(t Target, tc wire.TopicConfig) ([]Broker, error) {
 	if err := wire.CheckTopic(tc.TopicName); err != nil {
 		return nil, fmt.Errorf("create topic: %w", err)

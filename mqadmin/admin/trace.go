@@ -11,7 +11,8 @@ import (
 // DefaultTraceTopic is where clients send trace data unless told otherwise.
 const DefaultTraceTopic = "RMQ_SYS_TRACE_TOPIC"
 
-// Trace record types (store.md §12).
+// Trace record types (apache/rocketmq
+// client/src/main/java/org/apache/rocketmq/client/trace/TraceType.java).
 const (
 	TracePub            = "Pub"
 	TraceSubBefore      = "SubBefore"
