@@ -53,7 +53,7 @@ func readFile(t *testing.T, path string) []byte {
 	return b
 }
 
-// sendRaw stores n messages in queue 0 of topic.
+// sendRawMessages stores n messages in queue 0 of topic.
 func sendRawMessages(t *testing.T, broker, topic string, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
