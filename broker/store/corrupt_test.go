@@ -396,3 +396,48 @@ func TestFreshStoreOpens(t *testing.T) {
 	s = openStore(t, cfg)
 	mustPut(t, s, msg("T", 0, "first"))
 }
+
+// TestRebuildPastDamage removes the consume queues (how operators ask for a
+// rebuild from the log) of a store with a damaged record header in an
+// older segment, which recovery's walk does not reach: the rebuild checks
+// what it re-dispatches, quarantines the record and serves the others
+// (before, Open failed: "re-dispatch stopped").
+func TestRebuildPastDamage(t *testing.T) {
+	cfg := testConfig(t, nil)
+	sent := fillSegments(t, cfg)
+	v := middleOf(t, cfg, sent, 1)
+	bad := sent[v].res
+	writeAt(t, cfg, bad.PhysicalOffset+4, []byte{0, 0, 0, 0}) // the magic
+	if err := os.RemoveAll(filepath.Join(cfg.RootDir, "consumequeue")); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuf{}
+	cfg.Logger = testConfig(t, logs).Logger
+	s := openStore(t, cfg)
+	checkQuarantined(t, cfg, logs, "[RECOVERY]", bad.PhysicalOffset, int64(bad.WroteBytes))
+	// The damaged record has no unit now: its queue skips that offset.
+	want := without(sent, func(p putRec) bool { return p.res.PhysicalOffset == bad.PhysicalOffset })
+	checkServed(t, s, want, 2)
+}
+
+// TestCorruptLastRecordKeepsQueueOffset damages the header of the last
+// record, below the durable point: its consume-queue unit stays, so the
+// next message of that queue does not take the damaged one's queue offset
+// (consumers may have read it before the damage).
+func TestCorruptLastRecordKeepsQueueOffset(t *testing.T) {
+	cfg := testConfig(t, nil)
+	sent := fillSegments(t, cfg)
+	last := sent[len(sent)-1]
+	writeAt(t, cfg, last.res.PhysicalOffset+4, []byte{0, 0, 0, 0}) // the magic
+
+	logs := &logBuf{}
+	cfg.Logger = testConfig(t, logs).Logger
+	s := openStore(t, cfg)
+	checkQuarantined(t, cfg, logs, "[RECOVERY]", last.res.PhysicalOffset, int64(last.res.WroteBytes))
+	checkServed(t, s, sent[:len(sent)-1], 2)
+	r := mustPut(t, s, msg("T", last.qid, "next"))
+	if r.QueueOffset != last.res.QueueOffset+1 || r.PhysicalOffset != last.res.EndOffset {
+		t.Fatalf("next put at queue offset %d phys %d; want %d at %d", r.QueueOffset, r.PhysicalOffset,
+			last.res.QueueOffset+1, last.res.EndOffset)
+	}
+}

@@ -26,7 +26,7 @@ import (
 //     or corrupt record ends the log: the end L.
 //  2. Refuse to go on when data that P or the consume queues vouch for is
 //     missing (a segment file deleted or cut short, an empty commit-log
-//     directory), unless AcceptDataLoss; nothing was changed on disk yet.
+//     directory), unless AcceptDataLoss; the log is untouched so far.
 //  3. Cut at L: zero the rest of that segment, delete later segments.
 //  4. Load consume queues, dropping units that point at or past L or that
 //     do not match the record they point at.
@@ -84,6 +84,10 @@ func (s *Store) recover(crashed bool) error {
 		if err := s.recoverIndex(end, minPhy, crashed); err != nil {
 			return fmt.Errorf("recover store %s: %w", s.cfg.RootDir, err)
 		}
+	}
+	if from < start {
+		s.verifyRange(from, start)
+		s.verifiedFrom = from
 	}
 	s.scrubbed.Store(minPhy)
 	s.dispatched.Store(from)
@@ -277,7 +281,7 @@ func (s *Store) dataLoss(lost []string) error {
 			s.cfg.CommitLogDir, strings.Join(lost, "; "))
 	}
 	for _, l := range lost {
-		s.log.Warn("[RECOVERY] accepting data loss: the missing data is discarded, consume-queue units pointing at it are dropped",
+		s.log.Warn("[RECOVERY] accepting data loss: starting without the missing commit-log data; its messages are not served",
 			"commitLogDir", s.cfg.CommitLogDir, "missing", l)
 	}
 	return nil
@@ -562,6 +566,9 @@ func (s *Store) unitValid(cq *consumeQueue, q int64, u cqUnit, end, minPhy int64
 	}
 	if u.phys < minPhy {
 		return true
+	}
+	if s.damagedEnd(u.phys) != u.phys {
+		return true // its record was there and is quarantined: keep its queue offset taken
 	}
 	seg := s.clog.acquire(u.phys)
 	if seg == nil {

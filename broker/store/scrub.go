@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"math"
 	"time"
 
 	"github.com/mqops/mqops/wire"
@@ -70,18 +71,20 @@ func (s *Store) scrubSome(budget int64) (left int64, done bool) {
 		if seg == nil {
 			return budget, false // removed between the two reads: next tick
 		}
-		budget = s.scrubSegment(seg, pos, budget)
+		pos, budget = s.verifySegment(seg, pos, s.verifiedFrom, budget, "[CORRUPT]")
 		seg.release()
+		s.scrubbed.Store(pos)
 	}
 	return budget, false
 }
 
-// scrubSegment verifies seg's records from pos, storing scrubbed after
-// each, until budget is spent or the segment (or verifiedFrom) ends.
-// Everything it walks is below the checkpoint's durable point, so a bad
-// record is damage, never a torn tail.
-func (s *Store) scrubSegment(seg *mmapFile, pos, budget int64) int64 {
-	end := min(seg.base+s.segSize, s.verifiedFrom)
+// verifySegment checks seg's records from pos until budget bytes are
+// checked, the segment ends or end is reached, and returns where it
+// stopped and the budget left. Everything it walks is below the
+// checkpoint's durable point (end ≤ it), so a bad record is damage, never
+// a torn tail: it is quarantined, logged under tag.
+func (s *Store) verifySegment(seg *mmapFile, pos, end, budget int64, tag string) (int64, int64) {
+	end = min(seg.base+s.segSize, end)
 	for budget > 0 && pos < end {
 		if seg.base+s.segSize-pos < wire.BlankSize {
 			pos = seg.base + s.segSize
@@ -91,12 +94,25 @@ func (s *Store) scrubSegment(seg *mmapFile, pos, budget int64) int64 {
 		} else if errors.Is(err, wire.ErrBlank) {
 			pos = seg.base + s.segSize
 		} else {
-			next := s.resync(seg, pos, s.verifiedFrom)
-			s.quarantine("[CORRUPT]", seg, pos, next, err)
+			next := s.resync(seg, pos, end)
+			s.quarantine(tag, seg, pos, next, err)
 			budget -= next - pos
 			pos = next
 		}
-		s.scrubbed.Store(pos)
 	}
-	return budget
+	return pos, budget
+}
+
+// verifyRange checks every record in [from, to), below the durable point,
+// before recovery re-dispatches them (a consume-queue rebuild reaches below
+// the segments its walk validated).
+func (s *Store) verifyRange(from, to int64) {
+	for pos := from; pos < to; {
+		seg := s.clog.acquire(pos)
+		if seg == nil {
+			return
+		}
+		pos, _ = s.verifySegment(seg, pos, to, math.MaxInt64, "[RECOVERY]")
+		seg.release()
+	}
 }
