@@ -220,9 +220,11 @@ func (s *Store) copyAside(seg *mmapFile, from, to int64) (string, error) {
 }
 
 // readable reports whether the record rec at phys may be served: it is
-// not in a damaged range and its CRC was verified, by recovery, the scrub,
-// or (data written by this process, or beyond what those covered) now. A
-// record failing the check is recorded as damaged and logged once.
+// not in a damaged range, and its CRC passed, checked by recovery or the
+// scrub, or written by this process from a CRC of its body; any other
+// record is checked now. Checking on every read instead of remembering
+// each record keeps this free of memory and locks; the scrub soon makes it
+// rare. A record failing the check is recorded as damaged, logged once.
 func (s *Store) readable(phys int64, rec []byte) bool {
 	if s.damaged.Load() != nil && s.damagedEnd(phys) != phys {
 		s.skippedReads.Add(1)
