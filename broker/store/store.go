@@ -17,8 +17,8 @@
 //   - flushed ≤ maxPhy, and every commit-log byte below flushed is durable.
 //   - the checkpoint's dispatched offset D is one for which every unit of
 //     every record below D is durable; its flushed offset P ≤ flushed.
-//   - the known damaged ranges (corrupt.go) are disjoint, each within one
-//     segment; no record in one is served, dispatched or indexed.
+//   - the known damaged ranges (corrupt.go) are sorted and disjoint, and
+//     only grow; no record in one is served, dispatched or indexed.
 //   - a record is served only after its CRC passed: records at or above
 //     verifiedFrom were checked by recovery or written by this process,
 //     those below scrubbed by the scrub; others are checked when read.
