@@ -162,6 +162,11 @@ func newBrokerDir(t *testing.T) brokerDir { return brokerDir(t.TempDir()) }
 // startBroker runs a broker registered with namesrv; extra are key=value
 // config overrides.
 func startBroker(t *testing.T, dir brokerDir, namesrv string, extra ...string) *proc {
+	return start(t, brokerReady, "mqbroker", brokerArgs(dir, namesrv, extra...)...)
+}
+
+// brokerArgs is startBroker's command line.
+func brokerArgs(dir brokerDir, namesrv string, extra ...string) []string {
 	args := []string{
 		"-n", namesrv,
 		"-p", "listenPort=0",
@@ -175,7 +180,7 @@ func startBroker(t *testing.T, dir brokerDir, namesrv string, extra ...string) *
 	for _, e := range extra {
 		args = append(args, "-p", e)
 	}
-	return start(t, brokerReady, "mqbroker", args...)
+	return args
 }
 
 // cluster is a name server plus one broker.

@@ -290,6 +290,10 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 		"earliestMessageTimeStamp":              strconv.FormatInt(b.earliestMessageTime(), 10),
 		"putMessageFailedTimes":                 strconv.FormatInt(b.putFailed.Load(), 10),
 	}
+	ranges, size, skipped := s.Corruption()
+	kv["commitLogCorruptRanges"] = strconv.Itoa(ranges)
+	kv["commitLogCorruptBytes"] = strconv.FormatInt(size, 10)
+	kv["corruptMessagesSkipped"] = strconv.FormatInt(skipped, 10)
 	for path, key := range map[string]string{b.cfg.StorePathCommitLog: "commitLogDiskRatio", b.cfg.StorePathRootDir: "consumeQueueDiskRatio"} {
 		if ratio, total, free, ok := diskUsage(path); ok {
 			kv[key] = strconv.FormatFloat(ratio, 'f', 4, 64)

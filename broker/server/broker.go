@@ -35,6 +35,10 @@ type Options struct {
 	Log      *slog.Logger // broker.log
 	StoreLog *slog.Logger // store.log; defaults to Log
 	StatsOut io.Writer    // stats.log; nil discards the lines
+	// AcceptDataLoss starts the store although data that its checkpoint or
+	// consume queues vouch for is missing (mqbroker --accept-data-loss;
+	// store.Config.AcceptDataLoss). Deliberately not a config key.
+	AcceptDataLoss bool
 }
 
 // Broker is one running broker.
@@ -154,6 +158,7 @@ func New(o Options) (*Broker, error) {
 		StoreHost:             b.storeHost,
 		Logger:                slog,
 		TagsCode:              b.tagsCode,
+		AcceptDataLoss:        o.AcceptDataLoss,
 	}
 	if cfg.FlushDiskType == "SYNC_FLUSH" {
 		sc.FlushMode = store.SyncFlush

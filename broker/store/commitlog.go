@@ -372,6 +372,12 @@ func (s *Store) ReadRecord(phyOffset int64, dst []byte) ([]byte, error) {
 	b := seg.data[phyOffset-seg.base : limit]
 	n, err := wire.CheckRecord(b)
 	if err != nil {
+		// A record that names this offset as its own but fails its checks
+		// is damage; anything else is just not a record start.
+		if v := wire.RecordView(b); errors.Is(err, wire.ErrCorrupt) && v.Magic() == wire.MagicMessage && v.PhysicalOffset() == phyOffset &&
+			v.TotalSize() >= wire.MinRecordSize && int64(v.TotalSize()) <= int64(len(b)) {
+			s.readCorrupt(phyOffset, b[:v.TotalSize()], err)
+		}
 		return dst, fmt.Errorf("read record at %d: %w: %w", phyOffset, ErrNotFound, err)
 	}
 	if got := wire.RecordView(b).PhysicalOffset(); got != phyOffset {

@@ -59,6 +59,11 @@ func (s *Store) dispatchAvailable() {
 		}
 	}()
 	for pos < end {
+		if e := s.damagedEnd(pos); e != pos { // quarantined by recovery: no record to dispatch
+			pos = e
+			s.dispatched.Store(pos)
+			continue
+		}
 		if seg == nil || pos >= seg.base+s.segSize {
 			if seg != nil {
 				seg.release()

@@ -139,8 +139,8 @@ type logReader struct {
 }
 
 // read returns the record a unit points at, aliasing the mapping, or nil
-// if the unit is not real or its data is gone. The slice is valid until
-// the next read or close.
+// if the unit is not real, its data is gone or damaged (corrupt.go). The
+// slice is valid until the next read or close.
 func (r *logReader) read(s *Store, u cqUnit) []byte {
 	if !u.real() {
 		return nil
@@ -157,6 +157,9 @@ func (r *logReader) read(s *Store, u cqUnit) []byte {
 	}
 	rec := r.seg.data[off : off+int64(u.size)]
 	if v := wire.RecordView(rec); v.Magic() != wire.MagicMessage || v.TotalSize() != u.size {
+		return nil
+	}
+	if !s.readable(u.phys, rec) {
 		return nil
 	}
 	return rec

@@ -267,6 +267,10 @@ func (s *Store) reindex(from, to int64) {
 		s.log.Error("[RECOVERY] indexing stopped; later messages stay unindexed", "offset", pos, "to", to, "reason", reason)
 	}
 	for pos < to {
+		if e := s.damagedEnd(pos); e != pos { // quarantined: no record to index
+			pos = e
+			continue
+		}
 		if seg == nil || pos >= seg.base+s.segSize {
 			if seg != nil {
 				seg.release()

@@ -8,40 +8,60 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/mqops/mqops/fileutil"
 	"github.com/mqops/mqops/wire"
 )
 
 // recover rebuilds a consistent store from whatever is on disk, clean
-// shutdown or not:
+// shutdown or not. The durable point P is the checkpoint's flushed offset:
+// every commit-log byte below it was fsync-confirmed.
 //
 //  1. Validate commit-log records by CRC from the start of the segment
 //     holding the checkpoint (or the first segment), through blank
-//     fillers, up to the first empty, torn or corrupt record: the end L.
-//  2. Cut there: zero the rest of that segment, delete later segments.
-//  3. Load consume queues, dropping units that point at or past L or that
+//     fillers. Below P a bad record is damage, not a torn write: the walk
+//     resynchronises on the next valid record, quarantines the damaged
+//     range (corrupt.go) and goes on. At or past P the first empty, torn
+//     or corrupt record ends the log: the end L.
+//  2. Refuse to go on when data that P or the consume queues vouch for is
+//     missing (a segment file deleted or cut short, an empty commit-log
+//     directory), unless AcceptDataLoss; the log is untouched so far.
+//  3. Cut at L: zero the rest of that segment, delete later segments.
+//  4. Load consume queues, dropping units that point at or past L or that
 //     do not match the record they point at.
-//  4. Re-dispatch [D, L), D = the checkpoint's dispatched offset (the
+//  5. Re-dispatch [D, L), D = the checkpoint's dispatched offset (the
 //     first segment without a checkpoint or without any consume queue), so
 //     the consume queues cover exactly the valid log (rewrites are
-//     idempotent: a unit's position is its record's QUEUEOFFSET).
-//  5. Rebuild the append path's queue-offset table, make everything
+//     idempotent: a unit's position is its record's QUEUEOFFSET); damaged
+//     ranges are stepped over.
+//  6. Rebuild the append path's queue-offset table, make everything
 //     durable and write a fresh checkpoint.
+//
+// Segments below the walk's start are verified later by the scrub
+// (scrub.go); until then reads there check each record's CRC.
 func (s *Store) recover(crashed bool) error {
 	ck, haveCk, err := readCheckpoint(s.cfg.RootDir)
 	if err != nil {
 		s.log.Warn("[RECOVERY] ignoring unusable checkpoint; validating the whole commitlog", "err", err)
 	}
-	if err := s.loadSegments(); err != nil {
+	var durable int64
+	if haveCk {
+		durable = ck.flushed
+	}
+	if err := s.loadSegments(durable); err != nil {
 		return err
 	}
 	start := s.walkStart(ck, haveCk)
-	end, lastTS, cause := s.walkLog(start)
+	end, lastTS, cause := s.walkLog(start, durable)
+	if err := s.checkMissing(durable, end); err != nil {
+		return err
+	}
 	if err := s.cutLog(end, cause, crashed); err != nil {
 		return err
 	}
 	s.lastStoreTS = lastTS
+	s.verifiedFrom = start
 
 	minPhy, ok := s.clog.minOffset()
 	if !ok {
@@ -65,6 +85,11 @@ func (s *Store) recover(crashed bool) error {
 			return fmt.Errorf("recover store %s: %w", s.cfg.RootDir, err)
 		}
 	}
+	if from < start {
+		s.verifyRange(from, start)
+		s.verifiedFrom = from
+	}
+	s.scrubbed.Store(minPhy)
 	s.dispatched.Store(from)
 	s.dispatchAvailable()
 	if d := s.dispatched.Load(); d != end {
@@ -92,8 +117,10 @@ func (s *Store) recover(crashed bool) error {
 // loadSegments maps every segment file, extending short ones with zeros.
 // Segments must be contiguous and aligned to SegmentSize; anything else
 // means a different SegmentSize or missing files, which recovery must not
-// paper over by deleting data.
-func (s *Store) loadSegments() error {
+// paper over by deleting data. A file too short to hold what the checkpoint
+// says is durable (below durable) is refused before anything extends it,
+// unless AcceptDataLoss: then its missing part is damage the walk steps over.
+func (s *Store) loadSegments(durable int64) error {
 	dir := s.cfg.CommitLogDir
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -114,6 +141,20 @@ func (s *Store) loadSegments() error {
 			return fmt.Errorf("open commitlog %s: segment %020d is not contiguous/aligned with SegmentSize %d (changed setting or missing file?)",
 				dir, b, s.segSize)
 		}
+	}
+	var short []string
+	for _, b := range bases {
+		path := fileName(dir, b)
+		st, err := os.Stat(path)
+		if err != nil {
+			return fmt.Errorf("open commitlog %s: %w", path, err)
+		}
+		if size := st.Size(); size < s.segSize && b+size < durable {
+			short = append(short, fmt.Sprintf("segment %s is %d bytes but the checkpoint says data up to offset %d is durable", path, size, durable))
+		}
+	}
+	if err := s.dataLoss(short); err != nil {
+		return err
 	}
 	for _, b := range bases {
 		path := fileName(dir, b)
@@ -159,7 +200,8 @@ func (s *Store) walkStart(ck checkpoint, haveCk bool) int64 {
 // walkLog validates records from start and returns the end of the valid
 // log, the store timestamp of the last record seen, and why it stopped
 // (nil for a clean end: an empty header or the end of the last segment).
-func (s *Store) walkLog(start int64) (end, lastTS int64, cause error) {
+// Damage below durable is quarantined and stepped over (see recover).
+func (s *Store) walkLog(start, durable int64) (end, lastTS int64, cause error) {
 	segs := s.clog.segs
 	pos := start
 	for {
@@ -171,36 +213,155 @@ func (s *Store) walkLog(start int64) (end, lastTS int64, cause error) {
 			return pos, lastTS, nil
 		}
 		seg := segs[i]
-		off := pos - seg.base
-		if s.segSize-off < wire.BlankSize {
+		if seg.base+s.segSize-pos < wire.BlankSize {
 			pos = seg.base + s.segSize
 			continue
 		}
-		// Bytes past the original file size were never written.
-		limit := min(seg.origSize, s.segSize)
-		if off > limit {
-			return pos, lastTS, fmt.Errorf("segment %s ends at %d: %w", seg.path, limit, wire.ErrTruncated)
-		}
-		n, err := wire.CheckRecord(seg.data[off:limit])
+		n, err := s.recordAt(seg, pos)
 		switch {
 		case err == nil:
-			v := wire.RecordView(seg.data[off : off+int64(n)])
-			if got := v.PhysicalOffset(); got != pos {
-				return pos, lastTS, fmt.Errorf("%w: record at %d claims physical offset %d", wire.ErrCorrupt, pos, got)
-			}
-			lastTS = v.StoreTimestamp()
+			lastTS = wire.RecordView(seg.data[pos-seg.base:]).StoreTimestamp()
 			pos += int64(n)
+			continue
 		case errors.Is(err, wire.ErrBlank):
-			if off+int64(n) != s.segSize {
-				return pos, lastTS, fmt.Errorf("%w: blank filler of %d bytes at %d does not end its segment", wire.ErrCorrupt, n, pos)
-			}
 			pos = seg.base + s.segSize
-		case errors.Is(err, wire.ErrEmpty):
+			continue
+		case pos >= durable && errors.Is(err, wire.ErrEmpty):
 			return pos, lastTS, nil
-		default:
+		case pos >= durable:
 			return pos, lastTS, err
 		}
+		next := s.resync(seg, pos, durable)
+		s.quarantine("[RECOVERY]", seg, pos, next, err)
+		pos = next
 	}
+}
+
+// checkMissing refuses to open when data that the checkpoint (below
+// durable) or, without a checkpoint, the consume queues vouch for is not
+// in the commit log, which ends at end: deleted last segments or an empty
+// or wrong CommitLogDir would otherwise start a broker that silently drops
+// the queues' messages. Consume queues are only asked when nothing is
+// vouched for, since P > end already covers units below P.
+func (s *Store) checkMissing(durable, end int64) error {
+	var lost []string
+	if durable > end {
+		lost = append(lost, fmt.Sprintf("the checkpoint says data up to offset %d is durable but the commit log ends at %d", durable, end))
+	}
+	if durable == 0 {
+		// Segment files exist before any record in them is dispatched
+		// (createSegment syncs the directory), so a unit pointing past the
+		// last segment means files went missing, not a torn write.
+		limit := int64(0)
+		if n := len(s.clog.segs); n > 0 {
+			limit = s.clog.segs[n-1].base + s.segSize
+		}
+		qend, qdir, err := s.queuedEnd()
+		if err != nil {
+			return err
+		}
+		switch {
+		case qend > limit && limit == 0:
+			lost = append(lost, fmt.Sprintf("consume queue %s points at offsets up to %d but the commit log is empty", qdir, qend))
+		case qend > limit:
+			lost = append(lost, fmt.Sprintf("consume queue %s points at offsets up to %d but the commit log's last segment ends at %d", qdir, qend, limit))
+		}
+	}
+	return s.dataLoss(lost)
+}
+
+// dataLoss turns findings of missing data into Open's error, or, with
+// AcceptDataLoss, into warnings saying what is discarded.
+func (s *Store) dataLoss(lost []string) error {
+	if len(lost) == 0 {
+		return nil
+	}
+	if !s.cfg.AcceptDataLoss {
+		return fmt.Errorf("open commitlog %s: refusing to start: %s; restore the missing files, or accept the loss for one start (store AcceptDataLoss, mqbroker --accept-data-loss)",
+			s.cfg.CommitLogDir, strings.Join(lost, "; "))
+	}
+	for _, l := range lost {
+		s.log.Warn("[RECOVERY] accepting data loss: starting without the missing commit-log data; its messages are not served",
+			"commitLogDir", s.cfg.CommitLogDir, "missing", l)
+	}
+	return nil
+}
+
+// queuedEnd returns the highest end (offset + size) of the last unit of
+// any consume queue on disk and that queue's directory. It reads a few
+// units per queue (a binary search of its last file), without mapping.
+func (s *Store) queuedEnd() (end int64, dir string, err error) {
+	topics, err := os.ReadDir(s.cqDir)
+	if err != nil {
+		return 0, "", fmt.Errorf("open consume queues %s: %w", s.cqDir, err)
+	}
+	for _, te := range topics {
+		if !te.IsDir() {
+			continue
+		}
+		tdir := filepath.Join(s.cqDir, te.Name())
+		qents, err := os.ReadDir(tdir)
+		if err != nil {
+			return 0, "", fmt.Errorf("open consume queues %s: %w", tdir, err)
+		}
+		for _, qe := range qents {
+			qdir := filepath.Join(tdir, qe.Name())
+			if !qe.IsDir() {
+				continue
+			}
+			e, err := lastUnitEnd(qdir)
+			if err != nil {
+				return 0, "", err
+			}
+			if e > end {
+				end, dir = e, qdir
+			}
+		}
+	}
+	return end, dir, nil
+}
+
+// lastUnitEnd returns the end of the last written real unit in the last
+// file of the consume queue in dir (written units form a prefix), or 0.
+func lastUnitEnd(dir string) (int64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("open consume queue %s: %w", dir, err)
+	}
+	var last string
+	for _, e := range ents {
+		if _, ok := parseFileName(e.Name()); ok && e.Type().IsRegular() {
+			last = e.Name() // ReadDir sorts by name
+		}
+	}
+	if last == "" {
+		return 0, nil
+	}
+	f, err := os.Open(filepath.Join(dir, last))
+	if err != nil {
+		return 0, fmt.Errorf("open consume queue %s: %w", dir, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("open consume queue %s: %w", dir, err)
+	}
+	var b [cqUnitSize]byte
+	unit := func(i int64) cqUnit {
+		if _, err := f.ReadAt(b[:], i*cqUnitSize); err != nil {
+			return cqUnit{}
+		}
+		return readUnit(b[:])
+	}
+	n := st.Size() / cqUnitSize
+	e := int64(sort.Search(int(n), func(i int) bool { return unit(int64(i)).isZero() }))
+	if e == 0 {
+		return 0, nil
+	}
+	if u := unit(e - 1); u.real() {
+		return u.phys + int64(u.size), nil
+	}
+	return 0, nil
 }
 
 // cutLog makes end the end of the log: later segments are deleted and the
@@ -405,6 +566,9 @@ func (s *Store) unitValid(cq *consumeQueue, q int64, u cqUnit, end, minPhy int64
 	}
 	if u.phys < minPhy {
 		return true
+	}
+	if s.damagedEnd(u.phys) != u.phys {
+		return true // its record was there and is quarantined: keep its queue offset taken
 	}
 	seg := s.clog.acquire(u.phys)
 	if seg == nil {

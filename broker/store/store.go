@@ -19,6 +19,11 @@
 //   - flushed ≤ maxPhy, and every commit-log byte below flushed is durable.
 //   - the checkpoint's dispatched offset D is one for which every unit of
 //     every record below D is durable; its flushed offset P ≤ flushed.
+//   - the known damaged ranges (corrupt.go) are sorted and disjoint, and
+//     only grow; no record in one is served, dispatched or indexed.
+//   - a record is served only after its CRC passed: records at or above
+//     verifiedFrom were checked by recovery or written by this process,
+//     those below scrubbed by the scrub; others are checked when read.
 package store
 
 import (
@@ -77,11 +82,26 @@ type Config struct {
 	MessageIndexEnable *bool // nil means true (Java messageIndexEnable)
 	IndexSlots         int   // hash slots per file, default 5000000 (Java maxHashSlotNum)
 	IndexEntries       int   // entries per file, default 20000000 (Java maxIndexNum)
+
+	// AcceptDataLoss lets Open start although the checkpoint or the consume
+	// queues vouch for commit-log data that is not there (a deleted or
+	// truncated segment, an empty CommitLogDir): what is missing is logged
+	// at WARN and discarded. Without it Open refuses with an error naming
+	// the directory. It is meant for one start, after an operator looked.
+	AcceptDataLoss bool
+	// ScrubRate is how many bytes per second the background scrub reads to
+	// verify the segments recovery did not check (scrub.go); default
+	// 16 MiB/s, negative: no scrub. ScrubDelay is how long after Open it
+	// starts (default 1 minute, out of the way of consumers catching up).
+	ScrubRate  int64
+	ScrubDelay time.Duration
 }
 
 const (
 	defaultSegmentSize    = 1 << 30
 	defaultCQUnitsPerFile = 300000
+	defaultScrubRate      = 16 << 20
+	defaultScrubDelay     = time.Minute
 	cqUnitSize            = 20
 	// diskFullRatio is the disk usage (percent) at which appends are
 	// refused (Java diskSpaceWarningLevelRatio).
@@ -150,6 +170,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.ScrubRate == 0 {
+		c.ScrubRate = defaultScrubRate
+	}
+	if c.ScrubDelay <= 0 {
+		c.ScrubDelay = defaultScrubDelay
 	}
 	if c.IndexSlots == 0 {
 		c.IndexSlots = defaultIndexSlots
@@ -229,6 +255,15 @@ type Store struct {
 	retentionMu sync.Mutex                          // serialises RunRetention, guards diskUsage
 	diskUsage   func() (percent float64, err error) // replaceable in tests
 
+	// Damage and verification (corrupt.go, scrub.go). verifiedFrom is set
+	// by recovery before anything runs: records at or above it were
+	// CRC-checked by recovery's walk or written by this process.
+	verifiedFrom int64
+	scrubbed     atomic.Int64                // records in [MinPhyOffset, scrubbed) were CRC-checked by the scrub
+	damaged      atomic.Pointer[[]byteRange] // known damaged commit-log ranges, sorted and disjoint; nil: none
+	damagedMu    sync.Mutex                  // serialises changes of damaged
+	skippedReads atomic.Int64                // reads refused because the record is damaged
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -288,7 +323,8 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 
-	s.wg.Add(3)
+	s.wg.Add(4)
+	go s.scrubLoop()
 	go s.prefaultLoop()
 	go s.dispatchLoop()
 	go s.flushLoop()

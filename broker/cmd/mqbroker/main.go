@@ -1,6 +1,6 @@
 // Command mqbroker runs a RocketMQ-compatible broker.
 //
-//	mqbroker -c broker.conf [-n "ip:port;ip:port"] [-p key=value ...]
+//	mqbroker -c broker.conf [-n "ip:port;ip:port"] [-p key=value ...] [--accept-data-loss]
 package main
 
 import (
@@ -30,6 +30,8 @@ func run() int {
 	flag.Var(overrides, "p", "override one config key, key=value (repeatable)")
 	pprofAddr := flag.String("pprof", "", "serve Go profiles on this address, e.g. 127.0.0.1:6060 (off by default)")
 	showVersion := flag.Bool("version", false, "print the version and exit")
+	acceptLoss := flag.Bool("accept-data-loss", false,
+		"start although commit-log data the checkpoint or consume queues vouch for is missing (logged at WARN, discarded); for one start, after looking")
 	flag.Parse()
 	if *showVersion {
 		fmt.Println(version.String("mqbroker"))
@@ -88,7 +90,7 @@ func run() int {
 		blog.Warn("[CONFIG] " + w)
 	}
 
-	b, err := server.New(server.Options{Config: cfg, Log: blog, StoreLog: slogger, StatsOut: statsOut})
+	b, err := server.New(server.Options{Config: cfg, Log: blog, StoreLog: slogger, StatsOut: statsOut, AcceptDataLoss: *acceptLoss})
 	if err != nil {
 		blog.Error("[BOOT_FAILED] broker failed to start", "err", err)
 		fmt.Fprintln(os.Stderr, "mqbroker:", err)
