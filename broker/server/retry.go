@@ -104,7 +104,7 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 		schedule.Park(nil, &m, level)
 	}
 	r := b.store.Put(&m)
-	code, remark, stored := putStatusCode(r.Status)
+	code, remark, stored := b.putStatusCode(r.Status)
 	if !stored {
 		c.ReplyCode(req, code, remark)
 		return
