@@ -226,20 +226,20 @@ func TestFsyncFailureIsSticky(t *testing.T) {
 		t.Fatalf("injected %v", got)
 	}
 
-	// The flusher's next fsyncs succeed; they prove nothing.
+	// The flusher's next fsync succeeds; it proves nothing.
 	base := s.fsyncs.Load()
-	waitFor(t, "later fsyncs", func() bool { return s.fsyncs.Load() >= base+3 })
+	waitFor(t, "a later fsync", func() bool { return s.fsyncs.Load() > base })
 	if got := s.FlushedOffset(); got != a.EndOffset {
-		t.Fatalf("FlushedOffset %d after the failure, want %d (the last truly durable end)", got, a.EndOffset)
+		t.Errorf("FlushedOffset %d after the failure, want %d (the last truly durable end)", got, a.EndOffset)
 	}
 	if flushResult(t, s, b.EndOffset) {
-		t.Fatal("WaitFlushed after the failure answered ok")
+		t.Error("WaitFlushed after the failure answered ok")
 	}
 	if err := s.flushConsumeQueues(); !errors.Is(err, ErrFailed) {
-		t.Fatalf("flushConsumeQueues after the failure: %v", err)
+		t.Errorf("flushConsumeQueues after the failure: %v", err)
 	}
 	if got := diskCheckpoint(t, cfg); got != ck {
-		t.Fatalf("checkpoint moved past the failure: %+v, was %+v", got, ck)
+		t.Errorf("checkpoint moved past the failure: %+v, was %+v", got, ck)
 	}
 
 	if r := s.Put(msg("F", 0, "after")); r.Status != ServiceNotAvailable {
@@ -309,14 +309,14 @@ func TestConsumeQueueFsyncFailureFreezesCheckpoint(t *testing.T) {
 		t.Fatalf("fault not hit: %v", err)
 	}
 	if !errors.Is(err, ErrFailed) {
-		t.Fatalf("flushConsumeQueues: %v", err)
+		t.Errorf("flushConsumeQueues: %v", err)
 	}
 	ck := diskCheckpoint(t, cfg)
 	if err := s.flushConsumeQueues(); !errors.Is(err, ErrFailed) {
-		t.Fatalf("second flushConsumeQueues: %v", err)
+		t.Errorf("second flushConsumeQueues: %v", err)
 	}
 	if got := diskCheckpoint(t, cfg); got != ck || got.dispatched >= s.MaxPhyOffset() {
-		t.Fatalf("checkpoint %+v after the failure (was %+v, log ends at %d)", got, ck, s.MaxPhyOffset())
+		t.Errorf("checkpoint %+v after the failure (was %+v, log ends at %d)", got, ck, s.MaxPhyOffset())
 	}
 	if r := s.Put(msg("T", 0, "after")); r.Status != ServiceNotAvailable {
 		t.Fatalf("Put after the failure: %v", r.Status)
@@ -343,8 +343,8 @@ func TestFsyncFailureCrashRecovers(t *testing.T) {
 	fault.arm(1, under(commitLogDir(cfg)))
 	// Append until the flusher hits the fault and appends are refused.
 	for i := 0; ; i++ {
-		if i > 1e6 {
-			t.Fatal("appends never refused")
+		if i == 20000 {
+			t.Fatalf("appends never refused: %d accepted after the fsync failure", i)
 		}
 		m := msg("T", int32(i%3), bodyOf(i, 900), wire.PropTags, "tag")
 		r := s.Put(m)
