@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // setDiskUsage replaces the disk usage probe with one reporting a percent
@@ -337,5 +339,25 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestAppendErrorsRateLimited: a store that cannot create segments sees
+// every append fail the same way; one line per interval carries the count.
+func TestAppendErrorsRateLimited(t *testing.T) {
+	logs := &logBuf{}
+	s := openStore(t, testConfig(t, logs))
+	err := fmt.Errorf("create commitlog segment x: %w", unix.ENOSPC)
+	for range 1000 {
+		s.logAppendError(err)
+	}
+	if n := strings.Count(logs.String(), "cannot create commitlog segment"); n != 1 {
+		t.Fatalf("%d lines for 1000 failures", n)
+	}
+	s.appendErrLast.Add(-int64(appendErrorLogInterval)) // as if the interval passed
+	s.logAppendError(err)
+	if !strings.Contains(logs.String(), "level=ERROR msg=\"[DISK_FULL] cannot create commitlog segment\"") ||
+		!strings.Contains(logs.String(), "suppressedSinceLastLog=999") {
+		t.Fatalf("second line:\n%s", logs.String())
 	}
 }
