@@ -87,3 +87,25 @@ func TestOffsetsRoundTrip(t *testing.T) {
 		t.Fatalf("commit allocates %v times", n)
 	}
 }
+
+func TestOffsetsMinCommitted(t *testing.T) {
+	o, err := LoadOffsets(filepath.Join(t.TempDir(), "consumerOffset.json"), discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := o.MinCommitted("T", 0); ok {
+		t.Fatal("offset for a topic no group consumes")
+	}
+	o.Commit("g1", "T", 0, 40)
+	o.Commit("g1", "T", 1, 7)
+	o.Commit("g2", "T", 0, 25)
+	o.Commit("g3", "Other", 0, 1)
+	for _, c := range []struct {
+		q    int32
+		want int64
+	}{{0, 25}, {1, 0}, {2, 0}} { // g2 has read nothing of queue 1 and 2
+		if got, ok := o.MinCommitted("T", c.q); !ok || got != c.want {
+			t.Errorf("queue %d: %d, %v; want %d", c.q, got, ok, c.want)
+		}
+	}
+}

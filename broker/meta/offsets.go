@@ -166,6 +166,27 @@ func (o *Offsets) TopicsOf(group string) []string {
 	return out
 }
 
+// MinCommitted returns the lowest committed offset of a queue over the
+// groups holding offsets for its topic (a group without an entry for the
+// queue counts as 0: it has read nothing there); ok is false when no
+// group holds offsets for the topic.
+func (o *Offsets) MinCommitted(topic string, queueID int32) (offset int64, ok bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, topics := range o.table {
+		qs, has := topics[topic]
+		if !has {
+			continue
+		}
+		off := qs[queueID] // 0 when missing
+		if !ok || off < offset {
+			offset = off
+		}
+		ok = true
+	}
+	return offset, ok
+}
+
 // GroupsOf lists the groups holding offsets for a topic, sorted.
 func (o *Offsets) GroupsOf(topic string) []string {
 	o.mu.Lock()

@@ -16,6 +16,7 @@ import (
 	"github.com/mqops/mqops/atomicfile"
 	"github.com/mqops/mqops/broker/clients"
 	"github.com/mqops/mqops/broker/config"
+	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/version"
 	"github.com/mqops/mqops/wire"
@@ -289,6 +290,10 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 		"remainTransientStoreBufferNumbs":       "0",
 		"earliestMessageTimeStamp":              strconv.FormatInt(b.earliestMessageTime(), 10),
 		"putMessageFailedTimes":                 strconv.FormatInt(b.putFailed.Load(), 10),
+		"storeState":                            "OK",
+	}
+	if err := s.NotWritable(); err != nil {
+		kv["storeState"], kv["storeError"] = storeState(err), err.Error()
 	}
 	ranges, size, skipped := s.Corruption()
 	kv["commitLogCorruptRanges"] = strconv.Itoa(ranges)
@@ -312,6 +317,20 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 	kv["transactionHalfPending"] = strconv.FormatInt(b.tx.Pending(), 10)
 	b.addStatsRuntime(kv)
 	b.replyBody(c, req, wire.Marshal(wire.KVTable{Table: kv}))
+}
+
+// storeState names why the store refuses appends (runtime key storeState,
+// with the details in storeError): FAILED after a failed fsync (restart
+// the broker), DISK_FULL under disk pressure, CLOSED while shutting down.
+func storeState(err error) string {
+	switch {
+	case errors.Is(err, store.ErrFailed):
+		return "FAILED"
+	case errors.Is(err, store.ErrDiskFull):
+		return "DISK_FULL"
+	default:
+		return "CLOSED"
+	}
 }
 
 // earliestMessageTime is the store time of the oldest retained message, 0

@@ -39,6 +39,8 @@ type Options struct {
 	// consume queues vouch for is missing (mqbroker --accept-data-loss;
 	// store.Config.AcceptDataLoss). Deliberately not a config key.
 	AcceptDataLoss bool
+
+	fsyncFault func(path string) error // tests: store.Config.FsyncFault
 }
 
 // Broker is one running broker.
@@ -159,6 +161,7 @@ func New(o Options) (*Broker, error) {
 		Logger:                slog,
 		TagsCode:              b.tagsCode,
 		AcceptDataLoss:        o.AcceptDataLoss,
+		FsyncFault:            o.fsyncFault,
 	}
 	if cfg.FlushDiskType == "SYNC_FLUSH" {
 		sc.FlushMode = store.SyncFlush
@@ -195,6 +198,7 @@ func New(o Options) (*Broker, error) {
 	b.delay.DeadLetter, b.timers.DeadLetter = b.deadLetterTopic, b.deadLetterTopic
 	b.holds = newPullHolds(b)
 	b.store.OnDispatch(b.holds.notify)
+	b.store.SetConsumedOffsets(b.consumedOffset)
 	if err := b.createSystemTopics(); err != nil {
 		b.store.Close()
 		b.srv.Close()
@@ -674,4 +678,28 @@ func (b *Broker) tagsCode(v wire.RecordView) int64 {
 		return schedule.TimerOutMs(v)
 	}
 	return store.DefaultTagsCode(v)
+}
+
+// consumedOffset tells store retention how far a queue has been read, so
+// disk pressure never deletes unread messages silently (store
+// SetConsumedOffsets): the lowest offset committed by the groups
+// consuming the topic; for delay levels the next one to deliver. Topics
+// no group has read from count as unread from the start, except the
+// broker's own bookkeeping topics and dead letters, which no consumer is
+// expected to read.
+func (b *Broker) consumedOffset(topic string, queueID int32) (int64, bool) {
+	if off, ok := b.offsets.MinCommitted(topic, queueID); ok {
+		return off, true
+	}
+	switch {
+	case topic == meta.TopicSchedule:
+		if p := b.delay.Progress(); int(queueID) < len(p) {
+			return p[queueID][0], true
+		}
+		return 0, false
+	case b.topics.IsSystem(topic), strings.HasPrefix(topic, "RMQ_SYS_"), topic == meta.TopicTransMaxTime,
+		topic == b.cfg.MsgTraceTopicName, strings.HasPrefix(topic, meta.DLQPrefix):
+		return 0, false
+	}
+	return 0, true
 }

@@ -139,7 +139,7 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 			r, dead = b.store.Put(&m), true
 		}
 	}
-	code, remark, stored := putStatusCode(r.Status)
+	code, remark, stored := b.putStatusCode(r.Status)
 	if !stored {
 		if schedule.Permanent(r.Status) {
 			b.log.Error("[DLQ] the store refused a sent-back message for good; not stored", "group", group, "offset", offset, "topic", m.Topic, "reason", r.Status.String())

@@ -253,7 +253,7 @@ func (b *Broker) autoCreateTopic(h *sendHeader) (*wire.TopicConfig, int32, strin
 }
 
 // putStatusCode maps a store status to a response code; ok reports a stored message.
-func putStatusCode(s store.PutStatus) (code int32, remark string, ok bool) {
+func (b *Broker) putStatusCode(s store.PutStatus) (code int32, remark string, ok bool) {
 	switch s {
 	case store.PutOK:
 		return wire.Success, "", true
@@ -264,7 +264,13 @@ func putStatusCode(s store.PutStatus) (code int32, remark string, ok bool) {
 	case store.PropertiesTooLong:
 		return wire.MessageIllegal, "the message properties are longer than 32767 bytes", false
 	case store.ServiceNotAvailable:
-		return wire.ServiceNotAvailable, "service not available now: the store is not writable (disk full or shutting down)", false
+		// Java's remark lists the possible causes; the store knows which.
+		// Clients retry SERVICE_NOT_AVAILABLE on another broker, then
+		// surface the remark.
+		if err := b.store.NotWritable(); err != nil {
+			return wire.ServiceNotAvailable, "service not available now: " + err.Error(), false
+		}
+		return wire.ServiceNotAvailable, "service not available now: the store is not writable", false
 	default:
 		return wire.SystemError, "UNKNOWN_ERROR", false
 	}
@@ -286,7 +292,7 @@ var (
 // response is built on the stack: the send path allocates nothing per
 // message unless it has to wait for a sync flush.
 func (b *Broker) replySend(c *remoting.Conn, req *wire.Command, r store.PutResult, queueID int32, wait bool, ids []byte) {
-	code, remark, ok := putStatusCode(r.Status)
+	code, remark, ok := b.putStatusCode(r.Status)
 	if !ok {
 		b.putFailed.Add(1)
 		c.ReplyCode(req, code, remark)
@@ -319,12 +325,16 @@ func (b *Broker) replySend(c *remoting.Conn, req *wire.Command, r store.PutResul
 
 // replyAfterFlush is group commit's answer: the response goes out when the
 // fsync covering the record completes, while the read loop moves on. The
-// rare timeout answer is derived from the encoded success frame.
+// rare failure answers are derived from the encoded success frame.
 func (b *Broker) replyAfterFlush(c *remoting.Conn, resp *wire.Command, end int64) {
 	frame := wire.AppendFrame(nil, resp)
 	b.store.WaitFlushed(end, func(flushed bool) {
 		if !flushed {
-			frame = flushTimeoutFrame(frame)
+			if f := b.store.Failure(); f != nil {
+				frame = storeFailedFrame(frame, f)
+			} else {
+				frame = flushTimeoutFrame(frame)
+			}
 		}
 		_ = c.SendFrame(frame)
 	})
@@ -339,6 +349,24 @@ func flushTimeoutFrame(frame []byte) []byte {
 	}
 	cmd.Code = wire.FlushDiskTimeout
 	cmd.Remark = []byte("flush disk timeout")
+	return wire.AppendFrame(nil, &cmd)
+}
+
+// storeFailedFrame turns an encoded send answer into SERVICE_NOT_AVAILABLE
+// once the store failed: an error, not FLUSH_DISK_TIMEOUT, because
+// rocketmq-client-go v2.1.2 returns that as a result without error (and
+// Java's client as a result too), so applications would take the message
+// for sent; on SERVICE_NOT_AVAILABLE both retry on another broker and then
+// report the remark. A retried message may be delivered twice if the
+// first copy survives: at least once, never lost.
+func storeFailedFrame(frame []byte, f *store.Failure) []byte {
+	var cmd wire.Command
+	if err := wire.DecodeFrame(frame[4:], &cmd); err != nil {
+		return frame // our own encoding always decodes
+	}
+	cmd.Code = wire.ServiceNotAvailable
+	cmd.Remark = []byte("service not available now: " + f.Error() + " (this message was written but is not known to be durable)")
+	cmd.Ext = nil
 	return wire.AppendFrame(nil, &cmd)
 }
 

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
-	"github.com/mqops/mqops/fileutil"
 	"github.com/mqops/mqops/wire"
 	"golang.org/x/sys/unix"
 )
@@ -51,16 +51,17 @@ func (c *commitLog) minOffset() (int64, bool) {
 }
 
 // createSegment creates, reserves and maps the segment starting at base and
-// appends it to the list.
-func (c *commitLog) createSegment(base int64) (*mmapFile, error) {
+// appends it to the list. syncDir makes the new directory entry durable;
+// its failure comes back as a *dirSyncError.
+func (c *commitLog) createSegment(base int64, syncDir func(string) error) (*mmapFile, error) {
 	path := fileName(c.dir, base)
 	seg, err := openMmapFile(path, base, c.segSize, true)
 	if err != nil {
 		return nil, fmt.Errorf("create commitlog segment %s: %w", path, err)
 	}
-	if err := fileutil.SyncDir(c.dir); err != nil {
+	if err := syncDir(c.dir); err != nil {
 		seg.release()
-		return nil, fmt.Errorf("create commitlog segment %s: %w", path, err)
+		return nil, &dirSyncError{dir: c.dir, err: fmt.Errorf("create commitlog segment %s: %w", path, err)}
 	}
 	c.mu.Lock()
 	c.segs = append(c.segs, seg)
@@ -76,7 +77,7 @@ const (
 	FlushDiskTimeout
 	MessageIllegal
 	PropertiesTooLong
-	ServiceNotAvailable // closed, disk full or not writable
+	ServiceNotAvailable // closed, disk full or failed: NotWritable says which
 	UnknownError
 )
 
@@ -171,7 +172,8 @@ func (s *Store) Put(m *Message) PutResult {
 	crc := wire.BodyCRC(m.Body) // outside the lock: bodies may be MiBs
 
 	s.mu.Lock()
-	if s.closed || s.diskFull.Load() {
+	ts, ok := s.writableLocked()
+	if !ok {
 		s.mu.Unlock()
 		return PutResult{Status: ServiceNotAvailable}
 	}
@@ -182,7 +184,6 @@ func (s *Store) Put(m *Message) PutResult {
 		return PutResult{Status: ServiceNotAvailable}
 	}
 	phy := s.writePos
-	ts := s.storeTimestamp()
 	var next *int64
 	var qoff int64
 	if consumesQueueOffset(m.SysFlag) {
@@ -240,7 +241,8 @@ func (s *Store) PutBatchTo(phys []int64, ms []Message) (PutResult, []int64) {
 	}
 
 	s.mu.Lock()
-	if s.closed || s.diskFull.Load() {
+	ts, ok := s.writableLocked()
+	if !ok {
 		s.mu.Unlock()
 		return PutResult{Status: ServiceNotAvailable}, phys
 	}
@@ -251,7 +253,6 @@ func (s *Store) PutBatchTo(phys []int64, ms []Message) (PutResult, []int64) {
 		return PutResult{Status: ServiceNotAvailable}, phys
 	}
 	first := s.writePos
-	ts := s.storeTimestamp()
 	next := s.queueCounter(ms[0].Topic, ms[0].QueueID)
 	qoff := *next
 	pos := first
@@ -277,6 +278,25 @@ func (s *Store) PutBatchTo(phys []int64, ms []Message) (PutResult, []int64) {
 		QueueOffset: qoff, StoreTimestamp: ts, EndOffset: pos}, phys
 }
 
+// writableLocked reports whether appends are accepted and returns the
+// store timestamp for the append. It checks the disk every
+// diskPollInterval of store time (never per message). Caller holds s.mu.
+func (s *Store) writableLocked() (ts int64, ok bool) {
+	if s.closed || s.failure.Load() != nil {
+		return 0, false
+	}
+	ts = s.storeTimestamp()
+	if ts >= s.nextDiskPoll {
+		s.nextDiskPoll = ts + diskPollInterval.Milliseconds()
+		s.checkDiskLocked(0)
+	}
+	if s.diskFull.Load() {
+		s.refusedAppends.Add(1)
+		return ts, false
+	}
+	return ts, true
+}
+
 // reserve returns the segment that will hold size bytes at s.writePos,
 // rolling to a new segment (after a blank filler) when the record plus a
 // minimal filler does not fit in the active one. On error nothing changed.
@@ -285,7 +305,7 @@ func (s *Store) reserve(size int) (*mmapFile, error) {
 	if s.active == nil || s.writePos >= s.active.base+s.segSize {
 		// No segment yet, or the last one ended exactly (recovery can end
 		// the log at a segment boundary with no successor on disk).
-		seg, err := s.clog.createSegment(s.writePos)
+		seg, err := s.newSegment(s.writePos)
 		if err != nil {
 			return nil, err
 		}
@@ -296,7 +316,7 @@ func (s *Store) reserve(size int) (*mmapFile, error) {
 	if int64(size)+wire.BlankSize <= rem {
 		return seg, nil
 	}
-	next, err := s.clog.createSegment(seg.base + s.segSize)
+	next, err := s.newSegment(seg.base + s.segSize)
 	if err != nil {
 		return nil, err
 	}
@@ -334,12 +354,53 @@ func (s *Store) storeTimestamp() int64 {
 	return ts
 }
 
+// newSegment creates the segment at base if the disk has room for it
+// below the append limit (retention.go). A failed directory fsync fails
+// the store; running out of space refuses appends until usage drops.
+// Caller holds s.mu.
+func (s *Store) newSegment(base int64) (*mmapFile, error) {
+	if !s.checkDiskLocked(s.segSize) {
+		s.refusedAppends.Add(1)
+		return nil, ErrDiskFull
+	}
+	seg, err := s.clog.createSegment(base, s.syncDir)
+	var dse *dirSyncError
+	switch {
+	case errors.As(err, &dse):
+		return nil, s.fail(dse.dir, dse.err)
+	case errors.Is(err, unix.ENOSPC):
+		s.setDiskFullLocked("no space left for a new commitlog segment", err)
+	}
+	return seg, err
+}
+
+// dirSyncError is a failed fsync of the commit-log directory.
+type dirSyncError struct {
+	dir string
+	err error
+}
+
+func (e *dirSyncError) Error() string { return e.err.Error() }
+func (e *dirSyncError) Unwrap() error { return e.err }
+
+// logAppendError logs a failed append, at most once per
+// appendErrorLogInterval with the number of failures not logged since:
+// a refusing store sees every send fail the same way.
 func (s *Store) logAppendError(err error) {
-	if errors.Is(err, unix.ENOSPC) {
-		s.log.Error("[DISK_FULL] cannot create commitlog segment", "err", err)
+	if errors.Is(err, ErrDiskFull) || errors.Is(err, ErrFailed) {
+		return // logged once when the state began
+	}
+	now := time.Now().UnixNano()
+	last := s.appendErrLast.Load()
+	if now-last < int64(appendErrorLogInterval) || !s.appendErrLast.CompareAndSwap(last, now) {
+		s.appendErrSuppressed.Add(1)
 		return
 	}
-	s.log.Error("[APPEND] cannot create commitlog segment", "err", err)
+	tag := "[APPEND]"
+	if errors.Is(err, unix.ENOSPC) {
+		tag = "[DISK_FULL]"
+	}
+	s.log.Error(tag+" cannot create commitlog segment", "err", err, "suppressedSinceLastLog", s.appendErrSuppressed.Swap(0))
 }
 
 // wakeDispatcher nudges the dispatcher (and the prefaulter) without

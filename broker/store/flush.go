@@ -2,8 +2,81 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/mqops/mqops/fileutil"
 )
+
+// ErrFailed matches (errors.Is) the store's Failure.
+var ErrFailed = errors.New("store failed")
+
+// Failure is the first failed fsync of durable state (a commit-log
+// segment, a consume-queue file, the commit-log directory after a segment
+// was created). Linux may drop the dirty pages of a failed writeback and
+// mark them clean ("fsyncgate"), so a later fsync that succeeds proves
+// nothing; like Pebble and etcd, the store treats the failure as sticky:
+// from then on flushed and the checkpoint stay where they were, sync-flush
+// waiters fail at once and appends are refused. A restart recovers through
+// the normal crash-recovery path (the abort marker stays), which validates
+// the log from the last checkpoint written before the failure.
+type Failure struct {
+	Path   string // file or directory whose fsync failed
+	Offset int64  // commit-log offset from which data may not be durable
+	Err    error
+}
+
+func (f *Failure) Error() string {
+	return fmt.Sprintf("store failed: fsync of %s failed at commit-log offset %d: %v; restart the broker to recover", f.Path, f.Offset, f.Err)
+}
+
+// Unwrap exposes both the cause and ErrFailed to errors.Is.
+func (f *Failure) Unwrap() []error { return []error{ErrFailed, f.Err} }
+
+// Failure returns the store's sticky failure, nil while it is healthy.
+func (s *Store) Failure() *Failure { return s.failure.Load() }
+
+// fail records the first fsync failure (later ones add nothing: the store
+// is already failed), logs it once and answers the queued sync-flush
+// waiters. It returns the recorded failure.
+func (s *Store) fail(path string, err error) *Failure {
+	f := &Failure{Path: path, Offset: s.flushed.Load(), Err: err}
+	if !s.failure.CompareAndSwap(nil, f) {
+		return s.failure.Load()
+	}
+	s.log.Error("[FLUSH] fsync failed: the store refuses appends and keeps its checkpoint until restarted",
+		"path", path, "durableBelow", f.Offset, "err", err)
+	s.flushMu.Lock()
+	ws := s.waiters
+	s.waiters = nil
+	s.flushMu.Unlock()
+	flushed := s.flushed.Load()
+	for _, w := range ws {
+		w.done(w.end <= flushed)
+	}
+	return f
+}
+
+// syncFile makes a mapped file durable; every fsync of a commit-log
+// segment or consume-queue file goes through it (Config.FsyncFault).
+func (s *Store) syncFile(f *mmapFile) error {
+	if fault := s.cfg.FsyncFault; fault != nil {
+		if err := fault(f.path); err != nil {
+			return fmt.Errorf("fdatasync %s: %w", f.path, err)
+		}
+	}
+	return f.sync()
+}
+
+// syncDir is fileutil.SyncDir behind Config.FsyncFault.
+func (s *Store) syncDir(dir string) error {
+	if fault := s.cfg.FsyncFault; fault != nil {
+		if err := fault(dir); err != nil {
+			return fmt.Errorf("fsync dir %s: %w", dir, err)
+		}
+	}
+	return fileutil.SyncDir(dir)
+}
 
 // flushWaiter is a sender waiting for its record to become durable.
 type flushWaiter struct {
@@ -14,15 +87,20 @@ type flushWaiter struct {
 
 // WaitFlushed arranges for done to run once the commit log is durable up
 // to endOffset: done(true) after an fsync covering it, done(false) if that
-// did not happen within SyncFlushTimeout. done runs on a store goroutine
-// (or inline, when the data is already durable or the store is in
-// AsyncFlush mode) and must not block.
+// did not happen within SyncFlushTimeout or the store failed (at once,
+// then). done runs on a store goroutine (or inline, when the data is
+// already durable, the store failed or is in AsyncFlush mode) and must not
+// block.
 //
 // Group commit: the flusher wakes on demand, takes every waiter queued so
 // far, syncs once up to the current end of the log, then calls them all.
 func (s *Store) WaitFlushed(endOffset int64, done func(ok bool)) {
 	if s.cfg.FlushMode != SyncFlush || s.flushed.Load() >= endOffset {
 		done(true)
+		return
+	}
+	if s.failure.Load() != nil {
+		done(false)
 		return
 	}
 	s.flushMu.Lock()
@@ -64,7 +142,8 @@ func (s *Store) groupCommit() {
 	s.inflight, s.waiters = s.waiters, s.inflight[:0]
 	s.flushMu.Unlock()
 
-	if err := s.flushCommitLog(); err != nil {
+	// A failure was logged once by fail.
+	if err := s.flushCommitLog(); err != nil && !errors.Is(err, ErrFailed) {
 		s.log.Error("[FLUSH] commitlog flush failed", "err", err)
 	}
 	flushed := s.flushed.Load()
@@ -88,12 +167,14 @@ func (s *Store) groupCommit() {
 }
 
 // flushCommitLog syncs the segments holding [flushed, maxPhy) and advances
-// flushed. Only the flusher goroutine, Open and Close call it.
+// flushed. Only the flusher goroutine, Open and Close call it. After a
+// failure it still syncs (the pages may yet reach the disk) but never
+// advances flushed, and returns the Failure.
 func (s *Store) flushCommitLog() error {
 	to := s.maxPhy.Load()
 	from := s.flushed.Load()
 	if to <= from {
-		return nil
+		return s.failed()
 	}
 	// Segment starts covering [from, to); a segment below the retained
 	// range was removed, which only happens to dispatched, flushed data.
@@ -102,14 +183,25 @@ func (s *Store) flushCommitLog() error {
 		if seg == nil {
 			continue
 		}
-		err := seg.sync()
+		err := s.syncFile(seg)
 		seg.release()
 		s.fsyncs.Add(1)
 		if err != nil {
-			return err
+			return s.fail(seg.path, err)
 		}
 	}
+	if err := s.failed(); err != nil {
+		return err
+	}
 	s.flushed.Store(to)
+	return nil
+}
+
+// failed returns the Failure as an error, or nil (not a typed nil).
+func (s *Store) failed() error {
+	if f := s.failure.Load(); f != nil {
+		return f
+	}
 	return nil
 }
 
@@ -176,7 +268,9 @@ func (s *Store) completeWaiters() {
 }
 
 // flushConsumeQueues syncs every dirty consume-queue file and then writes
-// the checkpoint.
+// the checkpoint. A failed sync fails the store; after a failure no
+// checkpoint is written, so the one on disk keeps the last offsets that
+// were truly durable.
 //
 // Invariant kept: dispatched is read before syncing, and the dispatcher
 // marks a file dirty after writing a unit and before advancing dispatched,
@@ -186,21 +280,20 @@ func (s *Store) flushConsumeQueues() error {
 	s.ckMu.Lock()
 	defer s.ckMu.Unlock()
 	d := s.dispatched.Load()
-	var errs []error
 	var files []*mmapFile
 	for _, cq := range s.cqs.all() {
 		files = cq.acquireDirty(files[:0])
 		for _, f := range files {
 			// Clear before syncing: a write racing the sync re-marks it.
 			f.dirty.Store(false)
-			if err := f.sync(); err != nil {
+			if err := s.syncFile(f); err != nil {
 				f.dirty.Store(true)
-				errs = append(errs, err)
+				s.fail(f.path, err)
 			}
 			f.release()
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := s.failed(); err != nil {
 		return err
 	}
 	ck := checkpoint{flushed: s.flushed.Load(), dispatched: d}

@@ -1,10 +1,19 @@
 package store
 
 import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mqops/mqops/wire"
+	"golang.org/x/sys/unix"
 )
 
 func TestSyncFlushGroupCommit(t *testing.T) {
@@ -123,5 +132,263 @@ func waitTimeout(t *testing.T, wg *sync.WaitGroup, d time.Duration) {
 	case <-ch:
 	case <-time.After(d):
 		t.Fatal("timed out waiting for callbacks")
+	}
+}
+
+// fsyncFault fails the next n fsyncs whose path satisfies match
+// (Config.FsyncFault), with EIO as a failing disk reports it.
+type fsyncFault struct {
+	mu       sync.Mutex
+	match    func(path string) bool
+	n        int
+	injected []string
+}
+
+func (f *fsyncFault) hook(path string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n > 0 && f.match(path) {
+		f.n--
+		f.injected = append(f.injected, path)
+		return unix.EIO
+	}
+	return nil
+}
+
+func (f *fsyncFault) arm(n int, match func(path string) bool) {
+	f.mu.Lock()
+	f.n, f.match = n, match
+	f.mu.Unlock()
+}
+
+func (f *fsyncFault) paths() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.injected)
+}
+
+func under(dir string) func(string) bool {
+	return func(p string) bool { return strings.HasPrefix(p, dir+string(filepath.Separator)) }
+}
+
+// flushResult waits for WaitFlushed's answer.
+func flushResult(t *testing.T, s *Store, end int64) bool {
+	t.Helper()
+	got := make(chan bool, 1)
+	s.WaitFlushed(end, func(ok bool) { got <- ok })
+	select {
+	case ok := <-got:
+		return ok
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitFlushed never answered")
+		return false
+	}
+}
+
+func diskCheckpoint(t *testing.T, cfg Config) checkpoint {
+	t.Helper()
+	ck, ok, err := readCheckpoint(cfg.RootDir)
+	if err != nil || !ok {
+		t.Fatalf("checkpoint: ok=%v err=%v", ok, err)
+	}
+	return ck
+}
+
+// TestFsyncFailureIsSticky: after one failed commit-log fsync, later
+// fsyncs that succeed must not advance the flushed offset or the
+// checkpoint (the kernel may have dropped the failed pages), sync-flush
+// waiters fail at once, appends are refused with the reason, and a
+// restart recovers everything still in the page cache.
+func TestFsyncFailureIsSticky(t *testing.T) {
+	logs := &logBuf{}
+	cfg := testConfig(t, logs)
+	cfg.FlushMode = SyncFlush
+	cfg.SyncFlushTimeout = time.Hour // a failure answers at once, not at the timeout
+	fault := &fsyncFault{}
+	cfg.FsyncFault = fault.hook
+	s := openStore(t, cfg)
+
+	a := mustPut(t, s, msg("F", 0, "durable"))
+	if !flushResult(t, s, a.EndOffset) {
+		t.Fatal("first flush failed")
+	}
+	if err := s.flushConsumeQueues(); err != nil {
+		t.Fatal(err)
+	}
+	ck := diskCheckpoint(t, cfg)
+
+	fault.arm(1, under(commitLogDir(cfg)))
+	b := mustPut(t, s, msg("F", 0, "not known durable"))
+	if flushResult(t, s, b.EndOffset) {
+		t.Fatal("waiter acknowledged although its fsync failed")
+	}
+	if got := fault.paths(); len(got) != 1 {
+		t.Fatalf("injected %v", got)
+	}
+
+	// The flusher's next fsync succeeds; it proves nothing.
+	base := s.fsyncs.Load()
+	waitFor(t, "a later fsync", func() bool { return s.fsyncs.Load() > base })
+	if got := s.FlushedOffset(); got != a.EndOffset {
+		t.Errorf("FlushedOffset %d after the failure, want %d (the last truly durable end)", got, a.EndOffset)
+	}
+	if flushResult(t, s, b.EndOffset) {
+		t.Error("WaitFlushed after the failure answered ok")
+	}
+	if err := s.flushConsumeQueues(); !errors.Is(err, ErrFailed) {
+		t.Errorf("flushConsumeQueues after the failure: %v", err)
+	}
+	if got := diskCheckpoint(t, cfg); got != ck {
+		t.Errorf("checkpoint moved past the failure: %+v, was %+v", got, ck)
+	}
+
+	if r := s.Put(msg("F", 0, "after")); r.Status != ServiceNotAvailable {
+		t.Fatalf("Put after the failure: %v", r.Status)
+	}
+	if r, _ := s.PutBatch([]Message{*msg("F", 0, "after")}); r.Status != ServiceNotAvailable {
+		t.Fatalf("PutBatch after the failure: %v", r.Status)
+	}
+	f := s.Failure()
+	if f == nil || f.Offset != a.EndOffset || !strings.HasPrefix(f.Path, commitLogDir(cfg)) || !errors.Is(f, unix.EIO) {
+		t.Fatalf("Failure = %+v", f)
+	}
+	want := fmt.Sprintf("store failed: fsync of %s failed at commit-log offset %d: ", f.Path, a.EndOffset)
+	if err := s.NotWritable(); err == nil || !strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), "restart the broker to recover") {
+		t.Fatalf("NotWritable = %v, want %q...", err, want)
+	}
+	if n := strings.Count(logs.String(), "[FLUSH] fsync failed"); n != 1 || !strings.Contains(logs.String(), "level=ERROR msg=\"[FLUSH] fsync failed") {
+		t.Fatalf("failure logged %d times:\n%s", n, logs.String())
+	}
+
+	// Close reports it and keeps the abort marker; the restart recovers
+	// through the crash path and both records are there.
+	if err := s.Close(); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Close after the failure: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.RootDir, "abort")); err != nil {
+		t.Fatalf("abort marker: %v", err)
+	}
+	cfg.FsyncFault = nil
+	s2 := openStore(t, cfg)
+	if !strings.Contains(logs.String(), "[RECOVERY] abort marker found") {
+		t.Fatal("restart did not take the recovery path")
+	}
+	got := readAll(t, s2, "F", 0)
+	if len(got) != 2 || string(got[0].Body()) != "durable" || string(got[1].Body()) != "not known durable" {
+		t.Fatalf("after restart: %d records", len(got))
+	}
+	c := mustPut(t, s2, msg("F", 0, "after restart"))
+	if !flushResult(t, s2, c.EndOffset) || s2.Failure() != nil {
+		t.Fatal("store not healthy after restart")
+	}
+}
+
+// TestConsumeQueueFsyncFailureFreezesCheckpoint: a failed consume-queue
+// fsync fails the store too; a later successful sync must not let the
+// checkpoint claim the units it covered.
+func TestConsumeQueueFsyncFailureFreezesCheckpoint(t *testing.T) {
+	cfg := testConfig(t, nil)
+	fault := &fsyncFault{}
+	cfg.FsyncFault = fault.hook
+	s := openStore(t, cfg)
+	fill(t, s, 50, 2, 100)
+	waitDispatch(t, s)
+	waitFlushed(t, s)
+	if err := s.flushConsumeQueues(); err != nil {
+		t.Fatal(err)
+	}
+
+	fault.arm(1, under(filepath.Join(cfg.RootDir, "consumequeue")))
+	fill(t, s, 50, 2, 100)
+	waitDispatch(t, s)
+	waitFlushed(t, s)
+	// The background flusher may hit the fault first; either way the
+	// store is failed once the fault fired.
+	err := s.flushConsumeQueues()
+	if len(fault.paths()) != 1 {
+		t.Fatalf("fault not hit: %v", err)
+	}
+	if !errors.Is(err, ErrFailed) {
+		t.Errorf("flushConsumeQueues: %v", err)
+	}
+	ck := diskCheckpoint(t, cfg)
+	if err := s.flushConsumeQueues(); !errors.Is(err, ErrFailed) {
+		t.Errorf("second flushConsumeQueues: %v", err)
+	}
+	if got := diskCheckpoint(t, cfg); got != ck || got.dispatched >= s.MaxPhyOffset() {
+		t.Errorf("checkpoint %+v after the failure (was %+v, log ends at %d)", got, ck, s.MaxPhyOffset())
+	}
+	if r := s.Put(msg("T", 0, "after")); r.Status != ServiceNotAvailable {
+		t.Fatalf("Put after the failure: %v", r.Status)
+	}
+	if f := s.Failure(); f == nil || !strings.Contains(f.Path, "consumequeue") {
+		t.Fatalf("Failure = %+v", f)
+	}
+}
+
+// TestFsyncFailureCrashRecovers: a failed store killed without Close
+// restarts from the frozen checkpoint and recovers every record written
+// before the failure (the page cache kept them), then appends again.
+func TestFsyncFailureCrashRecovers(t *testing.T) {
+	cfg := testConfig(t, nil)
+	fault := &fsyncFault{}
+	cfg.FsyncFault = fault.hook
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := fill(t, s, 1500, 3, 900) // crosses segments
+	waitDispatch(t, s)
+	waitFlushed(t, s)
+	fault.arm(1, under(commitLogDir(cfg)))
+	// Append until the flusher hits the fault and appends are refused.
+	for i := 0; ; i++ {
+		if i == 20000 {
+			t.Fatalf("appends never refused: %d accepted after the fsync failure", i)
+		}
+		m := msg("T", int32(i%3), bodyOf(i, 900), wire.PropTags, "tag")
+		r := s.Put(m)
+		if r.Status != PutOK {
+			if r.Status != ServiceNotAvailable || s.Failure() == nil {
+				t.Fatalf("Put: %v, failure %v", r.Status, s.Failure())
+			}
+			break
+		}
+		sent = append(sent, putRec{int32(i % 3), r, string(m.Body)})
+	}
+	if s.FlushedOffset() >= s.MaxPhyOffset() {
+		t.Fatal("flushed reached the end despite the failure")
+	}
+	waitDispatch(t, s)
+	s.crashForTest()
+
+	cfg.FsyncFault = nil
+	s2 := openStore(t, cfg)
+	checkQueues(t, s2, sent, 3)
+	mustPut(t, s2, msg("T", 0, "again"))
+	waitFlushed(t, s2)
+}
+
+// TestSegmentDirSyncFailureIsSticky: the directory fsync that makes a new
+// segment's name durable fails the store like a data fsync.
+func TestSegmentDirSyncFailureIsSticky(t *testing.T) {
+	cfg := testConfig(t, nil)
+	fault := &fsyncFault{}
+	cfg.FsyncFault = fault.hook
+	s := openStore(t, cfg)
+	fill(t, s, 10, 1, 100)
+	fault.arm(1, func(p string) bool { return p == commitLogDir(cfg) })
+	var r PutResult
+	for i := 0; i < 5000 && r.Status == PutOK; i++ {
+		r = s.Put(msg("T", 0, bodyOf(i, 900)))
+	}
+	if r.Status != ServiceNotAvailable {
+		t.Fatalf("Put at the roll: %v", r.Status)
+	}
+	if f := s.Failure(); f == nil || f.Path != commitLogDir(cfg) {
+		t.Fatalf("Failure = %+v", f)
+	}
+	if r := s.Put(msg("T", 0, "x")); r.Status != ServiceNotAvailable {
+		t.Fatalf("Put after the failure: %v", r.Status)
 	}
 }

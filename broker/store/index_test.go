@@ -555,7 +555,9 @@ func TestIndexRetention(t *testing.T) {
 	waitFlushed(t, s)
 	before := len(indexFilesOf(s))
 
-	setDiskUsage(s, func() (float64, error) { return 80, nil }) // forced: all but the last segment
+	// Consumed and above diskMaxUsedSpaceRatio: all but the last segment.
+	s.SetConsumedOffsets(func(string, int32) (int64, bool) { return 1 << 40, true })
+	setDiskUsage(s, func() (float64, error) { return 80, nil })
 	s.RunRetention()
 	minPhy := s.MinPhyOffset()
 	if minPhy == 0 {

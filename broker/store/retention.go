@@ -1,73 +1,263 @@
 package store
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// diskUsagePercent returns how full the file system holding dir is, as df
-// computes it (space reserved for root counts as unavailable).
-func diskUsagePercent(dir string) (float64, error) {
+// Disk pressure. Java (apache/rocketmq store/src/main/java/org/apache/
+// rocketmq/store/DefaultMessageStore.java, CleanCommitLogService) deletes
+// the oldest files regardless of age above diskSpaceCleanForciblyRatio (85)
+// but refuses appends only above diskSpaceWarningLevelRatio (90), checked
+// every 10 s, while a new 1 GiB segment can add several percent at once: a
+// busy broker becomes a ring buffer that drops messages nobody has read.
+// Here, with F = DiskMaxUsedSpaceRatio (10..95):
+//
+//   - appends are refused once usage, counting the segment a roll is about
+//     to preallocate, would pass 88 % (diskFullRatio − diskRefuseMargin),
+//     checked before every new segment and every diskPollInterval on the
+//     append path, and accepted again once usage plus one segment is at or
+//     below 86 % (hysteresis);
+//   - above max(F, 90) %, the oldest segments go regardless of age or
+//     consumption: refusing at 88 % keeps the broker's own appends below
+//     that, so only growth it does not control (other files) gets there;
+//     unconsumed messages removed then are logged at WARN with counts;
+//   - above F %, or when usage plus one segment passes 86 %, the oldest
+//     segments whose messages every consumer has read (SetConsumedOffsets)
+//     go regardless of age, so a broker whose consumers keep up keeps
+//     accepting appends; a segment still holding unconsumed messages stops
+//     this and is reported once;
+//   - segments older than FileReservedTime go in the DeleteWhen hours
+//     (routine expiry, INFO), read or not, as in Java.
+const (
+	diskRefuseMargin = 2 // percent below diskFullRatio
+	diskResumeMargin = 2 // percent below the refusal limit
+	diskPollInterval = 100 * time.Millisecond
+	// appendErrorLogInterval spaces the lines of repeated append failures.
+	appendErrorLogInterval = 10 * time.Second
+	// unconsumedQueuesLogged bounds the queues named in one log line.
+	unconsumedQueuesLogged = 10
+)
+
+// ErrDiskFull matches (errors.Is) the reason NotWritable gives while disk
+// pressure refuses appends.
+var ErrDiskFull = errors.New("disk full")
+
+// Usage percentages at which appends are refused and accepted again.
+const (
+	refuseAbove = diskFullRatio - diskRefuseMargin
+	resumeAt    = refuseAbove - diskResumeMargin
+)
+
+// forceAbove is the usage percentage above which retention deletes
+// unconsumed data.
+func forceAbove(maxUsedRatio int) float64 { return float64(max(maxUsedRatio, diskFullRatio)) }
+
+// diskSpace returns the used and total bytes of the file system holding
+// dir, as df computes them (space reserved for root counts as
+// unavailable).
+func diskSpace(dir string) (used, total uint64, err error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
-		return 0, fmt.Errorf("statfs %s: %w", dir, err)
+		return 0, 0, fmt.Errorf("statfs %s: %w", dir, err)
 	}
-	used := float64(st.Blocks - st.Bfree)
-	total := used + float64(st.Bavail)
-	if total <= 0 {
-		return 0, nil
-	}
-	return used / total * 100, nil
+	bs := uint64(st.Bsize)
+	used = (st.Blocks - st.Bfree) * bs
+	return used, used + st.Bavail*bs, nil
 }
 
-// RunRetention deletes old commit-log segments and the consume-queue files
-// that only point into them:
-//   - segments whose mtime is older than FileReservedTime, when the
-//     current hour is in DeleteWhen;
-//   - the oldest segments regardless of age while disk usage is above
-//     DiskMaxUsedSpaceRatio.
-//
-// Never the active (last) segment, and never data not yet dispatched or
-// flushed, at most maxDeletesPerRun segments per run. It also refuses
-// appends while usage is above diskFullRatio.
+func percent(part, total uint64) float64 {
+	if total == 0 {
+		return 0
+	}
+	return float64(part) / float64(total) * 100
+}
+
+// round1 rounds a percentage for log lines.
+func round1(p float64) float64 { return math.Round(p*10) / 10 }
+
+// checkDiskLocked refuses appends when usage plus need bytes (a segment
+// about to be created, or 0) would pass the refusal limit, re-allows them
+// below the resume limit, and reports whether appends are accepted. An
+// unreadable usage changes nothing: creating a segment still fails cleanly
+// on a full disk. Caller holds s.mu.
+func (s *Store) checkDiskLocked(need int64) bool {
+	used, total, err := s.diskUsage()
+	if err != nil || total == 0 {
+		return !s.diskFull.Load()
+	}
+	if s.diskFull.Load() {
+		if percent(used+uint64(s.segSize), total) <= resumeAt {
+			s.diskFull.Store(false)
+			s.log.Info("[DISK_FULL] disk usage back below the limit, accepting appends",
+				"usedPercent", round1(percent(used, total)), "resumeAtPercent", resumeAt)
+		}
+		return !s.diskFull.Load()
+	}
+	if p := percent(used+uint64(need), total); p > refuseAbove {
+		s.setDiskFullLocked(fmt.Sprintf("disk usage %.1f%% (%.1f%% counting what this append needs) would pass the append limit %d%%",
+			percent(used, total), p, refuseAbove), nil)
+	}
+	return !s.diskFull.Load()
+}
+
+// setDiskFullLocked starts refusing appends, logs it and wakes retention
+// to reclaim consumed segments. Caller holds s.mu.
+func (s *Store) setDiskFullLocked(reason string, err error) {
+	if s.diskFull.Swap(true) {
+		return
+	}
+	args := []any{"dir", s.cfg.CommitLogDir, "resumeAtPercent", resumeAt}
+	if err != nil {
+		args = append(args, "err", err)
+	}
+	s.log.Error("[DISK_FULL] refusing appends: "+reason, args...)
+	select {
+	case s.retentionWake <- struct{}{}:
+	default:
+	}
+}
+
+// NotWritable returns why appends are refused, nil when they are not: the
+// store's Failure, an error matching ErrDiskFull, or ErrClosed.
+func (s *Store) NotWritable() error {
+	if f := s.failure.Load(); f != nil {
+		return f
+	}
+	if s.diskFull.Load() {
+		return fmt.Errorf("%w: usage of the commitlog disk %s would pass %d%%; appends resume at %d%% counting the next segment, once consumed or expired data is deleted",
+			ErrDiskFull, s.cfg.CommitLogDir, refuseAbove, resumeAt)
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// SetConsumedOffsets sets how retention learns what has been consumed:
+// fn returns the lowest offset of the queue that some consumer still has
+// to read (the minimum committed offset over the groups consuming it), and
+// tracked=false for queues no consumer reads (system queues with their own
+// bookkeeping, dead letters): their messages never count as unconsumed.
+// Without it every message counts as unconsumed. fn runs on the retention
+// goroutine and must not call into the store's append path.
+func (s *Store) SetConsumedOffsets(fn func(topic string, queueID int32) (offset int64, tracked bool)) {
+	s.consumed.Store(&fn)
+}
+
+// retentionLoop runs RunRetention every RetentionInterval, and at once
+// when appends start being refused.
+func (s *Store) retentionLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.RetentionInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		case <-s.retentionWake:
+		}
+		s.RunRetention()
+	}
+}
+
+// RunRetention deletes commit-log segments (never the active one, never
+// data not yet dispatched or flushed, at most maxDeletesPerRun per run) by
+// the rules at the top of this file, then the consume-queue and index files
+// that only point into them, and refreshes the append refusal.
 func (s *Store) RunRetention() {
 	s.retentionMu.Lock()
 	defer s.retentionMu.Unlock()
 
-	usage, err := s.diskUsage()
-	if err != nil {
-		s.log.Warn("[RETENTION] cannot read disk usage", "err", err)
-	}
-	s.updateDiskFull(usage)
 	now := s.cfg.Now()
 	inWindow := slices.Contains(s.cfg.DeleteWhen, now.Hour())
+	force := forceAbove(s.cfg.DiskMaxUsedSpaceRatio)
+	reclaimAbove := float64(s.cfg.DiskMaxUsedSpaceRatio)
 
 	deleted := 0
+	usage := -1.0
 	for deleted < maxDeletesPerRun {
-		force := usage > float64(s.cfg.DiskMaxUsedSpaceRatio)
-		ok, err := s.deleteOldestSegment(now, inWindow, force)
+		s.mu.Lock()
+		s.checkDiskLocked(0)
+		used, total, err := s.diskUsage()
+		s.mu.Unlock()
+		known := err == nil && total > 0
 		if err != nil {
-			s.log.Error("[RETENTION] deleting commitlog segment failed", "err", err)
+			s.log.Warn("[RETENTION] cannot read disk usage", "err", err)
+		}
+		usage = percent(used, total)
+		seg := s.oldestRemovable()
+		if seg == nil {
 			break
 		}
-		if !ok {
+		reason := ""
+		switch {
+		case known && usage > force:
+			reason = "forced"
+		case inWindow:
+			old, err := s.expired(seg, now)
+			if err != nil {
+				s.log.Error("[RETENTION] cannot check segment age", "err", err)
+			} else if old {
+				reason = "expired"
+			}
+		}
+		pressure := known && (usage > reclaimAbove || percent(used+uint64(s.segSize), total) > resumeAt)
+		if !pressure {
+			s.reclaimStuck = -1
+		} else if reason == "" {
+			// Under pressure consumed data goes first, whatever its age.
+			if n, qs := s.unconsumedIn(seg.base, seg.base+s.segSize); n > 0 {
+				s.reportStuck(seg, n, qs, usage)
+			} else {
+				reason = "reclaimed"
+			}
+		}
+		if reason == "" {
+			break
+		}
+		var unconsumed int64
+		var qs []queueCount
+		if reason == "forced" {
+			unconsumed, qs = s.unconsumedIn(seg.base, seg.base+s.segSize)
+		}
+		if ok, err := s.removeSegment(seg); err != nil {
+			s.log.Error("[RETENTION] deleting commitlog segment failed", "err", err)
+			break
+		} else if !ok {
 			break
 		}
 		deleted++
-		if force {
-			if usage, err = s.diskUsage(); err != nil {
-				break
-			}
+		if unconsumed > 0 {
+			s.log.Warn("[RETENTION] disk almost full: deleted a segment holding unconsumed messages", "path", seg.path,
+				"unconsumed", unconsumed, "queues", formatQueueCounts(qs), "diskUsedPercent", round1(usage),
+				"forcedAbovePercent", force)
+		} else {
+			s.log.Info("[RETENTION] deleted commitlog segment", "path", seg.path, "reason", reason, "diskUsedPercent", round1(usage))
 		}
+	}
+	s.mu.Lock()
+	s.checkDiskLocked(0)
+	s.mu.Unlock()
+	if n := s.refusedAppends.Swap(0); n > 0 && s.diskFull.Load() {
+		s.log.Error("[DISK_FULL] appends refused", "refusedSinceLastLog", n, "diskUsedPercent", round1(usage))
 	}
 	if deleted == 0 {
 		return
 	}
-	s.updateDiskFull(usage)
 	minPhy := s.MinPhyOffset()
 	files := 0
 	for _, cq := range s.cqs.all() {
@@ -79,37 +269,38 @@ func (s *Store) RunRetention() {
 	}
 	// Index files whose entries all point into removed segments go too.
 	indexFiles := s.trimIndex(minPhy)
-	s.log.Info("[RETENTION] deleted expired data", "segments", deleted, "consumeQueueFiles", files,
-		"indexFiles", indexFiles, "minPhyOffset", minPhy, "diskUsedPercent", usage)
+	s.log.Info("[RETENTION] deleted old data", "segments", deleted, "consumeQueueFiles", files,
+		"indexFiles", indexFiles, "minPhyOffset", minPhy, "diskUsedPercent", round1(usage))
 }
 
-// deleteOldestSegment removes the first segment if the rules allow it.
-func (s *Store) deleteOldestSegment(now time.Time, inWindow, force bool) (bool, error) {
-	if !inWindow && !force {
-		return false, nil
-	}
+// oldestRemovable returns the first segment if retention may remove it:
+// it is not the active one and the consume queues and the flushed mark
+// moved past it.
+func (s *Store) oldestRemovable() *mmapFile {
 	s.clog.mu.RLock()
+	defer s.clog.mu.RUnlock()
 	if len(s.clog.segs) < 2 {
-		s.clog.mu.RUnlock()
-		return false, nil
+		return nil
 	}
 	seg := s.clog.segs[0]
-	s.clog.mu.RUnlock()
-
-	// Consume queues and the flushed mark must have moved past it.
 	if seg.base+s.segSize > min(s.dispatched.Load(), s.flushed.Load()) {
-		return false, nil
+		return nil
 	}
-	if !force {
-		st, err := os.Stat(seg.path)
-		if err != nil {
-			return false, fmt.Errorf("stat %s: %w", seg.path, err)
-		}
-		if now.Sub(st.ModTime()) < s.cfg.FileReservedTime {
-			return false, nil
-		}
-	}
+	return seg
+}
 
+// expired reports whether seg is older than FileReservedTime.
+func (s *Store) expired(seg *mmapFile, now time.Time) (bool, error) {
+	st, err := os.Stat(seg.path)
+	if err != nil {
+		return false, fmt.Errorf("stat %s: %w", seg.path, err)
+	}
+	return now.Sub(st.ModTime()) >= s.cfg.FileReservedTime, nil
+}
+
+// removeSegment takes seg, which must still be the first segment, out of
+// the list and deletes its file.
+func (s *Store) removeSegment(seg *mmapFile) (bool, error) {
 	s.clog.mu.Lock()
 	if len(s.clog.segs) < 2 || s.clog.segs[0] != seg {
 		s.clog.mu.Unlock()
@@ -125,20 +316,88 @@ func (s *Store) deleteOldestSegment(now time.Time, inWindow, force bool) (bool, 
 	if err != nil {
 		return true, fmt.Errorf("remove %s: %w", seg.path, err)
 	}
-	s.log.Info("[RETENTION] deleted commitlog segment", "path", seg.path, "forced", force)
 	return true, nil
 }
 
-// updateDiskFull refuses or re-allows appends by disk usage.
-func (s *Store) updateDiskFull(usage float64) {
-	full := usage >= diskFullRatio
-	if s.diskFull.Swap(full) != full {
-		if full {
-			s.log.Error("[DISK_FULL] disk usage above limit, refusing appends", "usedPercent", usage, "limit", diskFullRatio)
-		} else {
-			s.log.Info("[DISK_FULL] disk usage back below limit, accepting appends", "usedPercent", usage)
+// reportStuck logs once per segment that pressure cannot reclaim it.
+func (s *Store) reportStuck(seg *mmapFile, n int64, qs []queueCount, usage float64) {
+	if s.reclaimStuck == seg.base {
+		return
+	}
+	s.reclaimStuck = seg.base
+	s.log.Warn("[RETENTION] disk under pressure but the oldest segment holds unconsumed messages: keeping it until they are consumed or expire",
+		"path", seg.path, "unconsumed", n, "queues", formatQueueCounts(qs), "diskUsedPercent", round1(usage))
+}
+
+// queueCount is a number of messages of one queue.
+type queueCount struct {
+	topic string
+	qid   int32
+	n     int64
+}
+
+// unconsumedIn counts the messages with records in [from, to) that a
+// consumer has yet to read, per queue (most first) and in total.
+func (s *Store) unconsumedIn(from, to int64) (int64, []queueCount) {
+	hook := s.consumed.Load()
+	var total int64
+	var qs []queueCount
+	for _, cq := range s.cqs.all() {
+		var consumed int64
+		if hook != nil {
+			off, tracked := (*hook)(cq.topic, cq.qid)
+			if !tracked {
+				continue
+			}
+			consumed = off
+		}
+		lo := max(cq.offsetAtPhy(from), consumed)
+		if hi := cq.offsetAtPhy(to); hi > lo {
+			total += hi - lo
+			qs = append(qs, queueCount{cq.topic, cq.qid, hi - lo})
 		}
 	}
+	sort.Slice(qs, func(i, j int) bool {
+		if qs[i].n != qs[j].n {
+			return qs[i].n > qs[j].n
+		}
+		return qs[i].topic < qs[j].topic || qs[i].topic == qs[j].topic && qs[i].qid < qs[j].qid
+	})
+	return total, qs
+}
+
+// offsetAtPhy returns the first queue offset whose record starts at or
+// after physical offset p (the queue's max offset if none does). Units in
+// [min, max) ascend by physical offset.
+func (cq *consumeQueue) offsetAtPhy(p int64) int64 {
+	lo, hi := cq.min.Load(), cq.max.Load()
+	if hi <= lo {
+		return hi
+	}
+	return lo + int64(sort.Search(int(hi-lo), func(i int) bool {
+		u, ok := cq.unitAt(lo + int64(i))
+		return !ok || u.phys >= p
+	}))
+}
+
+// formatQueueCounts renders the largest counts as "topic/queueId=n ...".
+func formatQueueCounts(qs []queueCount) string {
+	var b strings.Builder
+	for i, q := range qs {
+		if i == unconsumedQueuesLogged {
+			fmt.Fprintf(&b, " (+%d more queues)", len(qs)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(q.topic)
+		b.WriteByte('/')
+		b.WriteString(strconv.Itoa(int(q.qid)))
+		b.WriteByte('=')
+		b.WriteString(strconv.FormatInt(q.n, 10))
+	}
+	return b.String()
 }
 
 // SetRetention changes the retention settings of a running store (mqadmin

@@ -1,19 +1,28 @@
 package store
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// setDiskUsage replaces the disk usage probe (read by the retention loop).
+// setDiskUsage replaces the disk usage probe with one reporting a percent
+// of a 100 GiB disk.
 func setDiskUsage(s *Store, f func() (float64, error)) {
-	s.retentionMu.Lock()
-	s.diskUsage = f
-	s.retentionMu.Unlock()
+	const total = 100 << 30
+	s.mu.Lock()
+	s.diskUsage = func() (uint64, uint64, error) {
+		p, err := f()
+		return uint64(p / 100 * total), total, err
+	}
+	s.mu.Unlock()
 }
 
 // ageSegments sets the mtime of all but the last keep segment files.
@@ -124,6 +133,10 @@ func TestRetentionByTime(t *testing.T) {
 	}
 }
 
+// TestRetentionByDiskUsage walks the disk-pressure rules (retention.go)
+// with a simulated usage: consumed segments go above
+// DiskMaxUsedSpaceRatio, unconsumed ones only above max(it, 90), appends
+// stop above 88 and resume at 86.
 func TestRetentionByDiskUsage(t *testing.T) {
 	logs := &logBuf{}
 	cfg := testConfig(t, logs)
@@ -131,44 +144,137 @@ func TestRetentionByDiskUsage(t *testing.T) {
 	s := openStore(t, cfg)
 	usage := 80.0
 	var mu sync.Mutex
+	setUsage := func(p float64) {
+		mu.Lock()
+		usage = p
+		mu.Unlock()
+	}
 	setDiskUsage(s, func() (float64, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		return usage, nil
 	})
-	fill(t, s, 4000, 1, 900)
+	sent := fill(t, s, 4000, 2, 900)
 	waitDispatch(t, s)
 	waitFlushed(t, s)
 	nseg := len(s.clog.segs)
 
-	// Above DiskMaxUsedSpaceRatio (75): oldest segments go regardless of
-	// age, but never the active one.
+	// Above DiskMaxUsedSpaceRatio (75) but nothing consumed: kept, and
+	// the stuck reclaim is reported once.
+	s.RunRetention()
+	s.RunRetention()
+	if s.MinPhyOffset() != 0 {
+		t.Fatalf("deleted unconsumed data at 80%%: min %d", s.MinPhyOffset())
+	}
+	if n := strings.Count(logs.String(), "the oldest segment holds unconsumed messages"); n != 1 {
+		t.Fatalf("stuck reclaim logged %d times, want 1:\n%s", n, logs.String())
+	}
+
+	// Queue 0 consumed up to the start of segment 2, queue 1 not at all:
+	// segments 0 and 1 still hold queue 1's messages.
+	consumed := map[int32]int64{0: 0, 1: 0}
+	var cmu sync.Mutex
+	s.SetConsumedOffsets(func(topic string, q int32) (int64, bool) {
+		cmu.Lock()
+		defer cmu.Unlock()
+		return consumed[q], topic == "T"
+	})
+	firstAt := func(q int32, phy int64) int64 {
+		for _, p := range sent {
+			if p.qid == q && p.res.PhysicalOffset >= phy {
+				return p.res.QueueOffset
+			}
+		}
+		t.Fatalf("no message of queue %d at or after %d", q, phy)
+		return 0
+	}
+	cmu.Lock()
+	consumed[0] = firstAt(0, 2*cfg.SegmentSize)
+	cmu.Unlock()
+	s.RunRetention()
+	if s.MinPhyOffset() != 0 {
+		t.Fatalf("deleted a segment holding queue 1's unconsumed messages")
+	}
+
+	// Everything consumed: all but the active segment go, whatever their
+	// age, and appends continue.
+	cmu.Lock()
+	consumed[0], consumed[1] = 1<<40, 1<<40
+	cmu.Unlock()
 	s.RunRetention()
 	if len(s.clog.segs) != 1 || s.MinPhyOffset() != int64(nseg-1)*cfg.SegmentSize {
-		t.Fatalf("forced retention left %d segments, min %d", len(s.clog.segs), s.MinPhyOffset())
+		t.Fatalf("reclaim left %d segments, min %d", len(s.clog.segs), s.MinPhyOffset())
 	}
 	if s.MinOffset("T", 0) <= 0 {
 		t.Fatalf("queue min not advanced")
 	}
-
-	// Above 90 %: appends are refused until usage drops.
-	mu.Lock()
-	usage = 95
-	mu.Unlock()
-	s.RunRetention()
-	if r := s.Put(msg("T", 0, "x")); r.Status != ServiceNotAvailable {
-		t.Fatalf("put on full disk: %v", r.Status)
+	if strings.Contains(logs.String(), "deleted a segment holding unconsumed") {
+		t.Fatalf("consumed segments reported as unconsumed:\n%s", logs.String())
 	}
+	mustPut(t, s, msg("T", 0, "x"))
+
+	// Above 88 %: appends are refused until usage drops to 86 % counting
+	// the next segment; the append path notices within diskPollInterval.
+	setUsage(89)
+	waitFor(t, "appends refused at 89%", func() bool { return s.Put(msg("T", 0, "x")).Status == ServiceNotAvailable })
 	if r, _ := s.PutBatch([]Message{*msg("T", 0, "x")}); r.Status != ServiceNotAvailable {
 		t.Fatalf("batch on full disk: %v", r.Status)
 	}
-	mu.Lock()
-	usage = 50
-	mu.Unlock()
+	if err := s.NotWritable(); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("NotWritable = %v, want ErrDiskFull", err)
+	}
+	setUsage(87) // below the limit but above the resume point: still refused
+	s.RunRetention()
+	if r := s.Put(msg("T", 0, "x")); r.Status != ServiceNotAvailable {
+		t.Fatalf("put between the limits after a refusal: %v", r.Status)
+	}
+	setUsage(50)
 	s.RunRetention()
 	mustPut(t, s, msg("T", 0, "x"))
-	if !strings.Contains(logs.String(), "[DISK_FULL]") {
-		t.Fatalf("disk full not logged")
+	if s.NotWritable() != nil {
+		t.Fatalf("NotWritable = %v after usage dropped", s.NotWritable())
+	}
+	if !strings.Contains(logs.String(), "[DISK_FULL] refusing appends") || !strings.Contains(logs.String(), "[DISK_FULL] appends refused") {
+		t.Fatalf("disk full not logged:\n%s", logs.String())
+	}
+}
+
+// TestRetentionForcedCountsUnconsumed: above max(DiskMaxUsedSpaceRatio,
+// 90) % the oldest segment goes even though nobody read it, and the WARN
+// line counts its messages per queue.
+func TestRetentionForcedCountsUnconsumed(t *testing.T) {
+	logs := &logBuf{}
+	cfg := testConfig(t, logs)
+	cfg.DeleteWhen = []int{}
+	s := openStore(t, cfg)
+	sent := fill(t, s, 2500, 2, 900)
+	waitDispatch(t, s)
+	waitFlushed(t, s)
+	s.SetConsumedOffsets(func(string, int32) (int64, bool) { return 0, true })
+	// Sticks at 91 %: all but the active segment go.
+	setDiskUsage(s, func() (float64, error) { return 91, nil })
+	s.RunRetention()
+	if len(s.clog.segs) != 1 {
+		t.Fatalf("forced deletion left %d segments", len(s.clog.segs))
+	}
+	want := map[int32]int{} // the messages of segment 0
+	for _, p := range sent {
+		if p.res.PhysicalOffset < cfg.SegmentSize {
+			want[p.qid]++
+		}
+	}
+	line := ""
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "deleted a segment holding unconsumed messages") && strings.Contains(l, "00000000000000000000") {
+			line = l
+		}
+	}
+	exp := fmt.Sprintf("unconsumed=%d queues=\"T/0=%d T/1=%d\"", want[0]+want[1], want[0], want[1])
+	if want[1] > want[0] {
+		exp = fmt.Sprintf("unconsumed=%d queues=\"T/1=%d T/0=%d\"", want[0]+want[1], want[1], want[0])
+	}
+	if !strings.Contains(line, "level=WARN") || !strings.Contains(line, exp) {
+		t.Fatalf("forced deletion of segment 0 logged as\n%s\nwant WARN with %s", line, exp)
 	}
 }
 
@@ -180,6 +286,7 @@ func TestRetentionWhileReading(t *testing.T) {
 	cfg.DeleteWhen = []int{}
 	s := openStore(t, cfg)
 	setDiskUsage(s, func() (float64, error) { return 80, nil })
+	s.SetConsumedOffsets(func(string, int32) (int64, bool) { return 1 << 40, true })
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for q := range int32(2) {
@@ -220,5 +327,37 @@ func waitFlushed(t *testing.T, s *Store) {
 			t.Fatal("flush stuck")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestAppendErrorsRateLimited: a store that cannot create segments sees
+// every append fail the same way; one line per interval carries the count.
+func TestAppendErrorsRateLimited(t *testing.T) {
+	logs := &logBuf{}
+	s := openStore(t, testConfig(t, logs))
+	err := fmt.Errorf("create commitlog segment x: %w", unix.ENOSPC)
+	for range 1000 {
+		s.logAppendError(err)
+	}
+	if n := strings.Count(logs.String(), "cannot create commitlog segment"); n != 1 {
+		t.Fatalf("%d lines for 1000 failures", n)
+	}
+	s.appendErrLast.Add(-int64(appendErrorLogInterval)) // as if the interval passed
+	s.logAppendError(err)
+	if !strings.Contains(logs.String(), "level=ERROR msg=\"[DISK_FULL] cannot create commitlog segment\"") ||
+		!strings.Contains(logs.String(), "suppressedSinceLastLog=999") {
+		t.Fatalf("second line:\n%s", logs.String())
 	}
 }

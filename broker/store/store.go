@@ -24,6 +24,10 @@
 //   - a record is served only after its CRC passed: records at or above
 //     verifiedFrom were checked by recovery or written by this process,
 //     those below scrubbed by the scrub; others are checked when read.
+//   - after a failed fsync of durable state (flush.go, Failure) flushed and
+//     the checkpoint never move again and appends are refused: the kernel
+//     may have dropped the dirty pages, so a later fsync that succeeds
+//     proves nothing. Only a restart (recovery) makes the store writable.
 package store
 
 import (
@@ -64,7 +68,7 @@ type Config struct {
 	SyncFlushTimeout      time.Duration // default 5s
 	FileReservedTime      time.Duration // default 72h
 	DeleteWhen            []int         // hours of day when expired segments may be deleted, default {4}
-	DiskMaxUsedSpaceRatio int           // percent, default 75; above it the oldest segments go regardless of age
+	DiskMaxUsedSpaceRatio int           // percent, default 75; above it consumed segments go regardless of age (retention.go)
 	MaxMessageSize        int           // body limit, default 4 MiB
 	StoreHost             []byte        // raw host written into every record (8-byte IPv4 form), default 0.0.0.0:0
 	Logger                *slog.Logger  // default slog.Default()
@@ -95,6 +99,10 @@ type Config struct {
 	// starts (default 1 minute, out of the way of consumers catching up).
 	ScrubRate  int64
 	ScrubDelay time.Duration
+	// FsyncFault is fault injection for tests: when set, it runs before
+	// every fsync of durable state with the file's path, and an error it
+	// returns fails that fsync. nil in production.
+	FsyncFault func(path string) error
 }
 
 const (
@@ -103,8 +111,9 @@ const (
 	defaultScrubRate      = 16 << 20
 	defaultScrubDelay     = time.Minute
 	cqUnitSize            = 20
-	// diskFullRatio is the disk usage (percent) at which appends are
-	// refused (Java diskSpaceWarningLevelRatio).
+	// diskFullRatio caps the disk usage (percent) up to which appends are
+	// accepted (Java diskSpaceWarningLevelRatio); retention.go has the
+	// disk-pressure policy.
 	diskFullRatio = 90
 
 	dispatchPoll = 100 * time.Millisecond
@@ -229,7 +238,8 @@ type Store struct {
 	maxPhy     atomic.Int64 // published end of the log (record boundary)
 	dispatched atomic.Int64 // records below have their units written
 	flushed    atomic.Int64 // commit-log bytes below are durable
-	diskFull   atomic.Bool  // usage above diskFullRatio: appends refused
+	diskFull   atomic.Bool  // disk pressure: appends refused (retention.go)
+	failure    atomic.Pointer[Failure]
 
 	onDispatch atomic.Pointer[func(topic string, queueID int32, queueOffset int64, tagsCode int64)]
 
@@ -252,8 +262,16 @@ type Store struct {
 	ckMu   sync.Mutex // serialises consume-queue flushes and checkpoint writes
 	lastCk checkpoint
 
-	retentionMu sync.Mutex                          // serialises RunRetention, guards diskUsage
-	diskUsage   func() (percent float64, err error) // replaceable in tests
+	retentionMu   sync.Mutex                             // serialises RunRetention, guards cfg's retention fields and reclaimStuck
+	diskUsage     func() (used, total uint64, err error) // under mu; replaceable in tests
+	nextDiskPoll  int64                                  // store time (ms) of the next append-path disk check, under mu
+	retentionWake chan struct{}
+	reclaimStuck  int64 // segment last reported as not reclaimable, under retentionMu
+	consumed      atomic.Pointer[func(topic string, queueID int32) (int64, bool)]
+
+	refusedAppends      atomic.Int64 // refused for disk pressure since the last retention run
+	appendErrLast       atomic.Int64 // unix nanos of the last logged append error
+	appendErrSuppressed atomic.Int64
 
 	// Damage and verification (corrupt.go, scrub.go). verifiedFrom is set
 	// by recovery before anything runs: records at or above it were
@@ -284,12 +302,15 @@ func Open(cfg Config) (*Store, error) {
 		prefaultWake: make(chan struct{}, 1),
 		flushWake:    make(chan struct{}, 1),
 		stop:         make(chan struct{}),
+
+		retentionWake: make(chan struct{}, 1),
 	}
 	s.clog.dir = cfg.CommitLogDir
 	s.clog.segSize = cfg.SegmentSize
 	s.cqs.topics = make(map[string]*topicQueues)
 	s.dispatchStall = -1
-	s.diskUsage = func() (float64, error) { return diskUsagePercent(s.cfg.CommitLogDir) }
+	s.diskUsage = func() (uint64, uint64, error) { return diskSpace(s.cfg.CommitLogDir) }
+	s.reclaimStuck = -1
 
 	dirs := []string{cfg.RootDir, cfg.CommitLogDir, s.cqDir}
 	if cfg.indexEnabled() {
@@ -314,7 +335,7 @@ func Open(cfg Config) (*Store, error) {
 		s.releaseAll()
 		return nil, fmt.Errorf("open store: create abort marker %s: %w", abortPath, err)
 	}
-	if err := fileutil.SyncDir(cfg.RootDir); err != nil {
+	if err := s.syncDir(cfg.RootDir); err != nil {
 		s.releaseAll()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -323,13 +344,13 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 
-	s.wg.Add(4)
+	s.wg.Add(5)
 	go s.scrubLoop()
 	go s.prefaultLoop()
 	go s.dispatchLoop()
 	go s.flushLoop()
+	go s.retentionLoop()
 	s.every(s.cfg.CQFlushInterval, "[FLUSH] consume queue flush failed", s.flushConsumeQueues)
-	s.every(s.cfg.RetentionInterval, "", func() error { s.RunRetention(); return nil })
 	if cfg.FlushMode == SyncFlush {
 		s.wg.Add(1)
 		go s.reapLoop()
@@ -354,7 +375,8 @@ func (s *Store) every(d time.Duration, msg string, fn func() error) {
 			case <-s.stop:
 				return
 			case <-t.C:
-				if err := fn(); err != nil {
+				// A store failure was logged once when it happened.
+				if err := fn(); err != nil && !errors.Is(err, ErrFailed) {
 					s.log.Error(msg, "err", err)
 				}
 			}
@@ -374,7 +396,9 @@ func (s *Store) lock() error {
 }
 
 // Close stops the background goroutines, dispatches and flushes
-// everything, writes the checkpoint and removes the abort marker.
+// everything, writes the checkpoint and removes the abort marker. After a
+// store failure (Failure) it keeps the marker and returns the failure: the
+// next Open recovers from the last checkpoint written before it.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -390,6 +414,11 @@ func (s *Store) Close() error {
 	errs := []error{s.flushCommitLog()}
 	s.completeWaiters()
 	errs = append(errs, s.flushConsumeQueues(), s.flushIndex())
+	if f := s.failure.Load(); f != nil {
+		// Once, not once per flush that reported it.
+		errs = slices.DeleteFunc(errs, func(err error) bool { return errors.Is(err, ErrFailed) })
+		errs = append(errs, f)
+	}
 	if err := errors.Join(errs...); err != nil {
 		// Keep the abort marker: the next Open must not trust this shutdown.
 		s.releaseAll()
@@ -400,7 +429,7 @@ func (s *Store) Close() error {
 	if err := os.Remove(abortPath); err != nil {
 		return fmt.Errorf("close store: remove abort marker %s: %w", abortPath, err)
 	}
-	if err := fileutil.SyncDir(s.cfg.RootDir); err != nil {
+	if err := s.syncDir(s.cfg.RootDir); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
 	return nil
