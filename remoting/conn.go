@@ -59,6 +59,12 @@ type Conn struct {
 	log     *slog.Logger
 	idle    time.Duration
 
+	// Limits on a peer that does not read, fixed before the loops start
+	// (tests lower them): a flush not written within writeTimeout, or more
+	// than maxPending bytes queued, closes the connection.
+	writeTimeout time.Duration
+	maxPending   int
+
 	wmu      sync.Mutex // guards out, closed, readBusy, pending
 	out      []byte
 	closed   bool
@@ -84,6 +90,7 @@ func newConn(nc net.Conn, h Handler, log *slog.Logger, idle time.Duration) *Conn
 	}
 	return &Conn{
 		nc: nc, handler: h, log: log, idle: idle,
+		writeTimeout: writeTimeout, maxPending: maxPendingWrite,
 		wake:    make(chan struct{}, 1),
 		pending: make(map[int32]chan *wire.Command),
 		done:    make(chan struct{}),
@@ -164,7 +171,7 @@ func (c *Conn) SendFrame(frame []byte) error {
 // releases the lock and wakes the writer. A peer that stops reading is
 // disconnected rather than allowed to grow the buffer without bound.
 func (c *Conn) queued() error {
-	over := len(c.out) > maxPendingWrite
+	over := len(c.out) > c.maxPending
 	// While the read loop serves a burst of requests it writes the output
 	// itself when the burst ends, saving a writer wake-up per burst.
 	wake := !c.readBusy
@@ -265,7 +272,7 @@ func (c *Conn) flush(endBurst bool) bool {
 	c.out = c.spare[:0]
 	c.wmu.Unlock()
 	if len(buf) > 0 {
-		_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout))
 		if _, err := c.nc.Write(buf); err != nil {
 			c.log.Debug("write failed, closing", "remote", c.RemoteAddr().String(), "err", err)
 			c.Close()
