@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -334,11 +335,7 @@ func (c *Conn) readLoop() {
 		if !endBurst(n) {
 			return
 		}
-		if cap(frame) < n {
-			frame = make([]byte, n)
-		}
-		frame = frame[:n]
-		if _, err := io.ReadFull(r, frame); err != nil {
+		if frame, err = readFrame(r, frame, n); err != nil {
 			c.log.Warn("truncated frame, closing connection", "remote", c.RemoteAddr().String(), "err", err)
 			return
 		}
@@ -372,6 +369,32 @@ func (c *Conn) readLoop() {
 			}
 		}
 	}
+}
+
+// readFrame reads the n bytes of a frame into buf's storage. Beyond the
+// buffer it has, it allocates as the bytes arrive instead of trusting the
+// length prefix: a peer announcing 16 MiB and sending little costs little.
+func readFrame(r io.Reader, buf []byte, n int) ([]byte, error) {
+	if cap(buf) >= n {
+		buf = buf[:n]
+		_, err := io.ReadFull(r, buf)
+		return buf, err
+	}
+	buf = buf[:0]
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(n-len(buf), max(len(buf), readBufSize)))
+		}
+		m, err := r.Read(buf[len(buf):min(n, cap(buf))])
+		buf = buf[:len(buf)+m]
+		if err != nil && len(buf) < n {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 // serve runs the handler, turning a panic into SYSTEM_ERROR so that no input

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"testing"
 
@@ -191,5 +192,72 @@ func TestReadLoopPeerClosesMidFrame(t *testing.T) {
 	case <-served:
 		t.Fatal("a truncated frame was served")
 	default:
+	}
+}
+
+// TestReadLoopAllocatesWhatArrives: a length prefix is a claim, not a
+// fact. Peers announcing 16 MiB frames and then sending a few bytes must
+// not make the server allocate 16 MiB each.
+func TestReadLoopAllocatesWhatArrives(t *testing.T) {
+	checkLeaks(t)
+	srv := startServer(t, serverOpts{handler: echo})
+	const peers = 4
+	f, _ := bigFrame(wire.MaxFrameSize)
+	start := f[:100]
+	f = nil
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := 0; i < peers; i++ {
+		nc := dial(t, srv.addr())
+		if _, err := nc.Write(start); err != nil {
+			t.Fatal(err)
+		}
+		c := recv(t, "accepted connection", srv.conns)
+		_ = nc.Close()
+		recv(t, "connection closed", c.Done())
+	}
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("%d peers announcing %d-byte frames: %d bytes allocated", peers, wire.MaxFrameSize, alloc)
+	if alloc > wire.MaxFrameSize {
+		t.Fatalf("%d peers that sent 100 bytes each made the server allocate %d bytes", peers, alloc)
+	}
+}
+
+// TestReadLoopMixedFrameSizes: frames smaller and larger than the buffer
+// the loop keeps, arriving in odd-sized pieces, are all read intact.
+func TestReadLoopMixedFrameSizes(t *testing.T) {
+	checkLeaks(t)
+	srv := startServer(t, serverOpts{handler: echo})
+	nc := dial(t, srv.addr())
+	sizes := []int{10, 100 << 10, 3 << 20, 7, keepFrameBuf + 1, 64 << 10, 0}
+	var stream []byte
+	for i, n := range sizes {
+		body := make([]byte, n)
+		for j := range body {
+			body[j] = byte(i*31 + j)
+		}
+		stream = wire.AppendFrame(stream, request(10, int32(i), body))
+	}
+	go func() {
+		for p := 0; p < len(stream); p += 7777 {
+			if _, err := nc.Write(stream[p:min(p+7777, len(stream))]); err != nil {
+				return
+			}
+		}
+	}()
+	r := bufio.NewReader(nc)
+	for i, n := range sizes {
+		resp := mustRead(t, nc, r)
+		if resp.Opaque != int32(i) || len(resp.Body) != n {
+			t.Fatalf("frame %d: opaque %d, %d body bytes, want %d", i, resp.Opaque, len(resp.Body), n)
+		}
+		for j, b := range resp.Body {
+			if b != byte(i*31+j) {
+				t.Fatalf("frame %d: byte %d is %d", i, j, b)
+			}
+		}
 	}
 }
