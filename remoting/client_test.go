@@ -3,10 +3,13 @@ package remoting
 import (
 	"bufio"
 	"errors"
+	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mqops/mqops/wire"
 )
@@ -82,6 +85,42 @@ func TestInvokeMatchesOutOfOrderResponses(t *testing.T) {
 	}
 }
 
+// TestInvokeTimeout: a call the peer does not answer fails with a clear,
+// matchable error and frees its slot; the answer arriving afterwards is
+// dropped (and logged), and never reaches a later call.
+func TestInvokeTimeout(t *testing.T) {
+	checkLeaks(t)
+	hold := make(chan held, 1)
+	srv := startServer(t, serverOpts{handler: holdingHandler(10, hold)})
+	cl, log := newClient(t, nil)
+
+	_, err := cl.Invoke(srv.addr(), wire.NewRequest(10, nil, []byte("slow")), 50*time.Millisecond)
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("unanswered call: %v, want ErrTimeout", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "code 10") || !strings.Contains(msg, srv.addr()) {
+		t.Fatalf("timeout error %q does not name the request code and peer", msg)
+	}
+	c, err := cl.Conn(srv.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := pendingCount(c); p != 0 {
+		t.Fatalf("%d slots still pending after the timeout", p)
+	}
+
+	late := recv(t, "the slow request", hold)
+	answer(late, "late")
+	rec := log.wait(t, "unmatched response")
+	if rec.attrs["opaque"] != int64(late.req.Opaque) {
+		t.Fatalf("logged %s, want opaque %d", rec, late.req.Opaque)
+	}
+	resp, err := cl.Invoke(srv.addr(), wire.NewRequest(11, nil, []byte("next")), waitTimeout)
+	if err != nil || string(resp.Body) != "next" {
+		t.Fatalf("call after a late answer: %v %q", err, resp.Body)
+	}
+}
+
 // rawPeer accepts one connection on a plain listener so the test writes
 // whatever frames it wants.
 func rawPeer(t *testing.T) (addr string, conns <-chan net.Conn) {
@@ -118,6 +157,40 @@ func writeCmd(t testing.TB, nc net.Conn, cmd *wire.Command) {
 	t.Helper()
 	if _, err := nc.Write(wire.AppendFrame(nil, cmd)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUnknownOpaqueDropped: a response nobody waits for is dropped with a
+// log line, and the real answer that follows is delivered.
+func TestUnknownOpaqueDropped(t *testing.T) {
+	checkLeaks(t)
+	addr, conns := rawPeer(t)
+	cl, log := newClient(t, nil)
+	type result struct {
+		resp *wire.Command
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := cl.Invoke(addr, wire.NewRequest(10, nil, nil), waitTimeout)
+		done <- result{resp, err}
+	}()
+	nc := recv(t, "client connection", conns)
+	req := mustRead(t, nc, bufio.NewReader(nc))
+	stray := wire.ResponseTo(req, wire.Success, "")
+	stray.Opaque = req.Opaque + 1_000_000
+	stray.Body = []byte("stray")
+	writeCmd(t, nc, &stray)
+	real := wire.ResponseTo(req, wire.Success, "")
+	real.Body = []byte("real")
+	writeCmd(t, nc, &real)
+	r := recv(t, "the call", done)
+	if r.err != nil || string(r.resp.Body) != "real" {
+		t.Fatalf("call got %v %q, want the real answer", r.err, r.resp.Body)
+	}
+	rec := log.wait(t, "unmatched response")
+	if rec.attrs["opaque"] != int64(stray.Opaque) || rec.level != slog.LevelWarn {
+		t.Fatalf("logged %s, want a warning for opaque %d", rec, stray.Opaque)
 	}
 }
 

@@ -354,6 +354,12 @@ func (c *Conn) readLoop() {
 			c.wmu.Unlock()
 			if ch != nil {
 				ch <- cmd.Clone()
+			} else {
+				// Its caller timed out, or the peer answered a oneway
+				// request. Java warns and drops it too (apache/rocketmq
+				// remoting/src/main/java/org/apache/rocketmq/remoting/netty/
+				// NettyRemotingAbstract.java, processResponseCommand).
+				c.log.Warn("unmatched response dropped", "remote", c.RemoteAddr().String(), "opaque", cmd.Opaque, "code", cmd.Code)
 			}
 		} else {
 			c.serve(&cmd)
