@@ -194,6 +194,65 @@ func TestUnknownOpaqueDropped(t *testing.T) {
 	}
 }
 
+// TestVanishingPeerFailsPendingCalls: when the peer goes away, every
+// pending call fails at once with ErrClosed (not after its timeout), and
+// the very next call gets a fresh connection, never the one that failed.
+// The cycle repeats: handing out the dead connection was a narrow race.
+func TestVanishingPeerFailsPendingCalls(t *testing.T) {
+	for _, mode := range []string{"server closed", "connection reset"} {
+		t.Run(mode, func(t *testing.T) {
+			checkLeaks(t)
+			addr, conns := rawPeer(t)
+			cl, _ := newClient(t, nil)
+			for round := 0; round < 50; round++ {
+				c, err := cl.Conn(addr) // one dial, before the calls race
+				if err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case <-c.Done():
+					t.Fatalf("round %d: the client handed out the connection that just failed", round)
+				default:
+				}
+				const n = 8
+				errs := make(chan error, n)
+				for i := 0; i < n; i++ {
+					go func() {
+						// An hour: only the connection's end can fail these in time.
+						_, err := cl.Invoke(addr, wire.NewRequest(10, nil, nil), time.Hour)
+						errs <- err
+					}()
+				}
+				var nc net.Conn
+				select {
+				case nc = <-conns:
+				case err := <-errs: // the calls went to the connection that had failed
+					t.Fatalf("round %d: call failed before reaching the peer: %v", round, err)
+				case <-time.After(waitTimeout):
+					t.Fatalf("round %d: no connection", round)
+				}
+				r := bufio.NewReader(nc)
+				for i := 0; i < n; i++ {
+					mustRead(t, nc, r)
+				}
+				if mode == "connection reset" {
+					_ = nc.(*net.TCPConn).SetLinger(0)
+				}
+				_ = nc.Close()
+				for i := 0; i < n; i++ {
+					err := recv(t, "pending call to fail", errs)
+					if !errors.Is(err, ErrClosed) {
+						t.Fatalf("pending call: %v, want ErrClosed", err)
+					}
+					if !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "code 10") {
+						t.Fatalf("error %q does not name the request and the peer", err)
+					}
+				}
+			}
+		})
+	}
+}
+
 // TestInvokeOneway: a oneway request carries the flag, waits for nothing,
 // registers nothing, and the server does not answer it.
 func TestInvokeOneway(t *testing.T) {

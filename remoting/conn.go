@@ -213,26 +213,26 @@ func (c *Conn) Invoke(cmd *wire.Command, timeout time.Duration) (*wire.Command, 
 	c.wmu.Lock()
 	if c.closed {
 		c.wmu.Unlock()
-		return nil, ErrClosed
+		return nil, c.callError(cmd, ErrClosed)
 	}
 	c.pending[cmd.Opaque] = ch
 	c.wmu.Unlock()
 	if err := c.Send(cmd); err != nil {
-		return nil, err
+		return nil, c.callError(cmd, err)
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case resp, ok := <-ch:
 		if !ok {
-			return nil, ErrClosed
+			return nil, c.callError(cmd, ErrClosed)
 		}
 		return resp, nil
 	case <-t.C:
 		c.wmu.Lock()
 		delete(c.pending, cmd.Opaque)
 		c.wmu.Unlock()
-		return nil, fmt.Errorf("code %d to %s: %w", cmd.Code, c.RemoteAddr(), ErrTimeout)
+		return nil, c.callError(cmd, ErrTimeout)
 	}
 }
 
@@ -240,7 +240,22 @@ func (c *Conn) Invoke(cmd *wire.Command, timeout time.Duration) (*wire.Command, 
 func (c *Conn) InvokeOneway(cmd *wire.Command) error {
 	cmd.Opaque = NextOpaque()
 	cmd.Flag = (cmd.Flag &^ wire.FlagResponse) | wire.FlagOneway
-	return c.Send(cmd)
+	if err := c.Send(cmd); err != nil {
+		return c.callError(cmd, err)
+	}
+	return nil
+}
+
+// callError names the request and the peer a call failed with.
+func (c *Conn) callError(cmd *wire.Command, err error) error {
+	return fmt.Errorf("code %d to %s: %w", cmd.Code, c.RemoteAddr(), err)
+}
+
+// isClosed reports whether Close has begun.
+func (c *Conn) isClosed() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.closed
 }
 
 // writeLoop writes output queued by goroutines other than the read loop
