@@ -67,6 +67,49 @@ func TestIdleConnectionClosed(t *testing.T) {
 	}
 }
 
+// gatedListener hands each accepted connection to Serve only when the
+// test releases it, to widen the window between Accept and registration.
+type gatedListener struct {
+	net.Listener
+	accepted chan struct{}
+	release  chan struct{}
+}
+
+func (l *gatedListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.accepted <- struct{}{}
+	<-l.release
+	return nc, nil
+}
+
+// TestCloseDuringAccept: a connection accepted while Close runs is closed
+// too, and no loop of it outlives Close (the broker closes its store
+// right after: a read loop left running would serve requests on it).
+func TestCloseDuringAccept(t *testing.T) {
+	checkLeaks(t)
+	gl := &gatedListener{accepted: make(chan struct{}, 1), release: make(chan struct{})}
+	srv := startServer(t, serverOpts{handler: echo, ln: func(ln net.Listener) net.Listener { gl.Listener = ln; return gl }})
+	nc := dial(t, srv.addr())
+	recv(t, "accept", gl.accepted)
+	closed := make(chan struct{})
+	go func() { srv.Close(); close(closed) }()
+	recv(t, "Close", closed)
+	close(gl.release) // Serve registers the connection after Close returned
+	recv(t, "Serve to return", srv.done)
+	srv.done <- nil // for the cleanup
+
+	writeCmd(t, nc, request(10, 1, []byte("after close")))
+	_ = nc.SetReadDeadline(time.Now().Add(waitTimeout))
+	if resp, err := readCmd(nc); err == nil {
+		t.Fatalf("a request was served after Close returned: opaque %d body %q", resp.Opaque, resp.Body)
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the connection accepted during Close was left open")
+	}
+}
+
 // TestCloseEndsEveryConnection: Close closes every connection (peers see
 // the end at once) and waits for their loops.
 func TestCloseEndsEveryConnection(t *testing.T) {
