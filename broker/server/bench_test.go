@@ -14,8 +14,19 @@ import (
 	"github.com/mqops/mqops/wire"
 )
 
-// startBroker runs a broker in this process with no name server.
+// startBroker runs a broker in this process with no name server, closed
+// when the test ends.
 func startBroker(tb testing.TB, overrides map[string]string) *Broker {
+	tb.Helper()
+	b := openBroker(tb, overrides)
+	b.Start()
+	tb.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// openBroker opens a broker on a temporary store and a random port; the
+// caller starts and closes it.
+func openBroker(tb testing.TB, overrides map[string]string) *Broker {
 	tb.Helper()
 	dir := tb.TempDir()
 	o := map[string]string{
@@ -34,8 +45,6 @@ func startBroker(tb testing.TB, overrides map[string]string) *Broker {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	b.Start()
-	tb.Cleanup(func() { _ = b.Close() })
 	return b
 }
 
@@ -182,9 +191,13 @@ func BenchmarkPullPipelined(b *testing.B) {
 	pipeline(b, conn, frame, 32*1024)
 }
 
+// waitTimeout bounds every wait for a condition; generous because other
+// work may load the machine, and no test asserts a duration.
+const waitTimeout = 30 * time.Second
+
 func waitFor(tb testing.TB, cond func() bool) {
 	tb.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(waitTimeout); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		if cond() {
 			return
 		}
