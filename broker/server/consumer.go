@@ -25,7 +25,7 @@ func queueArgs(c *remoting.Conn, req *wire.Command, needGroup bool) (group, topi
 		return
 	}
 	q, qok := req.GetInt("queueId")
-	if !qok {
+	if !qok || !fitsInt32(q) {
 		missing(c, req, "queueId")
 		return
 	}

@@ -76,6 +76,9 @@ func parsePullHeader(req *wire.Command, h *pullHeader) (badField string) {
 			if !num("queueId", pullSeenQueueID, &tmp) {
 				return
 			}
+			if !fitsInt32(tmp) {
+				return "queueId"
+			}
 			h.queueID = int32(tmp)
 		case "queueOffset":
 			if !num("queueOffset", pullSeenOffset, &h.offset) {
@@ -89,6 +92,9 @@ func parsePullHeader(req *wire.Command, h *pullHeader) (badField string) {
 		case "sysFlag":
 			if !num("sysFlag", pullSeenSysFlag, &tmp) {
 				return
+			}
+			if !fitsInt32(tmp) {
+				return "sysFlag"
 			}
 			h.sysFlag = int32(tmp)
 		case "commitOffset":

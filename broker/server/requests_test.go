@@ -173,3 +173,46 @@ func TestConsumerOffsetRequests(t *testing.T) {
 	g["queueId"] = "one"
 	p.expect(wire.SystemError, "<queueId> is null", wire.QueryConsumerOffset, g, nil)
 }
+
+// TestRequestIntegersOutOfRange: a 32-bit field given a value beyond 32
+// bits is refused like any unparsable number, not wrapped into another
+// queue, flag or offset.
+func TestRequestIntegersOutOfRange(t *testing.T) {
+	b := startBroker(t, nil)
+	p := newPeer(t, b, nil)
+	p.createTopic("Wide", 2)
+	p.heartbeat("c@1", "CG", "", map[string]string{"Wide": "*"})
+	p.send("Wide", 1, "", "in queue 1")
+	waitFor(t, func() bool { return b.store.MaxOffset("Wide", 1) == 1 })
+	phys := b.store.MaxPhyOffset()
+
+	send := func(key, value string) map[string]string {
+		f := sendFields("Wide", 0, "")
+		f[key] = value
+		return f
+	}
+	p.expect(wire.SystemError, "<queueId>", wire.SendMessageV2, send("e", "4294967296"), []byte("x"))        // was queue 0
+	p.expect(wire.SystemError, "<queueId>", wire.SendMessageV2, send("e", "2147483648"), []byte("x"))        // was a random queue
+	p.expect(wire.SystemError, "<sysFlag>", wire.SendMessageV2, send("f", "4294967300"), []byte("x"))        // was a half message
+	p.expect(wire.SystemError, "<flag>", wire.SendMessageV2, send("h", "-4294967296"), []byte("x"))          // was flag 0
+	p.expect(wire.SystemError, "<reconsumeTimes>", wire.SendMessageV2, send("j", "4294967297"), []byte("x")) // was 1
+	if got := b.store.MaxPhyOffset(); got != phys {
+		t.Fatalf("sends with out-of-range fields wrote %d bytes", got-phys)
+	}
+
+	pull := pullFields("CG", "Wide", 0, 0, 0)
+	pull["queueId"] = "4294967297" // was queue 1
+	p.expect(wire.SystemError, "<queueId>", wire.PullMessage, pull, nil)
+	pull = pullFields("CG", "Wide", 1, 0, 0)
+	pull["sysFlag"] = "4294967296"
+	p.expect(wire.SystemError, "<sysFlag>", wire.PullMessage, pull, nil)
+
+	commit := map[string]string{"consumerGroup": "CG", "topic": "Wide", "queueId": "4294967297", "commitOffset": "1"}
+	p.expect(wire.SystemError, "<queueId>", wire.UpdateConsumerOffset, commit, nil) // was queue 1
+	if _, found := b.offsets.Query("CG", "Wide", 1); found {
+		t.Fatal("an out-of-range queueId committed the offset of queue 1")
+	}
+	for _, code := range []int32{wire.GetMaxOffset, wire.QueryConsumerOffset} {
+		p.expect(wire.SystemError, "<queueId>", code, commit, nil)
+	}
+}

@@ -63,12 +63,12 @@ func parseSendHeader(req *wire.Command, h *sendHeader) (badField string) {
 			}
 			h.defaultQueueNums, h.seen = int(n), h.seen|seenQueueNums
 		case "queueId", "e":
-			if !numOK {
+			if !numOK || !fitsInt32(n) {
 				return "queueId"
 			}
 			h.queueID, h.seen = int32(n), h.seen|seenQueueID
 		case "sysFlag", "f":
-			if !numOK {
+			if !numOK || !fitsInt32(n) {
 				return "sysFlag"
 			}
 			h.sysFlag, h.seen = int32(n), h.seen|seenSysFlag
@@ -78,13 +78,16 @@ func parseSendHeader(req *wire.Command, h *sendHeader) (badField string) {
 			}
 			h.bornTimestamp, h.seen = n, h.seen|seenBorn
 		case "flag", "h":
-			if !numOK {
+			if !numOK || !fitsInt32(n) {
 				return "flag"
 			}
 			h.flag, h.seen = int32(n), h.seen|seenFlag
 		case "properties", "i":
 			h.properties = v
 		case "reconsumeTimes", "j":
+			if !numOK || !fitsInt32(n) {
+				return "reconsumeTimes"
+			}
 			h.reconsumeTimes = int32(n)
 		case "batch", "m":
 			h.batch = string(v) == "true"
@@ -97,6 +100,10 @@ func parseSendHeader(req *wire.Command, h *sendHeader) (badField string) {
 	}
 	return ""
 }
+
+// fitsInt32 reports whether a parsed field fits the Java int it stands
+// for: a wider value is refused, not wrapped into another queue or flag.
+func fitsInt32(n int64) bool { return n == int64(int32(n)) }
 
 // handleSend stores one message or a batch. Validation happens before
 // anything touches the log, so a refused send leaves no trace.
