@@ -36,7 +36,9 @@ func (cl *Client) Conn(addr string) (*Conn, error) {
 		cl.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if c, ok := cl.conns[addr]; ok {
+	// A connection that just failed stays in the map until its close
+	// callbacks run: a caller retrying at once must get a new one.
+	if c, ok := cl.conns[addr]; ok && !c.isClosed() {
 		cl.mu.Unlock()
 		return c, nil
 	}
@@ -47,12 +49,14 @@ func (cl *Client) Conn(addr string) (*Conn, error) {
 	}
 	c := newConn(nc, cl.handler, cl.log, 0)
 	cl.mu.Lock()
-	if old, ok := cl.conns[addr]; ok || cl.closed {
+	if cl.closed {
 		cl.mu.Unlock()
 		_ = nc.Close()
-		if old == nil {
-			return nil, ErrClosed
-		}
+		return nil, ErrClosed
+	}
+	if old, ok := cl.conns[addr]; ok && !old.isClosed() {
+		cl.mu.Unlock()
+		_ = nc.Close()
 		return old, nil
 	}
 	cl.conns[addr] = c

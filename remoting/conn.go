@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,12 @@ type Conn struct {
 	log     *slog.Logger
 	idle    time.Duration
 
+	// Limits on a peer that does not read, fixed before the loops start
+	// (tests lower them): a flush not written within writeTimeout, or more
+	// than maxPending bytes queued, closes the connection.
+	writeTimeout time.Duration
+	maxPending   int
+
 	wmu      sync.Mutex // guards out, closed, readBusy, pending
 	out      []byte
 	closed   bool
@@ -84,6 +91,7 @@ func newConn(nc net.Conn, h Handler, log *slog.Logger, idle time.Duration) *Conn
 	}
 	return &Conn{
 		nc: nc, handler: h, log: log, idle: idle,
+		writeTimeout: writeTimeout, maxPending: maxPendingWrite,
 		wake:    make(chan struct{}, 1),
 		pending: make(map[int32]chan *wire.Command),
 		done:    make(chan struct{}),
@@ -164,7 +172,7 @@ func (c *Conn) SendFrame(frame []byte) error {
 // releases the lock and wakes the writer. A peer that stops reading is
 // disconnected rather than allowed to grow the buffer without bound.
 func (c *Conn) queued() error {
-	over := len(c.out) > maxPendingWrite
+	over := len(c.out) > c.maxPending
 	// While the read loop serves a burst of requests it writes the output
 	// itself when the burst ends, saving a writer wake-up per burst.
 	wake := !c.readBusy
@@ -205,26 +213,26 @@ func (c *Conn) Invoke(cmd *wire.Command, timeout time.Duration) (*wire.Command, 
 	c.wmu.Lock()
 	if c.closed {
 		c.wmu.Unlock()
-		return nil, ErrClosed
+		return nil, c.callError(cmd, ErrClosed)
 	}
 	c.pending[cmd.Opaque] = ch
 	c.wmu.Unlock()
 	if err := c.Send(cmd); err != nil {
-		return nil, err
+		return nil, c.callError(cmd, err)
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case resp, ok := <-ch:
 		if !ok {
-			return nil, ErrClosed
+			return nil, c.callError(cmd, ErrClosed)
 		}
 		return resp, nil
 	case <-t.C:
 		c.wmu.Lock()
 		delete(c.pending, cmd.Opaque)
 		c.wmu.Unlock()
-		return nil, fmt.Errorf("code %d to %s: %w", cmd.Code, c.RemoteAddr(), ErrTimeout)
+		return nil, c.callError(cmd, ErrTimeout)
 	}
 }
 
@@ -232,7 +240,22 @@ func (c *Conn) Invoke(cmd *wire.Command, timeout time.Duration) (*wire.Command, 
 func (c *Conn) InvokeOneway(cmd *wire.Command) error {
 	cmd.Opaque = NextOpaque()
 	cmd.Flag = (cmd.Flag &^ wire.FlagResponse) | wire.FlagOneway
-	return c.Send(cmd)
+	if err := c.Send(cmd); err != nil {
+		return c.callError(cmd, err)
+	}
+	return nil
+}
+
+// callError names the request and the peer a call failed with.
+func (c *Conn) callError(cmd *wire.Command, err error) error {
+	return fmt.Errorf("code %d to %s: %w", cmd.Code, c.RemoteAddr(), err)
+}
+
+// isClosed reports whether Close has begun.
+func (c *Conn) isClosed() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.closed
 }
 
 // writeLoop writes output queued by goroutines other than the read loop
@@ -265,7 +288,7 @@ func (c *Conn) flush(endBurst bool) bool {
 	c.out = c.spare[:0]
 	c.wmu.Unlock()
 	if len(buf) > 0 {
-		_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout))
 		if _, err := c.nc.Write(buf); err != nil {
 			c.log.Debug("write failed, closing", "remote", c.RemoteAddr().String(), "err", err)
 			c.Close()
@@ -327,11 +350,7 @@ func (c *Conn) readLoop() {
 		if !endBurst(n) {
 			return
 		}
-		if cap(frame) < n {
-			frame = make([]byte, n)
-		}
-		frame = frame[:n]
-		if _, err := io.ReadFull(r, frame); err != nil {
+		if frame, err = readFrame(r, frame, n); err != nil {
 			c.log.Warn("truncated frame, closing connection", "remote", c.RemoteAddr().String(), "err", err)
 			return
 		}
@@ -350,6 +369,12 @@ func (c *Conn) readLoop() {
 			c.wmu.Unlock()
 			if ch != nil {
 				ch <- cmd.Clone()
+			} else {
+				// Its caller timed out, or the peer answered a oneway
+				// request. Java warns and drops it too (apache/rocketmq
+				// remoting/src/main/java/org/apache/rocketmq/remoting/netty/
+				// NettyRemotingAbstract.java, processResponseCommand).
+				c.log.Warn("unmatched response dropped", "remote", c.RemoteAddr().String(), "opaque", cmd.Opaque, "code", cmd.Code)
 			}
 		} else {
 			c.serve(&cmd)
@@ -365,6 +390,32 @@ func (c *Conn) readLoop() {
 			}
 		}
 	}
+}
+
+// readFrame reads the n bytes of a frame into buf's storage. Beyond the
+// buffer it has, it allocates as the bytes arrive instead of trusting the
+// length prefix: a peer announcing 16 MiB and sending little costs little.
+func readFrame(r io.Reader, buf []byte, n int) ([]byte, error) {
+	if cap(buf) >= n {
+		buf = buf[:n]
+		_, err := io.ReadFull(r, buf)
+		return buf, err
+	}
+	buf = buf[:0]
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(n-len(buf), max(len(buf), readBufSize)))
+		}
+		m, err := r.Read(buf[len(buf):min(n, cap(buf))])
+		buf = buf[:len(buf)+m]
+		if err != nil && len(buf) < n {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 // serve runs the handler, turning a panic into SYSTEM_ERROR so that no input

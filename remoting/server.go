@@ -21,9 +21,10 @@ type Server struct {
 	handler Handler
 	log     *slog.Logger
 
-	mu    sync.Mutex
-	conns map[*Conn]struct{}
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[*Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
 }
 
 // Listen binds addr and returns a server that is not yet accepting.
@@ -57,8 +58,17 @@ func (s *Server) Serve(onAccept func(*Conn)) error {
 		}
 		backoff = 0
 		c := newConn(nc, s.handler, s.log, IdleTimeout)
+		// A connection accepted while Close runs must not outlive it:
+		// registration and the wait-group count happen under the lock
+		// Close takes before it looks at either.
 		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = nc.Close()
+			return nil
+		}
 		s.conns[c] = struct{}{}
+		s.wg.Add(2)
 		s.mu.Unlock()
 		c.OnClose(func(c *Conn) {
 			s.mu.Lock()
@@ -68,7 +78,6 @@ func (s *Server) Serve(onAccept func(*Conn)) error {
 		if onAccept != nil {
 			onAccept(c)
 		}
-		s.wg.Add(2)
 		go func() { defer s.wg.Done(); c.writeLoop() }()
 		go func() { defer s.wg.Done(); c.readLoop() }()
 	}
@@ -78,6 +87,7 @@ func (s *Server) Serve(onAccept func(*Conn)) error {
 func (s *Server) Close() {
 	_ = s.ln.Close()
 	s.mu.Lock()
+	s.closed = true
 	conns := make([]*Conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)

@@ -14,16 +14,18 @@ import (
 	"github.com/mqops/mqops/wire"
 )
 
-// startBroker runs a broker in this process with no name server.
+// startBroker runs a broker in this process with no name server, closed
+// when the test ends.
 func startBroker(tb testing.TB, overrides map[string]string) *Broker {
 	tb.Helper()
 	b := openBroker(tb, tb.TempDir(), overrides)
+	b.Start()
 	tb.Cleanup(func() { _ = b.Close() })
 	return b
 }
 
-// openBroker runs a broker in this process with no name server on store
-// directory dir; the caller closes it.
+// openBroker opens a broker in this process with no name server on store
+// directory dir and a random port; the caller starts and closes it.
 func openBroker(tb testing.TB, dir string, overrides map[string]string) *Broker {
 	tb.Helper()
 	o := map[string]string{
@@ -42,7 +44,6 @@ func openBroker(tb testing.TB, dir string, overrides map[string]string) *Broker 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	b.Start()
 	return b
 }
 
@@ -184,6 +185,7 @@ func BenchmarkPullPipelinedUnverified(b *testing.B) {
 	dir := b.TempDir()
 	small := map[string]string{"mappedFileSizeCommitLog": strconv.Itoa(1 << 20)}
 	first := openBroker(b, dir, small)
+	first.Start()
 	conn, err := net.Dial("tcp", first.srv.Addr().String())
 	if err != nil {
 		b.Fatal(err)
@@ -203,6 +205,7 @@ func BenchmarkPullPipelinedUnverified(b *testing.B) {
 	}
 
 	br := openBroker(b, dir, small)
+	br.Start()
 	b.Cleanup(func() { _ = br.Close() })
 	if conn, err = net.Dial("tcp", br.srv.Addr().String()); err != nil {
 		b.Fatal(err)
@@ -230,9 +233,13 @@ func benchPull(b *testing.B, br *Broker, conn net.Conn) {
 	pipeline(b, conn, frame, 32*1024)
 }
 
+// waitTimeout bounds every wait for a condition; generous because other
+// work may load the machine, and no test asserts a duration.
+const waitTimeout = 30 * time.Second
+
 func waitFor(tb testing.TB, cond func() bool) {
 	tb.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(waitTimeout); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		if cond() {
 			return
 		}
