@@ -25,7 +25,9 @@ import (
 //  4. Re-dispatch [D, L), D = the checkpoint's dispatched offset (the
 //     first segment without a checkpoint or without any consume queue), so
 //     the consume queues cover exactly the valid log (rewrites are
-//     idempotent: a unit's position is its record's QUEUEOFFSET).
+//     idempotent: a unit's position is its record's QUEUEOFFSET). A queue
+//     whose file cannot be created (disk full) stays blocked, the others
+//     are served (dispatch.go).
 //  5. Rebuild the append path's queue-offset table, make everything
 //     durable and write a fresh checkpoint.
 func (s *Store) recover(crashed bool) error {
@@ -65,13 +67,17 @@ func (s *Store) recover(crashed bool) error {
 			return fmt.Errorf("recover store %s: %w", s.cfg.RootDir, err)
 		}
 	}
-	s.dispatched.Store(from)
+	s.advanceDispatch(from)
 	s.dispatchAvailable()
-	if d := s.dispatched.Load(); d != end {
+	if d := s.disp.next; d != end {
 		return fmt.Errorf("recover store %s: re-dispatch stopped at %d of %d", s.cfg.RootDir, d, end)
 	}
 	for _, cq := range s.cqs.all() {
 		next := cq.max.Load()
+		if b := s.blockedQueue(cq); b != nil {
+			// Its records past the blocked one have queue offsets too.
+			next = max(next, b.nextQ)
+		}
 		s.queueOffsets[queueKey{cq.topic, cq.qid}] = &next
 	}
 

@@ -13,7 +13,8 @@
 //     or blank filler. Bytes of the active segment at or after the write
 //     position are zero.
 //   - dispatched ≤ maxPhy, and every record below dispatched has its
-//     consume-queue unit written.
+//     consume-queue unit written. The dispatcher's scan cursor may be
+//     ahead of it while a queue is blocked (dispatch.go).
 //   - flushed ≤ maxPhy, and every commit-log byte below flushed is durable.
 //   - the checkpoint's dispatched offset D is one for which every unit of
 //     every record below D is durable; its flushed offset P ≤ flushed.
@@ -202,6 +203,7 @@ type Store struct {
 	prefaultWake  chan struct{}
 	prefaulted    atomic.Int64 // commit-log pages below are mapped (prefault.go)
 	dispatchStall int64        // position last reported as undispatchable (dispatcher only)
+	disp          dispatchState
 
 	// Group commit (flush.go). flushMu guards waiters, inflight and
 	// flushClosed.
