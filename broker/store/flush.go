@@ -186,6 +186,9 @@ func (s *Store) flushConsumeQueues() error {
 	s.ckMu.Lock()
 	defer s.ckMu.Unlock()
 	d := s.dispatched.Load()
+	// After d: it lists every queue with units below d. Before the sync:
+	// every unit below each max is covered by it.
+	mf := s.snapshotManifest()
 	var errs []error
 	var files []*mmapFile
 	for _, cq := range s.cqs.all() {
@@ -201,6 +204,9 @@ func (s *Store) flushConsumeQueues() error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := s.writeManifest(mf); err != nil {
 		return err
 	}
 	ck := checkpoint{flushed: s.flushed.Load(), dispatched: d}

@@ -18,6 +18,9 @@
 //   - flushed ≤ maxPhy, and every commit-log byte below flushed is durable.
 //   - the checkpoint's dispatched offset D is one for which every unit of
 //     every record below D is durable; its flushed offset P ≤ flushed.
+//   - the consume-queue manifest (cqmanifest.go) lists every queue with
+//     units of records below the checkpoint's D, and every unit below an
+//     entry's max is durable.
 package store
 
 import (
@@ -205,6 +208,12 @@ type Store struct {
 	dispatchStall int64        // position last reported as undispatchable (dispatcher only)
 	disp          dispatchState
 
+	// Rebuilds of queues whose damaged units the read path found
+	// (cqrebuild.go). repairMu guards repairs.
+	repairMu   sync.Mutex
+	repairs    []*consumeQueue
+	repairWake chan struct{}
+
 	// Group commit (flush.go). flushMu guards waiters, inflight and
 	// flushClosed.
 	flushMu     sync.Mutex
@@ -218,6 +227,9 @@ type Store struct {
 
 	ckMu   sync.Mutex // serialises consume-queue flushes and checkpoint writes
 	lastCk checkpoint
+	// manifestLast is the manifest last written, manifestNext a spare
+	// buffer (cqmanifest.go); ckMu guards both.
+	manifestLast, manifestNext []byte
 
 	retentionMu sync.Mutex                          // serialises RunRetention, guards diskUsage
 	diskUsage   func() (percent float64, err error) // replaceable in tests
@@ -241,6 +253,7 @@ func Open(cfg Config) (*Store, error) {
 		dispatchWake: make(chan struct{}, 1),
 		prefaultWake: make(chan struct{}, 1),
 		flushWake:    make(chan struct{}, 1),
+		repairWake:   make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 	}
 	s.clog.dir = cfg.CommitLogDir
@@ -281,10 +294,11 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go s.prefaultLoop()
 	go s.dispatchLoop()
 	go s.flushLoop()
+	go s.repairLoop()
 	s.every(cqFlushInterval, "[FLUSH] consume queue flush failed", s.flushConsumeQueues)
 	s.every(retentionInterval, "", func() error { s.RunRetention(); return nil })
 	if cfg.FlushMode == SyncFlush {
@@ -486,16 +500,17 @@ func (s *Store) DeleteTopic(topic string) error {
 			cq.drop()
 		}
 	}
+	// Move the checkpoint past the topic's records so recovery does not
+	// re-dispatch them into new queues, and drop them from the manifest
+	// before the files go, so recovery does not rebuild them as missing.
+	if err := s.flushConsumeQueues(); err != nil {
+		return fmt.Errorf("delete topic %s: %w", topic, err)
+	}
 	dir := filepath.Join(s.cqDir, topic)
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("delete topic %s: remove %s: %w", topic, dir, err)
 	}
 	if err := fileutil.SyncDir(s.cqDir); err != nil {
-		return fmt.Errorf("delete topic %s: %w", topic, err)
-	}
-	// Move the checkpoint past the topic's records so recovery does not
-	// re-dispatch them into new queues.
-	if err := s.flushConsumeQueues(); err != nil {
 		return fmt.Errorf("delete topic %s: %w", topic, err)
 	}
 	s.log.Info("[TOPIC_DELETE] removed consume queues", "topic", topic)
