@@ -52,7 +52,7 @@ func (s *Store) recoverConsumeQueues(ck checkpoint, haveCk bool, end, minPhy int
 		// An empty consumequeue dir is how operators ask for a rebuild.
 		s.log.Warn("[RECOVERY] no consume queues on disk: rebuilding them from the first segment", "from", from)
 	}
-	if haveMf && onDisk {
+	if haveMf && from > minPhy { // else re-dispatch rewrites every queue
 		keys := make([]queueKey, 0, len(mf))
 		for k := range mf {
 			keys = append(keys, k)
@@ -65,7 +65,7 @@ func (s *Store) recoverConsumeQueues(ck checkpoint, haveCk bool, end, minPhy int
 			// Its records below from are nowhere else; re-dispatch writes
 			// the rest.
 			damage = append(damage, &cqDamage{cq: s.getOrCreateCQ([]byte(k.topic), k.qid), reason: "queue directory missing",
-				lo: mf[k].min, hi: -1, head: true, from: minPhy, to: max(from, minPhy)})
+				lo: mf[k].min, hi: -1, head: true, from: minPhy, to: from})
 		}
 	}
 	if err := s.rebuild(damage, nil); err != nil {
