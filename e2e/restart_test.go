@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -154,5 +155,9 @@ func testKill9(t *testing.T, mode string) {
 		if g != a {
 			t.Fatalf("message %s moved: acked at %+v, found at %+v", body, a, g)
 		}
+	}
+	// A crash is not damage: the consume queues need no rebuild.
+	if log := readLog(t, c, "storeerror.log"); strings.Contains(log, "rebuilt consume queue") {
+		t.Fatalf("consume queues rebuilt after SIGKILL:\n%s", log)
 	}
 }

@@ -125,8 +125,11 @@ func (u cqUnit) isZero() bool { return u == cqUnit{} }
 // Invariants: files is ascending by base (a unit index, multiple of upf);
 // units below max are final and readable without locks once max has been
 // loaded (the dispatcher writes a unit before publishing max past it);
-// min ≤ max; every unit in [min, max) is real unless its commit-log data
-// was removed concurrently; only the dispatcher writes units.
+// min ≤ max; every unit in [min, max) is real or a filler unless its
+// commit-log data was removed concurrently or it is damaged (readers check
+// every unit against its record, get.go); units at and past max are
+// written by the dispatcher only; a rebuild (cqrebuild.go) rewrites
+// damaged units below max with what the dispatcher wrote or a filler.
 type consumeQueue struct {
 	topic string
 	qid   int32
@@ -139,6 +142,8 @@ type consumeQueue struct {
 
 	min atomic.Int64
 	max atomic.Int64
+
+	repair atomic.Pointer[repairReq] // pending rebuild after a damaged unit was read
 }
 
 // find returns the index in files of the file holding unit q, or -1.

@@ -2,9 +2,12 @@ package store
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/mqops/mqops/wire"
+	"golang.org/x/sys/unix"
 )
 
 // maxQueueOffset bounds queue offsets read from records so that file
@@ -43,108 +46,276 @@ func (s *Store) dispatchLoop() {
 }
 
 // dispatchAvailable writes consume-queue units for every record in
-// [dispatched, maxPhy). One caller at a time: the dispatcher goroutine, or
+// [disp.next, maxPhy). One caller at a time: the dispatcher goroutine, or
 // Open/Close while it is not running.
 //
-// dispatched is advanced after each record's unit is written, so every
-// record below it has its unit (the checkpoint relies on this). A record
-// that cannot be read stops dispatching there rather than skipping data.
+// A queue whose unit cannot be written (its next file cannot be created:
+// disk full) is blocked at that record and skipped until a retry succeeds;
+// the other queues go on. dispatched, what the checkpoint and retention
+// rely on, stays at the first record of a blocked queue so that every
+// record below it has its unit. A record that cannot be read stops
+// dispatching there rather than skipping data.
 func (s *Store) dispatchAvailable() {
 	end := s.maxPhy.Load()
-	pos := s.dispatched.Load()
+	if len(s.disp.blocked) > 0 {
+		s.retryBlocked()
+	}
+	pos, err := s.eachRecord(s.disp.next, end, nil, func(v wire.RecordView, pos int64) bool {
+		s.dispatchRecord(v, pos)
+		s.advanceDispatch(pos + int64(len(v)))
+		return true
+	})
+	s.advanceDispatch(pos) // past trailing blank fillers
+	if err != nil {
+		s.reportStall(pos, err)
+	}
+}
+
+// eachRecord calls fn for every message record in [from, to) in log order,
+// skipping blank fillers, until fn returns false or stop is closed. It
+// returns where it stopped: to, the record fn refused, or the position of
+// a record that cannot be read (with the error).
+func (s *Store) eachRecord(from, to int64, stop <-chan struct{}, fn func(v wire.RecordView, pos int64) bool) (int64, error) {
+	pos := from
 	var seg *mmapFile
 	defer func() {
 		if seg != nil {
 			seg.release()
 		}
 	}()
-	for pos < end {
-		if e := s.damagedEnd(pos); e != pos { // quarantined by recovery: no record to dispatch
-			pos = e
-			s.dispatched.Store(pos)
+	for pos < to {
+		if e := s.damagedEnd(pos); e != pos { // quarantined (corrupt.go): no record to visit
+			pos = min(e, to)
 			continue
 		}
 		if seg == nil || pos >= seg.base+s.segSize {
 			if seg != nil {
 				seg.release()
 			}
+			select {
+			case <-stop:
+				return pos, ErrClosed
+			default:
+			}
 			if seg = s.clog.acquire(pos); seg == nil {
-				s.reportStall(pos, "segment missing", nil)
-				return
+				return pos, fmt.Errorf("commitlog at %d: segment missing", pos)
 			}
 		}
 		off := pos - seg.base
 		if s.segSize-off < wire.BlankSize {
 			pos = seg.base + s.segSize
-			s.dispatched.Store(pos)
 			continue
 		}
 		v := wire.RecordView(seg.data[off:])
 		switch v.Magic() {
 		case wire.MagicBlank:
 			pos = seg.base + s.segSize
-			s.dispatched.Store(pos)
 			continue
 		case wire.MagicMessage:
 		default:
-			s.reportStall(pos, "bad magic", nil)
-			return
+			return pos, fmt.Errorf("commitlog at %d: bad magic %#x: %w", pos, uint32(v.Magic()), wire.ErrCorrupt)
 		}
 		size := int64(v.TotalSize())
-		if size < wire.MinRecordSize || size > s.segSize-off || pos+size > end {
-			s.reportStall(pos, "bad record size", nil)
-			return
+		if size < wire.MinRecordSize || size > s.segSize-off || pos+size > to {
+			return pos, fmt.Errorf("commitlog at %d: bad record size %d: %w", pos, size, wire.ErrCorrupt)
 		}
-		if err := s.dispatchRecord(v[:size], pos); err != nil {
-			s.reportStall(pos, "cannot write consume queue", err)
-			return
+		if !fn(v[:size], pos) {
+			return pos, nil
 		}
 		pos += size
-		s.dispatched.Store(pos)
 	}
+	return pos, nil
 }
 
-// dispatchRecord writes the unit of the record at pos and notifies the
-// OnDispatch callback.
-func (s *Store) dispatchRecord(v wire.RecordView, pos int64) error {
-	sysFlag := v.SysFlag()
-	if !consumesQueueOffset(sysFlag) {
-		return nil
+// dispatchRecord writes the unit of the record at pos, unless its queue is
+// blocked, and indexes the record. Records without a queue offset get
+// neither.
+func (s *Store) dispatchRecord(v wire.RecordView, pos int64) {
+	if !consumesQueueOffset(v.SysFlag()) {
+		return
 	}
 	topic, qid, qoff := v.Topic(), v.QueueID(), v.QueueOffset()
 	if !validTopic(topic) || qoff < 0 || qoff > maxQueueOffset {
 		s.log.Error("[DISPATCH] skipping record with unusable topic or queue offset",
 			"offset", pos, "topic", string(bytes.ToValidUTF8(topic, nil)), "queueId", qid, "queueOffset", qoff)
-		return nil
+		return
 	}
+	cq := s.getOrCreateCQ(topic, qid)
+	if b := s.blockedQueue(cq); b != nil {
+		b.nextQ = qoff + 1
+	} else if err := s.writeUnit(cq, qoff, s.unitOf(v, pos)); err != nil {
+		s.blockQueue(cq, pos, qoff, err)
+	}
+	// The index comes after the unit and its wake-up: it only serves
+	// queries, and its failures are logged, never returned (index_service.go).
+	s.indexRecord(v, pos)
+}
+
+// unitOf returns the consume-queue unit of the record v at pos.
+func (s *Store) unitOf(v wire.RecordView, pos int64) cqUnit {
 	var code int64
 	if s.cfg.TagsCode != nil {
 		code = s.cfg.TagsCode(v)
 	} else {
 		code = DefaultTagsCode(v)
 	}
-	cq := s.getOrCreateCQ(topic, qid)
-	gap, err := cq.put(qoff, cqUnit{phys: pos, size: int32(len(v)), tagsCode: code})
+	return cqUnit{phys: pos, size: int32(len(v)), tagsCode: code}
+}
+
+// writeUnit writes unit q of cq and notifies the OnDispatch callback.
+func (s *Store) writeUnit(cq *consumeQueue, q int64, u cqUnit) error {
+	gap, err := cq.put(q, u)
 	if err != nil {
 		return err
 	}
 	if gap {
-		s.log.Warn("[DISPATCH] queue offset gap in consume queue", "topic", cq.topic, "queueId", qid, "queueOffset", qoff)
+		s.log.Warn("[DISPATCH] queue offset gap in consume queue", "topic", cq.topic, "queueId", cq.qid, "queueOffset", q)
 	}
 	if fn := s.onDispatch.Load(); fn != nil {
-		(*fn)(cq.topic, qid, qoff, code)
+		(*fn)(cq.topic, cq.qid, q, u.tagsCode)
 	}
-	// The index comes after the unit and its wake-up: it only serves
-	// queries, and its failures are logged, never returned (index_service.go).
-	s.indexRecord(v, pos)
 	return nil
 }
 
 // reportStall logs a dispatch stop once per position.
-func (s *Store) reportStall(pos int64, reason string, err error) {
+func (s *Store) reportStall(pos int64, err error) {
 	if s.dispatchStall == pos {
 		return
 	}
 	s.dispatchStall = pos
-	s.log.Error("[DISPATCH] dispatch stopped", "offset", pos, "reason", reason, "err", err)
+	s.log.Error("[DISPATCH] dispatch stopped", "offset", pos, "err", err)
+}
+
+// dispatchState is the dispatcher's own bookkeeping (dispatcher goroutine,
+// or Open/Close while it is not running).
+type dispatchState struct {
+	// next is the scan cursor: every record below it has its unit written
+	// or belongs to a blocked queue. dispatched = min(next, low).
+	next    int64
+	blocked map[*consumeQueue]*blockedQueue
+	low     int64     // smallest blocked from, while any queue is blocked
+	retryAt time.Time // next retry of the blocked queues
+	warnAt  time.Time // next "still blocked" reminder
+}
+
+// blockedQueue is a queue whose units stopped being written.
+type blockedQueue struct {
+	from   int64 // first record without its unit
+	firstQ int64 // its queue offset: the unit whose file could not be created
+	nextQ  int64 // queue offset after the last skipped record
+	since  time.Time
+	err    error
+}
+
+const (
+	blockedRetryInterval = time.Second
+	blockedWarnInterval  = time.Minute
+)
+
+// blockedQueue returns cq's blocked state, nil when it is not blocked.
+func (s *Store) blockedQueue(cq *consumeQueue) *blockedQueue {
+	if len(s.disp.blocked) == 0 {
+		return nil // the common case, without hashing
+	}
+	return s.disp.blocked[cq]
+}
+
+// advanceDispatch moves the scan cursor to pos and publishes dispatched.
+func (s *Store) advanceDispatch(pos int64) {
+	s.disp.next = pos
+	if len(s.disp.blocked) == 0 {
+		s.dispatched.Store(pos)
+		return
+	}
+	s.dispatched.Store(min(pos, s.disp.low))
+}
+
+// blockQueue stops writing cq's units from the record at pos on.
+func (s *Store) blockQueue(cq *consumeQueue, pos, qoff int64, err error) {
+	if s.disp.blocked == nil {
+		s.disp.blocked = make(map[*consumeQueue]*blockedQueue)
+	}
+	if len(s.disp.blocked) == 0 {
+		s.disp.low = pos
+		s.disp.retryAt = time.Now().Add(blockedRetryInterval)
+		s.disp.warnAt = time.Now().Add(blockedWarnInterval)
+	}
+	s.disp.blocked[cq] = &blockedQueue{from: pos, firstQ: qoff, nextQ: qoff + 1, since: time.Now(), err: err}
+	s.disp.low = min(s.disp.low, pos)
+	msg := "[DISPATCH] consume queue blocked: cannot write its unit; other queues go on, retrying every second"
+	if errors.Is(err, unix.ENOSPC) {
+		msg = "[DISK_FULL] consume queue blocked: cannot create its file; other queues go on, retrying every second"
+	}
+	s.log.Error(msg, "topic", cq.topic, "queueId", cq.qid, "queueOffset", qoff, "offset", pos, "err", err)
+}
+
+// retryBlocked writes the missing units of the blocked queues whose file
+// can be created again, walking the log from their first missing record
+// to the scan cursor, at most once a second.
+func (s *Store) retryBlocked() {
+	now := time.Now()
+	if now.Before(s.disp.retryAt) {
+		return
+	}
+	s.disp.retryAt = now.Add(blockedRetryInterval)
+	ready := make(map[*consumeQueue]*blockedQueue)
+	from := s.disp.next
+	for cq, b := range s.disp.blocked {
+		// The file that failed is tried first: no log walk while the
+		// disk is still full.
+		f, err := cq.fileForWrite(b.firstQ)
+		if err != nil {
+			b.err = err
+			continue
+		}
+		if f != nil {
+			f.release()
+		}
+		ready[cq] = b
+		from = min(from, b.from)
+	}
+	if len(ready) > 0 {
+		failed := make(map[*consumeQueue]bool)
+		written := make(map[*consumeQueue]int)
+		_, err := s.eachRecord(from, s.disp.next, s.stop, func(v wire.RecordView, pos int64) bool {
+			if !consumesQueueOffset(v.SysFlag()) {
+				return true
+			}
+			cq := s.cqs.getBytes(v.Topic(), v.QueueID())
+			b := ready[cq]
+			if b == nil || failed[cq] || pos < b.from {
+				return true
+			}
+			qoff := v.QueueOffset()
+			if err := s.writeUnit(cq, qoff, s.unitOf(v, pos)); err != nil {
+				b.from, b.firstQ, b.err = pos, qoff, err
+				failed[cq] = true
+			} else {
+				written[cq]++
+			}
+			return true
+		})
+		for cq, b := range ready {
+			if err != nil || failed[cq] {
+				continue
+			}
+			delete(s.disp.blocked, cq)
+			s.log.Warn("[DISPATCH] consume queue resumed", "topic", cq.topic, "queueId", cq.qid,
+				"units", written[cq], "blockedFor", now.Sub(b.since).Round(time.Millisecond))
+		}
+	}
+	s.disp.low = s.disp.next
+	var oldest *consumeQueue
+	for cq, b := range s.disp.blocked {
+		if b.from <= s.disp.low {
+			s.disp.low, oldest = b.from, cq
+		}
+	}
+	s.advanceDispatch(s.disp.next)
+	if oldest != nil && !now.Before(s.disp.warnAt) {
+		s.disp.warnAt = now.Add(blockedWarnInterval)
+		b := s.disp.blocked[oldest]
+		s.log.Error("[DISPATCH] consume queues still blocked", "queues", len(s.disp.blocked), "behindBytes", s.DispatchBehind(),
+			"oldestTopic", oldest.topic, "oldestQueueId", oldest.qid, "since", b.since.Format(time.RFC3339), "err", b.err)
+	}
 }

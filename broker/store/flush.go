@@ -280,6 +280,9 @@ func (s *Store) flushConsumeQueues() error {
 	s.ckMu.Lock()
 	defer s.ckMu.Unlock()
 	d := s.dispatched.Load()
+	// After d: it lists every queue with units below d. Before the sync:
+	// every unit below each max is covered by it.
+	mf := s.snapshotManifest()
 	var files []*mmapFile
 	for _, cq := range s.cqs.all() {
 		files = cq.acquireDirty(files[:0])
@@ -294,6 +297,9 @@ func (s *Store) flushConsumeQueues() error {
 		}
 	}
 	if err := s.failed(); err != nil {
+		return err
+	}
+	if err := s.writeManifest(mf); err != nil {
 		return err
 	}
 	ck := checkpoint{flushed: s.flushed.Load(), dispatched: d}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/mqops/mqops/wire"
 )
@@ -109,8 +110,16 @@ func (s *Store) GetMessages(topic string, queueID int32, offset int64, maxMsgs, 
 			}
 			continue
 		}
-		rec := r.read(s, u)
+		rec := r.read(s, cq, q, u)
 		if rec == nil {
+			if r.damaged {
+				// Neither served nor skipped: the consumer comes back here
+				// once the queue is rebuilt.
+				if res.MsgCount == 0 {
+					status = OffsetFoundNull
+				}
+				break
+			}
 			if res.MsgCount == 0 {
 				status = MessageWasRemoving
 			}
@@ -136,13 +145,24 @@ func (s *Store) GetMessages(topic string, queueID int32, offset int64, maxMsgs, 
 // segment acquired between them.
 type logReader struct {
 	seg *mmapFile
+	// damaged: the last read found a unit that does not match the record
+	// it points at (a rebuild of its queue is scheduled).
+	damaged bool
 }
 
-// read returns the record a unit points at, aliasing the mapping, or nil
-// if the unit is not real, its data is gone or damaged (corrupt.go). The
-// slice is valid until the next read or close.
-func (r *logReader) read(s *Store, u cqUnit) []byte {
+// read returns the record unit u (unit q of cq) points at, aliasing the
+// mapping, or nil if the unit is a filler, its data is gone, or it is
+// damaged (r.damaged). The slice is valid until the next read or close.
+func (r *logReader) read(s *Store, cq *consumeQueue, q int64, u cqUnit) []byte {
+	r.damaged = false
 	if !u.real() {
+		if u.isZero() { // never written below max: damage
+			r.reject(s, cq, q, u)
+		}
+		return nil
+	}
+	if u.phys+int64(u.size) > s.maxPhy.Load() {
+		r.reject(s, cq, q, u)
 		return nil
 	}
 	if r.seg == nil || u.phys < r.seg.base || u.phys >= r.seg.base+s.segSize {
@@ -153,16 +173,24 @@ func (r *logReader) read(s *Store, u cqUnit) []byte {
 	}
 	off := u.phys - r.seg.base
 	if off+int64(u.size) > s.segSize {
+		r.reject(s, cq, q, u)
 		return nil
 	}
 	rec := r.seg.data[off : off+int64(u.size)]
-	if v := wire.RecordView(rec); v.Magic() != wire.MagicMessage || v.TotalSize() != u.size {
+	if !unitMatches(rec, cq, q, u) {
+		r.reject(s, cq, q, u)
 		return nil
 	}
 	if !s.readable(u.phys, rec) {
 		return nil
 	}
 	return rec
+}
+
+// reject marks the last read damaged and reports the unit.
+func (r *logReader) reject(s *Store, cq *consumeQueue, q int64, u cqUnit) {
+	r.damaged = true
+	s.unitDamaged(cq, q, u)
 }
 
 func (r *logReader) close() {
@@ -178,7 +206,7 @@ func (s *Store) storeTimeAt(cq *consumeQueue, q int64, r *logReader) (int64, boo
 	if !ok {
 		return 0, false
 	}
-	rec := r.read(s, u)
+	rec := r.read(s, cq, q, u)
 	if rec == nil {
 		return 0, false
 	}
@@ -271,15 +299,49 @@ type Unit struct {
 }
 
 // UnitAt returns the consume-queue entry at offset of (topic, queueID); ok
-// is false outside [MinOffset, MaxOffset) or for a filler entry.
+// is false outside [MinOffset, MaxOffset) or for a filler entry. An entry
+// that does not match the record it points at is rebuilt from the log
+// first (waiting up to unitRepairWait), never returned.
 func (s *Store) UnitAt(topic string, queueID int32, offset int64) (Unit, bool) {
 	cq := s.cqs.get(topic, queueID)
 	if cq == nil || offset < cq.min.Load() || offset >= cq.max.Load() {
 		return Unit{}, false
 	}
-	u, ok := cq.unitAt(offset)
+	u, ok := s.checkedUnit(cq, offset)
 	if !ok || !u.real() {
 		return Unit{}, false
 	}
 	return Unit{Phys: u.phys, Size: u.size, TagsCode: u.tagsCode}, true
+}
+
+// unitRepairWait bounds how long UnitAt waits for a damaged unit's queue
+// to be rebuilt.
+const unitRepairWait = 10 * time.Second
+
+// checkedUnit returns unit q of cq if it is a filler or matches its record;
+// a damaged one is reported, and read again once its queue is rebuilt.
+func (s *Store) checkedUnit(cq *consumeQueue, q int64) (cqUnit, bool) {
+	for retried := false; ; retried = true {
+		u, ok := cq.unitAt(q)
+		if !ok {
+			return u, false
+		}
+		if s.unitIntact(cq, q, s.maxPhy.Load(), s.MinPhyOffset()) {
+			return u, true
+		}
+		if retried {
+			return u, false
+		}
+		r := s.unitDamaged(cq, q, u)
+		t := time.NewTimer(unitRepairWait)
+		select {
+		case <-r.done:
+			t.Stop()
+		case <-s.stop:
+			t.Stop()
+			return u, false
+		case <-t.C:
+			return u, false
+		}
+	}
 }

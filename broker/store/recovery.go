@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/mqops/mqops/fileutil"
@@ -29,14 +28,17 @@ import (
 //     directory), unless AcceptDataLoss; the log is untouched so far.
 //  3. Cut at L: zero the rest of that segment, delete later segments.
 //  4. Load consume queues, dropping units that point at or past L or that
-//     do not match the record they point at.
+//     do not match the record they point at; check every queue's
+//     structure and compare it with the manifest, and rebuild the damaged
+//     parts from the log (cqrecovery.go).
 //  5. Re-dispatch [D, L), D = the checkpoint's dispatched offset (the
 //     first segment without a checkpoint or without any consume queue), so
 //     the consume queues cover exactly the valid log (rewrites are
 //     idempotent: a unit's position is its record's QUEUEOFFSET); damaged
-//     ranges are stepped over.
+//     ranges are stepped over. A queue whose file cannot be created (disk
+//     full) stays blocked, the others are served (dispatch.go).
 //  6. Rebuild the append path's queue-offset table, make everything
-//     durable and write a fresh checkpoint.
+//     durable and write a fresh checkpoint and manifest.
 //
 // Segments below the walk's start are verified later by the scrub
 // (scrub.go); until then reads there check each record's CRC.
@@ -67,15 +69,9 @@ func (s *Store) recover(crashed bool) error {
 	if !ok {
 		minPhy = end
 	}
-	if err := s.loadConsumeQueues(end, minPhy); err != nil {
+	from, err := s.recoverConsumeQueues(ck, haveCk, end, minPhy)
+	if err != nil {
 		return err
-	}
-	from := minPhy
-	if haveCk && len(s.cqs.topics) > 0 {
-		from = min(max(ck.dispatched, minPhy), end)
-	} else if haveCk && from < end {
-		// An empty consumequeue dir is how operators ask for a rebuild.
-		s.log.Warn("[RECOVERY] no consume queues on disk: rebuilding them from the first segment", "from", from)
 	}
 	s.maxPhy.Store(end)
 	// The index follows the valid log on its own (index_recovery.go), so
@@ -90,13 +86,17 @@ func (s *Store) recover(crashed bool) error {
 		s.verifiedFrom = from
 	}
 	s.scrubbed.Store(minPhy)
-	s.dispatched.Store(from)
+	s.advanceDispatch(from)
 	s.dispatchAvailable()
-	if d := s.dispatched.Load(); d != end {
+	if d := s.disp.next; d != end {
 		return fmt.Errorf("recover store %s: re-dispatch stopped at %d of %d", s.cfg.RootDir, d, end)
 	}
 	for _, cq := range s.cqs.all() {
 		next := cq.max.Load()
+		if b := s.blockedQueue(cq); b != nil {
+			// Its records past the blocked one have queue offsets too.
+			next = max(next, b.nextQ)
+		}
 		s.queueOffsets[queueKey{cq.topic, cq.qid}] = &next
 	}
 
@@ -410,176 +410,4 @@ func (s *Store) cutLog(end int64, cause error, crashed bool) error {
 		}
 	}
 	return nil
-}
-
-// loadConsumeQueues opens every consume queue on disk and trims it to the
-// valid log [minPhy, end).
-func (s *Store) loadConsumeQueues(end, minPhy int64) error {
-	topics, err := os.ReadDir(s.cqDir)
-	if err != nil {
-		return fmt.Errorf("open consume queues %s: %w", s.cqDir, err)
-	}
-	for _, te := range topics {
-		topic := te.Name()
-		tdir := filepath.Join(s.cqDir, topic)
-		if !te.IsDir() || !validTopic(topic) {
-			s.log.Warn("[RECOVERY] ignoring unexpected entry in consumequeue dir", "path", tdir)
-			continue
-		}
-		qents, err := os.ReadDir(tdir)
-		if err != nil {
-			return fmt.Errorf("open consume queues %s: %w", tdir, err)
-		}
-		kept := 0
-		for _, qe := range qents {
-			qid, err := strconv.ParseInt(qe.Name(), 10, 32)
-			if err != nil || !qe.IsDir() {
-				s.log.Warn("[RECOVERY] ignoring unexpected entry in consumequeue dir", "path", filepath.Join(tdir, qe.Name()))
-				kept++
-				continue
-			}
-			cq := s.newCQ(topic, int32(qid))
-			if err := s.loadCQ(cq, end, minPhy); err != nil {
-				return err
-			}
-			if len(cq.files) == 0 {
-				if err := os.RemoveAll(cq.dir); err != nil {
-					return fmt.Errorf("remove empty consume queue %s: %w", cq.dir, err)
-				}
-				continue
-			}
-			kept++
-			s.cqs.mu.Lock()
-			tq := s.cqs.topics[topic]
-			if tq == nil {
-				tq = &topicQueues{name: topic, queues: make(map[int32]*consumeQueue)}
-				s.cqs.topics[topic] = tq
-			}
-			tq.queues[cq.qid] = cq
-			s.cqs.mu.Unlock()
-		}
-		if kept == 0 {
-			if err := os.Remove(tdir); err != nil {
-				return fmt.Errorf("remove empty consume queue dir %s: %w", tdir, err)
-			}
-		}
-	}
-	return nil
-}
-
-// loadCQ maps a queue's files and finds its end: the binary-searched end
-// of written units in the last file, walked back past units that point at
-// or beyond end or do not match their record (torn or stale writes from
-// before a crash). Rejected units are zeroed and files wholly past the end
-// removed. A queue left without units has no files on return.
-func (s *Store) loadCQ(cq *consumeQueue, end, minPhy int64) error {
-	entries, err := os.ReadDir(cq.dir)
-	if err != nil {
-		return fmt.Errorf("open consume queue %s: %w", cq.dir, err)
-	}
-	fileBytes := cq.upf * cqUnitSize
-	var offs []int64
-	for _, e := range entries {
-		off, ok := parseFileName(e.Name())
-		if !ok || !e.Type().IsRegular() {
-			s.log.Warn("[RECOVERY] ignoring unexpected file in consume queue dir", "path", filepath.Join(cq.dir, e.Name()))
-			continue
-		}
-		if off%fileBytes != 0 {
-			return fmt.Errorf("open consume queue %s: file %020d not aligned to %d bytes (CQUnitsPerFile changed?)", cq.dir, off, fileBytes)
-		}
-		offs = append(offs, off)
-	}
-	slices.Sort(offs)
-	for _, off := range offs {
-		f, err := openMmapFile(fileName(cq.dir, off), off/cqUnitSize, fileBytes, false)
-		if err != nil {
-			cq.drop()
-			return fmt.Errorf("open consume queue %s: %w", cq.dir, err)
-		}
-		cq.files = append(cq.files, f)
-	}
-	if len(cq.files) == 0 {
-		return nil
-	}
-
-	last := cq.files[len(cq.files)-1]
-	// Written units form a prefix of each file (fillers included), except
-	// for holes left by a crash among units of records ≥ the checkpoint's
-	// dispatched offset; those are rewritten by re-dispatch.
-	e := last.base + int64(sort.Search(int(cq.upf), func(i int) bool {
-		return readUnit(last.data[int64(i)*cqUnitSize:]).isZero()
-	}))
-	for e > cq.files[0].base {
-		q := e - 1
-		i := cq.find(q)
-		if i < 0 {
-			break // missing file in the middle: keep what precedes the hole
-		}
-		f := cq.files[i]
-		b := f.data[(q-f.base)*cqUnitSize:]
-		u := readUnit(b)
-		if s.unitValid(cq, q, u, end, minPhy) {
-			break
-		}
-		if !u.isZero() {
-			putUnit(b, cqUnit{})
-			f.dirty.Store(true)
-		}
-		e = q
-	}
-	// Files past the end go. A queue starting at 0 with no unit left goes
-	// entirely; one whose earlier files were retired keeps its (now empty)
-	// first file so that its offsets continue from e.
-	keep := len(cq.files)
-	for i, f := range cq.files {
-		if f.base > e || e == 0 {
-			keep = i
-			break
-		}
-	}
-	removed := cq.files[keep:]
-	cq.files = cq.files[:keep]
-	for _, f := range removed {
-		if err := os.Remove(f.path); err != nil {
-			return fmt.Errorf("open consume queue %s: %w", cq.dir, err)
-		}
-		f.release()
-	}
-	if len(cq.files) == 0 {
-		return nil
-	}
-	cq.max.Store(e)
-	cq.min.Store(cq.files[0].base)
-	if _, err := cq.trim(minPhy); err != nil {
-		return fmt.Errorf("open consume queue %s: %w", cq.dir, err)
-	}
-	return nil
-}
-
-// unitValid reports whether unit q of cq is a real unit of a record in the
-// valid log. Units below minPhy cannot be checked (their segment is gone);
-// retention removed data only after it was dispatched and flushed.
-func (s *Store) unitValid(cq *consumeQueue, q int64, u cqUnit, end, minPhy int64) bool {
-	if !u.real() || u.phys+int64(u.size) > end {
-		return false
-	}
-	if u.phys < minPhy {
-		return true
-	}
-	if s.damagedEnd(u.phys) != u.phys {
-		return true // its record was there and is quarantined: keep its queue offset taken
-	}
-	seg := s.clog.acquire(u.phys)
-	if seg == nil {
-		return false
-	}
-	defer seg.release()
-	off := u.phys - seg.base
-	if off+int64(u.size) > s.segSize {
-		return false
-	}
-	v := wire.RecordView(seg.data[off : off+int64(u.size)])
-	return v.Magic() == wire.MagicMessage && v.TotalSize() == u.size && v.PhysicalOffset() == u.phys &&
-		v.QueueOffset() == q && v.QueueID() == cq.qid && string(v.Topic()) == cq.topic
 }

@@ -94,6 +94,9 @@ func TestReopenAfterCrash(t *testing.T) {
 	if !strings.Contains(logs.String(), "[RECOVERY] abort marker found") {
 		t.Fatalf("crash not detected:\n%s", logs)
 	}
+	if strings.Contains(logs.String(), "consume queue") {
+		t.Fatalf("a crash taken for consume-queue damage:\n%s", logs)
+	}
 	r := mustPut(t, s2, msg("T", 0, "next"))
 	if r.PhysicalOffset != sent[len(sent)-1].res.EndOffset || r.QueueOffset != 625 {
 		t.Fatalf("after crash: phys %d queue offset %d", r.PhysicalOffset, r.QueueOffset)
@@ -175,6 +178,10 @@ func TestTornTail(t *testing.T) {
 	s2 := openStore(t, cfg)
 	if !strings.Contains(logs.String(), "[RECOVERY] cut commitlog") {
 		t.Fatalf("cut not logged:\n%s", logs)
+	}
+	// Units past the cut are dropped, not taken for damage.
+	if strings.Contains(logs.String(), "consume queue") {
+		t.Fatalf("cut taken for consume-queue damage:\n%s", logs)
 	}
 	if st, _ := os.Stat(seg); st.Size() != cfg.SegmentSize {
 		t.Fatalf("segment not extended back: %d", st.Size())

@@ -15,7 +15,8 @@
 //     or blank filler. Bytes of the active segment at or after the write
 //     position are zero.
 //   - dispatched ≤ maxPhy, and every record below dispatched has its
-//     consume-queue unit written.
+//     consume-queue unit written. The dispatcher's scan cursor may be
+//     ahead of it while a queue is blocked (dispatch.go).
 //   - flushed ≤ maxPhy, and every commit-log byte below flushed is durable.
 //   - the checkpoint's dispatched offset D is one for which every unit of
 //     every record below D is durable; its flushed offset P ≤ flushed.
@@ -28,6 +29,9 @@
 //     the checkpoint never move again and appends are refused: the kernel
 //     may have dropped the dirty pages, so a later fsync that succeeds
 //     proves nothing. Only a restart (recovery) makes the store writable.
+//   - the consume-queue manifest (cqmanifest.go) lists every queue with
+//     units of records below the checkpoint's D, and every unit below an
+//     entry's max is durable.
 package store
 
 import (
@@ -247,6 +251,13 @@ type Store struct {
 	prefaultWake  chan struct{}
 	prefaulted    atomic.Int64 // commit-log pages below are mapped (prefault.go)
 	dispatchStall int64        // position last reported as undispatchable (dispatcher only)
+	disp          dispatchState
+
+	// Rebuilds of queues whose damaged units the read path found
+	// (cqrebuild.go). repairMu guards repairs.
+	repairMu   sync.Mutex
+	repairs    []*consumeQueue
+	repairWake chan struct{}
 
 	// Group commit (flush.go). flushMu guards waiters, inflight and
 	// flushClosed.
@@ -261,6 +272,9 @@ type Store struct {
 
 	ckMu   sync.Mutex // serialises consume-queue flushes and checkpoint writes
 	lastCk checkpoint
+	// manifestLast is the manifest last written, manifestNext a spare
+	// buffer (cqmanifest.go); ckMu guards both.
+	manifestLast, manifestNext []byte
 
 	retentionMu   sync.Mutex                             // serialises RunRetention, guards cfg's retention fields and reclaimStuck
 	diskUsage     func() (used, total uint64, err error) // under mu; replaceable in tests
@@ -301,6 +315,7 @@ func Open(cfg Config) (*Store, error) {
 		dispatchWake: make(chan struct{}, 1),
 		prefaultWake: make(chan struct{}, 1),
 		flushWake:    make(chan struct{}, 1),
+		repairWake:   make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 
 		retentionWake: make(chan struct{}, 1),
@@ -344,12 +359,13 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 
-	s.wg.Add(5)
+	s.wg.Add(6)
 	go s.scrubLoop()
 	go s.prefaultLoop()
 	go s.dispatchLoop()
 	go s.flushLoop()
 	go s.retentionLoop()
+	go s.repairLoop()
 	s.every(s.cfg.CQFlushInterval, "[FLUSH] consume queue flush failed", s.flushConsumeQueues)
 	if cfg.FlushMode == SyncFlush {
 		s.wg.Add(1)
@@ -558,16 +574,17 @@ func (s *Store) DeleteTopic(topic string) error {
 			cq.drop()
 		}
 	}
+	// Move the checkpoint past the topic's records so recovery does not
+	// re-dispatch them into new queues, and drop them from the manifest
+	// before the files go, so recovery does not rebuild them as missing.
+	if err := s.flushConsumeQueues(); err != nil {
+		return fmt.Errorf("delete topic %s: %w", topic, err)
+	}
 	dir := filepath.Join(s.cqDir, topic)
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("delete topic %s: remove %s: %w", topic, dir, err)
 	}
 	if err := fileutil.SyncDir(s.cqDir); err != nil {
-		return fmt.Errorf("delete topic %s: %w", topic, err)
-	}
-	// Move the checkpoint past the topic's records so recovery does not
-	// re-dispatch them into new queues.
-	if err := s.flushConsumeQueues(); err != nil {
 		return fmt.Errorf("delete topic %s: %w", topic, err)
 	}
 	s.log.Info("[TOPIC_DELETE] removed consume queues", "topic", topic)
