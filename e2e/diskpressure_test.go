@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -101,6 +102,39 @@ func TestDiskPressureKeepsUnreadMessages(t *testing.T) {
 	if err := json.Unmarshal(invoke(t, c.broker.addr, wire.GetBrokerRuntimeInfo, nil, nil).Body, &kv); err != nil || kv.Table["storeState"] != "DISK_FULL" {
 		t.Errorf("runtime info storeState %q (%v)", kv.Table["storeState"], err)
 	}
+	// What Zabbix sees meanwhile (mqops-zbx as the agent runs it): the
+	// state, the refusals and the held-back retention in store.log, and a
+	// cluster whose only master refuses sends is down.
+	var st struct {
+		StoreState     string
+		StoreStateCode int
+		StoreError     string
+		Permission     int
+		Writable       int
+	}
+	mqopsZbx(t, &st, "broker", "--addr", c.broker.addr, "--namesrv", ns.addr)
+	if st.StoreState != "DISK_FULL" || st.StoreStateCode != 1 || !strings.HasPrefix(st.StoreError, "disk full") || st.Permission != 6 || st.Writable != 0 {
+		t.Errorf("mqops-zbx broker on a full disk: %+v", st)
+	}
+	var logs struct {
+		DiskFull         int64 `json:"diskFull"`
+		RetentionBlocked int64 `json:"retentionBlocked"`
+		UnreadDeleted    int64 `json:"unreadDeleted"`
+		QueueBlocked     int64 `json:"cqBlocked"`
+		FsyncFailed      int64 `json:"fsyncFailed"`
+	}
+	mqopsZbx(t, &logs, "logs", "--log-dir", filepath.Join(string(c.dir), "logs"), "--state-dir", t.TempDir())
+	if logs.DiskFull < 1 || logs.RetentionBlocked < 1 || logs.UnreadDeleted != 0 || logs.QueueBlocked != 0 || logs.FsyncFailed != 0 {
+		t.Errorf("mqops-zbx logs on a full disk: %+v", logs)
+	}
+	var cs struct {
+		Status, MastersWritable int
+		Reasons                 []string
+	}
+	mqopsZbx(t, &cs, "cluster", "--namesrv", ns.addr, "--cluster", "DefaultCluster")
+	if cs.Status != 2 || cs.MastersWritable != 0 || !strings.Contains(strings.Join(cs.Reasons, "; "), "refuses sends: store DISK_FULL: disk full") {
+		t.Errorf("mqops-zbx cluster with its only master refusing sends: %+v", cs)
+	}
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -114,4 +148,20 @@ func TestDiskPressureKeepsUnreadMessages(t *testing.T) {
 		}
 	}
 	waitFor(t, 30*time.Second, "sends accepted again", func() bool { return send(i).Code == wire.Success })
+	mqopsZbx(t, &st, "broker", "--addr", c.broker.addr, "--namesrv", ns.addr)
+	if st.StoreState != "OK" || st.StoreStateCode != 0 || st.StoreError != "" || st.Writable != 1 {
+		t.Errorf("mqops-zbx broker after the disk recovered: %+v", st)
+	}
+}
+
+// mqopsZbx runs the Zabbix helper and decodes its JSON into v.
+func mqopsZbx(t *testing.T, v any, args ...string) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(binDir, "mqops-zbx"), args...).Output()
+	if err != nil {
+		t.Fatalf("mqops-zbx %s: %v", strings.Join(args, " "), err)
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		t.Fatalf("mqops-zbx %s: %v in %s", strings.Join(args, " "), err, out)
+	}
 }

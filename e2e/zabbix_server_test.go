@@ -216,6 +216,8 @@ func TestZabbixServer(t *testing.T) {
 	lastValue(templates.Broker, "rocketmq.broker.up", eq("1"))
 	lastValue(templates.Broker, "rocketmq.broker.permission", eq("6"))
 	lastValue(templates.Broker, "rocketmq.broker.registered", eq("1"))
+	lastValue(templates.Broker, "rocketmq.broker.store.state", eq("0"))
+	lastValue(templates.Broker, "rocketmq.broker.store.corrupt.ranges", eq("0"))
 	lastValue(templates.Broker, `proc.num[,,,"{$RMQ.BROKER.PROC.PATTERN}"]`, atLeast(1))
 	lastValue(templates.Namesrv, "rocketmq.namesrv.brokers", eq("1"))
 	lastValue(templates.Cluster, "rocketmq.cluster.status", eq("0"))

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -182,13 +183,43 @@ type figures struct {
 	TodayBytes int64 `json:"todayBytes"`
 }
 
+// storeFigures are the store's health figures of rocketmq.broker.get,
+// under the JSON paths the broker template reads.
+type storeFigures struct {
+	State   string `json:"storeState"`
+	Code    int    `json:"storeStateCode"`
+	Error   string `json:"storeError"`
+	Ranges  int64  `json:"commitLogCorruptRanges"`
+	Bytes   int64  `json:"commitLogCorruptBytes"`
+	Skipped int64  `json:"corruptMessagesSkipped"`
+}
+
+// storeEvents are the store events of rocketmq.logs.get the broker
+// template alerts on.
+type storeEvents struct {
+	DiskFull         int64 `json:"diskFull"`
+	FsyncFailed      int64 `json:"fsyncFailed"`
+	Corruption       int64 `json:"corruption"`
+	QueueRebuilt     int64 `json:"cqRebuilt"`
+	QueueBlocked     int64 `json:"cqBlocked"`
+	UnreadDeleted    int64 `json:"unreadDeleted"`
+	RetentionBlocked int64 `json:"retentionBlocked"`
+	Files            map[string]struct{ Tags map[string]int64 }
+}
+
 // TestZabbixAgent produces and consumes known counts, then asks a real
 // zabbix_agentd (and zabbix_agent2) for every key of
 // userparameter_mqops.conf and checks the values against those counts.
+// Before its broker restart it damages a stored message, as a bad disk
+// would, and checks that the agent reports what the restarted broker finds.
 func TestZabbixAgent(t *testing.T) {
 	agentd := agentBinary(t, "zabbix_agentd")
 	agent2 := agentBinary(t, "zabbix_agent2")
-	c := startCluster(t)
+	// 1 MiB segments: a little traffic before the restart fills the first,
+	// so that the damaged message lies in a segment recovery does not
+	// check and is found when read.
+	const segments = "mappedFileSizeCommitLog=1048576"
+	c := startCluster(t, segments)
 	ns, broker := c.ns.addr, c.broker.addr
 	logDir := filepath.Join(string(c.dir), "logs")
 	createTopic(t, c, "ZbxOrders", 4)
@@ -198,7 +229,7 @@ func TestZabbixAgent(t *testing.T) {
 	newPushConsumer(t, ns, "ZbxOrderConsumer", "ZbxOrders", consumer.MessageSelector{}, orders, fromFirst)
 	payConsumer := newPushConsumer(t, ns, "ZbxPayConsumer", "ZbxPayments", consumer.MessageSelector{}, pays, fromFirst)
 	p := newProducer(t, ns)
-	sendN(t, p, "ZbxOrders", "order", 137)
+	ordersSent := sendN(t, p, "ZbxOrders", "order", 137)
 	sendN(t, p, "ZbxPayments", "pay", 58)
 	waitFor(t, 60*time.Second, "both groups to consume everything", func() bool { return orders.count() == 137 && pays.count() == 58 })
 	if err := payConsumer.Shutdown(); err != nil { // commits its offsets
@@ -251,6 +282,11 @@ func TestZabbixAgent(t *testing.T) {
 		a.get(t, q("rocketmq.broker.get", broker, ""), &st)
 		if st.Registered != 1 || st.NamesrvCount != 1 {
 			t.Fatalf("broker with its own name servers: %+v", st)
+		}
+		var sf storeFigures
+		a.get(t, q("rocketmq.broker.get", broker, ns), &sf)
+		if sf != (storeFigures{State: "OK"}) {
+			t.Fatalf("store of a healthy broker: %+v", sf)
 		}
 	})
 
@@ -356,6 +392,11 @@ func TestZabbixAgent(t *testing.T) {
 		if !before.Files["broker"].Present || !before.Files["store"].Present || before.RegisterFailed != 0 || before.DiskFull != 0 || before.Panics != 0 {
 			t.Fatalf("log counts of a healthy broker: %+v", before)
 		}
+		var ev storeEvents
+		a.get(t, key, &ev)
+		if ev.DiskFull+ev.FsyncFailed+ev.Corruption+ev.QueueRebuilt+ev.QueueBlocked+ev.UnreadDeleted+ev.RetentionBlocked != 0 {
+			t.Fatalf("store events of a healthy broker: %+v", ev)
+		}
 		cli(t, ns, "broker", "write-disable", "-b", broker)
 		var st struct{ Permission, Writable int }
 		a.get(t, q("rocketmq.broker.get", broker, ns), &st)
@@ -400,8 +441,76 @@ func TestZabbixAgent(t *testing.T) {
 	// A broker restart loses nothing: the stopping broker writes its
 	// partial minute, the restarted one the rest.
 	sendN(t, p, "ZbxOrders", "before-restart", 10)
+	// Fill the first segment, so that the restarted broker's recovery
+	// starts in the next one.
+	createTopic(t, c, "ZbxBulk", 1)
+	bulk := make([]byte, 200<<10)
+	for range 6 {
+		if _, err := rand.Read(bulk); err != nil { // incompressible: the client compresses large bodies
+			t.Fatal(err)
+		}
+		if _, err := p.SendSync(context.Background(), primitive.NewMessage("ZbxBulk", bulk)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c.broker.stop()
-	c.broker = restartBroker(t, c)
+	// A flipped bit in the body of an order, as TestCorruptMidLogRecovery
+	// does (not the first record: runtime info reads that one).
+	damaged := ordersSent[68]
+	f, err := os.OpenFile(filepath.Join(string(c.dir), "store", "commitlog", "00000000000000000000"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flip [1]byte
+	at := phyOffset(t, damaged) + 88 + 2 // IPv4 born and store hosts: the body starts at 88
+	if _, err := f.ReadAt(flip[:], at); err != nil {
+		t.Fatal(err)
+	}
+	flip[0] ^= 0x10
+	if _, err := f.WriteAt(flip[:], at); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := os.Stat(filepath.Join(string(c.dir), "store", "commitlog", "00000000000001048576")); err != nil {
+		t.Fatalf("the commit log did not reach a second segment: %v", err)
+	}
+	var evBefore storeEvents
+	a.get(t, q("rocketmq.logs.get", logDir), &evBefore)
+	c.broker = restartBroker(t, c, segments)
+
+	// The restarted broker has not read the damaged record yet; a reader
+	// of its queue gets every other message, and the agent sees the broker
+	// find the damage: the counters, the store log's [CORRUPT] record.
+	var sf storeFigures
+	a.get(t, q("rocketmq.broker.get", broker, ns), &sf)
+	if sf != (storeFigures{State: "OK"}) {
+		t.Fatalf("store after the restart, before the damaged record is read: %+v", sf)
+	}
+	qid := damaged.MessageQueue.QueueId
+	got := pullAll(t, c, "ZbxDamageReader", "ZbxOrders", qid)
+	if end := maxOffset(t, c.broker.addr, "ZbxOrders", qid); int64(len(got)) != end-1 {
+		t.Fatalf("queue %d of ZbxOrders: %d of %d messages readable, want all but the damaged one", qid, len(got), end)
+	}
+	for _, m := range got {
+		if m.QueueOffset == damaged.QueueOffset {
+			t.Fatalf("the damaged message was served: %q", m.Body)
+		}
+	}
+	a.get(t, q("rocketmq.broker.get", broker, ns), &sf)
+	if sf.State != "OK" || sf.Code != 0 || sf.Ranges != 1 || sf.Bytes <= 0 || sf.Skipped < 1 {
+		t.Fatalf("store after reading the damaged record: %+v", sf)
+	}
+	// The background scrub may have logged the range again by now.
+	var ev storeEvents
+	a.get(t, q("rocketmq.logs.get", logDir), &ev)
+	if d := ev.Corruption - evBefore.Corruption; d < 1 || d > 2 ||
+		ev.Files["store"].Tags["CORRUPT"]-evBefore.Files["store"].Tags["CORRUPT"] != d {
+		t.Fatalf("damaged record counted %d times (CORRUPT records %d): %+v", d,
+			ev.Files["store"].Tags["CORRUPT"]-evBefore.Files["store"].Tags["CORRUPT"], ev)
+	}
+	if ev.DiskFull+ev.FsyncFailed+ev.QueueRebuilt+ev.QueueBlocked+ev.UnreadDeleted+ev.RetentionBlocked != 0 {
+		t.Fatalf("other store events after the restart: %+v", ev)
+	}
 	sent := 0
 	waitFor(t, 30*time.Second, "5 sends after the restart", func() bool {
 		m := primitive.NewMessage("ZbxOrders", []byte(fmt.Sprint("after-restart-", sent)))

@@ -1,7 +1,8 @@
 // Package logcount counts the records of the broker's and name server's
 // logs (broker.log, store.log, storeerror.log, namesrv.log) by level and by
 // event tag, for the Zabbix items that alert on registration failures, a
-// full disk, store errors, panics and the like.
+// full disk, a failed fsync, damaged data, store errors, panics and the
+// like.
 //
 // The counts are running totals since the state file was created, saved
 // with the read positions in one atomic write: several Zabbix items (or a
@@ -38,6 +39,11 @@ type File struct {
 	// Problems counts the tags of WARN and ERROR records only: DISK_FULL
 	// also tags the INFO record saying the disk is fine again.
 	Problems map[string]int64 `json:"problems"`
+	// Events counts the WARN and ERROR records of the store events in
+	// storeEvents, which a tag alone does not tell apart (DISK_FULL marks
+	// refused sends and a blocked consume queue; RECOVERY routine notes as
+	// well as damage), and the messages deleted unread.
+	Events map[string]int64 `json:"events"`
 }
 
 // Counts is what `mqops-zbx logs` prints: per file, and the totals the
@@ -47,9 +53,37 @@ type Counts struct {
 	// RegisterFailed: the broker could not register with a name server
 	// (broker.log REGISTER_FAILED).
 	RegisterFailed int64 `json:"registerFailed"`
-	// DiskFull: the store refused writes for lack of disk (store.log
-	// DISK_FULL).
+	// DiskFull: the store refused sends for lack of disk: the first
+	// refusal and, while sends keep being refused, a reminder every 10 s
+	// (store.log "[DISK_FULL] refusing appends", "[DISK_FULL] appends
+	// refused", "[DISK_FULL] cannot create commitlog segment").
 	DiskFull int64 `json:"diskFull"`
+	// FsyncFailed: an fsync failed and the store refuses every send until
+	// the broker is restarted ("[FLUSH] fsync failed").
+	FsyncFailed int64 `json:"fsyncFailed"`
+	// Corruption: damaged commit-log records found, by recovery ("[RECOVERY]
+	// corrupt commitlog range"), on read or by the scrub ("[CORRUPT]").
+	Corruption int64 `json:"corruption"`
+	// QueueRebuilt: consume-queue ranges rebuilt from the commit log, at
+	// start ("[RECOVERY] rebuilt consume queue") or after a damaged unit
+	// was found while serving ("[CONSUME_QUEUE] rebuilt consume queue"),
+	// and rebuilds that failed.
+	QueueRebuilt int64 `json:"cqRebuilt"`
+	// QueueBlocked: a consume queue could not be written, so its new
+	// messages cannot be consumed ("[DISK_FULL] consume queue blocked",
+	// "[DISPATCH] consume queue blocked", and "[DISPATCH] consume queues
+	// still blocked" every minute until they resume).
+	QueueBlocked int64 `json:"cqBlocked"`
+	// UnreadDeleted: commit-log segments deleted with messages no group had
+	// consumed, because the disk was almost full ("[RETENTION] disk almost
+	// full: deleted a segment holding unconsumed messages");
+	// UnreadMessagesDeleted sums their unconsumed=N.
+	UnreadDeleted         int64 `json:"unreadDeleted"`
+	UnreadMessagesDeleted int64 `json:"unreadMessagesDeleted"`
+	// RetentionBlocked: the disk is under pressure but the oldest segment
+	// holds unread messages, so nothing can be freed ("[RETENTION] disk
+	// under pressure but the oldest segment holds unconsumed messages").
+	RetentionBlocked int64 `json:"retentionBlocked"`
 	// FlowControl: requests refused because the broker was busy (tags
 	// TIMEOUT_CLEAN_QUEUE, PCBUSY_CLEAN_QUEUE, PC_SYNCHRONIZED, SYSTEM_BUSY).
 	FlowControl int64 `json:"flowControl"`
@@ -66,6 +100,39 @@ type Counts struct {
 }
 
 var flowControlTags = []string{"TIMEOUT_CLEAN_QUEUE", "PCBUSY_CLEAN_QUEUE", "PC_SYNCHRONIZED", "SYSTEM_BUSY"}
+
+// Store events: File.Events keys.
+const (
+	evDiskFull         = "diskFull"
+	evFsyncFailed      = "fsyncFailed"
+	evCorruption       = "corruption"
+	evQueueRebuilt     = "cqRebuilt"
+	evQueueBlocked     = "cqBlocked"
+	evUnreadDeleted    = "unreadDeleted"
+	evUnreadMessages   = "unreadMessagesDeleted"
+	evRetentionBlocked = "retentionBlocked"
+)
+
+// storeEvents tells the store's WARN and ERROR records apart by tag and
+// the start of the message, as broker/store words them (the test checks
+// that each wording is still in its source).
+var storeEvents = []struct{ tag, prefix, event string }{
+	{"DISK_FULL", "refusing appends", evDiskFull},
+	{"DISK_FULL", "appends refused", evDiskFull},
+	{"DISK_FULL", "cannot create commitlog segment", evDiskFull},
+	{"DISK_FULL", "consume queue blocked", evQueueBlocked},
+	{"DISPATCH", "consume queue blocked", evQueueBlocked},
+	{"DISPATCH", "consume queues still blocked", evQueueBlocked},
+	{"FLUSH", "fsync failed", evFsyncFailed},
+	{"CORRUPT", "", evCorruption},
+	{"RECOVERY", "corrupt commitlog range", evCorruption},
+	{"RECOVERY", "rebuilt consume queue", evQueueRebuilt},
+	{"RECOVERY", "rebuilding consume queues", evQueueRebuilt},
+	{"CONSUME_QUEUE", "rebuilt consume queue", evQueueRebuilt},
+	{"CONSUME_QUEUE", "rebuilding consume queue", evQueueRebuilt},
+	{"RETENTION", "disk almost full: deleted a segment holding unconsumed messages", evUnreadDeleted},
+	{"RETENTION", "disk under pressure but the oldest segment holds unconsumed messages", evRetentionBlocked},
+}
 
 type state struct {
 	Positions map[string]json.RawMessage `json:"positions"`
@@ -102,6 +169,9 @@ func Update(dir, statePath string) (*Counts, error) {
 		}
 		if fc.Problems == nil {
 			fc.Problems = map[string]int64{}
+		}
+		if fc.Events == nil {
+			fc.Events = map[string]int64{}
 		}
 		_, err := os.Stat(path)
 		fc.Present = err == nil
@@ -145,7 +215,25 @@ func (fc *File) count(rec *logparse.Log) {
 		bump(fc.Tags, rec.Tag)
 		if rec.Level >= slog.LevelWarn {
 			bump(fc.Problems, rec.Tag)
+			fc.event(rec)
 		}
+	}
+}
+
+// event counts rec, a WARN or ERROR record with a tag, under the first
+// store event it matches.
+func (fc *File) event(rec *logparse.Log) {
+	for _, e := range storeEvents {
+		if string(rec.Tag) != e.tag || len(rec.Msg) < len(e.prefix) || string(rec.Msg[:len(e.prefix)]) != e.prefix {
+			continue
+		}
+		fc.Events[e.event]++
+		if e.event == evUnreadDeleted {
+			if n, ok := logparse.AttrInt(rec.Msg, "unconsumed"); ok {
+				fc.Events[evUnreadMessages] += n
+			}
+		}
+		return
 	}
 }
 
@@ -170,8 +258,15 @@ func summarise(files map[string]*File) *Counts {
 		case "broker":
 			c.RegisterFailed += f.Problems["REGISTER_FAILED"]
 			c.Panics += f.Problems["PANIC"]
-		case "store":
-			c.DiskFull += f.Problems["DISK_FULL"]
+		case "store": // storeerror.log holds the same records again
+			c.DiskFull += f.Events[evDiskFull]
+			c.FsyncFailed += f.Events[evFsyncFailed]
+			c.Corruption += f.Events[evCorruption]
+			c.QueueRebuilt += f.Events[evQueueRebuilt]
+			c.QueueBlocked += f.Events[evQueueBlocked]
+			c.UnreadDeleted += f.Events[evUnreadDeleted]
+			c.UnreadMessagesDeleted += f.Events[evUnreadMessages]
+			c.RetentionBlocked += f.Events[evRetentionBlocked]
 		case "storeerror":
 			c.StoreErrors += f.Error + f.Warn
 		case "namesrv":

@@ -107,3 +107,28 @@ var levels = [...]struct {
 	name  string
 	level slog.Level
 }{{"DEBUG", slog.LevelDebug}, {"INFO", slog.LevelInfo}, {"WARN", slog.LevelWarn}, {"ERROR", slog.LevelError}}
+
+// AttrInt reads the integer attribute key=N that the broker's logging
+// package appends to a record's message (Log.Msg), skipping quoted values
+// (err="… unconsumed=5" is not the attribute). It reports false when the
+// message has no such attribute or its value is not an integer.
+func AttrInt(msg []byte, key string) (int64, bool) {
+	quoted := false
+	for i := 0; i < len(msg); i++ {
+		switch c := msg[i]; {
+		case quoted && c == '\\':
+			i++ // strconv.Quote's escapes: \" does not end the value
+		case c == '"':
+			quoted = !quoted
+		case !quoted && c == ' ':
+			v, ok := cut(msg[i+1:], key)
+			if !ok || len(v) == 0 || v[0] != '=' {
+				continue
+			}
+			if n, rest, ok := integer(v[1:]); ok && (len(rest) == 0 || rest[0] == ' ') {
+				return n, true
+			}
+		}
+	}
+	return 0, false
+}

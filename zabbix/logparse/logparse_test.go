@@ -198,6 +198,14 @@ func TestParseLogCaptured(t *testing.T) {
 			{slog.LevelWarn, "DLQ"}: 1, {slog.LevelWarn, "CONFIG_UPDATE"}: 1, {slog.LevelInfo, ""}: 3}},
 		{"store.log", "store", map[count]int{{slog.LevelWarn, "RECOVERY"}: 1, {slog.LevelInfo, "RECOVERY"}: 3}},
 		{"storeerror.log", "store", map[count]int{{slog.LevelWarn, "RECOVERY"}: 1}},
+		{"faults/store.log", "store", map[count]int{
+			{slog.LevelError, "DISK_FULL"}: 9, {slog.LevelInfo, "DISK_FULL"}: 1, {slog.LevelError, "FLUSH"}: 1,
+			{slog.LevelError, "CORRUPT"}: 2, {slog.LevelError, "RECOVERY"}: 1, {slog.LevelWarn, "RECOVERY"}: 8,
+			{slog.LevelError, "CONSUME_QUEUE"}: 1, {slog.LevelWarn, "CONSUME_QUEUE"}: 1, {slog.LevelWarn, "RETENTION"}: 4,
+			{slog.LevelWarn, "DISPATCH"}: 2}},
+		{"faults/storeerror.log", "store", map[count]int{
+			{slog.LevelError, "DISK_FULL"}: 9, {slog.LevelError, "FLUSH"}: 1, {slog.LevelError, "CORRUPT"}: 2,
+			{slog.LevelWarn, "RETENTION"}: 4, {slog.LevelInfo, "RECOVERY"}: 0}},
 		{"namesrv.log", "namesrv", map[count]int{{slog.LevelWarn, "BROKER_CHANNEL_CLOSED"}: 2,
 			{slog.LevelInfo, "BROKER_REGISTERED"}: 3, {slog.LevelInfo, "BROKER_UNREGISTERED"}: 1}},
 	} {
@@ -243,8 +251,9 @@ func TestParseLogOfLoggingPackage(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Messages as broker/store words them.
-	log.Error("[DISK_FULL] disk usage above limit, refusing appends", "usedPercent", 95.5, "limit", 0.9)
-	log.Info("[DISK_FULL] disk usage back below limit, accepting appends", "usedPercent", 70.1)
+	log.Error("[DISK_FULL] refusing appends: disk usage 86.5% (88.0% counting what this append needs) would pass the append limit 88%",
+		"dir", "/var/lib/mqops/store/commitlog", "resumeAtPercent", 86)
+	log.Info("[DISK_FULL] disk usage back below the limit, accepting appends", "usedPercent", 83.3, "resumeAtPercent", 86)
 	log.Debug("no tag here")
 	log.Log(t.Context(), slog.LevelWarn+2, "[FLUSH] commitlog flush failed", "err", "input/output error")
 	log.Log(t.Context(), slog.LevelInfo-2, "[NOTIFYME]putMessage in lock cost time(ms)=600")
@@ -281,8 +290,8 @@ func TestParseLogOfLoggingPackage(t *testing.T) {
 	}
 	all, rejected := parse("store.log")
 	want := []rec{
-		{slog.LevelError, "store", "DISK_FULL", "disk usage above limit, refusing appends usedPercent=95.5 limit=0.9"},
-		{slog.LevelInfo, "store", "DISK_FULL", "disk usage back below limit, accepting appends usedPercent=70.1"},
+		{slog.LevelError, "store", "DISK_FULL", "refusing appends: disk usage 86.5% (88.0% counting what this append needs) would pass the append limit 88% dir=/var/lib/mqops/store/commitlog resumeAtPercent=86"},
+		{slog.LevelInfo, "store", "DISK_FULL", "disk usage back below the limit, accepting appends usedPercent=83.3 resumeAtPercent=86"},
 		{slog.LevelDebug, "store", "", "no tag here"},
 		{slog.LevelWarn + 2, "store", "FLUSH", `commitlog flush failed err="input/output error"`},
 		{slog.LevelInfo - 2, "store", "NOTIFYME", "putMessage in lock cost time(ms)=600"},
@@ -338,6 +347,38 @@ func TestParseLogRejects(t *testing.T) {
 	}
 }
 
+// TestAttrInt reads integer attributes as broker/logging writes them: a
+// plain value, not a quoted one, not a key inside another value.
+func TestAttrInt(t *testing.T) {
+	const deleted = `disk almost full: deleted a segment holding unconsumed messages path=/s/commitlog/00000000000000000000 unconsumed=3840 queues="T/0=960 T/1=960 T/2=960 T/3=960" diskUsedPercent=97 forcedAbovePercent=95`
+	for _, c := range []struct {
+		msg, key string
+		n        int64
+		ok       bool
+	}{
+		{deleted, "unconsumed", 3840, true},
+		{deleted, "forcedAbovePercent", 95, true},
+		{deleted, "diskUsedPercent", 97, true},
+		{deleted, "T/0", 0, false},    // inside a quoted value
+		{deleted, "queues", 0, false}, // not an integer
+		{deleted, "path", 0, false},   // not an integer
+		{deleted, "unconsumed messages", 0, false},
+		{"x err=\"a \\\" unconsumed=5\" unconsumed=7", "unconsumed", 7, true}, // escaped quote inside the value
+		{"appends refused refusedSinceLastLog=940 diskUsedPercent=82.8", "refusedSinceLastLog", 940, true},
+		{"appends refused refusedSinceLastLog=940 diskUsedPercent=82.8", "diskUsedPercent", 0, false}, // a float
+		{"n=-3", "n", 0, false}, // the first word is the message, not an attribute
+		{"msg n=-3", "n", -3, true},
+		{"msg n=", "n", 0, false},
+		{"msg n=99999999999999999999", "n", 0, false},
+		{"", "n", 0, false},
+	} {
+		n, ok := AttrInt([]byte(c.msg), c.key)
+		if n != c.n || ok != c.ok {
+			t.Errorf("AttrInt(%q, %q) = %d, %v; want %d, %v", c.msg, c.key, n, ok, c.n, c.ok)
+		}
+	}
+}
+
 func TestParsersDoNotAllocate(t *testing.T) {
 	stats, log := []byte(goodStats), []byte(goodLog)
 	var s Stats
@@ -345,6 +386,9 @@ func TestParsersDoNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() {
 		if !ParseStats(stats, &s) || !ParseLog(log, &l) {
 			t.Fatal("not parsed")
+		}
+		if n, ok := AttrInt(l.Msg, "to"); !ok || n != 4 {
+			t.Fatal("to=4 not read")
 		}
 	}); n != 0 {
 		t.Errorf("%v allocations per line pair", n)
@@ -367,7 +411,7 @@ func FuzzParseStats(f *testing.F) {
 }
 
 func FuzzParseLog(f *testing.F) {
-	for _, name := range []string{"broker.log", "store.log", "storeerror.log", "namesrv.log"} {
+	for _, name := range []string{"broker.log", "store.log", "storeerror.log", "namesrv.log", "faults/store.log"} {
 		for _, line := range testdata(f, name) {
 			f.Add(line)
 		}

@@ -36,8 +36,22 @@ type BrokerStatus struct {
 	Build      string `json:"build"`   // mqops release
 	Uptime     int64  `json:"uptime"`  // seconds
 	Permission int    `json:"permission"`
-	Writable   int    `json:"writable"`
-	Readable   int    `json:"readable"`
+	// Writable is 1 when the broker takes sends: its permission allows
+	// writes and its store does not refuse them (StoreState OK or none).
+	Writable int `json:"writable"`
+	Readable int `json:"readable"`
+	// StoreState is the broker's runtime key storeState (OK, DISK_FULL,
+	// FAILED, CLOSED; empty from a broker without one, such as Apache
+	// RocketMQ), StoreStateCode its number for the templates' value map and
+	// StoreError why the store refuses sends.
+	StoreState     string `json:"storeState"`
+	StoreStateCode int    `json:"storeStateCode"`
+	StoreError     string `json:"storeError"`
+	// Damaged commit-log data the broker knows of since it started: ranges
+	// and bytes, and reads refused because they hit one.
+	CorruptRanges  int64 `json:"commitLogCorruptRanges"`
+	CorruptBytes   int64 `json:"commitLogCorruptBytes"`
+	CorruptSkipped int64 `json:"corruptMessagesSkipped"`
 	// Registered counts the name servers (of NamesrvCount) whose routes
 	// list this broker under its name and id.
 	NamesrvCount   int      `json:"namesrvCount"`
@@ -66,11 +80,30 @@ type BrokerStatus struct {
 	SlaveLag int64 `json:"slaveLagBytes"`
 }
 
+// Store states (StoreStateCode, the templates' value map "Store state").
+const (
+	StoreOK       = 0
+	StoreDiskFull = 1 // sends refused until disk use falls back (README "Durability")
+	StoreFailed   = 2 // an fsync failed: sends refused until the broker is restarted
+	StoreClosed   = 3 // shutting down
+	StoreUnknown  = 4 // the broker did not answer or reports no state this helper knows
+)
+
+var storeStates = map[string]int{"OK": StoreOK, "DISK_FULL": StoreDiskFull, "FAILED": StoreFailed, "CLOSED": StoreClosed}
+
+// storeStateCode maps a storeState to its code.
+func storeStateCode(state string) int {
+	if c, ok := storeStates[state]; ok {
+		return c
+	}
+	return StoreUnknown
+}
+
 // Broker asks the broker at addr for its runtime table and settings, and
 // each name server (namesrv, or the broker's own namesrvAddr when empty)
 // whether it lists the broker.
 func Broker(addr, namesrv string) *BrokerStatus {
-	st := &BrokerStatus{Addr: addr}
+	st := &BrokerStatus{Addr: addr, StoreStateCode: StoreUnknown}
 	// The name-server list is only needed for the registration check; the
 	// broker calls go by address.
 	a, err := admin.New(addr, Timeout)
@@ -120,7 +153,14 @@ func (st *BrokerStatus) fill(rt, cfg map[string]string, now time.Time) {
 		perm = cfg["brokerPermission"]
 	}
 	st.Permission, _ = strconv.Atoi(perm)
+	st.StoreState, st.StoreError = rt["storeState"], rt["storeError"]
+	st.StoreStateCode = storeStateCode(st.StoreState)
+	st.CorruptRanges, st.CorruptBytes = num(rt, "commitLogCorruptRanges"), num(rt, "commitLogCorruptBytes")
+	st.CorruptSkipped = num(rt, "corruptMessagesSkipped")
 	st.Writable = st.Permission >> 1 & 1
+	if st.StoreState != "" && st.StoreStateCode != StoreOK {
+		st.Writable = 0
+	}
 	st.Readable = st.Permission >> 2 & 1
 	cq, _ := strconv.ParseFloat(rt["consumeQueueDiskRatio"], 64)
 	st.CommitLogPused, st.ConsumeQPused = round2(r.Space*100), round2(cq*100)

@@ -69,7 +69,9 @@ type ClusterStatus struct {
 	Cluster string `json:"cluster"`
 	// Status is StatusDown when no name server answers or no master can
 	// take writes, StatusDegraded when a name server, a broker or a
-	// group's master is missing or a master is not writable, else StatusOK.
+	// group's master is missing or a master is not writable (by permission,
+	// or because its store refuses sends: disk full, failed fsync), else
+	// StatusOK.
 	Status          int             `json:"status"`
 	Reasons         []string        `json:"reasons"`
 	NamesrvCount    int             `json:"namesrvCount"`
@@ -92,6 +94,8 @@ type ClusterBroker struct {
 	Error      string  `json:"error,omitempty"`
 	Permission int     `json:"permission"`
 	Writable   int     `json:"writable"`
+	StoreState string  `json:"storeState"`
+	StoreError string  `json:"storeError,omitempty"`
 	DiskPused  float64 `json:"diskPused"`
 	PutTPS     float64 `json:"putTps"`
 	GetTPS     float64 `json:"getTps"`
@@ -148,10 +152,10 @@ func Cluster(namesrv, cluster string) *ClusterStatus {
 			if b.ID == 0 {
 				st.Masters++
 				st.MastersUp += b.Up
-				if b.Up == 1 && b.Writable == 1 {
+				if p := b.sendProblem(); b.Up == 1 && p == "" {
 					st.MastersWritable++
 				} else if b.Up == 1 {
-					st.Reasons = append(st.Reasons, "master "+name+" is not writable")
+					st.Reasons = append(st.Reasons, "master "+name+" "+p)
 				}
 			} else {
 				st.Slaves++
@@ -191,6 +195,19 @@ func mergeCluster(groups map[string]map[int64]string, ci *wire.ClusterInfo, clus
 	}
 }
 
+// sendProblem says why a broker that answered takes no sends, "" when it
+// takes them.
+func (b *ClusterBroker) sendProblem() string {
+	switch {
+	case b.Writable == 1:
+		return ""
+	case b.Permission>>1&1 == 1: // the permission allows writes: the store refuses them
+		return "refuses sends: store " + b.StoreState + ": " + b.StoreError
+	default:
+		return "is not writable"
+	}
+}
+
 // probeBroker fills b from its runtime table, or says why it could not.
 func probeBroker(b *ClusterBroker) {
 	a, err := admin.New(b.Addr, Timeout)
@@ -208,5 +225,6 @@ func probeBroker(b *ClusterBroker) {
 	var s BrokerStatus
 	s.fill(rt, map[string]string{}, time.Now())
 	b.Permission, b.Writable = s.Permission, s.Writable
+	b.StoreState, b.StoreError = s.StoreState, s.StoreError
 	b.DiskPused, b.PutTPS, b.GetTPS = s.CommitLogPused, s.PutTPS, s.GetTPS
 }

@@ -52,7 +52,7 @@ func brokerTemplate() *tpl {
 	t.macro("{$RMQ.BROKER.PERM.EXPECTED}", "6", "Expected brokerPermission: 6 read-write; set 4 on a cluster being drained.")
 	t.macro("{$RMQ.DISK.PUSED.MAX.WARN}", "75", "Disk use (%) where the broker starts deleting early (diskMaxUsedSpaceRatio).")
 	t.macro("{$RMQ.DISK.PUSED.MAX.HIGH}", "85", "Disk use (%) of forced clean-up.")
-	t.macro("{$RMQ.DISK.PUSED.MAX.DISASTER}", "90", "Disk use (%) where the broker refuses writes.")
+	t.macro("{$RMQ.DISK.PUSED.MAX.DISASTER}", "90", "Disk use (%) where the broker deletes segments holding unread messages (above max(diskMaxUsedSpaceRatio, 90) %); it refuses sends from 88 % on (store state Disk full).")
 	t.macro("{$RMQ.RETENTION.MIN.HOURS}", "24", "Retention below this many hours means disk pressure is deleting messages early.")
 	t.macro("{$RMQ.SENDQ.WAIT.MAX.WARN}", "100", "Send-queue head wait (ms) worth a warning.")
 	t.macro("{$RMQ.PCLOCK.MAX.WARN}", "500", "Page-cache lock time (ms) worth a warning.")
@@ -63,6 +63,7 @@ func brokerTemplate() *tpl {
 	lldMacros(t)
 	t.valueMap("Service state", "0", "Down", "1", "Up")
 	t.valueMap("Broker permission", "0", "None", "2", "Write only", "4", "Read only", "6", "Read-write")
+	t.valueMap("Store state", "0", "OK", "1", "Disk full", "2", "Failed", "3", "Closed", "4", "Unknown")
 
 	const (
 		broker = `rocketmq.broker.get["{$RMQ.BROKER.ADDR}","{$RMQ.NAMESRV.ADDR}"]`
@@ -96,9 +97,66 @@ func brokerTemplate() *tpl {
 	restarted := t.trigger("RocketMQ broker: broker has been restarted", t.fn("last", "rocketmq.broker.uptime")+"<10m", "INFO", "notice", "")
 	restarted.ManualClose = "YES"
 
+	const (
+		state    = "rocketmq.broker.store.state"
+		ranges   = "rocketmq.broker.store.corrupt.ranges"
+		skipped  = "rocketmq.broker.store.corrupt.skipped"
+		fsyncLog = "rocketmq.broker.log.fsync_failed"
+	)
+	storeFailed := t.trigger("RocketMQ broker: store failed, every send refused until restart", t.fn("last", state)+"=2", "DISASTER", "availability",
+		"An fsync of a commit-log segment, a consume-queue file or the commit-log directory failed ([FLUSH] fsync failed in storeerror.log; "+
+			"the item \"store error\" names the file and offset). The kernel may have dropped the unwritten pages, so the broker keeps its "+
+			"last durable checkpoint and answers every send SERVICE_NOT_AVAILABLE until it is restarted; producers retry other brokers. "+
+			"Check the disk (dmesg, SMART, the filesystem, free space), fix it, then restart the broker: recovery validates the log from "+
+			"the last good checkpoint and keeps every record that reached the disk. Reads go on meanwhile.", notUp)
+	storeFull := t.trigger("RocketMQ broker: disk full, sends refused", t.fn("last", state)+"=1", "HIGH", "capacity",
+		"Disk use counting the next commit-log segment would pass 88 %: the broker refuses sends (SERVICE_NOT_AVAILABLE, \"disk full\") "+
+			"rather than delete unread messages, and takes them again by itself at 86 %. Free space: let consumers catch up, delete "+
+			"groups that stopped consuming with their offsets (mqadmin group delete -g G -b BROKER --remove-offset), delete unused "+
+			"topics, or add disk. Segments every group has consumed are deleted regardless of age meanwhile.", notUp)
+	corrupt := t.trigger("RocketMQ broker: damaged commit-log records",
+		t.fn("last", ranges)+">"+t.fn("min", ranges, "1h")+" or "+t.fn("last", skipped)+">"+t.fn("min", skipped, "1h"), "HIGH", "availability",
+		"The broker found commit-log records that fail their checks (recovery, a read or the background scrub), or a read hit one, in "+
+			"the last hour. Damaged records are never served: consumers skip those messages (their queue offsets are not reused), "+
+			"every other record stays readable. The bytes are copied to <storePathRootDir>/corrupt/ and storeerror.log names offset, "+
+			"topic and queue ([RECOVERY] or [CORRUPT]). Check the disk (dmesg, SMART); replay the lost messages from their producers "+
+			"if needed.")
+	corrupt.Opdata = "Damaged ranges: {ITEM.LASTVALUE1}, reads skipped: {ITEM.LASTVALUE3}"
+	corrupt.ManualClose = "YES"
+	logEvent := func(name, key, window, priority, scope, desc string, deps ...Trigger) Trigger {
+		tr := t.trigger(name, t.fn("sum", key, window)+">0", priority, scope, desc, deps...)
+		tr.ManualClose = "YES"
+		return tr
+	}
+	fsyncLogged := logEvent("RocketMQ broker: fsync failed", fsyncLog, "1h", "HIGH", "availability",
+		"[FLUSH] fsync failed in storeerror.log in the last hour: the disk reported a write error. The store refused every send until "+
+			"the broker was restarted; check the disk even if the broker runs again.", storeFailed)
+	diskFullLogged := logEvent("RocketMQ broker: store refused writes, disk full", "rocketmq.broker.log.disk_full", "10m", "HIGH", "capacity",
+		"[DISK_FULL] refusing appends or appends refused in store.log in the last 10 minutes (also when the state item missed it).", storeFull)
+	corruptLogged := logEvent("RocketMQ broker: damaged commit-log records logged", "rocketmq.broker.log.corruption", "1h", "HIGH", "availability",
+		"[RECOVERY] corrupt commitlog range or [CORRUPT] in store.log in the last hour: see \"damaged commit-log records\".", corrupt)
+	unreadDeleted := logEvent("RocketMQ broker: unread messages deleted to free disk", "rocketmq.broker.log.unread_deleted", "1h", "HIGH", "capacity",
+		"[RETENTION] disk almost full: deleted a segment holding unconsumed messages (WARN in storeerror.log, with unconsumed=N and the "+
+			"count per queue): something other than the broker filled the disk past max(diskMaxUsedSpaceRatio, 90) %, and messages "+
+			"no group had read are gone. Find what fills the disk; the item \"unread messages deleted\" counts the messages.")
+	retentionHeld := logEvent("RocketMQ broker: disk under pressure, oldest segment holds unread messages", "rocketmq.broker.log.retention_blocked", "1h",
+		"WARNING", "capacity",
+		"[RETENTION] disk under pressure but the oldest segment holds unconsumed messages: retention cannot free space without deleting "+
+			"unread messages, so it keeps them; sends are refused when the disk fills. Let the groups named in the line's queues= catch "+
+			"up, delete groups that stopped consuming (mqadmin group delete -g G -b BROKER --remove-offset), or add disk.", storeFull)
+	cqBlocked := logEvent("RocketMQ broker: consume queue blocked", "rocketmq.broker.log.cq_blocked", "10m", "HIGH", "availability",
+		"[DISK_FULL] or [DISPATCH] consume queue blocked in store.log (repeated every minute as \"consume queues still blocked\"): a "+
+			"queue's consume-queue file could not be created or written, so its new messages are stored but cannot be consumed; other "+
+			"queues go on. It catches up by itself when space returns ([DISPATCH] consume queue resumed) or after a restart: free disk.")
+	cqRebuilt := logEvent("RocketMQ broker: consume queue rebuilt from the commit log", "rocketmq.broker.log.cq_rebuilt", "10m", "WARNING", "availability",
+		"[RECOVERY] or [CONSUME_QUEUE] rebuilt consume queue in store.log: consume-queue entries were missing or did not match their "+
+			"records and were rebuilt from the commit log (topic, queue and reason in the line). At ERROR some entries had no record "+
+			"left and became fillers: those messages are lost. Look for a disk problem or files removed by hand.")
+
 	disk := func(key, what string) []Trigger {
 		d := t.trigger("RocketMQ broker: "+what+" disk use above {$RMQ.DISK.PUSED.MAX.DISASTER}%",
-			t.fn("min", key, "5m")+">{$RMQ.DISK.PUSED.MAX.DISASTER}", "DISASTER", "capacity", "The broker refuses writes above this ratio.")
+			t.fn("min", key, "5m")+">{$RMQ.DISK.PUSED.MAX.DISASTER}", "DISASTER", "capacity",
+			"The broker refuses sends, and above max(diskMaxUsedSpaceRatio, 90) % it deletes segments holding unread messages.")
 		h := t.trigger("RocketMQ broker: "+what+" disk use above {$RMQ.DISK.PUSED.MAX.HIGH}%",
 			t.fn("min", key, "5m")+">{$RMQ.DISK.PUSED.MAX.HIGH}", "HIGH", "capacity", "Forced clean-up deletes unexpired files.", d)
 		w := t.trigger("RocketMQ broker: "+what+" disk use above {$RMQ.DISK.PUSED.MAX.WARN}%",
@@ -117,6 +175,15 @@ func brokerTemplate() *tpl {
 		withTriggers(t.dep(broker, "RocketMQ broker: registered in name servers", "rocketmq.broker.registered", "$.registered", vtUint, "", "availability", "0"), unreg, unregAll),
 		t.dep(broker, "RocketMQ broker: name servers", "rocketmq.broker.namesrv.count", "$.namesrvCount", vtUint, "", "availability", ""),
 		withTriggers(withMap(t.dep(broker, "RocketMQ broker: permission", "rocketmq.broker.permission", "$.permission", vtUint, "", "availability", ""), "Broker permission"), permRemoved, permChanged),
+		withTriggers(withMap(withDesc(t.dep(broker, "RocketMQ broker: store state", state, "$.storeStateCode", vtUint, "", "storage", ""),
+			"The broker's storeState: OK; Disk full (sends refused until disk use falls to 86 %); Failed (an fsync failed: sends refused "+
+				"until restart); Closed (shutting down); Unknown (no answer, or a broker that does not report it)."), "Store state"),
+			storeFailed, storeFull),
+		t.dep(broker, "RocketMQ broker: store error", "rocketmq.broker.store.error", "$.storeError", vtChar, "", "storage", "", discardHeartbeat("1h")),
+		withTriggers(t.dep(broker, "RocketMQ broker: damaged commit-log ranges", ranges, "$.commitLogCorruptRanges", vtUint, "", "storage", ""), corrupt),
+		t.dep(broker, "RocketMQ broker: damaged commit-log bytes", "rocketmq.broker.store.corrupt.bytes", "$.commitLogCorruptBytes", vtUint, "B", "storage", ""),
+		withDesc(t.dep(broker, "RocketMQ broker: reads skipped on damaged records", skipped, "$.corruptMessagesSkipped", vtUint, "", "storage", ""),
+			"Reads refused since the broker started because they hit a damaged record (the consumer skips that message)."),
 		t.dep(broker, "RocketMQ broker: role", "rocketmq.broker.role", "$.role", vtChar, "", "availability", "", discardHeartbeat("1d")),
 		t.dep(broker, "RocketMQ broker: protocol version", "rocketmq.broker.version", "$.version", vtChar, "", "availability", "", discardHeartbeat("1d")),
 		withTriggers(t.dep(broker, "RocketMQ broker: mqops version", "rocketmq.broker.build", "$.build", vtChar, "", "availability", "", discardHeartbeat("1d")), verChanged),
@@ -137,7 +204,7 @@ func brokerTemplate() *tpl {
 		t.dep(broker, "RocketMQ broker: get TPS", "rocketmq.broker.get.tps", "$.getTps", vtFloat, "msg/s", "performance", ""),
 		withTriggers(t.dep(broker, "RocketMQ broker: put failures", "rocketmq.broker.put.failed", "$.putFailed", vtUint, "", "performance", "", simpleChange),
 			t.trigger("RocketMQ broker: sends refused by the store", t.fn("min", "rocketmq.broker.put.failed", "5m")+">0", "AVERAGE", "availability",
-				"The store refused sends every minute for 5 minutes (disk full, shutting down, illegal messages).", notUp)),
+				"The store refused sends every minute for 5 minutes (disk full, failed fsync, shutting down, illegal messages).", notUp, storeFailed, storeFull)),
 		t.dep(broker, "RocketMQ broker: produced today", "rocketmq.broker.put.today", "$.putToday", vtUint, "msg", "business", ""),
 		t.dep(broker, "RocketMQ broker: consumed today", "rocketmq.broker.get.today", "$.getToday", vtUint, "msg", "business", ""),
 		t.dep(broker, "RocketMQ broker: dispatch behind", "rocketmq.broker.dispatch.behind", "$.dispatchBehindBytes", vtUint, "B", "performance", ""),
@@ -150,12 +217,22 @@ func brokerTemplate() *tpl {
 		withTriggers(t.dep(logs, "RocketMQ broker: registration failures", "rocketmq.broker.log.register_failed", "$.registerFailed", vtUint, "", "logs", "", simpleChange),
 			t.trigger("RocketMQ broker: registration with a name server failing", t.fn("min", "rocketmq.broker.log.register_failed", "3m")+">0", "HIGH", "availability",
 				"REGISTER_FAILED in broker.log every minute for 3 minutes: the broker is about to fall out of the routes.")),
-		withTriggers(t.dep(logs, "RocketMQ broker: disk-full events", "rocketmq.broker.log.disk_full", "$.diskFull", vtUint, "", "logs", "", simpleChange),
-			t.trigger("RocketMQ broker: store refused writes, disk full", t.fn("sum", "rocketmq.broker.log.disk_full", "10m")+">0", "DISASTER", "capacity", "DISK_FULL in store.log.")),
+		withTriggers(withDesc(t.dep(logs, "RocketMQ broker: disk-full events", "rocketmq.broker.log.disk_full", "$.diskFull", vtUint, "", "logs", "", simpleChange),
+			"Sends refused for lack of disk: the first refusal, then one line per 10 s while sends keep being refused."), diskFullLogged),
+		withTriggers(t.dep(logs, "RocketMQ broker: fsync failures", fsyncLog, "$.fsyncFailed", vtUint, "", "logs", "", simpleChange), fsyncLogged),
+		withTriggers(t.dep(logs, "RocketMQ broker: damaged records found", "rocketmq.broker.log.corruption", "$.corruption", vtUint, "", "logs", "", simpleChange), corruptLogged),
+		withTriggers(withDesc(t.dep(logs, "RocketMQ broker: segments with unread messages deleted", "rocketmq.broker.log.unread_deleted", "$.unreadDeleted", vtUint, "", "logs", "", simpleChange),
+			"Commit-log segments deleted while they held messages no group had consumed (disk almost full)."), unreadDeleted),
+		t.dep(logs, "RocketMQ broker: unread messages deleted", "rocketmq.broker.log.unread_messages_deleted", "$.unreadMessagesDeleted", vtUint, "msg", "logs", "", simpleChange),
+		withTriggers(t.dep(logs, "RocketMQ broker: retention held back by unread messages", "rocketmq.broker.log.retention_blocked", "$.retentionBlocked", vtUint, "", "logs", "", simpleChange), retentionHeld),
+		withTriggers(t.dep(logs, "RocketMQ broker: consume queue blocked events", "rocketmq.broker.log.cq_blocked", "$.cqBlocked", vtUint, "", "logs", "", simpleChange), cqBlocked),
+		withTriggers(t.dep(logs, "RocketMQ broker: consume queue rebuilds", "rocketmq.broker.log.cq_rebuilt", "$.cqRebuilt", vtUint, "", "logs", "", simpleChange), cqRebuilt),
 		withTriggers(t.dep(logs, "RocketMQ broker: flow control events", "rocketmq.broker.log.flow_control", "$.flowControl", vtUint, "", "logs", "", simpleChange),
 			t.trigger("RocketMQ broker: flow control", t.fn("sum", "rocketmq.broker.log.flow_control", "5m")+">0", "WARNING", "performance", "Requests refused as busy.")),
 		withTriggers(t.dep(logs, "RocketMQ broker: store errors", "rocketmq.broker.log.store_errors", "$.storeErrors", vtUint, "", "logs", "", simpleChange),
-			t.trigger("RocketMQ broker: store errors logged", t.fn("sum", "rocketmq.broker.log.store_errors", "10m")+">0", "WARNING", "availability", "WARN or ERROR records in storeerror.log.")),
+			t.trigger("RocketMQ broker: store errors logged", t.fn("sum", "rocketmq.broker.log.store_errors", "10m")+">0", "WARNING", "availability",
+				"WARN or ERROR records in storeerror.log (not shown while a more specific store problem is).",
+				storeFailed, storeFull, corrupt, fsyncLogged, diskFullLogged, corruptLogged, unreadDeleted, retentionHeld, cqBlocked, cqRebuilt)),
 		withTriggers(t.dep(logs, "RocketMQ broker: recovered panics", "rocketmq.broker.log.panics", "$.panics", vtUint, "", "logs", "", simpleChange),
 			t.trigger("RocketMQ broker: a request handler crashed", t.fn("sum", "rocketmq.broker.log.panics", "10m")+">0", "AVERAGE", "availability", "PANIC in broker.log (the broker recovered).")),
 		t.dep(logs, "RocketMQ broker: errors logged", "rocketmq.broker.log.errors", "$.errors", vtUint, "", "logs", "", simpleChange),
@@ -171,6 +248,8 @@ func brokerTemplate() *tpl {
 	t.graph("RocketMQ broker: Put/Get TPS", "rocketmq.broker.put.tps", "rocketmq.broker.get.tps")
 	t.graph("RocketMQ broker: Disk usage", "rocketmq.broker.disk.commitlog.pused", "rocketmq.broker.disk.cq.pused", `vfs.fs.size[{$RMQ.STORE.PATH},pused]`)
 	t.graph("RocketMQ broker: Queue wait and page cache", "rocketmq.broker.sendq.wait", "rocketmq.broker.pagecache.lock")
+	t.graph("RocketMQ broker: Store events", "rocketmq.broker.log.disk_full", fsyncLog, "rocketmq.broker.log.corruption",
+		"rocketmq.broker.log.unread_deleted", "rocketmq.broker.log.retention_blocked", "rocketmq.broker.log.cq_blocked", "rocketmq.broker.log.cq_rebuilt")
 
 	topics := t.discovery("Topics on this broker", `rocketmq.topic.discovery["{$RMQ.BROKER.ADDR}"]`,
 		"Topics this broker holds; figures come from its stats.log.", topicFilter())
@@ -212,9 +291,14 @@ func brokerTemplate() *tpl {
 				itemWidget(6, 0, 6, 3, "Registered in name servers", t.Name, "rocketmq.broker.registered"),
 				itemWidget(12, 0, 6, 3, "Commit log disk", t.Name, "rocketmq.broker.disk.commitlog.pused"),
 				itemWidget(18, 0, 6, 3, "Uptime", t.Name, "rocketmq.broker.uptime"),
-				graphWidget(0, 3, 12, 5, t.Name, "RocketMQ broker: Put/Get TPS"),
-				graphWidget(12, 3, 12, 5, t.Name, "RocketMQ broker: Disk usage"),
-				graphWidget(0, 8, 24, 5, t.Name, "RocketMQ broker: Queue wait and page cache"),
+				itemWidget(0, 3, 6, 3, "Store state", t.Name, state),
+				itemWidget(6, 3, 6, 3, "Damaged commit-log ranges", t.Name, ranges),
+				itemWidget(12, 3, 6, 3, "Reads skipped on damaged records", t.Name, skipped),
+				itemWidget(18, 3, 6, 3, "Store error", t.Name, "rocketmq.broker.store.error"),
+				graphWidget(0, 6, 12, 5, t.Name, "RocketMQ broker: Put/Get TPS"),
+				graphWidget(12, 6, 12, 5, t.Name, "RocketMQ broker: Disk usage"),
+				graphWidget(0, 11, 12, 5, t.Name, "RocketMQ broker: Queue wait and page cache"),
+				graphWidget(12, 11, 12, 5, t.Name, "RocketMQ broker: Store events"),
 			}},
 			{Name: "Business", Widgets: []Widget{
 				itemWidget(0, 0, 12, 3, "Produced today", t.Name, "rocketmq.broker.put.today"),

@@ -5,11 +5,16 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mqops/mqops/zabbix/logcount"
+	"github.com/mqops/mqops/zabbix/probe"
 )
 
 var update = flag.Bool("update", false, "rewrite the committed template files")
@@ -170,6 +175,146 @@ func TestAgentKeys(t *testing.T) {
 			for _, d := range tp.DiscoveryRules {
 				check(d.Key, "")
 			}
+		}
+	}
+}
+
+// jsonFields lists the JSON names of v's fields.
+func jsonFields(v any) map[string]bool {
+	out := map[string]bool{}
+	rt := reflect.TypeOf(v)
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		out[name] = true
+	}
+	return out
+}
+
+// TestDependentPaths checks that every dependent item of the broker and
+// log masters reads a field the helper prints ($.field of
+// probe.BrokerStatus, logcount.Counts, or a field below one): a misspelt
+// path leaves an item unsupported, and its triggers silent.
+func TestDependentPaths(t *testing.T) {
+	fields := map[string]map[string]bool{
+		"rocketmq.broker.get":       jsonFields(probe.BrokerStatus{}),
+		"rocketmq.logs.get":         jsonFields(logcount.Counts{}),
+		"rocketmq.namesrv.logs.get": jsonFields(logcount.Counts{}),
+	}
+	top := regexp.MustCompile(`^\$\.([A-Za-z]+)(\.|$)`)
+	checked := 0
+	for file, e := range Files() {
+		for _, tp := range e.ZabbixExport.Templates {
+			for _, it := range tp.Items {
+				if it.MasterItem == nil {
+					continue
+				}
+				master, _, _ := strings.Cut(it.MasterItem.Key, "[")
+				known := fields[master]
+				if known == nil {
+					continue
+				}
+				m := top.FindStringSubmatch(it.Preprocessing[0].Parameters[0])
+				if m == nil {
+					t.Errorf("%s: %s reads %q, not a field", file, it.Key, it.Preprocessing[0].Parameters[0])
+					continue
+				}
+				if !known[m[1]] {
+					t.Errorf("%s: %s reads $.%s, which mqops-zbx does not print", file, it.Key, m[1])
+				}
+				checked++
+			}
+		}
+	}
+	if checked < 40 {
+		t.Errorf("only %d dependent items checked", checked)
+	}
+}
+
+// findTrigger returns the broker template's trigger named name.
+func findTrigger(t *testing.T, name string) Trigger {
+	t.Helper()
+	for _, it := range brokerTemplate().Items {
+		for _, tr := range it.Triggers {
+			if tr.Name == name {
+				return tr
+			}
+		}
+	}
+	t.Fatalf("no trigger %q", name)
+	return Trigger{}
+}
+
+// TestStoreStateAlerts checks the store-state item against the helper's
+// codes: its value map says what each code means, a failed store is a
+// disaster that says to restart, a full disk is high, and the generic
+// "store errors logged" stays quiet while a specific store problem shows.
+func TestStoreStateAlerts(t *testing.T) {
+	b := brokerTemplate()
+	var vm *ValueMap
+	for i := range b.ValueMaps {
+		if b.ValueMaps[i].Name == "Store state" {
+			vm = &b.ValueMaps[i]
+		}
+	}
+	if vm == nil {
+		t.Fatal("no value map Store state")
+	}
+	want := map[int]string{probe.StoreOK: "OK", probe.StoreDiskFull: "Disk full", probe.StoreFailed: "Failed",
+		probe.StoreClosed: "Closed", probe.StoreUnknown: "Unknown"}
+	if len(vm.Mappings) != len(want) {
+		t.Errorf("Store state maps %d values, want %d", len(vm.Mappings), len(want))
+	}
+	for _, m := range vm.Mappings {
+		if n, err := strconv.Atoi(m.Value); err != nil || want[n] != m.NewValue {
+			t.Errorf("Store state maps %s to %q, mqops-zbx means %q", m.Value, m.NewValue, want[n])
+		}
+	}
+	state := "last(/" + Broker + "/rocketmq.broker.store.state)="
+	failed := findTrigger(t, "RocketMQ broker: store failed, every send refused until restart")
+	if failed.Expression != state+strconv.Itoa(probe.StoreFailed) || failed.Priority != "DISASTER" ||
+		!strings.Contains(failed.Description, "restart the broker") {
+		t.Errorf("store failed: %+v", failed)
+	}
+	full := findTrigger(t, "RocketMQ broker: disk full, sends refused")
+	if full.Expression != state+strconv.Itoa(probe.StoreDiskFull) || full.Priority != "HIGH" {
+		t.Errorf("disk full: %+v", full)
+	}
+	generic := findTrigger(t, "RocketMQ broker: store errors logged")
+	deps := map[string]bool{}
+	for _, d := range generic.Dependencies {
+		deps[d.Name] = true
+	}
+	for _, name := range []string{failed.Name, full.Name, "RocketMQ broker: damaged commit-log records",
+		"RocketMQ broker: unread messages deleted to free disk", "RocketMQ broker: consume queue blocked",
+		"RocketMQ broker: consume queue rebuilt from the commit log"} {
+		if !deps[name] {
+			t.Errorf("store errors logged does not depend on %q", name)
+		}
+	}
+}
+
+// TestStoreEventTriggers checks the triggers on the store's log events:
+// each fires on its item's per-minute increments with the severity the
+// event deserves.
+func TestStoreEventTriggers(t *testing.T) {
+	for key, want := range map[string]struct{ name, priority string }{
+		"rocketmq.broker.log.disk_full":         {"RocketMQ broker: store refused writes, disk full", "HIGH"},
+		"rocketmq.broker.log.fsync_failed":      {"RocketMQ broker: fsync failed", "HIGH"},
+		"rocketmq.broker.log.corruption":        {"RocketMQ broker: damaged commit-log records logged", "HIGH"},
+		"rocketmq.broker.log.unread_deleted":    {"RocketMQ broker: unread messages deleted to free disk", "HIGH"},
+		"rocketmq.broker.log.cq_blocked":        {"RocketMQ broker: consume queue blocked", "HIGH"},
+		"rocketmq.broker.log.cq_rebuilt":        {"RocketMQ broker: consume queue rebuilt from the commit log", "WARNING"},
+		"rocketmq.broker.log.retention_blocked": {"RocketMQ broker: disk under pressure, oldest segment holds unread messages", "WARNING"},
+	} {
+		tr := findTrigger(t, want.name)
+		if !strings.HasPrefix(tr.Expression, "sum(/"+Broker+"/"+key+",") || !strings.HasSuffix(tr.Expression, ")>0") ||
+			tr.Priority != want.priority || tr.Description == "" {
+			t.Errorf("%s: %+v", key, tr)
+		}
+	}
+	for _, it := range brokerTemplate().Items {
+		if strings.HasPrefix(it.Key, "rocketmq.broker.log.") && (len(it.Preprocessing) != 2 || it.Preprocessing[1].Type != "SIMPLE_CHANGE") {
+			t.Errorf("%s is not turned into increments: %+v", it.Key, it.Preprocessing)
 		}
 	}
 }
