@@ -128,11 +128,6 @@ func withTriggers(it Item, trs ...Trigger) Item {
 	return it
 }
 
-func withDesc(it Item, d string) Item {
-	it.Description = d
-	return it
-}
-
 // graph adds a template graph over the template's items.
 func (t *tpl) graph(name string, keys ...string) Graph {
 	g := t.newGraph("graph", name, keys)
