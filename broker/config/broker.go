@@ -261,6 +261,9 @@ func (b *Broker) finish() ([]string, error) {
 		if b.BrokerID <= 0 {
 			return warnings, fmt.Errorf("brokerRole SLAVE needs brokerId > 0, have %d", b.BrokerID)
 		}
+		// Said at every start, so nobody mistakes it for a copy of the master.
+		warnings = append(warnings, fmt.Sprintf("brokerRole = SLAVE: master/slave replication is not implemented yet; "+
+			"broker %s id %d copies nothing from its master and runs as an independent, unreplicated broker", b.BrokerName, b.BrokerID))
 	} else if b.BrokerID != 0 {
 		warnings = append(warnings, fmt.Sprintf("brokerId = %d: a master's brokerId is 0, using 0 as RocketMQ does", b.BrokerID))
 		b.BrokerID = 0
