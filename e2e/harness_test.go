@@ -27,7 +27,8 @@ var commands = []string{"../broker/cmd/mqnamesrv", "../broker/cmd/mqbroker", "..
 
 // TestMain builds the commands into a temporary directory, with the race
 // detector when MQOPS_E2E_RACE=1, or uses the ones already built in
-// $MQOPS_E2E_BIN (make test builds them once for every suite).
+// $MQOPS_E2E_BIN (make test builds them once for every suite; a relative
+// path is relative to e2e/).
 func TestMain(m *testing.M) {
 	rlog.SetLogLevel("error")
 	// A race-built process stops at its first data race with exit code 66
