@@ -28,17 +28,29 @@ mkdir -p "$logs"
 # make lint runs the ansible-lint that test-ansible would run first.
 [[ $only == *" lint "* ]] && export MQOPS_ANSIBLE_LINTED=1
 
-# suite NAME [nice]: runs make NAME, logging as described above.
+# cpu_seconds FILE: user + system seconds of finished children from the
+# second line of the output of `times` in FILE ("1m2.5s 0m3.1s"). (`times`
+# itself must not run in a pipe or $(...): a fresh subshell has no children.)
+cpu_seconds() {
+	sed -n 2p "$1" | awk '{ n = 0; for (i = 1; i <= 2; i++) { split($i, a, "[ms]"); n += a[1] * 60 + a[2] } printf "%d", n }'
+}
+
+# suite NAME [nice]: runs make NAME, logging as described above; writes
+# "NAME EXIT WALL_SECONDS CPU_SECONDS" to NAME.result.
 suite() {
-	local name=$1 prio=${2:-0} t0 rc
+	local name=$1 prio=${2:-0}
 	[[ $only == *" $name "* ]] || return 0
-	t0=$(date +%s)
-	echo "[$name] started $(date +%T)"
-	nice -n "$prio" "$make" --no-print-directory "$name" </dev/null 2>&1 |
-		tee "$logs/$name.log" | sed -u "s/^/[$name] /"
-	rc=${PIPESTATUS[0]}
-	echo "$name $rc $(($(date +%s) - t0))" >"$logs/$name.result"
-	echo "[$name] finished $(date +%T): $([ "$rc" = 0 ] && echo ok || echo "FAILED (exit $rc)") after $(($(date +%s) - t0)) s"
+	(
+		t0=$(date +%s)
+		echo "[$name] started $(date +%T)"
+		nice -n "$prio" "$make" --no-print-directory "$name" </dev/null 2>&1 |
+			tee "$logs/$name.log" | sed -u "s/^/[$name] /"
+		rc=${PIPESTATUS[0]}
+		wall=$(($(date +%s) - t0))
+		times >"$logs/$name.times"
+		echo "$name $rc $wall $(cpu_seconds "$logs/$name.times")" >"$logs/$name.result"
+		echo "[$name] finished $(date +%T): $([ "$rc" = 0 ] && echo ok || echo "FAILED (exit $rc)") after $wall s"
+	)
 }
 
 lane_cpu() {
@@ -52,6 +64,7 @@ lane_zabbix() {
 	suite test-zabbix
 }
 
+t_all=$(date +%s)
 # Each lane in its own process group, so that an interrupt reaches all of
 # them (test-ansible's clean-up runs on SIGINT/SIGTERM).
 set -m
@@ -74,19 +87,20 @@ wait
 passed=0 failed=0 failures=()
 echo
 echo "=== make test: suites (logs in $logs)"
-printf '%-20s %-8s %8s\n' suite result seconds
+printf '%-20s %-8s %8s %8s\n' suite result seconds cpu-s
 for f in "$logs"/*.result; do
 	[ -e "$f" ] || continue
-	read -r name rc secs <"$f"
+	read -r name rc secs cpu <"$f"
 	if [ "$rc" = 0 ]; then
 		passed=$((passed + 1))
-		printf '%-20s %-8s %8s\n' "$name" ok "$secs"
+		printf '%-20s %-8s %8s %8s\n' "$name" ok "$secs" "$cpu"
 	else
 		failed=$((failed + 1))
 		failures+=("$name")
-		printf '%-20s %-8s %8s\n' "$name" "FAILED" "$secs"
+		printf '%-20s %-8s %8s %8s\n' "$name" "FAILED" "$secs" "$cpu"
 	fi
 done
+echo "wall clock of the suites side by side: $(($(date +%s) - t_all)) s"
 for name in "${failures[@]}"; do
 	echo
 	echo "=== FAILED: $name (exit $(cut -d' ' -f2 "$logs/$name.result")); last 60 lines of $logs/$name.log:"

@@ -18,10 +18,10 @@
 # at level 1): this machine's shell set-up costs seconds per Ansible task
 # and is no part of what a target host is. The namespaces share this
 # machine's file system, kernel and /etc/passwd, so the generated inventory
-# gives every host
-# its own directories under $work/<host>/, its own service user
-# (mqops-<host>), supervisor mode (no systemd in a namespace), and points the
-# OS tuning at per-host files with nothing applied to the shared kernel.
+# gives every host its own directories under $work/<host>/, its own service
+# user (mqops-<host>), supervisor mode (no systemd in a namespace), and
+# points the OS tuning at per-host files with nothing applied to the shared
+# kernel.
 #
 # Steps, each asserting outcomes:
 #   1. ansible-lint, production profile (skipped with MQOPS_ANSIBLE_LINTED=1:
