@@ -84,6 +84,11 @@ die() {
 	echo "FAIL: $*" >&2
 	exit 1
 }
+# A command failing under set -e names itself instead of ending the run
+# without a word.
+on_err() { echo "FAIL: line $1: $2 (exit $3)" >&2; }
+set -E
+trap 'on_err $LINENO "$BASH_COMMAND" $?' ERR
 
 [ "$(id -u)" -eq 0 ] || die "run as root (namespaces, sshd, users)"
 # The checks need only the standard library: the system's python3, which
@@ -114,6 +119,7 @@ made_run_sshd=
 cleanup() {
 	local rc=$?
 	set +e
+	trap - ERR
 	# The background load client of steps 9 and 10, by its pid.
 	[ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null && wait "$load_pid" 2>/dev/null
 	for h in "${hosts[@]}"; do
@@ -377,9 +383,11 @@ start_load() {
 # consumer has received messages: the application is working now.
 load_progress() {
 	local dir=$1 before n
-	before=$(cat "$dir/acked" 2>/dev/null | wc -l)
+	# The client creates its files once it runs.
+	lines() { if [ -e "$1" ]; then wc -l <"$1"; else echo 0; fi; }
+	before=$(lines "$dir/acked")
 	for _ in $(seq 1200); do
-		n=$(cat "$dir/acked" 2>/dev/null | wc -l)
+		n=$(lines "$dir/acked")
 		[ "$n" -ge $((before + 100)) ] && [ -s "$dir/received" ] && return 0
 		sleep 0.1
 	done
