@@ -7,7 +7,7 @@ GOFLAGS ?=
 E2E_CMDS := ./broker/cmd/mqnamesrv ./broker/cmd/mqbroker ./broker/cmd/mqnsaddr ./mqadmin/cmd/mqadmin ./zabbix/cmd/mqops-zbx
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build build-race run test test-suites test-unit test-e2e test-e2e-norace test-zabbix \
+.PHONY: all build build-race run test test-unit test-e2e test-e2e-norace test-zabbix \
 	test-zabbix-server test-ansible lint bench fuzz clean deps
 
 all: build
@@ -70,7 +70,7 @@ test-zabbix: build
 test-zabbix-server: build
 	MQOPS_E2E_BIN=$(CURDIR)/$(BIN) MQOPS_REQUIRE_ZABBIX=1 MQOPS_ZABBIX_SERVER=1 $(GO) test -count=1 -timeout 20m -run '^TestZabbixServer$$' ./e2e/
 
-# Ansible rollout onto three network-namespace hosts (tests/ansible/run.sh; root).
+# Ansible rollout onto six network-namespace hosts (tests/ansible/run.sh; root).
 test-ansible: build
 	./tests/ansible/run.sh
 
