@@ -3,49 +3,74 @@ GO      ?= go
 BIN     := bin
 DATA    := data
 GOFLAGS ?=
+# The commands the end-to-end suites run.
+E2E_CMDS := ./broker/cmd/mqnamesrv ./broker/cmd/mqbroker ./broker/cmd/mqnsaddr ./mqadmin/cmd/mqadmin ./zabbix/cmd/mqops-zbx
+STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build run test test-unit test-e2e test-zabbix test-zabbix-server test-ansible lint bench fuzz clean deps
+.PHONY: all build build-race run test test-unit test-e2e test-e2e-norace test-zabbix \
+	test-zabbix-server test-ansible lint bench fuzz clean deps
 
 all: build
 
 build:
-	$(GO) build $(GOFLAGS) -o $(BIN)/ ./broker/cmd/... ./mqadmin/cmd/... ./zabbix/cmd/...
+	$(GO) build $(GOFLAGS) -o $(BIN)/ ./broker/cmd/... ./mqadmin/cmd/... ./zabbix/cmd/... ./tests/loadclient
+
+# The same commands with the race detector, for test-e2e.
+build-race:
+	$(GO) build $(GOFLAGS) -race -o $(BIN)/race/ $(E2E_CMDS)
 
 # Start a name server and a broker on localhost; Ctrl-C stops both cleanly.
 run: build
 	./scripts/run.sh $(BIN) $(DATA)
 
-# Everything CI runs. Installs what the tests need first.
-test: deps lint test-unit test-e2e test-zabbix test-zabbix-server test-ansible
+# Everything CI runs. Installs what the tests need, builds bin/ once for
+# every suite, then runs lint and the suites side by side (scripts/test.sh:
+# per-suite logs in bin/test-logs, a summary table, one exit code).
+test: deps
+	$(MAKE) --no-print-directory build
+	./scripts/test.sh
 
 deps:
 	./scripts/deps.sh openssh-server ansible ansible-lint curl zabbix-agent zabbix-agent2 \
 	  zabbix-server-pgsql zabbix-frontend-php php-pgsql php-fpm postgresql nginx
 
-lint:
+lint: $(BIN)/tools/staticcheck-$(STATICCHECK_VERSION)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(BIN)/tools/staticcheck-$(STATICCHECK_VERSION) ./...
+	ansible-lint -q -c tests/ansible/ansible-lint.yml ansible.cfg inventory playbooks roles tests/ansible
+
+# staticcheck at a fixed version, from the Go module proxy.
+$(BIN)/tools/staticcheck-$(STATICCHECK_VERSION):
+	GOBIN=$(CURDIR)/$(BIN)/tools $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(BIN)/tools/staticcheck $@
 
 test-unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 
-test-e2e:
-	$(GO) test -count=1 -timeout 20m -parallel 6 -skip '^TestZabbix' ./e2e/
+# Against race-built daemons and mqadmin (bin/race): a race report fails
+# the test whose process printed it.
+test-e2e: build-race
+	MQOPS_E2E_BIN=$(CURDIR)/$(BIN)/race $(GO) test -count=1 -timeout 20m -parallel 6 -skip '^TestZabbix' ./e2e/
+
+# The same without the race detector (not part of make test).
+test-e2e-norace: build
+	MQOPS_E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -parallel 6 -skip '^TestZabbix' ./e2e/
 
 # The helper, user parameters and templates through a real zabbix_agentd
 # and zabbix_agent2 (Debian packages, installed by deps).
-test-zabbix:
-	MQOPS_REQUIRE_ZABBIX=1 $(GO) test -count=1 -timeout 10m -run '^TestZabbixAgent$$' ./e2e/
+test-zabbix: build
+	MQOPS_E2E_BIN=$(CURDIR)/$(BIN) MQOPS_REQUIRE_ZABBIX=1 $(GO) test -count=1 -timeout 10m -run '^TestZabbixAgent$$' ./e2e/
 
 # The templates imported into a real Zabbix 6.0 server (throwaway
 # PostgreSQL, zabbix_server, frontend on php-fpm + nginx; about a minute):
 # hosts linked, items get the cluster's values, discovery creates per-topic
 # and per-group items.
-test-zabbix-server:
-	MQOPS_REQUIRE_ZABBIX=1 MQOPS_ZABBIX_SERVER=1 $(GO) test -count=1 -timeout 20m -run '^TestZabbixServer$$' ./e2e/
+test-zabbix-server: build
+	MQOPS_E2E_BIN=$(CURDIR)/$(BIN) MQOPS_REQUIRE_ZABBIX=1 MQOPS_ZABBIX_SERVER=1 $(GO) test -count=1 -timeout 20m -run '^TestZabbixServer$$' ./e2e/
 
-# Ansible rollout onto three network-namespace hosts (tests/ansible/run.sh; root).
+# Ansible rollout onto six network-namespace hosts (tests/ansible/run.sh; root).
 test-ansible: build
 	./tests/ansible/run.sh
 

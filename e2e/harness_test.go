@@ -22,35 +22,71 @@ import (
 
 var binDir string
 
+// The daemons and CLIs the tests run.
+var commands = []string{"../broker/cmd/mqnamesrv", "../broker/cmd/mqbroker", "../broker/cmd/mqnsaddr", "../mqadmin/cmd/mqadmin", "../zabbix/cmd/mqops-zbx"}
+
+// TestMain builds the commands into a temporary directory, with the race
+// detector when MQOPS_E2E_RACE=1, or uses the ones already built in
+// $MQOPS_E2E_BIN (make test builds them once for every suite; a relative
+// path is relative to e2e/).
 func TestMain(m *testing.M) {
 	rlog.SetLogLevel("error")
+	// A race-built process stops at its first data race with exit code 66
+	// (an unexpected exit fails its test); procs and runCLI also fail the
+	// test whose process printed a race report.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "halt_on_error=1 exitcode=66")
+	}
+	if dir := os.Getenv("MQOPS_E2E_BIN"); dir != "" {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		for _, pkg := range commands {
+			if _, err := os.Stat(filepath.Join(abs, filepath.Base(pkg))); err != nil {
+				fmt.Fprintf(os.Stderr, "MQOPS_E2E_BIN=%s: %v\n", dir, err)
+				os.Exit(1)
+			}
+		}
+		binDir = abs
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "mqops-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	binDir = dir
-	for _, pkg := range []string{"../broker/cmd/mqnamesrv", "../broker/cmd/mqbroker", "../broker/cmd/mqnsaddr", "../mqadmin/cmd/mqadmin", "../zabbix/cmd/mqops-zbx"} {
-		cmd := filepath.Base(pkg)
-		b := exec.Command("go", "build", "-o", filepath.Join(dir, cmd), pkg)
-		b.Stdout, b.Stderr = os.Stderr, os.Stderr
-		if err := b.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build", cmd, err)
-			os.Exit(1)
-		}
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	if os.Getenv("MQOPS_E2E_RACE") == "1" {
+		args = append(args, "-race")
+	}
+	// One go build for all of them: the packages they share are compiled once.
+	b := exec.Command("go", append(args, commands...)...)
+	b.Stdout, b.Stderr = os.Stderr, os.Stderr
+	if err := b.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build", commands, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
+// raceReport is the start of a race detector report, on stderr.
+const raceReport = "WARNING: DATA RACE"
+
 // proc is one daemon started by a test.
 type proc struct {
 	t    *testing.T
+	name string
 	cmd  *exec.Cmd
 	addr string
 	out  *lockedBuf
 	done chan struct{}
+	race sync.Once // reports a data race once, however often it is stopped
 }
 
 type lockedBuf struct {
@@ -78,8 +114,14 @@ var (
 // start runs a daemon and waits until it prints its ready line.
 func start(t *testing.T, ready *regexp.Regexp, name string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, name), args...)
-	p := &proc{t: t, cmd: cmd, out: &lockedBuf{}, done: make(chan struct{})}
+	return startExe(t, ready, name, filepath.Join(binDir, name), args...)
+}
+
+// startExe is start for any executable; name is what messages call it.
+func startExe(t *testing.T, ready *regexp.Regexp, name, exe string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(exe, args...)
+	p := &proc{t: t, name: name, cmd: cmd, out: &lockedBuf{}, done: make(chan struct{})}
 	pr, pw := io.Pipe()
 	cmd.Stdout = io.MultiWriter(pw, p.out)
 	cmd.Stderr = p.out
@@ -107,6 +149,7 @@ func start(t *testing.T, ready *regexp.Regexp, name string, args ...string) *pro
 	select {
 	case p.addr = <-found:
 	case <-p.done:
+		p.checkRace()
 		t.Fatalf("%s exited before it was ready:\n%s", name, p.out.String())
 	case <-time.After(30 * time.Second):
 		p.kill()
@@ -126,6 +169,7 @@ func (p *proc) stop() {
 		p.kill()
 		p.t.Fatalf("process did not stop within 30s:\n%s", p.out.String())
 	}
+	p.checkRace()
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		p.t.Fatalf("process exited with %d:\n%s", code, p.out.String())
 	}
@@ -135,6 +179,17 @@ func (p *proc) stop() {
 func (p *proc) kill() {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
+	p.checkRace()
+}
+
+// checkRace fails the test owning p if p printed a race report (a
+// race-built daemon, MQOPS_E2E_RACE=1); it runs once p has exited.
+func (p *proc) checkRace() {
+	p.race.Do(func() {
+		if out := p.out.String(); strings.Contains(out, raceReport) {
+			p.t.Errorf("%s: data race detected:\n%s", p.name, out[strings.Index(out, raceReport):])
+		}
+	})
 }
 
 // startNamesrv runs a name server on a random port.

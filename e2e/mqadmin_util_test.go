@@ -27,6 +27,9 @@ func runCLI(t *testing.T, env []string, args ...string) cliResult {
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	r := cliResult{stdout: out.String(), stderr: errb.String()}
+	if i := strings.Index(r.stderr, raceReport); i >= 0 {
+		t.Errorf("mqadmin %v: data race detected:\n%s", args, r.stderr[i:])
+	}
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):

@@ -76,7 +76,10 @@ func startSSHD(t *testing.T) *sshServer {
 	}
 	conf := filepath.Join(dir, "sshd_config")
 	// Another test's process may take the port between unusedPort and
-	// sshd's bind; a few tries make that harmless.
+	// sshd's bind; a few tries make that harmless. SHLVL=1 keeps bash, the
+	// login shell running each command, from reading the user's ~/.bashrc
+	// (bash reads it for ssh commands only at level 1): a developer's
+	// shell set-up costs seconds per command and is no part of the test.
 	for try := 0; ; try++ {
 		s.port = unusedPort(t)
 		text := fmt.Sprintf(`ListenAddress 127.0.0.1:%d
@@ -91,6 +94,7 @@ KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
 MaxStartups 100
 LogLevel VERBOSE
+SetEnv SHLVL=1
 `, s.port, filepath.Join(dir, "host_ed25519"), filepath.Join(dir, "host_ecdsa"), filepath.Join(dir, "sshd.pid"), authorized)
 		// OpenSSH 9.8+ shuts out an address after failed logins, which the
 		// tests make on purpose; older versions reject the option.
