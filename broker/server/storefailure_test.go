@@ -130,6 +130,8 @@ func TestSendAfterFsyncFailure(t *testing.T) {
 	if r := call(t, conn2, sendFrame("FsyncTopic", []byte("four"))); r.Code != wire.Success {
 		t.Fatalf("send after restart: %d %s", r.Code, r.Remark)
 	}
+	// The send is answered before the dispatcher writes its unit.
+	waitFor(t, func() bool { return b2.store.MaxOffset("FsyncTopic", 0) == 3 })
 	res := b2.store.GetMessages("FsyncTopic", 0, 0, 32, 1<<20, nil, nil, nil)
 	var bodies []string
 	for p := 0; p < len(res.Body); {
