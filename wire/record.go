@@ -256,7 +256,13 @@ func (v RecordView) offStoreTimestamp() int { return offBornHost + v.bornHostLen
 func (v RecordView) offStoreHost() int      { return v.offStoreTimestamp() + 8 }
 func (v RecordView) offReconsume() int      { return v.offStoreHost() + v.storeHostLen() }
 func (v RecordView) offPrepared() int       { return v.offReconsume() + 4 }
-func (v RecordView) offBodyLen() int        { return v.offPrepared() + 8 }
+
+// offBodyLen reads the sysFlag once: the read path finds every record's
+// topic through it (the consume-queue check), so it stays a few loads.
+func (v RecordView) offBodyLen() int {
+	sf := v.SysFlag()
+	return offBornHost + hostLen(sf&SysFlagBornHostV6 != 0) + 8 + hostLen(sf&SysFlagStoreHostV6 != 0) + 4 + 8
+}
 
 // BornHost returns the raw born host (8 or 20 bytes).
 func (v RecordView) BornHost() []byte { return v.slice(offBornHost, v.bornHostLen()) }
