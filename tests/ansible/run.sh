@@ -103,9 +103,13 @@ for b in mqnamesrv mqbroker mqadmin mqnsaddr mqops-zbx loadclient; do
 	[ -x "bin/$b" ] || die "bin/$b missing: run make build"
 done
 
-# One run at a time: the bridge, namespace and user names are fixed.
-exec 9>/tmp/mqops-ansible.lock
-flock -w 300 9 || die "another test-ansible run holds /tmp/mqops-ansible.lock"
+# One run at a time: the bridge, namespace and user names are fixed. The
+# lock lives in /run/lock, not /tmp, because a run with a private /tmp (a
+# CI sandbox) still shares this machine's network namespaces.
+lockdir=/run/lock
+[ -d "$lockdir" ] || lockdir=/tmp
+exec 9>"$lockdir/mqops-ansible.lock"
+flock -w 600 9 || die "another test-ansible run holds $lockdir/mqops-ansible.lock"
 
 work=$(mktemp -d /tmp/mqops-ansible.XXXXXX)
 # The Go client's name-server resolver keeps a snapshot under the user's
@@ -116,12 +120,10 @@ client_snapshots=$(getent passwd "$(id -un)" | cut -d: -f6)/logs/rocketmq-go
 chmod 755 "$work"
 made_run_sshd=
 
-cleanup() {
-	local rc=$?
-	set +e
-	trap - ERR
-	# The background load client of steps 9 and 10, by its pid.
-	[ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null && wait "$load_pid" 2>/dev/null
+# teardown_hosts: stops everything in the test namespaces and removes the
+# namespaces, veths, bridge and per-host users. Safe when some are missing.
+teardown_hosts() {
+	local h pids
 	for h in "${hosts[@]}"; do
 		# Everything inside a namespace was started by this script or by
 		# the deploy it ran: the daemons and the sshd.
@@ -142,6 +144,16 @@ cleanup() {
 		getent group "mqops-$h" >/dev/null && groupdel "mqops-$h"
 	done
 	ip link delete "$bridge" 2>/dev/null
+	return 0
+}
+
+cleanup() {
+	local rc=$?
+	set +e
+	trap - ERR
+	# The background load client of steps 9 and 10, by its pid.
+	[ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null && wait "$load_pid" 2>/dev/null
+	teardown_hosts
 	[ -n "$client_snapshots" ] && rm -rf "$client_snapshots"
 	[ -n "$made_run_sshd" ] && rmdir /run/sshd 2>/dev/null
 	if [ "${KEEP:-}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
@@ -207,6 +219,16 @@ else
 fi
 
 log "Hosts: bridge $bridge, namespaces ${hosts[*]}, sshd in each"
+# With the lock held, a bridge or namespace of ours is a leftover of a run
+# that was killed before its cleanup (SIGKILL, a lost machine session).
+if ip link show "$bridge" >/dev/null 2>&1 || ls /run/netns/mqops-mq* >/dev/null 2>&1; then
+	echo "removing the leftovers of an earlier run that did not clean up"
+	set +e
+	trap - ERR
+	teardown_hosts
+	trap 'on_err $LINENO "$BASH_COMMAND" $?' ERR
+	set -e
+fi
 ip link add "$bridge" type bridge
 ip addr add "$net.1/24" dev "$bridge"
 ip link set "$bridge" up
