@@ -175,11 +175,11 @@ func (s *Service) ChangeToMaster(e int32, localID int64) error {
 	if err := s.epochs.TruncateFrom(end + 1); err != nil { // entries past the log's end
 		return fmt.Errorf("change to master: %w", err)
 	}
-	if s.epochs.LastEpoch() >= e {
-		return fmt.Errorf("change to master: epoch %d already recorded", e)
-	}
-	if err := s.epochs.Append(epoch.Entry{Epoch: e, StartOffset: end}); err != nil {
-		return fmt.Errorf("change to master: %w", err)
+	// A master restarted within its own epoch keeps that epoch's entry.
+	if s.epochs.LastEpoch() != e {
+		if err := s.epochs.Append(epoch.Entry{Epoch: e, StartOffset: end}); err != nil {
+			return fmt.Errorf("change to master: %w", err)
+		}
 	}
 	s.mu.Lock()
 	s.localID = localID

@@ -1,0 +1,254 @@
+package replicas
+
+import (
+	"bytes"
+	"net"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mqops/mqops/broker/controller"
+	"github.com/mqops/mqops/broker/ha/autoswitch"
+	"github.com/mqops/mqops/broker/ha/epoch"
+	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/wire"
+)
+
+// memLog is an in-memory commit log with *store.Store's replication API;
+// the manager and the HA protocol are under test here, the store has its
+// own tests and e2e runs everything together.
+type memLog struct {
+	mu       sync.Mutex
+	b        []byte
+	onAppend func(int64)
+	confirm  atomic.Int64
+	writable atomic.Bool
+}
+
+func (m *memLog) MaxPhyOffset() int64 { m.mu.Lock(); defer m.mu.Unlock(); return int64(len(m.b)) }
+func (m *memLog) MinPhyOffset() int64 { return 0 }
+func (m *memLog) SegmentSize() int64  { return 1 << 20 }
+func (m *memLog) ReadCommitLog(dst []byte, off int64) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if off >= int64(len(m.b)) {
+		return 0, nil
+	}
+	return copy(dst, m.b[off:]), nil
+}
+func (m *memLog) SetOnAppend(fn func(int64)) { m.onAppend = fn }
+
+// put is a producer's send: refused unless the broker is master.
+func (m *memLog) put(b []byte) bool {
+	if !m.writable.Load() {
+		return false
+	}
+	m.mu.Lock()
+	m.b = append(m.b, b...)
+	n := int64(len(m.b))
+	m.mu.Unlock()
+	m.onAppend(n)
+	return true
+}
+func (m *memLog) AppendAt(off int64, b []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if off != int64(len(m.b)) {
+		return net.ErrClosed
+	}
+	m.b = append(m.b, b...)
+	return nil
+}
+func (m *memLog) TruncateTo(off int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.b = m.b[:off]
+	return nil
+}
+func (m *memLog) TruncatePartialTail() (int64, error) { return m.MaxPhyOffset(), nil }
+func (m *memLog) SetConfirmOffset(off int64)          { m.confirm.Store(off) }
+func (m *memLog) ConfirmOffset() int64                { return m.confirm.Load() }
+func (m *memLog) bytes() []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]byte(nil), m.b...)
+}
+
+// replica is one broker of the group: a remoting port (for
+// NOTIFY_BROKER_ROLE_CHANGED), an HA service and a manager.
+type replica struct {
+	dir  string
+	log  *memLog
+	srv  *remoting.Server
+	ha   *autoswitch.Service
+	mgr  *Manager
+	role atomic.Value // "master" / "slave"
+}
+
+var haOf sync.Map // remoting addr -> HA addr (what the name server would answer)
+
+func startReplica(t *testing.T, dir string, log *memLog, ctl string) *replica {
+	t.Helper()
+	r := &replica{dir: dir, log: log}
+	eps, err := epoch.Open(filepath.Join(dir, "epochFileCheckpoint"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mgr atomic.Pointer[Manager]
+	r.ha, err = autoswitch.Listen("127.0.0.1:0", log, eps, autoswitch.Config{HeartbeatInterval: 200 * time.Millisecond,
+		AllAckInSyncStateSet: true, OnExpand: func(set []int64) { mgr.Load().AlterSyncStateSet(set) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.srv, err = remoting.Listen("127.0.0.1:0", remoting.HandlerFunc(func(c *remoting.Conn, req *wire.Command) {
+		if req.Code == wire.NotifyBrokerRoleChanged {
+			go func() { _ = mgr.Load().HandleNotify(req) }()
+		}
+		c.ReplyCode(req, wire.Success, "")
+	}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = r.srv.Serve(nil) }()
+	addr := r.srv.Addr().String()
+	haOf.Store(addr, r.ha.Addr().String())
+	r.ha.Start()
+	r.mgr = New(Config{Cluster: "DefaultCluster", Name: "broker-a", Addr: addr, Controllers: []string{ctl},
+		IdentityPath: filepath.Join(dir, "brokerIdentity"), SyncBrokerMetadataPeriod: 300 * time.Millisecond,
+		CheckSyncStateSetPeriod: 300 * time.Millisecond, SyncControllerMetadataPeriod: time.Second,
+		HeartbeatInterval: 200 * time.Millisecond, HeartbeatTimeout: 3 * time.Second, ElectionPriority: 1}, r.ha, Hooks{
+		ToMaster: func(int32) error { log.writable.Store(true); r.role.Store("master"); return nil },
+		ToSlave: func(string, int64, int32) error {
+			log.writable.Store(false)
+			r.role.Store("slave")
+			return nil
+		},
+		MasterHA: func(a string) string {
+			v, _ := haOf.Load(a)
+			s, _ := v.(string)
+			return s
+		},
+		MaxPhyOffset: log.MaxPhyOffset, ConfirmOffset: log.ConfirmOffset,
+	})
+	mgr.Store(r.mgr)
+	r.mgr.Start()
+	return r
+}
+
+// kill stops everything at once, as kill -9 would: connections close.
+func (r *replica) kill() {
+	r.mgr.Close()
+	r.ha.Close()
+	r.srv.Close()
+}
+
+func (r *replica) isRole(role string) bool { v, _ := r.role.Load().(string); return v == role }
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func startController(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c, err := controller.New(controller.Options{Group: "g", SelfID: "n0", Peers: []controller.Peer{{ID: "n0", Addr: addr}},
+		StorePath: t.TempDir(), NotifyBrokerRoleChanged: true, ScanNotActiveBroker: 500 * time.Millisecond,
+		ScanInactiveMaster: 500 * time.Millisecond, LeaderGrace: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Serve()
+	t.Cleanup(c.Close)
+	waitFor(t, "a controller leader", c.IsLeader)
+	return addr
+}
+
+func replicaInfo(t *testing.T, ctl string) (*wire.MasterInfoHeader, wire.SyncStateSet) {
+	t.Helper()
+	cl := remoting.NewClient(nil, nil)
+	defer cl.Close()
+	resp, err := cl.Invoke(ctl, wire.NewRequest(wire.ControllerGetReplicaInfo, map[string]string{"brokerName": "broker-a"}, nil), 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := wire.ParseMasterInfoHeader(resp)
+	var set wire.SyncStateSet
+	_ = wire.UnmarshalLenient(resp.Body, &set)
+	return h, set
+}
+
+// A group of two against a real controller: the first replica is elected,
+// the second follows and joins the SyncStateSet; the master dies, the
+// slave is elected with epoch 2; the old master comes back with a tail it
+// wrote alone, becomes a slave, cuts that tail and copies the new master.
+func TestFailoverAndRejoin(t *testing.T) {
+	ctl := startController(t)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := startReplica(t, dirA, &memLog{}, ctl)
+	waitFor(t, "A elected master", func() bool { return a.isRole("master") })
+	b := startReplica(t, dirB, &memLog{}, ctl)
+	t.Cleanup(b.kill)
+	waitFor(t, "B slave", func() bool { return b.isRole("slave") })
+	if st := b.mgr.State(); st.BrokerID != 2 || st.MasterID != 1 || st.MasterEpoch != 1 {
+		t.Fatalf("B state %+v", st)
+	}
+	for i := range 50 {
+		if !a.log.put(bytes.Repeat([]byte{byte(i)}, 100)) {
+			t.Fatal("master refused a write")
+		}
+	}
+	if b.log.put([]byte("x")) {
+		t.Fatal("slave accepted a write")
+	}
+	waitFor(t, "B to replicate", func() bool { return bytes.Equal(a.log.bytes(), b.log.bytes()) })
+	waitFor(t, "B in the SyncStateSet", func() bool {
+		_, set := replicaInfo(t, ctl)
+		return slices.Equal(set.SyncStateSet, []int64{1, 2})
+	})
+	// With B in the set, an acked send is on B.
+	a.log.put(bytes.Repeat([]byte{'k'}, 100))
+	acked := make(chan bool, 1)
+	a.ha.WaitAck(a.log.MaxPhyOffset(), func(ok bool) { acked <- ok })
+	if !<-acked || !bytes.Equal(a.log.bytes(), b.log.bytes()) {
+		t.Fatal("a send acked with the whole SyncStateSet is not on the slave")
+	}
+	common := a.log.MaxPhyOffset()
+
+	a.kill()
+	a.log.writable.Store(true)
+	a.log.put(bytes.Repeat([]byte{'z'}, 333)) // written alone before dying: never acked
+	waitFor(t, "B elected master", func() bool { return b.isRole("master") })
+	if h, _ := replicaInfo(t, ctl); h.MasterBrokerID != 2 || h.MasterEpoch != 2 {
+		t.Fatalf("controller after failover: %+v", h)
+	}
+	if got := b.ha.Epochs().Entries(); !slices.Equal(got, []epoch.Entry{{Epoch: 1, StartOffset: 0}, {Epoch: 2, StartOffset: common}}) {
+		t.Fatalf("B epochs %v", got)
+	}
+	b.log.put(bytes.Repeat([]byte{'n'}, 200))
+
+	a2 := startReplica(t, dirA, a.log, ctl)
+	t.Cleanup(a2.kill)
+	waitFor(t, "A back as slave", func() bool { return a2.isRole("slave") })
+	waitFor(t, "A to cut its tail and copy B", func() bool { return bytes.Equal(a2.log.bytes(), b.log.bytes()) })
+	if got := a2.ha.Epochs().Entries(); !slices.Equal(got, b.ha.Epochs().Entries()) {
+		t.Fatalf("A epochs %v, B's %v", got, b.ha.Epochs().Entries())
+	}
+	if st := a2.mgr.State(); st.BrokerID != 1 || st.MasterID != 2 || st.MasterEpoch != 2 {
+		t.Fatalf("A state after rejoin %+v (its id must survive the restart)", st)
+	}
+}
