@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -47,6 +48,20 @@ func (s *Store) recover(crashed bool) error {
 	if err != nil {
 		s.log.Warn("[RECOVERY] ignoring unusable checkpoint; validating the whole commitlog", "err", err)
 	}
+	cutAt, truncating, err := readTruncateMarker(s.cfg.RootDir)
+	if err != nil {
+		return err
+	}
+	if truncating {
+		// TruncateTo (replica.go) was interrupted: finish it. Nothing at
+		// or past cutAt may come back, whatever the checkpoint and the
+		// manifest (written before the truncation) say.
+		s.log.Warn("[RECOVERY] finishing an interrupted truncation of the commitlog", "offset", cutAt)
+		ck.flushed, ck.dispatched = min(ck.flushed, cutAt), min(ck.dispatched, cutAt)
+		if err := os.Remove(manifestPath(s.cfg.RootDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("recover store %s: %w", s.cfg.RootDir, err)
+		}
+	}
 	var durable int64
 	if haveCk {
 		durable = ck.flushed
@@ -56,6 +71,9 @@ func (s *Store) recover(crashed bool) error {
 	}
 	start := s.walkStart(ck, haveCk)
 	end, lastTS, cause := s.walkLog(start, durable)
+	if truncating && end > cutAt {
+		end, cause = cutAt, fmt.Errorf("interrupted truncation to %d", cutAt)
+	}
 	if err := s.checkMissing(durable, end); err != nil {
 		return err
 	}
@@ -109,6 +127,11 @@ func (s *Store) recover(crashed bool) error {
 	}
 	if err := s.flushConsumeQueues(); err != nil {
 		return fmt.Errorf("recover store %s: %w", s.cfg.RootDir, err)
+	}
+	if truncating {
+		if err := s.removeTruncateMarker(); err != nil {
+			return fmt.Errorf("recover store %s: %w", s.cfg.RootDir, err)
+		}
 	}
 	s.log.Info("[RECOVERY] store recovered", "validatedFrom", start, "redispatchedFrom", from,
 		"maxPhyOffset", end, "minPhyOffset", minPhy, "queues", len(s.queueOffsets))

@@ -2,15 +2,20 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/mqops/mqops/fileutil"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -371,5 +376,342 @@ func TestAppendAtEmptySlaveStartsAtLastSegment(t *testing.T) {
 	s2 := openStore(t, scfg)
 	if s2.MinPhyOffset() != start || s2.MaxPhyOffset() != master.MaxPhyOffset() {
 		t.Fatalf("reopened slave %d..%d", s2.MinPhyOffset(), s2.MaxPhyOffset())
+	}
+}
+
+// waitCheckpoint waits until the checkpoint on disk vouches for the store's
+// complete records (flushed and dispatched at the complete boundary).
+func waitCheckpoint(t testing.TB, s *Store) checkpoint {
+	t.Helper()
+	for i := 0; i < 5000; i++ {
+		ck, ok, _ := readCheckpoint(s.cfg.RootDir)
+		if c := s.complete.Load(); ok && ck.flushed == c && ck.dispatched == c {
+			return ck
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatalf("checkpoint never reached %d", s.complete.Load())
+	return checkpoint{}
+}
+
+// recordStart returns the start of a message record near off in master.
+func recordStart(t testing.TB, master *Store, off int64) int64 {
+	t.Helper()
+	for ; off > 0; off-- {
+		if _, err := master.ReadRecord(off, nil); err == nil {
+			return off
+		}
+	}
+	t.Fatal("no record found")
+	return 0
+}
+
+// TestReplicaCrashMidRecord: a slave killed while its log ends inside a
+// record restarts at the last complete record, with no damage reported,
+// and continues from there.
+func TestReplicaCrashMidRecord(t *testing.T) {
+	rng := rand.New(rand.NewSource(6))
+	mcfg := replConfig(t, nil)
+	master := openStore(t, mcfg)
+	fillMaster(t, master, rng, 0, 300)
+	slogs := &logBuf{}
+	scfg := replConfig(t, slogs)
+	scfg.CQFlushInterval = 5 * time.Millisecond
+	slave := openSlave(t, scfg)
+	rec := recordStart(t, master, master.MaxPhyOffset()/2)
+	replicate(t, master, slave, rng, rec+100)
+	// The flusher and the checkpoint run while the tail is partial: they
+	// must stop at the record boundary.
+	if ck := waitCheckpoint(t, slave); ck.flushed != rec {
+		t.Fatalf("checkpoint flushed %d, want %d", ck.flushed, rec)
+	}
+	slave.crashForTest()
+
+	s2, err := Open(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s2.Close() })
+	if got := s2.MaxPhyOffset(); got != rec {
+		t.Fatalf("reopened slave MaxPhyOffset %d, want %d (the partial record cut)", got, rec)
+	}
+	if l := slogs.String(); strings.Contains(l, "damaged") || strings.Contains(l, "quarantin") {
+		t.Fatalf("recovery reported damage:\n%s", l)
+	}
+	if err := s2.SetRole(RoleSlave); err != nil {
+		t.Fatal(err)
+	}
+	replicate(t, master, s2, rng, 0)
+	sameQueues(t, master, s2, 300)
+	sameCommitLog(t, mcfg, scfg)
+}
+
+// truncatedQueues checks that slave holds exactly master's records below
+// cut in every queue and finds no key of a record at or past cut.
+func truncatedQueues(t testing.TB, master, slave *Store, cut int64, keys int) {
+	t.Helper()
+	waitDispatch(t, master)
+	for _, topic := range replTopics {
+		for q := int32(0); q < 4; q++ {
+			var want []wire.RecordView
+			for _, r := range readAll(t, master, topic, q) {
+				if r.PhysicalOffset() < cut {
+					want = append(want, r)
+				}
+			}
+			got := readAll(t, slave, topic, q)
+			if len(got) != len(want) || slave.MaxOffset(topic, q) != int64(len(want)) {
+				t.Fatalf("%s/%d: slave has %d messages (max offset %d), want %d", topic, q, len(got), slave.MaxOffset(topic, q), len(want))
+			}
+			for i := range got {
+				if !bytes.Equal(got[i], want[i]) {
+					t.Fatalf("%s/%d: message %d differs", topic, q, i)
+				}
+			}
+		}
+	}
+	for i := 0; i < keys; i++ {
+		so, _, _ := slave.QueryIndex(replTopics[i%2], fmt.Sprintf("key-%d", i), 64, 0, 1<<62)
+		for _, o := range so {
+			if o >= cut {
+				t.Fatalf("key-%d: index entry at %d, past the cut %d", i, o, cut)
+			}
+		}
+	}
+}
+
+func TestTruncateTo(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	mcfg := replConfig(t, nil)
+	master := openStore(t, mcfg)
+	fillMaster(t, master, rng, 0, 400)
+	scfg := replConfig(t, nil)
+	slave := openSlave(t, scfg)
+	replicate(t, master, slave, rng, 0)
+	sameQueues(t, master, slave, 400)
+
+	cut := recordStart(t, master, master.MaxPhyOffset()*2/3)
+	if err := slave.TruncateTo(cut + 1); err == nil {
+		t.Fatal("TruncateTo inside a record accepted")
+	}
+	if err := slave.TruncateTo(master.MaxPhyOffset() + 1); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("TruncateTo past the end: %v", err)
+	}
+	if err := slave.TruncateTo(cut); err != nil {
+		t.Fatal(err)
+	}
+	if slave.MaxPhyOffset() != cut {
+		t.Fatalf("MaxPhyOffset %d after TruncateTo(%d)", slave.MaxPhyOffset(), cut)
+	}
+	if ck, ok, _ := readCheckpoint(scfg.RootDir); !ok || ck.flushed > cut || ck.dispatched > cut {
+		t.Fatalf("checkpoint %+v after TruncateTo(%d)", ck, cut)
+	}
+	truncatedQueues(t, master, slave, cut, 400)
+
+	// A restart keeps the cut.
+	slave.crashForTest()
+	slave = openStore(t, scfg)
+	if slave.MaxPhyOffset() != cut {
+		t.Fatalf("reopened: MaxPhyOffset %d, want %d", slave.MaxPhyOffset(), cut)
+	}
+	truncatedQueues(t, master, slave, cut, 400)
+
+	// The master diverges the same way (as after a failover), then writes
+	// new messages; the slave follows from the cut.
+	if err := master.TruncateTo(cut); err != nil {
+		t.Fatal(err)
+	}
+	truncatedQueues(t, master, master, cut, 400)
+	fillMaster(t, master, rng, 1000, 300)
+	if err := slave.SetRole(RoleSlave); err != nil {
+		t.Fatal(err)
+	}
+	replicate(t, master, slave, rng, 0)
+	sameQueues(t, master, slave, 0)
+	sameCommitLog(t, mcfg, scfg)
+	for i := 1000; i < 1300; i += 29 {
+		topic, key := replTopics[i%2], fmt.Sprintf("key-%d", i)
+		mo, _, _ := master.QueryIndex(topic, key, 64, 0, 1<<62)
+		so, _, _ := slave.QueryIndex(topic, key, 64, 0, 1<<62)
+		if len(mo) != 1 || fmt.Sprint(mo) != fmt.Sprint(so) {
+			t.Fatalf("QueryIndex(%s): master %v, slave %v", key, mo, so)
+		}
+	}
+}
+
+// TestTruncateInterrupted: a store killed during TruncateTo (its marker
+// written, nothing else done) finishes the truncation when it reopens:
+// the truncated records are never served again.
+func TestTruncateInterrupted(t *testing.T) {
+	rng := rand.New(rand.NewSource(8))
+	cfg := replConfig(t, nil)
+	cfg.CQFlushInterval = 5 * time.Millisecond
+	s := openStore(t, cfg)
+	fillMaster(t, s, rng, 0, 400)
+	waitDispatch(t, s)
+	waitCheckpoint(t, s)
+	cut := recordStart(t, s, s.MaxPhyOffset()/2)
+	ref := openStore(t, replConfig(t, nil))
+	ref.SetRole(RoleSlave)
+	replicate(t, s, ref, rng, 0) // the untruncated log, to compare with
+
+	if err := fileutil.WriteFile(truncateMarkerPath(cfg.RootDir), []byte(fmt.Sprintln(cut)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.crashForTest()
+	s2 := openStore(t, cfg)
+	if s2.MaxPhyOffset() != cut {
+		t.Fatalf("reopened: MaxPhyOffset %d, want %d", s2.MaxPhyOffset(), cut)
+	}
+	if _, err := os.Stat(truncateMarkerPath(cfg.RootDir)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("truncation marker left: %v", err)
+	}
+	truncatedQueues(t, ref, s2, cut, 400)
+	// Put continues each queue after the cut.
+	next := s2.MaxOffset("ReplA", 0)
+	if r := mustPut(t, s2, msg("ReplA", 0, "after")); r.PhysicalOffset != cut || r.QueueOffset != next {
+		t.Fatalf("Put after the cut at %d queue offset %d, want %d / %d", r.PhysicalOffset, r.QueueOffset, cut, next)
+	}
+}
+
+func TestConfirmGate(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	master := openStore(t, replConfig(t, nil))
+	fillMaster(t, master, rng, 0, 200)
+	slave := openSlave(t, replConfig(t, nil))
+	slave.EnableConfirmGate(true)
+	confirm := recordStart(t, master, master.MaxPhyOffset()/2) + 10 // inside a record
+	slave.SetConfirmOffset(confirm)
+	if slave.ConfirmOffset() != confirm {
+		t.Fatal("ConfirmOffset")
+	}
+	replicate(t, master, slave, rng, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := slave.WaitDispatched(ctx, confirm-10); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	if err := slave.WaitDispatched(short, slave.MaxPhyOffset()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitDispatched past the confirm offset: %v", err)
+	}
+	// Only records ending at or below the confirm offset are visible.
+	truncatedQueues(t, master, slave, confirm-10, 0)
+
+	slave.SetConfirmOffset(slave.MaxPhyOffset())
+	if err := slave.WaitDispatched(ctx, slave.MaxPhyOffset()); err != nil {
+		t.Fatal(err)
+	}
+	sameQueues(t, master, slave, 200)
+}
+
+// TestReplicaConcurrent runs AppendAt against readers of every kind and a
+// retention loop removing old segments (run it with -race): reads of
+// removed segments fail cleanly, nothing crashes, and the slave ends with
+// the master's log over the retained range.
+func TestReplicaConcurrent(t *testing.T) {
+	rng := rand.New(rand.NewSource(10))
+	mcfg := replConfig(t, nil)
+	master := openStore(t, mcfg)
+	fillMaster(t, master, rng, 0, 800)
+
+	scfg := replConfig(t, nil)
+	clk := newFakeClock()
+	scfg.Now = clk.Now
+	scfg.DeleteWhen = []int{clk.Now().Hour()}
+	scfg.FileReservedTime = time.Hour
+	slave := openSlave(t, scfg)
+	setDiskUsage(slave, func() (float64, error) { return 10, nil })
+
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var reads, removed atomic.Int64
+	wg.Add(3)
+	go func() { // consumers and the HA writer of a cascaded slave
+		defer wg.Done()
+		buf := make([]byte, 4096)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			for _, topic := range replTopics {
+				for q := int32(0); q < 4; q++ {
+					r := slave.GetMessages(topic, q, slave.MinOffset(topic, q), 8, 1<<20, nil, nil, nil)
+					if r.Status == Found {
+						records(t, r.Body)
+						reads.Add(1)
+					}
+				}
+			}
+			if n, err := slave.ReadCommitLog(buf, slave.MinPhyOffset()); err == nil && n > 0 {
+				reads.Add(1)
+			}
+			slave.QueryIndex("ReplA", "key-10", 8, 0, 1<<62)
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	go func() { // retention: age everything but the last two segments
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			slave.clog.mu.RLock()
+			segs := slices.Clone(slave.clog.segs)
+			slave.clog.mu.RUnlock()
+			old := clk.Now().Add(-2 * time.Hour)
+			for i := 0; i+2 < len(segs); i++ {
+				_ = os.Chtimes(segs[i].path, old, old) // may be gone already
+			}
+			before := slave.MinPhyOffset()
+			slave.RunRetention()
+			if slave.MinPhyOffset() > before {
+				removed.Add(1)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	go func() { // ReadCommitLog against segment removal
+		defer wg.Done()
+		buf := make([]byte, 64<<10)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			off := slave.MinPhyOffset()
+			if _, err := slave.ReadCommitLog(buf, off); err != nil && !errors.Is(err, ErrOffsetOutOfRange) {
+				t.Errorf("ReadCommitLog(%d): %v", off, err)
+				return
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	}()
+	replicate(t, master, slave, rng, 0)
+	for i := 0; removed.Load() == 0 && i < 5000; i++ {
+		time.Sleep(2 * time.Millisecond)
+	}
+	close(done)
+	wg.Wait()
+	if removed.Load() == 0 || reads.Load() == 0 {
+		t.Fatalf("retention removed %d times, %d reads: the test did not exercise the race", removed.Load(), reads.Load())
+	}
+	// The retained range is the master's.
+	buf, mbuf := make([]byte, 64<<10), make([]byte, 64<<10)
+	for off := slave.MinPhyOffset(); off < slave.MaxPhyOffset(); {
+		n, err := slave.ReadCommitLog(buf, off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, _ := master.ReadCommitLog(mbuf[:n], off); m != n || !bytes.Equal(buf[:n], mbuf[:n]) {
+			t.Fatalf("logs differ at %d", off)
+		}
+		off += int64(n)
 	}
 }

@@ -35,6 +35,10 @@
 //   - the consume-queue manifest (cqmanifest.go) lists every queue with
 //     units of records below the checkpoint's D, and every unit below an
 //     entry's max is durable.
+//   - the checkpoint's offsets and the manifest's maxes only grow, except
+//     in TruncateTo (replica.go), which lowers them after cutting the log
+//     and its queues, under a durable "truncating" marker that recovery
+//     obeys first: nothing at or past a truncation point is served again.
 package store
 
 import (
@@ -255,9 +259,11 @@ type Store struct {
 	role        atomic.Int32 // Role (replica.go)
 	confirmGate atomic.Bool  // dispatch only below confirm (replica.go)
 	confirm     atomic.Int64
-	// dispMu is held by whoever runs the dispatcher's pass, so that a
-	// truncation (replica.go) can move the dispatcher's state.
-	dispMu sync.Mutex
+	// dispMu is held by whoever runs the dispatcher's pass, clFlushMu by
+	// the commit-log flush, so that a truncation (replica.go) can move
+	// their state.
+	dispMu    sync.Mutex
+	clFlushMu sync.Mutex
 
 	dispatchWake  chan struct{}
 	prefaultWake  chan struct{}
@@ -567,7 +573,7 @@ func (s *Store) DeleteTopic(topic string) error {
 	}
 	// Let the dispatcher cover what is already appended, so it does not
 	// re-create the queues right after they are removed.
-	s.waitDispatched(s.maxPhy.Load(), 3*time.Second)
+	s.waitDispatched(s.complete.Load(), 3*time.Second)
 
 	s.mu.Lock()
 	for k := range s.queueOffsets {
