@@ -93,10 +93,19 @@ func (s *Store) recover(crashed bool) error {
 	}
 	s.complete.Store(end)
 	s.maxPhy.Store(end)
+	// Config.ConfirmGate: what was not dispatched before (the checkpoint's
+	// offset: every record below it was) stays hidden until the confirm
+	// offset is known again.
+	visible := end
+	if s.cfg.ConfirmGate {
+		visible = from
+		s.confirm.Store(from)
+		s.confirmGate.Store(true)
+	}
 	// The index follows the valid log on its own (index_recovery.go), so
 	// re-dispatch below leaves it alone.
 	if s.idx != nil {
-		if err := s.recoverIndex(end, minPhy, crashed); err != nil {
+		if err := s.recoverIndex(visible, minPhy, crashed); err != nil {
 			return fmt.Errorf("recover store %s: %w", s.cfg.RootDir, err)
 		}
 	}
@@ -107,8 +116,8 @@ func (s *Store) recover(crashed bool) error {
 	s.scrubbed.Store(minPhy)
 	s.advanceDispatch(from)
 	s.dispatchAvailable()
-	if d := s.disp.next; d != end {
-		return fmt.Errorf("recover store %s: re-dispatch stopped at %d of %d", s.cfg.RootDir, d, end)
+	if d := s.disp.next; d != visible {
+		return fmt.Errorf("recover store %s: re-dispatch stopped at %d of %d", s.cfg.RootDir, d, visible)
 	}
 	for _, cq := range s.cqs.all() {
 		next := cq.max.Load()
@@ -118,6 +127,7 @@ func (s *Store) recover(crashed bool) error {
 		}
 		s.queueOffsets[queueKey{cq.topic, cq.qid}] = &next
 	}
+	s.countQueueOffsets(visible, end) // records the gate holds back
 
 	// Records in [start, end) may only have been in the page cache of the
 	// crashed process: sync them before the checkpoint claims them.

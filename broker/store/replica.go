@@ -60,10 +60,12 @@ var (
 // Role returns the store's role.
 func (s *Store) Role() Role { return Role(s.role.Load()) }
 
-// SetRole switches the store's role. Becoming master first cuts a partial
-// record at the tail (it can never be completed once nobody appends the
-// rest) and waits until the dispatcher covers the log, so that the queue
-// offsets Put assigns continue the replicated ones.
+// SetRole switches the store's role. Becoming master (also when the store
+// already is one, e.g. opened with Config.ConfirmGate) first cuts a
+// partial record at the tail (it can never be completed once nobody
+// appends the rest), turns the confirm gate off (a new master's whole log
+// is confirmed; EnableConfirmGate afterwards to gate on its replicas) and
+// waits until the dispatcher covers the log.
 func (s *Store) SetRole(r Role) error {
 	switch r {
 	case RoleSlave:
@@ -75,9 +77,6 @@ func (s *Store) SetRole(r Role) error {
 		s.role.Store(int32(r))
 		return nil
 	case RoleMaster:
-		if s.Role() == RoleMaster {
-			return nil
-		}
 		end, err := s.TruncatePartialTail()
 		if err != nil {
 			return fmt.Errorf("set role %s: %w", r, err)
@@ -151,8 +150,11 @@ func (s *Store) ReadCommitLog(dst []byte, off int64) (int, error) {
 // Every record that b completes is checked (CRC, its stored physical
 // offset) before anything is published: bytes that are not the master's
 // log are refused (wire.ErrCorrupt) and nothing is written. The flusher
-// makes the bytes durable as for Put; AppendAt does not wait for it (an HA
-// ack means "in the slave's page cache"). One caller at a time.
+// makes the bytes durable as for Put (SyncFlush: woken at once, else every
+// FlushInterval); AppendAt does not wait for it: a slave acks bytes in
+// its page cache, as in apache/rocketmq
+// store/src/main/java/org/apache/rocketmq/store/ha/HAService.java. One
+// caller at a time.
 func (s *Store) AppendAt(off int64, b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -206,6 +208,14 @@ func (s *Store) AppendAt(off int64, b []byte) error {
 	s.maxPhy.Store(end) // publish after the bytes are in place
 	s.notifyAppend(end)
 	s.wakeDispatcher()
+	if s.cfg.FlushMode == SyncFlush {
+		// As a sync-flush Put does, without waiting: the flusher syncs
+		// what arrived, chunks arriving meanwhile share the fsync.
+		select {
+		case s.flushWake <- struct{}{}:
+		default:
+		}
+	}
 	return nil
 }
 

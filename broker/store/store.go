@@ -110,6 +110,12 @@ type Config struct {
 	// starts (default 1 minute, out of the way of consumers catching up).
 	ScrubRate  int64
 	ScrubDelay time.Duration
+	// ConfirmGate opens the store with the confirm gate on (controller
+	// mode, EnableConfirmGate), at the checkpoint's dispatched offset:
+	// records not dispatched before the restart stay invisible to
+	// consumers and queries until SetConfirmOffset says they are
+	// replicated, so that none that a failover truncates is ever seen.
+	ConfirmGate bool
 	// FsyncFault is fault injection for tests: when set, it runs before
 	// every fsync of durable state with the file's path, and an error it
 	// returns fails that fsync. nil in production.
