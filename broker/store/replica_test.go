@@ -789,3 +789,93 @@ func TestConfirmGateAcrossRestart(t *testing.T) {
 		t.Fatalf("Put after promotion: queue offset %d, want %d", r.QueueOffset, next)
 	}
 }
+
+// TestAppendAtRefusals: disk pressure and a failed fsync refuse AppendAt
+// as they refuse Put, and nothing is appended.
+func TestAppendAtRefusals(t *testing.T) {
+	rng := rand.New(rand.NewSource(12))
+	master := openStore(t, replConfig(t, nil))
+	fillMaster(t, master, rng, 0, 100)
+	buf := make([]byte, 1<<10)
+
+	scfg := replConfig(t, nil)
+	scfg.FlushMode = SyncFlush
+	fault := &fsyncFault{}
+	scfg.FsyncFault = fault.hook
+	slave := openSlave(t, scfg)
+	n, _ := master.ReadCommitLog(buf, 0)
+	if err := slave.AppendAt(0, buf[:n]); err != nil {
+		t.Fatal(err)
+	}
+	setDiskUsage(slave, func() (float64, error) { return 99, nil })
+	slave.mu.Lock()
+	slave.nextDiskPoll = 0
+	slave.mu.Unlock()
+	m, _ := master.ReadCommitLog(buf, int64(n))
+	if err := slave.AppendAt(int64(n), buf[:m]); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("AppendAt under disk pressure: %v", err)
+	}
+	setDiskUsage(slave, func() (float64, error) { return 10, nil })
+	slave.mu.Lock()
+	slave.nextDiskPoll = 0
+	slave.mu.Unlock()
+
+	// SyncFlush: the append wakes the flusher, whose fsync fails.
+	fault.arm(1, func(p string) bool { return strings.Contains(p, "commitlog") })
+	if err := slave.AppendAt(int64(n), buf[:m]); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; slave.Failure() == nil; i++ {
+		if i > 5000 {
+			t.Fatal("the flusher never ran")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	end := slave.MaxPhyOffset()
+	k, _ := master.ReadCommitLog(buf, end)
+	if err := slave.AppendAt(end, buf[:k]); !errors.Is(err, ErrFailed) {
+		t.Fatalf("AppendAt after a failed fsync: %v", err)
+	}
+	if slave.MaxPhyOffset() != end {
+		t.Fatal("a refused append moved MaxPhyOffset")
+	}
+}
+
+// TestTruncateToSegmentEdges cuts at a segment start and at a blank
+// filler (the end of a segment's records); the log then continues
+// byte-identical with its master's.
+func TestTruncateToSegmentEdges(t *testing.T) {
+	rng := rand.New(rand.NewSource(13))
+	mcfg := replConfig(t, nil)
+	master := openStore(t, mcfg)
+	fillMaster(t, master, rng, 0, 400)
+	scfg := replConfig(t, nil)
+	slave := openSlave(t, scfg)
+	replicate(t, master, slave, rng, 0)
+
+	// The blank filler ending the third segment.
+	var filler int64
+	for off := int64(3*replSegSize) - wire.BlankSize; off > 2*replSegSize; off-- {
+		b := make([]byte, 8)
+		if n, _ := master.ReadCommitLog(b, off); n == 8 && wire.RecordView(b).Magic() == wire.MagicBlank {
+			filler = off
+			break
+		}
+	}
+	if filler == 0 {
+		t.Fatal("no filler found")
+	}
+	for _, cut := range []int64{5 * replSegSize, filler} {
+		if err := slave.TruncateTo(cut); err != nil {
+			t.Fatalf("TruncateTo(%d): %v", cut, err)
+		}
+		if err := master.TruncateTo(cut); err != nil {
+			t.Fatalf("master TruncateTo(%d): %v", cut, err)
+		}
+		truncatedQueues(t, master, slave, cut, 0)
+		fillMaster(t, master, rng, 2000, 150)
+		replicate(t, master, slave, rng, 0)
+		sameQueues(t, master, slave, 0)
+		sameCommitLog(t, mcfg, scfg)
+	}
+}
