@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -87,6 +88,28 @@ type Broker struct {
 	ConfigBlackList string
 	LogDir          string // logDir (ours, not Java's), default $HOME/logs/rocketmqlogs
 
+	// Controller mode:  RocketMQ 5's controller-mode keys (BrokerConfig and
+	// MessageStoreConfig of apache/rocketmq 5.x). With EnableControllerMode the
+	// controller decides the broker's role and id: brokerId and brokerRole in
+	// the file are not authoritative (Java's samples say brokerId=-1, SLAVE).
+	EnableControllerMode            bool   // enableControllerMode
+	ControllerAddr                  string // controllerAddr, "ip:port;ip:port"
+	SyncBrokerMetadataPeriod        int    // syncBrokerMetadataPeriod, ms: GET_REPLICA_INFO poll
+	CheckSyncStateSetPeriod         int    // checkSyncStateSetPeriod, ms: master's SyncStateSet shrink check
+	SyncControllerMetadataPeriod    int    // syncControllerMetadataPeriod, ms: find the controller leader
+	BrokerHeartbeatInterval         int    // brokerHeartbeatInterval, ms
+	ControllerHeartBeatTimeoutMills int64  // controllerHeartBeatTimeoutMills, ms: sent in each heartbeat
+	SendHeartbeatTimeoutMillis      int64  // sendHeartbeatTimeoutMillis, ms
+	BrokerElectionPriority          int    // brokerElectionPriority: lower wins ties
+	HAMaxTimeSlaveNotCatchup        int64  // haMaxTimeSlaveNotCatchup, ms
+	AllAckInSyncStateSet            bool   // allAckInSyncStateSet
+	MinInSyncReplicas               int    // minInSyncReplicas: refuse sends below this many in-sync replicas
+	InSyncReplicas                  int    // inSyncReplicas: replicas a send needs without allAckInSyncStateSet
+	SyncFromLastFile                bool   // syncFromLastFile: an empty replica copies only the master's last file
+	AsyncLearner                    bool   // asyncLearner: never join the SyncStateSet
+	StorePathEpochFile              string // storePathEpochFile, default <storePathRootDir>/epochFileCheckpoint
+	StorePathBrokerIdentity         string // storePathBrokerIdentity, default <storePathRootDir>/brokerIdentity
+
 	kept
 }
 
@@ -141,50 +164,60 @@ func (b *Broker) DelayLevels() []time.Duration {
 func defaultBroker() *Broker {
 	home := homeDir()
 	return &Broker{
-		BrokerClusterName:              "DefaultCluster",
-		BrokerName:                     "broker-a",
-		NamesrvAddr:                    os.Getenv("NAMESRV_ADDR"),
-		ListenPort:                     10911,
-		BindAddress:                    "0.0.0.0",
-		BrokerIP1:                      localIPv4(),
-		StorePathRootDir:               underHome(home, "store"),
-		MappedFileSizeCommitLog:        1 << 30,
-		MappedFileSizeConsumeQueue:     300000 * 20,
-		FlushDiskType:                  "ASYNC_FLUSH",
-		FlushIntervalCommitLog:         500,
-		FlushIntervalConsumeQueue:      1000,
-		SyncFlushTimeout:               5000,
-		BrokerRole:                     "ASYNC_MASTER",
-		FileReservedTime:               72,
-		DeleteWhen:                     "04",
-		DiskMaxUsedSpaceRatio:          75,
-		CleanResourceInterval:          10000,
-		MaxMessageSize:                 4 << 20,
-		MessageIndexEnable:             true,
-		MaxHashSlotNum:                 5000000,
-		MaxIndexNum:                    20000000,
-		AutoCreateTopicEnable:          true,
-		AutoCreateSubscriptionGroup:    true,
-		ClusterTopicEnable:             true,
-		BrokerTopicEnable:              true,
-		DefaultTopicQueueNums:          8,
-		BrokerPermission:               6,
-		RegisterNameServerPeriod:       30000,
-		RegisterBrokerTimeoutMills:     6000,
-		FlushConsumerOffsetInterval:    5000,
-		LongPollingEnable:              true,
-		ShortPollingTimeMills:          1000,
-		NotifyConsumerIdsChangedEnable: true,
-		MsgTraceTopicName:              "RMQ_SYS_TRACE_TOPIC",
-		MessageDelayLevel:              "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
-		TransactionTimeOut:             6000,
-		TransactionCheckMax:            15,
-		TransactionCheckInterval:       60000,
-		TimerMaxDelaySec:               30 * 24 * 3600,
-		RegionID:                       "DefaultRegion",
-		TraceOn:                        true,
-		ConfigBlackList:                "configBlackList;brokerConfigPath",
-		LogDir:                         underHome(home, "logs", "rocketmqlogs"),
+		BrokerClusterName:               "DefaultCluster",
+		BrokerName:                      "broker-a",
+		NamesrvAddr:                     os.Getenv("NAMESRV_ADDR"),
+		ListenPort:                      10911,
+		BindAddress:                     "0.0.0.0",
+		BrokerIP1:                       localIPv4(),
+		StorePathRootDir:                underHome(home, "store"),
+		MappedFileSizeCommitLog:         1 << 30,
+		MappedFileSizeConsumeQueue:      300000 * 20,
+		FlushDiskType:                   "ASYNC_FLUSH",
+		FlushIntervalCommitLog:          500,
+		FlushIntervalConsumeQueue:       1000,
+		SyncFlushTimeout:                5000,
+		BrokerRole:                      "ASYNC_MASTER",
+		FileReservedTime:                72,
+		DeleteWhen:                      "04",
+		DiskMaxUsedSpaceRatio:           75,
+		CleanResourceInterval:           10000,
+		MaxMessageSize:                  4 << 20,
+		MessageIndexEnable:              true,
+		MaxHashSlotNum:                  5000000,
+		MaxIndexNum:                     20000000,
+		AutoCreateTopicEnable:           true,
+		AutoCreateSubscriptionGroup:     true,
+		ClusterTopicEnable:              true,
+		BrokerTopicEnable:               true,
+		DefaultTopicQueueNums:           8,
+		BrokerPermission:                6,
+		RegisterNameServerPeriod:        30000,
+		RegisterBrokerTimeoutMills:      6000,
+		FlushConsumerOffsetInterval:     5000,
+		LongPollingEnable:               true,
+		ShortPollingTimeMills:           1000,
+		NotifyConsumerIdsChangedEnable:  true,
+		MsgTraceTopicName:               "RMQ_SYS_TRACE_TOPIC",
+		MessageDelayLevel:               "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
+		TransactionTimeOut:              6000,
+		TransactionCheckMax:             15,
+		TransactionCheckInterval:        60000,
+		TimerMaxDelaySec:                30 * 24 * 3600,
+		RegionID:                        "DefaultRegion",
+		TraceOn:                         true,
+		ConfigBlackList:                 "configBlackList;brokerConfigPath",
+		LogDir:                          underHome(home, "logs", "rocketmqlogs"),
+		SyncBrokerMetadataPeriod:        5000,
+		CheckSyncStateSetPeriod:         5000,
+		SyncControllerMetadataPeriod:    10000,
+		BrokerHeartbeatInterval:         1000,
+		ControllerHeartBeatTimeoutMills: 10000,
+		SendHeartbeatTimeoutMillis:      1000,
+		BrokerElectionPriority:          math.MaxInt32,
+		HAMaxTimeSlaveNotCatchup:        15000,
+		MinInSyncReplicas:               1,
+		InSyncReplicas:                  1,
 	}
 }
 
@@ -192,7 +225,7 @@ func (b *Broker) keys() []key {
 	return []key{
 		str("brokerClusterName", &b.BrokerClusterName, nonEmpty),
 		str("brokerName", &b.BrokerName, nonEmpty),
-		integer("brokerId", &b.BrokerID, javaLong, atLeast(0)),
+		integer("brokerId", &b.BrokerID, javaLong, atLeast(-1)), // -1: controller mode assigns it
 		str("namesrvAddr", &b.NamesrvAddr, addressList),
 		integer("listenPort", &b.ListenPort, javaInt, listenPort),
 		str("bindAddress", &b.BindAddress, hostOrIP),
@@ -240,6 +273,23 @@ func (b *Broker) keys() []key {
 		boolean("traceOn", &b.TraceOn),
 		str("configBlackList", &b.ConfigBlackList, nil),
 		str("logDir", &b.LogDir, nonEmpty),
+		boolean("enableControllerMode", &b.EnableControllerMode),
+		str("controllerAddr", &b.ControllerAddr, addressList),
+		integer("syncBrokerMetadataPeriod", &b.SyncBrokerMetadataPeriod, javaInt, positive),
+		integer("checkSyncStateSetPeriod", &b.CheckSyncStateSetPeriod, javaInt, positive),
+		integer("syncControllerMetadataPeriod", &b.SyncControllerMetadataPeriod, javaInt, positive),
+		integer("brokerHeartbeatInterval", &b.BrokerHeartbeatInterval, javaInt, positive),
+		integer("controllerHeartBeatTimeoutMills", &b.ControllerHeartBeatTimeoutMills, javaLong, positive),
+		integer("sendHeartbeatTimeoutMillis", &b.SendHeartbeatTimeoutMillis, javaLong, positive),
+		integer("brokerElectionPriority", &b.BrokerElectionPriority, javaInt, nil),
+		integer("haMaxTimeSlaveNotCatchup", &b.HAMaxTimeSlaveNotCatchup, javaLong, positive),
+		boolean("allAckInSyncStateSet", &b.AllAckInSyncStateSet),
+		integer("minInSyncReplicas", &b.MinInSyncReplicas, javaInt, positive),
+		integer("inSyncReplicas", &b.InSyncReplicas, javaInt, positive),
+		boolean("syncFromLastFile", &b.SyncFromLastFile),
+		boolean("asyncLearner", &b.AsyncLearner),
+		derived(str("storePathEpochFile", &b.StorePathEpochFile, nonEmpty)),
+		derived(str("storePathBrokerIdentity", &b.StorePathBrokerIdentity, nonEmpty)),
 	}
 }
 
@@ -252,6 +302,12 @@ func (b *Broker) finish() ([]string, error) {
 	}
 	if ip := net.ParseIP(b.BindAddress).To4(); ip != nil && !ip.IsUnspecified() && !b.explicit["brokerIP1"] {
 		b.BrokerIP1 = ip.String() // the one address clients can reach
+	}
+	if !b.explicit["storePathEpochFile"] {
+		b.StorePathEpochFile = filepath.Join(b.StorePathRootDir, "epochFileCheckpoint")
+	}
+	if !b.explicit["storePathBrokerIdentity"] {
+		b.StorePathBrokerIdentity = filepath.Join(b.StorePathRootDir, "brokerIdentity")
 	}
 	if !b.explicit["brokerIP2"] {
 		b.BrokerIP2 = b.BrokerIP1
@@ -269,6 +325,25 @@ func (b *Broker) finish() ([]string, error) {
 	}
 	if b.HAListenPort == b.ListenPort && b.ListenPort != 0 {
 		return warnings, fmt.Errorf("haListenPort = %d: same as listenPort", b.HAListenPort)
+	}
+	// Accepted keys (compat.go) whose true value mqops cannot honour.
+	if v, _ := strconv.ParseBool(strings.TrimSpace(b.compat["enableDLegerCommitLog"])); v {
+		// Java 5 exits with -4 when both are set; mqops has no DLedger log.
+		return warnings, errors.New("enableDLegerCommitLog = true: the DLedger commit log is not supported; " +
+			"use controller mode (enableControllerMode=true) for automatic failover")
+	}
+	if b.EnableControllerMode {
+		if b.ControllerAddr == "" {
+			return warnings, errors.New("enableControllerMode = true needs controllerAddr")
+		}
+		if v, _ := strconv.ParseBool(strings.TrimSpace(b.compat["fetchControllerAddrByDnsLookup"])); v {
+			return warnings, errors.New("fetchControllerAddrByDnsLookup = true is not supported: list the controllers in controllerAddr")
+		}
+		// The controller assigns id and role; the file's are ignored.
+		return warnings, nil
+	}
+	if b.BrokerID < 0 {
+		return warnings, fmt.Errorf("brokerId = %d: only controller mode (enableControllerMode=true) lets the controller assign it", b.BrokerID)
 	}
 	// Java's BrokerStartup makes the same two decisions.
 	if b.BrokerRole == "SLAVE" {

@@ -61,6 +61,9 @@ type Broker struct {
 	timers  *schedule.Timers
 	tx      *transaction.Service
 
+	ctl       *ctlMode // controller mode (enableControllerMode); nil otherwise
+	haAddrCtl string   // controller mode: brokerIP2 and the bound HA port
+
 	delayLevels []time.Duration // messageDelayLevel, parsed
 
 	srv       *remoting.Server
@@ -162,6 +165,8 @@ func New(o Options) (*Broker, error) {
 		TagsCode:              b.tagsCode,
 		AcceptDataLoss:        o.AcceptDataLoss,
 		FsyncFault:            o.fsyncFault,
+		// Controller mode: consumers see only records the replicas hold.
+		ConfirmGate: cfg.EnableControllerMode,
 	}
 	if cfg.FlushDiskType == "SYNC_FLUSH" {
 		sc.FlushMode = store.SyncFlush
@@ -203,6 +208,14 @@ func New(o Options) (*Broker, error) {
 		b.store.Close()
 		b.srv.Close()
 		return nil, err
+	}
+	if cfg.EnableControllerMode {
+		if err := b.openController(o.Log); err != nil {
+			b.tx.Close()
+			b.store.Close()
+			b.srv.Close()
+			return nil, err
+		}
 	}
 	b.namesrv = remoting.NewClient(nil, o.Log)
 	return b, nil
@@ -292,6 +305,7 @@ func (b *Broker) Start() {
 	b.delay.Start()
 	b.timers.Start()
 	b.tx.Start()
+	b.startController()
 	b.registerAll()
 	b.wg.Add(3)
 	go b.registerLoop()
@@ -310,6 +324,7 @@ func (b *Broker) Close() error {
 	b.srv.Close()
 	b.namesrv.Close()
 	b.wg.Wait()
+	b.closeController()
 	if err := b.tx.Close(); err != nil {
 		b.log.Error("[TRANSACTION] saving transaction state failed", "err", err)
 	}
@@ -437,6 +452,8 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 		b.handleStatsToday(c, req)
 	case wire.MQOpsStatsSeries:
 		b.handleStatsSeries(c, req)
+	case wire.NotifyBrokerRoleChanged:
+		b.handleNotifyRoleChanged(c, req)
 	default:
 		c.ReplyCode(req, wire.RequestCodeNotSupported, fmt.Sprintf(" request type %d not supported", req.Code))
 	}
@@ -554,11 +571,20 @@ func (b *Broker) registerAll() {
 			tc.Perm = perm
 		}
 	}
+	brokerID, haAddr := b.cfg.BrokerID, net.JoinHostPort(b.cfg.BrokerIP2, strconv.Itoa(b.cfg.HAListenPort))
+	if b.ctl != nil {
+		id, stateVersion, ok := b.ctlRegistration()
+		if !ok {
+			return // fenced: no role yet
+		}
+		brokerID, haAddr = id, b.haAddrCtl
+		w.DataVersion.StateVersion = stateVersion
+	}
 	body := wire.Marshal(wire.RegisterBrokerBody{FilterServerList: []string{}, TopicConfigSerializeWrapper: w})
 	fields := map[string]string{
 		"brokerName": b.cfg.BrokerName, "brokerAddr": b.addr, "clusterName": b.cfg.BrokerClusterName,
-		"haServerAddr": net.JoinHostPort(b.cfg.BrokerIP2, strconv.Itoa(b.cfg.HAListenPort)),
-		"brokerId":     strconv.FormatInt(b.cfg.BrokerID, 10), "compressed": "false",
+		"haServerAddr": haAddr,
+		"brokerId":     strconv.FormatInt(brokerID, 10), "compressed": "false",
 		"bodyCrc32": strconv.FormatInt(int64(crc32.ChecksumIEEE(body)&0x7FFFFFFF), 10), // Java masks the sign bit
 	}
 	timeout := time.Duration(b.cfg.RegisterBrokerTimeoutMills) * time.Millisecond
@@ -575,6 +601,9 @@ func (b *Broker) registerAll() {
 				b.log.Warn("[REGISTER_FAILED] name server refused registration", "namesrv", addr, "code", wire.ResponseName(resp.Code), "remark", string(resp.Remark))
 			default:
 				b.log.Debug("registered to name server", "namesrv", addr)
+				if b.ctl != nil {
+					b.ctlRegistered(resp)
+				}
 			}
 		}(a)
 	}
@@ -599,9 +628,17 @@ func removedAddrs(old, next string) []string {
 }
 
 func (b *Broker) unregister(addrs []string) {
+	brokerID := b.cfg.BrokerID
+	if b.ctl != nil {
+		id, _, ok := b.ctlRegistration()
+		if !ok {
+			return
+		}
+		brokerID = id
+	}
 	fields := map[string]string{
 		"brokerName": b.cfg.BrokerName, "brokerAddr": b.addr, "clusterName": b.cfg.BrokerClusterName,
-		"brokerId": strconv.FormatInt(b.cfg.BrokerID, 10),
+		"brokerId": strconv.FormatInt(brokerID, 10),
 	}
 	for _, a := range addrs {
 		if _, err := b.namesrv.Invoke(a, wire.NewRequest(wire.UnregisterBroker, fields, nil), 3*time.Second); err != nil {

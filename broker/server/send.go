@@ -176,6 +176,9 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 	}
 	st := stateOf(c)
 	wait := string(wire.PropertyValue(props, wire.PropWait)) != "false"
+	if b.inSyncNotEnough(c, req, wait) {
+		return
+	}
 	st.scratch = b.storedProperties(st.scratch[:0], props, nil)
 	m := store.Message{
 		Topic: tc.TopicName, QueueID: h.queueID, Flag: h.flag, SysFlag: h.sysFlag,
@@ -316,6 +319,10 @@ func (b *Broker) replySend(c *remoting.Conn, req *wire.Command, r store.PutResul
 	}
 	resp := wire.ResponseTo(req, code, remark)
 	resp.Ext = ext[:]
+	if b.ctl != nil && wait && !req.IsOneway() && b.ctl.ha.IsMaster() {
+		b.replyAfterReplicas(c, &resp, r.EndOffset)
+		return
+	}
 	if b.store.SyncFlush() && wait && !req.IsOneway() {
 		b.replyAfterFlush(c, &resp, r.EndOffset)
 		return
@@ -441,6 +448,9 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *wire.Command, h *sendHeader, t
 		st.items[i].Properties = st.scratch[spans[i].start:spans[i].end]
 	}
 	wait := string(wire.PropertyValue(h.properties, wire.PropWait)) != "false"
+	if b.inSyncNotEnough(c, req, wait) {
+		return
+	}
 	first, phys := b.store.PutBatch(st.items)
 	if first.Status != store.PutOK {
 		b.replySend(c, req, first, h.queueID, wait, nil)

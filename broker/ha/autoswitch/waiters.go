@@ -165,12 +165,6 @@ func (w *waiters) close() {
 	}
 }
 
-func (w *waiters) pending() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.list)
-}
-
 func (w *waiters) push(x waiter) {
 	w.list = append(w.list, x)
 	for i := len(w.list) - 1; i > 0; {
