@@ -387,9 +387,39 @@ func (m *Manager) syncReplicaInfo() error {
 	return m.applyAnswer(resp, true)
 }
 
-// HandleNotify serves NOTIFY_BROKER_ROLE_CHANGED (1008) from a controller.
+// HandleNotify serves NOTIFY_BROKER_ROLE_CHANGED (1008) from a
+// controller: req is decoded at once (the connection reuses it), the role
+// change runs on its own goroutine so the answer goes out immediately.
 func (m *Manager) HandleNotify(req *wire.Command) error {
-	return m.applyAnswer(req, false)
+	h, err := wire.ParseMasterInfoHeader(req)
+	if err != nil {
+		return err
+	}
+	var set wire.SyncStateSet
+	if len(req.Body) > 0 {
+		if err := wire.UnmarshalLenient(req.Body, &set); err != nil {
+			return fmt.Errorf("decode SyncStateSet: %w", err)
+		}
+	}
+	if !h.HasMaster || h.MasterAddress == "" {
+		return nil
+	}
+	if h.HasSyncStateSetEpoch {
+		set.SyncStateSetEpoch = h.SyncStateSetEpoch
+	}
+	select {
+	case <-m.stop:
+		return nil
+	default:
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := m.changeRole(h.MasterBrokerID, h.MasterAddress, h.MasterEpoch, set.SyncStateSetEpoch, set.SyncStateSet); err != nil {
+			m.cfg.Log.Error("[CONTROLLER] role change failed", "err", err)
+		}
+	}()
+	return nil
 }
 
 // changeRole applies an announced master if its epoch is newer than the

@@ -105,7 +105,9 @@ func startReplica(t *testing.T, dir string, log *memLog, ctl string) *replica {
 	}
 	r.srv, err = remoting.Listen("127.0.0.1:0", remoting.HandlerFunc(func(c *remoting.Conn, req *wire.Command) {
 		if req.Code == wire.NotifyBrokerRoleChanged {
-			go func() { _ = mgr.Load().HandleNotify(req) }()
+			if err := mgr.Load().HandleNotify(req); err != nil {
+				t.Error(err)
+			}
 		}
 		c.ReplyCode(req, wire.Success, "")
 	}), nil)
