@@ -250,3 +250,101 @@ func TestControllerModeFailover(t *testing.T) {
 	}
 	t.Logf("%d SEND_OK messages, all consumed", len(sent))
 }
+
+// A master that wrote records its slave never received (the slave died,
+// the set could not shrink in time) answers them FLUSH_SLAVE_TIMEOUT, not
+// SEND_OK; when it dies too and the slave is elected, the old master comes
+// back as a slave and cuts that divergent tail (truncation to the
+// consistent point of the epoch lists), and no SEND_OK message is lost.
+func TestControllerModeRejoinTruncates(t *testing.T) {
+	ctl := startTestController(t)
+	ns := startNamesrv(t)
+	keys := []string{"brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId=-1", "brokerRole=SLAVE",
+		"enableControllerMode=true", "controllerAddr=" + ctl, "allAckInSyncStateSet=true",
+		"syncBrokerMetadataPeriod=1000", "brokerHeartbeatInterval=500", "controllerHeartBeatTimeoutMills=3000",
+		// The master keeps a dead slave in its SyncStateSet for the whole test.
+		"checkSyncStateSetPeriod=600000"}
+	dirs := []brokerDir{newBrokerDir(t), newBrokerDir(t)}
+	procs := []*proc{startBroker(t, dirs[0], ns.addr, keys...), startBroker(t, dirs[1], ns.addr, keys...)}
+	index := func(addr string) int {
+		for i, p := range procs {
+			if p.addr == addr {
+				return i
+			}
+		}
+		return -1
+	}
+	var master int
+	waitFor(t, 60*time.Second, "a master with both replicas in the SyncStateSet", func() bool {
+		h, set := replicaInfo(t, ctl)
+		master = index(h.MasterAddress)
+		return master >= 0 && len(set.SyncStateSet) == 2
+	})
+	slave := 1 - master
+	topic := fmt.Sprintf("Truncate%d", time.Now().UnixNano())
+	createTopicOn(t, ns.addr, procs[master].addr, topic)
+	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, ns.addr, topic) == procs[master].addr })
+	p := newProducer(t, ns.addr)
+	sent := map[string]bool{}
+	for i := range 100 {
+		key := fmt.Sprintf("acked-%d", i)
+		r, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte(key)))
+		if err != nil || r.Status != primitive.SendOK {
+			t.Fatalf("send %d: %v %v", i, r, err)
+		}
+		sent[key] = true
+	}
+
+	procs[slave].kill()
+	for i := range 3 {
+		r, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte(fmt.Sprintf("unacked-%d", i))))
+		if err == nil && r.Status == primitive.SendOK {
+			t.Fatalf("send %d was SEND_OK with a dead SyncStateSet member", i)
+		}
+	}
+	procs[master].kill()
+	logOld := filepath.Join(string(dirs[master]), "store", "commitlog")
+	logNew := filepath.Join(string(dirs[slave]), "store", "commitlog")
+	if sameCommitLog(logOld, logNew) == "" {
+		t.Fatal("the old master holds nothing the slave lacks: no divergent tail to test")
+	}
+
+	_, sport, _ := net.SplitHostPort(procs[slave].addr)
+	procs[slave] = startBroker(t, dirs[slave], ns.addr, append(keys, "listenPort="+sport)...)
+	waitFor(t, 60*time.Second, "the slave elected master", func() bool {
+		h, _ := replicaInfo(t, ctl)
+		return h.MasterAddress == procs[slave].addr
+	})
+	_, mport, _ := net.SplitHostPort(procs[master].addr)
+	procs[master] = startBroker(t, dirs[master], ns.addr, append(keys, "listenPort="+mport)...)
+	waitFor(t, 60*time.Second, "the old master to rejoin the SyncStateSet", func() bool {
+		_, set := replicaInfo(t, ctl)
+		return len(set.SyncStateSet) == 2
+	})
+	var diff string
+	deadline := time.Now().Add(30 * time.Second)
+	for diff = sameCommitLog(logOld, logNew); diff != "" && time.Now().Before(deadline); diff = sameCommitLog(logOld, logNew) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if diff != "" {
+		t.Fatalf("the old master did not cut its divergent tail: %s", diff)
+	}
+	if !strings.Contains(procs[master].out.String(), "truncating the commit log to the consistent point") {
+		t.Fatalf("no truncation logged by the old master:\n%s", procs[master].out.String())
+	}
+
+	createTopicOn(t, ns.addr, procs[slave].addr, topic)
+	col := newCollector()
+	newPushConsumer(t, ns.addr, instance("CG"), topic, consumer.MessageSelector{}, col,
+		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
+	waitFor(t, 90*time.Second, "every SEND_OK message consumed", func() bool {
+		col.mu.Lock()
+		defer col.mu.Unlock()
+		for k := range sent {
+			if col.msgs[k] == nil {
+				return false
+			}
+		}
+		return true
+	})
+}
