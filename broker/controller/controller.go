@@ -19,43 +19,35 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
 )
 
 // Peer is one member of controllerDLegerPeers.
-type Peer struct {
-	ID   string // n0
-	Addr string // 127.0.0.1:9878
-}
+type Peer = config.ControllerPeer
 
-// ParsePeers reads "n0-127.0.0.1:9878;n1-127.0.0.1:9868" (DLedger's
-// format: id, '-', address).
-func ParsePeers(s string) ([]Peer, error) {
-	var out []Peer
-	seen := map[string]bool{}
-	for part := range strings.SplitSeq(s, ";") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		id, addr, ok := strings.Cut(part, "-")
-		if !ok || id == "" {
-			return nil, fmt.Errorf("peer %q: want id-host:port", part)
-		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return nil, fmt.Errorf("peer %q: %w", part, err)
-		}
-		if seen[id] {
-			return nil, fmt.Errorf("peer id %q listed twice", id)
-		}
-		seen[id] = true
-		out = append(out, Peer{ID: id, Addr: addr})
+// Start runs a node from its configuration keys: TCP on the node's peer
+// address, BoltDB and snapshot files under controllerStorePath.
+func Start(s *config.ControllerSettings, scanNotActiveBroker time.Duration, log *slog.Logger) (*Controller, error) {
+	peers, err := config.ParseControllerPeers(s.Peers)
+	if err != nil {
+		return nil, fmt.Errorf("controllerDLegerPeers: %w", err)
 	}
-	if len(out) == 0 {
-		return nil, errors.New("no peers")
+	// controllerType=DLedger only says which keys configure the group
+	// (config refuses jRaft); the consensus is hashicorp/raft either way.
+	log.Info("[CONTROLLER] starting", "controllerType", s.Type, "group", s.Group, "self", s.SelfID, "peers", s.Peers, "storePath", s.StorePath)
+	c, err := New(Options{
+		Group: s.Group, SelfID: s.SelfID, Peers: peers, StorePath: s.StorePath,
+		EnableElectUncleanMaster: s.EnableElectUncleanMaster, NotifyBrokerRoleChanged: s.NotifyBrokerRoleChanged,
+		ScanNotActiveBroker: scanNotActiveBroker, ScanInactiveMaster: time.Duration(s.ScanInactiveMasterInterval) * time.Millisecond,
+		ElectMaxRetry: int(s.ElectMasterMaxRetryCount), Logger: log,
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	c.Serve()
+	return c, nil
 }
 
 // Options configure one controller node.
