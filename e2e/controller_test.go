@@ -297,6 +297,19 @@ func TestSinglePeerController(t *testing.T) {
 	p := start(t, controllerReady, "mqcontroller", "-c", conf)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	waitLeader(t, []string{addr})
+	// Garbage on the shared port, whether it looks like a Raft stream
+	// (marker 0xA5) or a remoting frame, costs that connection only.
+	for _, junk := range [][]byte{{0xA5, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0x02}, {0x00, 0x00, 0x00, 0x05, 'h', 'e', 'l', 'l', 'o'}, []byte("GET / HTTP/1.0\r\n\r\n")} {
+		c := rawConn(t, addr)
+		if _, err := c.Write(junk); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(make([]byte, 64)); err == nil {
+			t.Fatalf("junk %q answered", junk)
+		}
+	}
+	ctlExpect(t, addr, wire.ControllerGetMetadataInfo, nil, nil, wire.Success)
 	registerReplica(t, addr, 1)
 	startReplica(t, 1, []string{addr})
 	el := wire.ElectMasterHeader{ClusterName: "DefaultCluster", BrokerName: "broker-a", BrokerID: 1}

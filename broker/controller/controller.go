@@ -78,6 +78,9 @@ type Options struct {
 	LogStore  raft.LogStore
 	Stable    raft.StableStore
 	Snapshots raft.SnapshotStore
+	// Clock drives heartbeat liveness and the leader grace period; tests
+	// move it instead of sleeping. Nil is the wall clock.
+	Clock func() time.Time
 }
 
 // applyTimeout bounds one write (Java's ControllerRequestProcessor waits 5 s).
@@ -124,6 +127,9 @@ func New(opts Options) (*Controller, error) {
 		opts.LeaderGrace = 10 * time.Second
 	}
 	c := &Controller{opts: opts, log: opts.Logger, fsm: newFSM(), live: newLiveTable(), peers: map[string]string{}, stop: make(chan struct{})}
+	if opts.Clock != nil {
+		c.live.now = opts.Clock
+	}
 	var self *Peer
 	for i := range opts.Peers {
 		c.peers[opts.Peers[i].ID] = opts.Peers[i].Addr
@@ -250,6 +256,11 @@ func (c *Controller) Close() {
 	if c.raft != nil {
 		_ = c.raft.Shutdown().Error()
 	}
+	// The TCP transport first, so that its accept loop sees a shutdown
+	// rather than a failing listener.
+	if t, ok := c.opts.Transport.(io.Closer); ok && c.mux != nil {
+		_ = t.Close()
+	}
 	if c.server != nil {
 		c.server.Close()
 	}
@@ -257,9 +268,6 @@ func (c *Controller) Close() {
 		c.mux.close()
 	}
 	c.wg.Wait()
-	if t, ok := c.opts.Transport.(io.Closer); ok && c.mux != nil {
-		_ = t.Close()
-	}
 	for _, cl := range c.closer {
 		_ = cl.Close()
 	}
@@ -289,7 +297,7 @@ func (c *Controller) watchLeadership() {
 				continue
 			}
 			if c.raft.State() == raft.Leader {
-				c.leaderSince.Store(time.Now().UnixNano())
+				c.leaderSince.Store(c.live.now().UnixNano())
 				c.ready.Store(true)
 				c.log.Info("[CONTROLLER] this node is the controller leader", "self", c.opts.SelfID, "group", c.opts.Group)
 			}

@@ -47,7 +47,8 @@ func newCluster(t *testing.T, n int, tweak func(*Options)) *cluster {
 		opts := Options{Group: "group1", SelfID: peers[i].ID, Peers: peers, Transport: cl.trans[i],
 			LogStore: store, Stable: store, Snapshots: raft.NewInmemSnapshotStore(), NotifyBrokerRoleChanged: true,
 			// Scans are driven by the tests, not by tickers.
-			ScanNotActiveBroker: time.Hour, ScanInactiveMaster: time.Hour}
+			ScanNotActiveBroker: time.Hour, ScanInactiveMaster: time.Hour,
+			Clock: func() time.Time { return time.Unix(0, cl.clock.Load()) }}
 		if tweak != nil {
 			tweak(&opts)
 		}
@@ -55,7 +56,6 @@ func newCluster(t *testing.T, n int, tweak func(*Options)) *cluster {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.live.now = func() time.Time { return time.Unix(0, cl.clock.Load()) }
 		cl.nodes = append(cl.nodes, c)
 	}
 	t.Cleanup(func() {
