@@ -453,3 +453,23 @@ func TestLeaderChangeKeepsState(t *testing.T) {
 	l.Close() // idempotent for Cleanup
 	cl.nodes = append(cl.nodes, l)
 }
+
+// Two masters' worth of concurrent ALTER_SYNC_STATE_SET with the same
+// set epoch: validation happens in log order inside Apply, so exactly one
+// wins and the other is fenced by the epoch the first one moved.
+func TestConcurrentAlterIsSerialisedByTheLog(t *testing.T) {
+	cl := newCluster(t, 3, nil)
+	l := cl.leader()
+	setupGroup(cl, l) // set {1,2}, set epoch 2
+	codes := make(chan int32, 2)
+	for _, set := range [][]int64{{1}, {1, 3}} {
+		go func() { codes <- alter(l, 1, 1, 2, set...).code }()
+	}
+	a, b := <-codes, <-codes
+	if min(a, b) != wire.Success || max(a, b) != wire.ControllerFencedSyncStateSetEpoch {
+		t.Fatalf("codes %d and %d, want one 0 and one 2001", a, b)
+	}
+	if _, set := replicaInfo(cl, l); set.SyncStateSetEpoch != 3 {
+		t.Fatalf("set %+v", set)
+	}
+}
