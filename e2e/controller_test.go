@@ -253,6 +253,7 @@ func TestControllerGroupInNamesrv(t *testing.T) {
 	// Kill -9 the controller leader: another node takes over with the same
 	// state.
 	var rest []string
+	killed := time.Now()
 	for i, a := range addrs {
 		if a == leader {
 			nodes[i].kill()
@@ -261,6 +262,7 @@ func TestControllerGroupInNamesrv(t *testing.T) {
 		}
 	}
 	newLeader := waitLeader(t, rest)
+	t.Logf("controller leader killed -> new leader serving: %v", time.Since(killed))
 	after := getReplicaInfo(t, newLeader)
 	if after.master != before.master || after.epoch != before.epoch || after.set.SyncStateSetEpoch != before.set.SyncStateSetEpoch ||
 		len(after.set.SyncStateSet) != 2 {
@@ -270,11 +272,13 @@ func TestControllerGroupInNamesrv(t *testing.T) {
 	// The master dies (its sockets close): the new leader elects the
 	// in-sync replica at once, despite its post-election grace period, and
 	// tells it.
+	closed := time.Now()
 	r1.close()
 	waitFor(t, 15*time.Second, "replica 2 elected", func() bool {
 		v := getReplicaInfo(t, newLeader)
 		return v.master == "2" && v.epoch == "2"
 	})
+	t.Logf("master connection closed -> new master in GET_REPLICA_INFO: %v", time.Since(closed))
 	waitFor(t, 10*time.Second, "NOTIFY_BROKER_ROLE_CHANGED on replica 2", func() bool { return r2.notified.Load() == 2 })
 	v := getReplicaInfo(t, newLeader)
 	if v.address != r2.addr || len(v.set.SyncStateSet) != 1 || v.set.SyncStateSet[0] != 2 {
