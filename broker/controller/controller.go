@@ -102,6 +102,8 @@ type Controller struct {
 	server *remoting.Server
 	closer []io.Closer
 
+	unclean     atomic.Bool  // enableElectUncleanMaster, changeable at run time
+	notify      atomic.Bool  // notifyBrokerRoleChanged, likewise
 	ready       atomic.Bool  // leader and caught up (Barrier done)
 	leaderSince atomic.Int64 // unix nanos when this node last became ready
 	stop        chan struct{}
@@ -130,6 +132,8 @@ func New(opts Options) (*Controller, error) {
 	if opts.Clock != nil {
 		c.live.now = opts.Clock
 	}
+	c.unclean.Store(opts.EnableElectUncleanMaster)
+	c.notify.Store(opts.NotifyBrokerRoleChanged)
 	var self *Peer
 	for i := range opts.Peers {
 		c.peers[opts.Peers[i].ID] = opts.Peers[i].Addr

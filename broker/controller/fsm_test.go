@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -471,5 +472,32 @@ func TestConcurrentAlterIsSerialisedByTheLog(t *testing.T) {
 	}
 	if _, set := replicaInfo(cl, l); set.SyncStateSetEpoch != 3 {
 		t.Fatalf("set %+v", set)
+	}
+}
+
+// GET/UPDATE_CONTROLLER_CONFIG: node-local, black-listed paths refused,
+// enableElectUncleanMaster switchable at run time.
+func TestControllerConfigAtRunTime(t *testing.T) {
+	cl := newCluster(t, 3, nil)
+	l := cl.leader()
+	got := string(cl.expect(call(l, wire.GetControllerConfig, nil, nil), wire.Success).body)
+	for _, want := range []string{"controllerDLegerGroup=group1\n", "controllerDLegerPeers=n0-inmem-0;n1-inmem-1;n2-inmem-2\n", "enableElectUncleanMaster=false\n"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("config lacks %q:\n%s", want, got)
+		}
+	}
+	cl.expect(call(l, wire.UpdateControllerConfig, nil, []byte("controllerStorePath=/tmp/x\n")), wire.NoPermission)
+	cl.expect(call(l, wire.UpdateControllerConfig, nil, []byte("enableElectUncleanMaster=maybe\n")), wire.SystemError)
+
+	cl.register(l, 2)
+	cl.beat(1, 1, 100, 0)
+	cl.beat(2, 1, 50, 0)
+	cl.expect(electReq(l, 1, false), wire.Success)
+	cl.advance(11 * time.Second)
+	cl.beat(2, 1, 50, 0)
+	cl.expect(electReq(l, 2, false), wire.ControllerElectMasterFailed)
+	cl.expect(call(l, wire.UpdateControllerConfig, nil, []byte("enableElectUncleanMaster=true\nfooBar=1\n")), wire.Success)
+	if a := cl.expect(electReq(l, 2, false), wire.Success); a.fields["masterBrokerId"] != "2" {
+		t.Fatalf("unclean election after update: %v", a.fields)
 	}
 }
