@@ -318,6 +318,12 @@ func TestSinglePeerController(t *testing.T) {
 	startReplica(t, 1, []string{addr})
 	el := wire.ElectMasterHeader{ClusterName: "DefaultCluster", BrokerName: "broker-a", BrokerID: 1}
 	ctlExpect(t, addr, wire.ControllerElectMaster, el.Fields(), nil, wire.Success)
+	// A second node on the same store is refused (file lock), not hung.
+	other := freePorts(t, 1)[0]
+	out, err := exec.Command(filepath.Join(binDir, "mqcontroller"), "-c", conf, "-p", fmt.Sprintf("controllerDLegerPeers=n0-127.0.0.1:%d", other)).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "controller raft log") {
+		t.Fatalf("second node on the same store: %v %s", err, out)
+	}
 	p.stop()
 
 	start(t, controllerReady, "mqcontroller", "-c", conf)
@@ -327,7 +333,7 @@ func TestSinglePeerController(t *testing.T) {
 		t.Fatalf("after restart %+v", v)
 	}
 	// jRaft is refused with a clear message.
-	out, err := exec.Command(filepath.Join(binDir, "mqcontroller"), "-c", conf, "-p", "controllerType=jRaft").CombinedOutput()
+	out, err = exec.Command(filepath.Join(binDir, "mqcontroller"), "-c", conf, "-p", "controllerType=jRaft").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "jRaft controller is not supported") {
 		t.Fatalf("jRaft: %v %s", err, out)
 	}

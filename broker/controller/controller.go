@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 
 	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/remoting"
@@ -91,14 +92,14 @@ const electRetryDelay = 3 * time.Second
 
 // Controller is one node of the controller group.
 type Controller struct {
-	opts  Options
-	log   *slog.Logger
-	fsm   *fsm
-	live  *liveTable
-	raft  *raft.Raft
-	peers map[string]string // raft id -> address
+	opts Options
+	log  *slog.Logger
+	fsm  *fsm
+	live *liveTable
+	raft *raft.Raft
 
 	mux    *muxListener
+	trans  io.Closer // the TCP transport, nil in memory
 	server *remoting.Server
 	closer []io.Closer
 
@@ -128,7 +129,7 @@ func New(opts Options) (*Controller, error) {
 	if opts.LeaderGrace <= 0 {
 		opts.LeaderGrace = 10 * time.Second
 	}
-	c := &Controller{opts: opts, log: opts.Logger, fsm: newFSM(), live: newLiveTable(), peers: map[string]string{}, stop: make(chan struct{})}
+	c := &Controller{opts: opts, log: opts.Logger, fsm: newFSM(), live: newLiveTable(), stop: make(chan struct{})}
 	if opts.Clock != nil {
 		c.live.now = opts.Clock
 	}
@@ -136,7 +137,6 @@ func New(opts Options) (*Controller, error) {
 	c.notify.Store(opts.NotifyBrokerRoleChanged)
 	var self *Peer
 	for i := range opts.Peers {
-		c.peers[opts.Peers[i].ID] = opts.Peers[i].Addr
 		if opts.Peers[i].ID == opts.SelfID {
 			self = &opts.Peers[i]
 		}
@@ -152,10 +152,11 @@ func New(opts Options) (*Controller, error) {
 			return nil, fmt.Errorf("controller listen %s: %w", self.Addr, err)
 		}
 		c.mux = newMux(ln, c.log)
-		opts.Transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		nt := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 			Stream: &streamLayer{chanListener: c.mux.raft, advertise: tcpAddr(self.Addr)}, MaxPool: 3,
 			Timeout: 10 * time.Second, Logger: hlog,
 		})
+		c.trans, opts.Transport = nt, nt
 		c.server = remoting.NewServer(c.mux.remote, c, c.log)
 	}
 	if opts.LogStore == nil {
@@ -163,7 +164,9 @@ func New(opts Options) (*Controller, error) {
 			c.closeNet()
 			return nil, fmt.Errorf("controller store %s: %w", opts.StorePath, err)
 		}
-		bolt, err := raftboltdb.NewBoltStore(filepath.Join(opts.StorePath, "raft.db"))
+		// bbolt waits forever for the file lock by default: a second node
+		// started on the same store must fail, not hang.
+		bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(opts.StorePath, "raft.db"), BoltOptions: &bbolt.Options{Timeout: 3 * time.Second}})
 		if err != nil {
 			c.closeNet()
 			return nil, fmt.Errorf("controller raft log %s: %w", opts.StorePath, err)
@@ -241,6 +244,9 @@ func (c *Controller) Addr() net.Addr {
 }
 
 func (c *Controller) closeNet() {
+	if c.trans != nil {
+		_ = c.trans.Close()
+	}
 	if c.mux != nil {
 		c.mux.close()
 	}
@@ -262,8 +268,8 @@ func (c *Controller) Close() {
 	}
 	// The TCP transport first, so that its accept loop sees a shutdown
 	// rather than a failing listener.
-	if t, ok := c.opts.Transport.(io.Closer); ok && c.mux != nil {
-		_ = t.Close()
+	if c.trans != nil {
+		_ = c.trans.Close()
 	}
 	if c.server != nil {
 		c.server.Close()
