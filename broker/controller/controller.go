@@ -147,9 +147,15 @@ func New(opts Options) (*Controller, error) {
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, Output: &slogWriter{log: c.log}})
 
 	if opts.Transport == nil {
-		ln, err := net.Listen("tcp", self.Addr)
+		// Every interface on the peer's port, as DLedger's server binds:
+		// the peer address may name an interface or a NAT'd address.
+		_, port, err := net.SplitHostPort(self.Addr)
 		if err != nil {
-			return nil, fmt.Errorf("controller listen %s: %w", self.Addr, err)
+			return nil, fmt.Errorf("controller peer address %q: %w", self.Addr, err)
+		}
+		ln, err := net.Listen("tcp", ":"+port)
+		if err != nil {
+			return nil, fmt.Errorf("controller listen on port %s: %w", port, err)
 		}
 		c.mux = newMux(ln, c.log)
 		nt := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
@@ -235,12 +241,15 @@ func (c *Controller) Serve() {
 	}()
 }
 
-// Addr is the bound peer address (nil on the in-memory transport).
-func (c *Controller) Addr() net.Addr {
-	if c.mux == nil {
-		return nil
+// Addr is this node's address in controllerDLegerPeers, where brokers
+// and peers reach it.
+func (c *Controller) Addr() string {
+	for _, p := range c.opts.Peers {
+		if p.ID == c.opts.SelfID {
+			return p.Addr
+		}
 	}
-	return c.mux.ln.Addr()
+	return ""
 }
 
 func (c *Controller) closeNet() {
