@@ -1,7 +1,7 @@
 package controller
 
 import (
-	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -144,7 +144,7 @@ func New(opts Options) (*Controller, error) {
 	if self == nil {
 		return nil, fmt.Errorf("controllerDLegerSelfId %q is not in controllerDLegerPeers", opts.SelfID)
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, Output: &slogWriter{log: c.log}})
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, Output: &slogWriter{log: c.log}, DisableTime: true})
 
 	if opts.Transport == nil {
 		// Every interface on the peer's port, as DLedger's server binds:
@@ -358,14 +358,22 @@ func (c *Controller) notLeader() *result {
 	return fail(wire.ControllerNotLeader, "The controller is not in leader state, leader is %s (%s)", id, addr)
 }
 
-// slogWriter carries hashicorp's log lines into the process log.
+// slogWriter carries hashicorp's log lines ("[WARN]  raft: ...") into the
+// process log at their own level.
 type slogWriter struct{ log *slog.Logger }
 
 func (w *slogWriter) Write(p []byte) (int, error) {
-	sc := bufio.NewScanner(strings.NewReader(string(p)))
-	for sc.Scan() {
-		if line := strings.TrimSpace(sc.Text()); line != "" {
-			w.log.Info("[RAFT] " + line)
+	for line := range strings.Lines(string(p)) {
+		line = strings.TrimSpace(line)
+		level := slog.LevelInfo
+		for tag, l := range map[string]slog.Level{"[ERROR]": slog.LevelError, "[WARN]": slog.LevelWarn, "[INFO]": slog.LevelInfo, "[DEBUG]": slog.LevelDebug, "[TRACE]": slog.LevelDebug} {
+			if rest, ok := strings.CutPrefix(line, tag); ok {
+				level, line = l, strings.TrimSpace(rest)
+				break
+			}
+		}
+		if line != "" {
+			w.log.Log(context.Background(), level, "[RAFT] "+line)
 		}
 	}
 	return len(p), nil

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,4 +90,16 @@ func TestLeaderGrace(t *testing.T) {
 	cl.noElection(l)
 	client.Close()
 	cl.waitMaster(l, "2", "2")
+}
+
+func TestRaftLogLevels(t *testing.T) {
+	var buf strings.Builder
+	w := &slogWriter{log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	if _, err := w.Write([]byte("[WARN]  raft: heartbeat timeout reached\n[INFO]  raft: election won\n")); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, `level=WARN msg="[RAFT] raft: heartbeat timeout reached"`) || !strings.Contains(out, `level=INFO msg="[RAFT] raft: election won"`) {
+		t.Fatalf("log:\n%s", out)
+	}
 }
