@@ -17,46 +17,54 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 
-	"github.com/mqops/mqops/broker/controller"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
 )
 
-// startTestController runs a one-node RocketMQ 5 controller (hashicorp/raft)
-// in the test process on a random port: the brokers under test are real
-// processes, the controller is the same code mqcontroller runs.
-func startTestController(t *testing.T) string {
+// startControllerNamesrvs runs n mqnamesrv processes with the embedded
+// controller (enableControllerInNamesrv, the ha.md Appendix A namesrv.conf
+// keys); it returns their name-server and controller addresses.
+func startControllerNamesrvs(t *testing.T, n int) (ns, ctl []string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ports := freePorts(t, 2*n)
+	var peers []string
+	for i := range n {
+		peers = append(peers, fmt.Sprintf("n%d-127.0.0.1:%d", i, ports[n+i]))
+		ns = append(ns, fmt.Sprintf("127.0.0.1:%d", ports[i]))
+		ctl = append(ctl, fmt.Sprintf("127.0.0.1:%d", ports[n+i]))
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	c, err := controller.New(controller.Options{Group: "group1", SelfID: "n0", Peers: []controller.Peer{{ID: "n0", Addr: addr}},
-		StorePath: t.TempDir(), NotifyBrokerRoleChanged: true, LeaderGrace: time.Second})
-	if err != nil {
-		t.Fatal(err)
+	for i := range n {
+		dir := t.TempDir()
+		conf := filepath.Join(dir, "namesrv.conf")
+		text := fmt.Sprintf("listenPort=%d\nenableControllerInNamesrv=true\ncontrollerDLegerGroup=group1\n"+
+			"controllerDLegerPeers=%s\ncontrollerDLegerSelfId=n%d\ncontrollerStorePath=%s\n"+
+			"enableElectUncleanMaster=false\nnotifyBrokerRoleChanged=true\n",
+			ports[i], strings.Join(peers, ";"), i, filepath.Join(dir, "ctl"))
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		start(t, controllerReady, "mqnamesrv", "-c", conf,
+			"-p", "kvConfigPath="+filepath.Join(dir, "kvConfig.json"), "-p", "logDir="+filepath.Join(dir, "logs"))
 	}
-	c.Serve()
-	t.Cleanup(c.Close)
-	waitFor(t, 20*time.Second, "a controller leader", c.IsLeader)
-	return addr
+	waitLeader(t, ctl)
+	return ns, ctl
 }
 
-// replicaInfo asks the controller for broker-a's master (GET_REPLICA_INFO).
-func replicaInfo(t *testing.T, ctl string) (*wire.MasterInfoHeader, wire.SyncStateSet) {
+// replicaInfo asks the controller for broker-a's master (GET_REPLICA_INFO)
+// (from whichever node leads).
+func replicaInfo(t *testing.T, ctl []string) (*wire.MasterInfoHeader, wire.SyncStateSet) {
 	t.Helper()
-	cl := remoting.NewClient(nil, nil)
-	defer cl.Close()
-	resp, err := cl.Invoke(ctl, wire.NewRequest(wire.ControllerGetReplicaInfo, map[string]string{"brokerName": "broker-a"}, nil), 3*time.Second)
-	if err != nil || resp.Code != wire.Success {
-		return &wire.MasterInfoHeader{}, wire.SyncStateSet{}
+	for _, a := range ctl {
+		resp := ctlCall(a, wire.ControllerGetReplicaInfo, map[string]string{"brokerName": "broker-a"}, nil)
+		if resp == nil || resp.Code != wire.Success {
+			continue
+		}
+		h, _ := wire.ParseMasterInfoHeader(resp)
+		var set wire.SyncStateSet
+		_ = wire.UnmarshalLenient(resp.Body, &set)
+		return h, set
 	}
-	h, _ := wire.ParseMasterInfoHeader(resp)
-	var set wire.SyncStateSet
-	_ = wire.UnmarshalLenient(resp.Body, &set)
-	return h, set
+	return &wire.MasterInfoHeader{}, wire.SyncStateSet{}
 }
 
 // routeMaster is the address the name server lists as broker-a's id 0 for topic.
@@ -128,20 +136,22 @@ func sameCommitLog(a, b string) string {
 	return ""
 }
 
-// Controller mode, the ha.md Appendix A broker.conf keys: two replicas
+// Controller mode with three name servers embedding the controller and
+// the ha.md Appendix A broker.conf keys: two replicas
 // elect a master, SendSync works, kill -9 of the master makes the other
 // one master (controller and name-server route agree), sends work again,
 // the old master comes back as a slave whose commit log equals the new
 // master's, and every SEND_OK message is consumed.
 func TestControllerModeFailover(t *testing.T) {
-	ctl := startTestController(t)
-	ns := startNamesrv(t)
+	nss, ctl := startControllerNamesrvs(t, 3)
+	ns := &proc{addr: nss[0]}          // what clients use
+	nsList := strings.Join(nss, ";") // brokers register with all three
 	keys := []string{"brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId=-1", "brokerRole=SLAVE",
-		"enableControllerMode=true", "controllerAddr=" + ctl, "allAckInSyncStateSet=true",
+		"enableControllerMode=true", "controllerAddr=" + strings.Join(ctl, ";"), "allAckInSyncStateSet=true",
 		"syncBrokerMetadataPeriod=1000", "checkSyncStateSetPeriod=1000", "brokerHeartbeatInterval=500",
 		"controllerHeartBeatTimeoutMills=3000", "flushDiskType=ASYNC_FLUSH"}
 	dirs := []brokerDir{newBrokerDir(t), newBrokerDir(t)}
-	procs := []*proc{startBroker(t, dirs[0], ns.addr, keys...), startBroker(t, dirs[1], ns.addr, keys...)}
+	procs := []*proc{startBroker(t, dirs[0], nsList, keys...), startBroker(t, dirs[1], nsList, keys...)}
 	index := func(addr string) int {
 		for i, p := range procs {
 			if p.addr == addr {
@@ -205,7 +215,7 @@ func TestControllerModeFailover(t *testing.T) {
 
 	// The old master returns on its address and follows the new one.
 	_, port, _ := net.SplitHostPort(procs[master].addr)
-	procs[master] = startBroker(t, dirs[master], ns.addr, append(keys, "listenPort="+port)...)
+	procs[master] = startBroker(t, dirs[master], nsList, append(keys, "listenPort="+port)...)
 	waitFor(t, 60*time.Second, "the old master back in the SyncStateSet", func() bool {
 		h, set := replicaInfo(t, ctl)
 		return h.MasterAddress == procs[slave].addr && len(set.SyncStateSet) == 2
@@ -257,10 +267,10 @@ func TestControllerModeFailover(t *testing.T) {
 // back as a slave and cuts that divergent tail (truncation to the
 // consistent point of the epoch lists), and no SEND_OK message is lost.
 func TestControllerModeRejoinTruncates(t *testing.T) {
-	ctl := startTestController(t)
-	ns := startNamesrv(t)
+	nss, ctl := startControllerNamesrvs(t, 1) // a single controller works too
+	ns := &proc{addr: nss[0]}
 	keys := []string{"brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId=-1", "brokerRole=SLAVE",
-		"enableControllerMode=true", "controllerAddr=" + ctl, "allAckInSyncStateSet=true",
+		"enableControllerMode=true", "controllerAddr=" + strings.Join(ctl, ";"), "allAckInSyncStateSet=true",
 		"syncBrokerMetadataPeriod=1000", "brokerHeartbeatInterval=500", "controllerHeartBeatTimeoutMills=3000",
 		// The master keeps a dead slave in its SyncStateSet for the whole test.
 		"checkSyncStateSetPeriod=600000"}
