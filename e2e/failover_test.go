@@ -358,3 +358,36 @@ func TestControllerModeRejoinTruncates(t *testing.T) {
 		return true
 	})
 }
+
+// minInSyncReplicas=2: a master alone in its SyncStateSet refuses sends
+// with SYSTEM_ERROR "in-sync replicas not enough" (nothing stored); once a
+// replica has joined, sends succeed.
+func TestControllerModeMinInSyncReplicas(t *testing.T) {
+	nss, ctl := startControllerNamesrvs(t, 1)
+	ns := nss[0]
+	keys := []string{"brokerName=broker-a", "brokerId=-1", "brokerRole=SLAVE", "enableControllerMode=true",
+		"controllerAddr=" + strings.Join(ctl, ";"), "allAckInSyncStateSet=true", "minInSyncReplicas=2",
+		"syncBrokerMetadataPeriod=1000", "checkSyncStateSetPeriod=1000", "brokerHeartbeatInterval=500"}
+	first := startBroker(t, newBrokerDir(t), ns, keys...)
+	waitFor(t, 60*time.Second, "the first broker elected", func() bool {
+		h, _ := replicaInfo(t, ctl)
+		return h.MasterAddress == first.addr
+	})
+	topic := fmt.Sprintf("MinInSync%d", time.Now().UnixNano())
+	createTopicOn(t, ns, first.addr, topic)
+	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, ns, topic) == first.addr })
+	p := newProducer(t, ns)
+	if _, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte("alone"))); err == nil ||
+		!strings.Contains(err.Error(), "in-sync replicas not enough") {
+		t.Fatalf("send to a master alone with minInSyncReplicas=2: err %v", err)
+	}
+	startBroker(t, newBrokerDir(t), ns, keys...)
+	waitFor(t, 60*time.Second, "two replicas in the SyncStateSet", func() bool {
+		_, set := replicaInfo(t, ctl)
+		return len(set.SyncStateSet) == 2
+	})
+	r, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte("two")))
+	if err != nil || r.Status != primitive.SendOK {
+		t.Fatalf("send with two in-sync replicas: %v %v", r, err)
+	}
+}
