@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -390,4 +391,103 @@ func TestControllerModeMinInSyncReplicas(t *testing.T) {
 	if err != nil || r.Status != primitive.SendOK {
 		t.Fatalf("send with two in-sync replicas: %v %v", r, err)
 	}
+}
+
+// SIGSTOP of the master (a partition, not a crash): the controller elects
+// the slave once the heartbeats stop; the resumed old master answers its
+// in-flight sends without SEND_OK, is fenced (the name server keeps the new
+// master, whose stateVersion is higher), turns slave, cuts what it wrote
+// alone and copies the new master; no SEND_OK message is lost.
+func TestControllerModeStoppedMaster(t *testing.T) {
+	nss, ctl := startControllerNamesrvs(t, 1)
+	ns := nss[0]
+	keys := []string{"brokerName=broker-a", "brokerId=-1", "brokerRole=SLAVE", "enableControllerMode=true",
+		"controllerAddr=" + strings.Join(ctl, ";"), "allAckInSyncStateSet=true",
+		"syncBrokerMetadataPeriod=1000", "checkSyncStateSetPeriod=1000", "brokerHeartbeatInterval=500",
+		"controllerHeartBeatTimeoutMills=3000"}
+	dirs := []brokerDir{newBrokerDir(t), newBrokerDir(t)}
+	procs := []*proc{startBroker(t, dirs[0], ns, keys...), startBroker(t, dirs[1], ns, keys...)}
+	var master int
+	waitFor(t, 60*time.Second, "a master with both replicas in the SyncStateSet", func() bool {
+		h, set := replicaInfo(t, ctl)
+		master = -1
+		for i, p := range procs {
+			if p.addr == h.MasterAddress {
+				master = i
+			}
+		}
+		return master >= 0 && len(set.SyncStateSet) == 2
+	})
+	slave := 1 - master
+	topic := fmt.Sprintf("Stopped%d", time.Now().UnixNano())
+	createTopicOn(t, ns, procs[master].addr, topic)
+	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, ns, topic) == procs[master].addr })
+
+	var mu sync.Mutex
+	sent := map[string]bool{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // a producer running through the whole partition
+		defer wg.Done()
+		p := newProducer(t, ns)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			key := fmt.Sprintf("live-%d", i)
+			r, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte(key)))
+			if err == nil && r.Status == primitive.SendOK {
+				mu.Lock()
+				sent[key] = true
+				mu.Unlock()
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	waitFor(t, 30*time.Second, "some SEND_OK", func() bool { mu.Lock(); defer mu.Unlock(); return len(sent) >= 20 })
+
+	_ = procs[master].cmd.Process.Signal(syscall.SIGSTOP)
+	waitFor(t, 60*time.Second, "the slave elected while the master is stopped", func() bool {
+		h, _ := replicaInfo(t, ctl)
+		return h.MasterAddress == procs[slave].addr
+	})
+	waitFor(t, 30*time.Second, "the route to the new master", func() bool { return routeMaster(t, ns, topic) == procs[slave].addr })
+	_ = procs[master].cmd.Process.Signal(syscall.SIGCONT)
+	waitFor(t, 60*time.Second, "the old master back in the SyncStateSet as a slave", func() bool {
+		h, set := replicaInfo(t, ctl)
+		return h.MasterAddress == procs[slave].addr && len(set.SyncStateSet) == 2
+	})
+	if got := routeMaster(t, ns, topic); got != procs[slave].addr {
+		t.Fatalf("the resumed old master took the route back: id 0 is %s", got)
+	}
+	close(stop)
+	wg.Wait()
+	logOld := filepath.Join(string(dirs[master]), "store", "commitlog")
+	logNew := filepath.Join(string(dirs[slave]), "store", "commitlog")
+	var diff string
+	deadline := time.Now().Add(30 * time.Second)
+	for diff = sameCommitLog(logOld, logNew); diff != "" && time.Now().Before(deadline); diff = sameCommitLog(logOld, logNew) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if diff != "" {
+		t.Fatalf("the old master's commit log differs from the new master's: %s", diff)
+	}
+	createTopicOn(t, ns, procs[slave].addr, topic)
+	col := newCollector()
+	newPushConsumer(t, ns, instance("CG"), topic, consumer.MessageSelector{}, col,
+		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
+	waitFor(t, 90*time.Second, "every SEND_OK message consumed", func() bool {
+		col.mu.Lock()
+		defer col.mu.Unlock()
+		for k := range sent {
+			if col.msgs[k] == nil {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("%d SEND_OK messages through a 'partition' of the master, all consumed", len(sent))
 }
