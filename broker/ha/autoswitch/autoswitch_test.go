@@ -309,3 +309,41 @@ func equalIDs(a, b []int64) bool {
 	}
 	return true
 }
+
+// A replica claiming more than the master has (it did not truncate), a
+// report before the handshake, or a second handshake: that connection is
+// closed, nothing is streamed.
+func TestMasterRefusesBadReplicas(t *testing.T) {
+	mlog := &memLog{seg: 4096}
+	mlog.put(pattern(1000, 1))
+	master := newService(t, mlog, nil, Config{})
+	if err := master.ChangeToMaster(1, 1); err != nil {
+		t.Fatal(err)
+	}
+	hello := unhex("00000001 0000 0000 0000000000000002")
+	for name, frames := range map[string][][]byte{
+		"beyond max":       {hello, unhex("00000002 00000000000003E9")}, // 1001 > 1000
+		"before handshake": {unhex("00000002 0000000000000000")},
+		"second handshake": {hello, hello},
+	} {
+		nc, err := net.Dial("tcp", master.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+		for _, f := range frames {
+			_, _ = nc.Write(f)
+		}
+		// Whatever the master sent first (its handshake), it then closes
+		// without a single TRANSFER frame.
+		got, err := io.ReadAll(nc)
+		nc.Close()
+		if err != nil {
+			t.Fatalf("%s: %v (connection not closed)", name, err)
+		}
+		if len(got) > 44 { // 20-byte handshake header + 2 epoch entries at most
+			t.Fatalf("%s: the master streamed %d bytes", name, len(got))
+		}
+	}
+	waitFor(t, "no replica connection left", func() bool { return len(master.Status()) == 0 })
+}

@@ -100,6 +100,12 @@ func (c *conn) readLoop() {
 					return
 				}
 				p += wire.HASlaveHandshakeSize
+				select {
+				case <-c.hello:
+					c.close("refused", errors.New("a second handshake on one connection"))
+					return
+				default:
+				}
 				c.slaveID.Store(h.BrokerID)
 				c.learner, c.lastFile = h.AsyncLearner, h.SyncFromLastFile
 				c.helloOnce.Do(func() { close(c.hello) })

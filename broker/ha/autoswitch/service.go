@@ -394,7 +394,7 @@ func (s *Service) onAppend(maxPhy int64) {
 		s.store.SetConfirmOffset(maxPhy)
 	}
 	if (allAck && alone) || (!allAck && s.cfg.InSyncReplicas <= 1) {
-		s.waiters.advance(maxPhy)
+		s.waiters.raise(maxPhy)
 	}
 }
 

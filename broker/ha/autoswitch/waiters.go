@@ -76,6 +76,22 @@ func (w *waiters) advance(off int64) {
 	}
 }
 
+// raise sets the acked offset from the append path (under the store's
+// append lock): sends it covers are completed by the expiry goroutine, not
+// here, so no answer is written while the log is locked.
+func (w *waiters) raise(off int64) {
+	w.mu.Lock()
+	w.acked = off
+	ready := len(w.list) > 0 && w.list[0].end <= off
+	w.mu.Unlock()
+	if ready {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // failAll fails every pending send (the broker stopped being master).
 func (w *waiters) failAll() {
 	w.mu.Lock()
@@ -95,6 +111,10 @@ func (w *waiters) start() {
 		t := time.NewTimer(time.Hour)
 		defer t.Stop()
 		for {
+			w.mu.Lock()
+			acked := w.acked
+			w.mu.Unlock()
+			w.advance(acked) // what raise left for this goroutine
 			next := w.expire(time.Now().UnixNano())
 			d := time.Hour
 			if next > 0 {
