@@ -145,7 +145,7 @@ func sameCommitLog(a, b string) string {
 // master's, and every SEND_OK message is consumed.
 func TestControllerModeFailover(t *testing.T) {
 	nss, ctl := startControllerNamesrvs(t, 3)
-	ns := &proc{addr: nss[0]}          // what clients use
+	ns := &proc{addr: nss[0]}        // what clients use
 	nsList := strings.Join(nss, ";") // brokers register with all three
 	keys := []string{"brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId=-1", "brokerRole=SLAVE",
 		"enableControllerMode=true", "controllerAddr=" + strings.Join(ctl, ";"), "allAckInSyncStateSet=true",
