@@ -343,6 +343,22 @@ func TestControllerModeRejoinTruncates(t *testing.T) {
 	if !strings.Contains(procs[master].out.String(), "truncating the commit log to the consistent point") {
 		t.Fatalf("no truncation logged by the old master:\n%s", procs[master].out.String())
 	}
+	// Both epoch files agree (GET_BROKER_EPOCH_CACHE): epoch 1 from 0, epoch
+	// 2 from where the new master's log ended when it was elected.
+	caches := make([]wire.EpochEntryCache, 2)
+	epochsAgree := func() bool {
+		for i, p := range procs {
+			resp := ctlCall(p.addr, wire.GetBrokerEpochCache, nil, nil)
+			if resp == nil || resp.Code != wire.Success || wire.UnmarshalLenient(resp.Body, &caches[i]) != nil {
+				t.Fatalf("GET_BROKER_EPOCH_CACHE from %s: %v", p.addr, resp)
+			}
+		}
+		return slices.Equal(caches[0].EpochList, caches[1].EpochList)
+	}
+	waitFor(t, 10*time.Second, "both epoch files to agree", epochsAgree)
+	if len(caches[0].EpochList) != 2 || caches[master].MaxOffset != caches[slave].MaxOffset || caches[slave].BrokerID != 0 {
+		t.Fatalf("epoch caches: %+v vs %+v", caches[0], caches[1])
+	}
 
 	createTopicOn(t, ns.addr, procs[slave].addr, topic)
 	col := newCollector()

@@ -454,6 +454,8 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 		b.handleStatsSeries(c, req)
 	case wire.NotifyBrokerRoleChanged:
 		b.handleNotifyRoleChanged(c, req)
+	case wire.GetBrokerEpochCache:
+		b.handleEpochCache(c, req)
 	default:
 		c.ReplyCode(req, wire.RequestCodeNotSupported, fmt.Sprintf(" request type %d not supported", req.Code))
 	}

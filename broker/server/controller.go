@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"strconv"
 	"sync/atomic"
@@ -228,4 +229,26 @@ func (b *Broker) handleNotifyRoleChanged(c *remoting.Conn, req *wire.Command) {
 		return
 	}
 	c.ReplyCode(req, wire.Success, "")
+}
+
+// handleEpochCache serves GET_BROKER_EPOCH_CACHE (1007, mqadmin
+// getBrokerEpoch): the epoch file with each entry's end offset, the last
+// one open (Long.MAX_VALUE, as Java's AdminBrokerProcessor answers).
+func (b *Broker) handleEpochCache(c *remoting.Conn, req *wire.Command) {
+	if b.ctl == nil {
+		c.ReplyCode(req, wire.SystemError, "this request only for controllerMode ")
+		return
+	}
+	entries := b.ctl.ha.Epochs().Entries()
+	list := make([]wire.EpochEntry, len(entries))
+	for i, e := range entries {
+		end := int64(math.MaxInt64)
+		if i+1 < len(entries) {
+			end = entries[i+1].StartOffset
+		}
+		list[i] = wire.EpochEntry{Epoch: e.Epoch, StartOffset: e.StartOffset, EndOffset: end}
+	}
+	id, _, _ := b.ctlRegistration()
+	b.replyBody(c, req, wire.Marshal(wire.EpochEntryCache{ClusterName: b.cfg.BrokerClusterName, BrokerName: b.cfg.BrokerName,
+		BrokerID: id, EpochList: list, MaxOffset: b.store.MaxPhyOffset()}))
 }

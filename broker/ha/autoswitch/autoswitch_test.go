@@ -230,6 +230,14 @@ func TestSlaveTruncatesAndFollows(t *testing.T) {
 	if c := mlog.ConfirmOffset(); c != mlog.MaxPhyOffset() {
 		t.Fatalf("confirm offset %d, want %d", c, mlog.MaxPhyOffset())
 	}
+	// A new epoch with no data yet reaches the level replica by heartbeat.
+	if err := master.RecordEpoch(4); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the empty epoch on the replica", func() bool {
+		last, _ := slave.epochs.Last()
+		return last == epoch.Entry{Epoch: 4, StartOffset: mlog.MaxPhyOffset()}
+	})
 }
 
 // A set member without a connection holds sends back (FLUSH_SLAVE_TIMEOUT)

@@ -303,7 +303,10 @@ func (c *Client) transfer(nc net.Conn, buf []byte) error {
 			if local != 0 && h.Offset != local {
 				return fmt.Errorf("master pushed offset %d, not equal to this replica's max offset %d", h.Offset, local)
 			}
-			if h.Epoch != curEpoch && h.BodyLen > 0 {
+			// Heartbeats carry the epoch too (as in Java): a replica that is
+			// level with a master elected after the last write records the
+			// master's empty epoch, so both epoch files agree.
+			if h.Epoch != curEpoch && (h.BodyLen > 0 || h.Epoch > 0 && h.EpochStartOffset <= local) {
 				if err := c.enterEpoch(h.Epoch, h.EpochStartOffset); err != nil {
 					return err
 				}

@@ -203,7 +203,9 @@ func (c *conn) writeLoop() {
 	buf := make([]byte, wire.HAMasterTransferHeaderSize+cfg.TransferBatchSize)
 	timer := time.NewTimer(cfg.HeartbeatInterval)
 	defer timer.Stop()
-	lastWrite := time.Now()
+	// The first frame goes out at once, a heartbeat if there is nothing to
+	// send: the replica learns the epoch and the confirm offset.
+	var lastWrite time.Time
 	for {
 		maxOff := s.store.MaxPhyOffset()
 		e, end, ok := s.epochs.Find(next, maxOff)
