@@ -138,11 +138,11 @@ func sameCommitLog(a, b string) string {
 }
 
 // Controller mode with three name servers embedding the controller and
-// the ha.md Appendix A broker.conf keys: two replicas
-// elect a master, SendSync works, kill -9 of the master makes the other
-// one master (controller and name-server route agree), sends work again,
-// the old master comes back as a slave whose commit log equals the new
-// master's, and every SEND_OK message is consumed.
+// the ha.md Appendix A broker.conf keys: three replicas elect a master,
+// SendSync works, kill -9 of the master makes another one master
+// (controller and name-server route agree) and the third follows it, sends
+// work again, the old master comes back as a slave, all three commit logs
+// are equal, and every SEND_OK message is consumed.
 func TestControllerModeFailover(t *testing.T) {
 	nss, ctl := startControllerNamesrvs(t, 3)
 	ns := &proc{addr: nss[0]}        // what clients use
@@ -151,8 +151,11 @@ func TestControllerModeFailover(t *testing.T) {
 		"enableControllerMode=true", "controllerAddr=" + strings.Join(ctl, ";"), "allAckInSyncStateSet=true",
 		"syncBrokerMetadataPeriod=1000", "checkSyncStateSetPeriod=1000", "brokerHeartbeatInterval=500",
 		"controllerHeartBeatTimeoutMills=3000", "flushDiskType=ASYNC_FLUSH"}
-	dirs := []brokerDir{newBrokerDir(t), newBrokerDir(t)}
-	procs := []*proc{startBroker(t, dirs[0], nsList, keys...), startBroker(t, dirs[1], nsList, keys...)}
+	dirs := []brokerDir{newBrokerDir(t), newBrokerDir(t), newBrokerDir(t)}
+	var procs []*proc
+	for _, d := range dirs {
+		procs = append(procs, startBroker(t, d, nsList, keys...))
+	}
 	index := func(addr string) int {
 		for i, p := range procs {
 			if p.addr == addr {
@@ -163,12 +166,11 @@ func TestControllerModeFailover(t *testing.T) {
 	}
 
 	var master int
-	waitFor(t, 60*time.Second, "a master with both replicas in the SyncStateSet", func() bool {
+	waitFor(t, 60*time.Second, "a master with all three replicas in the SyncStateSet", func() bool {
 		h, set := replicaInfo(t, ctl)
 		master = index(h.MasterAddress)
-		return master >= 0 && len(set.SyncStateSet) == 2
+		return master >= 0 && len(set.SyncStateSet) == 3
 	})
-	slave := 1 - master
 	topic := fmt.Sprintf("Failover%d", time.Now().UnixNano())
 	createTopicOn(t, ns.addr, procs[master].addr, topic)
 	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, ns.addr, topic) == procs[master].addr })
@@ -198,9 +200,11 @@ func TestControllerModeFailover(t *testing.T) {
 
 	killed := time.Now()
 	procs[master].kill()
-	waitFor(t, 60*time.Second, "the slave elected master", func() bool {
+	slave := -1 // the new master
+	waitFor(t, 60*time.Second, "a slave elected master", func() bool {
 		h, _ := replicaInfo(t, ctl)
-		return h.MasterAddress == procs[slave].addr && h.MasterBrokerID != 0
+		slave = index(h.MasterAddress)
+		return slave >= 0 && slave != master
 	})
 	waitFor(t, 60*time.Second, "the route to list the new master as id 0", func() bool {
 		return routeMaster(t, ns.addr, topic) == procs[slave].addr
@@ -219,20 +223,25 @@ func TestControllerModeFailover(t *testing.T) {
 	procs[master] = startBroker(t, dirs[master], nsList, append(keys, "listenPort="+port)...)
 	waitFor(t, 60*time.Second, "the old master back in the SyncStateSet", func() bool {
 		h, set := replicaInfo(t, ctl)
-		return h.MasterAddress == procs[slave].addr && len(set.SyncStateSet) == 2
+		return h.MasterAddress == procs[slave].addr && len(set.SyncStateSet) == 3
 	})
 	if got := send(50, "rejoined"); got != 50 {
 		t.Fatalf("%d of 50 sends SEND_OK after the old master rejoined", got)
 	}
-	logA := filepath.Join(string(dirs[master]), "store", "commitlog")
-	logB := filepath.Join(string(dirs[slave]), "store", "commitlog")
-	var diff string
-	deadline := time.Now().Add(30 * time.Second)
-	for diff = sameCommitLog(logA, logB); diff != "" && time.Now().Before(deadline); diff = sameCommitLog(logA, logB) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if diff != "" {
-		t.Fatalf("the rejoined replica's commit log differs from the master's: %s", diff)
+	logNew := filepath.Join(string(dirs[slave]), "store", "commitlog")
+	for i := range dirs {
+		if i == slave {
+			continue
+		}
+		log := filepath.Join(string(dirs[i]), "store", "commitlog")
+		var diff string
+		deadline := time.Now().Add(30 * time.Second)
+		for diff = sameCommitLog(log, logNew); diff != "" && time.Now().Before(deadline); diff = sameCommitLog(log, logNew) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if diff != "" {
+			t.Fatalf("replica %s's commit log differs from the new master's: %s", procs[i].addr, diff)
+		}
 	}
 
 	col := newCollector()
