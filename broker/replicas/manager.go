@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqops/mqops/broker/ha/autoswitch"
@@ -66,14 +67,20 @@ type Manager struct {
 	mu          sync.Mutex // role state, held across a role change
 	leader      string
 	brokerID    int64 // controller-assigned id, -1 until registered
+	// hbID mirrors brokerID for the heartbeat loop, which must not wait
+	// for a role change holding mu (SetRole waits for the dispatcher): a
+	// late heartbeat makes the controller elect another master.
+	hbID atomic.Int64
 	masterID    int64 // -1: no master known
 	masterAddr  string
 	masterEpoch int32
 	ssEpoch     int32
 	master      bool
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	life   sync.Mutex // orders HandleNotify's goroutines with Close
+	closed bool
+	stop   chan struct{}
+	wg     sync.WaitGroup
 }
 
 // New makes a manager driving ha; Start runs it.
@@ -84,8 +91,10 @@ func New(cfg Config, ha *autoswitch.Service, hooks Hooks) *Manager {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{cfg: cfg, hooks: hooks, ha: ha, ids: IdentityFiles{Path: cfg.IdentityPath},
+	m := &Manager{cfg: cfg, hooks: hooks, ha: ha, ids: IdentityFiles{Path: cfg.IdentityPath},
 		cl: remoting.NewClient(nil, cfg.Log), brokerID: -1, masterID: -1, stop: make(chan struct{})}
+	m.hbID.Store(-1)
+	return m
 }
 
 // ParseControllers splits controllerAddr.
@@ -111,12 +120,14 @@ func (m *Manager) Start() {
 // Close stops the manager and its controller connections (the controller
 // sees them close and elects another master if this one was it).
 func (m *Manager) Close() {
-	select {
-	case <-m.stop:
+	m.life.Lock()
+	if m.closed {
+		m.life.Unlock()
 		return
-	default:
 	}
+	m.closed = true
 	close(m.stop)
+	m.life.Unlock()
 	m.cl.Close()
 	m.wg.Wait()
 }
@@ -311,6 +322,7 @@ func (m *Manager) register() error {
 	}
 	m.mu.Lock()
 	m.brokerID = id.ID
+	m.hbID.Store(id.ID)
 	m.mu.Unlock()
 	resp, err := m.call(wire.ControllerRegisterBroker, (&wire.RegisterBrokerToControllerHeader{ClusterName: m.cfg.Cluster,
 		BrokerName: m.cfg.Name, BrokerID: id.ID, BrokerAddress: m.cfg.Addr, InvokeTime: time.Now().UnixMilli()}).Fields(), nil)
@@ -407,10 +419,10 @@ func (m *Manager) HandleNotify(req *wire.Command) error {
 	if h.HasSyncStateSetEpoch {
 		set.SyncStateSetEpoch = h.SyncStateSetEpoch
 	}
-	select {
-	case <-m.stop:
+	m.life.Lock()
+	defer m.life.Unlock()
+	if m.closed {
 		return nil
-	default:
 	}
 	m.wg.Add(1)
 	go func() {
@@ -465,17 +477,6 @@ func (m *Manager) changeRole(masterID int64, masterAddr string, epoch, ssEpoch i
 	}
 	m.masterID, m.masterAddr, m.masterEpoch, m.ssEpoch = masterID, masterAddr, epoch, ssEpoch
 	return nil
-}
-
-// MasterAddr is the master's listen address ("" unknown), for the name
-// server answer that carries its HA address.
-func (m *Manager) MasterAddr() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.master {
-		return ""
-	}
-	return m.masterAddr
 }
 
 // checkSyncStateSet shrinks a master's set (members without a connection
@@ -549,9 +550,7 @@ func (m *Manager) heartbeatLoop() {
 
 // sendHeartbeats sends BROKER_HEARTBEAT oneway to every controller.
 func (m *Manager) sendHeartbeats() {
-	m.mu.Lock()
-	id := m.brokerID
-	m.mu.Unlock()
+	id := m.hbID.Load()
 	if id < 0 {
 		return
 	}
