@@ -64,13 +64,13 @@ type Manager struct {
 	ids   IdentityFiles
 	cl    *remoting.Client
 
-	mu          sync.Mutex // role state, held across a role change
-	leader      string
-	brokerID    int64 // controller-assigned id, -1 until registered
+	mu       sync.Mutex // role state, held across a role change
+	leader   string
+	brokerID int64 // controller-assigned id, -1 until registered
 	// hbID mirrors brokerID for the heartbeat loop, which must not wait
 	// for a role change holding mu (SetRole waits for the dispatcher): a
 	// late heartbeat makes the controller elect another master.
-	hbID atomic.Int64
+	hbID        atomic.Int64
 	masterID    int64 // -1: no master known
 	masterAddr  string
 	masterEpoch int32

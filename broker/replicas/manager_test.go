@@ -2,6 +2,7 @@ package replicas
 
 import (
 	"bytes"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"slices"
@@ -13,75 +14,52 @@ import (
 	"github.com/mqops/mqops/broker/controller"
 	"github.com/mqops/mqops/broker/ha/autoswitch"
 	"github.com/mqops/mqops/broker/ha/epoch"
+	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
 )
 
-// memLog is an in-memory commit log with *store.Store's replication API;
-// the manager and the HA protocol are under test here, the store has its
-// own tests and e2e runs everything together.
-type memLog struct {
-	mu       sync.Mutex
-	b        []byte
-	onAppend func(int64)
-	confirm  atomic.Int64
-	writable atomic.Bool
+// openStore opens (or reopens, after a "crash") a real broker store in
+// dir, fenced as a controller-mode broker starts.
+func openStore(t *testing.T, dir string) *store.Store {
+	t.Helper()
+	st, err := store.Open(store.Config{RootDir: dir, SegmentSize: 64 << 10, CQUnitsPerFile: 1000,
+		FlushInterval: 20 * time.Millisecond, StoreHost: []byte{127, 0, 0, 1, 0, 0, 0x2A, 0x9F},
+		Logger: slog.New(slog.DiscardHandler), ConfirmGate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetRole(store.RoleSlave); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
-func (m *memLog) MaxPhyOffset() int64 { m.mu.Lock(); defer m.mu.Unlock(); return int64(len(m.b)) }
-func (m *memLog) MinPhyOffset() int64 { return 0 }
-func (m *memLog) SegmentSize() int64  { return 1 << 20 }
-func (m *memLog) ReadCommitLog(dst []byte, off int64) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if off >= int64(len(m.b)) {
-		return 0, nil
-	}
-	return copy(dst, m.b[off:]), nil
+// put is a producer's send; false when the store refuses it (a slave).
+func put(st *store.Store, body []byte) bool {
+	return st.Put(&store.Message{Topic: "T", Body: body}).Status == store.PutOK
 }
-func (m *memLog) SetOnAppend(fn func(int64)) { m.onAppend = fn }
 
-// put is a producer's send: refused unless the broker is master.
-func (m *memLog) put(b []byte) bool {
-	if !m.writable.Load() {
-		return false
+func logBytes(t *testing.T, st *store.Store) []byte {
+	t.Helper()
+	var out []byte
+	buf := make([]byte, 64<<10)
+	for off := st.MinPhyOffset(); off < st.MaxPhyOffset(); {
+		n, err := st.ReadCommitLog(buf, off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, buf[:n]...)
+		off += int64(n)
 	}
-	m.mu.Lock()
-	m.b = append(m.b, b...)
-	n := int64(len(m.b))
-	m.mu.Unlock()
-	m.onAppend(n)
-	return true
-}
-func (m *memLog) AppendAt(off int64, b []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if off != int64(len(m.b)) {
-		return net.ErrClosed
-	}
-	m.b = append(m.b, b...)
-	return nil
-}
-func (m *memLog) TruncateTo(off int64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.b = m.b[:off]
-	return nil
-}
-func (m *memLog) TruncatePartialTail() (int64, error) { return m.MaxPhyOffset(), nil }
-func (m *memLog) SetConfirmOffset(off int64)          { m.confirm.Store(off) }
-func (m *memLog) ConfirmOffset() int64                { return m.confirm.Load() }
-func (m *memLog) bytes() []byte {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]byte(nil), m.b...)
+	return out
 }
 
 // replica is one broker of the group: a remoting port (for
 // NOTIFY_BROKER_ROLE_CHANGED), an HA service and a manager.
 type replica struct {
 	dir  string
-	log  *memLog
+	log  *store.Store
 	srv  *remoting.Server
 	ha   *autoswitch.Service
 	mgr  *Manager
@@ -90,8 +68,9 @@ type replica struct {
 
 var haOf sync.Map // remoting addr -> HA addr (what the name server would answer)
 
-func startReplica(t *testing.T, dir string, log *memLog, ctl string) *replica {
+func startReplica(t *testing.T, dir string, ctl string) *replica {
 	t.Helper()
+	log := openStore(t, dir)
 	r := &replica{dir: dir, log: log}
 	eps, err := epoch.Open(filepath.Join(dir, "epochFileCheckpoint"))
 	if err != nil {
@@ -122,9 +101,17 @@ func startReplica(t *testing.T, dir string, log *memLog, ctl string) *replica {
 		IdentityPath: filepath.Join(dir, "brokerIdentity"), SyncBrokerMetadataPeriod: 300 * time.Millisecond,
 		CheckSyncStateSetPeriod: 300 * time.Millisecond, SyncControllerMetadataPeriod: time.Second,
 		HeartbeatInterval: 200 * time.Millisecond, HeartbeatTimeout: 3 * time.Second, ElectionPriority: 1}, r.ha, Hooks{
-		ToMaster: func(int32) error { log.writable.Store(true); r.role.Store("master"); return nil },
+		ToMaster: func(int32) error {
+			if err := log.SetRole(store.RoleMaster); err != nil {
+				return err
+			}
+			r.role.Store("master")
+			return nil
+		},
 		ToSlave: func(string, int64, int32) error {
-			log.writable.Store(false)
+			if err := log.SetRole(store.RoleSlave); err != nil {
+				return err
+			}
 			r.role.Store("slave")
 			return nil
 		},
@@ -141,11 +128,15 @@ func startReplica(t *testing.T, dir string, log *memLog, ctl string) *replica {
 }
 
 // kill stops everything at once, as kill -9 would: connections close.
+// The store stays open for the test to write what the dying master wrote
+// alone; crash closes it.
 func (r *replica) kill() {
 	r.mgr.Close()
 	r.ha.Close()
 	r.srv.Close()
 }
+
+func (r *replica) crash() { r.log.Close() }
 
 func (r *replica) isRole(role string) bool { v, _ := r.role.Load().(string); return v == role }
 
@@ -201,39 +192,44 @@ func replicaInfo(t *testing.T, ctl string) (*wire.MasterInfoHeader, wire.SyncSta
 func TestFailoverAndRejoin(t *testing.T) {
 	ctl := startController(t)
 	dirA, dirB := t.TempDir(), t.TempDir()
-	a := startReplica(t, dirA, &memLog{}, ctl)
+	a := startReplica(t, dirA, ctl)
 	waitFor(t, "A elected master", func() bool { return a.isRole("master") })
-	b := startReplica(t, dirB, &memLog{}, ctl)
-	t.Cleanup(b.kill)
+	b := startReplica(t, dirB, ctl)
+	t.Cleanup(func() { b.kill(); b.crash() })
 	waitFor(t, "B slave", func() bool { return b.isRole("slave") })
 	if st := b.mgr.State(); st.BrokerID != 2 || st.MasterID != 1 || st.MasterEpoch != 1 {
 		t.Fatalf("B state %+v", st)
 	}
-	for i := range 50 {
-		if !a.log.put(bytes.Repeat([]byte{byte(i)}, 100)) {
+	for i := range 500 { // several 64 KiB segments
+		if !put(a.log, bytes.Repeat([]byte{byte(i)}, 300)) {
 			t.Fatal("master refused a write")
 		}
 	}
-	if b.log.put([]byte("x")) {
+	if put(b.log, []byte("x")) {
 		t.Fatal("slave accepted a write")
 	}
-	waitFor(t, "B to replicate", func() bool { return bytes.Equal(a.log.bytes(), b.log.bytes()) })
+	waitFor(t, "B to replicate", func() bool { return b.log.MaxPhyOffset() == a.log.MaxPhyOffset() })
+	if !bytes.Equal(logBytes(t, a.log), logBytes(t, b.log)) {
+		t.Fatal("B's commit log differs from A's")
+	}
 	waitFor(t, "B in the SyncStateSet", func() bool {
 		_, set := replicaInfo(t, ctl)
 		return slices.Equal(set.SyncStateSet, []int64{1, 2})
 	})
 	// With B in the set, an acked send is on B.
-	a.log.put(bytes.Repeat([]byte{'k'}, 100))
+	put(a.log, bytes.Repeat([]byte{'k'}, 100))
 	acked := make(chan bool, 1)
 	a.ha.WaitAck(a.log.MaxPhyOffset(), func(ok bool) { acked <- ok })
-	if !<-acked || !bytes.Equal(a.log.bytes(), b.log.bytes()) {
+	if !<-acked || b.log.MaxPhyOffset() < a.log.MaxPhyOffset() {
 		t.Fatal("a send acked with the whole SyncStateSet is not on the slave")
 	}
 	common := a.log.MaxPhyOffset()
 
 	a.kill()
-	a.log.writable.Store(true)
-	a.log.put(bytes.Repeat([]byte{'z'}, 333)) // written alone before dying: never acked
+	for range 20 { // written alone before dying: never acked
+		put(a.log, bytes.Repeat([]byte{'z'}, 333))
+	}
+	a.crash()
 	waitFor(t, "B elected master", func() bool { return b.isRole("master") })
 	if h, _ := replicaInfo(t, ctl); h.MasterBrokerID != 2 || h.MasterEpoch != 2 {
 		t.Fatalf("controller after failover: %+v", h)
@@ -241,12 +237,20 @@ func TestFailoverAndRejoin(t *testing.T) {
 	if got := b.ha.Epochs().Entries(); !slices.Equal(got, []epoch.Entry{{Epoch: 1, StartOffset: 0}, {Epoch: 2, StartOffset: common}}) {
 		t.Fatalf("B epochs %v", got)
 	}
-	b.log.put(bytes.Repeat([]byte{'n'}, 200))
+	for range 10 {
+		if !put(b.log, bytes.Repeat([]byte{'n'}, 200)) {
+			t.Fatal("the new master refused a write")
+		}
+	}
 
-	a2 := startReplica(t, dirA, a.log, ctl)
-	t.Cleanup(a2.kill)
+	a2 := startReplica(t, dirA, ctl) // restarted on its data directory
+	t.Cleanup(func() { a2.kill(); a2.crash() })
 	waitFor(t, "A back as slave", func() bool { return a2.isRole("slave") })
-	waitFor(t, "A to cut its tail and copy B", func() bool { return bytes.Equal(a2.log.bytes(), b.log.bytes()) })
+	waitFor(t, "A to cut its tail and copy B", func() bool { return a2.log.MaxPhyOffset() == b.log.MaxPhyOffset() })
+	if !bytes.Equal(logBytes(t, a2.log), logBytes(t, b.log)) {
+		t.Fatal("A's commit log differs from B's after the rejoin")
+	}
+	waitFor(t, "A's consume queue to match B's", func() bool { return a2.log.MaxOffset("T", 0) == b.log.MaxOffset("T", 0) })
 	if got := a2.ha.Epochs().Entries(); !slices.Equal(got, b.ha.Epochs().Entries()) {
 		t.Fatalf("A epochs %v, B's %v", got, b.ha.Epochs().Entries())
 	}
