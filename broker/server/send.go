@@ -319,7 +319,8 @@ func (b *Broker) replySend(c *remoting.Conn, req *wire.Command, r store.PutResul
 	}
 	resp := wire.ResponseTo(req, code, remark)
 	resp.Ext = ext[:]
-	if b.ctl != nil && wait && !req.IsOneway() && b.ctl.ha.IsMaster() {
+	if b.ctl != nil && wait && !req.IsOneway() && b.ctl.ha.IsMaster() &&
+		(b.cfg.AllAckInSyncStateSet || b.cfg.InSyncReplicas > 1) {
 		b.replyAfterReplicas(c, &resp, r.EndOffset)
 		return
 	}
