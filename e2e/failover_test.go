@@ -220,7 +220,7 @@ func TestControllerModeFailover(t *testing.T) {
 
 	// The old master returns on its address and follows the new one.
 	_, port, _ := net.SplitHostPort(procs[master].addr)
-	procs[master] = startBroker(t, dirs[master], nsList, append(keys, "listenPort="+port)...)
+	procs[master] = startBroker(t, dirs[master], nsList, append(keys, "listenPort="+port, "haListenPort=0")...)
 	waitFor(t, 60*time.Second, "the old master back in the SyncStateSet", func() bool {
 		h, set := replicaInfo(t, ctl)
 		return h.MasterAddress == procs[slave].addr && len(set.SyncStateSet) == 3
@@ -330,13 +330,13 @@ func TestControllerModeRejoinTruncates(t *testing.T) {
 	}
 
 	_, sport, _ := net.SplitHostPort(procs[slave].addr)
-	procs[slave] = startBroker(t, dirs[slave], ns.addr, append(keys, "listenPort="+sport)...)
+	procs[slave] = startBroker(t, dirs[slave], ns.addr, append(keys, "listenPort="+sport, "haListenPort=0")...)
 	waitFor(t, 60*time.Second, "the slave elected master", func() bool {
 		h, _ := replicaInfo(t, ctl)
 		return h.MasterAddress == procs[slave].addr
 	})
 	_, mport, _ := net.SplitHostPort(procs[master].addr)
-	procs[master] = startBroker(t, dirs[master], ns.addr, append(keys, "listenPort="+mport)...)
+	procs[master] = startBroker(t, dirs[master], ns.addr, append(keys, "listenPort="+mport, "haListenPort=0")...)
 	waitFor(t, 60*time.Second, "the old master to rejoin the SyncStateSet", func() bool {
 		_, set := replicaInfo(t, ctl)
 		return len(set.SyncStateSet) == 2

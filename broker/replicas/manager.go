@@ -488,7 +488,7 @@ func (m *Manager) checkSyncStateSet() {
 	if !master {
 		return
 	}
-	cur := m.ha.SyncStateSet()
+	cur := m.ha.ConfirmedSyncStateSet()
 	next := m.ha.Shrink()
 	if slices.Equal(cur, next) {
 		return
@@ -510,11 +510,21 @@ func (m *Manager) AlterSyncStateSet(set []int64) {
 	body := wire.Marshal(wire.SyncStateSet{SyncStateSet: set, SyncStateSetEpoch: ssEpoch})
 	resp, err := m.call(wire.ControllerAlterSyncStateSet, (&wire.AlterSyncStateSetHeader{BrokerName: m.cfg.Name,
 		MasterBrokerID: id, MasterEpoch: epoch, InvokeTime: time.Now().UnixMilli()}).Fields(), body)
-	if err != nil || resp.Code != wire.Success {
-		if err == nil {
-			err = fmt.Errorf("%s %s", wire.ResponseName(resp.Code), resp.Remark)
+	if err != nil {
+		// The controller may have applied it: keep waiting for the union.
+		m.cfg.Log.Warn("[CONTROLLER] ALTER_SYNC_STATE_SET failed; still waiting for the union", "set", set, "err", err)
+		return
+	}
+	if resp.Code != wire.Success {
+		err = fmt.Errorf("%s %s", wire.ResponseName(resp.Code), resp.Remark)
+		if resp.Code == wire.ControllerFencedMasterEpoch {
+			// A stale master: its set must not shrink, so its sends stay
+			// unacknowledged until it learns the new master.
+			m.cfg.Log.Warn("[CONTROLLER] ALTER_SYNC_STATE_SET fenced: this master's epoch is stale", "set", set, "err", err)
+			return
 		}
-		m.cfg.Log.Warn("[CONTROLLER] ALTER_SYNC_STATE_SET refused; still waiting for the union", "set", set, "err", err)
+		m.cfg.Log.Warn("[CONTROLLER] ALTER_SYNC_STATE_SET refused", "set", set, "err", err)
+		m.ha.Withdraw(set)
 		return
 	}
 	var got wire.SyncStateSet

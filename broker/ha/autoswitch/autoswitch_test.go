@@ -355,3 +355,31 @@ func TestMasterRefusesBadReplicas(t *testing.T) {
 	}
 	waitFor(t, "no replica connection left", func() bool { return len(master.Status()) == 0 })
 }
+
+// A caught-up replica is proposed for the SyncStateSet; a proposal the
+// controller refuses is withdrawn and made again on a later ack.
+func TestExpandRetriedAfterRefusal(t *testing.T) {
+	mlog := &memLog{seg: 4096}
+	var master *Service
+	var calls atomic.Int32
+	master = newService(t, mlog, nil, Config{AllAckInSyncStateSet: true, OnExpand: func(set []int64) {
+		if calls.Add(1) == 1 {
+			master.Withdraw(set) // e.g. CONTROLLER_BROKER_NOT_ALIVE: not applied
+			return
+		}
+		master.SetSyncStateSet(set)
+	}})
+	if err := master.ChangeToMaster(1, 1); err != nil {
+		t.Fatal(err)
+	}
+	mlog.put(pattern(500, 1))
+	slog := &memLog{seg: 4096}
+	slave := newService(t, slog, nil, Config{})
+	slave.ChangeToSlave(master.Addr().String(), 1, 2)
+	waitFor(t, "the replica in the confirmed set after a refused proposal", func() bool {
+		return equalIDs(master.ConfirmedSyncStateSet(), []int64{1, 2})
+	})
+	if calls.Load() < 2 {
+		t.Fatalf("%d proposals", calls.Load())
+	}
+}

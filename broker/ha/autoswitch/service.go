@@ -100,9 +100,9 @@ type Service struct {
 	mu        sync.Mutex
 	conns     map[*conn]struct{}
 	localID   int64
-	confirmed []int64 // SyncStateSet the controller confirmed
-	proposed  []int64 // set being proposed (nil when none): the union is waited for
-	expanding bool    // an OnExpand call is in flight
+	confirmed []int64   // SyncStateSet the controller confirmed
+	pending   [][]int64 // sets sent to the controller, not answered yet: the union is waited for
+	expanding bool      // an OnExpand call is in flight
 	live      atomic.Pointer[[]*conn]
 	alone     atomic.Bool // the effective set is the master alone
 	// waiters are the SYNC sends waiting for the ack rule (recomputed on
@@ -184,7 +184,7 @@ func (s *Service) ChangeToMaster(e int32, localID int64) error {
 	s.mu.Lock()
 	s.localID = localID
 	s.confirmed = []int64{localID}
-	s.proposed = nil
+	s.pending = nil
 	s.mu.Unlock()
 	s.master.Store(true)
 	s.recompute()
@@ -243,19 +243,39 @@ func (s *Service) stopClient() {
 func (s *Service) SetSyncStateSet(set []int64) {
 	s.mu.Lock()
 	s.confirmed = sorted(set)
-	s.proposed = nil
+	s.pending = nil
 	s.mu.Unlock()
 	s.recompute()
 }
 
 // Propose marks set as being sent to the controller: until the answer
-// (SetSyncStateSet), sends wait for the union of it and the confirmed set,
-// so the controller's set is never larger than what the master waits for.
+// (SetSyncStateSet), sends wait for the union of the confirmed set and
+// every pending proposal, so the controller's set is never larger than
+// what the master waits for, whichever proposal it accepts.
 func (s *Service) Propose(set []int64) {
 	s.mu.Lock()
-	s.proposed = sorted(set)
+	s.pending = append(s.pending, sorted(set))
 	s.mu.Unlock()
 	s.recompute()
+}
+
+// Withdraw drops a proposal the controller refused (it did not apply it);
+// other pending ones still count.
+func (s *Service) Withdraw(set []int64) {
+	set = sorted(set)
+	s.mu.Lock()
+	if i := slices.IndexFunc(s.pending, func(p []int64) bool { return slices.Equal(p, set) }); i >= 0 {
+		s.pending = slices.Delete(s.pending, i, i+1)
+	}
+	s.mu.Unlock()
+	s.recompute()
+}
+
+// ConfirmedSyncStateSet is the set the controller last confirmed.
+func (s *Service) ConfirmedSyncStateSet() []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int64(nil), s.confirmed...)
 }
 
 // SyncStateSet is the effective set: the confirmed one, with a pending
@@ -268,9 +288,11 @@ func (s *Service) SyncStateSet() []int64 {
 
 func (s *Service) effective() []int64 {
 	out := append([]int64(nil), s.confirmed...)
-	for _, id := range s.proposed {
-		if !slices.Contains(out, id) {
-			out = append(out, id)
+	for _, p := range s.pending {
+		for _, id := range p {
+			if !slices.Contains(out, id) {
+				out = append(out, id)
+			}
 		}
 	}
 	slices.Sort(out)
@@ -284,12 +306,13 @@ func (s *Service) InSyncReplicas() int {
 	return len(s.effective())
 }
 
-// Shrink returns the set without members that have no connection or have
-// not caught up for haMaxTimeSlaveNotCatchup (AutoSwitchHAService.maybeShrinkSyncStateSet).
+// Shrink returns the confirmed set without members that have no
+// connection or have not caught up for haMaxTimeSlaveNotCatchup
+// (AutoSwitchHAService.maybeShrinkSyncStateSet).
 func (s *Service) Shrink() []int64 {
 	now := time.Now()
 	s.mu.Lock()
-	set := s.effective()
+	set := append([]int64(nil), s.confirmed...)
 	local := s.localID
 	s.mu.Unlock()
 	out := set[:0]
@@ -410,14 +433,13 @@ func (s *Service) maybeExpand(c *conn, ack int64) {
 	}
 	id := c.slaveID.Load()
 	s.mu.Lock()
-	set := s.effective()
-	if slices.Contains(set, id) || s.expanding {
+	// Against the confirmed set: a refused proposal is tried again.
+	if slices.Contains(s.confirmed, id) || s.expanding {
 		s.mu.Unlock()
 		return
 	}
-	set = append(set, id)
-	slices.Sort(set)
-	s.proposed = set
+	set := sorted(append(append([]int64(nil), s.confirmed...), id))
+	s.pending = append(s.pending, set)
 	s.expanding = true
 	s.mu.Unlock()
 	s.cfg.Log.Info("[HA] slave caught up, proposing it for the SyncStateSet", "slave", id, "ack", ack, "set", set)
