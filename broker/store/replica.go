@@ -124,22 +124,48 @@ func (s *Store) notifyAppend(end int64) {
 // an offset below the retained log or past its end an error wrapping
 // ErrOffsetOutOfRange. Blank fillers are copied like any bytes.
 func (s *Store) ReadCommitLog(dst []byte, off int64) (int, error) {
+	v, err := s.ViewCommitLog(off, len(dst))
+	if err != nil {
+		return 0, err
+	}
+	defer v.Release()
+	return copy(dst, v.Bytes), nil
+}
+
+// CommitLogView is a window on mapped commit-log bytes (ViewCommitLog).
+// Bytes stay valid, even if retention removes the segment, until Release.
+type CommitLogView struct {
+	Bytes []byte
+	seg   *mmapFile
+}
+
+// Release gives the view's segment back; Bytes must not be used after.
+func (v *CommitLogView) Release() {
+	if v.seg != nil {
+		v.seg.release()
+		v.seg, v.Bytes = nil, nil
+	}
+}
+
+// ViewCommitLog is ReadCommitLog without the copy: it returns up to n
+// bytes at off straight from the mapped segment (for writev to an HA
+// connection), with the same bounds and errors. It does not allocate.
+func (s *Store) ViewCommitLog(off int64, n int) (CommitLogView, error) {
 	end := s.maxPhy.Load()
 	if off < 0 || off > end {
-		return 0, fmt.Errorf("read commitlog at %d: %w (log ends at %d)", off, ErrOffsetOutOfRange, end)
+		return CommitLogView{}, fmt.Errorf("read commitlog at %d: %w (log ends at %d)", off, ErrOffsetOutOfRange, end)
 	}
-	if off == end {
-		return 0, nil
+	if off == end || n <= 0 {
+		return CommitLogView{}, nil
 	}
-	// A reference keeps the mapping alive if retention removes the
+	// The reference keeps the mapping alive if retention removes the
 	// segment meanwhile.
 	seg := s.clog.acquire(off)
 	if seg == nil {
-		return 0, fmt.Errorf("read commitlog at %d: %w (first retained offset %d)", off, ErrOffsetOutOfRange, s.MinPhyOffset())
+		return CommitLogView{}, fmt.Errorf("read commitlog at %d: %w (first retained offset %d)", off, ErrOffsetOutOfRange, s.MinPhyOffset())
 	}
-	defer seg.release()
-	limit := min(end, seg.base+s.segSize)
-	return copy(dst, seg.data[off-seg.base:limit-seg.base]), nil
+	limit := min(end, seg.base+s.segSize, off+int64(n))
+	return CommitLogView{Bytes: seg.data[off-seg.base : limit-seg.base : limit-seg.base], seg: seg}, nil
 }
 
 // AppendAt appends raw commit-log bytes received from the master at off,

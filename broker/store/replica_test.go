@@ -879,3 +879,33 @@ func TestTruncateToSegmentEdges(t *testing.T) {
 		sameCommitLog(t, mcfg, scfg)
 	}
 }
+
+func TestViewCommitLog(t *testing.T) {
+	rng := rand.New(rand.NewSource(14))
+	master := openStore(t, replConfig(t, nil))
+	fillMaster(t, master, rng, 0, 100)
+	buf := make([]byte, 5000)
+	n, err := master.ReadCommitLog(buf, replSegSize-1000)
+	if err != nil || n != 1000 {
+		t.Fatalf("ReadCommitLog = %d, %v", n, err)
+	}
+	v, err := master.ViewCommitLog(replSegSize-1000, 5000)
+	if err != nil || !bytes.Equal(v.Bytes, buf[:n]) {
+		t.Fatalf("ViewCommitLog = %d bytes, %v", len(v.Bytes), err)
+	}
+	v.Release()
+	v.Release() // idempotent
+	if v, err := master.ViewCommitLog(master.MaxPhyOffset()+1, 10); !errors.Is(err, ErrOffsetOutOfRange) || v.Bytes != nil {
+		t.Fatalf("ViewCommitLog past the end: %v", err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		v, err := master.ViewCommitLog(100, 4096)
+		if err != nil || len(v.Bytes) != 4096 {
+			t.Fatal(err)
+		}
+		v.Release()
+	})
+	if allocs != 0 {
+		t.Fatalf("ViewCommitLog allocates %v times", allocs)
+	}
+}
