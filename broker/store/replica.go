@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -198,7 +199,8 @@ func (s *Store) AppendAt(off int64, b []byte) error {
 	}
 	end := off + int64(len(b))
 	// Create every segment b reaches first, so that a failure leaves
-	// nothing written.
+	// nothing written; a refused append removes them again.
+	prevActive, created := s.active, 0
 	for base := off - off%s.segSize; base < end; base += s.segSize {
 		if s.active != nil && base <= s.active.base {
 			continue
@@ -206,16 +208,15 @@ func (s *Store) AppendAt(off int64, b []byte) error {
 		seg, err := s.newSegment(base)
 		if err != nil {
 			s.logAppendError(err)
+			s.undoSegments(prevActive, created)
 			return fmt.Errorf("append at %d: %w", off, err)
 		}
 		s.active = seg
+		created++
 	}
 	for pos, rest := off, b; len(rest) > 0; {
 		seg := s.clog.acquire(pos)
-		if seg == nil {
-			return fmt.Errorf("append at %d: segment for %d missing", off, pos)
-		}
-		n := copy(seg.data[pos-seg.base:], rest)
+		n := copy(seg.data[pos-seg.base:], rest) // created above: never nil
 		seg.release()
 		pos += int64(n)
 		rest = rest[n:]
@@ -225,6 +226,7 @@ func (s *Store) AppendAt(off int64, b []byte) error {
 		// The bytes past writePos must stay zero (recovery reads zeros as
 		// the end of the log).
 		s.zeroLog(off, end)
+		s.undoSegments(prevActive, created)
 		return fmt.Errorf("append %d bytes at %d: %w", len(b), off, err)
 	}
 	s.lastStoreTS = max(s.lastStoreTS, lastTS)
@@ -243,6 +245,30 @@ func (s *Store) AppendAt(off int64, b []byte) error {
 		}
 	}
 	return nil
+}
+
+// undoSegments removes the last n segments, created by a refused append
+// and empty, and makes prev the active segment again, so that later
+// appends and Put find the log as it was. Caller holds s.mu.
+func (s *Store) undoSegments(prev *mmapFile, n int) {
+	s.active = prev
+	if n == 0 {
+		return
+	}
+	s.clog.mu.Lock()
+	k := len(s.clog.segs) - n
+	gone := slices.Clone(s.clog.segs[k:])
+	clear(s.clog.segs[k:])
+	s.clog.segs = s.clog.segs[:k]
+	s.clog.mu.Unlock()
+	for _, seg := range gone {
+		if err := os.Remove(seg.path); err != nil {
+			// Recovery treats an empty trailing segment as the log's end.
+			s.log.Error("[HA] cannot remove the segment of a refused append", "path", seg.path, "err", err)
+		}
+		seg.release()
+	}
+	_ = s.syncDir(s.cfg.CommitLogDir) // best effort, as above
 }
 
 // appendableLocked returns why AppendAt is refused, or nil. Caller holds s.mu.

@@ -353,11 +353,33 @@ func TestAppendAtRefusesBadInput(t *testing.T) {
 		}
 		seg.release()
 	}
-	// The good continuation still goes in.
-	fillMaster(t, master, rng, 20, 20)
+	// Valid bytes to the end of the segment, garbage in the next one: the
+	// whole append is refused and the new segment goes again.
+	fillMaster(t, master, rng, 20, 200)
+	segEnd := end - end%replSegSize + replSegSize
+	chunk := make([]byte, segEnd-end, segEnd-end+300)
+	if n, err := master.ReadCommitLog(chunk, end); err != nil || n != len(chunk) {
+		t.Fatalf("ReadCommitLog: %d, %v", n, err)
+	}
+	chunk = append(chunk, garbage...)
+	if err := slave.AppendAt(end, chunk); !errors.Is(err, wire.ErrCorrupt) {
+		t.Fatalf("AppendAt with garbage in the next segment: %v", err)
+	}
+	if _, err := os.Stat(fileName(commitLogDir(slave.cfg), segEnd)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("segment of the refused append left: %v", err)
+	}
+	// The good continuation still goes in, and after a promotion Put
+	// rolls over segments.
 	replicate(t, master, slave, rng, 0)
 	if slave.MaxPhyOffset() != master.MaxPhyOffset() {
 		t.Fatal("slave did not catch up")
+	}
+	if err := slave.SetRole(RoleMaster); err != nil {
+		t.Fatal(err)
+	}
+	fillMaster(t, slave, rng, 1000, 200)
+	if slave.MaxPhyOffset() < master.MaxPhyOffset()+2*replSegSize {
+		t.Fatal("Put did not roll over segments")
 	}
 }
 
