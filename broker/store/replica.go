@@ -498,7 +498,8 @@ func (s *Store) removeTruncateMarker() error {
 }
 
 // TruncateTo cuts the commit log to off, which must be a record boundary
-// in [MinPhyOffset, the end of the complete records], and removes what
+// in [MinPhyOffset, the end of the complete records] (or MaxPhyOffset:
+// nothing to do), and removes what
 // described the records at or after it: consume-queue units, index
 // entries, the append path's queue offsets (each queue continues at its
 // first removed unit). Everything is durable (fsync) before it returns,
@@ -524,15 +525,15 @@ func (s *Store) TruncateTo(off int64) error {
 	s.ckMu.Lock()
 	defer s.ckMu.Unlock()
 
+	if off == s.writePos {
+		return nil // nothing past it, a partial record included
+	}
 	complete := s.complete.Load()
 	if minPhy := s.MinPhyOffset(); off < minPhy || off > complete {
 		return fmt.Errorf("truncate commitlog to %d: %w (complete records span [%d, %d))", off, ErrOffsetOutOfRange, minPhy, complete)
 	}
 	if !s.recordBoundary(off, complete) {
 		return fmt.Errorf("truncate commitlog to %d: not a record boundary", off)
-	}
-	if off == s.writePos {
-		return nil
 	}
 	if err := fileutil.WriteFile(truncateMarkerPath(s.cfg.RootDir), []byte(strconv.FormatInt(off, 10)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("truncate commitlog to %d: %w", off, err)

@@ -545,6 +545,9 @@ func TestTruncateTo(t *testing.T) {
 	if err := slave.TruncateTo(master.MaxPhyOffset() + 1); !errors.Is(err, ErrOffsetOutOfRange) {
 		t.Fatalf("TruncateTo past the end: %v", err)
 	}
+	if err := slave.TruncateTo(slave.MaxPhyOffset()); err != nil || slave.MaxPhyOffset() != master.MaxPhyOffset() {
+		t.Fatalf("TruncateTo(MaxPhyOffset): %v, now at %d", err, slave.MaxPhyOffset())
+	}
 	if err := slave.TruncateTo(cut); err != nil {
 		t.Fatal(err)
 	}
