@@ -934,3 +934,31 @@ func TestViewCommitLog(t *testing.T) {
 		t.Fatalf("ViewCommitLog allocates %v times", allocs)
 	}
 }
+
+// TestSetRoleMasterUnderLoad: confirming the master role of a store that
+// already is master does not fail because Put moves the log meanwhile.
+func TestSetRoleMasterUnderLoad(t *testing.T) {
+	s := openStore(t, replConfig(t, nil))
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			s.Put(msg("ReplA", int32(i%4), "load"))
+		}
+	}()
+	for range 20 {
+		if err := s.SetRole(RoleMaster); err != nil {
+			t.Error(err)
+			break
+		}
+	}
+	close(done)
+	wg.Wait()
+}
