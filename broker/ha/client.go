@@ -33,6 +33,7 @@ const (
 type Client struct {
 	cfg   Config
 	store SlaveStore
+	retry time.Duration // reconnect interval
 
 	mu     sync.Mutex
 	master string   // HA address to follow ("" = unknown yet)
@@ -51,7 +52,7 @@ type Client struct {
 // NewClient makes a slave client for st; SetMaster gives it a target.
 func NewClient(st SlaveStore, cfg Config) *Client {
 	cfg.fill()
-	return &Client{cfg: cfg, store: st, kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	return &Client{cfg: cfg, store: st, retry: reconnectInterval, kick: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
 // SetMaster sets the master's HA address (haMasterAddress, or the
@@ -89,8 +90,13 @@ func (c *Client) Start() {
 	go c.loop()
 }
 
-// Close disconnects and stops.
+// Close disconnects and stops; later calls do nothing.
 func (c *Client) Close() {
+	select {
+	case <-c.stop:
+		return
+	default:
+	}
 	close(c.stop)
 	c.mu.Lock()
 	if c.cur != nil {
@@ -144,7 +150,7 @@ func (c *Client) loop() {
 		case <-c.stop:
 			return
 		case <-c.kick:
-		case <-time.After(reconnectInterval):
+		case <-time.After(c.retry):
 		}
 	}
 }
