@@ -64,7 +64,6 @@ func run() int {
 		}
 	}
 	warnings = append(warnings, dropped...)
-	warnings = append(warnings, server.RoleWarnings(cfg)...)
 	for _, w := range warnings {
 		fmt.Fprintln(os.Stderr, "mqbroker: warning:", w)
 	}
