@@ -304,7 +304,9 @@ func TestSilentConnectionClosed(t *testing.T) {
 	srv := startServer(t, m, cfg)
 	nc := rawSlave(t, srv, nil)
 	expectClosed(t, nc)
-	waitFor(t, "the log line", func() bool { return strings.Contains(logs.String(), "no report from the slave within haHousekeepingInterval") })
+	waitFor(t, "the log line", func() bool {
+		return strings.Contains(logs.String(), "no report from the slave within haHousekeepingInterval")
+	})
 }
 
 // readFrame reads one classic frame from nc.
