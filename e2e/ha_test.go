@@ -142,6 +142,15 @@ func TestSyncMasterReplication(t *testing.T) {
 	if err := g.slave.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// The signal takes effect asynchronously: wait for state T.
+	waitFor(t, 10*time.Second, "the slave to stop", func() bool {
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", g.slave.cmd.Process.Pid))
+		if err != nil {
+			return false
+		}
+		f := bytes.Fields(st[bytes.LastIndexByte(st, ')')+1:])
+		return len(f) > 0 && string(f[0]) == "T"
+	})
 	r, err := p.SendSync(ctx, primitive.NewMessage(topic, []byte("while frozen")))
 	if err != nil || r.Status != primitive.SendFlushSlaveTimeout {
 		t.Fatalf("slave frozen: %v %v, want SendFlushSlaveTimeout", r, err)
