@@ -140,12 +140,14 @@ func (s *Server) acceptLoop() {
 				return
 			default:
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			// Out of file descriptors and the like: slaves retry, so do we.
+			s.cfg.Log.Error("[HA] accept failed, retrying in 100 ms", "err", err)
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(100 * time.Millisecond):
 			}
-			s.cfg.Log.Error("[HA] accept failed, HA server stopped", "err", err)
-			return
+			continue
 		}
 		c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String(), wake: make(chan struct{}, 1),
 			first: make(chan struct{}), dead: make(chan struct{}), since: time.Now()}
