@@ -469,3 +469,67 @@ func TestSlaveOKAndWaitAck(t *testing.T) {
 		t.Fatal("a wait with no slave succeeded")
 	}
 }
+
+// Frames split anywhere by the network (a header in pieces, a body in
+// pieces, several frames in one read) and bodies that end in the middle of
+// a record: the slave appends exactly the master's bytes, acks the end, and
+// dispatches every complete record.
+func TestClientReassemblesSplitFrames(t *testing.T) {
+	var logs logBuf
+	cfg := testConfig(&logs)
+	m := openStore(t, 64<<10, store.RoleMaster)
+	end := put(t, m, 40, "TopicHA")
+	src := readLog(t, m, 0, end)
+	var stream []byte
+	for off, i := 0, 0; off < len(src); i++ {
+		n := min([]int{1, 700, 3, 5000, 333}[i%5], len(src)-off)
+		stream = wire.AppendHATransferHeader(stream, int64(off), n)
+		stream = append(stream, src[off:off+n]...)
+		if i%3 == 0 {
+			stream = wire.AppendHATransferHeader(stream, int64(off+n), 0) // heartbeat
+		}
+		off += n
+	}
+	acked := make(chan struct{})
+	addr, _ := fakeMaster(t, func(n int, nc net.Conn) {
+		if n > 1 {
+			return // one connection is enough
+		}
+		var rep [8]byte
+		if _, err := io.ReadFull(nc, rep[:]); err != nil {
+			return
+		}
+		for p, i := 0, 0; p < len(stream); i++ {
+			k := min(1+i*7%50, len(stream)-p)
+			if _, err := nc.Write(stream[p : p+k]); err != nil {
+				return
+			}
+			p += k
+		}
+		for {
+			if _, err := io.ReadFull(nc, rep[:]); err != nil {
+				return
+			}
+			if off, _ := wire.HAReport(rep[:]); off == end {
+				close(acked)
+				io.Copy(io.Discard, nc)
+				return
+			}
+		}
+	})
+	s := openStore(t, 64<<10, store.RoleSlave)
+	startClient(t, s, cfg, addr)
+	select {
+	case <-acked:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no ack of %d; slave at %d", end, s.MaxPhyOffset())
+	}
+	sameLog(t, m, s, 0)
+	waitFor(t, "the slave's dispatcher", func() bool {
+		total := int64(0)
+		for q := int32(0); q < 4; q++ {
+			total += s.MaxOffset("TopicHA", q)
+		}
+		return total == 40
+	})
+}
