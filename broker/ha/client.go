@@ -133,11 +133,15 @@ func (c *Client) loop() {
 	for {
 		addr := c.Master()
 		if addr != "" {
+			before := c.reconnects.Load()
 			err := c.follow(addr, buf)
 			select {
 			case <-c.stop:
 				return
 			default:
+			}
+			if c.reconnects.Load() != before {
+				lastErr = "" // a new connection's end is always news
 			}
 			if msg := fmt.Sprint(err); err != nil && msg != lastErr {
 				c.cfg.Log.Warn("[HA] connection to master lost, reconnecting every 5 s", "master", addr, "err", err)

@@ -70,3 +70,49 @@ func maxPhy(cl *remoting.Client, addr string) (int64, error) {
 	}
 	return strconv.ParseInt(kv.Table["commitLogMaxOffset"], 10, 64)
 }
+
+// runLag offers -rate msgs/s to the master (rate mode) and samples the
+// replication lag meanwhile: every 5 ms it reads the master's and then the
+// slave's commitLogMaxOffset; a lag sample is the time from a master
+// reading until a slave reading at or past it (so ±5 ms resolution).
+func runLag(o options) error {
+	cl := remoting.NewClient(nil, slog.New(slog.DiscardHandler))
+	defer cl.Close()
+	type mark struct {
+		at  time.Time
+		off int64
+	}
+	var pending []mark
+	lat := &latencies{}
+	var ds []time.Duration
+	o.mode = "rate"
+	done := make(chan error, 1)
+	go func() { done <- runSend(o) }()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			lat.add(ds)
+			fmt.Printf("mode=lag rate=%d: %d samples of replication lag %s\n", o.rate, len(ds), lat.report())
+			return err
+		case <-tick.C:
+		}
+		m, err := maxPhy(cl, o.broker)
+		if err != nil {
+			return fmt.Errorf("master: %w", err)
+		}
+		if len(pending) == 0 || pending[len(pending)-1].off < m {
+			pending = append(pending, mark{time.Now(), m})
+		}
+		s, err := maxPhy(cl, o.slave)
+		if err != nil {
+			return fmt.Errorf("slave: %w", err)
+		}
+		now, i := time.Now(), 0
+		for ; i < len(pending) && pending[i].off <= s; i++ {
+			ds = append(ds, now.Sub(pending[i].at))
+		}
+		pending = pending[i:]
+	}
+}

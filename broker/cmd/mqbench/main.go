@@ -41,8 +41,8 @@ func main() {
 	flag.StringVar(&o.broker, "broker", "127.0.0.1:10911", "broker address")
 	flag.StringVar(&o.namesrv, "namesrv", "127.0.0.1:9876", "name server (official mode)")
 	flag.StringVar(&o.topic, "topic", "BenchTopic", "topic (must exist)")
-	flag.StringVar(&o.mode, "mode", "send", "send | batch | rate | consume | official | catchup")
-	flag.StringVar(&o.slave, "slave", "", "slave broker address (catchup mode: -broker is its master)")
+	flag.StringVar(&o.mode, "mode", "send", "send | batch | rate | consume | official | catchup | lag")
+	flag.StringVar(&o.slave, "slave", "", "slave broker address (catchup and lag modes: -broker is its master)")
 	flag.IntVar(&o.conc, "c", 16, "concurrent synchronous senders")
 	flag.IntVar(&o.conns, "conns", 8, "TCP connections the lean client spreads senders over")
 	flag.IntVar(&o.size, "size", 1024, "message body bytes")
@@ -63,6 +63,8 @@ func main() {
 		err = runOfficial(o)
 	case "catchup":
 		err = runCatchup(o)
+	case "lag":
+		err = runLag(o)
 	default:
 		err = fmt.Errorf("unknown mode %q", o.mode)
 	}
