@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -24,9 +25,9 @@ import (
 // (implemented by *store.Store).
 type MasterStore interface {
 	MaxPhyOffset() int64
-	// ReadCommitLog copies bytes from off into dst, never past the end
-	// of off's segment or of the log.
-	ReadCommitLog(dst []byte, off int64) (int, error)
+	// ViewCommitLog returns up to n bytes at off from the mapped log,
+	// never past the end of off's segment or of the log.
+	ViewCommitLog(off int64, n int) (store.CommitLogView, error)
 	SegmentSize() int64
 	// SetOnAppend registers a callback run on every append.
 	SetOnAppend(fn func(maxPhy int64))
@@ -256,7 +257,9 @@ type conn struct {
 	dead      chan struct{} // closed on close
 	wake      chan struct{}
 	closeOnce sync.Once
-	done      []waiter // ack completions, reused by the reader
+	done      []waiter    // ack completions, reused by the reader
+	iov       [2][]byte   // header and body of the frame being written
+	bufs      net.Buffers // over iov; a field so that writev does not allocate
 }
 
 func (c *conn) status(maxOff int64) SlaveStatus {
@@ -351,8 +354,9 @@ func (c *conn) report(off int64) bool {
 }
 
 // writeLoop streams the log from the slave's first report: header and body
-// in one write, at most haTransferBatchSize and never across a segment,
-// and a heartbeat after haSendHeartbeatInterval without a frame.
+// (straight from the mapped segment) in one writev, at most
+// haTransferBatchSize and never across a segment, and a heartbeat after
+// haSendHeartbeatInterval without a frame.
 func (c *conn) writeLoop() {
 	defer c.srv.wg.Done()
 	cfg := &c.srv.cfg
@@ -373,21 +377,26 @@ func (c *conn) writeLoop() {
 	}
 	c.next.Store(next)
 	c.srv.cfg.Log.Info("[HA] streaming to slave", "remote", c.remote, "from", next)
-	buf := make([]byte, wire.HATransferHeaderSize+cfg.TransferBatchSize)
+	var hdr [wire.HATransferHeaderSize]byte
 	timer := time.NewTimer(cfg.HeartbeatInterval)
 	defer timer.Stop()
 	lastWrite := time.Now()
 	for {
-		n, err := c.srv.store.ReadCommitLog(buf[wire.HATransferHeaderSize:], next)
+		view, err := c.srv.store.ViewCommitLog(next, cfg.TransferBatchSize)
 		if err != nil {
 			c.close("cannot read the commit log at the slave's offset", err)
 			return
 		}
+		n := len(view.Bytes)
 		now := time.Now()
 		if n > 0 || now.Sub(lastWrite) >= cfg.HeartbeatInterval {
-			wire.AppendHATransferHeader(buf[:0], next, n)
+			c.iov[0], c.iov[1] = wire.AppendHATransferHeader(hdr[:0], next, n), view.Bytes
+			c.bufs = c.iov[:]
 			_ = c.nc.SetWriteDeadline(now.Add(cfg.HousekeepingInterval))
-			if _, err := c.nc.Write(buf[:wire.HATransferHeaderSize+n]); err != nil {
+			_, err := c.bufs.WriteTo(c.nc)
+			view.Release()
+			c.iov[1] = nil
+			if err != nil {
 				c.close("write failed", err)
 				return
 			}
