@@ -20,6 +20,7 @@ import (
 
 	"github.com/mqops/mqops/broker/clients"
 	"github.com/mqops/mqops/broker/config"
+	"github.com/mqops/mqops/broker/ha"
 	"github.com/mqops/mqops/broker/meta"
 	"github.com/mqops/mqops/broker/schedule"
 	"github.com/mqops/mqops/broker/stats"
@@ -61,8 +62,11 @@ type Broker struct {
 	timers  *schedule.Timers
 	tx      *transaction.Service
 
-	ctl       *ctlMode // controller mode (enableControllerMode); nil otherwise
-	haAddrCtl string   // controller mode: brokerIP2 and the bound HA port
+	haServer   *ha.Server // masters: streams the commit log to slaves
+	haClient   *ha.Client // slaves: follows the master
+	haAddr     string     // brokerIP2:haListenPort as registered
+	syncMaster bool       // SYNC_MASTER: sends wait for a slave's ack
+	ctl        *ctlMode   // controller mode (enableControllerMode) instead of the above; nil otherwise
 
 	delayLevels []time.Duration // messageDelayLevel, parsed
 
@@ -201,6 +205,17 @@ func New(o Options) (*Broker, error) {
 		return nil, err
 	}
 	b.delay.DeadLetter, b.timers.DeadLetter = b.deadLetterTopic, b.deadLetterTopic
+	if cfg.EnableControllerMode {
+		err = b.openController(o.Log)
+	} else {
+		err = b.openHA(slog)
+	}
+	if err != nil {
+		b.tx.Close()
+		b.store.Close()
+		b.srv.Close()
+		return nil, err
+	}
 	b.holds = newPullHolds(b)
 	b.store.OnDispatch(b.holds.notify)
 	b.store.SetConsumedOffsets(b.consumedOffset)
@@ -209,31 +224,8 @@ func New(o Options) (*Broker, error) {
 		b.srv.Close()
 		return nil, err
 	}
-	if cfg.EnableControllerMode {
-		if err := b.openController(o.Log); err != nil {
-			b.tx.Close()
-			b.store.Close()
-			b.srv.Close()
-			return nil, err
-		}
-	}
 	b.namesrv = remoting.NewClient(nil, o.Log)
 	return b, nil
-}
-
-// RoleWarnings says what the configured brokerRole promises that this
-// broker does not do yet: master/slave replication is not implemented.
-func RoleWarnings(cfg *config.Broker) []string {
-	switch cfg.BrokerRole {
-	case "SLAVE":
-		return []string{fmt.Sprintf("brokerRole = SLAVE: replication is not implemented yet; this broker does not copy "+
-			"the commit log of %s's master and serves as an independent broker with its own store (registered as brokerId %d)",
-			cfg.BrokerName, cfg.BrokerID)}
-	case "SYNC_MASTER":
-		return []string{"brokerRole = SYNC_MASTER: replication is not implemented yet; sends are acknowledged once " +
-			"stored here (as flushDiskType says), never after a copy on a slave"}
-	}
-	return nil
 }
 
 // Addr is the address the broker registers ("brokerIP1:port").
@@ -305,6 +297,7 @@ func (b *Broker) Start() {
 	b.delay.Start()
 	b.timers.Start()
 	b.tx.Start()
+	b.startHA()
 	b.startController()
 	b.registerAll()
 	b.wg.Add(3)
@@ -325,6 +318,7 @@ func (b *Broker) Close() error {
 	b.namesrv.Close()
 	b.wg.Wait()
 	b.closeController()
+	b.closeHA()
 	if err := b.tx.Close(); err != nil {
 		b.log.Error("[TRANSACTION] saving transaction state failed", "err", err)
 	}
@@ -573,19 +567,19 @@ func (b *Broker) registerAll() {
 			tc.Perm = perm
 		}
 	}
-	brokerID, haAddr := b.cfg.BrokerID, net.JoinHostPort(b.cfg.BrokerIP2, strconv.Itoa(b.cfg.HAListenPort))
+	brokerID := b.cfg.BrokerID
 	if b.ctl != nil {
 		id, stateVersion, ok := b.ctlRegistration()
 		if !ok {
 			return // fenced: no role yet
 		}
-		brokerID, haAddr = id, b.haAddrCtl
+		brokerID = id
 		w.DataVersion.StateVersion = stateVersion
 	}
 	body := wire.Marshal(wire.RegisterBrokerBody{FilterServerList: []string{}, TopicConfigSerializeWrapper: w})
 	fields := map[string]string{
 		"brokerName": b.cfg.BrokerName, "brokerAddr": b.addr, "clusterName": b.cfg.BrokerClusterName,
-		"haServerAddr": haAddr,
+		"haServerAddr": b.haAddr,
 		"brokerId":     strconv.FormatInt(brokerID, 10), "compressed": "false",
 		"bodyCrc32": strconv.FormatInt(int64(crc32.ChecksumIEEE(body)&0x7FFFFFFF), 10), // Java masks the sign bit
 	}
@@ -605,6 +599,8 @@ func (b *Broker) registerAll() {
 				b.log.Debug("registered to name server", "namesrv", addr)
 				if b.ctl != nil {
 					b.ctlRegistered(resp)
+				} else {
+					b.followRegisteredMaster(resp)
 				}
 			}
 		}(a)

@@ -49,8 +49,10 @@ func (b *Broker) openController(log *slog.Logger) error {
 	ctl := &ctlMode{}
 	ctl.id.Store(-1)
 	ctl.ha, err = autoswitch.Listen(net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.HAListenPort)), b.store, eps, autoswitch.Config{
-		HeartbeatInterval:      time.Duration(haHeartbeatMillis) * time.Millisecond,
-		HousekeepingInterval:   time.Duration(haHousekeepingMillis) * time.Millisecond,
+		HeartbeatInterval:      time.Duration(cfg.HASendHeartbeatInterval) * time.Millisecond,
+		HousekeepingInterval:   time.Duration(cfg.HAHousekeepingInterval) * time.Millisecond,
+		TransferBatchSize:      cfg.HATransferBatchSize,
+		SlaveTimeout:           time.Duration(cfg.SlaveTimeout) * time.Millisecond,
 		AllAckInSyncStateSet:   cfg.AllAckInSyncStateSet,
 		InSyncReplicas:         cfg.InSyncReplicas,
 		MaxTimeSlaveNotCatchup: time.Duration(cfg.HAMaxTimeSlaveNotCatchup) * time.Millisecond,
@@ -62,7 +64,7 @@ func (b *Broker) openController(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	b.haAddrCtl = net.JoinHostPort(cfg.BrokerIP2, strconv.Itoa(ctl.ha.Addr().(*net.TCPAddr).Port))
+	b.haAddr = net.JoinHostPort(cfg.BrokerIP2, strconv.Itoa(ctl.ha.Addr().(*net.TCPAddr).Port))
 	ctl.mgr = replicas.New(replicas.Config{
 		Cluster: cfg.BrokerClusterName, Name: cfg.BrokerName, Addr: b.addr,
 		Controllers: replicas.ParseControllers(cfg.ControllerAddr), IdentityPath: cfg.StorePathBrokerIdentity,
@@ -84,13 +86,6 @@ func (b *Broker) openController(log *slog.Logger) error {
 	b.ctl = ctl
 	return nil
 }
-
-// HA timings: the classic keys (haSendHeartbeatInterval,
-// haHousekeepingInterval) are Java's defaults here.
-const (
-	haHeartbeatMillis    = 5000
-	haHousekeepingMillis = 20000
-)
 
 func (b *Broker) startController() {
 	if b.ctl == nil {
@@ -177,45 +172,6 @@ func (b *Broker) inSyncNotEnough(c *remoting.Conn, req *wire.Command, wait bool)
 	b.putFailed.Add(1)
 	c.ReplyCode(req, wire.SystemError, "in-sync replicas not enough")
 	return true
-}
-
-// replyAfterReplicas answers a controller-mode master's send once it is
-// flushed (SYNC_FLUSH) and held by the replicas the ack rule names
-// (allAckInSyncStateSet / inSyncReplicas); FLUSH_SLAVE_TIMEOUT after
-// slaveTimeout.
-func (b *Broker) replyAfterReplicas(c *remoting.Conn, resp *wire.Command, end int64) {
-	frame := wire.AppendFrame(nil, resp)
-	acked := func(flushOK bool) {
-		b.ctl.ha.WaitAck(end, func(ok bool) {
-			f := frame
-			switch {
-			case !flushOK && b.store.Failure() != nil:
-				f = storeFailedFrame(f, b.store.Failure())
-			case !ok:
-				f = recodeFrame(f, wire.FlushSlaveTimeout, "flush slave timeout")
-			case !flushOK:
-				f = flushTimeoutFrame(f)
-			}
-			_ = c.SendFrame(f)
-		})
-	}
-	if b.store.SyncFlush() {
-		b.store.WaitFlushed(end, acked)
-		return
-	}
-	acked(true)
-}
-
-// recodeFrame turns an encoded send answer into another status with the
-// same fields.
-func recodeFrame(frame []byte, code int32, remark string) []byte {
-	var cmd wire.Command
-	if err := wire.DecodeFrame(frame[4:], &cmd); err != nil {
-		return frame
-	}
-	cmd.Code = code
-	cmd.Remark = []byte(remark)
-	return wire.AppendFrame(nil, &cmd)
 }
 
 // handleNotifyRoleChanged serves NOTIFY_BROKER_ROLE_CHANGED from a controller.
