@@ -292,6 +292,12 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 		"putMessageFailedTimes":                 strconv.FormatInt(b.putFailed.Load(), 10),
 		"storeState":                            "OK",
 	}
+	// brokerRole is Java's config key and values (no Java broker reports
+	// its role at run time); the store's role wins over the configured one.
+	kv["brokerRole"] = b.cfg.BrokerRole
+	if s.Role() == store.RoleSlave {
+		kv["brokerRole"] = "SLAVE"
+	}
 	if err := s.NotWritable(); err != nil {
 		kv["storeState"], kv["storeError"] = storeState(err), err.Error()
 	}

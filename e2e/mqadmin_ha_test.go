@@ -1,0 +1,336 @@
+package e2e
+
+import (
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqops/mqops/broker/controller"
+	"github.com/mqops/mqops/mqadmin/admin"
+	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/wire"
+)
+
+// freeAddrs reserves n loopback ports: Raft peers need each other's
+// addresses before any of them starts.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	var out []string
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		out = append(out, ln.Addr().String())
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return out
+}
+
+// startControllers runs a controller group of n nodes on loopback (Raft
+// and remoting on one port per node, BoltDB stores) and returns their
+// addresses once a leader serves.
+//
+// The nodes run inside the test process through the broker/controller
+// package until a standalone mqcontroller binary exists.
+func startControllers(t *testing.T, n int) []string {
+	t.Helper()
+	addrs := freeAddrs(t, n)
+	var peers []controller.Peer
+	for i, a := range addrs {
+		peers = append(peers, controller.Peer{ID: "n" + strconv.Itoa(i), Addr: a})
+	}
+	dir := t.TempDir()
+	for i := range n {
+		c, err := controller.New(controller.Options{Group: "group1", SelfID: peers[i].ID, Peers: peers,
+			StorePath: filepath.Join(dir, peers[i].ID), NotifyBrokerRoleChanged: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Serve()
+		t.Cleanup(c.Close)
+	}
+	a := admin.NewDirect(3 * time.Second)
+	defer a.Close()
+	waitFor(t, 30*time.Second, "a controller leader known to every controller", func() bool {
+		ms, err := a.ControllersMetadata(addrs)
+		leaders := 0
+		for _, m := range ms {
+			if m.IsLeader {
+				leaders++
+			}
+			if m.LeaderAddress == "" {
+				return false
+			}
+		}
+		return err == nil && leaders == 1
+	})
+	return addrs
+}
+
+// replica plays one broker of a controller-mode set with the requests a
+// RocketMQ 5 broker sends (ReplicasManager): ids, registration, heartbeats,
+// election, SyncStateSet changes.
+type replica struct {
+	t           *testing.T
+	cl          *remoting.Client
+	ctrls       []string
+	cluster     string
+	name, addr  string
+	id          int64
+	masterEpoch int32
+}
+
+func newReplica(t *testing.T, ctrls []string, cluster, name, addr string) *replica {
+	cl := remoting.NewClient(nil, slog.New(slog.DiscardHandler))
+	t.Cleanup(cl.Close)
+	return &replica{t: t, cl: cl, ctrls: ctrls, cluster: cluster, name: name, addr: addr}
+}
+
+func (r *replica) must(code int32, fields map[string]string, body []byte) *wire.Command {
+	r.t.Helper()
+	for _, c := range r.ctrls {
+		resp, err := r.cl.Invoke(c, wire.NewRequest(wire.ControllerGetMetadataInfo, nil, nil), 3*time.Second)
+		if err != nil || !wire.ParseGetMetaDataResponseHeader(resp).IsLeader {
+			continue
+		}
+		resp, err = r.cl.Invoke(c, wire.NewRequest(code, fields, body), 5*time.Second)
+		if err != nil || resp.Code != wire.Success {
+			r.t.Fatalf("request %d to %s: %v %+v", code, c, err, resp)
+		}
+		return resp
+	}
+	r.t.Fatalf("request %d: no controller leads", code)
+	return nil
+}
+
+// register is GET_NEXT_BROKER_ID, APPLY_BROKER_ID, REGISTER_BROKER, then a
+// heartbeat to every controller over connections that stay open (a
+// closed one makes the replica dead at once).
+func (r *replica) register() {
+	r.t.Helper()
+	set := wire.BrokerSetHeader{ClusterName: r.cluster, BrokerName: r.name}
+	r.id, _ = strconv.ParseInt(r.must(wire.ControllerGetNextBrokerID, set.Fields(), nil).GetString("nextBrokerId"), 10, 64)
+	apply := wire.ApplyBrokerIDHeader{ClusterName: r.cluster, BrokerName: r.name, AppliedBrokerID: r.id,
+		RegisterCheckCode: r.addr + ";" + strconv.FormatInt(time.Now().UnixMilli(), 10)}
+	r.must(wire.ControllerApplyBrokerID, apply.Fields(), nil)
+	reg := wire.RegisterBrokerToControllerHeader{ClusterName: r.cluster, BrokerName: r.name, BrokerID: r.id, BrokerAddress: r.addr}
+	r.must(wire.ControllerRegisterBroker, reg.Fields(), nil)
+	hb := wire.BrokerHeartbeatHeader{ClusterName: r.cluster, BrokerAddr: r.addr, BrokerName: r.name, BrokerID: r.id, HasBrokerID: true,
+		HeartbeatTimeoutMillis: 600_000, ElectionPriority: 1}
+	for _, c := range r.ctrls {
+		if err := r.cl.InvokeOneway(c, wire.NewRequest(wire.BrokerHeartbeat, hb.Fields(), nil)); err != nil {
+			r.t.Fatalf("heartbeat to %s: %v", c, err)
+		}
+	}
+}
+
+// electSelf is the ELECT_MASTER a replica sends when its set has no master.
+func (r *replica) electSelf() {
+	r.t.Helper()
+	h := wire.ElectMasterHeader{ClusterName: r.cluster, BrokerName: r.name, BrokerID: r.id}
+	mh, _ := wire.ParseMasterInfoHeader(r.must(wire.ControllerElectMaster, h.Fields(), nil))
+	r.masterEpoch = mh.MasterEpoch
+}
+
+// alterSyncStateSet is the master's ALTER_SYNC_STATE_SET.
+func (r *replica) alterSyncStateSet(ssEpoch int32, set ...int64) {
+	r.t.Helper()
+	h := wire.AlterSyncStateSetHeader{BrokerName: r.name, MasterBrokerID: r.id, MasterEpoch: r.masterEpoch}
+	r.must(wire.ControllerAlterSyncStateSet, h.Fields(), wire.Marshal(&wire.SyncStateSet{SyncStateSet: set, SyncStateSetEpoch: ssEpoch}))
+}
+
+// ctl runs mqadmin without a name server (controller commands need none)
+// and fails the test unless it succeeds.
+func ctl(t *testing.T, args ...string) string {
+	t.Helper()
+	r := runCLI(t, nil, args...)
+	if r.code != 0 {
+		t.Fatalf("mqadmin %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// TestMqadminControllerCommands drives ha sync-state, ha elect and
+// controller metadata, and Java's getSyncStateSet, electMaster and
+// getControllerMetaData, against a three-node controller group holding
+// one broker set registered as brokers do.
+func TestMqadminControllerCommands(t *testing.T) {
+	ctrls := startControllers(t, 3)
+	a := admin.NewDirect(3 * time.Second)
+	defer a.Close()
+	leader, err := a.ControllerLeader(ctrls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var follower string
+	for _, c := range ctrls {
+		if c != leader {
+			follower = c
+		}
+	}
+	r1 := newReplica(t, ctrls, "C1", "broker-a", "127.0.0.1:30911")
+	r2 := newReplica(t, ctrls, "C1", "broker-a", "127.0.0.1:30921")
+	r1.register()
+	r2.register()
+	r1.electSelf()
+	r1.alterSyncStateSet(1, 1, 2)
+
+	// A follower alone is given: mqadmin must find the leader through it.
+	only := follower
+	var info wire.BrokerReplicasInfo
+	waitFor(t, 30*time.Second, "both replicas alive on the leader", func() bool {
+		out := ctl(t, "ha", "sync-state", "-a", only, "-b", "broker-a", "-o", "json")
+		if err := wire.UnmarshalLenient([]byte(out), &info); err != nil {
+			t.Fatalf("sync-state json: %v\n%s", err, out)
+		}
+		ri := info.ReplicasInfoTable["broker-a"]
+		return ri != nil && len(ri.InSyncReplicas) == 2 && ri.InSyncReplicas[0].Alive && ri.InSyncReplicas[1].Alive
+	})
+	ri := info.ReplicasInfoTable["broker-a"]
+	if *ri.MasterBrokerID != 1 || ri.MasterAddress != "127.0.0.1:30911" || ri.MasterEpoch != 1 || ri.SyncStateSetEpoch != 2 ||
+		len(ri.NotInSyncReplicas) != 0 || ri.InSyncReplicas[1].BrokerID != 2 || ri.InSyncReplicas[1].BrokerAddress != "127.0.0.1:30921" {
+		t.Fatalf("sync state %+v", ri)
+	}
+
+	all := strings.Join(ctrls, ";")
+	tb := tableOf(t, ctl(t, "getSyncStateSet", "-a", all, "-b", "broker-a"))
+	tb.wantHeader(t, "brokerName", "MasterBrokerId", "MasterAddr", "MasterEpoch", "SyncStateSetEpoch", "SyncStateSetNums",
+		"BrokerId", "BrokerAddr", "InSync", "Alive")
+	if len(tb.rows) != 2 {
+		t.Fatalf("getSyncStateSet rows %v", tb.rows)
+	}
+	for _, r := range tb.rows {
+		if r["brokerName"] != "broker-a" || r["MasterBrokerId"] != "1" || r["MasterEpoch"] != "1" || r["SyncStateSetNums"] != "2" ||
+			r["InSync"] != "true" || r["Alive"] != "true" {
+			t.Fatalf("getSyncStateSet row %v", r)
+		}
+	}
+	// A set the controller does not know: the known ones are printed, the
+	// command fails naming the other.
+	r := runCLI(t, nil, "ha", "sync-state", "-a", all, "-b", "broker-zz")
+	if r.code == 0 || !strings.Contains(r.stderr, "broker set broker-zz not known to the controller") {
+		t.Fatalf("unknown set: exit %d, %s", r.code, r.stderr)
+	}
+
+	var metas []admin.ControllerMeta
+	if err := wire.UnmarshalLenient([]byte(ctl(t, "controller", "metadata", "-a", all, "-o", "json")), &metas); err != nil || len(metas) != 3 {
+		t.Fatalf("controller metadata json: %v %+v", err, metas)
+	}
+	leaders := 0
+	for i, m := range metas {
+		if m.Addr != ctrls[i] || m.Group != "group1" || m.LeaderAddress != leader || len(m.Peers) != 3 {
+			t.Fatalf("metadata %+v", m)
+		}
+		if m.IsLeader {
+			leaders++
+		}
+	}
+	if leaders != 1 {
+		t.Fatalf("%d leaders in %+v", leaders, metas)
+	}
+	md := tableOf(t, ctl(t, "getControllerMetaData", "-a", all))
+	md.wantHeader(t, "Controller", "ControllerGroup", "ControllerLeaderId", "ControllerLeaderAddress", "IsLeader", "Peers", "Error")
+	if row := md.one(t, "IsLeader", "true"); row["Controller"] != leader || row["ControllerLeaderAddress"] != leader ||
+		strings.Count(row["Peers"], ";") != 2 {
+		t.Fatalf("getControllerMetaData %v", md.rows)
+	}
+
+	// Unreachable controllers and invalid elections: one line, exit ≠ 0,
+	// the controller's code by its Java name.
+	dead := freeAddrs(t, 1)[0]
+	if msg := cliFail(t, "", "ha", "sync-state", "-a", dead, "-b", "broker-a"); !strings.Contains(msg, "no controller reachable") ||
+		!strings.Contains(msg, dead) {
+		t.Fatalf("dead controller: %s", msg)
+	}
+	if msg := cliFail(t, "", "ha", "elect", "-a", all, "-b", "broker-a", "--id", "9"); !strings.Contains(msg, "CONTROLLER_ELECT_MASTER_FAILED") ||
+		!strings.Contains(msg, "elect broker 9 of broker-a") {
+		t.Fatalf("elect 9: %s", msg)
+	}
+	if msg := cliFail(t, "", "electMaster", "-a", all, "-c", "C1", "-bn", "broker-a", "-b", "1"); !strings.Contains(msg, "CONTROLLER_MASTER_STILL_EXIST") {
+		t.Fatalf("elect the master: %s", msg)
+	}
+	if msg := cliFail(t, "", "ha", "elect", "-a", all, "-b", "broker-x", "--id", "1"); !strings.Contains(msg, "CONTROLLER_BROKER_NEED_TO_BE_REGISTERED") {
+		t.Fatalf("elect in an unknown set: %s", msg)
+	}
+	if msg := cliFail(t, "", "electMaster", "-a", all, "-bn", "broker-a", "-b", "2"); !strings.Contains(msg, `"clusterName" not set`) {
+		t.Fatalf("electMaster without -c: %s", msg)
+	}
+
+	el := tableOf(t, ctl(t, "electMaster", "-a", only, "-c", "C1", "-bn", "broker-a", "-b", "2"))
+	el.wantHeader(t, "ClusterName", "BrokerName", "MasterBrokerId", "BrokerMasterAddr", "MasterEpoch", "SyncStateSetEpoch", "SyncStateSet")
+	if e := el.rows[0]; e["ClusterName"] != "C1" || e["MasterBrokerId"] != "2" || e["BrokerMasterAddr"] != "127.0.0.1:30921" ||
+		e["MasterEpoch"] != "2" || e["SyncStateSetEpoch"] != "3" || e["SyncStateSet"] != "2" {
+		t.Fatalf("electMaster %v", e)
+	}
+	members := parseTable(t, sections(ctl(t, "ha", "sync-state", "-a", all, "-b", "broker-a"))[0])
+	if in, out := members.one(t, "BrokerId", "2"), members.one(t, "BrokerId", "1"); in["InSync"] != "true" || out["InSync"] != "false" ||
+		in["MasterBrokerId"] != "2" || in["MasterEpoch"] != "2" || out["Alive"] != "true" {
+		t.Fatalf("after the election %v", members.rows)
+	}
+	// 1 left the SyncStateSet at that election: it cannot be chosen until
+	// the new master takes it back.
+	if msg := cliFail(t, "", "ha", "elect", "-a", all, "-b", "broker-a", "--id", "1"); !strings.Contains(msg, "CONTROLLER_ELECT_MASTER_FAILED") {
+		t.Fatalf("elect a replica outside the SyncStateSet: %s", msg)
+	}
+	r2.masterEpoch = 2
+	r2.alterSyncStateSet(3, 1, 2)
+	var elected admin.Elected
+	if err := wire.UnmarshalLenient([]byte(ctl(t, "ha", "elect", "-a", all, "-b", "broker-a", "--id", "1", "-o", "json")), &elected); err != nil {
+		t.Fatal(err)
+	}
+	if elected.MasterBrokerID != 1 || elected.MasterEpoch != 3 || elected.SyncStateSetEpoch != 5 || len(elected.SyncStateSet) != 1 ||
+		elected.BrokerAddrs[2] != "127.0.0.1:30921" || elected.ClusterName != "C1" {
+		t.Fatalf("ha elect json %+v", elected)
+	}
+}
+
+// TestMqadminClusterListReplicas: cluster list shows a master and its slave
+// with their brokerRole, and the slave's lag behind the master in bytes.
+func TestMqadminClusterListReplicas(t *testing.T) {
+	c := startCluster(t, "brokerRole=SYNC_MASTER")
+	ns := c.ns.addr
+	slave := startBroker(t, newBrokerDir(t), ns, "brokerRole=SLAVE", "brokerId=1")
+	cli(t, ns, "topic", "create", "-t", "HA1", "-b", c.broker.addr, "--queues", "2")
+	waitRoute(t, ns, "HA1", 1)
+	cli(t, ns, "message", "send", "-t", "HA1", "--body", "replicate me", "--count", "5")
+
+	var brs []admin.BrokerRuntime
+	waitFor(t, 30*time.Second, "the slave in cluster list", func() bool {
+		r := runCLI(t, nil, "cluster", "list", "-o", "json", "-n", ns)
+		brs = nil
+		return r.code == 0 && wire.UnmarshalLenient([]byte(r.stdout), &brs) == nil && len(brs) == 2
+	})
+	m, s := brs[0], brs[1]
+	if m.ID != 0 || m.BrokerRole != "SYNC_MASTER" || s.ID != 1 || s.Addr != slave.addr || s.BrokerRole != "SLAVE" || m.LagBytes != nil || s.LagBytes == nil {
+		t.Fatalf("replicas %+v", brs)
+	}
+	if m.CommitLogMaxOffset <= 0 || strconv.FormatInt(m.CommitLogMaxOffset, 10) != m.Runtime["commitLogMaxOffset"] ||
+		*s.LagBytes != max(0, m.CommitLogMaxOffset-s.CommitLogMaxOffset) {
+		t.Fatalf("lag %d from master %d, slave %d", *s.LagBytes, m.CommitLogMaxOffset, s.CommitLogMaxOffset)
+	}
+	// Once replication runs the lag moves until the slave catches up: the
+	// table must agree with a JSON listing taken right before it.
+	var tb table
+	waitFor(t, 30*time.Second, "the table's lag to match the JSON's", func() bool {
+		var now []admin.BrokerRuntime
+		cliJSON(t, ns, &now, "cluster", "list")
+		tb = tableOf(t, cli(t, ns, "clusterList"))
+		r := tb.one(t, "BID", "1")
+		if r["Role"] != "SLAVE" || r["MasterEpoch"] != "-" {
+			t.Fatalf("slave row %v", r)
+		}
+		return len(now) == 2 && now[1].LagBytes != nil && r["Lag(bytes)"] == strconv.FormatInt(*now[1].LagBytes, 10)
+	})
+	if r := tb.one(t, "BID", "0"); r["Role"] != "SYNC_MASTER" || r["Lag(bytes)"] != "-" {
+		t.Fatalf("master row %v", r)
+	}
+}
