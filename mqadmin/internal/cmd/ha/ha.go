@@ -86,7 +86,7 @@ func RunStatus(f *cmdutil.Factory, o *StatusOptions) error {
 	if err := cmdutil.RequireTarget(o.Target); err != nil {
 		return err
 	}
-	a, err := f.Admin()
+	a, err := f.DirectAdmin()
 	if err != nil {
 		return err
 	}
@@ -340,7 +340,7 @@ func RunEpochs(f *cmdutil.Factory, o *EpochsOptions) error {
 	if err := cmdutil.RequireTarget(o.Target); err != nil {
 		return err
 	}
-	a, err := f.Admin()
+	a, err := f.DirectAdmin()
 	if err != nil {
 		return err
 	}
