@@ -1,62 +1,39 @@
 package e2e
 
 import (
+	"fmt"
 	"log/slog"
-	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mqops/mqops/broker/controller"
 	"github.com/mqops/mqops/mqadmin/admin"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
 )
 
-// freeAddrs reserves n loopback ports: Raft peers need each other's
-// addresses before any of them starts.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	var out []string
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().String())
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return out
-}
-
-// startControllers runs a controller group of n nodes on loopback (Raft
-// and remoting on one port per node, BoltDB stores) and returns their
-// addresses once a leader serves.
-//
-// The nodes run inside the test process through the broker/controller
-// package until a standalone mqcontroller binary exists.
+// startControllers runs a group of n mqcontroller processes on loopback
+// (Raft and remoting share each node's controllerDLegerPeers port) and
+// returns their addresses once one of them leads and all know it.
 func startControllers(t *testing.T, n int) []string {
 	t.Helper()
-	addrs := freeAddrs(t, n)
-	var peers []controller.Peer
-	for i, a := range addrs {
-		peers = append(peers, controller.Peer{ID: "n" + strconv.Itoa(i), Addr: a})
+	var peers, addrs []string
+	for i, port := range freePorts(t, n) {
+		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
+		peers = append(peers, fmt.Sprintf("n%d-%s", i, addrs[i]))
 	}
-	dir := t.TempDir()
 	for i := range n {
-		c, err := controller.New(controller.Options{Group: "group1", SelfID: peers[i].ID, Peers: peers,
-			StorePath: filepath.Join(dir, peers[i].ID), NotifyBrokerRoleChanged: true})
-		if err != nil {
+		dir := t.TempDir()
+		conf := filepath.Join(dir, "controller.conf")
+		text := fmt.Sprintf("controllerDLegerGroup=group1\ncontrollerDLegerPeers=%s\ncontrollerDLegerSelfId=n%d\n"+
+			"controllerStorePath=%s\nlogDir=%s\n", strings.Join(peers, ";"), i, filepath.Join(dir, "store"), filepath.Join(dir, "logs"))
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		c.Serve()
-		t.Cleanup(c.Close)
+		start(t, controllerReady, "mqcontroller", "-c", conf)
 	}
 	a := admin.NewDirect(3 * time.Second)
 	defer a.Close()
@@ -161,8 +138,8 @@ func ctl(t *testing.T, args ...string) string {
 
 // TestMqadminControllerCommands drives ha sync-state, ha elect and
 // controller metadata, and Java's getSyncStateSet, electMaster and
-// getControllerMetaData, against a three-node controller group holding
-// one broker set registered as brokers do.
+// getControllerMetaData, against three mqcontroller processes holding one
+// broker set registered as brokers do.
 func TestMqadminControllerCommands(t *testing.T) {
 	ctrls := startControllers(t, 3)
 	a := admin.NewDirect(3 * time.Second)
@@ -246,7 +223,7 @@ func TestMqadminControllerCommands(t *testing.T) {
 
 	// Unreachable controllers and invalid elections: one line, exit ≠ 0,
 	// the controller's code by its Java name.
-	dead := freeAddrs(t, 1)[0]
+	dead := fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
 	if msg := cliFail(t, "", "ha", "sync-state", "-a", dead, "-b", "broker-a"); !strings.Contains(msg, "no controller reachable") ||
 		!strings.Contains(msg, dead) {
 		t.Fatalf("dead controller: %s", msg)
