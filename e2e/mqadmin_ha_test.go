@@ -311,3 +311,56 @@ func TestMqadminClusterListReplicas(t *testing.T) {
 		t.Fatalf("master row %v", r)
 	}
 }
+
+// registerWithNamesrv registers broker sets' masters with a name server as
+// a broker's REGISTER_BROKER does, over a connection kept for the test.
+func registerWithNamesrv(t *testing.T, ns, cluster string, brokers map[string]string) {
+	t.Helper()
+	cl := remoting.NewClient(nil, slog.New(slog.DiscardHandler))
+	t.Cleanup(cl.Close)
+	body := wire.Marshal(wire.RegisterBrokerBody{FilterServerList: []string{}, TopicConfigSerializeWrapper: wire.TopicConfigSerializeWrapper{
+		DataVersion: wire.DataVersion{Counter: 1, Timestamp: time.Now().UnixMilli()}, TopicConfigTable: map[string]*wire.TopicConfig{},
+	}})
+	for name, addr := range brokers {
+		f := map[string]string{"brokerName": name, "brokerAddr": addr, "clusterName": cluster, "haServerAddr": addr,
+			"brokerId": "0", "compressed": "false", "bodyCrc32": "0"}
+		resp, err := cl.Invoke(ns, wire.NewRequest(wire.RegisterBroker, f, body), 10*time.Second)
+		if err != nil || resp.Code != wire.Success {
+			t.Fatalf("register %s: %v %+v", name, err, resp)
+		}
+	}
+}
+
+// TestMqadminSyncStateOfCluster: with -c, the broker sets come from the
+// name server, here one that embeds a one-node controller group; a set
+// the controller does not know is printed nowhere and fails the command.
+func TestMqadminSyncStateOfCluster(t *testing.T) {
+	port := freePorts(t, 1)[0]
+	ctl := fmt.Sprintf("127.0.0.1:%d", port)
+	dir := t.TempDir()
+	nsProc := startNamesrv(t, "enableControllerInNamesrv=true", "controllerDLegerGroup=solo",
+		"controllerDLegerPeers=n0-"+ctl, "controllerDLegerSelfId=n0", "controllerStorePath="+filepath.Join(dir, "ctl"))
+	ns := nsProc.addr
+	r1 := newReplica(t, []string{ctl}, "C1", "broker-a", "127.0.0.1:30911")
+	waitFor(t, 30*time.Second, "the embedded controller to lead", func() bool {
+		var ms []admin.ControllerMeta
+		r := runCLI(t, nil, "controller", "metadata", "-a", ctl, "-o", "json")
+		return r.code == 0 && wire.UnmarshalLenient([]byte(r.stdout), &ms) == nil && len(ms) == 1 && ms[0].IsLeader
+	})
+	r1.register()
+	r1.electSelf()
+	registerWithNamesrv(t, ns, "C1", map[string]string{"broker-a": "127.0.0.1:30911", "broker-b": "127.0.0.1:30912"})
+
+	r := runCLI(t, nil, "getSyncStateSet", "-a", ctl, "-c", "C1", "-n", ns)
+	if r.code == 0 || !strings.Contains(r.stderr, "broker set broker-b not known to the controller") {
+		t.Fatalf("broker-b is not in controller mode: exit %d, %s", r.code, r.stderr)
+	}
+	tb := tableOf(t, r.stdout)
+	if row := tb.one(t, "brokerName", "broker-a"); row["MasterBrokerId"] != "1" || row["BrokerId"] != "1" || row["InSync"] != "true" ||
+		len(tb.where("brokerName", "broker-b")) != 0 {
+		t.Fatalf("getSyncStateSet -c %v", tb.rows)
+	}
+	if msg := cliFail(t, "", "ha", "sync-state", "-a", ctl, "-c", "C1"); !strings.Contains(msg, "no name server") {
+		t.Fatalf("-c without a name server: %s", msg)
+	}
+}
