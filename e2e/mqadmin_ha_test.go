@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -362,5 +363,88 @@ func TestMqadminSyncStateOfCluster(t *testing.T) {
 	}
 	if msg := cliFail(t, "", "ha", "sync-state", "-a", ctl, "-c", "C1"); !strings.Contains(msg, "no name server") {
 		t.Fatalf("-c without a name server: %s", msg)
+	}
+}
+
+type handlerFunc func(*remoting.Conn, *wire.Command)
+
+func (h handlerFunc) ServeRequest(c *remoting.Conn, req *wire.Command) { h(c, req) }
+
+// javaBroker answers requests with fixed bodies, as a Java broker would
+// (fastjson, fields in alphabetical order); other codes are not supported.
+func javaBroker(t *testing.T, bodies map[int32]string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := remoting.NewServer(ln, handlerFunc(func(c *remoting.Conn, req *wire.Command) {
+		body, ok := bodies[req.Code]
+		if !ok {
+			c.ReplyCode(req, wire.RequestCodeNotSupported, fmt.Sprintf(" request type %d not supported", req.Code))
+			return
+		}
+		resp := wire.ResponseTo(req, wire.Success, "")
+		resp.Body = []byte(body)
+		c.Reply(req, &resp)
+	}), slog.New(slog.DiscardHandler))
+	go func() { _ = s.Serve(nil) }()
+	t.Cleanup(s.Close)
+	return ln.Addr().String()
+}
+
+// TestMqadminHAStatusJavaBodies: ha status, haStatus and ha epochs read a
+// RocketMQ 5 broker's HARuntimeInfo and EpochEntryCache answers (no name
+// server is needed with a broker address).
+func TestMqadminHAStatusJavaBodies(t *testing.T) {
+	master := javaBroker(t, map[int32]string{
+		wire.GetBrokerHAStatus: `{"haClientRuntimeInfo":{"lastReadTimestamp":0,"lastWriteTimestamp":0,"masterFlushOffset":0,"maxOffset":0,"transferredByteInSecond":0},` +
+			`"haConnectionInfo":[{"addr":"127.0.0.1:52314","diff":0,"inSync":true,"slaveAckOffset":4096,"transferFromWhere":4096,"transferredByteInSecond":2048},` +
+			`{"addr":"127.0.0.1:52315","diff":300000000,"inSync":false,"slaveAckOffset":0,"transferFromWhere":32768,"transferredByteInSecond":0}],` +
+			`"inSyncSlaveNums":1,"master":true,"masterCommitLogMaxOffset":4096}`,
+		wire.GetBrokerEpochCache: `{"brokerId":0,"brokerName":"broker-a","clusterName":"C1","epochList":[{"endOffset":4096,"epoch":1,"startOffset":0},` +
+			`{"endOffset":9223372036854775807,"epoch":2,"startOffset":4096}],"maxOffset":8192}`,
+	})
+	slave := javaBroker(t, map[int32]string{
+		wire.GetBrokerHAStatus: `{"haClientRuntimeInfo":{"lastReadTimestamp":1733480000000,"lastWriteTimestamp":1733480000500,"masterAddr":"127.0.0.1:10912",` +
+			`"masterFlushOffset":4096,"maxOffset":4000,"transferredByteInSecond":1024},"haConnectionInfo":[],"inSyncSlaveNums":0,"master":false,"masterCommitLogMaxOffset":0}`,
+	})
+
+	st := tableOf(t, ctl(t, "haStatus", "-b", master))
+	st.wantHeader(t, "Broker Name", "BID", "MasterAddr", "MasterCommitLogMaxOffset", "SlaveNum", "InSyncSlaveNum", "SlaveAddr",
+		"SlaveAckOffset", "Diff", "TransferSpeed(KB/s)", "Status", "TransferFromWhere", "Error")
+	if ok, behind := st.one(t, "SlaveAddr", "127.0.0.1:52314"), st.one(t, "SlaveAddr", "127.0.0.1:52315"); ok["MasterAddr"] != master ||
+		ok["SlaveNum"] != "2" || ok["InSyncSlaveNum"] != "1" || ok["SlaveAckOffset"] != "4096" || ok["Status"] != "OK" ||
+		ok["TransferSpeed(KB/s)"] != "2.00" || behind["Status"] != "Fall Behind" || behind["Diff"] != "300000000" {
+		t.Fatalf("master status %v", st.rows)
+	}
+	sl := tableOf(t, ctl(t, "ha", "status", "-b", slave))
+	sl.wantHeader(t, "Broker Name", "BID", "SlaveAddr", "MasterAddr", "CommitLogMaxOffset", "TransferSpeed(KB/s)", "LastReadTime",
+		"LastWriteTime", "MasterFlushOffset", "Error")
+	if r := sl.rows[0]; r["SlaveAddr"] != slave || r["MasterAddr"] != "127.0.0.1:10912" || r["CommitLogMaxOffset"] != "4000" ||
+		r["TransferSpeed(KB/s)"] != "1.00" || r["MasterFlushOffset"] != "4096" || !strings.HasPrefix(r["LastReadTime"], "2024-12-0") {
+		t.Fatalf("slave status %v", r)
+	}
+	var js []admin.BrokerHA
+	if err := wire.UnmarshalLenient([]byte(ctl(t, "getBrokerHAStatus", "-b", master, "-o", "json")), &js); err != nil || len(js) != 1 ||
+		js[0].Status == nil || len(js[0].Status.HAConnectionInfo) != 2 || js[0].Status.InSyncSlaveNums != 1 {
+		t.Fatalf("haStatus json: %v %+v", err, js)
+	}
+	// The epoch of the open last entry ends at the broker's max offset.
+	ep := tableOf(t, ctl(t, "ha", "epochs", "-b", master))
+	if r := ep.one(t, "Epoch", "2"); r["StartOffset"] != "4096" || r["EndOffset"] != "8192" || r["clusterName"] != "C1" {
+		t.Fatalf("epochs %v", ep.rows)
+	}
+	// A broker without 907: one line, exit 1, the code by its Java name.
+	noHA := javaBroker(t, nil)
+	if msg := cliFail(t, "", "ha", "status", "-b", noHA); !strings.Contains(msg, "REQUEST_CODE_NOT_SUPPORTED") {
+		t.Fatalf("no 907: %s", msg)
+	}
+	r := runCLI(t, nil, "ha", "epochs", "-b", noHA)
+	if r.code == 0 || r.stdout != "" {
+		t.Fatalf("epochs of a broker without 1007: exit %d\n%s", r.code, r.stdout)
+	}
+	if msg := cliFail(t, "", "controller", "metadata", "-a", noHA); !strings.Contains(msg, "REQUEST_CODE_NOT_SUPPORTED") {
+		t.Fatalf("metadata of a non-controller: %s", msg)
 	}
 }

@@ -4,6 +4,7 @@
 package controller
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -52,8 +53,8 @@ func RunMetadata(f *cmdutil.Factory, o *MetadataOptions) error {
 		return err
 	}
 	ms, failed := a.ControllersMetadata(admin.SplitAddrs(o.Controllers))
-	if ms == nil {
-		return failed
+	if !slices.ContainsFunc(ms, func(m admin.ControllerMeta) bool { return m.Error == "" }) {
+		return failed // no table of errors only
 	}
 	p := f.Printer()
 	if p.IsJSON() {

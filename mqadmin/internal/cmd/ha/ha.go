@@ -92,8 +92,8 @@ func RunStatus(f *cmdutil.Factory, o *StatusOptions) error {
 	}
 	return repeat(f, o.Interval, func() error {
 		st, failed := a.HAStatuses(o.Target)
-		if st == nil {
-			return failed
+		if !slices.ContainsFunc(st, func(b admin.BrokerHA) bool { return b.Error == "" }) {
+			return failed // no table of errors only
 		}
 		if err := printStatus(f.Printer(), st); err != nil {
 			return err
@@ -346,7 +346,7 @@ func RunEpochs(f *cmdutil.Factory, o *EpochsOptions) error {
 	}
 	return repeat(f, o.Interval, func() error {
 		es, failed := a.EpochCaches(o.Target)
-		if es == nil {
+		if !slices.ContainsFunc(es, func(b admin.BrokerEpochs) bool { return b.Error == "" }) {
 			return failed
 		}
 		p := f.Printer()
@@ -363,7 +363,8 @@ func RunEpochs(f *cmdutil.Factory, o *EpochsOptions) error {
 				rows = append(rows, append(head, "", "", "", b.Error))
 				continue
 			}
-			head[3] = strconv.FormatInt(b.Epochs.BrokerID, 10)
+			// The broker's own answer names it even without a name server.
+			head = []string{b.Epochs.ClusterName, b.Epochs.BrokerName, b.Addr, strconv.FormatInt(b.Epochs.BrokerID, 10)}
 			if len(b.Epochs.EpochList) == 0 {
 				rows = append(rows, append(head, "", "", "", ""))
 			}
