@@ -448,3 +448,50 @@ func TestMqadminHAStatusJavaBodies(t *testing.T) {
 		t.Fatalf("metadata of a non-controller: %s", msg)
 	}
 }
+
+// TestMqadminHAStatusReplicating: a SYNC_MASTER and its slave replicating
+// for real. ha status shows the master's slave connection caught up and in
+// sync and the slave's link to it; cluster list shows the slave 0 bytes
+// behind and the master's replication keys.
+func TestMqadminHAStatusReplicating(t *testing.T) {
+	g := startHAGroup(t, "SYNC_MASTER")
+	ns := g.ns.addr
+	cli(t, ns, "topic", "create", "-t", "HA2", "-b", g.master.addr, "--queues", "2")
+	waitRoute(t, ns, "HA2", 1)
+	cli(t, ns, "message", "send", "-t", "HA2", "--body", "replicated", "--count", "10")
+
+	var st []admin.BrokerHA
+	waitFor(t, 30*time.Second, "the slave caught up in ha status", func() bool {
+		st = nil
+		cliJSON(t, ns, &st, "ha", "status", "-b", "broker-a")
+		if len(st) != 2 || st[0].Status == nil || st[1].Status == nil {
+			t.Fatalf("ha status %+v", st)
+		}
+		m := st[0].Status
+		return m.Master && len(m.HAConnectionInfo) == 1 && m.HAConnectionInfo[0].SlaveAckOffset == m.MasterCommitLogMaxOffset &&
+			st[1].Status.HAClientRuntimeInfo.MaxOffset == m.MasterCommitLogMaxOffset
+	})
+	m, s := st[0].Status, st[1].Status
+	if st[0].Addr != g.master.addr || st[1].Addr != g.slave.addr || m.InSyncSlaveNums != 1 || !m.HAConnectionInfo[0].InSync ||
+		m.HAConnectionInfo[0].Diff != 0 || m.MasterCommitLogMaxOffset <= 0 || s.Master || s.HAClientRuntimeInfo.MasterAddr == "" ||
+		s.HAClientRuntimeInfo.LastReadTimestamp <= 0 {
+		t.Fatalf("ha status master %+v slave %+v", m, s)
+	}
+	// Java's haStatus -c asks the masters only.
+	tb := tableOf(t, cli(t, ns, "haStatus", "-c", "DefaultCluster"))
+	if len(tb.rows) != 1 {
+		t.Fatalf("haStatus -c rows %v", tb.rows)
+	}
+	if r := tb.rows[0]; r["MasterAddr"] != g.master.addr || r["SlaveNum"] != "1" || r["InSyncSlaveNum"] != "1" || r["Status"] != "OK" ||
+		r["Diff"] != "0" || r["SlaveAckOffset"] != strconv.FormatInt(m.MasterCommitLogMaxOffset, 10) {
+		t.Fatalf("haStatus -c %v", r)
+	}
+
+	var brs []admin.BrokerRuntime
+	cliJSON(t, ns, &brs, "cluster", "list")
+	if len(brs) != 2 || brs[1].LagBytes == nil || *brs[1].LagBytes != 0 || brs[1].BrokerRole != "SLAVE" || brs[0].BrokerRole != "SYNC_MASTER" ||
+		brs[0].Runtime["haSlaveNum"] != "1" || brs[0].Runtime["haInSyncSlaveNum"] != "1" || brs[0].Runtime["haMaxSlaveDiff"] != "0" ||
+		brs[1].Runtime["haMasterAddr"] != s.HAClientRuntimeInfo.MasterAddr {
+		t.Fatalf("cluster list %+v", brs)
+	}
+}

@@ -322,6 +322,7 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 	kv["timerMessagePending"] = strconv.FormatInt(b.timers.Pending(), 10)
 	kv["transactionHalfPending"] = strconv.FormatInt(b.tx.Pending(), 10)
 	b.addStatsRuntime(kv)
+	b.addHARuntime(kv)
 	b.replyBody(c, req, wire.Marshal(wire.KVTable{Table: kv}))
 }
 
