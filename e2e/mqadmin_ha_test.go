@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -493,5 +494,25 @@ func TestMqadminHAStatusReplicating(t *testing.T) {
 		brs[0].Runtime["haSlaveNum"] != "1" || brs[0].Runtime["haInSyncSlaveNum"] != "1" || brs[0].Runtime["haMaxSlaveDiff"] != "0" ||
 		brs[1].Runtime["haMasterAddr"] != s.HAClientRuntimeInfo.MasterAddr {
 		t.Fatalf("cluster list %+v", brs)
+	}
+}
+
+// TestMqadminHAInterval: -i N repeats the command every N seconds until
+// interrupted, as Java's -i does, one table per round.
+func TestMqadminHAInterval(t *testing.T) {
+	master := javaBroker(t, map[int32]string{
+		wire.GetBrokerHAStatus: `{"haConnectionInfo":[],"inSyncSlaveNums":0,"master":true,"masterCommitLogMaxOffset":4096}`,
+	})
+	cmd := exec.Command(filepath.Join(binDir, "mqadmin"), "haStatus", "-b", master, "-i", "1")
+	cmd.Env = []string{"HOME=" + t.TempDir()}
+	out := &lockedBuf{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitFor(t, 30*time.Second, "three rounds", func() bool { return strings.Count(out.String(), "#MasterAddr") >= 3 })
+	if secs := sections(out.String()); len(secs) < 3 || !strings.Contains(secs[1], "4096") {
+		t.Fatalf("rounds:\n%s", out.String())
 	}
 }
