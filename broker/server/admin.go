@@ -292,6 +292,12 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 		"putMessageFailedTimes":                 strconv.FormatInt(b.putFailed.Load(), 10),
 		"storeState":                            "OK",
 	}
+	// brokerRole is Java's config key and values (no Java broker reports
+	// its role at run time); the store's role wins over the configured one.
+	kv["brokerRole"] = b.cfg.BrokerRole
+	if s.Role() == store.RoleSlave {
+		kv["brokerRole"] = "SLAVE"
+	}
 	if err := s.NotWritable(); err != nil {
 		kv["storeState"], kv["storeError"] = storeState(err), err.Error()
 	}
@@ -316,6 +322,7 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 	kv["timerMessagePending"] = strconv.FormatInt(b.timers.Pending(), 10)
 	kv["transactionHalfPending"] = strconv.FormatInt(b.tx.Pending(), 10)
 	b.addStatsRuntime(kv)
+	b.addHARuntime(kv)
 	b.replyBody(c, req, wire.Marshal(wire.KVTable{Table: kv}))
 }
 
