@@ -198,6 +198,23 @@ func TestControllerModeFailover(t *testing.T) {
 		t.Fatalf("%d of 200 sends SEND_OK with both replicas in sync", got)
 	}
 
+	// GET_BROKER_HA_STATUS: the master sees two replicas in its set.
+	var hs wire.HARuntimeInfo
+	if resp := ctlCall(procs[master].addr, wire.GetBrokerHAStatus, nil, nil); resp == nil || wire.UnmarshalLenient(resp.Body, &hs) != nil ||
+		!hs.Master || hs.InSyncSlaveNums != 2 || len(hs.HAConnectionInfo) != 2 {
+		t.Fatalf("master HA status %+v", hs)
+	}
+	for i, p := range procs {
+		if i == master {
+			continue
+		}
+		var ss wire.HARuntimeInfo
+		waitFor(t, 10*time.Second, "a slave's HA status", func() bool {
+			resp := ctlCall(p.addr, wire.GetBrokerHAStatus, nil, nil)
+			return resp != nil && wire.UnmarshalLenient(resp.Body, &ss) == nil && !ss.Master &&
+				ss.HAClientRuntimeInfo.MasterAddr != "" && ss.HAClientRuntimeInfo.LastReadTimestamp > 0
+		})
+	}
 	killed := time.Now()
 	procs[master].kill()
 	slave := -1 // the new master

@@ -208,3 +208,31 @@ func (b *Broker) handleEpochCache(c *remoting.Conn, req *wire.Command) {
 	b.replyBody(c, req, wire.Marshal(wire.EpochEntryCache{ClusterName: b.cfg.BrokerClusterName, BrokerName: b.cfg.BrokerName,
 		BrokerID: id, EpochList: list, MaxOffset: b.store.MaxPhyOffset()}))
 }
+
+// ctlRuntimeInfo is GET_BROKER_HA_STATUS in controller mode (apache/rocketmq
+// store/src/main/java/org/apache/rocketmq/store/ha/autoswitch/AutoSwitchHAService.java,
+// getRuntimeInfo): a replica is in sync when it is in the SyncStateSet.
+func (b *Broker) ctlRuntimeInfo() *wire.HARuntimeInfo {
+	info := &wire.HARuntimeInfo{HAConnectionInfo: []wire.HAConnectionRuntimeInfo{}}
+	maxPhy := b.store.MaxPhyOffset()
+	if !b.ctl.ha.IsMaster() {
+		info.HAClientRuntimeInfo.MaxOffset = maxPhy
+		if cs, ok := b.ctl.ha.ClientStatus(); ok {
+			info.HAClientRuntimeInfo.MasterAddr = cs.Master
+			if !cs.LastRead.IsZero() {
+				info.HAClientRuntimeInfo.LastReadTimestamp = cs.LastRead.UnixMilli()
+			}
+		}
+		return info
+	}
+	info.Master = true
+	info.MasterCommitLogMaxOffset = maxPhy
+	for _, s := range b.ctl.ha.Status() {
+		if s.InSync {
+			info.InSyncSlaveNums++
+		}
+		info.HAConnectionInfo = append(info.HAConnectionInfo, wire.HAConnectionRuntimeInfo{Addr: s.Addr,
+			SlaveAckOffset: s.AckOffset, Diff: maxPhy - s.AckOffset, InSync: s.InSync, TransferFromWhere: s.NextOffset})
+	}
+	return info
+}
