@@ -33,7 +33,13 @@ func Listen(addr string, h Handler, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	return &Server{ln: ln, handler: h, log: log, conns: make(map[*Conn]struct{})}, nil
+	return NewServer(ln, h, log), nil
+}
+
+// NewServer serves connections accepted from ln, which the server owns and
+// closes: a listener shared with another protocol hands remoting its share.
+func NewServer(ln net.Listener, h Handler, log *slog.Logger) *Server {
+	return &Server{ln: ln, handler: h, log: log, conns: make(map[*Conn]struct{})}
 }
 
 // Addr is the bound address.

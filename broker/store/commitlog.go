@@ -202,7 +202,9 @@ func (s *Store) Put(m *Message) PutResult {
 		*next = qoff + 1
 	}
 	s.writePos = phy + int64(size)
+	s.complete.Store(s.writePos)
 	s.maxPhy.Store(s.writePos) // publish after the bytes are in place
+	s.notifyAppend(s.writePos)
 	s.mu.Unlock()
 
 	s.wakeDispatcher()
@@ -270,7 +272,9 @@ func (s *Store) PutBatchTo(phys []int64, ms []Message) (PutResult, []int64) {
 	}
 	*next = qoff + int64(len(ms))
 	s.writePos = pos
+	s.complete.Store(pos)
 	s.maxPhy.Store(pos)
+	s.notifyAppend(pos)
 	s.mu.Unlock()
 
 	s.wakeDispatcher()
@@ -282,7 +286,7 @@ func (s *Store) PutBatchTo(phys []int64, ms []Message) (PutResult, []int64) {
 // store timestamp for the append. It checks the disk every
 // diskPollInterval of store time (never per message). Caller holds s.mu.
 func (s *Store) writableLocked() (ts int64, ok bool) {
-	if s.closed || s.failure.Load() != nil {
+	if s.closed || s.failure.Load() != nil || s.role.Load() != int32(RoleMaster) {
 		return 0, false
 	}
 	ts = s.storeTimestamp()
@@ -339,6 +343,17 @@ func (s *Store) queueCounter(topic string, qid int32) *int64 {
 	// Own the key: Topic may live in a buffer the caller reuses.
 	p := new(int64)
 	s.queueOffsets[queueKey{strings.Clone(topic), qid}] = p
+	return p
+}
+
+// queueCounterBytes is queueCounter for a topic read from a record (the
+// map index with the conversion does not allocate). Caller holds s.mu.
+func (s *Store) queueCounterBytes(topic []byte, qid int32) *int64 {
+	if p := s.queueOffsets[queueKey{string(topic), qid}]; p != nil {
+		return p
+	}
+	p := new(int64)
+	s.queueOffsets[queueKey{string(topic), qid}] = p
 	return p
 }
 

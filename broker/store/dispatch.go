@@ -55,21 +55,43 @@ func (s *Store) dispatchLoop() {
 // rely on, stays at the first record of a blocked queue so that every
 // record below it has its unit. A record that cannot be read stops
 // dispatching there rather than skipping data.
+//
+// It stops at the complete-record boundary (a slave's log may end inside
+// a record, replica.go) and, with the confirm gate on, at the last record
+// ending at or below the confirm offset.
 func (s *Store) dispatchAvailable() {
-	end := s.maxPhy.Load()
+	s.dispMu.Lock()
+	defer s.dispMu.Unlock()
+	end := s.complete.Load()
+	gated := false
+	if s.confirmGate.Load() {
+		if c := s.confirm.Load(); c < end {
+			end, gated = c, true
+		}
+	}
 	if len(s.disp.blocked) > 0 {
 		s.retryBlocked()
+	}
+	if end <= s.disp.next {
+		return
 	}
 	pos, err := s.eachRecord(s.disp.next, end, nil, func(v wire.RecordView, pos int64) bool {
 		s.dispatchRecord(v, pos)
 		s.advanceDispatch(pos + int64(len(v)))
 		return true
 	})
+	if gated && errors.Is(err, errPastEnd) {
+		// The record crossing the confirm offset waits for it to move.
+		return
+	}
 	s.advanceDispatch(pos) // past trailing blank fillers
 	if err != nil {
 		s.reportStall(pos, err)
 	}
 }
+
+// errPastEnd: a record that does not end below the walk's end.
+var errPastEnd = errors.New("record extends past the end")
 
 // eachRecord calls fn for every message record in [from, to) in log order,
 // skipping blank fillers, until fn returns false or stop is closed. It
@@ -116,8 +138,11 @@ func (s *Store) eachRecord(from, to int64, stop <-chan struct{}, fn func(v wire.
 			return pos, fmt.Errorf("commitlog at %d: bad magic %#x: %w", pos, uint32(v.Magic()), wire.ErrCorrupt)
 		}
 		size := int64(v.TotalSize())
-		if size < wire.MinRecordSize || size > s.segSize-off || pos+size > to {
+		if size < wire.MinRecordSize || size > s.segSize-off {
 			return pos, fmt.Errorf("commitlog at %d: bad record size %d: %w", pos, size, wire.ErrCorrupt)
+		}
+		if pos+size > to {
+			return pos, fmt.Errorf("commitlog at %d: record of %d bytes, walk ends at %d: %w: %w", pos, size, to, errPastEnd, wire.ErrCorrupt)
 		}
 		if !fn(v[:size], pos) {
 			return pos, nil

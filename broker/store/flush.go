@@ -166,12 +166,17 @@ func (s *Store) groupCommit() {
 	s.flushReady = ready[:0]
 }
 
-// flushCommitLog syncs the segments holding [flushed, maxPhy) and advances
-// flushed. Only the flusher goroutine, Open and Close call it. After a
-// failure it still syncs (the pages may yet reach the disk) but never
-// advances flushed, and returns the Failure.
+// flushCommitLog syncs the segments holding [flushed, complete) and
+// advances flushed. Only the flusher goroutine, Open and Close call it.
+// After a failure it still syncs (the pages may yet reach the disk) but
+// never advances flushed, and returns the Failure.
+//
+// flushed stops at the complete-record boundary, not at a slave's maxPhy:
+// recovery treats a bad record below the checkpoint's flushed offset as
+// damage to quarantine, while a partial record at the tail must be cut.
+// The partial record's bytes are synced with their segment all the same.
 func (s *Store) flushCommitLog() error {
-	to := s.maxPhy.Load()
+	to := s.complete.Load()
 	from := s.flushed.Load()
 	if to <= from {
 		return s.failed()

@@ -73,6 +73,7 @@ func (s *Store) recover(crashed bool) error {
 	if err != nil {
 		return err
 	}
+	s.complete.Store(end)
 	s.maxPhy.Store(end)
 	// The index follows the valid log on its own (index_recovery.go), so
 	// re-dispatch below leaves it alone.

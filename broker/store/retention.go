@@ -133,6 +133,9 @@ func (s *Store) NotWritable() error {
 	if f := s.failure.Load(); f != nil {
 		return f
 	}
+	if s.Role() != RoleMaster {
+		return ErrSlave
+	}
 	if s.diskFull.Load() {
 		return fmt.Errorf("%w: usage of the commitlog disk %s would pass %d%%; appends resume at %d%% counting the next segment, once consumed or expired data is deleted",
 			ErrDiskFull, s.cfg.CommitLogDir, refuseAbove, resumeAt)

@@ -10,14 +10,17 @@
 // offset is a unit index in one (topic, queueId) consume queue.
 //
 // Invariants (each file states the ones it relies on):
-//   - maxPhy (published with an atomic store after the bytes are written)
-//     is always a record boundary; every byte below it is a complete record
-//     or blank filler. Bytes of the active segment at or after the write
-//     position are zero.
-//   - dispatched ≤ maxPhy, and every record below dispatched has its
+//   - maxPhy is published with an atomic store after the bytes are
+//     written. complete ≤ maxPhy is a record boundary: every byte below it
+//     is a complete record or blank filler. On a master (Put) complete ==
+//     maxPhy; on a slave (AppendAt, replica.go) maxPhy may be inside a
+//     record whose rest has not arrived yet. Bytes of the active segment
+//     at or after the write position (== maxPhy) are zero.
+//   - dispatched ≤ complete, and every record below dispatched has its
 //     consume-queue unit written. The dispatcher's scan cursor may be
-//     ahead of it while a queue is blocked (dispatch.go).
-//   - flushed ≤ maxPhy, and every commit-log byte below flushed is durable.
+//     ahead of it while a queue is blocked (dispatch.go). With the confirm
+//     gate on, dispatched stays at or below the confirm offset.
+//   - flushed ≤ complete, and every commit-log byte below flushed is durable.
 //   - the checkpoint's dispatched offset D is one for which every unit of
 //     every record below D is durable; its flushed offset P ≤ flushed.
 //   - the known damaged ranges (corrupt.go) are sorted and disjoint, and
@@ -239,13 +242,22 @@ type Store struct {
 	queueOffsets map[queueKey]*int64 // next queue offset per queue
 	lastStoreTS  int64               // store timestamps never go backwards
 
-	maxPhy     atomic.Int64 // published end of the log (record boundary)
+	maxPhy     atomic.Int64 // published end of the log (on a slave possibly inside a record)
+	complete   atomic.Int64 // end of the complete records below maxPhy (replica.go); == maxPhy on a master
 	dispatched atomic.Int64 // records below have their units written
 	flushed    atomic.Int64 // commit-log bytes below are durable
 	diskFull   atomic.Bool  // disk pressure: appends refused (retention.go)
 	failure    atomic.Pointer[Failure]
 
 	onDispatch atomic.Pointer[func(topic string, queueID int32, queueOffset int64, tagsCode int64)]
+	onAppend   atomic.Pointer[func(maxPhy int64)]
+
+	role        atomic.Int32 // Role (replica.go)
+	confirmGate atomic.Bool  // dispatch only below confirm (replica.go)
+	confirm     atomic.Int64
+	// dispMu is held by whoever runs the dispatcher's pass, so that a
+	// truncation (replica.go) can move the dispatcher's state.
+	dispMu sync.Mutex
 
 	dispatchWake  chan struct{}
 	prefaultWake  chan struct{}

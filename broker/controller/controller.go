@@ -1,0 +1,353 @@
+package controller
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/wire"
+)
+
+// Peer is one member of controllerDLegerPeers.
+type Peer struct {
+	ID   string // n0
+	Addr string // 127.0.0.1:9878
+}
+
+// ParsePeers reads "n0-127.0.0.1:9878;n1-127.0.0.1:9868" (DLedger's
+// format: id, '-', address).
+func ParsePeers(s string) ([]Peer, error) {
+	var out []Peer
+	seen := map[string]bool{}
+	for part := range strings.SplitSeq(s, ";") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		id, addr, ok := strings.Cut(part, "-")
+		if !ok || id == "" {
+			return nil, fmt.Errorf("peer %q: want id-host:port", part)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("peer %q: %w", part, err)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("peer id %q listed twice", id)
+		}
+		seen[id] = true
+		out = append(out, Peer{ID: id, Addr: addr})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no peers")
+	}
+	return out, nil
+}
+
+// Options configure one controller node.
+type Options struct {
+	Group     string // controllerDLegerGroup
+	SelfID    string // controllerDLegerSelfId
+	Peers     []Peer // controllerDLegerPeers
+	StorePath string // controllerStorePath: Raft log, stable store, snapshots
+
+	EnableElectUncleanMaster bool
+	NotifyBrokerRoleChanged  bool
+	// ScanNotActiveBroker expires silent replicas; ScanInactiveMaster
+	// re-elects sets whose master is gone while a replica lives.
+	ScanNotActiveBroker time.Duration
+	ScanInactiveMaster  time.Duration
+	ElectMaxRetry       int
+	// LeaderGrace suppresses elections triggered by inactivity right after
+	// this node becomes leader, while its heartbeat table fills; a closed
+	// connection still triggers one. Zero means 10 s, the brokers' default
+	// controllerHeartBeatTimeoutMills.
+	LeaderGrace time.Duration
+
+	Logger *slog.Logger
+
+	// Tests run nodes on hashicorp's in-memory transport and stores;
+	// production leaves these nil and gets TCP, BoltDB and files.
+	Transport raft.Transport
+	LogStore  raft.LogStore
+	Stable    raft.StableStore
+	Snapshots raft.SnapshotStore
+}
+
+// applyTimeout bounds one write (Java's ControllerRequestProcessor waits 5 s).
+const applyTimeout = 5 * time.Second
+
+// electRetryDelay spaces controller-triggered election retries.
+const electRetryDelay = 3 * time.Second
+
+// Controller is one node of the controller group.
+type Controller struct {
+	opts  Options
+	log   *slog.Logger
+	fsm   *fsm
+	live  *liveTable
+	raft  *raft.Raft
+	peers map[string]string // raft id -> address
+
+	mux    *muxListener
+	server *remoting.Server
+	closer []io.Closer
+
+	ready       atomic.Bool  // leader and caught up (Barrier done)
+	leaderSince atomic.Int64 // unix nanos when this node last became ready
+	stop        chan struct{}
+	wg          sync.WaitGroup
+	electing    sync.Map // brokerName -> struct{}: one trigger at a time
+}
+
+// New builds a node and starts Raft; Serve starts the network side.
+func New(opts Options) (*Controller, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.ScanNotActiveBroker <= 0 {
+		opts.ScanNotActiveBroker = 5 * time.Second
+	}
+	if opts.ScanInactiveMaster <= 0 {
+		opts.ScanInactiveMaster = 5 * time.Second
+	}
+	if opts.ElectMaxRetry <= 0 {
+		opts.ElectMaxRetry = 3
+	}
+	if opts.LeaderGrace <= 0 {
+		opts.LeaderGrace = 10 * time.Second
+	}
+	c := &Controller{opts: opts, log: opts.Logger, fsm: newFSM(), live: newLiveTable(), peers: map[string]string{}, stop: make(chan struct{})}
+	var self *Peer
+	for i := range opts.Peers {
+		c.peers[opts.Peers[i].ID] = opts.Peers[i].Addr
+		if opts.Peers[i].ID == opts.SelfID {
+			self = &opts.Peers[i]
+		}
+	}
+	if self == nil {
+		return nil, fmt.Errorf("controllerDLegerSelfId %q is not in controllerDLegerPeers", opts.SelfID)
+	}
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, Output: &slogWriter{log: c.log}})
+
+	if opts.Transport == nil {
+		ln, err := net.Listen("tcp", self.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("controller listen %s: %w", self.Addr, err)
+		}
+		c.mux = newMux(ln, c.log)
+		opts.Transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+			Stream: &streamLayer{chanListener: c.mux.raft, advertise: tcpAddr(self.Addr)}, MaxPool: 3,
+			Timeout: 10 * time.Second, Logger: hlog,
+		})
+		c.server = remoting.NewServer(c.mux.remote, c, c.log)
+	}
+	if opts.LogStore == nil {
+		if err := os.MkdirAll(opts.StorePath, 0o755); err != nil {
+			c.closeNet()
+			return nil, fmt.Errorf("controller store %s: %w", opts.StorePath, err)
+		}
+		bolt, err := raftboltdb.NewBoltStore(filepath.Join(opts.StorePath, "raft.db"))
+		if err != nil {
+			c.closeNet()
+			return nil, fmt.Errorf("controller raft log %s: %w", opts.StorePath, err)
+		}
+		c.closer = append(c.closer, bolt)
+		opts.LogStore, opts.Stable = bolt, bolt
+		snaps, err := raft.NewFileSnapshotStoreWithLogger(opts.StorePath, 2, hlog)
+		if err != nil {
+			c.closeNet()
+			return nil, fmt.Errorf("controller snapshots %s: %w", opts.StorePath, err)
+		}
+		opts.Snapshots = snaps
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(opts.SelfID)
+	rc.HeartbeatTimeout = 500 * time.Millisecond
+	rc.ElectionTimeout = 500 * time.Millisecond
+	rc.LeaderLeaseTimeout = 250 * time.Millisecond
+	rc.SnapshotThreshold = 1024
+	rc.TrailingLogs = 1024
+	rc.Logger = hlog
+
+	existing, err := raft.HasExistingState(opts.LogStore, opts.Stable, opts.Snapshots)
+	if err != nil {
+		c.closeNet()
+		return nil, fmt.Errorf("controller raft state: %w", err)
+	}
+	r, err := raft.NewRaft(rc, c.fsm, opts.LogStore, opts.Stable, opts.Snapshots, opts.Transport)
+	if err != nil {
+		c.closeNet()
+		return nil, fmt.Errorf("controller raft: %w", err)
+	}
+	c.raft = r
+	if !existing {
+		var cfg raft.Configuration
+		for _, p := range opts.Peers {
+			cfg.Servers = append(cfg.Servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)})
+		}
+		// Every node bootstraps with the same list; once any state exists
+		// this is refused, which is the point.
+		if err := r.BootstrapCluster(cfg).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			c.Close()
+			return nil, fmt.Errorf("controller bootstrap: %w", err)
+		}
+	}
+	c.opts = opts
+	c.wg.Add(2)
+	go c.watchLeadership()
+	go c.scanLoop()
+	return c, nil
+}
+
+// Serve starts accepting controller connections on the peer address.
+// It returns at once; Close stops it.
+func (c *Controller) Serve() {
+	if c.mux == nil {
+		return
+	}
+	c.wg.Add(2)
+	go func() { defer c.wg.Done(); c.mux.serve() }()
+	go func() {
+		defer c.wg.Done()
+		_ = c.server.Serve(func(conn *remoting.Conn) {
+			conn.OnClose(c.onConnClose)
+		})
+	}()
+}
+
+// Addr is the bound peer address (nil on the in-memory transport).
+func (c *Controller) Addr() net.Addr {
+	if c.mux == nil {
+		return nil
+	}
+	return c.mux.ln.Addr()
+}
+
+func (c *Controller) closeNet() {
+	if c.mux != nil {
+		c.mux.close()
+	}
+	for _, cl := range c.closer {
+		_ = cl.Close()
+	}
+}
+
+// Close stops the node.
+func (c *Controller) Close() {
+	select {
+	case <-c.stop:
+		return
+	default:
+		close(c.stop)
+	}
+	if c.raft != nil {
+		_ = c.raft.Shutdown().Error()
+	}
+	if c.server != nil {
+		c.server.Close()
+	}
+	if c.mux != nil {
+		c.mux.close()
+	}
+	c.wg.Wait()
+	if t, ok := c.opts.Transport.(io.Closer); ok && c.mux != nil {
+		_ = t.Close()
+	}
+	for _, cl := range c.closer {
+		_ = cl.Close()
+	}
+}
+
+// IsLeader reports whether this node leads and has applied everything
+// committed before it took over.
+func (c *Controller) IsLeader() bool { return c.ready.Load() }
+
+// watchLeadership marks the node ready once, as a new leader, it has
+// applied every earlier entry (Barrier), which DLedgerController does by
+// committing an empty entry first.
+func (c *Controller) watchLeadership() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case leader := <-c.raft.LeaderCh():
+			c.ready.Store(false)
+			if !leader {
+				c.log.Info("[CONTROLLER] no longer the controller leader", "self", c.opts.SelfID)
+				continue
+			}
+			if err := c.raft.Barrier(applyTimeout).Error(); err != nil {
+				c.log.Warn("[CONTROLLER] barrier after election failed", "err", err)
+				continue
+			}
+			if c.raft.State() == raft.Leader {
+				c.leaderSince.Store(time.Now().UnixNano())
+				c.ready.Store(true)
+				c.log.Info("[CONTROLLER] this node is the controller leader", "self", c.opts.SelfID, "group", c.opts.Group)
+			}
+		}
+	}
+}
+
+// leader returns the current leader's id and address, empty if unknown.
+func (c *Controller) leader() (string, string) {
+	addr, id := c.raft.LeaderWithID()
+	return string(id), string(addr)
+}
+
+// propose appends cmd to the log and returns Apply's answer.
+func (c *Controller) propose(cmd *command) *result {
+	if !c.ready.Load() {
+		return c.notLeader()
+	}
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return fail(wire.SystemError, "encode controller command: %v", err)
+	}
+	f := c.raft.Apply(b, applyTimeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+			return c.notLeader()
+		}
+		return fail(wire.SystemError, "controller log append failed: %v", err)
+	}
+	res, ok := f.Response().(*result)
+	if !ok {
+		return fail(wire.SystemError, "controller log entry has no result")
+	}
+	return res
+}
+
+func (c *Controller) notLeader() *result {
+	id, addr := c.leader()
+	return fail(wire.ControllerNotLeader, "The controller is not in leader state, leader is %s (%s)", id, addr)
+}
+
+// slogWriter carries hashicorp's log lines into the process log.
+type slogWriter struct{ log *slog.Logger }
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	sc := bufio.NewScanner(strings.NewReader(string(p)))
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); line != "" {
+			w.log.Info("[RAFT] " + line)
+		}
+	}
+	return len(p), nil
+}
