@@ -295,7 +295,8 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 		"putMessageFailedTimes":                 strconv.FormatInt(b.putFailed.Load(), 10),
 		"storeState":                            "OK",
 	}
-	if err := s.NotWritable(); err != nil {
+	// A slave's store refuses messages by design: that is no store state.
+	if err := s.NotWritable(); err != nil && !errors.Is(err, store.ErrSlave) {
 		kv["storeState"], kv["storeError"] = storeState(err), err.Error()
 	}
 	ranges, size, skipped := s.Corruption()

@@ -180,6 +180,14 @@ func New(o Options) (*Broker, error) {
 		b.srv.Close()
 		return nil, fmt.Errorf("open store %s: %w", cfg.StorePathRootDir, err)
 	}
+	if b.isSlave() {
+		// The store then takes only the master's bytes (AppendAt).
+		if err := b.store.SetRole(store.RoleSlave); err != nil {
+			b.store.Close()
+			b.srv.Close()
+			return nil, err
+		}
+	}
 	if b.stats, err = stats.New(stats.Options{Dir: filepath.Join(cdir, "stats"), ClusterName: cfg.BrokerClusterName, Out: o.StatsOut, Log: o.Log}); err != nil {
 		b.store.Close()
 		b.srv.Close()

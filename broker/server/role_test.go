@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mqops/mqops/broker/namesrv"
+	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
 )
@@ -90,6 +91,14 @@ func TestSlaveRefusesWrites(t *testing.T) {
 	}
 	if got := s.store.MaxPhyOffset(); got != phy {
 		t.Errorf("commit log grew from %d to %d on a slave", phy, got)
+	}
+	// The store itself refuses messages; that is no failure to report.
+	if s.store.Role() != store.RoleSlave {
+		t.Error("the slave's store is not a slave store")
+	}
+	var rt wire.KVTable
+	if err := json.Unmarshal(p.expect(wire.Success, "", wire.GetBrokerRuntimeInfo, nil, nil).Body, &rt); err != nil || rt.Table["storeState"] != "OK" {
+		t.Errorf("runtime storeState %q (%s) %v", rt.Table["storeState"], rt.Table["storeError"], err)
 	}
 	p.expect(wire.Success, "", wire.UpdateConsumerOffset, map[string]string{"consumerGroup": "CG", "topic": "SlaveT", "queueId": "0", "commitOffset": "1"}, nil)
 	if off, ok := s.offsets.Query("CG", "SlaveT", 0); !ok || off != 1 {
