@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mqops/mqops/broker/namesrv"
+	"github.com/mqops/mqops/broker/slavesync"
 	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
@@ -277,6 +279,9 @@ func TestSlaveSyncsMetadata(t *testing.T) {
 
 	dir := t.TempDir()
 	s := openBroker(t, dir, merged(slaveOverrides, map[string]string{"namesrvAddr": ns}))
+	if _, err := s.sync.SyncAll(); !errors.Is(err, slavesync.ErrNoMaster) {
+		t.Errorf("sync before any registration: %v", err)
+	}
 	s.Start()
 	waitFor(t, func() bool { s.registerAll(); return s.masterAddr() == m.Addr() })
 	if _, err := s.sync.SyncAll(); err != nil {
@@ -343,4 +348,39 @@ func newPeerAt(t *testing.T, addr string) *peer {
 	p.cl = remoting.NewClient(nil, slog.New(slog.DiscardHandler))
 	t.Cleanup(p.cl.Close)
 	return p
+}
+
+// TestSlaveLongPollWokenByReplication: a pull held on a slave is answered
+// as soon as replicated bytes (AppendAt, what the HA client does) are
+// dispatched, not at its suspend timeout.
+func TestSlaveLongPollWokenByReplication(t *testing.T) {
+	m := startBroker(t, nil)
+	mp := newPeer(t, m, nil)
+	mp.createTopic("RepT", 1)
+	s := startBroker(t, slaveOverrides)
+	sp := newPeer(t, s, nil)
+	if _, err := s.topics.Put(wire.TopicConfig{TopicName: "RepT", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}); err != nil {
+		t.Fatal(err) // what the metadata sync does
+	}
+	fields := map[string]string{
+		"consumerGroup": "RepG", "topic": "RepT", "queueId": "0", "queueOffset": "0", "maxMsgNums": "32",
+		"sysFlag": strconv.Itoa(pullSuspend | pullSubscription), "commitOffset": "0", "suspendTimeoutMillis": "25000",
+		"subVersion": "0", "subscription": "*", "expressionType": "TAG",
+	}
+	ch := sp.asyncPull(fields, waitTimeout)
+	waitFor(t, func() bool { return heldPulls(s) == 1 })
+	mp.send("RepT", 0, "", "replicated")
+	buf := make([]byte, 64<<10)
+	n, err := m.store.ReadCommitLog(buf, 0)
+	if err != nil || n == 0 {
+		t.Fatalf("read the master's log: %d %v", n, err)
+	}
+	if err := s.store.AppendAt(0, buf[:n]); err != nil {
+		t.Fatal(err)
+	}
+	resp := waitPull(t, ch)
+	recs := records(t, resp.Body)
+	if resp.Code != wire.Success || len(recs) != 1 || string(recs[0].Body()) != "replicated" {
+		t.Fatalf("held pull on the slave: %s %q, %d records", wire.ResponseName(resp.Code), resp.Remark, len(recs))
+	}
 }
