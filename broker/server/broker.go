@@ -247,8 +247,7 @@ func RoleWarnings(cfg *config.Broker) []string {
 	switch cfg.BrokerRole {
 	case "SLAVE":
 		return []string{fmt.Sprintf("brokerRole = SLAVE: replication is not implemented yet; this broker does not copy "+
-			"the commit log of %s's master: it refuses writes, copies the master's topics, groups and offsets, and serves "+
-			"only what its own store holds (registered as brokerId %d)",
+			"the commit log of %s's master and serves as an independent broker with its own store (registered as brokerId %d)",
 			cfg.BrokerName, cfg.BrokerID)}
 	case "SYNC_MASTER":
 		return []string{"brokerRole = SYNC_MASTER: replication is not implemented yet; sends are acknowledged once " +
