@@ -56,6 +56,21 @@ func TestSlaveRefusesWrites(t *testing.T) {
 			t.Errorf("%s on a slave: %s %q, want %s %q", c.name, wire.ResponseName(resp.Code), resp.Remark, wire.ResponseName(c.want), c.remark)
 		}
 	}
+	// The master serves the four sync requests (21, 43, 45, 201) in Java's
+	// shapes, the delay progress with one entry per level.
+	for _, code := range []int32{wire.GetAllTopicConfig, wire.GetAllConsumerOffset, wire.GetAllDelayOffset, wire.GetAllSubGroupConfig} {
+		resp := invoke(t, master.addr, code, nil, nil)
+		var body map[string]json.RawMessage
+		if resp.Code != wire.Success || json.Unmarshal(resp.Body, &body) != nil {
+			t.Errorf("request %d on the master: %s %q %s", code, wire.ResponseName(resp.Code), resp.Remark, resp.Body)
+		}
+	}
+	var delay struct {
+		OffsetTable map[string]int64 `json:"offsetTable"`
+	}
+	if err := json.Unmarshal(invoke(t, master.addr, wire.GetAllDelayOffset, nil, nil).Body, &delay); err != nil || len(delay.OffsetTable) != 18 {
+		t.Errorf("GET_ALL_DELAY_OFFSET: %+v %v", delay, err)
+	}
 	// The master takes the same topic creation.
 	if resp := invoke(t, master.addr, wire.UpdateAndCreateTopic, map[string]string{"topic": "SlaveW", "readQueueNums": "1", "writeQueueNums": "1", "perm": "6"}, nil); resp.Code != wire.Success {
 		t.Fatalf("create on the master: %s %q", wire.ResponseName(resp.Code), resp.Remark)

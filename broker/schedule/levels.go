@@ -42,6 +42,7 @@ type Levels struct {
 	mu      sync.Mutex
 	offsets []int64
 	saved   time.Time
+	saveMu  sync.Mutex // one file write at a time (loop, Replace, Close)
 
 	buf, props []byte // loop-owned scratch
 	stalled    []bool // per level: the last put failed (logged once)
@@ -323,6 +324,8 @@ func (l *Levels) Replace(body []byte) error {
 }
 
 func (l *Levels) persist() error {
+	l.saveMu.Lock()
+	defer l.saveMu.Unlock()
 	l.mu.Lock()
 	data := l.encodeLocked()
 	l.saved = time.Now()
