@@ -24,8 +24,8 @@ import (
 //	24 uint32 CRC32 (IEEE) of bytes [0, 24)
 //
 // replaced atomically (fileutil.WriteFile), so a reader sees either the old
-// or the new checkpoint. Both offsets only grow
-// and are record boundaries. A missing or unreadable checkpoint makes
+// or the new checkpoint. Both offsets are record boundaries and only grow,
+// except when TruncateTo (replica.go) cuts the log below them. A missing or unreadable checkpoint makes
 // recovery start at the first segment.
 type checkpoint struct {
 	flushed    int64

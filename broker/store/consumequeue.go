@@ -289,6 +289,48 @@ func (cq *consumeQueue) trim(minPhy int64) (int, error) {
 	return len(gone), err
 }
 
+// truncate removes the units of records at or after off (cut from the
+// commit log): max moves back to the first such unit, the units are
+// zeroed, and the files past it are returned for the caller to delete.
+// Units ascend by phys after the leading fillers. The dispatcher must not
+// run meanwhile.
+func (cq *consumeQueue) truncate(off int64) []*mmapFile {
+	cq.mu.Lock()
+	defer cq.mu.Unlock()
+	lo, hi := cq.min.Load(), cq.max.Load()
+	unit := func(q int64) cqUnit {
+		if i := cq.find(q); i >= 0 {
+			f := cq.files[i]
+			return readUnit(f.data[(q-f.base)*cqUnitSize:])
+		}
+		return cqUnit{}
+	}
+	q := lo + int64(sort.Search(int(max(hi-lo, 0)), func(i int) bool {
+		u := unit(lo + int64(i))
+		return u.real() && u.phys >= off
+	}))
+	if q >= hi {
+		return nil
+	}
+	cq.max.Store(q) // readers stop before the units go
+	var gone []*mmapFile
+	kept := cq.files[:0]
+	for _, f := range cq.files {
+		if f.base > q {
+			gone = append(gone, f)
+			continue
+		}
+		kept = append(kept, f)
+		if from, to := max(q, f.base), min(hi, f.base+cq.upf); from < to {
+			clear(f.data[(from-f.base)*cqUnitSize : (to-f.base)*cqUnitSize])
+			f.dirty.Store(true)
+		}
+	}
+	clear(cq.files[len(kept):])
+	cq.files = kept
+	return gone
+}
+
 // drop marks the queue dead and releases its files (they stay on disk).
 func (cq *consumeQueue) drop() {
 	cq.mu.Lock()

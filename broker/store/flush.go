@@ -176,6 +176,8 @@ func (s *Store) groupCommit() {
 // damage to quarantine, while a partial record at the tail must be cut.
 // The partial record's bytes are synced with their segment all the same.
 func (s *Store) flushCommitLog() error {
+	s.clFlushMu.Lock() // a truncation (replica.go) lowers flushed meanwhile
+	defer s.clFlushMu.Unlock()
 	to := s.complete.Load()
 	from := s.flushed.Load()
 	if to <= from {
@@ -284,6 +286,11 @@ func (s *Store) completeWaiters() {
 func (s *Store) flushConsumeQueues() error {
 	s.ckMu.Lock()
 	defer s.ckMu.Unlock()
+	return s.flushConsumeQueuesLocked()
+}
+
+// flushConsumeQueuesLocked is flushConsumeQueues for a caller holding ckMu.
+func (s *Store) flushConsumeQueuesLocked() error {
 	d := s.dispatched.Load()
 	// After d: it lists every queue with units below d. Before the sync:
 	// every unit below each max is covered by it.

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -47,6 +48,20 @@ func (s *Store) recover(crashed bool) error {
 	if err != nil {
 		s.log.Warn("[RECOVERY] ignoring unusable checkpoint; validating the whole commitlog", "err", err)
 	}
+	cutAt, truncating, err := readTruncateMarker(s.cfg.RootDir)
+	if err != nil {
+		return err
+	}
+	if truncating {
+		// TruncateTo (replica.go) was interrupted: finish it. Nothing at
+		// or past cutAt may come back, whatever the checkpoint and the
+		// manifest (written before the truncation) say.
+		s.log.Warn("[RECOVERY] finishing an interrupted truncation of the commitlog", "offset", cutAt)
+		ck.flushed, ck.dispatched = min(ck.flushed, cutAt), min(ck.dispatched, cutAt)
+		if err := os.Remove(manifestPath(s.cfg.RootDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("recover store %s: %w", s.cfg.RootDir, err)
+		}
+	}
 	var durable int64
 	if haveCk {
 		durable = ck.flushed
@@ -56,6 +71,9 @@ func (s *Store) recover(crashed bool) error {
 	}
 	start := s.walkStart(ck, haveCk)
 	end, lastTS, cause := s.walkLog(start, durable)
+	if truncating && end > cutAt {
+		end, cause = cutAt, fmt.Errorf("interrupted truncation to %d", cutAt)
+	}
 	if err := s.checkMissing(durable, end); err != nil {
 		return err
 	}
@@ -75,10 +93,19 @@ func (s *Store) recover(crashed bool) error {
 	}
 	s.complete.Store(end)
 	s.maxPhy.Store(end)
+	// Config.ConfirmGate: what was not dispatched before (the checkpoint's
+	// offset: every record below it was) stays hidden until the confirm
+	// offset is known again.
+	visible := end
+	if s.cfg.ConfirmGate {
+		visible = from
+		s.confirm.Store(from)
+		s.confirmGate.Store(true)
+	}
 	// The index follows the valid log on its own (index_recovery.go), so
 	// re-dispatch below leaves it alone.
 	if s.idx != nil {
-		if err := s.recoverIndex(end, minPhy, crashed); err != nil {
+		if err := s.recoverIndex(visible, minPhy, crashed); err != nil {
 			return fmt.Errorf("recover store %s: %w", s.cfg.RootDir, err)
 		}
 	}
@@ -89,8 +116,8 @@ func (s *Store) recover(crashed bool) error {
 	s.scrubbed.Store(minPhy)
 	s.advanceDispatch(from)
 	s.dispatchAvailable()
-	if d := s.disp.next; d != end {
-		return fmt.Errorf("recover store %s: re-dispatch stopped at %d of %d", s.cfg.RootDir, d, end)
+	if d := s.disp.next; d != visible {
+		return fmt.Errorf("recover store %s: re-dispatch stopped at %d of %d", s.cfg.RootDir, d, visible)
 	}
 	for _, cq := range s.cqs.all() {
 		next := cq.max.Load()
@@ -100,6 +127,7 @@ func (s *Store) recover(crashed bool) error {
 		}
 		s.queueOffsets[queueKey{cq.topic, cq.qid}] = &next
 	}
+	s.countQueueOffsets(visible, end) // records the gate holds back
 
 	// Records in [start, end) may only have been in the page cache of the
 	// crashed process: sync them before the checkpoint claims them.
@@ -109,6 +137,11 @@ func (s *Store) recover(crashed bool) error {
 	}
 	if err := s.flushConsumeQueues(); err != nil {
 		return fmt.Errorf("recover store %s: %w", s.cfg.RootDir, err)
+	}
+	if truncating {
+		if err := s.removeTruncateMarker(); err != nil {
+			return fmt.Errorf("recover store %s: %w", s.cfg.RootDir, err)
+		}
 	}
 	s.log.Info("[RECOVERY] store recovered", "validatedFrom", start, "redispatchedFrom", from,
 		"maxPhyOffset", end, "minPhyOffset", minPhy, "queues", len(s.queueOffsets))

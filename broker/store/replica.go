@@ -1,10 +1,17 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/mqops/mqops/fileutil"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -53,10 +60,12 @@ var (
 // Role returns the store's role.
 func (s *Store) Role() Role { return Role(s.role.Load()) }
 
-// SetRole switches the store's role. Becoming master first cuts a partial
-// record at the tail (it can never be completed once nobody appends the
-// rest) and waits until the dispatcher covers the log, so that the queue
-// offsets Put assigns continue the replicated ones.
+// SetRole switches the store's role. Becoming master (also when the store
+// already is one, e.g. opened with Config.ConfirmGate) first cuts a
+// partial record at the tail (it can never be completed once nobody
+// appends the rest), turns the confirm gate off (a new master's whole log
+// is confirmed; EnableConfirmGate afterwards to gate on its replicas) and
+// waits until the dispatcher covers the log.
 func (s *Store) SetRole(r Role) error {
 	switch r {
 	case RoleSlave:
@@ -68,9 +77,6 @@ func (s *Store) SetRole(r Role) error {
 		s.role.Store(int32(r))
 		return nil
 	case RoleMaster:
-		if s.Role() == RoleMaster {
-			return nil
-		}
 		end, err := s.TruncatePartialTail()
 		if err != nil {
 			return fmt.Errorf("set role %s: %w", r, err)
@@ -144,8 +150,11 @@ func (s *Store) ReadCommitLog(dst []byte, off int64) (int, error) {
 // Every record that b completes is checked (CRC, its stored physical
 // offset) before anything is published: bytes that are not the master's
 // log are refused (wire.ErrCorrupt) and nothing is written. The flusher
-// makes the bytes durable as for Put; AppendAt does not wait for it (an HA
-// ack means "in the slave's page cache"). One caller at a time.
+// makes the bytes durable as for Put (SyncFlush: woken at once, else every
+// FlushInterval); AppendAt does not wait for it: a slave acks bytes in
+// its page cache, as in apache/rocketmq
+// store/src/main/java/org/apache/rocketmq/store/ha/HAService.java. One
+// caller at a time.
 func (s *Store) AppendAt(off int64, b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -199,6 +208,14 @@ func (s *Store) AppendAt(off int64, b []byte) error {
 	s.maxPhy.Store(end) // publish after the bytes are in place
 	s.notifyAppend(end)
 	s.wakeDispatcher()
+	if s.cfg.FlushMode == SyncFlush {
+		// As a sync-flush Put does, without waiting: the flusher syncs
+		// what arrived, chunks arriving meanwhile share the fsync.
+		select {
+		case s.flushWake <- struct{}{}:
+		default:
+		}
+	}
 	return nil
 }
 
@@ -354,4 +371,276 @@ func (s *Store) TruncatePartialTail() (int64, error) {
 		s.writePos = c
 	}
 	return c, nil
+}
+
+// EnableConfirmGate turns the confirm gate on or off (controller mode): with
+// it on, the dispatcher builds consume-queue units and index entries only
+// for records that end at or below the confirm offset, so consumers never
+// see bytes a failover could truncate (J5 DefaultMessageStore
+// ReputMessageService.getReputEndOffset). Off by default (classic mode).
+func (s *Store) EnableConfirmGate(on bool) {
+	s.confirmGate.Store(on)
+	s.wakeDispatcher()
+}
+
+// SetConfirmOffset sets the confirm offset the gate dispatches up to.
+func (s *Store) SetConfirmOffset(off int64) {
+	s.confirm.Store(off)
+	s.wakeDispatcher()
+}
+
+// ConfirmOffset returns the confirm offset last set.
+func (s *Store) ConfirmOffset() int64 { return s.confirm.Load() }
+
+// WaitDispatched blocks until every complete record below off has its
+// consume-queue unit (and index entries), or ctx ends. A record that is
+// not complete yet (a slave's partial tail) is not waited for; one held
+// back by the confirm gate is.
+func (s *Store) WaitDispatched(ctx context.Context, off int64) error {
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for {
+		d := s.dispatched.Load()
+		if d >= off || d >= s.complete.Load() {
+			return nil
+		}
+		s.wakeDispatcher()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for dispatch up to %d (at %d): %w", off, d, ctx.Err())
+		case <-s.stop:
+			return fmt.Errorf("wait for dispatch up to %d: %w", off, ErrClosed)
+		case <-t.C:
+		}
+	}
+}
+
+// truncateMarker names the file that records a truncation in progress:
+// recovery finishing an interrupted TruncateTo cuts the log there before
+// anything else, so truncated records never come back.
+func truncateMarkerPath(root string) string { return filepath.Join(root, "truncating") }
+
+// readTruncateMarker returns the offset of an interrupted truncation.
+func readTruncateMarker(root string) (int64, bool, error) {
+	p := truncateMarkerPath(root)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read truncation marker %s: %w", p, err)
+	}
+	off, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || off < 0 {
+		return 0, false, fmt.Errorf("read truncation marker %s: bad offset %q", p, b)
+	}
+	return off, true, nil
+}
+
+// removeTruncateMarker removes the marker durably.
+func (s *Store) removeTruncateMarker() error {
+	if err := os.Remove(truncateMarkerPath(s.cfg.RootDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove truncation marker: %w", err)
+	}
+	return s.syncDir(s.cfg.RootDir)
+}
+
+// TruncateTo cuts the commit log to off, which must be a record boundary
+// in [MinPhyOffset, the end of the complete records], and removes what
+// described the records at or after it: consume-queue units, index
+// entries, the append path's queue offsets (each queue continues at its
+// first removed unit). Everything is durable (fsync) before it returns,
+// and a crash in the middle is finished by recovery (truncateMarker). Used
+// when a replica rejoins after a failover with a divergent tail.
+func (s *Store) TruncateTo(off int64) error {
+	// Lock order: retention (which removes segments) first, then the
+	// append lock, the dispatcher, the commit-log flusher, checkpoints.
+	s.retentionMu.Lock()
+	defer s.retentionMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("truncate commitlog to %d: %w", off, ErrClosed)
+	}
+	if f := s.failure.Load(); f != nil {
+		return fmt.Errorf("truncate commitlog to %d: %w", off, f)
+	}
+	s.dispMu.Lock()
+	defer s.dispMu.Unlock()
+	s.clFlushMu.Lock()
+	defer s.clFlushMu.Unlock()
+	s.ckMu.Lock()
+	defer s.ckMu.Unlock()
+
+	complete := s.complete.Load()
+	if minPhy := s.MinPhyOffset(); off < minPhy || off > complete {
+		return fmt.Errorf("truncate commitlog to %d: %w (complete records span [%d, %d))", off, ErrOffsetOutOfRange, minPhy, complete)
+	}
+	if !s.recordBoundary(off, complete) {
+		return fmt.Errorf("truncate commitlog to %d: not a record boundary", off)
+	}
+	if off == s.writePos {
+		return nil
+	}
+	if err := fileutil.WriteFile(truncateMarkerPath(s.cfg.RootDir), []byte(strconv.FormatInt(off, 10)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("truncate commitlog to %d: %w", off, err)
+	}
+	s.log.Warn("[HA] truncating the commit log", "offset", off, "maxPhyOffset", s.writePos)
+
+	// Queue counters go back to each queue's first removed record.
+	_, _ = s.eachRecord(off, complete, nil, func(v wire.RecordView, _ int64) bool {
+		if consumesQueueOffset(v.SysFlag()) {
+			next := s.queueCounterBytes(v.Topic(), v.QueueID())
+			*next = min(*next, v.QueueOffset())
+		}
+		return true
+	})
+	if err := s.cutCommitLog(off); err != nil {
+		return fmt.Errorf("truncate commitlog to %d: %w", off, err)
+	}
+	if err := s.truncateConsumeQueues(off); err != nil {
+		return fmt.Errorf("truncate commitlog to %d: %w", off, err)
+	}
+	s.truncateIndex(off)
+	s.confirm.Store(min(s.confirm.Load(), off))
+	if err := s.flushIndex(); err != nil {
+		return fmt.Errorf("truncate commitlog to %d: index: %w", off, err)
+	}
+	if err := s.flushConsumeQueuesLocked(); err != nil {
+		return fmt.Errorf("truncate commitlog to %d: %w", off, err)
+	}
+	if err := s.removeTruncateMarker(); err != nil {
+		return fmt.Errorf("truncate commitlog to %d: %w", off, err)
+	}
+	return nil
+}
+
+// recordBoundary reports whether off, at or below complete, starts a
+// record or a blank filler, or ends the records of a segment.
+func (s *Store) recordBoundary(off, complete int64) bool {
+	if off == complete || off%s.segSize == 0 {
+		return true
+	}
+	seg := s.clog.acquire(off)
+	if seg == nil {
+		return false
+	}
+	defer seg.release()
+	segEnd := seg.base + s.segSize
+	if segEnd-off < wire.BlankSize {
+		return true // too short for a filler: the records end here
+	}
+	b := seg.data[off-seg.base : min(complete, segEnd)-seg.base]
+	n, err := wire.CheckRecord(b)
+	switch {
+	case errors.Is(err, wire.ErrBlank):
+		return off+int64(n) == segEnd
+	case err != nil:
+		return false
+	}
+	return wire.RecordView(b).PhysicalOffset() == off
+}
+
+// cutCommitLog makes off the end of the log: later segments are removed,
+// the rest of the segment holding off is zeroed, durably. Caller holds
+// s.mu, s.dispMu and s.clFlushMu.
+func (s *Store) cutCommitLog(off int64) error {
+	// Readers stop below off before the bytes go.
+	s.maxPhy.Store(off)
+	s.complete.Store(off)
+	s.flushed.Store(min(s.flushed.Load(), off))
+	s.prefaulted.Store(min(s.prefaulted.Load(), off))
+	s.writePos = off
+
+	s.clog.mu.Lock()
+	var gone []*mmapFile
+	keep := len(s.clog.segs)
+	for i, seg := range s.clog.segs {
+		if seg.base > off || (seg.base == off && i > 0) {
+			keep = i
+			break
+		}
+	}
+	gone = append(gone, s.clog.segs[keep:]...)
+	s.clog.segs = s.clog.segs[:keep]
+	s.active = nil
+	if keep > 0 {
+		s.active = s.clog.segs[keep-1]
+	}
+	s.clog.mu.Unlock()
+	for _, seg := range gone {
+		// Readers holding it keep their mapping; unlinking is fine.
+		if err := os.Remove(seg.path); err != nil {
+			seg.release()
+			return s.fail(seg.path, fmt.Errorf("remove segment past the cut: %w", err))
+		}
+		seg.release()
+	}
+	if len(gone) > 0 {
+		if err := s.syncDir(s.cfg.CommitLogDir); err != nil {
+			return s.fail(s.cfg.CommitLogDir, err)
+		}
+	}
+	if seg := s.active; seg != nil && off < seg.base+s.segSize {
+		if err := seg.zeroRange(off-seg.base, s.segSize); err != nil {
+			return err
+		}
+		if err := s.syncFile(seg); err != nil {
+			return s.fail(seg.path, err)
+		}
+	}
+	// The dispatcher starts again at off; a blocked queue's missing units
+	// at or past it are gone with their records.
+	for cq, b := range s.disp.blocked {
+		if b.from >= off {
+			delete(s.disp.blocked, cq)
+		}
+	}
+	s.disp.low = off
+	for _, b := range s.disp.blocked {
+		s.disp.low = min(s.disp.low, b.from)
+	}
+	s.advanceDispatch(min(s.disp.next, off))
+	return nil
+}
+
+// truncateConsumeQueues removes the units of records at or after off and
+// syncs the queues. Caller holds s.dispMu.
+func (s *Store) truncateConsumeQueues(off int64) error {
+	for _, cq := range s.cqs.all() {
+		var err error
+		gone := cq.truncate(off)
+		for _, f := range gone {
+			if e := os.Remove(f.path); e != nil && err == nil {
+				err = fmt.Errorf("remove consume queue file: %w", e)
+			}
+			f.release()
+		}
+		if err != nil {
+			return err
+		}
+		if len(gone) > 0 {
+			if err := s.syncDir(cq.dir); err != nil {
+				return s.fail(cq.dir, err)
+			}
+		}
+	}
+	return nil
+}
+
+// truncateIndex drops the index entries of records at or after off.
+// Caller holds s.dispMu (the dispatcher owns the index's write state).
+func (s *Store) truncateIndex(off int64) {
+	x := s.idx
+	if x == nil {
+		return
+	}
+	files := x.acquireAll()
+	defer releaseIndexFiles(files)
+	for i := len(files) - 1; i >= 0; i-- {
+		if s.truncateIndexFile(files[i], off) {
+			break // phyOffsets ascend across files: older ones are below off
+		}
+	}
+	x.next = min(x.next, off)
 }

@@ -2,15 +2,20 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/mqops/mqops/fileutil"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -178,8 +183,10 @@ func TestReplicaByteIdentical(t *testing.T) {
 	slogs := &logBuf{}
 	scfg := replConfig(t, slogs)
 	slave := openSlave(t, scfg)
-	var slast atomic.Int64
+	var slast, units atomic.Int64
 	slave.SetOnAppend(func(end int64) { slast.Store(end) })
+	// Long-poll wake-ups come from the slave's own dispatcher.
+	slave.OnDispatch(func(string, int32, int64, int64) { units.Add(1) })
 
 	fillMaster(t, master, rng, 0, 300)
 	if got := mlast.Load(); got != master.MaxPhyOffset() {
@@ -205,6 +212,30 @@ func TestReplicaByteIdentical(t *testing.T) {
 	if strings.Contains(slogs.String(), "dispatch stopped") {
 		t.Fatalf("slave dispatcher reported a stop:\n%s", slogs)
 	}
+	var want int64
+	for _, topic := range replTopics {
+		for q := int32(0); q < 4; q++ {
+			want += master.MaxOffset(topic, q)
+		}
+	}
+	if units.Load() != want {
+		t.Fatalf("OnDispatch ran %d times on the slave, want %d", units.Load(), want)
+	}
+
+	// A clean shutdown with a partial record at the tail: the reopened
+	// store ends at the last complete record.
+	fillMaster(t, master, rng, 600, 10)
+	rec := recordStart(t, master, master.MaxPhyOffset()-10)
+	replicate(t, master, slave, rng, rec+7)
+	if err := slave.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openSlave(t, scfg)
+	if s2.MaxPhyOffset() != rec {
+		t.Fatalf("reopened at %d, want %d", s2.MaxPhyOffset(), rec)
+	}
+	replicate(t, master, s2, rng, 0)
+	sameQueues(t, master, s2, 610)
 }
 
 func TestReplicaRoles(t *testing.T) {
@@ -371,5 +402,480 @@ func TestAppendAtEmptySlaveStartsAtLastSegment(t *testing.T) {
 	s2 := openStore(t, scfg)
 	if s2.MinPhyOffset() != start || s2.MaxPhyOffset() != master.MaxPhyOffset() {
 		t.Fatalf("reopened slave %d..%d", s2.MinPhyOffset(), s2.MaxPhyOffset())
+	}
+}
+
+// waitCheckpoint waits until the checkpoint on disk vouches for the store's
+// complete records (flushed and dispatched at the complete boundary).
+func waitCheckpoint(t testing.TB, s *Store) checkpoint {
+	t.Helper()
+	for i := 0; i < 5000; i++ {
+		ck, ok, _ := readCheckpoint(s.cfg.RootDir)
+		if c := s.complete.Load(); ok && ck.flushed == c && ck.dispatched == c {
+			return ck
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatalf("checkpoint never reached %d", s.complete.Load())
+	return checkpoint{}
+}
+
+// recordStart returns the start of a message record near off in master.
+func recordStart(t testing.TB, master *Store, off int64) int64 {
+	t.Helper()
+	for ; off > 0; off-- {
+		if _, err := master.ReadRecord(off, nil); err == nil {
+			return off
+		}
+	}
+	t.Fatal("no record found")
+	return 0
+}
+
+// TestReplicaCrashMidRecord: a slave killed while its log ends inside a
+// record restarts at the last complete record, with no damage reported,
+// and continues from there.
+func TestReplicaCrashMidRecord(t *testing.T) {
+	rng := rand.New(rand.NewSource(6))
+	mcfg := replConfig(t, nil)
+	master := openStore(t, mcfg)
+	fillMaster(t, master, rng, 0, 300)
+	slogs := &logBuf{}
+	scfg := replConfig(t, slogs)
+	scfg.CQFlushInterval = 5 * time.Millisecond
+	slave := openSlave(t, scfg)
+	rec := recordStart(t, master, master.MaxPhyOffset()/2)
+	replicate(t, master, slave, rng, rec+100)
+	// The flusher and the checkpoint run while the tail is partial: they
+	// must stop at the record boundary.
+	if ck := waitCheckpoint(t, slave); ck.flushed != rec {
+		t.Fatalf("checkpoint flushed %d, want %d", ck.flushed, rec)
+	}
+	slave.crashForTest()
+
+	s2, err := Open(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s2.Close() })
+	if got := s2.MaxPhyOffset(); got != rec {
+		t.Fatalf("reopened slave MaxPhyOffset %d, want %d (the partial record cut)", got, rec)
+	}
+	if l := slogs.String(); strings.Contains(l, "damaged") || strings.Contains(l, "quarantin") {
+		t.Fatalf("recovery reported damage:\n%s", l)
+	}
+	if err := s2.SetRole(RoleSlave); err != nil {
+		t.Fatal(err)
+	}
+	replicate(t, master, s2, rng, 0)
+	sameQueues(t, master, s2, 300)
+	sameCommitLog(t, mcfg, scfg)
+}
+
+// truncatedQueues checks that slave holds exactly master's records below
+// cut in every queue and finds no key of a record at or past cut.
+func truncatedQueues(t testing.TB, master, slave *Store, cut int64, keys int) {
+	t.Helper()
+	waitDispatch(t, master)
+	for _, topic := range replTopics {
+		for q := int32(0); q < 4; q++ {
+			var want []wire.RecordView
+			for _, r := range readAll(t, master, topic, q) {
+				if r.PhysicalOffset() < cut {
+					want = append(want, r)
+				}
+			}
+			got := readAll(t, slave, topic, q)
+			if len(got) != len(want) || slave.MaxOffset(topic, q) != int64(len(want)) {
+				t.Fatalf("%s/%d: slave has %d messages (max offset %d), want %d", topic, q, len(got), slave.MaxOffset(topic, q), len(want))
+			}
+			for i := range got {
+				if !bytes.Equal(got[i], want[i]) {
+					t.Fatalf("%s/%d: message %d differs", topic, q, i)
+				}
+			}
+		}
+	}
+	for i := 0; i < keys; i++ {
+		so, _, _ := slave.QueryIndex(replTopics[i%2], fmt.Sprintf("key-%d", i), 64, 0, 1<<62)
+		for _, o := range so {
+			if o >= cut {
+				t.Fatalf("key-%d: index entry at %d, past the cut %d", i, o, cut)
+			}
+		}
+	}
+}
+
+func TestTruncateTo(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	mcfg := replConfig(t, nil)
+	master := openStore(t, mcfg)
+	fillMaster(t, master, rng, 0, 400)
+	scfg := replConfig(t, nil)
+	slave := openSlave(t, scfg)
+	replicate(t, master, slave, rng, 0)
+	sameQueues(t, master, slave, 400)
+
+	cut := recordStart(t, master, master.MaxPhyOffset()*2/3)
+	if err := slave.TruncateTo(cut + 1); err == nil {
+		t.Fatal("TruncateTo inside a record accepted")
+	}
+	if err := slave.TruncateTo(master.MaxPhyOffset() + 1); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("TruncateTo past the end: %v", err)
+	}
+	if err := slave.TruncateTo(cut); err != nil {
+		t.Fatal(err)
+	}
+	if slave.MaxPhyOffset() != cut {
+		t.Fatalf("MaxPhyOffset %d after TruncateTo(%d)", slave.MaxPhyOffset(), cut)
+	}
+	if ck, ok, _ := readCheckpoint(scfg.RootDir); !ok || ck.flushed > cut || ck.dispatched > cut {
+		t.Fatalf("checkpoint %+v after TruncateTo(%d)", ck, cut)
+	}
+	truncatedQueues(t, master, slave, cut, 400)
+
+	// A restart keeps the cut.
+	slave.crashForTest()
+	slave = openStore(t, scfg)
+	if slave.MaxPhyOffset() != cut {
+		t.Fatalf("reopened: MaxPhyOffset %d, want %d", slave.MaxPhyOffset(), cut)
+	}
+	truncatedQueues(t, master, slave, cut, 400)
+
+	// The master diverges the same way (as after a failover), then writes
+	// new messages; the slave follows from the cut.
+	if err := master.TruncateTo(cut); err != nil {
+		t.Fatal(err)
+	}
+	truncatedQueues(t, master, master, cut, 400)
+	fillMaster(t, master, rng, 1000, 300)
+	if err := slave.SetRole(RoleSlave); err != nil {
+		t.Fatal(err)
+	}
+	replicate(t, master, slave, rng, 0)
+	sameQueues(t, master, slave, 0)
+	sameCommitLog(t, mcfg, scfg)
+	for i := 1000; i < 1300; i += 29 {
+		topic, key := replTopics[i%2], fmt.Sprintf("key-%d", i)
+		mo, _, _ := master.QueryIndex(topic, key, 64, 0, 1<<62)
+		so, _, _ := slave.QueryIndex(topic, key, 64, 0, 1<<62)
+		if len(mo) != 1 || fmt.Sprint(mo) != fmt.Sprint(so) {
+			t.Fatalf("QueryIndex(%s): master %v, slave %v", key, mo, so)
+		}
+	}
+}
+
+// TestTruncateInterrupted: a store killed during TruncateTo (its marker
+// written, nothing else done) finishes the truncation when it reopens:
+// the truncated records are never served again.
+func TestTruncateInterrupted(t *testing.T) {
+	rng := rand.New(rand.NewSource(8))
+	cfg := replConfig(t, nil)
+	cfg.CQFlushInterval = 5 * time.Millisecond
+	s := openStore(t, cfg)
+	fillMaster(t, s, rng, 0, 400)
+	waitDispatch(t, s)
+	waitCheckpoint(t, s)
+	cut := recordStart(t, s, s.MaxPhyOffset()/2)
+	ref := openStore(t, replConfig(t, nil))
+	ref.SetRole(RoleSlave)
+	replicate(t, s, ref, rng, 0) // the untruncated log, to compare with
+
+	if err := fileutil.WriteFile(truncateMarkerPath(cfg.RootDir), []byte(fmt.Sprintln(cut)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.crashForTest()
+	s2 := openStore(t, cfg)
+	if s2.MaxPhyOffset() != cut {
+		t.Fatalf("reopened: MaxPhyOffset %d, want %d", s2.MaxPhyOffset(), cut)
+	}
+	if _, err := os.Stat(truncateMarkerPath(cfg.RootDir)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("truncation marker left: %v", err)
+	}
+	truncatedQueues(t, ref, s2, cut, 400)
+	// Put continues each queue after the cut.
+	next := s2.MaxOffset("ReplA", 0)
+	if r := mustPut(t, s2, msg("ReplA", 0, "after")); r.PhysicalOffset != cut || r.QueueOffset != next {
+		t.Fatalf("Put after the cut at %d queue offset %d, want %d / %d", r.PhysicalOffset, r.QueueOffset, cut, next)
+	}
+}
+
+func TestConfirmGate(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	master := openStore(t, replConfig(t, nil))
+	fillMaster(t, master, rng, 0, 200)
+	slave := openSlave(t, replConfig(t, nil))
+	slave.EnableConfirmGate(true)
+	confirm := recordStart(t, master, master.MaxPhyOffset()/2) + 10 // inside a record
+	slave.SetConfirmOffset(confirm)
+	if slave.ConfirmOffset() != confirm {
+		t.Fatal("ConfirmOffset")
+	}
+	replicate(t, master, slave, rng, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := slave.WaitDispatched(ctx, confirm-10); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	if err := slave.WaitDispatched(short, slave.MaxPhyOffset()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitDispatched past the confirm offset: %v", err)
+	}
+	// Only records ending at or below the confirm offset are visible.
+	truncatedQueues(t, master, slave, confirm-10, 0)
+
+	slave.SetConfirmOffset(slave.MaxPhyOffset())
+	if err := slave.WaitDispatched(ctx, slave.MaxPhyOffset()); err != nil {
+		t.Fatal(err)
+	}
+	sameQueues(t, master, slave, 200)
+}
+
+// TestReplicaConcurrent runs AppendAt against readers of every kind and a
+// retention loop removing old segments (run it with -race): reads of
+// removed segments fail cleanly, nothing crashes, and the slave ends with
+// the master's log over the retained range.
+func TestReplicaConcurrent(t *testing.T) {
+	rng := rand.New(rand.NewSource(10))
+	mcfg := replConfig(t, nil)
+	master := openStore(t, mcfg)
+	fillMaster(t, master, rng, 0, 800)
+
+	scfg := replConfig(t, nil)
+	clk := newFakeClock()
+	scfg.Now = clk.Now
+	scfg.DeleteWhen = []int{clk.Now().Hour()}
+	scfg.FileReservedTime = time.Hour
+	slave := openSlave(t, scfg)
+	setDiskUsage(slave, func() (float64, error) { return 10, nil })
+
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var reads, removed atomic.Int64
+	wg.Add(3)
+	go func() { // consumers and the HA writer of a cascaded slave
+		defer wg.Done()
+		buf := make([]byte, 4096)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			for _, topic := range replTopics {
+				for q := int32(0); q < 4; q++ {
+					r := slave.GetMessages(topic, q, slave.MinOffset(topic, q), 8, 1<<20, nil, nil, nil)
+					if r.Status == Found {
+						records(t, r.Body)
+						reads.Add(1)
+					}
+				}
+			}
+			if n, err := slave.ReadCommitLog(buf, slave.MinPhyOffset()); err == nil && n > 0 {
+				reads.Add(1)
+			}
+			slave.QueryIndex("ReplA", "key-10", 8, 0, 1<<62)
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	go func() { // retention: age everything but the last two segments
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			slave.clog.mu.RLock()
+			segs := slices.Clone(slave.clog.segs)
+			slave.clog.mu.RUnlock()
+			old := clk.Now().Add(-2 * time.Hour)
+			for i := 0; i+2 < len(segs); i++ {
+				_ = os.Chtimes(segs[i].path, old, old) // may be gone already
+			}
+			before := slave.MinPhyOffset()
+			slave.RunRetention()
+			if slave.MinPhyOffset() > before {
+				removed.Add(1)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	go func() { // ReadCommitLog against segment removal
+		defer wg.Done()
+		buf := make([]byte, 64<<10)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			off := slave.MinPhyOffset()
+			if _, err := slave.ReadCommitLog(buf, off); err != nil && !errors.Is(err, ErrOffsetOutOfRange) {
+				t.Errorf("ReadCommitLog(%d): %v", off, err)
+				return
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	}()
+	replicate(t, master, slave, rng, 0)
+	for i := 0; removed.Load() == 0 && i < 5000; i++ {
+		time.Sleep(2 * time.Millisecond)
+	}
+	close(done)
+	wg.Wait()
+	if removed.Load() == 0 || reads.Load() == 0 {
+		t.Fatalf("retention removed %d times, %d reads: the test did not exercise the race", removed.Load(), reads.Load())
+	}
+	// The retained range is the master's.
+	buf, mbuf := make([]byte, 64<<10), make([]byte, 64<<10)
+	for off := slave.MinPhyOffset(); off < slave.MaxPhyOffset(); {
+		n, err := slave.ReadCommitLog(buf, off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, _ := master.ReadCommitLog(mbuf[:n], off); m != n || !bytes.Equal(buf[:n], mbuf[:n]) {
+			t.Fatalf("logs differ at %d", off)
+		}
+		off += int64(n)
+	}
+}
+
+// TestConfirmGateAcrossRestart: with Config.ConfirmGate a restarted store
+// shows no record past what was confirmed (dispatched) before the crash,
+// although its log keeps them, until the confirm offset moves again; and
+// Put-side queue offsets still cover the hidden records.
+func TestConfirmGateAcrossRestart(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	master := openStore(t, replConfig(t, nil))
+	fillMaster(t, master, rng, 0, 300)
+	scfg := replConfig(t, nil)
+	scfg.ConfirmGate = true
+	scfg.CQFlushInterval = 5 * time.Millisecond
+	slave := openSlave(t, scfg)
+	confirm := recordStart(t, master, master.MaxPhyOffset()/3)
+	slave.SetConfirmOffset(confirm)
+	replicate(t, master, slave, rng, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := slave.WaitDispatched(ctx, confirm); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if ck, ok, _ := readCheckpoint(scfg.RootDir); ok && ck.dispatched == confirm {
+			break
+		}
+		if i > 5000 {
+			t.Fatal("checkpoint never reached the confirm offset")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	slave.crashForTest()
+
+	s2 := openStore(t, scfg)
+	if s2.MaxPhyOffset() != master.MaxPhyOffset() {
+		t.Fatalf("reopened at %d, want %d", s2.MaxPhyOffset(), master.MaxPhyOffset())
+	}
+	truncatedQueues(t, master, s2, confirm, 300)
+	// Promotion makes everything visible and Put continues after the
+	// hidden records.
+	if err := s2.SetRole(RoleMaster); err != nil {
+		t.Fatal(err)
+	}
+	sameQueues(t, master, s2, 300)
+	next := master.MaxOffset("ReplB", 3)
+	if r := mustPut(t, s2, msg("ReplB", 3, "after")); r.QueueOffset != next {
+		t.Fatalf("Put after promotion: queue offset %d, want %d", r.QueueOffset, next)
+	}
+}
+
+// TestAppendAtRefusals: disk pressure and a failed fsync refuse AppendAt
+// as they refuse Put, and nothing is appended.
+func TestAppendAtRefusals(t *testing.T) {
+	rng := rand.New(rand.NewSource(12))
+	master := openStore(t, replConfig(t, nil))
+	fillMaster(t, master, rng, 0, 100)
+	buf := make([]byte, 1<<10)
+
+	scfg := replConfig(t, nil)
+	scfg.FlushMode = SyncFlush
+	fault := &fsyncFault{}
+	scfg.FsyncFault = fault.hook
+	slave := openSlave(t, scfg)
+	n, _ := master.ReadCommitLog(buf, 0)
+	if err := slave.AppendAt(0, buf[:n]); err != nil {
+		t.Fatal(err)
+	}
+	setDiskUsage(slave, func() (float64, error) { return 99, nil })
+	slave.mu.Lock()
+	slave.nextDiskPoll = 0
+	slave.mu.Unlock()
+	m, _ := master.ReadCommitLog(buf, int64(n))
+	if err := slave.AppendAt(int64(n), buf[:m]); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("AppendAt under disk pressure: %v", err)
+	}
+	setDiskUsage(slave, func() (float64, error) { return 10, nil })
+	slave.mu.Lock()
+	slave.nextDiskPoll = 0
+	slave.mu.Unlock()
+
+	// SyncFlush: the append wakes the flusher, whose fsync fails.
+	fault.arm(1, func(p string) bool { return strings.Contains(p, "commitlog") })
+	if err := slave.AppendAt(int64(n), buf[:m]); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; slave.Failure() == nil; i++ {
+		if i > 5000 {
+			t.Fatal("the flusher never ran")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	end := slave.MaxPhyOffset()
+	k, _ := master.ReadCommitLog(buf, end)
+	if err := slave.AppendAt(end, buf[:k]); !errors.Is(err, ErrFailed) {
+		t.Fatalf("AppendAt after a failed fsync: %v", err)
+	}
+	if slave.MaxPhyOffset() != end {
+		t.Fatal("a refused append moved MaxPhyOffset")
+	}
+}
+
+// TestTruncateToSegmentEdges cuts at a segment start and at a blank
+// filler (the end of a segment's records); the log then continues
+// byte-identical with its master's.
+func TestTruncateToSegmentEdges(t *testing.T) {
+	rng := rand.New(rand.NewSource(13))
+	mcfg := replConfig(t, nil)
+	master := openStore(t, mcfg)
+	fillMaster(t, master, rng, 0, 400)
+	scfg := replConfig(t, nil)
+	slave := openSlave(t, scfg)
+	replicate(t, master, slave, rng, 0)
+
+	// The blank filler ending the third segment.
+	var filler int64
+	for off := int64(3*replSegSize) - wire.BlankSize; off > 2*replSegSize; off-- {
+		b := make([]byte, 8)
+		if n, _ := master.ReadCommitLog(b, off); n == 8 && wire.RecordView(b).Magic() == wire.MagicBlank {
+			filler = off
+			break
+		}
+	}
+	if filler == 0 {
+		t.Fatal("no filler found")
+	}
+	for _, cut := range []int64{5 * replSegSize, filler} {
+		if err := slave.TruncateTo(cut); err != nil {
+			t.Fatalf("TruncateTo(%d): %v", cut, err)
+		}
+		if err := master.TruncateTo(cut); err != nil {
+			t.Fatalf("master TruncateTo(%d): %v", cut, err)
+		}
+		truncatedQueues(t, master, slave, cut, 0)
+		fillMaster(t, master, rng, 2000, 150)
+		replicate(t, master, slave, rng, 0)
+		sameQueues(t, master, slave, 0)
+		sameCommitLog(t, mcfg, scfg)
 	}
 }

@@ -35,6 +35,10 @@
 //   - the consume-queue manifest (cqmanifest.go) lists every queue with
 //     units of records below the checkpoint's D, and every unit below an
 //     entry's max is durable.
+//   - the checkpoint's offsets and the manifest's maxes only grow, except
+//     in TruncateTo (replica.go), which lowers them after cutting the log
+//     and its queues, under a durable "truncating" marker that recovery
+//     obeys first: nothing at or past a truncation point is served again.
 package store
 
 import (
@@ -106,6 +110,12 @@ type Config struct {
 	// starts (default 1 minute, out of the way of consumers catching up).
 	ScrubRate  int64
 	ScrubDelay time.Duration
+	// ConfirmGate opens the store with the confirm gate on (controller
+	// mode, EnableConfirmGate), at the checkpoint's dispatched offset:
+	// records not dispatched before the restart stay invisible to
+	// consumers and queries until SetConfirmOffset says they are
+	// replicated, so that none that a failover truncates is ever seen.
+	ConfirmGate bool
 	// FsyncFault is fault injection for tests: when set, it runs before
 	// every fsync of durable state with the file's path, and an error it
 	// returns fails that fsync. nil in production.
@@ -255,9 +265,11 @@ type Store struct {
 	role        atomic.Int32 // Role (replica.go)
 	confirmGate atomic.Bool  // dispatch only below confirm (replica.go)
 	confirm     atomic.Int64
-	// dispMu is held by whoever runs the dispatcher's pass, so that a
-	// truncation (replica.go) can move the dispatcher's state.
-	dispMu sync.Mutex
+	// dispMu is held by whoever runs the dispatcher's pass, clFlushMu by
+	// the commit-log flush, so that a truncation (replica.go) can move
+	// their state.
+	dispMu    sync.Mutex
+	clFlushMu sync.Mutex
 
 	dispatchWake  chan struct{}
 	prefaultWake  chan struct{}
@@ -567,7 +579,7 @@ func (s *Store) DeleteTopic(topic string) error {
 	}
 	// Let the dispatcher cover what is already appended, so it does not
 	// re-create the queues right after they are removed.
-	s.waitDispatched(s.maxPhy.Load(), 3*time.Second)
+	s.waitDispatched(s.complete.Load(), 3*time.Second)
 
 	s.mu.Lock()
 	for k := range s.queueOffsets {
