@@ -89,7 +89,19 @@ var brokerSchema = schema{
 	},
 }
 
-var namesrvSchema = schema{accepted: setOf(namesrvConfigKeys, nettyServerConfigKeys)}
+var namesrvSchema = schema{accepted: setOf(namesrvConfigKeys, nettyServerConfigKeys, namesrvControllerKeys())}
+
+// namesrvControllerKeys are the accepted controller keys a name server's
+// file may carry (listenPort is the name server's own).
+func namesrvControllerKeys() []string {
+	var out []string
+	for _, k := range controllerConfigKeys {
+		if k != "listenPort" && k != "configBlackList" && k != "configStorePath" && k != "rocketmqHome" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
 
 func setOf(lists ...[]string) map[string]bool {
 	m := map[string]bool{}

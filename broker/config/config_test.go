@@ -465,13 +465,23 @@ func TestSetRejects(t *testing.T) {
 }
 
 func TestEveryFieldHasAKey(t *testing.T) {
-	check := func(name string, v any, keys []key, sc schema) {
-		fields := 0
-		for typ, i := reflect.TypeOf(v).Elem(), 0; i < typ.NumField(); i++ {
-			if typ.Field(i).IsExported() {
-				fields++
+	// Fields of a nested settings struct (ControllerSettings) count one by one.
+	var count func(typ reflect.Type) int
+	count = func(typ reflect.Type) int {
+		n := 0
+		for i := 0; i < typ.NumField(); i++ {
+			switch f := typ.Field(i); {
+			case !f.IsExported():
+			case f.Type.Kind() == reflect.Struct:
+				n += count(f.Type)
+			default:
+				n++
 			}
 		}
+		return n
+	}
+	check := func(name string, v any, keys []key, sc schema) {
+		fields := count(reflect.TypeOf(v).Elem())
 		if fields != len(keys) {
 			t.Errorf("%s: %d exported fields, %d keys", name, fields, len(keys))
 		}
@@ -485,6 +495,8 @@ func TestEveryFieldHasAKey(t *testing.T) {
 	check("Broker", b, b.keys(), brokerSchema)
 	n := &Namesrv{}
 	check("Namesrv", n, n.keys(), namesrvSchema)
+	c := &Controller{}
+	check("Controller", c, c.keys(), controllerSchema)
 }
 
 func TestNamesrv(t *testing.T) {

@@ -1,6 +1,10 @@
 package config
 
-import "github.com/mqops/mqops/wire"
+import (
+	"time"
+
+	"github.com/mqops/mqops/wire"
+)
 
 // Namesrv is a name server's configuration. Each field's comment starts with
 // its RocketMQ key. Fields are plain data: Set is not safe to call while
@@ -17,6 +21,10 @@ type Namesrv struct {
 	// A constant in Java; tests lower it.
 	BrokerChannelExpiredTime int64
 	LogDir                   string // logDir (ours, not Java's), default $HOME/logs/rocketmqlogs
+	// enableControllerInNamesrv runs a controller in the name server
+	// process, configured by the controller keys of the same file.
+	EnableControllerInNamesrv bool
+	Controller                ControllerSettings
 
 	kept
 }
@@ -33,6 +41,7 @@ func LoadNamesrv(path string, overrides map[string]string) (*Namesrv, []string, 
 		ScanNotActiveBrokerInterval: 10000,
 		BrokerChannelExpiredTime:    120000,
 		LogDir:                      underHome(home, "logs", "rocketmqlogs"),
+		Controller:                  defaultControllerSettings(home),
 	}
 	warnings, err := load(n, path, overrides)
 	if err != nil {
@@ -57,11 +66,23 @@ func (n *Namesrv) Set(key, value string) error {
 	return nil
 }
 
+// ControllerScanInterval is the embedded controller's heartbeat expiry
+// scan: scanNotActiveBrokerInterval when the file sets it (Java's
+// NamesrvStartup feeds the same key to both), else the controller's own
+// default of 5 s rather than the name server's 10 s.
+func (n *Namesrv) ControllerScanInterval() time.Duration {
+	ms := int64(5000)
+	if n.explicit["scanNotActiveBrokerInterval"] {
+		ms = n.ScanNotActiveBrokerInterval
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
 // Save writes n to path atomically, keys sorted.
 func (n *Namesrv) Save(path string) error { return save(n, path) }
 
 func (n *Namesrv) keys() []key {
-	return []key{
+	return append([]key{
 		integer("listenPort", &n.ListenPort, javaInt, listenPort),
 		str("bindAddress", &n.BindAddress, hostOrIP),
 		str("kvConfigPath", &n.KVConfigPath, nonEmpty),
@@ -69,10 +90,19 @@ func (n *Namesrv) keys() []key {
 		integer("scanNotActiveBrokerInterval", &n.ScanNotActiveBrokerInterval, javaLong, positive),
 		integer("brokerChannelExpiredTime", &n.BrokerChannelExpiredTime, javaLong, positive),
 		str("logDir", &n.LogDir, nonEmpty),
-	}
+		boolean("enableControllerInNamesrv", &n.EnableControllerInNamesrv),
+	}, n.Controller.keys()...)
 }
 
 func (n *Namesrv) schema() schema { return namesrvSchema }
 func (n *Namesrv) state() *kept   { return &n.kept }
 
-func (n *Namesrv) finish() ([]string, error) { return nil, validate(n.keys()) }
+func (n *Namesrv) finish() ([]string, error) {
+	if err := validate(n.keys()); err != nil {
+		return nil, err
+	}
+	if n.EnableControllerInNamesrv {
+		return nil, n.Controller.check()
+	}
+	return nil, nil
+}

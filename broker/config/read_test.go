@@ -36,6 +36,9 @@ func TestEveryKeyIsRead(t *testing.T) {
 	bound := map[string]map[string]string{ // type -> field -> key
 		"Broker":  boundFields(t, "broker.go", "Broker"),
 		"Namesrv": boundFields(t, "namesrv.go", "Namesrv"),
+		// Namesrv.Controller and Controller share these.
+		"ControllerSettings": boundFields(t, "controller.go", "ControllerSettings"),
+		"Controller":         boundFields(t, "controller.go", "Controller"),
 	}
 	readers := methodReads(t)
 
@@ -103,7 +106,7 @@ func TestEveryKeyIsRead(t *testing.T) {
 	}
 
 	var unread []string
-	for _, typ := range []string{"Broker", "Namesrv"} {
+	for _, typ := range []string{"Broker", "Namesrv", "ControllerSettings", "Controller"} {
 		for field, key := range bound[typ] {
 			if !read[typ+"."+field] {
 				unread = append(unread, fmt.Sprintf("%s (%s.%s)", key, typ, field))
@@ -251,13 +254,13 @@ func TestREADMEListsEveryKey(t *testing.T) {
 	}
 	implemented, accepted := text[i:j], text[j:k]
 	var missing []string
-	b, n := defaultBroker(), &Namesrv{}
-	for _, key := range append(b.keys(), n.keys()...) {
+	b, n, c := defaultBroker(), &Namesrv{}, &Controller{}
+	for _, key := range slices.Concat(b.keys(), n.keys(), c.keys()) {
 		if !strings.Contains(implemented, "`"+key.name+"`") {
 			missing = append(missing, key.name+" (configuration reference)")
 		}
 	}
-	for _, sc := range []schema{brokerSchema, namesrvSchema} {
+	for _, sc := range []schema{brokerSchema, namesrvSchema, controllerSchema} {
 		for name := range sc.accepted {
 			if !strings.Contains(accepted, "`"+name+"`") {
 				missing = append(missing, name+" (accepted, not implemented)")

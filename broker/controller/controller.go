@@ -1,7 +1,7 @@
 package controller
 
 import (
-	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,44 +18,37 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 
+	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
 )
 
 // Peer is one member of controllerDLegerPeers.
-type Peer struct {
-	ID   string // n0
-	Addr string // 127.0.0.1:9878
-}
+type Peer = config.ControllerPeer
 
-// ParsePeers reads "n0-127.0.0.1:9878;n1-127.0.0.1:9868" (DLedger's
-// format: id, '-', address).
-func ParsePeers(s string) ([]Peer, error) {
-	var out []Peer
-	seen := map[string]bool{}
-	for part := range strings.SplitSeq(s, ";") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		id, addr, ok := strings.Cut(part, "-")
-		if !ok || id == "" {
-			return nil, fmt.Errorf("peer %q: want id-host:port", part)
-		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return nil, fmt.Errorf("peer %q: %w", part, err)
-		}
-		if seen[id] {
-			return nil, fmt.Errorf("peer id %q listed twice", id)
-		}
-		seen[id] = true
-		out = append(out, Peer{ID: id, Addr: addr})
+// Start runs a node from its configuration keys: TCP on the node's peer
+// address, BoltDB and snapshot files under controllerStorePath.
+func Start(s *config.ControllerSettings, scanNotActiveBroker time.Duration, log *slog.Logger) (*Controller, error) {
+	peers, err := config.ParseControllerPeers(s.Peers)
+	if err != nil {
+		return nil, fmt.Errorf("controllerDLegerPeers: %w", err)
 	}
-	if len(out) == 0 {
-		return nil, errors.New("no peers")
+	// controllerType=DLedger only says which keys configure the group
+	// (config refuses jRaft); the consensus is hashicorp/raft either way.
+	log.Info("[CONTROLLER] starting", "controllerType", s.Type, "group", s.Group, "self", s.SelfID, "peers", s.Peers, "storePath", s.StorePath)
+	c, err := New(Options{
+		Group: s.Group, SelfID: s.SelfID, Peers: peers, StorePath: s.StorePath,
+		EnableElectUncleanMaster: s.EnableElectUncleanMaster, NotifyBrokerRoleChanged: s.NotifyBrokerRoleChanged,
+		ScanNotActiveBroker: scanNotActiveBroker, ScanInactiveMaster: time.Duration(s.ScanInactiveMasterInterval) * time.Millisecond,
+		ElectMaxRetry: int(s.ElectMasterMaxRetryCount), Logger: log,
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	c.Serve()
+	return c, nil
 }
 
 // Options configure one controller node.
@@ -86,6 +79,9 @@ type Options struct {
 	LogStore  raft.LogStore
 	Stable    raft.StableStore
 	Snapshots raft.SnapshotStore
+	// Clock drives heartbeat liveness and the leader grace period; tests
+	// move it instead of sleeping. Nil is the wall clock.
+	Clock func() time.Time
 }
 
 // applyTimeout bounds one write (Java's ControllerRequestProcessor waits 5 s).
@@ -96,17 +92,19 @@ const electRetryDelay = 3 * time.Second
 
 // Controller is one node of the controller group.
 type Controller struct {
-	opts  Options
-	log   *slog.Logger
-	fsm   *fsm
-	live  *liveTable
-	raft  *raft.Raft
-	peers map[string]string // raft id -> address
+	opts Options
+	log  *slog.Logger
+	fsm  *fsm
+	live *liveTable
+	raft *raft.Raft
 
 	mux    *muxListener
+	trans  io.Closer // the TCP transport, nil in memory
 	server *remoting.Server
 	closer []io.Closer
 
+	unclean     atomic.Bool  // enableElectUncleanMaster, changeable at run time
+	notify      atomic.Bool  // notifyBrokerRoleChanged, likewise
 	ready       atomic.Bool  // leader and caught up (Barrier done)
 	leaderSince atomic.Int64 // unix nanos when this node last became ready
 	stop        chan struct{}
@@ -131,10 +129,14 @@ func New(opts Options) (*Controller, error) {
 	if opts.LeaderGrace <= 0 {
 		opts.LeaderGrace = 10 * time.Second
 	}
-	c := &Controller{opts: opts, log: opts.Logger, fsm: newFSM(), live: newLiveTable(), peers: map[string]string{}, stop: make(chan struct{})}
+	c := &Controller{opts: opts, log: opts.Logger, fsm: newFSM(), live: newLiveTable(), stop: make(chan struct{})}
+	if opts.Clock != nil {
+		c.live.now = opts.Clock
+	}
+	c.unclean.Store(opts.EnableElectUncleanMaster)
+	c.notify.Store(opts.NotifyBrokerRoleChanged)
 	var self *Peer
 	for i := range opts.Peers {
-		c.peers[opts.Peers[i].ID] = opts.Peers[i].Addr
 		if opts.Peers[i].ID == opts.SelfID {
 			self = &opts.Peers[i]
 		}
@@ -142,18 +144,25 @@ func New(opts Options) (*Controller, error) {
 	if self == nil {
 		return nil, fmt.Errorf("controllerDLegerSelfId %q is not in controllerDLegerPeers", opts.SelfID)
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, Output: &slogWriter{log: c.log}})
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, Output: &slogWriter{log: c.log}, DisableTime: true})
 
 	if opts.Transport == nil {
-		ln, err := net.Listen("tcp", self.Addr)
+		// Every interface on the peer's port, as DLedger's server binds:
+		// the peer address may name an interface or a NAT'd address.
+		_, port, err := net.SplitHostPort(self.Addr)
 		if err != nil {
-			return nil, fmt.Errorf("controller listen %s: %w", self.Addr, err)
+			return nil, fmt.Errorf("controller peer address %q: %w", self.Addr, err)
+		}
+		ln, err := net.Listen("tcp", ":"+port)
+		if err != nil {
+			return nil, fmt.Errorf("controller listen on port %s: %w", port, err)
 		}
 		c.mux = newMux(ln, c.log)
-		opts.Transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		nt := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 			Stream: &streamLayer{chanListener: c.mux.raft, advertise: tcpAddr(self.Addr)}, MaxPool: 3,
 			Timeout: 10 * time.Second, Logger: hlog,
 		})
+		c.trans, opts.Transport = nt, nt
 		c.server = remoting.NewServer(c.mux.remote, c, c.log)
 	}
 	if opts.LogStore == nil {
@@ -161,7 +170,9 @@ func New(opts Options) (*Controller, error) {
 			c.closeNet()
 			return nil, fmt.Errorf("controller store %s: %w", opts.StorePath, err)
 		}
-		bolt, err := raftboltdb.NewBoltStore(filepath.Join(opts.StorePath, "raft.db"))
+		// bbolt waits forever for the file lock by default: a second node
+		// started on the same store must fail, not hang.
+		bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(opts.StorePath, "raft.db"), BoltOptions: &bbolt.Options{Timeout: 3 * time.Second}})
 		if err != nil {
 			c.closeNet()
 			return nil, fmt.Errorf("controller raft log %s: %w", opts.StorePath, err)
@@ -230,15 +241,21 @@ func (c *Controller) Serve() {
 	}()
 }
 
-// Addr is the bound peer address (nil on the in-memory transport).
-func (c *Controller) Addr() net.Addr {
-	if c.mux == nil {
-		return nil
+// Addr is this node's address in controllerDLegerPeers, where brokers
+// and peers reach it.
+func (c *Controller) Addr() string {
+	for _, p := range c.opts.Peers {
+		if p.ID == c.opts.SelfID {
+			return p.Addr
+		}
 	}
-	return c.mux.ln.Addr()
+	return ""
 }
 
 func (c *Controller) closeNet() {
+	if c.trans != nil {
+		_ = c.trans.Close()
+	}
 	if c.mux != nil {
 		c.mux.close()
 	}
@@ -258,6 +275,11 @@ func (c *Controller) Close() {
 	if c.raft != nil {
 		_ = c.raft.Shutdown().Error()
 	}
+	// The TCP transport first, so that its accept loop sees a shutdown
+	// rather than a failing listener.
+	if c.trans != nil {
+		_ = c.trans.Close()
+	}
 	if c.server != nil {
 		c.server.Close()
 	}
@@ -265,9 +287,6 @@ func (c *Controller) Close() {
 		c.mux.close()
 	}
 	c.wg.Wait()
-	if t, ok := c.opts.Transport.(io.Closer); ok && c.mux != nil {
-		_ = t.Close()
-	}
 	for _, cl := range c.closer {
 		_ = cl.Close()
 	}
@@ -297,7 +316,7 @@ func (c *Controller) watchLeadership() {
 				continue
 			}
 			if c.raft.State() == raft.Leader {
-				c.leaderSince.Store(time.Now().UnixNano())
+				c.leaderSince.Store(c.live.now().UnixNano())
 				c.ready.Store(true)
 				c.log.Info("[CONTROLLER] this node is the controller leader", "self", c.opts.SelfID, "group", c.opts.Group)
 			}
@@ -339,14 +358,22 @@ func (c *Controller) notLeader() *result {
 	return fail(wire.ControllerNotLeader, "The controller is not in leader state, leader is %s (%s)", id, addr)
 }
 
-// slogWriter carries hashicorp's log lines into the process log.
+// slogWriter carries hashicorp's log lines ("[WARN]  raft: ...") into the
+// process log at their own level.
 type slogWriter struct{ log *slog.Logger }
 
 func (w *slogWriter) Write(p []byte) (int, error) {
-	sc := bufio.NewScanner(strings.NewReader(string(p)))
-	for sc.Scan() {
-		if line := strings.TrimSpace(sc.Text()); line != "" {
-			w.log.Info("[RAFT] " + line)
+	for line := range strings.Lines(string(p)) {
+		line = strings.TrimSpace(line)
+		level := slog.LevelInfo
+		for tag, l := range map[string]slog.Level{"[ERROR]": slog.LevelError, "[WARN]": slog.LevelWarn, "[INFO]": slog.LevelInfo, "[DEBUG]": slog.LevelDebug, "[TRACE]": slog.LevelDebug} {
+			if rest, ok := strings.CutPrefix(line, tag); ok {
+				level, line = l, strings.TrimSpace(rest)
+				break
+			}
+		}
+		if line != "" {
+			w.log.Log(context.Background(), level, "[RAFT] "+line)
 		}
 	}
 	return len(p), nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,7 +48,8 @@ func newCluster(t *testing.T, n int, tweak func(*Options)) *cluster {
 		opts := Options{Group: "group1", SelfID: peers[i].ID, Peers: peers, Transport: cl.trans[i],
 			LogStore: store, Stable: store, Snapshots: raft.NewInmemSnapshotStore(), NotifyBrokerRoleChanged: true,
 			// Scans are driven by the tests, not by tickers.
-			ScanNotActiveBroker: time.Hour, ScanInactiveMaster: time.Hour}
+			ScanNotActiveBroker: time.Hour, ScanInactiveMaster: time.Hour,
+			Clock: func() time.Time { return time.Unix(0, cl.clock.Load()) }}
 		if tweak != nil {
 			tweak(&opts)
 		}
@@ -55,7 +57,6 @@ func newCluster(t *testing.T, n int, tweak func(*Options)) *cluster {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.live.now = func() time.Time { return time.Unix(0, cl.clock.Load()) }
 		cl.nodes = append(cl.nodes, c)
 	}
 	t.Cleanup(func() {
@@ -452,4 +453,51 @@ func TestLeaderChangeKeepsState(t *testing.T) {
 	cl.expect(alter(nl, 1, 1, 2, 1), wire.Success)
 	l.Close() // idempotent for Cleanup
 	cl.nodes = append(cl.nodes, l)
+}
+
+// Two masters' worth of concurrent ALTER_SYNC_STATE_SET with the same
+// set epoch: validation happens in log order inside Apply, so exactly one
+// wins and the other is fenced by the epoch the first one moved.
+func TestConcurrentAlterIsSerialisedByTheLog(t *testing.T) {
+	cl := newCluster(t, 3, nil)
+	l := cl.leader()
+	setupGroup(cl, l) // set {1,2}, set epoch 2
+	codes := make(chan int32, 2)
+	for _, set := range [][]int64{{1}, {1, 3}} {
+		go func() { codes <- alter(l, 1, 1, 2, set...).code }()
+	}
+	a, b := <-codes, <-codes
+	if min(a, b) != wire.Success || max(a, b) != wire.ControllerFencedSyncStateSetEpoch {
+		t.Fatalf("codes %d and %d, want one 0 and one 2001", a, b)
+	}
+	if _, set := replicaInfo(cl, l); set.SyncStateSetEpoch != 3 {
+		t.Fatalf("set %+v", set)
+	}
+}
+
+// GET/UPDATE_CONTROLLER_CONFIG: node-local, black-listed paths refused,
+// enableElectUncleanMaster switchable at run time.
+func TestControllerConfigAtRunTime(t *testing.T) {
+	cl := newCluster(t, 3, nil)
+	l := cl.leader()
+	got := string(cl.expect(call(l, wire.GetControllerConfig, nil, nil), wire.Success).body)
+	for _, want := range []string{"controllerDLegerGroup=group1\n", "controllerDLegerPeers=n0-inmem-0;n1-inmem-1;n2-inmem-2\n", "enableElectUncleanMaster=false\n"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("config lacks %q:\n%s", want, got)
+		}
+	}
+	cl.expect(call(l, wire.UpdateControllerConfig, nil, []byte("controllerStorePath=/tmp/x\n")), wire.NoPermission)
+	cl.expect(call(l, wire.UpdateControllerConfig, nil, []byte("enableElectUncleanMaster=maybe\n")), wire.SystemError)
+
+	cl.register(l, 2)
+	cl.beat(1, 1, 100, 0)
+	cl.beat(2, 1, 50, 0)
+	cl.expect(electReq(l, 1, false), wire.Success)
+	cl.advance(11 * time.Second)
+	cl.beat(2, 1, 50, 0)
+	cl.expect(electReq(l, 2, false), wire.ControllerElectMasterFailed)
+	cl.expect(call(l, wire.UpdateControllerConfig, nil, []byte("enableElectUncleanMaster=true\nfooBar=1\n")), wire.Success)
+	if a := cl.expect(electReq(l, 2, false), wire.Success); a.fields["masterBrokerId"] != "2" {
+		t.Fatalf("unclean election after update: %v", a.fields)
+	}
 }

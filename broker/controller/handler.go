@@ -62,6 +62,10 @@ func (c *Controller) dispatch(conn *remoting.Conn, req *wire.Command) (*result, 
 		return &result{Remark: "Heart beat success"}, nil
 	case wire.ControllerGetMetadataInfo:
 		return c.metadata(), nil
+	case wire.GetControllerConfig:
+		return &result{Body: c.configText()}, nil
+	case wire.UpdateControllerConfig:
+		return c.updateConfig(req.Body), nil
 	}
 	if !c.ready.Load() {
 		return c.notLeader(), nil
@@ -158,11 +162,11 @@ func (c *Controller) electMaster(name string, brokerID int64, designate bool) *r
 		cluster = b.ClusterName
 	}
 	res := c.propose(&command{Op: opElectMaster, Name: name, ID: brokerID, Designate: designate,
-		Unclean: c.opts.EnableElectUncleanMaster, Alive: c.live.aliveIn(cluster, name)})
+		Unclean: c.unclean.Load(), Alive: c.live.aliveIn(cluster, name)})
 	if res.Elected != nil {
 		c.log.Info("[CONTROLLER] elected master", "brokerName", name, "masterBrokerId", *res.Elected.MasterID,
 			"masterEpoch", res.Elected.MasterEpoch, "requestedBy", brokerID)
-		if c.opts.NotifyBrokerRoleChanged {
+		if c.notify.Load() {
 			c.notifyRoleChanged(res.Elected)
 		}
 	}

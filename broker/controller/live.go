@@ -112,6 +112,9 @@ func (t *liveTable) expire() []replicaKey {
 // closed drops the replicas whose heartbeat connection c was and returns
 // them: a closed connection means the broker is gone now, not in 10 s.
 func (t *liveTable) closed(c *remoting.Conn) []replicaKey {
+	if c == nil {
+		return nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var gone []replicaKey

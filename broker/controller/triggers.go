@@ -22,24 +22,36 @@ func (c *Controller) scanLoop() {
 		case <-c.stop:
 			return
 		case <-expiry.C:
-			gone := c.live.expire()
-			for _, k := range gone {
-				c.log.Info("[CONTROLLER] broker heartbeat expired", "cluster", k.cluster, "brokerName", k.name, "brokerId", k.id)
-			}
-			c.mastersGone(gone, false)
+			c.expireScan()
 		case <-inactive.C:
-			if !c.ready.Load() || c.inGrace() {
-				continue
-			}
-			for _, b := range c.fsm.all() {
-				if b.MasterID == nil {
-					continue
-				}
-				alive := c.live.aliveIn(b.ClusterName, b.BrokerName)
-				if len(alive) > 0 && !isAliveIn(alive, *b.MasterID) {
-					c.triggerElect(b.BrokerName)
-				}
-			}
+			c.inactiveMasterScan()
+		}
+	}
+}
+
+// expireScan drops replicas whose heartbeats stopped and re-elects the
+// groups whose master was among them.
+func (c *Controller) expireScan() {
+	gone := c.live.expire()
+	for _, k := range gone {
+		c.log.Info("[CONTROLLER] broker heartbeat expired", "cluster", k.cluster, "brokerName", k.name, "brokerId", k.id)
+	}
+	c.mastersGone(gone, false)
+}
+
+// inactiveMasterScan re-elects, on the leader, every group whose master is
+// not alive while another replica is (ReplicasInfoManager.scanNeedReelectBrokerSets).
+func (c *Controller) inactiveMasterScan() {
+	if !c.ready.Load() || c.inGrace() {
+		return
+	}
+	for _, b := range c.fsm.all() {
+		if b.MasterID == nil {
+			continue
+		}
+		alive := c.live.aliveIn(b.ClusterName, b.BrokerName)
+		if len(alive) > 0 && !isAliveIn(alive, *b.MasterID) {
+			c.triggerElect(b.BrokerName)
 		}
 	}
 }
@@ -70,7 +82,7 @@ func (c *Controller) mastersGone(gone []replicaKey, certain bool) {
 }
 
 func (c *Controller) inGrace() bool {
-	return time.Since(time.Unix(0, c.leaderSince.Load())) < c.opts.LeaderGrace
+	return c.live.now().Sub(time.Unix(0, c.leaderSince.Load())) < c.opts.LeaderGrace
 }
 
 // triggerElect runs a controller-initiated election (brokerId -1) in the

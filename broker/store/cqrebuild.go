@@ -226,7 +226,7 @@ func (s *Store) repairLoop() {
 // nearest intact unit before it to the nearest intact one after it, the
 // records lie between those two units' records.
 func (s *Store) repairQueue(cq *consumeQueue, q int64) {
-	end, minPhy := s.maxPhy.Load(), s.MinPhyOffset()
+	end, minPhy := s.complete.Load(), s.MinPhyOffset() // a slave's partial tail holds no record yet
 	lo, hi := cq.min.Load(), cq.max.Load()
 	if q < lo || q >= hi {
 		return // trimmed meanwhile

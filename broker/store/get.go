@@ -332,7 +332,7 @@ func (s *Store) checkedUnit(cq *consumeQueue, q int64) (cqUnit, bool) {
 		if !ok {
 			return u, false
 		}
-		if s.unitIntact(cq, q, s.maxPhy.Load(), s.MinPhyOffset()) {
+		if s.unitIntact(cq, q, s.complete.Load(), s.MinPhyOffset()) {
 			return u, true
 		}
 		if retried {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -92,7 +93,8 @@ func (s *Store) SetRole(r Role) error {
 		if s.closed {
 			return fmt.Errorf("set role %s: %w", r, ErrClosed)
 		}
-		if s.writePos != end {
+		if s.Role() == RoleSlave && s.writePos != end {
+			// AppendAt ran meanwhile: stop replicating first.
 			return fmt.Errorf("set role %s: the log moved from %d to %d while switching", r, end, s.writePos)
 		}
 		s.role.Store(int32(r))
@@ -124,22 +126,48 @@ func (s *Store) notifyAppend(end int64) {
 // an offset below the retained log or past its end an error wrapping
 // ErrOffsetOutOfRange. Blank fillers are copied like any bytes.
 func (s *Store) ReadCommitLog(dst []byte, off int64) (int, error) {
+	v, err := s.ViewCommitLog(off, len(dst))
+	if err != nil {
+		return 0, err
+	}
+	defer v.Release()
+	return copy(dst, v.Bytes), nil
+}
+
+// CommitLogView is a window on mapped commit-log bytes (ViewCommitLog).
+// Bytes stay valid, even if retention removes the segment, until Release.
+type CommitLogView struct {
+	Bytes []byte
+	seg   *mmapFile
+}
+
+// Release gives the view's segment back; Bytes must not be used after.
+func (v *CommitLogView) Release() {
+	if v.seg != nil {
+		v.seg.release()
+		v.seg, v.Bytes = nil, nil
+	}
+}
+
+// ViewCommitLog is ReadCommitLog without the copy: it returns up to n
+// bytes at off straight from the mapped segment (for writev to an HA
+// connection), with the same bounds and errors. It does not allocate.
+func (s *Store) ViewCommitLog(off int64, n int) (CommitLogView, error) {
 	end := s.maxPhy.Load()
 	if off < 0 || off > end {
-		return 0, fmt.Errorf("read commitlog at %d: %w (log ends at %d)", off, ErrOffsetOutOfRange, end)
+		return CommitLogView{}, fmt.Errorf("read commitlog at %d: %w (log ends at %d)", off, ErrOffsetOutOfRange, end)
 	}
-	if off == end {
-		return 0, nil
+	if off == end || n <= 0 {
+		return CommitLogView{}, nil
 	}
-	// A reference keeps the mapping alive if retention removes the
+	// The reference keeps the mapping alive if retention removes the
 	// segment meanwhile.
 	seg := s.clog.acquire(off)
 	if seg == nil {
-		return 0, fmt.Errorf("read commitlog at %d: %w (first retained offset %d)", off, ErrOffsetOutOfRange, s.MinPhyOffset())
+		return CommitLogView{}, fmt.Errorf("read commitlog at %d: %w (first retained offset %d)", off, ErrOffsetOutOfRange, s.MinPhyOffset())
 	}
-	defer seg.release()
-	limit := min(end, seg.base+s.segSize)
-	return copy(dst, seg.data[off-seg.base:limit-seg.base]), nil
+	limit := min(end, seg.base+s.segSize, off+int64(n))
+	return CommitLogView{Bytes: seg.data[off-seg.base : limit-seg.base : limit-seg.base], seg: seg}, nil
 }
 
 // AppendAt appends raw commit-log bytes received from the master at off,
@@ -172,7 +200,8 @@ func (s *Store) AppendAt(off int64, b []byte) error {
 	}
 	end := off + int64(len(b))
 	// Create every segment b reaches first, so that a failure leaves
-	// nothing written.
+	// nothing written; a refused append removes them again.
+	prevActive, created := s.active, 0
 	for base := off - off%s.segSize; base < end; base += s.segSize {
 		if s.active != nil && base <= s.active.base {
 			continue
@@ -180,16 +209,15 @@ func (s *Store) AppendAt(off int64, b []byte) error {
 		seg, err := s.newSegment(base)
 		if err != nil {
 			s.logAppendError(err)
+			s.undoSegments(prevActive, created)
 			return fmt.Errorf("append at %d: %w", off, err)
 		}
 		s.active = seg
+		created++
 	}
 	for pos, rest := off, b; len(rest) > 0; {
 		seg := s.clog.acquire(pos)
-		if seg == nil {
-			return fmt.Errorf("append at %d: segment for %d missing", off, pos)
-		}
-		n := copy(seg.data[pos-seg.base:], rest)
+		n := copy(seg.data[pos-seg.base:], rest) // created above: never nil
 		seg.release()
 		pos += int64(n)
 		rest = rest[n:]
@@ -199,6 +227,7 @@ func (s *Store) AppendAt(off int64, b []byte) error {
 		// The bytes past writePos must stay zero (recovery reads zeros as
 		// the end of the log).
 		s.zeroLog(off, end)
+		s.undoSegments(prevActive, created)
 		return fmt.Errorf("append %d bytes at %d: %w", len(b), off, err)
 	}
 	s.lastStoreTS = max(s.lastStoreTS, lastTS)
@@ -217,6 +246,30 @@ func (s *Store) AppendAt(off int64, b []byte) error {
 		}
 	}
 	return nil
+}
+
+// undoSegments removes the last n segments, created by a refused append
+// and empty, and makes prev the active segment again, so that later
+// appends and Put find the log as it was. Caller holds s.mu.
+func (s *Store) undoSegments(prev *mmapFile, n int) {
+	s.active = prev
+	if n == 0 {
+		return
+	}
+	s.clog.mu.Lock()
+	k := len(s.clog.segs) - n
+	gone := slices.Clone(s.clog.segs[k:])
+	clear(s.clog.segs[k:])
+	s.clog.segs = s.clog.segs[:k]
+	s.clog.mu.Unlock()
+	for _, seg := range gone {
+		if err := os.Remove(seg.path); err != nil {
+			// Recovery treats an empty trailing segment as the log's end.
+			s.log.Error("[HA] cannot remove the segment of a refused append", "path", seg.path, "err", err)
+		}
+		seg.release()
+	}
+	_ = s.syncDir(s.cfg.CommitLogDir) // best effort, as above
 }
 
 // appendableLocked returns why AppendAt is refused, or nil. Caller holds s.mu.
@@ -446,7 +499,8 @@ func (s *Store) removeTruncateMarker() error {
 }
 
 // TruncateTo cuts the commit log to off, which must be a record boundary
-// in [MinPhyOffset, the end of the complete records], and removes what
+// in [MinPhyOffset, the end of the complete records] (or MaxPhyOffset:
+// nothing to do), and removes what
 // described the records at or after it: consume-queue units, index
 // entries, the append path's queue offsets (each queue continues at its
 // first removed unit). Everything is durable (fsync) before it returns,
@@ -472,15 +526,15 @@ func (s *Store) TruncateTo(off int64) error {
 	s.ckMu.Lock()
 	defer s.ckMu.Unlock()
 
+	if off == s.writePos {
+		return nil // nothing past it, a partial record included
+	}
 	complete := s.complete.Load()
 	if minPhy := s.MinPhyOffset(); off < minPhy || off > complete {
 		return fmt.Errorf("truncate commitlog to %d: %w (complete records span [%d, %d))", off, ErrOffsetOutOfRange, minPhy, complete)
 	}
 	if !s.recordBoundary(off, complete) {
 		return fmt.Errorf("truncate commitlog to %d: not a record boundary", off)
-	}
-	if off == s.writePos {
-		return nil
 	}
 	if err := fileutil.WriteFile(truncateMarkerPath(s.cfg.RootDir), []byte(strconv.FormatInt(off, 10)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("truncate commitlog to %d: %w", off, err)

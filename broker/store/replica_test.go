@@ -353,11 +353,33 @@ func TestAppendAtRefusesBadInput(t *testing.T) {
 		}
 		seg.release()
 	}
-	// The good continuation still goes in.
-	fillMaster(t, master, rng, 20, 20)
+	// Valid bytes to the end of the segment, garbage in the next one: the
+	// whole append is refused and the new segment goes again.
+	fillMaster(t, master, rng, 20, 200)
+	segEnd := end - end%replSegSize + replSegSize
+	chunk := make([]byte, segEnd-end, segEnd-end+300)
+	if n, err := master.ReadCommitLog(chunk, end); err != nil || n != len(chunk) {
+		t.Fatalf("ReadCommitLog: %d, %v", n, err)
+	}
+	chunk = append(chunk, garbage...)
+	if err := slave.AppendAt(end, chunk); !errors.Is(err, wire.ErrCorrupt) {
+		t.Fatalf("AppendAt with garbage in the next segment: %v", err)
+	}
+	if _, err := os.Stat(fileName(commitLogDir(slave.cfg), segEnd)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("segment of the refused append left: %v", err)
+	}
+	// The good continuation still goes in, and after a promotion Put
+	// rolls over segments.
 	replicate(t, master, slave, rng, 0)
 	if slave.MaxPhyOffset() != master.MaxPhyOffset() {
 		t.Fatal("slave did not catch up")
+	}
+	if err := slave.SetRole(RoleMaster); err != nil {
+		t.Fatal(err)
+	}
+	fillMaster(t, slave, rng, 1000, 200)
+	if slave.MaxPhyOffset() < master.MaxPhyOffset()+2*replSegSize {
+		t.Fatal("Put did not roll over segments")
 	}
 }
 
@@ -522,6 +544,9 @@ func TestTruncateTo(t *testing.T) {
 	}
 	if err := slave.TruncateTo(master.MaxPhyOffset() + 1); !errors.Is(err, ErrOffsetOutOfRange) {
 		t.Fatalf("TruncateTo past the end: %v", err)
+	}
+	if err := slave.TruncateTo(slave.MaxPhyOffset()); err != nil || slave.MaxPhyOffset() != master.MaxPhyOffset() {
+		t.Fatalf("TruncateTo(MaxPhyOffset): %v, now at %d", err, slave.MaxPhyOffset())
 	}
 	if err := slave.TruncateTo(cut); err != nil {
 		t.Fatal(err)
@@ -878,4 +903,62 @@ func TestTruncateToSegmentEdges(t *testing.T) {
 		sameQueues(t, master, slave, 0)
 		sameCommitLog(t, mcfg, scfg)
 	}
+}
+
+func TestViewCommitLog(t *testing.T) {
+	rng := rand.New(rand.NewSource(14))
+	master := openStore(t, replConfig(t, nil))
+	fillMaster(t, master, rng, 0, 100)
+	buf := make([]byte, 5000)
+	n, err := master.ReadCommitLog(buf, replSegSize-1000)
+	if err != nil || n != 1000 {
+		t.Fatalf("ReadCommitLog = %d, %v", n, err)
+	}
+	v, err := master.ViewCommitLog(replSegSize-1000, 5000)
+	if err != nil || !bytes.Equal(v.Bytes, buf[:n]) {
+		t.Fatalf("ViewCommitLog = %d bytes, %v", len(v.Bytes), err)
+	}
+	v.Release()
+	v.Release() // idempotent
+	if v, err := master.ViewCommitLog(master.MaxPhyOffset()+1, 10); !errors.Is(err, ErrOffsetOutOfRange) || v.Bytes != nil {
+		t.Fatalf("ViewCommitLog past the end: %v", err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		v, err := master.ViewCommitLog(100, 4096)
+		if err != nil || len(v.Bytes) != 4096 {
+			t.Fatal(err)
+		}
+		v.Release()
+	})
+	if allocs != 0 {
+		t.Fatalf("ViewCommitLog allocates %v times", allocs)
+	}
+}
+
+// TestSetRoleMasterUnderLoad: confirming the master role of a store that
+// already is master does not fail because Put moves the log meanwhile.
+func TestSetRoleMasterUnderLoad(t *testing.T) {
+	s := openStore(t, replConfig(t, nil))
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			s.Put(msg("ReplA", int32(i%4), "load"))
+		}
+	}()
+	for range 20 {
+		if err := s.SetRole(RoleMaster); err != nil {
+			t.Error(err)
+			break
+		}
+	}
+	close(done)
+	wg.Wait()
 }

@@ -547,9 +547,10 @@ func (s *Store) MaxPhyOffset() int64 { return s.maxPhy.Load() }
 // FlushedOffset returns the commit-log offset below which data is durable.
 func (s *Store) FlushedOffset() int64 { return s.flushed.Load() }
 
-// DispatchBehind returns how many commit-log bytes have no consume-queue
-// units yet.
-func (s *Store) DispatchBehind() int64 { return s.maxPhy.Load() - s.dispatched.Load() }
+// DispatchBehind returns how many bytes of complete commit-log records
+// have no consume-queue units yet (a slave's partial tail is not counted;
+// records the confirm gate holds back are).
+func (s *Store) DispatchBehind() int64 { return s.complete.Load() - s.dispatched.Load() }
 
 // QueueIDs returns the queue ids of topic that exist, ascending.
 func (s *Store) QueueIDs(topic string) []int32 {

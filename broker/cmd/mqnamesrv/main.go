@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mqops/mqops/broker/config"
+	"github.com/mqops/mqops/broker/controller"
 	"github.com/mqops/mqops/broker/logging"
 	"github.com/mqops/mqops/broker/namesrv"
 	"github.com/mqops/mqops/version"
@@ -87,9 +88,25 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	msg := fmt.Sprintf("The Name Server boot success. serializeType=JSON, address %s", srv.Addr())
 	fmt.Fprintln(stdout, msg)
 	log.Info(msg)
+	var ctl *controller.Controller
+	if cfg.EnableControllerInNamesrv {
+		ctl, err = controller.Start(&cfg.Controller, cfg.ControllerScanInterval(), log)
+		if err != nil {
+			log.Error("[BOOT_FAILED] embedded controller failed to start", "err", err)
+			fmt.Fprintln(stderr, "mqnamesrv:", err)
+			srv.Close()
+			return 1
+		}
+		msg := fmt.Sprintf("The Controller boot success. group %s, self %s, address %s", cfg.Controller.Group, cfg.Controller.SelfID, ctl.Addr())
+		fmt.Fprintln(stdout, msg)
+		log.Info(msg)
+	}
 
 	s := <-sigs
 	log.Info("shutting down", "signal", s.String())
+	if ctl != nil {
+		ctl.Close()
+	}
 	srv.Close()
 	fmt.Fprintln(stdout, "The Name Server shut down cleanly.")
 	return 0
