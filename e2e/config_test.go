@@ -161,37 +161,6 @@ func TestRuntimeConfigFileFixedKeysIgnored(t *testing.T) {
 	}
 }
 
-// TestBrokerRoleWarnings: replication is not implemented, so a SLAVE (and
-// a SYNC_MASTER, whose acknowledgements would wait for a slave) says so at
-// start-up on stderr and in broker.log; a plain master says nothing.
-func TestBrokerRoleWarnings(t *testing.T) {
-	ns := startNamesrv(t)
-	for _, c := range []struct {
-		extra []string
-		want  string
-	}{
-		{[]string{"brokerRole=SLAVE", "brokerId=1"}, "brokerRole = SLAVE: replication is not implemented yet; this broker does not copy the commit log of broker-a's master"},
-		{[]string{"brokerRole=SYNC_MASTER", "brokerName=broker-b"}, "brokerRole = SYNC_MASTER: replication is not implemented yet"},
-		{[]string{"brokerName=broker-c"}, ""},
-	} {
-		dir := newBrokerDir(t)
-		p := startBroker(t, dir, ns.addr, c.extra...)
-		log := string(readFile(t, filepath.Join(string(dir), "logs", "broker.log")))
-		if c.want == "" {
-			if strings.Contains(p.out.String(), "replication") || strings.Contains(log, "replication") {
-				t.Errorf("%v: unexpected replication warning:\n%s", c.extra, p.out.String())
-			}
-			continue
-		}
-		if !strings.Contains(p.out.String(), "mqbroker: warning: "+c.want) {
-			t.Errorf("%v: no warning %q on stderr:\n%s", c.extra, c.want, p.out.String())
-		}
-		if !strings.Contains(log, "[CONFIG] "+c.want) {
-			t.Errorf("%v: no warning %q in broker.log:\n%s", c.extra, c.want, log)
-		}
-	}
-}
-
 // TestClusterAndBrokerTopicEnable: as in Java, the topics named after the
 // cluster and the broker are inheritable (perm 1) and readable and writable
 // only with clusterTopicEnable / brokerTopicEnable (both true by default);

@@ -283,6 +283,8 @@ func restartBroker(t *testing.T, c *cluster, extra ...string) *proc {
 		t.Fatal(err)
 	}
 	args := append([]string{}, extra...)
-	args = append(args, "listenPort="+port)
+	// listenPort+1 (the default HA port of a master) may have been taken
+	// by another process meanwhile: let the HA server pick any port.
+	args = append(args, "listenPort="+port, "haListenPort=0")
 	return startBroker(t, c.dir, c.ns.addr, args...)
 }

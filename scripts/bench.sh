@@ -60,3 +60,46 @@ for mode in SYNC_FLUSH ASYNC_FLUSH; do
 	kill -TERM "$bp"
 	wait "$bp" || true
 done
+
+# Replication: a master and one slave on this machine, 64 senders against
+# the master (compare with ASYNC_FLUSH, 64 senders above: the standalone
+# broker). SYNC_MASTER answers once the slave has the bytes; failed
+# requests are non-SEND_OK answers (FLUSH_SLAVE_TIMEOUT, SLAVE_NOT_AVAILABLE).
+# For ASYNC_MASTER: the replication lag at 10 000 msgs/s offered; then the
+# slave is stopped, the master takes another run, and the
+# restarted slave's catch-up rate is measured.
+start_broker() { # dir brokerName role brokerId out; sets last_pid
+	local dir="$work/$1"
+	"$bin/mqbroker" -n "$ns" -p listenPort=0 -p brokerIP1=127.0.0.1 -p "brokerName=$2" \
+		-p "brokerRole=$3" -p "brokerId=$4" -p "storePathRootDir=$dir/store" -p "logDir=$dir/logs" \
+		>>"$5" 2>&1 &
+	last_pid=$!
+	pids+=($last_pid)
+}
+for role in SYNC_MASTER ASYNC_MASTER; do
+	sync
+	name="bench-${role,,}"
+	start_broker "$name" "$name" "$role" 0 "$work/$name-m.out"
+	mp=$last_pid
+	br=$(wait_addr "$work/$name-m.out" 'broker\[[^,]+, [0-9.]+:[0-9]+\]')
+	start_broker "$name-s" "$name" SLAVE 1 "$work/$name-s.out"
+	sp=$last_pid
+	wait_addr "$work/$name-s.out" 'broker\[[^,]+, [0-9.]+:[0-9]+\]' >/dev/null
+	echo "== $role at $br (pid $mp) with one SLAVE (pid $sp); ${dur} per run, 1 KiB bodies"
+	# The slave learns the master's HA address from its first registration.
+	for _ in $(seq 1 100); do grep -q 'connected to master' "$work/$name-s/logs/store.log" 2>/dev/null && break; sleep 0.1; done
+	"$bin/mqbench" -broker "$br" -mode send -c 64 -d "$dur"
+	if [ "$role" = ASYNC_MASTER ]; then
+		"$bin/mqbench" -broker "$br" -slave "$(wait_addr "$work/$name-s.out" 'broker\[[^,]+, [0-9.]+:[0-9]+\]')" \
+			-mode lag -c 16 -rate 10000 -d "$dur"
+		kill -TERM "$sp"; wait "$sp" || true
+		echo "slave stopped; another run against the master alone:"
+		"$bin/mqbench" -broker "$br" -mode send -c 64 -d "$dur"
+		start_broker "$name-s" "$name" SLAVE 1 "$work/$name-s2.out"
+		sp=$last_pid
+		sr=$(wait_addr "$work/$name-s2.out" 'broker\[[^,]+, [0-9.]+:[0-9]+\]')
+		"$bin/mqbench" -broker "$br" -slave "$sr" -mode catchup
+	fi
+	kill -TERM "$sp" "$mp"
+	wait "$sp" "$mp" || true
+done

@@ -37,6 +37,15 @@ type Broker struct {
 	// haListenPort; defaults to listenPort+1 (0 if listenPort is 0). Java
 	// always forces that; we honor an explicit value.
 	HAListenPort int
+	// haMasterAddress: a slave's fixed master HA address ("ip:port"), used
+	// when at least 6 characters long; else the slave follows the
+	// haServerAddr the name servers answer its registration with.
+	HAMasterAddress         string
+	HASendHeartbeatInterval int   // haSendHeartbeatInterval, ms: HA heartbeat and report interval
+	HAHousekeepingInterval  int   // haHousekeepingInterval, ms: a silent HA connection is closed after this
+	HATransferBatchSize     int   // haTransferBatchSize, bytes per master → slave frame
+	HASlaveFallbehindMax    int64 // haSlaveFallbehindMax (RocketMQ 5: haMaxGapNotInSync), bytes a slave may lag and still count
+	SlaveTimeout            int64 // slaveTimeout, ms: how long a SYNC_MASTER send waits for a slave
 
 	StorePathRootDir           string // storePathRootDir, default $HOME/store
 	StorePathCommitLog         string // storePathCommitLog, default <storePathRootDir>/commitlog
@@ -166,6 +175,11 @@ func defaultBroker() *Broker {
 		FlushIntervalCommitLog:         500,
 		FlushIntervalConsumeQueue:      1000,
 		SyncFlushTimeout:               5000,
+		HASendHeartbeatInterval:        5000,
+		HAHousekeepingInterval:         20000,
+		HATransferBatchSize:            32 << 10,
+		HASlaveFallbehindMax:           256 << 20,
+		SlaveTimeout:                   3000,
 		BrokerRole:                     "ASYNC_MASTER",
 		FileReservedTime:               72,
 		DeleteWhen:                     "04",
@@ -212,6 +226,12 @@ func (b *Broker) keys() []key {
 		derived(str("brokerIP1", &b.BrokerIP1, ipv4)),
 		derived(str("brokerIP2", &b.BrokerIP2, ipv4)),
 		derived(integer("haListenPort", &b.HAListenPort, javaInt, listenPort)),
+		str("haMasterAddress", &b.HAMasterAddress, nil),
+		integer("haSendHeartbeatInterval", &b.HASendHeartbeatInterval, javaInt, positive),
+		integer("haHousekeepingInterval", &b.HAHousekeepingInterval, javaInt, positive),
+		integer("haTransferBatchSize", &b.HATransferBatchSize, javaInt, between(1, 4<<20-12)),
+		integer("haSlaveFallbehindMax", &b.HASlaveFallbehindMax, javaLong, positive),
+		integer("slaveTimeout", &b.SlaveTimeout, javaLong, positive),
 		str("storePathRootDir", &b.StorePathRootDir, nonEmpty),
 		derived(str("storePathCommitLog", &b.StorePathCommitLog, nonEmpty)),
 		integer("mappedFileSizeCommitLog", &b.MappedFileSizeCommitLog, javaInt, positive),

@@ -38,14 +38,13 @@ var messageStoreConfigKeys = []string{
 	"enableScheduleAsyncDeliver", "enableScheduleMessageStats", "fastFailIfNoBufferInStorePool",
 	"flushCommitLogLeastPages", "flushCommitLogThoroughInterval", "flushCommitLogTimed",
 	"flushConsumeQueueLeastPages", "flushConsumeQueueThoroughInterval", "flushDelayOffsetInterval",
-	"flushLeastPagesWhenWarmMapedFile", "haHousekeepingInterval", "haMasterAddress",
-	"haSendHeartbeatInterval", "haSlaveFallbehindMax", "haTransferBatchSize",
+	"flushLeastPagesWhenWarmMapedFile",
 	"mappedFileSizeConsumeQueueExt", "maxLmqConsumeQueueNum",
 	"maxMsgsNumBatch", "maxTransferBytesOnMessageInDisk", "maxTransferBytesOnMessageInMemory",
 	"maxTransferCountOnMessageInDisk", "maxTransferCountOnMessageInMemory",
 	"messageIndexSafe", "osPageCacheBusyTimeOutMills", "preferredLeaderId",
 	"putMsgIndexHightWater", "readOnlyCommitLogStorePaths", "redeleteHangedFileInterval",
-	"scheduleAsyncDeliverMaxPendingLimit", "scheduleAsyncDeliverMaxResendNum2Blocked", "slaveTimeout",
+	"scheduleAsyncDeliverMaxPendingLimit", "scheduleAsyncDeliverMaxResendNum2Blocked",
 	"storePathDLedgerCommitLog", "transientStorePoolEnable", "transientStorePoolSize",
 	"useReentrantLockWhenPutMessage", "warmMapedFileEnable",
 }
@@ -86,6 +85,8 @@ var brokerSchema = schema{
 	aliases: map[string]string{
 		"mapedFileSizeCommitLog":    "mappedFileSizeCommitLog",
 		"mapedFileSizeConsumeQueue": "mappedFileSizeConsumeQueue",
+		// RocketMQ 5's name (MessageStoreConfig.haMaxGapNotInSync).
+		"haMaxGapNotInSync": "haSlaveFallbehindMax",
 	},
 }
 

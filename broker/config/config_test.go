@@ -141,8 +141,7 @@ func TestLoadJavaBrokerConf(t *testing.T) {
 		t.Errorf("loaded: %+v", b)
 	}
 
-	// The slave's "replication is not implemented" warning is the broker's
-	// (server.RoleWarnings, e2e TestBrokerRoleWarnings): loading is silent.
+	// A slave's settings load silently.
 	s, warnings := mustLoad(t, javaBrokerSlave, nil)
 	if len(warnings) != 0 || s.BrokerRole != "SLAVE" || s.BrokerID != 1 {
 		t.Errorf("slave: %+v %q", s, warnings)

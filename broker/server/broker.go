@@ -20,6 +20,7 @@ import (
 
 	"github.com/mqops/mqops/broker/clients"
 	"github.com/mqops/mqops/broker/config"
+	"github.com/mqops/mqops/broker/ha"
 	"github.com/mqops/mqops/broker/meta"
 	"github.com/mqops/mqops/broker/schedule"
 	"github.com/mqops/mqops/broker/slavesync"
@@ -61,6 +62,11 @@ type Broker struct {
 	delay   *schedule.Levels
 	timers  *schedule.Timers
 	tx      *transaction.Service
+
+	haServer   *ha.Server // masters: streams the commit log to slaves
+	haClient   *ha.Client // slaves: follows the master
+	haAddr     string     // brokerIP2:haListenPort as registered
+	syncMaster bool       // SYNC_MASTER: sends wait for a slave's ack
 
 	delayLevels []time.Duration // messageDelayLevel, parsed
 
@@ -180,14 +186,6 @@ func New(o Options) (*Broker, error) {
 		b.srv.Close()
 		return nil, fmt.Errorf("open store %s: %w", cfg.StorePathRootDir, err)
 	}
-	if b.isSlave() {
-		// The store then takes only the master's bytes (AppendAt).
-		if err := b.store.SetRole(store.RoleSlave); err != nil {
-			b.store.Close()
-			b.srv.Close()
-			return nil, err
-		}
-	}
 	if b.stats, err = stats.New(stats.Options{Dir: filepath.Join(cdir, "stats"), ClusterName: cfg.BrokerClusterName, Out: o.StatsOut, Log: o.Log}); err != nil {
 		b.store.Close()
 		b.srv.Close()
@@ -214,6 +212,12 @@ func New(o Options) (*Broker, error) {
 		return nil, err
 	}
 	b.delay.DeadLetter, b.timers.DeadLetter = b.deadLetterTopic, b.deadLetterTopic
+	if err := b.openHA(slog); err != nil {
+		b.tx.Close()
+		b.store.Close()
+		b.srv.Close()
+		return nil, err
+	}
 	b.holds = newPullHolds(b)
 	b.store.OnDispatch(b.holds.notify)
 	b.store.SetConsumedOffsets(b.consumedOffset)
@@ -239,21 +243,6 @@ func (b *Broker) setSlaveReads(cfg *config.Broker) {
 	b.slaveRead.Store(cfg.SlaveReadEnable)
 	b.offsetCheckInSlave.Store(cfg.OffsetCheckInSlave)
 	b.memoryBudget.Store(physicalMemory() * int64(cfg.AccessMessageInMemoryMaxRatio) / 100)
-}
-
-// RoleWarnings says what the configured brokerRole promises that this
-// broker does not do yet: master/slave replication is not implemented.
-func RoleWarnings(cfg *config.Broker) []string {
-	switch cfg.BrokerRole {
-	case "SLAVE":
-		return []string{fmt.Sprintf("brokerRole = SLAVE: replication is not implemented yet; this broker does not copy "+
-			"the commit log of %s's master and serves as an independent broker with its own store (registered as brokerId %d)",
-			cfg.BrokerName, cfg.BrokerID)}
-	case "SYNC_MASTER":
-		return []string{"brokerRole = SYNC_MASTER: replication is not implemented yet; sends are acknowledged once " +
-			"stored here (as flushDiskType says), never after a copy on a slave"}
-	}
-	return nil
 }
 
 // Addr is the address the broker registers ("brokerIP1:port").
@@ -337,6 +326,7 @@ func (b *Broker) Start() {
 		b.timers.Start()
 		b.tx.Start()
 	}
+	b.startHA()
 	b.registerAll()
 	b.wg.Add(3)
 	go b.registerLoop()
@@ -355,6 +345,7 @@ func (b *Broker) Close() error {
 	b.srv.Close()
 	b.namesrv.Close()
 	b.wg.Wait()
+	b.closeHA()
 	if err := b.tx.Close(); err != nil {
 		b.log.Error("[TRANSACTION] saving transaction state failed", "err", err)
 	}
@@ -604,7 +595,7 @@ func (b *Broker) registerAll() {
 	body := wire.Marshal(wire.RegisterBrokerBody{FilterServerList: []string{}, TopicConfigSerializeWrapper: w})
 	fields := map[string]string{
 		"brokerName": b.cfg.BrokerName, "brokerAddr": b.addr, "clusterName": b.cfg.BrokerClusterName,
-		"haServerAddr": net.JoinHostPort(b.cfg.BrokerIP2, strconv.Itoa(b.cfg.HAListenPort)),
+		"haServerAddr": b.haAddr,
 		"brokerId":     strconv.FormatInt(b.cfg.BrokerID, 10), "compressed": "false",
 		"bodyCrc32": strconv.FormatInt(int64(crc32.ChecksumIEEE(body)&0x7FFFFFFF), 10), // Java masks the sign bit
 	}
@@ -622,6 +613,7 @@ func (b *Broker) registerAll() {
 				b.log.Warn("[REGISTER_FAILED] name server refused registration", "namesrv", addr, "code", wire.ResponseName(resp.Code), "remark", string(resp.Remark))
 			default:
 				b.log.Debug("registered to name server", "namesrv", addr)
+				b.followRegisteredMaster(resp)
 				b.noteRegistered(resp)
 			}
 		}(a)

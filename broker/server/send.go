@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqops/mqops/broker/meta"
@@ -320,39 +321,114 @@ func (b *Broker) replySend(c *remoting.Conn, req *wire.Command, r store.PutResul
 	}
 	resp := wire.ResponseTo(req, code, remark)
 	resp.Ext = ext[:]
-	if b.store.SyncFlush() && wait && !req.IsOneway() {
-		b.replyAfterFlush(c, &resp, r.EndOffset)
+	if !wait || req.IsOneway() {
+		c.Reply(req, &resp)
+		return
+	}
+	flush, repl := b.store.SyncFlush(), b.syncMaster
+	if repl && !b.haServer.SlaveOK(r.EndOffset) {
+		// Java's HAService.isSlaveOK: no slave connected, or too far
+		// behind to wait for; answered at once, still a stored message.
+		if !flush {
+			resp.Code, resp.Remark = wire.SlaveNotAvailable, remarkSlaveNotAvailable
+			c.Reply(req, &resp)
+			return
+		}
+		b.replyAfterWait(c, &resp, r.EndOffset, true, false, wire.SlaveNotAvailable)
+		return
+	}
+	if flush || repl {
+		b.replyAfterWait(c, &resp, r.EndOffset, flush, repl, wire.Success)
 		return
 	}
 	c.Reply(req, &resp)
 }
 
-// replyAfterFlush is group commit's answer: the response goes out when the
-// fsync covering the record completes, while the read loop moves on. The
-// rare failure answers are derived from the encoded success frame.
-func (b *Broker) replyAfterFlush(c *remoting.Conn, resp *wire.Command, end int64) {
-	frame := wire.AppendFrame(nil, resp)
-	b.store.WaitFlushed(end, func(flushed bool) {
-		if !flushed {
-			if f := b.store.Failure(); f != nil {
-				frame = storeFailedFrame(frame, f)
-			} else {
-				frame = flushTimeoutFrame(frame)
-			}
-		}
-		_ = c.SendFrame(frame)
-	})
+var (
+	remarkSlaveNotAvailable = []byte("slave not available")
+	remarkFlushSlaveTimeout = []byte("flush slave timeout")
+)
+
+// sendWait is one send waiting for its group commit (SYNC_FLUSH) and a
+// slave's ack (SYNC_MASTER) at once, as Java's CommitLog.asyncPutMessage
+// combines submitFlushRequest and submitReplicaRequest (apache/rocketmq
+// store/src/main/java/org/apache/rocketmq/store/CommitLog.java). The last
+// of the two to complete sends the answer.
+type sendWait struct {
+	b        *Broker
+	c        *remoting.Conn
+	frame    []byte
+	pending  atomic.Int32
+	flushOK  bool  // written before the pending decrement that publishes it
+	replCode int32 // Success, SlaveNotAvailable or FlushSlaveTimeout
 }
 
-// flushTimeoutFrame turns an encoded send answer into FLUSH_DISK_TIMEOUT
-// with the same fields: stored, but not known to be durable.
-func flushTimeoutFrame(frame []byte) []byte {
+// replyAfterWait answers when the waits complete, while the read loop
+// moves on. The rare failure answers are derived from the encoded success
+// frame. replCode is the replica status known before waiting (a slave
+// found unavailable).
+func (b *Broker) replyAfterWait(c *remoting.Conn, resp *wire.Command, end int64, flush, repl bool, replCode int32) {
+	w := &sendWait{b: b, c: c, frame: wire.AppendFrame(nil, resp), flushOK: true, replCode: replCode}
+	n := int32(0)
+	if flush {
+		n++
+	}
+	if repl {
+		n++
+	}
+	w.pending.Store(n)
+	if flush {
+		b.store.WaitFlushed(end, w.flushed)
+	}
+	if repl {
+		b.haServer.WaitAck(end, w.acked)
+	}
+}
+
+func (w *sendWait) flushed(ok bool) {
+	w.flushOK = ok
+	w.done()
+}
+
+func (w *sendWait) acked(ok bool) {
+	if !ok {
+		w.replCode = wire.FlushSlaveTimeout
+	}
+	w.done()
+}
+
+// done sends the answer once both waits are over: a failed store wins
+// (the message is not known to be durable), then the replica's status
+// (Java sets it after the flush status), then the flush timeout.
+func (w *sendWait) done() {
+	if w.pending.Add(-1) != 0 {
+		return
+	}
+	frame := w.frame
+	switch {
+	case !w.flushOK && w.b.store.Failure() != nil:
+		frame = storeFailedFrame(frame, w.b.store.Failure())
+	case w.replCode == wire.SlaveNotAvailable:
+		frame = recodedFrame(frame, wire.SlaveNotAvailable, remarkSlaveNotAvailable)
+	case w.replCode == wire.FlushSlaveTimeout:
+		frame = recodedFrame(frame, wire.FlushSlaveTimeout, remarkFlushSlaveTimeout)
+	case !w.flushOK:
+		frame = recodedFrame(frame, wire.FlushDiskTimeout, remarkFlushDiskTimeout)
+	}
+	_ = w.c.SendFrame(frame)
+}
+
+var remarkFlushDiskTimeout = []byte("flush disk timeout")
+
+// recodedFrame turns an encoded send answer into another status with the
+// same fields: stored, but not durable or not replicated as promised.
+func recodedFrame(frame []byte, code int32, remark []byte) []byte {
 	var cmd wire.Command
 	if err := wire.DecodeFrame(frame[4:], &cmd); err != nil {
 		return frame // our own encoding always decodes
 	}
-	cmd.Code = wire.FlushDiskTimeout
-	cmd.Remark = []byte("flush disk timeout")
+	cmd.Code = code
+	cmd.Remark = remark
 	return wire.AppendFrame(nil, &cmd)
 }
 

@@ -55,7 +55,7 @@ func TestFlushTimeoutFrame(t *testing.T) {
 	resp.Set("msgId", "7F000001000027110000000000000000")
 	resp.Set("queueOffset", "3")
 	var got wire.Command
-	if err := wire.DecodeFrame(flushTimeoutFrame(wire.AppendFrame(nil, &resp))[4:], &got); err != nil {
+	if err := wire.DecodeFrame(recodedFrame(wire.AppendFrame(nil, &resp), wire.FlushDiskTimeout, remarkFlushDiskTimeout)[4:], &got); err != nil {
 		t.Fatal(err)
 	}
 	if got.Code != wire.FlushDiskTimeout || got.Opaque != 7 || !got.IsResponse() || got.GetString("queueOffset") != "3" || got.GetString("msgId") != "7F000001000027110000000000000000" {

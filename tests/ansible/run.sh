@@ -463,13 +463,11 @@ check_process mq2 broker mqbroker
 check_process mq3 broker mqbroker
 grep -qx 'vm.max_map_count=655360' "$work/mq1/sysctl-60-mqops.conf" || die "sysctl file lacks vm.max_map_count"
 grep -qx 'brokerRole=SLAVE' "$work/mq2/etc/broker.conf" || die "mq2's broker.conf is not a slave's"
-# Deployed on the opt-in, the slave is announced as what it is, by the play
-# and by the broker.
+# Deployed on the opt-in, the slave is announced by the play (the broker
+# replicates since issue 12 and no longer warns; the roles catch up later).
 slave_warning='WARNING: broker broker-a id 1 on mq2 is not a replica: replication is not implemented yet'
 grep -q "$slave_warning" "$work/deploy.log" || die "deploy.yml did not warn that mq2 is not a replica"
-grep -q 'brokerRole = SLAVE: replication is not implemented yet' "$work/mq2/log/broker.log" ||
-	die "mq2's broker.log lacks the broker's unreplicated-slave warning"
-echo "ok: deploy.yml and mq2's broker warn that the slave is unreplicated"
+echo "ok: deploy.yml warns that the slave is unreplicated"
 check_process mq3 nsaddr mqnsaddr
 nsaddr_url=http://${ip[mq3]}:8080/rocketmq/nsaddr
 [ "$(curl -fsS "$nsaddr_url")" = "$namesrv_addr" ] || die "$nsaddr_url does not serve $namesrv_addr"

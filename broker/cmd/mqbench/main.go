@@ -29,6 +29,7 @@ import (
 
 type options struct {
 	broker, namesrv, topic, mode string
+	slave                        string
 	conc, size, queues, batch    int
 	conns                        int
 	duration                     time.Duration
@@ -40,7 +41,8 @@ func main() {
 	flag.StringVar(&o.broker, "broker", "127.0.0.1:10911", "broker address")
 	flag.StringVar(&o.namesrv, "namesrv", "127.0.0.1:9876", "name server (official mode)")
 	flag.StringVar(&o.topic, "topic", "BenchTopic", "topic (must exist)")
-	flag.StringVar(&o.mode, "mode", "send", "send | batch | rate | consume | official")
+	flag.StringVar(&o.mode, "mode", "send", "send | batch | rate | consume | official | catchup | lag")
+	flag.StringVar(&o.slave, "slave", "", "slave broker address (catchup and lag modes: -broker is its master)")
 	flag.IntVar(&o.conc, "c", 16, "concurrent synchronous senders")
 	flag.IntVar(&o.conns, "conns", 8, "TCP connections the lean client spreads senders over")
 	flag.IntVar(&o.size, "size", 1024, "message body bytes")
@@ -59,6 +61,10 @@ func main() {
 		err = runConsume(o)
 	case "official":
 		err = runOfficial(o)
+	case "catchup":
+		err = runCatchup(o)
+	case "lag":
+		err = runLag(o)
 	default:
 		err = fmt.Errorf("unknown mode %q", o.mode)
 	}

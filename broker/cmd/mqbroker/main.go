@@ -64,7 +64,6 @@ func run() int {
 		}
 	}
 	warnings = append(warnings, dropped...)
-	warnings = append(warnings, server.RoleWarnings(cfg)...)
 	for _, w := range warnings {
 		fmt.Fprintln(os.Stderr, "mqbroker: warning:", w)
 	}
@@ -104,6 +103,10 @@ func run() int {
 			}
 		}()
 	}
+	// Before the ready line: a Ctrl-C right after it must stop the broker
+	// cleanly, not kill it with the default action.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	b.Start()
 	msg := fmt.Sprintf("The broker[%s, %s] boot success. serializeType=JSON", cfg.BrokerName, b.Addr())
 	if cfg.NamesrvAddr != "" {
@@ -112,8 +115,6 @@ func run() int {
 	fmt.Println(msg)
 	blog.Info(msg)
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	s := <-sig
 	blog.Info("shutting down", "signal", s.String())
 	if err := b.Close(); err != nil {

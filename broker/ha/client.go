@@ -1,0 +1,294 @@
+package ha
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqops/mqops/wire"
+)
+
+// SlaveStore is what the client writes: the slave's commit log
+// (implemented by *store.Store).
+type SlaveStore interface {
+	MaxPhyOffset() int64
+	// AppendAt appends master bytes at off, which must be the local max
+	// offset (or a segment start on an empty log).
+	AppendAt(off int64, b []byte) error
+}
+
+// Client timings (Java's HAClient: reconnect every 5 s; a 4 MiB read buffer).
+const (
+	reconnectInterval = 5 * time.Second
+	dialTimeout       = 3 * time.Second
+	clientBufferSize  = 4 << 20
+)
+
+// Client is the slave side: it follows one master's HA address, reports its
+// max offset and appends what the master streams.
+type Client struct {
+	cfg   Config
+	store SlaveStore
+	retry time.Duration // reconnect interval
+
+	mu     sync.Mutex
+	master string   // HA address to follow ("" = unknown yet)
+	cur    net.Conn // connection in use, closed when master changes
+
+	connected  atomic.Bool
+	lastRead   atomic.Int64 // unix nanos of the last frame
+	received   atomic.Int64 // body bytes appended
+	reconnects atomic.Int64
+
+	kick chan struct{}
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// NewClient makes a slave client for st; SetMaster gives it a target.
+func NewClient(st SlaveStore, cfg Config) *Client {
+	cfg.fill()
+	return &Client{cfg: cfg, store: st, retry: reconnectInterval, kick: make(chan struct{}, 1), stop: make(chan struct{})}
+}
+
+// SetMaster sets the master's HA address (haMasterAddress, or the
+// haServerAddr a name server answers a slave's registration with). A
+// changed address drops the current connection.
+func (c *Client) SetMaster(addr string) {
+	c.mu.Lock()
+	if addr == c.master {
+		c.mu.Unlock()
+		return
+	}
+	old := c.master
+	c.master = addr
+	if c.cur != nil {
+		c.cur.Close()
+	}
+	c.mu.Unlock()
+	c.cfg.Log.Info("[HA] master HA address changed", "from", old, "to", addr)
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Master is the HA address being followed.
+func (c *Client) Master() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.master
+}
+
+// Start follows the master until Close.
+func (c *Client) Start() {
+	c.wg.Add(1)
+	go c.loop()
+}
+
+// Close disconnects and stops; later calls do nothing.
+func (c *Client) Close() {
+	select {
+	case <-c.stop:
+		return
+	default:
+	}
+	close(c.stop)
+	c.mu.Lock()
+	if c.cur != nil {
+		c.cur.Close()
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+}
+
+// ClientStatus is the slave's view of its replication.
+type ClientStatus struct {
+	Master        string
+	Connected     bool
+	MaxOffset     int64     // local max = what the slave reports
+	LastRead      time.Time // last frame from the master (zero if none yet)
+	ReceivedBytes int64     // body bytes appended since start
+	Reconnects    int64
+}
+
+// Status reports the connection state.
+func (c *Client) Status() ClientStatus {
+	st := ClientStatus{Master: c.Master(), Connected: c.connected.Load(), MaxOffset: c.store.MaxPhyOffset(),
+		ReceivedBytes: c.received.Load(), Reconnects: c.reconnects.Load()}
+	if t := c.lastRead.Load(); t > 0 {
+		st.LastRead = time.Unix(0, t)
+	}
+	return st
+}
+
+func (c *Client) loop() {
+	defer c.wg.Done()
+	buf := make([]byte, clientBufferSize)
+	var lastErr string
+	for {
+		addr := c.Master()
+		if addr != "" {
+			before := c.reconnects.Load()
+			err := c.follow(addr, buf)
+			select {
+			case <-c.stop:
+				return
+			default:
+			}
+			if c.reconnects.Load() != before {
+				lastErr = "" // a new connection's end is always news
+			}
+			if msg := fmt.Sprint(err); err != nil && msg != lastErr {
+				c.cfg.Log.Warn("[HA] connection to master lost, reconnecting every 5 s", "master", addr, "err", err)
+				lastErr = msg
+			} else if err == nil {
+				lastErr = ""
+			}
+		}
+		select {
+		case <-c.stop:
+			return
+		case <-c.kick:
+		case <-time.After(c.retry):
+		}
+	}
+}
+
+// follow runs one connection to addr until it fails.
+func (c *Client) follow(addr string, buf []byte) error {
+	d := net.Dialer{Timeout: dialTimeout}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("dial master HA %s: %w", addr, err)
+	}
+	c.mu.Lock()
+	select {
+	case <-c.stop:
+		c.mu.Unlock()
+		nc.Close()
+		return nil
+	default:
+	}
+	if c.master != addr { // changed while dialling
+		c.mu.Unlock()
+		nc.Close()
+		return nil
+	}
+	c.cur = nc
+	c.mu.Unlock()
+	c.reconnects.Add(1)
+	c.connected.Store(true)
+	defer func() {
+		c.connected.Store(false)
+		c.mu.Lock()
+		c.cur = nil
+		c.mu.Unlock()
+		nc.Close()
+	}()
+	c.cfg.Log.Info("[HA] connected to master", "master", addr, "maxOffset", c.store.MaxPhyOffset())
+	return c.stream(nc, buf)
+}
+
+// stream reports the local max at once (Java waits up to 5 s) and then
+// after every appended frame and every haSendHeartbeatInterval, and appends
+// the frames the master sends. No frame for haHousekeepingInterval (the
+// master heartbeats every 5 s) closes the connection.
+func (c *Client) stream(nc net.Conn, buf []byte) error {
+	var rep [wire.HAReportSize]byte
+	reported := c.store.MaxPhyOffset()
+	report := func(off int64) error {
+		_ = nc.SetWriteDeadline(time.Now().Add(c.cfg.HousekeepingInterval))
+		if _, err := nc.Write(wire.AppendHAReport(rep[:0], off)); err != nil {
+			return fmt.Errorf("report offset %d: %w", off, err)
+		}
+		reported = off
+		return nil
+	}
+	if err := report(reported); err != nil {
+		return err
+	}
+	lastReport, lastFrame := time.Now(), time.Now()
+	start, have := 0, 0 // buf[start:have] is unparsed
+	for {
+		// Parse every complete frame in the buffer.
+		appended := false
+		for have-start >= wire.HATransferHeaderSize {
+			off, n, err := wire.HATransferHeader(buf[start:have])
+			if err != nil {
+				return err
+			}
+			if n > len(buf)-wire.HATransferHeaderSize {
+				return fmt.Errorf("%w: frame body of %d bytes exceeds the %d-byte buffer", wire.ErrHAFrame, n, len(buf))
+			}
+			if have-start < wire.HATransferHeaderSize+n {
+				break
+			}
+			body := buf[start+wire.HATransferHeaderSize : start+wire.HATransferHeaderSize+n]
+			start += wire.HATransferHeaderSize + n
+			lastFrame = time.Now()
+			c.lastRead.Store(lastFrame.UnixNano())
+			local := c.store.MaxPhyOffset()
+			if local != 0 && off != local {
+				return fmt.Errorf("master pushed offset %d, not equal to this slave's max offset %d", off, local)
+			}
+			if n == 0 {
+				continue
+			}
+			if err := c.store.AppendAt(off, body); err != nil {
+				return fmt.Errorf("append %d bytes from the master at %d: %w", n, off, err)
+			}
+			c.received.Add(int64(n))
+			appended = true
+		}
+		if start == have {
+			start, have = 0, 0
+		} else if len(buf)-start < wire.HATransferHeaderSize+clientTail(buf[start:have]) {
+			// Not enough room behind the partial frame: move it to the front.
+			have = copy(buf, buf[start:have])
+			start = 0
+		}
+		now := time.Now()
+		if local := c.store.MaxPhyOffset(); (appended && local > reported) || now.Sub(lastReport) >= c.cfg.HeartbeatInterval {
+			if err := report(local); err != nil {
+				return err
+			}
+			lastReport = now
+		}
+		if now.Sub(lastFrame) >= c.cfg.HousekeepingInterval {
+			return fmt.Errorf("no frame from the master for %v (haHousekeepingInterval)", c.cfg.HousekeepingInterval)
+		}
+		select {
+		case <-c.stop:
+			return nil
+		default:
+		}
+		// Wake up for the next report even when the master is silent.
+		_ = nc.SetReadDeadline(lastReport.Add(c.cfg.HeartbeatInterval))
+		r, err := nc.Read(buf[have:])
+		have += r
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, io.EOF) {
+				return errors.New("master closed the connection")
+			}
+			return err
+		}
+	}
+}
+
+// clientTail is the body length of the partial frame at the start of b, or
+// 0 while its header is incomplete.
+func clientTail(b []byte) int {
+	if _, n, err := wire.HATransferHeader(b); err == nil {
+		return n
+	}
+	return 0
+}
