@@ -295,6 +295,12 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 		"putMessageFailedTimes":                 strconv.FormatInt(b.putFailed.Load(), 10),
 		"storeState":                            "OK",
 	}
+	// brokerRole is Java's config key and values (no Java broker reports
+	// its role at run time); the store's role wins over the configured one.
+	kv["brokerRole"] = b.cfg.BrokerRole
+	if s.Role() == store.RoleSlave {
+		kv["brokerRole"] = "SLAVE"
+	}
 	// A slave's store refuses messages by design: that is no store state.
 	if err := s.NotWritable(); err != nil && !errors.Is(err, store.ErrSlave) {
 		kv["storeState"], kv["storeError"] = storeState(err), err.Error()
@@ -320,6 +326,7 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 	kv["timerMessagePending"] = strconv.FormatInt(b.timers.Pending(), 10)
 	kv["transactionHalfPending"] = strconv.FormatInt(b.tx.Pending(), 10)
 	b.addStatsRuntime(kv)
+	b.addHARuntime(kv)
 	b.replyBody(c, req, wire.Marshal(wire.KVTable{Table: kv}))
 }
 

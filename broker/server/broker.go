@@ -449,6 +449,8 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 		b.handleGetBrokerConfig(c, req)
 	case wire.GetBrokerRuntimeInfo:
 		b.handleRuntimeInfo(c, req)
+	case wire.GetBrokerHAStatus:
+		b.handleHAStatus(c, req)
 	case wire.GetTopicStatsInfo:
 		b.handleTopicStats(c, req)
 	case wire.GetConsumeStats:
