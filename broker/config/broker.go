@@ -97,6 +97,18 @@ type Broker struct {
 	ConfigBlackList string
 	LogDir          string // logDir (ours, not Java's), default $HOME/logs/rocketmqlogs
 
+	// slaveReadEnable: pull answers may send consumers to a slave
+	// (suggestWhichBrokerId); a slave serves pulls either way.
+	SlaveReadEnable bool
+	// accessMessageInMemoryMaxRatio, percent of RAM: a consumer reading
+	// further than this behind the end of the commit log reads from disk,
+	// and is sent to the group's whichBrokerWhenConsumeSlowly when
+	// slaveReadEnable is on.
+	AccessMessageInMemoryMaxRatio int
+	// offsetCheckInSlave: a slave corrects out-of-range pull offsets as a
+	// master does, instead of keeping the consumer where it is.
+	OffsetCheckInSlave bool
+
 	// RocketMQ 5 controller mode (BrokerConfig and
 	// MessageStoreConfig of apache/rocketmq 5.x). With EnableControllerMode the
 	// controller decides the broker's role and id: brokerId and brokerRole in
@@ -222,6 +234,7 @@ func defaultBroker() *Broker {
 		TraceOn:                        true,
 		ConfigBlackList:                "configBlackList;brokerConfigPath",
 		LogDir:                         underHome(home, "logs", "rocketmqlogs"),
+		AccessMessageInMemoryMaxRatio:  40,
 
 		// Controller mode (RocketMQ 5 BrokerConfig, MessageStoreConfig).
 		SyncBrokerMetadataPeriod:        5000,
@@ -295,6 +308,9 @@ func (b *Broker) keys() []key {
 		boolean("traceOn", &b.TraceOn),
 		str("configBlackList", &b.ConfigBlackList, nil),
 		str("logDir", &b.LogDir, nonEmpty),
+		boolean("slaveReadEnable", &b.SlaveReadEnable),
+		integer("accessMessageInMemoryMaxRatio", &b.AccessMessageInMemoryMaxRatio, javaInt, between(0, 100)),
+		boolean("offsetCheckInSlave", &b.OffsetCheckInSlave),
 		boolean("enableControllerMode", &b.EnableControllerMode),
 		str("controllerAddr", &b.ControllerAddr, addressList),
 		integer("syncBrokerMetadataPeriod", &b.SyncBrokerMetadataPeriod, javaInt, positive),

@@ -38,6 +38,7 @@ type ctlMode struct {
 func (b *Broker) openController(log *slog.Logger) error {
 	cfg := b.cfg
 	// Fenced until the controller decides.
+	b.role.Store(int32(roleSlave))
 	if err := b.store.SetRole(store.RoleSlave); err != nil {
 		return fmt.Errorf("fence the store: %w", err)
 	}
@@ -116,6 +117,8 @@ func (b *Broker) becomeMaster(epoch int32) error {
 	b.ctl.stateVersion.Store(int64(epoch))
 	b.ctl.id.Store(0)
 	b.ctl.masterAddr.Store(nil)
+	b.master.Store("") // no metadata sync on a master
+	b.role.Store(int32(roleSyncMaster))
 	b.log.Info("[CONTROLLER] this broker is the master now", "epoch", epoch)
 	b.kickRegister()
 	return nil
@@ -131,6 +134,8 @@ func (b *Broker) becomeSlave(masterAddr string, localID int64, epoch int32) erro
 	b.ctl.id.Store(localID)
 	b.ctl.masterAddr.Store(&masterAddr)
 	b.ctl.haKnown.Store(false)
+	b.role.Store(int32(roleSlave))
+	b.master.Store(masterAddr) // metadata sync from the controller's master
 	b.log.Info("[CONTROLLER] this broker is a slave now", "epoch", epoch, "master", masterAddr, "brokerId", localID)
 	b.kickRegister()
 	return nil
