@@ -71,6 +71,7 @@ func replicas(t *tpl, master string, nsAllDown Trigger) Discovery {
 		withMap(item("in sync", "rocketmq.replica.insync", "inSync", vtUint, "", unknown), "Yes/No"),
 		withMap(item("connected to master", "rocketmq.replica.connected", "connected", vtUint, "", unknown), "Yes/No"),
 		withMap(item("up", "rocketmq.replica.up", "up", vtUint, "", unknown), "Service state"),
+		withMap(item("stalled", "rocketmq.replica.stalled", "stalled", vtUint, "", unknown), "Yes/No"),
 	}
 	bytes, secs := "rocketmq.replica.lag.bytes"+id, "rocketmq.replica.lag.seconds"+id
 	d.TriggerPrototypes = []Trigger{
@@ -79,6 +80,9 @@ func replicas(t *tpl, master string, nsAllDown Trigger) Discovery {
 			"The slave falls behind: a master loss now would lose (ASYNC_MASTER) or stall (SYNC_MASTER) this much.", nsAllDown),
 		t.trigger(`Slave {#BROKER}/{#BROKER.ID}: needs more than {$RMQ.REPLICA.LAG.SECONDS.MAX.WARN:"{#BROKER}"} s to catch up for {$RMQ.REPLICA.LAG.TIME}`,
 			t.fn("min", secs, "{$RMQ.REPLICA.LAG.TIME}")+`>{$RMQ.REPLICA.LAG.SECONDS.MAX.WARN:"{#BROKER}"}`, "WARNING", "performance", "", nsAllDown),
+		t.trigger("Slave {#BROKER}/{#BROKER.ID}: replication stalled for {$RMQ.REPLICA.LAG.TIME}",
+			t.fn("min", "rocketmq.replica.stalled"+id, "{$RMQ.REPLICA.LAG.TIME}")+"=1", "AVERAGE", "availability",
+			"The slave is connected and behind, but its master sends it nothing.", nsAllDown),
 	}
 	d.GraphPrototypes = []Graph{t.graphPrototype("Slave {#BROKER}/{#BROKER.ID}: replication lag", bytes)}
 	return d
