@@ -121,6 +121,8 @@ var liveConfigKeys = map[string]bool{
 	// Name servers, so that a blue-green upgrade can register the old
 	// brokers with the new cluster's name servers while they serve.
 	"namesrvAddr": true,
+	// Where consumers read, applied at once as in Java.
+	"slaveReadEnable": true, "accessMessageInMemoryMaxRatio": true, "offsetCheckInSlave": true,
 }
 
 // handleUpdateBrokerConfig applies UPDATE_BROKER_CONFIG all or nothing: a
@@ -195,6 +197,7 @@ func (b *Broker) handleUpdateBrokerConfig(c *remoting.Conn, req *wire.Command) {
 	oldPerm := int(b.perm.Load())
 	b.perm.Store(int32(next.BrokerPermission))
 	b.store.SetRetention(time.Duration(next.FileReservedTime)*time.Hour, next.DeleteWhenHours(), next.DiskMaxUsedSpaceRatio)
+	b.setSlaveReads(&next)
 	b.cfgMu.Unlock()
 
 	for _, k := range keys {
@@ -298,7 +301,8 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 	if s.Role() == store.RoleSlave {
 		kv["brokerRole"] = "SLAVE"
 	}
-	if err := s.NotWritable(); err != nil {
+	// A slave's store refuses messages by design: that is no store state.
+	if err := s.NotWritable(); err != nil && !errors.Is(err, store.ErrSlave) {
 		kv["storeState"], kv["storeError"] = storeState(err), err.Error()
 	}
 	ranges, size, skipped := s.Corruption()
