@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -103,6 +104,36 @@ func TestZabbixReplication(t *testing.T) {
 	if got := lldSet(t, rows, "{#BROKER}"); strings.Join(got, ";") != "broker-a;broker-c" {
 		t.Fatalf("broker set discovery %v", got)
 	}
+
+	// The slave frozen: a send reaches the master's commit log (not
+	// SEND_OK on a SYNC_MASTER without the slave's ack), the master's
+	// connection stays, its diff grows and nothing flows: lag in bytes,
+	// stalled, no catch-up time. Thawed, the slave catches up to 0 again.
+	before := *slave().LagBytes
+	if err := g.slave.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	thaw := func() {
+		if !thawed {
+			thawed = true
+			_ = g.slave.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}
+	defer thaw()
+	runCLI(t, nil, "message", "send", "-t", "ZbxHA", "--body", "behind", "--count", "1", "-n", ns)
+	waitFor(t, 30*time.Second, "the frozen slave stalled and behind", func() bool {
+		get()
+		r := slave()
+		return r != nil && r.Connected == 1 && r.LagBytes != nil && *r.LagBytes > before && r.Stalled == 1 && r.LagSeconds == nil &&
+			st.Sets["broker-a"].MaxLagBytes == *r.LagBytes
+	})
+	thaw()
+	waitFor(t, 30*time.Second, "the thawed slave caught up", func() bool {
+		get()
+		r := slave()
+		return r != nil && r.LagBytes != nil && *r.LagBytes == 0 && r.Stalled == 0 && r.LagSeconds != nil && *r.LagSeconds == 0
+	})
 
 	// The slave dies: the master has no in-sync slave left.
 	g.slave.kill()
