@@ -80,6 +80,10 @@ func replicas(t *tpl, master string, nsAllDown Trigger) Discovery {
 			"The slave falls behind: a master loss now would lose (ASYNC_MASTER) or stall (SYNC_MASTER) this much.", nsAllDown),
 		t.trigger(`Slave {#BROKER}/{#BROKER.ID}: needs more than {$RMQ.REPLICA.LAG.SECONDS.MAX.WARN:"{#BROKER}"} s to catch up for {$RMQ.REPLICA.LAG.TIME}`,
 			t.fn("min", secs, "{$RMQ.REPLICA.LAG.TIME}")+`>{$RMQ.REPLICA.LAG.SECONDS.MAX.WARN:"{#BROKER}"}`, "WARNING", "performance", "", nsAllDown),
+		t.trigger("Slave {#BROKER}/{#BROKER.ID}: down or gone",
+			t.fn("max", "rocketmq.replica.up"+id, "3m")+"=0 or "+t.fn("nodata", "rocketmq.replica.up"+id, "5m")+"=1", "AVERAGE", "availability",
+			"The slave ({#BROKER.ADDR}) does not answer, or the name servers stopped listing it (its items then get no data). "+
+				"An ASYNC_MASTER keeps taking writes that no replica holds.", nsAllDown),
 		t.trigger("Slave {#BROKER}/{#BROKER.ID}: replication stalled for {$RMQ.REPLICA.LAG.TIME}",
 			t.fn("min", "rocketmq.replica.stalled"+id, "{$RMQ.REPLICA.LAG.TIME}")+"=1", "AVERAGE", "availability",
 			"The slave is connected and behind, but its master sends it nothing.", nsAllDown),
