@@ -15,8 +15,12 @@ import (
 // DataVersion versions a broker's topic table (apache/rocketmq
 // rocketmq-all-4.9.8 common/src/main/java/org/apache/rocketmq/common/DataVersion.java).
 type DataVersion struct {
-	Counter   int64 `json:"counter"`
-	Timestamp int64 `json:"timestamp"`
+	// StateVersion (RocketMQ 5) is the master epoch in controller mode: the
+	// name server keeps the registration with the higher one when two
+	// addresses claim the same id. Absent (0) from 4.x brokers.
+	StateVersion int64 `json:"stateVersion,omitempty"`
+	Counter      int64 `json:"counter"`
+	Timestamp    int64 `json:"timestamp"`
 }
 
 // TopicConfig is a broker's definition of one topic.

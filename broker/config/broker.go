@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -107,6 +108,28 @@ type Broker struct {
 	// offsetCheckInSlave: a slave corrects out-of-range pull offsets as a
 	// master does, instead of keeping the consumer where it is.
 	OffsetCheckInSlave bool
+
+	// RocketMQ 5 controller mode (BrokerConfig and
+	// MessageStoreConfig of apache/rocketmq 5.x). With EnableControllerMode the
+	// controller decides the broker's role and id: brokerId and brokerRole in
+	// the file are not authoritative (Java's samples say brokerId=-1, SLAVE).
+	EnableControllerMode            bool   // enableControllerMode
+	ControllerAddr                  string // controllerAddr, "ip:port;ip:port"
+	SyncBrokerMetadataPeriod        int    // syncBrokerMetadataPeriod, ms: GET_REPLICA_INFO poll
+	CheckSyncStateSetPeriod         int    // checkSyncStateSetPeriod, ms: master's SyncStateSet shrink check
+	SyncControllerMetadataPeriod    int    // syncControllerMetadataPeriod, ms: find the controller leader
+	BrokerHeartbeatInterval         int    // brokerHeartbeatInterval, ms
+	ControllerHeartBeatTimeoutMills int64  // controllerHeartBeatTimeoutMills, ms: sent in each heartbeat
+	SendHeartbeatTimeoutMillis      int64  // sendHeartbeatTimeoutMillis, ms
+	BrokerElectionPriority          int    // brokerElectionPriority: lower wins ties
+	HAMaxTimeSlaveNotCatchup        int64  // haMaxTimeSlaveNotCatchup, ms
+	AllAckInSyncStateSet            bool   // allAckInSyncStateSet
+	MinInSyncReplicas               int    // minInSyncReplicas: refuse sends below this many in-sync replicas
+	InSyncReplicas                  int    // inSyncReplicas: replicas a send needs without allAckInSyncStateSet
+	SyncFromLastFile                bool   // syncFromLastFile: an empty replica copies only the master's last file
+	AsyncLearner                    bool   // asyncLearner: never join the SyncStateSet
+	StorePathEpochFile              string // storePathEpochFile, default <storePathRootDir>/epochFileCheckpoint
+	StorePathBrokerIdentity         string // storePathBrokerIdentity, default <storePathRootDir>/brokerIdentity
 
 	kept
 }
@@ -212,6 +235,18 @@ func defaultBroker() *Broker {
 		ConfigBlackList:                "configBlackList;brokerConfigPath",
 		LogDir:                         underHome(home, "logs", "rocketmqlogs"),
 		AccessMessageInMemoryMaxRatio:  40,
+
+		// Controller mode (RocketMQ 5 BrokerConfig, MessageStoreConfig).
+		SyncBrokerMetadataPeriod:        5000,
+		CheckSyncStateSetPeriod:         5000,
+		SyncControllerMetadataPeriod:    10000,
+		BrokerHeartbeatInterval:         1000,
+		ControllerHeartBeatTimeoutMills: 10000,
+		SendHeartbeatTimeoutMillis:      1000,
+		BrokerElectionPriority:          math.MaxInt32,
+		HAMaxTimeSlaveNotCatchup:        15000,
+		MinInSyncReplicas:               1,
+		InSyncReplicas:                  1,
 	}
 }
 
@@ -219,7 +254,7 @@ func (b *Broker) keys() []key {
 	return []key{
 		str("brokerClusterName", &b.BrokerClusterName, nonEmpty),
 		str("brokerName", &b.BrokerName, nonEmpty),
-		integer("brokerId", &b.BrokerID, javaLong, atLeast(0)),
+		integer("brokerId", &b.BrokerID, javaLong, atLeast(-1)), // -1: controller mode assigns it
 		str("namesrvAddr", &b.NamesrvAddr, addressList),
 		integer("listenPort", &b.ListenPort, javaInt, listenPort),
 		str("bindAddress", &b.BindAddress, hostOrIP),
@@ -276,6 +311,23 @@ func (b *Broker) keys() []key {
 		boolean("slaveReadEnable", &b.SlaveReadEnable),
 		integer("accessMessageInMemoryMaxRatio", &b.AccessMessageInMemoryMaxRatio, javaInt, between(0, 100)),
 		boolean("offsetCheckInSlave", &b.OffsetCheckInSlave),
+		boolean("enableControllerMode", &b.EnableControllerMode),
+		str("controllerAddr", &b.ControllerAddr, addressList),
+		integer("syncBrokerMetadataPeriod", &b.SyncBrokerMetadataPeriod, javaInt, positive),
+		integer("checkSyncStateSetPeriod", &b.CheckSyncStateSetPeriod, javaInt, positive),
+		integer("syncControllerMetadataPeriod", &b.SyncControllerMetadataPeriod, javaInt, positive),
+		integer("brokerHeartbeatInterval", &b.BrokerHeartbeatInterval, javaInt, positive),
+		integer("controllerHeartBeatTimeoutMills", &b.ControllerHeartBeatTimeoutMills, javaLong, positive),
+		integer("sendHeartbeatTimeoutMillis", &b.SendHeartbeatTimeoutMillis, javaLong, positive),
+		integer("brokerElectionPriority", &b.BrokerElectionPriority, javaInt, nil),
+		integer("haMaxTimeSlaveNotCatchup", &b.HAMaxTimeSlaveNotCatchup, javaLong, positive),
+		boolean("allAckInSyncStateSet", &b.AllAckInSyncStateSet),
+		integer("minInSyncReplicas", &b.MinInSyncReplicas, javaInt, positive),
+		integer("inSyncReplicas", &b.InSyncReplicas, javaInt, positive),
+		boolean("syncFromLastFile", &b.SyncFromLastFile),
+		boolean("asyncLearner", &b.AsyncLearner),
+		derived(str("storePathEpochFile", &b.StorePathEpochFile, nonEmpty)),
+		derived(str("storePathBrokerIdentity", &b.StorePathBrokerIdentity, nonEmpty)),
 	}
 }
 
@@ -288,6 +340,12 @@ func (b *Broker) finish() ([]string, error) {
 	}
 	if ip := net.ParseIP(b.BindAddress).To4(); ip != nil && !ip.IsUnspecified() && !b.explicit["brokerIP1"] {
 		b.BrokerIP1 = ip.String() // the one address clients can reach
+	}
+	if !b.explicit["storePathEpochFile"] {
+		b.StorePathEpochFile = filepath.Join(b.StorePathRootDir, "epochFileCheckpoint")
+	}
+	if !b.explicit["storePathBrokerIdentity"] {
+		b.StorePathBrokerIdentity = filepath.Join(b.StorePathRootDir, "brokerIdentity")
 	}
 	if !b.explicit["brokerIP2"] {
 		b.BrokerIP2 = b.BrokerIP1
@@ -305,6 +363,25 @@ func (b *Broker) finish() ([]string, error) {
 	}
 	if b.HAListenPort == b.ListenPort && b.ListenPort != 0 {
 		return warnings, fmt.Errorf("haListenPort = %d: same as listenPort", b.HAListenPort)
+	}
+	// Accepted keys (compat.go) whose true value mqops cannot honour.
+	if v, _ := strconv.ParseBool(strings.TrimSpace(b.compat["enableDLegerCommitLog"])); v {
+		// Java 5 exits with -4 when both are set; mqops has no DLedger log.
+		return warnings, errors.New("enableDLegerCommitLog = true: the DLedger commit log is not supported; " +
+			"use controller mode (enableControllerMode=true) for automatic failover")
+	}
+	if b.EnableControllerMode {
+		if b.ControllerAddr == "" {
+			return warnings, errors.New("enableControllerMode = true needs controllerAddr")
+		}
+		if v, _ := strconv.ParseBool(strings.TrimSpace(b.compat["fetchControllerAddrByDnsLookup"])); v {
+			return warnings, errors.New("fetchControllerAddrByDnsLookup = true is not supported: list the controllers in controllerAddr")
+		}
+		// The controller assigns id and role; the file's are ignored.
+		return warnings, nil
+	}
+	if b.BrokerID < 0 {
+		return warnings, fmt.Errorf("brokerId = %d: only controller mode (enableControllerMode=true) lets the controller assign it", b.BrokerID)
 	}
 	// Java's BrokerStartup makes the same two decisions.
 	if b.BrokerRole == "SLAVE" {

@@ -26,6 +26,8 @@ var brokerConfigKeys = []string{
 	"rmqAddressServerDomain", "rmqAddressServerSubGroup",
 	// Sends are served on each connection's read loop: no pool to size.
 	"sendMessageThreadPoolNums",
+	// RocketMQ 5 controller mode: true is refused (Broker.finish).
+	"fetchControllerAddrByDnsLookup",
 }
 
 var messageStoreConfigKeys = []string{

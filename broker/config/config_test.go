@@ -208,7 +208,7 @@ func TestBadValues(t *testing.T) {
 		{"namesrvAddr", "127.0.0.1", "want host:port"},
 		{"namesrvAddr", "127.0.0.1:9876;:9876", "want host:port"},
 		{"namesrvAddr", "127.0.0.1:98760", "want host:port"},
-		{"brokerId", "-1", "must be >= 0"},
+		{"brokerId", "-2", "must be >= -1"},
 		{"brokerName", "", "must not be empty"},
 		{"syncFlushTimeout", "1.5", "not an integer"},
 	} {
@@ -251,6 +251,33 @@ func TestMalformedFile(t *testing.T) {
 	}
 	if _, _, err := LoadBroker(filepath.Join(t.TempDir(), "missing.conf"), nil); err == nil {
 		t.Error("missing file: no error")
+	}
+}
+
+// ha.md Appendix A: a Java 5 controller-mode broker.conf starts unchanged;
+// the controller, not brokerId=-1 and brokerRole=SLAVE, decides.
+func TestControllerModeConf(t *testing.T) {
+	setup(t)
+	conf := "brokerClusterName=DefaultCluster\nbrokerName=broker-a\nbrokerId=-1\nbrokerRole=SLAVE\n" +
+		"enableControllerMode=true\ncontrollerAddr=127.0.0.1:9878;127.0.0.1:9868;127.0.0.1:9858\n" +
+		"namesrvAddr=127.0.0.1:9876;127.0.0.1:9886;127.0.0.1:9896\nallAckInSyncStateSet=true\n" +
+		"listenPort=30911\nhaListenPort=30912\nstorePathRootDir=/tmp/n0\nstorePathCommitLog=/tmp/n0/commitlog\n" +
+		"mappedFileSizeCommitLog=67108864\nflushDiskType=ASYNC_FLUSH\n"
+	b, warnings := mustLoad(t, conf, nil)
+	if !b.EnableControllerMode || b.BrokerID != -1 || !b.AllAckInSyncStateSet || len(warnings) != 0 ||
+		b.StorePathEpochFile != "/tmp/n0/epochFileCheckpoint" || b.StorePathBrokerIdentity != "/tmp/n0/brokerIdentity" ||
+		b.BrokerHeartbeatInterval != 1000 || b.HAMaxTimeSlaveNotCatchup != 15000 || b.MinInSyncReplicas != 1 {
+		t.Fatalf("controller-mode conf: %+v, warnings %q", b, warnings)
+	}
+	for text, want := range map[string]string{
+		"brokerId=-1\n":                "only controller mode",
+		"enableControllerMode=true\n":  "needs controllerAddr",
+		"enableDLegerCommitLog=true\n": "DLedger commit log is not supported",
+		"enableControllerMode=true\ncontrollerAddr=127.0.0.1:9878\nfetchControllerAddrByDnsLookup=true\n": "not supported",
+	} {
+		if _, _, err := LoadBroker(write(t, "broker.conf", text), nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err %v, want %q", text, err, want)
+		}
 	}
 }
 

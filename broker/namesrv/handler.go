@@ -155,6 +155,11 @@ func (s *Server) registerBroker(c *remoting.Conn, req *wire.Command) (*wire.Comm
 		s.connClosed(c)
 	default:
 	}
+	if res.ignored {
+		s.log.Warn("Registering Broker conflicts with the existed one, just ignore",
+			"cluster", reg.cluster, "brokerName", reg.brokerName, "brokerId", reg.brokerID,
+			"brokerAddr", reg.brokerAddr, "stateVersion", topics.DataVersion.StateVersion, "heldBy", res.heldBy)
+	}
 	if res.newAddr {
 		s.log.Info("[BROKER_REGISTERED] new broker registered",
 			"cluster", reg.cluster, "brokerName", reg.brokerName, "brokerId", reg.brokerID,

@@ -125,6 +125,7 @@ type broker struct {
 	cluster, name, addr, ha string
 	id                      int64
 	counter                 int64
+	stateVersion            int64 // RocketMQ 5: master epoch in controller mode
 	topics                  []*wire.TopicConfig
 }
 
@@ -143,7 +144,7 @@ func (b *broker) fields() map[string]string {
 
 func (b *broker) wrapper() wire.TopicConfigSerializeWrapper {
 	w := wire.TopicConfigSerializeWrapper{
-		DataVersion:      wire.DataVersion{Counter: b.counter, Timestamp: 1700000000000 + b.counter},
+		DataVersion:      wire.DataVersion{StateVersion: b.stateVersion, Counter: b.counter, Timestamp: 1700000000000 + b.counter},
 		TopicConfigTable: map[string]*wire.TopicConfig{},
 	}
 	for _, tc := range b.topics {

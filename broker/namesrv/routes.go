@@ -46,6 +46,8 @@ type registration struct {
 type registerResult struct {
 	haServerAddr, masterAddr string
 	newAddr                  bool
+	ignored                  bool   // a newer holder (higher stateVersion) has the id
+	heldBy                   string // that holder
 }
 
 // removal names one broker address dropped from the registry, for logging.
@@ -81,6 +83,18 @@ func newRouteTable() *routeTable {
 func (t *routeTable) register(r *registration, conn *remoting.Conn, cb *connBrokers, now time.Time) registerResult {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+
+	// RocketMQ 5's fencing of a stale master (RouteInfoManager.registerBroker
+	// in apache/rocketmq 5.x): an id already held by another live address
+	// with a higher stateVersion (master epoch) keeps its holder.
+	if bd := t.brokers[r.brokerName]; bd != nil {
+		if old, ok := bd.BrokerAddrs[r.brokerID]; ok && old != r.brokerAddr {
+			if ol := t.live[old]; ol != nil && ol.dataVersion.StateVersion > r.topics.DataVersion.StateVersion {
+				delete(t.live, r.brokerAddr)
+				return registerResult{ignored: true, heldBy: old}
+			}
+		}
+	}
 
 	names := t.clusters[r.cluster]
 	if names == nil {

@@ -695,3 +695,39 @@ func TestRouteJSONShapes(t *testing.T) {
 		t.Fatalf("filter servers not cleared: %s", resp.Body)
 	}
 }
+
+// RocketMQ 5 fencing at the name server: an id held by a live address with
+// a higher stateVersion (master epoch) ignores a registration from another
+// address with a lower one; a higher one takes the id over.
+func TestStateVersionFencesStaleMaster(t *testing.T) {
+	s := startServer(t, Options{})
+	c := newClient(t, s.addr)
+	newMaster := &broker{cluster: cluster, name: "broker-a", addr: addrA1, ha: haA1, id: 0, counter: 1, stateVersion: 2,
+		topics: []*wire.TopicConfig{topic("TopicTest", 4, 6)}}
+	oldMaster := &broker{cluster: cluster, name: "broker-a", addr: addrA0, ha: haA0, id: 0, counter: 5, stateVersion: 1,
+		topics: []*wire.TopicConfig{topic("TopicTest", 4, 6)}}
+	c.register(newMaster)
+	c.register(oldMaster) // stale: ignored
+	_, rd := c.route("TopicTest")
+	if len(rd.BrokerDatas) != 1 || rd.BrokerDatas[0].BrokerAddrs[0] != addrA1 || len(rd.BrokerDatas[0].BrokerAddrs) != 1 {
+		t.Fatalf("route after a stale id-0 registration: %+v", rd.BrokerDatas)
+	}
+	// The old master, now a slave of epoch 3, registers under its own id.
+	oldMaster.id, oldMaster.stateVersion = 2, 3
+	c.register(oldMaster)
+	// A newer master epoch on the old address takes id 0 back.
+	oldMaster.id, oldMaster.stateVersion = 0, 4
+	c.register(oldMaster)
+	_, rd = c.route("TopicTest")
+	if got := rd.BrokerDatas[0].BrokerAddrs; got[0] != addrA0 {
+		t.Fatalf("route after a newer epoch's registration: %v", got)
+	}
+	// Equal or absent stateVersions (4.x brokers) keep the old behaviour:
+	// the last registration wins.
+	newMaster.stateVersion = 4
+	c.register(newMaster)
+	_, rd = c.route("TopicTest")
+	if got := rd.BrokerDatas[0].BrokerAddrs; got[0] != addrA1 {
+		t.Fatalf("equal stateVersion: %v", got)
+	}
+}

@@ -67,6 +67,7 @@ type Broker struct {
 	haClient   *ha.Client // slaves: follows the master
 	haAddr     string     // brokerIP2:haListenPort as registered
 	syncMaster bool       // SYNC_MASTER: sends wait for a slave's ack
+	ctl        *ctlMode   // controller mode (enableControllerMode) instead of the above; nil otherwise
 
 	delayLevels []time.Duration // messageDelayLevel, parsed
 
@@ -178,6 +179,8 @@ func New(o Options) (*Broker, error) {
 		TagsCode:              b.tagsCode,
 		AcceptDataLoss:        o.AcceptDataLoss,
 		FsyncFault:            o.fsyncFault,
+		// Controller mode: consumers see only records the replicas hold.
+		ConfirmGate: cfg.EnableControllerMode,
 	}
 	if cfg.FlushDiskType == "SYNC_FLUSH" {
 		sc.FlushMode = store.SyncFlush
@@ -212,7 +215,12 @@ func New(o Options) (*Broker, error) {
 		return nil, err
 	}
 	b.delay.DeadLetter, b.timers.DeadLetter = b.deadLetterTopic, b.deadLetterTopic
-	if err := b.openHA(slog); err != nil {
+	if cfg.EnableControllerMode {
+		err = b.openController(o.Log)
+	} else {
+		err = b.openHA(slog)
+	}
+	if err != nil {
 		b.tx.Close()
 		b.store.Close()
 		b.srv.Close()
@@ -311,7 +319,19 @@ func (b *Broker) Start() {
 		}
 	}()
 	b.stats.Start()
-	if b.isSlave() {
+	if b.ctl != nil {
+		// Controller mode switches roles at run time: the metadata sync
+		// runs only while a master is known (a slave's), the writing
+		// services retry while the store refuses their writes (a slave's).
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.sync.Run(b.stop)
+		}()
+		b.delay.Start()
+		b.timers.Start()
+		b.tx.Start()
+	} else if b.isSlave() {
 		// A slave stores nothing of its own: the services that write
 		// (delay and timer re-publishing, transaction check-backs) run on
 		// the master, whose writes reach the slave by replication. The
@@ -327,6 +347,7 @@ func (b *Broker) Start() {
 		b.tx.Start()
 	}
 	b.startHA()
+	b.startController()
 	b.registerAll()
 	b.wg.Add(3)
 	go b.registerLoop()
@@ -345,6 +366,7 @@ func (b *Broker) Close() error {
 	b.srv.Close()
 	b.namesrv.Close()
 	b.wg.Wait()
+	b.closeController()
 	b.closeHA()
 	if err := b.tx.Close(); err != nil {
 		b.log.Error("[TRANSACTION] saving transaction state failed", "err", err)
@@ -477,6 +499,10 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 		b.handleStatsToday(c, req)
 	case wire.MQOpsStatsSeries:
 		b.handleStatsSeries(c, req)
+	case wire.NotifyBrokerRoleChanged:
+		b.handleNotifyRoleChanged(c, req)
+	case wire.GetBrokerEpochCache:
+		b.handleEpochCache(c, req)
 	default:
 		c.ReplyCode(req, wire.RequestCodeNotSupported, fmt.Sprintf(" request type %d not supported", req.Code))
 	}
@@ -594,11 +620,20 @@ func (b *Broker) registerAll() {
 			tc.Perm = perm
 		}
 	}
+	brokerID := b.cfg.BrokerID
+	if b.ctl != nil {
+		id, stateVersion, ok := b.ctlRegistration()
+		if !ok {
+			return // fenced: no role yet
+		}
+		brokerID = id
+		w.DataVersion.StateVersion = stateVersion
+	}
 	body := wire.Marshal(wire.RegisterBrokerBody{FilterServerList: []string{}, TopicConfigSerializeWrapper: w})
 	fields := map[string]string{
 		"brokerName": b.cfg.BrokerName, "brokerAddr": b.addr, "clusterName": b.cfg.BrokerClusterName,
 		"haServerAddr": b.haAddr,
-		"brokerId":     strconv.FormatInt(b.cfg.BrokerID, 10), "compressed": "false",
+		"brokerId":     strconv.FormatInt(brokerID, 10), "compressed": "false",
 		"bodyCrc32": strconv.FormatInt(int64(crc32.ChecksumIEEE(body)&0x7FFFFFFF), 10), // Java masks the sign bit
 	}
 	timeout := time.Duration(b.cfg.RegisterBrokerTimeoutMills) * time.Millisecond
@@ -615,8 +650,12 @@ func (b *Broker) registerAll() {
 				b.log.Warn("[REGISTER_FAILED] name server refused registration", "namesrv", addr, "code", wire.ResponseName(resp.Code), "remark", string(resp.Remark))
 			default:
 				b.log.Debug("registered to name server", "namesrv", addr)
-				b.followRegisteredMaster(resp)
-				b.noteRegistered(resp)
+				if b.ctl != nil {
+					b.ctlRegistered(resp)
+				} else {
+					b.followRegisteredMaster(resp)
+					b.noteRegistered(resp)
+				}
 			}
 		}(a)
 	}
@@ -641,9 +680,17 @@ func removedAddrs(old, next string) []string {
 }
 
 func (b *Broker) unregister(addrs []string) {
+	brokerID := b.cfg.BrokerID
+	if b.ctl != nil {
+		id, _, ok := b.ctlRegistration()
+		if !ok {
+			return
+		}
+		brokerID = id
+	}
 	fields := map[string]string{
 		"brokerName": b.cfg.BrokerName, "brokerAddr": b.addr, "clusterName": b.cfg.BrokerClusterName,
-		"brokerId": strconv.FormatInt(b.cfg.BrokerID, 10),
+		"brokerId": strconv.FormatInt(brokerID, 10),
 	}
 	for _, a := range addrs {
 		if _, err := b.namesrv.Invoke(a, wire.NewRequest(wire.UnregisterBroker, fields, nil), 3*time.Second); err != nil {

@@ -15,6 +15,9 @@ import (
 // haSlaveFallbehindMax (RocketMQ 5: haMaxGapNotInSync) bytes behind; Java
 // also counts a slave that has not reported yet when the log is small.
 func (b *Broker) haRuntimeInfo() *wire.HARuntimeInfo {
+	if b.ctl != nil {
+		return b.ctlRuntimeInfo()
+	}
 	st := b.HAStatus()
 	info := &wire.HARuntimeInfo{HAConnectionInfo: []wire.HAConnectionRuntimeInfo{}}
 	if f := st.Follower; f != nil {

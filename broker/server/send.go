@@ -181,6 +181,9 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 	}
 	st := stateOf(c)
 	wait := string(wire.PropertyValue(props, wire.PropWait)) != "false"
+	if b.inSyncNotEnough(c, req, wait) {
+		return
+	}
 	st.scratch = b.storedProperties(st.scratch[:0], props, nil)
 	m := store.Message{
 		Topic: tc.TopicName, QueueID: h.queueID, Flag: h.flag, SysFlag: h.sysFlag,
@@ -326,7 +329,12 @@ func (b *Broker) replySend(c *remoting.Conn, req *wire.Command, r store.PutResul
 		return
 	}
 	flush, repl := b.store.SyncFlush(), b.syncMaster
-	if repl && !b.haServer.SlaveOK(r.EndOffset) {
+	if b.ctl != nil {
+		// Controller mode: the ack rule (allAckInSyncStateSet,
+		// inSyncReplicas) decides; minInSyncReplicas was checked before
+		// the put.
+		repl = b.ctl.ha.IsMaster() && (b.cfg.AllAckInSyncStateSet || b.cfg.InSyncReplicas > 1)
+	} else if repl && !b.haServer.SlaveOK(r.EndOffset) {
 		// Java's HAService.isSlaveOK: no slave connected, or too far
 		// behind to wait for; answered at once, still a stored message.
 		if !flush {
@@ -381,7 +389,11 @@ func (b *Broker) replyAfterWait(c *remoting.Conn, resp *wire.Command, end int64,
 		b.store.WaitFlushed(end, w.flushed)
 	}
 	if repl {
-		b.haServer.WaitAck(end, w.acked)
+		if b.ctl != nil {
+			b.ctl.ha.WaitAck(end, w.acked)
+		} else {
+			b.haServer.WaitAck(end, w.acked)
+		}
 	}
 }
 
@@ -521,6 +533,9 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *wire.Command, h *sendHeader, t
 		st.items[i].Properties = st.scratch[spans[i].start:spans[i].end]
 	}
 	wait := string(wire.PropertyValue(h.properties, wire.PropWait)) != "false"
+	if b.inSyncNotEnough(c, req, wait) {
+		return
+	}
 	first, phys := b.store.PutBatch(st.items)
 	if first.Status != store.PutOK {
 		b.replySend(c, req, first, h.queueID, wait, nil)

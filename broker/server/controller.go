@@ -1,0 +1,243 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqops/mqops/broker/ha/autoswitch"
+	"github.com/mqops/mqops/broker/ha/epoch"
+	"github.com/mqops/mqops/broker/replicas"
+	"github.com/mqops/mqops/broker/store"
+	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/wire"
+)
+
+// Controller mode (enableControllerMode, RocketMQ 5): the controller
+// decides which replica of the group is master (apache/rocketmq
+// broker/src/main/java/org/apache/rocketmq/broker/controller/ReplicasManager.java).
+// The broker starts fenced: a slave store, not registered with the name
+// servers, until the controller names a role; then it registers with the
+// controller-assigned id (0 as master) and stateVersion = master epoch, so
+// a name server prefers the newest master (broker/namesrv).
+type ctlMode struct {
+	ha  *autoswitch.Service
+	mgr *replicas.Manager
+
+	id           atomic.Int64 // id registered with the name servers, -1 while fenced
+	stateVersion atomic.Int64 // master epoch
+	masterAddr   atomic.Pointer[string]
+	haKnown      atomic.Bool // the slave follows the master's HA address
+}
+
+// openController prepares controller mode; the store is open.
+func (b *Broker) openController(log *slog.Logger) error {
+	cfg := b.cfg
+	// Fenced until the controller decides.
+	b.role.Store(int32(roleSlave))
+	if err := b.store.SetRole(store.RoleSlave); err != nil {
+		return fmt.Errorf("fence the store: %w", err)
+	}
+	b.store.EnableConfirmGate(true)
+	eps, err := epoch.Open(cfg.StorePathEpochFile)
+	if err != nil {
+		return err
+	}
+	ctl := &ctlMode{}
+	ctl.id.Store(-1)
+	ctl.ha, err = autoswitch.Listen(net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.HAListenPort)), b.store, eps, autoswitch.Config{
+		HeartbeatInterval:      time.Duration(cfg.HASendHeartbeatInterval) * time.Millisecond,
+		HousekeepingInterval:   time.Duration(cfg.HAHousekeepingInterval) * time.Millisecond,
+		TransferBatchSize:      cfg.HATransferBatchSize,
+		SlaveTimeout:           time.Duration(cfg.SlaveTimeout) * time.Millisecond,
+		AllAckInSyncStateSet:   cfg.AllAckInSyncStateSet,
+		InSyncReplicas:         cfg.InSyncReplicas,
+		MaxTimeSlaveNotCatchup: time.Duration(cfg.HAMaxTimeSlaveNotCatchup) * time.Millisecond,
+		SyncFromLastFile:       cfg.SyncFromLastFile,
+		AsyncLearner:           cfg.AsyncLearner,
+		OnExpand:               func(set []int64) { ctl.mgr.AlterSyncStateSet(set) },
+		Log:                    log,
+	})
+	if err != nil {
+		return err
+	}
+	b.haAddr = net.JoinHostPort(cfg.BrokerIP2, strconv.Itoa(ctl.ha.Addr().(*net.TCPAddr).Port))
+	ctl.mgr = replicas.New(replicas.Config{
+		Cluster: cfg.BrokerClusterName, Name: cfg.BrokerName, Addr: b.addr,
+		Controllers: replicas.ParseControllers(cfg.ControllerAddr), IdentityPath: cfg.StorePathBrokerIdentity,
+		SyncBrokerMetadataPeriod:     time.Duration(cfg.SyncBrokerMetadataPeriod) * time.Millisecond,
+		CheckSyncStateSetPeriod:      time.Duration(cfg.CheckSyncStateSetPeriod) * time.Millisecond,
+		SyncControllerMetadataPeriod: time.Duration(cfg.SyncControllerMetadataPeriod) * time.Millisecond,
+		HeartbeatInterval:            time.Duration(cfg.BrokerHeartbeatInterval) * time.Millisecond,
+		HeartbeatTimeout:             time.Duration(cfg.ControllerHeartBeatTimeoutMills) * time.Millisecond,
+		RequestTimeout:               max(time.Duration(cfg.SendHeartbeatTimeoutMillis)*time.Millisecond, 3*time.Second),
+		ElectionPriority:             int32(cfg.BrokerElectionPriority),
+		Log:                          log,
+	}, ctl.ha, replicas.Hooks{
+		ToMaster:      b.becomeMaster,
+		ToSlave:       b.becomeSlave,
+		MasterHA:      func(string) string { return "" }, // learned from the name servers' answer
+		MaxPhyOffset:  b.store.MaxPhyOffset,
+		ConfirmOffset: b.store.ConfirmOffset,
+	})
+	b.ctl = ctl
+	return nil
+}
+
+func (b *Broker) startController() {
+	if b.ctl == nil {
+		return
+	}
+	b.ctl.ha.Start()
+	b.ctl.mgr.Start()
+}
+
+func (b *Broker) closeController() {
+	if b.ctl == nil {
+		return
+	}
+	b.ctl.mgr.Close()
+	if err := b.ctl.ha.Close(); err != nil {
+		b.log.Warn("[HA] closing the HA service", "err", err)
+	}
+}
+
+// becomeMaster: writes are accepted once the dispatcher covers the log;
+// consumers see only what the SyncStateSet holds when allAckInSyncStateSet.
+func (b *Broker) becomeMaster(epoch int32) error {
+	if err := b.store.SetRole(store.RoleMaster); err != nil {
+		return err
+	}
+	b.store.SetConfirmOffset(b.store.MaxPhyOffset())
+	b.store.EnableConfirmGate(b.cfg.AllAckInSyncStateSet)
+	b.ctl.stateVersion.Store(int64(epoch))
+	b.ctl.id.Store(0)
+	b.ctl.masterAddr.Store(nil)
+	b.master.Store("") // no metadata sync on a master
+	b.role.Store(int32(roleSyncMaster))
+	b.log.Info("[CONTROLLER] this broker is the master now", "epoch", epoch)
+	b.kickRegister()
+	return nil
+}
+
+// becomeSlave: writes are refused, consumers see what the master confirmed.
+func (b *Broker) becomeSlave(masterAddr string, localID int64, epoch int32) error {
+	if err := b.store.SetRole(store.RoleSlave); err != nil {
+		return err
+	}
+	b.store.EnableConfirmGate(true)
+	b.ctl.stateVersion.Store(int64(epoch))
+	b.ctl.id.Store(localID)
+	b.ctl.masterAddr.Store(&masterAddr)
+	b.ctl.haKnown.Store(false)
+	b.role.Store(int32(roleSlave))
+	b.master.Store(masterAddr) // metadata sync from the controller's master
+	b.log.Info("[CONTROLLER] this broker is a slave now", "epoch", epoch, "master", masterAddr, "brokerId", localID)
+	b.kickRegister()
+	return nil
+}
+
+// ctlRegistration is the id and stateVersion to register with; ok is
+// false while fenced (no registration, as Java's isolated broker).
+func (b *Broker) ctlRegistration() (id, stateVersion int64, ok bool) {
+	id = b.ctl.id.Load()
+	return id, b.ctl.stateVersion.Load(), id >= 0
+}
+
+// ctlRegistered takes the master's HA address from a name server's answer
+// once the answer names the master the controller announced; until then
+// it registers again every second (the new master may not have registered
+// yet).
+func (b *Broker) ctlRegistered(resp *wire.Command) {
+	want := b.ctl.masterAddr.Load()
+	if want == nil || b.ctl.haKnown.Load() {
+		return
+	}
+	if ha := resp.GetString("haServerAddr"); ha != "" && resp.GetString("masterAddr") == *want {
+		b.ctl.haKnown.Store(true)
+		b.ctl.ha.SetMasterHA(ha)
+		return
+	}
+	time.AfterFunc(time.Second, b.kickRegister)
+}
+
+// inSyncNotEnough refuses a send that would need more in-sync replicas
+// than the group has (minInSyncReplicas; Java's IN_SYNC_REPLICAS_NOT_ENOUGH).
+func (b *Broker) inSyncNotEnough(c *remoting.Conn, req *wire.Command, wait bool) bool {
+	if b.ctl == nil || !wait || !b.ctl.ha.IsMaster() || b.cfg.MinInSyncReplicas <= 1 {
+		return false
+	}
+	if b.ctl.ha.InSyncReplicas() >= b.cfg.MinInSyncReplicas {
+		return false
+	}
+	b.putFailed.Add(1)
+	c.ReplyCode(req, wire.SystemError, "in-sync replicas not enough")
+	return true
+}
+
+// handleNotifyRoleChanged serves NOTIFY_BROKER_ROLE_CHANGED from a controller.
+func (b *Broker) handleNotifyRoleChanged(c *remoting.Conn, req *wire.Command) {
+	if b.ctl == nil {
+		c.ReplyCode(req, wire.RequestCodeNotSupported, "this broker is not in controller mode (enableControllerMode=false)")
+		return
+	}
+	if err := b.ctl.mgr.HandleNotify(req); err != nil {
+		c.ReplyCode(req, wire.SystemError, err.Error())
+		return
+	}
+	c.ReplyCode(req, wire.Success, "")
+}
+
+// handleEpochCache serves GET_BROKER_EPOCH_CACHE (1007, mqadmin
+// getBrokerEpoch): the epoch file with each entry's end offset, the last
+// one open (Long.MAX_VALUE, as Java's AdminBrokerProcessor answers).
+func (b *Broker) handleEpochCache(c *remoting.Conn, req *wire.Command) {
+	if b.ctl == nil {
+		c.ReplyCode(req, wire.SystemError, "this request only for controllerMode ")
+		return
+	}
+	entries := b.ctl.ha.Epochs().Entries()
+	list := make([]wire.EpochEntry, len(entries))
+	for i, e := range entries {
+		end := int64(math.MaxInt64)
+		if i+1 < len(entries) {
+			end = entries[i+1].StartOffset
+		}
+		list[i] = wire.EpochEntry{Epoch: e.Epoch, StartOffset: e.StartOffset, EndOffset: end}
+	}
+	id, _, _ := b.ctlRegistration()
+	b.replyBody(c, req, wire.Marshal(wire.EpochEntryCache{ClusterName: b.cfg.BrokerClusterName, BrokerName: b.cfg.BrokerName,
+		BrokerID: id, EpochList: list, MaxOffset: b.store.MaxPhyOffset()}))
+}
+
+// ctlRuntimeInfo is GET_BROKER_HA_STATUS in controller mode (apache/rocketmq
+// store/src/main/java/org/apache/rocketmq/store/ha/autoswitch/AutoSwitchHAService.java,
+// getRuntimeInfo): a replica is in sync when it is in the SyncStateSet.
+func (b *Broker) ctlRuntimeInfo() *wire.HARuntimeInfo {
+	info := &wire.HARuntimeInfo{HAConnectionInfo: []wire.HAConnectionRuntimeInfo{}}
+	maxPhy := b.store.MaxPhyOffset()
+	if !b.ctl.ha.IsMaster() {
+		info.HAClientRuntimeInfo.MaxOffset = maxPhy
+		if cs, ok := b.ctl.ha.ClientStatus(); ok {
+			info.HAClientRuntimeInfo.MasterAddr = cs.Master
+			if !cs.LastRead.IsZero() {
+				info.HAClientRuntimeInfo.LastReadTimestamp = cs.LastRead.UnixMilli()
+			}
+		}
+		return info
+	}
+	info.Master = true
+	info.MasterCommitLogMaxOffset = maxPhy
+	for _, s := range b.ctl.ha.Status() {
+		if s.InSync {
+			info.InSyncSlaveNums++
+		}
+		info.HAConnectionInfo = append(info.HAConnectionInfo, wire.HAConnectionRuntimeInfo{Addr: s.Addr,
+			SlaveAckOffset: s.AckOffset, Diff: maxPhy - s.AckOffset, InSync: s.InSync, TransferFromWhere: s.NextOffset})
+	}
+	return info
+}

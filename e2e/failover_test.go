@@ -1,0 +1,535 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/admin"
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+
+	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/wire"
+)
+
+// startControllerNamesrvs runs n mqnamesrv processes with the embedded
+// controller (enableControllerInNamesrv, the ha.md Appendix A namesrv.conf
+// keys); it returns their name-server and controller addresses.
+func startControllerNamesrvs(t *testing.T, n int) (ns, ctl []string) {
+	t.Helper()
+	ports := freePorts(t, 2*n)
+	var peers []string
+	for i := range n {
+		peers = append(peers, fmt.Sprintf("n%d-127.0.0.1:%d", i, ports[n+i]))
+		ns = append(ns, fmt.Sprintf("127.0.0.1:%d", ports[i]))
+		ctl = append(ctl, fmt.Sprintf("127.0.0.1:%d", ports[n+i]))
+	}
+	for i := range n {
+		dir := t.TempDir()
+		conf := filepath.Join(dir, "namesrv.conf")
+		text := fmt.Sprintf("listenPort=%d\nenableControllerInNamesrv=true\ncontrollerDLegerGroup=group1\n"+
+			"controllerDLegerPeers=%s\ncontrollerDLegerSelfId=n%d\ncontrollerStorePath=%s\n"+
+			"enableElectUncleanMaster=false\nnotifyBrokerRoleChanged=true\n",
+			ports[i], strings.Join(peers, ";"), i, filepath.Join(dir, "ctl"))
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		start(t, controllerReady, "mqnamesrv", "-c", conf,
+			"-p", "kvConfigPath="+filepath.Join(dir, "kvConfig.json"), "-p", "logDir="+filepath.Join(dir, "logs"))
+	}
+	waitLeader(t, ctl)
+	return ns, ctl
+}
+
+// replicaInfo asks the controller for broker-a's master (GET_REPLICA_INFO)
+// (from whichever node leads).
+func replicaInfo(t *testing.T, ctl []string) (*wire.MasterInfoHeader, wire.SyncStateSet) {
+	t.Helper()
+	for _, a := range ctl {
+		resp := ctlCall(a, wire.ControllerGetReplicaInfo, map[string]string{"brokerName": "broker-a"}, nil)
+		if resp == nil || resp.Code != wire.Success {
+			continue
+		}
+		h, _ := wire.ParseMasterInfoHeader(resp)
+		var set wire.SyncStateSet
+		_ = wire.UnmarshalLenient(resp.Body, &set)
+		return h, set
+	}
+	return &wire.MasterInfoHeader{}, wire.SyncStateSet{}
+}
+
+// routeMaster is the address the name server lists as broker-a's id 0 for topic.
+func routeMaster(t *testing.T, ns, topic string) string {
+	t.Helper()
+	cl := remoting.NewClient(nil, nil)
+	defer cl.Close()
+	resp, err := cl.Invoke(ns, wire.NewRequest(wire.GetRouteInfoByTopic, map[string]string{"topic": topic}, nil), 3*time.Second)
+	if err != nil || resp.Code != wire.Success {
+		return ""
+	}
+	var rd wire.TopicRouteData
+	if wire.UnmarshalLenient(resp.Body, &rd) != nil {
+		return ""
+	}
+	for _, bd := range rd.BrokerDatas {
+		if bd.BrokerName == "broker-a" {
+			return bd.BrokerAddrs[0]
+		}
+	}
+	return ""
+}
+
+func createTopicOn(t *testing.T, ns, brokerAddr, topic string) {
+	t.Helper()
+	adm, err := admin.NewAdmin(admin.WithResolver(primitive.NewPassthroughResolver([]string{ns})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if err := adm.CreateTopic(context.Background(), admin.WithTopicCreate(topic), admin.WithBrokerAddrCreate(brokerAddr),
+		admin.WithReadQueueNums(4), admin.WithWriteQueueNums(4)); err != nil {
+		t.Fatalf("create topic %s on %s: %v", topic, brokerAddr, err)
+	}
+}
+
+// sameCommitLog compares two brokers' commit-log segment files byte for
+// byte; it returns "" when equal, else where they differ.
+func sameCommitLog(a, b string) string {
+	names := func(dir string) []string {
+		es, _ := os.ReadDir(dir)
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	na, nb := names(a), names(b)
+	if len(na) == 0 {
+		return "no commit-log segment in " + a
+	}
+	if !slices.Equal(na, nb) {
+		return fmt.Sprintf("segments %v vs %v", na, nb)
+	}
+	for _, n := range na {
+		x, err1 := os.ReadFile(filepath.Join(a, n))
+		y, err2 := os.ReadFile(filepath.Join(b, n))
+		if err1 != nil || err2 != nil {
+			return fmt.Sprint(err1, err2)
+		}
+		if !bytes.Equal(x, y) {
+			i := 0
+			for i < min(len(x), len(y)) && x[i] == y[i] {
+				i++
+			}
+			return fmt.Sprintf("segment %s differs at byte %d (sizes %d, %d)", n, i, len(x), len(y))
+		}
+	}
+	return ""
+}
+
+// Controller mode with three name servers embedding the controller and
+// the ha.md Appendix A broker.conf keys: three replicas elect a master,
+// SendSync works, kill -9 of the master makes another one master
+// (controller and name-server route agree) and the third follows it, sends
+// work again, the old master comes back as a slave, all three commit logs
+// are equal, and every SEND_OK message is consumed.
+func TestControllerModeFailover(t *testing.T) {
+	nss, ctl := startControllerNamesrvs(t, 3)
+	ns := &proc{addr: nss[0]}        // what clients use
+	nsList := strings.Join(nss, ";") // brokers register with all three
+	keys := []string{"brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId=-1", "brokerRole=SLAVE",
+		"enableControllerMode=true", "controllerAddr=" + strings.Join(ctl, ";"), "allAckInSyncStateSet=true",
+		"syncBrokerMetadataPeriod=1000", "checkSyncStateSetPeriod=1000", "brokerHeartbeatInterval=500",
+		"controllerHeartBeatTimeoutMills=3000", "flushDiskType=ASYNC_FLUSH"}
+	dirs := []brokerDir{newBrokerDir(t), newBrokerDir(t), newBrokerDir(t)}
+	var procs []*proc
+	for _, d := range dirs {
+		procs = append(procs, startBroker(t, d, nsList, keys...))
+	}
+	index := func(addr string) int {
+		for i, p := range procs {
+			if p.addr == addr {
+				return i
+			}
+		}
+		return -1
+	}
+
+	var master int
+	waitFor(t, 60*time.Second, "a master with all three replicas in the SyncStateSet", func() bool {
+		h, set := replicaInfo(t, ctl)
+		master = index(h.MasterAddress)
+		return master >= 0 && len(set.SyncStateSet) == 3
+	})
+	topic := fmt.Sprintf("Failover%d", time.Now().UnixNano())
+	createTopicOn(t, ns.addr, procs[master].addr, topic)
+	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, ns.addr, topic) == procs[master].addr })
+
+	var mu sync.Mutex
+	sent := map[string]bool{}
+	send := func(n int, prefix string) int {
+		p := newProducer(t, ns.addr)
+		ok := 0
+		for i := range n {
+			key := fmt.Sprintf("%s-%d", prefix, i)
+			m := primitive.NewMessage(topic, []byte(key))
+			m.WithKeys([]string{key})
+			r, err := p.SendSync(context.Background(), m)
+			if err == nil && r.Status == primitive.SendOK {
+				mu.Lock()
+				sent[key] = true
+				mu.Unlock()
+				ok++
+			}
+		}
+		return ok
+	}
+	if got := send(200, "before"); got != 200 {
+		t.Fatalf("%d of 200 sends SEND_OK with both replicas in sync", got)
+	}
+
+	// GET_BROKER_HA_STATUS: the master sees two replicas in its set.
+	var hs wire.HARuntimeInfo
+	if resp := ctlCall(procs[master].addr, wire.GetBrokerHAStatus, nil, nil); resp == nil || wire.UnmarshalLenient(resp.Body, &hs) != nil ||
+		!hs.Master || hs.InSyncSlaveNums != 2 || len(hs.HAConnectionInfo) != 2 {
+		t.Fatalf("master HA status %+v", hs)
+	}
+	for i, p := range procs {
+		if i == master {
+			continue
+		}
+		var ss wire.HARuntimeInfo
+		waitFor(t, 10*time.Second, "a slave's HA status", func() bool {
+			resp := ctlCall(p.addr, wire.GetBrokerHAStatus, nil, nil)
+			return resp != nil && wire.UnmarshalLenient(resp.Body, &ss) == nil && !ss.Master &&
+				ss.HAClientRuntimeInfo.MasterAddr != "" && ss.HAClientRuntimeInfo.LastReadTimestamp > 0
+		})
+	}
+	killed := time.Now()
+	procs[master].kill()
+	slave := -1 // the new master
+	waitFor(t, 60*time.Second, "a slave elected master", func() bool {
+		h, _ := replicaInfo(t, ctl)
+		slave = index(h.MasterAddress)
+		return slave >= 0 && slave != master
+	})
+	waitFor(t, 60*time.Second, "the route to list the new master as id 0", func() bool {
+		return routeMaster(t, ns.addr, topic) == procs[slave].addr
+	})
+	t.Logf("failover: new master in the route %v after kill -9", time.Since(killed).Round(time.Millisecond))
+	// The topic config is not replicated yet (slave metadata sync is
+	// another part); an operator would create it as well.
+	createTopicOn(t, ns.addr, procs[slave].addr, topic)
+	if got := send(100, "after"); got != 100 {
+		t.Fatalf("%d of 100 sends SEND_OK on the new master", got)
+	}
+	t.Logf("failover: first SEND_OK %v after kill -9", time.Since(killed).Round(time.Millisecond))
+
+	// The old master returns on its address and follows the new one.
+	_, port, _ := net.SplitHostPort(procs[master].addr)
+	procs[master] = startBroker(t, dirs[master], nsList, append(keys, "listenPort="+port, "haListenPort=0")...)
+	waitFor(t, 60*time.Second, "the old master back in the SyncStateSet", func() bool {
+		h, set := replicaInfo(t, ctl)
+		return h.MasterAddress == procs[slave].addr && len(set.SyncStateSet) == 3
+	})
+	if got := send(50, "rejoined"); got != 50 {
+		t.Fatalf("%d of 50 sends SEND_OK after the old master rejoined", got)
+	}
+	logNew := filepath.Join(string(dirs[slave]), "store", "commitlog")
+	for i := range dirs {
+		if i == slave {
+			continue
+		}
+		log := filepath.Join(string(dirs[i]), "store", "commitlog")
+		var diff string
+		deadline := time.Now().Add(30 * time.Second)
+		for diff = sameCommitLog(log, logNew); diff != "" && time.Now().Before(deadline); diff = sameCommitLog(log, logNew) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if diff != "" {
+			t.Fatalf("replica %s's commit log differs from the new master's: %s", procs[i].addr, diff)
+		}
+	}
+
+	col := newCollector()
+	newPushConsumer(t, ns.addr, instance("CG"), topic, consumer.MessageSelector{}, col,
+		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
+	waitFor(t, 90*time.Second, "every SEND_OK message consumed", func() bool {
+		col.mu.Lock()
+		defer col.mu.Unlock()
+		for k := range sent {
+			if col.msgs[k] == nil {
+				return false
+			}
+		}
+		return true
+	})
+	var lost []string
+	col.mu.Lock()
+	for k := range sent {
+		if col.msgs[k] == nil {
+			lost = append(lost, k)
+		}
+	}
+	col.mu.Unlock()
+	if len(lost) > 0 {
+		t.Fatalf("%d SEND_OK messages lost: %s", len(lost), strings.Join(lost[:min(10, len(lost))], ", "))
+	}
+	t.Logf("%d SEND_OK messages, all consumed", len(sent))
+}
+
+// A master that wrote records its slave never received (the slave died,
+// the set could not shrink in time) answers them FLUSH_SLAVE_TIMEOUT, not
+// SEND_OK; when it dies too and the slave is elected, the old master comes
+// back as a slave and cuts that divergent tail (truncation to the
+// consistent point of the epoch lists), and no SEND_OK message is lost.
+func TestControllerModeRejoinTruncates(t *testing.T) {
+	nss, ctl := startControllerNamesrvs(t, 1) // a single controller works too
+	ns := &proc{addr: nss[0]}
+	keys := []string{"brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId=-1", "brokerRole=SLAVE",
+		"enableControllerMode=true", "controllerAddr=" + strings.Join(ctl, ";"), "allAckInSyncStateSet=true",
+		"syncBrokerMetadataPeriod=1000", "brokerHeartbeatInterval=500", "controllerHeartBeatTimeoutMills=3000",
+		// The master keeps a dead slave in its SyncStateSet for the whole test.
+		"checkSyncStateSetPeriod=600000"}
+	dirs := []brokerDir{newBrokerDir(t), newBrokerDir(t)}
+	procs := []*proc{startBroker(t, dirs[0], ns.addr, keys...), startBroker(t, dirs[1], ns.addr, keys...)}
+	index := func(addr string) int {
+		for i, p := range procs {
+			if p.addr == addr {
+				return i
+			}
+		}
+		return -1
+	}
+	var master int
+	waitFor(t, 60*time.Second, "a master with both replicas in the SyncStateSet", func() bool {
+		h, set := replicaInfo(t, ctl)
+		master = index(h.MasterAddress)
+		return master >= 0 && len(set.SyncStateSet) == 2
+	})
+	slave := 1 - master
+	topic := fmt.Sprintf("Truncate%d", time.Now().UnixNano())
+	createTopicOn(t, ns.addr, procs[master].addr, topic)
+	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, ns.addr, topic) == procs[master].addr })
+	p := newProducer(t, ns.addr)
+	sent := map[string]bool{}
+	for i := range 100 {
+		key := fmt.Sprintf("acked-%d", i)
+		r, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte(key)))
+		if err != nil || r.Status != primitive.SendOK {
+			t.Fatalf("send %d: %v %v", i, r, err)
+		}
+		sent[key] = true
+	}
+
+	procs[slave].kill()
+	for i := range 3 {
+		r, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte(fmt.Sprintf("unacked-%d", i))))
+		if err == nil && r.Status == primitive.SendOK {
+			t.Fatalf("send %d was SEND_OK with a dead SyncStateSet member", i)
+		}
+	}
+	procs[master].kill()
+	logOld := filepath.Join(string(dirs[master]), "store", "commitlog")
+	logNew := filepath.Join(string(dirs[slave]), "store", "commitlog")
+	if sameCommitLog(logOld, logNew) == "" {
+		t.Fatal("the old master holds nothing the slave lacks: no divergent tail to test")
+	}
+
+	_, sport, _ := net.SplitHostPort(procs[slave].addr)
+	procs[slave] = startBroker(t, dirs[slave], ns.addr, append(keys, "listenPort="+sport, "haListenPort=0")...)
+	waitFor(t, 60*time.Second, "the slave elected master", func() bool {
+		h, _ := replicaInfo(t, ctl)
+		return h.MasterAddress == procs[slave].addr
+	})
+	_, mport, _ := net.SplitHostPort(procs[master].addr)
+	procs[master] = startBroker(t, dirs[master], ns.addr, append(keys, "listenPort="+mport, "haListenPort=0")...)
+	waitFor(t, 60*time.Second, "the old master to rejoin the SyncStateSet", func() bool {
+		_, set := replicaInfo(t, ctl)
+		return len(set.SyncStateSet) == 2
+	})
+	var diff string
+	deadline := time.Now().Add(30 * time.Second)
+	for diff = sameCommitLog(logOld, logNew); diff != "" && time.Now().Before(deadline); diff = sameCommitLog(logOld, logNew) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if diff != "" {
+		t.Fatalf("the old master did not cut its divergent tail: %s", diff)
+	}
+	if !strings.Contains(procs[master].out.String(), "truncating the commit log to the consistent point") {
+		t.Fatalf("no truncation logged by the old master:\n%s", procs[master].out.String())
+	}
+	// Both epoch files agree (GET_BROKER_EPOCH_CACHE): epoch 1 from 0, epoch
+	// 2 from where the new master's log ended when it was elected.
+	caches := make([]wire.EpochEntryCache, 2)
+	epochsAgree := func() bool {
+		for i, p := range procs {
+			resp := ctlCall(p.addr, wire.GetBrokerEpochCache, nil, nil)
+			if resp == nil || resp.Code != wire.Success || wire.UnmarshalLenient(resp.Body, &caches[i]) != nil {
+				t.Fatalf("GET_BROKER_EPOCH_CACHE from %s: %v", p.addr, resp)
+			}
+		}
+		return slices.Equal(caches[0].EpochList, caches[1].EpochList)
+	}
+	waitFor(t, 10*time.Second, "both epoch files to agree", epochsAgree)
+	if len(caches[0].EpochList) != 2 || caches[master].MaxOffset != caches[slave].MaxOffset || caches[slave].BrokerID != 0 {
+		t.Fatalf("epoch caches: %+v vs %+v", caches[0], caches[1])
+	}
+
+	createTopicOn(t, ns.addr, procs[slave].addr, topic)
+	col := newCollector()
+	newPushConsumer(t, ns.addr, instance("CG"), topic, consumer.MessageSelector{}, col,
+		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
+	waitFor(t, 90*time.Second, "every SEND_OK message consumed", func() bool {
+		col.mu.Lock()
+		defer col.mu.Unlock()
+		for k := range sent {
+			if col.msgs[k] == nil {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// minInSyncReplicas=2: a master alone in its SyncStateSet refuses sends
+// with SYSTEM_ERROR "in-sync replicas not enough" (nothing stored); once a
+// replica has joined, sends succeed.
+func TestControllerModeMinInSyncReplicas(t *testing.T) {
+	nss, ctl := startControllerNamesrvs(t, 1)
+	ns := nss[0]
+	keys := []string{"brokerName=broker-a", "brokerId=-1", "brokerRole=SLAVE", "enableControllerMode=true",
+		"controllerAddr=" + strings.Join(ctl, ";"), "allAckInSyncStateSet=true", "minInSyncReplicas=2",
+		"syncBrokerMetadataPeriod=1000", "checkSyncStateSetPeriod=1000", "brokerHeartbeatInterval=500"}
+	first := startBroker(t, newBrokerDir(t), ns, keys...)
+	waitFor(t, 60*time.Second, "the first broker elected", func() bool {
+		h, _ := replicaInfo(t, ctl)
+		return h.MasterAddress == first.addr
+	})
+	topic := fmt.Sprintf("MinInSync%d", time.Now().UnixNano())
+	createTopicOn(t, ns, first.addr, topic)
+	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, ns, topic) == first.addr })
+	p := newProducer(t, ns)
+	if _, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte("alone"))); err == nil ||
+		!strings.Contains(err.Error(), "in-sync replicas not enough") {
+		t.Fatalf("send to a master alone with minInSyncReplicas=2: err %v", err)
+	}
+	startBroker(t, newBrokerDir(t), ns, keys...)
+	waitFor(t, 60*time.Second, "two replicas in the SyncStateSet", func() bool {
+		_, set := replicaInfo(t, ctl)
+		return len(set.SyncStateSet) == 2
+	})
+	r, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte("two")))
+	if err != nil || r.Status != primitive.SendOK {
+		t.Fatalf("send with two in-sync replicas: %v %v", r, err)
+	}
+}
+
+// SIGSTOP of the master (a partition, not a crash): the controller elects
+// the slave once the heartbeats stop; the resumed old master answers its
+// in-flight sends without SEND_OK, is fenced (the name server keeps the new
+// master, whose stateVersion is higher), turns slave, cuts what it wrote
+// alone and copies the new master; no SEND_OK message is lost.
+func TestControllerModeStoppedMaster(t *testing.T) {
+	nss, ctl := startControllerNamesrvs(t, 1)
+	ns := nss[0]
+	keys := []string{"brokerName=broker-a", "brokerId=-1", "brokerRole=SLAVE", "enableControllerMode=true",
+		"controllerAddr=" + strings.Join(ctl, ";"), "allAckInSyncStateSet=true",
+		"syncBrokerMetadataPeriod=1000", "checkSyncStateSetPeriod=1000", "brokerHeartbeatInterval=500",
+		"controllerHeartBeatTimeoutMills=3000"}
+	dirs := []brokerDir{newBrokerDir(t), newBrokerDir(t)}
+	procs := []*proc{startBroker(t, dirs[0], ns, keys...), startBroker(t, dirs[1], ns, keys...)}
+	var master int
+	waitFor(t, 60*time.Second, "a master with both replicas in the SyncStateSet", func() bool {
+		h, set := replicaInfo(t, ctl)
+		master = -1
+		for i, p := range procs {
+			if p.addr == h.MasterAddress {
+				master = i
+			}
+		}
+		return master >= 0 && len(set.SyncStateSet) == 2
+	})
+	slave := 1 - master
+	topic := fmt.Sprintf("Stopped%d", time.Now().UnixNano())
+	createTopicOn(t, ns, procs[master].addr, topic)
+	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, ns, topic) == procs[master].addr })
+
+	var mu sync.Mutex
+	sent := map[string]bool{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // a producer running through the whole partition
+		defer wg.Done()
+		p := newProducer(t, ns)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			key := fmt.Sprintf("live-%d", i)
+			r, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte(key)))
+			if err == nil && r.Status == primitive.SendOK {
+				mu.Lock()
+				sent[key] = true
+				mu.Unlock()
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	waitFor(t, 30*time.Second, "some SEND_OK", func() bool { mu.Lock(); defer mu.Unlock(); return len(sent) >= 20 })
+
+	_ = procs[master].cmd.Process.Signal(syscall.SIGSTOP)
+	waitFor(t, 60*time.Second, "the slave elected while the master is stopped", func() bool {
+		h, _ := replicaInfo(t, ctl)
+		return h.MasterAddress == procs[slave].addr
+	})
+	waitFor(t, 30*time.Second, "the route to the new master", func() bool { return routeMaster(t, ns, topic) == procs[slave].addr })
+	_ = procs[master].cmd.Process.Signal(syscall.SIGCONT)
+	waitFor(t, 60*time.Second, "the old master back in the SyncStateSet as a slave", func() bool {
+		h, set := replicaInfo(t, ctl)
+		return h.MasterAddress == procs[slave].addr && len(set.SyncStateSet) == 2
+	})
+	if got := routeMaster(t, ns, topic); got != procs[slave].addr {
+		t.Fatalf("the resumed old master took the route back: id 0 is %s", got)
+	}
+	close(stop)
+	wg.Wait()
+	logOld := filepath.Join(string(dirs[master]), "store", "commitlog")
+	logNew := filepath.Join(string(dirs[slave]), "store", "commitlog")
+	var diff string
+	deadline := time.Now().Add(30 * time.Second)
+	for diff = sameCommitLog(logOld, logNew); diff != "" && time.Now().Before(deadline); diff = sameCommitLog(logOld, logNew) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if diff != "" {
+		t.Fatalf("the old master's commit log differs from the new master's: %s", diff)
+	}
+	createTopicOn(t, ns, procs[slave].addr, topic)
+	col := newCollector()
+	newPushConsumer(t, ns, instance("CG"), topic, consumer.MessageSelector{}, col,
+		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
+	waitFor(t, 90*time.Second, "every SEND_OK message consumed", func() bool {
+		col.mu.Lock()
+		defer col.mu.Unlock()
+		for k := range sent {
+			if col.msgs[k] == nil {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("%d SEND_OK messages through a 'partition' of the master, all consumed", len(sent))
+}
