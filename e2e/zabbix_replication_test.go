@@ -176,3 +176,51 @@ func startOneController(t *testing.T) (*proc, []string) {
 	waitLeader(t, []string{addr})
 	return p, []string{addr}
 }
+
+// TestZabbixReplicationControllerMode: a real controller-mode broker set
+// (two brokers, one name server with the embedded controller) through a
+// real zabbix_agentd: SyncStateSet of 2, one in-sync slave with no lag,
+// the master epoch; killing the master elects the slave, and the epoch the
+// failover trigger watches grows. (Whether the name servers already list
+// the promoted broker as id 0 is the broker's business, not checked here.)
+func TestZabbixReplicationControllerMode(t *testing.T) {
+	agentd := agentBinary(t, "zabbix_agentd")
+	nss, ctl := startControllerNamesrvs(t, 1)
+	keys := []string{"brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId=-1", "brokerRole=SLAVE",
+		"enableControllerMode=true", "controllerAddr=" + ctl[0], "allAckInSyncStateSet=true",
+		"syncBrokerMetadataPeriod=1000", "checkSyncStateSetPeriod=1000", "brokerHeartbeatInterval=500",
+		"controllerHeartBeatTimeoutMills=3000", "flushDiskType=ASYNC_FLUSH"}
+	procs := []*proc{startBroker(t, newBrokerDir(t), nss[0], keys...), startBroker(t, newBrokerDir(t), nss[0], keys...)}
+	a := startAgent(t, agentd)
+	key := `rocketmq.replication.get["` + nss[0] + `","DefaultCluster","` + ctl[0] + `"]`
+	var st probe.ReplicationStatus
+	var set *probe.ReplicaSet
+	var rep *probe.Replica
+	get := func() {
+		st = probe.ReplicationStatus{}
+		a.get(t, key, &st)
+		set, rep = st.Sets["broker-a"], nil
+		for _, r := range st.Replicas {
+			rep = r
+		}
+	}
+	waitFor(t, 60*time.Second, "a master with its slave in the SyncStateSet, caught up", func() bool {
+		get()
+		return set != nil && set.SyncStateSetSize != nil && *set.SyncStateSetSize == 2 && set.InSync == 1 && set.MasterEpoch != nil &&
+			len(st.Replicas) == 1 && rep.LagBytes != nil && *rep.LagBytes == 0 && rep.Connected == 1
+	})
+	if set.NoInSync != 0 || set.MasterUp != 1 || st.Controller == nil || st.Controller.LeaderPresent != 1 || rep.InSync != 1 {
+		t.Fatalf("controller-mode set %+v controller %+v slave %+v", set, st.Controller, rep)
+	}
+	epoch, masterAddr := *set.MasterEpoch, set.MasterAddr
+	for _, p := range procs {
+		if p.addr == masterAddr {
+			p.kill()
+		}
+	}
+	waitFor(t, 60*time.Second, "the slave elected, with a new epoch and no in-sync slave", func() bool {
+		get()
+		return set != nil && set.MasterEpoch != nil && *set.MasterEpoch > epoch &&
+			set.InSync == 0 && set.NoInSync == 1 && set.SyncStateSetSize != nil && *set.SyncStateSetSize == 1
+	})
+}
