@@ -90,9 +90,16 @@ type ControllerStatus struct {
 // the controller group.
 func Replication(namesrv, cluster, controllers string) *ReplicationStatus {
 	st := &ReplicationStatus{Sets: map[string]*ReplicaSet{}, Replicas: map[string]*Replica{}}
-	if ctrls := admin.SplitAddrs(controllers); len(ctrls) > 0 {
-		st.Controller = controllerStatus(ctrls)
-	}
+	// The controllers are asked while the brokers are: a hung controller and
+	// a hung broker cost one timeout together.
+	ctrlDone := make(chan struct{})
+	go func() {
+		defer close(ctrlDone)
+		if ctrls := admin.SplitAddrs(controllers); len(ctrls) > 0 {
+			st.Controller = controllerStatus(ctrls)
+		}
+	}()
+	defer func() { <-ctrlDone }()
 	a, err := admin.New(namesrv, Timeout)
 	if err != nil {
 		st.Error = err.Error()
@@ -100,6 +107,7 @@ func Replication(namesrv, cluster, controllers string) *ReplicationStatus {
 	}
 	defer a.Close()
 	rts, err := a.ClusterRuntime(cluster)
+	<-ctrlDone
 	if len(rts) == 0 && err != nil {
 		st.Error = err.Error()
 		return st
