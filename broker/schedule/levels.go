@@ -187,7 +187,10 @@ func (l *Levels) loop() {
 		for i := range l.levels {
 			l.deliverLevel(i, now.UnixMilli())
 		}
-		if now.Sub(l.saved) >= persistEvery {
+		l.mu.Lock()
+		due := now.Sub(l.saved) >= persistEvery // saved is written by persist, also from a slave's metadata sync
+		l.mu.Unlock()
+		if due {
 			if err := l.persist(); err != nil {
 				l.log.Error("[DELAY] saving delay progress failed", "file", l.path, "err", err)
 			}
