@@ -4,9 +4,9 @@
 # deploys a real cluster onto them (mq4 joins in the scale-out):
 #
 #   bridge mqopsbr0, 10.213.37.1/24 (this machine, the controller)
-#     netns mqops-mq1  10.213.37.11  name server + broker-a master (id 0)
-#     netns mqops-mq2  10.213.37.12  name server + broker-a slave  (id 1,
-#                                    unreplicated: deployed on its opt-in)
+#     netns mqops-mq1  10.213.37.11  name server + broker-a SYNC_MASTER (id 0)
+#     netns mqops-mq2  10.213.37.12  name server + broker-a slave (id 1),
+#                                    replicating from mq1
 #     netns mqops-mq3  10.213.37.13  broker-b master (id 0), name-server endpoint
 #     netns mqops-mq4  10.213.37.14  broker-c master (id 0), step 7
 #     netns mqops-mq5  10.213.37.15  green: name server + broker-g1 master, step 10
@@ -28,14 +28,14 @@
 #      make test runs it in make lint);
 #   2. systemd-analyze verify on the production units (rendered by
 #      render_units.yml), any complaint fails;
-#   3. deploy.yml --check on the fresh hosts: refused while the slave mq2
-#      lacks mqops_broker_allow_unreplicated_slave (replication is not
-#      implemented), naming why; with it, passes and creates nothing;
+#   3. deploy.yml --check on the fresh hosts: passes and creates nothing;
 #   4. deploy.yml: processes run in their own namespaces as their users;
-#      the play and mq2's broker warn that the slave is unreplicated;
 #      mqadmin hosts check passes against the inventory (the contract);
 #      messages sent through the name servers from this machine reach both
-#      broker groups and are read back by key and by pulling every queue;
+#      broker groups (SEND_OK from the SYNC_MASTER: the slave holds them)
+#      and are read back by key and by pulling every queue; the slave's
+#      commit log reaches the master's end, and a message sent through
+#      the master is read from the slave's own address;
 #   5. deploy.yml again: every host reports changed=0;
 #   6. a broker stopped behind Ansible's back is started again by
 #      deploy.yml --tags mqops_broker, and only that host changes.
@@ -44,8 +44,9 @@
 #      settings; messages for an existing topic are stored on broker-c;
 #   8. scale_out.yml again (naming broker-c): changed=0;
 #   9. rolling_restart.yml while an official-client producer and consumer
-#      run (tests/loadclient): slave first (warned about as unreplicated),
-#      then one master at a time, all restarted; no send fails beyond the
+#      run (tests/loadclient): the slave first (its SYNC_MASTER out of the
+#      write routes meanwhile), then one master at a time, all restarted;
+#      the slave is caught up again; no send fails beyond the
 #      client's retries; the consumer receives every acknowledged message;
 #      the client's sends are acknowledged before and after the play; all
 #      masters writable again.
@@ -347,6 +348,9 @@ for h in "${hosts[@]}"; do
 done
 # mq3 also runs the name-server endpoint, and keeps the DNS-style record in
 # its own hosts file (a resolver's file in production).
+# broker-a, with its slave on mq2, answers SEND_OK only once mq2 holds a
+# message.
+echo "mqops_broker_master_role: SYNC_MASTER" >>"$work/inventory/host_vars/mq1.yml"
 cat >>"$work/inventory/host_vars/mq3.yml" <<EOF
 mqops_nsaddr_dns_name: mq-ns.mqops.test
 mqops_nsaddr_dns_hosts_file: $work/mq3/hosts
@@ -369,16 +373,7 @@ for _ in $(seq 1 50); do
 done || { cat "$work/ping.log"; die "the test hosts do not answer over SSH"; }
 
 steps=$((steps + 1))
-log "3. deploy.yml --check on fresh hosts: refused with the slave, then passes with its opt-in"
-# Replication is not implemented yet: a slave is an independent broker, and
-# the roles refuse one unless the inventory says that is what is wanted.
-if playbook check-refused --check; then
-	die "deploy.yml accepted slave mq2 without mqops_broker_allow_unreplicated_slave"
-fi
-grep -q 'mq2: broker broker-a id 1 is a slave (brokerRole SLAVE), but master/slave replication is not implemented yet' \
-	"$work/check-refused.log" || die "the refusal of slave mq2 does not say why"
-echo "ok: slave mq2 refused without the opt-in, naming replication"
-echo "mqops_broker_allow_unreplicated_slave: true" >>"$work/inventory/host_vars/mq2.yml"
+log "3. deploy.yml --check on fresh hosts"
 playbook check-fresh --check
 for h in "${hosts[@]}"; do
 	[ ! -e "$work/$h/bin" ] || die "--check created $work/$h/bin"
@@ -463,11 +458,10 @@ check_process mq2 broker mqbroker
 check_process mq3 broker mqbroker
 grep -qx 'vm.max_map_count=655360' "$work/mq1/sysctl-60-mqops.conf" || die "sysctl file lacks vm.max_map_count"
 grep -qx 'brokerRole=SLAVE' "$work/mq2/etc/broker.conf" || die "mq2's broker.conf is not a slave's"
-# Deployed on the opt-in, the slave is announced by the play (the broker
-# replicates since issue 12 and no longer warns; the roles catch up later).
-slave_warning='WARNING: broker broker-a id 1 on mq2 is not a replica: replication is not implemented yet'
-grep -q "$slave_warning" "$work/deploy.log" || die "deploy.yml did not warn that mq2 is not a replica"
-echo "ok: deploy.yml warns that the slave is unreplicated"
+grep -qx 'brokerRole=SYNC_MASTER' "$work/mq1/etc/broker.conf" || die "mq1's broker.conf is not a SYNC_MASTER's"
+grep -qx 'haListenPort=10912' "$work/mq1/etc/broker.conf" || die "mq1's broker.conf lacks haListenPort=10912"
+grep -q 'Wait until the slave has caught up with its master' "$work/deploy.log" || die "deploy.yml did not check the slave replicates"
+echo "ok: mq1 is broker-a's SYNC_MASTER (HA port 10912), mq2 its slave, checked to replicate by the play"
 check_process mq3 nsaddr mqnsaddr
 nsaddr_url=http://${ip[mq3]}:8080/rocketmq/nsaddr
 [ "$(curl -fsS "$nsaddr_url")" = "$namesrv_addr" ] || die "$nsaddr_url does not serve $namesrv_addr"
@@ -512,6 +506,43 @@ for path, how in ((sys.argv[1], "by key, through the index"), (sys.argv[2], "by 
     msgs = [m for m in json.load(open(path)) if m["body"] == body]
     assert len(msgs) == 16, f"{how}: {len(msgs)} of 16 messages read back"
     print(f"ok: 16 messages read back {how}")
+EOF
+
+log "The slave mq2 replicates broker-a"
+# Its commit log reaches the master's end: the same offset (the sends above
+# are SEND_OK from a SYNC_MASTER, so the slave acknowledged them already).
+slave_caught_up() {
+	local o
+	for _ in $(seq 60); do
+		o=$(for h in mq1 mq2; do
+			mqadmin broker status -b "${ip[$h]}:10911" -o json |
+				"$py" -c 'import json, sys; print(next(iter(json.load(sys.stdin).values()))["commitLogMaxOffset"])'
+		done | tr '\n' ' ')
+		set -- $o
+		if [ "$1" -gt 0 ] && [ "$1" = "$2" ]; then
+			echo "ok: commit-log max offset $1 on master mq1 and slave mq2"
+			return 0
+		fi
+		sleep 1
+	done
+	die "commit-log max offsets after 60 s: master mq1 $1, slave mq2 $2"
+}
+slave_caught_up
+# A message sent through the master, read from the slave's own address: its
+# offset message id with the slave's IP (both listen on 10911) names the
+# slave, which serves VIEW_MESSAGE_BY_ID from its own copy.
+"$py" - "$work/send.json" "${ip[mq2]}" >"$work/slave-id" <<'EOF'
+import json, socket, sys
+m = next(x for x in json.load(open(sys.argv[1])) if x["brokerName"] == "broker-a")
+print(socket.inet_aton(sys.argv[2]).hex().upper() + m["offsetMsgId"][8:], m["offsetMsgId"])
+EOF
+read -r slave_id master_id <"$work/slave-id"
+mqadmin message get -i "$slave_id" --no-track -o json >"$work/from-slave.json"
+"$py" - "$work/from-slave.json" "hello from $key" "$master_id" "${ip[mq2]}" <<'EOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert len(m) == 1 and m[0]["body"] == sys.argv[2] and m[0]["offsetMsgId"] == sys.argv[3], m
+print(f"ok: message {sys.argv[3]} (sent through the master) read from the slave at {sys.argv[4]}")
 EOF
 
 log "The Zabbix agents answer the mqops keys (role zabbix_agent)"
@@ -665,8 +696,13 @@ done
 order=$(grep -o '^changed: \[mq[0-9]\]' "$work/rolling-restart.log" | tr -d '[]' | awk '{print $2}' | uniq | tr '\n' ' ')
 [ "$order" = "mq2 mq1 mq3 mq4 " ] || die "restart order was: $order"
 echo "ok: every broker restarted (new pids), in the order $order"
-grep -q "$slave_warning" "$work/rolling-restart.log" || die "rolling_restart.yml did not warn that mq2 is not a replica"
-echo "ok: rolling_restart.yml warns that the slave mq2 is unreplicated"
+# During the slave's turn its SYNC_MASTER was out of the write routes and
+# read-only (without its slave it would answer SLAVE_NOT_AVAILABLE).
+sed -n '/Rolling restart of the broker slaves/,/Rolling restart of the broker masters/p' "$work/rolling-restart.log" |
+	grep -A3 'Make the master read-only' | grep -q '^changed: \[mq2\]' ||
+	die "the slave's turn did not make its SYNC_MASTER read-only"
+echo "ok: the slave's SYNC_MASTER took no sends while the slave restarted"
+slave_caught_up
 
 steps=$((steps + 1))
 log "10. upgrade.yml: blue-green to a new cluster while a producer and consumer run"
