@@ -4,10 +4,12 @@
 # deploys a real cluster onto them (mq4 joins in the scale-out):
 #
 #   bridge mqopsbr0, 10.213.37.1/24 (this machine, the controller)
-#     netns mqops-mq1  10.213.37.11  name server + broker-a SYNC_MASTER (id 0)
-#     netns mqops-mq2  10.213.37.12  name server + broker-a slave (id 1),
-#                                    replicating from mq1
-#     netns mqops-mq3  10.213.37.13  broker-b master (id 0), name-server endpoint
+#     netns mqops-mq1  10.213.37.11  name server with a controller inside,
+#                                    broker-a SYNC_MASTER (id 0)
+#     netns mqops-mq2  10.213.37.12  name server with a controller inside,
+#                                    broker-a slave (id 1), replicating from mq1
+#     netns mqops-mq3  10.213.37.13  broker-b master (id 0), name-server endpoint,
+#                                    standalone controller (mqcontroller)
 #     netns mqops-mq4  10.213.37.14  broker-c master (id 0), step 7
 #     netns mqops-mq5  10.213.37.15  green: name server + broker-g1 master, step 10
 #     netns mqops-mq6  10.213.37.16  green: name server + broker-g2 master, step 10
@@ -35,7 +37,9 @@
 #      broker groups (SEND_OK from the SYNC_MASTER: the slave holds them)
 #      and are read back by key and by pulling every queue; the slave's
 #      commit log reaches the master's end, and a message sent through
-#      the master is read from the slave's own address;
+#      the master is read from the slave's own address; the three
+#      controllers (two in name servers, one standalone) answer
+#      GET_METADATA_INFO as one Raft group with one leader;
 #   5. deploy.yml again: every host reports changed=0;
 #   6. a broker stopped behind Ansible's back is started again by
 #      deploy.yml --tags mqops_broker, and only that host changes.
@@ -100,7 +104,7 @@ py=/usr/bin/python3
 for cmd in ip sshd ssh-keygen ansible-playbook ansible-lint setpriv "$py"; do
 	command -v "$cmd" >/dev/null || die "$cmd not found (make deps installs it)"
 done
-for b in mqnamesrv mqbroker mqadmin mqnsaddr mqops-zbx loadclient; do
+for b in mqnamesrv mqbroker mqcontroller mqadmin mqnsaddr mqops-zbx loadclient; do
 	[ -x "bin/$b" ] || die "bin/$b missing: run make build"
 done
 
@@ -304,6 +308,8 @@ write_hosts() {
 	echo "        mqops_broker_slave:"
 	echo "          hosts:"
 	echo "            mq2: {mqops_broker_name: broker-a, mqops_broker_id: 1}"
+	echo "    mqops_controller:"
+	echo "      hosts: {mq3: {}}"
 	echo "    mqops_nsaddr:"
 	echo "      hosts: {mq3: {}}"
 	[ "$stage" = green ] && echo "    mqops_green:" && echo "      hosts: {mq5: {}, mq6: {}}"
@@ -335,6 +341,7 @@ for h in "${hosts[@]}"; do
 		mqops_broker_store_dir: $d/store
 		mqops_common_user_home: $d/home
 		mqops_namesrv_kv_config_path: $d/namesrv/kvConfig.json
+		mqops_controller_store_dir: $d/controller
 		mqops_os_tuning_sysctl_file: $d/sysctl-60-mqops.conf
 		mqops_os_tuning_limits_file: $d/limits-60-mqops.conf
 		mqops_os_tuning_thp_dir: $d/thp
@@ -351,6 +358,11 @@ done
 # broker-a, with its slave on mq2, answers SEND_OK only once mq2 holds a
 # message.
 echo "mqops_broker_master_role: SYNC_MASTER" >>"$work/inventory/host_vars/mq1.yml"
+# The name servers of mq1 and mq2 run a controller each; with mq3's
+# standalone one they form one Raft group of three.
+for h in mq1 mq2; do
+	echo "mqops_namesrv_enable_controller: true" >>"$work/inventory/host_vars/$h.yml"
+done
 cat >>"$work/inventory/host_vars/mq3.yml" <<EOF
 mqops_nsaddr_dns_name: mq-ns.mqops.test
 mqops_nsaddr_dns_hosts_file: $work/mq3/hosts
@@ -463,6 +475,11 @@ grep -qx 'haListenPort=10912' "$work/mq1/etc/broker.conf" || die "mq1's broker.c
 grep -q 'Wait until the slave has caught up with its master' "$work/deploy.log" || die "deploy.yml did not check the slave replicates"
 echo "ok: mq1 is broker-a's SYNC_MASTER (HA port 10912), mq2 its slave, checked to replicate by the play"
 check_process mq3 nsaddr mqnsaddr
+check_process mq3 controller mqcontroller
+for h in mq1 mq2; do
+	grep -qx 'enableControllerInNamesrv=true' "$work/$h/etc/namesrv.conf" || die "$h's namesrv.conf does not embed a controller"
+done
+grep -qx "controllerDLegerSelfId=mq3" "$work/mq3/etc/controller.conf" || die "mq3's controller.conf lacks its id"
 nsaddr_url=http://${ip[mq3]}:8080/rocketmq/nsaddr
 [ "$(curl -fsS "$nsaddr_url")" = "$namesrv_addr" ] || die "$nsaddr_url does not serve $namesrv_addr"
 grep -qx "${ip[mq1]} mq-ns.mqops.test" "$work/mq3/hosts" && grep -qx "${ip[mq2]} mq-ns.mqops.test" "$work/mq3/hosts" ||
@@ -543,6 +560,28 @@ import json, sys
 m = json.load(open(sys.argv[1]))
 assert len(m) == 1 and m[0]["body"] == sys.argv[2] and m[0]["offsetMsgId"] == sys.argv[3], m
 print(f"ok: message {sys.argv[3]} (sent through the master) read from the slave at {sys.argv[4]}")
+EOF
+
+log "The controllers: two inside the name servers, one standalone, one leader"
+ctl_addr="${ip[mq1]}:9878;${ip[mq2]}:9878;${ip[mq3]}:9878"
+grep -q "Wait until the controller answers with its group's leader" "$work/deploy.log" ||
+	die "deploy.yml did not health-check the controllers"
+bin/mqadmin controller metadata -a "$ctl_addr" -o json >"$work/controllers.json" ||
+	{ cat "$work/controllers.json"; die "mqadmin controller metadata failed"; }
+"$py" - "$work/controllers.json" "$ctl_addr" <<'EOF'
+import json, sys
+ms, want = json.load(open(sys.argv[1])), sys.argv[2].split(";")
+assert sorted(m["addr"] for m in ms) == sorted(want), f"answers from {[m['addr'] for m in ms]}, want {want}"
+bad = [m for m in ms if m.get("error")]
+assert not bad, f"controllers without an answer: {bad}"
+assert {m["group"] for m in ms} == {"mqops"}, f"groups: {[m['group'] for m in ms]}"
+leaders = [m["addr"] for m in ms if m["isLeader"]]
+assert len(leaders) == 1, f"{len(leaders)} controllers say they lead: {leaders}"
+known = {(m["controllerLeaderId"], m["controllerLeaderAddress"]) for m in ms}
+assert len(known) == 1 and next(iter(known))[1] == leaders[0], f"the controllers know different leaders: {known}, leading: {leaders}"
+peers = {frozenset((p["id"], p["addr"]) for p in m["peers"]) for m in ms}
+assert len(peers) == 1 and len(next(iter(peers))) == 3, f"peer lists: {peers}"
+print(f"ok: controllers {', '.join(want)} answer as group mqops, one leader {next(iter(known))[0]} at {leaders[0]}")
 EOF
 
 log "The Zabbix agents answer the mqops keys (role zabbix_agent)"
