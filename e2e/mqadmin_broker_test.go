@@ -36,10 +36,11 @@ func TestMqadminBrokersAndCluster(t *testing.T) {
 
 	cl := tableOf(t, cli(t, ns, "cluster", "list"))
 	cl.wantHeader(t, "Cluster Name", "Broker Name", "BID", "Role", "Addr", "Version", "InTPS(LOAD)", "OutTPS(LOAD)",
-		"InTotalToday", "OutTotalToday", "PCWait(ms)", "Hour", "SPACE")
+		"InTotalToday", "OutTotalToday", "PCWait(ms)", "Hour", "SPACE", "MasterEpoch", "Lag(bytes)")
 	for name, addr := range map[string]string{"broker-a": addrA, "broker-b": addrB} {
 		r := cl.one(t, "Broker Name", name)
-		if r["Cluster Name"] != "DefaultCluster" || r["BID"] != "0" || r["Role"] != "MASTER" || r["Addr"] != addr || r["Version"] != "V4_9_8" {
+		if r["Cluster Name"] != "DefaultCluster" || r["BID"] != "0" || r["Role"] != "ASYNC_MASTER" || r["Addr"] != addr || r["Version"] != "V4_9_8" ||
+			r["MasterEpoch"] != "-" || r["Lag(bytes)"] != "-" {
 			t.Fatalf("cluster row %v", r)
 		}
 	}

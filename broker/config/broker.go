@@ -96,6 +96,18 @@ type Broker struct {
 	ConfigBlackList string
 	LogDir          string // logDir (ours, not Java's), default $HOME/logs/rocketmqlogs
 
+	// slaveReadEnable: pull answers may send consumers to a slave
+	// (suggestWhichBrokerId); a slave serves pulls either way.
+	SlaveReadEnable bool
+	// accessMessageInMemoryMaxRatio, percent of RAM: a consumer reading
+	// further than this behind the end of the commit log reads from disk,
+	// and is sent to the group's whichBrokerWhenConsumeSlowly when
+	// slaveReadEnable is on.
+	AccessMessageInMemoryMaxRatio int
+	// offsetCheckInSlave: a slave corrects out-of-range pull offsets as a
+	// master does, instead of keeping the consumer where it is.
+	OffsetCheckInSlave bool
+
 	kept
 }
 
@@ -199,6 +211,7 @@ func defaultBroker() *Broker {
 		TraceOn:                        true,
 		ConfigBlackList:                "configBlackList;brokerConfigPath",
 		LogDir:                         underHome(home, "logs", "rocketmqlogs"),
+		AccessMessageInMemoryMaxRatio:  40,
 	}
 }
 
@@ -260,6 +273,9 @@ func (b *Broker) keys() []key {
 		boolean("traceOn", &b.TraceOn),
 		str("configBlackList", &b.ConfigBlackList, nil),
 		str("logDir", &b.LogDir, nonEmpty),
+		boolean("slaveReadEnable", &b.SlaveReadEnable),
+		integer("accessMessageInMemoryMaxRatio", &b.AccessMessageInMemoryMaxRatio, javaInt, between(0, 100)),
+		boolean("offsetCheckInSlave", &b.OffsetCheckInSlave),
 	}
 }
 

@@ -19,7 +19,7 @@ var brokerConfigKeys = []string{
 	"processReplyMessageThreadPoolNums", "pullMessageThreadPoolNums", "pullThreadPoolQueueCapacity",
 	"putMessageFutureThreadPoolNums", "putThreadPoolQueueCapacity", "queryMessageThreadPoolNums",
 	"queryThreadPoolQueueCapacity", "replyThreadPoolQueueCapacity", "rocketmqHome",
-	"sendThreadPoolQueueCapacity", "slaveReadEnable", "startAcceptSendRequestTimeStamp",
+	"sendThreadPoolQueueCapacity", "startAcceptSendRequestTimeStamp",
 	"storeReplyMessageEnable", "transferMsgByHeap", "waitTimeMillsInHeartbeatQueue",
 	"waitTimeMillsInPullQueue", "waitTimeMillsInSendQueue", "waitTimeMillsInTransactionQueue",
 	// BrokerStartup copies these two into system properties.
@@ -29,7 +29,7 @@ var brokerConfigKeys = []string{
 }
 
 var messageStoreConfigKeys = []string{
-	"accessMessageInMemoryMaxRatio", "bitMapLengthConsumeQueueExt", "checkCRCOnRecover",
+	"bitMapLengthConsumeQueueExt", "checkCRCOnRecover",
 	"cleanFileForciblyEnable", "commitCommitLogLeastPages", "commitCommitLogThoroughInterval",
 	"commitIntervalCommitLog", "dLegerGroup", "dLegerPeers", "dLegerSelfId", "debugLockEnable",
 	"defaultQueryMaxNum", "deleteCommitLogFilesInterval", "deleteConsumeQueueFilesInterval",
@@ -42,7 +42,7 @@ var messageStoreConfigKeys = []string{
 	"mappedFileSizeConsumeQueueExt", "maxLmqConsumeQueueNum",
 	"maxMsgsNumBatch", "maxTransferBytesOnMessageInDisk", "maxTransferBytesOnMessageInMemory",
 	"maxTransferCountOnMessageInDisk", "maxTransferCountOnMessageInMemory",
-	"messageIndexSafe", "offsetCheckInSlave", "osPageCacheBusyTimeOutMills", "preferredLeaderId",
+	"messageIndexSafe", "osPageCacheBusyTimeOutMills", "preferredLeaderId",
 	"putMsgIndexHightWater", "readOnlyCommitLogStorePaths", "redeleteHangedFileInterval",
 	"scheduleAsyncDeliverMaxPendingLimit", "scheduleAsyncDeliverMaxResendNum2Blocked",
 	"storePathDLedgerCommitLog", "transientStorePoolEnable", "transientStorePoolSize",

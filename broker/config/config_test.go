@@ -315,12 +315,12 @@ func TestBindAddress(t *testing.T) {
 }
 
 func TestNotImplemented(t *testing.T) {
-	for _, k := range []string{"aclEnable", "sendMessageThreadPoolNums", "slaveReadEnable"} {
+	for _, k := range []string{"aclEnable", "sendMessageThreadPoolNums", "transferMsgByHeap"} {
 		if !NotImplemented(k) {
 			t.Errorf("%s: implemented?", k)
 		}
 	}
-	for _, k := range []string{"brokerName", "configBlackList", "mapedFileSizeCommitLog", "noSuchKey"} {
+	for _, k := range []string{"brokerName", "configBlackList", "mapedFileSizeCommitLog", "slaveReadEnable", "accessMessageInMemoryMaxRatio", "offsetCheckInSlave", "noSuchKey"} {
 		if NotImplemented(k) {
 			t.Errorf("%s: reported as accepted but not implemented", k)
 		}
@@ -376,7 +376,7 @@ func TestRegisterNameServerPeriodClamped(t *testing.T) {
 
 func TestSetPropertiesSaveRoundTrip(t *testing.T) {
 	setup(t)
-	b, _ := mustLoad(t, javaBrokerConf+"slaveReadEnable=true\n", nil)
+	b, _ := mustLoad(t, javaBrokerConf+"transferMsgByHeap=true\n", nil)
 	for k, v := range map[string]string{
 		"namesrvAddr":      "127.0.0.1:9876",
 		"brokerName":       "broker a=b:c #1", // needs escaping in a properties file
@@ -401,7 +401,7 @@ func TestSetPropertiesSaveRoundTrip(t *testing.T) {
 	}
 	for k, v := range map[string]string{
 		"brokerName": "broker a=b:c #1", "fileReservedTime": "48", "haListenPort": "10912",
-		"slaveReadEnable": "true", "aclEnable": "true", "autoCreateTopicEnable": "true", "deleteWhen": "04;05",
+		"transferMsgByHeap": "true", "aclEnable": "true", "autoCreateTopicEnable": "true", "deleteWhen": "04;05",
 	} {
 		if got[k] != v {
 			t.Errorf("Properties[%s] = %q, want %q", k, got[k], v)

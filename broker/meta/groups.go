@@ -105,5 +105,27 @@ func (g *Groups) Snapshot() wire.SubscriptionGroupWrapper {
 	return wire.SubscriptionGroupWrapper{DataVersion: v, SubscriptionGroupTable: m}
 }
 
+// Replace adopts a master's whole group table (a slave's metadata sync,
+// Java's SlaveSynchronize.syncSubscriptionGroupConfig) when its data
+// version differs from the one in force, and persists it. Entries the
+// broker could not serve are left out and returned as errors.
+func (g *Groups) Replace(w wire.SubscriptionGroupWrapper) (changed bool, skipped []error, err error) {
+	m := make(map[string]*wire.SubscriptionGroupConfig, len(w.SubscriptionGroupTable))
+	for name, c := range w.SubscriptionGroupTable {
+		if c == nil {
+			continue
+		}
+		if err := CheckGroupConfig(c); err != nil {
+			skipped = append(skipped, fmt.Errorf("group %q: %w", name, err))
+			continue
+		}
+		cp := *c
+		cp.GroupName = name
+		m[name] = &cp
+	}
+	changed, err = g.t.replace(w.DataVersion, m)
+	return changed, skipped, err
+}
+
 // Names lists group names, sorted.
 func (g *Groups) Names() []string { return g.t.names() }

@@ -2,10 +2,13 @@ package meta
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/mqops/mqops/wire"
 )
 
 // Offsets holds committed consumer offsets, group → topic → queueId → next
@@ -152,6 +155,45 @@ func (o *Offsets) Flush() error {
 		o.mu.Unlock()
 	}
 	return err
+}
+
+// Merge adopts a master's offset table (GET_ALL_CONSUMER_OFFSET's body,
+// a slave's metadata sync): as Java's SlaveSynchronize.syncConsumerOffset
+// (a putAll), each topic@group of the body replaces that entry's queue
+// map and entries the body lacks stay. Java writes numeric map keys
+// unquoted; both spellings are read. The table is persisted before Merge
+// returns. Entries that are no position (no '@', negative queue or
+// offset) are left out.
+func (o *Offsets) Merge(body []byte) error {
+	std, err := wire.QuoteObjectKeys(body)
+	if err != nil {
+		return fmt.Errorf("consumer offsets: %w", err)
+	}
+	var f offsetFile
+	if err := json.Unmarshal(std, &f); err != nil {
+		return fmt.Errorf("consumer offsets: %w", err)
+	}
+	o.mu.Lock()
+	for k, qs := range f.OffsetTable {
+		i := strings.LastIndexByte(k, '@')
+		if i < 0 || qs == nil {
+			continue
+		}
+		next := make(map[int32]int64, len(qs))
+		for q, off := range qs {
+			if q >= 0 && off >= 0 {
+				next[q] = off
+			}
+		}
+		group, topic := k[i+1:], k[:i]
+		if o.table[group] == nil {
+			o.table[group] = map[string]map[int32]int64{}
+		}
+		o.table[group][topic] = next
+	}
+	o.dirty = true
+	o.mu.Unlock()
+	return o.Flush()
 }
 
 // TopicsOf lists the topics a group has committed offsets for, sorted.

@@ -114,3 +114,17 @@ func (t *table[T]) bump() {
 	t.bumpLocked()
 	t.mu.Unlock()
 }
+
+// replace swaps in a whole table with its version (a slave adopting its
+// master's) unless the version is the one in force; it reports whether it
+// did, and writes the file before returning.
+func (t *table[T]) replace(version wire.DataVersion, m map[string]*T) (bool, error) {
+	t.mu.Lock()
+	if t.version == version {
+		t.mu.Unlock()
+		return false, nil
+	}
+	t.m, t.version = m, version
+	t.mu.Unlock()
+	return true, t.save()
+}

@@ -161,6 +161,31 @@ func (t *Topics) Snapshot() wire.TopicConfigSerializeWrapper {
 	return wire.TopicConfigSerializeWrapper{DataVersion: v, TopicConfigTable: m}
 }
 
+// Replace adopts a master's whole topic table (a slave's metadata sync,
+// Java's SlaveSynchronize.syncTopicConfig) when its data version differs
+// from the one in force, and persists it. Entries the broker could not
+// serve are left out and returned as errors; the rest is adopted.
+func (t *Topics) Replace(w wire.TopicConfigSerializeWrapper) (changed bool, skipped []error, err error) {
+	m := make(map[string]*wire.TopicConfig, len(w.TopicConfigTable))
+	for name, tc := range w.TopicConfigTable {
+		if tc == nil {
+			continue
+		}
+		if err := checkTopicConfig(tc); err != nil {
+			skipped = append(skipped, fmt.Errorf("topic %q: %w", name, err))
+			continue
+		}
+		cp := *tc
+		cp.TopicName = name
+		if cp.TopicFilterType == "" {
+			cp.TopicFilterType = "SINGLE_TAG"
+		}
+		m[name] = &cp
+	}
+	changed, err = t.t.replace(w.DataVersion, m)
+	return changed, skipped, err
+}
+
 // Bump advances the data version: a brokerPermission change re-registers
 // every topic with a new perm, and name servers only re-read a broker's
 // topics when its version moves.

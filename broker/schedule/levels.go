@@ -42,6 +42,7 @@ type Levels struct {
 	mu      sync.Mutex
 	offsets []int64
 	saved   time.Time
+	saveMu  sync.Mutex // one file write at a time (loop, Replace, Close)
 
 	buf, props []byte // loop-owned scratch
 	stalled    []bool // per level: the last put failed (logged once)
@@ -274,15 +275,61 @@ func (l *Levels) Progress() [][2]int64 {
 	return out
 }
 
-func (l *Levels) persist() error {
-	f := offsetFile{OffsetTable: map[string]int64{}}
+// Encode is the progress in delayOffset.json's shape, what
+// GET_ALL_DELAY_OFFSET answers (Java sends the file; this is the progress
+// the file will hold at the next save).
+func (l *Levels) Encode() []byte {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.encodeLocked()
+}
+
+func (l *Levels) encodeLocked() []byte {
+	f := offsetFile{OffsetTable: map[string]int64{}}
 	for i, off := range l.offsets {
 		f.OffsetTable[strconv.Itoa(i+1)] = off
 	}
+	data, _ := json.Marshal(f) // a map of strings to ints always encodes
+	return data
+}
+
+// Replace adopts a master's progress (GET_ALL_DELAY_OFFSET's body, a
+// slave's metadata sync; Java's SlaveSynchronize.syncDelayOffset) and
+// saves it. Java writes the level keys unquoted; both spellings are read.
+// Levels this broker does not have are ignored, as at load; a body that
+// does not parse changes nothing.
+func (l *Levels) Replace(body []byte) error {
+	std, err := wire.QuoteObjectKeys(body)
+	if err != nil {
+		return fmt.Errorf("delay offsets: %w", err)
+	}
+	var f offsetFile
+	if err := json.Unmarshal(std, &f); err != nil {
+		return fmt.Errorf("delay offsets: %w", err)
+	}
+	next := make([]int64, len(l.levels))
+	for k, off := range f.OffsetTable {
+		lvl, err := strconv.Atoi(k)
+		if err != nil || lvl < 1 || off < 0 {
+			return fmt.Errorf("delay offsets: bad entry %q: %d", k, off)
+		}
+		if lvl <= len(next) {
+			next[lvl-1] = off
+		}
+	}
+	l.mu.Lock()
+	l.offsets = next
+	l.mu.Unlock()
+	return l.persist()
+}
+
+func (l *Levels) persist() error {
+	l.saveMu.Lock()
+	defer l.saveMu.Unlock()
+	l.mu.Lock()
+	data := l.encodeLocked()
 	l.saved = time.Now()
 	l.mu.Unlock()
-	data, _ := json.Marshal(f)
 	if err := atomicfile.Write(l.path, data, atomicfile.Options{Backup: true}); err != nil {
 		return fmt.Errorf("save delay progress: %w", err)
 	}

@@ -121,6 +121,8 @@ var liveConfigKeys = map[string]bool{
 	// Name servers, so that a blue-green upgrade can register the old
 	// brokers with the new cluster's name servers while they serve.
 	"namesrvAddr": true,
+	// Where consumers read, applied at once as in Java.
+	"slaveReadEnable": true, "accessMessageInMemoryMaxRatio": true, "offsetCheckInSlave": true,
 }
 
 // handleUpdateBrokerConfig applies UPDATE_BROKER_CONFIG all or nothing: a
@@ -195,6 +197,7 @@ func (b *Broker) handleUpdateBrokerConfig(c *remoting.Conn, req *wire.Command) {
 	oldPerm := int(b.perm.Load())
 	b.perm.Store(int32(next.BrokerPermission))
 	b.store.SetRetention(time.Duration(next.FileReservedTime)*time.Hour, next.DeleteWhenHours(), next.DiskMaxUsedSpaceRatio)
+	b.setSlaveReads(&next)
 	b.cfgMu.Unlock()
 
 	for _, k := range keys {
@@ -292,7 +295,14 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 		"putMessageFailedTimes":                 strconv.FormatInt(b.putFailed.Load(), 10),
 		"storeState":                            "OK",
 	}
-	if err := s.NotWritable(); err != nil {
+	// brokerRole is Java's config key and values (no Java broker reports
+	// its role at run time); the store's role wins over the configured one.
+	kv["brokerRole"] = b.cfg.BrokerRole
+	if s.Role() == store.RoleSlave {
+		kv["brokerRole"] = "SLAVE"
+	}
+	// A slave's store refuses messages by design: that is no store state.
+	if err := s.NotWritable(); err != nil && !errors.Is(err, store.ErrSlave) {
 		kv["storeState"], kv["storeError"] = storeState(err), err.Error()
 	}
 	ranges, size, skipped := s.Corruption()
@@ -316,6 +326,7 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 	kv["timerMessagePending"] = strconv.FormatInt(b.timers.Pending(), 10)
 	kv["transactionHalfPending"] = strconv.FormatInt(b.tx.Pending(), 10)
 	b.addStatsRuntime(kv)
+	b.addHARuntime(kv)
 	b.replyBody(c, req, wire.Marshal(wire.KVTable{Table: kv}))
 }
 

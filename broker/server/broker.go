@@ -23,6 +23,7 @@ import (
 	"github.com/mqops/mqops/broker/ha"
 	"github.com/mqops/mqops/broker/meta"
 	"github.com/mqops/mqops/broker/schedule"
+	"github.com/mqops/mqops/broker/slavesync"
 	"github.com/mqops/mqops/broker/stats"
 	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/broker/transaction"
@@ -79,9 +80,16 @@ type Broker struct {
 	// putMessageFailedTimes, as Java's store statistics).
 	putFailed atomic.Int64
 
-	// memoryBudget is 40 % of RAM: data closer than this to the end of the
-	// log counts as in the page cache (Java's accessMessageInMemoryMaxRatio).
-	memoryBudget int64
+	// memoryBudget is accessMessageInMemoryMaxRatio % of RAM: data closer
+	// than this to the end of the log counts as in the page cache.
+	memoryBudget atomic.Int64
+	// slaveRead and offsetCheckInSlave are slaveReadEnable and
+	// offsetCheckInSlave, which UPDATE_BROKER_CONFIG changes at once.
+	slaveRead, offsetCheckInSlave atomic.Bool
+
+	role   atomic.Int32 // brokerRole
+	master atomic.Value // string: the master's address (slaves; see masterAddr)
+	sync   *slavesync.Syncer
 
 	// cfg holds the settings the broker started with; hot paths read it
 	// without locks. cfgView adds the updates made since with
@@ -108,13 +116,15 @@ func New(o Options) (*Broker, error) {
 	b := &Broker{
 		cfg: cfg, log: o.Log, clients: clients.NewManager(), locks: newLockTable(), limiter: newGroupLimiter(),
 		registerKick: make(chan struct{}, 1), stop: make(chan struct{}),
-		region: []byte(cfg.RegionID), memoryBudget: physicalMemory() * 40 / 100,
+		region:   []byte(cfg.RegionID),
 		bootTime: time.Now(), cfgVersion: wire.DataVersion{Timestamp: time.Now().UnixMilli()},
 	}
 	view := *cfg
 	b.cfgView = &view
 	b.delayLevels = cfg.DelayLevels()
 	b.perm.Store(int32(cfg.BrokerPermission))
+	b.role.Store(int32(parseRole(cfg.BrokerRole)))
+	b.setSlaveReads(cfg)
 	var err error
 	if b.runtimeCfg, _, err = LoadRuntimeConfig(cfg); err != nil { // main reports what it drops
 		return nil, err
@@ -217,7 +227,22 @@ func New(o Options) (*Broker, error) {
 		return nil, err
 	}
 	b.namesrv = remoting.NewClient(nil, o.Log)
+	b.sync = slavesync.New(slavesync.Options{
+		Master: b.masterAddr, Self: b.addr, Client: b.namesrv, Timeout: slaveSyncTimeout,
+		Topics: b.topics, Groups: b.groups, Offsets: b.offsets, Delay: b.delay, TopicsChanged: b.kickRegister, Log: o.Log,
+	})
 	return b, nil
+}
+
+// slaveSyncTimeout bounds each of a slave's metadata requests to its master
+// (Java's SlaveSynchronize uses 3 s).
+const slaveSyncTimeout = 3 * time.Second
+
+// setSlaveReads applies the pull-redirect settings.
+func (b *Broker) setSlaveReads(cfg *config.Broker) {
+	b.slaveRead.Store(cfg.SlaveReadEnable)
+	b.offsetCheckInSlave.Store(cfg.OffsetCheckInSlave)
+	b.memoryBudget.Store(physicalMemory() * int64(cfg.AccessMessageInMemoryMaxRatio) / 100)
 }
 
 // Addr is the address the broker registers ("brokerIP1:port").
@@ -286,9 +311,21 @@ func (b *Broker) Start() {
 		}
 	}()
 	b.stats.Start()
-	b.delay.Start()
-	b.timers.Start()
-	b.tx.Start()
+	if b.isSlave() {
+		// A slave stores nothing of its own: the services that write
+		// (delay and timer re-publishing, transaction check-backs) run on
+		// the master, whose writes reach the slave by replication. The
+		// slave takes its metadata from the master instead.
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.sync.Run(b.stop)
+		}()
+	} else {
+		b.delay.Start()
+		b.timers.Start()
+		b.tx.Start()
+	}
 	b.startHA()
 	b.registerAll()
 	b.wg.Add(3)
@@ -404,12 +441,16 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 		b.handleDeleteSubGroup(c, req)
 	case wire.GetAllConsumerOffset:
 		b.replyBody(c, req, b.offsets.Encode())
+	case wire.GetAllDelayOffset:
+		b.replyBody(c, req, b.delay.Encode())
 	case wire.UpdateBrokerConfig:
 		b.handleUpdateBrokerConfig(c, req)
 	case wire.GetBrokerConfig:
 		b.handleGetBrokerConfig(c, req)
 	case wire.GetBrokerRuntimeInfo:
 		b.handleRuntimeInfo(c, req)
+	case wire.GetBrokerHAStatus:
+		b.handleHAStatus(c, req)
 	case wire.GetTopicStatsInfo:
 		b.handleTopicStats(c, req)
 	case wire.GetConsumeStats:
@@ -575,6 +616,7 @@ func (b *Broker) registerAll() {
 			default:
 				b.log.Debug("registered to name server", "namesrv", addr)
 				b.followRegisteredMaster(resp)
+				b.noteRegistered(resp)
 			}
 		}(a)
 	}

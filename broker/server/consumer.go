@@ -72,7 +72,7 @@ func (b *Broker) youngQueue(topic string, q int32) bool {
 	if !ok {
 		return true // an empty or unknown queue: nothing to skip
 	}
-	return b.store.MaxPhyOffset()-phy < b.memoryBudget
+	return b.store.MaxPhyOffset()-phy < b.memoryBudget.Load()
 }
 
 // handleUpdateConsumerOffset stores a committed offset. Java stores
@@ -247,6 +247,10 @@ func (b *Broker) handleGetConsumerList(c *remoting.Conn, req *wire.Command) {
 // ---- admin: topics and groups ----
 
 func (b *Broker) handleCreateTopic(c *remoting.Conn, req *wire.Command) {
+	if b.isSlave() {
+		slaveRefusesAdmin(c, req)
+		return
+	}
 	topic := req.GetString("topic")
 	if err := wire.CheckTopic(topic); err != nil {
 		c.ReplyCode(req, wire.SystemError, err.Error())
@@ -296,6 +300,10 @@ func (b *Broker) handleCreateTopic(c *remoting.Conn, req *wire.Command) {
 }
 
 func (b *Broker) handleDeleteTopic(c *remoting.Conn, req *wire.Command) {
+	if b.isSlave() {
+		slaveRefusesAdmin(c, req)
+		return
+	}
 	topic := req.GetString("topic")
 	// A topic an earlier build let in under a name that breaks the rules
 	// (%RETRY%a/b) must stay deletable.
@@ -327,6 +335,10 @@ func (b *Broker) handleGetAllTopicConfig(c *remoting.Conn, req *wire.Command) {
 }
 
 func (b *Broker) handleCreateSubGroup(c *remoting.Conn, req *wire.Command) {
+	if b.isSlave() {
+		slaveRefusesAdmin(c, req)
+		return
+	}
 	var g wire.SubscriptionGroupConfig
 	if err := json.Unmarshal(req.Body, &g); err != nil {
 		c.ReplyCode(req, wire.SystemError, "malformed subscription group body: "+err.Error())
@@ -353,6 +365,10 @@ func (b *Broker) handleGetAllSubGroup(c *remoting.Conn, req *wire.Command) {
 }
 
 func (b *Broker) handleDeleteSubGroup(c *remoting.Conn, req *wire.Command) {
+	if b.isSlave() {
+		slaveRefusesAdmin(c, req)
+		return
+	}
 	name := req.GetString("groupName")
 	if name == "" {
 		missing(c, req, "groupName")

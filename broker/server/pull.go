@@ -196,8 +196,10 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 		sub = s
 	}
 
-	// A negative commit offset is no position; Java would store it.
-	if first && h.sysFlag&pullCommitOffset != 0 && h.commitOffset >= 0 {
+	// A negative commit offset is no position; Java would store it. A
+	// slave never stores one: its offsets are the master's, synced.
+	slave := b.isSlave()
+	if first && !slave && h.sysFlag&pullCommitOffset != 0 && h.commitOffset >= 0 {
 		meta.Commit(b.offsets, h.group, tc.TopicName, h.queueID, h.commitOffset)
 	}
 	// A paused group keeps its clients pulling and committing, but gets
@@ -235,6 +237,21 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 	}
 
 	code := pullCode(res.Status, h.offset)
+	suggest := b.suggestBroker(gc, &res)
+	next := res.NextBeginOffset
+	if slave && !b.offsetCheckInSlave.Load() {
+		// A slave may lag its master: it leaves the consumer where it is
+		// rather than move it to the end of its own, shorter queue, and
+		// sends it to the group's broker instead of answering OFFSET_MOVED
+		// (Java's DefaultMessageStore.nextOffsetCorrection and
+		// PullMessageProcessor).
+		if correctsOffset(res.Status) {
+			next = h.offset
+		}
+		if code == wire.PullOffsetMoved {
+			code, suggest = wire.PullRetryImmediately, gc.BrokerID
+		}
+	}
 	if code == wire.PullNotFound && first && h.sysFlag&pullSuspend != 0 {
 		hold := time.Duration(h.suspend) * time.Millisecond
 		if !b.cfg.LongPollingEnable {
@@ -252,14 +269,60 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 			b.stats.GroupGet(h.topic, h.group, res.MsgCount, len(res.Body))
 		}
 	}
-	replyPull(c, req, code, statusRemark[res.Status], res.NextBeginOffset, res.MinOffset, res.MaxOffset, body)
+	replyPull(c, req, code, statusRemark[res.Status], suggest, next, res.MinOffset, res.MaxOffset, body)
+}
+
+// suggestBroker is a pull answer's suggestWhichBrokerId (Java's
+// PullMessageProcessor, 4.9.8): with slaveReadEnable, the group's
+// whichBrokerWhenConsumeSlowly when the consumer reads further behind the
+// end of the log than accessMessageInMemoryMaxRatio of RAM (out of the
+// page cache, so let a slave's disk serve it), else the group's brokerId;
+// without it the master, 0.
+func (b *Broker) suggestBroker(gc *wire.SubscriptionGroupConfig, res *store.GetResult) int64 {
+	if !b.slaveRead.Load() {
+		return 0
+	}
+	if res.Status == store.Found && b.store.MaxPhyOffset()-lastPhysicalOffset(res.Body) > b.memoryBudget.Load() {
+		return gc.WhichBrokerWhenConsumeSlowly
+	}
+	return gc.BrokerID
+}
+
+// lastPhysicalOffset is the commit-log offset of the last record in a
+// pull body (records laid end to end, each starting with its size).
+func lastPhysicalOffset(body []byte) int64 {
+	var last wire.RecordView
+	for p := 0; p+4 <= len(body); {
+		v := wire.RecordView(body[p:])
+		n := int(v.TotalSize())
+		if n <= 0 {
+			break
+		}
+		last = v
+		p += n
+	}
+	if last == nil {
+		return 0
+	}
+	return last.PhysicalOffset()
+}
+
+// correctsOffset reports the statuses for which a master moves the
+// consumer's next offset somewhere else than where it asked.
+func correctsOffset(s store.GetStatus) bool {
+	switch s {
+	case store.NoMessageInQueue, store.OffsetTooSmall, store.OffsetOverflowOne, store.OffsetOverflowBadly,
+		store.OffsetFoundNull, store.NoMatchedLogicQueue:
+		return true
+	}
+	return false
 }
 
 // replyPull answers a pull with its offsets, built on the stack.
-func replyPull(c *remoting.Conn, req *wire.Command, code int32, remark []byte, next, minOff, maxOff int64, body []byte) {
-	var nb, minb, maxb [24]byte
+func replyPull(c *remoting.Conn, req *wire.Command, code int32, remark []byte, suggest, next, minOff, maxOff int64, body []byte) {
+	var sb, nb, minb, maxb [24]byte
 	ext := [4]wire.KV{
-		{Key: []byte("suggestWhichBrokerId"), Value: []byte("0")},
+		{Key: []byte("suggestWhichBrokerId"), Value: strconv.AppendInt(sb[:0], suggest, 10)},
 		{Key: []byte("nextBeginOffset"), Value: strconv.AppendInt(nb[:0], next, 10)},
 		{Key: []byte("minOffset"), Value: strconv.AppendInt(minb[:0], minOff, 10)},
 		{Key: []byte("maxOffset"), Value: strconv.AppendInt(maxb[:0], maxOff, 10)},
@@ -299,7 +362,7 @@ func (b *Broker) replyLater(c *remoting.Conn, req *wire.Command, d time.Duration
 // replyNoMessage answers a pull PULL_NOT_FOUND, leaving the consumer at
 // offset.
 func (b *Broker) replyNoMessage(c *remoting.Conn, req *wire.Command, topic string, queueID int32, offset int64) {
-	replyPull(c, req, wire.PullNotFound, pausedRemark, offset, b.store.MinOffset(topic, queueID), b.store.MaxOffset(topic, queueID), nil)
+	replyPull(c, req, wire.PullNotFound, pausedRemark, 0, offset, b.store.MinOffset(topic, queueID), b.store.MaxOffset(topic, queueID), nil)
 }
 
 var pausedRemark = []byte("consume paused for this group")

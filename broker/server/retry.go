@@ -78,6 +78,12 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *wire.Command) {
 		c.ReplyCode(req, wire.Success, "") // the group asked for no retries
 		return
 	}
+	if b.isSlave() {
+		// Java's answer when the store refuses the retry copy: the
+		// status's name. The Go client sends these to the master only.
+		c.ReplyCode(req, wire.SystemError, "SERVICE_NOT_AVAILABLE")
+		return
+	}
 	rec, err := b.store.ReadRecord(offset, nil)
 	if err != nil {
 		c.ReplyCode(req, wire.SystemError, fmt.Sprintf("look message by offset failed, %d: %v", offset, err))

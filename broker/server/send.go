@@ -132,6 +132,10 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("the broker[%s] sending message is forbidden", b.addr))
 		return
 	}
+	if b.isSlave() {
+		b.slaveRefusesSend(c, req)
+		return
+	}
 	if err := wire.CheckTopic(h.topic); err != nil {
 		c.ReplyCode(req, wire.SystemError, err.Error())
 		return

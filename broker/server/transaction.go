@@ -32,6 +32,11 @@ func (b *Broker) handleEndTransaction(c *remoting.Conn, req *wire.Command) {
 		missing(c, req, "commitOrRollback")
 		return
 	}
+	if b.isSlave() {
+		b.log.Warn("[TRANSACTION] end transaction refused: this broker is a slave", "producerGroup", group, "msgId", req.GetString("msgId"))
+		c.ReplyCode(req, wire.SlaveNotAvailable, "")
+		return
+	}
 	fromCheck := req.GetBool("fromTransactionCheck")
 	if state != int64(wire.SysFlagTransactionCommit) && state != int64(wire.SysFlagTransactionRollback) {
 		b.log.Info("[TRANSACTION] producer does not know the state yet", "producerGroup", group, "msgId", req.GetString("msgId"), "fromCheck", fromCheck, "remark", string(req.Remark))

@@ -55,6 +55,18 @@ func New(namesrv string, timeout time.Duration) (*Admin, error) {
 	}, nil
 }
 
+// NewDirect returns an Admin without name servers, for calls that go to
+// controllers and brokers by address; calls that need a name server fail
+// with errNoNamesrv.
+func NewDirect(timeout time.Duration) *Admin {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &Admin{cl: remoting.NewClient(nil, slog.New(slog.DiscardHandler)), timeout: timeout, parallel: DefaultParallel}
+}
+
+var errNoNamesrv = errors.New("no name server: use -n/--namesrv, NAMESRV_ADDR or a config context")
+
 // Close drops every connection.
 func (a *Admin) Close() { a.cl.Close() }
 
@@ -104,6 +116,9 @@ func (a *Admin) callTimeout(addr string, code int32, fields map[string]string, b
 // callNamesrv asks the name servers in order until one answers: a network
 // failure moves on to the next, an answer (success or not) is final.
 func (a *Admin) callNamesrv(code int32, fields map[string]string, body []byte) (*wire.Command, error) {
+	if len(a.namesrvs) == 0 {
+		return nil, errNoNamesrv
+	}
 	var errs []string
 	for _, ns := range a.namesrvs {
 		resp, err := a.call(ns, code, fields, body)

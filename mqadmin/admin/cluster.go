@@ -28,8 +28,18 @@ type BrokerRuntime struct {
 	// Hours since the oldest retained message was stored.
 	Hours float64 `json:"hours"`
 	// Space is the commit log's disk usage ratio, 0 to 1.
-	Space   float64           `json:"space"`
-	Runtime map[string]string `json:"runtime,omitempty"`
+	Space float64 `json:"space"`
+	// BrokerRole is the broker's own brokerRole (ASYNC_MASTER, SYNC_MASTER
+	// or SLAVE) where it reports one; Role() otherwise.
+	BrokerRole         string `json:"brokerRole,omitempty"`
+	CommitLogMaxOffset int64  `json:"commitLogMaxOffset"`
+	// MasterEpoch is reported by brokers in controller mode.
+	MasterEpoch *int64 `json:"masterEpoch,omitempty"`
+	// LagBytes is, on a slave's row, how far its commit log is behind its
+	// master's, both read in the same listing (known only when the master
+	// answered too).
+	LagBytes *int64            `json:"replicationLagBytes,omitempty"`
+	Runtime  map[string]string `json:"runtime,omitempty"`
 	// Error says why a broker has no figures; the others are still listed.
 	Error string `json:"error,omitempty"`
 }
@@ -54,6 +64,7 @@ func (a *Admin) ClusterRuntime(cluster string) ([]BrokerRuntime, error) {
 		out[i].Fill(kv, now)
 		return nil
 	})
+	setLag(out)
 	var failed []string
 	for _, r := range out {
 		if r.Error != "" {
@@ -64,6 +75,34 @@ func (a *Admin) ClusterRuntime(cluster string) ([]BrokerRuntime, error) {
 		return out, fmt.Errorf("%d of %d brokers did not answer: %s", len(failed), len(out), failed[0])
 	}
 	return out, nil
+}
+
+// setLag fills each answering slave's lag behind the master (id 0) of its
+// set: the difference of their commit-log max offsets, never below 0 (the
+// two are read a moment apart).
+func setLag(rs []BrokerRuntime) {
+	master := map[[2]string]*BrokerRuntime{}
+	for i := range rs {
+		if rs[i].ID == 0 && rs[i].Error == "" {
+			master[[2]string{rs[i].Cluster, rs[i].Name}] = &rs[i]
+		}
+	}
+	for i := range rs {
+		r := &rs[i]
+		if m := master[[2]string{r.Cluster, r.Name}]; m != nil && r.ID != 0 && r.Error == "" {
+			lag := max(0, m.CommitLogMaxOffset-r.CommitLogMaxOffset)
+			r.LagBytes = &lag
+		}
+	}
+}
+
+// ReplicaRole is the broker's brokerRole where known, else MASTER or SLAVE
+// by its id.
+func (r *BrokerRuntime) ReplicaRole() string {
+	if r.BrokerRole != "" {
+		return r.BrokerRole
+	}
+	return r.Role()
 }
 
 // Fill derives the figures from a GET_BROKER_RUNTIME_INFO table read at
@@ -92,4 +131,9 @@ func (r *BrokerRuntime) Fill(kv map[string]string, now time.Time) {
 		r.Hours = float64(now.UnixMilli()-e) / float64(time.Hour/time.Millisecond)
 	}
 	r.Space, _ = strconv.ParseFloat(kv["commitLogDiskRatio"], 64)
+	r.BrokerRole = kv["brokerRole"]
+	r.CommitLogMaxOffset = num("commitLogMaxOffset")
+	if e, err := strconv.ParseInt(strings.TrimSpace(kv["masterEpoch"]), 10, 64); err == nil {
+		r.MasterEpoch = &e
+	}
 }

@@ -57,6 +57,25 @@ func (f *Factory) Admin() (*admin.Admin, error) {
 	return a, nil
 }
 
+// DirectAdmin returns the admin client for commands that reach
+// controllers or brokers by address: the name server is used if one is
+// configured, and only needed for what names resolve through it
+// (a cluster's brokers).
+func (f *Factory) DirectAdmin() (*admin.Admin, error) {
+	if f.admin != nil {
+		return f.admin, nil
+	}
+	if _, err := f.ResolveNamesrv(); err == nil {
+		return f.Admin()
+	}
+	if f.Parallel < 1 {
+		return nil, fmt.Errorf("--parallel must be 1 or more, got %d", f.Parallel)
+	}
+	f.admin = admin.NewDirect(f.Timeout)
+	f.admin.SetParallel(f.Parallel)
+	return f.admin, nil
+}
+
 // Close releases the admin client's connections.
 func (f *Factory) Close() {
 	if f.admin != nil {

@@ -8,13 +8,16 @@ package classic
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mqops/mqops/mqadmin/admin"
 	"github.com/mqops/mqops/mqadmin/internal/cmd/broker"
 	"github.com/mqops/mqops/mqadmin/internal/cmd/cluster"
+	"github.com/mqops/mqops/mqadmin/internal/cmd/controller"
 	"github.com/mqops/mqops/mqadmin/internal/cmd/group"
+	"github.com/mqops/mqops/mqadmin/internal/cmd/ha"
 	"github.com/mqops/mqops/mqadmin/internal/cmd/message"
 	"github.com/mqops/mqops/mqadmin/internal/cmd/namesrv"
 	"github.com/mqops/mqops/mqadmin/internal/cmd/producer"
@@ -26,7 +29,33 @@ import (
 
 // NewCmds returns the classic commands.
 func NewCmds(f *cmdutil.Factory) []*cobra.Command {
-	return append(append(topicCmds(f), messageCmds(f)...), append(groupCmds(f), serverCmds(f)...)...)
+	return append(append(topicCmds(f), messageCmds(f)...), append(append(groupCmds(f), serverCmds(f)...), haCmds(f)...)...)
+}
+
+// RewriteArgs turns Java's two-letter option -bn (electMaster's
+// --brokerName) into its long form: pflag shorthands are one letter, and
+// "-bn X" would otherwise read as -b n.
+func RewriteArgs(args []string) []string {
+	elect := false
+	for _, a := range args {
+		if strings.EqualFold(a, "electMaster") {
+			elect = true
+		}
+	}
+	if !elect {
+		return args
+	}
+	out := make([]string, len(args))
+	for i, a := range args {
+		switch {
+		case a == "-bn":
+			a = "--brokerName"
+		case strings.HasPrefix(a, "-bn="):
+			a = "--brokerName=" + strings.TrimPrefix(a, "-bn=")
+		}
+		out[i] = a
+	}
+	return out
 }
 
 // javaO gives, for each classic command whose Java original has an -o
@@ -351,4 +380,48 @@ func serverCmds(f *cmdutil.Factory) []*cobra.Command {
 	all.Flags().BoolVarP(&ao.ActiveOnly, "activeTopic", "a", false, "print active topic only")
 	all.Flags().StringVarP(&ao.Topic, "topic", "t", "", "print select topic only")
 	return []*cobra.Command{clusterList, status, getCfg, setCfg, wipe, add, nsCfg, all}
+}
+
+// haCmds are RocketMQ 5's controller-mode commands (apache/rocketmq 5.x
+// tools/src/main/java/org/apache/rocketmq/tools/command/ha/,
+// controller/GetControllerMetaDataSubCommand.java,
+// controller/ReElectMasterSubCommand.java and
+// broker/GetBrokerEpochSubCommand.java), with their option letters.
+func haCmds(f *cmdutil.Factory) []*cobra.Command {
+	controllerFlag := func(c *cobra.Command, p *string) {
+		c.Flags().StringVarP(p, "controllerAddress", "a", "", "the address of controller")
+		required(c, "controllerAddress")
+	}
+	so := &ha.SyncStateOptions{}
+	sync := cmd(f, "getSyncStateSet", "Fetch syncStateSet for target brokers", "ha sync-state", func() error { return ha.RunSyncState(f, so) })
+	controllerFlag(sync, &so.Controllers)
+	sync.Flags().StringVarP(&so.Cluster, "clusterName", "c", "", "which cluster")
+	sync.Flags().StringVarP(&so.BrokerName, "brokerName", "b", "", "which broker to fetch")
+	sync.Flags().IntVarP(&so.Interval, "interval", "i", 0, "the interval(second) of get info")
+
+	mo := &controller.MetadataOptions{}
+	meta := cmd(f, "getControllerMetaData", "Get controller cluster's metadata", "controller metadata", func() error { return controller.RunMetadata(f, mo) })
+	controllerFlag(meta, &mo.Controllers)
+
+	// Java's haStatus -c asks the masters only; -b takes an address.
+	ho := &ha.StatusOptions{}
+	status := cmd(f, "haStatus", "Fetch ha runtime status data", "ha status", func() error { return ha.RunStatus(f, ho) })
+	status.Aliases = []string{"getBrokerHAStatus"}
+	targetFlags(status, &ho.Target)
+	status.Flags().IntVarP(&ho.Interval, "interval", "i", 0, "the interval(second) of get info")
+
+	eo := &ha.ElectOptions{}
+	elect := cmd(f, "electMaster", "Re-elect the specified broker as master", "ha elect", func() error { return ha.RunElect(f, eo) })
+	controllerFlag(elect, &eo.Controllers)
+	elect.Flags().Int64VarP(&eo.BrokerID, "brokerId", "b", -1, "The id of the broker which requires to become master")
+	elect.Flags().StringVar(&eo.BrokerName, "brokerName", "", "(-bn) The broker name of the replicas that require to be manipulated")
+	elect.Flags().StringVarP(&eo.Cluster, "clusterName", "c", "", "the clusterName of broker")
+	required(elect, "brokerId", "brokerName", "clusterName")
+
+	po := &ha.EpochsOptions{}
+	epoch := cmd(f, "getBrokerEpoch", "Fetch broker epoch entries", "ha epochs", func() error { return ha.RunEpochs(f, po) })
+	epoch.Flags().StringVarP(&po.Target.Cluster, "clusterName", "c", "", "which cluster")
+	epoch.Flags().StringVarP(&po.Target.Broker, "brokerName", "b", "", "which broker to fetch")
+	epoch.Flags().IntVarP(&po.Interval, "interval", "i", 0, "the interval(second) of get info")
+	return []*cobra.Command{sync, meta, status, elect, epoch}
 }

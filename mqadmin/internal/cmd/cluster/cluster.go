@@ -31,7 +31,7 @@ func newListCmd(f *cmdutil.Factory) *cobra.Command {
 	o := &ListOptions{}
 	cmd := &cobra.Command{
 		Use:   "list [-c CLUSTER] [-m]",
-		Short: "Every broker with its role, version, TPS, today's totals and disk use",
+		Short: "Every broker with its role, version, TPS, today's totals, disk use, master epoch and replication lag",
 		Args:  cobra.NoArgs,
 		RunE:  func(*cobra.Command, []string) error { return RunList(f, o) },
 	}
@@ -68,20 +68,27 @@ func RunList(f *cmdutil.Factory, o *ListOptions) error {
 			rows[i] = []string{r.Cluster, r.Name, id, r.Addr}
 			continue
 		case r.Error != "":
-			rows[i] = []string{r.Cluster, r.Name, id, r.Role(), r.Addr}
+			rows[i] = []string{r.Cluster, r.Name, id, r.ReplicaRole(), r.Addr}
 			continue
 		case o.More:
 			rows[i] = []string{r.Cluster, r.Name, id, r.Addr, i64(r.InTotalYest), i64(r.OutTotalYest), i64(r.InTotalToday), i64(r.OutTotalToday)}
 			continue
 		}
-		rows[i] = []string{r.Cluster, r.Name, id, r.Role(), r.Addr, r.Version,
+		epoch, lag := "", ""
+		if r.MasterEpoch != nil {
+			epoch = i64(*r.MasterEpoch)
+		}
+		if r.LagBytes != nil {
+			lag = i64(*r.LagBytes)
+		}
+		rows[i] = []string{r.Cluster, r.Name, id, r.ReplicaRole(), r.Addr, r.Version,
 			fmt.Sprintf("%.2f(%d,%dms)", r.InTPS, r.SendQueue, r.SendWaitMs),
 			fmt.Sprintf("%.2f(%d,%dms)", r.OutTPS, r.PullQueue, r.PullWaitMs),
 			i64(r.InTotalToday), i64(r.OutTotalToday), i64(r.PageCacheMs),
-			fmt.Sprintf("%.2f", r.Hours), fmt.Sprintf("%.4f", r.Space)}
+			fmt.Sprintf("%.2f", r.Hours), fmt.Sprintf("%.4f", r.Space), epoch, lag}
 	}
 	headers := []string{"#Cluster Name", "#Broker Name", "#BID", "#Role", "#Addr", "#Version", "#InTPS(LOAD)", "#OutTPS(LOAD)",
-		"#InTotalToday", "#OutTotalToday", "#PCWait(ms)", "#Hour", "#SPACE"}
+		"#InTotalToday", "#OutTotalToday", "#PCWait(ms)", "#Hour", "#SPACE", "#MasterEpoch", "#Lag(bytes)"}
 	if o.More {
 		headers = []string{"#Cluster Name", "#Broker Name", "#BID", "#Addr", "#InTotalYest", "#OutTotalYest", "#InTotalToday", "#OutTotalToday"}
 	}

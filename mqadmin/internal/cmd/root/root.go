@@ -16,7 +16,9 @@ import (
 	"github.com/mqops/mqops/mqadmin/internal/cmd/classic"
 	"github.com/mqops/mqops/mqadmin/internal/cmd/cluster"
 	"github.com/mqops/mqops/mqadmin/internal/cmd/config"
+	"github.com/mqops/mqops/mqadmin/internal/cmd/controller"
 	"github.com/mqops/mqops/mqadmin/internal/cmd/group"
+	"github.com/mqops/mqops/mqadmin/internal/cmd/ha"
 	"github.com/mqops/mqops/mqadmin/internal/cmd/hosts"
 	"github.com/mqops/mqops/mqadmin/internal/cmd/message"
 	"github.com/mqops/mqops/mqadmin/internal/cmd/namesrv"
@@ -73,7 +75,7 @@ with a one-line reason on stderr.`,
 
 	root.AddGroup(&cobra.Group{ID: groupCore, Title: "Commands:"}, &cobra.Group{ID: groupClassic, Title: "Classic RocketMQ commands:"})
 	for _, c := range []*cobra.Command{topic.NewCmd(f), message.NewCmd(f), group.NewCmd(f), producer.NewCmd(f),
-		broker.NewCmd(f), cluster.NewCmd(f), namesrv.NewCmd(f), stats.NewCmd(f), config.NewCmd(f),
+		broker.NewCmd(f), cluster.NewCmd(f), ha.NewCmd(f), controller.NewCmd(f), namesrv.NewCmd(f), stats.NewCmd(f), config.NewCmd(f),
 		hosts.NewCmd(f)} {
 		c.GroupID = groupCore
 		root.AddCommand(c)
@@ -118,7 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	f := &cmdutil.Factory{Out: stdout, ErrOut: stderr, Getenv: os.Getenv}
 	defer f.Close()
 	cmd := New(f)
-	cmd.SetArgs(args)
+	cmd.SetArgs(classic.RewriteArgs(args))
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	if err := cmd.Execute(); err != nil {

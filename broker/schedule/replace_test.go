@@ -1,0 +1,43 @@
+package schedule
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestLevelsReplace: a master's progress (Java's unquoted level keys or
+// ours) is adopted and saved; levels beyond the table are ignored; a bad
+// body changes nothing; Encode answers what was adopted.
+func TestLevelsReplace(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	defer st.Close()
+	path := filepath.Join(dir, "delayOffset.json")
+	l, err := OpenLevels(st, testLevels, path, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Replace([]byte(`{"offsetTable":{1:7,2:3,18:99}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if p := l.Progress(); p[0][0] != 7 || p[1][0] != 3 {
+		t.Errorf("progress %v", p)
+	}
+	saved, err := os.ReadFile(path)
+	if err != nil || string(saved) != `{"offsetTable":{"1":7,"2":3}}` {
+		t.Errorf("saved %s %v", saved, err)
+	}
+	if got := string(l.Encode()); got != string(saved) {
+		t.Errorf("Encode %s", got)
+	}
+	for _, bad := range []string{`{"offsetTable":{1:`, `{"offsetTable":{"x":1}}`, `{"offsetTable":{"1":-5}}`} {
+		if err := l.Replace([]byte(bad)); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	if p := l.Progress(); p[0][0] != 7 || p[1][0] != 3 {
+		t.Errorf("a bad body changed the progress: %v", p)
+	}
+}
