@@ -185,6 +185,15 @@ recap_changed() {
 	sed -n '/PLAY RECAP/,$p' "$1" | grep -o 'changed=[0-9]*' | awk -F= '{ n += $2 } END { print n + 0 }'
 }
 # recap_changed_host LOGFILE HOST
+# task_ok LOGFILE TASK HOST...: the task (name as printed after the role)
+# ran on each HOST and reported ok.
+task_ok() {
+	local log=$1 task=$2 h
+	shift 2
+	for h in "$@"; do
+		awk -v t="$task]" '/^TASK \[/ { on = index($0, t) > 0 } on' "$log" | grep -q "^ok: \[$h\]" || return 1
+	done
+}
 recap_changed_host() {
 	sed -n '/PLAY RECAP/,$p' "$1" | grep "^$2 " | grep -o 'changed=[0-9]*' | cut -d= -f2
 }
@@ -472,7 +481,7 @@ grep -qx 'vm.max_map_count=655360' "$work/mq1/sysctl-60-mqops.conf" || die "sysc
 grep -qx 'brokerRole=SLAVE' "$work/mq2/etc/broker.conf" || die "mq2's broker.conf is not a slave's"
 grep -qx 'brokerRole=SYNC_MASTER' "$work/mq1/etc/broker.conf" || die "mq1's broker.conf is not a SYNC_MASTER's"
 grep -qx 'haListenPort=10912' "$work/mq1/etc/broker.conf" || die "mq1's broker.conf lacks haListenPort=10912"
-grep -q 'Wait until the slave has caught up with its master' "$work/deploy.log" || die "deploy.yml did not check the slave replicates"
+task_ok "$work/deploy.log" "Wait until the slave's commit log reaches it and the master reports an in-sync slave" mq2 || die "deploy.yml did not check the slave replicates"
 echo "ok: mq1 is broker-a's SYNC_MASTER (HA port 10912), mq2 its slave, checked to replicate by the play"
 check_process mq3 nsaddr mqnsaddr
 check_process mq3 controller mqcontroller
@@ -564,7 +573,7 @@ EOF
 
 log "The controllers: two inside the name servers, one standalone, one leader"
 ctl_addr="${ip[mq1]}:9878;${ip[mq2]}:9878;${ip[mq3]}:9878"
-grep -q "Wait until the controller answers with its group's leader" "$work/deploy.log" ||
+task_ok "$work/deploy.log" "Wait until the controller answers with its group's leader" mq1 mq2 mq3 ||
 	die "deploy.yml did not health-check the controllers"
 bin/mqadmin controller metadata -a "$ctl_addr" -o json >"$work/controllers.json" ||
 	{ cat "$work/controllers.json"; die "mqadmin controller metadata failed"; }
