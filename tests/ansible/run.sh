@@ -4,10 +4,12 @@
 # deploys a real cluster onto them (mq4 joins in the scale-out):
 #
 #   bridge mqopsbr0, 10.213.37.1/24 (this machine, the controller)
-#     netns mqops-mq1  10.213.37.11  name server + broker-a master (id 0)
-#     netns mqops-mq2  10.213.37.12  name server + broker-a slave  (id 1,
-#                                    unreplicated: deployed on its opt-in)
-#     netns mqops-mq3  10.213.37.13  broker-b master (id 0), name-server endpoint
+#     netns mqops-mq1  10.213.37.11  name server with a controller inside,
+#                                    broker-a SYNC_MASTER (id 0)
+#     netns mqops-mq2  10.213.37.12  name server with a controller inside,
+#                                    broker-a slave (id 1), replicating from mq1
+#     netns mqops-mq3  10.213.37.13  broker-b master (id 0), name-server endpoint,
+#                                    standalone controller (mqcontroller)
 #     netns mqops-mq4  10.213.37.14  broker-c master (id 0), step 7
 #     netns mqops-mq5  10.213.37.15  green: name server + broker-g1 master, step 10
 #     netns mqops-mq6  10.213.37.16  green: name server + broker-g2 master, step 10
@@ -28,14 +30,16 @@
 #      make test runs it in make lint);
 #   2. systemd-analyze verify on the production units (rendered by
 #      render_units.yml), any complaint fails;
-#   3. deploy.yml --check on the fresh hosts: refused while the slave mq2
-#      lacks mqops_broker_allow_unreplicated_slave (replication is not
-#      implemented), naming why; with it, passes and creates nothing;
+#   3. deploy.yml --check on the fresh hosts: passes and creates nothing;
 #   4. deploy.yml: processes run in their own namespaces as their users;
-#      the play and mq2's broker warn that the slave is unreplicated;
 #      mqadmin hosts check passes against the inventory (the contract);
 #      messages sent through the name servers from this machine reach both
-#      broker groups and are read back by key and by pulling every queue;
+#      broker groups (SEND_OK from the SYNC_MASTER: the slave holds them)
+#      and are read back by key and by pulling every queue; the slave's
+#      commit log reaches the master's end, and a message sent through
+#      the master is read from the slave's own address; the three
+#      controllers (two in name servers, one standalone) answer
+#      GET_METADATA_INFO as one Raft group with one leader;
 #   5. deploy.yml again: every host reports changed=0;
 #   6. a broker stopped behind Ansible's back is started again by
 #      deploy.yml --tags mqops_broker, and only that host changes.
@@ -44,8 +48,9 @@
 #      settings; messages for an existing topic are stored on broker-c;
 #   8. scale_out.yml again (naming broker-c): changed=0;
 #   9. rolling_restart.yml while an official-client producer and consumer
-#      run (tests/loadclient): slave first (warned about as unreplicated),
-#      then one master at a time, all restarted; no send fails beyond the
+#      run (tests/loadclient): the slave first (its SYNC_MASTER out of the
+#      write routes meanwhile), then one master at a time, all restarted;
+#      the slave is caught up again; no send fails beyond the
 #      client's retries; the consumer receives every acknowledged message;
 #      the client's sends are acknowledged before and after the play; all
 #      masters writable again.
@@ -99,7 +104,7 @@ py=/usr/bin/python3
 for cmd in ip sshd ssh-keygen ansible-playbook ansible-lint setpriv "$py"; do
 	command -v "$cmd" >/dev/null || die "$cmd not found (make deps installs it)"
 done
-for b in mqnamesrv mqbroker mqadmin mqnsaddr mqops-zbx loadclient; do
+for b in mqnamesrv mqbroker mqcontroller mqadmin mqnsaddr mqops-zbx loadclient; do
 	[ -x "bin/$b" ] || die "bin/$b missing: run make build"
 done
 
@@ -180,6 +185,15 @@ recap_changed() {
 	sed -n '/PLAY RECAP/,$p' "$1" | grep -o 'changed=[0-9]*' | awk -F= '{ n += $2 } END { print n + 0 }'
 }
 # recap_changed_host LOGFILE HOST
+# task_ok LOGFILE TASK HOST...: the task (name as printed after the role)
+# ran on each HOST and reported ok.
+task_ok() {
+	local log=$1 task=$2 h
+	shift 2
+	for h in "$@"; do
+		awk -v t="$task]" '/^TASK \[/ { on = index($0, t) > 0 } on' "$log" | grep -q "^ok: \[$h\]" || return 1
+	done
+}
 recap_changed_host() {
 	sed -n '/PLAY RECAP/,$p' "$1" | grep "^$2 " | grep -o 'changed=[0-9]*' | cut -d= -f2
 }
@@ -303,6 +317,8 @@ write_hosts() {
 	echo "        mqops_broker_slave:"
 	echo "          hosts:"
 	echo "            mq2: {mqops_broker_name: broker-a, mqops_broker_id: 1}"
+	echo "    mqops_controller:"
+	echo "      hosts: {mq3: {}}"
 	echo "    mqops_nsaddr:"
 	echo "      hosts: {mq3: {}}"
 	[ "$stage" = green ] && echo "    mqops_green:" && echo "      hosts: {mq5: {}, mq6: {}}"
@@ -334,6 +350,7 @@ for h in "${hosts[@]}"; do
 		mqops_broker_store_dir: $d/store
 		mqops_common_user_home: $d/home
 		mqops_namesrv_kv_config_path: $d/namesrv/kvConfig.json
+		mqops_controller_store_dir: $d/controller
 		mqops_os_tuning_sysctl_file: $d/sysctl-60-mqops.conf
 		mqops_os_tuning_limits_file: $d/limits-60-mqops.conf
 		mqops_os_tuning_thp_dir: $d/thp
@@ -347,6 +364,14 @@ for h in "${hosts[@]}"; do
 done
 # mq3 also runs the name-server endpoint, and keeps the DNS-style record in
 # its own hosts file (a resolver's file in production).
+# broker-a, with its slave on mq2, answers SEND_OK only once mq2 holds a
+# message.
+echo "mqops_broker_master_role: SYNC_MASTER" >>"$work/inventory/host_vars/mq1.yml"
+# The name servers of mq1 and mq2 run a controller each; with mq3's
+# standalone one they form one Raft group of three.
+for h in mq1 mq2; do
+	echo "mqops_namesrv_enable_controller: true" >>"$work/inventory/host_vars/$h.yml"
+done
 cat >>"$work/inventory/host_vars/mq3.yml" <<EOF
 mqops_nsaddr_dns_name: mq-ns.mqops.test
 mqops_nsaddr_dns_hosts_file: $work/mq3/hosts
@@ -369,16 +394,7 @@ for _ in $(seq 1 50); do
 done || { cat "$work/ping.log"; die "the test hosts do not answer over SSH"; }
 
 steps=$((steps + 1))
-log "3. deploy.yml --check on fresh hosts: refused with the slave, then passes with its opt-in"
-# Replication is not implemented yet: a slave is an independent broker, and
-# the roles refuse one unless the inventory says that is what is wanted.
-if playbook check-refused --check; then
-	die "deploy.yml accepted slave mq2 without mqops_broker_allow_unreplicated_slave"
-fi
-grep -q 'mq2: broker broker-a id 1 is a slave (brokerRole SLAVE), but master/slave replication is not implemented yet' \
-	"$work/check-refused.log" || die "the refusal of slave mq2 does not say why"
-echo "ok: slave mq2 refused without the opt-in, naming replication"
-echo "mqops_broker_allow_unreplicated_slave: true" >>"$work/inventory/host_vars/mq2.yml"
+log "3. deploy.yml --check on fresh hosts"
 playbook check-fresh --check
 for h in "${hosts[@]}"; do
 	[ ! -e "$work/$h/bin" ] || die "--check created $work/$h/bin"
@@ -463,12 +479,16 @@ check_process mq2 broker mqbroker
 check_process mq3 broker mqbroker
 grep -qx 'vm.max_map_count=655360' "$work/mq1/sysctl-60-mqops.conf" || die "sysctl file lacks vm.max_map_count"
 grep -qx 'brokerRole=SLAVE' "$work/mq2/etc/broker.conf" || die "mq2's broker.conf is not a slave's"
-# Deployed on the opt-in, the slave is announced by the play (the broker
-# replicates since issue 12 and no longer warns; the roles catch up later).
-slave_warning='WARNING: broker broker-a id 1 on mq2 is not a replica: replication is not implemented yet'
-grep -q "$slave_warning" "$work/deploy.log" || die "deploy.yml did not warn that mq2 is not a replica"
-echo "ok: deploy.yml warns that the slave is unreplicated"
+grep -qx 'brokerRole=SYNC_MASTER' "$work/mq1/etc/broker.conf" || die "mq1's broker.conf is not a SYNC_MASTER's"
+grep -qx 'haListenPort=10912' "$work/mq1/etc/broker.conf" || die "mq1's broker.conf lacks haListenPort=10912"
+task_ok "$work/deploy.log" "Wait until the slave's commit log reaches it and the master reports an in-sync slave" mq2 || die "deploy.yml did not check the slave replicates"
+echo "ok: mq1 is broker-a's SYNC_MASTER (HA port 10912), mq2 its slave, checked to replicate by the play"
 check_process mq3 nsaddr mqnsaddr
+check_process mq3 controller mqcontroller
+for h in mq1 mq2; do
+	grep -qx 'enableControllerInNamesrv=true' "$work/$h/etc/namesrv.conf" || die "$h's namesrv.conf does not embed a controller"
+done
+grep -qx "controllerDLegerSelfId=mq3" "$work/mq3/etc/controller.conf" || die "mq3's controller.conf lacks its id"
 nsaddr_url=http://${ip[mq3]}:8080/rocketmq/nsaddr
 [ "$(curl -fsS "$nsaddr_url")" = "$namesrv_addr" ] || die "$nsaddr_url does not serve $namesrv_addr"
 grep -qx "${ip[mq1]} mq-ns.mqops.test" "$work/mq3/hosts" && grep -qx "${ip[mq2]} mq-ns.mqops.test" "$work/mq3/hosts" ||
@@ -512,6 +532,65 @@ for path, how in ((sys.argv[1], "by key, through the index"), (sys.argv[2], "by 
     msgs = [m for m in json.load(open(path)) if m["body"] == body]
     assert len(msgs) == 16, f"{how}: {len(msgs)} of 16 messages read back"
     print(f"ok: 16 messages read back {how}")
+EOF
+
+log "The slave mq2 replicates broker-a"
+# Its commit log reaches the master's end: the same offset (the sends above
+# are SEND_OK from a SYNC_MASTER, so the slave acknowledged them already).
+slave_caught_up() {
+	local o
+	for _ in $(seq 60); do
+		o=$(for h in mq1 mq2; do
+			mqadmin broker status -b "${ip[$h]}:10911" -o json |
+				"$py" -c 'import json, sys; print(next(iter(json.load(sys.stdin).values()))["commitLogMaxOffset"])'
+		done | tr '\n' ' ')
+		set -- $o
+		if [ "$1" -gt 0 ] && [ "$1" = "$2" ]; then
+			echo "ok: commit-log max offset $1 on master mq1 and slave mq2"
+			return 0
+		fi
+		sleep 1
+	done
+	die "commit-log max offsets after 60 s: master mq1 $1, slave mq2 $2"
+}
+slave_caught_up
+# A message sent through the master, read from the slave's own address: its
+# offset message id with the slave's IP (both listen on 10911) names the
+# slave, which serves VIEW_MESSAGE_BY_ID from its own copy.
+"$py" - "$work/send.json" "${ip[mq2]}" >"$work/slave-id" <<'EOF'
+import json, socket, sys
+m = next(x for x in json.load(open(sys.argv[1])) if x["brokerName"] == "broker-a")
+print(socket.inet_aton(sys.argv[2]).hex().upper() + m["offsetMsgId"][8:], m["offsetMsgId"])
+EOF
+read -r slave_id master_id <"$work/slave-id"
+mqadmin message get -i "$slave_id" --no-track -o json >"$work/from-slave.json"
+"$py" - "$work/from-slave.json" "hello from $key" "$master_id" "${ip[mq2]}" <<'EOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert len(m) == 1 and m[0]["body"] == sys.argv[2] and m[0]["offsetMsgId"] == sys.argv[3], m
+print(f"ok: message {sys.argv[3]} (sent through the master) read from the slave at {sys.argv[4]}")
+EOF
+
+log "The controllers: two inside the name servers, one standalone, one leader"
+ctl_addr="${ip[mq1]}:9878;${ip[mq2]}:9878;${ip[mq3]}:9878"
+task_ok "$work/deploy.log" "Wait until the controller answers with its group's leader" mq1 mq2 mq3 ||
+	die "deploy.yml did not health-check the controllers"
+bin/mqadmin controller metadata -a "$ctl_addr" -o json >"$work/controllers.json" ||
+	{ cat "$work/controllers.json"; die "mqadmin controller metadata failed"; }
+"$py" - "$work/controllers.json" "$ctl_addr" <<'EOF'
+import json, sys
+ms, want = json.load(open(sys.argv[1])), sys.argv[2].split(";")
+assert sorted(m["addr"] for m in ms) == sorted(want), f"answers from {[m['addr'] for m in ms]}, want {want}"
+bad = [m for m in ms if m.get("error")]
+assert not bad, f"controllers without an answer: {bad}"
+assert {m["group"] for m in ms} == {"mqops"}, f"groups: {[m['group'] for m in ms]}"
+leaders = [m["addr"] for m in ms if m["isLeader"]]
+assert len(leaders) == 1, f"{len(leaders)} controllers say they lead: {leaders}"
+known = {(m["controllerLeaderId"], m["controllerLeaderAddress"]) for m in ms}
+assert len(known) == 1 and next(iter(known))[1] == leaders[0], f"the controllers know different leaders: {known}, leading: {leaders}"
+peers = {frozenset((p["id"], p["addr"]) for p in m["peers"]) for m in ms}
+assert len(peers) == 1 and len(next(iter(peers))) == 3, f"peer lists: {peers}"
+print(f"ok: controllers {', '.join(want)} answer as group mqops, one leader {next(iter(known))[0]} at {leaders[0]}")
 EOF
 
 log "The Zabbix agents answer the mqops keys (role zabbix_agent)"
@@ -665,8 +744,13 @@ done
 order=$(grep -o '^changed: \[mq[0-9]\]' "$work/rolling-restart.log" | tr -d '[]' | awk '{print $2}' | uniq | tr '\n' ' ')
 [ "$order" = "mq2 mq1 mq3 mq4 " ] || die "restart order was: $order"
 echo "ok: every broker restarted (new pids), in the order $order"
-grep -q "$slave_warning" "$work/rolling-restart.log" || die "rolling_restart.yml did not warn that mq2 is not a replica"
-echo "ok: rolling_restart.yml warns that the slave mq2 is unreplicated"
+# During the slave's turn its SYNC_MASTER was out of the write routes and
+# read-only (without its slave it would answer SLAVE_NOT_AVAILABLE).
+sed -n '/Rolling restart of the broker slaves/,/Rolling restart of the broker masters/p' "$work/rolling-restart.log" |
+	grep -A3 'Make the master read-only' | grep -q '^changed: \[mq2\]' ||
+	die "the slave's turn did not make its SYNC_MASTER read-only"
+echo "ok: the slave's SYNC_MASTER took no sends while the slave restarted"
+slave_caught_up
 
 steps=$((steps + 1))
 log "10. upgrade.yml: blue-green to a new cluster while a producer and consumer run"
