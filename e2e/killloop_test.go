@@ -1,0 +1,335 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	rocketmq "github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+
+	"github.com/mqops/mqops/wire"
+)
+
+// haBrokerKeys are the ha.md Appendix A broker.conf keys of a controller-mode
+// replica of broker-a, with the periods shortened so that a failover and a
+// rejoin take seconds, and 1 MiB commit-log segments so that replication
+// crosses segment roll-over many times.
+func haBrokerKeys(ctl []string) []string {
+	return []string{"brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId=-1", "brokerRole=SLAVE",
+		"enableControllerMode=true", "controllerAddr=" + strings.Join(ctl, ";"), "allAckInSyncStateSet=true",
+		"syncBrokerMetadataPeriod=1000", "checkSyncStateSetPeriod=1000", "brokerHeartbeatInterval=500",
+		"controllerHeartBeatTimeoutMills=3000", "flushDiskType=ASYNC_FLUSH", "mappedFileSizeCommitLog=1048576"}
+}
+
+// syncStateData is broker-a's replicas as the controller leader has them
+// (CONTROLLER_GET_SYNC_STATE_DATA, 1006), or nil while no node answers.
+func syncStateData(ctl []string) *wire.ReplicasInfo {
+	body, _ := json.Marshal([]string{"broker-a"})
+	for _, a := range ctl {
+		resp := ctlCall(a, wire.ControllerGetSyncStateData, nil, body)
+		if resp == nil || resp.Code != wire.Success {
+			continue
+		}
+		var info wire.BrokerReplicasInfo
+		if wire.UnmarshalLenient(resp.Body, &info) == nil && info.ReplicasInfoTable["broker-a"] != nil {
+			return info.ReplicasInfoTable["broker-a"]
+		}
+	}
+	return nil
+}
+
+// loadRun is a live load on one topic: SendSync producers (unique keys,
+// rate-limited) and a push consumer, both Go client v2.1.2, running until
+// stop. It records every attempt, every SEND_OK with its start time, and
+// every delivery.
+type loadRun struct {
+	t       *testing.T
+	topic   string
+	mu      sync.Mutex
+	tried   map[string]bool
+	ok      map[string]time.Time // key → when its SendSync started
+	okAt    []time.Time          // SendSync start times of SEND_OKs, in completion order
+	failed  int
+	got     map[string]int // key → deliveries
+	stopped atomic.Bool
+	wg      sync.WaitGroup
+}
+
+const loadBody = 512
+
+func startLoad(t *testing.T, nss []string, topic string, senders int, every time.Duration) *loadRun {
+	l := &loadRun{t: t, topic: topic, tried: map[string]bool{}, ok: map[string]time.Time{}, got: map[string]int{}}
+	// Deliveries are counted per key: duplicates are expected after a
+	// failover and are reported.
+	pc, err := rocketmq.NewPushConsumer(consumer.WithNameServer(nss), consumer.WithGroupName(instance("CG")),
+		consumer.WithInstance(instance("c")), consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Subscribe(topic, consumer.MessageSelector{}, l.consume); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Start(); err != nil {
+		t.Fatalf("start consumer: %v", err)
+	}
+	t.Cleanup(func() { _ = pc.Shutdown() })
+	p := newProducer(t, nss[0], producer.WithNameServer(nss))
+	pad := strings.Repeat("x", loadBody)
+	for g := range senders {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for i := 0; !l.stopped.Load(); i++ {
+				key := fmt.Sprintf("g%d-%d", g, i)
+				m := primitive.NewMessage(topic, []byte(key+" "+pad[:loadBody-len(key)-1]))
+				m.WithKeys([]string{key})
+				l.mu.Lock()
+				l.tried[key] = true
+				l.mu.Unlock()
+				began := time.Now()
+				r, err := p.SendSync(context.Background(), m)
+				l.mu.Lock()
+				if err == nil && r.Status == primitive.SendOK {
+					l.ok[key] = began
+					l.okAt = append(l.okAt, began)
+					l.mu.Unlock()
+					time.Sleep(every)
+					continue
+				}
+				l.failed++
+				l.mu.Unlock()
+				// An application backs off after an error; a dead master
+				// refuses connections at once.
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	}
+	return l
+}
+
+func (l *loadRun) consume(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+	l.mu.Lock()
+	for _, m := range msgs {
+		l.got[m.GetKeys()]++
+	}
+	l.mu.Unlock()
+	return consumer.ConsumeSuccess, nil
+}
+
+// okSince is how long after t the first SendSync that started after t
+// returned SEND_OK (its start, as the producer sees it), or -1.
+func (l *loadRun) okSince(t time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.okAt {
+		if s.After(t) {
+			return s.Sub(t)
+		}
+	}
+	return -1
+}
+
+func (l *loadRun) oks() int { l.mu.Lock(); defer l.mu.Unlock(); return len(l.ok) }
+
+// finish stops the producers, waits until every SEND_OK key was consumed,
+// and checks that nothing was consumed that was never sent.
+func (l *loadRun) finish(t *testing.T, timeout time.Duration) (attempted, ok, failed, unique, dups int) {
+	t.Helper()
+	l.stopped.Store(true)
+	l.wg.Wait()
+	missing := func() []string {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		var out []string
+		for k := range l.ok {
+			if l.got[k] == 0 {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	deadline := time.Now().Add(timeout)
+	for len(missing()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var strange []string
+	for k, n := range l.got {
+		if !l.tried[k] {
+			strange = append(strange, k)
+		}
+		unique++
+		dups += n - 1
+	}
+	if len(strange) > 0 {
+		t.Errorf("%d consumed keys were never sent: %v", len(strange), strange[:min(10, len(strange))])
+	}
+	var lost []string
+	for k := range l.ok {
+		if l.got[k] == 0 {
+			lost = append(lost, k)
+		}
+	}
+	slices.Sort(lost)
+	if len(lost) > 0 {
+		t.Errorf("%d SEND_OK messages lost (not consumed within %v): %v", len(lost), timeout, lost[:min(20, len(lost))])
+	}
+	return len(l.tried), len(l.ok), l.failed, unique, dups
+}
+
+// noPanics fails t if any of the processes printed a Go panic or fatal error.
+func noPanics(t *testing.T, procs []*proc) {
+	t.Helper()
+	for _, p := range procs {
+		out := p.out.String()
+		for _, bad := range []string{"panic:", "fatal error:"} {
+			if i := strings.Index(out, bad); i >= 0 {
+				t.Errorf("%s %s: %s", p.name, p.addr, out[i:min(len(out), i+2000)])
+			}
+		}
+	}
+}
+
+// commitLogsEqual waits until every replica's commit log equals the
+// master's, byte for byte, over all segments.
+func commitLogsEqual(t *testing.T, dirs []brokerDir, master int) {
+	t.Helper()
+	logOf := func(i int) string { return filepath.Join(string(dirs[i]), "store", "commitlog") }
+	for i := range dirs {
+		if i == master {
+			continue
+		}
+		var diff string
+		deadline := time.Now().Add(60 * time.Second)
+		for diff = sameCommitLog(logOf(i), logOf(master)); diff != "" && time.Now().Before(deadline); diff = sameCommitLog(logOf(i), logOf(master)) {
+			time.Sleep(200 * time.Millisecond)
+		}
+		if diff != "" {
+			t.Errorf("replica %d's commit log differs from the master's: %s", i, diff)
+		}
+	}
+}
+
+// spread is "min=… median=… max=…" of ds in milliseconds.
+func spread(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "n=0"
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	ms := func(d time.Duration) int64 { return d.Milliseconds() }
+	return fmt.Sprintf("n=%d min=%dms median=%dms max=%dms", len(s), ms(s[0]), ms(s[len(s)/2]), ms(s[len(s)-1]))
+}
+
+// The kill loop of ha.md §6.2: three controllers embedded in three name
+// servers, one group of three replicas with allAckInSyncStateSet=true, a
+// SendSync producer and a push consumer running throughout; each iteration
+// waits for all three replicas in the SyncStateSet (1006), kill -9s the
+// master, measures kill → new id 0 in the route and kill → first SEND_OK,
+// and restarts the killed broker 0–10 s later. No SEND_OK message may be
+// lost, nothing consumed may be unsent, and the replicas' commit logs end
+// byte-equal. MQOPS_HA_KILLS sets the iterations (default 3; make
+// test-ha-soak runs 30).
+func TestControllerKillLoop(t *testing.T) {
+	kills := 3
+	if s := os.Getenv("MQOPS_HA_KILLS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("MQOPS_HA_KILLS=%q: want a positive number", s)
+		}
+		kills = n
+	}
+	nss, ctl, nsProcs := startControllerNamesrvProcs(t, 3)
+	nsList := strings.Join(nss, ";")
+	keys := haBrokerKeys(ctl)
+	dirs := []brokerDir{newBrokerDir(t), newBrokerDir(t), newBrokerDir(t)}
+	procs := make([]*proc, len(dirs))
+	all := slices.Clone(nsProcs) // every process ever started, for the panic check
+	for i, d := range dirs {
+		procs[i] = startBroker(t, d, nsList, keys...)
+		all = append(all, procs[i])
+	}
+	index := func(addr string) int {
+		for i, p := range procs {
+			if p.addr == addr {
+				return i
+			}
+		}
+		return -1
+	}
+	master := -1
+	allInSync := func() bool {
+		info := syncStateData(ctl)
+		if info == nil || len(info.InSyncReplicas) != len(procs) {
+			return false
+		}
+		master = index(info.MasterAddress)
+		return master >= 0
+	}
+	waitFor(t, 90*time.Second, "a master with all replicas in the SyncStateSet", allInSync)
+	topic := fmt.Sprintf("KillLoop%d", time.Now().UnixNano())
+	createTopicOn(t, nss[0], procs[master].addr, topic)
+	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, nss[0], topic) == procs[master].addr })
+
+	l := startLoad(t, nss, topic, 3, 20*time.Millisecond)
+	waitFor(t, 60*time.Second, "the first SEND_OKs", func() bool { return l.oks() >= 50 })
+
+	var toRoute, toSend []time.Duration
+	for it := range kills {
+		waitFor(t, 120*time.Second, "all replicas in the SyncStateSet", allInSync)
+		// Some traffic through every master before it is killed.
+		floor := l.oks() + 100
+		waitFor(t, 60*time.Second, "100 SEND_OKs since the last failover", func() bool { return l.oks() >= floor })
+		old := procs[master]
+		killed := time.Now()
+		old.kill()
+		// The route is watched beside the restart, which blocks.
+		routed := make(chan time.Duration, 1)
+		go func() {
+			for time.Since(killed) < 90*time.Second {
+				if a := routeMaster(t, nss[0], topic); a != "" && a != old.addr {
+					routed <- time.Since(killed)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			routed <- -1
+		}()
+		time.Sleep(time.Duration(rand.Int64N(int64(10 * time.Second))))
+		_, port, _ := net.SplitHostPort(old.addr)
+		procs[master] = startBroker(t, dirs[master], nsList, append(keys, "listenPort="+port, "haListenPort=0")...)
+		all = append(all, procs[master])
+		r := <-routed
+		if r < 0 {
+			t.Fatalf("kill %d: no new master in the route 90s after kill -9 of %s", it+1, old.addr)
+		}
+		var s time.Duration
+		waitFor(t, 90*time.Second, "a SEND_OK after the kill", func() bool { s = l.okSince(killed); return s >= 0 })
+		toRoute, toSend = append(toRoute, r), append(toSend, s)
+		t.Logf("killloop: kill %d of %s: new master in the route after %v, first SEND_OK after %v",
+			it+1, old.addr, r.Round(time.Millisecond), s.Round(time.Millisecond))
+	}
+	waitFor(t, 120*time.Second, "all replicas in the SyncStateSet", allInSync)
+	attempted, ok, failed, unique, dups := l.finish(t, 180*time.Second)
+	commitLogsEqual(t, dirs, master)
+	noPanics(t, all)
+	t.Logf("killloop: kills=%d replicas=3 allAckInSyncStateSet=true mappedFileSizeCommitLog=1MiB senders=3", kills)
+	t.Logf("killloop: kill->route %s", spread(toRoute))
+	t.Logf("killloop: kill->first-SEND_OK %s", spread(toSend))
+	t.Logf("killloop: attempted=%d send_ok=%d failed=%d consumed_unique=%d duplicates=%d", attempted, ok, failed, unique, dups)
+}
