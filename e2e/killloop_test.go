@@ -333,3 +333,110 @@ func TestControllerKillLoop(t *testing.T) {
 	t.Logf("killloop: kill->first-SEND_OK %s", spread(toSend))
 	t.Logf("killloop: attempted=%d send_ok=%d failed=%d consumed_unique=%d duplicates=%d", attempted, ok, failed, unique, dups)
 }
+
+// killControllerLeader kill -9s the name server whose embedded controller
+// leads and returns its index and the surviving controllers.
+func killControllerLeader(t *testing.T, ctl []string, nsProcs []*proc) (int, []string) {
+	t.Helper()
+	leader := slices.Index(ctl, waitLeader(t, ctl))
+	nsProcs[leader].kill()
+	return leader, slices.Delete(slices.Clone(ctl), leader, leader+1)
+}
+
+// startCtlGroup starts three name servers with embedded controllers and a
+// two-replica group, waits for both replicas in the SyncStateSet, and
+// creates a topic on the master.
+func startCtlGroup(t *testing.T) (nss, ctl []string, nsProcs, procs []*proc, dirs []brokerDir, master int, topic string) {
+	t.Helper()
+	nss, ctl, nsProcs = startControllerNamesrvProcs(t, 3)
+	keys := haBrokerKeys(ctl)
+	dirs = []brokerDir{newBrokerDir(t), newBrokerDir(t)}
+	for _, d := range dirs {
+		procs = append(procs, startBroker(t, d, strings.Join(nss, ";"), keys...))
+	}
+	waitFor(t, 90*time.Second, "a master with both replicas in the SyncStateSet", func() bool {
+		info := syncStateData(ctl)
+		if info == nil || len(info.InSyncReplicas) != 2 {
+			return false
+		}
+		master = slices.IndexFunc(procs, func(p *proc) bool { return p.addr == info.MasterAddress })
+		return master >= 0
+	})
+	topic = fmt.Sprintf("CtlKill%d", time.Now().UnixNano())
+	createTopicOn(t, nss[0], procs[master].addr, topic)
+	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, nss[0], topic) == procs[master].addr })
+	return
+}
+
+// The controller leader killed in steady state (ha.md §6.2 item 6): another
+// controller leads within seconds, the brokers keep their roles and epoch
+// (the master needs no controller to ack while its SyncStateSet is
+// unchanged), every send during the change is SEND_OK, nothing is lost.
+func TestControllerLeaderKilledSteady(t *testing.T) {
+	nss, ctl, nsProcs, procs, _, master, topic := startCtlGroup(t)
+	before := syncStateData(ctl)
+	l := startLoad(t, nss, topic, 2, 20*time.Millisecond)
+	waitFor(t, 60*time.Second, "the first SEND_OKs", func() bool { return l.oks() >= 50 })
+
+	killed := time.Now()
+	dead, alive := killControllerLeader(t, ctl, nsProcs)
+	waitLeader(t, alive)
+	newLeader := time.Since(killed)
+	floor := l.oks() + 200
+	waitFor(t, 60*time.Second, "200 SEND_OKs after the leader change", func() bool { return l.oks() >= floor })
+	var after *wire.ReplicasInfo
+	waitFor(t, 10*time.Second, "the new leader's sync state", func() bool { after = syncStateData(alive); return after != nil })
+	if after.MasterAddress != procs[master].addr || after.MasterEpoch != before.MasterEpoch || len(after.InSyncReplicas) != 2 {
+		t.Fatalf("the brokers' roles changed with the controller leader: before %+v, after %+v", before, after)
+	}
+	if a := routeMaster(t, nss[(dead+1)%3], topic); a != procs[master].addr {
+		t.Fatalf("route id 0 is %q, want the master %s", a, procs[master].addr)
+	}
+	attempted, ok, failed, unique, dups := l.finish(t, 120*time.Second)
+	if failed > 0 {
+		t.Errorf("%d of %d sends failed while the controller leader changed", failed, attempted)
+	}
+	noPanics(t, append(nsProcs, procs...))
+	t.Logf("ctlkill-steady: new controller leader %v after kill -9 of the leader (3 controllers in name servers)", newLeader.Round(time.Millisecond))
+	t.Logf("ctlkill-steady: attempted=%d send_ok=%d failed=%d consumed_unique=%d duplicates=%d", attempted, ok, failed, unique, dups)
+}
+
+// The controller leader and the master killed together (ha.md §6.2 item
+// 6): the surviving controllers elect a leader, which elects the slave
+// once the dead master's heartbeats have timed out; the new master takes
+// id 0 in the route, sends succeed again, and no SEND_OK message is lost.
+func TestControllerLeaderKilledDuringFailover(t *testing.T) {
+	nss, ctl, nsProcs, procs, dirs, master, topic := startCtlGroup(t)
+	l := startLoad(t, nss, topic, 2, 20*time.Millisecond)
+	waitFor(t, 60*time.Second, "the first SEND_OKs", func() bool { return l.oks() >= 100 })
+
+	killed := time.Now()
+	procs[master].kill()
+	dead, alive := killControllerLeader(t, ctl, nsProcs)
+	waitLeader(t, alive)
+	newLeader := time.Since(killed)
+	slave := 1 - master
+	waitFor(t, 60*time.Second, "the slave elected by the new controller leader", func() bool {
+		info := syncStateData(alive)
+		return info != nil && info.MasterAddress == procs[slave].addr
+	})
+	elected := time.Since(killed)
+	liveNs := nss[(dead+1)%3]
+	waitFor(t, 60*time.Second, "the new master in the route", func() bool { return routeMaster(t, liveNs, topic) == procs[slave].addr })
+	routed := time.Since(killed)
+	var first time.Duration
+	waitFor(t, 120*time.Second, "a SEND_OK after the kill", func() bool { first = l.okSince(killed); return first >= 0 })
+
+	_, port, _ := net.SplitHostPort(procs[master].addr)
+	back := startBroker(t, dirs[master], strings.Join(nss, ";"), append(haBrokerKeys(ctl), "listenPort="+port, "haListenPort=0")...)
+	waitFor(t, 90*time.Second, "the old master back in the SyncStateSet", func() bool {
+		info := syncStateData(alive)
+		return info != nil && info.MasterAddress == procs[slave].addr && len(info.InSyncReplicas) == 2
+	})
+	attempted, ok, failed, unique, dups := l.finish(t, 180*time.Second)
+	commitLogsEqual(t, dirs, slave)
+	noPanics(t, append(nsProcs, append(procs, back)...))
+	t.Logf("ctlkill-failover: after kill -9 of master+controller leader: new controller leader %v, slave elected %v, route %v, first SEND_OK %v",
+		newLeader.Round(time.Millisecond), elected.Round(time.Millisecond), routed.Round(time.Millisecond), first.Round(time.Millisecond))
+	t.Logf("ctlkill-failover: attempted=%d send_ok=%d failed=%d consumed_unique=%d duplicates=%d", attempted, ok, failed, unique, dups)
+}
