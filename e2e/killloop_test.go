@@ -375,6 +375,17 @@ func startCtlGroup(t *testing.T) (nss, ctl []string, nsProcs, procs []*proc, dir
 func TestControllerLeaderKilledSteady(t *testing.T) {
 	nss, ctl, nsProcs, procs, _, master, topic := startCtlGroup(t)
 	before := syncStateData(ctl)
+	// GET_BROKER_RUNTIME_INFO (what cluster list shows) reports the run-time
+	// role and master epoch, not the configured brokerRole=SLAVE.
+	for i, p := range procs {
+		want := map[bool]string{true: "SYNC_MASTER", false: "SLAVE"}[i == master]
+		var kv wire.KVTable
+		if resp := ctlCall(p.addr, wire.GetBrokerRuntimeInfo, nil, nil); resp == nil || wire.UnmarshalLenient(resp.Body, &kv) != nil ||
+			kv.Table["brokerRole"] != want || kv.Table["masterEpoch"] != strconv.Itoa(int(before.MasterEpoch)) {
+			t.Fatalf("runtime info of %s: brokerRole %q masterEpoch %q, want %s and %d", p.addr, kv.Table["brokerRole"],
+				kv.Table["masterEpoch"], want, before.MasterEpoch)
+		}
+	}
 	l := startLoad(t, nss, topic, 2, 20*time.Millisecond)
 	waitFor(t, 60*time.Second, "the first SEND_OKs", func() bool { return l.oks() >= 50 })
 
