@@ -187,7 +187,11 @@ func (l *Levels) loop() {
 		for i := range l.levels {
 			l.deliverLevel(i, now.UnixMilli())
 		}
-		if now.Sub(l.saved) >= persistEvery {
+		// persist also runs from the slave sync (Replace), which sets saved.
+		l.mu.Lock()
+		due := now.Sub(l.saved) >= persistEvery
+		l.mu.Unlock()
+		if due {
 			if err := l.persist(); err != nil {
 				l.log.Error("[DELAY] saving delay progress failed", "file", l.path, "err", err)
 			}
