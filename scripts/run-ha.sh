@@ -62,12 +62,13 @@ echo "               replica, and this script restarts the killed one 5 s later"
 echo "Press Ctrl-C to stop."
 # A broker that dies (kill -9 for a failover drill) is restarted, as a
 # service manager would: it comes back as a slave of the new master.
-while kill -0 "$ns" 2>/dev/null; do
+while [ -z "$stopped" ] && kill -0 "$ns" 2>/dev/null; do
 	for i in 0 1; do
 		pid=b$i
 		if ! kill -0 "${!pid}" 2>/dev/null; then
 			echo "broker n$i exited; restarting it in 5 s"
 			sleep 5
+			[ -n "$stopped" ] && break 2
 			start_broker "$i"
 			printf -v "$pid" %s "$!"
 		fi
