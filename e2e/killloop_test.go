@@ -24,10 +24,12 @@ import (
 	"github.com/mqops/mqops/wire"
 )
 
-// haBrokerKeys are the ha.md Appendix A broker.conf keys of a controller-mode
-// replica of broker-a, with the periods shortened so that a failover and a
-// rejoin take seconds, and 1 MiB commit-log segments so that replication
-// crosses segment roll-over many times.
+// haBrokerKeys are the broker.conf keys of a controller-mode replica of
+// broker-a (as apache/rocketmq
+// distribution/conf/controller/quick-start/broker-n0.conf), with the
+// periods shortened so that a failover and a rejoin take seconds, and
+// 1 MiB commit-log segments so that replication crosses segment roll-over
+// many times.
 func haBrokerKeys(ctl []string) []string {
 	return []string{"brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId=-1", "brokerRole=SLAVE",
 		"enableControllerMode=true", "controllerAddr=" + strings.Join(ctl, ";"), "allAckInSyncStateSet=true",
@@ -236,7 +238,7 @@ func spread(ds []time.Duration) string {
 	return fmt.Sprintf("n=%d min=%dms median=%dms max=%dms", len(s), ms(s[0]), ms(s[len(s)/2]), ms(s[len(s)-1]))
 }
 
-// The kill loop of ha.md §6.2: three controllers embedded in three name
+// The kill loop (issue 12): three controllers embedded in three name
 // servers, one group of three replicas with allAckInSyncStateSet=true, a
 // SendSync producer and a push consumer running throughout; each iteration
 // waits for all three replicas in the SyncStateSet (1006), kill -9s the
@@ -368,7 +370,7 @@ func startCtlGroup(t *testing.T) (nss, ctl []string, nsProcs, procs []*proc, dir
 	return
 }
 
-// The controller leader killed in steady state (ha.md §6.2 item 6): another
+// The controller leader killed in steady state (issue 12): another
 // controller leads within seconds, the brokers keep their roles and epoch
 // (the master needs no controller to ack while its SyncStateSet is
 // unchanged), every send during the change is SEND_OK, nothing is lost.
@@ -412,10 +414,10 @@ func TestControllerLeaderKilledSteady(t *testing.T) {
 	t.Logf("ctlkill-steady: attempted=%d send_ok=%d failed=%d consumed_unique=%d duplicates=%d", attempted, ok, failed, unique, dups)
 }
 
-// The controller leader and the master killed together (ha.md §6.2 item
-// 6): the surviving controllers elect a leader, which elects the slave
-// once the dead master's heartbeats have timed out; the new master takes
-// id 0 in the route, sends succeed again, and no SEND_OK message is lost.
+// The controller leader and the master killed together (issue 12): the
+// surviving controllers elect a leader, which elects the slave once the
+// dead master's heartbeats have timed out; the new master takes id 0 in
+// the route, sends succeed again, and no SEND_OK message is lost.
 func TestControllerLeaderKilledDuringFailover(t *testing.T) {
 	nss, ctl, nsProcs, procs, dirs, master, topic := startCtlGroup(t)
 	l := startLoad(t, nss, topic, 2, 20*time.Millisecond)
