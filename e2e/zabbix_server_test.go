@@ -115,6 +115,7 @@ func TestZabbixServer(t *testing.T) {
 		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
 	sendN(t, newProducer(t, ns), "ZbxServerOrders", "order", 42)
 	waitFor(t, 60*time.Second, "the group to consume", func() bool { return col.count() == 42 })
+	_, ctrls := startOneController(t)
 	agent := startAgent(t, agentBinary(t, "zabbix_agentd"))
 	_, agentPort, _ := strings.Cut(agent.addr, ":")
 
@@ -151,6 +152,7 @@ func TestZabbixServer(t *testing.T) {
 		{"macro": "{$RMQ.NAMESRV.PORT}", "value": nsPort},
 		{"macro": "{$RMQ.LOG.DIR}", "value": filepath.Join(string(c.dir), "logs")},
 		{"macro": "{$RMQ.STORE.PATH}", "value": filepath.Join(string(c.dir), "store")},
+		{"macro": "{$RMQ.CONTROLLER.ADDR}", "value": ctrls[0]},
 	}
 	hosts := map[string]string{} // template → host id
 	for _, tpl := range []string{templates.Broker, templates.Namesrv, templates.Cluster} {
@@ -230,7 +232,12 @@ func TestZabbixServer(t *testing.T) {
 	lastValue(templates.Cluster, "rocketmq.group.backlog[ZbxServerGroup]", eq("0"))
 	lastValue(templates.Broker, "rocketmq.topic.put.today[ZbxServerOrders]", eq("42"))
 	lastValue(templates.Broker, "rocketmq.group.get.today[ZbxServerOrders,ZbxServerGroup]", eq("42"))
-	// Both template dashboards arrived with their two pages.
+	// Replication: the standalone ASYNC_MASTER has no slave and needs none;
+	// the one-peer controller leads.
+	lastValue(templates.Cluster, "rocketmq.controller.leader", eq("1"))
+	lastValue(templates.Cluster, "rocketmq.set.insync[broker-a]", eq("0"))
+	lastValue(templates.Cluster, "rocketmq.set.noinsync[broker-a]", eq("0"))
+	// Both template dashboards arrived with their pages.
 	var dashboards []struct {
 		Name  string
 		Pages []struct{ Name string }
@@ -240,7 +247,7 @@ func TestZabbixServer(t *testing.T) {
 	for _, d := range dashboards {
 		pages[d.Name] = len(d.Pages)
 	}
-	if pages["RocketMQ overview"] != 2 || pages["RocketMQ broker"] != 2 {
+	if pages["RocketMQ overview"] != 3 || pages["RocketMQ broker"] != 2 {
 		t.Errorf("template dashboards: %v", pages)
 	}
 

@@ -107,8 +107,13 @@ type Broker struct {
 	stopping bool
 
 	registerKick chan struct{}
-	stop         chan struct{}
-	wg           sync.WaitGroup
+	// registerMu serialises registerAll (Java's registerBrokerAll is
+	// synchronized): a registration built before a role change must not
+	// reach a name server after the one built after it, or the promoted
+	// master's address would move back to its slave id there.
+	registerMu sync.Mutex
+	stop       chan struct{}
+	wg         sync.WaitGroup
 }
 
 // New opens the store and metadata and binds the listen port; Start serves.
@@ -609,6 +614,8 @@ func (b *Broker) registerLoop() {
 // lacks read or write permission every topic is registered with the broker's
 // permission, which is how clients learn to stay away.
 func (b *Broker) registerAll() {
+	b.registerMu.Lock()
+	defer b.registerMu.Unlock()
 	addrs := b.namesrvAddrs()
 	if len(addrs) == 0 {
 		return

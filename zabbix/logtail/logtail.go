@@ -204,9 +204,14 @@ func (t *Tailer) locate(res *Result) (f *os.File, current bool, err error) {
 			if t.st.Ino == 0 {
 				t.st = state{Path: t.path, Dev: dev, Ino: ino}
 			}
-			if size < t.st.Offset || !t.sameHead(f) {
-				// Truncated, or an inode reused by a new file: the old
-				// content is gone and everything here is unread.
+			if !t.sameHead(f) {
+				// An inode reused by a new file (or truncated and
+				// refilled): the old file and whatever of it was unread
+				// are gone, as when it is replaced under a new inode.
+				res.Lost, res.Rotated = true, true
+				t.st = state{Path: t.path, Dev: dev, Ino: ino}
+			} else if size < t.st.Offset {
+				// Truncated (copy-truncate): everything here is unread.
 				t.st = state{Path: t.path, Dev: dev, Ino: ino}
 			}
 			return f, true, nil

@@ -59,11 +59,17 @@ func clusterTemplate() *tpl {
 	t.macro("{$RMQ.CANARY.TOPIC}", "MQOPS_CANARY", "Canary topic, created on masters that lack it.")
 	t.macro("{$RMQ.CANARY.GROUP}", "MQOPS_CANARY_GROUP", "Canary producer and consumer group.")
 	t.macro("{$RMQ.CANARY.RTT.MAX.WARN}", "1000", "Canary round trip (ms) worth a warning.")
+	t.macro("{$RMQ.CONTROLLER.ADDR}", "", "Controller addresses (mqcontroller or name servers with enableControllerInNamesrv), separated by ','; empty for classic master-slave.")
+	t.macro("{$RMQ.REPLICA.LAG.MAX.WARN}", "104857600", "Slave replication lag (bytes) worth a warning (context: brokerName).")
+	t.macro("{$RMQ.REPLICA.LAG.SECONDS.MAX.WARN}", "30", "Slave catch-up time (s) at the current transfer rate worth a warning (context: brokerName).")
+	t.macro("{$RMQ.REPLICA.LAG.TIME}", "5m", "How long a slave's lag must stay above the thresholds.")
 	lldMacros(t)
 	t.valueMap("Cluster status", "0", "OK", "1", "Degraded", "2", "Down")
 	t.valueMap("Service state", "0", "Down", "1", "Up")
+	t.valueMap("Yes/No", "0", "No", "1", "Yes")
 
 	const (
+		repl     = `rocketmq.replication.get["{$RMQ.NAMESRV.ADDR}","{$RMQ.CLUSTER.NAME}","{$RMQ.CONTROLLER.ADDR}"]`
 		cluster  = `rocketmq.cluster.get["{$RMQ.NAMESRV.ADDR}","{$RMQ.CLUSTER.NAME}"]`
 		backlog  = `rocketmq.backlog.get["{$RMQ.NAMESRV.ADDR}","{$RMQ.CLUSTER.NAME}"]`
 		business = `rocketmq.business.get["{$RMQ.NAMESRV.ADDR}","{$RMQ.CLUSTER.NAME}"]`
@@ -107,6 +113,17 @@ func clusterTemplate() *tpl {
 		withTriggers(t.dep(canary, "RocketMQ cluster: canary round trip, slowest master", "rocketmq.canary.rtt", "$.maxRttMs", vtFloat, "ms", "performance", ""),
 			t.trigger("RocketMQ cluster: canary round trip slow", t.fn("min", "rocketmq.canary.rtt", "5m")+">{$RMQ.CANARY.RTT.MAX.WARN}", "WARNING", "performance", "")),
 	}
+	noLeader := t.trigger("RocketMQ cluster: no controller leader", t.fn("max", "rocketmq.controller.leader", "2m")+"=0", "HIGH", "availability",
+		"For 2 minutes no controller of {$RMQ.CONTROLLER.ADDR} said it leads (or several did): no failover can happen and "+
+			"SyncStateSet changes wait. The controller data item says which controllers answered.")
+	t.Items = append(t.Items,
+		withTriggers(t.master("RocketMQ cluster: get replication", repl, "1m",
+			"mqops-zbx replication: the masters' HA status, every slave's lag, and the controller group's leader, SyncStateSets and master epochs."),
+			t.trigger("RocketMQ cluster: failed to fetch replication", t.fn("nodata", repl, "5m")+"=1", "WARNING", "availability", "")),
+		withTriggers(withMap(controllerDep(t, repl, "controller leader present", "rocketmq.controller.leader", "leaderPresent"), "Yes/No"), noLeader),
+		controllerDep(t, repl, "controllers answering", "rocketmq.controller.answered", "answered"),
+		controllerDep(t, repl, "controllers configured", "rocketmq.controller.count", "configured"),
+	)
 	t.graph("RocketMQ cluster: Put/Get TPS", "rocketmq.cluster.put.tps", "rocketmq.cluster.get.tps")
 	t.graph("RocketMQ cluster: Produced and consumed today", "rocketmq.cluster.put.today", "rocketmq.cluster.get.today")
 	t.graph("RocketMQ cluster: Backlog", "rocketmq.cluster.backlog")
@@ -197,7 +214,7 @@ func clusterTemplate() *tpl {
 		t.pairDep(business, "consumed today", "rocketmq.pair.get.today", "today"),
 		t.pairDep(business, "consumed last minute", "rocketmq.pair.get.minute", "minute"),
 	}
-	t.DiscoveryRules = []Discovery{brokers, topics, groups, pairs}
+	t.DiscoveryRules = []Discovery{brokers, topics, groups, pairs, brokerSets(t, repl, nsAllDown), replicas(t, repl, nsAllDown)}
 
 	t.Dashboards = []Dashboard{{
 		UUID: uuid(t.Name, "dashboard", "RocketMQ overview"), Name: "RocketMQ overview",
@@ -210,6 +227,12 @@ func clusterTemplate() *tpl {
 				graphWidget(0, 3, 12, 5, t.Name, "RocketMQ cluster: Put/Get TPS"),
 				graphWidget(12, 3, 12, 5, t.Name, "RocketMQ cluster: Canary round trip"),
 				graphPrototypeWidget(0, 8, 24, 5, t.Name, "Broker {#BROKER}/{#BROKER.ID}: disk and put TPS", 4),
+			}},
+			{Name: "Replication", Widgets: []Widget{
+				itemWidget(0, 0, 6, 3, "Controller leader present", t.Name, "rocketmq.controller.leader"),
+				itemWidget(6, 0, 6, 3, "Controllers answering", t.Name, "rocketmq.controller.answered"),
+				graphPrototypeWidget(0, 3, 24, 5, t.Name, "Slave {#BROKER}/{#BROKER.ID}: replication lag", 3),
+				graphPrototypeWidget(0, 8, 24, 5, t.Name, "Broker set {#BROKER}: SyncStateSet and in-sync slaves", 3),
 			}},
 			{Name: "Business", Widgets: []Widget{
 				itemWidget(0, 0, 12, 3, "Produced today", t.Name, "rocketmq.cluster.put.today"),

@@ -318,3 +318,40 @@ func TestStoreEventTriggers(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicationPaths checks that every item reading mqops-zbx
+// replication reads a field it prints, at the level that field lives on.
+func TestReplicationPaths(t *testing.T) {
+	levels := []struct {
+		re     *regexp.Regexp
+		fields map[string]bool
+	}{
+		{regexp.MustCompile(`^\$\.controller\.([A-Za-z]+)$`), jsonFields(probe.ControllerStatus{})},
+		{regexp.MustCompile(`^\$\.sets\['\{#BROKER\}'\]\.([A-Za-z]+)$`), jsonFields(probe.ReplicaSet{})},
+		{regexp.MustCompile(`^\$\.replicas\['\{#BROKER\}/\{#BROKER\.ID\}'\]\.([A-Za-z]+)$`), jsonFields(probe.Replica{})},
+	}
+	checked := 0
+	c := clusterTemplate()
+	for _, it := range append(append([]Item{}, c.Items...), protos(c.Template)...) {
+		if it.MasterItem == nil || !strings.HasPrefix(it.MasterItem.Key, "rocketmq.replication.get[") {
+			continue
+		}
+		path := it.Preprocessing[0].Parameters[0]
+		ok := false
+		for _, l := range levels {
+			if m := l.re.FindStringSubmatch(path); m != nil && l.fields[m[1]] {
+				ok = true
+			}
+		}
+		if !ok {
+			t.Errorf("%s reads %s, which mqops-zbx replication does not print", it.Key, path)
+		}
+		if it.Preprocessing[0].ErrorHandler != "CUSTOM_ERROR" || it.Preprocessing[0].ErrorHandlerParams == "" {
+			t.Errorf("%s: a missing value gives no error saying why", it.Key)
+		}
+		checked++
+	}
+	if checked < 15 {
+		t.Errorf("only %d replication items checked", checked)
+	}
+}

@@ -53,7 +53,7 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().DurationVar(&timeout, "timeout", 3*time.Second, "per-request timeout (keep the whole check under the agent's Timeout)")
 	root.AddCommand(brokerCmd(), namesrvCmd(), clusterCmd(), statsCmd(), logsCmd(),
-		backlogCmd(), businessCmd(), discoveryCmd(), canaryCmd(), getCmd())
+		backlogCmd(), businessCmd(), replicationCmd(), discoveryCmd(), canaryCmd(), getCmd())
 	return root
 }
 
@@ -214,15 +214,30 @@ func businessCmd() *cobra.Command {
 	return c
 }
 
+func replicationCmd() *cobra.Command {
+	var ns, cluster, ctrls string
+	c := &cobra.Command{
+		Use:   "replication",
+		Short: "Replication per broker set and per slave (lag bytes and seconds, in-sync slaves), SyncStateSet, master epoch, controller leader",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return printJSON(probe.Replication(nsList(ns), cluster, nsList(ctrls)))
+		},
+	}
+	clusterFlags(c, &ns, &cluster)
+	c.Flags().StringVar(&ctrls, "controller", "", "controller addresses, separated by ';' or ','; empty: classic master-slave, no controller checks")
+	return c
+}
+
 func discoveryCmd() *cobra.Command {
 	var ns, cluster, broker string
 	c := &cobra.Command{
-		Use:   "discovery topics|groups|pairs|brokers",
-		Short: "Low-level discovery JSON: topics, groups, group×topic pairs or brokers",
+		Use:   "discovery topics|groups|pairs|brokers|brokersets|replicas",
+		Short: "Low-level discovery JSON: topics, groups, group×topic pairs, brokers, broker sets or slaves",
 		Long: "With --broker, topics and groups of that broker; otherwise of the cluster's masters.\n" +
 			"Rows carry {#TOPIC.TYPE} and {#GROUP.TYPE} (normal, retry, dlq, system) for the templates' filters.",
 		Args:      cobra.ExactArgs(1),
-		ValidArgs: []string{"topics", "groups", "pairs", "brokers"},
+		ValidArgs: []string{"topics", "groups", "pairs", "brokers", "brokersets", "replicas"},
 		RunE: func(_ *cobra.Command, args []string) error {
 			s := probe.Scope{Namesrv: nsList(ns), Cluster: cluster, Broker: broker}
 			if broker != "" {
@@ -239,8 +254,12 @@ func discoveryCmd() *cobra.Command {
 				rows, err = probe.Groups(s, true)
 			case "brokers":
 				rows, err = probe.Brokers(s.Namesrv, cluster)
+			case "brokersets":
+				rows, err = probe.BrokerSetRows(s.Namesrv, cluster)
+			case "replicas":
+				rows, err = probe.ReplicaRows(s.Namesrv, cluster)
 			default:
-				return fmt.Errorf("unknown discovery %q: want topics, groups, pairs or brokers", args[0])
+				return fmt.Errorf("unknown discovery %q: want topics, groups, pairs, brokers, brokersets or replicas", args[0])
 			}
 			if err != nil {
 				return err
