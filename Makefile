@@ -7,7 +7,7 @@ GOFLAGS ?=
 E2E_CMDS := ./broker/cmd/mqnamesrv ./broker/cmd/mqbroker ./broker/cmd/mqnsaddr ./broker/cmd/mqcontroller ./mqadmin/cmd/mqadmin ./zabbix/cmd/mqops-zbx
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build build-race run test test-unit test-e2e test-e2e-norace test-zabbix \
+.PHONY: all build build-race run run-ha test-ha-soak test test-unit test-e2e test-e2e-norace test-zabbix \
 	test-zabbix-server test-ansible lint bench fuzz clean deps
 
 all: build
@@ -22,6 +22,19 @@ build-race:
 # Start a name server and a broker on localhost; Ctrl-C stops both cleanly.
 run: build
 	./scripts/run.sh $(BIN) $(DATA)
+
+# A name server with an embedded controller and a two-replica
+# controller-mode group on localhost (conf/ha); Ctrl-C stops them.
+run-ha: build
+	./scripts/run-ha.sh $(BIN) $(DATA)-ha
+
+# The full controller-mode kill loop: 30 x kill -9 of the master under
+# live load (the e2e suite runs 3). Not part of make test.
+MQOPS_HA_KILLS ?= 30
+test-ha-soak: build
+	MQOPS_E2E_BIN=$(CURDIR)/$(BIN) MQOPS_HA_KILLS=$(MQOPS_HA_KILLS) $(GO) test -count=1 -timeout 60m -v \
+		-run '^TestControllerKillLoop$$' ./e2e/ >$(BIN)/test-ha-soak.log 2>&1; rc=$$?; \
+		grep -E 'killloop:|^(--- |ok|FAIL)' $(BIN)/test-ha-soak.log; echo "full log: $(BIN)/test-ha-soak.log"; exit $$rc
 
 # Everything CI runs. Installs what the tests need, builds bin/ once for
 # every suite, then runs lint and the suites side by side (scripts/test.sh:

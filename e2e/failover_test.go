@@ -27,6 +27,14 @@ import (
 // keys); it returns their name-server and controller addresses.
 func startControllerNamesrvs(t *testing.T, n int) (ns, ctl []string) {
 	t.Helper()
+	ns, ctl, _ = startControllerNamesrvProcs(t, n)
+	return ns, ctl
+}
+
+// startControllerNamesrvProcs is startControllerNamesrvs that also returns
+// the processes (procs[i] runs ns[i] and ctl[i]), for tests that kill one.
+func startControllerNamesrvProcs(t *testing.T, n int) (ns, ctl []string, procs []*proc) {
+	t.Helper()
 	ports := freePorts(t, 2*n)
 	var peers []string
 	for i := range n {
@@ -44,11 +52,11 @@ func startControllerNamesrvs(t *testing.T, n int) (ns, ctl []string) {
 		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		start(t, controllerReady, "mqnamesrv", "-c", conf,
-			"-p", "kvConfigPath="+filepath.Join(dir, "kvConfig.json"), "-p", "logDir="+filepath.Join(dir, "logs"))
+		procs = append(procs, start(t, controllerReady, "mqnamesrv", "-c", conf,
+			"-p", "kvConfigPath="+filepath.Join(dir, "kvConfig.json"), "-p", "logDir="+filepath.Join(dir, "logs")))
 	}
 	waitLeader(t, ctl)
-	return ns, ctl
+	return ns, ctl, procs
 }
 
 // replicaInfo asks the controller for broker-a's master (GET_REPLICA_INFO)

@@ -187,8 +187,9 @@ func (l *Levels) loop() {
 		for i := range l.levels {
 			l.deliverLevel(i, now.UnixMilli())
 		}
+		// persist also runs from the slave sync (Replace), which sets saved.
 		l.mu.Lock()
-		due := now.Sub(l.saved) >= persistEvery // saved is written by persist, also from a slave's metadata sync
+		due := now.Sub(l.saved) >= persistEvery
 		l.mu.Unlock()
 		if due {
 			if err := l.persist(); err != nil {

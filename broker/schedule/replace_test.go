@@ -3,7 +3,9 @@ package schedule
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
 )
 
 // TestLevelsReplace: a master's progress (Java's unquoted level keys or
@@ -39,5 +41,30 @@ func TestLevelsReplace(t *testing.T) {
 	}
 	if p := l.Progress(); p[0][0] != 7 || p[1][0] != 3 {
 		t.Errorf("a bad body changed the progress: %v", p)
+	}
+}
+
+// TestLevelsReplaceWhileRunning: the slave sync adopts progress while the
+// delivery loop runs (both save it); under -race this fails if the loop
+// reads the last save time without the lock Replace writes it under.
+func TestLevelsReplaceWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	defer st.Close()
+	l, err := OpenLevels(st, testLevels, filepath.Join(dir, "delayOffset.json"), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Start()
+	defer l.Close()
+	// Several loop ticks, each after a Replace.
+	for i := range 5 {
+		if err := l.Replace([]byte(`{"offsetTable":{"1":` + strconv.Itoa(i) + `}}`)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(Tick + Tick/2)
+	}
+	if p := l.Progress(); p[0][0] != 4 {
+		t.Errorf("progress %v", p)
 	}
 }

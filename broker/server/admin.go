@@ -296,10 +296,15 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 		"storeState":                            "OK",
 	}
 	// brokerRole is Java's config key and values (no Java broker reports
-	// its role at run time); the store's role wins over the configured one.
-	kv["brokerRole"] = b.cfg.BrokerRole
+	// its role at run time); the run-time role wins over the configured
+	// one (controller mode promotes a "SLAVE" to SYNC_MASTER), and the
+	// store's role over both.
+	kv["brokerRole"] = [...]string{roleAsyncMaster: "ASYNC_MASTER", roleSyncMaster: "SYNC_MASTER", roleSlave: "SLAVE"}[b.role.Load()]
 	if s.Role() == store.RoleSlave {
 		kv["brokerRole"] = "SLAVE"
+	}
+	if b.ctl != nil {
+		kv["masterEpoch"] = strconv.Itoa(int(b.ctl.mgr.State().MasterEpoch))
 	}
 	// A slave's store refuses messages by design: that is no store state.
 	if err := s.NotWritable(); err != nil && !errors.Is(err, store.ErrSlave) {
