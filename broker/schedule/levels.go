@@ -51,8 +51,9 @@ type Levels struct {
 	// good; without it they are skipped with an error.
 	DeadLetter DeadLetter
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	runMu sync.Mutex    // Start and Stop
+	stop  chan struct{} // nil while stopped
+	wg    sync.WaitGroup
 }
 
 // offsetFile is delayOffset.json. Java writes fastjson's unquoted integer
@@ -64,7 +65,7 @@ type offsetFile struct {
 // OpenLevels loads the delivery progress from path (config/delayOffset.json).
 func OpenLevels(st *store.Store, levels []time.Duration, path string, log *slog.Logger) (*Levels, error) {
 	l := &Levels{st: st, levels: levels, path: path, log: log, offsets: make([]int64, len(levels)),
-		stalled: make([]bool, len(levels)), stop: make(chan struct{}), saved: time.Now()}
+		stalled: make([]bool, len(levels)), saved: time.Now()}
 	data, err := atomicfile.Read(path)
 	if err != nil {
 		return nil, err
@@ -96,17 +97,41 @@ func OpenLevels(st *store.Store, levels []time.Duration, path string, log *slog.
 	return l, nil
 }
 
-// Start runs the delivery loop.
+// Start runs the delivery loop from the progress held now (on a promoted
+// slave: what the metadata sync last copied from the master). Starting a
+// running service does nothing.
 func (l *Levels) Start() {
+	l.runMu.Lock()
+	defer l.runMu.Unlock()
+	if l.stop != nil {
+		return
+	}
+	l.stop = make(chan struct{})
 	l.wg.Add(1)
-	go l.loop()
+	go l.loop(l.stop)
+}
+
+// Stop stops delivering and saves the progress; Start resumes. Stopping a
+// stopped service only saves.
+func (l *Levels) Stop() error {
+	l.runMu.Lock()
+	defer l.runMu.Unlock()
+	if l.stop != nil {
+		close(l.stop)
+		l.stop = nil
+		l.wg.Wait()
+	}
+	return l.persist()
 }
 
 // Close stops delivering and saves the progress.
-func (l *Levels) Close() error {
-	close(l.stop)
-	l.wg.Wait()
-	return l.persist()
+func (l *Levels) Close() error { return l.Stop() }
+
+// Running tells whether the delivery loop runs.
+func (l *Levels) Running() bool {
+	l.runMu.Lock()
+	defer l.runMu.Unlock()
+	return l.stop != nil
 }
 
 // MaxLevel is the highest delay level; larger requests are clamped to it.
@@ -173,13 +198,13 @@ func Unpark(v wire.RecordView, props []byte, drop ...string) (store.Message, []b
 	return store.Republish(v, string(topic), int32(qid), props), props, nil
 }
 
-func (l *Levels) loop() {
+func (l *Levels) loop(stop <-chan struct{}) {
 	defer l.wg.Done()
 	t := time.NewTicker(Tick)
 	defer t.Stop()
 	for {
 		select {
-		case <-l.stop:
+		case <-stop:
 			return
 		case <-t.C:
 		}

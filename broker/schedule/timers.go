@@ -44,8 +44,9 @@ type Timers struct {
 	// good; without it they are skipped with an error.
 	DeadLetter DeadLetter
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	runMu sync.Mutex    // Start and Stop
+	stop  chan struct{} // nil while stopped
+	wg    sync.WaitGroup
 }
 
 // OpenTimers opens the wheel in dir. Records retained for less than
@@ -55,19 +56,48 @@ func OpenTimers(st *store.Store, dir string, retention time.Duration, log *slog.
 	if err != nil {
 		return nil, fmt.Errorf("open timer wheel: %w", err)
 	}
-	return &Timers{st: st, w: w, log: log, rollWindow: min(24*time.Hour, max(retention/2, time.Minute)), stop: make(chan struct{}), flushed: time.Now()}, nil
+	return &Timers{st: st, w: w, log: log, rollWindow: min(24*time.Hour, max(retention/2, time.Minute)), flushed: time.Now()}, nil
 }
 
-// Start runs the timer loop.
+// Start runs the timer loop. It resumes feeding the wheel from the wheel's
+// own Source, so on a promoted slave it picks up the timer messages
+// replicated while it was stopped. Starting a running loop does nothing.
 func (t *Timers) Start() {
+	t.runMu.Lock()
+	defer t.runMu.Unlock()
+	if t.stop != nil {
+		return
+	}
+	t.stop = make(chan struct{})
 	t.wg.Add(1)
-	go t.loop()
+	go t.loop(t.stop)
+}
+
+// Stop stops the loop and flushes the wheel; Start resumes.
+func (t *Timers) Stop() error {
+	t.runMu.Lock()
+	defer t.runMu.Unlock()
+	if t.stop == nil {
+		return nil
+	}
+	close(t.stop)
+	t.stop = nil
+	t.wg.Wait()
+	return t.w.Flush()
+}
+
+// Running tells whether the timer loop runs.
+func (t *Timers) Running() bool {
+	t.runMu.Lock()
+	defer t.runMu.Unlock()
+	return t.stop != nil
 }
 
 // Close stops the loop and closes the wheel (which flushes it).
 func (t *Timers) Close() error {
-	close(t.stop)
-	t.wg.Wait()
+	if err := t.Stop(); err != nil {
+		t.log.Error("[TIMER] flushing the timer wheel failed", "err", err)
+	}
 	return t.w.Close()
 }
 
@@ -130,13 +160,13 @@ func TimerOutMs(v wire.RecordView) int64 {
 	return n
 }
 
-func (t *Timers) loop() {
+func (t *Timers) loop(stop <-chan struct{}) {
 	defer t.wg.Done()
 	tk := time.NewTicker(timerTick)
 	defer tk.Stop()
 	for {
 		select {
-		case <-t.stop:
+		case <-stop:
 			return
 		case <-tk.C:
 		}

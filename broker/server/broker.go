@@ -326,16 +326,14 @@ func (b *Broker) Start() {
 	b.stats.Start()
 	if b.ctl != nil {
 		// Controller mode switches roles at run time: the metadata sync
-		// runs only while a master is known (a slave's), the writing
-		// services retry while the store refuses their writes (a slave's).
+		// runs only while a master is known (a slave's); the writing
+		// services start when the controller makes this broker master
+		// (becomeMaster) and stop when it makes it a slave.
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
 			b.sync.Run(b.stop)
 		}()
-		b.delay.Start()
-		b.timers.Start()
-		b.tx.Start()
 	} else if b.isSlave() {
 		// A slave stores nothing of its own: the services that write
 		// (delay and timer re-publishing, transaction check-backs) run on

@@ -119,6 +119,7 @@ func (b *Broker) becomeMaster(epoch int32) error {
 	b.ctl.masterAddr.Store(nil)
 	b.master.Store("") // no metadata sync on a master
 	b.role.Store(int32(roleSyncMaster))
+	b.setSpecialServices(true)
 	b.log.Info("[CONTROLLER] this broker is the master now", "epoch", epoch)
 	b.kickRegister()
 	return nil
@@ -126,6 +127,9 @@ func (b *Broker) becomeMaster(epoch int32) error {
 
 // becomeSlave: writes are refused, consumers see what the master confirmed.
 func (b *Broker) becomeSlave(masterAddr string, localID int64, epoch int32) error {
+	// Stopped before the store refuses writes, so none of them retries
+	// refused puts.
+	b.setSpecialServices(false)
 	if err := b.store.SetRole(store.RoleSlave); err != nil {
 		return err
 	}
@@ -139,6 +143,31 @@ func (b *Broker) becomeSlave(masterAddr string, localID int64, epoch int32) erro
 	b.log.Info("[CONTROLLER] this broker is a slave now", "epoch", epoch, "master", masterAddr, "brokerId", localID)
 	b.kickRegister()
 	return nil
+}
+
+// setSpecialServices starts or stops the services that write on their own
+// (delay levels, timer delivery, transaction check-backs), as Java's
+// BrokerController.changeSpecialServiceStatus (apache/rocketmq
+// broker/src/main/java/org/apache/rocketmq/broker/BrokerController.java).
+// A start resumes from what reached this broker as a slave: delay progress
+// from the metadata sync, timer and transaction state from the replicated
+// timer queue and op records.
+func (b *Broker) setSpecialServices(on bool) {
+	if on {
+		b.delay.Start()
+		b.timers.Start()
+		b.tx.Start()
+		return
+	}
+	if err := b.delay.Stop(); err != nil {
+		b.log.Error("[DELAY] saving delay progress failed", "err", err)
+	}
+	if err := b.timers.Stop(); err != nil {
+		b.log.Error("[TIMER] flushing the timer wheel failed", "err", err)
+	}
+	if err := b.tx.Stop(); err != nil {
+		b.log.Error("[TRANSACTION] saving transaction state failed", "err", err)
+	}
 }
 
 // ctlRegistration is the id and stateVersion to register with; ok is

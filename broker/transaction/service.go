@@ -63,8 +63,9 @@ type Service struct {
 	checks     map[int64]int
 	buf, props []byte
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	runMu sync.Mutex    // Start and Stop
+	stop  chan struct{} // nil while stopped
+	wg    sync.WaitGroup
 }
 
 type stateFile struct {
@@ -76,7 +77,7 @@ type stateFile struct {
 // Open loads the saved position and replays the op records after it, so
 // decisions made before a crash are not asked about again.
 func Open(o Options) (*Service, error) {
-	s := &Service{o: o, decided: map[int64]int64{}, checks: map[int64]int{}, stop: make(chan struct{})}
+	s := &Service{o: o, decided: map[int64]int64{}, checks: map[int64]int{}}
 	data, err := atomicfile.Read(o.StateFile)
 	if err != nil {
 		return nil, err
@@ -100,6 +101,16 @@ func Open(o Options) (*Service, error) {
 	// a crash; start over where the queues end.
 	s.halfOffset = min(s.halfOffset, st.MaxOffset(meta.TopicTransHalf, 0))
 	s.opOffset = min(s.opOffset, st.MaxOffset(meta.TopicTransOpHalf, 0))
+	s.replayLocked()
+	return s, nil
+}
+
+// replayLocked marks decided the half messages whose op records are in
+// the op queue from opOffset on: those of a crash's lost state, or those a
+// slave replicated while its service was stopped.
+func (s *Service) replayLocked() {
+	st := s.o.Store
+	var err error
 	for off, end := s.opOffset, st.MaxOffset(meta.TopicTransOpHalf, 0); off < end; off++ {
 		u, ok := st.UnitAt(meta.TopicTransOpHalf, 0, off)
 		if !ok {
@@ -114,23 +125,49 @@ func Open(o Options) (*Service, error) {
 		}
 	}
 	s.advanceLocked()
-	return s, nil
 }
 
-// Start runs the check-back loop.
+// Start runs the check-back loop, first replaying the op records stored
+// since the state was read (on a promoted slave: the decisions the old
+// master made and replicated), so no decided half message is checked
+// again. Starting a running service does nothing.
 func (s *Service) Start() {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	if s.stop != nil {
+		return
+	}
+	s.mu.Lock()
+	s.replayLocked()
+	s.mu.Unlock()
+	s.stop = make(chan struct{})
 	s.wg.Add(1)
-	go s.loop()
+	go s.loop(s.stop)
 }
 
-// Close stops checking and saves the position.
-func (s *Service) Close() error {
-	close(s.stop)
-	s.wg.Wait()
+// Stop stops checking and saves the position; Start resumes.
+func (s *Service) Stop() error {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	if s.stop != nil {
+		close(s.stop)
+		s.stop = nil
+		s.wg.Wait()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.persistLocked()
 }
+
+// Running tells whether the check-back loop runs.
+func (s *Service) Running() bool {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	return s.stop != nil
+}
+
+// Close stops checking and saves the position.
+func (s *Service) Close() error { return s.Stop() }
 
 // Prepare turns m into a half message: transaction bits cleared (so it
 // gets a queue offset), real topic and queue kept in properties, stored
@@ -252,13 +289,13 @@ func (s *Service) Pending() int64 {
 	return s.o.Store.MaxOffset(meta.TopicTransHalf, 0) - s.halfOffset - int64(len(s.decided))
 }
 
-func (s *Service) loop() {
+func (s *Service) loop(stop <-chan struct{}) {
 	defer s.wg.Done()
 	t := time.NewTicker(s.o.Interval)
 	defer t.Stop()
 	for {
 		select {
-		case <-s.stop:
+		case <-stop:
 			return
 		case <-t.C:
 		}
