@@ -87,14 +87,20 @@ test-zabbix-server: build
 test-ansible: build
 	./tests/ansible/run.sh
 
-# Short fuzzing of the frame decoder (the seed corpus runs in test-unit).
+# Short fuzzing of the frame decoder and the SQL92 parser (the seed
+# corpora run in test-unit).
 fuzz:
 	$(GO) test ./wire/ -run '^$$' -fuzz FuzzDecodeFrame -fuzztime 60s
+	$(GO) test ./broker/sql92/ -run '^$$' -fuzz FuzzParse -fuzztime 60s
 
 # Load generator against a broker it starts itself; prints msgs/s and latency.
+# Then SQL92 filtering: one evaluation, and a pull through a filter next to
+# an unfiltered one (ns/op and allocs/op).
 bench: build
 	$(GO) build -o $(BIN)/ ./broker/cmd/mqbench
 	./scripts/bench.sh $(BIN)
+	$(GO) test -run '^$$' -bench . -benchmem ./broker/sql92/
+	$(GO) test -run '^$$' -bench '^Benchmark(PullPipelined|PullSQL92)$$' -benchmem ./broker/server/
 
 clean:
 	rm -rf $(BIN) $(DATA)

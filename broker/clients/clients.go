@@ -4,11 +4,13 @@
 package clients
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/mqops/mqops/broker/sql92"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
 )
@@ -30,14 +32,42 @@ type Subscription struct {
 	All   bool
 	Codes map[int64]struct{}
 	Tags  map[string]struct{}
+	// A property-filter subscription (expression type other than TAG) has
+	// Selector, or FilterErr when its expression does not compile; the
+	// broker refuses the pulls of the latter.
+	Selector  *sql92.Selector
+	FilterErr error
 }
 
-// NewSubscription builds a tag subscription from an expression such as
-// "TagA || TagB" or "*".
-func NewSubscription(topic, expr string, version int64) *Subscription {
-	s := &Subscription{Data: wire.SubscriptionData{Topic: topic, SubString: expr, ExpressionType: "TAG", SubVersion: version}}
-	s.fill(splitTags(expr))
+// IsTagType is Java's ExpressionType.isTagType: no type or TAG.
+func IsTagType(expressionType string) bool { return expressionType == "" || expressionType == "TAG" }
+
+// NewSubscription builds a subscription from a pull's own expression: tags
+// such as "TagA || TagB" or "*", or an SQL92 expression.
+func NewSubscription(topic, expr, expressionType string, version int64) *Subscription {
+	if expressionType == "" {
+		expressionType = "TAG"
+	}
+	s := &Subscription{Data: wire.SubscriptionData{Topic: topic, SubString: expr, ExpressionType: expressionType, SubVersion: version}}
+	if IsTagType(expressionType) {
+		s.fill(splitTags(expr))
+	} else {
+		s.compile()
+	}
 	return s
+}
+
+// selectors keeps parsed expressions, as Java's SelectorParser keeps a
+// cache of 100: pulls carrying their own SQL92 expression do not parse it
+// each time.
+var selectors = sql92.NewCache(100)
+
+func (s *Subscription) compile() {
+	if s.Data.ExpressionType != "SQL92" {
+		s.FilterErr = fmt.Errorf("expression type %q is not supported: use TAG or SQL92", s.Data.ExpressionType)
+		return
+	}
+	s.Selector, s.FilterErr = selectors.Parse(s.Data.SubString)
 }
 
 func splitTags(expr string) []string {
@@ -68,8 +98,9 @@ func (s *Subscription) fill(tags []string) {
 }
 
 // MatchCode is the consume-queue filter: tag-less messages only match "*".
+// A property filter does not filter there.
 func (s *Subscription) MatchCode(code int64) bool {
-	if s.All {
+	if s.All || s.Selector != nil {
 		return true
 	}
 	_, ok := s.Codes[int64(int32(code))]
@@ -80,6 +111,9 @@ func (s *Subscription) MatchCode(code int64) bool {
 func (s *Subscription) MatchRecord(rec []byte) bool {
 	if s.All {
 		return true
+	}
+	if s.Selector != nil {
+		return s.Selector.Match(wire.RecordView(rec).Properties())
 	}
 	tag := wire.PropertyValue(wire.RecordView(rec).Properties(), wire.PropTags)
 	_, ok := s.Tags[string(tag)]
@@ -164,15 +198,19 @@ func (m *Manager) RegisterConsumer(cd *wire.ConsumerData, ch Channel) (changed b
 		if old != nil && old.Data.SubVersion >= sd.SubVersion {
 			continue
 		}
-		if old == nil || old.Data.SubString != sd.SubString {
+		if old == nil || old.Data.SubString != sd.SubString || old.Data.ExpressionType != sd.ExpressionType {
 			changed = true
 		}
 		s := &Subscription{Data: sd}
-		tags := sd.TagsSet
-		if len(tags) == 0 {
-			tags = splitTags(sd.SubString)
+		if IsTagType(sd.ExpressionType) {
+			tags := sd.TagsSet
+			if len(tags) == 0 {
+				tags = splitTags(sd.SubString)
+			}
+			s.fill(tags)
+		} else {
+			s.compile() // once per subscription version
 		}
-		s.fill(tags)
 		g.subs[sd.Topic] = s
 	}
 	// Topics absent from this heartbeat are dropped, as Java does.

@@ -108,6 +108,9 @@ type Broker struct {
 	// offsetCheckInSlave: a slave corrects out-of-range pull offsets as a
 	// master does, instead of keeping the consumer where it is.
 	OffsetCheckInSlave bool
+	// enablePropertyFilter: serve SQL92 property-filter subscriptions;
+	// without it their pulls are refused, as in Java.
+	EnablePropertyFilter bool
 
 	// RocketMQ 5 controller mode (BrokerConfig and
 	// MessageStoreConfig of apache/rocketmq 5.x). With EnableControllerMode the
@@ -309,6 +312,7 @@ func (b *Broker) keys() []key {
 		str("configBlackList", &b.ConfigBlackList, nil),
 		str("logDir", &b.LogDir, nonEmpty),
 		boolean("slaveReadEnable", &b.SlaveReadEnable),
+		boolean("enablePropertyFilter", &b.EnablePropertyFilter),
 		integer("accessMessageInMemoryMaxRatio", &b.AccessMessageInMemoryMaxRatio, javaInt, between(0, 100)),
 		boolean("offsetCheckInSlave", &b.OffsetCheckInSlave),
 		boolean("enableControllerMode", &b.EnableControllerMode),

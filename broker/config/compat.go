@@ -11,7 +11,7 @@ var brokerConfigKeys = []string{
 	"compressedRegister", "consumerFallbehindThreshold",
 	"consumerManageThreadPoolNums", "consumerManagerThreadPoolQueueCapacity",
 	"disableConsumeIfConsumerReadSlowly", "enableCalcFilterBitMap", "enableDetailStat",
-	"enablePropertyFilter", "endTransactionPoolQueueCapacity", "endTransactionThreadPoolNums",
+	"endTransactionPoolQueueCapacity", "endTransactionThreadPoolNums",
 	"expectConsumerNumUseFilter", "fetchNamesrvAddrByAddressServer", "filterDataCleanTimeSpan",
 	"filterServerNums", "filterSupportRetry", "flushConsumerOffsetHistoryInterval", "forceRegister",
 	"heartbeatThreadPoolNums", "heartbeatThreadPoolQueueCapacity", "highSpeedMode", "isolateLogEnable",

@@ -123,6 +123,8 @@ var liveConfigKeys = map[string]bool{
 	"namesrvAddr": true,
 	// Where consumers read, applied at once as in Java.
 	"slaveReadEnable": true, "accessMessageInMemoryMaxRatio": true, "offsetCheckInSlave": true,
+	// Read by every pull, as in Java.
+	"enablePropertyFilter": true,
 }
 
 // handleUpdateBrokerConfig applies UPDATE_BROKER_CONFIG all or nothing: a
@@ -197,7 +199,7 @@ func (b *Broker) handleUpdateBrokerConfig(c *remoting.Conn, req *wire.Command) {
 	oldPerm := int(b.perm.Load())
 	b.perm.Store(int32(next.BrokerPermission))
 	b.store.SetRetention(time.Duration(next.FileReservedTime)*time.Hour, next.DeleteWhenHours(), next.DiskMaxUsedSpaceRatio)
-	b.setSlaveReads(&next)
+	b.setPullSettings(&next)
 	b.cfgMu.Unlock()
 
 	for _, k := range keys {

@@ -87,6 +87,8 @@ type Broker struct {
 	// slaveRead and offsetCheckInSlave are slaveReadEnable and
 	// offsetCheckInSlave, which UPDATE_BROKER_CONFIG changes at once.
 	slaveRead, offsetCheckInSlave atomic.Bool
+	// propertyFilter is enablePropertyFilter, also changed at once.
+	propertyFilter atomic.Bool
 
 	role   atomic.Int32 // brokerRole
 	master atomic.Value // string: the master's address (slaves; see masterAddr)
@@ -130,7 +132,7 @@ func New(o Options) (*Broker, error) {
 	b.delayLevels = cfg.DelayLevels()
 	b.perm.Store(int32(cfg.BrokerPermission))
 	b.role.Store(int32(parseRole(cfg.BrokerRole)))
-	b.setSlaveReads(cfg)
+	b.setPullSettings(cfg)
 	var err error
 	if b.runtimeCfg, _, err = LoadRuntimeConfig(cfg); err != nil { // main reports what it drops
 		return nil, err
@@ -251,8 +253,9 @@ func New(o Options) (*Broker, error) {
 // (Java's SlaveSynchronize uses 3 s).
 const slaveSyncTimeout = 3 * time.Second
 
-// setSlaveReads applies the pull-redirect settings.
-func (b *Broker) setSlaveReads(cfg *config.Broker) {
+// setPullSettings applies the settings pulls read at run time.
+func (b *Broker) setPullSettings(cfg *config.Broker) {
+	b.propertyFilter.Store(cfg.EnablePropertyFilter)
 	b.slaveRead.Store(cfg.SlaveReadEnable)
 	b.offsetCheckInSlave.Store(cfg.OffsetCheckInSlave)
 	b.memoryBudget.Store(physicalMemory() * int64(cfg.AccessMessageInMemoryMaxRatio) / 100)
@@ -440,6 +443,8 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 		b.handleHeartbeat(c, req)
 	case wire.UnregisterClient:
 		b.handleUnregisterClient(c, req)
+	case wire.CheckClientConfig:
+		b.handleCheckClientConfig(c, req)
 	case wire.GetConsumerListByGroup:
 		b.handleGetConsumerList(c, req)
 	case wire.EndTransaction:

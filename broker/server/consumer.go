@@ -192,10 +192,20 @@ func (b *Broker) handleHeartbeat(c *remoting.Conn, req *wire.Command) {
 			}
 			newTopic = newTopic || created
 		}
-		if b.clients.RegisterConsumer(cd, ch) {
+		changed := b.clients.RegisterConsumer(cd, ch)
+		if changed {
 			b.log.Info("[CONSUMER_CHANGED] consumer group membership or subscription changed", "group", cd.GroupName, "clientId", hb.ClientID)
 			if gc == nil || gc.NotifyConsumerIDsChangedEnable {
 				b.notifyConsumerIDsChanged(cd.GroupName)
+			}
+		}
+		for _, sd := range cd.SubscriptionDataSet {
+			if why := b.filterProblem(cd.GroupName, sd.Topic); why != "" {
+				// Registered all the same, as Java does; its pulls are refused.
+				if changed {
+					b.log.Warn("[HEARTBEAT] property filter subscription will not be served", "group", cd.GroupName, "topic", sd.Topic, "clientId", hb.ClientID, "why", why)
+				}
+				refused = append(refused, fmt.Sprintf("group %s topic %s: %s", cd.GroupName, sd.Topic, why))
 			}
 		}
 	}
@@ -473,5 +483,52 @@ func (b *Broker) handleUnlockBatch(c *remoting.Conn, req *wire.Command) {
 		return
 	}
 	b.locks.unlock(body.ConsumerGroup, body.ClientID, body.MqSet)
+	c.ReplyCode(req, wire.Success, "")
+}
+
+// filterProblem says why a group's property-filter subscription to a topic
+// cannot be served, "" when it can or is a tag subscription.
+func (b *Broker) filterProblem(group, topic string) string {
+	s, _, _ := b.clients.Subscription([]byte(group), topic)
+	switch {
+	case s == nil || clients.IsTagType(s.Data.ExpressionType):
+		return ""
+	case s.FilterErr != nil:
+		return s.FilterErr.Error()
+	case !b.propertyFilter.Load():
+		return "filtering by " + s.Data.ExpressionType + " is disabled (enablePropertyFilter=false)"
+	}
+	return ""
+}
+
+// handleCheckClientConfig answers the check Java clients make at start-up
+// for each filter subscription (ClientManageProcessor.checkClientConfig,
+// apache/rocketmq broker/src/main/java/org/apache/rocketmq/broker/processor/
+// ClientManageProcessor.java): their start fails with our answer.
+func (b *Broker) handleCheckClientConfig(c *remoting.Conn, req *wire.Command) {
+	var body struct {
+		ClientID         string                 `json:"clientId"`
+		Group            string                 `json:"group"`
+		SubscriptionData *wire.SubscriptionData `json:"subscriptionData"`
+	}
+	if len(req.Body) > 0 {
+		if err := json.Unmarshal(req.Body, &body); err != nil {
+			c.ReplyCode(req, wire.SystemError, "malformed CHECK_CLIENT_CONFIG body: "+err.Error())
+			return
+		}
+	}
+	sd := body.SubscriptionData
+	switch {
+	case sd == nil || clients.IsTagType(sd.ExpressionType):
+	case !b.propertyFilter.Load():
+		c.ReplyCode(req, wire.SystemError, "The broker does not support consumer to filter message by "+sd.ExpressionType+
+			" (set enablePropertyFilter=true)")
+		return
+	default:
+		if s := clients.NewSubscription(sd.Topic, sd.SubString, sd.ExpressionType, sd.SubVersion); s.FilterErr != nil {
+			c.ReplyCode(req, wire.SubscriptionParseFailed, s.FilterErr.Error())
+			return
+		}
+	}
 	c.ReplyCode(req, wire.Success, "")
 }

@@ -169,11 +169,7 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 
 	var sub *clients.Subscription
 	if h.sysFlag&pullSubscription != 0 {
-		if et := string(h.expressionType); et != "" && et != "TAG" {
-			c.ReplyCode(req, wire.SystemError, fmt.Sprintf("expression type %s is not supported by this broker yet", et))
-			return
-		}
-		sub = clients.NewSubscription(tc.TopicName, string(h.subscription), h.subVersion)
+		sub = clients.NewSubscription(tc.TopicName, string(h.subscription), string(h.expressionType), h.subVersion)
 	} else {
 		s, known, model := b.clients.Subscription(h.group, tc.TopicName)
 		switch {
@@ -189,11 +185,22 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 		case s.Data.SubVersion < h.subVersion:
 			c.ReplyCode(req, wire.SubscriptionNotLatest, "the consumer's subscription not latest")
 			return
-		case s.Data.ExpressionType != "" && s.Data.ExpressionType != "TAG":
-			c.ReplyCode(req, wire.SystemError, fmt.Sprintf("expression type %s is not supported by this broker yet", s.Data.ExpressionType))
-			return
 		}
 		sub = s
+	}
+	if sub.FilterErr != nil {
+		// Java answers SUBSCRIPTION_PARSE_FAILED "parse the consumer's
+		// subscription failed" to a pull carrying the expression, and
+		// FILTER_DATA_NOT_EXIST to one relying on the heartbeat's; clients
+		// treat both alike, and this remark says what is wrong.
+		c.ReplyCode(req, wire.SubscriptionParseFailed, "parse the consumer's subscription failed: "+sub.FilterErr.Error())
+		return
+	}
+	if sub.Selector != nil && !b.propertyFilter.Load() {
+		// Java's remark (PullMessageProcessor).
+		c.ReplyCode(req, wire.SystemError, "The broker does not support consumer to filter message by "+sub.Data.ExpressionType+
+			" (set enablePropertyFilter=true)")
+		return
 	}
 
 	// A negative commit offset is no position; Java would store it. A
@@ -228,7 +235,10 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 	var matchCode func(int64) bool
 	var matchRecord func([]byte) bool
 	if !sub.All { // "*" needs no filter, and no closures on this path
-		matchCode, matchRecord = sub.MatchCode, sub.MatchRecord
+		matchRecord = sub.MatchRecord
+		if sub.Selector == nil { // a property filter reads the record only
+			matchCode = sub.MatchCode
+		}
 	}
 	res := b.store.GetMessages(tc.TopicName, h.queueID, h.offset, maxMsgs, pullMaxBytes, matchCode, matchRecord, (*bp)[:0])
 	*bp = res.Body[:0]

@@ -470,3 +470,24 @@ func TestJavaDouble(t *testing.T) {
 		}
 	}
 }
+
+func TestCache(t *testing.T) {
+	c := NewCache(2)
+	a1, err := c.Parse("a = 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a2, _ := c.Parse("a = 1"); a2 != a1 {
+		t.Error("a cached expression was parsed again")
+	}
+	if _, err := c.Parse("a ="); err == nil {
+		t.Error("a bad expression was accepted")
+	}
+	if _, err := c.Parse("a ="); err == nil {
+		t.Error("a cached bad expression was accepted")
+	}
+	c.Parse("b = 1")
+	if len(c.m) != 2 {
+		t.Errorf("cache holds %d, max 2", len(c.m))
+	}
+}
