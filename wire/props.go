@@ -62,11 +62,11 @@ const (
 	PropTimerOutMs     = "TIMER_OUT_MS"
 )
 
-// nextProperty splits the first fragment off props and returns its key and
+// NextProperty splits the first fragment off props and returns its key and
 // value. ok is false for fragments Java's parser ignores: no separator, an
 // empty key or an empty value. The value may contain NameValueSep (Java
 // splits at the first one only).
-func nextProperty(props []byte) (key, value, rest []byte, ok bool) {
+func NextProperty(props []byte) (key, value, rest []byte, ok bool) {
 	item := props
 	if i := bytes.IndexByte(props, PropertySep); i >= 0 {
 		item, rest = props[:i], props[i+1:]
@@ -85,7 +85,7 @@ func nextProperty(props []byte) (key, value, rest []byte, ok bool) {
 func PropertyValue(props []byte, name string) []byte {
 	var found []byte
 	for len(props) > 0 {
-		k, v, rest, ok := nextProperty(props)
+		k, v, rest, ok := NextProperty(props)
 		props = rest
 		if ok && string(k) == name {
 			found = v
@@ -99,7 +99,7 @@ func PropertyValue(props []byte, name string) []byte {
 func ParseProperties(props []byte) map[string]string {
 	m := make(map[string]string)
 	for len(props) > 0 {
-		k, v, rest, ok := nextProperty(props)
+		k, v, rest, ok := NextProperty(props)
 		props = rest
 		if ok {
 			m[string(k)] = string(v)

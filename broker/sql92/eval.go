@@ -78,6 +78,7 @@ type node struct {
 	boolConst bool  // TRUE, FALSE or NULL (Java's BooleanConstantExpression)
 	val       value // opConst
 	name      string
+	prop      int // index of name in Selector.names
 	l, r      *node
 	str       []byte              // CONTAINS, STARTSWITH, ENDSWITH argument
 	list      []string            // IN
@@ -147,6 +148,11 @@ func notWord(not bool) string {
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
+// maxResolved is how many distinct properties Match looks up in one pass
+// over the properties string; an expression naming more looks each up
+// when it needs it.
+const maxResolved = 16
+
 // Match evaluates the selector against a message's serialised properties
 // (name\x01value\x02...). A message matches only when the expression is
 // TRUE: null (unknown) does not match, and neither does an evaluation Java
@@ -154,23 +160,56 @@ func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'
 // number, for instance), since Java's ExpressionMessageFilter treats a
 // failed evaluation as no match.
 func (s *Selector) Match(props []byte) bool {
-	v, ok := eval(s.root, props)
+	v, ok := s.eval(props)
 	return ok && v.k == kBool && v.b
 }
 
+func (s *Selector) eval(props []byte) (value, bool) {
+	e := evaluator{props: props}
+	if len(s.names) <= maxResolved {
+		e.resolved = true
+		for p := props; len(p) > 0; {
+			k, v, rest, ok := wire.NextProperty(p)
+			p = rest
+			if !ok {
+				continue
+			}
+			for i, name := range s.names {
+				if string(k) == name {
+					e.vals[i] = v // the last of repeated keys, as Java's map
+				}
+			}
+		}
+	}
+	return e.eval(s.root)
+}
+
+// evaluator holds one message's property values: present values are never
+// empty, so nil is a missing property.
+type evaluator struct {
+	props    []byte
+	vals     [maxResolved][]byte // by node.prop, when resolved
+	resolved bool
+}
+
 // eval computes n; ok is false where Java throws.
-func eval(n *node, props []byte) (value, bool) {
+func (e *evaluator) eval(n *node) (value, bool) {
 	switch n.op {
 	case opConst:
 		return n.val, true
 	case opProp:
-		v := wire.PropertyValue(props, n.name)
+		var v []byte
+		if e.resolved {
+			v = e.vals[n.prop]
+		} else {
+			v = wire.PropertyValue(e.props, n.name)
+		}
 		if v == nil {
 			return vNull, true
 		}
 		return value{k: kStr, s: v}, true
 	case opNeg:
-		v, ok := eval(n.l, props)
+		v, ok := e.eval(n.l)
 		switch {
 		case !ok:
 			return v, false
@@ -185,13 +224,13 @@ func eval(n *node, props []byte) (value, bool) {
 		}
 		return v, true
 	case opNot:
-		v, ok := eval(n.l, props)
+		v, ok := e.eval(n.l)
 		if !ok || v.k == kNull {
 			return vNull, ok
 		}
 		return boolean(!v.b), true
 	case opBoolCast:
-		v, ok := eval(n.l, props)
+		v, ok := e.eval(n.l)
 		if !ok || v.k == kNull {
 			return vNull, ok
 		}
@@ -200,14 +239,14 @@ func eval(n *node, props []byte) (value, bool) {
 		// Java evaluates both sides unless the left one decides, and is
 		// null when a side is null and the other does not decide.
 		decisive := n.op == opOr
-		l, ok := eval(n.l, props)
+		l, ok := e.eval(n.l)
 		if !ok {
 			return l, false
 		}
 		if l.k == kBool && l.b == decisive {
 			return l, true
 		}
-		r, ok := eval(n.r, props)
+		r, ok := e.eval(n.r)
 		if !ok {
 			return r, false
 		}
@@ -219,11 +258,11 @@ func eval(n *node, props []byte) (value, bool) {
 		}
 		return boolean(!decisive), true
 	case opEq:
-		l, ok := eval(n.l, props)
+		l, ok := e.eval(n.l)
 		if !ok {
 			return l, false
 		}
-		r, ok := eval(n.r, props)
+		r, ok := e.eval(n.r)
 		if !ok {
 			return r, false
 		}
@@ -242,11 +281,11 @@ func eval(n *node, props []byte) (value, bool) {
 		c, ok := compare(l, r)
 		return boolean(c == 0), ok
 	case opGt, opGe, opLt, opLe:
-		l, ok := eval(n.l, props)
+		l, ok := e.eval(n.l)
 		if !ok || l.k == kNull {
 			return vNull, ok
 		}
-		r, ok := eval(n.r, props)
+		r, ok := e.eval(n.r)
 		if !ok || r.k == kNull {
 			return vNull, ok
 		}
@@ -272,7 +311,7 @@ func eval(n *node, props []byte) (value, bool) {
 		}
 		return boolean(c <= 0), true
 	case opIn:
-		v, ok := eval(n.l, props)
+		v, ok := e.eval(n.l)
 		if !ok || v.k != kStr {
 			return vNull, ok
 		}
@@ -281,7 +320,7 @@ func eval(n *node, props []byte) (value, bool) {
 		if len(n.str) == 0 { // Java answers FALSE before looking at the operand
 			return vFalse, true
 		}
-		v, ok := eval(n.l, props)
+		v, ok := e.eval(n.l)
 		if !ok {
 			return v, false
 		}

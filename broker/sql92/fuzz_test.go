@@ -23,7 +23,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		_ = s.root.String()
-		v, ok := eval(s.root, props)
+		v, ok := s.eval(props)
 		if ok && v.k != kNull && v.k != kBool {
 			t.Fatalf("%q evaluated to %+v", expr, v)
 		}

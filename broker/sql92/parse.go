@@ -16,6 +16,7 @@ package sql92
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -28,8 +29,9 @@ const maxDepth = 256
 // Selector is a parsed expression. It is immutable and safe for concurrent
 // use.
 type Selector struct {
-	expr string
-	root *node
+	expr  string
+	root  *node
+	names []string // the properties it reads, each once
 }
 
 // String returns the expression as written.
@@ -62,7 +64,26 @@ func Parse(expr string) (*Selector, error) {
 	// first token is read (a lexical error there still fails). Java accepts
 	// "a = 1 b" as "a = 1", so refusing it would refuse subscriptions a
 	// Java broker serves.
-	return &Selector{expr: expr, root: n}, nil
+	s := &Selector{expr: expr, root: n}
+	s.index(n)
+	return s, nil
+}
+
+// index numbers the properties n reads. Nodes are shared (BETWEEN's
+// operand appears twice), which numbering twice does not disturb.
+func (s *Selector) index(n *node) {
+	if n == nil {
+		return
+	}
+	if n.op == opProp {
+		n.prop = slices.Index(s.names, n.name)
+		if n.prop < 0 {
+			n.prop = len(s.names)
+			s.names = append(s.names, n.name)
+		}
+	}
+	s.index(n.l)
+	s.index(n.r)
 }
 
 type parser struct {

@@ -2,8 +2,10 @@ package sql92
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -30,7 +32,12 @@ func outcome(t *testing.T, expr string, p []byte) string {
 	if err != nil {
 		t.Fatalf("Parse(%q): %v", expr, err)
 	}
-	v, ok := eval(s.root, p)
+	v, ok := s.eval(p)
+	// Looking properties up one by one (expressions naming more than
+	// maxResolved) gives the same.
+	if v2, ok2 := (&evaluator{props: p}).eval(s.root); ok2 != ok || !equals(v, v2) && (ok || v.k != v2.k) {
+		t.Fatalf("%q on %q: %+v %v resolved, %+v %v looked up", expr, p, v, ok, v2, ok2)
+	}
 	switch {
 	case !ok:
 		return "error"
@@ -489,5 +496,22 @@ func TestCache(t *testing.T) {
 	c.Parse("b = 1")
 	if len(c.m) != 2 {
 		t.Errorf("cache holds %d, max 2", len(c.m))
+	}
+}
+
+func TestManyProperties(t *testing.T) {
+	var names []string
+	var kv []string
+	for i := 0; i < maxResolved+4; i++ {
+		names = append(names, fmt.Sprintf("p%d = '%d'", i, i))
+		kv = append(kv, fmt.Sprintf("p%d", i), strconv.Itoa(i))
+	}
+	expr := strings.Join(names, " AND ")
+	if got := outcome(t, expr, props(kv...)); got != "true" {
+		t.Fatalf("%d properties: %s", len(names), got)
+	}
+	kv[len(kv)-1] = "x"
+	if got := outcome(t, expr, props(kv...)); got != "false" {
+		t.Fatalf("%d properties, last differs: %s", len(names), got)
 	}
 }
