@@ -15,6 +15,7 @@ import (
 
 	"github.com/apache/rocketmq-client-go/v2/admin"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
 
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
@@ -343,11 +344,36 @@ func TestControllerModeMinInSyncReplicas(t *testing.T) {
 	}
 }
 
-// SIGSTOP of the master (a partition, not a crash): the controller elects
-// the slave once the heartbeats stop; the resumed old master answers its
-// in-flight sends without SEND_OK, is fenced (the name server keeps the new
-// master, whose stateVersion is higher), turns slave, cuts what it wrote
-// alone and copies the new master; no SEND_OK message is lost.
+// allThreadsStopped reports whether every thread of process pid is in
+// state T (stopped by a signal), from /proc/PID/task/TID/stat.
+func allThreadsStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		// The state follows the command name, which is in parentheses.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 || i+2 >= len(stat) || stat[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
+}
+
+// SIGSTOP of the master for 20 s (a partition, not a crash): the
+// controller elects the slave once the heartbeats stop. Sends in flight on
+// the stopped master are not SEND_OK: the Go client's (no retry) time out,
+// and the frames queued on its sockets are answered when it resumes with a
+// failure code (FLUSH_SLAVE_TIMEOUT: the slave it waits for no longer
+// follows it) or not at all. The resumed old master is fenced (the name
+// server keeps the new master, whose stateVersion is higher), turns slave,
+// cuts what it wrote alone and copies the new master; no SEND_OK message is
+// lost and no in-flight one is ever consumed.
 func TestControllerModeStoppedMaster(t *testing.T) {
 	nss, ctl := startControllerNamesrvs(t, 1)
 	ns := nss[0]
@@ -383,11 +409,74 @@ func TestControllerModeStoppedMaster(t *testing.T) {
 		}
 	}()
 	waitFor(t, 30*time.Second, "some SEND_OK", func() bool { mu.Lock(); defer mu.Unlock(); return len(sent) >= 20 })
+	// A producer without retries, its route on the master: its sends go to
+	// the master and nowhere else.
+	once := newProducer(t, ns, producer.WithRetry(0))
+	if r, err := once.SendSync(context.Background(), primitive.NewMessage(topic, []byte("warm-up"))); err != nil || r.Status != primitive.SendOK {
+		t.Fatalf("warm-up send: %v %v", r, err)
+	}
+	mu.Lock()
+	sent["warm-up"] = true
+	mu.Unlock()
 
+	stopped := time.Now()
 	_ = procs[master].cmd.Process.Signal(syscall.SIGSTOP)
+	// The stop takes effect asynchronously: a send written before every
+	// thread has stopped could still be stored and replicated (answered
+	// FLUSH_SLAVE_TIMEOUT, yet legitimately consumable).
+	waitFor(t, 10*time.Second, "every thread of the master stopped", func() bool { return allThreadsStopped(procs[master].cmd.Process.Pid) })
+	const inflight = 4
+	type outcome struct {
+		key    string
+		status primitive.SendStatus
+		err    error // Go client: its error; raw: no answer
+		code   int32 // raw: the answer's code
+	}
+	results := make(chan outcome, 2*inflight)
+	for i := range inflight {
+		go func() {
+			key := fmt.Sprintf("inflight-go-%d", i)
+			r, err := once.SendSync(context.Background(), primitive.NewMessage(topic, []byte(key)))
+			o := outcome{key: key, err: err}
+			if err == nil {
+				o.status = r.Status
+			}
+			results <- o
+		}()
+		go func() {
+			key := fmt.Sprintf("inflight-raw-%d", i)
+			cl := remoting.NewClient(nil, nil)
+			defer cl.Close()
+			f := sendFields(topic, fmt.Sprint(i%4))
+			f["producerGroup"] = "PG_inflight"
+			resp, err := cl.Invoke(procs[master].addr, wire.NewRequest(wire.SendMessage, f, []byte(key)), 90*time.Second)
+			o := outcome{key: key, err: err}
+			if err == nil {
+				o.code = resp.Code
+			}
+			results <- o
+		}()
+	}
 	g.waitMaster(60*time.Second, slave, "the slave elected while the master is stopped")
 	waitFor(t, 30*time.Second, "the route to the new master", func() bool { return routeMaster(t, ns, topic) == procs[slave].addr })
+	time.Sleep(time.Until(stopped.Add(20 * time.Second))) // the stop the issue prescribes
 	_ = procs[master].cmd.Process.Signal(syscall.SIGCONT)
+	inflightKeys := map[string]bool{}
+	for range 2 * inflight {
+		o := <-results
+		inflightKeys[o.key] = true
+		switch {
+		case strings.HasPrefix(o.key, "inflight-go") && o.err == nil && o.status == primitive.SendOK,
+			strings.HasPrefix(o.key, "inflight-raw") && o.err == nil && o.code == wire.Success:
+			t.Errorf("%s, in flight on the stopped master, was SEND_OK", o.key)
+		case o.err != nil:
+			t.Logf("%s: no answer: %v", o.key, o.err)
+		case strings.HasPrefix(o.key, "inflight-go"):
+			t.Logf("%s: status %d", o.key, o.status)
+		default:
+			t.Logf("%s: code %d (%s)", o.key, o.code, wire.ResponseName(o.code))
+		}
+	}
 	waitFor(t, 60*time.Second, "the old master back in the SyncStateSet as a slave", func() bool {
 		h, set := replicaInfo(t, ctl)
 		return h.MasterAddress == procs[slave].addr && len(set.SyncStateSet) == 2
@@ -401,6 +490,13 @@ func TestControllerModeStoppedMaster(t *testing.T) {
 		t.Fatalf("the old master's commit log differs from the new master's: %s", diff)
 	}
 	createTopicOn(t, ns, procs[slave].addr, topic)
-	consumeAll(t, ns, topic, sent)
+	col := consumeAll(t, ns, topic, sent)
+	col.mu.Lock()
+	for k := range inflightKeys {
+		if col.msgs[k] != nil {
+			t.Errorf("%s, never SEND_OK, was consumed", k)
+		}
+	}
+	col.mu.Unlock()
 	t.Logf("%d SEND_OK messages through a 'partition' of the master, all consumed", len(sent))
 }
