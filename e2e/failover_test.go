@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,8 +14,8 @@ import (
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/admin"
-	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
 
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
@@ -153,40 +152,20 @@ func sameCommitLog(a, b string) string {
 // are equal, and every SEND_OK message is consumed.
 func TestControllerModeFailover(t *testing.T) {
 	nss, ctl := startControllerNamesrvs(t, 3)
-	ns := &proc{addr: nss[0]}        // what clients use
-	nsList := strings.Join(nss, ";") // brokers register with all three
-	keys := []string{"brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId=-1", "brokerRole=SLAVE",
-		"enableControllerMode=true", "controllerAddr=" + strings.Join(ctl, ";"), "allAckInSyncStateSet=true",
-		"syncBrokerMetadataPeriod=1000", "checkSyncStateSetPeriod=1000", "brokerHeartbeatInterval=500",
-		"controllerHeartBeatTimeoutMills=3000", "flushDiskType=ASYNC_FLUSH"}
-	dirs := []brokerDir{newBrokerDir(t), newBrokerDir(t), newBrokerDir(t)}
-	var procs []*proc
-	for _, d := range dirs {
-		procs = append(procs, startBroker(t, d, nsList, keys...))
-	}
-	index := func(addr string) int {
-		for i, p := range procs {
-			if p.addr == addr {
-				return i
-			}
-		}
-		return -1
-	}
+	ns := nss[0] // what clients use
+	// The brokers register with all three.
+	g := startCtlReplicas(t, ctl, strings.Join(nss, ";"), 3, append(ctlKeys(ctl), "brokerClusterName=DefaultCluster",
+		"controllerHeartBeatTimeoutMills=3000", "flushDiskType=ASYNC_FLUSH"))
+	procs := g.procs
 
-	var master int
-	waitFor(t, 60*time.Second, "a master with all three replicas in the SyncStateSet", func() bool {
-		h, set := replicaInfo(t, ctl)
-		master = index(h.MasterAddress)
-		return master >= 0 && len(set.SyncStateSet) == 3
-	})
+	master := g.waitInSync(60*time.Second, 3)
 	topic := fmt.Sprintf("Failover%d", time.Now().UnixNano())
-	createTopicOn(t, ns.addr, procs[master].addr, topic)
-	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, ns.addr, topic) == procs[master].addr })
+	createRoutedTopic(t, ns, procs[master].addr, topic)
 
 	var mu sync.Mutex
 	sent := map[string]bool{}
 	send := func(n int, prefix string) int {
-		p := newProducer(t, ns.addr)
+		p := newProducer(t, ns)
 		ok := 0
 		for i := range n {
 			key := fmt.Sprintf("%s-%d", prefix, i)
@@ -228,24 +207,23 @@ func TestControllerModeFailover(t *testing.T) {
 	slave := -1 // the new master
 	waitFor(t, 60*time.Second, "a slave elected master", func() bool {
 		h, _ := replicaInfo(t, ctl)
-		slave = index(h.MasterAddress)
+		slave = g.index(h.MasterAddress)
 		return slave >= 0 && slave != master
 	})
 	waitFor(t, 60*time.Second, "the route to list the new master as id 0", func() bool {
-		return routeMaster(t, ns.addr, topic) == procs[slave].addr
+		return routeMaster(t, ns, topic) == procs[slave].addr
 	})
 	t.Logf("failover: new master in the route %v after kill -9", time.Since(killed).Round(time.Millisecond))
 	// The topic config is not replicated yet (slave metadata sync is
 	// another part); an operator would create it as well.
-	createTopicOn(t, ns.addr, procs[slave].addr, topic)
+	createTopicOn(t, ns, procs[slave].addr, topic)
 	if got := send(100, "after"); got != 100 {
 		t.Fatalf("%d of 100 sends SEND_OK on the new master", got)
 	}
 	t.Logf("failover: first SEND_OK %v after kill -9", time.Since(killed).Round(time.Millisecond))
 
 	// The old master returns on its address and follows the new one.
-	_, port, _ := net.SplitHostPort(procs[master].addr)
-	procs[master] = startBroker(t, dirs[master], nsList, append(keys, "listenPort="+port, "haListenPort=0")...)
+	g.restart(master)
 	waitFor(t, 60*time.Second, "the old master back in the SyncStateSet", func() bool {
 		h, set := replicaInfo(t, ctl)
 		return h.MasterAddress == procs[slave].addr && len(set.SyncStateSet) == 3
@@ -253,46 +231,15 @@ func TestControllerModeFailover(t *testing.T) {
 	if got := send(50, "rejoined"); got != 50 {
 		t.Fatalf("%d of 50 sends SEND_OK after the old master rejoined", got)
 	}
-	logNew := filepath.Join(string(dirs[slave]), "store", "commitlog")
-	for i := range dirs {
+	for i := range procs {
 		if i == slave {
 			continue
 		}
-		log := filepath.Join(string(dirs[i]), "store", "commitlog")
-		var diff string
-		deadline := time.Now().Add(30 * time.Second)
-		for diff = sameCommitLog(log, logNew); diff != "" && time.Now().Before(deadline); diff = sameCommitLog(log, logNew) {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if diff != "" {
+		if diff := waitSameCommitLog(g.commitLog(i), g.commitLog(slave), 30*time.Second); diff != "" {
 			t.Fatalf("replica %s's commit log differs from the new master's: %s", procs[i].addr, diff)
 		}
 	}
-
-	col := newCollector()
-	newPushConsumer(t, ns.addr, instance("CG"), topic, consumer.MessageSelector{}, col,
-		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
-	waitFor(t, 90*time.Second, "every SEND_OK message consumed", func() bool {
-		col.mu.Lock()
-		defer col.mu.Unlock()
-		for k := range sent {
-			if col.msgs[k] == nil {
-				return false
-			}
-		}
-		return true
-	})
-	var lost []string
-	col.mu.Lock()
-	for k := range sent {
-		if col.msgs[k] == nil {
-			lost = append(lost, k)
-		}
-	}
-	col.mu.Unlock()
-	if len(lost) > 0 {
-		t.Fatalf("%d SEND_OK messages lost: %s", len(lost), strings.Join(lost[:min(10, len(lost))], ", "))
-	}
+	consumeAll(t, ns, topic, sent)
 	t.Logf("%d SEND_OK messages, all consumed", len(sent))
 }
 
@@ -303,33 +250,16 @@ func TestControllerModeFailover(t *testing.T) {
 // consistent point of the epoch lists), and no SEND_OK message is lost.
 func TestControllerModeRejoinTruncates(t *testing.T) {
 	nss, ctl := startControllerNamesrvs(t, 1) // a single controller works too
-	ns := &proc{addr: nss[0]}
-	keys := []string{"brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId=-1", "brokerRole=SLAVE",
-		"enableControllerMode=true", "controllerAddr=" + strings.Join(ctl, ";"), "allAckInSyncStateSet=true",
-		"syncBrokerMetadataPeriod=1000", "brokerHeartbeatInterval=500", "controllerHeartBeatTimeoutMills=3000",
+	ns := nss[0]
+	g := startCtlReplicas(t, ctl, ns, 2, append(ctlKeys(ctl), "brokerClusterName=DefaultCluster", "controllerHeartBeatTimeoutMills=3000",
 		// The master keeps a dead slave in its SyncStateSet for the whole test.
-		"checkSyncStateSetPeriod=600000"}
-	dirs := []brokerDir{newBrokerDir(t), newBrokerDir(t)}
-	procs := []*proc{startBroker(t, dirs[0], ns.addr, keys...), startBroker(t, dirs[1], ns.addr, keys...)}
-	index := func(addr string) int {
-		for i, p := range procs {
-			if p.addr == addr {
-				return i
-			}
-		}
-		return -1
-	}
-	var master int
-	waitFor(t, 60*time.Second, "a master with both replicas in the SyncStateSet", func() bool {
-		h, set := replicaInfo(t, ctl)
-		master = index(h.MasterAddress)
-		return master >= 0 && len(set.SyncStateSet) == 2
-	})
+		"checkSyncStateSetPeriod=600000"))
+	procs := g.procs
+	master := g.waitInSync(60*time.Second, 2)
 	slave := 1 - master
 	topic := fmt.Sprintf("Truncate%d", time.Now().UnixNano())
-	createTopicOn(t, ns.addr, procs[master].addr, topic)
-	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, ns.addr, topic) == procs[master].addr })
-	p := newProducer(t, ns.addr)
+	createRoutedTopic(t, ns, procs[master].addr, topic)
+	p := newProducer(t, ns)
 	sent := map[string]bool{}
 	for i := range 100 {
 		key := fmt.Sprintf("acked-%d", i)
@@ -348,30 +278,19 @@ func TestControllerModeRejoinTruncates(t *testing.T) {
 		}
 	}
 	procs[master].kill()
-	logOld := filepath.Join(string(dirs[master]), "store", "commitlog")
-	logNew := filepath.Join(string(dirs[slave]), "store", "commitlog")
+	logOld, logNew := g.commitLog(master), g.commitLog(slave)
 	if sameCommitLog(logOld, logNew) == "" {
 		t.Fatal("the old master holds nothing the slave lacks: no divergent tail to test")
 	}
 
-	_, sport, _ := net.SplitHostPort(procs[slave].addr)
-	procs[slave] = startBroker(t, dirs[slave], ns.addr, append(keys, "listenPort="+sport, "haListenPort=0")...)
-	waitFor(t, 60*time.Second, "the slave elected master", func() bool {
-		h, _ := replicaInfo(t, ctl)
-		return h.MasterAddress == procs[slave].addr
-	})
-	_, mport, _ := net.SplitHostPort(procs[master].addr)
-	procs[master] = startBroker(t, dirs[master], ns.addr, append(keys, "listenPort="+mport, "haListenPort=0")...)
+	g.restart(slave)
+	g.waitMaster(60*time.Second, slave, "the slave elected master")
+	g.restart(master)
 	waitFor(t, 60*time.Second, "the old master to rejoin the SyncStateSet", func() bool {
 		_, set := replicaInfo(t, ctl)
 		return len(set.SyncStateSet) == 2
 	})
-	var diff string
-	deadline := time.Now().Add(30 * time.Second)
-	for diff = sameCommitLog(logOld, logNew); diff != "" && time.Now().Before(deadline); diff = sameCommitLog(logOld, logNew) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if diff != "" {
+	if diff := waitSameCommitLog(logOld, logNew, 30*time.Second); diff != "" {
 		t.Fatalf("the old master did not cut its divergent tail: %s", diff)
 	}
 	if !strings.Contains(procs[master].out.String(), "truncating the commit log to the consistent point") {
@@ -394,20 +313,8 @@ func TestControllerModeRejoinTruncates(t *testing.T) {
 		t.Fatalf("epoch caches: %+v vs %+v", caches[0], caches[1])
 	}
 
-	createTopicOn(t, ns.addr, procs[slave].addr, topic)
-	col := newCollector()
-	newPushConsumer(t, ns.addr, instance("CG"), topic, consumer.MessageSelector{}, col,
-		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
-	waitFor(t, 90*time.Second, "every SEND_OK message consumed", func() bool {
-		col.mu.Lock()
-		defer col.mu.Unlock()
-		for k := range sent {
-			if col.msgs[k] == nil {
-				return false
-			}
-		}
-		return true
-	})
+	createTopicOn(t, ns, procs[slave].addr, topic)
+	consumeAll(t, ns, topic, sent)
 }
 
 // minInSyncReplicas=2: a master alone in its SyncStateSet refuses sends
@@ -416,23 +323,17 @@ func TestControllerModeRejoinTruncates(t *testing.T) {
 func TestControllerModeMinInSyncReplicas(t *testing.T) {
 	nss, ctl := startControllerNamesrvs(t, 1)
 	ns := nss[0]
-	keys := []string{"brokerName=broker-a", "brokerId=-1", "brokerRole=SLAVE", "enableControllerMode=true",
-		"controllerAddr=" + strings.Join(ctl, ";"), "allAckInSyncStateSet=true", "minInSyncReplicas=2",
-		"syncBrokerMetadataPeriod=1000", "checkSyncStateSetPeriod=1000", "brokerHeartbeatInterval=500"}
-	first := startBroker(t, newBrokerDir(t), ns, keys...)
-	waitFor(t, 60*time.Second, "the first broker elected", func() bool {
-		h, _ := replicaInfo(t, ctl)
-		return h.MasterAddress == first.addr
-	})
+	g := startCtlReplicas(t, ctl, ns, 1, append(ctlKeys(ctl), "minInSyncReplicas=2"))
+	first := g.procs[0]
+	g.waitMaster(60*time.Second, 0, "the first broker elected")
 	topic := fmt.Sprintf("MinInSync%d", time.Now().UnixNano())
-	createTopicOn(t, ns, first.addr, topic)
-	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, ns, topic) == first.addr })
+	createRoutedTopic(t, ns, first.addr, topic)
 	p := newProducer(t, ns)
 	if _, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte("alone"))); err == nil ||
 		!strings.Contains(err.Error(), "in-sync replicas not enough") {
 		t.Fatalf("send to a master alone with minInSyncReplicas=2: err %v", err)
 	}
-	startBroker(t, newBrokerDir(t), ns, keys...)
+	startBroker(t, newBrokerDir(t), ns, g.keys...)
 	waitFor(t, 60*time.Second, "two replicas in the SyncStateSet", func() bool {
 		_, set := replicaInfo(t, ctl)
 		return len(set.SyncStateSet) == 2
@@ -443,35 +344,45 @@ func TestControllerModeMinInSyncReplicas(t *testing.T) {
 	}
 }
 
-// SIGSTOP of the master (a partition, not a crash): the controller elects
-// the slave once the heartbeats stop; the resumed old master answers its
-// in-flight sends without SEND_OK, is fenced (the name server keeps the new
-// master, whose stateVersion is higher), turns slave, cuts what it wrote
-// alone and copies the new master; no SEND_OK message is lost.
+// allThreadsStopped reports whether every thread of process pid is in
+// state T (stopped by a signal), from /proc/PID/task/TID/stat.
+func allThreadsStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		// The state follows the command name, which is in parentheses.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 || i+2 >= len(stat) || stat[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
+}
+
+// SIGSTOP of the master for 20 s (a partition, not a crash): the
+// controller elects the slave once the heartbeats stop. Sends in flight on
+// the stopped master are not SEND_OK: the Go client's (no retry) time out,
+// and the frames queued on its sockets are answered when it resumes with a
+// failure code (FLUSH_SLAVE_TIMEOUT: the slave it waits for no longer
+// follows it) or not at all. The resumed old master is fenced (the name
+// server keeps the new master, whose stateVersion is higher), turns slave,
+// cuts what it wrote alone and copies the new master; no SEND_OK message is
+// lost and no in-flight one is ever consumed.
 func TestControllerModeStoppedMaster(t *testing.T) {
 	nss, ctl := startControllerNamesrvs(t, 1)
 	ns := nss[0]
-	keys := []string{"brokerName=broker-a", "brokerId=-1", "brokerRole=SLAVE", "enableControllerMode=true",
-		"controllerAddr=" + strings.Join(ctl, ";"), "allAckInSyncStateSet=true",
-		"syncBrokerMetadataPeriod=1000", "checkSyncStateSetPeriod=1000", "brokerHeartbeatInterval=500",
-		"controllerHeartBeatTimeoutMills=3000"}
-	dirs := []brokerDir{newBrokerDir(t), newBrokerDir(t)}
-	procs := []*proc{startBroker(t, dirs[0], ns, keys...), startBroker(t, dirs[1], ns, keys...)}
-	var master int
-	waitFor(t, 60*time.Second, "a master with both replicas in the SyncStateSet", func() bool {
-		h, set := replicaInfo(t, ctl)
-		master = -1
-		for i, p := range procs {
-			if p.addr == h.MasterAddress {
-				master = i
-			}
-		}
-		return master >= 0 && len(set.SyncStateSet) == 2
-	})
+	g := startCtlReplicas(t, ctl, ns, 2, append(ctlKeys(ctl), "controllerHeartBeatTimeoutMills=3000"))
+	procs := g.procs
+	master := g.waitInSync(60*time.Second, 2)
 	slave := 1 - master
 	topic := fmt.Sprintf("Stopped%d", time.Now().UnixNano())
-	createTopicOn(t, ns, procs[master].addr, topic)
-	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, ns, topic) == procs[master].addr })
+	createRoutedTopic(t, ns, procs[master].addr, topic)
 
 	var mu sync.Mutex
 	sent := map[string]bool{}
@@ -498,14 +409,74 @@ func TestControllerModeStoppedMaster(t *testing.T) {
 		}
 	}()
 	waitFor(t, 30*time.Second, "some SEND_OK", func() bool { mu.Lock(); defer mu.Unlock(); return len(sent) >= 20 })
+	// A producer without retries, its route on the master: its sends go to
+	// the master and nowhere else.
+	once := newProducer(t, ns, producer.WithRetry(0))
+	if r, err := once.SendSync(context.Background(), primitive.NewMessage(topic, []byte("warm-up"))); err != nil || r.Status != primitive.SendOK {
+		t.Fatalf("warm-up send: %v %v", r, err)
+	}
+	mu.Lock()
+	sent["warm-up"] = true
+	mu.Unlock()
 
+	stopped := time.Now()
 	_ = procs[master].cmd.Process.Signal(syscall.SIGSTOP)
-	waitFor(t, 60*time.Second, "the slave elected while the master is stopped", func() bool {
-		h, _ := replicaInfo(t, ctl)
-		return h.MasterAddress == procs[slave].addr
-	})
+	// The stop takes effect asynchronously: a send written before every
+	// thread has stopped could still be stored and replicated (answered
+	// FLUSH_SLAVE_TIMEOUT, yet legitimately consumable).
+	waitFor(t, 10*time.Second, "every thread of the master stopped", func() bool { return allThreadsStopped(procs[master].cmd.Process.Pid) })
+	const inflight = 4
+	type outcome struct {
+		key    string
+		status primitive.SendStatus
+		err    error // Go client: its error; raw: no answer
+		code   int32 // raw: the answer's code
+	}
+	results := make(chan outcome, 2*inflight)
+	for i := range inflight {
+		go func() {
+			key := fmt.Sprintf("inflight-go-%d", i)
+			r, err := once.SendSync(context.Background(), primitive.NewMessage(topic, []byte(key)))
+			o := outcome{key: key, err: err}
+			if err == nil {
+				o.status = r.Status
+			}
+			results <- o
+		}()
+		go func() {
+			key := fmt.Sprintf("inflight-raw-%d", i)
+			cl := remoting.NewClient(nil, nil)
+			defer cl.Close()
+			f := sendFields(topic, fmt.Sprint(i%4))
+			f["producerGroup"] = "PG_inflight"
+			resp, err := cl.Invoke(procs[master].addr, wire.NewRequest(wire.SendMessage, f, []byte(key)), 90*time.Second)
+			o := outcome{key: key, err: err}
+			if err == nil {
+				o.code = resp.Code
+			}
+			results <- o
+		}()
+	}
+	g.waitMaster(60*time.Second, slave, "the slave elected while the master is stopped")
 	waitFor(t, 30*time.Second, "the route to the new master", func() bool { return routeMaster(t, ns, topic) == procs[slave].addr })
+	time.Sleep(time.Until(stopped.Add(20 * time.Second))) // the stop the issue prescribes
 	_ = procs[master].cmd.Process.Signal(syscall.SIGCONT)
+	inflightKeys := map[string]bool{}
+	for range 2 * inflight {
+		o := <-results
+		inflightKeys[o.key] = true
+		switch {
+		case strings.HasPrefix(o.key, "inflight-go") && o.err == nil && o.status == primitive.SendOK,
+			strings.HasPrefix(o.key, "inflight-raw") && o.err == nil && o.code == wire.Success:
+			t.Errorf("%s, in flight on the stopped master, was SEND_OK", o.key)
+		case o.err != nil:
+			t.Logf("%s: no answer: %v", o.key, o.err)
+		case strings.HasPrefix(o.key, "inflight-go"):
+			t.Logf("%s: status %d", o.key, o.status)
+		default:
+			t.Logf("%s: code %d (%s)", o.key, o.code, wire.ResponseName(o.code))
+		}
+	}
 	waitFor(t, 60*time.Second, "the old master back in the SyncStateSet as a slave", func() bool {
 		h, set := replicaInfo(t, ctl)
 		return h.MasterAddress == procs[slave].addr && len(set.SyncStateSet) == 2
@@ -515,29 +486,17 @@ func TestControllerModeStoppedMaster(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	logOld := filepath.Join(string(dirs[master]), "store", "commitlog")
-	logNew := filepath.Join(string(dirs[slave]), "store", "commitlog")
-	var diff string
-	deadline := time.Now().Add(30 * time.Second)
-	for diff = sameCommitLog(logOld, logNew); diff != "" && time.Now().Before(deadline); diff = sameCommitLog(logOld, logNew) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if diff != "" {
+	if diff := waitSameCommitLog(g.commitLog(master), g.commitLog(slave), 30*time.Second); diff != "" {
 		t.Fatalf("the old master's commit log differs from the new master's: %s", diff)
 	}
 	createTopicOn(t, ns, procs[slave].addr, topic)
-	col := newCollector()
-	newPushConsumer(t, ns, instance("CG"), topic, consumer.MessageSelector{}, col,
-		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
-	waitFor(t, 90*time.Second, "every SEND_OK message consumed", func() bool {
-		col.mu.Lock()
-		defer col.mu.Unlock()
-		for k := range sent {
-			if col.msgs[k] == nil {
-				return false
-			}
+	col := consumeAll(t, ns, topic, sent)
+	col.mu.Lock()
+	for k := range inflightKeys {
+		if col.msgs[k] != nil {
+			t.Errorf("%s, never SEND_OK, was consumed", k)
 		}
-		return true
-	})
+	}
+	col.mu.Unlock()
 	t.Logf("%d SEND_OK messages through a 'partition' of the master, all consumed", len(sent))
 }

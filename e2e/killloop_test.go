@@ -31,10 +31,8 @@ import (
 // 1 MiB commit-log segments so that replication crosses segment roll-over
 // many times.
 func haBrokerKeys(ctl []string) []string {
-	return []string{"brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId=-1", "brokerRole=SLAVE",
-		"enableControllerMode=true", "controllerAddr=" + strings.Join(ctl, ";"), "allAckInSyncStateSet=true",
-		"syncBrokerMetadataPeriod=1000", "checkSyncStateSetPeriod=1000", "brokerHeartbeatInterval=500",
-		"controllerHeartBeatTimeoutMills=3000", "flushDiskType=ASYNC_FLUSH", "mappedFileSizeCommitLog=1048576"}
+	return append(ctlKeys(ctl), "brokerClusterName=DefaultCluster", "controllerHeartBeatTimeoutMills=3000",
+		"flushDiskType=ASYNC_FLUSH", "mappedFileSizeCommitLog=1048576")
 }
 
 // syncStateData is broker-a's replicas as the controller leader has them
@@ -214,12 +212,7 @@ func commitLogsEqual(t *testing.T, dirs []brokerDir, master int) {
 		if i == master {
 			continue
 		}
-		var diff string
-		deadline := time.Now().Add(60 * time.Second)
-		for diff = sameCommitLog(logOf(i), logOf(master)); diff != "" && time.Now().Before(deadline); diff = sameCommitLog(logOf(i), logOf(master)) {
-			time.Sleep(200 * time.Millisecond)
-		}
-		if diff != "" {
+		if diff := waitSameCommitLog(logOf(i), logOf(master), 60*time.Second); diff != "" {
 			t.Errorf("replica %d's commit log differs from the master's: %s", i, diff)
 		}
 	}
@@ -349,23 +342,11 @@ func killControllerLeader(t *testing.T, ctl []string, nsProcs []*proc) (int, []s
 func startCtlGroup(t *testing.T) (nss, ctl []string, nsProcs, procs []*proc, dirs []brokerDir, master int, topic string) {
 	t.Helper()
 	nss, ctl, nsProcs = startControllerNamesrvProcs(t, 3)
-	keys := haBrokerKeys(ctl)
-	dirs = []brokerDir{newBrokerDir(t), newBrokerDir(t)}
-	for _, d := range dirs {
-		procs = append(procs, startBroker(t, d, strings.Join(nss, ";"), keys...))
-	}
-	waitFor(t, 90*time.Second, "a master with both replicas in the SyncStateSet", func() bool {
-		info := syncStateData(ctl)
-		if info == nil || len(info.InSyncReplicas) != 2 {
-			return false
-		}
-		master = slices.IndexFunc(procs, func(p *proc) bool { return p.addr == info.MasterAddress })
-		return master >= 0
-	})
+	g := startCtlReplicas(t, ctl, strings.Join(nss, ";"), 2, haBrokerKeys(ctl))
+	master = g.waitInSync(90*time.Second, 2)
 	topic = fmt.Sprintf("CtlKill%d", time.Now().UnixNano())
-	createTopicOn(t, nss[0], procs[master].addr, topic)
-	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, nss[0], topic) == procs[master].addr })
-	return
+	createRoutedTopic(t, nss[0], g.procs[master].addr, topic)
+	return nss, ctl, nsProcs, g.procs, g.dirs, master, topic
 }
 
 // The controller leader killed in steady state (issue 12): another

@@ -32,6 +32,21 @@ type ctlMode struct {
 	stateVersion atomic.Int64 // master epoch
 	masterAddr   atomic.Pointer[string]
 	haKnown      atomic.Bool // the slave follows the master's HA address
+	learnedHA    atomic.Pointer[learnedHA]
+}
+
+// learnedHA is a master's HA address as a name server's answer gave it.
+type learnedHA struct{ master, ha string }
+
+// knownHA is the HA address learned for the master at masterAddr, or "".
+// The replicas manager creates (or resets) the HA client after the role
+// hook, and the registration the hook triggers may answer before that:
+// the address must survive until the client asks for it.
+func (c *ctlMode) knownHA(masterAddr string) string {
+	if l := c.learnedHA.Load(); l != nil && l.master == masterAddr {
+		return l.ha
+	}
+	return ""
 }
 
 // openController prepares controller mode; the store is open.
@@ -80,7 +95,7 @@ func (b *Broker) openController(log *slog.Logger) error {
 	}, ctl.ha, replicas.Hooks{
 		ToMaster:      b.becomeMaster,
 		ToSlave:       b.becomeSlave,
-		MasterHA:      func(string) string { return "" }, // learned from the name servers' answer
+		MasterHA:      ctl.knownHA, // learned from the name servers' answer
 		MaxPhyOffset:  b.store.MaxPhyOffset,
 		ConfirmOffset: b.store.ConfirmOffset,
 	})
@@ -138,6 +153,7 @@ func (b *Broker) becomeSlave(masterAddr string, localID int64, epoch int32) erro
 	b.ctl.id.Store(localID)
 	b.ctl.masterAddr.Store(&masterAddr)
 	b.ctl.haKnown.Store(false)
+	b.ctl.learnedHA.Store(nil)
 	b.role.Store(int32(roleSlave))
 	b.master.Store(masterAddr) // metadata sync from the controller's master
 	b.log.Info("[CONTROLLER] this broker is a slave now", "epoch", epoch, "master", masterAddr, "brokerId", localID)
@@ -180,18 +196,23 @@ func (b *Broker) ctlRegistration() (id, stateVersion int64, ok bool) {
 // ctlRegistered takes the master's HA address from a name server's answer
 // once the answer names the master the controller announced; until then
 // it registers again every second (the new master may not have registered
-// yet).
+// yet). Every matching answer hands the address to the HA client again: a
+// client created or reset after an earlier answer would otherwise follow
+// nobody.
 func (b *Broker) ctlRegistered(resp *wire.Command) {
 	want := b.ctl.masterAddr.Load()
-	if want == nil || b.ctl.haKnown.Load() {
+	if want == nil {
 		return
 	}
 	if ha := resp.GetString("haServerAddr"); ha != "" && resp.GetString("masterAddr") == *want {
+		b.ctl.learnedHA.Store(&learnedHA{master: *want, ha: ha})
 		b.ctl.haKnown.Store(true)
 		b.ctl.ha.SetMasterHA(ha)
 		return
 	}
-	time.AfterFunc(time.Second, b.kickRegister)
+	if !b.ctl.haKnown.Load() {
+		time.AfterFunc(time.Second, b.kickRegister)
+	}
 }
 
 // inSyncNotEnough refuses a send that would need more in-sync replicas

@@ -8,19 +8,15 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/mqops/mqops/broker/boot"
 	"github.com/mqops/mqops/broker/config"
-	"github.com/mqops/mqops/broker/controller"
-	"github.com/mqops/mqops/broker/logging"
-	"github.com/mqops/mqops/version"
 )
 
 func main() {
@@ -29,55 +25,28 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, sigs))
 }
 
-// run boots the controller and serves until a signal arrives; it returns
-// the process exit code.
-func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
-	fs := flag.NewFlagSet("mqcontroller", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	overrides := config.Overrides{}
-	confPath := fs.String("c", "", "controller config file (RocketMQ controller.conf format)")
-	fs.Var(overrides, "p", "override one config key, key=value (repeatable)")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *showVersion {
-		fmt.Fprintln(stdout, version.String("mqcontroller"))
-		return 0
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "mqcontroller: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	cfg, warnings, err := config.LoadController(*confPath, overrides)
-	if err != nil {
-		fmt.Fprintln(stderr, "mqcontroller:", err)
-		return 1
-	}
-	for _, w := range warnings {
-		fmt.Fprintln(stderr, "mqcontroller: warning:", w)
-	}
-	log, logClose, err := logging.Open(cfg.LogDir, "controller.log", slog.LevelInfo, logging.WithStderr())
-	if err != nil {
-		fmt.Fprintln(stderr, "mqcontroller:", err)
-		return 1
-	}
-	defer logClose.Close()
-	for _, w := range warnings {
-		log.Warn("[CONFIG] " + w)
-	}
-	ctl, err := controller.Start(&cfg.ControllerSettings, time.Duration(cfg.ScanNotActiveBrokerInterval)*time.Millisecond, log)
-	if err != nil {
-		log.Error("[BOOT_FAILED] controller failed to start", "err", err)
-		fmt.Fprintln(stderr, "mqcontroller:", err)
-		return 1
-	}
-	msg := fmt.Sprintf("The Controller boot success. group %s, self %s, address %s", cfg.Group, cfg.SelfID, ctl.Addr())
-	fmt.Fprintln(stdout, msg)
-	log.Info(msg)
+var command = boot.Command[*config.Controller]{
+	Name:      "mqcontroller",
+	ConfUsage: "controller config file (RocketMQ controller.conf format)",
+	LogFile:   "controller.log",
+	Load:      config.LoadController,
+	LogDir:    func(c *config.Controller) string { return c.LogDir },
+}
 
-	s := <-sigs
-	log.Info("shutting down", "signal", s.String())
+// run boots the controller and serves until a signal arrives; it returns
+// the process exit code. Split from main so tests can drive it in-process.
+func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
+	d, code := command.Start(args, stdout, stderr)
+	if d == nil {
+		return code
+	}
+	defer d.Close()
+	cfg := d.Config
+	ctl, err := d.StartController(&cfg.ControllerSettings, time.Duration(cfg.ScanNotActiveBrokerInterval)*time.Millisecond)
+	if err != nil {
+		return d.Failed("controller", err)
+	}
+	d.Wait(sigs)
 	ctl.Close()
 	fmt.Fprintln(stdout, "The Controller shut down cleanly.")
 	return 0

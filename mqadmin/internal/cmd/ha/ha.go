@@ -92,20 +92,43 @@ func RunStatus(f *cmdutil.Factory, o *StatusOptions) error {
 	}
 	return repeat(f, o.Interval, func() error {
 		st, failed := a.HAStatuses(o.Target)
-		if !slices.ContainsFunc(st, func(b admin.BrokerHA) bool { return b.Error == "" }) {
-			return failed // no table of errors only
-		}
-		if err := printStatus(f.Printer(), st); err != nil {
-			return err
-		}
-		return failed
+		return printAnswers(f.Printer(), st, failed, func(b admin.BrokerHA) string { return b.Error }, printStatus)
 	})
 }
 
-func printStatus(p *output.Printer, st []admin.BrokerHA) error {
-	if p.IsJSON() {
-		return p.JSON(st)
+// printAnswers prints the answers of the brokers asked, as JSON or with
+// table, and returns failed (the brokers that did not answer). When none
+// answered it prints nothing: no table of errors only.
+func printAnswers[T any](p *output.Printer, answers []T, failed error, errOf func(T) string, table func(*output.Printer, []T) error) error {
+	if !slices.ContainsFunc(answers, func(b T) bool { return errOf(b) == "" }) {
+		return failed
 	}
+	var err error
+	if p.IsJSON() {
+		err = p.JSON(answers)
+	} else {
+		err = table(p, answers)
+	}
+	if err != nil {
+		return err
+	}
+	return failed
+}
+
+// rowsPer returns n rows, each head followed by row(i); with n == 0 one
+// row of head and blanks empty cells, so the head still shows.
+func rowsPer(head []string, n, blanks int, row func(i int) []string) [][]string {
+	if n == 0 {
+		return [][]string{append(slices.Clone(head), make([]string, blanks)...)}
+	}
+	rows := make([][]string, n)
+	for i := range rows {
+		rows[i] = append(slices.Clone(head), row(i)...)
+	}
+	return rows
+}
+
+func printStatus(p *output.Printer, st []admin.BrokerHA) error {
 	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
 	kbs := func(v int64) string { return fmt.Sprintf("%.2f", float64(v)/1024) }
 	var masters, slaves [][]string
@@ -122,17 +145,14 @@ func printStatus(p *output.Printer, st []admin.BrokerHA) error {
 			}
 		case s.Master:
 			head := []string{b.Name, i64(b.ID), b.Addr, i64(s.MasterCommitLogMaxOffset), strconv.Itoa(len(s.HAConnectionInfo)), strconv.Itoa(int(s.InSyncSlaveNums))}
-			if len(s.HAConnectionInfo) == 0 {
-				masters = append(masters, append(head, "", "", "", "", "", "", ""))
-			}
-			for _, c := range s.HAConnectionInfo {
+			masters = append(masters, rowsPer(head, len(s.HAConnectionInfo), 7, func(i int) []string {
+				c := s.HAConnectionInfo[i]
 				status := "Fall Behind"
 				if c.InSync {
 					status = "OK"
 				}
-				masters = append(masters, append(slices.Clone(head), c.Addr, i64(c.SlaveAckOffset), i64(c.Diff), kbs(c.TransferredByteInSecond),
-					status, i64(c.TransferFromWhere), ""))
-			}
+				return []string{c.Addr, i64(c.SlaveAckOffset), i64(c.Diff), kbs(c.TransferredByteInSecond), status, i64(c.TransferFromWhere), ""}
+			})...)
 		default:
 			c := s.HAClientRuntimeInfo
 			slaves = append(slaves, []string{b.Name, i64(b.ID), b.Addr, c.MasterAddr, i64(c.MaxOffset), kbs(c.TransferredByteInSecond),
@@ -234,17 +254,11 @@ func printSyncState(p *output.Printer, names []string, info *wire.BrokerReplicas
 		}
 		head := []string{n, master, ri.MasterAddress, strconv.Itoa(int(ri.MasterEpoch)), strconv.Itoa(int(ri.SyncStateSetEpoch)),
 			strconv.Itoa(len(ri.InSyncReplicas))}
-		add := func(rs []wire.ReplicaIdentity, inSync bool) {
-			for _, r := range rs {
-				rows = append(rows, append(slices.Clone(head), strconv.FormatInt(r.BrokerID, 10), r.BrokerAddress,
-					strconv.FormatBool(inSync), strconv.FormatBool(r.Alive)))
-			}
-		}
-		add(ri.InSyncReplicas, true)
-		add(ri.NotInSyncReplicas, false)
-		if len(ri.InSyncReplicas)+len(ri.NotInSyncReplicas) == 0 {
-			rows = append(rows, append(head, "", "", "", ""))
-		}
+		replicas := slices.Concat(ri.InSyncReplicas, ri.NotInSyncReplicas)
+		rows = append(rows, rowsPer(head, len(replicas), 4, func(i int) []string {
+			r := replicas[i]
+			return []string{strconv.FormatInt(r.BrokerID, 10), r.BrokerAddress, strconv.FormatBool(i < len(ri.InSyncReplicas)), strconv.FormatBool(r.Alive)}
+		})...)
 	}
 	return p.Table([]string{"#brokerName", "#MasterBrokerId", "#MasterAddr", "#MasterEpoch", "#SyncStateSetEpoch", "#SyncStateSetNums",
 		"#BrokerId", "#BrokerAddr", "#InSync", "#Alive"}, rows)
@@ -346,36 +360,23 @@ func RunEpochs(f *cmdutil.Factory, o *EpochsOptions) error {
 	}
 	return repeat(f, o.Interval, func() error {
 		es, failed := a.EpochCaches(o.Target)
-		if !slices.ContainsFunc(es, func(b admin.BrokerEpochs) bool { return b.Error == "" }) {
-			return failed
-		}
-		p := f.Printer()
-		if p.IsJSON() {
-			if err := p.JSON(es); err != nil {
-				return err
-			}
-			return failed
-		}
-		var rows [][]string
-		for _, b := range es {
-			head := []string{b.Cluster, b.Name, b.Addr, strconv.FormatInt(b.ID, 10)}
-			if b.Epochs == nil {
-				rows = append(rows, append(head, "", "", "", b.Error))
-				continue
-			}
-			// The broker's own answer names it even without a name server.
-			head = []string{b.Epochs.ClusterName, b.Epochs.BrokerName, b.Addr, strconv.FormatInt(b.Epochs.BrokerID, 10)}
-			if len(b.Epochs.EpochList) == 0 {
-				rows = append(rows, append(head, "", "", "", ""))
-			}
-			for _, e := range b.Epochs.EpochList {
-				rows = append(rows, append(slices.Clone(head), strconv.Itoa(int(e.Epoch)), strconv.FormatInt(e.StartOffset, 10),
-					strconv.FormatInt(e.EndOffset, 10), ""))
-			}
-		}
-		if err := p.Table([]string{"#clusterName", "#brokerName", "#brokerAddr", "#brokerId", "#Epoch", "#StartOffset", "#EndOffset", "#Error"}, rows); err != nil {
-			return err
-		}
-		return failed
+		return printAnswers(f.Printer(), es, failed, func(b admin.BrokerEpochs) string { return b.Error }, printEpochs)
 	})
+}
+
+func printEpochs(p *output.Printer, es []admin.BrokerEpochs) error {
+	var rows [][]string
+	for _, b := range es {
+		if b.Epochs == nil {
+			rows = append(rows, []string{b.Cluster, b.Name, b.Addr, strconv.FormatInt(b.ID, 10), "", "", "", b.Error})
+			continue
+		}
+		// The broker's own answer names it even without a name server.
+		head := []string{b.Epochs.ClusterName, b.Epochs.BrokerName, b.Addr, strconv.FormatInt(b.Epochs.BrokerID, 10)}
+		rows = append(rows, rowsPer(head, len(b.Epochs.EpochList), 4, func(i int) []string {
+			e := b.Epochs.EpochList[i]
+			return []string{strconv.Itoa(int(e.Epoch)), strconv.FormatInt(e.StartOffset, 10), strconv.FormatInt(e.EndOffset, 10), ""}
+		})...)
+	}
+	return p.Table([]string{"#clusterName", "#brokerName", "#brokerAddr", "#brokerId", "#Epoch", "#StartOffset", "#EndOffset", "#Error"}, rows)
 }
