@@ -4,7 +4,7 @@
 // HAConnection.java; frames in wire/ha.go): the master streams raw
 // commit-log byte ranges on haListenPort, each slave appends them at the
 // same offsets and reports how far it got. The reports double as the acks a
-// SYNC_MASTER waits for (ack.go).
+// SYNC_MASTER waits for (Waiters, ack.go).
 package ha
 
 import (
@@ -70,7 +70,7 @@ type Server struct {
 	cfg   Config
 	store MasterStore
 	ln    net.Listener
-	acks  *Acks
+	acks  *Waiters
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -90,7 +90,7 @@ func Listen(addr string, st MasterStore, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("HA listen on %s: %w", addr, err)
 	}
 	s := &Server{cfg: cfg, store: st, ln: ln, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
-	s.acks = newAcks(cfg.SlaveTimeout, time.Now)
+	s.acks = NewWaiters(cfg.SlaveTimeout, 0, time.Now)
 	s.live.Store(&[]*conn{})
 	return s, nil
 }
@@ -101,7 +101,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Start accepts slaves and wakes their writers on every append.
 func (s *Server) Start() {
 	s.store.SetOnAppend(s.onAppend)
-	s.acks.start()
+	s.acks.Start()
 	s.wg.Add(1)
 	go s.acceptLoop()
 }
@@ -118,7 +118,7 @@ func (s *Server) Close() error {
 		c.close("HA server stopping", nil)
 	}
 	s.wg.Wait()
-	s.acks.close()
+	s.acks.Close()
 	return err
 }
 
@@ -257,7 +257,6 @@ type conn struct {
 	dead      chan struct{} // closed on close
 	wake      chan struct{}
 	closeOnce sync.Once
-	done      []waiter    // ack completions, reused by the reader
 	iov       [2][]byte   // header and body of the frame being written
 	bufs      net.Buffers // over iov; a field so that writev does not allocate
 }
@@ -349,7 +348,7 @@ func (c *conn) report(off int64) bool {
 		c.caughtUp.Store(time.Now().UnixNano())
 	}
 	c.firstOnce.Do(func() { close(c.first) })
-	c.done = c.srv.acks.ack(off, c.done[:0])
+	c.srv.acks.Raise(off)
 	return true
 }
 

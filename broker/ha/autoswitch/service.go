@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqops/mqops/broker/ha"
 	"github.com/mqops/mqops/broker/ha/epoch"
 )
 
@@ -107,7 +108,7 @@ type Service struct {
 	alone     atomic.Bool // the effective set is the master alone
 	// waiters are the SYNC sends waiting for the ack rule (recomputed on
 	// acks, appends and set changes).
-	waiters waiters
+	waiters *ha.Waiters
 
 	client *Client
 
@@ -123,7 +124,7 @@ func Listen(addr string, st Store, epochs *epoch.File, cfg Config) (*Service, er
 		return nil, fmt.Errorf("HA listen on %s: %w", addr, err)
 	}
 	s := &Service{cfg: cfg, store: st, epochs: epochs, ln: ln, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
-	s.waiters.init(cfg.SlaveTimeout)
+	s.waiters = ha.NewWaiters(cfg.SlaveTimeout, -1, time.Now)
 	s.live.Store(&[]*conn{})
 	return s, nil
 }
@@ -137,7 +138,7 @@ func (s *Service) Epochs() *epoch.File { return s.epochs }
 // Start accepts connections (served only while master).
 func (s *Service) Start() {
 	s.store.SetOnAppend(s.onAppend)
-	s.waiters.start()
+	s.waiters.Start()
 	s.wg.Add(1)
 	go s.acceptLoop()
 }
@@ -154,7 +155,7 @@ func (s *Service) Close() error {
 	s.stopClient()
 	s.dropConns("HA service stopping")
 	s.wg.Wait()
-	s.waiters.close()
+	s.waiters.Close()
 	return err
 }
 
@@ -203,7 +204,7 @@ func (s *Service) RecordEpoch(e int32) error {
 func (s *Service) ChangeToSlave(masterHA string, e int32, localID int64) {
 	s.master.Store(false)
 	s.dropConns("becoming slave")
-	s.waiters.failAll()
+	s.waiters.FailAll(-1)
 	s.mu.Lock()
 	s.localID = localID
 	c := s.client
@@ -333,7 +334,7 @@ func (s *Service) Shrink() []int64 {
 
 // WaitAck calls done(true) once the replicas the ack rule names hold every
 // byte below end, done(false) after slaveTimeout (FLUSH_SLAVE_TIMEOUT).
-func (s *Service) WaitAck(end int64, done func(ok bool)) { s.waiters.wait(end, done) }
+func (s *Service) WaitAck(end int64, done func(ok bool)) { s.waiters.Wait(end, done) }
 
 // ackedOffset is the offset the ack rule vouches for; s.mu held. With
 // AllAckInSyncStateSet it is the lowest ack of the other members (the
@@ -396,7 +397,7 @@ func (s *Service) recompute() {
 	if confirm > s.store.ConfirmOffset() {
 		s.store.SetConfirmOffset(confirm)
 	}
-	s.waiters.advance(acked)
+	s.waiters.Set(acked)
 }
 
 // onAppend wakes the connection writers and, when the master is alone in
@@ -417,7 +418,7 @@ func (s *Service) onAppend(maxPhy int64) {
 		s.store.SetConfirmOffset(maxPhy)
 	}
 	if (allAck && alone) || (!allAck && s.cfg.InSyncReplicas <= 1) {
-		s.waiters.raise(maxPhy)
+		s.waiters.SetLater(maxPhy)
 	}
 }
 
