@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -36,6 +37,8 @@ type conn struct {
 	dead      chan struct{}
 	closeOnce sync.Once
 	wake      chan struct{}
+	iov       [2][]byte   // header and body of the frame being written
+	bufs      net.Buffers // over iov; a field so that writev does not allocate
 }
 
 func newConn(s *Service, nc net.Conn) *conn {
@@ -200,7 +203,7 @@ func (c *conn) writeLoop() {
 	}
 	c.next.Store(next)
 	cfg.Log.Info("[HA] streaming to replica", "remote", c.remote, "slave", c.slaveID.Load(), "from", next)
-	buf := make([]byte, wire.HAMasterTransferHeaderSize+cfg.TransferBatchSize)
+	var hdr [wire.HAMasterTransferHeaderSize]byte
 	timer := time.NewTimer(cfg.HeartbeatInterval)
 	defer timer.Stop()
 	// The first frame goes out at once, a heartbeat if there is nothing to
@@ -209,11 +212,10 @@ func (c *conn) writeLoop() {
 	for {
 		maxOff := s.store.MaxPhyOffset()
 		e, end, ok := s.epochs.Find(next, maxOff)
-		n := 0
+		var view store.CommitLogView
 		if ok {
-			limit := min(int64(cfg.TransferBatchSize), end-next)
 			var err error
-			n, err = s.store.ReadCommitLog(buf[wire.HAMasterTransferHeaderSize:wire.HAMasterTransferHeaderSize+int(limit)], next)
+			view, err = s.store.ViewCommitLog(next, int(min(int64(cfg.TransferBatchSize), end-next)))
 			if err != nil {
 				c.close("cannot read the commit log at the replica's offset", err)
 				return
@@ -224,16 +226,23 @@ func (c *conn) writeLoop() {
 		} else if last, has := s.epochs.Last(); has {
 			e = last // heartbeat at the log's end
 		}
+		n := len(view.Bytes)
 		now := time.Now()
 		if n > 0 || now.Sub(lastWrite) >= cfg.HeartbeatInterval {
-			wire.AppendHAMasterTransfer(buf[:0], wire.HAMasterTransfer{BodyLen: n, Offset: next, Epoch: e.Epoch,
+			// Header and body (straight from the mapped segment) in one writev.
+			c.iov[0] = wire.AppendHAMasterTransfer(hdr[:0], wire.HAMasterTransfer{BodyLen: n, Offset: next, Epoch: e.Epoch,
 				EpochStartOffset: e.StartOffset, ConfirmOffset: s.store.ConfirmOffset()})
+			c.iov[1] = view.Bytes
+			c.bufs = c.iov[:]
 			if n > 0 {
 				c.lastMax.Store(maxOff)
 				c.lastSent.Store(now.UnixNano())
 			}
 			_ = c.nc.SetWriteDeadline(now.Add(cfg.HousekeepingInterval))
-			if _, err := c.nc.Write(buf[:wire.HAMasterTransferHeaderSize+n]); err != nil {
+			_, err := c.bufs.WriteTo(c.nc)
+			view.Release()
+			c.iov[1] = nil
+			if err != nil {
 				c.close("write failed", err)
 				return
 			}
@@ -244,6 +253,7 @@ func (c *conn) writeLoop() {
 				continue
 			}
 		}
+		view.Release()
 		if !timer.Stop() {
 			select {
 			case <-timer.C:

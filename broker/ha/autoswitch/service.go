@@ -23,6 +23,7 @@ import (
 
 	"github.com/mqops/mqops/broker/ha"
 	"github.com/mqops/mqops/broker/ha/epoch"
+	"github.com/mqops/mqops/broker/store"
 )
 
 // Store is the commit log replicated (implemented by *store.Store).
@@ -30,9 +31,9 @@ type Store interface {
 	MaxPhyOffset() int64
 	MinPhyOffset() int64
 	SegmentSize() int64
-	// ReadCommitLog copies bytes from off into dst, never past the end of
-	// off's segment or of the log.
-	ReadCommitLog(dst []byte, off int64) (int, error)
+	// ViewCommitLog returns up to n bytes at off from the mapped log,
+	// never past the end of off's segment or of the log.
+	ViewCommitLog(off int64, n int) (store.CommitLogView, error)
 	SetOnAppend(fn func(maxPhy int64))
 	// AppendAt appends master bytes at off = MaxPhyOffset (a slave store).
 	AppendAt(off int64, b []byte) error
