@@ -216,7 +216,7 @@ func TestReconnectAfterDrop(t *testing.T) {
 	cl := startClient(t, s, cfg, srv.Addr().String())
 	put(t, m, 50, "TopicHA")
 	waitFor(t, "the slave to catch up", func() bool { return s.MaxPhyOffset() == m.MaxPhyOffset() })
-	for _, c := range *srv.live.Load() {
+	for _, c := range srv.hub.Conns() {
 		c.nc.Close() // the network drops it
 	}
 	put(t, m, 200, "TopicHA")
