@@ -68,7 +68,8 @@ type Follower interface {
 	// Header decodes the frame header at the start of b.
 	Header(b []byte) (wire.HAMasterTransfer, error)
 	// Frame runs for every frame before its body is appended (local is the
-	// local max offset); Applied after.
+	// local max offset with the frames before it); Applied runs with the
+	// last frame of a read once the bodies are appended.
 	Frame(h wire.HAMasterTransfer, local int64) error
 	Applied(h wire.HAMasterTransfer)
 }
@@ -263,8 +264,13 @@ func (c *Client) stream(nc net.Conn, buf []byte) error {
 	lastReport, lastFrame := time.Now(), time.Now()
 	start, have := 0, 0 // buf[start:have] is unparsed
 	for {
-		// Parse every complete frame in the buffer.
-		appended := false
+		// Parse every complete frame in the buffer. Their bodies are moved
+		// together over the headers between them and appended at once: one
+		// store append (and dispatcher wake-up) per read, not per frame.
+		appended, parsed := false, false
+		var last wire.HAMasterTransfer // the last frame parsed
+		runFrom, runTo := 0, 0         // buf[runFrom:runTo]: bodies not appended yet
+		var runOff int64               // their log offset
 		for have-start >= hdr {
 			h, err := c.proto.Header(buf[start:have])
 			if err != nil {
@@ -276,25 +282,44 @@ func (c *Client) stream(nc net.Conn, buf []byte) error {
 			if have-start < hdr+h.BodyLen {
 				break
 			}
-			body := buf[start+hdr : start+hdr+h.BodyLen]
+			from := start + hdr
 			start += hdr + h.BodyLen
 			lastFrame = time.Now()
 			c.lastRead.Store(lastFrame.UnixNano())
-			local := c.store.MaxPhyOffset()
+			local := runOff + int64(runTo-runFrom) // the log's end once the run is appended
+			if runTo == runFrom {
+				local = c.store.MaxPhyOffset()
+			}
 			if local != 0 && h.Offset != local {
 				return fmt.Errorf("master pushed offset %d, not equal to this %s's max offset %d", h.Offset, c.noun, local)
+			}
+			if parsed && h.Epoch != last.Epoch && runTo > runFrom {
+				// The protocol sees a new epoch with the log up to it.
+				if err := c.appendRun(runOff, buf[runFrom:runTo]); err != nil {
+					return err
+				}
+				runFrom, runTo, appended = 0, 0, true
 			}
 			if err := c.proto.Frame(h, local); err != nil {
 				return err
 			}
 			if h.BodyLen > 0 {
-				if err := c.store.AppendAt(h.Offset, body); err != nil {
-					return fmt.Errorf("append %d bytes from the master at %d: %w", h.BodyLen, h.Offset, err)
+				if runTo == runFrom {
+					runFrom, runTo, runOff = from, from+h.BodyLen, h.Offset
+				} else {
+					runTo += copy(buf[runTo:], buf[from:from+h.BodyLen])
 				}
-				c.received.Add(int64(h.BodyLen))
-				appended = true
 			}
-			c.proto.Applied(h)
+			last, parsed = h, true
+		}
+		if runTo > runFrom {
+			if err := c.appendRun(runOff, buf[runFrom:runTo]); err != nil {
+				return err
+			}
+			appended = true
+		}
+		if parsed {
+			c.proto.Applied(last)
 		}
 		if start == have {
 			start, have = 0, 0
@@ -333,6 +358,15 @@ func (c *Client) stream(nc net.Conn, buf []byte) error {
 			return err
 		}
 	}
+}
+
+// appendRun appends the master's bytes b at off.
+func (c *Client) appendRun(off int64, b []byte) error {
+	if err := c.store.AppendAt(off, b); err != nil {
+		return fmt.Errorf("append %d bytes from the master at %d: %w", len(b), off, err)
+	}
+	c.received.Add(int64(len(b)))
+	return nil
 }
 
 // tail is the body length of the partial frame at the start of b, or 0

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -532,4 +533,75 @@ func TestClientReassemblesSplitFrames(t *testing.T) {
 		}
 		return total == 40
 	})
+}
+
+// countingStore counts the slave store's appends.
+type countingStore struct {
+	*store.Store
+	appends atomic.Int64
+}
+
+func (c *countingStore) AppendAt(off int64, b []byte) error {
+	c.appends.Add(1)
+	return c.Store.AppendAt(off, b)
+}
+
+// The frames of one read are appended with one store append, also across
+// a segment boundary, and the slave's log is the master's.
+func TestClientAppendsFramesOfOneReadAtOnce(t *testing.T) {
+	var logs logBuf
+	cfg := testConfig(&logs)
+	m := openStore(t, 64<<10, store.RoleMaster)
+	end := put(t, m, 200, "TopicHA") // past the first 64 KiB segment
+	if end <= 64<<10 {
+		t.Fatalf("log of %d bytes does not cross a segment", end)
+	}
+	src := readLog(t, m, 0, end)
+	// 1000-byte frames that, as a master's, never cross a segment.
+	var stream []byte
+	frames := 0
+	for off := int64(0); off < end; frames++ {
+		n := min(1000, end-off, (off/(64<<10)+1)*(64<<10)-off)
+		stream = wire.AppendHATransferHeader(stream, off, int(n))
+		stream = append(stream, src[off:off+n]...)
+		off += n
+	}
+	acked := make(chan struct{})
+	addr, _ := fakeMaster(t, func(n int, nc net.Conn) {
+		if n > 1 {
+			return
+		}
+		var rep [8]byte
+		if _, err := io.ReadFull(nc, rep[:]); err != nil {
+			return
+		}
+		if _, err := nc.Write(stream); err != nil { // one write: few reads
+			return
+		}
+		for {
+			if _, err := io.ReadFull(nc, rep[:]); err != nil {
+				return
+			}
+			if off, _ := wire.HAReport(rep[:]); off == end {
+				close(acked)
+				io.Copy(io.Discard, nc)
+				return
+			}
+		}
+	})
+	s := &countingStore{Store: openStore(t, 64<<10, store.RoleSlave)}
+	cl := NewClient(s, cfg)
+	cl.retry = 50 * time.Millisecond
+	cl.SetMaster(addr)
+	cl.Start()
+	t.Cleanup(cl.Close)
+	select {
+	case <-acked:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no ack of %d; slave at %d", end, s.MaxPhyOffset())
+	}
+	sameLog(t, m, s.Store, 0)
+	if n := s.appends.Load(); n*4 > int64(frames) {
+		t.Fatalf("%d store appends for %d frames sent in one write", n, frames)
+	}
 }
