@@ -364,11 +364,21 @@ func (c *Conn) writeLoop() {
 	if !h.heartbeatFirst {
 		lastWrite = time.Now()
 	}
+	rate := rateLimit{max: cfg.MaxTransferBytesPerSecond}
 	for {
 		maxOff := h.store.MaxPhyOffset()
 		limit, ok := c.stream.Next(next, maxOff)
 		if !ok {
 			return
+		}
+		now := time.Now()
+		var throttled time.Duration // > 0: flow control holds the rest until then
+		if limit > 0 {
+			if limit, throttled = rate.allow(now.UnixNano(), limit); throttled > 0 && !rate.logged {
+				rate.logged = true
+				h.cfg.Log.Info("[HA] flow control: transfer to the "+h.noun+" held at maxHaTransferByteInSecond",
+					"remote", c.remote, "bytesPerSecond", rate.max)
+			}
 		}
 		var view store.CommitLogView
 		if limit > 0 {
@@ -379,7 +389,6 @@ func (c *Conn) writeLoop() {
 			}
 		}
 		n := len(view.Bytes)
-		now := time.Now()
 		if n > 0 || now.Sub(lastWrite) >= cfg.HeartbeatInterval {
 			c.iov[0], c.iov[1] = c.stream.Header(hdr[:0], next, n), view.Bytes
 			c.bufs = c.iov[:]
@@ -398,6 +407,7 @@ func (c *Conn) writeLoop() {
 			next += int64(n)
 			c.next.Store(next)
 			c.count(int64(len(c.iov[0])+n), now)
+			rate.sent(n)
 			lastWrite = now
 			if n > 0 {
 				continue
@@ -410,15 +420,48 @@ func (c *Conn) writeLoop() {
 			default:
 			}
 		}
-		timer.Reset(cfg.HeartbeatInterval - time.Since(lastWrite))
+		wait, wake := cfg.HeartbeatInterval-time.Since(lastWrite), c.wake
+		if throttled > 0 {
+			// Appends cannot be sent before the window ends: sleep till then.
+			wait, wake = min(wait, throttled), nil
+		}
+		timer.Reset(wait)
 		select {
-		case <-c.wake:
+		case <-wake:
 		case <-timer.C:
 		case <-c.dead:
 			return
 		}
 	}
 }
+
+// rateLimit is Java's HA flow control (apache/rocketmq
+// store/src/main/java/org/apache/rocketmq/store/ha/FlowMonitor.java, with
+// haFlowControlEnable and maxHaTransferByteInSecond): at most max body
+// bytes per connection and one-second window.
+type rateLimit struct {
+	max    int64 // bytes per second; 0: no limit
+	start  int64 // unix nanos the window began
+	used   int64 // bytes sent in it
+	logged bool  // the first throttling was logged
+}
+
+// allow says how many of want bytes may go at now; if none, how long
+// until the window ends.
+func (r *rateLimit) allow(now int64, want int) (int, time.Duration) {
+	if r.max <= 0 {
+		return want, 0
+	}
+	if now-r.start >= int64(time.Second) {
+		r.start, r.used = now, 0
+	}
+	if left := r.max - r.used; left > 0 {
+		return int(min(int64(want), left)), 0
+	}
+	return 0, time.Duration(r.start + int64(time.Second) - now)
+}
+
+func (r *rateLimit) sent(n int) { r.used += int64(n) }
 
 // count adds written bytes and rolls the per-second rate.
 func (c *Conn) count(n int64, now time.Time) {

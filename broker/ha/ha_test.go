@@ -605,3 +605,51 @@ func TestClientAppendsFramesOfOneReadAtOnce(t *testing.T) {
 		t.Fatalf("%d store appends for %d frames sent in one write", n, frames)
 	}
 }
+
+// Flow control: one-second windows of at most max bytes.
+func TestRateLimitWindows(t *testing.T) {
+	sec := int64(time.Second)
+	r := rateLimit{max: 1000}
+	t0 := 5 * sec
+	if n, wait := r.allow(t0, 600); n != 600 || wait != 0 {
+		t.Fatalf("first: %d %v", n, wait)
+	}
+	r.sent(600)
+	if n, _ := r.allow(t0+sec/2, 600); n != 400 {
+		t.Fatalf("rest of the window: %d, want 400", n)
+	}
+	r.sent(400)
+	if n, wait := r.allow(t0+sec*3/4, 600); n != 0 || wait != time.Duration(sec/4) {
+		t.Fatalf("window used up: %d, wait %v", n, wait)
+	}
+	if n, _ := r.allow(t0+sec, 600); n != 600 {
+		t.Fatalf("next window: %d, want 600", n)
+	}
+	off := rateLimit{}
+	if n, wait := off.allow(t0, 1<<20); n != 1<<20 || wait != 0 {
+		t.Fatalf("no limit: %d %v", n, wait)
+	}
+}
+
+// haFlowControlEnable: the transfer to a slave never exceeds
+// maxHaTransferByteInSecond, so a log 3.5 times that size takes at least
+// three full windows; the copy is still exact.
+func TestFlowControlCapsTransfer(t *testing.T) {
+	var logs logBuf
+	cfg := testConfig(&logs)
+	m := openStore(t, 1<<20, store.RoleMaster)
+	end := put(t, m, 200, "TopicHA")
+	cfg.MaxTransferBytesPerSecond = end * 2 / 7
+	s := openStore(t, 1<<20, store.RoleSlave)
+	srv := startServer(t, m, cfg)
+	start := time.Now()
+	startClient(t, s, cfg, srv.Addr().String())
+	waitFor(t, "the slave to catch up", func() bool { return s.MaxPhyOffset() == end })
+	if el := time.Since(start); el < 3*time.Second {
+		t.Fatalf("%d bytes at most %d a second arrived in %v", end, cfg.MaxTransferBytesPerSecond, el)
+	}
+	sameLog(t, m, s, 0)
+	if !strings.Contains(logs.String(), "flow control") {
+		t.Fatal("no flow-control log line")
+	}
+}

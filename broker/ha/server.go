@@ -36,7 +36,11 @@ type Config struct {
 	TransferBatchSize    int           // haTransferBatchSize: max body bytes per frame
 	FallbehindMax        int64         // haSlaveFallbehindMax: lag beyond which a slave is not OK
 	SlaveTimeout         time.Duration // slaveTimeout: SYNC_MASTER wait for a slave's ack
-	Log                  *slog.Logger
+	// MaxTransferBytesPerSecond caps each connection's transfer (bytes of
+	// log per second; haFlowControlEnable with maxHaTransferByteInSecond);
+	// 0: no cap.
+	MaxTransferBytesPerSecond int64
+	Log                       *slog.Logger
 }
 
 func (c *Config) fill() {

@@ -48,6 +48,8 @@ type Config struct {
 	HousekeepingInterval time.Duration // haHousekeepingInterval
 	TransferBatchSize    int           // haTransferBatchSize
 	SlaveTimeout         time.Duration // slaveTimeout: SYNC wait for the replicas' acks
+	// MaxTransferBytesPerSecond caps each connection's transfer (ha.Config).
+	MaxTransferBytesPerSecond int64
 	// AllAckInSyncStateSet: a send completes once every SyncStateSet member
 	// holds it, and the confirm offset is the lowest member's ack.
 	AllAckInSyncStateSet bool
@@ -122,7 +124,8 @@ func Listen(addr string, st Store, epochs *epoch.File, cfg Config) (*Service, er
 	}
 	s := &Service{cfg: cfg, store: st, epochs: epochs, waiters: ha.NewWaiters(cfg.SlaveTimeout, -1, time.Now)}
 	s.hub = ha.NewHub(ln, st, ha.Config{HeartbeatInterval: cfg.HeartbeatInterval, HousekeepingInterval: cfg.HousekeepingInterval,
-		TransferBatchSize: cfg.TransferBatchSize, Log: cfg.Log}, "replica", true, s.admit)
+		TransferBatchSize: cfg.TransferBatchSize, MaxTransferBytesPerSecond: cfg.MaxTransferBytesPerSecond, Log: cfg.Log},
+		"replica", true, s.admit)
 	return s, nil
 }
 
