@@ -47,6 +47,10 @@ type Broker struct {
 	HATransferBatchSize     int   // haTransferBatchSize, bytes per master → slave frame
 	HASlaveFallbehindMax    int64 // haSlaveFallbehindMax (RocketMQ 5: haMaxGapNotInSync), bytes a slave may lag and still count
 	SlaveTimeout            int64 // slaveTimeout, ms: how long a SYNC_MASTER send waits for a slave
+	// haFlowControlEnable: cap each slave connection's transfer at
+	// maxHaTransferByteInSecond bytes of log per second.
+	HAFlowControlEnable       bool
+	MaxHATransferByteInSecond int64
 
 	StorePathRootDir           string // storePathRootDir, default $HOME/store
 	StorePathCommitLog         string // storePathCommitLog, default <storePathRootDir>/commitlog
@@ -206,6 +210,7 @@ func defaultBroker() *Broker {
 		HATransferBatchSize:            32 << 10,
 		HASlaveFallbehindMax:           256 << 20,
 		SlaveTimeout:                   3000,
+		MaxHATransferByteInSecond:      100 << 20,
 		BrokerRole:                     "ASYNC_MASTER",
 		FileReservedTime:               72,
 		DeleteWhen:                     "04",
@@ -270,6 +275,8 @@ func (b *Broker) keys() []key {
 		integer("haTransferBatchSize", &b.HATransferBatchSize, javaInt, between(1, 4<<20-12)),
 		integer("haSlaveFallbehindMax", &b.HASlaveFallbehindMax, javaLong, positive),
 		integer("slaveTimeout", &b.SlaveTimeout, javaLong, positive),
+		boolean("haFlowControlEnable", &b.HAFlowControlEnable),
+		integer("maxHaTransferByteInSecond", &b.MaxHATransferByteInSecond, javaLong, positive),
 		str("storePathRootDir", &b.StorePathRootDir, nonEmpty),
 		derived(str("storePathCommitLog", &b.StorePathCommitLog, nonEmpty)),
 		integer("mappedFileSizeCommitLog", &b.MappedFileSizeCommitLog, javaInt, positive),

@@ -5,27 +5,34 @@ import (
 	"time"
 )
 
-// Acks holds the SYNC_MASTER sends waiting for a slave (Java's
+// Waiters holds the sends waiting for replicas (Java's
 // GroupTransferService, apache/rocketmq
-// store/src/main/java/org/apache/rocketmq/store/ha/HAService.java): a send
-// whose record ends at end completes once some slave has reported an
-// offset ≥ end (one slave is enough, as in 4.x), or fails after
-// slaveTimeout. Waiters sit in a min-heap by end offset, so an ack
-// completes exactly the prefix it covers.
-type Acks struct {
+// store/src/main/java/org/apache/rocketmq/store/ha/GroupTransferService.java):
+// a send whose record ends at end completes once the acked offset, which
+// the replication protocol maintains, reaches end, or fails after the
+// timeout (slaveTimeout). Classic HA only raises the acked offset (one
+// slave's report is enough, as in 4.x); AutoSwitch may lower it, when a
+// member joining the SyncStateSet makes later sends wait for it too.
+// Waiters sit in a min-heap by end offset, so an ack completes exactly the
+// prefix it covers.
+type Waiters struct {
 	timeout time.Duration
 	now     func() time.Time
 
 	mu     sync.Mutex
 	heap   []waiter
-	acked  int64 // highest offset any slave reported; never lowered
+	acked  int64
 	closed bool
+
+	// cmu serialises completions, so that ready can be reused and sends
+	// complete in end-offset order whichever goroutine acks.
+	cmu   sync.Mutex
+	ready []waiter
 
 	started bool
 	kick    chan struct{}
 	stop    chan struct{}
 	stopped chan struct{}
-	expired []waiter // reused by the expiry loop
 }
 
 type waiter struct {
@@ -34,101 +41,160 @@ type waiter struct {
 	done     func(ok bool)
 }
 
-func newAcks(timeout time.Duration, now func() time.Time) *Acks {
-	return &Acks{timeout: timeout, now: now, kick: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+// NewWaiters makes a registry whose waits last timeout, starting with
+// acked as the acknowledged offset; now is the clock (time.Now but in tests).
+func NewWaiters(timeout time.Duration, acked int64, now func() time.Time) *Waiters {
+	return &Waiters{timeout: timeout, now: now, acked: acked, kick: make(chan struct{}, 1),
+		stop: make(chan struct{}), stopped: make(chan struct{})}
 }
 
-// Acked is the highest offset a slave has acknowledged.
-func (a *Acks) Acked() int64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.acked
+// Acked is the acknowledged offset.
+func (w *Waiters) Acked() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.acked
 }
 
-// Wait calls done(true) once a slave has acknowledged end, done(false) at
+// Wait calls done(true) once the acked offset reaches end, done(false) at
 // the deadline or when the registry closes. done runs on the goroutine that
 // completes it and must not block.
-func (a *Acks) Wait(end int64, done func(ok bool)) {
-	a.mu.Lock()
-	if a.closed || a.acked >= end {
-		ok := a.acked >= end
-		a.mu.Unlock()
+func (w *Waiters) Wait(end int64, done func(ok bool)) {
+	w.mu.Lock()
+	if w.closed || w.acked >= end {
+		ok := w.acked >= end
+		w.mu.Unlock()
 		done(ok)
 		return
 	}
-	a.push(waiter{end: end, deadline: a.now().Add(a.timeout).UnixNano(), done: done})
-	first := len(a.heap) == 1
-	a.mu.Unlock()
+	w.push(waiter{end: end, deadline: w.now().Add(w.timeout).UnixNano(), done: done})
+	first := len(w.heap) == 1
+	w.mu.Unlock()
 	if first {
-		select {
-		case a.kick <- struct{}{}:
-		default:
-		}
+		w.wake()
 	}
 }
 
-// ack raises the acknowledged offset to off and completes the waiters it
-// covers; buf is the caller's scratch (returned for reuse).
-func (a *Acks) ack(off int64, buf []waiter) []waiter {
-	a.mu.Lock()
-	if off > a.acked {
-		a.acked = off
-	}
-	for len(a.heap) > 0 && a.heap[0].end <= a.acked {
-		buf = append(buf, a.pop())
-	}
-	a.mu.Unlock()
-	for i := range buf {
-		buf[i].done(true)
-		buf[i].done = nil // do not keep the response alive
-	}
-	return buf[:0]
+// Raise raises the acked offset to off (a lower off changes nothing) and
+// completes the sends it covers.
+func (w *Waiters) Raise(off int64) {
+	w.cmu.Lock()
+	w.mu.Lock()
+	w.acked = max(w.acked, off)
+	w.popCovered()
+	w.mu.Unlock()
+	w.complete()
 }
 
-// expire fails the waiters whose deadline has passed and returns the
-// earliest remaining deadline (0 if none).
-func (a *Acks) expire(now time.Time) (next int64) {
+// Set sets the acked offset, lower or higher, and completes the sends it
+// covers.
+func (w *Waiters) Set(off int64) {
+	w.cmu.Lock()
+	w.mu.Lock()
+	w.acked = off
+	w.popCovered()
+	w.mu.Unlock()
+	w.complete()
+}
+
+// SetLater sets the acked offset but leaves completing the sends it covers
+// to the expiry goroutine: for the append path (under the store's append
+// lock), where no answer may be written.
+func (w *Waiters) SetLater(off int64) {
+	w.mu.Lock()
+	w.acked = off
+	ready := len(w.heap) > 0 && w.heap[0].end <= off
+	w.mu.Unlock()
+	if ready {
+		w.wake()
+	}
+}
+
+// FailAll fails every pending send and resets the acked offset to acked
+// (the broker stopped being master).
+func (w *Waiters) FailAll(acked int64) {
+	w.mu.Lock()
+	pending := w.heap
+	w.heap = nil
+	w.acked = acked
+	w.mu.Unlock()
+	for _, x := range pending {
+		x.done(false)
+	}
+}
+
+// popCovered moves the sends the acked offset covers to w.ready; w.cmu and
+// w.mu held.
+func (w *Waiters) popCovered() {
+	for len(w.heap) > 0 && w.heap[0].end <= w.acked {
+		w.ready = append(w.ready, w.pop())
+	}
+}
+
+// completeWith answers the sends in w.ready and unlocks w.cmu.
+func (w *Waiters) completeWith(ok bool) {
+	for i := range w.ready {
+		w.ready[i].done(ok)
+		w.ready[i].done = nil // do not keep the response alive
+	}
+	w.ready = w.ready[:0]
+	w.cmu.Unlock()
+}
+
+func (w *Waiters) complete() { w.completeWith(true) }
+
+func (w *Waiters) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// expire completes what SetLater left, fails the sends whose deadline has
+// passed and returns the earliest remaining deadline (0 if none).
+func (w *Waiters) expire(now time.Time) (next int64) {
+	w.cmu.Lock()
+	w.mu.Lock()
+	w.popCovered()
+	w.mu.Unlock()
+	w.complete()
+
 	t := now.UnixNano()
-	a.mu.Lock()
-	keep := a.heap[:0]
-	buf := a.expired[:0]
-	for _, w := range a.heap {
-		if w.deadline <= t {
-			buf = append(buf, w)
+	w.cmu.Lock()
+	w.mu.Lock()
+	keep := w.heap[:0]
+	for _, x := range w.heap {
+		if x.deadline <= t {
+			w.ready = append(w.ready, x)
 			continue
 		}
-		keep = append(keep, w)
-		if next == 0 || w.deadline < next {
-			next = w.deadline
+		keep = append(keep, x)
+		if next == 0 || x.deadline < next {
+			next = x.deadline
 		}
 	}
-	clear(a.heap[len(keep):])
-	a.heap = keep
-	for i := len(a.heap)/2 - 1; i >= 0; i-- {
-		a.down(i)
+	clear(w.heap[len(keep):])
+	w.heap = keep
+	for i := len(w.heap)/2 - 1; i >= 0; i-- {
+		w.down(i)
 	}
-	a.mu.Unlock()
-	for i := range buf {
-		buf[i].done(false)
-		buf[i].done = nil
-	}
-	a.expired = buf[:0]
+	w.mu.Unlock()
+	w.completeWith(false)
 	return next
 }
 
-// start runs the expiry loop: it sleeps until the earliest deadline, or
-// until a first waiter arrives.
-func (a *Acks) start() {
-	a.started = true
+// Start runs the expiry loop: it sleeps until the earliest deadline, or
+// until a first waiter arrives or SetLater has sends to complete.
+func (w *Waiters) Start() {
+	w.started = true
 	go func() {
-		defer close(a.stopped)
+		defer close(w.stopped)
 		timer := time.NewTimer(time.Hour)
 		defer timer.Stop()
 		for {
-			next := a.expire(a.now())
+			next := w.expire(w.now())
 			wait := time.Hour
 			if next > 0 {
-				wait = time.Duration(next - a.now().UnixNano())
+				wait = time.Duration(next - w.now().UnixNano())
 			}
 			if !timer.Stop() {
 				select {
@@ -138,79 +204,79 @@ func (a *Acks) start() {
 			}
 			timer.Reset(max(wait, time.Millisecond))
 			select {
-			case <-a.stop:
+			case <-w.stop:
 				return
-			case <-a.kick:
+			case <-w.kick:
 			case <-timer.C:
 			}
 		}
 	}()
 }
 
-// close stops the expiry loop and fails every waiter still pending.
-func (a *Acks) close() {
-	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
+// Close stops the expiry loop and fails every send still pending.
+func (w *Waiters) Close() {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
 		return
 	}
-	a.closed = true
-	pending := a.heap
-	a.heap = nil
-	a.mu.Unlock()
-	close(a.stop)
-	if a.started {
-		<-a.stopped
+	w.closed = true
+	pending := w.heap
+	w.heap = nil
+	w.mu.Unlock()
+	close(w.stop)
+	if w.started {
+		<-w.stopped
 	}
-	for _, w := range pending {
-		w.done(false)
+	for _, x := range pending {
+		x.done(false)
 	}
 }
 
 // Pending is the number of sends waiting.
-func (a *Acks) Pending() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.heap)
+func (w *Waiters) Pending() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.heap)
 }
 
-// push, pop and down keep a.heap a min-heap by end offset (container/heap
-// would box every waiter in an interface).
-func (a *Acks) push(w waiter) {
-	a.heap = append(a.heap, w)
-	for i := len(a.heap) - 1; i > 0; {
+// push, pop and down keep w.heap a min-heap by end offset (container/heap
+// would box every waiter in an interface: an allocation per send).
+func (w *Waiters) push(x waiter) {
+	w.heap = append(w.heap, x)
+	for i := len(w.heap) - 1; i > 0; {
 		p := (i - 1) / 2
-		if a.heap[p].end <= a.heap[i].end {
+		if w.heap[p].end <= w.heap[i].end {
 			break
 		}
-		a.heap[p], a.heap[i] = a.heap[i], a.heap[p]
+		w.heap[p], w.heap[i] = w.heap[i], w.heap[p]
 		i = p
 	}
 }
 
-func (a *Acks) pop() waiter {
-	w := a.heap[0]
-	last := len(a.heap) - 1
-	a.heap[0] = a.heap[last]
-	a.heap[last] = waiter{}
-	a.heap = a.heap[:last]
-	a.down(0)
-	return w
+func (w *Waiters) pop() waiter {
+	x := w.heap[0]
+	last := len(w.heap) - 1
+	w.heap[0] = w.heap[last]
+	w.heap[last] = waiter{}
+	w.heap = w.heap[:last]
+	w.down(0)
+	return x
 }
 
-func (a *Acks) down(i int) {
-	for n := len(a.heap); ; {
+func (w *Waiters) down(i int) {
+	for n := len(w.heap); ; {
 		l, small := 2*i+1, i
-		if l < n && a.heap[l].end < a.heap[small].end {
+		if l < n && w.heap[l].end < w.heap[small].end {
 			small = l
 		}
-		if r := l + 1; r < n && a.heap[r].end < a.heap[small].end {
+		if r := l + 1; r < n && w.heap[r].end < w.heap[small].end {
 			small = r
 		}
 		if small == i {
 			return
 		}
-		a.heap[i], a.heap[small] = a.heap[small], a.heap[i]
+		w.heap[i], w.heap[small] = w.heap[small], w.heap[i]
 		i = small
 	}
 }

@@ -55,22 +55,22 @@ func (r *results) snapshot() map[int64]bool {
 // whatever order they arrived in; the others time out at their deadline.
 func TestAcksCompleteByEndOffset(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1000, 0)}
-	a := newAcks(3*time.Second, clk.now)
+	a := NewWaiters(3*time.Second, 0, clk.now)
 	r := &results{got: map[int64]bool{}}
 	for _, end := range []int64{300, 100, 500, 200, 400} {
 		a.Wait(end, r.waiter(end))
 	}
-	a.ack(250, nil)
+	a.Raise(250)
 	if got := r.snapshot(); len(got) != 2 || !got[100] || !got[200] {
 		t.Fatalf("after ack 250: %v", got)
 	}
 	clk.add(time.Second)
 	a.Wait(600, r.waiter(600)) // deadline 2 s after the others
-	a.ack(100, nil)            // a lower report never lowers the acked offset
+	a.Raise(100)               // a lower report never lowers the acked offset
 	if a.Acked() != 250 {
 		t.Fatalf("Acked = %d after a lower report", a.Acked())
 	}
-	a.ack(400, nil)
+	a.Raise(400)
 	if got := r.snapshot(); len(got) != 4 || !got[300] || !got[400] {
 		t.Fatalf("after ack 400: %v", got)
 	}
@@ -87,7 +87,7 @@ func TestAcksCompleteByEndOffset(t *testing.T) {
 	if a.Pending() != 1 {
 		t.Fatalf("pending = %d, want 1 (600)", a.Pending())
 	}
-	a.ack(600, nil)
+	a.Raise(600)
 	if got := r.snapshot(); !got[600] || a.Pending() != 0 {
 		t.Fatalf("600: %v pending %d", got, a.Pending())
 	}
@@ -98,7 +98,7 @@ func TestAcksCompleteByEndOffset(t *testing.T) {
 	}
 	// Closing fails what is still waiting.
 	a.Wait(700, r.waiter(700))
-	a.close()
+	a.Close()
 	if ok, done := r.snapshot()[700]; !done || ok {
 		t.Fatalf("close: 700 done=%v ok=%v", done, ok)
 	}
@@ -110,9 +110,9 @@ func TestAcksCompleteByEndOffset(t *testing.T) {
 
 // The expiry loop fails a waiter by its deadline on the real clock.
 func TestAcksExpiryLoop(t *testing.T) {
-	a := newAcks(50*time.Millisecond, time.Now)
-	a.start()
-	defer a.close()
+	a := NewWaiters(50*time.Millisecond, 0, time.Now)
+	a.Start()
+	defer a.Close()
 	done := make(chan bool, 1)
 	a.Wait(10, func(ok bool) { done <- ok })
 	select {
@@ -127,14 +127,14 @@ func TestAcksExpiryLoop(t *testing.T) {
 
 // Many waiters in random order: the heap pops them sorted.
 func TestAcksHeapOrder(t *testing.T) {
-	a := newAcks(time.Hour, time.Now)
+	a := NewWaiters(time.Hour, 0, time.Now)
 	var order []int64
 	ends := []int64{9, 3, 7, 1, 8, 2, 6, 4, 5, 10, 0}
 	for _, e := range ends {
 		a.Wait(e+1, func(bool) { order = append(order, e+1) })
 	}
 	for off := int64(1); off <= 11; off++ {
-		a.ack(off, nil)
+		a.Raise(off)
 	}
 	if !slices.IsSorted(order) || len(order) != len(ends) {
 		t.Fatalf("completion order %v", order)
@@ -144,16 +144,63 @@ func TestAcksHeapOrder(t *testing.T) {
 // Waiting and acknowledging reuse their buffers: no allocation per send
 // once the heap has grown.
 func TestAcksNoAllocation(t *testing.T) {
-	a := newAcks(time.Hour, time.Now)
+	a := NewWaiters(time.Hour, 0, time.Now)
 	done := func(bool) {}
-	var buf []waiter
 	off := int64(0)
 	allocs := testing.AllocsPerRun(1000, func() {
 		off += 100
 		a.Wait(off, done)
-		buf = a.ack(off, buf)
+		a.Raise(off)
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per wait+ack", allocs)
+	}
+}
+
+// Set may lower the acked offset (AutoSwitch: a member joins the
+// SyncStateSet); SetLater leaves the completions to the expiry loop; FailAll
+// fails everything and resets the offset.
+func TestWaitersSetLowerLaterAndFailAll(t *testing.T) {
+	a := NewWaiters(time.Hour, -1, time.Now)
+	r := &results{got: map[int64]bool{}}
+	a.Set(500)
+	a.Set(200) // lowered: a wait above 200 now waits
+	a.Wait(300, r.waiter(300))
+	a.Wait(100, r.waiter(100))
+	if got := r.snapshot(); len(got) != 1 || !got[100] {
+		t.Fatalf("after Set(200): %v", got)
+	}
+	a.SetLater(300)
+	if got := r.snapshot(); len(got) != 1 || a.Acked() != 300 {
+		t.Fatalf("SetLater completed on the caller: %v (acked %d)", got, a.Acked())
+	}
+	a.Start()
+	defer a.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for !r.snapshot()[300] {
+		if time.Now().After(deadline) {
+			t.Fatal("the expiry loop never completed what SetLater covered")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	a.Wait(400, r.waiter(400))
+	a.FailAll(-1)
+	if ok, done := r.snapshot()[400]; !done || ok || a.Acked() != -1 || a.Pending() != 0 {
+		t.Fatalf("FailAll: done=%v ok=%v acked=%d pending=%d", done, ok, a.Acked(), a.Pending())
+	}
+}
+
+// Set, as Raise, completes without allocating.
+func TestWaitersSetNoAllocation(t *testing.T) {
+	a := NewWaiters(time.Hour, -1, time.Now)
+	done := func(bool) {}
+	off := int64(0)
+	allocs := testing.AllocsPerRun(1000, func() {
+		off += 100
+		a.Wait(off, done)
+		a.Set(off)
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per wait+set", allocs)
 	}
 }

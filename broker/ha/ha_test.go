@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -216,7 +217,7 @@ func TestReconnectAfterDrop(t *testing.T) {
 	cl := startClient(t, s, cfg, srv.Addr().String())
 	put(t, m, 50, "TopicHA")
 	waitFor(t, "the slave to catch up", func() bool { return s.MaxPhyOffset() == m.MaxPhyOffset() })
-	for _, c := range *srv.live.Load() {
+	for _, c := range srv.hub.Conns() {
 		c.nc.Close() // the network drops it
 	}
 	put(t, m, 200, "TopicHA")
@@ -532,4 +533,123 @@ func TestClientReassemblesSplitFrames(t *testing.T) {
 		}
 		return total == 40
 	})
+}
+
+// countingStore counts the slave store's appends.
+type countingStore struct {
+	*store.Store
+	appends atomic.Int64
+}
+
+func (c *countingStore) AppendAt(off int64, b []byte) error {
+	c.appends.Add(1)
+	return c.Store.AppendAt(off, b)
+}
+
+// The frames of one read are appended with one store append, also across
+// a segment boundary, and the slave's log is the master's.
+func TestClientAppendsFramesOfOneReadAtOnce(t *testing.T) {
+	var logs logBuf
+	cfg := testConfig(&logs)
+	m := openStore(t, 64<<10, store.RoleMaster)
+	end := put(t, m, 200, "TopicHA") // past the first 64 KiB segment
+	if end <= 64<<10 {
+		t.Fatalf("log of %d bytes does not cross a segment", end)
+	}
+	src := readLog(t, m, 0, end)
+	// 1000-byte frames that, as a master's, never cross a segment.
+	var stream []byte
+	frames := 0
+	for off := int64(0); off < end; frames++ {
+		n := min(1000, end-off, (off/(64<<10)+1)*(64<<10)-off)
+		stream = wire.AppendHATransferHeader(stream, off, int(n))
+		stream = append(stream, src[off:off+n]...)
+		off += n
+	}
+	acked := make(chan struct{})
+	addr, _ := fakeMaster(t, func(n int, nc net.Conn) {
+		if n > 1 {
+			return
+		}
+		var rep [8]byte
+		if _, err := io.ReadFull(nc, rep[:]); err != nil {
+			return
+		}
+		if _, err := nc.Write(stream); err != nil { // one write: few reads
+			return
+		}
+		for {
+			if _, err := io.ReadFull(nc, rep[:]); err != nil {
+				return
+			}
+			if off, _ := wire.HAReport(rep[:]); off == end {
+				close(acked)
+				io.Copy(io.Discard, nc)
+				return
+			}
+		}
+	})
+	s := &countingStore{Store: openStore(t, 64<<10, store.RoleSlave)}
+	cl := NewClient(s, cfg)
+	cl.retry = 50 * time.Millisecond
+	cl.SetMaster(addr)
+	cl.Start()
+	t.Cleanup(cl.Close)
+	select {
+	case <-acked:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no ack of %d; slave at %d", end, s.MaxPhyOffset())
+	}
+	sameLog(t, m, s.Store, 0)
+	if n := s.appends.Load(); n*4 > int64(frames) {
+		t.Fatalf("%d store appends for %d frames sent in one write", n, frames)
+	}
+}
+
+// Flow control: one-second windows of at most max bytes.
+func TestRateLimitWindows(t *testing.T) {
+	sec := int64(time.Second)
+	r := rateLimit{max: 1000}
+	t0 := 5 * sec
+	if n, wait := r.allow(t0, 600); n != 600 || wait != 0 {
+		t.Fatalf("first: %d %v", n, wait)
+	}
+	r.sent(600)
+	if n, _ := r.allow(t0+sec/2, 600); n != 400 {
+		t.Fatalf("rest of the window: %d, want 400", n)
+	}
+	r.sent(400)
+	if n, wait := r.allow(t0+sec*3/4, 600); n != 0 || wait != time.Duration(sec/4) {
+		t.Fatalf("window used up: %d, wait %v", n, wait)
+	}
+	if n, _ := r.allow(t0+sec, 600); n != 600 {
+		t.Fatalf("next window: %d, want 600", n)
+	}
+	off := rateLimit{}
+	if n, wait := off.allow(t0, 1<<20); n != 1<<20 || wait != 0 {
+		t.Fatalf("no limit: %d %v", n, wait)
+	}
+}
+
+// haFlowControlEnable: the transfer to a slave never exceeds
+// maxHaTransferByteInSecond, so a log 3.5 times that size takes at least
+// three full windows; the copy is still exact.
+func TestFlowControlCapsTransfer(t *testing.T) {
+	var logs logBuf
+	cfg := testConfig(&logs)
+	m := openStore(t, 1<<20, store.RoleMaster)
+	end := put(t, m, 200, "TopicHA")
+	cfg.MaxTransferBytesPerSecond = end * 2 / 7
+	s := openStore(t, 1<<20, store.RoleSlave)
+	srv := startServer(t, m, cfg)
+	start := time.Now()
+	startClient(t, s, cfg, srv.Addr().String())
+	waitFor(t, "the slave to catch up", func() bool { return s.MaxPhyOffset() == end })
+	if el := time.Since(start); el < 3*time.Second {
+		t.Fatalf("%d bytes at most %d a second arrived in %v", end, cfg.MaxTransferBytesPerSecond, el)
+	}
+	sameLog(t, m, s, 0)
+	if !strings.Contains(logs.String(), "flow control") {
+		t.Fatal("no flow-control log line")
+	}
 }

@@ -75,6 +75,21 @@ func BenchmarkSendPipelined(b *testing.B) {
 	pipeline(b, conn, frame, 1024)
 }
 
+// BenchmarkSendPipelinedSyncFlush is BenchmarkSendPipelined with
+// flushDiskType=SYNC_FLUSH: every answer waits for its group commit (the
+// waiting send, sendWait, is shared with SYNC_MASTER's wait for a slave).
+func BenchmarkSendPipelinedSyncFlush(b *testing.B) {
+	br := startBroker(b, map[string]string{"flushDiskType": "SYNC_FLUSH"})
+	conn, err := net.Dial("tcp", br.srv.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	frame := sendFrame("BenchSend", make([]byte, 1024))
+	roundTrip(b, conn, frame)
+	pipeline(b, conn, frame, 1024)
+}
+
 // pipeline writes frame b.N times back to back while another goroutine
 // drains the answers; the timed part of both benchmarks.
 func pipeline(b *testing.B, conn net.Conn, frame []byte, bytesPerOp int64) {
@@ -157,6 +172,15 @@ func TestSendPathAllocations(t *testing.T) {
 	t.Logf("%s, %d allocs/op", res, res.AllocsPerOp())
 	if a := res.AllocsPerOp(); a > 1 {
 		t.Fatalf("send path allocates %d times per message", a)
+	}
+	// A send that waits (SYNC_FLUSH here; SYNC_MASTER uses the same wait).
+	res = testing.Benchmark(BenchmarkSendPipelinedSyncFlush)
+	if res.N == 0 {
+		t.Fatal("benchmark did not run")
+	}
+	t.Logf("SYNC_FLUSH: %s, %d allocs/op", res, res.AllocsPerOp())
+	if a := res.AllocsPerOp(); a > 1 {
+		t.Fatalf("waiting send path allocates %d times per message", a)
 	}
 }
 

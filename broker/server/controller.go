@@ -64,18 +64,23 @@ func (b *Broker) openController(log *slog.Logger) error {
 	}
 	ctl := &ctlMode{}
 	ctl.id.Store(-1)
+	var maxRate int64
+	if cfg.HAFlowControlEnable {
+		maxRate = cfg.MaxHATransferByteInSecond
+	}
 	ctl.ha, err = autoswitch.Listen(net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.HAListenPort)), b.store, eps, autoswitch.Config{
-		HeartbeatInterval:      time.Duration(cfg.HASendHeartbeatInterval) * time.Millisecond,
-		HousekeepingInterval:   time.Duration(cfg.HAHousekeepingInterval) * time.Millisecond,
-		TransferBatchSize:      cfg.HATransferBatchSize,
-		SlaveTimeout:           time.Duration(cfg.SlaveTimeout) * time.Millisecond,
-		AllAckInSyncStateSet:   cfg.AllAckInSyncStateSet,
-		InSyncReplicas:         cfg.InSyncReplicas,
-		MaxTimeSlaveNotCatchup: time.Duration(cfg.HAMaxTimeSlaveNotCatchup) * time.Millisecond,
-		SyncFromLastFile:       cfg.SyncFromLastFile,
-		AsyncLearner:           cfg.AsyncLearner,
-		OnExpand:               func(set []int64) { ctl.mgr.AlterSyncStateSet(set) },
-		Log:                    log,
+		HeartbeatInterval:         time.Duration(cfg.HASendHeartbeatInterval) * time.Millisecond,
+		HousekeepingInterval:      time.Duration(cfg.HAHousekeepingInterval) * time.Millisecond,
+		TransferBatchSize:         cfg.HATransferBatchSize,
+		SlaveTimeout:              time.Duration(cfg.SlaveTimeout) * time.Millisecond,
+		MaxTransferBytesPerSecond: maxRate,
+		AllAckInSyncStateSet:      cfg.AllAckInSyncStateSet,
+		InSyncReplicas:            cfg.InSyncReplicas,
+		MaxTimeSlaveNotCatchup:    time.Duration(cfg.HAMaxTimeSlaveNotCatchup) * time.Millisecond,
+		SyncFromLastFile:          cfg.SyncFromLastFile,
+		AsyncLearner:              cfg.AsyncLearner,
+		OnExpand:                  func(set []int64) { ctl.mgr.AlterSyncStateSet(set) },
+		Log:                       log,
 	})
 	if err != nil {
 		return err

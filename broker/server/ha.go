@@ -29,6 +29,9 @@ func (b *Broker) openHA(log *slog.Logger) error {
 		SlaveTimeout:         time.Duration(cfg.SlaveTimeout) * time.Millisecond,
 		Log:                  log,
 	}
+	if cfg.HAFlowControlEnable {
+		hc.MaxTransferBytesPerSecond = cfg.MaxHATransferByteInSecond
+	}
 	if cfg.BrokerRole == "SLAVE" {
 		if err := b.store.SetRole(store.RoleSlave); err != nil {
 			return fmt.Errorf("make the store a slave's: %w", err)

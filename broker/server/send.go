@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -369,6 +370,44 @@ type sendWait struct {
 	pending  atomic.Int32
 	flushOK  bool  // written before the pending decrement that publishes it
 	replCode int32 // Success, SlaveNotAvailable or FlushSlaveTimeout
+	// The callbacks, bound once: a method value made per send would be an
+	// allocation per send.
+	flushedFn, ackedFn func(ok bool)
+}
+
+// sendWaits recycles sendWait and its frame buffer: no allocation per
+// waiting send once warm. A free list rather than a sync.Pool, which every
+// GC empties: thousands of sends may wait for one group commit.
+var sendWaits struct {
+	mu   sync.Mutex
+	free []*sendWait
+}
+
+// maxFreeSendWaits bounds what the free list keeps (a few MiB at most).
+const maxFreeSendWaits = 1 << 14
+
+func getSendWait() *sendWait {
+	sendWaits.mu.Lock()
+	if n := len(sendWaits.free); n > 0 {
+		w := sendWaits.free[n-1]
+		sendWaits.free[n-1] = nil
+		sendWaits.free = sendWaits.free[:n-1]
+		sendWaits.mu.Unlock()
+		return w
+	}
+	sendWaits.mu.Unlock()
+	w := &sendWait{}
+	w.flushedFn, w.ackedFn = w.flushed, w.acked
+	return w
+}
+
+func putSendWait(w *sendWait) {
+	w.b, w.c = nil, nil
+	sendWaits.mu.Lock()
+	if len(sendWaits.free) < maxFreeSendWaits {
+		sendWaits.free = append(sendWaits.free, w)
+	}
+	sendWaits.mu.Unlock()
 }
 
 // replyAfterWait answers when the waits complete, while the read loop
@@ -376,7 +415,8 @@ type sendWait struct {
 // frame. replCode is the replica status known before waiting (a slave
 // found unavailable).
 func (b *Broker) replyAfterWait(c *remoting.Conn, resp *wire.Command, end int64, flush, repl bool, replCode int32) {
-	w := &sendWait{b: b, c: c, frame: wire.AppendFrame(nil, resp), flushOK: true, replCode: replCode}
+	w := getSendWait()
+	w.b, w.c, w.frame, w.flushOK, w.replCode = b, c, wire.AppendFrame(w.frame[:0], resp), true, replCode
 	n := int32(0)
 	if flush {
 		n++
@@ -386,13 +426,13 @@ func (b *Broker) replyAfterWait(c *remoting.Conn, resp *wire.Command, end int64,
 	}
 	w.pending.Store(n)
 	if flush {
-		b.store.WaitFlushed(end, w.flushed)
+		b.store.WaitFlushed(end, w.flushedFn)
 	}
 	if repl {
 		if b.ctl != nil {
-			b.ctl.ha.WaitAck(end, w.acked)
+			b.ctl.ha.WaitAck(end, w.ackedFn)
 		} else {
-			b.haServer.WaitAck(end, w.acked)
+			b.haServer.WaitAck(end, w.ackedFn)
 		}
 	}
 }
@@ -427,7 +467,8 @@ func (w *sendWait) done() {
 	case !w.flushOK:
 		frame = recodedFrame(frame, wire.FlushDiskTimeout, remarkFlushDiskTimeout)
 	}
-	_ = w.c.SendFrame(frame)
+	_ = w.c.SendFrame(frame) // copies the frame
+	putSendWait(w)
 }
 
 var remarkFlushDiskTimeout = []byte("flush disk timeout")

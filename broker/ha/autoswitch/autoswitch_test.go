@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mqops/mqops/broker/ha/epoch"
+	"github.com/mqops/mqops/broker/store"
 )
 
 // memLog is a commit log in memory with the replication API of
@@ -31,14 +32,15 @@ type memLog struct {
 func (m *memLog) MaxPhyOffset() int64 { m.mu.Lock(); defer m.mu.Unlock(); return int64(len(m.b)) }
 func (m *memLog) MinPhyOffset() int64 { return 0 }
 func (m *memLog) SegmentSize() int64  { return m.seg }
-func (m *memLog) ReadCommitLog(dst []byte, off int64) (int, error) {
+func (m *memLog) ViewCommitLog(off int64, n int) (store.CommitLogView, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	end := min(int64(len(m.b)), off-off%m.seg+m.seg)
+	end := min(int64(len(m.b)), off-off%m.seg+m.seg, off+int64(n))
 	if off >= end {
-		return 0, nil
+		return store.CommitLogView{}, nil
 	}
-	return copy(dst, m.b[off:end]), nil
+	// A copy: the test log's array is reused by AppendAt after TruncateTo.
+	return store.CommitLogView{Bytes: append([]byte(nil), m.b[off:end]...)}, nil
 }
 func (m *memLog) SetOnAppend(fn func(int64)) { m.onAppend = fn }
 func (m *memLog) put(b []byte) {

@@ -3,259 +3,156 @@ package autoswitch
 import (
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"sync"
 	"sync/atomic"
-	"time"
 
+	"github.com/mqops/mqops/broker/ha"
+	"github.com/mqops/mqops/broker/ha/epoch"
 	"github.com/mqops/mqops/wire"
 )
 
-// conn is one replica connection on the master: a reader taking the
-// handshake and the reports, a writer sending the epoch list and then the
-// log (AutoSwitchHAConnection).
-type conn struct {
-	srv    *Service
-	nc     net.Conn
-	remote string
+// replica is the AutoSwitch protocol on one replica connection
+// (AutoSwitchHAConnection): the replica's handshake and reports in, the
+// epoch list and then the log out, every frame inside one epoch. The
+// connection machinery is ha's (ha.Hub).
+type replica struct {
+	srv *Service
+	c   *ha.Conn
 
-	slaveID  atomic.Int64 // -1 before the handshake
-	ack      atomic.Int64 // last report, -1 before the first
-	next     atomic.Int64 // next offset the writer sends
-	caughtUp atomic.Int64 // unix nanos the replica last held the master's max
-	lastMax  atomic.Int64 // master max offset at the last transfer
-	lastSent atomic.Int64 // unix nanos of the last transfer
-	learner  bool         // written before hello is closed
-	lastFile bool
-
-	hello     chan struct{} // closed on the handshake
-	helloOnce sync.Once
-	first     chan struct{} // closed on the first report
-	firstOnce sync.Once
-	dead      chan struct{}
-	closeOnce sync.Once
-	wake      chan struct{}
+	learner, lastFile atomic.Bool   // from the handshake
+	hello             chan struct{} // closed on the handshake
+	helloOnce         sync.Once
+	epoch             epoch.Entry // of the frame being written (writer only)
 }
 
-func newConn(s *Service, nc net.Conn) *conn {
-	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String(), hello: make(chan struct{}),
-		first: make(chan struct{}), dead: make(chan struct{}), wake: make(chan struct{}, 1)}
-	c.slaveID.Store(-1)
-	c.ack.Store(-1)
-	return c
-}
-
-func (c *conn) close(reason string, err error) {
-	c.closeOnce.Do(func() {
-		c.nc.Close()
-		close(c.dead)
-		c.srv.remove(c)
+// Frames parses one HANDSHAKE (16 bytes), then TRANSFER reports (12
+// bytes). Anything else closes the connection.
+func (r *replica) Frames(b []byte) (int, bool) {
+	p := 0
+	for len(b)-p >= 4 {
+		st, err := wire.HAFrameState(b[p:])
 		if err != nil {
-			c.srv.cfg.Log.Warn("[HA] replica connection closed", "remote", c.remote, "slave", c.slaveID.Load(), "reason", reason, "err", err)
-		} else {
-			c.srv.cfg.Log.Info("[HA] replica connection closed", "remote", c.remote, "slave", c.slaveID.Load(), "reason", reason)
+			r.c.Close("not an AutoSwitch HA frame (garbage on the HA port?)", err)
+			return 0, false
 		}
-		c.srv.recompute()
-	})
-}
-
-// readLoop parses the replica's frames: one HANDSHAKE (16 bytes) then
-// TRANSFER reports (12 bytes). Anything else closes the connection.
-func (c *conn) readLoop() {
-	defer c.srv.wg.Done()
-	var buf [64 * wire.HASlaveTransferSize]byte
-	have := 0
-	for {
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.HousekeepingInterval))
-		n, err := c.nc.Read(buf[have:])
-		if err != nil {
-			var ne net.Error
-			switch {
-			case errors.As(err, &ne) && ne.Timeout():
-				c.close("no frame from the replica within haHousekeepingInterval", nil)
-			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-				c.close("closed", nil)
-			default:
-				c.close("read failed", err)
+		switch st {
+		case wire.HAStateHandshake:
+			if len(b)-p < wire.HASlaveHandshakeSize {
+				return p, true
 			}
-			return
-		}
-		have += n
-		p := 0
-		for have-p >= 4 {
-			st, err := wire.HAFrameState(buf[p:have])
+			h, err := wire.DecodeHASlaveHandshake(b[p:])
 			if err != nil {
-				c.close("not an AutoSwitch HA frame (garbage on the HA port?)", err)
-				return
+				r.c.Close("bad handshake", err)
+				return 0, false
 			}
-			switch st {
-			case wire.HAStateHandshake:
-				if have-p < wire.HASlaveHandshakeSize {
-					goto more
-				}
-				h, err := wire.DecodeHASlaveHandshake(buf[p:have])
-				if err != nil {
-					c.close("bad handshake", err)
-					return
-				}
-				p += wire.HASlaveHandshakeSize
-				select {
-				case <-c.hello:
-					c.close("refused", errors.New("a second handshake on one connection"))
-					return
-				default:
-				}
-				c.slaveID.Store(h.BrokerID)
-				c.learner, c.lastFile = h.AsyncLearner, h.SyncFromLastFile
-				c.helloOnce.Do(func() { close(c.hello) })
-			case wire.HAStateTransfer:
-				if have-p < wire.HASlaveTransferSize {
-					goto more
-				}
-				off, err := wire.DecodeHASlaveTransfer(buf[p:have])
-				if err != nil {
-					c.close("bad report", err)
-					return
-				}
-				p += wire.HASlaveTransferSize
-				if !c.report(off) {
-					return
-				}
+			p += wire.HASlaveHandshakeSize
+			select {
+			case <-r.hello:
+				r.c.Close("refused", errors.New("a second handshake on one connection"))
+				return 0, false
 			default:
-				c.close("unexpected state", fmt.Errorf("%w: state %d from a replica", wire.ErrHAFrame, st))
-				return
 			}
+			r.c.SetID(h.BrokerID)
+			r.learner.Store(h.AsyncLearner)
+			r.lastFile.Store(h.SyncFromLastFile)
+			r.helloOnce.Do(func() { close(r.hello) })
+		case wire.HAStateTransfer:
+			if len(b)-p < wire.HASlaveTransferSize {
+				return p, true
+			}
+			off, err := wire.DecodeHASlaveTransfer(b[p:])
+			if err != nil {
+				r.c.Close("bad report", err)
+				return 0, false
+			}
+			p += wire.HASlaveTransferSize
+			if !r.report(off) {
+				return 0, false
+			}
+		default:
+			r.c.Close("unexpected state", fmt.Errorf("%w: state %d from a replica", wire.ErrHAFrame, st))
+			return 0, false
 		}
-	more:
-		have = copy(buf[:], buf[p:have])
 	}
+	return p, true
 }
 
 // report records an ack; false means the connection was refused.
-func (c *conn) report(off int64) bool {
+func (r *replica) report(off int64) bool {
 	select {
-	case <-c.hello:
+	case <-r.hello:
 	default:
-		c.close("refused", errors.New("report before the handshake"))
+		r.c.Close("refused", errors.New("report before the handshake"))
 		return false
 	}
-	maxOff := c.srv.store.MaxPhyOffset()
+	maxOff := r.srv.store.MaxPhyOffset()
 	if off > maxOff {
-		c.close("refused", fmt.Errorf("the replica reports offset %d beyond this master's max offset %d "+
+		r.c.Close("refused", fmt.Errorf("the replica reports offset %d beyond this master's max offset %d "+
 			"(it did not truncate to the consistent point)", off, maxOff))
 		return false
 	}
-	c.ack.Store(off)
-	now := time.Now()
-	switch {
-	case off == maxOff:
-		c.caughtUp.Store(now.UnixNano())
-	case off >= c.lastMax.Load() && c.lastSent.Load() > 0:
-		c.caughtUp.Store(c.lastSent.Load())
-	}
-	c.firstOnce.Do(func() { close(c.first) })
-	c.srv.maybeExpand(c, off)
-	c.srv.recompute()
+	r.c.Report(off, maxOff)
+	r.srv.maybeExpand(r, off)
+	r.srv.recompute()
 	return true
 }
 
-// writeLoop answers the handshake with the epoch list, then streams from
-// the replica's first report: every frame inside one segment, one epoch and
-// haTransferBatchSize, and a heartbeat after haSendHeartbeatInterval idle.
-func (c *conn) writeLoop() {
-	defer c.srv.wg.Done()
-	s, cfg := c.srv, &c.srv.cfg
+// Begin answers the handshake with the epoch list and streams from the
+// replica's first report.
+func (r *replica) Begin() (int64, bool) {
+	s := r.srv
 	select {
-	case <-c.hello:
-	case <-c.dead:
-		return
+	case <-r.hello:
+	case <-r.c.Dead():
+		return 0, false
 	}
 	entries := s.epochs.Entries()
 	hs := make([]wire.HAEpochEntry, len(entries))
 	for i, e := range entries {
 		hs[i] = wire.HAEpochEntry{Epoch: e.Epoch, StartOffset: e.StartOffset}
 	}
-	maxOff := s.store.MaxPhyOffset()
-	frame := wire.AppendHAMasterHandshake(nil, maxOff, s.epochs.LastEpoch(), hs)
-	_ = c.nc.SetWriteDeadline(time.Now().Add(cfg.HousekeepingInterval))
-	if _, err := c.nc.Write(frame); err != nil {
-		c.close("write handshake", err)
-		return
+	frame := wire.AppendHAMasterHandshake(nil, s.store.MaxPhyOffset(), s.epochs.LastEpoch(), hs)
+	if err := r.c.Write(frame); err != nil {
+		r.c.Close("write handshake", err)
+		return 0, false
 	}
-	select {
-	case <-c.first:
-	case <-c.dead:
-		return
+	if !r.c.WaitReport() {
+		return 0, false
 	}
-	next := c.ack.Load()
+	next := r.c.Ack()
 	if next == 0 {
 		// An empty replica gets the whole retained log, or only the last
 		// file with syncFromLastFile: either starts at a file start.
 		next = s.store.MinPhyOffset()
-		if c.lastFile {
+		if r.lastFile.Load() {
 			m := s.store.MaxPhyOffset()
 			next = m - m%s.store.SegmentSize()
 		}
 	}
-	c.next.Store(next)
-	cfg.Log.Info("[HA] streaming to replica", "remote", c.remote, "slave", c.slaveID.Load(), "from", next)
-	buf := make([]byte, wire.HAMasterTransferHeaderSize+cfg.TransferBatchSize)
-	timer := time.NewTimer(cfg.HeartbeatInterval)
-	defer timer.Stop()
-	// The first frame goes out at once, a heartbeat if there is nothing to
-	// send: the replica learns the epoch and the confirm offset.
-	var lastWrite time.Time
-	for {
-		maxOff := s.store.MaxPhyOffset()
-		e, end, ok := s.epochs.Find(next, maxOff)
-		n := 0
-		if ok {
-			limit := min(int64(cfg.TransferBatchSize), end-next)
-			var err error
-			n, err = s.store.ReadCommitLog(buf[wire.HAMasterTransferHeaderSize:wire.HAMasterTransferHeaderSize+int(limit)], next)
-			if err != nil {
-				c.close("cannot read the commit log at the replica's offset", err)
-				return
-			}
-		} else if next < maxOff {
-			c.close("refused", fmt.Errorf("no epoch covers offset %d (epochs %v)", next, s.epochs.Entries()))
-			return
-		} else if last, has := s.epochs.Last(); has {
-			e = last // heartbeat at the log's end
-		}
-		now := time.Now()
-		if n > 0 || now.Sub(lastWrite) >= cfg.HeartbeatInterval {
-			wire.AppendHAMasterTransfer(buf[:0], wire.HAMasterTransfer{BodyLen: n, Offset: next, Epoch: e.Epoch,
-				EpochStartOffset: e.StartOffset, ConfirmOffset: s.store.ConfirmOffset()})
-			if n > 0 {
-				c.lastMax.Store(maxOff)
-				c.lastSent.Store(now.UnixNano())
-			}
-			_ = c.nc.SetWriteDeadline(now.Add(cfg.HousekeepingInterval))
-			if _, err := c.nc.Write(buf[:wire.HAMasterTransferHeaderSize+n]); err != nil {
-				c.close("write failed", err)
-				return
-			}
-			next += int64(n)
-			c.next.Store(next)
-			lastWrite = now
-			if n > 0 {
-				continue
-			}
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(cfg.HeartbeatInterval - time.Since(lastWrite))
-		select {
-		case <-c.wake:
-		case <-timer.C:
-		case <-c.dead:
-			return
-		}
-	}
+	return next, true
 }
+
+// Next keeps a frame inside the epoch holding off and haTransferBatchSize;
+// at the log's end the heartbeat carries the last epoch.
+func (r *replica) Next(off, maxOff int64) (int, bool) {
+	s := r.srv
+	e, end, ok := s.epochs.Find(off, maxOff)
+	switch {
+	case ok:
+		r.epoch = e
+		return int(min(int64(s.cfg.TransferBatchSize), end-off)), true
+	case off < maxOff:
+		r.c.Close("refused", fmt.Errorf("no epoch covers offset %d (epochs %v)", off, s.epochs.Entries()))
+		return 0, false
+	}
+	r.epoch, _ = s.epochs.Last()
+	return 0, true
+}
+
+func (r *replica) Header(dst []byte, off int64, n int) []byte {
+	return wire.AppendHAMasterTransfer(dst, wire.HAMasterTransfer{BodyLen: n, Offset: off, Epoch: r.epoch.Epoch,
+		EpochStartOffset: r.epoch.StartOffset, ConfirmOffset: r.srv.store.ConfirmOffset()})
+}
+
+// Closed: the acks of the set may have changed.
+func (r *replica) Closed() { r.srv.recompute() }

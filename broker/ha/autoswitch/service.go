@@ -12,7 +12,6 @@
 package autoswitch
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,7 +20,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqops/mqops/broker/ha"
 	"github.com/mqops/mqops/broker/ha/epoch"
+	"github.com/mqops/mqops/broker/store"
 )
 
 // Store is the commit log replicated (implemented by *store.Store).
@@ -29,9 +30,9 @@ type Store interface {
 	MaxPhyOffset() int64
 	MinPhyOffset() int64
 	SegmentSize() int64
-	// ReadCommitLog copies bytes from off into dst, never past the end of
-	// off's segment or of the log.
-	ReadCommitLog(dst []byte, off int64) (int, error)
+	// ViewCommitLog returns up to n bytes at off from the mapped log,
+	// never past the end of off's segment or of the log.
+	ViewCommitLog(off int64, n int) (store.CommitLogView, error)
 	SetOnAppend(fn func(maxPhy int64))
 	// AppendAt appends master bytes at off = MaxPhyOffset (a slave store).
 	AppendAt(off int64, b []byte) error
@@ -47,6 +48,8 @@ type Config struct {
 	HousekeepingInterval time.Duration // haHousekeepingInterval
 	TransferBatchSize    int           // haTransferBatchSize
 	SlaveTimeout         time.Duration // slaveTimeout: SYNC wait for the replicas' acks
+	// MaxTransferBytesPerSecond caps each connection's transfer (ha.Config).
+	MaxTransferBytesPerSecond int64
 	// AllAckInSyncStateSet: a send completes once every SyncStateSet member
 	// holds it, and the confirm offset is the lowest member's ack.
 	AllAckInSyncStateSet bool
@@ -93,26 +96,23 @@ type Service struct {
 	cfg    Config
 	store  Store
 	epochs *epoch.File
-	ln     net.Listener
+	hub    *ha.Hub
 
 	master atomic.Bool // serving slaves (else refusing them)
 
 	mu        sync.Mutex
-	conns     map[*conn]struct{}
 	localID   int64
-	confirmed []int64   // SyncStateSet the controller confirmed
-	pending   [][]int64 // sets sent to the controller, not answered yet: the union is waited for
-	expanding bool      // an OnExpand call is in flight
-	live      atomic.Pointer[[]*conn]
+	confirmed []int64     // SyncStateSet the controller confirmed
+	pending   [][]int64   // sets sent to the controller, not answered yet: the union is waited for
+	expanding bool        // an OnExpand call is in flight
 	alone     atomic.Bool // the effective set is the master alone
 	// waiters are the SYNC sends waiting for the ack rule (recomputed on
 	// acks, appends and set changes).
-	waiters waiters
+	waiters *ha.Waiters
 
 	client *Client
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // Listen binds the HA port; Start serves it.
@@ -122,14 +122,15 @@ func Listen(addr string, st Store, epochs *epoch.File, cfg Config) (*Service, er
 	if err != nil {
 		return nil, fmt.Errorf("HA listen on %s: %w", addr, err)
 	}
-	s := &Service{cfg: cfg, store: st, epochs: epochs, ln: ln, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
-	s.waiters.init(cfg.SlaveTimeout)
-	s.live.Store(&[]*conn{})
+	s := &Service{cfg: cfg, store: st, epochs: epochs, waiters: ha.NewWaiters(cfg.SlaveTimeout, -1, time.Now)}
+	s.hub = ha.NewHub(ln, st, ha.Config{HeartbeatInterval: cfg.HeartbeatInterval, HousekeepingInterval: cfg.HousekeepingInterval,
+		TransferBatchSize: cfg.TransferBatchSize, MaxTransferBytesPerSecond: cfg.MaxTransferBytesPerSecond, Log: cfg.Log},
+		"replica", true, s.admit)
 	return s, nil
 }
 
 // Addr is the bound HA address.
-func (s *Service) Addr() net.Addr { return s.ln.Addr() }
+func (s *Service) Addr() net.Addr { return s.hub.Addr() }
 
 // Epochs is the epoch list this service keeps.
 func (s *Service) Epochs() *epoch.File { return s.epochs }
@@ -137,24 +138,18 @@ func (s *Service) Epochs() *epoch.File { return s.epochs }
 // Start accepts connections (served only while master).
 func (s *Service) Start() {
 	s.store.SetOnAppend(s.onAppend)
-	s.waiters.start()
-	s.wg.Add(1)
-	go s.acceptLoop()
+	s.waiters.Start()
+	s.hub.Start()
 }
 
 // Close stops everything; pending sends fail.
 func (s *Service) Close() error {
-	select {
-	case <-s.stop:
-		return nil
-	default:
-	}
-	close(s.stop)
-	err := s.ln.Close()
-	s.stopClient()
-	s.dropConns("HA service stopping")
-	s.wg.Wait()
-	s.waiters.close()
+	var err error
+	s.closeOnce.Do(func() {
+		err = s.hub.Close()
+		s.stopClient()
+		s.waiters.Close()
+	})
 	return err
 }
 
@@ -167,7 +162,7 @@ func (s *Service) ChangeToMaster(e int32, localID int64) error {
 		return fmt.Errorf("change to master: epoch %d is older than the local epoch %d", e, last)
 	}
 	s.stopClient()
-	s.dropConns("becoming master")
+	s.hub.DropAll("becoming master")
 	end, err := s.store.TruncatePartialTail()
 	if err != nil {
 		return fmt.Errorf("change to master: %w", err)
@@ -202,8 +197,8 @@ func (s *Service) RecordEpoch(e int32) error {
 // masterHA is the master's HA address, "" until known (SetMasterHA).
 func (s *Service) ChangeToSlave(masterHA string, e int32, localID int64) {
 	s.master.Store(false)
-	s.dropConns("becoming slave")
-	s.waiters.failAll()
+	s.hub.DropAll("becoming slave")
+	s.waiters.FailAll(-1)
 	s.mu.Lock()
 	s.localID = localID
 	c := s.client
@@ -321,8 +316,8 @@ func (s *Service) Shrink() []int64 {
 			out = append(out, id)
 			continue
 		}
-		for _, c := range *s.live.Load() {
-			if c.slaveID.Load() == id && now.Sub(time.Unix(0, c.caughtUp.Load())) <= s.cfg.MaxTimeSlaveNotCatchup {
+		for _, c := range s.hub.Conns() {
+			if c.ID() == id && now.Sub(c.CaughtUp()) <= s.cfg.MaxTimeSlaveNotCatchup {
 				out = append(out, id)
 				break
 			}
@@ -333,7 +328,7 @@ func (s *Service) Shrink() []int64 {
 
 // WaitAck calls done(true) once the replicas the ack rule names hold every
 // byte below end, done(false) after slaveTimeout (FLUSH_SLAVE_TIMEOUT).
-func (s *Service) WaitAck(end int64, done func(ok bool)) { s.waiters.wait(end, done) }
+func (s *Service) WaitAck(end int64, done func(ok bool)) { s.waiters.Wait(end, done) }
 
 // ackedOffset is the offset the ack rule vouches for; s.mu held. With
 // AllAckInSyncStateSet it is the lowest ack of the other members (the
@@ -341,7 +336,7 @@ func (s *Service) WaitAck(end int64, done func(ok bool)) { s.waiters.wait(end, d
 // ack of any slave.
 func (s *Service) ackedOffset(set []int64) int64 {
 	maxPhy := s.store.MaxPhyOffset()
-	conns := *s.live.Load()
+	conns := s.hub.Conns()
 	if s.cfg.AllAckInSyncStateSet {
 		acked := maxPhy
 		for _, id := range set {
@@ -350,8 +345,8 @@ func (s *Service) ackedOffset(set []int64) int64 {
 			}
 			best := int64(-1)
 			for _, c := range conns {
-				if c.slaveID.Load() == id {
-					best = max(best, c.ack.Load())
+				if c.ID() == id {
+					best = max(best, c.Ack())
 				}
 			}
 			acked = min(acked, best)
@@ -365,8 +360,8 @@ func (s *Service) ackedOffset(set []int64) int64 {
 	var acks [16]int64
 	list := acks[:0]
 	for _, c := range conns {
-		if c.slaveID.Load() >= 0 {
-			list = append(list, c.ack.Load())
+		if c.ID() >= 0 {
+			list = append(list, c.Ack())
 		}
 	}
 	if len(list) < need {
@@ -396,7 +391,7 @@ func (s *Service) recompute() {
 	if confirm > s.store.ConfirmOffset() {
 		s.store.SetConfirmOffset(confirm)
 	}
-	s.waiters.advance(acked)
+	s.waiters.Set(acked)
 }
 
 // onAppend wakes the connection writers and, when the master is alone in
@@ -406,32 +401,27 @@ func (s *Service) onAppend(maxPhy int64) {
 	if !s.master.Load() {
 		return
 	}
-	for _, c := range *s.live.Load() {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
-	}
+	s.hub.Wake()
 	allAck, alone := s.cfg.AllAckInSyncStateSet, s.alone.Load()
 	if !allAck || alone {
 		s.store.SetConfirmOffset(maxPhy)
 	}
 	if (allAck && alone) || (!allAck && s.cfg.InSyncReplicas <= 1) {
-		s.waiters.raise(maxPhy)
+		s.waiters.SetLater(maxPhy)
 	}
 }
 
 // maybeExpand proposes a slave that caught up within the current epoch
 // (AutoSwitchHAService.maybeExpandInSyncStateSet).
-func (s *Service) maybeExpand(c *conn, ack int64) {
-	if c.learner || s.cfg.OnExpand == nil {
+func (s *Service) maybeExpand(r *replica, ack int64) {
+	if r.learner.Load() || s.cfg.OnExpand == nil {
 		return
 	}
 	last, ok := s.epochs.Last()
 	if !ok || ack < last.StartOffset || ack < s.store.ConfirmOffset() {
 		return
 	}
-	id := c.slaveID.Load()
+	id := r.c.ID()
 	s.mu.Lock()
 	// Against the confirmed set: a refused proposal is tried again.
 	if slices.Contains(s.confirmed, id) || s.expanding {
@@ -451,63 +441,14 @@ func (s *Service) maybeExpand(c *conn, ack int64) {
 	}()
 }
 
-func (s *Service) dropConns(reason string) {
-	for _, c := range *s.live.Load() {
-		c.close(reason, nil)
+// admit serves a replica only while master; a slave retries until it is
+// told about the real master.
+func (s *Service) admit(c *ha.Conn) ha.Stream {
+	if !s.master.Load() {
+		s.cfg.Log.Info("[HA] refusing a replica: this broker is not the master", "remote", c.Remote())
+		return nil
 	}
-}
-
-func (s *Service) publish() {
-	list := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		list = append(list, c)
-	}
-	s.live.Store(&list)
-}
-
-func (s *Service) remove(c *conn) {
-	s.mu.Lock()
-	if _, ok := s.conns[c]; ok {
-		delete(s.conns, c)
-		s.publish()
-	}
-	s.mu.Unlock()
-}
-
-func (s *Service) acceptLoop() {
-	defer s.wg.Done()
-	for {
-		nc, err := s.ln.Accept()
-		if err != nil {
-			select {
-			case <-s.stop:
-				return
-			default:
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			s.cfg.Log.Error("[HA] accept failed, HA service stopped", "err", err)
-			return
-		}
-		if !s.master.Load() {
-			// Only a master streams; the slave retries until it is told
-			// about the real master.
-			s.cfg.Log.Info("[HA] refusing a replica: this broker is not the master", "remote", nc.RemoteAddr())
-			nc.Close()
-			continue
-		}
-		c := newConn(s, nc)
-		s.mu.Lock()
-		s.conns[c] = struct{}{}
-		s.publish()
-		s.mu.Unlock()
-		s.cfg.Log.Info("[HA] replica connected", "remote", c.remote)
-		s.wg.Add(2)
-		go c.readLoop()
-		go c.writeLoop()
-	}
+	return &replica{srv: s, c: c, hello: make(chan struct{})}
 }
 
 // SlaveStatus is one replica connection as the master sees it.
@@ -524,11 +465,9 @@ type SlaveStatus struct {
 func (s *Service) Status() []SlaveStatus {
 	set := s.SyncStateSet()
 	var out []SlaveStatus
-	for _, c := range *s.live.Load() {
-		st := SlaveStatus{Addr: c.remote, BrokerID: c.slaveID.Load(), AckOffset: c.ack.Load(), NextOffset: c.next.Load()}
-		if t := c.caughtUp.Load(); t > 0 {
-			st.LastCaughtUp = time.Unix(0, t)
-		}
+	for _, c := range s.hub.Conns() {
+		cs := c.Status()
+		st := SlaveStatus{Addr: cs.Addr, BrokerID: c.ID(), AckOffset: cs.AckOffset, NextOffset: cs.NextOffset, LastCaughtUp: cs.LastCaughtUp}
 		st.InSync = slices.Contains(set, st.BrokerID)
 		out = append(out, st)
 	}
