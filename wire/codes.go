@@ -32,6 +32,7 @@ const (
 	UnlockBatchMQ                int32 = 42
 	GetAllConsumerOffset         int32 = 43
 	GetAllDelayOffset            int32 = 45
+	GetTimerCheckPoint           int32 = 60 // RocketMQ 5
 	PutKVConfig                  int32 = 100
 	GetKVConfig                  int32 = 101
 	DeleteKVConfig               int32 = 102

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/mqops/mqops/broker/meta"
 	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/broker/timer"
+	"github.com/mqops/mqops/fileutil"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -32,7 +35,7 @@ const timerFlushEvery = time.Second
 // its TIMER_OUT_MS is parked again as a fresh copy (RocketMQ 5 rolls too).
 type Timers struct {
 	st         *store.Store
-	w          *timer.Wheel
+	dir        string
 	rollWindow time.Duration
 	log        *slog.Logger
 
@@ -44,19 +47,33 @@ type Timers struct {
 	// good; without it they are skipped with an error.
 	DeadLetter DeadLetter
 
-	runMu sync.Mutex    // Start and Stop
+	// w is replaced only by Reset, with the loop stopped and wMu held;
+	// the loop and the methods holding runMu read it without wMu.
+	wMu sync.RWMutex
+	w   *timer.Wheel
+
+	runMu sync.Mutex    // Start, Stop, Follow, Reset
 	stop  chan struct{} // nil while stopped
 	wg    sync.WaitGroup
+
+	ckMu     sync.Mutex
+	served   wire.TimerCheckpoint // the last Checkpoint, for its data version
+	followed wire.TimerCheckpoint // the last checkpoint Follow applied
+	gen      uint64               // counts Resets
 }
 
 // OpenTimers opens the wheel in dir. Records retained for less than
 // retention must be re-parked before it runs out.
 func OpenTimers(st *store.Store, dir string, retention time.Duration, log *slog.Logger) (*Timers, error) {
+	// A wheel Reset set aside and a crash kept from deleting.
+	if err := os.RemoveAll(dir + ".old"); err != nil {
+		return nil, fmt.Errorf("open timer wheel: remove the discarded wheel: %w", err)
+	}
 	w, err := timer.Open(timer.Options{Dir: dir, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("open timer wheel: %w", err)
 	}
-	return &Timers{st: st, w: w, log: log, rollWindow: min(24*time.Hour, max(retention/2, time.Minute)), flushed: time.Now()}, nil
+	return &Timers{st: st, dir: dir, w: w, log: log, rollWindow: min(24*time.Hour, max(retention/2, time.Minute)), flushed: time.Now()}, nil
 }
 
 // Start runs the timer loop. It resumes feeding the wheel from the wheel's
@@ -98,11 +115,164 @@ func (t *Timers) Close() error {
 	if err := t.Stop(); err != nil {
 		t.log.Error("[TIMER] flushing the timer wheel failed", "err", err)
 	}
+	t.runMu.Lock()
+	defer t.runMu.Unlock()
 	return t.w.Close()
 }
 
+// wheel returns the current wheel for callers outside runMu.
+func (t *Timers) wheel() *timer.Wheel {
+	t.wMu.RLock()
+	defer t.wMu.RUnlock()
+	return t.w
+}
+
 // Pending is the number of timer messages waiting in the wheel.
-func (t *Timers) Pending() int64 { return t.w.Pending() }
+func (t *Timers) Pending() int64 { return t.wheel().Pending() }
+
+// Failover. A slave's wheel follows its master's (as Java's
+// TimerMessageStore on a slave: apache/rocketmq
+// store/src/main/java/org/apache/rocketmq/store/timer/TimerMessageStore.java,
+// isRunningEnqueue/isRunningDequeue, and
+// broker/src/main/java/org/apache/rocketmq/broker/slave/SlaveSynchronize.java,
+// syncTimerCheckPoint): the metadata sync fetches the master's Checkpoint
+// every 10 s and Follow reads the replicated timer queue up to the offset
+// the master had read and processes, without delivering, the seconds the
+// master had processed. A promoted slave's loop then goes on from there:
+// the messages the old master delivered before the last sync are not
+// delivered again; those it delivered after it are (at-least-once).
+
+// Checkpoint is this broker's timer progress as GET_TIMER_CHECK_POINT
+// answers it. lastReadTimeMs is the start of the second before the
+// cursor: Java takes every message due before it as delivered, and every
+// message due at or before it is (a due second below the cursor).
+func (t *Timers) Checkpoint(stateVersion int64) wire.TimerCheckpoint {
+	p := t.wheel().Progress()
+	// Read after the progress: the deliveries it counts are below it.
+	phys := t.st.MaxPhyOffset()
+	ck := wire.TimerCheckpoint{LastTimerLogFlushPos: p.LogBytes, LastTimerQueueOffset: p.Source,
+		MasterTimerQueueOffset: p.Source, CommitLogOffset: phys}
+	if p.Started {
+		ck.LastReadTimeMs = max(0, (p.Cursor-1)*1000)
+	}
+	t.ckMu.Lock()
+	defer t.ckMu.Unlock()
+	dv := t.served.DataVersion
+	if ck.LastReadTimeMs != t.served.LastReadTimeMs || ck.MasterTimerQueueOffset != t.served.MasterTimerQueueOffset ||
+		stateVersion != dv.StateVersion {
+		dv = wire.DataVersion{StateVersion: stateVersion, Timestamp: time.Now().UnixMilli(), Counter: dv.Counter + 1}
+	}
+	ck.DataVersion = dv
+	t.served = ck
+	return ck
+}
+
+// Follow adopts a master's checkpoint on a broker whose loop is stopped:
+// it feeds the wheel the timer queue up to ck.MasterTimerQueueOffset and
+// discards what falls due before ck.LastReadTimeMs. It does nothing, and
+// reports false, until the replicated commit log holds what ck counts on
+// (ck.CommitLogOffset; a Java master does not send it) and the timer queue
+// reaches ck.MasterTimerQueueOffset: a slave that skipped a delivery it
+// does not hold yet would lose the message if promoted. gen is the
+// Generation before ck was fetched: a checkpoint fetched before a Reset
+// describes a master and a commit log this broker may no longer follow,
+// and is refused with ErrStaleCheckpoint.
+func (t *Timers) Follow(ck wire.TimerCheckpoint, gen uint64) (bool, error) {
+	t.runMu.Lock()
+	defer t.runMu.Unlock()
+	if t.stop != nil {
+		return false, errors.New("follow a timer checkpoint: the timer loop runs (this broker is master)")
+	}
+	if gen != t.Generation() {
+		return false, ErrStaleCheckpoint
+	}
+	if ck.CommitLogOffset > t.st.MaxPhyOffset() || ck.MasterTimerQueueOffset > t.st.MaxOffset(meta.TopicTimer, 0) {
+		return false, nil
+	}
+	if err := t.enqueueTo(time.Now().UnixMilli(), ck.MasterTimerQueueOffset); err != nil {
+		return false, err
+	}
+	var skipped int64
+	if ck.LastReadTimeMs > 0 {
+		// Due hands over what is due at or before its argument.
+		err := t.w.Due(ck.LastReadTimeMs-1, func(timer.Entry) error { skipped++; return nil })
+		if err != nil {
+			return false, fmt.Errorf("follow a timer checkpoint: %w", err)
+		}
+	}
+	if err := t.w.Flush(); err != nil {
+		return false, fmt.Errorf("follow a timer checkpoint: %w", err)
+	}
+	t.ckMu.Lock()
+	t.followed = ck
+	t.ckMu.Unlock()
+	if skipped > 0 {
+		t.log.Debug("[TIMER] followed the master's timer checkpoint", "lastReadTimeMs", ck.LastReadTimeMs,
+			"timerQueueOffset", ck.MasterTimerQueueOffset, "deliveredByMaster", skipped)
+	}
+	return true, nil
+}
+
+// ErrStaleCheckpoint refuses a checkpoint fetched before a Reset.
+var ErrStaleCheckpoint = errors.New("follow a timer checkpoint: fetched before the wheel was reset")
+
+// Generation counts the Resets; see Follow.
+func (t *Timers) Generation() uint64 {
+	t.ckMu.Lock()
+	defer t.ckMu.Unlock()
+	return t.gen
+}
+
+// Followed is the last checkpoint Follow applied (zero if none).
+func (t *Timers) Followed() wire.TimerCheckpoint {
+	t.ckMu.Lock()
+	defer t.ckMu.Unlock()
+	return t.followed
+}
+
+// Reset empties the wheel of a broker whose loop is stopped. A broker
+// turned slave calls it: its commit log may be cut back and refilled by
+// the new master, so what its wheel read no longer matches the timer
+// queue; Follow refills it from the master's checkpoint.
+func (t *Timers) Reset() error {
+	t.runMu.Lock()
+	defer t.runMu.Unlock()
+	if t.stop != nil {
+		return errors.New("reset the timer wheel: the timer loop runs")
+	}
+	if err := t.w.Close(); err != nil {
+		return fmt.Errorf("reset the timer wheel: %w", err)
+	}
+	// Set aside with one rename, so that a crash leaves either wheel
+	// whole; OpenTimers deletes a leftover.
+	old := t.dir + ".old"
+	err := os.RemoveAll(old)
+	if err == nil {
+		err = os.Rename(t.dir, old)
+	}
+	if err == nil {
+		err = fileutil.SyncDir(filepath.Dir(t.dir))
+	}
+	if err == nil {
+		err = os.RemoveAll(old)
+	}
+	if err != nil {
+		return fmt.Errorf("reset the timer wheel: %w", err)
+	}
+	w, err := timer.Open(timer.Options{Dir: t.dir, Logger: t.log})
+	if err != nil {
+		return fmt.Errorf("reset the timer wheel: %w", err)
+	}
+	t.wMu.Lock()
+	t.w = w
+	t.wMu.Unlock()
+	t.ckMu.Lock()
+	t.followed = wire.TimerCheckpoint{}
+	t.gen++
+	t.ckMu.Unlock()
+	t.log.Info("[TIMER] timer wheel emptied: it follows the master's checkpoint from the next metadata sync")
+	return nil
+}
 
 // ErrTimerTooLong refuses a timer message further out than the maximum.
 var ErrTimerTooLong = errors.New("timer message delay exceeds timerMaxDelaySec")
@@ -188,6 +358,13 @@ func (t *Timers) loop(stop <-chan struct{}) {
 // enqueue feeds the timer queue's new entries into the wheel; the wheel
 // keeps the queue offset it has reached (Source) with its own checkpoint.
 func (t *Timers) enqueue(now int64) {
+	if err := t.enqueueTo(now, t.st.MaxOffset(meta.TopicTimer, 0)); err != nil {
+		t.log.Error("[TIMER] scheduling a timer message failed, will retry", "err", err)
+	}
+}
+
+// enqueueTo feeds the wheel the timer queue's entries below end.
+func (t *Timers) enqueueTo(now, end int64) error {
 	off := t.w.Source()
 	if min := t.st.MinOffset(meta.TopicTimer, 0); off < min {
 		if off > 0 {
@@ -195,17 +372,17 @@ func (t *Timers) enqueue(now int64) {
 		}
 		off = min
 	}
-	for end := t.st.MaxOffset(meta.TopicTimer, 0); off < end; off++ {
+	for ; off < end; off++ {
 		u, ok := t.st.UnitAt(meta.TopicTimer, 0, off)
 		if !ok {
 			continue
 		}
 		e := timer.Entry{DeliverMs: min(u.TagsCode, now+t.rollWindow.Milliseconds()), Phys: u.Phys, Size: u.Size}
 		if err := t.w.Add(e, off+1); err != nil {
-			t.log.Error("[TIMER] scheduling a timer message failed, will retry", "queueOffset", off, "err", err)
-			return
+			return fmt.Errorf("timer queue offset %d: %w", off, err)
 		}
 	}
+	return nil
 }
 
 // deliver publishes a due record to its real topic, or parks a fresh copy
