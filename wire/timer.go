@@ -12,6 +12,7 @@ import (
 // encode/decode) is big-endian int64s:
 //
 //	0  lastReadTimeMs          timer messages due before it are delivered
+//	                           (an mqops master's: also those due at it)
 //	8  lastTimerLogFlushPos    bytes of the timer log flushed
 //	16 lastTimerQueueOffset    offset in the timer queue (rmq_sys_wheel_timer
 //	                           queue 0) read into the timer store

@@ -144,8 +144,9 @@ func (t *Timers) Pending() int64 { return t.wheel().Pending() }
 
 // Checkpoint is this broker's timer progress as GET_TIMER_CHECK_POINT
 // answers it. lastReadTimeMs is the start of the second before the
-// cursor: Java takes every message due before it as delivered, and every
-// message due at or before it is (a due second below the cursor).
+// cursor: every message due at or before it is delivered (its due second,
+// ceil(ms/1000), is below the cursor), and a Java slave, which takes those
+// due before it as delivered, skips no message that is not.
 func (t *Timers) Checkpoint(stateVersion int64) wire.TimerCheckpoint {
 	p := t.wheel().Progress()
 	// Read after the progress: the deliveries it counts are below it.
@@ -194,8 +195,14 @@ func (t *Timers) Follow(ck wire.TimerCheckpoint, gen uint64) (bool, error) {
 	}
 	var skipped int64
 	if ck.LastReadTimeMs > 0 {
-		// Due hands over what is due at or before its argument.
-		err := t.w.Due(ck.LastReadTimeMs-1, func(timer.Entry) error { skipped++; return nil })
+		// Due hands over what is due at or before its argument. A Java
+		// master has delivered what is due before lastReadTimeMs, an mqops
+		// master (the one sending CommitLogOffset) also what is due at it.
+		upTo := ck.LastReadTimeMs - 1
+		if ck.CommitLogOffset >= 0 {
+			upTo = ck.LastReadTimeMs
+		}
+		err := t.w.Due(upTo, func(timer.Entry) error { skipped++; return nil })
 		if err != nil {
 			return false, fmt.Errorf("follow a timer checkpoint: %w", err)
 		}

@@ -217,7 +217,9 @@ func (s *Syncer) syncTimer(master string) error {
 	}
 	ok, err := s.o.Timers.Follow(ck, gen)
 	if err == nil && !ok && s.waiting != nil {
-		_, err = s.o.Timers.Follow(*s.waiting, s.waitGen)
+		if _, werr := s.o.Timers.Follow(*s.waiting, s.waitGen); !errors.Is(werr, schedule.ErrStaleCheckpoint) {
+			err = werr
+		}
 	}
 	s.waiting, s.waitGen = nil, 0
 	switch {
