@@ -3,7 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"strings"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -64,11 +64,29 @@ func timerCheckpoint(addr string) (wire.TimerCheckpoint, bool) {
 	return ck, err == nil
 }
 
+// sendTimers sends n timer messages prefix-0.. due from first on, step
+// apart, and returns their bodies and the last due time.
+func sendTimers(t *testing.T, p interface {
+	SendSync(context.Context, ...*primitive.Message) (*primitive.SendResult, error)
+}, topic, prefix string, n int, first, step time.Duration) ([]string, time.Time) {
+	t.Helper()
+	var bodies []string
+	var last time.Time
+	for i := range n {
+		body := fmt.Sprintf("%s-%d", prefix, i)
+		last = sendTimer(t, p, topic, body, "TIMER_DELIVER_MS", at(first+time.Duration(i)*step))
+		bodies = append(bodies, body)
+	}
+	return bodies, last
+}
+
 // Controller mode, two replicas: timer messages due before a kill -9 of
 // the master are delivered by it; once the slave's timer checkpoint (synced
 // from the master every 10 s) covers them, the slave, elected master,
 // delivers them no second time, and it delivers every timer message that
-// was still waiting, nothing lost.
+// was still waiting, nothing lost. The old master comes back as a slave
+// (its wheel emptied: its log may be cut), follows the new master, and when
+// the new master is killed in turn the same holds again.
 func TestControllerModeTimerFailover(t *testing.T) {
 	nss, ctl := startControllerNamesrvs(t, 1)
 	ns := nss[0]
@@ -76,7 +94,8 @@ func TestControllerModeTimerFailover(t *testing.T) {
 		"enableControllerMode=true", "controllerAddr=" + ctl[0], "allAckInSyncStateSet=true",
 		"syncBrokerMetadataPeriod=1000", "checkSyncStateSetPeriod=1000", "brokerHeartbeatInterval=500",
 		"controllerHeartBeatTimeoutMills=3000", "flushDiskType=ASYNC_FLUSH"}
-	procs := []*proc{startBroker(t, newBrokerDir(t), ns, keys...), startBroker(t, newBrokerDir(t), ns, keys...)}
+	dirs := []brokerDir{newBrokerDir(t), newBrokerDir(t)}
+	procs := []*proc{startBroker(t, dirs[0], ns, keys...), startBroker(t, dirs[1], ns, keys...)}
 	index := func(addr string) int {
 		for i, p := range procs {
 			if p.addr == addr {
@@ -91,14 +110,12 @@ func TestControllerModeTimerFailover(t *testing.T) {
 		master = index(h.MasterAddress)
 		return master >= 0 && len(set.SyncStateSet) == 2
 	})
-	slave := 1 - master
-	m, s := procs[master].addr, procs[slave].addr
 	topic := fmt.Sprintf("TimerFailover%d", time.Now().UnixNano())
-	createTopicOn(t, ns, m, topic)
-	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, ns, topic) == m })
+	createTopicOn(t, ns, procs[master].addr, topic)
+	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, ns, topic) == procs[master].addr })
 
 	// The master serves its checkpoint on the wire.
-	ck0, ok := timerCheckpoint(m)
+	ck0, ok := timerCheckpoint(procs[master].addr)
 	if !ok || ck0.LastReadTimeMs <= 0 || ck0.DataVersion.StateVersion < 1 {
 		t.Fatalf("GET_TIMER_CHECK_POINT on the master: %+v (ok %v)", ck0, ok)
 	}
@@ -116,88 +133,94 @@ func TestControllerModeTimerFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pc.Shutdown() })
-
-	// Early timers, due within seconds: the old master delivers them.
 	p := newProducer(t, ns)
-	var early, late []string
-	var lastEarly time.Time
-	for i := range 20 {
-		body := fmt.Sprintf("early-%d", i)
-		lastEarly = sendTimer(t, p, topic, body, "TIMER_DELIVER_MS", at(3*time.Second+time.Duration(i)*150*time.Millisecond))
-		early = append(early, body)
+	consumed := func(what string, bodies []string) {
+		t.Helper()
+		waitFor(t, 120*time.Second, what+" consumed", func() bool {
+			for _, b := range bodies {
+				if recs.count(b) == 0 {
+					return false
+				}
+			}
+			return true
+		})
 	}
-	waitFor(t, 60*time.Second, "the early timers consumed", func() bool {
-		for _, b := range early {
-			if recs.count(b) == 0 {
-				return false
+
+	var all []string
+	for round := 1; round <= 2; round++ {
+		slave := 1 - master
+		// Early timers, due within seconds: the master delivers them, and
+		// the slave's timer progress (it answers code 60 with the checkpoint
+		// it follows) passes them: the metadata sync has run since.
+		early, lastEarly := sendTimers(t, p, topic, fmt.Sprintf("early%d", round), 20, 3*time.Second, 150*time.Millisecond)
+		all = append(all, early...)
+		consumed("the early timers", early)
+		waitFor(t, 60*time.Second, "the slave's timer checkpoint past the early timers", func() bool {
+			ck, ok := timerCheckpoint(procs[slave].addr)
+			return ok && ck.LastReadTimeMs > lastEarly.UnixMilli()
+		})
+		// Late timers, due after the kill; SEND_OK (allAckInSyncStateSet)
+		// means the slave holds them.
+		late, _ := sendTimers(t, p, topic, fmt.Sprintf("late%d", round), 20, 4*time.Second, 300*time.Millisecond)
+		all = append(all, late...)
+		lateBeforeKill := recs.records() - len(all) + len(late)
+
+		killed := time.Now()
+		procs[master].kill()
+		waitFor(t, 60*time.Second, "the slave elected master", func() bool {
+			h, _ := replicaInfo(t, ctl)
+			return h.MasterAddress == procs[slave].addr
+		})
+		waitFor(t, 60*time.Second, "the route to list the new master as id 0", func() bool {
+			return routeMaster(t, ns, topic) == procs[slave].addr
+		})
+		t.Logf("round %d: new master in the route %v after kill -9", round, time.Since(killed).Round(time.Millisecond))
+
+		// Every timer message arrives, and the consumer has read every
+		// record the new master holds in the topic (redeliveries included).
+		consumed("every timer message", all)
+		var stored int64
+		waitFor(t, 60*time.Second, "every record in the topic consumed", func() bool {
+			stored = 0
+			for q := range 4 {
+				stored += maxOffset(t, procs[slave].addr, topic, q)
+			}
+			return int64(recs.records()) >= stored
+		})
+		var dups []string
+		total := 0
+		for _, b := range all {
+			if n := recs.count(b); n > 1 {
+				total += n - 1
+				dups = append(dups, fmt.Sprintf("%s×%d", b, n))
 			}
 		}
-		return true
-	})
-	// The slave's timer progress (it answers code 60 with the checkpoint
-	// it follows) passes them: the metadata sync has run since.
-	waitFor(t, 60*time.Second, "the slave's timer checkpoint past the early timers", func() bool {
-		ck, ok := timerCheckpoint(s)
-		return ok && ck.LastReadTimeMs > lastEarly.UnixMilli()
-	})
-	// Late timers, due after the kill; SEND_OK (allAckInSyncStateSet)
-	// means the slave holds them.
-	for i := range 20 {
-		body := fmt.Sprintf("late-%d", i)
-		sendTimer(t, p, topic, body, "TIMER_DELIVER_MS", at(4*time.Second+time.Duration(i)*300*time.Millisecond))
-		late = append(late, body)
-	}
-
-	lateBeforeKill := recs.records() - len(early)
-	killed := time.Now()
-	procs[master].kill()
-	waitFor(t, 60*time.Second, "the slave elected master", func() bool {
-		h, _ := replicaInfo(t, ctl)
-		return h.MasterAddress == s
-	})
-	waitFor(t, 60*time.Second, "the route to list the new master as id 0", func() bool { return routeMaster(t, ns, topic) == s })
-	t.Logf("new master in the route %v after kill -9", time.Since(killed).Round(time.Millisecond))
-
-	// Every timer message arrives, and the consumer has read every record
-	// the new master holds in the topic (redeliveries included).
-	waitFor(t, 120*time.Second, "every timer message consumed", func() bool {
-		for _, b := range append(append([]string(nil), early...), late...) {
-			if recs.count(b) == 0 {
-				return false
+		t.Logf("round %d: %d timer messages, %d records in the topic, %d duplicate deliveries %v", round, len(all), stored, total, dups)
+		if lateBeforeKill >= len(late) {
+			t.Errorf("round %d: every late timer was consumed before the kill: nothing was left for the new master to deliver", round)
+		}
+		// Every message so far was delivered before a checkpoint sync
+		// that preceded a failover (the late ones of round 1 before the
+		// early ones of round 2).
+		for _, b := range all {
+			if n := recs.count(b); n != 1 {
+				t.Errorf("round %d: %s arrived in %d records", round, b, n)
 			}
 		}
-		return true
-	})
-	var stored int64
-	waitFor(t, 60*time.Second, "every record in the topic consumed", func() bool {
-		stored = 0
-		for q := range 4 {
-			stored += maxOffset(t, s, topic, q)
+		if int(stored) != len(all)+total {
+			t.Errorf("round %d: the topic holds %d records for %d timer messages and %d duplicates", round, stored, len(all), total)
 		}
-		return int64(recs.records()) >= stored
-	})
+		if t.Failed() || round == 2 {
+			return
+		}
 
-	var dups []string
-	total := 0
-	for _, b := range append(append([]string(nil), early...), late...) {
-		if n := recs.count(b); n > 1 {
-			total += n - 1
-			dups = append(dups, fmt.Sprintf("%s×%d", b, n))
-		}
-	}
-	t.Logf("%d timer messages, %d records in the topic, %d duplicate deliveries %v", len(early)+len(late), stored, total, dups)
-	if lateBeforeKill >= len(late) {
-		t.Errorf("every late timer was consumed before the kill: nothing was left for the new master to deliver")
-	}
-	for _, b := range early {
-		if n := recs.count(b); n != 1 {
-			t.Errorf("%s, delivered by the old master before the last timer checkpoint sync, arrived in %d records", b, n)
-		}
-	}
-	if int(stored) != len(early)+len(late)+total {
-		t.Errorf("the topic holds %d records for %d timer messages and %d duplicates", stored, len(early)+len(late), total)
-	}
-	if t.Failed() {
-		t.Logf("duplicates: %s", strings.Join(dups, " "))
+		// The old master returns on its address as the new master's slave.
+		_, port, _ := net.SplitHostPort(procs[master].addr)
+		procs[master] = startBroker(t, dirs[master], ns, append(keys, "listenPort="+port, "haListenPort=0")...)
+		waitFor(t, 60*time.Second, "the old master back in the SyncStateSet", func() bool {
+			h, set := replicaInfo(t, ctl)
+			return h.MasterAddress == procs[slave].addr && len(set.SyncStateSet) == 2
+		})
+		master = slave
 	}
 }
