@@ -74,8 +74,8 @@ func bodies(t *testing.T, st *store.Store) (out []string) {
 // TestTimersFollowMaster: a slave that followed its master's checkpoint
 // and is then promoted delivers neither of the timer messages the master
 // delivered before the checkpoint, holds the one still waiting, and
-// delivers the one the master had not read yet although its time has
-// passed. It follows only once its commit log holds what the checkpoint
+// delivers the one the master had read but not processed when it answered
+// although its time has passed. It follows only once its commit log holds what the checkpoint
 // counts on, never while its own loop runs, never with a checkpoint
 // fetched before a Reset.
 func TestTimersFollowMaster(t *testing.T) {
@@ -98,18 +98,21 @@ func TestTimersFollowMaster(t *testing.T) {
 	if err := mt.w.Due(now, mt.deliver); err != nil {
 		t.Fatal(err)
 	}
+	mt.publish()
 	waitMax(t, ms, "Orders", 1, 2)
+	// Parked and already due: the master reads it, but answers the
+	// checkpoint before its Due processed it.
+	putTimer(t, ms, "past-unread", now-2000)
+	waitMax(t, ms, meta.TopicTimer, 0, 4)
+	mt.enqueue(now)
 	ck := mt.Checkpoint(7)
-	if ck.MasterTimerQueueOffset != 3 || ck.LastTimerQueueOffset != 3 || ck.CommitLogOffset != ms.MaxPhyOffset() ||
+	if ck.MasterTimerQueueOffset != 3 || ck.LastTimerQueueOffset != 3 || ck.CommitLogOffset >= ms.MaxPhyOffset() ||
 		ck.LastReadTimeMs != (now/1000-1)*1000 || ck.DataVersion.StateVersion != 7 || ck.DataVersion.Counter != 1 {
 		t.Fatalf("master checkpoint %+v (commit log at %d, now %d)", ck, ms.MaxPhyOffset(), now)
 	}
 	if again := mt.Checkpoint(7); again.DataVersion != ck.DataVersion {
 		t.Fatalf("data version changed without progress: %+v then %+v", ck.DataVersion, again.DataVersion)
 	}
-	// Parked after the checkpoint, already due: the master has not read it.
-	putTimer(t, ms, "past-unread", now-2000)
-	waitMax(t, ms, meta.TopicTimer, 0, 4)
 
 	gen := st.Generation()
 	if ok, err := st.Follow(ck, gen); ok || err != nil {
@@ -176,5 +179,31 @@ func TestTimersResetLeftover(t *testing.T) {
 	openTimers(t, st, wdir)
 	if _, err := os.Stat(wdir + ".old"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("leftover wheel: %v", err)
+	}
+}
+
+// TestTimersRollAtStoreTime: the wheel is told to re-park a long timer
+// rollWindow after the record was stored, whenever it is read, so a slave
+// reading it later gives its wheel the master's time.
+func TestTimersRollAtStoreTime(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	defer st.Close()
+	tm := openTimers(t, st, filepath.Join(dir, "timerwheel"))
+	putTimer(t, st, "long", time.Now().Add(240*time.Hour).UnixMilli())
+	waitMax(t, st, meta.TopicTimer, 0, 1)
+	u, _ := st.UnitAt(meta.TopicTimer, 0, 0)
+	rec, err := st.ReadRecord(u.Phys, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := wire.RecordView(rec).StoreTimestamp() + tm.rollWindow.Milliseconds()
+	for _, now := range []int64{time.Now().UnixMilli(), time.Now().Add(5 * time.Hour).UnixMilli()} {
+		if got := tm.rollAt(u.Phys, now); got != want {
+			t.Fatalf("rollAt read at %d: %d, want store time + roll window %d", now, got, want)
+		}
+	}
+	if got := tm.rollAt(st.MaxPhyOffset()+100, 1000); got != 1000+tm.rollWindow.Milliseconds() {
+		t.Fatalf("rollAt of an unreadable record: %d", got)
 	}
 }

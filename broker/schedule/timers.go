@@ -31,7 +31,7 @@ const timerFlushEvery = time.Second
 //
 // The commit log keeps a record only fileReservedTime hours, so no parked
 // record may wait longer than rollWindow: the wheel is told the earlier of
-// the delivery time and now+rollWindow, and a record that comes up before
+// the delivery time and its store time+rollWindow, and a record that comes up before
 // its TIMER_OUT_MS is parked again as a fresh copy (RocketMQ 5 rolls too).
 type Timers struct {
 	st         *store.Store
@@ -40,6 +40,7 @@ type Timers struct {
 	log        *slog.Logger
 
 	buf, props []byte
+	rbuf       []byte // rollAt's
 	stalled    bool
 	flushed    time.Time
 
@@ -57,6 +58,7 @@ type Timers struct {
 	wg    sync.WaitGroup
 
 	ckMu     sync.Mutex
+	pub      published            // what Checkpoint serves
 	served   wire.TimerCheckpoint // the last Checkpoint, for its data version
 	followed wire.TimerCheckpoint // the last checkpoint Follow applied
 	gen      uint64               // counts Resets
@@ -73,7 +75,9 @@ func OpenTimers(st *store.Store, dir string, retention time.Duration, log *slog.
 	if err != nil {
 		return nil, fmt.Errorf("open timer wheel: %w", err)
 	}
-	return &Timers{st: st, dir: dir, w: w, log: log, rollWindow: min(24*time.Hour, max(retention/2, time.Minute)), flushed: time.Now()}, nil
+	t := &Timers{st: st, dir: dir, w: w, log: log, rollWindow: min(24*time.Hour, max(retention/2, time.Minute)), flushed: time.Now()}
+	t.publish()
+	return t, nil
 }
 
 // Start runs the timer loop. It resumes feeding the wheel from the wheel's
@@ -142,22 +146,41 @@ func (t *Timers) Pending() int64 { return t.wheel().Pending() }
 // the messages the old master delivered before the last sync are not
 // delivered again; those it delivered after it are (at-least-once).
 
-// Checkpoint is this broker's timer progress as GET_TIMER_CHECK_POINT
-// answers it. lastReadTimeMs is the start of the second before the
-// cursor: every message due at or before it is delivered (its due second,
-// ceil(ms/1000), is below the cursor), and a Java slave, which takes those
-// due before it as delivered, skips no message that is not.
-func (t *Timers) Checkpoint(stateVersion int64) wire.TimerCheckpoint {
+// published is the wheel's progress and the commit-log end taken after a
+// Due returned, by the goroutine that also Adds: every entry read from
+// below the timer queue offset and due in a second before the cursor has
+// been processed then. Mid-tick the wheel may have read an entry already
+// due (linked into the cursor's second) and not processed it yet.
+type published struct {
+	p    timer.Progress
+	phys int64 // read after the progress: the deliveries it counts are below it
+}
+
+// publish records the progress Checkpoint serves; called after each Due,
+// by the goroutine running it, and whenever the wheel is replaced.
+func (t *Timers) publish() {
 	p := t.wheel().Progress()
-	// Read after the progress: the deliveries it counts are below it.
 	phys := t.st.MaxPhyOffset()
+	t.ckMu.Lock()
+	t.pub = published{p: p, phys: phys}
+	t.ckMu.Unlock()
+}
+
+// Checkpoint is this broker's timer progress as GET_TIMER_CHECK_POINT
+// answers it, as of the last publish. lastReadTimeMs is the start of the
+// second before the cursor: every message due at or before it is
+// delivered (its due second, ceil(ms/1000), is below the cursor), and a
+// Java slave, which takes those due before it as delivered, skips no
+// message that is not.
+func (t *Timers) Checkpoint(stateVersion int64) wire.TimerCheckpoint {
+	t.ckMu.Lock()
+	defer t.ckMu.Unlock()
+	p := t.pub.p
 	ck := wire.TimerCheckpoint{LastTimerLogFlushPos: p.LogBytes, LastTimerQueueOffset: p.Source,
-		MasterTimerQueueOffset: p.Source, CommitLogOffset: phys}
+		MasterTimerQueueOffset: p.Source, CommitLogOffset: t.pub.phys}
 	if p.Started {
 		ck.LastReadTimeMs = max(0, (p.Cursor-1)*1000)
 	}
-	t.ckMu.Lock()
-	defer t.ckMu.Unlock()
 	dv := t.served.DataVersion
 	if ck.LastReadTimeMs != t.served.LastReadTimeMs || ck.MasterTimerQueueOffset != t.served.MasterTimerQueueOffset ||
 		stateVersion != dv.StateVersion {
@@ -207,6 +230,7 @@ func (t *Timers) Follow(ck wire.TimerCheckpoint, gen uint64) (bool, error) {
 			return false, fmt.Errorf("follow a timer checkpoint: %w", err)
 		}
 	}
+	t.publish()
 	if err := t.w.Flush(); err != nil {
 		return false, fmt.Errorf("follow a timer checkpoint: %w", err)
 	}
@@ -277,6 +301,7 @@ func (t *Timers) Reset() error {
 	t.followed = wire.TimerCheckpoint{}
 	t.gen++
 	t.ckMu.Unlock()
+	t.publish()
 	t.log.Info("[TIMER] timer wheel emptied: it follows the master's checkpoint from the next metadata sync")
 	return nil
 }
@@ -353,6 +378,7 @@ func (t *Timers) loop(stop <-chan struct{}) {
 			t.log.Error("[TIMER] delivering due timer messages failed, will retry", "err", err)
 			t.stalled = true
 		}
+		t.publish()
 		if now.Sub(t.flushed) >= timerFlushEvery {
 			t.flushed = now
 			if err := t.w.Flush(); err != nil {
@@ -384,12 +410,25 @@ func (t *Timers) enqueueTo(now, end int64) error {
 		if !ok {
 			continue
 		}
-		e := timer.Entry{DeliverMs: min(u.TagsCode, now+t.rollWindow.Milliseconds()), Phys: u.Phys, Size: u.Size}
+		e := timer.Entry{DeliverMs: min(u.TagsCode, t.rollAt(u.Phys, now)), Phys: u.Phys, Size: u.Size}
 		if err := t.w.Add(e, off+1); err != nil {
 			return fmt.Errorf("timer queue offset %d: %w", off, err)
 		}
 	}
 	return nil
+}
+
+// rollAt is when the record at phys must be parked afresh: rollWindow
+// after it was stored. The store time, not the time the wheel reads it,
+// so that a master and a slave following it (Follow) give the wheel the
+// same time and the slave skips a record exactly when the master has
+// re-parked it. An unreadable record is dealt with by deliver.
+func (t *Timers) rollAt(phys, now int64) int64 {
+	var err error
+	if t.rbuf, err = t.st.ReadRecord(phys, t.rbuf[:0]); err != nil {
+		return now + t.rollWindow.Milliseconds()
+	}
+	return wire.RecordView(t.rbuf).StoreTimestamp() + t.rollWindow.Milliseconds()
 }
 
 // deliver publishes a due record to its real topic, or parks a fresh copy

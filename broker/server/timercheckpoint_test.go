@@ -19,8 +19,7 @@ func TestTimerCheckpointServedAndReset(t *testing.T) {
 	p := newPeer(t, b, nil)
 	p.createTopic("TT", 1)
 	p.send("TT", 0, "TIMER_DELAY_SEC\x013600\x02", "far")
-	waitFor(t, func() bool { return b.timers.Pending() == 1 })
-	waitFor(t, func() bool { return b.timers.Checkpoint(3).LastReadTimeMs > 0 }) // the loop has run Due
+	waitFor(t, func() bool { return b.timers.Checkpoint(3).MasterTimerQueueOffset == 1 }) // a loop tick read it
 
 	checkpoint := func() wire.TimerCheckpoint {
 		t.Helper()
