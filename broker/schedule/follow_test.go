@@ -5,11 +5,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/mqops/mqops/broker/meta"
 	"github.com/mqops/mqops/broker/store"
+	"github.com/mqops/mqops/broker/timer"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -205,5 +207,68 @@ func TestTimersRollAtStoreTime(t *testing.T) {
 	}
 	if got := tm.rollAt(st.MaxPhyOffset()+100, 1000); got != 1000+tm.rollWindow.Milliseconds() {
 		t.Fatalf("rollAt of an unreadable record: %d", got)
+	}
+}
+
+// TestTimersFollowAcrossCut: a slave whose wheel read a timer record from
+// a divergent tail (followed before the HA client cut it) starts its wheel
+// over once the log is cut and refilled with the master's records, so the
+// master's record at that queue offset is not skipped and the divergent
+// one is gone.
+func TestTimersFollowAcrossCut(t *testing.T) {
+	mdir, sdir := t.TempDir(), t.TempDir()
+	ms, ss := openStore(t, mdir), openStore(t, sdir)
+	defer ms.Close()
+	defer ss.Close()
+	mt, st := openTimers(t, ms, filepath.Join(mdir, "timerwheel")), openTimers(t, ss, filepath.Join(sdir, "timerwheel"))
+	later := time.Now().Add(time.Hour).UnixMilli()
+
+	putTimer(t, ms, "common", later)
+	if err := ss.SetRole(store.RoleSlave); err != nil {
+		t.Fatal(err)
+	}
+	copyLog(t, ms, ss)
+	common := ss.MaxPhyOffset()
+	if err := ss.SetRole(store.RoleMaster); err != nil {
+		t.Fatal(err)
+	}
+	putTimer(t, ss, "divergent", later) // written alone, as a master
+	waitMax(t, ss, meta.TopicTimer, 0, 2)
+	if err := ss.SetRole(store.RoleSlave); err != nil {
+		t.Fatal(err)
+	}
+	// Followed before the cut (a Java-form checkpoint: nothing to gate on).
+	if ok, err := st.Follow(wire.TimerCheckpoint{MasterTimerQueueOffset: 2, CommitLogOffset: -1}, st.Generation()); !ok || err != nil {
+		t.Fatalf("follow: %v %v", ok, err)
+	}
+
+	putTimer(t, ms, "master-1", later)
+	putTimer(t, ms, "master-2", later)
+	waitMax(t, ms, meta.TopicTimer, 0, 3)
+	if err := ss.TruncateTo(common); err != nil {
+		t.Fatal(err)
+	}
+	copyLog(t, ms, ss)
+	mt.enqueue(time.Now().UnixMilli())
+	mt.publish()
+	gen := st.Generation()
+	if ok, err := st.Follow(mt.Checkpoint(1), gen); !ok || err != nil {
+		t.Fatalf("follow after the cut: %v %v", ok, err)
+	}
+	if st.Generation() == gen {
+		t.Fatal("the wheel was not started over after the cut")
+	}
+	var got []int64
+	if err := st.w.Due(later+1000, func(e timer.Entry) error { got = append(got, e.Phys); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	var want []int64
+	for q := range int64(3) {
+		u, _ := ms.UnitAt(meta.TopicTimer, 0, q)
+		want = append(want, u.Phys)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("slave wheel holds records at %v, want the master's %v", got, want)
 	}
 }

@@ -40,7 +40,11 @@ type Timers struct {
 	log        *slog.Logger
 
 	buf, props []byte
-	rbuf       []byte // rollAt's
+	rbuf       []byte // rollAt's and recordAt's
+	// last is the timer-queue record the wheel read last (its Source-1),
+	// zero when unknown: a cut log replaces it (see enqueueTo).
+	last    recordID
+
 	stalled    bool
 	flushed    time.Time
 
@@ -76,6 +80,9 @@ func OpenTimers(st *store.Store, dir string, retention time.Duration, log *slog.
 		return nil, fmt.Errorf("open timer wheel: %w", err)
 	}
 	t := &Timers{st: st, dir: dir, w: w, log: log, rollWindow: min(24*time.Hour, max(retention/2, time.Minute)), flushed: time.Now()}
+	if src := w.Source(); src > 0 {
+		t.last, _ = t.recordAt(src - 1)
+	}
 	t.publish()
 	return t, nil
 }
@@ -271,6 +278,16 @@ func (t *Timers) Reset() error {
 	if t.stop != nil {
 		return errors.New("reset the timer wheel: the timer loop runs")
 	}
+	if err := t.resetWheel(); err != nil {
+		return err
+	}
+	t.log.Info("[TIMER] timer wheel emptied: it follows the master's checkpoint from the next metadata sync")
+	return nil
+}
+
+// resetWheel replaces the wheel by an empty one; by Reset, or by the loop
+// or Follow finding the log cut under what the wheel read.
+func (t *Timers) resetWheel() error {
 	if err := t.w.Close(); err != nil {
 		return fmt.Errorf("reset the timer wheel: %w", err)
 	}
@@ -297,13 +314,54 @@ func (t *Timers) Reset() error {
 	t.wMu.Lock()
 	t.w = w
 	t.wMu.Unlock()
+	t.last = recordID{}
 	t.ckMu.Lock()
 	t.followed = wire.TimerCheckpoint{}
 	t.gen++
 	t.ckMu.Unlock()
 	t.publish()
-	t.log.Info("[TIMER] timer wheel emptied: it follows the master's checkpoint from the next metadata sync")
 	return nil
+}
+
+// recordID tells a timer-queue record from another stored at the same
+// offset after the log was cut and refilled.
+type recordID struct {
+	phys, storeTs int64
+	bodyCRC       int32
+}
+
+// recordAt identifies the timer-queue record at queue offset q.
+func (t *Timers) recordAt(q int64) (recordID, bool) {
+	u, ok := t.st.UnitAt(meta.TopicTimer, 0, q)
+	if !ok {
+		return recordID{}, false
+	}
+	var err error
+	if t.rbuf, err = t.st.ReadRecord(u.Phys, t.rbuf[:0]); err != nil {
+		return recordID{}, false
+	}
+	v := wire.RecordView(t.rbuf)
+	return recordID{phys: u.Phys, storeTs: v.StoreTimestamp(), bodyCRC: v.BodyCRC()}, true
+}
+
+// diverged tells whether the timer queue no longer holds, at the wheel's
+// Source-1, the record the wheel read there: the log was cut back (a
+// replica rejoining after a failover cuts what it wrote alone) and maybe
+// refilled with other records. Timer-queue records lie in commit-log
+// order, so if the last one read is intact so are the ones before it.
+func (t *Timers) diverged() bool {
+	src := t.w.Source()
+	if src == 0 || t.last == (recordID{}) {
+		return false
+	}
+	if src > t.st.MaxOffset(meta.TopicTimer, 0) {
+		return true
+	}
+	if src-1 < t.st.MinOffset(meta.TopicTimer, 0) {
+		return false // removed by retention: nothing to compare with
+	}
+	id, ok := t.recordAt(src - 1)
+	return ok && id != t.last
 }
 
 // ErrTimerTooLong refuses a timer message further out than the maximum.
@@ -396,8 +454,19 @@ func (t *Timers) enqueue(now int64) {
 	}
 }
 
-// enqueueTo feeds the wheel the timer queue's entries below end.
+// enqueueTo feeds the wheel the timer queue's entries below end. A wheel
+// that read records the log no longer holds starts over empty: what it
+// read may never have reached the master, and the master's records at
+// those queue offsets would never be read (lost); starting over delivers
+// again what was delivered, at-least-once.
 func (t *Timers) enqueueTo(now, end int64) error {
+	if t.diverged() {
+		t.log.Warn("[TIMER] the commit log was cut under the timer wheel's read position: starting the wheel over",
+			"timerQueueOffset", t.w.Source())
+		if err := t.resetWheel(); err != nil {
+			return err
+		}
+	}
 	off := t.w.Source()
 	if min := t.st.MinOffset(meta.TopicTimer, 0); off < min {
 		if off > 0 {
@@ -413,6 +482,11 @@ func (t *Timers) enqueueTo(now, end int64) error {
 		e := timer.Entry{DeliverMs: min(u.TagsCode, t.rollAt(u.Phys, now)), Phys: u.Phys, Size: u.Size}
 		if err := t.w.Add(e, off+1); err != nil {
 			return fmt.Errorf("timer queue offset %d: %w", off, err)
+		}
+		t.last = recordID{phys: u.Phys}
+		if len(t.rbuf) > 0 { // rollAt read it
+			v := wire.RecordView(t.rbuf)
+			t.last.storeTs, t.last.bodyCRC = v.StoreTimestamp(), v.BodyCRC()
 		}
 	}
 	return nil
