@@ -43,10 +43,10 @@ type Timers struct {
 	rbuf       []byte // rollAt's and recordAt's
 	// last is the timer-queue record the wheel read last (its Source-1),
 	// zero when unknown: a cut log replaces it (see enqueueTo).
-	last    recordID
+	last recordID
 
-	stalled    bool
-	flushed    time.Time
+	stalled bool
+	flushed time.Time
 
 	// DeadLetter, set before Start, takes messages the store refuses for
 	// good; without it they are skipped with an error.
