@@ -3,9 +3,12 @@ package schedule
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -270,5 +273,53 @@ func TestTimersFollowAcrossCut(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		t.Fatalf("slave wheel holds records at %v, want the master's %v", got, want)
+	}
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestTimersCheckpointAfterFailedDue: while delivering fails (the store
+// refuses writes), the checkpoint stays at the last successful Due: the
+// entry the failed Due stopped at, due long ago but linked into the
+// cursor's second, must not look delivered to a slave.
+func TestTimersCheckpointAfterFailedDue(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	defer st.Close()
+	var logs lockedBuf
+	tm, err := OpenTimers(st, filepath.Join(dir, "timerwheel"), time.Hour, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tm.Close()
+	putTimer(t, st, "past", time.Now().Add(-10*time.Second).UnixMilli())
+	waitMax(t, st, meta.TopicTimer, 0, 1)
+	if err := st.SetRole(store.RoleSlave); err != nil { // puts refused from now on
+		t.Fatal(err)
+	}
+	tm.Start()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "delivering due timer messages failed"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed delivery logged: %s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ck := tm.Checkpoint(1); ck.MasterTimerQueueOffset != 0 {
+		t.Fatalf("checkpoint after a failed Due: %+v, want the state before the entry was read", ck)
 	}
 }

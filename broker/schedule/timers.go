@@ -154,7 +154,7 @@ func (t *Timers) Pending() int64 { return t.wheel().Pending() }
 // delivered again; those it delivered after it are (at-least-once).
 
 // published is the wheel's progress and the commit-log end taken after a
-// Due returned, by the goroutine that also Adds: every entry read from
+// Due succeeded, by the goroutine that also Adds: every entry read from
 // below the timer queue offset and due in a second before the cursor has
 // been processed then. Mid-tick the wheel may have read an entry already
 // due (linked into the cursor's second) and not processed it yet.
@@ -163,8 +163,9 @@ type published struct {
 	phys int64 // read after the progress: the deliveries it counts are below it
 }
 
-// publish records the progress Checkpoint serves; called after each Due,
-// by the goroutine running it, and whenever the wheel is replaced.
+// publish records the progress Checkpoint serves; called after each
+// successful Due, by the goroutine running it, and whenever the wheel is
+// replaced.
 func (t *Timers) publish() {
 	p := t.wheel().Progress()
 	phys := t.st.MaxPhyOffset()
@@ -432,11 +433,16 @@ func (t *Timers) loop(stop <-chan struct{}) {
 		}
 		now := time.Now()
 		t.enqueue(now.UnixMilli())
-		if err := t.w.Due(now.UnixMilli(), t.deliver); err != nil && !t.stalled {
-			t.log.Error("[TIMER] delivering due timer messages failed, will retry", "err", err)
-			t.stalled = true
+		if err := t.w.Due(now.UnixMilli(), t.deliver); err != nil {
+			if !t.stalled {
+				t.log.Error("[TIMER] delivering due timer messages failed, will retry", "err", err)
+				t.stalled = true
+			}
+		} else {
+			// Not after a failed Due: the entry it stopped at may be due
+			// long ago though linked into the cursor's second.
+			t.publish()
 		}
-		t.publish()
 		if now.Sub(t.flushed) >= timerFlushEvery {
 			t.flushed = now
 			if err := t.w.Flush(); err != nil {
