@@ -13,14 +13,16 @@ import (
 //
 //	0  lastReadTimeMs          timer messages due before it are delivered
 //	                           (an mqops master's: also those due at it)
-//	8  lastTimerLogFlushPos    bytes of the timer log flushed
+//	8  lastTimerLogFlushPos    bytes of the timer log flushed (mqops:
+//	                           written; informational only)
 //	16 lastTimerQueueOffset    offset in the timer queue (rmq_sys_wheel_timer
 //	                           queue 0) read into the timer store
 //	24 masterTimerQueueOffset  the master's read offset; a slave reads the
 //	                           timer queue no further (Java's slave takes
 //	                           this field from the master's answer)
-//	32 dataVersion.stateVersion, 40 .timestamp, 48 .counter (RocketMQ 5.1+;
-//	                           older brokers send only the first 32 bytes)
+//	32 dataVersion.stateVersion, 40 .timestamp, 48 .counter (later RocketMQ
+//	                           5 releases; earlier ones send only the first
+//	                           32 bytes)
 //	56 commitLogOffset         mqops only: the master's commit-log end after
 //	                           the deliveries counted above
 //
