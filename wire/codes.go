@@ -33,6 +33,7 @@ const (
 	GetAllConsumerOffset         int32 = 43
 	GetAllDelayOffset            int32 = 45
 	CheckClientConfig            int32 = 46
+	GetTimerCheckPoint           int32 = 60 // RocketMQ 5
 	PutKVConfig                  int32 = 100
 	GetKVConfig                  int32 = 101
 	DeleteKVConfig               int32 = 102

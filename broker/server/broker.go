@@ -244,7 +244,7 @@ func New(o Options) (*Broker, error) {
 	b.namesrv = remoting.NewClient(nil, o.Log)
 	b.sync = slavesync.New(slavesync.Options{
 		Master: b.masterAddr, Self: b.addr, Client: b.namesrv, Timeout: slaveSyncTimeout,
-		Topics: b.topics, Groups: b.groups, Offsets: b.offsets, Delay: b.delay, TopicsChanged: b.kickRegister, Log: o.Log,
+		Topics: b.topics, Groups: b.groups, Offsets: b.offsets, Delay: b.delay, Timers: b.timers, TopicsChanged: b.kickRegister, Log: o.Log,
 	})
 	return b, nil
 }
@@ -473,6 +473,8 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 		b.replyBody(c, req, b.offsets.Encode())
 	case wire.GetAllDelayOffset:
 		b.replyBody(c, req, b.delay.Encode())
+	case wire.GetTimerCheckPoint:
+		b.replyBody(c, req, b.timers.Checkpoint(b.stateVersion()).Encode())
 	case wire.UpdateBrokerConfig:
 		b.handleUpdateBrokerConfig(c, req)
 	case wire.GetBrokerConfig:

@@ -153,6 +153,11 @@ func (b *Broker) becomeSlave(masterAddr string, localID int64, epoch int32) erro
 	if err := b.store.SetRole(store.RoleSlave); err != nil {
 		return err
 	}
+	// The new master's timer checkpoint refills the wheel (Follow): this
+	// broker's log may be cut back, so what its wheel read may be gone.
+	if err := b.timers.Reset(); err != nil {
+		b.log.Error("[TIMER] emptying the timer wheel failed; a promotion would deliver again what it holds", "err", err)
+	}
 	b.store.EnableConfirmGate(true)
 	b.ctl.stateVersion.Store(int64(epoch))
 	b.ctl.id.Store(localID)
@@ -189,6 +194,14 @@ func (b *Broker) setSpecialServices(on bool) {
 	if err := b.tx.Stop(); err != nil {
 		b.log.Error("[TRANSACTION] saving transaction state failed", "err", err)
 	}
+}
+
+// stateVersion is the master epoch in controller mode, else 0.
+func (b *Broker) stateVersion() int64 {
+	if b.ctl == nil {
+		return 0
+	}
+	return b.ctl.stateVersion.Load()
 }
 
 // ctlRegistration is the id and stateVersion to register with; ok is

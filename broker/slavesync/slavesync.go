@@ -40,6 +40,8 @@ type Options struct {
 	Groups  *meta.Groups
 	Offsets *meta.Offsets
 	Delay   *schedule.Levels
+	// Timers, if set, follows the master's timer checkpoint.
+	Timers *schedule.Timers
 	// TopicsChanged runs after a new topic table was adopted, so the
 	// broker registers it with the name servers.
 	TopicsChanged func()
@@ -50,6 +52,12 @@ type Options struct {
 type Syncer struct {
 	o       Options
 	failing string // the last round's error, logged once until it changes
+
+	// waiting is a fetched timer checkpoint the slave's commit log did not
+	// hold yet, of wheel generation waitGen; the next round applies it if
+	// its own fresher one still cannot be.
+	waiting *wire.TimerCheckpoint
+	waitGen uint64
 }
 
 // New returns a Syncer; Run starts it.
@@ -87,7 +95,8 @@ func (s *Syncer) round() {
 var ErrNoMaster = errors.New("no master address known yet (the name server names it once the master registers)")
 
 // SyncAll fetches and applies the four tables in Java's order: topics,
-// consumer offsets, delay offsets, subscription groups. Each step runs
+// consumer offsets, delay offsets, subscription groups, then the timer
+// checkpoint (RocketMQ 5's syncTimerCheckPoint). Each step runs
 // whatever the others did; the error joins their failures. It returns the
 // master it synced from.
 func (s *Syncer) SyncAll() (string, error) {
@@ -98,7 +107,8 @@ func (s *Syncer) SyncAll() (string, error) {
 	if master == s.o.Self {
 		return master, nil // Java skips it too
 	}
-	return master, errors.Join(s.syncTopics(master), s.syncOffsets(master), s.syncDelay(master), s.syncGroups(master))
+	return master, errors.Join(s.syncTopics(master), s.syncOffsets(master), s.syncDelay(master), s.syncGroups(master),
+		s.syncTimer(master))
 }
 
 // fetch sends one body-less admin request and returns the answer's body.
@@ -184,6 +194,41 @@ func (s *Syncer) syncGroups(master string) error {
 	}
 	if changed {
 		s.o.Log.Info("[SLAVE_SYNC] subscription groups adopted from the master", "master", master, "groups", len(w.SubscriptionGroupTable))
+	}
+	return nil
+}
+
+// syncTimer has the timer service follow the master's timer checkpoint
+// once the replicated commit log holds what the checkpoint counts on; one
+// that cannot be applied yet waits a round, so that a slave that is always
+// a little behind still follows, one round late.
+func (s *Syncer) syncTimer(master string) error {
+	if s.o.Timers == nil {
+		return nil
+	}
+	gen := s.o.Timers.Generation()
+	body, err := s.fetch(master, wire.GetTimerCheckPoint)
+	if err != nil {
+		return fmt.Errorf("timer checkpoint: %w", err)
+	}
+	ck, err := wire.DecodeTimerCheckpoint(body)
+	if err != nil {
+		return fmt.Errorf("timer checkpoint from %s: %w", master, err)
+	}
+	ok, err := s.o.Timers.Follow(ck, gen)
+	if err == nil && !ok && s.waiting != nil {
+		if _, werr := s.o.Timers.Follow(*s.waiting, s.waitGen); !errors.Is(werr, schedule.ErrStaleCheckpoint) {
+			err = werr
+		}
+	}
+	s.waiting, s.waitGen = nil, 0
+	switch {
+	case errors.Is(err, schedule.ErrStaleCheckpoint):
+		return nil // the wheel was reset meanwhile: the next round fetches afresh
+	case err != nil:
+		return fmt.Errorf("timer checkpoint from %s: %w", master, err)
+	case !ok:
+		s.waiting, s.waitGen = &ck, gen
 	}
 	return nil
 }

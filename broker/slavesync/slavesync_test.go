@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,5 +151,84 @@ func TestSyncAllBadMaster(t *testing.T) {
 	}
 	if off, _ := o.Offsets.Query("G", "Keep", 0); off != 3 {
 		t.Errorf("a torn offset table changed an offset: %d", off)
+	}
+}
+
+// TestSyncTimerCheckpoint: the slave's timer service follows the master's
+// checkpoint (GET_TIMER_CHECK_POINT) once its commit log holds what the
+// checkpoint counts on; one it cannot apply yet waits a round, one fetched
+// before the wheel was reset is dropped, and a bad body is an error that
+// changes nothing.
+func TestSyncTimerCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(store.Config{RootDir: dir, SegmentSize: 1 << 20, StoreHost: make([]byte, 8), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	timers, err := schedule.OpenTimers(st, filepath.Join(dir, "timerwheel"), time.Hour, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = timers.Close() })
+
+	var answer atomic.Pointer[[]byte]
+	srv, err := remoting.Listen("127.0.0.1:0", remoting.HandlerFunc(func(c *remoting.Conn, req *wire.Command) {
+		resp := wire.ResponseTo(req, wire.Success, "")
+		resp.Body = *answer.Load()
+		c.Reply(req, &resp)
+	}), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(func(*remoting.Conn) {}) }()
+	t.Cleanup(func() { srv.Close() })
+	cl := remoting.NewClient(nil, quiet)
+	t.Cleanup(cl.Close)
+	s := New(Options{Client: cl, Timeout: 5 * time.Second, Timers: timers, Log: quiet})
+	master := srv.Addr().String()
+	serve := func(ck wire.TimerCheckpoint) {
+		b := ck.Encode()
+		answer.Store(&b)
+	}
+	grow := func() int64 { // the slave receives more of the log
+		m := store.Message{Topic: "T", Body: []byte("x"), BornTimestamp: 1}
+		if r := st.Put(&m); r.Status != store.PutOK {
+			t.Fatal(r.Status)
+		}
+		return st.MaxPhyOffset()
+	}
+
+	end := st.MaxPhyOffset()
+	ck1 := wire.TimerCheckpoint{LastReadTimeMs: 1_700_000_000_000, CommitLogOffset: end + 1}
+	serve(ck1)
+	if err := s.syncTimer(master); err != nil || timers.Followed() != (wire.TimerCheckpoint{}) {
+		t.Fatalf("a checkpoint beyond the slave's log: %v, followed %+v", err, timers.Followed())
+	}
+	end = grow()
+	ck2 := wire.TimerCheckpoint{LastReadTimeMs: 1_700_000_010_000, CommitLogOffset: end + 1}
+	serve(ck2)
+	if err := s.syncTimer(master); err != nil || timers.Followed() != ck1 {
+		t.Fatalf("the waiting checkpoint: %v, followed %+v, want %+v", err, timers.Followed(), ck1)
+	}
+	if err := timers.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	grow()
+	ck3 := wire.TimerCheckpoint{LastReadTimeMs: 1_700_000_020_000, CommitLogOffset: st.MaxPhyOffset() + 1}
+	serve(ck3)
+	if err := s.syncTimer(master); err != nil || timers.Followed() != (wire.TimerCheckpoint{}) {
+		t.Fatalf("a checkpoint fetched before a reset: %v, followed %+v", err, timers.Followed())
+	}
+	grow()
+	ck4 := wire.TimerCheckpoint{LastReadTimeMs: 1_700_000_030_000, CommitLogOffset: st.MaxPhyOffset()}
+	serve(ck4)
+	if err := s.syncTimer(master); err != nil || timers.Followed() != ck4 {
+		t.Fatalf("followed %+v (%v), want %+v", timers.Followed(), err, ck4)
+	}
+	bad := []byte("garbage")
+	answer.Store(&bad)
+	if err := s.syncTimer(master); err == nil || !strings.Contains(err.Error(), "timer checkpoint from") || timers.Followed() != ck4 {
+		t.Fatalf("a bad body: %v, followed %+v", err, timers.Followed())
 	}
 }

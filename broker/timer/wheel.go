@@ -304,6 +304,26 @@ func (w *Wheel) Source() int64 {
 	return w.source
 }
 
+// Progress is one consistent snapshot of what the wheel has read and
+// processed.
+type Progress struct {
+	Source int64 // the marker of the last Add
+	// Cursor is the second being processed: every entry due before it
+	// has been handed to Due's fn (or rolled). Started is false before
+	// the first Due, when nothing has been processed.
+	Cursor  int64
+	Started bool
+	// LogBytes is the size of the timer log appended so far.
+	LogBytes int64
+}
+
+// Progress returns the wheel's progress now (not the checkpoint's).
+func (w *Wheel) Progress() Progress {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return Progress{Source: w.source, Cursor: w.cursor, Started: w.cursor != notStarted, LogBytes: w.end * entrySize}
+}
+
 // Pending returns the number of entries added and not yet delivered.
 func (w *Wheel) Pending() int64 {
 	w.mu.Lock()

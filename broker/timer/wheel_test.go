@@ -343,3 +343,18 @@ func TestConcurrentAddAndDue(t *testing.T) {
 		t.Fatalf("Pending %d", p)
 	}
 }
+
+// TestProgress: Progress reports the last Add's marker, the cursor once
+// Due started it, and the log's size.
+func TestProgress(t *testing.T) {
+	w := openWheel(t, Options{Slots: 60})
+	mustAdd(t, w, Entry{DeliverMs: base + 5000, Phys: 1, Size: 10}, 7)
+	if p := w.Progress(); p.Started || p.Source != 7 || p.LogBytes != entrySize {
+		t.Fatalf("before the first Due: %+v", p)
+	}
+	r := &recorder{t: t}
+	r.due(w, base+1500)
+	if p := w.Progress(); !p.Started || p.Cursor != (base+1500)/1000 || p.Source != 7 || p.LogBytes != 2*entrySize {
+		t.Fatalf("after Due at %d: %+v (the first Due links the entry added before it again)", base+1500, p)
+	}
+}
