@@ -72,11 +72,20 @@ func (s *Server) QueryRoute(ctx context.Context, req *v2.QueryRouteRequest) (*v2
 	if rd == nil {
 		return &v2.QueryRouteResponse{Status: st(v2.Code_TOPIC_NOT_FOUND, "topic "+topic+" not found")}, nil
 	}
-	q := buildQueues(req.GetTopic(), rd, s.be.GrpcAddrs(), s.ownPort())
+	var masters []string
+	for _, bd := range rd.BrokerDatas {
+		if a, ok := bd.BrokerAddrs[0]; ok {
+			masters = append(masters, a)
+		}
+	}
+	q, guessed := buildQueues(req.GetTopic(), rd, s.be.GrpcAddrs(masters), s.ownPort())
 	if len(q) == 0 {
 		return &v2.QueryRouteResponse{Status: st(v2.Code_TOPIC_NOT_FOUND, "topic "+topic+" has no master broker serving it")}, nil
 	}
-	s.routes.put(topic, q)
+	if !guessed {
+		// A guessed address is not kept: the broker may publish its own soon.
+		s.routes.put(topic, q)
+	}
 	return &v2.QueryRouteResponse{Status: statusOK(), MessageQueues: q}, nil
 }
 
@@ -92,15 +101,14 @@ func (s *Server) ownPort() int {
 // name and queue id (Go compares routes entry by entry every 30 s), a
 // broker's gRPC address from what it published, else its remoting host
 // with this broker's gRPC port (Java's rule: every broker uses the same
-// port).
-func buildQueues(topic *v2.Resource, rd *wire.TopicRouteData, grpcAddrs map[string]string, ownPort int) []*v2.MessageQueue {
+// port); guessed reports that rule was used.
+func buildQueues(topic *v2.Resource, rd *wire.TopicRouteData, grpcAddrs map[string]string, ownPort int) (out []*v2.MessageQueue, guessed bool) {
 	perms := map[string]wire.QueueData{}
 	for _, qd := range rd.QueueDatas {
 		perms[qd.BrokerName] = qd
 	}
 	brokers := append([]wire.BrokerData(nil), rd.BrokerDatas...)
 	sort.Slice(brokers, func(i, j int) bool { return brokers[i].BrokerName < brokers[j].BrokerName })
-	var out []*v2.MessageQueue
 	for _, bd := range brokers {
 		master, ok := bd.BrokerAddrs[0]
 		qd, hasQueues := perms[bd.BrokerName]
@@ -113,7 +121,7 @@ func buildQueues(topic *v2.Resource, rd *wire.TopicRouteData, grpcAddrs map[stri
 			if err != nil {
 				continue
 			}
-			addr = net.JoinHostPort(host, strconv.Itoa(ownPort))
+			addr, guessed = net.JoinHostPort(host, strconv.Itoa(ownPort)), true
 		}
 		ep := endpoints(addr)
 		if ep == nil {
@@ -122,7 +130,7 @@ func buildQueues(topic *v2.Resource, rd *wire.TopicRouteData, grpcAddrs map[stri
 		broker := &v2.Broker{Name: bd.BrokerName, Id: 0, Endpoints: ep}
 		out = append(out, queuesOf(topic, qd, broker)...)
 	}
-	return out
+	return out, guessed
 }
 
 // queuesOf splits a broker's queues by permission as Java's

@@ -43,8 +43,9 @@ type Backend interface {
 	// with a nil error means the topic is unknown.
 	Route(topic string) (*wire.TopicRouteData, error)
 	// GrpcAddrs maps brokers' remoting addresses to the gRPC addresses
-	// they published in the name servers.
-	GrpcAddrs() map[string]string
+	// they published in the name servers; want lists the addresses the
+	// caller needs (a missing one makes a fresh lookup worthwhile).
+	GrpcAddrs(want []string) map[string]string
 }
 
 // Message is one message to store, in the broker's terms.

@@ -53,7 +53,7 @@ func (r *recorder) Route(topic string) (*wire.TopicRouteData, error) {
 	}, nil
 }
 
-func (r *recorder) GrpcAddrs() map[string]string { return nil }
+func (r *recorder) GrpcAddrs([]string) map[string]string { return nil }
 
 func (r *recorder) count() int {
 	r.mu.Lock()
@@ -168,7 +168,10 @@ func TestBuildQueuesSplitsPermissionsAndUsesPublishedAddrs(t *testing.T) {
 			{BrokerName: "slaveonly", Perm: 6, ReadQueueNums: 1, WriteQueueNums: 1},
 		},
 	}
-	q := buildQueues(&v2.Resource{Name: "T"}, rd, map[string]string{"10.0.0.2:10911": "10.0.0.2:9001"}, 8081)
+	q, guessed := buildQueues(&v2.Resource{Name: "T"}, rd, map[string]string{"10.0.0.2:10911": "10.0.0.2:9001"}, 8081)
+	if !guessed {
+		t.Error("broker a published no address: its entry is a guess")
+	}
 	type row struct {
 		broker string
 		id     int32

@@ -200,26 +200,43 @@ func (g grpcBackend) Route(topic string) (*wire.TopicRouteData, error) {
 	return nil, fmt.Errorf("no name server answered: %v", errs)
 }
 
-// GrpcAddrs reads the brokers' published gRPC addresses (cached briefly).
-func (g grpcBackend) GrpcAddrs() map[string]string {
+// GrpcAddrs reads the brokers' published gRPC addresses, cached; a
+// wanted address missing from the cache refreshes it, at most once a
+// second (a broker publishes right after its first registration).
+func (g grpcBackend) GrpcAddrs(want []string) map[string]string {
 	b := g.b
 	s := b.grpc
 	s.addrsMu.Lock()
 	defer s.addrsMu.Unlock()
-	if s.addrs != nil && time.Since(s.addrsAt) < grpcAddrsTTL {
+	age := time.Since(s.addrsAt)
+	fresh := s.addrs != nil && age < grpcAddrsTTL
+	if fresh && age >= time.Second {
+		for _, a := range want {
+			if s.addrs[a] == "" {
+				fresh = false
+				break
+			}
+		}
+	}
+	if fresh {
 		return s.addrs
 	}
 	for _, ns := range b.namesrvAddrs() {
 		resp, err := b.namesrv.Invoke(ns, wire.NewRequest(wire.GetKVListByNamespace, map[string]string{"namespace": GrpcEndpointsNamespace}, nil), 3*time.Second)
-		if err != nil || resp.Code != wire.Success {
+		if err != nil || (resp.Code != wire.Success && resp.Code != wire.QueryNotFound) {
 			continue
 		}
 		var kv wire.KVTable
-		if err := wire.UnmarshalLenient(resp.Body, &kv); err != nil {
-			b.log.Warn("decode the published gRPC addresses failed", "namesrv", ns, "err", err)
-			continue
+		if resp.Code == wire.Success {
+			if err := wire.UnmarshalLenient(resp.Body, &kv); err != nil {
+				b.log.Warn("decode the published gRPC addresses failed", "namesrv", ns, "err", err)
+				continue
+			}
 		}
 		s.addrs, s.addrsAt = kv.Table, time.Now()
+		if s.addrs == nil {
+			s.addrs = map[string]string{}
+		}
 		return s.addrs
 	}
 	return s.addrs // the last known, if any

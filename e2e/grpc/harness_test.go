@@ -221,16 +221,31 @@ type cluster struct {
 
 func startCluster(t *testing.T, brokerKV ...string) *cluster {
 	t.Helper()
+	ns := startNamesrv(t)
+	br, ga := startBroker(t, ns.addr, brokerKV...)
+	return &cluster{ns: ns, broker: br, grpcAddr: ga}
+}
+
+func startNamesrv(t *testing.T) *proc {
+	t.Helper()
 	dir := t.TempDir()
 	ns := start(t, namesrvReady, nil, "mqnamesrv", "-p", "listenPort=0",
-		"-p", "kvConfigPath="+filepath.Join(dir, "ns", "kvConfig.json"), "-p", "logDir="+filepath.Join(dir, "ns", "logs"))
+		"-p", "kvConfigPath="+filepath.Join(dir, "kvConfig.json"), "-p", "logDir="+filepath.Join(dir, "logs"))
 	_, port, err := net.SplitHostPort(ns.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ns.addr = net.JoinHostPort("127.0.0.1", port)
+	return ns
+}
+
+// startBroker runs a broker serving gRPC on a free port; it returns the
+// broker and its gRPC address.
+func startBroker(t *testing.T, namesrv string, brokerKV ...string) (*proc, string) {
+	t.Helper()
+	dir := t.TempDir()
 	args := []string{
-		"-n", ns.addr, "--enable-proxy",
+		"-n", namesrv, "--enable-proxy",
 		"-p", "listenPort=0", "-p", "grpcServerPort=0", "-p", "brokerIP1=127.0.0.1",
 		"-p", "storePathRootDir=" + filepath.Join(dir, "store"), "-p", "logDir=" + filepath.Join(dir, "logs"),
 		"-p", "mappedFileSizeCommitLog=" + fmt.Sprint(16<<20), "-p", "maxHashSlotNum=10000", "-p", "maxIndexNum=40000",
@@ -243,7 +258,7 @@ func startCluster(t *testing.T, brokerKV ...string) *cluster {
 	if ga == "" {
 		t.Fatalf("broker printed no gRPC address:\n%s", br.out.String())
 	}
-	return &cluster{ns: ns, broker: br, grpcAddr: ga}
+	return br, ga
 }
 
 // waitFor polls cond until it holds or the timeout passes.
