@@ -64,7 +64,8 @@ func msg(topic, body string) *v2.Message {
 // the client module's own protocol, and that refused messages are not
 // stored: the good sends around them get consecutive queue offsets.
 func TestCodes(t *testing.T) {
-	c := startCluster(t, "maxMessageSize=1024", "grpcMaxInboundMessageSize=65536")
+	// SYNC_FLUSH: every good send waits for its fsync.
+	c := startCluster(t, "maxMessageSize=1024", "grpcMaxInboundMessageSize=65536", "flushDiskType=SYNC_FLUSH")
 	const topic = "GrpcCodes"
 	createTopic(t, c, topic, 1)
 	tlsClient, _ := dial(t, c.grpcAddr, true)

@@ -80,6 +80,15 @@ func TestV5ProducerToV4PushConsumer(t *testing.T) {
 	if len(offsets) != n/4 {
 		t.Errorf("queue offsets %v: want %d distinct, each from 4 queues", offsets, n/4)
 	}
+	// A 3 MiB body passes gRPC's limits; its tag keeps it from the
+	// consumer below (broker-side tag filtering of 5.x messages).
+	big := &rmq.Message{Topic: topic, Body: make([]byte, 3<<20)}
+	big.SetTag("TagB")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	if _, err := p.Send(ctx, big); err != nil {
+		t.Fatalf("3 MiB send: %v", err)
+	}
+	cancel()
 
 	var mu sync.Mutex
 	got := map[string]*primitive.MessageExt{}
@@ -116,6 +125,9 @@ func TestV5ProducerToV4PushConsumer(t *testing.T) {
 	defer mu.Unlock()
 	if dups != 0 {
 		t.Errorf("%d messages delivered twice", dups)
+	}
+	if len(got) != n {
+		t.Errorf("%d messages delivered, want %d (the TagB one filtered out)", len(got), n)
 	}
 	for i := range n {
 		body := fmt.Sprintf("v5-%d", i)
