@@ -57,8 +57,6 @@ func withNamespace(ctx context.Context, r *v2.Resource) string {
 // client is what the broker knows about one 5.x client.
 type client struct {
 	settings *v2.Settings
-	language string
-	version  string
 	lastSeen time.Time
 	streams  int // open Telemetry streams
 }
@@ -72,7 +70,8 @@ type clientTable struct {
 
 func newClientTable() *clientTable { return &clientTable{m: map[string]*client{}} }
 
-func (t *clientTable) put(id string, s *v2.Settings, lang, version string) {
+// put stores a client's Settings; first reports its first Settings.
+func (t *clientTable) put(id string, s *v2.Settings) (first bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c := t.m[id]
@@ -80,7 +79,9 @@ func (t *clientTable) put(id string, s *v2.Settings, lang, version string) {
 		c = &client{}
 		t.m[id] = c
 	}
-	c.settings, c.language, c.version, c.lastSeen = s, lang, version, time.Now()
+	first = c.settings == nil
+	c.settings, c.lastSeen = s, time.Now()
+	return first
 }
 
 // touch records a heartbeat; false for a client whose Settings are unknown.
@@ -187,7 +188,10 @@ func (s *Server) Telemetry(ss v2.MessagingService_TelemetryServer) error {
 			if err != nil {
 				return err
 			}
-			s.clients.put(id, c.Settings, header(ctx, hdrLanguage), header(ctx, hdrVersion))
+			if s.clients.put(id, c.Settings) {
+				s.log.Info("[GRPC_CLIENT] registered", "clientId", id, "type", c.Settings.GetClientType().String(),
+					"language", header(ctx, hdrLanguage), "version", header(ctx, hdrVersion), "remote", peerHost(ctx).String())
+			}
 			if err := ss.Send(&v2.TelemetryCommand{Status: statusOK(), Command: &v2.TelemetryCommand_Settings{Settings: reply}}); err != nil {
 				return nil
 			}

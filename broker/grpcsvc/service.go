@@ -142,6 +142,7 @@ func (s *Server) Serve() error {
 func (s *Server) Stop() {
 	close(s.stop)
 	s.grpc.Stop()
+	_ = s.lis.Close() // Stop closes it only if Serve ran
 	s.wg.Wait()
 }
 

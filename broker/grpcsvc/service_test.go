@@ -417,3 +417,35 @@ func TestConsumerRPCsSayNotImplemented(t *testing.T) {
 		t.Errorf("pull: %v, want Unimplemented", err)
 	}
 }
+
+func TestClientExpiry(t *testing.T) {
+	ct := newClientTable()
+	pt := v2.ClientType_PRODUCER
+	ct.put("idle", &v2.Settings{ClientType: &pt})
+	ct.put("streaming", &v2.Settings{ClientType: &pt})
+	ct.streamOpened("streaming")
+	if gone := ct.expire(time.Now().Add(-time.Minute)); len(gone) != 0 {
+		t.Fatalf("expired too early: %v", gone)
+	}
+	// Go v5.1.2 never says goodbye: a client without a stream or a
+	// heartbeat goes; one with an open stream stays.
+	if gone := ct.expire(time.Now().Add(time.Minute)); len(gone) != 1 || gone[0] != "idle" {
+		t.Fatalf("expired %v, want [idle]", gone)
+	}
+	if ct.touch("idle") || !ct.touch("streaming") {
+		t.Fatal("heartbeat after expiry")
+	}
+}
+
+func TestNamespace(t *testing.T) {
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs(hdrNamespace, "prod"))
+	if got := withNamespace(ctx, &v2.Resource{Name: "T"}); got != "prod%T" {
+		t.Errorf("header namespace: %q", got)
+	}
+	if got := withNamespace(ctx, &v2.Resource{Name: "T", ResourceNamespace: "dev"}); got != "dev%T" {
+		t.Errorf("resource namespace: %q", got)
+	}
+	if got := withNamespace(context.Background(), &v2.Resource{Name: "T"}); got != "T" {
+		t.Errorf("no namespace: %q", got)
+	}
+}
