@@ -7,7 +7,7 @@ GOFLAGS ?=
 E2E_CMDS := ./broker/cmd/mqnamesrv ./broker/cmd/mqbroker ./broker/cmd/mqnsaddr ./broker/cmd/mqcontroller ./mqadmin/cmd/mqadmin ./zabbix/cmd/mqops-zbx
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build build-race run run-ha test-ha-soak test-ha-catchup test test-unit test-e2e test-e2e-norace test-zabbix \
+.PHONY: all build build-race run run-ha test-ha-soak test-ha-catchup test test-unit test-e2e test-e2e-grpc test-e2e-norace test-zabbix \
 	test-zabbix-server test-ansible lint bench fuzz clean deps
 
 all: build
@@ -61,6 +61,7 @@ lint: $(BIN)/tools/staticcheck-$(STATICCHECK_VERSION)
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(BIN)/tools/staticcheck-$(STATICCHECK_VERSION) ./...
+	cd e2e/grpc && $(GO) vet ./... && $(CURDIR)/$(BIN)/tools/staticcheck-$(STATICCHECK_VERSION) ./...
 	ansible-lint -q -c tests/ansible/ansible-lint.yml ansible.cfg inventory playbooks roles tests/ansible
 
 # staticcheck at a fixed version, from the Go module proxy.
@@ -73,8 +74,17 @@ test-unit:
 
 # Against race-built daemons and mqadmin (bin/race): a race report fails
 # the test whose process printed it.
+# e2e/grpc (the RocketMQ 5 clients; a module of its own) runs after
+# ./e2e/ whatever its result.
 test-e2e: build-race
-	MQOPS_E2E_BIN=$(CURDIR)/$(BIN)/race $(GO) test -count=1 -timeout 20m -parallel 6 -skip '^TestZabbix' ./e2e/
+	MQOPS_E2E_BIN=$(CURDIR)/$(BIN)/race $(GO) test -count=1 -timeout 20m -parallel 6 -skip '^TestZabbix' ./e2e/; rc=$$?; 	  $(MAKE) --no-print-directory test-e2e-grpc E2E_GRPC_BIN=$(CURDIR)/$(BIN)/race || rc=1; exit $$rc
+
+# The RocketMQ 5 gRPC service with the official clients (e2e/grpc, its
+# own Go module: golang/v5 v5.1.2 and rocketmq-client-go v2.1.2).
+E2E_GRPC_BIN ?= $(CURDIR)/$(BIN)
+test-e2e-grpc:
+	@[ -x $(E2E_GRPC_BIN)/mqbroker ] || $(MAKE) --no-print-directory build
+	cd e2e/grpc && MQOPS_E2E_BIN=$(E2E_GRPC_BIN) $(GO) test -count=1 -timeout 10m ./...
 
 # The same without the race detector (not part of make test).
 test-e2e-norace: build

@@ -225,6 +225,7 @@ func brokerArgs(dir brokerDir, namesrv string, extra ...string) []string {
 	args := []string{
 		"-n", namesrv,
 		"-p", "listenPort=0",
+		"-p", "grpcServerPort=0", // when a test turns enableProxy on
 		"-p", "brokerIP1=127.0.0.1",
 		"-p", "storePathRootDir=" + filepath.Join(string(dir), "store"),
 		"-p", "logDir=" + filepath.Join(string(dir), "logs"),

@@ -138,6 +138,23 @@ type Broker struct {
 	StorePathEpochFile              string // storePathEpochFile, default <storePathRootDir>/epochFileCheckpoint
 	StorePathBrokerIdentity         string // storePathBrokerIdentity, default <storePathRootDir>/brokerIdentity
 
+	// The RocketMQ 5 gRPC service (apache.rocketmq.v2.MessagingService)
+	// served from the broker, as Java's proxy in local mode; key names and
+	// defaults of apache/rocketmq
+	// proxy/src/main/java/org/apache/rocketmq/proxy/config/ProxyConfig.java.
+	// enableProxy (mqops; Java's `mqbroker --enable-proxy`, which mqbroker
+	// also takes) turns it on.
+	EnableProxy               bool
+	GrpcServerPort            int    // grpcServerPort; 0 binds any free port
+	GrpcMaxInboundMessageSize int    // grpcMaxInboundMessageSize, bytes of one request
+	TLSTestModeEnable         bool   // tlsTestModeEnable: a self-signed certificate when tlsCertPath/tlsKeyPath are not set
+	TLSCertPath               string // tlsCertPath, PEM
+	TLSKeyPath                string // tlsKeyPath, PEM
+	// tlsServerMode (Java's JVM property tls.server.mode): disabled
+	// (plaintext only), permissive (TLS and plaintext on one port, the
+	// first byte decides) or enforcing (TLS only).
+	TLSServerMode string
+
 	kept
 }
 
@@ -255,6 +272,11 @@ func defaultBroker() *Broker {
 		HAMaxTimeSlaveNotCatchup:        15000,
 		MinInSyncReplicas:               1,
 		InSyncReplicas:                  1,
+
+		GrpcServerPort:            8081,
+		GrpcMaxInboundMessageSize: 130 << 20,
+		TLSTestModeEnable:         true,
+		TLSServerMode:             "permissive",
 	}
 }
 
@@ -339,6 +361,13 @@ func (b *Broker) keys() []key {
 		boolean("asyncLearner", &b.AsyncLearner),
 		derived(str("storePathEpochFile", &b.StorePathEpochFile, nonEmpty)),
 		derived(str("storePathBrokerIdentity", &b.StorePathBrokerIdentity, nonEmpty)),
+		boolean("enableProxy", &b.EnableProxy),
+		integer("grpcServerPort", &b.GrpcServerPort, javaInt, listenPort),
+		integer("grpcMaxInboundMessageSize", &b.GrpcMaxInboundMessageSize, javaInt, positive),
+		boolean("tlsTestModeEnable", &b.TLSTestModeEnable),
+		str("tlsCertPath", &b.TLSCertPath, nil),
+		str("tlsKeyPath", &b.TLSKeyPath, nil),
+		str("tlsServerMode", &b.TLSServerMode, oneOf("disabled", "permissive", "enforcing")),
 	}
 }
 
@@ -374,6 +403,15 @@ func (b *Broker) finish() ([]string, error) {
 	}
 	if b.HAListenPort == b.ListenPort && b.ListenPort != 0 {
 		return warnings, fmt.Errorf("haListenPort = %d: same as listenPort", b.HAListenPort)
+	}
+	if b.EnableProxy && b.GrpcServerPort != 0 && (b.GrpcServerPort == b.ListenPort || b.GrpcServerPort == b.HAListenPort) {
+		return warnings, fmt.Errorf("grpcServerPort = %d: same as listenPort or haListenPort", b.GrpcServerPort)
+	}
+	if (b.TLSCertPath == "") != (b.TLSKeyPath == "") {
+		return warnings, errors.New("tlsCertPath and tlsKeyPath go together: set both or neither")
+	}
+	if b.EnableProxy && b.TLSServerMode != "disabled" && b.TLSCertPath == "" && !b.TLSTestModeEnable {
+		return warnings, errors.New("tlsServerMode = " + b.TLSServerMode + " needs tlsCertPath and tlsKeyPath, or tlsTestModeEnable = true for a self-signed certificate")
 	}
 	// Accepted keys (compat.go) whose true value mqops cannot honour.
 	if v, _ := strconv.ParseBool(strings.TrimSpace(b.compat["enableDLegerCommitLog"])); v {

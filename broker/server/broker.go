@@ -108,6 +108,9 @@ type Broker struct {
 	stopMu   sync.RWMutex // stopping is set before waiting for background work
 	stopping bool
 
+	grpc   *grpcState    // the RocketMQ 5 gRPC service (enableProxy); nil if off
+	grpcRR atomic.Uint32 // round robin of gRPC sends over write queues
+
 	registerKick chan struct{}
 	// registerMu serialises registerAll (Java's registerBrokerAll is
 	// synchronized): a registration built before a role change must not
@@ -241,6 +244,11 @@ func New(o Options) (*Broker, error) {
 		b.srv.Close()
 		return nil, err
 	}
+	if err := b.openGrpc(); err != nil {
+		b.store.Close()
+		b.srv.Close()
+		return nil, err
+	}
 	b.namesrv = remoting.NewClient(nil, o.Log)
 	b.sync = slavesync.New(slavesync.Options{
 		Master: b.masterAddr, Self: b.addr, Client: b.namesrv, Timeout: slaveSyncTimeout,
@@ -354,6 +362,7 @@ func (b *Broker) Start() {
 	}
 	b.startHA()
 	b.startController()
+	b.startGrpc()
 	b.registerAll()
 	b.wg.Add(3)
 	go b.registerLoop()
@@ -370,6 +379,7 @@ func (b *Broker) Close() error {
 	close(b.stop)
 	b.unregisterAll()
 	b.srv.Close()
+	b.closeGrpc()
 	b.namesrv.Close()
 	b.wg.Wait()
 	b.closeController()
@@ -668,6 +678,7 @@ func (b *Broker) registerAll() {
 					b.followRegisteredMaster(resp)
 					b.noteRegistered(resp)
 				}
+				b.publishGrpcAddr(addr, timeout)
 			}
 		}(a)
 	}

@@ -236,15 +236,23 @@ func (b *Broker) ctlRegistered(resp *wire.Command) {
 // inSyncNotEnough refuses a send that would need more in-sync replicas
 // than the group has (minInSyncReplicas; Java's IN_SYNC_REPLICAS_NOT_ENOUGH).
 func (b *Broker) inSyncNotEnough(c *remoting.Conn, req *wire.Command, wait bool) bool {
-	if b.ctl == nil || !wait || !b.ctl.ha.IsMaster() || b.cfg.MinInSyncReplicas <= 1 {
-		return false
-	}
-	if b.ctl.ha.InSyncReplicas() >= b.cfg.MinInSyncReplicas {
+	if !b.inSyncShort(wait) {
 		return false
 	}
 	b.putFailed.Add(1)
-	c.ReplyCode(req, wire.SystemError, "in-sync replicas not enough")
+	c.ReplyCode(req, wire.SystemError, remarkInSyncNotEnough)
 	return true
+}
+
+const remarkInSyncNotEnough = "in-sync replicas not enough"
+
+// inSyncShort reports a controller-mode master with fewer in-sync
+// replicas than minInSyncReplicas, which refuses sends that wait.
+func (b *Broker) inSyncShort(wait bool) bool {
+	if b.ctl == nil || !wait || !b.ctl.ha.IsMaster() || b.cfg.MinInSyncReplicas <= 1 {
+		return false
+	}
+	return b.ctl.ha.InSyncReplicas() < b.cfg.MinInSyncReplicas
 }
 
 // handleNotifyRoleChanged serves NOTIFY_BROKER_ROLE_CHANGED from a controller.

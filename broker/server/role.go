@@ -35,12 +35,12 @@ func parseRole(s string) brokerRole {
 
 func (b *Broker) isSlave() bool { return brokerRole(b.role.Load()) == roleSlave }
 
-// slaveRefusesSend is the send answer of a slave, Java's for a store that
-// refuses appends (its remark lists the possible causes, "messages are put
-// to the slave" among them).
-func (b *Broker) slaveRefusesSend(c *remoting.Conn, req *wire.Command) {
-	c.ReplyCode(req, wire.ServiceNotAvailable, "service not available now. It may be caused by one of the following reasons: "+
-		"the broker's disk is full ["+b.diskUtil()+"], messages are put to the slave, message store has been shut down, etc.")
+// slaveRefusesSendRemark is the remark of a slave's SERVICE_NOT_AVAILABLE
+// send answer, Java's for a store that refuses appends (it lists the
+// possible causes, "messages are put to the slave" among them).
+func (b *Broker) slaveRefusesSendRemark() string {
+	return "service not available now. It may be caused by one of the following reasons: " +
+		"the broker's disk is full [" + b.diskUtil() + "], messages are put to the slave, message store has been shut down, etc."
 }
 
 // diskUtil is Java's SendMessageProcessor.diskUtil: the used fraction of

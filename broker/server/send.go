@@ -129,34 +129,9 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 		c.ReplyCode(req, wire.MessageIllegal, fmt.Sprintf("the batch size %d is larger than maxMessageSize %d", len(req.Body), b.cfg.MaxMessageSize))
 		return
 	}
-	if b.permission()&wire.PermWrite == 0 {
-		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("the broker[%s] sending message is forbidden", b.addr))
-		return
-	}
-	if b.isSlave() {
-		b.slaveRefusesSend(c, req)
-		return
-	}
-	if err := wire.CheckTopic(h.topic); err != nil {
-		c.ReplyCode(req, wire.SystemError, err.Error())
-		return
-	}
-	if meta.NotAllowedToSend[string(h.topic)] {
-		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("Sending message to topic[%s] is forbidden.", h.topic))
-		return
-	}
-	tc := b.topics.Get(h.topic)
+	tc, code, remark := b.sendTarget(h.topic, &h)
 	if tc == nil {
-		var code int32
-		var remark string
-		tc, code, remark = b.autoCreateTopic(&h)
-		if tc == nil {
-			c.ReplyCode(req, code, remark)
-			return
-		}
-	}
-	if tc.Perm&wire.PermWrite == 0 {
-		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("the topic[%s] sending message is forbidden", h.topic))
+		c.ReplyCode(req, code, remark)
 		return
 	}
 	maxQ := max(tc.ReadQueueNums, tc.WriteQueueNums)
@@ -209,6 +184,40 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 		b.stats.TopicPut(h.topic, 1, int(r.WroteBytes))
 	}
 	b.replySend(c, req, r, h.queueID, wait, nil)
+}
+
+// sendTarget is the topic a send may write to, or the code and remark
+// refusing it: the checks every front end (remoting, gRPC) makes before
+// a message touches the log. h, the remoting header, allows creating an
+// unknown topic from its template; without it an unknown topic is refused.
+func (b *Broker) sendTarget(topic []byte, h *sendHeader) (*wire.TopicConfig, int32, string) {
+	if b.permission()&wire.PermWrite == 0 {
+		return nil, wire.NoPermission, fmt.Sprintf("the broker[%s] sending message is forbidden", b.addr)
+	}
+	if b.isSlave() {
+		return nil, wire.ServiceNotAvailable, b.slaveRefusesSendRemark()
+	}
+	if err := wire.CheckTopic(topic); err != nil {
+		return nil, wire.SystemError, err.Error()
+	}
+	if meta.NotAllowedToSend[string(topic)] {
+		return nil, wire.NoPermission, fmt.Sprintf("Sending message to topic[%s] is forbidden.", topic)
+	}
+	tc := b.topics.Get(topic)
+	if tc == nil {
+		if h == nil {
+			return nil, wire.TopicNotExist, fmt.Sprintf("topic[%s] not exist, apply first please!", topic)
+		}
+		var code int32
+		var remark string
+		if tc, code, remark = b.autoCreateTopic(h); tc == nil {
+			return nil, code, remark
+		}
+	}
+	if tc.Perm&wire.PermWrite == 0 {
+		return nil, wire.NoPermission, fmt.Sprintf("the topic[%s] sending message is forbidden", topic)
+	}
+	return tc, 0, ""
 }
 
 // storedProperties appends to dst the properties as Java stores them: the
@@ -329,28 +338,33 @@ func (b *Broker) replySend(c *remoting.Conn, req *wire.Command, r store.PutResul
 		c.Reply(req, &resp)
 		return
 	}
-	flush, repl := b.store.SyncFlush(), b.syncMaster
+	flush, repl, replCode := b.ackWaits(r.EndOffset)
+	if flush || repl {
+		b.replyAfterWait(c, &resp, r.EndOffset, flush, repl, replCode)
+		return
+	}
+	if replCode != wire.Success {
+		resp.Code, resp.Remark = replCode, remarkSlaveNotAvailable
+	}
+	c.Reply(req, &resp)
+}
+
+// ackWaits is what a send stored up to end waits for before its answer:
+// the group commit (SYNC_FLUSH) and a slave's ack (SYNC_MASTER, or the
+// controller-mode ack rule). replCode is SlaveNotAvailable when a
+// SYNC_MASTER has no slave fit to wait for (Java's HAService.isSlaveOK):
+// then the answer says so at once, still a stored message.
+func (b *Broker) ackWaits(end int64) (flush, repl bool, replCode int32) {
+	flush, repl, replCode = b.store.SyncFlush(), b.syncMaster, wire.Success
 	if b.ctl != nil {
 		// Controller mode: the ack rule (allAckInSyncStateSet,
 		// inSyncReplicas) decides; minInSyncReplicas was checked before
 		// the put.
 		repl = b.ctl.ha.IsMaster() && (b.cfg.AllAckInSyncStateSet || b.cfg.InSyncReplicas > 1)
-	} else if repl && !b.haServer.SlaveOK(r.EndOffset) {
-		// Java's HAService.isSlaveOK: no slave connected, or too far
-		// behind to wait for; answered at once, still a stored message.
-		if !flush {
-			resp.Code, resp.Remark = wire.SlaveNotAvailable, remarkSlaveNotAvailable
-			c.Reply(req, &resp)
-			return
-		}
-		b.replyAfterWait(c, &resp, r.EndOffset, true, false, wire.SlaveNotAvailable)
-		return
+	} else if repl && !b.haServer.SlaveOK(end) {
+		repl, replCode = false, wire.SlaveNotAvailable
 	}
-	if flush || repl {
-		b.replyAfterWait(c, &resp, r.EndOffset, flush, repl, wire.Success)
-		return
-	}
-	c.Reply(req, &resp)
+	return flush, repl, replCode
 }
 
 var (
@@ -358,56 +372,62 @@ var (
 	remarkFlushSlaveTimeout = []byte("flush slave timeout")
 )
 
-// sendWait is one send waiting for its group commit (SYNC_FLUSH) and a
-// slave's ack (SYNC_MASTER) at once, as Java's CommitLog.asyncPutMessage
+// ackWait is one stored send waiting for its group commit (SYNC_FLUSH) and
+// a slave's ack (SYNC_MASTER) at once, as Java's CommitLog.asyncPutMessage
 // combines submitFlushRequest and submitReplicaRequest (apache/rocketmq
 // store/src/main/java/org/apache/rocketmq/store/CommitLog.java). The last
-// of the two to complete sends the answer.
-type sendWait struct {
+// of the two to complete answers: a remoting send with its encoded frame
+// on c, any other caller (gRPC) through done.
+type ackWait struct {
 	b        *Broker
-	c        *remoting.Conn
-	frame    []byte
 	pending  atomic.Int32
 	flushOK  bool  // written before the pending decrement that publishes it
-	replCode int32 // Success, SlaveNotAvailable or FlushSlaveTimeout
+	replCode int32 // Success, SlaveNotAvailable or FlushSlaveTimeout; likewise
+
+	c     *remoting.Conn
+	frame []byte
+	done  func(flushOK bool, replCode int32)
+
 	// The callbacks, bound once: a method value made per send would be an
 	// allocation per send.
 	flushedFn, ackedFn func(ok bool)
 }
 
-// sendWaits recycles sendWait and its frame buffer: no allocation per
-// waiting send once warm. A free list rather than a sync.Pool, which every
-// GC empties: thousands of sends may wait for one group commit.
-var sendWaits struct {
+// ackWaitFree recycles ackWait and its frame buffer: no allocation per
+// waiting remoting send once warm. A free list rather than a sync.Pool,
+// which every GC empties: thousands of sends may wait for one group commit.
+var ackWaitFree struct {
 	mu   sync.Mutex
-	free []*sendWait
+	free []*ackWait
 }
 
-// maxFreeSendWaits bounds what the free list keeps (a few MiB at most).
-const maxFreeSendWaits = 1 << 14
+// maxFreeAckWaits bounds what the free list keeps (a few MiB at most).
+const maxFreeAckWaits = 1 << 14
 
-func getSendWait() *sendWait {
-	sendWaits.mu.Lock()
-	if n := len(sendWaits.free); n > 0 {
-		w := sendWaits.free[n-1]
-		sendWaits.free[n-1] = nil
-		sendWaits.free = sendWaits.free[:n-1]
-		sendWaits.mu.Unlock()
-		return w
+func (b *Broker) getAckWait(replCode int32) *ackWait {
+	var w *ackWait
+	ackWaitFree.mu.Lock()
+	if n := len(ackWaitFree.free); n > 0 {
+		w = ackWaitFree.free[n-1]
+		ackWaitFree.free[n-1] = nil
+		ackWaitFree.free = ackWaitFree.free[:n-1]
 	}
-	sendWaits.mu.Unlock()
-	w := &sendWait{}
-	w.flushedFn, w.ackedFn = w.flushed, w.acked
+	ackWaitFree.mu.Unlock()
+	if w == nil {
+		w = &ackWait{}
+		w.flushedFn, w.ackedFn = w.flushed, w.acked
+	}
+	w.b, w.flushOK, w.replCode = b, true, replCode
 	return w
 }
 
-func putSendWait(w *sendWait) {
-	w.b, w.c = nil, nil
-	sendWaits.mu.Lock()
-	if len(sendWaits.free) < maxFreeSendWaits {
-		sendWaits.free = append(sendWaits.free, w)
+func putAckWait(w *ackWait) {
+	w.b, w.c, w.done = nil, nil, nil
+	ackWaitFree.mu.Lock()
+	if len(ackWaitFree.free) < maxFreeAckWaits {
+		ackWaitFree.free = append(ackWaitFree.free, w)
 	}
-	sendWaits.mu.Unlock()
+	ackWaitFree.mu.Unlock()
 }
 
 // replyAfterWait answers when the waits complete, while the read loop
@@ -415,8 +435,27 @@ func putSendWait(w *sendWait) {
 // frame. replCode is the replica status known before waiting (a slave
 // found unavailable).
 func (b *Broker) replyAfterWait(c *remoting.Conn, resp *wire.Command, end int64, flush, repl bool, replCode int32) {
-	w := getSendWait()
-	w.b, w.c, w.frame, w.flushOK, w.replCode = b, c, wire.AppendFrame(w.frame[:0], resp), true, replCode
+	w := b.getAckWait(replCode)
+	w.c, w.frame = c, wire.AppendFrame(w.frame[:0], resp)
+	b.startWaits(w, end, flush, repl)
+}
+
+// waitAcks runs the waits ackWaits chose and calls done once both are
+// over (at once if none); flushOK is false when the flush failed or timed
+// out, replCode turns FlushSlaveTimeout when the slave did not ack.
+func (b *Broker) waitAcks(end int64, flush, repl bool, done func(flushOK bool, replCode int32)) {
+	if !flush && !repl {
+		done(true, wire.Success)
+		return
+	}
+	w := b.getAckWait(wire.Success)
+	w.done = done
+	b.startWaits(w, end, flush, repl)
+}
+
+// startWaits registers w for the group commit and/or the slave's ack; at
+// least one of flush and repl is true.
+func (b *Broker) startWaits(w *ackWait, end int64, flush, repl bool) {
 	n := int32(0)
 	if flush {
 		n++
@@ -437,38 +476,53 @@ func (b *Broker) replyAfterWait(c *remoting.Conn, resp *wire.Command, end int64,
 	}
 }
 
-func (w *sendWait) flushed(ok bool) {
+func (w *ackWait) flushed(ok bool) {
 	w.flushOK = ok
-	w.done()
+	w.finish()
 }
 
-func (w *sendWait) acked(ok bool) {
+func (w *ackWait) acked(ok bool) {
 	if !ok {
 		w.replCode = wire.FlushSlaveTimeout
 	}
-	w.done()
+	w.finish()
 }
 
-// done sends the answer once both waits are over: a failed store wins
-// (the message is not known to be durable), then the replica's status
-// (Java sets it after the flush status), then the flush timeout.
-func (w *sendWait) done() {
+func (w *ackWait) finish() {
 	if w.pending.Add(-1) != 0 {
 		return
 	}
-	frame := w.frame
-	switch {
-	case !w.flushOK && w.b.store.Failure() != nil:
-		frame = storeFailedFrame(frame, w.b.store.Failure())
-	case w.replCode == wire.SlaveNotAvailable:
-		frame = recodedFrame(frame, wire.SlaveNotAvailable, remarkSlaveNotAvailable)
-	case w.replCode == wire.FlushSlaveTimeout:
-		frame = recodedFrame(frame, wire.FlushSlaveTimeout, remarkFlushSlaveTimeout)
-	case !w.flushOK:
-		frame = recodedFrame(frame, wire.FlushDiskTimeout, remarkFlushDiskTimeout)
+	if w.done != nil {
+		w.done(w.flushOK, w.replCode)
+	} else {
+		frame := w.frame
+		switch code, remark, failure := w.b.ackOutcome(w.flushOK, w.replCode); {
+		case failure != nil:
+			frame = storeFailedFrame(frame, failure)
+		case code != wire.Success:
+			frame = recodedFrame(frame, code, remark)
+		}
+		_ = w.c.SendFrame(frame) // copies the frame
 	}
-	_ = w.c.SendFrame(frame) // copies the frame
-	putSendWait(w)
+	putAckWait(w)
+}
+
+// ackOutcome is the answer to a stored send once its waits are over: a
+// failed store wins (the message is not known to be durable; failure is
+// then non-nil), then the replica's status (Java sets it after the flush
+// status), then the flush timeout.
+func (b *Broker) ackOutcome(flushOK bool, replCode int32) (code int32, remark []byte, failure *store.Failure) {
+	switch {
+	case !flushOK && b.store.Failure() != nil:
+		return wire.ServiceNotAvailable, nil, b.store.Failure()
+	case replCode == wire.SlaveNotAvailable:
+		return replCode, remarkSlaveNotAvailable, nil
+	case replCode == wire.FlushSlaveTimeout:
+		return replCode, remarkFlushSlaveTimeout, nil
+	case !flushOK:
+		return wire.FlushDiskTimeout, remarkFlushDiskTimeout, nil
+	}
+	return wire.Success, nil, nil
 }
 
 var remarkFlushDiskTimeout = []byte("flush disk timeout")

@@ -1,6 +1,6 @@
 // Command mqbroker runs a RocketMQ-compatible broker.
 //
-//	mqbroker -c broker.conf [-n "ip:port;ip:port"] [-p key=value ...] [--accept-data-loss]
+//	mqbroker -c broker.conf [-n "ip:port;ip:port"] [-p key=value ...] [--enable-proxy] [--accept-data-loss]
 package main
 
 import (
@@ -30,6 +30,7 @@ func run() int {
 	flag.Var(overrides, "p", "override one config key, key=value (repeatable)")
 	pprofAddr := flag.String("pprof", "", "serve Go profiles on this address, e.g. 127.0.0.1:6060 (off by default)")
 	showVersion := flag.Bool("version", false, "print the version and exit")
+	enableProxy := flag.Bool("enable-proxy", false, "serve the RocketMQ 5 gRPC protocol on grpcServerPort (as Java's mqbroker --enable-proxy; same as enableProxy=true)")
 	acceptLoss := flag.Bool("accept-data-loss", false,
 		"start although commit-log data the checkpoint or consume queues vouch for is missing (logged at WARN, discarded); for one start, after looking")
 	flag.Parse()
@@ -39,6 +40,9 @@ func run() int {
 	}
 	if *namesrv != "" {
 		overrides["namesrvAddr"] = *namesrv
+	}
+	if *enableProxy {
+		overrides["enableProxy"] = "true"
 	}
 
 	cfg, warnings, err := config.LoadBroker(*confPath, overrides)
@@ -108,6 +112,9 @@ func run() int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	b.Start()
+	if a := b.GrpcAddr(); a != "" {
+		fmt.Printf("The broker's gRPC service (RocketMQ 5 clients) listens on %s, tlsServerMode=%s\n", a, cfg.TLSServerMode)
+	}
 	msg := fmt.Sprintf("The broker[%s, %s] boot success. serializeType=JSON", cfg.BrokerName, b.Addr())
 	if cfg.NamesrvAddr != "" {
 		msg += " and name server is " + cfg.NamesrvAddr

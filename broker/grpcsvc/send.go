@@ -1,0 +1,257 @@
+package grpcsvc
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"unicode"
+
+	v2 "github.com/apache/rocketmq-clients/golang/v5/protocol/v2"
+	"google.golang.org/grpc/peer"
+
+	"github.com/mqops/mqops/wire"
+)
+
+// Limits on user properties (Java ProxyConfig userPropertyMaxNum,
+// maxUserPropertySize).
+const (
+	maxUserProperties    = 128
+	maxUserPropertyBytes = 16 << 10
+)
+
+// reserved are the property names the broker itself uses; a user
+// property may not take one (Java's MessageConst.STRING_HASH_SET,
+// apache/rocketmq common/src/main/java/org/apache/rocketmq/common/message/MessageConst.java).
+var reserved = map[string]bool{}
+
+func init() {
+	for _, k := range []string{
+		wire.PropKeys, wire.PropTags, wire.PropWait, wire.PropDelay, wire.PropRetryTopic, wire.PropRealTopic,
+		wire.PropRealQueueID, wire.PropTranMsg, wire.PropProducerGroup, wire.PropMinOffset, wire.PropMaxOffset,
+		wire.PropBuyerID, wire.PropOriginMessageID, wire.PropTransferFlag, wire.PropCorrectionFlag, "MQ2_FLAG",
+		wire.PropReconsumeTime, wire.PropMsgRegion, wire.PropTraceSwitch, wire.PropUniqKey, wire.PropMaxReconsumeTimes,
+		wire.PropConsumeStartTime, wire.PropTranPreparedQueueOff, wire.PropTransactionCheckTimes, wire.PropCheckImmunityTime,
+		wire.PropInstanceID, wire.PropCorrelationID, wire.PropReplyToClient, wire.PropTTL, wire.PropArriveTime,
+		wire.PropPushReplyTime, wire.PropCluster, wire.PropMsgType, wire.PropInnerMultiDispatch, wire.PropInnerMultiQueueOffset,
+		wire.PropShardingKey, wire.PropTransactionID, wire.PropTimerDeliverMs, wire.PropTimerDelaySec, wire.PropTimerDelayMs,
+		wire.PropTimerOutMs, "TIMER_ENQUEUE_MS", "TIMER_DEQUEUE_MS", "TIMER_ROLL_TIMES", "TIMER_DEL_UNIQKEY",
+		"__SHARDINGKEY", "__BORNHOST", "BORN_TIMESTAMP", "TRACE_CONTEXT", "DLQ_ORIGIN_TOPIC", "DLQ_ORIGIN_MESSAGE_ID",
+		"INNER_NUM", "INNER_BASE", "1ST_POP_TIME", "POP_CK", "POP_CK_OFFSET", "__STARTDELIVERTIME",
+	} {
+		reserved[k] = true
+	}
+}
+
+// Properties the proxy adds to 5.x messages (Java SendMessageActivity.buildMessageProperty).
+const (
+	propBornHost     = "__BORNHOST"
+	propBornTime     = "BORN_TIMESTAMP"
+	propTraceContext = "TRACE_CONTEXT"
+)
+
+// sysFlag bit of a compressed body (Java MessageSysFlag.COMPRESSED_FLAG).
+const sysFlagCompressed = 0x1
+
+// sendError is a refused message: its entry code and why.
+type sendError struct {
+	code v2.Code
+	msg  string
+}
+
+func refuse(code v2.Code, format string, args ...any) *sendError {
+	return &sendError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// SendMessage stores each message on this broker; the server picks the
+// queue (the client's queue choice is not in the request). All messages
+// must share one topic (Java SendMessageActivity).
+func (s *Server) SendMessage(ctx context.Context, req *v2.SendMessageRequest) (*v2.SendMessageResponse, error) {
+	if _, bad := clientOf(ctx); bad != nil {
+		return &v2.SendMessageResponse{Status: bad}, nil
+	}
+	msgs := req.GetMessages()
+	if len(msgs) == 0 {
+		return &v2.SendMessageResponse{Status: st(v2.Code_MESSAGE_CORRUPTED, "no message to send")}, nil
+	}
+	topic := withNamespace(ctx, msgs[0].GetTopic())
+	for _, m := range msgs[1:] {
+		if withNamespace(ctx, m.GetTopic()) != topic {
+			return &v2.SendMessageResponse{Status: st(v2.Code_MESSAGE_CORRUPTED, "the messages of one send must share one topic")}, nil
+		}
+	}
+	if err := wire.CheckTopic(topic); err != nil {
+		return &v2.SendMessageResponse{Status: st(v2.Code_ILLEGAL_TOPIC, err.Error())}, nil
+	}
+	bornHost := peerHost(ctx)
+	entries := make([]*v2.SendResultEntry, len(msgs))
+	for i, m := range msgs {
+		entries[i] = s.sendOne(topic, m, bornHost)
+	}
+	return &v2.SendMessageResponse{Status: overall(entries), Entries: entries}, nil
+}
+
+// overall is the response status: the entries' one code, or
+// MULTIPLE_RESULTS when they differ (Java convertToSendMessageResponse).
+func overall(entries []*v2.SendResultEntry) *v2.Status {
+	first := entries[0].Status
+	for _, e := range entries[1:] {
+		if e.Status.Code != first.Code {
+			return st(v2.Code_MULTIPLE_RESULTS, "the messages have different results: see the entries")
+		}
+	}
+	return &v2.Status{Code: first.Code, Message: first.Message}
+}
+
+func (s *Server) sendOne(topic string, m *v2.Message, bornHost *net.TCPAddr) *v2.SendResultEntry {
+	id := m.GetSystemProperties().GetMessageId()
+	msg, bad := s.convert(topic, m, bornHost)
+	if bad != nil {
+		return &v2.SendResultEntry{Status: st(bad.code, bad.msg), MessageId: id}
+	}
+	r := s.be.Send(msg)
+	code, text := sendCode(r)
+	e := &v2.SendResultEntry{Status: st(code, text), MessageId: id}
+	if code == v2.Code_OK || code == v2.Code_MASTER_PERSISTENCE_TIMEOUT || code == v2.Code_SLAVE_PERSISTENCE_TIMEOUT || code == v2.Code_HA_NOT_AVAILABLE {
+		e.Offset = r.QueueOffset // stored, if not as durable as asked
+	}
+	return e
+}
+
+// sendCode maps a remoting send answer to a 5.x code (Java
+// ResponseBuilder and SendMessageActivity: flush and replica timeouts
+// keep their meaning, everything unexpected is an internal error).
+func sendCode(r SendResult) (v2.Code, string) {
+	switch r.Code {
+	case wire.Success:
+		return v2.Code_OK, "OK"
+	case wire.FlushDiskTimeout:
+		return v2.Code_MASTER_PERSISTENCE_TIMEOUT, r.Remark
+	case wire.FlushSlaveTimeout:
+		return v2.Code_SLAVE_PERSISTENCE_TIMEOUT, r.Remark
+	case wire.SlaveNotAvailable:
+		return v2.Code_HA_NOT_AVAILABLE, r.Remark
+	case wire.TopicNotExist:
+		return v2.Code_TOPIC_NOT_FOUND, r.Remark
+	case wire.NoPermission:
+		return v2.Code_FORBIDDEN, r.Remark
+	case wire.MessageIllegal:
+		return v2.Code_BAD_REQUEST, r.Remark
+	case wire.SystemBusy:
+		return v2.Code_TOO_MANY_REQUESTS, r.Remark
+	}
+	return v2.Code_INTERNAL_SERVER_ERROR, r.Remark
+}
+
+// convert checks one message as Java's proxy does (GrpcValidator,
+// SendMessageActivity) and builds the stored form (property mapping of
+// SendMessageActivity.buildMessageProperty).
+func (s *Server) convert(topic string, m *v2.Message, bornHost *net.TCPAddr) (*Message, *sendError) {
+	sp := m.GetSystemProperties()
+	if sp == nil {
+		return nil, refuse(v2.Code_BAD_REQUEST, "the message has no system properties")
+	}
+	if strings.TrimSpace(sp.GetMessageId()) == "" {
+		return nil, refuse(v2.Code_ILLEGAL_MESSAGE_ID, "the message id is blank")
+	}
+	if hasControl(sp.GetMessageId()) || strings.ContainsAny(sp.GetMessageId(), " ") {
+		return nil, refuse(v2.Code_ILLEGAL_MESSAGE_ID, "the message id contains a space or control character")
+	}
+	switch t := sp.GetMessageType(); t {
+	case v2.MessageType_NORMAL:
+	case v2.MessageType_FIFO, v2.MessageType_DELAY, v2.MessageType_TRANSACTION:
+		return nil, refuse(v2.Code_NOT_IMPLEMENTED, "%s messages are not implemented by this broker yet: only NORMAL messages", t)
+	default:
+		return nil, refuse(v2.Code_MESSAGE_PROPERTY_CONFLICT_WITH_TYPE, "message type %s is not accepted by topic %s (NORMAL)", t, topic)
+	}
+	if sp.MessageGroup != nil || sp.DeliveryTimestamp != nil {
+		return nil, refuse(v2.Code_MESSAGE_PROPERTY_CONFLICT_WITH_TYPE, "a NORMAL message has neither a message group nor a delivery time")
+	}
+	if len(m.Body) == 0 {
+		return nil, refuse(v2.Code_MESSAGE_BODY_EMPTY, "the message body is empty")
+	}
+	if len(m.Body) > s.cfg.MaxMessageSize {
+		return nil, refuse(v2.Code_MESSAGE_BODY_TOO_LARGE, "the message body size %d is larger than maxMessageSize %d", len(m.Body), s.cfg.MaxMessageSize)
+	}
+	var sysFlag int32
+	switch sp.GetBodyEncoding() {
+	case v2.Encoding_GZIP:
+		sysFlag |= sysFlagCompressed
+	case v2.Encoding_IDENTITY, v2.Encoding_ENCODING_UNSPECIFIED:
+	default:
+		return nil, refuse(v2.Code_BAD_REQUEST, "unknown body encoding %d", sp.GetBodyEncoding())
+	}
+
+	var props []byte
+	size := 0
+	if sp.Tag != nil {
+		tag := sp.GetTag()
+		if strings.TrimSpace(tag) == "" || strings.Contains(tag, "|") || hasControl(tag) {
+			return nil, refuse(v2.Code_ILLEGAL_MESSAGE_TAG, "tag %q is blank or contains '|' or a control character", tag)
+		}
+		props = wire.AppendProperty(props, wire.PropTags, tag)
+		size += len(wire.PropTags) + len(tag)
+	}
+	if keys := sp.GetKeys(); len(keys) > 0 {
+		for _, k := range keys {
+			if strings.TrimSpace(k) == "" || hasControl(k) {
+				return nil, refuse(v2.Code_ILLEGAL_MESSAGE_KEY, "key %q is blank or contains a control character", k)
+			}
+		}
+		joined := strings.Join(keys, " ") // MessageConst.KEY_SEPARATOR
+		props = wire.AppendProperty(props, wire.PropKeys, joined)
+		size += len(wire.PropKeys) + len(joined)
+	}
+	if len(m.UserProperties) > maxUserProperties {
+		return nil, refuse(v2.Code_MESSAGE_PROPERTIES_TOO_LARGE, "%d user properties, at most %d", len(m.UserProperties), maxUserProperties)
+	}
+	for k, v := range m.UserProperties {
+		if k == "" || reserved[k] || hasControl(k) {
+			return nil, refuse(v2.Code_ILLEGAL_MESSAGE_PROPERTY_KEY, "property name %q is empty, reserved or contains a control character", k)
+		}
+		if hasControl(v) {
+			// \x01 and \x02 separate stored properties.
+			return nil, refuse(v2.Code_BAD_REQUEST, "the value of property %q contains a control character", k)
+		}
+		size += len(k) + len(v)
+	}
+	if size > maxUserPropertyBytes {
+		return nil, refuse(v2.Code_MESSAGE_PROPERTIES_TOO_LARGE, "properties take %d bytes, at most %d", size, maxUserPropertyBytes)
+	}
+	props = wire.AppendProperties(props, m.UserProperties)
+	props = wire.AppendProperty(props, wire.PropUniqKey, sp.GetMessageId())
+	// The proxy uses the topic as the producer group
+	// (SendMessageActivity): check-backs go to the topic's producers.
+	props = wire.AppendProperty(props, wire.PropProducerGroup, topic)
+	if tc := sp.GetTraceContext(); tc != "" && !hasControl(tc) {
+		props = wire.AppendProperty(props, propTraceContext, tc)
+	}
+	born := sp.GetBornTimestamp().AsTime().UnixMilli()
+	if sp.GetBornTimestamp() == nil {
+		born = 0
+	}
+	bornHostName := sp.GetBornHost()
+	if bornHostName == "" && bornHost != nil {
+		bornHostName = bornHost.IP.String()
+	}
+	if bornHostName != "" && !hasControl(bornHostName) {
+		props = wire.AppendProperty(props, propBornHost, bornHostName)
+	}
+	return &Message{
+		Topic: topic, Body: m.Body, Properties: props, SysFlag: sysFlag,
+		BornTimestamp: born, BornHost: wire.HostBytes(bornHost),
+	}, nil
+}
+
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, unicode.IsControl) >= 0
+}
+
+func peerHost(ctx context.Context) *net.TCPAddr {
+	if p, ok := peer.FromContext(ctx); ok {
+		if ta, ok := p.Addr.(*net.TCPAddr); ok {
+			return ta
+		}
+	}
+	return nil
+}
