@@ -6,8 +6,10 @@
 //
 // The producer sends synchronously (two retries, as the client defaults)
 // at about -rate messages a second and appends every acknowledged message
-// id to DIR/acked and every send that failed after the client's retries
-// to DIR/failed. The push consumer (clustering, from the first offset)
+// to DIR/acked (id, broker name and ack time in Unix ms: the file is
+// written about once a second, so a scenario dates an ack by its field,
+// not by when its line appears) and every send that failed after the
+// client's retries to DIR/failed. The push consumer (clustering, from the first offset)
 // appends every message id it receives to DIR/received. Creating DIR/stop
 // stops the producer; the consumer then keeps running until it has
 // received every acknowledged message or -drain passes, and the client
@@ -79,7 +81,7 @@ func (l *ledger) ack(id, broker string) {
 	defer l.mu.Unlock()
 	l.acked[id] = true
 	l.perBroker[broker]++
-	fmt.Fprintf(l.ackedF, "%s %s\n", id, broker)
+	fmt.Fprintf(l.ackedF, "%s %s %d\n", id, broker, time.Now().UnixMilli())
 }
 
 func (l *ledger) fail(err error) {
