@@ -32,6 +32,9 @@ type TopicConfig struct {
 	TopicName       string `json:"topicName"`
 	TopicSysFlag    int    `json:"topicSysFlag"`
 	WriteQueueNums  int    `json:"writeQueueNums"`
+	// Attributes are RocketMQ 5's topic attributes (TopicConfig.attributes),
+	// stored without the "+" of the admin syntax; see topicattr.go.
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // TopicConfigSerializeWrapper is a broker's whole topic table.

@@ -19,9 +19,15 @@ func NewTopicConfig(topic string) wire.TopicConfig {
 // on a cluster also gets its order configuration written to the name
 // servers (ORDER_TOPIC_CONFIG), as Java's updateTopic -o does (apache/rocketmq
 // tools/src/main/java/org/apache/rocketmq/tools/command/topic/UpdateTopicSubCommand.java).
-func (a *Admin) CreateTopic(t Target, tc wire.TopicConfig) ([]Broker, error) {
+// attributes are RocketMQ 5's attribute changes, "+message.type=FIFO" (""
+// keeps the topic's current attributes).
+func (a *Admin) CreateTopic(t Target, tc wire.TopicConfig, attributes string) ([]Broker, error) {
 	if err := wire.CheckTopic(tc.TopicName); err != nil {
 		return nil, fmt.Errorf("create topic: %w", err)
+	}
+	changes, err := wire.ParseAttributes(attributes)
+	if err != nil {
+		return nil, fmt.Errorf("create topic %s: %w", tc.TopicName, err)
 	}
 	brokers, err := a.Brokers(t)
 	if err != nil {
@@ -32,6 +38,9 @@ func (a *Admin) CreateTopic(t Target, tc wire.TopicConfig) ([]Broker, error) {
 		"readQueueNums": itoa(tc.ReadQueueNums), "writeQueueNums": itoa(tc.WriteQueueNums),
 		"perm": itoa(tc.Perm), "topicFilterType": tc.TopicFilterType, "topicSysFlag": itoa(tc.TopicSysFlag),
 		"order": fmt.Sprint(tc.Order),
+	}
+	if len(changes) > 0 {
+		f["attributes"] = wire.FormatAttributes(changes)
 	}
 	for _, b := range brokers {
 		if _, err := a.call(b.Addr, wire.UpdateAndCreateTopic, f, nil); err != nil {

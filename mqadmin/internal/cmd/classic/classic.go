@@ -131,6 +131,7 @@ func topicCmds(f *cmdutil.Factory) []*cobra.Command {
 	fl.IntVarP(&co.Config.WriteQueueNums, "writeQueueNums", "w", 8, "set write queue nums")
 	fl.IntVarP(&co.Config.Perm, "perm", "p", 6, "set topic's permission(2|4|6), intro[2:W 4:R; 6:RW]")
 	fl.VarP(&order, "order", "o", "set topic's order(true|false)")
+	fl.StringVarP(&co.Attributes, "attributes", "a", "", "attribute(+a=b,+c=d,-e)")
 	required(update, "topic")
 
 	do := &topic.DeleteOptions{}
