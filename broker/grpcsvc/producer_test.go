@@ -128,3 +128,56 @@ func TestTypedSendsMapProperties(t *testing.T) {
 }
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestRecoverOrphanedOverTelemetry: a check-back reaches a producer of the
+// topic on its Telemetry stream as recover_orphaned_transaction_command,
+// with the transaction id EndTransaction takes and the message as sent;
+// with no producer of the topic it reports that nobody was told.
+func TestRecoverOrphanedOverTelemetry(t *testing.T) {
+	s, _ := startService(t, TLSPermissive)
+	c := dialService(t, s, false)
+	fields := map[string]string{"commitLogOffset": "4096", "tranStateTableOffset": "7"}
+	props := wire.AppendProperty(nil, wire.PropTags, "TagA")
+	props = wire.AppendProperty(props, wire.PropKeys, "k1 k2")
+	props = wire.AppendProperty(props, wire.PropUniqKey, "01ABCDEF")
+	props = wire.AppendProperty(props, wire.PropTranMsg, "true")
+	props = wire.AppendProperty(props, "color", "blue")
+	r := wire.Record{Topic: "T", QueueID: 1, BornTimestamp: 1700000000000, BornHost: make([]byte, 8), StoreHost: make([]byte, 8),
+		Body: []byte("half"), Properties: props, SysFlag: wire.SysFlagTransactionPrepared}
+	record := make([]byte, r.Size())
+	r.EncodeTo(record)
+	if s.RecoverOrphaned("T", fields, record) {
+		t.Fatal("told a producer while none is connected")
+	}
+
+	stream, err := c.Telemetry(ctxFor(t, "p1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt := v2.ClientType_PRODUCER
+	settings := &v2.Settings{ClientType: &pt, PubSub: &v2.Settings_Publishing{Publishing: &v2.Publishing{Topics: []*v2.Resource{{Name: "T"}}}}}
+	if err := stream.Send(&v2.TelemetryCommand{Command: &v2.TelemetryCommand_Settings{Settings: settings}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	if s.RecoverOrphaned("U", fields, record) {
+		t.Error("told the producer of T about a transaction of U")
+	}
+	if !s.RecoverOrphaned("T", fields, record) {
+		t.Fatal("the producer of T was not told")
+	}
+	cmd, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := cmd.GetRecoverOrphanedTransactionCommand()
+	m := rc.GetMessage()
+	sp := m.GetSystemProperties()
+	if rc.GetTransactionId() != transactionID(4096, 7) || m.GetTopic().GetName() != "T" || string(m.GetBody()) != "half" ||
+		sp.GetMessageId() != "01ABCDEF" || sp.GetTag() != "TagA" || len(sp.GetKeys()) != 2 || sp.GetMessageType() != v2.MessageType_TRANSACTION ||
+		m.GetUserProperties()["color"] != "blue" || len(m.GetUserProperties()) != 1 {
+		t.Errorf("command %v", rc)
+	}
+}

@@ -97,6 +97,7 @@ type Server struct {
 	lis     net.Listener
 	grpc    *grpc.Server
 	clients *clientTable
+	streams streamSet // open Telemetry streams (transaction check-backs)
 	routes  routeCache
 	stop    chan struct{}
 	wg      sync.WaitGroup // expireLoop and running handlers: Stop waits for them

@@ -222,17 +222,26 @@ func TestV5Delay(t *testing.T) {
 // TestV5Transaction: a committed transactional message reaches the 4.x
 // consumer, a rolled back one never does (a later normal message on a
 // MIXED topic marks that the consumer is past it), a transaction to a
-// NORMAL topic is refused with 40014.
+// NORMAL topic is refused with 40014. Two transactions left open are
+// checked back over the producer's Telemetry stream
+// (recover_orphaned_transaction_command) and resolved by the Go v5
+// checker: the one it commits is delivered, the one it rolls back not.
 func TestV5Transaction(t *testing.T) {
-	c := startCluster(t)
+	c := startCluster(t, "transactionTimeOut=1000", "transactionCheckInterval=300")
 	const topic = "GrpcTx"
 	typedTopic(t, c, topic, "MIXED", 2)
 	createTopic(t, c, "GrpcTxPlain", 2)
 	checked := make(chan string, 10)
 	p, err := rmq.NewProducer(&rmq.Config{Endpoint: c.grpcAddr, Credentials: &credentials.SessionCredentials{}}, rmq.WithTopics(topic, "GrpcTxPlain"),
 		rmq.WithTransactionChecker(&rmq.TransactionChecker{Check: func(m *rmq.MessageView) rmq.TransactionResolution {
-			checked <- string(m.GetBody())
-			return rmq.COMMIT
+			select {
+			case checked <- string(m.GetBody()):
+			default: // a repeated check-back
+			}
+			if string(m.GetBody()) == "orphan-commit" {
+				return rmq.COMMIT
+			}
+			return rmq.ROLLBACK
 		}}))
 	if err != nil {
 		t.Fatal(err)
@@ -264,6 +273,29 @@ func TestV5Transaction(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatalf("commit: %v", err)
 	}
+	for _, b := range []string{"orphan-commit", "orphan-rollback"} {
+		if _, err := txSend(topic, b); err != nil {
+			t.Fatalf("half message %s: %v", b, err)
+		}
+	}
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		select {
+		case b := <-checked:
+			seen[b] = true
+		case <-time.After(60 * time.Second):
+			t.Fatalf("check-backs received: %v, want orphan-commit and orphan-rollback", seen)
+		}
+	}
+	if seen["committed"] || seen["rolled-back"] {
+		t.Errorf("a transaction the producer ended was checked back: %v", seen)
+	}
+	waitFor(t, 60*time.Second, "the checked-back commit", func() bool {
+		col.mu.Lock()
+		defer col.mu.Unlock()
+		_, ok := col.at["orphan-commit"]
+		return ok
+	})
 	if _, err := send(t, p, &rmq.Message{Topic: topic, Body: []byte("after")}); err != nil {
 		t.Fatalf("normal send: %v", err)
 	}
@@ -272,14 +304,21 @@ func TestV5Transaction(t *testing.T) {
 	if code := rawSend(t, c, plain); code != v2.Code_MESSAGE_PROPERTY_CONFLICT_WITH_TYPE {
 		t.Errorf("transaction on a NORMAL topic: %v, want 40014", code)
 	}
-	waitFor(t, 60*time.Second, "the committed and the later normal message", func() bool { return col.count() >= 2 })
+	waitFor(t, 60*time.Second, "the committed and the later normal message", func() bool {
+		col.mu.Lock()
+		defer col.mu.Unlock()
+		_, ok := col.at["after"]
+		return ok
+	})
 	col.mu.Lock()
 	defer col.mu.Unlock()
 	if _, ok := col.at["committed"]; !ok {
 		t.Errorf("the committed message was not delivered: %v", col.at)
 	}
-	if _, ok := col.at["rolled-back"]; ok {
-		t.Error("the rolled back message was delivered")
+	for _, b := range []string{"rolled-back", "orphan-rollback"} {
+		if _, ok := col.at[b]; ok {
+			t.Errorf("the rolled back message %s was delivered", b)
+		}
 	}
 	for _, m := range col.msgs {
 		if string(m.Body) == "committed" && m.GetProperty("TRAN_MSG") != "true" {
