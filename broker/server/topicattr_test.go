@@ -44,3 +44,30 @@ func TestTopicAttributesOverRemoting(t *testing.T) {
 		t.Fatalf("after removal: %+v", tc)
 	}
 }
+
+// TestGroupOrderlyAndRetryPolicy: RocketMQ 5's consumeMessageOrderly and
+// groupRetryPolicy are stored with the group (and survive a restart); a
+// policy that cannot space retries is refused.
+func TestGroupOrderlyAndRetryPolicy(t *testing.T) {
+	dir := t.TempDir()
+	b := openBroker(t, dir, nil)
+	b.Start()
+	p := newPeer(t, b, nil)
+	p.expect(wire.SystemError, "neither", wire.UpdateAndCreateSubGroup, nil,
+		[]byte(`{"groupName":"G5","groupRetryPolicy":{"type":"LINEAR"}}`))
+	p.expect(wire.SystemError, "initial", wire.UpdateAndCreateSubGroup, nil,
+		[]byte(`{"groupName":"G5","groupRetryPolicy":{"type":"EXPONENTIAL","exponentialRetryPolicy":{"initial":0,"max":10,"multiplier":2}}}`))
+	if b.groups.Lookup("G5") != nil {
+		t.Fatal("a refused group was stored")
+	}
+	p.expect(wire.Success, "", wire.UpdateAndCreateSubGroup, nil,
+		[]byte(`{"groupName":"G5","consumeEnable":true,"consumeMessageOrderly":true,"groupRetryPolicy":{"type":"EXPONENTIAL","exponentialRetryPolicy":{"initial":5000,"max":7200000,"multiplier":2}}}`))
+	_ = b.Close()
+	b2 := openBroker(t, dir, nil)
+	defer b2.Close()
+	g := b2.groups.Lookup("G5")
+	if g == nil || !g.ConsumeMessageOrderly || g.GroupRetryPolicy == nil || g.GroupRetryPolicy.Type != wire.RetryPolicyExponential ||
+		*g.GroupRetryPolicy.ExponentialRetryPolicy != (wire.ExponentialRetryPolicy{Initial: 5000, Max: 7200000, Multiplier: 2}) {
+		t.Fatalf("after restart: %+v", g)
+	}
+}

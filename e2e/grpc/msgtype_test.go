@@ -1,7 +1,9 @@
 package grpc
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -354,6 +356,24 @@ func TestUpdateTopicAttributes(t *testing.T) {
 	if got := route("AttrMixed"); len(got) != 4 {
 		t.Errorf("AttrMixed accepts %v", got)
 	}
+	// mqadmin shows it: topic route -o json adds messageTypes per master,
+	// the classic topicRoute table a #MessageType column.
+	out, err := mqadmin(t, c, "topic", "route", "-t", "AttrMixed", "-o", "json")
+	var rj struct {
+		QueueDatas   []json.RawMessage `json:"queueDatas"`
+		MessageTypes map[string]string `json:"messageTypes"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &rj) != nil || len(rj.QueueDatas) != 1 || len(rj.MessageTypes) != 1 {
+		t.Fatalf("topic route -o json: %v\n%s", err, out)
+	}
+	for _, mt := range rj.MessageTypes {
+		if mt != "MIXED" {
+			t.Errorf("topic route messageTypes %v", rj.MessageTypes)
+		}
+	}
+	if out, err := mqadmin(t, c, "topicRoute", "-t", "AttrTx"); err != nil || !strings.Contains(out, "#MessageType") || !strings.Contains(out, "TRANSACTION") {
+		t.Errorf("topicRoute table: %v\n%s", err, out)
+	}
 	// The send check reads the topic config, not the route cache.
 	if code := rawSend(t, c, msg("AttrTx", "x")); code != v2.Code_MESSAGE_PROPERTY_CONFLICT_WITH_TYPE {
 		t.Errorf("NORMAL to a TRANSACTION topic: %v", code)
@@ -363,5 +383,50 @@ func TestUpdateTopicAttributes(t *testing.T) {
 	}
 	if code := rawSend(t, c, msg("AttrTx", "y")); code != v2.Code_OK {
 		t.Errorf("NORMAL to the topic after -message.type: %v", code)
+	}
+}
+
+// TestUpdateSubGroupOrderlyAndRetryPolicy: Java 5's updateSubGroup -o and
+// -p store consumeMessageOrderly and groupRetryPolicy, group list shows
+// them, and a bad policy is refused before anything is sent.
+func TestUpdateSubGroupOrderlyAndRetryPolicy(t *testing.T) {
+	c := startCluster(t)
+	policy := `{"type":"EXPONENTIAL","exponentialRetryPolicy":{"initial":5000,"max":7200000,"multiplier":2}}`
+	if out, err := mqadmin(t, c, "updateSubGroup", "-b", c.broker.addr, "-g", "GID_5X", "-o", "true", "-p", policy); err != nil {
+		t.Fatalf("updateSubGroup: %v\n%s", err, out)
+	}
+	if out, err := mqadmin(t, c, "updateSubGroup", "-b", c.broker.addr, "-g", "GID_BAD", "-p", `{"type":"LINEAR"}`); err == nil || !strings.Contains(out, "neither") {
+		t.Errorf("bad policy: %v\n%s", err, out)
+	}
+	out, err := mqadmin(t, c, "group", "list", "-b", c.broker.addr, "-o", "json")
+	if err != nil {
+		t.Fatalf("group list: %v\n%s", err, out)
+	}
+	var groups []struct {
+		Config struct {
+			GroupName             string          `json:"groupName"`
+			ConsumeMessageOrderly bool            `json:"consumeMessageOrderly"`
+			GroupRetryPolicy      json.RawMessage `json:"groupRetryPolicy"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal([]byte(out), &groups); err != nil {
+		t.Fatalf("group list json: %v\n%s", err, out)
+	}
+	found := false
+	for _, g := range groups {
+		switch g.Config.GroupName {
+		case "GID_5X":
+			found = true
+			var compact bytes.Buffer
+			_ = json.Compact(&compact, g.Config.GroupRetryPolicy)
+			if !g.Config.ConsumeMessageOrderly || compact.String() != policy {
+				t.Errorf("GID_5X: orderly %v policy %s", g.Config.ConsumeMessageOrderly, g.Config.GroupRetryPolicy)
+			}
+		case "GID_BAD":
+			t.Error("the group with the bad policy was created")
+		}
+	}
+	if !found {
+		t.Errorf("GID_5X not listed:\n%s", out)
 	}
 }

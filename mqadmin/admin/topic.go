@@ -194,12 +194,8 @@ const (
 // BrokerTopics returns the topics one broker holds, sorted
 // (GET_ALL_TOPIC_CONFIG, 21).
 func (a *Admin) BrokerTopics(addr string) ([]string, error) {
-	resp, err := a.call(addr, wire.GetAllTopicConfig, nil, nil)
+	w, err := a.BrokerTopicConfigs(addr)
 	if err != nil {
-		return nil, fmt.Errorf("topics of %s: %w", addr, err)
-	}
-	var w wire.TopicConfigSerializeWrapper
-	if err := decode(resp, "topic configs", &w); err != nil {
 		return nil, err
 	}
 	out := make([]string, 0, len(w.TopicConfigTable))
@@ -208,4 +204,38 @@ func (a *Admin) BrokerTopics(addr string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// BrokerTopicConfigs returns one broker's topic table
+// (GET_ALL_TOPIC_CONFIG, 21).
+func (a *Admin) BrokerTopicConfigs(addr string) (*wire.TopicConfigSerializeWrapper, error) {
+	resp, err := a.call(addr, wire.GetAllTopicConfig, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("topics of %s: %w", addr, err)
+	}
+	var w wire.TopicConfigSerializeWrapper
+	if err := decode(resp, "topic configs", &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+// TopicMessageTypes maps each master of a route to the topic's
+// message.type there ("" where the broker does not answer or lacks the
+// topic).
+func (a *Admin) TopicMessageTypes(topic string, rd *wire.TopicRouteData) map[string]string {
+	out := map[string]string{}
+	for _, b := range routeMasters(rd) {
+		w, err := a.BrokerTopicConfigs(b.Addr)
+		if err != nil {
+			out[b.Name] = ""
+			continue
+		}
+		if tc := w.TopicConfigTable[topic]; tc != nil {
+			out[b.Name] = tc.MessageType()
+		} else {
+			out[b.Name] = ""
+		}
+	}
+	return out
 }

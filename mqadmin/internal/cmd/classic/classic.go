@@ -267,7 +267,9 @@ func groupCmds(f *cmdutil.Factory) []*cobra.Command {
 	gc := wire.NewSubscriptionGroupConfig("")
 	uo := &group.CreateOptions{Config: gc}
 	javaBools := map[string]*cmdutil.JavaBool{}
+	var orderly cmdutil.JavaBool
 	update := cmd(f, "updateSubGroup", "Update or create subscription group", "group create", func() error {
+		gc.ConsumeMessageOrderly = bool(orderly)
 		gc.ConsumeEnable, gc.ConsumeFromMinEnable = bool(*javaBools["consumeEnable"]), bool(*javaBools["consumeFromMinEnable"])
 		gc.ConsumeBroadcastEnable = bool(*javaBools["consumeBroadcastEnable"])
 		gc.NotifyConsumerIDsChangedEnable = bool(*javaBools["notifyConsumerIdsChanged"])
@@ -290,7 +292,8 @@ func groupCmds(f *cmdutil.Factory) []*cobra.Command {
 	fl.IntVarP(&gc.RetryMaxTimes, "retryMaxTimes", "r", 16, "retry max times")
 	fl.Int64VarP(&gc.BrokerID, "brokerId", "i", 0, "consumer from which broker id")
 	fl.Int64VarP(&gc.WhichBrokerWhenConsumeSlowly, "whichBrokerWhenConsumeSlowly", "w", 1, "which broker id when consume slowly")
-	unsupportedJavaO(update, "consume orderly")
+	fl.VarP(&orderly, "consumeMessageOrderly", "o", "consume message orderly")
+	fl.StringVarP(&uo.RetryPolicy, "groupRetryPolicy", "p", "", `the json string of retry policy ( exp: {"type":"EXPONENTIAL","exponentialRetryPolicy":{"initial":5000,"max":7200000,"multiplier":2}} {"type":"CUSTOMIZED","customizedRetryPolicy":{"next":[1000,5000,10000]}} )`)
 	required(update, "groupName")
 
 	do := &group.DeleteOptions{}
