@@ -237,7 +237,7 @@ func (s *Server) mergeSettings(in *v2.Settings) (*v2.Settings, error) {
 	case *v2.Settings_Publishing:
 		out.BackoffPolicy = exponential(producerMaxAttempts, producerBackoffInitial, producerBackoffMax)
 		out.PubSub = &v2.Settings_Publishing{Publishing: &v2.Publishing{
-			Topics: ps.Publishing.GetTopics(), MaxBodySize: int32(s.cfg.MaxMessageSize), ValidateMessageType: true,
+			Topics: ps.Publishing.GetTopics(), MaxBodySize: int32(s.cfg.MaxMessageSize), ValidateMessageType: !s.cfg.NoTypeCheck,
 		}}
 	case *v2.Settings_Subscription:
 		sub := proto.Clone(ps.Subscription).(*v2.Subscription)

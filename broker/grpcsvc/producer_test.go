@@ -1,6 +1,7 @@
 package grpcsvc
 
 import (
+	"log/slog"
 	"strconv"
 	"testing"
 	"time"
@@ -179,5 +180,39 @@ func TestRecoverOrphanedOverTelemetry(t *testing.T) {
 		sp.GetMessageId() != "01ABCDEF" || sp.GetTag() != "TagA" || len(sp.GetKeys()) != 2 || sp.GetMessageType() != v2.MessageType_TRANSACTION ||
 		m.GetUserProperties()["color"] != "blue" || len(m.GetUserProperties()) != 1 {
 		t.Errorf("command %v", rc)
+	}
+}
+
+// TestTypeCheckOff: with enableTopicMessageTypeCheck=false a FIFO message
+// goes to a NORMAL topic, and producers are told not to check either
+// (Settings validate_message_type).
+func TestTypeCheckOff(t *testing.T) {
+	rec := &recorder{}
+	s, err := Listen(Config{Addr: "127.0.0.1:0", MaxRecvMsgSize: 1 << 20, TLSMode: TLSDisabled, MaxMessageSize: 1024, NoTypeCheck: true,
+		Log: slog.New(slog.DiscardHandler)}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.Serve() }()
+	t.Cleanup(s.Stop)
+	c := dialService(t, s, false)
+	group := "g"
+	m := normal("T", "x")
+	m.SystemProperties.MessageType, m.SystemProperties.MessageGroup = v2.MessageType_FIFO, &group
+	if r, err := c.SendMessage(ctxFor(t, "c"), &v2.SendMessageRequest{Messages: []*v2.Message{m}}); err != nil || r.Status.Code != v2.Code_OK {
+		t.Errorf("FIFO to a NORMAL topic without the check: %v %v", r, err)
+	}
+	stream, err := c.Telemetry(ctxFor(t, "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt := v2.ClientType_PRODUCER
+	if err := stream.Send(&v2.TelemetryCommand{Command: &v2.TelemetryCommand_Settings{Settings: &v2.Settings{ClientType: &pt,
+		PubSub: &v2.Settings_Publishing{Publishing: &v2.Publishing{Topics: []*v2.Resource{{Name: "T"}}}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := stream.Recv()
+	if err != nil || reply.GetSettings().GetPublishing().GetValidateMessageType() {
+		t.Errorf("settings %v %v: want validate_message_type false", reply, err)
 	}
 }
