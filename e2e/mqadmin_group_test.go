@@ -28,8 +28,9 @@ func TestMqadminGroups(t *testing.T) {
 		t.Fatalf("group created on %v", created.rows)
 	}
 	groups := tableOf(t, cli(t, ns, "group", "list"))
-	groups.wantHeader(t, "Group", "Brokers", "Consume Enable", "Broadcast Enable", "Retry Queues", "Retry Max Times", "Rate Limit")
-	if r := groups.one(t, "Group", group); r["Brokers"] != "broker-a,broker-b" || r["Retry Max Times"] != "5" || r["Consume Enable"] != "true" {
+	groups.wantHeader(t, "Group", "Brokers", "Consume Enable", "Broadcast Enable", "Retry Queues", "Retry Max Times", "Rate Limit", "Orderly", "Retry Policy")
+	if r := groups.one(t, "Group", group); r["Brokers"] != "broker-a,broker-b" || r["Retry Max Times"] != "5" || r["Consume Enable"] != "true" ||
+		r["Orderly"] != "false" || r["Retry Policy"] != "CUSTOMIZED" {
 		t.Fatalf("group row %v", r)
 	}
 

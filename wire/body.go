@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 )
 
@@ -32,6 +33,9 @@ type TopicConfig struct {
 	TopicName       string `json:"topicName"`
 	TopicSysFlag    int    `json:"topicSysFlag"`
 	WriteQueueNums  int    `json:"writeQueueNums"`
+	// Attributes are RocketMQ 5's topic attributes (TopicConfig.attributes),
+	// stored without the "+" of the admin syntax; see topicattr.go.
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // TopicConfigSerializeWrapper is a broker's whole topic table.
@@ -168,6 +172,70 @@ type SubscriptionGroupConfig struct {
 	// ConsumeRateLimit caps the messages per second the broker hands the
 	// group (0: unlimited). mqops's own key; Java brokers ignore it.
 	ConsumeRateLimit int `json:"consumeRateLimit,omitempty"`
+	// ConsumeMessageOrderly and GroupRetryPolicy are RocketMQ 5's
+	// (apache/rocketmq remoting/src/main/java/org/apache/rocketmq/remoting/protocol/subscription/SubscriptionGroupConfig.java):
+	// 5.x consumers of an orderly group get one message per message group
+	// at a time; the retry policy spaces redeliveries. A nil policy is
+	// Java's default, CUSTOMIZED with the delay levels.
+	ConsumeMessageOrderly bool              `json:"consumeMessageOrderly"`
+	GroupRetryPolicy      *GroupRetryPolicy `json:"groupRetryPolicy,omitempty"`
+}
+
+// Retry policy types (Java GroupRetryPolicyType).
+const (
+	RetryPolicyCustomized  = "CUSTOMIZED"
+	RetryPolicyExponential = "EXPONENTIAL"
+)
+
+// GroupRetryPolicy is Java's GroupRetryPolicy: the type says which of
+// the two policies applies.
+type GroupRetryPolicy struct {
+	Type                   string                  `json:"type"`
+	ExponentialRetryPolicy *ExponentialRetryPolicy `json:"exponentialRetryPolicy,omitempty"`
+	CustomizedRetryPolicy  *CustomizedRetryPolicy  `json:"customizedRetryPolicy,omitempty"`
+}
+
+// ExponentialRetryPolicy waits initial·multiplier^n ms, at most max ms
+// (Java's defaults: 5 s, 2 h, 2).
+type ExponentialRetryPolicy struct {
+	Initial    int64 `json:"initial"`
+	Max        int64 `json:"max"`
+	Multiplier int64 `json:"multiplier"`
+}
+
+// CustomizedRetryPolicy waits next[n] ms before the n-th retry.
+type CustomizedRetryPolicy struct {
+	Next []int64 `json:"next"`
+}
+
+// Check refuses a policy that cannot space retries.
+func (p *GroupRetryPolicy) Check() error {
+	switch p.Type {
+	case RetryPolicyCustomized:
+		if c := p.CustomizedRetryPolicy; c != nil {
+			for i, n := range c.Next {
+				if n < 0 {
+					return fmt.Errorf("groupRetryPolicy: customizedRetryPolicy.next[%d] = %d is negative", i, n)
+				}
+			}
+		}
+	case RetryPolicyExponential:
+		if e := p.ExponentialRetryPolicy; e != nil && (e.Initial <= 0 || e.Max < e.Initial || e.Multiplier < 1) {
+			return fmt.Errorf("groupRetryPolicy: exponentialRetryPolicy wants 0 < initial <= max and multiplier >= 1, got %+v", *e)
+		}
+	default:
+		return fmt.Errorf("groupRetryPolicy: type %q is neither %s nor %s", p.Type, RetryPolicyCustomized, RetryPolicyExponential)
+	}
+	return nil
+}
+
+// String is the policy as mqadmin shows it: "CUSTOMIZED" for Java's
+// default, else the JSON Java's updateSubGroup -p takes.
+func (p *GroupRetryPolicy) String() string {
+	if p == nil {
+		return RetryPolicyCustomized
+	}
+	return string(Marshal(p))
 }
 
 // NewSubscriptionGroupConfig returns Java's defaults for a group.

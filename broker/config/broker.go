@@ -144,12 +144,15 @@ type Broker struct {
 	// proxy/src/main/java/org/apache/rocketmq/proxy/config/ProxyConfig.java.
 	// enableProxy (mqops; Java's `mqbroker --enable-proxy`, which mqbroker
 	// also takes) turns it on.
-	EnableProxy               bool
-	GrpcServerPort            int    // grpcServerPort; 0 binds any free port
-	GrpcMaxInboundMessageSize int    // grpcMaxInboundMessageSize, bytes of one request
-	TLSTestModeEnable         bool   // tlsTestModeEnable: a self-signed certificate when tlsCertPath/tlsKeyPath are not set
-	TLSCertPath               string // tlsCertPath, PEM
-	TLSKeyPath                string // tlsKeyPath, PEM
+	EnableProxy bool
+	// EnableTopicMessageTypeCheck refuses 5.x messages whose type differs
+	// from the topic's message.type (Java ProxyConfig's key of the same name).
+	EnableTopicMessageTypeCheck bool
+	GrpcServerPort              int    // grpcServerPort; 0 binds any free port
+	GrpcMaxInboundMessageSize   int    // grpcMaxInboundMessageSize, bytes of one request
+	TLSTestModeEnable           bool   // tlsTestModeEnable: a self-signed certificate when tlsCertPath/tlsKeyPath are not set
+	TLSCertPath                 string // tlsCertPath, PEM
+	TLSKeyPath                  string // tlsKeyPath, PEM
 	// tlsServerMode (Java's JVM property tls.server.mode): disabled
 	// (plaintext only), permissive (TLS and plaintext on one port, the
 	// first byte decides) or enforcing (TLS only).
@@ -255,6 +258,7 @@ func defaultBroker() *Broker {
 		TransactionCheckMax:            15,
 		TransactionCheckInterval:       60000,
 		TimerMaxDelaySec:               30 * 24 * 3600,
+		EnableTopicMessageTypeCheck:    true,
 		RegionID:                       "DefaultRegion",
 		TraceOn:                        true,
 		ConfigBlackList:                "configBlackList;brokerConfigPath",
@@ -362,6 +366,7 @@ func (b *Broker) keys() []key {
 		derived(str("storePathEpochFile", &b.StorePathEpochFile, nonEmpty)),
 		derived(str("storePathBrokerIdentity", &b.StorePathBrokerIdentity, nonEmpty)),
 		boolean("enableProxy", &b.EnableProxy),
+		boolean("enableTopicMessageTypeCheck", &b.EnableTopicMessageTypeCheck),
 		integer("grpcServerPort", &b.GrpcServerPort, javaInt, listenPort),
 		integer("grpcMaxInboundMessageSize", &b.GrpcMaxInboundMessageSize, javaInt, positive),
 		boolean("tlsTestModeEnable", &b.TLSTestModeEnable),

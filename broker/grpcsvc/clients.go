@@ -177,6 +177,8 @@ func (s *Server) Telemetry(ss v2.MessagingService_TelemetryServer) error {
 	}
 	s.clients.streamOpened(id)
 	defer s.clients.streamClosed(id)
+	ts := s.streams.open(id, ss)
+	defer s.streams.close(ts)
 	for {
 		cmd, err := ss.Recv()
 		if err != nil {
@@ -192,7 +194,7 @@ func (s *Server) Telemetry(ss v2.MessagingService_TelemetryServer) error {
 				s.log.Info("[GRPC_CLIENT] registered", "clientId", id, "type", c.Settings.GetClientType().String(),
 					"language", header(ctx, hdrLanguage), "version", header(ctx, hdrVersion), "remote", peerHost(ctx).String())
 			}
-			if err := ss.Send(&v2.TelemetryCommand{Status: statusOK(), Command: &v2.TelemetryCommand_Settings{Settings: reply}}); err != nil {
+			if err := ts.send(&v2.TelemetryCommand{Status: statusOK(), Command: &v2.TelemetryCommand_Settings{Settings: reply}}); err != nil {
 				return nil
 			}
 		default:
@@ -235,7 +237,7 @@ func (s *Server) mergeSettings(in *v2.Settings) (*v2.Settings, error) {
 	case *v2.Settings_Publishing:
 		out.BackoffPolicy = exponential(producerMaxAttempts, producerBackoffInitial, producerBackoffMax)
 		out.PubSub = &v2.Settings_Publishing{Publishing: &v2.Publishing{
-			Topics: ps.Publishing.GetTopics(), MaxBodySize: int32(s.cfg.MaxMessageSize), ValidateMessageType: true,
+			Topics: ps.Publishing.GetTopics(), MaxBodySize: int32(s.cfg.MaxMessageSize), ValidateMessageType: !s.cfg.NoTypeCheck,
 		}}
 	case *v2.Settings_Subscription:
 		sub := proto.Clone(ps.Subscription).(*v2.Subscription)

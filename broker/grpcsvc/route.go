@@ -78,7 +78,7 @@ func (s *Server) QueryRoute(ctx context.Context, req *v2.QueryRouteRequest) (*v2
 			masters = append(masters, a)
 		}
 	}
-	q, guessed := buildQueues(req.GetTopic(), rd, s.be.GrpcAddrs(masters), s.ownPort())
+	q, guessed := buildQueues(req.GetTopic(), rd, s.be.GrpcAddrs(masters), s.ownPort(), acceptTypes(s.be.TopicMessageType(topic)))
 	if len(q) == 0 {
 		return &v2.QueryRouteResponse{Status: st(v2.Code_TOPIC_NOT_FOUND, "topic "+topic+" has no master broker serving it")}, nil
 	}
@@ -102,7 +102,7 @@ func (s *Server) ownPort() int {
 // broker's gRPC address from what it published, else its remoting host
 // with this broker's gRPC port (Java's rule: every broker uses the same
 // port); guessed reports that rule was used.
-func buildQueues(topic *v2.Resource, rd *wire.TopicRouteData, grpcAddrs map[string]string, ownPort int) (out []*v2.MessageQueue, guessed bool) {
+func buildQueues(topic *v2.Resource, rd *wire.TopicRouteData, grpcAddrs map[string]string, ownPort int, accept []v2.MessageType) (out []*v2.MessageQueue, guessed bool) {
 	perms := map[string]wire.QueueData{}
 	for _, qd := range rd.QueueDatas {
 		perms[qd.BrokerName] = qd
@@ -128,7 +128,7 @@ func buildQueues(topic *v2.Resource, rd *wire.TopicRouteData, grpcAddrs map[stri
 			continue
 		}
 		broker := &v2.Broker{Name: bd.BrokerName, Id: 0, Endpoints: ep}
-		out = append(out, queuesOf(topic, qd, broker)...)
+		out = append(out, queuesOf(topic, qd, broker, accept)...)
 	}
 	return out, guessed
 }
@@ -136,7 +136,7 @@ func buildQueues(topic *v2.Resource, rd *wire.TopicRouteData, grpcAddrs map[stri
 // queuesOf splits a broker's queues by permission as Java's
 // RouteActivity.genMessageQueueFromQueueData does: read-only, then
 // write-only, then read-write ids, counting up from 0.
-func queuesOf(topic *v2.Resource, qd wire.QueueData, broker *v2.Broker) []*v2.MessageQueue {
+func queuesOf(topic *v2.Resource, qd wire.QueueData, broker *v2.Broker, accept []v2.MessageType) []*v2.MessageQueue {
 	readable, writable := qd.Perm&wire.PermRead != 0, qd.Perm&wire.PermWrite != 0
 	var r, w, rw int
 	switch {
@@ -148,7 +148,6 @@ func queuesOf(topic *v2.Resource, qd wire.QueueData, broker *v2.Broker) []*v2.Me
 	case readable:
 		r = qd.ReadQueueNums
 	}
-	accept := []v2.MessageType{v2.MessageType_NORMAL} // topics are NORMAL until message.type exists
 	var out []*v2.MessageQueue
 	id := int32(0)
 	add := func(n int, p v2.Permission) {

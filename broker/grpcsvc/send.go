@@ -114,6 +114,9 @@ func (s *Server) sendOne(topic string, m *v2.Message, bornHost *net.TCPAddr) *v2
 	e := &v2.SendResultEntry{Status: st(code, text), MessageId: id}
 	if code == v2.Code_OK || code == v2.Code_MASTER_PERSISTENCE_TIMEOUT || code == v2.Code_SLAVE_PERSISTENCE_TIMEOUT || code == v2.Code_HA_NOT_AVAILABLE {
 		e.Offset = r.QueueOffset // stored, if not as durable as asked
+		if m.GetSystemProperties().GetMessageType() == v2.MessageType_TRANSACTION {
+			e.TransactionId = transactionID(r.PhysOffset, r.QueueOffset)
+		}
 	}
 	return e
 }
@@ -157,15 +160,8 @@ func (s *Server) convert(topic string, m *v2.Message, bornHost *net.TCPAddr) (*M
 	if hasControl(sp.GetMessageId()) || strings.ContainsAny(sp.GetMessageId(), " ") {
 		return nil, refuse(v2.Code_ILLEGAL_MESSAGE_ID, "the message id contains a space or control character")
 	}
-	switch t := sp.GetMessageType(); t {
-	case v2.MessageType_NORMAL:
-	case v2.MessageType_FIFO, v2.MessageType_DELAY, v2.MessageType_TRANSACTION:
-		return nil, refuse(v2.Code_NOT_IMPLEMENTED, "%s messages are not implemented by this broker yet: only NORMAL messages", t)
-	default:
-		return nil, refuse(v2.Code_MESSAGE_PROPERTY_CONFLICT_WITH_TYPE, "message type %s is not accepted by topic %s (NORMAL)", t, topic)
-	}
-	if sp.MessageGroup != nil || sp.DeliveryTimestamp != nil {
-		return nil, refuse(v2.Code_MESSAGE_PROPERTY_CONFLICT_WITH_TYPE, "a NORMAL message has neither a message group nor a delivery time")
+	if bad := s.checkType(topic, sp); bad != nil {
+		return nil, bad
 	}
 	if len(m.Body) == 0 {
 		return nil, refuse(v2.Code_MESSAGE_BODY_EMPTY, "the message body is empty")
@@ -219,6 +215,10 @@ func (s *Server) convert(topic string, m *v2.Message, bornHost *net.TCPAddr) (*M
 		return nil, refuse(v2.Code_MESSAGE_PROPERTIES_TOO_LARGE, "properties take %d bytes, at most %d", size, maxUserPropertyBytes)
 	}
 	props = wire.AppendProperties(props, m.UserProperties)
+	props, group, bad := s.typedProperties(props, sp)
+	if bad != nil {
+		return nil, bad
+	}
 	props = wire.AppendProperty(props, wire.PropUniqKey, sp.GetMessageId())
 	// The proxy uses the topic as the producer group
 	// (SendMessageActivity): check-backs go to the topic's producers.
@@ -239,7 +239,7 @@ func (s *Server) convert(topic string, m *v2.Message, bornHost *net.TCPAddr) (*M
 	}
 	return &Message{
 		Topic: topic, Body: m.Body, Properties: props, SysFlag: sysFlag,
-		BornTimestamp: born, BornHost: wire.HostBytes(bornHost),
+		BornTimestamp: born, BornHost: wire.HostBytes(bornHost), MessageGroup: group,
 	}, nil
 }
 

@@ -8,8 +8,8 @@
 // Status.
 //
 // Producers are served (QueryRoute, Heartbeat, Telemetry, SendMessage of
-// NORMAL messages, NotifyClientTermination). Consumption (POP), FIFO,
-// delay and transactional sends answer NOT_IMPLEMENTED; PullMessage, the
+// NORMAL, FIFO, DELAY and TRANSACTION messages, EndTransaction,
+// NotifyClientTermination). Consumption (POP) answers NOT_IMPLEMENTED; PullMessage, the
 // offset RPCs and SyncLiteSubscription answer gRPC UNIMPLEMENTED, as Java's
 // proxy does.
 package grpcsvc
@@ -46,6 +46,7 @@ type Backend interface {
 	// they published in the name servers; want lists the addresses the
 	// caller needs (a missing one makes a fresh lookup worthwhile).
 	GrpcAddrs(want []string) map[string]string
+	producerBackend
 }
 
 // Message is one message to store, in the broker's terms.
@@ -56,6 +57,7 @@ type Message struct {
 	SysFlag       int32
 	BornTimestamp int64
 	BornHost      []byte // wire.HostBytes
+	MessageGroup  string // a FIFO message's group: its queue is QueueForGroup
 }
 
 // SendResult is the outcome of Backend.Send, with a remoting response code.
@@ -63,19 +65,25 @@ type SendResult struct {
 	Code        int32
 	Remark      string
 	QueueID     int32
-	QueueOffset int64
+	QueueOffset int64 // of a half message: its half-queue offset
+	PhysOffset  int64 // commit log offset
 }
 
 // Config is the service's configuration (broker keys of the same names).
 type Config struct {
-	Addr             string // listen address host:port (grpcServerPort)
-	MaxRecvMsgSize   int    // grpcMaxInboundMessageSize
-	TLSMode          string // tlsServerMode
-	CertPath         string // tlsCertPath
-	KeyPath          string // tlsKeyPath
-	SelfSigned       bool   // tlsTestModeEnable: without CertPath, make a certificate
-	CertHosts        []string
-	MaxMessageSize   int // maxMessageSize: body limit, also told to producers
+	Addr           string // listen address host:port (grpcServerPort)
+	MaxRecvMsgSize int    // grpcMaxInboundMessageSize
+	TLSMode        string // tlsServerMode
+	CertPath       string // tlsCertPath
+	KeyPath        string // tlsKeyPath
+	SelfSigned     bool   // tlsTestModeEnable: without CertPath, make a certificate
+	CertHosts      []string
+	MaxMessageSize int // maxMessageSize: body limit, also told to producers
+	// MaxDelay bounds delivery timestamps (timerMaxDelaySec).
+	MaxDelay time.Duration
+	// NoTypeCheck turns off the message type check against the topic's
+	// message.type (enableTopicMessageTypeCheck=false).
+	NoTypeCheck      bool
 	ClientIdleExpiry time.Duration
 	Log              *slog.Logger
 }
@@ -89,6 +97,7 @@ type Server struct {
 	lis     net.Listener
 	grpc    *grpc.Server
 	clients *clientTable
+	streams streamSet // open Telemetry streams (transaction check-backs)
 	routes  routeCache
 	stop    chan struct{}
 	wg      sync.WaitGroup // expireLoop and running handlers: Stop waits for them
@@ -236,13 +245,6 @@ func (s *Server) ForwardMessageToDeadLetterQueue(ctx context.Context, _ *v2.Forw
 		return &v2.ForwardMessageToDeadLetterQueueResponse{Status: bad}, nil
 	}
 	return &v2.ForwardMessageToDeadLetterQueueResponse{Status: notImplemented("ForwardMessageToDeadLetterQueue (consumers)")}, nil
-}
-
-func (s *Server) EndTransaction(ctx context.Context, _ *v2.EndTransactionRequest) (*v2.EndTransactionResponse, error) {
-	if _, bad := clientOf(ctx); bad != nil {
-		return &v2.EndTransactionResponse{Status: bad}, nil
-	}
-	return &v2.EndTransactionResponse{Status: notImplemented("EndTransaction (transactional messages)")}, nil
 }
 
 func (s *Server) RecallMessage(ctx context.Context, _ *v2.RecallMessageRequest) (*v2.RecallMessageResponse, error) {

@@ -30,7 +30,14 @@ import (
 type recorder struct {
 	mu    sync.Mutex
 	sent  []*Message
+	ended []ended
 	panic bool
+}
+
+type ended struct {
+	group            string
+	halfOffset, phys int64
+	commit           bool
 }
 
 func (r *recorder) Send(m *Message) SendResult {
@@ -55,6 +62,22 @@ func (r *recorder) Route(topic string) (*wire.TopicRouteData, error) {
 
 func (r *recorder) GrpcAddrs([]string) map[string]string { return nil }
 
+// TopicMessageType: topics named after a type have it (FIFO, DELAY, ...).
+func (r *recorder) TopicMessageType(topic string) string {
+	switch topic {
+	case wire.MessageTypeFIFO, wire.MessageTypeDelay, wire.MessageTypeTransaction, wire.MessageTypeMixed:
+		return topic
+	}
+	return wire.MessageTypeNormal
+}
+
+func (r *recorder) EndTransaction(group string, halfOffset, phys int64, commit bool) (int32, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ended = append(r.ended, ended{group, halfOffset, phys, commit})
+	return wire.Success, ""
+}
+
 func (r *recorder) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -65,7 +88,7 @@ func startService(t *testing.T, mode string) (*Server, *recorder) {
 	t.Helper()
 	rec := &recorder{}
 	s, err := Listen(Config{Addr: "127.0.0.1:0", MaxRecvMsgSize: 1 << 20, TLSMode: mode, SelfSigned: true,
-		CertHosts: []string{"127.0.0.1"}, MaxMessageSize: 1024, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, rec)
+		CertHosts: []string{"127.0.0.1"}, MaxMessageSize: 1024, MaxDelay: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +191,7 @@ func TestBuildQueuesSplitsPermissionsAndUsesPublishedAddrs(t *testing.T) {
 			{BrokerName: "slaveonly", Perm: 6, ReadQueueNums: 1, WriteQueueNums: 1},
 		},
 	}
-	q, guessed := buildQueues(&v2.Resource{Name: "T"}, rd, map[string]string{"10.0.0.2:10911": "10.0.0.2:9001"}, 8081)
+	q, guessed := buildQueues(&v2.Resource{Name: "T"}, rd, map[string]string{"10.0.0.2:10911": "10.0.0.2:9001"}, 8081, acceptTypes(wire.MessageTypeNormal))
 	if !guessed {
 		t.Error("broker a published no address: its entry is a guess")
 	}
@@ -242,12 +265,31 @@ func TestSendBadInput(t *testing.T) {
 			}
 		})}, v2.Code_MESSAGE_PROPERTIES_TOO_LARGE},
 		{"properties too large", "c", []*v2.Message{with(func(m *v2.Message) { m.UserProperties = map[string]string{"k": strings.Repeat("v", 16<<10)} })}, v2.Code_MESSAGE_PROPERTIES_TOO_LARGE},
-		{"FIFO not yet", "c", []*v2.Message{with(func(m *v2.Message) {
+		{"FIFO to a NORMAL topic", "c", []*v2.Message{with(func(m *v2.Message) {
 			m.SystemProperties.MessageType = v2.MessageType_FIFO
 			m.SystemProperties.MessageGroup = tag("g")
-		})}, v2.Code_NOT_IMPLEMENTED},
-		{"DELAY not yet", "c", []*v2.Message{with(func(m *v2.Message) { m.SystemProperties.MessageType = v2.MessageType_DELAY })}, v2.Code_NOT_IMPLEMENTED},
-		{"TRANSACTION not yet", "c", []*v2.Message{with(func(m *v2.Message) { m.SystemProperties.MessageType = v2.MessageType_TRANSACTION })}, v2.Code_NOT_IMPLEMENTED},
+		})}, v2.Code_MESSAGE_PROPERTY_CONFLICT_WITH_TYPE},
+		{"DELAY without a time", "c", []*v2.Message{with(func(m *v2.Message) {
+			m.Topic.Name = "DELAY"
+			m.SystemProperties.MessageType = v2.MessageType_DELAY
+		})}, v2.Code_MESSAGE_PROPERTY_CONFLICT_WITH_TYPE},
+		{"TRANSACTION to a NORMAL topic", "c", []*v2.Message{with(func(m *v2.Message) { m.SystemProperties.MessageType = v2.MessageType_TRANSACTION })}, v2.Code_MESSAGE_PROPERTY_CONFLICT_WITH_TYPE},
+		{"NORMAL to a FIFO topic", "c", []*v2.Message{with(func(m *v2.Message) { m.Topic.Name = "FIFO" })}, v2.Code_MESSAGE_PROPERTY_CONFLICT_WITH_TYPE},
+		{"blank message group", "c", []*v2.Message{with(func(m *v2.Message) {
+			m.Topic.Name = "FIFO"
+			m.SystemProperties.MessageType = v2.MessageType_FIFO
+			m.SystemProperties.MessageGroup = tag(" ")
+		})}, v2.Code_ILLEGAL_MESSAGE_GROUP},
+		{"long message group", "c", []*v2.Message{with(func(m *v2.Message) {
+			m.Topic.Name = "MIXED"
+			m.SystemProperties.MessageType = v2.MessageType_FIFO
+			m.SystemProperties.MessageGroup = tag(strings.Repeat("g", 65))
+		})}, v2.Code_ILLEGAL_MESSAGE_GROUP},
+		{"delivery beyond the max delay", "c", []*v2.Message{with(func(m *v2.Message) {
+			m.Topic.Name = "DELAY"
+			m.SystemProperties.MessageType = v2.MessageType_DELAY
+			m.SystemProperties.DeliveryTimestamp = timestamppb.New(time.Now().Add(61 * time.Minute))
+		})}, v2.Code_ILLEGAL_DELIVERY_TIME},
 		{"unspecified type", "c", []*v2.Message{with(func(m *v2.Message) { m.SystemProperties.MessageType = v2.MessageType_MESSAGE_TYPE_UNSPECIFIED })}, v2.Code_MESSAGE_PROPERTY_CONFLICT_WITH_TYPE},
 		{"NORMAL with a group", "c", []*v2.Message{with(func(m *v2.Message) { m.SystemProperties.MessageGroup = tag("g") })}, v2.Code_MESSAGE_PROPERTY_CONFLICT_WITH_TYPE},
 		{"unknown encoding", "c", []*v2.Message{with(func(m *v2.Message) { m.SystemProperties.BodyEncoding = 7 })}, v2.Code_BAD_REQUEST},
@@ -401,9 +443,8 @@ func TestConsumerRPCsSayNotImplemented(t *testing.T) {
 	ack, _ := c.AckMessage(ctxFor(t, "c"), &v2.AckMessageRequest{})
 	ch, _ := c.ChangeInvisibleDuration(ctxFor(t, "c"), &v2.ChangeInvisibleDurationRequest{})
 	fw, _ := c.ForwardMessageToDeadLetterQueue(ctxFor(t, "c"), &v2.ForwardMessageToDeadLetterQueueRequest{})
-	et, _ := c.EndTransaction(ctxFor(t, "c"), &v2.EndTransactionRequest{})
 	for name, st := range map[string]*v2.Status{"QueryAssignment": qa.GetStatus(), "Ack": ack.GetStatus(), "ChangeInvisibleDuration": ch.GetStatus(),
-		"ForwardMessageToDeadLetterQueue": fw.GetStatus(), "EndTransaction": et.GetStatus()} {
+		"ForwardMessageToDeadLetterQueue": fw.GetStatus()} {
 		if st.GetCode() != v2.Code_NOT_IMPLEMENTED {
 			t.Errorf("%s: %v", name, st)
 		}

@@ -63,6 +63,8 @@ func CheckGroupConfig(c *wire.SubscriptionGroupConfig) error {
 		return fmt.Errorf("brokerId %d is negative", c.BrokerID)
 	case c.ConsumeRateLimit < 0:
 		return fmt.Errorf("consumeRateLimit %d is negative", c.ConsumeRateLimit)
+	case c.GroupRetryPolicy != nil:
+		return c.GroupRetryPolicy.Check()
 	}
 	return nil
 }

@@ -111,3 +111,51 @@ func TestTopicsGroupsReplace(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncKeepsRocketMQ5Settings: a slave adopting its master's topic and
+// group tables (Java 5 JSON) keeps message.type, consumeMessageOrderly and
+// groupRetryPolicy, in memory and on disk.
+func TestSyncKeepsRocketMQ5Settings(t *testing.T) {
+	dir := t.TempDir()
+	topics, err := LoadTopics(filepath.Join(dir, "topics.json"), discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tw wire.TopicConfigSerializeWrapper
+	if err := wire.UnmarshalLenient([]byte(`{"dataVersion":{"counter":3,"timestamp":1},"topicConfigTable":{"F":{"topicName":"F","readQueueNums":4,"writeQueueNums":4,"perm":6,"attributes":{"message.type":"FIFO"}}}}`), &tw); err != nil {
+		t.Fatal(err)
+	}
+	if _, skipped, err := topics.Replace(tw); err != nil || len(skipped) != 0 {
+		t.Fatal(err, skipped)
+	}
+	groups, err := LoadGroups(filepath.Join(dir, "subscriptionGroup.json"), discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gw wire.SubscriptionGroupWrapper
+	if err := wire.UnmarshalLenient([]byte(`{"dataVersion":{"counter":2,"timestamp":1},"subscriptionGroupTable":{"G":{"groupName":"G","consumeMessageOrderly":true,"groupRetryPolicy":{"type":"CUSTOMIZED","customizedRetryPolicy":{"next":[1000,2000]}}}}}`), &gw); err != nil {
+		t.Fatal(err)
+	}
+	if _, skipped, err := groups.Replace(gw); err != nil || len(skipped) != 0 {
+		t.Fatal(err, skipped)
+	}
+	topics2, err := LoadTopics(filepath.Join(dir, "topics.json"), discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups2, err := LoadGroups(filepath.Join(dir, "subscriptionGroup.json"), discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tp := range map[string]*Topics{"memory": topics, "file": topics2} {
+		if got := tp.Lookup("F").MessageType(); got != "FIFO" {
+			t.Errorf("%s: message.type %q", name, got)
+		}
+	}
+	for name, gs := range map[string]*Groups{"memory": groups, "file": groups2} {
+		g := gs.Lookup("G")
+		if g == nil || !g.ConsumeMessageOrderly || g.GroupRetryPolicy == nil || len(g.GroupRetryPolicy.CustomizedRetryPolicy.Next) != 2 {
+			t.Errorf("%s: group %+v", name, g)
+		}
+	}
+}

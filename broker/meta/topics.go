@@ -131,7 +131,7 @@ func (t *Topics) Put(tc wire.TopicConfig) (bool, error) {
 	if tc.TopicFilterType == "" {
 		tc.TopicFilterType = "SINGLE_TAG"
 	}
-	_, changed, err := t.t.put(tc.TopicName, tc, func(old *wire.TopicConfig) bool { return *old == tc }, true)
+	_, changed, err := t.t.put(tc.TopicName, tc, func(old *wire.TopicConfig) bool { return old.Equal(&tc) }, true)
 	return changed, err
 }
 

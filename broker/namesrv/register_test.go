@@ -48,7 +48,7 @@ func TestDecodeCompressedBody(t *testing.T) {
 		t.Fatalf("decoded %+v %v", w, fs)
 	}
 	tc := w.TopicConfigTable["TBW102"]
-	if tc == nil || *tc != (wire.TopicConfig{TopicName: "TBW102", ReadQueueNums: 8, WriteQueueNums: 8, Perm: 7, TopicFilterType: "SINGLE_TAG"}) {
+	if tc == nil || !tc.Equal(&wire.TopicConfig{TopicName: "TBW102", ReadQueueNums: 8, WriteQueueNums: 8, Perm: 7, TopicFilterType: "SINGLE_TAG"}) {
 		t.Fatalf("TBW102: %+v", tc)
 	}
 }

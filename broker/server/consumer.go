@@ -297,13 +297,30 @@ func (b *Broker) handleCreateTopic(c *remoting.Conn, req *wire.Command) {
 		c.ReplyCode(req, wire.SystemError, fmt.Sprintf("topicFilterType %q must be SINGLE_TAG or MULTI_TAG", tc.TopicFilterType))
 		return
 	}
+	// RocketMQ 5's attributes ("+message.type=FIFO"); a request without
+	// them (4.x tools) keeps the topic's current ones, as Java's
+	// TopicConfigManager.updateTopicConfig does.
+	changes, err := wire.ParseAttributes(req.GetString("attributes"))
+	if err != nil {
+		c.ReplyCode(req, wire.SystemError, err.Error())
+		return
+	}
+	old := b.topics.Lookup(topic)
+	var current map[string]string
+	if old != nil {
+		current = old.Attributes
+	}
+	if tc.Attributes, err = wire.AlterTopicAttributes(old == nil, current, changes); err != nil {
+		c.ReplyCode(req, wire.SystemError, err.Error())
+		return
+	}
 	changed, err := b.topics.Put(tc)
 	if err != nil {
 		c.ReplyCode(req, wire.SystemError, "persist topic config: "+err.Error())
 		return
 	}
 	if changed {
-		b.log.Info("[TOPIC_CREATE] topic created or updated", "topic", topic, "read", tc.ReadQueueNums, "write", tc.WriteQueueNums, "perm", tc.Perm, "remote", c.RemoteAddr().String())
+		b.log.Info("[TOPIC_CREATE] topic created or updated", "topic", topic, "read", tc.ReadQueueNums, "write", tc.WriteQueueNums, "perm", tc.Perm, "attributes", tc.Attributes, "remote", c.RemoteAddr().String())
 		b.registerAll()
 	}
 	c.ReplyCode(req, wire.Success, "")

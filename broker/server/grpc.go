@@ -49,6 +49,8 @@ func (b *Broker) openGrpc() error {
 		SelfSigned:     cfg.TLSTestModeEnable,
 		CertHosts:      []string{"localhost", "127.0.0.1", cfg.BrokerIP1},
 		MaxMessageSize: cfg.MaxMessageSize,
+		MaxDelay:       time.Duration(cfg.TimerMaxDelaySec) * time.Second,
+		NoTypeCheck:    !cfg.EnableTopicMessageTypeCheck,
 		Log:            b.log,
 	}, grpcBackend{b})
 	if err != nil {
@@ -133,9 +135,15 @@ func (g grpcBackend) Send(m *grpcsvc.Message) grpcsvc.SendResult {
 		b.putFailed.Add(1)
 		return grpcsvc.SendResult{Code: wire.SystemError, Remark: remarkInSyncNotEnough}
 	}
-	// Round robin over the write queues, as Java's proxy does for
-	// non-FIFO messages (SendMessageActivity.SendMessageQueueSelector).
-	qid := int32(b.grpcRR.Add(1) % uint32(max(tc.WriteQueueNums, 1)))
+	// A FIFO group keeps its queue; other messages go round robin over
+	// the write queues, as Java's proxy does
+	// (SendMessageActivity.SendMessageQueueSelector).
+	var qid int32
+	if m.MessageGroup != "" {
+		qid = grpcsvc.QueueForGroup(m.MessageGroup, tc.WriteQueueNums)
+	} else {
+		qid = int32(b.grpcRR.Add(1) % uint32(max(tc.WriteQueueNums, 1)))
+	}
 	sysFlag := m.SysFlag
 	if tc.TopicFilterType == "MULTI_TAG" {
 		sysFlag |= wire.SysFlagMultiTags
@@ -145,6 +153,9 @@ func (g grpcBackend) Send(m *grpcsvc.Message) grpcsvc.SendResult {
 		BornTimestamp: m.BornTimestamp, BornHost: m.BornHost,
 		Body: m.Body, Properties: b.storedProperties(nil, m.Properties, nil),
 	}
+	if code, remark := b.parkTyped(&sm); code != wire.Success {
+		return grpcsvc.SendResult{Code: code, Remark: remark}
+	}
 	r := b.store.Put(&sm)
 	code, remark, ok := b.putStatusCode(r.Status)
 	if !ok {
@@ -152,7 +163,7 @@ func (g grpcBackend) Send(m *grpcsvc.Message) grpcsvc.SendResult {
 		return grpcsvc.SendResult{Code: code, Remark: remark}
 	}
 	b.stats.TopicPut([]byte(tc.TopicName), 1, int(r.WroteBytes))
-	res := grpcsvc.SendResult{Code: code, Remark: remark, QueueID: qid, QueueOffset: r.QueueOffset}
+	res := grpcsvc.SendResult{Code: code, Remark: remark, QueueID: qid, QueueOffset: r.QueueOffset, PhysOffset: r.PhysicalOffset}
 	flush, repl, replCode := b.ackWaits(r.EndOffset)
 	done := make(chan struct{})
 	b.waitAcks(r.EndOffset, flush, repl, func(flushOK bool, rc int32) {

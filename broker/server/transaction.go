@@ -51,7 +51,9 @@ func (b *Broker) handleEndTransaction(c *remoting.Conn, req *wire.Command) {
 }
 
 // checkTransaction sends CHECK_TRANSACTION_STATE to one live producer of
-// group; the producer answers later with END_TRANSACTION.
+// group; the producer answers later with END_TRANSACTION. Without a
+// remoting producer, a 5.x producer of the topic (group) is asked over
+// its Telemetry stream.
 func (b *Broker) checkTransaction(group string, fields map[string]string, body []byte) bool {
 	chs := b.clients.Producer(group)
 	for len(chs) > 0 {
@@ -61,7 +63,7 @@ func (b *Broker) checkTransaction(group string, fields map[string]string, body [
 		}
 		chs = append(chs[:i], chs[i+1:]...)
 	}
-	return false
+	return b.grpc != nil && b.grpc.srv.RecoverOrphaned(group, fields, body)
 }
 
 // ensureTransMaxTimeTopic creates the topic discarded half messages are

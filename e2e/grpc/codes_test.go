@@ -145,7 +145,7 @@ func TestCodes(t *testing.T) {
 	m.SystemProperties.MessageType = v2.MessageType_FIFO
 	group := "g1"
 	m.SystemProperties.MessageGroup = &group
-	wantCode("FIFO (not yet)", sendCode(tlsClient, "raw-1", m).Status, v2.Code_NOT_IMPLEMENTED)
+	wantCode("FIFO to a NORMAL topic", sendCode(tlsClient, "raw-1", m).Status, v2.Code_MESSAGE_PROPERTY_CONFLICT_WITH_TYPE)
 	m = msg(topic, "nosys")
 	m.SystemProperties = nil
 	wantCode("no system properties", sendCode(tlsClient, "raw-1", m).Status, v2.Code_BAD_REQUEST)

@@ -29,7 +29,7 @@ import (
 var binDir string
 
 // The commands the tests run, relative to this directory.
-var commands = []string{"../../broker/cmd/mqnamesrv", "../../broker/cmd/mqbroker"}
+var commands = []string{"../../broker/cmd/mqnamesrv", "../../broker/cmd/mqbroker", "../../mqadmin/cmd/mqadmin"}
 
 // TestMain builds the daemons (with the race detector when
 // MQOPS_E2E_RACE=1) or uses the ones in $MQOPS_E2E_BIN, as ../ does.
@@ -79,7 +79,7 @@ func run(m *testing.M) int {
 		args = append(args, "-race")
 	}
 	// Built in the main module, which links golang/v5 v5.1.4's protocol.
-	b := exec.Command("go", append(args, "./broker/cmd/mqnamesrv", "./broker/cmd/mqbroker")...)
+	b := exec.Command("go", append(args, "./broker/cmd/mqnamesrv", "./broker/cmd/mqbroker", "./mqadmin/cmd/mqadmin")...)
 	b.Dir = "../.."
 	b.Stdout, b.Stderr = os.Stderr, os.Stderr
 	if err := b.Run(); err != nil {

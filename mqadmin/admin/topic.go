@@ -19,9 +19,15 @@ func NewTopicConfig(topic string) wire.TopicConfig {
 // on a cluster also gets its order configuration written to the name
 // servers (ORDER_TOPIC_CONFIG), as Java's updateTopic -o does (apache/rocketmq
 // tools/src/main/java/org/apache/rocketmq/tools/command/topic/UpdateTopicSubCommand.java).
-func (a *Admin) CreateTopic(t Target, tc wire.TopicConfig) ([]Broker, error) {
+// attributes are RocketMQ 5's attribute changes, "+message.type=FIFO" (""
+// keeps the topic's current attributes).
+func (a *Admin) CreateTopic(t Target, tc wire.TopicConfig, attributes string) ([]Broker, error) {
 	if err := wire.CheckTopic(tc.TopicName); err != nil {
 		return nil, fmt.Errorf("create topic: %w", err)
+	}
+	changes, err := wire.ParseAttributes(attributes)
+	if err != nil {
+		return nil, fmt.Errorf("create topic %s: %w", tc.TopicName, err)
 	}
 	brokers, err := a.Brokers(t)
 	if err != nil {
@@ -32,6 +38,9 @@ func (a *Admin) CreateTopic(t Target, tc wire.TopicConfig) ([]Broker, error) {
 		"readQueueNums": itoa(tc.ReadQueueNums), "writeQueueNums": itoa(tc.WriteQueueNums),
 		"perm": itoa(tc.Perm), "topicFilterType": tc.TopicFilterType, "topicSysFlag": itoa(tc.TopicSysFlag),
 		"order": fmt.Sprint(tc.Order),
+	}
+	if len(changes) > 0 {
+		f["attributes"] = wire.FormatAttributes(changes)
 	}
 	for _, b := range brokers {
 		if _, err := a.call(b.Addr, wire.UpdateAndCreateTopic, f, nil); err != nil {
@@ -185,12 +194,8 @@ const (
 // BrokerTopics returns the topics one broker holds, sorted
 // (GET_ALL_TOPIC_CONFIG, 21).
 func (a *Admin) BrokerTopics(addr string) ([]string, error) {
-	resp, err := a.call(addr, wire.GetAllTopicConfig, nil, nil)
+	w, err := a.BrokerTopicConfigs(addr)
 	if err != nil {
-		return nil, fmt.Errorf("topics of %s: %w", addr, err)
-	}
-	var w wire.TopicConfigSerializeWrapper
-	if err := decode(resp, "topic configs", &w); err != nil {
 		return nil, err
 	}
 	out := make([]string, 0, len(w.TopicConfigTable))
@@ -199,4 +204,38 @@ func (a *Admin) BrokerTopics(addr string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// BrokerTopicConfigs returns one broker's topic table
+// (GET_ALL_TOPIC_CONFIG, 21).
+func (a *Admin) BrokerTopicConfigs(addr string) (*wire.TopicConfigSerializeWrapper, error) {
+	resp, err := a.call(addr, wire.GetAllTopicConfig, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("topics of %s: %w", addr, err)
+	}
+	var w wire.TopicConfigSerializeWrapper
+	if err := decode(resp, "topic configs", &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+// TopicMessageTypes maps each master of a route to the topic's
+// message.type there ("" where the broker does not answer or lacks the
+// topic).
+func (a *Admin) TopicMessageTypes(topic string, rd *wire.TopicRouteData) map[string]string {
+	out := map[string]string{}
+	for _, b := range routeMasters(rd) {
+		w, err := a.BrokerTopicConfigs(b.Addr)
+		if err != nil {
+			out[b.Name] = ""
+			continue
+		}
+		if tc := w.TopicConfigTable[topic]; tc != nil {
+			out[b.Name] = tc.MessageType()
+		} else {
+			out[b.Name] = ""
+		}
+	}
+	return out
 }

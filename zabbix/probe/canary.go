@@ -119,7 +119,7 @@ func ensureTopic(a *admin.Admin, masters []admin.Broker, cluster, topic string) 
 	}
 	for _, b := range missing {
 		tc := wire.TopicConfig{TopicName: topic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6, TopicFilterType: "SINGLE_TAG"}
-		if _, err := a.CreateTopic(admin.Target{Broker: b.Addr}, tc); err != nil {
+		if _, err := a.CreateTopic(admin.Target{Broker: b.Addr}, tc, ""); err != nil {
 			return fmt.Errorf("create canary topic %s on %s: %w", topic, b.Name, err)
 		}
 	}

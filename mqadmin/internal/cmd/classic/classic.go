@@ -131,6 +131,7 @@ func topicCmds(f *cmdutil.Factory) []*cobra.Command {
 	fl.IntVarP(&co.Config.WriteQueueNums, "writeQueueNums", "w", 8, "set write queue nums")
 	fl.IntVarP(&co.Config.Perm, "perm", "p", 6, "set topic's permission(2|4|6), intro[2:W 4:R; 6:RW]")
 	fl.VarP(&order, "order", "o", "set topic's order(true|false)")
+	fl.StringVarP(&co.Attributes, "attributes", "a", "", "attribute(+a=b,+c=d,-e)")
 	required(update, "topic")
 
 	do := &topic.DeleteOptions{}
@@ -266,7 +267,9 @@ func groupCmds(f *cmdutil.Factory) []*cobra.Command {
 	gc := wire.NewSubscriptionGroupConfig("")
 	uo := &group.CreateOptions{Config: gc}
 	javaBools := map[string]*cmdutil.JavaBool{}
+	var orderly cmdutil.JavaBool
 	update := cmd(f, "updateSubGroup", "Update or create subscription group", "group create", func() error {
+		gc.ConsumeMessageOrderly = bool(orderly)
 		gc.ConsumeEnable, gc.ConsumeFromMinEnable = bool(*javaBools["consumeEnable"]), bool(*javaBools["consumeFromMinEnable"])
 		gc.ConsumeBroadcastEnable = bool(*javaBools["consumeBroadcastEnable"])
 		gc.NotifyConsumerIDsChangedEnable = bool(*javaBools["notifyConsumerIdsChanged"])
@@ -289,7 +292,8 @@ func groupCmds(f *cmdutil.Factory) []*cobra.Command {
 	fl.IntVarP(&gc.RetryMaxTimes, "retryMaxTimes", "r", 16, "retry max times")
 	fl.Int64VarP(&gc.BrokerID, "brokerId", "i", 0, "consumer from which broker id")
 	fl.Int64VarP(&gc.WhichBrokerWhenConsumeSlowly, "whichBrokerWhenConsumeSlowly", "w", 1, "which broker id when consume slowly")
-	unsupportedJavaO(update, "consume orderly")
+	fl.VarP(&orderly, "consumeMessageOrderly", "o", "consume message orderly")
+	fl.StringVarP(&uo.RetryPolicy, "groupRetryPolicy", "p", "", `the json string of retry policy ( exp: {"type":"EXPONENTIAL","exponentialRetryPolicy":{"initial":5000,"max":7200000,"multiplier":2}} {"type":"CUSTOMIZED","customizedRetryPolicy":{"next":[1000,5000,10000]}} )`)
 	required(update, "groupName")
 
 	do := &group.DeleteOptions{}

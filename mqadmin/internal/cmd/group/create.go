@@ -1,7 +1,10 @@
 package group
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +17,9 @@ import (
 type CreateOptions struct {
 	Target admin.Target
 	Config *wire.SubscriptionGroupConfig
+	// RetryPolicy is RocketMQ 5's groupRetryPolicy as JSON ("" keeps
+	// Java's default).
+	RetryPolicy string
 }
 
 func newCreateCmd(f *cmdutil.Factory) *cobra.Command {
@@ -38,6 +44,8 @@ func newCreateCmd(f *cmdutil.Factory) *cobra.Command {
 	fl.Int64Var(&g.WhichBrokerWhenConsumeSlowly, "slow-broker-id", 1, "broker id to read from when consumers fall behind")
 	fl.BoolVar(&g.NotifyConsumerIDsChangedEnable, "notify-ids-changed", true, "tell consumers when members join or leave")
 	fl.IntVar(&g.ConsumeRateLimit, "rate-limit", 0, "messages per second each broker hands the group, 0 for unlimited")
+	fl.BoolVar(&g.ConsumeMessageOrderly, "orderly", false, "RocketMQ 5 consumers get one message per message group at a time")
+	fl.StringVar(&o.RetryPolicy, "retry-policy", "", `RocketMQ 5 retry policy as JSON, e.g. {"type":"EXPONENTIAL","exponentialRetryPolicy":{"initial":5000,"max":7200000,"multiplier":2}}`)
 	_ = cmd.MarkFlagRequired("group")
 	f.AddOutputFlag(cmd, true)
 	return cmd
@@ -50,6 +58,13 @@ func RunCreate(f *cmdutil.Factory, o *CreateOptions) error {
 	}
 	if o.Config.ConsumeRateLimit < 0 {
 		return errors.New("--rate-limit must be 0 (unlimited) or more")
+	}
+	if o.RetryPolicy != "" {
+		p, err := ParseRetryPolicy(o.RetryPolicy)
+		if err != nil {
+			return err
+		}
+		o.Config.GroupRetryPolicy = p
 	}
 	a, err := f.Admin()
 	if err != nil {
@@ -76,4 +91,19 @@ func printBrokers(f *cmdutil.Factory, group string, brokers []admin.Broker, cfg 
 		rows[i] = []string{b.Name, b.Addr, group}
 	}
 	return p.Table([]string{"#Broker Name", "#Broker Addr", "#Group"}, rows)
+}
+
+// ParseRetryPolicy reads a groupRetryPolicy in the JSON of Java's
+// updateSubGroup -p; unknown keys are refused.
+func ParseRetryPolicy(s string) (*wire.GroupRetryPolicy, error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	var p wire.GroupRetryPolicy
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("groupRetryPolicy %q: %w", s, err)
+	}
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	return &p, nil
 }

@@ -34,9 +34,10 @@ func newListCmd(f *cmdutil.Factory) *cobra.Command {
 				c := g.Config
 				rows[i] = []string{c.GroupName, strings.Join(g.Brokers, ","), strconv.FormatBool(c.ConsumeEnable),
 					strconv.FormatBool(c.ConsumeBroadcastEnable), strconv.Itoa(c.RetryQueueNums), strconv.Itoa(c.RetryMaxTimes),
-					RateLimit(c.ConsumeRateLimit)}
+					RateLimit(c.ConsumeRateLimit), strconv.FormatBool(c.ConsumeMessageOrderly), c.GroupRetryPolicy.String()}
 			}
-			return p.Table([]string{"#Group", "#Brokers", "#Consume Enable", "#Broadcast Enable", "#Retry Queues", "#Retry Max Times", "#Rate Limit"}, rows)
+			return p.Table([]string{"#Group", "#Brokers", "#Consume Enable", "#Broadcast Enable", "#Retry Queues", "#Retry Max Times", "#Rate Limit",
+				"#Orderly", "#Retry Policy"}, rows)
 		},
 	}
 	cmdutil.AddTargetFlags(cmd, &t)

@@ -67,11 +67,11 @@ func TestClassicNamesAndErrors(t *testing.T) {
 // still sets the format.
 func TestClassicShortOutput(t *testing.T) {
 	javaO := map[string]struct{ flag, value string }{
-		"updateTopic":        {"order", "true"},             // topic/UpdateTopicSubCommand
-		"brokerConsumeStats": {"order", "true"},             // broker/BrokerConsumeStatsSubCommad
-		"queryMsgByOffset":   {"offset", "42"},              // message/QueryMsgByOffsetSubCommand
-		"updateSubGroup":     {"consumeMessageOrderly", ""}, // 5.x consumer/UpdateSubGroupSubCommand
-		"resetOffsetByTime":  {"offset", ""},                // 5.x offset/ResetOffsetByTimeCommand
+		"updateTopic":        {"order", "true"},                 // topic/UpdateTopicSubCommand
+		"brokerConsumeStats": {"order", "true"},                 // broker/BrokerConsumeStatsSubCommad
+		"queryMsgByOffset":   {"offset", "42"},                  // message/QueryMsgByOffsetSubCommand
+		"updateSubGroup":     {"consumeMessageOrderly", "true"}, // 5.x consumer/UpdateSubGroupSubCommand
+		"resetOffsetByTime":  {"offset", ""},                    // 5.x offset/ResetOffsetByTimeCommand
 	}
 	f := &cmdutil.Factory{}
 	seen := map[string]bool{}

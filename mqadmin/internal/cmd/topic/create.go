@@ -14,6 +14,8 @@ import (
 type CreateOptions struct {
 	Target admin.Target
 	Config wire.TopicConfig
+	// Attributes are RocketMQ 5's attribute changes, "+message.type=FIFO".
+	Attributes string
 }
 
 func newCreateCmd(f *cmdutil.Factory) *cobra.Command {
@@ -40,6 +42,7 @@ func newCreateCmd(f *cmdutil.Factory) *cobra.Command {
 	fl.IntVarP(&o.Config.WriteQueueNums, "write-queues", "w", 8, "write queue count")
 	fl.IntVarP(&o.Config.Perm, "perm", "p", 6, "permission: 2 write, 4 read, 6 read-write")
 	fl.BoolVar(&o.Config.Order, "order", false, "ordered topic (with -c also written to the name servers' order config)")
+	fl.StringVarP(&o.Attributes, "attributes", "a", "", "RocketMQ 5 attribute changes: +message.type=NORMAL|FIFO|DELAY|TRANSACTION|MIXED, -message.type removes")
 	_ = cmd.MarkFlagRequired("topic")
 	cmd.MarkFlagsMutuallyExclusive("queues", "read-queues")
 	cmd.MarkFlagsMutuallyExclusive("queues", "write-queues")
@@ -56,7 +59,7 @@ func RunCreate(f *cmdutil.Factory, o *CreateOptions) error {
 	if err != nil {
 		return err
 	}
-	brokers, err := a.CreateTopic(o.Target, o.Config)
+	brokers, err := a.CreateTopic(o.Target, o.Config, o.Attributes)
 	if err != nil {
 		return err
 	}

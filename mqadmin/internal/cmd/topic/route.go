@@ -41,9 +41,15 @@ func RunRoute(f *cmdutil.Factory, o *RouteOptions) error {
 	if err != nil {
 		return err
 	}
+	types := a.TopicMessageTypes(o.Topic, rd)
 	p := f.Printer()
 	if p.IsJSON() {
-		return p.JSON(rd)
+		// The name server's TopicRouteData, plus each master's
+		// message.type (RocketMQ 5's topic attribute).
+		return p.JSON(struct {
+			*wire.TopicRouteData
+			MessageTypes map[string]string `json:"messageTypes"`
+		}{rd, types})
 	}
 	qds := append([]wire.QueueData(nil), rd.QueueDatas...)
 	sort.Slice(qds, func(i, j int) bool { return qds[i].BrokerName < qds[j].BrokerName })
@@ -58,9 +64,10 @@ func RunRoute(f *cmdutil.Factory, o *RouteOptions) error {
 		}
 		reads += qd.ReadQueueNums
 		writes += qd.WriteQueueNums
-		rows = append(rows, []string{cluster, qd.BrokerName, addrs, strconv.Itoa(qd.ReadQueueNums), strconv.Itoa(qd.WriteQueueNums), strconv.Itoa(qd.Perm)})
+		rows = append(rows, []string{cluster, qd.BrokerName, addrs, strconv.Itoa(qd.ReadQueueNums), strconv.Itoa(qd.WriteQueueNums), strconv.Itoa(qd.Perm),
+			types[qd.BrokerName]})
 	}
-	if err := p.Table([]string{"#ClusterName", "#BrokerName", "#BrokerAddrs", "#ReadQueue", "#WriteQueue", "#Perm"}, rows); err != nil {
+	if err := p.Table([]string{"#ClusterName", "#BrokerName", "#BrokerAddrs", "#ReadQueue", "#WriteQueue", "#Perm", "#MessageType"}, rows); err != nil {
 		return err
 	}
 	p.Printf("Total: %d brokers, %d read queues, %d write queues\n", len(qds), reads, writes)
