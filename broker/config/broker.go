@@ -154,6 +154,9 @@ type Broker struct {
 	// (plaintext only), permissive (TLS and plaintext on one port, the
 	// first byte decides) or enforcing (TLS only).
 	TLSServerMode string
+	// minInvisibleTimeMillsForRecv: the shortest invisible duration a
+	// receive may ask for (Java ProxyConfig, 10 s).
+	MinInvisibleTimeMillsForRecv int64
 
 	kept
 }
@@ -273,10 +276,11 @@ func defaultBroker() *Broker {
 		MinInSyncReplicas:               1,
 		InSyncReplicas:                  1,
 
-		GrpcServerPort:            8081,
-		GrpcMaxInboundMessageSize: 130 << 20,
-		TLSTestModeEnable:         true,
-		TLSServerMode:             "permissive",
+		GrpcServerPort:               8081,
+		GrpcMaxInboundMessageSize:    130 << 20,
+		MinInvisibleTimeMillsForRecv: 10000,
+		TLSTestModeEnable:            true,
+		TLSServerMode:                "permissive",
 	}
 }
 
@@ -364,6 +368,7 @@ func (b *Broker) keys() []key {
 		boolean("enableProxy", &b.EnableProxy),
 		integer("grpcServerPort", &b.GrpcServerPort, javaInt, listenPort),
 		integer("grpcMaxInboundMessageSize", &b.GrpcMaxInboundMessageSize, javaInt, positive),
+		integer("minInvisibleTimeMillsForRecv", &b.MinInvisibleTimeMillsForRecv, javaLong, positive),
 		boolean("tlsTestModeEnable", &b.TLSTestModeEnable),
 		str("tlsCertPath", &b.TLSCertPath, nil),
 		str("tlsKeyPath", &b.TLSKeyPath, nil),

@@ -77,6 +77,7 @@ type Config struct {
 	CertHosts        []string
 	MaxMessageSize   int // maxMessageSize: body limit, also told to producers
 	ClientIdleExpiry time.Duration
+	MinInvisible     time.Duration // minInvisibleTimeMillsForRecv: shortest invisible duration of a receive
 	Log              *slog.Logger
 }
 
@@ -98,6 +99,9 @@ type Server struct {
 func Listen(cfg Config, be Backend) (*Server, error) {
 	if cfg.ClientIdleExpiry <= 0 {
 		cfg.ClientIdleExpiry = 120 * time.Second // Java's grpcClientIdleTimeMills
+	}
+	if cfg.MinInvisible <= 0 {
+		cfg.MinInvisible = 10 * time.Second // Java's minInvisibleTimeMillsForRecv
 	}
 	if cfg.TLSMode == "" {
 		cfg.TLSMode = TLSPermissive
@@ -198,45 +202,6 @@ func notImplemented(what string) *v2.Status {
 }
 
 // ---- RPCs not served yet: a clear status in the body ----
-
-func (s *Server) QueryAssignment(ctx context.Context, _ *v2.QueryAssignmentRequest) (*v2.QueryAssignmentResponse, error) {
-	if _, bad := clientOf(ctx); bad != nil {
-		return &v2.QueryAssignmentResponse{Status: bad}, nil
-	}
-	return &v2.QueryAssignmentResponse{Status: notImplemented("QueryAssignment (consumers)")}, nil
-}
-
-func (s *Server) ReceiveMessage(_ *v2.ReceiveMessageRequest, ss v2.MessagingService_ReceiveMessageServer) error {
-	stat := notImplemented("ReceiveMessage (consumers)")
-	if _, bad := clientOf(ss.Context()); bad != nil {
-		stat = bad
-	}
-	if err := ss.Send(&v2.ReceiveMessageResponse{Content: &v2.ReceiveMessageResponse_Status{Status: stat}}); err != nil {
-		return err
-	}
-	return nil
-}
-
-func (s *Server) AckMessage(ctx context.Context, _ *v2.AckMessageRequest) (*v2.AckMessageResponse, error) {
-	if _, bad := clientOf(ctx); bad != nil {
-		return &v2.AckMessageResponse{Status: bad}, nil
-	}
-	return &v2.AckMessageResponse{Status: notImplemented("AckMessage (consumers)")}, nil
-}
-
-func (s *Server) ChangeInvisibleDuration(ctx context.Context, _ *v2.ChangeInvisibleDurationRequest) (*v2.ChangeInvisibleDurationResponse, error) {
-	if _, bad := clientOf(ctx); bad != nil {
-		return &v2.ChangeInvisibleDurationResponse{Status: bad}, nil
-	}
-	return &v2.ChangeInvisibleDurationResponse{Status: notImplemented("ChangeInvisibleDuration (consumers)")}, nil
-}
-
-func (s *Server) ForwardMessageToDeadLetterQueue(ctx context.Context, _ *v2.ForwardMessageToDeadLetterQueueRequest) (*v2.ForwardMessageToDeadLetterQueueResponse, error) {
-	if _, bad := clientOf(ctx); bad != nil {
-		return &v2.ForwardMessageToDeadLetterQueueResponse{Status: bad}, nil
-	}
-	return &v2.ForwardMessageToDeadLetterQueueResponse{Status: notImplemented("ForwardMessageToDeadLetterQueue (consumers)")}, nil
-}
 
 func (s *Server) EndTransaction(ctx context.Context, _ *v2.EndTransactionRequest) (*v2.EndTransactionResponse, error) {
 	if _, bad := clientOf(ctx); bad != nil {

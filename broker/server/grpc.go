@@ -40,6 +40,11 @@ func (b *Broker) openGrpc() error {
 		return nil
 	}
 	cfg := b.cfg
+	pe, err := newPopEngine(b.offsets, cfg.StorePathRootDir+"/config")
+	if err != nil {
+		return err
+	}
+	b.pop = pe
 	srv, err := grpcsvc.Listen(grpcsvc.Config{
 		Addr:           net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.GrpcServerPort)),
 		MaxRecvMsgSize: cfg.GrpcMaxInboundMessageSize,
@@ -49,6 +54,7 @@ func (b *Broker) openGrpc() error {
 		SelfSigned:     cfg.TLSTestModeEnable,
 		CertHosts:      []string{"localhost", "127.0.0.1", cfg.BrokerIP1},
 		MaxMessageSize: cfg.MaxMessageSize,
+		MinInvisible:   time.Duration(cfg.MinInvisibleTimeMillsForRecv) * time.Millisecond,
 		Log:            b.log,
 	}, grpcBackend{b})
 	if err != nil {
@@ -72,7 +78,8 @@ func (b *Broker) startGrpc() {
 		return
 	}
 	b.log.Info("serving the RocketMQ 5 gRPC protocol", "addr", b.grpc.addr, "tlsServerMode", b.cfg.TLSServerMode)
-	b.wg.Add(1)
+	b.wg.Add(2)
+	go b.reviveLoop()
 	go func() {
 		defer b.wg.Done()
 		if err := b.grpc.srv.Serve(); err != nil {
