@@ -8,10 +8,11 @@
 // Status.
 //
 // Producers are served (QueryRoute, Heartbeat, Telemetry, SendMessage of
-// NORMAL messages, NotifyClientTermination). Consumption (POP), FIFO,
-// delay and transactional sends answer NOT_IMPLEMENTED; PullMessage, the
-// offset RPCs and SyncLiteSubscription answer gRPC UNIMPLEMENTED, as Java's
-// proxy does.
+// NORMAL messages, NotifyClientTermination), and consumers of non-FIFO
+// groups through the broker's POP engine (consumer.go, PopBackend).
+// FIFO receive, FIFO/delay/transactional sends answer NOT_IMPLEMENTED;
+// PullMessage, the offset RPCs and SyncLiteSubscription answer gRPC
+// UNIMPLEMENTED, as Java's proxy does.
 package grpcsvc
 
 import (
