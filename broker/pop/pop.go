@@ -322,19 +322,6 @@ func (s *State) Inflight(group string) int {
 	return n
 }
 
-// Reset forgets a queue's POP state (after an admin offset reset): the
-// next receive starts at the committed offset.
-func (s *State) Reset(k Key) {
-	s.mu.Lock()
-	q := s.qs[k]
-	delete(s.qs, k)
-	s.mu.Unlock()
-	if q != nil {
-		q.mu.Lock() // wait for a running receive
-		q.mu.Unlock()
-	}
-}
-
 // snapshot is the persisted form (config/popState.json).
 type snapshot struct {
 	Version int          `json:"version"`
