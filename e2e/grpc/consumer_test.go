@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"strconv"
 	"testing"
 	"time"
@@ -429,5 +430,100 @@ func TestV4ProducerToV5SimpleConsumer(t *testing.T) {
 	}
 	if extra := receive(t, sc, 32, 20*time.Second); len(extra) != 0 {
 		t.Fatalf("%d messages after everything was acked (TagB leaked?)", len(extra))
+	}
+}
+
+// rawReceive runs one ReceiveMessage and returns the stream's status,
+// messages and whether it ended with a delivery timestamp.
+func rawReceive(t *testing.T, cl v2.MessagingServiceClient, req *v2.ReceiveMessageRequest) (*v2.Status, []*v2.Message, bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(withClient("raw-pop"), 10*time.Second)
+	defer cancel()
+	rs, err := cl.ReceiveMessage(ctx, req)
+	if err != nil {
+		t.Fatalf("receive: %v", err)
+	}
+	var stat *v2.Status
+	var msgs []*v2.Message
+	stamped := false
+	for {
+		r, err := rs.Recv()
+		if err == io.EOF {
+			return stat, msgs, stamped
+		}
+		if err != nil {
+			t.Fatalf("receive stream: %v", err)
+		}
+		switch {
+		case r.GetStatus() != nil:
+			if stat != nil || stamped {
+				t.Fatalf("second status %v", r.GetStatus())
+			}
+			stat = r.GetStatus()
+		case r.GetMessage() != nil:
+			msgs = append(msgs, r.GetMessage())
+		case r.GetDeliveryTimestamp() != nil:
+			stamped = true
+		}
+	}
+}
+
+// TestPopBadInputAndSQLFilter: refused receives get their codes (and the
+// stream layout status, timestamp, end), nothing is lost by them, and a
+// SQL92 filter (enablePropertyFilter=true) from the v5.1.2 client selects
+// by user property.
+func TestPopBadInputAndSQLFilter(t *testing.T) {
+	c := startCluster(t, append([]string{"enablePropertyFilter=true"}, popKV...)...)
+	const topic, group, n = "PopSQL", "PopSQLGroup", 10
+	createTopic(t, c, topic, 2)
+	ids := sendV5(t, newV5Producer(t, c, topic), topic, n, "T")
+	raw, _ := dial(t, c.grpcAddr, true)
+	mq := &v2.MessageQueue{Topic: &v2.Resource{Name: topic}}
+	for _, tc := range []struct {
+		name string
+		req  *v2.ReceiveMessageRequest
+		want v2.Code
+	}{
+		{"invisible 0", &v2.ReceiveMessageRequest{Group: &v2.Resource{Name: group}, MessageQueue: mq, InvisibleDuration: durationpb.New(0)}, v2.Code_ILLEGAL_INVISIBLE_TIME},
+		{"invisible 13 h", &v2.ReceiveMessageRequest{Group: &v2.Resource{Name: group}, MessageQueue: mq, InvisibleDuration: durationpb.New(13 * time.Hour)}, v2.Code_ILLEGAL_INVISIBLE_TIME},
+		{"no invisible duration", &v2.ReceiveMessageRequest{Group: &v2.Resource{Name: group}, MessageQueue: mq}, v2.Code_ILLEGAL_INVISIBLE_TIME},
+		{"unknown topic", &v2.ReceiveMessageRequest{Group: &v2.Resource{Name: group}, MessageQueue: &v2.MessageQueue{Topic: &v2.Resource{Name: "NoSuchPopTopic"}}, InvisibleDuration: durationpb.New(time.Minute)}, v2.Code_TOPIC_NOT_FOUND},
+		{"bad group", &v2.ReceiveMessageRequest{Group: &v2.Resource{Name: "bad group"}, MessageQueue: mq, InvisibleDuration: durationpb.New(time.Minute)}, v2.Code_ILLEGAL_CONSUMER_GROUP},
+		{"bad SQL", &v2.ReceiveMessageRequest{Group: &v2.Resource{Name: group}, MessageQueue: mq, InvisibleDuration: durationpb.New(time.Minute),
+			FilterExpression: &v2.FilterExpression{Type: v2.FilterType_SQL, Expression: "seq >>> 1"}}, v2.Code_ILLEGAL_FILTER_EXPRESSION},
+	} {
+		stat, msgs, stamped := rawReceive(t, raw, tc.req)
+		if stat.GetCode() != tc.want || len(msgs) != 0 || !stamped {
+			t.Errorf("%s: %v %q, %d messages, timestamp %v; want %v, none, timestamp", tc.name, stat.GetCode(), stat.GetMessage(), len(msgs), stamped, tc.want)
+		}
+	}
+	// An absurd batch size is capped at 32, not refused.
+	stat, msgs, _ := rawReceive(t, raw, &v2.ReceiveMessageRequest{Group: &v2.Resource{Name: "PopSQLOther"}, MessageQueue: mq, BatchSize: 1 << 30,
+		InvisibleDuration: durationpb.New(time.Minute), FilterExpression: &v2.FilterExpression{Type: v2.FilterType_SQL, Expression: "seq < 3"}})
+	if stat.GetCode() != v2.Code_OK || len(msgs) == 0 {
+		t.Fatalf("receive with batch 2^30: %v %d messages", stat, len(msgs))
+	}
+	for _, m := range msgs {
+		if d := m.GetSystemProperties().GetBodyDigest().GetChecksum(); d == "" || d != strings.ToUpper(d) {
+			t.Errorf("body digest %q, want upper-case MD5", d)
+		}
+	}
+
+	// The refusals lost nothing: the SQL consumer gets exactly seq ≥ 5.
+	sc := newV5Consumer(t, c.grpcAddr, group, map[string]*rmq.FilterExpression{topic: rmq.NewFilterExpressionWithType("seq >= 5", rmq.SQL92)})
+	got := receiveUntil(t, sc, n-5, 20*time.Second, 30*time.Second)
+	seen := map[string]bool{}
+	for _, mv := range got {
+		seq, _ := strconv.Atoi(mv.GetProperties()["seq"])
+		if _, ok := ids[mv.GetMessageId()]; !ok || seq < 5 || seen[mv.GetMessageId()] {
+			t.Fatalf("SQL filter seq >= 5 delivered seq %d (id %s, seen %v)", seq, mv.GetMessageId(), seen[mv.GetMessageId()])
+		}
+		seen[mv.GetMessageId()] = true
+		if err := sc.Ack(context.Background(), mv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if extra := receive(t, sc, 32, 20*time.Second); len(extra) != 0 {
+		t.Fatalf("%d more messages through the SQL filter", len(extra))
 	}
 }
