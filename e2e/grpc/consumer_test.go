@@ -201,6 +201,15 @@ func TestV5SimpleConsumerReceiveAck(t *testing.T) {
 		t.Fatalf("%d messages delivered again after their acks", len(extra))
 	}
 	raw, _ := dial(t, c.grpcAddr, true)
+	qa, err := raw.QueryAssignment(withClient("raw-pop"), &v2.QueryAssignmentRequest{Topic: &v2.Resource{Name: topic}, Group: &v2.Resource{Name: group}})
+	if err != nil || qa.GetStatus().GetCode() != v2.Code_OK || len(qa.GetAssignments()) != 1 {
+		t.Fatalf("query assignment: %v %v %v", qa.GetStatus(), qa.GetAssignments(), err)
+	}
+	a := qa.GetAssignments()[0].GetMessageQueue()
+	if a.GetId() != -1 || len(a.GetBroker().GetEndpoints().GetAddresses()) != 1 ||
+		fmt.Sprintf("%s:%d", a.GetBroker().GetEndpoints().GetAddresses()[0].GetHost(), a.GetBroker().GetEndpoints().GetAddresses()[0].GetPort()) != c.grpcAddr {
+		t.Fatalf("assignment %v, want queue -1 at %s", a, c.grpcAddr)
+	}
 	if code := rawAck(t, raw, group, topic, handles[0]); code != v2.Code_INVALID_RECEIPT_HANDLE {
 		t.Errorf("second ack of a handle: %v, want INVALID_RECEIPT_HANDLE", code)
 	}
@@ -270,6 +279,27 @@ func TestV5MaxAttemptsToDLQ(t *testing.T) {
 	const topic, group = "PopDLQ", "PopDLQGroup"
 	createTopic(t, c, topic, 1)
 	createGroup(t, c.broker.addr, group, 1)
+	// The Settings reply tells the group's max attempts: retryMaxTimes + 1.
+	raw, _ := dial(t, c.grpcAddr, true)
+	ctx, cancel := context.WithTimeout(withClient("raw-settings"), 10*time.Second)
+	defer cancel()
+	tel, err := raw.Telemetry(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tel.Send(&v2.TelemetryCommand{Command: &v2.TelemetryCommand_Settings{Settings: &v2.Settings{ClientType: v2.ClientType_SIMPLE_CONSUMER.Enum(),
+		PubSub: &v2.Settings_Subscription{Subscription: &v2.Subscription{Group: &v2.Resource{Name: group}}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := tel.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reply.GetSettings().GetBackoffPolicy().GetMaxAttempts(); got != 2 {
+		t.Fatalf("Settings reply max_attempts %d, want 2 (retryMaxTimes 1 + 1)", got)
+	}
+	cancel()
+
 	ids := sendV5(t, newV5Producer(t, c, topic), topic, 1, "T")
 	sc := newV5Consumer(t, c.grpcAddr, group, map[string]*rmq.FilterExpression{topic: rmq.SUB_ALL})
 	var id string
@@ -290,6 +320,38 @@ func TestV5MaxAttemptsToDLQ(t *testing.T) {
 	got := receiveUntil(t, dlq, 1, 20*time.Second, 20*time.Second)
 	if got[0].GetMessageId() != id || string(got[0].GetBody()) != ids[id] {
 		t.Fatalf("dead letter: id %s body %q, want %s %q", got[0].GetMessageId(), got[0].GetBody(), id, ids[id])
+	}
+	if err := dlq.Ack(context.Background(), got[0]); err != nil {
+		t.Fatal(err)
+	}
+
+	// ForwardMessageToDeadLetterQueue (Node's FIFO push path) moves a
+	// delivery there at once and finishes it.
+	ids2 := sendV5(t, newV5Producer(t, c, topic), topic, 1, "T")
+	var fwd *v2.Message
+	waitFor(t, 20*time.Second, "a message for the forward", func() bool {
+		_, msgs, _ := rawReceive(t, raw, &v2.ReceiveMessageRequest{Group: &v2.Resource{Name: group}, MessageQueue: &v2.MessageQueue{Topic: &v2.Resource{Name: topic}},
+			InvisibleDuration: durationpb.New(time.Minute), BatchSize: 1})
+		if len(msgs) > 0 {
+			fwd = msgs[0]
+		}
+		return fwd != nil
+	})
+	if _, ok := ids2[fwd.GetSystemProperties().GetMessageId()]; !ok {
+		t.Fatalf("received %s, want the new message", fwd.GetSystemProperties().GetMessageId())
+	}
+	h := fwd.GetSystemProperties().GetReceiptHandle()
+	fr, err := raw.ForwardMessageToDeadLetterQueue(withClient("raw-pop"), &v2.ForwardMessageToDeadLetterQueueRequest{Group: &v2.Resource{Name: group},
+		Topic: &v2.Resource{Name: topic}, ReceiptHandle: h, MessageId: fwd.GetSystemProperties().GetMessageId(), DeliveryAttempt: 1, MaxDeliveryAttempts: 2})
+	if err != nil || fr.GetStatus().GetCode() != v2.Code_OK {
+		t.Fatalf("forward to DLQ: %v %v", fr.GetStatus(), err)
+	}
+	if code := rawAck(t, raw, group, topic, h); code != v2.Code_INVALID_RECEIPT_HANDLE {
+		t.Fatalf("ack after the forward: %v, want INVALID_RECEIPT_HANDLE (the forward finished it)", code)
+	}
+	got = receiveUntil(t, dlq, 1, 20*time.Second, 20*time.Second)
+	if got[0].GetMessageId() != fwd.GetSystemProperties().GetMessageId() {
+		t.Fatalf("dead letter after the forward: %s, want %s", got[0].GetMessageId(), fwd.GetSystemProperties().GetMessageId())
 	}
 }
 
