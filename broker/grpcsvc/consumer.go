@@ -169,12 +169,12 @@ func (s *Server) ReceiveMessage(req *v2.ReceiveMessageRequest, ss v2.MessagingSe
 	ctx := ss.Context()
 	stat, ds := s.receive(ctx, req)
 	if err := ss.Send(&v2.ReceiveMessageResponse{Content: &v2.ReceiveMessageResponse_Status{Status: stat}}); err != nil {
-		s.nackUnsent(req, ds)
+		s.nackUnsent(ctx, req, ds)
 		return nil
 	}
 	for i, d := range ds {
 		if err := ss.Send(&v2.ReceiveMessageResponse{Content: &v2.ReceiveMessageResponse_Message{Message: toProto(req.GetMessageQueue().GetTopic(), d)}}); err != nil {
-			s.nackUnsent(req, ds[i:])
+			s.nackUnsent(ctx, req, ds[i:])
 			return nil
 		}
 	}
@@ -184,13 +184,14 @@ func (s *Server) ReceiveMessage(req *v2.ReceiveMessageRequest, ss v2.MessagingSe
 
 // nackUnsent makes messages the client never got visible again after 1 s
 // (Java's NACK_INVISIBLE_TIME).
-func (s *Server) nackUnsent(req *v2.ReceiveMessageRequest, ds []Delivery) {
+func (s *Server) nackUnsent(ctx context.Context, req *v2.ReceiveMessageRequest, ds []Delivery) {
 	p, ok := s.pop()
 	if !ok {
 		return
 	}
+	group := withNamespace(ctx, req.GetGroup())
 	for _, d := range ds {
-		_, _ = p.ChangeInvisible(req.GetGroup().GetName(), d.Topic, d.Handle, time.Second)
+		_, _ = p.ChangeInvisible(group, d.Topic, d.Handle, time.Second)
 	}
 }
 
