@@ -589,3 +589,46 @@ func TestPopBadInputAndSQLFilter(t *testing.T) {
 		t.Fatalf("%d more messages through the SQL filter", len(extra))
 	}
 }
+
+// TestPopLongPolling: a receive on an empty topic waits, and a message
+// sent during the wait is returned by that same receive (woken by the
+// dispatch, not found by a later call).
+func TestPopLongPolling(t *testing.T) {
+	c := startCluster(t, popKV...)
+	const topic, group = "PopLongPoll", "PopLongPollGroup"
+	createTopic(t, c, topic, 2)
+	p := newV5Producer(t, c, topic)
+	sc, err := rmq.NewSimpleConsumer(&rmq.Config{Endpoint: c.grpcAddr, ConsumerGroup: group, Credentials: &credentials.SessionCredentials{}},
+		rmq.WithAwaitDuration(15*time.Second), rmq.WithSubscriptionExpressions(map[string]*rmq.FilterExpression{topic: rmq.SUB_ALL}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sc.GracefulStop()
+	// Warm up: the first receive creates the group; the topic is empty.
+	if mvs := receive(t, sc, 32, 20*time.Second); len(mvs) != 0 {
+		t.Fatalf("%d messages in an empty topic", len(mvs))
+	}
+	type result struct {
+		mvs []*rmq.MessageView
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		mvs, err := sc.Receive(ctx, 32, 20*time.Second)
+		done <- result{mvs, err}
+	}()
+	time.Sleep(500 * time.Millisecond) // let the receive start waiting (ordering only)
+	ids := sendV5(t, p, topic, 1, "T")
+	r := <-done
+	if r.err != nil || len(r.mvs) != 1 {
+		t.Fatalf("the waiting receive returned %d messages, %v; want the message sent during the wait", len(r.mvs), r.err)
+	}
+	if _, ok := ids[r.mvs[0].GetMessageId()]; !ok {
+		t.Fatalf("received %s, want the sent message", r.mvs[0].GetMessageId())
+	}
+}
