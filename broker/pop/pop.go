@@ -99,6 +99,14 @@ func (s *State) queue(k Key) *queue {
 	return q
 }
 
+// lookup is the queue k if it has state: acks and changes of handles
+// never create any (a forged handle must not grow the table).
+func (s *State) lookup(k Key) *queue {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.qs[k]
+}
+
 // Taker is a queue locked for one receive: Next, then Lease or Skip for
 // each offset read, in order, then Close.
 type Taker struct {
@@ -208,7 +216,10 @@ func (q *queue) lease(off, popTime, now int64) (*Lease, error) {
 
 // Ack finishes a delivery.
 func (s *State) Ack(k Key, off, popTime, now int64) error {
-	q := s.queue(k)
+	q := s.lookup(k)
+	if q == nil {
+		return ErrExpired
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if _, err := q.lease(off, popTime, now); err != nil {
@@ -223,7 +234,10 @@ func (s *State) Ack(k Key, off, popTime, now int64) error {
 // Change moves a delivery's visibility to visibleAt and returns its lease
 // as changed (the identity stays: old and new handles both name it).
 func (s *State) Change(k Key, off, popTime, now, visibleAt int64) (Lease, error) {
-	q := s.queue(k)
+	q := s.lookup(k)
+	if q == nil {
+		return Lease{}, ErrExpired
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	l, err := q.lease(off, popTime, now)
@@ -236,7 +250,10 @@ func (s *State) Change(k Key, off, popTime, now, visibleAt int64) (Lease, error)
 
 // Get is a live lease (for forwarding a delivery to the dead-letter topic).
 func (s *State) Get(k Key, off, popTime, now int64) (Lease, error) {
-	q := s.queue(k)
+	q := s.lookup(k)
+	if q == nil {
+		return Lease{}, ErrExpired
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	l, err := q.lease(off, popTime, now)
@@ -280,7 +297,10 @@ func (s *State) Expired(now int64) []Expiry {
 
 // Finish marks an expired delivery finished (its retry copy is stored).
 func (s *State) Finish(e Expiry) {
-	q := s.queue(e.Key)
+	q := s.lookup(e.Key)
+	if q == nil {
+		return
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if e.Lease.Offset >= q.next {
@@ -293,7 +313,10 @@ func (s *State) Finish(e Expiry) {
 // Restore puts back an expired lease whose retry copy could not be
 // stored, to be tried again at visibleAt.
 func (s *State) Restore(e Expiry, visibleAt int64) {
-	q := s.queue(e.Key)
+	q := s.lookup(e.Key)
+	if q == nil {
+		return
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if e.Lease.Offset >= q.next {

@@ -302,3 +302,26 @@ func TestConcurrentTakersNeverShareAnOffset(t *testing.T) {
 		t.Fatalf("%d offsets handed out, want %d", len(seen), total)
 	}
 }
+
+// TestForgedHandlesMakeNoState: acks and changes of handles for queues
+// without state answer ErrExpired and leave the table as it was.
+func TestForgedHandlesMakeNoState(t *testing.T) {
+	s := New(newOffsets())
+	for i := int32(0); i < 100; i++ {
+		k := Key{"G", "T", i}
+		if err := s.Ack(k, 1, 1, 0); !errors.Is(err, ErrExpired) {
+			t.Fatalf("ack: %v", err)
+		}
+		if _, err := s.Change(k, 1, 1, 0, 5); !errors.Is(err, ErrExpired) {
+			t.Fatalf("change: %v", err)
+		}
+		if _, err := s.Get(k, 1, 1, 0); !errors.Is(err, ErrExpired) {
+			t.Fatalf("get: %v", err)
+		}
+		s.Finish(Expiry{Key: k})
+		s.Restore(Expiry{Key: k}, 5)
+	}
+	if n := len(s.qs); n != 0 {
+		t.Fatalf("%d queue states made by forged handles", n)
+	}
+}
