@@ -80,6 +80,14 @@ func (t *clientTable) settings(id string) *v2.Settings {
 	return nil
 }
 
+// connected reports whether the client has a Telemetry stream open.
+func (t *clientTable) connected(id string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.m[id]
+	return c != nil && c.streams > 0
+}
+
 // put stores a client's Settings; first reports its first Settings.
 func (t *clientTable) put(id string, s *v2.Settings) (first bool) {
 	t.mu.Lock()

@@ -42,6 +42,7 @@ type PopRequest struct {
 	Filter     string
 	Batch      int
 	Invisible  time.Duration
+	AutoRenew  bool // renew the leases while the client's Telemetry stream is open
 	Wait       time.Duration
 }
 
@@ -103,6 +104,10 @@ const (
 	pollingDeadlineReserve = 200 * time.Millisecond
 	maxChangeInvisible     = 12 * time.Hour
 )
+
+// ClientConnected reports whether a client has a Telemetry stream open:
+// the broker renews its auto-renewed leases while it has.
+func (s *Server) ClientConnected(id string) bool { return s.clients.connected(id) }
 
 func (s *Server) pop() (PopBackend, bool) {
 	p, ok := s.be.(PopBackend)
@@ -240,6 +245,7 @@ func (s *Server) receive(ctx context.Context, req *v2.ReceiveMessageRequest) (*v
 	default:
 		return st(v2.Code_ILLEGAL_INVISIBLE_TIME, "the invisible duration is required without auto_renew"), nil
 	}
+	r.AutoRenew = req.GetAutoRenew()
 	r.Wait = s.pollingTime(ctx, id, req)
 	ds, perr := p.Receive(ctx, r)
 	if perr != nil {

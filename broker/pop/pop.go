@@ -58,6 +58,7 @@ type Lease struct {
 	VisibleAt int64  `json:"visibleAt"` // ms: when it is delivered again
 	Reconsume int32  `json:"reconsume"` // reconsume times of the delivered record
 	ClientID  string `json:"clientId,omitempty"`
+	AutoRenew bool   `json:"autoRenew,omitempty"` // the server renews it while the client is connected
 }
 
 // Errors of Ack and Change.
@@ -293,6 +294,44 @@ func (s *State) Expired(now int64) []Expiry {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Lease.VisibleAt < out[j].Lease.VisibleAt })
 	return out
+}
+
+// Renewal of auto-renewed leases (Java's proxy DefaultReceiptHandleManager:
+// renewAheadTimeMillis, renewMaxTimeMillis, invisibleTimeMillisWhenClear).
+const (
+	RenewAhead  = 10_000          // ms before visibleAt a lease is renewed
+	RenewMaxAge = 3 * 3600 * 1000 // ms after popTime renewal stops
+	ClearDelay  = 1_000           // ms left to a lease whose client is gone
+)
+
+// Renew extends, by extend ms, each auto-renewed lease due within
+// RenewAhead whose client is alive, until RenewMaxAge after its popTime;
+// the auto-renewed leases of a client that is gone become visible
+// ClearDelay from now. It returns how many leases it extended.
+func (s *State) Renew(now, extend int64, alive func(clientID string) bool) int {
+	s.mu.Lock()
+	qs := make([]*queue, 0, len(s.qs))
+	for _, q := range s.qs {
+		qs = append(qs, q)
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, q := range qs {
+		q.mu.Lock()
+		for _, l := range q.leases {
+			switch {
+			case !l.AutoRenew:
+			case !alive(l.ClientID):
+				l.VisibleAt = min(l.VisibleAt, now+ClearDelay)
+				l.AutoRenew = false
+			case l.VisibleAt-now <= RenewAhead && now-l.PopTime < RenewMaxAge:
+				l.VisibleAt = now + extend
+				n++
+			}
+		}
+		q.mu.Unlock()
+	}
+	return n
 }
 
 // Finish marks an expired delivery finished (its retry copy is stored).

@@ -325,3 +325,40 @@ func TestForgedHandlesMakeNoState(t *testing.T) {
 		t.Fatalf("%d queue states made by forged handles", n)
 	}
 }
+
+// TestRenew: auto-renewed leases of live clients are extended (their
+// handles keep working), until the maximum age; a gone client's lease
+// becomes visible soon; other leases are left alone.
+func TestRenew(t *testing.T) {
+	o := newOffsets()
+	s := New(o)
+	tk := s.Take(k0, nil)
+	tk.Lease(Lease{Offset: 0, PopTime: 0, VisibleAt: 60_000, AutoRenew: true, ClientID: "live"})
+	tk.Lease(Lease{Offset: 1, PopTime: 0, VisibleAt: 60_000, AutoRenew: true, ClientID: "gone"})
+	tk.Lease(Lease{Offset: 2, PopTime: 0, VisibleAt: 60_000, ClientID: "live"})
+	tk.Close()
+	alive := func(id string) bool { return id == "live" }
+	if n := s.Renew(40_000, 60_000, alive); n != 0 {
+		t.Fatalf("renewed %d leases 20 s before they were due", n)
+	}
+	// offset 1's client is gone: visible 1 s after the renewal pass
+	ex := s.Expired(41_000)
+	if len(ex) != 1 || ex[0].Lease.Offset != 1 {
+		t.Fatalf("expired at 41 s: %v, want the gone client's offset 1", ex)
+	}
+	if n := s.Renew(55_000, 60_000, alive); n != 1 {
+		t.Fatalf("renewed %d leases, want 1", n)
+	}
+	if ex = s.Expired(60_000); len(ex) != 1 || ex[0].Lease.Offset != 2 {
+		t.Fatalf("expired at 60 s: %v, want offset 2 (not auto-renewed)", ex)
+	}
+	if err := s.Ack(k0, 0, 0, 100_000); err != nil {
+		t.Fatalf("ack of a renewed lease after its first visibleAt: %v", err)
+	}
+	tk = s.Take(k0, nil)
+	tk.Lease(Lease{Offset: 3, PopTime: 0, VisibleAt: RenewMaxAge + 5_000, AutoRenew: true, ClientID: "live"})
+	tk.Close()
+	if n := s.Renew(RenewMaxAge, 60_000, alive); n != 0 {
+		t.Fatalf("renewed a lease %d ms after its popTime", RenewMaxAge)
+	}
+}

@@ -29,6 +29,8 @@ const popStateFile = "popState.json"
 // Intervals of the reviver and of saving the POP state.
 const (
 	reviveInterval  = 200 * time.Millisecond
+	renewInterval   = time.Second
+	renewExtend     = 60_000 // ms: Java's defaultInvisibleTimeMills
 	popSaveInterval = 5 * time.Second
 	// popRetryProbability is how often a receive reads the retry topic
 	// first (Java popFromRetryProbability, 20 %).
@@ -288,7 +290,7 @@ func (b *Broker) popQueue(r *grpcsvc.PopRequest, q popQueue, sub *clients.Subscr
 			tk.Skip(off + 1)
 			continue
 		}
-		l := pop.Lease{Offset: off, PhyOffset: v.PhysicalOffset(), PopTime: now, VisibleAt: now + r.Invisible.Milliseconds(), Reconsume: v.ReconsumeTimes(), ClientID: r.ClientID}
+		l := pop.Lease{Offset: off, PhyOffset: v.PhysicalOffset(), PopTime: now, VisibleAt: now + r.Invisible.Milliseconds(), Reconsume: v.ReconsumeTimes(), ClientID: r.ClientID, AutoRenew: r.AutoRenew}
 		tk.Lease(l)
 		h := pop.Handle{PopTime: l.PopTime, VisibleAt: l.VisibleAt, Kind: q.kind, Broker: b.cfg.BrokerName, Queue: q.id, Offset: off, PhyOffset: l.PhyOffset}
 		out = append(out, grpcsvc.Delivery{Record: rec, Topic: r.Topic, Handle: h.String(), DeliveryCount: v.ReconsumeTimes() + 1})
@@ -427,18 +429,23 @@ func (b *Broker) popDeadLetter(group, topic string, v wire.RecordView) error {
 	return nil
 }
 
-// reviveLoop copies expired leases to the pop retry topic and saves the
-// POP state every 5 s (and Close saves it once more).
+// reviveLoop renews the auto-renewed leases of connected clients, copies
+// expired leases to the pop retry topic and saves the POP state every 5 s
+// (and Close saves it once more).
 func (b *Broker) reviveLoop() {
 	defer b.wg.Done()
 	t := time.NewTicker(reviveInterval)
 	defer t.Stop()
-	lastSave := time.Now()
+	lastSave, lastRenew := time.Now(), time.Now()
 	for {
 		select {
 		case <-b.stop:
 			return
 		case now := <-t.C:
+			if now.Sub(lastRenew) >= renewInterval && !b.isSlave() {
+				lastRenew = now
+				b.pop.state.Renew(now.UnixMilli(), renewExtend, b.grpc.srv.ClientConnected)
+			}
 			if !b.isSlave() {
 				b.revive(now.UnixMilli())
 			}
