@@ -632,3 +632,70 @@ func TestPopLongPolling(t *testing.T) {
 		t.Fatalf("received %s, want the sent message", r.mvs[0].GetMessageId())
 	}
 }
+
+// TestPopAutoRenew: an auto_renew lease (no invisible duration, as Node's
+// PushConsumer receives) stays while its client's Telemetry stream is
+// open, and is released within seconds when the client has none.
+func TestPopAutoRenew(t *testing.T) {
+	c := startCluster(t, popKV...)
+	const topic, group = "PopRenew", "PopRenewGroup"
+	createTopic(t, c, topic, 1)
+	ids := sendV5(t, newV5Producer(t, c, topic), topic, 2, "T")
+	raw, _ := dial(t, c.grpcAddr, true)
+	mq := &v2.MessageQueue{Topic: &v2.Resource{Name: topic}}
+
+	// Client "renew-live" keeps a Telemetry stream open.
+	ctx, cancel := context.WithCancel(withClient("renew-live"))
+	defer cancel()
+	tel, err := raw.Telemetry(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tel.Send(&v2.TelemetryCommand{Command: &v2.TelemetryCommand_Settings{Settings: &v2.Settings{ClientType: v2.ClientType_PUSH_CONSUMER.Enum(),
+		PubSub: &v2.Settings_Subscription{Subscription: &v2.Subscription{Group: &v2.Resource{Name: group}}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tel.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithTimeout(withClient("renew-live"), 10*time.Second)
+	defer rcancel()
+	rs, err := raw.ReceiveMessage(rctx, &v2.ReceiveMessageRequest{Group: &v2.Resource{Name: group}, MessageQueue: mq, BatchSize: 1, AutoRenew: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live *v2.Message
+	for {
+		r, err := rs.Recv()
+		if err != nil {
+			break
+		}
+		if r.GetMessage() != nil {
+			live = r.GetMessage()
+		}
+	}
+	if live == nil {
+		t.Fatal("the connected client received nothing")
+	}
+	// Client "renew-gone" has no stream: its lease is released.
+	stat, msgs, _ := rawReceive(t, raw, &v2.ReceiveMessageRequest{Group: &v2.Resource{Name: group}, MessageQueue: mq, BatchSize: 1, AutoRenew: true})
+	if stat.GetCode() != v2.Code_OK || len(msgs) != 1 {
+		t.Fatalf("receive of the second message: %v, %d messages", stat, len(msgs))
+	}
+	gone := msgs[0]
+	sc := newV5Consumer(t, c.grpcAddr, group, map[string]*rmq.FilterExpression{topic: rmq.SUB_ALL})
+	got := receiveUntil(t, sc, 1, time.Minute, 20*time.Second)
+	if got[0].GetMessageId() != gone.GetSystemProperties().GetMessageId() || got[0].GetDeliveryAttempt() != 2 {
+		t.Fatalf("redelivered %s attempt %d, want the gone client's %s attempt 2", got[0].GetMessageId(), got[0].GetDeliveryAttempt(), gone.GetSystemProperties().GetMessageId())
+	}
+	if _, ok := ids[got[0].GetMessageId()]; !ok {
+		t.Fatal("unknown message")
+	}
+	// The connected client's lease holds; its handle still acks.
+	if mvs := receive(t, sc, 32, time.Minute); len(mvs) != 0 {
+		t.Fatalf("the connected client's auto-renewed message was handed out again (%s)", mvs[0].GetMessageId())
+	}
+	if code := rawAck(t, raw, group, topic, live.GetSystemProperties().GetReceiptHandle()); code != v2.Code_OK {
+		t.Fatalf("ack of the auto-renewed delivery: %v", code)
+	}
+}
