@@ -157,6 +157,10 @@ type Broker struct {
 	// minInvisibleTimeMillsForRecv: the shortest invisible duration a
 	// receive may ask for (Java ProxyConfig, 10 s).
 	MinInvisibleTimeMillsForRecv int64
+	// popInflightMessageThreshold: most leases (received, not acked
+	// messages) of one group on this broker; 0 = no limit. Java has it
+	// behind enablePopMessageThreshold (off); mqops always applies it.
+	PopInflightMessageThreshold int
 
 	kept
 }
@@ -279,6 +283,7 @@ func defaultBroker() *Broker {
 		GrpcServerPort:               8081,
 		GrpcMaxInboundMessageSize:    130 << 20,
 		MinInvisibleTimeMillsForRecv: 10000,
+		PopInflightMessageThreshold:  10000,
 		TLSTestModeEnable:            true,
 		TLSServerMode:                "permissive",
 	}
@@ -369,6 +374,7 @@ func (b *Broker) keys() []key {
 		integer("grpcServerPort", &b.GrpcServerPort, javaInt, listenPort),
 		integer("grpcMaxInboundMessageSize", &b.GrpcMaxInboundMessageSize, javaInt, positive),
 		integer("minInvisibleTimeMillsForRecv", &b.MinInvisibleTimeMillsForRecv, javaLong, positive),
+		integer("popInflightMessageThreshold", &b.PopInflightMessageThreshold, javaInt, atLeast(0)),
 		boolean("tlsTestModeEnable", &b.TLSTestModeEnable),
 		str("tlsCertPath", &b.TLSCertPath, nil),
 		str("tlsKeyPath", &b.TLSKeyPath, nil),

@@ -82,11 +82,27 @@ type State struct {
 
 	mu sync.Mutex // guards qs (the map); each queue has its own lock
 	qs map[Key]*queue
+
+	// inflight counts each group's leases; cmu is a leaf lock (taken
+	// under a queue's lock, never the other way round).
+	cmu      sync.Mutex
+	inflight map[string]int
 }
 
 // New returns an empty state over the committed-offset table.
 func New(offsets Offsets) *State {
-	return &State{offsets: offsets, qs: map[Key]*queue{}}
+	return &State{offsets: offsets, qs: map[Key]*queue{}, inflight: map[string]int{}}
+}
+
+// count adds d to a group's lease count.
+func (s *State) count(group string, d int) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if n := s.inflight[group] + d; n > 0 {
+		s.inflight[group] = n
+	} else {
+		delete(s.inflight, group)
+	}
 }
 
 func (s *State) queue(k Key) *queue {
@@ -150,6 +166,7 @@ func (s *State) sync(k Key, q *queue, initial func() int64) {
 	for off := range q.leases {
 		if off < c {
 			delete(q.leases, off) // skipped ahead by someone else
+			s.count(k.Group, -1)
 		}
 	}
 }
@@ -160,6 +177,9 @@ func (t *Taker) Next() int64 { return t.q.next }
 // Lease hands out offset l.Offset (which must be ≥ Next) and moves next past it.
 func (t *Taker) Lease(l Lease) {
 	t.skipTo(l.Offset)
+	if t.q.leases[l.Offset] == nil {
+		t.s.count(t.k.Group, 1)
+	}
 	t.q.leases[l.Offset] = &l
 	t.q.next = l.Offset + 1
 }
@@ -227,6 +247,7 @@ func (s *State) Ack(k Key, off, popTime, now int64) error {
 		return err
 	}
 	delete(q.leases, off)
+	s.count(k.Group, -1)
 	q.done[off] = struct{}{}
 	s.advance(k, q)
 	return nil
@@ -287,6 +308,7 @@ func (s *State) Expired(now int64) []Expiry {
 		for off, l := range q.leases {
 			if l.VisibleAt <= now {
 				delete(q.leases, off)
+				s.count(keys[i].Group, -1)
 				out = append(out, Expiry{Key: keys[i], Lease: *l})
 			}
 		}
@@ -366,22 +388,17 @@ func (s *State) Restore(e Expiry, visibleAt int64) {
 	}
 	l := e.Lease
 	l.VisibleAt = visibleAt
+	if q.leases[l.Offset] == nil {
+		s.count(e.Key.Group, 1)
+	}
 	q.leases[l.Offset] = &l
 }
 
-// Inflight counts the live leases of a group (all topics).
+// Inflight counts the leases of a group (all its topics and queues).
 func (s *State) Inflight(group string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for k, q := range s.qs {
-		if k.Group == group {
-			q.mu.Lock()
-			n += len(q.leases)
-			q.mu.Unlock()
-		}
-	}
-	return n
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.inflight[group]
 }
 
 // snapshot is the persisted form (config/popState.json).
@@ -450,6 +467,7 @@ func (s *State) Decode(b []byte) error {
 		return fmt.Errorf("decode POP state: unknown version %d", snap.Version)
 	}
 	qs := map[Key]*queue{}
+	counts := map[string]int{}
 	for _, e := range snap.Queues {
 		q := &queue{next: e.Next, inited: true, done: map[int64]struct{}{}, leases: map[int64]*Lease{}}
 		for _, off := range e.Done {
@@ -458,9 +476,10 @@ func (s *State) Decode(b []byte) error {
 			}
 		}
 		for _, l := range e.Leases {
-			if l.Offset < e.Next {
+			if l.Offset < e.Next && q.leases[l.Offset] == nil {
 				l := l
 				q.leases[l.Offset] = &l
+				counts[e.Group]++
 			}
 		}
 		qs[e.Key] = q
@@ -468,6 +487,9 @@ func (s *State) Decode(b []byte) error {
 	s.mu.Lock()
 	s.qs = qs
 	s.mu.Unlock()
+	s.cmu.Lock()
+	s.inflight = counts
+	s.cmu.Unlock()
 	return nil
 }
 

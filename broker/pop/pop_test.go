@@ -119,8 +119,17 @@ func TestRestoreRetriesLater(t *testing.T) {
 	o := newOffsets()
 	s := New(o)
 	take(s, k0, 1, 1000, 100)
+	if n := s.Inflight("G"); n != 1 {
+		t.Fatalf("in-flight %d, want 1", n)
+	}
 	ex := s.Expired(2000)
+	if n := s.Inflight("G"); n != 0 {
+		t.Fatalf("in-flight %d while the reviver holds the lease, want 0", n)
+	}
 	s.Restore(ex[0], 3000)
+	if n := s.Inflight("G"); n != 1 {
+		t.Fatalf("in-flight %d after the restore, want 1", n)
+	}
 	if again := s.Expired(2999); len(again) != 0 {
 		t.Fatalf("restored lease expired early: %v", again)
 	}
@@ -300,6 +309,9 @@ func TestConcurrentTakersNeverShareAnOffset(t *testing.T) {
 	}
 	if len(seen) != total {
 		t.Fatalf("%d offsets handed out, want %d", len(seen), total)
+	}
+	if n := s.Inflight("G"); n != 0 {
+		t.Fatalf("in-flight count %d after everything finished, want 0", n)
 	}
 }
 

@@ -158,6 +158,15 @@ func (g grpcBackend) Receive(ctx context.Context, r *grpcsvc.PopRequest) ([]grpc
 	if perr != nil {
 		return nil, perr
 	}
+	if lim := b.cfg.PopInflightMessageThreshold; lim > 0 {
+		n := b.pop.state.Inflight(r.Group)
+		if n >= lim {
+			return nil, popErr(grpcsvc.PopTooMany, "group %s has %d messages in flight on this broker (popInflightMessageThreshold %d): ack or wait for some first", r.Group, n, lim)
+		}
+		rr := *r
+		rr.Batch = min(r.Batch, lim-n)
+		r = &rr
+	}
 	tc := b.topics.Lookup(r.Topic)
 	if tc == nil {
 		return nil, popErr(grpcsvc.PopTopicNotFound, "topic %s not found", r.Topic)

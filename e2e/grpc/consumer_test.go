@@ -699,3 +699,37 @@ func TestPopAutoRenew(t *testing.T) {
 		t.Fatalf("ack of the auto-renewed delivery: %v", code)
 	}
 }
+
+// TestPopInflightThreshold: with popInflightMessageThreshold=3 a group
+// gets 3 of 5 messages, then TOO_MANY_REQUESTS, and one more after an ack.
+func TestPopInflightThreshold(t *testing.T) {
+	c := startCluster(t, append([]string{"popInflightMessageThreshold=3"}, popKV...)...)
+	const topic, group = "PopCap", "PopCapGroup"
+	createTopic(t, c, topic, 1)
+	sendV5(t, newV5Producer(t, c, topic), topic, 5, "T")
+	raw, _ := dial(t, c.grpcAddr, true)
+	req := &v2.ReceiveMessageRequest{Group: &v2.Resource{Name: group}, MessageQueue: &v2.MessageQueue{Topic: &v2.Resource{Name: topic}},
+		InvisibleDuration: durationpb.New(time.Minute), BatchSize: 32}
+	// The sends are acked before their dispatch: receive until 3 arrived.
+	var msgs []*v2.Message
+	waitFor(t, 20*time.Second, "3 messages", func() bool {
+		stat, got, _ := rawReceive(t, raw, req)
+		if stat.GetCode() == v2.Code_TOO_MANY_REQUESTS && len(msgs) < 3 {
+			t.Fatalf("TOO_MANY_REQUESTS with %d in flight", len(msgs))
+		}
+		msgs = append(msgs, got...)
+		if len(msgs) > 3 {
+			t.Fatalf("%d messages in flight, threshold 3", len(msgs))
+		}
+		return len(msgs) == 3
+	})
+	if stat, more, _ := rawReceive(t, raw, req); stat.GetCode() != v2.Code_TOO_MANY_REQUESTS || len(more) != 0 {
+		t.Fatalf("receive at the threshold: %v, %d messages; want TOO_MANY_REQUESTS", stat, len(more))
+	}
+	if code := rawAck(t, raw, group, topic, msgs[0].GetSystemProperties().GetReceiptHandle()); code != v2.Code_OK {
+		t.Fatalf("ack: %v", code)
+	}
+	if stat, more, _ := rawReceive(t, raw, req); stat.GetCode() != v2.Code_OK || len(more) != 1 {
+		t.Fatalf("receive after an ack: %v, %d messages; want 1", stat, len(more))
+	}
+}
