@@ -157,6 +157,13 @@ type Broker struct {
 	// (plaintext only), permissive (TLS and plaintext on one port, the
 	// first byte decides) or enforcing (TLS only).
 	TLSServerMode string
+	// minInvisibleTimeMillsForRecv: the shortest invisible duration a
+	// receive may ask for (Java ProxyConfig, 10 s).
+	MinInvisibleTimeMillsForRecv int64
+	// popInflightMessageThreshold: most leases (received, not acked
+	// messages) of one group on this broker; 0 = no limit. Java has it
+	// behind enablePopMessageThreshold (off); mqops always applies it.
+	PopInflightMessageThreshold int
 
 	kept
 }
@@ -277,10 +284,12 @@ func defaultBroker() *Broker {
 		MinInSyncReplicas:               1,
 		InSyncReplicas:                  1,
 
-		GrpcServerPort:            8081,
-		GrpcMaxInboundMessageSize: 130 << 20,
-		TLSTestModeEnable:         true,
-		TLSServerMode:             "permissive",
+		GrpcServerPort:               8081,
+		GrpcMaxInboundMessageSize:    130 << 20,
+		MinInvisibleTimeMillsForRecv: 10000,
+		PopInflightMessageThreshold:  10000,
+		TLSTestModeEnable:            true,
+		TLSServerMode:                "permissive",
 	}
 }
 
@@ -369,6 +378,8 @@ func (b *Broker) keys() []key {
 		boolean("enableTopicMessageTypeCheck", &b.EnableTopicMessageTypeCheck),
 		integer("grpcServerPort", &b.GrpcServerPort, javaInt, listenPort),
 		integer("grpcMaxInboundMessageSize", &b.GrpcMaxInboundMessageSize, javaInt, positive),
+		integer("minInvisibleTimeMillsForRecv", &b.MinInvisibleTimeMillsForRecv, javaLong, positive),
+		integer("popInflightMessageThreshold", &b.PopInflightMessageThreshold, javaInt, atLeast(0)),
 		boolean("tlsTestModeEnable", &b.TLSTestModeEnable),
 		str("tlsCertPath", &b.TLSCertPath, nil),
 		str("tlsKeyPath", &b.TLSKeyPath, nil),

@@ -70,6 +70,24 @@ type clientTable struct {
 
 func newClientTable() *clientTable { return &clientTable{m: map[string]*client{}} }
 
+// settings are the Settings a client sent, nil if none.
+func (t *clientTable) settings(id string) *v2.Settings {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c := t.m[id]; c != nil {
+		return c.settings
+	}
+	return nil
+}
+
+// connected reports whether the client has a Telemetry stream open.
+func (t *clientTable) connected(id string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.m[id]
+	return c != nil && c.streams > 0
+}
+
 // put stores a client's Settings; first reports its first Settings.
 func (t *clientTable) put(id string, s *v2.Settings) (first bool) {
 	t.mu.Lock()
@@ -248,7 +266,7 @@ func (s *Server) mergeSettings(in *v2.Settings) (*v2.Settings, error) {
 		sub.ReceiveBatchSize = proto.Int32(consumerBatchSize)
 		sub.LongPollingTimeout = durationpb.New(consumerLongPolling)
 		out.PubSub = &v2.Settings_Subscription{Subscription: sub}
-		out.BackoffPolicy = exponential(consumerMaxAttempts, consumerBackoffInitial, consumerBackoffMax)
+		out.BackoffPolicy = exponential(s.consumerMaxAttempts(sub.GetGroup().GetName()), consumerBackoffInitial, consumerBackoffMax)
 	default:
 		return nil, status.Error(codes.InvalidArgument, "settings have neither publishing nor subscription")
 	}

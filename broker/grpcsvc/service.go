@@ -9,9 +9,10 @@
 //
 // Producers are served (QueryRoute, Heartbeat, Telemetry, SendMessage of
 // NORMAL, FIFO, DELAY and TRANSACTION messages, EndTransaction,
-// NotifyClientTermination). Consumption (POP) answers NOT_IMPLEMENTED; PullMessage, the
-// offset RPCs and SyncLiteSubscription answer gRPC UNIMPLEMENTED, as Java's
-// proxy does.
+// NotifyClientTermination), and consumers of non-FIFO groups through the
+// broker's POP engine (consumer.go, PopBackend; FIFO groups are served like
+// normal ones for now). RecallMessage answers NOT_IMPLEMENTED; PullMessage, the offset RPCs and SyncLiteSubscription
+// answer gRPC UNIMPLEMENTED, as Java's proxy does.
 package grpcsvc
 
 import (
@@ -85,6 +86,7 @@ type Config struct {
 	// message.type (enableTopicMessageTypeCheck=false).
 	NoTypeCheck      bool
 	ClientIdleExpiry time.Duration
+	MinInvisible     time.Duration // minInvisibleTimeMillsForRecv: shortest invisible duration of a receive
 	Log              *slog.Logger
 }
 
@@ -107,6 +109,9 @@ type Server struct {
 func Listen(cfg Config, be Backend) (*Server, error) {
 	if cfg.ClientIdleExpiry <= 0 {
 		cfg.ClientIdleExpiry = 120 * time.Second // Java's grpcClientIdleTimeMills
+	}
+	if cfg.MinInvisible <= 0 {
+		cfg.MinInvisible = 10 * time.Second // Java's minInvisibleTimeMillsForRecv
 	}
 	if cfg.TLSMode == "" {
 		cfg.TLSMode = TLSPermissive
@@ -203,49 +208,10 @@ var statusOK = func() *v2.Status { return st(v2.Code_OK, "OK") }
 
 // notImplemented is the answer of the RPCs this broker does not serve yet.
 func notImplemented(what string) *v2.Status {
-	return st(v2.Code_NOT_IMPLEMENTED, what+" is not implemented by this broker yet (mqops serves producers only: normal messages)")
+	return st(v2.Code_NOT_IMPLEMENTED, what+" is not implemented by this broker yet")
 }
 
 // ---- RPCs not served yet: a clear status in the body ----
-
-func (s *Server) QueryAssignment(ctx context.Context, _ *v2.QueryAssignmentRequest) (*v2.QueryAssignmentResponse, error) {
-	if _, bad := clientOf(ctx); bad != nil {
-		return &v2.QueryAssignmentResponse{Status: bad}, nil
-	}
-	return &v2.QueryAssignmentResponse{Status: notImplemented("QueryAssignment (consumers)")}, nil
-}
-
-func (s *Server) ReceiveMessage(_ *v2.ReceiveMessageRequest, ss v2.MessagingService_ReceiveMessageServer) error {
-	stat := notImplemented("ReceiveMessage (consumers)")
-	if _, bad := clientOf(ss.Context()); bad != nil {
-		stat = bad
-	}
-	if err := ss.Send(&v2.ReceiveMessageResponse{Content: &v2.ReceiveMessageResponse_Status{Status: stat}}); err != nil {
-		return err
-	}
-	return nil
-}
-
-func (s *Server) AckMessage(ctx context.Context, _ *v2.AckMessageRequest) (*v2.AckMessageResponse, error) {
-	if _, bad := clientOf(ctx); bad != nil {
-		return &v2.AckMessageResponse{Status: bad}, nil
-	}
-	return &v2.AckMessageResponse{Status: notImplemented("AckMessage (consumers)")}, nil
-}
-
-func (s *Server) ChangeInvisibleDuration(ctx context.Context, _ *v2.ChangeInvisibleDurationRequest) (*v2.ChangeInvisibleDurationResponse, error) {
-	if _, bad := clientOf(ctx); bad != nil {
-		return &v2.ChangeInvisibleDurationResponse{Status: bad}, nil
-	}
-	return &v2.ChangeInvisibleDurationResponse{Status: notImplemented("ChangeInvisibleDuration (consumers)")}, nil
-}
-
-func (s *Server) ForwardMessageToDeadLetterQueue(ctx context.Context, _ *v2.ForwardMessageToDeadLetterQueueRequest) (*v2.ForwardMessageToDeadLetterQueueResponse, error) {
-	if _, bad := clientOf(ctx); bad != nil {
-		return &v2.ForwardMessageToDeadLetterQueueResponse{Status: bad}, nil
-	}
-	return &v2.ForwardMessageToDeadLetterQueueResponse{Status: notImplemented("ForwardMessageToDeadLetterQueue (consumers)")}, nil
-}
 
 func (s *Server) RecallMessage(ctx context.Context, _ *v2.RecallMessageRequest) (*v2.RecallMessageResponse, error) {
 	if _, bad := clientOf(ctx); bad != nil {

@@ -424,7 +424,8 @@ func TestTelemetrySettingsAndHeartbeat(t *testing.T) {
 	}
 }
 
-// TestConsumerRPCsSayNotImplemented: no silent stubs.
+// TestConsumerRPCsSayNotImplemented: a Backend without POP (PopBackend)
+// answers NOT_IMPLEMENTED, no silent stubs.
 func TestConsumerRPCsSayNotImplemented(t *testing.T) {
 	s, _ := startService(t, TLSPermissive)
 	c := dialService(t, s, false)
@@ -436,14 +437,17 @@ func TestConsumerRPCsSayNotImplemented(t *testing.T) {
 	if err != nil || first.GetStatus().GetCode() != v2.Code_NOT_IMPLEMENTED {
 		t.Errorf("receive: %v %v", first, err)
 	}
+	// Java's layout: the status, then a delivery timestamp, then the end.
+	if ts, err := rs.Recv(); err != nil || ts.GetDeliveryTimestamp() == nil {
+		t.Errorf("receive: %v %v, want the delivery timestamp", ts, err)
+	}
 	if _, err := rs.Recv(); err != io.EOF {
 		t.Errorf("receive stream not ended: %v", err)
 	}
-	qa, _ := c.QueryAssignment(ctxFor(t, "c"), &v2.QueryAssignmentRequest{})
 	ack, _ := c.AckMessage(ctxFor(t, "c"), &v2.AckMessageRequest{})
 	ch, _ := c.ChangeInvisibleDuration(ctxFor(t, "c"), &v2.ChangeInvisibleDurationRequest{})
 	fw, _ := c.ForwardMessageToDeadLetterQueue(ctxFor(t, "c"), &v2.ForwardMessageToDeadLetterQueueRequest{})
-	for name, st := range map[string]*v2.Status{"QueryAssignment": qa.GetStatus(), "Ack": ack.GetStatus(), "ChangeInvisibleDuration": ch.GetStatus(),
+	for name, st := range map[string]*v2.Status{"Ack": ack.GetStatus(), "ChangeInvisibleDuration": ch.GetStatus(),
 		"ForwardMessageToDeadLetterQueue": fw.GetStatus()} {
 		if st.GetCode() != v2.Code_NOT_IMPLEMENTED {
 			t.Errorf("%s: %v", name, st)

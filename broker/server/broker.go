@@ -110,6 +110,7 @@ type Broker struct {
 
 	grpc   *grpcState    // the RocketMQ 5 gRPC service (enableProxy); nil if off
 	grpcRR atomic.Uint32 // round robin of gRPC sends over write queues
+	pop    *popEngine    // POP consumption of gRPC consumers (enableProxy); nil if off
 
 	registerKick chan struct{}
 	// registerMu serialises registerAll (Java's registerBrokerAll is
@@ -237,7 +238,7 @@ func New(o Options) (*Broker, error) {
 		return nil, err
 	}
 	b.holds = newPullHolds(b)
-	b.store.OnDispatch(b.holds.notify)
+	b.store.OnDispatch(b.dispatched)
 	b.store.SetConsumedOffsets(b.consumedOffset)
 	if err := b.createSystemTopics(); err != nil {
 		b.store.Close()
@@ -392,6 +393,9 @@ func (b *Broker) Close() error {
 	}
 	if err := b.delay.Close(); err != nil {
 		b.log.Error("[DELAY] saving delay progress failed", "err", err)
+	}
+	if b.pop != nil {
+		b.savePopState() // POP commits offsets: before their flush
 	}
 	if err := b.offsets.Flush(); err != nil {
 		b.log.Error("[OFFSET_FLUSH] failed", "err", err)

@@ -40,6 +40,11 @@ func (b *Broker) openGrpc() error {
 		return nil
 	}
 	cfg := b.cfg
+	pe, err := newPopEngine(b.offsets, cfg.StorePathRootDir+"/config")
+	if err != nil {
+		return err
+	}
+	b.pop = pe
 	srv, err := grpcsvc.Listen(grpcsvc.Config{
 		Addr:           net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.GrpcServerPort)),
 		MaxRecvMsgSize: cfg.GrpcMaxInboundMessageSize,
@@ -51,6 +56,7 @@ func (b *Broker) openGrpc() error {
 		MaxMessageSize: cfg.MaxMessageSize,
 		MaxDelay:       time.Duration(cfg.TimerMaxDelaySec) * time.Second,
 		NoTypeCheck:    !cfg.EnableTopicMessageTypeCheck,
+		MinInvisible:   time.Duration(cfg.MinInvisibleTimeMillsForRecv) * time.Millisecond,
 		Log:            b.log,
 	}, grpcBackend{b})
 	if err != nil {
@@ -74,7 +80,8 @@ func (b *Broker) startGrpc() {
 		return
 	}
 	b.log.Info("serving the RocketMQ 5 gRPC protocol", "addr", b.grpc.addr, "tlsServerMode", b.cfg.TLSServerMode)
-	b.wg.Add(1)
+	b.wg.Add(2)
+	go b.reviveLoop()
 	go func() {
 		defer b.wg.Done()
 		if err := b.grpc.srv.Serve(); err != nil {

@@ -211,7 +211,8 @@ func TestCodes(t *testing.T) {
 		t.Errorf("empty settings: %v, want InvalidArgument", err)
 	}
 
-	// Consumers are not served yet: a clear status, not a silent stub.
+	// Consumer bad input (more in consumer_test.go): a receive without an
+	// invisible duration, an ack without entries.
 	rs, err := tlsClient.ReceiveMessage(withClient("raw-1"), &v2.ReceiveMessageRequest{Group: &v2.Resource{Name: "G"}, MessageQueue: q})
 	if err != nil {
 		t.Fatal(err)
@@ -220,12 +221,12 @@ func TestCodes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("receive: %v", err)
 	}
-	wantCode("receive", first.GetStatus(), v2.Code_NOT_IMPLEMENTED)
+	wantCode("receive", first.GetStatus(), v2.Code_ILLEGAL_INVISIBLE_TIME)
 	ack, err := tlsClient.AckMessage(withClient("raw-1"), &v2.AckMessageRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCode("ack", ack.Status, v2.Code_NOT_IMPLEMENTED)
+	wantCode("ack", ack.Status, v2.Code_BAD_REQUEST)
 
 	// Malformed protobuf, an unknown method and an oversize request:
 	// gRPC errors, and the broker keeps serving.
