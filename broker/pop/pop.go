@@ -394,6 +394,62 @@ func (s *State) Restore(e Expiry, visibleAt int64) {
 	q.leases[l.Offset] = &l
 }
 
+// Reset moves the queue k to offset for an administrator's offset reset:
+// committed becomes offset even when that is backwards, next follows it,
+// and every finished offset and lease is dropped, so the messages from
+// offset on are delivered again (the old deliveries' handles die). POP
+// itself never moves committed backwards; only this does (apache/rocketmq
+// PR #9087 fixed the same gap: a reset must reach the pop offsets).
+func (s *State) Reset(k Key, offset int64) {
+	q := s.queue(k)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s.reset(k, q, offset)
+}
+
+// reset is Reset with q.mu held.
+func (s *State) reset(k Key, q *queue, offset int64) {
+	s.offsets.Commit(k.Group, k.Topic, k.Queue, offset)
+	q.next, q.inited = offset, true
+	clear(q.done)
+	if n := len(q.leases); n > 0 {
+		clear(q.leases)
+		s.count(k.Group, -n)
+	}
+}
+
+// Commit stores a committed offset that did not come from POP (a
+// remoting consumer's or an administrator's UPDATE_CONSUMER_OFFSET).
+// Forwards it is a plain commit (the next receive skips ahead); backwards
+// on a queue with POP state it is a Reset: otherwise committed would stay
+// behind offsets POP already finished and forgot, and never advance again.
+func (s *State) Commit(k Key, offset int64) {
+	q := s.lookup(k)
+	if q == nil {
+		s.offsets.Commit(k.Group, k.Topic, k.Queue, offset)
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if c, ok := s.offsets.Query(k.Group, k.Topic, k.Queue); ok && offset < c {
+		s.reset(k, q, offset)
+		return
+	}
+	s.offsets.Commit(k.Group, k.Topic, k.Queue, offset)
+}
+
+// Active reports whether a group has POP state on any queue of a topic.
+func (s *State) Active(group, topic string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.qs {
+		if k.Group == group && k.Topic == topic {
+			return true
+		}
+	}
+	return false
+}
+
 // Inflight counts the leases of a group (all its topics and queues).
 func (s *State) Inflight(group string) int {
 	s.cmu.Lock()

@@ -374,3 +374,78 @@ func TestRenew(t *testing.T) {
 		t.Fatalf("renewed a lease %d ms after its popTime", RenewMaxAge)
 	}
 }
+
+func TestResetMovesBackwardsAndRedelivers(t *testing.T) {
+	o := newOffsets()
+	s := New(o)
+	for _, l := range take(s, k0, 10, 1000, 100) {
+		if err := s.Ack(k0, l.Offset, l.PopTime, 1050); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inflight := take(s, k0, 2, 1060, 100) // offsets 10 and 11 leased
+	if got := committed(t, o, k0); got != 10 {
+		t.Fatalf("committed %d after acking 0..9, want 10", got)
+	}
+	s.Reset(k0, 0)
+	if got := committed(t, o, k0); got != 0 {
+		t.Fatalf("committed %d after reset to 0, want 0", got)
+	}
+	if n := s.Inflight(k0.Group); n != 0 {
+		t.Fatalf("%d leases in flight after reset, want 0", n)
+	}
+	if err := s.Ack(k0, inflight[0].Offset, inflight[0].PopTime, 1070); !errors.Is(err, ErrExpired) {
+		t.Fatalf("ack of a delivery from before the reset: %v, want ErrExpired", err)
+	}
+	ls := take(s, k0, 12, 2000, 100)
+	for i, l := range ls {
+		if l.Offset != int64(i) {
+			t.Fatalf("delivery %d after reset is offset %d, want %d", i, l.Offset, i)
+		}
+	}
+	// Committed advances again from the reset point as the redeliveries are acked.
+	for _, l := range ls[:5] {
+		if err := s.Ack(k0, l.Offset, l.PopTime, 2050); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := committed(t, o, k0); got != 5 {
+		t.Fatalf("committed %d after acking 0..4 again, want 5", got)
+	}
+}
+
+func TestCommitBackwardsResetsForwardsSkips(t *testing.T) {
+	o := newOffsets()
+	s := New(o)
+	for _, l := range take(s, k0, 10, 1000, 100) {
+		if err := s.Ack(k0, l.Offset, l.PopTime, 1050); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Commit(k0, 3) // backwards: POP redelivers from 3
+	if got := take(s, k0, 1, 1100, 100)[0].Offset; got != 3 {
+		t.Fatalf("first delivery after committing 3 is offset %d, want 3", got)
+	}
+	s.Commit(k0, 20) // forwards: skip ahead
+	if got := take(s, k0, 1, 1200, 100)[0].Offset; got != 20 {
+		t.Fatalf("first delivery after committing 20 is offset %d, want 20", got)
+	}
+	// A queue without POP state is a plain commit.
+	k1 := Key{"G", "T", 1}
+	o.Commit(k1.Group, k1.Topic, k1.Queue, 7)
+	s.Commit(k1, 2)
+	if got := committed(t, o, k1); got != 2 || s.lookup(k1) != nil {
+		t.Fatalf("commit on a queue without POP state: committed %d, state %v; want 2 and none", got, s.lookup(k1) != nil)
+	}
+}
+
+func TestActive(t *testing.T) {
+	s := New(newOffsets())
+	if s.Active("G", "T") {
+		t.Fatal("active before any receive")
+	}
+	take(s, Key{"G", "T", 3}, 1, 1000, 100)
+	if !s.Active("G", "T") || s.Active("G", "U") || s.Active("H", "T") {
+		t.Fatal("Active must name exactly the (group, topic) received from")
+	}
+}

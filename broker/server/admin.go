@@ -16,6 +16,7 @@ import (
 	"github.com/mqops/mqops/atomicfile"
 	"github.com/mqops/mqops/broker/clients"
 	"github.com/mqops/mqops/broker/config"
+	"github.com/mqops/mqops/broker/pop"
 	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/version"
@@ -603,7 +604,20 @@ func (b *Broker) handleResetOffset(c *remoting.Conn, req *wire.Command) {
 		}
 		body.OffsetTable[wire.MessageQueue{Topic: topic, BrokerName: b.cfg.BrokerName, QueueID: int(q)}] = target
 	}
+	// POP consumers keep their position on the broker, so the broker
+	// moves it itself (backwards too); remoting consumers are told below.
+	popped := b.pop != nil && b.pop.state.Active(group, topic)
+	if popped {
+		for mq, off := range body.OffsetTable {
+			b.pop.state.Reset(pop.Key{Group: group, Topic: topic, Queue: int32(mq.QueueID)}, off)
+		}
+		b.log.Info("[RESET_OFFSET] POP offsets reset", "group", group, "topic", topic, "timestamp", ts, "remote", c.RemoteAddr().String())
+	}
 	conns := b.clients.ConsumerConns(group)
+	if len(conns) == 0 && popped {
+		b.replyBody(c, req, body.Encode())
+		return
+	}
 	if len(conns) == 0 {
 		c.ReplyCode(req, wire.ConsumerNotOnline, fmt.Sprintf("Consumer not online, so can not reset offset, Group: %s Topic: %s Timestamp: %d", group, topic, ts))
 		return

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mqops/mqops/broker/clients"
 	"github.com/mqops/mqops/broker/meta"
+	"github.com/mqops/mqops/broker/pop"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
 )
@@ -96,7 +97,13 @@ func (b *Broker) handleUpdateConsumerOffset(c *remoting.Conn, req *wire.Command)
 		c.ReplyCode(req, code, remark)
 		return
 	}
-	b.offsets.Commit(group, topic, q, off)
+	if b.pop != nil {
+		// A commit behind a POP consumer (mqadmin's offline reset) must
+		// rewind its POP state too.
+		b.pop.state.Commit(pop.Key{Group: group, Topic: topic, Queue: q}, off)
+	} else {
+		b.offsets.Commit(group, topic, q, off)
+	}
 	c.ReplyCode(req, wire.Success, "")
 }
 
