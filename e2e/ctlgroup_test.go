@@ -102,7 +102,10 @@ func waitSameCommitLog(a, b string, timeout time.Duration) string {
 func createRoutedTopic(t *testing.T, ns, addr, topic string) {
 	t.Helper()
 	createTopicOn(t, ns, addr, topic)
-	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, ns, topic) == addr })
+	// The creation registers at once, but a registration the broker built
+	// before it knew its role (or one fenced by its state version) leaves
+	// the route to the next periodic one, 30 s later: wait past that.
+	waitFor(t, 75*time.Second, "the topic's route", func() bool { return routeMaster(t, ns, topic) == addr })
 }
 
 // consumeAll consumes topic from the first offset with a new push-consumer
