@@ -77,7 +77,7 @@ test-unit:
 # e2e/grpc (the RocketMQ 5 clients; a module of its own) runs after
 # ./e2e/ whatever its result.
 test-e2e: build-race
-	MQOPS_E2E_BIN=$(CURDIR)/$(BIN)/race $(GO) test -count=1 -timeout 20m -parallel 6 -skip '^TestZabbix' ./e2e/; rc=$$?; 	  $(MAKE) --no-print-directory test-e2e-grpc E2E_GRPC_BIN=$(CURDIR)/$(BIN)/race || rc=1; exit $$rc
+	MQOPS_E2E_BIN=$(CURDIR)/$(BIN)/race $(GO) test -count=1 -timeout 35m -parallel 6 -skip '^TestZabbix' ./e2e/; rc=$$?; 	  $(MAKE) --no-print-directory test-e2e-grpc E2E_GRPC_BIN=$(CURDIR)/$(BIN)/race || rc=1; exit $$rc
 
 # The RocketMQ 5 gRPC service with the official clients (e2e/grpc, its
 # own Go module: golang/v5 v5.1.2 and rocketmq-client-go v2.1.2).

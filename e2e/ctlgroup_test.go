@@ -102,9 +102,9 @@ func waitSameCommitLog(a, b string, timeout time.Duration) string {
 func createRoutedTopic(t *testing.T, ns, addr, topic string) {
 	t.Helper()
 	createTopicOn(t, ns, addr, topic)
-	// The creation registers at once, but a registration the broker built
-	// before it knew its role (or one fenced by its state version) leaves
-	// the route to the next periodic one, 30 s later: wait past that.
+	// The creation registers at once; in a loaded CI run the route once
+	// took longer than 30 s, the periodic registration's period: wait past
+	// one more of those.
 	waitFor(t, 75*time.Second, "the topic's route", func() bool { return routeMaster(t, ns, topic) == addr })
 }
 
