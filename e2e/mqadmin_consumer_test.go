@@ -286,7 +286,7 @@ func TestMQAdminConsumer(t *testing.T) {
 	}
 	cli(t, ns, "group", "pause", "-g", group, "-c", "DefaultCluster")
 	list := tableOf(t, cli(t, ns, "group", "list"))
-	list.wantHeader(t, "Group", "Brokers", "Consume Enable", "Broadcast Enable", "Retry Queues", "Retry Max Times", "Rate Limit")
+	list.wantHeader(t, "Group", "Brokers", "Consume Enable", "Broadcast Enable", "Retry Queues", "Retry Max Times", "Rate Limit", "Orderly", "Retry Policy")
 	if r := list.one(t, "Group", group); r["Consume Enable"] != "false" || r["Rate Limit"] != "50" {
 		t.Fatalf("group list row %v", r)
 	}
