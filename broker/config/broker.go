@@ -164,6 +164,11 @@ type Broker struct {
 	// messages) of one group on this broker; 0 = no limit. Java has it
 	// behind enablePopMessageThreshold (off); mqops always applies it.
 	PopInflightMessageThreshold int
+	// The HTTP/JSON gateway (mqops; Java has no such key): send, receive,
+	// ack and change invisibility over plain HTTP on a port of its own.
+	// Off unless enableHttpGateway, so a Java broker.conf opens no new port.
+	EnableHTTPGateway bool
+	HTTPGatewayPort   int // httpGatewayPort; 0 binds any free port
 
 	kept
 }
@@ -288,6 +293,7 @@ func defaultBroker() *Broker {
 		GrpcMaxInboundMessageSize:    130 << 20,
 		MinInvisibleTimeMillsForRecv: 10000,
 		PopInflightMessageThreshold:  10000,
+		HTTPGatewayPort:              8082,
 		TLSTestModeEnable:            true,
 		TLSServerMode:                "permissive",
 	}
@@ -380,6 +386,8 @@ func (b *Broker) keys() []key {
 		integer("grpcMaxInboundMessageSize", &b.GrpcMaxInboundMessageSize, javaInt, positive),
 		integer("minInvisibleTimeMillsForRecv", &b.MinInvisibleTimeMillsForRecv, javaLong, positive),
 		integer("popInflightMessageThreshold", &b.PopInflightMessageThreshold, javaInt, atLeast(0)),
+		boolean("enableHttpGateway", &b.EnableHTTPGateway),
+		integer("httpGatewayPort", &b.HTTPGatewayPort, javaInt, listenPort),
 		boolean("tlsTestModeEnable", &b.TLSTestModeEnable),
 		str("tlsCertPath", &b.TLSCertPath, nil),
 		str("tlsKeyPath", &b.TLSKeyPath, nil),
@@ -422,6 +430,10 @@ func (b *Broker) finish() ([]string, error) {
 	}
 	if b.EnableProxy && b.GrpcServerPort != 0 && (b.GrpcServerPort == b.ListenPort || b.GrpcServerPort == b.HAListenPort) {
 		return warnings, fmt.Errorf("grpcServerPort = %d: same as listenPort or haListenPort", b.GrpcServerPort)
+	}
+	if b.EnableHTTPGateway && b.HTTPGatewayPort != 0 && (b.HTTPGatewayPort == b.ListenPort || b.HTTPGatewayPort == b.HAListenPort ||
+		b.EnableProxy && b.HTTPGatewayPort == b.GrpcServerPort) {
+		return warnings, fmt.Errorf("httpGatewayPort = %d: same as listenPort, haListenPort or grpcServerPort", b.HTTPGatewayPort)
 	}
 	if (b.TLSCertPath == "") != (b.TLSKeyPath == "") {
 		return warnings, errors.New("tlsCertPath and tlsKeyPath go together: set both or neither")

@@ -21,6 +21,7 @@ import (
 	"github.com/mqops/mqops/broker/clients"
 	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/broker/ha"
+	"github.com/mqops/mqops/broker/httpgw"
 	"github.com/mqops/mqops/broker/meta"
 	"github.com/mqops/mqops/broker/schedule"
 	"github.com/mqops/mqops/broker/slavesync"
@@ -110,7 +111,8 @@ type Broker struct {
 
 	grpc   *grpcState    // the RocketMQ 5 gRPC service (enableProxy); nil if off
 	grpcRR atomic.Uint32 // round robin of gRPC sends over write queues
-	pop    *popEngine    // POP consumption of gRPC consumers (enableProxy); nil if off
+	pop    *popEngine    // POP consumption (enableProxy, enableHttpGateway); nil if off
+	httpgw *httpgw.Server // the HTTP/JSON gateway (enableHttpGateway); nil if off
 
 	registerKick chan struct{}
 	// registerMu serialises registerAll (Java's registerBrokerAll is
@@ -250,6 +252,12 @@ func New(o Options) (*Broker, error) {
 		b.srv.Close()
 		return nil, err
 	}
+	if err := b.openHTTPGateway(); err != nil {
+		b.closeGrpc()
+		b.store.Close()
+		b.srv.Close()
+		return nil, err
+	}
 	b.namesrv = remoting.NewClient(nil, o.Log)
 	b.sync = slavesync.New(slavesync.Options{
 		Master: b.masterAddr, Self: b.addr, Client: b.namesrv, Timeout: slaveSyncTimeout,
@@ -363,7 +371,9 @@ func (b *Broker) Start() {
 	}
 	b.startHA()
 	b.startController()
+	b.startPop()
 	b.startGrpc()
+	b.startHTTPGateway()
 	b.registerAll()
 	b.wg.Add(3)
 	go b.registerLoop()
@@ -381,6 +391,7 @@ func (b *Broker) Close() error {
 	b.unregisterAll()
 	b.srv.Close()
 	b.closeGrpc()
+	b.closeHTTPGateway()
 	b.namesrv.Close()
 	b.wg.Wait()
 	b.closeController()

@@ -39,12 +39,10 @@ func (b *Broker) openGrpc() error {
 	if !b.cfg.EnableProxy {
 		return nil
 	}
-	cfg := b.cfg
-	pe, err := newPopEngine(b.offsets, cfg.StorePathRootDir+"/config")
-	if err != nil {
+	if err := b.openPop(); err != nil {
 		return err
 	}
-	b.pop = pe
+	cfg := b.cfg
 	srv, err := grpcsvc.Listen(grpcsvc.Config{
 		Addr:           net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.GrpcServerPort)),
 		MaxRecvMsgSize: cfg.GrpcMaxInboundMessageSize,
@@ -80,8 +78,7 @@ func (b *Broker) startGrpc() {
 		return
 	}
 	b.log.Info("serving the RocketMQ 5 gRPC protocol", "addr", b.grpc.addr, "tlsServerMode", b.cfg.TLSServerMode)
-	b.wg.Add(2)
-	go b.reviveLoop()
+	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
 		if err := b.grpc.srv.Serve(); err != nil {

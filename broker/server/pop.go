@@ -51,6 +51,35 @@ type popEngine struct {
 	rr      atomic.Uint32              // rotating first queue of receives
 }
 
+// openPop loads the POP engine that the gRPC service and the HTTP
+// gateway share, once.
+func (b *Broker) openPop() error {
+	if b.pop != nil {
+		return nil
+	}
+	pe, err := newPopEngine(b.offsets, b.cfg.StorePathRootDir+"/config")
+	if err != nil {
+		return err
+	}
+	b.pop = pe
+	return nil
+}
+
+// startPop runs the reviver when a POP engine is open.
+func (b *Broker) startPop() {
+	if b.pop == nil {
+		return
+	}
+	b.wg.Add(1)
+	go b.reviveLoop()
+}
+
+// grpcClientConnected reports whether a gRPC client has its Telemetry
+// stream open; leases of HTTP receives never auto-renew.
+func (b *Broker) grpcClientConnected(id string) bool {
+	return b.grpc != nil && b.grpc.srv.ClientConnected(id)
+}
+
 func newPopEngine(offsets *meta.Offsets, dir string) (*popEngine, error) {
 	p := &popEngine{state: pop.New(offsets), path: dir + "/" + popStateFile, waiters: map[string][]chan struct{}{}}
 	if err := p.state.Load(p.path); err != nil {
@@ -453,7 +482,7 @@ func (b *Broker) reviveLoop() {
 		case now := <-t.C:
 			if now.Sub(lastRenew) >= renewInterval && !b.isSlave() {
 				lastRenew = now
-				b.pop.state.Renew(now.UnixMilli(), renewExtend, b.grpc.srv.ClientConnected)
+				b.pop.state.Renew(now.UnixMilli(), renewExtend, b.grpcClientConnected)
 			}
 			if !b.isSlave() {
 				b.revive(now.UnixMilli())

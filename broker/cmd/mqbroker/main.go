@@ -115,6 +115,9 @@ func run() int {
 	if a := b.GrpcAddr(); a != "" {
 		fmt.Printf("The broker's gRPC service (RocketMQ 5 clients) listens on %s, tlsServerMode=%s\n", a, cfg.TLSServerMode)
 	}
+	if a := b.HTTPGatewayAddr(); a != "" {
+		fmt.Printf("The broker's HTTP/JSON gateway listens on %s\n", a)
+	}
 	msg := fmt.Sprintf("The broker[%s, %s] boot success. serializeType=JSON", cfg.BrokerName, b.Addr())
 	if cfg.NamesrvAddr != "" {
 		msg += " and name server is " + cfg.NamesrvAddr
