@@ -109,9 +109,9 @@ type Broker struct {
 	stopMu   sync.RWMutex // stopping is set before waiting for background work
 	stopping bool
 
-	grpc   *grpcState    // the RocketMQ 5 gRPC service (enableProxy); nil if off
-	grpcRR atomic.Uint32 // round robin of gRPC sends over write queues
-	pop    *popEngine    // POP consumption (enableProxy, enableHttpGateway); nil if off
+	grpc   *grpcState     // the RocketMQ 5 gRPC service (enableProxy); nil if off
+	grpcRR atomic.Uint32  // round robin of gRPC sends over write queues
+	pop    *popEngine     // POP consumption (enableProxy, enableHttpGateway); nil if off
 	httpgw *httpgw.Server // the HTTP/JSON gateway (enableHttpGateway); nil if off
 
 	registerKick chan struct{}
