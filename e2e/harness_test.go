@@ -226,6 +226,7 @@ func brokerArgs(dir brokerDir, namesrv string, extra ...string) []string {
 		"-n", namesrv,
 		"-p", "listenPort=0",
 		"-p", "grpcServerPort=0", // when a test turns enableProxy on
+		"-p", "httpGatewayPort=0", // when a test turns enableHttpGateway on
 		"-p", "brokerIP1=127.0.0.1",
 		"-p", "storePathRootDir=" + filepath.Join(string(dir), "store"),
 		"-p", "logDir=" + filepath.Join(string(dir), "logs"),
