@@ -65,7 +65,6 @@ type gwMessage struct {
 	Keys            []string          `json:"keys"`
 	Properties      map[string]string `json:"properties"`
 	MessageGroup    string            `json:"messageGroup"`
-	DeliverAt       int64             `json:"deliverAt"`
 	ReceiptHandle   string            `json:"receiptHandle"`
 	DeliveryAttempt int32             `json:"deliveryAttempt"`
 	QueueID         int32             `json:"queueId"`

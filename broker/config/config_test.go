@@ -303,6 +303,17 @@ func TestCrossKeyRules(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `haListenPort = "65536"`) {
 		t.Errorf("derived HA port out of range: %v", err)
 	}
+	// The HTTP gateway's port must differ from the others when it is on.
+	for _, conf := range []string{"enableHttpGateway=true\nhttpGatewayPort=10911\n", "enableHttpGateway=true\nenableProxy=true\ntlsTestModeEnable=true\nhttpGatewayPort=8081\n"} {
+		_, _, err = LoadBroker(write(t, "broker.conf", conf), nil)
+		if err == nil || !strings.Contains(err.Error(), "httpGatewayPort = ") {
+			t.Errorf("%q: %v", conf, err)
+		}
+	}
+	b, _ = mustLoad(t, "httpGatewayPort=10911\n", nil) // off: not checked
+	if b.EnableHTTPGateway || b.HTTPGatewayPort != 10911 {
+		t.Errorf("gateway off: %v %d", b.EnableHTTPGateway, b.HTTPGatewayPort)
+	}
 }
 
 // TestBindAddress: bindAddress defaults to every interface; a single IPv4

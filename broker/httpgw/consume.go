@@ -2,9 +2,9 @@ package httpgw
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	v2 "github.com/apache/rocketmq-clients/golang/v5/protocol/v2"
@@ -42,7 +42,6 @@ type message struct {
 	Keys            []string          `json:"keys,omitempty"`
 	Properties      map[string]string `json:"properties,omitempty"`
 	MessageGroup    string            `json:"messageGroup,omitempty"`
-	DeliverAt       int64             `json:"deliverAt,omitempty"`
 	ReceiptHandle   string            `json:"receiptHandle"`
 	DeliveryAttempt int32             `json:"deliveryAttempt"`
 	BornTimestamp   int64             `json:"bornTimestamp"`
@@ -153,14 +152,11 @@ func toJSON(d grpcsvc.Delivery, base64 bool) message {
 	if k := props[wire.PropKeys]; k != "" {
 		m.Keys = strings.Fields(k)
 	}
-	if at, err := strconv.ParseInt(props[wire.PropTimerDeliverMs], 10, 64); err == nil {
-		m.DeliverAt = at
-	}
 	body := v.Body()
 	if v.SysFlag()&sysFlagCompressed != 0 {
 		m.BodyEncoding = "GZIP" // as stored; the 5.x clients' body_encoding
 	}
-	if !base64 && m.BodyEncoding == "" && utf8.Valid(body) {
+	if !base64 && m.BodyEncoding == "" && isText(body) {
 		b := string(body)
 		m.Body = &b
 	} else {
@@ -175,6 +171,20 @@ func toJSON(d grpcsvc.Delivery, base64 bool) message {
 		}
 	}
 	return m
+}
+
+// isText reports whether a body reads as text: UTF-8 without control
+// characters other than tab and line breaks. Anything else, even valid
+// UTF-8 such as "\x00\x01", is binary and travels as bodyBase64.
+func isText(b []byte) bool {
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n <= 1 || unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
 }
 
 // sysFlag bit of a compressed body (Java MessageSysFlag.COMPRESSED_FLAG).
