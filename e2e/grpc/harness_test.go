@@ -246,7 +246,7 @@ func startBroker(t *testing.T, namesrv string, brokerKV ...string) (*proc, strin
 	dir := t.TempDir()
 	args := []string{
 		"-n", namesrv, "--enable-proxy",
-		"-p", "listenPort=0", "-p", "grpcServerPort=0", "-p", "brokerIP1=127.0.0.1",
+		"-p", "listenPort=0", "-p", "grpcServerPort=0", "-p", "httpGatewayPort=0", "-p", "brokerIP1=127.0.0.1",
 		"-p", "storePathRootDir=" + filepath.Join(dir, "store"), "-p", "logDir=" + filepath.Join(dir, "logs"),
 		"-p", "mappedFileSizeCommitLog=" + fmt.Sprint(16<<20), "-p", "maxHashSlotNum=10000", "-p", "maxIndexNum=40000",
 	}
