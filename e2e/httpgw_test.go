@@ -33,13 +33,19 @@ type gateway struct {
 func startGatewayCluster(t *testing.T, extra ...string) (*cluster, *gateway) {
 	t.Helper()
 	c := startCluster(t, append([]string{"enableHttpGateway=true"}, extra...)...)
+	return c, gatewayOf(t, c.broker)
+}
+
+// gatewayOf finds the gateway address a broker printed.
+func gatewayOf(t *testing.T, broker *proc) *gateway {
+	t.Helper()
 	// Printed before the ready line, but it may reach out just after it.
 	var m []string
 	waitFor(t, 10*time.Second, "the broker's HTTP gateway address line", func() bool {
-		m = httpGatewayLine.FindStringSubmatch(c.broker.out.String())
+		m = httpGatewayLine.FindStringSubmatch(broker.out.String())
 		return m != nil
 	})
-	return c, &gateway{t: t, base: "http://" + m[1], hc: &http.Client{Timeout: 30 * time.Second}}
+	return &gateway{t: t, base: "http://" + m[1], hc: &http.Client{Timeout: 30 * time.Second}}
 }
 
 // apiErr is the gateway's error body (and the top of an ack answer).
@@ -509,5 +515,25 @@ func TestHTTPGatewayLongPoll(t *testing.T) {
 	got := g.receiveUntil(group, topic, 1, 15*time.Second, nil)
 	if _, ok := got[b.MessageID]; !ok {
 		t.Fatalf("the message went elsewhere: got %+v", got)
+	}
+}
+
+// TestHTTPGatewayLeaseSurvivesRestart: a message received over HTTP and
+// not acked stays leased across a clean restart, and its handle acks
+// afterwards (the POP engine's popState.json serves HTTP receives too).
+func TestHTTPGatewayLeaseSurvivesRestart(t *testing.T) {
+	c, g := startGatewayCluster(t)
+	const topic, group = "HttpRestart", "HttpRestartG"
+	createTopic(t, c, topic, 2)
+	a := g.send(topic, map[string]any{"body": "kept"})
+	m := g.receiveUntil(group, topic, 1, 30*time.Second, nil)[a.MessageID]
+	c.broker.stop()
+	c.broker = restartBroker(t, c, "enableHttpGateway=true")
+	g = gatewayOf(t, c.broker)
+	if st, ans := g.ack(group, topic, m.ReceiptHandle); st != http.StatusOK || ans.CodeName != "OK" {
+		t.Fatalf("ack after the restart: %d %+v", st, ans)
+	}
+	if st, ans := g.ack(group, topic, m.ReceiptHandle); st != http.StatusBadRequest || ans.CodeName != "INVALID_RECEIPT_HANDLE" {
+		t.Fatalf("second ack after the restart: %d %+v", st, ans)
 	}
 }

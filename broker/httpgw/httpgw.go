@@ -209,25 +209,18 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) *apiErro
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if errors.Is(err, io.EOF) {
+	switch {
+	case errors.Is(err, io.EOF):
 		return nil
-	}
-	if err == nil {
-		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
+	case err == nil:
+		if _, err = dec.Token(); errors.Is(err, io.EOF) {
+			return nil
+		} else if err == nil {
 			err = errors.New("data after the JSON object")
-			var mbe *http.MaxBytesError
-			if errors.As(terr, &mbe) {
-				err = terr
-			}
 		}
 	}
-	var mbe *http.MaxBytesError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &mbe):
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 		return apiErr(v2.Code_PAYLOAD_TOO_LARGE, "the request body is larger than %d bytes", mbe.Limit)
-	default:
-		return apiErr(v2.Code_BAD_REQUEST, "bad JSON request: %v", err)
 	}
+	return apiErr(v2.Code_BAD_REQUEST, "bad JSON request: %v", err)
 }
