@@ -537,3 +537,36 @@ func TestHTTPGatewayLeaseSurvivesRestart(t *testing.T) {
 		t.Fatalf("second ack after the restart: %d %+v", st, ans)
 	}
 }
+
+// TestHTTPGatewayTypedMessages: a messageGroup makes a FIFO message that
+// keeps its queue and comes back with its group; delayMs makes a DELAY
+// message that the timer delivers later.
+func TestHTTPGatewayTypedMessages(t *testing.T) {
+	c, g := startGatewayCluster(t)
+	const fifo, delay, group = "HttpFifo", "HttpDelay", "HttpTypedG"
+	for topic, typ := range map[string]string{fifo: "FIFO", delay: "DELAY"} {
+		createTopic(t, c, topic, 4)
+		if r := runCLI(t, nil, "updateTopic", "-n", c.ns.addr, "-b", c.broker.addr, "-t", topic, "-a", "+message.type="+typ); r.code != 0 {
+			t.Fatalf("updateTopic %s: exit %d\n%s%s", topic, r.code, r.stdout, r.stderr)
+		}
+	}
+	queue := int32(-1)
+	ids := map[string]bool{}
+	for i := range 5 {
+		a := g.send(fifo, map[string]any{"body": fmt.Sprint("step ", i), "messageGroup": "order-42"})
+		if queue >= 0 && a.QueueID != queue {
+			t.Fatalf("message group order-42 moved from queue %d to %d", queue, a.QueueID)
+		}
+		queue = a.QueueID
+		ids[a.MessageID] = true
+	}
+	for id, m := range g.receiveUntil(group, fifo, len(ids), 30*time.Second, nil) {
+		if !ids[id] || m.MessageGroup != "order-42" || m.QueueID != queue {
+			t.Fatalf("FIFO message came back as %+v", m)
+		}
+	}
+	d := g.send(delay, map[string]any{"body": "later", "delayMs": 1000})
+	if m := g.receiveUntil(group, delay, 1, 30*time.Second, nil)[d.MessageID]; m.body() != "later" {
+		t.Fatalf("DELAY message came back as %+v", m)
+	}
+}
