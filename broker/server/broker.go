@@ -110,7 +110,7 @@ type Broker struct {
 	stopping bool
 
 	grpc   *grpcState     // the RocketMQ 5 gRPC service (enableProxy); nil if off
-	grpcRR atomic.Uint32  // round robin of gRPC sends over write queues
+	grpcRR atomic.Uint32  // round robin of gRPC and HTTP gateway sends over write queues
 	pop    *popEngine     // POP consumption (enableProxy, enableHttpGateway); nil if off
 	httpgw *httpgw.Server // the HTTP/JSON gateway (enableHttpGateway); nil if off
 
