@@ -40,7 +40,7 @@ func (b *Broker) openGrpc() error {
 		return nil
 	}
 	cfg := b.cfg
-	pe, err := newPopEngine(b.offsets, cfg.StorePathRootDir+"/config")
+	pe, err := newPopEngine(b.offsets, b.groups, cfg.StorePathRootDir+"/config")
 	if err != nil {
 		return err
 	}

@@ -51,8 +51,9 @@ type popEngine struct {
 	rr      atomic.Uint32              // rotating first queue of receives
 }
 
-func newPopEngine(offsets *meta.Offsets, dir string) (*popEngine, error) {
+func newPopEngine(offsets *meta.Offsets, groups *meta.Groups, dir string) (*popEngine, error) {
 	p := &popEngine{state: pop.New(offsets), path: dir + "/" + popStateFile, waiters: map[string][]chan struct{}{}}
+	p.state.SetOrderly(func(group string) bool { return orderly(groups.Lookup(group)) })
 	if err := p.state.Load(p.path); err != nil {
 		return nil, err
 	}
@@ -124,6 +125,13 @@ func (g grpcBackend) MaxAttempts(group string) int32 {
 	}
 	return 16 + 1
 }
+
+// Orderly reports whether a group consumes in order (FIFO):
+// consumeMessageOrderly (Java GrpcClientSettingsManager sets
+// subscription.fifo from it).
+func (g grpcBackend) Orderly(group string) bool { return orderly(g.b.groups.Lookup(group)) }
+
+func orderly(gc *wire.SubscriptionGroupConfig) bool { return gc != nil && gc.ConsumeMessageOrderly }
 
 // popGroup finds or (autoCreateSubscriptionGroup) creates the group.
 func (b *Broker) popGroup(group string) (*wire.SubscriptionGroupConfig, *grpcsvc.PopError) {
@@ -245,13 +253,14 @@ func (b *Broker) popScan(r *grpcsvc.PopRequest, tc *wire.TopicConfig, sub *clien
 		qs = append(qs, rq)
 	}
 	maxAttempts := int32(gc.RetryMaxTimes) + 1
+	fifo := orderly(gc)
 	var out []grpcsvc.Delivery
 	for _, q := range qs {
 		if len(out) >= r.Batch {
 			break
 		}
 		var err *grpcsvc.PopError
-		out, err = b.popQueue(r, q, sub, maxAttempts, out)
+		out, err = b.popQueue(r, q, sub, maxAttempts, fifo, out)
 		if err != nil {
 			return out, err
 		}
@@ -259,14 +268,22 @@ func (b *Broker) popScan(r *grpcsvc.PopRequest, tc *wire.TopicConfig, sub *clien
 	return out, nil
 }
 
-// popQueue leases what one queue has, appending to out.
-func (b *Broker) popQueue(r *grpcsvc.PopRequest, q popQueue, sub *clients.Subscription, maxAttempts int32, out []grpcsvc.Delivery) ([]grpcsvc.Delivery, *grpcsvc.PopError) {
+// popQueue leases what one queue has, appending to out. For an orderly
+// group (fifo) it hands out a new batch only when the queue has none in
+// flight (popRedeliver).
+func (b *Broker) popQueue(r *grpcsvc.PopRequest, q popQueue, sub *clients.Subscription, maxAttempts int32, fifo bool, out []grpcsvc.Delivery) ([]grpcsvc.Delivery, *grpcsvc.PopError) {
 	if b.store.MaxOffset(q.topic, q.id) == 0 {
 		return out, nil // nothing ever stored: no state to make
 	}
 	key := pop.Key{Group: r.Group, Topic: q.topic, Queue: q.id}
 	tk := b.pop.state.Take(key, func() int64 { return b.popInitialOffset(q.topic, q.id) })
 	defer tk.Close()
+	if fifo {
+		var busy bool
+		if out, busy = b.popRedeliver(r, q, tk, maxAttempts, out); busy {
+			return out, nil
+		}
+	}
 	var matchCode func(int64) bool
 	var matchRecord func([]byte) bool
 	if !sub.All {
@@ -353,6 +370,7 @@ func (g grpcBackend) Ack(group, topic, handle string) *grpcsvc.PopError {
 	if err := g.b.pop.state.Ack(k, h.Offset, h.PopTime, time.Now().UnixMilli()); err != nil {
 		return expiredErr()
 	}
+	g.b.popUnblocked(k)
 	return nil
 }
 
@@ -367,6 +385,9 @@ func (g grpcBackend) ChangeInvisible(group, topic, handle string, d time.Duratio
 	l, err := g.b.pop.state.Change(k, h.Offset, h.PopTime, now, now+d.Milliseconds())
 	if err != nil {
 		return "", expiredErr()
+	}
+	if d == 0 {
+		g.b.popUnblocked(k)
 	}
 	h.VisibleAt = l.VisibleAt
 	return h.String(), nil
@@ -396,6 +417,7 @@ func (g grpcBackend) ForwardToDLQ(group, topic, handle string) *grpcsvc.PopError
 		// Its lease ran out meanwhile: the reviver retries it too.
 		b.log.Warn("[DLQ] forwarded a POP message whose lease expired meanwhile", "group", group, "topic", topic, "queueOffset", h.Offset)
 	}
+	b.popUnblocked(k)
 	return nil
 }
 
@@ -457,6 +479,9 @@ func (b *Broker) reviveLoop() {
 			}
 			if !b.isSlave() {
 				b.revive(now.UnixMilli())
+				for _, k := range b.pop.state.Unblocked(now.UnixMilli()) {
+					b.pop.notify(k.Topic) // a FIFO batch expired: redeliver it now
+				}
 			}
 			if now.Sub(lastSave) >= popSaveInterval {
 				lastSave = now
