@@ -291,8 +291,8 @@ func TestFIFOConcurrentReceivers(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(1000)
 	var holders atomic.Int32 // receivers holding an unacked, live batch
-	var mu sync.Mutex // a take and its recording happen together
-	var firsts []int64 // offsets at their first delivery, in delivery order
+	var mu sync.Mutex        // a take and its recording happen together
+	var firsts []int64       // offsets at their first delivery, in delivery order
 	redelivered := 0
 	finished := func() bool { c, _ := o.Query("G", "T", 0); return c >= total }
 	var wg sync.WaitGroup
