@@ -309,7 +309,7 @@ func (b *Broker) popQueue(r *grpcsvc.PopRequest, q popQueue, sub *clients.Subscr
 		if v.ReconsumeTimes() >= maxAttempts {
 			// Java's PopMessageResultFilterImpl: reconsume times ≥ max
 			// attempts goes to the dead-letter topic instead.
-			if err := b.popDeadLetter(r.Group, r.Topic, v); err != nil {
+			if err := b.popDeadLetter(r.Group, r.Topic, v, v.ReconsumeTimes()); err != nil {
 				b.log.Error("[DLQ] storing a POP message in the dead-letter topic failed; it stays in its queue", "group", r.Group, "topic", q.topic, "queueOffset", off, "err", err)
 				return out, nil
 			}
@@ -410,7 +410,7 @@ func (g grpcBackend) ForwardToDLQ(group, topic, handle string) *grpcsvc.PopError
 	if rerr != nil {
 		return popErr(grpcsvc.PopInternal, "read the message at %d: %v", l.PhyOffset, rerr)
 	}
-	if err := b.popDeadLetter(group, topic, wire.RecordView(rec)); err != nil {
+	if err := b.popDeadLetter(group, topic, wire.RecordView(rec), l.Reconsume); err != nil {
 		return popErr(grpcsvc.PopInternal, "%v", err)
 	}
 	if err := b.pop.state.Ack(k, h.Offset, h.PopTime, now); err != nil {
@@ -424,8 +424,10 @@ func (g grpcBackend) ForwardToDLQ(group, topic, handle string) *grpcsvc.PopError
 // popDeadLetter stores v in %DLQ%<group> with the properties the
 // send-back path gives dead letters (handleSendBack) plus the 5.x
 // DLQ_ORIGIN_TOPIC and DLQ_ORIGIN_MESSAGE_ID (Java
-// proxy/grpc/v2/common/GrpcConverter reads them back).
-func (b *Broker) popDeadLetter(group, topic string, v wire.RecordView) error {
+// proxy/grpc/v2/common/GrpcConverter reads them back). reconsume is the
+// delivery's reconsume times: a FIFO message redelivered in place counts
+// its attempts in its lease, not in the stored record.
+func (b *Broker) popDeadLetter(group, topic string, v wire.RecordView, reconsume int32) error {
 	dlq, ok := b.deadLetterTopic(&store.Message{Topic: meta.RetryPrefix + group})
 	if !ok {
 		return fmt.Errorf("group %s has no storable dead-letter topic", group)
@@ -449,14 +451,14 @@ func (b *Broker) popDeadLetter(group, topic string, v wire.RecordView) error {
 	props = wire.AppendProperty(props, "DLQ_ORIGIN_MESSAGE_ID", id)
 	m := store.Message{
 		Topic: dlq, QueueID: 0, Flag: v.Flag(), SysFlag: v.SysFlag(),
-		BornTimestamp: v.BornTimestamp(), BornHost: v.BornHost(), ReconsumeTimes: v.ReconsumeTimes(),
+		BornTimestamp: v.BornTimestamp(), BornHost: v.BornHost(), ReconsumeTimes: reconsume,
 		Body: v.Body(), Properties: props,
 	}
 	if code, remark, ok := b.putStatusCode(b.store.Put(&m).Status); !ok {
 		return fmt.Errorf("store the dead letter in %s: %s %s", dlq, wire.ResponseName(code), remark)
 	}
 	b.stats.SendBack([]byte(topic), []byte(group))
-	b.log.Warn("[DLQ] POP message moved to dead-letter queue", "group", group, "topic", topic, "reconsumeTimes", v.ReconsumeTimes(), "msgId", id)
+	b.log.Warn("[DLQ] POP message moved to dead-letter queue", "group", group, "topic", topic, "reconsumeTimes", reconsume, "msgId", id)
 	return nil
 }
 

@@ -49,7 +49,7 @@ func (b *Broker) popRedeliver(r *grpcsvc.PopRequest, q popQueue, tk *pop.Taker, 
 		if reconsume >= maxAttempts {
 			// The attempt after the group's last goes to the dead-letter
 			// topic, as the non-FIFO path does (Java PopMessageResultFilterImpl).
-			if err := b.popDeadLetter(r.Group, r.Topic, v); err != nil {
+			if err := b.popDeadLetter(r.Group, r.Topic, v, reconsume); err != nil {
 				b.log.Error("[DLQ] storing a FIFO message in the dead-letter topic failed; its queue waits", "group", r.Group, "topic", q.topic, "queueOffset", old.Offset, "err", err)
 				break
 			}

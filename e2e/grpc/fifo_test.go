@@ -289,6 +289,12 @@ func TestV5FIFOMaxAttemptsToDLQ(t *testing.T) {
 	dead := receiveUntil(t, dlq, 2, 20*time.Second, 20*time.Second)
 	got := map[string]bool{}
 	for _, mv := range dead {
+		// The dead letter carries the attempts counted in the lease (its
+		// stored record says 0): reconsume times 2, as a non-FIFO dead
+		// letter of this group.
+		if mv.GetDeliveryAttempt() != 3 {
+			t.Errorf("dead letter %s: delivery attempt %d, want 3 (reconsume times 2)", mv.GetBody(), mv.GetDeliveryAttempt())
+		}
 		got[mv.GetMessageId()] = true
 		ackAll(t, dlq, []*rmq.MessageView{mv})
 	}
