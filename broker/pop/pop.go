@@ -84,7 +84,7 @@ type queue struct {
 	leases map[int64]*Lease
 	// FIFO: attempt is the attempt_id of the receive that handed out the
 	// batch (the leases); woke is the batch's latest visibleAt when
-	// Expired last reported it visible again.
+	// Unblocked last reported it visible again.
 	attempt string
 	woke    int64
 }
