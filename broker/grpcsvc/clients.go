@@ -262,7 +262,9 @@ func (s *Server) mergeSettings(in *v2.Settings) (*v2.Settings, error) {
 		if sub.GetGroup().GetName() == "" {
 			return nil, status.Error(codes.InvalidArgument, "subscription settings without a group")
 		}
-		sub.Fifo = proto.Bool(false)
+		// Node.js 1.0.8's PushConsumer consumes a fifo group's messages
+		// one at a time in order (FifoConsumeService); Go v5.1.2 ignores it.
+		sub.Fifo = proto.Bool(s.consumerFifo(sub.GetGroup().GetName()))
 		sub.ReceiveBatchSize = proto.Int32(consumerBatchSize)
 		sub.LongPollingTimeout = durationpb.New(consumerLongPolling)
 		out.PubSub = &v2.Settings_Subscription{Subscription: sub}

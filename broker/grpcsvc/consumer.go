@@ -31,6 +31,9 @@ type PopBackend interface {
 	ForwardToDLQ(group, topic, handle string) *PopError
 	// MaxAttempts is the group's delivery attempts (retryMaxTimes + 1).
 	MaxAttempts(group string) int32
+	// Orderly reports whether the group consumes in order (FIFO: one
+	// batch in flight per queue, redelivered in place).
+	Orderly(group string) bool
 }
 
 // PopRequest is one ReceiveMessage, validated.
@@ -44,6 +47,10 @@ type PopRequest struct {
 	Invisible  time.Duration
 	AutoRenew  bool // renew the leases while the client's Telemetry stream is open
 	Wait       time.Duration
+	// AttemptID names this receive: an orderly group's receive that
+	// repeats the attempt_id of the batch in flight (a retry after a lost
+	// answer) gets that batch again.
+	AttemptID string
 }
 
 // Delivery is one message handed out: its stored record and lease.
@@ -112,6 +119,12 @@ func (s *Server) ClientConnected(id string) bool { return s.clients.connected(id
 func (s *Server) pop() (PopBackend, bool) {
 	p, ok := s.be.(PopBackend)
 	return p, ok
+}
+
+// consumerFifo is the subscription.fifo told to a group's consumers.
+func (s *Server) consumerFifo(group string) bool {
+	p, ok := s.pop()
+	return ok && p.Orderly(group)
 }
 
 // consumerMaxAttempts is the max_attempts told to a group's consumers.
@@ -217,7 +230,7 @@ func (s *Server) receive(ctx context.Context, req *v2.ReceiveMessageRequest) (*v
 	if err := wire.CheckTopic(topic); err != nil {
 		return st(v2.Code_ILLEGAL_TOPIC, err.Error()), nil
 	}
-	r := &PopRequest{ClientID: id, Group: group, Topic: topic, Batch: int(req.GetBatchSize()), Filter: "*", FilterType: "TAG"}
+	r := &PopRequest{ClientID: id, Group: group, Topic: topic, Batch: int(req.GetBatchSize()), Filter: "*", FilterType: "TAG", AttemptID: req.GetAttemptId()}
 	if r.Batch <= 0 || r.Batch > maxReceiveBatch {
 		r.Batch = maxReceiveBatch
 	}

@@ -23,6 +23,14 @@
 // broker's reviver, which stores a copy in the group's pop retry topic and
 // then calls Finish; the old delivery's handle is dead from that moment
 // (Ack answers ErrExpired).
+//
+// FIFO (groups with consumeMessageOrderly, after apache/rocketmq
+// broker/src/main/java/org/apache/rocketmq/broker/offset/ConsumerOrderInfoManager.java):
+// a queue's leases are its batch in flight. While one of them is still
+// invisible nothing else of the queue is handed out (a message group
+// always maps to one queue, so this keeps each group's order); expired
+// leases are not copied to the retry topic but handed out again in place,
+// in offset order, with reconsume times + 1 (Taker.FIFO).
 package pop
 
 import (
@@ -74,6 +82,11 @@ type queue struct {
 	inited bool
 	done   map[int64]struct{}
 	leases map[int64]*Lease
+	// FIFO: attempt is the attempt_id of the receive that handed out the
+	// batch (the leases); woke is the batch's latest visibleAt when
+	// Unblocked last reported it visible again.
+	attempt string
+	woke    int64
 }
 
 // State is the POP state of every group on this broker.
@@ -87,12 +100,21 @@ type State struct {
 	// under a queue's lock, never the other way round).
 	cmu      sync.Mutex
 	inflight map[string]int
+
+	// orderly tells which groups consume in order (FIFO); set once
+	// before use.
+	orderly func(group string) bool
 }
 
 // New returns an empty state over the committed-offset table.
 func New(offsets Offsets) *State {
 	return &State{offsets: offsets, qs: map[Key]*queue{}, inflight: map[string]int{}}
 }
+
+// SetOrderly tells the state which groups consume in order: the
+// reviver leaves their expired leases in place for FIFO redelivery. Call
+// it before the state is used.
+func (s *State) SetOrderly(f func(group string) bool) { s.orderly = f }
 
 // count adds d to a group's lease count.
 func (s *State) count(group string, d int) {
@@ -127,9 +149,11 @@ func (s *State) lookup(k Key) *queue {
 // Taker is a queue locked for one receive: Next, then Lease or Skip for
 // each offset read, in order, then Close.
 type Taker struct {
-	s *State
-	k Key
-	q *queue
+	s       *State
+	k       Key
+	q       *queue
+	fifo    bool
+	attempt string
 }
 
 // Take locks the queue k for reading; initial is the start offset of a
@@ -182,7 +206,65 @@ func (t *Taker) Lease(l Lease) {
 	}
 	t.q.leases[l.Offset] = &l
 	t.q.next = l.Offset + 1
+	if t.fifo {
+		t.q.attempt = t.attempt
+	}
 }
+
+// FIFO starts an orderly receive of the queue: its leases are the batch
+// in flight. blocked: a lease of the batch is still invisible and
+// attemptID is not the batch's (an empty one never matches); the caller
+// hands out nothing of this queue. Otherwise redo is the batch to hand
+// out again, in offset order, each with Relet or Drop: with replay (the
+// receive that made the batch retried with its attempt_id after losing
+// the answer) every lease at its reconsume times, else the expired batch
+// for in-place redelivery at reconsume times + 1. With redo empty the
+// caller reads a new batch from Next.
+func (t *Taker) FIFO(attemptID string, now int64) (redo []Lease, replay, blocked bool) {
+	t.fifo, t.attempt = true, attemptID
+	q := t.q
+	if len(q.leases) == 0 {
+		return nil, false, false
+	}
+	replay = attemptID != "" && attemptID == q.attempt
+	if !replay {
+		for _, l := range q.leases {
+			if l.VisibleAt > now {
+				return nil, false, true
+			}
+		}
+	}
+	redo = make([]Lease, 0, len(q.leases))
+	for _, l := range q.leases {
+		redo = append(redo, *l)
+	}
+	sort.Slice(redo, func(i, j int) bool { return redo[i].Offset < redo[j].Offset })
+	return redo, replay, false
+}
+
+// Relet hands out a leased offset again as l (FIFO redelivery in place):
+// the previous delivery's handle dies. An offset not leased is ignored.
+func (t *Taker) Relet(l Lease) {
+	if t.q.leases[l.Offset] == nil {
+		return
+	}
+	t.q.leases[l.Offset] = &l
+	t.q.attempt = t.attempt
+}
+
+// Drop finishes a leased offset without handing it out again (moved to
+// the dead-letter topic, or gone from the store).
+func (t *Taker) Drop(off int64) {
+	if t.q.leases[off] == nil {
+		return
+	}
+	delete(t.q.leases, off)
+	t.s.count(t.k.Group, -1)
+	t.q.done[off] = struct{}{}
+}
+
+// Leased is how many offsets of the queue are in flight.
+func (t *Taker) Leased() int { return len(t.q.leases) }
 
 // Skip marks [Next, to) finished without a delivery (filtered out,
 // removed, moved to the dead-letter topic) and moves next to to.
@@ -270,6 +352,23 @@ func (s *State) Change(k Key, off, popTime, now, visibleAt int64) (Lease, error)
 	return *l, nil
 }
 
+// Blocked reports whether a lease of queue k is still invisible at now:
+// for an orderly group, whether its FIFO batch blocks the queue.
+func (s *State) Blocked(k Key, now int64) bool {
+	q := s.lookup(k)
+	if q == nil {
+		return false
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, l := range q.leases {
+		if l.VisibleAt > now {
+			return true
+		}
+	}
+	return false
+}
+
 // Get is a live lease (for forwarding a delivery to the dead-letter topic).
 func (s *State) Get(k Key, off, popTime, now int64) (Lease, error) {
 	q := s.lookup(k)
@@ -293,7 +392,8 @@ type Expiry struct {
 
 // Expired takes out every lease with visibleAt ≤ now, oldest first; the
 // caller stores its retry copy and then calls Finish, or Restore when it
-// could not.
+// could not. Leases of orderly groups stay in place for FIFO redelivery
+// (see Unblocked).
 func (s *State) Expired(now int64) []Expiry {
 	s.mu.Lock()
 	keys := make([]Key, 0, len(s.qs))
@@ -303,7 +403,11 @@ func (s *State) Expired(now int64) []Expiry {
 	}
 	s.mu.Unlock()
 	var out []Expiry
+	orderly := s.orderlyCache()
 	for i, q := range qs {
+		if orderly(keys[i].Group) {
+			continue
+		}
 		q.mu.Lock()
 		for off, l := range q.leases {
 			if l.VisibleAt <= now {
@@ -316,6 +420,59 @@ func (s *State) Expired(now int64) []Expiry {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Lease.VisibleAt < out[j].Lease.VisibleAt })
 	return out
+}
+
+// orderlyCache is s.orderly, asked once per group.
+func (s *State) orderlyCache() func(group string) bool {
+	seen := map[string]bool{}
+	return func(g string) bool {
+		o, ok := seen[g]
+		if !ok {
+			o = s.orderly != nil && s.orderly(g)
+			seen[g] = o
+		}
+		return o
+	}
+}
+
+// Unblocked lists the queues of orderly groups whose whole FIFO batch
+// became visible again (at or before now) since the last call: the
+// receives waiting for them can be woken to redeliver it.
+func (s *State) Unblocked(now int64) []Key {
+	if s.orderly == nil {
+		return nil
+	}
+	s.mu.Lock()
+	keys := make([]Key, 0, len(s.qs))
+	qs := make([]*queue, 0, len(s.qs))
+	for k, q := range s.qs {
+		keys, qs = append(keys, k), append(qs, q)
+	}
+	s.mu.Unlock()
+	orderly := s.orderlyCache()
+	var out []Key
+	for i, q := range qs {
+		if !orderly(keys[i].Group) {
+			continue
+		}
+		q.mu.Lock()
+		if latest := q.latest(); latest > 0 && latest <= now && latest > q.woke {
+			q.woke = latest
+			out = append(out, keys[i])
+		}
+		q.mu.Unlock()
+	}
+	return out
+}
+
+// latest is the latest visibleAt of the queue's leases (0: none). Caller
+// holds q.mu.
+func (q *queue) latest() int64 {
+	var v int64
+	for _, l := range q.leases {
+		v = max(v, l.VisibleAt)
+	}
+	return v
 }
 
 // Renewal of auto-renewed leases (Java's proxy DefaultReceiptHandleManager:
@@ -411,6 +568,7 @@ func (s *State) Reset(k Key, offset int64) {
 func (s *State) reset(k Key, q *queue, offset int64) {
 	s.offsets.Commit(k.Group, k.Topic, k.Queue, offset)
 	q.next, q.inited = offset, true
+	q.attempt, q.woke = "", 0
 	clear(q.done)
 	if n := len(q.leases); n > 0 {
 		clear(q.leases)
@@ -468,6 +626,8 @@ type queueState struct {
 	Next   int64   `json:"next"`
 	Done   []int64 `json:"done,omitempty"`
 	Leases []Lease `json:"leases,omitempty"`
+	// Attempt is the attempt_id of a FIFO batch (the leases).
+	Attempt string `json:"attemptId,omitempty"`
 }
 
 // Encode is the state as JSON.
@@ -486,7 +646,7 @@ func (s *State) Encode() []byte {
 	for i, q := range qs {
 		q.mu.Lock()
 		if q.inited {
-			qs := queueState{Key: keys[i], Next: q.next}
+			qs := queueState{Key: keys[i], Next: q.next, Attempt: q.attempt}
 			for off := range q.done {
 				qs.Done = append(qs.Done, off)
 			}
@@ -525,7 +685,7 @@ func (s *State) Decode(b []byte) error {
 	qs := map[Key]*queue{}
 	counts := map[string]int{}
 	for _, e := range snap.Queues {
-		q := &queue{next: e.Next, inited: true, done: map[int64]struct{}{}, leases: map[int64]*Lease{}}
+		q := &queue{next: e.Next, inited: true, done: map[int64]struct{}{}, leases: map[int64]*Lease{}, attempt: e.Attempt}
 		for _, off := range e.Done {
 			if off < e.Next {
 				q.done[off] = struct{}{}

@@ -611,6 +611,7 @@ func (b *Broker) handleResetOffset(c *remoting.Conn, req *wire.Command) {
 		for mq, off := range body.OffsetTable {
 			b.pop.state.Reset(pop.Key{Group: group, Topic: topic, Queue: int32(mq.QueueID)}, off)
 		}
+		b.pop.notify(topic) // FIFO batches of these queues are gone: waiting receives read again
 		b.log.Info("[RESET_OFFSET] POP offsets reset", "group", group, "topic", topic, "timestamp", ts, "remote", c.RemoteAddr().String())
 	}
 	conns := b.clients.ConsumerConns(group)

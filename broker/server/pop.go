@@ -57,7 +57,7 @@ func (b *Broker) openPop() error {
 	if b.pop != nil {
 		return nil
 	}
-	pe, err := newPopEngine(b.offsets, b.cfg.StorePathRootDir+"/config")
+	pe, err := newPopEngine(b.offsets, b.groups, b.cfg.StorePathRootDir+"/config")
 	if err != nil {
 		return err
 	}
@@ -80,8 +80,9 @@ func (b *Broker) grpcClientConnected(id string) bool {
 	return b.grpc != nil && b.grpc.srv.ClientConnected(id)
 }
 
-func newPopEngine(offsets *meta.Offsets, dir string) (*popEngine, error) {
+func newPopEngine(offsets *meta.Offsets, groups *meta.Groups, dir string) (*popEngine, error) {
 	p := &popEngine{state: pop.New(offsets), path: dir + "/" + popStateFile, waiters: map[string][]chan struct{}{}}
+	p.state.SetOrderly(func(group string) bool { return orderly(groups.Lookup(group)) })
 	if err := p.state.Load(p.path); err != nil {
 		return nil, err
 	}
@@ -153,6 +154,13 @@ func (g grpcBackend) MaxAttempts(group string) int32 {
 	}
 	return 16 + 1
 }
+
+// Orderly reports whether a group consumes in order (FIFO):
+// consumeMessageOrderly (Java GrpcClientSettingsManager sets
+// subscription.fifo from it).
+func (g grpcBackend) Orderly(group string) bool { return orderly(g.b.groups.Lookup(group)) }
+
+func orderly(gc *wire.SubscriptionGroupConfig) bool { return gc != nil && gc.ConsumeMessageOrderly }
 
 // popGroup finds or (autoCreateSubscriptionGroup) creates the group.
 func (b *Broker) popGroup(group string) (*wire.SubscriptionGroupConfig, *grpcsvc.PopError) {
@@ -274,13 +282,14 @@ func (b *Broker) popScan(r *grpcsvc.PopRequest, tc *wire.TopicConfig, sub *clien
 		qs = append(qs, rq)
 	}
 	maxAttempts := int32(gc.RetryMaxTimes) + 1
+	fifo := orderly(gc)
 	var out []grpcsvc.Delivery
 	for _, q := range qs {
 		if len(out) >= r.Batch {
 			break
 		}
 		var err *grpcsvc.PopError
-		out, err = b.popQueue(r, q, sub, maxAttempts, out)
+		out, err = b.popQueue(r, q, sub, maxAttempts, fifo, out)
 		if err != nil {
 			return out, err
 		}
@@ -288,14 +297,22 @@ func (b *Broker) popScan(r *grpcsvc.PopRequest, tc *wire.TopicConfig, sub *clien
 	return out, nil
 }
 
-// popQueue leases what one queue has, appending to out.
-func (b *Broker) popQueue(r *grpcsvc.PopRequest, q popQueue, sub *clients.Subscription, maxAttempts int32, out []grpcsvc.Delivery) ([]grpcsvc.Delivery, *grpcsvc.PopError) {
+// popQueue leases what one queue has, appending to out. For an orderly
+// group (fifo) it hands out a new batch only when the queue has none in
+// flight (popRedeliver).
+func (b *Broker) popQueue(r *grpcsvc.PopRequest, q popQueue, sub *clients.Subscription, maxAttempts int32, fifo bool, out []grpcsvc.Delivery) ([]grpcsvc.Delivery, *grpcsvc.PopError) {
 	if b.store.MaxOffset(q.topic, q.id) == 0 {
 		return out, nil // nothing ever stored: no state to make
 	}
 	key := pop.Key{Group: r.Group, Topic: q.topic, Queue: q.id}
 	tk := b.pop.state.Take(key, func() int64 { return b.popInitialOffset(q.topic, q.id) })
 	defer tk.Close()
+	if fifo {
+		var busy bool
+		if out, busy = b.popRedeliver(r, q, tk, maxAttempts, out); busy {
+			return out, nil
+		}
+	}
 	var matchCode func(int64) bool
 	var matchRecord func([]byte) bool
 	if !sub.All {
@@ -321,7 +338,7 @@ func (b *Broker) popQueue(r *grpcsvc.PopRequest, q popQueue, sub *clients.Subscr
 		if v.ReconsumeTimes() >= maxAttempts {
 			// Java's PopMessageResultFilterImpl: reconsume times ≥ max
 			// attempts goes to the dead-letter topic instead.
-			if err := b.popDeadLetter(r.Group, r.Topic, v); err != nil {
+			if err := b.popDeadLetter(r.Group, r.Topic, v, v.ReconsumeTimes()); err != nil {
 				b.log.Error("[DLQ] storing a POP message in the dead-letter topic failed; it stays in its queue", "group", r.Group, "topic", q.topic, "queueOffset", off, "err", err)
 				return out, nil
 			}
@@ -382,6 +399,7 @@ func (g grpcBackend) Ack(group, topic, handle string) *grpcsvc.PopError {
 	if err := g.b.pop.state.Ack(k, h.Offset, h.PopTime, time.Now().UnixMilli()); err != nil {
 		return expiredErr()
 	}
+	g.b.popUnblocked(k)
 	return nil
 }
 
@@ -396,6 +414,9 @@ func (g grpcBackend) ChangeInvisible(group, topic, handle string, d time.Duratio
 	l, err := g.b.pop.state.Change(k, h.Offset, h.PopTime, now, now+d.Milliseconds())
 	if err != nil {
 		return "", expiredErr()
+	}
+	if d == 0 {
+		g.b.popUnblocked(k)
 	}
 	h.VisibleAt = l.VisibleAt
 	return h.String(), nil
@@ -418,21 +439,24 @@ func (g grpcBackend) ForwardToDLQ(group, topic, handle string) *grpcsvc.PopError
 	if rerr != nil {
 		return popErr(grpcsvc.PopInternal, "read the message at %d: %v", l.PhyOffset, rerr)
 	}
-	if err := b.popDeadLetter(group, topic, wire.RecordView(rec)); err != nil {
+	if err := b.popDeadLetter(group, topic, wire.RecordView(rec), l.Reconsume); err != nil {
 		return popErr(grpcsvc.PopInternal, "%v", err)
 	}
 	if err := b.pop.state.Ack(k, h.Offset, h.PopTime, now); err != nil {
 		// Its lease ran out meanwhile: the reviver retries it too.
 		b.log.Warn("[DLQ] forwarded a POP message whose lease expired meanwhile", "group", group, "topic", topic, "queueOffset", h.Offset)
 	}
+	b.popUnblocked(k)
 	return nil
 }
 
 // popDeadLetter stores v in %DLQ%<group> with the properties the
 // send-back path gives dead letters (handleSendBack) plus the 5.x
 // DLQ_ORIGIN_TOPIC and DLQ_ORIGIN_MESSAGE_ID (Java
-// proxy/grpc/v2/common/GrpcConverter reads them back).
-func (b *Broker) popDeadLetter(group, topic string, v wire.RecordView) error {
+// proxy/grpc/v2/common/GrpcConverter reads them back). reconsume is the
+// delivery's reconsume times: a FIFO message redelivered in place counts
+// its attempts in its lease, not in the stored record.
+func (b *Broker) popDeadLetter(group, topic string, v wire.RecordView, reconsume int32) error {
 	dlq, ok := b.deadLetterTopic(&store.Message{Topic: meta.RetryPrefix + group})
 	if !ok {
 		return fmt.Errorf("group %s has no storable dead-letter topic", group)
@@ -456,14 +480,14 @@ func (b *Broker) popDeadLetter(group, topic string, v wire.RecordView) error {
 	props = wire.AppendProperty(props, "DLQ_ORIGIN_MESSAGE_ID", id)
 	m := store.Message{
 		Topic: dlq, QueueID: 0, Flag: v.Flag(), SysFlag: v.SysFlag(),
-		BornTimestamp: v.BornTimestamp(), BornHost: v.BornHost(), ReconsumeTimes: v.ReconsumeTimes(),
+		BornTimestamp: v.BornTimestamp(), BornHost: v.BornHost(), ReconsumeTimes: reconsume,
 		Body: v.Body(), Properties: props,
 	}
 	if code, remark, ok := b.putStatusCode(b.store.Put(&m).Status); !ok {
 		return fmt.Errorf("store the dead letter in %s: %s %s", dlq, wire.ResponseName(code), remark)
 	}
 	b.stats.SendBack([]byte(topic), []byte(group))
-	b.log.Warn("[DLQ] POP message moved to dead-letter queue", "group", group, "topic", topic, "reconsumeTimes", v.ReconsumeTimes(), "msgId", id)
+	b.log.Warn("[DLQ] POP message moved to dead-letter queue", "group", group, "topic", topic, "reconsumeTimes", reconsume, "msgId", id)
 	return nil
 }
 
@@ -486,6 +510,9 @@ func (b *Broker) reviveLoop() {
 			}
 			if !b.isSlave() {
 				b.revive(now.UnixMilli())
+				for _, k := range b.pop.state.Unblocked(now.UnixMilli()) {
+					b.pop.notify(k.Topic) // a FIFO batch expired: redeliver it now
+				}
 			}
 			if now.Sub(lastSave) >= popSaveInterval {
 				lastSave = now
