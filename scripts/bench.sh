@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: starts a name server and a broker per flush mode in a temp dir,
-# runs mqbench against them on this machine and prints the figures.
+# runs mqbench against them on this machine and prints the figures: the
+# remoting protocol and, on the same broker, the RocketMQ 5 gRPC service.
 set -euo pipefail
 bin=$(cd "${1:-bin}" && pwd)
 dur=${BENCH_DURATION:-10s}
@@ -39,14 +40,25 @@ for mode in SYNC_FLUSH ASYNC_FLUSH; do
 	sync
 	dir="$work/$mode"
 	"$bin/mqbroker" -n "$ns" -p listenPort=0 -p brokerIP1=127.0.0.1 -p "flushDiskType=$mode" \
+		--enable-proxy -p grpcServerPort=0 -p tlsTestModeEnable=true \
 		-p "storePathRootDir=$dir/store" -p "logDir=$dir/logs" >"$work/$mode.out" 2>&1 &
 	bp=$!
 	pids+=($bp)
 	br=$(wait_addr "$work/$mode.out" 'broker\[[^,]+, [0-9.]+:[0-9]+\]')
-	echo "== $mode broker at $br (pid $bp); ${dur} per run, 1 KiB bodies, generator on the same machine"
+	ga=$(wait_addr "$work/$mode.out" 'listens on [0-9.]+:[0-9]+')
+	# gRPC sends need the topic (they never create one, as in Java's proxy).
+	"$bin/mqadmin" updateTopic -n "$ns" -b "$br" -t BenchGrpc -r 8 -w 8 >/dev/null
+	echo "== $mode broker at $br, gRPC at $ga (pid $bp); ${dur} per run, 1 KiB bodies, generator on the same machine; $(uptime | sed 's/.*load/load/')"
 	echo -n "broker memory at start: "; rss "$bp"
 	if [ "$mode" = ASYNC_FLUSH ]; then
 		for c in 1 16 64; do "$bin/mqbench" -broker "$br" -mode send -c "$c" -d "$dur"; done
+		# The RocketMQ 5 gRPC service next to it: 64 senders on one
+		# HTTP/2 connection (as the official clients keep one per
+		# broker), plaintext and TLS; then 16 consumers of one group
+		# drain what they sent: receive 32, ack the 32 in one call.
+		"$bin/mqbench" -grpc "$ga" -topic BenchGrpc -mode grpc-send -c 64 -conns 1 -d "$dur"
+		"$bin/mqbench" -grpc "$ga" -topic BenchGrpc -mode grpc-send -c 64 -conns 1 -tls -d "$dur"
+		"$bin/mqbench" -grpc "$ga" -topic BenchGrpc -mode grpc-recv -c 16 -conns 1 -batch 32 -ackbatch 32 -d 60s
 		"$bin/mqbench" -broker "$br" -mode batch -c 16 -batch 32 -d "$dur"
 		"$bin/mqbench" -broker "$br" -mode rate -c 16 -rate 10000 -d "$dur"
 		echo -n "broker memory with backlog: "; rss "$bp"
@@ -55,6 +67,7 @@ for mode in SYNC_FLUSH ASYNC_FLUSH; do
 		"$bin/mqbench" -broker "$br" -namesrv "$ns" -mode official -c 64 -d "$dur"
 	else
 		for c in 16 64; do "$bin/mqbench" -broker "$br" -mode send -c "$c" -d "$dur"; done
+		"$bin/mqbench" -grpc "$ga" -topic BenchGrpc -mode grpc-send -c 64 -conns 1 -d "$dur"
 		"$bin/mqbench" -broker "$br" -mode rate -c 16 -rate 10000 -d "$dur"
 	fi
 	kill -TERM "$bp"
