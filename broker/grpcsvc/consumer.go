@@ -3,7 +3,6 @@ package grpcsvc
 import (
 	"context"
 	"crypto/md5"
-	"encoding/hex"
 	"strings"
 	"time"
 
@@ -285,19 +284,17 @@ func (s *Server) requestTimeout(id string) time.Duration {
 }
 
 // toProto converts a stored record to a delivered message (Java
-// GrpcConverter.buildMessage / buildSystemProperties).
+// GrpcConverter.buildMessage / buildSystemProperties). It runs once per
+// delivered message, so it reads the properties in one pass without an
+// intermediate map.
 func toProto(topic *v2.Resource, d Delivery) *v2.Message {
 	v := wire.RecordView(d.Record)
 	body := v.Body()
-	sum := md5.Sum(body)
-	props := wire.ParseProperties(v.Properties())
 	sp := &v2.SystemProperties{
-		MessageId:       props[wire.PropUniqKey],
-		BodyDigest:      &v2.Digest{Type: v2.DigestType_MD5, Checksum: strings.ToUpper(hex.EncodeToString(sum[:]))},
+		BodyDigest:      &v2.Digest{Type: v2.DigestType_MD5, Checksum: md5Hex(body)},
 		BodyEncoding:    v2.Encoding_IDENTITY,
 		MessageType:     v2.MessageType_NORMAL,
 		BornTimestamp:   timestamppb.New(time.UnixMilli(v.BornTimestamp())),
-		BornHost:        wire.HostString(v.BornHost()),
 		StoreTimestamp:  timestamppb.New(time.UnixMilli(v.StoreTimestamp())),
 		StoreHost:       wire.HostString(v.StoreHost()),
 		ReceiptHandle:   &d.Handle,
@@ -305,44 +302,86 @@ func toProto(topic *v2.Resource, d Delivery) *v2.Message {
 		QueueOffset:     ptr(v.QueueOffset()),
 		DeliveryAttempt: ptr(d.DeliveryCount),
 	}
+	var tag, keys, bornHost, tranMsg, delay, group, trace, dlqTopic, dlqID []byte
+	user := map[string]string{}
+	for props := v.Properties(); len(props) > 0; {
+		k, val, rest, ok := wire.NextProperty(props)
+		props = rest
+		if !ok {
+			continue
+		}
+		// A repeated key keeps its last value, as Java's map does.
+		switch string(k) {
+		case wire.PropUniqKey:
+			sp.MessageId = string(val)
+		case wire.PropTags:
+			tag = val
+		case wire.PropKeys:
+			keys = val
+		case propBornHost:
+			bornHost = val
+		case wire.PropTranMsg:
+			tranMsg = val
+		case wire.PropDelay, wire.PropTimerDeliverMs, wire.PropTimerDelaySec:
+			delay = val
+		case "__SHARDINGKEY":
+			group = val
+		case propTraceContext:
+			trace = val
+		case "DLQ_ORIGIN_TOPIC":
+			dlqTopic = val
+		case "DLQ_ORIGIN_MESSAGE_ID":
+			dlqID = val
+		default:
+			if !reserved[string(k)] {
+				user[string(k)] = string(val)
+			}
+		}
+	}
 	if sp.MessageId == "" {
 		sp.MessageId = wire.OffsetMsgID(v.StoreHost(), v.PhysicalOffset())
 	}
-	if h := props[propBornHost]; h != "" {
-		sp.BornHost = h
+	if len(bornHost) > 0 {
+		sp.BornHost = string(bornHost)
+	} else {
+		sp.BornHost = wire.HostString(v.BornHost())
 	}
 	if v.SysFlag()&sysFlagCompressed != 0 {
 		sp.BodyEncoding = v2.Encoding_GZIP
 	}
-	if t, ok := props[wire.PropTags]; ok {
-		sp.Tag = &t
+	if tag != nil {
+		sp.Tag = ptr(string(tag))
 	}
-	if k := props[wire.PropKeys]; k != "" {
-		sp.Keys = strings.Fields(k)
+	if len(keys) > 0 {
+		sp.Keys = strings.Fields(string(keys))
 	}
 	switch {
-	case props[wire.PropTranMsg] == "true":
+	case string(tranMsg) == "true":
 		sp.MessageType = v2.MessageType_TRANSACTION
-	case props[wire.PropDelay] != "" || props[wire.PropTimerDeliverMs] != "" || props[wire.PropTimerDelaySec] != "":
+	case len(delay) > 0:
 		sp.MessageType = v2.MessageType_DELAY
-	case props["__SHARDINGKEY"] != "":
+	case len(group) > 0:
 		sp.MessageType = v2.MessageType_FIFO
-		g := props["__SHARDINGKEY"]
-		sp.MessageGroup = &g
+		sp.MessageGroup = ptr(string(group))
 	}
-	if tc := props[propTraceContext]; tc != "" {
-		sp.TraceContext = &tc
+	if len(trace) > 0 {
+		sp.TraceContext = ptr(string(trace))
 	}
-	if o, id := props["DLQ_ORIGIN_TOPIC"], props["DLQ_ORIGIN_MESSAGE_ID"]; o != "" && id != "" {
-		sp.DeadLetterQueue = &v2.DeadLetterQueue{Topic: o, MessageId: id}
-	}
-	user := map[string]string{}
-	for k, val := range props {
-		if !reserved[k] {
-			user[k] = val
-		}
+	if len(dlqTopic) > 0 && len(dlqID) > 0 {
+		sp.DeadLetterQueue = &v2.DeadLetterQueue{Topic: string(dlqTopic), MessageId: string(dlqID)}
 	}
 	return &v2.Message{Topic: &v2.Resource{ResourceNamespace: topic.GetResourceNamespace(), Name: topic.GetName()}, UserProperties: user, SystemProperties: sp, Body: body}
+}
+
+// md5Hex is the body digest as Java's proxy writes it: upper-case hex MD5.
+func md5Hex(body []byte) string {
+	const digits = "0123456789ABCDEF"
+	sum := md5.Sum(body)
+	var out [2 * md5.Size]byte
+	for i, b := range sum {
+		out[2*i], out[2*i+1] = digits[b>>4], digits[b&0xf]
+	}
+	return string(out[:])
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -187,6 +187,9 @@ func (t *Taker) Lease(l Lease) {
 // Skip marks [Next, to) finished without a delivery (filtered out,
 // removed, moved to the dead-letter topic) and moves next to to.
 func (t *Taker) Skip(to int64) {
+	if to <= t.q.next {
+		return // nothing skipped (the common case: called before each Lease)
+	}
 	t.skipTo(to)
 	t.s.advance(t.k, t.q)
 }
