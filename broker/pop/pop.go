@@ -468,9 +468,14 @@ type snapshot struct {
 
 type queueState struct {
 	Key
-	Next   int64   `json:"next"`
-	Done   []int64 `json:"done,omitempty"`
-	Leases []Lease `json:"leases,omitempty"`
+	// Committed is the committed offset when the state was saved: the
+	// offset table is flushed on its own timer, and after a crash its
+	// file may be older than this one, behind offsets whose done marks
+	// this file no longer holds (committed would never advance again).
+	Committed int64   `json:"committed,omitempty"`
+	Next      int64   `json:"next"`
+	Done      []int64 `json:"done,omitempty"`
+	Leases    []Lease `json:"leases,omitempty"`
 }
 
 // Encode is the state as JSON.
@@ -490,6 +495,7 @@ func (s *State) Encode() []byte {
 		q.mu.Lock()
 		if q.inited {
 			qs := queueState{Key: keys[i], Next: q.next}
+			qs.Committed, _ = s.offsets.Query(keys[i].Group, keys[i].Topic, keys[i].Queue)
 			for off := range q.done {
 				qs.Done = append(qs.Done, off)
 			}
@@ -542,6 +548,9 @@ func (s *State) Decode(b []byte) error {
 			}
 		}
 		qs[e.Key] = q
+		if c, ok := s.offsets.Query(e.Group, e.Topic, e.Queue); e.Committed > 0 && (!ok || c < e.Committed) {
+			s.offsets.Commit(e.Group, e.Topic, e.Queue, e.Committed)
+		}
 	}
 	s.mu.Lock()
 	s.qs = qs
