@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	v2 "github.com/apache/rocketmq-clients/golang/v5/protocol/v2"
@@ -176,8 +177,10 @@ func (s *Server) ReceiveMessage(req *v2.ReceiveMessageRequest, ss v2.MessagingSe
 		s.nackUnsent(ctx, req, ds)
 		return nil
 	}
+	rt := req.GetMessageQueue().GetTopic()
+	topic := &v2.Resource{ResourceNamespace: rt.GetResourceNamespace(), Name: rt.GetName()} // shared by the messages
 	for i, d := range ds {
-		if err := ss.Send(&v2.ReceiveMessageResponse{Content: &v2.ReceiveMessageResponse_Message{Message: toProto(req.GetMessageQueue().GetTopic(), d)}}); err != nil {
+		if err := ss.Send(&v2.ReceiveMessageResponse{Content: &v2.ReceiveMessageResponse_Message{Message: toProto(topic, d)}}); err != nil {
 			s.nackUnsent(ctx, req, ds[i:])
 			return nil
 		}
@@ -283,27 +286,41 @@ func (s *Server) requestTimeout(id string) time.Duration {
 	return defaultRequestTimeout
 }
 
+// delivered is one converted message in a single allocation.
+type delivered struct {
+	msg               v2.Message
+	sp                v2.SystemProperties
+	digest            v2.Digest
+	born, stored      timestamppb.Timestamp
+	queueOffset       int64
+	attempt           int32
+	tag, group, trace string
+}
+
 // toProto converts a stored record to a delivered message (Java
-// GrpcConverter.buildMessage / buildSystemProperties). It runs once per
-// delivered message, so it reads the properties in one pass without an
-// intermediate map.
+// GrpcConverter.buildMessage / buildSystemProperties) whose topic is
+// topic (not copied). It runs once per delivered message, so it reads the
+// properties in one pass without an intermediate map and allocates the
+// fixed parts of the message at once.
 func toProto(topic *v2.Resource, d Delivery) *v2.Message {
 	v := wire.RecordView(d.Record)
 	body := v.Body()
-	sp := &v2.SystemProperties{
-		BodyDigest:      &v2.Digest{Type: v2.DigestType_MD5, Checksum: md5Hex(body)},
-		BodyEncoding:    v2.Encoding_IDENTITY,
-		MessageType:     v2.MessageType_NORMAL,
-		BornTimestamp:   timestamppb.New(time.UnixMilli(v.BornTimestamp())),
-		StoreTimestamp:  timestamppb.New(time.UnixMilli(v.StoreTimestamp())),
-		StoreHost:       wire.HostString(v.StoreHost()),
-		ReceiptHandle:   &d.Handle,
-		QueueId:         v.QueueID(),
-		QueueOffset:     ptr(v.QueueOffset()),
-		DeliveryAttempt: ptr(d.DeliveryCount),
-	}
+	x := &delivered{queueOffset: v.QueueOffset(), attempt: d.DeliveryCount}
+	x.digest = v2.Digest{Type: v2.DigestType_MD5, Checksum: md5Hex(body)}
+	born, stored := time.UnixMilli(v.BornTimestamp()), time.UnixMilli(v.StoreTimestamp())
+	x.born = timestamppb.Timestamp{Seconds: born.Unix(), Nanos: int32(born.Nanosecond())}
+	x.stored = timestamppb.Timestamp{Seconds: stored.Unix(), Nanos: int32(stored.Nanosecond())}
+	sp := &x.sp
+	sp.BodyDigest = &x.digest
+	sp.BodyEncoding = v2.Encoding_IDENTITY
+	sp.MessageType = v2.MessageType_NORMAL
+	sp.BornTimestamp, sp.StoreTimestamp = &x.born, &x.stored
+	sp.StoreHost = storeHost(v.StoreHost())
+	sp.ReceiptHandle = &d.Handle
+	sp.QueueId = v.QueueID()
+	sp.QueueOffset, sp.DeliveryAttempt = &x.queueOffset, &x.attempt
 	var tag, keys, bornHost, tranMsg, delay, group, trace, dlqTopic, dlqID []byte
-	user := map[string]string{}
+	var user map[string]string
 	for props := v.Properties(); len(props) > 0; {
 		k, val, rest, ok := wire.NextProperty(props)
 		props = rest
@@ -334,6 +351,9 @@ func toProto(topic *v2.Resource, d Delivery) *v2.Message {
 			dlqID = val
 		default:
 			if !reserved[string(k)] {
+				if user == nil {
+					user = map[string]string{}
+				}
 				user[string(k)] = string(val)
 			}
 		}
@@ -350,7 +370,8 @@ func toProto(topic *v2.Resource, d Delivery) *v2.Message {
 		sp.BodyEncoding = v2.Encoding_GZIP
 	}
 	if tag != nil {
-		sp.Tag = ptr(string(tag))
+		x.tag = string(tag)
+		sp.Tag = &x.tag
 	}
 	if len(keys) > 0 {
 		sp.Keys = strings.Fields(string(keys))
@@ -362,15 +383,31 @@ func toProto(topic *v2.Resource, d Delivery) *v2.Message {
 		sp.MessageType = v2.MessageType_DELAY
 	case len(group) > 0:
 		sp.MessageType = v2.MessageType_FIFO
-		sp.MessageGroup = ptr(string(group))
+		x.group = string(group)
+		sp.MessageGroup = &x.group
 	}
 	if len(trace) > 0 {
-		sp.TraceContext = ptr(string(trace))
+		x.trace = string(trace)
+		sp.TraceContext = &x.trace
 	}
 	if len(dlqTopic) > 0 && len(dlqID) > 0 {
 		sp.DeadLetterQueue = &v2.DeadLetterQueue{Topic: string(dlqTopic), MessageId: string(dlqID)}
 	}
-	return &v2.Message{Topic: &v2.Resource{ResourceNamespace: topic.GetResourceNamespace(), Name: topic.GetName()}, UserProperties: user, SystemProperties: sp, Body: body}
+	x.msg.Topic, x.msg.UserProperties, x.msg.SystemProperties, x.msg.Body = topic, user, sp, body
+	return &x.msg
+}
+
+// lastStoreHost caches the formatted store host: every record this
+// broker stored has the same one.
+var lastStoreHost atomic.Pointer[[2]string] // raw bytes, formatted
+
+func storeHost(raw []byte) string {
+	if c := lastStoreHost.Load(); c != nil && c[0] == string(raw) {
+		return c[1]
+	}
+	s := wire.HostString(raw)
+	lastStoreHost.Store(&[2]string{string(raw), s})
+	return s
 }
 
 // md5Hex is the body digest as Java's proxy writes it: upper-case hex MD5.
@@ -399,12 +436,16 @@ func (s *Server) AckMessage(ctx context.Context, req *v2.AckMessageRequest) (*v2
 	}
 	group, topic := withNamespace(ctx, req.GetGroup()), withNamespace(ctx, req.GetTopic())
 	entries := make([]*v2.AckMessageResultEntry, len(req.GetEntries()))
+	results := make([]v2.AckMessageResultEntry, len(entries)) // one allocation for all
+	acked := statusOK()                                       // shared by the entries acked: marshalling only reads it
 	for i, e := range req.GetEntries() {
-		stat := statusOK()
+		stat := acked
 		if perr := p.Ack(group, topic, e.GetReceiptHandle()); perr != nil {
 			stat = perr.status()
 		}
-		entries[i] = &v2.AckMessageResultEntry{MessageId: e.GetMessageId(), ReceiptHandle: e.GetReceiptHandle(), Status: stat}
+		r := &results[i]
+		r.MessageId, r.ReceiptHandle, r.Status = e.GetMessageId(), e.GetReceiptHandle(), stat
+		entries[i] = r
 	}
 	top := entries[0].Status
 	for _, e := range entries[1:] {
