@@ -2,6 +2,7 @@ package grpc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -163,6 +164,22 @@ func TestKill9WithReceiveAck(t *testing.T) {
 	deadline := time.Now().Add(90 * time.Second)
 	for !waitForQuiet() && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
+	}
+	if len(missing) == 0 {
+		// And the group's committed offsets reach the end of every queue
+		// (the main and the POP retry topic): none is stuck behind
+		// messages acked before the kill.
+		waitFor(t, 60*time.Second, "the group's backlog to reach 0 (mqadmin consumerProgress)", func() bool {
+			out, err := mqadmin(t, c, "consumerProgress", "-g", group, "-o", "json")
+			var gp struct {
+				DiffTotal int64             `json:"diffTotal"`
+				Queues    []json.RawMessage `json:"queues"`
+			}
+			if err != nil || json.Unmarshal([]byte(out), &gp) != nil {
+				return false
+			}
+			return gp.DiffTotal == 0 && len(gp.Queues) >= 4
+		})
 	}
 	close(stopRecv)
 	recvWG.Wait()
