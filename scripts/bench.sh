@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: starts a name server and a broker per flush mode in a temp dir,
-# runs mqbench against them on this machine and prints the figures.
+# runs mqbench against them on this machine and prints the figures: the
+# remoting protocol and, on the same broker, the RocketMQ 5 gRPC service.
 set -euo pipefail
 bin=$(cd "${1:-bin}" && pwd)
 dur=${BENCH_DURATION:-10s}
@@ -27,6 +28,22 @@ wait_addr() {
 	exit 1
 }
 
+# run_cpu PID ARGS...: mqbench ARGS, then the CPU time broker PID spent
+# during the run per message counted (a figure that depends less on what
+# else this machine runs than msgs/s does).
+hz=$(getconf CLK_TCK)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+run_cpu() {
+	local p=$1 t0 out n
+	shift
+	t0=$(ticks "$p")
+	out=$("$bin/mqbench" "$@")
+	echo "$out"
+	n=$(grep -oE '[0-9]+ (msgs|acked) in' <<<"$out" | head -1 | cut -d' ' -f1)
+	awk -v t="$(($(ticks "$p") - t0))" -v hz="$hz" -v n="${n:-0}" \
+		'BEGIN { if (n > 0) printf "   broker CPU %.2f s, %.1f µs per message\n", t / hz, t / hz * 1e6 / n }'
+}
+
 rss() { awk '/^(RssAnon|VmRSS)/ {printf "%s %s kB  ", $1, $2}' "/proc/$1/status"; echo; }
 
 "$bin/mqnamesrv" -p listenPort=0 -p "kvConfigPath=$work/kv.json" -p "logDir=$work/nslogs" >"$work/ns.out" 2>&1 &
@@ -39,14 +56,26 @@ for mode in SYNC_FLUSH ASYNC_FLUSH; do
 	sync
 	dir="$work/$mode"
 	"$bin/mqbroker" -n "$ns" -p listenPort=0 -p brokerIP1=127.0.0.1 -p "flushDiskType=$mode" \
+		--enable-proxy -p grpcServerPort=0 -p tlsTestModeEnable=true \
 		-p "storePathRootDir=$dir/store" -p "logDir=$dir/logs" >"$work/$mode.out" 2>&1 &
 	bp=$!
 	pids+=($bp)
 	br=$(wait_addr "$work/$mode.out" 'broker\[[^,]+, [0-9.]+:[0-9]+\]')
-	echo "== $mode broker at $br (pid $bp); ${dur} per run, 1 KiB bodies, generator on the same machine"
+	ga=$(wait_addr "$work/$mode.out" 'listens on [0-9.]+:[0-9]+')
+	# gRPC sends need the topic (they never create one, as in Java's proxy).
+	"$bin/mqadmin" updateTopic -n "$ns" -b "$br" -t BenchGrpc -r 8 -w 8 >/dev/null
+	echo "== $mode broker at $br, gRPC at $ga (pid $bp); ${dur} per run, 1 KiB bodies, generator on the same machine; $(uptime | sed 's/.*load/load/')"
 	echo -n "broker memory at start: "; rss "$bp"
 	if [ "$mode" = ASYNC_FLUSH ]; then
-		for c in 1 16 64; do "$bin/mqbench" -broker "$br" -mode send -c "$c" -d "$dur"; done
+		for c in 1 16; do "$bin/mqbench" -broker "$br" -mode send -c "$c" -d "$dur"; done
+		run_cpu "$bp" -broker "$br" -mode send -c 64 -d "$dur"
+		# The RocketMQ 5 gRPC service next to it: 64 senders on one
+		# HTTP/2 connection (as the official clients keep one per
+		# broker), plaintext and TLS; then 16 consumers of one group
+		# drain what they sent: receive 32, ack the 32 in one call.
+		run_cpu "$bp" -grpc "$ga" -topic BenchGrpc -mode grpc-send -c 64 -conns 1 -d "$dur"
+		run_cpu "$bp" -grpc "$ga" -topic BenchGrpc -mode grpc-send -c 64 -conns 1 -tls -d "$dur"
+		run_cpu "$bp" -grpc "$ga" -topic BenchGrpc -mode grpc-recv -c 16 -conns 1 -batch 32 -ackbatch 32 -d 60s
 		"$bin/mqbench" -broker "$br" -mode batch -c 16 -batch 32 -d "$dur"
 		"$bin/mqbench" -broker "$br" -mode rate -c 16 -rate 10000 -d "$dur"
 		echo -n "broker memory with backlog: "; rss "$bp"
@@ -54,7 +83,9 @@ for mode in SYNC_FLUSH ASYNC_FLUSH; do
 		echo -n "broker memory after drain: "; rss "$bp"
 		"$bin/mqbench" -broker "$br" -namesrv "$ns" -mode official -c 64 -d "$dur"
 	else
-		for c in 16 64; do "$bin/mqbench" -broker "$br" -mode send -c "$c" -d "$dur"; done
+		"$bin/mqbench" -broker "$br" -mode send -c 16 -d "$dur"
+		run_cpu "$bp" -broker "$br" -mode send -c 64 -d "$dur"
+		run_cpu "$bp" -grpc "$ga" -topic BenchGrpc -mode grpc-send -c 64 -conns 1 -d "$dur"
 		"$bin/mqbench" -broker "$br" -mode rate -c 16 -rate 10000 -d "$dur"
 	fi
 	kill -TERM "$bp"

@@ -22,9 +22,10 @@ const (
 	hdrVersion   = "x-mq-client-version"
 )
 
+// header is one request header; unlike FromIncomingContext it does not
+// copy every header, which each call would pay several times.
 func header(ctx context.Context, name string) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get(name); len(v) > 0 {
+	if v := metadata.ValueFromIncomingContext(ctx, name); len(v) > 0 {
 		return v[0]
 	}
 	return ""

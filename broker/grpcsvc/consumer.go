@@ -3,8 +3,8 @@ package grpcsvc
 import (
 	"context"
 	"crypto/md5"
-	"encoding/hex"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	v2 "github.com/apache/rocketmq-clients/golang/v5/protocol/v2"
@@ -190,8 +190,10 @@ func (s *Server) ReceiveMessage(req *v2.ReceiveMessageRequest, ss v2.MessagingSe
 		s.nackUnsent(ctx, req, ds)
 		return nil
 	}
+	rt := req.GetMessageQueue().GetTopic()
+	topic := &v2.Resource{ResourceNamespace: rt.GetResourceNamespace(), Name: rt.GetName()} // shared by the messages
 	for i, d := range ds {
-		if err := ss.Send(&v2.ReceiveMessageResponse{Content: &v2.ReceiveMessageResponse_Message{Message: toProto(req.GetMessageQueue().GetTopic(), d)}}); err != nil {
+		if err := ss.Send(&v2.ReceiveMessageResponse{Content: &v2.ReceiveMessageResponse_Message{Message: toProto(topic, d)}}); err != nil {
 			s.nackUnsent(ctx, req, ds[i:])
 			return nil
 		}
@@ -297,65 +299,139 @@ func (s *Server) requestTimeout(id string) time.Duration {
 	return defaultRequestTimeout
 }
 
+// delivered is one converted message in a single allocation.
+type delivered struct {
+	msg               v2.Message
+	sp                v2.SystemProperties
+	digest            v2.Digest
+	born, stored      timestamppb.Timestamp
+	queueOffset       int64
+	attempt           int32
+	tag, group, trace string
+}
+
 // toProto converts a stored record to a delivered message (Java
-// GrpcConverter.buildMessage / buildSystemProperties).
+// GrpcConverter.buildMessage / buildSystemProperties) whose topic is
+// topic (not copied). It runs once per delivered message, so it reads the
+// properties in one pass without an intermediate map and allocates the
+// fixed parts of the message at once.
 func toProto(topic *v2.Resource, d Delivery) *v2.Message {
 	v := wire.RecordView(d.Record)
 	body := v.Body()
-	sum := md5.Sum(body)
-	props := wire.ParseProperties(v.Properties())
-	sp := &v2.SystemProperties{
-		MessageId:       props[wire.PropUniqKey],
-		BodyDigest:      &v2.Digest{Type: v2.DigestType_MD5, Checksum: strings.ToUpper(hex.EncodeToString(sum[:]))},
-		BodyEncoding:    v2.Encoding_IDENTITY,
-		MessageType:     v2.MessageType_NORMAL,
-		BornTimestamp:   timestamppb.New(time.UnixMilli(v.BornTimestamp())),
-		BornHost:        wire.HostString(v.BornHost()),
-		StoreTimestamp:  timestamppb.New(time.UnixMilli(v.StoreTimestamp())),
-		StoreHost:       wire.HostString(v.StoreHost()),
-		ReceiptHandle:   &d.Handle,
-		QueueId:         v.QueueID(),
-		QueueOffset:     ptr(v.QueueOffset()),
-		DeliveryAttempt: ptr(d.DeliveryCount),
+	x := &delivered{queueOffset: v.QueueOffset(), attempt: d.DeliveryCount}
+	x.digest = v2.Digest{Type: v2.DigestType_MD5, Checksum: md5Hex(body)}
+	born, stored := time.UnixMilli(v.BornTimestamp()), time.UnixMilli(v.StoreTimestamp())
+	x.born = timestamppb.Timestamp{Seconds: born.Unix(), Nanos: int32(born.Nanosecond())}
+	x.stored = timestamppb.Timestamp{Seconds: stored.Unix(), Nanos: int32(stored.Nanosecond())}
+	sp := &x.sp
+	sp.BodyDigest = &x.digest
+	sp.BodyEncoding = v2.Encoding_IDENTITY
+	sp.MessageType = v2.MessageType_NORMAL
+	sp.BornTimestamp, sp.StoreTimestamp = &x.born, &x.stored
+	sp.StoreHost = storeHost(v.StoreHost())
+	sp.ReceiptHandle = &d.Handle
+	sp.QueueId = v.QueueID()
+	sp.QueueOffset, sp.DeliveryAttempt = &x.queueOffset, &x.attempt
+	var tag, keys, bornHost, tranMsg, delay, group, trace, dlqTopic, dlqID []byte
+	var user map[string]string
+	for props := v.Properties(); len(props) > 0; {
+		k, val, rest, ok := wire.NextProperty(props)
+		props = rest
+		if !ok {
+			continue
+		}
+		// A repeated key keeps its last value, as Java's map does.
+		switch string(k) {
+		case wire.PropUniqKey:
+			sp.MessageId = string(val)
+		case wire.PropTags:
+			tag = val
+		case wire.PropKeys:
+			keys = val
+		case propBornHost:
+			bornHost = val
+		case wire.PropTranMsg:
+			tranMsg = val
+		case wire.PropDelay, wire.PropTimerDeliverMs, wire.PropTimerDelaySec:
+			delay = val
+		case "__SHARDINGKEY":
+			group = val
+		case propTraceContext:
+			trace = val
+		case "DLQ_ORIGIN_TOPIC":
+			dlqTopic = val
+		case "DLQ_ORIGIN_MESSAGE_ID":
+			dlqID = val
+		default:
+			if !reserved[string(k)] {
+				if user == nil {
+					user = map[string]string{}
+				}
+				user[string(k)] = string(val)
+			}
+		}
 	}
 	if sp.MessageId == "" {
 		sp.MessageId = wire.OffsetMsgID(v.StoreHost(), v.PhysicalOffset())
 	}
-	if h := props[propBornHost]; h != "" {
-		sp.BornHost = h
+	if len(bornHost) > 0 {
+		sp.BornHost = string(bornHost)
+	} else {
+		sp.BornHost = wire.HostString(v.BornHost())
 	}
 	if v.SysFlag()&sysFlagCompressed != 0 {
 		sp.BodyEncoding = v2.Encoding_GZIP
 	}
-	if t, ok := props[wire.PropTags]; ok {
-		sp.Tag = &t
+	if tag != nil {
+		x.tag = string(tag)
+		sp.Tag = &x.tag
 	}
-	if k := props[wire.PropKeys]; k != "" {
-		sp.Keys = strings.Fields(k)
+	if len(keys) > 0 {
+		sp.Keys = strings.Fields(string(keys))
 	}
 	switch {
-	case props[wire.PropTranMsg] == "true":
+	case string(tranMsg) == "true":
 		sp.MessageType = v2.MessageType_TRANSACTION
-	case props[wire.PropDelay] != "" || props[wire.PropTimerDeliverMs] != "" || props[wire.PropTimerDelaySec] != "":
+	case len(delay) > 0:
 		sp.MessageType = v2.MessageType_DELAY
-	case props["__SHARDINGKEY"] != "":
+	case len(group) > 0:
 		sp.MessageType = v2.MessageType_FIFO
-		g := props["__SHARDINGKEY"]
-		sp.MessageGroup = &g
+		x.group = string(group)
+		sp.MessageGroup = &x.group
 	}
-	if tc := props[propTraceContext]; tc != "" {
-		sp.TraceContext = &tc
+	if len(trace) > 0 {
+		x.trace = string(trace)
+		sp.TraceContext = &x.trace
 	}
-	if o, id := props["DLQ_ORIGIN_TOPIC"], props["DLQ_ORIGIN_MESSAGE_ID"]; o != "" && id != "" {
-		sp.DeadLetterQueue = &v2.DeadLetterQueue{Topic: o, MessageId: id}
+	if len(dlqTopic) > 0 && len(dlqID) > 0 {
+		sp.DeadLetterQueue = &v2.DeadLetterQueue{Topic: string(dlqTopic), MessageId: string(dlqID)}
 	}
-	user := map[string]string{}
-	for k, val := range props {
-		if !reserved[k] {
-			user[k] = val
-		}
+	x.msg.Topic, x.msg.UserProperties, x.msg.SystemProperties, x.msg.Body = topic, user, sp, body
+	return &x.msg
+}
+
+// lastStoreHost caches the formatted store host: every record this
+// broker stored has the same one.
+var lastStoreHost atomic.Pointer[[2]string] // raw bytes, formatted
+
+func storeHost(raw []byte) string {
+	if c := lastStoreHost.Load(); c != nil && c[0] == string(raw) {
+		return c[1]
 	}
-	return &v2.Message{Topic: &v2.Resource{ResourceNamespace: topic.GetResourceNamespace(), Name: topic.GetName()}, UserProperties: user, SystemProperties: sp, Body: body}
+	s := wire.HostString(raw)
+	lastStoreHost.Store(&[2]string{string(raw), s})
+	return s
+}
+
+// md5Hex is the body digest as Java's proxy writes it: upper-case hex MD5.
+func md5Hex(body []byte) string {
+	const digits = "0123456789ABCDEF"
+	sum := md5.Sum(body)
+	var out [2 * md5.Size]byte
+	for i, b := range sum {
+		out[2*i], out[2*i+1] = digits[b>>4], digits[b&0xf]
+	}
+	return string(out[:])
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -373,12 +449,16 @@ func (s *Server) AckMessage(ctx context.Context, req *v2.AckMessageRequest) (*v2
 	}
 	group, topic := withNamespace(ctx, req.GetGroup()), withNamespace(ctx, req.GetTopic())
 	entries := make([]*v2.AckMessageResultEntry, len(req.GetEntries()))
+	results := make([]v2.AckMessageResultEntry, len(entries)) // one allocation for all
+	acked := statusOK()                                       // shared by the entries acked: marshalling only reads it
 	for i, e := range req.GetEntries() {
-		stat := statusOK()
+		stat := acked
 		if perr := p.Ack(group, topic, e.GetReceiptHandle()); perr != nil {
 			stat = perr.status()
 		}
-		entries[i] = &v2.AckMessageResultEntry{MessageId: e.GetMessageId(), ReceiptHandle: e.GetReceiptHandle(), Status: stat}
+		r := &results[i]
+		r.MessageId, r.ReceiptHandle, r.Status = e.GetMessageId(), e.GetReceiptHandle(), stat
+		entries[i] = r
 	}
 	top := entries[0].Status
 	for _, e := range entries[1:] {

@@ -53,17 +53,33 @@ type Handle struct {
 // ErrBadHandle is a handle this broker cannot have made.
 var ErrBadHandle = errors.New("malformed receipt handle")
 
-// String encodes the handle.
+// String encodes the handle. One allocation: it is made for every
+// delivery.
 func (h Handle) String() string {
-	return handleVersion + " " + strconv.FormatInt(h.PopTime, 10) + " " + strconv.FormatInt(h.VisibleAt, 10) + " " +
-		strconv.Itoa(h.Kind) + " " + h.Broker + " " + strconv.Itoa(int(h.Queue)) + " " +
-		strconv.FormatInt(h.Offset, 10) + " " + strconv.FormatInt(h.PhyOffset, 10)
+	b := make([]byte, 0, 96)
+	b = append(b, handleVersion...)
+	for _, n := range [...]int64{h.PopTime, h.VisibleAt, int64(h.Kind)} {
+		b = strconv.AppendInt(append(b, ' '), n, 10)
+	}
+	b = append(append(b, ' '), h.Broker...)
+	for _, n := range [...]int64{int64(h.Queue), h.Offset, h.PhyOffset} {
+		b = strconv.AppendInt(append(b, ' '), n, 10)
+	}
+	return string(b)
 }
 
 // ParseHandle decodes a handle made by String.
 func ParseHandle(s string) (Handle, error) {
-	f := strings.Split(s, " ")
-	if len(f) != 8 || f[0] != handleVersion {
+	var f [8]string // without strings.Split's allocation: it runs for every ack
+	n := 0
+	for rest, more := s, true; more; n++ {
+		if n == len(f) {
+			n++ // too many fields
+			break
+		}
+		f[n], rest, more = strings.Cut(rest, " ")
+	}
+	if n != len(f) || f[0] != handleVersion {
 		return Handle{}, fmt.Errorf("%w: want 8 fields starting %q", ErrBadHandle, handleVersion)
 	}
 	var h Handle

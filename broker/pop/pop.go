@@ -269,6 +269,9 @@ func (t *Taker) Leased() int { return len(t.q.leases) }
 // Skip marks [Next, to) finished without a delivery (filtered out,
 // removed, moved to the dead-letter topic) and moves next to to.
 func (t *Taker) Skip(to int64) {
+	if to <= t.q.next {
+		return // nothing skipped (the common case: called before each Lease)
+	}
 	t.skipTo(to)
 	t.s.advance(t.k, t.q)
 }
@@ -623,9 +626,14 @@ type snapshot struct {
 
 type queueState struct {
 	Key
-	Next   int64   `json:"next"`
-	Done   []int64 `json:"done,omitempty"`
-	Leases []Lease `json:"leases,omitempty"`
+	// Committed is the committed offset when the state was saved: the
+	// offset table is flushed on its own timer, and after a crash its
+	// file may be older than this one, behind offsets whose done marks
+	// this file no longer holds (committed would never advance again).
+	Committed int64   `json:"committed,omitempty"`
+	Next      int64   `json:"next"`
+	Done      []int64 `json:"done,omitempty"`
+	Leases    []Lease `json:"leases,omitempty"`
 	// Attempt is the attempt_id of a FIFO batch (the leases).
 	Attempt string `json:"attemptId,omitempty"`
 }
@@ -647,6 +655,7 @@ func (s *State) Encode() []byte {
 		q.mu.Lock()
 		if q.inited {
 			qs := queueState{Key: keys[i], Next: q.next, Attempt: q.attempt}
+			qs.Committed, _ = s.offsets.Query(keys[i].Group, keys[i].Topic, keys[i].Queue)
 			for off := range q.done {
 				qs.Done = append(qs.Done, off)
 			}
@@ -699,6 +708,9 @@ func (s *State) Decode(b []byte) error {
 			}
 		}
 		qs[e.Key] = q
+		if c, ok := s.offsets.Query(e.Group, e.Topic, e.Queue); e.Committed > 0 && (!ok || c < e.Committed) {
+			s.offsets.Commit(e.Group, e.Topic, e.Queue, e.Committed)
+		}
 	}
 	s.mu.Lock()
 	s.qs = qs

@@ -1,7 +1,8 @@
 // Command mqbench is the load generator behind `make bench`: a lean client
 // on this repo's wire package (sync sends at a given concurrency, batched
-// sends, an offered-rate latency run, draining consumers) and one mode on
-// the official rocketmq-client-go for realism. It prints msgs/s and latency
+// sends, an offered-rate latency run, draining consumers), one mode on
+// the official rocketmq-client-go for realism, and a raw client of the
+// RocketMQ 5 gRPC service (grpc.go). It prints msgs/s and latency
 // percentiles.
 package main
 
@@ -30,6 +31,9 @@ import (
 type options struct {
 	broker, namesrv, topic, mode string
 	slave                        string
+	grpc, group                  string
+	tls                          bool
+	ackBatch                     int
 	conc, size, queues, batch    int
 	conns                        int
 	duration                     time.Duration
@@ -41,13 +45,17 @@ func main() {
 	flag.StringVar(&o.broker, "broker", "127.0.0.1:10911", "broker address")
 	flag.StringVar(&o.namesrv, "namesrv", "127.0.0.1:9876", "name server (official mode)")
 	flag.StringVar(&o.topic, "topic", "BenchTopic", "topic (must exist)")
-	flag.StringVar(&o.mode, "mode", "send", "send | batch | rate | consume | official | catchup | lag")
+	flag.StringVar(&o.mode, "mode", "send", "send | batch | rate | consume | official | catchup | lag | grpc-send | grpc-recv")
+	flag.StringVar(&o.grpc, "grpc", "127.0.0.1:8081", "broker's gRPC address (grpc-send, grpc-recv)")
+	flag.StringVar(&o.group, "group", "BENCH_POP", "consumer group (grpc-recv)")
+	flag.BoolVar(&o.tls, "tls", false, "gRPC over TLS (the official Go client's default) instead of plaintext")
+	flag.IntVar(&o.ackBatch, "ackbatch", 32, "receipt handles per AckMessage (grpc-recv)")
 	flag.StringVar(&o.slave, "slave", "", "slave broker address (catchup and lag modes: -broker is its master)")
 	flag.IntVar(&o.conc, "c", 16, "concurrent synchronous senders")
 	flag.IntVar(&o.conns, "conns", 8, "TCP connections the lean client spreads senders over")
 	flag.IntVar(&o.size, "size", 1024, "message body bytes")
 	flag.IntVar(&o.queues, "queues", 8, "queues of the topic")
-	flag.IntVar(&o.batch, "batch", 32, "messages per batch (batch mode)")
+	flag.IntVar(&o.batch, "batch", 32, "messages per batch (batch mode), per receive (grpc-recv)")
 	flag.IntVar(&o.rate, "rate", 10000, "offered msgs/s (rate mode)")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "run time")
 	flag.Parse()
@@ -65,6 +73,10 @@ func main() {
 		err = runCatchup(o)
 	case "lag":
 		err = runLag(o)
+	case "grpc-send":
+		err = runGrpcSend(o)
+	case "grpc-recv":
+		err = runGrpcRecv(o)
 	default:
 		err = fmt.Errorf("unknown mode %q", o.mode)
 	}
