@@ -313,6 +313,7 @@ func (b *Broker) popQueue(r *grpcsvc.PopRequest, q popQueue, sub *clients.Subscr
 			return out, nil
 		}
 	}
+	first := len(out) // out holds earlier queues' deliveries too
 	var matchCode func(int64) bool
 	var matchRecord func([]byte) bool
 	if !sub.All {
@@ -355,7 +356,7 @@ func (b *Broker) popQueue(r *grpcsvc.PopRequest, q popQueue, sub *clients.Subscr
 		// Units scanned and not handed out are filtered or gone.
 		tk.Skip(res.NextBeginOffset)
 	}
-	if n := len(out); n > 0 {
+	if n := len(out) - first; n > 0 {
 		b.stats.GroupGet([]byte(r.Topic), []byte(r.Group), n, 0)
 	}
 	return out, nil
