@@ -19,5 +19,9 @@ func SendCode(r SendResult) (v2.Code, string) { return sendCode(r) }
 // name, so a user property may not take it.
 func ReservedProperty(name string) bool { return reserved[name] }
 
+// PropMessageGroup is the stored property that carries a FIFO message's
+// group.
+const PropMessageGroup = propShardingKey
+
 // RocketMQCode is the RocketMQ 5 code of a POP failure.
 func (e *PopError) RocketMQCode() v2.Code { return e.status().Code }

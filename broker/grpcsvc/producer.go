@@ -2,7 +2,6 @@ package grpcsvc
 
 import (
 	"strconv"
-	"strings"
 	"time"
 
 	v2 "github.com/apache/rocketmq-clients/golang/v5/protocol/v2"
@@ -26,9 +25,6 @@ type producerBackend interface {
 // propShardingKey carries a FIFO message's group (Java
 // MessageConst.PROPERTY_SHARDING_KEY).
 const propShardingKey = "__SHARDINGKEY"
-
-// maxMessageGroupLen is Java ProxyConfig's maxMessageGroupSize.
-const maxMessageGroupLen = 64
 
 // acceptTypes are the message types a topic's queues accept in a route
 // (Java RouteActivity.parseTopicMessageType).
@@ -78,53 +74,39 @@ func storedType(sp *v2.SystemProperties) v2.MessageType {
 	return v2.MessageType_NORMAL
 }
 
-// checkType refuses a message whose type the topic does not take (Java
-// DefaultTopicMessageTypeValidator; retry and DLQ topics are exempt). A
-// topic this broker lacks is left to Send (TOPIC_NOT_FOUND).
-func (s *Server) checkType(topic string, sp *v2.SystemProperties) *sendError {
+// checkType refuses a message whose declared type is not the one its
+// properties make, or whose type the topic does not take.
+func (s *Server) checkType(topic string, sp *v2.SystemProperties) *Refusal {
 	declared, stored := sp.GetMessageType(), storedType(sp)
 	if declared != stored {
 		return refuse(v2.Code_MESSAGE_PROPERTY_CONFLICT_WITH_TYPE, "the message is declared %s but carries the properties of a %s message", declared, stored)
 	}
-	if s.cfg.NoTypeCheck || strings.HasPrefix(topic, "%RETRY%") || strings.HasPrefix(topic, "%DLQ%") {
-		return nil
-	}
-	tt := s.be.TopicMessageType(topic)
-	if tt == "" || tt == wire.MessageTypeMixed || tt == typeName(stored) {
-		return nil
-	}
-	return refuse(v2.Code_MESSAGE_PROPERTY_CONFLICT_WITH_TYPE, "current message type %s does not match topic %s's message.type %s", typeName(stored), topic, tt)
+	return CheckTopicType(s.be, s.cfg.NoTypeCheck, topic, typeName(stored))
 }
 
-// typedProperties appends the properties of FIFO, delay and transactional
-// messages (Java SendMessageActivity.buildMessageProperty) and returns
-// the message group ("" if none).
-func (s *Server) typedProperties(props []byte, sp *v2.SystemProperties) ([]byte, string, *sendError) {
-	var group string
+// typedProperties adds the properties of FIFO, delay and transactional
+// messages (Java SendMessageActivity.buildMessageProperty).
+func (s *Server) typedProperties(o *Outgoing, sp *v2.SystemProperties) *Refusal {
 	if sp.MessageGroup != nil {
-		group = sp.GetMessageGroup()
-		if strings.TrimSpace(group) == "" || len(group) > maxMessageGroupLen || hasControl(group) {
-			return nil, "", refuse(v2.Code_ILLEGAL_MESSAGE_GROUP, "message group %q is blank, longer than %d bytes or contains a control character", group, maxMessageGroupLen)
+		if bad := o.Group(sp.GetMessageGroup()); bad != nil {
+			return bad
 		}
-		props = wire.AppendProperty(props, propShardingKey, group)
 	}
 	if ts := sp.GetDeliveryTimestamp(); ts != nil {
-		at := ts.AsTime()
 		if err := ts.CheckValid(); err != nil {
-			return nil, "", refuse(v2.Code_ILLEGAL_DELIVERY_TIME, "delivery timestamp: %v", err)
+			return refuse(v2.Code_ILLEGAL_DELIVERY_TIME, "delivery timestamp: %v", err)
 		}
-		if s.cfg.MaxDelay > 0 && time.Until(at) > s.cfg.MaxDelay {
-			return nil, "", refuse(v2.Code_ILLEGAL_DELIVERY_TIME, "delivery time %s is more than the maximum delay %s away", at.UTC().Format(time.RFC3339), s.cfg.MaxDelay)
+		if bad := o.DeliverAt(ts.AsTime(), time.Now(), s.cfg.MaxDelay); bad != nil {
+			return bad
 		}
-		props = wire.AppendProperty(props, wire.PropTimerDeliverMs, strconv.FormatInt(at.UnixMilli(), 10))
 	}
 	if sp.GetMessageType() == v2.MessageType_TRANSACTION {
-		props = wire.AppendProperty(props, wire.PropTranMsg, "true")
+		o.props = wire.AppendProperty(o.props, wire.PropTranMsg, "true")
 		if d := sp.GetOrphanedTransactionRecoveryDuration(); d != nil && d.AsDuration() >= time.Second {
-			props = wire.AppendProperty(props, wire.PropCheckImmunityTime, strconv.FormatInt(int64(d.AsDuration()/time.Second), 10))
+			o.props = wire.AppendProperty(o.props, wire.PropCheckImmunityTime, strconv.FormatInt(int64(d.AsDuration()/time.Second), 10))
 		}
 	}
-	return props, group, nil
+	return nil
 }
 
 // QueueForGroup is the write queue of a FIFO message group: Guava's

@@ -2,22 +2,12 @@ package grpcsvc
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"strings"
-	"unicode"
 
 	v2 "github.com/apache/rocketmq-clients/golang/v5/protocol/v2"
 	"google.golang.org/grpc/peer"
 
 	"github.com/mqops/mqops/wire"
-)
-
-// Limits on user properties (Java ProxyConfig userPropertyMaxNum,
-// maxUserPropertySize).
-const (
-	maxUserProperties    = 128
-	maxUserPropertyBytes = 16 << 10
 )
 
 // reserved are the property names the broker itself uses; a user
@@ -52,16 +42,6 @@ const (
 
 // sysFlag bit of a compressed body (Java MessageSysFlag.COMPRESSED_FLAG).
 const sysFlagCompressed = 0x1
-
-// sendError is a refused message: its entry code and why.
-type sendError struct {
-	code v2.Code
-	msg  string
-}
-
-func refuse(code v2.Code, format string, args ...any) *sendError {
-	return &sendError{code: code, msg: fmt.Sprintf(format, args...)}
-}
 
 // SendMessage stores each message on this broker; the server picks the
 // queue (the client's queue choice is not in the request). All messages
@@ -107,7 +87,7 @@ func (s *Server) sendOne(topic string, m *v2.Message, bornHost *net.TCPAddr) *v2
 	id := m.GetSystemProperties().GetMessageId()
 	msg, bad := s.convert(topic, m, bornHost)
 	if bad != nil {
-		return &v2.SendResultEntry{Status: st(bad.code, bad.msg), MessageId: id}
+		return &v2.SendResultEntry{Status: st(bad.Code, bad.Msg), MessageId: id}
 	}
 	r := s.be.Send(msg)
 	code, text := sendCode(r)
@@ -149,16 +129,13 @@ func sendCode(r SendResult) (v2.Code, string) {
 // convert checks one message as Java's proxy does (GrpcValidator,
 // SendMessageActivity) and builds the stored form (property mapping of
 // SendMessageActivity.buildMessageProperty).
-func (s *Server) convert(topic string, m *v2.Message, bornHost *net.TCPAddr) (*Message, *sendError) {
+func (s *Server) convert(topic string, m *v2.Message, bornHost *net.TCPAddr) (*Message, *Refusal) {
 	sp := m.GetSystemProperties()
 	if sp == nil {
 		return nil, refuse(v2.Code_BAD_REQUEST, "the message has no system properties")
 	}
-	if strings.TrimSpace(sp.GetMessageId()) == "" {
-		return nil, refuse(v2.Code_ILLEGAL_MESSAGE_ID, "the message id is blank")
-	}
-	if hasControl(sp.GetMessageId()) || strings.ContainsAny(sp.GetMessageId(), " ") {
-		return nil, refuse(v2.Code_ILLEGAL_MESSAGE_ID, "the message id contains a space or control character")
+	if bad := CheckMessageID(sp.GetMessageId()); bad != nil {
+		return nil, bad
 	}
 	if bad := s.checkType(topic, sp); bad != nil {
 		return nil, bad
@@ -169,82 +146,25 @@ func (s *Server) convert(topic string, m *v2.Message, bornHost *net.TCPAddr) (*M
 	if len(m.Body) > s.cfg.MaxMessageSize {
 		return nil, refuse(v2.Code_MESSAGE_BODY_TOO_LARGE, "the message body size %d is larger than maxMessageSize %d", len(m.Body), s.cfg.MaxMessageSize)
 	}
-	var sysFlag int32
+	o := Outgoing{Topic: topic, Body: m.Body, ID: sp.GetMessageId(), TraceContext: sp.GetTraceContext(),
+		BornHostName: sp.GetBornHost(), BornHost: bornHost}
 	switch sp.GetBodyEncoding() {
 	case v2.Encoding_GZIP:
-		sysFlag |= sysFlagCompressed
+		o.SysFlag |= sysFlagCompressed
 	case v2.Encoding_IDENTITY, v2.Encoding_ENCODING_UNSPECIFIED:
 	default:
 		return nil, refuse(v2.Code_BAD_REQUEST, "unknown body encoding %d", sp.GetBodyEncoding())
 	}
-
-	var props []byte
-	size := 0
-	if sp.Tag != nil {
-		tag := sp.GetTag()
-		if strings.TrimSpace(tag) == "" || strings.Contains(tag, "|") || hasControl(tag) {
-			return nil, refuse(v2.Code_ILLEGAL_MESSAGE_TAG, "tag %q is blank or contains '|' or a control character", tag)
-		}
-		props = wire.AppendProperty(props, wire.PropTags, tag)
-		size += len(wire.PropTags) + len(tag)
+	if sp.GetBornTimestamp() != nil {
+		o.BornTimestamp = sp.GetBornTimestamp().AsTime().UnixMilli()
 	}
-	if keys := sp.GetKeys(); len(keys) > 0 {
-		for _, k := range keys {
-			if strings.TrimSpace(k) == "" || hasControl(k) {
-				return nil, refuse(v2.Code_ILLEGAL_MESSAGE_KEY, "key %q is blank or contains a control character", k)
-			}
-		}
-		joined := strings.Join(keys, " ") // MessageConst.KEY_SEPARATOR
-		props = wire.AppendProperty(props, wire.PropKeys, joined)
-		size += len(wire.PropKeys) + len(joined)
-	}
-	if len(m.UserProperties) > maxUserProperties {
-		return nil, refuse(v2.Code_MESSAGE_PROPERTIES_TOO_LARGE, "%d user properties, at most %d", len(m.UserProperties), maxUserProperties)
-	}
-	for k, v := range m.UserProperties {
-		if k == "" || reserved[k] || hasControl(k) {
-			return nil, refuse(v2.Code_ILLEGAL_MESSAGE_PROPERTY_KEY, "property name %q is empty, reserved or contains a control character", k)
-		}
-		if hasControl(v) {
-			// \x01 and \x02 separate stored properties.
-			return nil, refuse(v2.Code_BAD_REQUEST, "the value of property %q contains a control character", k)
-		}
-		size += len(k) + len(v)
-	}
-	if size > maxUserPropertyBytes {
-		return nil, refuse(v2.Code_MESSAGE_PROPERTIES_TOO_LARGE, "properties take %d bytes, at most %d", size, maxUserPropertyBytes)
-	}
-	props = wire.AppendProperties(props, m.UserProperties)
-	props, group, bad := s.typedProperties(props, sp)
-	if bad != nil {
+	if bad := o.User(sp.Tag, sp.GetKeys(), m.UserProperties); bad != nil {
 		return nil, bad
 	}
-	props = wire.AppendProperty(props, wire.PropUniqKey, sp.GetMessageId())
-	// The proxy uses the topic as the producer group
-	// (SendMessageActivity): check-backs go to the topic's producers.
-	props = wire.AppendProperty(props, wire.PropProducerGroup, topic)
-	if tc := sp.GetTraceContext(); tc != "" && !hasControl(tc) {
-		props = wire.AppendProperty(props, propTraceContext, tc)
+	if bad := s.typedProperties(&o, sp); bad != nil {
+		return nil, bad
 	}
-	born := sp.GetBornTimestamp().AsTime().UnixMilli()
-	if sp.GetBornTimestamp() == nil {
-		born = 0
-	}
-	bornHostName := sp.GetBornHost()
-	if bornHostName == "" && bornHost != nil {
-		bornHostName = bornHost.IP.String()
-	}
-	if bornHostName != "" && !hasControl(bornHostName) {
-		props = wire.AppendProperty(props, propBornHost, bornHostName)
-	}
-	return &Message{
-		Topic: topic, Body: m.Body, Properties: props, SysFlag: sysFlag,
-		BornTimestamp: born, BornHost: wire.HostBytes(bornHost), MessageGroup: group,
-	}, nil
-}
-
-func hasControl(s string) bool {
-	return strings.IndexFunc(s, unicode.IsControl) >= 0
+	return o.Message(), nil
 }
 
 func peerHost(ctx context.Context) *net.TCPAddr {

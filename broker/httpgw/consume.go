@@ -141,7 +141,7 @@ func toJSON(d grpcsvc.Delivery, base64 bool) message {
 	props := wire.ParseProperties(v.Properties())
 	m := message{
 		MessageID: props[wire.PropUniqKey], Topic: d.Topic,
-		Tag: props[wire.PropTags], MessageGroup: props[propShardingKey],
+		Tag: props[wire.PropTags], MessageGroup: props[grpcsvc.PropMessageGroup],
 		ReceiptHandle: d.Handle, DeliveryAttempt: d.DeliveryCount,
 		BornTimestamp: v.BornTimestamp(), StoreTimestamp: v.StoreTimestamp(),
 		QueueID: v.QueueID(), Offset: v.QueueOffset(),

@@ -8,11 +8,9 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode"
 
 	v2 "github.com/apache/rocketmq-clients/golang/v5/protocol/v2"
 
@@ -20,20 +18,8 @@ import (
 	"github.com/mqops/mqops/wire"
 )
 
-// Limits of a message, as for 5.x clients (Java ProxyConfig
-// userPropertyMaxNum, maxUserPropertySize, maxMessageGroupSize).
-const (
-	maxUserProperties    = 128
-	maxUserPropertyBytes = 16 << 10
-	maxMessageGroupLen   = 64
-	maxMessageIDLen      = 128
-)
-
-// Properties the proxy adds (Java SendMessageActivity.buildMessageProperty).
-const (
-	propShardingKey = "__SHARDINGKEY"
-	propBornHost    = "__BORNHOST"
-)
+// maxMessageIDLen bounds a message id given over HTTP.
+const maxMessageIDLen = 128
 
 // sendRequest is POST /v1/topics/{topic}/messages.
 type sendRequest struct {
@@ -81,11 +67,9 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, sendResponse{MessageID: id, QueueID: res.QueueID, Offset: res.QueueOffset})
 }
 
-// convert checks a message as Java's proxy checks a 5.x one
-// (proxy/grpc/v2/common/GrpcValidator.java, SendMessageActivity.java; the
-// gRPC service's grpcsvc convert) and builds its stored form. A message
-// group makes it FIFO, a delivery time DELAY; there are no transactions
-// over HTTP.
+// convert checks a message with the gRPC service's send rules
+// (grpcsvc.Outgoing) and builds its stored form. A message group makes it
+// FIFO, a delivery time DELAY; there are no transactions over HTTP.
 func (s *Server) convert(topic string, req *sendRequest, remote string, now time.Time) (*grpcsvc.Message, string, *apiError) {
 	var body []byte
 	switch {
@@ -105,56 +89,19 @@ func (s *Server) convert(topic string, req *sendRequest, remote string, now time
 	id := req.MessageID
 	if id == "" {
 		id = s.ids.next(now)
-	} else if len(id) > maxMessageIDLen || strings.TrimSpace(id) == "" || hasControl(id) || strings.Contains(id, " ") {
+	} else if len(id) > maxMessageIDLen || grpcsvc.CheckMessageID(id) != nil {
 		return nil, "", apiErr(v2.Code_ILLEGAL_MESSAGE_ID, "message id %q is blank, longer than %d bytes or contains a space or control character", id, maxMessageIDLen)
 	}
 
-	var props []byte
-	size := 0
-	if req.Tag != nil {
-		tag := *req.Tag
-		if strings.TrimSpace(tag) == "" || strings.Contains(tag, "|") || hasControl(tag) {
-			return nil, "", apiErr(v2.Code_ILLEGAL_MESSAGE_TAG, "tag %q is blank or contains '|' or a control character", tag)
-		}
-		props = wire.AppendProperty(props, wire.PropTags, tag)
-		size += len(wire.PropTags) + len(tag)
+	o := grpcsvc.Outgoing{Topic: topic, Body: body, ID: id, BornTimestamp: now.UnixMilli(), BornHost: remoteAddr(remote)}
+	if bad := o.User(req.Tag, req.Keys, req.Properties); bad != nil {
+		return nil, "", refused(bad)
 	}
-	if len(req.Keys) > 0 {
-		for _, k := range req.Keys {
-			if strings.TrimSpace(k) == "" || hasControl(k) {
-				return nil, "", apiErr(v2.Code_ILLEGAL_MESSAGE_KEY, "key %q is blank or contains a control character", k)
-			}
-		}
-		joined := strings.Join(req.Keys, " ") // MessageConst.KEY_SEPARATOR
-		props = wire.AppendProperty(props, wire.PropKeys, joined)
-		size += len(wire.PropKeys) + len(joined)
-	}
-	if len(req.Properties) > maxUserProperties {
-		return nil, "", apiErr(v2.Code_MESSAGE_PROPERTIES_TOO_LARGE, "%d user properties, at most %d", len(req.Properties), maxUserProperties)
-	}
-	for k, v := range req.Properties {
-		if k == "" || grpcsvc.ReservedProperty(k) || hasControl(k) {
-			return nil, "", apiErr(v2.Code_ILLEGAL_MESSAGE_PROPERTY_KEY, "property name %q is empty, reserved or contains a control character", k)
-		}
-		if hasControl(v) {
-			// \x01 and \x02 separate stored properties.
-			return nil, "", apiErr(v2.Code_BAD_REQUEST, "the value of property %q contains a control character", k)
-		}
-		size += len(k) + len(v)
-	}
-	if size > maxUserPropertyBytes {
-		return nil, "", apiErr(v2.Code_MESSAGE_PROPERTIES_TOO_LARGE, "properties take %d bytes, at most %d", size, maxUserPropertyBytes)
-	}
-	props = wire.AppendProperties(props, req.Properties)
-
 	typ := wire.MessageTypeNormal
-	var group string
 	if req.MessageGroup != nil {
-		group = *req.MessageGroup
-		if strings.TrimSpace(group) == "" || len(group) > maxMessageGroupLen || hasControl(group) {
-			return nil, "", apiErr(v2.Code_ILLEGAL_MESSAGE_GROUP, "message group %q is blank, longer than %d bytes or contains a control character", group, maxMessageGroupLen)
+		if bad := o.Group(*req.MessageGroup); bad != nil {
+			return nil, "", refused(bad)
 		}
-		props = wire.AppendProperty(props, propShardingKey, group)
 		typ = wire.MessageTypeFIFO
 	}
 	if req.DeliverAt != nil || req.DelayMs != nil {
@@ -162,70 +109,41 @@ func (s *Server) convert(topic string, req *sendRequest, remote string, now time
 			// The 5.x clients refuse the combination too (one type per message).
 			return nil, "", apiErr(v2.Code_BAD_REQUEST, "a message is FIFO (messageGroup) or DELAY (deliverAt, delayMs), not both")
 		}
-		at, e := s.deliverAt(req, now)
+		at, e := deliverAt(req, now)
 		if e != nil {
 			return nil, "", e
 		}
-		props = wire.AppendProperty(props, wire.PropTimerDeliverMs, strconv.FormatInt(at, 10))
+		if bad := o.DeliverAt(time.UnixMilli(at), now, s.cfg.MaxDelay); bad != nil {
+			return nil, "", refused(bad)
+		}
 		typ = wire.MessageTypeDelay
 	}
-	if e := s.checkType(topic, typ); e != nil {
-		return nil, "", e
+	if bad := grpcsvc.CheckTopicType(s.be, s.cfg.NoTypeCheck, topic, typ); bad != nil {
+		return nil, "", refused(bad)
 	}
-	props = wire.AppendProperty(props, wire.PropUniqKey, id)
-	// The proxy uses the topic as the producer group (SendMessageActivity).
-	props = wire.AppendProperty(props, wire.PropProducerGroup, topic)
-	host := remoteAddr(remote)
-	if host != nil {
-		props = wire.AppendProperty(props, propBornHost, host.IP.String())
-	}
-	return &grpcsvc.Message{
-		Topic: topic, Body: body, Properties: props,
-		BornTimestamp: now.UnixMilli(), BornHost: wire.HostBytes(host), MessageGroup: group,
-	}, id, nil
+	return o.Message(), id, nil
 }
 
-// deliverAt is a DELAY message's delivery time in epoch ms; a time in the
-// past delivers at once, as the timing wheel does.
-func (s *Server) deliverAt(req *sendRequest, now time.Time) (int64, *apiError) {
-	var at int64
+// deliverAt is a DELAY message's delivery time in epoch ms.
+func deliverAt(req *sendRequest, now time.Time) (int64, *apiError) {
 	switch {
 	case req.DeliverAt != nil && req.DelayMs != nil:
 		return 0, apiErr(v2.Code_ILLEGAL_DELIVERY_TIME, "give deliverAt or delayMs, not both")
 	case req.DeliverAt != nil:
-		if at = *req.DeliverAt; at <= 0 {
+		at := *req.DeliverAt
+		if at <= 0 {
 			return 0, apiErr(v2.Code_ILLEGAL_DELIVERY_TIME, "deliverAt %d is not a time in epoch milliseconds", at)
 		}
-	default:
-		d := *req.DelayMs
-		if d < 0 || d > int64(100*365*24*time.Hour/time.Millisecond) {
-			return 0, apiErr(v2.Code_ILLEGAL_DELIVERY_TIME, "delayMs %d is negative or absurd", d)
-		}
-		at = now.UnixMilli() + d
+		return at, nil
 	}
-	if s.cfg.MaxDelay > 0 && at-now.UnixMilli() > s.cfg.MaxDelay.Milliseconds() {
-		return 0, apiErr(v2.Code_ILLEGAL_DELIVERY_TIME, "delivery time %s is more than the maximum delay %s away", time.UnixMilli(at).UTC().Format(time.RFC3339), s.cfg.MaxDelay)
+	d := *req.DelayMs
+	if d < 0 || d > int64(100*365*24*time.Hour/time.Millisecond) {
+		return 0, apiErr(v2.Code_ILLEGAL_DELIVERY_TIME, "delayMs %d is negative or absurd", d)
 	}
-	return at, nil
+	return now.UnixMilli() + d, nil
 }
 
-// checkType refuses a message whose type the topic does not take, as the
-// gRPC service does (Java DefaultTopicMessageTypeValidator; retry and DLQ
-// topics are exempt). An unknown topic is left to Send (TOPIC_NOT_FOUND).
-func (s *Server) checkType(topic, typ string) *apiError {
-	if s.cfg.NoTypeCheck || strings.HasPrefix(topic, "%RETRY%") || strings.HasPrefix(topic, "%DLQ%") {
-		return nil
-	}
-	tt := s.be.TopicMessageType(topic)
-	if tt == "" || tt == wire.MessageTypeMixed || tt == typ {
-		return nil
-	}
-	return apiErr(v2.Code_MESSAGE_PROPERTY_CONFLICT_WITH_TYPE, "current message type %s does not match topic %s's message.type %s", typ, topic, tt)
-}
-
-func hasControl(s string) bool {
-	return strings.IndexFunc(s, unicode.IsControl) >= 0
-}
+func refused(r *grpcsvc.Refusal) *apiError { return &apiError{code: r.Code, msg: r.Msg} }
 
 func remoteAddr(s string) *net.TCPAddr {
 	ap, err := netip.ParseAddrPort(s)
