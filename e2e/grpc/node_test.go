@@ -3,6 +3,7 @@ package grpc
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,6 +87,31 @@ func TestNodeClient(t *testing.T) {
 		t.Fatalf("node --test: %v, summary %v\n%s\n--- client log (tail) ---\n%s", runErr, counts, out.String(), tail(clientLog, 8000))
 	}
 	t.Logf("node --test: %s of %s tests passed", counts["pass"], counts["tests"])
+
+	// The push consumers acked everything they consumed: each group's
+	// committed offsets reached the end of its topic's queues.
+	for _, g := range []struct{ group, topic string }{{"GID_NODE_PUSH", "NodePush"}, {"GID_NODE_PUSH_RETRY", "NodePushRetry"}} {
+		out, err := mqadmin(t, c, "group", "progress", "-g", g.group, "-t", g.topic, "-o", "json")
+		if err != nil {
+			t.Fatalf("group progress %s: %v\n%s", g.group, err, out)
+		}
+		var p struct {
+			DiffTotal int64 `json:"diffTotal"`
+			Queues    []struct {
+				BrokerOffset int64 `json:"brokerOffset"`
+			} `json:"queues"`
+		}
+		if err := json.Unmarshal([]byte(out), &p); err != nil {
+			t.Fatalf("group progress %s json: %v\n%s", g.group, err, out)
+		}
+		var sent int64
+		for _, q := range p.Queues {
+			sent += q.BrokerOffset
+		}
+		if sent == 0 || p.DiffTotal != 0 {
+			t.Errorf("group %s on %s: %d messages, %d not acked\n%s", g.group, g.topic, sent, p.DiffTotal, out)
+		}
+	}
 }
 
 // tail is the last n bytes of b.
