@@ -88,9 +88,10 @@ func TestNodeClient(t *testing.T) {
 	}
 	t.Logf("node --test: %s of %s tests passed", counts["pass"], counts["tests"])
 
-	// The push consumers acked everything they consumed: each group's
-	// committed offsets reached the end of its topic's queues.
-	for _, g := range []struct{ group, topic string }{{"GID_NODE_PUSH", "NodePush"}, {"GID_NODE_PUSH_RETRY", "NodePushRetry"}} {
+	// The push consumers acked (or dead-lettered) everything they
+	// consumed: each group's committed offsets reached the end of its
+	// topic's queues.
+	for _, g := range []struct{ group, topic string }{{"GID_NODE_PUSH", "NodePush"}, {"GID_NODE_PUSH_RETRY", "NodePushRetry"}, {"GID_NODE_PUSH_FIFO", "NodePushFifo"}} {
 		out, err := mqadmin(t, c, "group", "progress", "-g", g.group, "-t", g.topic, "-o", "json")
 		if err != nil {
 			t.Fatalf("group progress %s: %v\n%s", g.group, err, out)
