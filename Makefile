@@ -8,7 +8,7 @@ E2E_CMDS := ./broker/cmd/mqnamesrv ./broker/cmd/mqbroker ./broker/cmd/mqnsaddr .
 STATICCHECK_VERSION := v0.8.2
 
 .PHONY: all build build-race run run-ha test-ha-soak test-ha-catchup test test-unit test-e2e test-e2e-grpc test-e2e-norace test-zabbix \
-	test-zabbix-server test-ansible lint bench fuzz clean deps
+	test-zabbix-server test-ansible lint bench fuzz clean deps node-deps
 
 all: build
 
@@ -81,11 +81,18 @@ test-e2e: build-race
 	MQOPS_E2E_BIN=$(CURDIR)/$(BIN)/race $(GO) test -count=1 -timeout 35m -parallel 6 -skip '^TestZabbix' ./e2e/; rc=$$?; 	  $(MAKE) --no-print-directory test-e2e-grpc E2E_GRPC_BIN=$(CURDIR)/$(BIN)/race || rc=1; exit $$rc
 
 # The RocketMQ 5 gRPC service with the official clients (e2e/grpc, its
-# own Go module: golang/v5 v5.1.2 and rocketmq-client-go v2.1.2).
+# own Go module: golang/v5 v5.1.2 and rocketmq-client-go v2.1.2; its
+# TestNodeClient runs the Node.js client's tests in e2e/node5).
 E2E_GRPC_BIN ?= $(CURDIR)/$(BIN)
-test-e2e-grpc:
+test-e2e-grpc: node-deps
 	@[ -x $(E2E_GRPC_BIN)/mqbroker ] || $(MAKE) --no-print-directory build
-	cd e2e/grpc && MQOPS_E2E_BIN=$(E2E_GRPC_BIN) $(GO) test -count=1 -timeout 10m ./...
+	cd e2e/grpc && MQOPS_E2E_BIN=$(E2E_GRPC_BIN) $(GO) test -count=1 -timeout 15m ./...
+
+# The Node.js client rocketmq-client-nodejs 1.0.8 and its dependencies,
+# exactly as e2e/node5/package-lock.json has them.
+node-deps:
+	@command -v npm >/dev/null || { echo "e2e/node5 needs Node.js >= 20.14 with npm (https://nodejs.org)" >&2; exit 1; }
+	cd e2e/node5 && npm ci --no-audit --no-fund
 
 # The same without the race detector (not part of make test).
 test-e2e-norace: build

@@ -339,7 +339,12 @@ func (s *State) Ack(k Key, off, popTime, now int64) error {
 }
 
 // Change moves a delivery's visibility to visibleAt and returns its lease
-// as changed (the identity stays: old and new handles both name it).
+// as changed (the identity stays: old and new handles both name it). The
+// client now manages the lease, so it is no longer auto-renewed: a push
+// consumer's nack would otherwise be renewed away while it is connected
+// (Java's ChangeInvisibleDurationActivity removes the handle from the
+// proxy's renewal, apache/rocketmq proxy/src/main/java/org/apache/
+// rocketmq/proxy/grpc/v2/consumer/ChangeInvisibleDurationActivity.java).
 func (s *State) Change(k Key, off, popTime, now, visibleAt int64) (Lease, error) {
 	q := s.lookup(k)
 	if q == nil {
@@ -352,6 +357,7 @@ func (s *State) Change(k Key, off, popTime, now, visibleAt int64) (Lease, error)
 		return Lease{}, err
 	}
 	l.VisibleAt = visibleAt
+	l.AutoRenew = false
 	return *l, nil
 }
 

@@ -375,6 +375,29 @@ func TestRenew(t *testing.T) {
 	}
 }
 
+// TestChangeEndsRenewal: a push consumer nacks an auto-renewed delivery
+// by changing its invisibility; the renewal must not extend it again, or
+// the message never comes back while the client stays connected.
+func TestChangeEndsRenewal(t *testing.T) {
+	s := New(newOffsets())
+	tk := s.Take(k0, nil)
+	tk.Lease(Lease{Offset: 0, PopTime: 0, VisibleAt: 60_000, AutoRenew: true, ClientID: "live"})
+	tk.Close()
+	l, err := s.Change(k0, 0, 0, 1_000, 1_001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.AutoRenew {
+		t.Error("the changed lease is still auto-renewed")
+	}
+	if n := s.Renew(1_000, 60_000, func(string) bool { return true }); n != 0 {
+		t.Fatalf("renewed %d leases after the client changed their invisibility", n)
+	}
+	if ex := s.Expired(1_001); len(ex) != 1 || ex[0].Lease.Offset != 0 {
+		t.Fatalf("expired at the changed time: %v, want offset 0", ex)
+	}
+}
+
 func TestResetMovesBackwardsAndRedelivers(t *testing.T) {
 	o := newOffsets()
 	s := New(o)
