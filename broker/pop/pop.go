@@ -29,6 +29,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 
@@ -455,6 +456,13 @@ func (s *State) Inflight(group string) int {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
 	return s.inflight[group]
+}
+
+// InflightGroups counts the leases of every group that holds any.
+func (s *State) InflightGroups() map[string]int {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return maps.Clone(s.inflight)
 }
 
 // snapshot is the persisted form (config/popState.json).
