@@ -123,6 +123,12 @@ func TestMQAdminV5ClientsAndMessageTypes(t *testing.T) {
 		t.Fatalf("consumerConnection:\n%s", out)
 	}
 
+	// group status asks remoting clients only: the broker cannot relay
+	// GET_CONSUMER_RUNNING_INFO to a 5.x client.
+	if out, err := mqadmin(t, c, "group", "status", "-g", group); err != nil || strings.Contains(out, conn.ClientID) || !strings.Contains(out, "Clients: 0") {
+		t.Fatalf("group status of a group of 5.x clients: %v\n%s", err, out)
+	}
+
 	// message.type in the topic listings.
 	for _, args := range [][]string{{"topic", "list"}, {"topicList"}} {
 		out, err := mqadmin(t, c, args...)
