@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,26 +20,6 @@ import (
 )
 
 var controllerReady = regexp.MustCompile(`The Controller boot success\. group \S+, self \S+, address (\S+)`)
-
-// freePorts reserves n loopback ports by binding and releasing them: Raft
-// peers must know each other's addresses before any of them starts.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var out []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return out
-}
 
 // ctlCall sends one controller request and returns the answer, or nil if
 // the node does not answer (killed).

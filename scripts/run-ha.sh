@@ -8,26 +8,9 @@ bin=${1:-bin}
 data=${2:-data-ha}
 mkdir -p "$data/logs"
 root=$(cd "$(dirname "$0")/.." && pwd)
-ns= b0= b1=
+. "$root/scripts/lib.sh"
+b0= b1= brokers="b0 b1"
 
-wait_port() {
-	for _ in $(seq 1 300); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "port $1 did not open" >&2
-	return 1
-}
-stopped=
-stop() {
-	[ -n "$stopped" ] && return
-	stopped=1
-	for p in $b0 $b1; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in $b0 $b1; do wait "$p" 2>/dev/null || true; done
-	kill -TERM "$ns" 2>/dev/null || true
-	wait "$ns" 2>/dev/null || true
-	echo "stopped; data in $data"
-}
 trap stop INT TERM EXIT
 
 # Each daemon gets its own session so that Ctrl-C reaches only this script,
@@ -35,8 +18,8 @@ trap stop INT TERM EXIT
 setsid "$bin/mqnamesrv" -c "$root/conf/ha/namesrv.conf" -p "controllerStorePath=$data/ctl-n0" \
 	-p "kvConfigPath=$data/namesrv/kvConfig.json" -p "logDir=$data/logs/namesrv" &
 ns=$!
-wait_port 9886
-wait_port 9878
+wait_port 9886 30
+wait_port 9878 30
 start_broker() {
 	setsid "$bin/mqbroker" -c "$root/conf/ha/broker-n$1.conf" \
 		-p "storePathRootDir=$data/n$1" -p "storePathCommitLog=$data/n$1/commitlog" -p "logDir=$data/logs/n$1" &
@@ -45,8 +28,8 @@ start_broker 0
 b0=$!
 start_broker 1
 b1=$!
-wait_port 30911
-wait_port 30921
+wait_port 30911 30
+wait_port 30921 30
 
 echo
 echo "mqops controller mode is running:"

@@ -7,31 +7,14 @@ bin=${1:-bin}
 data=${2:-data}
 mkdir -p "$data/logs" "$data/store"
 root=$(cd "$(dirname "$0")/.." && pwd)
-ns= br=
+. "$root/scripts/lib.sh"
+br= brokers=br
 
 # Each daemon gets its own session so that Ctrl-C reaches only this script,
 # which then stops them in order.
 setsid "$bin/mqnamesrv" -c "$root/conf/namesrv.conf" \
 	-p "kvConfigPath=$data/namesrv/kvConfig.json" -p "logDir=$data/logs" &
 ns=$!
-wait_port() {
-	for _ in $(seq 1 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "port $1 did not open" >&2
-	return 1
-}
-stopped=
-stop() {
-	[ -n "$stopped" ] && return
-	stopped=1
-	kill -TERM "$br" 2>/dev/null || true
-	wait "$br" 2>/dev/null || true
-	kill -TERM "$ns" 2>/dev/null || true
-	wait "$ns" 2>/dev/null || true
-	echo "stopped; data in $data"
-}
 trap stop INT TERM EXIT
 wait_port 9876
 setsid "$bin/mqbroker" -c "$root/conf/broker.conf" -n 127.0.0.1:9876 \

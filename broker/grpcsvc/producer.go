@@ -18,8 +18,9 @@ type producerBackend interface {
 	TopicMessageType(topic string) string
 	// EndTransaction commits or rolls back the half message at commit log
 	// offset phys, half-queue offset halfOffset, of producer group group;
-	// it answers with a remoting response code and remark.
-	EndTransaction(group string, halfOffset, phys int64, commit bool) (int32, string)
+	// a refusal is a *transaction.Refused (transaction.Service.End's, or
+	// SLAVE_NOT_AVAILABLE on a slave).
+	EndTransaction(group string, halfOffset, phys int64, commit bool) error
 }
 
 // propShardingKey carries a FIFO message's group (Java

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/mqops/mqops/broker/transaction"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -214,5 +215,36 @@ func TestTypeCheckOff(t *testing.T) {
 	reply, err := stream.Recv()
 	if err != nil || reply.GetSettings().GetPublishing().GetValidateMessageType() {
 		t.Errorf("settings %v %v: want validate_message_type false", reply, err)
+	}
+}
+
+// TestEndTransactionRefusals: the broker's refusal picks the 5.x code by
+// its sentinel (transaction.Service.End's) or, for a slave, its remoting
+// code, and its remark is the message; a remark alone decides nothing.
+func TestEndTransactionRefusals(t *testing.T) {
+	s, rec := startService(t, TLSPermissive)
+	c := dialService(t, s, false)
+	for _, tc := range []struct {
+		err  error
+		want v2.Code
+	}{
+		{&transaction.Refused{Code: wire.SystemError, Remark: "transaction already decided: half message at queue offset 2", Err: transaction.ErrDecided}, v2.Code_INVALID_TRANSACTION_ID},
+		{&transaction.Refused{Code: wire.SystemError, Remark: "The producer group wrong", Err: transaction.ErrMismatch}, v2.Code_INVALID_TRANSACTION_ID},
+		{&transaction.Refused{Code: wire.SystemError, Remark: "the message at commit log offset 0 is not a half message", Err: transaction.ErrNotHalf}, v2.Code_INVALID_TRANSACTION_ID},
+		{&transaction.Refused{Code: wire.SlaveNotAvailable, Remark: "this broker is a slave"}, v2.Code_HA_NOT_AVAILABLE},
+		{&transaction.Refused{Code: wire.SystemError, Remark: "store committed message: wrong state"}, v2.Code_INTERNAL_SERVER_ERROR},
+		{&transaction.Refused{Code: wire.MessageIllegal, Remark: "the committed message cannot be stored in a/b: MESSAGE_ILLEGAL"}, v2.Code_INTERNAL_SERVER_ERROR},
+	} {
+		rec.mu.Lock()
+		rec.endErr = tc.err
+		rec.mu.Unlock()
+		r, err := c.EndTransaction(ctxFor(t, "c"), &v2.EndTransactionRequest{Topic: &v2.Resource{Name: "TRANSACTION"}, MessageId: "01AB",
+			TransactionId: transactionID(0, 2), Resolution: v2.TransactionResolution_COMMIT})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status.Code != tc.want || r.Status.Message != tc.err.Error() {
+			t.Errorf("%v: %v %q, want %v and the remark", tc.err, r.Status.Code, r.Status.Message, tc.want)
+		}
 	}
 }

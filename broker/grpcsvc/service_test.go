@@ -28,10 +28,11 @@ import (
 // so a test sees that refused input never does. The real broker behind
 // the service is tested in e2e/grpc.
 type recorder struct {
-	mu    sync.Mutex
-	sent  []*Message
-	ended []ended
-	panic bool
+	mu     sync.Mutex
+	sent   []*Message
+	ended  []ended
+	endErr error // EndTransaction's answer
+	panic  bool
 }
 
 type ended struct {
@@ -71,11 +72,11 @@ func (r *recorder) TopicMessageType(topic string) string {
 	return wire.MessageTypeNormal
 }
 
-func (r *recorder) EndTransaction(group string, halfOffset, phys int64, commit bool) (int32, string) {
+func (r *recorder) EndTransaction(group string, halfOffset, phys int64, commit bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ended = append(r.ended, ended{group, halfOffset, phys, commit})
-	return wire.Success, ""
+	return r.endErr
 }
 
 func (r *recorder) count() int {

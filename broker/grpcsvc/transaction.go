@@ -2,6 +2,7 @@ package grpcsvc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	v2 "github.com/apache/rocketmq-clients/golang/v5/protocol/v2"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/mqops/mqops/broker/transaction"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -72,13 +74,15 @@ func (s *Server) EndTransaction(ctx context.Context, req *v2.EndTransactionReque
 	default:
 		return reply(v2.Code_BAD_REQUEST, "unknown transaction resolution %d", req.GetResolution())
 	}
-	code, remark := s.be.EndTransaction(topic, half, phys, commit)
-	if code != wire.Success {
+	if err := s.be.EndTransaction(topic, half, phys, commit); err != nil {
+		code, remark := transaction.Answer(err)
 		s.log.Warn("[TRANSACTION] end transaction refused", "topic", topic, "msgId", req.GetMessageId(), "commit", commit, "source", req.GetSource(), "reason", remark)
 		c := v2.Code_INTERNAL_SERVER_ERROR
-		if code == wire.SlaveNotAvailable {
+		switch {
+		case code == wire.SlaveNotAvailable:
 			c = v2.Code_HA_NOT_AVAILABLE
-		} else if strings.Contains(remark, "already decided") || strings.Contains(remark, "wrong") || strings.Contains(remark, "not a half message") {
+		case errors.Is(err, transaction.ErrDecided), errors.Is(err, transaction.ErrNotHalf), errors.Is(err, transaction.ErrMismatch):
+			// The transaction id names no half message this decision fits.
 			c = v2.Code_INVALID_TRANSACTION_ID
 		}
 		return reply(c, "%s", remark)

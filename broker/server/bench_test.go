@@ -243,23 +243,29 @@ func BenchmarkPullPipelinedUnverified(b *testing.B) {
 	benchPull(b, br, conn)
 }
 
-// benchPull subscribes a consumer group to BenchPull, which holds 32
-// records in queue 0, and measures pulling them again and again.
-func benchPull(b *testing.B, br *Broker, conn net.Conn) {
+// pullBench subscribes consumer group CG to sub (as a push consumer's
+// heartbeat does), waits until queue 0 of sub.Topic holds stored records,
+// and measures pulling up to 32 of them from offset 0 again and again;
+// bytesPerOp is the payload one pull returns.
+func pullBench(b *testing.B, br *Broker, conn net.Conn, sub wire.SubscriptionData, stored, bytesPerOp int64) {
+	sub.SubVersion = 1
 	hb := wire.NewRequest(wire.HeartBeat, nil, wire.Marshal(wire.HeartbeatData{
 		ClientID: "bench@1",
 		ConsumerDataSet: []wire.ConsumerData{{GroupName: "CG", ConsumeType: "CONSUME_PASSIVELY", MessageModel: "CLUSTERING",
-			SubscriptionDataSet: []wire.SubscriptionData{{Topic: "BenchPull", SubString: "*", ExpressionType: "TAG", SubVersion: 1}}}},
+			SubscriptionDataSet: []wire.SubscriptionData{sub}}},
 	}))
 	roundTrip(b, conn, wire.AppendFrame(nil, hb))
-	waitFor(b, func() bool { return br.store.MaxOffset("BenchPull", 0) == 32 })
+	waitFor(b, func() bool { return br.store.MaxOffset(sub.Topic, 0) == stored })
 	pull := wire.NewRequest(wire.PullMessage, map[string]string{
-		"consumerGroup": "CG", "topic": "BenchPull", "queueId": "0", "queueOffset": "0", "maxMsgNums": "32",
+		"consumerGroup": "CG", "topic": sub.Topic, "queueId": "0", "queueOffset": "0", "maxMsgNums": "32",
 		"sysFlag": "0", "commitOffset": "0", "suspendTimeoutMillis": "0", "subVersion": "0",
 	}, nil)
-	frame := wire.AppendFrame(nil, pull)
+	pipeline(b, conn, wire.AppendFrame(nil, pull), bytesPerOp)
+}
 
-	pipeline(b, conn, frame, 32*1024)
+// benchPull is pullBench on BenchPull's 32 records of 1 KiB, every tag.
+func benchPull(b *testing.B, br *Broker, conn net.Conn) {
+	pullBench(b, br, conn, wire.SubscriptionData{Topic: "BenchPull", SubString: "*", ExpressionType: "TAG"}, 32, 32*1024)
 }
 
 // waitTimeout bounds every wait for a condition; generous because other

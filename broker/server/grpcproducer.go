@@ -40,9 +40,9 @@ func (g grpcBackend) TopicMessageType(topic string) string {
 }
 
 // EndTransaction decides a half message as END_TRANSACTION does.
-func (g grpcBackend) EndTransaction(group string, halfOffset, phys int64, commit bool) (int32, string) {
+func (g grpcBackend) EndTransaction(group string, halfOffset, phys int64, commit bool) error {
 	if g.b.isSlave() {
-		return wire.SlaveNotAvailable, "this broker is a slave"
+		return &transaction.Refused{Code: wire.SlaveNotAvailable, Remark: "this broker is a slave"}
 	}
 	return g.b.tx.End(group, halfOffset, phys, commit)
 }

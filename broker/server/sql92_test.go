@@ -171,18 +171,7 @@ func BenchmarkPullSQL92(b *testing.B) {
 		}, make([]byte, 1024))
 		roundTrip(b, conn, wire.AppendFrame(nil, req))
 	}
-	hb := wire.NewRequest(wire.HeartBeat, nil, wire.Marshal(wire.HeartbeatData{
-		ClientID: "bench@1",
-		ConsumerDataSet: []wire.ConsumerData{{GroupName: "CG", ConsumeType: "CONSUME_PASSIVELY", MessageModel: "CLUSTERING",
-			SubscriptionDataSet: []wire.SubscriptionData{{Topic: "BenchSQL", SubString: "a BETWEEN 3 AND 5 AND TAGS IN ('x','y','z')", ExpressionType: "SQL92", SubVersion: 1}}}},
-	}))
-	roundTrip(b, conn, wire.AppendFrame(nil, hb))
-	waitFor(b, func() bool { return br.store.MaxOffset("BenchSQL", 0) == 64 })
-	pull := wire.NewRequest(wire.PullMessage, map[string]string{
-		"consumerGroup": "CG", "topic": "BenchSQL", "queueId": "0", "queueOffset": "0", "maxMsgNums": "32",
-		"sysFlag": "0", "commitOffset": "0", "suspendTimeoutMillis": "0", "subVersion": "0",
-	}, nil)
-	pipeline(b, conn, wire.AppendFrame(nil, pull), 24*1024)
+	pullBench(b, br, conn, wire.SubscriptionData{Topic: "BenchSQL", SubString: "a BETWEEN 3 AND 5 AND TAGS IN ('x','y','z')", ExpressionType: "SQL92"}, 64, 24*1024)
 }
 
 // TestPullSQL92PathAllocations: filtering allocates nothing per message,

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/mqops/mqops/broker/meta"
+	"github.com/mqops/mqops/broker/transaction"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
 )
@@ -43,7 +44,7 @@ func (b *Broker) handleEndTransaction(c *remoting.Conn, req *wire.Command) {
 		return
 	}
 	commit := state == int64(wire.SysFlagTransactionCommit)
-	code, remark := b.tx.End(group, halfOff, phys, commit)
+	code, remark := transaction.Answer(b.tx.End(group, halfOff, phys, commit))
 	if code != wire.Success {
 		b.log.Warn("[TRANSACTION] end transaction refused", "producerGroup", group, "msgId", req.GetString("msgId"), "commit", commit, "fromCheck", fromCheck, "reason", remark)
 	}

@@ -13,6 +13,7 @@ package transaction
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -179,36 +180,72 @@ func Prepare(dst []byte, m *store.Message) []byte {
 	return dst
 }
 
-// ErrDecided is End's answer for a half message already committed, rolled
-// back or discarded: a repeated decision must not deliver twice.
-var ErrDecided = fmt.Errorf("transaction already decided")
+// Refusals of End that say the decision does not fit the half message
+// (a 5.x client's transaction id names the wrong one, or a repeat), for
+// errors.Is; the Refused error carries one of them as its Err.
+var (
+	// ErrDecided: the half message was already committed, rolled back or
+	// discarded; a repeated decision must not deliver twice.
+	ErrDecided = errors.New("transaction already decided")
+	// ErrNotHalf: the commit log offset holds no half message.
+	ErrNotHalf = errors.New("not a half message")
+	// ErrMismatch: the half message belongs to another producer group or
+	// sits at another half-queue offset.
+	ErrMismatch = errors.New("the half message does not match the producer group or offset")
+)
+
+// Refused is End's error. Code and Remark are END_TRANSACTION's answer
+// (Java EndTransactionProcessor's remarks where it has one); Err is
+// ErrDecided, ErrNotHalf or ErrMismatch, or the cause of a failure.
+// MESSAGE_ILLEGAL also closes the transaction (see End).
+type Refused struct {
+	Code   int32
+	Remark string
+	Err    error
+}
+
+func (r *Refused) Error() string { return r.Remark }
+func (r *Refused) Unwrap() error { return r.Err }
+
+// Answer is END_TRANSACTION's response code and remark for End's error:
+// success for nil, a Refused's own, SYSTEM_ERROR for anything else.
+func Answer(err error) (int32, string) {
+	var r *Refused
+	switch {
+	case err == nil:
+		return wire.Success, ""
+	case errors.As(err, &r):
+		return r.Code, r.Remark
+	}
+	return wire.SystemError, err.Error()
+}
 
 // End applies a producer's decision on the half message at phys (queue
 // offset halfQOff) of group: commit stores it in its real topic, then both
-// record the decision. It returns a response code and remark.
-func (s *Service) End(group string, halfQOff, phys int64, commit bool) (int32, string) {
+// record the decision. A decision not applied is a *Refused.
+func (s *Service) End(group string, halfQOff, phys int64, commit bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.decided[halfQOff]; ok || halfQOff < s.halfOffset {
-		return wire.SystemError, fmt.Sprintf("%v: half message at queue offset %d", ErrDecided, halfQOff)
+		return &Refused{wire.SystemError, fmt.Sprintf("%v: half message at queue offset %d", ErrDecided, halfQOff), ErrDecided}
 	}
 	var err error
 	if s.buf, err = s.o.Store.ReadRecord(phys, s.buf[:0]); err != nil {
-		return wire.SystemError, fmt.Sprintf("Find prepared transaction message failed: %v", err)
+		return &Refused{wire.SystemError, fmt.Sprintf("Find prepared transaction message failed: %v", err), err}
 	}
 	v := wire.RecordView(s.buf)
 	switch {
 	case string(v.Topic()) != meta.TopicTransHalf:
-		return wire.SystemError, fmt.Sprintf("the message at commit log offset %d is not a half message", phys)
+		return &Refused{wire.SystemError, fmt.Sprintf("the message at commit log offset %d is not a half message", phys), ErrNotHalf}
 	case string(wire.PropertyValue(v.Properties(), wire.PropProducerGroup)) != group:
-		return wire.SystemError, "The producer group wrong"
+		return &Refused{wire.SystemError, "The producer group wrong", ErrMismatch}
 	case v.QueueOffset() != halfQOff:
-		return wire.SystemError, "The transaction state table offset wrong"
+		return &Refused{wire.SystemError, "The transaction state table offset wrong", ErrMismatch}
 	}
 	if commit {
 		var m store.Message
 		if m, s.props, err = schedule.Unpark(v, s.props); err != nil {
-			return wire.SystemError, err.Error()
+			return &Refused{wire.SystemError, err.Error(), err}
 		}
 		m.SysFlag = m.SysFlag&^wire.SysFlagTransactionMask | wire.SysFlagTransactionCommit
 		m.PreparedTransactionOffset = phys
@@ -218,7 +255,7 @@ func (s *Service) End(group string, halfQOff, phys int64, commit bool) (int32, s
 		if r := s.o.Store.Put(&m); r.Status != store.PutOK && r.Status != store.FlushDiskTimeout {
 			if !schedule.Permanent(r.Status) {
 				// The store's state: the producer or a check-back retries.
-				return wire.SystemError, "store committed message: " + r.Status.String()
+				return &Refused{wire.SystemError, "store committed message: " + r.Status.String(), nil}
 			}
 			// The store will never take it: close the transaction, so
 			// that it is not checked back again and again, and say so.
@@ -226,16 +263,16 @@ func (s *Service) End(group string, halfQOff, phys int64, commit bool) (int32, s
 			if err := s.decideLocked(halfQOff); err != nil {
 				s.o.Log.Error("[TRANSACTION] recording a decision failed", "halfOffset", halfQOff, "err", err)
 			}
-			return wire.MessageIllegal, fmt.Sprintf("the committed message cannot be stored in %s: %s", m.Topic, r.Status)
+			return &Refused{wire.MessageIllegal, fmt.Sprintf("the committed message cannot be stored in %s: %s", m.Topic, r.Status), nil}
 		}
 	}
 	if err := s.decideLocked(halfQOff); err != nil {
 		// The commit is stored; without its op record a check-back may
 		// commit it again (at least once).
 		s.o.Log.Error("[TRANSACTION] recording a decision failed", "halfOffset", halfQOff, "err", err)
-		return wire.SystemError, err.Error()
+		return &Refused{wire.SystemError, err.Error(), err}
 	}
-	return wire.Success, ""
+	return nil
 }
 
 // decideLocked appends the op record for halfQOff and marks it decided.

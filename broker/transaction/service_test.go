@@ -1,6 +1,8 @@
 package transaction
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strconv"
@@ -133,22 +135,31 @@ func TestCommitRollbackCheckDiscard(t *testing.T) {
 		t.Fatal("a half message is visible in its real topic")
 	}
 
-	if code, remark := s.End("PG", commitQ, commitPhys, true); code != wire.Success {
-		t.Fatalf("commit: %d %s", code, remark)
+	if err := s.End("PG", commitQ, commitPhys, true); err != nil {
+		t.Fatalf("commit: %v", err)
 	}
-	if code, _ := s.End("PG", commitQ, commitPhys, true); code == wire.Success {
-		t.Fatal("a second commit of the same half message was accepted")
+	// Refusals: END_TRANSACTION's code and remark (Answer), and the
+	// sentinel a 5.x client's answer is chosen by.
+	refused := func(what string, err, want error, remark string) {
+		t.Helper()
+		if code, r := Answer(err); code != wire.SystemError || r != remark || !errors.Is(err, want) {
+			t.Fatalf("%s: %d %q (%v), want SYSTEM_ERROR %q and %v", what, code, r, err, remark, want)
+		}
 	}
-	if code, _ := s.End("other", rbQ, rbPhys, false); code == wire.Success {
-		t.Fatal("a rollback from another producer group was accepted")
-	}
-	if code, _ := s.End("PG", rbQ+1, rbPhys, false); code == wire.Success {
-		t.Fatal("a rollback naming the wrong queue offset was accepted")
-	}
-	if code, remark := s.End("PG", rbQ, rbPhys, false); code != wire.Success {
-		t.Fatalf("rollback: %d %s", code, remark)
+	refused("a second commit of the same half message", s.End("PG", commitQ, commitPhys, true),
+		ErrDecided, fmt.Sprintf("transaction already decided: half message at queue offset %d", commitQ))
+	refused("a rollback from another producer group", s.End("other", rbQ, rbPhys, false), ErrMismatch, "The producer group wrong")
+	refused("a rollback naming the wrong queue offset", s.End("PG", rbQ+1, rbPhys, false), ErrMismatch, "The transaction state table offset wrong")
+	if err := s.End("PG", rbQ, rbPhys, false); err != nil {
+		t.Fatalf("rollback: %v", err)
 	}
 	waitDispatched(t, st, "Orders", 1)
+	u, ok := st.UnitAt("Orders", 3, 0)
+	if !ok {
+		t.Fatal("committed message missing")
+	}
+	refused("a commit naming a message in its real topic", s.End("PG", pendingQ, u.Phys, true),
+		ErrNotHalf, fmt.Sprintf("the message at commit log offset %d is not a half message", u.Phys))
 	if got := bodies(t, st); len(got) != 1 || got[0] != "commit" {
 		t.Fatalf("real topic holds %v", got)
 	}
@@ -162,16 +173,16 @@ func TestCommitRollbackCheckDiscard(t *testing.T) {
 		t.Fatalf("check-backs %v", c.sent)
 	}
 	c.mu.Unlock()
-	if code, _ := s.End("PG", pendingQ, physOf(t, st, pendingQ), true); code != wire.Success {
-		t.Fatal("commit after a check-back refused")
+	if err := s.End("PG", pendingQ, physOf(t, st, pendingQ), true); err != nil {
+		t.Fatalf("commit after a check-back refused: %v", err)
 	}
 	s.checkRound(time.Now())
 	waitDispatched(t, st, meta.TopicTransMaxTime, 1)
 	if s.Pending() != 0 {
 		t.Fatalf("%d half messages pending, want 0", s.Pending())
 	}
-	if code, _ := s.End("PG", doomedQ, physOf(t, st, doomedQ), true); code == wire.Success {
-		t.Fatal("a discarded half message was committed")
+	if err := s.End("PG", doomedQ, physOf(t, st, doomedQ), true); !errors.Is(err, ErrDecided) {
+		t.Fatalf("a discarded half message: %v, want %v", err, ErrDecided)
 	}
 
 	// One more undecided, then restart everything.
@@ -193,11 +204,11 @@ func TestCommitRollbackCheckDiscard(t *testing.T) {
 	if len(c2.sent) != 1 || c2.sent[0]["tranStateTableOffset"] != itoa(lateQ) {
 		t.Fatalf("after a restart the broker asked about %v", c2.sent)
 	}
-	if code, _ := s.End("PG", commitQ, commitPhys, true); code == wire.Success {
-		t.Fatal("a commit decided before the restart was accepted again")
+	if err := s.End("PG", commitQ, commitPhys, true); !errors.Is(err, ErrDecided) {
+		t.Fatalf("a commit decided before the restart: %v, want %v", err, ErrDecided)
 	}
-	if code, _ := s.End("PG", lateQ, physOf(t, st, lateQ), true); code != wire.Success {
-		t.Fatal("commit of the late message refused")
+	if err := s.End("PG", lateQ, physOf(t, st, lateQ), true); err != nil {
+		t.Fatalf("commit of the late message refused: %v", err)
 	}
 	waitDispatched(t, st, "Orders", 3)
 	if got := bodies(t, st); len(got) != 3 || got[0] != "commit" || got[1] != "pending" || got[2] != "late" {
@@ -235,8 +246,8 @@ func TestCommitWithDelay(t *testing.T) {
 	defer st.Close()
 	s := openService(t, st, dir, &checks{})
 	phys, q := prepare(t, st, "later", "DELAY", "1")
-	if code, remark := s.End("PG", q, phys, true); code != wire.Success {
-		t.Fatalf("commit: %s", remark)
+	if err := s.End("PG", q, phys, true); err != nil {
+		t.Fatalf("commit: %v", err)
 	}
 	waitDispatched(t, st, meta.TopicSchedule, 1)
 	if st.MaxOffset("Orders", 3) != 0 {
@@ -273,7 +284,7 @@ func TestCommitRefusedForGood(t *testing.T) {
 		t.Fatal(r.Status)
 	}
 	waitDispatched(t, st, meta.TopicTransHalf, r.QueueOffset+1)
-	code, remark := s.End("PG", r.QueueOffset, r.PhysicalOffset, true)
+	code, remark := Answer(s.End("PG", r.QueueOffset, r.PhysicalOffset, true))
 	if code != wire.MessageIllegal || s.Pending() != 0 {
 		t.Fatalf("End = %d %q with %d pending; want MESSAGE_ILLEGAL and the transaction closed", code, remark, s.Pending())
 	}

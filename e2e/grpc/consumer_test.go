@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -423,20 +421,7 @@ func known(m map[string]string, k string) bool { _, found := m[k]; return found 
 // startBrokerIn is startBroker on a given store directory (restarts).
 func startBrokerIn(t *testing.T, namesrv, dir string, kv ...string) (*proc, string) {
 	t.Helper()
-	args := []string{
-		"-n", namesrv, "--enable-proxy",
-		"-p", "listenPort=0", "-p", "grpcServerPort=0", "-p", "brokerIP1=127.0.0.1",
-		"-p", "storePathRootDir=" + filepath.Join(dir, "store"), "-p", "logDir=" + filepath.Join(dir, "logs"),
-		"-p", "mappedFileSizeCommitLog=" + fmt.Sprint(16<<20), "-p", "maxHashSlotNum=10000", "-p", "maxIndexNum=40000",
-	}
-	for _, s := range append(append([]string{}, popKV...), kv...) {
-		args = append(args, "-p", s)
-	}
-	br := start(t, brokerReady, map[string]*regexp.Regexp{"grpc": grpcLine}, "mqbroker", args...)
-	if br.extra["grpc"] == "" {
-		t.Fatalf("broker printed no gRPC address:\n%s", br.out.String())
-	}
-	return br, br.extra["grpc"]
+	return startGRPCBroker(t, namesrv, dir, append(append([]string{}, popKV...), kv...)...)
 }
 
 // TestV4ProducerToV5SimpleConsumer: messages sent by the 4.x Go client

@@ -8,36 +8,28 @@
 package grpc
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 	rmq "github.com/apache/rocketmq-clients/golang/v5"
+	"github.com/mqops/mqops/e2e/e2ed"
 )
 
 var binDir string
 
-// The commands the tests run, relative to this directory.
-var commands = []string{"../../broker/cmd/mqnamesrv", "../../broker/cmd/mqbroker", "../../mqadmin/cmd/mqadmin"}
+// The commands the tests run, built in the main module (which links
+// golang/v5 v5.1.4's protocol), two directories up.
+var commands = []string{"./broker/cmd/mqnamesrv", "./broker/cmd/mqbroker", "./mqadmin/cmd/mqadmin"}
 
 // TestMain builds the daemons (with the race detector when
 // MQOPS_E2E_RACE=1) or uses the ones in $MQOPS_E2E_BIN, as ../ does.
 func TestMain(m *testing.M) {
 	rlog.SetLogLevel("error")
-	if os.Getenv("GORACE") == "" {
-		os.Setenv("GORACE", "halt_on_error=1 exitcode=66")
-	}
 	logs, err := os.MkdirTemp("", "mqops-e2e-grpc-logs-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -52,166 +44,60 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	if dir := os.Getenv("MQOPS_E2E_BIN"); dir != "" {
-		abs, err := filepath.Abs(dir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		for _, pkg := range commands {
-			if _, err := os.Stat(filepath.Join(abs, filepath.Base(pkg))); err != nil {
-				fmt.Fprintf(os.Stderr, "MQOPS_E2E_BIN=%s: %v\n", dir, err)
-				return 1
-			}
-		}
-		binDir = abs
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("", "mqops-e2e-grpc-bin-")
+	dir, cleanup, err := e2ed.Commands("../..", commands)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
+	defer cleanup()
 	binDir = dir
-	args := []string{"build", "-o", dir + string(filepath.Separator)}
-	if os.Getenv("MQOPS_E2E_RACE") == "1" {
-		args = append(args, "-race")
-	}
-	// Built in the main module, which links golang/v5 v5.1.4's protocol.
-	b := exec.Command("go", append(args, "./broker/cmd/mqnamesrv", "./broker/cmd/mqbroker", "./mqadmin/cmd/mqadmin")...)
-	b.Dir = "../.."
-	b.Stdout, b.Stderr = os.Stderr, os.Stderr
-	if err := b.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build", commands, err)
-		return 1
-	}
 	return m.Run()
 }
 
-const raceReport = "WARNING: DATA RACE"
-
-// proc is one daemon started by a test.
+// proc is one daemon started by a test: an e2ed.Proc under the names the
+// tests use.
 type proc struct {
+	d     *e2ed.Proc
 	t     *testing.T
 	name  string
-	cmd   *exec.Cmd
-	addr  string // from the ready line
-	extra map[string]string
+	addr  string            // from the ready line
+	extra map[string]string // from the lines before it
 	out   *lockedBuf
-	done  chan struct{}
-	race  sync.Once
 }
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuf = e2ed.LockedBuf
 
 var (
-	namesrvReady = regexp.MustCompile(`The Name Server boot success\. serializeType=JSON, address (\S+)`)
-	brokerReady  = regexp.MustCompile(`The broker\[[^,]+, (\S+)\] boot success`)
+	namesrvReady = e2ed.NamesrvReady
+	brokerReady  = e2ed.BrokerReady
 	grpcLine     = regexp.MustCompile(`gRPC service \(RocketMQ 5 clients\) listens on (\S+),`)
 )
 
 // start runs a daemon and waits for its ready line; lines matching
-// extra's patterns are captured too (first group, by name).
+// extra's patterns are captured too (first group, by name). The test's
+// clean-up stops it.
 func start(t *testing.T, ready *regexp.Regexp, extra map[string]*regexp.Regexp, name string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, name), args...)
-	p := &proc{t: t, name: name, cmd: cmd, out: &lockedBuf{}, done: make(chan struct{}), extra: map[string]string{}}
-	pr, pw := io.Pipe()
-	cmd.Stdout = io.MultiWriter(pw, p.out)
-	cmd.Stderr = p.out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		_ = cmd.Wait()
-		pw.Close()
-		close(p.done)
-	}()
-	found := make(chan string, 1)
-	var mu sync.Mutex
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			for k, re := range extra {
-				if m := re.FindStringSubmatch(sc.Text()); m != nil {
-					mu.Lock()
-					p.extra[k] = m[1]
-					mu.Unlock()
-				}
-			}
-			if m := ready.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, pr)
-	}()
-	select {
-	case p.addr = <-found:
-	case <-p.done:
-		p.checkRace()
-		t.Fatalf("%s exited before it was ready:\n%s", name, p.out.String())
-	case <-time.After(30 * time.Second):
-		p.kill()
-		t.Fatalf("%s not ready after 30s:\n%s", name, p.out.String())
-	}
-	mu.Lock()
-	defer mu.Unlock()
+	d := e2ed.Start(t, ready, extra, name, filepath.Join(binDir, name), args...)
+	p := &proc{d: d, t: t, name: name, addr: d.Addr, extra: d.Extra, out: d.Out}
 	t.Cleanup(p.stop)
 	return p
 }
 
-// stop sends SIGINT and waits for a clean exit.
+// stop sends SIGINT and waits for a clean exit, unless p has exited.
 func (p *proc) stop() {
-	select {
-	case <-p.done:
+	if p.d.Exited() {
 		return
-	default:
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		p.kill()
-		p.t.Errorf("%s did not stop within 30s:\n%s", p.name, p.out.String())
-	}
-	p.checkRace()
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		p.t.Errorf("%s exited with %d:\n%s", p.name, code, p.out.String())
+	if err := p.d.Stop(); err != nil {
+		p.t.Errorf("%s %v", p.name, err)
 	}
 }
 
-func (p *proc) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-	p.checkRace()
-}
-
-func (p *proc) checkRace() {
-	p.race.Do(func() {
-		if out := p.out.String(); strings.Contains(out, raceReport) {
-			p.t.Errorf("%s: data race detected:\n%s", p.name, out[strings.Index(out, raceReport):])
-		}
-	})
-}
+// kill sends SIGKILL, as in a crash.
+//
+//lint:ignore U1000 kept for the tests that crash a daemon, under the name ../ uses
+func (p *proc) kill() { p.d.Kill() }
 
 // cluster is a name server and one broker serving gRPC.
 type cluster struct {
@@ -228,14 +114,8 @@ func startCluster(t *testing.T, brokerKV ...string) *cluster {
 
 func startNamesrv(t *testing.T) *proc {
 	t.Helper()
-	dir := t.TempDir()
-	ns := start(t, namesrvReady, nil, "mqnamesrv", "-p", "listenPort=0",
-		"-p", "kvConfigPath="+filepath.Join(dir, "kvConfig.json"), "-p", "logDir="+filepath.Join(dir, "logs"))
-	_, port, err := net.SplitHostPort(ns.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.addr = net.JoinHostPort("127.0.0.1", port)
+	ns := start(t, namesrvReady, nil, "mqnamesrv", e2ed.NamesrvArgs(t.TempDir())...)
+	ns.addr = e2ed.Loopback(t, ns.addr)
 	return ns
 }
 
@@ -243,16 +123,13 @@ func startNamesrv(t *testing.T) *proc {
 // broker and its gRPC address.
 func startBroker(t *testing.T, namesrv string, brokerKV ...string) (*proc, string) {
 	t.Helper()
-	dir := t.TempDir()
-	args := []string{
-		"-n", namesrv, "--enable-proxy",
-		"-p", "listenPort=0", "-p", "grpcServerPort=0", "-p", "brokerIP1=127.0.0.1",
-		"-p", "storePathRootDir=" + filepath.Join(dir, "store"), "-p", "logDir=" + filepath.Join(dir, "logs"),
-		"-p", "mappedFileSizeCommitLog=" + fmt.Sprint(16<<20), "-p", "maxHashSlotNum=10000", "-p", "maxIndexNum=40000",
-	}
-	for _, kv := range brokerKV {
-		args = append(args, "-p", kv)
-	}
+	return startGRPCBroker(t, namesrv, t.TempDir(), brokerKV...)
+}
+
+// startGRPCBroker is startBroker with its data in dir.
+func startGRPCBroker(t *testing.T, namesrv, dir string, brokerKV ...string) (*proc, string) {
+	t.Helper()
+	args := append([]string{"--enable-proxy"}, e2ed.BrokerArgs(dir, namesrv, brokerKV...)...)
 	br := start(t, brokerReady, map[string]*regexp.Regexp{"grpc": grpcLine}, "mqbroker", args...)
 	ga := br.extra["grpc"]
 	if ga == "" {
@@ -264,12 +141,5 @@ func startBroker(t *testing.T, namesrv string, brokerKV ...string) (*proc, strin
 // waitFor polls cond until it holds or the timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	e2ed.WaitFor(t, timeout, what, cond)
 }

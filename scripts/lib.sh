@@ -1,0 +1,29 @@
+# Shared by run.sh and run-ha.sh (sourced, not run): waiting for a daemon's
+# port, and stopping the daemons in order on Ctrl-C or exit.
+
+# wait_port PORT [SECONDS]: waits until 127.0.0.1:PORT accepts connections
+# (at most SECONDS, default 10).
+wait_port() {
+	for _ in $(seq 1 $((${2:-10} * 10))); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "port $1 did not open" >&2
+	return 1
+}
+
+# stop, once: the brokers first, as they flush and unregister, then the
+# name server ($ns). $brokers names the variables holding the brokers'
+# pids (read when stopping: a restarted broker has a new one). The caller
+# sets `trap stop INT TERM EXIT`.
+ns= brokers= stopped=
+stop() {
+	[ -n "$stopped" ] && return
+	stopped=1
+	local v
+	for v in $brokers; do kill -TERM "${!v}" 2>/dev/null || true; done
+	for v in $brokers; do wait "${!v}" 2>/dev/null || true; done
+	kill -TERM "$ns" 2>/dev/null || true
+	wait "$ns" 2>/dev/null || true
+	echo "stopped; data in $data"
+}
