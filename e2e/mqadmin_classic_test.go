@@ -29,7 +29,7 @@ func TestMqadminClassicCommands(t *testing.T) {
 	waitRoute(t, ns, "CL2", 1)
 	tableOf(t, cli(t, ns, "topicList")).one(t, "Topic", "CL2")
 	byCluster := tableOf(t, cli(t, ns, "topicList", "-c"))
-	byCluster.wantHeader(t, "Cluster Name", "Topic", "Consumer Group")
+	byCluster.wantHeader(t, "Cluster Name", "Topic", "Consumer Group", "Message Type")
 	if r := byCluster.one(t, "Topic", "CL1"); r["Cluster Name"] != "DefaultCluster" {
 		t.Fatalf("topicList -c %v", r)
 	}

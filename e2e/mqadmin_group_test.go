@@ -42,7 +42,7 @@ func TestMqadminGroups(t *testing.T) {
 		return runCLI(t, nil, "producer", "connections", "-g", pgroup, "-t", topic, "-n", ns).code == 0
 	})
 	pconns := tableOf(t, cli(t, ns, "producer", "connections", "-g", pgroup, "-t", topic))
-	pconns.wantHeader(t, "ClientId", "ClientAddr", "Language", "Version")
+	pconns.wantHeader(t, "ClientId", "ClientAddr", "Language", "Version", "Protocol")
 	if len(pconns.rows) != 1 || pconns.rows[0]["Language"] != "GO" || !strings.HasPrefix(pconns.rows[0]["ClientAddr"], "127.0.0.1:") {
 		t.Fatalf("producer connections %v", pconns.rows)
 	}
@@ -61,8 +61,8 @@ func TestMqadminGroups(t *testing.T) {
 		t.Fatalf("connections output:\n%s", out)
 	}
 	conns := parseTable(t, secs[0])
-	conns.wantHeader(t, "ClientId", "ClientAddr", "Language", "Version")
-	if len(conns.rows) != 1 || conns.rows[0]["Language"] != "GO" {
+	conns.wantHeader(t, "ClientId", "ClientAddr", "Language", "Version", "Protocol")
+	if len(conns.rows) != 1 || conns.rows[0]["Language"] != "GO" || conns.rows[0]["Protocol"] != "remoting" {
 		t.Fatalf("consumer connections %v", conns.rows)
 	}
 	subs := parseTable(t, secs[1])

@@ -67,9 +67,10 @@ func TestMqadminTopicLifecycle(t *testing.T) {
 	waitRoute(t, ns, "UC1One", 1)
 
 	list := tableOf(t, cli(t, ns, "topic", "list"))
-	list.wantHeader(t, "Topic")
-	list.one(t, "Topic", "UC1")
-	list.one(t, "Topic", "UC1One")
+	list.wantHeader(t, "Topic", "Message Type")
+	if list.one(t, "Topic", "UC1")["Message Type"] != "NORMAL" || list.one(t, "Topic", "UC1One")["Message Type"] != "NORMAL" {
+		t.Fatalf("topic list rows %v", list.rows)
+	}
 	var topics []string
 	cliJSON(t, ns, &topics, "topic", "list")
 	if !contains(topics, "UC1") || !contains(topics, "UC1One") || !contains(topics, "DefaultCluster") {
@@ -104,13 +105,13 @@ func TestMqadminTopicLifecycle(t *testing.T) {
 	waitDispatched(t, c.b.broker.addr, "UC1", 4, int(sent["broker-b/0"]+sent["broker-b/1"]+sent["broker-b/2"]+sent["broker-b/3"]))
 
 	st := tableOf(t, cli(t, ns, "topic", "status", "-t", "UC1"))
-	st.wantHeader(t, "Broker Name", "QID", "Min Offset", "Max Offset", "Last Updated")
+	st.wantHeader(t, "Broker Name", "QID", "Min Offset", "Max Offset", "Last Updated", "Message Type")
 	if len(st.rows) != 8 {
 		t.Fatalf("status rows %v", st.rows)
 	}
 	for _, r := range st.rows {
 		n := sent[r["Broker Name"]+"/"+r["QID"]]
-		if r["Min Offset"] != "0" || r["Max Offset"] != strconv.FormatInt(n, 10) || (n > 0) != (r["Last Updated"] != "-") {
+		if r["Min Offset"] != "0" || r["Max Offset"] != strconv.FormatInt(n, 10) || (n > 0) != (r["Last Updated"] != "-") || r["Message Type"] != "NORMAL" {
 			t.Fatalf("status row %v, sent %d", r, n)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 
+	"github.com/mqops/mqops/mqadmin/admin"
 	"github.com/mqops/mqops/zabbix/templates"
 )
 
@@ -107,7 +108,7 @@ func TestZabbixServer(t *testing.T) {
 		t.Skip("set MQOPS_ZABBIX_SERVER=1 (make test-zabbix-server)")
 	}
 	api, user, password := startZabbixServer(t)
-	c := startCluster(t)
+	c := startCluster(t, "enableProxy=true")
 	ns, broker := c.ns.addr, c.broker.addr
 	createTopic(t, c, "ZbxServerOrders", 2)
 	col := newCollector()
@@ -115,6 +116,19 @@ func TestZabbixServer(t *testing.T) {
 		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
 	sendN(t, newProducer(t, ns), "ZbxServerOrders", "order", 42)
 	waitFor(t, 60*time.Second, "the group to consume", func() bool { return col.count() == 42 })
+	// A RocketMQ 5 consumer holding 5 leases.
+	createTopic(t, c, "ZbxServerPop", 2)
+	sendN(t, newProducer(t, ns), "ZbxServerPop", "pop", 5)
+	adm, err := admin.New(ns, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	rt, err := adm.RuntimeInfo(broker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newPopClient(t, rt["grpcAddr"], "zbx-server-pop", "ZbxServerPopGroup", "ZbxServerPop").receiveN(t, 5, 10*time.Minute)
 	_, ctrls := startOneController(t)
 	agent := startAgent(t, agentBinary(t, "zabbix_agentd"))
 	_, agentPort, _ := strings.Cut(agent.addr, ":")
@@ -232,6 +246,13 @@ func TestZabbixServer(t *testing.T) {
 	lastValue(templates.Cluster, "rocketmq.group.backlog[ZbxServerGroup]", eq("0"))
 	lastValue(templates.Broker, "rocketmq.topic.put.today[ZbxServerOrders]", eq("42"))
 	lastValue(templates.Broker, "rocketmq.group.get.today[ZbxServerOrders,ZbxServerGroup]", eq("42"))
+	// The gRPC service and the POP consumer's leases.
+	lastValue(templates.Broker, "rocketmq.broker.grpc.enabled", eq("1"))
+	lastValue(templates.Broker, "rocketmq.broker.grpc.up", eq("1"))
+	lastValue(templates.Broker, "rocketmq.broker.grpc.consumers", eq("1"))
+	lastValue(templates.Broker, "rocketmq.broker.pop.inflight", eq("5"))
+	lastValue(templates.Cluster, "rocketmq.group.pop.inflight[ZbxServerPopGroup]", eq("5"))
+	lastValue(templates.Cluster, "rocketmq.group.clients[ZbxServerPopGroup]", eq("1"))
 	// Replication: the standalone ASYNC_MASTER has no slave and needs none;
 	// the one-peer controller leads.
 	lastValue(templates.Cluster, "rocketmq.controller.leader", eq("1"))

@@ -222,3 +222,20 @@ type StatsSeries struct {
 	Step   string       `json:"step"`
 	Points []StatsPoint `json:"points"`
 }
+
+// PopGroupStats is one consumer group's POP leases on a broker.
+type PopGroupStats struct {
+	// Inflight counts deliveries handed out and neither acknowledged nor
+	// expired yet (on every topic of the group, retry topic included).
+	Inflight int64 `json:"inflight"`
+	// Expired counts leases that ran out since the broker started: the
+	// message was redelivered (or sent to the dead-letter topic).
+	Expired int64 `json:"expired"`
+}
+
+// PopStats answers MQOPS_POP_STATS (10003): every group with POP leases
+// now or expired leases since the broker started. A broker without the
+// gRPC service answers an empty table.
+type PopStats struct {
+	Groups map[string]PopGroupStats `json:"groups"`
+}

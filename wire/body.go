@@ -286,6 +286,11 @@ type Connection struct {
 	ClientID   string `json:"clientId"`
 	Language   string `json:"language"`
 	Version    int    `json:"version"`
+	// mqops: a RocketMQ 5 (gRPC) client's own version string, e.g.
+	// 5.0.1-rc1; its Version is then the broker's, as Java's proxy sets
+	// for versions that name no MQVersion (ClientActivity.parseClientVersion).
+	ClientVersion string `json:"clientVersion,omitempty"`
+	Protocol      string `json:"protocol,omitempty"` // mqops: "grpc" for a RocketMQ 5 client
 }
 
 // Marshal encodes v compactly; bodies here never fail to encode.

@@ -76,6 +76,8 @@ const (
 	// statistics Java brokers do not keep (they answer 3).
 	MQOpsStatsToday  int32 = 10001
 	MQOpsStatsSeries int32 = 10002
+	// POP leases per consumer group (RocketMQ 5 consumers), for monitoring.
+	MQOpsPopStats int32 = 10003
 )
 
 // Response codes (apache/rocketmq rocketmq-all-4.9.8

@@ -2,6 +2,7 @@ package grpcsvc
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"time"
 
@@ -60,6 +61,27 @@ type client struct {
 	settings *v2.Settings
 	lastSeen time.Time
 	streams  int // open Telemetry streams
+	// From the Telemetry stream's headers and peer, for admin listings.
+	addr, language, version string
+}
+
+// ClientInfo is one 5.x client as the admin listings show it (Java lists
+// them with the remoting clients: ClientActivity.registerConsumer).
+type ClientInfo struct {
+	ClientID string
+	Addr     string // host:port of its Telemetry stream
+	Language string // x-mq-language, e.g. GO, NODE_JS, JAVA
+	Version  string // x-mq-client-version, e.g. 5.0.1-rc1
+	Type     v2.ClientType
+	// Consumers: the group and its subscriptions as the Settings say.
+	Group         string
+	Subscriptions []*v2.SubscriptionEntry
+}
+
+// ClientCounts are the 5.x clients the broker knows (with Settings) by
+// kind, and the Telemetry streams open.
+type ClientCounts struct {
+	Clients, Producers, Consumers, Streams int
 }
 
 // clientTable holds the Settings each client sent on its Telemetry
@@ -89,8 +111,9 @@ func (t *clientTable) connected(id string) bool {
 	return c != nil && c.streams > 0
 }
 
-// put stores a client's Settings; first reports its first Settings.
-func (t *clientTable) put(id string, s *v2.Settings) (first bool) {
+// put stores a client's Settings and who sent them; first reports its
+// first Settings.
+func (t *clientTable) put(id string, s *v2.Settings, addr, language, version string) (first bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c := t.m[id]
@@ -100,8 +123,54 @@ func (t *clientTable) put(id string, s *v2.Settings) (first bool) {
 	}
 	first = c.settings == nil
 	c.settings, c.lastSeen = s, time.Now()
+	c.addr, c.language, c.version = addr, language, version
 	return first
 }
+
+// consumers lists the clients whose Settings subscribe group.
+func (t *clientTable) consumers(group string) []ClientInfo {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []ClientInfo
+	for id, c := range t.m {
+		sub := c.settings.GetSubscription()
+		if sub == nil || sub.GetGroup().GetName() != group {
+			continue
+		}
+		out = append(out, ClientInfo{ClientID: id, Addr: c.addr, Language: c.language, Version: c.version,
+			Type: c.settings.GetClientType(), Group: group, Subscriptions: sub.GetSubscriptions()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ClientID < out[j].ClientID })
+	return out
+}
+
+func (t *clientTable) counts() ClientCounts {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var n ClientCounts
+	for _, c := range t.m {
+		n.Streams += max(c.streams, 0)
+		switch {
+		case c.settings == nil:
+		case c.settings.GetPublishing() != nil:
+			n.Clients++
+			n.Producers++
+		case c.settings.GetSubscription() != nil:
+			n.Clients++
+			n.Consumers++
+		default:
+			n.Clients++
+		}
+	}
+	return n
+}
+
+// Consumers lists the 5.x clients of a consumer group (those that sent
+// Settings on their Telemetry stream), by client id.
+func (s *Server) Consumers(group string) []ClientInfo { return s.clients.consumers(group) }
+
+// ClientCounts counts the 5.x clients and their open Telemetry streams.
+func (s *Server) ClientCounts() ClientCounts { return s.clients.counts() }
 
 // touch records a heartbeat; false for a client whose Settings are unknown.
 func (t *clientTable) touch(id string) bool {
@@ -209,9 +278,13 @@ func (s *Server) Telemetry(ss v2.MessagingService_TelemetryServer) error {
 			if err != nil {
 				return err
 			}
-			if s.clients.put(id, c.Settings) {
+			addr := ""
+			if p := peerHost(ctx); p != nil {
+				addr = p.String()
+			}
+			if s.clients.put(id, c.Settings, addr, header(ctx, hdrLanguage), header(ctx, hdrVersion)) {
 				s.log.Info("[GRPC_CLIENT] registered", "clientId", id, "type", c.Settings.GetClientType().String(),
-					"language", header(ctx, hdrLanguage), "version", header(ctx, hdrVersion), "remote", peerHost(ctx).String())
+					"language", header(ctx, hdrLanguage), "version", header(ctx, hdrVersion), "remote", addr)
 			}
 			if err := ts.send(&v2.TelemetryCommand{Status: statusOK(), Command: &v2.TelemetryCommand_Settings{Settings: reply}}); err != nil {
 				return nil

@@ -467,8 +467,8 @@ func TestConsumerRPCsSayNotImplemented(t *testing.T) {
 func TestClientExpiry(t *testing.T) {
 	ct := newClientTable()
 	pt := v2.ClientType_PRODUCER
-	ct.put("idle", &v2.Settings{ClientType: &pt})
-	ct.put("streaming", &v2.Settings{ClientType: &pt})
+	ct.put("idle", &v2.Settings{ClientType: &pt}, "", "", "")
+	ct.put("streaming", &v2.Settings{ClientType: &pt}, "", "", "")
 	ct.streamOpened("streaming")
 	if gone := ct.expire(time.Now().Add(-time.Minute)); len(gone) != 0 {
 		t.Fatalf("expired too early: %v", gone)
@@ -480,6 +480,36 @@ func TestClientExpiry(t *testing.T) {
 	}
 	if ct.touch("idle") || !ct.touch("streaming") {
 		t.Fatal("heartbeat after expiry")
+	}
+}
+
+// TestClientListing: a group's consumers are the clients whose Settings
+// subscribe it, with the stream's address, language and version; the
+// counts tell producers, consumers and open streams apart.
+func TestClientListing(t *testing.T) {
+	ct := newClientTable()
+	pt, st := v2.ClientType_PRODUCER, v2.ClientType_SIMPLE_CONSUMER
+	sub := func(g string) *v2.Settings {
+		return &v2.Settings{ClientType: &st, PubSub: &v2.Settings_Subscription{Subscription: &v2.Subscription{
+			Group: &v2.Resource{Name: g}, Subscriptions: []*v2.SubscriptionEntry{{Topic: &v2.Resource{Name: "T"}}}}}}
+	}
+	ct.put("p", &v2.Settings{ClientType: &pt, PubSub: &v2.Settings_Publishing{Publishing: &v2.Publishing{}}}, "10.0.0.1:1", "GO", "5.0.1-rc1")
+	ct.put("c2", sub("G"), "10.0.0.3:3", "NODE_JS", "1.0.8")
+	ct.put("c1", sub("G"), "10.0.0.2:2", "GO", "5.0.1-rc1")
+	ct.put("other", sub("H"), "10.0.0.4:4", "JAVA", "5.0.7")
+	ct.streamOpened("c1")
+	ct.streamOpened("c2")
+	ct.streamOpened("nosettings")
+	got := ct.consumers("G")
+	if len(got) != 2 || got[0].ClientID != "c1" || got[0].Addr != "10.0.0.2:2" || got[0].Language != "GO" || got[0].Version != "5.0.1-rc1" ||
+		got[0].Type != st || got[0].Subscriptions[0].GetTopic().GetName() != "T" || got[1].ClientID != "c2" || got[1].Language != "NODE_JS" {
+		t.Fatalf("consumers of G: %+v", got)
+	}
+	if got := ct.consumers("P"); len(got) != 0 {
+		t.Fatalf("consumers of a group nobody subscribes: %+v", got)
+	}
+	if n := ct.counts(); n != (ClientCounts{Clients: 4, Producers: 1, Consumers: 3, Streams: 3}) {
+		t.Fatalf("counts %+v", n)
 	}
 }
 

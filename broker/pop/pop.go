@@ -37,6 +37,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 
@@ -622,6 +623,13 @@ func (s *State) Inflight(group string) int {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
 	return s.inflight[group]
+}
+
+// InflightGroups counts the leases of every group that holds any.
+func (s *State) InflightGroups() map[string]int {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return maps.Clone(s.inflight)
 }
 
 // snapshot is the persisted form (config/popState.json).

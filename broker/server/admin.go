@@ -16,6 +16,7 @@ import (
 	"github.com/mqops/mqops/atomicfile"
 	"github.com/mqops/mqops/broker/clients"
 	"github.com/mqops/mqops/broker/config"
+	"github.com/mqops/mqops/broker/grpcsvc"
 	"github.com/mqops/mqops/broker/pop"
 	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/remoting"
@@ -335,6 +336,7 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 	kv["transactionHalfPending"] = strconv.FormatInt(b.tx.Pending(), 10)
 	b.addStatsRuntime(kv)
 	b.addHARuntime(kv)
+	b.addGrpcRuntime(kv)
 	b.replyBody(c, req, wire.Marshal(wire.KVTable{Table: kv}))
 }
 
@@ -504,18 +506,37 @@ func connectionOf(ch clients.Channel) wire.Connection {
 	return wire.Connection{ClientID: ch.ClientID, ClientAddr: ch.Conn.RemoteAddr().String(), Language: ch.Language, Version: ch.Version}
 }
 
-// handleConsumerConnections answers GET_CONSUMER_CONNECTION_LIST (203).
+// handleConsumerConnections answers GET_CONSUMER_CONNECTION_LIST (203):
+// the group's remoting clients and its RocketMQ 5 (gRPC) clients, as
+// Java's broker lists both once its proxy registered them.
 func (b *Broker) handleConsumerConnections(c *remoting.Conn, req *wire.Command) {
 	group := req.GetString("consumerGroup")
 	gi, ok := b.clients.Consumer(group)
-	if !ok {
+	var grpcClients []grpcsvc.ClientInfo
+	if b.grpc != nil {
+		grpcClients = b.grpc.srv.Consumers(group)
+	}
+	if !ok && len(grpcClients) == 0 {
 		c.ReplyCode(req, wire.ConsumerNotOnline, fmt.Sprintf("the consumer group[%s] not online", group))
 		return
 	}
-	cc := wire.ConsumerConnection{ConsumeFromWhere: gi.ConsumeFromWhere, ConsumeType: gi.ConsumeType, MessageModel: gi.MessageModel,
-		SubscriptionTable: gi.Subscriptions, ConnectionSet: []wire.Connection{}}
-	for _, ch := range gi.Channels {
-		cc.ConnectionSet = append(cc.ConnectionSet, connectionOf(ch))
+	cc := wire.ConsumerConnection{ConnectionSet: []wire.Connection{}, SubscriptionTable: map[string]wire.SubscriptionData{}}
+	if ok {
+		cc.ConsumeFromWhere, cc.ConsumeType, cc.MessageModel, cc.SubscriptionTable = gi.ConsumeFromWhere, gi.ConsumeType, gi.MessageModel, gi.Subscriptions
+		for _, ch := range gi.Channels {
+			cc.ConnectionSet = append(cc.ConnectionSet, connectionOf(ch))
+		}
+	} else {
+		cc.ConsumeFromWhere, cc.ConsumeType, cc.MessageModel = grpcConsumerDefaults(grpcClients[0])
+	}
+	for _, gc := range grpcClients {
+		cc.ConnectionSet = append(cc.ConnectionSet, wire.Connection{ClientID: gc.ClientID, ClientAddr: gc.Addr, Language: gc.Language,
+			Version: wire.Version, ClientVersion: gc.Version, Protocol: "grpc"})
+		for topic, sd := range grpcSubscriptions(gc) {
+			if _, dup := cc.SubscriptionTable[topic]; !dup {
+				cc.SubscriptionTable[topic] = sd
+			}
+		}
 	}
 	b.replyBody(c, req, wire.Marshal(cc))
 }

@@ -534,6 +534,8 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 		b.handleStatsToday(c, req)
 	case wire.MQOpsStatsSeries:
 		b.handleStatsSeries(c, req)
+	case wire.MQOpsPopStats:
+		b.handlePopStats(c, req)
 	case wire.NotifyBrokerRoleChanged:
 		b.handleNotifyRoleChanged(c, req)
 	case wire.GetBrokerEpochCache:

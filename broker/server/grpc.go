@@ -4,11 +4,15 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	v2 "github.com/apache/rocketmq-clients/golang/v5/protocol/v2"
+
 	"github.com/mqops/mqops/broker/grpcsvc"
 	"github.com/mqops/mqops/broker/store"
+	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -255,4 +259,77 @@ func (g grpcBackend) GrpcAddrs(want []string) map[string]string {
 		return s.addrs
 	}
 	return s.addrs // the last known, if any
+}
+
+// addGrpcRuntime adds the gRPC service's keys to GET_BROKER_RUNTIME_INFO
+// (none without enableProxy): its published address, the 5.x clients by
+// kind, their open Telemetry streams, and the POP leases in flight now
+// and expired since the start over every group.
+func (b *Broker) addGrpcRuntime(kv map[string]string) {
+	if b.grpc == nil {
+		return
+	}
+	n := b.grpc.srv.ClientCounts()
+	kv["grpcAddr"] = b.grpc.addr
+	kv["grpcClients"] = strconv.Itoa(n.Clients)
+	kv["grpcProducers"] = strconv.Itoa(n.Producers)
+	kv["grpcConsumers"] = strconv.Itoa(n.Consumers)
+	kv["grpcStreams"] = strconv.Itoa(n.Streams)
+	var inflight, expired int64
+	for _, gs := range b.pop.stats() {
+		inflight += gs.Inflight
+		expired += gs.Expired
+	}
+	kv["popInflight"] = strconv.FormatInt(inflight, 10)
+	kv["popExpired"] = strconv.FormatInt(expired, 10)
+}
+
+// handlePopStats answers MQOPS_POP_STATS: every group's POP leases in
+// flight and expired (an empty table without enableProxy).
+func (b *Broker) handlePopStats(c *remoting.Conn, req *wire.Command) {
+	body := wire.PopStats{Groups: map[string]wire.PopGroupStats{}}
+	if b.pop != nil {
+		body.Groups = b.pop.stats()
+	}
+	b.replyBody(c, req, wire.Marshal(body))
+}
+
+// grpcConsumerDefaults are the consume type, from where and message
+// model a group of 5.x clients shows (Java ClientActivity.registerConsumer:
+// CLUSTERING, CONSUME_FROM_LAST_OFFSET; SimpleConsumer actively).
+func grpcConsumerDefaults(c grpcsvc.ClientInfo) (from, typ, model string) {
+	typ = "CONSUME_PASSIVELY"
+	if c.Type == v2.ClientType_SIMPLE_CONSUMER {
+		typ = "CONSUME_ACTIVELY"
+	}
+	return "CONSUME_FROM_LAST_OFFSET", typ, "CLUSTERING"
+}
+
+// grpcSubscriptions converts a 5.x client's subscriptions to remoting
+// SubscriptionData (Java FilterAPI.build), by topic.
+func grpcSubscriptions(c grpcsvc.ClientInfo) map[string]wire.SubscriptionData {
+	out := make(map[string]wire.SubscriptionData, len(c.Subscriptions))
+	for _, e := range c.Subscriptions {
+		topic := e.GetTopic().GetName()
+		if ns := e.GetTopic().GetResourceNamespace(); ns != "" {
+			topic = ns + "%" + topic
+		}
+		sd := wire.SubscriptionData{Topic: topic, ExpressionType: "TAG", SubString: strings.TrimSpace(e.GetExpression().GetExpression()), TagsSet: []string{}}
+		if e.GetExpression().GetType() == v2.FilterType_SQL {
+			sd.ExpressionType = "SQL92"
+		} else {
+			if sd.SubString == "" {
+				sd.SubString = "*"
+			}
+			if sd.SubString != "*" {
+				for _, tag := range strings.Split(sd.SubString, "||") {
+					if tag = strings.TrimSpace(tag); tag != "" {
+						sd.TagsSet = append(sd.TagsSet, tag)
+					}
+				}
+			}
+		}
+		out[topic] = sd
+	}
+	return out
 }

@@ -49,6 +49,34 @@ type popEngine struct {
 	mu      sync.Mutex
 	waiters map[string][]chan struct{} // topic → receives waiting for a message
 	rr      atomic.Uint32              // rotating first queue of receives
+
+	// expired counts each group's leases that ran out since the start
+	// (MQOPS_POP_STATS, runtime key popExpired).
+	emu     sync.Mutex
+	expired map[string]int64
+}
+
+// expiredOne counts one expired lease of group.
+func (p *popEngine) expiredOne(group string) {
+	p.emu.Lock()
+	p.expired[group]++
+	p.emu.Unlock()
+}
+
+// stats is every group's leases in flight and expired.
+func (p *popEngine) stats() map[string]wire.PopGroupStats {
+	out := map[string]wire.PopGroupStats{}
+	for g, n := range p.state.InflightGroups() {
+		out[g] = wire.PopGroupStats{Inflight: int64(n)}
+	}
+	p.emu.Lock()
+	for g, n := range p.expired {
+		gs := out[g]
+		gs.Expired = n
+		out[g] = gs
+	}
+	p.emu.Unlock()
+	return out
 }
 
 // openPop loads the POP engine that the gRPC service and the HTTP
@@ -81,7 +109,7 @@ func (b *Broker) grpcClientConnected(id string) bool {
 }
 
 func newPopEngine(offsets *meta.Offsets, groups *meta.Groups, dir string) (*popEngine, error) {
-	p := &popEngine{state: pop.New(offsets), path: dir + "/" + popStateFile, waiters: map[string][]chan struct{}{}}
+	p := &popEngine{state: pop.New(offsets), path: dir + "/" + popStateFile, waiters: map[string][]chan struct{}{}, expired: map[string]int64{}}
 	p.state.SetOrderly(func(group string) bool { return orderly(groups.Lookup(group)) })
 	if err := p.state.Load(p.path); err != nil {
 		return nil, err
@@ -543,6 +571,7 @@ func (b *Broker) revive(now int64) {
 			continue
 		}
 		b.pop.state.Finish(e)
+		b.pop.expiredOne(e.Key.Group)
 	}
 }
 

@@ -164,7 +164,10 @@ type Connection struct {
 	ClientAddr  string `json:"clientAddr"`
 	Language    string `json:"language"`
 	Version     int    `json:"version"`
-	VersionDesc string `json:"versionDesc"`
+	VersionDesc string `json:"versionDesc"` // a RocketMQ 5 client's own version, e.g. 5.0.1-rc1
+	// Protocol is "remoting", or "grpc" for a RocketMQ 5 client (mqops
+	// brokers list those too).
+	Protocol string `json:"protocol"`
 }
 
 // ConsumerConnection merges the group's connections as seen by every
@@ -263,7 +266,15 @@ func (a *Admin) ProducerConnection(group, topic string) ([]Connection, error) {
 
 func addConnections(dst map[string]Connection, set []wire.Connection) {
 	for _, c := range set {
-		dst[c.ClientID] = Connection{ClientID: c.ClientID, ClientAddr: c.ClientAddr, Language: c.Language, Version: c.Version, VersionDesc: VersionDesc(c.Version)}
+		conn := Connection{ClientID: c.ClientID, ClientAddr: c.ClientAddr, Language: c.Language, Version: c.Version,
+			VersionDesc: VersionDesc(c.Version), Protocol: "remoting"}
+		if c.Protocol == "grpc" {
+			conn.Protocol = "grpc"
+			if c.ClientVersion != "" {
+				conn.VersionDesc = c.ClientVersion
+			}
+		}
+		dst[c.ClientID] = conn
 	}
 }
 

@@ -185,16 +185,24 @@ func (a *Admin) RunningInfo(broker, group, clientID string, jstack bool) (*Consu
 	return nil, lastErr
 }
 
-// GroupRunningInfo asks every online client of a group for its running
-// info (GET_CONSUMER_CONNECTION_LIST, then 307 per client), by client id.
+// GroupRunningInfo asks every online remoting client of a group for its
+// running info (GET_CONSUMER_CONNECTION_LIST, then 307 per client), by
+// client id. RocketMQ 5 (gRPC) clients are left out: the broker cannot
+// relay 307 to them.
 func (a *Admin) GroupRunningInfo(broker, group string, jstack bool) ([]*ConsumerRunningInfo, error) {
 	cc, err := a.ConsumerConnection(group)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*ConsumerRunningInfo, len(cc.Connections))
+	var conns []Connection
+	for _, c := range cc.Connections {
+		if c.Protocol != "grpc" {
+			conns = append(conns, c)
+		}
+	}
+	out := make([]*ConsumerRunningInfo, len(conns))
 	err = FanOut(len(out), a.parallel, func(i int) (err error) {
-		out[i], err = a.RunningInfo(broker, group, cc.Connections[i].ClientID, jstack)
+		out[i], err = a.RunningInfo(broker, group, conns[i].ClientID, jstack)
 		return err
 	})
 	if err != nil {

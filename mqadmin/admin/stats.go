@@ -247,3 +247,21 @@ func (a *Admin) StatsSeries(topic, group, step string, from, to int64) (*wire.St
 	sort.Slice(out.Points, func(i, j int) bool { return out.Points[i].Time < out.Points[j].Time })
 	return out, nil
 }
+
+// PopStats reads one broker's POP leases per consumer group
+// (MQOPS_POP_STATS, 10003): in flight now and expired since it started.
+// Brokers without the request (Java) answer REQUEST_CODE_NOT_SUPPORTED.
+func (a *Admin) PopStats(addr string) (*wire.PopStats, error) {
+	resp, err := a.call(addr, wire.MQOpsPopStats, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("POP stats of %s: %w", addr, err)
+	}
+	var ps wire.PopStats
+	if err := decode(resp, "POP stats", &ps); err != nil {
+		return nil, err
+	}
+	if ps.Groups == nil {
+		ps.Groups = map[string]wire.PopGroupStats{}
+	}
+	return &ps, nil
+}

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -106,6 +107,9 @@ type QueueStatus struct {
 	MinOffset           int64  `json:"minOffset"`
 	MaxOffset           int64  `json:"maxOffset"`
 	LastUpdateTimestamp int64  `json:"lastUpdateTimestamp"`
+	// MessageType is the topic's message.type on this broker (RocketMQ
+	// 5's attribute; "" when the broker's topic table could not be read).
+	MessageType string `json:"messageType"`
 }
 
 // TopicStatus returns every queue of a topic on every master of its route,
@@ -124,10 +128,12 @@ func (a *Admin) TopicStatus(topic string) ([]QueueStatus, error) {
 	if err != nil {
 		return nil, err
 	}
+	types := a.TopicMessageTypes(topic, rd)
 	var out []QueueStatus
 	for _, st := range stats {
 		for mq, o := range st.OffsetTable {
-			out = append(out, QueueStatus{BrokerName: mq.BrokerName, QueueID: mq.QueueID, MinOffset: o.MinOffset, MaxOffset: o.MaxOffset, LastUpdateTimestamp: o.LastUpdateTimestamp})
+			out = append(out, QueueStatus{BrokerName: mq.BrokerName, QueueID: mq.QueueID, MinOffset: o.MinOffset, MaxOffset: o.MaxOffset,
+				LastUpdateTimestamp: o.LastUpdateTimestamp, MessageType: types[mq.BrokerName]})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -218,6 +224,39 @@ func (a *Admin) BrokerTopicConfigs(addr string) (*wire.TopicConfigSerializeWrapp
 		return nil, err
 	}
 	return &w, nil
+}
+
+// MessageTypes maps every topic on the masters t selects to its
+// message.type (RocketMQ 5's topic attribute, NORMAL when unset), asking
+// the masters at once; where masters disagree the types are sorted and
+// joined by ",". A master that does not answer adds nothing.
+func (a *Admin) MessageTypes(t Target) (map[string]string, error) {
+	masters, err := a.Brokers(t)
+	if err != nil {
+		return nil, err
+	}
+	tables := make([]*wire.TopicConfigSerializeWrapper, len(masters))
+	_ = FanOut(len(masters), a.parallel, func(i int) error {
+		tables[i], _ = a.BrokerTopicConfigs(masters[i].Addr)
+		return nil
+	})
+	seen := map[string][]string{}
+	for _, w := range tables {
+		if w == nil {
+			continue
+		}
+		for name, tc := range w.TopicConfigTable {
+			if tc != nil && !slices.Contains(seen[name], tc.MessageType()) {
+				seen[name] = append(seen[name], tc.MessageType())
+			}
+		}
+	}
+	out := make(map[string]string, len(seen))
+	for name, ts := range seen {
+		slices.Sort(ts)
+		out[name] = strings.Join(ts, ",")
+	}
+	return out, nil
 }
 
 // TopicMessageTypes maps each master of a route to the topic's

@@ -388,6 +388,10 @@ echo "mqops_broker_master_role: SYNC_MASTER" >>"$work/inventory/host_vars/mq1.ym
 for h in mq1 mq2; do
 	echo "mqops_namesrv_enable_controller: true" >>"$work/inventory/host_vars/$h.yml"
 done
+# broker-a's master and broker-b also serve RocketMQ 5's gRPC protocol.
+for h in mq1 mq3; do
+	echo "mqops_broker_grpc_enable: true" >>"$work/inventory/host_vars/$h.yml"
+done
 # broker-d (step 10) runs in controller mode: the controllers of mq1-mq3
 # pick its master.
 for h in mq7 mq8 mq9; do
@@ -504,6 +508,26 @@ grep -qx 'brokerRole=SYNC_MASTER' "$work/mq1/etc/broker.conf" || die "mq1's brok
 grep -qx 'haListenPort=10912' "$work/mq1/etc/broker.conf" || die "mq1's broker.conf lacks haListenPort=10912"
 task_ok "$work/deploy.log" "Wait until the slave's commit log reaches it and the master reports an in-sync slave" mq2 || die "deploy.yml did not check the slave replicates"
 echo "ok: mq1 is broker-a's SYNC_MASTER (HA port 10912), mq2 its slave, checked to replicate by the play"
+# grpc_answers HOST: a QueryRoute without a client id over TLS with HTTP/2,
+# as the Go v5 client dials, answers gRPC OK with the MessagingService's
+# CLIENT_ID_REQUIRED status in the body: the broker's gRPC service itself.
+grpc_answers() {
+	local out
+	out=$(printf '\0\0\0\0\0' | curl -sSk --http2 --max-time 10 -D "$work/grpc-$1.headers" -X POST \
+		-H 'content-type: application/grpc' -H 'te: trailers' --data-binary @- \
+		"https://${ip[$1]}:8081/apache.rocketmq.v2.MessagingService/QueryRoute" | tr -d '\0') || return 1
+	grep -qi '^grpc-status: 0' "$work/grpc-$1.headers" && [[ $out == *"x-mq-client-id header is required"* ]]
+}
+for h in mq1 mq3; do
+	grep -qx 'enableProxy=true' "$work/$h/etc/broker.conf" && grep -qx 'grpcServerPort=8081' "$work/$h/etc/broker.conf" ||
+		die "$h's broker.conf does not enable the gRPC service on 8081"
+	grpc_answers "$h" || die "$h: the gRPC port ${ip[$h]}:8081 does not answer as MessagingService: $(cat "$work/grpc-$h.headers" 2>/dev/null)"
+done
+task_ok "$work/deploy.log" "Ask each name server for the broker's published gRPC address" mq1 mq3 ||
+	die "deploy.yml did not check the gRPC port and its published address on mq1 and mq3"
+! grep -q '^enableProxy' "$work/mq2/etc/broker.conf" || die "mq2's broker.conf enables the gRPC service"
+! grpc_answers mq2 || die "mq2 serves gRPC without mqops_broker_grpc_enable"
+echo "ok: mq1 and mq3 answer gRPC on 8081 (health-checked and published by the play); mq2 does not serve it"
 check_process mq3 nsaddr mqnsaddr
 check_process mq3 controller mqcontroller
 for h in mq1 mq2; do

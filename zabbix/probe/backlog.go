@@ -25,9 +25,15 @@ type GroupBacklog struct {
 	DLQ int64 `json:"dlq"`
 	// LagSeconds is how long the oldest unconsumed message has waited.
 	LagSeconds int64   `json:"lagSeconds"`
-	Clients    int     `json:"clients"` // online consumer instances
+	Clients    int     `json:"clients"` // online consumer instances, RocketMQ 5 (gRPC) clients included
 	ConsumeTPS float64 `json:"consumeTps"`
 	Topics     int     `json:"topics"`
+	// POP (RocketMQ 5 consumers) leases over the masters: in flight now,
+	// the most on one master (a broker refuses receives past its
+	// popInflightMessageThreshold), and expired since the brokers started.
+	PopInflight    int64 `json:"popInflight"`
+	PopInflightMax int64 `json:"popInflightMax"`
+	PopExpired     int64 `json:"popExpired"`
 }
 
 // PairBacklog is a group's state on one topic.
@@ -124,6 +130,23 @@ func ClusterBacklog(namesrv, cluster string) *Backlog {
 		l.gb.LagSeconds = max(l.gb.LagSeconds, l.lag)
 		if l.p != nil {
 			l.p.LagSeconds = max(l.p.LagSeconds, l.lag)
+		}
+	}
+	// POP leases: a master that does not keep them (Java) adds nothing.
+	pops := make([]*wire.PopStats, len(masters))
+	_ = admin.FanOut(len(masters), a.Parallel(), func(i int) error {
+		pops[i], _ = a.PopStats(masters[i].Addr)
+		return nil
+	})
+	for _, ps := range pops {
+		if ps == nil {
+			continue
+		}
+		for g, s := range ps.Groups {
+			gb := out.group(g)
+			gb.PopInflight += s.Inflight
+			gb.PopInflightMax = max(gb.PopInflightMax, s.Inflight)
+			gb.PopExpired += s.Expired
 		}
 	}
 	for g, gb := range out.Groups {

@@ -9,7 +9,9 @@
 package probe
 
 import (
+	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,6 +80,22 @@ type BrokerStatus struct {
 	// log and theirs.
 	Slaves   int   `json:"slaves"`
 	SlaveLag int64 `json:"slaveLagBytes"`
+	// The RocketMQ 5 gRPC service (enableProxy): GrpcEnabled is 1 when the
+	// broker reports one (runtime key grpcAddr), GrpcUp 1 when its port
+	// accepts a connection from here (the host of Addr, the port of
+	// grpcAddr); the 5.x clients by kind and their open Telemetry
+	// streams; POP leases in flight now and expired since the broker
+	// started, over every group.
+	GrpcEnabled   int    `json:"grpcEnabled"`
+	GrpcUp        int    `json:"grpcUp"`
+	GrpcAddr      string `json:"grpcAddr"`
+	GrpcError     string `json:"grpcError,omitempty"`
+	GrpcClients   int64  `json:"grpcClients"`
+	GrpcProducers int64  `json:"grpcProducers"`
+	GrpcConsumers int64  `json:"grpcConsumers"`
+	GrpcStreams   int64  `json:"grpcStreams"`
+	PopInflight   int64  `json:"popInflight"`
+	PopExpired    int64  `json:"popExpired"`
 }
 
 // Store states (StoreStateCode, the templates' value map "Store state").
@@ -124,6 +142,7 @@ func Broker(addr, namesrv string) *BrokerStatus {
 	}
 	st.Up = 1
 	st.fill(rt, cfg, time.Now())
+	st.grpcPort()
 	if namesrv == "" {
 		namesrv = cfg["namesrvAddr"]
 	}
@@ -173,6 +192,34 @@ func (st *BrokerStatus) fill(rt, cfg map[string]string, now time.Time) {
 	st.DispatchBehind = num(rt, "dispatchBehindBytes")
 	st.FlushBehind = num(rt, "remainHowManyDataToFlush")
 	st.CommitLogMax = num(rt, "commitLogMaxOffset")
+	if st.GrpcAddr = rt["grpcAddr"]; st.GrpcAddr != "" {
+		st.GrpcEnabled = 1
+	}
+	st.GrpcClients, st.GrpcProducers = num(rt, "grpcClients"), num(rt, "grpcProducers")
+	st.GrpcConsumers, st.GrpcStreams = num(rt, "grpcConsumers"), num(rt, "grpcStreams")
+	st.PopInflight, st.PopExpired = num(rt, "popInflight"), num(rt, "popExpired")
+}
+
+// grpcPort checks the gRPC port accepts a connection, on the host the
+// agent reaches the broker by: the published address carries brokerIP1,
+// which a host-local check need not be able to reach.
+func (st *BrokerStatus) grpcPort() {
+	if st.GrpcEnabled == 0 {
+		return
+	}
+	_, port, err := net.SplitHostPort(st.GrpcAddr)
+	host, _, herr := net.SplitHostPort(st.Addr)
+	if err != nil || herr != nil {
+		st.GrpcError = fmt.Sprintf("gRPC address %q or broker address %q is not host:port", st.GrpcAddr, st.Addr)
+		return
+	}
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(host, port), Timeout)
+	if err != nil {
+		st.GrpcError = err.Error()
+		return
+	}
+	c.Close()
+	st.GrpcUp = 1
 }
 
 // registration counts the name servers listing the broker and, for a

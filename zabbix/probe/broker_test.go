@@ -92,3 +92,37 @@ func TestClusterMasterSendProblem(t *testing.T) {
 		}
 	}
 }
+
+// The gRPC port is checked on the host the broker is reached by, at the
+// port of the address the broker publishes; without grpcAddr there is no
+// service to check.
+func TestGrpcPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	var st BrokerStatus
+	st.Addr = "127.0.0.1:10911"
+	st.fill(runtime("grpcAddr", "192.0.2.1:"+port, "grpcClients", "3", "grpcConsumers", "2", "grpcProducers", "1", "grpcStreams", "3",
+		"popInflight", "7", "popExpired", "4"), map[string]string{}, time.Now())
+	st.grpcPort()
+	if st.GrpcEnabled != 1 || st.GrpcUp != 1 || st.GrpcError != "" || st.GrpcClients != 3 || st.GrpcConsumers != 2 || st.GrpcProducers != 1 ||
+		st.GrpcStreams != 3 || st.PopInflight != 7 || st.PopExpired != 4 {
+		t.Errorf("gRPC port open: %+v", st)
+	}
+	l.Close()
+	st.GrpcUp = 0
+	st.grpcPort()
+	if st.GrpcUp != 0 || st.GrpcError == "" {
+		t.Errorf("gRPC port closed: up %d error %q", st.GrpcUp, st.GrpcError)
+	}
+	var off BrokerStatus
+	off.Addr = st.Addr
+	off.fill(runtime(), map[string]string{}, time.Now())
+	off.grpcPort()
+	if off.GrpcEnabled != 0 || off.GrpcUp != 0 || off.GrpcError != "" {
+		t.Errorf("no gRPC service: %+v", off)
+	}
+}

@@ -63,6 +63,7 @@ func brokerTemplate() *tpl {
 	lldMacros(t)
 	t.valueMap("Service state", "0", "Down", "1", "Up")
 	t.valueMap("Broker permission", "0", "None", "2", "Write only", "4", "Read only", "6", "Read-write")
+	t.valueMap("Enabled", "0", "Off", "1", "On")
 	t.valueMap("Store state", "0", "OK", "1", "Disk full", "2", "Failed", "3", "Closed", "4", "Unknown")
 
 	const (
@@ -94,6 +95,15 @@ func brokerTemplate() *tpl {
 		t.fn("last", "rocketmq.broker.build", "#1")+"<>"+t.fn("last", "rocketmq.broker.build", "#2")+" and length("+t.fn("last", "rocketmq.broker.build")+")>0",
 		"INFO", "notice", "")
 	verChanged.ManualClose = "YES"
+	const (
+		grpcEnabled = "rocketmq.broker.grpc.enabled"
+		grpcUp      = "rocketmq.broker.grpc.up"
+	)
+	grpcDown := t.trigger("RocketMQ broker: gRPC port does not answer",
+		t.fn("max", grpcUp, "3m")+"=0 and "+t.fn("last", grpcEnabled)+"=1", "HIGH", "availability",
+		"The broker serves RocketMQ 5's gRPC protocol but its port has refused connections from this host for 3 minutes: 5.x "+
+			"clients (any language) cannot send or receive through this broker. Check the broker's log for [SERVE] gRPC server "+
+			"stopped, and a firewall in front of grpcServerPort.", notUp)
 	restarted := t.trigger("RocketMQ broker: broker has been restarted", t.fn("last", "rocketmq.broker.uptime")+"<10m", "INFO", "notice", "")
 	restarted.ManualClose = "YES"
 
@@ -212,6 +222,19 @@ func brokerTemplate() *tpl {
 		t.dep(broker, "RocketMQ broker: slaves", "rocketmq.broker.ha.slaves", "$.slaves", vtUint, "", "replication", ""),
 		withTriggers(t.dep(broker, "RocketMQ broker: slave lag", "rocketmq.broker.ha.lag", "$.slaveLagBytes", vtUint, "B", "replication", ""),
 			t.trigger("RocketMQ broker: slave falls behind", t.fn("min", "rocketmq.broker.ha.lag", "5m")+">{$RMQ.HA.LAG.MAX.WARN}", "WARNING", "availability", "")),
+		withMap(withDesc(t.dep(broker, "RocketMQ broker: gRPC service", grpcEnabled, "$.grpcEnabled", vtUint, "", "grpc", "0", discardHeartbeat("1h")),
+			"On when the broker serves RocketMQ 5's gRPC protocol (enableProxy)."), "Enabled"),
+		withTriggers(withMap(withDesc(t.dep(broker, "RocketMQ broker: gRPC port state", grpcUp, "$.grpcUp", vtUint, "", "grpc", "0"),
+			"Whether the gRPC port the broker publishes accepts a connection from this host."), "Service state"), grpcDown),
+		t.dep(broker, "RocketMQ broker: gRPC clients", "rocketmq.broker.grpc.clients", "$.grpcClients", vtUint, "", "grpc", "0"),
+		t.dep(broker, "RocketMQ broker: gRPC producers", "rocketmq.broker.grpc.producers", "$.grpcProducers", vtUint, "", "grpc", "0"),
+		t.dep(broker, "RocketMQ broker: gRPC consumers", "rocketmq.broker.grpc.consumers", "$.grpcConsumers", vtUint, "", "grpc", "0"),
+		withDesc(t.dep(broker, "RocketMQ broker: gRPC telemetry streams", "rocketmq.broker.grpc.streams", "$.grpcStreams", vtUint, "", "grpc", "0"),
+			"Open Telemetry streams: every live 5.x client keeps one (Settings, transaction checks)."),
+		withDesc(t.dep(broker, "RocketMQ broker: POP messages in flight", "rocketmq.broker.pop.inflight", "$.popInflight", vtUint, "msg", "grpc", "0"),
+			"Messages 5.x consumers received from this broker and have not acknowledged yet, over every group."),
+		withDesc(t.dep(broker, "RocketMQ broker: POP leases expired", "rocketmq.broker.pop.expired", "$.popExpired", vtUint, "msg", "grpc", "0", simpleChange),
+			"Deliveries not acknowledged within their invisible duration since the last check, over every group (delivered again)."),
 
 		t.master("RocketMQ broker: get log counts", logs, "1m", "mqops-zbx logs: running counts of broker.log, store.log and storeerror.log records."),
 		withTriggers(t.dep(logs, "RocketMQ broker: registration failures", "rocketmq.broker.log.register_failed", "$.registerFailed", vtUint, "", "logs", "", simpleChange),
@@ -248,6 +271,8 @@ func brokerTemplate() *tpl {
 	t.graph("RocketMQ broker: Put/Get TPS", "rocketmq.broker.put.tps", "rocketmq.broker.get.tps")
 	t.graph("RocketMQ broker: Disk usage", "rocketmq.broker.disk.commitlog.pused", "rocketmq.broker.disk.cq.pused", `vfs.fs.size[{$RMQ.STORE.PATH},pused]`)
 	t.graph("RocketMQ broker: Queue wait and page cache", "rocketmq.broker.sendq.wait", "rocketmq.broker.pagecache.lock")
+	t.graph("RocketMQ broker: gRPC clients and POP leases", "rocketmq.broker.grpc.clients", "rocketmq.broker.grpc.streams",
+		"rocketmq.broker.pop.inflight", "rocketmq.broker.pop.expired")
 	t.graph("RocketMQ broker: Store events", "rocketmq.broker.log.disk_full", fsyncLog, "rocketmq.broker.log.corruption",
 		"rocketmq.broker.log.unread_deleted", "rocketmq.broker.log.retention_blocked", "rocketmq.broker.log.cq_blocked", "rocketmq.broker.log.cq_rebuilt")
 
@@ -299,6 +324,7 @@ func brokerTemplate() *tpl {
 				graphWidget(12, 6, 12, 5, t.Name, "RocketMQ broker: Disk usage"),
 				graphWidget(0, 11, 12, 5, t.Name, "RocketMQ broker: Queue wait and page cache"),
 				graphWidget(12, 11, 12, 5, t.Name, "RocketMQ broker: Store events"),
+				graphWidget(0, 16, 12, 5, t.Name, "RocketMQ broker: gRPC clients and POP leases"),
 			}},
 			{Name: "Business", Widgets: []Widget{
 				itemWidget(0, 0, 12, 3, "Produced today", t.Name, "rocketmq.broker.put.today"),

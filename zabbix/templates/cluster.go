@@ -55,6 +55,8 @@ func clusterTemplate() *tpl {
 	t.macro("{$RMQ.CLUSTER.MASTERS.MIN}", "1", "Writable masters the cluster needs.")
 	t.macro("{$RMQ.GROUP.BACKLOG.MAX.WARN}", "10000", "Backlog (messages) worth a warning (context: group).")
 	t.macro("{$RMQ.GROUP.BACKLOG.MAX.HIGH}", "100000", "Backlog (messages) worth a high alert (context: group).")
+	t.macro("{$RMQ.GROUP.POP.EXPIRED.MAX.WARN}", "100", "POP leases (RocketMQ 5 consumers) that may expire in 10 minutes (context: group).")
+	t.macro("{$RMQ.GROUP.POP.INFLIGHT.MAX.WARN}", "8000", "POP messages in flight on one broker worth a warning, below its popInflightMessageThreshold (context: group).")
 	t.macro("{$RMQ.GROUP.LAG.MAX.WARN}", "300", "Seconds the oldest unconsumed message may wait (context: group).")
 	t.macro("{$RMQ.CANARY.TOPIC}", "MQOPS_CANARY", "Canary topic, created on masters that lack it.")
 	t.macro("{$RMQ.CANARY.GROUP}", "MQOPS_CANARY_GROUP", "Canary producer and consumer group.")
@@ -173,12 +175,17 @@ func clusterTemplate() *tpl {
 		"rocketmq.cluster.topic.put.minute[{#TOPIC}]", "rocketmq.cluster.topic.put.5m[{#TOPIC}]")}
 
 	groups := t.discovery("Consumer groups", `rocketmq.cluster.group.discovery["{$RMQ.NAMESRV.ADDR}","{$RMQ.CLUSTER.NAME}"]`, "Consumer groups of the cluster.", groupFilter())
-	groupItem := func(master, name, key, path, vt, units string) Item {
-		it := t.dep(master, "Group {#GROUP}: "+name, key+"[{#GROUP}]", "$.groups['{#GROUP}']."+path, vt, units, "business", "0")
+	groupItem := func(master, name, key, path, vt, units string, more ...Step) Item {
+		it := t.dep(master, "Group {#GROUP}: "+name, key+"[{#GROUP}]", "$.groups['{#GROUP}']."+path, vt, units, "business", "0", more...)
 		it.Tags = append(it.Tags, Tag{"group", "{#GROUP}"})
 		return it
 	}
 	backlogKey, minuteKey := "rocketmq.group.backlog[{#GROUP}]", "rocketmq.group.get.minute[{#GROUP}]"
+	const (
+		popInflight    = "rocketmq.group.pop.inflight"
+		popInflightMax = "rocketmq.group.pop.inflight.max"
+		popExpired     = "rocketmq.group.pop.expired"
+	)
 	high := t.trigger("Group {#GROUP}: backlog above {$RMQ.GROUP.BACKLOG.MAX.HIGH:\"{#GROUP}\"}",
 		t.fn("min", backlogKey, "5m")+`>{$RMQ.GROUP.BACKLOG.MAX.HIGH:"{#GROUP}"}`, "HIGH", "performance", "")
 	groups.ItemPrototypes = []Item{
@@ -190,6 +197,13 @@ func clusterTemplate() *tpl {
 		groupItem(business, "consumed today", "rocketmq.group.get.today", "today", vtUint, "msg"),
 		groupItem(business, "consumed last minute", "rocketmq.group.get.minute", "minute", vtUint, "msg"),
 		groupItem(business, "consume TPS", "rocketmq.group.get.tps", "tps", vtFloat, "msg/s"),
+		withDesc(groupItem(backlog, "POP messages in flight", popInflight, "popInflight", vtUint, "msg"),
+			"Messages RocketMQ 5 (gRPC) consumers received and have not acknowledged yet, over the masters (leases held)."),
+		withDesc(groupItem(backlog, "POP messages in flight, most on one broker", popInflightMax, "popInflightMax", vtUint, "msg"),
+			"A broker refuses this group's receives (TOO_MANY_REQUESTS) past its popInflightMessageThreshold (10000 by default)."),
+		withDesc(groupItem(backlog, "POP leases expired", popExpired, "popExpired", vtUint, "msg", simpleChange),
+			"Deliveries not acknowledged within their invisible duration since the last check (the masters count since they started): "+
+				"each is delivered again with its attempt count raised, and past the group's retries goes to %DLQ%{#GROUP}."),
 	}
 	groups.TriggerPrototypes = []Trigger{
 		high,
@@ -204,6 +218,15 @@ func clusterTemplate() *tpl {
 			t.fn("min", "rocketmq.group.lag[{#GROUP}]", "5m")+`>{$RMQ.GROUP.LAG.MAX.WARN:"{#GROUP}"}`, "WARNING", "performance", ""),
 		t.trigger("Group {#GROUP}: dead-letter queue grew", t.fn("change", "rocketmq.group.dlq.size[{#GROUP}]")+">0", "WARNING", "notice",
 			"Messages that failed every retry went to %DLQ%{#GROUP}."),
+		t.trigger("Group {#GROUP}: more than {$RMQ.GROUP.POP.EXPIRED.MAX.WARN:\"{#GROUP}\"} POP leases expired in 10 minutes",
+			t.fn("sum", popExpired+"[{#GROUP}]", "10m")+`>{$RMQ.GROUP.POP.EXPIRED.MAX.WARN:"{#GROUP}"}`, "WARNING", "performance",
+			"RocketMQ 5 consumers of the group let deliveries run past their invisible duration without an ack: they crash, take "+
+				"longer than the invisible duration, or fail the messages (a nack). Each is delivered again later; check the "+
+				"consumers' logs and processing time, or raise their invisible duration."),
+		t.trigger("Group {#GROUP}: POP messages in flight above {$RMQ.GROUP.POP.INFLIGHT.MAX.WARN:\"{#GROUP}\"} on a broker",
+			t.fn("min", popInflightMax+"[{#GROUP}]", "5m")+`>{$RMQ.GROUP.POP.INFLIGHT.MAX.WARN:"{#GROUP}"}`, "WARNING", "performance",
+			"Received but unacknowledged messages pile up on one broker for 5 minutes; at popInflightMessageThreshold (10000 by "+
+				"default) the broker refuses the group's receives. Consumers receive faster than they acknowledge."),
 	}
 	groups.GraphPrototypes = []Graph{t.graphPrototype("Group {#GROUP}: backlog", backlogKey, "rocketmq.group.retry.backlog[{#GROUP}]")}
 

@@ -28,9 +28,9 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 func PrintConnections(p *output.Printer, conns []admin.Connection) error {
 	rows := make([][]string, len(conns))
 	for i, c := range conns {
-		rows[i] = []string{c.ClientID, c.ClientAddr, c.Language, c.VersionDesc}
+		rows[i] = []string{c.ClientID, c.ClientAddr, c.Language, c.VersionDesc, c.Protocol}
 	}
-	return p.Table([]string{"#ClientId", "#ClientAddr", "#Language", "#Version"}, rows)
+	return p.Table([]string{"#ClientId", "#ClientAddr", "#Language", "#Version", "#Protocol"}, rows)
 }
 
 func i64(v int64) string { return strconv.FormatInt(v, 10) }

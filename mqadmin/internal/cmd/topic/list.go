@@ -31,9 +31,10 @@ func newListCmd(f *cmdutil.Factory) *cobra.Command {
 
 // TopicGroups is one row of topic list --groups.
 type TopicGroups struct {
-	Cluster string   `json:"cluster"`
-	Topic   string   `json:"topic"`
-	Groups  []string `json:"groups"`
+	Cluster     string   `json:"cluster"`
+	Topic       string   `json:"topic"`
+	Groups      []string `json:"groups"`
+	MessageType string   `json:"messageType"` // RocketMQ 5's message.type on the masters
 }
 
 // RunList prints the topics.
@@ -47,15 +48,21 @@ func RunList(f *cmdutil.Factory, o *ListOptions) error {
 		return err
 	}
 	p := f.Printer()
+	if !o.Groups && p.IsJSON() {
+		return p.JSON(topics) // names only: scripts (and roles/mqops_broker_metadata) read this list
+	}
+	// Each topic's message.type from the masters' topic tables ("" for a
+	// topic no master answered for, e.g. a name server's own).
+	types, err := a.MessageTypes(admin.Target{})
+	if err != nil {
+		return err
+	}
 	if !o.Groups {
-		if p.IsJSON() {
-			return p.JSON(topics)
-		}
 		rows := make([][]string, len(topics))
 		for i, t := range topics {
-			rows[i] = []string{t}
+			rows[i] = []string{t, types[t]}
 		}
-		return p.Table([]string{"#Topic"}, rows)
+		return p.Table([]string{"#Topic", "#Message Type"}, rows)
 	}
 	out := []TopicGroups{}
 	prog := f.Progress("reading topics")
@@ -78,7 +85,7 @@ func RunList(f *cmdutil.Factory, o *ListOptions) error {
 			return err
 		}
 		for c := range clusters {
-			out = append(out, TopicGroups{Cluster: c, Topic: t, Groups: groups})
+			out = append(out, TopicGroups{Cluster: c, Topic: t, Groups: groups, MessageType: types[t]})
 		}
 	}
 	prog.Stop()
@@ -89,11 +96,11 @@ func RunList(f *cmdutil.Factory, o *ListOptions) error {
 	var rows [][]string
 	for _, tg := range out {
 		if len(tg.Groups) == 0 {
-			rows = append(rows, []string{tg.Cluster, tg.Topic, ""})
+			rows = append(rows, []string{tg.Cluster, tg.Topic, "", tg.MessageType})
 		}
 		for _, g := range tg.Groups {
-			rows = append(rows, []string{tg.Cluster, tg.Topic, g})
+			rows = append(rows, []string{tg.Cluster, tg.Topic, g, tg.MessageType})
 		}
 	}
-	return p.Table([]string{"#Cluster Name", "#Topic", "#Consumer Group"}, rows)
+	return p.Table([]string{"#Cluster Name", "#Topic", "#Consumer Group", "#Message Type"}, rows)
 }

@@ -18,7 +18,7 @@ func newStatusCmd(f *cmdutil.Factory) *cobra.Command {
 	o := &StatusOptions{}
 	cmd := &cobra.Command{
 		Use:   "status -t TOPIC",
-		Short: "Show every queue's min and max offset and last update time",
+		Short: "Show every queue's min and max offset, last update time and the topic's message.type",
 		Args:  cobra.NoArgs,
 		RunE:  func(*cobra.Command, []string) error { return RunStatus(f, o) },
 	}
@@ -45,7 +45,7 @@ func RunStatus(f *cmdutil.Factory, o *StatusOptions) error {
 	rows := make([][]string, len(qs))
 	for i, q := range qs {
 		rows[i] = []string{q.BrokerName, strconv.Itoa(q.QueueID), strconv.FormatInt(q.MinOffset, 10),
-			strconv.FormatInt(q.MaxOffset, 10), output.Time(q.LastUpdateTimestamp)}
+			strconv.FormatInt(q.MaxOffset, 10), output.Time(q.LastUpdateTimestamp), q.MessageType}
 	}
-	return p.Table([]string{"#Broker Name", "#QID", "#Min Offset", "#Max Offset", "#Last Updated"}, rows)
+	return p.Table([]string{"#Broker Name", "#QID", "#Min Offset", "#Max Offset", "#Last Updated", "#Message Type"}, rows)
 }
