@@ -95,8 +95,6 @@ func (p *proc) stop() {
 }
 
 // kill sends SIGKILL, as in a crash.
-//
-//lint:ignore U1000 kept for the tests that crash a daemon, under the name ../ uses
 func (p *proc) kill() { p.d.Kill() }
 
 // cluster is a name server and one broker serving gRPC.
