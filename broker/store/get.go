@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mqops/mqops/wire"
@@ -93,6 +94,21 @@ func (s *Store) GetMessages(topic string, queueID int32, offset int64, maxMsgs, 
 
 	scan := int64(max(minScanBytes, maxMsgs*cqUnitSize) / cqUnitSize)
 	end := min(maxOff, f.base+cq.upf, offset+scan)
+	// Grow dst once for the records the first maxMsgs units point at
+	// instead of doubling it record by record: a POP receive of 32 1 KiB
+	// messages passes nil and spent a tenth of its CPU in growslice.
+	want := 0
+	for q := offset; q < min(end, offset+int64(maxMsgs)); q++ {
+		u := readUnit(f.data[(q-f.base)*cqUnitSize:])
+		if !u.real() {
+			continue
+		}
+		if want > 0 && maxBytes > 0 && want+int(u.size) > maxBytes {
+			break
+		}
+		want += int(u.size)
+	}
+	res.Body = slices.Grow(res.Body, want)
 	var r logReader
 	defer r.close()
 	status := NoMatchedMessage
