@@ -156,6 +156,9 @@ func TestControllerModeStoppedMasterInFlight(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Errorf("%d in-flight sends answered SUCCESS by the stopped master after the slave was elected; %d of them (and of 'before') are not on the new master: %v",
-		len(acked), len(lost), lost)
+	if len(lost) > 0 {
+		t.Errorf("%d in-flight sends answered SUCCESS by the stopped master after the slave was elected; %d of them (and of 'before') are not on the new master: %v",
+			len(acked), len(lost), lost)
+	}
+	t.Logf("all %d SUCCESS answers of the stopped master are on the new master", len(acked))
 }
