@@ -2,12 +2,10 @@ package server
 
 import (
 	"context"
-	"log/slog"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/broker/grpcsvc"
 	"github.com/mqops/mqops/wire"
 )
@@ -17,21 +15,7 @@ import (
 // UPDATE_CONSUMER_OFFSET) moves the committed offset back and the next
 // receive returns message 0 again (apache/rocketmq PR #9087).
 func TestPopOffsetReset(t *testing.T) {
-	dir := t.TempDir()
-	cfg, _, err := config.LoadBroker("", map[string]string{
-		"listenPort": "0", "brokerIP1": "127.0.0.1", "namesrvAddr": "", "enableProxy": "true", "grpcServerPort": "0",
-		"storePathRootDir": dir, "logDir": dir + "/logs", "mappedFileSizeCommitLog": strconv.Itoa(4 << 20),
-		"maxHashSlotNum": "1000", "maxIndexNum": "4000",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := New(Options{Config: cfg, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Start()
-	defer b.Close()
+	b := startBroker(t, map[string]string{"enableProxy": "true", "grpcServerPort": "0", "mappedFileSizeCommitLog": strconv.Itoa(4 << 20)})
 	const topic, group = "PopReset", "GPopReset"
 	if _, err := b.topics.Put(wire.TopicConfig{TopicName: topic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}); err != nil {
 		t.Fatal(err)
