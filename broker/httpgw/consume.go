@@ -66,19 +66,29 @@ func names(r *http.Request) (group, topic string, e *apiError) {
 	return group, topic, nil
 }
 
+// groupRequest decodes a group endpoint's JSON body into v and checks the
+// path's group and topic; on a refusal it has answered and ok is false.
+func groupRequest(w http.ResponseWriter, r *http.Request, v any) (group, topic string, ok bool) {
+	if e := decode(w, r, smallBodyLimit, v); e != nil {
+		writeErr(w, e)
+		return "", "", false
+	}
+	group, topic, e := names(r)
+	if e != nil {
+		writeErr(w, e)
+		return "", "", false
+	}
+	return group, topic, true
+}
+
 // receive leases up to max messages for invisibleMs, waiting up to waitMs
 // (at most 20 s, and no longer than the client stays) for one to arrive.
 // It is POST: it changes what others see, and a retried or prefetched GET
 // would hide messages.
 func (s *Server) receive(w http.ResponseWriter, r *http.Request) {
 	var req receiveRequest
-	if e := decode(w, r, smallBodyLimit, &req); e != nil {
-		writeErr(w, e)
-		return
-	}
-	group, topic, e := names(r)
-	if e != nil {
-		writeErr(w, e)
+	group, topic, ok := groupRequest(w, r, &req)
+	if !ok {
 		return
 	}
 	pr, e := s.popRequest(group, topic, &req)
@@ -220,13 +230,8 @@ type ackResponse struct {
 // single expired handle is 400 INVALID_RECEIPT_HANDLE), 207 when they differ.
 func (s *Server) ack(w http.ResponseWriter, r *http.Request) {
 	var req ackRequest
-	if e := decode(w, r, smallBodyLimit, &req); e != nil {
-		writeErr(w, e)
-		return
-	}
-	group, topic, e := names(r)
-	if e != nil {
-		writeErr(w, e)
+	group, topic, ok := groupRequest(w, r, &req)
+	if !ok {
 		return
 	}
 	if n := len(req.ReceiptHandles); n == 0 || n > maxAckHandles {
@@ -269,13 +274,8 @@ type invisibleResponse struct {
 // both name the delivery.
 func (s *Server) invisible(w http.ResponseWriter, r *http.Request) {
 	var req invisibleRequest
-	if e := decode(w, r, smallBodyLimit, &req); e != nil {
-		writeErr(w, e)
-		return
-	}
-	group, topic, e := names(r)
-	if e != nil {
-		writeErr(w, e)
+	group, topic, ok := groupRequest(w, r, &req)
+	if !ok {
 		return
 	}
 	if req.InvisibleMs == nil || *req.InvisibleMs < 0 || *req.InvisibleMs > grpcsvc.MaxInvisible.Milliseconds() {
