@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -91,8 +90,13 @@ type Config struct {
 	Log              *slog.Logger
 }
 
-// streamWorkers is how many goroutines serve calls.
-var streamWorkers = uint32(16 * runtime.GOMAXPROCS(0))
+// streamWorkers is how many goroutines serve calls. A call holds its
+// worker from its HEADERS frame until its answer, through the wait for
+// the request's DATA frame and the store, so one client's 64 concurrent
+// sends occupy 64; more calls than workers each start a fresh goroutine
+// (pprof: 7 % of the send path's CPU in runtime.newstack with 32 workers
+// and 64 senders). An idle worker costs its stack, a few KiB.
+const streamWorkers = 256
 
 // Server is the running service.
 type Server struct {
