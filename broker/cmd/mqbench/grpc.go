@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -32,26 +33,52 @@ import (
 // shared CPUs go to the broker. Like the official Go client, it keeps one
 // HTTP/2 connection per broker unless -conns says otherwise.
 
-// grpcCodec sends pre-encoded []byte requests as they are and decodes
-// replies as protobuf: the senders patch a message id into a request
-// encoded once instead of marshalling each time.
+// grpcCodec sends pre-encoded []byte requests as they are and hands
+// replies to a replyReader, which reads the fields it needs from grpc-go's
+// receive buffer in place: the senders patch a message id into a request
+// encoded once instead of marshalling each time, and no reply is copied
+// or decoded whole (encoding.CodecV2, so grpc-go passes its pooled
+// buffers instead of a fresh copy per message). Other messages (acks)
+// are protobuf.
 type grpcCodec struct{}
 
-func (grpcCodec) Marshal(v any) ([]byte, error) {
+// replyReader reads one reply; it must not keep b.
+type replyReader interface{ read(b []byte) error }
+
+func (grpcCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if b, ok := v.([]byte); ok {
-		return b, nil
+		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
 	}
-	return proto.Marshal(v.(proto.Message))
+	b, err := proto.Marshal(v.(proto.Message))
+	return mem.BufferSlice{mem.SliceBuffer(b)}, err
 }
 
-func (grpcCodec) Unmarshal(data []byte, v any) error {
-	if b, ok := v.(*[]byte); ok {
-		*b = data
-		return nil
+func (grpcCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	if r, ok := v.(replyReader); ok {
+		return r.read(buf.ReadOnlyData())
 	}
-	return proto.Unmarshal(data, v.(proto.Message))
+	return proto.Unmarshal(buf.ReadOnlyData(), v.(proto.Message))
 }
+
 func (grpcCodec) Name() string { return "proto" }
+
+// statusReply reads a unary reply's Status (field 1 {1 code, 2 message}
+// of SendMessageResponse and AckMessageResponse).
+type statusReply struct {
+	code v2.Code
+	msg  string
+}
+
+func (r *statusReply) read(b []byte) error {
+	st := field(b, 1)
+	r.code = v2.Code(varintField(st, 1))
+	if r.code != v2.Code_OK {
+		r.msg = string(field(st, 2))
+	}
+	return nil
+}
 
 func dialGrpc(o options) ([]*grpc.ClientConn, error) {
 	creds := insecure.NewCredentials()
@@ -62,7 +89,7 @@ func dialGrpc(o options) ([]*grpc.ClientConn, error) {
 	}
 	conns := make([]*grpc.ClientConn, max(o.conns, 1))
 	for i := range conns {
-		cc, err := grpc.NewClient(o.grpc, grpc.WithTransportCredentials(creds), grpc.WithDefaultCallOptions(grpc.ForceCodec(grpcCodec{})))
+		cc, err := grpc.NewClient(o.grpc, grpc.WithTransportCredentials(creds), grpc.WithDefaultCallOptions(grpc.ForceCodecV2(grpcCodec{})))
 		if err != nil {
 			return nil, fmt.Errorf("grpc dial %s: %w", o.grpc, err)
 		}
@@ -118,7 +145,7 @@ func runGrpcSend(o options) error {
 			var hex []byte
 			ctx := grpcCtx(context.Background(), "mqbench-send-"+strconv.Itoa(g))
 			ds := make([]time.Duration, 0, 1<<16)
-			var resp v2.SendMessageResponse
+			var resp statusReply
 			for seq := 0; time.Now().Before(deadline); seq++ {
 				hex = strconv.AppendUint(hex[:0], uint64(seq), 16)
 				copy(req[idAt+idWidth-len(hex):], hex)
@@ -126,8 +153,8 @@ func runGrpcSend(o options) error {
 				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 				err := cc.Invoke(cctx, "/apache.rocketmq.v2.MessagingService/SendMessage", req, &resp)
 				cancel()
-				if err == nil && resp.GetStatus().GetCode() != v2.Code_OK {
-					err = fmt.Errorf("%v %s", resp.GetStatus().GetCode(), resp.GetStatus().GetMessage())
+				if err == nil && resp.code != v2.Code_OK {
+					err = fmt.Errorf("%v %s", resp.code, resp.msg)
 				}
 				if err != nil {
 					failed.Add(1)
@@ -173,7 +200,6 @@ func runGrpcRecv(o options) error {
 		go func(g int) {
 			defer wg.Done()
 			cc := conns[g%len(conns)]
-			cl := v2.NewMessagingServiceClient(cc)
 			ctx := grpcCtx(context.Background(), "mqbench-recv-"+strconv.Itoa(g))
 			group, topic := &v2.Resource{Name: o.group}, &v2.Resource{Name: o.topic}
 			req, _ := proto.Marshal(&v2.ReceiveMessageRequest{
@@ -182,32 +208,36 @@ func runGrpcRecv(o options) error {
 				InvisibleDuration:  durationpb.New(60 * time.Second),
 				LongPollingTimeout: durationpb.New(time.Second),
 			})
-			var entries []*v2.AckMessageEntry
-			var msgs []delivered
+			// An AckMessageRequest is its group and topic, encoded once,
+			// then the received messages' entries as the receive wrote them.
+			ackHead, _ := proto.Marshal(&v2.AckMessageRequest{Group: group, Topic: topic})
+			var r receiveReply
+			var ack []byte
+			var resp statusReply
 			for time.Now().Before(deadline) {
-				var err error
-				msgs, err = grpcReceive(ctx, cc, req, msgs[:0])
-				if err != nil {
+				r.entries, r.ends = r.entries[:0], r.ends[:0]
+				if err := grpcReceive(ctx, cc, req, &r); err != nil {
 					fail(err)
 					time.Sleep(10 * time.Millisecond)
 					continue
 				}
-				if len(msgs) == 0 {
+				if len(r.ends) == 0 {
 					return // drained
 				}
-				received.Add(int64(len(msgs)))
-				for len(msgs) > 0 {
-					n := min(len(msgs), max(o.ackBatch, 1))
-					entries = entries[:0]
-					for _, m := range msgs[:n] {
-						entries = append(entries, &v2.AckMessageEntry{MessageId: m.id, ReceiptHandle: m.handle})
+				received.Add(int64(len(r.ends)))
+				for i := 0; i < len(r.ends); {
+					n := min(len(r.ends)-i, max(o.ackBatch, 1))
+					from := 0
+					if i > 0 {
+						from = r.ends[i-1]
 					}
-					msgs = msgs[n:]
+					ack = append(append(ack[:0], ackHead...), r.entries[from:r.ends[i+n-1]]...)
+					i += n
 					cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-					r, err := cl.AckMessage(cctx, &v2.AckMessageRequest{Group: group, Topic: topic, Entries: entries})
+					err := cc.Invoke(cctx, "/apache.rocketmq.v2.MessagingService/AckMessage", ack, &resp)
 					cancel()
-					if err == nil && r.GetStatus().GetCode() != v2.Code_OK {
-						err = fmt.Errorf("ack: %v %s", r.GetStatus().GetCode(), r.GetStatus().GetMessage())
+					if err == nil && resp.code != v2.Code_OK {
+						err = fmt.Errorf("ack: %v %s", resp.code, resp.msg)
 					}
 					if err != nil {
 						fail(err)
@@ -226,47 +256,68 @@ func runGrpcRecv(o options) error {
 	return nil
 }
 
-// delivered is what the receiver needs of a message to ack it.
-type delivered struct{ id, handle string }
-
 var receiveDesc = &grpc.StreamDesc{StreamName: "ReceiveMessage", ServerStreams: true}
 
-// grpcReceive is one ReceiveMessage: the status, then the messages;
-// MESSAGE_NOT_FOUND is an empty result. Like the remoting consume mode,
-// which only counts records, it decodes no more of a message than it
-// needs (id and receipt handle), leaving the CPUs to the broker.
-func grpcReceive(ctx context.Context, cc *grpc.ClientConn, req []byte, out []delivered) ([]delivered, error) {
+// grpcReceive is one ReceiveMessage: the status, then the messages, each
+// read into r.
+func grpcReceive(ctx context.Context, cc *grpc.ClientConn, req []byte, r *receiveReply) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cs, err := cc.NewStream(cctx, receiveDesc, "/apache.rocketmq.v2.MessagingService/ReceiveMessage")
 	if err != nil {
-		return out, err
+		return err
 	}
 	if err := cs.SendMsg(req); err != nil {
-		return out, err
+		return err
 	}
 	if err := cs.CloseSend(); err != nil {
-		return out, err
+		return err
 	}
 	for {
-		var b []byte
-		err := cs.RecvMsg(&b)
+		err := cs.RecvMsg(r)
 		if errors.Is(err, io.EOF) {
-			return out, nil
+			return nil
 		}
 		if err != nil {
-			return out, err
-		}
-		// ReceiveMessageResponse: 1 status {1 code}, 2 message {3 system_properties {3 message_id, 12 receipt_handle}}.
-		if st := field(b, 1); st != nil {
-			if code := v2.Code(varintField(st, 1)); code != v2.Code_OK && code != v2.Code_MESSAGE_NOT_FOUND {
-				return out, fmt.Errorf("receive: %v %s", code, field(st, 2))
-			}
-		} else if m := field(b, 2); m != nil {
-			sp := field(m, 3)
-			out = append(out, delivered{id: string(field(sp, 3)), handle: string(field(sp, 12))})
+			return err
 		}
 	}
+}
+
+// receiveReply reads the ReceiveMessageResponses of one receive: 1 status
+// {1 code, 2 message}, 2 message {3 system_properties {3 message_id,
+// 12 receipt_handle}}; MESSAGE_NOT_FOUND is an empty result. Like the
+// remoting consume mode, which only counts records, it decodes no more of
+// a message than it needs to ack it, leaving the CPUs to the broker: each
+// message becomes an encoded AckMessageRequest entry (3 {1 message_id,
+// 2 receipt_handle}) appended to entries, ending at ends[i].
+type receiveReply struct {
+	entries []byte
+	ends    []int
+}
+
+func (r *receiveReply) read(b []byte) error {
+	if st := field(b, 1); st != nil {
+		if code := v2.Code(varintField(st, 1)); code != v2.Code_OK && code != v2.Code_MESSAGE_NOT_FOUND {
+			return fmt.Errorf("receive: %v %s", code, field(st, 2))
+		}
+		return nil
+	}
+	m := field(b, 2)
+	if m == nil {
+		return nil // delivery_timestamp
+	}
+	sp := field(m, 3)
+	id, handle := field(sp, 3), field(sp, 12)
+	e := r.entries
+	e = protowire.AppendTag(e, 3, protowire.BytesType)
+	e = protowire.AppendVarint(e, uint64(protowire.SizeTag(1)*2+protowire.SizeBytes(len(id))+protowire.SizeBytes(len(handle))))
+	e = protowire.AppendTag(e, 1, protowire.BytesType)
+	e = protowire.AppendBytes(e, id)
+	e = protowire.AppendTag(e, 2, protowire.BytesType)
+	e = protowire.AppendBytes(e, handle)
+	r.entries, r.ends = e, append(r.ends, len(e))
+	return nil
 }
 
 // field is the last length-delimited field num of an encoded message.
