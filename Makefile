@@ -121,9 +121,11 @@ fuzz:
 	$(GO) test ./broker/sql92/ -run '^$$' -fuzz FuzzParse -fuzztime 60s
 
 # Load generator against a broker it starts itself; prints msgs/s and latency.
-# Then SQL92 filtering: one evaluation, and a pull through a filter next to
+# nghttp2-client is h2load, the second gRPC send generator (Debian package,
+# installed here as deps installs the test suite's). Then SQL92 filtering: one evaluation, and a pull through a filter next to
 # an unfiltered one (ns/op and allocs/op).
 bench: build
+	./scripts/deps.sh nghttp2-client
 	$(GO) build -o $(BIN)/ ./broker/cmd/mqbench
 	./scripts/bench.sh $(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem ./broker/sql92/

@@ -28,20 +28,49 @@ wait_addr() {
 	exit 1
 }
 
-# run_cpu PID ARGS...: mqbench ARGS, then the CPU time broker PID spent
-# during the run per message counted (a figure that depends less on what
-# else this machine runs than msgs/s does).
+# run_cpu PID ARGS...: mqbench ARGS, then the CPU time broker PID and the
+# generator each spent during the run per message counted (figures that
+# depend less on what else this machine runs than msgs/s does: both
+# share its CPUs).
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TIMEFORMAT='%3U %3S'
+per_msg() { # broker-ticks generator-"user sys" count
+	awk -v t="$1" -v g="$2" -v hz="$hz" -v n="${3:-0}" 'BEGIN { split(g, s, " ");
+		if (n > 0) printf "   CPU per message: broker %.1f µs (%.2f s), generator %.1f µs (%.2f s)\n",
+			t / hz * 1e6 / n, t / hz, (s[1] + s[2]) * 1e6 / n, s[1] + s[2] }'
+}
 run_cpu() {
-	local p=$1 t0 out n
+	local p=$1 t0 n
 	shift
 	t0=$(ticks "$p")
-	out=$("$bin/mqbench" "$@")
-	echo "$out"
-	n=$(grep -oE '[0-9]+ (msgs|acked) in' <<<"$out" | head -1 | cut -d' ' -f1)
-	awk -v t="$(($(ticks "$p") - t0))" -v hz="$hz" -v n="${n:-0}" \
-		'BEGIN { if (n > 0) printf "   broker CPU %.2f s, %.1f µs per message\n", t / hz, t / hz * 1e6 / n }'
+	{ time "$bin/mqbench" "$@" >"$work/gen.out"; } 2>"$work/gen.time"
+	cat "$work/gen.out"
+	n=$(grep -oE '[0-9]+ (msgs|acked) in' "$work/gen.out" | head -1 | cut -d' ' -f1)
+	per_msg "$(($(ticks "$p") - t0))" "$(tail -1 "$work/gen.time")" "$n"
+}
+
+# run_h2load PID ADDR: h2load (nghttp2's HTTP/2 load generator, written
+# in C) sends the SendMessage request mqbench wrote, 64 streams at once
+# on one connection, for the run time; then the broker's and h2load's
+# CPU per message, and how many messages the topic gained (h2load counts
+# HTTP 200 answers; a gRPC error would still be one, so the stored count
+# must match).
+secs=${dur%s}
+case $dur in *m) secs=$((${dur%m} * 60)) ;; esac
+stored() { "$bin/mqadmin" topicStatus -n "$ns" -t BenchGrpc | awk 'NR > 1 { s += $4 } END { print s + 0 }'; }
+run_h2load() {
+	local p=$1 t0 s0 n
+	s0=$(stored)
+	t0=$(ticks "$p")
+	{ time h2load -c 1 -m 64 -D "$secs" -d "$work/send.req" -H 'content-type: application/grpc' -H 'te: trailers' \
+		-H 'x-mq-client-id: h2load' -H 'x-mq-language: GO' -H 'x-mq-protocol: v2' -H 'x-mq-client-version: h2load' \
+		"http://$2/apache.rocketmq.v2.MessagingService/SendMessage" >"$work/gen.out"; } 2>"$work/gen.time"
+	per=$(per_msg "$(($(ticks "$p") - t0))" "$(tail -1 "$work/gen.time")" \
+		"$(grep -oE '[0-9]+ succeeded' "$work/gen.out" | cut -d' ' -f1)")
+	echo "mode=h2load streams=64 conns=1 size=1024B: $(grep -E '^(finished|requests:)' "$work/gen.out" | tr '\n' ' ')"
+	echo "$per"
+	echo "   stored: $(($(stored) - s0)) messages"
 }
 
 rss() { awk '/^(RssAnon|VmRSS)/ {printf "%s %s kB  ", $1, $2}' "/proc/$1/status"; echo; }
@@ -75,6 +104,13 @@ for mode in SYNC_FLUSH ASYNC_FLUSH; do
 		# drain what they sent: receive 32, ack the 32 in one call.
 		run_cpu "$bp" -grpc "$ga" -topic BenchGrpc -mode grpc-send -c 64 -conns 1 -d "$dur"
 		run_cpu "$bp" -grpc "$ga" -topic BenchGrpc -mode grpc-send -c 64 -conns 1 -tls -d "$dur"
+		# The same gRPC sends from h2load, a lean generator: grpc-go's
+		# client costs about as much CPU per call as the broker, on the
+		# same two cores. Every request is the same bytes, so all these
+		# messages share one message id: the broker stores and indexes
+		# each all the same (no deduplication, as in RocketMQ).
+		"$bin/mqbench" -mode grpc-request -topic BenchGrpc >"$work/send.req"
+		run_h2load "$bp" "$ga"
 		run_cpu "$bp" -grpc "$ga" -topic BenchGrpc -mode grpc-recv -c 16 -conns 1 -batch 32 -ackbatch 32 -d 60s
 		"$bin/mqbench" -broker "$br" -mode batch -c 16 -batch 32 -d "$dur"
 		"$bin/mqbench" -broker "$br" -mode rate -c 16 -rate 10000 -d "$dur"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -115,11 +116,6 @@ func runGrpcSend(o options) error {
 		return err
 	}
 	defer closeAll(conns)
-	body := make([]byte, o.size)
-	for i := range body {
-		body[i] = byte('a' + i%26)
-	}
-	tag := "bench"
 	var sent, failed atomic.Int64
 	var firstErr atomic.Value
 	lat := &latencies{}
@@ -131,16 +127,7 @@ func runGrpcSend(o options) error {
 		go func(g int) {
 			defer wg.Done()
 			cc := conns[g%len(conns)]
-			placeholder := fmt.Sprintf("%0*d", idWidth, 0)
-			req, _ := proto.Marshal(&v2.SendMessageRequest{Messages: []*v2.Message{{
-				Topic: &v2.Resource{Name: o.topic},
-				SystemProperties: &v2.SystemProperties{
-					Tag: &tag, MessageId: placeholder, MessageType: v2.MessageType_NORMAL,
-					BodyEncoding: v2.Encoding_IDENTITY, BornTimestamp: timestamppb.Now(), BornHost: "127.0.0.1",
-				},
-				Body: body,
-			}}})
-			idAt := bytes.Index(req, []byte(placeholder))
+			req, idAt := grpcSendRequest(o)
 			copy(req[idAt:], fmt.Sprintf("%08X%06X", time.Now().Unix(), g))
 			var hex []byte
 			ctx := grpcCtx(context.Background(), "mqbench-send-"+strconv.Itoa(g))
@@ -172,6 +159,41 @@ func runGrpcSend(o options) error {
 	el := time.Since(start)
 	fmt.Printf("mode=grpc-send senders=%d conns=%d tls=%v size=%dB: %d msgs in %v = %.0f msgs/s, %d failed%s; latency per request %s\n",
 		o.conc, len(conns), o.tls, o.size, sent.Load(), el.Round(time.Millisecond), float64(sent.Load())/el.Seconds(), failed.Load(), errNote(&firstErr), lat.report())
+	return nil
+}
+
+// grpcSendRequest is an encoded SendMessageRequest of one NORMAL message of
+// o.size bytes to o.topic, and where its idWidth-digit message id starts.
+func grpcSendRequest(o options) (req []byte, idAt int) {
+	body := make([]byte, o.size)
+	for i := range body {
+		body[i] = byte('a' + i%26)
+	}
+	tag := "bench"
+	placeholder := fmt.Sprintf("%0*d", idWidth, 0)
+	req, _ = proto.Marshal(&v2.SendMessageRequest{Messages: []*v2.Message{{
+		Topic: &v2.Resource{Name: o.topic},
+		SystemProperties: &v2.SystemProperties{
+			Tag: &tag, MessageId: placeholder, MessageType: v2.MessageType_NORMAL,
+			BodyEncoding: v2.Encoding_IDENTITY, BornTimestamp: timestamppb.Now(), BornHost: "127.0.0.1",
+		},
+		Body: body,
+	}}})
+	return req, bytes.Index(req, []byte(placeholder))
+}
+
+// writeGrpcRequest writes one SendMessage call's request body as it
+// travels in HTTP/2 DATA frames (gRPC's 5-byte prefix: not compressed,
+// length), for an external HTTP/2 load generator (scripts/bench.sh runs
+// h2load with it). Its message id is fixed: a generator that repeats
+// one body sends one id.
+func writeGrpcRequest(o options, w io.Writer) error {
+	req, idAt := grpcSendRequest(o)
+	copy(req[idAt:], fmt.Sprintf("%08X%026X", time.Now().Unix(), 1))
+	frame := binary.BigEndian.AppendUint32([]byte{0}, uint32(len(req)))
+	if _, err := w.Write(append(frame, req...)); err != nil {
+		return fmt.Errorf("write the request: %w", err)
+	}
 	return nil
 }
 

@@ -45,7 +45,7 @@ func main() {
 	flag.StringVar(&o.broker, "broker", "127.0.0.1:10911", "broker address")
 	flag.StringVar(&o.namesrv, "namesrv", "127.0.0.1:9876", "name server (official mode)")
 	flag.StringVar(&o.topic, "topic", "BenchTopic", "topic (must exist)")
-	flag.StringVar(&o.mode, "mode", "send", "send | batch | rate | consume | official | catchup | lag | grpc-send | grpc-recv")
+	flag.StringVar(&o.mode, "mode", "send", "send | batch | rate | consume | official | catchup | lag | grpc-send | grpc-recv | grpc-request")
 	flag.StringVar(&o.grpc, "grpc", "127.0.0.1:8081", "broker's gRPC address (grpc-send, grpc-recv)")
 	flag.StringVar(&o.group, "group", "BENCH_POP", "consumer group (grpc-recv)")
 	flag.BoolVar(&o.tls, "tls", false, "gRPC over TLS (the official Go client's default) instead of plaintext")
@@ -77,6 +77,8 @@ func main() {
 		err = runGrpcSend(o)
 	case "grpc-recv":
 		err = runGrpcRecv(o)
+	case "grpc-request":
+		err = writeGrpcRequest(o, os.Stdout)
 	default:
 		err = fmt.Errorf("unknown mode %q", o.mode)
 	}
