@@ -70,7 +70,7 @@ run_h2load() {
 		"$(grep -oE '[0-9]+ succeeded' "$work/gen.out" | cut -d' ' -f1)")
 	echo "mode=h2load streams=64 conns=1 size=1024B: $(grep -E '^(finished|requests:)' "$work/gen.out" | tr '\n' ' ')"
 	echo "$per"
-	echo "   stored: $(($(stored) - s0)) messages"
+	echo "   stored: $(($(stored) - s0)) messages (h2load stops with up to 64 requests unanswered, which may be stored)"
 }
 
 rss() { awk '/^(RssAnon|VmRSS)/ {printf "%s %s kB  ", $1, $2}' "/proc/$1/status"; echo; }
