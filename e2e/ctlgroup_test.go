@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -72,12 +71,10 @@ func (g *ctlGroup) waitMaster(timeout time.Duration, i int, what string) {
 	})
 }
 
-// restart starts replica i again on its directory and listen port (a new
-// HA port: the old one may linger in TIME_WAIT).
+// restart starts replica i again on its directory and ports.
 func (g *ctlGroup) restart(i int, extra ...string) *proc {
 	g.t.Helper()
-	_, port, _ := net.SplitHostPort(g.procs[i].addr)
-	keys := append(slices.Clone(g.keys), "listenPort="+port, "haListenPort=0")
+	keys := append(slices.Clone(g.keys), g.procs[i].samePorts()...)
 	g.procs[i] = startBroker(g.t, g.dirs[i], g.nsList, append(keys, extra...)...)
 	return g.procs[i]
 }

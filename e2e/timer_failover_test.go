@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -215,8 +214,7 @@ func TestControllerModeTimerFailover(t *testing.T) {
 		}
 
 		// The old master returns on its address as the new master's slave.
-		_, port, _ := net.SplitHostPort(procs[master].addr)
-		procs[master] = startBroker(t, dirs[master], ns, append(keys, "listenPort="+port, "haListenPort=0")...)
+		procs[master] = startBroker(t, dirs[master], ns, append(keys, procs[master].samePorts()...)...)
 		waitFor(t, 60*time.Second, "the old master back in the SyncStateSet", func() bool {
 			h, set := replicaInfo(t, ctl)
 			return h.MasterAddress == procs[slave].addr && len(set.SyncStateSet) == 2
