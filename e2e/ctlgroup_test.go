@@ -98,7 +98,7 @@ func waitSameCommitLog(a, b string, timeout time.Duration) string {
 // the name server routes it there as broker-a's id 0.
 func createRoutedTopic(t *testing.T, ns, addr, topic string) {
 	t.Helper()
-	createTopicOn(t, ns, addr, topic)
+	createTopicOn(t, addr, topic)
 	// The creation registers at once; in a loaded CI run the route once
 	// took longer than 30 s, the periodic registration's period: wait past
 	// one more of those.

@@ -275,7 +275,7 @@ func TestControllerKillLoop(t *testing.T) {
 	}
 	waitFor(t, 90*time.Second, "a master with all replicas in the SyncStateSet", allInSync)
 	topic := fmt.Sprintf("KillLoop%d", time.Now().UnixNano())
-	createTopicOn(t, nss[0], procs[master].addr, topic)
+	createTopicOn(t, procs[master].addr, topic)
 	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, nss[0], topic) == procs[master].addr })
 
 	l := startLoad(t, nss, topic, 3, 20*time.Millisecond)

@@ -110,7 +110,7 @@ func TestControllerModeTimerFailover(t *testing.T) {
 		return master >= 0 && len(set.SyncStateSet) == 2
 	})
 	topic := fmt.Sprintf("TimerFailover%d", time.Now().UnixNano())
-	createTopicOn(t, ns, procs[master].addr, topic)
+	createTopicOn(t, procs[master].addr, topic)
 	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, ns, topic) == procs[master].addr })
 
 	// The master serves its checkpoint on the wire.
