@@ -72,6 +72,7 @@ $(BIN)/tools/staticcheck-$(STATICCHECK_VERSION):
 
 test-unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+	cd e2e/e2ed && $(GO) test -race -count=1 ./...
 
 # Against race-built daemons and mqadmin (bin/race): a race report fails
 # the test whose process printed it.

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -72,12 +71,10 @@ func (g *ctlGroup) waitMaster(timeout time.Duration, i int, what string) {
 	})
 }
 
-// restart starts replica i again on its directory and listen port (a new
-// HA port: the old one may linger in TIME_WAIT).
+// restart starts replica i again on its directory and ports.
 func (g *ctlGroup) restart(i int, extra ...string) *proc {
 	g.t.Helper()
-	_, port, _ := net.SplitHostPort(g.procs[i].addr)
-	keys := append(slices.Clone(g.keys), "listenPort="+port, "haListenPort=0")
+	keys := append(slices.Clone(g.keys), g.procs[i].samePorts()...)
 	g.procs[i] = startBroker(g.t, g.dirs[i], g.nsList, append(keys, extra...)...)
 	return g.procs[i]
 }
@@ -101,7 +98,7 @@ func waitSameCommitLog(a, b string, timeout time.Duration) string {
 // the name server routes it there as broker-a's id 0.
 func createRoutedTopic(t *testing.T, ns, addr, topic string) {
 	t.Helper()
-	createTopicOn(t, ns, addr, topic)
+	createTopicOn(t, addr, topic)
 	// The creation registers at once; in a loaded CI run the route once
 	// took longer than 30 s, the periodic registration's period: wait past
 	// one more of those.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/rocketmq-client-go/v2/admin"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 
@@ -96,16 +96,37 @@ func routeMaster(t *testing.T, ns, topic string) string {
 	return ""
 }
 
-func createTopicOn(t *testing.T, ns, brokerAddr, topic string) {
+// createTopicOn creates topic (4 queues) on the broker at brokerAddr with
+// UPDATE_AND_CREATE_TOPIC, asking again for up to 60 s while the broker
+// refuses as a slave: the controller names a master before that broker
+// takes the role (on its next heartbeat or the role notification), which
+// under load took long enough for a test to ask in between. The Go admin
+// client's CreateTopic checks no answer code, so such a refusal went
+// unseen and a wait for the topic's route could only time out.
+func createTopicOn(t *testing.T, brokerAddr, topic string) {
 	t.Helper()
-	adm, err := admin.NewAdmin(admin.WithResolver(primitive.NewPassthroughResolver([]string{ns})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adm.Close()
-	if err := adm.CreateTopic(context.Background(), admin.WithTopicCreate(topic), admin.WithBrokerAddrCreate(brokerAddr),
-		admin.WithReadQueueNums(4), admin.WithWriteQueueNums(4)); err != nil {
-		t.Fatalf("create topic %s on %s: %v", topic, brokerAddr, err)
+	cl := remoting.NewClient(nil, slog.New(slog.DiscardHandler))
+	defer cl.Close()
+	fields := map[string]string{"topic": topic, "defaultTopic": "TBW102", "readQueueNums": "4", "writeQueueNums": "4",
+		"perm": "6", "topicFilterType": "SINGLE_TAG", "topicSysFlag": "0", "order": "false"}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var last string
+		resp, err := cl.Invoke(brokerAddr, wire.NewRequest(wire.UpdateAndCreateTopic, fields, nil), 5*time.Second)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case resp.Code == wire.Success:
+			return
+		case strings.Contains(string(resp.Remark), "from slave broker"):
+			last = string(resp.Remark)
+		default:
+			t.Fatalf("create topic %s on %s: %s %s", topic, brokerAddr, wire.ResponseName(resp.Code), resp.Remark)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("create topic %s on %s: still failing after 60 s: %s", topic, brokerAddr, last)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
@@ -216,7 +237,7 @@ func TestControllerModeFailover(t *testing.T) {
 	t.Logf("failover: new master in the route %v after kill -9", time.Since(killed).Round(time.Millisecond))
 	// The topic config is not replicated yet (slave metadata sync is
 	// another part); an operator would create it as well.
-	createTopicOn(t, ns, procs[slave].addr, topic)
+	createTopicOn(t, procs[slave].addr, topic)
 	if got := send(100, "after"); got != 100 {
 		t.Fatalf("%d of 100 sends SEND_OK on the new master", got)
 	}
@@ -313,7 +334,7 @@ func TestControllerModeRejoinTruncates(t *testing.T) {
 		t.Fatalf("epoch caches: %+v vs %+v", caches[0], caches[1])
 	}
 
-	createTopicOn(t, ns, procs[slave].addr, topic)
+	createTopicOn(t, procs[slave].addr, topic)
 	consumeAll(t, ns, topic, sent)
 }
 
@@ -489,7 +510,7 @@ func TestControllerModeStoppedMaster(t *testing.T) {
 	if diff := waitSameCommitLog(g.commitLog(master), g.commitLog(slave), 30*time.Second); diff != "" {
 		t.Fatalf("the old master's commit log differs from the new master's: %s", diff)
 	}
-	createTopicOn(t, ns, procs[slave].addr, topic)
+	createTopicOn(t, procs[slave].addr, topic)
 	col := consumeAll(t, ns, topic, sent)
 	col.mu.Lock()
 	for k := range inflightKeys {

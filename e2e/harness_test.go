@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,9 +103,41 @@ type brokerDir string
 func newBrokerDir(t *testing.T) brokerDir { return brokerDir(t.TempDir()) }
 
 // startBroker runs a broker registered with namesrv; extra are key=value
-// config overrides.
+// config overrides. Unless extra sets listenPort, its remoting and HA
+// ports are leased for the test (freePorts), so that it can be killed and
+// started again on them (samePorts).
 func startBroker(t *testing.T, dir brokerDir, namesrv string, extra ...string) *proc {
+	if !slices.ContainsFunc(extra, func(kv string) bool { return strings.HasPrefix(kv, "listenPort=") }) {
+		ports := freePorts(t, 2)
+		extra = append([]string{fmt.Sprintf("listenPort=%d", ports[0]), fmt.Sprintf("haListenPort=%d", ports[1])}, extra...)
+	}
 	return start(t, brokerReady, "mqbroker", brokerArgs(dir, namesrv, extra...)...)
+}
+
+// samePorts are the config overrides that start a broker again on p's
+// remoting and HA ports: still leased when startBroker chose them. A
+// broker started on listenPort=0 gets its remoting port back, which the
+// kernel may have given away meanwhile, and any HA port.
+func (p *proc) samePorts() []string {
+	listen, ha := "", ""
+	for _, a := range p.cmd.Args {
+		if v, ok := strings.CutPrefix(a, "listenPort="); ok {
+			listen = v
+		} else if v, ok := strings.CutPrefix(a, "haListenPort="); ok {
+			ha = v
+		}
+	}
+	if listen == "" || listen == "0" {
+		_, port, err := net.SplitHostPort(p.addr)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		return []string{"listenPort=" + port, "haListenPort=0"}
+	}
+	if ha == "" {
+		ha = "0"
+	}
+	return []string{"listenPort=" + listen, "haListenPort=" + ha}
 }
 
 // brokerArgs is startBroker's command line.
@@ -130,11 +164,12 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	e2ed.WaitFor(t, timeout, what, cond)
 }
 
-// freePorts reserves n loopback ports by binding and releasing them: Raft
-// peers must know each other's addresses before any of them starts.
+// freePorts reserves n ports until t ends (e2ed.LeasePorts): Raft peers
+// must know each other's addresses before any of them starts, and a
+// daemon killed and started again must find its ports free.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	return e2ed.FreePorts(t, n)
+	return e2ed.LeasePorts(t, n)
 }
 
 // rawConn is a plain TCP connection for hand-made frames.
@@ -148,16 +183,8 @@ func rawConn(t *testing.T, addr string) net.Conn {
 	return c
 }
 
-// restartBroker starts c's broker again on the address it had, with the
+// restartBroker starts c's broker again on the ports it had, with the
 // same data directory.
 func restartBroker(t *testing.T, c *cluster, extra ...string) *proc {
-	_, port, err := net.SplitHostPort(c.broker.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{}, extra...)
-	// listenPort+1 (the default HA port of a master) may have been taken
-	// by another process meanwhile: let the HA server pick any port.
-	args = append(args, "listenPort="+port, "haListenPort=0")
-	return startBroker(t, c.dir, c.ns.addr, args...)
+	return startBroker(t, c.dir, c.ns.addr, append(slices.Clone(extra), c.broker.samePorts()...)...)
 }

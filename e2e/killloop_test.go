@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -276,7 +275,7 @@ func TestControllerKillLoop(t *testing.T) {
 	}
 	waitFor(t, 90*time.Second, "a master with all replicas in the SyncStateSet", allInSync)
 	topic := fmt.Sprintf("KillLoop%d", time.Now().UnixNano())
-	createTopicOn(t, nss[0], procs[master].addr, topic)
+	createTopicOn(t, procs[master].addr, topic)
 	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, nss[0], topic) == procs[master].addr })
 
 	l := startLoad(t, nss, topic, 3, 20*time.Millisecond)
@@ -304,8 +303,7 @@ func TestControllerKillLoop(t *testing.T) {
 			routed <- -1
 		}()
 		time.Sleep(time.Duration(rand.Int64N(int64(10 * time.Second))))
-		_, port, _ := net.SplitHostPort(old.addr)
-		procs[master] = startBroker(t, dirs[master], nsList, append(keys, "listenPort="+port, "haListenPort=0")...)
+		procs[master] = startBroker(t, dirs[master], nsList, append(keys, old.samePorts()...)...)
 		all = append(all, procs[master])
 		r := <-routed
 		if r < 0 {
@@ -419,8 +417,7 @@ func TestControllerLeaderKilledDuringFailover(t *testing.T) {
 	var first time.Duration
 	waitFor(t, 120*time.Second, "a SEND_OK after the kill", func() bool { first = l.okSince(killed); return first >= 0 })
 
-	_, port, _ := net.SplitHostPort(procs[master].addr)
-	back := startBroker(t, dirs[master], strings.Join(nss, ";"), append(haBrokerKeys(ctl), "listenPort="+port, "haListenPort=0")...)
+	back := startBroker(t, dirs[master], strings.Join(nss, ";"), append(haBrokerKeys(ctl), procs[master].samePorts()...)...)
 	waitFor(t, 90*time.Second, "the old master back in the SyncStateSet", func() bool {
 		info := syncStateData(alive)
 		return info != nil && info.MasterAddress == procs[slave].addr && len(info.InSyncReplicas) == 2

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -81,8 +80,7 @@ func TestConsumeFromSlaveWhileMasterDown(t *testing.T) {
 	waitFor(t, 120*time.Second, "every SendOK message consumed while the master is down", func() bool { return col.count() == len(sent) })
 
 	// The master returns on its address and data; consumption goes on.
-	_, port, _ := net.SplitHostPort(master.addr)
-	startBroker(t, mdir, ns.addr, "brokerRole=SYNC_MASTER", "listenPort="+port)
+	startBroker(t, mdir, ns.addr, append([]string{"brokerRole=SYNC_MASTER"}, master.samePorts()...)...)
 	waitFor(t, 60*time.Second, "a send accepted by the returned master", func() bool {
 		r, err := p.SendSync(context.Background(), primitive.NewMessage("FailT", []byte("after-probe")))
 		return err == nil && r.Status == primitive.SendOK

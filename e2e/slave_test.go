@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -171,8 +170,7 @@ func TestSlaveSyncsMetadata(t *testing.T) {
 	// Master down, slave restarted: no sync possible, the tables are on disk.
 	master.stop()
 	slave.stop()
-	_, port, _ := net.SplitHostPort(slave.addr)
-	slave = startSlave(t, sdir, ns.addr, "listenPort="+port)
+	slave = startSlave(t, sdir, ns.addr, slave.samePorts()...)
 	if !slaveHasTopic(t, slave.addr, "SyncTopic") {
 		t.Error("topic lost in the slave's restart")
 	}

@@ -42,7 +42,7 @@ func TestControllerModeStoppedMasterInFlight(t *testing.T) {
 	})
 	slave := 1 - master
 	topic := fmt.Sprintf("InFlight%d", time.Now().UnixNano())
-	createTopicOn(t, ns, procs[master].addr, topic)
+	createTopicOn(t, procs[master].addr, topic)
 
 	nc := rawConn(t, procs[master].addr)
 	r := bufio.NewReader(nc)
@@ -125,7 +125,7 @@ func TestControllerModeStoppedMasterInFlight(t *testing.T) {
 	t.Logf("%d in-flight sends: %d answered (%s), %d unanswered (connection closed)", n, answered, strings.Join(summary, " "), n-answered)
 	// The group goes on: a write on the new master (the old one expands
 	// the set again once it has caught up with one).
-	createTopicOn(t, ns, procs[slave].addr, topic)
+	createTopicOn(t, procs[slave].addr, topic)
 	if resp := invoke(t, procs[slave].addr, wire.SendMessage, sendFields(topic, "0"), []byte("after")); resp.Code != wire.Success {
 		t.Fatalf("a send to the new master: %s %s", wire.ResponseName(resp.Code), resp.Remark)
 	}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -111,7 +110,7 @@ func TestControllerModeTimerFailover(t *testing.T) {
 		return master >= 0 && len(set.SyncStateSet) == 2
 	})
 	topic := fmt.Sprintf("TimerFailover%d", time.Now().UnixNano())
-	createTopicOn(t, ns, procs[master].addr, topic)
+	createTopicOn(t, procs[master].addr, topic)
 	waitFor(t, 30*time.Second, "the topic's route", func() bool { return routeMaster(t, ns, topic) == procs[master].addr })
 
 	// The master serves its checkpoint on the wire.
@@ -215,8 +214,7 @@ func TestControllerModeTimerFailover(t *testing.T) {
 		}
 
 		// The old master returns on its address as the new master's slave.
-		_, port, _ := net.SplitHostPort(procs[master].addr)
-		procs[master] = startBroker(t, dirs[master], ns, append(keys, "listenPort="+port, "haListenPort=0")...)
+		procs[master] = startBroker(t, dirs[master], ns, append(keys, procs[master].samePorts()...)...)
 		waitFor(t, 60*time.Second, "the old master back in the SyncStateSet", func() bool {
 			h, set := replicaInfo(t, ctl)
 			return h.MasterAddress == procs[slave].addr && len(set.SyncStateSet) == 2

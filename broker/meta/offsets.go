@@ -139,11 +139,21 @@ func (o *Offsets) encodeLocked() []byte {
 func (o *Offsets) Flush() error {
 	o.mu.Lock()
 	dirty := o.dirty
-	o.dirty = false
 	o.mu.Unlock()
 	if !dirty {
 		return nil
 	}
+	return o.Persist()
+}
+
+// Persist writes the table now and returns once it is on disk. Flush
+// returns at once while another Flush is still writing the change; an
+// offset that must be durable before an answer (a POP offset reset)
+// needs Persist.
+func (o *Offsets) Persist() error {
+	o.mu.Lock()
+	o.dirty = false
+	o.mu.Unlock()
 	err := o.file.persist(func() []byte {
 		o.mu.Lock()
 		defer o.mu.Unlock()

@@ -567,6 +567,10 @@ func (s *State) Restore(e Expiry, visibleAt int64) {
 // offset on are delivered again (the old deliveries' handles die). POP
 // itself never moves committed backwards; only this does (apache/rocketmq
 // PR #9087 fixed the same gap: a reset must reach the pop offsets).
+//
+// Load raises committed offsets to the saved state's, so a reset lasts
+// across a crash only once the offset table and then the state are saved
+// after it: the caller's job.
 func (s *State) Reset(k Key, offset int64) {
 	q := s.queue(k)
 	q.mu.Lock()
@@ -591,19 +595,21 @@ func (s *State) reset(k Key, q *queue, offset int64) {
 // Forwards it is a plain commit (the next receive skips ahead); backwards
 // on a queue with POP state it is a Reset: otherwise committed would stay
 // behind offsets POP already finished and forgot, and never advance again.
-func (s *State) Commit(k Key, offset int64) {
+// It reports whether it reset the queue.
+func (s *State) Commit(k Key, offset int64) (reset bool) {
 	q := s.lookup(k)
 	if q == nil {
 		s.offsets.Commit(k.Group, k.Topic, k.Queue, offset)
-		return
+		return false
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if c, ok := s.offsets.Query(k.Group, k.Topic, k.Queue); ok && offset < c {
 		s.reset(k, q, offset)
-		return
+		return true
 	}
 	s.offsets.Commit(k.Group, k.Topic, k.Queue, offset)
+	return false
 }
 
 // Active reports whether a group has POP state on any queue of a topic.

@@ -633,6 +633,11 @@ func (b *Broker) handleResetOffset(c *remoting.Conn, req *wire.Command) {
 			b.pop.state.Reset(pop.Key{Group: group, Topic: topic, Queue: int32(mq.QueueID)}, off)
 		}
 		b.pop.notify(topic) // FIFO batches of these queues are gone: waiting receives read again
+		if err := b.persistPopReset(); err != nil {
+			b.log.Error("[RESET_OFFSET] POP offsets reset but not saved", "group", group, "topic", topic, "err", err)
+			c.ReplyCode(req, wire.SystemError, fmt.Sprintf("[reset-offset] POP offsets reset but not saved: %v", err))
+			return
+		}
 		b.log.Info("[RESET_OFFSET] POP offsets reset", "group", group, "topic", topic, "timestamp", ts, "remote", c.RemoteAddr().String())
 	}
 	conns := b.clients.ConsumerConns(group)

@@ -100,7 +100,13 @@ func (b *Broker) handleUpdateConsumerOffset(c *remoting.Conn, req *wire.Command)
 	if b.pop != nil {
 		// A commit behind a POP consumer (mqadmin's offline reset) must
 		// rewind its POP state too.
-		b.pop.state.Commit(pop.Key{Group: group, Topic: topic, Queue: q}, off)
+		if b.pop.state.Commit(pop.Key{Group: group, Topic: topic, Queue: q}, off) {
+			if err := b.persistPopReset(); err != nil {
+				b.log.Error("[RESET_OFFSET] POP offset reset but not saved", "group", group, "topic", topic, "queueId", q, "err", err)
+				c.ReplyCode(req, wire.SystemError, fmt.Sprintf("POP offset reset but not saved: %v", err))
+				return
+			}
+		}
 	} else {
 		b.offsets.Commit(group, topic, q, off)
 	}

@@ -551,6 +551,21 @@ func (b *Broker) reviveLoop() {
 	}
 }
 
+// persistPopReset makes a reset of POP offsets durable before it is
+// answered. Loading popState.json raises each queue's committed offset to
+// the one saved there (the offset table may be older after a crash), so a
+// reset backwards followed by a crash before the next periodic save came
+// undone. The offset table goes first: a crash between the two writes
+// leaves the state from before the reset, whole.
+func (b *Broker) persistPopReset() error {
+	if err := b.offsets.Persist(); err != nil {
+		return fmt.Errorf("save the reset offsets: %w", err)
+	}
+	b.pop.save.Lock()
+	defer b.pop.save.Unlock()
+	return b.pop.state.Save(b.pop.path)
+}
+
 func (b *Broker) savePopState() {
 	b.pop.save.Lock()
 	defer b.pop.save.Unlock()

@@ -2,18 +2,23 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/mqops/mqops/broker/grpcsvc"
+	"github.com/mqops/mqops/broker/meta"
+	"github.com/mqops/mqops/broker/pop"
 	"github.com/mqops/mqops/wire"
 )
 
 // TestPopOffsetReset: a POP consumer acked messages 0..9; an admin offset
 // reset to the start (INVOKE_BROKER_TO_RESET_OFFSET, or mqadmin's offline
 // UPDATE_CONSUMER_OFFSET) moves the committed offset back and the next
-// receive returns message 0 again (apache/rocketmq PR #9087).
+// receive returns message 0 again (apache/rocketmq PR #9087). The reset
+// is on disk before it is answered: a crash right after it does not
+// bring the old offset back.
 func TestPopOffsetReset(t *testing.T) {
 	b := startBroker(t, map[string]string{"enableProxy": "true", "grpcServerPort": "0", "mappedFileSizeCommitLog": strconv.Itoa(4 << 20)})
 	const topic, group = "PopReset", "GPopReset"
@@ -56,6 +61,34 @@ func TestPopOffsetReset(t *testing.T) {
 		return got
 	}
 	receiveAll("first pass")
+	// What a start after kill -9 would load now: the offset table and
+	// popState.json as they are on disk, nothing saved at Close. Before
+	// each reset the periodic save has run (popState.json holds committed
+	// 10); a load raises the table's offsets to the saved state's.
+	cdir := b.cfg.StorePathRootDir + "/config"
+	committedOnDisk := func() int64 {
+		t.Helper()
+		o, err := meta.LoadOffsets(cdir+"/consumerOffset.json", slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pop.New(o).Load(cdir + "/" + popStateFile); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := o.Query(group, topic, 0)
+		return c
+	}
+	saveNow := func() {
+		t.Helper()
+		b.savePopState()
+		if err := b.offsets.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if c := committedOnDisk(); c != 10 {
+			t.Fatalf("committed %d on disk after acking 0..9 and saving, want 10", c)
+		}
+	}
+	saveNow()
 	req.Wait = 0
 	if ds, _ := be.Receive(context.Background(), req); len(ds) != 0 {
 		t.Fatalf("%d deliveries after acking everything, want none", len(ds))
@@ -77,11 +110,18 @@ func TestPopOffsetReset(t *testing.T) {
 	if c, _ := b.offsets.Query(group, topic, 0); c != 0 {
 		t.Fatalf("committed %d after the reset, want 0", c)
 	}
+	if c := committedOnDisk(); c != 0 {
+		t.Fatalf("a start after a crash now would load committed %d, want the reset's 0", c)
+	}
 	req.Wait = waitTimeout
 	receiveAll("after INVOKE_BROKER_TO_RESET_OFFSET")
+	saveNow()
 
 	// mqadmin's offline reset commits through UPDATE_CONSUMER_OFFSET.
 	p.expect(wire.Success, "", wire.UpdateConsumerOffset,
 		map[string]string{"consumerGroup": group, "topic": topic, "queueId": "0", "commitOffset": "0"}, nil)
+	if c := committedOnDisk(); c != 0 {
+		t.Fatalf("a start after a crash now would load committed %d, want the UPDATE_CONSUMER_OFFSET reset's 0", c)
+	}
 	receiveAll("after UPDATE_CONSUMER_OFFSET to 0")
 }

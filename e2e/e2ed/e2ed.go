@@ -258,24 +258,3 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 	t.Fatalf("timed out after %v waiting for %s", timeout, what)
 }
-
-// FreePorts reserves n loopback ports by binding and releasing them, for
-// processes that must know each other's addresses before any of them
-// starts (Raft peers).
-func FreePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var out []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return out
-}

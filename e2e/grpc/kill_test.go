@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -15,15 +14,19 @@ import (
 
 	rmq "github.com/apache/rocketmq-clients/golang/v5"
 	v2 "github.com/apache/rocketmq-clients/golang/v5/protocol/v2"
+	"github.com/mqops/mqops/e2e/e2ed"
 )
 
-// startBrokerAt is startBrokerIn on fixed ports (0: any), so that a
-// restarted broker is where the running clients expect it.
-func startBrokerAt(t *testing.T, namesrv, dir, port, grpcPort string, kv ...string) (*proc, string) {
+// startBrokerAt is startGRPCBroker on fixed remoting, HA and gRPC ports
+// (leased with e2ed.LeasePorts, so they stay free between a kill and the
+// restart), so that a restarted broker is where the running clients
+// expect it.
+func startBrokerAt(t *testing.T, namesrv, dir string, ports []int, kv ...string) (*proc, string) {
 	t.Helper()
 	args := []string{
 		"-n", namesrv, "--enable-proxy",
-		"-p", "listenPort=" + port, "-p", "haListenPort=0", "-p", "grpcServerPort=" + grpcPort, "-p", "brokerIP1=127.0.0.1",
+		"-p", fmt.Sprint("listenPort=", ports[0]), "-p", fmt.Sprint("haListenPort=", ports[1]),
+		"-p", fmt.Sprint("grpcServerPort=", ports[2]), "-p", "brokerIP1=127.0.0.1",
 		"-p", "storePathRootDir=" + filepath.Join(dir, "store"), "-p", "logDir=" + filepath.Join(dir, "logs"),
 		"-p", "mappedFileSizeCommitLog=" + fmt.Sprint(16<<20), "-p", "maxHashSlotNum=10000", "-p", "maxIndexNum=40000",
 	}
@@ -51,9 +54,8 @@ func startBrokerAt(t *testing.T, namesrv, dir, port, grpcPort string, kv ...stri
 func TestKill9WithReceiveAck(t *testing.T) {
 	ns := startNamesrv(t)
 	dir := t.TempDir()
-	br, ga := startBrokerAt(t, ns.addr, dir, "0", "0", "flushDiskType=SYNC_FLUSH")
-	_, port, _ := net.SplitHostPort(br.addr)
-	_, grpcPort, _ := net.SplitHostPort(ga)
+	ports := e2ed.LeasePorts(t, 3)
+	br, ga := startBrokerAt(t, ns.addr, dir, ports, "flushDiskType=SYNC_FLUSH")
 	c := &cluster{ns: ns, broker: br, grpcAddr: ga}
 	const topic, group = "KillPop", "KillPopGroup"
 	createTopic(t, c, topic, 4)
@@ -141,7 +143,7 @@ func TestKill9WithReceiveAck(t *testing.T) {
 	s0, a0 := count()
 	br.kill()
 	t.Logf("SIGKILL after %d SEND_OK, %d acked", s0, a0)
-	br2, _ := startBrokerAt(t, ns.addr, dir, port, grpcPort, "flushDiskType=SYNC_FLUSH")
+	br2, _ := startBrokerAt(t, ns.addr, dir, ports, "flushDiskType=SYNC_FLUSH")
 	c.broker = br2
 	waitFor(t, 90*time.Second, "sends and acks after the restart", func() bool { s, a := count(); return s >= s0+300 && a >= a0+300 })
 	close(stopSend)
