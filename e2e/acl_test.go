@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ type aclCluster struct {
 
 // startACLCluster runs a name server and a broker with aclEnable and one
 // rules file, the broker signing as brokerInner.
-func startACLCluster(t *testing.T, rules string) *aclCluster {
+func startACLCluster(t *testing.T, rules string, extra ...string) *aclCluster {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "plain_acl.yml")
@@ -65,7 +66,7 @@ func startACLCluster(t *testing.T, rules string) *aclCluster {
 	ns := startNamesrv(t, "aclEnable=true", "aclFile="+path)
 	bdir := newBrokerDir(t)
 	inner, _ := json.Marshal(wire.Credentials{AccessKey: aclInner.AccessKey, SecretKey: aclInner.SecretKey})
-	b := startBroker(t, bdir, ns.addr, "aclEnable=true", "aclFile="+path, "innerClientAuthenticationCredentials="+string(inner))
+	b := startBroker(t, bdir, ns.addr, append([]string{"aclEnable=true", "aclFile=" + path, "innerClientAuthenticationCredentials=" + string(inner)}, extra...)...)
 	return &aclCluster{cluster: &cluster{ns: ns, broker: b, dir: bdir}, rules: path, aclLog: filepath.Join(string(bdir), "logs", "acl.log")}
 }
 
@@ -140,7 +141,7 @@ func aclLogText(t *testing.T, path string) string {
 // TestACL runs the ACL test plan's cases 1-4, 7 and 8 against one
 // name server and broker with aclEnable and the official v2.1.2 client.
 func TestACL(t *testing.T) {
-	c := startACLCluster(t, aclRulesHead+aclRulesTail)
+	c := startACLCluster(t, aclRulesHead+aclRulesTail, "traceTopicEnable=true")
 	aclCreateTopic(t, c, "TopicA")
 	aclCreateTopic(t, c, "TopicB")
 	// The broker's registration carries its inner credential: without it
@@ -267,6 +268,66 @@ func TestACL(t *testing.T) {
 		r, err := cl.Invoke(c.broker.addr, req, 5*time.Second)
 		if err != nil || r.Code != wire.Success {
 			t.Fatalf("Java-style token signature: %v %+v", err, r)
+		}
+	})
+
+	t.Run("9 callbacks and trace", func(t *testing.T) {
+		// Trace records go to RMQ_SYS_TRACE_TOPIC, on which producerA has
+		// no permission: a correctly signed account may always publish them.
+		tc := &primitive.TraceConfig{Access: primitive.Local, NamesrvAddrs: []string{c.ns.addr}, Credentials: aclProducer}
+		p := newProducer(t, c.ns.addr, producer.WithCredentials(aclProducer), producer.WithTrace(tc))
+		if err := aclSend(p, "TopicA", "acl-traced"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "trace records stored", func() bool {
+			for q := 0; q < 8; q++ {
+				r := aclCall(t, c.broker.addr, aclAdmin, wire.GetMaxOffset, map[string]string{"topic": "RMQ_SYS_TRACE_TOPIC", "queueId": strconv.Itoa(q)}, nil)
+				if off, _ := r.GetInt("offset"); r.Code == wire.Success && off > 0 {
+					return true
+				}
+			}
+			return false
+		})
+		// The broker asks a consumer for its running info; the client's
+		// (signed) response is not checked.
+		col := newCollector()
+		newPushConsumer(t, c.ns.addr, "GroupA", "TopicA", consumer.MessageSelector{}, col, consumer.WithCredentials(aclConsumer))
+		var ids wire.ConsumerListBody
+		waitFor(t, 30*time.Second, "consumer registered", func() bool {
+			r := aclCall(t, c.broker.addr, aclAdmin, wire.GetConsumerListByGroup, map[string]string{"consumerGroup": "GroupA"}, nil)
+			return r.Code == wire.Success && json.Unmarshal(r.Body, &ids) == nil && len(ids.ConsumerIDList) > 0
+		})
+		r := aclCall(t, c.broker.addr, aclAdmin, wire.GetConsumerRunningInfo, map[string]string{"consumerGroup": "GroupA", "clientId": ids.ConsumerIDList[0], "jstackEnable": "false"}, nil)
+		if r.Code != wire.Success || !strings.Contains(string(r.Body), "TopicA") {
+			t.Fatalf("running info through the broker: %d %s %s", r.Code, r.Remark, r.Body)
+		}
+	})
+
+	t.Run("mqadmin signs", func(t *testing.T) {
+		args := []string{"topic", "create", "-t", "TopicCli", "-b", c.broker.addr, "-n", c.ns.addr}
+		r := runCLI(t, nil, append(args, "--access-key", aclProducer.AccessKey, "--secret-key", aclProducer.SecretKey)...)
+		if r.code == 0 || !strings.Contains(r.stderr, "Need admin permission for request code=17, but accessKey=producerA is not") {
+			t.Fatalf("non-admin: exit %d\n%s", r.code, r.stderr)
+		}
+		if r := runCLI(t, nil, args...); r.code == 0 || !strings.Contains(r.stderr, "No accessKey is configured") {
+			t.Fatalf("unsigned: exit %d\n%s", r.code, r.stderr)
+		}
+		env := []string{"MQADMIN_ACCESS_KEY=" + aclAdmin.AccessKey, "MQADMIN_SECRET_KEY=" + aclAdmin.SecretKey}
+		if r := runCLI(t, env, args...); r.code != 0 {
+			t.Fatalf("admin from the environment: exit %d\n%s", r.code, r.stderr)
+		}
+		// Java's tools.yml, for users migrating.
+		home := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(home, "conf"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		tools := "accessKey: " + aclAdmin.AccessKey + "\nsecretKey: " + aclAdmin.SecretKey + "\n"
+		if err := os.WriteFile(filepath.Join(home, "conf", "tools.yml"), []byte(tools), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args[3] = "TopicCli2"
+		if r := runCLI(t, []string{"ROCKETMQ_HOME=" + home}, args...); r.code != 0 {
+			t.Fatalf("admin from tools.yml: exit %d\n%s", r.code, r.stderr)
 		}
 	})
 
