@@ -396,8 +396,10 @@ func TestReload(t *testing.T) {
 	}
 	// Broken file: old rules stay, one ERROR with file:line, one failure counted.
 	write(t, f, "accounts:\n- accessKey: producerA\n  secretKey: secretA1\n  topicPerms: [TopicB=PUB\n")
-	if w.Poll() || w.Poll() {
-		t.Fatal("broken file applied")
+	for range 2 { // the second poll must not report the same error again
+		if w.Poll() {
+			t.Fatal("broken file applied")
+		}
 	}
 	if send().OK || ch.Rules().Version != 3 {
 		t.Fatal("old rules lost")
