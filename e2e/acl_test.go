@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -328,6 +329,28 @@ func TestACL(t *testing.T) {
 		args[3] = "TopicCli2"
 		if r := runCLI(t, []string{"ROCKETMQ_HOME=" + home}, args...); r.code != 0 {
 			t.Fatalf("admin from tools.yml: exit %d\n%s", r.code, r.stderr)
+		}
+	})
+
+	t.Run("zabbix probe signs", func(t *testing.T) {
+		probe := func(env ...string) (up int, denied bool) {
+			cmd := exec.Command(filepath.Join(binDir, "mqops-zbx"), "broker", "--addr", c.broker.addr, "--namesrv", c.ns.addr)
+			cmd.Env = append(os.Environ(), env...)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("mqops-zbx broker: %v", err)
+			}
+			var st struct{ Up int }
+			if err := json.Unmarshal(out, &st); err != nil {
+				t.Fatalf("mqops-zbx broker: %v in %s", err, out)
+			}
+			return st.Up, strings.Contains(string(out), "No accessKey is configured")
+		}
+		if up, denied := probe("MQADMIN_ACCESS_KEY=", "MQADMIN_SECRET_KEY="); up != 0 || !denied {
+			t.Fatalf("unsigned probe: up=%d, refusal shown %v", up, denied)
+		}
+		if up, _ := probe("MQADMIN_ACCESS_KEY="+aclConsumer.AccessKey, "MQADMIN_SECRET_KEY="+aclConsumer.SecretKey); up != 1 {
+			t.Fatalf("signed probe: up=%d", up)
 		}
 	})
 
