@@ -130,7 +130,8 @@ bench: build
 	$(GO) build -o $(BIN)/ ./broker/cmd/mqbench
 	./scripts/bench.sh $(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem ./broker/sql92/
-	$(GO) test -run '^$$' -bench '^Benchmark(PullPipelined|PullSQL92)$$' -benchmem ./broker/server/
+	$(GO) test -run '^$$' -bench '^Benchmark(PullPipelined|PullSQL92|SendACL)$$' -benchmem ./broker/server/
+	$(GO) test -run '^$$' -bench '^BenchmarkACLVerify$$' -benchmem ./broker/acl/
 
 clean:
 	rm -rf $(BIN) $(DATA)

@@ -22,6 +22,26 @@ type Client struct {
 	mu     sync.Mutex
 	conns  map[string]*Conn
 	closed bool
+	creds  wire.Credentials // signs every request when set (plain ACL)
+}
+
+// SetCredentials makes Invoke and InvokeOneway sign each request with
+// RocketMQ's plain-ACL signature; call it before the first request.
+func (cl *Client) SetCredentials(cr wire.Credentials) {
+	cl.mu.Lock()
+	cl.creds = cr
+	cl.mu.Unlock()
+}
+
+// sign signs req when the client has credentials. req must not be shared
+// with another goroutine: signing adds fields.
+func (cl *Client) sign(req *wire.Command) {
+	cl.mu.Lock()
+	cr := cl.creds
+	cl.mu.Unlock()
+	if !cr.IsEmpty() {
+		wire.Sign(req, cr.AccessKey, cr.SecretKey, "")
+	}
 }
 
 // NewClient returns a client with no connections yet.
@@ -79,6 +99,7 @@ func (cl *Client) Invoke(addr string, req *wire.Command, timeout time.Duration) 
 	if err != nil {
 		return nil, err
 	}
+	cl.sign(req)
 	return c.Invoke(req, timeout)
 }
 
@@ -88,6 +109,7 @@ func (cl *Client) InvokeOneway(addr string, req *wire.Command) error {
 	if err != nil {
 		return err
 	}
+	cl.sign(req)
 	return c.InvokeOneway(req)
 }
 

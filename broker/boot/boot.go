@@ -33,6 +33,7 @@ type Command[C any] struct {
 type Daemon[C any] struct {
 	Config         C
 	Log            *slog.Logger
+	ConfPath       string // -c, "" when none
 	name           string
 	stdout, stderr io.Writer
 	logClose       io.Closer
@@ -76,7 +77,7 @@ func (c Command[C]) Start(args []string, stdout, stderr io.Writer) (*Daemon[C], 
 	for _, w := range warnings {
 		log.Warn("[CONFIG] " + w)
 	}
-	return &Daemon[C]{Config: cfg, Log: log, name: c.Name, stdout: stdout, stderr: stderr, logClose: logClose}, 0
+	return &Daemon[C]{Config: cfg, Log: log, ConfPath: *confPath, name: c.Name, stdout: stdout, stderr: stderr, logClose: logClose}, 0
 }
 
 // Announce writes a boot line to stdout and the log.

@@ -100,6 +100,17 @@ type Broker struct {
 	// the broker always refuses, ';'-separated, as in Java.
 	ConfigBlackList string
 	LogDir          string // logDir (ours, not Java's), default $HOME/logs/rocketmqlogs
+	// aclEnable: check every request against the plain ACL rules
+	// (plain_acl.yml; see broker/acl).
+	AclEnable bool
+	// aclFile (ours, not Java's): the rules file, replacing the default
+	// $ROCKETMQ_HOME/conf/plain_acl.yml plus conf/acl/*.yml (without
+	// ROCKETMQ_HOME: the directory of the config file).
+	AclFile string
+	// innerClientAuthenticationCredentials (RocketMQ 5): JSON
+	// {"accessKey":"…","secretKey":"…"} the broker signs its name-server
+	// registrations and slave-to-master syncs with.
+	InnerClientAuthenticationCredentials string
 
 	// slaveReadEnable: pull answers may send consumers to a slave
 	// (suggestWhichBrokerId); a slave serves pulls either way.
@@ -359,6 +370,9 @@ func (b *Broker) keys() []key {
 		boolean("traceOn", &b.TraceOn),
 		str("configBlackList", &b.ConfigBlackList, nil),
 		str("logDir", &b.LogDir, nonEmpty),
+		boolean("aclEnable", &b.AclEnable),
+		str("aclFile", &b.AclFile, nil),
+		credentials("innerClientAuthenticationCredentials", &b.InnerClientAuthenticationCredentials),
 		boolean("slaveReadEnable", &b.SlaveReadEnable),
 		boolean("enablePropertyFilter", &b.EnablePropertyFilter),
 		integer("accessMessageInMemoryMaxRatio", &b.AccessMessageInMemoryMaxRatio, javaInt, between(0, 100)),

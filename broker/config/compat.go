@@ -5,7 +5,7 @@ package config
 // A key moves out of these lists when it gets a field.
 
 var brokerConfigKeys = []string{
-	"aclEnable", "adminBrokerThreadPoolNums", "autoDeleteUnusedStats", "brokerFastFailureEnable",
+	"adminBrokerThreadPoolNums", "autoDeleteUnusedStats", "brokerFastFailureEnable",
 	"clientManageThreadPoolNums", "clientManagerThreadPoolQueueCapacity", "commercialBaseCount",
 	"commercialBigCount", "commercialEnable", "commercialTimerCount", "commercialTransCount",
 	"compressedRegister", "consumerFallbehindThreshold",

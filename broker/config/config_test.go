@@ -161,13 +161,13 @@ func TestLoadProductionStyleConf(t *testing.T) {
 	if got := b.DeleteWhenHours(); !slices.Equal(got, []int{4, 5}) {
 		t.Errorf("DeleteWhenHours = %v", got)
 	}
-	for _, k := range []string{"sendMessageThreadPoolNums", "pullMessageThreadPoolNums", "flushCommitLogLeastPages", "useReentrantLockWhenPutMessage", "waitTimeMillsInSendQueue", "aclEnable"} {
+	for _, k := range []string{"sendMessageThreadPoolNums", "pullMessageThreadPoolNums", "flushCommitLogLeastPages", "useReentrantLockWhenPutMessage", "waitTimeMillsInSendQueue"} {
 		if !hasWarning(warnings, `key "`+k+`"`, "accepted for compatibility and has no effect yet") {
 			t.Errorf("no compatibility note for %s in %q", k, warnings)
 		}
 	}
-	if len(warnings) != 6 {
-		t.Errorf("want 6 warnings, got %q", warnings)
+	if len(warnings) != 5 {
+		t.Errorf("want 5 warnings, got %q", warnings)
 	}
 }
 
@@ -353,7 +353,7 @@ func TestBindAddress(t *testing.T) {
 }
 
 func TestNotImplemented(t *testing.T) {
-	for _, k := range []string{"aclEnable", "sendMessageThreadPoolNums", "transferMsgByHeap"} {
+	for _, k := range []string{"sendMessageThreadPoolNums", "transferMsgByHeap"} {
 		if !NotImplemented(k) {
 			t.Errorf("%s: implemented?", k)
 		}
@@ -420,7 +420,7 @@ func TestSetPropertiesSaveRoundTrip(t *testing.T) {
 		"brokerName":       "broker a=b:c #1", // needs escaping in a properties file
 		"storePathRootDir": "/data/store",
 		"deleteWhen":       "04;05",
-		"aclEnable":        "true",
+		"highSpeedMode":    "true",
 	} {
 		if err := b.Set(k, v); err != nil {
 			t.Fatalf("Set(%s): %v", k, err)
@@ -439,7 +439,7 @@ func TestSetPropertiesSaveRoundTrip(t *testing.T) {
 	}
 	for k, v := range map[string]string{
 		"brokerName": "broker a=b:c #1", "fileReservedTime": "48", "haListenPort": "10912",
-		"transferMsgByHeap": "true", "aclEnable": "true", "autoCreateTopicEnable": "true", "deleteWhen": "04;05",
+		"transferMsgByHeap": "true", "highSpeedMode": "true", "autoCreateTopicEnable": "true", "deleteWhen": "04;05",
 	} {
 		if got[k] != v {
 			t.Errorf("Properties[%s] = %q, want %q", k, got[k], v)
@@ -590,4 +590,31 @@ func hasWarning(warnings []string, parts ...string) bool {
 		}
 	}
 	return false
+}
+
+func TestACLKeys(t *testing.T) {
+	b, warnings, err := LoadBroker("", map[string]string{
+		"aclEnable": "true", "aclFile": "/etc/mq/acl.yml",
+		"innerClientAuthenticationCredentials": `{"accessKey":"brokerInner","secretKey":"s3cret-key"}`,
+	})
+	if err != nil || len(warnings) != 0 {
+		t.Fatal(err, warnings)
+	}
+	cr, err := ParseCredentials(b.InnerClientAuthenticationCredentials)
+	if !b.AclEnable || b.AclFile != "/etc/mq/acl.yml" || err != nil || cr.AccessKey != "brokerInner" || cr.SecretKey != "s3cret-key" {
+		t.Fatalf("%+v %v %+v", b, err, cr)
+	}
+	for _, p := range b.Properties() {
+		if strings.Contains(p.Value, "s3cret-key") {
+			t.Fatalf("secret shown: %s=%s", p.Key, p.Value)
+		}
+	}
+	_, _, err = LoadBroker("", map[string]string{"innerClientAuthenticationCredentials": `{"accessKey":"brokerInner","secretKey":"s3cret-key","x":1}`})
+	if err == nil || strings.Contains(err.Error(), "s3cret-key") {
+		t.Fatalf("bad credentials: %v", err)
+	}
+	n, warnings, err := LoadNamesrv("", map[string]string{"aclEnable": "true", "aclFile": "/x.yml"})
+	if err != nil || len(warnings) != 0 || !n.AclEnable || n.AclFile != "/x.yml" {
+		t.Fatal(err, warnings)
+	}
 }

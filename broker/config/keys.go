@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -23,6 +24,42 @@ type key struct {
 	// derived keys default from other keys (haListenPort from listenPort)
 	// and follow them until set explicitly.
 	derived bool
+	// secret keys are shown masked (GET_BROKER_CONFIG), saved as they are.
+	secret bool
+}
+
+// credentials is a key holding JSON {"accessKey","secretKey"} or "":
+// masked when shown, and never quoted in an error.
+func credentials(name string, p *string) key {
+	return key{
+		name:   name,
+		secret: true,
+		get:    func() string { return *p },
+		set: func(s string) error {
+			if _, err := ParseCredentials(s); err != nil {
+				return fmt.Errorf("invalid %s (value not shown): %w", name, err)
+			}
+			*p = s
+			return nil
+		},
+	}
+}
+
+// ParseCredentials reads innerClientAuthenticationCredentials; "" is none.
+func ParseCredentials(s string) (wire.Credentials, error) {
+	var cr wire.Credentials
+	if strings.TrimSpace(s) == "" {
+		return cr, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cr); err != nil {
+		return cr, fmt.Errorf(`want JSON {"accessKey":"…","secretKey":"…"}: %w`, err)
+	}
+	if cr.IsEmpty() {
+		return cr, errors.New("accessKey and secretKey must both be set")
+	}
+	return cr, nil
 }
 
 // schema is what a daemon knows about its keys beyond the implemented ones.
@@ -165,7 +202,11 @@ func properties(d daemon, saving bool) []wire.JavaProperty {
 		if saving && k.derived && !d.state().explicit[k.name] {
 			continue
 		}
-		out = append(out, wire.JavaProperty{Key: k.name, Value: k.get()})
+		v := k.get()
+		if k.secret && !saving && v != "" {
+			v = "******"
+		}
+		out = append(out, wire.JavaProperty{Key: k.name, Value: v})
 	}
 	for name, value := range d.state().compat {
 		out = append(out, wire.JavaProperty{Key: name, Value: value})

@@ -21,6 +21,10 @@ type Namesrv struct {
 	// A constant in Java; tests lower it.
 	BrokerChannelExpiredTime int64
 	LogDir                   string // logDir (ours, not Java's), default $HOME/logs/rocketmqlogs
+	// aclEnable (the broker's key; RocketMQ's name server has no ACL):
+	// registrations, KV and permission changes need an admin account.
+	AclEnable bool
+	AclFile   string // aclFile, as the broker's
 	// enableControllerInNamesrv runs a controller in the name server
 	// process, configured by the controller keys of the same file.
 	EnableControllerInNamesrv bool
@@ -86,6 +90,8 @@ func (n *Namesrv) keys() []key {
 		integer("listenPort", &n.ListenPort, javaInt, listenPort),
 		str("bindAddress", &n.BindAddress, hostOrIP),
 		str("kvConfigPath", &n.KVConfigPath, nonEmpty),
+		boolean("aclEnable", &n.AclEnable),
+		str("aclFile", &n.AclFile, nil),
 		boolean("orderMessageEnable", &n.OrderMessageEnable),
 		integer("scanNotActiveBrokerInterval", &n.ScanNotActiveBrokerInterval, javaLong, positive),
 		integer("brokerChannelExpiredTime", &n.BrokerChannelExpiredTime, javaLong, positive),

@@ -72,6 +72,9 @@ var handlers = map[int32]handlerFunc{
 // non-blocking except KV writes, which fsync: they delay only the requesting
 // connection.
 func (s *Server) ServeRequest(c *remoting.Conn, req *wire.Command) {
+	if s.opts.ACL != nil && !s.opts.ACL.Allow(c, req) {
+		return
+	}
 	h, ok := handlers[req.Code]
 	if !ok {
 		c.ReplyCode(req, wire.RequestCodeNotSupported, fmt.Sprintf(notSupportedRemarkFormat, req.Code))

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/remoting"
 )
 
@@ -33,6 +34,7 @@ type Options struct {
 	ScanInterval       time.Duration // how often expired brokers are looked for
 	BrokerExpiry       time.Duration // a broker silent this long is removed
 	Logger             *slog.Logger  // default slog.Default()
+	ACL                *acl.Gate     // checks requests before dispatch (aclEnable); nil serves everyone
 }
 
 // Server is a running name server.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mqops/mqops/atomicfile"
+	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/broker/clients"
 	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/broker/grpcsvc"
@@ -298,6 +299,10 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 		"earliestMessageTimeStamp":              strconv.FormatInt(b.earliestMessageTime(), 10),
 		"putMessageFailedTimes":                 strconv.FormatInt(b.putFailed.Load(), 10),
 		"storeState":                            "OK",
+	}
+	// ACL refusals and admin grants, for Zabbix (acl_denied_total...).
+	if b.acl != nil {
+		maps.Copy(kv, b.acl.Stats.Snapshot())
 	}
 	// brokerRole is Java's config key and values (no Java broker reports
 	// its role at run time); the run-time role wins over the configured
@@ -586,6 +591,10 @@ func (b *Broker) handleViewMessage(c *remoting.Conn, req *wire.Command) {
 	rec, err := b.store.ReadRecord(off, nil)
 	if err != nil {
 		c.ReplyCode(req, wire.SystemError, fmt.Sprintf("can not find message by the offset, %d", off))
+		return
+	}
+	// The request names no topic: ACL checks the stored message's.
+	if b.acl != nil && !b.acl.AllowTopic(c, req, string(wire.RecordView(rec).Topic()), acl.Sub) {
 		return
 	}
 	b.replyBody(c, req, rec)

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/broker/clients"
 	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/broker/ha"
@@ -42,6 +43,9 @@ type Options struct {
 	// consume queues vouch for is missing (mqbroker --accept-data-loss;
 	// store.Config.AcceptDataLoss). Deliberately not a config key.
 	AcceptDataLoss bool
+	// ACL checks every request before dispatch (aclEnable); nil serves
+	// everyone.
+	ACL *acl.Gate
 
 	fsyncFault func(path string) error // tests: store.Config.FsyncFault
 }
@@ -51,6 +55,7 @@ type Broker struct {
 	cfg   *config.Broker
 	log   *slog.Logger
 	store *store.Store
+	acl   *acl.Gate // nil when aclEnable is off
 
 	topics  *meta.Topics
 	groups  *meta.Groups
@@ -128,7 +133,7 @@ type Broker struct {
 func New(o Options) (*Broker, error) {
 	cfg := o.Config
 	b := &Broker{
-		cfg: cfg, log: o.Log, clients: clients.NewManager(), locks: newLockTable(), limiter: newGroupLimiter(),
+		cfg: cfg, log: o.Log, acl: o.ACL, clients: clients.NewManager(), locks: newLockTable(), limiter: newGroupLimiter(),
 		registerKick: make(chan struct{}, 1), stop: make(chan struct{}),
 		region:   []byte(cfg.RegionID),
 		bootTime: time.Now(), cfgVersion: wire.DataVersion{Timestamp: time.Now().UnixMilli()},
@@ -259,6 +264,11 @@ func New(o Options) (*Broker, error) {
 		return nil, err
 	}
 	b.namesrv = remoting.NewClient(nil, o.Log)
+	// Registrations and slave-to-master syncs are signed, for name servers
+	// and masters with aclEnable.
+	if cr, err := config.ParseCredentials(cfg.InnerClientAuthenticationCredentials); err == nil && !cr.IsEmpty() {
+		b.namesrv.SetCredentials(cr)
+	}
 	b.sync = slavesync.New(slavesync.Options{
 		Master: b.masterAddr, Self: b.addr, Client: b.namesrv, Timeout: slaveSyncTimeout,
 		Topics: b.topics, Groups: b.groups, Offsets: b.offsets, Delay: b.delay, Timers: b.timers, TopicsChanged: b.kickRegister, Log: o.Log,
@@ -280,6 +290,9 @@ func (b *Broker) setPullSettings(cfg *config.Broker) {
 
 // Addr is the address the broker registers ("brokerIP1:port").
 func (b *Broker) Addr() string { return b.addr }
+
+// ListenAddr is the address the remoting port is bound to.
+func (b *Broker) ListenAddr() net.Addr { return b.srv.Addr() }
 
 func (b *Broker) createSystemTopics() error {
 	cfg := b.cfg
@@ -455,6 +468,9 @@ func stateOf(c *remoting.Conn) *connState {
 
 // ServeRequest dispatches one request by code.
 func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
+	if b.acl != nil && !b.acl.Allow(c, req) {
+		return
+	}
 	switch req.Code {
 	case wire.SendMessage, wire.SendMessageV2, wire.SendBatchMessage:
 		b.handleSend(c, req)

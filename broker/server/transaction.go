@@ -3,6 +3,7 @@ package server
 import (
 	"math/rand/v2"
 
+	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/broker/meta"
 	"github.com/mqops/mqops/broker/transaction"
 	"github.com/mqops/mqops/remoting"
@@ -42,6 +43,15 @@ func (b *Broker) handleEndTransaction(c *remoting.Conn, req *wire.Command) {
 	if state != int64(wire.SysFlagTransactionCommit) && state != int64(wire.SysFlagTransactionRollback) {
 		b.log.Info("[TRANSACTION] producer does not know the state yet", "producerGroup", group, "msgId", req.GetString("msgId"), "fromCheck", fromCheck, "remark", string(req.Remark))
 		return
+	}
+	// The request names no topic: ACL checks the half message's real one.
+	if b.acl != nil {
+		if rec, err := b.store.ReadRecord(phys, nil); err == nil {
+			topic := wire.PropertyValue(wire.RecordView(rec).Properties(), wire.PropRealTopic)
+			if len(topic) > 0 && !b.acl.AllowTopic(c, req, string(topic), acl.Pub) {
+				return
+			}
+		}
 	}
 	commit := state == int64(wire.SysFlagTransactionCommit)
 	code, remark := transaction.Answer(b.tx.End(group, halfOff, phys, commit))

@@ -67,6 +67,12 @@ func NewDirect(timeout time.Duration) *Admin {
 
 var errNoNamesrv = errors.New("no name server: use -n/--namesrv, NAMESRV_ADDR or a config context")
 
+// SetCredentials signs every request with RocketMQ's plain-ACL signature
+// (brokers and name servers with aclEnable); empty keys send unsigned.
+func (a *Admin) SetCredentials(accessKey, secretKey string) {
+	a.cl.SetCredentials(wire.Credentials{AccessKey: accessKey, SecretKey: secretKey})
+}
+
 // Close drops every connection.
 func (a *Admin) Close() { a.cl.Close() }
 

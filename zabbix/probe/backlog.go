@@ -55,7 +55,7 @@ type Backlog struct {
 // ClusterBacklog sums every group's progress over the masters of cluster.
 func ClusterBacklog(namesrv, cluster string) *Backlog {
 	out := &Backlog{Groups: map[string]*GroupBacklog{}, Pairs: map[string]*PairBacklog{}}
-	a, err := admin.New(namesrv, Timeout)
+	a, err := newAdmin(namesrv)
 	if err != nil {
 		out.Error = err.Error()
 		return out
@@ -212,7 +212,7 @@ type Business struct {
 // last minute (VIEW_BROKER_STATS_DATA) from every master of cluster.
 func ClusterBusiness(namesrv, cluster string) *Business {
 	out := &Business{Topics: map[string]*Figures{}, Groups: map[string]*Figures{}, Pairs: map[string]*Figures{}}
-	a, err := admin.New(namesrv, Timeout)
+	a, err := newAdmin(namesrv)
 	if err != nil {
 		out.Error = err.Error()
 		return out

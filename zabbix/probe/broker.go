@@ -25,6 +25,25 @@ import (
 // zabbix_agentd.conf, 3 s by default, 30 s at most) covers a whole check.
 var Timeout = 3 * time.Second
 
+// AccessKey and SecretKey sign every request, for brokers and name servers
+// with aclEnable (mqops-zbx reads MQADMIN_ACCESS_KEY/MQADMIN_SECRET_KEY);
+// empty: unsigned.
+var AccessKey, SecretKey string
+
+func newAdmin(addr string) (*admin.Admin, error) {
+	a, err := admin.New(addr, Timeout)
+	if err == nil {
+		a.SetCredentials(AccessKey, SecretKey)
+	}
+	return a, err
+}
+
+func newDirect() *admin.Admin {
+	a := admin.NewDirect(Timeout)
+	a.SetCredentials(AccessKey, SecretKey)
+	return a
+}
+
 // BrokerStatus is one broker as seen from its own host.
 type BrokerStatus struct {
 	Up         int    `json:"up"` // 1: the broker answered
@@ -124,7 +143,7 @@ func Broker(addr, namesrv string) *BrokerStatus {
 	st := &BrokerStatus{Addr: addr, StoreStateCode: StoreUnknown}
 	// The name-server list is only needed for the registration check; the
 	// broker calls go by address.
-	a, err := admin.New(addr, Timeout)
+	a, err := newAdmin(addr)
 	if err != nil {
 		st.Error = err.Error()
 		return st
@@ -230,7 +249,7 @@ func (st *BrokerStatus) registration(namesrv string) {
 	infos := make([]*wire.ClusterInfo, len(addrs))
 	failures := make([]string, len(addrs))
 	_ = admin.FanOut(len(addrs), admin.DefaultParallel, func(i int) error {
-		a, err := admin.New(addrs[i], Timeout)
+		a, err := newAdmin(addrs[i])
 		if err != nil {
 			failures[i] = err.Error()
 			return nil
@@ -267,7 +286,7 @@ func (st *BrokerStatus) registration(namesrv string) {
 	addrs = slices.Sorted(maps.Keys(slaves))
 	lags := make([]int64, len(addrs))
 	_ = admin.FanOut(len(addrs), admin.DefaultParallel, func(i int) error {
-		a, err := admin.New(addrs[i], Timeout)
+		a, err := newAdmin(addrs[i])
 		if err != nil {
 			return nil
 		}

@@ -51,7 +51,7 @@ func (quiet) OutputPath(string) error                { return nil }
 // The topic is created on every master (one queue) when missing.
 func ClusterCanary(namesrv, cluster, topic, group string) *Canary {
 	out := &Canary{Topic: topic, Brokers: map[string]*CanaryResult{}}
-	a, err := admin.New(namesrv, Timeout)
+	a, err := newAdmin(namesrv)
 	if err != nil {
 		out.Error = err.Error()
 		return out

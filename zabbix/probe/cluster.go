@@ -26,7 +26,7 @@ type NamesrvStatus struct {
 // Namesrv asks the name server at addr for its cluster table and topics.
 func Namesrv(addr string) *NamesrvStatus {
 	st := &NamesrvStatus{Addr: addr, BrokerNames: []string{}}
-	a, err := admin.New(addr, Timeout)
+	a, err := newAdmin(addr)
 	if err != nil {
 		st.Error = err.Error()
 		return st
@@ -110,7 +110,7 @@ func Cluster(namesrv, cluster string) *ClusterStatus {
 	infos := make([]*wire.ClusterInfo, len(nss))
 	failures := make([]string, len(nss))
 	_ = admin.FanOut(len(nss), admin.DefaultParallel, func(i int) error {
-		a, err := admin.New(nss[i], Timeout)
+		a, err := newAdmin(nss[i])
 		if err != nil {
 			failures[i] = "name server " + nss[i] + ": " + err.Error()
 			return nil
@@ -210,7 +210,7 @@ func (b *ClusterBroker) sendProblem() string {
 
 // probeBroker fills b from its runtime table, or says why it could not.
 func probeBroker(b *ClusterBroker) {
-	a, err := admin.New(b.Addr, Timeout)
+	a, err := newAdmin(b.Addr)
 	if err != nil {
 		b.Error = err.Error()
 		return

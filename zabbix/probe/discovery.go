@@ -80,7 +80,7 @@ func (s Scope) open() (*admin.Admin, error) {
 	if ns == "" {
 		return nil, fmt.Errorf("discovery needs a broker address or name servers")
 	}
-	return admin.New(ns, Timeout)
+	return newAdmin(ns)
 }
 
 func (s Scope) masters(a *admin.Admin) ([]admin.Broker, error) {
@@ -196,7 +196,7 @@ func Groups(s Scope, pairs bool) ([]Row, error) {
 // Brokers lists the broker processes of a cluster: {#BROKER}, {#BROKER.ID},
 // {#BROKER.ADDR}.
 func Brokers(namesrv, cluster string) ([]Row, error) {
-	a, err := admin.New(namesrv, Timeout)
+	a, err := newAdmin(namesrv)
 	if err != nil {
 		return nil, err
 	}

@@ -100,7 +100,7 @@ func Replication(namesrv, cluster, controllers string) *ReplicationStatus {
 		}
 	}()
 	defer func() { <-ctrlDone }()
-	a, err := admin.New(namesrv, Timeout)
+	a, err := newAdmin(namesrv)
 	if err != nil {
 		st.Error = err.Error()
 		return st
@@ -254,7 +254,7 @@ func (st *ReplicationStatus) syncStates(a *admin.Admin, ctrls []string) {
 // controllerStatus asks every controller for its metadata.
 func controllerStatus(ctrls []string) *ControllerStatus {
 	c := &ControllerStatus{Configured: len(ctrls)}
-	a := admin.NewDirect(Timeout)
+	a := newDirect()
 	defer a.Close()
 	ms, err := a.ControllersMetadata(ctrls)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/broker/logging"
 	"github.com/mqops/mqops/broker/server"
@@ -93,7 +94,20 @@ func run() int {
 		blog.Warn("[CONFIG] " + w)
 	}
 
-	b, err := server.New(server.Options{Config: cfg, Log: blog, StoreLog: slogger, StatsOut: statsOut, AcceptDataLoss: *acceptLoss})
+	var aclSvc *acl.Service
+	if cfg.AclEnable {
+		if aclSvc, err = acl.Start(acl.Options{AclFile: cfg.AclFile, ConfigFile: *confPath, LogDir: cfg.LogDir, Table: acl.BrokerTable, Log: blog}); err != nil {
+			blog.Error("[BOOT_FAILED] broker failed to start", "err", err)
+			fmt.Fprintln(os.Stderr, "mqbroker:", err)
+			return 1
+		}
+		defer aclSvc.Close()
+	}
+	opts := server.Options{Config: cfg, Log: blog, StoreLog: slogger, StatsOut: statsOut, AcceptDataLoss: *acceptLoss}
+	if aclSvc != nil {
+		opts.ACL = aclSvc.Gate
+	}
+	b, err := server.New(opts)
 	if err != nil {
 		blog.Error("[BOOT_FAILED] broker failed to start", "err", err)
 		fmt.Fprintln(os.Stderr, "mqbroker:", err)
@@ -112,6 +126,11 @@ func run() int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	b.Start()
+	if aclSvc == nil {
+		acl.WarnIfOpen(blog, b.ListenAddr(), "the broker")
+	} else if cfg.EnableProxy || cfg.EnableHTTPGateway {
+		blog.Warn("[ACL] aclEnable covers the remoting port only: the gRPC port (enableProxy) and the HTTP gateway (enableHttpGateway) are not checked")
+	}
 	if a := b.GrpcAddr(); a != "" {
 		fmt.Printf("The broker's gRPC service (RocketMQ 5 clients) listens on %s, tlsServerMode=%s\n", a, cfg.TLSServerMode)
 	}

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/broker/boot"
 	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/broker/controller"
@@ -44,7 +45,17 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	}
 	defer d.Close()
 	cfg := d.Config
+	var gate *acl.Gate
+	if cfg.AclEnable {
+		svc, err := acl.Start(acl.Options{AclFile: cfg.AclFile, ConfigFile: d.ConfPath, LogDir: cfg.LogDir, Table: acl.NamesrvTable, Log: d.Log})
+		if err != nil {
+			return d.Failed("name server", err)
+		}
+		defer svc.Close()
+		gate = svc.Gate
+	}
 	srv, err := namesrv.New(namesrv.Options{
+		ACL:                gate,
 		ListenAddr:         net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.ListenPort)),
 		KVConfigPath:       cfg.KVConfigPath,
 		OrderMessageEnable: cfg.OrderMessageEnable,
@@ -57,6 +68,9 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	}
 	if err != nil {
 		return d.Failed("name server", err)
+	}
+	if gate == nil {
+		acl.WarnIfOpen(d.Log, srv.Addr(), "the name server")
 	}
 	d.Announce(fmt.Sprintf("The Name Server boot success. serializeType=JSON, address %s", srv.Addr()))
 	var ctl *controller.Controller

@@ -108,3 +108,53 @@ func (f *Factory) ResolveNamesrv() (string, error) {
 	}
 	return ns, nil
 }
+
+// ResolveCredentials finds the ACL keys requests are signed with, the
+// first source that has them: --access-key/--secret-key, then
+// $MQADMIN_ACCESS_KEY/$MQADMIN_SECRET_KEY, then accessKey/secretKey of the
+// chosen context, then $ROCKETMQ_HOME/conf/tools.yml as Java's mqadmin
+// reads it (AclUtils.getAclRPCHook). None: requests go unsigned.
+func (f *Factory) ResolveCredentials() (ak, sk string, err error) {
+	pair := func(where, ak, sk string) (string, string, bool, error) {
+		switch {
+		case ak == "" && sk == "":
+			return "", "", false, nil
+		case ak == "" || sk == "":
+			return "", "", false, fmt.Errorf("%s: both the access key and the secret key are needed", where)
+		}
+		return ak, sk, true, nil
+	}
+	if ak, sk, ok, err := pair("--access-key/--secret-key", f.AccessKey, f.SecretKey); ok || err != nil {
+		return ak, sk, err
+	}
+	if ak, sk, ok, err := pair("MQADMIN_ACCESS_KEY/MQADMIN_SECRET_KEY", f.Getenv("MQADMIN_ACCESS_KEY"), f.Getenv("MQADMIN_SECRET_KEY")); ok || err != nil {
+		return ak, sk, err
+	}
+	if v, err := f.LoadConfig(); err == nil {
+		ctx := f.Context
+		if ctx == "" {
+			ctx = v.GetString("current-context")
+		}
+		if ctx != "" {
+			base := "contexts." + strings.ToLower(ctx) + "."
+			if ak, sk, ok, err := pair(f.configPath()+" context "+ctx, v.GetString(base+"accesskey"), v.GetString(base+"secretkey")); ok || err != nil {
+				return ak, sk, err
+			}
+		}
+	}
+	if home := f.Getenv("ROCKETMQ_HOME"); home != "" {
+		path := filepath.Join(home, "conf", "tools.yml")
+		v := viper.New()
+		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err == nil {
+			// Java ignores a tools.yml with blank keys: unsigned.
+			if ak, sk := v.GetString("accessKey"), v.GetString("secretKey"); ak != "" && sk != "" {
+				return ak, sk, nil
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", "", fmt.Errorf("read %s: %w", path, err)
+		}
+	}
+	return "", "", nil
+}

@@ -25,6 +25,8 @@ type Factory struct {
 	Timeout    time.Duration
 	// Parallel is how many brokers or name servers a command asks at once.
 	Parallel int
+	// ACL keys (--access-key/--secret-key); see ResolveCredentials.
+	AccessKey, SecretKey string
 
 	// Format is bound to every command's --output flag; one command runs
 	// per process, so they can share it.
@@ -48,11 +50,16 @@ func (f *Factory) Admin() (*admin.Admin, error) {
 	if err != nil {
 		return nil, err
 	}
+	ak, sk, err := f.ResolveCredentials()
+	if err != nil {
+		return nil, err
+	}
 	a, err := admin.New(ns, f.Timeout)
 	if err != nil {
 		return nil, err
 	}
 	a.SetParallel(f.Parallel)
+	a.SetCredentials(ak, sk)
 	f.admin = a
 	return a, nil
 }
@@ -71,8 +78,13 @@ func (f *Factory) DirectAdmin() (*admin.Admin, error) {
 	if f.Parallel < 1 {
 		return nil, fmt.Errorf("--parallel must be 1 or more, got %d", f.Parallel)
 	}
+	ak, sk, err := f.ResolveCredentials()
+	if err != nil {
+		return nil, err
+	}
 	f.admin = admin.NewDirect(f.Timeout)
 	f.admin.SetParallel(f.Parallel)
+	f.admin.SetCredentials(ak, sk)
 	return f.admin, nil
 }
 

@@ -49,6 +49,8 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 		PersistentPreRun: func(*cobra.Command, []string) {
 			probe.Timeout = timeout
+			// ACL keys, from the agent's environment as for mqadmin.
+			probe.AccessKey, probe.SecretKey = os.Getenv("MQADMIN_ACCESS_KEY"), os.Getenv("MQADMIN_SECRET_KEY")
 		},
 	}
 	root.PersistentFlags().DurationVar(&timeout, "timeout", 3*time.Second, "per-request timeout (keep the whole check under the agent's Timeout)")

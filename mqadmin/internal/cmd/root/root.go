@@ -63,6 +63,8 @@ with a one-line reason on stderr.`,
 	pf.StringVar(&f.Context, "cluster-context", "", "context of the config file to use instead of its current-context")
 	pf.DurationVar(&f.Timeout, "timeout", admin.DefaultTimeout, "timeout of each request")
 	pf.IntVar(&f.Parallel, "parallel", admin.DefaultParallel, "brokers or name servers asked at once")
+	pf.StringVar(&f.AccessKey, "access-key", "", "ACL access key to sign requests with (default: $MQADMIN_ACCESS_KEY, the context's accessKey, $ROCKETMQ_HOME/conf/tools.yml)")
+	pf.StringVar(&f.SecretKey, "secret-key", "", "ACL secret key (default: $MQADMIN_SECRET_KEY, the context's secretKey, tools.yml)")
 	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		if name == "namesrvAddr" { // Java's long name for -n
 			name = "namesrv"

@@ -1,0 +1,369 @@
+package acl
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/mqops/mqops/wire"
+)
+
+// TraceTopic is the message-trace topic, which any correctly signed
+// account may publish to (Java's PlainPermissionManager.validate).
+const TraceTopic = "RMQ_SYS_TRACE_TOPIC"
+
+const retryPrefix = "%RETRY%"
+
+// Reason classifies a refusal; it labels acl_denied_total.
+type Reason uint8
+
+// Refusal reasons.
+const (
+	ReasonNone Reason = iota
+	ReasonNoAccessKey
+	ReasonUnknownAccount
+	ReasonSignature
+	ReasonAdmin
+	ReasonTopic
+	ReasonGroup
+	ReasonBadBody
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"", "no_access_key", "unknown_account", "signature", "admin", "topic", "group", "bad_body"}
+
+func (r Reason) String() string { return reasonNames[r] }
+
+// Decision is the outcome of one check. Remark, Resource and Need are set
+// only on refusals, so that an allowed request costs no allocation.
+type Decision struct {
+	OK       bool
+	Admin    bool // allowed because the account is admin for an admin-only code
+	Reason   Reason
+	Remark   string
+	Resource string
+	Need     Perm
+}
+
+// macState is one HMAC keyed with an account's secret and its buffers.
+type macState struct {
+	h   hash.Hash
+	idx []int
+	sum [sha1.Size]byte
+	b64 [wire.SignatureLen]byte
+}
+
+func (a *Account) mac() *macState {
+	if m, ok := a.macs.Get().(*macState); ok {
+		return m
+	}
+	return &macState{h: hmac.New(sha1.New, a.secret), idx: make([]int, 0, 32)}
+}
+
+// verifySignature recomputes a request's signature with the account's
+// secret: Java's bytes first (SecurityToken signed), then, when a token is
+// present, rocketmq-client-go v2.1.2's, which leave the token out.
+// _UNIQUE_KEY_QUERY is left out for clients of version <= 399 (V4_9_3), as
+// RocketMQ 5 does. Two fields with one key are refused.
+func (a *Account) verifySignature(req *wire.Command, sig []byte) bool {
+	if len(sig) != wire.SignatureLen {
+		return false
+	}
+	m := a.mac()
+	defer a.macs.Put(m)
+	var dup bool
+	m.idx, dup = wire.SortExtIndexes(req, m.idx)
+	if dup {
+		return false
+	}
+	flags := 0
+	if req.Version <= 399 {
+		flags |= wire.SignSkipUniqueKeyQuery
+	}
+	if m.equal(req, flags, sig) {
+		return true
+	}
+	return req.Has(wire.ExtSecurityToken) && m.equal(req, flags|wire.SignSkipToken, sig)
+}
+
+func (m *macState) equal(req *wire.Command, flags int, sig []byte) bool {
+	m.h.Reset()
+	wire.WriteSignedContent(m.h, req, m.idx, flags)
+	base64.StdEncoding.Encode(m.b64[:], m.h.Sum(m.sum[:0]))
+	return subtle.ConstantTimeCompare(m.b64[:], sig) == 1
+}
+
+// perm is the account's permission on a topic or, for a %RETRY% topic, on
+// its group.
+func (a *Account) topicPerm(topic []byte) (Perm, bool) {
+	if g, ok := retryGroup(topic); ok {
+		return a.groupPerm(g), false
+	}
+	if p, ok := a.Topics[string(topic)]; ok {
+		return p, true
+	}
+	return a.DefaultTopic, true
+}
+
+func (a *Account) groupPerm(group []byte) Perm {
+	if p, ok := a.Groups[string(group)]; ok {
+		return p
+	}
+	return a.DefaultGroup
+}
+
+func retryGroup(topic []byte) ([]byte, bool) {
+	if len(topic) > len(retryPrefix) && string(topic[:len(retryPrefix)]) == retryPrefix {
+		return topic[len(retryPrefix):], true
+	}
+	return nil, false
+}
+
+// Counters are the checks' totals for the stats surface.
+type Counters struct {
+	denied       [numReasons]atomic.Int64
+	allowedAdmin atomic.Int64
+	reloadFail   atomic.Int64
+}
+
+// Snapshot returns the counters as runtime-info keys: acl_denied_total
+// (all reasons) and acl_denied_total.<reason>, acl_allowed_admin_total,
+// acl_reload_failures.
+func (c *Counters) Snapshot() map[string]string {
+	out := map[string]string{}
+	var total int64
+	for r := ReasonNoAccessKey; r < numReasons; r++ {
+		n := c.denied[r].Load()
+		total += n
+		out["acl_denied_total."+r.String()] = strconv.FormatInt(n, 10)
+	}
+	out["acl_denied_total"] = strconv.FormatInt(total, 10)
+	out["acl_allowed_admin_total"] = strconv.FormatInt(c.allowedAdmin.Load(), 10)
+	out["acl_reload_failures"] = strconv.FormatInt(c.reloadFail.Load(), 10)
+	return out
+}
+
+// Denied is the number of refusals for one reason.
+func (c *Counters) Denied(r Reason) int64 { return c.denied[r].Load() }
+
+// Checker decides requests against the current snapshot of rules.
+type Checker struct {
+	table *Table
+	snap  atomic.Pointer[Snapshot]
+	Stats Counters
+}
+
+// NewChecker returns a checker for one daemon's table with s as its rules.
+func NewChecker(t *Table, s *Snapshot) *Checker {
+	c := &Checker{table: t}
+	c.snap.Store(s)
+	return c
+}
+
+// Rules is the snapshot in force.
+func (c *Checker) Rules() *Snapshot { return c.snap.Load() }
+
+// Swap puts s in force; requests already being checked finish on the old
+// snapshot.
+func (c *Checker) Swap(s *Snapshot) { c.snap.Store(s) }
+
+// Table is the checker's code table.
+func (c *Checker) Table() *Table { return c.table }
+
+// RemoteIP is a peer's IP as the white lists compare it.
+func RemoteIP(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	if a == nil {
+		return netip.Addr{}
+	}
+	// Java: everything before the last ':'.
+	s := a.String()
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		s = s[:i]
+	}
+	ip, _ := netip.ParseAddr(strings.Trim(s, "[]"))
+	return ip.Unmap()
+}
+
+// Check decides one request (never a response) from ip, in Java's order:
+// global white list, AccessKey, account, account white list or signature,
+// admin-only codes, then the resources the code names.
+func (c *Checker) Check(ip netip.Addr, req *wire.Command) Decision {
+	r := c.table.lookup(req.Code)
+	if r.kind == open {
+		return Decision{OK: true}
+	}
+	s := c.snap.Load()
+	for _, p := range s.GlobalWhite {
+		if p.match(ip) {
+			return Decision{OK: true}
+		}
+	}
+	a, d := c.authenticate(s, ip, req)
+	if !d.OK {
+		return d
+	}
+	switch r.kind {
+	case adminOnly:
+		if !a.Admin {
+			return deny(ReasonAdmin, fmt.Sprintf("Need admin permission for request code=%d, but accessKey=%s is not", req.Code, a.AccessKey), "", 0)
+		}
+		return Decision{OK: true, Admin: true}
+	case authOnly, afterLookup:
+		return Decision{OK: true}
+	}
+	if a.Admin {
+		return Decision{OK: true}
+	}
+	switch r.kind {
+	case sendTopic:
+		if t := req.Get(r.topicField); len(t) > 0 {
+			if string(t) == TraceTopic {
+				return Decision{OK: true}
+			}
+			return checkTopic(a, t, Pub)
+		}
+	case subTopic:
+		if t := req.Get(r.topicField); len(t) > 0 {
+			return checkTopic(a, t, Sub)
+		}
+	case subGroup:
+		if g := req.Get(r.groupField); len(g) > 0 {
+			return checkGroup(a, g)
+		}
+	case subTopicGroup:
+		if t := req.Get(r.topicField); len(t) > 0 {
+			if _, retry := retryGroup(t); !retry {
+				if d := checkTopic(a, t, Sub); !d.OK {
+					return d
+				}
+			}
+		}
+		if g := req.Get(r.groupField); len(g) > 0 {
+			return checkGroup(a, g)
+		}
+	case heartbeat:
+		return checkHeartbeat(a, req.Body)
+	case lockBatch:
+		return checkLockBatch(a, req.Body)
+	}
+	return Decision{OK: true}
+}
+
+// authenticate finds the account and checks the signature, or the
+// account's white list instead of it. Unlike 4.9, a white-listed account
+// keeps its permissions: the address only replaces the signature.
+func (c *Checker) authenticate(s *Snapshot, ip netip.Addr, req *wire.Command) (*Account, Decision) {
+	ak := req.Get(wire.ExtAccessKey)
+	if len(ak) == 0 {
+		return nil, deny(ReasonNoAccessKey, "No accessKey is configured", "", 0)
+	}
+	a := s.Accounts[string(ak)]
+	if a == nil {
+		return nil, deny(ReasonUnknownAccount, "No acl config for "+string(ak), "", 0)
+	}
+	if !a.white.match(ip) && !a.verifySignature(req, req.Get(wire.ExtSignature)) {
+		return nil, deny(ReasonSignature, "Check signature failed for accessKey="+a.AccessKey, "", 0)
+	}
+	return a, Decision{OK: true}
+}
+
+// Authorize checks need on a topic a handler found by lookup (the stored
+// message of VIEW_MESSAGE_BY_ID, the half message of END_TRANSACTION).
+// The request passed Check before dispatch, so only the resource is new.
+func (c *Checker) Authorize(ip netip.Addr, req *wire.Command, topic string, need Perm) Decision {
+	s := c.snap.Load()
+	for _, p := range s.GlobalWhite {
+		if p.match(ip) {
+			return Decision{OK: true}
+		}
+	}
+	a, d := c.authenticate(s, ip, req)
+	if !d.OK {
+		return d
+	}
+	if a.Admin || (need == Pub && topic == TraceTopic) {
+		return Decision{OK: true}
+	}
+	return checkTopic(a, []byte(topic), need)
+}
+
+func deny(r Reason, remark, resource string, need Perm) Decision {
+	return Decision{Reason: r, Remark: remark, Resource: resource, Need: need}
+}
+
+func checkTopic(a *Account, topic []byte, need Perm) Decision {
+	p, isTopic := a.topicPerm(topic)
+	if !isTopic { // a retry topic is its group's
+		if p.allows(Sub) {
+			return Decision{OK: true}
+		}
+		g, _ := retryGroup(topic)
+		return deny(ReasonGroup, "No default permission for group:"+string(g), "group:"+string(g), Sub)
+	}
+	if p.allows(need) {
+		return Decision{OK: true}
+	}
+	return deny(ReasonTopic, "No default permission for topic:"+string(topic), "topic:"+string(topic), need)
+}
+
+func checkGroup(a *Account, group []byte) Decision {
+	if g, ok := retryGroup(group); ok {
+		group = g
+	}
+	if a.groupPerm(group).allows(Sub) {
+		return Decision{OK: true}
+	}
+	return deny(ReasonGroup, "No default permission for group:"+string(group), "group:"+string(group), Sub)
+}
+
+// checkHeartbeat: each consumer group needs SUB, and so does each topic it
+// subscribes to; producer entries name no resource.
+func checkHeartbeat(a *Account, body []byte) Decision {
+	var hb wire.HeartbeatData
+	if err := json.Unmarshal(body, &hb); err != nil {
+		return deny(ReasonBadBody, "Heartbeat body is not valid JSON: "+err.Error(), "", 0)
+	}
+	for _, cd := range hb.ConsumerDataSet {
+		if d := checkGroup(a, []byte(cd.GroupName)); !d.OK {
+			return d
+		}
+		for _, sd := range cd.SubscriptionDataSet {
+			if _, retry := retryGroup([]byte(sd.Topic)); retry {
+				continue // its group was checked
+			}
+			if d := checkTopic(a, []byte(sd.Topic), Sub); !d.OK {
+				return d
+			}
+		}
+	}
+	return Decision{OK: true}
+}
+
+func checkLockBatch(a *Account, body []byte) Decision {
+	var lb wire.LockBatchRequestBody
+	if err := json.Unmarshal(body, &lb); err != nil {
+		return deny(ReasonBadBody, "Lock body is not valid JSON: "+err.Error(), "", 0)
+	}
+	if d := checkGroup(a, []byte(lb.ConsumerGroup)); !d.OK {
+		return d
+	}
+	for _, mq := range lb.MqSet {
+		if d := checkTopic(a, []byte(mq.Topic), Sub); !d.OK {
+			return d
+		}
+	}
+	return Decision{OK: true}
+}

@@ -1,0 +1,139 @@
+package acl
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+)
+
+// kind says what a request code needs besides a valid signature.
+type kind uint8
+
+const (
+	authOnly      kind = iota // a valid signature (and account) is enough
+	open                      // no check at all: name-server reads
+	adminOnly                 // an admin account
+	sendTopic                 // PUB on topicField; a %RETRY% topic needs SUB on its group
+	subTopic                  // SUB on topicField
+	subGroup                  // SUB on groupField (skipped when the field is absent)
+	subTopicGroup             // SUB on topicField (skipped for retry topics) and groupField
+	heartbeat                 // per consumer group in the body: SUB group and each subscribed topic
+	lockBatch                 // body consumerGroup and each queue's topic: SUB
+	afterLookup               // authenticated here; the handler authorizes the looked-up topic
+)
+
+var kindNames = [...]string{"authenticate", "open", "admin", "PUB topic", "SUB topic", "SUB group", "SUB topic+group", "SUB groups+topics (body)", "SUB group+topics (body)", "after lookup (handler)"}
+
+// rule is one row of a daemon's table.
+type rule struct {
+	name       string
+	kind       kind
+	topicField string
+	groupField string
+}
+
+// Table maps request codes to what they need. Codes not listed need a
+// valid signature only (authOnly) on a broker, nothing on a name server.
+type Table struct {
+	role     string
+	rules    map[int32]rule
+	fallback kind
+}
+
+// BrokerTable is the broker's table: RocketMQ 4.9's
+// PlainAccessValidator.parse (apache/rocketmq acl/src/main/java/org/apache/
+// rocketmq/acl/plain/PlainAccessValidator.java) extended to the codes it
+// leaves unchecked (batch sends, replies, offsets, locks, transactions),
+// and an admin-only set that also covers offset resets, ACL changes and
+// write-permission changes, which 4.9 lets any signed account do.
+var BrokerTable = &Table{role: "broker", fallback: authOnly, rules: map[int32]rule{
+	10:  {"SEND_MESSAGE", sendTopic, "topic", ""},
+	310: {"SEND_MESSAGE_V2", sendTopic, "b", ""},
+	320: {"SEND_BATCH_MESSAGE", sendTopic, "b", ""},
+	324: {"SEND_REPLY_MESSAGE", sendTopic, "topic", ""},
+	325: {"SEND_REPLY_MESSAGE_V2", sendTopic, "b", ""},
+	36:  {"CONSUMER_SEND_MSG_BACK", subGroup, "", "group"},
+	11:  {"PULL_MESSAGE", subTopicGroup, "topic", "consumerGroup"},
+	12:  {"QUERY_MESSAGE", subTopic, "topic", ""},
+	33:  {"VIEW_MESSAGE_BY_ID", afterLookup, "", ""},
+	34:  {"HEART_BEAT", heartbeat, "", ""},
+	35:  {"UNREGISTER_CLIENT", subGroup, "", "consumerGroup"},
+	38:  {"GET_CONSUMER_LIST_BY_GROUP", subGroup, "", "consumerGroup"},
+	14:  {"QUERY_CONSUMER_OFFSET", subTopicGroup, "topic", "consumerGroup"},
+	15:  {"UPDATE_CONSUMER_OFFSET", subTopicGroup, "topic", "consumerGroup"},
+	29:  {"SEARCH_OFFSET_BY_TIMESTAMP", subTopic, "topic", ""},
+	30:  {"GET_MAX_OFFSET", subTopic, "topic", ""},
+	31:  {"GET_MIN_OFFSET", subTopic, "topic", ""},
+	32:  {"GET_EARLIEST_MSG_STORETIME", subTopic, "topic", ""},
+	41:  {"LOCK_BATCH_MQ", lockBatch, "", ""},
+	42:  {"UNLOCK_BATCH_MQ", lockBatch, "", ""},
+	37:  {"END_TRANSACTION", afterLookup, "", ""},
+	17:  {"UPDATE_AND_CREATE_TOPIC", adminOnly, "", ""},
+	18:  {"UPDATE_AND_CREATE_TOPIC_LIST", adminOnly, "", ""},
+	25:  {"UPDATE_BROKER_CONFIG", adminOnly, "", ""},
+	200: {"UPDATE_AND_CREATE_SUBSCRIPTIONGROUP", adminOnly, "", ""},
+	225: {"UPDATE_AND_CREATE_SUBSCRIPTIONGROUP_LIST", adminOnly, "", ""},
+	207: {"DELETE_SUBSCRIPTIONGROUP", adminOnly, "", ""},
+	215: {"DELETE_TOPIC_IN_BROKER", adminOnly, "", ""},
+	50:  {"UPDATE_AND_CREATE_ACL_CONFIG", adminOnly, "", ""},
+	51:  {"DELETE_ACL_CONFIG", adminOnly, "", ""},
+	52:  {"GET_BROKER_CLUSTER_ACL_INFO", adminOnly, "", ""},
+	53:  {"UPDATE_GLOBAL_WHITE_ADDRS_CONFIG", adminOnly, "", ""},
+	54:  {"GET_BROKER_CLUSTER_ACL_CONFIG", adminOnly, "", ""},
+	212: {"CLONE_GROUP_OFFSET", adminOnly, "", ""},
+	222: {"INVOKE_BROKER_TO_RESET_OFFSET", adminOnly, "", ""},
+	306: {"UPDATE_CONSUME_OFFSET_FROM_BROKER", adminOnly, "", ""},
+	314: {"RESUME_CHECK_HALF_MESSAGE", adminOnly, "", ""},
+	316: {"CLEAN_UNUSED_TOPIC", adminOnly, "", ""},
+	323: {"CLEAN_EXPIRED_CONSUMEQUEUE", adminOnly, "", ""},
+	329: {"UPDATE_AND_GET_GROUP_FORBIDDEN", adminOnly, "", ""},
+}}
+
+// NamesrvTable is the name server's: RocketMQ's name server checks
+// nothing; here route and cluster reads stay open (rocketmq-client-go
+// v2.1.2's pull consumer and admin client never sign them) and every code
+// that changes routes or settings needs an admin account.
+var NamesrvTable = &Table{role: "namesrv", fallback: open, rules: map[int32]rule{
+	100: {"PUT_KV_CONFIG", adminOnly, "", ""},
+	102: {"DELETE_KV_CONFIG", adminOnly, "", ""},
+	103: {"REGISTER_BROKER", adminOnly, "", ""},
+	104: {"UNREGISTER_BROKER", adminOnly, "", ""},
+	205: {"WIPE_WRITE_PERM_OF_BROKER", adminOnly, "", ""},
+	216: {"DELETE_TOPIC_IN_NAMESRV", adminOnly, "", ""},
+	217: {"REGISTER_TOPIC_IN_NAMESRV", adminOnly, "", ""},
+	318: {"UPDATE_NAMESRV_CONFIG", adminOnly, "", ""},
+	327: {"ADD_WRITE_PERM_OF_BROKER", adminOnly, "", ""},
+}}
+
+func (t *Table) lookup(code int32) rule {
+	if r, ok := t.rules[code]; ok {
+		return r
+	}
+	return rule{kind: t.fallback}
+}
+
+// Name is a code's RocketMQ name when the table lists it.
+func (t *Table) Name(code int32) string {
+	if r, ok := t.rules[code]; ok {
+		return r.name
+	}
+	return "CODE_" + fmt.Sprint(code)
+}
+
+// Print writes the table, one code per line, and what other codes need.
+func (t *Table) Print(w io.Writer) {
+	codes := make([]int32, 0, len(t.rules))
+	for c := range t.rules {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "CODE\tREQUEST\tNEEDS (%s)\n", t.role)
+	for _, c := range codes {
+		r := t.rules[c]
+		fmt.Fprintf(tw, "%d\t%s\t%s\n", c, r.name, kindNames[r.kind])
+	}
+	fmt.Fprintf(tw, "*\tother codes\t%s\n", kindNames[t.fallback])
+	_ = tw.Flush()
+}

@@ -1,0 +1,103 @@
+package acl
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/mqops/mqops/wire"
+)
+
+// sendRequest is a SEND_MESSAGE_V2 as v2.1.2 sends it, signed.
+func sendRequest(body int) *wire.Command {
+	c := cmd(310, strings.Repeat("x", body), "a", "ProducerGroupA", "b", "TopicA", "c", "TBW102", "d", "4", "e", "1",
+		"f", "0", "g", "1700000000000", "h", "0", "i", "UNIQ_KEY\x01AC1100010001000000000000000000AB\x02", "j", "0",
+		"k", "false", "l", "16", "m", "false")
+	wire.Sign(c, "producerA", "secretA1", "")
+	return c
+}
+
+func BenchmarkACLVerify(b *testing.B) {
+	ch := NewChecker(BrokerTable, mustParse(b, rules))
+	for _, size := range []int{128, 1 << 10, 1 << 20} {
+		name := fmt.Sprintf("%dB", size)
+		switch size {
+		case 1 << 10:
+			name = "1KiB"
+		case 1 << 20:
+			name = "1MiB"
+		}
+		b.Run(name, func(b *testing.B) {
+			req := sendRequest(size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if d := ch.Check(local, req); !d.OK {
+					b.Fatal(d.Remark)
+				}
+			}
+		})
+	}
+}
+
+// The check of an allowed request allocates nothing (ground rule 5).
+func TestCheckAllocations(t *testing.T) {
+	if raceOn {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
+	ch := NewChecker(BrokerTable, mustParse(t, rules))
+	req := sendRequest(1024)
+	ch.Check(local, req) // warm the account's HMAC pool
+	if n := testing.AllocsPerRun(100, func() {
+		if !ch.Check(local, req).OK {
+			t.Fatal("refused")
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per check", n)
+	}
+}
+
+// FuzzVerify: no input makes the checker panic, and the order of the
+// extFields never changes the decision.
+func FuzzVerify(f *testing.F) {
+	f.Add([]byte("topic\x00TopicTest\x00AccessKey\x00RocketMQ"), []byte("body"), "0jiwhsaYp5ObE5GObbZH1I8/FT4=", uint64(1), int32(10))
+	f.Add([]byte("topic\x00TopicA\x00SecurityToken\x00t"), []byte{}, "", uint64(7), int32(34))
+	f.Add([]byte("consumerGroup\x00GroupA\x00topic\x00%RETRY%GroupA"), []byte(`{"consumerGroup":"GroupA","mqSet":[{"topic":"TopicB"}]}`), "x", uint64(3), int32(41))
+	s := mustParse(f, rules+"- accessKey: RocketMQ\n  secretKey: 12345678\n")
+	broker := NewChecker(BrokerTable, s)
+	ns := NewChecker(NamesrvTable, s)
+	f.Fuzz(func(t *testing.T, fields, body []byte, sig string, seed uint64, code int32) {
+		parts := strings.Split(string(fields), "\x00")
+		c := &wire.Command{Code: code, Version: wire.Version, Body: body}
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(parts); i += 2 {
+			if seen[parts[i]] {
+				continue
+			}
+			seen[parts[i]] = true
+			c.Ext = append(c.Ext, wire.KV{Key: []byte(parts[i]), Value: []byte(parts[i+1])})
+		}
+		if !seen["AccessKey"] && seed%2 == 0 {
+			c.Ext = append(c.Ext, wire.KV{Key: []byte("AccessKey"), Value: []byte("RocketMQ")})
+		}
+		if seed%3 == 0 {
+			wire.Sign(c, "RocketMQ", "12345678", "")
+		} else if !seen["Signature"] {
+			c.Ext = append(c.Ext, wire.KV{Key: []byte("Signature"), Value: []byte(sig)})
+		}
+		for _, ch := range []*Checker{broker, ns} {
+			want := ch.Check(local, c)
+			if seed%3 == 0 && want.Reason == ReasonSignature {
+				t.Fatalf("own signature refused: %+v", c)
+			}
+			r := rand.New(rand.NewPCG(seed, seed>>1))
+			for range 3 {
+				r.Shuffle(len(c.Ext), func(i, j int) { c.Ext[i], c.Ext[j] = c.Ext[j], c.Ext[i] })
+				if got := ch.Check(local, c); got.OK != want.OK || got.Remark != want.Remark {
+					t.Fatalf("order changed the decision: %+v vs %+v", got, want)
+				}
+			}
+		}
+	})
+}
