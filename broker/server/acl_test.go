@@ -106,7 +106,7 @@ func TestACLGateRefuses(t *testing.T) {
 			t.Fatal(err)
 		}
 		var ce *codeError
-		if err := drain(conn, 1); !errors.As(err, &ce) || ce.code != wire.NoPermission || ce.remark != remark {
+		if err := drain(conn, 1, nil); !errors.As(err, &ce) || ce.code != wire.NoPermission || ce.remark != remark {
 			t.Fatalf("got %v, want 16 %q", err, remark)
 		}
 	}
