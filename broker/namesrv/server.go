@@ -5,6 +5,7 @@
 package namesrv
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/tlsconf"
 )
 
 // Defaults of Java's name server.
@@ -33,6 +35,10 @@ type Options struct {
 	ScanInterval       time.Duration // how often expired brokers are looked for
 	BrokerExpiry       time.Duration // a broker silent this long is removed
 	Logger             *slog.Logger  // default slog.Default()
+	// TLSMode is tlsServerMode (default disabled); TLS its certificate,
+	// needed unless disabled.
+	TLSMode string
+	TLS     *tls.Config
 }
 
 // Server is a running name server.
@@ -96,7 +102,11 @@ func (s *Server) Start() error {
 	if s.rs != nil {
 		return errors.New("namesrv: already started")
 	}
-	rs, err := remoting.Listen(s.opts.ListenAddr, s, s.log)
+	mode := s.opts.TLSMode
+	if mode == "" {
+		mode = tlsconf.Disabled
+	}
+	rs, err := remoting.ListenTLS(s.opts.ListenAddr, mode, s.opts.TLS, s, s.log)
 	if err != nil {
 		return fmt.Errorf("namesrv: %w", err)
 	}

@@ -9,6 +9,7 @@
 package admin
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,6 +67,10 @@ func NewDirect(timeout time.Duration) *Admin {
 }
 
 var errNoNamesrv = errors.New("no name server: use -n/--namesrv, NAMESRV_ADDR or a config context")
+
+// UseTLS makes every connection opened from now on TLS with cfg (nil:
+// plaintext).
+func (a *Admin) UseTLS(cfg *tls.Config) { a.cl.UseTLS(cfg) }
 
 // Close drops every connection.
 func (a *Admin) Close() { a.cl.Close() }

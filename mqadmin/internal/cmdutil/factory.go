@@ -3,6 +3,7 @@
 package cmdutil
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"time"
@@ -25,6 +26,10 @@ type Factory struct {
 	Timeout    time.Duration
 	// Parallel is how many brokers or name servers a command asks at once.
 	Parallel int
+	TLS      TLSFlags
+	// TLSFlagSet reports whether a TLS flag was given on the command line
+	// (nil: none was).
+	TLSFlagSet func(name string) bool
 
 	// Format is bound to every command's --output flag; one command runs
 	// per process, so they can share it.
@@ -48,10 +53,15 @@ func (f *Factory) Admin() (*admin.Admin, error) {
 	if err != nil {
 		return nil, err
 	}
+	tcfg, err := f.resolveTLS()
+	if err != nil {
+		return nil, err
+	}
 	a, err := admin.New(ns, f.Timeout)
 	if err != nil {
 		return nil, err
 	}
+	a.UseTLS(tcfg)
 	a.SetParallel(f.Parallel)
 	f.admin = a
 	return a, nil
@@ -71,9 +81,22 @@ func (f *Factory) DirectAdmin() (*admin.Admin, error) {
 	if f.Parallel < 1 {
 		return nil, fmt.Errorf("--parallel must be 1 or more, got %d", f.Parallel)
 	}
+	tcfg, err := f.resolveTLS()
+	if err != nil {
+		return nil, err
+	}
 	f.admin = admin.NewDirect(f.Timeout)
+	f.admin.UseTLS(tcfg)
 	f.admin.SetParallel(f.Parallel)
 	return f.admin, nil
+}
+
+func (f *Factory) resolveTLS() (*tls.Config, error) {
+	set := f.TLSFlagSet
+	if set == nil {
+		set = func(string) bool { return false }
+	}
+	return f.ResolveTLS(set)
 }
 
 // Close releases the admin client's connections.

@@ -63,6 +63,11 @@ with a one-line reason on stderr.`,
 	pf.StringVar(&f.Context, "cluster-context", "", "context of the config file to use instead of its current-context")
 	pf.DurationVar(&f.Timeout, "timeout", admin.DefaultTimeout, "timeout of each request")
 	pf.IntVar(&f.Parallel, "parallel", admin.DefaultParallel, "brokers or name servers asked at once")
+	pf.BoolVar(&f.TLS.Enable, "tls", false, "connect with TLS, as to a name server or broker with tlsServerMode=enforcing (default: $"+cmdutil.EnvTLS+", then the context's tls)")
+	pf.StringVar(&f.TLS.CAFile, "tls-ca-file", "", "PEM authorities to verify the server certificate with instead of the system's ($"+cmdutil.EnvTLSCAFile+")")
+	pf.StringVar(&f.TLS.ServerName, "tls-server-name", "", "name the server certificate must carry (default: the host dialled; $"+cmdutil.EnvTLSServerName+")")
+	pf.BoolVar(&f.TLS.InsecureSkipVerify, "tls-insecure-skip-verify", false, "accept any server certificate, e.g. a self-signed one: encrypted but not authenticated ($"+cmdutil.EnvTLSInsecure+")")
+	f.TLSFlagSet = func(name string) bool { return pf.Changed(name) }
 	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		if name == "namesrvAddr" { // Java's long name for -n
 			name = "namesrv"
