@@ -53,7 +53,7 @@ func (f *Factory) Admin() (*admin.Admin, error) {
 	if err != nil {
 		return nil, err
 	}
-	tcfg, err := f.resolveTLS()
+	tcfg, err := f.ClientTLS()
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (f *Factory) DirectAdmin() (*admin.Admin, error) {
 	if f.Parallel < 1 {
 		return nil, fmt.Errorf("--parallel must be 1 or more, got %d", f.Parallel)
 	}
-	tcfg, err := f.resolveTLS()
+	tcfg, err := f.ClientTLS()
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,9 @@ func (f *Factory) DirectAdmin() (*admin.Admin, error) {
 	return f.admin, nil
 }
 
-func (f *Factory) resolveTLS() (*tls.Config, error) {
+// ClientTLS is the TLS configuration the flags, environment and context
+// ask for, nil for plaintext.
+func (f *Factory) ClientTLS() (*tls.Config, error) {
 	set := f.TLSFlagSet
 	if set == nil {
 		set = func(string) bool { return false }
