@@ -116,3 +116,12 @@ func TestClassicShortOutput(t *testing.T) {
 		t.Error("no classic commands")
 	}
 }
+
+// The global TLS flags reach the client: a CA file that does not exist
+// fails before any connection, naming the flag.
+func TestTLSFlags(t *testing.T) {
+	_, stderr, code := runArgs("clusterList", "-n", "127.0.0.1:1", "--tls", "--tls-ca-file", "/nonexistent/ca.pem")
+	if code != 1 || !strings.Contains(stderr, "--tls-ca-file: open /nonexistent/ca.pem") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
