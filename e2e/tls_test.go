@@ -226,3 +226,26 @@ func TestTLSBadCertificatePath(t *testing.T) {
 		}
 	}
 }
+
+// A slave with useTLS syncs its metadata from an enforcing master and
+// registers with an enforcing name server; HA replication (its own port,
+// plaintext as in Java) carries the messages.
+func TestTLSSlaveSyncsFromEnforcingMaster(t *testing.T) {
+	cert, key := writeCert(t)
+	tlsKeys := []string{"tlsServerMode=enforcing", "tlsCertPath=" + cert, "tlsKeyPath=" + key}
+	ns := startNamesrv(t, tlsKeys...)
+	master := startBroker(t, newBrokerDir(t), ns.addr, append(tlsKeys, "useTLS=true")...)
+	// The slave's own port stays permissive so the plaintext helpers can
+	// look at it.
+	slave := startSlave(t, newBrokerDir(t), ns.addr, "useTLS=true", "tlsClientAuthServer=true", "tlsClientTrustCertPath="+cert)
+
+	tlsArgs := []string{"-n", ns.addr, "--tls", "--tls-ca-file", cert}
+	if r := runCLI(t, nil, append([]string{"topic", "create", "-t", "TLSSyncTopic", "-b", master.addr}, tlsArgs...)...); r.code != 0 {
+		t.Fatalf("mqadmin topic create --tls: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	waitFor(t, slaveSyncWait, "the topic on the slave", func() bool { return slaveHasTopic(t, slave.addr, "TLSSyncTopic") })
+	waitFor(t, 30*time.Second, "both brokers registered over TLS", func() bool {
+		resp := tlsFrameCall(t, ns.addr, cert, clusterInfo())
+		return strings.Contains(string(resp.Body), master.addr) && strings.Contains(string(resp.Body), slave.addr)
+	})
+}
