@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mqops/mqops/tlsconf"
@@ -111,7 +110,6 @@ type sniffConn struct {
 	once sync.Once
 	c    net.Conn // after the decision: the plaintext or TLS stream
 	err  error    // the decision failed: every call returns it
-	tc   atomic.Pointer[tls.Conn]
 
 	dmu           sync.Mutex // guards the deadlines the user set
 	readDeadline  time.Time
@@ -143,7 +141,6 @@ func (s *sniffConn) sniff() (net.Conn, error) {
 		return pc, nil
 	}
 	tc := tls.Server(pc, s.l.cfg)
-	s.tc.Store(tc)
 	_ = s.Conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	if err := tc.Handshake(); err != nil {
 		return nil, fmt.Errorf("TLS handshake: %w", err)
@@ -176,14 +173,11 @@ func (s *sniffConn) Write(b []byte) (int, error) {
 	return s.c.Write(b)
 }
 
-// Close closes the TLS layer too once there is one (it sends
-// close_notify, and skips it while a Write is blocked).
-func (s *sniffConn) Close() error {
-	if tc := s.tc.Load(); tc != nil {
-		return tc.Close()
-	}
-	return s.Conn.Close()
-}
+// Close closes the TCP connection without a TLS close_notify: sending
+// one may block for seconds on a peer that stopped reading, and Server.Close
+// closes its connections one after the other. Frames delimit the stream,
+// so the peer loses nothing by the missing alert.
+func (s *sniffConn) Close() error { return s.Conn.Close() }
 
 // The deadline setters record the user's deadlines, which the sniff
 // replaces with its own while it runs.

@@ -67,7 +67,9 @@ func servedTLS(t *testing.T, c *Conn) bool {
 	if !ok {
 		t.Fatalf("accepted connection is a %T, not a sniffing one", c.nc)
 	}
-	return sc.tc.Load() != nil
+	sc.decide() // long done: orders the read of sc.c after the sniff
+	_, ok = sc.c.(*tls.Conn)
+	return ok
 }
 
 func TestTLSPermissiveServesBoth(t *testing.T) {

@@ -75,7 +75,9 @@ func SelfSigned(hosts []string) (tls.Certificate, error) {
 	}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+			if !ip.IsUnspecified() { // 0.0.0.0, a wildcard bindAddress, names no host
+				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+			}
 		} else if h != "" {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
