@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -128,7 +129,7 @@ func (s *sniffConn) decide() {
 func (s *sniffConn) sniff() (net.Conn, error) {
 	var first [1]byte
 	_ = s.Conn.SetReadDeadline(time.Now().Add(s.l.firstByte))
-	if _, err := s.Conn.Read(first[:]); err != nil {
+	if _, err := io.ReadFull(s.Conn, first[:]); err != nil {
 		return nil, fmt.Errorf("read the first byte: %w", err)
 	}
 	pc := &prefixConn{Conn: s.Conn, b: first[0], has: true}
@@ -201,9 +202,6 @@ func (s *sniffConn) SetWriteDeadline(t time.Time) error {
 	s.dmu.Unlock()
 	return s.Conn.SetWriteDeadline(t)
 }
-
-// NetConn is the underlying TCP connection, as tls.Conn.NetConn.
-func (s *sniffConn) NetConn() net.Conn { return s.Conn }
 
 // prefixConn gives back the sniffed byte before the rest of the stream.
 type prefixConn struct {
