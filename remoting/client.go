@@ -1,6 +1,7 @@
 package remoting
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -23,6 +24,7 @@ type Client struct {
 	conns  map[string]*Conn
 	closed bool
 	creds  wire.Credentials // signs every request when set (plain ACL)
+	tls    *tls.Config      // nil: plaintext
 }
 
 // SetCredentials makes Invoke and InvokeOneway sign each request with
@@ -49,6 +51,15 @@ func NewClient(h Handler, log *slog.Logger) *Client {
 	return &Client{handler: h, log: log, conns: make(map[string]*Conn)}
 }
 
+// UseTLS makes connections dialled from now on TLS with cfg (nil:
+// plaintext), as Java's useTLS/tls.enable; the handshake counts against
+// DialTimeout. A server name left empty is the dialled address's host.
+func (cl *Client) UseTLS(cfg *tls.Config) {
+	cl.mu.Lock()
+	cl.tls = cfg
+	cl.mu.Unlock()
+}
+
 // Conn returns the connection to addr, dialling it if needed.
 func (cl *Client) Conn(addr string) (*Conn, error) {
 	cl.mu.Lock()
@@ -62,8 +73,15 @@ func (cl *Client) Conn(addr string) (*Conn, error) {
 		cl.mu.Unlock()
 		return c, nil
 	}
+	tcfg := cl.tls
 	cl.mu.Unlock()
-	nc, err := net.DialTimeout("tcp", addr, DialTimeout)
+	var nc net.Conn
+	var err error
+	if tcfg != nil {
+		nc, err = tls.DialWithDialer(&net.Dialer{Timeout: DialTimeout}, "tcp", addr, tcfg)
+	} else {
+		nc, err = net.DialTimeout("tcp", addr, DialTimeout)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}

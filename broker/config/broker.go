@@ -159,15 +159,22 @@ type Broker struct {
 	// EnableTopicMessageTypeCheck refuses 5.x messages whose type differs
 	// from the topic's message.type (Java ProxyConfig's key of the same name).
 	EnableTopicMessageTypeCheck bool
-	GrpcServerPort              int    // grpcServerPort; 0 binds any free port
-	GrpcMaxInboundMessageSize   int    // grpcMaxInboundMessageSize, bytes of one request
-	TLSTestModeEnable           bool   // tlsTestModeEnable: a self-signed certificate when tlsCertPath/tlsKeyPath are not set
-	TLSCertPath                 string // tlsCertPath, PEM
-	TLSKeyPath                  string // tlsKeyPath, PEM
-	// tlsServerMode (Java's JVM property tls.server.mode): disabled
-	// (plaintext only), permissive (TLS and plaintext on one port, the
-	// first byte decides) or enforcing (TLS only).
-	TLSServerMode string
+	GrpcServerPort              int // grpcServerPort; 0 binds any free port
+	GrpcMaxInboundMessageSize   int // grpcMaxInboundMessageSize, bytes of one request
+	// TLS of the remoting port and the gRPC port (ServerTLS): Java
+	// reads these from JVM properties or tls.properties, whose dotted
+	// names (tls.server.mode, ...) are accepted as aliases.
+	ServerTLS
+	// useTLS (Java's NettyClientConfig.useTLS, property tls.enable): the
+	// broker dials name servers and its master with TLS, needed when they
+	// enforce it.
+	UseTLS bool
+	// tlsClientAuthServer (tls.client.authServer): verify the peer's
+	// certificate; false (Java's default) accepts self-signed ones.
+	TLSClientAuthServer bool
+	// tlsClientTrustCertPath (tls.client.trustCertPath): PEM authorities
+	// to verify with instead of the system's.
+	TLSClientTrustCertPath string
 	// minInvisibleTimeMillsForRecv: the shortest invisible duration a
 	// receive may ask for (Java ProxyConfig, 10 s).
 	MinInvisibleTimeMillsForRecv int64
@@ -305,13 +312,12 @@ func defaultBroker() *Broker {
 		MinInvisibleTimeMillsForRecv: 10000,
 		PopInflightMessageThreshold:  10000,
 		HTTPGatewayPort:              8082,
-		TLSTestModeEnable:            true,
-		TLSServerMode:                "permissive",
+		ServerTLS:                    defaultServerTLS(),
 	}
 }
 
 func (b *Broker) keys() []key {
-	return []key{
+	return append([]key{
 		str("brokerClusterName", &b.BrokerClusterName, nonEmpty),
 		str("brokerName", &b.BrokerName, nonEmpty),
 		integer("brokerId", &b.BrokerID, javaLong, atLeast(-1)), // -1: controller mode assigns it
@@ -402,11 +408,10 @@ func (b *Broker) keys() []key {
 		integer("popInflightMessageThreshold", &b.PopInflightMessageThreshold, javaInt, atLeast(0)),
 		boolean("enableHttpGateway", &b.EnableHTTPGateway),
 		integer("httpGatewayPort", &b.HTTPGatewayPort, javaInt, listenPort),
-		boolean("tlsTestModeEnable", &b.TLSTestModeEnable),
-		str("tlsCertPath", &b.TLSCertPath, nil),
-		str("tlsKeyPath", &b.TLSKeyPath, nil),
-		str("tlsServerMode", &b.TLSServerMode, oneOf("disabled", "permissive", "enforcing")),
-	}
+		boolean("useTLS", &b.UseTLS),
+		boolean("tlsClientAuthServer", &b.TLSClientAuthServer),
+		str("tlsClientTrustCertPath", &b.TLSClientTrustCertPath, nil),
+	}, b.ServerTLS.keys()...)
 }
 
 func (b *Broker) schema() schema { return brokerSchema }
@@ -449,11 +454,8 @@ func (b *Broker) finish() ([]string, error) {
 		b.EnableProxy && b.HTTPGatewayPort == b.GrpcServerPort) {
 		return warnings, fmt.Errorf("httpGatewayPort = %d: same as listenPort, haListenPort or grpcServerPort", b.HTTPGatewayPort)
 	}
-	if (b.TLSCertPath == "") != (b.TLSKeyPath == "") {
-		return warnings, errors.New("tlsCertPath and tlsKeyPath go together: set both or neither")
-	}
-	if b.EnableProxy && b.TLSServerMode != "disabled" && b.TLSCertPath == "" && !b.TLSTestModeEnable {
-		return warnings, errors.New("tlsServerMode = " + b.TLSServerMode + " needs tlsCertPath and tlsKeyPath, or tlsTestModeEnable = true for a self-signed certificate")
+	if err := b.ServerTLS.check(b.compat); err != nil {
+		return warnings, err
 	}
 	// Accepted keys (compat.go) whose true value mqops cannot honour.
 	if v, _ := strconv.ParseBool(strings.TrimSpace(b.compat["enableDLegerCommitLog"])); v {

@@ -1,5 +1,7 @@
 package config
 
+import "maps"
+
 // Keys RocketMQ 4.9.x reads (the setters of its config classes, which is how
 // Java maps properties to fields) that we take without acting on them yet.
 // A key moves out of these lists when it gets a field.
@@ -62,7 +64,7 @@ var nettyClientConfigKeys = []string{
 	"channelNotActiveInterval", "clientAsyncSemaphoreValue", "clientCallbackExecutorThreads",
 	"clientChannelMaxIdleTimeSeconds", "clientCloseSocketIfTimeout", "clientOnewaySemaphoreValue",
 	"clientPooledByteBufAllocatorEnable", "clientSocketRcvBufSize", "clientSocketSndBufSize",
-	"clientWorkerThreads", "connectTimeoutMillis", "useTLS",
+	"clientWorkerThreads", "connectTimeoutMillis",
 }
 
 var namesrvConfigKeys = []string{
@@ -82,17 +84,30 @@ func NotImplemented(key string) bool {
 }
 
 var brokerSchema = schema{
-	accepted: setOf(brokerConfigKeys, messageStoreConfigKeys, nettyServerConfigKeys, nettyClientConfigKeys),
+	accepted: setOf(brokerConfigKeys, messageStoreConfigKeys, nettyServerConfigKeys, nettyClientConfigKeys, tlsRefusedKeyNames()),
 	// Spellings of RocketMQ up to 4.5.1.
-	aliases: map[string]string{
+	aliases: withAliases(tlsAliases, map[string]string{
 		"mapedFileSizeCommitLog":    "mappedFileSizeCommitLog",
 		"mapedFileSizeConsumeQueue": "mappedFileSizeConsumeQueue",
 		// RocketMQ 5's name (MessageStoreConfig.haMaxGapNotInSync).
 		"haMaxGapNotInSync": "haSlaveFallbehindMax",
-	},
+		// Java's TLS client properties (tls.go has the server's).
+		"tls.enable":               "useTLS",
+		"tls.client.authServer":    "tlsClientAuthServer",
+		"tls.client.trustCertPath": "tlsClientTrustCertPath",
+	}),
 }
 
-var namesrvSchema = schema{accepted: setOf(namesrvConfigKeys, nettyServerConfigKeys, namesrvControllerKeys())}
+func withAliases(a, b map[string]string) map[string]string {
+	m := maps.Clone(b)
+	maps.Copy(m, a)
+	return m
+}
+
+var namesrvSchema = schema{
+	accepted: setOf(namesrvConfigKeys, nettyServerConfigKeys, namesrvControllerKeys(), tlsRefusedKeyNames()),
+	aliases:  tlsAliases,
+}
 
 // namesrvControllerKeys are the accepted controller keys a name server's
 // file may carry (listenPort is the name server's own).

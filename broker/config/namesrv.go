@@ -29,6 +29,8 @@ type Namesrv struct {
 	// process, configured by the controller keys of the same file.
 	EnableControllerInNamesrv bool
 	Controller                ControllerSettings
+	// TLS of the remoting port, as the broker's.
+	ServerTLS
 
 	kept
 }
@@ -46,6 +48,7 @@ func LoadNamesrv(path string, overrides map[string]string) (*Namesrv, []string, 
 		BrokerChannelExpiredTime:    120000,
 		LogDir:                      underHome(home, "logs", "rocketmqlogs"),
 		Controller:                  defaultControllerSettings(home),
+		ServerTLS:                   defaultServerTLS(),
 	}
 	warnings, err := load(n, path, overrides)
 	if err != nil {
@@ -97,7 +100,7 @@ func (n *Namesrv) keys() []key {
 		integer("brokerChannelExpiredTime", &n.BrokerChannelExpiredTime, javaLong, positive),
 		str("logDir", &n.LogDir, nonEmpty),
 		boolean("enableControllerInNamesrv", &n.EnableControllerInNamesrv),
-	}, n.Controller.keys()...)
+	}, append(n.Controller.keys(), n.ServerTLS.keys()...)...)
 }
 
 func (n *Namesrv) schema() schema { return namesrvSchema }
@@ -105,6 +108,9 @@ func (n *Namesrv) state() *kept   { return &n.kept }
 
 func (n *Namesrv) finish() ([]string, error) {
 	if err := validate(n.keys()); err != nil {
+		return nil, err
+	}
+	if err := n.ServerTLS.check(n.compat); err != nil {
 		return nil, err
 	}
 	if n.EnableControllerInNamesrv {

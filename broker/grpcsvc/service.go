@@ -31,6 +31,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	"github.com/mqops/mqops/tlsconf"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -79,6 +80,9 @@ type Config struct {
 	KeyPath        string // tlsKeyPath
 	SelfSigned     bool   // tlsTestModeEnable: without CertPath, make a certificate
 	CertHosts      []string
+	// TLS, if set, is the server configuration to use instead of the
+	// four fields above (the broker shares its remoting port's).
+	TLS            *tls.Config
 	MaxMessageSize int // maxMessageSize: body limit, also told to producers
 	// MaxDelay bounds delivery timestamps (timerMaxDelaySec).
 	MaxDelay time.Duration
@@ -124,10 +128,10 @@ func Listen(cfg Config, be Backend) (*Server, error) {
 	if cfg.TLSMode == "" {
 		cfg.TLSMode = TLSPermissive
 	}
-	var tcfg *tls.Config
-	if cfg.TLSMode != TLSDisabled {
+	tcfg := cfg.TLS
+	if cfg.TLSMode != TLSDisabled && tcfg == nil {
 		var err error
-		if tcfg, err = serverTLS(cfg.CertPath, cfg.KeyPath, cfg.SelfSigned, cfg.CertHosts); err != nil {
+		if tcfg, err = tlsconf.Server(cfg.CertPath, cfg.KeyPath, cfg.SelfSigned, cfg.CertHosts); err != nil {
 			return nil, err
 		}
 	}

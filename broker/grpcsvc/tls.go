@@ -3,28 +3,24 @@ package grpcsvc
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"time"
 
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/mqops/mqops/tlsconf"
 )
 
 // TLS modes (tlsServerMode), as Java's tls.server.mode (apache/rocketmq
 // remoting/src/main/java/org/apache/rocketmq/remoting/netty/TlsSystemConfig.java).
 const (
-	TLSDisabled   = "disabled"
-	TLSPermissive = "permissive"
-	TLSEnforcing  = "enforcing"
+	TLSDisabled   = tlsconf.Disabled
+	TLSPermissive = tlsconf.Permissive
+	TLSEnforcing  = tlsconf.Enforcing
 )
 
 // sniffTimeout bounds the wait for a new connection's first byte.
@@ -103,56 +99,3 @@ func (c *sniffCreds) Clone() credentials.TransportCredentials {
 }
 
 func (c *sniffCreds) OverrideServerName(string) error { return nil }
-
-// serverTLS is the certificate the service presents: the configured
-// files, else, if selfSigned, one made now for hosts (Java's
-// tlsTestModeEnable makes one at every start too).
-func serverTLS(certPath, keyPath string, selfSigned bool, hosts []string) (*tls.Config, error) {
-	var cert tls.Certificate
-	var err error
-	if certPath != "" {
-		cert, err = tls.LoadX509KeyPair(certPath, keyPath)
-		if err != nil {
-			return nil, fmt.Errorf("load tlsCertPath %s / tlsKeyPath %s: %w", certPath, keyPath, err)
-		}
-	} else if !selfSigned {
-		return nil, errors.New("TLS needs tlsCertPath and tlsKeyPath, or tlsTestModeEnable=true for a self-signed certificate")
-	} else if cert, err = makeSelfSigned(hosts); err != nil {
-		return nil, fmt.Errorf("make a self-signed certificate: %w", err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
-}
-
-// makeSelfSigned makes an ECDSA P-256 certificate valid for a year for the
-// given host names and addresses.
-func makeSelfSigned(hosts []string) (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "mqops broker (self-signed)"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else if h != "" {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
-}

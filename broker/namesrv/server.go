@@ -5,6 +5,7 @@
 package namesrv
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/tlsconf"
 )
 
 // Defaults of Java's name server.
@@ -35,6 +37,10 @@ type Options struct {
 	BrokerExpiry       time.Duration // a broker silent this long is removed
 	Logger             *slog.Logger  // default slog.Default()
 	ACL                *acl.Gate     // checks requests before dispatch (aclEnable); nil serves everyone
+	// TLSMode is tlsServerMode (default disabled); TLS its certificate,
+	// needed unless disabled.
+	TLSMode string
+	TLS     *tls.Config
 }
 
 // Server is a running name server.
@@ -98,7 +104,11 @@ func (s *Server) Start() error {
 	if s.rs != nil {
 		return errors.New("namesrv: already started")
 	}
-	rs, err := remoting.Listen(s.opts.ListenAddr, s, s.log)
+	mode := s.opts.TLSMode
+	if mode == "" {
+		mode = tlsconf.Disabled
+	}
+	rs, err := remoting.ListenTLS(s.opts.ListenAddr, mode, s.opts.TLS, s, s.log)
 	if err != nil {
 		return fmt.Errorf("namesrv: %w", err)
 	}

@@ -4,6 +4,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -30,6 +31,7 @@ import (
 	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/broker/transaction"
 	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/tlsconf"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -114,6 +116,8 @@ type Broker struct {
 	stopMu   sync.RWMutex // stopping is set before waiting for background work
 	stopping bool
 
+	tlsServer *tls.Config // the remoting and gRPC ports' certificate; nil when tlsServerMode is disabled
+
 	grpc   *grpcState     // the RocketMQ 5 gRPC service (enableProxy); nil if off
 	grpcRR atomic.Uint32  // round robin of gRPC and HTTP gateway sends over write queues
 	pop    *popEngine     // POP consumption (enableProxy, enableHttpGateway); nil if off
@@ -145,6 +149,18 @@ func New(o Options) (*Broker, error) {
 	b.role.Store(int32(parseRole(cfg.BrokerRole)))
 	b.setPullSettings(cfg)
 	var err error
+	// Certificates first: a bad path fails the start before anything opens.
+	if b.tlsServer, err = cfg.TLSConfig("localhost", "127.0.0.1", cfg.BrokerIP1); err != nil {
+		return nil, err
+	}
+	var tlsClient *tls.Config
+	if cfg.UseTLS {
+		tlsClient, err = tlsconf.Client(tlsconf.ClientOptions{InsecureSkipVerify: !cfg.TLSClientAuthServer,
+			CAFile: cfg.TLSClientTrustCertPath, CAFileKey: "tlsClientTrustCertPath"})
+		if err != nil {
+			return nil, err
+		}
+	}
 	if b.runtimeCfg, _, err = LoadRuntimeConfig(cfg); err != nil { // main reports what it drops
 		return nil, err
 	}
@@ -159,7 +175,7 @@ func New(o Options) (*Broker, error) {
 		return nil, err
 	}
 
-	b.srv, err = remoting.Listen(net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.ListenPort)), b, o.Log)
+	b.srv, err = remoting.ListenTLS(net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.ListenPort)), cfg.TLSServerMode, b.tlsServer, b, o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -263,12 +279,16 @@ func New(o Options) (*Broker, error) {
 		b.srv.Close()
 		return nil, err
 	}
+	// Registrations and a slave's metadata sync from its master go out on
+	// this client: with useTLS they need TLS-capable peers (Java's
+	// tls.enable does the same).
 	b.namesrv = remoting.NewClient(nil, o.Log)
 	// Registrations and slave-to-master syncs are signed, for name servers
 	// and masters with aclEnable.
 	if cr, err := config.ParseCredentials(cfg.InnerClientAuthenticationCredentials); err == nil && !cr.IsEmpty() {
 		b.namesrv.SetCredentials(cr)
 	}
+	b.namesrv.UseTLS(tlsClient)
 	b.sync = slavesync.New(slavesync.Options{
 		Master: b.masterAddr, Self: b.addr, Client: b.namesrv, Timeout: slaveSyncTimeout,
 		Topics: b.topics, Groups: b.groups, Offsets: b.offsets, Delay: b.delay, Timers: b.timers, TopicsChanged: b.kickRegister, Log: o.Log,

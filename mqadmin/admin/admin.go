@@ -9,6 +9,7 @@
 package admin
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,6 +73,10 @@ var errNoNamesrv = errors.New("no name server: use -n/--namesrv, NAMESRV_ADDR or
 func (a *Admin) SetCredentials(accessKey, secretKey string) {
 	a.cl.SetCredentials(wire.Credentials{AccessKey: accessKey, SecretKey: secretKey})
 }
+
+// UseTLS makes every connection opened from now on TLS with cfg (nil:
+// plaintext).
+func (a *Admin) UseTLS(cfg *tls.Config) { a.cl.UseTLS(cfg) }
 
 // Close drops every connection.
 func (a *Admin) Close() { a.cl.Close() }

@@ -2,6 +2,7 @@ package hosts
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"path"
@@ -46,6 +47,8 @@ type Options struct {
 	TailLines int
 	// NamesrvTimeout bounds each request to a name server.
 	NamesrvTimeout time.Duration
+	// NamesrvTLS, if set, is how name servers are dialled (mqadmin --tls).
+	NamesrvTLS *tls.Config
 	// Progress, if set, is called after each host, from any goroutine
 	// but never concurrently.
 	Progress func(done, total int)
@@ -115,7 +118,7 @@ func Check(ctx context.Context, inv *Inventory, s *SSH, o Options) ([]Result, er
 	views := make([]namesrvView, len(namesrvs))
 	wg.Go(func() {
 		_ = admin.FanOut(len(namesrvs), admin.DefaultParallel, func(i int) error {
-			views[i] = askNamesrv(namesrvs[i].NamesrvAddr(), o.NamesrvTimeout)
+			views[i] = askNamesrv(namesrvs[i].NamesrvAddr(), o.NamesrvTimeout, o.NamesrvTLS)
 			return nil
 		})
 	})
@@ -243,7 +246,7 @@ type namesrvView struct {
 	err  error
 }
 
-func askNamesrv(addr string, timeout time.Duration) namesrvView {
+func askNamesrv(addr string, timeout time.Duration, tcfg *tls.Config) namesrvView {
 	v := namesrvView{addr: addr}
 	a, err := admin.New(addr, timeout)
 	if err != nil {
@@ -251,6 +254,7 @@ func askNamesrv(addr string, timeout time.Duration) namesrvView {
 		return v
 	}
 	defer a.Close()
+	a.UseTLS(tcfg)
 	v.ci, v.err = a.ClusterInfo()
 	return v
 }

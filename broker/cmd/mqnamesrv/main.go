@@ -54,6 +54,10 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		defer svc.Close()
 		gate = svc.Gate
 	}
+	tcfg, err := cfg.TLSConfig("localhost", "127.0.0.1", cfg.BindAddress)
+	if err != nil {
+		return d.Failed("name server", err)
+	}
 	srv, err := namesrv.New(namesrv.Options{
 		ACL:                gate,
 		ListenAddr:         net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.ListenPort)),
@@ -62,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		ScanInterval:       time.Duration(cfg.ScanNotActiveBrokerInterval) * time.Millisecond,
 		BrokerExpiry:       time.Duration(cfg.BrokerChannelExpiredTime) * time.Millisecond,
 		Logger:             d.Log,
+		TLSMode:            cfg.TLSServerMode,
+		TLS:                tcfg,
 	})
 	if err == nil {
 		err = srv.Start()
@@ -73,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		acl.WarnIfOpen(d.Log, srv.Addr(), "the name server")
 	}
 	d.Announce(fmt.Sprintf("The Name Server boot success. serializeType=JSON, address %s", srv.Addr()))
+	d.Log.Info("remoting port TLS", "tlsServerMode", cfg.TLSServerMode)
 	var ctl *controller.Controller
 	if cfg.EnableControllerInNamesrv {
 		if ctl, err = d.StartController(&cfg.Controller, cfg.ControllerScanInterval()); err != nil {

@@ -3,6 +3,7 @@
 package cmdutil
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"time"
@@ -27,6 +28,10 @@ type Factory struct {
 	Parallel int
 	// ACL keys (--access-key/--secret-key); see ResolveCredentials.
 	AccessKey, SecretKey string
+	TLS      TLSFlags
+	// TLSFlagSet reports whether a TLS flag was given on the command line
+	// (nil: none was).
+	TLSFlagSet func(name string) bool
 
 	// Format is bound to every command's --output flag; one command runs
 	// per process, so they can share it.
@@ -54,10 +59,15 @@ func (f *Factory) Admin() (*admin.Admin, error) {
 	if err != nil {
 		return nil, err
 	}
+	tcfg, err := f.ClientTLS()
+	if err != nil {
+		return nil, err
+	}
 	a, err := admin.New(ns, f.Timeout)
 	if err != nil {
 		return nil, err
 	}
+	a.UseTLS(tcfg)
 	a.SetParallel(f.Parallel)
 	a.SetCredentials(ak, sk)
 	f.admin = a
@@ -82,10 +92,25 @@ func (f *Factory) DirectAdmin() (*admin.Admin, error) {
 	if err != nil {
 		return nil, err
 	}
+	tcfg, err := f.ClientTLS()
+	if err != nil {
+		return nil, err
+	}
 	f.admin = admin.NewDirect(f.Timeout)
+	f.admin.UseTLS(tcfg)
 	f.admin.SetParallel(f.Parallel)
 	f.admin.SetCredentials(ak, sk)
 	return f.admin, nil
+}
+
+// ClientTLS is the TLS configuration the flags, environment and context
+// ask for, nil for plaintext.
+func (f *Factory) ClientTLS() (*tls.Config, error) {
+	set := f.TLSFlagSet
+	if set == nil {
+		set = func(string) bool { return false }
+	}
+	return f.ResolveTLS(set)
 }
 
 // Close releases the admin client's connections.

@@ -100,9 +100,12 @@ func newUseContextCmd(f *cmdutil.Factory) *cobra.Command {
 func newSetContextCmd(f *cmdutil.Factory) *cobra.Command {
 	var namesrv string
 	cmd := &cobra.Command{
-		Use:   "set-context NAME --namesrv-addr ADDRS",
+		Use:   "set-context NAME --namesrv-addr ADDRS [--tls [--tls-ca-file F] [--tls-server-name N] [--tls-insecure-skip-verify]]",
 		Short: "Create or change a context",
-		Args:  cobra.ExactArgs(1),
+		Long: `Create or change a context. The global TLS flags given with it are saved in
+the context (keys tls, tls-ca-file, tls-server-name, tls-insecure-skip-verify)
+and apply to every later command that uses it.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v, err := f.LoadConfig()
 			if err != nil {
@@ -110,6 +113,12 @@ func newSetContextCmd(f *cmdutil.Factory) *cobra.Command {
 			}
 			name := strings.ToLower(args[0])
 			v.Set("contexts."+name+".namesrv", namesrv)
+			for key, val := range map[string]any{"tls": f.TLS.Enable, "tls-ca-file": f.TLS.CAFile,
+				"tls-server-name": f.TLS.ServerName, "tls-insecure-skip-verify": f.TLS.InsecureSkipVerify} {
+				if f.TLSFlagSet != nil && f.TLSFlagSet(key) {
+					v.Set("contexts."+name+"."+key, val)
+				}
+			}
 			if v.GetString("current-context") == "" {
 				v.Set("current-context", name)
 			}

@@ -148,8 +148,13 @@ func RunCheck(ctx context.Context, f *cmdutil.Factory, o *CheckOptions) error {
 	}
 	defer s.Close()
 
+	tcfg, err := f.ClientTLS()
+	if err != nil {
+		return err
+	}
 	prog := f.Progress("checking hosts of " + o.Inventory)
 	results, err := mqhosts.Check(ctx, inv, s, mqhosts.Options{
+		NamesrvTLS:     tcfg,
 		Forks:          o.Forks,
 		MaxDiskUse:     o.MaxDiskUse,
 		TailLines:      o.Tail,

@@ -80,6 +80,12 @@ func RunSend(f *cmdutil.Factory, o *SendOptions) error {
 	if err != nil {
 		return err
 	}
+	if tcfg, err := f.ClientTLS(); err != nil {
+		return err
+	} else if tcfg != nil {
+		return errors.New("message send runs rocketmq-client-go v2.1.2's producer, which has no TLS: " +
+			"send without --tls to a port with tlsServerMode=permissive")
+	}
 	// The client logs its life cycle; the result table is the output.
 	rlog.SetLogLevel("fatal")
 	opts := []producer.Option{

@@ -65,6 +65,11 @@ with a one-line reason on stderr.`,
 	pf.IntVar(&f.Parallel, "parallel", admin.DefaultParallel, "brokers or name servers asked at once")
 	pf.StringVar(&f.AccessKey, "access-key", "", "ACL access key to sign requests with (default: $MQADMIN_ACCESS_KEY, the context's accessKey, $ROCKETMQ_HOME/conf/tools.yml)")
 	pf.StringVar(&f.SecretKey, "secret-key", "", "ACL secret key (default: $MQADMIN_SECRET_KEY, the context's secretKey, tools.yml)")
+	pf.BoolVar(&f.TLS.Enable, "tls", false, "connect with TLS, as to a name server or broker with tlsServerMode=enforcing (default: $"+cmdutil.EnvTLS+", then the context's tls)")
+	pf.StringVar(&f.TLS.CAFile, "tls-ca-file", "", "PEM authorities to verify the server certificate with instead of the system's ($"+cmdutil.EnvTLSCAFile+")")
+	pf.StringVar(&f.TLS.ServerName, "tls-server-name", "", "name the server certificate must carry (default: the host dialled; $"+cmdutil.EnvTLSServerName+")")
+	pf.BoolVar(&f.TLS.InsecureSkipVerify, "tls-insecure-skip-verify", false, "accept any server certificate, e.g. a self-signed one: encrypted but not authenticated ($"+cmdutil.EnvTLSInsecure+")")
+	f.TLSFlagSet = func(name string) bool { return pf.Changed(name) }
 	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		if name == "namesrvAddr" { // Java's long name for -n
 			name = "namesrv"

@@ -2,6 +2,8 @@ package root
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -114,5 +116,41 @@ func TestClassicShortOutput(t *testing.T) {
 	}
 	if len(seen) == 0 {
 		t.Error("no classic commands")
+	}
+}
+
+// The global TLS flags reach the client: a CA file that does not exist
+// fails before any connection, naming the flag.
+func TestTLSFlags(t *testing.T) {
+	_, stderr, code := runArgs("clusterList", "-n", "127.0.0.1:1", "--tls", "--tls-ca-file", "/nonexistent/ca.pem")
+	if code != 1 || !strings.Contains(stderr, "--tls-ca-file: open /nonexistent/ca.pem") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// set-context saves the TLS flags given with it, and commands using the
+// context dial with them.
+func TestSetContextTLS(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "mqadmin.yaml")
+	if err := os.WriteFile(conf, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runArgs("config", "set-context", "prod", "--namesrv-addr", "127.0.0.1:1", "--tls", "--tls-ca-file", "/nonexistent/ca.pem", "--config", conf); code != 0 {
+		t.Fatalf("set-context: %s", stderr)
+	}
+	data, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"tls: true", "tls-ca-file: /nonexistent/ca.pem"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("config lacks %q:\n%s", want, data)
+		}
+	}
+	if strings.Contains(string(data), "tls-server-name") {
+		t.Errorf("a TLS flag not given was saved:\n%s", data)
+	}
+	if _, stderr, code := runArgs("clusterList", "--config", conf); code != 1 || !strings.Contains(stderr, "--tls-ca-file: open /nonexistent/ca.pem") {
+		t.Errorf("clusterList with the context: exit %d, %q", code, stderr)
 	}
 }
