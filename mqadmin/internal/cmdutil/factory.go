@@ -28,7 +28,7 @@ type Factory struct {
 	Parallel int
 	// ACL keys (--access-key/--secret-key); see ResolveCredentials.
 	AccessKey, SecretKey string
-	TLS      TLSFlags
+	TLS                  TLSFlags
 	// TLSFlagSet reports whether a TLS flag was given on the command line
 	// (nil: none was).
 	TLSFlagSet func(name string) bool
