@@ -32,7 +32,7 @@ var brokerConfigKeys = []string{
 
 var messageStoreConfigKeys = []string{
 	"bitMapLengthConsumeQueueExt", "checkCRCOnRecover",
-	"cleanFileForciblyEnable", "commitCommitLogLeastPages", "commitCommitLogThoroughInterval",
+	"commitCommitLogLeastPages", "commitCommitLogThoroughInterval",
 	"commitIntervalCommitLog", "dLegerGroup", "dLegerPeers", "dLegerSelfId", "debugLockEnable",
 	"defaultQueryMaxNum", "deleteCommitLogFilesInterval", "deleteConsumeQueueFilesInterval",
 	"destroyMapedFileIntervalForcibly", "diskFallRecorded", "duplicationEnable", "enableBatchPush",
@@ -89,6 +89,11 @@ var brokerSchema = schema{
 		"mapedFileSizeConsumeQueue": "mappedFileSizeConsumeQueue",
 		// RocketMQ 5's name (MessageStoreConfig.haMaxGapNotInSync).
 		"haMaxGapNotInSync": "haSlaveFallbehindMax",
+		// RocketMQ 4.9 reads these two as system properties (-D, fractions
+		// such as 0.90; MessageStoreConfig), RocketMQ 5 as broker keys
+		// (percent): either form is taken (percentKey).
+		"rocketmq.broker.diskSpaceWarningLevelRatio":  "diskSpaceWarningLevelRatio",
+		"rocketmq.broker.diskSpaceCleanForciblyRatio": "diskSpaceCleanForciblyRatio",
 	},
 }
 

@@ -195,7 +195,7 @@ func (b *Broker) sendTarget(topic []byte, h *sendHeader) (*wire.TopicConfig, int
 		return nil, wire.NoPermission, fmt.Sprintf("the broker[%s] sending message is forbidden", b.addr)
 	}
 	if b.isSlave() {
-		return nil, wire.ServiceNotAvailable, b.slaveRefusesSendRemark()
+		return nil, wire.ServiceNotAvailable, b.notWritableRemark()
 	}
 	if err := wire.CheckTopic(topic); err != nil {
 		return nil, wire.SystemError, err.Error()
@@ -285,7 +285,11 @@ func (b *Broker) putStatusCode(s store.PutStatus) (code int32, remark string, ok
 		// Java's remark lists the possible causes; the store knows which.
 		// Clients retry SERVICE_NOT_AVAILABLE on another broker, then
 		// surface the remark.
-		if err := b.store.NotWritable(); err != nil {
+		if err := b.store.NotWritable(); errors.Is(err, store.ErrDiskFull) {
+			// Java's remark with the disk figures (what alerts and
+			// runbooks match), then which limit and when it clears.
+			return wire.ServiceNotAvailable, b.notWritableRemark() + " (" + err.Error() + ")", false
+		} else if err != nil {
 			return wire.ServiceNotAvailable, "service not available now: " + err.Error(), false
 		}
 		return wire.ServiceNotAvailable, "service not available now: the store is not writable", false
