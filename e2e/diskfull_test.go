@@ -88,6 +88,32 @@ func (b *ballast) fill(pct float64, leave int64) {
 	}
 }
 
+// fillUp grows the ballast page by page until the file system has no free
+// block left.
+func (b *ballast) fillUp() {
+	b.t.Helper()
+	f, err := os.OpenFile(b.path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer f.Close()
+	// Then byte by byte: the size need not be page-aligned.
+	for _, step := range []int64{4096, 1} {
+		for {
+			fi, err := f.Stat()
+			if err != nil {
+				b.t.Fatal(err)
+			}
+			if err := unix.Fallocate(int(f.Fd()), 0, fi.Size(), step); err != nil {
+				break
+			}
+		}
+	}
+	if u := usedPercent(b.t, filepath.Dir(b.path)); u < 100 {
+		b.t.Fatalf("disk at %.3f%% after filling it up", u)
+	}
+}
+
 // TestDiskFullOfficialClient: a broker whose store is a 96 MiB tmpfs, with
 // the check every 200 ms (cleanResourceInterval). A ballast file pushes the
 // disk to 92 %: the official v2.1.2 client's SendSync fails with CODE: 14
@@ -273,6 +299,15 @@ func TestDiskFullENOSPCKill9(t *testing.T) {
 	if !strings.Contains(readLog(t, c, "store.log"), "consume queue blocked") {
 		t.Errorf("ENOSPC met elsewhere than in the consume queues:\n%s", readLog(t, c, "store.log"))
 	}
+	// A send that auto-creates a topic on the full disk is refused the
+	// same way, whether topics.json or the store met the full disk.
+	b.fillUp()
+	fields := sendFields("EnospcNew", "0")
+	resp, err := cl.Invoke(c.broker.addr, wire.NewRequest(wire.SendMessage, fields, body), 5*time.Second)
+	if err != nil || resp.Code != wire.ServiceNotAvailable || !strings.Contains(string(resp.Remark), "the broker's disk is full [CL: ") {
+		t.Fatalf("send to a new topic on a full disk: %v %+v", err, resp)
+	}
+	t.Logf("new topic on a full disk: %d %s", resp.Code, resp.Remark)
 	c.broker.kill()
 
 	b.fill(0, 0)

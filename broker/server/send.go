@@ -18,6 +18,7 @@ import (
 	"github.com/mqops/mqops/broker/transaction"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
+	"golang.org/x/sys/unix"
 )
 
 // sendHeader is the decoded SEND_MESSAGE header; V1 (long keys) and V2
@@ -261,6 +262,10 @@ func (b *Broker) autoCreateTopic(h *sendHeader) (*wire.TopicConfig, int32, strin
 	got, created, err := b.topics.CreateIfAbsent(tc, true)
 	if err != nil {
 		b.log.Error("[TOPIC_CREATE] persist failed", "topic", topic, "err", err)
+		if errors.Is(err, unix.ENOSPC) {
+			// A full disk answers a send 14, whichever write met it.
+			return nil, wire.ServiceNotAvailable, b.notWritableRemark() + " (create topic failed: " + err.Error() + ")"
+		}
 		return nil, wire.SystemError, "create topic failed: " + err.Error()
 	}
 	if created {
