@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -315,5 +316,28 @@ func TestENOSPCResumesWithoutRestart(t *testing.T) {
 	mustPut(t, s, msg("T", 0, bodyOf(0, 1000)))
 	if !strings.Contains(logs.String(), "so mark disk ok") {
 		t.Fatalf("recovery not logged:\n%s", logs.String())
+	}
+}
+
+// TestOpenOnFullDisk: a store opened on a disk already above the warning
+// level refuses appends at once, before any retention pass.
+func TestOpenOnFullDisk(t *testing.T) {
+	logs := &logBuf{}
+	cfg := pressureConfig(t, logs)
+	cfg.RetentionInterval = time.Hour
+	mnt := filepath.Dir(cfg.RootDir)
+	used, total, err := diskSpace(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mnt, "filler"), make([]byte, total*93/100-used), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t, cfg)
+	if r := s.Put(msg("T", 0, "x")); r.Status != ServiceNotAvailable || !errors.Is(s.NotWritable(), ErrDiskFull) {
+		t.Fatalf("put on a store opened at %.1f%%: %v", usedPercent(t, mnt), r.Status)
+	}
+	if !strings.Contains(logs.String(), "so mark disk full") {
+		t.Fatalf("not logged:\n%s", logs.String())
 	}
 }

@@ -396,6 +396,11 @@ func Open(cfg Config) (*Store, error) {
 	}
 
 	s.logDiskPolicy()
+	// A store opened on a full disk refuses appends from the start, not
+	// from the first retention pass.
+	s.mu.Lock()
+	s.checkDiskLocked(0)
+	s.mu.Unlock()
 	s.wg.Add(6)
 	go s.scrubLoop()
 	go s.prefaultLoop()
