@@ -154,6 +154,7 @@ func TestDispatchNotBlockedByOneQueue(t *testing.T) {
 		// dispatcher with the segment still open, so report a usage below it.
 		s.mu.Lock()
 		s.diskUsage = func(string) (uint64, uint64, error) { return 50 << 30, 100 << 30, nil }
+		s.checkDiskLocked(0) // Open's check saw the real, full disk
 		s.mu.Unlock()
 		return s
 	}
