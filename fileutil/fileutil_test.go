@@ -164,3 +164,36 @@ func TestWriteFileReplacesAtomically(t *testing.T) {
 		t.Fatalf("content %q after a failed write", b)
 	}
 }
+
+// TestWriteZerosReservesOrFails: the fallback of Preallocate for file
+// systems without fallocate allocates real blocks, and on a full file
+// system fails with ENOSPC instead of leaving a sparse file whose mapped
+// pages would fault (SIGBUS) when first written.
+func TestWriteZerosReservesOrFails(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounts a tmpfs: needs root")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, 0) })
+	f, err := os.Create(filepath.Join(dir, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := writeZeros(f, 0, 256<<10); err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Blocks*512 < 256<<10 || st.Size != 256<<10 {
+		t.Fatalf("size %d, %d bytes allocated: want 262144 reserved", st.Size, st.Blocks*512)
+	}
+	if err := writeZeros(f, 256<<10, 2<<20); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("zero-filling past a full tmpfs: %v, want ENOSPC", err)
+	}
+}

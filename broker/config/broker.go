@@ -69,8 +69,18 @@ type Broker struct {
 	// diskMaxUsedSpaceRatio, percent; 1..100 accepted, then clamped to
 	// 10..95 as Java does.
 	DiskMaxUsedSpaceRatio int
-	CleanResourceInterval int // cleanResourceInterval, ms
-	MaxMessageSize        int // maxMessageSize, body bytes
+	CleanResourceInterval int // cleanResourceInterval, ms: period of the retention pass and the disk-full check
+	// diskSpaceWarningLevelRatio (RocketMQ 5's key; 4.9's system property
+	// rocketmq.broker.diskSpaceWarningLevelRatio, a fraction, is an alias),
+	// percent: above it sends are refused.
+	DiskSpaceWarningLevelRatio int
+	// diskSpaceCleanForciblyRatio (alias rocketmq.broker.diskSpaceCleanForciblyRatio),
+	// percent: sends are accepted again at or below it.
+	DiskSpaceCleanForciblyRatio int
+	// cleanFileForciblyEnable: whether segments holding unread messages
+	// may be deleted when the disk stays full (broker/store/retention.go).
+	CleanFileForciblyEnable bool
+	MaxMessageSize          int // maxMessageSize, body bytes
 
 	AutoCreateTopicEnable          bool   // autoCreateTopicEnable
 	AutoCreateSubscriptionGroup    bool   // autoCreateSubscriptionGroup
@@ -266,6 +276,9 @@ func defaultBroker() *Broker {
 		DeleteWhen:                     "04",
 		DiskMaxUsedSpaceRatio:          75,
 		CleanResourceInterval:          10000,
+		DiskSpaceWarningLevelRatio:     90,
+		DiskSpaceCleanForciblyRatio:    85,
+		CleanFileForciblyEnable:        true,
 		MaxMessageSize:                 4 << 20,
 		MessageIndexEnable:             true,
 		MaxHashSlotNum:                 5000000,
@@ -351,6 +364,9 @@ func (b *Broker) keys() []key {
 		str("deleteWhen", &b.DeleteWhen, func(s string) error { _, err := parseDeleteWhen(s); return err }),
 		integer("diskMaxUsedSpaceRatio", &b.DiskMaxUsedSpaceRatio, javaInt, between(1, 100)),
 		integer("cleanResourceInterval", &b.CleanResourceInterval, javaInt, positive),
+		percentKey("diskSpaceWarningLevelRatio", &b.DiskSpaceWarningLevelRatio),
+		percentKey("diskSpaceCleanForciblyRatio", &b.DiskSpaceCleanForciblyRatio),
+		boolean("cleanFileForciblyEnable", &b.CleanFileForciblyEnable),
 		integer("maxMessageSize", &b.MaxMessageSize, javaInt, positive),
 		boolean("autoCreateTopicEnable", &b.AutoCreateTopicEnable),
 		boolean("autoCreateSubscriptionGroup", &b.AutoCreateSubscriptionGroup),
@@ -441,6 +457,12 @@ func (b *Broker) finish() ([]string, error) {
 	}
 	warnings := clamp("registerNameServerPeriod", &b.RegisterNameServerPeriod, 10000, 60000)
 	warnings = append(warnings, clamp("diskMaxUsedSpaceRatio", &b.DiskMaxUsedSpaceRatio, 10, 95)...)
+	if b.DiskSpaceCleanForciblyRatio > b.DiskSpaceWarningLevelRatio {
+		// Java then marks the disk OK again only at or below the warning level.
+		warnings = append(warnings, fmt.Sprintf("diskSpaceCleanForciblyRatio = %d: above diskSpaceWarningLevelRatio = %d, using %d",
+			b.DiskSpaceCleanForciblyRatio, b.DiskSpaceWarningLevelRatio, b.DiskSpaceWarningLevelRatio))
+		b.DiskSpaceCleanForciblyRatio = b.DiskSpaceWarningLevelRatio
+	}
 	if err := validate(b.keys()); err != nil {
 		return warnings, err
 	}

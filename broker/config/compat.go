@@ -34,7 +34,7 @@ var brokerConfigKeys = []string{
 
 var messageStoreConfigKeys = []string{
 	"bitMapLengthConsumeQueueExt", "checkCRCOnRecover",
-	"cleanFileForciblyEnable", "commitCommitLogLeastPages", "commitCommitLogThoroughInterval",
+	"commitCommitLogLeastPages", "commitCommitLogThoroughInterval",
 	"commitIntervalCommitLog", "dLegerGroup", "dLegerPeers", "dLegerSelfId", "debugLockEnable",
 	"defaultQueryMaxNum", "deleteCommitLogFilesInterval", "deleteConsumeQueueFilesInterval",
 	"destroyMapedFileIntervalForcibly", "diskFallRecorded", "duplicationEnable", "enableBatchPush",
@@ -95,6 +95,11 @@ var brokerSchema = schema{
 		"tls.enable":               "useTLS",
 		"tls.client.authServer":    "tlsClientAuthServer",
 		"tls.client.trustCertPath": "tlsClientTrustCertPath",
+		// RocketMQ 4.9 reads these two as system properties (-D, fractions
+		// such as 0.90; MessageStoreConfig), RocketMQ 5 as broker keys
+		// (percent): either form is taken (percentKey).
+		"rocketmq.broker.diskSpaceWarningLevelRatio":  "diskSpaceWarningLevelRatio",
+		"rocketmq.broker.diskSpaceCleanForciblyRatio": "diskSpaceCleanForciblyRatio",
 	}),
 }
 

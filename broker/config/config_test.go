@@ -395,6 +395,34 @@ func TestAliases(t *testing.T) {
 	}
 }
 
+// TestDiskSpaceRatios: RocketMQ 5's percent keys, 4.9's system-property
+// names with fractions, the clean level capped at the warning level, and
+// bad values refused with the key named.
+func TestDiskSpaceRatios(t *testing.T) {
+	setup(t)
+	b, warnings := mustLoad(t, "", nil)
+	if b.DiskSpaceWarningLevelRatio != 90 || b.DiskSpaceCleanForciblyRatio != 85 || !b.CleanFileForciblyEnable || len(warnings) != 0 {
+		t.Errorf("defaults: %d %d %v %q", b.DiskSpaceWarningLevelRatio, b.DiskSpaceCleanForciblyRatio, b.CleanFileForciblyEnable, warnings)
+	}
+	b, warnings = mustLoad(t, "diskSpaceWarningLevelRatio=95\ndiskSpaceCleanForciblyRatio=80\ncleanFileForciblyEnable=false\n", nil)
+	if b.DiskSpaceWarningLevelRatio != 95 || b.DiskSpaceCleanForciblyRatio != 80 || b.CleanFileForciblyEnable || len(warnings) != 0 {
+		t.Errorf("5.x keys: %d %d %v %q", b.DiskSpaceWarningLevelRatio, b.DiskSpaceCleanForciblyRatio, b.CleanFileForciblyEnable, warnings)
+	}
+	b, warnings = mustLoad(t, "rocketmq.broker.diskSpaceWarningLevelRatio=0.93\nrocketmq.broker.diskSpaceCleanForciblyRatio=0.8\n", nil)
+	if b.DiskSpaceWarningLevelRatio != 93 || b.DiskSpaceCleanForciblyRatio != 80 || len(warnings) != 0 {
+		t.Errorf("4.9 names and fractions: %d %d %q", b.DiskSpaceWarningLevelRatio, b.DiskSpaceCleanForciblyRatio, warnings)
+	}
+	b, warnings = mustLoad(t, "diskSpaceWarningLevelRatio=80\n", nil)
+	if b.DiskSpaceCleanForciblyRatio != 80 || !hasWarning(warnings, "diskSpaceCleanForciblyRatio = 85", "using 80") {
+		t.Errorf("clean level above the warning level: %d %q", b.DiskSpaceCleanForciblyRatio, warnings)
+	}
+	for _, bad := range []string{"0", "101", "1.5", "x", "0.0"} {
+		if _, _, err := LoadBroker("", map[string]string{"diskSpaceWarningLevelRatio": bad}); err == nil || !strings.Contains(err.Error(), "diskSpaceWarningLevelRatio") {
+			t.Errorf("diskSpaceWarningLevelRatio=%s: %v", bad, err)
+		}
+	}
+}
+
 func TestRegisterNameServerPeriodClamped(t *testing.T) {
 	setup(t)
 	for value, want := range map[string]int{"5000": 10000, "90000": 60000, "-1": 10000, "20000": 20000} {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -299,6 +300,34 @@ func integer[T ~int | ~int64](name string, p *T, bits int, check func(int64) err
 				}
 			}
 			*p = T(n)
+			return nil
+		},
+	}
+}
+
+// percentKey is a percentage 1..100 given as an integer (RocketMQ 5's
+// diskSpaceWarningLevelRatio=90) or as a fraction with a decimal point
+// (4.9's -Drocketmq.broker.diskSpaceWarningLevelRatio=0.90).
+func percentKey(name string, p *int) key {
+	return key{
+		name: name,
+		get:  func() string { return strconv.Itoa(*p) },
+		set: func(s string) error {
+			n, err := strconv.Atoi(s)
+			if err != nil && strings.Contains(s, ".") {
+				f, ferr := strconv.ParseFloat(s, 64)
+				if ferr != nil || math.IsNaN(f) || f <= 0 || f > 1 {
+					return invalid(name, s, errors.New("a fraction must be in (0, 1]"))
+				}
+				n, err = int(math.Round(f*100)), nil
+			}
+			if err != nil {
+				return invalid(name, s, errors.New("not a percentage (90) or a fraction (0.90)"))
+			}
+			if n < 1 || n > 100 {
+				return invalid(name, s, errors.New("must be 1..100"))
+			}
+			*p = n
 			return nil
 		},
 	}

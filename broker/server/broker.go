@@ -215,6 +215,11 @@ func New(o Options) (*Broker, error) {
 		FsyncFault:            o.fsyncFault,
 		// Controller mode: consumers see only records the replicas hold.
 		ConfirmGate: cfg.EnableControllerMode,
+		// Java's diskSpaceWarningLevelRatio, diskSpaceCleanForciblyRatio
+		// and cleanFileForciblyEnable (broker/store/retention.go).
+		DiskSpaceWarningLevelRatio:  cfg.DiskSpaceWarningLevelRatio,
+		DiskSpaceCleanForciblyRatio: cfg.DiskSpaceCleanForciblyRatio,
+		CleanFileForcibly:           &cfg.CleanFileForciblyEnable,
 	}
 	if cfg.FlushDiskType == "SYNC_FLUSH" {
 		sc.FlushMode = store.SyncFlush

@@ -35,10 +35,11 @@ func parseRole(s string) brokerRole {
 
 func (b *Broker) isSlave() bool { return brokerRole(b.role.Load()) == roleSlave }
 
-// slaveRefusesSendRemark is the remark of a slave's SERVICE_NOT_AVAILABLE
-// send answer, Java's for a store that refuses appends (it lists the
-// possible causes, "messages are put to the slave" among them).
-func (b *Broker) slaveRefusesSendRemark() string {
+// notWritableRemark is Java's remark for a send the store refuses
+// (SendMessageProcessor.handlePutMessageResult, SERVICE_NOT_AVAILABLE): a
+// slave's answer, and a full disk's. It lists the possible causes with the
+// commit-log, consume-queue and index disk ratios.
+func (b *Broker) notWritableRemark() string {
 	return "service not available now. It may be caused by one of the following reasons: " +
 		"the broker's disk is full [" + b.diskUtil() + "], messages are put to the slave, message store has been shut down, etc."
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/mqops/mqops/broker/transaction"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
+	"golang.org/x/sys/unix"
 )
 
 // sendHeader is the decoded SEND_MESSAGE header; V1 (long keys) and V2
@@ -195,7 +196,7 @@ func (b *Broker) sendTarget(topic []byte, h *sendHeader) (*wire.TopicConfig, int
 		return nil, wire.NoPermission, fmt.Sprintf("the broker[%s] sending message is forbidden", b.addr)
 	}
 	if b.isSlave() {
-		return nil, wire.ServiceNotAvailable, b.slaveRefusesSendRemark()
+		return nil, wire.ServiceNotAvailable, b.notWritableRemark()
 	}
 	if err := wire.CheckTopic(topic); err != nil {
 		return nil, wire.SystemError, err.Error()
@@ -261,6 +262,10 @@ func (b *Broker) autoCreateTopic(h *sendHeader) (*wire.TopicConfig, int32, strin
 	got, created, err := b.topics.CreateIfAbsent(tc, true)
 	if err != nil {
 		b.log.Error("[TOPIC_CREATE] persist failed", "topic", topic, "err", err)
+		if errors.Is(err, unix.ENOSPC) {
+			// A full disk answers a send 14, whichever write met it.
+			return nil, wire.ServiceNotAvailable, b.notWritableRemark() + " (create topic failed: " + err.Error() + ")"
+		}
 		return nil, wire.SystemError, "create topic failed: " + err.Error()
 	}
 	if created {
@@ -285,7 +290,11 @@ func (b *Broker) putStatusCode(s store.PutStatus) (code int32, remark string, ok
 		// Java's remark lists the possible causes; the store knows which.
 		// Clients retry SERVICE_NOT_AVAILABLE on another broker, then
 		// surface the remark.
-		if err := b.store.NotWritable(); err != nil {
+		if err := b.store.NotWritable(); errors.Is(err, store.ErrDiskFull) {
+			// Java's remark with the disk figures (what alerts and
+			// runbooks match), then which limit and when it clears.
+			return wire.ServiceNotAvailable, b.notWritableRemark() + " (" + err.Error() + ")", false
+		} else if err != nil {
 			return wire.ServiceNotAvailable, "service not available now: " + err.Error(), false
 		}
 		return wire.ServiceNotAvailable, "service not available now: the store is not writable", false

@@ -283,22 +283,18 @@ func (s *Store) PutBatchTo(phys []int64, ms []Message) (PutResult, []int64) {
 }
 
 // writableLocked reports whether appends are accepted and returns the
-// store timestamp for the append. It checks the disk every
-// diskPollInterval of store time (never per message). Caller holds s.mu.
+// store timestamp for the append. The disk is checked by retention and
+// before each new segment (retention.go), never per message. Caller holds
+// s.mu.
 func (s *Store) writableLocked() (ts int64, ok bool) {
 	if s.closed || s.failure.Load() != nil || s.role.Load() != int32(RoleMaster) {
 		return 0, false
 	}
-	ts = s.storeTimestamp()
-	if ts >= s.nextDiskPoll {
-		s.nextDiskPoll = ts + diskPollInterval.Milliseconds()
-		s.checkDiskLocked(0)
-	}
 	if s.diskFull.Load() {
-		s.refusedAppends.Add(1)
-		return ts, false
+		s.refuseFullLocked()
+		return 0, false
 	}
-	return ts, true
+	return s.storeTimestamp(), true
 }
 
 // reserve returns the segment that will hold size bytes at s.writePos,
@@ -375,7 +371,7 @@ func (s *Store) storeTimestamp() int64 {
 // Caller holds s.mu.
 func (s *Store) newSegment(base int64) (*mmapFile, error) {
 	if !s.checkDiskLocked(s.segSize) {
-		s.refusedAppends.Add(1)
+		s.refuseFullLocked()
 		return nil, ErrDiskFull
 	}
 	seg, err := s.clog.createSegment(base, s.syncDir)
@@ -384,7 +380,9 @@ func (s *Store) newSegment(base int64) (*mmapFile, error) {
 	case errors.As(err, &dse):
 		return nil, s.fail(dse.dir, dse.err)
 	case errors.Is(err, unix.ENOSPC):
-		s.setDiskFullLocked("no space left for a new commitlog segment", err)
+		s.setDiskFullLocked("[DISK_FULL] no space left for a new commitlog segment, so mark disk full", err)
+		s.refuseFullLocked()
+		return nil, fmt.Errorf("%w: %w", ErrDiskFull, err)
 	}
 	return seg, err
 }

@@ -1,11 +1,13 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -123,7 +125,7 @@ func TestDiskPressureKeepsUnconsumedMessages(t *testing.T) {
 	if lines > 5 {
 		t.Fatalf("%d ERROR/WARN lines for 2000 refused appends:\n%s", lines, logs.String())
 	}
-	if !strings.Contains(logs.String(), "[DISK_FULL] refusing appends") {
+	if !strings.Contains(logs.String(), "so mark disk full") {
 		t.Fatalf("refusal not logged:\n%s", logs.String())
 	}
 }
@@ -198,5 +200,144 @@ func TestDiskPressureFromOtherFiles(t *testing.T) {
 	}
 	if r := s.Put(msg("T", 0, "x")); r.Status != ServiceNotAvailable {
 		t.Fatalf("Put at %.1f%%: %v", usedPercent(t, cfg.RootDir), r.Status)
+	}
+}
+
+// hideFull makes the usage probe report 10 % until the store is marked
+// full, as if the disk filled between a check and the next roll: the
+// roll meets the kernel's ENOSPC, later checks see the real usage.
+func hideFull(s *Store) {
+	s.mu.Lock()
+	real := s.diskUsage
+	s.diskUsage = func(dir string) (uint64, uint64, error) {
+		if s.diskFull.Load() {
+			return real(dir)
+		}
+		return 10 << 30, 100 << 30, nil
+	}
+	s.mu.Unlock()
+}
+
+// TestENOSPCAtRoll: the disk fills between two checks (the usage probe
+// reports 10 % while the tmpfs is really full), so the kernel itself
+// refuses the next segment with ENOSPC. The append must be refused
+// (SERVICE_NOT_AVAILABLE, ErrDiskFull), the store marked full, no segment
+// file left behind; after a crash every acknowledged message is intact
+// and nothing torn is visible; and appends resume once space returns.
+// CleanFileForcibly is off: with it, a disk something else keeps full
+// loses its oldest unread segments (TestDiskPressureFromOtherFiles).
+func TestENOSPCAtRoll(t *testing.T) {
+	logs := &logBuf{}
+	cfg := pressureConfig(t, logs)
+	cfg.SegmentSize = 1 << 20
+	keep := false
+	cfg.CleanFileForcibly = &keep
+	s := openStore(t, cfg)
+	hideFull(s)
+	var acked []putRec
+	put := func(i int) PutResult {
+		m := msg("T", int32(i%4), bodyOf(i, 1000))
+		r := s.Put(m)
+		if r.Status == PutOK {
+			acked = append(acked, putRec{m.QueueID, r, string(m.Body)})
+		}
+		return r
+	}
+	i := 0
+	for ; s.MaxPhyOffset() < 2*cfg.SegmentSize+cfg.SegmentSize/2; i++ {
+		if r := put(i); r.Status != PutOK {
+			t.Fatalf("put %d: %v", i, r.Status)
+		}
+	}
+	waitDispatch(t, s)
+	ballast := fillDisk(t, filepath.Dir(cfg.RootDir), 16<<10)
+	var r PutResult
+	for ; ; i++ {
+		if i > 1e6 {
+			t.Fatal("appends never refused")
+		}
+		if r = put(i); r.Status != PutOK {
+			break
+		}
+	}
+	if r.Status != ServiceNotAvailable || !errors.Is(s.NotWritable(), ErrDiskFull) {
+		t.Fatalf("append meeting ENOSPC: %v, NotWritable %v", r.Status, s.NotWritable())
+	}
+	if !strings.Contains(logs.String(), "no space left for a new commitlog segment, so mark disk full") ||
+		!strings.Contains(logs.String(), "no space left on device") {
+		t.Fatalf("ENOSPC not logged:\n%s", logs.String())
+	}
+	if _, err := os.Stat(fileName(s.cfg.CommitLogDir, s.MaxPhyOffset()/cfg.SegmentSize*cfg.SegmentSize+cfg.SegmentSize)); !os.IsNotExist(err) {
+		t.Fatalf("failed segment left behind: %v", err)
+	}
+	// Still refused: no second ENOSPC attempt per send.
+	if r := put(i); r.Status != ServiceNotAvailable {
+		t.Fatalf("put after ENOSPC: %v", r.Status)
+	}
+	waitFlushed(t, s)
+	s.crashForTest()
+
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openStore(t, cfg)
+	checkQueues(t, s2, acked, 4)
+	for q := range int32(4) {
+		if got := len(readAll(t, s2, "T", q)); int64(got) != s2.MaxOffset("T", q) {
+			t.Fatalf("queue %d: %d readable of %d", q, got, s2.MaxOffset("T", q))
+		}
+	}
+	mustPut(t, s2, msg("T", 0, bodyOf(i, 1000)))
+}
+
+// TestENOSPCResumesWithoutRestart: after ENOSPC at a roll, freeing space
+// lets the periodic check mark the disk OK and the roll succeed.
+func TestENOSPCResumesWithoutRestart(t *testing.T) {
+	logs := &logBuf{}
+	cfg := pressureConfig(t, logs)
+	cfg.SegmentSize = 1 << 20
+	s := openStore(t, cfg)
+	mustPut(t, s, msg("T", 0, "first"))
+	waitDispatch(t, s)
+	ballast := fillDisk(t, filepath.Dir(cfg.RootDir), 16<<10)
+	hideFull(s)
+	for i := 0; ; i++ {
+		if i > 1e5 {
+			t.Fatal("appends never refused")
+		}
+		if s.Put(msg("T", 0, bodyOf(i, 1000))).Status != PutOK {
+			break
+		}
+	}
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	s.RunRetention()
+	mustPut(t, s, msg("T", 0, bodyOf(0, 1000)))
+	if !strings.Contains(logs.String(), "so mark disk ok") {
+		t.Fatalf("recovery not logged:\n%s", logs.String())
+	}
+}
+
+// TestOpenOnFullDisk: a store opened on a disk already above the warning
+// level refuses appends at once, before any retention pass.
+func TestOpenOnFullDisk(t *testing.T) {
+	logs := &logBuf{}
+	cfg := pressureConfig(t, logs)
+	cfg.RetentionInterval = time.Hour
+	mnt := filepath.Dir(cfg.RootDir)
+	used, total, err := diskSpace(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mnt, "filler"), make([]byte, total*93/100-used), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t, cfg)
+	if r := s.Put(msg("T", 0, "x")); r.Status != ServiceNotAvailable || !errors.Is(s.NotWritable(), ErrDiskFull) {
+		t.Fatalf("put on a store opened at %.1f%%: %v", usedPercent(t, mnt), r.Status)
+	}
+	if !strings.Contains(logs.String(), "so mark disk full") {
+		t.Fatalf("not logged:\n%s", logs.String())
 	}
 }

@@ -153,7 +153,8 @@ func TestDispatchNotBlockedByOneQueue(t *testing.T) {
 		// Appends are refused under disk pressure; this test is about the
 		// dispatcher with the segment still open, so report a usage below it.
 		s.mu.Lock()
-		s.diskUsage = func() (uint64, uint64, error) { return 50 << 30, 100 << 30, nil }
+		s.diskUsage = func(string) (uint64, uint64, error) { return 50 << 30, 100 << 30, nil }
+		s.checkDiskLocked(0) // Open's check saw the real, full disk
 		s.mu.Unlock()
 		return s
 	}

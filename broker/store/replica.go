@@ -283,13 +283,8 @@ func (s *Store) appendableLocked() error {
 	if f := s.failure.Load(); f != nil {
 		return f
 	}
-	ts := s.cfg.Now().UnixMilli()
-	if ts >= s.nextDiskPoll {
-		s.nextDiskPoll = ts + diskPollInterval.Milliseconds()
-		s.checkDiskLocked(0)
-	}
 	if s.diskFull.Load() {
-		s.refusedAppends.Add(1)
+		s.refuseFullLocked()
 		return ErrDiskFull
 	}
 	return nil

@@ -842,7 +842,7 @@ func TestAppendAtRefusals(t *testing.T) {
 	}
 	setDiskUsage(slave, func() (float64, error) { return 99, nil })
 	slave.mu.Lock()
-	slave.nextDiskPoll = 0
+	slave.checkDiskLocked(0) // what the retention loop does every RetentionInterval
 	slave.mu.Unlock()
 	m, _ := master.ReadCommitLog(buf, int64(n))
 	if err := slave.AppendAt(int64(n), buf[:m]); !errors.Is(err, ErrDiskFull) {
@@ -850,7 +850,7 @@ func TestAppendAtRefusals(t *testing.T) {
 	}
 	setDiskUsage(slave, func() (float64, error) { return 10, nil })
 	slave.mu.Lock()
-	slave.nextDiskPoll = 0
+	slave.checkDiskLocked(0) // what the retention loop does every RetentionInterval
 	slave.mu.Unlock()
 
 	// SyncFlush: the append wakes the flusher, whose fsync fails.

@@ -15,33 +15,47 @@ import (
 )
 
 // Disk pressure. Java (apache/rocketmq store/src/main/java/org/apache/
-// rocketmq/store/DefaultMessageStore.java, CleanCommitLogService) deletes
-// the oldest files regardless of age above diskSpaceCleanForciblyRatio (85)
-// but refuses appends only above diskSpaceWarningLevelRatio (90), checked
-// every 10 s, while a new 1 GiB segment can add several percent at once: a
-// busy broker becomes a ring buffer that drops messages nobody has read.
-// Here, with F = DiskMaxUsedSpaceRatio (10..95):
+// rocketmq/store/DefaultMessageStore.java, CleanCommitLogService.
+// isSpaceToDelete) marks the disk full above diskSpaceWarningLevelRatio
+// (W, 90) and OK again at or below diskSpaceCleanForciblyRatio (C, 85),
+// checked every cleanResourceInterval (10 s); with cleanFileForciblyEnable
+// (true) it deletes the oldest files regardless of age or consumption above
+// C, while a new 1 GiB segment can add several percent at once: a busy
+// broker becomes a ring buffer that drops messages nobody has read. Here,
+// with F = DiskMaxUsedSpaceRatio (10..95):
 //
-//   - appends are refused once usage, counting the segment a roll is about
-//     to preallocate, would pass 88 % (diskFullRatio − diskRefuseMargin),
-//     checked before every new segment and every diskPollInterval on the
-//     append path, and accepted again once usage plus one segment is at or
-//     below 86 % (hysteresis);
-//   - above max(F, 90) %, the oldest segments go regardless of age or
-//     consumption: refusing at 88 % keeps the broker's own appends below
-//     that, so only growth it does not control (other files) gets there;
-//     unconsumed messages removed then are logged at WARN with counts;
-//   - above F %, or when usage plus one segment passes 86 %, the oldest
+//   - the disk is marked full, and appends refused, once the usage of the
+//     commit-log file system counting the segment a roll is about to
+//     preallocate, or of the consume-queue file system, is above W: checked
+//     before every new segment and every RetentionInterval
+//     (cleanResourceInterval). It is marked OK again once both are at or
+//     below C, the commit log's counting one segment (hysteresis). Each
+//     transition is logged once, with Java's words; the refusals are
+//     logged on the first and every notWritableLogEvery-th.
+//   - segments are preallocated (fileutil.OpenMapped), so once a segment
+//     exists its appends cannot meet ENOSPC; a roll that does (the check
+//     raced other writers) marks the disk full like the check does.
+//   - above F %, or when usage plus one segment passes C %, the oldest
 //     segments whose messages every consumer has read (SetConsumedOffsets)
 //     go regardless of age, so a broker whose consumers keep up keeps
 //     accepting appends; a segment still holding unconsumed messages stops
 //     this and is reported once;
+//   - with CleanFileForcibly (the default), above max(F, W + diskForceMargin) %
+//     the oldest segments go regardless of consumption: the broker's own
+//     appends stop at W, so only growth it does not control (other files)
+//     gets there; unconsumed messages removed then are logged at WARN with
+//     counts. Without it they never go before they expire. This is the
+//     deliberate deviation from Java, which deletes them above C.
 //   - segments older than FileReservedTime go in the DeleteWhen hours
 //     (routine expiry, INFO), read or not, as in Java.
 const (
-	diskRefuseMargin = 2 // percent below diskFullRatio
-	diskResumeMargin = 2 // percent below the refusal limit
-	diskPollInterval = 100 * time.Millisecond
+	// diskForceMargin is how far above W usage must be before unread
+	// segments are deleted: consume-queue and index files the dispatcher
+	// creates after appends stopped must not be what triggers it.
+	diskForceMargin = 2
+	// notWritableLogEvery spaces the lines of refused appends (Java's
+	// DefaultMessageStore.putMessage logs every 50000th).
+	notWritableLogEvery = 50000
 	// appendErrorLogInterval spaces the lines of repeated append failures.
 	appendErrorLogInterval = 10 * time.Second
 	// unconsumedQueuesLogged bounds the queues named in one log line.
@@ -52,15 +66,14 @@ const (
 // pressure refuses appends.
 var ErrDiskFull = errors.New("disk full")
 
-// Usage percentages at which appends are refused and accepted again.
-const (
-	refuseAbove = diskFullRatio - diskRefuseMargin
-	resumeAt    = refuseAbove - diskResumeMargin
-)
-
 // forceAbove is the usage percentage above which retention deletes
-// unconsumed data.
-func forceAbove(maxUsedRatio int) float64 { return float64(max(maxUsedRatio, diskFullRatio)) }
+// unconsumed data (+Inf: never).
+func (c *Config) forceAbove() float64 {
+	if c.CleanFileForcibly != nil && !*c.CleanFileForcibly {
+		return math.Inf(1)
+	}
+	return float64(max(c.DiskMaxUsedSpaceRatio, c.DiskSpaceWarningLevelRatio+diskForceMargin))
+}
 
 // diskSpace returns the used and total bytes of the file system holding
 // dir, as df computes them (space reserved for root counts as
@@ -85,46 +98,80 @@ func percent(part, total uint64) float64 {
 // round1 rounds a percentage for log lines.
 func round1(p float64) float64 { return math.Round(p*10) / 10 }
 
-// checkDiskLocked refuses appends when usage plus need bytes (a segment
-// about to be created, or 0) would pass the refusal limit, re-allows them
-// below the resume limit, and reports whether appends are accepted. An
+// checkDiskLocked marks the disk full when the commit-log file system's
+// usage plus need bytes (a segment about to be created, or 0), or the
+// consume-queue file system's, is above the warning level, marks it OK at
+// or below the clean level, and reports whether appends are accepted. An
 // unreadable usage changes nothing: creating a segment still fails cleanly
 // on a full disk. Caller holds s.mu.
 func (s *Store) checkDiskLocked(need int64) bool {
-	used, total, err := s.diskUsage()
-	if err != nil || total == 0 {
-		return !s.diskFull.Load()
-	}
+	warn, clean := float64(s.cfg.DiskSpaceWarningLevelRatio), float64(s.cfg.DiskSpaceCleanForciblyRatio)
+	clUsed, clTotal, err := s.diskUsage(s.cfg.CommitLogDir)
+	clKnown := err == nil && clTotal > 0
+	cqUsed, cqTotal, err := s.diskUsage(s.cqDir)
+	cqKnown := err == nil && cqTotal > 0
+	cl, cq := percent(clUsed, clTotal), percent(cqUsed, cqTotal)
 	if s.diskFull.Load() {
-		if percent(used+uint64(s.segSize), total) <= resumeAt {
+		if (!clKnown || percent(clUsed+uint64(s.segSize), clTotal) <= clean) && (!cqKnown || cq <= clean) && (clKnown || cqKnown) {
 			s.diskFull.Store(false)
-			s.log.Info("[DISK_FULL] disk usage back below the limit, accepting appends",
-				"usedPercent", round1(percent(used, total)), "resumeAtPercent", resumeAt)
+			s.log.Info(fmt.Sprintf("[DISK_FULL] physic disk space OK %.2f, so mark disk ok, storePathPhysic=%s", cl/100, s.cfg.CommitLogDir),
+				"usedPercent", round1(cl), "consumeQueueUsedPercent", round1(cq), "cleanForciblyPercent", s.cfg.DiskSpaceCleanForciblyRatio)
 		}
 		return !s.diskFull.Load()
 	}
-	if p := percent(used+uint64(need), total); p > refuseAbove {
-		s.setDiskFullLocked(fmt.Sprintf("disk usage %.1f%% (%.1f%% counting what this append needs) would pass the append limit %d%%",
-			percent(used, total), p, refuseAbove), nil)
+	if p := percent(clUsed+uint64(need), clTotal); clKnown && p > warn {
+		s.setDiskFullLocked(fmt.Sprintf("[DISK_FULL] physic disk maybe full soon %.2f, so mark disk full, storePathPhysic=%s", p/100, s.cfg.CommitLogDir),
+			nil, "usedPercent", round1(cl), "withNextSegmentPercent", round1(p))
+	} else if cqKnown && cq > warn {
+		s.setDiskFullLocked(fmt.Sprintf("[DISK_FULL] logics disk maybe full soon %.2f, so mark disk full, storePathLogics=%s", cq/100, s.cqDir),
+			nil, "consumeQueueUsedPercent", round1(cq))
 	}
 	return !s.diskFull.Load()
 }
 
-// setDiskFullLocked starts refusing appends, logs it and wakes retention
-// to reclaim consumed segments. Caller holds s.mu.
-func (s *Store) setDiskFullLocked(reason string, err error) {
+// setDiskFullLocked starts refusing appends, logs it with the message msg
+// (tagged [DISK_FULL]) and attributes args, and wakes retention to reclaim consumed segments.
+// Caller holds s.mu.
+func (s *Store) setDiskFullLocked(msg string, err error, args ...any) {
 	if s.diskFull.Swap(true) {
 		return
 	}
-	args := []any{"dir", s.cfg.CommitLogDir, "resumeAtPercent", resumeAt}
+	s.refusedAppends.Store(0)
+	args = append(args, "warningLevelPercent", s.cfg.DiskSpaceWarningLevelRatio, "cleanForciblyPercent", s.cfg.DiskSpaceCleanForciblyRatio)
 	if err != nil {
 		args = append(args, "err", err)
 	}
-	s.log.Error("[DISK_FULL] refusing appends: "+reason, args...)
+	s.log.Error(msg+"; refusing appends until usage is back at or below the clean level", args...)
 	select {
 	case s.retentionWake <- struct{}{}:
 	default:
 	}
+}
+
+// refuseFullLocked counts an append refused because the disk is full and
+// logs Java's line for the first and every notWritableLogEvery-th.
+// Caller holds s.mu.
+func (s *Store) refuseFullLocked() {
+	if n := s.refusedAppends.Add(1); n%notWritableLogEvery == 1 {
+		s.log.Warn("[DISK_FULL] the message store is not writable. It may be caused by one of the following reasons: "+
+			"the broker's disk is full, write to logic queue error, write to index file error, etc", "refusedSinceDiskFull", n)
+	}
+}
+
+// logDiskPolicy states the disk-full levels at start, and how mqops
+// departs from RocketMQ's cleanFileForciblyEnable.
+func (s *Store) logDiskPolicy() {
+	c := &s.cfg
+	unread := fmt.Sprintf("only above %.0f%% (cleanFileForciblyEnable=true), which the broker's own appends do not reach", c.forceAbove())
+	if math.IsInf(c.forceAbove(), 1) {
+		unread = "never (cleanFileForciblyEnable=false): they go when fileReservedTime expires them"
+	}
+	s.log.Info(fmt.Sprintf("[DISK] appends are refused above %d%% disk use (diskSpaceWarningLevelRatio) and accepted again at or below %d%% "+
+		"counting the next commit-log segment (diskSpaceCleanForciblyRatio), checked every %v (cleanResourceInterval) and before each new segment; "+
+		"segments every consumer group has read are deleted early above %d%% (diskMaxUsedSpaceRatio) or when the next segment would pass %d%%; unlike RocketMQ, which deletes "+
+		"unread messages above %d%%, segments holding unread messages are deleted %s",
+		c.DiskSpaceWarningLevelRatio, c.DiskSpaceCleanForciblyRatio, c.RetentionInterval, c.DiskMaxUsedSpaceRatio,
+		c.DiskSpaceCleanForciblyRatio, c.DiskSpaceCleanForciblyRatio, unread))
 }
 
 // NotWritable returns why appends are refused, nil when they are not: the
@@ -137,8 +184,9 @@ func (s *Store) NotWritable() error {
 		return ErrSlave
 	}
 	if s.diskFull.Load() {
-		return fmt.Errorf("%w: usage of the commitlog disk %s would pass %d%%; appends resume at %d%% counting the next segment, once consumed or expired data is deleted",
-			ErrDiskFull, s.cfg.CommitLogDir, refuseAbove, resumeAt)
+		return fmt.Errorf("%w: disk use of the commit log (%s) or consume queues passed %d%% (diskSpaceWarningLevelRatio); appends resume "+
+			"by themselves at or below %d%% (diskSpaceCleanForciblyRatio) counting the next segment, once consumed or expired data is deleted or space is freed",
+			ErrDiskFull, s.cfg.CommitLogDir, s.cfg.DiskSpaceWarningLevelRatio, s.cfg.DiskSpaceCleanForciblyRatio)
 	}
 	s.mu.Lock()
 	closed := s.closed
@@ -187,15 +235,16 @@ func (s *Store) RunRetention() {
 
 	now := s.cfg.Now()
 	inWindow := slices.Contains(s.cfg.DeleteWhen, now.Hour())
-	force := forceAbove(s.cfg.DiskMaxUsedSpaceRatio)
+	force := s.cfg.forceAbove()
 	reclaimAbove := float64(s.cfg.DiskMaxUsedSpaceRatio)
+	cleanAt := float64(s.cfg.DiskSpaceCleanForciblyRatio)
 
 	deleted := 0
 	usage := -1.0
 	for deleted < maxDeletesPerRun {
 		s.mu.Lock()
 		s.checkDiskLocked(0)
-		used, total, err := s.diskUsage()
+		used, total, err := s.diskUsage(s.cfg.CommitLogDir)
 		s.mu.Unlock()
 		known := err == nil && total > 0
 		if err != nil {
@@ -218,7 +267,7 @@ func (s *Store) RunRetention() {
 				reason = "expired"
 			}
 		}
-		pressure := known && (usage > reclaimAbove || percent(used+uint64(s.segSize), total) > resumeAt)
+		pressure := known && (usage > reclaimAbove || percent(used+uint64(s.segSize), total) > cleanAt)
 		if !pressure {
 			s.reclaimStuck = -1
 		} else if reason == "" {
@@ -255,9 +304,6 @@ func (s *Store) RunRetention() {
 	s.mu.Lock()
 	s.checkDiskLocked(0)
 	s.mu.Unlock()
-	if n := s.refusedAppends.Swap(0); n > 0 && s.diskFull.Load() {
-		s.log.Error("[DISK_FULL] appends refused", "refusedSinceLastLog", n, "diskUsedPercent", round1(usage))
-	}
 	if deleted == 0 {
 		return
 	}

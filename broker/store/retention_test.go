@@ -18,7 +18,7 @@ import (
 func setDiskUsage(s *Store, f func() (float64, error)) {
 	const total = 100 << 30
 	s.mu.Lock()
-	s.diskUsage = func() (uint64, uint64, error) {
+	s.diskUsage = func(string) (uint64, uint64, error) {
 		p, err := f()
 		return uint64(p / 100 * total), total, err
 	}
@@ -213,35 +213,104 @@ func TestRetentionByDiskUsage(t *testing.T) {
 	}
 	mustPut(t, s, msg("T", 0, "x"))
 
-	// Above 88 %: appends are refused until usage drops to 86 % counting
-	// the next segment; the append path notices within diskPollInterval.
-	setUsage(89)
-	waitFor(t, "appends refused at 89%", func() bool { return s.Put(msg("T", 0, "x")).Status == ServiceNotAvailable })
+	// Above the warning level (90): the periodic check (the retention
+	// loop, every RetentionInterval) marks the disk full; appends are
+	// refused until usage is back at or below the clean level (85),
+	// counting the next segment.
+	setUsage(91)
+	s.RunRetention()
+	if r := s.Put(msg("T", 0, "x")); r.Status != ServiceNotAvailable {
+		t.Fatalf("put at 91%%: %v", r.Status)
+	}
 	if r, _ := s.PutBatch([]Message{*msg("T", 0, "x")}); r.Status != ServiceNotAvailable {
 		t.Fatalf("batch on full disk: %v", r.Status)
 	}
-	if err := s.NotWritable(); !errors.Is(err, ErrDiskFull) {
-		t.Fatalf("NotWritable = %v, want ErrDiskFull", err)
+	if err := s.NotWritable(); !errors.Is(err, ErrDiskFull) || !strings.Contains(err.Error(), "90% (diskSpaceWarningLevelRatio)") {
+		t.Fatalf("NotWritable = %v, want ErrDiskFull naming the level", err)
 	}
-	setUsage(87) // below the limit but above the resume point: still refused
-	s.RunRetention()
-	if r := s.Put(msg("T", 0, "x")); r.Status != ServiceNotAvailable {
-		t.Fatalf("put between the limits after a refusal: %v", r.Status)
+	for _, p := range []float64{89, 87, 85} { // below the warning level, above the clean level counting a segment
+		setUsage(p)
+		s.RunRetention()
+		if r := s.Put(msg("T", 0, "x")); r.Status != ServiceNotAvailable {
+			t.Fatalf("put at %v%% after a refusal: %v", p, r.Status)
+		}
 	}
-	setUsage(50)
+	setUsage(84.9)
 	s.RunRetention()
 	mustPut(t, s, msg("T", 0, "x"))
 	if s.NotWritable() != nil {
 		t.Fatalf("NotWritable = %v after usage dropped", s.NotWritable())
 	}
-	if !strings.Contains(logs.String(), "[DISK_FULL] refusing appends") || !strings.Contains(logs.String(), "[DISK_FULL] appends refused") {
-		t.Fatalf("disk full not logged:\n%s", logs.String())
+	// Between the levels a writable store stays writable.
+	setUsage(89)
+	s.RunRetention()
+	mustPut(t, s, msg("T", 0, "x"))
+	// Each transition is logged once, in Java's words.
+	for want, n := range map[string]int{
+		"level=ERROR msg=\"[DISK_FULL] physic disk maybe full soon 0.91, so mark disk full": 1,
+		"level=INFO msg=\"[DISK_FULL] physic disk space OK 0.85, so mark disk ok":           1,
+		"the message store is not writable":                                                 1,
+	} {
+		if got := strings.Count(logs.String(), want); got != n {
+			t.Errorf("%d lines with %q, want %d:\n%s", got, want, n, logs.String())
+		}
+	}
+}
+
+// TestDiskFullConsumeQueuePath: the consume-queue file system counts too
+// (Java's "logics disk"), without the commit log's segment allowance.
+func TestDiskFullConsumeQueuePath(t *testing.T) {
+	logs := &logBuf{}
+	s := openStore(t, testConfig(t, logs))
+	cq := 95.0
+	var mu sync.Mutex
+	s.mu.Lock()
+	s.diskUsage = func(dir string) (uint64, uint64, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		p := 50.0
+		if dir == s.cqDir {
+			p = cq
+		}
+		return uint64(p * (1 << 30)), 100 << 30, nil
+	}
+	s.mu.Unlock()
+	s.RunRetention()
+	if r := s.Put(msg("T", 0, "x")); r.Status != ServiceNotAvailable {
+		t.Fatalf("put with the consume-queue disk at 95%%: %v", r.Status)
+	}
+	if !strings.Contains(logs.String(), "logics disk maybe full soon 0.95, so mark disk full, storePathLogics="+s.cqDir) {
+		t.Fatalf("not logged:\n%s", logs.String())
+	}
+	mu.Lock()
+	cq = 85
+	mu.Unlock()
+	s.RunRetention()
+	mustPut(t, s, msg("T", 0, "x"))
+}
+
+// TestNotWritableLoggedPerRefusals: refusals log Java's "not writable"
+// line on the first and every notWritableLogEvery-th, not per send.
+func TestNotWritableLoggedPerRefusals(t *testing.T) {
+	logs := &logBuf{}
+	s := openStore(t, testConfig(t, logs))
+	setDiskUsage(s, func() (float64, error) { return 95, nil })
+	s.RunRetention()
+	m := msg("T", 0, "x")
+	for range notWritableLogEvery + 1 {
+		if r := s.Put(m); r.Status != ServiceNotAvailable {
+			t.Fatalf("put on a full disk: %v", r.Status)
+		}
+	}
+	if n := strings.Count(logs.String(), "the message store is not writable"); n != 2 ||
+		!strings.Contains(logs.String(), fmt.Sprintf("refusedSinceDiskFull=%d", notWritableLogEvery+1)) {
+		t.Fatalf("%d lines for %d refusals:\n%s", n, notWritableLogEvery+1, logs.String())
 	}
 }
 
 // TestRetentionForcedCountsUnconsumed: above max(DiskMaxUsedSpaceRatio,
-// 90) % the oldest segment goes even though nobody read it, and the WARN
-// line counts its messages per queue.
+// DiskSpaceWarningLevelRatio + 2) % the oldest segment goes even though
+// nobody read it, and the WARN line counts its messages per queue.
 func TestRetentionForcedCountsUnconsumed(t *testing.T) {
 	logs := &logBuf{}
 	cfg := testConfig(t, logs)
@@ -251,8 +320,14 @@ func TestRetentionForcedCountsUnconsumed(t *testing.T) {
 	waitDispatch(t, s)
 	waitFlushed(t, s)
 	s.SetConsumedOffsets(func(string, int32) (int64, bool) { return 0, true })
-	// Sticks at 91 %: all but the active segment go.
-	setDiskUsage(s, func() (float64, error) { return 91, nil })
+	// Sticks at 92 %: nothing unread goes yet.
+	setDiskUsage(s, func() (float64, error) { return 92, nil })
+	s.RunRetention()
+	if s.MinPhyOffset() != 0 {
+		t.Fatal("unread segment deleted at 92%")
+	}
+	// Sticks at 93 %: all but the active segment go.
+	setDiskUsage(s, func() (float64, error) { return 93, nil })
 	s.RunRetention()
 	if len(s.clog.segs) != 1 {
 		t.Fatalf("forced deletion left %d segments", len(s.clog.segs))
@@ -275,6 +350,35 @@ func TestRetentionForcedCountsUnconsumed(t *testing.T) {
 	}
 	if !strings.Contains(line, "level=WARN") || !strings.Contains(line, exp) {
 		t.Fatalf("forced deletion of segment 0 logged as\n%s\nwant WARN with %s", line, exp)
+	}
+}
+
+// TestRetentionNotForcedWithoutCleanFileForcibly: with
+// CleanFileForcibly false nothing unread goes, however full the disk.
+func TestRetentionNotForcedWithoutCleanFileForcibly(t *testing.T) {
+	logs := &logBuf{}
+	cfg := testConfig(t, logs)
+	cfg.DeleteWhen = []int{}
+	off := false
+	cfg.CleanFileForcibly = &off
+	s := openStore(t, cfg)
+	fill(t, s, 2500, 2, 900)
+	waitDispatch(t, s)
+	waitFlushed(t, s)
+	s.SetConsumedOffsets(func(string, int32) (int64, bool) { return 0, true })
+	setDiskUsage(s, func() (float64, error) { return 99, nil })
+	s.RunRetention()
+	if s.MinPhyOffset() != 0 {
+		t.Fatal("unread segment deleted with CleanFileForcibly off")
+	}
+	if !strings.Contains(logs.String(), "segments holding unread messages are deleted never (cleanFileForciblyEnable=false)") {
+		t.Fatalf("start-up line does not state the policy:\n%s", logs.String())
+	}
+	// Consumed ones still go.
+	s.SetConsumedOffsets(func(string, int32) (int64, bool) { return 1 << 40, true })
+	s.RunRetention()
+	if s.MinPhyOffset() == 0 {
+		t.Fatal("consumed segments kept")
 	}
 }
 

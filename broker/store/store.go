@@ -75,7 +75,7 @@ type Config struct {
 	FlushMode             FlushMode     // default AsyncFlush
 	FlushInterval         time.Duration // async flush period, default 500ms
 	CQFlushInterval       time.Duration // consume-queue and index flush period, default 1s
-	RetentionInterval     time.Duration // period of the retention pass, default 10s
+	RetentionInterval     time.Duration // period of the retention pass and the disk-full check (cleanResourceInterval), default 10s
 	SyncFlushTimeout      time.Duration // default 5s
 	FileReservedTime      time.Duration // default 72h
 	DeleteWhen            []int         // hours of day when expired segments may be deleted, default {4}
@@ -84,6 +84,15 @@ type Config struct {
 	StoreHost             []byte        // raw host written into every record (8-byte IPv4 form), default 0.0.0.0:0
 	Logger                *slog.Logger  // default slog.Default()
 	Now                   func() time.Time
+
+	// DiskSpaceWarningLevelRatio (percent, default 90): above it appends
+	// are refused. DiskSpaceCleanForciblyRatio (percent, default 85, at
+	// most the warning level): they are accepted again at or below it.
+	// CleanFileForcibly (nil: true) lets retention delete segments holding
+	// unread messages when the disk stays full anyway (retention.go).
+	DiskSpaceWarningLevelRatio  int
+	DiskSpaceCleanForciblyRatio int
+	CleanFileForcibly           *bool
 
 	// TagsCode, when set, computes the consume-queue tags code of a record
 	// instead of DefaultTagsCode (e.g. the delivery time for
@@ -128,10 +137,6 @@ const (
 	defaultScrubRate      = 16 << 20
 	defaultScrubDelay     = time.Minute
 	cqUnitSize            = 20
-	// diskFullRatio caps the disk usage (percent) up to which appends are
-	// accepted (Java diskSpaceWarningLevelRatio); retention.go has the
-	// disk-pressure policy.
-	diskFullRatio = 90
 
 	dispatchPoll = 100 * time.Millisecond
 	// maxDeletesPerRun bounds the segments one retention pass removes
@@ -181,6 +186,14 @@ func (c *Config) setDefaults() error {
 		c.DiskMaxUsedSpaceRatio = 75
 	}
 	c.DiskMaxUsedSpaceRatio = min(max(c.DiskMaxUsedSpaceRatio, 10), 95) // Java's bounds
+	if c.DiskSpaceWarningLevelRatio <= 0 {
+		c.DiskSpaceWarningLevelRatio = 90
+	}
+	if c.DiskSpaceCleanForciblyRatio <= 0 {
+		c.DiskSpaceCleanForciblyRatio = 85
+	}
+	c.DiskSpaceWarningLevelRatio = min(c.DiskSpaceWarningLevelRatio, 100)
+	c.DiskSpaceCleanForciblyRatio = min(c.DiskSpaceCleanForciblyRatio, c.DiskSpaceWarningLevelRatio)
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = 4 << 20
 	}
@@ -300,14 +313,13 @@ type Store struct {
 	// buffer (cqmanifest.go); ckMu guards both.
 	manifestLast, manifestNext []byte
 
-	retentionMu   sync.Mutex                             // serialises RunRetention, guards cfg's retention fields and reclaimStuck
-	diskUsage     func() (used, total uint64, err error) // under mu; replaceable in tests
-	nextDiskPoll  int64                                  // store time (ms) of the next append-path disk check, under mu
+	retentionMu   sync.Mutex                                       // serialises RunRetention, guards cfg's retention fields and reclaimStuck
+	diskUsage     func(dir string) (used, total uint64, err error) // under mu; replaceable in tests
 	retentionWake chan struct{}
 	reclaimStuck  int64 // segment last reported as not reclaimable, under retentionMu
 	consumed      atomic.Pointer[func(topic string, queueID int32) (int64, bool)]
 
-	refusedAppends      atomic.Int64 // refused for disk pressure since the last retention run
+	refusedAppends      atomic.Int64 // refused since the disk was marked full
 	appendErrLast       atomic.Int64 // unix nanos of the last logged append error
 	appendErrSuppressed atomic.Int64
 
@@ -348,7 +360,7 @@ func Open(cfg Config) (*Store, error) {
 	s.clog.segSize = cfg.SegmentSize
 	s.cqs.topics = make(map[string]*topicQueues)
 	s.dispatchStall = -1
-	s.diskUsage = func() (uint64, uint64, error) { return diskSpace(s.cfg.CommitLogDir) }
+	s.diskUsage = diskSpace
 	s.reclaimStuck = -1
 
 	dirs := []string{cfg.RootDir, cfg.CommitLogDir, s.cqDir}
@@ -383,6 +395,12 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 
+	s.logDiskPolicy()
+	// A store opened on a full disk refuses appends from the start, not
+	// from the first retention pass.
+	s.mu.Lock()
+	s.checkDiskLocked(0)
+	s.mu.Unlock()
 	s.wg.Add(6)
 	go s.scrubLoop()
 	go s.prefaultLoop()

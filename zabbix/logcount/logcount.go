@@ -53,10 +53,13 @@ type Counts struct {
 	// RegisterFailed: the broker could not register with a name server
 	// (broker.log REGISTER_FAILED).
 	RegisterFailed int64 `json:"registerFailed"`
-	// DiskFull: the store refused sends for lack of disk: the first
-	// refusal and, while sends keep being refused, a reminder every 10 s
-	// (store.log "[DISK_FULL] refusing appends", "[DISK_FULL] appends
-	// refused", "[DISK_FULL] cannot create commitlog segment").
+	// DiskFull: the store refused sends for lack of disk: the disk marked
+	// full (store.log "[DISK_FULL] physic disk maybe full soon …, so mark
+	// disk full", "logics disk …", "no space left for a new commitlog
+	// segment"), the first refused send and every 50000th after ("[DISK_FULL]
+	// the message store is not writable"), and failed segment creations
+	// ("cannot create commitlog segment"; "refusing appends" and "appends
+	// refused" from earlier builds).
 	DiskFull int64 `json:"diskFull"`
 	// FsyncFailed: an fsync failed and the store refuses every send until
 	// the broker is restarted ("[FLUSH] fsync failed").
@@ -116,22 +119,31 @@ const (
 // storeEvents tells the store's WARN and ERROR records apart by tag and
 // the start of the message, as broker/store words them (the test checks
 // that each wording is still in its source).
-var storeEvents = []struct{ tag, prefix, event string }{
-	{"DISK_FULL", "refusing appends", evDiskFull},
-	{"DISK_FULL", "appends refused", evDiskFull},
-	{"DISK_FULL", "cannot create commitlog segment", evDiskFull},
-	{"DISK_FULL", "consume queue blocked", evQueueBlocked},
-	{"DISPATCH", "consume queue blocked", evQueueBlocked},
-	{"DISPATCH", "consume queues still blocked", evQueueBlocked},
-	{"FLUSH", "fsync failed", evFsyncFailed},
-	{"CORRUPT", "", evCorruption},
-	{"RECOVERY", "corrupt commitlog range", evCorruption},
-	{"RECOVERY", "rebuilt consume queue", evQueueRebuilt},
-	{"RECOVERY", "rebuilding consume queues", evQueueRebuilt},
-	{"CONSUME_QUEUE", "rebuilt consume queue", evQueueRebuilt},
-	{"CONSUME_QUEUE", "rebuilding consume queue", evQueueRebuilt},
-	{"RETENTION", "disk almost full: deleted a segment holding unconsumed messages", evUnreadDeleted},
-	{"RETENTION", "disk under pressure but the oldest segment holds unconsumed messages", evRetentionBlocked},
+var storeEvents = []struct {
+	tag, prefix, event string
+	// legacy: a wording of earlier builds, which the logs an agent reads
+	// may still hold.
+	legacy bool
+}{
+	{"DISK_FULL", "physic disk maybe full soon", evDiskFull, false},
+	{"DISK_FULL", "logics disk maybe full soon", evDiskFull, false},
+	{"DISK_FULL", "no space left for a new commitlog segment", evDiskFull, false},
+	{"DISK_FULL", "the message store is not writable", evDiskFull, false},
+	{"DISK_FULL", "refusing appends", evDiskFull, true},
+	{"DISK_FULL", "appends refused", evDiskFull, true},
+	{"DISK_FULL", "cannot create commitlog segment", evDiskFull, false},
+	{"DISK_FULL", "consume queue blocked", evQueueBlocked, false},
+	{"DISPATCH", "consume queue blocked", evQueueBlocked, false},
+	{"DISPATCH", "consume queues still blocked", evQueueBlocked, false},
+	{"FLUSH", "fsync failed", evFsyncFailed, false},
+	{"CORRUPT", "", evCorruption, false},
+	{"RECOVERY", "corrupt commitlog range", evCorruption, false},
+	{"RECOVERY", "rebuilt consume queue", evQueueRebuilt, false},
+	{"RECOVERY", "rebuilding consume queues", evQueueRebuilt, false},
+	{"CONSUME_QUEUE", "rebuilt consume queue", evQueueRebuilt, false},
+	{"CONSUME_QUEUE", "rebuilding consume queue", evQueueRebuilt, false},
+	{"RETENTION", "disk almost full: deleted a segment holding unconsumed messages", evUnreadDeleted, false},
+	{"RETENTION", "disk under pressure but the oldest segment holds unconsumed messages", evRetentionBlocked, false},
 }
 
 type state struct {

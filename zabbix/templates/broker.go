@@ -51,8 +51,8 @@ func brokerTemplate() *tpl {
 	t.macro("{$RMQ.STORE.PATH}", "/var/lib/mqops/store", "The broker's storePathRootDir.")
 	t.macro("{$RMQ.BROKER.PERM.EXPECTED}", "6", "Expected brokerPermission: 6 read-write; set 4 on a cluster being drained.")
 	t.macro("{$RMQ.DISK.PUSED.MAX.WARN}", "75", "Disk use (%) where the broker starts deleting early (diskMaxUsedSpaceRatio).")
-	t.macro("{$RMQ.DISK.PUSED.MAX.HIGH}", "85", "Disk use (%) of forced clean-up.")
-	t.macro("{$RMQ.DISK.PUSED.MAX.DISASTER}", "90", "Disk use (%) where the broker deletes segments holding unread messages (above max(diskMaxUsedSpaceRatio, 90) %); it refuses sends from 88 % on (store state Disk full).")
+	t.macro("{$RMQ.DISK.PUSED.MAX.HIGH}", "85", "Disk use (%) of diskSpaceCleanForciblyRatio: above it segments every group has read are deleted regardless of age, and a full broker takes sends again only at or below it.")
+	t.macro("{$RMQ.DISK.PUSED.MAX.DISASTER}", "90", "Disk use (%) of diskSpaceWarningLevelRatio: above it the broker marks the disk full and refuses sends (store state Disk full); segments holding unread messages go only above max(diskMaxUsedSpaceRatio, diskSpaceWarningLevelRatio + 2) %, with cleanFileForciblyEnable.")
 	t.macro("{$RMQ.RETENTION.MIN.HOURS}", "24", "Retention below this many hours means disk pressure is deleting messages early.")
 	t.macro("{$RMQ.SENDQ.WAIT.MAX.WARN}", "100", "Send-queue head wait (ms) worth a warning.")
 	t.macro("{$RMQ.PCLOCK.MAX.WARN}", "500", "Page-cache lock time (ms) worth a warning.")
@@ -120,8 +120,9 @@ func brokerTemplate() *tpl {
 			"Check the disk (dmesg, SMART, the filesystem, free space), fix it, then restart the broker: recovery validates the log from "+
 			"the last good checkpoint and keeps every record that reached the disk. Reads go on meanwhile.", notUp)
 	storeFull := t.trigger("RocketMQ broker: disk full, sends refused", t.fn("last", state)+"=1", "HIGH", "capacity",
-		"Disk use counting the next commit-log segment would pass 88 %: the broker refuses sends (SERVICE_NOT_AVAILABLE, \"disk full\") "+
-			"rather than delete unread messages, and takes them again by itself at 86 %. Free space: let consumers catch up, delete "+
+		"Disk use of the commit log (counting the next segment) or the consume queues passed diskSpaceWarningLevelRatio (90 %): the "+
+			"broker refuses sends (SERVICE_NOT_AVAILABLE, \"the broker's disk is full [CL: … CQ: … INDEX: …]\") rather than delete unread "+
+			"messages, and takes them again by itself at or below diskSpaceCleanForciblyRatio (85 %). Reads go on. Free space: let consumers catch up, delete "+
 			"groups that stopped consuming with their offsets (mqadmin group delete -g G -b BROKER --remove-offset), delete unused "+
 			"topics, or add disk. Segments every group has consumed are deleted regardless of age meanwhile.", notUp)
 	corrupt := t.trigger("RocketMQ broker: damaged commit-log records",
@@ -142,12 +143,13 @@ func brokerTemplate() *tpl {
 		"[FLUSH] fsync failed in storeerror.log in the last hour: the disk reported a write error. The store refused every send until "+
 			"the broker was restarted; check the disk even if the broker runs again.", storeFailed)
 	diskFullLogged := logEvent("RocketMQ broker: store refused writes, disk full", "rocketmq.broker.log.disk_full", "10m", "HIGH", "capacity",
-		"[DISK_FULL] refusing appends or appends refused in store.log in the last 10 minutes (also when the state item missed it).", storeFull)
+		"[DISK_FULL] … so mark disk full, or the message store is not writable, in store.log in the last 10 minutes (also when the "+
+			"state item missed it).", storeFull)
 	corruptLogged := logEvent("RocketMQ broker: damaged commit-log records logged", "rocketmq.broker.log.corruption", "1h", "HIGH", "availability",
 		"[RECOVERY] corrupt commitlog range or [CORRUPT] in store.log in the last hour: see \"damaged commit-log records\".", corrupt)
 	unreadDeleted := logEvent("RocketMQ broker: unread messages deleted to free disk", "rocketmq.broker.log.unread_deleted", "1h", "HIGH", "capacity",
 		"[RETENTION] disk almost full: deleted a segment holding unconsumed messages (WARN in storeerror.log, with unconsumed=N and the "+
-			"count per queue): something other than the broker filled the disk past max(diskMaxUsedSpaceRatio, 90) %, and messages "+
+			"count per queue): something other than the broker filled the disk past max(diskMaxUsedSpaceRatio, diskSpaceWarningLevelRatio + 2) %, and messages "+
 			"no group had read are gone. Find what fills the disk; the item \"unread messages deleted\" counts the messages.")
 	retentionHeld := logEvent("RocketMQ broker: disk under pressure, oldest segment holds unread messages", "rocketmq.broker.log.retention_blocked", "1h",
 		"WARNING", "capacity",
@@ -166,9 +168,10 @@ func brokerTemplate() *tpl {
 	disk := func(key, what string) []Trigger {
 		d := t.trigger("RocketMQ broker: "+what+" disk use above {$RMQ.DISK.PUSED.MAX.DISASTER}%",
 			t.fn("min", key, "5m")+">{$RMQ.DISK.PUSED.MAX.DISASTER}", "DISASTER", "capacity",
-			"The broker refuses sends, and above max(diskMaxUsedSpaceRatio, 90) % it deletes segments holding unread messages.")
+			"The broker refuses sends (diskSpaceWarningLevelRatio), and above max(diskMaxUsedSpaceRatio, diskSpaceWarningLevelRatio + 2) % "+
+				"it deletes segments holding unread messages unless cleanFileForciblyEnable=false.")
 		h := t.trigger("RocketMQ broker: "+what+" disk use above {$RMQ.DISK.PUSED.MAX.HIGH}%",
-			t.fn("min", key, "5m")+">{$RMQ.DISK.PUSED.MAX.HIGH}", "HIGH", "capacity", "Forced clean-up deletes unexpired files.", d)
+			t.fn("min", key, "5m")+">{$RMQ.DISK.PUSED.MAX.HIGH}", "HIGH", "capacity", "Segments every group has read are deleted regardless of age; a full broker takes sends again only at or below this.", d)
 		w := t.trigger("RocketMQ broker: "+what+" disk use above {$RMQ.DISK.PUSED.MAX.WARN}%",
 			t.fn("min", key, "5m")+">{$RMQ.DISK.PUSED.MAX.WARN}", "WARNING", "capacity", "Early deletion of the oldest files has started.", h)
 		for _, tr := range []*Trigger{&d, &h, &w} {
@@ -186,7 +189,7 @@ func brokerTemplate() *tpl {
 		t.dep(broker, "RocketMQ broker: name servers", "rocketmq.broker.namesrv.count", "$.namesrvCount", vtUint, "", "availability", ""),
 		withTriggers(withMap(t.dep(broker, "RocketMQ broker: permission", "rocketmq.broker.permission", "$.permission", vtUint, "", "availability", ""), "Broker permission"), permRemoved, permChanged),
 		withTriggers(withMap(withDesc(t.dep(broker, "RocketMQ broker: store state", state, "$.storeStateCode", vtUint, "", "storage", ""),
-			"The broker's storeState: OK; Disk full (sends refused until disk use falls to 86 %); Failed (an fsync failed: sends refused "+
+			"The broker's storeState: OK; Disk full (sends refused until disk use falls to diskSpaceCleanForciblyRatio, 85 %); Failed (an fsync failed: sends refused "+
 				"until restart); Closed (shutting down); Unknown (no answer, or a broker that does not report it)."), "Store state"),
 			storeFailed, storeFull),
 		t.dep(broker, "RocketMQ broker: store error", "rocketmq.broker.store.error", "$.storeError", vtChar, "", "storage", "", discardHeartbeat("1h")),
