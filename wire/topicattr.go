@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -12,6 +13,11 @@ import (
 // common/src/main/java/org/apache/rocketmq/common/TopicAttributes.java).
 const (
 	AttrMessageType = "message.type"
+
+	// Per-topic produce quotas on this broker, messages and body bytes
+	// per second (mqops attributes; RocketMQ has none).
+	AttrProduceTPS = "produce.tps"
+	AttrProduceBPS = "produce.bps"
 
 	MessageTypeUnspecified = "UNSPECIFIED"
 	MessageTypeNormal      = "NORMAL"
@@ -99,8 +105,8 @@ func AlterTopicAttributes(create bool, current, changes map[string]string) (map[
 	}
 	for _, ck := range slices.Sorted(maps.Keys(changes)) {
 		key := ck[1:]
-		if key != AttrMessageType {
-			return nil, fmt.Errorf("unsupported topic attribute %q: this broker knows %s", key, AttrMessageType)
+		if key != AttrMessageType && key != AttrProduceTPS && key != AttrProduceBPS {
+			return nil, fmt.Errorf("unsupported topic attribute %q: this broker knows %s, %s, %s", key, AttrMessageType, AttrProduceTPS, AttrProduceBPS)
 		}
 		if ck[0] == '-' {
 			if create {
@@ -113,6 +119,13 @@ func AlterTopicAttributes(create bool, current, changes map[string]string) (map[
 			continue
 		}
 		v := changes[ck]
+		if key != AttrMessageType {
+			if n, err := strconv.ParseInt(v, 10, 64); err != nil || n <= 0 {
+				return nil, fmt.Errorf("value %q of %s is not a positive whole number (per second on this broker; remove the attribute with -%s for no limit)", v, key, key)
+			}
+			out[key] = v
+			continue
+		}
 		if !slices.Contains(messageTypes, v) {
 			return nil, fmt.Errorf("value %q of %s is not one of %s", v, key, strings.Join(messageTypes, ", "))
 		}

@@ -79,7 +79,10 @@ func BenchmarkSendPipelined(b *testing.B) {
 // flushDiskType=SYNC_FLUSH: every answer waits for its group commit (the
 // waiting send, sendWait, is shared with SYNC_MASTER's wait for a slave).
 func BenchmarkSendPipelinedSyncFlush(b *testing.B) {
-	br := startBroker(b, map[string]string{"flushDiskType": "SYNC_FLUSH"})
+	// The pipeline has every message of the run in flight at once: past
+	// the default send budget these would be answered [OVERLOAD].
+	br := startBroker(b, map[string]string{"flushDiskType": "SYNC_FLUSH",
+		"sendThreadPoolQueueCapacity": "100000000", "sendInflightPerConnection": "100000000", "sendInflightMaxBytes": "1000000000000"})
 	conn, err := net.Dial("tcp", br.srv.Addr().String())
 	if err != nil {
 		b.Fatal(err)

@@ -256,6 +256,10 @@ type Store struct {
 	complete   atomic.Int64 // end of the complete records below maxPhy (replica.go); == maxPhy on a master
 	dispatched atomic.Int64 // records below have their units written
 	flushed    atomic.Int64 // commit-log bytes below are durable
+	// appendSince and flushSince are when the append holding mu and the
+	// commit-log sync in progress began (Unix ms), 0 when none runs: what
+	// Busy reports.
+	appendSince, flushSince atomic.Int64
 	diskFull   atomic.Bool  // disk pressure: appends refused (retention.go)
 	failure    atomic.Pointer[Failure]
 
