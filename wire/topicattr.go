@@ -39,6 +39,31 @@ func (tc *TopicConfig) MessageType() string {
 	return MessageTypeNormal
 }
 
+// ProduceQuota is the topic's produce quota on its broker
+// (+produce.tps, +produce.bps), 0 for no limit; AlterTopicAttributes
+// admits only positive whole numbers.
+func (tc *TopicConfig) ProduceQuota() (tps, bps int64) {
+	if len(tc.Attributes) == 0 {
+		return 0, 0
+	}
+	tps, _ = strconv.ParseInt(tc.Attributes[AttrProduceTPS], 10, 64)
+	bps, _ = strconv.ParseInt(tc.Attributes[AttrProduceBPS], 10, 64)
+	return tps, bps
+}
+
+// FormatProduceQuota shows a produce quota: "200 msg/s, 8388608 B/s",
+// "" for none.
+func FormatProduceQuota(tps, bps int64) string {
+	var parts []string
+	if tps > 0 {
+		parts = append(parts, strconv.FormatInt(tps, 10)+" msg/s")
+	}
+	if bps > 0 {
+		parts = append(parts, strconv.FormatInt(bps, 10)+" B/s")
+	}
+	return strings.Join(parts, ", ")
+}
+
 // Equal compares two topic configs field by field, attributes included.
 func (tc *TopicConfig) Equal(o *TopicConfig) bool {
 	return tc.Order == o.Order && tc.Perm == o.Perm && tc.ReadQueueNums == o.ReadQueueNums &&

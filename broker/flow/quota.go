@@ -1,7 +1,6 @@
 package flow
 
 import (
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,30 +13,12 @@ import (
 type Quota struct{ TPS, BPS int64 }
 
 // String is how remarks and mqadmin show q: "200 msg/s, 8388608 B/s".
-func (q Quota) String() string {
-	s := ""
-	if q.TPS > 0 {
-		s = strconv.FormatInt(q.TPS, 10) + " msg/s"
-	}
-	if q.BPS > 0 {
-		if s != "" {
-			s += ", "
-		}
-		s += strconv.FormatInt(q.BPS, 10) + " B/s"
-	}
-	return s
-}
+func (q Quota) String() string { return wire.FormatProduceQuota(q.TPS, q.BPS) }
 
-// TopicQuotaOf reads a topic's produce quota from its attributes
-// (+produce.tps, +produce.bps); wire.AlterTopicAttributes validated them.
+// TopicQuotaOf reads a topic's produce quota from its attributes.
 func TopicQuotaOf(tc *wire.TopicConfig) Quota {
-	var q Quota
-	if len(tc.Attributes) == 0 {
-		return q
-	}
-	q.TPS, _ = strconv.ParseInt(tc.Attributes[wire.AttrProduceTPS], 10, 64)
-	q.BPS, _ = strconv.ParseInt(tc.Attributes[wire.AttrProduceBPS], 10, 64)
-	return q
+	tps, bps := tc.ProduceQuota()
+	return Quota{TPS: tps, BPS: bps}
 }
 
 // Bucket is a token bucket holding one second of a quota's rate, in

@@ -256,10 +256,6 @@ type Store struct {
 	complete   atomic.Int64 // end of the complete records below maxPhy (replica.go); == maxPhy on a master
 	dispatched atomic.Int64 // records below have their units written
 	flushed    atomic.Int64 // commit-log bytes below are durable
-	// appendSince and flushSince are when the append holding mu and the
-	// commit-log sync in progress began (Unix ms), 0 when none runs: what
-	// Busy reports.
-	appendSince, flushSince atomic.Int64
 	diskFull   atomic.Bool  // disk pressure: appends refused (retention.go)
 	failure    atomic.Pointer[Failure]
 
@@ -326,6 +322,11 @@ type Store struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	// appendSince and flushSince are when the append holding mu and the
+	// commit-log sync in progress began (Unix ms), 0 when none runs: what
+	// Busy reports.
+	appendSince, flushSince atomic.Int64
 }
 
 // Open opens (creating if needed) the store at cfg.RootDir, recovers the
