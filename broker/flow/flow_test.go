@@ -41,7 +41,7 @@ func TestLogRateLimit(t *testing.T) {
 		l.Event(TimeoutCleanQueue, "10.0.0.7:1", "TopicA", 230*time.Millisecond, 512, "")
 	}
 	l.Event(TimeoutCleanQueue, "10.0.0.8:1", "TopicA", 230*time.Millisecond, 512, "") // another remote
-	l.Event(Overload, "10.0.0.7:1", "", 0, -1, "")                                     // another tag
+	l.Event(Overload, "10.0.0.7:1", "", 0, -1, "")                                    // another tag
 	if got := buf.lines(); len(got) != 3 {
 		t.Fatalf("want 3 lines, got %q", got)
 	}
