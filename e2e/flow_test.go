@@ -157,8 +157,9 @@ func TestSendSaturationShedsLoad(t *testing.T) {
 	}
 	limit := int64(budget + 64<<20)
 	if raceBuilt(t) {
-		// The race detector's shadow memory is several times the heap.
-		limit = base["VmRSS"] + 4*limit
+		// The race detector's shadow memory is a multiple of the heap
+		// (measured: 65 MiB anonymous at rest, VmHWM 99 MiB after the flood).
+		limit = base["VmRSS"] + 2*limit
 	}
 	if hwm := end["VmHWM"]; hwm > limit {
 		t.Errorf("broker peak RSS (VmHWM) %d MiB, over the bound of %d MiB (budget + 64 MiB)", hwm>>20, limit>>20)
@@ -260,11 +261,11 @@ func TestTopicProduceQuota(t *testing.T) {
 	}
 	bound := 200 + 200*elapsed*1.1 + 16
 	t.Logf("TopicQ: %d accepted, %d [TOPIC_QUOTA] in %.2fs (bound %.0f); TopicF: %d accepted; broker: %d delayed (%d ms in all), %d refused",
-		q.ok.Load(), q.quota.Load(), elapsed, bound, f.ok.Load(), delta("quotaThrottledTotal"), delta("quotaDelayMsSum"), delta("quotaRejectedTotal"))
+		q.ok.Load(), q.quota.Load(), elapsed, bound, f.ok.Load(), delta("quotaThrottledTotal_TopicQ"), delta("quotaDelayMsSum_TopicQ"), delta("quotaRejectedTotal_TopicQ"))
 	if float64(q.ok.Load()) > bound {
 		t.Errorf("TopicQ accepted %d messages in %.2fs, over the quota's bound %.0f", q.ok.Load(), elapsed, bound)
 	}
-	if delta("quotaThrottledTotal")+q.quota.Load() == 0 {
+	if delta("quotaThrottledTotal_TopicQ")+q.quota.Load() == 0 {
 		t.Errorf("no send to TopicQ was delayed or refused")
 	}
 	for _, list := range [][]string{q.others, f.others} {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mqops/mqops/broker/flow"
+	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
 )
@@ -38,8 +39,10 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 		return
 	}
 	st.ticket = t
+	// Deferred: a handler panic (answered SYSTEM_ERROR by the read loop)
+	// must not leak the budget.
+	defer b.flow.Release(&st.ticket)
 	b.serveSend(c, req, st)
-	b.flow.Release(&st.ticket)
 }
 
 // refuseSend answers SYSTEM_BUSY with tag's remark (remark overrides it)
@@ -65,6 +68,19 @@ func (b *Broker) enterStore(c *remoting.Conn, req *wire.Command, st *connState, 
 		b.refuseSend(c, req, tag, topic, waited, queue, "")
 	}
 	return ok
+}
+
+// put appends m in the slot enterStore took, freeing the slot even if the
+// append panics.
+func (b *Broker) put(m *store.Message) store.PutResult {
+	defer b.flow.Leave()
+	return b.store.Put(m)
+}
+
+// putBatch is put for a batch.
+func (b *Broker) putBatch(ms []store.Message) (store.PutResult, []int64) {
+	defer b.flow.Leave()
+	return b.store.PutBatch(ms)
 }
 
 // takeQuota applies tc's produce quota to n messages of size body bytes:
@@ -117,6 +133,12 @@ func (b *Broker) addFlowRuntime(kv map[string]string) {
 	b.quotas.Each(func(topic string, bk *flow.Bucket) {
 		t, r, d := bk.Counters()
 		throttled, rejected, delay = throttled+t, rejected+r, delay+d
+	})
+	b.quotas.Each(func(topic string, bk *flow.Bucket) {
+		t, r, d := bk.Counters()
+		kv["quotaThrottledTotal_"+topic] = strconv.FormatInt(t, 10)
+		kv["quotaRejectedTotal_"+topic] = strconv.FormatInt(r, 10)
+		kv["quotaDelayMsSum_"+topic] = strconv.FormatInt(d, 10)
 	})
 	kv["quotaThrottledTotal"] = strconv.FormatInt(throttled, 10)
 	kv["quotaRejectedTotal"] = strconv.FormatInt(rejected, 10)

@@ -185,8 +185,7 @@ func (b *Broker) serveSend(c *remoting.Conn, req *wire.Command, st *connState) {
 	if !b.enterStore(c, req, st, h.topic) {
 		return
 	}
-	r := b.store.Put(&m)
-	b.flow.Leave()
+	r := b.put(&m)
 	if r.Status == store.PutOK || r.Status == store.FlushDiskTimeout {
 		b.stats.TopicPut(h.topic, 1, int(r.WroteBytes))
 	}
@@ -648,8 +647,7 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *wire.Command, h *sendHeader, t
 	if !b.enterStore(c, req, st, h.topic) {
 		return
 	}
-	first, phys := b.store.PutBatch(st.items)
-	b.flow.Leave()
+	first, phys := b.putBatch(st.items)
 	if first.Status != store.PutOK {
 		b.replySend(c, req, first, h.queueID, wait, nil)
 		return
