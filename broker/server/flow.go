@@ -83,25 +83,14 @@ func (b *Broker) putBatch(ms []store.Message) (store.PutResult, []int64) {
 	return b.store.PutBatch(ms)
 }
 
-// takeQuota applies tc's produce quota to n messages of size body bytes:
-// within it, nothing; short of tokens by at most topicQuotaMaxDelayMills,
-// it waits on the read loop, which holds back this connection's later
-// requests too (the producer slows down, an async flood meets TCP
-// backpressure), then lets the send through; beyond, it answers
-// SYSTEM_BUSY [TOPIC_QUOTA] and false. Code 2 rather than 1 or 14: the
-// v2.1.2 Go client and Java 4.x producers return it at once instead of
-// resending three more times, and Java 5 producers retry it on another
-// broker, which is what a per-broker quota wants.
+// takeQuota applies tc's produce quota to n messages of size body bytes
+// (quotaWait) on a remoting connection. The wait happens on the read
+// loop, which holds back this connection's later requests too: the
+// producer slows down, an async flood meets TCP backpressure (Kafka's
+// quota design). A refusal is answered here; then it returns false.
 func (b *Broker) takeQuota(c *remoting.Conn, req *wire.Command, st *connState, tc *wire.TopicConfig, n, size int) bool {
-	now := time.Now()
-	bk := b.quotas.For(tc, now)
-	if bk == nil {
-		return true
-	}
-	wait, ok := bk.Take(now, n, size, time.Duration(b.cfg.TopicQuotaMaxDelayMills)*time.Millisecond)
-	if !ok {
-		b.flow.CountQuota()
-		remark := "[TOPIC_QUOTA]topic " + tc.TopicName + " exceeds produce quota on " + b.cfg.BrokerName + " (" + bk.Quota().String() + "), start flow control for a while"
+	wait, remark := b.quotaWait(tc, n, size)
+	if remark != "" {
 		b.refuseSend(c, req, flow.TopicQuota, []byte(tc.TopicName), 0, -1, remark)
 		return false
 	}
@@ -110,6 +99,39 @@ func (b *Broker) takeQuota(c *remoting.Conn, req *wire.Command, st *connState, t
 		st.readAt = time.Now() // the queue wait starts after the quota's
 	}
 	return true
+}
+
+// takeQuotaStream is takeQuota for a send through the gRPC service or the
+// HTTP gateway: the wait delays that call's answer; the refusal's remark
+// is returned (the gRPC service answers it TOO_MANY_REQUESTS).
+func (b *Broker) takeQuotaStream(tc *wire.TopicConfig, size int, bornHost []byte) (remark string) {
+	wait, remark := b.quotaWait(tc, 1, size)
+	if remark != "" {
+		b.flow.Log.Event(flow.TopicQuota, wire.HostString(bornHost), tc.TopicName, 0, -1, remark)
+		return remark
+	}
+	time.Sleep(wait)
+	return ""
+}
+
+// quotaWait takes tokens from tc's produce quota: how long the send must
+// wait (at most topicQuotaMaxDelayMills), or the [TOPIC_QUOTA] remark
+// refusing it. Code 2 rather than 1 or 14: the v2.1.2 Go client and Java
+// 4.x producers return it at once instead of resending three more times,
+// and Java 5 producers retry it on another broker, which is what a
+// per-broker quota wants.
+func (b *Broker) quotaWait(tc *wire.TopicConfig, n, size int) (time.Duration, string) {
+	now := time.Now()
+	bk := b.quotas.For(tc, now)
+	if bk == nil {
+		return 0, ""
+	}
+	wait, ok := bk.Take(now, n, size, time.Duration(b.cfg.TopicQuotaMaxDelayMills)*time.Millisecond)
+	if !ok {
+		b.flow.CountQuota()
+		return 0, "[TOPIC_QUOTA]topic " + tc.TopicName + " exceeds produce quota on " + b.cfg.BrokerName + " (" + bk.Quota().String() + "), start flow control for a while"
+	}
+	return wait, ""
 }
 
 // addFlowRuntime adds the send budget's state and counters to the runtime

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/broker/flow"
+	"github.com/mqops/mqops/broker/grpcsvc"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -247,5 +248,30 @@ func TestFlowRuntimeInfo(t *testing.T) {
 		if kv.Table[k] != want {
 			t.Errorf("%s = %q, want %q", k, kv.Table[k], want)
 		}
+	}
+}
+
+// TestTopicQuotaGrpcSend: a topic's produce quota holds for sends through
+// the gRPC service and the HTTP gateway too (both go through
+// grpcBackend.Send), answered SYSTEM_BUSY [TOPIC_QUOTA] past the longest
+// delay, and counted.
+func TestTopicQuotaGrpcSend(t *testing.T) {
+	b := startStallBroker(t, nil)
+	if _, err := b.topics.Put(wire.TopicConfig{TopicName: "QG", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6,
+		Attributes: map[string]string{wire.AttrProduceTPS: "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	be := grpcBackend{b.Broker}
+	msg := &grpcsvc.Message{Topic: "QG", Body: []byte("q"), Properties: wire.AppendProperty(nil, wire.PropUniqKey, "01ABC"), BornHost: make([]byte, 8)}
+	if r := be.Send(msg); r.Code != wire.Success {
+		t.Fatalf("first send: %d %s", r.Code, r.Remark)
+	}
+	// The second within the second would wait 1 s, past the 500 ms limit.
+	r := be.Send(msg)
+	if r.Code != wire.SystemBusy || r.Remark != "[TOPIC_QUOTA]topic QG exceeds produce quota on broker-a (1 msg/s), start flow control for a while" {
+		t.Fatalf("second send: %d %q", r.Code, r.Remark)
+	}
+	if b.flow.Rejected(flow.TopicQuota) != 1 {
+		t.Errorf("TOPIC_QUOTA counter %d", b.flow.Rejected(flow.TopicQuota))
 	}
 }
