@@ -80,9 +80,6 @@ type Ticket struct {
 	conn  *atomic.Int32
 }
 
-// Held reports whether t still holds budget.
-func (t Ticket) Held() bool { return t.conn != nil }
-
 // Admit takes budget for a send of size body bytes read on a connection
 // whose in-flight sends conn counts. It refuses while the store is busy
 // (RejectRequest) and past a budget (Overload). A single send larger

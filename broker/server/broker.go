@@ -442,8 +442,9 @@ type connState struct {
 	parked   []byte // properties of a message being parked (delay, transaction)
 	items    []store.Message
 
-	// Send admission, touched by the read loop except sendsInFlight,
-	// which answers after a flush or replica wait decrement.
+	// Send admission, touched by the read loop only, except that the
+	// goroutine answering a send after its flush or replica wait also
+	// decrements sendsInFlight.
 	sendsInFlight atomic.Int32
 	ticket        flow.Ticket // the budget of the send being served
 	readAt        time.Time   // when it was read (after any quota delay)
