@@ -171,6 +171,9 @@ func TestSendSaturationShedsLoad(t *testing.T) {
 	data, err := os.ReadFile(logPath)
 	if err != nil || !strings.Contains(string(data), "[FLOW] [") || !strings.Contains(string(data), "code=2") {
 		t.Errorf("%s: %v\n%s", logPath, err, data)
+	} else {
+		first, _, _ := strings.Cut(string(data), "\n")
+		t.Logf("flowcontrol.log: %d lines for %d refusals, the first: %s", strings.Count(string(data), "\n"), busy.Load(), first)
 	}
 }
 
