@@ -119,9 +119,15 @@ func TestEnterShedsWhenStoreTurnsBusy(t *testing.T) {
 	for s.Queued() == 0 {
 		time.Sleep(time.Millisecond)
 	}
+	if hw := s.HeadWait(time.Now().Add(time.Second)); hw < time.Second {
+		t.Errorf("head wait %v while a send is queued, a second from now", hw)
+	}
 	busy.Store(int64(2 * time.Second))
 	if tag := <-done; tag != PCBusyCleanQueue {
 		t.Fatalf("tag %v", tag)
+	}
+	if hw := s.HeadWait(time.Now()); hw != 0 || s.Queued() != 0 {
+		t.Errorf("after the shed: head wait %v, queued %d", hw, s.Queued())
 	}
 	s.Leave()
 }

@@ -14,6 +14,7 @@ package flow
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -55,6 +56,10 @@ type Sends struct {
 	count, bytes atomic.Int64
 	slots        chan struct{}
 	queued       atomic.Int64
+	// waitMu guards waiting: when each send queued for a slot was read
+	// (only the contended path takes it).
+	waitMu  sync.Mutex
+	waiting map[*Waiter]time.Time
 	// busyCh is closed (and replaced) when the store turns busy, waking
 	// the sends queued for a slot to be shed.
 	busyCh atomic.Pointer[chan struct{}]
@@ -68,7 +73,7 @@ type Sends struct {
 // store turns busy.
 func NewSends(cfg Config, busy func(time.Time) time.Duration, log *Log) *Sends {
 	cfg.Threads = max(cfg.Threads, 1)
-	s := &Sends{cfg: cfg, busy: busy, slots: make(chan struct{}, cfg.Threads), Log: log}
+	s := &Sends{cfg: cfg, busy: busy, slots: make(chan struct{}, cfg.Threads), Log: log, waiting: map[*Waiter]time.Time{}}
 	ch := make(chan struct{})
 	s.busyCh.Store(&ch)
 	return s
@@ -147,7 +152,15 @@ func (s *Sends) Enter(w *Waiter, readAt time.Time) (waited time.Duration, queue 
 		w.t.Reset(left)
 	}
 	q := s.queued.Add(1)
-	defer s.queued.Add(-1)
+	s.waitMu.Lock()
+	s.waiting[w] = readAt
+	s.waitMu.Unlock()
+	defer func() {
+		s.waitMu.Lock()
+		delete(s.waiting, w)
+		s.waitMu.Unlock()
+		s.queued.Add(-1)
+	}()
 	select {
 	case s.slots <- struct{}{}:
 		w.t.Stop()
@@ -190,6 +203,18 @@ func (s *Sends) Busy(now time.Time) time.Duration { return s.busy(now) }
 
 // InFlight is the number and body bytes of sends read and not yet answered.
 func (s *Sends) InFlight() (count, bytes int64) { return s.count.Load(), s.bytes.Load() }
+
+// HeadWait is how long the oldest send waiting for an append slot has
+// waited since it was read (Java's sendThreadPoolQueueHeadWaitTimeMills).
+func (s *Sends) HeadWait(now time.Time) time.Duration {
+	s.waitMu.Lock()
+	defer s.waitMu.Unlock()
+	var d time.Duration
+	for _, at := range s.waiting {
+		d = max(d, now.Sub(at))
+	}
+	return d
+}
 
 // Queued is the number of sends waiting for an append slot.
 func (s *Sends) Queued() int64 { return s.queued.Load() }

@@ -288,7 +288,6 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 		"queryThreadPoolQueueCapacity":          "20000",
 		"EndTransactionQueueSize":               "0",
 		"EndTransactionThreadPoolQueueCapacity": "100000",
-		"sendThreadPoolQueueHeadWaitTimeMills":  "0",
 		"pullThreadPoolQueueHeadWaitTimeMills":  "0",
 		"queryThreadPoolQueueHeadWaitTimeMills": "0",
 		"remainTransientStoreBufferNumbs":       "0",

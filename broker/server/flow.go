@@ -148,6 +148,7 @@ func (b *Broker) addFlowRuntime(kv map[string]string) {
 	kv["sendThreadPoolQueueCapacity"] = strconv.Itoa(b.flow.Capacity())
 	kv["sendInflightBytes"] = strconv.FormatInt(bytes, 10)
 	kv["sendQueuedForStore"] = strconv.FormatInt(b.flow.Queued(), 10)
+	kv["sendThreadPoolQueueHeadWaitTimeMills"] = strconv.FormatInt(b.flow.HeadWait(time.Now()).Milliseconds(), 10)
 	kv["pageCacheLockTimeMills"] = strconv.FormatInt(b.flow.Busy(time.Now()).Milliseconds(), 10)
 	var total int64
 	for tag := flow.Tag(0); tag < flow.NumTags; tag++ {
