@@ -79,9 +79,9 @@ func TestMqadminTopicLifecycle(t *testing.T) {
 
 	routeOut := cli(t, ns, "topic", "route", "-t", "UC1")
 	rt := tableOf(t, routeOut)
-	rt.wantHeader(t, "ClusterName", "BrokerName", "BrokerAddrs", "ReadQueue", "WriteQueue", "Perm", "MessageType")
+	rt.wantHeader(t, "ClusterName", "BrokerName", "BrokerAddrs", "ReadQueue", "WriteQueue", "Perm", "MessageType", "ProduceQuota")
 	if r := rt.one(t, "BrokerName", "broker-a"); r["ClusterName"] != "DefaultCluster" || r["BrokerAddrs"] != "0="+c.a.broker.addr || r["ReadQueue"] != "4" || r["WriteQueue"] != "4" || r["Perm"] != "6" ||
-		r["MessageType"] != "NORMAL" {
+		r["MessageType"] != "NORMAL" || r["ProduceQuota"] != "-" {
 		t.Fatalf("route row %v", r)
 	}
 	if !strings.Contains(routeOut, "\nTotal: 2 brokers, 8 read queues, 8 write queues\n") {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -12,6 +13,11 @@ import (
 // common/src/main/java/org/apache/rocketmq/common/TopicAttributes.java).
 const (
 	AttrMessageType = "message.type"
+
+	// Per-topic produce quotas on this broker, messages and body bytes
+	// per second (mqops attributes; RocketMQ has none).
+	AttrProduceTPS = "produce.tps"
+	AttrProduceBPS = "produce.bps"
 
 	MessageTypeUnspecified = "UNSPECIFIED"
 	MessageTypeNormal      = "NORMAL"
@@ -31,6 +37,31 @@ func (tc *TopicConfig) MessageType() string {
 		return v
 	}
 	return MessageTypeNormal
+}
+
+// ProduceQuota is the topic's produce quota on its broker
+// (+produce.tps, +produce.bps), 0 for no limit; AlterTopicAttributes
+// admits only positive whole numbers.
+func (tc *TopicConfig) ProduceQuota() (tps, bps int64) {
+	if len(tc.Attributes) == 0 {
+		return 0, 0
+	}
+	tps, _ = strconv.ParseInt(tc.Attributes[AttrProduceTPS], 10, 64)
+	bps, _ = strconv.ParseInt(tc.Attributes[AttrProduceBPS], 10, 64)
+	return tps, bps
+}
+
+// FormatProduceQuota shows a produce quota: "200 msg/s, 8388608 B/s",
+// "" for none.
+func FormatProduceQuota(tps, bps int64) string {
+	var parts []string
+	if tps > 0 {
+		parts = append(parts, strconv.FormatInt(tps, 10)+" msg/s")
+	}
+	if bps > 0 {
+		parts = append(parts, strconv.FormatInt(bps, 10)+" B/s")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Equal compares two topic configs field by field, attributes included.
@@ -99,8 +130,8 @@ func AlterTopicAttributes(create bool, current, changes map[string]string) (map[
 	}
 	for _, ck := range slices.Sorted(maps.Keys(changes)) {
 		key := ck[1:]
-		if key != AttrMessageType {
-			return nil, fmt.Errorf("unsupported topic attribute %q: this broker knows %s", key, AttrMessageType)
+		if key != AttrMessageType && key != AttrProduceTPS && key != AttrProduceBPS {
+			return nil, fmt.Errorf("unsupported topic attribute %q: this broker knows %s, %s, %s", key, AttrMessageType, AttrProduceTPS, AttrProduceBPS)
 		}
 		if ck[0] == '-' {
 			if create {
@@ -113,6 +144,13 @@ func AlterTopicAttributes(create bool, current, changes map[string]string) (map[
 			continue
 		}
 		v := changes[ck]
+		if key != AttrMessageType {
+			if n, err := strconv.ParseInt(v, 10, 64); err != nil || n <= 0 {
+				return nil, fmt.Errorf("value %q of %s is not a positive whole number (per second on this broker; remove the attribute with -%s for no limit)", v, key, key)
+			}
+			out[key] = v
+			continue
+		}
 		if !slices.Contains(messageTypes, v) {
 			return nil, fmt.Errorf("value %q of %s is not one of %s", v, key, strings.Join(messageTypes, ", "))
 		}

@@ -68,3 +68,21 @@ func TestTopicAttributesJSON(t *testing.T) {
 		t.Error("Equal ignores attributes")
 	}
 }
+
+// TestProduceQuotaAttributes: +produce.tps/+produce.bps take positive
+// whole numbers and can be removed again.
+func TestProduceQuotaAttributes(t *testing.T) {
+	got, err := AlterTopicAttributes(true, nil, map[string]string{"+produce.tps": "200", "+produce.bps": "8388608"})
+	if err != nil || got[AttrProduceTPS] != "200" || got[AttrProduceBPS] != "8388608" {
+		t.Fatalf("set: %v %v", got, err)
+	}
+	got, err = AlterTopicAttributes(false, got, map[string]string{"-produce.bps": ""})
+	if err != nil || len(got) != 1 || got[AttrProduceTPS] != "200" {
+		t.Fatalf("remove: %v %v", got, err)
+	}
+	for _, bad := range []string{"0", "-5", "1.5", "lots"} {
+		if _, err := AlterTopicAttributes(true, nil, map[string]string{"+produce.tps": bad}); err == nil || !strings.Contains(err.Error(), "positive whole number") {
+			t.Errorf("produce.tps=%s: %v", bad, err)
+		}
+	}
+}

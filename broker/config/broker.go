@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -169,8 +170,21 @@ type Broker struct {
 	// EnableTopicMessageTypeCheck refuses 5.x messages whose type differs
 	// from the topic's message.type (Java ProxyConfig's key of the same name).
 	EnableTopicMessageTypeCheck bool
-	GrpcServerPort              int // grpcServerPort; 0 binds any free port
-	GrpcMaxInboundMessageSize   int // grpcMaxInboundMessageSize, bytes of one request
+
+	// Send admission (broker/flow): Java's send thread pool and
+	// BrokerFastFailure keys, plus mqops byte and per-connection caps.
+	SendMessageThreadPoolNums   int   // sendMessageThreadPoolNums: sends appending at once
+	SendThreadPoolQueueCapacity int   // sendThreadPoolQueueCapacity: sends read and not yet answered
+	SendInflightMaxBytes        int64 // sendInflightMaxBytes (mqops): their body bytes
+	SendInflightPerConnection   int   // sendInflightPerConnection (mqops): of them, per connection
+	WaitTimeMillsInSendQueue    int64 // waitTimeMillsInSendQueue, ms
+	OSPageCacheBusyTimeOutMills int64 // osPageCacheBusyTimeOutMills, ms
+	BrokerFastFailureEnable     bool  // brokerFastFailureEnable
+	// topicQuotaMaxDelayMills (mqops): a send over its topic's produce
+	// quota is delayed up to this long, refused beyond.
+	TopicQuotaMaxDelayMills   int64
+	GrpcServerPort            int // grpcServerPort; 0 binds any free port
+	GrpcMaxInboundMessageSize int // grpcMaxInboundMessageSize, bytes of one request
 	// TLS of the remoting port and the gRPC port (ServerTLS): Java
 	// reads these from JVM properties or tls.properties, whose dotted
 	// names (tls.server.mode, ...) are accepted as aliases.
@@ -302,6 +316,14 @@ func defaultBroker() *Broker {
 		TransactionCheckInterval:       60000,
 		TimerMaxDelaySec:               30 * 24 * 3600,
 		EnableTopicMessageTypeCheck:    true,
+		SendMessageThreadPoolNums:      min(runtime.NumCPU(), 4),
+		SendThreadPoolQueueCapacity:    10000,
+		SendInflightMaxBytes:           256 << 20,
+		SendInflightPerConnection:      1024,
+		WaitTimeMillsInSendQueue:       200,
+		OSPageCacheBusyTimeOutMills:    1000,
+		BrokerFastFailureEnable:        true,
+		TopicQuotaMaxDelayMills:        500,
 		RegionID:                       "DefaultRegion",
 		TraceOn:                        true,
 		ConfigBlackList:                "configBlackList;brokerConfigPath",
@@ -418,6 +440,14 @@ func (b *Broker) keys() []key {
 		derived(str("storePathBrokerIdentity", &b.StorePathBrokerIdentity, nonEmpty)),
 		boolean("enableProxy", &b.EnableProxy),
 		boolean("enableTopicMessageTypeCheck", &b.EnableTopicMessageTypeCheck),
+		integer("sendMessageThreadPoolNums", &b.SendMessageThreadPoolNums, javaInt, positive),
+		integer("sendThreadPoolQueueCapacity", &b.SendThreadPoolQueueCapacity, javaInt, positive),
+		integer("sendInflightMaxBytes", &b.SendInflightMaxBytes, javaLong, positive),
+		integer("sendInflightPerConnection", &b.SendInflightPerConnection, javaInt, positive),
+		integer("waitTimeMillsInSendQueue", &b.WaitTimeMillsInSendQueue, javaLong, positive),
+		integer("osPageCacheBusyTimeOutMills", &b.OSPageCacheBusyTimeOutMills, javaLong, positive),
+		boolean("brokerFastFailureEnable", &b.BrokerFastFailureEnable),
+		integer("topicQuotaMaxDelayMills", &b.TopicQuotaMaxDelayMills, javaLong, atLeast(0)),
 		integer("grpcServerPort", &b.GrpcServerPort, javaInt, listenPort),
 		integer("grpcMaxInboundMessageSize", &b.GrpcMaxInboundMessageSize, javaInt, positive),
 		integer("minInvisibleTimeMillsForRecv", &b.MinInvisibleTimeMillsForRecv, javaLong, positive),

@@ -7,7 +7,7 @@ import "maps"
 // A key moves out of these lists when it gets a field.
 
 var brokerConfigKeys = []string{
-	"adminBrokerThreadPoolNums", "autoDeleteUnusedStats", "brokerFastFailureEnable",
+	"adminBrokerThreadPoolNums", "autoDeleteUnusedStats",
 	"clientManageThreadPoolNums", "clientManagerThreadPoolQueueCapacity", "commercialBaseCount",
 	"commercialBigCount", "commercialEnable", "commercialTimerCount", "commercialTransCount",
 	"compressedRegister", "consumerFallbehindThreshold",
@@ -21,13 +21,11 @@ var brokerConfigKeys = []string{
 	"processReplyMessageThreadPoolNums", "pullMessageThreadPoolNums", "pullThreadPoolQueueCapacity",
 	"putMessageFutureThreadPoolNums", "putThreadPoolQueueCapacity", "queryMessageThreadPoolNums",
 	"queryThreadPoolQueueCapacity", "replyThreadPoolQueueCapacity", "rocketmqHome",
-	"sendThreadPoolQueueCapacity", "startAcceptSendRequestTimeStamp",
+	"startAcceptSendRequestTimeStamp",
 	"storeReplyMessageEnable", "transferMsgByHeap", "waitTimeMillsInHeartbeatQueue",
-	"waitTimeMillsInPullQueue", "waitTimeMillsInSendQueue", "waitTimeMillsInTransactionQueue",
+	"waitTimeMillsInPullQueue", "waitTimeMillsInTransactionQueue",
 	// BrokerStartup copies these two into system properties.
 	"rmqAddressServerDomain", "rmqAddressServerSubGroup",
-	// Sends are served on each connection's read loop: no pool to size.
-	"sendMessageThreadPoolNums",
 	// RocketMQ 5 controller mode: true is refused (Broker.finish).
 	"fetchControllerAddrByDnsLookup",
 }
@@ -46,7 +44,7 @@ var messageStoreConfigKeys = []string{
 	"mappedFileSizeConsumeQueueExt", "maxLmqConsumeQueueNum",
 	"maxMsgsNumBatch", "maxTransferBytesOnMessageInDisk", "maxTransferBytesOnMessageInMemory",
 	"maxTransferCountOnMessageInDisk", "maxTransferCountOnMessageInMemory",
-	"messageIndexSafe", "osPageCacheBusyTimeOutMills", "preferredLeaderId",
+	"messageIndexSafe", "preferredLeaderId",
 	"putMsgIndexHightWater", "readOnlyCommitLogStorePaths", "redeleteHangedFileInterval",
 	"scheduleAsyncDeliverMaxPendingLimit", "scheduleAsyncDeliverMaxResendNum2Blocked",
 	"storePathDLedgerCommitLog", "transientStorePoolEnable", "transientStorePoolSize",

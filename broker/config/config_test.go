@@ -161,13 +161,16 @@ func TestLoadProductionStyleConf(t *testing.T) {
 	if got := b.DeleteWhenHours(); !slices.Equal(got, []int{4, 5}) {
 		t.Errorf("DeleteWhenHours = %v", got)
 	}
-	for _, k := range []string{"sendMessageThreadPoolNums", "pullMessageThreadPoolNums", "flushCommitLogLeastPages", "useReentrantLockWhenPutMessage", "waitTimeMillsInSendQueue"} {
+	if b.SendMessageThreadPoolNums != 128 || b.WaitTimeMillsInSendQueue != 1000 {
+		t.Errorf("send admission keys: sendMessageThreadPoolNums %d, waitTimeMillsInSendQueue %d", b.SendMessageThreadPoolNums, b.WaitTimeMillsInSendQueue)
+	}
+	for _, k := range []string{"pullMessageThreadPoolNums", "flushCommitLogLeastPages", "useReentrantLockWhenPutMessage"} {
 		if !hasWarning(warnings, `key "`+k+`"`, "accepted for compatibility and has no effect yet") {
 			t.Errorf("no compatibility note for %s in %q", k, warnings)
 		}
 	}
-	if len(warnings) != 5 {
-		t.Errorf("want 5 warnings, got %q", warnings)
+	if len(warnings) != 3 {
+		t.Errorf("want 3 warnings, got %q", warnings)
 	}
 }
 
@@ -353,12 +356,12 @@ func TestBindAddress(t *testing.T) {
 }
 
 func TestNotImplemented(t *testing.T) {
-	for _, k := range []string{"sendMessageThreadPoolNums", "transferMsgByHeap"} {
+	for _, k := range []string{"pullThreadPoolQueueCapacity", "transferMsgByHeap"} {
 		if !NotImplemented(k) {
 			t.Errorf("%s: implemented?", k)
 		}
 	}
-	for _, k := range []string{"brokerName", "configBlackList", "mapedFileSizeCommitLog", "slaveReadEnable", "accessMessageInMemoryMaxRatio", "offsetCheckInSlave", "noSuchKey"} {
+	for _, k := range []string{"brokerName", "configBlackList", "mapedFileSizeCommitLog", "slaveReadEnable", "accessMessageInMemoryMaxRatio", "offsetCheckInSlave", "sendMessageThreadPoolNums", "osPageCacheBusyTimeOutMills", "noSuchKey"} {
 		if NotImplemented(k) {
 			t.Errorf("%s: reported as accepted but not implemented", k)
 		}

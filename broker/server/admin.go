@@ -283,16 +283,12 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 		"dispatchBehindBytes":                   strconv.FormatInt(s.DispatchBehind(), 10),
 		"remainHowManyDataToFlush":              strconv.FormatInt(s.MaxPhyOffset()-s.FlushedOffset(), 10),
 		"startAcceptSendRequestTimeStamp":       "0",
-		"pageCacheLockTimeMills":                "0",
-		"sendThreadPoolQueueSize":               "0",
-		"sendThreadPoolQueueCapacity":           "10000",
 		"pullThreadPoolQueueSize":               "0",
 		"pullThreadPoolQueueCapacity":           "100000",
 		"queryThreadPoolQueueSize":              "0",
 		"queryThreadPoolQueueCapacity":          "20000",
 		"EndTransactionQueueSize":               "0",
 		"EndTransactionThreadPoolQueueCapacity": "100000",
-		"sendThreadPoolQueueHeadWaitTimeMills":  "0",
 		"pullThreadPoolQueueHeadWaitTimeMills":  "0",
 		"queryThreadPoolQueueHeadWaitTimeMills": "0",
 		"remainTransientStoreBufferNumbs":       "0",
@@ -340,6 +336,7 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 	kv["timerMessagePending"] = strconv.FormatInt(b.timers.Pending(), 10)
 	kv["transactionHalfPending"] = strconv.FormatInt(b.tx.Pending(), 10)
 	b.addStatsRuntime(kv)
+	b.addFlowRuntime(kv)
 	b.addHARuntime(kv)
 	b.addGrpcRuntime(kv)
 	b.replyBody(c, req, wire.Marshal(wire.KVTable{Table: kv}))

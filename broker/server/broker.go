@@ -22,6 +22,7 @@ import (
 	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/broker/clients"
 	"github.com/mqops/mqops/broker/config"
+	"github.com/mqops/mqops/broker/flow"
 	"github.com/mqops/mqops/broker/ha"
 	"github.com/mqops/mqops/broker/httpgw"
 	"github.com/mqops/mqops/broker/meta"
@@ -41,6 +42,7 @@ type Options struct {
 	Log      *slog.Logger // broker.log
 	StoreLog *slog.Logger // store.log; defaults to Log
 	StatsOut io.Writer    // stats.log; nil discards the lines
+	FlowLog  *slog.Logger // flowcontrol.log; defaults to Log
 	// AcceptDataLoss starts the store although data that its checkpoint or
 	// consume queues vouch for is missing (mqbroker --accept-data-loss;
 	// store.Config.AcceptDataLoss). Deliberately not a config key.
@@ -88,6 +90,9 @@ type Broker struct {
 	// putFailed counts sends the store refused (runtime key
 	// putMessageFailedTimes, as Java's store statistics).
 	putFailed atomic.Int64
+
+	flow   *flow.Sends  // send admission (SYSTEM_BUSY answers)
+	quotas *flow.Quotas // per-topic produce quotas
 
 	// memoryBudget is accessMessageInMemoryMaxRatio % of RAM: data closer
 	// than this to the end of the log counts as in the page cache.
@@ -266,6 +271,11 @@ func New(o Options) (*Broker, error) {
 		return nil, err
 	}
 	b.holds = newPullHolds(b)
+	flowLog := o.FlowLog
+	if flowLog == nil {
+		flowLog = o.Log
+	}
+	b.newFlow(flowLog)
 	b.store.OnDispatch(b.dispatched)
 	b.store.SetConsumedOffsets(b.consumedOffset)
 	if err := b.createSystemTopics(); err != nil {
@@ -374,7 +384,11 @@ func (b *Broker) createSystemTopics() error {
 // Start serves requests, registers with every name server and starts the
 // housekeeping loops.
 func (b *Broker) Start() {
-	b.wg.Add(1)
+	b.wg.Add(2)
+	go func() {
+		defer b.wg.Done()
+		b.flow.Watch(b.stop)
+	}()
 	go func() {
 		defer b.wg.Done()
 		if err := b.srv.Serve(b.onAccept); err != nil {
@@ -465,6 +479,14 @@ type connState struct {
 	scratch  []byte // property rebuilding; only touched on the read loop
 	parked   []byte // properties of a message being parked (delay, transaction)
 	items    []store.Message
+
+	// Send admission, touched by the read loop only, except that the
+	// goroutine answering a send after its flush or replica wait also
+	// decrements sendsInFlight.
+	sendsInFlight atomic.Int32
+	ticket        flow.Ticket // the budget of the send being served
+	readAt        time.Time   // when it was read (after any quota delay)
+	waiter        flow.Waiter
 }
 
 func (b *Broker) onAccept(c *remoting.Conn) {

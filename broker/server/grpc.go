@@ -140,6 +140,9 @@ func (g grpcBackend) Send(m *grpcsvc.Message) grpcsvc.SendResult {
 		b.putFailed.Add(1)
 		return grpcsvc.SendResult{Code: wire.SystemError, Remark: remarkInSyncNotEnough}
 	}
+	if remark := b.takeQuotaStream(tc, len(m.Body), m.BornHost); remark != "" {
+		return grpcsvc.SendResult{Code: wire.SystemBusy, Remark: remark}
+	}
 	// A FIFO group keeps its queue; other messages go round robin over
 	// the write queues, as Java's proxy does
 	// (SendMessageActivity.SendMessageQueueSelector).

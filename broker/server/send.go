@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqops/mqops/broker/flow"
 	"github.com/mqops/mqops/broker/meta"
 	"github.com/mqops/mqops/broker/schedule"
 	"github.com/mqops/mqops/broker/store"
@@ -108,9 +109,9 @@ func parseSendHeader(req *wire.Command, h *sendHeader) (field string, bad bool) 
 	return "", false
 }
 
-// handleSend stores one message or a batch. Validation happens before
+// serveSend stores one message or a batch. Validation happens before
 // anything touches the log, so a refused send leaves no trace.
-func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
+func (b *Broker) serveSend(c *remoting.Conn, req *wire.Command, st *connState) {
 	var h sendHeader
 	if f, bad := parseSendHeader(req, &h); bad {
 		badNumber(c, req, f)
@@ -147,7 +148,10 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 		h.sysFlag |= wire.SysFlagMultiTags
 	}
 	if h.batch {
-		b.sendBatch(c, req, &h, tc)
+		b.sendBatch(c, req, &h, tc, st)
+		return
+	}
+	if !b.takeQuota(c, req, st, tc, 1, len(req.Body)) {
 		return
 	}
 	props := h.properties
@@ -156,7 +160,6 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 		c.ReplyCode(req, wire.NoPermission, fmt.Sprintf("the broker[%s] sending transaction message is forbidden", b.addr))
 		return
 	}
-	st := stateOf(c)
 	wait := string(wire.PropertyValue(props, wire.PropWait)) != "false"
 	if b.inSyncNotEnough(c, req, wait) {
 		return
@@ -180,7 +183,10 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 	} else if ok {
 		st.parked = schedule.ParkTimer(st.parked, &m, at)
 	}
-	r := b.store.Put(&m)
+	if !b.enterStore(c, req, st, h.topic) {
+		return
+	}
+	r := b.put(&m)
 	if r.Status == store.PutOK || r.Status == store.FlushDiskTimeout {
 		b.stats.TopicPut(h.topic, 1, int(r.WroteBytes))
 	}
@@ -393,9 +399,10 @@ type ackWait struct {
 	flushOK  bool  // written before the pending decrement that publishes it
 	replCode int32 // Success, SlaveNotAvailable or FlushSlaveTimeout; likewise
 
-	c     *remoting.Conn
-	frame []byte
-	done  func(flushOK bool, replCode int32)
+	c      *remoting.Conn
+	frame  []byte
+	done   func(flushOK bool, replCode int32)
+	ticket flow.Ticket // the remoting send's admission budget, held until answered
 
 	// The callbacks, bound once: a method value made per send would be an
 	// allocation per send.
@@ -446,6 +453,9 @@ func putAckWait(w *ackWait) {
 func (b *Broker) replyAfterWait(c *remoting.Conn, resp *wire.Command, end int64, flush, repl bool, replCode int32) {
 	w := b.getAckWait(replCode)
 	w.c, w.frame = c, wire.AppendFrame(w.frame[:0], resp)
+	if st, _ := c.Attachment.Load().(*connState); st != nil {
+		w.ticket, st.ticket = st.ticket, flow.Ticket{}
+	}
 	b.startWaits(w, end, flush, repl)
 }
 
@@ -513,6 +523,7 @@ func (w *ackWait) finish() {
 		}
 		_ = w.c.SendFrame(frame) // copies the frame
 	}
+	w.b.flow.Release(&w.ticket)
 	putAckWait(w)
 }
 
@@ -569,7 +580,7 @@ func storeFailedFrame(frame []byte, f *store.Failure) []byte {
 // sendBatch decodes a batch body (Java's MessageDecoder.decodeMessages,
 // apache/rocketmq common/src/main/java/org/apache/rocketmq/common/message/MessageDecoder.java)
 // into store messages and appends them atomically with consecutive queue offsets.
-func (b *Broker) sendBatch(c *remoting.Conn, req *wire.Command, h *sendHeader, tc *wire.TopicConfig) {
+func (b *Broker) sendBatch(c *remoting.Conn, req *wire.Command, h *sendHeader, tc *wire.TopicConfig, st *connState) {
 	if h.sysFlag&wire.SysFlagTransactionMask != 0 {
 		c.ReplyCode(req, wire.MessageIllegal, "batch messages cannot be transactional")
 		return
@@ -582,7 +593,6 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *wire.Command, h *sendHeader, t
 		c.ReplyCode(req, wire.MessageIllegal, "batch messages cannot be timer messages")
 		return
 	}
-	st := stateOf(c)
 	st.items = st.items[:0]
 	st.scratch = st.scratch[:0]
 	type span struct{ start, end int }
@@ -636,11 +646,17 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *wire.Command, h *sendHeader, t
 		st.items[i].Topic = tc.TopicName
 		st.items[i].Properties = st.scratch[spans[i].start:spans[i].end]
 	}
+	if !b.takeQuota(c, req, st, tc, len(st.items), len(body)) {
+		return
+	}
 	wait := string(wire.PropertyValue(h.properties, wire.PropWait)) != "false"
 	if b.inSyncNotEnough(c, req, wait) {
 		return
 	}
-	first, phys := b.store.PutBatch(st.items)
+	if !b.enterStore(c, req, st, h.topic) {
+		return
+	}
+	first, phys := b.putBatch(st.items)
 	if first.Status != store.PutOK {
 		b.replySend(c, req, first, h.queueID, wait, nil)
 		return

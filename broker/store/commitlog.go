@@ -177,8 +177,10 @@ func (s *Store) Put(m *Message) PutResult {
 		s.mu.Unlock()
 		return PutResult{Status: ServiceNotAvailable}
 	}
+	s.appendSince.Store(ts)
 	seg, err := s.reserve(size)
 	if err != nil {
+		s.appendSince.Store(0)
 		s.mu.Unlock()
 		s.logAppendError(err)
 		return PutResult{Status: ServiceNotAvailable}
@@ -205,6 +207,7 @@ func (s *Store) Put(m *Message) PutResult {
 	s.complete.Store(s.writePos)
 	s.maxPhy.Store(s.writePos) // publish after the bytes are in place
 	s.notifyAppend(s.writePos)
+	s.appendSince.Store(0)
 	s.mu.Unlock()
 
 	s.wakeDispatcher()
@@ -248,8 +251,10 @@ func (s *Store) PutBatchTo(phys []int64, ms []Message) (PutResult, []int64) {
 		s.mu.Unlock()
 		return PutResult{Status: ServiceNotAvailable}, phys
 	}
+	s.appendSince.Store(ts)
 	seg, err := s.reserve(total)
 	if err != nil {
+		s.appendSince.Store(0)
 		s.mu.Unlock()
 		s.logAppendError(err)
 		return PutResult{Status: ServiceNotAvailable}, phys
@@ -275,6 +280,7 @@ func (s *Store) PutBatchTo(phys []int64, ms []Message) (PutResult, []int64) {
 	s.complete.Store(pos)
 	s.maxPhy.Store(pos)
 	s.notifyAppend(pos)
+	s.appendSince.Store(0)
 	s.mu.Unlock()
 
 	s.wakeDispatcher()

@@ -190,7 +190,9 @@ func (s *Store) flushCommitLog() error {
 		if seg == nil {
 			continue
 		}
+		s.flushSince.Store(s.cfg.Now().UnixMilli())
 		err := s.syncFile(seg)
+		s.flushSince.Store(0)
 		seg.release()
 		s.fsyncs.Add(1)
 		if err != nil {

@@ -334,6 +334,11 @@ type Store struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	// appendSince and flushSince are when the append holding mu and the
+	// commit-log sync in progress began (Unix ms), 0 when none runs: what
+	// Busy reports.
+	appendSince, flushSince atomic.Int64
 }
 
 // Open opens (creating if needed) the store at cfg.RootDir, recovers the

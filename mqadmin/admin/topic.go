@@ -110,6 +110,9 @@ type QueueStatus struct {
 	// MessageType is the topic's message.type on this broker (RocketMQ
 	// 5's attribute; "" when the broker's topic table could not be read).
 	MessageType string `json:"messageType"`
+	// ProduceQuota is the topic's produce quota on this broker
+	// (+produce.tps/+produce.bps, mqops attributes), "" for none.
+	ProduceQuota string `json:"produceQuota,omitempty"`
 }
 
 // TopicStatus returns every queue of a topic on every master of its route,
@@ -128,12 +131,17 @@ func (a *Admin) TopicStatus(topic string) ([]QueueStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	types := a.TopicMessageTypes(topic, rd)
+	configs := a.TopicConfigs(topic, rd)
+	quotas, _ := ProduceQuotas(configs)
 	var out []QueueStatus
 	for _, st := range stats {
 		for mq, o := range st.OffsetTable {
+			mt := ""
+			if tc := configs[mq.BrokerName]; tc != nil {
+				mt = tc.MessageType()
+			}
 			out = append(out, QueueStatus{BrokerName: mq.BrokerName, QueueID: mq.QueueID, MinOffset: o.MinOffset, MaxOffset: o.MaxOffset,
-				LastUpdateTimestamp: o.LastUpdateTimestamp, MessageType: types[mq.BrokerName]})
+				LastUpdateTimestamp: o.LastUpdateTimestamp, MessageType: mt, ProduceQuota: quotas[mq.BrokerName]})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -264,17 +272,57 @@ func (a *Admin) MessageTypes(t Target) (map[string]string, error) {
 // topic).
 func (a *Admin) TopicMessageTypes(topic string, rd *wire.TopicRouteData) map[string]string {
 	out := map[string]string{}
-	for _, b := range routeMasters(rd) {
-		w, err := a.BrokerTopicConfigs(b.Addr)
-		if err != nil {
-			out[b.Name] = ""
-			continue
-		}
-		if tc := w.TopicConfigTable[topic]; tc != nil {
-			out[b.Name] = tc.MessageType()
-		} else {
-			out[b.Name] = ""
+	for name, tc := range a.TopicConfigs(topic, rd) {
+		out[name] = ""
+		if tc != nil {
+			out[name] = tc.MessageType()
 		}
 	}
 	return out
+}
+
+// TopicConfigs maps each master of a route to the topic's config there
+// (nil where the broker does not answer or lacks the topic).
+func (a *Admin) TopicConfigs(topic string, rd *wire.TopicRouteData) map[string]*wire.TopicConfig {
+	out := map[string]*wire.TopicConfig{}
+	for _, b := range routeMasters(rd) {
+		out[b.Name] = nil
+		if w, err := a.BrokerTopicConfigs(b.Addr); err == nil {
+			out[b.Name] = w.TopicConfigTable[topic]
+		}
+	}
+	return out
+}
+
+// ProduceQuotas maps each master of a route to the topic's produce quota
+// there ("200 msg/s", "" for none or unknown), and sums them: quotas are
+// per broker, so a cluster accepts the sum over the masters with write
+// queues.
+func ProduceQuotas(configs map[string]*wire.TopicConfig) (per map[string]string, total string) {
+	per = map[string]string{}
+	var tps, bps int64
+	limitedT, limitedB, writers := 0, 0, 0
+	for name, tc := range configs {
+		per[name] = ""
+		if tc == nil || tc.WriteQueueNums == 0 {
+			continue
+		}
+		writers++
+		t, b := tc.ProduceQuota()
+		per[name] = wire.FormatProduceQuota(t, b)
+		if t > 0 {
+			tps, limitedT = tps+t, limitedT+1
+		}
+		if b > 0 {
+			bps, limitedB = bps+b, limitedB+1
+		}
+	}
+	// A master without a limit makes the cluster's unlimited.
+	if limitedT < writers {
+		tps = 0
+	}
+	if limitedB < writers {
+		bps = 0
+	}
+	return per, wire.FormatProduceQuota(tps, bps)
 }

@@ -88,12 +88,17 @@ type BrokerStatus struct {
 	PageCacheLock  int64    `json:"pageCacheLockMs"`
 	PutTPS         float64  `json:"putTps"`
 	PutFailed      int64    `json:"putFailed"` // sends the store refused since the broker started
-	GetTPS         float64  `json:"getTps"`
-	PutToday       int64    `json:"putToday"`
-	GetToday       int64    `json:"getToday"`
-	DispatchBehind int64    `json:"dispatchBehindBytes"`
-	FlushBehind    int64    `json:"flushBehindBytes"`
-	CommitLogMax   int64    `json:"commitLogMaxOffset"`
+	// FlowRejected counts the sends answered SYSTEM_BUSY by flow control
+	// since the broker started (runtime key flowRejectedTotal, every tag),
+	// QuotaRejected those a topic's produce quota refused.
+	FlowRejected   int64   `json:"flowRejected"`
+	QuotaRejected  int64   `json:"quotaRejected"`
+	GetTPS         float64 `json:"getTps"`
+	PutToday       int64   `json:"putToday"`
+	GetToday       int64   `json:"getToday"`
+	DispatchBehind int64   `json:"dispatchBehindBytes"`
+	FlushBehind    int64   `json:"flushBehindBytes"`
+	CommitLogMax   int64   `json:"commitLogMaxOffset"`
 	// Slaves lists the slaves registered under this master's name;
 	// SlaveLag is the largest gap (bytes) between this master's commit
 	// log and theirs.
@@ -207,6 +212,7 @@ func (st *BrokerStatus) fill(rt, cfg map[string]string, now time.Time) {
 	st.PullQueueWait, st.PageCacheLock = r.PullWaitMs, r.PageCacheMs
 	st.PutTPS, st.GetTPS = r.InTPS, r.OutTPS
 	st.PutFailed = num(rt, "putMessageFailedTimes")
+	st.FlowRejected, st.QuotaRejected = num(rt, "flowRejectedTotal"), num(rt, "quotaRejectedTotal")
 	st.PutToday, st.GetToday = r.InTotalToday, r.OutTotalToday
 	st.DispatchBehind = num(rt, "dispatchBehindBytes")
 	st.FlushBehind = num(rt, "remainHowManyDataToFlush")

@@ -84,6 +84,13 @@ func run() int {
 		return 1
 	}
 	defer sclose.Close()
+	// Logger RocketmqFlowControl: Java names it (LoggerName.FLOW_CONTROL_LOGGER_NAME) and never uses it.
+	flog, fclose, err := logging.Open(cfg.LogDir, "flowcontrol.log", slog.LevelInfo)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mqbroker:", err)
+		return 1
+	}
+	defer fclose.Close()
 	statsOut, err := logging.OpenWriter(cfg.LogDir, "stats.log")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mqbroker:", err)
@@ -103,7 +110,7 @@ func run() int {
 		}
 		defer aclSvc.Close()
 	}
-	opts := server.Options{Config: cfg, Log: blog, StoreLog: slogger, StatsOut: statsOut, AcceptDataLoss: *acceptLoss}
+	opts := server.Options{Config: cfg, Log: blog, StoreLog: slogger, StatsOut: statsOut, FlowLog: flog, AcceptDataLoss: *acceptLoss}
 	if aclSvc != nil {
 		opts.ACL = aclSvc.Gate
 	}

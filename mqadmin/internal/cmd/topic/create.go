@@ -42,7 +42,7 @@ func newCreateCmd(f *cmdutil.Factory) *cobra.Command {
 	fl.IntVarP(&o.Config.WriteQueueNums, "write-queues", "w", 8, "write queue count")
 	fl.IntVarP(&o.Config.Perm, "perm", "p", 6, "permission: 2 write, 4 read, 6 read-write")
 	fl.BoolVar(&o.Config.Order, "order", false, "ordered topic (with -c also written to the name servers' order config)")
-	fl.StringVarP(&o.Attributes, "attributes", "a", "", "RocketMQ 5 attribute changes: +message.type=NORMAL|FIFO|DELAY|TRANSACTION|MIXED, -message.type removes")
+	fl.StringVarP(&o.Attributes, "attributes", "a", "", "attribute changes: +message.type=NORMAL|FIFO|DELAY|TRANSACTION|MIXED (RocketMQ 5), +produce.tps=N, +produce.bps=N (mqops produce quota per broker, msgs/s and body bytes/s); -KEY removes")
 	_ = cmd.MarkFlagRequired("topic")
 	cmd.MarkFlagsMutuallyExclusive("queues", "read-queues")
 	cmd.MarkFlagsMutuallyExclusive("queues", "write-queues")

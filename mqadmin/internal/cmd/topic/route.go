@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mqops/mqops/mqadmin/admin"
 	"github.com/mqops/mqops/mqadmin/internal/cmdutil"
 	"github.com/mqops/mqops/wire"
 )
@@ -41,15 +42,20 @@ func RunRoute(f *cmdutil.Factory, o *RouteOptions) error {
 	if err != nil {
 		return err
 	}
+	configs := a.TopicConfigs(o.Topic, rd)
 	types := a.TopicMessageTypes(o.Topic, rd)
+	quotas, total := admin.ProduceQuotas(configs)
 	p := f.Printer()
 	if p.IsJSON() {
 		// The name server's TopicRouteData, plus each master's
-		// message.type (RocketMQ 5's topic attribute).
+		// message.type (RocketMQ 5's topic attribute) and produce quota
+		// (mqops attributes), and the cluster's total quota.
 		return p.JSON(struct {
 			*wire.TopicRouteData
-			MessageTypes map[string]string `json:"messageTypes"`
-		}{rd, types})
+			MessageTypes        map[string]string `json:"messageTypes"`
+			ProduceQuotas       map[string]string `json:"produceQuotas"`
+			ClusterProduceQuota string            `json:"clusterProduceQuota"`
+		}{rd, types, quotas, total})
 	}
 	qds := append([]wire.QueueData(nil), rd.QueueDatas...)
 	sort.Slice(qds, func(i, j int) bool { return qds[i].BrokerName < qds[j].BrokerName })
@@ -65,12 +71,16 @@ func RunRoute(f *cmdutil.Factory, o *RouteOptions) error {
 		reads += qd.ReadQueueNums
 		writes += qd.WriteQueueNums
 		rows = append(rows, []string{cluster, qd.BrokerName, addrs, strconv.Itoa(qd.ReadQueueNums), strconv.Itoa(qd.WriteQueueNums), strconv.Itoa(qd.Perm),
-			types[qd.BrokerName]})
+			types[qd.BrokerName], orDash(quotas[qd.BrokerName])})
 	}
-	if err := p.Table([]string{"#ClusterName", "#BrokerName", "#BrokerAddrs", "#ReadQueue", "#WriteQueue", "#Perm", "#MessageType"}, rows); err != nil {
+	if err := p.Table([]string{"#ClusterName", "#BrokerName", "#BrokerAddrs", "#ReadQueue", "#WriteQueue", "#Perm", "#MessageType", "#ProduceQuota"}, rows); err != nil {
 		return err
 	}
 	p.Printf("Total: %d brokers, %d read queues, %d write queues\n", len(qds), reads, writes)
+	if total != "" {
+		// Quotas hold per broker: the cluster accepts their sum.
+		p.Printf("Produce quota of the cluster: %s (the sum over the masters with write queues)\n", total)
+	}
 	return nil
 }
 

@@ -18,7 +18,7 @@ func newStatusCmd(f *cmdutil.Factory) *cobra.Command {
 	o := &StatusOptions{}
 	cmd := &cobra.Command{
 		Use:   "status -t TOPIC",
-		Short: "Show every queue's min and max offset, last update time and the topic's message.type",
+		Short: "Show every queue's min and max offset, last update time, the topic's message.type and produce quota",
 		Args:  cobra.NoArgs,
 		RunE:  func(*cobra.Command, []string) error { return RunStatus(f, o) },
 	}
@@ -43,9 +43,25 @@ func RunStatus(f *cmdutil.Factory, o *StatusOptions) error {
 		return p.JSON(qs)
 	}
 	rows := make([][]string, len(qs))
+	quota := false
 	for i, q := range qs {
 		rows[i] = []string{q.BrokerName, strconv.Itoa(q.QueueID), strconv.FormatInt(q.MinOffset, 10),
-			strconv.FormatInt(q.MaxOffset, 10), output.Time(q.LastUpdateTimestamp), q.MessageType}
+			strconv.FormatInt(q.MaxOffset, 10), output.Time(q.LastUpdateTimestamp), q.MessageType, orDash(q.ProduceQuota)}
+		quota = quota || q.ProduceQuota != ""
 	}
-	return p.Table([]string{"#Broker Name", "#QID", "#Min Offset", "#Max Offset", "#Last Updated", "#Message Type"}, rows)
+	header := []string{"#Broker Name", "#QID", "#Min Offset", "#Max Offset", "#Last Updated", "#Message Type", "#Produce Quota"}
+	if !quota { // the usual table when no quota is set
+		header = header[:len(header)-1]
+		for i := range rows {
+			rows[i] = rows[i][:len(rows[i])-1]
+		}
+	}
+	return p.Table(header, rows)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

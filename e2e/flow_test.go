@@ -1,0 +1,318 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"debug/buildinfo"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+)
+
+// procStatus reads the kB figures of /proc/<pid>/status.
+func procStatus(t *testing.T, pid int) map[string]int64 {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]int64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64); err == nil {
+			out[k] = n << 10
+		}
+	}
+	return out
+}
+
+// raceBuilt reports whether the daemons under test carry the race
+// detector, whose shadow memory multiplies a process's footprint.
+func raceBuilt(t *testing.T) bool {
+	bi, err := buildinfo.ReadFile(filepath.Join(binDir, "mqbroker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" && s.Value == "true" {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSendSaturationShedsLoad (§B.7.3 of the design): 64 goroutines flood
+// a broker with a small send budget through v2.1.2's SendAsync (64 KiB
+// bodies, 20 000 messages, SYNC_FLUSH so that stored sends wait for their
+// group commit and stay in flight). Every callback gets SEND_OK or
+// CODE: 2; the broker counts refusals (else the load did not saturate
+// it and the test proves nothing); its memory stays bounded; afterwards a
+// SendSync succeeds.
+//
+// The bound is on VmHWM, which also counts the commit log's mapped pages
+// (RssFile, logged with the sampled anonymous peak to tell the two apart).
+func TestSendSaturationShedsLoad(t *testing.T) {
+	const budget = 4 << 20
+	c := startCluster(t, "flushDiskType=SYNC_FLUSH", "sendThreadPoolQueueCapacity=32",
+		fmt.Sprintf("sendInflightMaxBytes=%d", budget), "sendInflightPerConnection=64")
+	pid := c.broker.cmd.Process.Pid
+	cli(t, c.ns.addr, "updateTopic", "-b", c.broker.addr, "-t", "FloodTopic")
+	p := newProducer(t, c.ns.addr, producer.WithSendMsgTimeout(10*time.Second))
+	if _, err := p.SendSync(context.Background(), primitive.NewMessage("FloodTopic", []byte("warm-up"))); err != nil {
+		t.Fatalf("warm-up send: %v", err)
+	}
+	base := procStatus(t, pid)
+
+	var peakAnon atomic.Int64
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if st := procStatus(t, pid); st["RssAnon"] > peakAnon.Load() {
+				peakAnon.Store(st["RssAnon"])
+			}
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+
+	const total, workers = 20000, 64
+	body := make([]byte, 64<<10)
+	var ok, busy, next atomic.Int64
+	var mu sync.Mutex
+	var others []string
+	var wg, callbacks sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= total {
+				callbacks.Add(1)
+				var once sync.Once // v2.1.2 may call back twice on a transport error
+				err := p.SendAsync(context.Background(), func(_ context.Context, r *primitive.SendResult, err error) {
+					once.Do(func() {
+						defer callbacks.Done()
+						switch {
+						case err == nil && r != nil && r.Status == primitive.SendOK:
+							ok.Add(1)
+						case err != nil && strings.Contains(err.Error(), "CODE: 2,"):
+							busy.Add(1)
+						default:
+							mu.Lock()
+							others = append(others, fmt.Sprintf("result %v, error %v", r, err))
+							mu.Unlock()
+						}
+					})
+				}, primitive.NewMessage("FloodTopic", body))
+				if err != nil {
+					once.Do(callbacks.Done)
+					mu.Lock()
+					others = append(others, "SendAsync: "+err.Error())
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	waitCallbacks := make(chan struct{})
+	go func() { callbacks.Wait(); close(waitCallbacks) }()
+	select {
+	case <-waitCallbacks:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("callbacks missing after 2 min: %d OK, %d busy", ok.Load(), busy.Load())
+	}
+	close(stopSampling)
+	<-sampled
+	end := procStatus(t, pid)
+
+	st := brokerStatus(t, c.ns.addr, c.broker.addr)
+	t.Logf("%d SEND_OK, %d CODE: 2, %d other; broker flowRejectedTotal %s (OVERLOAD %s, TIMEOUT_CLEAN_QUEUE %s, REJECTREQUEST %s, PCBUSY_CLEAN_QUEUE %s)",
+		ok.Load(), busy.Load(), len(others), st["flowRejectedTotal"], st["flowRejected_OVERLOAD"], st["flowRejected_TIMEOUT_CLEAN_QUEUE"],
+		st["flowRejected_REJECTREQUEST"], st["flowRejected_PCBUSY_CLEAN_QUEUE"])
+	t.Logf("broker memory: RssAnon %d MiB before, peak %d MiB sampled; VmHWM %d MiB (RssFile %d MiB: mapped commit log)",
+		base["RssAnon"]>>20, peakAnon.Load()>>20, end["VmHWM"]>>20, end["RssFile"]>>20)
+	if len(others) > 0 {
+		t.Errorf("%d callbacks neither SEND_OK nor CODE: 2, e.g. %s", len(others), others[0])
+	}
+	if rejected, _ := strconv.ParseInt(st["flowRejectedTotal"], 10, 64); rejected == 0 || busy.Load() == 0 {
+		t.Fatalf("inconclusive: the flood did not saturate the send budget (broker refusals %q, client CODE: 2 %d)", st["flowRejectedTotal"], busy.Load())
+	}
+	limit := int64(budget + 64<<20)
+	if raceBuilt(t) {
+		// The race detector's shadow memory is a multiple of the heap
+		// (measured: 65 MiB anonymous at rest, VmHWM 99 MiB after the flood).
+		limit = base["VmRSS"] + 2*limit
+	}
+	if hwm := end["VmHWM"]; hwm > limit {
+		t.Errorf("broker peak RSS (VmHWM) %d MiB, over the bound of %d MiB (budget + 64 MiB)", hwm>>20, limit>>20)
+	}
+	if _, err := p.SendSync(context.Background(), primitive.NewMessage("FloodTopic", []byte("after the flood"))); err != nil {
+		t.Fatalf("SendSync after the flood: %v", err)
+	}
+	logPath := filepath.Join(string(c.dir), "logs", "flowcontrol.log")
+	data, err := os.ReadFile(logPath)
+	if err != nil || !strings.Contains(string(data), "[FLOW] [") || !strings.Contains(string(data), "code=2") {
+		t.Errorf("%s: %v\n%s", logPath, err, data)
+	} else {
+		first, _, _ := strings.Cut(string(data), "\n")
+		t.Logf("flowcontrol.log: %d lines for %d refusals, the first: %s", strings.Count(string(data), "\n"), busy.Load(), first)
+	}
+}
+
+// sendLoop sends SendSync to topic from p until stop, counting answers.
+type sendCounts struct {
+	ok, quota atomic.Int64
+	mu        sync.Mutex
+	others    []string
+}
+
+func sendLoop(p interface {
+	SendSync(context.Context, ...*primitive.Message) (*primitive.SendResult, error)
+}, topic string, until time.Time, n *sendCounts) {
+	for time.Now().Before(until) {
+		r, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte("quota")))
+		switch {
+		case err == nil && r.Status == primitive.SendOK:
+			n.ok.Add(1)
+		case err != nil && strings.Contains(err.Error(), "CODE: 2,") && strings.Contains(err.Error(), "[TOPIC_QUOTA]"):
+			n.quota.Add(1)
+		default:
+			n.mu.Lock()
+			n.others = append(n.others, fmt.Sprintf("%s: result %v, error %v", topic, r, err))
+			n.mu.Unlock()
+		}
+	}
+}
+
+// TestTopicProduceQuota (§B.7.4): +produce.tps=200 on TopicQ. Eight sync
+// producers hammer it, four more an unlimited topic, for about 3 s. The
+// messages TopicQ accepted stay under the quota's upper bound (one second
+// of burst plus the rate over the elapsed time, 10 % slack, and one
+// in-flight send per producer); at least one send was delayed or refused
+// [TOPIC_QUOTA]; the other topic never saw code 2. mqadmin shows the
+// quota.
+func TestTopicProduceQuota(t *testing.T) {
+	c := startCluster(t)
+	cli(t, c.ns.addr, "updateTopic", "-b", c.broker.addr, "-t", "TopicQ", "-a", "+produce.tps=200")
+	cli(t, c.ns.addr, "updateTopic", "-b", c.broker.addr, "-t", "TopicF")
+	if out := cli(t, c.ns.addr, "topic", "status", "-t", "TopicQ"); !strings.Contains(out, "200 msg/s") {
+		t.Errorf("topic status does not show the quota:\n%s", out)
+	}
+	var route struct {
+		ProduceQuotas       map[string]string `json:"produceQuotas"`
+		ClusterProduceQuota string            `json:"clusterProduceQuota"`
+	}
+	cliJSON(t, c.ns.addr, &route, "topic", "route", "-t", "TopicQ")
+	if route.ClusterProduceQuota != "200 msg/s" {
+		t.Errorf("topic route: %+v", route)
+	}
+
+	var q, f sendCounts
+	var wg sync.WaitGroup
+	prods := map[string]int{"TopicQ": 8, "TopicF": 4}
+	ps := map[string][]interface {
+		SendSync(context.Context, ...*primitive.Message) (*primitive.SendResult, error)
+	}{}
+	for topic, n := range prods {
+		for range n {
+			p := newProducer(t, c.ns.addr, producer.WithRetry(0))
+			// Route and connection before the clock starts.
+			if _, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte("warm-up"))); err != nil && topic == "TopicF" {
+				t.Fatalf("warm-up: %v", err)
+			}
+			ps[topic] = append(ps[topic], p)
+		}
+	}
+	before := brokerStatus(t, c.ns.addr, c.broker.addr)
+	start := time.Now()
+	until := start.Add(3 * time.Second)
+	for topic, list := range ps {
+		counts := &q
+		if topic == "TopicF" {
+			counts = &f
+		}
+		for _, p := range list {
+			wg.Add(1)
+			go func() { defer wg.Done(); sendLoop(p, topic, until, counts) }()
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	after := brokerStatus(t, c.ns.addr, c.broker.addr)
+	delta := func(k string) int64 {
+		a, _ := strconv.ParseInt(after[k], 10, 64)
+		b, _ := strconv.ParseInt(before[k], 10, 64)
+		return a - b
+	}
+	bound := 200 + 200*elapsed*1.1 + 16
+	t.Logf("TopicQ: %d accepted, %d [TOPIC_QUOTA] in %.2fs (bound %.0f); TopicF: %d accepted; broker: %d delayed (%d ms in all), %d refused",
+		q.ok.Load(), q.quota.Load(), elapsed, bound, f.ok.Load(), delta("quotaThrottledTotal_TopicQ"), delta("quotaDelayMsSum_TopicQ"), delta("quotaRejectedTotal_TopicQ"))
+	if float64(q.ok.Load()) > bound {
+		t.Errorf("TopicQ accepted %d messages in %.2fs, over the quota's bound %.0f", q.ok.Load(), elapsed, bound)
+	}
+	if delta("quotaThrottledTotal_TopicQ")+q.quota.Load() == 0 {
+		t.Errorf("no send to TopicQ was delayed or refused")
+	}
+	for _, list := range [][]string{q.others, f.others} {
+		if len(list) > 0 {
+			t.Errorf("%d unexpected answers, e.g. %s", len(list), list[0])
+		}
+	}
+	if f.ok.Load() == 0 {
+		t.Errorf("TopicF accepted nothing")
+	}
+}
+
+// TestTopicProduceQuotaUpdate: a quota is refused past its longest delay
+// with [TOPIC_QUOTA]; raising it with mqadmin updateTopic takes effect at
+// once, without a restart, and survives one.
+func TestTopicProduceQuotaUpdate(t *testing.T) {
+	c := startCluster(t)
+	cli(t, c.ns.addr, "updateTopic", "-b", c.broker.addr, "-t", "TopicR", "-a", "+produce.tps=1")
+	p := newProducer(t, c.ns.addr, producer.WithRetry(0))
+	// One token a second, and a second send would wait 1 s, beyond
+	// topicQuotaMaxDelayMills (500): refused at once.
+	var refusal error
+	for i := 0; i < 20 && refusal == nil; i++ {
+		if _, err := p.SendSync(context.Background(), primitive.NewMessage("TopicR", []byte("slow"))); err != nil {
+			refusal = err
+		}
+	}
+	if refusal == nil || !strings.Contains(refusal.Error(), "CODE: 2,") ||
+		!strings.Contains(refusal.Error(), "[TOPIC_QUOTA]topic TopicR exceeds produce quota on broker-a (1 msg/s), start flow control for a while") {
+		t.Fatalf("want a [TOPIC_QUOTA] refusal, got %v", refusal)
+	}
+	cli(t, c.ns.addr, "updateTopic", "-b", c.broker.addr, "-t", "TopicR", "-a", "+produce.tps=100000")
+	for i := range 50 {
+		if _, err := p.SendSync(context.Background(), primitive.NewMessage("TopicR", []byte("fast"))); err != nil {
+			t.Fatalf("send %d after raising the quota: %v", i, err)
+		}
+	}
+	c.broker.stop()
+	c.broker = restartBroker(t, c)
+	var route struct {
+		ProduceQuotas map[string]string `json:"produceQuotas"`
+	}
+	cliJSON(t, c.ns.addr, &route, "topic", "route", "-t", "TopicR")
+	if route.ProduceQuotas["broker-a"] != "100000 msg/s" {
+		t.Errorf("after a restart: %+v", route)
+	}
+}
