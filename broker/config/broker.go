@@ -170,6 +170,8 @@ type Broker struct {
 	EnableHTTPGateway bool
 	HTTPGatewayPort   int // httpGatewayPort; 0 binds any free port
 
+	Conn ConnLimits // limits of the remoting port
+
 	kept
 }
 
@@ -300,7 +302,7 @@ func defaultBroker() *Broker {
 }
 
 func (b *Broker) keys() []key {
-	return []key{
+	return append([]key{
 		str("brokerClusterName", &b.BrokerClusterName, nonEmpty),
 		str("brokerName", &b.BrokerName, nonEmpty),
 		integer("brokerId", &b.BrokerID, javaLong, atLeast(-1)), // -1: controller mode assigns it
@@ -392,7 +394,7 @@ func (b *Broker) keys() []key {
 		str("tlsCertPath", &b.TLSCertPath, nil),
 		str("tlsKeyPath", &b.TLSKeyPath, nil),
 		str("tlsServerMode", &b.TLSServerMode, oneOf("disabled", "permissive", "enforcing")),
-	}
+	}, b.Conn.keys()...)
 }
 
 func (b *Broker) schema() schema { return brokerSchema }

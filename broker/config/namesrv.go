@@ -25,6 +25,7 @@ type Namesrv struct {
 	// process, configured by the controller keys of the same file.
 	EnableControllerInNamesrv bool
 	Controller                ControllerSettings
+	Conn                      ConnLimits
 
 	kept
 }
@@ -91,7 +92,7 @@ func (n *Namesrv) keys() []key {
 		integer("brokerChannelExpiredTime", &n.BrokerChannelExpiredTime, javaLong, positive),
 		str("logDir", &n.LogDir, nonEmpty),
 		boolean("enableControllerInNamesrv", &n.EnableControllerInNamesrv),
-	}, n.Controller.keys()...)
+	}, append(n.Controller.keys(), n.Conn.keys()...)...)
 }
 
 func (n *Namesrv) schema() schema { return namesrvSchema }

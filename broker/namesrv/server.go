@@ -33,6 +33,7 @@ type Options struct {
 	ScanInterval       time.Duration // how often expired brokers are looked for
 	BrokerExpiry       time.Duration // a broker silent this long is removed
 	Logger             *slog.Logger  // default slog.Default()
+	Limits             remoting.Limits
 }
 
 // Server is a running name server.
@@ -100,6 +101,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("namesrv: %w", err)
 	}
+	rs.SetLimits(s.opts.Limits)
 	s.rs = rs
 	s.wg.Add(2)
 	go func() {

@@ -158,6 +158,7 @@ func New(o Options) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.srv.SetLimits(cfg.Conn.Remoting())
 	port := b.srv.Addr().(*net.TCPAddr).Port
 	b.addr = net.JoinHostPort(cfg.BrokerIP1, strconv.Itoa(port))
 	ip := net.ParseIP(cfg.BrokerIP1).To4()

@@ -51,6 +51,7 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		ScanInterval:       time.Duration(cfg.ScanNotActiveBrokerInterval) * time.Millisecond,
 		BrokerExpiry:       time.Duration(cfg.BrokerChannelExpiredTime) * time.Millisecond,
 		Logger:             d.Log,
+		Limits:             cfg.Conn.Remoting(),
 	})
 	if err == nil {
 		err = srv.Start()
