@@ -206,10 +206,10 @@ func (c *Conn) Send(cmd *wire.Command) error {
 	return c.queued()
 }
 
-func (c *Conn) pendingOut() int {
+func (c *Conn) pendingOut() (n int, congested bool) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return len(c.out)
+	return len(c.out), c.congested
 }
 
 // SendFrame queues an already encoded frame (built with wire.AppendFrame).
@@ -396,16 +396,19 @@ func (c *Conn) readLoop() {
 		return true
 	}
 	for {
+		// A congested connection hands its output to the writer and is
+		// not read until that drains; the read loop must not block in a
+		// write of its own meanwhile.
+		if stalled, ok := c.waitDrained(); !ok {
+			return
+		} else if stalled {
+			busy = false
+		}
 		if !endBurst(4) {
 			return
 		}
 		if r.Buffered() < 4 {
 			big = nil
-		}
-		if stalled, ok := c.waitDrained(); !ok {
-			return
-		} else if stalled {
-			busy = false
 		}
 		if c.idle > 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.idle))
@@ -461,7 +464,7 @@ func (c *Conn) readLoop() {
 			return
 		}
 		// A long burst must not hold back too much output.
-		if c.pendingOut() > writeBurstMax {
+		if queued, congested := c.pendingOut(); queued > writeBurstMax && !congested {
 			busy = false
 			if !c.flush(true) {
 				return
@@ -556,6 +559,8 @@ func (c *Conn) waitDrained() (stalled, ok bool) {
 // readFrame reads the n bytes of a frame into buf's storage. Beyond the
 // buffer it has, it allocates as the bytes arrive instead of trusting the
 // length prefix: a peer announcing 16 MiB and sending little costs little.
+// It grows fourfold, so that the buffers it outgrows (garbage until the
+// next collection) add up to a third of the frame, not all of it.
 func readFrame(r io.Reader, buf []byte, n int) ([]byte, error) {
 	if cap(buf) >= n {
 		buf = buf[:n]
@@ -565,7 +570,7 @@ func readFrame(r io.Reader, buf []byte, n int) ([]byte, error) {
 	buf = buf[:0]
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, min(n-len(buf), max(len(buf), readBufSize)))
+			buf = slices.Grow(buf, min(n-len(buf), max(3*len(buf), readBufSize)))
 		}
 		m, err := r.Read(buf[len(buf):min(n, cap(buf))])
 		buf = buf[:len(buf)+m]

@@ -558,14 +558,19 @@ func (b *Broker) goSafe(what string, c *remoting.Conn, req *wire.Command, fn fun
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		defer func() {
-			if p := recover(); p != nil {
-				b.log.Error("[PANIC] recovered", "in", what, "panic", p, "stack", string(debug.Stack()))
-				c.ReplyCode(req, wire.SystemError, fmt.Sprintf("internal error: %v", p))
-			}
-		}()
-		fn()
+		b.serveSafe(what, c, req, fn)
 	}()
+}
+
+// serveSafe runs fn, answering req SYSTEM_ERROR if it panics.
+func (b *Broker) serveSafe(what string, c *remoting.Conn, req *wire.Command, fn func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			b.log.Error("[PANIC] recovered", "in", what, "panic", p, "stack", string(debug.Stack()))
+			c.ReplyCode(req, wire.SystemError, fmt.Sprintf("internal error: %v", p))
+		}
+	}()
+	fn()
 }
 
 // replyBody answers SUCCESS with a body.

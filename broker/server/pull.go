@@ -508,11 +508,40 @@ func (p *pullHolds) wake(k queueKey, ready func(*heldPull) bool) {
 	}
 	p.mu.Unlock()
 	p.count.Add(-int64(len(run)))
-	for _, hp := range run {
-		if isClosed(hp.conn) {
-			continue // nobody is waiting for this answer any more
+	// One goroutine per connection answers its pulls in turn: a peer that
+	// stops reading gets at most one answer past its high-water mark, and
+	// its other pulls go back to being held.
+	for len(run) > 0 {
+		c := run[0].conn
+		var mine []*heldPull
+		rest := run[:0]
+		for _, hp := range run {
+			switch {
+			case hp.conn != c:
+				rest = append(rest, hp)
+			case !isClosed(c): // else nobody is waiting for this answer any more
+				mine = append(mine, hp)
+			}
 		}
-		p.b.goSafe("pull re-execution", hp.conn, hp.req, func() { p.b.handlePull(hp.conn, hp.req, false) })
+		run = rest
+		if len(mine) > 0 {
+			p.b.goSafe("pull re-execution", c, mine[0].req, func() { p.answer(k, c, mine) })
+		}
+	}
+}
+
+// answer re-executes held pulls of one connection, holding again those
+// its congestion leaves unanswered.
+func (p *pullHolds) answer(k queueKey, c *remoting.Conn, hps []*heldPull) {
+	for i, hp := range hps {
+		if c.Congested() {
+			p.mu.Lock()
+			p.held[k] = append(p.held[k], hps[i:]...)
+			p.mu.Unlock()
+			p.count.Add(int64(len(hps) - i))
+			return
+		}
+		p.b.serveSafe("pull re-execution", c, hp.req, func() { p.b.handlePull(c, hp.req, false) })
 	}
 }
 
