@@ -458,8 +458,9 @@ func TestHostileIdleConnections(t *testing.T) {
 	}
 }
 
-// TestNonReadingPeer (acl.md's flow-control test 5): raw clients park 1000
-// long-polled pulls each and never read again; messages then wake them
+// TestNonReadingPeer (the issue's "a peer that never reads does not grow
+// the broker's memory"): raw clients park 4000 long-polled pulls each and
+// never read again; messages then wake them
 // all. Each connection stops getting answers at its high-water mark, its
 // other pulls stay held, the broker's RSS grows by less than 128 MiB
 // (four connections' 8 MiB marks plus headroom; before, each could queue
@@ -471,7 +472,7 @@ func TestNonReadingPeer(t *testing.T) {
 	good := startWellBehaved(t, c, "Good")
 	base := statusBytes(t, c.broker, "VmHWM")
 
-	const conns, pulls = 4, 1000
+	const conns, pulls = 4, 4000
 	var peers []net.Conn
 	for i := 0; i < conns; i++ {
 		nc, err := dialFrom("127.0.0.2", c.broker.addr)
@@ -496,13 +497,16 @@ func TestNonReadingPeer(t *testing.T) {
 		}
 		peers = append(peers, nc) // never read again
 	}
-	// 32 messages of 8 KiB: every pull's answer is 256 KiB.
+	// A batch of 32 messages of 8 KiB: every pull's answer is up to
+	// 256 KiB, at least 8 KiB, far more than the mark for 4000 pulls.
 	p := newProducer(t, c.ns.addr)
-	body := strings.Repeat("s", 8<<10)
+	body := []byte(strings.Repeat("s", 8<<10))
+	var batch []*primitive.Message
 	for i := 0; i < 32; i++ {
-		if _, err := p.SendSync(context.Background(), primitive.NewMessage("Stall", []byte(body))); err != nil {
-			t.Fatal(err)
-		}
+		batch = append(batch, primitive.NewMessage("Stall", body))
+	}
+	if _, err := p.SendSync(context.Background(), batch...); err != nil {
+		t.Fatal(err)
 	}
 	waitFor(t, 60*time.Second, "every non-reading connection to stall", func() bool {
 		return infoInt(t, runtimeInfo(t, good.cl, c.broker.addr), "connectionStalled") == conns
@@ -531,4 +535,68 @@ func TestNonReadingPeer(t *testing.T) {
 		t.Errorf("connectionStalledTotal %d, want at least %d", n, conns)
 	}
 	good.finish(t, 10)
+}
+
+// TestNonReadingPeerPipelinedPulls: a raw client sends 10 000 pulls on a
+// topic with data and never reads. The broker stops reading it (its read
+// loop is stuck writing answers nobody takes), its RSS grows by less than
+// 64 MiB, the well-behaved client is served throughout, and the write
+// timeout closes the connection.
+func TestNonReadingPeerPipelinedPulls(t *testing.T) {
+	c := startCluster(t)
+	createTopic(t, c, "Data", 1)
+	p := newProducer(t, c.ns.addr)
+	body := []byte(strings.Repeat("d", 8<<10))
+	var batch []*primitive.Message
+	for i := 0; i < 32; i++ {
+		batch = append(batch, primitive.NewMessage("Data", body))
+	}
+	if _, err := p.SendSync(context.Background(), batch...); err != nil {
+		t.Fatal(err)
+	}
+	good := startWellBehaved(t, c, "Good")
+	base := statusBytes(t, c.broker, "VmHWM")
+
+	nc, err := dialFrom("127.0.0.2", c.broker.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	if err := nc.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for j := 0; j < 10000; j++ {
+		out = wire.AppendFrame(out, heldPullRequest("Data", int32(j+1), 0, nil))
+	}
+	// The peer keeps sending pulls: once the kernel buffers are full its
+	// writes block, and they fail when the broker closes the connection.
+	_ = nc.SetWriteDeadline(time.Now().Add(3 * time.Minute))
+	writeErr := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := nc.Write(out); err != nil {
+				writeErr <- err
+				return
+			}
+		}
+	}()
+	before := good.rounds.Load()
+	waitFor(t, 60*time.Second, "the well-behaved client to go on", func() bool { return good.rounds.Load() >= before+10 || good.failed() })
+	var ne net.Error
+	select {
+	case err := <-writeErr:
+		if err == nil || errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("writing pulls to a broker that stopped reading: %v, want the broker to close the connection", err)
+		}
+	case <-time.After(4 * time.Minute):
+		t.Fatal("the write never ended")
+	}
+	peak := statusBytes(t, c.broker, "VmHWM")
+	good.finish(t, 10)
+	grew := peak - base
+	t.Logf("a peer that sent 10000 pulls and never read: peak RSS %d MiB -> %d MiB (+%d MiB)", base/mib, peak/mib, grew/mib)
+	if grew > 64*mib {
+		t.Errorf("peak RSS grew by %d MiB, bound 64 MiB", grew/mib)
+	}
 }
