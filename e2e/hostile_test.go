@@ -462,10 +462,11 @@ func TestHostileIdleConnections(t *testing.T) {
 // the broker's memory"): raw clients park 4000 long-polled pulls each and
 // never read again; messages then wake them
 // all. Each connection stops getting answers at its high-water mark, its
-// other pulls stay held, the broker's RSS grows by less than 128 MiB
-// (four connections' 8 MiB marks plus headroom; before, each could queue
-// 64 MiB before being dropped), the well-behaved client is served
-// throughout, and the stuck connections are closed by the write timeout.
+// other pulls stay held, the broker's peak RSS grows by less than 192 MiB
+// (four connections' 8 MiB marks, the buffers outgrown on the way there
+// and the garbage collector's headroom; before: +1031 MiB), the
+// well-behaved client is served throughout, and the stuck connections
+// are closed by the write timeout.
 func TestNonReadingPeer(t *testing.T) {
 	c := startCluster(t)
 	createTopic(t, c, "Stall", 1)
@@ -516,8 +517,8 @@ func TestNonReadingPeer(t *testing.T) {
 	peak := statusBytes(t, c.broker, "VmHWM")
 	grew := peak - base
 	t.Logf("%d peers with %d held pulls each that stopped reading: peak RSS %d MiB -> %d MiB (+%d MiB)", conns, pulls, base/mib, peak/mib, grew/mib)
-	if grew > 128*mib {
-		t.Errorf("peak RSS grew by %d MiB, bound 128 MiB", grew/mib)
+	if grew > 192*mib {
+		t.Errorf("peak RSS grew by %d MiB, bound 192 MiB", grew/mib)
 	}
 	// The last resort: the write timeout closes them.
 	waitFor(t, 2*time.Minute, "the stuck connections to be closed", func() bool {
