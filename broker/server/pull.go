@@ -507,26 +507,27 @@ func (p *pullHolds) wake(k queueKey, ready func(*heldPull) bool) {
 		p.held[k] = keep
 	}
 	p.mu.Unlock()
+	if len(run) == 0 {
+		return
+	}
 	p.count.Add(-int64(len(run)))
 	// One goroutine per connection answers its pulls in turn: a peer that
 	// stops reading gets at most one answer past its high-water mark, and
 	// its other pulls go back to being held.
-	for len(run) > 0 {
-		c := run[0].conn
-		var mine []*heldPull
-		rest := run[:0]
-		for _, hp := range run {
-			switch {
-			case hp.conn != c:
-				rest = append(rest, hp)
-			case !isClosed(c): // else nobody is waiting for this answer any more
-				mine = append(mine, hp)
-			}
+	var conns []*remoting.Conn
+	byConn := map[*remoting.Conn][]*heldPull{}
+	for _, hp := range run {
+		if isClosed(hp.conn) {
+			continue // nobody is waiting for this answer any more
 		}
-		run = rest
-		if len(mine) > 0 {
-			p.b.goSafe("pull re-execution", c, mine[0].req, func() { p.answer(k, c, mine) })
+		if _, ok := byConn[hp.conn]; !ok {
+			conns = append(conns, hp.conn)
 		}
+		byConn[hp.conn] = append(byConn[hp.conn], hp)
+	}
+	for _, c := range conns {
+		mine := byConn[c]
+		p.b.goSafe("pull re-execution", c, mine[0].req, func() { p.answer(k, c, mine) })
 	}
 }
 
