@@ -601,3 +601,44 @@ func TestNonReadingPeerPipelinedPulls(t *testing.T) {
 		t.Errorf("peak RSS grew by %d MiB, bound 64 MiB", grew/mib)
 	}
 }
+
+// TestNamesrvConnectionLimit: the name server takes the same limits: with
+// maxConnectionsPerAddress=2 a third connection from one address is closed
+// at once while another address is still served.
+func TestNamesrvConnectionLimit(t *testing.T) {
+	ns := startNamesrv(t, "maxConnectionsPerAddress=2")
+	ask := func(nc net.Conn) error {
+		req := wire.NewRequest(wire.GetAllTopicListFromNamesrv, nil, nil)
+		req.Opaque = 1
+		if _, err := nc.Write(wire.AppendFrame(nil, req)); err != nil {
+			return err
+		}
+		_ = nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_, err := readFrameFrom(bufio.NewReader(nc))
+		return err
+	}
+	for i := 0; i < 3; i++ {
+		nc, err := dialFrom("127.0.0.2", ns.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		err = ask(nc)
+		var ne net.Error
+		switch {
+		case i < 2 && err != nil:
+			t.Fatalf("connection %d: %v", i, err)
+		case i == 2 && (err == nil || errors.As(err, &ne) && ne.Timeout()):
+			t.Fatalf("third connection from one address: %v, want it closed", err)
+		}
+	}
+	nc, err := dialFrom("127.0.0.3", ns.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := ask(nc); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	waitFor(t, 30*time.Second, "the refusal in the log", func() bool { return strings.Contains(ns.out.String(), "[CONN_REFUSED]") })
+}
