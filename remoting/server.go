@@ -53,9 +53,6 @@ func (s *Server) SetLimits(l Limits) {
 	s.adm = admission{limits: l, nofile: openFileLimit(), perAddr: make(map[netip.Addr]int), budget: newFrameBudget(l.FrameBudget)}
 }
 
-// Limits returns the limits in force, defaults filled in.
-func (s *Server) Limits() Limits { return s.adm.limits }
-
 // Stats returns the server's connection counters.
 func (s *Server) Stats() ServerStats {
 	s.mu.Lock()
@@ -73,6 +70,10 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Serve accepts connections until Close. onAccept, if set, runs for every
 // new connection before its first request is read.
 func (s *Server) Serve(onAccept func(*Conn)) error {
+	l := s.adm.limits
+	s.log.Info("[CONN_LIMITS] remoting connection limits", "addr", s.Addr().String(), "maxConnections", l.MaxConns,
+		"maxConnectionsPerAddress", l.MaxConnsPerAddr, "connectionFdReserve", l.FDReserve, "frameMemoryBudget", l.FrameBudget,
+		"outputHighWaterMark", l.HighWater, "outputLowWaterMark", l.LowWater)
 	var backoff time.Duration
 	for {
 		nc, err := s.ln.Accept()
