@@ -407,7 +407,9 @@ func (c *Conn) readLoop() {
 		if !endBurst(4) {
 			return
 		}
-		if r.Buffered() < 4 {
+		if r.Buffered() < 4 && big != nil {
+			idle := big
+			bigFrames.Put(&idle)
 			big = nil
 		}
 		if c.idle > 0 {
@@ -428,13 +430,20 @@ func (c *Conn) readLoop() {
 			return
 		}
 		var frame []byte
+		var charge int64
 		inPlace := n <= r.Size()
 		if inPlace {
 			if frame, err = r.Peek(n); errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
 		} else {
-			if !c.reserve(int64(n)) {
+			if big == nil {
+				big = pooledFrame(n)
+			}
+			// The budget covers the memory the frame pins: a recycled
+			// buffer larger than the frame counts whole.
+			charge = int64(max(n, cap(big)))
+			if !c.reserve(charge) {
 				return
 			}
 			big, err = readFrame(r, big, n)
@@ -443,7 +452,7 @@ func (c *Conn) readLoop() {
 		if err != nil {
 			c.log.Warn("truncated frame, closing connection", "remote", c.RemoteAddr().String(), "err", err)
 			if !inPlace {
-				c.unreserve(int64(n))
+				c.unreserve(charge)
 			}
 			return
 		}
@@ -454,7 +463,7 @@ func (c *Conn) readLoop() {
 		if inPlace {
 			_, _ = r.Discard(n)
 		} else {
-			c.unreserve(int64(n))
+			c.unreserve(charge)
 			if cap(big) > keepFrameBuf {
 				big = nil
 			}
@@ -471,6 +480,24 @@ func (c *Conn) readLoop() {
 			}
 		}
 	}
+}
+
+// bigFrames recycles the buffers of frames between the read buffer's size
+// and keepFrameBuf that connections give up when their peer pauses, so a
+// synchronous producer of large messages does not allocate one per send.
+var bigFrames sync.Pool // of *[]byte
+
+// pooledFrame returns a recycled buffer that holds n bytes, or nil.
+func pooledFrame(n int) []byte {
+	p, _ := bigFrames.Get().(*[]byte)
+	if p == nil {
+		return nil
+	}
+	if cap(*p) < n {
+		bigFrames.Put(p)
+		return nil
+	}
+	return (*p)[:0]
 }
 
 // dispatch hands a decoded frame to its waiting caller or the handler.
