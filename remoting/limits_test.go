@@ -265,7 +265,9 @@ func TestLargeFramesRecycled(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	alloc := after.TotalAlloc - before.TotalAlloc
 	t.Logf("%d frames of %d bytes: %d bytes allocated", frames, len(frame), alloc)
-	if alloc > frames*uint64(len(frame))/4 {
+	// Half: the race detector makes sync.Pool drop a quarter of what it
+	// is given; without recycling every frame allocates its size or more.
+	if alloc > frames*uint64(len(frame))/2 {
 		t.Fatalf("%d synchronous 200 KiB frames allocated %d bytes", frames, alloc)
 	}
 }
