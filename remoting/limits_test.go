@@ -265,9 +265,10 @@ func TestLargeFramesRecycled(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	alloc := after.TotalAlloc - before.TotalAlloc
 	t.Logf("%d frames of %d bytes: %d bytes allocated", frames, len(frame), alloc)
-	// Half: the race detector makes sync.Pool drop a quarter of what it
-	// is given; without recycling every frame allocates its size or more.
-	if alloc > frames*uint64(len(frame))/2 {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop buffers at random")
+	}
+	if alloc > frames*uint64(len(frame))/4 {
 		t.Fatalf("%d synchronous 200 KiB frames allocated %d bytes", frames, alloc)
 	}
 }
