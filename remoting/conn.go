@@ -66,12 +66,25 @@ type Conn struct {
 	writeTimeout time.Duration
 	maxPending   int
 
-	wmu      sync.Mutex // guards out, closed, readBusy, pending
+	// Server limits (nil and 0 on dialled connections): the budget large
+	// frames are read from, the output water marks, and the server's
+	// counters of stalled connections.
+	budget    *frameBudget
+	high, low int
+	adm       *admission
+
+	wmu      sync.Mutex // guards out, inflight, closed, readBusy, congested, pending
 	out      []byte
+	inflight int // bytes taken from out by the flush writing them now
 	closed   bool
 	readBusy bool // the read loop is serving and will flush out itself
-	wake     chan struct{}
-	pending  map[int32]chan *wire.Command
+	// congested: unread output passed high and has not yet fallen below
+	// low; the read loop pauses, held pulls wait. drained gets a token
+	// when it clears.
+	congested bool
+	drained   chan struct{}
+	wake      chan struct{}
+	pending   map[int32]chan *wire.Command
 
 	iomu  sync.Mutex // serialises writes to nc; guards spare
 	spare []byte
@@ -93,8 +106,49 @@ func newConn(nc net.Conn, h Handler, log *slog.Logger, idle time.Duration) *Conn
 		nc: nc, handler: h, log: log, idle: idle,
 		writeTimeout: writeTimeout, maxPending: maxPendingWrite,
 		wake:    make(chan struct{}, 1),
+		drained: make(chan struct{}, 1),
 		pending: make(map[int32]chan *wire.Command),
 		done:    make(chan struct{}),
+	}
+}
+
+// limit applies a server's limits to a connection before its loops start.
+func (c *Conn) limit(a *admission) {
+	c.budget, c.adm = a.budget, a
+	if a.limits.HighWater > 0 {
+		c.high, c.low = a.limits.HighWater, a.limits.LowWater
+	}
+}
+
+// Congested reports whether more output than the high-water mark waits for
+// the peer to read it. Work that would only add output (a held pull's
+// answer) should wait until it is not.
+func (c *Conn) Congested() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.congested
+}
+
+// checkCongestion runs under wmu after output was queued or written, and
+// moves the connection in or out of the congested state.
+func (c *Conn) checkCongestion() {
+	switch pending := len(c.out) + c.inflight; {
+	case c.high <= 0:
+	case !c.congested && pending > c.high:
+		c.congested = true
+		if c.adm != nil {
+			c.adm.stalled.Add(1)
+			c.adm.stallsN.Add(1)
+		}
+	case c.congested && (pending < c.low || c.closed):
+		c.congested = false
+		if c.adm != nil {
+			c.adm.stalled.Add(-1)
+		}
+		select {
+		case c.drained <- struct{}{}:
+		default: // a token is waiting already
+		}
 	}
 }
 
@@ -125,6 +179,7 @@ func (c *Conn) Close() {
 	c.closeOnce.Do(func() {
 		c.wmu.Lock()
 		c.closed = true
+		c.checkCongestion()
 		fns := c.onClose
 		c.onClose = nil
 		for op, ch := range c.pending {
@@ -151,10 +206,10 @@ func (c *Conn) Send(cmd *wire.Command) error {
 	return c.queued()
 }
 
-func (c *Conn) pendingOut() int {
+func (c *Conn) pendingOut() (n int, congested bool) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return len(c.out)
+	return len(c.out), c.congested
 }
 
 // SendFrame queues an already encoded frame (built with wire.AppendFrame).
@@ -173,6 +228,7 @@ func (c *Conn) SendFrame(frame []byte) error {
 // disconnected rather than allowed to grow the buffer without bound.
 func (c *Conn) queued() error {
 	over := len(c.out) > c.maxPending
+	c.checkCongestion()
 	// While the read loop serves a burst of requests it writes the output
 	// itself when the burst ends, saving a writer wake-up per burst.
 	wake := !c.readBusy
@@ -286,6 +342,7 @@ func (c *Conn) flush(endBurst bool) bool {
 	}
 	buf := c.out
 	c.out = c.spare[:0]
+	c.inflight = len(buf)
 	c.wmu.Unlock()
 	if len(buf) > 0 {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout))
@@ -294,6 +351,10 @@ func (c *Conn) flush(endBurst bool) bool {
 			c.Close()
 			return false
 		}
+		c.wmu.Lock()
+		c.inflight = 0
+		c.checkCongestion()
+		c.wmu.Unlock()
 	}
 	if cap(buf) > keepFrameBuf*4 {
 		buf = nil
@@ -312,11 +373,16 @@ func (c *Conn) beginBurst() {
 // readLoop decodes frames until the connection fails. A frame that is too
 // large or whose header is broken closes the connection: the stream can no
 // longer be trusted to be aligned on frame boundaries.
+//
+// Frames that fit the read buffer are decoded in place. Larger ones are
+// read into a buffer of their own, which first reserves the frame's length
+// from the server's frame budget and then grows as bytes arrive, and which
+// is dropped when the peer pauses: idle connections hold no large buffer.
 func (c *Conn) readLoop() {
 	defer c.Close()
 	r := bufio.NewReaderSize(c.nc, readBufSize)
 	var prefix [4]byte
-	var frame []byte
+	var big []byte // buffer of the frames larger than r's
 	var cmd wire.Command
 	// busy: requests were served since the last flush and their answers
 	// may be waiting in out. Before any read that may block, the loop
@@ -330,8 +396,21 @@ func (c *Conn) readLoop() {
 		return true
 	}
 	for {
+		// A congested connection hands its output to the writer and is
+		// not read until that drains; the read loop must not block in a
+		// write of its own meanwhile.
+		if stalled, ok := c.waitDrained(); !ok {
+			return
+		} else if stalled {
+			busy = false
+		}
 		if !endBurst(4) {
 			return
+		}
+		if r.Buffered() < 4 && big != nil {
+			idle := big
+			bigFrames.Put(&idle)
+			big = nil
 		}
 		if c.idle > 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.idle))
@@ -350,40 +429,51 @@ func (c *Conn) readLoop() {
 		if !endBurst(n) {
 			return
 		}
-		if frame, err = readFrame(r, frame, n); err != nil {
+		var frame []byte
+		var charge int64
+		inPlace := n <= r.Size()
+		if inPlace {
+			if frame, err = r.Peek(n); errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+		} else {
+			if big == nil {
+				big = pooledFrame(n)
+			}
+			// The budget covers the memory the frame pins: a recycled
+			// buffer larger than the frame counts whole.
+			charge = int64(max(n, cap(big)))
+			if !c.reserve(charge) {
+				return
+			}
+			big, err = readFrame(r, big, n)
+			frame = big
+		}
+		if err != nil {
 			c.log.Warn("truncated frame, closing connection", "remote", c.RemoteAddr().String(), "err", err)
+			if !inPlace {
+				c.unreserve(charge)
+			}
 			return
 		}
-		if err := wire.DecodeFrame(frame, &cmd); err != nil {
+		err = wire.DecodeFrame(frame, &cmd)
+		if err == nil {
+			c.dispatch(&cmd, &busy)
+		}
+		if inPlace {
+			_, _ = r.Discard(n)
+		} else {
+			c.unreserve(charge)
+			if cap(big) > keepFrameBuf {
+				big = nil
+			}
+		}
+		if err != nil {
 			c.log.Warn("bad frame header, closing connection", "remote", c.RemoteAddr().String(), "err", err)
 			return
 		}
-		if !busy {
-			c.beginBurst()
-			busy = true
-		}
-		if cmd.IsResponse() {
-			c.wmu.Lock()
-			ch := c.pending[cmd.Opaque]
-			delete(c.pending, cmd.Opaque)
-			c.wmu.Unlock()
-			if ch != nil {
-				ch <- cmd.Clone()
-			} else {
-				// Its caller timed out, or the peer answered a oneway
-				// request. Java warns and drops it too (apache/rocketmq
-				// remoting/src/main/java/org/apache/rocketmq/remoting/netty/
-				// NettyRemotingAbstract.java, processResponseCommand).
-				c.log.Warn("unmatched response dropped", "remote", c.RemoteAddr().String(), "opaque", cmd.Opaque, "code", cmd.Code)
-			}
-		} else {
-			c.serve(&cmd)
-		}
-		if cap(frame) > keepFrameBuf {
-			frame = nil
-		}
 		// A long burst must not hold back too much output.
-		if c.pendingOut() > writeBurstMax {
+		if queued, congested := c.pendingOut(); queued > writeBurstMax && !congested {
 			busy = false
 			if !c.flush(true) {
 				return
@@ -392,9 +482,112 @@ func (c *Conn) readLoop() {
 	}
 }
 
+// bigFrames recycles the buffers of frames between the read buffer's size
+// and keepFrameBuf that connections give up when their peer pauses, so a
+// synchronous producer of large messages does not allocate one per send.
+var bigFrames sync.Pool // of *[]byte
+
+// pooledFrame returns a recycled buffer that holds n bytes, or nil.
+func pooledFrame(n int) []byte {
+	p, _ := bigFrames.Get().(*[]byte)
+	if p == nil {
+		return nil
+	}
+	if cap(*p) < n {
+		bigFrames.Put(p)
+		return nil
+	}
+	return (*p)[:0]
+}
+
+// dispatch hands a decoded frame to its waiting caller or the handler.
+func (c *Conn) dispatch(cmd *wire.Command, busy *bool) {
+	if !*busy {
+		c.beginBurst()
+		*busy = true
+	}
+	if !cmd.IsResponse() {
+		c.serve(cmd)
+		return
+	}
+	c.wmu.Lock()
+	ch := c.pending[cmd.Opaque]
+	delete(c.pending, cmd.Opaque)
+	c.wmu.Unlock()
+	if ch != nil {
+		ch <- cmd.Clone()
+		return
+	}
+	// Its caller timed out, or the peer answered a oneway request. Java
+	// warns and drops it too (apache/rocketmq
+	// remoting/src/main/java/org/apache/rocketmq/remoting/netty/
+	// NettyRemotingAbstract.java, processResponseCommand).
+	c.log.Warn("unmatched response dropped", "remote", c.RemoteAddr().String(), "opaque", cmd.Opaque, "code", cmd.Code)
+}
+
+// reserve takes a large frame's length from the server's budget. While the
+// budget is spent the connection is simply not read (TCP pushes back on
+// its peer); queued answers are written first, as before any wait.
+func (c *Conn) reserve(n int64) bool {
+	if c.budget == nil {
+		return true
+	}
+	if ok, _ := c.budget.tryAcquire(n); ok {
+		return true
+	}
+	if !c.flush(true) {
+		return false
+	}
+	if !c.budget.acquire(n, c.done) {
+		return false
+	}
+	// The wait does not count against the peer's idle time.
+	if c.idle > 0 {
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.idle))
+	}
+	return true
+}
+
+func (c *Conn) unreserve(n int64) {
+	if c.budget != nil {
+		c.budget.release(n)
+	}
+}
+
+// waitDrained stops reading while the connection is congested, until the
+// writer brings its output below the low-water mark or the connection
+// closes (ok false). Answers are never dropped: the peer gets them all once
+// it reads again, or the connection is closed by the write timeout or the
+// pending-output limit.
+func (c *Conn) waitDrained() (stalled, ok bool) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for c.congested && !c.closed {
+		if !stalled {
+			stalled = true
+			// From here the writer, not the read loop, writes what is queued.
+			c.readBusy = false
+			select {
+			case c.wake <- struct{}{}:
+			default:
+			}
+			c.log.Debug("peer does not read its responses, reading paused", "remote", c.RemoteAddr().String())
+		}
+		c.wmu.Unlock()
+		select {
+		case <-c.drained:
+		case <-c.done:
+		}
+		c.wmu.Lock()
+	}
+	return stalled, !c.closed
+}
+
 // readFrame reads the n bytes of a frame into buf's storage. Beyond the
 // buffer it has, it allocates as the bytes arrive instead of trusting the
 // length prefix: a peer announcing 16 MiB and sending little costs little.
+// It grows fourfold, so that the buffers it outgrows (garbage until the
+// next collection) add up to a third of the frame, not all of it.
 func readFrame(r io.Reader, buf []byte, n int) ([]byte, error) {
 	if cap(buf) >= n {
 		buf = buf[:n]
@@ -404,7 +597,7 @@ func readFrame(r io.Reader, buf []byte, n int) ([]byte, error) {
 	buf = buf[:0]
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, min(n-len(buf), max(len(buf), readBufSize)))
+			buf = slices.Grow(buf, min(n-len(buf), max(3*len(buf), readBufSize)))
 		}
 		m, err := r.Read(buf[len(buf):min(n, cap(buf))])
 		buf = buf[:len(buf)+m]

@@ -178,6 +178,7 @@ type serverOpts struct {
 	setup   func(*Conn)                     // runs on each connection before its loops start
 	wrap    func(net.Conn) net.Conn         // wraps each accepted connection
 	ln      func(net.Listener) net.Listener // wraps the listener
+	limits  *Limits                         // replaces the default limits
 }
 
 func startServer(t *testing.T, o serverOpts) *testServer {
@@ -192,6 +193,9 @@ func startServer(t *testing.T, o serverOpts) *testServer {
 	}
 	if o.ln != nil {
 		s.ln = o.ln(s.ln)
+	}
+	if o.limits != nil {
+		s.SetLimits(*o.limits)
 	}
 	ts := &testServer{Server: s, log: sink, conns: make(chan *Conn, 1024), done: make(chan error, 1)}
 	go func() {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mqops/mqops/tlsconf"
@@ -115,6 +116,16 @@ type sniffConn struct {
 	dmu           sync.Mutex // guards the deadlines the user set
 	readDeadline  time.Time
 	writeDeadline time.Time
+}
+
+// SyscallConn exposes the socket beneath, so that the accept path's
+// descriptor reserve (limits.go socketFD) sees TLS-capable connections too.
+func (c *sniffConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("not a socket")
+	}
+	return sc.SyscallConn()
 }
 
 func (s *sniffConn) decide() {

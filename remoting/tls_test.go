@@ -80,8 +80,14 @@ func TestTLSPermissiveServesBoth(t *testing.T) {
 	}
 	plain, _ := newClient(t, nil)
 	invokeEcho(t, plain, ts.addr())
-	if servedTLS(t, recv(t, "plaintext connection", ts.conns)) {
+	c := recv(t, "plaintext connection", ts.conns)
+	if servedTLS(t, c) {
 		t.Error("plaintext client served with TLS")
+	}
+	// The descriptor reserve of the accept path must see the socket
+	// through the sniffing wrapper.
+	if fd := socketFD(c.nc); fd <= 0 {
+		t.Errorf("socketFD of a sniffed connection = %d, want its descriptor", fd)
 	}
 }
 

@@ -212,6 +212,8 @@ type Broker struct {
 	EnableHTTPGateway bool
 	HTTPGatewayPort   int // httpGatewayPort; 0 binds any free port
 
+	Conn ConnLimits // limits of the remoting port
+
 	kept
 }
 
@@ -457,7 +459,7 @@ func (b *Broker) keys() []key {
 		boolean("useTLS", &b.UseTLS),
 		boolean("tlsClientAuthServer", &b.TLSClientAuthServer),
 		str("tlsClientTrustCertPath", &b.TLSClientTrustCertPath, nil),
-	}, b.ServerTLS.keys()...)
+	}, append(b.ServerTLS.keys(), b.Conn.keys()...)...)
 }
 
 func (b *Broker) schema() schema { return brokerSchema }

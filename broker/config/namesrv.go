@@ -31,6 +31,7 @@ type Namesrv struct {
 	Controller                ControllerSettings
 	// TLS of the remoting port, as the broker's.
 	ServerTLS
+	Conn ConnLimits
 
 	kept
 }
@@ -100,7 +101,7 @@ func (n *Namesrv) keys() []key {
 		integer("brokerChannelExpiredTime", &n.BrokerChannelExpiredTime, javaLong, positive),
 		str("logDir", &n.LogDir, nonEmpty),
 		boolean("enableControllerInNamesrv", &n.EnableControllerInNamesrv),
-	}, append(n.Controller.keys(), n.ServerTLS.keys()...)...)
+	}, append(append(n.Controller.keys(), n.ServerTLS.keys()...), n.Conn.keys()...)...)
 }
 
 func (n *Namesrv) schema() schema { return namesrvSchema }

@@ -41,6 +41,7 @@ type Options struct {
 	// needed unless disabled.
 	TLSMode string
 	TLS     *tls.Config
+	Limits  remoting.Limits
 }
 
 // Server is a running name server.
@@ -112,6 +113,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("namesrv: %w", err)
 	}
+	rs.SetLimits(s.opts.Limits)
 	s.rs = rs
 	s.wg.Add(2)
 	go func() {

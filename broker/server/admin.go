@@ -300,6 +300,13 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 	if b.acl != nil {
 		maps.Copy(kv, b.acl.Stats.Snapshot())
 	}
+	// mqops' connection limits (remoting.ServerStats).
+	cs := b.srv.Stats()
+	kv["connectionCount"] = strconv.Itoa(cs.Conns)
+	kv["connectionRefusedTotal"] = strconv.FormatUint(cs.Refused, 10)
+	kv["connectionStalled"] = strconv.FormatInt(cs.Stalled, 10)
+	kv["connectionStalledTotal"] = strconv.FormatUint(cs.StalledTotal, 10)
+	kv["frameMemoryInUse"] = strconv.FormatInt(cs.FrameBytes, 10)
 	// brokerRole is Java's config key and values (no Java broker reports
 	// its role at run time); the run-time role wins over the configured
 	// one (controller mode promotes a "SLAVE" to SYNC_MASTER), and the

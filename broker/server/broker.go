@@ -184,6 +184,7 @@ func New(o Options) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.srv.SetLimits(cfg.Conn.Remoting())
 	port := b.srv.Addr().(*net.TCPAddr).Port
 	b.addr = net.JoinHostPort(cfg.BrokerIP1, strconv.Itoa(port))
 	ip := net.ParseIP(cfg.BrokerIP1).To4()
@@ -620,14 +621,19 @@ func (b *Broker) goSafe(what string, c *remoting.Conn, req *wire.Command, fn fun
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		defer func() {
-			if p := recover(); p != nil {
-				b.log.Error("[PANIC] recovered", "in", what, "panic", p, "stack", string(debug.Stack()))
-				c.ReplyCode(req, wire.SystemError, fmt.Sprintf("internal error: %v", p))
-			}
-		}()
-		fn()
+		b.serveSafe(what, c, req, fn)
 	}()
+}
+
+// serveSafe runs fn, answering req SYSTEM_ERROR if it panics.
+func (b *Broker) serveSafe(what string, c *remoting.Conn, req *wire.Command, fn func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			b.log.Error("[PANIC] recovered", "in", what, "panic", p, "stack", string(debug.Stack()))
+			c.ReplyCode(req, wire.SystemError, fmt.Sprintf("internal error: %v", p))
+		}
+	}()
+	fn()
 }
 
 // replyBody answers SUCCESS with a body.

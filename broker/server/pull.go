@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -267,7 +268,7 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 		if !b.cfg.LongPollingEnable {
 			hold = time.Duration(b.cfg.ShortPollingTimeMills) * time.Millisecond
 		}
-		b.holds.hold(c, req.Clone(), tc.TopicName, h.queueID, h.offset, sub, min(hold, maxSuspend))
+		b.holds.hold(c, heldCopy(req), tc.TopicName, h.queueID, h.offset, sub, min(hold, maxSuspend))
 		return
 	}
 	var body []byte
@@ -360,7 +361,7 @@ func (b *Broker) retryPullLater(c *remoting.Conn, req *wire.Command, wait time.D
 // replyLater runs answer on a copy of req after d, unless the broker is
 // stopping by then.
 func (b *Broker) replyLater(c *remoting.Conn, req *wire.Command, d time.Duration, answer func(*wire.Command)) {
-	req = req.Clone()
+	req = heldCopy(req)
 	time.AfterFunc(d, func() {
 		if isClosed(c) {
 			return
@@ -405,6 +406,38 @@ func pullCode(s store.GetStatus, offset int64) int32 {
 	}
 }
 
+// heldPullFields are the extFields a pull is answered from: all a held pull
+// keeps of its request.
+var heldPullFields = []string{"consumerGroup", "topic", "queueId", "queueOffset", "maxMsgNums", "sysFlag",
+	"commitOffset", "suspendTimeoutMillis", "subVersion", "subscription", "expressionType"}
+
+// heldCopy copies what re-executing and answering a pull needs, in one
+// allocation for the bytes: a pull held for 20 s must not keep its whole
+// request (other header fields, a body, a remark) alive, whatever size the
+// peer made them.
+func heldCopy(req *wire.Command) *wire.Command {
+	n, k := 0, 0
+	for _, kv := range req.Ext {
+		if slices.Contains(heldPullFields, string(kv.Key)) {
+			n += len(kv.Key) + len(kv.Value)
+			k++
+		}
+	}
+	buf := make([]byte, 0, n)
+	out := &wire.Command{Code: req.Code, Language: req.Language, Version: req.Version, Opaque: req.Opaque,
+		Flag: req.Flag, SerializeType: req.SerializeType, Ext: make([]wire.KV, 0, k)}
+	for _, kv := range req.Ext {
+		if slices.Contains(heldPullFields, string(kv.Key)) {
+			key := len(buf)
+			buf = append(buf, kv.Key...)
+			val := len(buf)
+			buf = append(buf, kv.Value...)
+			out.Ext = append(out.Ext, wire.KV{Key: buf[key:val:val], Value: buf[val:len(buf):len(buf)]})
+		}
+	}
+	return out
+}
+
 // ---- long polling ----
 
 type heldPull struct {
@@ -442,7 +475,7 @@ func (p *pullHolds) hold(c *remoting.Conn, req *wire.Command, topic string, queu
 	p.count.Add(1)
 	// A message may have been dispatched between the read and the hold.
 	if p.b.store.MaxOffset(topic, queue) > offset {
-		p.wake(k, func(*heldPull) bool { return true })
+		p.wake(k, func(hp *heldPull) bool { return !hp.conn.Congested() })
 	}
 }
 
@@ -452,7 +485,7 @@ func (p *pullHolds) notify(topic string, queue int32, queueOffset int64, tagsCod
 		return
 	}
 	p.wake(queueKey{topic, queue}, func(hp *heldPull) bool {
-		return queueOffset >= hp.offset && hp.sub.MatchCode(tagsCode)
+		return queueOffset >= hp.offset && hp.sub.MatchCode(tagsCode) && !hp.conn.Congested()
 	})
 }
 
@@ -474,12 +507,42 @@ func (p *pullHolds) wake(k queueKey, ready func(*heldPull) bool) {
 		p.held[k] = keep
 	}
 	p.mu.Unlock()
+	if len(run) == 0 {
+		return
+	}
 	p.count.Add(-int64(len(run)))
+	// One goroutine per connection answers its pulls in turn: a peer that
+	// stops reading gets at most one answer past its high-water mark, and
+	// its other pulls go back to being held.
+	var conns []*remoting.Conn
+	byConn := map[*remoting.Conn][]*heldPull{}
 	for _, hp := range run {
 		if isClosed(hp.conn) {
 			continue // nobody is waiting for this answer any more
 		}
-		p.b.goSafe("pull re-execution", hp.conn, hp.req, func() { p.b.handlePull(hp.conn, hp.req, false) })
+		if _, ok := byConn[hp.conn]; !ok {
+			conns = append(conns, hp.conn)
+		}
+		byConn[hp.conn] = append(byConn[hp.conn], hp)
+	}
+	for _, c := range conns {
+		mine := byConn[c]
+		p.b.goSafe("pull re-execution", c, mine[0].req, func() { p.answer(k, c, mine) })
+	}
+}
+
+// answer re-executes held pulls of one connection, holding again those
+// its congestion leaves unanswered.
+func (p *pullHolds) answer(k queueKey, c *remoting.Conn, hps []*heldPull) {
+	for i, hp := range hps {
+		if c.Congested() {
+			p.mu.Lock()
+			p.held[k] = append(p.held[k], hps[i:]...)
+			p.mu.Unlock()
+			p.count.Add(int64(len(hps) - i))
+			return
+		}
+		p.b.serveSafe("pull re-execution", c, hp.req, func() { p.b.handlePull(c, hp.req, false) })
 	}
 }
 
@@ -503,7 +566,13 @@ func (p *pullHolds) loop() {
 			for _, k := range keys {
 				maxOff := p.b.store.MaxOffset(k.topic, k.queue)
 				p.wake(k, func(hp *heldPull) bool {
-					return !now.Before(hp.deadline) || maxOff > hp.offset || isClosed(hp.conn)
+					if isClosed(hp.conn) {
+						return true
+					}
+					// A peer that leaves its answers unread gets no more
+					// until it reads: its pulls stay held, unanswered, past
+					// their deadline if need be (never dropped).
+					return (!now.Before(hp.deadline) || maxOff > hp.offset) && !hp.conn.Congested()
 				})
 			}
 		}

@@ -2,6 +2,8 @@ package server
 
 import (
 	"errors"
+	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -187,5 +189,30 @@ func TestCloseWithHeldPulls(t *testing.T) {
 			t.Fatalf("goroutines left after Close:\n%s", projectGoroutines())
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestHeldCopyKeepsOnlyPullFields: a held pull keeps the fields it is
+// answered from and its frame identity, not other header fields, a body
+// or a remark, however large the peer made them.
+func TestHeldCopyKeepsOnlyPullFields(t *testing.T) {
+	req := wire.NewRequest(wire.PullMessage, map[string]string{
+		"consumerGroup": "G", "topic": "T", "queueId": "1", "queueOffset": "7", "maxMsgNums": "32", "sysFlag": "6",
+		"commitOffset": "0", "suspendTimeoutMillis": "20000", "subVersion": "3", "subscription": "a||b", "expressionType": "TAG",
+		"junk": strings.Repeat("j", 1<<20),
+	}, []byte("body"))
+	req.Opaque, req.Flag, req.Remark, req.SerializeType = 42, 0, []byte("remark"), wire.SerializeRocketMQ
+	cp := heldCopy(req)
+	if cp.Opaque != 42 || cp.Code != wire.PullMessage || cp.SerializeType != wire.SerializeRocketMQ || cp.Body != nil || cp.Remark != nil {
+		t.Fatalf("copy %+v", cp)
+	}
+	want := req.Fields()
+	delete(want, "junk")
+	if got := cp.Fields(); !maps.Equal(got, want) {
+		t.Fatalf("fields %v, want %v", got, want)
+	}
+	var h pullHeader
+	if f, _ := parsePullHeader(cp, &h); f != "" || h.offset != 7 || string(h.subscription) != "a||b" {
+		t.Fatalf("copy parses as %+v (field %q)", h, f)
 	}
 }

@@ -120,6 +120,13 @@ type BrokerStatus struct {
 	GrpcStreams   int64  `json:"grpcStreams"`
 	PopInflight   int64  `json:"popInflight"`
 	PopExpired    int64  `json:"popExpired"`
+	// mqops' connection limits: connections refused at accept and
+	// connections paused because their peer leaves its answers unread,
+	// since the broker started (runtime keys connectionRefusedTotal,
+	// connectionStalledTotal), and those paused now.
+	ConnRefused      int64 `json:"connRefused"`
+	ConnStalled      int64 `json:"connStalled"`
+	ConnStalledTotal int64 `json:"connStalledTotal"`
 }
 
 // Store states (StoreStateCode, the templates' value map "Store state").
@@ -223,6 +230,8 @@ func (st *BrokerStatus) fill(rt, cfg map[string]string, now time.Time) {
 	st.GrpcClients, st.GrpcProducers = num(rt, "grpcClients"), num(rt, "grpcProducers")
 	st.GrpcConsumers, st.GrpcStreams = num(rt, "grpcConsumers"), num(rt, "grpcStreams")
 	st.PopInflight, st.PopExpired = num(rt, "popInflight"), num(rt, "popExpired")
+	st.ConnRefused, st.ConnStalled = num(rt, "connectionRefusedTotal"), num(rt, "connectionStalled")
+	st.ConnStalledTotal = num(rt, "connectionStalledTotal")
 }
 
 // grpcPort checks the gRPC port accepts a connection, on the host the

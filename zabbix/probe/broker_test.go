@@ -106,10 +106,10 @@ func TestGrpcPort(t *testing.T) {
 	var st BrokerStatus
 	st.Addr = "127.0.0.1:10911"
 	st.fill(runtime("grpcAddr", "192.0.2.1:"+port, "grpcClients", "3", "grpcConsumers", "2", "grpcProducers", "1", "grpcStreams", "3",
-		"popInflight", "7", "popExpired", "4"), map[string]string{}, time.Now())
+		"popInflight", "7", "popExpired", "4", "connectionRefusedTotal", "9", "connectionStalled", "1", "connectionStalledTotal", "5"), map[string]string{}, time.Now())
 	st.grpcPort()
 	if st.GrpcEnabled != 1 || st.GrpcUp != 1 || st.GrpcError != "" || st.GrpcClients != 3 || st.GrpcConsumers != 2 || st.GrpcProducers != 1 ||
-		st.GrpcStreams != 3 || st.PopInflight != 7 || st.PopExpired != 4 {
+		st.GrpcStreams != 3 || st.PopInflight != 7 || st.PopExpired != 4 || st.ConnRefused != 9 || st.ConnStalled != 1 || st.ConnStalledTotal != 5 {
 		t.Errorf("gRPC port open: %+v", st)
 	}
 	l.Close()

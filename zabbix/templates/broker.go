@@ -236,6 +236,12 @@ func brokerTemplate() *tpl {
 			"Open Telemetry streams: every live 5.x client keeps one (Settings, transaction checks)."),
 		withDesc(t.dep(broker, "RocketMQ broker: POP messages in flight", "rocketmq.broker.pop.inflight", "$.popInflight", vtUint, "msg", "grpc", "0"),
 			"Messages 5.x consumers received from this broker and have not acknowledged yet, over every group."),
+		withDesc(t.dep(broker, "RocketMQ broker: connections refused", "rocketmq.broker.conn.refused", "$.connRefused", vtUint, "", "performance", "0", simpleChange),
+			"Connections closed at accept per minute by maxConnections, maxConnectionsPerAddress or connectionFdReserve (mqops)."),
+		withDesc(t.dep(broker, "RocketMQ broker: connections stalled", "rocketmq.broker.conn.stalled", "$.connStalled", vtUint, "", "performance", "0"),
+			"Connections not read now because their peer leaves more than outputHighWaterMark of answers unread (mqops)."),
+		withDesc(t.dep(broker, "RocketMQ broker: connection stalls", "rocketmq.broker.conn.stalls", "$.connStalledTotal", vtUint, "", "performance", "0", simpleChange),
+			"Times per minute a connection passed its output high-water mark (mqops)."),
 		withDesc(t.dep(broker, "RocketMQ broker: POP leases expired", "rocketmq.broker.pop.expired", "$.popExpired", vtUint, "msg", "grpc", "0", simpleChange),
 			"Deliveries not acknowledged within their invisible duration since the last check, over every group (delivered again)."),
 

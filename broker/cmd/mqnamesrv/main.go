@@ -68,6 +68,7 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		Logger:             d.Log,
 		TLSMode:            cfg.TLSServerMode,
 		TLS:                tcfg,
+		Limits:             cfg.Conn.Remoting(),
 	})
 	if err == nil {
 		err = srv.Start()
