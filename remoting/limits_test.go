@@ -219,8 +219,12 @@ func TestWaterMarksPauseReading(t *testing.T) {
 	}
 	go func() { _, _ = peer.Write(second) }()
 	waitFor(t, "the read loop to pause", func() bool { return goroutineIn("remoting.(*Conn).waitDrained(") })
-	if inq(t, c.nc) == 0 {
-		t.Fatal("the server read requests while congested")
+	// The writer goroutine may not have written yet: the kernel must
+	// come to hold its bytes, which a server reading while congested
+	// would take.
+	waitFor(t, "requests left unread in the socket while congested", func() bool { return inq(t, c.nc) > 0 })
+	if !goroutineIn("remoting.(*Conn).waitDrained(") {
+		t.Fatal("the read loop left its pause before the peer read anything")
 	}
 
 	r := bufio.NewReader(peer)
