@@ -104,7 +104,7 @@ func plainFrameCall(t *testing.T, addr string, req *wire.Command) (*wire.Command
 }
 
 func clusterInfo() *wire.Command { return wire.NewRequest(wire.GetBrokerClusterInfo, nil, nil) }
-func runtimeInfo() *wire.Command { return wire.NewRequest(wire.GetBrokerRuntimeInfo, nil, nil) }
+func runtimeInfoRequest() *wire.Command { return wire.NewRequest(wire.GetBrokerRuntimeInfo, nil, nil) }
 
 // An enforcing cluster: TLS clients (crypto/tls with hand-made frames, and
 // mqadmin --tls) are served, plaintext ones are closed unanswered, the
@@ -120,7 +120,7 @@ func TestTLSEnforcingCluster(t *testing.T) {
 	// Silent peers on both ports, open for the whole test.
 	silentNs, silentBroker := rawConn(t, ns.addr), rawConn(t, broker.addr)
 
-	if resp := tlsFrameCall(t, broker.addr, cert, runtimeInfo()); resp.Code != wire.Success {
+	if resp := tlsFrameCall(t, broker.addr, cert, runtimeInfoRequest()); resp.Code != wire.Success {
 		t.Fatalf("broker runtime info over TLS: code %d %s", resp.Code, resp.Remark)
 	}
 	waitFor(t, 30*time.Second, "the broker registered over TLS", func() bool {
@@ -128,7 +128,7 @@ func TestTLSEnforcingCluster(t *testing.T) {
 		return resp.Code == wire.Success && strings.Contains(string(resp.Body), broker.addr)
 	})
 	for _, addr := range []string{ns.addr, broker.addr} {
-		if resp, err := plainFrameCall(t, addr, runtimeInfo()); err == nil {
+		if resp, err := plainFrameCall(t, addr, runtimeInfoRequest()); err == nil {
 			t.Errorf("%s answered a plaintext client: code %d", addr, resp.Code)
 		}
 	}
@@ -195,7 +195,7 @@ func TestTLSPermissiveOfficialClient(t *testing.T) {
 	for _, call := range []struct {
 		addr string
 		req  func() *wire.Command
-	}{{ns.addr, clusterInfo}, {c.broker.addr, runtimeInfo}} {
+	}{{ns.addr, clusterInfo}, {c.broker.addr, runtimeInfoRequest}} {
 		if resp := tlsFrameCall(t, call.addr, "", call.req()); resp.Code != wire.Success {
 			t.Errorf("%s over TLS: code %d %s", call.addr, resp.Code, resp.Remark)
 		}
