@@ -88,9 +88,10 @@ type BrokerStatus struct {
 	PageCacheLock  int64    `json:"pageCacheLockMs"`
 	PutTPS         float64  `json:"putTps"`
 	PutFailed      int64    `json:"putFailed"` // sends the store refused since the broker started
-	// FlowRejected counts the sends answered SYSTEM_BUSY by flow control
-	// since the broker started (runtime key flowRejectedTotal, every tag),
-	// QuotaRejected those a topic's produce quota refused.
+	// FlowRejected counts the sends answered SYSTEM_BUSY by the send
+	// admission since the broker started (runtime key flowRejectedTotal),
+	// QuotaRejected those a topic's produce quota refused
+	// (quotaRejectedTotal; [TOPIC_QUOTA], not in FlowRejected).
 	FlowRejected  int64 `json:"flowRejected"`
 	QuotaRejected int64 `json:"quotaRejected"`
 	// FlowRejectedByTag splits FlowRejected by flowcontrol.log tag

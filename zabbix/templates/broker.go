@@ -185,8 +185,8 @@ func brokerTemplate() *tpl {
 	aclBurst.Opdata = "Denied in the last check: {ITEM.LASTVALUE1}"
 	flowRejecting := t.trigger("RocketMQ broker: flow control refusing sends", t.fn("sum", flowRej, "5m")+">{$RMQ.FLOW.REJECTED.MAX}", "WARNING", "performance",
 		"Sends answered SYSTEM_BUSY by the broker's send admission in the last 5 minutes (flowcontrol.log names the tag: "+
-			"REJECTREQUEST, OVERLOAD, TIMEOUT_CLEAN_QUEUE, PCBUSY_CLEAN_QUEUE, TOPIC_QUOTA); producers retry other brokers. "+
-			"The items by tag say which budget ran out.", notUp)
+			"REJECTREQUEST, OVERLOAD, TIMEOUT_CLEAN_QUEUE, PCBUSY_CLEAN_QUEUE); producers retry other brokers. The items by tag "+
+			"say which budget ran out. Topic quota refusals have their own trigger per topic.", notUp)
 
 	disk := func(key, what string) []Trigger {
 		d := t.trigger("RocketMQ broker: "+what+" disk use above {$RMQ.DISK.PUSED.MAX.DISASTER}%",
@@ -254,12 +254,11 @@ func brokerTemplate() *tpl {
 			"Admin requests (topic, group, offset changes ...) granted to an admin account since the last check."),
 		withTriggers(t.dep(broker, "RocketMQ broker: ACL reload failures", aclReload, "$.aclReloadFailures", vtUint, "", "security", "", simpleChange), aclReloadFailed),
 		withTriggers(withDesc(t.dep(broker, "RocketMQ broker: flow-control rejections", flowRej, "$.flowRejected", vtUint, "", "performance", "", simpleChange),
-			"Sends answered SYSTEM_BUSY by flow control since the last check, every tag."), flowRejecting),
+			"Sends answered SYSTEM_BUSY by the send admission since the last check, every tag but TOPIC_QUOTA (see quota rejections)."), flowRejecting),
 		t.dep(broker, "RocketMQ broker: flow-control rejections, REJECTREQUEST", flowRej+"[REJECTREQUEST]", "$.flowRejectedByTag.REJECTREQUEST", vtUint, "", "performance", "0", simpleChange),
 		t.dep(broker, "RocketMQ broker: flow-control rejections, OVERLOAD", flowRej+"[OVERLOAD]", "$.flowRejectedByTag.OVERLOAD", vtUint, "", "performance", "0", simpleChange),
 		t.dep(broker, "RocketMQ broker: flow-control rejections, TIMEOUT_CLEAN_QUEUE", flowRej+"[TIMEOUT_CLEAN_QUEUE]", "$.flowRejectedByTag.TIMEOUT_CLEAN_QUEUE", vtUint, "", "performance", "0", simpleChange),
 		t.dep(broker, "RocketMQ broker: flow-control rejections, PCBUSY_CLEAN_QUEUE", flowRej+"[PCBUSY_CLEAN_QUEUE]", "$.flowRejectedByTag.PCBUSY_CLEAN_QUEUE", vtUint, "", "performance", "0", simpleChange),
-		t.dep(broker, "RocketMQ broker: flow-control rejections, TOPIC_QUOTA", flowRej+"[TOPIC_QUOTA]", "$.flowRejectedByTag.TOPIC_QUOTA", vtUint, "", "performance", "0", simpleChange),
 		withDesc(t.dep(broker, "RocketMQ broker: quota rejections", quotaRej, "$.quotaRejected", vtUint, "", "performance", "", simpleChange),
 			"Sends refused by a topic's produce quota since the last check, every topic."),
 		t.dep(broker, "RocketMQ broker: produced today", "rocketmq.broker.put.today", "$.putToday", vtUint, "msg", "business", ""),

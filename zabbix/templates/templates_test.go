@@ -369,10 +369,14 @@ func TestRefusalItems(t *testing.T) {
 			want["rocketmq.broker.acl.denied["+r+"]"] = true
 		}
 	}
+	// Quota refusals are counted per topic (quotaRejectedTotal_<topic>),
+	// not in flowRejected_TOPIC_QUOTA.
 	for tag := flow.Tag(0); tag < flow.NumTags; tag++ {
-		want["rocketmq.broker.flow.rejected["+tag.String()+"]"] = true
+		if tag != flow.TopicQuota {
+			want["rocketmq.broker.flow.rejected["+tag.String()+"]"] = true
+		}
 	}
-	if len(want) < 10 {
+	if len(want) < 11 {
 		t.Fatalf("only %d reasons and tags: %v", len(want), want)
 	}
 	b := brokerTemplate()
