@@ -177,8 +177,8 @@ func brokerTemplate() *tpl {
 	)
 	aclReloadFailed := logEvent("RocketMQ broker: ACL rules reload failed, previous rules in force", aclReload, "1h", "AVERAGE", "security",
 		"The broker re-read plain_acl.yml (or tools.yml) after a change and refused it in the last hour: the file does not parse or "+
-			"breaks a rule, so the rules loaded before stay in force and the edit has no effect. broker.log says why ([ACL] reload "+
-			"failed); fix the file and the broker loads it by itself.")
+			"breaks a rule, so the rules loaded before stay in force and the edit has no effect. acl.log says why (ERROR reload "+
+			"failed, keeping the rules in force, with file and line); fix the file and the broker loads it by itself.")
 	aclBurst := t.trigger("RocketMQ broker: burst of ACL denials", t.fn("sum", aclDenied, "5m")+">{$RMQ.ACL.DENIED.MAX}", "WARNING", "security",
 		"More than {$RMQ.ACL.DENIED.MAX} requests refused by ACL in 5 minutes: a client with a wrong secret or missing permissions "+
 			"(see the items by reason and the audit log for the access key and address), or someone probing.", notUp)
