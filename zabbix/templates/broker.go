@@ -347,7 +347,7 @@ func brokerTemplate() *tpl {
 			t.fn("sum", minuteKey, "1h")+"<"+t.fn("sum", minuteKey, "1h:now-1d")+`*(100-{$RMQ.TOPIC.PUT.DROP.PCT:"{#TOPIC}"})/100`,
 			"INFO", "notice", ""),
 		t.trigger("Topic {#TOPIC}: produce quota refusing sends", t.fn("sum", quotaTopic, "5m")+`>{$RMQ.TOPIC.QUOTA.REJECTED.MAX:"{#TOPIC}"}`,
-			"WARNING", "performance", "The topic's produce quota (topicQuota) refused sends in the last 5 minutes: producers get SYSTEM_BUSY "+
+			"WARNING", "performance", "The topic's produce quota (attributes produce.tps / produce.bps) refused sends in the last 5 minutes: producers get SYSTEM_BUSY "+
 				"([TOPIC_QUOTA] in flowcontrol.log). Raise the quota or find the producer sending more than agreed."),
 	}
 	topics.GraphPrototypes = []Graph{t.graphPrototype("Topic {#TOPIC}: produce increments", minuteKey, "rocketmq.topic.put.5m[{#TOPIC}]")}
