@@ -19,6 +19,7 @@ import (
 
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
+	"github.com/mqops/mqops/zabbix/probe"
 )
 
 // The accounts of the ACL test plan (spec §A.6): keys must be longer than
@@ -333,24 +334,25 @@ func TestACL(t *testing.T) {
 	})
 
 	t.Run("zabbix probe signs", func(t *testing.T) {
-		probe := func(env ...string) (up int, denied bool) {
-			cmd := exec.Command(filepath.Join(binDir, "mqops-zbx"), "broker", "--addr", c.broker.addr, "--namesrv", c.ns.addr)
-			cmd.Env = append(os.Environ(), env...)
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("mqops-zbx broker: %v", err)
-			}
-			var st struct{ Up int }
-			if err := json.Unmarshal(out, &st); err != nil {
-				t.Fatalf("mqops-zbx broker: %v in %s", err, out)
-			}
+		run := func(env ...string) (up int, denied bool) {
+			st, out := aclProbe(t, c, env...)
 			return st.Up, strings.Contains(string(out), "No accessKey is configured")
 		}
-		if up, denied := probe("MQADMIN_ACCESS_KEY=", "MQADMIN_SECRET_KEY="); up != 0 || !denied {
+		if up, denied := run("MQADMIN_ACCESS_KEY=", "MQADMIN_SECRET_KEY="); up != 0 || !denied {
 			t.Fatalf("unsigned probe: up=%d, refusal shown %v", up, denied)
 		}
-		if up, _ := probe("MQADMIN_ACCESS_KEY="+aclConsumer.AccessKey, "MQADMIN_SECRET_KEY="+aclConsumer.SecretKey); up != 1 {
-			t.Fatalf("signed probe: up=%d", up)
+		// The unsigned probe's own refusal is counted (reason
+		// no_access_key) and reported to Zabbix by the signed one.
+		st, out := aclProbe(t, c, "MQADMIN_ACCESS_KEY="+aclConsumer.AccessKey, "MQADMIN_SECRET_KEY="+aclConsumer.SecretKey)
+		if st.Up != 1 {
+			t.Fatalf("signed probe: up=%d", st.Up)
+		}
+		var byReason int64
+		for _, n := range st.ACLDeniedByReason {
+			byReason += n
+		}
+		if st.ACLDeniedByReason["no_access_key"] < 1 || st.ACLDenied != byReason {
+			t.Fatalf("ACL denials: total %d, by reason %v\n%s", st.ACLDenied, st.ACLDeniedByReason, out)
 		}
 	})
 
@@ -390,6 +392,23 @@ func TestACL(t *testing.T) {
 			t.Fatalf("route changed: %s", route.Body)
 		}
 	})
+}
+
+// aclProbe runs mqops-zbx broker against c's broker with env added to the
+// environment (credentials) and returns what it printed.
+func aclProbe(t *testing.T, c *aclCluster, env ...string) (probe.BrokerStatus, []byte) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "mqops-zbx"), "broker", "--addr", c.broker.addr, "--namesrv", c.ns.addr)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("mqops-zbx broker: %v", err)
+	}
+	var st probe.BrokerStatus
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatalf("mqops-zbx broker: %v in %s", err, out)
+	}
+	return st, out
 }
 
 // TestACLReload runs cases 5 and 6: the global white list, and a rules
@@ -439,6 +458,10 @@ func TestACLReload(t *testing.T) {
 	})
 	if err := aclSend(p, "TopicB", "b4"); err != nil {
 		t.Fatalf("old rules lost after a broken edit: %v", err)
+	}
+	// Zabbix sees the failed reload (the rules in force are not the file's).
+	if st, out := aclProbe(t, c, "MQADMIN_ACCESS_KEY="+aclAdmin.AccessKey, "MQADMIN_SECRET_KEY="+aclAdmin.SecretKey); st.ACLReloadFailures < 1 {
+		t.Fatalf("ACL reload failures reported: %d\n%s", st.ACLReloadFailures, out)
 	}
 
 	// Deleting the account.

@@ -16,6 +16,8 @@ import (
 
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
+
+	"github.com/mqops/mqops/zabbix/probe"
 )
 
 // procStatus reads the kB figures of /proc/<pid>/status.
@@ -299,6 +301,12 @@ func TestTopicProduceQuotaUpdate(t *testing.T) {
 	if refusal == nil || !strings.Contains(refusal.Error(), "CODE: 2,") ||
 		!strings.Contains(refusal.Error(), "[TOPIC_QUOTA]topic TopicR exceeds produce quota on broker-a (1 msg/s), start flow control for a while") {
 		t.Fatalf("want a [TOPIC_QUOTA] refusal, got %v", refusal)
+	}
+	// Zabbix sees the refusal under the topic (a per-topic trigger).
+	var st probe.BrokerStatus
+	mqopsZbx(t, &st, "broker", "--addr", c.broker.addr, "--namesrv", c.ns.addr)
+	if st.QuotaRejectedByTopic["TopicR"] < 1 || st.QuotaRejected < st.QuotaRejectedByTopic["TopicR"] {
+		t.Errorf("mqops-zbx broker: quota rejections %d, by topic %v", st.QuotaRejected, st.QuotaRejectedByTopic)
 	}
 	cli(t, c.ns.addr, "updateTopic", "-b", c.broker.addr, "-t", "TopicR", "-a", "+produce.tps=100000")
 	for i := range 50 {

@@ -88,17 +88,32 @@ type BrokerStatus struct {
 	PageCacheLock  int64    `json:"pageCacheLockMs"`
 	PutTPS         float64  `json:"putTps"`
 	PutFailed      int64    `json:"putFailed"` // sends the store refused since the broker started
-	// FlowRejected counts the sends answered SYSTEM_BUSY by flow control
-	// since the broker started (runtime key flowRejectedTotal, every tag),
-	// QuotaRejected those a topic's produce quota refused.
-	FlowRejected   int64   `json:"flowRejected"`
-	QuotaRejected  int64   `json:"quotaRejected"`
-	GetTPS         float64 `json:"getTps"`
-	PutToday       int64   `json:"putToday"`
-	GetToday       int64   `json:"getToday"`
-	DispatchBehind int64   `json:"dispatchBehindBytes"`
-	FlushBehind    int64   `json:"flushBehindBytes"`
-	CommitLogMax   int64   `json:"commitLogMaxOffset"`
+	// FlowRejected counts the sends answered SYSTEM_BUSY by the send
+	// admission since the broker started (runtime key flowRejectedTotal),
+	// QuotaRejected those a topic's produce quota refused
+	// (quotaRejectedTotal; [TOPIC_QUOTA], not in FlowRejected).
+	FlowRejected  int64 `json:"flowRejected"`
+	QuotaRejected int64 `json:"quotaRejected"`
+	// FlowRejectedByTag splits FlowRejected by flowcontrol.log tag
+	// (runtime keys flowRejected_<TAG>: REJECTREQUEST, OVERLOAD, ...),
+	// QuotaRejectedByTopic QuotaRejected by topic (quotaRejectedTotal_<topic>).
+	FlowRejectedByTag    map[string]int64 `json:"flowRejectedByTag"`
+	QuotaRejectedByTopic map[string]int64 `json:"quotaRejectedByTopic"`
+	// ACL counters since the broker started (aclEnable; 0 without): requests
+	// refused (acl_denied_total) and by reason (acl_denied_total.<reason>:
+	// signature, topic, admin, ...), admin requests granted
+	// (acl_allowed_admin_total), and plain_acl.yml reloads that failed
+	// (acl_reload_failures: the file is broken, the previous rules stay).
+	ACLDenied         int64            `json:"aclDenied"`
+	ACLDeniedByReason map[string]int64 `json:"aclDeniedByReason"`
+	ACLAllowedAdmin   int64            `json:"aclAllowedAdmin"`
+	ACLReloadFailures int64            `json:"aclReloadFailures"`
+	GetTPS            float64          `json:"getTps"`
+	PutToday          int64            `json:"putToday"`
+	GetToday          int64            `json:"getToday"`
+	DispatchBehind    int64            `json:"dispatchBehindBytes"`
+	FlushBehind       int64            `json:"flushBehindBytes"`
+	CommitLogMax      int64            `json:"commitLogMaxOffset"`
 	// Slaves lists the slaves registered under this master's name;
 	// SlaveLag is the largest gap (bytes) between this master's commit
 	// log and theirs.
@@ -186,6 +201,18 @@ func num(kv map[string]string, k string) int64 {
 	return n
 }
 
+// byPrefix collects the counters whose runtime key starts with prefix,
+// keyed by the rest; never nil, so the JSON has {} rather than null.
+func byPrefix(kv map[string]string, prefix string) map[string]int64 {
+	out := map[string]int64{}
+	for k := range kv {
+		if rest, ok := strings.CutPrefix(k, prefix); ok && rest != "" {
+			out[rest] = num(kv, k)
+		}
+	}
+	return out
+}
+
 func (st *BrokerStatus) fill(rt, cfg map[string]string, now time.Time) {
 	var r admin.BrokerRuntime
 	r.Fill(rt, now)
@@ -220,6 +247,10 @@ func (st *BrokerStatus) fill(rt, cfg map[string]string, now time.Time) {
 	st.PutTPS, st.GetTPS = r.InTPS, r.OutTPS
 	st.PutFailed = num(rt, "putMessageFailedTimes")
 	st.FlowRejected, st.QuotaRejected = num(rt, "flowRejectedTotal"), num(rt, "quotaRejectedTotal")
+	st.FlowRejectedByTag = byPrefix(rt, "flowRejected_")
+	st.QuotaRejectedByTopic = byPrefix(rt, "quotaRejectedTotal_")
+	st.ACLDenied, st.ACLDeniedByReason = num(rt, "acl_denied_total"), byPrefix(rt, "acl_denied_total.")
+	st.ACLAllowedAdmin, st.ACLReloadFailures = num(rt, "acl_allowed_admin_total"), num(rt, "acl_reload_failures")
 	st.PutToday, st.GetToday = r.InTotalToday, r.OutTotalToday
 	st.DispatchBehind = num(rt, "dispatchBehindBytes")
 	st.FlushBehind = num(rt, "remainHowManyDataToFlush")

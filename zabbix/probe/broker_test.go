@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"maps"
 	"net"
 	"testing"
 	"time"
@@ -124,5 +125,34 @@ func TestGrpcPort(t *testing.T) {
 	off.grpcPort()
 	if off.GrpcEnabled != 0 || off.GrpcUp != 0 || off.GrpcError != "" {
 		t.Errorf("no gRPC service: %+v", off)
+	}
+}
+
+// The ACL and flow-control counters come from the runtime keys
+// broker/acl Counters.Snapshot and broker/server addFlowRuntime write.
+func TestFillRefusalCounters(t *testing.T) {
+	var st BrokerStatus
+	st.fill(runtime("acl_denied_total", "7", "acl_denied_total.signature", "4", "acl_denied_total.topic", "3",
+		"acl_denied_total.admin", "0", "acl_allowed_admin_total", "2", "acl_reload_failures", "1",
+		"flowRejectedTotal", "9", "flowRejected_OVERLOAD", "5", "flowRejected_TOPIC_QUOTA", "4",
+		"quotaRejectedTotal", "4", "quotaRejectedTotal_orders", "4", "quotaThrottledTotal_orders", "8"), map[string]string{}, time.Now())
+	if st.ACLDenied != 7 || st.ACLAllowedAdmin != 2 || st.ACLReloadFailures != 1 || st.FlowRejected != 9 || st.QuotaRejected != 4 {
+		t.Errorf("totals: denied %d admin %d reload %d flow %d quota %d, want 7 2 1 9 4",
+			st.ACLDenied, st.ACLAllowedAdmin, st.ACLReloadFailures, st.FlowRejected, st.QuotaRejected)
+	}
+	for name, c := range map[string]struct{ got, want map[string]int64 }{
+		"by reason": {st.ACLDeniedByReason, map[string]int64{"signature": 4, "topic": 3, "admin": 0}},
+		"by tag":    {st.FlowRejectedByTag, map[string]int64{"OVERLOAD": 5, "TOPIC_QUOTA": 4}},
+		"by topic":  {st.QuotaRejectedByTopic, map[string]int64{"orders": 4}},
+	} {
+		if !maps.Equal(c.got, c.want) {
+			t.Errorf("%s: %v, want %v", name, c.got, c.want)
+		}
+	}
+	// A broker without ACL or quotas: zeros and empty objects, not null.
+	var plain BrokerStatus
+	plain.fill(runtime(), map[string]string{}, time.Now())
+	if plain.ACLDenied != 0 || plain.ACLDeniedByReason == nil || len(plain.QuotaRejectedByTopic) != 0 || plain.FlowRejectedByTag == nil {
+		t.Errorf("plain broker: %+v", plain)
 	}
 }

@@ -60,6 +60,9 @@ func brokerTemplate() *tpl {
 	t.macro("{$RMQ.STATS.AGE.MAX}", "300", "stats.log older than this (s) means statistics stopped.")
 	t.macro("{$RMQ.TOPIC.PUT.MIN}", "100", "A topic that produced more than this in the same 15 minutes yesterday and nothing now has stopped (context: topic).")
 	t.macro("{$RMQ.TOPIC.PUT.DROP.PCT}", "80", "Production this many percent below the same hour yesterday is reported (context: topic).")
+	t.macro("{$RMQ.ACL.DENIED.MAX}", "10", "ACL denials in 5 minutes worth a warning (wrong credentials, missing permissions, probing).")
+	t.macro("{$RMQ.FLOW.REJECTED.MAX}", "0", "Sends refused by flow control (SYSTEM_BUSY) in 5 minutes tolerated before a warning.")
+	t.macro("{$RMQ.TOPIC.QUOTA.REJECTED.MAX}", "0", "Sends a topic's produce quota refused in 5 minutes tolerated before a warning (context: topic).")
 	lldMacros(t)
 	t.valueMap("Service state", "0", "Down", "1", "Up")
 	t.valueMap("Broker permission", "0", "None", "2", "Write only", "4", "Read only", "6", "Read-write")
@@ -165,6 +168,26 @@ func brokerTemplate() *tpl {
 			"records and were rebuilt from the commit log (topic, queue and reason in the line). At ERROR some entries had no record "+
 			"left and became fillers: those messages are lost. Look for a disk problem or files removed by hand.")
 
+	const (
+		aclDenied  = "rocketmq.broker.acl.denied"
+		aclReload  = "rocketmq.broker.acl.reload_failed"
+		flowRej    = "rocketmq.broker.flow.rejected"
+		quotaRej   = "rocketmq.broker.quota.rejected"
+		quotaTopic = "rocketmq.topic.quota.rejected[{#TOPIC}]"
+	)
+	aclReloadFailed := logEvent("RocketMQ broker: ACL rules reload failed, previous rules in force", aclReload, "1h", "AVERAGE", "security",
+		"The broker re-read plain_acl.yml (or tools.yml) after a change and refused it in the last hour: the file does not parse or "+
+			"breaks a rule, so the rules loaded before stay in force and the edit has no effect. acl.log says why (ERROR reload "+
+			"failed, keeping the rules in force, with file and line); fix the file and the broker loads it by itself.")
+	aclBurst := t.trigger("RocketMQ broker: burst of ACL denials", t.fn("sum", aclDenied, "5m")+">{$RMQ.ACL.DENIED.MAX}", "WARNING", "security",
+		"More than {$RMQ.ACL.DENIED.MAX} requests refused by ACL in 5 minutes: a client with a wrong secret or missing permissions "+
+			"(see the items by reason and the audit log for the access key and address), or someone probing.", notUp)
+	aclBurst.Opdata = "Denied in the last check: {ITEM.LASTVALUE1}"
+	flowRejecting := t.trigger("RocketMQ broker: flow control refusing sends", t.fn("sum", flowRej, "5m")+">{$RMQ.FLOW.REJECTED.MAX}", "WARNING", "performance",
+		"Sends answered SYSTEM_BUSY by the broker's send admission in the last 5 minutes (flowcontrol.log names the tag: "+
+			"REJECTREQUEST, OVERLOAD, TIMEOUT_CLEAN_QUEUE, PCBUSY_CLEAN_QUEUE); producers retry other brokers. The items by tag "+
+			"say which budget ran out. Topic quota refusals have their own trigger per topic.", notUp)
+
 	disk := func(key, what string) []Trigger {
 		d := t.trigger("RocketMQ broker: "+what+" disk use above {$RMQ.DISK.PUSED.MAX.DISASTER}%",
 			t.fn("min", key, "5m")+">{$RMQ.DISK.PUSED.MAX.DISASTER}", "DISASTER", "capacity",
@@ -218,6 +241,26 @@ func brokerTemplate() *tpl {
 		withTriggers(t.dep(broker, "RocketMQ broker: put failures", "rocketmq.broker.put.failed", "$.putFailed", vtUint, "", "performance", "", simpleChange),
 			t.trigger("RocketMQ broker: sends refused by the store", t.fn("min", "rocketmq.broker.put.failed", "5m")+">0", "AVERAGE", "availability",
 				"The store refused sends every minute for 5 minutes (disk full, failed fsync, shutting down, illegal messages).", notUp, storeFailed, storeFull)),
+		withTriggers(withDesc(t.dep(broker, "RocketMQ broker: ACL denials", aclDenied, "$.aclDenied", vtUint, "", "security", "", simpleChange),
+			"Requests refused by ACL since the last check (aclEnable), every reason."), aclBurst),
+		t.dep(broker, "RocketMQ broker: ACL denials, no access key", aclDenied+"[no_access_key]", "$.aclDeniedByReason.no_access_key", vtUint, "", "security", "0", simpleChange),
+		t.dep(broker, "RocketMQ broker: ACL denials, unknown account", aclDenied+"[unknown_account]", "$.aclDeniedByReason.unknown_account", vtUint, "", "security", "0", simpleChange),
+		t.dep(broker, "RocketMQ broker: ACL denials, signature", aclDenied+"[signature]", "$.aclDeniedByReason.signature", vtUint, "", "security", "0", simpleChange),
+		t.dep(broker, "RocketMQ broker: ACL denials, admin", aclDenied+"[admin]", "$.aclDeniedByReason.admin", vtUint, "", "security", "0", simpleChange),
+		t.dep(broker, "RocketMQ broker: ACL denials, topic", aclDenied+"[topic]", "$.aclDeniedByReason.topic", vtUint, "", "security", "0", simpleChange),
+		t.dep(broker, "RocketMQ broker: ACL denials, group", aclDenied+"[group]", "$.aclDeniedByReason.group", vtUint, "", "security", "0", simpleChange),
+		t.dep(broker, "RocketMQ broker: ACL denials, bad body", aclDenied+"[bad_body]", "$.aclDeniedByReason.bad_body", vtUint, "", "security", "0", simpleChange),
+		withDesc(t.dep(broker, "RocketMQ broker: ACL admin requests allowed", "rocketmq.broker.acl.admin_allowed", "$.aclAllowedAdmin", vtUint, "", "security", "", simpleChange),
+			"Admin requests (topic, group, offset changes ...) granted to an admin account since the last check."),
+		withTriggers(t.dep(broker, "RocketMQ broker: ACL reload failures", aclReload, "$.aclReloadFailures", vtUint, "", "security", "", simpleChange), aclReloadFailed),
+		withTriggers(withDesc(t.dep(broker, "RocketMQ broker: flow-control rejections", flowRej, "$.flowRejected", vtUint, "", "performance", "", simpleChange),
+			"Sends answered SYSTEM_BUSY by the send admission since the last check, every tag but TOPIC_QUOTA (see quota rejections)."), flowRejecting),
+		t.dep(broker, "RocketMQ broker: flow-control rejections, REJECTREQUEST", flowRej+"[REJECTREQUEST]", "$.flowRejectedByTag.REJECTREQUEST", vtUint, "", "performance", "0", simpleChange),
+		t.dep(broker, "RocketMQ broker: flow-control rejections, OVERLOAD", flowRej+"[OVERLOAD]", "$.flowRejectedByTag.OVERLOAD", vtUint, "", "performance", "0", simpleChange),
+		t.dep(broker, "RocketMQ broker: flow-control rejections, TIMEOUT_CLEAN_QUEUE", flowRej+"[TIMEOUT_CLEAN_QUEUE]", "$.flowRejectedByTag.TIMEOUT_CLEAN_QUEUE", vtUint, "", "performance", "0", simpleChange),
+		t.dep(broker, "RocketMQ broker: flow-control rejections, PCBUSY_CLEAN_QUEUE", flowRej+"[PCBUSY_CLEAN_QUEUE]", "$.flowRejectedByTag.PCBUSY_CLEAN_QUEUE", vtUint, "", "performance", "0", simpleChange),
+		withDesc(t.dep(broker, "RocketMQ broker: quota rejections", quotaRej, "$.quotaRejected", vtUint, "", "performance", "", simpleChange),
+			"Sends refused by a topic's produce quota since the last check, every topic."),
 		t.dep(broker, "RocketMQ broker: produced today", "rocketmq.broker.put.today", "$.putToday", vtUint, "msg", "business", ""),
 		t.dep(broker, "RocketMQ broker: consumed today", "rocketmq.broker.get.today", "$.getToday", vtUint, "msg", "business", ""),
 		t.dep(broker, "RocketMQ broker: dispatch behind", "rocketmq.broker.dispatch.behind", "$.dispatchBehindBytes", vtUint, "B", "performance", ""),
@@ -260,7 +303,7 @@ func brokerTemplate() *tpl {
 		withTriggers(t.dep(logs, "RocketMQ broker: consume queue blocked events", "rocketmq.broker.log.cq_blocked", "$.cqBlocked", vtUint, "", "logs", "", simpleChange), cqBlocked),
 		withTriggers(t.dep(logs, "RocketMQ broker: consume queue rebuilds", "rocketmq.broker.log.cq_rebuilt", "$.cqRebuilt", vtUint, "", "logs", "", simpleChange), cqRebuilt),
 		withTriggers(t.dep(logs, "RocketMQ broker: flow control events", "rocketmq.broker.log.flow_control", "$.flowControl", vtUint, "", "logs", "", simpleChange),
-			t.trigger("RocketMQ broker: flow control", t.fn("sum", "rocketmq.broker.log.flow_control", "5m")+">0", "WARNING", "performance", "Requests refused as busy.")),
+			t.trigger("RocketMQ broker: flow control", t.fn("sum", "rocketmq.broker.log.flow_control", "5m")+">0", "WARNING", "performance", "Requests refused as busy.", flowRejecting)),
 		withTriggers(t.dep(logs, "RocketMQ broker: store errors", "rocketmq.broker.log.store_errors", "$.storeErrors", vtUint, "", "logs", "", simpleChange),
 			t.trigger("RocketMQ broker: store errors logged", t.fn("sum", "rocketmq.broker.log.store_errors", "10m")+">0", "WARNING", "availability",
 				"WARN or ERROR records in storeerror.log (not shown while a more specific store problem is).",
@@ -282,6 +325,7 @@ func brokerTemplate() *tpl {
 	t.graph("RocketMQ broker: Queue wait and page cache", "rocketmq.broker.sendq.wait", "rocketmq.broker.pagecache.lock")
 	t.graph("RocketMQ broker: gRPC clients and POP leases", "rocketmq.broker.grpc.clients", "rocketmq.broker.grpc.streams",
 		"rocketmq.broker.pop.inflight", "rocketmq.broker.pop.expired")
+	t.graph("RocketMQ broker: ACL and flow-control refusals", aclDenied, flowRej, quotaRej)
 	t.graph("RocketMQ broker: Store events", "rocketmq.broker.log.disk_full", fsyncLog, "rocketmq.broker.log.corruption",
 		"rocketmq.broker.log.unread_deleted", "rocketmq.broker.log.retention_blocked", "rocketmq.broker.log.cq_blocked", "rocketmq.broker.log.cq_rebuilt")
 
@@ -289,6 +333,9 @@ func brokerTemplate() *tpl {
 		"Topics this broker holds; figures come from its stats.log.", topicFilter())
 	topicItem := func(name, key, field, units string) Item { return t.topicDep(stats, name, key, field, vtUint, units) }
 	minuteKey := "rocketmq.topic.put.minute[{#TOPIC}]"
+	quotaItem := withDesc(t.dep(broker, "Topic {#TOPIC}: quota rejections", quotaTopic, "$.quotaRejectedByTopic['{#TOPIC}']", vtUint, "", "performance", "0", simpleChange),
+		"Sends this topic's produce quota refused since the last check (0 without a quota).")
+	quotaItem.Tags = append(quotaItem.Tags, Tag{"topic", "{#TOPIC}"})
 	topics.ItemPrototypes = []Item{
 		topicItem("produced today", "rocketmq.topic.put.today", "today", "msg"),
 		topicItem("produced last minute", "rocketmq.topic.put.minute", "minute", "msg"),
@@ -296,6 +343,7 @@ func brokerTemplate() *tpl {
 		topicItem("produced last hour", "rocketmq.topic.put.1h", "hour", "msg"),
 		topicItem("produced yesterday", "rocketmq.topic.put.1d", "day", "msg"),
 		topicItem("bytes in last minute", "rocketmq.topic.put.bytes", "minuteBytes", "B"),
+		quotaItem,
 	}
 	topics.TriggerPrototypes = []Trigger{
 		t.trigger("Topic {#TOPIC}: production stopped",
@@ -304,6 +352,9 @@ func brokerTemplate() *tpl {
 		t.trigger("Topic {#TOPIC}: production dropped vs. yesterday",
 			t.fn("sum", minuteKey, "1h")+"<"+t.fn("sum", minuteKey, "1h:now-1d")+`*(100-{$RMQ.TOPIC.PUT.DROP.PCT:"{#TOPIC}"})/100`,
 			"INFO", "notice", ""),
+		t.trigger("Topic {#TOPIC}: produce quota refusing sends", t.fn("sum", quotaTopic, "5m")+`>{$RMQ.TOPIC.QUOTA.REJECTED.MAX:"{#TOPIC}"}`,
+			"WARNING", "performance", "The topic's produce quota (attributes produce.tps / produce.bps) refused sends in the last 5 minutes: producers get SYSTEM_BUSY "+
+				"([TOPIC_QUOTA] in flowcontrol.log). Raise the quota or find the producer sending more than agreed."),
 	}
 	topics.GraphPrototypes = []Graph{t.graphPrototype("Topic {#TOPIC}: produce increments", minuteKey, "rocketmq.topic.put.5m[{#TOPIC}]")}
 
@@ -334,6 +385,7 @@ func brokerTemplate() *tpl {
 				graphWidget(0, 11, 12, 5, t.Name, "RocketMQ broker: Queue wait and page cache"),
 				graphWidget(12, 11, 12, 5, t.Name, "RocketMQ broker: Store events"),
 				graphWidget(0, 16, 12, 5, t.Name, "RocketMQ broker: gRPC clients and POP leases"),
+				graphWidget(12, 16, 12, 5, t.Name, "RocketMQ broker: ACL and flow-control refusals"),
 			}},
 			{Name: "Business", Widgets: []Widget{
 				itemWidget(0, 0, 12, 3, "Produced today", t.Name, "rocketmq.broker.put.today"),

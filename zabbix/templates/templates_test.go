@@ -13,6 +13,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mqops/mqops/broker/acl"
+	"github.com/mqops/mqops/broker/flow"
 	"github.com/mqops/mqops/zabbix/logcount"
 	"github.com/mqops/mqops/zabbix/probe"
 )
@@ -200,11 +202,11 @@ func TestDependentPaths(t *testing.T) {
 		"rocketmq.logs.get":         jsonFields(logcount.Counts{}),
 		"rocketmq.namesrv.logs.get": jsonFields(logcount.Counts{}),
 	}
-	top := regexp.MustCompile(`^\$\.([A-Za-z]+)(\.|$)`)
+	top := regexp.MustCompile(`^\$\.([A-Za-z]+)(\.|\[|$)`)
 	checked := 0
 	for file, e := range Files() {
 		for _, tp := range e.ZabbixExport.Templates {
-			for _, it := range tp.Items {
+			for _, it := range append(append([]Item{}, tp.Items...), protos(tp)...) {
 				if it.MasterItem == nil {
 					continue
 				}
@@ -353,5 +355,60 @@ func TestReplicationPaths(t *testing.T) {
 	}
 	if checked < 15 {
 		t.Errorf("only %d replication items checked", checked)
+	}
+}
+
+// TestRefusalItems checks the ACL and flow-control items against what the
+// broker counts: one item per ACL reason broker/acl reports and per
+// flow-control tag broker/flow has, each turned into increments, and the
+// triggers on them fire on the 5-minute sum above their macros.
+func TestRefusalItems(t *testing.T) {
+	want := map[string]bool{}
+	for k := range (&acl.Counters{}).Snapshot() {
+		if r, ok := strings.CutPrefix(k, "acl_denied_total."); ok {
+			want["rocketmq.broker.acl.denied["+r+"]"] = true
+		}
+	}
+	// Quota refusals are counted per topic (quotaRejectedTotal_<topic>),
+	// not in flowRejected_TOPIC_QUOTA.
+	for tag := flow.Tag(0); tag < flow.NumTags; tag++ {
+		if tag != flow.TopicQuota {
+			want["rocketmq.broker.flow.rejected["+tag.String()+"]"] = true
+		}
+	}
+	if len(want) < 11 {
+		t.Fatalf("only %d reasons and tags: %v", len(want), want)
+	}
+	b := brokerTemplate()
+	for _, it := range b.Items {
+		if !strings.HasPrefix(it.Key, "rocketmq.broker.acl.") && !strings.HasPrefix(it.Key, "rocketmq.broker.flow.") &&
+			!strings.HasPrefix(it.Key, "rocketmq.broker.quota.") {
+			continue
+		}
+		if len(it.Preprocessing) != 2 || it.Preprocessing[1].Type != "SIMPLE_CHANGE" {
+			t.Errorf("%s is not turned into increments: %+v", it.Key, it.Preprocessing)
+		}
+		delete(want, it.Key)
+	}
+	if len(want) > 0 {
+		t.Errorf("no item for %v", want)
+	}
+	for name, expr := range map[string]string{
+		"RocketMQ broker: burst of ACL denials":                             "sum(/" + Broker + "/rocketmq.broker.acl.denied,5m)>{$RMQ.ACL.DENIED.MAX}",
+		"RocketMQ broker: flow control refusing sends":                      "sum(/" + Broker + "/rocketmq.broker.flow.rejected,5m)>{$RMQ.FLOW.REJECTED.MAX}",
+		"RocketMQ broker: ACL rules reload failed, previous rules in force": "sum(/" + Broker + "/rocketmq.broker.acl.reload_failed,1h)>0",
+	} {
+		if tr := findTrigger(t, name); tr.Expression != expr {
+			t.Errorf("%s: %s, want %s", name, tr.Expression, expr)
+		}
+	}
+	var quota bool
+	for _, d := range b.DiscoveryRules {
+		for _, tr := range d.TriggerPrototypes {
+			quota = quota || tr.Expression == "sum(/"+Broker+`/rocketmq.topic.quota.rejected[{#TOPIC}],5m)>{$RMQ.TOPIC.QUOTA.REJECTED.MAX:"{#TOPIC}"}`
+		}
+	}
+	if !quota {
+		t.Error("no per-topic quota trigger prototype")
 	}
 }
