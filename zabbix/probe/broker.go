@@ -91,7 +91,7 @@ type BrokerStatus struct {
 	// FlowRejected counts the sends answered SYSTEM_BUSY by the send
 	// admission since the broker started (runtime key flowRejectedTotal),
 	// QuotaRejected those a topic's produce quota refused
-	// (quotaRejectedTotal; [TOPIC_QUOTA], not in FlowRejected).
+	// (quotaRejectedTotal; [TOPIC_QUOTA], also counted in FlowRejected).
 	FlowRejected  int64 `json:"flowRejected"`
 	QuotaRejected int64 `json:"quotaRejected"`
 	// FlowRejectedByTag splits FlowRejected by flowcontrol.log tag

@@ -254,7 +254,7 @@ func brokerTemplate() *tpl {
 			"Admin requests (topic, group, offset changes ...) granted to an admin account since the last check."),
 		withTriggers(t.dep(broker, "RocketMQ broker: ACL reload failures", aclReload, "$.aclReloadFailures", vtUint, "", "security", "", simpleChange), aclReloadFailed),
 		withTriggers(withDesc(t.dep(broker, "RocketMQ broker: flow-control rejections", flowRej, "$.flowRejected", vtUint, "", "performance", "", simpleChange),
-			"Sends answered SYSTEM_BUSY by the send admission since the last check, every tag but TOPIC_QUOTA (see quota rejections)."), flowRejecting),
+			"Sends answered SYSTEM_BUSY by the send admission or a topic quota since the last check; quota refusals are itemised per topic (quota rejections)."), flowRejecting),
 		t.dep(broker, "RocketMQ broker: flow-control rejections, REJECTREQUEST", flowRej+"[REJECTREQUEST]", "$.flowRejectedByTag.REJECTREQUEST", vtUint, "", "performance", "0", simpleChange),
 		t.dep(broker, "RocketMQ broker: flow-control rejections, OVERLOAD", flowRej+"[OVERLOAD]", "$.flowRejectedByTag.OVERLOAD", vtUint, "", "performance", "0", simpleChange),
 		t.dep(broker, "RocketMQ broker: flow-control rejections, TIMEOUT_CLEAN_QUEUE", flowRej+"[TIMEOUT_CLEAN_QUEUE]", "$.flowRejectedByTag.TIMEOUT_CLEAN_QUEUE", vtUint, "", "performance", "0", simpleChange),

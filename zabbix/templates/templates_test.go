@@ -369,8 +369,8 @@ func TestRefusalItems(t *testing.T) {
 			want["rocketmq.broker.acl.denied["+r+"]"] = true
 		}
 	}
-	// Quota refusals are counted per topic (quotaRejectedTotal_<topic>),
-	// not in flowRejected_TOPIC_QUOTA.
+	// Quota refusals get per-topic items (quotaRejectedTotal_<topic>)
+	// rather than a TOPIC_QUOTA tag item.
 	for tag := flow.Tag(0); tag < flow.NumTags; tag++ {
 		if tag != flow.TopicQuota {
 			want["rocketmq.broker.flow.rejected["+tag.String()+"]"] = true
