@@ -30,7 +30,8 @@ const grpcACLRules = `accounts:
 `
 
 // startACLBroker runs a name server and a gRPC broker with aclEnable and
-// grpcACLRules; it returns the cluster and the broker's acl.log path.
+// grpcACLRules (and the HTTP gateway on); it returns the cluster and the
+// broker's acl.log path.
 func startACLBroker(t *testing.T) (*cluster, string) {
 	t.Helper()
 	rules := filepath.Join(t.TempDir(), "plain_acl.yml")
@@ -39,7 +40,7 @@ func startACLBroker(t *testing.T) (*cluster, string) {
 	}
 	ns := startNamesrv(t)
 	dir := t.TempDir()
-	kv := append([]string{"aclEnable=true", "aclFile=" + rules,
+	kv := append([]string{"aclEnable=true", "aclFile=" + rules, "enableHttpGateway=true",
 		`innerClientAuthenticationCredentials={"accessKey":"adminXX1","secretKey":"secretAdmX"}`}, popKV...)
 	br, ga := startGRPCBroker(t, ns.addr, dir, kv...)
 	return &cluster{ns: ns, broker: br, grpcAddr: ga}, filepath.Join(dir, "logs", "acl.log")
@@ -74,6 +75,10 @@ func v5ProducerAs(t *testing.T, c *cluster, ak, sk string, topics ...string) rmq
 // exactly what was sent. Refusals are written to acl.log.
 func TestV5ACL(t *testing.T) {
 	c, aclLog := startACLBroker(t)
+	// The gRPC port is checked now; the HTTP gateway is not, and says so.
+	if out := c.broker.out.String(); !strings.Contains(out, "[ACL] aclEnable covers the remoting and gRPC ports only: the HTTP gateway (enableHttpGateway) is not checked") {
+		t.Fatalf("no WARN about the unchecked HTTP gateway:\n%s", out)
+	}
 	aclCreateTopicAsAdmin(t, c, "TopicA")
 	aclCreateTopicAsAdmin(t, c, "TopicB")
 
