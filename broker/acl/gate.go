@@ -70,6 +70,7 @@ type auditKey struct {
 	ak     string
 	ip     netip.Addr
 	code   int32
+	method string // a gRPC call's method; code is 0
 	reason Reason
 	res    string
 }
@@ -106,15 +107,60 @@ func (a *Audit) deny(t *Table, remote string, ip netip.Addr, req *wire.Command, 
 	}
 	ak := clip(req.Get(wire.ExtAccessKey))
 	k := auditKey{ak: ak, ip: ip, code: req.Code, reason: d.Reason, res: d.Resource}
+	suppressed, ok := a.fold(k)
+	if !ok {
+		return
+	}
+	attrs := []any{"code", codeLabel(t, req.Code), "ak", ak, "remote", remote}
+	if d.Resource != "" {
+		attrs = append(attrs, "resource", d.Resource, "need", d.Need.String())
+	}
+	attrs = append(attrs, "reason", d.Remark)
+	// Enough of the received signature to match a client's log, not to replay it.
+	if sig := req.Get(wire.ExtSignature); len(sig) > 0 {
+		attrs = append(attrs, "sig", string(sig[:min(6, len(sig))]))
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, "suppressed", suppressed)
+	}
+	a.log.Warn("DENY", attrs...)
+}
+
+// RefuseCall counts a refused RocketMQ 5 gRPC call and writes it to
+// acl.log like a refused remoting request, method in place of the code.
+func (g *Gate) RefuseCall(method, ak, remote string, ip netip.Addr, d Decision) {
+	g.Stats.denied[d.Reason].Add(1)
+	a := g.audit
+	if a == nil {
+		return
+	}
+	ak = clipString(ak)
+	suppressed, ok := a.fold(auditKey{ak: ak, ip: ip, method: method, reason: d.Reason, res: d.Resource})
+	if !ok {
+		return
+	}
+	attrs := []any{"grpc", method, "ak", ak, "remote", remote}
+	if d.Resource != "" {
+		attrs = append(attrs, "resource", d.Resource, "need", d.Need.String())
+	}
+	attrs = append(attrs, "reason", d.Remark)
+	if suppressed > 0 {
+		attrs = append(attrs, "suppressed", suppressed)
+	}
+	a.log.Warn("DENY", attrs...)
+}
+
+// fold rate-limits identical refusals: ok is false when k was written
+// within the window; otherwise suppressed is how many were left out since.
+func (a *Audit) fold(k auditKey) (suppressed int, ok bool) {
 	now := a.now()
 	a.mu.Lock()
 	e := a.seen[k]
 	if e != nil && now.Sub(e.last) < a.window {
 		e.suppressed++
 		a.mu.Unlock()
-		return
+		return 0, false
 	}
-	suppressed := 0
 	if e == nil {
 		if len(a.seen) >= maxAuditKeys {
 			for k2, e2 := range a.seen {
@@ -131,19 +177,7 @@ func (a *Audit) deny(t *Table, remote string, ip netip.Addr, req *wire.Command, 
 		e.last, e.suppressed = now, 0
 	}
 	a.mu.Unlock()
-	attrs := []any{"code", codeLabel(t, req.Code), "ak", ak, "remote", remote}
-	if d.Resource != "" {
-		attrs = append(attrs, "resource", d.Resource, "need", d.Need.String())
-	}
-	attrs = append(attrs, "reason", d.Remark)
-	// Enough of the received signature to match a client's log, not to replay it.
-	if sig := req.Get(wire.ExtSignature); len(sig) > 0 {
-		attrs = append(attrs, "sig", string(sig[:min(6, len(sig))]))
-	}
-	if suppressed > 0 {
-		attrs = append(attrs, "suppressed", suppressed)
-	}
-	a.log.Warn("DENY", attrs...)
+	return suppressed, true
 }
 
 // clip bounds what a peer's AccessKey can put into a log line.
@@ -152,6 +186,13 @@ func clip(b []byte) string {
 		return string(b[:64]) + "..."
 	}
 	return string(b)
+}
+
+func clipString(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
 }
 
 // Loaded logs a successful (re)load.

@@ -31,6 +31,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/tlsconf"
 	"github.com/mqops/mqops/wire"
 )
@@ -91,7 +92,10 @@ type Config struct {
 	NoTypeCheck      bool
 	ClientIdleExpiry time.Duration
 	MinInvisible     time.Duration // minInvisibleTimeMillsForRecv: shortest invisible duration of a receive
-	Log              *slog.Logger
+	// ACL, when set (aclEnable), checks every call's credentials and
+	// permissions (acl.go); nil serves everyone.
+	ACL *acl.Gate
+	Log *slog.Logger
 }
 
 // streamWorkers is how many goroutines serve calls. A call holds its
@@ -140,6 +144,11 @@ func Listen(cfg Config, be Backend) (*Server, error) {
 		return nil, fmt.Errorf("grpc listen %s: %w", cfg.Addr, err)
 	}
 	s := &Server{cfg: cfg, be: be, log: cfg.Log, lis: lis, clients: newClientTable(), stop: make(chan struct{})}
+	unary := []grpc.UnaryServerInterceptor{s.recoverUnary}
+	stream := []grpc.StreamServerInterceptor{s.recoverStream}
+	if cfg.ACL != nil {
+		unary, stream = append(unary, s.aclUnary), append(stream, s.aclStream)
+	}
 	s.grpc = grpc.NewServer(
 		grpc.Creds(newSniffCreds(cfg.TLSMode, tcfg)),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
@@ -150,8 +159,8 @@ func Listen(cfg Config, be Backend) (*Server, error) {
 		// growing its stack (pprof: runtime.newstack). When all are busy
 		// (long polls), grpc-go starts a goroutine as before.
 		grpc.NumStreamWorkers(streamWorkers),
-		grpc.ChainUnaryInterceptor(s.recoverUnary),
-		grpc.ChainStreamInterceptor(s.recoverStream),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 	)
 	v2.RegisterMessagingServiceServer(s.grpc, s)
 	return s, nil

@@ -56,6 +56,7 @@ func (b *Broker) openGrpc() error {
 		MaxDelay:       time.Duration(cfg.TimerMaxDelaySec) * time.Second,
 		NoTypeCheck:    !cfg.EnableTopicMessageTypeCheck,
 		MinInvisible:   time.Duration(cfg.MinInvisibleTimeMillsForRecv) * time.Millisecond,
+		ACL:            b.acl,
 		Log:            b.log,
 	}, grpcBackend{b})
 	if err != nil {

@@ -135,8 +135,8 @@ func run() int {
 	b.Start()
 	if aclSvc == nil {
 		acl.WarnIfOpen(blog, b.ListenAddr(), "the broker")
-	} else if cfg.EnableProxy || cfg.EnableHTTPGateway {
-		blog.Warn("[ACL] aclEnable covers the remoting port only: the gRPC port (enableProxy) and the HTTP gateway (enableHttpGateway) are not checked")
+	} else if cfg.EnableHTTPGateway {
+		blog.Warn("[ACL] aclEnable covers the remoting and gRPC ports only: the HTTP gateway (enableHttpGateway) is not checked")
 	}
 	if a := b.GrpcAddr(); a != "" {
 		fmt.Printf("The broker's gRPC service (RocketMQ 5 clients) listens on %s, tlsServerMode=%s\n", a, cfg.TLSServerMode)
