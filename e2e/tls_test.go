@@ -103,7 +103,7 @@ func plainFrameCall(t *testing.T, addr string, req *wire.Command) (*wire.Command
 	return frameCall(rawConn(t, addr), req)
 }
 
-func clusterInfo() *wire.Command { return wire.NewRequest(wire.GetBrokerClusterInfo, nil, nil) }
+func clusterInfo() *wire.Command        { return wire.NewRequest(wire.GetBrokerClusterInfo, nil, nil) }
 func runtimeInfoRequest() *wire.Command { return wire.NewRequest(wire.GetBrokerRuntimeInfo, nil, nil) }
 
 // An enforcing cluster: TLS clients (crypto/tls with hand-made frames, and
