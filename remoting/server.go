@@ -41,6 +41,9 @@ func Listen(addr string, h Handler, log *slog.Logger) (*Server, error) {
 // NewServer serves connections accepted from ln, which the server owns and
 // closes: a listener shared with another protocol hands remoting its share.
 func NewServer(ln net.Listener, h Handler, log *slog.Logger) *Server {
+	if log == nil { // tests and tools that want no log pass nil
+		log = slog.New(slog.DiscardHandler)
+	}
 	s := &Server{ln: ln, handler: h, log: log, conns: make(map[*Conn]struct{})}
 	s.SetLimits(Limits{})
 	return s
