@@ -511,6 +511,10 @@ func (w *ackWait) finish() {
 	if w.pending.Add(-1) != 0 {
 		return
 	}
+	// The budget goes back before the answer leaves: a client that reads
+	// it may send again at once, and must not meet its own finished send
+	// still counted (sendInflightPerConnection=1 would refuse it).
+	w.b.flow.Release(&w.ticket)
 	if w.done != nil {
 		w.done(w.flushOK, w.replCode)
 	} else {
@@ -523,7 +527,6 @@ func (w *ackWait) finish() {
 		}
 		_ = w.c.SendFrame(frame) // copies the frame
 	}
-	w.b.flow.Release(&w.ticket)
 	putAckWait(w)
 }
 
