@@ -33,6 +33,11 @@ const (
 	GetAllConsumerOffset         int32 = 43
 	GetAllDelayOffset            int32 = 45
 	CheckClientConfig            int32 = 46
+	UpdateAndCreateACLConfig     int32 = 50
+	DeleteACLConfig              int32 = 51
+	GetBrokerClusterACLInfo      int32 = 52
+	UpdateGlobalWhiteAddrsConfig int32 = 53
+	GetBrokerClusterACLConfig    int32 = 54 // 4.9.0-4.9.7; 4.9.8 dropped it
 	GetTimerCheckPoint           int32 = 60 // RocketMQ 5
 	PutKVConfig                  int32 = 100
 	GetKVConfig                  int32 = 101
@@ -107,6 +112,10 @@ const (
 	SubscriptionGroupNotExist int32 = 26
 	ConsumerNotOnline         int32 = 206
 	ConsumeMsgTimeout         int32 = 207
+
+	UpdateAndCreateACLConfigFailed     int32 = 209
+	DeleteACLConfigFailed              int32 = 210
+	UpdateGlobalWhiteAddrsConfigFailed int32 = 211
 )
 
 var responseNames = map[int32]string{
@@ -121,6 +130,9 @@ var responseNames = map[int32]string{
 	SubscriptionParseFailed: "SUBSCRIPTION_PARSE_FAILED", SubscriptionNotExist: "SUBSCRIPTION_NOT_EXIST",
 	SubscriptionNotLatest: "SUBSCRIPTION_NOT_LATEST", SubscriptionGroupNotExist: "SUBSCRIPTION_GROUP_NOT_EXIST",
 	ConsumerNotOnline: "CONSUMER_NOT_ONLINE", ConsumeMsgTimeout: "CONSUME_MSG_TIMEOUT",
+	UpdateAndCreateACLConfigFailed:     "UPDATE_AND_CREATE_ACL_CONFIG_FAILED",
+	DeleteACLConfigFailed:              "DELETE_ACL_CONFIG_FAILED",
+	UpdateGlobalWhiteAddrsConfigFailed: "UPDATE_GLOBAL_WHITE_ADDRS_CONFIG_FAILED",
 }
 
 // ResponseName is the Java ResponseCode name of code, for error messages.

@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"strconv"
 	"sync"
 
+	"github.com/mqops/mqops/wire"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -41,6 +43,12 @@ type Account struct {
 	File         string
 	Line         int
 
+	// ProduceTPS and ProduceBPS are the account's produce quotas
+	// (messages/s, bytes/s; 0 = none), yaml produceTps/produceBps, mqops
+	// keys that Java ignores.
+	ProduceTPS int64
+	ProduceBPS int64
+
 	// macs holds HMAC states keyed with this account's secret: a verify
 	// takes one, so a request costs no allocation once the pool is warm.
 	macs sync.Pool
@@ -52,6 +60,9 @@ type Snapshot struct {
 	GlobalWhite []*addrPattern
 	Files       []string
 	Version     int64 // counts successful loads
+	// DataVersions is each file's dataVersion, which the ACL admin codes
+	// bump (a file without one: counter 0 at its modification time).
+	DataVersions map[string]wire.DataVersion
 }
 
 // minKeyLen: Java refuses keys of 6 characters or fewer
@@ -60,7 +71,7 @@ const minKeyLen = 7
 
 var (
 	topKeys     = []string{"globalWhiteRemoteAddresses", "accounts", "dataVersion"}
-	accountKeys = []string{"accessKey", "secretKey", "whiteRemoteAddress", "admin", "defaultTopicPerm", "defaultGroupPerm", "topicPerms", "groupPerms"}
+	accountKeys = []string{"accessKey", "secretKey", "whiteRemoteAddress", "admin", "defaultTopicPerm", "defaultGroupPerm", "topicPerms", "groupPerms", "produceTps", "produceBps"}
 )
 
 // parseFile reads one plain_acl.yml into s. Every error names file and line.
@@ -119,7 +130,12 @@ func parseFile(path string, data []byte, s *Snapshot, owner map[string]string) e
 				s.Accounts[a.AccessKey] = a
 			}
 		case "dataVersion":
-			// Written by Java's ACL admin commands; carries no rule.
+			// Written by the ACL admin codes (Java's and ours); no rule.
+			dv, err := parseDataVersion(path, v)
+			if err != nil {
+				return err
+			}
+			s.DataVersions[path] = dv
 		default:
 			return &fileError{path, k.Line, fmt.Sprintf("unknown key %q (known: %s)", k.Value, strings.Join(topKeys, ", "))}
 		}
@@ -194,6 +210,17 @@ func parseAccount(path string, n *yaml.Node) (*Account, error) {
 					a.DefaultGroup = p
 				}
 			}
+		case "produceTps", "produceBps":
+			if s, err = scalar(); err == nil && s != "" {
+				var n int64
+				if n, err = parseQuota(k.Value, s); err == nil {
+					if k.Value == "produceTps" {
+						a.ProduceTPS = n
+					} else {
+						a.ProduceBPS = n
+					}
+				}
+			}
 		case "topicPerms", "groupPerms":
 			var items []*yaml.Node
 			if items, err = seq(path, k.Value, v); err == nil {
@@ -235,6 +262,41 @@ func parseAccount(path string, n *yaml.Node) (*Account, error) {
 	return a, nil
 }
 
+// parseQuota reads a produce quota: a whole number, 0 for none.
+func parseQuota(key, s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s: %q is not a whole number >= 0", key, s)
+	}
+	return n, nil
+}
+
+// parseDataVersion reads Java's dataVersion: [{counter: N, timestamp: T}].
+func parseDataVersion(path string, v *yaml.Node) (wire.DataVersion, error) {
+	var dv wire.DataVersion
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+		return dv, nil
+	}
+	if v.Kind != yaml.SequenceNode || len(v.Content) == 0 || v.Content[0].Kind != yaml.MappingNode {
+		return dv, &fileError{path, v.Line, "dataVersion must be a list holding {counter, timestamp}"}
+	}
+	m := v.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, val := m.Content[i], m.Content[i+1]
+		n, err := strconv.ParseInt(val.Value, 10, 64)
+		if err != nil && (k.Value == "counter" || k.Value == "timestamp") {
+			return dv, &fileError{path, val.Line, fmt.Sprintf("dataVersion %s: %q is not a number", k.Value, val.Value)}
+		}
+		switch k.Value {
+		case "counter":
+			dv.Counter = n
+		case "timestamp":
+			dv.Timestamp = n
+		}
+	}
+	return dv, nil
+}
+
 // fileStamp is what the watcher compares to notice an edit.
 type fileStamp struct {
 	path  string
@@ -274,10 +336,25 @@ func Files(aclFile, confDir string) ([]string, error) {
 // readAll reads and parses files into a new snapshot, with their stamps.
 // A missing file is an error except optional, the default plain_acl.yml.
 func readAll(files []string, optional string) (*Snapshot, []fileStamp, error) {
-	s := &Snapshot{Accounts: map[string]*Account{}, Files: files}
+	return readAllWith(files, optional, "", nil)
+}
+
+// readAllWith is readAll with the content of file over taken as over, not
+// read: an update checks the rules it is about to write. Its stamp has
+// the content's size and hash but no mtime, which the caller sets once
+// the content is on disk.
+func readAllWith(files []string, optional, over string, overData []byte) (*Snapshot, []fileStamp, error) {
+	s := &Snapshot{Accounts: map[string]*Account{}, Files: files, DataVersions: map[string]wire.DataVersion{}}
 	owner := map[string]string{}
 	stamps := make([]fileStamp, 0, len(files))
 	for _, f := range files {
+		if f == over {
+			stamps = append(stamps, fileStamp{path: f, size: int64(len(overData)), sum: sha256.Sum256(overData)})
+			if err := parseFile(f, overData, s, owner); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
 		data, err := os.ReadFile(f)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && f == optional {
@@ -293,6 +370,9 @@ func readAll(files []string, optional string) (*Snapshot, []fileStamp, error) {
 		stamps = append(stamps, fileStamp{path: f, mtime: st.ModTime().UnixNano(), size: st.Size(), sum: sha256.Sum256(data)})
 		if err := parseFile(f, data, s, owner); err != nil {
 			return nil, nil, err
+		}
+		if _, ok := s.DataVersions[f]; !ok {
+			s.DataVersions[f] = wire.DataVersion{Timestamp: st.ModTime().UnixMilli()}
 		}
 	}
 	return s, stamps, nil

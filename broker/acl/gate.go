@@ -17,6 +17,9 @@ import (
 type Gate struct {
 	*Checker
 	audit *Audit
+	// Edit changes the rules for the ACL admin codes (50, 51, 53); nil
+	// when the gate was built without a watcher.
+	Edit *Watcher
 }
 
 // NewGate returns the gate of one daemon; audit may be nil.

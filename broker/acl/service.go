@@ -75,7 +75,9 @@ func Start(o Options) (*Service, error) {
 		interval = DefaultPollInterval
 	}
 	w.Start(interval)
-	return &Service{Gate: NewGate(w.Checker(), audit), watcher: w, logc: closer}, nil
+	gate := NewGate(w.Checker(), audit)
+	gate.Edit = w
+	return &Service{Gate: gate, watcher: w, logc: closer}, nil
 }
 
 // Close stops the reload poll and closes acl.log.

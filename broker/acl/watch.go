@@ -54,6 +54,13 @@ func Load(src Source, table *Table, audit *Audit, log *slog.Logger) (*Watcher, e
 	return w, nil
 }
 
+// LoadRules reads the rules of src once, as a daemon would load them.
+func LoadRules(src Source) (*Snapshot, error) {
+	w := &Watcher{src: src}
+	s, _, err := w.read()
+	return s, err
+}
+
 // Checker is the checker whose rules the watcher keeps current.
 func (w *Watcher) Checker() *Checker { return w.checker }
 

@@ -558,6 +558,8 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 		b.handleGetAllSubGroup(c, req)
 	case wire.DeleteSubGroup:
 		b.handleDeleteSubGroup(c, req)
+	case wire.UpdateAndCreateACLConfig, wire.DeleteACLConfig, wire.GetBrokerClusterACLInfo, wire.UpdateGlobalWhiteAddrsConfig, wire.GetBrokerClusterACLConfig:
+		b.handleACLAdmin(c, req)
 	case wire.GetAllConsumerOffset:
 		b.replyBody(c, req, b.offsets.Encode())
 	case wire.GetAllDelayOffset:
