@@ -1,10 +1,13 @@
 package acl
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
 	"text/tabwriter"
+
+	"github.com/mqops/mqops/wire"
 )
 
 // kind says what a request code needs besides a valid signature.
@@ -137,3 +140,41 @@ func (t *Table) Print(w io.Writer) {
 	fmt.Fprintf(tw, "*\tother codes\t%s\n", kindNames[t.fallback])
 	_ = tw.Flush()
 }
+
+// SampleRequest builds a request of code naming topic and group where the
+// code's rule reads them (header fields, or the body for heartbeats and
+// queue locks), for checking a decision offline (mqadmin acl check).
+func (t *Table) SampleRequest(code int32, topic, group string) *wire.Command {
+	r := t.lookup(code)
+	fields := map[string]string{}
+	var body []byte
+	switch r.kind {
+	case heartbeat:
+		hb := wire.HeartbeatData{ClientID: "acl-check"}
+		if group != "" {
+			cd := wire.ConsumerData{GroupName: group}
+			if topic != "" {
+				cd.SubscriptionDataSet = []wire.SubscriptionData{{Topic: topic}}
+			}
+			hb.ConsumerDataSet = []wire.ConsumerData{cd}
+		}
+		body, _ = json.Marshal(hb)
+	case lockBatch:
+		lb := wire.LockBatchRequestBody{ClientID: "acl-check", ConsumerGroup: group}
+		if topic != "" {
+			lb.MqSet = []wire.MessageQueue{{Topic: topic}}
+		}
+		body, _ = json.Marshal(lb)
+	default:
+		if r.topicField != "" && topic != "" {
+			fields[r.topicField] = topic
+		}
+		if r.groupField != "" && group != "" {
+			fields[r.groupField] = group
+		}
+	}
+	return wire.NewRequest(code, fields, body)
+}
+
+// Needs says what code needs besides a valid signature, in words.
+func (t *Table) Needs(code int32) string { return kindNames[t.lookup(code).kind] }

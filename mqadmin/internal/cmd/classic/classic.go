@@ -29,7 +29,7 @@ import (
 
 // NewCmds returns the classic commands.
 func NewCmds(f *cmdutil.Factory) []*cobra.Command {
-	return append(append(topicCmds(f), messageCmds(f)...), append(append(groupCmds(f), serverCmds(f)...), haCmds(f)...)...)
+	return append(append(append(topicCmds(f), messageCmds(f)...), append(append(groupCmds(f), serverCmds(f)...), haCmds(f)...)...), aclCmds(f)...)
 }
 
 // RewriteArgs turns Java's two-letter option -bn (electMaster's
