@@ -52,6 +52,9 @@ type Decision struct {
 	Remark   string
 	Resource string
 	Need     Perm
+	// Account is the authenticated account of an allowed request; nil
+	// when none was needed (open codes, the global white list).
+	Account *Account
 }
 
 // macState is one HMAC keyed with an account's secret and its buffers.
@@ -215,25 +218,15 @@ func (c *Checker) Check(ip netip.Addr, req *wire.Command) Decision {
 	if !d.OK {
 		return d
 	}
-	return authorize(r, a, req)
+	d = c.permit(a, r, req)
+	if d.OK {
+		d.Account = a
+	}
+	return d
 }
 
-// Decide is Check for account ak with its signature taken as valid and no
-// white list: the decision mqadmin acl check prints from a rules file.
-func (c *Checker) Decide(ak string, req *wire.Command) Decision {
-	r := c.table.lookup(req.Code)
-	if r.kind == open {
-		return Decision{OK: true}
-	}
-	a := c.snap.Load().Accounts[ak]
-	if a == nil {
-		return deny(ReasonUnknownAccount, "No acl config for "+ak, "", 0)
-	}
-	return authorize(r, a, req)
-}
-
-// authorize decides what an authenticated account may do.
-func authorize(r rule, a *Account, req *wire.Command) Decision {
+// permit decides a request of authenticated account a.
+func (c *Checker) permit(a *Account, r rule, req *wire.Command) Decision {
 	switch r.kind {
 	case adminOnly:
 		if !a.Admin {

@@ -42,10 +42,9 @@ type Account struct {
 	white        *addrPattern
 	File         string
 	Line         int
-
-	// ProduceTPS and ProduceBPS are the account's produce quotas
-	// (messages/s, bytes/s; 0 = none), yaml produceTps/produceBps, mqops
-	// keys that Java ignores.
+	// ProduceTPS and ProduceBPS (produceTps, produceBps: mqops keys) are
+	// the account's produce quota on each broker, messages and body bytes
+	// per second; 0 is no limit.
 	ProduceTPS int64
 	ProduceBPS int64
 
@@ -135,6 +134,9 @@ func parseFile(path string, data []byte, s *Snapshot, owner map[string]string) e
 			if err != nil {
 				return err
 			}
+			if s.DataVersions == nil {
+				s.DataVersions = map[string]wire.DataVersion{}
+			}
 			s.DataVersions[path] = dv
 		default:
 			return &fileError{path, k.Line, fmt.Sprintf("unknown key %q (known: %s)", k.Value, strings.Join(topKeys, ", "))}
@@ -212,13 +214,14 @@ func parseAccount(path string, n *yaml.Node) (*Account, error) {
 			}
 		case "produceTps", "produceBps":
 			if s, err = scalar(); err == nil && s != "" {
-				var n int64
-				if n, err = parseQuota(k.Value, s); err == nil {
-					if k.Value == "produceTps" {
-						a.ProduceTPS = n
-					} else {
-						a.ProduceBPS = n
-					}
+				n, perr := strconv.ParseInt(s, 10, 64)
+				switch {
+				case perr != nil || n < 0:
+					err = &fileError{path, v.Line, fmt.Sprintf("%s: %q is not a whole number >= 0", k.Value, s)}
+				case k.Value == "produceTps":
+					a.ProduceTPS = n
+				default:
+					a.ProduceBPS = n
 				}
 			}
 		case "topicPerms", "groupPerms":
@@ -260,15 +263,6 @@ func parseAccount(path string, n *yaml.Node) (*Account, error) {
 	}
 	a.secret = []byte(secret)
 	return a, nil
-}
-
-// parseQuota reads a produce quota: a whole number, 0 for none.
-func parseQuota(key, s string) (int64, error) {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%s: %q is not a whole number >= 0", key, s)
-	}
-	return n, nil
 }
 
 // parseDataVersion reads Java's dataVersion: [{counter: N, timestamp: T}].

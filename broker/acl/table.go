@@ -178,3 +178,17 @@ func (t *Table) SampleRequest(code int32, topic, group string) *wire.Command {
 
 // Needs says what code needs besides a valid signature, in words.
 func (t *Table) Needs(code int32) string { return kindNames[t.lookup(code).kind] }
+
+// Decide is Check for account ak with its signature taken as valid and no
+// white list: the decision mqadmin acl check prints from a rules file.
+func (c *Checker) Decide(ak string, req *wire.Command) Decision {
+	r := c.table.lookup(req.Code)
+	if r.kind == open {
+		return Decision{OK: true}
+	}
+	a := c.snap.Load().Accounts[ak]
+	if a == nil {
+		return deny(ReasonUnknownAccount, "No acl config for "+ak, "", 0)
+	}
+	return c.permit(a, r, req)
+}
