@@ -27,7 +27,8 @@ import (
 // plain/PlainPermissionManager.java (updateAccessConfig,
 // deleteAccessConfig, updateGlobalWhiteAddrsConfig), an existing account
 // is edited in the file that holds it and a new one goes to the default
-// file; unlike it, a change that fails keeps the rules in force.
+// file; unlike it, a change that fails keeps the rules in force, and (as
+// 4.9.0-4.9.2, not 4.9.3+) an update need not repeat the secret.
 
 // ErrInvalid marks a refused change (bad input, unknown account): the
 // request was wrong, nothing was written.
@@ -53,9 +54,9 @@ type AccountChange struct {
 	ProduceBPS         *int64
 }
 
-// CheckAccessKey applies Java's rule (longer than 6 characters) and
+// checkAccessKey applies Java's rule (longer than 6 characters) and
 // refuses white space and control characters, which no client can sign.
-func CheckAccessKey(ak string) error {
+func checkAccessKey(ak string) error {
 	if len(ak) < minKeyLen {
 		return invalid("accessKey %q must be longer than 6 characters", ak)
 	}
@@ -68,7 +69,7 @@ func CheckAccessKey(ak string) error {
 // Validate checks the fields one by one, naming the field at fault; the
 // secret never appears in a message.
 func (ch *AccountChange) Validate() error {
-	if err := CheckAccessKey(ch.AccessKey); err != nil {
+	if err := checkAccessKey(ch.AccessKey); err != nil {
 		return err
 	}
 	if ch.SecretKey != "" {
@@ -234,7 +235,8 @@ func (w *Watcher) edit(target func(*Snapshot) string, change func(root *yaml.Nod
 	data := buf.Bytes()
 	s, stamps, err := readAllWith(files, optional, file, data)
 	if err != nil {
-		return Change{}, fmt.Errorf("%w: the change would break the rules: %v", ErrInvalid, err)
+		// Another file may be the broken one (edited, not yet reloaded).
+		return Change{}, fmt.Errorf("%w: with this change the rules files would not load: %v", ErrInvalid, err)
 	}
 	// A new file holds secrets: owner-only. An existing one keeps its mode.
 	if err := atomicfile.Write(file, data, atomicfile.Options{Mode: 0o600}); err != nil {

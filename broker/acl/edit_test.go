@@ -162,6 +162,18 @@ func TestUpdateAccountInItsOwnFile(t *testing.T) {
 	if d, _ := os.ReadFile(extra); !strings.Contains(string(d), "127.0.0.1") {
 		t.Fatalf("file:\n%s", d)
 	}
+	// Another file broken on disk (not reloaded yet): the change is refused
+	// with that file's error, and nothing is written.
+	write(t, filepath.Join(dir, "acl", "broken.yml"), "accounts:\n  - accessKey: brokenUser1\n    secretKey: x\n")
+	before, _ := os.ReadFile(res.File)
+	old := w.Checker().Rules()
+	_, err = w.UpdateAccount(AccountChange{AccessKey: "newUser1", DefaultTopicPerm: "SUB"})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "broken.yml:2: secretKey of accessKey brokenUser1 must be longer than 6 characters") {
+		t.Fatalf("with a broken file: %v", err)
+	}
+	if after, _ := os.ReadFile(res.File); string(after) != string(before) || w.Checker().Rules() != old {
+		t.Fatal("a refused change touched the file or the rules")
+	}
 }
 
 func TestUpdateRefusesBadInputNamingTheField(t *testing.T) {
