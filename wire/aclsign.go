@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
+	"hash"
 	"io"
 )
 
@@ -94,8 +95,30 @@ func WriteSignedContent(w io.Writer, c *Command, idx []int, flags int) {
 
 // Sign adds AccessKey, SecurityToken (when token is set) and Signature to
 // c the way Java's AclClientRPCHook does (the token is signed). Earlier
-// ACL fields are replaced, so signing a command twice is harmless.
+// ACL fields are replaced, so signing a command twice is harmless. A
+// client signing many requests keeps a Signer instead.
 func Sign(c *Command, accessKey, secretKey, token string) {
+	NewSigner(accessKey, secretKey, token).Sign(c)
+}
+
+// Signer signs requests for one account. It keys its HMAC once, so each
+// request costs the hash of its signed bytes and nothing else (Reset
+// restores the hashed key pads), as the broker's verifier does. Not safe
+// for concurrent use.
+type Signer struct {
+	ak, token []byte
+	mac       hash.Hash
+	idx       []int
+	sum       [sha1.Size]byte
+}
+
+// NewSigner returns a signer for an account (token: SecurityToken, or "").
+func NewSigner(accessKey, secretKey, token string) *Signer {
+	return &Signer{ak: []byte(accessKey), token: []byte(token), mac: hmac.New(sha1.New, []byte(secretKey))}
+}
+
+// Sign is the package's Sign with the signer's account.
+func (s *Signer) Sign(c *Command) {
 	ext := c.Ext[:0]
 	for _, kv := range c.Ext {
 		switch string(kv.Key) {
@@ -104,15 +127,24 @@ func Sign(c *Command, accessKey, secretKey, token string) {
 			ext = append(ext, kv)
 		}
 	}
-	c.Ext = append(ext, KV{Key: []byte(ExtAccessKey), Value: []byte(accessKey)})
-	if token != "" {
-		c.Ext = append(c.Ext, KV{Key: []byte(ExtSecurityToken), Value: []byte(token)})
+	c.Ext = append(ext, KV{Key: []byte(ExtAccessKey), Value: s.ak})
+	if len(s.token) > 0 {
+		c.Ext = append(c.Ext, KV{Key: []byte(ExtSecurityToken), Value: s.token})
 	}
-	idx, _ := SortExtIndexes(c, make([]int, 0, len(c.Ext)))
-	mac := hmac.New(sha1.New, []byte(secretKey))
-	WriteSignedContent(mac, c, idx, 0)
-	sig := base64.StdEncoding.EncodeToString(mac.Sum(nil))
-	c.Ext = append(c.Ext, KV{Key: []byte(ExtSignature), Value: []byte(sig)})
+	sig := make([]byte, SignatureLen)
+	s.Signature(c, sig)
+	c.Ext = append(c.Ext, KV{Key: []byte(ExtSignature), Value: sig})
+}
+
+// Signature writes the Base64 signature of c as it stands (its AccessKey
+// and SecurityToken fields included, any Signature field left out) to
+// dst[:SignatureLen], allocating nothing: a client that resends one
+// encoded request re-signs it in place.
+func (s *Signer) Signature(c *Command, dst []byte) {
+	s.idx, _ = SortExtIndexes(c, s.idx)
+	s.mac.Reset()
+	WriteSignedContent(s.mac, c, s.idx, 0)
+	base64.StdEncoding.Encode(dst[:SignatureLen], s.mac.Sum(s.sum[:0]))
 }
 
 // Credentials are an ACL account's keys as a client holds them.
