@@ -1,6 +1,11 @@
 package wire
 
-import "testing"
+import (
+	"bytes"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
 
 // A Signer reused across requests gives each the signature a fresh
 // signing gives (golden vectors of the ACL spec's worked examples, the
@@ -70,5 +75,83 @@ func BenchmarkSortExtIndexes(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		idx, _ = SortExtIndexes(c, idx)
+	}
+}
+
+// SortExtIndexes orders like a byte-wise sort and finds duplicates, for
+// keys sharing long prefixes, prefixes of each other and zero bytes.
+func TestSortExtIndexes(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte{0, 'a', 'b', 'A', 0xff}
+	for round := range 2000 {
+		c := &Command{}
+		for range r.IntN(40) {
+			k := make([]byte, r.IntN(11))
+			for i := range k {
+				k[i] = alphabet[r.IntN(len(alphabet))]
+			}
+			c.Ext = append(c.Ext, KV{Key: k})
+		}
+		idx, dup := SortExtIndexes(c, nil)
+		want := make([]string, len(c.Ext))
+		for i, kv := range c.Ext {
+			want[i] = string(kv.Key)
+		}
+		slices.Sort(want)
+		wantDup := false
+		for i := 1; i < len(want); i++ {
+			wantDup = wantDup || want[i] == want[i-1]
+		}
+		for i, j := range idx {
+			if string(c.Ext[j].Key) != want[i] {
+				t.Fatalf("round %d: position %d has %q, want %q", round, i, c.Ext[j].Key, want[i])
+			}
+		}
+		if len(idx) != len(want) || dup != wantDup {
+			t.Fatalf("round %d: %d indexes for %d fields, dup %v want %v", round, len(idx), len(want), dup, wantDup)
+		}
+	}
+}
+
+// WriteSignedContent writes the sorted values and the body whatever the
+// values' lengths against its gathering buffer (short ones gathered, long
+// ones written through), leaving out what the flags say.
+func TestWriteSignedContent(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := range 500 {
+		c := &Command{Body: []byte("BODY")}
+		want := map[string]string{}
+		for i := range r.IntN(12) {
+			k := string(rune('a' + i))
+			v := make([]byte, r.IntN(20))
+			for j := range v {
+				v[j] = byte('0' + r.IntN(10))
+			}
+			c.Ext = append(c.Ext, KV{Key: []byte(k), Value: v})
+			want[k] = string(v)
+		}
+		c.Ext = append(c.Ext, KV{Key: []byte(ExtSignature), Value: []byte("sig")},
+			KV{Key: []byte(ExtSecurityToken), Value: []byte("tok")})
+		r.Shuffle(len(c.Ext), func(i, j int) { c.Ext[i], c.Ext[j] = c.Ext[j], c.Ext[i] })
+		idx, _ := SortExtIndexes(c, nil)
+		var sorted []string
+		for k := range want {
+			sorted = append(sorted, k)
+		}
+		slices.Sort(sorted)
+		exp := "tok"
+		for _, k := range sorted {
+			exp += want[k]
+		}
+		var got bytes.Buffer
+		WriteSignedContent(&got, c, idx, 0, make([]byte, 0, round%16))
+		if got.String() != exp+"BODY" {
+			t.Fatalf("round %d: wrote %q, want %q", round, got.String(), exp+"BODY")
+		}
+		got.Reset()
+		WriteSignedContent(&got, c, idx, SignSkipToken, make([]byte, 0, round%16))
+		if got.String() != exp[3:]+"BODY" {
+			t.Fatalf("round %d without token: wrote %q", round, got.String())
+		}
 	}
 }

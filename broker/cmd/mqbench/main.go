@@ -7,12 +7,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -123,7 +125,15 @@ func sendRequest(o options, queue int, body []byte, batch bool) *wire.Command {
 		f["m"] = "true"
 		code = wire.SendBatchMessage
 	}
-	return wire.NewRequest(code, f, body)
+	return sortFields(wire.NewRequest(code, f, body))
+}
+
+// sortFields puts c's extFields in key order, the order rocketmq-client-go
+// v2.1.2 sends them in (encoding/json writes a map's keys sorted), signed
+// ones included.
+func sortFields(c *wire.Command) *wire.Command {
+	slices.SortFunc(c.Ext, func(a, b wire.KV) int { return bytes.Compare(a.Key, b.Key) })
+	return c
 }
 
 // batchBody encodes n messages in the SEND_BATCH_MESSAGE item layout.
@@ -183,6 +193,7 @@ func runSend(o options) error {
 			if o.accessKey != "" {
 				signer = wire.NewSigner(o.accessKey, o.secretKey, "")
 				signer.Sign(req)
+				sortFields(req)
 			}
 			frame := leanRequest(req, slot)
 			var sig []byte // the Signature value inside frame
