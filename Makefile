@@ -139,6 +139,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./broker/sql92/
 	$(GO) test -run '^$$' -bench '^Benchmark(PullPipelined|PullSQL92|SendACL)$$' -benchmem ./broker/server/
 	$(GO) test -run '^$$' -bench '^BenchmarkACLVerify$$' -benchmem ./broker/acl/
+	$(GO) test -run '^$$' -bench '^BenchmarkSign$$' -benchmem ./wire/
 
 # Send throughput with ACL off and on, in turns (also part of make bench).
 bench-acl: build

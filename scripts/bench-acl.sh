@@ -11,7 +11,7 @@
 set -euo pipefail
 bin=$(cd "${1:-bin}" && pwd)
 dur=${BENCH_ACL_DURATION:-${BENCH_DURATION:-10s}}
-reps=${BENCH_ACL_REPS:-3}
+reps=${BENCH_ACL_REPS:-5}
 work=$(mktemp -d /tmp/mqops-bench-acl.XXXXXX)
 pids=()
 cleanup() {
@@ -67,6 +67,9 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TIMEFORMAT='%3U %3S'
 send() {
 	local t0 t1 n line
+	# The previous run's dirty pages are written back before this one
+	# starts, not during it.
+	sync
 	t0=$(ticks "${pid[$1]}")
 	# shellcheck disable=SC2046
 	{ time "$bin/mqbench" -broker "${addr[$1]}" -mode send -c 64 -d "$2" $(keys "$1") >"$work/gen.out"; } 2>"$work/gen.time"
