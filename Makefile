@@ -8,7 +8,7 @@ E2E_CMDS := ./broker/cmd/mqnamesrv ./broker/cmd/mqbroker ./broker/cmd/mqnsaddr .
 STATICCHECK_VERSION := v0.8.2
 
 .PHONY: all build build-race run run-ha test-ha-soak test-ha-catchup test test-unit test-e2e test-e2e-grpc test-e2e-norace test-zabbix \
-	test-zabbix-server test-ansible lint bench fuzz clean deps node-deps
+	test-zabbix-server test-ansible lint bench bench-acl fuzz clean deps node-deps
 
 all: build
 
@@ -135,9 +135,15 @@ bench: build
 	./scripts/deps.sh nghttp2-client
 	$(GO) build -o $(BIN)/ ./broker/cmd/mqbench
 	./scripts/bench.sh $(BIN)
+	./scripts/bench-acl.sh $(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem ./broker/sql92/
 	$(GO) test -run '^$$' -bench '^Benchmark(PullPipelined|PullSQL92|SendACL)$$' -benchmem ./broker/server/
 	$(GO) test -run '^$$' -bench '^BenchmarkACLVerify$$' -benchmem ./broker/acl/
+	$(GO) test -run '^$$' -bench '^BenchmarkSign$$' -benchmem ./wire/
+
+# Send throughput with ACL off and on, in turns (also part of make bench).
+bench-acl: build
+	./scripts/bench-acl.sh $(BIN)
 
 clean:
 	rm -rf $(BIN) $(DATA)

@@ -61,6 +61,7 @@ type Decision struct {
 type macState struct {
 	h   hash.Hash
 	idx []int
+	buf [wire.SignedFieldsBuf]byte
 	sum [sha1.Size]byte
 	b64 [wire.SignatureLen]byte
 }
@@ -100,7 +101,7 @@ func (a *Account) verifySignature(req *wire.Command, sig []byte) bool {
 
 func (m *macState) equal(req *wire.Command, flags int, sig []byte) bool {
 	m.h.Reset()
-	wire.WriteSignedContent(m.h, req, m.idx, flags)
+	wire.WriteSignedContent(m.h, req, m.idx, flags, m.buf[:])
 	base64.StdEncoding.Encode(m.b64[:], m.h.Sum(m.sum[:0]))
 	return subtle.ConstantTimeCompare(m.b64[:], sig) == 1
 }

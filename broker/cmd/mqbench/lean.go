@@ -99,13 +99,19 @@ func leanRequest(req *wire.Command, slot int) []byte {
 	return append(out, body...)
 }
 
+// signatureAt is the offset of the Signature value sig in an encoded
+// frame, which the sender overwrites when it signs the request again.
+func signatureAt(frame, sig []byte) int {
+	return indexOf(string(frame), `"`+wire.ExtSignature+`":"`+string(sig)+`"`) + len(wire.ExtSignature) + 4
+}
+
 func indexOf(s, sub string) int {
 	for i := 0; i+len(sub) <= len(s); i++ {
 		if s[i:i+len(sub)] == sub {
 			return i
 		}
 	}
-	panic("mqbench: opaque not found in encoded header")
+	panic("mqbench: " + sub + " not found in encoded header")
 }
 
 // call writes a sender's frame and waits for its answer code.
