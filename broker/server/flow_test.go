@@ -44,8 +44,9 @@ func (s *syncBuffer) String() string {
 type stallBroker struct {
 	*Broker
 	stall   atomic.Bool
-	entered chan string
-	flowLog *syncBuffer
+	entered   chan string
+	flowLog   *syncBuffer
+	waterMark *syncBuffer
 }
 
 func startStallBroker(t *testing.T, overrides map[string]string) *stallBroker {
@@ -63,7 +64,7 @@ func startStallBroker(t *testing.T, overrides map[string]string) *stallBroker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb := &stallBroker{entered: make(chan string, 16), flowLog: &syncBuffer{}}
+	sb := &stallBroker{entered: make(chan string, 16), flowLog: &syncBuffer{}, waterMark: &syncBuffer{}}
 	release := make(chan struct{})
 	clog := filepath.Join(dir, "commitlog")
 	fault := func(path string) error {
@@ -77,7 +78,7 @@ func startStallBroker(t *testing.T, overrides map[string]string) *stallBroker {
 		return nil
 	}
 	b, err := New(Options{Config: cfg, Log: slog.New(slog.DiscardHandler), fsyncFault: fault,
-		FlowLog: slog.New(slog.NewTextHandler(sb.flowLog, nil))})
+		FlowLog: slog.New(slog.NewTextHandler(sb.flowLog, nil)), WaterMarkOut: sb.waterMark})
 	if err != nil {
 		t.Fatal(err)
 	}
