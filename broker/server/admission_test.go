@@ -87,7 +87,8 @@ func TestOnewaySendRefusals(t *testing.T) {
 // answers from its end-transaction queue.
 func TestEndTransactionTimeoutCleanQueue(t *testing.T) {
 	b := startStallBroker(t, map[string]string{"sendMessageThreadPoolNums": "1", "waitTimeMillsInSendQueue": "600000",
-		"waitTimeMillsInTransactionQueue": "100", "osPageCacheBusyTimeOutMills": "600000", "flushIntervalCommitLog": "600000"})
+		"waitTimeMillsInTransactionQueue": "100", "osPageCacheBusyTimeOutMills": "600000", "flushIntervalCommitLog": "600000",
+		"enableProxy": "true", "grpcServerPort": "0"})
 	nc2, read2 := stallInAppend(t, b)
 	end := wire.NewRequest(wire.EndTransaction, map[string]string{"producerGroup": "PG", "tranStateTableOffset": "0",
 		"commitLogOffset": "0", "commitOrRollback": "8", "fromTransactionCheck": "false", "msgId": "X"}, nil)
@@ -103,6 +104,20 @@ func TestEndTransactionTimeoutCleanQueue(t *testing.T) {
 	}
 	if log := b.flowLog.String(); !strings.Contains(log, "[TIMEOUT_CLEAN_QUEUE]") {
 		t.Errorf("flow log lacks the refusal: %q", log)
+	}
+
+	// A 5.x producer's decision waits for the same slot.
+	cl, ctx := grpcClient(t, b.GrpcAddr())
+	resp, err := cl.EndTransaction(ctx, &v2.EndTransactionRequest{Topic: &v2.Resource{Name: "TxTopic"}, MessageId: "01TX",
+		TransactionId: "0-0", Resolution: v2.TransactionResolution_COMMIT, Source: v2.TransactionSource_SOURCE_CLIENT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := resp.GetStatus(); st.GetCode() != v2.Code_TOO_MANY_REQUESTS || !strings.HasPrefix(st.GetMessage(), "[TIMEOUT_CLEAN_QUEUE]broker busy") {
+		t.Errorf("gRPC end transaction: %v", st)
+	}
+	if n := b.flow.Rejected(flow.TimeoutCleanQueue); n != 2 {
+		t.Errorf("TIMEOUT_CLEAN_QUEUE counter %d, want 2", n)
 	}
 	b.stall.Store(false)
 }
@@ -132,6 +147,20 @@ func TestWaterMarkLog(t *testing.T) {
 	b.stall.Store(false)
 }
 
+// grpcClient is a raw RocketMQ 5 client of addr, and the context its
+// calls need (a client id).
+func grpcClient(t *testing.T, addr string) (v2.MessagingServiceClient, context.Context) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	t.Cleanup(cancel)
+	return v2.NewMessagingServiceClient(conn), metadata.AppendToOutgoingContext(ctx, "x-mq-client-id", "flow-test", "x-mq-language", "GO")
+}
+
 // TestStreamSendOverload: the send budget covers gRPC SendMessage and the
 // HTTP gateway's sends: while a remoting send holds the whole budget, they
 // are answered TOO_MANY_REQUESTS (42900) and HTTP 429 with [OVERLOAD].
@@ -141,15 +170,7 @@ func TestStreamSendOverload(t *testing.T) {
 	if _, err := b.topics.Put(wire.TopicConfig{TopicName: "StreamTopic", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(b.GrpcAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	cl := v2.NewMessagingServiceClient(conn)
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	ctx = metadata.AppendToOutgoingContext(ctx, "x-mq-client-id", "flow-test", "x-mq-language", "GO")
+	cl, ctx := grpcClient(t, b.GrpcAddr())
 	send := func(id string) *v2.SendMessageResponse {
 		t.Helper()
 		resp, err := cl.SendMessage(ctx, &v2.SendMessageRequest{Messages: []*v2.Message{{

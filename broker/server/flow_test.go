@@ -43,7 +43,7 @@ func (s *syncBuffer) String() string {
 // of each stalled fsync.
 type stallBroker struct {
 	*Broker
-	stall   atomic.Bool
+	stall     atomic.Bool
 	entered   chan string
 	flowLog   *syncBuffer
 	waterMark *syncBuffer
