@@ -87,7 +87,7 @@ func TestOnewaySendRefusals(t *testing.T) {
 // answers from its end-transaction queue.
 func TestEndTransactionTimeoutCleanQueue(t *testing.T) {
 	b := startStallBroker(t, map[string]string{"sendMessageThreadPoolNums": "1", "waitTimeMillsInSendQueue": "600000",
-		"waitTimeMillsInTransactionQueue": "100", "osPageCacheBusyTimeOutMills": "600000", "flushIntervalCommitLog": "600000",
+		"waitTimeMillsInTransactionQueue": "100", "osPageCacheBusyTimeOutMills": "600000",
 		"enableProxy": "true", "grpcServerPort": "0"})
 	nc2, read2 := stallInAppend(t, b)
 	end := wire.NewRequest(wire.EndTransaction, map[string]string{"producerGroup": "PG", "tranStateTableOffset": "0",
@@ -126,9 +126,7 @@ func TestEndTransactionTimeoutCleanQueue(t *testing.T) {
 // with the sends in flight and how long the oldest waiting one has
 // waited while the store stalls.
 func TestWaterMarkLog(t *testing.T) {
-	// No background flush: the stall must hit the append (stallInAppend).
-	b := startStallBroker(t, map[string]string{"sendMessageThreadPoolNums": "1", "waitTimeMillsInSendQueue": "600000", "osPageCacheBusyTimeOutMills": "600000",
-		"flushIntervalCommitLog": "600000"})
+	b := startStallBroker(t, map[string]string{"sendMessageThreadPoolNums": "1", "waitTimeMillsInSendQueue": "600000", "osPageCacheBusyTimeOutMills": "600000"})
 	waitFor(t, func() bool {
 		return strings.Contains(b.waterMark.String(), " - [WATERMARK] Transaction Queue Size: 0 SlowTimeMills: 0\n")
 	})

@@ -56,6 +56,9 @@ func startStallBroker(t *testing.T, overrides map[string]string) *stallBroker {
 		"listenPort": "0", "brokerIP1": "127.0.0.1", "namesrvAddr": "",
 		"storePathRootDir": dir, "logDir": dir + "/logs", "mappedFileSizeCommitLog": strconv.Itoa(1 << 20),
 		"maxHashSlotNum": "10000", "maxIndexNum": "40000",
+		// No background flush: a stall must hit what the test drives
+		// (stallInAppend wants the append's fsync, not the flusher's).
+		"flushIntervalCommitLog": "600000",
 	}
 	for k, v := range overrides {
 		o[k] = v
