@@ -324,3 +324,24 @@ func TestTopicProduceQuotaUpdate(t *testing.T) {
 		t.Errorf("after a restart: %+v", route)
 	}
 }
+
+// TestWaterMarkLog: mqbroker writes watermark.log with Java's four
+// [WATERMARK] lines (BrokerController.printWaterMark) every second.
+func TestWaterMarkLog(t *testing.T) {
+	c := startCluster(t)
+	path := filepath.Join(string(c.dir), "logs", "watermark.log")
+	var data []byte
+	waitFor(t, 30*time.Second, "two seconds of watermark.log", func() bool {
+		data, _ = os.ReadFile(path)
+		return strings.Count(string(data), "[WATERMARK] Transaction Queue Size: ") >= 2
+	})
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	for i, queue := range []string{"Send", "Pull", "Query", "Transaction"} {
+		line := lines[i]
+		_, msg, ok := strings.Cut(line, " - ")
+		if _, err := time.Parse("2006-01-02 15:04:05 -0700", strings.TrimSuffix(line, " - "+msg)); !ok || err != nil ||
+			!strings.HasPrefix(msg, "[WATERMARK] "+queue+" Queue Size: ") || !strings.Contains(msg, " SlowTimeMills: ") {
+			t.Errorf("line %d %q: want <time> - [WATERMARK] %s Queue Size: N SlowTimeMills: N (%v)", i, line, queue, err)
+		}
+	}
+}

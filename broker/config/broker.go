@@ -180,6 +180,11 @@ type Broker struct {
 	WaitTimeMillsInSendQueue    int64 // waitTimeMillsInSendQueue, ms
 	OSPageCacheBusyTimeOutMills int64 // osPageCacheBusyTimeOutMills, ms
 	BrokerFastFailureEnable     bool  // brokerFastFailureEnable
+
+	// waitTimeMillsInTransactionQueue, ms: END_TRANSACTION's longest
+	// wait for an append slot.
+	WaitTimeMillsInTransactionQueue int64
+
 	// topicQuotaMaxDelayMills (mqops): a send over its topic's produce
 	// quota is delayed up to this long, refused beyond.
 	TopicQuotaMaxDelayMills   int64
@@ -332,6 +337,8 @@ func defaultBroker() *Broker {
 		LogDir:                         underHome(home, "logs", "rocketmqlogs"),
 		AccessMessageInMemoryMaxRatio:  40,
 
+		WaitTimeMillsInTransactionQueue: 3000,
+
 		// Controller mode (RocketMQ 5 BrokerConfig, MessageStoreConfig).
 		SyncBrokerMetadataPeriod:        5000,
 		CheckSyncStateSetPeriod:         5000,
@@ -447,6 +454,7 @@ func (b *Broker) keys() []key {
 		integer("sendInflightMaxBytes", &b.SendInflightMaxBytes, javaLong, positive),
 		integer("sendInflightPerConnection", &b.SendInflightPerConnection, javaInt, positive),
 		integer("waitTimeMillsInSendQueue", &b.WaitTimeMillsInSendQueue, javaLong, positive),
+		integer("waitTimeMillsInTransactionQueue", &b.WaitTimeMillsInTransactionQueue, javaLong, positive),
 		integer("osPageCacheBusyTimeOutMills", &b.OSPageCacheBusyTimeOutMills, javaLong, positive),
 		boolean("brokerFastFailureEnable", &b.BrokerFastFailureEnable),
 		integer("topicQuotaMaxDelayMills", &b.TopicQuotaMaxDelayMills, javaLong, atLeast(0)),

@@ -22,8 +22,10 @@ var brokerConfigKeys = []string{
 	"putMessageFutureThreadPoolNums", "putThreadPoolQueueCapacity", "queryMessageThreadPoolNums",
 	"queryThreadPoolQueueCapacity", "replyThreadPoolQueueCapacity", "rocketmqHome",
 	"startAcceptSendRequestTimeStamp",
-	"storeReplyMessageEnable", "transferMsgByHeap", "waitTimeMillsInHeartbeatQueue",
-	"waitTimeMillsInPullQueue", "waitTimeMillsInTransactionQueue",
+	"storeReplyMessageEnable", "transferMsgByHeap",
+	// Nothing waits in these queues: a pull or a heartbeat is handled as
+	// soon as its frame is read, and neither waits for the store.
+	"waitTimeMillsInHeartbeatQueue", "waitTimeMillsInPullQueue",
 	// BrokerStartup copies these two into system properties.
 	"rmqAddressServerDomain", "rmqAddressServerSubGroup",
 	// RocketMQ 5 controller mode: true is refused (Broker.finish).

@@ -356,12 +356,12 @@ func TestBindAddress(t *testing.T) {
 }
 
 func TestNotImplemented(t *testing.T) {
-	for _, k := range []string{"pullThreadPoolQueueCapacity", "transferMsgByHeap"} {
+	for _, k := range []string{"pullThreadPoolQueueCapacity", "transferMsgByHeap", "waitTimeMillsInHeartbeatQueue", "waitTimeMillsInPullQueue"} {
 		if !NotImplemented(k) {
 			t.Errorf("%s: implemented?", k)
 		}
 	}
-	for _, k := range []string{"brokerName", "configBlackList", "mapedFileSizeCommitLog", "slaveReadEnable", "accessMessageInMemoryMaxRatio", "offsetCheckInSlave", "sendMessageThreadPoolNums", "osPageCacheBusyTimeOutMills", "noSuchKey"} {
+	for _, k := range []string{"brokerName", "configBlackList", "mapedFileSizeCommitLog", "slaveReadEnable", "accessMessageInMemoryMaxRatio", "offsetCheckInSlave", "sendMessageThreadPoolNums", "osPageCacheBusyTimeOutMills", "waitTimeMillsInTransactionQueue", "noSuchKey"} {
 		if NotImplemented(k) {
 			t.Errorf("%s: reported as accepted but not implemented", k)
 		}

@@ -107,7 +107,7 @@ func TestEnterShedsWhenStoreTurnsBusy(t *testing.T) {
 		func(time.Time) time.Duration { return time.Duration(busy.Load()) }, nil)
 	stop := make(chan struct{})
 	defer close(stop)
-	go s.Watch(stop)
+	go s.Watch(stop, nil)
 	if _, _, _, ok := s.Enter(&Waiter{}, time.Now()); !ok {
 		t.Fatal("free slot not taken")
 	}
@@ -116,18 +116,18 @@ func TestEnterShedsWhenStoreTurnsBusy(t *testing.T) {
 		_, _, tag, _ := s.Enter(&Waiter{}, time.Now())
 		done <- tag
 	}()
-	for s.Queued() == 0 {
+	for s.Queued(SendQueue) == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	if hw := s.HeadWait(time.Now().Add(time.Second)); hw < time.Second {
+	if hw := s.HeadWait(SendQueue, time.Now().Add(time.Second)); hw < time.Second {
 		t.Errorf("head wait %v while a send is queued, a second from now", hw)
 	}
 	busy.Store(int64(2 * time.Second))
 	if tag := <-done; tag != PCBusyCleanQueue {
 		t.Fatalf("tag %v", tag)
 	}
-	if hw := s.HeadWait(time.Now()); hw != 0 || s.Queued() != 0 {
-		t.Errorf("after the shed: head wait %v, queued %d", hw, s.Queued())
+	if hw := s.HeadWait(SendQueue, time.Now()); hw != 0 || s.Queued(SendQueue) != 0 {
+		t.Errorf("after the shed: head wait %v, queued %d", hw, s.Queued(SendQueue))
 	}
 	s.Leave()
 }
@@ -192,4 +192,110 @@ func TestQuotasFollowTopicConfig(t *testing.T) {
 	if qs.For(q3, now) != nil {
 		t.Fatal("removed quota still applies")
 	}
+}
+
+// TestAdmitWithoutConnection: a gRPC or HTTP send (no connection counter)
+// is held to the global budgets only.
+func TestAdmitWithoutConnection(t *testing.T) {
+	s := NewSends(Config{Threads: 1, Capacity: 2, MaxBytes: 100, PerConn: 1, WaitInQueue: time.Second, BusyTimeout: time.Second, FastFailure: true},
+		func(time.Time) time.Duration { return 0 }, nil)
+	now := time.Now()
+	a, _, ok1 := s.Admit(nil, 10, now)
+	b, _, ok2 := s.Admit(nil, 10, now) // past PerConn, which does not apply
+	if !ok1 || !ok2 {
+		t.Fatalf("admitted %v %v", ok1, ok2)
+	}
+	if _, tag, ok := s.Admit(nil, 10, now); ok || tag != Overload {
+		t.Fatalf("over the count: ok %v tag %v", ok, tag)
+	}
+	s.Release(&a)
+	s.Release(&b)
+	if n, by := s.InFlight(); n != 0 || by != 0 {
+		t.Fatalf("after release: %d sends %d bytes", n, by)
+	}
+}
+
+// TestEnterTransaction: an END_TRANSACTION waiting for the append slot
+// ages out after its own deadline, is counted in its own queue, and is
+// not shed when the store turns busy (Java drains only the send queue).
+func TestEnterTransaction(t *testing.T) {
+	var busy atomic.Int64
+	s := NewSends(Config{Threads: 1, Capacity: 10, MaxBytes: 1 << 20, PerConn: 10, WaitInQueue: time.Hour, BusyTimeout: time.Second, FastFailure: true,
+		WaitInTransactionQueue: 300 * time.Millisecond},
+		func(time.Time) time.Duration { return time.Duration(busy.Load()) }, nil)
+	stop := make(chan struct{})
+	defer close(stop)
+	go s.Watch(stop, nil)
+	if _, _, _, ok := s.Enter(&Waiter{}, time.Now()); !ok {
+		t.Fatal("free slot not taken")
+	}
+	type result struct {
+		waited time.Duration
+		queue  int64
+		tag    Tag
+		ok     bool
+	}
+	done := make(chan result)
+	go func() {
+		w, q, tag, ok := s.EnterTransaction(&Waiter{}, time.Now())
+		done <- result{w, q, tag, ok}
+	}()
+	for s.Queued(TransactionQueue) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if s.Queued(SendQueue) != 0 || s.HeadWait(SendQueue, time.Now()) != 0 {
+		t.Errorf("the transaction counted in the send queue")
+	}
+	busy.Store(int64(2 * time.Second)) // must not shed it
+	r := <-done
+	if r.ok || r.tag != TimeoutCleanQueue || r.queue != 1 || r.waited < 300*time.Millisecond {
+		t.Fatalf("transaction: %+v", r)
+	}
+	if s.Rejected(PCBusyCleanQueue) != 0 || s.Rejected(TimeoutCleanQueue) != 1 {
+		t.Errorf("counters: PCBUSY %d TIMEOUT %d", s.Rejected(PCBusyCleanQueue), s.Rejected(TimeoutCleanQueue))
+	}
+	// Already past its deadline when it comes for a slot: refused at once.
+	if _, _, tag, ok := s.EnterTransaction(&Waiter{}, time.Now().Add(-time.Second)); ok || tag != TimeoutCleanQueue {
+		t.Fatalf("late transaction: ok %v tag %v", ok, tag)
+	}
+	s.Leave()
+	if _, _, _, ok := s.EnterTransaction(&Waiter{}, time.Now()); !ok {
+		t.Fatal("free slot not taken by a transaction")
+	}
+	s.Leave()
+}
+
+// TestAppendWaterMark: Java's four [WATERMARK] lines, with the sends in
+// flight and the head waits of the send and transaction queues.
+func TestAppendWaterMark(t *testing.T) {
+	s := NewSends(Config{Threads: 1, Capacity: 10, MaxBytes: 1 << 20, PerConn: 10, WaitInQueue: time.Hour, BusyTimeout: time.Hour, FastFailure: true,
+		WaitInTransactionQueue: time.Hour},
+		func(time.Time) time.Duration { return 0 }, nil)
+	var c atomic.Int32
+	tk, _, _ := s.Admit(&c, 5, time.Now())
+	defer s.Release(&tk)
+	if _, _, _, ok := s.Enter(&Waiter{}, time.Now()); !ok {
+		t.Fatal("free slot not taken")
+	}
+	readAt := time.Now()
+	var wg sync.WaitGroup
+	wg.Go(func() { s.Enter(&Waiter{}, readAt) })
+	wg.Go(func() { s.EnterTransaction(&Waiter{}, readAt) })
+	for s.Queued(SendQueue) == 0 || s.Queued(TransactionQueue) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	at := time.Date(2026, 12, 7, 0, 30, 1, 0, time.FixedZone("", 8*3600))
+	got := string(s.AppendWaterMark(nil, readAt.Add(41*time.Millisecond).In(at.Location())))
+	stamp := readAt.Add(41 * time.Millisecond).In(at.Location()).Format("2006-01-02 15:04:05 +0800")
+	want := stamp + " - [WATERMARK] Send Queue Size: 1 SlowTimeMills: 41\n" +
+		stamp + " - [WATERMARK] Pull Queue Size: 0 SlowTimeMills: 0\n" +
+		stamp + " - [WATERMARK] Query Queue Size: 0 SlowTimeMills: 0\n" +
+		stamp + " - [WATERMARK] Transaction Queue Size: 1 SlowTimeMills: 41\n"
+	if got != want {
+		t.Errorf("got\n%swant\n%s", got, want)
+	}
+	for range 3 { // ours, then each waiter's in turn
+		s.Leave()
+	}
+	wg.Wait()
 }

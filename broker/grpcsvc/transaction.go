@@ -81,6 +81,8 @@ func (s *Server) EndTransaction(ctx context.Context, req *v2.EndTransactionReque
 		switch {
 		case code == wire.SlaveNotAvailable:
 			c = v2.Code_HA_NOT_AVAILABLE
+		case code == wire.SystemBusy: // flow control, as for a send (sendCode)
+			c = v2.Code_TOO_MANY_REQUESTS
 		case errors.Is(err, transaction.ErrDecided), errors.Is(err, transaction.ErrNotHalf), errors.Is(err, transaction.ErrMismatch):
 			// The transaction id names no half message this decision fits.
 			c = v2.Code_INVALID_TRANSACTION_ID

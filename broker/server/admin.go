@@ -287,7 +287,6 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 		"pullThreadPoolQueueCapacity":           "100000",
 		"queryThreadPoolQueueSize":              "0",
 		"queryThreadPoolQueueCapacity":          "20000",
-		"EndTransactionQueueSize":               "0",
 		"EndTransactionThreadPoolQueueCapacity": "100000",
 		"pullThreadPoolQueueHeadWaitTimeMills":  "0",
 		"queryThreadPoolQueueHeadWaitTimeMills": "0",

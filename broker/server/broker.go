@@ -43,6 +43,8 @@ type Options struct {
 	StoreLog *slog.Logger // store.log; defaults to Log
 	StatsOut io.Writer    // stats.log; nil discards the lines
 	FlowLog  *slog.Logger // flowcontrol.log; defaults to Log
+	// WaterMarkOut gets watermark.log's lines every second; nil: none.
+	WaterMarkOut io.Writer
 	// AcceptDataLoss starts the store although data that its checkpoint or
 	// consume queues vouch for is missing (mqbroker --accept-data-loss;
 	// store.Config.AcceptDataLoss). Deliberately not a config key.
@@ -93,6 +95,8 @@ type Broker struct {
 
 	flow   *flow.Sends  // send admission (SYSTEM_BUSY answers)
 	quotas *flow.Quotas // per-topic produce quotas
+	// waterMarkOut is watermark.log (Options.WaterMarkOut).
+	waterMarkOut io.Writer
 
 	// memoryBudget is accessMessageInMemoryMaxRatio % of RAM: data closer
 	// than this to the end of the log counts as in the page cache.
@@ -143,7 +147,7 @@ func New(o Options) (*Broker, error) {
 	cfg := o.Config
 	b := &Broker{
 		cfg: cfg, log: o.Log, acl: o.ACL, clients: clients.NewManager(), locks: newLockTable(), limiter: newGroupLimiter(),
-		registerKick: make(chan struct{}, 1), stop: make(chan struct{}),
+		registerKick: make(chan struct{}, 1), stop: make(chan struct{}), waterMarkOut: o.WaterMarkOut,
 		region:   []byte(cfg.RegionID),
 		bootTime: time.Now(), cfgVersion: wire.DataVersion{Timestamp: time.Now().UnixMilli()},
 	}
@@ -388,7 +392,7 @@ func (b *Broker) Start() {
 	b.wg.Add(2)
 	go func() {
 		defer b.wg.Done()
-		b.flow.Watch(b.stop)
+		b.flow.Watch(b.stop, b.waterMarkOut)
 	}()
 	go func() {
 		defer b.wg.Done()

@@ -23,6 +23,8 @@ func (b *Broker) newFlow(flowLog *slog.Logger) {
 		WaitInQueue: time.Duration(cfg.WaitTimeMillsInSendQueue) * time.Millisecond,
 		BusyTimeout: time.Duration(cfg.OSPageCacheBusyTimeOutMills) * time.Millisecond,
 		FastFailure: cfg.BrokerFastFailureEnable,
+
+		WaitInTransactionQueue: time.Duration(cfg.WaitTimeMillsInTransactionQueue) * time.Millisecond,
 	}, b.store.Busy, flow.NewLog(flowLog))
 	b.quotas = flow.NewQuotas()
 }
@@ -45,13 +47,19 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 	b.serveSend(c, req, st)
 }
 
-// refuseSend answers SYSTEM_BUSY with tag's remark (remark overrides it)
-// and logs the refusal to flowcontrol.log.
+// refuseSend answers SYSTEM_BUSY with tag's remark (remark overrides it),
+// a oneway request too when Java does (Tag.AnswersOneway), and logs the
+// refusal to flowcontrol.log.
 func (b *Broker) refuseSend(c *remoting.Conn, req *wire.Command, tag flow.Tag, topic []byte, waited time.Duration, queue int64, remark string) {
 	if remark == "" {
 		remark = flow.Remark(tag, waited, queue)
 	}
-	c.ReplyCode(req, wire.SystemBusy, remark)
+	resp := wire.ResponseTo(req, wire.SystemBusy, remark)
+	if req.IsOneway() && tag.AnswersOneway() {
+		_ = c.Send(&resp)
+	} else {
+		c.Reply(req, &resp)
+	}
 	limit := ""
 	if tag == flow.TopicQuota {
 		limit = remark
@@ -147,8 +155,9 @@ func (b *Broker) addFlowRuntime(kv map[string]string) {
 	kv["sendThreadPoolQueueSize"] = strconv.FormatInt(n, 10)
 	kv["sendThreadPoolQueueCapacity"] = strconv.Itoa(b.flow.Capacity())
 	kv["sendInflightBytes"] = strconv.FormatInt(bytes, 10)
-	kv["sendQueuedForStore"] = strconv.FormatInt(b.flow.Queued(), 10)
-	kv["sendThreadPoolQueueHeadWaitTimeMills"] = strconv.FormatInt(b.flow.HeadWait(time.Now()).Milliseconds(), 10)
+	kv["sendQueuedForStore"] = strconv.FormatInt(b.flow.Queued(flow.SendQueue), 10)
+	kv["sendThreadPoolQueueHeadWaitTimeMills"] = strconv.FormatInt(b.flow.HeadWait(flow.SendQueue, time.Now()).Milliseconds(), 10)
+	kv["EndTransactionQueueSize"] = strconv.FormatInt(b.flow.Queued(flow.TransactionQueue), 10)
 	kv["pageCacheLockTimeMills"] = strconv.FormatInt(b.flow.Busy(time.Now()).Milliseconds(), 10)
 	var total int64
 	for tag := flow.Tag(0); tag < flow.NumTags; tag++ {

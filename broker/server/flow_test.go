@@ -43,9 +43,10 @@ func (s *syncBuffer) String() string {
 // of each stalled fsync.
 type stallBroker struct {
 	*Broker
-	stall   atomic.Bool
-	entered chan string
-	flowLog *syncBuffer
+	stall     atomic.Bool
+	entered   chan string
+	flowLog   *syncBuffer
+	waterMark *syncBuffer
 }
 
 func startStallBroker(t *testing.T, overrides map[string]string) *stallBroker {
@@ -55,6 +56,9 @@ func startStallBroker(t *testing.T, overrides map[string]string) *stallBroker {
 		"listenPort": "0", "brokerIP1": "127.0.0.1", "namesrvAddr": "",
 		"storePathRootDir": dir, "logDir": dir + "/logs", "mappedFileSizeCommitLog": strconv.Itoa(1 << 20),
 		"maxHashSlotNum": "10000", "maxIndexNum": "40000",
+		// No background flush: a stall must hit what the test drives
+		// (stallInAppend wants the append's fsync, not the flusher's).
+		"flushIntervalCommitLog": "600000",
 	}
 	for k, v := range overrides {
 		o[k] = v
@@ -63,7 +67,7 @@ func startStallBroker(t *testing.T, overrides map[string]string) *stallBroker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb := &stallBroker{entered: make(chan string, 16), flowLog: &syncBuffer{}}
+	sb := &stallBroker{entered: make(chan string, 16), flowLog: &syncBuffer{}, waterMark: &syncBuffer{}}
 	release := make(chan struct{})
 	clog := filepath.Join(dir, "commitlog")
 	fault := func(path string) error {
@@ -77,7 +81,7 @@ func startStallBroker(t *testing.T, overrides map[string]string) *stallBroker {
 		return nil
 	}
 	b, err := New(Options{Config: cfg, Log: slog.New(slog.DiscardHandler), fsyncFault: fault,
-		FlowLog: slog.New(slog.NewTextHandler(sb.flowLog, nil))})
+		FlowLog: slog.New(slog.NewTextHandler(sb.flowLog, nil)), WaterMarkOut: sb.waterMark})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	v2 "github.com/apache/rocketmq-clients/golang/v5/protocol/v2"
 
+	"github.com/mqops/mqops/broker/flow"
 	"github.com/mqops/mqops/broker/grpcsvc"
 	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/remoting"
@@ -126,10 +127,21 @@ func (b *Broker) publishGrpcAddr(namesrv string, timeout time.Duration) {
 // grpcBackend is the broker as the gRPC service sees it.
 type grpcBackend struct{ b *Broker }
 
-// Send runs a 5.x message through the remoting send's checks
-// (sendTarget), store path and acknowledgement rule (ackWaits).
+// Send runs a 5.x message through the remoting send's admission
+// (handleSend: budget, append slot), checks (sendTarget), store path and
+// acknowledgement rule (ackWaits). A flow-control refusal is code 2, which
+// the gRPC service answers TOO_MANY_REQUESTS and the HTTP gateway 429.
 func (g grpcBackend) Send(m *grpcsvc.Message) grpcsvc.SendResult {
 	b := g.b
+	readAt := time.Now()
+	// No per-connection cap: the call is the unit here, and the global
+	// budgets bound memory.
+	t, tag, ok := b.flow.Admit(nil, len(m.Body), readAt)
+	if !ok {
+		return b.refuseStream(m, tag, 0, -1)
+	}
+	// Before the answer leaves, as handleSend's.
+	defer b.flow.Release(&t)
 	tc, code, remark := b.sendTarget([]byte(m.Topic), nil)
 	if tc == nil {
 		return grpcsvc.SendResult{Code: code, Remark: remark}
@@ -144,6 +156,7 @@ func (g grpcBackend) Send(m *grpcsvc.Message) grpcsvc.SendResult {
 	if remark := b.takeQuotaStream(tc, len(m.Body), m.BornHost); remark != "" {
 		return grpcsvc.SendResult{Code: wire.SystemBusy, Remark: remark}
 	}
+	readAt = time.Now() // the queue wait starts after any quota delay, as takeQuota's
 	// A FIFO group keeps its queue; other messages go round robin over
 	// the write queues, as Java's proxy does
 	// (SendMessageActivity.SendMessageQueueSelector).
@@ -165,8 +178,13 @@ func (g grpcBackend) Send(m *grpcsvc.Message) grpcsvc.SendResult {
 	if code, remark := b.parkTyped(&sm); code != wire.Success {
 		return grpcsvc.SendResult{Code: code, Remark: remark}
 	}
-	r := b.store.Put(&sm)
-	code, remark, ok := b.putStatusCode(r.Status)
+	var w flow.Waiter
+	waited, queue, tag, ok := b.flow.Enter(&w, readAt)
+	if !ok {
+		return b.refuseStream(m, tag, waited, queue)
+	}
+	r := b.put(&sm)
+	code, remark, ok = b.putStatusCode(r.Status)
 	if !ok {
 		b.putFailed.Add(1)
 		return grpcsvc.SendResult{Code: code, Remark: remark}
@@ -189,6 +207,12 @@ func (g grpcBackend) Send(m *grpcsvc.Message) grpcsvc.SendResult {
 	})
 	<-done
 	return res
+}
+
+// refuseStream is refuseSend for a gRPC or HTTP send.
+func (b *Broker) refuseStream(m *grpcsvc.Message, tag flow.Tag, waited time.Duration, queue int64) grpcsvc.SendResult {
+	b.flow.Log.Event(tag, wire.HostString(m.BornHost), m.Topic, waited, queue, "")
+	return grpcsvc.SendResult{Code: wire.SystemBusy, Remark: flow.Remark(tag, waited, queue)}
 }
 
 // Route asks the name servers for a topic's route, as a client would.

@@ -2,7 +2,9 @@ package server
 
 import (
 	"fmt"
+	"time"
 
+	"github.com/mqops/mqops/broker/flow"
 	"github.com/mqops/mqops/broker/schedule"
 	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/broker/transaction"
@@ -39,10 +41,23 @@ func (g grpcBackend) TopicMessageType(topic string) string {
 	return tc.MessageType()
 }
 
-// EndTransaction decides a half message as END_TRANSACTION does.
+// EndTransaction decides a half message as END_TRANSACTION does, in an
+// append slot it waits for at most waitTimeMillsInTransactionQueue
+// (endTransaction): past that it is refused SYSTEM_BUSY
+// [TIMEOUT_CLEAN_QUEUE], which the gRPC service answers TOO_MANY_REQUESTS.
 func (g grpcBackend) EndTransaction(group string, halfOffset, phys int64, commit bool) error {
-	if g.b.isSlave() {
+	b := g.b
+	if b.isSlave() {
 		return &transaction.Refused{Code: wire.SlaveNotAvailable, Remark: "this broker is a slave"}
 	}
-	return g.b.tx.End(group, halfOffset, phys, commit)
+	var w flow.Waiter
+	waited, queue, tag, ok := b.flow.EnterTransaction(&w, time.Now())
+	if !ok {
+		// The backend does not see the caller's address; the service logs
+		// the refusal with the message id.
+		b.flow.Log.Event(tag, "grpc", group, waited, queue, "")
+		return &transaction.Refused{Code: wire.SystemBusy, Remark: flow.Remark(tag, waited, queue)}
+	}
+	defer b.flow.Leave()
+	return b.tx.End(group, halfOffset, phys, commit)
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"math/rand/v2"
+	"time"
 
 	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/broker/meta"
@@ -16,6 +17,7 @@ import (
 // oneway, so the answer only reaches Java clients and admins; an unknown
 // state (0) is not answered at all, as in Java.
 func (b *Broker) handleEndTransaction(c *remoting.Conn, req *wire.Command) {
+	readAt := time.Now()
 	group := req.GetString("producerGroup")
 	halfOff, ok1 := req.GetInt("tranStateTableOffset")
 	phys, ok2 := req.GetInt("commitLogOffset")
@@ -54,11 +56,32 @@ func (b *Broker) handleEndTransaction(c *remoting.Conn, req *wire.Command) {
 		}
 	}
 	commit := state == int64(wire.SysFlagTransactionCommit)
-	code, remark := transaction.Answer(b.tx.End(group, halfOff, phys, commit))
+	code, remark, ok := b.endTransaction(c, req, readAt, group, halfOff, phys, commit)
+	if !ok {
+		return
+	}
 	if code != wire.Success {
 		b.log.Warn("[TRANSACTION] end transaction refused", "producerGroup", group, "msgId", req.GetString("msgId"), "commit", commit, "fromCheck", fromCheck, "reason", remark)
 	}
 	c.ReplyCode(req, code, remark)
+}
+
+// endTransaction commits or rolls back in an append slot, as a send
+// appends: one that cannot get a slot within
+// waitTimeMillsInTransactionQueue of being read (the appends in progress
+// are stalled) is answered SYSTEM_BUSY [TIMEOUT_CLEAN_QUEUE], the oneway
+// request of a Go or Java producer too, as Java's BrokerFastFailure
+// cleans its end-transaction pool's queue; then ok is false.
+func (b *Broker) endTransaction(c *remoting.Conn, req *wire.Command, readAt time.Time, group string, halfOff, phys int64, commit bool) (code int32, remark string, ok bool) {
+	st := stateOf(c)
+	waited, queue, tag, ok := b.flow.EnterTransaction(&st.waiter, readAt)
+	if !ok {
+		b.refuseSend(c, req, tag, nil, waited, queue, "")
+		return 0, "", false
+	}
+	defer b.flow.Leave()
+	code, remark = transaction.Answer(b.tx.End(group, halfOff, phys, commit))
+	return code, remark, true
 }
 
 // checkTransaction sends CHECK_TRANSACTION_STATE to one live producer of

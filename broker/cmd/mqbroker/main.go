@@ -97,6 +97,13 @@ func run() int {
 		return 1
 	}
 	defer statsOut.Close()
+	// Logger RocketmqWaterMark: Java's four queue lines every second.
+	waterMark, err := logging.OpenWriter(cfg.LogDir, "watermark.log")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mqbroker:", err)
+		return 1
+	}
+	defer waterMark.Close()
 	for _, w := range warnings {
 		blog.Warn("[CONFIG] " + w)
 	}
@@ -110,7 +117,7 @@ func run() int {
 		}
 		defer aclSvc.Close()
 	}
-	opts := server.Options{Config: cfg, Log: blog, StoreLog: slogger, StatsOut: statsOut, FlowLog: flog, AcceptDataLoss: *acceptLoss}
+	opts := server.Options{Config: cfg, Log: blog, StoreLog: slogger, StatsOut: statsOut, FlowLog: flog, WaterMarkOut: waterMark, AcceptDataLoss: *acceptLoss}
 	if aclSvc != nil {
 		opts.ACL = aclSvc.Gate
 	}
