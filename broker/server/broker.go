@@ -485,8 +485,9 @@ type connState struct {
 	// goroutine answering a send after its flush or replica wait also
 	// decrements sendsInFlight.
 	sendsInFlight atomic.Int32
-	ticket        flow.Ticket // the budget of the send being served
-	readAt        time.Time   // when it was read (after any quota delay)
+	ticket        flow.Ticket   // the budget of the send being served
+	readAt        time.Time     // when it was read
+	hold          time.Duration // the send's quota delay, for replySend
 	waiter        flow.Waiter
 }
 

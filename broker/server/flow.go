@@ -33,6 +33,7 @@ func (b *Broker) newFlow(flowLog *slog.Logger) {
 func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
 	st := stateOf(c)
 	st.readAt = time.Now()
+	st.hold = 0
 	t, tag, ok := b.flow.Admit(&st.sendsInFlight, len(req.Body), st.readAt)
 	if !ok {
 		b.refuseSend(c, req, tag, nil, 0, -1, "")
@@ -84,20 +85,19 @@ func (b *Broker) putBatch(ms []store.Message) (store.PutResult, []int64) {
 }
 
 // takeQuota applies tc's produce quota to n messages of size body bytes
-// (quotaWait) on a remoting connection. The wait happens on the read
-// loop, which holds back this connection's later requests too: the
-// producer slows down, an async flood meets TCP backpressure (Kafka's
-// quota design). A refusal is answered here; then it returns false.
+// (quotaWait) on a remoting connection. A delay is not slept here, on the
+// read loop, where it would hold back the answers of this connection's
+// earlier sends too: it is left in st.hold, and replySend stops reading
+// the connection and holds this send's answer for it (Kafka's quota
+// design: the producer slows down, an async flood meets TCP
+// backpressure). A refusal is answered here; then it returns false.
 func (b *Broker) takeQuota(c *remoting.Conn, req *wire.Command, st *connState, tc *wire.TopicConfig, n, size int) bool {
 	wait, remark := b.quotaWait(tc, n, size)
 	if remark != "" {
 		b.refuseSend(c, req, flow.TopicQuota, []byte(tc.TopicName), 0, -1, remark)
 		return false
 	}
-	if wait > 0 {
-		time.Sleep(wait)
-		st.readAt = time.Now() // the queue wait starts after the quota's
-	}
+	st.hold = wait
 	return true
 }
 
