@@ -52,6 +52,9 @@ type Decision struct {
 	Remark   string
 	Resource string
 	Need     Perm
+	// Account is the authenticated account of an allowed request; nil
+	// when none was needed (open codes, the global white list).
+	Account *Account
 }
 
 // macState is one HMAC keyed with an account's secret and its buffers.
@@ -215,6 +218,15 @@ func (c *Checker) Check(ip netip.Addr, req *wire.Command) Decision {
 	if !d.OK {
 		return d
 	}
+	d = c.permit(a, r, req)
+	if d.OK {
+		d.Account = a
+	}
+	return d
+}
+
+// permit decides a request of authenticated account a.
+func (c *Checker) permit(a *Account, r rule, req *wire.Command) Decision {
 	switch r.kind {
 	case adminOnly:
 		if !a.Admin {

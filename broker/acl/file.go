@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -40,6 +41,11 @@ type Account struct {
 	white        *addrPattern
 	File         string
 	Line         int
+	// ProduceTPS and ProduceBPS (produceTps, produceBps: mqops keys) are
+	// the account's produce quota on each broker, messages and body bytes
+	// per second; 0 is no limit.
+	ProduceTPS int64
+	ProduceBPS int64
 
 	// macs holds HMAC states keyed with this account's secret: a verify
 	// takes one, so a request costs no allocation once the pool is warm.
@@ -60,7 +66,7 @@ const minKeyLen = 7
 
 var (
 	topKeys     = []string{"globalWhiteRemoteAddresses", "accounts", "dataVersion"}
-	accountKeys = []string{"accessKey", "secretKey", "whiteRemoteAddress", "admin", "defaultTopicPerm", "defaultGroupPerm", "topicPerms", "groupPerms"}
+	accountKeys = []string{"accessKey", "secretKey", "whiteRemoteAddress", "admin", "defaultTopicPerm", "defaultGroupPerm", "topicPerms", "groupPerms", "produceTps", "produceBps"}
 )
 
 // parseFile reads one plain_acl.yml into s. Every error names file and line.
@@ -192,6 +198,18 @@ func parseAccount(path string, n *yaml.Node) (*Account, error) {
 					a.DefaultTopic = p
 				} else {
 					a.DefaultGroup = p
+				}
+			}
+		case "produceTps", "produceBps":
+			if s, err = scalar(); err == nil && s != "" {
+				n, perr := strconv.ParseInt(s, 10, 64)
+				switch {
+				case perr != nil || n < 0:
+					err = &fileError{path, v.Line, fmt.Sprintf("%s: %q is not a whole number >= 0", k.Value, s)}
+				case k.Value == "produceTps":
+					a.ProduceTPS = n
+				default:
+					a.ProduceBPS = n
 				}
 			}
 		case "topicPerms", "groupPerms":

@@ -93,6 +93,11 @@ type Broker struct {
 
 	flow   *flow.Sends  // send admission (SYSTEM_BUSY answers)
 	quotas *flow.Quotas // per-topic produce quotas
+	// acctQuotas are the ACL accounts' produce quotas, synced with
+	// quotaRules, the rules they were last read from (syncAccountQuotas).
+	acctQuotas  *flow.AccountQuotas
+	quotaRules  atomic.Pointer[acl.Snapshot]
+	quotaSyncMu sync.Mutex
 
 	// memoryBudget is accessMessageInMemoryMaxRatio % of RAM: data closer
 	// than this to the end of the log counts as in the page cache.
@@ -488,6 +493,7 @@ type connState struct {
 	ticket        flow.Ticket   // the budget of the send being served
 	readAt        time.Time     // when it was read
 	hold          time.Duration // the send's quota delay, for replySend
+	account       *acl.Account  // the send's authenticated ACL account, nil without
 	waiter        flow.Waiter
 }
 
@@ -517,12 +523,16 @@ func stateOf(c *remoting.Conn) *connState {
 
 // ServeRequest dispatches one request by code.
 func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
-	if b.acl != nil && !b.acl.Allow(c, req) {
-		return
+	var account *acl.Account
+	if b.acl != nil {
+		var ok bool
+		if account, ok = b.acl.AllowAccount(c, req); !ok {
+			return
+		}
 	}
 	switch req.Code {
 	case wire.SendMessage, wire.SendMessageV2, wire.SendBatchMessage:
-		b.handleSend(c, req)
+		b.handleSend(c, req, account)
 	case wire.PullMessage:
 		b.handlePull(c, req, true)
 	case wire.QueryConsumerOffset:
