@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"debug/buildinfo"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 
+	"github.com/mqops/mqops/wire"
 	"github.com/mqops/mqops/zabbix/probe"
 )
 
@@ -186,15 +188,17 @@ type sendCounts struct {
 	others    []string
 }
 
+// sendLoop sends to topic until the deadline, counting successes and
+// code-2 refusals carrying tag ([TOPIC_QUOTA], [ACCOUNT_QUOTA]).
 func sendLoop(p interface {
 	SendSync(context.Context, ...*primitive.Message) (*primitive.SendResult, error)
-}, topic string, until time.Time, n *sendCounts) {
+}, topic, tag string, until time.Time, n *sendCounts) {
 	for time.Now().Before(until) {
 		r, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte("quota")))
 		switch {
 		case err == nil && r.Status == primitive.SendOK:
 			n.ok.Add(1)
-		case err != nil && strings.Contains(err.Error(), "CODE: 2,") && strings.Contains(err.Error(), "[TOPIC_QUOTA]"):
+		case err != nil && strings.Contains(err.Error(), "CODE: 2,") && strings.Contains(err.Error(), tag):
 			n.quota.Add(1)
 		default:
 			n.mu.Lock()
@@ -253,7 +257,7 @@ func TestTopicProduceQuota(t *testing.T) {
 		}
 		for _, p := range list {
 			wg.Add(1)
-			go func() { defer wg.Done(); sendLoop(p, topic, until, counts) }()
+			go func() { defer wg.Done(); sendLoop(p, topic, "[TOPIC_QUOTA]", until, counts) }()
 		}
 	}
 	wg.Wait()
@@ -322,6 +326,108 @@ func TestTopicProduceQuotaUpdate(t *testing.T) {
 	cliJSON(t, c.ns.addr, &route, "topic", "route", "-t", "TopicR")
 	if route.ProduceQuotas["broker-a"] != "100000 msg/s" {
 		t.Errorf("after a restart: %+v", route)
+	}
+}
+
+// aclRuntime is the broker's runtime info, asked as the admin account.
+func aclRuntime(t *testing.T, c *aclCluster) map[string]string {
+	t.Helper()
+	resp := aclCall(t, c.broker.addr, aclAdmin, wire.GetBrokerRuntimeInfo, nil, nil)
+	var kv wire.KVTable
+	if err := json.Unmarshal(resp.Body, &kv); resp.Code != wire.Success || err != nil {
+		t.Fatalf("runtime info: %d %s %v", resp.Code, resp.Remark, err)
+	}
+	return kv.Table
+}
+
+// accountQuotaRules are the ACL test accounts with producerA allowed on
+// TopicA and TopicB under produceTps tps.
+func accountQuotaRules(tps int) string {
+	return fmt.Sprintf("accounts:\n- accessKey: producerA\n  secretKey: secretProdA\n  produceTps: %d\n  topicPerms:\n  - TopicA=PUB\n  - TopicB=PUB\n", tps) + aclRulesTail
+}
+
+// TestAccountProduceQuota: an ACL account's produceTps, with the real
+// v2.1.2 producer. At 1 msg/s a send that would wait past
+// topicQuotaMaxDelayMills is refused with code 2 and a remark naming the
+// account, which Zabbix counts; editing the file to 100 msg/s takes
+// effect without a restart; then eight sync producers signing as that
+// account, over two topics without a topic quota, for about 3 s, get no
+// more accepted than the quota's upper bound (one second of burst plus
+// the rate over the elapsed time, 10 % slack, one in-flight send per
+// producer), and clearly more than the old rate allowed.
+func TestAccountProduceQuota(t *testing.T) {
+	c := startACLCluster(t, accountQuotaRules(1))
+	aclCreateTopic(t, c, "TopicA")
+	aclCreateTopic(t, c, "TopicB")
+	waitFor(t, 30*time.Second, "routes", func() bool { return routed(t, c, "TopicA") && routed(t, c, "TopicB") })
+
+	p := newProducer(t, c.ns.addr, producer.WithCredentials(aclProducer), producer.WithRetry(0))
+	var refusal error
+	for i := 0; i < 20 && refusal == nil; i++ {
+		refusal = aclSend(p, "TopicA", "slow")
+	}
+	want := "[ACCOUNT_QUOTA]accessKey producerA exceeds produce quota on broker-a (1 msg/s), start flow control for a while"
+	if refusal == nil || !strings.Contains(refusal.Error(), "CODE: 2,") || !strings.Contains(refusal.Error(), want) {
+		t.Fatalf("want a code 2 %q refusal, got %v", want, refusal)
+	}
+	if st, out := aclProbe(t, c, "MQADMIN_ACCESS_KEY="+aclAdmin.AccessKey, "MQADMIN_SECRET_KEY="+aclAdmin.SecretKey); st.AccountQuotaRejected < 1 ||
+		st.AccountQuotaRejectedByAccount["producerA"] != st.AccountQuotaRejected || st.FlowRejectedByTag["ACCOUNT_QUOTA"] < 1 {
+		t.Errorf("mqops-zbx broker: account quota rejections %d, by account %v, by tag %v\n%s", st.AccountQuotaRejected, st.AccountQuotaRejectedByAccount, st.FlowRejectedByTag, out)
+	}
+
+	// Raised in the file, no restart: five sends in a row pass.
+	writeRules(t, c.rules, accountQuotaRules(100))
+	waitFor(t, 20*time.Second, "the raised quota", func() bool {
+		for range 5 {
+			if aclSend(p, "TopicA", "fast") != nil {
+				return false
+			}
+		}
+		return true
+	})
+
+	var n sendCounts
+	var ps []interface {
+		SendSync(context.Context, ...*primitive.Message) (*primitive.SendResult, error)
+	}
+	topics := []string{"TopicA", "TopicB"}
+	for i := range 8 {
+		q := newProducer(t, c.ns.addr, producer.WithCredentials(aclProducer), producer.WithRetry(0))
+		// Route and connection before the clock starts.
+		_ = aclSend(q, topics[i%2], "warm-up")
+		ps = append(ps, q)
+	}
+	before := aclRuntime(t, c)
+	start := time.Now()
+	until := start.Add(3 * time.Second)
+	var wg sync.WaitGroup
+	for i, q := range ps {
+		wg.Add(1)
+		go func() { defer wg.Done(); sendLoop(q, topics[i%2], "[ACCOUNT_QUOTA]", until, &n) }()
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	after := aclRuntime(t, c)
+	delta := func(k string) int64 {
+		a, _ := strconv.ParseInt(after[k], 10, 64)
+		b, _ := strconv.ParseInt(before[k], 10, 64)
+		return a - b
+	}
+	bound := 100 + 100*elapsed*1.1 + 8
+	t.Logf("producerA: %d accepted (%.0f msg/s), %d [ACCOUNT_QUOTA] in %.2fs (bound %.0f); broker: %d delayed (%d ms in all), %d refused",
+		n.ok.Load(), float64(n.ok.Load())/elapsed, n.quota.Load(), elapsed, bound, delta("accountQuotaThrottledTotal_producerA"),
+		delta("accountQuotaDelayMsSum_producerA"), delta("accountQuotaRejectedTotal_producerA"))
+	if float64(n.ok.Load()) > bound {
+		t.Errorf("producerA got %d messages accepted in %.2fs, over the quota's bound %.0f", n.ok.Load(), elapsed, bound)
+	}
+	if float64(n.ok.Load()) <= 1+1*elapsed*1.1+8 {
+		t.Errorf("producerA got only %d messages accepted in %.2fs: the raised quota is not in force", n.ok.Load(), elapsed)
+	}
+	if delta("accountQuotaThrottledTotal_producerA")+n.quota.Load() == 0 {
+		t.Errorf("no send of producerA was delayed or refused")
+	}
+	if len(n.others) > 0 {
+		t.Errorf("%d unexpected answers, e.g. %s", len(n.others), n.others[0])
 	}
 }
 

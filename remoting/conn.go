@@ -73,7 +73,7 @@ type Conn struct {
 	high, low int
 	adm       *admission
 
-	wmu      sync.Mutex // guards out, inflight, closed, readBusy, congested, pending
+	wmu      sync.Mutex // guards out, inflight, closed, readBusy, congested, holds, pending
 	out      []byte
 	inflight int // bytes taken from out by the flush writing them now
 	closed   bool
@@ -82,9 +82,12 @@ type Conn struct {
 	// low; the read loop pauses, held pulls wait. drained gets a token
 	// when it clears.
 	congested bool
-	drained   chan struct{}
-	wake      chan struct{}
-	pending   map[int32]chan *wire.Command
+	// holds: PauseReading calls not yet matched by ResumeReading; the
+	// read loop pauses while there are any, as while congested.
+	holds   int
+	drained chan struct{}
+	wake    chan struct{}
+	pending map[int32]chan *wire.Command
 
 	iomu  sync.Mutex // serialises writes to nc; guards spare
 	spare []byte
@@ -152,6 +155,48 @@ func (c *Conn) checkCongestion() {
 	}
 }
 
+// PauseReading stops reading new requests from the connection until the
+// matching ResumeReading (calls nest), while answers keep leaving: what the
+// read loop queued is handed to the writer, as when the peer stops reading
+// its output. A produce quota's delay uses it to mute a producer for the
+// delay without holding back answers already due (Kafka's quota design
+// mutes the channel the same way). Called from a handler, it takes effect
+// before the next request is read.
+func (c *Conn) PauseReading() {
+	c.wmu.Lock()
+	if !c.closed {
+		c.holds++
+		if c.holds == 1 && c.adm != nil {
+			c.adm.paused.Add(1)
+			c.adm.pausesN.Add(1)
+		}
+	}
+	c.wmu.Unlock()
+}
+
+// ResumeReading ends one PauseReading; reading goes on once none is left.
+func (c *Conn) ResumeReading() {
+	c.wmu.Lock()
+	if c.holds > 0 {
+		c.holds--
+		if c.holds == 0 {
+			c.unpaused()
+		}
+	}
+	c.wmu.Unlock()
+}
+
+// unpaused runs under wmu when the last hold ends.
+func (c *Conn) unpaused() {
+	if c.adm != nil {
+		c.adm.paused.Add(-1)
+	}
+	select {
+	case c.drained <- struct{}{}:
+	default: // a token is waiting already
+	}
+}
+
 // RemoteAddr is the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
@@ -180,6 +225,10 @@ func (c *Conn) Close() {
 		c.wmu.Lock()
 		c.closed = true
 		c.checkCongestion()
+		if c.holds > 0 {
+			c.holds = 0
+			c.unpaused()
+		}
 		fns := c.onClose
 		c.onClose = nil
 		for op, ch := range c.pending {
@@ -554,15 +603,16 @@ func (c *Conn) unreserve(n int64) {
 	}
 }
 
-// waitDrained stops reading while the connection is congested, until the
-// writer brings its output below the low-water mark or the connection
-// closes (ok false). Answers are never dropped: the peer gets them all once
-// it reads again, or the connection is closed by the write timeout or the
+// waitDrained stops reading while the connection is congested or a
+// handler paused it (PauseReading), until the writer brings its output
+// below the low-water mark and the pauses end, or the connection closes
+// (ok false). Answers are never dropped: the peer gets them all once it
+// reads again, or the connection is closed by the write timeout or the
 // pending-output limit.
 func (c *Conn) waitDrained() (stalled, ok bool) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	for c.congested && !c.closed {
+	for (c.congested || c.holds > 0) && !c.closed {
 		if !stalled {
 			stalled = true
 			// From here the writer, not the read loop, writes what is queued.
@@ -571,7 +621,9 @@ func (c *Conn) waitDrained() (stalled, ok bool) {
 			case c.wake <- struct{}{}:
 			default:
 			}
-			c.log.Debug("peer does not read its responses, reading paused", "remote", c.RemoteAddr().String())
+			if c.congested {
+				c.log.Debug("peer does not read its responses, reading paused", "remote", c.RemoteAddr().String())
+			}
 		}
 		c.wmu.Unlock()
 		select {

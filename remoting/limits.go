@@ -86,6 +86,8 @@ type ServerStats struct {
 	Refused      uint64 // connections closed at accept by a limit, since start
 	Stalled      int64  // connections not being read now: their peer does not take its output
 	StalledTotal uint64 // times a connection stalled, since start
+	Paused       int64  // connections a handler paused now (PauseReading: a produce quota's delay)
+	PausedTotal  uint64 // times a connection was paused, since start
 	FrameBytes   int64  // bytes of large frames being read now (FrameBudget)
 }
 
@@ -98,6 +100,8 @@ type admission struct {
 	refused  atomic.Uint64
 	stalled  atomic.Int64
 	stallsN  atomic.Uint64
+	paused   atomic.Int64
+	pausesN  atomic.Uint64
 	lastLog  time.Time
 	suppress int
 	budget   *frameBudget

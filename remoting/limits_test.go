@@ -276,3 +276,70 @@ func TestLargeFramesRecycled(t *testing.T) {
 		t.Fatalf("%d synchronous 200 KiB frames allocated %d bytes", frames, alloc)
 	}
 }
+
+// TestPauseReading: a handler that pauses its connection (a produce
+// quota's delay) stops the reading of later requests, not the output: an
+// answer released by another goroutine during the pause reaches the peer,
+// the request after the paused one is not served until the pause ends,
+// and its answer follows the held one.
+func TestPauseReading(t *testing.T) {
+	checkLeaks(t)
+	releaseA, releaseB := make(chan struct{}), make(chan struct{})
+	pausedB := make(chan struct{})
+	var servedC atomic.Bool
+	var wg sync.WaitGroup
+	h := HandlerFunc(func(c *Conn, req *wire.Command) {
+		switch req.Opaque {
+		case 1: // answered later, as a send waiting for its flush
+			req = req.Clone()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-releaseA
+				c.ReplyCode(req, wire.Success, "A")
+			}()
+		case 2: // throttled: reading paused until its held answer leaves
+			c.PauseReading()
+			req = req.Clone()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-releaseB
+				c.ReplyCode(req, wire.Success, "B")
+				c.ResumeReading()
+			}()
+			close(pausedB)
+		default:
+			servedC.Store(true)
+			c.ReplyCode(req, wire.Success, "C")
+		}
+	})
+	srv := startServer(t, serverOpts{handler: h})
+	t.Cleanup(wg.Wait)
+	nc := dial(t, srv.addr())
+	var frames []byte
+	for op := int32(1); op <= 3; op++ {
+		frames = wire.AppendFrame(frames, request(10, op, nil))
+	}
+	if _, err := nc.Write(frames); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, "the paused request to be served", pausedB)
+	close(releaseA)
+	r := bufio.NewReader(nc)
+	if resp := mustRead(t, nc, r); string(resp.Remark) != "A" {
+		t.Fatalf("first answer %q, want A (released during the pause)", resp.Remark)
+	}
+	if st := srv.Stats(); st.Paused != 1 || st.PausedTotal != 1 || servedC.Load() {
+		t.Fatalf("during the pause: %+v, third request served %v", st, servedC.Load())
+	}
+	close(releaseB)
+	for _, want := range []string{"B", "C"} {
+		if resp := mustRead(t, nc, r); string(resp.Remark) != want {
+			t.Fatalf("answer %q, want %s", resp.Remark, want)
+		}
+	}
+	if st := srv.Stats(); st.Paused != 0 {
+		t.Fatalf("after the pause: %+v", st)
+	}
+}

@@ -64,6 +64,7 @@ func (s *Server) Stats() ServerStats {
 	return ServerStats{
 		Conns: n, Refused: s.adm.refused.Load(), Stalled: s.adm.stalled.Load(),
 		StalledTotal: s.adm.stallsN.Load(), FrameBytes: s.adm.budget.inUse(),
+		Paused: s.adm.paused.Load(), PausedTotal: s.adm.pausesN.Load(),
 	}
 }
 

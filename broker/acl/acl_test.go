@@ -437,3 +437,32 @@ func TestAuditRateLimit(t *testing.T) {
 		t.Fatalf("signature not truncated:\n%s", buf.String())
 	}
 }
+
+// TestProduceQuotaKeys: produceTps and produceBps (mqops keys) are read
+// into the account; a bad value is refused with file and line; an allowed
+// request's decision names the account it was authenticated as.
+func TestProduceQuotaKeys(t *testing.T) {
+	s := mustParse(t, "accounts:\n- accessKey: producerA\n  secretKey: secretA1\n  defaultTopicPerm: PUB\n  produceTps: 200\n  produceBps: 8388608\n- accessKey: producerB\n  secretKey: secretB1\n")
+	if a := s.Accounts["producerA"]; a.ProduceTPS != 200 || a.ProduceBPS != 8388608 {
+		t.Fatalf("producerA: tps %d bps %d", a.ProduceTPS, a.ProduceBPS)
+	}
+	if a := s.Accounts["producerB"]; a.ProduceTPS != 0 || a.ProduceBPS != 0 {
+		t.Fatalf("producerB: tps %d bps %d", a.ProduceTPS, a.ProduceBPS)
+	}
+	for yml, want := range map[string]string{
+		"accounts:\n- accessKey: producerA\n  secretKey: secretA1\n  produceTps: -1\n":  `plain_acl.yml:4: produceTps: "-1" is not a whole number >= 0`,
+		"accounts:\n- accessKey: producerA\n  secretKey: secretA1\n  produceBps: 1.5\n": `plain_acl.yml:4: produceBps: "1.5" is not a whole number >= 0`,
+	} {
+		err := parseFile("plain_acl.yml", []byte(yml), &Snapshot{Accounts: map[string]*Account{}}, map[string]string{})
+		if err == nil || err.Error() != want {
+			t.Errorf("%q: got %v, want %q", yml, err, want)
+		}
+	}
+	ch := NewChecker(BrokerTable, s)
+	if d := ch.Check(local, signed(cmd(10, "x", "topic", "TopicA"), "producerA", "secretA1")); !d.OK || d.Account != s.Accounts["producerA"] {
+		t.Fatalf("allowed send: %+v", d)
+	}
+	if d := ch.Check(local, signed(cmd(10, "x", "topic", "TopicA"), "producerA", "wrongSec")); d.OK || d.Account != nil {
+		t.Fatalf("refused send: %+v", d)
+	}
+}

@@ -28,9 +28,17 @@ func NewGate(c *Checker, audit *Audit) *Gate { return &Gate{Checker: c, audit: a
 // Allow checks req, a request (responses never reach a handler), and
 // answers it itself when it is refused.
 func (g *Gate) Allow(c *remoting.Conn, req *wire.Command) bool {
+	_, ok := g.AllowAccount(c, req)
+	return ok
+}
+
+// AllowAccount is Allow that also returns the account the request was
+// authenticated as (nil when none was needed), for the account's produce
+// quota: the send path gets it without looking the AccessKey up again.
+func (g *Gate) AllowAccount(c *remoting.Conn, req *wire.Command) (*Account, bool) {
 	ip := RemoteIP(c.RemoteAddr())
 	d := g.Check(ip, req)
-	return g.settle(c, ip, req, d)
+	return d.Account, g.settle(c, ip, req, d)
 }
 
 // AllowTopic is Authorize for a handler that looked up the topic, with the

@@ -299,3 +299,66 @@ func TestAppendWaterMark(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestTakeBoth: a send pays its topic's and its account's bucket at once:
+// it waits for the longer deficit, and when either refuses, neither loses
+// tokens and the refusing one counts it.
+func TestTakeBoth(t *testing.T) {
+	t0 := time.Now()
+	topic, acct := newBucket(Quota{TPS: 10}, t0), newBucket(Quota{TPS: 2}, t0)
+	for i := range 2 {
+		if w, by := TakeBoth(t0, 1, 10, 500*time.Millisecond, topic, acct); by != nil || w != 0 {
+			t.Fatalf("send %d: wait %v refused by %p", i, w, by)
+		}
+	}
+	// The account is empty: one more waits 500 ms for it (the topic has 8 left).
+	if w, by := TakeBoth(t0, 1, 10, 500*time.Millisecond, topic, acct); by != nil || w != 500*time.Millisecond {
+		t.Fatalf("third send: wait %v refused by %p", w, by)
+	}
+	// The next would wait 1 s for the account: refused by it, topic untouched.
+	if w, by := TakeBoth(t0, 1, 10, 500*time.Millisecond, topic, acct); by != acct || w != 0 {
+		t.Fatalf("fourth send: wait %v refused by %p, want the account %p", w, by, acct)
+	}
+	if topic.msgs != 7 || acct.msgs != -1 {
+		t.Fatalf("tokens after the refusal: topic %v account %v", topic.msgs, acct.msgs)
+	}
+	if th, rej, _ := acct.Counters(); th != 1 || rej != 1 {
+		t.Fatalf("account counters: throttled %d rejected %d", th, rej)
+	}
+	if th, rej, _ := topic.Counters(); th != 0 || rej != 0 {
+		t.Fatalf("topic counters: throttled %d rejected %d", th, rej)
+	}
+	// A topic refusal leaves the account's tokens alone.
+	small := newBucket(Quota{TPS: 1}, t0)
+	full := newBucket(Quota{TPS: 100}, t0)
+	TakeBoth(t0, 1, 1, 0, small, full)
+	if _, by := TakeBoth(t0, 1, 1, 500*time.Millisecond, small, full); by != small || full.msgs != 99 {
+		t.Fatalf("topic refusal: refused by %p, account tokens %v", by, full.msgs)
+	}
+}
+
+// TestAccountQuotasSync: Sync follows the rules: new accounts get a full
+// bucket, a changed quota resizes the same bucket, an account deleted or
+// left without a quota drops its bucket.
+func TestAccountQuotasSync(t *testing.T) {
+	qs := NewAccountQuotas()
+	now := time.Now()
+	qs.Sync(map[string]Quota{"producerA": {TPS: 100}, "producerB": {BPS: 1000}}, now)
+	a, b := qs.For("producerA"), qs.For("producerB")
+	if a == nil || b == nil || a.Quota() != (Quota{TPS: 100}) || qs.For("other") != nil {
+		t.Fatalf("after the first sync: %v %v", a, b)
+	}
+	a.Take(now, 90, 0, 0)
+	qs.Sync(map[string]Quota{"producerA": {TPS: 50}}, now)
+	if qs.For("producerA") != a || a.Quota() != (Quota{TPS: 50}) || a.msgs != 10 {
+		t.Fatalf("resized: same bucket %v, quota %v, tokens %v", qs.For("producerA") == a, a.Quota(), a.msgs)
+	}
+	if qs.For("producerB") != nil {
+		t.Fatal("a deleted account kept its bucket")
+	}
+	n := 0
+	qs.Each(func(string, *Bucket) { n++ })
+	if n != 1 {
+		t.Fatalf("%d buckets, want 1", n)
+	}
+}

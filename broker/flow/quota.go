@@ -53,7 +53,47 @@ func (b *Bucket) setQuota(q Quota) {
 // the send must wait (0: none), or ok false when that would exceed
 // maxDelay: then nothing is taken.
 func (b *Bucket) Take(now time.Time, n, size int, maxDelay time.Duration) (wait time.Duration, ok bool) {
-	b.mu.Lock()
+	wait, refused := TakeBoth(now, n, size, maxDelay, b, nil)
+	return wait, refused == nil
+}
+
+// TakeBoth takes n messages of size bytes from a send's topic bucket and
+// its account bucket (either may be nil) at once: the send waits for the
+// longer of the two deficits, and when either would make it wait beyond
+// maxDelay it is refused by that one (the topic's first) and neither
+// bucket loses tokens. The topic bucket is always locked first.
+func TakeBoth(now time.Time, n, size int, maxDelay time.Duration, topic, account *Bucket) (wait time.Duration, refusedBy *Bucket) {
+	var wt, wa time.Duration
+	if topic != nil {
+		topic.mu.Lock()
+		defer topic.mu.Unlock()
+		wt = topic.deficit(now, n, size)
+	}
+	if account != nil {
+		account.mu.Lock()
+		defer account.mu.Unlock()
+		wa = account.deficit(now, n, size)
+	}
+	switch {
+	case wt > maxDelay:
+		topic.reject.Add(1)
+		return 0, topic
+	case wa > maxDelay:
+		account.reject.Add(1)
+		return 0, account
+	}
+	if topic != nil {
+		topic.take(n, size, wt)
+	}
+	if account != nil {
+		account.take(n, size, wa)
+	}
+	return max(wt, wa), nil
+}
+
+// deficit refills b to now and returns how long n messages of size bytes
+// must wait for their tokens; b.mu is held.
+func (b *Bucket) deficit(now time.Time, n, size int) time.Duration {
 	if el := now.Sub(b.last).Seconds(); el > 0 {
 		b.msgs = min(float64(b.q.TPS), b.msgs+el*float64(b.q.TPS))
 		b.bytes = min(float64(b.q.BPS), b.bytes+el*float64(b.q.BPS))
@@ -66,24 +106,21 @@ func (b *Bucket) Take(now time.Time, n, size int, maxDelay time.Duration) (wait 
 	if b.q.BPS > 0 && b.bytes < float64(size) {
 		w = max(w, (float64(size)-b.bytes)/float64(b.q.BPS))
 	}
-	wait = time.Duration(w * float64(time.Second))
-	if wait > maxDelay {
-		b.mu.Unlock()
-		b.reject.Add(1)
-		return 0, false
-	}
+	return time.Duration(w * float64(time.Second))
+}
+
+// take spends the tokens deficit measured, counting a wait; b.mu is held.
+func (b *Bucket) take(n, size int, wait time.Duration) {
 	if b.q.TPS > 0 {
 		b.msgs -= float64(n)
 	}
 	if b.q.BPS > 0 {
 		b.bytes -= float64(size)
 	}
-	b.mu.Unlock()
 	if wait > 0 {
 		b.throttle.Add(1)
 		b.delayMs.Add(wait.Milliseconds())
 	}
-	return wait, true
 }
 
 // Quota is the bucket's current rate.
@@ -166,5 +203,54 @@ func (qs *Quotas) Each(fn func(topic string, b *Bucket)) {
 		if tb.b != nil {
 			fn(t, tb.b)
 		}
+	}
+}
+
+// AccountQuotas holds the buckets of the ACL accounts that have a produce
+// quota (produceTps/produceBps in plain_acl.yml), following the rules in
+// force through Sync.
+type AccountQuotas struct {
+	mu      sync.RWMutex
+	buckets map[string]*Bucket // by AccessKey
+}
+
+// NewAccountQuotas returns an empty set.
+func NewAccountQuotas() *AccountQuotas { return &AccountQuotas{buckets: map[string]*Bucket{}} }
+
+// Sync makes the buckets those of quotas (by AccessKey, every one set): a
+// new account gets a full bucket, a changed quota resizes its bucket and
+// keeps the tokens, and an account gone from the rules, or left without a
+// quota, drops its bucket and counters.
+func (qs *AccountQuotas) Sync(quotas map[string]Quota, now time.Time) {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	for ak := range qs.buckets {
+		if _, ok := quotas[ak]; !ok {
+			delete(qs.buckets, ak)
+		}
+	}
+	for ak, q := range quotas {
+		switch b := qs.buckets[ak]; {
+		case b == nil:
+			qs.buckets[ak] = newBucket(q, now)
+		case b.Quota() != q:
+			b.setQuota(q)
+		}
+	}
+}
+
+// For is the bucket of account ak, or nil when it has no quota.
+func (qs *AccountQuotas) For(ak string) *Bucket {
+	qs.mu.RLock()
+	defer qs.mu.RUnlock()
+	return qs.buckets[ak]
+}
+
+// Each calls fn for every account with a quota bucket.
+func (qs *AccountQuotas) Each(fn func(ak string, b *Bucket)) {
+	qs.mu.RLock()
+	defer qs.mu.RUnlock()
+	for ak, b := range qs.buckets {
+		fn(ak, b)
 	}
 }

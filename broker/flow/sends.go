@@ -31,10 +31,11 @@ const (
 	TimeoutCleanQueue            // waited too long to reach the store
 	PCBusyCleanQueue             // waiting while the store turned busy
 	TopicQuota                   // topic's produce quota exceeded (mqops)
+	AccountQuota                 // ACL account's produce quota exceeded (mqops)
 	NumTags
 )
 
-var tagNames = [NumTags]string{"REJECTREQUEST", "OVERLOAD", "TIMEOUT_CLEAN_QUEUE", "PCBUSY_CLEAN_QUEUE", "TOPIC_QUOTA"}
+var tagNames = [NumTags]string{"REJECTREQUEST", "OVERLOAD", "TIMEOUT_CLEAN_QUEUE", "PCBUSY_CLEAN_QUEUE", "TOPIC_QUOTA", "ACCOUNT_QUOTA"}
 
 func (t Tag) String() string { return tagNames[t] }
 
@@ -273,8 +274,9 @@ func (s *Sends) Capacity() int { return s.cfg.Capacity }
 // Rejected is the number of sends refused with tag since the start.
 func (s *Sends) Rejected(tag Tag) int64 { return s.rejected[tag].Load() }
 
-// CountQuota counts a send refused by a topic quota with the rest.
-func (s *Sends) CountQuota() { s.rejected[TopicQuota].Add(1) }
+// CountQuota counts a send refused by a topic's (TopicQuota) or an
+// account's (AccountQuota) produce quota with the rest.
+func (s *Sends) CountQuota(tag Tag) { s.rejected[tag].Add(1) }
 
 // Remark is Java's remark for tag; waited and queue matter only for the
 // queue-cleaning tags.

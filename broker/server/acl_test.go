@@ -19,9 +19,18 @@ import (
 // with one account that may publish to BenchSend.
 func aclBroker(tb testing.TB) *Broker {
 	tb.Helper()
+	b, _ := aclBrokerWith(tb, "", nil)
+	return b
+}
+
+// aclBrokerWith is aclBroker with more keys for the bench account (a YAML
+// fragment, e.g. its produce quota) and config overrides; it also returns
+// the rules' watcher, which the test reloads itself.
+func aclBrokerWith(tb testing.TB, account string, overrides map[string]string) (*Broker, *acl.Watcher) {
+	tb.Helper()
 	dir := tb.TempDir()
 	rules := filepath.Join(dir, "plain_acl.yml")
-	yml := "accounts:\n- accessKey: benchProducer\n  secretKey: benchSecret\n  topicPerms: [BenchSend=PUB]\n"
+	yml := "accounts:\n- accessKey: benchProducer\n  secretKey: benchSecret\n  topicPerms: [BenchSend=PUB]\n" + account
 	if err := os.WriteFile(rules, []byte(yml), 0o600); err != nil {
 		tb.Fatal(err)
 	}
@@ -34,6 +43,9 @@ func aclBroker(tb testing.TB) *Broker {
 		"storePathRootDir": dir, "logDir": dir + "/logs", "mappedFileSizeCommitLog": strconv.Itoa(64 << 20),
 		"maxHashSlotNum": "10000", "maxIndexNum": "40000", "aclEnable": "true",
 	}
+	for k, v := range overrides {
+		o[k] = v
+	}
 	cfg, _, err := config.LoadBroker("", o)
 	if err != nil {
 		tb.Fatal(err)
@@ -44,7 +56,7 @@ func aclBroker(tb testing.TB) *Broker {
 	}
 	b.Start()
 	tb.Cleanup(func() { _ = b.Close() })
-	return b
+	return b, w
 }
 
 // signedSendFrame is sendFrame signed as the bench account.
@@ -135,5 +147,87 @@ func TestSendPathAllocationsACL(t *testing.T) {
 	t.Logf("%s, %d allocs/op", res, res.AllocsPerOp())
 	if a := res.AllocsPerOp(); a > 1 {
 		t.Fatalf("send path with ACL allocates %d times per message", a)
+	}
+}
+
+// TestAccountQuota: an account's produceTps holds on this broker: past
+// its longest delay a send is answered SYSTEM_BUSY with a remark naming
+// the account, and counted per account; a reloaded file changes the rate
+// at once, and an account left without a quota drops its bucket and
+// counters.
+func TestAccountQuota(t *testing.T) {
+	br, w := aclBrokerWith(t, "  produceTps: 1\n", nil)
+	conn, err := net.Dial("tcp", br.srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	frame := signedSendFrame("BenchSend", []byte("q"), "benchSecret")
+	roundTrip(t, conn, frame)
+	// One token a second: the next send would wait 1 s, past 500 ms.
+	if _, err := conn.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	var ce *codeError
+	want := "[ACCOUNT_QUOTA]accessKey benchProducer exceeds produce quota on broker-a (1 msg/s), start flow control for a while"
+	if err := drain(conn, 1, nil); !errors.As(err, &ce) || ce.code != wire.SystemBusy || ce.remark != want {
+		t.Fatalf("got %v, want 2 %q", err, want)
+	}
+	// The keys GET_BROKER_RUNTIME_INFO answers (an admin code here).
+	runtime := func() map[string]string {
+		kv := map[string]string{}
+		br.addFlowRuntime(kv)
+		return kv
+	}
+	kv := runtime()
+	for k, v := range map[string]string{"accountQuotaRejectedTotal_benchProducer": "1", "accountQuotaRejectedTotal": "1",
+		"flowRejected_ACCOUNT_QUOTA": "1", "quotaRejectedTotal": "0"} {
+		if kv[k] != v {
+			t.Errorf("%s = %q, want %q", k, kv[k], v)
+		}
+	}
+	rules := br.acl.Rules().Files[0]
+	edit := func(account string) {
+		yml := "accounts:\n- accessKey: benchProducer\n  secretKey: benchSecret\n  topicPerms: [BenchSend=PUB]\n" + account
+		if err := os.WriteFile(rules, []byte(yml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if !w.Poll() {
+			t.Fatal("the edited rules were not loaded")
+		}
+	}
+	edit("  produceTps: 100000\n")
+	for range 20 {
+		roundTrip(t, conn, frame)
+	}
+	edit("")
+	if kv := runtime(); kv["accountQuotaRejectedTotal_benchProducer"] != "" || kv["accountQuotaRejectedTotal"] != "0" {
+		t.Errorf("after the quota was removed: bucket counters %q, sum %q", kv["accountQuotaRejectedTotal_benchProducer"], kv["accountQuotaRejectedTotal"])
+	}
+}
+
+// TestSendPathAllocationsAccountQuota: an account with a produce quota
+// (never reached here) costs the send path no allocation.
+func TestSendPathAllocationsAccountQuota(t *testing.T) {
+	if raceOn {
+		t.Skip("the verifier's HMAC states live in a sync.Pool, which drops items at random under -race")
+	}
+	res := testing.Benchmark(func(b *testing.B) {
+		br, _ := aclBrokerWith(b, "  produceTps: 1000000000\n  produceBps: 1000000000000\n", nil)
+		conn, err := net.Dial("tcp", br.srv.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close()
+		frame := signedSendFrame("BenchSend", make([]byte, 1024), "benchSecret")
+		roundTrip(b, conn, frame)
+		pipeline(b, conn, frame, 1024)
+	})
+	if res.N == 0 {
+		t.Fatal("benchmark did not run")
+	}
+	t.Logf("%s, %d allocs/op", res, res.AllocsPerOp())
+	if a := res.AllocsPerOp(); a > 1 {
+		t.Fatalf("send path with an account quota allocates %d times per message", a)
 	}
 }

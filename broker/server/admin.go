@@ -305,6 +305,8 @@ func (b *Broker) handleRuntimeInfo(c *remoting.Conn, req *wire.Command) {
 	kv["connectionRefusedTotal"] = strconv.FormatUint(cs.Refused, 10)
 	kv["connectionStalled"] = strconv.FormatInt(cs.Stalled, 10)
 	kv["connectionStalledTotal"] = strconv.FormatUint(cs.StalledTotal, 10)
+	kv["connectionPaused"] = strconv.FormatInt(cs.Paused, 10)
+	kv["connectionPausedTotal"] = strconv.FormatUint(cs.PausedTotal, 10)
 	kv["frameMemoryInUse"] = strconv.FormatInt(cs.FrameBytes, 10)
 	// brokerRole is Java's config key and values (no Java broker reports
 	// its role at run time); the run-time role wins over the configured

@@ -97,6 +97,11 @@ type Broker struct {
 	quotas *flow.Quotas // per-topic produce quotas
 	// waterMarkOut is watermark.log (Options.WaterMarkOut).
 	waterMarkOut io.Writer
+	// acctQuotas are the ACL accounts' produce quotas, synced with
+	// quotaRules, the rules they were last read from (syncAccountQuotas).
+	acctQuotas  *flow.AccountQuotas
+	quotaRules  atomic.Pointer[acl.Snapshot]
+	quotaSyncMu sync.Mutex
 
 	// memoryBudget is accessMessageInMemoryMaxRatio % of RAM: data closer
 	// than this to the end of the log counts as in the page cache.
@@ -489,8 +494,10 @@ type connState struct {
 	// goroutine answering a send after its flush or replica wait also
 	// decrements sendsInFlight.
 	sendsInFlight atomic.Int32
-	ticket        flow.Ticket // the budget of the send being served
-	readAt        time.Time   // when it was read (after any quota delay)
+	ticket        flow.Ticket   // the budget of the send being served
+	readAt        time.Time     // when it was read
+	hold          time.Duration // the send's quota delay, for replySend
+	account       *acl.Account  // the send's authenticated ACL account, nil without
 	waiter        flow.Waiter
 }
 
@@ -520,12 +527,16 @@ func stateOf(c *remoting.Conn) *connState {
 
 // ServeRequest dispatches one request by code.
 func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
-	if b.acl != nil && !b.acl.Allow(c, req) {
-		return
+	var account *acl.Account
+	if b.acl != nil {
+		var ok bool
+		if account, ok = b.acl.AllowAccount(c, req); !ok {
+			return
+		}
 	}
 	switch req.Code {
 	case wire.SendMessage, wire.SendMessageV2, wire.SendBatchMessage:
-		b.handleSend(c, req)
+		b.handleSend(c, req, account)
 	case wire.PullMessage:
 		b.handlePull(c, req, true)
 	case wire.QueryConsumerOffset:

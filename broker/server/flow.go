@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/broker/flow"
 	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/remoting"
@@ -27,14 +28,17 @@ func (b *Broker) newFlow(flowLog *slog.Logger) {
 		WaitInTransactionQueue: time.Duration(cfg.WaitTimeMillsInTransactionQueue) * time.Millisecond,
 	}, b.store.Busy, flow.NewLog(flowLog))
 	b.quotas = flow.NewQuotas()
+	b.acctQuotas = flow.NewAccountQuotas()
 }
 
 // handleSend admits a send before any work (Java's rejectRequest and the
 // send pool's bounded queue) and holds its budget until it is answered:
-// here, or when its flush or replica wait ends (replyAfterWait).
-func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command) {
+// here, or when its flush or replica wait ends (replyAfterWait). account
+// is the ACL account the send was authenticated as (nil without ACL).
+func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command, account *acl.Account) {
 	st := stateOf(c)
 	st.readAt = time.Now()
+	st.hold, st.account = 0, account
 	t, tag, ok := b.flow.Admit(&st.sendsInFlight, len(req.Body), st.readAt)
 	if !ok {
 		b.refuseSend(c, req, tag, nil, 0, -1, "")
@@ -61,7 +65,7 @@ func (b *Broker) refuseSend(c *remoting.Conn, req *wire.Command, tag flow.Tag, t
 		c.Reply(req, &resp)
 	}
 	limit := ""
-	if tag == flow.TopicQuota {
+	if tag == flow.TopicQuota || tag == flow.AccountQuota {
 		limit = remark
 	}
 	b.flow.Log.Event(tag, c.RemoteAddr().String(), string(topic), waited, queue, limit)
@@ -91,31 +95,32 @@ func (b *Broker) putBatch(ms []store.Message) (store.PutResult, []int64) {
 	return b.store.PutBatch(ms)
 }
 
-// takeQuota applies tc's produce quota to n messages of size body bytes
-// (quotaWait) on a remoting connection. The wait happens on the read
-// loop, which holds back this connection's later requests too: the
-// producer slows down, an async flood meets TCP backpressure (Kafka's
-// quota design). A refusal is answered here; then it returns false.
+// takeQuota applies tc's produce quota and the sending account's to n
+// messages of size body bytes (quotaWait) on a remoting connection. A
+// delay is not slept here, on the read loop, where it would hold back the
+// answers of this connection's earlier sends too: it is left in st.hold,
+// and replySend stops reading the connection and holds this send's answer
+// for it (Kafka's quota design: the producer slows down, an async flood
+// meets TCP backpressure). A refusal is answered here; then it returns
+// false.
 func (b *Broker) takeQuota(c *remoting.Conn, req *wire.Command, st *connState, tc *wire.TopicConfig, n, size int) bool {
-	wait, remark := b.quotaWait(tc, n, size)
+	wait, tag, remark := b.quotaWait(tc, st.account, n, size)
 	if remark != "" {
-		b.refuseSend(c, req, flow.TopicQuota, []byte(tc.TopicName), 0, -1, remark)
+		b.refuseSend(c, req, tag, []byte(tc.TopicName), 0, -1, remark)
 		return false
 	}
-	if wait > 0 {
-		time.Sleep(wait)
-		st.readAt = time.Now() // the queue wait starts after the quota's
-	}
+	st.hold = wait
 	return true
 }
 
 // takeQuotaStream is takeQuota for a send through the gRPC service or the
 // HTTP gateway: the wait delays that call's answer; the refusal's remark
-// is returned (the gRPC service answers it TOO_MANY_REQUESTS).
+// is returned (the gRPC service answers it TOO_MANY_REQUESTS). Only the
+// topic's quota applies there.
 func (b *Broker) takeQuotaStream(tc *wire.TopicConfig, size int, bornHost []byte) (remark string) {
-	wait, remark := b.quotaWait(tc, 1, size)
+	wait, tag, remark := b.quotaWait(tc, nil, 1, size)
 	if remark != "" {
-		b.flow.Log.Event(flow.TopicQuota, wire.HostString(bornHost), tc.TopicName, 0, -1, remark)
+		b.flow.Log.Event(tag, wire.HostString(bornHost), tc.TopicName, 0, -1, remark)
 		return remark
 	}
 	if wait > 0 {
@@ -124,27 +129,74 @@ func (b *Broker) takeQuotaStream(tc *wire.TopicConfig, size int, bornHost []byte
 	return ""
 }
 
-// quotaWait takes tokens from tc's produce quota: how long the send must
-// wait (at most topicQuotaMaxDelayMills), or the [TOPIC_QUOTA] remark
-// refusing it. Code 2 rather than 1 or 14: the v2.1.2 Go client and Java
-// 4.x producers return it at once instead of resending three more times,
-// and Java 5 producers retry it on another broker, which is what a
-// per-broker quota wants.
-func (b *Broker) quotaWait(tc *wire.TopicConfig, n, size int) (time.Duration, string) {
-	if len(tc.Attributes) == 0 {
-		return 0, "" // the common case, without reading the clock
+// quotaWait takes tokens from tc's produce quota and from account's (the
+// send pays both, or neither when one refuses): how long the send must
+// wait (at most topicQuotaMaxDelayMills), or the tag and remark refusing
+// it, [TOPIC_QUOTA] or [ACCOUNT_QUOTA]. Code 2 rather than 1 or 14: the
+// v2.1.2 Go client and Java 4.x producers return it at once instead of
+// resending three more times, and Java 5 producers retry it on another
+// broker, which is what a per-broker quota wants.
+func (b *Broker) quotaWait(tc *wire.TopicConfig, account *acl.Account, n, size int) (time.Duration, flow.Tag, string) {
+	var topicB, acctB *flow.Bucket
+	var now time.Time
+	if len(tc.Attributes) > 0 {
+		now = time.Now()
+		topicB = b.quotas.For(tc, now)
 	}
-	now := time.Now()
-	bk := b.quotas.For(tc, now)
-	if bk == nil {
-		return 0, ""
+	if account != nil {
+		acctB = b.accountBucket(account)
 	}
-	wait, ok := bk.Take(now, n, size, time.Duration(b.cfg.TopicQuotaMaxDelayMills)*time.Millisecond)
-	if !ok {
-		b.flow.CountQuota()
-		return 0, "[TOPIC_QUOTA]topic " + tc.TopicName + " exceeds produce quota on " + b.cfg.BrokerName + " (" + bk.Quota().String() + "), start flow control for a while"
+	if topicB == nil && acctB == nil {
+		return 0, 0, "" // the common case, without reading the clock
 	}
-	return wait, ""
+	if now.IsZero() {
+		now = time.Now()
+	}
+	wait, by := flow.TakeBoth(now, n, size, time.Duration(b.cfg.TopicQuotaMaxDelayMills)*time.Millisecond, topicB, acctB)
+	switch {
+	case by == nil:
+		return wait, 0, ""
+	case by == topicB:
+		b.flow.CountQuota(flow.TopicQuota)
+		return 0, flow.TopicQuota, "[TOPIC_QUOTA]topic " + tc.TopicName + " exceeds produce quota on " + b.cfg.BrokerName + " (" + by.Quota().String() + "), start flow control for a while"
+	default:
+		b.flow.CountQuota(flow.AccountQuota)
+		return 0, flow.AccountQuota, "[ACCOUNT_QUOTA]accessKey " + account.AccessKey + " exceeds produce quota on " + b.cfg.BrokerName + " (" + by.Quota().String() + "), start flow control for a while"
+	}
+}
+
+// accountBucket is the produce-quota bucket of an authenticated account,
+// nil when it has none. The buckets follow the ACL rules in force: a
+// reloaded file (a new snapshot) is synced on the next send or runtime
+// info request.
+func (b *Broker) accountBucket(a *acl.Account) *flow.Bucket {
+	if b.acl.Rules() != b.quotaRules.Load() {
+		b.syncAccountQuotas()
+	}
+	if a.ProduceTPS == 0 && a.ProduceBPS == 0 {
+		return nil
+	}
+	return b.acctQuotas.For(a.AccessKey)
+}
+
+// syncAccountQuotas reads the accounts' quotas of the rules in force into
+// their buckets: new quotas, changed ones resized, those of accounts gone
+// from the file dropped.
+func (b *Broker) syncAccountQuotas() {
+	b.quotaSyncMu.Lock()
+	defer b.quotaSyncMu.Unlock()
+	s := b.acl.Rules()
+	if s == b.quotaRules.Load() {
+		return
+	}
+	qs := map[string]flow.Quota{}
+	for ak, a := range s.Accounts {
+		if a.ProduceTPS > 0 || a.ProduceBPS > 0 {
+			qs[ak] = flow.Quota{TPS: a.ProduceTPS, BPS: a.ProduceBPS}
+		}
+	}
+	b.acctQuotas.Sync(qs, time.Now())
+	b.quotaRules.Store(s)
 }
 
 // addFlowRuntime adds the send budget's state and counters to the runtime
@@ -180,4 +232,21 @@ func (b *Broker) addFlowRuntime(kv map[string]string) {
 	kv["quotaThrottledTotal"] = strconv.FormatInt(throttled, 10)
 	kv["quotaRejectedTotal"] = strconv.FormatInt(rejected, 10)
 	kv["quotaDelayMsSum"] = strconv.FormatInt(delay, 10)
+	// The accounts' quotas (ACL on), by AccessKey, and their sums: an
+	// account deleted from the rules drops its counters with its bucket.
+	if b.acl == nil {
+		return
+	}
+	b.syncAccountQuotas()
+	throttled, rejected, delay = 0, 0, 0
+	b.acctQuotas.Each(func(ak string, bk *flow.Bucket) {
+		t, r, d := bk.Counters()
+		throttled, rejected, delay = throttled+t, rejected+r, delay+d
+		kv["accountQuotaThrottledTotal_"+ak] = strconv.FormatInt(t, 10)
+		kv["accountQuotaRejectedTotal_"+ak] = strconv.FormatInt(r, 10)
+		kv["accountQuotaDelayMsSum_"+ak] = strconv.FormatInt(d, 10)
+	})
+	kv["accountQuotaThrottledTotal"] = strconv.FormatInt(throttled, 10)
+	kv["accountQuotaRejectedTotal"] = strconv.FormatInt(rejected, 10)
+	kv["accountQuotaDelayMsSum"] = strconv.FormatInt(delay, 10)
 }

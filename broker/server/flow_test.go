@@ -279,3 +279,53 @@ func TestTopicQuotaGrpcSend(t *testing.T) {
 		t.Errorf("TOPIC_QUOTA counter %d", b.flow.Rejected(flow.TopicQuota))
 	}
 }
+
+// TestQuotaDelayHoldsOnlyItsAnswer: a send delayed by its topic's quota
+// holds its own answer and the reading of its connection, not the answers
+// of earlier sends on that connection. Pipelined on one connection with
+// SYNC_FLUSH: A (no quota), B (a 4 s deficit on QB's byte quota), C (a
+// runtime-info request). A's answer arrives while B's hold still pauses
+// the connection; C, read only after the hold, is answered after B.
+func TestQuotaDelayHoldsOnlyItsAnswer(t *testing.T) {
+	b := startStallBroker(t, map[string]string{"flushDiskType": "SYNC_FLUSH", "topicQuotaMaxDelayMills": "20000"})
+	for _, tc := range []wire.TopicConfig{
+		{TopicName: "QA", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6},
+		{TopicName: "QB", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6, Attributes: map[string]string{wire.AttrProduceBPS: "100"}},
+	} {
+		if _, err := b.topics.Put(tc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc, r := rawConn(t, b.Broker)
+	c := wire.NewRequest(wire.GetBrokerRuntimeInfo, nil, nil)
+	c.Opaque = 3
+	var frames []byte
+	for _, req := range []*wire.Command{sendReq("QA", []byte("a"), 1), sendReq("QB", make([]byte, 500), 2), c} {
+		frames = wire.AppendFrame(frames, req)
+	}
+	if _, err := nc.Write(frames); err != nil {
+		t.Fatal(err)
+	}
+	if resp := readResponse(t, nc, r); resp.Opaque != 1 || resp.Code != wire.Success {
+		t.Fatalf("first answer: opaque %d code %d %s, want A's success", resp.Opaque, resp.Code, resp.Remark)
+	}
+	if st := b.srv.Stats(); st.Paused != 1 {
+		t.Fatalf("when A's answer arrived the connection was not paused for B: %+v", st)
+	}
+	for _, op := range []int32{2, 3} {
+		if resp := readResponse(t, nc, r); resp.Opaque != op || resp.Code != wire.Success {
+			t.Fatalf("answer opaque %d code %d %s, want %d's success", resp.Opaque, resp.Code, resp.Remark, op)
+		}
+	}
+	if st := b.srv.Stats(); st.Paused != 0 || st.PausedTotal != 1 {
+		t.Fatalf("after the hold: %+v", st)
+	}
+	var kv wire.KVTable
+	p := newPeer(t, b.Broker, nil)
+	if err := json.Unmarshal(p.call(wire.GetBrokerRuntimeInfo, nil, nil).Body, &kv); err != nil {
+		t.Fatal(err)
+	}
+	if kv.Table["quotaThrottledTotal_QB"] != "1" || kv.Table["connectionPausedTotal"] != "1" {
+		t.Errorf("runtime info: quotaThrottledTotal_QB %q, connectionPausedTotal %q", kv.Table["quotaThrottledTotal_QB"], kv.Table["connectionPausedTotal"])
+	}
+}

@@ -349,13 +349,25 @@ func (b *Broker) replySend(c *remoting.Conn, req *wire.Command, r store.PutResul
 	}
 	resp := wire.ResponseTo(req, code, remark)
 	resp.Ext = ext[:]
-	if !wait || req.IsOneway() {
-		c.Reply(req, &resp)
+	// A produce quota's delay (takeQuota) holds this answer, and the
+	// reading of the connection, for hold.
+	var hold time.Duration
+	if st, _ := c.Attachment.Load().(*connState); st != nil {
+		hold, st.hold = st.hold, 0
+	}
+	if req.IsOneway() {
+		if hold > 0 {
+			c.PauseReading()
+			time.AfterFunc(hold, c.ResumeReading)
+		}
 		return
 	}
-	flush, repl, replCode := b.ackWaits(r.EndOffset)
-	if flush || repl {
-		b.replyAfterWait(c, &resp, r.EndOffset, flush, repl, replCode)
+	flush, repl, replCode := false, false, int32(wire.Success)
+	if wait {
+		flush, repl, replCode = b.ackWaits(r.EndOffset)
+	}
+	if flush || repl || hold > 0 {
+		b.replyAfterWait(c, &resp, r.EndOffset, flush, repl, replCode, hold)
 		return
 	}
 	if replCode != wire.Success {
@@ -407,6 +419,9 @@ type ackWait struct {
 	// The callbacks, bound once: a method value made per send would be an
 	// allocation per send.
 	flushedFn, ackedFn func(ok bool)
+	// hold is the answer's quota delay; its timer is made once and reset.
+	holdTimer *time.Timer
+	heldFn    func()
 }
 
 // ackWaitFree recycles ackWait and its frame buffer: no allocation per
@@ -431,7 +446,7 @@ func (b *Broker) getAckWait(replCode int32) *ackWait {
 	ackWaitFree.mu.Unlock()
 	if w == nil {
 		w = &ackWait{}
-		w.flushedFn, w.ackedFn = w.flushed, w.acked
+		w.flushedFn, w.ackedFn, w.heldFn = w.flushed, w.acked, w.held
 	}
 	w.b, w.flushOK, w.replCode = b, true, replCode
 	return w
@@ -449,14 +464,16 @@ func putAckWait(w *ackWait) {
 // replyAfterWait answers when the waits complete, while the read loop
 // moves on. The rare failure answers are derived from the encoded success
 // frame. replCode is the replica status known before waiting (a slave
-// found unavailable).
-func (b *Broker) replyAfterWait(c *remoting.Conn, resp *wire.Command, end int64, flush, repl bool, replCode int32) {
+// found unavailable). A quota delay (hold > 0) is one more wait: the
+// connection is not read until it ends, and the answer leaves no earlier,
+// while the answers of earlier sends leave when theirs are due.
+func (b *Broker) replyAfterWait(c *remoting.Conn, resp *wire.Command, end int64, flush, repl bool, replCode int32, hold time.Duration) {
 	w := b.getAckWait(replCode)
 	w.c, w.frame = c, wire.AppendFrame(w.frame[:0], resp)
 	if st, _ := c.Attachment.Load().(*connState); st != nil {
 		w.ticket, st.ticket = st.ticket, flow.Ticket{}
 	}
-	b.startWaits(w, end, flush, repl)
+	b.startWaits(w, end, flush, repl, hold)
 }
 
 // waitAcks runs the waits ackWaits chose and calls done once both are
@@ -469,12 +486,12 @@ func (b *Broker) waitAcks(end int64, flush, repl bool, done func(flushOK bool, r
 	}
 	w := b.getAckWait(wire.Success)
 	w.done = done
-	b.startWaits(w, end, flush, repl)
+	b.startWaits(w, end, flush, repl, 0)
 }
 
-// startWaits registers w for the group commit and/or the slave's ack; at
-// least one of flush and repl is true.
-func (b *Broker) startWaits(w *ackWait, end int64, flush, repl bool) {
+// startWaits registers w for the group commit, the slave's ack and a
+// remoting answer's quota hold; at least one of them is asked for.
+func (b *Broker) startWaits(w *ackWait, end int64, flush, repl bool, hold time.Duration) {
 	n := int32(0)
 	if flush {
 		n++
@@ -482,7 +499,18 @@ func (b *Broker) startWaits(w *ackWait, end int64, flush, repl bool) {
 	if repl {
 		n++
 	}
+	if hold > 0 {
+		n++
+	}
 	w.pending.Store(n)
+	if hold > 0 {
+		w.c.PauseReading()
+		if w.holdTimer == nil {
+			w.holdTimer = time.AfterFunc(hold, w.heldFn)
+		} else {
+			w.holdTimer.Reset(hold)
+		}
+	}
 	if flush {
 		b.store.WaitFlushed(end, w.flushedFn)
 	}
@@ -505,6 +533,15 @@ func (w *ackWait) acked(ok bool) {
 		w.replCode = wire.FlushSlaveTimeout
 	}
 	w.finish()
+}
+
+// held ends a quota hold: the answer is queued (if the other waits are
+// over) before the connection is read again, so the next request's answer
+// follows it.
+func (w *ackWait) held() {
+	c := w.c
+	w.finish()
+	c.ResumeReading()
 }
 
 func (w *ackWait) finish() {

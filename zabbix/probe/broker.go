@@ -99,6 +99,14 @@ type BrokerStatus struct {
 	// QuotaRejectedByTopic QuotaRejected by topic (quotaRejectedTotal_<topic>).
 	FlowRejectedByTag    map[string]int64 `json:"flowRejectedByTag"`
 	QuotaRejectedByTopic map[string]int64 `json:"quotaRejectedByTopic"`
+	// AccountQuotaRejected counts the sends an ACL account's produce
+	// quota refused ([ACCOUNT_QUOTA]; runtime key
+	// accountQuotaRejectedTotal), AccountQuotaRejectedByAccount by
+	// AccessKey (accountQuotaRejectedTotal_<ak>), for the accounts that
+	// have a quota now; AccountQuotaThrottled the sends it delayed.
+	AccountQuotaRejected          int64            `json:"accountQuotaRejected"`
+	AccountQuotaThrottled         int64            `json:"accountQuotaThrottled"`
+	AccountQuotaRejectedByAccount map[string]int64 `json:"accountQuotaRejectedByAccount"`
 	// ACL counters since the broker started (aclEnable; 0 without): requests
 	// refused (acl_denied_total) and by reason (acl_denied_total.<reason>:
 	// signature, topic, admin, ...), admin requests granted
@@ -249,6 +257,8 @@ func (st *BrokerStatus) fill(rt, cfg map[string]string, now time.Time) {
 	st.FlowRejected, st.QuotaRejected = num(rt, "flowRejectedTotal"), num(rt, "quotaRejectedTotal")
 	st.FlowRejectedByTag = byPrefix(rt, "flowRejected_")
 	st.QuotaRejectedByTopic = byPrefix(rt, "quotaRejectedTotal_")
+	st.AccountQuotaRejected, st.AccountQuotaThrottled = num(rt, "accountQuotaRejectedTotal"), num(rt, "accountQuotaThrottledTotal")
+	st.AccountQuotaRejectedByAccount = byPrefix(rt, "accountQuotaRejectedTotal_")
 	st.ACLDenied, st.ACLDeniedByReason = num(rt, "acl_denied_total"), byPrefix(rt, "acl_denied_total.")
 	st.ACLAllowedAdmin, st.ACLReloadFailures = num(rt, "acl_allowed_admin_total"), num(rt, "acl_reload_failures")
 	st.PutToday, st.GetToday = r.InTotalToday, r.OutTotalToday

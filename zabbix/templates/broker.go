@@ -63,6 +63,7 @@ func brokerTemplate() *tpl {
 	t.macro("{$RMQ.ACL.DENIED.MAX}", "10", "ACL denials in 5 minutes worth a warning (wrong credentials, missing permissions, probing).")
 	t.macro("{$RMQ.FLOW.REJECTED.MAX}", "0", "Sends refused by flow control (SYSTEM_BUSY) in 5 minutes tolerated before a warning.")
 	t.macro("{$RMQ.TOPIC.QUOTA.REJECTED.MAX}", "0", "Sends a topic's produce quota refused in 5 minutes tolerated before a warning (context: topic).")
+	t.macro("{$RMQ.ACCOUNT.QUOTA.REJECTED.MAX}", "0", "Sends the ACL accounts' produce quotas (produceTps / produceBps) refused in 5 minutes tolerated before a warning.")
 	lldMacros(t)
 	t.valueMap("Service state", "0", "Down", "1", "Up")
 	t.valueMap("Broker permission", "0", "None", "2", "Write only", "4", "Read only", "6", "Read-write")
@@ -174,6 +175,7 @@ func brokerTemplate() *tpl {
 		flowRej    = "rocketmq.broker.flow.rejected"
 		quotaRej   = "rocketmq.broker.quota.rejected"
 		quotaTopic = "rocketmq.topic.quota.rejected[{#TOPIC}]"
+		quotaAcct  = "rocketmq.broker.quota.account.rejected"
 	)
 	aclReloadFailed := logEvent("RocketMQ broker: ACL rules reload failed, previous rules in force", aclReload, "1h", "AVERAGE", "security",
 		"The broker re-read plain_acl.yml (or tools.yml) after a change and refused it in the last hour: the file does not parse or "+
@@ -186,7 +188,11 @@ func brokerTemplate() *tpl {
 	flowRejecting := t.trigger("RocketMQ broker: flow control refusing sends", t.fn("sum", flowRej, "5m")+">{$RMQ.FLOW.REJECTED.MAX}", "WARNING", "performance",
 		"Sends answered SYSTEM_BUSY by the broker's send admission in the last 5 minutes (flowcontrol.log names the tag: "+
 			"REJECTREQUEST, OVERLOAD, TIMEOUT_CLEAN_QUEUE, PCBUSY_CLEAN_QUEUE); producers retry other brokers. The items by tag "+
-			"say which budget ran out. Topic quota refusals have their own trigger per topic.", notUp)
+			"say which budget ran out. Topic quota refusals have their own trigger per topic, account quota refusals their own.", notUp)
+	acctQuotaRejecting := t.trigger("RocketMQ broker: account produce quota refusing sends", t.fn("sum", quotaAcct, "5m")+">{$RMQ.ACCOUNT.QUOTA.REJECTED.MAX}", "WARNING", "performance",
+		"An ACL account's produce quota (produceTps / produceBps in plain_acl.yml) refused sends in the last 5 minutes: its producers get "+
+			"SYSTEM_BUSY [ACCOUNT_QUOTA]accessKey <ak> exceeds produce quota. flowcontrol.log and the broker's runtime info "+
+			"(accountQuotaRejectedTotal_<ak>) name the account. Raise its quota or find the producer sending more than agreed.", notUp)
 
 	disk := func(key, what string) []Trigger {
 		d := t.trigger("RocketMQ broker: "+what+" disk use above {$RMQ.DISK.PUSED.MAX.DISASTER}%",
@@ -261,6 +267,10 @@ func brokerTemplate() *tpl {
 		t.dep(broker, "RocketMQ broker: flow-control rejections, PCBUSY_CLEAN_QUEUE", flowRej+"[PCBUSY_CLEAN_QUEUE]", "$.flowRejectedByTag.PCBUSY_CLEAN_QUEUE", vtUint, "", "performance", "0", simpleChange),
 		withDesc(t.dep(broker, "RocketMQ broker: quota rejections", quotaRej, "$.quotaRejected", vtUint, "", "performance", "", simpleChange),
 			"Sends refused by a topic's produce quota since the last check, every topic."),
+		withTriggers(withDesc(t.dep(broker, "RocketMQ broker: account quota rejections", quotaAcct, "$.accountQuotaRejected", vtUint, "", "performance", "0", simpleChange),
+			"Sends refused by an ACL account's produce quota since the last check ([ACCOUNT_QUOTA]), every account; 0 without ACL or account quotas."), acctQuotaRejecting),
+		withDesc(t.dep(broker, "RocketMQ broker: account quota delays", "rocketmq.broker.quota.account.throttled", "$.accountQuotaThrottled", vtUint, "", "performance", "0", simpleChange),
+			"Sends whose answer an ACL account's produce quota delayed (up to topicQuotaMaxDelayMills) since the last check, every account."),
 		t.dep(broker, "RocketMQ broker: produced today", "rocketmq.broker.put.today", "$.putToday", vtUint, "msg", "business", ""),
 		t.dep(broker, "RocketMQ broker: consumed today", "rocketmq.broker.get.today", "$.getToday", vtUint, "msg", "business", ""),
 		t.dep(broker, "RocketMQ broker: dispatch behind", "rocketmq.broker.dispatch.behind", "$.dispatchBehindBytes", vtUint, "B", "performance", ""),
@@ -325,7 +335,7 @@ func brokerTemplate() *tpl {
 	t.graph("RocketMQ broker: Queue wait and page cache", "rocketmq.broker.sendq.wait", "rocketmq.broker.pagecache.lock")
 	t.graph("RocketMQ broker: gRPC clients and POP leases", "rocketmq.broker.grpc.clients", "rocketmq.broker.grpc.streams",
 		"rocketmq.broker.pop.inflight", "rocketmq.broker.pop.expired")
-	t.graph("RocketMQ broker: ACL and flow-control refusals", aclDenied, flowRej, quotaRej)
+	t.graph("RocketMQ broker: ACL and flow-control refusals", aclDenied, flowRej, quotaRej, quotaAcct)
 	t.graph("RocketMQ broker: Store events", "rocketmq.broker.log.disk_full", fsyncLog, "rocketmq.broker.log.corruption",
 		"rocketmq.broker.log.unread_deleted", "rocketmq.broker.log.retention_blocked", "rocketmq.broker.log.cq_blocked", "rocketmq.broker.log.cq_rebuilt")
 

@@ -370,9 +370,10 @@ func TestRefusalItems(t *testing.T) {
 		}
 	}
 	// Quota refusals get per-topic items (quotaRejectedTotal_<topic>)
-	// rather than a TOPIC_QUOTA tag item.
+	// and an account-quota item rather than tag items.
+	want["rocketmq.broker.quota.account.rejected"] = true
 	for tag := flow.Tag(0); tag < flow.NumTags; tag++ {
-		if tag != flow.TopicQuota {
+		if tag != flow.TopicQuota && tag != flow.AccountQuota {
 			want["rocketmq.broker.flow.rejected["+tag.String()+"]"] = true
 		}
 	}
@@ -397,6 +398,7 @@ func TestRefusalItems(t *testing.T) {
 		"RocketMQ broker: burst of ACL denials":                             "sum(/" + Broker + "/rocketmq.broker.acl.denied,5m)>{$RMQ.ACL.DENIED.MAX}",
 		"RocketMQ broker: flow control refusing sends":                      "sum(/" + Broker + "/rocketmq.broker.flow.rejected,5m)>{$RMQ.FLOW.REJECTED.MAX}",
 		"RocketMQ broker: ACL rules reload failed, previous rules in force": "sum(/" + Broker + "/rocketmq.broker.acl.reload_failed,1h)>0",
+		"RocketMQ broker: account produce quota refusing sends":             "sum(/" + Broker + "/rocketmq.broker.quota.account.rejected,5m)>{$RMQ.ACCOUNT.QUOTA.REJECTED.MAX}",
 	} {
 		if tr := findTrigger(t, name); tr.Expression != expr {
 			t.Errorf("%s: %s, want %s", name, tr.Expression, expr)
