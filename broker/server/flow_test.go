@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/broker/flow"
 	"github.com/mqops/mqops/broker/grpcsvc"
 	"github.com/mqops/mqops/wire"
@@ -50,41 +49,27 @@ type stallBroker struct {
 
 func startStallBroker(t *testing.T, overrides map[string]string) *stallBroker {
 	t.Helper()
-	dir := t.TempDir()
-	o := map[string]string{
-		"listenPort": "0", "brokerIP1": "127.0.0.1", "namesrvAddr": "",
-		"storePathRootDir": dir, "logDir": dir + "/logs", "mappedFileSizeCommitLog": strconv.Itoa(1 << 20),
-		"maxHashSlotNum": "10000", "maxIndexNum": "40000",
-	}
+	o := map[string]string{"mappedFileSizeCommitLog": strconv.Itoa(1 << 20)}
 	for k, v := range overrides {
 		o[k] = v
 	}
-	cfg, _, err := config.LoadBroker("", o)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sb := &stallBroker{entered: make(chan string, 16), flowLog: &syncBuffer{}}
 	release := make(chan struct{})
-	clog := filepath.Join(dir, "commitlog")
-	fault := func(path string) error {
-		if sb.stall.Load() && strings.HasPrefix(path, clog) {
-			select {
-			case sb.entered <- path:
-			default:
+	sb.Broker = startBroker(t, o, func(opts *Options) {
+		clog := filepath.Join(opts.Config.StorePathRootDir, "commitlog")
+		opts.fsyncFault = func(path string) error {
+			if sb.stall.Load() && strings.HasPrefix(path, clog) {
+				select {
+				case sb.entered <- path:
+				default:
+				}
+				<-release
 			}
-			<-release
+			return nil
 		}
-		return nil
-	}
-	b, err := New(Options{Config: cfg, Log: slog.New(slog.DiscardHandler), fsyncFault: fault,
-		FlowLog: slog.New(slog.NewTextHandler(sb.flowLog, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Start()
-	sb.Broker = b
-	t.Cleanup(func() { _ = b.Close() })
-	t.Cleanup(func() { close(release) }) // runs first
+		opts.FlowLog = slog.New(slog.NewTextHandler(sb.flowLog, nil))
+	})
+	t.Cleanup(func() { close(release) }) // runs before the broker's Close
 	return sb
 }
 
