@@ -166,7 +166,9 @@ func TestSendRejectRequestWhileStoreBusy(t *testing.T) {
 
 // stallInAppend makes conn 1's send stall inside the store's append (a
 // segment roll whose directory fsync hangs), holding the only append
-// slot; it returns a second connection.
+// slot; it returns a second connection. Its broker runs with one append at a
+// time and flushIntervalCommitLog long: a periodic flush of the first
+// send's segment would stall first and leave the append slot free.
 func stallInAppend(t *testing.T, b *stallBroker) (net.Conn, func() *wire.Command) {
 	t.Helper()
 	nc1, r1 := rawConn(t, b.Broker)
@@ -187,7 +189,8 @@ func stallInAppend(t *testing.T, b *stallBroker) (net.Conn, func() *wire.Command
 // waitTimeMillsInSendQueue (the append slot is held by a stalled append)
 // is answered [TIMEOUT_CLEAN_QUEUE] with its wait and the queue size.
 func TestSendTimeoutCleanQueue(t *testing.T) {
-	b := startStallBroker(t, map[string]string{"sendMessageThreadPoolNums": "1", "waitTimeMillsInSendQueue": "100", "osPageCacheBusyTimeOutMills": "600000"})
+	b := startStallBroker(t, map[string]string{"sendMessageThreadPoolNums": "1", "flushIntervalCommitLog": "600000",
+		"waitTimeMillsInSendQueue": "100", "osPageCacheBusyTimeOutMills": "600000"})
 	nc2, read2 := stallInAppend(t, b)
 	writeFrame(t, nc2, sendReq("SlowTopic", []byte("three"), 3))
 	r := read2()
@@ -205,7 +208,8 @@ func TestSendTimeoutCleanQueue(t *testing.T) {
 // [PCBUSY_CLEAN_QUEUE] as soon as the append in progress runs past
 // osPageCacheBusyTimeOutMills, rather than aging out.
 func TestSendPCBusyCleanQueue(t *testing.T) {
-	b := startStallBroker(t, map[string]string{"sendMessageThreadPoolNums": "1", "waitTimeMillsInSendQueue": "600000", "osPageCacheBusyTimeOutMills": "1000"})
+	b := startStallBroker(t, map[string]string{"sendMessageThreadPoolNums": "1", "flushIntervalCommitLog": "600000",
+		"waitTimeMillsInSendQueue": "600000", "osPageCacheBusyTimeOutMills": "1000"})
 	nc2, read2 := stallInAppend(t, b)
 	writeFrame(t, nc2, sendReq("SlowTopic", []byte("three"), 3))
 	r := read2()
