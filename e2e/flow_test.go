@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"debug/buildinfo"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -42,21 +41,6 @@ func procStatus(t *testing.T, pid int) map[string]int64 {
 		}
 	}
 	return out
-}
-
-// raceBuilt reports whether the daemons under test carry the race
-// detector, whose shadow memory multiplies a process's footprint.
-func raceBuilt(t *testing.T) bool {
-	bi, err := buildinfo.ReadFile(filepath.Join(binDir, "mqbroker"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" && s.Value == "true" {
-			return true
-		}
-	}
-	return false
 }
 
 // TestSendSaturationShedsLoad (§B.7.3 of the design): 64 goroutines flood

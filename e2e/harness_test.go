@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"debug/buildinfo"
 	"fmt"
 	"net"
 	"os"
@@ -40,6 +41,23 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	cleanup()
 	os.Exit(code)
+}
+
+// raceBuilt reports whether the daemons under test carry the race
+// detector (MQOPS_E2E_RACE=1, or a race build in $MQOPS_E2E_BIN), whose
+// shadow memory multiplies a process's footprint.
+func raceBuilt(t *testing.T) bool {
+	t.Helper()
+	bi, err := buildinfo.ReadFile(filepath.Join(binDir, "mqbroker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" && s.Value == "true" {
+			return true
+		}
+	}
+	return false
 }
 
 // raceReport is the start of a race detector report, on stderr.

@@ -255,7 +255,7 @@ func TestHostileSlowLargeFrames(t *testing.T) {
 			}
 			// The answer (the send lacks its fields) proves the broker
 			// read the whole frame.
-			resp, err := readFrameFrom(bufio.NewReader(nc))
+			resp, err := wire.ReadCommand(bufio.NewReader(nc))
 			if err != nil {
 				errs <- fmt.Errorf("answer to a 16 MiB frame: %w", err)
 				return
@@ -277,27 +277,6 @@ func TestHostileSlowLargeFrames(t *testing.T) {
 	if limit := int64(2*budget + 96*mib); grew > limit {
 		t.Fatalf("peak RSS grew by %d MiB, bound %d MiB", grew/mib, limit/mib)
 	}
-}
-
-// readFrameFrom reads one frame; the result owns its memory.
-func readFrameFrom(r *bufio.Reader) (*wire.Command, error) {
-	var prefix [4]byte
-	if _, err := io.ReadFull(r, prefix[:]); err != nil {
-		return nil, err
-	}
-	n, err := wire.FrameLength(prefix[:])
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, err
-	}
-	var cmd wire.Command
-	if err := wire.DecodeFrame(b, &cmd); err != nil {
-		return nil, err
-	}
-	return cmd.Clone(), nil
 }
 
 // heldPull is a long-polled pull of queue 0 of topic at offset, held up
@@ -359,7 +338,7 @@ func TestHostileHeldPullsJunkHeader(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := bufio.NewReader(nc)
-		resp, err := readFrameFrom(r)
+		resp, err := wire.ReadCommand(r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -383,7 +362,7 @@ func TestHostileHeldPullsJunkHeader(t *testing.T) {
 	for i, r := range readers {
 		seen := map[int32]bool{}
 		for j := 0; j < perConn; j++ {
-			resp, err := readFrameFrom(r)
+			resp, err := wire.ReadCommand(r)
 			if err != nil {
 				t.Fatalf("connection %d, answer %d: %v", i, j, err)
 			}
@@ -496,7 +475,7 @@ func TestNonReadingPeer(t *testing.T) {
 		if _, err := nc.Write(out); err != nil {
 			t.Fatal(err)
 		}
-		if resp, err := readFrameFrom(bufio.NewReaderSize(nc, 16)); err != nil || resp.Opaque != -1 {
+		if resp, err := wire.ReadCommand(bufio.NewReaderSize(nc, 16)); err != nil || resp.Opaque != -1 {
 			t.Fatalf("sentinel answer: %v %v", resp, err)
 		}
 		peers = append(peers, nc) // never read again
@@ -618,7 +597,7 @@ func TestNamesrvConnectionLimit(t *testing.T) {
 			return err
 		}
 		_ = nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-		_, err := readFrameFrom(bufio.NewReader(nc))
+		_, err := wire.ReadCommand(bufio.NewReader(nc))
 		return err
 	}
 	for i := 0; i < 3; i++ {

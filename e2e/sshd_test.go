@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqops/mqops/e2e/e2ed"
 )
 
 const sshdBin = "/usr/sbin/sshd"
@@ -130,7 +132,7 @@ func startSSHDProcess(t *testing.T, conf string, port int) bool {
 	out := &lockedBuf{}
 	cmd := exec.Command(sshdBin, "-D", "-e", "-f", conf)
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	if err := e2ed.StartCmd(cmd); err != nil {
 		t.Fatalf("start sshd: %v", err)
 	}
 	done := make(chan struct{})
@@ -171,7 +173,7 @@ func startSSHAgent(t *testing.T, key string) string {
 	cmd := exec.Command("ssh-agent", "-D", "-a", sock)
 	out := &lockedBuf{}
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	if err := e2ed.StartCmd(cmd); err != nil {
 		t.Fatalf("start ssh-agent: %v", err)
 	}
 	done := make(chan struct{})

@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"syscall"
 	"testing"
@@ -58,24 +58,14 @@ func TestControllerModeStoppedMasterInFlight(t *testing.T) {
 	read := func() *wire.Command {
 		t.Helper()
 		for {
-			var prefix [4]byte
-			if _, err := io.ReadFull(r, prefix[:]); err != nil {
-				return nil
-			}
-			n, err := wire.FrameLength(prefix[:])
-			if err != nil {
+			cmd, err := wire.ReadCommand(r)
+			switch {
+			case errors.Is(err, wire.ErrBadFrame) || errors.Is(err, wire.ErrFrameTooLarge) || errors.Is(err, wire.ErrBadHeader):
 				t.Fatal(err)
-			}
-			frame := make([]byte, n)
-			if _, err := io.ReadFull(r, frame); err != nil {
+			case err != nil:
 				return nil
-			}
-			var cmd wire.Command
-			if err := wire.DecodeFrame(frame, &cmd); err != nil {
-				t.Fatal(err)
-			}
-			if cmd.IsResponse() {
-				return cmd.Clone()
+			case cmd.IsResponse():
+				return cmd
 			}
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -52,23 +51,7 @@ func frameCall(nc net.Conn, req *wire.Command) (*wire.Command, error) {
 	if _, err := nc.Write(wire.AppendFrame(nil, req)); err != nil {
 		return nil, err
 	}
-	var prefix [4]byte
-	if _, err := io.ReadFull(nc, prefix[:]); err != nil {
-		return nil, err
-	}
-	n, err := wire.FrameLength(prefix[:])
-	if err != nil {
-		return nil, err
-	}
-	frame := make([]byte, n)
-	if _, err := io.ReadFull(nc, frame); err != nil {
-		return nil, err
-	}
-	var cmd wire.Command
-	if err := wire.DecodeFrame(frame, &cmd); err != nil {
-		return nil, err
-	}
-	return cmd.Clone(), nil
+	return wire.ReadCommand(nc)
 }
 
 // tlsFrameCall dials addr with crypto/tls (trusting the CA file, or any

@@ -19,6 +19,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 
+	"github.com/mqops/mqops/e2e/e2ed"
 	"github.com/mqops/mqops/mqadmin/admin"
 	"github.com/mqops/mqops/wire"
 	"github.com/mqops/mqops/zabbix/templates"
@@ -100,7 +101,7 @@ func startAgent(t *testing.T, bin string) *zabbixAgent {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &lockedBuf{}
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	if err := e2ed.StartCmd(cmd); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
 	done := make(chan struct{})

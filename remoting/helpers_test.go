@@ -309,32 +309,11 @@ func silentPeer(t testing.TB, addr string) net.Conn {
 	return nc
 }
 
-// readCmd reads and decodes one frame; the result owns its memory.
-func readCmd(r io.Reader) (*wire.Command, error) {
-	var prefix [4]byte
-	if _, err := io.ReadFull(r, prefix[:]); err != nil {
-		return nil, err
-	}
-	n, err := wire.FrameLength(prefix[:])
-	if err != nil {
-		return nil, err
-	}
-	frame := make([]byte, n)
-	if _, err := io.ReadFull(r, frame); err != nil {
-		return nil, err
-	}
-	var cmd wire.Command
-	if err := wire.DecodeFrame(frame, &cmd); err != nil {
-		return nil, err
-	}
-	return cmd.Clone(), nil
-}
-
 // mustRead reads one frame with a deadline, failing the test otherwise.
 func mustRead(t testing.TB, nc net.Conn, r *bufio.Reader) *wire.Command {
 	t.Helper()
 	_ = nc.SetReadDeadline(time.Now().Add(waitTimeout))
-	cmd, err := readCmd(r)
+	cmd, err := wire.ReadCommand(r)
 	if err != nil {
 		t.Fatalf("read frame: %v", err)
 	}

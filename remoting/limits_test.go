@@ -197,10 +197,21 @@ func TestWaterMarksPauseReading(t *testing.T) {
 			answered.Add(1)
 		}()
 	})
-	srv := limitedServer(t, Limits{HighWater: 1 << 20, LowWater: 512 << 10}, serverOpts{handler: async})
+	// Before the server's clean-up, so it runs after it: until the read
+	// loop has ended, the handler may still be adding to wg.
 	t.Cleanup(wg.Wait)
+	srv := limitedServer(t, Limits{HighWater: 1 << 20, LowWater: 512 << 10}, serverOpts{handler: async})
 	peer := silentPeer(t, srv.addr())
 	c := recv(t, "accepted connection", srv.conns)
+	// The water marks count output not yet handed to the kernel. With the
+	// host's send-buffer autotuning (up to tcp_wmem's 4 MiB) the kernel
+	// could take a whole in-flight write without the peer reading, and
+	// output queued so far could fall below the low mark: a legitimate
+	// resume. A small send buffer makes every 1 MiB answer's write block
+	// until the peer reads, so once congested the connection stays so.
+	if err := c.nc.(*net.TCPConn).SetWriteBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
 
 	var first []byte
 	for i := int32(1); i <= 16; i++ {
@@ -223,6 +234,9 @@ func TestWaterMarksPauseReading(t *testing.T) {
 	// come to hold its bytes, which a server reading while congested
 	// would take.
 	waitFor(t, "requests left unread in the socket while congested", func() bool { return inq(t, c.nc) > 0 })
+	if !goroutineIn("remoting.(*Conn).waitDrained(") {
+		t.Fatalf("the read loop left its pause before the peer read anything: answered %d, congested %v, %+v", answered.Load(), c.Congested(), srv.Stats())
+	}
 
 	r := bufio.NewReader(peer)
 	seen := map[int32]bool{}

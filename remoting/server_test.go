@@ -103,7 +103,7 @@ func TestCloseDuringAccept(t *testing.T) {
 
 	writeCmd(t, nc, request(10, 1, []byte("after close")))
 	_ = nc.SetReadDeadline(time.Now().Add(waitTimeout))
-	if resp, err := readCmd(nc); err == nil {
+	if resp, err := wire.ReadCommand(nc); err == nil {
 		t.Fatalf("a request was served after Close returned: opaque %d body %q", resp.Opaque, resp.Body)
 	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatal("the connection accepted during Close was left open")

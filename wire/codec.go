@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"unicode/utf8"
@@ -28,6 +29,34 @@ func FrameLength(prefix []byte) (int, error) {
 		return 0, fmt.Errorf("%w: length %d", ErrFrameTooLarge, n)
 	}
 	return n, nil
+}
+
+// ReadCommand reads one length-prefixed frame from r and decodes it. The
+// command aliases a buffer allocated for it alone, so it may be kept. A
+// stream that ends before the prefix returns an error wrapping io.EOF; one
+// cut inside a frame, io.ErrUnexpectedEOF. Connection read loops, which
+// reuse their buffers and bound what an unread frame may pin, do not use it.
+func ReadCommand(r io.Reader) (*Command, error) {
+	var prefix [4]byte
+	if _, err := io.ReadFull(r, prefix[:]); err != nil {
+		return nil, fmt.Errorf("read frame length: %w", err)
+	}
+	n, err := FrameLength(prefix[:])
+	if err != nil {
+		return nil, err
+	}
+	frame := make([]byte, n)
+	if _, err := io.ReadFull(r, frame); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("read frame of %d bytes: %w", n, err)
+	}
+	c := new(Command)
+	if err := DecodeFrame(frame, c); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // DecodeFrame decodes one frame (the bytes after the length prefix) into c.

@@ -9,7 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -172,22 +172,9 @@ type Broker struct {
 	EnableTopicMessageTypeCheck bool
 
 	// Send admission (broker/flow): Java's send thread pool and
-	// BrokerFastFailure keys, plus mqops byte and per-connection caps.
-	SendMessageThreadPoolNums   int   // sendMessageThreadPoolNums: sends appending at once
-	SendThreadPoolQueueCapacity int   // sendThreadPoolQueueCapacity: sends read and not yet answered
-	SendInflightMaxBytes        int64 // sendInflightMaxBytes (mqops): their body bytes
-	SendInflightPerConnection   int   // sendInflightPerConnection (mqops): of them, per connection
-	WaitTimeMillsInSendQueue    int64 // waitTimeMillsInSendQueue, ms
-	OSPageCacheBusyTimeOutMills int64 // osPageCacheBusyTimeOutMills, ms
-	BrokerFastFailureEnable     bool  // brokerFastFailureEnable
+	// BrokerFastFailure keys, plus mqops byte, per-connection and quota caps.
+	SendAdmission
 
-	// waitTimeMillsInTransactionQueue, ms: END_TRANSACTION's longest
-	// wait for an append slot.
-	WaitTimeMillsInTransactionQueue int64
-
-	// topicQuotaMaxDelayMills (mqops): a send over its topic's produce
-	// quota is delayed up to this long, refused beyond.
-	TopicQuotaMaxDelayMills   int64
 	GrpcServerPort            int // grpcServerPort; 0 binds any free port
 	GrpcMaxInboundMessageSize int // grpcMaxInboundMessageSize, bytes of one request
 	// TLS of the remoting port and the gRPC port (ServerTLS): Java
@@ -323,21 +310,12 @@ func defaultBroker() *Broker {
 		TransactionCheckInterval:       60000,
 		TimerMaxDelaySec:               30 * 24 * 3600,
 		EnableTopicMessageTypeCheck:    true,
-		SendMessageThreadPoolNums:      min(runtime.NumCPU(), 4),
-		SendThreadPoolQueueCapacity:    10000,
-		SendInflightMaxBytes:           256 << 20,
-		SendInflightPerConnection:      1024,
-		WaitTimeMillsInSendQueue:       200,
-		OSPageCacheBusyTimeOutMills:    1000,
-		BrokerFastFailureEnable:        true,
-		TopicQuotaMaxDelayMills:        500,
+		SendAdmission:                  defaultSendAdmission(),
 		RegionID:                       "DefaultRegion",
 		TraceOn:                        true,
 		ConfigBlackList:                "configBlackList;brokerConfigPath",
 		LogDir:                         underHome(home, "logs", "rocketmqlogs"),
 		AccessMessageInMemoryMaxRatio:  40,
-
-		WaitTimeMillsInTransactionQueue: 3000,
 
 		// Controller mode (RocketMQ 5 BrokerConfig, MessageStoreConfig).
 		SyncBrokerMetadataPeriod:        5000,
@@ -449,15 +427,6 @@ func (b *Broker) keys() []key {
 		derived(str("storePathBrokerIdentity", &b.StorePathBrokerIdentity, nonEmpty)),
 		boolean("enableProxy", &b.EnableProxy),
 		boolean("enableTopicMessageTypeCheck", &b.EnableTopicMessageTypeCheck),
-		integer("sendMessageThreadPoolNums", &b.SendMessageThreadPoolNums, javaInt, positive),
-		integer("sendThreadPoolQueueCapacity", &b.SendThreadPoolQueueCapacity, javaInt, positive),
-		integer("sendInflightMaxBytes", &b.SendInflightMaxBytes, javaLong, positive),
-		integer("sendInflightPerConnection", &b.SendInflightPerConnection, javaInt, positive),
-		integer("waitTimeMillsInSendQueue", &b.WaitTimeMillsInSendQueue, javaLong, positive),
-		integer("waitTimeMillsInTransactionQueue", &b.WaitTimeMillsInTransactionQueue, javaLong, positive),
-		integer("osPageCacheBusyTimeOutMills", &b.OSPageCacheBusyTimeOutMills, javaLong, positive),
-		boolean("brokerFastFailureEnable", &b.BrokerFastFailureEnable),
-		integer("topicQuotaMaxDelayMills", &b.TopicQuotaMaxDelayMills, javaLong, atLeast(0)),
 		integer("grpcServerPort", &b.GrpcServerPort, javaInt, listenPort),
 		integer("grpcMaxInboundMessageSize", &b.GrpcMaxInboundMessageSize, javaInt, positive),
 		integer("minInvisibleTimeMillsForRecv", &b.MinInvisibleTimeMillsForRecv, javaLong, positive),
@@ -467,7 +436,7 @@ func (b *Broker) keys() []key {
 		boolean("useTLS", &b.UseTLS),
 		boolean("tlsClientAuthServer", &b.TLSClientAuthServer),
 		str("tlsClientTrustCertPath", &b.TLSClientTrustCertPath, nil),
-	}, append(b.ServerTLS.keys(), b.Conn.keys()...)...)
+	}, slices.Concat(b.SendAdmission.keys(), b.ServerTLS.keys(), b.Conn.keys())...)
 }
 
 func (b *Broker) schema() schema { return brokerSchema }

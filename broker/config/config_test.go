@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -647,5 +648,42 @@ func TestACLKeys(t *testing.T) {
 	n, warnings, err := LoadNamesrv("", map[string]string{"aclEnable": "true", "aclFile": "/x.yml"})
 	if err != nil || len(warnings) != 0 || !n.AclEnable || n.AclFile != "/x.yml" {
 		t.Fatal(err, warnings)
+	}
+}
+
+// TestSendAdmissionKeys: the send-admission keys (broker/flow) load with
+// their defaults, take values, and refuse out-of-range ones with the
+// key's name.
+func TestSendAdmissionKeys(t *testing.T) {
+	setup(t)
+	b, _ := mustLoad(t, "", nil)
+	if b.SendMessageThreadPoolNums != min(runtime.NumCPU(), 4) || b.SendThreadPoolQueueCapacity != 10000 ||
+		b.SendInflightMaxBytes != 256<<20 || b.SendInflightPerConnection != 1024 || b.WaitTimeMillsInSendQueue != 200 ||
+		b.OSPageCacheBusyTimeOutMills != 1000 || !b.BrokerFastFailureEnable || b.TopicQuotaMaxDelayMills != 500 {
+		t.Errorf("defaults: %+v", b)
+	}
+	b, _ = mustLoad(t, "sendMessageThreadPoolNums=3\nsendThreadPoolQueueCapacity=7\nsendInflightMaxBytes=8589934592\n"+
+		"sendInflightPerConnection=5\nwaitTimeMillsInSendQueue=9\nosPageCacheBusyTimeOutMills=11\n"+
+		"brokerFastFailureEnable=false\ntopicQuotaMaxDelayMills=0\n", nil)
+	if b.SendMessageThreadPoolNums != 3 || b.SendThreadPoolQueueCapacity != 7 || b.SendInflightMaxBytes != 8<<30 ||
+		b.SendInflightPerConnection != 5 || b.WaitTimeMillsInSendQueue != 9 || b.OSPageCacheBusyTimeOutMills != 11 ||
+		b.BrokerFastFailureEnable || b.TopicQuotaMaxDelayMills != 0 {
+		t.Errorf("loaded: %+v", b)
+	}
+	for _, c := range []struct{ key, value, why string }{
+		{"sendMessageThreadPoolNums", "0", "must be > 0"},
+		{"sendThreadPoolQueueCapacity", "0", "must be > 0"},
+		{"sendThreadPoolQueueCapacity", "4294967296", "out of range"},
+		{"sendInflightMaxBytes", "-1", "must be > 0"},
+		{"sendInflightPerConnection", "0", "must be > 0"},
+		{"waitTimeMillsInSendQueue", "0", "must be > 0"},
+		{"osPageCacheBusyTimeOutMills", "-5", "must be > 0"},
+		{"brokerFastFailureEnable", "off", "want true or false"},
+		{"topicQuotaMaxDelayMills", "-1", "must be >= 0"},
+	} {
+		_, _, err := LoadBroker("", map[string]string{c.key: c.value})
+		if want := c.key + ` = "` + c.value + `": ` + c.why; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s=%s: got %v, want ...%s", c.key, c.value, err, want)
+		}
 	}
 }

@@ -16,10 +16,11 @@ import (
 )
 
 // startBroker runs a broker in this process with no name server, closed
-// when the test ends.
-func startBroker(tb testing.TB, overrides map[string]string) *Broker {
+// when the test ends. opts adjust its Options (fault hooks, logs) once
+// Config is set.
+func startBroker(tb testing.TB, overrides map[string]string, opts ...func(*Options)) *Broker {
 	tb.Helper()
-	b := openBroker(tb, tb.TempDir(), overrides)
+	b := openBroker(tb, tb.TempDir(), overrides, opts...)
 	b.Start()
 	tb.Cleanup(func() { _ = b.Close() })
 	return b
@@ -27,7 +28,7 @@ func startBroker(tb testing.TB, overrides map[string]string) *Broker {
 
 // openBroker opens a broker in this process with no name server on store
 // directory dir and a random port; the caller starts and closes it.
-func openBroker(tb testing.TB, dir string, overrides map[string]string) *Broker {
+func openBroker(tb testing.TB, dir string, overrides map[string]string, opts ...func(*Options)) *Broker {
 	tb.Helper()
 	o := map[string]string{
 		"listenPort": "0", "brokerIP1": "127.0.0.1", "namesrvAddr": "",
@@ -41,7 +42,11 @@ func openBroker(tb testing.TB, dir string, overrides map[string]string) *Broker 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	b, err := New(Options{Config: cfg, Log: slog.New(slog.DiscardHandler)})
+	o2 := Options{Config: cfg, Log: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		opt(&o2)
+	}
+	b, err := New(o2)
 	if err != nil {
 		tb.Fatal(err)
 	}

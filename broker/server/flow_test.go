@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/broker/flow"
 	"github.com/mqops/mqops/broker/grpcsvc"
 	"github.com/mqops/mqops/wire"
@@ -51,11 +50,8 @@ type stallBroker struct {
 
 func startStallBroker(t *testing.T, overrides map[string]string) *stallBroker {
 	t.Helper()
-	dir := t.TempDir()
 	o := map[string]string{
-		"listenPort": "0", "brokerIP1": "127.0.0.1", "namesrvAddr": "",
-		"storePathRootDir": dir, "logDir": dir + "/logs", "mappedFileSizeCommitLog": strconv.Itoa(1 << 20),
-		"maxHashSlotNum": "10000", "maxIndexNum": "40000",
+		"mappedFileSizeCommitLog": strconv.Itoa(1 << 20),
 		// No background flush: a stall must hit what the test drives
 		// (stallInAppend wants the append's fsync, not the flusher's).
 		"flushIntervalCommitLog": "600000",
@@ -63,32 +59,24 @@ func startStallBroker(t *testing.T, overrides map[string]string) *stallBroker {
 	for k, v := range overrides {
 		o[k] = v
 	}
-	cfg, _, err := config.LoadBroker("", o)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sb := &stallBroker{entered: make(chan string, 16), flowLog: &syncBuffer{}, waterMark: &syncBuffer{}}
 	release := make(chan struct{})
-	clog := filepath.Join(dir, "commitlog")
-	fault := func(path string) error {
-		if sb.stall.Load() && strings.HasPrefix(path, clog) {
-			select {
-			case sb.entered <- path:
-			default:
+	sb.Broker = startBroker(t, o, func(opts *Options) {
+		clog := filepath.Join(opts.Config.StorePathRootDir, "commitlog")
+		opts.fsyncFault = func(path string) error {
+			if sb.stall.Load() && strings.HasPrefix(path, clog) {
+				select {
+				case sb.entered <- path:
+				default:
+				}
+				<-release
 			}
-			<-release
+			return nil
 		}
-		return nil
-	}
-	b, err := New(Options{Config: cfg, Log: slog.New(slog.DiscardHandler), fsyncFault: fault,
-		FlowLog: slog.New(slog.NewTextHandler(sb.flowLog, nil)), WaterMarkOut: sb.waterMark})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Start()
-	sb.Broker = b
-	t.Cleanup(func() { _ = b.Close() })
-	t.Cleanup(func() { close(release) }) // runs first
+		opts.FlowLog = slog.New(slog.NewTextHandler(sb.flowLog, nil))
+		opts.WaterMarkOut = sb.waterMark
+	})
+	t.Cleanup(func() { close(release) }) // runs before the broker's Close
 	return sb
 }
 
@@ -185,7 +173,9 @@ func TestSendRejectRequestWhileStoreBusy(t *testing.T) {
 
 // stallInAppend makes conn 1's send stall inside the store's append (a
 // segment roll whose directory fsync hangs), holding the only append
-// slot; it returns a second connection.
+// slot; it returns a second connection. Its broker runs with one append at a
+// time and flushIntervalCommitLog long: a periodic flush of the first
+// send's segment would stall first and leave the append slot free.
 func stallInAppend(t *testing.T, b *stallBroker) (net.Conn, func() *wire.Command) {
 	t.Helper()
 	nc1, r1 := rawConn(t, b.Broker)
@@ -206,7 +196,8 @@ func stallInAppend(t *testing.T, b *stallBroker) (net.Conn, func() *wire.Command
 // waitTimeMillsInSendQueue (the append slot is held by a stalled append)
 // is answered [TIMEOUT_CLEAN_QUEUE] with its wait and the queue size.
 func TestSendTimeoutCleanQueue(t *testing.T) {
-	b := startStallBroker(t, map[string]string{"sendMessageThreadPoolNums": "1", "waitTimeMillsInSendQueue": "100", "osPageCacheBusyTimeOutMills": "600000"})
+	b := startStallBroker(t, map[string]string{"sendMessageThreadPoolNums": "1", "flushIntervalCommitLog": "600000",
+		"waitTimeMillsInSendQueue": "100", "osPageCacheBusyTimeOutMills": "600000"})
 	nc2, read2 := stallInAppend(t, b)
 	writeFrame(t, nc2, sendReq("SlowTopic", []byte("three"), 3))
 	r := read2()
@@ -224,7 +215,8 @@ func TestSendTimeoutCleanQueue(t *testing.T) {
 // [PCBUSY_CLEAN_QUEUE] as soon as the append in progress runs past
 // osPageCacheBusyTimeOutMills, rather than aging out.
 func TestSendPCBusyCleanQueue(t *testing.T) {
-	b := startStallBroker(t, map[string]string{"sendMessageThreadPoolNums": "1", "waitTimeMillsInSendQueue": "600000", "osPageCacheBusyTimeOutMills": "1000"})
+	b := startStallBroker(t, map[string]string{"sendMessageThreadPoolNums": "1", "flushIntervalCommitLog": "600000",
+		"waitTimeMillsInSendQueue": "600000", "osPageCacheBusyTimeOutMills": "1000"})
 	nc2, read2 := stallInAppend(t, b)
 	writeFrame(t, nc2, sendReq("SlowTopic", []byte("three"), 3))
 	r := read2()

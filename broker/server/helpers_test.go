@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net"
 	"runtime"
@@ -175,24 +174,12 @@ func readResponse(t testing.TB, nc net.Conn, r *bufio.Reader) *wire.Command {
 	t.Helper()
 	_ = nc.SetReadDeadline(time.Now().Add(waitTimeout))
 	for {
-		var prefix [4]byte
-		if _, err := io.ReadFull(r, prefix[:]); err != nil {
-			t.Fatalf("read: %v", err)
-		}
-		n, err := wire.FrameLength(prefix[:])
+		cmd, err := wire.ReadCommand(r)
 		if err != nil {
-			t.Fatal(err)
-		}
-		frame := make([]byte, n)
-		if _, err := io.ReadFull(r, frame); err != nil {
 			t.Fatalf("read: %v", err)
-		}
-		var cmd wire.Command
-		if err := wire.DecodeFrame(frame, &cmd); err != nil {
-			t.Fatal(err)
 		}
 		if cmd.IsResponse() {
-			return cmd.Clone()
+			return cmd
 		}
 	}
 }

@@ -2,10 +2,8 @@ package server
 
 import (
 	"bufio"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -30,20 +28,12 @@ func call(t *testing.T, conn net.Conn, frame []byte) wire.Command {
 	}
 	r := bufio.NewReader(conn)
 	for {
-		var prefix [4]byte
-		if _, err := io.ReadFull(r, prefix[:]); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, binary.BigEndian.Uint32(prefix[:]))
-		if _, err := io.ReadFull(r, buf); err != nil {
-			t.Fatal(err)
-		}
-		var cmd wire.Command
-		if err := wire.DecodeFrame(buf, &cmd); err != nil {
+		cmd, err := wire.ReadCommand(r)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if cmd.IsResponse() {
-			return cmd
+			return *cmd
 		}
 	}
 }

@@ -112,7 +112,7 @@ type Proc struct {
 // Start runs exe and waits up to 30s until it prints a line matching
 // ready; lines before it matching extra's patterns are captured too (first
 // group, by name). It registers no clean-up: the caller chooses between
-// Stop and Kill.
+// Stop and Kill. The process dies with the test binary (StartCmd).
 func Start(t testing.TB, ready *regexp.Regexp, extra map[string]*regexp.Regexp, name, exe string, args ...string) *Proc {
 	t.Helper()
 	cmd := exec.Command(exe, args...)
@@ -120,7 +120,7 @@ func Start(t testing.TB, ready *regexp.Regexp, extra map[string]*regexp.Regexp, 
 	pr, pw := io.Pipe()
 	cmd.Stdout = io.MultiWriter(pw, p.Out)
 	cmd.Stderr = p.Out
-	if err := cmd.Start(); err != nil {
+	if err := StartCmd(cmd); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
 	go func() {
