@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"sync"
@@ -38,6 +39,7 @@ type options struct {
 	conns                        int
 	duration                     time.Duration
 	rate                         int
+	cpuProfile, memProfile       string
 }
 
 func main() {
@@ -45,7 +47,7 @@ func main() {
 	flag.StringVar(&o.broker, "broker", "127.0.0.1:10911", "broker address")
 	flag.StringVar(&o.namesrv, "namesrv", "127.0.0.1:9876", "name server (official mode)")
 	flag.StringVar(&o.topic, "topic", "BenchTopic", "topic (must exist)")
-	flag.StringVar(&o.mode, "mode", "send", "send | batch | rate | consume | official | catchup | lag | grpc-send | grpc-recv | grpc-request")
+	flag.StringVar(&o.mode, "mode", "send", "send | batch | rate | consume | official | catchup | lag | grpc-send | grpc-recv | grpc-recv-h2 | grpc-request")
 	flag.StringVar(&o.grpc, "grpc", "127.0.0.1:8081", "broker's gRPC address (grpc-send, grpc-recv)")
 	flag.StringVar(&o.group, "group", "BENCH_POP", "consumer group (grpc-recv)")
 	flag.BoolVar(&o.tls, "tls", false, "gRPC over TLS (the official Go client's default) instead of plaintext")
@@ -58,8 +60,21 @@ func main() {
 	flag.IntVar(&o.batch, "batch", 32, "messages per batch (batch mode), per receive (grpc-recv)")
 	flag.IntVar(&o.rate, "rate", 10000, "offered msgs/s (rate mode)")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "run time")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's CPU profile to this file")
+	flag.StringVar(&o.memProfile, "memprofile", "", "write the generator's allocation profile to this file at the end")
 	flag.Parse()
 	rlog.SetLogLevel("error")
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mqbench: cpu profile:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	var err error
 	switch o.mode {
@@ -77,12 +92,21 @@ func main() {
 		err = runGrpcSend(o)
 	case "grpc-recv":
 		err = runGrpcRecv(o)
+	case "grpc-recv-h2":
+		err = runGrpcRecvH2(o)
 	case "grpc-request":
 		err = writeGrpcRequest(o, os.Stdout)
 	default:
 		err = fmt.Errorf("unknown mode %q", o.mode)
 	}
+	if o.memProfile != "" {
+		if f, perr := os.Create(o.memProfile); perr == nil {
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			_ = f.Close()
+		}
+	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "mqbench:", err)
 		os.Exit(1)
 	}
