@@ -350,9 +350,16 @@ func (b *Broker) popQueue(r *grpcsvc.PopRequest, q popQueue, sub *clients.Subscr
 			matchCode = sub.MatchCode
 		}
 	}
-	res := b.store.GetMessages(q.topic, q.id, tk.Next(), r.Batch-len(out), pullMaxBytes, matchCode, matchRecord, nil)
+	var dst []byte
+	if r.Scratch != nil {
+		dst = *r.Scratch // records of earlier queues stay in front
+	}
+	res := b.store.GetMessages(q.topic, q.id, tk.Next(), r.Batch-len(out), pullMaxBytes, matchCode, matchRecord, dst)
+	body := res.Body[len(dst):]
+	if r.Scratch != nil {
+		*r.Scratch = res.Body
+	}
 	now := time.Now().UnixMilli()
-	body := res.Body
 	for len(body) > 0 {
 		v := wire.RecordView(body)
 		size := int(v.TotalSize())
