@@ -2,7 +2,6 @@ package grpcsvc
 
 import (
 	"context"
-
 	"strings"
 	"sync"
 	"time"
