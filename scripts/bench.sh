@@ -2,9 +2,16 @@
 # make bench: starts a name server and a broker per flush mode in a temp dir,
 # runs mqbench against them on this machine and prints the figures: the
 # remoting protocol and, on the same broker, the RocketMQ 5 gRPC service.
+# BENCH_GRPC_ONLY=1 runs only the ASYNC_FLUSH broker's 64-sender remoting
+# send and the gRPC runs next to it (the issue-13 figures);
+# BENCH_PROFILE=DIR also writes CPU and allocation profiles of the broker
+# (mqbroker -pprof) and of mqbench for the gRPC receive+ack run into DIR.
 set -euo pipefail
 bin=$(cd "${1:-bin}" && pwd)
 dur=${BENCH_DURATION:-10s}
+grpc_only=${BENCH_GRPC_ONLY:-}
+prof=${BENCH_PROFILE:-}
+if [ -n "$prof" ]; then mkdir -p "$prof" && prof=$(cd "$prof" && pwd); fi
 work=$(mktemp -d /tmp/mqops-bench.XXXXXX)
 pids=()
 cleanup() {
@@ -81,10 +88,14 @@ ns=127.0.0.1:$(wait_addr "$work/ns.out" 'address \S+' | awk -F: '{print $NF}')
 
 # SYNC_FLUSH first: its figures depend on fsync latency, which the page
 # cache the ASYNC run leaves behind would disturb.
-for mode in SYNC_FLUSH ASYNC_FLUSH; do
+modes="SYNC_FLUSH ASYNC_FLUSH"
+[ -n "$grpc_only" ] && modes=ASYNC_FLUSH
+for mode in $modes; do
 	sync
 	dir="$work/$mode"
-	"$bin/mqbroker" -n "$ns" -p listenPort=0 -p brokerIP1=127.0.0.1 -p "flushDiskType=$mode" \
+	pp=()
+	[ -n "$prof" ] && pp=(-pprof 127.0.0.1:6061)
+	"$bin/mqbroker" "${pp[@]}" -n "$ns" -p listenPort=0 -p brokerIP1=127.0.0.1 -p "flushDiskType=$mode" \
 		--enable-proxy -p grpcServerPort=0 -p tlsTestModeEnable=true \
 		-p "storePathRootDir=$dir/store" -p "logDir=$dir/logs" >"$work/$mode.out" 2>&1 &
 	bp=$!
@@ -96,7 +107,9 @@ for mode in SYNC_FLUSH ASYNC_FLUSH; do
 	echo "== $mode broker at $br, gRPC at $ga (pid $bp); ${dur} per run, 1 KiB bodies, generator on the same machine; $(uptime | sed 's/.*load/load/')"
 	echo -n "broker memory at start: "; rss "$bp"
 	if [ "$mode" = ASYNC_FLUSH ]; then
-		for c in 1 16; do "$bin/mqbench" -broker "$br" -mode send -c "$c" -d "$dur"; done
+		if [ -z "$grpc_only" ]; then
+			for c in 1 16; do "$bin/mqbench" -broker "$br" -mode send -c "$c" -d "$dur"; done
+		fi
 		run_cpu "$bp" -broker "$br" -mode send -c 64 -d "$dur"
 		# The RocketMQ 5 gRPC service next to it: 64 senders on one
 		# HTTP/2 connection (as the official clients keep one per
@@ -111,7 +124,27 @@ for mode in SYNC_FLUSH ASYNC_FLUSH; do
 		# each all the same (no deduplication, as in RocketMQ).
 		"$bin/mqbench" -mode grpc-request -topic BenchGrpc >"$work/send.req"
 		run_h2load "$bp" "$ga"
-		run_cpu "$bp" -grpc "$ga" -topic BenchGrpc -mode grpc-recv -c 16 -conns 1 -batch 32 -ackbatch 32 -d 60s
+		if [ -n "$prof" ]; then
+			# The first 3 s of the run (a 10 s run's backlog lasts longer).
+			curl -s -o "$prof/broker-recv.cpu" "http://127.0.0.1:6061/debug/pprof/profile?seconds=3" &
+			c1=$!
+			curl -s -o "$prof/broker-recv.allocs" "http://127.0.0.1:6061/debug/pprof/allocs?seconds=3" &
+			c2=$!
+			run_cpu "$bp" -grpc "$ga" -topic BenchGrpc -mode grpc-recv -c 16 -conns 1 -batch 32 -ackbatch 32 -d 60s \
+				-cpuprofile "$prof/mqbench-recv.cpu" -memprofile "$prof/mqbench-recv.allocs"
+			wait "$c1" "$c2"
+		else
+			run_cpu "$bp" -grpc "$ga" -topic BenchGrpc -mode grpc-recv -c 16 -conns 1 -batch 32 -ackbatch 32 -d 60s
+		fi
+		# The same backlog again for a second group, received by a lean
+		# gRPC client (mqbench's own HTTP/2 framing, no grpc-go): a new
+		# group starts at offset 0 of these young queues.
+		run_cpu "$bp" -grpc "$ga" -topic BenchGrpc -group BENCH_POP_H2 -mode grpc-recv-h2 -c 16 -conns 1 -batch 32 -ackbatch 32 -d 60s
+		if [ -n "$grpc_only" ]; then
+			kill -TERM "$bp"
+			wait "$bp" || true
+			exit 0
+		fi
 		"$bin/mqbench" -broker "$br" -mode batch -c 16 -batch 32 -d "$dur"
 		"$bin/mqbench" -broker "$br" -mode rate -c 16 -rate 10000 -d "$dur"
 		echo -n "broker memory with backlog: "; rss "$bp"

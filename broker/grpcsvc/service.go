@@ -159,6 +159,8 @@ func Listen(cfg Config, be Backend) (*Server, error) {
 		// growing its stack (pprof: runtime.newstack). When all are busy
 		// (long polls), grpc-go starts a goroutine as before.
 		grpc.NumStreamWorkers(streamWorkers),
+		// Deliveries are written by hand from the stored record (encode.go).
+		grpc.ForceServerCodecV2(newServerCodec()),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 	)

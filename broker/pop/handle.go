@@ -54,9 +54,14 @@ type Handle struct {
 var ErrBadHandle = errors.New("malformed receipt handle")
 
 // String encodes the handle. One allocation: it is made for every
-// delivery.
+// delivery (a receive appends its batch's handles with Append and makes
+// one string of them instead).
 func (h Handle) String() string {
-	b := make([]byte, 0, 96)
+	return string(h.Append(make([]byte, 0, 96)))
+}
+
+// Append appends the encoded handle to b.
+func (h Handle) Append(b []byte) []byte {
 	b = append(b, handleVersion...)
 	for _, n := range [...]int64{h.PopTime, h.VisibleAt, int64(h.Kind)} {
 		b = strconv.AppendInt(append(b, ' '), n, 10)
@@ -65,7 +70,7 @@ func (h Handle) String() string {
 	for _, n := range [...]int64{int64(h.Queue), h.Offset, h.PhyOffset} {
 		b = strconv.AppendInt(append(b, ' '), n, 10)
 	}
-	return string(b)
+	return b
 }
 
 // ParseHandle decodes a handle made by String.

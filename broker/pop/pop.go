@@ -88,7 +88,13 @@ type queue struct {
 	// Unblocked last reported it visible again.
 	attempt string
 	woke    int64
+	// slab is where the next leases are made: one allocation per
+	// leaseSlab leases instead of one per delivery (a chunk lives while
+	// any of its leases does, at most leaseSlab × ~80 bytes).
+	slab []Lease
 }
+
+const leaseSlab = 32
 
 // State is the POP state of every group on this broker.
 type State struct {
@@ -205,7 +211,13 @@ func (t *Taker) Lease(l Lease) {
 	if t.q.leases[l.Offset] == nil {
 		t.s.count(t.k.Group, 1)
 	}
-	t.q.leases[l.Offset] = &l
+	if len(t.q.slab) == 0 {
+		t.q.slab = make([]Lease, leaseSlab)
+	}
+	p := &t.q.slab[0]
+	t.q.slab = t.q.slab[1:]
+	*p = l
+	t.q.leases[l.Offset] = p
 	t.q.next = l.Offset + 1
 	if t.fifo {
 		t.q.attempt = t.attempt

@@ -350,10 +350,21 @@ func (b *Broker) popQueue(r *grpcsvc.PopRequest, q popQueue, sub *clients.Subscr
 			matchCode = sub.MatchCode
 		}
 	}
-	res := b.store.GetMessages(q.topic, q.id, tk.Next(), r.Batch-len(out), pullMaxBytes, matchCode, matchRecord, nil)
+	var dst []byte
+	if r.Scratch != nil {
+		dst = *r.Scratch // records of earlier queues stay in front
+	}
+	res := b.store.GetMessages(q.topic, q.id, tk.Next(), r.Batch-len(out), pullMaxBytes, matchCode, matchRecord, dst)
+	body := res.Body[len(dst):]
+	if r.Scratch != nil {
+		*r.Scratch = res.Body
+	}
 	now := time.Now().UnixMilli()
-	body := res.Body
-	for len(body) > 0 {
+	var handleBuf [32 * 64]byte // a 32-message batch's handles, on the stack
+	var endBuf [32]int
+	handles, ends := handleBuf[:0], endBuf[:0]
+	stuck := false // a message that could not move to the dead-letter topic stays, and what follows it
+	for len(body) > 0 && !stuck {
 		v := wire.RecordView(body)
 		size := int(v.TotalSize())
 		if size <= 0 || size > len(body) {
@@ -369,7 +380,8 @@ func (b *Broker) popQueue(r *grpcsvc.PopRequest, q popQueue, sub *clients.Subscr
 			// attempts goes to the dead-letter topic instead.
 			if err := b.popDeadLetter(r.Group, r.Topic, v, v.ReconsumeTimes()); err != nil {
 				b.log.Error("[DLQ] storing a POP message in the dead-letter topic failed; it stays in its queue", "group", r.Group, "topic", q.topic, "queueOffset", off, "err", err)
-				return out, nil
+				stuck = true
+				continue
 			}
 			tk.Skip(off + 1)
 			continue
@@ -377,12 +389,22 @@ func (b *Broker) popQueue(r *grpcsvc.PopRequest, q popQueue, sub *clients.Subscr
 		l := pop.Lease{Offset: off, PhyOffset: v.PhysicalOffset(), PopTime: now, VisibleAt: now + r.Invisible.Milliseconds(), Reconsume: v.ReconsumeTimes(), ClientID: r.ClientID, AutoRenew: r.AutoRenew}
 		tk.Lease(l)
 		h := pop.Handle{PopTime: l.PopTime, VisibleAt: l.VisibleAt, Kind: q.kind, Broker: b.cfg.BrokerName, Queue: q.id, Offset: off, PhyOffset: l.PhyOffset}
-		out = append(out, grpcsvc.Delivery{Record: rec, Topic: r.Topic, Handle: h.String(), DeliveryCount: v.ReconsumeTimes() + 1})
+		handles = h.Append(handles)
+		out = append(out, grpcsvc.Delivery{Record: rec, Topic: r.Topic, DeliveryCount: v.ReconsumeTimes() + 1})
+		ends = append(ends, len(handles))
+	}
+	// The batch's handles are substrings of one string: one allocation
+	// per queue read instead of one per message.
+	all, from := string(handles), 0
+	for i, end := range ends {
+		out[first+i].Handle, from = all[from:end], end
 	}
 	switch res.Status {
 	case store.Found, store.NoMatchedMessage, store.MessageWasRemoving, store.OffsetTooSmall:
-		// Units scanned and not handed out are filtered or gone.
-		tk.Skip(res.NextBeginOffset)
+		if !stuck {
+			// Units scanned and not handed out are filtered or gone.
+			tk.Skip(res.NextBeginOffset)
+		}
 	}
 	if n := len(out) - first; n > 0 {
 		b.stats.GroupGet([]byte(r.Topic), []byte(r.Group), n, 0)

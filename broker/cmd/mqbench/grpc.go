@@ -55,12 +55,18 @@ func (grpcCodec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 func (grpcCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
-	defer buf.Free()
-	if r, ok := v.(replyReader); ok {
-		return r.read(buf.ReadOnlyData())
+	var b []byte
+	if len(data) == 1 {
+		b = data[0].ReadOnlyData() // a message in one frame: read it where it is
+	} else {
+		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+		defer buf.Free()
+		b = buf.ReadOnlyData()
 	}
-	return proto.Unmarshal(buf.ReadOnlyData(), v.(proto.Message))
+	if r, ok := v.(replyReader); ok {
+		return r.read(b)
+	}
+	return proto.Unmarshal(b, v.(proto.Message))
 }
 
 func (grpcCodec) Name() string { return "proto" }

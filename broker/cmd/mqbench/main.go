@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -41,6 +42,7 @@ type options struct {
 	duration                     time.Duration
 	rate                         int
 	accessKey, secretKey         string
+	cpuProfile, memProfile       string
 }
 
 func main() {
@@ -48,7 +50,7 @@ func main() {
 	flag.StringVar(&o.broker, "broker", "127.0.0.1:10911", "broker address")
 	flag.StringVar(&o.namesrv, "namesrv", "127.0.0.1:9876", "name server (official mode)")
 	flag.StringVar(&o.topic, "topic", "BenchTopic", "topic (must exist)")
-	flag.StringVar(&o.mode, "mode", "send", "send | batch | rate | consume | official | catchup | lag | grpc-send | grpc-recv | grpc-request")
+	flag.StringVar(&o.mode, "mode", "send", "send | batch | rate | consume | official | catchup | lag | grpc-send | grpc-recv | grpc-recv-h2 | grpc-request")
 	flag.StringVar(&o.grpc, "grpc", "127.0.0.1:8081", "broker's gRPC address (grpc-send, grpc-recv)")
 	flag.StringVar(&o.group, "group", "BENCH_POP", "consumer group (grpc-recv)")
 	flag.BoolVar(&o.tls, "tls", false, "gRPC over TLS (the official Go client's default) instead of plaintext")
@@ -63,8 +65,21 @@ func main() {
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "run time")
 	flag.StringVar(&o.accessKey, "access-key", "", "plain-ACL account: the lean sends (send, batch, rate) sign each request")
 	flag.StringVar(&o.secretKey, "secret-key", "", "the account's secret")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's CPU profile to this file")
+	flag.StringVar(&o.memProfile, "memprofile", "", "write the generator's allocation profile to this file at the end")
 	flag.Parse()
 	rlog.SetLogLevel("error")
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mqbench: cpu profile:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	var err error
 	switch o.mode {
@@ -82,12 +97,21 @@ func main() {
 		err = runGrpcSend(o)
 	case "grpc-recv":
 		err = runGrpcRecv(o)
+	case "grpc-recv-h2":
+		err = runGrpcRecvH2(o)
 	case "grpc-request":
 		err = writeGrpcRequest(o, os.Stdout)
 	default:
 		err = fmt.Errorf("unknown mode %q", o.mode)
 	}
+	if o.memProfile != "" {
+		if f, perr := os.Create(o.memProfile); perr == nil {
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			_ = f.Close()
+		}
+	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "mqbench:", err)
 		os.Exit(1)
 	}
