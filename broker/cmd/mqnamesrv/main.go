@@ -83,7 +83,13 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	d.Log.Info("remoting port TLS", "tlsServerMode", cfg.TLSServerMode)
 	var ctl *controller.Controller
 	if cfg.EnableControllerInNamesrv {
-		if ctl, err = d.StartController(&cfg.Controller, cfg.ControllerScanInterval()); err != nil {
+		// The embedded controller serves TLS like the name server's port;
+		// its requests are not checked by the name server's ACL (run
+		// mqcontroller with aclEnable for that).
+		if gate != nil {
+			d.Log.Warn("[ACL] aclEnable covers the name server's port only: the embedded controller (enableControllerInNamesrv) does not check requests; run mqcontroller with aclEnable for a checked controller")
+		}
+		if ctl, err = d.StartController(&cfg.Controller, cfg.ControllerScanInterval(), controller.Security{TLSMode: cfg.TLSServerMode, TLS: tcfg}); err != nil {
 			srv.Close()
 			return d.Failed("embedded controller", err)
 		}
