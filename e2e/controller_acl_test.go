@@ -151,3 +151,26 @@ func TestControllerTLS(t *testing.T) {
 		return r.code == 0 && strings.Contains(r.stdout, g.procs[0].addr)
 	})
 }
+
+// TestEmbeddedControllerACL: a name server's embedded controller checks its
+// port with the name server's rules: reads open, an unsigned or non-admin
+// election refused, an admin's let through to the controller's own answer.
+func TestEmbeddedControllerACL(t *testing.T) {
+	rules := filepath.Join(t.TempDir(), "plain_acl.yml")
+	writeRules(t, rules, aclRulesHead+aclRulesTail)
+	_, ctls, _ := startControllerNamesrvProcs(t, 1, "aclEnable=true", "aclFile="+rules)
+	ctlExpect(t, ctls[0], wire.ControllerGetMetadataInfo, nil, nil, wire.Success)
+	electFields := map[string]string{"clusterName": "DefaultCluster", "brokerName": "broker-a", "brokerId": "1", "designateElect": "true"}
+	if resp := ctlCall(ctls[0], wire.ControllerElectMaster, electFields, nil); resp == nil || resp.Code != wire.NoPermission ||
+		!strings.Contains(string(resp.Remark), "No accessKey is configured") {
+		t.Fatalf("unsigned election: %+v", resp)
+	}
+	if resp := aclCall(t, ctls[0], aclProducer, wire.ControllerElectMaster, electFields, nil); resp.Code != wire.NoPermission ||
+		!strings.Contains(string(resp.Remark), "Need admin permission for request code=1002") {
+		t.Fatalf("non-admin election: %d %s", resp.Code, resp.Remark)
+	}
+	// No such broker set: the controller's answer, past the ACL.
+	if resp := aclCall(t, ctls[0], aclAdmin, wire.ControllerElectMaster, electFields, nil); resp.Code == wire.NoPermission || resp.Code == wire.Success {
+		t.Fatalf("admin election of an unknown set: %d %s", resp.Code, resp.Remark)
+	}
+}
