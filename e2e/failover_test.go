@@ -31,8 +31,9 @@ func startControllerNamesrvs(t *testing.T, n int) (ns, ctl []string) {
 }
 
 // startControllerNamesrvProcs is startControllerNamesrvs that also returns
-// the processes (procs[i] runs ns[i] and ctl[i]), for tests that kill one.
-func startControllerNamesrvProcs(t *testing.T, n int) (ns, ctl []string, procs []*proc) {
+// the processes (procs[i] runs ns[i] and ctl[i]), for tests that kill one;
+// extra are key=value settings for every node.
+func startControllerNamesrvProcs(t *testing.T, n int, extra ...string) (ns, ctl []string, procs []*proc) {
 	t.Helper()
 	ports := freePorts(t, 2*n)
 	var peers []string
@@ -51,8 +52,11 @@ func startControllerNamesrvProcs(t *testing.T, n int) (ns, ctl []string, procs [
 		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		procs = append(procs, start(t, controllerReady, "mqnamesrv", "-c", conf,
-			"-p", "kvConfigPath="+filepath.Join(dir, "kvConfig.json"), "-p", "logDir="+filepath.Join(dir, "logs")))
+		args := []string{"-c", conf, "-p", "kvConfigPath=" + filepath.Join(dir, "kvConfig.json"), "-p", "logDir=" + filepath.Join(dir, "logs")}
+		for _, kv := range extra {
+			args = append(args, "-p", kv)
+		}
+		procs = append(procs, start(t, controllerReady, "mqnamesrv", args...))
 	}
 	waitLeader(t, ctl)
 	return ns, ctl, procs

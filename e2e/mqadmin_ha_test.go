@@ -22,6 +22,13 @@ import (
 // returns their addresses once one of them leads and all know it.
 func startControllers(t *testing.T, n int) []string {
 	t.Helper()
+	return startControllersWith(t, n, admin.NewDirect(3*time.Second))
+}
+
+// startControllersWith is startControllers with extra controller.conf
+// lines; a (closed here) reads the controllers' metadata.
+func startControllersWith(t *testing.T, n int, a *admin.Admin, extra ...string) []string {
+	t.Helper()
 	var peers, addrs []string
 	for i, port := range freePorts(t, n) {
 		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
@@ -32,12 +39,12 @@ func startControllers(t *testing.T, n int) []string {
 		conf := filepath.Join(dir, "controller.conf")
 		text := fmt.Sprintf("controllerDLegerGroup=group1\ncontrollerDLegerPeers=%s\ncontrollerDLegerSelfId=n%d\n"+
 			"controllerStorePath=%s\nlogDir=%s\n", strings.Join(peers, ";"), i, filepath.Join(dir, "store"), filepath.Join(dir, "logs"))
+		text += strings.Join(extra, "\n") + "\n"
 		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		start(t, controllerReady, "mqcontroller", "-c", conf)
 	}
-	a := admin.NewDirect(3 * time.Second)
 	defer a.Close()
 	waitFor(t, 30*time.Second, "a controller leader known to every controller", func() bool {
 		ms, err := a.ControllersMetadata(addrs)

@@ -128,6 +128,20 @@ func (c *sniffConn) SyscallConn() (syscall.RawConn, error) {
 	return sc.SyscallConn()
 }
 
+// IsTLS reports whether c, accepted from a TLSListener (or a plain
+// listener), speaks TLS. It waits for the first byte when nothing was read
+// yet, so call it once the peer's first request arrived.
+func IsTLS(c net.Conn) bool {
+	s, ok := c.(*sniffConn)
+	if !ok {
+		_, ok = c.(*tls.Conn)
+		return ok
+	}
+	s.decide()
+	_, ok = s.c.(*tls.Conn)
+	return ok
+}
+
 func (s *sniffConn) decide() {
 	s.once.Do(func() {
 		s.c, s.err = s.sniff()

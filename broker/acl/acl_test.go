@@ -374,16 +374,27 @@ func TestReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	ch := w.Checker()
+	ctl := w.Follow(ControllerTable)
 	send := func() Decision {
 		return ch.Check(local, signed(cmd(10, "x", "topic", "TopicB"), "producerA", "secretA1"))
+	}
+	elect := func() Decision {
+		return ctl.Check(local, signed(cmd(1002, "x", "brokerName", "broker-a"), "producerA", "secretA1"))
 	}
 	if send().OK || w.Poll() {
 		t.Fatal("before the edit")
 	}
+	if d := elect(); d.OK || d.Reason != ReasonAdmin {
+		t.Fatalf("non-admin election on the following checker: %+v", d)
+	}
 	// Same size and, likely, the same mtime: the content hash notices.
-	write(t, f, "accounts:\n- accessKey: producerA\n  secretKey: secretA1\n  topicPerms: [TopicB=PUB]\n")
+	write(t, f, "accounts:\n- accessKey: producerA\n  secretKey: secretA1\n  topicPerms: [TopicB=PUB]\n  admin: true\n")
 	if !w.Poll() || !send().OK || ch.Rules().Version != 2 {
 		t.Fatal("edit not applied")
+	}
+	// The following checker (another table) got the new rules too.
+	if d := elect(); !d.OK || !d.Admin || ctl.Rules().Version != 2 {
+		t.Fatalf("reload not applied to the controller table's checker: %+v", d)
 	}
 	// Atomic rename.
 	tmp := f + ".tmp"

@@ -55,3 +55,34 @@ accounts:
 		t.Fatalf("no AccessKey: %+v", d)
 	}
 }
+
+// TestAuthenticateSecret: HTTP Basic credentials on the HTTP gateway go
+// through the same white lists and accounts as a signature.
+func TestAuthenticateSecret(t *testing.T) {
+	ch := NewChecker(BrokerTable, mustParse(t, `globalWhiteRemoteAddresses:
+- 10.9.9.*
+accounts:
+- accessKey: RocketMQ
+  secretKey: 12345678
+  whiteRemoteAddress: 10.1.1.1
+  topicPerms:
+  - TopicA=PUB
+`))
+	if k, d := ch.AuthenticateSecret(local, "RocketMQ", "12345678"); !d.OK || k.AccessKey() != "RocketMQ" || !k.Topic("TopicA", Pub).OK || k.Topic("TopicB", Pub).OK {
+		t.Fatalf("right secret: %+v", d)
+	}
+	for _, sk := range []string{"1234567", "123456789", "", "12345679"} {
+		if _, d := ch.AuthenticateSecret(local, "RocketMQ", sk); d.OK || d.Reason != ReasonSignature || d.Remark != "Check secret key failed for accessKey=RocketMQ" {
+			t.Fatalf("secret %q: %+v", sk, d)
+		}
+	}
+	if _, d := ch.AuthenticateSecret(local, "nobody", "12345678"); d.Reason != ReasonUnknownAccount {
+		t.Fatalf("unknown account: %+v", d)
+	}
+	if _, d := ch.AuthenticateSecret(netip.MustParseAddr("10.1.1.1"), "RocketMQ", "wrong"); !d.OK {
+		t.Fatalf("account white list: %+v", d)
+	}
+	if k, d := ch.AuthenticateSecret(netip.MustParseAddr("10.9.9.7"), "", ""); !d.OK || !k.Topic("TopicB", Pub).OK {
+		t.Fatalf("global white list: %+v", d)
+	}
+}

@@ -81,7 +81,7 @@ type auditKey struct {
 	ak     string
 	ip     netip.Addr
 	code   int32
-	method string // a gRPC call's method; code is 0
+	method string // a gRPC call's method or an HTTP request's; code is 0
 	reason Reason
 	res    string
 }
@@ -140,6 +140,15 @@ func (a *Audit) deny(t *Table, remote string, ip netip.Addr, req *wire.Command, 
 // RefuseCall counts a refused RocketMQ 5 gRPC call and writes it to
 // acl.log like a refused remoting request, method in place of the code.
 func (g *Gate) RefuseCall(method, ak, remote string, ip netip.Addr, d Decision) {
+	g.refuse("grpc", method, ak, remote, ip, d)
+}
+
+// RefuseHTTP is RefuseCall for the HTTP gateway: call is "POST /path".
+func (g *Gate) RefuseHTTP(call, ak, remote string, ip netip.Addr, d Decision) {
+	g.refuse("http", call, ak, remote, ip, d)
+}
+
+func (g *Gate) refuse(proto, method, ak, remote string, ip netip.Addr, d Decision) {
 	g.Stats.denied[d.Reason].Add(1)
 	a := g.audit
 	if a == nil {
@@ -150,7 +159,7 @@ func (g *Gate) RefuseCall(method, ak, remote string, ip netip.Addr, d Decision) 
 	if !ok {
 		return
 	}
-	attrs := []any{"grpc", method, "ak", ak, "remote", remote}
+	attrs := []any{proto, clipString(method), "ak", ak, "remote", remote}
 	if d.Resource != "" {
 		attrs = append(attrs, "resource", d.Resource, "need", d.Need.String())
 	}

@@ -80,6 +80,10 @@ func Start(o Options) (*Service, error) {
 	return &Service{Gate: gate, watcher: w, logc: closer}, nil
 }
 
+// GateFor is a gate for another table on the same rules, reloads and
+// acl.log: the embedded controller's in a name server.
+func (s *Service) GateFor(t *Table) *Gate { return NewGate(s.watcher.Follow(t), s.Gate.audit) }
+
 // Close stops the reload poll and closes acl.log.
 func (s *Service) Close() {
 	if s == nil {

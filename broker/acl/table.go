@@ -91,6 +91,9 @@ var BrokerTable = &Table{role: "broker", fallback: authOnly, rules: map[int32]ru
 	316: {"CLEAN_UNUSED_TOPIC", adminOnly, "", ""},
 	323: {"CLEAN_EXPIRED_CONSUMEQUEUE", adminOnly, "", ""},
 	329: {"UPDATE_AND_GET_GROUP_FORBIDDEN", adminOnly, "", ""},
+	// A forged role change would turn a master into a slave; controllers
+	// sign it with their inner credential.
+	1008: {"NOTIFY_BROKER_ROLE_CHANGED", adminOnly, "", ""},
 }}
 
 // NamesrvTable is the name server's: RocketMQ's name server checks
@@ -107,6 +110,22 @@ var NamesrvTable = &Table{role: "namesrv", fallback: open, rules: map[int32]rule
 	217: {"REGISTER_TOPIC_IN_NAMESRV", adminOnly, "", ""},
 	318: {"UPDATE_NAMESRV_CONFIG", adminOnly, "", ""},
 	327: {"ADD_WRITE_PERM_OF_BROKER", adminOnly, "", ""},
+}}
+
+// ControllerTable is a controller's (mqcontroller with aclEnable):
+// RocketMQ 5's controller checks nothing. Reads stay open, as on the name
+// server (mqadmin's ha and controller reads); every code that changes the
+// replicated state, a broker's liveness or the node's settings needs an
+// admin account, so brokers sign them with innerClientAuthenticationCredentials.
+// A forged heartbeat keeps a dead master alive or wins an election.
+var ControllerTable = &Table{role: "controller", fallback: open, rules: map[int32]rule{
+	904:  {"BROKER_HEARTBEAT", adminOnly, "", ""},
+	1001: {"CONTROLLER_ALTER_SYNC_STATE_SET", adminOnly, "", ""},
+	1002: {"CONTROLLER_ELECT_MASTER", adminOnly, "", ""},
+	1003: {"CONTROLLER_REGISTER_BROKER", adminOnly, "", ""},
+	1009: {"UPDATE_CONTROLLER_CONFIG", adminOnly, "", ""},
+	1011: {"CLEAN_BROKER_DATA", adminOnly, "", ""},
+	1013: {"CONTROLLER_APPLY_BROKER_ID", adminOnly, "", ""},
 }}
 
 func (t *Table) lookup(code int32) rule {

@@ -30,6 +30,7 @@ type Watcher struct {
 	log     *slog.Logger
 
 	mu      sync.Mutex
+	also    []*Checker // Follow's checkers: other tables, the same rules
 	stamps  []fileStamp
 	lastErr string
 	version int64
@@ -63,6 +64,17 @@ func LoadRules(src Source) (*Snapshot, error) {
 
 // Checker is the checker whose rules the watcher keeps current.
 func (w *Watcher) Checker() *Checker { return w.checker }
+
+// Follow returns a checker for another table that the watcher keeps on
+// the same rules: a name server's embedded controller checks its port
+// with ControllerTable and the name server's files.
+func (w *Watcher) Follow(t *Table) *Checker {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c := NewChecker(t, w.checker.Rules())
+	w.also = append(w.also, c)
+	return c
+}
 
 func (w *Watcher) read() (*Snapshot, []fileStamp, error) {
 	files, err := Files(w.src.AclFile, w.src.ConfDir)
@@ -128,6 +140,9 @@ func (w *Watcher) Poll() bool {
 	s.Version = w.version
 	w.stamps = stamps
 	w.checker.Swap(s)
+	for _, c := range w.also {
+		c.Swap(s)
+	}
 	w.audit.Loaded(s)
 	if w.log != nil {
 		w.log.Info(fmt.Sprintf("[ACL] loaded version=%d accounts=%d whiteList=%d", s.Version, len(s.Accounts), len(s.GlobalWhite)), "files", s.Files)

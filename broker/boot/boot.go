@@ -94,9 +94,15 @@ func (d *Daemon[C]) Failed(what string, err error) int {
 	return 1
 }
 
-// StartController starts a controller node with settings and announces it.
-func (d *Daemon[C]) StartController(settings *config.ControllerSettings, scanInterval time.Duration) (*controller.Controller, error) {
-	ctl, err := controller.Start(settings, scanInterval, d.Log)
+// StartController starts a controller node with settings and announces
+// it; sec.Credentials come from settings.
+func (d *Daemon[C]) StartController(settings *config.ControllerSettings, scanInterval time.Duration, sec controller.Security) (*controller.Controller, error) {
+	cr, err := config.ParseCredentials(settings.InnerClientAuthenticationCredentials)
+	if err != nil {
+		return nil, fmt.Errorf("innerClientAuthenticationCredentials: %w", err)
+	}
+	sec.Credentials = cr
+	ctl, err := controller.Start(settings, scanInterval, sec, d.Log)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mqops/mqops/broker/config"
+	"github.com/mqops/mqops/broker/controller"
 )
 
 var ctlCommand = Command[*config.Controller]{
@@ -109,7 +110,7 @@ func TestStartController(t *testing.T) {
 		t.Fatalf("code %d, stderr %s", code, stderr.String())
 	}
 	defer d.Close()
-	ctl, err := d.StartController(&d.Config.ControllerSettings, time.Second)
+	ctl, err := d.StartController(&d.Config.ControllerSettings, time.Second, controller.Security{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func TestStartController(t *testing.T) {
 		t.Fatalf("stdout %q, want %q", stdout.String(), want)
 	}
 	// A second node on the same store is refused (the raft log is locked).
-	if _, err := d.StartController(&d.Config.ControllerSettings, time.Second); err == nil {
+	if _, err := d.StartController(&d.Config.ControllerSettings, time.Second, controller.Security{}); err == nil {
 		t.Fatal("second controller on the same store started")
 	}
 }

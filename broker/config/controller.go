@@ -26,6 +26,11 @@ type ControllerSettings struct {
 	ScanInactiveMasterInterval int64  // scanInactiveMasterInterval, ms, default 5000
 	ElectMasterMaxRetryCount   int64  // electMasterMaxRetryCount, default 3
 	Type                       string // controllerType: DLedger only (jRaft is refused)
+	// innerClientAuthenticationCredentials (the broker's key): JSON
+	// {"accessKey","secretKey"} the controller signs what it sends to
+	// brokers with (NOTIFY_BROKER_ROLE_CHANGED), so that brokers with
+	// aclEnable need not white-list controllers.
+	InnerClientAuthenticationCredentials string
 }
 
 func defaultControllerSettings(home string) ControllerSettings {
@@ -49,6 +54,7 @@ func (c *ControllerSettings) keys() []key {
 		integer("scanInactiveMasterInterval", &c.ScanInactiveMasterInterval, javaLong, positive),
 		integer("electMasterMaxRetryCount", &c.ElectMasterMaxRetryCount, javaInt, positive),
 		str("controllerType", &c.Type, controllerType),
+		credentials("innerClientAuthenticationCredentials", &c.InnerClientAuthenticationCredentials),
 	}
 }
 
@@ -125,6 +131,13 @@ type Controller struct {
 	// scanNotActiveBrokerInterval, ms, default 5000: heartbeat expiry scan.
 	ScanNotActiveBrokerInterval int64
 	LogDir                      string // logDir (ours, not Java's), default $HOME/logs/rocketmqlogs
+	// aclEnable and aclFile, as the broker's: brokers' and tools' requests
+	// are checked with broker/acl's controller table (reads open, changes
+	// for admin accounts).
+	AclEnable bool
+	AclFile   string
+	// TLS of the controller port's remoting side, as the other daemons'.
+	ServerTLS
 
 	kept
 }
@@ -137,6 +150,7 @@ func LoadController(path string, overrides map[string]string) (*Controller, []st
 		ControllerSettings:          defaultControllerSettings(home),
 		ScanNotActiveBrokerInterval: 5000,
 		LogDir:                      underHome(home, "logs", "rocketmqlogs"),
+		ServerTLS:                   defaultServerTLS(),
 	}
 	warnings, err := load(c, path, overrides)
 	if err != nil {
@@ -149,10 +163,12 @@ func LoadController(path string, overrides map[string]string) (*Controller, []st
 func (c *Controller) Properties() []wire.JavaProperty { return properties(c, false) }
 
 func (c *Controller) keys() []key {
-	return append(c.ControllerSettings.keys(),
+	return append(append(c.ControllerSettings.keys(),
 		integer("scanNotActiveBrokerInterval", &c.ScanNotActiveBrokerInterval, javaLong, positive),
 		str("logDir", &c.LogDir, nonEmpty),
-	)
+		boolean("aclEnable", &c.AclEnable),
+		str("aclFile", &c.AclFile, nil),
+	), c.ServerTLS.keys()...)
 }
 
 func (c *Controller) schema() schema { return controllerSchema }
@@ -162,7 +178,10 @@ func (c *Controller) finish() ([]string, error) {
 	if err := validate(c.keys()); err != nil {
 		return nil, err
 	}
-	return nil, c.check()
+	if err := c.ServerTLS.check(c.compat); err != nil {
+		return nil, err
+	}
+	return nil, c.ControllerSettings.check()
 }
 
 // Controller keys Java reads that change nothing here: thread pools (each
@@ -179,4 +198,4 @@ var controllerConfigKeys = []string{
 	"listenPort",
 }
 
-var controllerSchema = schema{accepted: setOf(controllerConfigKeys, nettyServerConfigKeys, nettyClientConfigKeys)}
+var controllerSchema = schema{accepted: setOf(controllerConfigKeys, nettyServerConfigKeys, nettyClientConfigKeys, tlsRefusedKeyNames()), aliases: tlsAliases}

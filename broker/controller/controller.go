@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,17 +21,34 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 
+	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/tlsconf"
 	"github.com/mqops/mqops/wire"
 )
 
 // Peer is one member of controllerDLegerPeers.
 type Peer = config.ControllerPeer
 
+// Security is what a node checks and proves on its remoting side.
+type Security struct {
+	// ACL checks brokers' and tools' requests (aclEnable; nil: off) with
+	// acl.ControllerTable: reads open, changes for admin accounts.
+	ACL *acl.Gate
+	// TLSMode (tlsServerMode) and TLS, the certificate: remoting
+	// connections are sniffed as on the other daemons' ports. Raft
+	// streams between nodes stay plaintext.
+	TLSMode string
+	TLS     *tls.Config
+	// Credentials (innerClientAuthenticationCredentials) sign what the
+	// node sends to brokers: NOTIFY_BROKER_ROLE_CHANGED.
+	Credentials wire.Credentials
+}
+
 // Start runs a node from its configuration keys: TCP on the node's peer
 // address, BoltDB and snapshot files under controllerStorePath.
-func Start(s *config.ControllerSettings, scanNotActiveBroker time.Duration, log *slog.Logger) (*Controller, error) {
+func Start(s *config.ControllerSettings, scanNotActiveBroker time.Duration, sec Security, log *slog.Logger) (*Controller, error) {
 	peers, err := config.ParseControllerPeers(s.Peers)
 	if err != nil {
 		return nil, fmt.Errorf("controllerDLegerPeers: %w", err)
@@ -42,7 +60,7 @@ func Start(s *config.ControllerSettings, scanNotActiveBroker time.Duration, log 
 		Group: s.Group, SelfID: s.SelfID, Peers: peers, StorePath: s.StorePath,
 		EnableElectUncleanMaster: s.EnableElectUncleanMaster, NotifyBrokerRoleChanged: s.NotifyBrokerRoleChanged,
 		ScanNotActiveBroker: scanNotActiveBroker, ScanInactiveMaster: time.Duration(s.ScanInactiveMasterInterval) * time.Millisecond,
-		ElectMaxRetry: int(s.ElectMasterMaxRetryCount), Logger: log,
+		ElectMaxRetry: int(s.ElectMasterMaxRetryCount), Security: sec, Logger: log,
 	})
 	if err != nil {
 		return nil, err
@@ -71,6 +89,7 @@ type Options struct {
 	// controllerHeartBeatTimeoutMills.
 	LeaderGrace time.Duration
 
+	Security
 	Logger *slog.Logger
 
 	// Tests run nodes on hashicorp's in-memory transport and stores;
@@ -163,7 +182,12 @@ func New(opts Options) (*Controller, error) {
 			Timeout: 10 * time.Second, Logger: hlog,
 		})
 		c.trans, opts.Transport = nt, nt
-		c.server = remoting.NewServer(c.mux.remote, c, c.log)
+		remote, err := remoting.TLSListener(c.mux.remote, tlsMode(opts.TLSMode), opts.TLS, firstByteTimeout, c.log)
+		if err != nil {
+			c.closeNet()
+			return nil, fmt.Errorf("controller: %w", err)
+		}
+		c.server = remoting.NewServer(remote, c, c.log)
 	}
 	if opts.LogStore == nil {
 		if err := os.MkdirAll(opts.StorePath, 0o755); err != nil {
@@ -223,6 +247,14 @@ func New(opts Options) (*Controller, error) {
 	go c.watchLeadership()
 	go c.scanLoop()
 	return c, nil
+}
+
+// tlsMode is mode, "" (tests, in memory) being disabled.
+func tlsMode(mode string) string {
+	if mode == "" {
+		return tlsconf.Disabled
+	}
+	return mode
 }
 
 // Serve starts accepting controller connections on the peer address.

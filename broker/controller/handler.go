@@ -17,6 +17,9 @@ import (
 // ServeRequest implements remoting.Handler (ControllerRequestProcessor).
 // Writes block only the requesting connection, for one Raft round trip.
 func (c *Controller) ServeRequest(conn *remoting.Conn, req *wire.Command) {
+	if c.opts.ACL != nil && !c.opts.ACL.Allow(conn, req) {
+		return
+	}
 	res := c.handle(conn, req)
 	if req.IsOneway() {
 		return
@@ -175,18 +178,30 @@ func (c *Controller) electMaster(name string, brokerID int64, designate bool) *r
 
 // notifyRoleChanged sends NOTIFY_BROKER_ROLE_CHANGED to every live replica
 // of the set over its heartbeat connection, without waiting: a broker that
-// misses it learns the change from its GET_REPLICA_INFO poll.
+// misses it learns the change from its GET_REPLICA_INFO poll. It is signed
+// with the inner credential, so a broker with aclEnable serves it without
+// white-listing the controllers.
 func (c *Controller) notifyRoleChanged(b *brokerSet) {
 	h := wire.MasterInfoHeader{HasMaster: true, MasterBrokerID: *b.MasterID, MasterAddress: b.addr(b.MasterID),
 		MasterEpoch: b.MasterEpoch, SyncStateSetEpoch: b.SyncStateSetEpoch, HasSyncStateSetEpoch: true}
 	body := syncStateBody(b)
 	for _, conn := range c.live.conns(b.ClusterName, b.BrokerName) {
 		req := wire.NewRequest(wire.NotifyBrokerRoleChanged, h.Fields(), body)
+		if cr := c.opts.Credentials; !cr.IsEmpty() {
+			wire.Sign(req, cr.AccessKey, cr.SecretKey, "")
+		}
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			if _, err := conn.Invoke(req, 3*time.Second); err != nil {
+			resp, err := conn.Invoke(req, 3*time.Second)
+			switch {
+			case err != nil:
 				c.log.Warn("[CONTROLLER] notify role change failed", "broker", conn.RemoteAddr().String(), "err", err)
+			case resp.Code != wire.Success:
+				c.log.Warn("[CONTROLLER] broker refused the role change notification; it will learn it by polling", "broker", conn.RemoteAddr().String(),
+					"code", wire.ResponseName(resp.Code), "remark", string(resp.Remark))
+			default:
+				c.log.Info("[CONTROLLER] broker notified of the role change", "broker", conn.RemoteAddr().String(), "masterEpoch", h.MasterEpoch)
 			}
 		}()
 	}

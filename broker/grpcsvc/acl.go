@@ -2,10 +2,7 @@ package grpcsvc
 
 import (
 	"context"
-	"encoding/hex"
-	"errors"
 	"net/netip"
-	"strings"
 
 	v2 "github.com/apache/rocketmq-clients/golang/v5/protocol/v2"
 	"google.golang.org/grpc"
@@ -22,44 +19,7 @@ import (
 const (
 	mdAuthorization = "authorization"
 	mdDateTime      = "x-mq-date-time"
-	authScheme      = "MQv2-HMAC-SHA1"
 )
-
-// parseAuthorization reads `MQv2-HMAC-SHA1 Credential=<AK>[/...],
-// SignedHeaders=x-mq-date-time, Signature=<hex>` as Java's
-// DefaultAuthenticationContextBuilder does (apache/rocketmq
-// auth/src/main/java/org/apache/rocketmq/auth/authentication/builder/DefaultAuthenticationContextBuilder.java):
-// split on the first space, then on ',', trim each key=value, take the
-// Credential up to its first '/', hex-decode the Signature (either case).
-func parseAuthorization(v string) (ak string, mac []byte, err error) {
-	scheme, rest, ok := strings.Cut(v, " ")
-	if !ok {
-		return "", nil, errors.New("authorization header has no credentials after the scheme")
-	}
-	if scheme != authScheme {
-		return "", nil, errors.New("authorization scheme is not " + authScheme)
-	}
-	var sig string
-	for _, kv := range strings.Split(rest, ",") {
-		k, val, ok := strings.Cut(strings.TrimSpace(kv), "=")
-		if !ok {
-			return "", nil, errors.New("authorization item is not key=value")
-		}
-		switch k {
-		case "Credential":
-			ak, _, _ = strings.Cut(val, "/")
-		case "Signature":
-			sig = val
-		}
-	}
-	if ak == "" {
-		return "", nil, errors.New("authorization header names no AccessKey (Credential)")
-	}
-	if mac, err = hex.DecodeString(sig); err != nil || len(mac) == 0 {
-		return ak, nil, errors.New("authorization Signature is not a hex HMAC")
-	}
-	return ak, mac, nil
-}
 
 // aclUnary checks a unary call's credentials and the resources its
 // request names before the handler runs. A refusal is answered the way
@@ -133,7 +93,7 @@ func (s *Server) authorize(ctx context.Context, method string, req any) *v2.Stat
 	var mac []byte
 	if v := metadata.ValueFromIncomingContext(ctx, mdAuthorization); len(v) > 0 {
 		var err error
-		if ak, mac, err = parseAuthorization(v[0]); err != nil {
+		if ak, mac, err = acl.ParseAuthorization(v[0]); err != nil {
 			d := acl.Decision{Reason: acl.ReasonSignature, Remark: err.Error()}
 			if ak == "" {
 				d.Reason = acl.ReasonNoAccessKey

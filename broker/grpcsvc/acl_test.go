@@ -45,7 +45,7 @@ func TestParseAuthorizationGolden(t *testing.T) {
 		t.Fatalf("client header %q", h)
 	}
 	for _, v := range []string{h, "MQv2-HMAC-SHA1 Credential=RocketMQ, SignedHeaders=x-mq-date-time, Signature=" + strings.ToUpper(golden6)} {
-		ak, mac, err := parseAuthorization(v)
+		ak, mac, err := acl.ParseAuthorization(v)
 		if err != nil || ak != "RocketMQ" || hex.EncodeToString(mac) != golden6 {
 			t.Fatalf("%q: ak=%q mac=%x err=%v", v, ak, mac, err)
 		}
@@ -69,7 +69,7 @@ func TestParseAuthorizationMalformed(t *testing.T) {
 		"MQv2-HMAC-SHA1 Credential=ak\x00, Signature=\xff": "not a hex HMAC",
 	}
 	for v, want := range cases {
-		_, _, err := parseAuthorization(v)
+		_, _, err := acl.ParseAuthorization(v)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: err %v, want %q", v, err, want)
 		}

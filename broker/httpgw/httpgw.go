@@ -13,6 +13,7 @@ package httpgw
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,7 +27,10 @@ import (
 
 	v2 "github.com/apache/rocketmq-clients/golang/v5/protocol/v2"
 
+	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/broker/grpcsvc"
+	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/tlsconf"
 )
 
 // Backend is the broker as the gateway sees it: the send path and the POP
@@ -47,7 +51,15 @@ type Config struct {
 	MaxDelay       time.Duration // timerMaxDelaySec: latest delivery time from now
 	NoTypeCheck    bool          // enableTopicMessageTypeCheck=false
 	MinInvisible   time.Duration // minInvisibleTimeMillsForRecv
-	Log            *slog.Logger
+	// ACL checks every request when aclEnable is on (nil: off): the gRPC
+	// port's credentials, or Basic credentials over TLS (auth.go).
+	ACL *acl.Gate
+	// TLSMode (tlsServerMode) and TLS, the broker's certificate: as on the
+	// remoting port, the first byte of a connection decides (HTTP never
+	// starts with a TLS record's 0x16). "" is disabled.
+	TLSMode string
+	TLS     *tls.Config
+	Log     *slog.Logger
 }
 
 // HTTP server limits. A receive may wait 20 s, so writes get more than that.
@@ -81,9 +93,17 @@ func Listen(cfg Config, be Backend) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	lis, err := net.Listen("tcp", cfg.Addr)
+	if cfg.TLSMode == "" {
+		cfg.TLSMode = tlsconf.Disabled
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("http gateway listen %s: %w", cfg.Addr, err)
+	}
+	lis, err := remoting.TLSListener(ln, cfg.TLSMode, cfg.TLS, readHeaderTimeout, cfg.Log)
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("http gateway: %w", err)
 	}
 	s := &Server{cfg: cfg, be: be, log: cfg.Log, lis: lis, ids: newIDGen()}
 	// JSON escaping can double a text body and base64 grows one by a
@@ -96,6 +116,7 @@ func Listen(cfg Config, be Backend) (*Server, error) {
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
+		ConnContext:       withConn,
 		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn),
 	}
 	return s, nil
@@ -128,14 +149,15 @@ func (s *Server) handler() http.Handler {
 	routes := []struct {
 		path string
 		h    http.HandlerFunc
+		need acl.Perm
 	}{
-		{"/v1/topics/{topic}/messages", s.send},
-		{"/v1/groups/{group}/topics/{topic}/receive", s.receive},
-		{"/v1/groups/{group}/topics/{topic}/ack", s.ack},
-		{"/v1/groups/{group}/topics/{topic}/invisible", s.invisible},
+		{"/v1/topics/{topic}/messages", s.send, acl.Pub},
+		{"/v1/groups/{group}/topics/{topic}/receive", s.receive, acl.Sub},
+		{"/v1/groups/{group}/topics/{topic}/ack", s.ack, acl.Sub},
+		{"/v1/groups/{group}/topics/{topic}/invisible", s.invisible, acl.Sub},
 	}
 	for _, r := range routes {
-		mux.HandleFunc("POST "+r.path, r.h)
+		mux.HandleFunc("POST "+r.path, s.checked(r.need, r.h))
 		mux.HandleFunc(r.path, func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Allow", http.MethodPost)
 			writeJSON(w, http.StatusMethodNotAllowed, errorBody{Code: int(v2.Code_BAD_REQUEST), CodeName: v2.Code_BAD_REQUEST.String(), Message: "use POST"})

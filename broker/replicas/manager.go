@@ -1,6 +1,7 @@
 package replicas
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,16 @@ type Config struct {
 	ElectionPriority             int32
 	RequestTimeout               time.Duration // controller calls (Java: 3 s)
 	Log                          *slog.Logger
+
+	// Credentials (innerClientAuthenticationCredentials) sign every call
+	// to the controllers, for controllers with aclEnable; TLS (useTLS)
+	// dials them over TLS.
+	Credentials wire.Credentials
+	TLS         *tls.Config
+	// Handler serves what controllers send back on these connections:
+	// NOTIFY_BROKER_ROLE_CHANGED goes out on the broker's heartbeat
+	// connection. The broker passes its own dispatch, ACL check included.
+	Handler remoting.Handler
 }
 
 // Hooks are the broker-level steps of a role change, run by the manager
@@ -92,7 +103,9 @@ func New(cfg Config, ha *autoswitch.Service, hooks Hooks) *Manager {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{cfg: cfg, hooks: hooks, ha: ha, ids: IdentityFiles{Path: cfg.IdentityPath},
-		cl: remoting.NewClient(nil, cfg.Log), brokerID: -1, masterID: -1, stop: make(chan struct{})}
+		cl: remoting.NewClient(cfg.Handler, cfg.Log), brokerID: -1, masterID: -1, stop: make(chan struct{})}
+	m.cl.SetCredentials(cfg.Credentials)
+	m.cl.UseTLS(cfg.TLS)
 	m.hbID.Store(-1)
 	return m
 }

@@ -270,7 +270,7 @@ func New(o Options) (*Broker, error) {
 	}
 	b.delay.DeadLetter, b.timers.DeadLetter = b.deadLetterTopic, b.deadLetterTopic
 	if cfg.EnableControllerMode {
-		err = b.openController(o.Log)
+		err = b.openController(o.Log, tlsClient)
 	} else {
 		err = b.openHA(slog)
 	}

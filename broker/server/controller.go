@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/broker/ha/autoswitch"
 	"github.com/mqops/mqops/broker/ha/epoch"
 	"github.com/mqops/mqops/broker/replicas"
@@ -50,7 +52,8 @@ func (c *ctlMode) knownHA(masterAddr string) string {
 }
 
 // openController prepares controller mode; the store is open.
-func (b *Broker) openController(log *slog.Logger) error {
+// tlsClient is the useTLS client configuration, nil without useTLS.
+func (b *Broker) openController(log *slog.Logger, tlsClient *tls.Config) error {
 	cfg := b.cfg
 	// Fenced until the controller decides.
 	b.role.Store(int32(roleSlave))
@@ -86,6 +89,11 @@ func (b *Broker) openController(log *slog.Logger) error {
 		return err
 	}
 	b.haAddr = net.JoinHostPort(cfg.BrokerIP2, strconv.Itoa(ctl.ha.Addr().(*net.TCPAddr).Port))
+	// The controller calls are signed like the name-server registrations.
+	inner, err := config.ParseCredentials(cfg.InnerClientAuthenticationCredentials)
+	if err != nil {
+		return fmt.Errorf("innerClientAuthenticationCredentials: %w", err)
+	}
 	ctl.mgr = replicas.New(replicas.Config{
 		Cluster: cfg.BrokerClusterName, Name: cfg.BrokerName, Addr: b.addr,
 		Controllers: replicas.ParseControllers(cfg.ControllerAddr), IdentityPath: cfg.StorePathBrokerIdentity,
@@ -97,6 +105,9 @@ func (b *Broker) openController(log *slog.Logger) error {
 		RequestTimeout:               max(time.Duration(cfg.SendHeartbeatTimeoutMillis)*time.Millisecond, 3*time.Second),
 		ElectionPriority:             int32(cfg.BrokerElectionPriority),
 		Log:                          log,
+		Credentials:                  inner,
+		TLS:                          tlsClient,
+		Handler:                      b,
 	}, ctl.ha, replicas.Hooks{
 		ToMaster:      b.becomeMaster,
 		ToSlave:       b.becomeSlave,

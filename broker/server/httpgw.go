@@ -24,6 +24,9 @@ func (b *Broker) openHTTPGateway() error {
 		MaxDelay:       time.Duration(cfg.TimerMaxDelaySec) * time.Second,
 		NoTypeCheck:    !cfg.EnableTopicMessageTypeCheck,
 		MinInvisible:   time.Duration(cfg.MinInvisibleTimeMillsForRecv) * time.Millisecond,
+		ACL:            b.acl,
+		TLSMode:        cfg.TLSServerMode,
+		TLS:            b.tlsServer,
 		Log:            b.log,
 	}, grpcBackend{b})
 	if err != nil {
@@ -46,7 +49,7 @@ func (b *Broker) startHTTPGateway() {
 	if b.httpgw == nil {
 		return
 	}
-	b.log.Info("serving the HTTP/JSON gateway", "addr", b.HTTPGatewayAddr())
+	b.log.Info("serving the HTTP/JSON gateway", "addr", b.HTTPGatewayAddr(), "tlsServerMode", b.cfg.TLSServerMode, "aclEnable", b.acl != nil)
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()

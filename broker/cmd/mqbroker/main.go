@@ -143,7 +143,7 @@ func run() int {
 	if aclSvc == nil {
 		acl.WarnIfOpen(blog, b.ListenAddr(), "the broker")
 	} else if cfg.EnableHTTPGateway {
-		blog.Warn("[ACL] aclEnable covers the remoting and gRPC ports only: the HTTP gateway (enableHttpGateway) is not checked")
+		blog.Info("[ACL] the HTTP gateway (enableHttpGateway) is authenticated: MQv2-HMAC-SHA1 signatures, or HTTP Basic over TLS")
 	}
 	if a := b.GrpcAddr(); a != "" {
 		fmt.Printf("The broker's gRPC service (RocketMQ 5 clients) listens on %s, tlsServerMode=%s\n", a, cfg.TLSServerMode)

@@ -10,13 +10,16 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/broker/boot"
 	"github.com/mqops/mqops/broker/config"
+	"github.com/mqops/mqops/broker/controller"
 )
 
 func main() {
@@ -42,10 +45,34 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	}
 	defer d.Close()
 	cfg := d.Config
-	ctl, err := d.StartController(&cfg.ControllerSettings, time.Duration(cfg.ScanNotActiveBrokerInterval)*time.Millisecond)
+	var sec controller.Security
+	if cfg.AclEnable {
+		svc, err := acl.Start(acl.Options{AclFile: cfg.AclFile, ConfigFile: d.ConfPath, LogDir: cfg.LogDir, Table: acl.ControllerTable, Log: d.Log})
+		if err != nil {
+			return d.Failed("controller", err)
+		}
+		defer svc.Close()
+		sec.ACL = svc.Gate
+	}
+	host := "127.0.0.1"
+	if peers, err := config.ParseControllerPeers(cfg.Peers); err == nil {
+		for _, p := range peers {
+			if p.ID == cfg.SelfID {
+				host, _, _ = net.SplitHostPort(p.Addr)
+			}
+		}
+	}
+	tcfg, err := cfg.TLSConfig("localhost", "127.0.0.1", host)
 	if err != nil {
 		return d.Failed("controller", err)
 	}
+	sec.TLSMode, sec.TLS = cfg.TLSServerMode, tcfg
+	ctl, err := d.StartController(&cfg.ControllerSettings, time.Duration(cfg.ScanNotActiveBrokerInterval)*time.Millisecond, sec)
+	if err != nil {
+		return d.Failed("controller", err)
+	}
+	d.Log.Info("controller port", "tlsServerMode", cfg.TLSServerMode, "aclEnable", cfg.AclEnable,
+		"signsNotifications", cfg.InnerClientAuthenticationCredentials != "")
 	d.Wait(sigs)
 	ctl.Close()
 	fmt.Fprintln(stdout, "The Controller shut down cleanly.")

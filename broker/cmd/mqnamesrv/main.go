@@ -45,7 +45,7 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	}
 	defer d.Close()
 	cfg := d.Config
-	var gate *acl.Gate
+	var gate, ctlGate *acl.Gate
 	if cfg.AclEnable {
 		svc, err := acl.Start(acl.Options{AclFile: cfg.AclFile, ConfigFile: d.ConfPath, LogDir: cfg.LogDir, Table: acl.NamesrvTable, Log: d.Log})
 		if err != nil {
@@ -53,6 +53,9 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		}
 		defer svc.Close()
 		gate = svc.Gate
+		if cfg.EnableControllerInNamesrv {
+			ctlGate = svc.GateFor(acl.ControllerTable)
+		}
 	}
 	tcfg, err := cfg.TLSConfig("localhost", "127.0.0.1", cfg.BindAddress)
 	if err != nil {
@@ -83,7 +86,9 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	d.Log.Info("remoting port TLS", "tlsServerMode", cfg.TLSServerMode)
 	var ctl *controller.Controller
 	if cfg.EnableControllerInNamesrv {
-		if ctl, err = d.StartController(&cfg.Controller, cfg.ControllerScanInterval()); err != nil {
+		// The embedded controller's port follows the name server's TLS and
+		// rules (with the controller's table).
+		if ctl, err = d.StartController(&cfg.Controller, cfg.ControllerScanInterval(), controller.Security{ACL: ctlGate, TLSMode: cfg.TLSServerMode, TLS: tcfg}); err != nil {
 			srv.Close()
 			return d.Failed("embedded controller", err)
 		}
