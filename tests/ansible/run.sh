@@ -44,7 +44,17 @@
 #      the master is read from the slave's own address; the three
 #      controllers (two in name servers, one standalone) answer
 #      GET_METADATA_INFO as one Raft group with one leader;
+#  4b. ACL and TLS (on for the whole run, the controller's address
+#      white-listed): plain_acl.yml, tools.yml, broker.conf and the TLS key
+#      mode 0600 of the service user, the Zabbix helper's keys of zabbix;
+#      no secret in the output; signed registrations in the name servers'
+#      acl.log; an unsigned admin command from a host refused, the same
+#      with the host's tools.yml done; the deployed certificates served and
+#      mqadmin --tls with the CA working;
 #   5. deploy.yml again: every host reports changed=0;
+#  5b. an account added and mq3's certificate renewed: the account works
+#      without a restart (pids kept), mq3's broker restarted with the new
+#      certificate;
 #   6. a broker stopped behind Ansible's back is started again by
 #      deploy.yml --tags mqops_broker, and only that host changes.
 #   7. scale_out.yml adds broker-c: only mq4 changes; routes of existing
