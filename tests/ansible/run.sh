@@ -399,7 +399,9 @@ export ANSIBLE_VAULT_PASSWORD_FILE=$work/vault-pass
 {
 	echo "mqops_acl_enable: true"
 	echo "mqops_acl_admin_access_key: mqopsAdmin"
+	# Its output ends without a newline.
 	ansible-vault encrypt_string "$admin_sk" --name mqops_acl_admin_secret_key 2>/dev/null
+	echo
 	echo "mqops_acl_global_white_remote_addresses: [$net.1]"
 	echo "mqops_acl_accounts:"
 	echo "  - {accessKey: zbxMonitor, secretKey: $monitor_sk, defaultTopicPerm: SUB, defaultGroupPerm: SUB}"
