@@ -44,7 +44,17 @@
 #      the master is read from the slave's own address; the three
 #      controllers (two in name servers, one standalone) answer
 #      GET_METADATA_INFO as one Raft group with one leader;
+#  4b. ACL and TLS (on for the whole run, the controller's address
+#      white-listed): plain_acl.yml, tools.yml, broker.conf and the TLS key
+#      mode 0600 of the service user, the Zabbix helper's keys of zabbix;
+#      no secret in the output; signed registrations in the name servers'
+#      acl.log; an unsigned admin command from a host refused, the same
+#      with the host's tools.yml done; the deployed certificates served and
+#      mqadmin --tls with the CA working;
 #   5. deploy.yml again: every host reports changed=0;
+#  5b. an account added and mq3's certificate renewed: the account works
+#      without a restart (pids kept), mq3's broker restarted with the new
+#      certificate;
 #   6. a broker stopped behind Ansible's back is started again by
 #      deploy.yml --tags mqops_broker, and only that host changes.
 #   7. scale_out.yml adds broker-c: only mq4 changes; routes of existing
@@ -113,7 +123,7 @@ trap 'on_err $LINENO "$BASH_COMMAND" $?' ERR
 # in PATH (and costs seconds per call).
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
-for cmd in ip sshd ssh-keygen ansible-playbook ansible-lint setpriv "$py"; do
+for cmd in ip sshd ssh-keygen ansible-playbook ansible-lint ansible-vault openssl setpriv "$py"; do
 	command -v "$cmd" >/dev/null || die "$cmd not found (make deps installs it)"
 done
 for b in mqnamesrv mqbroker mqcontroller mqadmin mqnsaddr mqops-zbx loadclient; do
@@ -303,6 +313,28 @@ for p in "${made[@]}"; do
 	wait "$p" || die "setting up a test host failed"
 done
 
+log "TLS: a private CA and a certificate for every host"
+mkdir -p "$work/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+	-subj "/CN=mqops test CA" -keyout "$work/tls/ca.key" -out "$work/tls/ca.pem" 2>/dev/null
+# host_cert HOST [SUFFIX]: a key and a certificate naming the host's
+# address, signed by the CA.
+host_cert() {
+	local h=$1 out=$work/tls/$1${2:-}
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$h" \
+		-keyout "$out.key" -out "$out.csr" 2>/dev/null
+	printf 'subjectAltName=IP:%s,DNS:%s\n' "${ip[$h]}" "$h" >"$out.ext"
+	openssl x509 -req -in "$out.csr" -CA "$work/tls/ca.pem" -CAkey "$work/tls/ca.key" -CAcreateserial \
+		-days 30 -extfile "$out.ext" -out "$out.pem" 2>/dev/null
+}
+for h in "${hosts[@]}"; do host_cert "$h"; done
+# served_cert ADDR: the SHA-256 fingerprint of the certificate a TLS port
+# presents; cert_fp FILE: the same of a PEM file.
+served_cert() {
+	openssl s_client -connect "$1" </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256
+}
+cert_fp() { openssl x509 -in "$1" -noout -fingerprint -sha256; }
+
 log "Inventory $work/inventory"
 mkdir -p "$work/inventory/group_vars"
 # write_hosts [mq4|ctl|ctl3|green]: the inventory's hosts.yml; mq4 (broker-c
@@ -352,6 +384,33 @@ mqops_service_manager: supervisor
 mqops_os_tuning_sysctl_apply: false
 zabbix_agent_server: 127.0.0.1,$net.1
 EOF
+# ACL and TLS for the whole run (checked in step 4b, edited in step 5b).
+# The controller's own address (the test's mqadmin, load clients and
+# Zabbix queries) is white-listed; the hosts are not, so the brokers'
+# registrations and slave syncs, the roles' and playbooks' mqadmin calls
+# and the Zabbix helper on the hosts must all sign. Permissive TLS: the
+# v2.1.2 load client and mqops-zbx have no TLS. The admin secret is
+# vault-encrypted, as production inventories keep it.
+admin_sk=adminSecret-$RANDOM$RANDOM
+monitor_sk=monitorSecret-$RANDOM
+probe_sk=probeSecret-$RANDOM
+printf 'vault-%s\n' "$RANDOM$RANDOM" >"$work/vault-pass"
+export ANSIBLE_VAULT_PASSWORD_FILE=$work/vault-pass
+{
+	echo "mqops_acl_enable: true"
+	echo "mqops_acl_admin_access_key: mqopsAdmin"
+	# Its output ends without a newline.
+	ansible-vault encrypt_string "$admin_sk" --name mqops_acl_admin_secret_key 2>/dev/null
+	echo
+	echo "mqops_acl_global_white_remote_addresses: [$net.1]"
+	echo "mqops_acl_accounts:"
+	echo "  - {accessKey: zbxMonitor, secretKey: $monitor_sk, defaultTopicPerm: SUB, defaultGroupPerm: SUB}"
+	echo "zabbix_agent_mqadmin_access_key: zbxMonitor"
+	echo "zabbix_agent_mqadmin_secret_key: $monitor_sk"
+	echo "mqops_tls_enable: true"
+	echo "mqops_tls_ca_src: $work/tls/ca.pem"
+} >>"$work/inventory/group_vars/all.yml"
+grep -q '^mqops_acl_admin_secret_key: !vault' "$work/inventory/group_vars/all.yml" || die "ansible-vault encrypt_string failed"
 mkdir -p "$work/inventory/host_vars"
 for h in "${hosts[@]}"; do
 	d=$work/$h
@@ -376,6 +435,8 @@ for h in "${hosts[@]}"; do
 		zabbix_agent_log_file: $d/zabbix/log/agent.log
 		zabbix_agent_run_dir: $d/zabbix/run
 		zabbix_agent_state_dir: $d/zabbix/state
+		mqops_tls_cert_src: $work/tls/$h.pem
+		mqops_tls_key_src: $work/tls/$h.key
 	EOF
 done
 # mq3 also runs the name-server endpoint, and keeps the DNS-style record in
@@ -670,11 +731,108 @@ print("ok: agents on mq1-mq3 run as zabbix in their namespaces; broker, logs, na
 EOF2
 
 steps=$((steps + 1))
+log "4b. ACL and TLS: files, signed registrations, unsigned refused, the deployed certificates served"
+# file_is FILE OWNER MODE
+file_is() {
+	local got
+	got=$(stat -c '%U %a' "$1") || die "$1 is missing"
+	[ "$got" = "$2 $3" ] || die "$1: owner and mode $got, want $2 $3"
+}
+for h in mq1 mq2 mq3; do
+	file_is "$work/$h/conf/plain_acl.yml" "mqops-$h" 600
+	file_is "$work/$h/conf/tools.yml" "mqops-$h" 600
+	file_is "$work/$h/etc/broker.conf" "mqops-$h" 600
+	file_is "$work/$h/etc/tls/node.key" "mqops-$h" 600
+	file_is "$work/$h/zabbix/state/mqadmin.env" zabbix 600
+	for kv in aclEnable=true "aclFile=$work/$h/conf/plain_acl.yml" useTLS=true tlsClientAuthServer=true \
+		"tlsClientTrustCertPath=$work/$h/etc/tls/ca.pem" tlsServerMode=permissive "tlsCertPath=$work/$h/etc/tls/node.pem"; do
+		grep -qxF "$kv" "$work/$h/etc/broker.conf" || die "$h's broker.conf lacks $kv"
+	done
+	grep -q '^innerClientAuthenticationCredentials={"accessKey": "mqopsAdmin"' "$work/$h/etc/broker.conf" ||
+		die "$h's broker.conf lacks the inner credentials"
+done
+for h in mq1 mq2; do
+	for kv in aclEnable=true tlsServerMode=permissive tlsTestModeEnable=false; do
+		grep -qxF "$kv" "$work/$h/etc/namesrv.conf" || die "$h's namesrv.conf lacks $kv"
+	done
+done
+grep -q '^- accessKey: mqopsAdmin$' "$work/mq1/conf/plain_acl.yml" && grep -qF 'admin: true' "$work/mq1/conf/plain_acl.yml" ||
+	die "plain_acl.yml lacks the admin account: $(sed 's/secretKey:.*/secretKey: .../' "$work/mq1/conf/plain_acl.yml")"
+for f in "$work"/*.log; do
+	! grep -qF -e "$admin_sk" -e "$monitor_sk" "$f" || die "a secret appears in the play's output $f"
+done
+echo "ok: plain_acl.yml, tools.yml, broker.conf, the TLS key and the Zabbix helper's keys are mode 0600 of their users; no secret in the output"
+# Every broker's registration reached both name servers signed by the
+# admin account (each name server's acl.log has the allowed admin code).
+for ns in mq1 mq2; do
+	for h in mq1 mq2 mq3; do
+		grep -E "ALLOW.*103.*mqopsAdmin.*${ip[$h]//./\\.}:" "$work/$ns/log/acl.log" >/dev/null ||
+			die "$ns's acl.log has no signed registration from $h"
+	done
+done
+echo "ok: the name servers on mq1 and mq2 took signed registrations from every broker"
+# in_ns HOST CMD...: a command from the host's own address (not
+# white-listed), without any of mqadmin's credentials.
+mkdir -p "$work/nohome"
+in_ns() {
+	local h=$1
+	shift
+	ip netns exec "mqops-$h" env -u ROCKETMQ_HOME -u MQADMIN_ACCESS_KEY -u MQADMIN_SECRET_KEY HOME="$work/nohome" "$@"
+}
+if in_ns mq3 bin/mqadmin -n "$namesrv_addr" topic create -t AclProbe -b "${ip[mq3]}:10911" >"$work/acl-unsigned.out" 2>&1; then
+	die "an unsigned topic create from mq3 was accepted"
+fi
+grep -q 'No accessKey is configured' "$work/acl-unsigned.out" || die "unsigned topic create: $(cat "$work/acl-unsigned.out")"
+in_ns mq3 env ROCKETMQ_HOME="$work/mq3" bin/mqadmin -n "$namesrv_addr" topic create -t AclProbe -b "${ip[mq3]}:10911" \
+	>"$work/acl-signed.out" 2>&1 || die "topic create signed with mq3's tools.yml failed: $(cat "$work/acl-signed.out")"
+echo "ok: from mq3, an unsigned topic create is refused (No accessKey is configured); signed with its tools.yml it is done"
+# TLS: each port presents the certificate the play copied, and mqadmin
+# --tls checked against the CA reaches name servers and brokers.
+for a in mq1:9876 mq2:9876 mq1:10911 mq2:10911 mq3:10911; do
+	h=${a%:*}
+	[ "$(served_cert "${ip[$h]}:${a#*:}")" = "$(cert_fp "$work/tls/$h.pem")" ] ||
+		die "${ip[$h]}:${a#*:} does not present $h's deployed certificate"
+done
+tls_admin() { bin/mqadmin --tls --tls-ca-file "$work/tls/ca.pem" -n "$namesrv_addr" "$@"; }
+tls_admin cluster list -o json >"$work/tls-cluster.json"
+[ "$(grep -o '"brokerName"' "$work/tls-cluster.json" | wc -l)" = 3 ] || die "mqadmin --tls cluster list: $(cat "$work/tls-cluster.json")"
+tls_admin broker status -b "${ip[mq1]}:10911" -o json >/dev/null || die "mqadmin --tls broker status failed"
+! bin/mqadmin --tls -n "$namesrv_addr" cluster list >/dev/null 2>&1 ||
+	die "mqadmin --tls accepted the name servers' certificates without the CA"
+echo "ok: every port presents its deployed certificate; mqadmin --tls with the CA works (and fails without it)"
+
+steps=$((steps + 1))
 log "5. deploy.yml again: nothing may change"
 playbook rerun
 changed=$(recap_changed "$work/rerun.log")
 [ "$changed" = 0 ] || die "second run changed $changed thing(s); see the recap above"
 echo "ok: changed=0 on every host"
+
+steps=$((steps + 1))
+log "5b. deploy.yml with an account added and mq3's certificate renewed"
+# The new account is refused before; after the run the daemons have
+# re-read plain_acl.yml without a restart. The new certificate restarts
+# mq3's broker only (the daemons load certificates at start).
+probe() {
+	in_ns mq1 bin/mqadmin -n "$namesrv_addr" --access-key probeUser --secret-key "$probe_sk" \
+		broker status -b "${ip[mq1]}:10911" -o json
+}
+probe >"$work/probe-before.out" 2>&1 && die "probeUser was accepted before it was added"
+grep -q 'No acl config for probeUser' "$work/probe-before.out" || die "probeUser before: $(cat "$work/probe-before.out")"
+declare -A pid_acl
+for x in mq1:namesrv mq2:namesrv mq1:broker mq2:broker mq3:broker mq3:controller; do pid_acl[$x]=$(pid_of "${x%:*}" "${x#*:}"); done
+sed -i "/accessKey: zbxMonitor/a\\  - {accessKey: probeUser, secretKey: $probe_sk, defaultTopicPerm: SUB}" "$work/inventory/group_vars/all.yml"
+host_cert mq3
+playbook acl-edit
+for x in mq1:namesrv mq2:namesrv mq1:broker mq2:broker mq3:controller; do
+	[ "$(pid_of "${x%:*}" "${x#*:}")" = "${pid_acl[$x]}" ] || die "${x%:*}'s $x was restarted by an account change"
+done
+[ "$(pid_of mq3 broker)" != "${pid_acl[mq3:broker]}" ] || die "mq3's broker was not restarted for its new certificate"
+grep -q 'accessKey: probeUser' "$work/mq1/conf/plain_acl.yml" || die "mq1's plain_acl.yml lacks probeUser"
+for _ in $(seq 30); do probe >"$work/probe-after.out" 2>&1 && break; sleep 1; done
+probe >"$work/probe-after.out" 2>&1 || die "probeUser still refused 30 s after the run: $(cat "$work/probe-after.out")"
+[ "$(served_cert "${ip[mq3]}:10911")" = "$(cert_fp "$work/tls/mq3.pem")" ] || die "mq3's broker does not present its new certificate"
+echo "ok: probeUser works without a restart (name servers and brokers on mq1 and mq2 kept their pids); mq3's broker restarted and presents its new certificate"
 
 steps=$((steps + 1))
 log "6. A stopped broker is started by deploy.yml --tags mqops_broker"
