@@ -84,7 +84,7 @@ test-unit:
 # builds and run once more against the plain build.
 test-e2e: build-race build
 	MQOPS_E2E_BIN=$(CURDIR)/$(BIN)/race $(GO) test -count=1 -timeout 35m -parallel 6 -skip '^TestZabbix' ./e2e/; rc=$$?; \
-	  MQOPS_E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m -run '^(TestHostileSlowLargeFrames|TestHostileHeldPullsJunkHeader|TestNonReadingPeer|TestNonReadingPeerPipelinedPulls)$$' ./e2e/ || rc=1; \
+	  MQOPS_E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m -run '^(TestHostileSlowLargeFrames|TestHostileHeldPullsJunkHeader|TestNonReadingPeer|TestNonReadingPeerPipelinedPulls|TestSendSaturationShedsLoad)$$' ./e2e/ || rc=1; \
 	  $(MAKE) --no-print-directory test-e2e-grpc E2E_GRPC_BIN=$(CURDIR)/$(BIN)/race || rc=1; exit $$rc
 
 # The RocketMQ 5 gRPC service with the official clients (e2e/grpc, its

@@ -629,7 +629,7 @@ func TestNamesrvConnectionLimit(t *testing.T) {
 // memoryBoundTests are the tests whose RSS bounds are for a plain build:
 // the race detector's shadow memory grows with every buffer, several
 // times over, so make test-e2e runs them again against bin/ (non-race).
-const memoryBoundTests = "TestHostileSlowLargeFrames|TestHostileHeldPullsJunkHeader|TestNonReadingPeer|TestNonReadingPeerPipelinedPulls"
+const memoryBoundTests = "TestHostileSlowLargeFrames|TestHostileHeldPullsJunkHeader|TestNonReadingPeer|TestNonReadingPeerPipelinedPulls|TestSendSaturationShedsLoad"
 
 func needNoRace(t *testing.T) {
 	t.Helper()
