@@ -9,6 +9,7 @@
 # the generator signing, on the same cores. Turns and medians, because the
 # machine's drift between runs is larger than the difference.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 bin=$(cd "${1:-bin}" && pwd)
 dur=${BENCH_ACL_DURATION:-${BENCH_DURATION:-10s}}
 reps=${BENCH_ACL_REPS:-5}
@@ -20,19 +21,6 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-
-wait_addr() { # FILE REGEX: the address captured by REGEX once it appears
-	for _ in $(seq 1 100); do
-		if a=$(grep -oE "$2" "$1" | head -1) && [ -n "$a" ]; then
-			echo "$a" | grep -oE '[0-9.]*:[0-9]+' | tail -1
-			return
-		fi
-		sleep 0.1
-	done
-	echo "daemon did not start:" >&2
-	cat "$1" >&2
-	exit 1
-}
 
 "$bin/mqnamesrv" -p listenPort=0 -p "kvConfigPath=$work/kv.json" -p "logDir=$work/nslogs" >"$work/ns.out" 2>&1 &
 pids+=($!)
@@ -63,7 +51,6 @@ keys() { [ "$1" = on ] && echo -access-key benchProducer -secret-key benchSecret
 # the broker and the generator spent per message, and appends
 # "side msgs/s broker-µs generator-µs" to $work/runs.
 hz=$(getconf CLK_TCK)
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TIMEFORMAT='%3U %3S'
 send() {
 	local t0 t1 n line

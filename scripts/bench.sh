@@ -7,6 +7,7 @@
 # BENCH_PROFILE=DIR also writes CPU and allocation profiles of the broker
 # (mqbroker -pprof) and of mqbench for the gRPC receive+ack run into DIR.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 bin=$(cd "${1:-bin}" && pwd)
 dur=${BENCH_DURATION:-10s}
 grpc_only=${BENCH_GRPC_ONLY:-}
@@ -21,26 +22,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_addr FILE REGEX: prints the address captured by REGEX once it appears.
-wait_addr() {
-	for _ in $(seq 1 100); do
-		if a=$(grep -oE "$2" "$1" | head -1) && [ -n "$a" ]; then
-			echo "$a" | grep -oE '[0-9.]*:[0-9]+' | tail -1
-			return
-		fi
-		sleep 0.1
-	done
-	echo "daemon did not start:" >&2
-	cat "$1" >&2
-	exit 1
-}
-
 # run_cpu PID ARGS...: mqbench ARGS, then the CPU time broker PID and the
 # generator each spent during the run per message counted (figures that
 # depend less on what else this machine runs than msgs/s does: both
 # share its CPUs).
 hz=$(getconf CLK_TCK)
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TIMEFORMAT='%3U %3S'
 per_msg() { # broker-ticks generator-"user sys" count
 	awk -v t="$1" -v g="$2" -v hz="$hz" -v n="${3:-0}" 'BEGIN { split(g, s, " ");

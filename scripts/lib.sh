@@ -1,5 +1,6 @@
-# Shared by run.sh and run-ha.sh (sourced, not run): waiting for a daemon's
-# port, and stopping the daemons in order on Ctrl-C or exit.
+# Shared by run.sh, run-ha.sh, bench.sh and bench-acl.sh (sourced, not run):
+# waiting for a daemon's port or its logged address, a process's CPU ticks,
+# and stopping the daemons in order on Ctrl-C or exit.
 
 # wait_port PORT [SECONDS]: waits until 127.0.0.1:PORT accepts connections
 # (at most SECONDS, default 10).
@@ -11,6 +12,24 @@ wait_port() {
 	echo "port $1 did not open" >&2
 	return 1
 }
+
+# wait_addr FILE REGEX: prints the address captured by REGEX once it
+# appears in FILE (a daemon's output); exits if it does not within 10 s.
+wait_addr() {
+	for _ in $(seq 1 100); do
+		if a=$(grep -oE "$2" "$1" | head -1) && [ -n "$a" ]; then
+			echo "$a" | grep -oE '[0-9.]*:[0-9]+' | tail -1
+			return
+		fi
+		sleep 0.1
+	done
+	echo "daemon did not start:" >&2
+	cat "$1" >&2
+	exit 1
+}
+
+# ticks PID: the user + system CPU clock ticks PID has used.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # stop, once: the brokers first, as they flush and unregister, then the
 # name server ($ns). $brokers names the variables holding the brokers'
