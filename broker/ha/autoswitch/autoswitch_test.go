@@ -390,3 +390,36 @@ func TestExpandRetriedAfterRefusal(t *testing.T) {
 		t.Fatalf("%d proposals", calls.Load())
 	}
 }
+
+// A master killed before its first write comes back as a slave with its
+// one empty epoch (1, 0); the new master's first epoch (2, 0) replaced the
+// (1, 0) it had recorded, so the two lists share no epoch. The old master
+// follows anyway, level first (the heartbeat brings the master's epoch),
+// then with everything the master writes.
+func TestEmptyOldMasterFollows(t *testing.T) {
+	olog := &memLog{seg: 4096}
+	old := newService(t, olog, nil, Config{})
+	if err := old.ChangeToMaster(1, 1); err != nil {
+		t.Fatal(err)
+	}
+	mlog := &memLog{seg: 4096}
+	master := newService(t, mlog, []epoch.Entry{{Epoch: 1, StartOffset: 0}}, Config{})
+	if err := master.ChangeToMaster(2, 2); err != nil {
+		t.Fatal(err)
+	}
+	old.Close() // killed
+
+	olog2 := &memLog{seg: 4096}
+	slave := newService(t, olog2, old.epochs.Entries(), Config{})
+	slave.ChangeToSlave(master.Addr().String(), 2, 1)
+	want := []epoch.Entry{{Epoch: 2, StartOffset: 0}}
+	waitFor(t, "the master's epoch on the old master", func() bool { return equalEntries(slave.epochs.Entries(), want) })
+	mlog.put(pattern(700, 9))
+	waitFor(t, "the old master to replicate", func() bool { return bytes.Equal(olog2.bytes(), mlog.bytes()) })
+	if st, _ := slave.ClientStatus(); st.LastError != "" || len(olog2.truncs) != 0 {
+		t.Fatalf("client status %+v, truncations %v", st, olog2.truncs)
+	}
+	if got := slave.epochs.Entries(); !equalEntries(got, want) {
+		t.Fatalf("old master's epochs %v, want %v", got, want)
+	}
+}

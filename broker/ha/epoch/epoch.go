@@ -251,8 +251,13 @@ func check(entries []Entry) error {
 // AutoSwitchHAClient.doTruncate): walking the local epochs from the newest,
 // the first one the master also has with the same start offset gives
 // min(its local end, its master end); each list's last entry ends at that
-// side's max offset. -1 means no common epoch: the logs share nothing a
-// replica could keep, and an operator must decide (Java retries forever).
+// side's max offset. Local epochs that hold no bytes (a master killed
+// before its first write, whose empty epoch the new master's first one
+// replaced: see Append) count as no epochs, which doTruncate keeps as they
+// are: the replica keeps what both logs hold before their first epoch.
+// -1 means no common epoch while the local epochs hold data: the logs
+// share nothing a replica could keep, and an operator must decide (Java
+// retries forever).
 func FindConsistentPoint(local []Entry, localMax int64, master []Entry, masterMax int64) int64 {
 	end := func(list []Entry, i int, maxOff int64) int64 {
 		if i+1 < len(list) {
@@ -269,6 +274,9 @@ func FindConsistentPoint(local []Entry, localMax int64, master []Entry, masterMa
 				return min(end(local, i, localMax), end(master, j, masterMax))
 			}
 		}
+	}
+	if len(local) > 0 && len(master) > 0 && local[0].StartOffset >= localMax {
+		return min(local[0].StartOffset, master[0].StartOffset)
 	}
 	return -1
 }

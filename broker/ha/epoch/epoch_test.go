@@ -151,6 +151,13 @@ func TestFindConsistentPoint(t *testing.T) {
 		{"nothing in common", []Entry{{2, 0}}, 100, []Entry{{3, 0}}, 100, -1},
 		{"empty local", nil, 0, []Entry{{1, 0}}, 100, -1},
 		{"empty master", []Entry{{1, 0}}, 100, nil, 0, -1},
+		// A master killed before any write, back after the election: the
+		// new master's first epoch replaced the empty one (Append).
+		{"old master with an empty log, new master empty", []Entry{{1, 0}}, 0, []Entry{{2, 0}}, 0, 0},
+		{"old master with an empty log, new master wrote", []Entry{{1, 0}}, 0, []Entry{{2, 0}}, 700, 0},
+		{"empty local epochs after epochless data", []Entry{{1, 300}}, 300, []Entry{{2, 300}}, 900, 300},
+		{"empty local epochs, master's epoch starts earlier", []Entry{{1, 300}}, 300, []Entry{{2, 100}}, 900, 100},
+		{"local data in an epoch the master lacks", []Entry{{1, 0}}, 50, []Entry{{2, 0}}, 700, -1},
 	} {
 		if got := FindConsistentPoint(c.local, c.localMax, c.master, c.masterMax); got != c.expect {
 			t.Errorf("%s: got %d, want %d", c.name, got, c.expect)
