@@ -38,22 +38,6 @@ func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
 }
 
-// AccountChange is code 50's fields. As in Java, an empty string or list
-// keeps the stored value (a list given replaces the whole list); Admin,
-// ProduceTPS and ProduceBPS change only when set (a quota of 0 removes it).
-type AccountChange struct {
-	AccessKey          string
-	SecretKey          string
-	WhiteRemoteAddress string
-	Admin              *bool
-	DefaultTopicPerm   string
-	DefaultGroupPerm   string
-	TopicPerms         []string
-	GroupPerms         []string
-	ProduceTPS         *int64
-	ProduceBPS         *int64
-}
-
 // checkAccessKey applies Java's rule (longer than 6 characters) and
 // refuses white space and control characters, which no client can sign.
 func checkAccessKey(ak string) error {
@@ -66,9 +50,9 @@ func checkAccessKey(ak string) error {
 	return nil
 }
 
-// Validate checks the fields one by one, naming the field at fault; the
-// secret never appears in a message.
-func (ch *AccountChange) Validate() error {
+// CheckAccount checks code 50's fields one by one, naming the field at
+// fault; the secret never appears in a message.
+func CheckAccount(ch *wire.ACLAccount) error {
 	if err := checkAccessKey(ch.AccessKey); err != nil {
 		return err
 	}
@@ -116,17 +100,6 @@ func (ch *AccountChange) Validate() error {
 	return nil
 }
 
-// SplitList is Java's UtilAll.split on ',': blank entries dropped.
-func SplitList(s string) []string {
-	var out []string
-	for _, e := range strings.Split(s, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 // Change is the outcome of a successful change.
 type Change struct {
 	File        string
@@ -135,8 +108,8 @@ type Change struct {
 }
 
 // UpdateAccount creates or updates an account.
-func (w *Watcher) UpdateAccount(ch AccountChange) (Change, error) {
-	if err := ch.Validate(); err != nil {
+func (w *Watcher) UpdateAccount(ch wire.ACLAccount) (Change, error) {
+	if err := CheckAccount(&ch); err != nil {
 		return Change{}, err
 	}
 	var created bool
@@ -363,7 +336,7 @@ func findAccount(root *yaml.Node, ak string) (seq *yaml.Node, idx int) {
 
 // upsertAccount edits the account in place, or appends a new one (which
 // must then have a secret).
-func upsertAccount(root *yaml.Node, ch *AccountChange) (created bool, err error) {
+func upsertAccount(root *yaml.Node, ch *wire.ACLAccount) (created bool, err error) {
 	seq, i := findAccount(root, ch.AccessKey)
 	var acc *yaml.Node
 	if i >= 0 {

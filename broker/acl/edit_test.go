@@ -40,7 +40,7 @@ func TestUpdateAccountWritesReloadsAndBumps(t *testing.T) {
 	if d := ch.Decide("appUser1", sendReq("Orders")); d.OK {
 		t.Fatal("unknown account allowed")
 	}
-	res, err := w.UpdateAccount(AccountChange{AccessKey: "appUser1", SecretKey: "appSecret1", DefaultTopicPerm: "DENY",
+	res, err := w.UpdateAccount(wire.ACLAccount{AccessKey: "appUser1", SecretKey: "appSecret1", DefaultTopicPerm: "DENY",
 		TopicPerms: []string{"Orders=PUB"}, GroupPerms: []string{"g1=SUB"}, ProduceTPS: ptr[int64](500), ProduceBPS: ptr[int64](1 << 20)})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestUpdateAccountWritesReloadsAndBumps(t *testing.T) {
 
 	// An update keeps what it does not name, replaces a list it names and
 	// removes a quota set to 0.
-	if _, err := w.UpdateAccount(AccountChange{AccessKey: "appUser1", TopicPerms: []string{"Other=PUB|SUB"}, ProduceTPS: ptr[int64](0)}); err != nil {
+	if _, err := w.UpdateAccount(wire.ACLAccount{AccessKey: "appUser1", TopicPerms: []string{"Other=PUB|SUB"}, ProduceTPS: ptr[int64](0)}); err != nil {
 		t.Fatal(err)
 	}
 	a = ch.Rules().Accounts["appUser1"]
@@ -95,7 +95,7 @@ func TestUpdateAccountWritesReloadsAndBumps(t *testing.T) {
 	if ch.Rules().DataVersions[f].Counter != 2 {
 		t.Fatalf("dataVersion %+v", ch.Rules().DataVersions[f])
 	}
-	if _, err := w.UpdateAccount(AccountChange{AccessKey: "appUser1", Admin: ptr(true)}); err != nil || !ch.Rules().Accounts["appUser1"].Admin {
+	if _, err := w.UpdateAccount(wire.ACLAccount{AccessKey: "appUser1", Admin: ptr(true)}); err != nil || !ch.Rules().Accounts["appUser1"].Admin {
 		t.Fatalf("admin flag: %v", err)
 	}
 
@@ -133,7 +133,7 @@ func TestUpdateAccountInItsOwnFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := w.UpdateAccount(AccountChange{AccessKey: "teamUser1", DefaultTopicPerm: "PUB"})
+	res, err := w.UpdateAccount(wire.ACLAccount{AccessKey: "teamUser1", DefaultTopicPerm: "PUB"})
 	if err != nil || res.File != extra || res.Created {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -142,7 +142,7 @@ func TestUpdateAccountInItsOwnFile(t *testing.T) {
 		t.Fatalf("file:\n%s", data)
 	}
 	// A new account goes to the default file, created owner-only.
-	res, err = w.UpdateAccount(AccountChange{AccessKey: "newUser1", SecretKey: "newSecret1"})
+	res, err = w.UpdateAccount(wire.ACLAccount{AccessKey: "newUser1", SecretKey: "newSecret1"})
 	if err != nil || res.File != filepath.Join(dir, "plain_acl.yml") {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -167,7 +167,7 @@ func TestUpdateAccountInItsOwnFile(t *testing.T) {
 	write(t, filepath.Join(dir, "acl", "broken.yml"), "accounts:\n  - accessKey: brokenUser1\n    secretKey: x\n")
 	before, _ := os.ReadFile(res.File)
 	old := w.Checker().Rules()
-	_, err = w.UpdateAccount(AccountChange{AccessKey: "newUser1", DefaultTopicPerm: "SUB"})
+	_, err = w.UpdateAccount(wire.ACLAccount{AccessKey: "newUser1", DefaultTopicPerm: "SUB"})
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "broken.yml:2: secretKey of accessKey brokenUser1 must be longer than 6 characters") {
 		t.Fatalf("with a broken file: %v", err)
 	}
@@ -186,19 +186,19 @@ func TestUpdateRefusesBadInputNamingTheField(t *testing.T) {
 	}
 	before, _ := os.ReadFile(f)
 	cases := []struct {
-		ch   AccountChange
+		ch   wire.ACLAccount
 		want string
 	}{
-		{AccountChange{AccessKey: "short", SecretKey: "longenough"}, `accessKey "short" must be longer than 6 characters`},
-		{AccountChange{AccessKey: "has space", SecretKey: "longenough"}, "white space"},
-		{AccountChange{AccessKey: "appUser1", SecretKey: "tiny"}, "secretKey of accessKey appUser1 must be longer than 6 characters"},
-		{AccountChange{AccessKey: "appUser1"}, "secretKey is required to create account appUser1"},
-		{AccountChange{AccessKey: "appUser1", SecretKey: "longenough", DefaultTopicPerm: "PUBSUB"}, `defaultTopicPerm: permission "PUBSUB" is not DENY, PUB, SUB or PUB|SUB`},
-		{AccountChange{AccessKey: "appUser1", SecretKey: "longenough", DefaultGroupPerm: "ALL"}, "defaultGroupPerm"},
-		{AccountChange{AccessKey: "appUser1", SecretKey: "longenough", TopicPerms: []string{"Orders"}}, `topicPerms entry "Orders" is not name=PERM`},
-		{AccountChange{AccessKey: "appUser1", SecretKey: "longenough", GroupPerms: []string{"g=WRITE"}}, `groupPerms entry "g=WRITE"`},
-		{AccountChange{AccessKey: "appUser1", SecretKey: "longenough", WhiteRemoteAddress: "300.1.1.1"}, "whiteRemoteAddress"},
-		{AccountChange{AccessKey: "appUser1", SecretKey: "longenough", ProduceBPS: ptr[int64](-1)}, "produceBps: -1 is below 0"},
+		{wire.ACLAccount{AccessKey: "short", SecretKey: "longenough"}, `accessKey "short" must be longer than 6 characters`},
+		{wire.ACLAccount{AccessKey: "has space", SecretKey: "longenough"}, "white space"},
+		{wire.ACLAccount{AccessKey: "appUser1", SecretKey: "tiny"}, "secretKey of accessKey appUser1 must be longer than 6 characters"},
+		{wire.ACLAccount{AccessKey: "appUser1"}, "secretKey is required to create account appUser1"},
+		{wire.ACLAccount{AccessKey: "appUser1", SecretKey: "longenough", DefaultTopicPerm: "PUBSUB"}, `defaultTopicPerm: permission "PUBSUB" is not DENY, PUB, SUB or PUB|SUB`},
+		{wire.ACLAccount{AccessKey: "appUser1", SecretKey: "longenough", DefaultGroupPerm: "ALL"}, "defaultGroupPerm"},
+		{wire.ACLAccount{AccessKey: "appUser1", SecretKey: "longenough", TopicPerms: []string{"Orders"}}, `topicPerms entry "Orders" is not name=PERM`},
+		{wire.ACLAccount{AccessKey: "appUser1", SecretKey: "longenough", GroupPerms: []string{"g=WRITE"}}, `groupPerms entry "g=WRITE"`},
+		{wire.ACLAccount{AccessKey: "appUser1", SecretKey: "longenough", WhiteRemoteAddress: "300.1.1.1"}, "whiteRemoteAddress"},
+		{wire.ACLAccount{AccessKey: "appUser1", SecretKey: "longenough", ProduceBPS: ptr[int64](-1)}, "produceBps: -1 is below 0"},
 	}
 	for _, c := range cases {
 		_, err := w.UpdateAccount(c.ch)
@@ -234,7 +234,7 @@ func TestFailedWriteKeepsRules(t *testing.T) {
 	if err := os.WriteFile(dir, []byte("not a directory"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = w.UpdateAccount(AccountChange{AccessKey: "appUser1", SecretKey: "appSecret1"})
+	_, err = w.UpdateAccount(wire.ACLAccount{AccessKey: "appUser1", SecretKey: "appSecret1"})
 	if err == nil || errors.Is(err, ErrInvalid) {
 		t.Fatalf("write into a lost directory: %v", err)
 	}
@@ -263,7 +263,7 @@ func TestEditsRaceTheWatcher(t *testing.T) {
 			defer wg.Done()
 			for j := range each {
 				ak := fmt.Sprintf("user%02d_%02d", i, j)
-				if _, err := w.UpdateAccount(AccountChange{AccessKey: ak, SecretKey: "secret-" + ak}); err != nil {
+				if _, err := w.UpdateAccount(wire.ACLAccount{AccessKey: ak, SecretKey: "secret-" + ak}); err != nil {
 					t.Error(err)
 				}
 				if d := w.Checker().Decide(ak, sendReq("Orders")); d.Reason == ReasonUnknownAccount {

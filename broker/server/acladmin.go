@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"errors"
-	"strconv"
 
 	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/remoting"
@@ -41,7 +40,7 @@ func (b *Broker) handleACLAdmin(c *remoting.Conn, req *wire.Command) {
 			missing(c, req, wire.ACLGlobalWhiteAddrs)
 			return
 		}
-		addrs := acl.SplitList(req.GetString(wire.ACLGlobalWhiteAddrs))
+		addrs := wire.SplitACLList(req.GetString(wire.ACLGlobalWhiteAddrs))
 		res, err := b.acl.Edit.SetGlobalWhite(addrs, req.GetString(wire.ACLFileFullPath))
 		b.aclChanged(c, req, wire.UpdateGlobalWhiteAddrsConfigFailed, "[ACL_WHITELIST] global white list replaced", "", res, err)
 	case wire.GetBrokerClusterACLInfo:
@@ -70,36 +69,10 @@ func (b *Broker) handleACLAdmin(c *remoting.Conn, req *wire.Command) {
 }
 
 func (b *Broker) handleUpdateACLAccount(c *remoting.Conn, req *wire.Command) {
-	ch := acl.AccountChange{
-		AccessKey:          req.GetString(wire.ACLAccessKey),
-		SecretKey:          req.GetString(wire.ACLSecretKey),
-		WhiteRemoteAddress: req.GetString(wire.ACLWhiteRemoteAddress),
-		DefaultTopicPerm:   req.GetString(wire.ACLDefaultTopicPerm),
-		DefaultGroupPerm:   req.GetString(wire.ACLDefaultGroupPerm),
-		TopicPerms:         acl.SplitList(req.GetString(wire.ACLTopicPerms)),
-		GroupPerms:         acl.SplitList(req.GetString(wire.ACLGroupPerms)),
-	}
-	if req.Has(wire.ACLAdmin) {
-		v, err := strconv.ParseBool(req.GetString(wire.ACLAdmin))
-		if err != nil {
-			c.ReplyCode(req, wire.UpdateAndCreateACLConfigFailed, "admin: "+strconv.Quote(req.GetString(wire.ACLAdmin))+" is not true or false")
-			return
-		}
-		ch.Admin = &v
-	}
-	for _, q := range []struct {
-		key string
-		dst **int64
-	}{{wire.ACLProduceTPS, &ch.ProduceTPS}, {wire.ACLProduceBPS, &ch.ProduceBPS}} {
-		if !req.Has(q.key) {
-			continue
-		}
-		v, err := strconv.ParseInt(req.GetString(q.key), 10, 64)
-		if err != nil || v < 0 {
-			c.ReplyCode(req, wire.UpdateAndCreateACLConfigFailed, q.key+": "+strconv.Quote(req.GetString(q.key))+" is not a whole number >= 0")
-			return
-		}
-		*q.dst = &v
+	ch, err := wire.DecodeACLAccount(req)
+	if err != nil {
+		c.ReplyCode(req, wire.UpdateAndCreateACLConfigFailed, err.Error())
+		return
 	}
 	res, err := b.acl.Edit.UpdateAccount(ch)
 	what := "[ACL_UPDATE] account updated"

@@ -3,7 +3,6 @@ package admin
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/mqops/mqops/wire"
@@ -15,51 +14,10 @@ import (
 // updateGlobalWhiteAddrsConfig, getBrokerClusterAclInfo,
 // getBrokerClusterConfig).
 
-// ACLAccount is an account to create or update. Empty strings and lists
-// keep the broker's value (a list given replaces the whole list); Admin
-// and the quotas are sent only when set (a quota of 0 removes it).
-type ACLAccount struct {
-	AccessKey          string
-	SecretKey          string
-	WhiteRemoteAddress string
-	Admin              *bool
-	DefaultTopicPerm   string
-	DefaultGroupPerm   string
-	TopicPerms         []string
-	GroupPerms         []string
-	ProduceTPS         *int64
-	ProduceBPS         *int64
-}
-
-func (acc *ACLAccount) fields() map[string]string {
-	f := map[string]string{wire.ACLAccessKey: acc.AccessKey}
-	set := func(k, v string) {
-		if v != "" {
-			f[k] = v
-		}
-	}
-	set(wire.ACLSecretKey, acc.SecretKey)
-	set(wire.ACLWhiteRemoteAddress, acc.WhiteRemoteAddress)
-	set(wire.ACLDefaultTopicPerm, acc.DefaultTopicPerm)
-	set(wire.ACLDefaultGroupPerm, acc.DefaultGroupPerm)
-	set(wire.ACLTopicPerms, strings.Join(acc.TopicPerms, ","))
-	set(wire.ACLGroupPerms, strings.Join(acc.GroupPerms, ","))
-	if acc.Admin != nil {
-		f[wire.ACLAdmin] = strconv.FormatBool(*acc.Admin)
-	}
-	if acc.ProduceTPS != nil {
-		f[wire.ACLProduceTPS] = strconv.FormatInt(*acc.ProduceTPS, 10)
-	}
-	if acc.ProduceBPS != nil {
-		f[wire.ACLProduceBPS] = strconv.FormatInt(*acc.ProduceBPS, 10)
-	}
-	return f
-}
-
 // UpdateACLAccount creates or updates an account on one broker
 // (UPDATE_AND_CREATE_ACL_CONFIG, 50).
-func (a *Admin) UpdateACLAccount(addr string, acc ACLAccount) error {
-	if _, err := a.call(addr, wire.UpdateAndCreateACLConfig, acc.fields(), nil); err != nil {
+func (a *Admin) UpdateACLAccount(addr string, acc wire.ACLAccount) error {
+	if _, err := a.call(addr, wire.UpdateAndCreateACLConfig, acc.Fields(), nil); err != nil {
 		return fmt.Errorf("update ACL account %s on %s: %w", acc.AccessKey, addr, err)
 	}
 	return nil

@@ -3,19 +3,8 @@ package admin
 import (
 	"encoding/json"
 	"errors"
-	"reflect"
 	"testing"
 )
-
-// Code 50's header: only what is set, admin and quotas only when given.
-func TestACLAccountFields(t *testing.T) {
-	f, tps := false, int64(0)
-	got := (&ACLAccount{AccessKey: "appUser1", TopicPerms: []string{"A=PUB", "B=SUB"}, Admin: &f, ProduceTPS: &tps}).fields()
-	want := map[string]string{"accessKey": "appUser1", "topicPerms": "A=PUB,B=SUB", "admin": "false", "produceTps": "0"}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("fields %v, want %v", got, want)
-	}
-}
 
 func TestBrokerResultJSON(t *testing.T) {
 	b, _ := json.Marshal([]BrokerResult{{Broker: Broker{Cluster: "C", Name: "broker-a", Addr: "10.0.0.1:10911"}},

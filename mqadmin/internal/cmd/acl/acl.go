@@ -46,7 +46,7 @@ the context or tools.yml).`,
 // UserOptions are an account change and where it goes.
 type UserOptions struct {
 	Target  admin.Target
-	Account admin.ACLAccount
+	Account wire.ACLAccount
 	// Admin, TPS and BPS are the optional fields as flags: set only when
 	// the flag is given.
 	Admin    cmdutil.JavaBool
@@ -109,10 +109,7 @@ func RunUserUpdate(f *cmdutil.Factory, o *UserOptions) error {
 		acc.ProduceBPS = &o.BPS
 	}
 	// Refuse here what every broker would refuse, before writing anywhere.
-	ch := brokeracl.AccountChange{AccessKey: acc.AccessKey, SecretKey: acc.SecretKey, WhiteRemoteAddress: acc.WhiteRemoteAddress,
-		DefaultTopicPerm: acc.DefaultTopicPerm, DefaultGroupPerm: acc.DefaultGroupPerm, TopicPerms: acc.TopicPerms, GroupPerms: acc.GroupPerms,
-		ProduceTPS: acc.ProduceTPS, ProduceBPS: acc.ProduceBPS}
-	if err := ch.Validate(); err != nil {
+	if err := brokeracl.CheckAccount(&acc); err != nil {
 		return errors.New(strings.TrimPrefix(err.Error(), brokeracl.ErrInvalid.Error()+": "))
 	}
 	return onEach(f, o.Target, "update ACL account "+acc.AccessKey, func(a *admin.Admin, addr string) error {
@@ -160,7 +157,7 @@ signature. Patterns: *, 10.1.1.1, 10.1.1.{1,2}, 10.1.1.1-100, 10.1.*.*,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if len(args) == 1 {
-				addrs = brokeracl.SplitList(args[0])
+				addrs = wire.SplitACLList(args[0])
 			}
 			return RunWhitelistSet(f, t, addrs, file)
 		},

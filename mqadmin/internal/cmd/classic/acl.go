@@ -3,10 +3,10 @@ package classic
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/mqadmin/admin"
 	aclcmd "github.com/mqops/mqops/mqadmin/internal/cmd/acl"
 	"github.com/mqops/mqops/mqadmin/internal/cmdutil"
+	"github.com/mqops/mqops/wire"
 )
 
 // aclCmds are Java 4.9's ACL commands (apache/rocketmq rocketmq-all-4.9.7
@@ -19,8 +19,8 @@ func aclCmds(f *cmdutil.Factory) []*cobra.Command {
 	uo := &aclcmd.UserOptions{}
 	var topicPerms, groupPerms string
 	update := cmd(f, "updateAclConfig", "Update acl config yaml file in broker", "acl user update", func() error {
-		uo.Account.TopicPerms = acl.SplitList(topicPerms)
-		uo.Account.GroupPerms = acl.SplitList(groupPerms)
+		uo.Account.TopicPerms = wire.SplitACLList(topicPerms)
+		uo.Account.GroupPerms = wire.SplitACLList(groupPerms)
 		return aclcmd.RunUserUpdate(f, uo)
 	})
 	fl := update.Flags()
@@ -57,7 +57,7 @@ func aclCmds(f *cmdutil.Factory) []*cobra.Command {
 	var wt admin.Target
 	var white string
 	wl := cmd(f, "updateGlobalWhiteAddr", "Update global white address for acl Config File in broker", "acl whitelist set", func() error {
-		return aclcmd.RunWhitelistSet(f, wt, acl.SplitList(white), "")
+		return aclcmd.RunWhitelistSet(f, wt, wire.SplitACLList(white), "")
 	})
 	targetFlags(wl, &wt)
 	wl.Flags().StringVarP(&white, "globalWhiteRemoteAddresses", "g", "", "set globalWhiteRemoteAddress list,eg: 10.10.103.*,192.168.0.*")
