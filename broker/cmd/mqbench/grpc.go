@@ -213,75 +213,117 @@ func runGrpcRecv(o options) error {
 		return err
 	}
 	defer closeAll(conns)
-	var acked, received, failed atomic.Int64
-	var lastAck atomic.Int64 // ns since start: the run ends at the last ack, not after the final empty long poll
-	var firstErr atomic.Value
-	fail := func(err error) {
-		failed.Add(1)
-		firstErr.CompareAndSwap(nil, err.Error())
-	}
-	deadline := time.Now().Add(o.duration)
-	start := time.Now()
+	b := newRecvBench(o)
+	b.run(func(g int) {
+		cc := conns[g%len(conns)]
+		ctx := grpcCtx(context.Background(), "mqbench-recv-"+strconv.Itoa(g))
+		req, ackHead := b.requests()
+		var r receiveReply
+		var ack []byte
+		var resp statusReply
+		for time.Now().Before(b.deadline) {
+			r.entries, r.ends = r.entries[:0], r.ends[:0]
+			if err := grpcReceive(ctx, cc, req, &r); err != nil {
+				b.fail(err)
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			if len(r.ends) == 0 {
+				return // drained
+			}
+			ack = b.ackAll(&r, ackHead, ack, &resp, func(req []byte) error {
+				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				defer cancel()
+				return cc.Invoke(cctx, "/apache.rocketmq.v2.MessagingService/AckMessage", req, &resp)
+			})
+		}
+	})
+	b.report(fmt.Sprintf("mode=grpc-recv consumers=%d conns=%d tls=%v", o.conc, len(conns), o.tls))
+	return nil
+}
+
+// recvBench is what the receive modes share: the counters, the requests
+// each consumer sends and the acks.
+type recvBench struct {
+	o                       options
+	acked, received, failed atomic.Int64
+	lastAck                 atomic.Int64 // ns since start: the run ends at the last ack, not after the final empty long poll
+	firstErr                atomic.Value
+	start, deadline         time.Time
+}
+
+func newRecvBench(o options) *recvBench {
+	now := time.Now()
+	return &recvBench{o: o, start: now, deadline: now.Add(o.duration)}
+}
+
+func (b *recvBench) fail(err error) {
+	b.failed.Add(1)
+	b.firstErr.CompareAndSwap(nil, err.Error())
+}
+
+// run runs consumer(g) for each of the o.conc consumers and waits for all.
+func (b *recvBench) run(consumer func(g int)) {
 	var wg sync.WaitGroup
-	for g := 0; g < o.conc; g++ {
+	for g := 0; g < b.o.conc; g++ {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
-			cc := conns[g%len(conns)]
-			ctx := grpcCtx(context.Background(), "mqbench-recv-"+strconv.Itoa(g))
-			group, topic := &v2.Resource{Name: o.group}, &v2.Resource{Name: o.topic}
-			req, _ := proto.Marshal(&v2.ReceiveMessageRequest{
-				Group: group, MessageQueue: &v2.MessageQueue{Topic: topic, Id: -1}, BatchSize: int32(o.batch),
-				FilterExpression:   &v2.FilterExpression{Type: v2.FilterType_TAG, Expression: "*"},
-				InvisibleDuration:  durationpb.New(60 * time.Second),
-				LongPollingTimeout: durationpb.New(time.Second),
-			})
-			// An AckMessageRequest is its group and topic, encoded once,
-			// then the received messages' entries as the receive wrote them.
-			ackHead, _ := proto.Marshal(&v2.AckMessageRequest{Group: group, Topic: topic})
-			var r receiveReply
-			var ack []byte
-			var resp statusReply
-			for time.Now().Before(deadline) {
-				r.entries, r.ends = r.entries[:0], r.ends[:0]
-				if err := grpcReceive(ctx, cc, req, &r); err != nil {
-					fail(err)
-					time.Sleep(10 * time.Millisecond)
-					continue
-				}
-				if len(r.ends) == 0 {
-					return // drained
-				}
-				received.Add(int64(len(r.ends)))
-				for i := 0; i < len(r.ends); {
-					n := min(len(r.ends)-i, max(o.ackBatch, 1))
-					from := 0
-					if i > 0 {
-						from = r.ends[i-1]
-					}
-					ack = append(append(ack[:0], ackHead...), r.entries[from:r.ends[i+n-1]]...)
-					i += n
-					cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-					err := cc.Invoke(cctx, "/apache.rocketmq.v2.MessagingService/AckMessage", ack, &resp)
-					cancel()
-					if err == nil && resp.code != v2.Code_OK {
-						err = fmt.Errorf("ack: %v %s", resp.code, resp.msg)
-					}
-					if err != nil {
-						fail(err)
-						continue
-					}
-					acked.Add(int64(n))
-					lastAck.Store(int64(time.Since(start)))
-				}
-			}
+			consumer(g)
 		}(g)
 	}
 	wg.Wait()
-	el := max(time.Duration(lastAck.Load()), time.Millisecond)
-	fmt.Printf("mode=grpc-recv consumers=%d conns=%d tls=%v batch=%d ackBatch=%d: %d received, %d acked in %v = %.0f msgs/s received+acked, %d failed calls%s\n",
-		o.conc, len(conns), o.tls, o.batch, o.ackBatch, received.Load(), acked.Load(), el.Round(time.Millisecond), float64(acked.Load())/el.Seconds(), failed.Load(), errNote(&firstErr))
-	return nil
+}
+
+// requests are a consumer's ReceiveMessageRequest and the head of its
+// AckMessageRequests: their group and topic, encoded once, which the
+// received messages' entries follow as the receive wrote them.
+func (b *recvBench) requests() (receive, ackHead []byte) {
+	group, topic := &v2.Resource{Name: b.o.group}, &v2.Resource{Name: b.o.topic}
+	receive, _ = proto.Marshal(&v2.ReceiveMessageRequest{
+		Group: group, MessageQueue: &v2.MessageQueue{Topic: topic, Id: -1}, BatchSize: int32(b.o.batch),
+		FilterExpression:   &v2.FilterExpression{Type: v2.FilterType_TAG, Expression: "*"},
+		InvisibleDuration:  durationpb.New(60 * time.Second),
+		LongPollingTimeout: durationpb.New(time.Second),
+	})
+	ackHead, _ = proto.Marshal(&v2.AckMessageRequest{Group: group, Topic: topic})
+	return receive, ackHead
+}
+
+// ackAll acks r's messages o.ackBatch at a time: invoke sends one
+// AckMessage, built in buf (returned for reuse), whose reply it reads
+// into resp.
+func (b *recvBench) ackAll(r *receiveReply, ackHead, buf []byte, resp *statusReply, invoke func(req []byte) error) []byte {
+	b.received.Add(int64(len(r.ends)))
+	for i := 0; i < len(r.ends); {
+		n := min(len(r.ends)-i, max(b.o.ackBatch, 1))
+		from := 0
+		if i > 0 {
+			from = r.ends[i-1]
+		}
+		buf = append(append(buf[:0], ackHead...), r.entries[from:r.ends[i+n-1]]...)
+		i += n
+		*resp = statusReply{}
+		err := invoke(buf)
+		if err == nil && resp.code != v2.Code_OK {
+			err = fmt.Errorf("ack: %v %s", resp.code, resp.msg)
+		}
+		if err != nil {
+			b.fail(err)
+			continue
+		}
+		b.acked.Add(int64(n))
+		b.lastAck.Store(int64(time.Since(b.start)))
+	}
+	return buf
+}
+
+// report prints the run's line, head first.
+func (b *recvBench) report(head string) {
+	el := max(time.Duration(b.lastAck.Load()), time.Millisecond)
+	acked := b.acked.Load()
+	fmt.Printf("%s batch=%d ackBatch=%d: %d received, %d acked in %v = %.0f msgs/s received+acked, %d failed calls%s\n",
+		head, b.o.batch, b.o.ackBatch, b.received.Load(), acked, el.Round(time.Millisecond), float64(acked)/el.Seconds(), b.failed.Load(), errNote(&b.firstErr))
 }
 
 var receiveDesc = &grpc.StreamDesc{StreamName: "ReceiveMessage", ServerStreams: true}

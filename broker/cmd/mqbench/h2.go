@@ -9,14 +9,10 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	v2 "github.com/apache/rocketmq-clients/golang/v5/protocol/v2"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // grpc-recv-h2 is grpc-recv on a lean gRPC client: HTTP/2 frames written
@@ -354,81 +350,40 @@ func runGrpcRecvH2(o options) error {
 		defer c.conn.Close()
 		conns[i] = c
 	}
-	var acked, received, failed atomic.Int64
-	var lastAck atomic.Int64
-	var firstErr atomic.Value
-	fail := func(err error) {
-		failed.Add(1)
-		firstErr.CompareAndSwap(nil, err.Error())
-	}
-	deadline := time.Now().Add(o.duration)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for g := 0; g < o.conc; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			c := conns[g%len(conns)]
-			md := []string{"x-mq-client-id", "mqbench-recv-" + strconv.Itoa(g), "x-mq-language", "GO",
-				"x-mq-protocol", "v2", "x-mq-client-version", "mqbench"}
-			group, topic := &v2.Resource{Name: o.group}, &v2.Resource{Name: o.topic}
-			req, _ := proto.Marshal(&v2.ReceiveMessageRequest{
-				Group: group, MessageQueue: &v2.MessageQueue{Topic: topic, Id: -1}, BatchSize: int32(o.batch),
-				FilterExpression:   &v2.FilterExpression{Type: v2.FilterType_TAG, Expression: "*"},
-				InvisibleDuration:  durationpb.New(60 * time.Second),
-				LongPollingTimeout: durationpb.New(time.Second),
-			})
-			ackHead, _ := proto.Marshal(&v2.AckMessageRequest{Group: group, Topic: topic})
-			var r receiveReply
-			var resp statusReply
-			recvCall := &h2Call{read: r.read, done: make(chan struct{}, 1)}
-			ackCall := &h2Call{read: resp.read, done: make(chan struct{}, 1)}
-			var ack []byte
-			for time.Now().Before(deadline) {
-				r.entries, r.ends = r.entries[:0], r.ends[:0]
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				err := c.invoke(ctx, "/apache.rocketmq.v2.MessagingService/ReceiveMessage", md, req, recvCall)
-				cancel()
-				if err != nil {
-					fail(err)
-					if c.isDead() {
-						return
-					}
-					time.Sleep(10 * time.Millisecond)
-					continue
+	b := newRecvBench(o)
+	b.run(func(g int) {
+		c := conns[g%len(conns)]
+		md := []string{"x-mq-client-id", "mqbench-recv-" + strconv.Itoa(g), "x-mq-language", "GO",
+			"x-mq-protocol", "v2", "x-mq-client-version", "mqbench"}
+		req, ackHead := b.requests()
+		var r receiveReply
+		var resp statusReply
+		recvCall := &h2Call{read: r.read, done: make(chan struct{}, 1)}
+		ackCall := &h2Call{read: resp.read, done: make(chan struct{}, 1)}
+		var ack []byte
+		for time.Now().Before(b.deadline) {
+			r.entries, r.ends = r.entries[:0], r.ends[:0]
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := c.invoke(ctx, "/apache.rocketmq.v2.MessagingService/ReceiveMessage", md, req, recvCall)
+			cancel()
+			if err != nil {
+				b.fail(err)
+				if c.isDead() {
+					return
 				}
-				if len(r.ends) == 0 {
-					return // drained
-				}
-				received.Add(int64(len(r.ends)))
-				for i := 0; i < len(r.ends); {
-					n := min(len(r.ends)-i, max(o.ackBatch, 1))
-					from := 0
-					if i > 0 {
-						from = r.ends[i-1]
-					}
-					ack = append(append(ack[:0], ackHead...), r.entries[from:r.ends[i+n-1]]...)
-					i += n
-					resp = statusReply{}
-					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					err := c.invoke(ctx, "/apache.rocketmq.v2.MessagingService/AckMessage", md, ack, ackCall)
-					cancel()
-					if err == nil && resp.code != v2.Code_OK {
-						err = fmt.Errorf("ack: %v %s", resp.code, resp.msg)
-					}
-					if err != nil {
-						fail(err)
-						continue
-					}
-					acked.Add(int64(n))
-					lastAck.Store(int64(time.Since(start)))
-				}
+				time.Sleep(10 * time.Millisecond)
+				continue
 			}
-		}(g)
-	}
-	wg.Wait()
-	el := max(time.Duration(lastAck.Load()), time.Millisecond)
-	fmt.Printf("mode=grpc-recv-h2 consumers=%d conns=%d batch=%d ackBatch=%d: %d received, %d acked in %v = %.0f msgs/s received+acked, %d failed calls%s\n",
-		o.conc, len(conns), o.batch, o.ackBatch, received.Load(), acked.Load(), el.Round(time.Millisecond), float64(acked.Load())/el.Seconds(), failed.Load(), errNote(&firstErr))
+			if len(r.ends) == 0 {
+				return // drained
+			}
+			ack = b.ackAll(&r, ackHead, ack, &resp, func(req []byte) error {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				return c.invoke(ctx, "/apache.rocketmq.v2.MessagingService/AckMessage", md, req, ackCall)
+			})
+		}
+	})
+	b.report(fmt.Sprintf("mode=grpc-recv-h2 consumers=%d conns=%d", o.conc, len(conns)))
 	return nil
 }

@@ -56,50 +56,57 @@ func (f *fakePop) Ack(_, _, handle string) *grpcsvc.PopError {
 	return nil
 }
 
-// TestGrpcRecvH2 runs the lean HTTP/2 receiver against the broker's real
-// gRPC service (grpc-go's server): bodies larger than a DATA frame (a
-// gRPC message split over frames), several consumers on one connection,
-// every delivery acked once with the handle it came with; an RPC the
-// server refuses is an error with its grpc-status.
-func TestGrpcRecvH2(t *testing.T) {
-	f := &fakePop{n: 5}
-	const total = 57
-	for i := range total {
-		body := strings.Repeat(strconv.Itoa(i%10), 1000+i*700) // up to ~40 KiB: spans 16 KiB frames
-		p := wire.AppendProperty(nil, wire.PropUniqKey, "ID"+strconv.Itoa(i))
-		r := wire.Record{Topic: "T", Body: []byte(body), Properties: p, BornHost: wire.HostBytes(&net.TCPAddr{IP: net.IPv4(1, 2, 3, 4), Port: 1}),
-			StoreHost: wire.HostBytes(&net.TCPAddr{IP: net.IPv4(1, 2, 3, 4), Port: 2})}
-		b := make([]byte, r.Size())
-		r.EncodeTo(b)
-		f.pending = append(f.pending, grpcsvc.Delivery{Record: b, Topic: "T", Handle: "handle-" + strconv.Itoa(i), DeliveryCount: 1})
-	}
-	s, err := grpcsvc.Listen(grpcsvc.Config{Addr: "127.0.0.1:0", MaxRecvMsgSize: 1 << 20, TLSMode: grpcsvc.TLSDisabled,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = s.Serve() }()
-	t.Cleanup(s.Stop)
-
-	o := options{grpc: s.Addr().String(), topic: "T", group: "G", conc: 4, conns: 1, batch: 32, ackBatch: 3, duration: time.Minute}
-	if err := runGrpcRecvH2(o); err != nil {
-		t.Fatal(err)
-	}
-	f.mu.Lock()
-	acked := append([]string(nil), f.acked...)
-	f.mu.Unlock()
-	seen := map[string]bool{}
-	for _, h := range acked {
-		if seen[h] {
-			t.Errorf("%s acked twice", h)
+// TestGrpcRecv runs the lean HTTP/2 receiver, and the grpc-go one,
+// against the broker's real gRPC service (grpc-go's server): bodies larger
+// than a DATA frame (a gRPC message split over frames), several consumers
+// on one connection, every delivery acked once with the handle it came
+// with; an RPC the server refuses is an error with its grpc-status.
+func TestGrpcRecv(t *testing.T) {
+	var addr string
+	for _, m := range []struct {
+		name string
+		run  func(options) error
+	}{{"grpc-recv-h2", runGrpcRecvH2}, {"grpc-recv", runGrpcRecv}} {
+		f := &fakePop{n: 5}
+		const total = 57
+		for i := range total {
+			body := strings.Repeat(strconv.Itoa(i%10), 1000+i*700) // up to ~40 KiB: spans 16 KiB frames
+			p := wire.AppendProperty(nil, wire.PropUniqKey, "ID"+strconv.Itoa(i))
+			r := wire.Record{Topic: "T", Body: []byte(body), Properties: p, BornHost: wire.HostBytes(&net.TCPAddr{IP: net.IPv4(1, 2, 3, 4), Port: 1}),
+				StoreHost: wire.HostBytes(&net.TCPAddr{IP: net.IPv4(1, 2, 3, 4), Port: 2})}
+			b := make([]byte, r.Size())
+			r.EncodeTo(b)
+			f.pending = append(f.pending, grpcsvc.Delivery{Record: b, Topic: "T", Handle: "handle-" + strconv.Itoa(i), DeliveryCount: 1})
 		}
-		seen[h] = true
-	}
-	if len(seen) != total {
-		t.Fatalf("%d of %d deliveries acked: %v", len(seen), total, acked)
+		s, err := grpcsvc.Listen(grpcsvc.Config{Addr: "127.0.0.1:0", MaxRecvMsgSize: 1 << 20, TLSMode: grpcsvc.TLSDisabled,
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = s.Serve() }()
+		t.Cleanup(s.Stop)
+		addr = s.Addr().String()
+
+		o := options{grpc: addr, topic: "T", group: "G", conc: 4, conns: 1, batch: 32, ackBatch: 3, duration: time.Minute}
+		if err := m.run(o); err != nil {
+			t.Fatal(err)
+		}
+		f.mu.Lock()
+		acked := append([]string(nil), f.acked...)
+		f.mu.Unlock()
+		seen := map[string]bool{}
+		for _, h := range acked {
+			if seen[h] {
+				t.Errorf("%s: %s acked twice", m.name, h)
+			}
+			seen[h] = true
+		}
+		if len(seen) != total {
+			t.Fatalf("%s: %d of %d deliveries acked: %v", m.name, len(seen), total, acked)
+		}
 	}
 
-	c, err := dialH2(o.grpc)
+	c, err := dialH2(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
