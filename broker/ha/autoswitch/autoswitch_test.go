@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -219,7 +220,7 @@ func TestSlaveTruncatesAndFollows(t *testing.T) {
 		t.Fatalf("truncations %v, want [5000]", slog.truncs)
 	}
 	want := []epoch.Entry{{Epoch: 1, StartOffset: 0}, {Epoch: 2, StartOffset: 4096}, {Epoch: 3, StartOffset: 5000}}
-	if got := slave.epochs.Entries(); !equalEntries(got, want) {
+	if got := slave.epochs.Entries(); !slices.Equal(got, want) {
 		t.Fatalf("replica epochs %v, want %v", got, want)
 	}
 	// Alone in its set the master confirms everything; the replica takes it.
@@ -270,7 +271,7 @@ func TestAckWaitsForWholeSet(t *testing.T) {
 	if c := mlog.ConfirmOffset(); c != 100 {
 		t.Fatalf("confirm offset moved to %d without member 3", c)
 	}
-	if got := master.Shrink(); !equalIDs(got, []int64{1}) {
+	if got := master.Shrink(); !slices.Equal(got, []int64{1}) {
 		t.Fatalf("Shrink = %v, want [1] (3 has no connection)", got)
 	}
 }
@@ -299,30 +300,6 @@ func TestGarbageClosesConnection(t *testing.T) {
 	mlog.put(pattern(300, 4))
 	slave.ChangeToSlave(master.Addr().String(), 1, 2)
 	waitFor(t, "replication after garbage", func() bool { return bytes.Equal(slog.bytes(), mlog.bytes()) })
-}
-
-func equalEntries(a, b []epoch.Entry) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func equalIDs(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // A replica claiming more than the master has (it did not truncate), a
@@ -384,7 +361,7 @@ func TestExpandRetriedAfterRefusal(t *testing.T) {
 	slave := newService(t, slog, nil, Config{})
 	slave.ChangeToSlave(master.Addr().String(), 1, 2)
 	waitFor(t, "the replica in the confirmed set after a refused proposal", func() bool {
-		return equalIDs(master.ConfirmedSyncStateSet(), []int64{1, 2})
+		return slices.Equal(master.ConfirmedSyncStateSet(), []int64{1, 2})
 	})
 	if calls.Load() < 2 {
 		t.Fatalf("%d proposals", calls.Load())
@@ -413,13 +390,13 @@ func TestEmptyOldMasterFollows(t *testing.T) {
 	slave := newService(t, olog2, old.epochs.Entries(), Config{})
 	slave.ChangeToSlave(master.Addr().String(), 2, 1)
 	want := []epoch.Entry{{Epoch: 2, StartOffset: 0}}
-	waitFor(t, "the master's epoch on the old master", func() bool { return equalEntries(slave.epochs.Entries(), want) })
+	waitFor(t, "the master's epoch on the old master", func() bool { return slices.Equal(slave.epochs.Entries(), want) })
 	mlog.put(pattern(700, 9))
 	waitFor(t, "the old master to replicate", func() bool { return bytes.Equal(olog2.bytes(), mlog.bytes()) })
 	if st, _ := slave.ClientStatus(); st.LastError != "" || len(olog2.truncs) != 0 {
 		t.Fatalf("client status %+v, truncations %v", st, olog2.truncs)
 	}
-	if got := slave.epochs.Entries(); !equalEntries(got, want) {
+	if got := slave.epochs.Entries(); !slices.Equal(got, want) {
 		t.Fatalf("old master's epochs %v, want %v", got, want)
 	}
 }

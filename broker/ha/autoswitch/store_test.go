@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -112,7 +113,7 @@ func TestRealStoresFailover(t *testing.T) {
 	}
 	waitFor(t, "A's queue to hold B's records", func() bool { return a.MaxOffset("T", 0) == 430 })
 	want := []epoch.Entry{{Epoch: 1, StartOffset: 0}, {Epoch: 2, StartOffset: common}}
-	if got := sa.Epochs().Entries(); !equalEntries(got, want) {
+	if got := sa.Epochs().Entries(); !slices.Equal(got, want) {
 		t.Fatalf("A's epochs %v, want %v", got, want)
 	}
 }
