@@ -2,16 +2,13 @@ package server
 
 import (
 	"errors"
-	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/mqops/mqops/broker/acl"
-	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -28,8 +25,7 @@ func aclBroker(tb testing.TB) *Broker {
 // the rules' watcher, which the test reloads itself.
 func aclBrokerWith(tb testing.TB, account string, overrides map[string]string) (*Broker, *acl.Watcher) {
 	tb.Helper()
-	dir := tb.TempDir()
-	rules := filepath.Join(dir, "plain_acl.yml")
+	rules := filepath.Join(tb.TempDir(), "plain_acl.yml")
 	yml := "accounts:\n- accessKey: benchProducer\n  secretKey: benchSecret\n  topicPerms: [BenchSend=PUB]\n" + account
 	if err := os.WriteFile(rules, []byte(yml), 0o600); err != nil {
 		tb.Fatal(err)
@@ -38,35 +34,14 @@ func aclBrokerWith(tb testing.TB, account string, overrides map[string]string) (
 	if err != nil {
 		tb.Fatal(err)
 	}
-	o := map[string]string{
-		"listenPort": "0", "brokerIP1": "127.0.0.1", "namesrvAddr": "",
-		"storePathRootDir": dir, "logDir": dir + "/logs", "mappedFileSizeCommitLog": strconv.Itoa(64 << 20),
-		"maxHashSlotNum": "10000", "maxIndexNum": "40000", "aclEnable": "true",
-	}
-	for k, v := range overrides {
-		o[k] = v
-	}
-	cfg, _, err := config.LoadBroker("", o)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b, err := New(Options{Config: cfg, Log: slog.New(slog.DiscardHandler), ACL: acl.NewGate(w.Checker(), nil)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b.Start()
-	tb.Cleanup(func() { _ = b.Close() })
-	return b, w
+	o := map[string]string{"aclEnable": "true"}
+	maps.Copy(o, overrides)
+	return startBroker(tb, o, func(opt *Options) { opt.ACL = acl.NewGate(w.Checker(), nil) }), w
 }
 
 // signedSendFrame is sendFrame signed as the bench account.
 func signedSendFrame(topic string, body []byte, secret string) []byte {
-	req := wire.NewRequest(wire.SendMessageV2, map[string]string{
-		"a": "PG", "b": topic, "c": "TBW102", "d": "4", "e": "0", "f": "0",
-		"g": strconv.FormatInt(time.Now().UnixMilli(), 10), "h": "0",
-		"i": "TAGS\x01TagA\x02UNIQ_KEY\x017F0000010001000000001A2B3C4D0001\x02", "j": "0", "k": "false",
-	}, body)
-	req.Opaque = 1
+	req := sendRequest(topic, body)
 	wire.Sign(req, "benchProducer", secret, "")
 	return wire.AppendFrame(nil, req)
 }
@@ -88,13 +63,7 @@ func BenchmarkSendACL(b *testing.B) {
 			} else {
 				br = startBroker(b, nil)
 			}
-			conn, err := net.Dial("tcp", br.srv.Addr().String())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer conn.Close()
-			roundTrip(b, conn, frame)
-			pipeline(b, conn, frame, 1024)
+			sendBench(b, br, frame)
 		})
 	}
 }
@@ -130,24 +99,9 @@ func TestSendPathAllocationsACL(t *testing.T) {
 	if raceOn {
 		t.Skip("the verifier's HMAC states live in a sync.Pool, which drops items at random under -race")
 	}
-	res := testing.Benchmark(func(b *testing.B) {
-		br := aclBroker(b)
-		conn, err := net.Dial("tcp", br.srv.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer conn.Close()
-		frame := signedSendFrame("BenchSend", make([]byte, 1024), "benchSecret")
-		roundTrip(b, conn, frame)
-		pipeline(b, conn, frame, 1024)
+	atMostOneAlloc(t, "a message on the send path with ACL", func(b *testing.B) {
+		sendBench(b, aclBroker(b), signedSendFrame("BenchSend", make([]byte, 1024), "benchSecret"))
 	})
-	if res.N == 0 {
-		t.Fatal("benchmark did not run")
-	}
-	t.Logf("%s, %d allocs/op", res, res.AllocsPerOp())
-	if a := res.AllocsPerOp(); a > 1 {
-		t.Fatalf("send path with ACL allocates %d times per message", a)
-	}
 }
 
 // TestAccountQuota: an account's produceTps holds on this broker: past
@@ -212,22 +166,8 @@ func TestSendPathAllocationsAccountQuota(t *testing.T) {
 	if raceOn {
 		t.Skip("the verifier's HMAC states live in a sync.Pool, which drops items at random under -race")
 	}
-	res := testing.Benchmark(func(b *testing.B) {
+	atMostOneAlloc(t, "a message on the send path with an account quota", func(b *testing.B) {
 		br, _ := aclBrokerWith(b, "  produceTps: 1000000000\n  produceBps: 1000000000000\n", nil)
-		conn, err := net.Dial("tcp", br.srv.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer conn.Close()
-		frame := signedSendFrame("BenchSend", make([]byte, 1024), "benchSecret")
-		roundTrip(b, conn, frame)
-		pipeline(b, conn, frame, 1024)
+		sendBench(b, br, signedSendFrame("BenchSend", make([]byte, 1024), "benchSecret"))
 	})
-	if res.N == 0 {
-		t.Fatal("benchmark did not run")
-	}
-	t.Logf("%s, %d allocs/op", res, res.AllocsPerOp())
-	if a := res.AllocsPerOp(); a > 1 {
-		t.Fatalf("send path with an account quota allocates %d times per message", a)
-	}
 }

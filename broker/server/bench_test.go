@@ -5,80 +5,35 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/wire"
 )
 
-// startBroker runs a broker in this process with no name server, closed
-// when the test ends. opts adjust its Options (fault hooks, logs) once
-// Config is set.
-func startBroker(tb testing.TB, overrides map[string]string, opts ...func(*Options)) *Broker {
-	tb.Helper()
-	b := openBroker(tb, tb.TempDir(), overrides, opts...)
-	b.Start()
-	tb.Cleanup(func() { _ = b.Close() })
-	return b
-}
-
-// openBroker opens a broker in this process with no name server on store
-// directory dir and a random port; the caller starts and closes it.
-func openBroker(tb testing.TB, dir string, overrides map[string]string, opts ...func(*Options)) *Broker {
-	tb.Helper()
-	o := map[string]string{
-		"listenPort": "0", "brokerIP1": "127.0.0.1", "namesrvAddr": "",
-		"storePathRootDir": dir, "logDir": dir + "/logs", "mappedFileSizeCommitLog": strconv.Itoa(64 << 20),
-		"maxHashSlotNum": "10000", "maxIndexNum": "40000",
-	}
-	for k, v := range overrides {
-		o[k] = v
-	}
-	cfg, _, err := config.LoadBroker("", o)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	o2 := Options{Config: cfg, Log: slog.New(slog.DiscardHandler)}
-	for _, opt := range opts {
-		opt(&o2)
-	}
-	b, err := New(o2)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
-
 // sendFrame is a SEND_MESSAGE_V2 frame as a Java producer writes it.
 func sendFrame(topic string, body []byte) []byte {
+	return wire.AppendFrame(nil, sendRequest(topic, body))
+}
+
+// sendRequest is sendFrame's request.
+func sendRequest(topic string, body []byte) *wire.Command {
 	req := wire.NewRequest(wire.SendMessageV2, map[string]string{
 		"a": "PG", "b": topic, "c": "TBW102", "d": "4", "e": "0", "f": "0",
 		"g": strconv.FormatInt(time.Now().UnixMilli(), 10), "h": "0",
 		"i": "TAGS\x01TagA\x02UNIQ_KEY\x017F0000010001000000001A2B3C4D0001\x02", "j": "0", "k": "false",
 	}, body)
 	req.Opaque = 1
-	return wire.AppendFrame(nil, req)
+	return req
 }
 
 // BenchmarkSendPipelined measures the broker's send path: one connection,
 // frames written back to back, responses drained. allocs/op counts every
 // allocation in the process per message (the client side allocates none).
 func BenchmarkSendPipelined(b *testing.B) {
-	br := startBroker(b, nil)
-	conn, err := net.Dial("tcp", br.srv.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
-	frame := sendFrame("BenchSend", make([]byte, 1024))
-	// The first send auto-creates the topic; keep it out of the measurement.
-	roundTrip(b, conn, frame)
-
-	pipeline(b, conn, frame, 1024)
+	sendBench(b, startBroker(b, nil), sendFrame("BenchSend", make([]byte, 1024)))
 }
 
 // BenchmarkSendPipelinedSyncFlush is BenchmarkSendPipelined with
@@ -228,25 +183,11 @@ func (e *codeError) Error() string { return wire.ResponseName(e.code) + ": " + e
 // TestSendPathAllocations keeps the per-message allocation count of the
 // send path from creeping up unnoticed.
 func TestSendPathAllocations(t *testing.T) {
-	res := testing.Benchmark(BenchmarkSendPipelined)
-	if res.N == 0 {
-		t.Fatal("benchmark did not run")
-	}
-	t.Logf("%s, %d allocs/op", res, res.AllocsPerOp())
-	if a := res.AllocsPerOp(); a > 1 {
-		t.Fatalf("send path allocates %d times per message", a)
-	}
+	atMostOneAlloc(t, "a message on the send path", BenchmarkSendPipelined)
 	// A send that waits (SYNC_FLUSH here; SYNC_MASTER uses the same wait).
-	res = testing.Benchmark(BenchmarkSendPipelinedSyncFlush)
-	if res.N == 0 {
-		t.Fatal("benchmark did not run")
-	}
-	t.Logf("SYNC_FLUSH: %s, %d allocs/op", res, res.AllocsPerOp())
 	// The per-send wait cost 8 allocations before it was recycled; once
 	// warm (see the benchmark's window), none.
-	if a := res.AllocsPerOp(); a > 1 {
-		t.Fatalf("waiting send path allocates %d times per message", a)
-	}
+	atMostOneAlloc(t, "a message on the SYNC_FLUSH send path", BenchmarkSendPipelinedSyncFlush)
 }
 
 // BenchmarkPullPipelined measures the pull path the way push consumers use
@@ -344,12 +285,5 @@ func waitFor(tb testing.TB, cond func() bool) {
 
 // TestPullPathAllocations: see TestSendPathAllocations.
 func TestPullPathAllocations(t *testing.T) {
-	res := testing.Benchmark(BenchmarkPullPipelined)
-	if res.N == 0 {
-		t.Fatal("benchmark did not run")
-	}
-	t.Logf("%s, %d allocs/op", res, res.AllocsPerOp())
-	if a := res.AllocsPerOp(); a > 1 {
-		t.Fatalf("pull path allocates %d times per request", a)
-	}
+	atMostOneAlloc(t, "a request on the pull path", BenchmarkPullPipelined)
 }

@@ -1,17 +1,13 @@
 package server
 
 import (
-	"log/slog"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/broker/grpcsvc"
 	"github.com/mqops/mqops/wire"
-	"golang.org/x/sys/unix"
 )
 
 // TestGrpcSendSharesTheSendPath: a 5.x send goes through the remoting
@@ -21,27 +17,9 @@ import (
 // is refused with the store's reason, as remoting sends are.
 func TestGrpcSendSharesTheSendPath(t *testing.T) {
 	dir := t.TempDir()
-	cfg, _, err := config.LoadBroker("", map[string]string{
-		"listenPort": "0", "brokerIP1": "127.0.0.1", "namesrvAddr": "", "enableProxy": "true", "grpcServerPort": "0",
-		"storePathRootDir": dir, "logDir": dir + "/logs", "mappedFileSizeCommitLog": strconv.Itoa(4 << 20),
-		"maxHashSlotNum": "1000", "maxIndexNum": "4000", "flushDiskType": "SYNC_FLUSH",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var armed atomic.Bool
-	clog := filepath.Join(dir, "commitlog") + string(filepath.Separator)
-	b, err := New(Options{Config: cfg, Log: slog.New(slog.DiscardHandler), fsyncFault: func(path string) error {
-		if strings.HasPrefix(path, clog) && armed.CompareAndSwap(true, false) {
-			return unix.EIO
-		}
-		return nil
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Start()
-	defer b.Close()
+	b := startBrokerIn(t, dir, map[string]string{"enableProxy": "true", "grpcServerPort": "0",
+		"mappedFileSizeCommitLog": strconv.Itoa(4 << 20), "flushDiskType": "SYNC_FLUSH"}, failCommitLogFsync(dir, &armed))
 	if b.GrpcAddr() == "" || strings.HasSuffix(b.GrpcAddr(), ":0") {
 		t.Fatalf("gRPC address %q", b.GrpcAddr())
 	}
@@ -77,7 +55,7 @@ func TestGrpcSendSharesTheSendPath(t *testing.T) {
 	res := b.store.GetMessages("G", 0, 0, 1, 1<<20, nil, nil, nil)
 	v := wire.RecordView(res.Body)
 	props := wire.ParseProperties(v.Properties())
-	if props[wire.PropUniqKey] != "01ABC" || props[wire.PropCluster] != cfg.BrokerClusterName {
+	if props[wire.PropUniqKey] != "01ABC" || props[wire.PropCluster] != b.cfg.BrokerClusterName {
 		t.Errorf("stored properties %v", props)
 	}
 

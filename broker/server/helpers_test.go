@@ -5,14 +5,18 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
+	"golang.org/x/sys/unix"
 )
 
 // peer is one client process talking to an in-process broker over one
@@ -148,6 +152,94 @@ func records(t testing.TB, body []byte) []wire.RecordView {
 		p += n
 	}
 	return out
+}
+
+// startBroker runs a broker in this process with no name server, closed
+// when the test ends. opts adjust its Options (fault hooks, ACL, logs)
+// once Config is set.
+func startBroker(tb testing.TB, overrides map[string]string, opts ...func(*Options)) *Broker {
+	tb.Helper()
+	return startBrokerIn(tb, tb.TempDir(), overrides, opts...)
+}
+
+// startBrokerIn is startBroker on store directory dir.
+func startBrokerIn(tb testing.TB, dir string, overrides map[string]string, opts ...func(*Options)) *Broker {
+	tb.Helper()
+	b := openBroker(tb, dir, overrides, opts...)
+	b.Start()
+	tb.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// openBroker opens a broker in this process with no name server on store
+// directory dir and a random port; the caller starts and closes it.
+func openBroker(tb testing.TB, dir string, overrides map[string]string, opts ...func(*Options)) *Broker {
+	tb.Helper()
+	o := map[string]string{
+		"listenPort": "0", "brokerIP1": "127.0.0.1", "namesrvAddr": "",
+		"storePathRootDir": dir, "logDir": dir + "/logs", "mappedFileSizeCommitLog": strconv.Itoa(64 << 20),
+		"maxHashSlotNum": "10000", "maxIndexNum": "40000",
+	}
+	for k, v := range overrides {
+		o[k] = v
+	}
+	cfg, _, err := config.LoadBroker("", o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	o2 := Options{Config: cfg, Log: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		opt(&o2)
+	}
+	b, err := New(o2)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// failCommitLogFsync is an Options hook failing the first commit-log
+// fsync (EIO) of a broker on store directory dir after armed is set.
+func failCommitLogFsync(dir string, armed *atomic.Bool) func(*Options) {
+	clog := commitLogDir(dir)
+	return func(o *Options) {
+		o.fsyncFault = func(path string) error {
+			if strings.HasPrefix(path, clog) && armed.CompareAndSwap(true, false) {
+				return unix.EIO
+			}
+			return nil
+		}
+	}
+}
+
+// commitLogDir is the commit-log directory of store directory dir, with
+// its trailing separator.
+func commitLogDir(dir string) string {
+	return filepath.Join(dir, "commitlog") + string(filepath.Separator)
+}
+
+// sendBench sends frame to br on a new connection once (the first send
+// may create the topic: kept out of the measurement), then b.N times
+// pipelined.
+func sendBench(b *testing.B, br *Broker, frame []byte) {
+	b.Helper()
+	conn, _ := rawConn(b, br)
+	roundTrip(b, conn, frame)
+	pipeline(b, conn, frame, 1024)
+}
+
+// atMostOneAlloc runs bench and fails t when what (the op: a message, a
+// request) allocates more than once.
+func atMostOneAlloc(t *testing.T, what string, bench func(*testing.B)) {
+	t.Helper()
+	res := testing.Benchmark(bench)
+	if res.N == 0 {
+		t.Fatal("benchmark did not run")
+	}
+	t.Logf("%s: %s, %d allocs/op", what, res, res.AllocsPerOp())
+	if a := res.AllocsPerOp(); a > 1 {
+		t.Fatalf("%s allocates %d times", what, a)
+	}
 }
 
 // rawConn is a plain TCP connection to the broker for frame-level tests.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,10 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/mqops/mqops/broker/config"
 	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/wire"
-	"golang.org/x/sys/unix"
 )
 
 // call sends one request frame and returns the response.
@@ -45,38 +42,17 @@ func call(t *testing.T, conn net.Conn, frame []byte) wire.Command {
 // serves what was written and accepts sends again.
 func TestSendAfterFsyncFailure(t *testing.T) {
 	dir := t.TempDir()
-	cfg, _, err := config.LoadBroker("", map[string]string{
-		"listenPort": "0", "brokerIP1": "127.0.0.1", "namesrvAddr": "",
-		"storePathRootDir": dir, "logDir": dir + "/logs", "mappedFileSizeCommitLog": strconv.Itoa(4 << 20),
-		"maxHashSlotNum": "1000", "maxIndexNum": "4000", "flushDiskType": "SYNC_FLUSH",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clog := commitLogDir(dir)
 	var armed atomic.Bool
-	clog := filepath.Join(dir, "commitlog") + string(filepath.Separator)
-	fault := func(path string) error {
-		if strings.HasPrefix(path, clog) && armed.CompareAndSwap(true, false) {
-			return unix.EIO
-		}
-		return nil
-	}
-	open := func(fault func(string) error) (*Broker, net.Conn, func() error) {
-		b, err := New(Options{Config: cfg, Log: slog.New(slog.DiscardHandler), fsyncFault: fault})
-		if err != nil {
-			t.Fatal(err)
-		}
+	open := func(opts ...func(*Options)) (*Broker, net.Conn, func() error) {
+		b := openBroker(t, dir, map[string]string{"mappedFileSizeCommitLog": strconv.Itoa(4 << 20), "flushDiskType": "SYNC_FLUSH"}, opts...)
 		b.Start()
 		closeOnce := sync.OnceValue(b.Close)
 		t.Cleanup(func() { _ = closeOnce() })
-		conn, err := net.Dial("tcp", b.srv.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
+		conn, _ := rawConn(t, b)
 		return b, conn, closeOnce
 	}
-	b, conn, closeB := open(fault)
+	b, conn, closeB := open(failCommitLogFsync(dir, &armed))
 	if r := call(t, conn, sendFrame("FsyncTopic", []byte("one"))); r.Code != wire.Success {
 		t.Fatalf("first send: %d %s", r.Code, r.Remark)
 	}
@@ -116,7 +92,7 @@ func TestSendAfterFsyncFailure(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "abort")); err != nil {
 		t.Fatalf("abort marker: %v", err)
 	}
-	b2, conn2, _ := open(nil)
+	b2, conn2, _ := open()
 	if r := call(t, conn2, sendFrame("FsyncTopic", []byte("four"))); r.Code != wire.Success {
 		t.Fatalf("send after restart: %d %s", r.Code, r.Remark)
 	}
