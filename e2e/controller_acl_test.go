@@ -53,9 +53,7 @@ func TestControllerACL(t *testing.T) {
 		return allowedNotifies(t, aclLogOf(master)) > 0
 	})
 
-	// A signed send, replicated to the slave (allAckInSyncStateSet): the
-	// replicas' logs then share an epoch with data, which an old master
-	// needs to rejoin after an election.
+	// A signed send, replicated to the slave (allAckInSyncStateSet).
 	aclCreateTopic(t, &aclCluster{cluster: &cluster{broker: g.procs[master]}}, "TopicA")
 	if resp := aclCall(t, g.procs[master].addr, aclProducer, wire.SendMessage, sendFields("TopicA", "0"), []byte("before the election")); resp.Code != wire.Success {
 		t.Fatalf("signed send to the master: %d %s", resp.Code, resp.Remark)
