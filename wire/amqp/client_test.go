@@ -182,16 +182,16 @@ func allClientTypes() (amqp091.Table, Table) {
 		"int": 123456, "int32": int32(-7), "uint32": uint32(4000000000), "int64": int64(-1 << 40),
 		"float32": float32(1.5), "float64": 2.25, "decimal": amqp091.Decimal{Scale: 2, Value: -12345},
 		"string": "héllo", "bytes": []byte{0, 1, 0xff}, "time": ts, "void": nil,
-		"array":  []any{"cc1", int32(2), []any{true}},
-		"table":  amqp091.Table{"x-death": []any{amqp091.Table{"count": int64(3)}}, "empty": amqp091.Table{}},
+		"array": []any{"cc1", int32(2), []any{true}},
+		"table": amqp091.Table{"x-death": []any{amqp091.Table{"count": int64(3)}}, "empty": amqp091.Table{}},
 	}
 	want := Table{
 		"bool": true, "byte": uint8(200), "int8": int8(-100), "int16": int16(-30000), "uint16": uint16(60000),
 		"int": int32(123456), "int32": int32(-7), "uint32": uint32(4000000000), "int64": int64(-1 << 40),
 		"float32": float32(1.5), "float64": 2.25, "decimal": Decimal{Scale: 2, Value: -12345},
 		"string": "héllo", "bytes": []byte{0, 1, 0xff}, "time": ts, "void": nil,
-		"array":  []any{"cc1", int32(2), []any{true}},
-		"table":  map[string]any{"x-death": []any{map[string]any{"count": int64(3)}}, "empty": map[string]any{}},
+		"array": []any{"cc1", int32(2), []any{true}},
+		"table": map[string]any{"x-death": []any{map[string]any{"count": int64(3)}}, "empty": map[string]any{}},
 	}
 	return sent, want
 }
