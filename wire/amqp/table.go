@@ -67,7 +67,7 @@ func decodeEntries(body []byte, depth int) (Table, error) {
 		}
 		v, next, err := readValue(body, next, depth)
 		if err != nil {
-			return nil, fmt.Errorf("field %q: %w", key, err)
+			return nil, fmt.Errorf("field %q: %w", string(key), err)
 		}
 		t[string(key)] = v
 		p = next
