@@ -61,6 +61,7 @@ type FrameReader struct {
 	r        *bufio.Reader
 	frameMax uint32
 	buf      []byte
+	hdr      [7]byte // here, not on the stack: io.ReadFull would move it to the heap
 }
 
 // NewFrameReader returns a reader enforcing frameMax (whole frame size) on
@@ -82,8 +83,8 @@ func (fr *FrameReader) SetFrameMax(frameMax uint32) {
 // io.ErrUnexpectedEOF. Protocol violations return a 501 FRAME_ERROR *Error
 // (connection exception): the stream is no longer aligned and must be closed.
 func (fr *FrameReader) ReadFrame() (Frame, error) {
-	var hdr [7]byte
-	if n, err := io.ReadFull(fr.r, hdr[:]); err != nil {
+	hdr := fr.hdr[:]
+	if n, err := io.ReadFull(fr.r, hdr); err != nil {
 		if n == 0 && errors.Is(err, io.EOF) {
 			return Frame{}, io.EOF
 		}
@@ -106,12 +107,8 @@ func (fr *FrameReader) ReadFrame() (Frame, error) {
 	if uint64(size)+frameOverhead > uint64(limit) {
 		return Frame{}, Errorf(FrameError, "frame of type %d and size %d exceeds frame_max %d", f.Type, uint64(size)+frameOverhead, limit)
 	}
-	n := int(size) + 1
-	if cap(fr.buf) < n {
-		fr.buf = make([]byte, n)
-	}
-	b := fr.buf[:n]
-	if _, err := io.ReadFull(fr.r, b); err != nil {
+	b, err := fr.readPayload(int(size) + 1)
+	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
@@ -122,6 +119,31 @@ func (fr *FrameReader) ReadFrame() (Frame, error) {
 	}
 	f.Payload = b[:size]
 	return f, nil
+}
+
+// readPayload reads n bytes into the reused buffer. A buffer too small
+// grows at most twice as fast as bytes arrive, so a peer that announces a
+// large frame and stalls pins little memory.
+func (fr *FrameReader) readPayload(n int) ([]byte, error) {
+	if cap(fr.buf) >= n {
+		b := fr.buf[:n]
+		_, err := io.ReadFull(fr.r, b)
+		return b, err
+	}
+	got := 0
+	for got < n {
+		if got == cap(fr.buf) {
+			grown := make([]byte, min(n, max(2*cap(fr.buf), 64<<10)))
+			copy(grown, fr.buf[:got])
+			fr.buf = grown
+		}
+		m, err := io.ReadFull(fr.r, fr.buf[got:min(n, cap(fr.buf))])
+		got += m
+		if err != nil {
+			return nil, err
+		}
+	}
+	return fr.buf[:n], nil
 }
 
 // BeginFrame appends the type and channel of a frame and room for its size;

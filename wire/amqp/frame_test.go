@@ -122,6 +122,15 @@ func TestFrameReaderBoundsBeforeAllocating(t *testing.T) {
 	if cap(fr.buf) != 0 {
 		t.Errorf("reader buffer grew to %d bytes for a refused frame", cap(fr.buf))
 	}
+	// A method frame announcing almost 1 MiB that stops after 10 bytes pins
+	// a buffer sized by what arrived, not by the announcement.
+	fr = reader(append([]byte{FrameMethod, 0, 1, 0, 0x0f, 0xff, 0xf0}, make([]byte, 10)...), 0)
+	if _, err := fr.ReadFrame(); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("cut 1 MiB frame: %v", err)
+	}
+	if cap(fr.buf) > 64<<10 {
+		t.Errorf("reader buffer grew to %d bytes for 10 bytes of payload", cap(fr.buf))
+	}
 }
 
 func TestAppendBodyFrames(t *testing.T) {
@@ -202,6 +211,13 @@ func TestContentHeader(t *testing.T) {
 			t.Errorf("Lookup(%#04x) = %q %v, want %q", flag, v, ok, want)
 		}
 	}
+	h.Flags |= 3 // not properties: Lookup must say so, not index past the table
+	if _, ok := h.Lookup(1); ok {
+		t.Error("Lookup(1) succeeded")
+	}
+	if _, ok := h.Lookup(2); ok {
+		t.Error("Lookup(2) succeeded")
+	}
 	if _, ok := h.Lookup(FlagContentType | FlagAppID); ok {
 		t.Error("Lookup of two flags succeeded")
 	}
@@ -223,6 +239,7 @@ func TestContentHeaderErrors(t *testing.T) {
 		"short":                {base, SyntaxError},
 		"class 50":             {append([]byte{0, 50}, make([]byte, 12)...), UnexpectedFrame},
 		"flag bit 0":           {append(base, 0, 1), SyntaxError},
+		"flag bit 1":           {append(base, 0, 2), SyntaxError},
 		"missing content-type": {append(base, 0x80, 0), SyntaxError},
 		"trailing byte":        {append(base, 0, 0, 9), SyntaxError},
 		"bad headers table":    {append(base, 0x20, 0, 0, 0, 0, 5, 1, 'k', 'Z', 0, 0), SyntaxError},

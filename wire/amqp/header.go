@@ -18,8 +18,9 @@ type ContentHeader struct {
 
 // Read decodes and validates a header payload without allocating: class 60
 // (basic, the only class with content) else 505 UNEXPECTED_FRAME; flag bit 0
-// (a continuation flags word nobody sends), a truncated or malformed property
-// list, or a malformed headers table, 502 SYNTAX_ERROR.
+// (a continuation flags word nobody sends), bit 1 (no such property), a
+// truncated or malformed property list, or a malformed headers table, 502
+// SYNTAX_ERROR.
 func (h *ContentHeader) Read(payload []byte) error {
 	if len(payload) < 14 {
 		return Errorf(SyntaxError, "content header of %d bytes, want at least 14", len(payload))
@@ -33,6 +34,10 @@ func (h *ContentHeader) Read(payload []byte) error {
 	h.Props = payload[14:]
 	if h.Flags&1 != 0 {
 		return Errorf(SyntaxError, "content header property flags 0x%04x continue into a second word", h.Flags)
+	}
+	if h.Flags&2 != 0 {
+		// basic has 14 properties (bits 15..2); bit 1 names none.
+		return Errorf(SyntaxError, "content header property flags 0x%04x set an undefined property", h.Flags)
 	}
 	if end, err := walkProperties(h.Flags, h.Props, -1); err != nil {
 		return Errorf(SyntaxError, "content header properties: %v", err)
@@ -76,12 +81,15 @@ func walkProperties(flags uint16, b []byte, stop int) (int, error) {
 // timestamp, or the headers table with its length prefix. Only valid after a
 // successful Read.
 func (h *ContentHeader) Lookup(flag uint16) ([]byte, bool) {
-	if h.Flags&flag == 0 || flag&(flag-1) != 0 || flag == 1 {
+	if h.Flags&flag == 0 || flag&(flag-1) != 0 {
 		return nil, false
 	}
 	i := 0
 	for 0x8000>>i != int(flag) {
 		i++
+	}
+	if i >= len(propertyKinds) {
+		return nil, false
 	}
 	off, err := walkProperties(h.Flags, h.Props, i)
 	if err != nil {

@@ -283,7 +283,10 @@ func appendTable(dst []byte, t Table, depth int) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
 	if len(t) > 0 {
-		keys := make([]string, 0, len(t))
+		// Tables of up to 16 keys (message headers, declare arguments)
+		// sort on the stack, so encoding them does not allocate.
+		var small [16]string
+		keys := small[:0]
 		for k := range t {
 			keys = append(keys, k)
 		}
