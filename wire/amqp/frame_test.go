@@ -194,6 +194,10 @@ func TestContentHeader(t *testing.T) {
 		if err := h.Properties(&got); err != nil || !reflect.DeepEqual(got, p) || h.BodySize != 77 {
 			t.Errorf("round trip %+v: got %+v, %v", p, got, err)
 		}
+		flags, props, err := AppendProperties(nil, &p)
+		if err != nil || flags != h.Flags || !bytes.Equal(props, h.Props) {
+			t.Errorf("AppendProperties(%+v) = %#04x % x, %v; header has %#04x % x", p, flags, props, err, h.Flags, h.Props)
+		}
 		// The raw form re-emits the same frame byte for byte.
 		if again := AppendHeaderFrame(nil, 1, h.ClassID, h.BodySize, h.Flags, h.Props); !bytes.Equal(again, frame) {
 			t.Errorf("raw header re-encoded differently")
