@@ -104,8 +104,11 @@ func (fr *FrameReader) ReadFrame() (Frame, error) {
 	default:
 		return Frame{}, Errorf(FrameError, "unknown frame type %d", f.Type)
 	}
-	if uint64(size)+frameOverhead > uint64(limit) {
-		return Frame{}, Errorf(FrameError, "frame of type %d and size %d exceeds frame_max %d", f.Type, uint64(size)+frameOverhead, limit)
+	if total := uint64(size) + frameOverhead; total > uint64(limit) {
+		if f.Type == FrameBody {
+			return Frame{}, Errorf(FrameError, "body frame of %d bytes exceeds frame_max %d", total, limit)
+		}
+		return Frame{}, Errorf(FrameError, "frame of type %d and %d bytes exceeds the %d-byte cap", f.Type, total, limit)
 	}
 	b, err := fr.readPayload(int(size) + 1)
 	if err != nil {
