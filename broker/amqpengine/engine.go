@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mqops/mqops/wire"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -220,7 +221,7 @@ func (v *Vhost) commit(durable bool) error {
 }
 
 // vhostFile is the JSON form of a vhost's durable metadata. Arguments are
-// in the tagged form of EncodeArgs so that they read back with their AMQP
+// in the tagged form of wire.EncodeAMQPTable so that they read back with their AMQP
 // types. Predeclared exchanges are not stored.
 type vhostFile struct {
 	Vhost          string        `json:"vhost"`
@@ -262,7 +263,7 @@ func (v *Vhost) encode() ([]byte, error) {
 		if !x.durable || x.builtin {
 			continue
 		}
-		a, err := EncodeArgs(x.args)
+		a, err := wire.EncodeAMQPTable(x.args)
 		if err != nil {
 			return nil, fmt.Errorf("exchange '%s': %w", x.name, err)
 		}
@@ -272,7 +273,7 @@ func (v *Vhost) encode() ([]byte, error) {
 		if !q.durable {
 			continue
 		}
-		a, err := EncodeArgs(q.args)
+		a, err := wire.EncodeAMQPTable(q.args)
 		if err != nil {
 			return nil, fmt.Errorf("queue '%s': %w", q.name, err)
 		}
@@ -338,7 +339,7 @@ func decodeVhost(data []byte, p *persister) (*Vhost, error) {
 		if !validType(r.Type) {
 			return nil, fmt.Errorf("exchange %q: unknown type %q", r.Name, r.Type)
 		}
-		args, err := DecodeArgs(r.Args)
+		args, err := wire.DecodeAMQPTable(r.Args)
 		if err != nil {
 			return nil, fmt.Errorf("exchange %q: %w", r.Name, err)
 		}
@@ -351,7 +352,7 @@ func decodeVhost(data []byte, p *persister) (*Vhost, error) {
 		if r.ID == 0 || r.ID >= f.QueueIDCeiling {
 			return nil, fmt.Errorf("queue %q: id %d outside 1..%d", r.Name, r.ID, f.QueueIDCeiling-1)
 		}
-		args, err := DecodeArgs(r.Args)
+		args, err := wire.DecodeAMQPTable(r.Args)
 		if err != nil {
 			return nil, fmt.Errorf("queue %q: %w", r.Name, err)
 		}
@@ -361,11 +362,11 @@ func decodeVhost(data []byte, p *persister) (*Vhost, error) {
 		v.queues[r.Name] = q
 	}
 	for _, r := range f.Bindings {
-		args, err := DecodeArgs(r.Args)
+		args, err := wire.DecodeAMQPTable(r.Args)
 		if err != nil {
 			return nil, fmt.Errorf("binding %q → %q: %w", r.Source, r.Destination, err)
 		}
-		argsKey, _ := EncodeArgs(args) // decoded args always encode
+		argsKey, _ := wire.EncodeAMQPTable(args) // decoded args always encode
 		b := &binding{src: v.exchanges[r.Source], key: r.RoutingKey, args: args, argsKey: string(argsKey)}
 		if r.ToExchange {
 			b.x = v.exchanges[r.Destination]

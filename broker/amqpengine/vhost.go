@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"github.com/mqops/mqops/wire"
 	"sort"
 	"strings"
 	"sync"
@@ -266,7 +267,7 @@ func (v *Vhost) lookupBinding(d BindingDecl, conn Owner) (*binding, *binding, er
 	if err != nil {
 		return nil, nil, errorf(PreconditionFailed, "invalid binding: %v", err)
 	}
-	argsKey, err := EncodeArgs(args)
+	argsKey, err := wire.EncodeAMQPTable(args)
 	if err != nil {
 		return nil, nil, errorf(PreconditionFailed, "invalid binding: %v", err)
 	}
