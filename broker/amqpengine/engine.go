@@ -149,11 +149,16 @@ func (e *Engine) DeleteVhost(name string) error {
 	if v == nil {
 		return errorf(NotFound, "no vhost '%s'", name)
 	}
+	// Gateways may still hold v: once deleted it refuses durable changes,
+	// which would otherwise write its file again.
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	for _, p := range []string{v.p.path, v.p.path + ".bak"} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("delete vhost %q: %w", name, err)
 		}
 	}
+	v.p.deleted = true
 	delete(e.vhosts, name)
 	return nil
 }
@@ -194,8 +199,9 @@ func (e *Engine) release(match func(Owner) bool) ([]QueueInfo, error) {
 // refuses further durable changes until the broker restarts and reloads
 // what is on disk, as a failed fsync is for the commit log.
 type persister struct {
-	path   string
-	failed error
+	path    string
+	failed  error
+	deleted bool // the vhost was deleted (DeleteVhost)
 }
 
 // commit writes the vhost's durable state when the change touched it.
@@ -204,6 +210,9 @@ type persister struct {
 func (v *Vhost) commit(durable bool) error {
 	if !durable {
 		return nil
+	}
+	if v.p.deleted {
+		return errorf(NotAllowed, "vhost %s not found", v.name)
 	}
 	if v.p.failed != nil {
 		return internalError(fmt.Errorf("metadata of vhost '%s' cannot be written since an earlier failure: %w", v.name, v.p.failed))

@@ -174,7 +174,11 @@ func TestPersistVhosts(t *testing.T) {
 	}
 	_, err = e2.Vhost("nope")
 	wantErr(t, err, NotAllowed, "NOT_ALLOWED - vhost nope not found")
+	stale, _ := e2.Vhost("empty")
 	must(t, e2.DeleteVhost("empty"))
+	// A gateway still holding the deleted vhost cannot bring its file back.
+	_, err = stale.DeclareQueue(QueueDecl{Name: "late", Durable: true})
+	wantErr(t, err, NotAllowed, "NOT_ALLOWED - vhost empty not found")
 	e3, err := Open(dir, nil)
 	must(t, err)
 	if got := e3.Vhosts(); !reflect.DeepEqual(got, []string{"/", "prod/eu"}) {
