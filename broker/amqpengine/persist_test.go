@@ -249,3 +249,28 @@ func TestPersistWriteFailureSticky(t *testing.T) {
 	_, err = v.DeclareQueue(QueueDecl{Name: "t"})
 	must(t, err)
 }
+
+// A vhost file of any content loads or is refused with an error, never a
+// panic; what loads encodes again.
+func FuzzDecodeVhost(f *testing.F) {
+	e, _ := Open(f.TempDir(), nil)
+	v, _ := e.Vhost("/")
+	_ = v.DeclareExchange(ExchangeDecl{Name: "h", Type: Headers, Durable: true})
+	_, _ = v.DeclareQueue(QueueDecl{Name: "q", Durable: true, Args: Args{"x-max-length": int32(3)}})
+	_ = v.Bind(BindingDecl{Source: "h", Destination: "q", Args: Args{"x-match": "any", "k": "v"}}, Owner{})
+	v.mu.Lock()
+	seed, _ := v.encode()
+	v.mu.Unlock()
+	f.Add(seed)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := decodeVhost(b, &persister{})
+		if err != nil {
+			return
+		}
+		if _, err := v.encode(); err != nil {
+			t.Fatalf("loaded but cannot encode: %v", err)
+		}
+		var r Targets
+		_ = v.Route("h", "", map[string]any{"k": "v"}, &r)
+	})
+}

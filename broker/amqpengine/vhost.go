@@ -339,6 +339,10 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (QueueInfo, error) {
 		return QueueInfo{}, errorf(AccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", name)
 	}
 	qname := rs("queue", name, v.name)
+	if d.Exclusive && d.Conn.IsZero() {
+		// A gateway bug, not the client's: the queue would belong to no one.
+		return QueueInfo{}, errorf(InternalError, "exclusive %s declared without an owning connection", qname)
+	}
 	durable := d.Durable && !d.Exclusive
 	var owner Owner
 	if d.Exclusive {

@@ -149,7 +149,7 @@ func TestDeclareQueueRules(t *testing.T) {
 		{QueueDecl{Name: "s", Durable: true, Args: Args{"x-queue-type": "stream"}}, PreconditionFailed, "PRECONDITION_FAILED - queue type 'stream' is not supported for queue 's' in vhost '/'"},
 		{QueueDecl{Name: "s", Args: Args{"x-queue-type": "lazy"}}, PreconditionFailed, `PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue 's' in vhost '/': "unsupported queue type 'lazy'"`},
 		{QueueDecl{Name: "s", Args: Args{"x-queue-type": "quorum"}}, PreconditionFailed, "PRECONDITION_FAILED - invalid property 'non-durable' for queue 's' in vhost '/'"},
-		{QueueDecl{Name: "s", Exclusive: true, Durable: true, Args: Args{"x-queue-type": "quorum"}}, PreconditionFailed, "PRECONDITION_FAILED - invalid property 'non-durable' for queue 's' in vhost '/'"},
+		{QueueDecl{Name: "s", Exclusive: true, Durable: true, Conn: Owner{"gw", 1}, Args: Args{"x-queue-type": "quorum"}}, PreconditionFailed, "PRECONDITION_FAILED - invalid property 'non-durable' for queue 's' in vhost '/'"},
 		{QueueDecl{Name: "s", Args: Args{"x-message-ttl": "10"}}, PreconditionFailed, "PRECONDITION_FAILED - invalid arg 'x-message-ttl' for queue 's' in vhost '/': {unacceptable_type,longstr}"},
 		{QueueDecl{Name: "s", Args: Args{"x-max-length": int8(-1)}}, PreconditionFailed, "PRECONDITION_FAILED - invalid arg 'x-max-length' for queue 's' in vhost '/': {value_negative,-1}"},
 		{QueueDecl{Name: "s", Args: Args{"x-expires": 0}}, PreconditionFailed, "PRECONDITION_FAILED - invalid arg 'x-expires' for queue 's' in vhost '/': {value_zero,0}"},
@@ -220,6 +220,9 @@ func TestServerNamedAndExclusive(t *testing.T) {
 	declareQ(t, v, "shared")
 	_, err = v.DeclareQueue(QueueDecl{Name: "shared", Exclusive: true, Conn: c1})
 	wantErr(t, err, ResourceLocked, "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue 'shared' in vhost '/'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.")
+
+	_, err = v.DeclareQueue(QueueDecl{Name: "orphan", Exclusive: true})
+	wantErr(t, err, InternalError, "INTERNAL_ERROR - exclusive queue 'orphan' in vhost '/' declared without an owning connection")
 
 	// Connection 1 closes: its exclusive queues and their bindings go.
 	e := &Engine{vhosts: map[string]*Vhost{"/": v}}
