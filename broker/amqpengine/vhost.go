@@ -421,6 +421,13 @@ func checkQueueArgs(qname string, args Args) error {
 	bad := func(k, reason string) error {
 		return errorf(PreconditionFailed, "invalid arg '%s' for %s: %s", k, qname, reason)
 	}
+	// rabbit_channel checks the dead-letter exchange's type before the
+	// other arguments, with its own wording.
+	if dlx, ok := args["x-dead-letter-exchange"]; ok {
+		if _, isStr := dlx.(string); !isStr {
+			return errorf(PreconditionFailed, "invalid type '%s' for arg 'x-dead-letter-exchange' in %s", typeName(dlx), qname)
+		}
+	}
 	for k, v := range args {
 		switch k {
 		case "x-queue-type":

@@ -155,6 +155,7 @@ func TestDeclareQueueRules(t *testing.T) {
 		{QueueDecl{Name: "s", Args: Args{"x-expires": 0}}, PreconditionFailed, "PRECONDITION_FAILED - invalid arg 'x-expires' for queue 's' in vhost '/': {value_zero,0}"},
 		{QueueDecl{Name: "s", Args: Args{"x-dead-letter-routing-key": "k"}}, PreconditionFailed, "PRECONDITION_FAILED - invalid arg 'x-dead-letter-routing-key' for queue 's' in vhost '/': routing_key_but_no_dlx_defined"},
 		{QueueDecl{Name: "s", Args: Args{"x-a": struct{}{}}}, PreconditionFailed, "PRECONDITION_FAILED - invalid arg for queue 's' in vhost '/': argument 'x-a': unsupported value type struct {}"},
+		{QueueDecl{Name: "s", Args: Args{"x-dead-letter-exchange": int32(1)}}, PreconditionFailed, "PRECONDITION_FAILED - invalid type 'signedint' for arg 'x-dead-letter-exchange' in queue 's' in vhost '/'"},
 		{QueueDecl{Name: "nope", Passive: true}, NotFound, "NOT_FOUND - no queue 'nope' in vhost '/'"},
 	}
 	for _, b := range bad {
