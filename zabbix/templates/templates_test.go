@@ -201,6 +201,7 @@ func TestDependentPaths(t *testing.T) {
 		"rocketmq.broker.get":       jsonFields(probe.BrokerStatus{}),
 		"rocketmq.logs.get":         jsonFields(logcount.Counts{}),
 		"rocketmq.namesrv.logs.get": jsonFields(logcount.Counts{}),
+		"rocketmq.controller.get":   jsonFields(probe.ControllerNode{}),
 	}
 	top := regexp.MustCompile(`^\$\.([A-Za-z]+)(\.|\[|$)`)
 	checked := 0
@@ -412,5 +413,30 @@ func TestRefusalItems(t *testing.T) {
 	}
 	if !quota {
 		t.Error("no per-topic quota trigger prototype")
+	}
+}
+
+// TestControllerACLItems: the controller template has an item per ACL
+// reason a controller can give, each a reason broker/acl reports, turned
+// into increments, and the burst trigger sums the denials.
+func TestControllerACLItems(t *testing.T) {
+	known := (&acl.Counters{}).Snapshot()
+	c := controllerTemplate()
+	items := map[string]Item{}
+	for _, it := range c.Items {
+		items[it.Key] = it
+	}
+	for _, r := range ControllerACLReasons {
+		if _, ok := known["acl_denied_total."+r]; !ok {
+			t.Errorf("reason %s is not one broker/acl counts", r)
+		}
+		it, ok := items["rocketmq.controller.acl.denied["+r+"]"]
+		if !ok || it.Preprocessing[0].Parameters[0] != "$.aclDeniedByReason."+r || len(it.Preprocessing) != 2 || it.Preprocessing[1].Type != "SIMPLE_CHANGE" {
+			t.Errorf("item for %s: %+v", r, it)
+		}
+	}
+	burst := items["rocketmq.controller.acl.denied"].Triggers
+	if len(burst) != 1 || burst[0].Expression != "sum(/"+Controller+"/rocketmq.controller.acl.denied,5m)>{$RMQ.ACL.DENIED.MAX}" {
+		t.Errorf("burst trigger: %+v", burst)
 	}
 }

@@ -54,7 +54,7 @@ func newRoot() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().DurationVar(&timeout, "timeout", 3*time.Second, "per-request timeout (keep the whole check under the agent's Timeout)")
-	root.AddCommand(brokerCmd(), namesrvCmd(), clusterCmd(), statsCmd(), logsCmd(),
+	root.AddCommand(brokerCmd(), namesrvCmd(), controllerCmd(), clusterCmd(), statsCmd(), logsCmd(),
 		backlogCmd(), businessCmd(), replicationCmd(), discoveryCmd(), canaryCmd(), getCmd())
 	return root
 }
@@ -99,6 +99,20 @@ func namesrvCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&addr, "addr", "127.0.0.1:9876", "name server address")
+	return c
+}
+
+func controllerCmd() *cobra.Command {
+	var addr string
+	c := &cobra.Command{
+		Use:   "controller",
+		Short: "A controller's state: up, leader, ACL denials by reason and admin grants",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return printJSON(probe.Controller(addr))
+		},
+	}
+	c.Flags().StringVar(&addr, "addr", "127.0.0.1:9878", "controller address")
 	return c
 }
 
