@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mqops/mqops/tlsconf"
+	"github.com/mqops/mqops/wire"
 )
 
 // tcpGroup starts n nodes on real TCP ports of 127.0.0.1, each with its
@@ -76,9 +77,10 @@ func tryTCPGroup(t *testing.T, n int, mode string) (*cluster, []*tls.Config, err
 // TLS one gets the node's own certificate.
 func TestRaftOverTLS(t *testing.T) {
 	cl, certs := tcpGroup(t, 3, tlsconf.Enforcing)
+	all := append([]*Controller(nil), cl.nodes...) // certs[i] is all[i]'s
 	l := cl.leader()
 	cl.register(l, 1)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for _, c := range cl.nodes {
 		for c.fsm.get(bn) == nil {
 			if time.Now().After(deadline) {
@@ -91,7 +93,30 @@ func TestRaftOverTLS(t *testing.T) {
 		}
 	}
 
-	node := cl.nodes[0].Addr()
+	// The leader stops: the other two elect one of them over TLS, and its
+	// writes reach the survivor over the streams it dials.
+	l.Close()
+	var rest []*Controller
+	for _, c := range cl.nodes {
+		if c != l {
+			rest = append(rest, c)
+		}
+	}
+	cl.nodes = rest
+	nl := cl.leader()
+	ap := wire.ApplyBrokerIDHeader{ClusterName: "DefaultCluster", BrokerName: bn, AppliedBrokerID: 2, RegisterCheckCode: addr(2) + ";1733480000000"}
+	cl.expect(call(nl, wire.ControllerApplyBrokerID, ap.Fields(), nil), wire.Success)
+	for _, c := range rest {
+		for c.fsm.get(bn).NextBrokerID != 3 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s has not applied the new leader's write: next broker id %d", c.opts.SelfID, c.fsm.get(bn).NextBrokerID)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	cl.nodes = append(cl.nodes, l) // closed again by the clean-up, a no-op
+
+	node := rest[0].Addr()
 	plain, err := net.Dial("tcp", node)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +143,13 @@ func TestRaftOverTLS(t *testing.T) {
 	if err := tc.Handshake(); err != nil {
 		t.Fatalf("TLS Raft stream: %v", err)
 	}
-	if got := tc.ConnectionState().PeerCertificates[0].Raw; !bytes.Equal(got, certs[0].Certificates[0].Certificate[0]) {
+	var cert *tls.Config
+	for i, c := range all {
+		if c == rest[0] {
+			cert = certs[i]
+		}
+	}
+	if got := tc.ConnectionState().PeerCertificates[0].Raw; !bytes.Equal(got, cert.Certificates[0].Certificate[0]) {
 		t.Fatal("the Raft stream's TLS peer is not the node's certificate")
 	}
 }
