@@ -29,10 +29,10 @@ const (
 // and both accepted (a node of the group not yet restarted with TLS still
 // reaches it); enforcing, TLS only.
 type raftTLS struct {
-	server     *tls.Config // accepted TLS streams; nil: refused
-	client     *tls.Config // dialled streams; nil: plaintext
-	plainRaft  bool        // accept plaintext streams
-	plainWarns atomic.Int64
+	server    *tls.Config  // accepted TLS streams; nil: refused
+	client    *tls.Config  // dialled streams; nil: plaintext
+	plainRaft bool         // accept plaintext streams
+	refused   atomic.Int64 // streams refused, for the log's rate
 }
 
 // firstByteTimeout bounds how long an accepted connection may stay silent
@@ -89,33 +89,36 @@ func (m *muxListener) classify(c net.Conn) {
 	case raftMarker:
 		_ = c.SetReadDeadline(time.Time{})
 		if !m.tls.plainRaft {
-			// Logged once in a while: a peer keeps redialling.
-			if m.tls.plainWarns.Add(1)%100 == 1 {
-				m.log.Warn("[CONTROLLER] plaintext Raft stream refused (tlsServerMode=enforcing): the peer must run with TLS too", "remote", c.RemoteAddr().String())
-			}
-			_ = c.Close()
+			m.refuseRaft(c, "plaintext Raft stream refused (tlsServerMode=enforcing): the peer must run with TLS too", nil)
 			return
 		}
 		m.raft.deliver(c)
 	case raftTLSMarker:
 		if m.tls.server == nil {
-			m.log.Warn("[CONTROLLER] TLS Raft stream refused (tlsServerMode=disabled): the peer must run without TLS too", "remote", c.RemoteAddr().String())
-			_ = c.Close()
+			m.refuseRaft(c, "TLS Raft stream refused (tlsServerMode=disabled): the peer must run without TLS too", nil)
 			return
 		}
 		tc := tls.Server(c, m.tls.server)
-		// The handshake shares the first byte's deadline.
+		_ = c.SetDeadline(time.Now().Add(firstByteTimeout))
 		if err := tc.Handshake(); err != nil {
-			m.log.Warn("[CONTROLLER] TLS handshake of a Raft stream failed", "remote", c.RemoteAddr().String(), "err", err)
-			_ = c.Close()
+			m.refuseRaft(c, "TLS handshake of a Raft stream failed", err)
 			return
 		}
-		_ = c.SetReadDeadline(time.Time{})
+		_ = c.SetDeadline(time.Time{})
 		m.raft.deliver(tc)
 	default:
 		_ = c.SetReadDeadline(time.Time{})
 		m.remote.deliver(&prefixConn{Conn: c, first: b[0], pending: true})
 	}
+}
+
+// refuseRaft closes a Raft stream this node does not take, logging one
+// refusal in 100: a peer keeps redialling.
+func (m *muxListener) refuseRaft(c net.Conn, why string, err error) {
+	if m.tls.refused.Add(1)%100 == 1 {
+		m.log.Warn("[CONTROLLER] "+why, "remote", c.RemoteAddr().String(), "err", err)
+	}
+	_ = c.Close()
 }
 
 func (m *muxListener) close() {
