@@ -167,9 +167,10 @@ func TestZabbixServer(t *testing.T) {
 		{"macro": "{$RMQ.LOG.DIR}", "value": filepath.Join(string(c.dir), "logs")},
 		{"macro": "{$RMQ.STORE.PATH}", "value": filepath.Join(string(c.dir), "store")},
 		{"macro": "{$RMQ.CONTROLLER.ADDR}", "value": ctrls[0]},
+		{"macro": "{$RMQ.CONTROLLER.NODE.ADDR}", "value": ctrls[0]},
 	}
 	hosts := map[string]string{} // template → host id
-	for _, tpl := range []string{templates.Broker, templates.Namesrv, templates.Cluster} {
+	for _, tpl := range []string{templates.Broker, templates.Namesrv, templates.Cluster, templates.Controller} {
 		var r struct{ HostIDs []string }
 		api.call(t, "host.create", map[string]any{
 			"host":   "mqops-" + strings.Fields(tpl)[1],
@@ -258,6 +259,8 @@ func TestZabbixServer(t *testing.T) {
 	lastValue(templates.Cluster, "rocketmq.controller.leader", eq("1"))
 	lastValue(templates.Cluster, "rocketmq.set.insync[broker-a]", eq("0"))
 	lastValue(templates.Cluster, "rocketmq.set.noinsync[broker-a]", eq("0"))
+	lastValue(templates.Controller, "rocketmq.controller.up", eq("1"))
+	lastValue(templates.Controller, "rocketmq.controller.is_leader", eq("1"))
 	// Both template dashboards arrived with their pages.
 	var dashboards []struct {
 		Name  string

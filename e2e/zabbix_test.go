@@ -66,7 +66,9 @@ func agentPort(t *testing.T) int {
 
 // startAgent runs the agent binary in the foreground with a private
 // configuration; agent2 needs its control socket, agentd its root waiver.
-func startAgent(t *testing.T, bin string) *zabbixAgent {
+// env (KEY=value) is added to the agent's environment, which the helper
+// inherits (MQADMIN_ACCESS_KEY / MQADMIN_SECRET_KEY for brokers with ACL).
+func startAgent(t *testing.T, bin string, env ...string) *zabbixAgent {
 	t.Helper()
 	dir := t.TempDir()
 	up, err := os.ReadFile("../zabbix/agent/userparameter_mqops.conf")
@@ -95,7 +97,7 @@ func startAgent(t *testing.T, bin string) *zabbixAgent {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "MQOPS_ZBX_STATE_DIR="+filepath.Join(dir, "state"))
+	cmd.Env = append(append(os.Environ(), "MQOPS_ZBX_STATE_DIR="+filepath.Join(dir, "state")), env...)
 	// agentd forks its collector and listeners: stop the whole group, or
 	// they outlive the test.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -371,6 +373,10 @@ func TestZabbixAgent(t *testing.T) {
 			if got := lldSet(t, rows, "{#TOPIC}", "{#GROUP}"); !slices.Equal(got, []string{"ZbxOrders|ZbxOrderConsumer", "ZbxPayments|ZbxPayConsumer"}) {
 				t.Errorf("%s after the filters: %v (all: %v)", key, got, rows)
 			}
+		}
+		// No ACL, so no account with a produce quota: an empty list.
+		if s, err := a.query(q("rocketmq.account.discovery", broker)); err != nil || s != "[]" {
+			t.Errorf("account discovery without ACL: %q, %v", s, err)
 		}
 		var brokers []map[string]string
 		a.get(t, q("rocketmq.cluster.broker.discovery", ns, "DefaultCluster"), &brokers)

@@ -60,6 +60,10 @@ func (k Caller) AccessKey() string {
 	return k.a.AccessKey
 }
 
+// Account is the caller's account, nil for the global white list: the
+// broker charges its sends to the account's produce quota.
+func (k Caller) Account() *Account { return k.a }
+
 // AuthenticateCall checks a gRPC call's credentials (apache/rocketmq
 // auth/src/main/java/org/apache/rocketmq/auth/authentication/builder/DefaultAuthenticationContextBuilder.java):
 // mac is the raw HMAC-SHA1 of the x-mq-date-time value under the

@@ -37,8 +37,9 @@ type Security struct {
 	// acl.ControllerTable: reads open, changes for admin accounts.
 	ACL *acl.Gate
 	// TLSMode (tlsServerMode) and TLS, the certificate: remoting
-	// connections are sniffed as on the other daemons' ports. Raft
-	// streams between nodes stay plaintext.
+	// connections are sniffed as on the other daemons' ports, and Raft
+	// streams between nodes use TLS too unless the mode is disabled
+	// (raftTLS).
 	TLSMode string
 	TLS     *tls.Config
 	// Credentials (innerClientAuthenticationCredentials) sign what the
@@ -176,9 +177,10 @@ func New(opts Options) (*Controller, error) {
 		if err != nil {
 			return nil, fmt.Errorf("controller listen on port %s: %w", port, err)
 		}
-		c.mux = newMux(ln, c.log)
+		rt := newRaftTLS(tlsMode(opts.TLSMode), opts.TLS)
+		c.mux = newMux(ln, rt, c.log)
 		nt := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-			Stream: &streamLayer{chanListener: c.mux.raft, advertise: tcpAddr(self.Addr)}, MaxPool: 3,
+			Stream: &streamLayer{chanListener: c.mux.raft, advertise: tcpAddr(self.Addr), tls: rt.client}, MaxPool: 3,
 			Timeout: 10 * time.Second, Logger: hlog,
 		})
 		c.trans, opts.Transport = nt, nt
@@ -247,6 +249,23 @@ func New(opts Options) (*Controller, error) {
 	go c.watchLeadership()
 	go c.scanLoop()
 	return c, nil
+}
+
+// newRaftTLS is the Raft streams' TLS for a node in mode with server, its
+// certificate (nil when disabled). Dialling does not verify the peer's
+// certificate, as Java's TLS clients by default (tls.client.authServer
+// false, apache/rocketmq
+// remoting/src/main/java/org/apache/rocketmq/remoting/netty/TlsSystemConfig.java):
+// the self-signed certificates of tlsTestModeEnable differ on every node.
+// The streams are encrypted, not authenticated: keep the peer addresses
+// on a private network.
+func newRaftTLS(mode string, server *tls.Config) *raftTLS {
+	rt := &raftTLS{plainRaft: mode != tlsconf.Enforcing}
+	if mode != tlsconf.Disabled && server != nil {
+		rt.server = server
+		rt.client = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
+	}
+	return rt
 }
 
 // tlsMode is mode, "" (tests, in memory) being disabled.

@@ -501,3 +501,23 @@ func TestControllerConfigAtRunTime(t *testing.T) {
 		t.Fatalf("unclean election after update: %v", a.fields)
 	}
 }
+
+// GET_BROKER_RUNTIME_INFO on a controller: its identity and role, and no
+// ACL counters without aclEnable (e2e TestZabbixControllerACL counts them
+// on a real mqcontroller with ACL on).
+func TestRuntimeInfo(t *testing.T) {
+	cl := newCluster(t, 1, nil)
+	l := cl.leader()
+	var kv wire.KVTable
+	if err := json.Unmarshal(cl.expect(call(l, wire.GetBrokerRuntimeInfo, nil, nil), wire.Success).body, &kv); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"controllerGroup": "group1", "controllerSelfId": "n0", "isLeader": "true", "aclEnable": "false"} {
+		if kv.Table[k] != v {
+			t.Errorf("%s = %q, want %q", k, kv.Table[k], v)
+		}
+	}
+	if _, ok := kv.Table["acl_denied_total"]; ok {
+		t.Errorf("ACL counters without aclEnable: %v", kv.Table)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/version"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -69,6 +70,8 @@ func (c *Controller) dispatch(conn *remoting.Conn, req *wire.Command) (*result, 
 		return &result{Body: c.configText()}, nil
 	case wire.UpdateControllerConfig:
 		return c.updateConfig(req.Body), nil
+	case wire.GetBrokerRuntimeInfo:
+		return &result{Body: wire.Marshal(wire.KVTable{Table: c.runtimeInfo()})}, nil
 	}
 	if !c.ready.Load() {
 		return c.notLeader(), nil
@@ -256,4 +259,24 @@ func (c *Controller) metadata() *result {
 	h := wire.GetMetaDataResponseHeader{Group: c.opts.Group, ControllerLeaderID: id, ControllerLeaderAddress: addr,
 		IsLeader: c.ready.Load(), Peers: peers.String()}
 	return &result{Fields: h.Fields()}
+}
+
+// runtimeInfo answers GET_BROKER_RUNTIME_INFO on a controller, an mqops
+// extension (Java's controller does not serve code 28): the node's
+// identity and role, and with aclEnable its ACL counters under the
+// broker's keys (acl_denied_total, acl_denied_total.<reason>,
+// acl_allowed_admin_total, acl_reload_failures), so the Zabbix helper
+// and mqadmin brokerStatus read a controller as they read a broker.
+func (c *Controller) runtimeInfo() map[string]string {
+	kv := map[string]string{
+		"controllerGroup":  c.opts.Group,
+		"controllerSelfId": c.opts.SelfID,
+		"isLeader":         strconv.FormatBool(c.ready.Load()),
+		"aclEnable":        strconv.FormatBool(c.opts.ACL != nil),
+		"mqopsVersion":     version.Version,
+	}
+	if c.opts.ACL != nil {
+		maps.Copy(kv, c.opts.ACL.Stats.Snapshot())
+	}
+	return kv
 }

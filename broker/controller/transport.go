@@ -1,21 +1,39 @@
 package controller
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
 )
 
-// raftMarker is the first byte of every Raft stream. A remoting frame starts
-// with the high byte of its 4-byte length, 0x00 for any frame below 16 MiB,
-// so one port serves both: brokers' controllerAddr lists the Raft peer
+// raftMarker is the first byte of every plaintext Raft stream, and
+// raftTLSMarker of every Raft stream that continues with a TLS handshake.
+// A remoting frame starts with the high byte of its 4-byte length, 0x00
+// for any frame below 16 MiB, and a TLS remoting connection with 0x16, so
+// one port serves all three: brokers' controllerAddr lists the Raft peer
 // addresses, as with Java's DLedger controller.
-const raftMarker byte = 0xA5
+const (
+	raftMarker    byte = 0xA5
+	raftTLSMarker byte = 0xA6
+)
+
+// raftTLS is how a node's Raft streams use TLS, following its
+// tlsServerMode: disabled, plaintext only; permissive, TLS when dialling
+// and both accepted (a node of the group not yet restarted with TLS still
+// reaches it); enforcing, TLS only.
+type raftTLS struct {
+	server    *tls.Config  // accepted TLS streams; nil: refused
+	client    *tls.Config  // dialled streams; nil: plaintext
+	plainRaft bool         // accept plaintext streams
+	refused   atomic.Int64 // streams refused, for the log's rate
+}
 
 // firstByteTimeout bounds how long an accepted connection may stay silent
 // before it is classified.
@@ -26,13 +44,14 @@ const firstByteTimeout = 10 * time.Second
 type muxListener struct {
 	ln     net.Listener
 	log    *slog.Logger
+	tls    *raftTLS
 	raft   *chanListener
 	remote *chanListener
 	wg     sync.WaitGroup
 }
 
-func newMux(ln net.Listener, log *slog.Logger) *muxListener {
-	m := &muxListener{ln: ln, log: log}
+func newMux(ln net.Listener, rt *raftTLS, log *slog.Logger) *muxListener {
+	m := &muxListener{ln: ln, log: log, tls: rt}
 	m.raft = newChanListener(ln.Addr())
 	m.remote = newChanListener(ln.Addr())
 	return m
@@ -66,12 +85,40 @@ func (m *muxListener) classify(c net.Conn) {
 		_ = c.Close()
 		return
 	}
-	_ = c.SetReadDeadline(time.Time{})
-	if b[0] == raftMarker {
+	switch b[0] {
+	case raftMarker:
+		_ = c.SetReadDeadline(time.Time{})
+		if !m.tls.plainRaft {
+			m.refuseRaft(c, "plaintext Raft stream refused (tlsServerMode=enforcing): the peer must run with TLS too", nil)
+			return
+		}
 		m.raft.deliver(c)
-		return
+	case raftTLSMarker:
+		if m.tls.server == nil {
+			m.refuseRaft(c, "TLS Raft stream refused (tlsServerMode=disabled): the peer must run without TLS too", nil)
+			return
+		}
+		tc := tls.Server(c, m.tls.server)
+		_ = c.SetDeadline(time.Now().Add(firstByteTimeout))
+		if err := tc.Handshake(); err != nil {
+			m.refuseRaft(c, "TLS handshake of a Raft stream failed", err)
+			return
+		}
+		_ = c.SetDeadline(time.Time{})
+		m.raft.deliver(tc)
+	default:
+		_ = c.SetReadDeadline(time.Time{})
+		m.remote.deliver(&prefixConn{Conn: c, first: b[0], pending: true})
 	}
-	m.remote.deliver(&prefixConn{Conn: c, first: b[0], pending: true})
+}
+
+// refuseRaft closes a Raft stream this node does not take, logging one
+// refusal in 100: a peer keeps redialling.
+func (m *muxListener) refuseRaft(c net.Conn, why string, err error) {
+	if m.tls.refused.Add(1)%100 == 1 {
+		m.log.Warn("[CONTROLLER] "+why, "remote", c.RemoteAddr().String(), "err", err)
+	}
+	_ = c.Close()
 }
 
 func (m *muxListener) close() {
@@ -132,10 +179,12 @@ func (l *chanListener) Close() error {
 func (l *chanListener) Addr() net.Addr { return l.addr }
 
 // streamLayer is raft.StreamLayer over the mux: dialled streams announce
-// themselves with raftMarker.
+// themselves with raftMarker, or with raftTLSMarker and then run a TLS
+// handshake when the node's Raft streams use TLS.
 type streamLayer struct {
 	*chanListener
 	advertise net.Addr
+	tls       *tls.Config // nil: plaintext
 }
 
 func (s *streamLayer) Addr() net.Addr { return s.advertise }
@@ -145,12 +194,24 @@ func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.
 	if err != nil {
 		return nil, err
 	}
-	_ = c.SetWriteDeadline(time.Now().Add(timeout))
-	if _, err := c.Write([]byte{raftMarker}); err != nil {
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	marker := raftMarker
+	if s.tls != nil {
+		marker = raftTLSMarker
+	}
+	if _, err := c.Write([]byte{marker}); err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("raft stream to %s: %w", addr, err)
 	}
-	_ = c.SetWriteDeadline(time.Time{})
+	if s.tls != nil {
+		tc := tls.Client(c, s.tls)
+		if err := tc.Handshake(); err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("raft stream to %s: TLS handshake: %w", addr, err)
+		}
+		c = tc
+	}
+	_ = c.SetDeadline(time.Time{})
 	return c, nil
 }
 

@@ -28,20 +28,34 @@ const (
 // response's Status (apache/rocketmq
 // proxy/src/main/java/org/apache/rocketmq/proxy/grpc/v2/common/ResponseBuilder.java).
 func (s *Server) aclUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if st := s.authorize(ctx, info.FullMethod, req); st != nil {
+	caller, st := s.authorize(ctx, info.FullMethod, req)
+	if st != nil {
 		if resp := refusal(req, st); resp != nil {
 			return resp, nil
 		}
 		return nil, grpcRefusal(st)
 	}
+	if _, ok := req.(*v2.SendMessageRequest); ok && caller.Account() != nil {
+		// The broker charges the send to the account's produce quota.
+		ctx = context.WithValue(ctx, accountKey{}, caller.Account())
+	}
 	return h(ctx, req)
+}
+
+type accountKey struct{}
+
+// accountOf is the ACL account a send was authenticated as, nil without
+// ACL or through the global white list.
+func accountOf(ctx context.Context) *acl.Account {
+	a, _ := ctx.Value(accountKey{}).(*acl.Account)
+	return a
 }
 
 // aclStream authenticates a streaming call; ReceiveMessage's request (its
 // topic and group) is checked when the handler reads it.
 func (s *Server) aclStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 	ctx := ss.Context()
-	if st := s.authorize(ctx, info.FullMethod, nil); st != nil {
+	if _, st := s.authorize(ctx, info.FullMethod, nil); st != nil {
 		return grpcRefusal(st)
 	}
 	if info.IsClientStream {
@@ -61,7 +75,7 @@ func (a *aclStreamCheck) RecvMsg(m any) error {
 	if err := a.ServerStream.RecvMsg(m); err != nil {
 		return err
 	}
-	if st := a.s.authorize(a.Context(), a.method, m); st != nil {
+	if _, st := a.s.authorize(a.Context(), a.method, m); st != nil {
 		if _, ok := m.(*v2.ReceiveMessageRequest); ok {
 			// The client reads the refusal as the stream's status message.
 			_ = a.SendMsg(&v2.ReceiveMessageResponse{Content: &v2.ReceiveMessageResponse_Status{Status: st}})
@@ -82,8 +96,8 @@ func grpcRefusal(st *v2.Status) error {
 
 // authorize authenticates the call and, when req is not nil, checks what
 // it names: PUB on the topics it sends to, SUB on the topic and group it
-// consumes. It returns nil when the call may go on.
-func (s *Server) authorize(ctx context.Context, method string, req any) *v2.Status {
+// consumes. It returns the caller and a nil Status when the call may go on.
+func (s *Server) authorize(ctx context.Context, method string, req any) (acl.Caller, *v2.Status) {
 	var remote string
 	var ip netip.Addr
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
@@ -99,7 +113,7 @@ func (s *Server) authorize(ctx context.Context, method string, req any) *v2.Stat
 				d.Reason = acl.ReasonNoAccessKey
 			}
 			s.cfg.ACL.RefuseCall(method, ak, remote, ip, d)
-			return st(v2.Code_UNAUTHORIZED, d.Remark)
+			return acl.Caller{}, st(v2.Code_UNAUTHORIZED, d.Remark)
 		}
 	}
 	if v := metadata.ValueFromIncomingContext(ctx, mdDateTime); len(v) > 0 {
@@ -108,16 +122,16 @@ func (s *Server) authorize(ctx context.Context, method string, req any) *v2.Stat
 	caller, d := s.cfg.ACL.AuthenticateCall(ip, ak, dateTime, mac)
 	if !d.OK {
 		s.cfg.ACL.RefuseCall(method, ak, remote, ip, d)
-		return st(v2.Code_UNAUTHORIZED, d.Remark)
+		return acl.Caller{}, st(v2.Code_UNAUTHORIZED, d.Remark)
 	}
 	if req == nil {
-		return nil
+		return caller, nil
 	}
 	if d = checkResources(caller, req); !d.OK {
 		s.cfg.ACL.RefuseCall(method, ak, remote, ip, d)
-		return st(v2.Code_FORBIDDEN, d.Remark)
+		return acl.Caller{}, st(v2.Code_FORBIDDEN, d.Remark)
 	}
-	return nil
+	return caller, nil
 }
 
 // checkResources is the per-request permission table: sends and

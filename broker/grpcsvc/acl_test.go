@@ -147,6 +147,10 @@ func TestACLUnary(t *testing.T) {
 	if st := send("producerA", "secretA1", "TopicA"); st.GetCode() != v2.Code_OK || rec.count() != 1 {
 		t.Fatalf("allowed send: %v, stored %d", st, rec.count())
 	}
+	// The send carries its account, whose produce quota the broker charges.
+	if a := rec.sent[0].Account; a == nil || a.AccessKey != "producerA" {
+		t.Fatalf("the allowed send reached the backend as account %+v, want producerA", a)
+	}
 	cases := []struct {
 		ak, sk, topic string
 		code          v2.Code

@@ -7,6 +7,7 @@ import (
 	v2 "github.com/apache/rocketmq-clients/golang/v5/protocol/v2"
 	"google.golang.org/grpc/peer"
 
+	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -63,10 +64,10 @@ func (s *Server) SendMessage(ctx context.Context, req *v2.SendMessageRequest) (*
 	if err := wire.CheckTopic(topic); err != nil {
 		return &v2.SendMessageResponse{Status: st(v2.Code_ILLEGAL_TOPIC, err.Error())}, nil
 	}
-	bornHost := peerHost(ctx)
+	bornHost, account := peerHost(ctx), accountOf(ctx)
 	entries := make([]*v2.SendResultEntry, len(msgs))
 	for i, m := range msgs {
-		entries[i] = s.sendOne(topic, m, bornHost)
+		entries[i] = s.sendOne(topic, m, bornHost, account)
 	}
 	return &v2.SendMessageResponse{Status: overall(entries), Entries: entries}, nil
 }
@@ -83,12 +84,13 @@ func overall(entries []*v2.SendResultEntry) *v2.Status {
 	return &v2.Status{Code: first.Code, Message: first.Message}
 }
 
-func (s *Server) sendOne(topic string, m *v2.Message, bornHost *net.TCPAddr) *v2.SendResultEntry {
+func (s *Server) sendOne(topic string, m *v2.Message, bornHost *net.TCPAddr, account *acl.Account) *v2.SendResultEntry {
 	id := m.GetSystemProperties().GetMessageId()
 	msg, bad := s.convert(topic, m, bornHost)
 	if bad != nil {
 		return &v2.SendResultEntry{Status: st(bad.Code, bad.Msg), MessageId: id}
 	}
+	msg.Account = account
 	r := s.be.Send(msg)
 	code, text := sendCode(r)
 	e := &v2.SendResultEntry{Status: st(code, text), MessageId: id}

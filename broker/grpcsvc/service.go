@@ -61,6 +61,10 @@ type Message struct {
 	BornTimestamp int64
 	BornHost      []byte // wire.HostBytes
 	MessageGroup  string // a FIFO message's group: its queue is QueueForGroup
+	// Account is the ACL account the send was authenticated as (nil
+	// without ACL or through the global white list); its produce quota
+	// applies as on the remoting port.
+	Account *acl.Account
 }
 
 // SendResult is the outcome of Backend.Send, with a remoting response code.

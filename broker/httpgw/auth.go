@@ -50,7 +50,8 @@ func (s *Server) checked(need acl.Perm, h http.HandlerFunc) http.HandlerFunc {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		if e := s.authorize(r, need); e != nil {
+		caller, e := s.authorize(r, need)
+		if e != nil {
 			if e.code == v2.Code_UNAUTHORIZED {
 				w.Header().Add("WWW-Authenticate", acl.AuthScheme)
 				if overTLS(r) {
@@ -60,22 +61,35 @@ func (s *Server) checked(need acl.Perm, h http.HandlerFunc) http.HandlerFunc {
 			writeErr(w, e)
 			return
 		}
+		if need == acl.Pub && caller.Account() != nil {
+			// The broker charges the send to the account's produce quota.
+			r = r.WithContext(context.WithValue(r.Context(), accountKey{}, caller.Account()))
+		}
 		h(w, r)
 	}
+}
+
+type accountKey struct{}
+
+// accountOf is the ACL account r was authenticated as, nil without ACL
+// or through the global white list.
+func accountOf(r *http.Request) *acl.Account {
+	a, _ := r.Context().Value(accountKey{}).(*acl.Account)
+	return a
 }
 
 // authorize authenticates r (a signature, Basic credentials over TLS, or
 // a white-listed address) and checks need; a refusal is counted and
 // written to acl.log through the broker's ACL gate.
-func (s *Server) authorize(r *http.Request, need acl.Perm) *apiError {
+func (s *Server) authorize(r *http.Request, need acl.Perm) (acl.Caller, *apiError) {
 	g := s.cfg.ACL
 	var ip netip.Addr
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		ip = ap.Addr().Unmap()
 	}
-	refuse := func(code v2.Code, ak string, d acl.Decision) *apiError {
+	refuse := func(code v2.Code, ak string, d acl.Decision) (acl.Caller, *apiError) {
 		g.RefuseHTTP(r.Pattern, ak, r.RemoteAddr, ip, d)
-		return apiErr(code, "%s", d.Remark)
+		return acl.Caller{}, apiErr(code, "%s", d.Remark)
 	}
 	var caller acl.Caller
 	var d acl.Decision
@@ -109,5 +123,5 @@ func (s *Server) authorize(r *http.Request, need acl.Perm) *apiError {
 	if !d.OK {
 		return refuse(v2.Code_FORBIDDEN, ak, d)
 	}
-	return nil
+	return caller, nil
 }

@@ -58,6 +58,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, e)
 		return
 	}
+	m.Account = accountOf(r)
 	res := s.be.Send(m)
 	code, text := grpcsvc.SendCode(res)
 	if code != v2.Code_OK {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mqops/mqops/broker/acl"
+	"github.com/mqops/mqops/broker/grpcsvc"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -157,6 +158,40 @@ func TestAccountQuota(t *testing.T) {
 	edit("")
 	if kv := runtime(); kv["accountQuotaRejectedTotal_benchProducer"] != "" || kv["accountQuotaRejectedTotal"] != "0" {
 		t.Errorf("after the quota was removed: bucket counters %q, sum %q", kv["accountQuotaRejectedTotal_benchProducer"], kv["accountQuotaRejectedTotal"])
+	}
+}
+
+// TestAccountQuotaGrpcSend: a send through the gRPC service or the HTTP
+// gateway (grpcBackend.Send) is charged to its account's produce quota
+// as well: past the longest delay it is answered SYSTEM_BUSY
+// [ACCOUNT_QUOTA] and counted for that account; a send without an
+// account (ACL off, global white list) is not charged.
+func TestAccountQuotaGrpcSend(t *testing.T) {
+	br, _ := aclBrokerWith(t, "  produceTps: 1\n", nil)
+	if _, err := br.topics.Put(wire.TopicConfig{TopicName: "BenchSend", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}); err != nil {
+		t.Fatal(err)
+	}
+	be := grpcBackend{br}
+	msg := &grpcsvc.Message{Topic: "BenchSend", Body: []byte("q"), Properties: wire.AppendProperty(nil, wire.PropUniqKey, "01ABC"),
+		BornHost: make([]byte, 8), Account: br.acl.Rules().Accounts["benchProducer"]}
+	if r := be.Send(msg); r.Code != wire.Success {
+		t.Fatalf("first send: %d %s", r.Code, r.Remark)
+	}
+	// One token a second: the next send would wait 1 s, past 500 ms.
+	r := be.Send(msg)
+	if want := "[ACCOUNT_QUOTA]accessKey benchProducer exceeds produce quota on broker-a (1 msg/s), start flow control for a while"; r.Code != wire.SystemBusy || r.Remark != want {
+		t.Fatalf("second send: %d %q, want 2 %q", r.Code, r.Remark, want)
+	}
+	msg.Account = nil
+	if r := be.Send(msg); r.Code != wire.Success {
+		t.Fatalf("send without an account: %d %s", r.Code, r.Remark)
+	}
+	kv := map[string]string{}
+	br.addFlowRuntime(kv)
+	for k, v := range map[string]string{"accountQuotaRejectedTotal_benchProducer": "1", "flowRejected_ACCOUNT_QUOTA": "1"} {
+		if kv[k] != v {
+			t.Errorf("%s = %q, want %q", k, kv[k], v)
+		}
 	}
 }
 

@@ -114,11 +114,12 @@ func (b *Broker) takeQuota(c *remoting.Conn, req *wire.Command, st *connState, t
 }
 
 // takeQuotaStream is takeQuota for a send through the gRPC service or the
-// HTTP gateway: the wait delays that call's answer; the refusal's remark
-// is returned (the gRPC service answers it TOO_MANY_REQUESTS). Only the
-// topic's quota applies there.
-func (b *Broker) takeQuotaStream(tc *wire.TopicConfig, size int, bornHost []byte) (remark string) {
-	wait, tag, remark := b.quotaWait(tc, nil, 1, size)
+// HTTP gateway, charged to tc's quota and to the quota of the account the
+// call was authenticated as (nil: none): the wait delays that call's
+// answer; the refusal's remark is returned (the gRPC service answers it
+// TOO_MANY_REQUESTS, the HTTP gateway 429).
+func (b *Broker) takeQuotaStream(tc *wire.TopicConfig, account *acl.Account, size int, bornHost []byte) (remark string) {
+	wait, tag, remark := b.quotaWait(tc, account, 1, size)
 	if remark != "" {
 		b.flow.Log.Event(tag, wire.HostString(bornHost), tc.TopicName, 0, -1, remark)
 		return remark

@@ -153,7 +153,7 @@ func (g grpcBackend) Send(m *grpcsvc.Message) grpcsvc.SendResult {
 		b.putFailed.Add(1)
 		return grpcsvc.SendResult{Code: wire.SystemError, Remark: remarkInSyncNotEnough}
 	}
-	if remark := b.takeQuotaStream(tc, len(m.Body), m.BornHost); remark != "" {
+	if remark := b.takeQuotaStream(tc, m.Account, len(m.Body), m.BornHost); remark != "" {
 		return grpcsvc.SendResult{Code: wire.SystemBusy, Remark: remark}
 	}
 	readAt = time.Now() // the queue wait starts after any quota delay, as takeQuota's

@@ -2,8 +2,15 @@ package grpc
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +34,11 @@ const grpcACLRules = `accounts:
 - accessKey: adminXX1
   secretKey: secretAdmX
   admin: true
+- accessKey: producerQ
+  secretKey: secretProdQ
+  topicPerms:
+  - TopicA=PUB
+  produceTps: 1
 `
 
 // startACLBroker runs a name server and a gRPC broker with aclEnable and
@@ -129,4 +141,86 @@ func newV5ConsumerAs(t *testing.T, grpcAddr, group, ak, sk string, subs map[stri
 	}
 	t.Cleanup(func() { _ = sc.GracefulStop() })
 	return sc
+}
+
+// TestV5AccountQuota: an ACL account's produce quota (produceTps: 1)
+// holds on the gRPC port and the HTTP gateway as on the remoting port.
+// The official v5.1.2 producer signed as producerQ gets
+// TOO_MANY_REQUESTS [ACCOUNT_QUOTA] naming the account, an HTTP send
+// signed as producerQ gets 429 with the same remark, producerA (no quota)
+// keeps sending to the same topic, and the broker's runtime info counts
+// the refusals for producerQ.
+func TestV5AccountQuota(t *testing.T) {
+	c, _ := startACLBroker(t)
+	aclCreateTopicAsAdmin(t, c, "TopicA")
+	const remark = "[ACCOUNT_QUOTA]accessKey producerQ exceeds produce quota on "
+
+	// One token a second and at most 500 ms of delay: a send right after
+	// the one that took the token is refused (a slow machine may let a
+	// token refill between two sends; the loop only needs one refusal).
+	q := v5ProducerAs(t, c, "producerQ", "secretProdQ", "TopicA")
+	var err error
+	for i := 0; i < 50 && err == nil; i++ {
+		_, err = q.Send(context.Background(), &rmq.Message{Topic: "TopicA", Body: []byte("quota")})
+	}
+	if rpcCode(err) != int32(v2.Code_TOO_MANY_REQUESTS) || !strings.Contains(err.Error(), remark) {
+		t.Fatalf("v5 sends as producerQ at 1 msg/s: %v; want TOO_MANY_REQUESTS %q", err, remark)
+	}
+	sendV5(t, v5ProducerAs(t, c, "producerA", "secretProdA", "TopicA"), "TopicA", 10, "TagA")
+
+	var gw string
+	waitFor(t, 10*time.Second, "the broker's HTTP gateway address line", func() bool {
+		m := httpGatewayLine.FindStringSubmatch(c.broker.out.String())
+		if m != nil {
+			gw = "http://" + m[1]
+		}
+		return m != nil
+	})
+	post := func(ak, sk string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, gw+"/v1/topics/TopicA/messages", strings.NewReader(`{"body":"quota"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dt := time.Now().Format("20060102T150405Z")
+		mac := hmac.New(sha1.New, []byte(sk))
+		mac.Write([]byte(dt))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("x-mq-date-time", dt)
+		req.Header.Set("authorization", "MQv2-HMAC-SHA1 Credential="+ak+", SignedHeaders=x-mq-date-time, Signature="+hex.EncodeToString(mac.Sum(nil)))
+		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatalf("POST as %s: %v", ak, err)
+		}
+		defer resp.Body.Close()
+		var e struct {
+			Message string `json:"message"`
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(b, &e); err != nil {
+			t.Fatalf("POST as %s: answer %d is not JSON: %q", ak, resp.StatusCode, b)
+		}
+		return resp.StatusCode, e.Message
+	}
+	code, msg := http.StatusCreated, ""
+	for i := 0; i < 50 && code == http.StatusCreated; i++ {
+		code, msg = post("producerQ", "secretProdQ")
+	}
+	if code != http.StatusTooManyRequests || !strings.Contains(msg, remark) {
+		t.Fatalf("HTTP sends as producerQ at 1 msg/s: %d %q; want 429 %q", code, msg, remark)
+	}
+	for range 10 {
+		if code, msg := post("producerA", "secretProdA"); code != http.StatusCreated {
+			t.Fatalf("HTTP send as producerA (no quota): %d %q", code, msg)
+		}
+	}
+
+	out, err := mqadmin(t, c, "brokerStatus", "-b", c.broker.addr, "--access-key", "adminXX1", "--secret-key", "secretAdmX")
+	if err != nil {
+		t.Fatalf("mqadmin brokerStatus: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`accountQuotaRejectedTotal_producerQ\s*:?\s*(\d+)`).FindStringSubmatch(out)
+	if m == nil || m[1] == "0" || m[1] == "1" {
+		t.Fatalf("runtime info counts %v refusals for producerQ, want at least 2 (one gRPC, one HTTP):\n%s", m, out)
+	}
 }

@@ -107,6 +107,11 @@ type BrokerStatus struct {
 	AccountQuotaRejected          int64            `json:"accountQuotaRejected"`
 	AccountQuotaThrottled         int64            `json:"accountQuotaThrottled"`
 	AccountQuotaRejectedByAccount map[string]int64 `json:"accountQuotaRejectedByAccount"`
+	// By AccessKey too: the sends the account's quota delayed
+	// (accountQuotaThrottledTotal_<ak>) and the sum of those delays in ms
+	// (accountQuotaDelayMsSum_<ak>), for the per-account discovery.
+	AccountQuotaThrottledByAccount map[string]int64 `json:"accountQuotaThrottledByAccount"`
+	AccountQuotaDelayMsByAccount   map[string]int64 `json:"accountQuotaDelayMsByAccount"`
 	// ACL counters since the broker started (aclEnable; 0 without): requests
 	// refused (acl_denied_total) and by reason (acl_denied_total.<reason>:
 	// signature, topic, admin, ...), admin requests granted
@@ -204,6 +209,10 @@ func Broker(addr, namesrv string) *BrokerStatus {
 	return st
 }
 
+// accountRejectedPrefix starts the runtime key of each account with a
+// produce quota (its refused sends).
+const accountRejectedPrefix = "accountQuotaRejectedTotal_"
+
 func num(kv map[string]string, k string) int64 {
 	n, _ := strconv.ParseInt(strings.TrimSpace(kv[k]), 10, 64)
 	return n
@@ -258,7 +267,9 @@ func (st *BrokerStatus) fill(rt, cfg map[string]string, now time.Time) {
 	st.FlowRejectedByTag = byPrefix(rt, "flowRejected_")
 	st.QuotaRejectedByTopic = byPrefix(rt, "quotaRejectedTotal_")
 	st.AccountQuotaRejected, st.AccountQuotaThrottled = num(rt, "accountQuotaRejectedTotal"), num(rt, "accountQuotaThrottledTotal")
-	st.AccountQuotaRejectedByAccount = byPrefix(rt, "accountQuotaRejectedTotal_")
+	st.AccountQuotaRejectedByAccount = byPrefix(rt, accountRejectedPrefix)
+	st.AccountQuotaThrottledByAccount = byPrefix(rt, "accountQuotaThrottledTotal_")
+	st.AccountQuotaDelayMsByAccount = byPrefix(rt, "accountQuotaDelayMsSum_")
 	st.ACLDenied, st.ACLDeniedByReason = num(rt, "acl_denied_total"), byPrefix(rt, "acl_denied_total.")
 	st.ACLAllowedAdmin, st.ACLReloadFailures = num(rt, "acl_allowed_admin_total"), num(rt, "acl_reload_failures")
 	st.PutToday, st.GetToday = r.InTotalToday, r.OutTotalToday

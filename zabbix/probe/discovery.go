@@ -193,6 +193,42 @@ func Groups(s Scope, pairs bool) ([]Row, error) {
 	return rows, nil
 }
 
+// Accounts lists the ACL accounts that have a produce quota (produceTps,
+// produceBps in plain_acl.yml) on the scope's brokers: {#ACCESSKEY}. A
+// broker reports each such account's counters in its runtime info
+// (accountQuotaRejectedTotal_<accessKey>); accounts without a quota have
+// no per-account figures to watch, and a broker without ACL lists none.
+func Accounts(s Scope) ([]Row, error) {
+	a, err := s.open()
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	masters, err := s.masters(a)
+	if err != nil {
+		return nil, err
+	}
+	rts := make([]map[string]string, len(masters))
+	err = admin.FanOut(len(masters), a.Parallel(), func(i int) (err error) {
+		rts[i], err = a.RuntimeInfo(masters[i].Addr)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	aks := map[string]bool{}
+	for _, rt := range rts {
+		for ak := range byPrefix(rt, accountRejectedPrefix) {
+			aks[ak] = true
+		}
+	}
+	rows := []Row{}
+	for _, ak := range slices.Sorted(maps.Keys(aks)) {
+		rows = append(rows, Row{"{#ACCESSKEY}": ak})
+	}
+	return rows, nil
+}
+
 // Brokers lists the broker processes of a cluster: {#BROKER}, {#BROKER.ID},
 // {#BROKER.ADDR}.
 func Brokers(namesrv, cluster string) ([]Row, error) {

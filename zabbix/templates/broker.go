@@ -63,7 +63,9 @@ func brokerTemplate() *tpl {
 	t.macro("{$RMQ.ACL.DENIED.MAX}", "10", "ACL denials in 5 minutes worth a warning (wrong credentials, missing permissions, probing).")
 	t.macro("{$RMQ.FLOW.REJECTED.MAX}", "0", "Sends refused by flow control (SYSTEM_BUSY) in 5 minutes tolerated before a warning.")
 	t.macro("{$RMQ.TOPIC.QUOTA.REJECTED.MAX}", "0", "Sends a topic's produce quota refused in 5 minutes tolerated before a warning (context: topic).")
-	t.macro("{$RMQ.ACCOUNT.QUOTA.REJECTED.MAX}", "0", "Sends the ACL accounts' produce quotas (produceTps / produceBps) refused in 5 minutes tolerated before a warning.")
+	t.macro("{$RMQ.ACCOUNT.QUOTA.REJECTED.MAX}", "0", "Sends an ACL account's produce quota (produceTps / produceBps) refused in 5 minutes tolerated before a warning (context: accessKey).")
+	t.macro("{$RMQ.LLD.ACCOUNT.MATCHES}", ".*", "Discover ACL accounts (with a produce quota) whose accessKey matches.")
+	t.macro("{$RMQ.LLD.ACCOUNT.NOT_MATCHES}", "^$", "Leave out ACL accounts whose accessKey matches.")
 	lldMacros(t)
 	t.valueMap("Service state", "0", "Down", "1", "Up")
 	t.valueMap("Broker permission", "0", "None", "2", "Write only", "4", "Read only", "6", "Read-write")
@@ -189,11 +191,6 @@ func brokerTemplate() *tpl {
 		"Sends answered SYSTEM_BUSY by the broker's send admission in the last 5 minutes (flowcontrol.log names the tag: "+
 			"REJECTREQUEST, OVERLOAD, TIMEOUT_CLEAN_QUEUE, PCBUSY_CLEAN_QUEUE); producers retry other brokers. The items by tag "+
 			"say which budget ran out. Topic quota refusals have their own trigger per topic, account quota refusals their own.", notUp)
-	acctQuotaRejecting := t.trigger("RocketMQ broker: account produce quota refusing sends", t.fn("sum", quotaAcct, "5m")+">{$RMQ.ACCOUNT.QUOTA.REJECTED.MAX}", "WARNING", "performance",
-		"An ACL account's produce quota (produceTps / produceBps in plain_acl.yml) refused sends in the last 5 minutes: its producers get "+
-			"SYSTEM_BUSY [ACCOUNT_QUOTA]accessKey <ak> exceeds produce quota. flowcontrol.log and the broker's runtime info "+
-			"(accountQuotaRejectedTotal_<ak>) name the account. Raise its quota or find the producer sending more than agreed.", notUp)
-
 	disk := func(key, what string) []Trigger {
 		d := t.trigger("RocketMQ broker: "+what+" disk use above {$RMQ.DISK.PUSED.MAX.DISASTER}%",
 			t.fn("min", key, "5m")+">{$RMQ.DISK.PUSED.MAX.DISASTER}", "DISASTER", "capacity",
@@ -267,8 +264,9 @@ func brokerTemplate() *tpl {
 		t.dep(broker, "RocketMQ broker: flow-control rejections, PCBUSY_CLEAN_QUEUE", flowRej+"[PCBUSY_CLEAN_QUEUE]", "$.flowRejectedByTag.PCBUSY_CLEAN_QUEUE", vtUint, "", "performance", "0", simpleChange),
 		withDesc(t.dep(broker, "RocketMQ broker: quota rejections", quotaRej, "$.quotaRejected", vtUint, "", "performance", "", simpleChange),
 			"Sends refused by a topic's produce quota since the last check, every topic."),
-		withTriggers(withDesc(t.dep(broker, "RocketMQ broker: account quota rejections", quotaAcct, "$.accountQuotaRejected", vtUint, "", "performance", "0", simpleChange),
-			"Sends refused by an ACL account's produce quota since the last check ([ACCOUNT_QUOTA]), every account; 0 without ACL or account quotas."), acctQuotaRejecting),
+		withDesc(t.dep(broker, "RocketMQ broker: account quota rejections", quotaAcct, "$.accountQuotaRejected", vtUint, "", "performance", "0", simpleChange),
+			"Sends refused by an ACL account's produce quota since the last check ([ACCOUNT_QUOTA]), every account; 0 without ACL or account quotas. "+
+				"The discovered accounts have their own items and trigger."),
 		withDesc(t.dep(broker, "RocketMQ broker: account quota delays", "rocketmq.broker.quota.account.throttled", "$.accountQuotaThrottled", vtUint, "", "performance", "0", simpleChange),
 			"Sends whose answer an ACL account's produce quota delayed (up to topicQuotaMaxDelayMills) since the last check, every account."),
 		t.dep(broker, "RocketMQ broker: produced today", "rocketmq.broker.put.today", "$.putToday", vtUint, "msg", "business", ""),
@@ -377,7 +375,35 @@ func brokerTemplate() *tpl {
 		pairItem("sent back today", "rocketmq.group.sendback.today", "sendBackToday"),
 		pairItem("sent back last minute", "rocketmq.group.sendback.minute", "sendBackMinute"),
 	}
-	t.DiscoveryRules = []Discovery{topics, pairs}
+	accounts := t.discovery("ACL accounts with a produce quota", `rocketmq.account.discovery["{$RMQ.BROKER.ADDR}"]`,
+		"The accounts of plain_acl.yml with produceTps or produceBps, as this broker reports them (none without aclEnable).",
+		filter(matches("{#ACCESSKEY}", "{$RMQ.LLD.ACCOUNT.MATCHES}"), notMatches("{#ACCESSKEY}", "{$RMQ.LLD.ACCOUNT.NOT_MATCHES}")))
+	const (
+		acctRej   = "rocketmq.account.quota.rejected[{#ACCESSKEY}]"
+		acctThr   = "rocketmq.account.quota.throttled[{#ACCESSKEY}]"
+		acctDelay = "rocketmq.account.quota.delay[{#ACCESSKEY}]"
+	)
+	acctItem := func(name, key, path, units, desc string) Item {
+		it := withDesc(t.dep(broker, "Account {#ACCESSKEY}: "+name, key, path+"['{#ACCESSKEY}']", vtUint, units, "performance", "0", simpleChange), desc)
+		it.Tags = append(it.Tags, Tag{"account", "{#ACCESSKEY}"})
+		return it
+	}
+	accounts.ItemPrototypes = []Item{
+		acctItem("quota rejections", acctRej, "$.accountQuotaRejectedByAccount", "",
+			"Sends this account's produce quota refused since the last check ([ACCOUNT_QUOTA]accessKey {#ACCESSKEY}), on every protocol (remoting, gRPC, HTTP)."),
+		acctItem("quota delays", acctThr, "$.accountQuotaThrottledByAccount", "",
+			"Sends whose answer this account's produce quota delayed (up to topicQuotaMaxDelayMills) since the last check."),
+		acctItem("quota delay time", acctDelay, "$.accountQuotaDelayMsByAccount", "ms",
+			"Milliseconds of delay this account's produce quota added to its sends since the last check, summed."),
+	}
+	accounts.TriggerPrototypes = []Trigger{
+		t.trigger("Account {#ACCESSKEY}: produce quota refusing sends", t.fn("sum", acctRej, "5m")+`>{$RMQ.ACCOUNT.QUOTA.REJECTED.MAX:"{#ACCESSKEY}"}`,
+			"WARNING", "performance", "The ACL account's produce quota (produceTps / produceBps in plain_acl.yml) refused sends in the last 5 minutes: its producers get "+
+				"SYSTEM_BUSY [ACCOUNT_QUOTA]accessKey {#ACCESSKEY} exceeds produce quota (gRPC: TOO_MANY_REQUESTS, HTTP: 429). Raise its quota or find the "+
+				"producer sending more than agreed."),
+	}
+	accounts.GraphPrototypes = []Graph{t.graphPrototype("Account {#ACCESSKEY}: produce quota", acctRej, acctThr)}
+	t.DiscoveryRules = []Discovery{topics, pairs, accounts}
 	t.Dashboards = []Dashboard{{
 		UUID: uuid(t.Name, "dashboard", "RocketMQ broker"), Name: "RocketMQ broker",
 		Pages: []Page{

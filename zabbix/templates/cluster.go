@@ -273,8 +273,9 @@ func clusterTemplate() *tpl {
 // Files returns the template exports by file name.
 func Files() map[string]Export {
 	return map[string]Export{
-		"template_rocketmq_broker.yaml":  export(brokerTemplate()),
-		"template_rocketmq_namesrv.yaml": export(namesrvTemplate()),
-		"template_rocketmq_cluster.yaml": export(clusterTemplate()),
+		"template_rocketmq_broker.yaml":     export(brokerTemplate()),
+		"template_rocketmq_namesrv.yaml":    export(namesrvTemplate()),
+		"template_rocketmq_cluster.yaml":    export(clusterTemplate()),
+		"template_rocketmq_controller.yaml": export(controllerTemplate()),
 	}
 }

@@ -201,6 +201,7 @@ func TestDependentPaths(t *testing.T) {
 		"rocketmq.broker.get":       jsonFields(probe.BrokerStatus{}),
 		"rocketmq.logs.get":         jsonFields(logcount.Counts{}),
 		"rocketmq.namesrv.logs.get": jsonFields(logcount.Counts{}),
+		"rocketmq.controller.get":   jsonFields(probe.ControllerNode{}),
 	}
 	top := regexp.MustCompile(`^\$\.([A-Za-z]+)(\.|\[|$)`)
 	checked := 0
@@ -398,19 +399,85 @@ func TestRefusalItems(t *testing.T) {
 		"RocketMQ broker: burst of ACL denials":                             "sum(/" + Broker + "/rocketmq.broker.acl.denied,5m)>{$RMQ.ACL.DENIED.MAX}",
 		"RocketMQ broker: flow control refusing sends":                      "sum(/" + Broker + "/rocketmq.broker.flow.rejected,5m)>{$RMQ.FLOW.REJECTED.MAX}",
 		"RocketMQ broker: ACL rules reload failed, previous rules in force": "sum(/" + Broker + "/rocketmq.broker.acl.reload_failed,1h)>0",
-		"RocketMQ broker: account produce quota refusing sends":             "sum(/" + Broker + "/rocketmq.broker.quota.account.rejected,5m)>{$RMQ.ACCOUNT.QUOTA.REJECTED.MAX}",
 	} {
 		if tr := findTrigger(t, name); tr.Expression != expr {
 			t.Errorf("%s: %s, want %s", name, tr.Expression, expr)
 		}
 	}
-	var quota bool
+	var quota, account bool
 	for _, d := range b.DiscoveryRules {
 		for _, tr := range d.TriggerPrototypes {
 			quota = quota || tr.Expression == "sum(/"+Broker+`/rocketmq.topic.quota.rejected[{#TOPIC}],5m)>{$RMQ.TOPIC.QUOTA.REJECTED.MAX:"{#TOPIC}"}`
+			account = account || tr.Expression == "sum(/"+Broker+`/rocketmq.account.quota.rejected[{#ACCESSKEY}],5m)>{$RMQ.ACCOUNT.QUOTA.REJECTED.MAX:"{#ACCESSKEY}"}`
 		}
 	}
 	if !quota {
 		t.Error("no per-topic quota trigger prototype")
+	}
+	if !account {
+		t.Error("no per-account quota trigger prototype")
+	}
+}
+
+// TestAccountDiscovery: the per-account discovery runs the accounts
+// discovery of userparameter_mqops.conf, and its item prototypes read the
+// by-account maps mqops-zbx broker prints, keyed by {#ACCESSKEY}, as
+// increments.
+func TestAccountDiscovery(t *testing.T) {
+	conf, err := os.ReadFile(filepath.Join("..", "agent", "userparameter_mqops.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(conf), "UserParameter=rocketmq.account.discovery[*],/opt/mqops/bin/mqops-zbx discovery accounts --broker \"$1\"\n") {
+		t.Error("userparameter_mqops.conf has no rocketmq.account.discovery running mqops-zbx discovery accounts")
+	}
+	fields := jsonFields(probe.BrokerStatus{})
+	var d *Discovery
+	b := brokerTemplate()
+	for i := range b.DiscoveryRules {
+		if strings.HasPrefix(b.DiscoveryRules[i].Key, "rocketmq.account.discovery[") {
+			d = &b.DiscoveryRules[i]
+		}
+	}
+	if d == nil {
+		t.Fatal("no account discovery rule")
+	}
+	path := regexp.MustCompile(`^\$\.([A-Za-z]+)\['\{#ACCESSKEY\}'\]$`)
+	for _, it := range d.ItemPrototypes {
+		m := path.FindStringSubmatch(it.Preprocessing[0].Parameters[0])
+		if m == nil || !fields[m[1]] || !strings.HasSuffix(m[1], "ByAccount") {
+			t.Errorf("%s reads %s, not a by-account map of mqops-zbx broker", it.Key, it.Preprocessing[0].Parameters[0])
+		}
+		if len(it.Preprocessing) != 2 || it.Preprocessing[1].Type != "SIMPLE_CHANGE" || !strings.HasSuffix(it.Key, "[{#ACCESSKEY}]") {
+			t.Errorf("%s: %+v", it.Key, it.Preprocessing)
+		}
+	}
+	if len(d.ItemPrototypes) != 3 {
+		t.Errorf("%d account item prototypes, want rejections, delays and delay time", len(d.ItemPrototypes))
+	}
+}
+
+// TestControllerACLItems: the controller template has an item per ACL
+// reason a controller can give, each a reason broker/acl reports, turned
+// into increments, and the burst trigger sums the denials.
+func TestControllerACLItems(t *testing.T) {
+	known := (&acl.Counters{}).Snapshot()
+	c := controllerTemplate()
+	items := map[string]Item{}
+	for _, it := range c.Items {
+		items[it.Key] = it
+	}
+	for _, r := range ControllerACLReasons {
+		if _, ok := known["acl_denied_total."+r]; !ok {
+			t.Errorf("reason %s is not one broker/acl counts", r)
+		}
+		it, ok := items["rocketmq.controller.acl.denied["+r+"]"]
+		if !ok || it.Preprocessing[0].Parameters[0] != "$.aclDeniedByReason."+r || len(it.Preprocessing) != 2 || it.Preprocessing[1].Type != "SIMPLE_CHANGE" {
+			t.Errorf("item for %s: %+v", r, it)
+		}
+	}
+	burst := items["rocketmq.controller.acl.denied"].Triggers
+	if len(burst) != 1 || burst[0].Expression != "sum(/"+Controller+"/rocketmq.controller.acl.denied,5m)>{$RMQ.ACL.DENIED.MAX}" {
+		t.Errorf("burst trigger: %+v", burst)
 	}
 }

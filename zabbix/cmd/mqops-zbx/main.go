@@ -54,7 +54,7 @@ func newRoot() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().DurationVar(&timeout, "timeout", 3*time.Second, "per-request timeout (keep the whole check under the agent's Timeout)")
-	root.AddCommand(brokerCmd(), namesrvCmd(), clusterCmd(), statsCmd(), logsCmd(),
+	root.AddCommand(brokerCmd(), namesrvCmd(), controllerCmd(), clusterCmd(), statsCmd(), logsCmd(),
 		backlogCmd(), businessCmd(), replicationCmd(), discoveryCmd(), canaryCmd(), getCmd())
 	return root
 }
@@ -99,6 +99,20 @@ func namesrvCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&addr, "addr", "127.0.0.1:9876", "name server address")
+	return c
+}
+
+func controllerCmd() *cobra.Command {
+	var addr string
+	c := &cobra.Command{
+		Use:   "controller",
+		Short: "A controller's state: up, leader, ACL denials by reason and admin grants",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return printJSON(probe.Controller(addr))
+		},
+	}
+	c.Flags().StringVar(&addr, "addr", "127.0.0.1:9878", "controller address")
 	return c
 }
 
@@ -234,12 +248,12 @@ func replicationCmd() *cobra.Command {
 func discoveryCmd() *cobra.Command {
 	var ns, cluster, broker string
 	c := &cobra.Command{
-		Use:   "discovery topics|groups|pairs|brokers|brokersets|replicas",
-		Short: "Low-level discovery JSON: topics, groups, group×topic pairs, brokers, broker sets or slaves",
+		Use:   "discovery topics|groups|pairs|brokers|brokersets|replicas|accounts",
+		Short: "Low-level discovery JSON: topics, groups, group×topic pairs, brokers, broker sets, slaves or ACL accounts with a produce quota",
 		Long: "With --broker, topics and groups of that broker; otherwise of the cluster's masters.\n" +
 			"Rows carry {#TOPIC.TYPE} and {#GROUP.TYPE} (normal, retry, dlq, system) for the templates' filters.",
 		Args:      cobra.ExactArgs(1),
-		ValidArgs: []string{"topics", "groups", "pairs", "brokers", "brokersets", "replicas"},
+		ValidArgs: []string{"topics", "groups", "pairs", "brokers", "brokersets", "replicas", "accounts"},
 		RunE: func(_ *cobra.Command, args []string) error {
 			s := probe.Scope{Namesrv: nsList(ns), Cluster: cluster, Broker: broker}
 			if broker != "" {
@@ -260,8 +274,10 @@ func discoveryCmd() *cobra.Command {
 				rows, err = probe.BrokerSetRows(s.Namesrv, cluster)
 			case "replicas":
 				rows, err = probe.ReplicaRows(s.Namesrv, cluster)
+			case "accounts":
+				rows, err = probe.Accounts(s)
 			default:
-				return fmt.Errorf("unknown discovery %q: want topics, groups, pairs, brokers, brokersets or replicas", args[0])
+				return fmt.Errorf("unknown discovery %q: want topics, groups, pairs, brokers, brokersets, replicas or accounts", args[0])
 			}
 			if err != nil {
 				return err
