@@ -75,7 +75,7 @@ func pullLMQ(t *testing.T, broker, group, lmq string) []lmqUnit {
 // lost consume queue, and new messages continue the offsets. Consumer
 // offsets and DELETE_TOPIC_IN_BROKER work on a light queue.
 func TestLightMessageQueues(t *testing.T) {
-	lmqOn := []string{"enableLmq=true", "enableMultiDispatch=true"}
+	lmqOn := []string{"enableLmq=true", "enableMultiDispatch=true", "maxLmqConsumeQueueNum=3"}
 	c := startCluster(t, lmqOn...)
 	createTopic(t, c, "LmqSource", 2)
 	p := newProducer(t, c.ns.addr)
@@ -166,6 +166,21 @@ func TestLightMessageQueues(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(string(c.dir), "store", "consumequeue", lmqs[2])); !os.IsNotExist(err) {
 		t.Fatalf("%s consume queue after delete: %v", lmqs[2], err)
 	}
+
+	// maxLmqConsumeQueueNum=3: two exist, one more may be created, not two.
+	over := primitive.NewMessage("LmqSource", []byte("over"))
+	over.WithProperty(wire.PropInnerMultiDispatch, "%LMQ%e2e_d,%LMQ%e2e_e")
+	if _, err := p.SendSync(context.Background(), over); err == nil || !strings.Contains(err.Error(), "LMQ_CONSUME_QUEUE_NUM_EXCEEDED") {
+		t.Fatalf("send creating two light queues past the limit: %v", err)
+	}
+	bad := primitive.NewMessage("LmqSource", []byte("bad"))
+	bad.WithProperty(wire.PropInnerMultiDispatch, "%LMQ%e2e_a,NotLight")
+	if _, err := p.SendSync(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "INNER_MULTI_DISPATCH must list") {
+		t.Fatalf("send with a list naming an ordinary topic: %v", err)
+	}
+	lmqs = lmqs[:2] // the deleted one is no longer sent to or checked
+	send(45, 48)
+	check("after refused sends")
 }
 
 // TestLightMessageQueuesOff: without enableLmq a %LMQ% topic is unknown
