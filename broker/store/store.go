@@ -296,16 +296,18 @@ type Store struct {
 	repairs    []*consumeQueue
 	repairWake chan struct{}
 
-	// Group commit (flush.go). flushMu guards waiters, inflight and
+	// Group commit (flush.go). flushMu guards waiters, waitEnd and
 	// flushClosed.
-	flushMu     sync.Mutex
-	waiters     []flushWaiter
-	inflight    []flushWaiter
-	flushClosed bool
-	flushReady  []flushWaiter // flusher-owned scratch
-	reapReady   []flushWaiter // reaper-owned scratch
-	flushWake   chan struct{}
-	fsyncs      atomic.Int64 // commit-log fdatasync calls, for tests and metrics
+	flushMu      sync.Mutex
+	waiters      []flushWaiter
+	waitEnd      int64 // highest end a waiter ever waited for
+	flushClosed  bool
+	flushReady   []flushWaiter // completer-owned scratch
+	reapReady    []flushWaiter // reaper-owned scratch
+	flushWake    chan struct{}
+	completeWake chan struct{}
+	answered     atomic.Pointer[func()] // OnWaitersAnswered
+	fsyncs       atomic.Int64           // commit-log fdatasync calls, for tests and metrics
 
 	ckMu   sync.Mutex // serialises consume-queue flushes and checkpoint writes
 	lastCk checkpoint
@@ -356,6 +358,7 @@ func Open(cfg Config) (*Store, error) {
 		dispatchWake: make(chan struct{}, 1),
 		prefaultWake: make(chan struct{}, 1),
 		flushWake:    make(chan struct{}, 1),
+		completeWake: make(chan struct{}, 1),
 		repairWake:   make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 
@@ -415,8 +418,9 @@ func Open(cfg Config) (*Store, error) {
 	go s.repairLoop()
 	s.every(s.cfg.CQFlushInterval, "[FLUSH] consume queue flush failed", s.flushConsumeQueues)
 	if cfg.FlushMode == SyncFlush {
-		s.wg.Add(1)
+		s.wg.Add(2)
 		go s.reapLoop()
+		go s.completeLoop()
 	}
 	if s.idx != nil {
 		// Index files are flushed at the consume queues' cadence.
@@ -509,7 +513,7 @@ func (s *Store) crashForTest() {
 	s.wg.Wait()
 	s.flushMu.Lock()
 	s.flushClosed = true
-	s.waiters, s.inflight = nil, nil
+	s.waiters = nil
 	s.flushMu.Unlock()
 	s.releaseAll()
 }
