@@ -21,13 +21,14 @@ var ErrFailed = errors.New("store failed")
 // the normal crash-recovery path (the abort marker stays), which validates
 // the log from the last checkpoint written before the failure.
 type Failure struct {
-	Path   string // file or directory whose fsync failed
+	Op     string // "fsync", or "write" for a failed SyncFlush append
+	Path   string // file or directory whose fsync (or write) failed
 	Offset int64  // commit-log offset from which data may not be durable
 	Err    error
 }
 
 func (f *Failure) Error() string {
-	return fmt.Sprintf("store failed: fsync of %s failed at commit-log offset %d: %v; restart the broker to recover", f.Path, f.Offset, f.Err)
+	return fmt.Sprintf("store failed: %s of %s failed at commit-log offset %d: %v; restart the broker to recover", f.Op, f.Path, f.Offset, f.Err)
 }
 
 // Unwrap exposes both the cause and ErrFailed to errors.Is.
@@ -40,11 +41,21 @@ func (s *Store) Failure() *Failure { return s.failure.Load() }
 // is already failed), logs it once and answers the queued sync-flush
 // waiters. It returns the recorded failure.
 func (s *Store) fail(path string, err error) *Failure {
-	f := &Failure{Path: path, Offset: s.flushed.Load(), Err: err}
+	return s.failOp("fsync", path, err)
+}
+
+// failWrite is fail for a SyncFlush append whose write failed: bytes past
+// the write position may no longer be zero.
+func (s *Store) failWrite(path string, err error) *Failure {
+	return s.failOp("write", path, err)
+}
+
+func (s *Store) failOp(op, path string, err error) *Failure {
+	f := &Failure{Op: op, Path: path, Offset: s.flushed.Load(), Err: err}
 	if !s.failure.CompareAndSwap(nil, f) {
 		return s.failure.Load()
 	}
-	s.log.Error("[FLUSH] fsync failed: the store refuses appends and keeps its checkpoint until restarted",
+	s.log.Error("[FLUSH] "+op+" failed: the store refuses appends and keeps its checkpoint until restarted",
 		"path", path, "durableBelow", f.Offset, "err", err)
 	s.flushMu.Lock()
 	ws := s.waiters

@@ -287,6 +287,7 @@ type Store struct {
 	dispatchWake  chan struct{}
 	prefaultWake  chan struct{}
 	prefaulted    atomic.Int64 // commit-log pages below are mapped (prefault.go)
+	encBuf        []byte       // SyncFlush appends encode here (commitlog.go); under mu
 	dispatchStall int64        // position last reported as undispatchable (dispatcher only)
 	disp          dispatchState
 
