@@ -110,13 +110,16 @@ type flushWaiter struct {
 // flushed is advanced (flushCommitLog) only after every fsync of the
 // segments below it returned success with no store failure recorded, so
 // no send is acknowledged before an fsync that covers its bytes has
-// returned. Why that is durable: the commit log is written through a
-// MAP_SHARED mapping of a preallocated file; fdatasync writes back every
-// dirty page of the file (mapped stores included) and the metadata needed
-// to read them (the extent conversion of the preallocated blocks, through
-// the journal), and returns after the device's cache flush; the record
-// bytes of a waiter were stored before Put published complete, and
-// flushCommitLog reads complete before it syncs.
+// returned. Why that is durable: a SyncFlush append writes its record
+// with pwrite (writeSegment) into the page cache of the preallocated
+// segment, which its MAP_SHARED mapping shares (blank fillers are still
+// stored through the mapping); fdatasync writes back every dirty page of
+// the file, however it was dirtied, and the metadata needed to read them
+// (the conversion of the preallocated blocks' extents, through the
+// journal), and returns after the device's cache flush. A waiter's bytes
+// were written before Put published complete, and flushCommitLog reads
+// complete before it syncs, so the fsync that advances flushed past a
+// waiter's end covered its bytes.
 func (s *Store) WaitFlushed(endOffset int64, done func(ok bool)) {
 	if s.cfg.FlushMode != SyncFlush || s.flushed.Load() >= endOffset {
 		done(true)

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -458,5 +458,62 @@ func TestSyncFlushWritesLikeMapping(t *testing.T) {
 	}
 	if len(segs[SyncFlush]) != len(segs[AsyncFlush]) {
 		t.Fatalf("%d segments with SyncFlush, %d with AsyncFlush", len(segs[SyncFlush]), len(segs[AsyncFlush]))
+	}
+}
+
+// TestGroupCommitBackToBack: while an fsync is in flight, appends and
+// their waiters queue and none is answered; the next fsync starts when
+// it returns (no flush interval, no new wake-up needed) and covers every
+// byte written meanwhile: two fsyncs in all, every waiter answered after
+// the flushed offset covers it.
+func TestGroupCommitBackToBack(t *testing.T) {
+	cfg := testConfig(t, nil)
+	cfg.FlushMode = SyncFlush
+	cfg.FlushInterval = time.Hour
+	cfg.SyncFlushTimeout = time.Hour
+	clog := filepath.Join(cfg.RootDir, "commitlog") + string(filepath.Separator)
+	var stall atomic.Bool
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	cfg.FsyncFault = func(path string) error {
+		if strings.HasPrefix(path, clog) && stall.CompareAndSwap(true, false) {
+			entered <- struct{}{}
+			<-release
+		}
+		return nil
+	}
+	s := openStore(t, cfg)
+	var answered, early atomic.Int64
+	wait := func(end int64) {
+		s.WaitFlushed(end, func(ok bool) {
+			if !ok || s.FlushedOffset() < end {
+				early.Add(1)
+			}
+			answered.Add(1)
+		})
+	}
+	stall.Store(true)
+	wait(mustPut(t, s, msg("B", 0, "first")).EndOffset)
+	<-entered // the first fsync is in flight
+	before := s.fsyncs.Load()
+	const n = 50
+	for i := range n {
+		wait(mustPut(t, s, msg("B", int32(i%4), bodyOf(i, 300))).EndOffset)
+	}
+	if a := answered.Load(); a != 0 {
+		t.Fatalf("%d waiters answered while the fsync is stalled", a)
+	}
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for answered.Load() < n+1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d waiters answered", answered.Load(), n+1)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if e := early.Load(); e != 0 {
+		t.Fatalf("%d waiters answered before the flushed offset covered them", e)
+	}
+	if got := s.fsyncs.Load() - before; got != 2 {
+		t.Fatalf("%d fsyncs for the stalled one and those appended meanwhile, want 2", got)
 	}
 }
