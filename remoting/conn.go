@@ -78,6 +78,9 @@ type Conn struct {
 	inflight int // bytes taken from out by the flush writing them now
 	closed   bool
 	readBusy bool // the read loop is serving and will flush out itself
+	// wakeOwed: QueueFrame queued output and left the writer's wake-up
+	// to its caller's Wake.
+	wakeOwed bool
 	// congested: unread output passed high and has not yet fallen below
 	// low; the read loop pauses, held pulls wait. drained gets a token
 	// when it clears.
@@ -270,6 +273,42 @@ func (c *Conn) SendFrame(frame []byte) error {
 	}
 	c.out = append(c.out, frame...)
 	return c.queued()
+}
+
+// QueueFrame queues an encoded frame like SendFrame but leaves waking the
+// writer to the caller: it reports true when the caller must call Wake
+// once it has queued the rest of its burst (at most once until then).
+// Answers completed together (the sends one fsync covered) so leave in
+// one write instead of each waking the writer.
+func (c *Conn) QueueFrame(frame []byte) (wake bool, err error) {
+	c.wmu.Lock()
+	if c.closed {
+		c.wmu.Unlock()
+		return false, ErrClosed
+	}
+	c.out = append(c.out, frame...)
+	if len(c.out) > c.maxPending {
+		c.wmu.Unlock()
+		c.log.Warn("peer does not read its responses, closing", "remote", c.RemoteAddr().String())
+		c.Close()
+		return false, ErrClosed
+	}
+	c.checkCongestion()
+	wake = !c.readBusy && !c.wakeOwed
+	c.wakeOwed = c.wakeOwed || wake
+	c.wmu.Unlock()
+	return wake, nil
+}
+
+// Wake hands output queued with QueueFrame to the writer.
+func (c *Conn) Wake() {
+	c.wmu.Lock()
+	c.wakeOwed = false
+	c.wmu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
 }
 
 // queued runs with the write lock held after output was appended: it

@@ -63,6 +63,9 @@ type Broker struct {
 	log   *slog.Logger
 	store *store.Store
 	acl   *acl.Gate // nil when aclEnable is off
+	// ackWakes: connections whose SYNC_FLUSH answers the store's
+	// goroutines queued without waking their writers (send.go).
+	ackWakes ackWakes
 
 	topics  *meta.Topics
 	groups  *meta.Groups
@@ -252,6 +255,7 @@ func New(o Options) (*Broker, error) {
 		b.srv.Close()
 		return nil, fmt.Errorf("open store %s: %w", cfg.StorePathRootDir, err)
 	}
+	b.store.OnWaitersAnswered(b.ackWakes.wake)
 	if b.stats, err = stats.New(stats.Options{Dir: filepath.Join(cdir, "stats"), ClusterName: cfg.BrokerClusterName, Out: o.StatsOut, Log: o.Log}); err != nil {
 		b.store.Close()
 		b.srv.Close()

@@ -424,6 +424,10 @@ type ackWait struct {
 	done   func(flushOK bool, replCode int32)
 	ticket flow.Ticket // the remoting send's admission budget, held until answered
 
+	// starting: startWaits is still registering the waits, so a flush
+	// callback may run inline on the connection's read loop.
+	starting atomic.Bool
+
 	// The callbacks, bound once: a method value made per send would be an
 	// allocation per send.
 	flushedFn, ackedFn func(ok bool)
@@ -520,7 +524,9 @@ func (b *Broker) startWaits(w *ackWait, end int64, flush, repl bool, hold time.D
 		}
 	}
 	if flush {
+		w.starting.Store(true)
 		b.store.WaitFlushed(end, w.flushedFn)
+		w.starting.Store(false)
 	}
 	if repl {
 		if b.ctl != nil {
@@ -531,16 +537,21 @@ func (b *Broker) startWaits(w *ackWait, end int64, flush, repl bool, hold time.D
 	}
 }
 
+// flushed ends the flush wait. Unless it runs inline, a store goroutine
+// calls it among the other waiters one fsync covered and then runs the
+// OnWaitersAnswered hook (ackWakes.wake), so the answer is queued without
+// waking the connection's writer: the answers of one group commit to one
+// connection leave in one write.
 func (w *ackWait) flushed(ok bool) {
 	w.flushOK = ok
-	w.finish()
+	w.finish(!w.starting.Load())
 }
 
 func (w *ackWait) acked(ok bool) {
 	if !ok {
 		w.replCode = wire.FlushSlaveTimeout
 	}
-	w.finish()
+	w.finish(false)
 }
 
 // held ends a quota hold: the answer is queued (if the other waits are
@@ -548,11 +559,13 @@ func (w *ackWait) acked(ok bool) {
 // follows it.
 func (w *ackWait) held() {
 	c := w.c
-	w.finish()
+	w.finish(false)
 	c.ResumeReading()
 }
 
-func (w *ackWait) finish() {
+// finish answers once the last wait is over; batched defers waking the
+// writer to the store's hook.
+func (w *ackWait) finish(batched bool) {
 	if w.pending.Add(-1) != 0 {
 		return
 	}
@@ -570,9 +583,37 @@ func (w *ackWait) finish() {
 		case code != wire.Success:
 			frame = recodedFrame(frame, code, remark)
 		}
-		_ = w.c.SendFrame(frame) // copies the frame
+		if !batched {
+			_ = w.c.SendFrame(frame) // copies the frame
+		} else if wake, err := w.c.QueueFrame(frame); err == nil && wake {
+			w.b.ackWakes.add(w.c)
+		}
 	}
 	putAckWait(w)
+}
+
+// ackWakes lists the connections owed a writer wake-up by answers queued
+// with QueueFrame (ackWait.finish); wake, the store's OnWaitersAnswered
+// hook, wakes each once after a group of answers.
+type ackWakes struct {
+	mu    sync.Mutex
+	conns []*remoting.Conn
+}
+
+func (a *ackWakes) add(c *remoting.Conn) {
+	a.mu.Lock()
+	a.conns = append(a.conns, c)
+	a.mu.Unlock()
+}
+
+func (a *ackWakes) wake() {
+	a.mu.Lock()
+	for i, c := range a.conns {
+		c.Wake()
+		a.conns[i] = nil
+	}
+	a.conns = a.conns[:0]
+	a.mu.Unlock()
 }
 
 // ackOutcome is the answer to a stored send once its waits are over: a

@@ -21,13 +21,14 @@ var ErrFailed = errors.New("store failed")
 // the normal crash-recovery path (the abort marker stays), which validates
 // the log from the last checkpoint written before the failure.
 type Failure struct {
-	Path   string // file or directory whose fsync failed
+	Op     string // "fsync", or "write" for a failed SyncFlush append
+	Path   string // file or directory whose fsync (or write) failed
 	Offset int64  // commit-log offset from which data may not be durable
 	Err    error
 }
 
 func (f *Failure) Error() string {
-	return fmt.Sprintf("store failed: fsync of %s failed at commit-log offset %d: %v; restart the broker to recover", f.Path, f.Offset, f.Err)
+	return fmt.Sprintf("store failed: %s of %s failed at commit-log offset %d: %v; restart the broker to recover", f.Op, f.Path, f.Offset, f.Err)
 }
 
 // Unwrap exposes both the cause and ErrFailed to errors.Is.
@@ -40,20 +41,27 @@ func (s *Store) Failure() *Failure { return s.failure.Load() }
 // is already failed), logs it once and answers the queued sync-flush
 // waiters. It returns the recorded failure.
 func (s *Store) fail(path string, err error) *Failure {
-	f := &Failure{Path: path, Offset: s.flushed.Load(), Err: err}
+	return s.failOp("fsync", path, err)
+}
+
+// failWrite is fail for a SyncFlush append whose write failed: bytes past
+// the write position may no longer be zero.
+func (s *Store) failWrite(path string, err error) *Failure {
+	return s.failOp("write", path, err)
+}
+
+func (s *Store) failOp(op, path string, err error) *Failure {
+	f := &Failure{Op: op, Path: path, Offset: s.flushed.Load(), Err: err}
 	if !s.failure.CompareAndSwap(nil, f) {
 		return s.failure.Load()
 	}
-	s.log.Error("[FLUSH] fsync failed: the store refuses appends and keeps its checkpoint until restarted",
+	s.log.Error("[FLUSH] "+op+" failed: the store refuses appends and keeps its checkpoint until restarted",
 		"path", path, "durableBelow", f.Offset, "err", err)
 	s.flushMu.Lock()
 	ws := s.waiters
 	s.waiters = nil
 	s.flushMu.Unlock()
-	flushed := s.flushed.Load()
-	for _, w := range ws {
-		w.done(w.end <= flushed)
-	}
+	s.answerWaiters(ws)
 	return f
 }
 
@@ -82,18 +90,36 @@ func (s *Store) syncDir(dir string) error {
 type flushWaiter struct {
 	end      int64 // record end offset to cover
 	deadline time.Time
-	done     func(ok bool) // nil once called
+	done     func(ok bool)
 }
 
 // WaitFlushed arranges for done to run once the commit log is durable up
 // to endOffset: done(true) after an fsync covering it, done(false) if that
 // did not happen within SyncFlushTimeout or the store failed (at once,
-// then). done runs on a store goroutine (or inline, when the data is
-// already durable, the store failed or is in AsyncFlush mode) and must not
-// block.
+// then). done runs inline when the data is already durable, the store
+// failed, was closed or is in AsyncFlush mode; otherwise on a store
+// goroutine, among others answered together, after which the hook set
+// with OnWaitersAnswered runs. done must not block.
 //
-// Group commit: the flusher wakes on demand, takes every waiter queued so
-// far, syncs once up to the current end of the log, then calls them all.
+// Group commit (flushLoop): one fsync is in flight while any waiter's
+// bytes are not yet durable; the next starts as soon as the previous
+// returns and covers everything appended meanwhile, while another
+// goroutine (completeLoop) answers the waiters the previous one covered.
+//
+// Invariant: done(true) runs only for a waiter whose end ≤ flushed, and
+// flushed is advanced (flushCommitLog) only after every fsync of the
+// segments below it returned success with no store failure recorded, so
+// no send is acknowledged before an fsync that covers its bytes has
+// returned. Why that is durable: a SyncFlush append writes its record
+// with pwrite (writeSegment) into the page cache of the preallocated
+// segment, which its MAP_SHARED mapping shares (blank fillers are still
+// stored through the mapping); fdatasync writes back every dirty page of
+// the file, however it was dirtied, and the metadata needed to read them
+// (the conversion of the preallocated blocks' extents, through the
+// journal), and returns after the device's cache flush. A waiter's bytes
+// were written before Put published complete, and flushCommitLog reads
+// complete before it syncs, so the fsync that advances flushed past a
+// waiter's end covered its bytes.
 func (s *Store) WaitFlushed(endOffset int64, done func(ok bool)) {
 	if s.cfg.FlushMode != SyncFlush || s.flushed.Load() >= endOffset {
 		done(true)
@@ -110,6 +136,7 @@ func (s *Store) WaitFlushed(endOffset int64, done func(ok bool)) {
 		return
 	}
 	s.waiters = append(s.waiters, flushWaiter{end: endOffset, deadline: time.Now().Add(s.cfg.SyncFlushTimeout), done: done})
+	s.waitEnd = max(s.waitEnd, endOffset)
 	s.flushMu.Unlock()
 	select {
 	case s.flushWake <- struct{}{}:
@@ -117,8 +144,30 @@ func (s *Store) WaitFlushed(endOffset int64, done func(ok bool)) {
 	}
 }
 
+// OnWaitersAnswered sets fn to run after every group of WaitFlushed
+// callbacks a store goroutine ran (never after an inline one), so that a
+// caller can defer work per callback, such as waking a connection's
+// writer, to once per group: the answers of one fsync to one connection
+// then leave in one write.
+func (s *Store) OnWaitersAnswered(fn func()) { s.answered.Store(&fn) }
+
+// answerWaiters runs the callbacks of ws, taken off the waiter list,
+// then the OnWaitersAnswered hook.
+func (s *Store) answerWaiters(ws []flushWaiter) {
+	if len(ws) == 0 {
+		return
+	}
+	flushed := s.flushed.Load()
+	for _, w := range ws {
+		w.done(w.end <= flushed)
+	}
+	if fn := s.answered.Load(); fn != nil {
+		(*fn)()
+	}
+}
+
 // flushLoop syncs the commit log every FlushInterval and, in SyncFlush
-// mode, whenever a waiter arrives.
+// mode, back to back while waiters wait for bytes not yet durable.
 func (s *Store) flushLoop() {
 	defer s.wg.Done()
 	t := time.NewTicker(s.cfg.FlushInterval)
@@ -130,40 +179,61 @@ func (s *Store) flushLoop() {
 		case <-s.flushWake:
 		case <-t.C:
 		}
-		s.groupCommit()
+		for {
+			// A failure was logged once by fail.
+			if err := s.flushCommitLog(); err != nil && !errors.Is(err, ErrFailed) {
+				s.log.Error("[FLUSH] commitlog flush failed", "err", err)
+			}
+			select {
+			case s.completeWake <- struct{}{}:
+			default: // the completer has a wake-up pending already
+			}
+			if !s.flushWanted() {
+				break
+			}
+		}
 	}
 }
 
-// groupCommit syncs everything appended so far and completes the waiters
-// queued before the sync started. Every such waiter's record was published
-// before it queued, so its end is ≤ the end read after taking the batch.
-func (s *Store) groupCommit() {
-	s.flushMu.Lock()
-	s.inflight, s.waiters = s.waiters, s.inflight[:0]
-	s.flushMu.Unlock()
-
-	// A failure was logged once by fail.
-	if err := s.flushCommitLog(); err != nil && !errors.Is(err, ErrFailed) {
-		s.log.Error("[FLUSH] commitlog flush failed", "err", err)
-	}
+// flushWanted reports whether a waiter waits for bytes that the last
+// fsync did not cover and that another can (they were appended).
+func (s *Store) flushWanted() bool {
 	flushed := s.flushed.Load()
-
 	s.flushMu.Lock()
-	ready := s.flushReady[:0]
-	for i := range s.inflight {
-		if w := s.inflight[i]; w.done != nil { // nil: the reaper timed it out
-			ready = append(ready, w)
-		}
-	}
-	clear(s.inflight) // drop callback references
-	s.inflight = s.inflight[:0]
+	end := s.waitEnd
 	s.flushMu.Unlock()
+	return end > flushed && s.complete.Load() > flushed && s.failure.Load() == nil
+}
 
-	for _, w := range ready {
-		w.done(w.end <= flushed)
+// completeLoop answers the waiters each fsync covered, while the flusher
+// already runs the next one.
+func (s *Store) completeLoop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.completeWake:
+		}
+		flushed := s.flushed.Load()
+		s.flushMu.Lock()
+		ready := s.flushReady[:0]
+		kept := s.waiters[:0]
+		for _, w := range s.waiters {
+			if w.end <= flushed {
+				ready = append(ready, w)
+			} else {
+				kept = append(kept, w)
+			}
+		}
+		clear(s.waiters[len(kept):]) // drop callback references
+		s.waiters = kept
+		s.flushMu.Unlock()
+
+		s.answerWaiters(ready)
+		clear(ready)
+		s.flushReady = ready[:0]
 	}
-	clear(ready)
-	s.flushReady = ready[:0]
 }
 
 // flushCommitLog syncs the segments holding [flushed, complete) and
@@ -244,18 +314,9 @@ func (s *Store) reapExpired(now time.Time) {
 	}
 	clear(s.waiters[len(kept):])
 	s.waiters = kept
-	for i := range s.inflight {
-		if w := &s.inflight[i]; w.done != nil && now.After(w.deadline) {
-			expired = append(expired, *w)
-			w.done = nil
-		}
-	}
 	s.flushMu.Unlock()
 
-	flushed := s.flushed.Load()
-	for _, w := range expired {
-		w.done(w.end <= flushed)
-	}
+	s.answerWaiters(expired)
 	clear(expired)
 	s.reapReady = expired[:0]
 }
@@ -265,15 +326,10 @@ func (s *Store) reapExpired(now time.Time) {
 func (s *Store) completeWaiters() {
 	s.flushMu.Lock()
 	s.flushClosed = true
-	ws := append(s.waiters, s.inflight...)
-	s.waiters, s.inflight = nil, nil
+	ws := s.waiters
+	s.waiters = nil
 	s.flushMu.Unlock()
-	flushed := s.flushed.Load()
-	for _, w := range ws {
-		if w.done != nil {
-			w.done(w.end <= flushed)
-		}
-	}
+	s.answerWaiters(ws)
 }
 
 // flushConsumeQueues syncs every dirty consume-queue file and then writes

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -390,5 +391,129 @@ func TestSegmentDirSyncFailureIsSticky(t *testing.T) {
 	}
 	if r := s.Put(msg("T", 0, "x")); r.Status != ServiceNotAvailable {
 		t.Fatalf("Put after the failure: %v", r.Status)
+	}
+}
+
+// TestSyncFlushWritesLikeMapping: a SyncFlush store appends with pwrite
+// (writeSegment) what an AsyncFlush store stores through the mapping:
+// the same appends (single records, a batch, across a segment roll)
+// leave byte-identical commit-log segments, readable back at once and
+// after a reopen.
+func TestSyncFlushWritesLikeMapping(t *testing.T) {
+	segs := map[FlushMode]map[string][]byte{}
+	for _, mode := range []FlushMode{AsyncFlush, SyncFlush} {
+		cfg := testConfig(t, nil)
+		cfg.FlushMode = mode
+		clock := newFakeClock()
+		cfg.Now = clock.Now
+		s := openStore(t, cfg)
+		var ends []int64
+		for i := range 300 { // 300 × ~3.6 KiB rolls the 1 MiB segment
+			ends = append(ends, mustPut(t, s, msg("W", int32(i%2), bodyOf(i, 3500), "k", strconv.Itoa(i))).EndOffset)
+			if i == 150 {
+				r, _ := s.PutBatch([]Message{*msg("W", 3, "b0"), *msg("W", 3, bodyOf(1, 2000)), *msg("W", 3, "b2")})
+				if r.Status != PutOK {
+					t.Fatalf("%v batch: %v", mode, r.Status)
+				}
+				ends = append(ends, r.EndOffset)
+			}
+		}
+		for _, end := range ends {
+			if !flushResult(t, s, end) {
+				t.Fatalf("%v: not flushed to %d", mode, end)
+			}
+		}
+		waitDispatch(t, s)
+		if got := readAll(t, s, "W", 3); len(got) != 3 || string(got[0].Body()) != "b0" || string(got[2].Body()) != "b2" {
+			t.Fatalf("%v: batch read back as %d records", mode, len(got))
+		}
+		if got := readAll(t, s, "W", 1); len(got) != 150 || string(got[149].Body()) != bodyOf(299, 3500) {
+			t.Fatalf("%v: queue 1 read back as %d records", mode, len(got))
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(cfg.RootDir, "commitlog")
+		files, err := os.ReadDir(dir)
+		if err != nil || len(files) < 2 {
+			t.Fatalf("%v: %d segments, %v", mode, len(files), err)
+		}
+		segs[mode] = map[string][]byte{}
+		for _, f := range files {
+			b, err := os.ReadFile(filepath.Join(dir, f.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			segs[mode][f.Name()] = b
+		}
+		s = openStore(t, cfg)
+		if got := readAll(t, s, "W", 0); len(got) != 150 || string(got[0].Body()) != bodyOf(0, 3500) {
+			t.Fatalf("%v: after reopen queue 0 holds %d records", mode, len(got))
+		}
+	}
+	for name, want := range segs[AsyncFlush] {
+		if got, ok := segs[SyncFlush][name]; !ok || !slices.Equal(got, want) {
+			t.Fatalf("segment %s differs between the modes (present: %v)", name, ok)
+		}
+	}
+	if len(segs[SyncFlush]) != len(segs[AsyncFlush]) {
+		t.Fatalf("%d segments with SyncFlush, %d with AsyncFlush", len(segs[SyncFlush]), len(segs[AsyncFlush]))
+	}
+}
+
+// TestGroupCommitBackToBack: while an fsync is in flight, appends and
+// their waiters queue and none is answered; the next fsync starts when
+// it returns (no flush interval, no new wake-up needed) and covers every
+// byte written meanwhile: two fsyncs in all, every waiter answered after
+// the flushed offset covers it.
+func TestGroupCommitBackToBack(t *testing.T) {
+	cfg := testConfig(t, nil)
+	cfg.FlushMode = SyncFlush
+	cfg.FlushInterval = time.Hour
+	cfg.SyncFlushTimeout = time.Hour
+	clog := filepath.Join(cfg.RootDir, "commitlog") + string(filepath.Separator)
+	var stall atomic.Bool
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	cfg.FsyncFault = func(path string) error {
+		if strings.HasPrefix(path, clog) && stall.CompareAndSwap(true, false) {
+			entered <- struct{}{}
+			<-release
+		}
+		return nil
+	}
+	s := openStore(t, cfg)
+	var answered, early atomic.Int64
+	wait := func(end int64) {
+		s.WaitFlushed(end, func(ok bool) {
+			if !ok || s.FlushedOffset() < end {
+				early.Add(1)
+			}
+			answered.Add(1)
+		})
+	}
+	stall.Store(true)
+	wait(mustPut(t, s, msg("B", 0, "first")).EndOffset)
+	<-entered // the first fsync is in flight
+	before := s.fsyncs.Load()
+	const n = 50
+	for i := range n {
+		wait(mustPut(t, s, msg("B", int32(i%4), bodyOf(i, 300))).EndOffset)
+	}
+	if a := answered.Load(); a != 0 {
+		t.Fatalf("%d waiters answered while the fsync is stalled", a)
+	}
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for answered.Load() < n+1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d waiters answered", answered.Load(), n+1)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if e := early.Load(); e != 0 {
+		t.Fatalf("%d waiters answered before the flushed offset covered them", e)
+	}
+	if got := s.fsyncs.Load() - before; got != 2 {
+		t.Fatalf("%d fsyncs for the stalled one and those appended meanwhile, want 2", got)
 	}
 }

@@ -61,6 +61,12 @@ func madvise(b []byte, advice int) error {
 // wakePrefault nudges the prefaulter once the writer gets within half the
 // window of the mapped end.
 func (s *Store) wakePrefault() {
+	// A SyncFlush master appends with pwrite (writeSegment): mapped pages
+	// would only be dirtied ahead, written as zeros by the next fdatasync
+	// and write-protected again. A slave stores through the mapping.
+	if s.cfg.FlushMode == SyncFlush && s.role.Load() == int32(RoleMaster) {
+		return
+	}
 	if s.maxPhy.Load()+prefaultAhead/2 < s.prefaulted.Load() {
 		return
 	}

@@ -297,6 +297,7 @@ type Store struct {
 	dispatchWake  chan struct{}
 	prefaultWake  chan struct{}
 	prefaulted    atomic.Int64 // commit-log pages below are mapped (prefault.go)
+	encBuf        []byte       // SyncFlush appends encode here (commitlog.go); under mu
 	dispatchStall int64        // position last reported as undispatchable (dispatcher only)
 	disp          dispatchState
 
@@ -306,16 +307,18 @@ type Store struct {
 	repairs    []*consumeQueue
 	repairWake chan struct{}
 
-	// Group commit (flush.go). flushMu guards waiters, inflight and
+	// Group commit (flush.go). flushMu guards waiters, waitEnd and
 	// flushClosed.
-	flushMu     sync.Mutex
-	waiters     []flushWaiter
-	inflight    []flushWaiter
-	flushClosed bool
-	flushReady  []flushWaiter // flusher-owned scratch
-	reapReady   []flushWaiter // reaper-owned scratch
-	flushWake   chan struct{}
-	fsyncs      atomic.Int64 // commit-log fdatasync calls, for tests and metrics
+	flushMu      sync.Mutex
+	waiters      []flushWaiter
+	waitEnd      int64 // highest end a waiter ever waited for
+	flushClosed  bool
+	flushReady   []flushWaiter // completer-owned scratch
+	reapReady    []flushWaiter // reaper-owned scratch
+	flushWake    chan struct{}
+	completeWake chan struct{}
+	answered     atomic.Pointer[func()] // OnWaitersAnswered
+	fsyncs       atomic.Int64           // commit-log fdatasync calls, for tests and metrics
 
 	ckMu   sync.Mutex // serialises consume-queue flushes and checkpoint writes
 	lastCk checkpoint
@@ -366,6 +369,7 @@ func Open(cfg Config) (*Store, error) {
 		dispatchWake: make(chan struct{}, 1),
 		prefaultWake: make(chan struct{}, 1),
 		flushWake:    make(chan struct{}, 1),
+		completeWake: make(chan struct{}, 1),
 		repairWake:   make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 
@@ -425,8 +429,9 @@ func Open(cfg Config) (*Store, error) {
 	go s.repairLoop()
 	s.every(s.cfg.CQFlushInterval, "[FLUSH] consume queue flush failed", s.flushConsumeQueues)
 	if cfg.FlushMode == SyncFlush {
-		s.wg.Add(1)
+		s.wg.Add(2)
 		go s.reapLoop()
+		go s.completeLoop()
 	}
 	if s.idx != nil {
 		// Index files are flushed at the consume queues' cadence.
@@ -519,7 +524,7 @@ func (s *Store) crashForTest() {
 	s.wg.Wait()
 	s.flushMu.Lock()
 	s.flushClosed = true
-	s.waiters, s.inflight = nil, nil
+	s.waiters = nil
 	s.flushMu.Unlock()
 	s.releaseAll()
 }
