@@ -287,7 +287,7 @@ type Store struct {
 	dispatchWake  chan struct{}
 	prefaultWake  chan struct{}
 	prefaulted    atomic.Int64 // commit-log pages below are mapped (prefault.go)
-	dispatchStall int64        // position last reported as undispatchable (dispatcher only)
+	dispatchStall int64        // position last reported as undispatchable (under dispMu)
 	disp          dispatchState
 
 	// Rebuilds of queues whose damaged units the read path found
@@ -511,7 +511,10 @@ func (s *Store) crashForTest() {
 	s.flushClosed = true
 	s.waiters, s.inflight = nil, nil
 	s.flushMu.Unlock()
+	// A PutDispatch's pass that began before stop closed ends first.
+	s.dispMu.Lock()
 	s.releaseAll()
+	s.dispMu.Unlock()
 }
 
 // releaseAll drops the lists' references to every mapped file and releases
