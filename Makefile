@@ -126,6 +126,8 @@ test-ansible: build
 fuzz:
 	$(GO) test ./wire/ -run '^$$' -fuzz FuzzDecodeFrame -fuzztime 60s
 	$(GO) test ./broker/sql92/ -run '^$$' -fuzz FuzzParse -fuzztime 60s
+	$(GO) test ./wire/amqp/ -run '^$$' -fuzz FuzzFrameReader -fuzztime 60s
+	$(GO) test ./wire/amqp/ -run '^$$' -fuzz FuzzTable -fuzztime 60s
 
 # Load generator against a broker it starts itself; prints msgs/s and latency.
 # nghttp2-client is h2load, the second gRPC send generator (Debian package,

@@ -83,6 +83,7 @@ const (
 	MQOpsStatsSeries int32 = 10002
 	// POP leases per consumer group (RocketMQ 5 consumers), for monitoring.
 	MQOpsPopStats int32 = 10003
+	// 9100–9199 belong to the AMQP engine (wire/amqpmeta.go).
 )
 
 // Response codes (apache/rocketmq rocketmq-all-4.9.8

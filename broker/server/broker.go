@@ -6,6 +6,7 @@ package server
 import (
 	"crypto/tls"
 	"fmt"
+	"github.com/mqops/mqops/broker/amqpengine"
 	"hash/crc32"
 	"io"
 	"log/slog"
@@ -74,6 +75,7 @@ type Broker struct {
 	delay   *schedule.Levels
 	timers  *schedule.Timers
 	tx      *transaction.Service
+	amqp    *amqpengine.Engine // AMQP vhost metadata (broker/server/amqp.go)
 
 	haServer   *ha.Server // masters: streams the commit log to slaves
 	haClient   *ha.Client // slaves: follows the master
@@ -186,6 +188,9 @@ func New(o Options) (*Broker, error) {
 		return nil, err
 	}
 	if b.offsets, err = meta.LoadOffsets(cdir+"/consumerOffset.json", o.Log); err != nil {
+		return nil, err
+	}
+	if b.amqp, err = amqpengine.Open(cdir, o.Log); err != nil {
 		return nil, err
 	}
 
@@ -617,6 +622,9 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 		b.handleStatsSeries(c, req)
 	case wire.MQOpsPopStats:
 		b.handlePopStats(c, req)
+	case wire.AMQPDeclareExchange, wire.AMQPDeleteExchange, wire.AMQPBind, wire.AMQPUnbind,
+		wire.AMQPDeclareQueue, wire.AMQPDeleteQueue, wire.AMQPList:
+		b.handleAMQP(c, req)
 	case wire.NotifyBrokerRoleChanged:
 		b.handleNotifyRoleChanged(c, req)
 	case wire.GetBrokerEpochCache:

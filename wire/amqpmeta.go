@@ -1,0 +1,415 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// mqops-private request codes of the AMQP engine in the broker (9100–9199;
+// RocketMQ's own codes stay below 1000, mqops' statistics use 10001+). The
+// gateway (mqamqp) and mqadmin send them; bodies are JSON (below).
+const (
+	AMQPDeclareExchange int32 = 9100 // AMQP_DECLARE_EXCHANGE: AMQPExchangeDeclare → empty
+	AMQPDeleteExchange  int32 = 9101 // AMQP_DELETE_EXCHANGE: AMQPExchangeDelete → empty
+	AMQPBind            int32 = 9102 // AMQP_BIND: AMQPBinding → empty
+	AMQPUnbind          int32 = 9103 // AMQP_UNBIND: AMQPBinding → empty
+	AMQPDeclareQueue    int32 = 9104 // AMQP_DECLARE_QUEUE: AMQPQueueDeclare → AMQPQueueDeclareOk
+	AMQPDeleteQueue     int32 = 9105 // AMQP_DELETE_QUEUE: AMQPQueueDelete → AMQPQueueDeleteOk
+	AMQPList            int32 = 9106 // AMQP_LIST: AMQPListRequest → AMQPListing
+
+	// AMQPException answers a request the engine refused as AMQP would:
+	// the remark is the reply text ("NOT_FOUND - no queue 'q' in vhost '/'")
+	// and extField AMQPReplyCodeField the reply code (404), which the
+	// gateway sends on in channel.close or connection.close.
+	AMQPException int32 = 9190
+)
+
+// AMQPReplyCodeField is the extField of an AMQPException answer holding
+// the AMQP reply code.
+const AMQPReplyCodeField = "replyCode"
+
+// AMQPOwner is a gateway connection: exclusive queues belong to one.
+type AMQPOwner struct {
+	Gateway string `json:"gateway"`
+	Conn    uint64 `json:"conn"`
+}
+
+// AMQPExchangeDeclare is exchange.declare.
+type AMQPExchangeDeclare struct {
+	Vhost      string    `json:"vhost"`
+	Exchange   string    `json:"exchange"`
+	Type       string    `json:"type"`
+	Passive    bool      `json:"passive,omitempty"`
+	Durable    bool      `json:"durable,omitempty"`
+	AutoDelete bool      `json:"autoDelete,omitempty"`
+	Internal   bool      `json:"internal,omitempty"`
+	Arguments  AMQPTable `json:"arguments,omitempty"`
+}
+
+// AMQPExchangeDelete is exchange.delete.
+type AMQPExchangeDelete struct {
+	Vhost    string `json:"vhost"`
+	Exchange string `json:"exchange"`
+	IfUnused bool   `json:"ifUnused,omitempty"`
+}
+
+// AMQPBinding is queue.bind/unbind (destination a queue) or
+// exchange.bind/unbind (ToExchange), from connection Owner.
+type AMQPBinding struct {
+	Vhost       string    `json:"vhost"`
+	Source      string    `json:"source"`
+	Destination string    `json:"destination"`
+	ToExchange  bool      `json:"toExchange,omitempty"`
+	RoutingKey  string    `json:"routingKey"`
+	Arguments   AMQPTable `json:"arguments,omitempty"`
+	Owner       AMQPOwner `json:"owner"`
+}
+
+// AMQPQueueDeclare is queue.declare from connection Owner.
+type AMQPQueueDeclare struct {
+	Vhost      string    `json:"vhost"`
+	Queue      string    `json:"queue"`
+	Passive    bool      `json:"passive,omitempty"`
+	Durable    bool      `json:"durable,omitempty"`
+	Exclusive  bool      `json:"exclusive,omitempty"`
+	AutoDelete bool      `json:"autoDelete,omitempty"`
+	Arguments  AMQPTable `json:"arguments,omitempty"`
+	Owner      AMQPOwner `json:"owner"`
+}
+
+// AMQPQueueDeclareOk answers AMQPQueueDeclare: the queue's name (server
+// generated for an empty one), its numeric id, and the counts of
+// queue.declare-ok.
+type AMQPQueueDeclareOk struct {
+	Queue         string `json:"queue"`
+	ID            uint64 `json:"id"`
+	MessageCount  uint32 `json:"messageCount"`
+	ConsumerCount uint32 `json:"consumerCount"`
+}
+
+// AMQPQueueDelete is queue.delete from connection Owner.
+type AMQPQueueDelete struct {
+	Vhost    string    `json:"vhost"`
+	Queue    string    `json:"queue"`
+	IfUnused bool      `json:"ifUnused,omitempty"`
+	IfEmpty  bool      `json:"ifEmpty,omitempty"`
+	Owner    AMQPOwner `json:"owner"`
+}
+
+// AMQPQueueDeleteOk answers AMQPQueueDelete (queue.delete-ok).
+type AMQPQueueDeleteOk struct {
+	MessageCount uint32 `json:"messageCount"`
+}
+
+// AMQPListRequest asks for one vhost's metadata; an empty Vhost lists the
+// vhost names only.
+type AMQPListRequest struct {
+	Vhost string `json:"vhost,omitempty"`
+}
+
+// AMQPListing answers AMQP_LIST.
+type AMQPListing struct {
+	Vhosts    []string           `json:"vhosts,omitempty"`
+	Vhost     string             `json:"vhost,omitempty"`
+	Version   uint64             `json:"version,omitempty"`
+	Exchanges []AMQPExchangeInfo `json:"exchanges,omitempty"`
+	Queues    []AMQPQueueInfo    `json:"queues,omitempty"`
+	Bindings  []AMQPBindingInfo  `json:"bindings,omitempty"`
+}
+
+// AMQPExchangeInfo is one exchange in a listing.
+type AMQPExchangeInfo struct {
+	Name       string    `json:"name"`
+	Type       string    `json:"type"`
+	Durable    bool      `json:"durable"`
+	AutoDelete bool      `json:"autoDelete"`
+	Internal   bool      `json:"internal"`
+	Arguments  AMQPTable `json:"arguments,omitempty"`
+}
+
+// AMQPQueueInfo is one queue in a listing; Owner is set for exclusive queues.
+type AMQPQueueInfo struct {
+	Name          string     `json:"name"`
+	ID            uint64     `json:"id"`
+	Durable       bool       `json:"durable"`
+	AutoDelete    bool       `json:"autoDelete"`
+	Owner         *AMQPOwner `json:"owner,omitempty"`
+	Arguments     AMQPTable  `json:"arguments,omitempty"`
+	CreatedMillis int64      `json:"createdMillis"`
+}
+
+// AMQPBindingInfo is one binding in a listing.
+type AMQPBindingInfo struct {
+	Source      string    `json:"source"`
+	Destination string    `json:"destination"`
+	ToExchange  bool      `json:"toExchange"`
+	RoutingKey  string    `json:"routingKey"`
+	Arguments   AMQPTable `json:"arguments,omitempty"`
+}
+
+// AMQPTable is an AMQP field table as the codec decodes it (bool, int8,
+// uint8, int16, uint16, int32, uint32, int64, float32, float64, string,
+// []byte, []any, time.Time, map[string]any, nil). In JSON it takes the
+// tagged form below, so that it arrives with the same Go types.
+type AMQPTable map[string]any
+
+// MarshalJSON writes the tagged form.
+func (t AMQPTable) MarshalJSON() ([]byte, error) { return EncodeAMQPTable(t) }
+
+// UnmarshalJSON reads the tagged form.
+func (t *AMQPTable) UnmarshalJSON(b []byte) error {
+	m, err := DecodeAMQPTable(b)
+	*t = m
+	return err
+}
+
+// Tagged JSON: each value is a two-element array [tag, value] where tag is
+// the AMQP field-type letter (AMQP 0-9-1 errata field table), so that a
+// table read back from disk has the same Go types as the one declared.
+// Floats are strings (exact, and NaN/Inf survive); timestamps RFC 3339.
+
+// EncodeAMQPTable returns the tagged JSON form of a table; keys are sorted, so
+// equal tables encode to equal bytes.
+func EncodeAMQPTable(a map[string]any) (json.RawMessage, error) {
+	if len(a) == 0 {
+		return json.RawMessage("{}"), nil
+	}
+	var b bytes.Buffer
+	if err := encodeTable(&b, a); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func encodeTable(b *bytes.Buffer, a map[string]any) error {
+	keys := make([]string, 0, len(a))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeJSONString(b, k)
+		b.WriteByte(':')
+		if err := encodeValue(b, a[k]); err != nil {
+			return fmt.Errorf("argument '%s': %w", k, err)
+		}
+	}
+	b.WriteByte('}')
+	return nil
+}
+
+func writeJSONString(b *bytes.Buffer, s string) {
+	j, _ := json.Marshal(s) // a string always marshals
+	b.Write(j)
+}
+
+func encodeValue(b *bytes.Buffer, v any) error {
+	tagged := func(tag, val string) {
+		b.WriteString(`["`)
+		b.WriteString(tag)
+		b.WriteString(`",`)
+		b.WriteString(val)
+		b.WriteByte(']')
+	}
+	quoted := func(s string) string {
+		j, _ := json.Marshal(s)
+		return string(j)
+	}
+	switch x := v.(type) {
+	case nil:
+		b.WriteString(`["V"]`)
+	case bool:
+		tagged("t", strconv.FormatBool(x))
+	case int8:
+		tagged("b", strconv.FormatInt(int64(x), 10))
+	case uint8:
+		tagged("B", strconv.FormatUint(uint64(x), 10))
+	case int16:
+		tagged("s", strconv.FormatInt(int64(x), 10))
+	case uint16:
+		tagged("u", strconv.FormatUint(uint64(x), 10))
+	case int32:
+		tagged("I", strconv.FormatInt(int64(x), 10))
+	case uint32:
+		tagged("i", strconv.FormatUint(uint64(x), 10))
+	case int64:
+		tagged("l", strconv.FormatInt(x, 10))
+	case float32:
+		tagged("f", quoted(strconv.FormatFloat(float64(x), 'g', -1, 32)))
+	case float64:
+		tagged("d", quoted(strconv.FormatFloat(x, 'g', -1, 64)))
+	case string:
+		tagged("S", quoted(x))
+	case []byte:
+		tagged("x", quoted(base64.StdEncoding.EncodeToString(x)))
+	case time.Time:
+		tagged("T", quoted(x.Format(time.RFC3339Nano)))
+	case []any:
+		b.WriteString(`["A",[`)
+		for i, e := range x {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if err := encodeValue(b, e); err != nil {
+				return err
+			}
+		}
+		b.WriteString(`]]`)
+	case map[string]any:
+		b.WriteString(`["F",`)
+		if err := encodeTable(b, x); err != nil {
+			return err
+		}
+		b.WriteByte(']')
+	default:
+		return fmt.Errorf("unsupported value type %T", v)
+	}
+	return nil
+}
+
+// DecodeAMQPTable parses the tagged JSON form; an empty table decodes to nil.
+func DecodeAMQPTable(raw []byte) (map[string]any, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("arguments: %w", err)
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]any, len(m))
+	for k, r := range m {
+		v, err := decodeValue(r)
+		if err != nil {
+			return nil, fmt.Errorf("argument '%s': %w", k, err)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func decodeValue(raw json.RawMessage) (any, error) {
+	var parts []json.RawMessage
+	if err := json.Unmarshal(raw, &parts); err != nil || len(parts) == 0 {
+		return nil, fmt.Errorf("value %s is not a [type, value] pair", raw)
+	}
+	var tag string
+	if err := json.Unmarshal(parts[0], &tag); err != nil {
+		return nil, fmt.Errorf("value %s: type tag: %w", raw, err)
+	}
+	if tag == "V" {
+		if len(parts) != 1 {
+			return nil, fmt.Errorf("void value %s carries a value", raw)
+		}
+		return nil, nil
+	}
+	if len(parts) != 2 {
+		return nil, fmt.Errorf("value %s is not a [type, value] pair", raw)
+	}
+	p := parts[1]
+	str := func() (string, error) {
+		var s string
+		err := json.Unmarshal(p, &s)
+		return s, err
+	}
+	integer := func(bits int) (int64, error) { return strconv.ParseInt(string(p), 10, bits) }
+	unsigned := func(bits int) (uint64, error) { return strconv.ParseUint(string(p), 10, bits) }
+	var v any
+	var err error
+	switch tag {
+	case "t":
+		var x bool
+		err = json.Unmarshal(p, &x)
+		v = x
+	case "b":
+		var n int64
+		n, err = integer(8)
+		v = int8(n)
+	case "B":
+		var n uint64
+		n, err = unsigned(8)
+		v = uint8(n)
+	case "s":
+		var n int64
+		n, err = integer(16)
+		v = int16(n)
+	case "u":
+		var n uint64
+		n, err = unsigned(16)
+		v = uint16(n)
+	case "I":
+		var n int64
+		n, err = integer(32)
+		v = int32(n)
+	case "i":
+		var n uint64
+		n, err = unsigned(32)
+		v = uint32(n)
+	case "l":
+		v, err = integer(64)
+	case "f", "d":
+		var s string
+		if s, err = str(); err == nil {
+			bits := 64
+			if tag == "f" {
+				bits = 32
+			}
+			var f float64
+			if f, err = strconv.ParseFloat(s, bits); err == nil {
+				if tag == "f" {
+					v = float32(f)
+				} else {
+					v = f
+				}
+			}
+		}
+	case "S":
+		v, err = str()
+	case "x":
+		var s string
+		if s, err = str(); err == nil {
+			v, err = base64.StdEncoding.DecodeString(s)
+		}
+	case "T":
+		var s string
+		if s, err = str(); err == nil {
+			v, err = time.Parse(time.RFC3339Nano, s)
+		}
+	case "A":
+		var elems []json.RawMessage
+		if err = json.Unmarshal(p, &elems); err == nil {
+			arr := make([]any, len(elems))
+			for i, e := range elems {
+				if arr[i], err = decodeValue(e); err != nil {
+					break
+				}
+			}
+			v = arr
+		}
+	case "F":
+		var t map[string]any
+		if t, err = DecodeAMQPTable(p); err == nil {
+			if t == nil {
+				t = map[string]any{}
+			}
+			v = t
+		}
+	default:
+		return nil, fmt.Errorf("value %s: unknown type tag %q", raw, tag)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("value %s: %w", raw, err)
+	}
+	return v, nil
+}
