@@ -8,7 +8,7 @@ E2E_CMDS := ./broker/cmd/mqnamesrv ./broker/cmd/mqbroker ./broker/cmd/mqnsaddr .
 STATICCHECK_VERSION := v0.8.2
 
 .PHONY: all build build-race run run-ha test-ha-soak test-ha-catchup test test-unit test-e2e test-e2e-grpc test-e2e-norace test-zabbix \
-	test-zabbix-server test-ansible lint bench bench-acl fuzz clean deps node-deps
+	test-zabbix-server test-ansible lint bench bench-acl bench-peers fuzz clean deps node-deps
 
 all: build
 
@@ -146,6 +146,16 @@ bench: build
 # Send throughput with ACL off and on, in turns (also part of make bench).
 bench-acl: build
 	./scripts/bench-acl.sh $(BIN)
+
+# mqops next to Redis Streams (Debian's redis-server, installed if
+# missing), interleaved, BENCH_REPS times (default 3): 64 sync senders on
+# SYNC_FLUSH vs appendfsync always, one sync sender, 64 senders and
+# batches on ASYNC_FLUSH vs everysec, also with the official Go client;
+# prints medians, spread and the ratios (scripts/bench-peers.sh).
+bench-peers: build
+	./scripts/deps.sh redis-server
+	$(GO) build -o $(BIN)/ ./broker/cmd/mqbench
+	./scripts/bench-peers.sh $(BIN)
 
 clean:
 	rm -rf $(BIN) $(DATA)

@@ -86,7 +86,7 @@ func (b *Broker) enterStore(c *remoting.Conn, req *wire.Command, st *connState, 
 // append panics.
 func (b *Broker) put(m *store.Message) store.PutResult {
 	defer b.flow.Leave()
-	return b.store.Put(m)
+	return b.store.PutDispatch(m)
 }
 
 // putBatch is put for a batch.

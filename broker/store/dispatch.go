@@ -46,8 +46,8 @@ func (s *Store) dispatchLoop() {
 }
 
 // dispatchAvailable writes consume-queue units for every record in
-// [disp.next, maxPhy). One caller at a time: the dispatcher goroutine, or
-// Open/Close while it is not running.
+// [disp.next, maxPhy). One caller at a time, under dispMu: the dispatcher
+// goroutine, a PutDispatch (dispatchInline), or Open/Close.
 //
 // A queue whose unit cannot be written (its next file cannot be created:
 // disk full) is blocked at that record and skipped until a retry succeeds;
@@ -62,6 +62,11 @@ func (s *Store) dispatchLoop() {
 func (s *Store) dispatchAvailable() {
 	s.dispMu.Lock()
 	defer s.dispMu.Unlock()
+	s.dispatchAvailableLocked()
+}
+
+// dispatchAvailableLocked is dispatchAvailable with dispMu held.
+func (s *Store) dispatchAvailableLocked() {
 	end := s.complete.Load()
 	gated := false
 	if s.confirmGate.Load() {
@@ -222,8 +227,8 @@ func (s *Store) reportStall(pos int64, err error) {
 	s.log.Error("[DISPATCH] dispatch stopped", "offset", pos, "err", err)
 }
 
-// dispatchState is the dispatcher's own bookkeeping (dispatcher goroutine,
-// or Open/Close while it is not running).
+// dispatchState is the dispatcher's own bookkeeping, used under dispMu
+// (the dispatcher goroutine, PutDispatch, Open/Close).
 type dispatchState struct {
 	// next is the scan cursor: every record below it has its unit written
 	// or belongs to a blocked queue. dispatched = min(next, low).

@@ -246,3 +246,34 @@ func TestDispatchNotBlockedByOneQueue(t *testing.T) {
 		t.Fatalf("after the crash and freeing space: %d unreadable", missing+wrong)
 	}
 }
+
+// PutDispatch writes the consume-queue unit before it returns, on the
+// caller's goroutine, so no dispatcher wake-up is needed per send; while a
+// pass holds the dispatcher's lock it leaves the record to the dispatcher.
+func TestPutDispatchInline(t *testing.T) {
+	s := openStore(t, testConfig(t, nil))
+	for i := range 50 {
+		r := s.PutDispatch(msg("T", int32(i%2), bodyOf(i, 100)))
+		if r.Status != PutOK {
+			t.Fatalf("PutDispatch %d: %v", i, r.Status)
+		}
+		if behind := s.DispatchBehind(); behind != 0 {
+			t.Fatalf("message %d: %d bytes undispatched when PutDispatch returned", i, behind)
+		}
+		got := s.GetMessages("T", int32(i%2), r.QueueOffset, 1, 0, nil, nil, nil)
+		if got.Status != Found {
+			t.Fatalf("message %d not readable at queue offset %d: %v", i, r.QueueOffset, got.Status)
+		}
+	}
+
+	s.dispMu.Lock() // a pass in progress
+	r := s.PutDispatch(msg("T", 0, "during a pass"))
+	s.dispMu.Unlock()
+	if r.Status != PutOK {
+		t.Fatalf("PutDispatch: %v", r.Status)
+	}
+	waitDispatch(t, s)
+	if got := s.GetMessages("T", 0, r.QueueOffset, 1, 0, nil, nil, nil); got.Status != Found {
+		t.Fatalf("message put during a pass not dispatched: %v", got.Status)
+	}
+}

@@ -298,7 +298,7 @@ type Store struct {
 	prefaultWake  chan struct{}
 	prefaulted    atomic.Int64 // commit-log pages below are mapped (prefault.go)
 	encBuf        []byte       // SyncFlush appends encode here (commitlog.go); under mu
-	dispatchStall int64        // position last reported as undispatchable (dispatcher only)
+	dispatchStall int64        // position last reported as undispatchable (under dispMu)
 	disp          dispatchState
 
 	// Rebuilds of queues whose damaged units the read path found
@@ -526,7 +526,10 @@ func (s *Store) crashForTest() {
 	s.flushClosed = true
 	s.waiters = nil
 	s.flushMu.Unlock()
+	// A PutDispatch's pass that began before stop closed ends first.
+	s.dispMu.Lock()
 	s.releaseAll()
+	s.dispMu.Unlock()
 }
 
 // releaseAll drops the lists' references to every mapped file and releases

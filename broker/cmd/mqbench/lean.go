@@ -22,6 +22,45 @@ type leanConn struct {
 	nc    net.Conn
 	wmu   sync.Mutex
 	slots []chan int32 // response code per sender slot
+	// direct: a connection with one sender has no reader goroutine; the
+	// sender reads its own answer, as a single-threaded client
+	// (redis-benchmark's event loop) does, so a round trip costs the
+	// generator no goroutine hand-off and wake-up.
+	direct *leanReader
+}
+
+// leanReader decodes answer frames from a connection.
+type leanReader struct {
+	r      *bufio.Reader
+	prefix [4]byte
+	frame  []byte
+	cmd    wire.Command
+}
+
+func newLeanReader(nc net.Conn) *leanReader {
+	return &leanReader{r: bufio.NewReaderSize(nc, 256<<10)}
+}
+
+// next reads one frame; the command is valid until the next call.
+func (lr *leanReader) next() (*wire.Command, error) {
+	if _, err := io.ReadFull(lr.r, lr.prefix[:]); err != nil {
+		return nil, err
+	}
+	n, err := wire.FrameLength(lr.prefix[:])
+	if err != nil {
+		return nil, err
+	}
+	if cap(lr.frame) < n {
+		lr.frame = make([]byte, n)
+	}
+	lr.frame = lr.frame[:n]
+	if _, err := io.ReadFull(lr.r, lr.frame); err != nil {
+		return nil, err
+	}
+	if err := wire.DecodeFrame(lr.frame, &lr.cmd); err != nil {
+		return nil, err
+	}
+	return &lr.cmd, nil
 }
 
 // opaqueWidth is the space reserved for the opaque value in a JSON header;
@@ -34,6 +73,10 @@ func dialLean(addr string, senders int) (*leanConn, error) {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	lc := &leanConn{nc: nc, slots: make([]chan int32, senders)}
+	if senders == 1 {
+		lc.direct = newLeanReader(nc)
+		return lc, nil
+	}
 	for i := range lc.slots {
 		lc.slots[i] = make(chan int32, 1)
 	}
@@ -42,25 +85,10 @@ func dialLean(addr string, senders int) (*leanConn, error) {
 }
 
 func (lc *leanConn) readLoop() {
-	r := bufio.NewReaderSize(lc.nc, 256<<10)
-	var prefix [4]byte
-	var frame []byte
-	var cmd wire.Command
+	lr := newLeanReader(lc.nc)
 	for {
-		if _, err := io.ReadFull(r, prefix[:]); err != nil {
-			lc.fail()
-			return
-		}
-		n, err := wire.FrameLength(prefix[:])
+		cmd, err := lr.next()
 		if err != nil {
-			lc.fail()
-			return
-		}
-		if cap(frame) < n {
-			frame = make([]byte, n)
-		}
-		frame = frame[:n]
-		if _, err := io.ReadFull(r, frame); err != nil || wire.DecodeFrame(frame, &cmd) != nil {
 			lc.fail()
 			return
 		}
@@ -116,6 +144,9 @@ func indexOf(s, sub string) int {
 
 // call writes a sender's frame and waits for its answer code.
 func (lc *leanConn) call(slot int, frame []byte, timeout time.Duration) (int32, error) {
+	if lc.direct != nil {
+		return lc.callDirect(slot, frame, timeout)
+	}
 	lc.wmu.Lock()
 	_, err := lc.nc.Write(frame)
 	lc.wmu.Unlock()
@@ -130,5 +161,27 @@ func (lc *leanConn) call(slot int, frame []byte, timeout time.Duration) (int32, 
 		return code, nil
 	case <-time.After(timeout):
 		return 0, fmt.Errorf("timeout")
+	}
+}
+
+// callDirect is call for the connection's only sender: it reads frames
+// until its answer. A failed read leaves the stream unaligned, so the
+// connection is closed and later calls fail.
+func (lc *leanConn) callDirect(slot int, frame []byte, timeout time.Duration) (int32, error) {
+	if err := lc.nc.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return 0, err
+	}
+	if _, err := lc.nc.Write(frame); err != nil {
+		return 0, err
+	}
+	for {
+		cmd, err := lc.direct.next()
+		if err != nil {
+			_ = lc.nc.Close()
+			return 0, fmt.Errorf("connection lost: %w", err)
+		}
+		if cmd.IsResponse() && cmd.Opaque == int32(slot) {
+			return cmd.Code, nil
+		}
 	}
 }
