@@ -79,6 +79,9 @@ func (c *conn) serve() {
 	default:
 		c.log.Info("amqp connection ended", "err", err)
 	}
+	// A peer that stopped reading must not hold the writer (and this
+	// goroutine) forever.
+	_ = c.nc.SetWriteDeadline(time.Now().Add(closeOkWait))
 	<-c.wrote
 	_ = c.nc.Close()
 	if c.ownsExclusive {
