@@ -306,7 +306,7 @@ var defaultTune = amqp.ConnectionTuneOk{ChannelMax: 10, FrameMax: 4096, Heartbea
 // TCP; after every case the gateway still serves a normal client.
 func TestAMQPGatewayRawFrames(t *testing.T) {
 	c := startCluster(t)
-	gw := startAMQP(t, c, "maxMessageSize=1000")
+	gw := startAMQP(t, c, "maxMessageSize=1000", "handshakeTimeout=1000")
 
 	t.Run("bad protocol header", func(t *testing.T) {
 		r := dialRaw(t, gw)
@@ -328,6 +328,20 @@ func TestAMQPGatewayRawFrames(t *testing.T) {
 				ClientProperties: amqp.Table{"capabilities": amqp.Table{"authentication_failure_close": true}}})
 			r.wantClose(0, 403, "ACCESS_REFUSED - Login was refused using authentication mechanism "+mech.name+". For details see the broker logfile.")
 		}
+	})
+	t.Run("handshake timeout", func(t *testing.T) {
+		r := dialRaw(t, gw)
+		r.write(amqp.ProtocolHeader[:])
+		r.next() // connection.start, then silence
+		if _, err := r.fr.ReadFrame(); !errors.Is(err, io.EOF) {
+			t.Fatalf("a client that never sent start-ok: %v, want the gateway to close (EOF)", err)
+		}
+	})
+	t.Run("heartbeat on a channel", func(t *testing.T) {
+		r := dialRaw(t, gw)
+		r.open(defaultTune)
+		r.write([]byte{amqp.FrameHeartbeat, 0, 1, 0, 0, 0, 0, amqp.FrameEnd})
+		r.wantClose(0, 501, "heartbeat frame on channel 1")
 	})
 	t.Run("tune-ok frame_max 1024", func(t *testing.T) {
 		r := dialRaw(t, gw)
@@ -430,8 +444,8 @@ func TestAMQPGatewayRawFrames(t *testing.T) {
 		for {
 			f, err := r.fr.ReadFrame()
 			if err != nil {
-				if beats == 0 {
-					t.Fatalf("dropped without heartbeats: %v", err)
+				if beats == 0 || !errors.Is(err, io.EOF) {
+					t.Fatalf("after %d heartbeats: %v, want the gateway to close (EOF)", beats, err)
 				}
 				break
 			}
