@@ -327,3 +327,23 @@ func TestRandomFramesNeverPanic(t *testing.T) {
 	c.want(1, "channel.open-ok")
 	c.nc.Close()
 }
+
+// channel.flow from the client is answered with flow-ok; basic.consume,
+// which needs the broker's fetch path, closes the connection with 540
+// naming the method instead of pretending to consume.
+func TestFlowAndNotImplemented(t *testing.T) {
+	s, _ := startGateway(t)
+	c := dial(t, s)
+	defer c.nc.Close()
+	c.send(1, &amqp.ChannelOpen{})
+	c.want(1, "channel.open-ok")
+	c.send(1, &amqp.ChannelFlow{Active: false})
+	if ok, _ := c.want(1, "channel.flow-ok").(*amqp.ChannelFlowOk); ok == nil || ok.Active {
+		t.Fatalf("flow-ok %+v", ok)
+	}
+	c.send(1, &amqp.BasicConsume{Queue: "q"})
+	cl, _ := c.want(0, "connection.close").(*amqp.ConnectionClose)
+	if cl == nil || cl.ReplyCode != 540 || cl.ClassID != 60 || cl.MethodID != 20 || !strings.Contains(cl.ReplyText, "basic.consume is not implemented") {
+		t.Fatalf("close %+v", cl)
+	}
+}
