@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -21,6 +22,7 @@ const (
 	AMQPDeclareQueue    int32 = 9104 // AMQP_DECLARE_QUEUE: AMQPQueueDeclare → AMQPQueueDeclareOk
 	AMQPDeleteQueue     int32 = 9105 // AMQP_DELETE_QUEUE: AMQPQueueDelete → AMQPQueueDeleteOk
 	AMQPList            int32 = 9106 // AMQP_LIST: AMQPListRequest → AMQPListing
+	AMQPReleaseOwner    int32 = 9107 // AMQP_RELEASE_OWNER: AMQPOwner → empty; a gateway connection closed
 
 	// AMQPException answers a request the engine refused as AMQP would:
 	// the remark is the reply text ("NOT_FOUND - no queue 'q' in vhost '/'")
@@ -412,4 +414,28 @@ func decodeValue(raw json.RawMessage) (any, error) {
 		return nil, fmt.Errorf("value %s: %w", raw, err)
 	}
 	return v, nil
+}
+
+// AMQPStoreTopic is the store topic of a vhost, "<ns>%AMQP_STORE": its
+// name-server route names the vhost's home broker. Vhost "/" has no
+// namespace; another name keeps [A-Za-z0-9_-], turns other bytes into '_'
+// and, when it had to change anything, gets the first 6 hex digits of the
+// name's SHA-256 so that two names cannot fold into one namespace.
+func AMQPStoreTopic(vhost string) string {
+	const store = "AMQP_STORE"
+	if vhost == "/" {
+		return store
+	}
+	ns := []byte(vhost)
+	altered := len(ns) == 0
+	for i, c := range ns {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			ns[i], altered = '_', true
+		}
+	}
+	if altered {
+		sum := sha256.Sum256([]byte(vhost))
+		ns = fmt.Appendf(ns, "_%x", sum[:3])
+	}
+	return string(ns) + "%" + store
 }

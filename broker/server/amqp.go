@@ -101,6 +101,17 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 			return nil, err
 		}
 		return json.Marshal(wire.AMQPQueueDeleteOk{MessageCount: n})
+	case wire.AMQPReleaseOwner:
+		// A gateway connection closed: its exclusive queues go.
+		var r wire.AMQPOwner
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		if r.Gateway == "" {
+			return nil, errors.New("AMQP_RELEASE_OWNER without a gateway id")
+		}
+		_, err := b.amqp.ReleaseOwner(r.Gateway, r.Conn)
+		return nil, err
 	case wire.AMQPList:
 		var r wire.AMQPListRequest
 		if len(req.Body) > 0 {
@@ -168,6 +179,8 @@ func amqpCodeName(code int32) string {
 		return "AMQP_DECLARE_QUEUE"
 	case wire.AMQPDeleteQueue:
 		return "AMQP_DELETE_QUEUE"
+	case wire.AMQPReleaseOwner:
+		return "AMQP_RELEASE_OWNER"
 	}
 	return "AMQP_LIST"
 }

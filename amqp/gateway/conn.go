@@ -1,0 +1,488 @@
+package gateway
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mqops/mqops/version"
+	"github.com/mqops/mqops/wire"
+	"github.com/mqops/mqops/wire/amqp"
+)
+
+// outQueue bounds the frames waiting for the writer; a connection whose
+// peer stops reading blocks its own read loop, not the gateway.
+const outQueue = 256
+
+// closeOkWait is how long a connection that sent connection.close waits
+// for close-ok before it drops the socket.
+const closeOkWait = 3 * time.Second
+
+type conn struct {
+	s   *Server
+	nc  net.Conn
+	id  uint64
+	log *slog.Logger
+	br  *bufio.Reader
+	fr  *amqp.FrameReader
+
+	out      chan []byte
+	done     chan struct{} // closed when the connection ends
+	doneOnce sync.Once
+	wrote    chan struct{}      // writer exits
+	hbSet    chan time.Duration // the negotiated heartbeat, to the writer
+
+	// Negotiated in tune-ok; fixed once open.
+	heartbeat  time.Duration
+	frameMax   uint32
+	channelMax uint16
+
+	vhost    string
+	user     string
+	channels map[uint16]*channel
+	closing  bool // this side sent connection.close
+	// ownsExclusive: an exclusive queue was declared; release on close.
+	ownsExclusive bool
+}
+
+func newConn(s *Server, nc net.Conn, id uint64) *conn {
+	br := bufio.NewReaderSize(nc, 64<<10)
+	return &conn{
+		s: s, nc: nc, id: id, br: br,
+		log:      s.cfg.Log.With("conn", id, "remote", nc.RemoteAddr().String()),
+		fr:       amqp.NewFrameReader(br, amqp.FrameMinSize),
+		out:      make(chan []byte, outQueue),
+		done:     make(chan struct{}),
+		wrote:    make(chan struct{}),
+		hbSet:    make(chan time.Duration, 1),
+		channels: map[uint16]*channel{},
+	}
+}
+
+func (c *conn) owner() wire.AMQPOwner { return wire.AMQPOwner{Gateway: c.s.cfg.GatewayID, Conn: c.id} }
+
+// serve runs the connection to its end.
+func (c *conn) serve() {
+	go c.writeLoop()
+	err := c.run()
+	c.finish()
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		c.log.Debug("amqp connection closed")
+	default:
+		c.log.Info("amqp connection ended", "err", err)
+	}
+	// A peer that stopped reading must not hold the writer (and this
+	// goroutine) forever.
+	_ = c.nc.SetWriteDeadline(time.Now().Add(closeOkWait))
+	<-c.wrote
+	_ = c.nc.Close()
+	if c.ownsExclusive {
+		if err := c.s.cfg.Backend.Call(c.vhost, wire.AMQPReleaseOwner, c.owner(), nil); err != nil {
+			c.log.Warn("releasing the connection's exclusive queues failed; the broker removes them with the gateway lease", "err", err)
+		}
+	}
+}
+
+func (c *conn) finish() { c.doneOnce.Do(func() { close(c.done) }) }
+
+// send queues one encoded frame; false once the connection is ending.
+func (c *conn) send(frame []byte) bool {
+	select {
+	case c.out <- frame:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
+func (c *conn) sendMethod(ch uint16, m amqp.Method) {
+	b, err := amqp.AppendMethodFrame(nil, ch, m)
+	if err != nil {
+		// Only an over-long shortstr can fail, and the gateway's own
+		// strings are short: a bug, logged rather than sent half-made.
+		c.log.Error("encode method", "method", m.Name(), "err", err)
+		return
+	}
+	c.send(b)
+}
+
+// writeLoop writes queued frames, flushing when the queue runs dry, and
+// a heartbeat when nothing was written for H/2 (amqp091-go drops a
+// connection silent for 1.5·H).
+func (c *conn) writeLoop() {
+	defer close(c.wrote)
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	var tick <-chan time.Time
+	idle := true
+	for {
+		select {
+		case b := <-c.out:
+			if _, err := bw.Write(b); err != nil {
+				c.fail(err)
+				return
+			}
+			idle = false
+			if len(c.out) == 0 {
+				if err := bw.Flush(); err != nil {
+					c.fail(err)
+					return
+				}
+			}
+		case hb := <-c.hbSet:
+			if hb > 0 {
+				ticker := time.NewTicker(hb / 2)
+				defer ticker.Stop()
+				tick = ticker.C
+			}
+		case <-tick:
+			if idle {
+				if _, err := bw.Write(amqp.AppendHeartbeat(nil)); err != nil || bw.Flush() != nil {
+					c.fail(err)
+					return
+				}
+			}
+			idle = true
+		case <-c.done:
+			// Write what is queued (a connection.close) before the socket
+			// goes.
+			for {
+				select {
+				case b := <-c.out:
+					if _, err := bw.Write(b); err != nil {
+						return
+					}
+				default:
+					_ = bw.Flush()
+					return
+				}
+			}
+		}
+	}
+}
+
+func (c *conn) fail(err error) {
+	c.log.Debug("amqp write failed", "err", err)
+	c.finish()
+	_ = c.nc.Close()
+}
+
+// run negotiates and then processes frames until the connection ends.
+func (c *conn) run() error {
+	_ = c.nc.SetDeadline(time.Now().Add(c.s.cfg.HandshakeTimeout))
+	if err := amqp.ReadProtocolHeader(c.br); err != nil {
+		var he *amqp.ProtocolHeaderError
+		if errors.As(err, &he) {
+			// AMQP 0-9-1 §4.2.2: answer with the header we speak, then close.
+			c.send(amqp.ProtocolHeader[:])
+		}
+		return err
+	}
+	if err := c.handshake(); err != nil {
+		return c.hardError(err)
+	}
+	for {
+		if c.heartbeat > 0 {
+			// RabbitMQ drops a peer silent for two heartbeat intervals.
+			_ = c.nc.SetReadDeadline(time.Now().Add(2 * c.heartbeat))
+		} else {
+			_ = c.nc.SetReadDeadline(time.Time{})
+		}
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				c.log.Warn("amqp client missed heartbeats: connection dropped", "heartbeat", c.heartbeat)
+				return fmt.Errorf("no frame for %v: %w", 2*c.heartbeat, err)
+			}
+			return c.hardError(err)
+		}
+		done, err := c.frame(f)
+		if err != nil {
+			return c.hardError(err)
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// hardError sends connection.close for an AMQP exception and waits for
+// close-ok; other errors (I/O) just end the connection.
+func (c *conn) hardError(err error) error {
+	e, ok := amqp.AsError(err)
+	if !ok || c.closing {
+		return err
+	}
+	if !e.Hard {
+		// A channel-level code surfacing at connection level (handshake).
+		e = &amqp.Error{Code: e.Code, Text: e.Text, ClassID: e.ClassID, MethodID: e.MethodID, Hard: true}
+	}
+	c.log.Info("amqp connection exception", "code", e.Code, "text", e.Text, "class", e.ClassID, "method", e.MethodID)
+	c.closing = true
+	c.sendMethod(0, &amqp.ConnectionClose{ReplyCode: e.Code, ReplyText: e.Text, ClassID: e.ClassID, MethodID: e.MethodID})
+	_ = c.nc.SetReadDeadline(time.Now().Add(closeOkWait))
+	for {
+		f, rerr := c.fr.ReadFrame()
+		if rerr != nil {
+			return err
+		}
+		if f.Channel != 0 || f.Type != amqp.FrameMethod {
+			continue
+		}
+		cls, mth, _, _ := amqp.MethodIDs(f.Payload)
+		switch {
+		case cls == 10 && mth == 51: // close-ok
+			return err
+		case cls == 10 && mth == 50: // crossing close
+			c.sendMethod(0, &amqp.ConnectionCloseOk{})
+			return err
+		}
+	}
+}
+
+// expect reads the next frame of the handshake, which must be method m on
+// channel 0.
+func (c *conn) expect(m amqp.Method) error {
+	f, err := c.fr.ReadFrame()
+	if err != nil {
+		return err
+	}
+	wc, wm := m.IDs()
+	if f.Type != amqp.FrameMethod || f.Channel != 0 {
+		return amqp.Errorf(amqp.UnexpectedFrame, "expected %s on channel 0, got frame type %d on channel %d", m.Name(), f.Type, f.Channel)
+	}
+	cls, mth, args, err := amqp.MethodIDs(f.Payload)
+	if err != nil {
+		return err
+	}
+	if cls == 10 && mth == 50 {
+		// The client gave up (amqplib closes on a tune it dislikes).
+		c.sendMethod(0, &amqp.ConnectionCloseOk{})
+		c.closing = true
+		return io.EOF
+	}
+	if cls != wc || mth != wm {
+		e := amqp.Errorf(amqp.CommandInvalid, "expected %s, got method (%d,%d)", m.Name(), cls, mth)
+		e.ClassID, e.MethodID = cls, mth
+		return e
+	}
+	return m.Read(args)
+}
+
+// capabilities advertises only what this gateway implements: no
+// publisher confirms, consumers or blocking yet.
+func serverProperties() amqp.Table {
+	host, _ := os.Hostname()
+	return amqp.Table{
+		"product":      "mqops",
+		"version":      version.Version,
+		"platform":     "Go",
+		"copyright":    "mqops authors",
+		"information":  "AMQP 0-9-1 gateway over the mqops broker",
+		"cluster_name": host,
+		"capabilities": amqp.Table{
+			"exchange_exchange_bindings":   true,
+			"authentication_failure_close": true,
+			"basic.nack":                   false,
+			"publisher_confirms":           false,
+			"consumer_cancel_notify":       false,
+			"connection.blocked":           false,
+			"per_consumer_qos":             false,
+			"direct_reply_to":              false,
+		},
+	}
+}
+
+func (c *conn) handshake() error {
+	c.sendMethod(0, &amqp.ConnectionStart{VersionMajor: 0, VersionMinor: 9, ServerProperties: serverProperties(),
+		Mechanisms: "PLAIN AMQPLAIN", Locales: "en_US"})
+	var so amqp.ConnectionStartOk
+	if err := c.expect(&so); err != nil {
+		return err
+	}
+	user, ok := c.authenticate(&so)
+	if !ok {
+		text := fmt.Sprintf("ACCESS_REFUSED - Login was refused using authentication mechanism %s. For details see the broker logfile.", so.Mechanism)
+		c.log.Warn("amqp login refused", "user", user, "mechanism", so.Mechanism)
+		if caps, _ := so.ClientProperties["capabilities"].(amqp.Table); caps["authentication_failure_close"] == true {
+			return &amqp.Error{Code: amqp.AccessRefused, Text: text, Hard: true}
+		}
+		return errors.New("login refused")
+	}
+	c.user = user
+	cfg := &c.s.cfg
+	c.sendMethod(0, &amqp.ConnectionTune{ChannelMax: cfg.ChannelMax, FrameMax: cfg.FrameMax, Heartbeat: cfg.Heartbeat})
+	var to amqp.ConnectionTuneOk
+	if err := c.expect(&to); err != nil {
+		return err
+	}
+	// rabbit_reader:validate_negotiated_integer_value: the same checks and
+	// texts.
+	if to.FrameMax < amqp.FrameMinSize {
+		return tuneError(fmt.Sprintf("frame_max=%d < %d min size", to.FrameMax, amqp.FrameMinSize))
+	}
+	if to.FrameMax > cfg.FrameMax {
+		return tuneError(fmt.Sprintf("frame_max=%d > %d max size", to.FrameMax, cfg.FrameMax))
+	}
+	if to.ChannelMax > cfg.ChannelMax {
+		return tuneError(fmt.Sprintf("channel_max=%d > %d max size", to.ChannelMax, cfg.ChannelMax))
+	}
+	c.frameMax = to.FrameMax
+	c.channelMax = to.ChannelMax
+	if c.channelMax == 0 {
+		c.channelMax = cfg.ChannelMax
+	}
+	c.heartbeat = time.Duration(to.Heartbeat) * time.Second
+	c.hbSet <- c.heartbeat
+	c.fr.SetFrameMax(c.frameMax)
+	var op amqp.ConnectionOpen
+	if err := c.expect(&op); err != nil {
+		return err
+	}
+	exists, err := c.s.cfg.Backend.VhostExists(op.VirtualHost)
+	if err != nil {
+		c.log.Error("amqp vhost lookup failed", "vhost", op.VirtualHost, "err", err)
+		e := amqp.Errorf(amqp.InternalError, "vhost '%s' is not reachable: %v", op.VirtualHost, err)
+		e.ClassID, e.MethodID = op.IDs()
+		return e
+	}
+	if !exists {
+		e := amqp.Errorf(amqp.NotAllowed, "vhost %s not found", op.VirtualHost)
+		e.ClassID, e.MethodID = op.IDs()
+		return e
+	}
+	c.vhost = op.VirtualHost
+	_ = c.nc.SetDeadline(time.Time{})
+	c.sendMethod(0, &amqp.ConnectionOpenOk{})
+	c.log.Debug("amqp connection open", "user", user, "vhost", c.vhost, "heartbeat", c.heartbeat, "frameMax", c.frameMax, "channelMax", c.channelMax)
+	return nil
+}
+
+func tuneError(text string) error {
+	e := amqp.Errorf(amqp.NotAllowed, "%s", text)
+	e.ClassID, e.MethodID = 10, 31
+	return e
+}
+
+// authenticate checks the start-ok response. Only guest/guest exists until
+// users live in the broker engine, and, as RabbitMQ's loopback_users, only
+// from a loopback address.
+func (c *conn) authenticate(so *amqp.ConnectionStartOk) (string, bool) {
+	var user, pass string
+	switch so.Mechanism {
+	case "PLAIN":
+		// [authzid] NUL authcid NUL passwd (RFC 4616).
+		parts := strings.Split(so.Response, "\x00")
+		if len(parts) != 3 {
+			return "", false
+		}
+		user, pass = parts[1], parts[2]
+	case "AMQPLAIN":
+		t, err := amqp.DecodeTableEntries([]byte(so.Response))
+		if err != nil {
+			return "", false
+		}
+		user, _ = t["LOGIN"].(string)
+		pass, _ = t["PASSWORD"].(string)
+	default:
+		return "", false
+	}
+	if user != "guest" || pass != "guest" {
+		return user, false
+	}
+	addr, ok := c.nc.RemoteAddr().(*net.TCPAddr)
+	if !ok || !addr.IP.IsLoopback() {
+		c.log.Warn("amqp user guest refused from a non-loopback address (RabbitMQ loopback_users)")
+		return user, false
+	}
+	return user, true
+}
+
+// frame processes one frame after the handshake; done reports a clean
+// end (close-ok or close from the client).
+func (c *conn) frame(f amqp.Frame) (done bool, err error) {
+	if f.Type == amqp.FrameHeartbeat {
+		return false, nil
+	}
+	if f.Channel == 0 {
+		if f.Type != amqp.FrameMethod {
+			return false, amqp.Errorf(amqp.UnexpectedFrame, "frame type %d on channel 0", f.Type)
+		}
+		cls, mth, args, err := amqp.MethodIDs(f.Payload)
+		if err != nil {
+			return false, err
+		}
+		switch {
+		case cls == 10 && mth == 50:
+			var m amqp.ConnectionClose
+			if err := m.Read(args); err != nil {
+				return false, err
+			}
+			c.sendMethod(0, &amqp.ConnectionCloseOk{})
+			return true, nil
+		case cls == 10 && mth == 51:
+			return true, nil
+		}
+		m, err := amqp.NewMethod(cls, mth)
+		if err != nil {
+			return false, err
+		}
+		e := amqp.Errorf(amqp.NotImplemented, "%s is not supported", m.Name())
+		if cls != 10 {
+			e = amqp.Errorf(amqp.CommandInvalid, "%s on channel 0", m.Name())
+		}
+		e.ClassID, e.MethodID = cls, mth
+		return false, e
+	}
+	ch := c.channels[f.Channel]
+	if ch == nil {
+		return false, c.openChannel(f)
+	}
+	if err := ch.handle(f); err != nil {
+		if e, ok := amqp.AsError(err); ok && !e.Hard {
+			ch.serverClose(e)
+			return false, nil
+		}
+		return false, err
+	}
+	if ch.state == stateClosed {
+		delete(c.channels, f.Channel)
+	}
+	return false, nil
+}
+
+// openChannel handles a frame for a channel id not in use: only
+// channel.open is allowed (rabbit_reader: 504 otherwise).
+func (c *conn) openChannel(f amqp.Frame) error {
+	var cls, mth uint16
+	if f.Type == amqp.FrameMethod {
+		var err error
+		if cls, mth, _, err = amqp.MethodIDs(f.Payload); err != nil {
+			return err
+		}
+	}
+	if cls != 20 || mth != 10 {
+		e := amqp.Errorf(amqp.ChannelError, "expected 'channel.open' on channel %d", f.Channel)
+		e.ClassID, e.MethodID = cls, mth
+		return e
+	}
+	if f.Channel > c.channelMax || len(c.channels) >= int(c.channelMax) {
+		e := amqp.Errorf(amqp.NotAllowed, "number of channels opened (%d) has reached the negotiated channel_max (%d)", len(c.channels), c.channelMax)
+		if f.Channel > c.channelMax {
+			e = amqp.Errorf(amqp.NotAllowed, "channel id %d is above the negotiated channel_max (%d)", f.Channel, c.channelMax)
+		}
+		e.ClassID, e.MethodID = cls, mth
+		return e
+	}
+	c.channels[f.Channel] = newChannel(c, f.Channel)
+	c.sendMethod(f.Channel, &amqp.ChannelOpenOk{})
+	return nil
+}

@@ -1,0 +1,125 @@
+// Package gateway is the front end of the AMQP 0-9-1 gateway (mqamqp): the
+// listener, one goroutine pair per connection (a read loop that processes
+// every frame in arrival order, and a bounded writer that flushes in
+// bursts and sends heartbeats), connection negotiation, and channels as
+// state machines. Metadata methods go to the vhost's home broker through a
+// Backend; publishing and consuming are not built yet and answer
+// 540 NOT_IMPLEMENTED.
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config is what the gateway negotiates and enforces.
+type Config struct {
+	Heartbeat        uint16 // seconds proposed in connection.tune; 0 off
+	FrameMax         uint32 // bytes proposed in connection.tune
+	ChannelMax       uint16 // proposed in connection.tune
+	HandshakeTimeout time.Duration
+	MaxMessageSize   uint64 // larger bodies close the channel with 406
+	MaxConnections   int    // 0: unlimited
+	// GatewayID names this gateway in exclusive queue owners
+	// (gateway id, connection id).
+	GatewayID string
+	Backend   Backend
+	Log       *slog.Logger
+}
+
+// Server accepts AMQP connections.
+type Server struct {
+	cfg    Config
+	ln     net.Listener
+	nextID atomic.Uint64
+
+	mu     sync.Mutex
+	conns  map[*conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// Listen binds addr; Serve accepts.
+func Listen(addr string, cfg Config) (*Server, error) {
+	if cfg.Backend == nil || cfg.Log == nil {
+		return nil, errors.New("gateway: Backend and Log are required")
+	}
+	if cfg.FrameMax < 4096 || cfg.ChannelMax == 0 || cfg.HandshakeTimeout <= 0 || cfg.MaxMessageSize == 0 {
+		return nil, fmt.Errorf("gateway: bad limits %+v", cfg)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return &Server{cfg: cfg, ln: ln, conns: map[*conn]struct{}{}}, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts connections until Close.
+func (s *Server) Serve() {
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			s.cfg.Log.Error("amqp accept failed", "err", err)
+			time.Sleep(100 * time.Millisecond) // EMFILE and the like: do not spin
+			continue
+		}
+		s.mu.Lock()
+		if s.closed || (s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections) {
+			full := !s.closed
+			s.mu.Unlock()
+			if full {
+				s.cfg.Log.Warn("amqp connection refused: maxConnections reached", "remote", nc.RemoteAddr().String(), "max", s.cfg.MaxConnections)
+			}
+			_ = nc.Close()
+			continue
+		}
+		c := newConn(s, nc, s.nextID.Add(1))
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Connections is the number of open connections.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Close stops accepting and closes every connection's socket.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		_ = c.nc.Close()
+	}
+	s.mu.Unlock()
+	_ = s.ln.Close()
+	s.wg.Wait()
+}

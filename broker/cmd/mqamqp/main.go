@@ -1,0 +1,86 @@
+// Command mqamqp runs the AMQP 0-9-1 gateway in front of the broker.
+//
+//	mqamqp [-c amqp.conf] [-p key=value ...]
+//
+// -p listenPort=0 binds a random port; the boot line prints the real one.
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mqops/mqops/amqp/gateway"
+	"github.com/mqops/mqops/broker/boot"
+	"github.com/mqops/mqops/broker/config"
+	"github.com/mqops/mqops/wire"
+)
+
+func main() {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, sigs))
+}
+
+var command = boot.Command[*config.AMQPGateway]{
+	Name:      "mqamqp",
+	ConfUsage: "gateway config file (amqp.conf)",
+	LogFile:   "amqp.log",
+	Load:      config.LoadAMQPGateway,
+	LogDir:    func(c *config.AMQPGateway) string { return c.LogDir },
+}
+
+// callTimeout bounds one metadata request to the home broker.
+const callTimeout = 5 * time.Second
+
+func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
+	d, code := command.Start(args, stdout, stderr)
+	if d == nil {
+		return code
+	}
+	defer d.Close()
+	cfg := d.Config
+	var namesrvs []string
+	for _, a := range strings.Split(cfg.NamesrvAddr, ";") {
+		if a = strings.TrimSpace(a); a != "" {
+			namesrvs = append(namesrvs, a)
+		}
+	}
+	if len(namesrvs) == 0 {
+		return d.Failed("AMQP gateway", fmt.Errorf("namesrvAddr is required: the gateway finds each vhost's home broker through the name servers"))
+	}
+	if (cfg.AccessKey == "") != (cfg.SecretKey == "") {
+		return d.Failed("AMQP gateway", fmt.Errorf("accessKey and secretKey must be set together"))
+	}
+	backend := gateway.NewRemote(namesrvs, wire.Credentials{AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey}, callTimeout, d.Log)
+	defer backend.Close()
+	host, _ := os.Hostname()
+	srv, err := gateway.Listen(net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.ListenPort)), gateway.Config{
+		Heartbeat:        uint16(cfg.Heartbeat),
+		FrameMax:         uint32(cfg.FrameMax),
+		ChannelMax:       uint16(cfg.ChannelMax),
+		HandshakeTimeout: cfg.HandshakeTimeoutDuration(),
+		MaxMessageSize:   uint64(cfg.MaxMessageSize),
+		MaxConnections:   cfg.MaxConnections,
+		GatewayID:        fmt.Sprintf("%s:%d:%d", host, os.Getpid(), time.Now().UnixNano()),
+		Backend:          backend,
+		Log:              d.Log,
+	})
+	if err != nil {
+		return d.Failed("AMQP gateway", err)
+	}
+	go srv.Serve()
+	d.Log.Warn("[NOT_IMPLEMENTED] basic.publish, basic.consume, basic.get, queue.purge, confirm.select and tx.* answer connection.close 540 NOT_IMPLEMENTED: this gateway serves connections, channels and metadata (exchanges, queues, bindings) only")
+	fmt.Fprintln(stderr, "mqamqp: warning: publishing and consuming are not implemented yet (540 NOT_IMPLEMENTED); metadata methods only")
+	d.Announce(fmt.Sprintf("The AMQP gateway boot success. address %s, namesrv %s", srv.Addr(), cfg.NamesrvAddr))
+	d.Wait(sigs)
+	srv.Close()
+	fmt.Fprintln(stdout, "The AMQP gateway shut down cleanly.")
+	return 0
+}

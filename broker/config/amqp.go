@@ -1,0 +1,88 @@
+package config
+
+import (
+	"time"
+)
+
+// AMQPGateway is the configuration of the AMQP 0-9-1 gateway mqamqp
+// (amqp.conf). Each field's comment starts with its key.
+type AMQPGateway struct {
+	ListenPort  int    // listenPort, default 5672; 0 binds any free port
+	BindAddress string // bindAddress, default 0.0.0.0
+	NamesrvAddr string // namesrvAddr, "ip:port;ip:port": where vhosts' home brokers are found
+	// heartbeat, seconds, proposed in connection.tune (RabbitMQ's 60); 0 off.
+	Heartbeat int
+	FrameMax  int64 // frameMax, bytes, proposed in connection.tune (131072)
+	// channelMax proposed in connection.tune (2047, RabbitMQ's default).
+	ChannelMax int
+	// handshakeTimeout, ms: a socket that has not sent connection.open by
+	// then is closed (RabbitMQ's 10 s).
+	HandshakeTimeout int64
+	// maxMessageSize, bytes: a larger body closes the channel with 406
+	// (default 4 MiB, the broker's maxMessageSize).
+	MaxMessageSize int64
+	MaxConnections int    // maxConnections, 0 unlimited
+	AccessKey      string // accessKey of the broker ACL account the gateway signs with
+	SecretKey      string // secretKey of that account
+	LogDir         string // logDir, default $HOME/logs/rocketmqlogs
+
+	kept
+}
+
+// amqpGatewayAccepted are the gateway keys of the design (README, AMQP
+// gateway) that the gateway takes but does not act on yet: reported at
+// start-up.
+var amqpGatewayAccepted = []string{"tlsListenAddr", "tlsCertPath", "tlsKeyPath", "tlsCaPath", "consumeTimeout",
+	"requeueMode", "globalQos", "memoryHighWatermark", "drainTimeout"}
+
+var amqpGatewaySchema = schema{accepted: setOf(amqpGatewayAccepted)}
+
+// LoadAMQPGateway reads path (may be "") with overrides applied and
+// validates. Warnings name unknown keys and keys accepted with no effect.
+func LoadAMQPGateway(path string, overrides map[string]string) (*AMQPGateway, []string, error) {
+	g := &AMQPGateway{
+		ListenPort:       5672,
+		BindAddress:      "0.0.0.0",
+		Heartbeat:        60,
+		FrameMax:         131072,
+		ChannelMax:       2047,
+		HandshakeTimeout: 10000,
+		MaxMessageSize:   4 << 20,
+		LogDir:           underHome(homeDir(), "logs", "rocketmqlogs"),
+	}
+	warnings, err := load(g, path, overrides)
+	if err != nil {
+		return nil, warnings, err
+	}
+	return g, warnings, nil
+}
+
+// HandshakeTimeoutDuration is handshakeTimeout as a duration.
+func (g *AMQPGateway) HandshakeTimeoutDuration() time.Duration {
+	return time.Duration(g.HandshakeTimeout) * time.Millisecond
+}
+
+func (g *AMQPGateway) keys() []key {
+	return []key{
+		integer("listenPort", &g.ListenPort, javaInt, listenPort),
+		str("bindAddress", &g.BindAddress, hostOrIP),
+		str("namesrvAddr", &g.NamesrvAddr, addressList),
+		integer("heartbeat", &g.Heartbeat, javaInt, between(0, 65535)),
+		// AMQP's frame-min-size is 4096; a u32 on the wire.
+		integer("frameMax", &g.FrameMax, javaLong, between(4096, 1<<31-1)),
+		integer("channelMax", &g.ChannelMax, javaInt, between(1, 65535)),
+		integer("handshakeTimeout", &g.HandshakeTimeout, javaLong, positive),
+		integer("maxMessageSize", &g.MaxMessageSize, javaLong, between(1, 512<<20)),
+		integer("maxConnections", &g.MaxConnections, javaInt, between(0, 1<<31-1)),
+		str("accessKey", &g.AccessKey, nil),
+		{name: "secretKey", secret: true, get: func() string { return g.SecretKey }, set: func(s string) error { g.SecretKey = s; return nil }},
+		str("logDir", &g.LogDir, nonEmpty),
+	}
+}
+
+func (g *AMQPGateway) schema() schema { return amqpGatewaySchema }
+func (g *AMQPGateway) state() *kept   { return &g.kept }
+
+func (g *AMQPGateway) finish() ([]string, error) {
+	return nil, validate(g.keys())
+}

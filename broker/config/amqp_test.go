@@ -1,0 +1,33 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestAMQPGateway(t *testing.T) {
+	setup(t)
+	g, warnings, err := LoadAMQPGateway("", nil)
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("defaults: %v %q", err, warnings)
+	}
+	if g.ListenPort != 5672 || g.Heartbeat != 60 || g.FrameMax != 131072 || g.ChannelMax != 2047 ||
+		g.HandshakeTimeout != 10000 || g.MaxMessageSize != 4<<20 || g.MaxConnections != 0 {
+		t.Fatalf("defaults %+v", g)
+	}
+	g, warnings, err = LoadAMQPGateway("", map[string]string{"heartbeat": "2", "namesrvAddr": "127.0.0.1:9876",
+		"consumeTimeout": "900000", "listenport": "1"})
+	if err != nil || g.Heartbeat != 2 || g.NamesrvAddr != "127.0.0.1:9876" {
+		t.Fatalf("overrides: %+v %v", g, err)
+	}
+	all := strings.Join(warnings, "\n")
+	if !strings.Contains(all, `"consumeTimeout" in overrides is accepted for compatibility and has no effect yet`) ||
+		!strings.Contains(all, `unknown key "listenport"`) {
+		t.Fatalf("warnings %q", warnings)
+	}
+	for k, v := range map[string]string{"frameMax": "1024", "channelMax": "0", "heartbeat": "70000", "namesrvAddr": "nohost"} {
+		if _, _, err := LoadAMQPGateway("", map[string]string{k: v}); err == nil || !strings.Contains(err.Error(), k) {
+			t.Fatalf("%s=%s: %v", k, v, err)
+		}
+	}
+}
