@@ -62,6 +62,25 @@ const (
 	PropTimerOutMs     = "TIMER_OUT_MS"
 )
 
+// Light message queues (RIP-28; apache/rocketmq
+// common/src/main/java/org/apache/rocketmq/common/MixAll.java LMQ_PREFIX,
+// MULTI_DISPATCH_QUEUE_SPLITTER, LMQ_QUEUE_ID): INNER_MULTI_DISPATCH
+// lists the queues a message is dispatched into besides its own, joined by
+// MultiDispatchSep; INNER_MULTI_QUEUE_OFFSET, written by the store, holds
+// each one's queue offset in the same order. A light queue is a topic
+// named LMQPrefix+…, with the one queue LMQQueueID.
+const (
+	LMQPrefix        = "%LMQ%"
+	MultiDispatchSep = ','
+	LMQQueueID       = 0
+)
+
+// IsLMQ reports whether a topic names a light message queue (Java's
+// MixAll.isLmq).
+func IsLMQ[T ~string | ~[]byte](topic T) bool {
+	return len(topic) >= len(LMQPrefix) && string(topic[:len(LMQPrefix)]) == LMQPrefix
+}
+
 // NextProperty splits the first fragment off props and returns its key and
 // value. ok is false for fragments Java's parser ignores: no separator, an
 // empty key or an empty value. The value may contain NameValueSep (Java

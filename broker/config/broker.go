@@ -137,6 +137,14 @@ type Broker struct {
 	// enablePropertyFilter: serve SQL92 property-filter subscriptions;
 	// without it their pulls are refused, as in Java.
 	EnablePropertyFilter bool
+	// enableLmq and enableMultiDispatch (MessageStoreConfig), both needed:
+	// a message whose INNER_MULTI_DISPATCH property lists light message
+	// queues (%LMQ%…) is stored once and dispatched into queue 0 of each
+	// (broker/store/lmq.go); light queues are served to pulls without a
+	// topic config. maxLmqConsumeQueueNum caps how many exist.
+	EnableLmq             bool
+	EnableMultiDispatch   bool
+	MaxLmqConsumeQueueNum int
 
 	// RocketMQ 5 controller mode (BrokerConfig and
 	// MessageStoreConfig of apache/rocketmq 5.x). With EnableControllerMode the
@@ -316,6 +324,7 @@ func defaultBroker() *Broker {
 		ConfigBlackList:                "configBlackList;brokerConfigPath",
 		LogDir:                         underHome(home, "logs", "rocketmqlogs"),
 		AccessMessageInMemoryMaxRatio:  40,
+		MaxLmqConsumeQueueNum:          20000,
 
 		// Controller mode (RocketMQ 5 BrokerConfig, MessageStoreConfig).
 		SyncBrokerMetadataPeriod:        5000,
@@ -406,6 +415,9 @@ func (b *Broker) keys() []key {
 		credentials("innerClientAuthenticationCredentials", &b.InnerClientAuthenticationCredentials),
 		boolean("slaveReadEnable", &b.SlaveReadEnable),
 		boolean("enablePropertyFilter", &b.EnablePropertyFilter),
+		boolean("enableLmq", &b.EnableLmq),
+		boolean("enableMultiDispatch", &b.EnableMultiDispatch),
+		integer("maxLmqConsumeQueueNum", &b.MaxLmqConsumeQueueNum, javaInt, positive),
 		integer("accessMessageInMemoryMaxRatio", &b.AccessMessageInMemoryMaxRatio, javaInt, between(0, 100)),
 		boolean("offsetCheckInSlave", &b.OffsetCheckInSlave),
 		boolean("enableControllerMode", &b.EnableControllerMode),
@@ -474,6 +486,10 @@ func (b *Broker) finish() ([]string, error) {
 	}
 	if err := validate(b.keys()); err != nil {
 		return warnings, err
+	}
+	if b.EnableLmq != b.EnableMultiDispatch {
+		warnings = append(warnings, fmt.Sprintf("enableLmq = %t, enableMultiDispatch = %t: light message queues need both; multi-dispatch is off",
+			b.EnableLmq, b.EnableMultiDispatch))
 	}
 	if b.HAListenPort == b.ListenPort && b.ListenPort != 0 {
 		return warnings, fmt.Errorf("haListenPort = %d: same as listenPort", b.HAListenPort)

@@ -215,6 +215,10 @@ func TestBadValues(t *testing.T) {
 		{"brokerId", "-2", "must be >= -1"},
 		{"brokerName", "", "must not be empty"},
 		{"syncFlushTimeout", "1.5", "not an integer"},
+		{"enableLmq", "on", "want true or false"},
+		{"enableMultiDispatch", "1", "want true or false"},
+		{"maxLmqConsumeQueueNum", "0", "must be > 0"},
+		{"maxLmqConsumeQueueNum", "20k", "not an integer"},
 	} {
 		text := javaBrokerConf + c.key + "=" + c.value + "\n"
 		_, _, err := LoadBroker(write(t, "broker.conf", text), nil)
@@ -362,7 +366,7 @@ func TestNotImplemented(t *testing.T) {
 			t.Errorf("%s: implemented?", k)
 		}
 	}
-	for _, k := range []string{"brokerName", "configBlackList", "mapedFileSizeCommitLog", "slaveReadEnable", "accessMessageInMemoryMaxRatio", "offsetCheckInSlave", "sendMessageThreadPoolNums", "osPageCacheBusyTimeOutMills", "waitTimeMillsInTransactionQueue", "noSuchKey"} {
+	for _, k := range []string{"brokerName", "configBlackList", "mapedFileSizeCommitLog", "slaveReadEnable", "accessMessageInMemoryMaxRatio", "offsetCheckInSlave", "sendMessageThreadPoolNums", "osPageCacheBusyTimeOutMills", "waitTimeMillsInTransactionQueue", "enableLmq", "enableMultiDispatch", "maxLmqConsumeQueueNum", "noSuchKey"} {
 		if NotImplemented(k) {
 			t.Errorf("%s: reported as accepted but not implemented", k)
 		}
@@ -685,5 +689,25 @@ func TestSendAdmissionKeys(t *testing.T) {
 		if want := c.key + ` = "` + c.value + `": ` + c.why; err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s=%s: got %v, want ...%s", c.key, c.value, err, want)
 		}
+	}
+}
+
+// TestLightQueueKeys: RocketMQ's names and defaults; multi-dispatch needs
+// both switches, and one alone is a warning saying so.
+func TestLightQueueKeys(t *testing.T) {
+	setup(t)
+	b, warns, err := LoadBroker(write(t, "broker.conf", javaBrokerConf), nil)
+	if err != nil || b.EnableLmq || b.EnableMultiDispatch || b.MaxLmqConsumeQueueNum != 20000 || len(warns) != 0 {
+		t.Fatalf("defaults: %+v %v %v", b, warns, err)
+	}
+	b, warns, err = LoadBroker(write(t, "broker.conf", javaBrokerConf+"enableLmq=true\nenableMultiDispatch=true\nmaxLmqConsumeQueueNum=500\n"), nil)
+	if err != nil || !b.EnableLmq || !b.EnableMultiDispatch || b.MaxLmqConsumeQueueNum != 500 || len(warns) != 0 {
+		t.Fatalf("both on: %v %v, max %d, %v %v", b.EnableLmq, b.EnableMultiDispatch, b.MaxLmqConsumeQueueNum, warns, err)
+	}
+	b, warns, err = LoadBroker(write(t, "broker.conf", javaBrokerConf+"enableLmq=true\n"), nil)
+	if err != nil || !b.EnableLmq || b.EnableMultiDispatch || !slices.ContainsFunc(warns, func(w string) bool {
+		return strings.Contains(w, "enableMultiDispatch = false") && strings.Contains(w, "need both")
+	}) {
+		t.Fatalf("enableLmq alone: warnings %q, %v", warns, err)
 	}
 }

@@ -14,11 +14,12 @@ import (
 type DeadLetter func(m *store.Message) (topic string, ok bool)
 
 // Permanent reports whether the store refused a message for what it is
-// (illegal topic or size, properties too long), so that trying again can
-// never succeed, rather than for its own state (disk full, not writable,
-// closing), which passes.
+// (illegal topic or size, properties too long, a bad multi-dispatch
+// list), so that trying again can never succeed, rather than for its own
+// state (disk full, not writable, closing, too many light queues), which
+// passes.
 func Permanent(s store.PutStatus) bool {
-	return s == store.MessageIllegal || s == store.PropertiesTooLong
+	return s == store.MessageIllegal || s == store.PropertiesTooLong || s == store.MultiDispatchIllegal
 }
 
 // stored reports whether a put result means the record is in the log.

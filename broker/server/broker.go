@@ -240,6 +240,10 @@ func New(o Options) (*Broker, error) {
 		DiskSpaceWarningLevelRatio:  cfg.DiskSpaceWarningLevelRatio,
 		DiskSpaceCleanForciblyRatio: cfg.DiskSpaceCleanForciblyRatio,
 		CleanFileForcibly:           &cfg.CleanFileForciblyEnable,
+		// Java's enableLmq + enableMultiDispatch, maxLmqConsumeQueueNum
+		// (broker/store/lmq.go).
+		LightQueues:    cfg.EnableLmq && cfg.EnableMultiDispatch,
+		MaxLightQueues: cfg.MaxLmqConsumeQueueNum,
 	}
 	if cfg.FlushDiskType == "SYNC_FLUSH" {
 		sc.FlushMode = store.SyncFlush

@@ -119,6 +119,9 @@ func (b *Broker) checkOffsetCommit(group, topic string, q int32, off int64) (int
 		return wire.SubscriptionGroupNotExist, fmt.Sprintf("subscription group [%s] does not exist: %v", group, err)
 	}
 	tc := b.topics.Lookup(topic)
+	if tc == nil {
+		tc = b.lmqTopic(topic)
+	}
 	switch {
 	case tc == nil:
 		return wire.TopicNotExist, fmt.Sprintf("topic[%s] not exist, apply first please!", topic)
@@ -353,6 +356,17 @@ func (b *Broker) handleDeleteTopic(c *remoting.Conn, req *wire.Command) {
 	}
 	if b.topics.IsSystem(topic) {
 		c.ReplyCode(req, wire.SystemError, fmt.Sprintf("The topic[%s] is conflict with system topic.", topic))
+		return
+	}
+	if b.topics.Lookup(topic) == nil && b.lmqTopic(topic) != nil {
+		// A light queue has no topic config: only its consume queue goes
+		// (Java's AdminBrokerProcessor.deleteTopic → cleanUnusedLmqTopic).
+		if err := b.store.DeleteLMQ(topic); err != nil {
+			c.ReplyCode(req, wire.SystemError, "delete light message queue: "+err.Error())
+			return
+		}
+		b.log.Info("[TOPIC_DELETE] light message queue deleted", "topic", topic, "remote", c.RemoteAddr().String())
+		c.ReplyCode(req, wire.Success, "")
 		return
 	}
 	if _, err := b.topics.Delete(topic); err != nil {

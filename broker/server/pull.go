@@ -156,6 +156,9 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 	}
 	tc := b.topics.Get(h.topic)
 	if tc == nil {
+		tc = b.lmqTopic(string(h.topic))
+	}
+	if tc == nil {
 		c.ReplyCode(req, wire.TopicNotExist, fmt.Sprintf("topic[%s] not exist, apply first please!", h.topic))
 		return
 	}
@@ -281,6 +284,19 @@ func (b *Broker) handlePull(c *remoting.Conn, req *wire.Command, first bool) {
 		}
 	}
 	replyPull(c, req, code, statusRemark[res.Status], suggest, next, res.MinOffset, res.MaxOffset, body)
+}
+
+// lmqTopic is the topic config of a light message queue with enableLmq:
+// light queues are not in the topic table (nor registered with the name
+// servers), so pulls, sends and offset commits get Java's
+// LmqTopicConfigManager.simpleLmqTopicConfig, one queue read-write
+// (apache/rocketmq broker/src/main/java/org/apache/rocketmq/broker/topic/LmqTopicConfigManager.java).
+// nil for any other name.
+func (b *Broker) lmqTopic(name string) *wire.TopicConfig {
+	if !b.cfg.EnableLmq || !wire.IsLMQ(name) || wire.CheckTopic(name) != nil {
+		return nil
+	}
+	return &wire.TopicConfig{TopicName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: wire.PermRead | wire.PermWrite}
 }
 
 // suggestBroker is a pull answer's suggestWhichBrokerId (Java's

@@ -212,6 +212,9 @@ func (b *Broker) sendTarget(topic []byte, h *sendHeader) (*wire.TopicConfig, int
 	}
 	tc := b.topics.Get(topic)
 	if tc == nil {
+		tc = b.lmqTopic(string(topic))
+	}
+	if tc == nil {
 		if h == nil {
 			return nil, wire.TopicNotExist, fmt.Sprintf("topic[%s] not exist, apply first please!", topic)
 		}
@@ -292,6 +295,11 @@ func (b *Broker) putStatusCode(s store.PutStatus) (code int32, remark string, ok
 		return wire.MessageIllegal, "the message is illegal, maybe msg body or properties length not matched", false
 	case store.PropertiesTooLong:
 		return wire.MessageIllegal, "the message properties are longer than 32767 bytes", false
+	case store.MultiDispatchIllegal:
+		return wire.MessageIllegal, "INNER_MULTI_DISPATCH must list distinct light message queues (%LMQ% and a valid topic name) separated by ',', on single messages (not batches)", false
+	case store.LMQNumExceeded:
+		// Java's remark (SendMessageProcessor.handlePutMessageResult).
+		return wire.SystemError, "[LMQ_CONSUME_QUEUE_NUM_EXCEEDED]broker config enableLmq and enableMultiDispatch, lmq consumeQueue num exceed maxLmqConsumeQueueNum config num, default limit 2w.", false
 	case store.ServiceNotAvailable:
 		// Java's remark lists the possible causes; the store knows which.
 		// Clients retry SERVICE_NOT_AVAILABLE on another broker, then

@@ -219,3 +219,34 @@ func BenchmarkAppendAt(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkPutLMQ: a message dispatched into three light queues, beside
+// BenchmarkPut's plain one on a store with light queues on.
+func BenchmarkPutLMQ(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		lmqs  string
+		props bool
+	}{{"plain", "", false}, {"three", "%LMQ%a,%LMQ%b,%LMQ%c", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			cfg := testConfig(b, nil)
+			cfg.SegmentSize = 256 << 20
+			cfg.CQUnitsPerFile = 300000
+			cfg.LightQueues = true
+			s := openStore(b, cfg)
+			m := benchMessage(0)
+			if bc.props {
+				m.Properties = wire.AppendProperty(m.Properties, wire.PropInnerMultiDispatch, bc.lmqs)
+			}
+			mustPut(b, s, m)
+			b.SetBytes(int64(len(m.Body)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if r := s.Put(m); r.Status != PutOK {
+					b.Fatal(r.Status)
+				}
+			}
+		})
+	}
+}

@@ -79,10 +79,17 @@ const (
 	PropertiesTooLong
 	ServiceNotAvailable // closed, disk full or failed: NotWritable says which
 	UnknownError
+	// MultiDispatchIllegal: INNER_MULTI_DISPATCH is not a list of
+	// distinct light queue names, or is on a batch (lmq.go).
+	MultiDispatchIllegal
+	// LMQNumExceeded: the put would create more light queues than
+	// Config.MaxLightQueues.
+	LMQNumExceeded
 )
 
 var putStatusNames = [...]string{"PUT_OK", "FLUSH_DISK_TIMEOUT", "MESSAGE_ILLEGAL",
-	"PROPERTIES_SIZE_EXCEEDED", "SERVICE_NOT_AVAILABLE", "UNKNOWN_ERROR"}
+	"PROPERTIES_SIZE_EXCEEDED", "SERVICE_NOT_AVAILABLE", "UNKNOWN_ERROR", "MULTI_DISPATCH_ILLEGAL",
+	"LMQ_CONSUME_QUEUE_NUM_EXCEEDED"}
 
 // String returns the Java PutMessageStatus name.
 func (s PutStatus) String() string {
@@ -162,20 +169,45 @@ func (s *Store) checkMessage(m *Message) (int, PutStatus) {
 }
 
 // Put appends one message, assigning the next queue offset of its
-// (topic, queueId) under the append lock. It does not allocate once the
-// queue exists.
+// (topic, queueId) under the append lock, and with Config.LightQueues the
+// next offsets of the light queues its INNER_MULTI_DISPATCH names
+// (lmq.go). It does not allocate once the queues exist.
 func (s *Store) Put(m *Message) PutResult {
+	var mp *multiPut
+	if s.cfg.LightQueues && consumesQueueOffset(m.SysFlag) && multiDispatchTopic(m.Topic) {
+		if list := wire.PropertyValue(m.Properties, wire.PropInnerMultiDispatch); len(list) > 0 {
+			mp = multiPutPool.Get().(*multiPut)
+			defer mp.release()
+			if !mp.prepare(m.Properties, list) {
+				return PutResult{Status: MultiDispatchIllegal}
+			}
+		}
+	}
 	size, st := s.checkMessage(m)
 	if st != PutOK {
 		return PutResult{Status: st}
 	}
 	crc := wire.BodyCRC(m.Body) // outside the lock: bodies may be MiBs
+	props := m.Properties
 
 	s.mu.Lock()
 	ts, ok := s.writableLocked()
 	if !ok {
 		s.mu.Unlock()
 		return PutResult{Status: ServiceNotAvailable}
+	}
+	if mp != nil {
+		// The offsets are known only now; so is the record's size.
+		if st = s.assignLocked(mp); st == PutOK {
+			mm := *m
+			mm.Properties = mp.props
+			size, st = s.checkMessage(&mm)
+		}
+		if st != PutOK {
+			s.mu.Unlock()
+			return PutResult{Status: st}
+		}
+		props = mp.props
 	}
 	s.appendSince.Store(ts)
 	seg, err := s.reserve(size)
@@ -197,11 +229,14 @@ func (s *Store) Put(m *Message) PutResult {
 		PhysicalOffset: phy, SysFlag: m.SysFlag, BornTimestamp: m.BornTimestamp,
 		BornHost: m.BornHost, StoreTimestamp: ts, StoreHost: s.cfg.StoreHost,
 		ReconsumeTimes: m.ReconsumeTimes, PreparedTransactionOffset: m.PreparedTransactionOffset,
-		Body: m.Body, Properties: m.Properties,
+		Body: m.Body, Properties: props,
 	}
 	r.EncodeToCRC(seg.data[phy-seg.base:], crc)
 	if next != nil {
 		*next = qoff + 1
+	}
+	if mp != nil {
+		s.advanceLocked(mp)
 	}
 	s.writePos = phy + int64(size)
 	s.complete.Store(s.writePos)
@@ -234,6 +269,9 @@ func (s *Store) PutBatchTo(phys []int64, ms []Message) (PutResult, []int64) {
 		m := &ms[i]
 		if m.Topic != ms[0].Topic || m.QueueID != ms[0].QueueID || !consumesQueueOffset(m.SysFlag) {
 			return PutResult{Status: MessageIllegal}, phys
+		}
+		if s.cfg.LightQueues && multiDispatchTopic(m.Topic) && len(wire.PropertyValue(m.Properties, wire.PropInnerMultiDispatch)) > 0 {
+			return PutResult{Status: MultiDispatchIllegal}, phys
 		}
 		size, st := s.checkMessage(m)
 		if st != PutOK {
@@ -343,9 +381,7 @@ func (s *Store) queueCounter(topic string, qid int32) *int64 {
 		return p
 	}
 	// Own the key: Topic may live in a buffer the caller reuses.
-	p := new(int64)
-	s.queueOffsets[queueKey{strings.Clone(topic), qid}] = p
-	return p
+	return s.newCounter(strings.Clone(topic), qid)
 }
 
 // queueCounterBytes is queueCounter for a topic read from a record (the
@@ -354,9 +390,7 @@ func (s *Store) queueCounterBytes(topic []byte, qid int32) *int64 {
 	if p := s.queueOffsets[queueKey{string(topic), qid}]; p != nil {
 		return p
 	}
-	p := new(int64)
-	s.queueOffsets[queueKey{string(topic), qid}] = p
-	return p
+	return s.newCounter(string(topic), qid)
 }
 
 // storeTimestamp returns the store time for a new record, never earlier

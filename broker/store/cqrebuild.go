@@ -52,18 +52,18 @@ func (s *Store) rebuild(ds []*cqDamage, stop <-chan struct{}) error {
 	}
 	var werr error
 	_, err := s.eachRecord(from, to, stop, func(v wire.RecordView, pos int64) bool {
-		if !consumesQueueOffset(v.SysFlag()) {
-			return true
-		}
-		q := v.QueueOffset()
-		for _, d := range byQ[s.cqs.getBytes(v.Topic(), v.QueueID())] {
-			if pos < d.from || pos >= d.to || (!d.head && q < d.lo) || (d.hi >= 0 && q >= d.hi) {
-				continue
+		// A record has units in its own queue and its light queues (lmq.go).
+		s.eachQueueOf(v, func(topic []byte, qid int32, q int64) bool {
+			for _, d := range byQ[s.cqs.getBytes(topic, qid)] {
+				if pos < d.from || pos >= d.to || (!d.head && q < d.lo) || (d.hi >= 0 && q >= d.hi) {
+					continue
+				}
+				werr = s.rebuildUnit(d, q, s.unitOf(v, pos))
+				return werr == nil
 			}
-			werr = s.rebuildUnit(d, q, s.unitOf(v, pos))
-			return werr == nil
-		}
-		return true
+			return true
+		})
+		return werr == nil
 	})
 	if werr != nil {
 		return werr

@@ -368,9 +368,16 @@ func (s *Store) unitValid(cq *consumeQueue, q int64, u cqUnit, end, minPhy int64
 
 // unitMatches reports whether rec, the bytes unit u (unit q of cq) points
 // at, is that unit's record: the fields compared are in the record's
-// header and its topic, next to what a reader copies anyway.
+// header and its topic, next to what a reader copies anyway. A light
+// queue's unit is found in the record's multi-dispatch lists instead
+// (lmq.go).
 func unitMatches(rec []byte, cq *consumeQueue, q int64, u cqUnit) bool {
 	v := wire.RecordView(rec)
-	return v.Magic() == wire.MagicMessage && v.TotalSize() == u.size && v.PhysicalOffset() == u.phys &&
-		v.QueueOffset() == q && v.QueueID() == cq.qid && string(v.Topic()) == cq.topic
+	if v.Magic() != wire.MagicMessage || v.TotalSize() != u.size || v.PhysicalOffset() != u.phys {
+		return false
+	}
+	if v.QueueOffset() == q && v.QueueID() == cq.qid && string(v.Topic()) == cq.topic {
+		return true
+	}
+	return cq.qid == wire.LMQQueueID && wire.IsLMQ(cq.topic) && recordLMQUnit(v, cq.topic, q)
 }

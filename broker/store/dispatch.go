@@ -152,9 +152,10 @@ func (s *Store) eachRecord(from, to int64, stop <-chan struct{}, fn func(v wire.
 	return pos, nil
 }
 
-// dispatchRecord writes the unit of the record at pos, unless its queue is
-// blocked, and indexes the record. Records without a queue offset get
-// neither.
+// dispatchRecord writes the units of the record at pos, in its own queue
+// and with Config.LightQueues in the light queues it names (lmq.go),
+// except in blocked queues, and indexes the record. Records without a
+// queue offset get neither.
 func (s *Store) dispatchRecord(v wire.RecordView, pos int64) {
 	if !consumesQueueOffset(v.SysFlag()) {
 		return
@@ -165,15 +166,25 @@ func (s *Store) dispatchRecord(v wire.RecordView, pos int64) {
 			"offset", pos, "topic", string(bytes.ToValidUTF8(topic, nil)), "queueId", qid, "queueOffset", qoff)
 		return
 	}
-	cq := s.getOrCreateCQ(topic, qid)
-	if b := s.blockedQueue(cq); b != nil {
-		b.nextQ = qoff + 1
-	} else if err := s.writeUnit(cq, qoff, s.unitOf(v, pos)); err != nil {
-		s.blockQueue(cq, pos, qoff, err)
+	u := s.unitOf(v, pos)
+	s.dispatchUnit(s.getOrCreateCQ(topic, qid), pos, qoff, u)
+	if s.cfg.LightQueues {
+		s.dispatchLMQ(v, pos, u)
 	}
-	// The index comes after the unit and its wake-up: it only serves
+	// The index comes after the units and their wake-ups: it only serves
 	// queries, and its failures are logged, never returned (index_service.go).
 	s.indexRecord(v, pos)
+}
+
+// dispatchUnit writes unit q of cq for the record at pos, unless cq is
+// blocked (then it only notes the offset), blocking cq when the unit
+// cannot be written.
+func (s *Store) dispatchUnit(cq *consumeQueue, pos, q int64, u cqUnit) {
+	if b := s.blockedQueue(cq); b != nil {
+		b.nextQ = q + 1
+	} else if err := s.writeUnit(cq, q, u); err != nil {
+		s.blockQueue(cq, pos, q, err)
+	}
 }
 
 // unitOf returns the consume-queue unit of the record v at pos.
@@ -303,21 +314,20 @@ func (s *Store) retryBlocked() {
 		failed := make(map[*consumeQueue]bool)
 		written := make(map[*consumeQueue]int)
 		_, err := s.eachRecord(from, s.disp.next, s.stop, func(v wire.RecordView, pos int64) bool {
-			if !consumesQueueOffset(v.SysFlag()) {
+			s.eachQueueOf(v, func(topic []byte, qid int32, qoff int64) bool {
+				cq := s.cqs.getBytes(topic, qid)
+				b := ready[cq]
+				if b == nil || failed[cq] || pos < b.from {
+					return true
+				}
+				if err := s.writeUnit(cq, qoff, s.unitOf(v, pos)); err != nil {
+					b.from, b.firstQ, b.err = pos, qoff, err
+					failed[cq] = true
+				} else {
+					written[cq]++
+				}
 				return true
-			}
-			cq := s.cqs.getBytes(v.Topic(), v.QueueID())
-			b := ready[cq]
-			if b == nil || failed[cq] || pos < b.from {
-				return true
-			}
-			qoff := v.QueueOffset()
-			if err := s.writeUnit(cq, qoff, s.unitOf(v, pos)); err != nil {
-				b.from, b.firstQ, b.err = pos, qoff, err
-				failed[cq] = true
-			} else {
-				written[cq]++
-			}
+			})
 			return true
 		})
 		for cq, b := range ready {

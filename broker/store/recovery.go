@@ -125,7 +125,7 @@ func (s *Store) recover(crashed bool) error {
 			// Its records past the blocked one have queue offsets too.
 			next = max(next, b.nextQ)
 		}
-		s.queueOffsets[queueKey{cq.topic, cq.qid}] = &next
+		*s.newCounter(cq.topic, cq.qid) = next
 	}
 	s.countQueueOffsets(visible, end) // records the gate holds back
 

@@ -380,10 +380,11 @@ func (s *Store) scanComplete(from, end int64) (pos, lastTS int64, err error) {
 // queue where the master left it. Caller holds s.mu.
 func (s *Store) countQueueOffsets(from, to int64) {
 	_, _ = s.eachRecord(from, to, nil, func(v wire.RecordView, _ int64) bool {
-		if consumesQueueOffset(v.SysFlag()) {
-			next := s.queueCounterBytes(v.Topic(), v.QueueID())
-			*next = max(*next, v.QueueOffset()+1)
-		}
+		s.eachQueueOf(v, func(topic []byte, qid int32, q int64) bool {
+			next := s.queueCounterBytes(topic, qid)
+			*next = max(*next, q+1)
+			return true
+		})
 		return true
 	})
 }
@@ -538,10 +539,11 @@ func (s *Store) TruncateTo(off int64) error {
 
 	// Queue counters go back to each queue's first removed record.
 	_, _ = s.eachRecord(off, complete, nil, func(v wire.RecordView, _ int64) bool {
-		if consumesQueueOffset(v.SysFlag()) {
-			next := s.queueCounterBytes(v.Topic(), v.QueueID())
-			*next = min(*next, v.QueueOffset())
-		}
+		s.eachQueueOf(v, func(topic []byte, qid int32, q int64) bool {
+			next := s.queueCounterBytes(topic, qid)
+			*next = min(*next, q)
+			return true
+		})
 		return true
 	})
 	if err := s.cutCommitLog(off); err != nil {

@@ -125,6 +125,11 @@ type Config struct {
 	// consumers and queries until SetConfirmOffset says they are
 	// replicated, so that none that a failover truncates is ever seen.
 	ConfirmGate bool
+	// LightQueues turns multi-dispatch into light message queues on (Java's
+	// enableLmq with enableMultiDispatch, lmq.go). MaxLightQueues
+	// (maxLmqConsumeQueueNum, default 20000) caps how many exist.
+	LightQueues    bool
+	MaxLightQueues int
 	// FsyncFault is fault injection for tests: when set, it runs before
 	// every fsync of durable state with the file's path, and an error it
 	// returns fails that fsync. nil in production.
@@ -136,6 +141,7 @@ const (
 	defaultCQUnitsPerFile = 300000
 	defaultScrubRate      = 16 << 20
 	defaultScrubDelay     = time.Minute
+	defaultMaxLightQueues = 20000
 	cqUnitSize            = 20
 
 	dispatchPoll = 100 * time.Millisecond
@@ -216,6 +222,9 @@ func (c *Config) setDefaults() error {
 	if c.ScrubDelay <= 0 {
 		c.ScrubDelay = defaultScrubDelay
 	}
+	if c.MaxLightQueues <= 0 {
+		c.MaxLightQueues = defaultMaxLightQueues
+	}
 	if c.IndexSlots == 0 {
 		c.IndexSlots = defaultIndexSlots
 	}
@@ -263,6 +272,7 @@ type Store struct {
 	writePos     int64               // next byte to write; == maxPhy outside the lock
 	active       *mmapFile           // segment containing writePos, nil until needed
 	queueOffsets map[queueKey]*int64 // next queue offset per queue
+	lmqs         int                 // light queues among them (lmq.go)
 	lastStoreTS  int64               // store timestamps never go backwards
 
 	maxPhy     atomic.Int64 // published end of the log (on a slave possibly inside a record)
@@ -609,6 +619,9 @@ func (s *Store) DeleteTopic(topic string) error {
 	for k := range s.queueOffsets {
 		if k.topic == topic {
 			delete(s.queueOffsets, k)
+			if wire.IsLMQ(topic) {
+				s.lmqs--
+			}
 		}
 	}
 	s.mu.Unlock()
