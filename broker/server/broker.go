@@ -296,6 +296,8 @@ func New(o Options) (*Broker, error) {
 	}
 	b.newFlow(flowLog)
 	b.store.OnDispatch(b.dispatched)
+	b.amqp.Attach(amqpengine.Backend{Store: b.store, Offsets: b.offsets, EnsureTopic: b.amqpStoreTopic,
+		Durable: b.amqpDurable, MaxDelayLevel: b.delay.MaxLevel()})
 	b.store.SetConsumedOffsets(b.consumedOffset)
 	if err := b.createSystemTopics(); err != nil {
 		b.store.Close()
@@ -627,7 +629,8 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 	case wire.MQOpsPopStats:
 		b.handlePopStats(c, req)
 	case wire.AMQPDeclareExchange, wire.AMQPDeleteExchange, wire.AMQPBind, wire.AMQPUnbind,
-		wire.AMQPDeclareQueue, wire.AMQPDeleteQueue, wire.AMQPList:
+		wire.AMQPDeclareQueue, wire.AMQPDeleteQueue, wire.AMQPList,
+		wire.AMQPPublish, wire.AMQPFetch, wire.AMQPSettle, wire.AMQPRelease, wire.AMQPPurge:
 		b.handleAMQP(c, req)
 	case wire.NotifyBrokerRoleChanged:
 		b.handleNotifyRoleChanged(c, req)
