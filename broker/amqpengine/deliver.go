@@ -1,6 +1,7 @@
 package amqpengine
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -37,6 +38,9 @@ const hwmQueueID = 1
 
 // maxFetchWait caps a fetch's long poll below the gateway's request timeout.
 const maxFetchWait = 20 * time.Second
+
+// dispatchWait bounds how long a publish waits for its records' dispatch.
+const dispatchWait = 5 * time.Second
 
 // Backend is what the message path needs from the broker.
 type Backend struct {
@@ -174,7 +178,7 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 	res := make([]PublishResult, len(msgs))
 	var t Targets
 	var props, list []byte
-	durableEnd := int64(-1)
+	durableEnd, storedEnd := int64(-1), int64(-1)
 	for i := range msgs {
 		m := &msgs[i]
 		var p amqp.Properties
@@ -222,9 +226,18 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 			continue
 		}
 		res[i] = PublishResult{Status: wire.AMQPStored}
+		storedEnd = r.EndOffset
 		if m.Persistent {
 			durableEnd = r.EndOffset
 		}
+	}
+	if storedEnd >= 0 {
+		// A confirmed message is in its queues (basic.get, message-count
+		// right after a confirm): wait for the dispatcher, briefly; past
+		// that the message is stored and shows up when dispatched.
+		ctx, cancel := context.WithTimeout(context.Background(), dispatchWait)
+		_ = d.be.Store.WaitDispatched(ctx, storedEnd)
+		cancel()
 	}
 	if durableEnd >= 0 {
 		if err := d.be.Durable(durableEnd); err != nil {
