@@ -36,6 +36,15 @@ const (
 // in the broker's consumer-offset store, written and persisted together.
 const hwmQueueID = 1
 
+// hwmReserve is how far past the delivered high-water mark the stored
+// mark runs: the offset table is written before a delivery crosses the
+// stored mark, once per hwmReserve deliveries of a queue, so after a
+// crash every message handed out comes back redelivered (and up to
+// hwmReserve never handed out do too: AMQP allows the false positive, not
+// the false negative). A clean shutdown stores the exact mark
+// (Checkpoint).
+const hwmReserve = 256
+
 // maxFetchWait caps a fetch's long poll below the gateway's request timeout.
 const maxFetchWait = 20 * time.Second
 
@@ -52,6 +61,10 @@ type Backend struct {
 	// Durable blocks until the log up to end is as durable as an
 	// acknowledged send must be (SYNC_FLUSH flush, SYNC_MASTER slave ack).
 	Durable func(end int64) error
+	// LightQueues says the store multi-dispatches (enableLmq and
+	// enableMultiDispatch): without it a publish would store records no
+	// queue sees, so publishes are refused.
+	LightQueues bool
 	// MaxDelayLevel is the highest delay level (messageDelayLevel).
 	MaxDelayLevel int
 	// ConsumeTimeout is a delivery's deadline (default 15 min).
@@ -171,6 +184,9 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 	if err != nil {
 		return nil, err
 	}
+	if !d.be.LightQueues {
+		return nil, errorf(InternalError, "the broker stores AMQP messages only with enableLmq=true and enableMultiDispatch=true")
+	}
 	topic := StoreTopic(vhost)
 	if err := d.be.EnsureTopic(topic); err != nil {
 		return nil, internalError(fmt.Errorf("create store topic %s: %w", topic, err))
@@ -267,6 +283,7 @@ type qstate struct {
 	cursor    int64
 	committed int64
 	hwm       int64   // offsets below it were handed out before (redelivered)
+	hwmSaved  int64   // the mark in the offset table, ≥ hwm once persisted
 	released  []int64 // ascending, handed out before cursor
 	inflight  map[uint64]*flight
 	wake      chan struct{} // closed when the queue may have grown
@@ -297,7 +314,7 @@ func (d *delivery) queue(vhost string, id uint64) *qstate {
 		q.committed = off
 	}
 	if hwm, ok := d.be.Offsets.Query(q.group, lmq, hwmQueueID); ok {
-		q.hwm = hwm
+		q.hwm, q.hwmSaved = hwm, hwm
 	}
 	if m := d.be.Store.MinOffset(lmq, wire.LMQQueueID); m > q.committed {
 		q.committed = m // fell off the log (retention)
@@ -352,7 +369,7 @@ func (q *qstate) commitLocked(o *meta.Offsets) {
 	}
 	q.committed = low
 	o.Commit(q.group, q.lmq, wire.LMQQueueID, low)
-	o.Commit(q.group, q.lmq, hwmQueueID, q.hwm)
+	o.Commit(q.group, q.lmq, hwmQueueID, q.hwmSaved)
 }
 
 // Delivery is one message handed out (wire.AMQPDelivery).
@@ -473,7 +490,18 @@ done:
 			}
 			d.mu.Unlock()
 		}
-		q.commitLocked(d.be.Offsets)
+		if q.hwm > q.hwmSaved {
+			saved := q.hwmSaved
+			q.hwmSaved = q.hwm + hwmReserve
+			q.commitLocked(d.be.Offsets)
+			if err := d.be.Offsets.Persist(); err != nil {
+				// The deliveries go out anyway; the next fetch tries again.
+				q.hwmSaved = saved
+				q.commitLocked(d.be.Offsets)
+			}
+		} else {
+			q.commitLocked(d.be.Offsets)
+		}
 	}
 	return out, q.readyLocked(s), q.wake, nil
 }
@@ -612,6 +640,23 @@ func (e *Engine) Release(vhost, session string, handles []uint64) (int, error) {
 	}
 	d.mu.Unlock()
 	return n, nil
+}
+
+// Checkpoint stores every queue's exact delivered mark, for a clean
+// shutdown before the offset table's last flush.
+func (e *Engine) Checkpoint() {
+	d, err := e.path()
+	if err != nil {
+		return
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	for _, q := range d.queues {
+		q.mu.Lock()
+		q.hwmSaved = q.hwm
+		q.commitLocked(d.be.Offsets)
+		q.mu.Unlock()
+	}
 }
 
 // Ready is a queue's ready count (queue.declare-ok, basic.get-ok).

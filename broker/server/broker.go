@@ -297,7 +297,7 @@ func New(o Options) (*Broker, error) {
 	b.newFlow(flowLog)
 	b.store.OnDispatch(b.dispatched)
 	b.amqp.Attach(amqpengine.Backend{Store: b.store, Offsets: b.offsets, EnsureTopic: b.amqpStoreTopic,
-		Durable: b.amqpDurable, MaxDelayLevel: b.delay.MaxLevel()})
+		Durable: b.amqpDurable, LightQueues: cfg.EnableLmq && cfg.EnableMultiDispatch, MaxDelayLevel: b.delay.MaxLevel()})
 	b.store.SetConsumedOffsets(b.consumedOffset)
 	if err := b.createSystemTopics(); err != nil {
 		b.store.Close()
@@ -481,6 +481,7 @@ func (b *Broker) Close() error {
 	if b.pop != nil {
 		b.savePopState() // POP commits offsets: before their flush
 	}
+	b.amqp.Checkpoint() // exact delivered marks, before the last offset flush
 	if err := b.offsets.Flush(); err != nil {
 		b.log.Error("[OFFSET_FLUSH] failed", "err", err)
 	}
