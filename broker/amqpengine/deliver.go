@@ -48,6 +48,9 @@ const hwmReserve = 256
 // maxFetchWait caps a fetch's long poll below the gateway's request timeout.
 const maxFetchWait = 20 * time.Second
 
+// maxFetch bounds the messages of one fetch (its answer's size).
+const maxFetch = 1024
+
 // dispatchWait bounds how long a publish waits for its records' dispatch.
 const dispatchWait = 5 * time.Second
 
@@ -399,7 +402,7 @@ func (e *Engine) Fetch(vhost, queue, session string, n int, wait time.Duration, 
 	if err != nil {
 		return nil, 0, err
 	}
-	n = max(n, 1)
+	n = min(max(n, 1), maxFetch)
 	if wait > 0 {
 		d.notify.Store(true) // before the first look, or a dispatch in between goes unseen
 	}
