@@ -439,3 +439,22 @@ func TestLMQReplica(t *testing.T) {
 		t.Fatalf("promoted slave gave offset %d, the queue held %d", got, len(want["%LMQ%d"]))
 	}
 }
+
+// TestLMQReadAllocations: reading a light queue checks each unit against
+// its record's lists without allocating, as reading any queue does.
+func TestLMQReadAllocations(t *testing.T) {
+	s := openStore(t, lmqConfig(t, nil))
+	for i := range 40 {
+		mustPut(t, s, lmqMsg(0, bodyOf(i, 100), "%LMQ%a", "%LMQ%b"))
+	}
+	waitDispatch(t, s)
+	buf := make([]byte, 0, 64<<10)
+	allocs := testing.AllocsPerRun(50, func() {
+		if r := s.GetMessages("%LMQ%b", 0, 3, 32, 0, nil, nil, buf[:0]); r.Status != Found || r.MsgCount != 32 {
+			t.Fatalf("%v %d", r.Status, r.MsgCount)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("GetMessages on a light queue: %v allocations", allocs)
+	}
+}
