@@ -645,6 +645,50 @@ func (e *Engine) Release(vhost, session string, handles []uint64) (int, error) {
 	return n, nil
 }
 
+// ExpireDeliveries releases in-flight messages whose consume timeout
+// passed by now (redelivered, at the head), as RabbitMQ's consumer
+// timeout does; a later settle of their handles is ignored. It returns
+// how many.
+func (e *Engine) ExpireDeliveries(now time.Time) int {
+	d, err := e.path()
+	if err != nil {
+		return 0
+	}
+	d.mu.RLock()
+	qs := make([]*qstate, 0, len(d.queues))
+	for _, q := range d.queues {
+		qs = append(qs, q)
+	}
+	d.mu.RUnlock()
+	var gone []uint64
+	for _, q := range qs {
+		q.mu.Lock()
+		k := len(gone)
+		for h, f := range q.inflight {
+			if now.After(f.deadline) {
+				delete(q.inflight, h)
+				q.released = append(q.released, f.off)
+				gone = append(gone, h)
+			}
+		}
+		expired := len(gone) > k
+		if expired {
+			slices.Sort(q.released)
+			q.commitLocked(d.be.Offsets)
+		}
+		q.mu.Unlock()
+		if expired {
+			q.signal()
+		}
+	}
+	d.mu.Lock()
+	for _, h := range gone {
+		delete(d.handles, h)
+	}
+	d.mu.Unlock()
+	return len(gone)
+}
+
 // Checkpoint stores every queue's exact delivered mark, for a clean
 // shutdown before the offset table's last flush.
 func (e *Engine) Checkpoint() {

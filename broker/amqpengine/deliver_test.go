@@ -377,3 +377,27 @@ func TestCleanRestartExactRedelivered(t *testing.T) {
 		t.Fatalf("redelivered flags %v %v", ds[0].Redelivered, ds[1].Redelivered)
 	}
 }
+
+// TestConsumeTimeoutReleases: an in-flight message past the consume
+// timeout goes back to the head, redelivered; its late ack is ignored.
+func TestConsumeTimeoutReleases(t *testing.T) {
+	r := newRig(t)
+	v, _ := r.e.Vhost("/")
+	declareQ(t, v, "q")
+	r.publish(t, "", "q", "a")
+	ds := r.fetch(t, "q", "s", 1, 0)
+	if n := r.e.ExpireDeliveries(time.Now()); n != 0 {
+		t.Fatalf("%d expired before the 15 min default", n)
+	}
+	if n := r.e.ExpireDeliveries(time.Now().Add(16 * time.Minute)); n != 1 {
+		t.Fatalf("%d expired after 16 min", n)
+	}
+	if n, err := r.e.Settle("/", []SettleItem{{Handle: ds[0].Handle, Op: wire.AMQPAck}}); err != nil || n != 0 {
+		t.Fatalf("late ack settled %d %v", n, err)
+	}
+	again := r.fetch(t, "q", "s2", 1, 0)
+	wantBodies(t, again, "a")
+	if !again[0].Redelivered {
+		t.Fatal("expired delivery not flagged redelivered")
+	}
+}

@@ -864,6 +864,9 @@ func (b *Broker) housekeepingLoop() {
 				ch.Conn.Close()
 			}
 			b.locks.expire()
+			if n := b.amqp.ExpireDeliveries(time.Now()); n > 0 {
+				b.log.Warn("[AMQP] deliveries past their consume timeout released for redelivery", "count", n)
+			}
 		case <-flush.C:
 			if err := b.offsets.Flush(); err != nil {
 				b.log.Error("[OFFSET_FLUSH] failed", "err", err)
