@@ -90,6 +90,28 @@ func TestAMQPPublishFetchFanout(t *testing.T) {
 	if len(r.Deliveries) != 1 || string(r.Deliveries[0].Body) != "m1" || !r.Deliveries[0].Redelivered {
 		t.Fatalf("q3 requeued copy: %+v", r)
 	}
+
+	// queue.purge drops the ready messages and counts them.
+	amqpOK(t, addr, wire.AMQPPublish, wire.AMQPPublishRequest{Vhost: "/", Exchange: "", Messages: []wire.AMQPPublishMessage{
+		{RoutingKey: "q1", Body: []byte("p1")}, {RoutingKey: "q1", Body: []byte("p2")}}}, &pub)
+	var purged wire.AMQPPurgeResponse
+	amqpOK(t, addr, wire.AMQPPurge, wire.AMQPPurgeRequest{Vhost: "/", Queue: "q1"}, &purged)
+	if purged.MessageCount != 2 {
+		t.Fatalf("purged %d, want 2", purged.MessageCount)
+	}
+	if r := amqpFetch(t, addr, "q1", "s1c", 10, 0); len(r.Deliveries) != 0 {
+		t.Fatalf("q1 after purge: %+v", r)
+	}
+	amqpRefused(t, addr, wire.AMQPPurge, wire.AMQPPurgeRequest{Vhost: "/", Queue: "nope"}, "404", "NOT_FOUND - no queue 'nope' in vhost '/'")
+}
+
+// Without light queues the broker refuses AMQP publishes rather than
+// store records no queue would see.
+func TestAMQPPublishNeedsLightQueues(t *testing.T) {
+	c := startCluster(t)
+	amqpOK(t, c.broker.addr, wire.AMQPDeclareQueue, wire.AMQPQueueDeclare{Vhost: "/", Queue: "q"}, nil)
+	amqpRefused(t, c.broker.addr, wire.AMQPPublish, wire.AMQPPublishRequest{Vhost: "/", Messages: []wire.AMQPPublishMessage{{RoutingKey: "q", Body: []byte("x")}}},
+		"541", "INTERNAL_ERROR - the broker stores AMQP messages only with enableLmq=true and enableMultiDispatch=true")
 }
 
 // kill -9 under SYNC_FLUSH right after the stored answers: every stored

@@ -401,3 +401,43 @@ func TestConsumeTimeoutReleases(t *testing.T) {
 		t.Fatal("expired delivery not flagged redelivered")
 	}
 }
+
+// TestStoredRecordProperties: one record in the store topic carrying the
+// spec's properties: escaped exchange and routing key, base64 of the raw
+// properties, KEYS = message-id, TAGS, the light queues, and WAIT by
+// delivery mode.
+func TestStoredRecordProperties(t *testing.T) {
+	r := newRig(t)
+	v, _ := r.e.Vhost("/")
+	must(t, v.DeclareExchange(ExchangeDecl{Name: "x%1", Type: Direct}))
+	a, b := declareQ(t, v, "a"), declareQ(t, v, "b")
+	must(t, v.Bind(BindingDecl{Source: "x%1", Destination: "a", RoutingKey: "k\x02"}, Owner{}))
+	must(t, v.Bind(BindingDecl{Source: "x%1", Destination: "b", RoutingKey: "k\x02"}, Owner{}))
+	res, err := r.e.Publish("/", "x%1", []PublishMsg{
+		{RoutingKey: "k\x02", Properties: props("mid"), Body: []byte("p"), Persistent: true},
+		{RoutingKey: "k\x02", Body: []byte("t")},
+	})
+	must(t, err)
+	if res[0].Status != wire.AMQPStored || res[1].Status != wire.AMQPStored {
+		t.Fatalf("results %+v", res)
+	}
+	g := r.st.GetMessages(StoreTopic("/"), 0, 0, 10, 0, nil, nil, nil)
+	if g.MsgCount != 2 {
+		t.Fatalf("%d records in %s", g.MsgCount, StoreTopic("/"))
+	}
+	rec := wire.RecordView(g.Body)
+	p := rec.Properties()
+	want := map[string]string{
+		PropExchange: "x%251", PropRoutingKey: "k%02", PropAMQP: "EIACA21pZA==", wire.PropKeys: "mid", wire.PropTags: "k%02",
+		wire.PropInnerMultiDispatch: QueueLMQ("/", a.ID) + "," + QueueLMQ("/", b.ID), wire.PropWait: "true",
+	}
+	for k, w := range want {
+		if got := string(wire.PropertyValue(p, k)); got != w {
+			t.Errorf("%s = %q, want %q", k, got, w)
+		}
+	}
+	second := wire.RecordView(g.Body[rec.TotalSize():])
+	if w := string(wire.PropertyValue(second.Properties(), wire.PropWait)); w != "false" {
+		t.Errorf("transient message WAIT = %q, want false", w)
+	}
+}
