@@ -240,8 +240,16 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 		props = wire.AppendProperty(props, wire.PropWait, strconv.FormatBool(m.Persistent))
 		sm := store.Message{Topic: topic, BornTimestamp: time.Now().UnixMilli(), Body: m.Body, Properties: props}
 		r := d.be.Store.Put(&sm)
-		if r.Status != store.PutOK {
-			res[i] = PublishResult{Status: wire.AMQPFailed, Code: InternalError, Text: "store refused the message: " + r.Status.String()}
+		switch r.Status {
+		case store.PutOK:
+		case store.MessageIllegal, store.PropertiesTooLong:
+			// The body or the properties (AMQP_P, the fan-out list) pass
+			// the broker's limits (maxMessageSize, 32 767 property bytes).
+			res[i] = PublishResult{Status: wire.AMQPFailed, Code: PreconditionFailed,
+				Text: fmt.Sprintf("PRECONDITION_FAILED - message too large for the broker (%s: body %d bytes, stored properties %d bytes, limit 32767)", r.Status, len(m.Body), len(props))}
+			continue
+		default:
+			res[i] = PublishResult{Status: wire.AMQPFailed, Code: InternalError, Text: "INTERNAL_ERROR - store refused the message: " + r.Status.String()}
 			continue
 		}
 		res[i] = PublishResult{Status: wire.AMQPStored}

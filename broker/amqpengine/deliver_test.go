@@ -2,6 +2,7 @@ package amqpengine
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -440,4 +441,31 @@ func TestStoredRecordProperties(t *testing.T) {
 	if w := string(wire.PropertyValue(second.Properties(), wire.PropWait)); w != "false" {
 		t.Errorf("transient message WAIT = %q, want false", w)
 	}
+}
+
+// TestPublishTooLarge: properties past the broker's 32 767-byte limit fail
+// that message with 406 and store nothing; the next one is stored.
+func TestPublishTooLarge(t *testing.T) {
+	r := newRig(t)
+	v, _ := r.e.Vhost("/")
+	declareQ(t, v, "q")
+	big := props(string(make([]byte, 200)))
+	hdr := []byte{0x20, 0x00} // headers only
+	tbl := []byte{}
+	for i := 0; i < 100; i++ {
+		k := fmt.Sprintf("k%03d", i)
+		tbl = append(tbl, byte(len(k)))
+		tbl = append(tbl, k...)
+		tbl = append(tbl, 'S', 0, 0, 1, 0)
+		tbl = append(tbl, make([]byte, 256)...)
+	}
+	n := len(tbl)
+	hdr = append(hdr, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	hdr = append(hdr, tbl...)
+	res, err := r.e.Publish("/", "", []PublishMsg{{RoutingKey: "q", Properties: hdr, Body: []byte("x")}, {RoutingKey: "q", Properties: big, Body: []byte("y")}})
+	must(t, err)
+	if res[0].Status != wire.AMQPFailed || res[0].Code != PreconditionFailed || res[1].Status != wire.AMQPStored {
+		t.Fatalf("results %+v", res)
+	}
+	wantBodies(t, r.fetch(t, "q", "s", 10, 0), "y")
 }
