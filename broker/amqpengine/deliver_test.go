@@ -469,3 +469,47 @@ func TestPublishTooLarge(t *testing.T) {
 	}
 	wantBodies(t, r.fetch(t, "q", "s", 10, 0), "y")
 }
+
+// TestPublishHeadersExchange: the headers table inside the raw properties
+// routes the message.
+func TestPublishHeadersExchange(t *testing.T) {
+	r := newRig(t)
+	v, _ := r.e.Vhost("/")
+	must(t, v.DeclareExchange(ExchangeDecl{Name: "hx", Type: Headers}))
+	declareQ(t, v, "pdf")
+	declareQ(t, v, "zip")
+	must(t, v.Bind(BindingDecl{Source: "hx", Destination: "pdf", Args: Args{"format": "pdf"}}, Owner{}))
+	must(t, v.Bind(BindingDecl{Source: "hx", Destination: "zip", Args: Args{"format": "zip"}}, Owner{}))
+	entry := []byte{6}
+	entry = append(entry, "format"...)
+	entry = append(entry, 'S', 0, 0, 0, 3)
+	entry = append(entry, "pdf"...)
+	p := append([]byte{0x20, 0x00, 0, 0, 0, byte(len(entry))}, entry...)
+	res, err := r.e.Publish("/", "hx", []PublishMsg{{Properties: p, Body: []byte("doc")}})
+	must(t, err)
+	if res[0].Status != wire.AMQPStored {
+		t.Fatalf("results %+v", res)
+	}
+	wantBodies(t, r.fetch(t, "pdf", "s", 5, 0), "doc")
+	wantBodies(t, r.fetch(t, "zip", "s", 5, 0))
+}
+
+// TestForgetQueue: a deleted queue's light queue and offsets go.
+func TestForgetQueue(t *testing.T) {
+	r := newRig(t)
+	v, _ := r.e.Vhost("/")
+	q := declareQ(t, v, "q")
+	r.publish(t, "", "q", "a")
+	r.fetch(t, "q", "s", 1, 0)
+	lmq := QueueLMQ("/", q.ID)
+	if r.st.MaxOffset(lmq, 0) != 1 {
+		t.Fatal("no light queue")
+	}
+	must(t, r.e.ForgetQueue("/", q.ID))
+	if r.st.MaxOffset(lmq, 0) != 0 {
+		t.Fatal("light queue kept")
+	}
+	if _, ok := r.offs.Query(QueueGroup("/", q.ID), lmq, 0); ok {
+		t.Fatal("offsets kept")
+	}
+}
