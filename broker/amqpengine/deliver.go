@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +54,13 @@ const maxFetch = 1024
 
 // dispatchWait bounds how long a publish waits for its records' dispatch.
 const dispatchWait = 5 * time.Second
+
+// cancelled makes WaitDispatched a non-blocking check.
+var cancelled = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // Backend is what the message path needs from the broker.
 type Backend struct {
@@ -258,14 +266,6 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 			durableEnd = r.EndOffset
 		}
 	}
-	if storedEnd >= 0 {
-		// A confirmed message is in its queues (basic.get, message-count
-		// right after a confirm): wait for the dispatcher, briefly; past
-		// that the message is stored and shows up when dispatched.
-		ctx, cancel := context.WithTimeout(context.Background(), dispatchWait)
-		_ = d.be.Store.WaitDispatched(ctx, storedEnd)
-		cancel()
-	}
 	if durableEnd >= 0 {
 		if err := d.be.Durable(durableEnd); err != nil {
 			// Written but not durable as promised: none of the persistent
@@ -275,6 +275,25 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 					res[i] = PublishResult{Status: wire.AMQPFailed, Code: InternalError, Text: "not durable: " + err.Error()}
 				}
 			}
+		}
+	}
+	if storedEnd >= 0 {
+		// A confirmed message is in its queues (basic.get, message-count
+		// right after a confirm): wait for the dispatcher, after the flush
+		// wait, by when it is mostly done; a few yields before the
+		// store's 1 ms polling wait. Past dispatchWait the message is
+		// stored and shows up when dispatched.
+		dispatched := false
+		for range 16 {
+			if dispatched = d.be.Store.WaitDispatched(cancelled, storedEnd) == nil; dispatched {
+				break
+			}
+			runtime.Gosched()
+		}
+		if !dispatched {
+			ctx, cancel := context.WithTimeout(context.Background(), dispatchWait)
+			_ = d.be.Store.WaitDispatched(ctx, storedEnd)
+			cancel()
 		}
 	}
 	return res, nil

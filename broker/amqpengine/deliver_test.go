@@ -24,7 +24,7 @@ type rig struct {
 	delays []time.Duration
 }
 
-func newRig(t *testing.T, delays ...time.Duration) *rig {
+func newRig(t testing.TB, delays ...time.Duration) *rig {
 	t.Helper()
 	if len(delays) == 0 {
 		delays = []time.Duration{time.Second, time.Second, 100 * time.Millisecond, 100 * time.Millisecond, 100 * time.Millisecond}
@@ -35,7 +35,7 @@ func newRig(t *testing.T, delays ...time.Duration) *rig {
 	return r
 }
 
-func (r *rig) open(t *testing.T) {
+func (r *rig) open(t testing.TB) {
 	t.Helper()
 	var err error
 	if r.st, err = store.Open(store.Config{RootDir: filepath.Join(r.dir, "store"), FlushMode: store.SyncFlush, LightQueues: true}); err != nil {
@@ -66,7 +66,7 @@ func (r *rig) open(t *testing.T) {
 
 // close persists the offsets (as the broker does every 5 s and on
 // shutdown) and closes the store.
-func (r *rig) close(t *testing.T) {
+func (r *rig) close(t testing.TB) {
 	t.Helper()
 	if r.st == nil {
 		return
