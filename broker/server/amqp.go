@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/mqops/mqops/broker/amqpengine"
 	"github.com/mqops/mqops/remoting"
@@ -21,6 +22,18 @@ func (b *Broker) handleAMQP(c *remoting.Conn, req *wire.Command) {
 		c.ReplyCode(req, wire.NoPermission, "the AMQP metadata is changed on the master only")
 		return
 	}
+	switch req.Code {
+	case wire.AMQPPublish, wire.AMQPFetch, wire.AMQPSettle:
+		// They wait (flush, replication, a long poll): off the read loop,
+		// one goroutine per request. The gateway keeps one request per
+		// channel in flight, which keeps each channel's order.
+		b.goSafe(amqpCodeName(req.Code), c, req, func() { b.answerAMQP(c, req) })
+		return
+	}
+	b.answerAMQP(c, req)
+}
+
+func (b *Broker) answerAMQP(c *remoting.Conn, req *wire.Command) {
 	body, err := b.serveAMQP(req)
 	var ae *amqpengine.Error
 	switch {
@@ -84,21 +97,28 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Message and consumer counts come with the queues' delivery
-		// state, which the engine does not keep yet: 0 and 0.
-		return json.Marshal(wire.AMQPQueueDeclareOk{Queue: q.Name, ID: q.ID})
+		// Consumers are the gateways' (0 until they report them).
+		return json.Marshal(wire.AMQPQueueDeclareOk{Queue: q.Name, ID: q.ID, MessageCount: b.amqp.Ready(r.Vhost, q.ID)})
 	case wire.AMQPDeleteQueue:
 		var r wire.AMQPQueueDelete
 		if err := decode(&r); err != nil {
 			return nil, err
 		}
 		var n uint32
+		var qi amqpengine.QueueInfo
+		var ok bool
 		err := b.amqpVhost(r.Vhost, func(v *amqpengine.Vhost) (err error) {
-			_, n, _, err = v.DeleteQueue(r.Queue, amqpengine.Owner(r.Owner), r.IfUnused, r.IfEmpty, nil)
+			qi, n, ok, err = v.DeleteQueue(r.Queue, amqpengine.Owner(r.Owner), r.IfUnused, r.IfEmpty,
+				func(id uint64) (uint32, uint32) { return b.amqp.Ready(r.Vhost, id), 0 })
 			return err
 		})
 		if err != nil {
 			return nil, err
+		}
+		if ok {
+			if err := b.amqp.ForgetQueue(r.Vhost, qi.ID); err != nil {
+				b.log.Error("[AMQP] dropping a deleted queue's light queue failed", "vhost", r.Vhost, "queue", r.Queue, "err", err)
+			}
 		}
 		return json.Marshal(wire.AMQPQueueDeleteOk{MessageCount: n})
 	case wire.AMQPReleaseOwner:
@@ -112,6 +132,59 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		}
 		_, err := b.amqp.ReleaseOwner(r.Gateway, r.Conn)
 		return nil, err
+	case wire.AMQPPublish:
+		var r wire.AMQPPublishRequest
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		res, err := b.amqp.Publish(r.Vhost, r.Exchange, r.Messages)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(wire.AMQPPublishResponse{Results: res})
+	case wire.AMQPFetch:
+		var r wire.AMQPFetchRequest
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		ds, ready, err := b.amqp.Fetch(r.Vhost, r.Queue, r.Session, r.Max, time.Duration(r.WaitMillis)*time.Millisecond, r.NoAck)
+		if err != nil {
+			return nil, err
+		}
+		if ds == nil {
+			ds = []wire.AMQPDelivery{}
+		}
+		return json.Marshal(wire.AMQPFetchResponse{Deliveries: ds, Ready: ready})
+	case wire.AMQPSettle:
+		var r wire.AMQPSettleRequest
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		n, err := b.amqp.Settle(r.Vhost, r.Items)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(wire.AMQPSettleResponse{Settled: n})
+	case wire.AMQPRelease:
+		var r wire.AMQPReleaseRequest
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		n, err := b.amqp.Release(r.Vhost, r.Session, r.Handles)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(wire.AMQPReleaseResponse{Released: n})
+	case wire.AMQPPurge:
+		var r wire.AMQPPurgeRequest
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		n, err := b.amqp.PurgeQueue(r.Vhost, r.Queue, amqpengine.Owner(r.Owner))
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(wire.AMQPPurgeResponse{MessageCount: n})
 	case wire.AMQPList:
 		var r wire.AMQPListRequest
 		if len(req.Body) > 0 {
@@ -181,6 +254,63 @@ func amqpCodeName(code int32) string {
 		return "AMQP_DELETE_QUEUE"
 	case wire.AMQPReleaseOwner:
 		return "AMQP_RELEASE_OWNER"
+	case wire.AMQPPublish:
+		return "AMQP_PUBLISH"
+	case wire.AMQPFetch:
+		return "AMQP_FETCH"
+	case wire.AMQPSettle:
+		return "AMQP_SETTLE"
+	case wire.AMQPRelease:
+		return "AMQP_RELEASE"
+	case wire.AMQPPurge:
+		return "AMQP_PURGE"
 	}
 	return "AMQP_LIST"
+}
+
+// amqpStoreTopic creates a vhost's store topic on first publish: one
+// queue, read-write, registered with the name servers so that gateways
+// find the vhost's broker through its route.
+func (b *Broker) amqpStoreTopic(topic string) error {
+	if b.topics.Lookup(topic) != nil {
+		return nil
+	}
+	_, created, err := b.topics.CreateIfAbsent(wire.TopicConfig{TopicName: topic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: wire.PermRead | wire.PermWrite}, true)
+	if created {
+		b.kickRegister()
+	}
+	return err
+}
+
+// amqpDurable waits until the log up to end is flushed (SYNC_FLUSH) and
+// acknowledged by a slave (SYNC_MASTER, controller ack rule), as an
+// acknowledged send is (ackWaits). A SYNC_MASTER without a fit slave
+// stores anyway, as a send then does.
+func (b *Broker) amqpDurable(end int64) error {
+	flush, repl, _ := b.ackWaits(end)
+	done := make(chan bool, 2)
+	n := 0
+	if flush {
+		n++
+		b.store.WaitFlushed(end, func(ok bool) { done <- ok })
+	}
+	if repl {
+		n++
+		ack := func(ok bool) { done <- ok }
+		if b.ctl != nil {
+			b.ctl.ha.WaitAck(end, ack)
+		} else {
+			b.haServer.WaitAck(end, ack)
+		}
+	}
+	failed := false
+	for ; n > 0; n-- {
+		if !<-done {
+			failed = true
+		}
+	}
+	if failed {
+		return errors.New("flush or slave acknowledgement failed or timed out")
+	}
+	return nil
 }

@@ -300,6 +300,8 @@ func New(o Options) (*Broker, error) {
 	}
 	b.newFlow(flowLog)
 	b.store.OnDispatch(b.dispatched)
+	b.amqp.Attach(amqpengine.Backend{Store: b.store, Offsets: b.offsets, EnsureTopic: b.amqpStoreTopic,
+		Durable: b.amqpDurable, LightQueues: cfg.EnableLmq && cfg.EnableMultiDispatch, MaxDelayLevel: b.delay.MaxLevel()})
 	b.store.SetConsumedOffsets(b.consumedOffset)
 	if err := b.createSystemTopics(); err != nil {
 		b.store.Close()
@@ -483,6 +485,7 @@ func (b *Broker) Close() error {
 	if b.pop != nil {
 		b.savePopState() // POP commits offsets: before their flush
 	}
+	b.amqp.Checkpoint() // exact delivered marks, before the last offset flush
 	if err := b.offsets.Flush(); err != nil {
 		b.log.Error("[OFFSET_FLUSH] failed", "err", err)
 	}
@@ -631,7 +634,8 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 	case wire.MQOpsPopStats:
 		b.handlePopStats(c, req)
 	case wire.AMQPDeclareExchange, wire.AMQPDeleteExchange, wire.AMQPBind, wire.AMQPUnbind,
-		wire.AMQPDeclareQueue, wire.AMQPDeleteQueue, wire.AMQPList, wire.AMQPReleaseOwner:
+		wire.AMQPDeclareQueue, wire.AMQPDeleteQueue, wire.AMQPList, wire.AMQPReleaseOwner,
+		wire.AMQPPublish, wire.AMQPFetch, wire.AMQPSettle, wire.AMQPRelease, wire.AMQPPurge:
 		b.handleAMQP(c, req)
 	case wire.NotifyBrokerRoleChanged:
 		b.handleNotifyRoleChanged(c, req)
@@ -864,6 +868,9 @@ func (b *Broker) housekeepingLoop() {
 				ch.Conn.Close()
 			}
 			b.locks.expire()
+			if n := b.amqp.ExpireDeliveries(time.Now()); n > 0 {
+				b.log.Warn("[AMQP] deliveries past their consume timeout released for redelivery", "count", n)
+			}
 		case <-flush.C:
 			if err := b.offsets.Flush(); err != nil {
 				b.log.Error("[OFFSET_FLUSH] failed", "err", err)

@@ -121,6 +121,7 @@ func newPopEngine(offsets *meta.Offsets, groups *meta.Groups, dir string) (*popE
 // waiting receives.
 func (b *Broker) dispatched(topic string, queue int32, queueOffset int64, tagsCode int64) {
 	b.holds.notify(topic, queue, queueOffset, tagsCode)
+	b.amqp.Notify(topic)
 	if b.pop != nil {
 		b.pop.notify(topic)
 	}

@@ -1,0 +1,789 @@
+package amqpengine
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqops/mqops/broker/meta"
+	"github.com/mqops/mqops/broker/schedule"
+	"github.com/mqops/mqops/broker/store"
+	"github.com/mqops/mqops/wire"
+	"github.com/mqops/mqops/wire/amqp"
+)
+
+// The message path: publish routes and stores one record per message in
+// the vhost's store topic, multi-dispatched (store/lmq.go) into one light
+// queue per target AMQP queue; fetch and settle keep per-message delivery
+// state over each light queue.
+
+// Properties of a stored AMQP message.
+const (
+	PropExchange   = "AMQP_X"  // exchange published to, escaped (EscapeProp)
+	PropRoutingKey = "AMQP_RK" // routing key, escaped
+	PropAMQP       = "AMQP_P"  // base64 of the raw property flags + list
+)
+
+// hwmQueueID is the consumer-offset slot beside a queue's committed offset
+// (light queue id 0) that keeps its delivered high-water mark: both live
+// in the broker's consumer-offset store, written and persisted together.
+const hwmQueueID = 1
+
+// hwmReserve is how far past the delivered high-water mark the stored
+// mark runs: the offset table is written before a delivery crosses the
+// stored mark, once per hwmReserve deliveries of a queue, so after a
+// crash every message handed out comes back redelivered (and up to
+// hwmReserve never handed out do too: AMQP allows the false positive, not
+// the false negative). A clean shutdown stores the exact mark
+// (Checkpoint).
+const hwmReserve = 256
+
+// maxFetchWait caps a fetch's long poll below the gateway's request timeout.
+const maxFetchWait = 20 * time.Second
+
+// maxFetch bounds the messages of one fetch (its answer's size).
+const maxFetch = 1024
+
+// dispatchWait bounds how long a publish waits for its records' dispatch.
+const dispatchWait = 5 * time.Second
+
+// cancelled makes WaitDispatched a non-blocking check.
+var cancelled = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// Backend is what the message path needs from the broker.
+type Backend struct {
+	Store   *store.Store
+	Offsets *meta.Offsets
+	// EnsureTopic creates a vhost store topic (1 queue, read-write) if it
+	// does not exist.
+	EnsureTopic func(topic string) error
+	// Durable blocks until the log up to end is as durable as an
+	// acknowledged send must be (SYNC_FLUSH flush, SYNC_MASTER slave ack).
+	Durable func(end int64) error
+	// LightQueues says the store multi-dispatches (enableLmq and
+	// enableMultiDispatch): without it a publish would store records no
+	// queue sees, so publishes are refused.
+	LightQueues bool
+	// MaxDelayLevel is the highest delay level (messageDelayLevel).
+	MaxDelayLevel int
+	// ConsumeTimeout is a delivery's deadline (default 15 min).
+	ConsumeTimeout time.Duration
+}
+
+// delivery is the state of the engine's message path.
+type delivery struct {
+	be Backend
+
+	mu      sync.RWMutex
+	queues  map[string]*qstate // by light queue name
+	handles map[uint64]*qstate // in-flight handle → its queue
+	next    atomic.Uint64      // last handle handed out
+	notify  atomic.Bool        // some fetch waits
+}
+
+// Attach gives the engine its store: until then the message path answers
+// internal errors.
+func (e *Engine) Attach(be Backend) {
+	if be.ConsumeTimeout <= 0 {
+		be.ConsumeTimeout = 15 * time.Minute
+	}
+	e.mu.Lock()
+	e.d = &delivery{be: be, queues: map[string]*qstate{}, handles: map[uint64]*qstate{}}
+	e.mu.Unlock()
+}
+
+func (e *Engine) path() (*delivery, error) {
+	e.mu.RLock()
+	d := e.d
+	e.mu.RUnlock()
+	if d == nil {
+		return nil, internalError(errors.New("the AMQP message path has no store"))
+	}
+	return d, nil
+}
+
+// StoreTopic is the topic a vhost's messages are stored in: AMQP_STORE for
+// "/", <vhost id>%AMQP_STORE (RocketMQ's namespace form) otherwise.
+func StoreTopic(vhost string) string {
+	if vhost == DefaultVhost {
+		return "AMQP_STORE"
+	}
+	return VhostID(vhost) + "%AMQP_STORE"
+}
+
+// QueueGroup is the consumer group holding a queue's offsets.
+func QueueGroup(vhost string, id uint64) string {
+	g := "AMQP_Q" + strconv.FormatUint(id, 10)
+	if vhost == DefaultVhost {
+		return g
+	}
+	return VhostID(vhost) + "%" + g
+}
+
+// QueueLMQ is the light queue holding a queue's messages.
+func QueueLMQ(vhost string, id uint64) string {
+	return wire.LMQPrefix + "AMQP_" + VhostID(vhost) + "_" + strconv.FormatUint(id, 10)
+}
+
+// EscapeProp percent-escapes the RocketMQ property separators (\x01,
+// \x02) and '%' so that any exchange name or routing key can be a
+// property value.
+func EscapeProp(s string) string {
+	if !strings.ContainsAny(s, "\x01\x02%") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case 1, 2, '%':
+			fmt.Fprintf(&b, "%%%02X", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// UnescapeProp reverses EscapeProp.
+func UnescapeProp(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// PublishMsg is one basic.publish (wire.AMQPPublishMessage).
+type PublishMsg = wire.AMQPPublishMessage
+
+// PublishResult is one message's fate (wire.AMQPPublishResult).
+type PublishResult = wire.AMQPPublishResult
+
+// Publish routes and stores msgs, published to exchange in one channel's
+// order. A missing (404) or internal (403) exchange is the error of the
+// whole request. Persistent messages are answered stored only once the
+// log holds them as durably as the broker is configured to; the batch
+// waits once, for its last persistent message.
+func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishResult, error) {
+	d, err := e.path()
+	if err != nil {
+		return nil, err
+	}
+	v, err := e.Vhost(vhost)
+	if err != nil {
+		return nil, err
+	}
+	if !d.be.LightQueues {
+		return nil, errorf(InternalError, "the broker stores AMQP messages only with enableLmq=true and enableMultiDispatch=true")
+	}
+	topic := StoreTopic(vhost)
+	if err := d.be.EnsureTopic(topic); err != nil {
+		return nil, internalError(fmt.Errorf("create store topic %s: %w", topic, err))
+	}
+	res := make([]PublishResult, len(msgs))
+	var t Targets
+	var props, list []byte
+	durableEnd, storedEnd := int64(-1), int64(-1)
+	for i := range msgs {
+		m := &msgs[i]
+		var p amqp.Properties
+		if len(m.Properties) > 0 {
+			if len(m.Properties) < 2 {
+				res[i] = PublishResult{Status: wire.AMQPFailed, Code: amqp.SyntaxError, Text: "content header properties: no property flags"}
+				continue
+			}
+			h := amqp.ContentHeader{Flags: uint16(m.Properties[0])<<8 | uint16(m.Properties[1]), Props: m.Properties[2:]}
+			if err := h.Properties(&p); err != nil {
+				res[i] = PublishResult{Status: wire.AMQPFailed, Code: amqp.SyntaxError, Text: err.Error()}
+				continue
+			}
+		}
+		if err := v.Route(exchange, m.RoutingKey, p.Headers, &t); err != nil {
+			return nil, err
+		}
+		if len(t.IDs) == 0 {
+			res[i] = PublishResult{Status: wire.AMQPUnroutable}
+			continue
+		}
+		list = list[:0]
+		for j, id := range t.IDs {
+			if j > 0 {
+				list = append(list, ',')
+			}
+			list = append(list, QueueLMQ(vhost, id)...)
+		}
+		rk := EscapeProp(m.RoutingKey)
+		props = wire.AppendProperty(props[:0], PropExchange, EscapeProp(exchange))
+		props = wire.AppendProperty(props, PropRoutingKey, rk)
+		props = wire.AppendProperty(props, PropAMQP, base64.StdEncoding.EncodeToString(m.Properties))
+		if p.MessageID != "" {
+			props = wire.AppendProperty(props, wire.PropKeys, EscapeProp(p.MessageID))
+		}
+		if rk != "" {
+			props = wire.AppendProperty(props, wire.PropTags, rk)
+		}
+		props = wire.AppendProperty(props, wire.PropInnerMultiDispatch, string(list))
+		props = wire.AppendProperty(props, wire.PropWait, strconv.FormatBool(m.Persistent))
+		sm := store.Message{Topic: topic, BornTimestamp: time.Now().UnixMilli(), Body: m.Body, Properties: props}
+		r := d.be.Store.Put(&sm)
+		switch r.Status {
+		case store.PutOK:
+		case store.MessageIllegal, store.PropertiesTooLong:
+			// The body or the properties (AMQP_P, the fan-out list) pass
+			// the broker's limits (maxMessageSize, 32 767 property bytes).
+			res[i] = PublishResult{Status: wire.AMQPFailed, Code: PreconditionFailed,
+				Text: fmt.Sprintf("PRECONDITION_FAILED - message too large for the broker (%s: body %d bytes, stored properties %d bytes, limit 32767)", r.Status, len(m.Body), len(props))}
+			continue
+		default:
+			res[i] = PublishResult{Status: wire.AMQPFailed, Code: InternalError, Text: "INTERNAL_ERROR - store refused the message: " + r.Status.String()}
+			continue
+		}
+		res[i] = PublishResult{Status: wire.AMQPStored}
+		storedEnd = r.EndOffset
+		if m.Persistent {
+			durableEnd = r.EndOffset
+		}
+	}
+	if durableEnd >= 0 {
+		if err := d.be.Durable(durableEnd); err != nil {
+			// Written but not durable as promised: none of the persistent
+			// messages may be confirmed (the gateway nacks them).
+			for i := range res {
+				if res[i].Status == wire.AMQPStored && msgs[i].Persistent {
+					res[i] = PublishResult{Status: wire.AMQPFailed, Code: InternalError, Text: "not durable: " + err.Error()}
+				}
+			}
+		}
+	}
+	if storedEnd >= 0 {
+		// A confirmed message is in its queues (basic.get, message-count
+		// right after a confirm): wait for the dispatcher, after the flush
+		// wait, by when it is mostly done; a few yields before the
+		// store's 1 ms polling wait. Past dispatchWait the message is
+		// stored and shows up when dispatched.
+		dispatched := false
+		for range 16 {
+			if dispatched = d.be.Store.WaitDispatched(cancelled, storedEnd) == nil; dispatched {
+				break
+			}
+			runtime.Gosched()
+		}
+		if !dispatched {
+			ctx, cancel := context.WithTimeout(context.Background(), dispatchWait)
+			_ = d.be.Store.WaitDispatched(ctx, storedEnd)
+			cancel()
+		}
+	}
+	return res, nil
+}
+
+// qstate is one AMQP queue's delivery state over its light queue.
+//
+// Offsets below committed are settled; in [committed, cursor) an offset is
+// in flight, released (waiting at the head) or settled; from cursor on it
+// is ready. committed, the lowest unsettled offset, is the group's
+// consumer offset, so a broker restart hands out again everything not
+// settled and never skips an unsettled message below a settled one.
+type qstate struct {
+	vhost, lmq, group string
+
+	mu        sync.Mutex
+	cursor    int64
+	committed int64
+	hwm       int64   // offsets below it were handed out before (redelivered)
+	hwmSaved  int64   // the mark in the offset table, ≥ hwm once persisted
+	released  []int64 // ascending, handed out before cursor
+	inflight  map[uint64]*flight
+	wake      chan struct{} // closed when the queue may have grown
+}
+
+type flight struct {
+	off      int64
+	session  string
+	deadline time.Time
+}
+
+// queue returns (loading) the state of queue id of vhost.
+func (d *delivery) queue(vhost string, id uint64) *qstate {
+	lmq := QueueLMQ(vhost, id)
+	d.mu.RLock()
+	q := d.queues[lmq]
+	d.mu.RUnlock()
+	if q != nil {
+		return q
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if q = d.queues[lmq]; q != nil {
+		return q
+	}
+	q = &qstate{vhost: vhost, lmq: lmq, group: QueueGroup(vhost, id), inflight: map[uint64]*flight{}, wake: make(chan struct{})}
+	if off, ok := d.be.Offsets.Query(q.group, lmq, wire.LMQQueueID); ok {
+		q.committed = off
+	}
+	if hwm, ok := d.be.Offsets.Query(q.group, lmq, hwmQueueID); ok {
+		q.hwm, q.hwmSaved = hwm, hwm
+	}
+	if m := d.be.Store.MinOffset(lmq, wire.LMQQueueID); m > q.committed {
+		q.committed = m // fell off the log (retention)
+	}
+	q.cursor = q.committed
+	d.queues[lmq] = q
+	return q
+}
+
+// Notify is the store's dispatch hook (long-poll wake-up, as pulls are
+// woken in broker/server/pull.go): it must stay cheap.
+func (e *Engine) Notify(topic string) {
+	if !strings.HasPrefix(topic, wire.LMQPrefix+"AMQP_") {
+		return
+	}
+	e.mu.RLock()
+	d := e.d
+	e.mu.RUnlock()
+	if d == nil || !d.notify.Load() {
+		return
+	}
+	d.mu.RLock()
+	q := d.queues[topic]
+	d.mu.RUnlock()
+	if q != nil {
+		q.signal()
+	}
+}
+
+func (q *qstate) signal() {
+	q.mu.Lock()
+	close(q.wake)
+	q.wake = make(chan struct{})
+	q.mu.Unlock()
+}
+
+// readyLocked is the ready count: released plus not yet handed out.
+func (q *qstate) readyLocked(s *store.Store) uint32 {
+	n := max(s.MaxOffset(q.lmq, wire.LMQQueueID)-q.cursor, 0) + int64(len(q.released))
+	return uint32(min(n, 1<<32-1))
+}
+
+// commitLocked recomputes the lowest unsettled offset and stores it and
+// the high-water mark as the group's consumer offsets.
+func (q *qstate) commitLocked(o *meta.Offsets) {
+	low := q.cursor
+	if len(q.released) > 0 {
+		low = min(low, q.released[0])
+	}
+	for _, f := range q.inflight {
+		low = min(low, f.off)
+	}
+	q.committed = low
+	o.Commit(q.group, q.lmq, wire.LMQQueueID, low)
+	o.Commit(q.group, q.lmq, hwmQueueID, q.hwmSaved)
+}
+
+// Delivery is one message handed out (wire.AMQPDelivery).
+type Delivery = wire.AMQPDelivery
+
+func (d *delivery) lookup(e *Engine, vhost, queue string) (*qstate, error) {
+	v, err := e.Vhost(vhost)
+	if err != nil {
+		return nil, err
+	}
+	qi, ok := v.Queue(queue)
+	if !ok {
+		return nil, notFound("queue", queue, vhost)
+	}
+	return d.queue(vhost, qi.ID), nil
+}
+
+// Fetch hands out up to n messages of a queue to session, waiting up to
+// wait (at most 20 s) for the first, and returns them with the queue's
+// ready count afterwards.
+func (e *Engine) Fetch(vhost, queue, session string, n int, wait time.Duration, noAck bool) ([]Delivery, uint32, error) {
+	d, err := e.path()
+	if err != nil {
+		return nil, 0, err
+	}
+	q, err := d.lookup(e, vhost, queue)
+	if err != nil {
+		return nil, 0, err
+	}
+	n = min(max(n, 1), maxFetch)
+	if wait > 0 {
+		d.notify.Store(true) // before the first look, or a dispatch in between goes unseen
+	}
+	var timer *time.Timer
+	for {
+		out, ready, wake, err := d.take(q, session, n, noAck)
+		if err != nil || len(out) > 0 || wait <= 0 {
+			if timer != nil {
+				timer.Stop()
+			}
+			return out, ready, err
+		}
+		if timer == nil {
+			timer = time.NewTimer(min(wait, maxFetchWait))
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			wait = 0
+		}
+	}
+}
+
+// take hands out what is ready now.
+func (d *delivery) take(q *qstate, session string, n int, noAck bool) ([]Delivery, uint32, <-chan struct{}, error) {
+	s := d.be.Store
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []Delivery
+	var rec []byte
+	deadline := time.Now().Add(d.be.ConsumeTimeout)
+	maxOff := s.MaxOffset(q.lmq, wire.LMQQueueID)
+	for len(out) < n {
+		var off int64
+		released := false
+		switch {
+		case len(q.released) > 0:
+			off, q.released, released = q.released[0], q.released[1:], true
+		case q.cursor < maxOff:
+			if m := s.MinOffset(q.lmq, wire.LMQQueueID); q.cursor < m {
+				q.cursor = m // fell off the log
+				continue
+			}
+			off = q.cursor
+			q.cursor++
+		default:
+			goto done
+		}
+		u, ok := s.UnitAt(q.lmq, wire.LMQQueueID, off)
+		if !ok {
+			continue // a filler, or gone since
+		}
+		var err error
+		if rec, err = s.ReadRecord(u.Phys, rec[:0]); err != nil {
+			if released {
+				q.released = append([]int64{off}, q.released...)
+			} else {
+				q.cursor--
+			}
+			return out, q.readyLocked(s), q.wake, internalError(fmt.Errorf("read %s offset %d: %w", q.lmq, off, err))
+		}
+		v := wire.RecordView(rec)
+		props := v.Properties()
+		p, err := base64.StdEncoding.DecodeString(string(wire.PropertyValue(props, PropAMQP)))
+		if err != nil {
+			continue // not written by Publish: nothing an AMQP client can take
+		}
+		dl := Delivery{
+			Redelivered: released || off < q.hwm || v.ReconsumeTimes() > 0,
+			Exchange:    UnescapeProp(string(wire.PropertyValue(props, PropExchange))),
+			RoutingKey:  UnescapeProp(string(wire.PropertyValue(props, PropRoutingKey))),
+			Properties:  p,
+			Body:        slices.Clone(v.Body()),
+		}
+		if !noAck {
+			dl.Handle = d.next.Add(1)
+			q.inflight[dl.Handle] = &flight{off: off, session: session, deadline: deadline}
+		}
+		q.hwm = max(q.hwm, off+1)
+		out = append(out, dl)
+	}
+done:
+	if len(out) > 0 {
+		if !noAck {
+			d.mu.Lock()
+			for _, dl := range out {
+				d.handles[dl.Handle] = q
+			}
+			d.mu.Unlock()
+		}
+		if q.hwm > q.hwmSaved {
+			saved := q.hwmSaved
+			q.hwmSaved = q.hwm + hwmReserve
+			q.commitLocked(d.be.Offsets)
+			if err := d.be.Offsets.Persist(); err != nil {
+				// The deliveries go out anyway; the next fetch tries again.
+				q.hwmSaved = saved
+				q.commitLocked(d.be.Offsets)
+			}
+		} else {
+			q.commitLocked(d.be.Offsets)
+		}
+	}
+	return out, q.readyLocked(s), q.wake, nil
+}
+
+// SettleItem settles one handle (wire.AMQPSettleItem).
+type SettleItem = wire.AMQPSettleItem
+
+// Settle applies acks, requeues and rejects. A requeue stores a copy that
+// the delay service (broker/schedule) republishes after delay level
+// 3 + the message's earlier requeues (10 s, 30 s, 1 m … with the default
+// messageDelayLevel) into the vhost store topic, dispatched into this
+// queue's light queue only: it comes back at the queue's tail,
+// redelivered, through the same cursor, and counts as ready meanwhile in
+// nobody's count. (The spec's %RETRY%<group> topic would give each queue a
+// second source to merge; re-dispatch keeps one.) A reject drops the
+// message: dead-lettering comes later. Unknown handles are skipped.
+func (e *Engine) Settle(vhost string, items []SettleItem) (int, error) {
+	d, err := e.path()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, it := range items {
+		switch it.Op {
+		case wire.AMQPAck, wire.AMQPReject, wire.AMQPRequeue:
+		default:
+			return n, errorf(CommandInvalid, "unknown settle op %q", it.Op)
+		}
+		d.mu.RLock()
+		q := d.handles[it.Handle]
+		d.mu.RUnlock()
+		if q == nil || q.vhost != vhost {
+			continue
+		}
+		q.mu.Lock()
+		f := q.inflight[it.Handle]
+		q.mu.Unlock()
+		if f == nil {
+			continue
+		}
+		if it.Op == wire.AMQPRequeue {
+			if err := d.requeue(q, f.off); err != nil {
+				return n, err
+			}
+		}
+		q.mu.Lock()
+		if q.inflight[it.Handle] != nil {
+			delete(q.inflight, it.Handle)
+			q.commitLocked(d.be.Offsets)
+			n++
+		}
+		q.mu.Unlock()
+		d.mu.Lock()
+		delete(d.handles, it.Handle)
+		d.mu.Unlock()
+	}
+	return n, nil
+}
+
+// requeue stores the graded-delay copy of q's message at off, durably,
+// before the original is settled.
+func (d *delivery) requeue(q *qstate, off int64) error {
+	s := d.be.Store
+	u, ok := s.UnitAt(q.lmq, wire.LMQQueueID, off)
+	if !ok {
+		return nil // gone from the log: nothing left to redeliver
+	}
+	rec, err := s.ReadRecord(u.Phys, nil)
+	if err != nil {
+		return internalError(fmt.Errorf("requeue %s offset %d: %w", q.lmq, off, err))
+	}
+	v := wire.RecordView(rec)
+	props := wire.RemoveProperty(nil, v.Properties(), wire.PropInnerMultiDispatch)
+	props = wire.RemoveProperty(props[:0], props, wire.PropInnerMultiQueueOffset)
+	props = wire.RemoveProperty(props[:0], props, wire.PropDelay)
+	props = wire.AppendProperty(props, wire.PropInnerMultiDispatch, q.lmq)
+	m := store.Republish(v, StoreTopic(q.vhost), 0, props)
+	m.ReconsumeTimes++
+	level := min(3+int(v.ReconsumeTimes()), d.be.MaxDelayLevel)
+	props = wire.AppendProperty(props, wire.PropDelay, strconv.Itoa(level))
+	m.Properties = props
+	schedule.Park(nil, &m, level)
+	r := s.Put(&m)
+	if r.Status != store.PutOK {
+		return internalError(fmt.Errorf("requeue %s offset %d: store refused the copy: %s", q.lmq, off, r.Status))
+	}
+	if err := d.be.Durable(r.EndOffset); err != nil {
+		return internalError(fmt.Errorf("requeue %s offset %d: %w", q.lmq, off, err))
+	}
+	return nil
+}
+
+// Release puts in-flight messages back at the head of their queues,
+// redelivered: session's (all of them when handles is empty) or the given
+// handles. It returns how many.
+func (e *Engine) Release(vhost, session string, handles []uint64) (int, error) {
+	d, err := e.path()
+	if err != nil {
+		return 0, err
+	}
+	d.mu.RLock()
+	qs := make([]*qstate, 0, len(d.queues))
+	for _, q := range d.queues {
+		if q.vhost == vhost {
+			qs = append(qs, q)
+		}
+	}
+	d.mu.RUnlock()
+	n := 0
+	var gone []uint64
+	for _, q := range qs {
+		q.mu.Lock()
+		k := 0
+		for h, f := range q.inflight {
+			if len(handles) > 0 && !slices.Contains(handles, h) || len(handles) == 0 && f.session != session {
+				continue
+			}
+			delete(q.inflight, h)
+			q.released = append(q.released, f.off)
+			gone = append(gone, h)
+			k++
+		}
+		if k > 0 {
+			slices.Sort(q.released)
+			q.commitLocked(d.be.Offsets)
+		}
+		q.mu.Unlock()
+		if k > 0 {
+			q.signal()
+		}
+		n += k
+	}
+	d.mu.Lock()
+	for _, h := range gone {
+		delete(d.handles, h)
+	}
+	d.mu.Unlock()
+	return n, nil
+}
+
+// ExpireDeliveries releases in-flight messages whose consume timeout
+// passed by now (redelivered, at the head), as RabbitMQ's consumer
+// timeout does; a later settle of their handles is ignored. It returns
+// how many.
+func (e *Engine) ExpireDeliveries(now time.Time) int {
+	d, err := e.path()
+	if err != nil {
+		return 0
+	}
+	d.mu.RLock()
+	qs := make([]*qstate, 0, len(d.queues))
+	for _, q := range d.queues {
+		qs = append(qs, q)
+	}
+	d.mu.RUnlock()
+	var gone []uint64
+	for _, q := range qs {
+		q.mu.Lock()
+		k := len(gone)
+		for h, f := range q.inflight {
+			if now.After(f.deadline) {
+				delete(q.inflight, h)
+				q.released = append(q.released, f.off)
+				gone = append(gone, h)
+			}
+		}
+		expired := len(gone) > k
+		if expired {
+			slices.Sort(q.released)
+			q.commitLocked(d.be.Offsets)
+		}
+		q.mu.Unlock()
+		if expired {
+			q.signal()
+		}
+	}
+	d.mu.Lock()
+	for _, h := range gone {
+		delete(d.handles, h)
+	}
+	d.mu.Unlock()
+	return len(gone)
+}
+
+// Checkpoint stores every queue's exact delivered mark, for a clean
+// shutdown before the offset table's last flush.
+func (e *Engine) Checkpoint() {
+	d, err := e.path()
+	if err != nil {
+		return
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	for _, q := range d.queues {
+		q.mu.Lock()
+		q.hwmSaved = q.hwm
+		q.commitLocked(d.be.Offsets)
+		q.mu.Unlock()
+	}
+}
+
+// Ready is a queue's ready count (queue.declare-ok, basic.get-ok).
+func (e *Engine) Ready(vhost string, id uint64) uint32 {
+	d, err := e.path()
+	if err != nil {
+		return 0
+	}
+	q := d.queue(vhost, id)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.readyLocked(d.be.Store)
+}
+
+// PurgeQueue drops a queue's ready messages (queue.purge): its cursor
+// moves to the end of its light queue. In-flight messages stay.
+func (e *Engine) PurgeQueue(vhost, queue string, conn Owner) (uint32, error) {
+	d, err := e.path()
+	if err != nil {
+		return 0, err
+	}
+	v, err := e.Vhost(vhost)
+	if err != nil {
+		return 0, err
+	}
+	return v.Purge(queue, conn, func(id uint64) (uint32, error) {
+		q := d.queue(vhost, id)
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		n := q.readyLocked(d.be.Store)
+		q.released = q.released[:0]
+		q.cursor = max(q.cursor, d.be.Store.MaxOffset(q.lmq, wire.LMQQueueID))
+		q.commitLocked(d.be.Offsets)
+		return n, nil
+	})
+}
+
+// ForgetQueue drops a deleted queue's delivery state and light queue.
+func (e *Engine) ForgetQueue(vhost string, id uint64) error {
+	d, err := e.path()
+	if err != nil {
+		return err
+	}
+	lmq := QueueLMQ(vhost, id)
+	d.mu.Lock()
+	q := d.queues[lmq]
+	delete(d.queues, lmq)
+	if q != nil {
+		for h := range q.inflight {
+			delete(d.handles, h)
+		}
+	}
+	d.mu.Unlock()
+	d.be.Offsets.DeleteGroup(QueueGroup(vhost, id))
+	return d.be.Store.DeleteLMQ(lmq)
+}
