@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+
+	"github.com/mqops/mqops/wire"
 )
 
 // AuthScheme is the scheme of a RocketMQ 5 authorization value
@@ -102,11 +104,10 @@ func (c *Checker) authenticateCred(ip netip.Addr, ak, failed string, verify func
 }
 
 func (a *Account) verifyMAC(content string, mac []byte) bool {
-	m := a.mac()
-	defer a.macs.Put(m)
-	m.h.Reset()
-	_, _ = m.h.Write([]byte(content))
-	return subtle.ConstantTimeCompare(m.h.Sum(m.sum[:0]), mac) == 1
+	st := signStates.Get().(*wire.SignState)
+	ok := subtle.ConstantTimeCompare(st.MAC(&a.key, []byte(content)), mac) == 1
+	signStates.Put(st)
+	return ok
 }
 
 // Topic checks need on a topic (a %RETRY% topic is its group's).

@@ -1,17 +1,13 @@
 package acl
 
 import (
-	"crypto/hmac"
-	"crypto/sha1"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"hash"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/mqops/mqops/wire"
@@ -57,21 +53,10 @@ type Decision struct {
 	Account *Account
 }
 
-// macState is one HMAC keyed with an account's secret and its buffers.
-type macState struct {
-	h   hash.Hash
-	idx []int
-	buf [wire.SignedFieldsBuf]byte
-	sum [sha1.Size]byte
-	b64 [wire.SignatureLen]byte
-}
-
-func (a *Account) mac() *macState {
-	if m, ok := a.macs.Get().(*macState); ok {
-		return m
-	}
-	return &macState{h: hmac.New(sha1.New, a.secret), idx: make([]int, 0, 32)}
-}
+// signStates are the verifiers' hashes and buffers, shared by all
+// accounts (each account's key is its hashed pads): a check takes one, so
+// it allocates nothing once the pool is warm, reloads included.
+var signStates = sync.Pool{New: func() any { return wire.NewSignState() }}
 
 // verifySignature recomputes a request's signature with the account's
 // secret: Java's bytes first (SecurityToken signed), then, when a token is
@@ -82,28 +67,21 @@ func (a *Account) verifySignature(req *wire.Command, sig []byte) bool {
 	if len(sig) != wire.SignatureLen {
 		return false
 	}
-	m := a.mac()
-	defer a.macs.Put(m)
-	var dup bool
-	m.idx, dup = wire.SortExtIndexes(req, m.idx)
-	if dup {
-		return false
-	}
+	st := signStates.Get().(*wire.SignState)
+	ok := !st.Sort(req) && a.verifySorted(st, req, sig)
+	signStates.Put(st)
+	return ok
+}
+
+func (a *Account) verifySorted(st *wire.SignState, req *wire.Command, sig []byte) bool {
 	flags := 0
 	if req.Version <= 399 {
 		flags |= wire.SignSkipUniqueKeyQuery
 	}
-	if m.equal(req, flags, sig) {
+	if st.Verify(&a.key, req, flags, sig) {
 		return true
 	}
-	return req.Has(wire.ExtSecurityToken) && m.equal(req, flags|wire.SignSkipToken, sig)
-}
-
-func (m *macState) equal(req *wire.Command, flags int, sig []byte) bool {
-	m.h.Reset()
-	wire.WriteSignedContent(m.h, req, m.idx, flags, m.buf[:])
-	base64.StdEncoding.Encode(m.b64[:], m.h.Sum(m.sum[:0]))
-	return subtle.ConstantTimeCompare(m.b64[:], sig) == 1
+	return req.Has(wire.ExtSecurityToken) && st.Verify(&a.key, req, flags|wire.SignSkipToken, sig)
 }
 
 // perm is the account's permission on a topic or, for a %RETRY% topic, on
