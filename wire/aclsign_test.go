@@ -59,6 +59,14 @@ func BenchmarkSign(b *testing.B) {
 			Sign(c, "producerA", "secretA1", "")
 		}
 	})
+	b.Run("SignerSign", func(b *testing.B) { // a client's reused Signer (remoting.Client)
+		c := req()
+		s := NewSigner("producerA", "secretA1", "")
+		b.ReportAllocs()
+		for b.Loop() {
+			s.Sign(c)
+		}
+	})
 	b.Run("SignerSignature", func(b *testing.B) {
 		c := req()
 		s := NewSigner("producerA", "secretA1", "")
