@@ -6,8 +6,6 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
-
-	"github.com/mqops/mqops/wire"
 )
 
 // AuthScheme is the scheme of a RocketMQ 5 authorization value
@@ -104,9 +102,9 @@ func (c *Checker) authenticateCred(ip netip.Addr, ak, failed string, verify func
 }
 
 func (a *Account) verifyMAC(content string, mac []byte) bool {
-	st := signStates.Get().(*wire.SignState)
-	ok := subtle.ConstantTimeCompare(st.MAC(&a.key, []byte(content)), mac) == 1
-	signStates.Put(st)
+	sc := scratches.Get().(*scratch)
+	ok := subtle.ConstantTimeCompare(sc.st.MAC(&a.key, []byte(content)), mac) == 1
+	scratches.Put(sc)
 	return ok
 }
 
