@@ -209,18 +209,24 @@ func (s *SignState) Sort(c *Command) (dup bool) {
 // last ordered them, to dst[:SignatureLen]; flags (SignSkip...) say which
 // fields to leave out besides Signature.
 func (s *SignState) Signature(k *SigningKey, c *Command, flags int, dst []byte) {
-	_ = s.innerU.UnmarshalBinary(k.inner)
+	s.sign(k, c, flags, dst)
+}
+
+// sign is Signature; false when k is not NewSigningKey's.
+func (s *SignState) sign(k *SigningKey, c *Command, flags int, dst []byte) bool {
+	ok := s.restore(k)
 	WriteSignedContent(s.inner, c, s.idx, flags, s.buf[:])
-	base64.StdEncoding.Encode(dst[:SignatureLen], s.finish(k))
+	base64.StdEncoding.Encode(dst[:SignatureLen], s.finish())
+	return ok
 }
 
 // Verify reports, in constant time, whether sig is c's signature under k
-// as Signature computes it.
+// as Signature computes it. A SigningKey not made by NewSigningKey (the
+// zero value) verifies nothing.
 func (s *SignState) Verify(k *SigningKey, c *Command, flags int, sig []byte) bool {
-	if len(sig) != SignatureLen {
+	if len(sig) != SignatureLen || !s.sign(k, c, flags, s.b64[:]) {
 		return false
 	}
-	s.Signature(k, c, flags, s.b64[:])
 	// subtle.ConstantTimeCompare goes byte by byte; words are as blind
 	// to where the signatures differ and a few times cheaper.
 	a, b := s.b64[:], sig[:SignatureLen]
@@ -231,16 +237,24 @@ func (s *SignState) Verify(k *SigningKey, c *Command, flags int, sig []byte) boo
 	return subtle.ConstantTimeEq(int32(d>>32|d&0xffffffff), 0) == 1
 }
 
-// MAC is the raw HMAC-SHA1 of content under k, valid until the next call.
+// MAC is the raw HMAC-SHA1 of content under k, valid until the next call;
+// nil when k is not NewSigningKey's.
 func (s *SignState) MAC(k *SigningKey, content []byte) []byte {
-	_ = s.innerU.UnmarshalBinary(k.inner)
+	if !s.restore(k) {
+		return nil
+	}
 	_, _ = s.inner.Write(content)
-	return s.finish(k)
+	return s.finish()
+}
+
+// restore puts the hashes in k's keyed states; false, leaving them in an
+// unusable state, when k's states do not unmarshal (not NewSigningKey's).
+func (s *SignState) restore(k *SigningKey) bool {
+	return s.innerU.UnmarshalBinary(k.inner) == nil && s.outerU.UnmarshalBinary(k.outer) == nil
 }
 
 // finish is HMAC's outer hash over the inner one.
-func (s *SignState) finish(k *SigningKey) []byte {
-	_ = s.outerU.UnmarshalBinary(k.outer)
+func (s *SignState) finish() []byte {
 	_, _ = s.outer.Write(s.inner.Sum(s.sum[:0]))
 	return s.outer.Sum(s.sum[:0])
 }

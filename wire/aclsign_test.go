@@ -244,6 +244,10 @@ func TestVerifySignature(t *testing.T) {
 	if st.Verify(&k, c, 0, sig[:SignatureLen-1]) || st.Verify(&k, c, 0, append(sig[:], '=')) || st.Verify(&k, c, 0, nil) {
 		t.Fatal("signature of the wrong length accepted")
 	}
+	var zero SigningKey // not NewSigningKey's: verifies nothing, whatever the state left behind
+	if st.Verify(&zero, c, 0, sig[:]) || st.MAC(&zero, []byte("x")) != nil {
+		t.Fatal("the zero SigningKey verified a signature")
+	}
 	if n := testing.AllocsPerRun(100, func() { st.Verify(&k, c, 0, sig[:]) }); n != 0 {
 		t.Fatalf("%v allocations per verify", n)
 	}
