@@ -23,15 +23,24 @@ type Client struct {
 	mu     sync.Mutex
 	conns  map[string]*Conn
 	closed bool
-	creds  wire.Credentials // signs every request when set (plain ACL)
-	tls    *tls.Config      // nil: plaintext
+	signer *wire.Signer // signs every request when set (plain ACL)
+	tls    *tls.Config  // nil: plaintext
+
+	// signMu serialises signing: a Signer reuses its hashes and buffers,
+	// so a request costs the hash of its bytes, not a new HMAC.
+	signMu sync.Mutex
 }
 
 // SetCredentials makes Invoke and InvokeOneway sign each request with
-// RocketMQ's plain-ACL signature; call it before the first request.
+// RocketMQ's plain-ACL signature (empty credentials: unsigned); call it
+// before the first request.
 func (cl *Client) SetCredentials(cr wire.Credentials) {
+	var s *wire.Signer
+	if !cr.IsEmpty() {
+		s = wire.NewSigner(cr.AccessKey, cr.SecretKey, "")
+	}
 	cl.mu.Lock()
-	cl.creds = cr
+	cl.signer = s
 	cl.mu.Unlock()
 }
 
@@ -39,10 +48,12 @@ func (cl *Client) SetCredentials(cr wire.Credentials) {
 // with another goroutine: signing adds fields.
 func (cl *Client) sign(req *wire.Command) {
 	cl.mu.Lock()
-	cr := cl.creds
+	s := cl.signer
 	cl.mu.Unlock()
-	if !cr.IsEmpty() {
-		wire.Sign(req, cr.AccessKey, cr.SecretKey, "")
+	if s != nil {
+		cl.signMu.Lock()
+		s.Sign(req)
+		cl.signMu.Unlock()
 	}
 }
 

@@ -408,3 +408,52 @@ func TestClosedClientAndConn(t *testing.T) {
 		t.Fatalf("Invoke on a closed client: %v", err)
 	}
 }
+
+// TestClientSignsConcurrentRequests: with credentials, requests invoked
+// from many goroutines at once over one client each arrive signed for
+// their own fields and body (the client's one Signer is shared safely:
+// the race detector watches it); credentials cleared, they go unsigned.
+func TestClientSignsConcurrentRequests(t *testing.T) {
+	checkLeaks(t)
+	key := wire.NewSigningKey([]byte("secretA1"))
+	srv := startServer(t, serverOpts{handler: HandlerFunc(func(c *Conn, req *wire.Command) {
+		st := wire.NewSignState()
+		code, remark := wire.Success, ""
+		switch {
+		case req.GetString(wire.ExtAccessKey) == "" && req.Get(wire.ExtSignature) == nil:
+			remark = "unsigned"
+		case req.GetString(wire.ExtAccessKey) != "producerA" || st.Sort(req) || !st.Verify(&key, req, 0, req.Get(wire.ExtSignature)):
+			code, remark = wire.NoPermission, "bad signature"
+		}
+		c.ReplyCode(req, code, remark)
+	})})
+	cl, _ := newClient(t, nil)
+	cl.SetCredentials(wire.Credentials{AccessKey: "producerA", SecretKey: "secretA1"})
+	const n = 64
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			req := wire.NewRequest(10, map[string]string{"topic": "T" + strconv.Itoa(i), "queueId": strconv.Itoa(i % 4)}, []byte(strings.Repeat("x", i*37)))
+			resp, err := cl.Invoke(srv.addr(), req, waitTimeout)
+			if err == nil && (resp.Code != wire.Success || len(resp.Remark) != 0) {
+				err = errors.New("request " + strconv.Itoa(i) + ": code " + strconv.Itoa(int(resp.Code)) + " " + string(resp.Remark))
+			}
+			errs <- err
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.SetCredentials(wire.Credentials{})
+	resp, err := cl.Invoke(srv.addr(), wire.NewRequest(10, nil, nil), waitTimeout)
+	if err != nil || string(resp.Remark) != "unsigned" {
+		t.Fatalf("without credentials: %v %+v", err, resp)
+	}
+}

@@ -2,6 +2,8 @@ package wire
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha1"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -57,33 +59,63 @@ func BenchmarkSign(b *testing.B) {
 			Sign(c, "producerA", "secretA1", "")
 		}
 	})
-	b.Run("SignerSignature", func(b *testing.B) {
+	b.Run("SignerSign", func(b *testing.B) { // a client's reused Signer (remoting.Client)
 		c := req()
 		s := NewSigner("producerA", "secretA1", "")
-		s.Sign(c)
-		var dst [SignatureLen]byte
 		b.ReportAllocs()
-		var ru0, ru1 unix.Rusage
-		_ = unix.Getrusage(unix.RUSAGE_SELF, &ru0)
 		for b.Loop() {
-			s.Signature(c, dst[:])
+			s.Sign(c)
 		}
-		// CPU time per signature: on a shared machine ns/op counts the
-		// time other processes held the CPU too.
-		_ = unix.Getrusage(unix.RUSAGE_SELF, &ru1)
-		cpu := ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano()
-		b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 	})
+	b.Run("SignerSignature", func(b *testing.B) { benchSignature(b, req(), false) })
+	// As mqbench re-signs: the fields in key order, as v2.1.2 sends them.
+	b.Run("SignerSignatureInOrder", func(b *testing.B) { benchSignature(b, req(), true) })
 }
 
-func BenchmarkSortExtIndexes(b *testing.B) {
-	c := NewRequest(SendMessageV2, map[string]string{"a": "ProducerGroupA", "b": "TopicA", "c": "TBW102", "d": "4",
-		"e": "1", "f": "0", "g": "1700000000000", "h": "0", "i": "UNIQ_KEY\x01AC1100010001000000000000000000AB\x02",
-		"j": "0", "k": "false", "AccessKey": "producerA", "Signature": "0jiwhsaYp5ObE5GObbZH1I8/FT4="}, nil)
-	idx := make([]int, 0, 16)
+func benchSignature(b *testing.B, c *Command, inOrder bool) {
+	s := NewSigner("producerA", "secretA1", "")
+	s.Sign(c)
+	if inOrder {
+		slices.SortFunc(c.Ext, func(x, y KV) int { return bytes.Compare(x.Key, y.Key) })
+	}
+	var dst [SignatureLen]byte
 	b.ReportAllocs()
+	var ru0, ru1 unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru0)
 	for b.Loop() {
-		idx, _ = SortExtIndexes(c, idx)
+		s.Signature(c, dst[:])
+	}
+	// CPU time per signature: on a shared machine ns/op counts the
+	// time other processes held the CPU too.
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru1)
+	cpu := ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano()
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkSortExtIndexes orders a send's fields as a Java client may
+// send them (AccessKey and Signature appended) and as v2.1.2 sends them
+// (in key order).
+func BenchmarkSortExtIndexes(b *testing.B) {
+	fields := []string{"a", "ProducerGroupA", "b", "TopicA", "c", "TBW102", "d", "4", "e", "1", "f", "0", "g", "1700000000000",
+		"h", "0", "i", "UNIQ_KEY\x01AC1100010001000000000000000000AB\x02", "j", "0", "k", "false", "l", "16", "m", "false",
+		"AccessKey", "producerA", "Signature", "0jiwhsaYp5ObE5GObbZH1I8/FT4="}
+	for _, sorted := range []bool{false, true} {
+		c := &Command{}
+		for i := 0; i < len(fields); i += 2 {
+			c.Ext = append(c.Ext, KV{Key: []byte(fields[i]), Value: []byte(fields[i+1])})
+		}
+		name := "appended"
+		if sorted {
+			name = "sorted"
+			slices.SortFunc(c.Ext, func(x, y KV) int { return bytes.Compare(x.Key, y.Key) })
+		}
+		b.Run(name, func(b *testing.B) {
+			idx := make([]int, 0, 16)
+			b.ReportAllocs()
+			for b.Loop() {
+				idx, _ = SortExtIndexes(c, idx)
+			}
+		})
 	}
 }
 
@@ -162,5 +194,67 @@ func TestWriteSignedContent(t *testing.T) {
 		if got.String() != exp[3:]+"BODY" {
 			t.Fatalf("round %d without token: wrote %q", round, got.String())
 		}
+	}
+}
+
+// A SigningKey's restored pads give crypto/hmac's HMAC-SHA1 for keys
+// shorter than, as long as and longer than SHA-1's block (hashed first),
+// the empty key included, and for contents around block boundaries.
+func TestSigningKeyIsHMAC(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	st := NewSignState()
+	for _, kl := range []int{0, 1, 8, 63, 64, 65, 200} {
+		key := make([]byte, kl)
+		for i := range key {
+			key[i] = byte(r.Uint32())
+		}
+		k := NewSigningKey(key)
+		for _, cl := range []int{0, 1, 55, 56, 64, 119, 1200} {
+			content := make([]byte, cl)
+			for i := range content {
+				content[i] = byte(r.Uint32())
+			}
+			want := hmac.New(sha1.New, key)
+			want.Write(content)
+			if got := st.MAC(&k, content); !bytes.Equal(got, want.Sum(nil)) {
+				t.Fatalf("key %d bytes, content %d bytes: MAC %x, want %x", kl, cl, got, want.Sum(nil))
+			}
+		}
+	}
+}
+
+// Verify accepts the signature Signature gives and refuses any other: one
+// byte changed at each position, and a signature one byte short or long;
+// a verify allocates nothing.
+func TestVerifySignature(t *testing.T) {
+	c := NewRequest(SendMessageV2, map[string]string{"a": "ProducerGroupA", "b": "TopicA", "AccessKey": "RocketMQ"}, []byte("body"))
+	k := NewSigningKey([]byte("12345678"))
+	st := NewSignState()
+	if st.Sort(c) {
+		t.Fatal("duplicate reported")
+	}
+	var sig [SignatureLen]byte
+	st.Signature(&k, c, 0, sig[:])
+	if !st.Verify(&k, c, 0, sig[:]) {
+		t.Fatal("own signature refused")
+	}
+	for i := range sig {
+		for _, flip := range []byte{1, 0x20, 0x80} {
+			bad := sig
+			bad[i] ^= flip
+			if st.Verify(&k, c, 0, bad[:]) {
+				t.Fatalf("signature with byte %d changed (^%#x) accepted", i, flip)
+			}
+		}
+	}
+	if st.Verify(&k, c, 0, sig[:SignatureLen-1]) || st.Verify(&k, c, 0, append(sig[:], '=')) || st.Verify(&k, c, 0, nil) {
+		t.Fatal("signature of the wrong length accepted")
+	}
+	var zero SigningKey // not NewSigningKey's: verifies nothing, whatever the state left behind
+	if st.Verify(&zero, c, 0, sig[:]) || st.MAC(&zero, []byte("x")) != nil {
+		t.Fatal("the zero SigningKey verified a signature")
+	}
+	if n := testing.AllocsPerRun(100, func() { st.Verify(&k, c, 0, sig[:]) }); n != 0 {
+		t.Fatalf("%v allocations per verify", n)
 	}
 }

@@ -75,7 +75,7 @@ func TestGoldenSignatures(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.req.Ext = append(tc.req.Ext, wire.KV{Key: []byte("Signature"), Value: []byte(tc.sig)})
-			if got := a.verifySignature(tc.req, []byte(tc.sig)); got != tc.ok {
+			if got := a.verifySignature(wire.NewSignState(), tc.req, []byte(tc.sig)); got != tc.ok {
 				t.Fatalf("verify = %v, want %v", got, tc.ok)
 			}
 		})
@@ -98,7 +98,7 @@ func TestSignerMatchesGolden(t *testing.T) {
 	if got := c.GetString("Signature"); got != "WQF9rEGPzRK3sncYyfnjSU8Z/No=" || len(c.Ext) != 4 {
 		t.Fatalf("re-signed: %s %d fields", got, len(c.Ext))
 	}
-	if !goldenAccount(t).verifySignature(c, c.Get("Signature")) {
+	if !goldenAccount(t).verifySignature(wire.NewSignState(), c, c.Get("Signature")) {
 		t.Fatal("own signature refused")
 	}
 }
@@ -113,10 +113,10 @@ func TestUniqueKeyQueryVersionRule(t *testing.T) {
 		c.Ext = append(c.Ext, wire.KV{Key: []byte("_UNIQUE_KEY_QUERY"), Value: []byte("true")})
 		return c
 	}
-	if !a.verifySignature(withFlag(399), signed.Get("Signature")) {
+	if !a.verifySignature(wire.NewSignState(), withFlag(399), signed.Get("Signature")) {
 		t.Fatal("version 399: the flag must be left out")
 	}
-	if a.verifySignature(withFlag(400), signed.Get("Signature")) {
+	if a.verifySignature(wire.NewSignState(), withFlag(400), signed.Get("Signature")) {
 		t.Fatal("version 400: the flag is signed")
 	}
 }
@@ -126,7 +126,7 @@ func TestDuplicateFieldRefused(t *testing.T) {
 	c := cmd(105, "", "topic", "TopicTest")
 	wire.Sign(c, goldenAK, goldenSK, "")
 	c.Ext = append(c.Ext, wire.KV{Key: []byte("topic"), Value: []byte("")})
-	if a.verifySignature(c, c.Get("Signature")) {
+	if a.verifySignature(wire.NewSignState(), c, c.Get("Signature")) {
 		t.Fatal("duplicate key accepted")
 	}
 }

@@ -1,17 +1,13 @@
 package acl
 
 import (
-	"crypto/hmac"
-	"crypto/sha1"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"hash"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/mqops/mqops/wire"
@@ -57,20 +53,58 @@ type Decision struct {
 	Account *Account
 }
 
-// macState is one HMAC keyed with an account's secret and its buffers.
-type macState struct {
-	h   hash.Hash
-	idx []int
-	buf [wire.SignedFieldsBuf]byte
-	sum [sha1.Size]byte
-	b64 [wire.SignatureLen]byte
+// scratch is a check's reusable state, from one pool for all accounts
+// (so a check allocates nothing once the pool is warm, reloads included):
+// the signature's hashes and buffers, the last account found and the last
+// topic allowed. A connection sends as one account, mostly to one topic:
+// the cache turns two map lookups into two byte comparisons. The account
+// is the snapshot's, and the allowed topic is tied to the account pointer,
+// so a reload (new snapshot, new accounts) misses.
+type scratch struct {
+	st *wire.SignState
+
+	snap *Snapshot
+	acct *Account
+	ak   []byte
+
+	topicAcct *Account
+	topicNeed Perm
+	topic     []byte
 }
 
-func (a *Account) mac() *macState {
-	if m, ok := a.macs.Get().(*macState); ok {
-		return m
+// maxCachedName bounds what scratch copies: longer names are looked up.
+const maxCachedName = 128
+
+var scratches = sync.Pool{New: func() any {
+	return &scratch{st: wire.NewSignState(), ak: make([]byte, 0, maxCachedName), topic: make([]byte, 0, maxCachedName)}
+}}
+
+// account is s.Accounts[ak] through the cache.
+func (sc *scratch) account(s *Snapshot, ak []byte) *Account {
+	if sc.snap == s && string(sc.ak) == string(ak) {
+		return sc.acct
 	}
-	return &macState{h: hmac.New(sha1.New, a.secret), idx: make([]int, 0, 32)}
+	a := s.Accounts[string(ak)]
+	if a != nil && len(ak) <= maxCachedName {
+		sc.snap, sc.acct, sc.ak = s, a, append(sc.ak[:0], ak...)
+	}
+	return a
+}
+
+// checkTopic is the package's checkTopic through the cache, which keeps
+// only an allowed topic (a refusal builds its remark anyway).
+func (sc *scratch) checkTopic(a *Account, topic []byte, need Perm) Decision {
+	if sc == nil {
+		return checkTopic(a, topic, need)
+	}
+	if sc.topicAcct == a && sc.topicNeed == need && string(sc.topic) == string(topic) {
+		return Decision{OK: true}
+	}
+	d := checkTopic(a, topic, need)
+	if d.OK && len(topic) <= maxCachedName {
+		sc.topicAcct, sc.topicNeed, sc.topic = a, need, append(sc.topic[:0], topic...)
+	}
+	return d
 }
 
 // verifySignature recomputes a request's signature with the account's
@@ -78,32 +112,19 @@ func (a *Account) mac() *macState {
 // present, rocketmq-client-go v2.1.2's, which leave the token out.
 // _UNIQUE_KEY_QUERY is left out for clients of version <= 399 (V4_9_3), as
 // RocketMQ 5 does. Two fields with one key are refused.
-func (a *Account) verifySignature(req *wire.Command, sig []byte) bool {
-	if len(sig) != wire.SignatureLen {
-		return false
-	}
-	m := a.mac()
-	defer a.macs.Put(m)
-	var dup bool
-	m.idx, dup = wire.SortExtIndexes(req, m.idx)
-	if dup {
-		return false
-	}
+func (a *Account) verifySignature(st *wire.SignState, req *wire.Command, sig []byte) bool {
+	return len(sig) == wire.SignatureLen && !st.Sort(req) && a.verifySorted(st, req, sig)
+}
+
+func (a *Account) verifySorted(st *wire.SignState, req *wire.Command, sig []byte) bool {
 	flags := 0
 	if req.Version <= 399 {
 		flags |= wire.SignSkipUniqueKeyQuery
 	}
-	if m.equal(req, flags, sig) {
+	if st.Verify(&a.key, req, flags, sig) {
 		return true
 	}
-	return req.Has(wire.ExtSecurityToken) && m.equal(req, flags|wire.SignSkipToken, sig)
-}
-
-func (m *macState) equal(req *wire.Command, flags int, sig []byte) bool {
-	m.h.Reset()
-	wire.WriteSignedContent(m.h, req, m.idx, flags, m.buf[:])
-	base64.StdEncoding.Encode(m.b64[:], m.h.Sum(m.sum[:0]))
-	return subtle.ConstantTimeCompare(m.b64[:], sig) == 1
+	return req.Has(wire.ExtSecurityToken) && st.Verify(&a.key, req, flags|wire.SignSkipToken, sig)
 }
 
 // perm is the account's permission on a topic or, for a %RETRY% topic, on
@@ -215,19 +236,21 @@ func (c *Checker) Check(ip netip.Addr, req *wire.Command) Decision {
 			return Decision{OK: true}
 		}
 	}
-	a, d := c.authenticate(s, ip, req)
-	if !d.OK {
-		return d
-	}
-	d = c.permit(a, r, req)
+	sc := scratches.Get().(*scratch)
+	a, d := c.authenticate(sc, s, ip, req)
 	if d.OK {
-		d.Account = a
+		d = c.permit(sc, a, r, req)
+		if d.OK {
+			d.Account = a
+		}
 	}
+	scratches.Put(sc)
 	return d
 }
 
-// permit decides a request of authenticated account a.
-func (c *Checker) permit(a *Account, r rule, req *wire.Command) Decision {
+// permit decides a request of authenticated account a; sc (nil: none)
+// caches the topic allowed.
+func (c *Checker) permit(sc *scratch, a *Account, r rule, req *wire.Command) Decision {
 	switch r.kind {
 	case adminOnly:
 		if !a.Admin {
@@ -246,11 +269,11 @@ func (c *Checker) permit(a *Account, r rule, req *wire.Command) Decision {
 			if string(t) == TraceTopic {
 				return Decision{OK: true}
 			}
-			return checkTopic(a, t, Pub)
+			return sc.checkTopic(a, t, Pub)
 		}
 	case subTopic:
 		if t := req.Get(r.topicField); len(t) > 0 {
-			return checkTopic(a, t, Sub)
+			return sc.checkTopic(a, t, Sub)
 		}
 	case subGroup:
 		if g := req.Get(r.groupField); len(g) > 0 {
@@ -259,7 +282,7 @@ func (c *Checker) permit(a *Account, r rule, req *wire.Command) Decision {
 	case subTopicGroup:
 		if t := req.Get(r.topicField); len(t) > 0 {
 			if _, retry := retryGroup(t); !retry {
-				if d := checkTopic(a, t, Sub); !d.OK {
+				if d := sc.checkTopic(a, t, Sub); !d.OK {
 					return d
 				}
 			}
@@ -278,16 +301,16 @@ func (c *Checker) permit(a *Account, r rule, req *wire.Command) Decision {
 // authenticate finds the account and checks the signature, or the
 // account's white list instead of it. Unlike 4.9, a white-listed account
 // keeps its permissions: the address only replaces the signature.
-func (c *Checker) authenticate(s *Snapshot, ip netip.Addr, req *wire.Command) (*Account, Decision) {
+func (c *Checker) authenticate(sc *scratch, s *Snapshot, ip netip.Addr, req *wire.Command) (*Account, Decision) {
 	ak := req.Get(wire.ExtAccessKey)
 	if len(ak) == 0 {
 		return nil, deny(ReasonNoAccessKey, "No accessKey is configured", "", 0)
 	}
-	a := s.Accounts[string(ak)]
+	a := sc.account(s, ak)
 	if a == nil {
 		return nil, deny(ReasonUnknownAccount, "No acl config for "+string(ak), "", 0)
 	}
-	if !a.white.match(ip) && !a.verifySignature(req, req.Get(wire.ExtSignature)) {
+	if !a.white.match(ip) && !a.verifySignature(sc.st, req, req.Get(wire.ExtSignature)) {
 		return nil, deny(ReasonSignature, "Check signature failed for accessKey="+a.AccessKey, "", 0)
 	}
 	return a, Decision{OK: true}
@@ -303,7 +326,9 @@ func (c *Checker) Authorize(ip netip.Addr, req *wire.Command, topic string, need
 			return Decision{OK: true}
 		}
 	}
-	a, d := c.authenticate(s, ip, req)
+	sc := scratches.Get().(*scratch)
+	a, d := c.authenticate(sc, s, ip, req)
+	scratches.Put(sc)
 	if !d.OK {
 		return d
 	}

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/mqops/mqops/wire"
 	"go.yaml.in/yaml/v3"
@@ -48,9 +47,8 @@ type Account struct {
 	ProduceTPS int64
 	ProduceBPS int64
 
-	// macs holds HMAC states keyed with this account's secret: a verify
-	// takes one, so a request costs no allocation once the pool is warm.
-	macs sync.Pool
+	// key is secret's HMAC key blocks, hashed once.
+	key wire.SigningKey
 }
 
 // Snapshot is one immutable set of rules: every file parsed and checked.
@@ -262,6 +260,7 @@ func parseAccount(path string, n *yaml.Node) (*Account, error) {
 		return nil, &fileError{path, n.Line, fmt.Sprintf("secretKey of accessKey %s must be longer than 6 characters", a.AccessKey)}
 	}
 	a.secret = []byte(secret)
+	a.key = wire.NewSigningKey(a.secret)
 	return a, nil
 }
 

@@ -209,5 +209,5 @@ func (c *Checker) Decide(ak string, req *wire.Command) Decision {
 	if a == nil {
 		return deny(ReasonUnknownAccount, "No acl config for "+ak, "", 0)
 	}
-	return c.permit(a, r, req)
+	return c.permit(nil, a, r, req)
 }
