@@ -62,7 +62,8 @@ type Counts struct {
 	// refused" from earlier builds).
 	DiskFull int64 `json:"diskFull"`
 	// FsyncFailed: an fsync failed and the store refuses every send until
-	// the broker is restarted ("[FLUSH] fsync failed").
+	// the broker is restarted ("[FLUSH] fsync failed", or "[FLUSH] write
+	// failed" for a SYNC_FLUSH append whose write failed).
 	FsyncFailed int64 `json:"fsyncFailed"`
 	// Corruption: damaged commit-log records found, by recovery ("[RECOVERY]
 	// corrupt commitlog range"), on read or by the scrub ("[CORRUPT]").
@@ -136,6 +137,7 @@ var storeEvents = []struct {
 	{"DISPATCH", "consume queue blocked", evQueueBlocked, false},
 	{"DISPATCH", "consume queues still blocked", evQueueBlocked, false},
 	{"FLUSH", "fsync failed", evFsyncFailed, false},
+	{"FLUSH", "write failed", evFsyncFailed, false}, // a SYNC_FLUSH append's pwrite: as fatal as a failed fsync
 	{"CORRUPT", "", evCorruption, false},
 	{"RECOVERY", "corrupt commitlog range", evCorruption, false},
 	{"RECOVERY", "rebuilt consume queue", evQueueRebuilt, false},
