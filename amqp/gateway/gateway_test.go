@@ -328,9 +328,9 @@ func TestRandomFramesNeverPanic(t *testing.T) {
 	c.nc.Close()
 }
 
-// channel.flow from the client is answered with flow-ok; basic.consume,
-// which needs the broker's fetch path, closes the connection with 540
-// naming the method instead of pretending to consume.
+// channel.flow from the client is answered with flow-ok; tx.select, not
+// built, closes the connection with 540 naming the method instead of
+// pretending to buffer.
 func TestFlowAndNotImplemented(t *testing.T) {
 	s, _ := startGateway(t)
 	c := dial(t, s)
@@ -341,9 +341,9 @@ func TestFlowAndNotImplemented(t *testing.T) {
 	if ok, _ := c.want(1, "channel.flow-ok").(*amqp.ChannelFlowOk); ok == nil || ok.Active {
 		t.Fatalf("flow-ok %+v", ok)
 	}
-	c.send(1, &amqp.BasicConsume{Queue: "q"})
+	c.send(1, &amqp.TxSelect{})
 	cl, _ := c.want(0, "connection.close").(*amqp.ConnectionClose)
-	if cl == nil || cl.ReplyCode != 540 || cl.ClassID != 60 || cl.MethodID != 20 || !strings.Contains(cl.ReplyText, "basic.consume is not implemented") {
+	if cl == nil || cl.ReplyCode != 540 || cl.ClassID != 90 || cl.MethodID != 10 || !strings.Contains(cl.ReplyText, "tx.select is not implemented") {
 		t.Fatalf("close %+v", cl)
 	}
 }
