@@ -2,13 +2,18 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
 	rmq "github.com/rabbitmq/amqp091-go"
 
+	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/wire"
 	"github.com/mqops/mqops/wire/amqp"
 )
 
@@ -381,5 +386,154 @@ func TestAMQPTutorialPublisherConfirms(t *testing.T) {
 	ok, err := ch.QueueDeclarePassive(q.Name, false, false, true, false, nil)
 	if err != nil || ok.Messages != 2*n {
 		t.Fatalf("queue after confirms: %+v %v, want %d messages", ok, err, 2*n)
+	}
+}
+
+// Consumer semantics through the gateway: basic.recover hands the
+// unacked messages out again at once, redelivered, under new tags; ack
+// with multiple frees the window; reject without requeue drops; nack with
+// requeue comes back after the first graded delay, redelivered; after
+// cancel-ok nothing more is delivered to the consumer; basic.qos global=1
+// is one window for the channel's consumers.
+func TestAMQPConsumeSemantics(t *testing.T) {
+	c := startCluster(t, append([]string{shortLevels}, amqpLMQ...)...)
+	gw := startAMQP(t, c)
+	_, ch := dialAMQP(t, gw)
+	for _, q := range []string{"sem", "g1", "g2"} {
+		if _, err := ch.QueueDeclare(q, true, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, pch := dialAMQP(t, gw)
+	keys := []string{"sem", "sem", "sem"}
+	confirmed(t, pch, "", keys, func(i int) string { return fmt.Sprintf("m%d", i) })
+
+	if err := ch.Qos(2, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := ch.Consume("sem", "c1", false, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect := func(what, body string, redelivered bool) rmq.Delivery {
+		t.Helper()
+		d := recv(t, what, ds)
+		if string(d.Body) != body || d.Redelivered != redelivered {
+			t.Fatalf("%s: got %q redelivered=%v, want %q redelivered=%v", what, d.Body, d.Redelivered, body, redelivered)
+		}
+		return d
+	}
+	expect("first", "m0", false)
+	expect("second", "m1", false)
+	if err := ch.Recover(true); err != nil {
+		t.Fatal(err)
+	}
+	expect("recovered first", "m0", true)
+	d := expect("recovered second", "m1", true)
+	if d.DeliveryTag != 4 {
+		t.Fatalf("recovered delivery tag %d, want 4 (new tags)", d.DeliveryTag)
+	}
+	if err := d.Ack(true); err != nil {
+		t.Fatal(err)
+	}
+	d = expect("third", "m2", false)
+	if err := d.Reject(false); err != nil {
+		t.Fatal(err)
+	}
+	confirmed(t, pch, "", []string{"sem"}, func(int) string { return "m3" })
+	d = expect("fourth", "m3", false)
+	if err := d.Nack(false, true); err != nil {
+		t.Fatal(err)
+	}
+	d = expect("fourth after nack requeue", "m3", true)
+	if err := d.Ack(false); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := ch.Cancel("c1", false); err != nil {
+		t.Fatal(err)
+	}
+	confirmed(t, pch, "", []string{"sem"}, func(int) string { return "m4" })
+	for d := range ds { // closed by the client at cancel-ok
+		t.Fatalf("delivery after cancel: %q", d.Body)
+	}
+	_, gch := dialAMQP(t, gw)
+	waitFor(t, 15*time.Second, "m4 in the queue after cancel", func() bool {
+		d, ok, err := gch.Get("sem", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && string(d.Body) != "m4" {
+			t.Fatalf("get after cancel: %q", d.Body)
+		}
+		return ok
+	})
+	if got := drainGet(t, gch, "sem"); len(got) != 0 {
+		t.Fatalf("queue after everything settled: %q (m2 was rejected, m0..m3 acked)", got)
+	}
+
+	// One global window of 1 across two consumers of the channel.
+	_, wch := dialAMQP(t, gw)
+	if err := wch.Qos(1, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	d1 := mustConsume(t, wch, "g1", false)
+	d2 := mustConsume(t, wch, "g2", false)
+	confirmed(t, pch, "", []string{"g1", "g2"}, func(i int) string { return fmt.Sprintf("g%d", i+1) })
+	var first rmq.Delivery
+	other, otherQ := d2, "g2"
+	select {
+	case first = <-d1:
+	case first = <-d2:
+		other, otherQ = d1, "g1"
+	case <-time.After(15 * time.Second):
+		t.Fatal("no delivery under the global window")
+	}
+	q, err := gch.QueueDeclarePassive(otherQ, true, false, false, false, nil)
+	if err != nil || q.Messages != 1 {
+		t.Fatalf("%s while the global window is full: %+v %v, want its message still ready", otherQ, q, err)
+	}
+	if err := first.Ack(false); err != nil {
+		t.Fatal(err)
+	}
+	if d := recv(t, "second consumer after the ack", other); d.RoutingKey != otherQ {
+		t.Fatalf("delivery %+v", d)
+	}
+}
+
+// The broker answers concurrent AMQP requests of one connection each
+// with its own response: a fetch long-polling while a publish is served.
+func TestAMQPConcurrentRequests(t *testing.T) {
+	c := startCluster(t, amqpLMQ...)
+	addr := c.broker.addr
+	amqpOK(t, addr, wire.AMQPDeclareQueue, wire.AMQPQueueDeclare{Vhost: "/", Queue: "cc"}, nil)
+	cl := remoting.NewClient(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer cl.Close()
+	call := func(code int32, req, out any) {
+		body, _ := json.Marshal(req)
+		resp, err := cl.Invoke(addr, wire.NewRequest(code, nil, body), 10*time.Second)
+		if err != nil || resp.Code != wire.Success {
+			t.Errorf("request %d: %v %+v", code, err, resp)
+			return
+		}
+		if err := json.Unmarshal(resp.Body, out); err != nil {
+			t.Errorf("answer to %d: %v", code, err)
+		}
+	}
+	fetched := make(chan wire.AMQPFetchResponse, 1)
+	go func() {
+		var r wire.AMQPFetchResponse
+		call(wire.AMQPFetch, wire.AMQPFetchRequest{Vhost: "/", Queue: "cc", Session: "s", Max: 1, WaitMillis: 5000}, &r)
+		fetched <- r
+	}()
+	var pub wire.AMQPPublishResponse
+	for len(pub.Results) == 0 || pub.Results[0].Status != wire.AMQPStored {
+		call(wire.AMQPPublish, wire.AMQPPublishRequest{Vhost: "/", Messages: []wire.AMQPPublishMessage{{RoutingKey: "cc", Body: []byte("x")}}}, &pub)
+		if t.Failed() || len(pub.Results) != 1 {
+			t.Fatalf("publish answer %+v", pub)
+		}
+	}
+	if r := <-fetched; len(r.Deliveries) != 1 || string(r.Deliveries[0].Body) != "x" {
+		t.Fatalf("fetch answer %+v", r)
 	}
 }

@@ -46,6 +46,7 @@ type channel struct {
 	pubDead        bool // closed for a refused publish: drop the rest
 	globalPrefetch uint16
 	inflight       int // unacked deliveries to consumers (global window)
+	reserved       int // credit of fetches under way (global window)
 	nextTag        uint64
 	unacked        map[uint64]unacked
 	consumers      map[string]*consumer

@@ -272,7 +272,7 @@ func (ch *channel) creditLocked(cs *consumer) int {
 		n = min(n, int(cs.prefetch)-cs.inflight)
 	}
 	if ch.globalPrefetch > 0 {
-		n = min(n, int(ch.globalPrefetch)-ch.inflight)
+		n = min(n, int(ch.globalPrefetch)-ch.inflight-ch.reserved)
 	}
 	return max(n, 0)
 }
@@ -287,7 +287,7 @@ func (cs *consumer) poke() {
 // pump delivers a consumer's queue while it has credit.
 func (ch *channel) pump(cs *consumer) {
 	c := ch.c
-	backoff := time.Duration(0)
+	var backoff, idle time.Duration
 	for {
 		ch.mu.Lock()
 		if cs.cancelled {
@@ -295,6 +295,17 @@ func (ch *channel) pump(cs *consumer) {
 			return
 		}
 		n := ch.creditLocked(cs)
+		wait := fetchWait
+		if !cs.noAck {
+			// Held while the fetch is out, so that the channel's other
+			// pumps do not spend the shared (global) window twice.
+			ch.reserved += n
+			if ch.globalPrefetch > 0 {
+				// A long poll on an idle queue would hold the shared
+				// window from the channel's busy queues: poll instead.
+				wait = 0
+			}
+		}
 		ch.mu.Unlock()
 		if n == 0 {
 			select {
@@ -307,48 +318,64 @@ func (ch *channel) pump(cs *consumer) {
 		if backoff > 0 {
 			select {
 			case <-time.After(backoff):
-			case <-cs.wake:
 			case <-c.done:
-				return
 			}
 		}
 		var resp wire.AMQPFetchResponse
 		err := ch.call(wire.AMQPFetch, wire.AMQPFetchRequest{Vhost: c.vhost, Queue: cs.queue, Session: ch.session,
-			Max: n, WaitMillis: int(fetchWait / time.Millisecond), NoAck: cs.noAck}, &resp)
-		if err != nil {
-			if e, ok := amqp.AsError(err); ok && e.Code == amqp.NotFound {
-				// The queue is gone: RabbitMQ cancels its consumers.
-				ch.mu.Lock()
-				if !cs.cancelled {
-					cs.cancelled = true
-					delete(ch.consumers, cs.tag)
-					c.sendMethod(ch.id, &amqp.BasicCancel{ConsumerTag: cs.tag, NoWait: true})
-				}
-				ch.mu.Unlock()
-				return
-			}
-			c.log.Warn("amqp fetch failed", "channel", ch.id, "queue", cs.queue, "err", err)
-			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
-			continue
-		}
-		backoff = 0
-		if !ch.deliver(cs, resp.Deliveries) {
+			Max: n, WaitMillis: int(wait / time.Millisecond), NoAck: cs.noAck}, &resp)
+		if !ch.deliver(cs, n, resp.Deliveries) {
 			return
 		}
+		if err == nil {
+			backoff = 0
+			if wait == 0 && len(resp.Deliveries) == 0 {
+				// Polling: the others of the channel may use the window
+				// this pump held; back off while the queue is empty.
+				idle = min(max(2*idle, 10*time.Millisecond), 500*time.Millisecond)
+				ch.mu.Lock()
+				ch.pokeAllLocked()
+				ch.mu.Unlock()
+				select {
+				case <-time.After(idle):
+				case <-c.done:
+					return
+				}
+			} else {
+				idle = 0
+			}
+			continue
+		}
+		if e, ok := amqp.AsError(err); ok && e.Code == amqp.NotFound {
+			// The queue is gone: RabbitMQ cancels its consumers
+			// (consumer_cancel_notify).
+			ch.mu.Lock()
+			if !cs.cancelled {
+				cs.cancelled = true
+				delete(ch.consumers, cs.tag)
+				c.sendMethod(ch.id, &amqp.BasicCancel{ConsumerTag: cs.tag, NoWait: true})
+			}
+			ch.mu.Unlock()
+			return
+		}
+		c.log.Warn("amqp fetch failed", "channel", ch.id, "queue", cs.queue, "err", err)
+		backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
 	}
 }
 
-// deliver hands fetched messages to cs; false when cs is gone, in which
-// case they go back to the queue.
-func (ch *channel) deliver(cs *consumer, ds []wire.AMQPDelivery) bool {
-	if len(ds) == 0 {
-		return true
-	}
+// deliver hands fetched messages to cs and gives back the reserved credit
+// in the same lock hold, so the window never looks larger than it is;
+// false when cs or the connection is gone, in which case the messages go
+// back to the queue.
+func (ch *channel) deliver(cs *consumer, reserved int, ds []wire.AMQPDelivery) bool {
 	c := ch.c
 	ch.mu.Lock()
+	if !cs.noAck {
+		ch.reserved -= reserved
+	}
 	if cs.cancelled || ch.state != stateOpen {
 		ch.mu.Unlock()
-		if !cs.noAck {
+		if !cs.noAck && len(ds) > 0 {
 			hs := make([]uint64, len(ds))
 			for i := range ds {
 				hs[i] = ds[i].Handle
@@ -356,6 +383,10 @@ func (ch *channel) deliver(cs *consumer, ds []wire.AMQPDelivery) bool {
 			ch.release(hs)
 		}
 		return false
+	}
+	if len(ds) == 0 {
+		ch.mu.Unlock()
+		return true
 	}
 	var buf []byte
 	for i := range ds {
