@@ -394,12 +394,13 @@ func TestAMQPTutorialPublisherConfirms(t *testing.T) {
 // with multiple frees the window; reject without requeue drops; nack with
 // requeue comes back after the first graded delay, redelivered; after
 // cancel-ok nothing more is delivered to the consumer; basic.qos global=1
-// is one window for the channel's consumers.
+// is one window for the channel's consumers; channel.flow pauses and
+// resumes deliveries.
 func TestAMQPConsumeSemantics(t *testing.T) {
 	c := startCluster(t, append([]string{shortLevels}, amqpLMQ...)...)
 	gw := startAMQP(t, c)
 	_, ch := dialAMQP(t, gw)
-	for _, q := range []string{"sem", "g1", "g2"} {
+	for _, q := range []string{"sem", "g1", "g2", "fq"} {
 		if _, err := ch.QueueDeclare(q, true, false, false, false, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -498,6 +499,23 @@ func TestAMQPConsumeSemantics(t *testing.T) {
 	}
 	if d := recv(t, "second consumer after the ack", other); d.RoutingKey != otherQ {
 		t.Fatalf("delivery %+v", d)
+	}
+
+	// channel.flow active=false pauses deliveries to the channel.
+	_, fch := dialAMQP(t, gw)
+	if err := fch.Flow(false); err != nil {
+		t.Fatal(err)
+	}
+	fds := mustConsume(t, fch, "fq", true)
+	confirmed(t, pch, "", []string{"fq"}, func(int) string { return "paused" })
+	if q, err := gch.QueueDeclarePassive("fq", true, false, false, false, nil); err != nil || q.Messages != 1 {
+		t.Fatalf("fq while its consumer's channel is paused: %+v %v, want the message still ready", q, err)
+	}
+	if err := fch.Flow(true); err != nil {
+		t.Fatal(err)
+	}
+	if d := recv(t, "after flow resumed", fds); string(d.Body) != "paused" {
+		t.Fatalf("delivery %q", d.Body)
 	}
 }
 

@@ -45,8 +45,10 @@ type channel struct {
 	working        bool
 	pubDead        bool // closed for a refused publish: drop the rest
 	globalPrefetch uint16
-	inflight       int // unacked deliveries to consumers (global window)
-	reserved       int // credit of fetches under way (global window)
+	inflight       int  // unacked deliveries to consumers (global window)
+	reserved       int  // credit of fetches under way (global window)
+	paused         bool // channel.flow active=false
+	opBytes        int  // body bytes queued in ops
 	nextTag        uint64
 	unacked        map[uint64]unacked
 	consumers      map[string]*consumer
@@ -226,7 +228,12 @@ func (ch *channel) method(m amqp.Method) error {
 	case *amqp.ChannelOpen:
 		return amqp.Errorf(amqp.ChannelError, "second 'channel.open' seen")
 	case *amqp.ChannelFlow:
-		// Deliveries do not exist yet, so pausing them is trivially kept.
+		// active=false pauses deliveries to the channel (pumps get no
+		// credit); RabbitMQ answers 540, pausing is harmless.
+		ch.mu.Lock()
+		ch.paused = !m.Active
+		ch.pokeAllLocked()
+		ch.mu.Unlock()
 		ch.c.sendMethod(ch.id, &amqp.ChannelFlowOk{Active: m.Active})
 	case *amqp.ChannelFlowOk:
 		// The gateway never sends channel.flow; a stray flow-ok is harmless.

@@ -19,10 +19,13 @@ import (
 // used). Settles and releases go through the same queue, so an ack sent
 // before a channel.close reaches the broker before the close's release.
 
-// maxPendingOps bounds the operations queued behind the one in flight; a
-// faster publisher waits (its socket is not read) until the broker catches
-// up.
-const maxPendingOps = 8192
+// maxPendingOps and maxPendingBytes bound the operations queued behind
+// the one in flight; a faster publisher waits (its socket is not read)
+// until the broker catches up.
+const (
+	maxPendingOps   = 8192
+	maxPendingBytes = 64 << 20
+)
 
 // fetchWait is the consumer long poll, well under the gateway's request
 // timeout (callTimeout in mqamqp).
@@ -69,10 +72,11 @@ type unacked struct {
 // enqueue queues o for the worker, starting it when idle.
 func (ch *channel) enqueue(o op) {
 	ch.mu.Lock()
-	for len(ch.ops) >= maxPendingOps && ch.working {
+	for (len(ch.ops) >= maxPendingOps || ch.opBytes >= maxPendingBytes) && ch.working {
 		ch.cond.Wait()
 	}
 	ch.ops = append(ch.ops, o)
+	ch.opBytes += len(o.msg.Body)
 	if !ch.working {
 		ch.working = true
 		go ch.work()
@@ -94,7 +98,7 @@ func (ch *channel) work() {
 	for {
 		ch.mu.Lock()
 		ops := ch.ops
-		ch.ops = nil
+		ch.ops, ch.opBytes = nil, 0
 		if len(ops) == 0 {
 			ch.working = false
 			ch.cond.Broadcast()
@@ -152,8 +156,11 @@ func (ch *channel) publish(run []op) {
 		// The broker did not answer or cannot store (541): nack, keep the
 		// channel (RabbitMQ nacks when a queue cannot take a message).
 		c.log.Warn("amqp publish failed", "channel", ch.id, "messages", len(run), "err", err)
-		if run[0].seq != 0 {
-			c.sendMethod(ch.id, &amqp.BasicNack{DeliveryTag: run[len(run)-1].seq, Multiple: true})
+		// Earlier sequence numbers are all answered (one request in
+		// flight), so multiple=1 names exactly this run's confirm-mode
+		// messages.
+		if last := run[len(run)-1].seq; last != 0 {
+			c.sendMethod(ch.id, &amqp.BasicNack{DeliveryTag: last, Multiple: true})
 		}
 		return
 	}
@@ -265,6 +272,9 @@ func (ch *channel) sendContent(m amqp.Method, props, body []byte) {
 // window and the channel's global one (basic.qos global=1, RabbitMQ 3.x).
 func (ch *channel) creditLocked(cs *consumer) int {
 	n := maxCredit
+	if ch.paused {
+		return 0
+	}
 	if cs.noAck {
 		return n
 	}
