@@ -395,7 +395,7 @@ func TestAMQPTutorialPublisherConfirms(t *testing.T) {
 // requeue comes back after the first graded delay, redelivered; after
 // cancel-ok nothing more is delivered to the consumer; basic.qos global=1
 // is one window for the channel's consumers; channel.flow pauses and
-// resumes deliveries.
+// resumes deliveries; deleting a consumed queue cancels its consumer.
 func TestAMQPConsumeSemantics(t *testing.T) {
 	c := startCluster(t, append([]string{shortLevels}, amqpLMQ...)...)
 	gw := startAMQP(t, c)
@@ -517,6 +517,21 @@ func TestAMQPConsumeSemantics(t *testing.T) {
 	}
 	if d := recv(t, "after flow resumed", fds); string(d.Body) != "paused" {
 		t.Fatalf("delivery %q", d.Body)
+	}
+
+	// Deleting a consumed queue cancels its consumers (basic.cancel from
+	// the server, consumer_cancel_notify).
+	cancels := fch.NotifyCancel(make(chan string, 1))
+	if _, err := gch.QueueDelete("fq", false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case tag := <-cancels:
+		if tag == "" {
+			t.Fatal("cancel without a tag")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no basic.cancel after the consumed queue was deleted")
 	}
 }
 
