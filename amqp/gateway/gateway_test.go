@@ -95,11 +95,21 @@ func (b *engineBackend) VhostExists(vhost string) (bool, error) {
 
 func startGateway(t *testing.T) (*Server, *engineBackend) {
 	t.Helper()
+	b := newEngineBackend(t)
+	return serveGateway(t, b), b
+}
+
+func newEngineBackend(t *testing.T) *engineBackend {
+	t.Helper()
 	e, err := amqpengine.Open(t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &engineBackend{e: e}
+	return &engineBackend{e: e}
+}
+
+func serveGateway(t *testing.T, b Backend) *Server {
+	t.Helper()
 	s, err := Listen("127.0.0.1:0", Config{Heartbeat: 60, FrameMax: 131072, ChannelMax: 2047, HandshakeTimeout: 10 * time.Second,
 		MaxMessageSize: 1000, GatewayID: "gw-test", Backend: b, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -107,7 +117,7 @@ func startGateway(t *testing.T) (*Server, *engineBackend) {
 	}
 	go s.Serve()
 	t.Cleanup(s.Close)
-	return s, b
+	return s
 }
 
 type client struct {
