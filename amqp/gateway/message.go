@@ -75,13 +75,18 @@ func (ch *channel) enqueue(o op) {
 	for (len(ch.ops) >= maxPendingOps || ch.opBytes >= maxPendingBytes) && ch.working {
 		ch.cond.Wait()
 	}
+	ch.enqueueLocked(o)
+	ch.mu.Unlock()
+}
+
+// enqueueLocked queues o without waiting for room.
+func (ch *channel) enqueueLocked(o op) {
 	ch.ops = append(ch.ops, o)
 	ch.opBytes += len(o.msg.Body)
 	if !ch.working {
 		ch.working = true
 		go ch.work()
 	}
-	ch.mu.Unlock()
 }
 
 // drain waits until the worker has handed everything queued to the broker
@@ -333,7 +338,7 @@ func (ch *channel) pump(cs *consumer) {
 		}
 		var resp wire.AMQPFetchResponse
 		err := ch.call(wire.AMQPFetch, wire.AMQPFetchRequest{Vhost: c.vhost, Queue: cs.queue, Session: ch.session,
-			Max: n, WaitMillis: int(wait / time.Millisecond), NoAck: cs.noAck}, &resp)
+			Max: n, WaitMillis: int(wait / time.Millisecond)}, &resp)
 		if !ch.deliver(cs, n, resp.Deliveries) {
 			return
 		}
@@ -385,7 +390,7 @@ func (ch *channel) deliver(cs *consumer, reserved int, ds []wire.AMQPDelivery) b
 	}
 	if cs.cancelled || ch.state != stateOpen {
 		ch.mu.Unlock()
-		if !cs.noAck && len(ds) > 0 {
+		if len(ds) > 0 {
 			hs := make([]uint64, len(ds))
 			for i := range ds {
 				hs[i] = ds[i].Handle
@@ -409,7 +414,13 @@ func (ch *channel) deliver(cs *consumer, reserved int, ds []wire.AMQPDelivery) b
 		if err != nil {
 			c.log.Error("encode delivery", "err", err)
 		}
-		if !cs.noAck {
+		if cs.noAck {
+			// Settled once on its way, not at fetch time: a consumer
+			// cancelled while its fetch was out gives the messages back
+			// instead of losing them. Queued under the lock, so before
+			// any release the channel's close queues.
+			ch.enqueueLocked(op{kind: opSettle, settle: wire.AMQPSettleItem{Handle: d.Handle, Op: wire.AMQPAck}})
+		} else {
 			ch.unacked[tag] = unacked{handle: d.Handle, cons: cs}
 			cs.inflight++
 			ch.inflight++

@@ -219,7 +219,8 @@ func nextDelivery(t *testing.T, c *client, ch uint16) delivery {
 // consumer with prefetch 5 holds five; ack multiple takes the next ones;
 // closing the channel with unacked messages hands them to a consumer on
 // another channel at once, redelivered, and everything else follows in
-// order; an unknown tag closes the channel with 406.
+// order; a connection that drops with a basic.get unacked gives it back,
+// redelivered; an unknown tag closes the channel with 406.
 func TestConsumePrefetchAndRelease(t *testing.T) {
 	s, _ := startStoreGateway(t)
 	c := dial(t, s)
@@ -279,5 +280,44 @@ func TestConsumePrefetchAndRelease(t *testing.T) {
 	cl := wantMethod[*amqp.ChannelClose](t, c, 3, "channel.close")
 	if cl.ReplyCode != 406 || cl.ReplyText != "PRECONDITION_FAILED - unknown delivery tag 1" || cl.ClassID != 60 || cl.MethodID != 80 {
 		t.Fatalf("close %+v", cl)
+	}
+	c.send(3, &amqp.ChannelCloseOk{})
+
+	// Connection loss releases too.
+	c.send(1, &amqp.BasicPublish{RoutingKey: "work"})
+	c.write(amqp.AppendHeaderFrame(nil, 1, 60, 4, 0, nil))
+	c.write(amqp.AppendBodyFrames(nil, 1, []byte("lost"), 131072))
+	c.want(1, "basic.ack")
+	lost := dial(t, s)
+	lost.send(1, &amqp.ChannelOpen{})
+	lost.want(1, "channel.open-ok")
+	// (The pump of channel 3's cancelled consumer may hold it for a moment
+	// and release it, redelivered.)
+	getEventually(t, lost, 1, "work", false)
+	lost.nc.Close()
+	c.send(4, &amqp.ChannelOpen{})
+	c.want(4, "channel.open-ok")
+	if ok, body := getEventually(t, c, 4, "work", true); body != "lost" || !ok.Redelivered {
+		t.Fatalf("after the connection loss: %+v %q", ok, body)
+	}
+}
+
+// getEventually repeats basic.get until a message comes.
+func getEventually(t *testing.T, c *client, ch uint16, queue string, noAck bool) (*amqp.BasicGetOk, string) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		c.send(ch, &amqp.BasicGet{Queue: queue, NoAck: noAck})
+		_, m, err := c.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := m.(*amqp.BasicGetOk); ok != nil {
+			c.frame()
+			return ok, string(c.frame().Payload)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no message in %s", queue)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
