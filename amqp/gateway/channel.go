@@ -75,14 +75,17 @@ func (ch *channel) setState(s chanState) {
 // serverClose closes the channel for a soft exception; frames other than
 // close and close-ok are ignored until the client's close-ok.
 func (ch *channel) serverClose(e *amqp.Error) {
-	if ch.getState() != stateOpen {
+	ch.mu.Lock()
+	if ch.state != stateOpen {
+		ch.mu.Unlock()
 		return // the worker closed it already
 	}
+	ch.state = stateClosing
+	ch.c.sendMethod(ch.id, &amqp.ChannelClose{ReplyCode: e.Code, ReplyText: e.Text, ClassID: e.ClassID, MethodID: e.MethodID})
+	ch.mu.Unlock()
 	ch.c.log.Info("amqp channel exception", "channel", ch.id, "code", e.Code, "text", e.Text)
-	ch.setState(stateClosing)
 	ch.inContent = false
 	ch.teardown()
-	ch.c.sendMethod(ch.id, &amqp.ChannelClose{ReplyCode: e.Code, ReplyText: e.Text, ClassID: e.ClassID, MethodID: e.MethodID})
 }
 
 // handle processes one frame. A returned *amqp.Error is a channel
@@ -197,7 +200,7 @@ func (ch *channel) call(code int32, req, resp any) error {
 
 func (ch *channel) reply(noWait bool, m amqp.Method) {
 	if !noWait {
-		ch.c.sendMethod(ch.id, m)
+		ch.sendMethodOpen(m)
 	}
 }
 
@@ -234,7 +237,7 @@ func (ch *channel) method(m amqp.Method) error {
 		ch.paused = !m.Active
 		ch.pokeAllLocked()
 		ch.mu.Unlock()
-		ch.c.sendMethod(ch.id, &amqp.ChannelFlowOk{Active: m.Active})
+		ch.sendMethodOpen(&amqp.ChannelFlowOk{Active: m.Active})
 	case *amqp.ChannelFlowOk:
 		// The gateway never sends channel.flow; a stray flow-ok is harmless.
 	case *amqp.ChannelClose:
@@ -307,7 +310,7 @@ func (ch *channel) method(m amqp.Method) error {
 			Arguments: m.Arguments, Owner: ch.c.owner()}, nil); err != nil {
 			return err
 		}
-		ch.c.sendMethod(ch.id, &amqp.QueueUnbindOk{})
+		ch.sendMethodOpen(&amqp.QueueUnbindOk{})
 	case *amqp.QueueDelete:
 		q, err := ch.queueName(m.Queue)
 		if err != nil {
@@ -333,7 +336,7 @@ func (ch *channel) method(m amqp.Method) error {
 		} else {
 			ch.prefetch = m.PrefetchCount
 		}
-		ch.c.sendMethod(ch.id, &amqp.BasicQosOk{})
+		ch.sendMethodOpen(&amqp.BasicQosOk{})
 	case *amqp.BasicPublish:
 		if m.Immediate {
 			return amqp.Errorf(amqp.NotImplemented, "immediate=true")
@@ -367,7 +370,7 @@ func (ch *channel) method(m amqp.Method) error {
 		}
 		ch.recoverAll()
 		if _, ok := m.(*amqp.BasicRecover); ok {
-			ch.c.sendMethod(ch.id, &amqp.BasicRecoverOk{})
+			ch.sendMethodOpen(&amqp.BasicRecoverOk{})
 		}
 	case *amqp.QueuePurge:
 		q, err := ch.queueName(m.Queue)

@@ -171,7 +171,7 @@ func (c *client) next() (uint16, amqp.Method, error) {
 func (c *client) want(ch uint16, name string) amqp.Method {
 	got, m, err := c.next()
 	if err != nil || got != ch || m.Name() != name {
-		c.t.Errorf("want %s on %d, got %v on %d: %v", name, ch, m, got, err)
+		c.t.Errorf("want %s on %d, got %T %v on %d: %v", name, ch, m, m, got, err)
 		return nil
 	}
 	return m

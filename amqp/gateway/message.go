@@ -165,7 +165,7 @@ func (ch *channel) publish(run []op) {
 		// flight), so multiple=1 names exactly this run's confirm-mode
 		// messages.
 		if last := run[len(run)-1].seq; last != 0 {
-			c.sendMethod(ch.id, &amqp.BasicNack{DeliveryTag: last, Multiple: true})
+			ch.sendMethodOpen(&amqp.BasicNack{DeliveryTag: last, Multiple: true})
 		}
 		return
 	}
@@ -173,7 +173,7 @@ func (ch *channel) publish(run []op) {
 	n := 0
 	flush := func() {
 		if n > 0 {
-			c.sendMethod(ch.id, &amqp.BasicAck{DeliveryTag: acked, Multiple: n > 1})
+			ch.sendMethodOpen(&amqp.BasicAck{DeliveryTag: acked, Multiple: n > 1})
 			n = 0
 		}
 	}
@@ -191,7 +191,7 @@ func (ch *channel) publish(run []op) {
 			c.log.Warn("amqp message not stored", "channel", ch.id, "code", r.Code, "text", r.Text)
 			if o.seq != 0 {
 				flush()
-				c.sendMethod(ch.id, &amqp.BasicNack{DeliveryTag: o.seq})
+				ch.sendMethodOpen(&amqp.BasicNack{DeliveryTag: o.seq})
 			}
 			continue
 		}
@@ -221,9 +221,9 @@ func (ch *channel) closeFromWorker(e *amqp.Error) {
 		}
 	}
 	ch.ops = append(kept, op{kind: opRelease})
+	ch.c.sendMethod(ch.id, &amqp.ChannelClose{ReplyCode: e.Code, ReplyText: e.Text, ClassID: e.ClassID, MethodID: e.MethodID})
 	ch.mu.Unlock()
 	ch.c.log.Info("amqp channel exception", "channel", ch.id, "code", e.Code, "text", e.Text)
-	ch.c.sendMethod(ch.id, &amqp.ChannelClose{ReplyCode: e.Code, ReplyText: e.Text, ClassID: e.ClassID, MethodID: e.MethodID})
 }
 
 func (ch *channel) settleRun(run []op) {
@@ -264,13 +264,39 @@ func appendContent(dst []byte, chID uint16, m amqp.Method, props, body []byte, f
 	return amqp.AppendBodyFrames(dst, chID, body, frameMax), nil
 }
 
+// The send helpers write nothing once the server closed the channel:
+// amqp091-go closes the whole connection (504) on a method for a channel
+// it has finished closing. The check and the send share one hold of mu,
+// as the closes set the state under it.
+
 func (ch *channel) sendContent(m amqp.Method, props, body []byte) {
+	ch.mu.Lock()
+	ch.sendContentLocked(m, props, body)
+	ch.mu.Unlock()
+}
+
+func (ch *channel) sendContentLocked(m amqp.Method, props, body []byte) {
+	if ch.state != stateOpen {
+		return
+	}
 	b, err := appendContent(nil, ch.id, m, props, body, ch.c.frameMax)
 	if err != nil {
 		ch.c.log.Error("encode content", "method", m.Name(), "err", err)
 		return
 	}
 	ch.c.send(b)
+}
+
+func (ch *channel) sendMethodOpen(m amqp.Method) {
+	ch.mu.Lock()
+	ch.sendMethodLocked(m)
+	ch.mu.Unlock()
+}
+
+func (ch *channel) sendMethodLocked(m amqp.Method) {
+	if ch.state == stateOpen {
+		ch.c.sendMethod(ch.id, m)
+	}
 }
 
 // creditLocked is how many messages cs may be handed now: its own prefetch
@@ -365,7 +391,7 @@ func (ch *channel) pump(cs *consumer) {
 			// The queue is gone: RabbitMQ cancels its consumers
 			// (consumer_cancel_notify).
 			ch.mu.Lock()
-			if !cs.cancelled {
+			if !cs.cancelled && ch.state == stateOpen {
 				cs.cancelled = true
 				delete(ch.consumers, cs.tag)
 				c.sendMethod(ch.id, &amqp.BasicCancel{ConsumerTag: cs.tag, NoWait: true})
@@ -537,7 +563,7 @@ func (ch *channel) get(m *amqp.BasicGet) error {
 		return err
 	}
 	if len(resp.Deliveries) == 0 {
-		ch.c.sendMethod(ch.id, &amqp.BasicGetEmpty{})
+		ch.sendMethodOpen(&amqp.BasicGetEmpty{})
 		return nil
 	}
 	d := &resp.Deliveries[0]
@@ -548,7 +574,7 @@ func (ch *channel) get(m *amqp.BasicGet) error {
 	if !m.NoAck {
 		ch.unacked[tag] = unacked{handle: d.Handle}
 	}
-	ch.sendContent(&amqp.BasicGetOk{DeliveryTag: tag, Redelivered: d.Redelivered, Exchange: d.Exchange,
+	ch.sendContentLocked(&amqp.BasicGetOk{DeliveryTag: tag, Redelivered: d.Redelivered, Exchange: d.Exchange,
 		RoutingKey: d.RoutingKey, MessageCount: resp.Ready}, d.Properties, d.Body)
 	return nil
 }
@@ -575,7 +601,7 @@ func (ch *channel) consume(m *amqp.BasicConsume) error {
 	cs := &consumer{tag: tag, queue: q, noAck: m.NoAck, prefetch: ch.prefetch, wake: make(chan struct{}, 1)}
 	ch.consumers[tag] = cs
 	if !m.NoWait {
-		ch.c.sendMethod(ch.id, &amqp.BasicConsumeOk{ConsumerTag: tag})
+		ch.sendMethodLocked(&amqp.BasicConsumeOk{ConsumerTag: tag})
 	}
 	ch.mu.Unlock()
 	go ch.pump(cs)
@@ -592,7 +618,7 @@ func (ch *channel) cancel(m *amqp.BasicCancel) {
 		delete(ch.consumers, m.ConsumerTag)
 	}
 	if !m.NoWait {
-		ch.c.sendMethod(ch.id, &amqp.BasicCancelOk{ConsumerTag: m.ConsumerTag})
+		ch.sendMethodLocked(&amqp.BasicCancelOk{ConsumerTag: m.ConsumerTag})
 	}
 	ch.mu.Unlock()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -320,4 +321,46 @@ func getEventually(t *testing.T, c *client, ch uint16, queue string, noAck bool)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Once the server closed a channel nothing more is sent on it (amqp091-go
+// closes the connection on a method for a channel it closed): the
+// confirm of a publish whose request was out when an unknown tag closed
+// the channel is dropped.
+func TestNothingAfterChannelClose(t *testing.T) {
+	s, b := startStoreGateway(t)
+	c := dial(t, s)
+	defer c.nc.Close()
+	c.send(1, &amqp.ChannelOpen{})
+	c.want(1, "channel.open-ok")
+	c.send(1, &amqp.QueueDeclare{Queue: "q"})
+	c.want(1, "queue.declare-ok")
+	c.send(1, &amqp.ConfirmSelect{})
+	c.want(1, "confirm.select-ok")
+	b.mu.Lock()
+	b.gate, b.entered = make(chan struct{}), make(chan struct{}, 1)
+	b.mu.Unlock()
+	c.send(1, &amqp.BasicPublish{RoutingKey: "q"})
+	c.write(amqp.AppendHeaderFrame(nil, 1, 60, 1, 0, nil))
+	c.write(amqp.AppendBodyFrames(nil, 1, []byte("x"), 131072))
+	<-b.entered
+	c.send(1, &amqp.BasicAck{DeliveryTag: 7})
+	if cl := wantMethod[*amqp.ChannelClose](t, c, 1, "channel.close"); cl.ReplyCode != 406 {
+		t.Fatalf("close %+v", cl)
+	}
+	c.send(1, &amqp.ChannelCloseOk{})
+	close(b.gate)
+	for {
+		b.mu.Lock()
+		busy := b.busy
+		b.mu.Unlock()
+		if busy == 0 {
+			break
+		}
+		runtime.Gosched()
+	}
+	c.send(2, &amqp.ChannelOpen{})
+	c.want(2, "channel.open-ok")
+	c.send(2, &amqp.BasicGet{Queue: "q", NoAck: true})
+	c.want(2, "basic.get-ok") // stored all the same
 }
