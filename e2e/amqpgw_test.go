@@ -47,7 +47,7 @@ func wantAMQPError(t *testing.T, what string, err error, code int, text string) 
 // declares, binds and deletes reach the broker engine; its refusals come
 // back with RabbitMQ's codes and texts, closing the channel and not the
 // connection; an exclusive queue is locked to its connection and gone
-// after it closes; publishing is refused with 540 rather than faked.
+// after it closes; a publish the broker cannot store is nacked.
 func TestAMQPGatewayMetadata(t *testing.T) {
 	c := startCluster(t)
 	gw := startAMQP(t, c)
@@ -141,17 +141,23 @@ func TestAMQPGatewayMetadata(t *testing.T) {
 	if err := och.ExchangeDelete("logs", false, false); err != nil {
 		t.Fatal(err)
 	}
-	closed := other.NotifyClose(make(chan *rmq.Error, 1))
-	if err := och.Publish("", "q", false, false, rmq.Publishing{Body: []byte("x")}); err != nil {
+	// This broker runs without light queues, so it cannot store: a
+	// publish in confirm mode is nacked and the channel stays open.
+	if err := och.Confirm(false); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case e := <-closed:
-		if e == nil || e.Code != 540 || !strings.Contains(e.Reason, "basic.publish is not implemented") {
-			t.Fatalf("publish: connection closed with %v", e)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("publish was neither stored nor refused")
+	dc, err := och.PublishWithDeferredConfirm("", "q", false, false, rmq.Publishing{Body: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := dc.WaitContext(ctx15(t)); err != nil || ok {
+		t.Fatalf("publish without light queues: acked=%v err=%v, want a nack", ok, err)
+	}
+	if och.IsClosed() || other.IsClosed() {
+		t.Fatal("a failed store closed the channel")
+	}
+	if _, err := och.QueueDeclare("after-nack", false, true, false, false, nil); err != nil {
+		t.Fatalf("channel after the nack: %v", err)
 	}
 }
 

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"sync"
+
 	"github.com/mqops/mqops/wire"
 	"github.com/mqops/mqops/wire/amqp"
 )
@@ -17,35 +19,79 @@ const (
 // drives it, so a channel's frames are processed strictly in arrival
 // order, synchronous metadata calls included.
 type channel struct {
-	c     *conn
-	id    uint16
-	state chanState
+	c  *conn
+	id uint16
+	// session names this channel's deliveries in the engine (AMQP_FETCH,
+	// AMQP_RELEASE); unique per opening, as ids are reused.
+	session string
 
 	// Content assembly of a basic.publish: the method, then exactly one
 	// header, then bodies adding up to its body size.
 	inContent  bool
 	haveHeader bool
 	bodySize   uint64
-	bodyGot    uint64
+	pub        op
 
 	lastQueue string // queue.declare's answer, for the "" shortcuts
+	confirm   bool   // confirm.select seen
+	nextSeq   uint64 // last confirm sequence number given
+	prefetch  uint16 // basic.qos global=0: for consumers created next
+
+	// mu guards what the worker and the pumps share with the read loop.
+	mu             sync.Mutex
+	cond           *sync.Cond
+	state          chanState
+	ops            []op
+	working        bool
+	pubDead        bool // closed for a refused publish: drop the rest
+	globalPrefetch uint16
+	inflight       int  // unacked deliveries to consumers (global window)
+	reserved       int  // credit of fetches under way (global window)
+	paused         bool // channel.flow active=false
+	opBytes        int  // body bytes queued in ops
+	nextTag        uint64
+	unacked        map[uint64]unacked
+	consumers      map[string]*consumer
 }
 
-func newChannel(c *conn, id uint16) *channel { return &channel{c: c, id: id} }
+func newChannel(c *conn, id uint16, session string) *channel {
+	ch := &channel{c: c, id: id, session: session, unacked: map[uint64]unacked{}, consumers: map[string]*consumer{}}
+	ch.cond = sync.NewCond(&ch.mu)
+	return ch
+}
+
+func (ch *channel) getState() chanState {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.state
+}
+
+func (ch *channel) setState(s chanState) {
+	ch.mu.Lock()
+	ch.state = s
+	ch.mu.Unlock()
+}
 
 // serverClose closes the channel for a soft exception; frames other than
 // close and close-ok are ignored until the client's close-ok.
 func (ch *channel) serverClose(e *amqp.Error) {
-	ch.c.log.Info("amqp channel exception", "channel", ch.id, "code", e.Code, "text", e.Text)
+	ch.mu.Lock()
+	if ch.state != stateOpen {
+		ch.mu.Unlock()
+		return // the worker closed it already
+	}
 	ch.state = stateClosing
-	ch.inContent = false
 	ch.c.sendMethod(ch.id, &amqp.ChannelClose{ReplyCode: e.Code, ReplyText: e.Text, ClassID: e.ClassID, MethodID: e.MethodID})
+	ch.mu.Unlock()
+	ch.c.log.Info("amqp channel exception", "channel", ch.id, "code", e.Code, "text", e.Text)
+	ch.inContent = false
+	ch.teardown()
 }
 
 // handle processes one frame. A returned *amqp.Error is a channel
 // exception when not Hard, else a connection exception.
 func (ch *channel) handle(f amqp.Frame) error {
-	if ch.state == stateClosing {
+	if ch.getState() == stateClosing {
 		if f.Type != amqp.FrameMethod {
 			return nil
 		}
@@ -57,7 +103,7 @@ func (ch *channel) handle(f amqp.Frame) error {
 		case cls == 20 && mth == 40: // crossing close
 			ch.c.sendMethod(ch.id, &amqp.ChannelCloseOk{})
 		case cls == 20 && mth == 41:
-			ch.state = stateClosed
+			ch.setState(stateClosed)
 		}
 		return nil
 	}
@@ -111,28 +157,39 @@ func (ch *channel) content(f amqp.Frame) error {
 			e.ClassID, e.MethodID = 60, 40
 			return e
 		}
-		ch.haveHeader, ch.bodySize, ch.bodyGot = true, h.BodySize, 0
+		ch.haveHeader, ch.bodySize = true, h.BodySize
+		// The frame buffer is reused: keep copies. The raw flags and list
+		// are stored as received and handed back on delivery.
+		ch.pub.msg.Properties = append([]byte(nil), f.Payload[12:]...)
+		mode, _ := h.Lookup(amqp.FlagDeliveryMode)
+		ch.pub.msg.Persistent = len(mode) == 1 && mode[0] == 2
+		ch.pub.msg.Body = make([]byte, 0, h.BodySize)
 	default:
 		if f.Type != amqp.FrameBody {
 			return amqp.Errorf(amqp.UnexpectedFrame, "expected content body, got frame type %d", f.Type)
 		}
-		ch.bodyGot += uint64(len(f.Payload))
-		if ch.bodyGot > ch.bodySize {
-			return amqp.Errorf(amqp.FrameError, "content body of %d bytes exceeds the header's body size %d", ch.bodyGot, ch.bodySize)
+		if uint64(len(ch.pub.msg.Body))+uint64(len(f.Payload)) > ch.bodySize {
+			return amqp.Errorf(amqp.FrameError, "content body of %d bytes exceeds the header's body size %d",
+				uint64(len(ch.pub.msg.Body))+uint64(len(f.Payload)), ch.bodySize)
 		}
+		ch.pub.msg.Body = append(ch.pub.msg.Body, f.Payload...)
 	}
-	if ch.bodyGot < ch.bodySize {
+	if uint64(len(ch.pub.msg.Body)) < ch.bodySize {
 		return nil
 	}
 	ch.inContent = false
-	return notImplemented(60, 40, "basic.publish")
+	o := ch.pub
+	ch.pub = op{}
+	if ch.confirm {
+		ch.nextSeq++
+		o.seq = ch.nextSeq
+	}
+	ch.enqueue(o)
+	return nil
 }
 
-// notImplemented is the answer to the methods of publishing and consuming
-// until the broker's publish/fetch/settle exist: a connection exception,
-// so that no client believes a message was taken.
 func notImplemented(cls, mth uint16, name string) *amqp.Error {
-	e := amqp.Errorf(amqp.NotImplemented, "%s is not implemented by this gateway yet (metadata methods only)", name)
+	e := amqp.Errorf(amqp.NotImplemented, "%s is not implemented by this gateway", name)
 	e.ClassID, e.MethodID = cls, mth
 	return e
 }
@@ -143,8 +200,17 @@ func (ch *channel) call(code int32, req, resp any) error {
 
 func (ch *channel) reply(noWait bool, m amqp.Method) {
 	if !noWait {
-		ch.c.sendMethod(ch.id, m)
+		ch.sendMethodOpen(m)
 	}
+}
+
+// settleOp maps nack/reject's requeue bit: requeue goes through the graded
+// retry delays, no requeue drops (dead-letters) the message.
+func settleOp(requeue bool) string {
+	if requeue {
+		return wire.AMQPRequeue
+	}
+	return wire.AMQPReject
 }
 
 // queueName applies the "" shortcut: the last queue declared on the
@@ -165,13 +231,22 @@ func (ch *channel) method(m amqp.Method) error {
 	case *amqp.ChannelOpen:
 		return amqp.Errorf(amqp.ChannelError, "second 'channel.open' seen")
 	case *amqp.ChannelFlow:
-		// Deliveries do not exist yet, so pausing them is trivially kept.
-		ch.c.sendMethod(ch.id, &amqp.ChannelFlowOk{Active: m.Active})
+		// active=false pauses deliveries to the channel (pumps get no
+		// credit); RabbitMQ answers 540, pausing is harmless.
+		ch.mu.Lock()
+		ch.paused = !m.Active
+		ch.pokeAllLocked()
+		ch.mu.Unlock()
+		ch.sendMethodOpen(&amqp.ChannelFlowOk{Active: m.Active})
 	case *amqp.ChannelFlowOk:
 		// The gateway never sends channel.flow; a stray flow-ok is harmless.
 	case *amqp.ChannelClose:
+		// Publishes, acks and the release reach the broker before
+		// close-ok (amqplib's send.js closes right after publishing).
+		ch.teardown()
+		ch.drain()
 		ch.c.sendMethod(ch.id, &amqp.ChannelCloseOk{})
-		ch.state = stateClosed
+		ch.setState(stateClosed)
 	case *amqp.ChannelCloseOk:
 		// Nothing was asked; RabbitMQ ignores it as well.
 	case *amqp.ExchangeDeclare:
@@ -235,7 +310,7 @@ func (ch *channel) method(m amqp.Method) error {
 			Arguments: m.Arguments, Owner: ch.c.owner()}, nil); err != nil {
 			return err
 		}
-		ch.c.sendMethod(ch.id, &amqp.QueueUnbindOk{})
+		ch.sendMethodOpen(&amqp.QueueUnbindOk{})
 	case *amqp.QueueDelete:
 		q, err := ch.queueName(m.Queue)
 		if err != nil {
@@ -251,24 +326,64 @@ func (ch *channel) method(m amqp.Method) error {
 		if m.PrefetchSize != 0 {
 			return amqp.Errorf(amqp.NotImplemented, "prefetch_size!=0 (%d)", m.PrefetchSize)
 		}
-		// No consumers exist yet, so any prefetch count is kept.
-		ch.c.sendMethod(ch.id, &amqp.BasicQosOk{})
+		// RabbitMQ 3.x: global=0 is the window of each consumer created
+		// afterwards, global=1 one window shared by the channel.
+		if m.Global {
+			ch.mu.Lock()
+			ch.globalPrefetch = m.PrefetchCount
+			ch.pokeAllLocked()
+			ch.mu.Unlock()
+		} else {
+			ch.prefetch = m.PrefetchCount
+		}
+		ch.sendMethodOpen(&amqp.BasicQosOk{})
 	case *amqp.BasicPublish:
 		if m.Immediate {
 			return amqp.Errorf(amqp.NotImplemented, "immediate=true")
 		}
 		ch.inContent, ch.haveHeader = true, false
+		ch.pub = op{kind: opPublish, exchange: m.Exchange, msg: wire.AMQPPublishMessage{RoutingKey: m.RoutingKey, Mandatory: m.Mandatory}}
+	case *amqp.ConfirmSelect:
+		ch.confirm = true
+		ch.reply(m.NoWait, &amqp.ConfirmSelectOk{})
 	case *amqp.BasicAck:
-		// Nothing has been delivered, so every tag is unknown.
-		return amqp.Errorf(amqp.PreconditionFailed, "unknown delivery tag %d", m.DeliveryTag)
+		return ch.ack(m.DeliveryTag, m.Multiple, wire.AMQPAck)
 	case *amqp.BasicNack:
-		return amqp.Errorf(amqp.PreconditionFailed, "unknown delivery tag %d", m.DeliveryTag)
+		return ch.ack(m.DeliveryTag, m.Multiple, settleOp(m.Requeue))
 	case *amqp.BasicReject:
-		return amqp.Errorf(amqp.PreconditionFailed, "unknown delivery tag %d", m.DeliveryTag)
+		return ch.ack(m.DeliveryTag, false, settleOp(m.Requeue))
+	case *amqp.BasicGet:
+		return ch.get(m)
+	case *amqp.BasicConsume:
+		return ch.consume(m)
 	case *amqp.BasicCancel:
-		ch.reply(m.NoWait, &amqp.BasicCancelOk{ConsumerTag: m.ConsumerTag})
-	case *amqp.QueuePurge, *amqp.BasicConsume, *amqp.BasicGet, *amqp.BasicRecover, *amqp.BasicRecoverAsync,
-		*amqp.ConfirmSelect, *amqp.TxSelect, *amqp.TxCommit, *amqp.TxRollback:
+		ch.cancel(m)
+	case *amqp.BasicRecover, *amqp.BasicRecoverAsync:
+		requeue := false
+		if r, ok := m.(*amqp.BasicRecover); ok {
+			requeue = r.Requeue
+		} else {
+			requeue = m.(*amqp.BasicRecoverAsync).Requeue
+		}
+		if !requeue {
+			return amqp.Errorf(amqp.NotImplemented, "requeue=false")
+		}
+		ch.recoverAll()
+		if _, ok := m.(*amqp.BasicRecover); ok {
+			ch.sendMethodOpen(&amqp.BasicRecoverOk{})
+		}
+	case *amqp.QueuePurge:
+		q, err := ch.queueName(m.Queue)
+		if err != nil {
+			return err
+		}
+		ch.drain()
+		var ok wire.AMQPPurgeResponse
+		if err := ch.call(wire.AMQPPurge, wire.AMQPPurgeRequest{Vhost: vhost, Queue: q, Owner: ch.c.owner()}, &ok); err != nil {
+			return err
+		}
+		ch.reply(m.NoWait, &amqp.QueuePurgeOk{MessageCount: ok.MessageCount})
+	case *amqp.TxSelect, *amqp.TxCommit, *amqp.TxRollback:
 		c, mm := m.IDs()
 		return notImplemented(c, mm, m.Name())
 	default:

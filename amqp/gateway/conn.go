@@ -47,7 +47,8 @@ type conn struct {
 	vhost    string
 	user     string
 	channels map[uint16]*channel
-	closing  bool // this side sent connection.close
+	closing  bool   // this side sent connection.close
+	opened   uint64 // channels opened so far, for unique sessions
 	// ownsExclusive: an exclusive queue was declared; release on close.
 	ownsExclusive bool
 }
@@ -84,10 +85,23 @@ func (c *conn) serve() {
 	_ = c.nc.SetWriteDeadline(time.Now().Add(closeOkWait))
 	<-c.wrote
 	_ = c.nc.Close()
+	// Connection loss: what was read is still published, unacked
+	// deliveries go back to their queues.
+	c.closeChannels()
 	if c.ownsExclusive {
 		if err := c.s.cfg.Backend.Call(c.vhost, wire.AMQPReleaseOwner, c.owner(), nil); err != nil {
 			c.log.Warn("releasing the connection's exclusive queues failed; the broker removes them with the gateway lease", "err", err)
 		}
+	}
+}
+
+// closeChannels tears down every channel and waits for their workers.
+func (c *conn) closeChannels() {
+	for id, ch := range c.channels {
+		ch.teardown()
+		ch.drain()
+		ch.setState(stateClosed)
+		delete(c.channels, id)
 	}
 }
 
@@ -278,7 +292,7 @@ func (c *conn) expect(m amqp.Method) error {
 }
 
 // capabilities advertises only what this gateway implements: no
-// publisher confirms, consumers or blocking yet.
+// connection.blocked or direct reply-to yet.
 func serverProperties() amqp.Table {
 	host, _ := os.Hostname()
 	return amqp.Table{
@@ -291,11 +305,11 @@ func serverProperties() amqp.Table {
 		"capabilities": amqp.Table{
 			"exchange_exchange_bindings":   true,
 			"authentication_failure_close": true,
-			"basic.nack":                   false,
-			"publisher_confirms":           false,
-			"consumer_cancel_notify":       false,
+			"basic.nack":                   true,
+			"publisher_confirms":           true,
+			"consumer_cancel_notify":       true,
 			"connection.blocked":           false,
-			"per_consumer_qos":             false,
+			"per_consumer_qos":             true,
 			"direct_reply_to":              false,
 		},
 	}
@@ -426,6 +440,10 @@ func (c *conn) frame(f amqp.Frame) (done bool, err error) {
 			if err := m.Read(args); err != nil {
 				return false, err
 			}
+			// Channels still open close implicitly; their publishes reach
+			// the broker first (amqplib's send.js closes the connection
+			// right after publishing, with channel 1 open).
+			c.closeChannels()
 			c.sendMethod(0, &amqp.ConnectionCloseOk{})
 			return true, nil
 		case cls == 10 && mth == 51:
@@ -453,7 +471,7 @@ func (c *conn) frame(f amqp.Frame) (done bool, err error) {
 		}
 		return false, err
 	}
-	if ch.state == stateClosed {
+	if ch.getState() == stateClosed {
 		delete(c.channels, f.Channel)
 	}
 	return false, nil
@@ -482,7 +500,8 @@ func (c *conn) openChannel(f amqp.Frame) error {
 		e.ClassID, e.MethodID = cls, mth
 		return e
 	}
-	c.channels[f.Channel] = newChannel(c, f.Channel)
+	c.opened++
+	c.channels[f.Channel] = newChannel(c, f.Channel, fmt.Sprintf("%s/%d/%d", c.s.cfg.GatewayID, c.id, c.opened))
 	c.sendMethod(f.Channel, &amqp.ChannelOpenOk{})
 	return nil
 }

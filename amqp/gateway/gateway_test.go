@@ -95,11 +95,21 @@ func (b *engineBackend) VhostExists(vhost string) (bool, error) {
 
 func startGateway(t *testing.T) (*Server, *engineBackend) {
 	t.Helper()
+	b := newEngineBackend(t)
+	return serveGateway(t, b), b
+}
+
+func newEngineBackend(t *testing.T) *engineBackend {
+	t.Helper()
 	e, err := amqpengine.Open(t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &engineBackend{e: e}
+	return &engineBackend{e: e}
+}
+
+func serveGateway(t *testing.T, b Backend) *Server {
+	t.Helper()
 	s, err := Listen("127.0.0.1:0", Config{Heartbeat: 60, FrameMax: 131072, ChannelMax: 2047, HandshakeTimeout: 10 * time.Second,
 		MaxMessageSize: 1000, GatewayID: "gw-test", Backend: b, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -107,7 +117,7 @@ func startGateway(t *testing.T) (*Server, *engineBackend) {
 	}
 	go s.Serve()
 	t.Cleanup(s.Close)
-	return s, b
+	return s
 }
 
 type client struct {
@@ -161,7 +171,7 @@ func (c *client) next() (uint16, amqp.Method, error) {
 func (c *client) want(ch uint16, name string) amqp.Method {
 	got, m, err := c.next()
 	if err != nil || got != ch || m.Name() != name {
-		c.t.Errorf("want %s on %d, got %v on %d: %v", name, ch, m, got, err)
+		c.t.Errorf("want %s on %d, got %T %v on %d: %v", name, ch, m, m, got, err)
 		return nil
 	}
 	return m
@@ -328,9 +338,9 @@ func TestRandomFramesNeverPanic(t *testing.T) {
 	c.nc.Close()
 }
 
-// channel.flow from the client is answered with flow-ok; basic.consume,
-// which needs the broker's fetch path, closes the connection with 540
-// naming the method instead of pretending to consume.
+// channel.flow from the client is answered with flow-ok; tx.select, not
+// built, closes the connection with 540 naming the method instead of
+// pretending to buffer.
 func TestFlowAndNotImplemented(t *testing.T) {
 	s, _ := startGateway(t)
 	c := dial(t, s)
@@ -341,9 +351,9 @@ func TestFlowAndNotImplemented(t *testing.T) {
 	if ok, _ := c.want(1, "channel.flow-ok").(*amqp.ChannelFlowOk); ok == nil || ok.Active {
 		t.Fatalf("flow-ok %+v", ok)
 	}
-	c.send(1, &amqp.BasicConsume{Queue: "q"})
+	c.send(1, &amqp.TxSelect{})
 	cl, _ := c.want(0, "connection.close").(*amqp.ConnectionClose)
-	if cl == nil || cl.ReplyCode != 540 || cl.ClassID != 60 || cl.MethodID != 20 || !strings.Contains(cl.ReplyText, "basic.consume is not implemented") {
+	if cl == nil || cl.ReplyCode != 540 || cl.ClassID != 90 || cl.MethodID != 10 || !strings.Contains(cl.ReplyText, "tx.select is not implemented") {
 		t.Fatalf("close %+v", cl)
 	}
 }

@@ -3,8 +3,8 @@
 // every frame in arrival order, and a bounded writer that flushes in
 // bursts and sends heartbeats), connection negotiation, and channels as
 // state machines. Metadata methods go to the vhost's home broker through a
-// Backend; publishing and consuming are not built yet and answer
-// 540 NOT_IMPLEMENTED.
+// Backend, and so do publishes, fetches and settles (message.go);
+// transactions answer 540 NOT_IMPLEMENTED.
 package gateway
 
 import (

@@ -26,7 +26,11 @@ func (b *Broker) handleAMQP(c *remoting.Conn, req *wire.Command) {
 	case wire.AMQPPublish, wire.AMQPFetch, wire.AMQPSettle:
 		// They wait (flush, replication, a long poll): off the read loop,
 		// one goroutine per request. The gateway keeps one request per
-		// channel in flight, which keeps each channel's order.
+		// channel in flight, which keeps each channel's order. The read
+		// loop reuses req's frame buffer (and the struct) for the next
+		// request: the goroutine gets a copy, or it answers with another
+		// request's opaque and body.
+		req = req.Clone()
 		b.goSafe(amqpCodeName(req.Code), c, req, func() { b.answerAMQP(c, req) })
 		return
 	}

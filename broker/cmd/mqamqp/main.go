@@ -76,8 +76,8 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		return d.Failed("AMQP gateway", err)
 	}
 	go srv.Serve()
-	d.Log.Warn("[NOT_IMPLEMENTED] basic.publish, basic.consume, basic.get, queue.purge, confirm.select and tx.* answer connection.close 540 NOT_IMPLEMENTED: this gateway serves connections, channels and metadata (exchanges, queues, bindings) only")
-	fmt.Fprintln(stderr, "mqamqp: warning: publishing and consuming are not implemented yet (540 NOT_IMPLEMENTED); metadata methods only")
+	d.Log.Warn("[NOT_IMPLEMENTED] tx.select/commit/rollback answer connection.close 540 NOT_IMPLEMENTED; connection.blocked and direct reply-to are not built")
+	fmt.Fprintln(stderr, "mqamqp: warning: transactions (tx.*) are not implemented yet (540 NOT_IMPLEMENTED)")
 	d.Announce(fmt.Sprintf("The AMQP gateway boot success. address %s, namesrv %s", srv.Addr(), cfg.NamesrvAddr))
 	d.Wait(sigs)
 	srv.Close()

@@ -1,0 +1,631 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/mqops/mqops/wire"
+	"github.com/mqops/mqops/wire/amqp"
+)
+
+// The message path of a channel. The read loop parses publishes, acks and
+// consumer methods in arrival order and hands what goes to the broker to
+// the channel's worker: one goroutine at a time per channel, so at most one
+// AMQP_PUBLISH of a channel is in flight and whatever arrives meanwhile
+// forms the next batch (channel order kept, the broker's group commit
+// used). Settles and releases go through the same queue, so an ack sent
+// before a channel.close reaches the broker before the close's release.
+
+// maxPendingOps and maxPendingBytes bound the operations queued behind
+// the one in flight; a faster publisher waits (its socket is not read)
+// until the broker catches up.
+const (
+	maxPendingOps   = 8192
+	maxPendingBytes = 64 << 20
+)
+
+// fetchWait is the consumer long poll, well under the gateway's request
+// timeout (callTimeout in mqamqp).
+const fetchWait = 2 * time.Second
+
+// maxCredit caps one consumer fetch (the engine's own cap is the same
+// order) when prefetch does not bound it.
+const maxCredit = 256
+
+type opKind uint8
+
+const (
+	opPublish opKind = iota
+	opSettle
+	opRelease
+)
+
+type op struct {
+	kind     opKind
+	seq      uint64 // confirm sequence number; 0 outside confirm mode
+	exchange string
+	msg      wire.AMQPPublishMessage
+	settle   wire.AMQPSettleItem
+	handles  []uint64 // opRelease: these, or the whole session when nil
+}
+
+// consumer is one basic.consume of a channel; its pump fetches while it
+// has credit.
+type consumer struct {
+	tag       string
+	queue     string
+	noAck     bool
+	prefetch  uint16 // 0: unlimited
+	inflight  int
+	cancelled bool
+	wake      chan struct{}
+}
+
+type unacked struct {
+	handle uint64
+	cons   *consumer // nil for basic.get
+}
+
+// enqueue queues o for the worker, starting it when idle.
+func (ch *channel) enqueue(o op) {
+	ch.mu.Lock()
+	for (len(ch.ops) >= maxPendingOps || ch.opBytes >= maxPendingBytes) && ch.working {
+		ch.cond.Wait()
+	}
+	ch.enqueueLocked(o)
+	ch.mu.Unlock()
+}
+
+// enqueueLocked queues o without waiting for room.
+func (ch *channel) enqueueLocked(o op) {
+	ch.ops = append(ch.ops, o)
+	ch.opBytes += len(o.msg.Body)
+	if !ch.working {
+		ch.working = true
+		go ch.work()
+	}
+}
+
+// drain waits until the worker has handed everything queued to the broker
+// and has its answers.
+func (ch *channel) drain() {
+	ch.mu.Lock()
+	for ch.working {
+		ch.cond.Wait()
+	}
+	ch.mu.Unlock()
+}
+
+func (ch *channel) work() {
+	for {
+		ch.mu.Lock()
+		ops := ch.ops
+		ch.ops, ch.opBytes = nil, 0
+		if len(ops) == 0 {
+			ch.working = false
+			ch.cond.Broadcast()
+			ch.mu.Unlock()
+			return
+		}
+		ch.cond.Broadcast() // room for a waiting publisher
+		ch.mu.Unlock()
+		for i := 0; i < len(ops); {
+			j := i + 1
+			for j < len(ops) && ops[j].kind == ops[i].kind && ops[i].kind != opRelease &&
+				(ops[i].kind != opPublish || ops[j].exchange == ops[i].exchange) {
+				j++
+			}
+			switch ops[i].kind {
+			case opPublish:
+				ch.publish(ops[i:j])
+			case opSettle:
+				ch.settleRun(ops[i:j])
+			case opRelease:
+				ch.release(ops[i].handles)
+			}
+			i = j
+		}
+	}
+}
+
+// publish sends one run of publishes to the same exchange and answers
+// returns and confirms in order.
+func (ch *channel) publish(run []op) {
+	ch.mu.Lock()
+	dead := ch.pubDead
+	ch.mu.Unlock()
+	if dead {
+		return // the channel was closed for an earlier message: RabbitMQ drops the rest
+	}
+	c := ch.c
+	req := wire.AMQPPublishRequest{Vhost: c.vhost, Exchange: run[0].exchange, Messages: make([]wire.AMQPPublishMessage, len(run))}
+	for i := range run {
+		req.Messages[i] = run[i].msg
+	}
+	var resp wire.AMQPPublishResponse
+	err := ch.call(wire.AMQPPublish, req, &resp)
+	if err == nil && len(resp.Results) != len(run) {
+		err = fmt.Errorf("broker answered %d results for %d messages", len(resp.Results), len(run))
+	}
+	if err != nil {
+		if e, ok := amqp.AsError(err); ok && !e.Hard {
+			// 404 no exchange / 403 internal exchange: a channel exception,
+			// as RabbitMQ raises it on the publish itself.
+			e.ClassID, e.MethodID = 60, 40
+			ch.closeFromWorker(e)
+			return
+		}
+		// The broker did not answer or cannot store (541): nack, keep the
+		// channel (RabbitMQ nacks when a queue cannot take a message).
+		c.log.Warn("amqp publish failed", "channel", ch.id, "messages", len(run), "err", err)
+		// Earlier sequence numbers are all answered (one request in
+		// flight), so multiple=1 names exactly this run's confirm-mode
+		// messages.
+		if last := run[len(run)-1].seq; last != 0 {
+			ch.sendMethodOpen(&amqp.BasicNack{DeliveryTag: last, Multiple: true})
+		}
+		return
+	}
+	var acked uint64 // highest sequence of the pending run of acks
+	n := 0
+	flush := func() {
+		if n > 0 {
+			ch.sendMethodOpen(&amqp.BasicAck{DeliveryTag: acked, Multiple: n > 1})
+			n = 0
+		}
+	}
+	for i, r := range resp.Results {
+		o := &run[i]
+		switch r.Status {
+		case wire.AMQPUnroutable:
+			if o.msg.Mandatory {
+				// The return goes before the ack that covers it.
+				ch.sendContent(&amqp.BasicReturn{ReplyCode: amqp.NoRoute, ReplyText: "NO_ROUTE", Exchange: o.exchange,
+					RoutingKey: o.msg.RoutingKey}, o.msg.Properties, o.msg.Body)
+			}
+		case wire.AMQPStored:
+		default:
+			c.log.Warn("amqp message not stored", "channel", ch.id, "code", r.Code, "text", r.Text)
+			if o.seq != 0 {
+				flush()
+				ch.sendMethodOpen(&amqp.BasicNack{DeliveryTag: o.seq})
+			}
+			continue
+		}
+		if o.seq != 0 {
+			acked = o.seq
+			n++
+		}
+	}
+	flush()
+}
+
+// closeFromWorker closes the channel for a refusal found by the worker:
+// later publishes are dropped, consumers stop, unacked messages go back.
+func (ch *channel) closeFromWorker(e *amqp.Error) {
+	ch.mu.Lock()
+	if ch.state != stateOpen {
+		ch.mu.Unlock()
+		return
+	}
+	ch.pubDead = true
+	ch.state = stateClosing
+	ch.cancelAllLocked()
+	kept := ch.ops[:0]
+	for _, o := range ch.ops {
+		if o.kind != opPublish {
+			kept = append(kept, o)
+		}
+	}
+	ch.ops = append(kept, op{kind: opRelease})
+	ch.c.sendMethod(ch.id, &amqp.ChannelClose{ReplyCode: e.Code, ReplyText: e.Text, ClassID: e.ClassID, MethodID: e.MethodID})
+	ch.mu.Unlock()
+	ch.c.log.Info("amqp channel exception", "channel", ch.id, "code", e.Code, "text", e.Text)
+}
+
+func (ch *channel) settleRun(run []op) {
+	req := wire.AMQPSettleRequest{Vhost: ch.c.vhost, Items: make([]wire.AMQPSettleItem, len(run))}
+	for i := range run {
+		req.Items[i] = run[i].settle
+	}
+	if err := ch.call(wire.AMQPSettle, req, nil); err != nil {
+		// The messages stay in flight in the engine and come back after
+		// the consume timeout or the channel's release.
+		ch.c.log.Warn("amqp settle failed", "channel", ch.id, "items", len(run), "err", err)
+	}
+}
+
+func (ch *channel) release(handles []uint64) {
+	req := wire.AMQPReleaseRequest{Vhost: ch.c.vhost, Handles: handles}
+	if handles == nil {
+		req.Session = ch.session
+	}
+	if err := ch.call(wire.AMQPRelease, req, nil); err != nil {
+		ch.c.log.Warn("amqp release failed; the consume timeout returns the messages", "channel", ch.id, "err", err)
+	}
+}
+
+// appendContent appends a content-carrying method with its header (the
+// raw property flags and list as published) and body frames.
+func appendContent(dst []byte, chID uint16, m amqp.Method, props, body []byte, frameMax uint32) ([]byte, error) {
+	dst, err := amqp.AppendMethodFrame(dst, chID, m)
+	if err != nil {
+		return dst, err
+	}
+	var flags uint16
+	var list []byte
+	if len(props) >= 2 {
+		flags, list = uint16(props[0])<<8|uint16(props[1]), props[2:]
+	}
+	dst = amqp.AppendHeaderFrame(dst, chID, amqp.ClassBasic, uint64(len(body)), flags, list)
+	return amqp.AppendBodyFrames(dst, chID, body, frameMax), nil
+}
+
+// The send helpers write nothing once the server closed the channel:
+// amqp091-go closes the whole connection (504) on a method for a channel
+// it has finished closing. The check and the send share one hold of mu,
+// as the closes set the state under it.
+
+func (ch *channel) sendContent(m amqp.Method, props, body []byte) {
+	ch.mu.Lock()
+	ch.sendContentLocked(m, props, body)
+	ch.mu.Unlock()
+}
+
+func (ch *channel) sendContentLocked(m amqp.Method, props, body []byte) {
+	if ch.state != stateOpen {
+		return
+	}
+	b, err := appendContent(nil, ch.id, m, props, body, ch.c.frameMax)
+	if err != nil {
+		ch.c.log.Error("encode content", "method", m.Name(), "err", err)
+		return
+	}
+	ch.c.send(b)
+}
+
+func (ch *channel) sendMethodOpen(m amqp.Method) {
+	ch.mu.Lock()
+	ch.sendMethodLocked(m)
+	ch.mu.Unlock()
+}
+
+func (ch *channel) sendMethodLocked(m amqp.Method) {
+	if ch.state == stateOpen {
+		ch.c.sendMethod(ch.id, m)
+	}
+}
+
+// creditLocked is how many messages cs may be handed now: its own prefetch
+// window and the channel's global one (basic.qos global=1, RabbitMQ 3.x).
+func (ch *channel) creditLocked(cs *consumer) int {
+	n := maxCredit
+	if ch.paused {
+		return 0
+	}
+	if cs.noAck {
+		return n
+	}
+	if cs.prefetch > 0 {
+		n = min(n, int(cs.prefetch)-cs.inflight)
+	}
+	if ch.globalPrefetch > 0 {
+		n = min(n, int(ch.globalPrefetch)-ch.inflight-ch.reserved)
+	}
+	return max(n, 0)
+}
+
+func (cs *consumer) poke() {
+	select {
+	case cs.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pump delivers a consumer's queue while it has credit.
+func (ch *channel) pump(cs *consumer) {
+	c := ch.c
+	var backoff, idle time.Duration
+	for {
+		ch.mu.Lock()
+		if cs.cancelled {
+			ch.mu.Unlock()
+			return
+		}
+		n := ch.creditLocked(cs)
+		wait := fetchWait
+		if !cs.noAck {
+			// Held while the fetch is out, so that the channel's other
+			// pumps do not spend the shared (global) window twice.
+			ch.reserved += n
+			if ch.globalPrefetch > 0 {
+				// A long poll on an idle queue would hold the shared
+				// window from the channel's busy queues: poll instead.
+				wait = 0
+			}
+		}
+		ch.mu.Unlock()
+		if n == 0 {
+			select {
+			case <-cs.wake:
+				continue
+			case <-c.done:
+				return
+			}
+		}
+		if backoff > 0 {
+			select {
+			case <-time.After(backoff):
+			case <-c.done:
+			}
+		}
+		var resp wire.AMQPFetchResponse
+		err := ch.call(wire.AMQPFetch, wire.AMQPFetchRequest{Vhost: c.vhost, Queue: cs.queue, Session: ch.session,
+			Max: n, WaitMillis: int(wait / time.Millisecond)}, &resp)
+		if !ch.deliver(cs, n, resp.Deliveries) {
+			return
+		}
+		if err == nil {
+			backoff = 0
+			if wait == 0 && len(resp.Deliveries) == 0 {
+				// Polling: the others of the channel may use the window
+				// this pump held; back off while the queue is empty.
+				idle = min(max(2*idle, 10*time.Millisecond), 500*time.Millisecond)
+				ch.mu.Lock()
+				ch.pokeAllLocked()
+				ch.mu.Unlock()
+				select {
+				case <-time.After(idle):
+				case <-c.done:
+					return
+				}
+			} else {
+				idle = 0
+			}
+			continue
+		}
+		if e, ok := amqp.AsError(err); ok && e.Code == amqp.NotFound {
+			// The queue is gone: RabbitMQ cancels its consumers
+			// (consumer_cancel_notify).
+			ch.mu.Lock()
+			if !cs.cancelled && ch.state == stateOpen {
+				cs.cancelled = true
+				delete(ch.consumers, cs.tag)
+				c.sendMethod(ch.id, &amqp.BasicCancel{ConsumerTag: cs.tag, NoWait: true})
+			}
+			ch.mu.Unlock()
+			return
+		}
+		c.log.Warn("amqp fetch failed", "channel", ch.id, "queue", cs.queue, "err", err)
+		backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+	}
+}
+
+// deliver hands fetched messages to cs and gives back the reserved credit
+// in the same lock hold, so the window never looks larger than it is;
+// false when cs or the connection is gone, in which case the messages go
+// back to the queue.
+func (ch *channel) deliver(cs *consumer, reserved int, ds []wire.AMQPDelivery) bool {
+	c := ch.c
+	ch.mu.Lock()
+	if !cs.noAck {
+		ch.reserved -= reserved
+	}
+	if cs.cancelled || ch.state != stateOpen {
+		ch.mu.Unlock()
+		if len(ds) > 0 {
+			hs := make([]uint64, len(ds))
+			for i := range ds {
+				hs[i] = ds[i].Handle
+			}
+			ch.release(hs)
+		}
+		return false
+	}
+	if len(ds) == 0 {
+		ch.mu.Unlock()
+		return true
+	}
+	var buf []byte
+	for i := range ds {
+		d := &ds[i]
+		ch.nextTag++
+		tag := ch.nextTag
+		var err error
+		buf, err = appendContent(buf, ch.id, &amqp.BasicDeliver{ConsumerTag: cs.tag, DeliveryTag: tag, Redelivered: d.Redelivered,
+			Exchange: d.Exchange, RoutingKey: d.RoutingKey}, d.Properties, d.Body, c.frameMax)
+		if err != nil {
+			c.log.Error("encode delivery", "err", err)
+		}
+		if cs.noAck {
+			// Settled once on its way, not at fetch time: a consumer
+			// cancelled while its fetch was out gives the messages back
+			// instead of losing them. Queued under the lock, so before
+			// any release the channel's close queues.
+			ch.enqueueLocked(op{kind: opSettle, settle: wire.AMQPSettleItem{Handle: d.Handle, Op: wire.AMQPAck}})
+		} else {
+			ch.unacked[tag] = unacked{handle: d.Handle, cons: cs}
+			cs.inflight++
+			ch.inflight++
+		}
+	}
+	// Sent under the lock: a basic.cancel-ok queued after this cannot
+	// overtake these deliveries.
+	ok := c.send(buf)
+	ch.mu.Unlock()
+	return ok
+}
+
+// cancelAllLocked stops every consumer of the channel.
+func (ch *channel) cancelAllLocked() {
+	for tag, cs := range ch.consumers {
+		cs.cancelled = true
+		cs.poke()
+		delete(ch.consumers, tag)
+	}
+}
+
+// teardown ends the channel's message state: consumers stop and its
+// unacked messages go back to their queues at once, redelivered, after
+// whatever was queued before (RabbitMQ requeues on channel close).
+func (ch *channel) teardown() {
+	ch.mu.Lock()
+	ch.cancelAllLocked()
+	ch.unacked = map[uint64]unacked{}
+	ch.inflight = 0
+	ch.mu.Unlock()
+	if ch.session != "" {
+		ch.enqueue(op{kind: opRelease})
+	}
+}
+
+// ack settles tag (or all up to it with multiple; 0 with multiple is every
+// outstanding one) with the engine op.
+func (ch *channel) ack(tag uint64, multiple bool, settleOp string) error {
+	ch.mu.Lock()
+	var tags []uint64
+	if multiple {
+		for t := range ch.unacked {
+			if tag == 0 || t <= tag {
+				tags = append(tags, t)
+			}
+		}
+		slices.Sort(tags)
+	} else {
+		tags = []uint64{tag}
+	}
+	if tag != 0 || !multiple {
+		if _, ok := ch.unacked[tag]; !ok {
+			ch.mu.Unlock()
+			return amqp.Errorf(amqp.PreconditionFailed, "unknown delivery tag %d", tag)
+		}
+	}
+	items := make([]op, 0, len(tags))
+	for _, t := range tags {
+		u := ch.unacked[t]
+		delete(ch.unacked, t)
+		items = append(items, op{kind: opSettle, settle: wire.AMQPSettleItem{Handle: u.handle, Op: settleOp}})
+		if u.cons != nil {
+			u.cons.inflight--
+			ch.inflight--
+		}
+	}
+	ch.pokeAllLocked()
+	ch.mu.Unlock()
+	for _, o := range items {
+		ch.enqueue(o)
+	}
+	return nil
+}
+
+func (ch *channel) pokeAllLocked() {
+	for _, cs := range ch.consumers {
+		cs.poke()
+	}
+}
+
+// recover gives every unacked message of the channel back to its queue at
+// once (basic.recover requeue=true); the consumers get them again,
+// redelivered, with new tags.
+func (ch *channel) recoverAll() {
+	ch.mu.Lock()
+	hs := make([]uint64, 0, len(ch.unacked))
+	for t, u := range ch.unacked {
+		hs = append(hs, u.handle)
+		if u.cons != nil {
+			u.cons.inflight--
+			ch.inflight--
+		}
+		delete(ch.unacked, t)
+	}
+	ch.mu.Unlock()
+	if len(hs) > 0 {
+		ch.enqueue(op{kind: opRelease, handles: hs})
+	}
+	ch.drain()
+	ch.mu.Lock()
+	ch.pokeAllLocked()
+	ch.mu.Unlock()
+}
+
+// get is basic.get: one fetch without waiting.
+func (ch *channel) get(m *amqp.BasicGet) error {
+	q, err := ch.queueName(m.Queue)
+	if err != nil {
+		return err
+	}
+	ch.drain() // this channel's own publishes are in the queue first
+	var resp wire.AMQPFetchResponse
+	if err := ch.call(wire.AMQPFetch, wire.AMQPFetchRequest{Vhost: ch.c.vhost, Queue: q, Session: ch.session, Max: 1, NoAck: m.NoAck}, &resp); err != nil {
+		return err
+	}
+	if len(resp.Deliveries) == 0 {
+		ch.sendMethodOpen(&amqp.BasicGetEmpty{})
+		return nil
+	}
+	d := &resp.Deliveries[0]
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	ch.nextTag++
+	tag := ch.nextTag
+	if !m.NoAck {
+		ch.unacked[tag] = unacked{handle: d.Handle}
+	}
+	ch.sendContentLocked(&amqp.BasicGetOk{DeliveryTag: tag, Redelivered: d.Redelivered, Exchange: d.Exchange,
+		RoutingKey: d.RoutingKey, MessageCount: resp.Ready}, d.Properties, d.Body)
+	return nil
+}
+
+// consume is basic.consume: the queue is checked (404, 405) before
+// consume-ok, which goes out before the pump can deliver.
+func (ch *channel) consume(m *amqp.BasicConsume) error {
+	q, err := ch.queueName(m.Queue)
+	if err != nil {
+		return err
+	}
+	if err := ch.call(wire.AMQPDeclareQueue, wire.AMQPQueueDeclare{Vhost: ch.c.vhost, Queue: q, Passive: true, Owner: ch.c.owner()}, nil); err != nil {
+		return err
+	}
+	tag := m.ConsumerTag
+	if tag == "" {
+		tag = "amq.ctag-" + randomName()
+	}
+	ch.mu.Lock()
+	if _, dup := ch.consumers[tag]; dup {
+		ch.mu.Unlock()
+		return amqp.Errorf(amqp.NotAllowed, "attempt to reuse consumer tag '%s'", tag)
+	}
+	cs := &consumer{tag: tag, queue: q, noAck: m.NoAck, prefetch: ch.prefetch, wake: make(chan struct{}, 1)}
+	ch.consumers[tag] = cs
+	if !m.NoWait {
+		ch.sendMethodLocked(&amqp.BasicConsumeOk{ConsumerTag: tag})
+	}
+	ch.mu.Unlock()
+	go ch.pump(cs)
+	return nil
+}
+
+// cancel is basic.cancel: nothing is delivered for tag after cancel-ok;
+// its unacked messages stay unacked (RabbitMQ).
+func (ch *channel) cancel(m *amqp.BasicCancel) {
+	ch.mu.Lock()
+	if cs := ch.consumers[m.ConsumerTag]; cs != nil {
+		cs.cancelled = true
+		cs.poke()
+		delete(ch.consumers, m.ConsumerTag)
+	}
+	if !m.NoWait {
+		ch.sendMethodLocked(&amqp.BasicCancelOk{ConsumerTag: m.ConsumerTag})
+	}
+	ch.mu.Unlock()
+}
+
+// randomName is RabbitMQ's 22 url-safe base64 characters (16 random bytes).
+func randomName() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

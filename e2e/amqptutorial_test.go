@@ -1,0 +1,577 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	rmq "github.com/rabbitmq/amqp091-go"
+
+	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/wire"
+	"github.com/mqops/mqops/wire/amqp"
+)
+
+// The RabbitMQ tutorials' steps (https://www.rabbitmq.com/tutorials),
+// written anew against real mqnamesrv + mqbroker (light queues on) +
+// mqamqp with the official Go client amqp091-go v1.17.0.
+
+func ctx15(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// amqpStack starts a name server, a broker that stores AMQP messages and
+// a gateway.
+func amqpStack(t *testing.T) (*cluster, *proc) {
+	c := startCluster(t, amqpLMQ...)
+	return c, startAMQP(t, c)
+}
+
+func dialAMQP(t *testing.T, gw *proc) (*rmq.Connection, *rmq.Channel) {
+	t.Helper()
+	conn, err := rmq.Dial(amqpURL(gw, "guest:guest", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, ch
+}
+
+// recv waits (generously) for the next delivery.
+func recv(t *testing.T, what string, ds <-chan rmq.Delivery) rmq.Delivery {
+	t.Helper()
+	select {
+	case d, ok := <-ds:
+		if !ok {
+			t.Fatalf("%s: delivery channel closed", what)
+		}
+		return d
+	case <-time.After(15 * time.Second):
+		t.Fatalf("%s: no delivery", what)
+	}
+	return rmq.Delivery{}
+}
+
+func mustConsume(t *testing.T, ch *rmq.Channel, q string, autoAck bool) <-chan rmq.Delivery {
+	t.Helper()
+	ds, err := ch.Consume(q, "", autoAck, false, false, false, nil)
+	if err != nil {
+		t.Fatalf("consume %s: %v", q, err)
+	}
+	return ds
+}
+
+// confirmed publishes msgs in confirm mode and waits for every ack.
+func confirmed(t *testing.T, ch *rmq.Channel, exchange string, keys []string, body func(i int) string) {
+	t.Helper()
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	var dcs []*rmq.DeferredConfirmation
+	for i, k := range keys {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx15(t), exchange, k, false, false, rmq.Publishing{Body: []byte(body(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dcs = append(dcs, dc)
+	}
+	for i, dc := range dcs {
+		if ok, err := dc.WaitContext(ctx15(t)); !ok || err != nil {
+			t.Fatalf("publish %d (%s): acked=%v %v", i, keys[i], ok, err)
+		}
+	}
+}
+
+// drainGet reads a queue with basic.get until get-empty.
+func drainGet(t *testing.T, ch *rmq.Channel, q string) []string {
+	t.Helper()
+	var out []string
+	for {
+		d, ok, err := ch.Get(q, true)
+		if err != nil {
+			t.Fatalf("get %s: %v", q, err)
+		}
+		if !ok {
+			return out
+		}
+		out = append(out, string(d.Body))
+	}
+}
+
+// Tutorial 1: a durable quorum queue "hello", one publish closed at once
+// (send.go's deferred closes), consumed with auto-ack by a new connection,
+// content type and body intact. Then amqplib send.js's sequence in raw
+// frames: publish and connection.close with channel 1 still open; the
+// message is there afterwards.
+func TestAMQPTutorialHelloWorld(t *testing.T) {
+	_, gw := amqpStack(t)
+	conn, ch := dialAMQP(t, gw)
+	if _, err := ch.QueueDeclare("hello", true, false, false, false, rmq.Table{"x-queue-type": "quorum"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.PublishWithContext(ctx15(t), "", "hello", false, false, rmq.Publishing{ContentType: "text/plain", Body: []byte("Hello World!")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	_, rch := dialAMQP(t, gw)
+	if _, err := rch.QueueDeclare("hello", true, false, false, false, rmq.Table{"x-queue-type": "quorum"}); err != nil {
+		t.Fatal(err)
+	}
+	d := recv(t, "hello", mustConsume(t, rch, "hello", true))
+	if string(d.Body) != "Hello World!" || d.ContentType != "text/plain" || d.Redelivered || d.RoutingKey != "hello" || d.Exchange != "" {
+		t.Fatalf("delivery %+v", d)
+	}
+
+	r := dialRaw(t, gw)
+	r.open(amqp.ConnectionTuneOk{ChannelMax: 2047, FrameMax: 131072, Heartbeat: 0})
+	r.method(1, &amqp.ChannelOpen{})
+	r.next()
+	r.method(1, &amqp.QueueDeclare{Queue: "js-hello"})
+	r.next()
+	r.method(1, &amqp.BasicPublish{RoutingKey: "js-hello"})
+	r.write(amqp.AppendHeaderFrame(nil, 1, 60, 5, 0, nil))
+	r.write(amqp.AppendBodyFrames(nil, 1, []byte("hi js"), 131072))
+	r.method(0, &amqp.ConnectionClose{ReplyCode: 200, ReplyText: "Goodbye"})
+	if ch, m := r.next(); ch != 0 || m.Name() != "connection.close-ok" {
+		t.Fatalf("after connection.close: %d %s", ch, m.Name())
+	}
+	_, gch := dialAMQP(t, gw)
+	if got := drainGet(t, gch, "js-hello"); !slices.Equal(got, []string{"hi js"}) {
+		t.Fatalf("publish before connection.close: queue holds %q", got)
+	}
+}
+
+// Tutorial 2: a durable work queue, persistent tasks, two workers with
+// Qos(1) and manual acks. A worker that closes its channel without acking
+// gives its task to the other, redelivered; a worker holding an unacked
+// task gets nothing more (the other worker receives every later task).
+// An unknown delivery tag closes the channel with 406.
+func TestAMQPTutorialWorkQueues(t *testing.T) {
+	_, gw := amqpStack(t)
+	_, pch := dialAMQP(t, gw)
+	if _, err := pch.QueueDeclare("task_queue", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(body string) {
+		if err := pch.PublishWithContext(ctx15(t), "", "task_queue", false, false,
+			rmq.Publishing{DeliveryMode: rmq.Persistent, ContentType: "text/plain", Body: []byte(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, ach := dialAMQP(t, gw)
+	if err := ach.Qos(1, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	ads := mustConsume(t, ach, "task_queue", false)
+	publish("first.")
+	first := recv(t, "worker A", ads)
+	if string(first.Body) != "first." || first.Redelivered || first.DeliveryMode != rmq.Persistent {
+		t.Fatalf("worker A got %+v", first)
+	}
+
+	_, bch := dialAMQP(t, gw)
+	if err := bch.Qos(1, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	bds := mustConsume(t, bch, "task_queue", false)
+	for i := range 3 {
+		publish(fmt.Sprintf("task %d..", i))
+	}
+	// A holds "first." unacked with prefetch 1, so B must get all three.
+	for i := range 3 {
+		d := recv(t, "worker B", bds)
+		if want := fmt.Sprintf("task %d..", i); string(d.Body) != want || d.Redelivered {
+			t.Fatalf("worker B got %q redelivered=%v, want %q", d.Body, d.Redelivered, want)
+		}
+		if err := d.Ack(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A dies without acking: B gets A's task, redelivered.
+	if err := ach.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d := recv(t, "worker B after A closed", bds)
+	if string(d.Body) != "first." || !d.Redelivered {
+		t.Fatalf("worker B got %q redelivered=%v, want first. redelivered", d.Body, d.Redelivered)
+	}
+	if err := d.Ack(false); err != nil {
+		t.Fatal(err)
+	}
+
+	closed := bch.NotifyClose(make(chan *rmq.Error, 1))
+	if err := bch.Ack(99, false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-closed:
+		if e == nil || e.Code != 406 || e.Reason != "PRECONDITION_FAILED - unknown delivery tag 99" {
+			t.Fatalf("ack of an unknown tag: %v", e)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("ack of an unknown tag did not close the channel")
+	}
+	_, qch := dialAMQP(t, gw)
+	if got := drainGet(t, qch, "task_queue"); len(got) != 0 {
+		t.Fatalf("acked tasks still queued: %q", got)
+	}
+}
+
+// Tutorial 3: a fanout exchange "logs", each subscriber with a
+// server-named exclusive queue bound to it; both get every log line, in
+// order.
+func TestAMQPTutorialPublishSubscribe(t *testing.T) {
+	_, gw := amqpStack(t)
+	var subs []<-chan rmq.Delivery
+	for range 2 {
+		_, ch := dialAMQP(t, gw)
+		if err := ch.ExchangeDeclare("logs", "fanout", true, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		q, err := ch.QueueDeclare("", false, false, true, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ch.QueueBind(q.Name, "", "logs", false, nil); err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, mustConsume(t, ch, q.Name, true))
+	}
+	_, pch := dialAMQP(t, gw)
+	if err := pch.ExchangeDeclare("logs", "fanout", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := pch.PublishWithContext(ctx15(t), "logs", "", false, false, rmq.Publishing{Body: []byte(fmt.Sprintf("log %d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for s, ds := range subs {
+		for i := range 5 {
+			if d := recv(t, "subscriber", ds); string(d.Body) != fmt.Sprintf("log %d", i) || d.Exchange != "logs" {
+				t.Fatalf("subscriber %d message %d: %q from %q", s, i, d.Body, d.Exchange)
+			}
+		}
+	}
+}
+
+// Tutorials 4 and 5: direct routing by severity and topic routing with
+// the tutorial's keys; each queue holds exactly what its bindings select
+// (read back with basic.get after confirmed publishes). An unroutable
+// mandatory publish comes back as basic.return 312 NO_ROUTE.
+func TestAMQPTutorialRoutingAndTopics(t *testing.T) {
+	_, gw := amqpStack(t)
+	_, ch := dialAMQP(t, gw)
+	if err := ch.ExchangeDeclare("direct_logs", "direct", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.ExchangeDeclare("topic_logs", "topic", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	bind := func(q, ex string, keys ...string) {
+		if _, err := ch.QueueDeclare(q, false, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			if err := ch.QueueBind(q, k, ex, false, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	bind("disk", "direct_logs", "error")
+	bind("screen", "direct_logs", "info", "warning", "error")
+	bind("Q1", "topic_logs", "*.orange.*")
+	bind("Q2", "topic_logs", "*.*.rabbit", "lazy.#")
+
+	_, pch := dialAMQP(t, gw)
+	sev := []string{"info", "warning", "error", "debug"}
+	confirmed(t, pch, "direct_logs", sev, func(i int) string { return sev[i] })
+	topics := []string{"quick.orange.rabbit", "lazy.orange.elephant", "quick.orange.fox", "lazy.brown.fox",
+		"lazy.pink.rabbit", "quick.brown.fox", "orange", "quick.orange.new.rabbit", "lazy.orange.new.rabbit"}
+	confirmed(t, pch, "topic_logs", topics, func(i int) string { return topics[i] })
+
+	want := map[string][]string{
+		"disk":   {"error"},
+		"screen": {"info", "warning", "error"},
+		"Q1":     {"quick.orange.rabbit", "lazy.orange.elephant", "quick.orange.fox"},
+		"Q2":     {"quick.orange.rabbit", "lazy.orange.elephant", "lazy.brown.fox", "lazy.pink.rabbit", "lazy.orange.new.rabbit"},
+	}
+	for q, w := range want {
+		if got := drainGet(t, ch, q); !slices.Equal(got, w) {
+			t.Fatalf("queue %s holds %q, want %q", q, got, w)
+		}
+	}
+
+	returns := pch.NotifyReturn(make(chan rmq.Return, 1))
+	dc, err := pch.PublishWithDeferredConfirmWithContext(ctx15(t), "topic_logs", "quick.brown.fox", true, false, rmq.Publishing{Body: []byte("lost")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-returns:
+		if r.ReplyCode != 312 || r.ReplyText != "NO_ROUTE" || string(r.Body) != "lost" || r.RoutingKey != "quick.brown.fox" {
+			t.Fatalf("return %+v", r)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no basic.return for an unroutable mandatory publish")
+	}
+	if ok, err := dc.WaitContext(ctx15(t)); !ok || err != nil {
+		t.Fatalf("unroutable publish: acked=%v %v, want acked", ok, err)
+	}
+}
+
+// Tutorial 7: publisher confirms, 2 000 messages one by one (wait for
+// each) and 2 000 asynchronously (every sequence number acknowledged
+// exactly once, none nacked); the queue then holds all 4 000.
+func TestAMQPTutorialPublisherConfirms(t *testing.T) {
+	_, gw := amqpStack(t)
+	_, ch := dialAMQP(t, gw)
+	q, err := ch.QueueDeclare("", false, false, true, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	const n = 2000
+	start := time.Now()
+	for i := range n {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx15(t), "", q.Name, false, false, rmq.Publishing{Body: []byte(fmt.Sprint(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := dc.WaitContext(ctx15(t)); !ok || err != nil {
+			t.Fatalf("message %d: acked=%v %v", i, ok, err)
+		}
+	}
+
+	t.Logf("%d publishes confirmed one by one in %v", n, time.Since(start))
+	_, ach := dialAMQP(t, gw)
+	if err := ach.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	confirms := ach.NotifyPublish(make(chan rmq.Confirmation, n))
+	start = time.Now()
+	for i := range n {
+		if err := ach.PublishWithContext(ctx15(t), "", q.Name, false, false, rmq.Publishing{Body: []byte(fmt.Sprint(n + i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := make([]bool, n+1)
+	for range n {
+		select {
+		case c := <-confirms:
+			if !c.Ack || c.DeliveryTag == 0 || c.DeliveryTag > n || seen[c.DeliveryTag] {
+				t.Fatalf("confirmation %+v", c)
+			}
+			seen[c.DeliveryTag] = true
+		case <-time.After(15 * time.Second):
+			t.Fatal("confirmations missing")
+		}
+	}
+	t.Logf("%d asynchronous publishes written and confirmed in %v", n, time.Since(start))
+	ok, err := ch.QueueDeclarePassive(q.Name, false, false, true, false, nil)
+	if err != nil || ok.Messages != 2*n {
+		t.Fatalf("queue after confirms: %+v %v, want %d messages", ok, err, 2*n)
+	}
+}
+
+// Consumer semantics through the gateway: basic.recover hands the
+// unacked messages out again at once, redelivered, under new tags; ack
+// with multiple frees the window; reject without requeue drops; nack with
+// requeue comes back after the first graded delay, redelivered; after
+// cancel-ok nothing more is delivered to the consumer; basic.qos global=1
+// is one window for the channel's consumers; channel.flow pauses and
+// resumes deliveries; deleting a consumed queue cancels its consumer.
+func TestAMQPConsumeSemantics(t *testing.T) {
+	c := startCluster(t, append([]string{shortLevels}, amqpLMQ...)...)
+	gw := startAMQP(t, c)
+	_, ch := dialAMQP(t, gw)
+	for _, q := range []string{"sem", "g1", "g2", "fq"} {
+		if _, err := ch.QueueDeclare(q, true, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, pch := dialAMQP(t, gw)
+	keys := []string{"sem", "sem", "sem"}
+	confirmed(t, pch, "", keys, func(i int) string { return fmt.Sprintf("m%d", i) })
+
+	if err := ch.Qos(2, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := ch.Consume("sem", "c1", false, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect := func(what, body string, redelivered bool) rmq.Delivery {
+		t.Helper()
+		d := recv(t, what, ds)
+		if string(d.Body) != body || d.Redelivered != redelivered {
+			t.Fatalf("%s: got %q redelivered=%v, want %q redelivered=%v", what, d.Body, d.Redelivered, body, redelivered)
+		}
+		return d
+	}
+	expect("first", "m0", false)
+	expect("second", "m1", false)
+	//lint:ignore SA1019 basic.recover is what the gateway must still answer (Spring and amqplib send it)
+	if err := ch.Recover(true); err != nil {
+		t.Fatal(err)
+	}
+	expect("recovered first", "m0", true)
+	d := expect("recovered second", "m1", true)
+	if d.DeliveryTag != 4 {
+		t.Fatalf("recovered delivery tag %d, want 4 (new tags)", d.DeliveryTag)
+	}
+	if err := d.Ack(true); err != nil {
+		t.Fatal(err)
+	}
+	d = expect("third", "m2", false)
+	if err := d.Reject(false); err != nil {
+		t.Fatal(err)
+	}
+	confirmed(t, pch, "", []string{"sem"}, func(int) string { return "m3" })
+	d = expect("fourth", "m3", false)
+	if err := d.Nack(false, true); err != nil {
+		t.Fatal(err)
+	}
+	d = expect("fourth after nack requeue", "m3", true)
+	if err := d.Ack(false); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := ch.Cancel("c1", false); err != nil {
+		t.Fatal(err)
+	}
+	confirmed(t, pch, "", []string{"sem"}, func(int) string { return "m4" })
+	for d := range ds { // closed by the client at cancel-ok
+		t.Fatalf("delivery after cancel: %q", d.Body)
+	}
+	_, gch := dialAMQP(t, gw)
+	waitFor(t, 15*time.Second, "m4 in the queue after cancel", func() bool {
+		d, ok, err := gch.Get("sem", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && string(d.Body) != "m4" {
+			t.Fatalf("get after cancel: %q", d.Body)
+		}
+		return ok
+	})
+	if got := drainGet(t, gch, "sem"); len(got) != 0 {
+		t.Fatalf("queue after everything settled: %q (m2 was rejected, m0..m3 acked)", got)
+	}
+
+	// One global window of 1 across two consumers of the channel.
+	_, wch := dialAMQP(t, gw)
+	if err := wch.Qos(1, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	d1 := mustConsume(t, wch, "g1", false)
+	d2 := mustConsume(t, wch, "g2", false)
+	confirmed(t, pch, "", []string{"g1", "g2"}, func(i int) string { return fmt.Sprintf("g%d", i+1) })
+	var first rmq.Delivery
+	other, otherQ := d2, "g2"
+	select {
+	case first = <-d1:
+	case first = <-d2:
+		other, otherQ = d1, "g1"
+	case <-time.After(15 * time.Second):
+		t.Fatal("no delivery under the global window")
+	}
+	q, err := gch.QueueDeclarePassive(otherQ, true, false, false, false, nil)
+	if err != nil || q.Messages != 1 {
+		t.Fatalf("%s while the global window is full: %+v %v, want its message still ready", otherQ, q, err)
+	}
+	if err := first.Ack(false); err != nil {
+		t.Fatal(err)
+	}
+	if d := recv(t, "second consumer after the ack", other); d.RoutingKey != otherQ {
+		t.Fatalf("delivery %+v", d)
+	}
+
+	// channel.flow active=false pauses deliveries to the channel.
+	_, fch := dialAMQP(t, gw)
+	if err := fch.Flow(false); err != nil {
+		t.Fatal(err)
+	}
+	fds := mustConsume(t, fch, "fq", true)
+	confirmed(t, pch, "", []string{"fq"}, func(int) string { return "paused" })
+	if q, err := gch.QueueDeclarePassive("fq", true, false, false, false, nil); err != nil || q.Messages != 1 {
+		t.Fatalf("fq while its consumer's channel is paused: %+v %v, want the message still ready", q, err)
+	}
+	if err := fch.Flow(true); err != nil {
+		t.Fatal(err)
+	}
+	if d := recv(t, "after flow resumed", fds); string(d.Body) != "paused" {
+		t.Fatalf("delivery %q", d.Body)
+	}
+
+	// Deleting a consumed queue cancels its consumers (basic.cancel from
+	// the server, consumer_cancel_notify).
+	cancels := fch.NotifyCancel(make(chan string, 1))
+	if _, err := gch.QueueDelete("fq", false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case tag := <-cancels:
+		if tag == "" {
+			t.Fatal("cancel without a tag")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no basic.cancel after the consumed queue was deleted")
+	}
+}
+
+// The broker answers concurrent AMQP requests of one connection each
+// with its own response: a fetch long-polling while a publish is served.
+func TestAMQPConcurrentRequests(t *testing.T) {
+	c := startCluster(t, amqpLMQ...)
+	addr := c.broker.addr
+	amqpOK(t, addr, wire.AMQPDeclareQueue, wire.AMQPQueueDeclare{Vhost: "/", Queue: "cc"}, nil)
+	cl := remoting.NewClient(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer cl.Close()
+	call := func(code int32, req, out any) {
+		body, _ := json.Marshal(req)
+		resp, err := cl.Invoke(addr, wire.NewRequest(code, nil, body), 10*time.Second)
+		if err != nil || resp.Code != wire.Success {
+			t.Errorf("request %d: %v %+v", code, err, resp)
+			return
+		}
+		if err := json.Unmarshal(resp.Body, out); err != nil {
+			t.Errorf("answer to %d: %v", code, err)
+		}
+	}
+	fetched := make(chan wire.AMQPFetchResponse, 1)
+	go func() {
+		var r wire.AMQPFetchResponse
+		call(wire.AMQPFetch, wire.AMQPFetchRequest{Vhost: "/", Queue: "cc", Session: "s", Max: 1, WaitMillis: 5000}, &r)
+		fetched <- r
+	}()
+	var pub wire.AMQPPublishResponse
+	for len(pub.Results) == 0 || pub.Results[0].Status != wire.AMQPStored {
+		call(wire.AMQPPublish, wire.AMQPPublishRequest{Vhost: "/", Messages: []wire.AMQPPublishMessage{{RoutingKey: "cc", Body: []byte("x")}}}, &pub)
+		if t.Failed() || len(pub.Results) != 1 {
+			t.Fatalf("publish answer %+v", pub)
+		}
+	}
+	if r := <-fetched; len(r.Deliveries) != 1 || string(r.Deliveries[0].Body) != "x" {
+		t.Fatalf("fetch answer %+v", r)
+	}
+}
