@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -124,5 +125,141 @@ func TestAMQPTutorialRPC(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// Direct reply-to with the requester on one gateway and the responder on
+// another: the requester consumes amq.rabbitmq.reply-to (no declare) and
+// publishes with that reply-to, which the server sees rewritten to
+// amq.rabbitmq.reply-to.<suffix>; any connection's passive declare of
+// that name answers while it lives; the reply arrives. RabbitMQ's two
+// refusals: an acking reply consumer, and a publish with that reply-to on
+// a channel without one. The reply queue goes with its channel and with
+// its connection.
+func TestAMQPDirectReplyTo(t *testing.T) {
+	c := startCluster(t, amqpLMQ...)
+	gwReq, gwResp := startAMQP(t, c), startAMQP(t, c)
+	seen := make(chan string, 16)
+	rpcServer(t, gwResp, seen)
+	replyTo := func() string {
+		t.Helper()
+		select {
+		case r := <-seen:
+			return r
+		case <-time.After(15 * time.Second):
+			t.Fatal("the server got no request")
+		}
+		return ""
+	}
+	_, other := dialAMQP(t, gwResp)
+	declared := func(q string) error {
+		ok, err := other.QueueDeclarePassive(q, false, false, false, false, nil)
+		if err == nil && (ok.Name != q || ok.Consumers != 1 || ok.Messages != 0) {
+			t.Fatalf("passive declare of %s: %+v", q, ok)
+		}
+		return err
+	}
+	// gone waits for q to be deleted (passive declare 404, which closes
+	// the checking channel).
+	gone := func(q string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			err := declared(q)
+			if err == nil {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s still exists", q)
+				}
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			wantAMQPError(t, "passive declare of a deleted reply queue", err, 404, "NOT_FOUND - no queue '"+q+"' in vhost '/'")
+			_, other = dialAMQP(t, gwResp)
+			return
+		}
+	}
+
+	conn, ch := dialAMQP(t, gwReq)
+	if ok, err := ch.QueueDeclarePassive("amq.rabbitmq.reply-to", false, false, false, false, nil); err != nil || ok.Consumers != 1 {
+		t.Fatalf("passive declare of amq.rabbitmq.reply-to: %+v %v", ok, err)
+	}
+	ds := mustConsume(t, ch, "amq.rabbitmq.reply-to", true)
+	if got, err := rpcCall(ch, ds, "amq.rabbitmq.reply-to", "drt-fib30", 30); err != nil || got != 832040 {
+		t.Fatalf("fib(30) through direct reply-to = %d, %v; want 832040", got, err)
+	}
+	q := replyTo()
+	if !strings.HasPrefix(q, "amq.rabbitmq.reply-to.") || len(q) <= len("amq.rabbitmq.reply-to.") {
+		t.Fatalf("the server saw reply-to %q", q)
+	}
+	if err := declared(q); err != nil {
+		t.Fatalf("passive declare of the live reply queue %s from another gateway: %v", q, err)
+	}
+	for i := range 5 {
+		if got, err := rpcCall(ch, ds, "amq.rabbitmq.reply-to", fmt.Sprintf("drt-%d", i), 10+i); err != nil || got != fib(10+i) {
+			t.Fatalf("call %d: %d, %v", i, got, err)
+		}
+		if r := replyTo(); r != q {
+			t.Fatalf("call %d: reply-to %q, then %q", i, q, r)
+		}
+	}
+
+	// An acking reply consumer: 406, the channel closes.
+	ach, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ach.Consume("amq.rabbitmq.reply-to", "", false, false, false, false, nil)
+	wantAMQPError(t, "reply consumer with acks", err, 406, "PRECONDITION_FAILED - reply consumer cannot acknowledge")
+
+	// A request with reply-to amq.rabbitmq.reply-to and no reply consumer
+	// on its channel: 406; nothing reaches the server.
+	pch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := pch.NotifyClose(make(chan *rmq.Error, 1))
+	if err := pch.PublishWithContext(ctx15(t), "", "rpc_queue", false, false, rmq.Publishing{ReplyTo: "amq.rabbitmq.reply-to",
+		Body: []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-closed:
+		if e == nil || e.Code != 406 || e.Reason != "PRECONDITION_FAILED - fast reply consumer does not exist" {
+			t.Fatalf("publish without a reply consumer: %v", e)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("publish without a reply consumer did not close the channel")
+	}
+
+	// A second channel's reply queue is its own and goes with the channel.
+	ch2, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds2 := mustConsume(t, ch2, "amq.rabbitmq.reply-to", true)
+	if got, err := rpcCall(ch2, ds2, "amq.rabbitmq.reply-to", "drt-ch2", 7); err != nil || got != 13 {
+		t.Fatalf("fib(7) on a second channel = %d, %v", got, err)
+	}
+	q2 := replyTo()
+	if q2 == q {
+		t.Fatalf("two channels share reply queue %s", q)
+	}
+	if err := ch2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	gone(q2)
+	if err := declared(q); err != nil {
+		t.Fatalf("the first channel's reply queue went with the second channel: %v", err)
+	}
+
+	// The connection's end deletes the first one.
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	gone(q)
+	select {
+	case r := <-seen:
+		t.Fatalf("the server got a request with reply-to %q after the refused publish", r)
+	default:
 	}
 }

@@ -72,7 +72,11 @@ type AMQPBinding struct {
 	Owner       AMQPOwner `json:"owner"`
 }
 
-// AMQPQueueDeclare is queue.declare from connection Owner.
+// AMQPQueueDeclare is queue.declare from connection Owner. ReplyTo asks
+// instead for a new direct reply-to queue of Owner (the other fields but
+// Vhost are ignored): named AMQPReplyTo + "." + a random suffix, transient
+// and exclusive, so the default exchange routes replies to it from any
+// gateway and it goes with its connection.
 type AMQPQueueDeclare struct {
 	Vhost      string    `json:"vhost"`
 	Queue      string    `json:"queue"`
@@ -82,6 +86,18 @@ type AMQPQueueDeclare struct {
 	AutoDelete bool      `json:"autoDelete,omitempty"`
 	Arguments  AMQPTable `json:"arguments,omitempty"`
 	Owner      AMQPOwner `json:"owner"`
+	ReplyTo    bool      `json:"replyTo,omitempty"`
+}
+
+// AMQPReplyTo is RabbitMQ's direct reply-to pseudo-queue
+// (https://www.rabbitmq.com/docs/direct-reply-to); the queues replies
+// travel through are named with it, a dot and a suffix.
+const AMQPReplyTo = "amq.rabbitmq.reply-to"
+
+// IsAMQPReplyQueue reports a direct reply-to queue's name
+// (AMQPReplyTo + "." + suffix).
+func IsAMQPReplyQueue(name string) bool {
+	return len(name) > len(AMQPReplyTo)+1 && name[:len(AMQPReplyTo)+1] == AMQPReplyTo+"."
 }
 
 // AMQPQueueDeclareOk answers AMQPQueueDeclare: the queue's name (server

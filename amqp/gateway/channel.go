@@ -32,10 +32,11 @@ type channel struct {
 	bodySize   uint64
 	pub        op
 
-	lastQueue string // queue.declare's answer, for the "" shortcuts
-	confirm   bool   // confirm.select seen
-	nextSeq   uint64 // last confirm sequence number given
-	prefetch  uint16 // basic.qos global=0: for consumers created next
+	lastQueue string         // queue.declare's answer, for the "" shortcuts
+	confirm   bool           // confirm.select seen
+	nextSeq   uint64         // last confirm sequence number given
+	prefetch  uint16         // basic.qos global=0: for consumers created next
+	replyCons *replyConsumer // direct reply-to (replyto.go)
 
 	// mu guards what the worker and the pumps share with the read loop.
 	mu             sync.Mutex
@@ -104,6 +105,7 @@ func (ch *channel) handle(f amqp.Frame) error {
 			ch.c.sendMethod(ch.id, &amqp.ChannelCloseOk{})
 		case cls == 20 && mth == 41:
 			ch.setState(stateClosed)
+			ch.dropReply()
 		}
 		return nil
 	}
@@ -164,6 +166,10 @@ func (ch *channel) content(f amqp.Frame) error {
 		mode, _ := h.Lookup(amqp.FlagDeliveryMode)
 		ch.pub.msg.Persistent = len(mode) == 1 && mode[0] == 2
 		ch.pub.msg.Body = make([]byte, 0, h.BodySize)
+		if err := ch.replyToPublish(&h); err != nil {
+			ch.inContent = false
+			return err
+		}
 	default:
 		if f.Type != amqp.FrameBody {
 			return amqp.Errorf(amqp.UnexpectedFrame, "expected content body, got frame type %d", f.Type)
@@ -245,6 +251,7 @@ func (ch *channel) method(m amqp.Method) error {
 		// close-ok (amqplib's send.js closes right after publishing).
 		ch.teardown()
 		ch.drain()
+		ch.dropReply()
 		ch.c.sendMethod(ch.id, &amqp.ChannelCloseOk{})
 		ch.setState(stateClosed)
 	case *amqp.ChannelCloseOk:
@@ -273,6 +280,9 @@ func (ch *channel) method(m amqp.Method) error {
 		}
 		ch.reply(m.NoWait, &amqp.ExchangeUnbindOk{})
 	case *amqp.QueueDeclare:
+		if isReplyTo(m.Queue) {
+			return ch.declareReply(m)
+		}
 		var ok wire.AMQPQueueDeclareOk
 		if err := ch.call(wire.AMQPDeclareQueue, wire.AMQPQueueDeclare{Vhost: vhost, Queue: m.Queue, Passive: m.Passive, Durable: m.Durable,
 			Exclusive: m.Exclusive, AutoDelete: m.AutoDelete, Arguments: m.Arguments, Owner: ch.c.owner()}, &ok); err != nil {
@@ -355,9 +365,13 @@ func (ch *channel) method(m amqp.Method) error {
 	case *amqp.BasicGet:
 		return ch.get(m)
 	case *amqp.BasicConsume:
+		if m.Queue == wire.AMQPReplyTo {
+			return ch.consumeReply(m)
+		}
 		return ch.consume(m)
 	case *amqp.BasicCancel:
 		ch.cancel(m)
+		ch.cancelReply(m.ConsumerTag)
 	case *amqp.BasicRecover, *amqp.BasicRecoverAsync:
 		requeue := false
 		if r, ok := m.(*amqp.BasicRecover); ok {

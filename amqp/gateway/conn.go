@@ -292,7 +292,7 @@ func (c *conn) expect(m amqp.Method) error {
 }
 
 // capabilities advertises only what this gateway implements: no
-// connection.blocked or direct reply-to yet.
+// connection.blocked yet.
 func serverProperties() amqp.Table {
 	host, _ := os.Hostname()
 	return amqp.Table{
@@ -310,7 +310,7 @@ func serverProperties() amqp.Table {
 			"consumer_cancel_notify":       true,
 			"connection.blocked":           false,
 			"per_consumer_qos":             true,
-			"direct_reply_to":              false,
+			"direct_reply_to":              true,
 		},
 	}
 }

@@ -165,7 +165,8 @@ func (e *Engine) DeleteVhost(name string) error {
 }
 
 // ReleaseOwner deletes the exclusive queues of one gateway connection
-// (the session layer calls it when the connection closes) and returns them.
+// (the session layer calls it when the connection closes), with their
+// light queues, and returns them.
 func (e *Engine) ReleaseOwner(gateway string, conn uint64) ([]QueueInfo, error) {
 	o := Owner{Gateway: gateway, Conn: conn}
 	return e.release(func(q Owner) bool { return q == o })
@@ -186,11 +187,24 @@ func (e *Engine) release(match func(Owner) bool) ([]QueueInfo, error) {
 	e.mu.RUnlock()
 	var all []QueueInfo
 	var errs []error
+	e.mu.RLock()
+	attached := e.d != nil
+	e.mu.RUnlock()
 	for _, v := range vs {
 		gone, err := v.releaseOwner(match)
 		all = append(all, gone...)
 		if err != nil {
 			errs = append(errs, err)
+		}
+		if !attached {
+			continue
+		}
+		for _, q := range gone {
+			// As queue.delete does: a reply queue per RPC client would
+			// otherwise leave its light queue and offsets behind.
+			if err := e.ForgetQueue(v.name, q.ID); err != nil {
+				errs = append(errs, fmt.Errorf("drop the light queue of %s: %w", rs("queue", q.Name, v.name), err))
+			}
 		}
 	}
 	return all, errors.Join(errs...)

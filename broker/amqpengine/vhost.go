@@ -280,6 +280,10 @@ func (v *Vhost) lookupBinding(d BindingDecl, conn Owner) (*binding, *binding, er
 			return nil, nil, notFound("exchange", d.Destination, v.name)
 		}
 	} else {
+		if wire.IsAMQPReplyQueue(d.Destination) {
+			// rabbit_channel reject_volatile_queue_as_binding_target.
+			return nil, nil, errorf(AccessRefused, "cannot bind or unbind to a volatile (direct reply-to) queue")
+		}
 		if b.q = v.queues[d.Destination]; b.q == nil {
 			return nil, nil, notFound("queue", d.Destination, v.name)
 		}
@@ -290,12 +294,14 @@ func (v *Vhost) lookupBinding(d BindingDecl, conn Owner) (*binding, *binding, er
 	return b, v.bindings[b.id()], nil
 }
 
-// QueueDecl is a queue.declare from connection Conn.
+// QueueDecl is a queue.declare from connection Conn; ReplyTo asks for a
+// new direct reply-to queue of Conn instead (wire.AMQPQueueDeclare).
 type QueueDecl struct {
 	Name                                    string
 	Passive, Durable, Exclusive, AutoDelete bool
 	Args                                    Args
 	Conn                                    Owner
+	ReplyTo                                 bool
 }
 
 // Queue types (x-queue-type); both are disk queues here.
@@ -327,15 +333,21 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (QueueInfo, error) {
 		if q == nil {
 			return QueueInfo{}, notFound("queue", d.Name, v.name)
 		}
-		if !q.owner.IsZero() && q.owner != d.Conn {
+		// Anyone may check that a reply-to queue lives (RabbitMQ answers
+		// the passive declare of amq.rabbitmq.reply-to.<suffix> to every
+		// channel).
+		if !q.owner.IsZero() && q.owner != d.Conn && !wire.IsAMQPReplyQueue(q.name) {
 			return QueueInfo{}, locked(q.name, v.name)
 		}
 		return q.info(), nil
 	}
+	if d.ReplyTo {
+		d = QueueDecl{Name: replyQueueName(), Exclusive: true, Conn: d.Conn, ReplyTo: true}
+	}
 	name := d.Name
 	if name == "" {
 		name = generateName()
-	} else if reservedName(name) {
+	} else if reservedName(name) && !d.ReplyTo {
 		return QueueInfo{}, errorf(AccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", name)
 	}
 	qname := rs("queue", name, v.name)
@@ -402,6 +414,14 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (QueueInfo, error) {
 		return QueueInfo{}, err
 	}
 	return q.info(), nil
+}
+
+// replyQueueName is a new direct reply-to queue's name: the prefix and 16
+// random bytes, which a responder cannot guess.
+func replyQueueName() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return wire.AMQPReplyTo + "." + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // idBlock is how many queue ids one metadata write reserves.

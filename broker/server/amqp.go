@@ -95,7 +95,7 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		var q amqpengine.QueueInfo
 		err := b.amqpVhost(r.Vhost, func(v *amqpengine.Vhost) (err error) {
 			q, err = v.DeclareQueue(amqpengine.QueueDecl{Name: r.Queue, Passive: r.Passive, Durable: r.Durable,
-				Exclusive: r.Exclusive, AutoDelete: r.AutoDelete, Args: r.Arguments, Conn: amqpengine.Owner(r.Owner)})
+				Exclusive: r.Exclusive, AutoDelete: r.AutoDelete, Args: r.Arguments, Conn: amqpengine.Owner(r.Owner), ReplyTo: r.ReplyTo})
 			return err
 		})
 		if err != nil {

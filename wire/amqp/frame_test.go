@@ -255,3 +255,32 @@ func TestContentHeaderErrors(t *testing.T) {
 		}
 	}
 }
+
+// AppendReplacingShortstr swaps one shortstr and keeps every other
+// property's bytes.
+func TestAppendReplacingShortstr(t *testing.T) {
+	frame, _ := AppendPropertiesHeaderFrame(nil, 1, 0, &fullProps)
+	var h ContentHeader
+	if err := h.Read(frame[7 : len(frame)-1]); err != nil {
+		t.Fatal(err)
+	}
+	want := fullProps
+	want.ReplyTo = "amq.rabbitmq.reply-to.longer-than-before"
+	out, err := h.AppendReplacingShortstr([]byte("x"), FlagReplyTo, want.ReplyTo)
+	if err != nil || out[0] != 'x' {
+		t.Fatalf("%q, %v", out, err)
+	}
+	flags, props, _ := AppendProperties(nil, &want)
+	if got := out[1:]; uint16(got[0])<<8|uint16(got[1]) != flags || !bytes.Equal(got[2:], props) {
+		t.Fatalf("replaced: % x, want flags %#04x and % x", got, flags, props)
+	}
+	for _, flag := range []uint16{FlagHeaders, FlagTimestamp, 2} {
+		if _, err := h.AppendReplacingShortstr(nil, flag, "v"); err == nil {
+			t.Errorf("flag %#04x: replaced a non-shortstr", flag)
+		}
+	}
+	h.Flags &^= FlagReplyTo
+	if _, err := h.AppendReplacingShortstr(nil, FlagReplyTo, "v"); err == nil {
+		t.Error("replaced an absent property")
+	}
+}

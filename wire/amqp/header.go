@@ -111,6 +111,36 @@ func (h *ContentHeader) Lookup(flag uint16) ([]byte, bool) {
 	return v, err == nil
 }
 
+// AppendReplacingShortstr appends the property flags word and list of h
+// with the shortstr property flag (present in h) set to v; every other
+// property keeps its bytes (the broker rewrites reply-to for direct
+// reply-to without re-encoding headers). Only valid after a successful
+// Read.
+func (h *ContentHeader) AppendReplacingShortstr(dst []byte, flag uint16, v string) ([]byte, error) {
+	i := 0
+	for i < len(propertyKinds) && 0x8000>>i != int(flag) {
+		i++
+	}
+	if i == len(propertyKinds) || propertyKinds[i] != 's' || h.Flags&flag == 0 {
+		return dst, fmt.Errorf("property flag 0x%04x is not a shortstr present in flags 0x%04x", flag, h.Flags)
+	}
+	off, err := walkProperties(h.Flags, h.Props, i)
+	if err != nil {
+		return dst, err
+	}
+	_, end, err := shortstrBytes(h.Props, off)
+	if err != nil {
+		return dst, err
+	}
+	start := len(dst)
+	dst = appendShort(dst, h.Flags)
+	dst = append(dst, h.Props[:off]...)
+	if dst, err = appendShortstr(dst, v); err != nil {
+		return dst[:start], err
+	}
+	return append(dst, h.Props[end:]...), nil
+}
+
 // Properties decodes the property list into p.
 func (h *ContentHeader) Properties(p *Properties) error {
 	if err := readProperties(h.Flags, h.Props, p); err != nil {
