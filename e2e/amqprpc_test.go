@@ -10,6 +10,8 @@ import (
 	"time"
 
 	rmq "github.com/rabbitmq/amqp091-go"
+
+	"github.com/mqops/mqops/wire/amqp"
 )
 
 // Tutorial 6 (RPC, https://www.rabbitmq.com/tutorials/tutorial-six-go)
@@ -134,7 +136,8 @@ func TestAMQPTutorialRPC(t *testing.T) {
 // amq.rabbitmq.reply-to.<suffix>; any connection's passive declare of
 // that name answers while it lives; the reply arrives. RabbitMQ's two
 // refusals: an acking reply consumer, and a publish with that reply-to on
-// a channel without one. The reply queue goes with its channel and with
+// a channel without one. amqplib's pattern (publish before consume-ok)
+// works. The reply queue goes with its consumer's cancel, its channel and
 // its connection.
 func TestAMQPDirectReplyTo(t *testing.T) {
 	c := startCluster(t, amqpLMQ...)
@@ -251,6 +254,58 @@ func TestAMQPDirectReplyTo(t *testing.T) {
 	if err := declared(q); err != nil {
 		t.Fatalf("the first channel's reply queue went with the second channel: %v", err)
 	}
+
+	// Cancelling the reply consumer deletes its queue too; the channel
+	// has no reply consumer any more.
+	ch3, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds3, err := ch3.Consume("amq.rabbitmq.reply-to", "rt", true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := rpcCall(ch3, ds3, "amq.rabbitmq.reply-to", "drt-ch3", 8); err != nil || got != 21 {
+		t.Fatalf("fib(8) on a third channel = %d, %v", got, err)
+	}
+	q3 := replyTo()
+	if err := ch3.Cancel("rt", false); err != nil {
+		t.Fatal(err)
+	}
+	gone(q3)
+
+	// amqplib's RPC client: consume and publish at once, without waiting
+	// for consume-ok.
+	r := dialRaw(t, gwReq)
+	r.open(amqp.ConnectionTuneOk{ChannelMax: 2047, FrameMax: 131072})
+	r.method(1, &amqp.ChannelOpen{})
+	r.next()
+	consume, _ := amqp.AppendMethodFrame(nil, 1, &amqp.BasicConsume{Queue: "amq.rabbitmq.reply-to", NoAck: true})
+	publish, _ := amqp.AppendMethodFrame(nil, 1, &amqp.BasicPublish{RoutingKey: "rpc_queue"})
+	header, err := amqp.AppendPropertiesHeaderFrame(nil, 1, 2, &amqp.Properties{ReplyTo: "amq.rabbitmq.reply-to", CorrelationID: "js"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.write(amqp.AppendBodyFrames(append(append(consume, publish...), header...), 1, []byte("10"), 131072))
+	if _, m := r.next(); m.Name() != "basic.consume-ok" {
+		t.Fatalf("got %s, want basic.consume-ok", m.Name())
+	}
+	if _, m := r.next(); m.Name() != "basic.deliver" {
+		t.Fatalf("got %s, want basic.deliver", m.Name())
+	}
+	var props amqp.Properties
+	if f, err := r.fr.ReadFrame(); err != nil || f.Type != amqp.FrameHeader {
+		t.Fatalf("after basic.deliver: %+v %v", f, err)
+	} else {
+		var h amqp.ContentHeader
+		if err := h.Read(f.Payload); err != nil || h.Properties(&props) != nil {
+			t.Fatal(err)
+		}
+	}
+	if f, err := r.fr.ReadFrame(); err != nil || string(f.Payload) != "55" || props.CorrelationID != "js" {
+		t.Fatalf("reply %q %+v, %v; want 55 for js", f.Payload, props, err)
+	}
+	replyTo()
 
 	// The connection's end deletes the first one.
 	if err := conn.Close(); err != nil {
