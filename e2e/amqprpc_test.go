@@ -136,7 +136,7 @@ func TestAMQPTutorialRPC(t *testing.T) {
 // amq.rabbitmq.reply-to.<suffix>; any connection's passive declare of
 // that name answers while it lives; the reply arrives. RabbitMQ's two
 // refusals: an acking reply consumer, and a publish with that reply-to on
-// a channel without one. amqplib's pattern (publish before consume-ok)
+// a channel without one (and a second reply consumer). amqplib's pattern (publish before consume-ok)
 // works. The reply queue goes with its consumer's cancel, its channel and
 // its connection.
 func TestAMQPDirectReplyTo(t *testing.T) {
@@ -213,6 +213,15 @@ func TestAMQPDirectReplyTo(t *testing.T) {
 	}
 	_, err = ach.Consume("amq.rabbitmq.reply-to", "", false, false, false, false, nil)
 	wantAMQPError(t, "reply consumer with acks", err, 406, "PRECONDITION_FAILED - reply consumer cannot acknowledge")
+
+	// A second reply consumer on one channel: 406.
+	sch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustConsume(t, sch, "amq.rabbitmq.reply-to", true)
+	_, err = sch.Consume("amq.rabbitmq.reply-to", "", true, false, false, false, nil)
+	wantAMQPError(t, "second reply consumer", err, 406, "PRECONDITION_FAILED - reply consumer already set")
 
 	// A request with reply-to amq.rabbitmq.reply-to and no reply consumer
 	// on its channel: 406; nothing reaches the server.
