@@ -4,7 +4,7 @@ BIN     := bin
 DATA    := data
 GOFLAGS ?=
 # The commands the end-to-end suites run.
-E2E_CMDS := ./broker/cmd/mqnamesrv ./broker/cmd/mqbroker ./broker/cmd/mqamqp ./broker/cmd/mqnsaddr ./broker/cmd/mqcontroller ./mqadmin/cmd/mqadmin ./zabbix/cmd/mqops-zbx
+E2E_CMDS := ./broker/cmd/mqnamesrv ./broker/cmd/mqbroker ./broker/cmd/mqamqp ./broker/cmd/mqnsaddr ./broker/cmd/mqcontroller ./mqadmin/cmd/mqadmin ./zabbix/cmd/mqops-zbx ./broker/cmd/mqbench
 STATICCHECK_VERSION := v0.8.2
 
 .PHONY: all build build-race run run-ha test-ha-soak test-ha-catchup test test-unit test-e2e test-e2e-grpc test-e2e-norace test-zabbix \
@@ -156,7 +156,6 @@ bench-acl: build
 # (scripts/bench-amqp.sh; also part of make bench).
 bench-amqp: build
 	./scripts/deps.sh rabbitmq-server
-	$(GO) build -o $(BIN)/ ./broker/cmd/mqbench
 	./scripts/bench-amqp.sh $(BIN)
 
 # mqops next to Redis Streams (Debian's redis-server, installed if
