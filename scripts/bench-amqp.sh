@@ -15,7 +15,8 @@
 #   async-4x500   4 publishers, up to 500 unconfirmed each; what they
 #                 confirm is the next row's backlog
 #   consume-p500  one consumer, prefetch 500, a multiple ack every 250,
-#                 draining that backlog
+#                 taking as many messages of that backlog as the
+#                 smallest side's async run confirmed
 #
 # It prints every run, then a table: msgs/s, confirm latency p50/p99, the
 # server's CPU per message, the ratio mqops / RabbitMQ quorum for the
@@ -151,18 +152,24 @@ run() {
 
 echo "== AMQP: mqops $(basename "$bin")/mqamqp at $gw (SYNC_FLUSH broker)${rpg:+, RabbitMQ $(dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null) at 127.0.0.1:$rport}; 1 KiB persistent messages, durable queues, ${dur} per publish run, loopback; $(nproc) CPUs; $(uptime | sed 's/.*load/load/')"
 for row in $rows; do
-	for side in $sides; do
-		case $row in
-		confirm-1) run "$row" "$side" -mode amqp-publish -queue bench-confirm-1 -c 1 -window 1 ;;
-		confirm-16) run "$row" "$side" -mode amqp-publish -queue bench-confirm-16 -c 16 -window 1 ;;
-		consume-p500)
-			run async-4x500 "$side" -mode amqp-publish -queue bench-consume -c 4 -window 500 -keep
-			run "$row" "$side" -mode amqp-consume -queue bench-consume -prefetch 500 -ackbatch 250 \
-				-count "$(tail -1 "$work/runs" | cut -d' ' -f6)"
-			;;
-		*) echo "unknown row $row (want confirm-1, confirm-16, consume-p500)" >&2; exit 1 ;;
-		esac
-	done
+	case $row in
+	confirm-1) for side in $sides; do run "$row" "$side" -mode amqp-publish -queue bench-confirm-1 -c 1 -window 1; done ;;
+	confirm-16) for side in $sides; do run "$row" "$side" -mode amqp-publish -queue bench-confirm-16 -c 16 -window 1; done ;;
+	consume-p500)
+		# Every side drains the same number of messages: the smallest
+		# backlog the async runs left (the rest goes with the queue).
+		backlog=
+		for side in $sides; do
+			run async-4x500 "$side" -mode amqp-publish -queue "bench-consume-$side" -c 4 -window 500 -keep
+			n=$(tail -1 "$work/runs" | cut -d' ' -f6)
+			[ -n "$backlog" ] && [ "$backlog" -le "$n" ] || backlog=$n
+		done
+		for side in $sides; do
+			run "$row" "$side" -mode amqp-consume -queue "bench-consume-$side" -prefetch 500 -ackbatch 250 -count "$backlog"
+		done
+		;;
+	*) echo "unknown row $row (want confirm-1, confirm-16, consume-p500)" >&2; exit 1 ;;
+	esac
 done
 echo "   (load after the runs: $(uptime | sed 's/.*load average: //'))"
 echo
