@@ -4,11 +4,11 @@ BIN     := bin
 DATA    := data
 GOFLAGS ?=
 # The commands the end-to-end suites run.
-E2E_CMDS := ./broker/cmd/mqnamesrv ./broker/cmd/mqbroker ./broker/cmd/mqamqp ./broker/cmd/mqnsaddr ./broker/cmd/mqcontroller ./mqadmin/cmd/mqadmin ./zabbix/cmd/mqops-zbx
+E2E_CMDS := ./broker/cmd/mqnamesrv ./broker/cmd/mqbroker ./broker/cmd/mqamqp ./broker/cmd/mqnsaddr ./broker/cmd/mqcontroller ./mqadmin/cmd/mqadmin ./zabbix/cmd/mqops-zbx ./broker/cmd/mqbench
 STATICCHECK_VERSION := v0.8.2
 
 .PHONY: all build build-race run run-ha test-ha-soak test-ha-catchup test test-unit test-e2e test-e2e-grpc test-e2e-norace test-zabbix \
-	test-zabbix-server test-ansible lint bench bench-acl bench-peers fuzz clean deps node-deps
+	test-zabbix-server test-ansible lint bench bench-acl bench-amqp bench-peers fuzz clean deps node-deps
 
 all: build
 
@@ -132,9 +132,10 @@ fuzz:
 # Load generator against a broker it starts itself; prints msgs/s and latency.
 # nghttp2-client is h2load, the second gRPC send generator (Debian package,
 # installed here as deps installs the test suite's). Then SQL92 filtering: one evaluation, and a pull through a filter next to
-# an unfiltered one (ns/op and allocs/op).
+# an unfiltered one (ns/op and allocs/op). Last, the AMQP gateway next to
+# Debian's RabbitMQ (bench-amqp).
 bench: build
-	./scripts/deps.sh nghttp2-client
+	./scripts/deps.sh nghttp2-client rabbitmq-server
 	$(GO) build -o $(BIN)/ ./broker/cmd/mqbench
 	./scripts/bench.sh $(BIN)
 	./scripts/bench-acl.sh $(BIN)
@@ -142,10 +143,20 @@ bench: build
 	$(GO) test -run '^$$' -bench '^Benchmark(PullPipelined|PullSQL92|SendACL)$$' -benchmem ./broker/server/
 	$(GO) test -run '^$$' -bench '^BenchmarkACLVerify$$' -benchmem ./broker/acl/
 	$(GO) test -run '^$$' -bench '^BenchmarkSign$$' -benchmem ./wire/
+	./scripts/bench-amqp.sh $(BIN)
 
 # Send throughput with ACL off and on, in turns (also part of make bench).
 bench-acl: build
 	./scripts/bench-acl.sh $(BIN)
+
+# The AMQP gateway next to Debian's RabbitMQ (installed if missing; a
+# private node in a temp dir), one run: publish with confirms (1 and 16
+# sync publishers, 4 x 500 async) and consume with prefetch 500, mqops vs
+# classic and quorum queues, with the ratios against the targets
+# (scripts/bench-amqp.sh; also part of make bench).
+bench-amqp: build
+	./scripts/deps.sh rabbitmq-server
+	./scripts/bench-amqp.sh $(BIN)
 
 # mqops next to Redis Streams (Debian's redis-server, installed if
 # missing), interleaved, BENCH_REPS times (default 3): 64 sync senders on

@@ -22,7 +22,7 @@ import (
 var binDir string
 
 // The daemons and CLIs the tests run.
-var commands = []string{"./broker/cmd/mqnamesrv", "./broker/cmd/mqbroker", "./broker/cmd/mqamqp", "./broker/cmd/mqnsaddr", "./broker/cmd/mqcontroller", "./mqadmin/cmd/mqadmin", "./zabbix/cmd/mqops-zbx"}
+var commands = []string{"./broker/cmd/mqnamesrv", "./broker/cmd/mqbroker", "./broker/cmd/mqamqp", "./broker/cmd/mqnsaddr", "./broker/cmd/mqcontroller", "./mqadmin/cmd/mqadmin", "./zabbix/cmd/mqops-zbx", "./broker/cmd/mqbench"}
 
 // TestMain builds the commands into a temporary directory, with the race
 // detector when MQOPS_E2E_RACE=1, or uses the ones already built in

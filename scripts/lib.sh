@@ -1,6 +1,7 @@
-# Shared by run.sh, run-ha.sh, bench.sh and bench-acl.sh (sourced, not run):
-# waiting for a daemon's port or its logged address, a process's CPU ticks,
-# and stopping the daemons in order on Ctrl-C or exit.
+# Shared by run.sh, run-ha.sh, bench.sh, bench-acl.sh, bench-peers.sh and
+# bench-amqp.sh (sourced, not run): waiting for a daemon's port or its
+# logged address, a free port, a process's CPU ticks, and stopping the
+# daemons in order on Ctrl-C or exit.
 
 # wait_port PORT [SECONDS]: waits until 127.0.0.1:PORT accepts connections
 # (at most SECONDS, default 10).
@@ -11,6 +12,16 @@ wait_port() {
 	done
 	echo "port $1 did not open" >&2
 	return 1
+}
+
+# free_port: prints a random port in 20000-59999 nothing listens on now,
+# for servers that cannot bind port 0 and report the port they got.
+free_port() {
+	local port
+	while :; do
+		port=$((20000 + RANDOM % 40000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+	done
 }
 
 # wait_addr FILE REGEX: prints the address captured by REGEX once it

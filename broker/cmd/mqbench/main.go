@@ -2,8 +2,10 @@
 // on this repo's wire package (sync sends at a given concurrency, batched
 // sends, an offered-rate latency run, draining consumers), one mode on
 // the official rocketmq-client-go for realism, and a raw client of the
-// RocketMQ 5 gRPC service (grpc.go). It prints msgs/s and latency
-// percentiles.
+// RocketMQ 5 gRPC service (grpc.go); and, with RabbitMQ's amqp091-go, AMQP
+// 0-9-1 publishers with confirms and consumers with a prefetch (amqp.go),
+// against the mqamqp gateway or RabbitMQ alike. It prints msgs/s and
+// latency percentiles.
 package main
 
 import (
@@ -43,6 +45,11 @@ type options struct {
 	rate                         int
 	accessKey, secretKey         string
 	cpuProfile, memProfile       string
+	url, queue, queueType        string
+	window, prefetch             int
+	count                        int64
+	keep                         bool
+	idle                         time.Duration
 }
 
 func main() {
@@ -50,13 +57,13 @@ func main() {
 	flag.StringVar(&o.broker, "broker", "127.0.0.1:10911", "broker address")
 	flag.StringVar(&o.namesrv, "namesrv", "127.0.0.1:9876", "name server (official mode)")
 	flag.StringVar(&o.topic, "topic", "BenchTopic", "topic (must exist)")
-	flag.StringVar(&o.mode, "mode", "send", "send | batch | rate | consume | official | official-batch | catchup | lag | grpc-send | grpc-recv | grpc-recv-h2 | grpc-request")
+	flag.StringVar(&o.mode, "mode", "send", "send | batch | rate | consume | official | official-batch | catchup | lag | grpc-send | grpc-recv | grpc-recv-h2 | grpc-request | amqp-publish | amqp-consume")
 	flag.StringVar(&o.grpc, "grpc", "127.0.0.1:8081", "broker's gRPC address (grpc-send, grpc-recv)")
 	flag.StringVar(&o.group, "group", "BENCH_POP", "consumer group (grpc-recv)")
 	flag.BoolVar(&o.tls, "tls", false, "gRPC over TLS (the official Go client's default) instead of plaintext")
-	flag.IntVar(&o.ackBatch, "ackbatch", 32, "receipt handles per AckMessage (grpc-recv)")
+	flag.IntVar(&o.ackBatch, "ackbatch", 32, "receipt handles per AckMessage (grpc-recv); deliveries per multiple basic.ack (amqp-consume)")
 	flag.StringVar(&o.slave, "slave", "", "slave broker address (catchup and lag modes: -broker is its master)")
-	flag.IntVar(&o.conc, "c", 16, "concurrent synchronous senders")
+	flag.IntVar(&o.conc, "c", 16, "concurrent synchronous senders (amqp-publish: publishers, each on its own connection)")
 	flag.IntVar(&o.conns, "conns", 8, "TCP connections the lean client spreads senders over")
 	flag.IntVar(&o.size, "size", 1024, "message body bytes")
 	flag.IntVar(&o.queues, "queues", 8, "queues of the topic")
@@ -65,6 +72,14 @@ func main() {
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "run time")
 	flag.StringVar(&o.accessKey, "access-key", "", "plain-ACL account: the lean sends (send, batch, rate) sign each request")
 	flag.StringVar(&o.secretKey, "secret-key", "", "the account's secret")
+	flag.StringVar(&o.url, "url", "amqp://guest:guest@127.0.0.1:5672/", "AMQP server (amqp-publish, amqp-consume)")
+	flag.StringVar(&o.queue, "queue", "bench", "durable AMQP queue, declared if missing (amqp-publish, amqp-consume)")
+	flag.StringVar(&o.queueType, "queue-type", "", "the queue's x-queue-type argument, e.g. classic or quorum (RabbitMQ); empty: none")
+	flag.IntVar(&o.window, "window", 1, "unconfirmed messages per publisher (amqp-publish; 1: wait for each confirm)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the queue and its messages after amqp-publish (a backlog for amqp-consume)")
+	flag.IntVar(&o.prefetch, "prefetch", 500, "basic.qos prefetch count (amqp-consume)")
+	flag.Int64Var(&o.count, "count", 0, "messages to consume (amqp-consume: the backlog amqp-publish -keep confirmed)")
+	flag.DurationVar(&o.idle, "idle", 15*time.Second, "longest wait for a delivery before amqp-consume gives up")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's CPU profile to this file")
 	flag.StringVar(&o.memProfile, "memprofile", "", "write the generator's allocation profile to this file at the end")
 	flag.Parse()
@@ -101,6 +116,10 @@ func main() {
 		err = runGrpcRecvH2(o)
 	case "grpc-request":
 		err = writeGrpcRequest(o, os.Stdout)
+	case "amqp-publish":
+		err = runAMQPPublish(o)
+	case "amqp-consume":
+		err = runAMQPConsume(o)
 	default:
 		err = fmt.Errorf("unknown mode %q", o.mode)
 	}
