@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	rmq "github.com/rabbitmq/amqp091-go"
+
 	"github.com/mqops/mqops/mqadmin/admin"
 	"github.com/mqops/mqops/wire"
 )
@@ -177,8 +179,19 @@ func TestMqadminAMQP(t *testing.T) {
 		t.Fatalf("vhosts %+v", vs)
 	}
 	cli(t, ns, "amqp", "queue", "declare", "inner", "--vhost", vh)
+	// An application enters the new vhost through the gateway.
+	vconn, err := rmq.Dial(amqpURL(gw, "guest:guest", vh))
+	if err != nil {
+		t.Fatalf("open vhost %s: %v", vh, err)
+	}
+	vch, err := vconn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	confirmed(t, vch, "", keysN("inner", 2), func(i int) string { return "v" + strconv.Itoa(i) })
+	vconn.Close()
 	cliJSON(t, ns, &qs, "amqp", "queue", "list", "--vhost", vh)
-	if len(qs) != 1 || qs[0].Name != "inner" || !strings.Contains(qs[0].LMQ, vh) {
+	if len(qs) != 1 || qs[0].Name != "inner" || !strings.Contains(qs[0].LMQ, vh) || qs[0].Ready != 2 {
 		t.Fatalf("queues of %s: %+v", vh, qs)
 	}
 	cli(t, ns, "amqp", "vhost", "delete", vh)
