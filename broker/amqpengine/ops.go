@@ -24,6 +24,7 @@ type queueOps struct {
 	mu      sync.Mutex
 	polling map[string]int       // session → fetches out now
 	seen    map[string]time.Time // session → end of its last fetch
+	pruned  time.Time            // last sweep of seen
 }
 
 // settled counts a settle op.
@@ -75,9 +76,8 @@ func (r QueueRef) Ready() uint32 {
 	return r.q.readyLocked(r.d.be.Store)
 }
 
-// Polling marks session as fetching from the queue until the returned
-// func is called.
-func (r QueueRef) Polling(session string) (done func()) {
+// StartPoll marks session as fetching from the queue until EndPoll.
+func (r QueueRef) StartPoll(session string) {
 	o := &r.q.ops
 	o.mu.Lock()
 	if o.polling == nil {
@@ -85,13 +85,32 @@ func (r QueueRef) Polling(session string) (done func()) {
 	}
 	o.polling[session]++
 	o.mu.Unlock()
-	return func() {
-		o.mu.Lock()
-		if o.polling[session]--; o.polling[session] <= 0 {
-			delete(o.polling, session)
+}
+
+// EndPoll ends a StartPoll; the session keeps counting as a consumer for
+// consumerWindow.
+func (r QueueRef) EndPoll(session string) {
+	o := &r.q.ops
+	now := time.Now()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.polling[session]--; o.polling[session] <= 0 {
+		delete(o.polling, session)
+	}
+	o.seen[session] = now
+	if now.Sub(o.pruned) > consumerWindow {
+		// Sessions are channels, new ones come all the time: forget
+		// the quiet ones even if nobody lists the queue.
+		o.pruned = now
+		o.pruneLocked(now)
+	}
+}
+
+func (o *queueOps) pruneLocked(now time.Time) {
+	for s, t := range o.seen {
+		if now.Sub(t) > consumerWindow {
+			delete(o.seen, s)
 		}
-		o.seen[session] = time.Now()
-		o.mu.Unlock()
 	}
 }
 
@@ -119,14 +138,11 @@ func (e *Engine) QueueStats(vhost string, id uint64, now time.Time) QueueStats {
 	st.Acked = q.ops.acked.Load()
 	o := &q.ops
 	o.mu.Lock()
+	o.pruneLocked(now)
 	for s := range o.polling {
 		sessions[s] = true
 	}
-	for s, t := range o.seen {
-		if now.Sub(t) > consumerWindow {
-			delete(o.seen, s) // forget channels gone quiet
-			continue
-		}
+	for s := range o.seen {
 		sessions[s] = true
 	}
 	o.mu.Unlock()

@@ -28,13 +28,13 @@ func TestQueueStats(t *testing.T) {
 	if ref.Group() != st.Group || ref.Ready() != 3 {
 		t.Fatalf("ref group %s ready %d", ref.Group(), ref.Ready())
 	}
-	done := ref.Polling("s1")
+	ref.StartPoll("s1")
 	ds := r.fetch(t, "q", "s1", 2, 0)
 	ref.Delivered(len(ds))
 	if st := r.e.QueueStats("/", qi.ID, now); st.Consumers != 1 || st.Unacked != 2 || st.Ready != 1 || st.Delivered != 2 {
 		t.Fatalf("while s1 polls: %+v", st)
 	}
-	done()
+	ref.EndPoll("s1")
 	must2(r.e.Settle("/", []SettleItem{{Handle: ds[0].Handle, Op: wire.AMQPAck}, {Handle: ds[1].Handle, Op: wire.AMQPReject}}))
 	st = r.e.QueueStats("/", qi.ID, time.Now())
 	if st.Acked != 1 || st.Unacked != 0 || st.Consumers != 1 {

@@ -22,8 +22,8 @@ func (b *Broker) amqpFetch(r *wire.AMQPFetchRequest) ([]wire.AMQPDelivery, uint3
 	if err != nil {
 		return nil, 0, err
 	}
-	done := ref.Polling(r.Session)
-	defer done()
+	ref.StartPoll(r.Session)
+	defer ref.EndPoll(r.Session)
 	wait := time.Duration(r.WaitMillis) * time.Millisecond
 	n := r.Max
 	gc := b.groups.Lookup(ref.Group())
@@ -32,8 +32,9 @@ func (b *Broker) amqpFetch(r *wire.AMQPFetchRequest) ([]wire.AMQPDelivery, uint3
 		return nil, ref.Ready(), nil
 	}
 	limited := gc != nil && gc.ConsumeRateLimit > 0
-	group := []byte(ref.Group())
+	var group []byte
 	if limited {
+		group = []byte(ref.Group())
 		granted, next := b.limiter.take(group, gc.ConsumeRateLimit, max(n, 1), time.Now())
 		if granted == 0 {
 			b.amqpHold(min(wait, next))
