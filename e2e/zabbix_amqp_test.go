@@ -50,6 +50,27 @@ func TestZabbixAMQP(t *testing.T) {
 		t.Fatalf("amqp status %+v", st)
 	}
 
+	// Closing the channel releases its 3 unacked messages: they come back
+	// redelivered to the next consumer, which acks everything.
+	if err := cch.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, cch2 := dialAMQP(t, gw)
+	ds2 := mustConsume(t, cch2, q, false)
+	for range 7 {
+		if err := recv(t, "after release", ds2).Ack(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 15*time.Second, "7 acked", func() bool {
+		st = probe.AMQPStatus{}
+		a.get(t, key, &st)
+		return st.Queues["/"][q].Acked == 7
+	})
+	if qs := st.Queues["/"][q]; qs.Delivered != 10 || qs.Redelivered != 3 || qs.Ready != 0 || qs.Unacked != 0 {
+		t.Fatalf("after release and acks: %+v", qs)
+	}
+
 	cli(t, ns, "amqp", "queue", "pause", q)
 	st = probe.AMQPStatus{}
 	a.get(t, key, &st)

@@ -162,11 +162,13 @@ type AMQPQueueInfo struct {
 	// that asked for messages within the last 30 s or hold unacked ones.
 	Consumers uint32 `json:"consumers"`
 	// Published counts the messages ever stored for the queue (its light
-	// queue's end offset: requeued copies count again); Delivered and
-	// Acked count since the broker started.
-	Published uint64 `json:"published"`
-	Delivered uint64 `json:"delivered"`
-	Acked     uint64 `json:"acked"`
+	// queue's end offset: requeued copies count again); Delivered (of
+	// which Redelivered were marked redelivered) and Acked count since
+	// the broker started.
+	Published   uint64 `json:"published"`
+	Delivered   uint64 `json:"delivered"`
+	Redelivered uint64 `json:"redelivered"`
+	Acked       uint64 `json:"acked"`
 }
 
 // AMQPVhostRequest names a vhost to add or delete.

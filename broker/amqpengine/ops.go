@@ -18,8 +18,9 @@ const consumerWindow = 30 * time.Second
 
 // queueOps are one queue's counters and recent fetchers.
 type queueOps struct {
-	delivered atomic.Uint64
-	acked     atomic.Uint64
+	delivered   atomic.Uint64
+	redelivered atomic.Uint64
+	acked       atomic.Uint64
 
 	mu      sync.Mutex
 	polling map[string]int       // session → fetches out now
@@ -36,13 +37,14 @@ func (o *queueOps) settled(op string) {
 
 // QueueStats is a queue's state for operators.
 type QueueStats struct {
-	LMQ, Group string
-	Ready      uint32
-	Unacked    uint32
-	Consumers  uint32
-	Published  uint64 // the light queue's end offset: messages ever stored for the queue
-	Delivered  uint64 // since the broker started
-	Acked      uint64 // since the broker started
+	LMQ, Group  string
+	Ready       uint32
+	Unacked     uint32
+	Consumers   uint32
+	Published   uint64 // the light queue's end offset: messages ever stored for the queue
+	Delivered   uint64 // since the broker started
+	Redelivered uint64 // of Delivered, those marked redelivered
+	Acked       uint64 // since the broker started
 }
 
 // QueueRef is a queue's delivery state as the broker's admission checks
@@ -114,8 +116,22 @@ func (o *queueOps) pruneLocked(now time.Time) {
 	}
 }
 
-// Delivered counts n messages handed out.
-func (r QueueRef) Delivered(n int) { r.q.ops.delivered.Add(uint64(n)) }
+// Delivered counts messages handed out.
+func (r QueueRef) Delivered(ds []Delivery) {
+	if len(ds) == 0 {
+		return
+	}
+	r.q.ops.delivered.Add(uint64(len(ds)))
+	n := 0
+	for i := range ds {
+		if ds[i].Redelivered {
+			n++
+		}
+	}
+	if n > 0 {
+		r.q.ops.redelivered.Add(uint64(n))
+	}
+}
 
 // QueueStats returns queue id's counts and counters.
 func (e *Engine) QueueStats(vhost string, id uint64, now time.Time) QueueStats {
@@ -135,6 +151,7 @@ func (e *Engine) QueueStats(vhost string, id uint64, now time.Time) QueueStats {
 	q.mu.Unlock()
 	st.Published = uint64(max(d.be.Store.MaxOffset(q.lmq, wire.LMQQueueID), 0))
 	st.Delivered = q.ops.delivered.Load()
+	st.Redelivered = q.ops.redelivered.Load()
 	st.Acked = q.ops.acked.Load()
 	o := &q.ops
 	o.mu.Lock()

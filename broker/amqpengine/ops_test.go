@@ -30,7 +30,7 @@ func TestQueueStats(t *testing.T) {
 	}
 	ref.StartPoll("s1")
 	ds := r.fetch(t, "q", "s1", 2, 0)
-	ref.Delivered(len(ds))
+	ref.Delivered(ds)
 	if st := r.e.QueueStats("/", qi.ID, now); st.Consumers != 1 || st.Unacked != 2 || st.Ready != 1 || st.Delivered != 2 {
 		t.Fatalf("while s1 polls: %+v", st)
 	}

@@ -46,7 +46,7 @@ func (b *Broker) amqpFetch(r *wire.AMQPFetchRequest) ([]wire.AMQPDelivery, uint3
 	if limited {
 		b.limiter.refund(group, n-len(ds))
 	}
-	ref.Delivered(len(ds))
+	ref.Delivered(ds)
 	return ds, ready, err
 }
 
@@ -101,7 +101,7 @@ func (b *Broker) amqpQueueState(vhost string, q *wire.AMQPQueueInfo, now time.Ti
 	st := b.amqp.QueueStats(vhost, q.ID, now)
 	q.LMQ, q.Group = st.LMQ, st.Group
 	q.Ready, q.Unacked, q.Consumers = st.Ready, st.Unacked, st.Consumers
-	q.Published, q.Delivered, q.Acked = st.Published, st.Delivered, st.Acked
+	q.Published, q.Delivered, q.Redelivered, q.Acked = st.Published, st.Delivered, st.Redelivered, st.Acked
 	if gc := b.groups.Lookup(st.Group); gc != nil {
 		q.Paused, q.RateLimit = !gc.ConsumeEnable, gc.ConsumeRateLimit
 	}

@@ -27,14 +27,15 @@ type AMQPStatus struct {
 // AMQPQueue is one queue's figures; the counters only grow (Delivered
 // and Acked restart from 0 with the broker), for per-second rates.
 type AMQPQueue struct {
-	Ready     uint32 `json:"ready"`
-	Unacked   uint32 `json:"unacked"`
-	Consumers uint32 `json:"consumers"`
-	Paused    int    `json:"paused"` // 1: consumeEnable=false
-	RateLimit int    `json:"rateLimit"`
-	Published uint64 `json:"published"`
-	Delivered uint64 `json:"delivered"`
-	Acked     uint64 `json:"acked"`
+	Ready       uint32 `json:"ready"`
+	Unacked     uint32 `json:"unacked"`
+	Consumers   uint32 `json:"consumers"`
+	Paused      int    `json:"paused"` // 1: consumeEnable=false
+	RateLimit   int    `json:"rateLimit"`
+	Published   uint64 `json:"published"`
+	Delivered   uint64 `json:"delivered"`
+	Redelivered uint64 `json:"redelivered"`
+	Acked       uint64 `json:"acked"`
 }
 
 // AMQP asks the broker at addr for its vhosts and their queues.
@@ -50,7 +51,7 @@ func AMQP(addr string) *AMQPStatus {
 		qs := map[string]AMQPQueue{}
 		for _, q := range l.Queues {
 			aq := AMQPQueue{Ready: q.Ready, Unacked: q.Unacked, Consumers: q.Consumers, RateLimit: q.RateLimit,
-				Published: q.Published, Delivered: q.Delivered, Acked: q.Acked}
+				Published: q.Published, Delivered: q.Delivered, Redelivered: q.Redelivered, Acked: q.Acked}
 			if q.Paused {
 				aq.Paused = 1
 				st.PausedQueues++

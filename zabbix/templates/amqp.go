@@ -17,6 +17,7 @@ func amqpTemplate() *tpl {
 	t.macro("{$RMQ.BROKER.ADDR}", "127.0.0.1:10911", "Address the agent reaches the broker on.")
 	t.macro("{$MQOPS.AMQP.READY.MAX}", "10000", "Ready messages of a queue worth a warning when they stay above it for 15 minutes (context: the queue name).")
 	t.macro("{$MQOPS.AMQP.UNACKED.MAX}", "5000", "Unacked messages of a queue worth a warning (context: the queue name).")
+	t.macro("{$MQOPS.AMQP.REDELIVERED.MAX}", "100", "Redeliveries of a queue in 10 minutes worth a warning (context: the queue name).")
 	t.macro("{$MQOPS.AMQP.LLD.QUEUE.NOT_MATCHES}", AMQPQueueNotMatches, "Queues left out of discovery (regular expression).")
 	t.macro("{$MQOPS.AMQP.LLD.VHOST.MATCHES}", ".*", "Vhosts discovered (regular expression).")
 	t.valueMap("Service state", "0", "Down", "1", "Up")
@@ -31,6 +32,7 @@ func amqpTemplate() *tpl {
 		pubRate = "mqops.amqp.queue.publish.rate[{#VHOST},{#QUEUE}]"
 		delRate = "mqops.amqp.queue.deliver.rate[{#VHOST},{#QUEUE}]"
 		ackRate = "mqops.amqp.queue.ack.rate[{#VHOST},{#QUEUE}]"
+		redel   = "mqops.amqp.queue.redelivered[{#VHOST},{#QUEUE}]"
 	)
 	notUp := t.trigger("mqops AMQP: engine does not answer", t.fn("max", up, "3m")+"=0", "HIGH", "availability",
 		"The broker refused or timed out AMQP_LIST for 3 minutes: gateways cannot declare, publish or consume on its vhosts.")
@@ -50,8 +52,8 @@ func amqpTemplate() *tpl {
 		filter(matches("{#VHOST}", "{$MQOPS.AMQP.LLD.VHOST.MATCHES}"), notMatches("{#QUEUE}", "{$MQOPS.AMQP.LLD.QUEUE.NOT_MATCHES}")))
 	qItem := func(name, key, field, units string, more ...Step) Item {
 		vt := vtUint
-		if len(more) > 0 {
-			vt = vtFloat // a per-second rate
+		if len(more) > 0 && more[0].Type == "CHANGE_PER_SECOND" {
+			vt = vtFloat
 		}
 		it := t.dep(get, "Queue {#VHOST}/{#QUEUE}: "+name, key, "$.queues['{#VHOST}']['{#QUEUE}']."+field, vt, units, "amqp", "", more...)
 		it.Tags = append(it.Tags, Tag{"vhost", "{#VHOST}"}, Tag{"queue", "{#QUEUE}"})
@@ -67,6 +69,8 @@ func amqpTemplate() *tpl {
 		withDesc(qItem("publish rate", pubRate, "published", "msg/s", perSecond), "Messages stored for the queue per second (requeued copies count)."),
 		qItem("deliver rate", delRate, "delivered", "msg/s", perSecond),
 		qItem("ack rate", ackRate, "acked", "msg/s", perSecond),
+		withDesc(qItem("redeliveries per minute", redel, "redelivered", "msg", Step{Type: "SIMPLE_CHANGE", Parameters: []string{""}}),
+			"Deliveries marked redelivered (released on channel close, consume timeout, requeued) since the last check (1 minute)."),
 	}
 	queues.TriggerPrototypes = []Trigger{
 		t.trigger("Queue {#VHOST}/{#QUEUE}: backlog above {$MQOPS.AMQP.READY.MAX:\"{#QUEUE}\"}",
@@ -78,6 +82,8 @@ func amqpTemplate() *tpl {
 		t.trigger("Queue {#VHOST}/{#QUEUE}: unacked above {$MQOPS.AMQP.UNACKED.MAX:\"{#QUEUE}\"}",
 			t.fn("min", unacked, "15m")+`>{$MQOPS.AMQP.UNACKED.MAX:"{#QUEUE}"}`, "WARNING", "performance",
 			"Consumers hold many deliveries without acknowledging them (large prefetch, stuck handlers).", notUp),
+		t.trigger("Queue {#VHOST}/{#QUEUE}: many redeliveries", t.fn("sum", redel, "10m")+`>{$MQOPS.AMQP.REDELIVERED.MAX:"{#QUEUE}"}`, "WARNING", "performance",
+			"Messages keep coming back: consumers nack or crash on them, or time out (consume timeout); look for a poison message or a failing consumer.", notUp),
 		t.trigger("Queue {#VHOST}/{#QUEUE}: paused", t.fn("last", paused)+"=1", "INFO", "notice",
 			"Deliveries are paused (mqadmin amqp queue pause); mqadmin amqp queue resume restarts them."),
 	}
