@@ -155,7 +155,10 @@ func newQueuePauseCmd(f *cmdutil.Factory, pause bool) *cobra.Command {
 		Long: short + `.
 
 The setting is the queue's consumer group config on its home broker, which
-persists it; publishes keep being stored while the queue is paused.`,
+persists it; publishes keep being stored while the queue is paused. The
+broker checks it when a gateway asks for messages, so a pause takes effect
+once the requests already waiting end (the gateways poll in 2 s rounds),
+and a resume at the next round.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, pos []string) error {
 			return runQueueChange(f, w, pos[0], func(a *admin.Admin) (*admin.GroupChange, error) {
