@@ -105,7 +105,8 @@ func TestMqadminAMQP(t *testing.T) {
 	})
 
 	// Pause: after the fetches already out end (the gateway long-polls
-	// 2 s), nothing is delivered; the consumer stays subscribed.
+	// 2 s; 4 s leaves room for a loaded machine), nothing is delivered;
+	// the consumer stays subscribed.
 	var sw struct {
 		Group  string `json:"group"`
 		Paused bool   `json:"paused"`
@@ -114,12 +115,12 @@ func TestMqadminAMQP(t *testing.T) {
 	if !sw.Paused || sw.Group != r.Group {
 		t.Fatalf("pause answered %+v (group %s)", sw, r.Group)
 	}
-	time.Sleep(3 * time.Second)
+	time.Sleep(4 * time.Second)
 	confirmed(t, pub, x, keysN("a.c", 3), func(i int) string { return "p" + strconv.Itoa(i) })
 	select {
 	case d := <-ds:
 		t.Fatalf("paused queue delivered %q", d.Body)
-	case <-time.After(4 * time.Second):
+	case <-time.After(3 * time.Second):
 	}
 	r = amqpQueueRow(t, ns, q)
 	if !r.Paused || r.Ready != 3 || r.Consumers != 1 {
