@@ -23,6 +23,8 @@ const (
 	AMQPDeleteQueue     int32 = 9105 // AMQP_DELETE_QUEUE: AMQPQueueDelete → AMQPQueueDeleteOk
 	AMQPList            int32 = 9106 // AMQP_LIST: AMQPListRequest → AMQPListing
 	AMQPReleaseOwner    int32 = 9107 // AMQP_RELEASE_OWNER: AMQPOwner → empty; a gateway connection closed
+	AMQPAddVhost        int32 = 9108 // AMQP_ADD_VHOST: AMQPVhostRequest → empty; creates the vhost and its store topic
+	AMQPDeleteVhost     int32 = 9109 // AMQP_DELETE_VHOST: AMQPVhostRequest → empty; drops it, its queues and its store topic
 
 	// AMQPException answers a request the engine refused as AMQP would:
 	// the remark is the reply text ("NOT_FOUND - no queue 'q' in vhost '/'")
@@ -150,7 +152,11 @@ type AMQPExchangeInfo struct {
 	Arguments  AMQPTable `json:"arguments,omitempty"`
 }
 
-// AMQPQueueInfo is one queue in a listing; Owner is set for exclusive queues.
+// AMQPQueueInfo is one queue in a listing; Owner is set for exclusive
+// queues. The rest is the queue's state on its broker: where its messages
+// are (light queue LMQ, consumer group Group, whose consumeEnable and
+// consumeRateLimit pause and cap its deliveries), its counts, and running
+// totals for rates.
 type AMQPQueueInfo struct {
 	Name          string     `json:"name"`
 	ID            uint64     `json:"id"`
@@ -159,6 +165,31 @@ type AMQPQueueInfo struct {
 	Owner         *AMQPOwner `json:"owner,omitempty"`
 	Arguments     AMQPTable  `json:"arguments,omitempty"`
 	CreatedMillis int64      `json:"createdMillis"`
+
+	LMQ   string `json:"lmq,omitempty"`
+	Group string `json:"group,omitempty"`
+	// Paused is the group's consumeEnable=false; RateLimit its
+	// consumeRateLimit (deliveries per second, 0: none).
+	Paused    bool   `json:"paused"`
+	RateLimit int    `json:"rateLimit,omitempty"`
+	Ready     uint32 `json:"ready"`
+	Unacked   uint32 `json:"unacked"`
+	// Consumers counts the gateway channels consuming the queue: those
+	// that asked for messages within the last 30 s or hold unacked ones.
+	Consumers uint32 `json:"consumers"`
+	// Published counts the messages ever stored for the queue (its light
+	// queue's end offset: requeued copies count again); Delivered (of
+	// which Redelivered were marked redelivered) and Acked count since
+	// the broker started.
+	Published   uint64 `json:"published"`
+	Delivered   uint64 `json:"delivered"`
+	Redelivered uint64 `json:"redelivered"`
+	Acked       uint64 `json:"acked"`
+}
+
+// AMQPVhostRequest names a vhost to add or delete.
+type AMQPVhostRequest struct {
+	Vhost string `json:"vhost"`
 }
 
 // AMQPBindingInfo is one binding in a listing.

@@ -91,6 +91,9 @@ var BrokerTable = &Table{role: "broker", fallback: authOnly, rules: map[int32]ru
 	316: {"CLEAN_UNUSED_TOPIC", adminOnly, "", ""},
 	323: {"CLEAN_EXPIRED_CONSUMEQUEUE", adminOnly, "", ""},
 	329: {"UPDATE_AND_GET_GROUP_FORBIDDEN", adminOnly, "", ""},
+	// Vhosts are created and dropped by operators (mqadmin amqp vhost).
+	9108: {"AMQP_ADD_VHOST", adminOnly, "", ""},
+	9109: {"AMQP_DELETE_VHOST", adminOnly, "", ""},
 	// A forged role change would turn a master into a slave; controllers
 	// sign it with their inner credential.
 	1008: {"NOTIFY_BROKER_ROLE_CHANGED", adminOnly, "", ""},

@@ -317,6 +317,7 @@ type qstate struct {
 	released  []int64 // ascending, handed out before cursor
 	inflight  map[uint64]*flight
 	wake      chan struct{} // closed when the queue may have grown
+	ops       queueOps      // counters for operators (ops.go)
 }
 
 type flight struct {
@@ -581,6 +582,7 @@ func (e *Engine) Settle(vhost string, items []SettleItem) (int, error) {
 		if q.inflight[it.Handle] != nil {
 			delete(q.inflight, it.Handle)
 			q.commitLocked(d.be.Offsets)
+			q.ops.settled(it.Op)
 			n++
 		}
 		q.mu.Unlock()

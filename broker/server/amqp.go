@@ -151,7 +151,7 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		if err := decode(&r); err != nil {
 			return nil, err
 		}
-		ds, ready, err := b.amqp.Fetch(r.Vhost, r.Queue, r.Session, r.Max, time.Duration(r.WaitMillis)*time.Millisecond, r.NoAck)
+		ds, ready, err := b.amqpFetch(&r)
 		if err != nil {
 			return nil, err
 		}
@@ -207,7 +207,20 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		now := time.Now()
+		for i := range l.Queues {
+			b.amqpQueueState(r.Vhost, &l.Queues[i], now)
+		}
 		return json.Marshal(l)
+	case wire.AMQPAddVhost, wire.AMQPDeleteVhost:
+		var r wire.AMQPVhostRequest
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		if req.Code == wire.AMQPAddVhost {
+			return nil, b.amqpAddVhost(r.Vhost)
+		}
+		return nil, b.amqpDeleteVhost(r.Vhost)
 	}
 	return nil, fmt.Errorf("request code %d is not an AMQP request", req.Code)
 }
@@ -268,6 +281,10 @@ func amqpCodeName(code int32) string {
 		return "AMQP_RELEASE"
 	case wire.AMQPPurge:
 		return "AMQP_PURGE"
+	case wire.AMQPAddVhost:
+		return "AMQP_ADD_VHOST"
+	case wire.AMQPDeleteVhost:
+		return "AMQP_DELETE_VHOST"
 	}
 	return "AMQP_LIST"
 }

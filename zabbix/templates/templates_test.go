@@ -202,6 +202,7 @@ func TestDependentPaths(t *testing.T) {
 		"rocketmq.logs.get":         jsonFields(logcount.Counts{}),
 		"rocketmq.namesrv.logs.get": jsonFields(logcount.Counts{}),
 		"rocketmq.controller.get":   jsonFields(probe.ControllerNode{}),
+		"mqops.amqp.get":            jsonFields(probe.AMQPStatus{}),
 	}
 	top := regexp.MustCompile(`^\$\.([A-Za-z]+)(\.|\[|$)`)
 	checked := 0
@@ -479,5 +480,30 @@ func TestControllerACLItems(t *testing.T) {
 	burst := items["rocketmq.controller.acl.denied"].Triggers
 	if len(burst) != 1 || burst[0].Expression != "sum(/"+Controller+"/rocketmq.controller.acl.denied,5m)>{$RMQ.ACL.DENIED.MAX}" {
 		t.Errorf("burst trigger: %+v", burst)
+	}
+}
+
+// TestAMQPPaths checks that every per-queue item of the AMQP template
+// reads a field mqops-zbx amqp prints for a queue, and that the counters
+// become rates.
+func TestAMQPPaths(t *testing.T) {
+	re := regexp.MustCompile(`^\$\.queues\['\{#VHOST\}'\]\['\{#QUEUE\}'\]\.([A-Za-z]+)$`)
+	fields := jsonFields(probe.AMQPQueue{})
+	a := amqpTemplate()
+	checked := 0
+	for _, it := range protos(a.Template) {
+		m := re.FindStringSubmatch(it.Preprocessing[0].Parameters[0])
+		if m == nil || !fields[m[1]] {
+			t.Errorf("%s reads %s, which mqops-zbx amqp does not print", it.Key, it.Preprocessing[0].Parameters[0])
+			continue
+		}
+		counter := m[1] == "published" || m[1] == "delivered" || m[1] == "acked" || m[1] == "redelivered"
+		if change := len(it.Preprocessing) == 2 && strings.Contains(it.Preprocessing[1].Type, "CHANGE"); change != counter {
+			t.Errorf("%s: counter %v, turned into a rate or increments %v", it.Key, counter, change)
+		}
+		checked++
+	}
+	if checked != 9 {
+		t.Errorf("%d AMQP queue items checked, want 9", checked)
 	}
 }

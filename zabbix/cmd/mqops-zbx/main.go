@@ -55,7 +55,7 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().DurationVar(&timeout, "timeout", 3*time.Second, "per-request timeout (keep the whole check under the agent's Timeout)")
 	root.AddCommand(brokerCmd(), namesrvCmd(), controllerCmd(), clusterCmd(), statsCmd(), logsCmd(),
-		backlogCmd(), businessCmd(), replicationCmd(), discoveryCmd(), canaryCmd(), getCmd())
+		backlogCmd(), businessCmd(), replicationCmd(), discoveryCmd(), canaryCmd(), amqpCmd(), getCmd())
 	return root
 }
 
@@ -248,12 +248,13 @@ func replicationCmd() *cobra.Command {
 func discoveryCmd() *cobra.Command {
 	var ns, cluster, broker string
 	c := &cobra.Command{
-		Use:   "discovery topics|groups|pairs|brokers|brokersets|replicas|accounts",
-		Short: "Low-level discovery JSON: topics, groups, group×topic pairs, brokers, broker sets, slaves or ACL accounts with a produce quota",
+		Use:   "discovery topics|groups|pairs|brokers|brokersets|replicas|accounts|amqpqueues",
+		Short: "Low-level discovery JSON: topics, groups, group×topic pairs, brokers, broker sets, slaves, ACL accounts with a produce quota or AMQP queues",
 		Long: "With --broker, topics and groups of that broker; otherwise of the cluster's masters.\n" +
-			"Rows carry {#TOPIC.TYPE} and {#GROUP.TYPE} (normal, retry, dlq, system) for the templates' filters.",
+			"Rows carry {#TOPIC.TYPE} and {#GROUP.TYPE} (normal, retry, dlq, system) for the templates' filters.\n" +
+			"amqpqueues (--broker required): the AMQP queues of the vhosts that broker is home of, {#VHOST} and {#QUEUE}.",
 		Args:      cobra.ExactArgs(1),
-		ValidArgs: []string{"topics", "groups", "pairs", "brokers", "brokersets", "replicas", "accounts"},
+		ValidArgs: []string{"topics", "groups", "pairs", "brokers", "brokersets", "replicas", "accounts", "amqpqueues"},
 		RunE: func(_ *cobra.Command, args []string) error {
 			s := probe.Scope{Namesrv: nsList(ns), Cluster: cluster, Broker: broker}
 			if broker != "" {
@@ -276,8 +277,10 @@ func discoveryCmd() *cobra.Command {
 				rows, err = probe.ReplicaRows(s.Namesrv, cluster)
 			case "accounts":
 				rows, err = probe.Accounts(s)
+			case "amqpqueues":
+				rows, err = probe.AMQPQueues(broker)
 			default:
-				return fmt.Errorf("unknown discovery %q: want topics, groups, pairs, brokers, brokersets, replicas or accounts", args[0])
+				return fmt.Errorf("unknown discovery %q: want topics, groups, pairs, brokers, brokersets, replicas, accounts or amqpqueues", args[0])
 			}
 			if err != nil {
 				return err
@@ -287,6 +290,20 @@ func discoveryCmd() *cobra.Command {
 	}
 	clusterFlags(c, &ns, &cluster)
 	c.Flags().StringVarP(&broker, "broker", "b", "", "one broker's address instead of the cluster")
+	return c
+}
+
+func amqpCmd() *cobra.Command {
+	var addr string
+	c := &cobra.Command{
+		Use:   "amqp",
+		Short: "A broker's AMQP engine: vhosts and, per queue, ready, unacked, consumers, paused, publish/deliver/ack counters",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return printJSON(probe.AMQP(addr))
+		},
+	}
+	c.Flags().StringVar(&addr, "addr", "127.0.0.1:10911", "broker address")
 	return c
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mqops/mqops/mqadmin/admin"
 	"github.com/mqops/mqops/mqadmin/internal/cmd/acl"
+	"github.com/mqops/mqops/mqadmin/internal/cmd/amqp"
 	"github.com/mqops/mqops/mqadmin/internal/cmd/broker"
 	"github.com/mqops/mqops/mqadmin/internal/cmd/classic"
 	"github.com/mqops/mqops/mqadmin/internal/cmd/cluster"
@@ -84,7 +85,7 @@ with a one-line reason on stderr.`,
 	root.AddGroup(&cobra.Group{ID: groupCore, Title: "Commands:"}, &cobra.Group{ID: groupClassic, Title: "Classic RocketMQ commands:"})
 	for _, c := range []*cobra.Command{topic.NewCmd(f), message.NewCmd(f), group.NewCmd(f), producer.NewCmd(f),
 		broker.NewCmd(f), cluster.NewCmd(f), ha.NewCmd(f), controller.NewCmd(f), namesrv.NewCmd(f), stats.NewCmd(f), config.NewCmd(f),
-		hosts.NewCmd(f), acl.NewCmd(f)} {
+		hosts.NewCmd(f), acl.NewCmd(f), amqp.NewCmd(f)} {
 		c.GroupID = groupCore
 		root.AddCommand(c)
 	}
