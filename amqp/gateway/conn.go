@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -387,8 +388,8 @@ func tuneError(text string) error {
 }
 
 // authenticate checks the start-ok response. Only guest/guest exists until
-// users live in the broker engine, and, as RabbitMQ's loopback_users, only
-// from a loopback address.
+// users live in the broker engine; users named in loopbackUsers (guest by
+// default, as RabbitMQ's loopback_users) only from a loopback address.
 func (c *conn) authenticate(so *amqp.ConnectionStartOk) (string, bool) {
 	var user, pass string
 	switch so.Mechanism {
@@ -412,9 +413,12 @@ func (c *conn) authenticate(so *amqp.ConnectionStartOk) (string, bool) {
 	if user != "guest" || pass != "guest" {
 		return user, false
 	}
+	if !slices.Contains(c.s.cfg.LoopbackUsers, user) {
+		return user, true
+	}
 	addr, ok := c.nc.RemoteAddr().(*net.TCPAddr)
 	if !ok || !addr.IP.IsLoopback() {
-		c.log.Warn("amqp user guest refused from a non-loopback address (RabbitMQ loopback_users)")
+		c.log.Warn("amqp user refused from a non-loopback address (loopbackUsers, RabbitMQ's loopback_users)", "user", user)
 		return user, false
 	}
 	return user, true
