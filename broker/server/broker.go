@@ -635,7 +635,9 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 		b.handlePopStats(c, req)
 	case wire.AMQPDeclareExchange, wire.AMQPDeleteExchange, wire.AMQPBind, wire.AMQPUnbind,
 		wire.AMQPDeclareQueue, wire.AMQPDeleteQueue, wire.AMQPList, wire.AMQPReleaseOwner,
-		wire.AMQPPublish, wire.AMQPFetch, wire.AMQPSettle, wire.AMQPRelease, wire.AMQPPurge:
+		wire.AMQPPublish, wire.AMQPFetch, wire.AMQPSettle, wire.AMQPRelease, wire.AMQPPurge,
+		wire.AMQPAuthenticate, wire.AMQPListUsers, wire.AMQPPutUser, wire.AMQPDeleteUser, wire.AMQPSetPermissions,
+		wire.AMQPClearPermission:
 		b.handleAMQP(c, req)
 	case wire.NotifyBrokerRoleChanged:
 		b.handleNotifyRoleChanged(c, req)
