@@ -13,7 +13,7 @@ STATICCHECK_VERSION := v0.8.2
 all: build
 
 build:
-	$(GO) build $(GOFLAGS) -o $(BIN)/ ./broker/cmd/... ./mqadmin/cmd/... ./zabbix/cmd/... ./tests/loadclient
+	$(GO) build $(GOFLAGS) -o $(BIN)/ ./broker/cmd/... ./mqadmin/cmd/... ./zabbix/cmd/... ./tests/loadclient ./tests/amqpclient
 
 # The same commands with the race detector, for test-e2e.
 build-race:

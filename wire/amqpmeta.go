@@ -486,3 +486,65 @@ func AMQPStoreTopic(vhost string) string {
 	}
 	return string(ns) + "%" + store
 }
+
+// AMQP users and their vhost permissions (RabbitMQ's internal user
+// database), kept by the engine of the default vhost's home broker: the
+// gateway checks each login there, mqadmin manages them.
+const (
+	AMQPAuthenticate    int32 = 9120 // AMQP_AUTHENTICATE: AMQPLogin → AMQPUserAccess; 403 for a bad login
+	AMQPListUsers       int32 = 9121 // AMQP_LIST_USERS: empty → AMQPUserList
+	AMQPPutUser         int32 = 9122 // AMQP_PUT_USER: AMQPUserPut → empty (add, or change password/tags)
+	AMQPDeleteUser      int32 = 9123 // AMQP_DELETE_USER: AMQPUserRef → empty
+	AMQPSetPermissions  int32 = 9124 // AMQP_SET_PERMISSIONS: AMQPPermissionSet → empty
+	AMQPClearPermission int32 = 9125 // AMQP_CLEAR_PERMISSIONS: AMQPPermissionSet (user, vhost) → empty
+)
+
+// AMQPLogin is a login the gateway received (PLAIN or AMQPLAIN).
+type AMQPLogin struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+// AMQPPermission is one vhost's configure, write and read regular
+// expressions (RabbitMQ's set_permissions; "" matches nothing).
+type AMQPPermission struct {
+	Configure string `json:"configure"`
+	Write     string `json:"write"`
+	Read      string `json:"read"`
+}
+
+// AMQPUserAccess is what a login may do: its tags and, per vhost, its
+// permissions (no entry: no access to that vhost).
+type AMQPUserAccess struct {
+	User        string                    `json:"user"`
+	Tags        []string                  `json:"tags,omitempty"`
+	Permissions map[string]AMQPPermission `json:"permissions,omitempty"`
+}
+
+// AMQPUserList lists the users (never their password hashes).
+type AMQPUserList struct {
+	Users []AMQPUserAccess `json:"users"`
+}
+
+// AMQPUserPut adds a user or changes one: Password set changes it
+// (PasswordHash, RabbitMQ's SHA-256 definition format, instead imports
+// one); Tags replace the user's tags.
+type AMQPUserPut struct {
+	User         string   `json:"user"`
+	Password     string   `json:"password,omitempty"`
+	PasswordHash string   `json:"passwordHash,omitempty"`
+	Tags         []string `json:"tags,omitempty"`
+}
+
+// AMQPUserRef names a user.
+type AMQPUserRef struct {
+	User string `json:"user"`
+}
+
+// AMQPPermissionSet sets (or, for AMQP_CLEAR_PERMISSIONS, clears) one
+// user's permissions in one vhost.
+type AMQPPermissionSet struct {
+	User  string `json:"user"`
+	Vhost string `json:"vhost"`
+	AMQPPermission
+}

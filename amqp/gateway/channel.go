@@ -233,6 +233,9 @@ func (ch *channel) queueName(q string) (string, error) {
 
 func (ch *channel) method(m amqp.Method) error {
 	vhost := ch.c.vhost
+	if err := ch.authorize(m); err != nil {
+		return err
+	}
 	switch m := m.(type) {
 	case *amqp.ChannelOpen:
 		return amqp.Errorf(amqp.ChannelError, "second 'channel.open' seen")

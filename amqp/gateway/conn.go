@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -46,6 +47,8 @@ type conn struct {
 
 	vhost    string
 	user     string
+	access   wire.AMQPUserAccess // from the login
+	perm     *permission         // the user's in vhost, once open
 	channels map[uint16]*channel
 	closing  bool   // this side sent connection.close
 	opened   uint64 // channels opened so far, for unique sessions
@@ -322,7 +325,15 @@ func (c *conn) handshake() error {
 	if err := c.expect(&so); err != nil {
 		return err
 	}
-	user, ok := c.authenticate(&so)
+	user, ok, err := c.authenticate(&so)
+	if err != nil {
+		// The user database (the default vhost's broker) did not answer:
+		// not the client's fault, so not a 403.
+		c.log.Error("amqp login could not be checked", "user", user, "err", err)
+		e := amqp.Errorf(amqp.InternalError, "the login of user '%s' could not be checked: %v", user, err)
+		e.ClassID, e.MethodID = so.IDs()
+		return e
+	}
 	if !ok {
 		text := fmt.Sprintf("ACCESS_REFUSED - Login was refused using authentication mechanism %s. For details see the broker logfile.", so.Mechanism)
 		c.log.Warn("amqp login refused", "user", user, "mechanism", so.Mechanism)
@@ -373,6 +384,18 @@ func (c *conn) handshake() error {
 		e.ClassID, e.MethodID = op.IDs()
 		return e
 	}
+	perm, ok := c.access.Permissions[op.VirtualHost]
+	if !ok {
+		// rabbit_access_control:check_vhost_access.
+		e := amqp.Errorf(amqp.NotAllowed, "access to vhost '%s' refused for user '%s'", op.VirtualHost, c.user)
+		e.ClassID, e.MethodID = op.IDs()
+		return e
+	}
+	if c.perm, err = compilePermission(perm); err != nil {
+		e := amqp.Errorf(amqp.InternalError, "permissions of user '%s' in vhost '%s': %v", c.user, op.VirtualHost, err)
+		e.ClassID, e.MethodID = op.IDs()
+		return e
+	}
 	c.vhost = op.VirtualHost
 	_ = c.nc.SetDeadline(time.Time{})
 	c.sendMethod(0, &amqp.ConnectionOpenOk{})
@@ -386,38 +409,46 @@ func tuneError(text string) error {
 	return e
 }
 
-// authenticate checks the start-ok response. Only guest/guest exists until
-// users live in the broker engine, and, as RabbitMQ's loopback_users, only
-// from a loopback address.
-func (c *conn) authenticate(so *amqp.ConnectionStartOk) (string, bool) {
-	var user, pass string
+// authenticate checks the start-ok response against the broker's user
+// database (AMQP_AUTHENTICATE to the default vhost's broker); users named
+// in loopbackUsers (guest by default, RabbitMQ's loopback_users) only from a
+// loopback address. err is set when the database could not be asked.
+func (c *conn) authenticate(so *amqp.ConnectionStartOk) (user string, ok bool, err error) {
+	var pass string
 	switch so.Mechanism {
 	case "PLAIN":
 		// [authzid] NUL authcid NUL passwd (RFC 4616).
 		parts := strings.Split(so.Response, "\x00")
 		if len(parts) != 3 {
-			return "", false
+			return "", false, nil
 		}
 		user, pass = parts[1], parts[2]
 	case "AMQPLAIN":
 		t, err := amqp.DecodeTableEntries([]byte(so.Response))
 		if err != nil {
-			return "", false
+			return "", false, nil
 		}
 		user, _ = t["LOGIN"].(string)
 		pass, _ = t["PASSWORD"].(string)
 	default:
-		return "", false
+		return "", false, nil
 	}
-	if user != "guest" || pass != "guest" {
-		return user, false
+	if slices.Contains(c.s.cfg.LoopbackUsers, user) {
+		if addr, isTCP := c.nc.RemoteAddr().(*net.TCPAddr); !isTCP || !addr.IP.IsLoopback() {
+			c.log.Warn("amqp user refused from a non-loopback address (loopbackUsers, RabbitMQ's loopback_users)", "user", user)
+			return user, false, nil
+		}
 	}
-	addr, ok := c.nc.RemoteAddr().(*net.TCPAddr)
-	if !ok || !addr.IP.IsLoopback() {
-		c.log.Warn("amqp user guest refused from a non-loopback address (RabbitMQ loopback_users)")
-		return user, false
+	var access wire.AMQPUserAccess
+	if err := c.s.cfg.Backend.Call(amqpDefaultVhost, wire.AMQPAuthenticate, wire.AMQPLogin{User: user, Password: pass}, &access); err != nil {
+		var ae *amqp.Error
+		if errors.As(err, &ae) && ae.Code == amqp.AccessRefused {
+			return user, false, nil
+		}
+		return user, false, err
 	}
-	return user, true
+	c.access = access
+	return user, true, nil
 }
 
 // frame processes one frame after the handshake; done reports a clean

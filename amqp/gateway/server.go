@@ -25,6 +25,9 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	MaxMessageSize   uint64 // larger bodies close the channel with 406
 	MaxConnections   int    // 0: unlimited
+	// LoopbackUsers may log in only from a loopback address (RabbitMQ's
+	// loopback_users).
+	LoopbackUsers []string
 	// GatewayID names this gateway in exclusive queue owners
 	// (gateway id, connection id).
 	GatewayID string

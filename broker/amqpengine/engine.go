@@ -30,6 +30,8 @@ type Engine struct {
 	mu     sync.RWMutex
 	vhosts map[string]*Vhost
 	d      *delivery // the message path, once Attach gave it a store (deliver.go)
+
+	users *users // logins and vhost permissions (users.go)
 }
 
 // Open loads every vhost saved under <configDir>/amqp/ and makes sure the
@@ -41,6 +43,11 @@ func Open(configDir string, log *slog.Logger) (*Engine, error) {
 		log = slog.Default()
 	}
 	e := &Engine{dir: filepath.Join(configDir, "amqp"), log: log, vhosts: make(map[string]*Vhost)}
+	var err error
+	// Beside the vhosts' directory, whose every *.json is a vhost.
+	if e.users, err = loadUsers(filepath.Join(configDir, "amqp-users.json")); err != nil {
+		return nil, err
+	}
 	entries, err := os.ReadDir(e.dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("amqp metadata: %w", err)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"time"
 )
 
@@ -21,10 +22,14 @@ type AMQPGateway struct {
 	// maxMessageSize, bytes: a larger body closes the channel with 406
 	// (default 4 MiB, the broker's maxMessageSize).
 	MaxMessageSize int64
-	MaxConnections int    // maxConnections, 0 unlimited
-	AccessKey      string // accessKey of the broker ACL account the gateway signs with
-	SecretKey      string // secretKey of that account
-	LogDir         string // logDir, default $HOME/logs/rocketmqlogs
+	MaxConnections int // maxConnections, 0 unlimited
+	// loopbackUsers, comma-separated: users that may log in only from a
+	// loopback address (RabbitMQ's loopback_users); default guest, ""
+	// none.
+	LoopbackUsers string
+	AccessKey     string // accessKey of the broker ACL account the gateway signs with
+	SecretKey     string // secretKey of that account
+	LogDir        string // logDir, default $HOME/logs/rocketmqlogs
 
 	kept
 }
@@ -48,6 +53,7 @@ func LoadAMQPGateway(path string, overrides map[string]string) (*AMQPGateway, []
 		ChannelMax:       2047,
 		HandshakeTimeout: 10000,
 		MaxMessageSize:   4 << 20,
+		LoopbackUsers:    "guest",
 		LogDir:           underHome(homeDir(), "logs", "rocketmqlogs"),
 	}
 	warnings, err := load(g, path, overrides)
@@ -55,6 +61,17 @@ func LoadAMQPGateway(path string, overrides map[string]string) (*AMQPGateway, []
 		return nil, warnings, err
 	}
 	return g, warnings, nil
+}
+
+// LoopbackUserList is loopbackUsers split at commas, blanks dropped.
+func (g *AMQPGateway) LoopbackUserList() []string {
+	var out []string
+	for _, u := range strings.Split(g.LoopbackUsers, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // HandshakeTimeoutDuration is handshakeTimeout as a duration.
@@ -74,6 +91,7 @@ func (g *AMQPGateway) keys() []key {
 		integer("handshakeTimeout", &g.HandshakeTimeout, javaLong, positive),
 		integer("maxMessageSize", &g.MaxMessageSize, javaLong, between(1, 512<<20)),
 		integer("maxConnections", &g.MaxConnections, javaInt, between(0, 1<<31-1)),
+		str("loopbackUsers", &g.LoopbackUsers, nil),
 		str("accessKey", &g.AccessKey, nil),
 		{name: "secretKey", secret: true, get: func() string { return g.SecretKey }, set: func(s string) error { g.SecretKey = s; return nil }},
 		str("logDir", &g.LogDir, nonEmpty),

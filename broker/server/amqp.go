@@ -221,6 +221,36 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 			return nil, b.amqpAddVhost(r.Vhost)
 		}
 		return nil, b.amqpDeleteVhost(r.Vhost)
+	case wire.AMQPAuthenticate:
+		var r wire.AMQPLogin
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		a, err := b.amqp.Authenticate(r.User, r.Password)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(a)
+	case wire.AMQPListUsers:
+		return json.Marshal(wire.AMQPUserList{Users: b.amqp.ListUsers()})
+	case wire.AMQPPutUser:
+		var r wire.AMQPUserPut
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		return nil, b.amqp.PutUser(r)
+	case wire.AMQPDeleteUser:
+		var r wire.AMQPUserRef
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		return nil, b.amqp.DeleteUser(r.User)
+	case wire.AMQPSetPermissions, wire.AMQPClearPermission:
+		var r wire.AMQPPermissionSet
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		return nil, b.amqp.SetPermissions(r, req.Code == wire.AMQPClearPermission)
 	}
 	return nil, fmt.Errorf("request code %d is not an AMQP request", req.Code)
 }
@@ -285,6 +315,18 @@ func amqpCodeName(code int32) string {
 		return "AMQP_ADD_VHOST"
 	case wire.AMQPDeleteVhost:
 		return "AMQP_DELETE_VHOST"
+	case wire.AMQPAuthenticate:
+		return "AMQP_AUTHENTICATE"
+	case wire.AMQPListUsers:
+		return "AMQP_LIST_USERS"
+	case wire.AMQPPutUser:
+		return "AMQP_PUT_USER"
+	case wire.AMQPDeleteUser:
+		return "AMQP_DELETE_USER"
+	case wire.AMQPSetPermissions:
+		return "AMQP_SET_PERMISSIONS"
+	case wire.AMQPClearPermission:
+		return "AMQP_CLEAR_PERMISSIONS"
 	}
 	return "AMQP_LIST"
 }

@@ -636,7 +636,9 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 	case wire.AMQPDeclareExchange, wire.AMQPDeleteExchange, wire.AMQPBind, wire.AMQPUnbind,
 		wire.AMQPDeclareQueue, wire.AMQPDeleteQueue, wire.AMQPList, wire.AMQPReleaseOwner,
 		wire.AMQPPublish, wire.AMQPFetch, wire.AMQPSettle, wire.AMQPRelease, wire.AMQPPurge,
-		wire.AMQPAddVhost, wire.AMQPDeleteVhost:
+		wire.AMQPAddVhost, wire.AMQPDeleteVhost,
+		wire.AMQPAuthenticate, wire.AMQPListUsers, wire.AMQPPutUser, wire.AMQPDeleteUser, wire.AMQPSetPermissions,
+		wire.AMQPClearPermission:
 		b.handleAMQP(c, req)
 	case wire.NotifyBrokerRoleChanged:
 		b.handleNotifyRoleChanged(c, req)

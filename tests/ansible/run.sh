@@ -10,7 +10,8 @@
 #     netns mqops-mq2  10.213.37.12  name server with a controller inside,
 #                                    broker-a slave (id 1), replicating from mq1
 #     netns mqops-mq3  10.213.37.13  broker-b master (id 0), name-server endpoint,
-#                                    standalone controller (mqcontroller)
+#                                    standalone controller (mqcontroller),
+#                                    AMQP gateway (mqamqp)
 #     netns mqops-mq4  10.213.37.14  broker-c master (id 0), step 7
 #     netns mqops-mq5  10.213.37.15  green: name server + broker-g1 master, step 11
 #     netns mqops-mq6  10.213.37.16  green: name server + broker-g2 master, step 11
@@ -43,7 +44,11 @@
 #      commit log reaches the master's end, and a message sent through
 #      the master is read from the slave's own address; the three
 #      controllers (two in name servers, one standalone) answer
-#      GET_METADATA_INFO as one Raft group with one leader;
+#      GET_METADATA_INFO as one Raft group with one leader; the AMQP
+#      gateway on mq3 answers the protocol header (health-checked by the
+#      play), an amqp091-go application on mq3 itself publishes 100
+#      persistent messages with confirms and consumes them back as guest,
+#      and guest from the controller is refused with 403 (loopbackUsers);
 #  4b. ACL and TLS (on for the whole run, the controller's address
 #      white-listed): plain_acl.yml, tools.yml, broker.conf and the TLS key
 #      mode 0600 of the service user, the Zabbix helper's keys of zabbix;
@@ -67,7 +72,8 @@
 #      the slave is caught up again; no send fails beyond the
 #      client's retries; the consumer receives every acknowledged message;
 #      the client's sends are acknowledged before and after the play; all
-#      masters writable again.
+#      masters writable again; the AMQP gateway restarted last and serving
+#      again.
 #  10. a controller-mode group (broker-d) added by scale_out.yml, a third
 #      replica added to it, then under an official-client load:
 #      rolling_restart.yml moves the master role (mqadmin ha elect) before
@@ -369,6 +375,8 @@ write_hosts() {
 	echo "      hosts: {mq3: {}}"
 	echo "    mqops_nsaddr:"
 	echo "      hosts: {mq3: {}}"
+	echo "    mqops_amqp:"
+	echo "      hosts: {mq3: {}}"
 	[ "$stage" = green ] && echo "    mqops_green:" && echo "      hosts: {mq5: {}, mq6: {}}"
 	echo "    mqops_zabbix_agent:"
 	echo "      children: {mqops_namesrv: {}, mqops_broker: {}}"
@@ -600,6 +608,27 @@ nsaddr_url=http://${ip[mq3]}:8080/rocketmq/nsaddr
 grep -qx "${ip[mq1]} mq-ns.mqops.test" "$work/mq3/hosts" && grep -qx "${ip[mq2]} mq-ns.mqops.test" "$work/mq3/hosts" ||
 	die "the DNS-style record does not name mq1 and mq2: $(cat "$work/mq3/hosts")"
 echo "ok: $nsaddr_url serves $namesrv_addr; mq-ns.mqops.test names mq1 and mq2"
+check_process mq3 amqp mqamqp
+for h in mq1 mq2 mq3; do
+	grep -qx 'enableLmq=true' "$work/$h/etc/broker.conf" && grep -qx 'enableMultiDispatch=true' "$work/$h/etc/broker.conf" ||
+		die "$h's broker.conf does not turn on light queues for the AMQP gateway"
+done
+task_ok "$work/deploy.log" "Check the gateway answers the AMQP 0-9-1 protocol header with connection.start" mq3 ||
+	die "deploy.yml did not health-check the AMQP gateway on mq3"
+# amqp_check NAME: an amqp091-go application on mq3 itself (guest is a
+# loopback user) declares a durable quorum queue, publishes 100 persistent
+# messages with confirms and consumes every one back.
+amqp_check() {
+	ip netns exec mqops-mq3 bin/amqpclient -url amqp://guest:guest@127.0.0.1:5672/ -queue "ansible-$1" -n 100 \
+		>"$work/amqp-$1.json" 2>"$work/amqp-$1.err" || die "AMQP through mq3's gateway ($1): $(cat "$work/amqp-$1.json" "$work/amqp-$1.err")"
+	echo "ok: AMQP through mq3's gateway ($1): $(cat "$work/amqp-$1.json")"
+}
+amqp_check deploy
+if bin/amqpclient -url "amqp://guest:guest@${ip[mq3]}:5672/" -n 1 -timeout 20s >/dev/null 2>"$work/amqp-remote.err"; then
+	die "guest logged in to mq3's gateway from the controller"
+fi
+grep -q '403' "$work/amqp-remote.err" || die "guest from the controller was not refused with 403: $(cat "$work/amqp-remote.err")"
+echo "ok: guest from the controller refused with 403 (loopbackUsers)"
 
 log "mqadmin hosts check against the generated inventory"
 bin/mqadmin hosts check -i "$work/inventory" --key "$work/client_key" \
@@ -922,6 +951,7 @@ mqadmin group create -g RollGroup -c DefaultCluster >/dev/null
 start_load "$work/load-roll" -topic RollTopic -group RollGroup -n "$namesrv_addr"
 declare -A pid_before
 for h in mq1 mq2 mq3 mq4; do pid_before[$h]=$(pid_of "$h" broker); done
+amqp_pid_before=$(pid_of mq3 amqp)
 load_progress "$work/load-roll"
 play rolling_restart.yml rolling-restart
 # The application still sends (and has them acknowledged) after the restart.
@@ -943,10 +973,13 @@ for h in mq1 mq2 mq3 mq4; do
 	check_process "$h" broker mqbroker
 	[ "$(pid_of "$h" broker)" != "${pid_before[$h]}" ] || die "$h's broker was not restarted (pid ${pid_before[$h]})"
 done
-# Order: the slave first, then one master at a time.
+# Order: the slave first, then one master at a time, then the gateway.
 order=$(grep -o '^changed: \[mq[0-9]\]' "$work/rolling-restart.log" | tr -d '[]' | awk '{print $2}' | uniq | tr '\n' ' ')
-[ "$order" = "mq2 mq1 mq3 mq4 " ] || die "restart order was: $order"
-echo "ok: every broker restarted (new pids), in the order $order"
+[ "$order" = "mq2 mq1 mq3 mq4 mq3 " ] || die "restart order was: $order"
+echo "ok: every broker restarted (new pids), then the AMQP gateway, in the order $order"
+check_process mq3 amqp mqamqp
+[ "$(pid_of mq3 amqp)" != "$amqp_pid_before" ] || die "mq3's AMQP gateway was not restarted (pid $amqp_pid_before)"
+amqp_check rolling-restart
 # During the slave's turn its SYNC_MASTER was out of the write routes and
 # read-only (without its slave it would answer SLAVE_NOT_AVAILABLE).
 sed -n '/Rolling restart of the broker slaves/,/Rolling restart of the broker masters/p' "$work/rolling-restart.log" |

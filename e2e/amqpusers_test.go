@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"testing"
+
+	rmq "github.com/rabbitmq/amqp091-go"
+
+	"github.com/mqops/mqops/wire"
+)
+
+// AMQP users against real daemons: a user added over the broker's
+// AMQP_PUT_USER logs in through the gateway (from anywhere: only guest is a
+// loopback user), a wrong password is 403, a vhost without permissions is
+// 530, and each permission (configure to declare, write to publish and
+// bind, read to consume and bind) is RabbitMQ's 403 on the channel with
+// its text; a deleted guest no longer logs in.
+func TestAMQPUsersAndPermissions(t *testing.T) {
+	c, gw := amqpStack(t)
+	addr := c.broker.addr
+	amqpOK(t, addr, wire.AMQPPutUser, wire.AMQPUserPut{User: "app", Password: "app-pass"}, nil)
+	amqpOK(t, addr, wire.AMQPPutUser, wire.AMQPUserPut{User: "nobody", Password: "np"}, nil)
+	amqpOK(t, addr, wire.AMQPSetPermissions, wire.AMQPPermissionSet{User: "app", Vhost: "/",
+		AMQPPermission: wire.AMQPPermission{Configure: "^app\\.", Write: "^app\\.|^amq\\.default$", Read: "^app\\."}}, nil)
+	amqpRefused(t, addr, wire.AMQPSetPermissions, wire.AMQPPermissionSet{User: "app", Vhost: "/",
+		AMQPPermission: wire.AMQPPermission{Configure: "("}}, "406",
+		"PRECONDITION_FAILED - configure permission \"(\" is not a regular expression: error parsing regexp: missing closing ): `(`")
+
+	_, err := rmq.Dial(amqpURL(gw, "app:wrong", ""))
+	wantAMQPError(t, "wrong password", err, 403, "")
+	_, err = rmq.Dial(amqpURL(gw, "nobody:np", ""))
+	wantAMQPError(t, "no permissions in /", err, 530, "NOT_ALLOWED - access to vhost '/' refused for user 'nobody'")
+
+	conn, err := rmq.Dial(amqpURL(gw, "app:app-pass", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	channel := func() *rmq.Channel {
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ch
+	}
+	ch := channel()
+	if _, err := ch.QueueDeclare("app.jobs", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.ExchangeDeclare("app.events", "fanout", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.QueueBind("app.jobs", "", "app.events", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Publish("", "app.jobs", false, false, rmq.Publishing{Body: []byte("hi")}); err != nil {
+		t.Fatal(err)
+	}
+	if d := recv(t, "app.jobs", mustConsume(t, ch, "app.jobs", true)); string(d.Body) != "hi" {
+		t.Fatalf("got %q", d.Body)
+	}
+	refused := []struct {
+		what string
+		do   func(*rmq.Channel) error
+		text string
+	}{
+		{"declare a queue outside ^app\\.", func(ch *rmq.Channel) error {
+			_, err := ch.QueueDeclare("other", false, false, false, false, nil)
+			return err
+		}, "ACCESS_REFUSED - access to queue 'other' in vhost '/' refused for user 'app'"},
+		{"server-named queue", func(ch *rmq.Channel) error {
+			_, err := ch.QueueDeclare("", false, false, true, false, nil)
+			return err
+		}, "ACCESS_REFUSED - access to queue 'amq.gen-0000000000000000000000' in vhost '/' refused for user 'app'"},
+		{"bind from amq.fanout (no read)", func(ch *rmq.Channel) error {
+			return ch.QueueBind("app.jobs", "", "amq.fanout", false, nil)
+		}, "ACCESS_REFUSED - access to exchange 'amq.fanout' in vhost '/' refused for user 'app'"},
+		{"publish to amq.topic (no write)", func(ch *rmq.Channel) error {
+			if err := ch.Publish("amq.topic", "k", false, false, rmq.Publishing{}); err != nil {
+				return err
+			}
+			_, err := ch.QueueDeclarePassive("app.jobs", false, false, false, false, nil)
+			return err
+		}, "ACCESS_REFUSED - access to exchange 'amq.topic' in vhost '/' refused for user 'app'"},
+	}
+	for _, r := range refused {
+		wantAMQPError(t, r.what, r.do(channel()), 403, r.text)
+	}
+
+	// guest is refused once deleted (the gateway asks the broker at every
+	// login).
+	g, err := rmq.Dial(amqpURL(gw, "guest:guest", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+	amqpOK(t, addr, wire.AMQPDeleteUser, wire.AMQPUserRef{User: "guest"}, nil)
+	_, err = rmq.Dial(amqpURL(gw, "guest:guest", ""))
+	wantAMQPError(t, "deleted guest", err, 403, "")
+	var l wire.AMQPUserList
+	amqpOK(t, addr, wire.AMQPListUsers, nil, &l)
+	if len(l.Users) != 2 || l.Users[0].User != "app" || l.Users[1].User != "nobody" {
+		t.Fatalf("users: %+v", l.Users)
+	}
+}
