@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 
 	rmq "github.com/rabbitmq/amqp091-go"
@@ -8,26 +9,30 @@ import (
 	"github.com/mqops/mqops/wire"
 )
 
-// AMQP users against real daemons: a user added over the broker's
-// AMQP_PUT_USER logs in through the gateway (from anywhere: only guest is a
+// AMQP users against real daemons: a user added with mqadmin logs in through the gateway (from anywhere: only guest is a
 // loopback user), a wrong password is 403, a vhost without permissions is
 // 530, and each permission (configure to declare, write to publish and
 // bind, read to consume and bind) is RabbitMQ's 403 on the channel with
 // its text; a deleted guest no longer logs in.
 func TestAMQPUsersAndPermissions(t *testing.T) {
 	c, gw := amqpStack(t)
-	addr := c.broker.addr
-	amqpOK(t, addr, wire.AMQPPutUser, wire.AMQPUserPut{User: "app", Password: "app-pass"}, nil)
-	amqpOK(t, addr, wire.AMQPPutUser, wire.AMQPUserPut{User: "nobody", Password: "np"}, nil)
-	amqpOK(t, addr, wire.AMQPSetPermissions, wire.AMQPPermissionSet{User: "app", Vhost: "/",
-		AMQPPermission: wire.AMQPPermission{Configure: "^app\\.", Write: "^app\\.|^amq\\.default$", Read: "^app\\."}}, nil)
-	amqpRefused(t, addr, wire.AMQPSetPermissions, wire.AMQPPermissionSet{User: "app", Vhost: "/",
-		AMQPPermission: wire.AMQPPermission{Configure: "("}}, "406",
-		"PRECONDITION_FAILED - configure permission \"(\" is not a regular expression: error parsing regexp: missing closing ): `(`")
+	ns := c.ns.addr
+	cli(t, ns, "amqp", "user", "add", "app", "--password", "app-pass", "--tags", "monitoring")
+	// RabbitMQ's documented hash of "test12" (passwords.md), imported.
+	cli(t, ns, "amqp", "user", "add", "nobody", "--password-hash", "kI3GCqW5JLMJa4iX1lo7X4D6XbYqlLgxIs30+P6tENUV2POR")
+	cli(t, ns, "amqp", "user", "set-permissions", "app", "--vhost", "/",
+		"--configure", "^app\\.", "--write", "^app\\.|^amq\\.default$", "--read", "^app\\.")
+	if msg := cliFail(t, ns, "amqp", "user", "set-permissions", "app", "--configure", "("); !strings.Contains(msg,
+		`PRECONDITION_FAILED - configure permission "(" is not a regular expression`) {
+		t.Fatalf("bad expression: %s", msg)
+	}
+	if msg := cliFail(t, ns, "amqp", "user", "add", "x"); !strings.Contains(msg, "a new user needs") {
+		t.Fatalf("user without a password: %s", msg)
+	}
 
 	_, err := rmq.Dial(amqpURL(gw, "app:wrong", ""))
 	wantAMQPError(t, "wrong password", err, 403, "")
-	_, err = rmq.Dial(amqpURL(gw, "nobody:np", ""))
+	_, err = rmq.Dial(amqpURL(gw, "nobody:test12", ""))
 	wantAMQPError(t, "no permissions in /", err, 530, "NOT_ALLOWED - access to vhost '/' refused for user 'nobody'")
 
 	conn, err := rmq.Dial(amqpURL(gw, "app:app-pass", ""))
@@ -93,12 +98,17 @@ func TestAMQPUsersAndPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.Close()
-	amqpOK(t, addr, wire.AMQPDeleteUser, wire.AMQPUserRef{User: "guest"}, nil)
+	cli(t, ns, "amqp", "user", "delete", "guest")
 	_, err = rmq.Dial(amqpURL(gw, "guest:guest", ""))
 	wantAMQPError(t, "deleted guest", err, 403, "")
-	var l wire.AMQPUserList
-	amqpOK(t, addr, wire.AMQPListUsers, nil, &l)
-	if len(l.Users) != 2 || l.Users[0].User != "app" || l.Users[1].User != "nobody" {
-		t.Fatalf("users: %+v", l.Users)
+	var us []wire.AMQPUserAccess
+	cliJSON(t, ns, &us, "amqp", "user", "list")
+	if len(us) != 2 || us[0].User != "app" || us[0].Tags[0] != "monitoring" || us[0].Permissions["/"].Write != "^app\\.|^amq\\.default$" ||
+		us[1].User != "nobody" || len(us[1].Permissions) != 0 {
+		t.Fatalf("users: %+v", us)
 	}
+	// Without permissions in / the user is refused again.
+	cli(t, ns, "amqp", "user", "clear-permissions", "app", "--vhost", "/")
+	_, err = rmq.Dial(amqpURL(gw, "app:app-pass", ""))
+	wantAMQPError(t, "cleared permissions", err, 530, "NOT_ALLOWED - access to vhost '/' refused for user 'app'")
 }

@@ -94,6 +94,13 @@ var BrokerTable = &Table{role: "broker", fallback: authOnly, rules: map[int32]ru
 	// Vhosts are created and dropped by operators (mqadmin amqp vhost).
 	9108: {"AMQP_ADD_VHOST", adminOnly, "", ""},
 	9109: {"AMQP_DELETE_VHOST", adminOnly, "", ""},
+	// AMQP users are managed by operators; a gateway's login check
+	// (AMQP_AUTHENTICATE, 9120) needs only a signed account.
+	9121: {"AMQP_LIST_USERS", adminOnly, "", ""},
+	9122: {"AMQP_PUT_USER", adminOnly, "", ""},
+	9123: {"AMQP_DELETE_USER", adminOnly, "", ""},
+	9124: {"AMQP_SET_PERMISSIONS", adminOnly, "", ""},
+	9125: {"AMQP_CLEAR_PERMISSIONS", adminOnly, "", ""},
 	// A forged role change would turn a master into a slave; controllers
 	// sign it with their inner credential.
 	1008: {"NOTIFY_BROKER_ROLE_CHANGED", adminOnly, "", ""},

@@ -207,3 +207,35 @@ func (a *Admin) amqpChangeQueueGroup(vhost, broker, queue string, change func(*w
 	}
 	return &cs[0], nil
 }
+
+// AMQP users live in the engine of the default vhost's home broker, the
+// one the gateways ask at every login.
+
+// AMQPUsers lists the users with their tags and permissions.
+func (a *Admin) AMQPUsers(broker string) ([]wire.AMQPUserAccess, error) {
+	var l wire.AMQPUserList
+	if err := a.AMQPCall("/", broker, wire.AMQPListUsers, struct{}{}, &l); err != nil {
+		return nil, err
+	}
+	return l.Users, nil
+}
+
+// AMQPPutUser adds a user or changes its password (or hash) and tags.
+func (a *Admin) AMQPPutUser(broker string, u wire.AMQPUserPut) error {
+	return a.AMQPCall("/", broker, wire.AMQPPutUser, u, nil)
+}
+
+// AMQPDeleteUser deletes a user.
+func (a *Admin) AMQPDeleteUser(broker, user string) error {
+	return a.AMQPCall("/", broker, wire.AMQPDeleteUser, wire.AMQPUserRef{User: user}, nil)
+}
+
+// AMQPSetPermissions sets (or, with clear, removes) a user's permissions
+// in one vhost.
+func (a *Admin) AMQPSetPermissions(broker string, p wire.AMQPPermissionSet, clear bool) error {
+	code := wire.AMQPSetPermissions
+	if clear {
+		code = wire.AMQPClearPermission
+	}
+	return a.AMQPCall("/", broker, code, p, nil)
+}

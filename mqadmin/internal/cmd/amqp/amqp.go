@@ -19,7 +19,7 @@ import (
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "amqp",
-		Short: "AMQP 0-9-1 gateway: vhosts, exchanges, queues, bindings; pause, resume, rate-limit queues",
+		Short: "AMQP 0-9-1 gateway: vhosts, exchanges, queues, bindings, users; pause, resume, rate-limit queues",
 		Long: `Manage what RabbitMQ applications see through the AMQP gateway (mqamqp).
 
 Each vhost lives on its home broker: the master routing the vhost's store
@@ -29,7 +29,7 @@ sends the request to another broker. Changes made here are seen by every
 gateway at once; queues and exchanges declared here are not owned by any
 connection.`,
 	}
-	cmd.AddCommand(newVhostCmd(f), newExchangeCmd(f), newQueueCmd(f), newBindingCmd(f))
+	cmd.AddCommand(newVhostCmd(f), newExchangeCmd(f), newQueueCmd(f), newBindingCmd(f), newUserCmd(f))
 	return cmd
 }
 
