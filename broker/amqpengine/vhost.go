@@ -386,7 +386,7 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (QueueInfo, error) {
 		v.idCeiling = v.nextID + idBlock
 	}
 	q := &queue{name: name, id: v.nextID, durable: durable, autoDelete: d.AutoDelete, owner: owner,
-		args: args, created: time.Now().UTC().Truncate(time.Millisecond)}
+		args: args, feat: newFeatures(name, args), created: time.Now().UTC().Truncate(time.Millisecond)}
 	v.nextID++
 	if n := len(v.free); n > 0 {
 		q.slot = v.free[n-1]
