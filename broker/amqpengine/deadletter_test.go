@@ -142,3 +142,91 @@ func TestDeliveryLimitDeadLetters(t *testing.T) {
 		t.Fatal("requeued past the limit")
 	}
 }
+
+func TestTTLSweepDeadLettersWithoutConsumer(t *testing.T) {
+	r, _ := dlxRig(t, Args{"x-message-ttl": int64(100)})
+	r.publish(t, "", "q", "a", "b")
+	if n := r.e.SweepExpired(time.Now()); n != 0 {
+		t.Fatalf("%d swept before the TTL", n)
+	}
+	if n := r.e.SweepExpired(time.Now().Add(time.Second)); n != 2 {
+		t.Fatalf("%d swept after the TTL, want 2", n)
+	}
+	dl := r.fetch(t, "dlq", "s", 5, 0)
+	wantBodies(t, dl, "a", "b")
+	if d, _ := death(t, headersOf(t, dl[0])); d["reason"] != ReasonExpired {
+		t.Fatalf("x-death %v", d)
+	}
+	if ds := r.fetch(t, "q", "s", 5, 0); len(ds) != 0 {
+		t.Fatalf("expired messages delivered: %q", bodies(ds))
+	}
+	if c := r.committed(t, "q"); c != 2 {
+		t.Fatalf("expired messages not settled: committed %d", c)
+	}
+}
+
+func TestPerMessageExpiration(t *testing.T) {
+	r, _ := dlxRig(t, nil)
+	exp, err := encodeProperties(&amqp.Properties{Expiration: "50", MessageID: "m1"})
+	must(t, err)
+	_, err = r.e.Publish("/", "", []PublishMsg{{RoutingKey: "q", Properties: exp, Body: []byte("old")}})
+	must(t, err)
+	r.publish(t, "", "q", "fresh")
+	time.Sleep(100 * time.Millisecond)
+	// Fetch re-checks the deadline: the expired head is dead-lettered,
+	// the next message delivered.
+	wantBodies(t, r.fetch(t, "q", "s", 5, 0), "fresh")
+	dl := r.fetch(t, "dlq", "s", 5, 0)
+	wantBodies(t, dl, "old")
+	d, _ := death(t, headersOf(t, dl[0]))
+	if d["reason"] != ReasonExpired || d["original-expiration"] != "50" {
+		t.Fatalf("x-death %v", d)
+	}
+	var p amqp.Properties
+	h := amqp.ContentHeader{Flags: uint16(dl[0].Properties[0])<<8 | uint16(dl[0].Properties[1]), Props: dl[0].Properties[2:]}
+	must(t, h.Properties(&p))
+	if p.Expiration != "" {
+		t.Fatalf("expiration kept: %q", p.Expiration)
+	}
+}
+
+func TestMaxLengthDropHead(t *testing.T) {
+	r, _ := dlxRig(t, Args{"x-max-length": int64(3)})
+	r.publish(t, "", "q", "1", "2", "3", "4", "5")
+	wantBodies(t, r.fetch(t, "q", "s", 10, 0), "3", "4", "5")
+	dl := r.fetch(t, "dlq", "s", 10, 0)
+	wantBodies(t, dl, "1", "2")
+	if d, _ := death(t, headersOf(t, dl[0])); d["reason"] != ReasonMaxLen {
+		t.Fatalf("x-death %v", d)
+	}
+}
+
+func TestMaxLengthRejectPublish(t *testing.T) {
+	r, v := dlxRig(t, Args{"x-max-length": int64(2), "x-overflow": "reject-publish"})
+	res := r.publish(t, "", "q", "1", "2", "3")
+	if res[0].Status != wire.AMQPStored || res[1].Status != wire.AMQPStored || res[2].Status != wire.AMQPFailed {
+		t.Fatalf("results %+v", res)
+	}
+	// Fanned out to a queue with room too: stored there, still nacked.
+	declareQ(t, v, "roomy")
+	must(t, v.DeclareExchange(ExchangeDecl{Name: "fx", Type: Fanout}))
+	must(t, v.Bind(BindingDecl{Source: "fx", Destination: "q"}, Owner{}))
+	must(t, v.Bind(BindingDecl{Source: "fx", Destination: "roomy"}, Owner{}))
+	if res := r.publish(t, "fx", "", "4"); res[0].Status != wire.AMQPFailed {
+		t.Fatalf("result %+v", res[0])
+	}
+	wantBodies(t, r.fetch(t, "roomy", "s", 10, 0), "4")
+	wantBodies(t, r.fetch(t, "q", "s", 10, 0), "1", "2")
+	if ds := r.fetch(t, "dlq", "s", 10, 0); len(ds) != 0 {
+		t.Fatalf("reject-publish dead-lettered %q", bodies(ds))
+	}
+}
+
+func TestConsumerTimeoutArgument(t *testing.T) {
+	r, _ := dlxRig(t, Args{"x-consumer-timeout": int64(1000)})
+	r.publish(t, "", "q", "a")
+	r.fetch(t, "q", "s", 1, 0)
+	if n := r.e.ExpireDeliveries(time.Now().Add(2 * time.Second)); n != 1 {
+		t.Fatalf("%d expired past the queue's 1 s consumer timeout", n)
+	}
+}

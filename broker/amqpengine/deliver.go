@@ -205,6 +205,7 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 	}
 	res := make([]PublishResult, len(msgs))
 	var t Targets
+	var lim limits
 	var props, list []byte
 	durableEnd, storedEnd := int64(-1), int64(-1)
 	for i := range msgs {
@@ -224,8 +225,16 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 		if err := v.Route(exchange, m.RoutingKey, p.Headers, &t); err != nil {
 			return nil, err
 		}
+		full := ""
+		if len(t.IDs) > 0 && (p.Expiration != "" || lim.any(t.feats)) {
+			full = lim.admit(d, vhost, &t, p.Expiration != "", storedEnd)
+		}
 		if len(t.IDs) == 0 {
-			res[i] = PublishResult{Status: wire.AMQPUnroutable}
+			if full != "" {
+				res[i] = rejectedFull(full)
+			} else {
+				res[i] = PublishResult{Status: wire.AMQPUnroutable}
+			}
 			continue
 		}
 		props, list = recordProps(props[:0], list, vhost, exchange, m.RoutingKey, m.Properties, p.MessageID, t.IDs, m.Persistent)
@@ -244,6 +253,11 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 			continue
 		}
 		res[i] = PublishResult{Status: wire.AMQPStored}
+		if full != "" {
+			// Stored for the other queues, but a confirm must say a
+			// queue refused it (RabbitMQ nacks).
+			res[i] = rejectedFull(full)
+		}
 		storedEnd = r.EndOffset
 		if m.Persistent {
 			durableEnd = r.EndOffset
@@ -264,6 +278,9 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 		// A confirmed message is in its queues (basic.get, message-count
 		// right after a confirm).
 		d.waitDispatched(storedEnd)
+	}
+	for _, q := range lim.trim {
+		d.trimHead(q)
 	}
 	return res, nil
 }
@@ -303,6 +320,7 @@ type qstate struct {
 	inflight  map[uint64]*flight
 	wake      chan struct{} // closed when the queue may have grown
 	feat      atomic.Pointer[features]
+	expiring  atomic.Bool // got messages with an expiration: the sweeper looks at its head
 }
 
 type flight struct {

@@ -1,6 +1,12 @@
 package amqpengine
 
-import "time"
+import (
+	"encoding/base64"
+	"slices"
+	"time"
+
+	"github.com/mqops/mqops/wire"
+)
 
 // Dead-letter reasons (RabbitMQ's x-death reason values).
 const (
@@ -65,3 +71,182 @@ func newFeatures(name string, args Args) *features {
 
 // expires reports whether a message needs a deadline check at all.
 func (f *features) expires() bool { return f != nil && f.ttl >= 0 }
+
+// limits applies the target queues' x-max-length over one publish batch.
+type limits struct {
+	trim []*qstate // drop-head queues to trim once the batch is dispatched
+}
+
+// any reports whether some target has a length limit.
+func (l *limits) any(feats []*features) bool {
+	for _, f := range feats {
+		if f != nil && f.maxLen >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// admit drops from t the reject-publish queues that are full and returns
+// the name of one (empty: none). stored is the end of the batch's last
+// stored record (-1: none yet): the count of a reject-publish queue waits
+// for its dispatch, so that it is exact. It loads the state of queues
+// with a length limit, and of all targets when the message expires on its
+// own (expiring marks them for the sweeper).
+func (l *limits) admit(d *delivery, vhost string, t *Targets, expiring bool, stored int64) string {
+	full := ""
+	k := 0
+	for j, id := range t.IDs {
+		f := t.feats[j]
+		if !expiring && (f == nil || f.maxLen < 0) {
+			t.IDs[k], t.feats[k] = id, f
+			k++
+			continue
+		}
+		q := d.queue(vhost, id, f)
+		if expiring {
+			q.expiring.Store(true)
+		}
+		if f != nil && f.maxLen >= 0 {
+			if f.rejectPublish {
+				if stored >= 0 {
+					d.waitDispatched(stored)
+					stored = -1
+				}
+				q.mu.Lock()
+				ready := int64(q.readyLocked(d.be.Store))
+				q.mu.Unlock()
+				if ready >= f.maxLen {
+					full = f.queue
+					continue
+				}
+			} else if !slices.Contains(l.trim, q) {
+				l.trim = append(l.trim, q)
+			}
+		}
+		t.IDs[k], t.feats[k] = id, f
+		k++
+	}
+	t.IDs, t.feats = t.IDs[:k], t.feats[:k]
+	return full
+}
+
+func rejectedFull(queue string) PublishResult {
+	return PublishResult{Status: wire.AMQPFailed, Code: PreconditionFailed,
+		Text: "PRECONDITION_FAILED - queue '" + queue + "' is full (x-max-length, x-overflow reject-publish)"}
+}
+
+// trimHead dead-letters (or drops) the oldest ready messages of a
+// drop-head queue past its x-max-length (reason maxlen).
+func (d *delivery) trimHead(q *qstate) {
+	f := q.feat.Load()
+	if f == nil || f.maxLen < 0 {
+		return
+	}
+	s := d.be.Store
+	var dead []uint64
+	q.mu.Lock()
+	maxOff := s.MaxOffset(q.lmq, wire.LMQQueueID)
+	for int64(q.readyLocked(s)) > f.maxLen {
+		off, _, ok := q.popLocked(s, maxOff)
+		if !ok {
+			break
+		}
+		dead = append(dead, d.buryLocked(q, off))
+	}
+	q.mu.Unlock()
+	if len(dead) > 0 {
+		if err := d.bury(q, dead, ReasonMaxLen); err != nil {
+			d.e.log.Warn("[AMQP] dead-lettering messages past x-max-length failed; they stay at the head", "queue", f.queue, "err", err)
+		}
+	}
+}
+
+// maxSweep bounds the messages one sweep takes off one queue's head.
+const maxSweep = 4096
+
+// SweepExpired dead-letters (or drops) the expired messages at the head of
+// every queue with x-message-ttl, and of queues that got messages with an
+// expiration, also when nobody consumes (RabbitMQ expires at the head
+// only). It returns how many.
+func (e *Engine) SweepExpired(now time.Time) int {
+	d, err := e.path()
+	if err != nil {
+		return 0
+	}
+	type ref struct {
+		id uint64
+		f  *features
+	}
+	var qs []*qstate
+	for _, name := range e.Vhosts() {
+		v, err := e.Vhost(name)
+		if err != nil {
+			continue
+		}
+		var refs []ref
+		v.mu.RLock()
+		for _, q := range v.queues {
+			refs = append(refs, ref{q.id, q.feat})
+		}
+		v.mu.RUnlock()
+		for _, r := range refs {
+			d.mu.RLock()
+			q := d.queues[QueueLMQ(name, r.id)]
+			d.mu.RUnlock()
+			switch {
+			case q != nil && q.feat.Load() != r.f:
+				q.feat.Store(r.f)
+			case q == nil && r.f.expires():
+				q = d.queue(name, r.id, r.f)
+			}
+			if q != nil && (r.f.expires() || q.expiring.Load()) {
+				qs = append(qs, q)
+			}
+		}
+	}
+	n := 0
+	for _, q := range qs {
+		if dead := d.expireHead(q, now); len(dead) > 0 {
+			n += len(dead)
+			if err := d.bury(q, dead, ReasonExpired); err != nil {
+				e.log.Warn("[AMQP] dead-lettering expired messages failed; they stay at the head", "queue", q.feat.Load().queue, "err", err)
+			}
+		}
+	}
+	return n
+}
+
+// expireHead takes q's expired head messages under dead handles.
+func (d *delivery) expireHead(q *qstate, now time.Time) []uint64 {
+	s := d.be.Store
+	f := q.feat.Load()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	maxOff := s.MaxOffset(q.lmq, wire.LMQQueueID)
+	var dead []uint64
+	var rec []byte
+	for len(dead) < maxSweep {
+		off, released, ok := q.popLocked(s, maxOff)
+		if !ok {
+			break
+		}
+		u, ok := s.UnitAt(q.lmq, wire.LMQQueueID, off)
+		if !ok {
+			continue // a filler, or gone since (take skips it too)
+		}
+		var err error
+		if rec, err = s.ReadRecord(u.Phys, rec[:0]); err != nil {
+			q.unpopLocked(off, released)
+			break // take reports it
+		}
+		v := wire.RecordView(rec)
+		p, err := base64.StdEncoding.DecodeString(string(wire.PropertyValue(v.Properties(), PropAMQP)))
+		if err != nil || !messageExpired(f, p, v.StoreTimestamp(), now.UnixMilli()) {
+			q.unpopLocked(off, released)
+			break
+		}
+		dead = append(dead, d.buryLocked(q, off))
+	}
+	return dead
+}

@@ -855,6 +855,11 @@ func (b *Broker) housekeepingLoop() {
 	scan := time.NewTicker(10 * time.Second)
 	flush := time.NewTicker(time.Duration(b.cfg.FlushConsumerOffsetInterval) * time.Millisecond)
 	metaFlush := time.NewTicker(metaFlushInterval)
+	// AMQP message expiry and consume timeouts: a second is RabbitMQ's
+	// granularity for neither, but tests of 200 ms TTLs and 2 s timeouts
+	// need more than the 10 s scan.
+	amqpTick := time.NewTicker(time.Second)
+	defer amqpTick.Stop()
 	defer scan.Stop()
 	defer flush.Stop()
 	defer metaFlush.Stop()
@@ -868,9 +873,11 @@ func (b *Broker) housekeepingLoop() {
 				ch.Conn.Close()
 			}
 			b.locks.expire()
-			if n := b.amqp.ExpireDeliveries(time.Now()); n > 0 {
+		case now := <-amqpTick.C:
+			if n := b.amqp.ExpireDeliveries(now); n > 0 {
 				b.log.Warn("[AMQP] deliveries past their consume timeout released for redelivery", "count", n)
 			}
+			b.amqp.SweepExpired(now)
 		case <-flush.C:
 			if err := b.offsets.Flush(); err != nil {
 				b.log.Error("[OFFSET_FLUSH] failed", "err", err)
