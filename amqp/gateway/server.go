@@ -25,6 +25,9 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	MaxMessageSize   uint64 // larger bodies close the channel with 406
 	MaxConnections   int    // 0: unlimited
+	// ConsumeTimeout is how long a delivery may stay unacknowledged
+	// unless its queue sets x-consumer-timeout (timeout.go).
+	ConsumeTimeout time.Duration
 	// GatewayID names this gateway in exclusive queue owners
 	// (gateway id, connection id).
 	GatewayID string

@@ -431,15 +431,21 @@ func (d *delivery) lookup(e *Engine, vhost, queue string) (*qstate, error) {
 
 // Fetch hands out up to n messages of a queue to session, waiting up to
 // wait (at most 20 s) for the first, and returns them with the queue's
-// ready count afterwards.
-func (e *Engine) Fetch(vhost, queue, session string, n int, wait time.Duration, noAck bool) ([]Delivery, uint32, error) {
+// ready count afterwards and their consume timeout: the queue's
+// x-consumer-timeout, else timeout when positive, else the broker's.
+func (e *Engine) Fetch(vhost, queue, session string, n int, wait time.Duration, noAck bool, timeout time.Duration) ([]Delivery, uint32, time.Duration, error) {
 	d, err := e.path()
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	q, err := d.lookup(e, vhost, queue)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
+	}
+	if f := q.feat.Load(); f != nil && f.consumeTimeout > 0 {
+		timeout = f.consumeTimeout
+	} else if timeout <= 0 {
+		timeout = d.be.ConsumeTimeout
 	}
 	n = min(max(n, 1), maxFetch)
 	if wait > 0 {
@@ -447,7 +453,7 @@ func (e *Engine) Fetch(vhost, queue, session string, n int, wait time.Duration, 
 	}
 	var timer *time.Timer
 	for {
-		out, ready, wake, dead, err := d.take(q, session, n, noAck)
+		out, ready, wake, dead, err := d.take(q, session, n, noAck, timeout)
 		if len(dead) > 0 {
 			if berr := d.bury(q, dead, ReasonExpired); berr != nil && err == nil {
 				err = berr
@@ -457,7 +463,7 @@ func (e *Engine) Fetch(vhost, queue, session string, n int, wait time.Duration, 
 			if timer != nil {
 				timer.Stop()
 			}
-			return out, ready, err
+			return out, ready, timeout, err
 		}
 		if timer == nil {
 			timer = time.NewTimer(min(wait, maxFetchWait))
@@ -509,7 +515,7 @@ func (d *delivery) buryLocked(q *qstate, off int64) uint64 {
 
 // take hands out what is ready now. Expired messages it meets are held
 // under the dead handles it returns, for bury.
-func (d *delivery) take(q *qstate, session string, n int, noAck bool) ([]Delivery, uint32, <-chan struct{}, []uint64, error) {
+func (d *delivery) take(q *qstate, session string, n int, noAck bool, timeout time.Duration) ([]Delivery, uint32, <-chan struct{}, []uint64, error) {
 	s := d.be.Store
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -518,10 +524,6 @@ func (d *delivery) take(q *qstate, session string, n int, noAck bool) ([]Deliver
 	var dead []uint64
 	f := q.feat.Load()
 	now := time.Now()
-	timeout := d.be.ConsumeTimeout
-	if f != nil && f.consumeTimeout > 0 {
-		timeout = f.consumeTimeout
-	}
 	deadline := now.Add(timeout)
 	maxOff := s.MaxOffset(q.lmq, wire.LMQQueueID)
 	for len(out) < n {

@@ -21,7 +21,11 @@ type AMQPGateway struct {
 	// maxMessageSize, bytes: a larger body closes the channel with 406
 	// (default 4 MiB, the broker's maxMessageSize).
 	MaxMessageSize int64
-	MaxConnections int    // maxConnections, 0 unlimited
+	MaxConnections int // maxConnections, 0 unlimited
+	// consumeTimeout, ms: a delivery not acknowledged by then goes back to
+	// its queue and the consumer is cancelled (or its channel closed),
+	// unless the queue sets x-consumer-timeout (default 15 min).
+	ConsumeTimeout int64
 	AccessKey      string // accessKey of the broker ACL account the gateway signs with
 	SecretKey      string // secretKey of that account
 	LogDir         string // logDir, default $HOME/logs/rocketmqlogs
@@ -32,7 +36,7 @@ type AMQPGateway struct {
 // amqpGatewayAccepted are the gateway keys of the design (README, AMQP
 // gateway) that the gateway takes but does not act on yet: reported at
 // start-up.
-var amqpGatewayAccepted = []string{"tlsListenAddr", "tlsCertPath", "tlsKeyPath", "tlsCaPath", "consumeTimeout",
+var amqpGatewayAccepted = []string{"tlsListenAddr", "tlsCertPath", "tlsKeyPath", "tlsCaPath",
 	"requeueMode", "globalQos", "memoryHighWatermark", "drainTimeout"}
 
 var amqpGatewaySchema = schema{accepted: setOf(amqpGatewayAccepted)}
@@ -48,6 +52,7 @@ func LoadAMQPGateway(path string, overrides map[string]string) (*AMQPGateway, []
 		ChannelMax:       2047,
 		HandshakeTimeout: 10000,
 		MaxMessageSize:   4 << 20,
+		ConsumeTimeout:   900000,
 		LogDir:           underHome(homeDir(), "logs", "rocketmqlogs"),
 	}
 	warnings, err := load(g, path, overrides)
@@ -74,6 +79,7 @@ func (g *AMQPGateway) keys() []key {
 		integer("handshakeTimeout", &g.HandshakeTimeout, javaLong, positive),
 		integer("maxMessageSize", &g.MaxMessageSize, javaLong, between(1, 512<<20)),
 		integer("maxConnections", &g.MaxConnections, javaInt, between(0, 1<<31-1)),
+		integer("consumeTimeout", &g.ConsumeTimeout, javaLong, positive),
 		str("accessKey", &g.AccessKey, nil),
 		{name: "secretKey", secret: true, get: func() string { return g.SecretKey }, set: func(s string) error { g.SecretKey = s; return nil }},
 		str("logDir", &g.LogDir, nonEmpty),

@@ -151,14 +151,15 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		if err := decode(&r); err != nil {
 			return nil, err
 		}
-		ds, ready, err := b.amqp.Fetch(r.Vhost, r.Queue, r.Session, r.Max, time.Duration(r.WaitMillis)*time.Millisecond, r.NoAck)
+		ds, ready, timeout, err := b.amqp.Fetch(r.Vhost, r.Queue, r.Session, r.Max, time.Duration(r.WaitMillis)*time.Millisecond, r.NoAck,
+			time.Duration(r.TimeoutMillis)*time.Millisecond)
 		if err != nil {
 			return nil, err
 		}
 		if ds == nil {
 			ds = []wire.AMQPDelivery{}
 		}
-		return json.Marshal(wire.AMQPFetchResponse{Deliveries: ds, Ready: ready})
+		return json.Marshal(wire.AMQPFetchResponse{Deliveries: ds, Ready: ready, TimeoutMillis: timeout.Milliseconds()})
 	case wire.AMQPSettle:
 		var r wire.AMQPSettleRequest
 		if err := decode(&r); err != nil {

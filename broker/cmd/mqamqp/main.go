@@ -68,6 +68,7 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		HandshakeTimeout: cfg.HandshakeTimeoutDuration(),
 		MaxMessageSize:   uint64(cfg.MaxMessageSize),
 		MaxConnections:   cfg.MaxConnections,
+		ConsumeTimeout:   time.Duration(cfg.ConsumeTimeout) * time.Millisecond,
 		GatewayID:        fmt.Sprintf("%s:%d:%d", host, os.Getpid(), time.Now().UnixNano()),
 		Backend:          backend,
 		Log:              d.Log,
