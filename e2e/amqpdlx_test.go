@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/mqops/mqops/wire/amqp"
 	rmq "github.com/rabbitmq/amqp091-go"
 )
 
@@ -170,5 +172,84 @@ func TestAMQPDeadLettering(t *testing.T) {
 	}
 	if got := drainGet(t, ch, "dlq"); len(got) != 0 {
 		t.Fatalf("dlq holds more: %q", got)
+	}
+}
+
+// Consume timeout with amqp091-go (consumer_cancel_notify): a delivery
+// held past the queue's x-consumer-timeout of 2 s cancels the consumer
+// with basic.cancel, the message goes to another consumer redelivered,
+// and the late ack is ignored (the channel stays open). A raw client
+// without the capability has its channel closed with 406 after the
+// gateway's consumeTimeout (2 s here).
+func TestAMQPConsumeTimeout(t *testing.T) {
+	c := startCluster(t, amqpLMQ...)
+	gw := startAMQP(t, c, "consumeTimeout=2000")
+	_, ch := dialAMQP(t, gw)
+	if _, err := ch.QueueDeclare("slow", true, false, false, false, rmq.Table{"x-consumer-timeout": int32(2000)}); err != nil {
+		t.Fatal(err)
+	}
+	cancels := ch.NotifyCancel(make(chan string, 1))
+	ds := mustConsume(t, ch, "slow", false)
+	if err := ch.PublishWithContext(ctx15(t), "", "slow", false, false, rmq.Publishing{Body: []byte("held")}); err != nil {
+		t.Fatal(err)
+	}
+	held := recv(t, "first delivery", ds)
+	select {
+	case <-cancels:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no basic.cancel after the consumer timeout")
+	}
+	_, ch2 := dialAMQP(t, gw)
+	d := recv(t, "redelivery", mustConsume(t, ch2, "slow", false))
+	if string(d.Body) != "held" || !d.Redelivered {
+		t.Fatalf("redelivered %q redelivered=%v", d.Body, d.Redelivered)
+	}
+	if err := held.Ack(false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclarePassive("slow", true, false, false, false, rmq.Table{"x-consumer-timeout": int32(2000)}); err != nil {
+		t.Fatalf("channel closed after the late ack: %v", err)
+	}
+	if err := d.Ack(false); err != nil {
+		t.Fatal(err)
+	}
+
+	// Without consumer_cancel_notify: channel.close 406.
+	if _, err := ch.QueueDeclare("slowraw", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.PublishWithContext(ctx15(t), "", "slowraw", false, false, rmq.Publishing{Body: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	r := dialRaw(t, gw)
+	r.open(amqp.ConnectionTuneOk{ChannelMax: 2047, FrameMax: 131072})
+	r.method(1, &amqp.ChannelOpen{})
+	if _, m := r.next(); m.Name() != "channel.open-ok" {
+		t.Fatalf("got %s", m.Name())
+	}
+	r.method(1, &amqp.BasicConsume{Queue: "slowraw"})
+	for {
+		f, err := r.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		if f.Type != amqp.FrameMethod {
+			continue // the delivery's header and body
+		}
+		m, err := amqp.ReadMethod(f.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cl, ok := m.(*amqp.ChannelClose); ok {
+			const want = "PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out. Timeout value used: 2000 ms."
+			if cl.ReplyCode != 406 || !strings.HasPrefix(cl.ReplyText, want) {
+				t.Fatalf("channel.close %d %q", cl.ReplyCode, cl.ReplyText)
+			}
+			break
+		}
+	}
+	r.method(1, &amqp.ChannelCloseOk{})
+	if got := drainGet(t, ch, "slowraw"); len(got) != 1 {
+		t.Fatalf("slowraw after the close: %q", got)
 	}
 }
