@@ -173,6 +173,27 @@ func TestAMQPDeadLettering(t *testing.T) {
 	if got := drainGet(t, ch, "dlq"); len(got) != 0 {
 		t.Fatalf("dlq holds more: %q", got)
 	}
+
+	// x-expires: gone once unused that long (passive declares do not
+	// count as use).
+	declare("ephemeral", rmq.Table{"x-expires": int32(300)})
+	conn, _ := dialAMQP(t, gw)
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		pc, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = pc.QueueDeclarePassive("ephemeral", true, false, false, false, rmq.Table{"x-expires": int32(300)})
+		if err != nil {
+			wantAMQPError(t, "passive declare of the expired queue", err, 404, "NOT_FOUND - no queue 'ephemeral' in vhost '/'")
+			break
+		}
+		pc.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("queue with x-expires=300 still there after 15 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // Consume timeout with amqp091-go (consumer_cancel_notify): a delivery

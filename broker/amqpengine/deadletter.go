@@ -101,6 +101,11 @@ func (d *delivery) deadLetterRecord(q *qstate, f *features, v wire.RecordView, r
 	// In the dead-letter queues before the reject is answered, as a
 	// publish is before its confirm.
 	d.waitDispatched(r.EndOffset)
+	for j, id := range t.IDs {
+		if tf := t.feats[j]; tf != nil && tf.maxLen >= 0 && !tf.rejectPublish {
+			d.trimHead(d.queue(q.vhost, id, tf))
+		}
+	}
 	return nil
 }
 

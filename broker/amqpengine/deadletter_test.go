@@ -230,3 +230,40 @@ func TestConsumerTimeoutArgument(t *testing.T) {
 		t.Fatalf("%d expired past the queue's 1 s consumer timeout", n)
 	}
 }
+
+func TestQueueExpires(t *testing.T) {
+	r := newRig(t)
+	v, _ := r.e.Vhost("/")
+	_, err := v.DeclareQueue(QueueDecl{Name: "tmp", Args: Args{"x-expires": int64(1000)}})
+	must(t, err)
+	r.publish(t, "", "tmp", "a")
+	if gone, err := r.e.ExpireQueues(time.Now()); err != nil || len(gone) != 0 {
+		t.Fatalf("expired at once: %v %v", gone, err)
+	}
+	// A delivery in flight keeps it in use.
+	ds := r.fetch(t, "tmp", "s", 1, 0)
+	if gone, _ := r.e.ExpireQueues(time.Now().Add(time.Hour)); len(gone) != 0 {
+		t.Fatalf("expired with a delivery in flight: %v", gone)
+	}
+	must2(r.e.Settle("/", []SettleItem{{Handle: ds[0].Handle, Op: wire.AMQPAck}}))
+	gone, err := r.e.ExpireQueues(time.Now().Add(2 * time.Second))
+	if err != nil || len(gone) != 1 || gone[0].Name != "tmp" {
+		t.Fatalf("not expired after 2 s unused: %v %v", gone, err)
+	}
+	if _, ok := v.Queue("tmp"); ok {
+		t.Fatal("queue still there")
+	}
+}
+
+func TestDeadLetterTargetTrimmed(t *testing.T) {
+	r := newRig(t)
+	v, _ := r.e.Vhost("/")
+	_, err := v.DeclareQueue(QueueDecl{Name: "small", Args: Args{"x-max-length": int64(1)}})
+	must(t, err)
+	_, err = v.DeclareQueue(QueueDecl{Name: "q", Args: Args{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "small"}})
+	must(t, err)
+	r.publish(t, "", "q", "a", "b")
+	ds := r.fetch(t, "q", "s", 2, 0)
+	must2(r.e.Settle("/", []SettleItem{{Handle: ds[0].Handle, Op: wire.AMQPReject}, {Handle: ds[1].Handle, Op: wire.AMQPReject}}))
+	wantBodies(t, r.fetch(t, "small", "s", 5, 0), "b")
+}

@@ -86,6 +86,9 @@ type Backend struct {
 type delivery struct {
 	be Backend
 	e  *Engine // routes dead-lettered messages
+	// attached is when the store came: an x-expires period runs from
+	// then at the earliest, as RabbitMQ's restarts the timer.
+	attached time.Time
 
 	mu      sync.RWMutex
 	queues  map[string]*qstate // by light queue name
@@ -101,7 +104,7 @@ func (e *Engine) Attach(be Backend) {
 		be.ConsumeTimeout = 15 * time.Minute
 	}
 	e.mu.Lock()
-	e.d = &delivery{be: be, e: e, queues: map[string]*qstate{}, handles: map[uint64]*qstate{}}
+	e.d = &delivery{be: be, e: e, attached: time.Now(), queues: map[string]*qstate{}, handles: map[uint64]*qstate{}}
 	e.mu.Unlock()
 }
 
@@ -321,6 +324,8 @@ type qstate struct {
 	wake      chan struct{} // closed when the queue may have grown
 	feat      atomic.Pointer[features]
 	expiring  atomic.Bool // got messages with an expiration: the sweeper looks at its head
+	used      atomic.Int64 // Unix ms of the last fetch or declare (x-expires)
+	fetching  atomic.Int32 // fetches under way (a consumer's long poll is a use)
 }
 
 type flight struct {
@@ -447,6 +452,11 @@ func (e *Engine) Fetch(vhost, queue, session string, n int, wait time.Duration, 
 	} else if timeout <= 0 {
 		timeout = d.be.ConsumeTimeout
 	}
+	q.fetching.Add(1)
+	defer func() {
+		q.used.Store(time.Now().UnixMilli())
+		q.fetching.Add(-1)
+	}()
 	n = min(max(n, 1), maxFetch)
 	if wait > 0 {
 		d.notify.Store(true) // before the first look, or a dispatch in between goes unseen
@@ -805,6 +815,13 @@ func (e *Engine) Ready(vhost string, id uint64) uint32 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.readyLocked(d.be.Store)
+}
+
+// Touch marks a queue used now (a declare that is not passive: x-expires).
+func (e *Engine) Touch(vhost string, id uint64) {
+	if d, err := e.path(); err == nil {
+		d.queue(vhost, id, nil).used.Store(time.Now().UnixMilli())
+	}
 }
 
 // PurgeQueue drops a queue's ready messages (queue.purge): its cursor

@@ -2,6 +2,7 @@ package amqpengine
 
 import (
 	"encoding/base64"
+	"errors"
 	"slices"
 	"time"
 
@@ -35,6 +36,7 @@ type features struct {
 	rejectDLX      bool  // reject-publish-dlx: the refused message is dead-lettered too
 	deliveryLimit  int64 // requeues before dead-lettering; -1: unlimited
 	consumeTimeout time.Duration
+	expires        time.Duration // x-expires; 0: none
 }
 
 func newFeatures(name string, args Args) *features {
@@ -66,11 +68,14 @@ func newFeatures(name string, args Args) *features {
 	if n, ok := asInt(args["x-consumer-timeout"]); ok && n > 0 {
 		f.consumeTimeout = time.Duration(n) * time.Millisecond
 	}
+	if n, ok := asInt(args["x-expires"]); ok && n > 0 {
+		f.expires = time.Duration(n) * time.Millisecond
+	}
 	return f
 }
 
-// expires reports whether a message needs a deadline check at all.
-func (f *features) expires() bool { return f != nil && f.ttl >= 0 }
+// hasTTL reports whether the queue expires its messages (x-message-ttl).
+func (f *features) hasTTL() bool { return f != nil && f.ttl >= 0 }
 
 // limits applies the target queues' x-max-length over one publish batch.
 type limits struct {
@@ -197,10 +202,10 @@ func (e *Engine) SweepExpired(now time.Time) int {
 			switch {
 			case q != nil && q.feat.Load() != r.f:
 				q.feat.Store(r.f)
-			case q == nil && r.f.expires():
+			case q == nil && r.f.hasTTL():
 				q = d.queue(name, r.id, r.f)
 			}
-			if q != nil && (r.f.expires() || q.expiring.Load()) {
+			if q != nil && (r.f.hasTTL() || q.expiring.Load()) {
 				qs = append(qs, q)
 			}
 		}
@@ -249,4 +254,74 @@ func (d *delivery) expireHead(q *qstate, now time.Time) []uint64 {
 		dead = append(dead, d.buryLocked(q, off))
 	}
 	return dead
+}
+
+// ExpireQueues deletes the queues with x-expires that went unused that
+// long: no fetch (a consumer's long poll or basic.get), no declare but a
+// passive one (Touch), no delivery in flight. It returns them for the caller's log.
+func (e *Engine) ExpireQueues(now time.Time) ([]QueueInfo, error) {
+	d, err := e.path()
+	if err != nil {
+		return nil, err
+	}
+	var gone []QueueInfo
+	var errs []error
+	for _, name := range e.Vhosts() {
+		v, err := e.Vhost(name)
+		if err != nil {
+			continue
+		}
+		type cand struct {
+			name    string
+			id      uint64
+			since   time.Time
+			expires time.Duration
+		}
+		var cands []cand
+		v.mu.RLock()
+		for _, q := range v.queues {
+			if q.feat.expires > 0 {
+				cands = append(cands, cand{q.name, q.id, q.created, q.feat.expires})
+			}
+		}
+		v.mu.RUnlock()
+		for _, c := range cands {
+			since := c.since
+			if d.attached.After(since) {
+				since = d.attached
+			}
+			d.mu.RLock()
+			q := d.queues[QueueLMQ(name, c.id)]
+			d.mu.RUnlock()
+			if q != nil {
+				if q.fetching.Load() > 0 {
+					continue
+				}
+				if u := time.UnixMilli(q.used.Load()); u.After(since) {
+					since = u
+				}
+				q.mu.Lock()
+				busy := len(q.inflight) > 0
+				q.mu.Unlock()
+				if busy {
+					continue
+				}
+			}
+			if now.Sub(since) < c.expires {
+				continue
+			}
+			qi, ok, err := v.deleteExpired(c.name, c.id)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if !ok {
+				continue
+			}
+			gone = append(gone, qi)
+			if err := e.ForgetQueue(name, qi.ID); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return gone, errors.Join(errs...)
 }

@@ -614,3 +614,15 @@ func bindingLess(a, b BindingInfo) bool {
 	}
 	return a.RoutingKey < b.RoutingKey
 }
+
+// deleteExpired deletes queue name if it is still the one with id (an
+// x-expires deletion decided outside the lock).
+func (v *Vhost) deleteExpired(name string, id uint64) (QueueInfo, bool, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	q := v.queues[name]
+	if q == nil || q.id != id {
+		return QueueInfo{}, false, nil
+	}
+	return q.info(), true, v.commit(v.removeQueue(q))
+}

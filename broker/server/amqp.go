@@ -101,6 +101,9 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		if !r.Passive {
+			b.amqp.Touch(r.Vhost, q.ID)
+		}
 		// Consumers are the gateways' (0 until they report them).
 		return json.Marshal(wire.AMQPQueueDeclareOk{Queue: q.Name, ID: q.ID, MessageCount: b.amqp.Ready(r.Vhost, q.ID)})
 	case wire.AMQPDeleteQueue:

@@ -878,6 +878,13 @@ func (b *Broker) housekeepingLoop() {
 				b.log.Warn("[AMQP] deliveries past their consume timeout released for redelivery", "count", n)
 			}
 			b.amqp.SweepExpired(now)
+			gone, err := b.amqp.ExpireQueues(now)
+			for _, q := range gone {
+				b.log.Info("[AMQP] queue deleted after going unused for its x-expires", "queue", q.Name)
+			}
+			if err != nil {
+				b.log.Error("[AMQP] deleting queues past x-expires", "err", err)
+			}
 		case <-flush.C:
 			if err := b.offsets.Flush(); err != nil {
 				b.log.Error("[OFFSET_FLUSH] failed", "err", err)
