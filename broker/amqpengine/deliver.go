@@ -323,7 +323,7 @@ type qstate struct {
 	inflight  map[uint64]*flight
 	wake      chan struct{} // closed when the queue may have grown
 	feat      atomic.Pointer[features]
-	expiring  atomic.Bool // got messages with an expiration: the sweeper looks at its head
+	expiring  atomic.Bool  // got messages with an expiration: the sweeper looks at its head
 	used      atomic.Int64 // Unix ms of the last fetch or declare (x-expires)
 	fetching  atomic.Int32 // fetches under way (a consumer's long poll is a use)
 }
