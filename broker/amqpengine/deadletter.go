@@ -47,6 +47,14 @@ func (d *delivery) deadLetterRecord(q *qstate, f *features, v wire.RecordView, r
 	if err != nil {
 		return nil // not written by Publish: nothing to dead-letter
 	}
+	return d.deadLetterMsg(q.vhost, f, raw, UnescapeProp(string(wire.PropertyValue(rp, PropExchange))),
+		UnescapeProp(string(wire.PropertyValue(rp, PropRoutingKey))), v.Body(), v.BornTimestamp(), reason)
+}
+
+// deadLetterMsg republishes a message of the queue with features f,
+// published to exchange with routing key rk with AMQP properties raw
+// (flags word first), to its dead-letter exchange.
+func (d *delivery) deadLetterMsg(vhost string, f *features, raw []byte, exchange, rk string, body []byte, born int64, reason string) error {
 	var p amqp.Properties
 	if len(raw) >= 2 {
 		h := amqp.ContentHeader{Flags: uint16(raw[0])<<8 | uint16(raw[1]), Props: raw[2:]}
@@ -54,8 +62,6 @@ func (d *delivery) deadLetterRecord(q *qstate, f *features, v wire.RecordView, r
 			return nil // Publish stored only properties that decode
 		}
 	}
-	exchange := UnescapeProp(string(wire.PropertyValue(rp, PropExchange)))
-	rk := UnescapeProp(string(wire.PropertyValue(rp, PropRoutingKey)))
 	keys := []any{rk}
 	if cc, ok := p.Headers["CC"].([]any); ok {
 		keys = append(keys, cc...)
@@ -64,13 +70,13 @@ func (d *delivery) deadLetterRecord(q *qstate, f *features, v wire.RecordView, r
 	p.Expiration = ""
 	props, err := encodeProperties(&p)
 	if err != nil {
-		return internalError(fmt.Errorf("dead-letter %s: re-encode properties: %w", q.lmq, err))
+		return internalError(fmt.Errorf("dead-letter from %s: re-encode properties: %w", f.queue, err))
 	}
 	key := rk
 	if f.hasDLRK {
 		key = f.dlrk
 	}
-	vh, err := d.e.Vhost(q.vhost)
+	vh, err := d.e.Vhost(vhost)
 	if err != nil {
 		return nil // the vhost is gone
 	}
@@ -87,15 +93,15 @@ func (d *delivery) deadLetterRecord(q *qstate, f *features, v wire.RecordView, r
 		return nil
 	}
 	persistent := p.DeliveryMode == 2
-	sp, _ := recordProps(nil, nil, q.vhost, f.dlx, key, props, p.MessageID, t.IDs, persistent)
-	m := store.Message{Topic: StoreTopic(q.vhost), BornTimestamp: v.BornTimestamp(), Body: v.Body(), Properties: sp}
+	sp, _ := recordProps(nil, nil, vhost, f.dlx, key, props, p.MessageID, t.IDs, persistent)
+	m := store.Message{Topic: StoreTopic(vhost), BornTimestamp: born, Body: body, Properties: sp}
 	r := d.be.Store.Put(&m)
 	if r.Status != store.PutOK {
-		return internalError(fmt.Errorf("dead-letter %s: store refused the message: %s", q.lmq, r.Status))
+		return internalError(fmt.Errorf("dead-letter from %s: store refused the message: %s", f.queue, r.Status))
 	}
 	if persistent {
 		if err := d.be.Durable(r.EndOffset); err != nil {
-			return internalError(fmt.Errorf("dead-letter %s: %w", q.lmq, err))
+			return internalError(fmt.Errorf("dead-letter from %s: %w", f.queue, err))
 		}
 	}
 	// In the dead-letter queues before the reject is answered, as a
@@ -103,7 +109,7 @@ func (d *delivery) deadLetterRecord(q *qstate, f *features, v wire.RecordView, r
 	d.waitDispatched(r.EndOffset)
 	for j, id := range t.IDs {
 		if tf := t.feats[j]; tf != nil && tf.maxLen >= 0 && !tf.rejectPublish {
-			d.trimHead(d.queue(q.vhost, id, tf))
+			d.trimHead(d.queue(vhost, id, tf))
 		}
 	}
 	return nil

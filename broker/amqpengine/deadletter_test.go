@@ -267,3 +267,17 @@ func TestDeadLetterTargetTrimmed(t *testing.T) {
 	must2(r.e.Settle("/", []SettleItem{{Handle: ds[0].Handle, Op: wire.AMQPReject}, {Handle: ds[1].Handle, Op: wire.AMQPReject}}))
 	wantBodies(t, r.fetch(t, "small", "s", 5, 0), "b")
 }
+
+func TestMaxLengthRejectPublishDLX(t *testing.T) {
+	r, _ := dlxRig(t, Args{"x-max-length": int64(1), "x-overflow": "reject-publish-dlx"})
+	res := r.publish(t, "", "q", "1", "2")
+	if res[0].Status != wire.AMQPStored || res[1].Status != wire.AMQPFailed {
+		t.Fatalf("results %+v", res)
+	}
+	wantBodies(t, r.fetch(t, "q", "s", 10, 0), "1")
+	dl := r.fetch(t, "dlq", "s", 10, 0)
+	wantBodies(t, dl, "2")
+	if d, _ := death(t, headersOf(t, dl[0])); d["reason"] != ReasonMaxLen || d["queue"] != "q" {
+		t.Fatalf("x-death %v", d)
+	}
+}

@@ -231,6 +231,13 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 		full := ""
 		if len(t.IDs) > 0 && (p.Expiration != "" || lim.any(t.feats)) {
 			full = lim.admit(d, vhost, &t, p.Expiration != "", storedEnd)
+			for _, f := range lim.refused {
+				// reject-publish-dlx: the refused message is
+				// dead-lettered (maxlen) as well as nacked.
+				if err := d.deadLetterMsg(vhost, f, m.Properties, exchange, m.RoutingKey, m.Body, time.Now().UnixMilli(), ReasonMaxLen); err != nil {
+					e.log.Warn("[AMQP] dead-lettering a message refused by a full queue failed", "queue", f.queue, "err", err)
+				}
+			}
 		}
 		if len(t.IDs) == 0 {
 			if full != "" {

@@ -79,7 +79,8 @@ func (f *features) hasTTL() bool { return f != nil && f.ttl >= 0 }
 
 // limits applies the target queues' x-max-length over one publish batch.
 type limits struct {
-	trim []*qstate // drop-head queues to trim once the batch is dispatched
+	trim    []*qstate   // drop-head queues to trim once the batch is dispatched
+	refused []*features // reject-publish-dlx queues that refused the message admitted last
 }
 
 // any reports whether some target has a length limit.
@@ -100,6 +101,7 @@ func (l *limits) any(feats []*features) bool {
 // own (expiring marks them for the sweeper).
 func (l *limits) admit(d *delivery, vhost string, t *Targets, expiring bool, stored int64) string {
 	full := ""
+	l.refused = l.refused[:0]
 	k := 0
 	for j, id := range t.IDs {
 		f := t.feats[j]
@@ -123,6 +125,9 @@ func (l *limits) admit(d *delivery, vhost string, t *Targets, expiring bool, sto
 				q.mu.Unlock()
 				if ready >= f.maxLen {
 					full = f.queue
+					if f.rejectDLX {
+						l.refused = append(l.refused, f)
+					}
 					continue
 				}
 			} else if !slices.Contains(l.trim, q) {
