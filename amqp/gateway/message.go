@@ -477,6 +477,7 @@ func (ch *channel) teardown() {
 	ch.cancelAllLocked()
 	ch.unacked = map[uint64]unacked{}
 	ch.inflight = 0
+	ch.stopAckTimeoutsLocked()
 	ch.mu.Unlock()
 	if ch.session != "" {
 		ch.enqueue(op{kind: opRelease})

@@ -83,6 +83,16 @@ func (ch *channel) armLocked() {
 	}
 }
 
+// stopAckTimeoutsLocked drops the deadlines of a channel whose unacked
+// deliveries went back, so that no timer holds a closed channel.
+func (ch *channel) stopAckTimeoutsLocked() {
+	ch.deadlines = nil
+	if ch.ackTimer != nil {
+		ch.ackTimer.Stop()
+		ch.ackTimer = nil
+	}
+}
+
 // checkAckTimeouts acts on the deadlines that passed.
 func (ch *channel) checkAckTimeouts() {
 	now := time.Now()
@@ -91,7 +101,7 @@ func (ch *channel) checkAckTimeouts() {
 	ch.mu.Lock()
 	ch.ackTimer = nil
 	if ch.state != stateOpen {
-		ch.deadlines = nil
+		ch.stopAckTimeoutsLocked()
 		ch.mu.Unlock()
 		return
 	}
