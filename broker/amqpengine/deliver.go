@@ -472,8 +472,10 @@ func (e *Engine) Fetch(vhost, queue, session string, n int, wait time.Duration, 
 	for {
 		out, ready, wake, dead, err := d.take(q, session, n, noAck, timeout)
 		if len(dead) > 0 {
-			if berr := d.bury(q, dead, ReasonExpired); berr != nil && err == nil {
-				err = berr
+			// A failure leaves them at the head for the next try; the
+			// deliveries taken must go out regardless.
+			if berr := d.bury(q, dead, ReasonExpired); berr != nil {
+				e.log.Warn("[AMQP] dead-lettering expired messages failed; they stay at the head", "queue", queue, "err", berr)
 			}
 		}
 		if err != nil || len(out) > 0 || wait <= 0 {
@@ -565,6 +567,9 @@ func (d *delivery) take(q *qstate, session string, n int, noAck bool, timeout ti
 		}
 		if messageExpired(f, p, v.StoreTimestamp(), now.UnixMilli()) {
 			dead = append(dead, d.buryLocked(q, off))
+			if len(dead) >= maxSweep {
+				break // a long expired run is buried in parts
+			}
 			continue
 		}
 		dl := Delivery{
