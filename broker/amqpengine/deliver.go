@@ -476,6 +476,8 @@ func (e *Engine) Fetch(vhost, queue, session string, n int, wait time.Duration, 
 			// deliveries taken must go out regardless.
 			if berr := d.bury(q, dead, ReasonExpired); berr != nil {
 				e.log.Warn("[AMQP] dead-lettering expired messages failed; they stay at the head", "queue", queue, "err", berr)
+			} else if len(out) == 0 && err == nil {
+				continue // more may follow the expired run
 			}
 		}
 		if err != nil || len(out) > 0 || wait <= 0 {
