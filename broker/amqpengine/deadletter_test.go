@@ -144,12 +144,12 @@ func TestDeliveryLimitDeadLetters(t *testing.T) {
 }
 
 func TestTTLSweepDeadLettersWithoutConsumer(t *testing.T) {
-	r, _ := dlxRig(t, Args{"x-message-ttl": int64(100)})
+	r, _ := dlxRig(t, Args{"x-message-ttl": int64(60000)})
 	r.publish(t, "", "q", "a", "b")
 	if n := r.e.SweepExpired(time.Now()); n != 0 {
 		t.Fatalf("%d swept before the TTL", n)
 	}
-	if n := r.e.SweepExpired(time.Now().Add(time.Second)); n != 2 {
+	if n := r.e.SweepExpired(time.Now().Add(2 * time.Minute)); n != 2 {
 		t.Fatalf("%d swept after the TTL, want 2", n)
 	}
 	dl := r.fetch(t, "dlq", "s", 5, 0)
@@ -223,18 +223,25 @@ func TestMaxLengthRejectPublish(t *testing.T) {
 }
 
 func TestConsumerTimeoutArgument(t *testing.T) {
-	r, _ := dlxRig(t, Args{"x-consumer-timeout": int64(1000)})
+	r, _ := dlxRig(t, Args{"x-consumer-timeout": int64(60000)})
 	r.publish(t, "", "q", "a")
-	r.fetch(t, "q", "s", 1, 0)
-	if n := r.e.ExpireDeliveries(time.Now().Add(2 * time.Second)); n != 1 {
-		t.Fatalf("%d expired past the queue's 1 s consumer timeout", n)
+	_, _, timeout, err := r.e.Fetch("/", "q", "s", 1, 0, false, time.Hour)
+	must(t, err)
+	if timeout != time.Minute {
+		t.Fatalf("timeout %v, want the queue's 1 min", timeout)
+	}
+	if n := r.e.ExpireDeliveries(time.Now()); n != 0 {
+		t.Fatalf("%d expired before the queue's consumer timeout", n)
+	}
+	if n := r.e.ExpireDeliveries(time.Now().Add(2 * time.Minute)); n != 1 {
+		t.Fatalf("%d expired past the queue's 1 min consumer timeout", n)
 	}
 }
 
 func TestQueueExpires(t *testing.T) {
 	r := newRig(t)
 	v, _ := r.e.Vhost("/")
-	_, err := v.DeclareQueue(QueueDecl{Name: "tmp", Args: Args{"x-expires": int64(1000)}})
+	_, err := v.DeclareQueue(QueueDecl{Name: "tmp", Args: Args{"x-expires": int64(60000)}})
 	must(t, err)
 	r.publish(t, "", "tmp", "a")
 	if gone, err := r.e.ExpireQueues(time.Now()); err != nil || len(gone) != 0 {
@@ -246,9 +253,9 @@ func TestQueueExpires(t *testing.T) {
 		t.Fatalf("expired with a delivery in flight: %v", gone)
 	}
 	must2(r.e.Settle("/", []SettleItem{{Handle: ds[0].Handle, Op: wire.AMQPAck}}))
-	gone, err := r.e.ExpireQueues(time.Now().Add(2 * time.Second))
+	gone, err := r.e.ExpireQueues(time.Now().Add(2 * time.Minute))
 	if err != nil || len(gone) != 1 || gone[0].Name != "tmp" {
-		t.Fatalf("not expired after 2 s unused: %v %v", gone, err)
+		t.Fatalf("not expired after 2 min unused: %v %v", gone, err)
 	}
 	if _, ok := v.Queue("tmp"); ok {
 		t.Fatal("queue still there")
