@@ -270,7 +270,7 @@ func TestAMQPConsumeTimeout(t *testing.T) {
 		}
 	}
 	r.method(1, &amqp.ChannelCloseOk{})
-	if got := drainGet(t, ch, "slowraw"); len(got) != 1 {
-		t.Fatalf("slowraw after the close: %q", got)
+	if d := getWithin(t, ch, "slowraw"); string(d.Body) != "x" || !d.Redelivered {
+		t.Fatalf("slowraw after the close: %q redelivered=%v", d.Body, d.Redelivered)
 	}
 }
