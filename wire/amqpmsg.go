@@ -75,6 +75,10 @@ type AMQPFetchRequest struct {
 	Max        int    `json:"max"`
 	WaitMillis int    `json:"waitMillis,omitempty"`
 	NoAck      bool   `json:"noAck,omitempty"`
+	// TimeoutMillis is the gateway's consume timeout (consumeTimeout):
+	// the deliveries' deadline unless the queue sets x-consumer-timeout;
+	// 0 leaves the broker's default.
+	TimeoutMillis int64 `json:"timeoutMillis,omitempty"`
 }
 
 // AMQPDelivery is one message handed out. Handle names it in
@@ -94,6 +98,9 @@ type AMQPDelivery struct {
 type AMQPFetchResponse struct {
 	Deliveries []AMQPDelivery `json:"deliveries"`
 	Ready      uint32         `json:"ready"`
+	// TimeoutMillis is the consume timeout the deliveries got: past it
+	// the broker puts them back and ignores their settles.
+	TimeoutMillis int64 `json:"timeoutMillis,omitempty"`
 }
 
 // Settle operations.

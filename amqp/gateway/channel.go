@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"sync"
+	"time"
 
 	"github.com/mqops/mqops/wire"
 	"github.com/mqops/mqops/wire/amqp"
@@ -53,6 +54,8 @@ type channel struct {
 	nextTag        uint64
 	unacked        map[uint64]unacked
 	consumers      map[string]*consumer
+	deadlines      deadlines   // of unacked deliveries (timeout.go)
+	ackTimer       *time.Timer // fires at the earliest deadline
 }
 
 func newChannel(c *conn, id uint16, session string) *channel {

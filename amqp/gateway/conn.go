@@ -54,6 +54,9 @@ type conn struct {
 	opened   uint64 // channels opened so far, for unique sessions
 	// ownsExclusive: an exclusive queue was declared; release on close.
 	ownsExclusive bool
+	// cancelNotify: the client takes basic.cancel from the server
+	// (capability consumer_cancel_notify).
+	cancelNotify bool
 }
 
 func newConn(s *Server, nc net.Conn, id uint64) *conn {
@@ -343,6 +346,8 @@ func (c *conn) handshake() error {
 		return errors.New("login refused")
 	}
 	c.user = user
+	caps, _ := so.ClientProperties["capabilities"].(amqp.Table)
+	c.cancelNotify = caps["consumer_cancel_notify"] == true
 	cfg := &c.s.cfg
 	c.sendMethod(0, &amqp.ConnectionTune{ChannelMax: cfg.ChannelMax, FrameMax: cfg.FrameMax, Heartbeat: cfg.Heartbeat})
 	var to amqp.ConnectionTuneOk

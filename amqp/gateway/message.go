@@ -364,8 +364,8 @@ func (ch *channel) pump(cs *consumer) {
 		}
 		var resp wire.AMQPFetchResponse
 		err := ch.call(wire.AMQPFetch, wire.AMQPFetchRequest{Vhost: c.vhost, Queue: cs.queue, Session: ch.session,
-			Max: n, WaitMillis: int(wait / time.Millisecond)}, &resp)
-		if !ch.deliver(cs, n, resp.Deliveries) {
+			Max: n, WaitMillis: int(wait / time.Millisecond), TimeoutMillis: c.s.cfg.ConsumeTimeout.Milliseconds()}, &resp)
+		if !ch.deliver(cs, n, resp.Deliveries, ch.ackTimeout(resp.TimeoutMillis)) {
 			return
 		}
 		if err == nil {
@@ -408,7 +408,7 @@ func (ch *channel) pump(cs *consumer) {
 // in the same lock hold, so the window never looks larger than it is;
 // false when cs or the connection is gone, in which case the messages go
 // back to the queue.
-func (ch *channel) deliver(cs *consumer, reserved int, ds []wire.AMQPDelivery) bool {
+func (ch *channel) deliver(cs *consumer, reserved int, ds []wire.AMQPDelivery, timeout time.Duration) bool {
 	c := ch.c
 	ch.mu.Lock()
 	if !cs.noAck {
@@ -448,6 +448,7 @@ func (ch *channel) deliver(cs *consumer, reserved int, ds []wire.AMQPDelivery) b
 			ch.enqueueLocked(op{kind: opSettle, settle: wire.AMQPSettleItem{Handle: d.Handle, Op: wire.AMQPAck}})
 		} else {
 			ch.unacked[tag] = unacked{handle: d.Handle, cons: cs}
+			ch.trackLocked(tag, timeout)
 			cs.inflight++
 			ch.inflight++
 		}
@@ -476,6 +477,7 @@ func (ch *channel) teardown() {
 	ch.cancelAllLocked()
 	ch.unacked = map[uint64]unacked{}
 	ch.inflight = 0
+	ch.stopAckTimeoutsLocked()
 	ch.mu.Unlock()
 	if ch.session != "" {
 		ch.enqueue(op{kind: opRelease})
@@ -559,7 +561,8 @@ func (ch *channel) get(m *amqp.BasicGet) error {
 	}
 	ch.drain() // this channel's own publishes are in the queue first
 	var resp wire.AMQPFetchResponse
-	if err := ch.call(wire.AMQPFetch, wire.AMQPFetchRequest{Vhost: ch.c.vhost, Queue: q, Session: ch.session, Max: 1, NoAck: m.NoAck}, &resp); err != nil {
+	if err := ch.call(wire.AMQPFetch, wire.AMQPFetchRequest{Vhost: ch.c.vhost, Queue: q, Session: ch.session, Max: 1, NoAck: m.NoAck,
+		TimeoutMillis: ch.c.s.cfg.ConsumeTimeout.Milliseconds()}, &resp); err != nil {
 		return err
 	}
 	if len(resp.Deliveries) == 0 {
@@ -573,6 +576,7 @@ func (ch *channel) get(m *amqp.BasicGet) error {
 	tag := ch.nextTag
 	if !m.NoAck {
 		ch.unacked[tag] = unacked{handle: d.Handle}
+		ch.trackLocked(tag, ch.ackTimeout(resp.TimeoutMillis))
 	}
 	ch.sendContentLocked(&amqp.BasicGetOk{DeliveryTag: tag, Redelivered: d.Redelivered, Exchange: d.Exchange,
 		RoutingKey: d.RoutingKey, MessageCount: resp.Ready}, d.Properties, d.Body)

@@ -83,7 +83,10 @@ func (b *storeBackend) Call(vhost string, code int32, req, resp any) error {
 	switch r := req.(type) {
 	case wire.AMQPFetchRequest:
 		var f wire.AMQPFetchResponse
-		f.Deliveries, f.Ready, err = b.e.Fetch(r.Vhost, r.Queue, r.Session, r.Max, time.Duration(r.WaitMillis)*time.Millisecond, r.NoAck)
+		var timeout time.Duration
+		f.Deliveries, f.Ready, timeout, err = b.e.Fetch(r.Vhost, r.Queue, r.Session, r.Max, time.Duration(r.WaitMillis)*time.Millisecond, r.NoAck,
+			time.Duration(r.TimeoutMillis)*time.Millisecond)
+		f.TimeoutMillis = timeout.Milliseconds()
 		out = f
 	case wire.AMQPSettleRequest:
 		_, err = b.e.Settle(r.Vhost, r.Items)

@@ -28,6 +28,9 @@ type Config struct {
 	// LoopbackUsers may log in only from a loopback address (RabbitMQ's
 	// loopback_users).
 	LoopbackUsers []string
+	// ConsumeTimeout is how long a delivery may stay unacknowledged
+	// unless its queue sets x-consumer-timeout (timeout.go).
+	ConsumeTimeout time.Duration
 	// GatewayID names this gateway in exclusive queue owners
 	// (gateway id, connection id).
 	GatewayID string

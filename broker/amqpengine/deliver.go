@@ -85,6 +85,10 @@ type Backend struct {
 // delivery is the state of the engine's message path.
 type delivery struct {
 	be Backend
+	e  *Engine // routes dead-lettered messages
+	// attached is when the store came: an x-expires period runs from
+	// then at the earliest, as RabbitMQ's restarts the timer.
+	attached time.Time
 
 	mu      sync.RWMutex
 	queues  map[string]*qstate // by light queue name
@@ -100,7 +104,7 @@ func (e *Engine) Attach(be Backend) {
 		be.ConsumeTimeout = 15 * time.Minute
 	}
 	e.mu.Lock()
-	e.d = &delivery{be: be, queues: map[string]*qstate{}, handles: map[uint64]*qstate{}}
+	e.d = &delivery{be: be, e: e, attached: time.Now(), queues: map[string]*qstate{}, handles: map[uint64]*qstate{}}
 	e.mu.Unlock()
 }
 
@@ -204,6 +208,7 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 	}
 	res := make([]PublishResult, len(msgs))
 	var t Targets
+	var lim limits
 	var props, list []byte
 	durableEnd, storedEnd := int64(-1), int64(-1)
 	for i := range msgs {
@@ -223,29 +228,26 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 		if err := v.Route(exchange, m.RoutingKey, p.Headers, &t); err != nil {
 			return nil, err
 		}
+		full := ""
+		if len(t.IDs) > 0 && (p.Expiration != "" || lim.any(t.feats)) {
+			full = lim.admit(d, vhost, &t, p.Expiration != "", storedEnd)
+			for _, f := range lim.refused {
+				// reject-publish-dlx: the refused message is
+				// dead-lettered (maxlen) as well as nacked.
+				if err := d.deadLetterMsg(vhost, f, m.Properties, exchange, m.RoutingKey, m.Body, time.Now().UnixMilli(), ReasonMaxLen); err != nil {
+					e.log.Warn("[AMQP] dead-lettering a message refused by a full queue failed", "queue", f.queue, "err", err)
+				}
+			}
+		}
 		if len(t.IDs) == 0 {
-			res[i] = PublishResult{Status: wire.AMQPUnroutable}
+			if full != "" {
+				res[i] = rejectedFull(full)
+			} else {
+				res[i] = PublishResult{Status: wire.AMQPUnroutable}
+			}
 			continue
 		}
-		list = list[:0]
-		for j, id := range t.IDs {
-			if j > 0 {
-				list = append(list, ',')
-			}
-			list = append(list, QueueLMQ(vhost, id)...)
-		}
-		rk := EscapeProp(m.RoutingKey)
-		props = wire.AppendProperty(props[:0], PropExchange, EscapeProp(exchange))
-		props = wire.AppendProperty(props, PropRoutingKey, rk)
-		props = wire.AppendProperty(props, PropAMQP, base64.StdEncoding.EncodeToString(m.Properties))
-		if p.MessageID != "" {
-			props = wire.AppendProperty(props, wire.PropKeys, EscapeProp(p.MessageID))
-		}
-		if rk != "" {
-			props = wire.AppendProperty(props, wire.PropTags, rk)
-		}
-		props = wire.AppendProperty(props, wire.PropInnerMultiDispatch, string(list))
-		props = wire.AppendProperty(props, wire.PropWait, strconv.FormatBool(m.Persistent))
+		props, list = recordProps(props[:0], list, vhost, exchange, m.RoutingKey, m.Properties, p.MessageID, t.IDs, m.Persistent)
 		sm := store.Message{Topic: topic, BornTimestamp: time.Now().UnixMilli(), Body: m.Body, Properties: props}
 		r := d.be.Store.Put(&sm)
 		switch r.Status {
@@ -261,6 +263,11 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 			continue
 		}
 		res[i] = PublishResult{Status: wire.AMQPStored}
+		if full != "" {
+			// Stored for the other queues, but a confirm must say a
+			// queue refused it (RabbitMQ nacks).
+			res[i] = rejectedFull(full)
+		}
 		storedEnd = r.EndOffset
 		if m.Persistent {
 			durableEnd = r.EndOffset
@@ -279,24 +286,29 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 	}
 	if storedEnd >= 0 {
 		// A confirmed message is in its queues (basic.get, message-count
-		// right after a confirm): wait for the dispatcher, after the flush
-		// wait, by when it is mostly done; a few yields before the
-		// store's 1 ms polling wait. Past dispatchWait the message is
-		// stored and shows up when dispatched.
-		dispatched := false
-		for range 16 {
-			if dispatched = d.be.Store.WaitDispatched(cancelled, storedEnd) == nil; dispatched {
-				break
-			}
-			runtime.Gosched()
-		}
-		if !dispatched {
-			ctx, cancel := context.WithTimeout(context.Background(), dispatchWait)
-			_ = d.be.Store.WaitDispatched(ctx, storedEnd)
-			cancel()
-		}
+		// right after a confirm).
+		d.waitDispatched(storedEnd)
+	}
+	for _, q := range lim.trim {
+		d.trimHead(q)
 	}
 	return res, nil
+}
+
+// waitDispatched waits for the dispatcher to pass end, after the flush
+// wait, by when it is mostly done: a few yields before the store's 1 ms
+// polling wait. Past dispatchWait the message is stored and shows up when
+// dispatched.
+func (d *delivery) waitDispatched(end int64) {
+	for range 16 {
+		if d.be.Store.WaitDispatched(cancelled, end) == nil {
+			return
+		}
+		runtime.Gosched()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dispatchWait)
+	_ = d.be.Store.WaitDispatched(ctx, end)
+	cancel()
 }
 
 // qstate is one AMQP queue's delivery state over its light queue.
@@ -318,21 +330,30 @@ type qstate struct {
 	inflight  map[uint64]*flight
 	wake      chan struct{} // closed when the queue may have grown
 	ops       queueOps      // counters for operators (ops.go)
+	feat      atomic.Pointer[features]
+	expiring  atomic.Bool  // got messages with an expiration: the sweeper looks at its head
+	used      atomic.Int64 // Unix ms of the last fetch or declare (x-expires)
+	fetching  atomic.Int32 // fetches under way (a consumer's long poll is a use)
 }
 
 type flight struct {
 	off      int64
 	session  string
 	deadline time.Time
+	dead     bool // taken off the head to be dead-lettered (bury), not handed out
 }
 
-// queue returns (loading) the state of queue id of vhost.
-func (d *delivery) queue(vhost string, id uint64) *qstate {
+// queue returns (loading) the state of queue id of vhost, with its
+// features when f is not nil.
+func (d *delivery) queue(vhost string, id uint64, f *features) *qstate {
 	lmq := QueueLMQ(vhost, id)
 	d.mu.RLock()
 	q := d.queues[lmq]
 	d.mu.RUnlock()
 	if q != nil {
+		if f != nil && q.feat.Load() != f {
+			q.feat.Store(f)
+		}
 		return q
 	}
 	d.mu.Lock()
@@ -351,6 +372,9 @@ func (d *delivery) queue(vhost string, id uint64) *qstate {
 		q.committed = m // fell off the log (retention)
 	}
 	q.cursor = q.committed
+	if f != nil {
+		q.feat.Store(f)
+	}
 	d.queues[lmq] = q
 	return q
 }
@@ -415,33 +439,53 @@ func (d *delivery) lookup(e *Engine, vhost, queue string) (*qstate, error) {
 	if !ok {
 		return nil, notFound("queue", queue, vhost)
 	}
-	return d.queue(vhost, qi.ID), nil
+	return d.queue(vhost, qi.ID, qi.feat), nil
 }
 
 // Fetch hands out up to n messages of a queue to session, waiting up to
 // wait (at most 20 s) for the first, and returns them with the queue's
-// ready count afterwards.
-func (e *Engine) Fetch(vhost, queue, session string, n int, wait time.Duration, noAck bool) ([]Delivery, uint32, error) {
+// ready count afterwards and their consume timeout: the queue's
+// x-consumer-timeout, else timeout when positive, else the broker's.
+func (e *Engine) Fetch(vhost, queue, session string, n int, wait time.Duration, noAck bool, timeout time.Duration) ([]Delivery, uint32, time.Duration, error) {
 	d, err := e.path()
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	q, err := d.lookup(e, vhost, queue)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
+	if f := q.feat.Load(); f != nil && f.consumeTimeout > 0 {
+		timeout = f.consumeTimeout
+	} else if timeout <= 0 {
+		timeout = d.be.ConsumeTimeout
+	}
+	q.fetching.Add(1)
+	defer func() {
+		q.used.Store(time.Now().UnixMilli())
+		q.fetching.Add(-1)
+	}()
 	n = min(max(n, 1), maxFetch)
 	if wait > 0 {
 		d.notify.Store(true) // before the first look, or a dispatch in between goes unseen
 	}
 	var timer *time.Timer
 	for {
-		out, ready, wake, err := d.take(q, session, n, noAck)
+		out, ready, wake, dead, err := d.take(q, session, n, noAck, timeout)
+		if len(dead) > 0 {
+			// A failure leaves them at the head for the next try; the
+			// deliveries taken must go out regardless.
+			if berr := d.bury(q, dead, ReasonExpired); berr != nil {
+				e.log.Warn("[AMQP] dead-lettering expired messages failed; they stay at the head", "queue", queue, "err", berr)
+			} else if len(out) == 0 && err == nil {
+				continue // more may follow the expired run
+			}
+		}
 		if err != nil || len(out) > 0 || wait <= 0 {
 			if timer != nil {
 				timer.Stop()
 			}
-			return out, ready, err
+			return out, ready, timeout, err
 		}
 		if timer == nil {
 			timer = time.NewTimer(min(wait, maxFetchWait))
@@ -454,30 +498,60 @@ func (e *Engine) Fetch(vhost, queue, session string, n int, wait time.Duration, 
 	}
 }
 
-// take hands out what is ready now.
-func (d *delivery) take(q *qstate, session string, n int, noAck bool) ([]Delivery, uint32, <-chan struct{}, error) {
-	s := d.be.Store
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	var out []Delivery
-	var rec []byte
-	deadline := time.Now().Add(d.be.ConsumeTimeout)
-	maxOff := s.MaxOffset(q.lmq, wire.LMQQueueID)
-	for len(out) < n {
-		var off int64
-		released := false
+// popLocked takes the head of q's ready messages: the first released,
+// else the one at the cursor. ok is false when nothing is ready.
+func (q *qstate) popLocked(s *store.Store, maxOff int64) (off int64, released, ok bool) {
+	for {
 		switch {
 		case len(q.released) > 0:
-			off, q.released, released = q.released[0], q.released[1:], true
+			off, q.released = q.released[0], q.released[1:]
+			return off, true, true
 		case q.cursor < maxOff:
 			if m := s.MinOffset(q.lmq, wire.LMQQueueID); q.cursor < m {
 				q.cursor = m // fell off the log
 				continue
 			}
-			off = q.cursor
 			q.cursor++
+			return q.cursor - 1, false, true
 		default:
-			goto done
+			return 0, false, false
+		}
+	}
+}
+
+// unpopLocked puts back what popLocked took.
+func (q *qstate) unpopLocked(off int64, released bool) {
+	if released {
+		q.released = append([]int64{off}, q.released...)
+	} else {
+		q.cursor--
+	}
+}
+
+// buryLocked holds off under a new dead handle for bury.
+func (d *delivery) buryLocked(q *qstate, off int64) uint64 {
+	h := d.next.Add(1)
+	q.inflight[h] = &flight{off: off, dead: true}
+	return h
+}
+
+// take hands out what is ready now. Expired messages it meets are held
+// under the dead handles it returns, for bury.
+func (d *delivery) take(q *qstate, session string, n int, noAck bool, timeout time.Duration) ([]Delivery, uint32, <-chan struct{}, []uint64, error) {
+	s := d.be.Store
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []Delivery
+	var rec []byte
+	var dead []uint64
+	f := q.feat.Load()
+	now := time.Now()
+	deadline := now.Add(timeout)
+	maxOff := s.MaxOffset(q.lmq, wire.LMQQueueID)
+	for len(out) < n {
+		off, released, ok := q.popLocked(s, maxOff)
+		if !ok {
+			break
 		}
 		u, ok := s.UnitAt(q.lmq, wire.LMQQueueID, off)
 		if !ok {
@@ -485,18 +559,21 @@ func (d *delivery) take(q *qstate, session string, n int, noAck bool) ([]Deliver
 		}
 		var err error
 		if rec, err = s.ReadRecord(u.Phys, rec[:0]); err != nil {
-			if released {
-				q.released = append([]int64{off}, q.released...)
-			} else {
-				q.cursor--
-			}
-			return out, q.readyLocked(s), q.wake, internalError(fmt.Errorf("read %s offset %d: %w", q.lmq, off, err))
+			q.unpopLocked(off, released)
+			return out, q.readyLocked(s), q.wake, dead, internalError(fmt.Errorf("read %s offset %d: %w", q.lmq, off, err))
 		}
 		v := wire.RecordView(rec)
 		props := v.Properties()
 		p, err := base64.StdEncoding.DecodeString(string(wire.PropertyValue(props, PropAMQP)))
 		if err != nil {
 			continue // not written by Publish: nothing an AMQP client can take
+		}
+		if messageExpired(f, p, v.StoreTimestamp(), now.UnixMilli()) {
+			dead = append(dead, d.buryLocked(q, off))
+			if len(dead) >= maxSweep {
+				break // a long expired run is buried in parts
+			}
+			continue
 		}
 		dl := Delivery{
 			Redelivered: released || off < q.hwm || v.ReconsumeTimes() > 0,
@@ -512,7 +589,6 @@ func (d *delivery) take(q *qstate, session string, n int, noAck bool) ([]Deliver
 		q.hwm = max(q.hwm, off+1)
 		out = append(out, dl)
 	}
-done:
 	if len(out) > 0 {
 		if !noAck {
 			d.mu.Lock()
@@ -534,7 +610,7 @@ done:
 			q.commitLocked(d.be.Offsets)
 		}
 	}
-	return out, q.readyLocked(s), q.wake, nil
+	return out, q.readyLocked(s), q.wake, dead, nil
 }
 
 // SettleItem settles one handle (wire.AMQPSettleItem).
@@ -546,9 +622,10 @@ type SettleItem = wire.AMQPSettleItem
 // messageDelayLevel) into the vhost store topic, dispatched into this
 // queue's light queue only: it comes back at the queue's tail,
 // redelivered, through the same cursor, and counts as ready meanwhile in
-// nobody's count. (The spec's %RETRY%<group> topic would give each queue a
-// second source to merge; re-dispatch keeps one.) A reject drops the
-// message: dead-lettering comes later. Unknown handles are skipped.
+// nobody's count. (A %RETRY%<group> topic would give each queue a
+// second source to merge; re-dispatch keeps one.) A requeue past the
+// queue's delivery limit, and a reject, dead-letter the message (or drop
+// it without a dead-letter exchange). Unknown handles are skipped.
 func (e *Engine) Settle(vhost string, items []SettleItem) (int, error) {
 	d, err := e.path()
 	if err != nil {
@@ -570,11 +647,16 @@ func (e *Engine) Settle(vhost string, items []SettleItem) (int, error) {
 		q.mu.Lock()
 		f := q.inflight[it.Handle]
 		q.mu.Unlock()
-		if f == nil {
+		if f == nil || f.dead {
 			continue
 		}
-		if it.Op == wire.AMQPRequeue {
+		switch it.Op {
+		case wire.AMQPRequeue:
 			if err := d.requeue(q, f.off); err != nil {
+				return n, err
+			}
+		case wire.AMQPReject:
+			if err := d.deadLetter(q, f.off, ReasonRejected); err != nil {
 				return n, err
 			}
 		}
@@ -594,7 +676,8 @@ func (e *Engine) Settle(vhost string, items []SettleItem) (int, error) {
 }
 
 // requeue stores the graded-delay copy of q's message at off, durably,
-// before the original is settled.
+// before the original is settled; past the queue's delivery limit it
+// dead-letters the message instead.
 func (d *delivery) requeue(q *qstate, off int64) error {
 	s := d.be.Store
 	u, ok := s.UnitAt(q.lmq, wire.LMQQueueID, off)
@@ -606,6 +689,9 @@ func (d *delivery) requeue(q *qstate, off int64) error {
 		return internalError(fmt.Errorf("requeue %s offset %d: %w", q.lmq, off, err))
 	}
 	v := wire.RecordView(rec)
+	if f := q.feat.Load(); f != nil && f.deliveryLimit >= 0 && int64(v.ReconsumeTimes()) >= f.deliveryLimit {
+		return d.deadLetterRecord(q, f, v, ReasonDeliveryLimit)
+	}
 	props := wire.RemoveProperty(nil, v.Properties(), wire.PropInnerMultiDispatch)
 	props = wire.RemoveProperty(props[:0], props, wire.PropInnerMultiQueueOffset)
 	props = wire.RemoveProperty(props[:0], props, wire.PropDelay)
@@ -648,7 +734,7 @@ func (e *Engine) Release(vhost, session string, handles []uint64) (int, error) {
 		q.mu.Lock()
 		k := 0
 		for h, f := range q.inflight {
-			if len(handles) > 0 && !slices.Contains(handles, h) || len(handles) == 0 && f.session != session {
+			if f.dead || len(handles) > 0 && !slices.Contains(handles, h) || len(handles) == 0 && f.session != session {
 				continue
 			}
 			delete(q.inflight, h)
@@ -694,7 +780,7 @@ func (e *Engine) ExpireDeliveries(now time.Time) int {
 		q.mu.Lock()
 		k := len(gone)
 		for h, f := range q.inflight {
-			if now.After(f.deadline) {
+			if !f.dead && now.After(f.deadline) {
 				delete(q.inflight, h)
 				q.released = append(q.released, f.off)
 				gone = append(gone, h)
@@ -741,10 +827,17 @@ func (e *Engine) Ready(vhost string, id uint64) uint32 {
 	if err != nil {
 		return 0
 	}
-	q := d.queue(vhost, id)
+	q := d.queue(vhost, id, nil)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.readyLocked(d.be.Store)
+}
+
+// Touch marks a queue used now (a declare that is not passive: x-expires).
+func (e *Engine) Touch(vhost string, id uint64) {
+	if d, err := e.path(); err == nil {
+		d.queue(vhost, id, nil).used.Store(time.Now().UnixMilli())
+	}
 }
 
 // PurgeQueue drops a queue's ready messages (queue.purge): its cursor
@@ -759,7 +852,7 @@ func (e *Engine) PurgeQueue(vhost, queue string, conn Owner) (uint32, error) {
 		return 0, err
 	}
 	return v.Purge(queue, conn, func(id uint64) (uint32, error) {
-		q := d.queue(vhost, id)
+		q := d.queue(vhost, id, nil)
 		q.mu.Lock()
 		defer q.mu.Unlock()
 		n := q.readyLocked(d.be.Store)

@@ -23,7 +23,7 @@ func BenchmarkPublishFetchAck(b *testing.B) {
 		if _, err := r.e.Publish("/", "", msg); err != nil {
 			b.Fatal(err)
 		}
-		ds, _, err := r.e.Fetch("/", "q", "s", 1, time.Second, false)
+		ds, _, _, err := r.e.Fetch("/", "q", "s", 1, time.Second, false, 0)
 		if err != nil || len(ds) != 1 {
 			b.Fatal(err, len(ds))
 		}

@@ -103,7 +103,7 @@ func (r *rig) publish(t *testing.T, x, key string, bodies ...string) []PublishRe
 
 func (r *rig) fetch(t *testing.T, q, session string, n int, wait time.Duration) []Delivery {
 	t.Helper()
-	ds, _, err := r.e.Fetch("/", q, session, n, wait, false)
+	ds, _, _, err := r.e.Fetch("/", q, session, n, wait, false, 0)
 	must(t, err)
 	return ds
 }
@@ -158,7 +158,7 @@ func TestPublishFetchAck(t *testing.T) {
 	if n := r.e.Ready("/", 1); n != 2 {
 		t.Fatalf("ready %d, want 2", n)
 	}
-	ds, ready, err := r.e.Fetch("/", "q", "s1", 10, 0, false)
+	ds, ready, _, err := r.e.Fetch("/", "q", "s1", 10, 0, false, 0)
 	must(t, err)
 	wantBodies(t, ds, "a", "b")
 	if ready != 0 || ds[0].Redelivered || ds[0].Exchange != "" || ds[0].RoutingKey != "q" || string(ds[0].Properties) != string(props("id-a")) {
@@ -214,7 +214,7 @@ func TestLongPollWakesOnPublish(t *testing.T) {
 	declareQ(t, v, "q")
 	got := make(chan []Delivery)
 	go func() {
-		ds, _, _ := r.e.Fetch("/", "q", "s", 1, 20*time.Second, false)
+		ds, _, _, _ := r.e.Fetch("/", "q", "s", 1, 20*time.Second, false, 0)
 		got <- ds
 	}()
 	for !r.e.d.notify.Load() { // the fetch is about to be held
@@ -307,7 +307,7 @@ func TestNoAckSettlesAtFetch(t *testing.T) {
 	v, _ := r.e.Vhost("/")
 	declareQ(t, v, "q")
 	r.publish(t, "", "q", "a", "b")
-	ds, ready, err := r.e.Fetch("/", "q", "s", 1, 0, true)
+	ds, ready, _, err := r.e.Fetch("/", "q", "s", 1, 0, true, 0)
 	must(t, err)
 	wantBodies(t, ds, "a")
 	if ds[0].Handle != 0 || ready != 1 || r.committed(t, "q") != 1 {

@@ -388,7 +388,7 @@ func decodeVhost(data []byte, p *persister) (*Vhost, error) {
 			return nil, fmt.Errorf("queue %q: %w", r.Name, err)
 		}
 		q := &queue{name: r.Name, id: r.ID, slot: int32(len(v.slots)), durable: true, autoDelete: r.AutoDelete,
-			args: args, created: time.UnixMilli(r.Created).UTC()}
+			args: args, feat: newFeatures(r.Name, args), created: time.UnixMilli(r.Created).UTC()}
 		v.slots = append(v.slots, q)
 		v.queues[r.Name] = q
 	}

@@ -48,6 +48,7 @@ type queue struct {
 	autoDelete bool
 	owner      Owner
 	args       Args
+	feat       *features // parsed from args
 	created    time.Time
 	in         []*binding
 }
@@ -106,6 +107,8 @@ type QueueInfo struct {
 	AutoDelete bool
 	Args       Args
 	Created    time.Time
+
+	feat *features
 }
 
 // BindingInfo describes a binding; ToExchange marks an e2e binding.
@@ -123,7 +126,7 @@ func (x *exchange) info() ExchangeInfo {
 
 func (q *queue) info() QueueInfo {
 	return QueueInfo{Name: q.name, ID: q.id, Durable: q.durable, Exclusive: !q.owner.IsZero(), Owner: q.owner,
-		AutoDelete: q.autoDelete, Args: q.args, Created: q.created}
+		AutoDelete: q.autoDelete, Args: q.args, Created: q.created, feat: q.feat}
 }
 
 func (b *binding) info() BindingInfo {

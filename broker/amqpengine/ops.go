@@ -139,7 +139,7 @@ func (e *Engine) QueueStats(vhost string, id uint64, now time.Time) QueueStats {
 	if err != nil {
 		return QueueStats{LMQ: QueueLMQ(vhost, id), Group: QueueGroup(vhost, id)}
 	}
-	q := d.queue(vhost, id)
+	q := d.queue(vhost, id, nil)
 	st := QueueStats{LMQ: q.lmq, Group: q.group}
 	sessions := map[string]bool{}
 	q.mu.Lock()

@@ -196,6 +196,8 @@ func (m *headersMatch) matches(h map[string]any) bool {
 type Targets struct {
 	// IDs are the target queues' ids, each once, in match order.
 	IDs []uint64
+	// feats are the target queues' features, beside IDs.
+	feats []*features
 
 	seen    []uint32 // by queue slot: == gen when already in IDs
 	gen     uint32
@@ -205,6 +207,7 @@ type Targets struct {
 
 func (r *Targets) reset(slots int) {
 	r.IDs = r.IDs[:0]
+	r.feats = r.feats[:0]
 	r.visited = r.visited[:0]
 	if len(r.seen) < slots {
 		r.seen = append(r.seen, make([]uint32, slots-len(r.seen))...)
@@ -221,6 +224,7 @@ func (r *Targets) addQueue(q *queue) {
 	if r.seen[q.slot] != r.gen {
 		r.seen[q.slot] = r.gen
 		r.IDs = append(r.IDs, q.id)
+		r.feats = append(r.feats, q.feat)
 	}
 }
 

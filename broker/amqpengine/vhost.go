@@ -398,7 +398,7 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (QueueInfo, error) {
 		v.idCeiling = v.nextID + idBlock
 	}
 	q := &queue{name: name, id: v.nextID, durable: durable, autoDelete: d.AutoDelete, owner: owner,
-		args: args, created: time.Now().UTC().Truncate(time.Millisecond)}
+		args: args, feat: newFeatures(name, args), created: time.Now().UTC().Truncate(time.Millisecond)}
 	v.nextID++
 	if n := len(v.free); n > 0 {
 		q.slot = v.free[n-1]
@@ -633,4 +633,16 @@ func bindingLess(a, b BindingInfo) bool {
 		return !a.ToExchange
 	}
 	return a.RoutingKey < b.RoutingKey
+}
+
+// deleteExpired deletes queue name if it is still the one with id (an
+// x-expires deletion decided outside the lock).
+func (v *Vhost) deleteExpired(name string, id uint64) (QueueInfo, bool, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	q := v.queues[name]
+	if q == nil || q.id != id {
+		return QueueInfo{}, false, nil
+	}
+	return q.info(), true, v.commit(v.removeQueue(q))
 }

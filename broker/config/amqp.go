@@ -27,9 +27,13 @@ type AMQPGateway struct {
 	// loopback address (RabbitMQ's loopback_users); default guest, ""
 	// none.
 	LoopbackUsers string
-	AccessKey     string // accessKey of the broker ACL account the gateway signs with
-	SecretKey     string // secretKey of that account
-	LogDir        string // logDir, default $HOME/logs/rocketmqlogs
+	// consumeTimeout, ms: a delivery not acknowledged by then goes back to
+	// its queue and the consumer is cancelled (or its channel closed),
+	// unless the queue sets x-consumer-timeout (default 15 min).
+	ConsumeTimeout int64
+	AccessKey      string // accessKey of the broker ACL account the gateway signs with
+	SecretKey      string // secretKey of that account
+	LogDir         string // logDir, default $HOME/logs/rocketmqlogs
 
 	kept
 }
@@ -37,7 +41,7 @@ type AMQPGateway struct {
 // amqpGatewayAccepted are the gateway keys of the design (README, AMQP
 // gateway) that the gateway takes but does not act on yet: reported at
 // start-up.
-var amqpGatewayAccepted = []string{"tlsListenAddr", "tlsCertPath", "tlsKeyPath", "tlsCaPath", "consumeTimeout",
+var amqpGatewayAccepted = []string{"tlsListenAddr", "tlsCertPath", "tlsKeyPath", "tlsCaPath",
 	"requeueMode", "globalQos", "memoryHighWatermark", "drainTimeout"}
 
 var amqpGatewaySchema = schema{accepted: setOf(amqpGatewayAccepted)}
@@ -54,6 +58,7 @@ func LoadAMQPGateway(path string, overrides map[string]string) (*AMQPGateway, []
 		HandshakeTimeout: 10000,
 		MaxMessageSize:   4 << 20,
 		LoopbackUsers:    "guest",
+		ConsumeTimeout:   900000,
 		LogDir:           underHome(homeDir(), "logs", "rocketmqlogs"),
 	}
 	warnings, err := load(g, path, overrides)
@@ -92,6 +97,7 @@ func (g *AMQPGateway) keys() []key {
 		integer("maxMessageSize", &g.MaxMessageSize, javaLong, between(1, 512<<20)),
 		integer("maxConnections", &g.MaxConnections, javaInt, between(0, 1<<31-1)),
 		str("loopbackUsers", &g.LoopbackUsers, nil),
+		integer("consumeTimeout", &g.ConsumeTimeout, javaLong, positive),
 		str("accessKey", &g.AccessKey, nil),
 		{name: "secretKey", secret: true, get: func() string { return g.SecretKey }, set: func(s string) error { g.SecretKey = s; return nil }},
 		str("logDir", &g.LogDir, nonEmpty),

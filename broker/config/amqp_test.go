@@ -12,20 +12,20 @@ func TestAMQPGateway(t *testing.T) {
 		t.Fatalf("defaults: %v %q", err, warnings)
 	}
 	if g.ListenPort != 5672 || g.Heartbeat != 60 || g.FrameMax != 131072 || g.ChannelMax != 2047 ||
-		g.HandshakeTimeout != 10000 || g.MaxMessageSize != 4<<20 || g.MaxConnections != 0 {
+		g.HandshakeTimeout != 10000 || g.MaxMessageSize != 4<<20 || g.MaxConnections != 0 || g.ConsumeTimeout != 900000 {
 		t.Fatalf("defaults %+v", g)
 	}
 	g, warnings, err = LoadAMQPGateway("", map[string]string{"heartbeat": "2", "namesrvAddr": "127.0.0.1:9876",
-		"consumeTimeout": "900000", "listenport": "1"})
-	if err != nil || g.Heartbeat != 2 || g.NamesrvAddr != "127.0.0.1:9876" {
+		"consumeTimeout": "2000", "drainTimeout": "1", "listenport": "1"})
+	if err != nil || g.Heartbeat != 2 || g.NamesrvAddr != "127.0.0.1:9876" || g.ConsumeTimeout != 2000 {
 		t.Fatalf("overrides: %+v %v", g, err)
 	}
 	all := strings.Join(warnings, "\n")
-	if !strings.Contains(all, `"consumeTimeout" in overrides is accepted for compatibility and has no effect yet`) ||
+	if !strings.Contains(all, `"drainTimeout" in overrides is accepted for compatibility and has no effect yet`) ||
 		!strings.Contains(all, `unknown key "listenport"`) {
 		t.Fatalf("warnings %q", warnings)
 	}
-	for k, v := range map[string]string{"frameMax": "1024", "channelMax": "0", "heartbeat": "70000", "namesrvAddr": "nohost"} {
+	for k, v := range map[string]string{"consumeTimeout": "0", "frameMax": "1024", "channelMax": "0", "heartbeat": "70000", "namesrvAddr": "nohost"} {
 		if _, _, err := LoadAMQPGateway("", map[string]string{k: v}); err == nil || !strings.Contains(err.Error(), k) {
 			t.Fatalf("%s=%s: %v", k, v, err)
 		}

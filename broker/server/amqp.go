@@ -101,6 +101,9 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		if !r.Passive {
+			b.amqp.Touch(r.Vhost, q.ID)
+		}
 		// Consumers are the gateways' (0 until they report them).
 		return json.Marshal(wire.AMQPQueueDeclareOk{Queue: q.Name, ID: q.ID, MessageCount: b.amqp.Ready(r.Vhost, q.ID)})
 	case wire.AMQPDeleteQueue:
@@ -151,14 +154,14 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		if err := decode(&r); err != nil {
 			return nil, err
 		}
-		ds, ready, err := b.amqpFetch(&r)
+		ds, ready, timeout, err := b.amqpFetch(&r)
 		if err != nil {
 			return nil, err
 		}
 		if ds == nil {
 			ds = []wire.AMQPDelivery{}
 		}
-		return json.Marshal(wire.AMQPFetchResponse{Deliveries: ds, Ready: ready})
+		return json.Marshal(wire.AMQPFetchResponse{Deliveries: ds, Ready: ready, TimeoutMillis: timeout.Milliseconds()})
 	case wire.AMQPSettle:
 		var r wire.AMQPSettleRequest
 		if err := decode(&r); err != nil {

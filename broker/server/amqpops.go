@@ -17,10 +17,10 @@ import (
 // pausedPullHold, so consumers stay subscribed without spinning; a rate
 // limit (consumeRateLimit, shared with every gateway) caps each fetch to
 // the tokens the group has.
-func (b *Broker) amqpFetch(r *wire.AMQPFetchRequest) ([]wire.AMQPDelivery, uint32, error) {
+func (b *Broker) amqpFetch(r *wire.AMQPFetchRequest) ([]wire.AMQPDelivery, uint32, time.Duration, error) {
 	ref, err := b.amqp.Ref(r.Vhost, r.Queue)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	ref.StartPoll(r.Session)
 	defer ref.EndPoll(r.Session)
@@ -29,7 +29,7 @@ func (b *Broker) amqpFetch(r *wire.AMQPFetchRequest) ([]wire.AMQPDelivery, uint3
 	gc := b.groups.Lookup(ref.Group())
 	if gc != nil && !gc.ConsumeEnable {
 		b.amqpHold(min(wait, pausedPullHold))
-		return nil, ref.Ready(), nil
+		return nil, ref.Ready(), 0, nil
 	}
 	limited := gc != nil && gc.ConsumeRateLimit > 0
 	var group []byte
@@ -38,16 +38,16 @@ func (b *Broker) amqpFetch(r *wire.AMQPFetchRequest) ([]wire.AMQPDelivery, uint3
 		granted, next := b.limiter.take(group, gc.ConsumeRateLimit, max(n, 1), time.Now())
 		if granted == 0 {
 			b.amqpHold(min(wait, next))
-			return nil, ref.Ready(), nil
+			return nil, ref.Ready(), 0, nil
 		}
 		n = granted
 	}
-	ds, ready, err := b.amqp.Fetch(r.Vhost, r.Queue, r.Session, n, wait, r.NoAck)
+	ds, ready, timeout, err := b.amqp.Fetch(r.Vhost, r.Queue, r.Session, n, wait, r.NoAck, time.Duration(r.TimeoutMillis)*time.Millisecond)
 	if limited {
 		b.limiter.refund(group, n-len(ds))
 	}
 	ref.Delivered(ds)
-	return ds, ready, err
+	return ds, ready, timeout, err
 }
 
 // amqpHold waits d, or less when the broker stops.

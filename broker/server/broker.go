@@ -455,6 +455,8 @@ func (b *Broker) Start() {
 	b.wg.Add(3)
 	go b.registerLoop()
 	go b.housekeepingLoop()
+	b.wg.Add(1)
+	go b.amqpLoop()
 	go b.holds.loop()
 }
 
@@ -853,6 +855,34 @@ func (b *Broker) unregister(addrs []string) {
 // ChannelExpiry drops clients that have not sent a heartbeat for this long.
 const ChannelExpiry = 120 * time.Second
 
+// amqpLoop runs the AMQP engine's timers each second: consume timeouts,
+// message expiry (dead-lettering writes and may wait for the disk, so not
+// on the housekeeping loop) and x-expires. A second is finer than
+// RabbitMQ needs, and what 200 ms TTLs and 2 s timeouts in tests need.
+func (b *Broker) amqpLoop() {
+	defer b.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case now := <-tick.C:
+			if n := b.amqp.ExpireDeliveries(now); n > 0 {
+				b.log.Warn("[AMQP] deliveries past their consume timeout released for redelivery", "count", n)
+			}
+			b.amqp.SweepExpired(now)
+			gone, err := b.amqp.ExpireQueues(now)
+			for _, q := range gone {
+				b.log.Info("[AMQP] queue deleted after going unused for its x-expires", "queue", q.Name)
+			}
+			if err != nil {
+				b.log.Error("[AMQP] deleting queues past x-expires", "err", err)
+			}
+		}
+	}
+}
+
 func (b *Broker) housekeepingLoop() {
 	defer b.wg.Done()
 	scan := time.NewTicker(10 * time.Second)
@@ -871,9 +901,6 @@ func (b *Broker) housekeepingLoop() {
 				ch.Conn.Close()
 			}
 			b.locks.expire()
-			if n := b.amqp.ExpireDeliveries(time.Now()); n > 0 {
-				b.log.Warn("[AMQP] deliveries past their consume timeout released for redelivery", "count", n)
-			}
 		case <-flush.C:
 			if err := b.offsets.Flush(); err != nil {
 				b.log.Error("[OFFSET_FLUSH] failed", "err", err)

@@ -69,6 +69,7 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		MaxMessageSize:   uint64(cfg.MaxMessageSize),
 		MaxConnections:   cfg.MaxConnections,
 		LoopbackUsers:    cfg.LoopbackUserList(),
+		ConsumeTimeout:   time.Duration(cfg.ConsumeTimeout) * time.Millisecond,
 		GatewayID:        fmt.Sprintf("%s:%d:%d", host, os.Getpid(), time.Now().UnixNano()),
 		Backend:          backend,
 		Log:              d.Log,

@@ -47,7 +47,7 @@ func TestRefusesWithoutNamesrv(t *testing.T) {
 func TestBootServeAndStop(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "amqp.conf")
-	if err := os.WriteFile(conf, []byte("listenPort=5672\nheartbeat=30\nconsumeTimeout=900000\nnoSuchKey=1\n"), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte("listenPort=5672\nheartbeat=30\ndrainTimeout=1000\nnoSuchKey=1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var stdout, stderr syncBuffer
@@ -73,7 +73,7 @@ func TestBootServeAndStop(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	for _, w := range []string{`"consumeTimeout"`, `unknown key "noSuchKey"`, "transactions (tx.*) are not implemented yet"} {
+	for _, w := range []string{`"drainTimeout"`, `unknown key "noSuchKey"`, "transactions (tx.*) are not implemented yet"} {
 		if !strings.Contains(stderr.String(), w) {
 			t.Fatalf("stderr lacks %q:\n%s", w, stderr.String())
 		}
