@@ -180,7 +180,12 @@ func TestMqadminAMQP(t *testing.T) {
 		t.Fatalf("vhosts %+v", vs)
 	}
 	cli(t, ns, "amqp", "queue", "declare", "inner", "--vhost", vh)
-	// An application enters the new vhost through the gateway.
+	// A new vhost admits no one until a user is given permissions in it
+	// (RabbitMQ's add_vhost does the same); then an application enters it
+	// through the gateway.
+	_, err := rmq.Dial(amqpURL(gw, "guest:guest", vh))
+	wantAMQPError(t, "vhost without permissions", err, 530, "NOT_ALLOWED - access to vhost 'ops-vh' refused for user 'guest'")
+	cli(t, ns, "amqp", "user", "set-permissions", "guest", "--vhost", vh, "--configure", ".*", "--write", ".*", "--read", ".*")
 	vconn, err := rmq.Dial(amqpURL(gw, "guest:guest", vh))
 	if err != nil {
 		t.Fatalf("open vhost %s: %v", vh, err)
