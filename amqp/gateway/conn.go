@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqops/mqops/version"
@@ -51,6 +52,13 @@ type conn struct {
 	opened   uint64 // channels opened so far, for unique sessions
 	// ownsExclusive: an exclusive queue was declared; release on close.
 	ownsExclusive bool
+
+	// published: a basic.publish was read; set after vhost and blockCap,
+	// which other goroutines read only once they see it.
+	published atomic.Bool
+	blockCap  bool       // the client advertised connection.blocked
+	blockMu   sync.Mutex // orders blocked/unblocked notifications
+	blockSent bool       // connection.blocked sent, unblocked not yet
 }
 
 func newConn(s *Server, nc net.Conn, id uint64) *conn {
@@ -203,6 +211,7 @@ func (c *conn) run() error {
 		return c.hardError(err)
 	}
 	for {
+		c.waitPublishable()
 		if c.heartbeat > 0 {
 			// RabbitMQ drops a peer silent for two heartbeat intervals.
 			_ = c.nc.SetReadDeadline(time.Now().Add(2 * c.heartbeat))
@@ -291,8 +300,8 @@ func (c *conn) expect(m amqp.Method) error {
 	return m.Read(args)
 }
 
-// capabilities advertises only what this gateway implements: no
-// connection.blocked or direct reply-to yet.
+// capabilities advertises only what this gateway implements: no direct
+// reply-to yet.
 func serverProperties() amqp.Table {
 	host, _ := os.Hostname()
 	return amqp.Table{
@@ -308,7 +317,7 @@ func serverProperties() amqp.Table {
 			"basic.nack":                   true,
 			"publisher_confirms":           true,
 			"consumer_cancel_notify":       true,
-			"connection.blocked":           false,
+			"connection.blocked":           true,
 			"per_consumer_qos":             true,
 			"direct_reply_to":              false,
 		},
@@ -332,6 +341,8 @@ func (c *conn) handshake() error {
 		return errors.New("login refused")
 	}
 	c.user = user
+	caps, _ := so.ClientProperties["capabilities"].(amqp.Table)
+	c.blockCap = caps["connection.blocked"] == true
 	cfg := &c.s.cfg
 	c.sendMethod(0, &amqp.ConnectionTune{ChannelMax: cfg.ChannelMax, FrameMax: cfg.FrameMax, Heartbeat: cfg.Heartbeat})
 	var to amqp.ConnectionTuneOk
@@ -362,6 +373,13 @@ func (c *conn) handshake() error {
 		return err
 	}
 	exists, err := c.s.cfg.Backend.VhostExists(op.VirtualHost)
+	if e, ok := amqp.AsError(err); ok {
+		// The broker ACL refused the gateway's account on this vhost.
+		c.log.Error("amqp vhost refused by the broker", "vhost", op.VirtualHost, "err", err)
+		e = amqp.Errorf(amqp.NotAllowed, "%s", clipText(e.Text))
+		e.ClassID, e.MethodID = op.IDs()
+		return e
+	}
 	if err != nil {
 		c.log.Error("amqp vhost lookup failed", "vhost", op.VirtualHost, "err", err)
 		e := amqp.Errorf(amqp.InternalError, "vhost '%s' is not reachable: %v", op.VirtualHost, err)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -83,6 +84,7 @@ func (ch *channel) enqueue(o op) {
 func (ch *channel) enqueueLocked(o op) {
 	ch.ops = append(ch.ops, o)
 	ch.opBytes += len(o.msg.Body)
+	ch.c.s.flow.add(len(o.msg.Body))
 	if !ch.working {
 		ch.working = true
 		go ch.work()
@@ -102,7 +104,7 @@ func (ch *channel) drain() {
 func (ch *channel) work() {
 	for {
 		ch.mu.Lock()
-		ops := ch.ops
+		ops, taken := ch.ops, ch.opBytes
 		ch.ops, ch.opBytes = nil, 0
 		if len(ops) == 0 {
 			ch.working = false
@@ -128,6 +130,8 @@ func (ch *channel) work() {
 			}
 			i = j
 		}
+		// Answered (or dropped with a closed channel): no longer buffered.
+		ch.c.s.flow.add(-taken)
 	}
 }
 
@@ -158,9 +162,14 @@ func (ch *channel) publish(run []op) {
 			ch.closeFromWorker(e)
 			return
 		}
-		// The broker did not answer or cannot store (541): nack, keep the
-		// channel (RabbitMQ nacks when a queue cannot take a message).
+		// The broker did not answer, cannot store (541) or refused the
+		// publish for flow control: nack, keep the channel (RabbitMQ nacks
+		// when a queue cannot take a message); a refusal also blocks the
+		// vhost's publishers until the broker admits publishes again.
 		c.log.Warn("amqp publish failed", "channel", ch.id, "messages", len(run), "err", err)
+		if r := (*Refused)(nil); errors.As(err, &r) && !r.Quota() {
+			c.s.flow.refused(c.vhost, r)
+		}
 		// Earlier sequence numbers are all answered (one request in
 		// flight), so multiple=1 names exactly this run's confirm-mode
 		// messages.

@@ -21,10 +21,15 @@ type AMQPGateway struct {
 	// maxMessageSize, bytes: a larger body closes the channel with 406
 	// (default 4 MiB, the broker's maxMessageSize).
 	MaxMessageSize int64
-	MaxConnections int    // maxConnections, 0 unlimited
-	AccessKey      string // accessKey of the broker ACL account the gateway signs with
-	SecretKey      string // secretKey of that account
-	LogDir         string // logDir, default $HOME/logs/rocketmqlogs
+	MaxConnections int // maxConnections, 0 unlimited
+	// memoryHighWatermark, bytes: publish bodies buffered in the gateway
+	// (read, not yet answered by a broker) above which publishing
+	// connections are blocked (connection.blocked) until they drain;
+	// default 256 MiB, 0 off.
+	MemoryHighWatermark int64
+	AccessKey           string // accessKey of the broker ACL account the gateway signs with
+	SecretKey           string // secretKey of that account
+	LogDir              string // logDir, default $HOME/logs/rocketmqlogs
 
 	kept
 }
@@ -33,7 +38,7 @@ type AMQPGateway struct {
 // gateway) that the gateway takes but does not act on yet: reported at
 // start-up.
 var amqpGatewayAccepted = []string{"tlsListenAddr", "tlsCertPath", "tlsKeyPath", "tlsCaPath", "consumeTimeout",
-	"requeueMode", "globalQos", "memoryHighWatermark", "drainTimeout"}
+	"requeueMode", "globalQos", "drainTimeout"}
 
 var amqpGatewaySchema = schema{accepted: setOf(amqpGatewayAccepted)}
 
@@ -48,7 +53,9 @@ func LoadAMQPGateway(path string, overrides map[string]string) (*AMQPGateway, []
 		ChannelMax:       2047,
 		HandshakeTimeout: 10000,
 		MaxMessageSize:   4 << 20,
-		LogDir:           underHome(homeDir(), "logs", "rocketmqlogs"),
+
+		MemoryHighWatermark: 256 << 20,
+		LogDir:              underHome(homeDir(), "logs", "rocketmqlogs"),
 	}
 	warnings, err := load(g, path, overrides)
 	if err != nil {
@@ -74,6 +81,7 @@ func (g *AMQPGateway) keys() []key {
 		integer("handshakeTimeout", &g.HandshakeTimeout, javaLong, positive),
 		integer("maxMessageSize", &g.MaxMessageSize, javaLong, between(1, 512<<20)),
 		integer("maxConnections", &g.MaxConnections, javaInt, between(0, 1<<31-1)),
+		integer("memoryHighWatermark", &g.MemoryHighWatermark, javaLong, between(0, 1<<62)),
 		str("accessKey", &g.AccessKey, nil),
 		{name: "secretKey", secret: true, get: func() string { return g.SecretKey }, set: func(s string) error { g.SecretKey = s; return nil }},
 		str("logDir", &g.LogDir, nonEmpty),

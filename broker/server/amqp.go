@@ -7,7 +7,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/broker/amqpengine"
+	"github.com/mqops/mqops/broker/flow"
+	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
 )
@@ -16,14 +19,20 @@ import (
 // from gateways and mqadmin. The engine's refusals go back as
 // AMQP_EXCEPTION with RabbitMQ's reply code and text, for the gateway to
 // close the channel or connection with.
-func (b *Broker) handleAMQP(c *remoting.Conn, req *wire.Command) {
+//
+// account is the ACL account the request was authenticated as (nil
+// without ACL): publishes pay its produce quota.
+func (b *Broker) handleAMQP(c *remoting.Conn, req *wire.Command, account *acl.Account) {
 	if req.Code != wire.AMQPList && b.isSlave() {
 		// The master is the single writer of the metadata.
 		c.ReplyCode(req, wire.NoPermission, "the AMQP metadata is changed on the master only")
 		return
 	}
 	switch req.Code {
-	case wire.AMQPPublish, wire.AMQPFetch, wire.AMQPSettle:
+	case wire.AMQPPublish:
+		b.handleAMQPPublish(c, req, account)
+		return
+	case wire.AMQPFetch, wire.AMQPSettle:
 		// They wait (flush, replication, a long poll): off the read loop,
 		// one goroutine per request. The gateway keeps one request per
 		// channel in flight, which keeps each channel's order. The read
@@ -37,28 +46,139 @@ func (b *Broker) handleAMQP(c *remoting.Conn, req *wire.Command) {
 	b.answerAMQP(c, req)
 }
 
+// handleAMQPPublish admits an AMQP_PUBLISH as a send is admitted
+// (handleSend): refused while the store is busy or the in-flight budget is
+// spent (SYSTEM_BUSY), while the store is not writable (disk full, 14),
+// past the store topic's or the account's produce quota, and when it
+// waited too long for an append slot. The gateway nacks a refused publish
+// and blocks its publishers (connection.blocked) until a publish of no
+// message is admitted again.
+func (b *Broker) handleAMQPPublish(c *remoting.Conn, req *wire.Command, account *acl.Account) {
+	readAt := time.Now()
+	// No per-connection cap: a gateway multiplexes all its channels'
+	// publishes over one connection.
+	t, tag, ok := b.flow.Admit(nil, len(req.Body), readAt)
+	if !ok {
+		b.refuseSend(c, req, tag, nil, 0, -1, "")
+		return
+	}
+	if b.store.NotWritable() != nil {
+		b.flow.Release(&t)
+		code, remark, _ := b.putStatusCode(store.ServiceNotAvailable)
+		c.ReplyCode(req, code, remark)
+		return
+	}
+	// The read loop reuses req (see handleAMQP).
+	req = req.Clone()
+	b.goSafe("AMQP_PUBLISH", c, req, func() {
+		defer b.flow.Release(&t)
+		b.servePublish(c, req, account, readAt)
+	})
+}
+
+// servePublish is an admitted AMQP_PUBLISH: its quota, an append slot for
+// its appends, then the engine.
+func (b *Broker) servePublish(c *remoting.Conn, req *wire.Command, account *acl.Account, readAt time.Time) {
+	var r wire.AMQPPublishRequest
+	if err := b.decodeAMQP(req, &r); err != nil {
+		c.ReplyCode(req, wire.SystemError, err.Error())
+		return
+	}
+	if len(r.Messages) == 0 {
+		// The gateway's probe: would a publish be admitted now?
+		b.replyBody(c, req, []byte(`{"results":[]}`))
+		return
+	}
+	topic := amqpengine.StoreTopic(r.Vhost)
+	tc := b.topics.Lookup(topic)
+	if tc == nil {
+		tc = &wire.TopicConfig{TopicName: topic} // created by the first publish; no quota attribute yet
+	}
+	size := 0
+	for i := range r.Messages {
+		size += len(r.Messages[i].Body)
+	}
+	wait, qtag, remark := b.quotaWait(tc, account, len(r.Messages), size)
+	if remark != "" {
+		b.refuseSend(c, req, qtag, []byte(topic), 0, -1, remark)
+		return
+	}
+	if wait > 0 {
+		time.Sleep(wait) // off the read loop: only this channel's publish waits
+	}
+	var w flow.Waiter
+	waited, queue, etag, ok := b.flow.Enter(&w, readAt)
+	if !ok {
+		b.refuseSend(c, req, etag, []byte(topic), waited, queue, "")
+		return
+	}
+	res, err := b.amqp.PublishGated(r.Vhost, r.Exchange, r.Messages, b.flow.Leave)
+	if err != nil {
+		b.replyAMQPError(c, req, err)
+		return
+	}
+	stored, bytes := 0, 0
+	for i := range res {
+		if res[i].Status == wire.AMQPStored {
+			stored++
+			bytes += len(r.Messages[i].Body)
+		}
+	}
+	if stored > 0 {
+		b.stats.TopicPut([]byte(topic), stored, bytes)
+	}
+	body, err := json.Marshal(wire.AMQPPublishResponse{Results: res})
+	if err != nil {
+		c.ReplyCode(req, wire.SystemError, err.Error())
+		return
+	}
+	b.replyBody(c, req, body)
+}
+
+// decodeAMQP reads an AMQP request's JSON body. With ACL on, the vhost in
+// the body must be the signed vhost extField the gate authorized.
+func (b *Broker) decodeAMQP(req *wire.Command, v any) error {
+	if err := json.Unmarshal(req.Body, v); err != nil {
+		return fmt.Errorf("bad %s body: %w", amqpCodeName(req.Code), err)
+	}
+	if b.acl == nil {
+		return nil
+	}
+	vr, ok := v.(interface{ AMQPVhost() string })
+	if !ok {
+		return nil
+	}
+	if vh := vr.AMQPVhost(); vh != "" && vh != req.GetString(wire.AMQPVhostField) {
+		return fmt.Errorf("%s for vhost '%s' signed for vhost '%s'", amqpCodeName(req.Code), vh, req.GetString(wire.AMQPVhostField))
+	}
+	return nil
+}
+
 func (b *Broker) answerAMQP(c *remoting.Conn, req *wire.Command) {
 	body, err := b.serveAMQP(req)
+	if err != nil {
+		b.replyAMQPError(c, req, err)
+		return
+	}
+	b.replyBody(c, req, body)
+}
+
+// replyAMQPError answers an engine refusal AMQP_EXCEPTION with its reply
+// code, anything else SYSTEM_ERROR.
+func (b *Broker) replyAMQPError(c *remoting.Conn, req *wire.Command, err error) {
 	var ae *amqpengine.Error
 	switch {
 	case errors.As(err, &ae):
 		resp := wire.ResponseTo(req, wire.AMQPException, ae.Text)
 		resp.Ext = append(resp.Ext, wire.KV{Key: []byte(wire.AMQPReplyCodeField), Value: strconv.AppendUint(nil, uint64(ae.Code), 10)})
 		c.Reply(req, &resp)
-	case err != nil:
-		c.ReplyCode(req, wire.SystemError, err.Error())
 	default:
-		b.replyBody(c, req, body)
+		c.ReplyCode(req, wire.SystemError, err.Error())
 	}
 }
 
 func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
-	decode := func(v any) error {
-		if err := json.Unmarshal(req.Body, v); err != nil {
-			return fmt.Errorf("bad %s body: %w", amqpCodeName(req.Code), err)
-		}
-		return nil
-	}
+	decode := func(v any) error { return b.decodeAMQP(req, v) }
 	switch req.Code {
 	case wire.AMQPDeclareExchange:
 		var r wire.AMQPExchangeDeclare
@@ -136,16 +256,6 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		}
 		_, err := b.amqp.ReleaseOwner(r.Gateway, r.Conn)
 		return nil, err
-	case wire.AMQPPublish:
-		var r wire.AMQPPublishRequest
-		if err := decode(&r); err != nil {
-			return nil, err
-		}
-		res, err := b.amqp.Publish(r.Vhost, r.Exchange, r.Messages)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(wire.AMQPPublishResponse{Results: res})
 	case wire.AMQPFetch:
 		var r wire.AMQPFetchRequest
 		if err := decode(&r); err != nil {
