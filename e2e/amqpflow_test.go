@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	rmq "github.com/rabbitmq/amqp091-go"
+)
+
+// The broker's protections on the AMQP path: ACL on the engine's codes,
+// and flow control (a full disk) turned into connection.blocked.
+
+const amqpACLRules = `accounts:
+- accessKey: amqpGateway
+  secretKey: secretAmqpGw
+  topicPerms:
+  - AMQP_STORE=PUB|SUB
+- accessKey: amqpReader
+  secretKey: secretAmqpRd
+  topicPerms:
+  - AMQP_STORE=SUB
+- accessKey: brokerInner
+  secretKey: secretInner
+  admin: true
+`
+
+// With aclEnable on the broker: a gateway signing as an account with
+// PUB|SUB on the vhost's store topic works end to end; one whose account
+// has SUB only reads but its publish closes the channel with 403 naming
+// the broker's reason; one without keys cannot open the vhost (530).
+func TestAMQPGatewayBrokerACL(t *testing.T) {
+	c := startACLCluster(t, amqpACLRules, amqpLMQ...)
+	gw := startAMQP(t, c.cluster, "accessKey=amqpGateway", "secretKey=secretAmqpGw")
+	_, ch := dialAMQP(t, gw)
+	if _, err := ch.QueueDeclare("acl-q", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	confirmed(t, ch, "", []string{"acl-q", "acl-q"}, func(i int) string { return []string{"one", "two"}[i] })
+	if d, ok, err := ch.Get("acl-q", true); err != nil || !ok || string(d.Body) != "one" {
+		t.Fatalf("get as the PUB|SUB account: %q %v %v", d.Body, ok, err)
+	}
+
+	ro := startAMQP(t, c.cluster, "accessKey=amqpReader", "secretKey=secretAmqpRd")
+	_, rch := dialAMQP(t, ro)
+	if d, ok, err := rch.Get("acl-q", true); err != nil || !ok || string(d.Body) != "two" {
+		t.Fatalf("get as the SUB account: %q %v %v", d.Body, ok, err)
+	}
+	closed := rch.NotifyClose(make(chan *rmq.Error, 1))
+	if err := rch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	dc, err := rch.PublishWithDeferredConfirmWithContext(ctx15(t), "", "acl-q", false, false, rmq.Publishing{Body: []byte("refused")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-closed:
+		if e == nil || e.Code != 403 || !strings.Contains(e.Reason, "ACCESS_REFUSED - broker ACL refused publish in vhost '/': No default permission for topic:AMQP_STORE") {
+			t.Fatalf("publish as the SUB account: channel closed with %v", e)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("publish as the SUB account: the channel stayed open")
+	}
+	if dc.Acked() {
+		t.Fatal("a refused publish was acked")
+	}
+	// Nothing was stored.
+	if d, ok, err := ch.Get("acl-q", true); err != nil || ok {
+		t.Fatalf("after the refused publish: %q %v %v", d.Body, ok, err)
+	}
+	// Declaring needs PUB and SUB.
+	_, rch2 := dialAMQP(t, ro)
+	_, err = rch2.QueueDeclare("acl-q2", false, false, false, false, nil)
+	wantAMQPErrorContains(t, "declare as the SUB account", err, 403, "No default permission for topic:AMQP_STORE")
+
+	none := startAMQP(t, c.cluster)
+	_, err = rmq.Dial(amqpURL(none, "guest:guest", ""))
+	wantAMQPErrorContains(t, "connection.open through a gateway without keys", err, 530, "No accessKey is configured")
+
+	log, _ := os.ReadFile(c.aclLog)
+	if !strings.Contains(string(log), "code=9110(AMQP_PUBLISH) ak=amqpReader") {
+		t.Errorf("acl.log has no refused AMQP_PUBLISH of amqpReader:\n%s", log)
+	}
+}
+
+func wantAMQPErrorContains(t *testing.T, what string, err error, code int, text string) {
+	t.Helper()
+	e, ok := err.(*rmq.Error)
+	if !ok || e.Code != code || !strings.Contains(e.Reason, text) {
+		t.Fatalf("%s: want %d …%q…, got %v", what, code, text, err)
+	}
+}
+
+// A full broker disk: the publish the broker refuses is nacked, the
+// publishing connection gets connection.blocked with the broker's reason
+// and is not read until the disk is below the clean level again, then gets
+// connection.unblocked and its publish made meanwhile is stored; a
+// consuming connection keeps receiving while publishers are blocked.
+func TestAMQPConnectionBlockedOnDiskFull(t *testing.T) {
+	mnt := mountTmpfs(t, "96m")
+	c := startCluster(t, append([]string{"storePathRootDir=" + filepath.Join(mnt, "store"),
+		"mappedFileSizeCommitLog=1048576", "mappedFileSizeConsumeQueue=20000",
+		"maxHashSlotNum=1000", "maxIndexNum=20000", "diskMaxUsedSpaceRatio=95",
+		"cleanResourceInterval=200"}, amqpLMQ...)...)
+	gw := startAMQP(t, c)
+	conn, ch := dialAMQP(t, gw)
+	blocked := conn.NotifyBlocked(make(chan rmq.Blocking, 4))
+	if _, err := ch.QueueDeclare("blk", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	confirmed(t, ch, "", []string{"blk"}, func(int) string { return "before" })
+	_, cch := dialAMQP(t, gw)
+	ds := mustConsume(t, cch, "blk", true)
+	if d := recv(t, "before the disk filled", ds); string(d.Body) != "before" {
+		t.Fatalf("got %q", d.Body)
+	}
+
+	b := &ballast{t: t, path: filepath.Join(mnt, "ballast")}
+	b.fill(92, 0)
+	waitFor(t, 30*time.Second, "a publish nacked on the full disk", func() bool {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx15(t), "", "blk", false, false, rmq.Publishing{Body: []byte("nacked")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok, err := dc.WaitContext(ctx15(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			// Stored before the broker marked the disk full.
+			if d := recv(t, "a publish acked before the disk was marked full", ds); string(d.Body) != "nacked" {
+				t.Fatalf("got %q", d.Body)
+			}
+		}
+		return !ok
+	})
+	select {
+	case bl := <-blocked:
+		if !bl.Active || !strings.Contains(bl.Reason, "the broker's disk is full") {
+			t.Fatalf("first notification: %+v", bl)
+		}
+		t.Logf("connection.blocked: %s", bl.Reason)
+	case <-time.After(15 * time.Second):
+		t.Fatal("no connection.blocked")
+	}
+
+	// Published while blocked: the gateway does not read it yet.
+	dc, err := ch.PublishWithDeferredConfirmWithContext(context.Background(), "", "blk", false, false, rmq.Publishing{Body: []byte("during")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-ds:
+		t.Fatalf("delivered while the publisher is blocked: %q", d.Body)
+	case bl := <-blocked:
+		t.Fatalf("notification while the disk is full: %+v", bl)
+	case <-time.After(time.Second):
+	}
+
+	b.fill(80, 0)
+	select {
+	case bl := <-blocked:
+		if bl.Active {
+			t.Fatalf("second notification: %+v", bl)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no connection.unblocked after the disk was freed")
+	}
+	if ok, err := dc.WaitContext(ctx15(t)); !ok || err != nil {
+		t.Fatalf("the publish made while blocked: acked=%v %v", ok, err)
+	}
+	if d := recv(t, "the publish made while blocked", ds); string(d.Body) != "during" {
+		t.Fatalf("got %q", d.Body)
+	}
+}
