@@ -177,3 +177,77 @@ func TestAMQPConnectionBlockedOnDiskFull(t *testing.T) {
 		t.Fatalf("got %q", d.Body)
 	}
 }
+
+// Exclusive access as RabbitMQ: consuming another connection's exclusive
+// queue is 405; an exclusive consumer refuses every other consumer and is
+// refused while others consume (403 "in exclusive use"), across
+// connections; queue.declare-ok counts the consumers; an auto-delete
+// queue goes with its last consumer's cancel; a closed connection's
+// consumers stop counting.
+func TestAMQPExclusiveConsumers(t *testing.T) {
+	_, gw := amqpStack(t)
+	connA, chA := dialAMQP(t, gw)
+	connB, chB := dialAMQP(t, gw)
+	_ = connA
+
+	priv, err := chA.QueueDeclare("", false, false, true, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = chB.Consume(priv.Name, "", true, false, false, false, nil)
+	wantAMQPError(t, "consume another connection's exclusive queue", err, 405,
+		"RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '"+priv.Name+"' in vhost '/'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.")
+
+	if _, err := chA.QueueDeclare("shared", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chA.Consume("shared", "owner", false, true, false, false, nil); err != nil {
+		t.Fatalf("exclusive consume: %v", err)
+	}
+	_, chB = dialAMQPChannel(t, connB)
+	if q, err := chB.QueueDeclarePassive("shared", true, false, false, false, nil); err != nil || q.Consumers != 1 {
+		t.Fatalf("declare-ok with one consumer: %+v %v", q, err)
+	}
+	_, err = chB.Consume("shared", "", false, false, false, false, nil)
+	wantAMQPError(t, "consume beside an exclusive consumer", err, 403, "ACCESS_REFUSED - queue 'shared' in vhost '/' in exclusive use")
+
+	if err := chA.Cancel("owner", false); err != nil {
+		t.Fatal(err)
+	}
+	_, chB = dialAMQPChannel(t, connB)
+	if _, err := chB.Consume("shared", "b1", false, false, false, false, nil); err != nil {
+		t.Fatalf("consume after the exclusive consumer's cancel: %v", err)
+	}
+	_, err = chA.Consume("shared", "", false, true, false, false, nil)
+	wantAMQPError(t, "exclusive consume beside a consumer", err, 403, "ACCESS_REFUSED - queue 'shared' in vhost '/' in exclusive use")
+
+	// Closing B's connection ends its consumer.
+	if err := connB.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, chA = dialAMQPChannel(t, connA)
+	if q, err := chA.QueueDeclarePassive("shared", true, false, false, false, nil); err != nil || q.Consumers != 0 {
+		t.Fatalf("declare-ok after the consumer's connection closed: %+v %v", q, err)
+	}
+
+	if _, err := chA.QueueDeclare("ad", false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chA.Consume("ad", "last", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := chA.Cancel("last", false); err != nil {
+		t.Fatal(err)
+	}
+	_, err = chA.QueueDeclarePassive("ad", false, true, false, false, nil)
+	wantAMQPError(t, "passive declare of an auto-delete queue after its last consumer", err, 404, "NOT_FOUND - no queue 'ad' in vhost '/'")
+}
+
+func dialAMQPChannel(t *testing.T, conn *rmq.Connection) (*rmq.Connection, *rmq.Channel) {
+	t.Helper()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, ch
+}

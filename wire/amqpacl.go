@@ -21,3 +21,4 @@ func (r *AMQPFetchRequest) AMQPVhost() string    { return r.Vhost }
 func (r *AMQPSettleRequest) AMQPVhost() string   { return r.Vhost }
 func (r *AMQPReleaseRequest) AMQPVhost() string  { return r.Vhost }
 func (r *AMQPPurgeRequest) AMQPVhost() string    { return r.Vhost }
+func (r *AMQPConsumer) AMQPVhost() string        { return r.Vhost }

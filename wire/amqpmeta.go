@@ -23,6 +23,8 @@ const (
 	AMQPDeleteQueue     int32 = 9105 // AMQP_DELETE_QUEUE: AMQPQueueDelete → AMQPQueueDeleteOk
 	AMQPList            int32 = 9106 // AMQP_LIST: AMQPListRequest → AMQPListing
 	AMQPReleaseOwner    int32 = 9107 // AMQP_RELEASE_OWNER: AMQPOwner → empty; a gateway connection closed
+	AMQPConsume         int32 = 9108 // AMQP_CONSUME: AMQPConsumer → AMQPConsumeOk; basic.consume registered
+	AMQPCancel          int32 = 9109 // AMQP_CANCEL: AMQPConsumer → AMQPCancelOk; basic.cancel, channel closed
 
 	// AMQPException answers a request the engine refused as AMQP would:
 	// the remark is the reply text ("NOT_FOUND - no queue 'q' in vhost '/'")
@@ -92,6 +94,29 @@ type AMQPQueueDeclareOk struct {
 	ID            uint64 `json:"id"`
 	MessageCount  uint32 `json:"messageCount"`
 	ConsumerCount uint32 `json:"consumerCount"`
+}
+
+// AMQPConsumer is basic.consume (AMQP_CONSUME) of consumer Tag on the
+// gateway channel Session of connection Owner, or its end (AMQP_CANCEL; an
+// empty Tag ends every consumer of Session, Queue unused).
+type AMQPConsumer struct {
+	Vhost     string    `json:"vhost"`
+	Queue     string    `json:"queue,omitempty"`
+	Session   string    `json:"session"`
+	Tag       string    `json:"tag,omitempty"`
+	Exclusive bool      `json:"exclusive,omitempty"`
+	Owner     AMQPOwner `json:"owner"`
+}
+
+// AMQPConsumeOk answers AMQP_CONSUME: the queue's consumers now.
+type AMQPConsumeOk struct {
+	ConsumerCount uint32 `json:"consumerCount"`
+}
+
+// AMQPCancelOk answers AMQP_CANCEL: the auto-delete queues deleted as
+// their last consumer went.
+type AMQPCancelOk struct {
+	Deleted []string `json:"deleted,omitempty"`
 }
 
 // AMQPQueueDelete is queue.delete from connection Owner.

@@ -50,8 +50,11 @@ type conn struct {
 	channels map[uint16]*channel
 	closing  bool   // this side sent connection.close
 	opened   uint64 // channels opened so far, for unique sessions
-	// ownsExclusive: an exclusive queue was declared; release on close.
+	// ownsExclusive: an exclusive queue was declared; consumed: a
+	// consumer was registered. Either way the broker releases the
+	// connection's share when it ends.
 	ownsExclusive bool
+	consumed      bool
 
 	// published: a basic.publish was read; set after vhost and blockCap,
 	// which other goroutines read only once they see it.
@@ -96,7 +99,7 @@ func (c *conn) serve() {
 	// Connection loss: what was read is still published, unacked
 	// deliveries go back to their queues.
 	c.closeChannels()
-	if c.ownsExclusive {
+	if c.ownsExclusive || c.consumed {
 		if err := c.s.cfg.Backend.Call(c.vhost, wire.AMQPReleaseOwner, c.owner(), nil); err != nil {
 			c.log.Warn("releasing the connection's exclusive queues failed; the broker removes them with the gateway lease", "err", err)
 		}

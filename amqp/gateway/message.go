@@ -486,6 +486,7 @@ func (ch *channel) teardown() {
 	ch.unacked = map[uint64]unacked{}
 	ch.inflight = 0
 	ch.mu.Unlock()
+	ch.unregister()
 	if ch.session != "" {
 		ch.enqueue(op{kind: opRelease})
 	}
@@ -595,18 +596,25 @@ func (ch *channel) consume(m *amqp.BasicConsume) error {
 	if err != nil {
 		return err
 	}
-	if err := ch.call(wire.AMQPDeclareQueue, wire.AMQPQueueDeclare{Vhost: ch.c.vhost, Queue: q, Passive: true, Owner: ch.c.owner()}, nil); err != nil {
-		return err
-	}
 	tag := m.ConsumerTag
 	if tag == "" {
 		tag = "amq.ctag-" + randomName()
 	}
 	ch.mu.Lock()
-	if _, dup := ch.consumers[tag]; dup {
-		ch.mu.Unlock()
+	_, dup := ch.consumers[tag]
+	ch.mu.Unlock()
+	if dup {
 		return amqp.Errorf(amqp.NotAllowed, "attempt to reuse consumer tag '%s'", tag)
 	}
+	// The broker checks the queue (404, 405) and its other consumers (403
+	// for exclusive) across gateways, and counts this one.
+	if err := ch.call(wire.AMQPConsume, wire.AMQPConsumer{Vhost: ch.c.vhost, Queue: q, Session: ch.session, Tag: tag,
+		Exclusive: m.Exclusive, Owner: ch.c.owner()}, nil); err != nil {
+		return err
+	}
+	ch.registered.Store(true)
+	ch.c.consumed = true
+	ch.mu.Lock()
 	cs := &consumer{tag: tag, queue: q, noAck: m.NoAck, prefetch: ch.prefetch, wake: make(chan struct{}, 1)}
 	ch.consumers[tag] = cs
 	if !m.NoWait {
@@ -626,10 +634,15 @@ func (ch *channel) cancel(m *amqp.BasicCancel) {
 		cs.poke()
 		delete(ch.consumers, m.ConsumerTag)
 	}
-	if !m.NoWait {
-		ch.sendMethodLocked(&amqp.BasicCancelOk{ConsumerTag: m.ConsumerTag})
-	}
 	ch.mu.Unlock()
+	// Before cancel-ok: an auto-delete queue whose last consumer this was
+	// is gone by then (RabbitMQ).
+	if err := ch.call(wire.AMQPCancel, wire.AMQPConsumer{Vhost: ch.c.vhost, Session: ch.session, Tag: m.ConsumerTag, Owner: ch.c.owner()}, nil); err != nil {
+		ch.c.log.Warn("amqp cancel not registered with the broker", "channel", ch.id, "tag", m.ConsumerTag, "err", err)
+	}
+	if !m.NoWait {
+		ch.sendMethodOpen(&amqp.BasicCancelOk{ConsumerTag: m.ConsumerTag})
+	}
 }
 
 // randomName is RabbitMQ's 22 url-safe base64 characters (16 random bytes).

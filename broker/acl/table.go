@@ -111,6 +111,8 @@ var BrokerTable = &Table{role: "broker", fallback: authOnly, rules: map[int32]ru
 	9105: {"AMQP_DELETE_QUEUE", amqpConf, "vhost", ""},
 	9106: {"AMQP_LIST", amqpSub, "vhost", ""},
 	9107: {"AMQP_RELEASE_OWNER", amqpConf, "vhost", ""},
+	9108: {"AMQP_CONSUME", amqpSub, "vhost", ""},
+	9109: {"AMQP_CANCEL", amqpSub, "vhost", ""},
 	9110: {"AMQP_PUBLISH", amqpPub, "vhost", ""},
 	9111: {"AMQP_FETCH", amqpSub, "vhost", ""},
 	9112: {"AMQP_SETTLE", amqpSub, "vhost", ""},

@@ -30,6 +30,7 @@ type Engine struct {
 	mu     sync.RWMutex
 	vhosts map[string]*Vhost
 	d      *delivery // the message path, once Attach gave it a store (deliver.go)
+	cons   consumers // the queues' consumers (consumers.go)
 }
 
 // Open loads every vhost saved under <configDir>/amqp/ and makes sure the

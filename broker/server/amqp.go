@@ -221,8 +221,8 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Consumers are the gateways' (0 until they report them).
-		return json.Marshal(wire.AMQPQueueDeclareOk{Queue: q.Name, ID: q.ID, MessageCount: b.amqp.Ready(r.Vhost, q.ID)})
+		return json.Marshal(wire.AMQPQueueDeclareOk{Queue: q.Name, ID: q.ID, MessageCount: b.amqp.Ready(r.Vhost, q.ID),
+			ConsumerCount: b.amqp.ConsumerCount(r.Vhost, q.ID)})
 	case wire.AMQPDeleteQueue:
 		var r wire.AMQPQueueDelete
 		if err := decode(&r); err != nil {
@@ -233,16 +233,15 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		var ok bool
 		err := b.amqpVhost(r.Vhost, func(v *amqpengine.Vhost) (err error) {
 			qi, n, ok, err = v.DeleteQueue(r.Queue, amqpengine.Owner(r.Owner), r.IfUnused, r.IfEmpty,
-				func(id uint64) (uint32, uint32) { return b.amqp.Ready(r.Vhost, id), 0 })
+				func(id uint64) (uint32, uint32) { return b.amqp.Ready(r.Vhost, id), b.amqp.ConsumerCount(r.Vhost, id) })
 			return err
 		})
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			if err := b.amqp.ForgetQueue(r.Vhost, qi.ID); err != nil {
-				b.log.Error("[AMQP] dropping a deleted queue's light queue failed", "vhost", r.Vhost, "queue", r.Queue, "err", err)
-			}
+			b.amqp.ForgetConsumers(r.Vhost, qi.ID)
+			b.forgetAMQPQueues(r.Vhost, []amqpengine.QueueInfo{qi})
 		}
 		return json.Marshal(wire.AMQPQueueDeleteOk{MessageCount: n})
 	case wire.AMQPReleaseOwner:
@@ -254,8 +253,34 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		if r.Gateway == "" {
 			return nil, errors.New("AMQP_RELEASE_OWNER without a gateway id")
 		}
-		_, err := b.amqp.ReleaseOwner(r.Gateway, r.Conn)
-		return nil, err
+		o := amqpengine.Owner{Gateway: r.Gateway, Conn: r.Conn}
+		_, err := b.amqp.CancelOwners(func(c amqpengine.Owner) bool { return c == o })
+		_, rerr := b.amqp.ReleaseOwner(r.Gateway, r.Conn)
+		return nil, errors.Join(err, rerr)
+	case wire.AMQPConsume:
+		var r wire.AMQPConsumer
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		n, err := b.amqp.Consume(r.Vhost, r.Queue, r.Session, r.Tag, amqpengine.Owner(r.Owner), r.Exclusive)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(wire.AMQPConsumeOk{ConsumerCount: n})
+	case wire.AMQPCancel:
+		var r wire.AMQPConsumer
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		gone, err := b.amqp.Cancel(r.Vhost, r.Session, r.Tag)
+		if err != nil {
+			return nil, err
+		}
+		var ok wire.AMQPCancelOk
+		for _, q := range gone {
+			ok.Deleted = append(ok.Deleted, q.Name)
+		}
+		return json.Marshal(ok)
 	case wire.AMQPFetch:
 		var r wire.AMQPFetchRequest
 		if err := decode(&r); err != nil {
@@ -322,6 +347,15 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 	return nil, fmt.Errorf("request code %d is not an AMQP request", req.Code)
 }
 
+// forgetAMQPQueues drops the light queues of deleted queues of vhost.
+func (b *Broker) forgetAMQPQueues(vhost string, qs []amqpengine.QueueInfo) {
+	for _, q := range qs {
+		if err := b.amqp.ForgetQueue(vhost, q.ID); err != nil {
+			b.log.Error("[AMQP] dropping a deleted queue's light queue failed", "vhost", vhost, "queue", q.Name, "err", err)
+		}
+	}
+}
+
 func (b *Broker) amqpVhost(name string, fn func(*amqpengine.Vhost) error) error {
 	v, err := b.amqp.Vhost(name)
 	if err != nil {
@@ -368,6 +402,10 @@ func amqpCodeName(code int32) string {
 		return "AMQP_DELETE_QUEUE"
 	case wire.AMQPReleaseOwner:
 		return "AMQP_RELEASE_OWNER"
+	case wire.AMQPConsume:
+		return "AMQP_CONSUME"
+	case wire.AMQPCancel:
+		return "AMQP_CANCEL"
 	case wire.AMQPPublish:
 		return "AMQP_PUBLISH"
 	case wire.AMQPFetch:

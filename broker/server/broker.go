@@ -634,7 +634,7 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 	case wire.MQOpsPopStats:
 		b.handlePopStats(c, req)
 	case wire.AMQPDeclareExchange, wire.AMQPDeleteExchange, wire.AMQPBind, wire.AMQPUnbind,
-		wire.AMQPDeclareQueue, wire.AMQPDeleteQueue, wire.AMQPList, wire.AMQPReleaseOwner,
+		wire.AMQPDeclareQueue, wire.AMQPDeleteQueue, wire.AMQPList, wire.AMQPReleaseOwner, wire.AMQPConsume, wire.AMQPCancel,
 		wire.AMQPPublish, wire.AMQPFetch, wire.AMQPSettle, wire.AMQPRelease, wire.AMQPPurge:
 		b.handleAMQP(c, req, account)
 	case wire.NotifyBrokerRoleChanged:
