@@ -251,3 +251,73 @@ func dialAMQPChannel(t *testing.T, conn *rmq.Connection) (*rmq.Connection, *rmq.
 	}
 	return conn, ch
 }
+
+// A gateway killed with SIGKILL stops renewing its lease; after it runs
+// out (15 s) the broker ends what its connections held: another gateway
+// finds its exclusive queue gone (404, 405 before), the auto-delete queue
+// its consumer held gone, and the messages it had delivered unacked
+// delivered again, redelivered.
+func TestAMQPGatewayLeaseExpiry(t *testing.T) {
+	c, gw1 := amqpStack(t)
+	gw2 := startAMQP(t, c)
+	_, ch1 := dialAMQP(t, gw1)
+	priv, err := ch1.QueueDeclare("", false, false, true, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch1.QueueDeclare("lease-ad", false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	mustConsume(t, ch1, "lease-ad", true)
+	if _, err := ch1.QueueDeclare("lease-q", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	bodies := []string{"a", "b", "c"}
+	confirmed(t, ch1, "", []string{"lease-q", "lease-q", "lease-q"}, func(i int) string { return bodies[i] })
+	ds := mustConsume(t, ch1, "lease-q", false)
+	for i := range bodies {
+		if d := recv(t, "before the kill", ds); d.Redelivered {
+			t.Fatalf("delivery %d redelivered before the kill", i)
+		}
+	}
+
+	conn2, _ := dialAMQP(t, gw2)
+	passive := func(q string) error {
+		ch, err := conn2.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ch.Close()
+		_, err = ch.QueueDeclarePassive(q, false, false, true, false, nil)
+		return err
+	}
+	wantAMQPErrorContains(t, "passive declare of gw1's exclusive queue", passive(priv.Name), 405, "RESOURCE_LOCKED")
+
+	gw1.kill()
+	var last error
+	waitFor(t, 30*time.Second, "gw1's exclusive queue gone after its lease", func() bool {
+		last = passive(priv.Name)
+		e, ok := last.(*rmq.Error)
+		return ok && e.Code == 404
+	})
+	wantAMQPErrorContains(t, "passive declare of the auto-delete queue", passive("lease-ad"), 404, "NOT_FOUND - no queue 'lease-ad' in vhost '/'")
+	ch2, err := conn2.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds2 := mustConsume(t, ch2, "lease-q", false)
+	got := map[string]bool{}
+	for range bodies {
+		d := recv(t, "redelivery after the lease", ds2)
+		if !d.Redelivered {
+			t.Errorf("%q not marked redelivered", d.Body)
+		}
+		got[string(d.Body)] = true
+		if err := d.Ack(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != len(bodies) {
+		t.Fatalf("redelivered %v, want %v", got, bodies)
+	}
+}

@@ -25,6 +25,7 @@ const (
 	AMQPReleaseOwner    int32 = 9107 // AMQP_RELEASE_OWNER: AMQPOwner → empty; a gateway connection closed
 	AMQPConsume         int32 = 9108 // AMQP_CONSUME: AMQPConsumer → AMQPConsumeOk; basic.consume registered
 	AMQPCancel          int32 = 9109 // AMQP_CANCEL: AMQPConsumer → AMQPCancelOk; basic.cancel, channel closed
+	AMQPLease           int32 = 9115 // AMQP_LEASE: AMQPLeaseRequest → AMQPLeaseOk; a gateway is alive (9110–9114: amqpmsg.go)
 
 	// AMQPException answers a request the engine refused as AMQP would:
 	// the remark is the reply text ("NOT_FOUND - no queue 'q' in vhost '/'")
@@ -106,6 +107,19 @@ type AMQPConsumer struct {
 	Tag       string    `json:"tag,omitempty"`
 	Exclusive bool      `json:"exclusive,omitempty"`
 	Owner     AMQPOwner `json:"owner"`
+}
+
+// AMQPLeaseRequest renews gateway Gateway's lease with the broker. When it runs
+// out (AMQPLeaseOk.TTLMillis after the last renewal) the broker ends what
+// the gateway's connections held: consumers, exclusive queues, in-flight
+// deliveries.
+type AMQPLeaseRequest struct {
+	Gateway string `json:"gateway"`
+}
+
+// AMQPLeaseOk answers AMQP_LEASE.
+type AMQPLeaseOk struct {
+	TTLMillis int64 `json:"ttlMillis"`
 }
 
 // AMQPConsumeOk answers AMQP_CONSUME: the queue's consumers now.

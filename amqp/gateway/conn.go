@@ -395,6 +395,7 @@ func (c *conn) handshake() error {
 		return e
 	}
 	c.vhost = op.VirtualHost
+	c.s.servedVhost(c.vhost)
 	_ = c.nc.SetDeadline(time.Time{})
 	c.sendMethod(0, &amqp.ConnectionOpenOk{})
 	c.log.Debug("amqp connection open", "user", user, "vhost", c.vhost, "heartbeat", c.heartbeat, "frameMax", c.frameMax, "channelMax", c.channelMax)

@@ -194,3 +194,49 @@ func (c *conn) waitPublishable() {
 		}
 	}
 }
+
+// leaseRenew is how often the gateway renews its lease with the home
+// broker of each vhost it has served (AMQP_LEASE); the broker ends what
+// the gateway's connections held when three renewals in a row are missing.
+const leaseRenew = 5 * time.Second
+
+// servedVhost notes that a connection opened vhost; the first one renews
+// the lease with its broker at once, so that a gateway killed before its
+// next renewal is cleaned up too.
+func (s *Server) servedVhost(vhost string) {
+	s.mu.Lock()
+	_, known := s.vhosts[vhost]
+	s.vhosts[vhost] = struct{}{}
+	s.mu.Unlock()
+	if !known {
+		go s.renew(vhost)
+	}
+}
+
+func (s *Server) renew(vhost string) {
+	if err := s.cfg.Backend.Call(vhost, wire.AMQPLease, wire.AMQPLeaseRequest{Gateway: s.cfg.GatewayID}, nil); err != nil {
+		s.cfg.Log.Warn("amqp gateway lease not renewed", "vhost", vhost, "err", err)
+	}
+}
+
+// leaseLoop renews the leases until Close.
+func (s *Server) leaseLoop() {
+	t := time.NewTicker(leaseRenew)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		vhosts := make([]string, 0, len(s.vhosts))
+		for v := range s.vhosts {
+			vhosts = append(vhosts, v)
+		}
+		s.mu.Unlock()
+		for _, v := range vhosts {
+			s.renew(v)
+		}
+	}
+}

@@ -60,6 +60,10 @@ func (b *engineBackend) Call(vhost string, code int32, req, resp any) error {
 		var r wire.AMQPOwner
 		_ = json.Unmarshal(raw, &r)
 		_, err = b.e.ReleaseOwner(r.Gateway, r.Conn)
+	case wire.AMQPLease:
+		var r wire.AMQPLeaseRequest
+		_ = json.Unmarshal(raw, &r)
+		b.e.Renew(r.Gateway, time.Now())
 	case wire.AMQPConsume:
 		var r wire.AMQPConsumer
 		_ = json.Unmarshal(raw, &r)

@@ -46,6 +46,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
+	vhosts map[string]struct{} // opened by some connection: leased
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -62,8 +63,9 @@ func Listen(addr string, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	s := &Server{cfg: cfg, ln: ln, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
+	s := &Server{cfg: cfg, ln: ln, conns: map[*conn]struct{}{}, vhosts: map[string]struct{}{}, stop: make(chan struct{})}
 	s.flow = newPublishFlow(s, cfg.MemoryHighWatermark)
+	go s.leaseLoop()
 	return s, nil
 }
 

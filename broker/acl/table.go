@@ -118,6 +118,7 @@ var BrokerTable = &Table{role: "broker", fallback: authOnly, rules: map[int32]ru
 	9112: {"AMQP_SETTLE", amqpSub, "vhost", ""},
 	9113: {"AMQP_RELEASE", amqpSub, "vhost", ""},
 	9114: {"AMQP_PURGE", amqpConf, "vhost", ""},
+	9115: {"AMQP_LEASE", amqpSub, "vhost", ""},
 }}
 
 // NamesrvTable is the name server's: RocketMQ's name server checks

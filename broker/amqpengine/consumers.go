@@ -110,9 +110,7 @@ func (e *Engine) dropConsumers(match func(queueKey, consumerKey, Owner) bool) ([
 		}
 		if deleted {
 			gone = append(gone, q)
-			if err := e.ForgetQueue(k.vhost, q.ID); err != nil {
-				e.log.Error("[AMQP] dropping an auto-deleted queue's light queue failed", "vhost", k.vhost, "queue", q.Name, "err", err)
-			}
+			e.forgetDeleted(k.vhost, q)
 		}
 	}
 	return gone, firstErr
@@ -135,4 +133,20 @@ func (e *Engine) ForgetConsumers(vhost string, id uint64) {
 	c.mu.Lock()
 	delete(c.byQueue, queueKey{vhost, id})
 	c.mu.Unlock()
+}
+
+// forgetDeleted drops what a queue the engine deleted by itself (auto-delete,
+// exclusive owner gone) left: its consumers, and its light queue and
+// offsets once the message path has a store.
+func (e *Engine) forgetDeleted(vhost string, q QueueInfo) {
+	e.ForgetConsumers(vhost, q.ID)
+	e.mu.RLock()
+	attached := e.d != nil
+	e.mu.RUnlock()
+	if !attached {
+		return
+	}
+	if err := e.ForgetQueue(vhost, q.ID); err != nil {
+		e.log.Error("[AMQP] dropping a deleted queue's light queue failed", "vhost", vhost, "queue", q.Name, "err", err)
+	}
 }

@@ -31,6 +31,7 @@ type Engine struct {
 	vhosts map[string]*Vhost
 	d      *delivery // the message path, once Attach gave it a store (deliver.go)
 	cons   consumers // the queues' consumers (consumers.go)
+	leases leases    // the gateways' leases (lease.go)
 }
 
 // Open loads every vhost saved under <configDir>/amqp/ and makes sure the
@@ -192,6 +193,10 @@ func (e *Engine) release(match func(Owner) bool) ([]QueueInfo, error) {
 		all = append(all, gone...)
 		if err != nil {
 			errs = append(errs, err)
+		}
+		// Their messages and consumers go with them.
+		for _, q := range gone {
+			e.forgetDeleted(v.name, q)
 		}
 	}
 	return all, errors.Join(errs...)

@@ -257,6 +257,16 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		_, err := b.amqp.CancelOwners(func(c amqpengine.Owner) bool { return c == o })
 		_, rerr := b.amqp.ReleaseOwner(r.Gateway, r.Conn)
 		return nil, errors.Join(err, rerr)
+	case wire.AMQPLease:
+		var r wire.AMQPLeaseRequest
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		if r.Gateway == "" {
+			return nil, errors.New("AMQP_LEASE without a gateway id")
+		}
+		b.amqp.Renew(r.Gateway, time.Now())
+		return json.Marshal(wire.AMQPLeaseOk{TTLMillis: amqpengine.LeaseTTL.Milliseconds()})
 	case wire.AMQPConsume:
 		var r wire.AMQPConsumer
 		if err := decode(&r); err != nil {
@@ -347,6 +357,22 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 	return nil, fmt.Errorf("request code %d is not an AMQP request", req.Code)
 }
 
+// expireAMQPLeases ends the AMQP gateways that stopped renewing their
+// lease (killed, cut off): their consumers, exclusive queues and
+// in-flight deliveries go as if their connections had closed.
+func (b *Broker) expireAMQPLeases() {
+	gws, n, deleted, err := b.amqp.ExpireLeases(time.Now())
+	for _, gw := range gws {
+		b.log.Warn("[AMQP] gateway lease expired: its consumers, exclusive queues and in-flight deliveries released", "gateway", gw)
+	}
+	if len(gws) > 0 {
+		b.log.Info("[AMQP] released after lease expiry", "deliveries", n, "queuesDeleted", len(deleted))
+	}
+	if err != nil {
+		b.log.Error("[AMQP] releasing an expired gateway failed", "err", err)
+	}
+}
+
 // forgetAMQPQueues drops the light queues of deleted queues of vhost.
 func (b *Broker) forgetAMQPQueues(vhost string, qs []amqpengine.QueueInfo) {
 	for _, q := range qs {
@@ -402,6 +428,8 @@ func amqpCodeName(code int32) string {
 		return "AMQP_DELETE_QUEUE"
 	case wire.AMQPReleaseOwner:
 		return "AMQP_RELEASE_OWNER"
+	case wire.AMQPLease:
+		return "AMQP_LEASE"
 	case wire.AMQPConsume:
 		return "AMQP_CONSUME"
 	case wire.AMQPCancel:
