@@ -2,13 +2,17 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/rocketmq-client-go/v2/primitive"
 	rmq "github.com/rabbitmq/amqp091-go"
+
+	"github.com/mqops/mqops/wire"
 )
 
 // The broker's protections on the AMQP path: ACL on the engine's codes,
@@ -80,6 +84,14 @@ func TestAMQPGatewayBrokerACL(t *testing.T) {
 	none := startAMQP(t, c.cluster)
 	_, err = rmq.Dial(amqpURL(none, "guest:guest", ""))
 	wantAMQPErrorContains(t, "connection.open through a gateway without keys", err, 530, "No accessKey is configured")
+
+	// The body's vhost must be the signed one the gate authorized.
+	body, _ := json.Marshal(wire.AMQPQueueDeclare{Vhost: "other", Queue: "x"})
+	resp := aclCall(t, c.broker.addr, primitive.Credentials{AccessKey: "amqpGateway", SecretKey: "secretAmqpGw"},
+		wire.AMQPDeclareQueue, map[string]string{wire.AMQPVhostField: "/"}, body)
+	if resp.Code != wire.SystemError || string(resp.Remark) != "AMQP_DECLARE_QUEUE for vhost 'other' signed for vhost '/'" {
+		t.Fatalf("declare in another vhost than signed: %d %s", resp.Code, resp.Remark)
+	}
 
 	log, _ := os.ReadFile(c.aclLog)
 	if !strings.Contains(string(log), "code=9110(AMQP_PUBLISH) ak=amqpReader") {
