@@ -360,7 +360,9 @@ func (ch *channel) method(m amqp.Method) error {
 			return amqp.Errorf(amqp.NotImplemented, "immediate=true")
 		}
 		ch.inContent, ch.haveHeader = true, false
-		ch.c.published.Store(true)
+		if !ch.c.published.Load() {
+			ch.c.published.Store(true)
+		}
 		ch.pub = op{kind: opPublish, exchange: m.Exchange, msg: wire.AMQPPublishMessage{RoutingKey: m.RoutingKey, Mandatory: m.Mandatory}}
 	case *amqp.ConfirmSelect:
 		ch.confirm = true

@@ -105,6 +105,9 @@ func (b *Broker) servePublish(c *remoting.Conn, req *wire.Command, account *acl.
 	}
 	if wait > 0 {
 		time.Sleep(wait) // off the read loop: only this channel's publish waits
+		// The wait for an append slot counts from here: the quota's
+		// delay is not time spent queued for the store.
+		readAt = time.Now()
 	}
 	var w flow.Waiter
 	waited, queue, etag, ok := b.flow.Enter(&w, readAt)
