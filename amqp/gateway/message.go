@@ -629,16 +629,19 @@ func (ch *channel) consume(m *amqp.BasicConsume) error {
 // its unacked messages stay unacked (RabbitMQ).
 func (ch *channel) cancel(m *amqp.BasicCancel) {
 	ch.mu.Lock()
-	if cs := ch.consumers[m.ConsumerTag]; cs != nil {
+	cs := ch.consumers[m.ConsumerTag]
+	if cs != nil {
 		cs.cancelled = true
 		cs.poke()
 		delete(ch.consumers, m.ConsumerTag)
 	}
 	ch.mu.Unlock()
 	// Before cancel-ok: an auto-delete queue whose last consumer this was
-	// is gone by then (RabbitMQ).
-	if err := ch.call(wire.AMQPCancel, wire.AMQPConsumer{Vhost: ch.c.vhost, Session: ch.session, Tag: m.ConsumerTag, Owner: ch.c.owner()}, nil); err != nil {
-		ch.c.log.Warn("amqp cancel not registered with the broker", "channel", ch.id, "tag", m.ConsumerTag, "err", err)
+	// is gone by then (RabbitMQ). An unknown tag has nothing to end.
+	if cs != nil {
+		if err := ch.call(wire.AMQPCancel, wire.AMQPConsumer{Vhost: ch.c.vhost, Session: ch.session, Tag: m.ConsumerTag, Owner: ch.c.owner()}, nil); err != nil {
+			ch.c.log.Warn("amqp cancel not registered with the broker", "channel", ch.id, "tag", m.ConsumerTag, "err", err)
+		}
 	}
 	if !m.NoWait {
 		ch.sendMethodOpen(&amqp.BasicCancelOk{ConsumerTag: m.ConsumerTag})
