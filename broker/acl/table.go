@@ -110,7 +110,7 @@ var BrokerTable = &Table{role: "broker", fallback: authOnly, rules: map[int32]ru
 	9104: {"AMQP_DECLARE_QUEUE", amqpConf, "vhost", ""},
 	9105: {"AMQP_DELETE_QUEUE", amqpConf, "vhost", ""},
 	9106: {"AMQP_LIST", amqpSub, "vhost", ""},
-	9107: {"AMQP_RELEASE_OWNER", amqpConf, "vhost", ""},
+	9107: {"AMQP_RELEASE_OWNER", amqpSub, "vhost", ""}, // ends what the connection held, consumers included
 	9108: {"AMQP_CONSUME", amqpSub, "vhost", ""},
 	9109: {"AMQP_CANCEL", amqpSub, "vhost", ""},
 	9110: {"AMQP_PUBLISH", amqpPub, "vhost", ""},
