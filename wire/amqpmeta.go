@@ -25,6 +25,9 @@ const (
 	AMQPReleaseOwner    int32 = 9107 // AMQP_RELEASE_OWNER: AMQPOwner → empty; a gateway connection closed
 	AMQPAddVhost        int32 = 9108 // AMQP_ADD_VHOST: AMQPVhostRequest → empty; creates the vhost and its store topic
 	AMQPDeleteVhost     int32 = 9109 // AMQP_DELETE_VHOST: AMQPVhostRequest → empty; drops it, its queues and its store topic
+	AMQPConsume         int32 = 9116 // AMQP_CONSUME: AMQPConsumer → AMQPConsumeOk; basic.consume registered
+	AMQPCancel          int32 = 9117 // AMQP_CANCEL: AMQPConsumer → AMQPCancelOk; basic.cancel, channel closed
+	AMQPLease           int32 = 9115 // AMQP_LEASE: AMQPLeaseRequest → AMQPLeaseOk; a gateway is alive (9110–9114: amqpmsg.go, 9120–9125: users)
 
 	// AMQPException answers a request the engine refused as AMQP would:
 	// the remark is the reply text ("NOT_FOUND - no queue 'q' in vhost '/'")
@@ -110,6 +113,42 @@ type AMQPQueueDeclareOk struct {
 	ID            uint64 `json:"id"`
 	MessageCount  uint32 `json:"messageCount"`
 	ConsumerCount uint32 `json:"consumerCount"`
+}
+
+// AMQPConsumer is basic.consume (AMQP_CONSUME) of consumer Tag on the
+// gateway channel Session of connection Owner, or its end (AMQP_CANCEL; an
+// empty Tag ends every consumer of Session, Queue unused).
+type AMQPConsumer struct {
+	Vhost     string    `json:"vhost"`
+	Queue     string    `json:"queue,omitempty"`
+	Session   string    `json:"session"`
+	Tag       string    `json:"tag,omitempty"`
+	Exclusive bool      `json:"exclusive,omitempty"`
+	Owner     AMQPOwner `json:"owner"`
+}
+
+// AMQPLeaseRequest renews gateway Gateway's lease with the broker. When it runs
+// out (AMQPLeaseOk.TTLMillis after the last renewal) the broker ends what
+// the gateway's connections held: consumers, exclusive queues, in-flight
+// deliveries.
+type AMQPLeaseRequest struct {
+	Gateway string `json:"gateway"`
+}
+
+// AMQPLeaseOk answers AMQP_LEASE.
+type AMQPLeaseOk struct {
+	TTLMillis int64 `json:"ttlMillis"`
+}
+
+// AMQPConsumeOk answers AMQP_CONSUME: the queue's consumers now.
+type AMQPConsumeOk struct {
+	ConsumerCount uint32 `json:"consumerCount"`
+}
+
+// AMQPCancelOk answers AMQP_CANCEL: the auto-delete queues deleted as
+// their last consumer went.
+type AMQPCancelOk struct {
+	Deleted []string `json:"deleted,omitempty"`
 }
 
 // AMQPQueueDelete is queue.delete from connection Owner.

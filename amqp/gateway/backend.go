@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -152,7 +153,8 @@ func (r *Remote) Call(vhost string, code int32, req, resp any) error {
 	if err != nil {
 		return fmt.Errorf("home broker of vhost '%s': %w", vhost, err)
 	}
-	ans, err := r.client.Invoke(addr, wire.NewRequest(code, nil, body), r.timeout)
+	// The vhost travels signed beside the body for the broker ACL.
+	ans, err := r.client.Invoke(addr, wire.NewRequest(code, map[string]string{wire.AMQPVhostField: vhost}, body), r.timeout)
 	if err != nil {
 		r.forget(vhost)
 		return fmt.Errorf("broker %s: %w", addr, err)
@@ -171,12 +173,68 @@ func (r *Remote) Call(vhost string, code int32, req, resp any) error {
 			return fmt.Errorf("broker %s: refusal without a reply code: %s", addr, ans.Remark)
 		}
 		return &amqp.Error{Code: uint16(rc), Text: string(ans.Remark), Hard: amqp.IsHard(uint16(rc))}
+	case wire.NoPermission:
+		if string(ans.Remark) == slaveRemark {
+			r.forget(vhost) // a slave after a failover: ask the name servers again
+			break
+		}
+		// The broker ACL refused the gateway's account: RabbitMQ's
+		// access_refused, a channel exception naming the broker's reason.
+		return &amqp.Error{Code: amqp.AccessRefused, Text: clipText("ACCESS_REFUSED - broker ACL refused " + codeName(code) + " in vhost '" + vhost + "': " + string(ans.Remark))}
+	case wire.SystemBusy, wire.ServiceNotAvailable:
+		// Flow control or a store that cannot write (disk full): the
+		// broker is fine, the publish is refused.
+		return &Refused{Addr: addr, Code: ans.Code, Remark: string(ans.Remark)}
 	default:
-		// A slave answering after a failover, or a broker error: ask the
-		// name servers again next time.
+		// A broker error: ask the name servers again next time.
 		r.forget(vhost)
-		return fmt.Errorf("broker %s: code %d %s", addr, ans.Code, ans.Remark)
 	}
+	return fmt.Errorf("broker %s: code %d %s", addr, ans.Code, ans.Remark)
+}
+
+// slaveRemark is the broker's answer to AMQP requests on a slave
+// (broker/server/amqp.go).
+const slaveRemark = "the AMQP metadata is changed on the master only"
+
+// Refused is a broker refusing a request for flow control (SYSTEM_BUSY)
+// or because its store cannot write (SERVICE_NOT_AVAILABLE: disk full,
+// write-disabled): publishes are nacked and publishing connections
+// blocked until the broker admits publishes again.
+type Refused struct {
+	Addr   string
+	Code   int32
+	Remark string
+}
+
+func (e *Refused) Error() string {
+	return fmt.Sprintf("broker %s: code %d %s", e.Addr, e.Code, e.Remark)
+}
+
+// Quota reports a produce quota refusal ([TOPIC_QUOTA], [ACCOUNT_QUOTA]):
+// the publisher is over its rate, the broker is not short of anything, so
+// nobody else is blocked.
+func (e *Refused) Quota() bool {
+	return strings.HasPrefix(e.Remark, "[TOPIC_QUOTA]") || strings.HasPrefix(e.Remark, "[ACCOUNT_QUOTA]")
+}
+
+// clipText bounds a reply text to a shortstr.
+func clipText(s string) string {
+	if len(s) > 255 {
+		return s[:252] + "..."
+	}
+	return s
+}
+
+func codeName(code int32) string {
+	switch code {
+	case wire.AMQPPublish:
+		return "publish"
+	case wire.AMQPFetch, wire.AMQPSettle, wire.AMQPRelease:
+		return "consume"
+	case wire.AMQPList:
+		return "access"
+	}
+	return "configure"
 }
 
 // VhostExists asks the home broker for its vhost list.

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqops/mqops/wire"
@@ -56,6 +57,10 @@ type channel struct {
 	consumers      map[string]*consumer
 	deadlines      deadlines   // of unacked deliveries (timeout.go)
 	ackTimer       *time.Timer // fires at the earliest deadline
+
+	// registered: a consumer was registered with the broker and the
+	// channel's consumers have not been cancelled there since.
+	registered atomic.Bool
 }
 
 func newChannel(c *conn, id uint16, session string) *channel {
@@ -105,8 +110,10 @@ func (ch *channel) handle(f amqp.Frame) error {
 		}
 		switch {
 		case cls == 20 && mth == 40: // crossing close
+			ch.unregister()
 			ch.c.sendMethod(ch.id, &amqp.ChannelCloseOk{})
 		case cls == 20 && mth == 41:
+			ch.unregister()
 			ch.setState(stateClosed)
 			ch.dropReply()
 		}
@@ -201,6 +208,17 @@ func notImplemented(cls, mth uint16, name string) *amqp.Error {
 	e := amqp.Errorf(amqp.NotImplemented, "%s is not implemented by this gateway", name)
 	e.ClassID, e.MethodID = cls, mth
 	return e
+}
+
+// unregister ends the channel's consumers at the broker (their count,
+// exclusive use, auto-delete) once the channel closes.
+func (ch *channel) unregister() {
+	if !ch.registered.Swap(false) {
+		return
+	}
+	if err := ch.call(wire.AMQPCancel, wire.AMQPConsumer{Vhost: ch.c.vhost, Session: ch.session, Owner: ch.c.owner()}, nil); err != nil {
+		ch.c.log.Warn("amqp channel's consumers not cancelled at the broker; they go with the connection", "channel", ch.id, "err", err)
+	}
 }
 
 func (ch *channel) call(code int32, req, resp any) error {
@@ -358,6 +376,9 @@ func (ch *channel) method(m amqp.Method) error {
 			return amqp.Errorf(amqp.NotImplemented, "immediate=true")
 		}
 		ch.inContent, ch.haveHeader = true, false
+		if !ch.c.published.Load() {
+			ch.c.published.Store(true)
+		}
 		ch.pub = op{kind: opPublish, exchange: m.Exchange, msg: wire.AMQPPublishMessage{RoutingKey: m.RoutingKey, Mandatory: m.Mandatory}}
 	case *amqp.ConfirmSelect:
 		ch.confirm = true

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqops/mqops/version"
@@ -52,11 +53,21 @@ type conn struct {
 	channels map[uint16]*channel
 	closing  bool   // this side sent connection.close
 	opened   uint64 // channels opened so far, for unique sessions
-	// ownsExclusive: an exclusive queue was declared; release on close.
+	// ownsExclusive: an exclusive queue was declared; consumed: a
+	// consumer was registered. Either way the broker releases the
+	// connection's share when it ends.
 	ownsExclusive bool
 	// cancelNotify: the client takes basic.cancel from the server
 	// (capability consumer_cancel_notify).
 	cancelNotify bool
+	consumed     bool
+
+	// published: a basic.publish was read; set after vhost and blockCap,
+	// which other goroutines read only once they see it.
+	published atomic.Bool
+	blockCap  bool       // the client advertised connection.blocked
+	blockMu   sync.Mutex // orders blocked/unblocked notifications
+	blockSent bool       // connection.blocked sent, unblocked not yet
 }
 
 func newConn(s *Server, nc net.Conn, id uint64) *conn {
@@ -94,7 +105,7 @@ func (c *conn) serve() {
 	// Connection loss: what was read is still published, unacked
 	// deliveries go back to their queues.
 	c.closeChannels()
-	if c.ownsExclusive {
+	if c.ownsExclusive || c.consumed {
 		if err := c.s.cfg.Backend.Call(c.vhost, wire.AMQPReleaseOwner, c.owner(), nil); err != nil {
 			c.log.Warn("releasing the connection's exclusive queues failed; the broker removes them with the gateway lease", "err", err)
 		}
@@ -209,6 +220,7 @@ func (c *conn) run() error {
 		return c.hardError(err)
 	}
 	for {
+		c.waitPublishable()
 		if c.heartbeat > 0 {
 			// RabbitMQ drops a peer silent for two heartbeat intervals.
 			_ = c.nc.SetReadDeadline(time.Now().Add(2 * c.heartbeat))
@@ -297,8 +309,7 @@ func (c *conn) expect(m amqp.Method) error {
 	return m.Read(args)
 }
 
-// capabilities advertises only what this gateway implements: no
-// connection.blocked yet.
+// capabilities advertises only what this gateway implements.
 func serverProperties() amqp.Table {
 	host, _ := os.Hostname()
 	return amqp.Table{
@@ -314,7 +325,7 @@ func serverProperties() amqp.Table {
 			"basic.nack":                   true,
 			"publisher_confirms":           true,
 			"consumer_cancel_notify":       true,
-			"connection.blocked":           false,
+			"connection.blocked":           true,
 			"per_consumer_qos":             true,
 			"direct_reply_to":              true,
 		},
@@ -348,6 +359,7 @@ func (c *conn) handshake() error {
 	c.user = user
 	caps, _ := so.ClientProperties["capabilities"].(amqp.Table)
 	c.cancelNotify = caps["consumer_cancel_notify"] == true
+	c.blockCap = caps["connection.blocked"] == true
 	cfg := &c.s.cfg
 	c.sendMethod(0, &amqp.ConnectionTune{ChannelMax: cfg.ChannelMax, FrameMax: cfg.FrameMax, Heartbeat: cfg.Heartbeat})
 	var to amqp.ConnectionTuneOk
@@ -378,6 +390,13 @@ func (c *conn) handshake() error {
 		return err
 	}
 	exists, err := c.s.cfg.Backend.VhostExists(op.VirtualHost)
+	if e, ok := amqp.AsError(err); ok {
+		// The broker ACL refused the gateway's account on this vhost.
+		c.log.Error("amqp vhost refused by the broker", "vhost", op.VirtualHost, "err", err)
+		e = amqp.Errorf(amqp.NotAllowed, "%s", clipText(e.Text))
+		e.ClassID, e.MethodID = op.IDs()
+		return e
+	}
 	if err != nil {
 		c.log.Error("amqp vhost lookup failed", "vhost", op.VirtualHost, "err", err)
 		e := amqp.Errorf(amqp.InternalError, "vhost '%s' is not reachable: %v", op.VirtualHost, err)
@@ -402,6 +421,7 @@ func (c *conn) handshake() error {
 		return e
 	}
 	c.vhost = op.VirtualHost
+	c.s.servedVhost(c.vhost)
 	_ = c.nc.SetDeadline(time.Time{})
 	c.sendMethod(0, &amqp.ConnectionOpenOk{})
 	c.log.Debug("amqp connection open", "user", user, "vhost", c.vhost, "heartbeat", c.heartbeat, "frameMax", c.frameMax, "channelMax", c.channelMax)

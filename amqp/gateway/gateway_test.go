@@ -64,6 +64,20 @@ func (b *engineBackend) Call(vhost string, code int32, req, resp any) error {
 		var r wire.AMQPOwner
 		_ = json.Unmarshal(raw, &r)
 		_, err = b.e.ReleaseOwner(r.Gateway, r.Conn)
+	case wire.AMQPLease:
+		var r wire.AMQPLeaseRequest
+		_ = json.Unmarshal(raw, &r)
+		b.e.Renew(r.Gateway, time.Now())
+	case wire.AMQPConsume:
+		var r wire.AMQPConsumer
+		_ = json.Unmarshal(raw, &r)
+		var n uint32
+		n, err = b.e.Consume(r.Vhost, r.Queue, r.Session, r.Tag, amqpengine.Owner(r.Owner), r.Exclusive)
+		out = wire.AMQPConsumeOk{ConsumerCount: n}
+	case wire.AMQPCancel:
+		var r wire.AMQPConsumer
+		_ = json.Unmarshal(raw, &r)
+		_, err = b.e.Cancel(r.Vhost, r.Session, r.Tag)
 	default:
 		return fmt.Errorf("request %d not served by the test backend", code)
 	}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -83,6 +84,7 @@ func (ch *channel) enqueue(o op) {
 func (ch *channel) enqueueLocked(o op) {
 	ch.ops = append(ch.ops, o)
 	ch.opBytes += len(o.msg.Body)
+	ch.c.s.flow.add(len(o.msg.Body))
 	if !ch.working {
 		ch.working = true
 		go ch.work()
@@ -102,7 +104,7 @@ func (ch *channel) drain() {
 func (ch *channel) work() {
 	for {
 		ch.mu.Lock()
-		ops := ch.ops
+		ops, taken := ch.ops, ch.opBytes
 		ch.ops, ch.opBytes = nil, 0
 		if len(ops) == 0 {
 			ch.working = false
@@ -128,6 +130,8 @@ func (ch *channel) work() {
 			}
 			i = j
 		}
+		// Answered (or dropped with a closed channel): no longer buffered.
+		ch.c.s.flow.add(-taken)
 	}
 }
 
@@ -158,9 +162,14 @@ func (ch *channel) publish(run []op) {
 			ch.closeFromWorker(e)
 			return
 		}
-		// The broker did not answer or cannot store (541): nack, keep the
-		// channel (RabbitMQ nacks when a queue cannot take a message).
+		// The broker did not answer, cannot store (541) or refused the
+		// publish for flow control: nack, keep the channel (RabbitMQ nacks
+		// when a queue cannot take a message); a refusal also blocks the
+		// vhost's publishers until the broker admits publishes again.
 		c.log.Warn("amqp publish failed", "channel", ch.id, "messages", len(run), "err", err)
+		if r := (*Refused)(nil); errors.As(err, &r) && !r.Quota() {
+			c.s.flow.refused(c.vhost, r)
+		}
 		// Earlier sequence numbers are all answered (one request in
 		// flight), so multiple=1 names exactly this run's confirm-mode
 		// messages.
@@ -479,6 +488,7 @@ func (ch *channel) teardown() {
 	ch.inflight = 0
 	ch.stopAckTimeoutsLocked()
 	ch.mu.Unlock()
+	ch.unregister()
 	if ch.session != "" {
 		ch.enqueue(op{kind: opRelease})
 	}
@@ -590,18 +600,25 @@ func (ch *channel) consume(m *amqp.BasicConsume) error {
 	if err != nil {
 		return err
 	}
-	if err := ch.call(wire.AMQPDeclareQueue, wire.AMQPQueueDeclare{Vhost: ch.c.vhost, Queue: q, Passive: true, Owner: ch.c.owner()}, nil); err != nil {
-		return err
-	}
 	tag := m.ConsumerTag
 	if tag == "" {
 		tag = "amq.ctag-" + randomName()
 	}
 	ch.mu.Lock()
-	if _, dup := ch.consumers[tag]; dup {
-		ch.mu.Unlock()
+	_, dup := ch.consumers[tag]
+	ch.mu.Unlock()
+	if dup {
 		return amqp.Errorf(amqp.NotAllowed, "attempt to reuse consumer tag '%s'", tag)
 	}
+	// The broker checks the queue (404, 405) and its other consumers (403
+	// for exclusive) across gateways, and counts this one.
+	if err := ch.call(wire.AMQPConsume, wire.AMQPConsumer{Vhost: ch.c.vhost, Queue: q, Session: ch.session, Tag: tag,
+		Exclusive: m.Exclusive, Owner: ch.c.owner()}, nil); err != nil {
+		return err
+	}
+	ch.registered.Store(true)
+	ch.c.consumed = true
+	ch.mu.Lock()
 	cs := &consumer{tag: tag, queue: q, noAck: m.NoAck, prefetch: ch.prefetch, wake: make(chan struct{}, 1)}
 	ch.consumers[tag] = cs
 	if !m.NoWait {
@@ -616,15 +633,23 @@ func (ch *channel) consume(m *amqp.BasicConsume) error {
 // its unacked messages stay unacked (RabbitMQ).
 func (ch *channel) cancel(m *amqp.BasicCancel) {
 	ch.mu.Lock()
-	if cs := ch.consumers[m.ConsumerTag]; cs != nil {
+	cs := ch.consumers[m.ConsumerTag]
+	if cs != nil {
 		cs.cancelled = true
 		cs.poke()
 		delete(ch.consumers, m.ConsumerTag)
 	}
-	if !m.NoWait {
-		ch.sendMethodLocked(&amqp.BasicCancelOk{ConsumerTag: m.ConsumerTag})
-	}
 	ch.mu.Unlock()
+	// Before cancel-ok: an auto-delete queue whose last consumer this was
+	// is gone by then (RabbitMQ). An unknown tag has nothing to end.
+	if cs != nil {
+		if err := ch.call(wire.AMQPCancel, wire.AMQPConsumer{Vhost: ch.c.vhost, Session: ch.session, Tag: m.ConsumerTag, Owner: ch.c.owner()}, nil); err != nil {
+			ch.c.log.Warn("amqp cancel not registered with the broker", "channel", ch.id, "tag", m.ConsumerTag, "err", err)
+		}
+	}
+	if !m.NoWait {
+		ch.sendMethodOpen(&amqp.BasicCancelOk{ConsumerTag: m.ConsumerTag})
+	}
 }
 
 // randomName is RabbitMQ's 22 url-safe base64 characters (16 random bytes).

@@ -34,8 +34,12 @@ type Config struct {
 	// GatewayID names this gateway in exclusive queue owners
 	// (gateway id, connection id).
 	GatewayID string
-	Backend   Backend
-	Log       *slog.Logger
+	// MemoryHighWatermark, bytes of publish bodies buffered in the
+	// gateway above which publishers are blocked (connection.blocked);
+	// 0: no limit.
+	MemoryHighWatermark int64
+	Backend             Backend
+	Log                 *slog.Logger
 }
 
 // Server accepts AMQP connections.
@@ -43,9 +47,12 @@ type Server struct {
 	cfg    Config
 	ln     net.Listener
 	nextID atomic.Uint64
+	flow   *publishFlow
+	stop   chan struct{} // closed by Close
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
+	vhosts map[string]struct{} // opened by some connection: leased
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -62,7 +69,10 @@ func Listen(addr string, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	return &Server{cfg: cfg, ln: ln, conns: map[*conn]struct{}{}}, nil
+	s := &Server{cfg: cfg, ln: ln, conns: map[*conn]struct{}{}, vhosts: map[string]struct{}{}, stop: make(chan struct{})}
+	s.flow = newPublishFlow(s, cfg.MemoryHighWatermark)
+	go s.leaseLoop()
+	return s, nil
 }
 
 // Addr is the bound address.
@@ -121,6 +131,9 @@ func (s *Server) Connections() int {
 // Close stops accepting and closes every connection's socket.
 func (s *Server) Close() {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.stop)
+	}
 	s.closed = true
 	for c := range s.conns {
 		_ = c.nc.Close()

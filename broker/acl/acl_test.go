@@ -477,3 +477,49 @@ func TestProduceQuotaKeys(t *testing.T) {
 		t.Fatalf("refused send: %+v", d)
 	}
 }
+
+// TestAMQPCodes: the AMQP engine's codes need the account's permission on
+// the store topic of the vhost named in the signed extField: PUB to
+// publish, SUB to fetch, settle, release and list, both to change the
+// topology; no vhost field is refused.
+func TestAMQPCodes(t *testing.T) {
+	ch := NewChecker(BrokerTable, mustParse(t, `accounts:
+- accessKey: amqpPubSub
+  secretKey: secretPS1
+  topicPerms:
+  - AMQP_STORE=PUB|SUB
+  - orders%AMQP_STORE=SUB
+- accessKey: amqpWriter
+  secretKey: secretW1
+  topicPerms:
+  - AMQP_STORE=PUB
+`))
+	cases := []struct {
+		name   string
+		req    *wire.Command
+		remark string
+	}{
+		{"publish", signed(cmd(wire.AMQPPublish, "{}", "vhost", "/"), "amqpPubSub", "secretPS1"), ""},
+		{"declare", signed(cmd(wire.AMQPDeclareQueue, "{}", "vhost", "/"), "amqpPubSub", "secretPS1"), ""},
+		{"fetch other vhost", signed(cmd(wire.AMQPFetch, "{}", "vhost", "orders"), "amqpPubSub", "secretPS1"), ""},
+		{"publish other vhost", signed(cmd(wire.AMQPPublish, "{}", "vhost", "orders"), "amqpPubSub", "secretPS1"), "No default permission for topic:orders%AMQP_STORE"},
+		{"bind needs PUB too", signed(cmd(wire.AMQPBind, "{}", "vhost", "orders"), "amqpPubSub", "secretPS1"), "No default permission for topic:orders%AMQP_STORE"},
+		{"writer publishes", signed(cmd(wire.AMQPPublish, "{}", "vhost", "/"), "amqpWriter", "secretW1"), ""},
+		{"writer fetch", signed(cmd(wire.AMQPFetch, "{}", "vhost", "/"), "amqpWriter", "secretW1"), "No default permission for topic:AMQP_STORE"},
+		{"writer settle", signed(cmd(wire.AMQPSettle, "{}", "vhost", "/"), "amqpWriter", "secretW1"), "No default permission for topic:AMQP_STORE"},
+		{"writer declares", signed(cmd(wire.AMQPDeclareExchange, "{}", "vhost", "/"), "amqpWriter", "secretW1"), "No default permission for topic:AMQP_STORE"},
+		{"no vhost", signed(cmd(wire.AMQPPublish, "{}"), "amqpPubSub", "secretPS1"), "request code=9110 names no vhost (extField vhost)"},
+		{"unsigned", cmd(wire.AMQPPublish, "{}", "vhost", "/"), "No accessKey is configured"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := ch.Check(local, tc.req)
+			if tc.remark == "" && !d.OK {
+				t.Fatalf("refused: %s", d.Remark)
+			}
+			if tc.remark != "" && (d.OK || d.Remark != tc.remark) {
+				t.Fatalf("got ok=%v %q, want %q", d.OK, d.Remark, tc.remark)
+			}
+		})
+	}
+}

@@ -290,6 +290,21 @@ func (c *Checker) permit(sc *scratch, a *Account, r rule, req *wire.Command) Dec
 		if g := req.Get(r.groupField); len(g) > 0 {
 			return checkGroup(a, g)
 		}
+	case amqpPub, amqpSub, amqpConf:
+		v := req.Get(r.topicField)
+		if v == nil {
+			return deny(ReasonBadBody, fmt.Sprintf("request code=%d names no vhost (extField %s)", req.Code, r.topicField), "", 0)
+		}
+		topic := []byte(wire.AMQPStoreTopic(string(v)))
+		if r.kind != amqpSub {
+			if d := sc.checkTopic(a, topic, Pub); !d.OK {
+				return d
+			}
+		}
+		if r.kind != amqpPub {
+			return sc.checkTopic(a, topic, Sub)
+		}
+		return Decision{OK: true}
 	case heartbeat:
 		return checkHeartbeat(a, req.Body)
 	case lockBatch:

@@ -24,9 +24,12 @@ const (
 	heartbeat                 // per consumer group in the body: SUB group and each subscribed topic
 	lockBatch                 // body consumerGroup and each queue's topic: SUB
 	afterLookup               // authenticated here; the handler authorizes the looked-up topic
+	amqpPub                   // PUB on the store topic of the vhost in topicField (AMQP publish)
+	amqpSub                   // SUB on it (AMQP fetch, settle, release, list)
+	amqpConf                  // PUB and SUB on it (AMQP declare, delete, bind, purge: RabbitMQ's configure)
 )
 
-var kindNames = [...]string{"authenticate", "open", "admin", "PUB topic", "SUB topic", "SUB group", "SUB topic+group", "SUB groups+topics (body)", "SUB group+topics (body)", "after lookup (handler)"}
+var kindNames = [...]string{"authenticate", "open", "admin", "PUB topic", "SUB topic", "SUB group", "SUB topic+group", "SUB groups+topics (body)", "SUB group+topics (body)", "after lookup (handler)", "PUB vhost store topic", "SUB vhost store topic", "PUB+SUB vhost store topic"}
 
 // rule is one row of a daemon's table.
 type rule struct {
@@ -104,6 +107,28 @@ var BrokerTable = &Table{role: "broker", fallback: authOnly, rules: map[int32]ru
 	// A forged role change would turn a master into a slave; controllers
 	// sign it with their inner credential.
 	1008: {"NOTIFY_BROKER_ROLE_CHANGED", adminOnly, "", ""},
+	// The AMQP engine (wire/amqpmeta.go, wire/amqpmsg.go), signed by the
+	// gateway's account with the vhost in an extField: an account's
+	// permission on a vhost is its permission on the vhost's store topic
+	// ("AMQP_STORE" for "/", "<ns>%AMQP_STORE" otherwise). Changing the
+	// topology needs both, as RabbitMQ's configure permission is separate
+	// from write and read.
+	9100: {"AMQP_DECLARE_EXCHANGE", amqpConf, "vhost", ""},
+	9101: {"AMQP_DELETE_EXCHANGE", amqpConf, "vhost", ""},
+	9102: {"AMQP_BIND", amqpConf, "vhost", ""},
+	9103: {"AMQP_UNBIND", amqpConf, "vhost", ""},
+	9104: {"AMQP_DECLARE_QUEUE", amqpConf, "vhost", ""},
+	9105: {"AMQP_DELETE_QUEUE", amqpConf, "vhost", ""},
+	9106: {"AMQP_LIST", amqpSub, "vhost", ""},
+	9107: {"AMQP_RELEASE_OWNER", amqpSub, "vhost", ""}, // ends what the connection held, consumers included
+	9116: {"AMQP_CONSUME", amqpSub, "vhost", ""},
+	9117: {"AMQP_CANCEL", amqpSub, "vhost", ""},
+	9110: {"AMQP_PUBLISH", amqpPub, "vhost", ""},
+	9111: {"AMQP_FETCH", amqpSub, "vhost", ""},
+	9112: {"AMQP_SETTLE", amqpSub, "vhost", ""},
+	9113: {"AMQP_RELEASE", amqpSub, "vhost", ""},
+	9114: {"AMQP_PURGE", amqpConf, "vhost", ""},
+	9115: {"AMQP_LEASE", amqpSub, "vhost", ""},
 }}
 
 // NamesrvTable is the name server's: RocketMQ's name server checks

@@ -191,6 +191,24 @@ type PublishResult = wire.AMQPPublishResult
 // log holds them as durably as the broker is configured to; the batch
 // waits once, for its last persistent message.
 func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishResult, error) {
+	return e.PublishGated(vhost, exchange, msgs, nil)
+}
+
+// PublishGated is Publish for a caller holding one of the broker's append
+// slots (its send admission): appended (nil: none) is called once, when
+// the appends are done or refused, before the flush and replication wait,
+// so that a slot is not held for a whole fsync.
+func (e *Engine) PublishGated(vhost, exchange string, msgs []PublishMsg, appended func()) ([]PublishResult, error) {
+	if appended != nil {
+		once := appended
+		appended = func() {
+			if once != nil {
+				once()
+				once = nil
+			}
+		}
+		defer appended()
+	}
 	d, err := e.path()
 	if err != nil {
 		return nil, err
@@ -258,6 +276,10 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 			res[i] = PublishResult{Status: wire.AMQPFailed, Code: PreconditionFailed,
 				Text: fmt.Sprintf("PRECONDITION_FAILED - message too large for the broker (%s: body %d bytes, stored properties %d bytes, limit 32767)", r.Status, len(m.Body), len(props))}
 			continue
+		case store.ServiceNotAvailable:
+			// Disk full or write-disabled since the request was admitted.
+			res[i] = PublishResult{Status: wire.AMQPFailed, Code: InternalError, Text: "INTERNAL_ERROR - the broker's store is not writable (disk full, slave or shut down)"}
+			continue
 		default:
 			res[i] = PublishResult{Status: wire.AMQPFailed, Code: InternalError, Text: "INTERNAL_ERROR - store refused the message: " + r.Status.String()}
 			continue
@@ -272,6 +294,9 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 		if m.Persistent {
 			durableEnd = r.EndOffset
 		}
+	}
+	if appended != nil {
+		appended()
 	}
 	if durableEnd >= 0 {
 		if err := d.be.Durable(durableEnd); err != nil {

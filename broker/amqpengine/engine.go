@@ -31,7 +31,9 @@ type Engine struct {
 	vhosts map[string]*Vhost
 	d      *delivery // the message path, once Attach gave it a store (deliver.go)
 
-	users *users // logins and vhost permissions (users.go)
+	users  *users    // logins and vhost permissions (users.go)
+	cons   consumers // the queues' consumers (consumers.go)
+	leases leases    // the gateways' leases (lease.go)
 }
 
 // Open loads every vhost saved under <configDir>/amqp/ and makes sure the
@@ -194,24 +196,15 @@ func (e *Engine) release(match func(Owner) bool) ([]QueueInfo, error) {
 	e.mu.RUnlock()
 	var all []QueueInfo
 	var errs []error
-	e.mu.RLock()
-	attached := e.d != nil
-	e.mu.RUnlock()
 	for _, v := range vs {
 		gone, err := v.releaseOwner(match)
 		all = append(all, gone...)
 		if err != nil {
 			errs = append(errs, err)
 		}
-		if !attached {
-			continue
-		}
+		// Their messages and consumers go with them.
 		for _, q := range gone {
-			// As queue.delete does: a reply queue per RPC client would
-			// otherwise leave its light queue and offsets behind.
-			if err := e.ForgetQueue(v.name, q.ID); err != nil {
-				errs = append(errs, fmt.Errorf("drop the light queue of %s: %w", rs("queue", q.Name, v.name), err))
-			}
+			e.forgetDeleted(v.name, q)
 		}
 	}
 	return all, errors.Join(errs...)

@@ -31,9 +31,14 @@ type AMQPGateway struct {
 	// its queue and the consumer is cancelled (or its channel closed),
 	// unless the queue sets x-consumer-timeout (default 15 min).
 	ConsumeTimeout int64
-	AccessKey      string // accessKey of the broker ACL account the gateway signs with
-	SecretKey      string // secretKey of that account
-	LogDir         string // logDir, default $HOME/logs/rocketmqlogs
+	// memoryHighWatermark, bytes: publish bodies buffered in the gateway
+	// (read, not yet answered by a broker) above which publishing
+	// connections are blocked (connection.blocked) until they drain;
+	// default 256 MiB, 0 off.
+	MemoryHighWatermark int64
+	AccessKey           string // accessKey of the broker ACL account the gateway signs with
+	SecretKey           string // secretKey of that account
+	LogDir              string // logDir, default $HOME/logs/rocketmqlogs
 
 	kept
 }
@@ -42,7 +47,7 @@ type AMQPGateway struct {
 // gateway) that the gateway takes but does not act on yet: reported at
 // start-up.
 var amqpGatewayAccepted = []string{"tlsListenAddr", "tlsCertPath", "tlsKeyPath", "tlsCaPath",
-	"requeueMode", "globalQos", "memoryHighWatermark", "drainTimeout"}
+	"requeueMode", "globalQos", "drainTimeout"}
 
 var amqpGatewaySchema = schema{accepted: setOf(amqpGatewayAccepted)}
 
@@ -50,16 +55,17 @@ var amqpGatewaySchema = schema{accepted: setOf(amqpGatewayAccepted)}
 // validates. Warnings name unknown keys and keys accepted with no effect.
 func LoadAMQPGateway(path string, overrides map[string]string) (*AMQPGateway, []string, error) {
 	g := &AMQPGateway{
-		ListenPort:       5672,
-		BindAddress:      "0.0.0.0",
-		Heartbeat:        60,
-		FrameMax:         131072,
-		ChannelMax:       2047,
-		HandshakeTimeout: 10000,
-		MaxMessageSize:   4 << 20,
-		LoopbackUsers:    "guest",
-		ConsumeTimeout:   900000,
-		LogDir:           underHome(homeDir(), "logs", "rocketmqlogs"),
+		ListenPort:          5672,
+		BindAddress:         "0.0.0.0",
+		Heartbeat:           60,
+		FrameMax:            131072,
+		ChannelMax:          2047,
+		HandshakeTimeout:    10000,
+		MaxMessageSize:      4 << 20,
+		LoopbackUsers:       "guest",
+		ConsumeTimeout:      900000,
+		MemoryHighWatermark: 256 << 20,
+		LogDir:              underHome(homeDir(), "logs", "rocketmqlogs"),
 	}
 	warnings, err := load(g, path, overrides)
 	if err != nil {
@@ -98,6 +104,7 @@ func (g *AMQPGateway) keys() []key {
 		integer("maxConnections", &g.MaxConnections, javaInt, between(0, 1<<31-1)),
 		str("loopbackUsers", &g.LoopbackUsers, nil),
 		integer("consumeTimeout", &g.ConsumeTimeout, javaLong, positive),
+		integer("memoryHighWatermark", &g.MemoryHighWatermark, javaLong, between(0, 1<<62)),
 		str("accessKey", &g.AccessKey, nil),
 		{name: "secretKey", secret: true, get: func() string { return g.SecretKey }, set: func(s string) error { g.SecretKey = s; return nil }},
 		str("logDir", &g.LogDir, nonEmpty),

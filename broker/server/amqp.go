@@ -7,7 +7,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/broker/amqpengine"
+	"github.com/mqops/mqops/broker/flow"
+	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
 )
@@ -16,14 +19,20 @@ import (
 // from gateways and mqadmin. The engine's refusals go back as
 // AMQP_EXCEPTION with RabbitMQ's reply code and text, for the gateway to
 // close the channel or connection with.
-func (b *Broker) handleAMQP(c *remoting.Conn, req *wire.Command) {
+//
+// account is the ACL account the request was authenticated as (nil
+// without ACL): publishes pay its produce quota.
+func (b *Broker) handleAMQP(c *remoting.Conn, req *wire.Command, account *acl.Account) {
 	if req.Code != wire.AMQPList && b.isSlave() {
 		// The master is the single writer of the metadata.
 		c.ReplyCode(req, wire.NoPermission, "the AMQP metadata is changed on the master only")
 		return
 	}
 	switch req.Code {
-	case wire.AMQPPublish, wire.AMQPFetch, wire.AMQPSettle:
+	case wire.AMQPPublish:
+		b.handleAMQPPublish(c, req, account)
+		return
+	case wire.AMQPFetch, wire.AMQPSettle:
 		// They wait (flush, replication, a long poll): off the read loop,
 		// one goroutine per request. The gateway keeps one request per
 		// channel in flight, which keeps each channel's order. The read
@@ -37,28 +46,144 @@ func (b *Broker) handleAMQP(c *remoting.Conn, req *wire.Command) {
 	b.answerAMQP(c, req)
 }
 
+// handleAMQPPublish admits an AMQP_PUBLISH as a send is admitted
+// (handleSend): refused while the store is busy or the in-flight budget is
+// spent (SYSTEM_BUSY), while the store is not writable (disk full, 14),
+// past the store topic's or the account's produce quota, and when it
+// waited too long for an append slot. The gateway nacks a refused publish
+// and blocks its publishers (connection.blocked) until a publish of no
+// message is admitted again.
+func (b *Broker) handleAMQPPublish(c *remoting.Conn, req *wire.Command, account *acl.Account) {
+	readAt := time.Now()
+	// No per-connection cap: a gateway multiplexes all its channels'
+	// publishes over one connection.
+	t, tag, ok := b.flow.Admit(nil, len(req.Body), readAt)
+	if !ok {
+		b.refuseSend(c, req, tag, nil, 0, -1, "")
+		return
+	}
+	if b.store.NotWritable() != nil {
+		b.flow.Release(&t)
+		code, remark, _ := b.putStatusCode(store.ServiceNotAvailable)
+		c.ReplyCode(req, code, remark)
+		return
+	}
+	// The read loop reuses req (see handleAMQP).
+	req = req.Clone()
+	b.goSafe("AMQP_PUBLISH", c, req, func() {
+		defer b.flow.Release(&t)
+		b.servePublish(c, req, account, readAt)
+	})
+}
+
+// servePublish is an admitted AMQP_PUBLISH: its quota, an append slot for
+// its appends, then the engine.
+func (b *Broker) servePublish(c *remoting.Conn, req *wire.Command, account *acl.Account, readAt time.Time) {
+	var r wire.AMQPPublishRequest
+	if err := b.decodeAMQP(req, &r); err != nil {
+		c.ReplyCode(req, wire.SystemError, err.Error())
+		return
+	}
+	if len(r.Messages) == 0 {
+		// The gateway's probe: would a publish be admitted now?
+		b.replyBody(c, req, []byte(`{"results":[]}`))
+		return
+	}
+	topic := amqpengine.StoreTopic(r.Vhost)
+	tc := b.topics.Lookup(topic)
+	if tc == nil {
+		tc = &wire.TopicConfig{TopicName: topic} // created by the first publish; no quota attribute yet
+	}
+	size := 0
+	for i := range r.Messages {
+		size += len(r.Messages[i].Body)
+	}
+	wait, qtag, remark := b.quotaWait(tc, account, len(r.Messages), size)
+	if remark != "" {
+		b.refuseSend(c, req, qtag, []byte(topic), 0, -1, remark)
+		return
+	}
+	if wait > 0 {
+		time.Sleep(wait) // off the read loop: only this channel's publish waits
+		// The wait for an append slot counts from here: the quota's
+		// delay is not time spent queued for the store.
+		readAt = time.Now()
+	}
+	var w flow.Waiter
+	waited, queue, etag, ok := b.flow.Enter(&w, readAt)
+	if !ok {
+		b.refuseSend(c, req, etag, []byte(topic), waited, queue, "")
+		return
+	}
+	res, err := b.amqp.PublishGated(r.Vhost, r.Exchange, r.Messages, b.flow.Leave)
+	if err != nil {
+		b.replyAMQPError(c, req, err)
+		return
+	}
+	stored, bytes := 0, 0
+	for i := range res {
+		if res[i].Status == wire.AMQPStored {
+			stored++
+			bytes += len(r.Messages[i].Body)
+		}
+	}
+	if stored > 0 {
+		b.stats.TopicPut([]byte(topic), stored, bytes)
+	}
+	body, err := json.Marshal(wire.AMQPPublishResponse{Results: res})
+	if err != nil {
+		c.ReplyCode(req, wire.SystemError, err.Error())
+		return
+	}
+	b.replyBody(c, req, body)
+}
+
+// decodeAMQP reads an AMQP request's JSON body. With ACL on, the vhost in
+// the body must be the signed vhost extField the gate authorized; only an
+// admin account gets past the gate without one (mqadmin).
+func (b *Broker) decodeAMQP(req *wire.Command, v any) error {
+	if err := json.Unmarshal(req.Body, v); err != nil {
+		return fmt.Errorf("bad %s body: %w", amqpCodeName(req.Code), err)
+	}
+	if b.acl == nil {
+		return nil
+	}
+	vr, ok := v.(interface{ AMQPVhost() string })
+	signed := req.Get(wire.AMQPVhostField)
+	if !ok || signed == nil {
+		return nil
+	}
+	if vh := vr.AMQPVhost(); vh != "" && vh != string(signed) {
+		return fmt.Errorf("%s for vhost '%s' signed for vhost '%s'", amqpCodeName(req.Code), vh, signed)
+	}
+	return nil
+}
+
 func (b *Broker) answerAMQP(c *remoting.Conn, req *wire.Command) {
 	body, err := b.serveAMQP(req)
+	if err != nil {
+		b.replyAMQPError(c, req, err)
+		return
+	}
+	b.replyBody(c, req, body)
+}
+
+// replyAMQPError answers an engine refusal AMQP_EXCEPTION with its reply
+// code, anything else SYSTEM_ERROR.
+func (b *Broker) replyAMQPError(c *remoting.Conn, req *wire.Command, err error) {
 	var ae *amqpengine.Error
 	switch {
 	case errors.As(err, &ae):
 		resp := wire.ResponseTo(req, wire.AMQPException, ae.Text)
 		resp.Ext = append(resp.Ext, wire.KV{Key: []byte(wire.AMQPReplyCodeField), Value: strconv.AppendUint(nil, uint64(ae.Code), 10)})
 		c.Reply(req, &resp)
-	case err != nil:
-		c.ReplyCode(req, wire.SystemError, err.Error())
 	default:
-		b.replyBody(c, req, body)
+		c.ReplyCode(req, wire.SystemError, err.Error())
 	}
 }
 
 func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
-	decode := func(v any) error {
-		if err := json.Unmarshal(req.Body, v); err != nil {
-			return fmt.Errorf("bad %s body: %w", amqpCodeName(req.Code), err)
-		}
-		return nil
-	}
+	decode := func(v any) error { return b.decodeAMQP(req, v) }
 	switch req.Code {
 	case wire.AMQPDeclareExchange:
 		var r wire.AMQPExchangeDeclare
@@ -104,8 +229,8 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		if !r.Passive {
 			b.amqp.Touch(r.Vhost, q.ID)
 		}
-		// Consumers are the gateways' (0 until they report them).
-		return json.Marshal(wire.AMQPQueueDeclareOk{Queue: q.Name, ID: q.ID, MessageCount: b.amqp.Ready(r.Vhost, q.ID)})
+		return json.Marshal(wire.AMQPQueueDeclareOk{Queue: q.Name, ID: q.ID, MessageCount: b.amqp.Ready(r.Vhost, q.ID),
+			ConsumerCount: b.amqp.ConsumerCount(r.Vhost, q.ID)})
 	case wire.AMQPDeleteQueue:
 		var r wire.AMQPQueueDelete
 		if err := decode(&r); err != nil {
@@ -116,16 +241,15 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		var ok bool
 		err := b.amqpVhost(r.Vhost, func(v *amqpengine.Vhost) (err error) {
 			qi, n, ok, err = v.DeleteQueue(r.Queue, amqpengine.Owner(r.Owner), r.IfUnused, r.IfEmpty,
-				func(id uint64) (uint32, uint32) { return b.amqp.Ready(r.Vhost, id), 0 })
+				func(id uint64) (uint32, uint32) { return b.amqp.Ready(r.Vhost, id), b.amqp.ConsumerCount(r.Vhost, id) })
 			return err
 		})
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			if err := b.amqp.ForgetQueue(r.Vhost, qi.ID); err != nil {
-				b.log.Error("[AMQP] dropping a deleted queue's light queue failed", "vhost", r.Vhost, "queue", r.Queue, "err", err)
-			}
+			b.amqp.ForgetConsumers(r.Vhost, qi.ID)
+			b.forgetAMQPQueues(r.Vhost, []amqpengine.QueueInfo{qi})
 		}
 		return json.Marshal(wire.AMQPQueueDeleteOk{MessageCount: n})
 	case wire.AMQPReleaseOwner:
@@ -137,18 +261,44 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		if r.Gateway == "" {
 			return nil, errors.New("AMQP_RELEASE_OWNER without a gateway id")
 		}
-		_, err := b.amqp.ReleaseOwner(r.Gateway, r.Conn)
-		return nil, err
-	case wire.AMQPPublish:
-		var r wire.AMQPPublishRequest
+		o := amqpengine.Owner{Gateway: r.Gateway, Conn: r.Conn}
+		_, err := b.amqp.CancelOwners(func(c amqpengine.Owner) bool { return c == o })
+		_, rerr := b.amqp.ReleaseOwner(r.Gateway, r.Conn)
+		return nil, errors.Join(err, rerr)
+	case wire.AMQPLease:
+		var r wire.AMQPLeaseRequest
 		if err := decode(&r); err != nil {
 			return nil, err
 		}
-		res, err := b.amqp.Publish(r.Vhost, r.Exchange, r.Messages)
+		if r.Gateway == "" {
+			return nil, errors.New("AMQP_LEASE without a gateway id")
+		}
+		b.amqp.Renew(r.Gateway, time.Now())
+		return json.Marshal(wire.AMQPLeaseOk{TTLMillis: amqpengine.LeaseTTL.Milliseconds()})
+	case wire.AMQPConsume:
+		var r wire.AMQPConsumer
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		n, err := b.amqp.Consume(r.Vhost, r.Queue, r.Session, r.Tag, amqpengine.Owner(r.Owner), r.Exclusive)
 		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(wire.AMQPPublishResponse{Results: res})
+		return json.Marshal(wire.AMQPConsumeOk{ConsumerCount: n})
+	case wire.AMQPCancel:
+		var r wire.AMQPConsumer
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		gone, err := b.amqp.Cancel(r.Vhost, r.Session, r.Tag)
+		if err != nil {
+			return nil, err
+		}
+		var ok wire.AMQPCancelOk
+		for _, q := range gone {
+			ok.Deleted = append(ok.Deleted, q.Name)
+		}
+		return json.Marshal(ok)
 	case wire.AMQPFetch:
 		var r wire.AMQPFetchRequest
 		if err := decode(&r); err != nil {
@@ -258,6 +408,31 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 	return nil, fmt.Errorf("request code %d is not an AMQP request", req.Code)
 }
 
+// expireAMQPLeases ends the AMQP gateways that stopped renewing their
+// lease (killed, cut off): their consumers, exclusive queues and
+// in-flight deliveries go as if their connections had closed.
+func (b *Broker) expireAMQPLeases() {
+	gws, n, deleted, err := b.amqp.ExpireLeases(time.Now())
+	for _, gw := range gws {
+		b.log.Warn("[AMQP] gateway lease expired: its consumers, exclusive queues and in-flight deliveries released", "gateway", gw)
+	}
+	if len(gws) > 0 {
+		b.log.Info("[AMQP] released after lease expiry", "deliveries", n, "queuesDeleted", len(deleted))
+	}
+	if err != nil {
+		b.log.Error("[AMQP] releasing an expired gateway failed", "err", err)
+	}
+}
+
+// forgetAMQPQueues drops the light queues of deleted queues of vhost.
+func (b *Broker) forgetAMQPQueues(vhost string, qs []amqpengine.QueueInfo) {
+	for _, q := range qs {
+		if err := b.amqp.ForgetQueue(vhost, q.ID); err != nil {
+			b.log.Error("[AMQP] dropping a deleted queue's light queue failed", "vhost", vhost, "queue", q.Name, "err", err)
+		}
+	}
+}
+
 func (b *Broker) amqpVhost(name string, fn func(*amqpengine.Vhost) error) error {
 	v, err := b.amqp.Vhost(name)
 	if err != nil {
@@ -304,6 +479,12 @@ func amqpCodeName(code int32) string {
 		return "AMQP_DELETE_QUEUE"
 	case wire.AMQPReleaseOwner:
 		return "AMQP_RELEASE_OWNER"
+	case wire.AMQPLease:
+		return "AMQP_LEASE"
+	case wire.AMQPConsume:
+		return "AMQP_CONSUME"
+	case wire.AMQPCancel:
+		return "AMQP_CANCEL"
 	case wire.AMQPPublish:
 		return "AMQP_PUBLISH"
 	case wire.AMQPFetch:

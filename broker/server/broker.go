@@ -636,12 +636,12 @@ func (b *Broker) ServeRequest(c *remoting.Conn, req *wire.Command) {
 	case wire.MQOpsPopStats:
 		b.handlePopStats(c, req)
 	case wire.AMQPDeclareExchange, wire.AMQPDeleteExchange, wire.AMQPBind, wire.AMQPUnbind,
-		wire.AMQPDeclareQueue, wire.AMQPDeleteQueue, wire.AMQPList, wire.AMQPReleaseOwner,
+		wire.AMQPDeclareQueue, wire.AMQPDeleteQueue, wire.AMQPList, wire.AMQPReleaseOwner, wire.AMQPConsume, wire.AMQPCancel, wire.AMQPLease,
 		wire.AMQPPublish, wire.AMQPFetch, wire.AMQPSettle, wire.AMQPRelease, wire.AMQPPurge,
 		wire.AMQPAddVhost, wire.AMQPDeleteVhost,
 		wire.AMQPAuthenticate, wire.AMQPListUsers, wire.AMQPPutUser, wire.AMQPDeleteUser, wire.AMQPSetPermissions,
 		wire.AMQPClearPermission:
-		b.handleAMQP(c, req)
+		b.handleAMQP(c, req, account)
 	case wire.NotifyBrokerRoleChanged:
 		b.handleNotifyRoleChanged(c, req)
 	case wire.GetBrokerEpochCache:
@@ -888,6 +888,8 @@ func (b *Broker) housekeepingLoop() {
 	scan := time.NewTicker(10 * time.Second)
 	flush := time.NewTicker(time.Duration(b.cfg.FlushConsumerOffsetInterval) * time.Millisecond)
 	metaFlush := time.NewTicker(metaFlushInterval)
+	leases := time.NewTicker(time.Second)
+	defer leases.Stop()
 	defer scan.Stop()
 	defer flush.Stop()
 	defer metaFlush.Stop()
@@ -907,6 +909,8 @@ func (b *Broker) housekeepingLoop() {
 			}
 		case <-metaFlush.C:
 			b.flushMeta()
+		case <-leases.C:
+			b.expireAMQPLeases()
 		}
 	}
 }

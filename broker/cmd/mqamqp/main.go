@@ -62,23 +62,24 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	defer backend.Close()
 	host, _ := os.Hostname()
 	srv, err := gateway.Listen(net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.ListenPort)), gateway.Config{
-		Heartbeat:        uint16(cfg.Heartbeat),
-		FrameMax:         uint32(cfg.FrameMax),
-		ChannelMax:       uint16(cfg.ChannelMax),
-		HandshakeTimeout: cfg.HandshakeTimeoutDuration(),
-		MaxMessageSize:   uint64(cfg.MaxMessageSize),
-		MaxConnections:   cfg.MaxConnections,
-		LoopbackUsers:    cfg.LoopbackUserList(),
-		ConsumeTimeout:   time.Duration(cfg.ConsumeTimeout) * time.Millisecond,
-		GatewayID:        fmt.Sprintf("%s:%d:%d", host, os.Getpid(), time.Now().UnixNano()),
-		Backend:          backend,
-		Log:              d.Log,
+		Heartbeat:           uint16(cfg.Heartbeat),
+		FrameMax:            uint32(cfg.FrameMax),
+		ChannelMax:          uint16(cfg.ChannelMax),
+		HandshakeTimeout:    cfg.HandshakeTimeoutDuration(),
+		MaxMessageSize:      uint64(cfg.MaxMessageSize),
+		MaxConnections:      cfg.MaxConnections,
+		LoopbackUsers:       cfg.LoopbackUserList(),
+		ConsumeTimeout:      time.Duration(cfg.ConsumeTimeout) * time.Millisecond,
+		MemoryHighWatermark: cfg.MemoryHighWatermark,
+		GatewayID:           fmt.Sprintf("%s:%d:%d", host, os.Getpid(), time.Now().UnixNano()),
+		Backend:             backend,
+		Log:                 d.Log,
 	})
 	if err != nil {
 		return d.Failed("AMQP gateway", err)
 	}
 	go srv.Serve()
-	d.Log.Warn("[NOT_IMPLEMENTED] tx.select/commit/rollback answer connection.close 540 NOT_IMPLEMENTED; connection.blocked and direct reply-to are not built")
+	d.Log.Warn("[NOT_IMPLEMENTED] tx.select/commit/rollback answer connection.close 540 NOT_IMPLEMENTED; direct reply-to is not built")
 	fmt.Fprintln(stderr, "mqamqp: warning: transactions (tx.*) are not implemented yet (540 NOT_IMPLEMENTED)")
 	d.Announce(fmt.Sprintf("The AMQP gateway boot success. address %s, namesrv %s", srv.Addr(), cfg.NamesrvAddr))
 	d.Wait(sigs)
