@@ -198,14 +198,20 @@ func TestAMQPGatewayLogin(t *testing.T) {
 
 // rawAMQP is a hand-driven client for the conformance cases.
 type rawAMQP struct {
-	t  *testing.T
-	nc net.Conn
-	fr *amqp.FrameReader
+	t     *testing.T
+	nc    net.Conn
+	fr    *amqp.FrameReader
+	vhost string // what open asks for; "" is "/"
 }
 
 func dialRaw(t *testing.T, gw *proc) *rawAMQP {
 	t.Helper()
-	nc, err := net.Dial("tcp", gw.addr)
+	return dialRawAddr(t, gw.addr)
+}
+
+func dialRawAddr(t *testing.T, addr string) *rawAMQP {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +271,11 @@ func (r *rawAMQP) open(tune amqp.ConnectionTuneOk) {
 	if tune.FrameMax < 4096 || tune.FrameMax > 131072 {
 		return // refused: the gateway answers the tune-ok with a close
 	}
-	r.method(0, &amqp.ConnectionOpen{VirtualHost: "/"})
+	vhost := r.vhost
+	if vhost == "" {
+		vhost = "/"
+	}
+	r.method(0, &amqp.ConnectionOpen{VirtualHost: vhost})
 	if _, m := r.next(); m.Name() != "connection.open-ok" {
 		r.t.Fatalf("got %s %+v", m.Name(), m)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"slices"
 	"testing"
 	"time"
@@ -36,7 +37,13 @@ func amqpStack(t *testing.T) (*cluster, *proc) {
 
 func dialAMQP(t *testing.T, gw *proc) (*rmq.Connection, *rmq.Channel) {
 	t.Helper()
-	conn, err := rmq.Dial(amqpURL(gw, "guest:guest", ""))
+	return dialURL(t, amqpURL(gw, "guest:guest", ""))
+}
+
+// dialURL opens a connection and a channel, closed when t ends.
+func dialURL(t *testing.T, url string) (*rmq.Connection, *rmq.Channel) {
+	t.Helper()
+	conn, err := rmq.Dial(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +53,51 @@ func dialAMQP(t *testing.T, gw *proc) (*rmq.Connection, *rmq.Channel) {
 		t.Fatal(err)
 	}
 	return conn, ch
+}
+
+// amqpTarget is the server a tutorial runs against: our gateway in front
+// of a fresh cluster (gatewayTarget) or a vhost of a private RabbitMQ node
+// (rabbitNode.target, e2e/rabbitmq_test.go). The same program and the
+// same assertions run against both: where RabbitMQ disagrees with a test,
+// the test is wrong.
+type amqpTarget struct {
+	addr, vhost string
+	gw          *proc // our gateway; nil on RabbitMQ
+}
+
+func gatewayTarget(t *testing.T) amqpTarget {
+	_, gw := amqpStack(t)
+	return amqpTarget{addr: gw.addr, vhost: "/", gw: gw}
+}
+
+func (a amqpTarget) url() string {
+	return "amqp://guest:guest@" + a.addr + "/" + url.PathEscape(a.vhost)
+}
+
+func (a amqpTarget) dial(t *testing.T) (*rmq.Connection, *rmq.Channel) {
+	t.Helper()
+	return dialURL(t, a.url())
+}
+
+// raw is a hand-driven connection whose open asks for the target's vhost.
+func (a amqpTarget) raw(t *testing.T) *rawAMQP {
+	t.Helper()
+	r := dialRawAddr(t, a.addr)
+	r.vhost = a.vhost
+	return r
+}
+
+// The tutorials both TestAMQPTutorial* (our gateway) and
+// TestRabbitMQTutorials run.
+var amqpTutorials = []struct {
+	name string
+	run  func(*testing.T, amqpTarget)
+}{
+	{"HelloWorld", tutorialHelloWorld},
+	{"WorkQueues", tutorialWorkQueues},
+	{"PublishSubscribe", tutorialPublishSubscribe},
+	{"RoutingAndTopics", tutorialRoutingAndTopics},
+	{"PublisherConfirms", tutorialPublisherConfirms},
 }
 
 // recv waits (generously) for the next delivery.
@@ -114,9 +166,10 @@ func drainGet(t *testing.T, ch *rmq.Channel, q string) []string {
 // content type and body intact. Then amqplib send.js's sequence in raw
 // frames: publish and connection.close with channel 1 still open; the
 // message is there afterwards.
-func TestAMQPTutorialHelloWorld(t *testing.T) {
-	_, gw := amqpStack(t)
-	conn, ch := dialAMQP(t, gw)
+func TestAMQPTutorialHelloWorld(t *testing.T) { tutorialHelloWorld(t, gatewayTarget(t)) }
+
+func tutorialHelloWorld(t *testing.T, a amqpTarget) {
+	conn, ch := a.dial(t)
 	if _, err := ch.QueueDeclare("hello", true, false, false, false, rmq.Table{"x-queue-type": "quorum"}); err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +183,7 @@ func TestAMQPTutorialHelloWorld(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, rch := dialAMQP(t, gw)
+	_, rch := a.dial(t)
 	if _, err := rch.QueueDeclare("hello", true, false, false, false, rmq.Table{"x-queue-type": "quorum"}); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +192,7 @@ func TestAMQPTutorialHelloWorld(t *testing.T) {
 		t.Fatalf("delivery %+v", d)
 	}
 
-	r := dialRaw(t, gw)
+	r := a.raw(t)
 	r.open(amqp.ConnectionTuneOk{ChannelMax: 2047, FrameMax: 131072, Heartbeat: 0})
 	r.method(1, &amqp.ChannelOpen{})
 	r.next()
@@ -152,7 +205,7 @@ func TestAMQPTutorialHelloWorld(t *testing.T) {
 	if ch, m := r.next(); ch != 0 || m.Name() != "connection.close-ok" {
 		t.Fatalf("after connection.close: %d %s", ch, m.Name())
 	}
-	_, gch := dialAMQP(t, gw)
+	_, gch := a.dial(t)
 	if got := drainGet(t, gch, "js-hello"); !slices.Equal(got, []string{"hi js"}) {
 		t.Fatalf("publish before connection.close: queue holds %q", got)
 	}
@@ -163,9 +216,10 @@ func TestAMQPTutorialHelloWorld(t *testing.T) {
 // gives its task to the other, redelivered; a worker holding an unacked
 // task gets nothing more (the other worker receives every later task).
 // An unknown delivery tag closes the channel with 406.
-func TestAMQPTutorialWorkQueues(t *testing.T) {
-	_, gw := amqpStack(t)
-	_, pch := dialAMQP(t, gw)
+func TestAMQPTutorialWorkQueues(t *testing.T) { tutorialWorkQueues(t, gatewayTarget(t)) }
+
+func tutorialWorkQueues(t *testing.T, a amqpTarget) {
+	_, pch := a.dial(t)
 	if _, err := pch.QueueDeclare("task_queue", true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +229,7 @@ func TestAMQPTutorialWorkQueues(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, ach := dialAMQP(t, gw)
+	_, ach := a.dial(t)
 	if err := ach.Qos(1, 0, false); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +240,7 @@ func TestAMQPTutorialWorkQueues(t *testing.T) {
 		t.Fatalf("worker A got %+v", first)
 	}
 
-	_, bch := dialAMQP(t, gw)
+	_, bch := a.dial(t)
 	if err := bch.Qos(1, 0, false); err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +282,7 @@ func TestAMQPTutorialWorkQueues(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("ack of an unknown tag did not close the channel")
 	}
-	_, qch := dialAMQP(t, gw)
+	_, qch := a.dial(t)
 	if got := drainGet(t, qch, "task_queue"); len(got) != 0 {
 		t.Fatalf("acked tasks still queued: %q", got)
 	}
@@ -237,11 +291,12 @@ func TestAMQPTutorialWorkQueues(t *testing.T) {
 // Tutorial 3: a fanout exchange "logs", each subscriber with a
 // server-named exclusive queue bound to it; both get every log line, in
 // order.
-func TestAMQPTutorialPublishSubscribe(t *testing.T) {
-	_, gw := amqpStack(t)
+func TestAMQPTutorialPublishSubscribe(t *testing.T) { tutorialPublishSubscribe(t, gatewayTarget(t)) }
+
+func tutorialPublishSubscribe(t *testing.T, a amqpTarget) {
 	var subs []<-chan rmq.Delivery
 	for range 2 {
-		_, ch := dialAMQP(t, gw)
+		_, ch := a.dial(t)
 		if err := ch.ExchangeDeclare("logs", "fanout", true, false, false, false, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -254,7 +309,7 @@ func TestAMQPTutorialPublishSubscribe(t *testing.T) {
 		}
 		subs = append(subs, mustConsume(t, ch, q.Name, true))
 	}
-	_, pch := dialAMQP(t, gw)
+	_, pch := a.dial(t)
 	if err := pch.ExchangeDeclare("logs", "fanout", true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -276,9 +331,10 @@ func TestAMQPTutorialPublishSubscribe(t *testing.T) {
 // the tutorial's keys; each queue holds exactly what its bindings select
 // (read back with basic.get after confirmed publishes). An unroutable
 // mandatory publish comes back as basic.return 312 NO_ROUTE.
-func TestAMQPTutorialRoutingAndTopics(t *testing.T) {
-	_, gw := amqpStack(t)
-	_, ch := dialAMQP(t, gw)
+func TestAMQPTutorialRoutingAndTopics(t *testing.T) { tutorialRoutingAndTopics(t, gatewayTarget(t)) }
+
+func tutorialRoutingAndTopics(t *testing.T, a amqpTarget) {
+	_, ch := a.dial(t)
 	if err := ch.ExchangeDeclare("direct_logs", "direct", true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +356,7 @@ func TestAMQPTutorialRoutingAndTopics(t *testing.T) {
 	bind("Q1", "topic_logs", "*.orange.*")
 	bind("Q2", "topic_logs", "*.*.rabbit", "lazy.#")
 
-	_, pch := dialAMQP(t, gw)
+	_, pch := a.dial(t)
 	sev := []string{"info", "warning", "error", "debug"}
 	confirmed(t, pch, "direct_logs", sev, func(i int) string { return sev[i] })
 	topics := []string{"quick.orange.rabbit", "lazy.orange.elephant", "quick.orange.fox", "lazy.brown.fox",
@@ -340,9 +396,10 @@ func TestAMQPTutorialRoutingAndTopics(t *testing.T) {
 // Tutorial 7: publisher confirms, 2 000 messages one by one (wait for
 // each) and 2 000 asynchronously (every sequence number acknowledged
 // exactly once, none nacked); the queue then holds all 4 000.
-func TestAMQPTutorialPublisherConfirms(t *testing.T) {
-	_, gw := amqpStack(t)
-	_, ch := dialAMQP(t, gw)
+func TestAMQPTutorialPublisherConfirms(t *testing.T) { tutorialPublisherConfirms(t, gatewayTarget(t)) }
+
+func tutorialPublisherConfirms(t *testing.T, a amqpTarget) {
+	_, ch := a.dial(t)
 	q, err := ch.QueueDeclare("", false, false, true, false, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -363,7 +420,7 @@ func TestAMQPTutorialPublisherConfirms(t *testing.T) {
 	}
 
 	t.Logf("%d publishes confirmed one by one in %v", n, time.Since(start))
-	_, ach := dialAMQP(t, gw)
+	_, ach := a.dial(t)
 	if err := ach.Confirm(false); err != nil {
 		t.Fatal(err)
 	}
