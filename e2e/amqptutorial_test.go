@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,8 +163,10 @@ func drainGet(t *testing.T, ch *rmq.Channel, q string) []string {
 }
 
 // Tutorial 1: a durable quorum queue "hello", one publish closed at once
-// (send.go's deferred closes), consumed with auto-ack by a new connection,
-// content type and body intact. Then amqplib send.js's sequence in raw
+// (send.go's deferred closes), waiting for the receiver (message-count 1
+// in its redeclare), consumed with auto-ack by a new connection, content
+// type and body intact. An inequivalent redeclare closes the channel with
+// 406, not the connection (RabbitMQ's text, cut to 255 bytes). Then amqplib send.js's sequence in raw
 // frames: publish and connection.close with channel 1 still open; the
 // message is there afterwards.
 func TestAMQPTutorialHelloWorld(t *testing.T) { tutorialHelloWorld(t, gatewayTarget(t)) }
@@ -183,9 +186,44 @@ func tutorialHelloWorld(t *testing.T, a amqpTarget) {
 		t.Fatal(err)
 	}
 
-	_, rch := a.dial(t)
-	if _, err := rch.QueueDeclare("hello", true, false, false, false, rmq.Table{"x-queue-type": "quorum"}); err != nil {
+	rconn, rch := a.dial(t)
+	q, err := rch.QueueDeclare("hello", true, false, false, false, rmq.Table{"x-queue-type": "quorum"})
+	if err != nil || q.Messages != 1 {
+		t.Fatalf("redeclare by the receiver: %+v %v, want the message waiting", q, err)
+	}
+	// An inequivalent redeclare closes that channel, not the connection.
+	xch, err := rconn.Channel()
+	if err != nil {
 		t.Fatal(err)
+	}
+	_, err = xch.QueueDeclare("hello", false, false, false, false, rmq.Table{"x-queue-type": "quorum"})
+	wantAMQPError(t, "redeclare with durable=false", err, 406, fmt.Sprintf(
+		"PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'hello' in vhost '%s': received 'false' but current is 'true'", a.vhost))
+	// The same with a long queue name: the text outgrows a short string
+	// and is cut to 252 bytes and "...".
+	long := "hello-" + strings.Repeat("o", 240)
+	lch, err := rconn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lch.QueueDeclare(long, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	// amqp091-go waits for an answer without a deadline.
+	answered := make(chan error, 1)
+	go func() {
+		_, err := lch.QueueDeclare(long, false, false, false, false, nil)
+		answered <- err
+	}()
+	select {
+	case err = <-answered:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no answer to an inequivalent redeclare of a long-named queue")
+	}
+	wantAMQPError(t, "redeclare of a long-named queue with durable=false", err, 406, amqp.ReplyText(fmt.Sprintf(
+		"PRECONDITION_FAILED - inequivalent arg 'durable' for queue '%s' in vhost '%s': received 'false' but current is 'true'", long, a.vhost)))
+	if rconn.IsClosed() {
+		t.Fatal("a channel error closed the connection")
 	}
 	d := recv(t, "hello", mustConsume(t, rch, "hello", true))
 	if string(d.Body) != "Hello World!" || d.ContentType != "text/plain" || d.Redelivered || d.RoutingKey != "hello" || d.Exchange != "" {
@@ -289,29 +327,42 @@ func tutorialWorkQueues(t *testing.T, a amqpTarget) {
 }
 
 // Tutorial 3: a fanout exchange "logs", each subscriber with a
-// server-named exclusive queue bound to it; both get every log line, in
-// order.
+// server-named (amq.gen-) exclusive queue bound to it; a line published
+// before any subscriber reaches nobody, later ones reach both, in order.
+// Another connection gets 405 for a live subscriber's queue and 404 once
+// the subscriber has left.
 func TestAMQPTutorialPublishSubscribe(t *testing.T) { tutorialPublishSubscribe(t, gatewayTarget(t)) }
 
 func tutorialPublishSubscribe(t *testing.T, a amqpTarget) {
+	_, pch := a.dial(t)
+	if err := pch.ExchangeDeclare("logs", "fanout", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Nobody listens yet: the message vanishes without an error.
+	confirmed(t, pch, "logs", []string{""}, func(int) string { return "unheard" })
+
 	var subs []<-chan rmq.Delivery
-	for range 2 {
-		_, ch := a.dial(t)
+	var conns []*rmq.Connection
+	var names []string
+	for i := range 2 {
+		conn, ch := a.dial(t)
 		if err := ch.ExchangeDeclare("logs", "fanout", true, false, false, false, nil); err != nil {
 			t.Fatal(err)
 		}
-		q, err := ch.QueueDeclare("", false, false, true, false, nil)
+		// amqplib's assertQueue('', {exclusive: true}) asks for durable=true.
+		q, err := ch.QueueDeclare("", i == 1, false, true, false, nil)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !strings.HasPrefix(q.Name, "amq.gen-") {
+			t.Fatalf("server-named queue %q", q.Name)
 		}
 		if err := ch.QueueBind(q.Name, "", "logs", false, nil); err != nil {
 			t.Fatal(err)
 		}
 		subs = append(subs, mustConsume(t, ch, q.Name, true))
-	}
-	_, pch := a.dial(t)
-	if err := pch.ExchangeDeclare("logs", "fanout", true, false, false, false, nil); err != nil {
-		t.Fatal(err)
+		conns = append(conns, conn)
+		names = append(names, q.Name)
 	}
 	for i := range 5 {
 		if err := pch.PublishWithContext(ctx15(t), "logs", "", false, false, rmq.Publishing{Body: []byte(fmt.Sprintf("log %d", i))}); err != nil {
@@ -325,11 +376,37 @@ func tutorialPublishSubscribe(t *testing.T, a amqpTarget) {
 			}
 		}
 	}
+
+	// Another connection cannot touch a subscriber's queue while it
+	// lives, and finds it gone once the subscriber disconnected.
+	oconn, _ := a.dial(t)
+	passive := func(q string) error {
+		ch, err := oconn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ch.Close()
+		_, err = ch.QueueDeclarePassive(q, false, false, true, false, nil)
+		return err
+	}
+	wantAMQPError(t, "passive declare of a live exclusive queue", passive(names[0]), 405, amqp.ReplyText(fmt.Sprintf(
+		"RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%s' in vhost '%s'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.", names[0], a.vhost)))
+	if err := conns[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	waitFor(t, 15*time.Second, "the exclusive queue gone after its connection closed", func() bool {
+		err = passive(names[0])
+		return err != nil
+	})
+	wantAMQPError(t, "passive declare after the owner left", err, 404, fmt.Sprintf("NOT_FOUND - no queue '%s' in vhost '%s'", names[0], a.vhost))
 }
 
 // Tutorials 4 and 5: direct routing by severity and topic routing with
 // the tutorial's keys; each queue holds exactly what its bindings select
-// (read back with basic.get after confirmed publishes). An unroutable
+// (read back with basic.get after confirmed publishes), also tutorial 5's
+// kern.*/ *.critical receivers and #; a binding does not deliver earlier
+// publishes. An unroutable
 // mandatory publish comes back as basic.return 312 NO_ROUTE.
 func TestAMQPTutorialRoutingAndTopics(t *testing.T) { tutorialRoutingAndTopics(t, gatewayTarget(t)) }
 
@@ -368,6 +445,38 @@ func tutorialRoutingAndTopics(t *testing.T, a amqpTarget) {
 		"screen": {"info", "warning", "error"},
 		"Q1":     {"quick.orange.rabbit", "lazy.orange.elephant", "quick.orange.fox"},
 		"Q2":     {"quick.orange.rabbit", "lazy.orange.elephant", "lazy.brown.fox", "lazy.pink.rabbit", "lazy.orange.new.rabbit"},
+	}
+	for q, w := range want {
+		if got := drainGet(t, ch, q); !slices.Equal(got, w) {
+			t.Fatalf("queue %s holds %q, want %q", q, got, w)
+		}
+	}
+
+	// A binding made after a publish does not deliver that message.
+	confirmed(t, pch, "direct_logs", []string{"late"}, func(int) string { return "before the binding" })
+	bind("screen", "direct_logs", "late")
+	confirmed(t, pch, "direct_logs", []string{"late"}, func(int) string { return "after the binding" })
+	if got := drainGet(t, ch, "screen"); !slices.Equal(got, []string{"after the binding"}) {
+		t.Fatalf("screen holds %q, want only the message published after its binding", got)
+	}
+
+	// The receivers of tutorial 5's text: a queue with two matching
+	// bindings gets a message once; # matches every key, the empty one
+	// too; * is exactly one word.
+	if err := ch.ExchangeDeclare("logs_topic", "topic", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	bind("all", "logs_topic", "#")
+	bind("kern", "logs_topic", "kern.*")
+	bind("crit", "logs_topic", "*.critical")
+	bind("kerncrit", "logs_topic", "kern.*", "*.critical")
+	keys := []string{"kern.critical", "", "kern.a.b", "app.critical", "kern.info"}
+	confirmed(t, pch, "logs_topic", keys, func(i int) string { return "<" + keys[i] + ">" })
+	want = map[string][]string{
+		"all":      {"<kern.critical>", "<>", "<kern.a.b>", "<app.critical>", "<kern.info>"},
+		"kern":     {"<kern.critical>", "<kern.info>"},
+		"crit":     {"<kern.critical>", "<app.critical>"},
+		"kerncrit": {"<kern.critical>", "<app.critical>", "<kern.info>"},
 	}
 	for q, w := range want {
 		if got := drainGet(t, ch, q); !slices.Equal(got, w) {

@@ -241,7 +241,7 @@ func (c *conn) hardError(err error) error {
 	}
 	c.log.Info("amqp connection exception", "code", e.Code, "text", e.Text, "class", e.ClassID, "method", e.MethodID)
 	c.closing = true
-	c.sendMethod(0, &amqp.ConnectionClose{ReplyCode: e.Code, ReplyText: e.Text, ClassID: e.ClassID, MethodID: e.MethodID})
+	c.sendMethod(0, &amqp.ConnectionClose{ReplyCode: e.Code, ReplyText: amqp.ReplyText(e.Text), ClassID: e.ClassID, MethodID: e.MethodID})
 	_ = c.nc.SetReadDeadline(time.Now().Add(closeOkWait))
 	for {
 		f, rerr := c.fr.ReadFrame()
