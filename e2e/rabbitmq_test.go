@@ -49,7 +49,8 @@ func rabbitBinDir() (string, bool) {
 // until it answers an AMQP handshake (guest/guest from localhost). It
 // skips when rabbitmq-server is not installed, unless
 // MQOPS_REQUIRE_RABBITMQ=1 (make test-amqp-rabbitmq).
-func startRabbitMQ(t *testing.T) *rabbitNode {
+// Lines of conf are added to its rabbitmq.conf.
+func startRabbitMQ(t *testing.T, conf ...string) *rabbitNode {
 	t.Helper()
 	bin, ok := rabbitBinDir()
 	if !ok {
@@ -79,7 +80,7 @@ func startRabbitMQ(t *testing.T) *rabbitNode {
 	}
 	files := map[string]string{
 		// guest may log in from loopback only: RabbitMQ's default, spelled out.
-		"rabbitmq.conf":   "loopback_users.guest = true\nlog.file.level = info\n",
+		"rabbitmq.conf":   "loopback_users.guest = true\nlog.file.level = info\n" + strings.Join(append(conf, ""), "\n"),
 		"enabled_plugins": "[].\n",
 		// Read instead of /etc/rabbitmq/rabbitmq-env.conf.
 		"rabbitmq-env.conf": "",
@@ -246,6 +247,12 @@ func TestRabbitMQTutorials(t *testing.T) {
 	for _, tu := range amqpTutorials {
 		t.Run(tu.name, func(t *testing.T) { tu.run(t, r.target(t)) })
 	}
+}
+
+// The raw-frame conformance cases of TestAMQPGatewayRawFrames.
+func TestRabbitMQRawFrames(t *testing.T) {
+	r := startRabbitMQ(t, "max_message_size = 1000", "handshake_timeout = 1000")
+	rawFrameCases(t, r.addr)
 }
 
 // The Node.js amqplib tutorial tests (tests/amqp-node, run with node

@@ -492,11 +492,11 @@ func (c *conn) openChannel(f amqp.Frame) error {
 		e.ClassID, e.MethodID = cls, mth
 		return e
 	}
-	if f.Channel > c.channelMax || len(c.channels) >= int(c.channelMax) {
+	// channel_max bounds how many channels are open, not their ids, as in
+	// RabbitMQ (rabbitmq-server deps/rabbit/src/rabbit_reader.erl
+	// create_channel).
+	if len(c.channels) >= int(c.channelMax) {
 		e := amqp.Errorf(amqp.NotAllowed, "number of channels opened (%d) has reached the negotiated channel_max (%d)", len(c.channels), c.channelMax)
-		if f.Channel > c.channelMax {
-			e = amqp.Errorf(amqp.NotAllowed, "channel id %d is above the negotiated channel_max (%d)", f.Channel, c.channelMax)
-		}
 		e.ClassID, e.MethodID = cls, mth
 		return e
 	}
