@@ -168,6 +168,13 @@ func TestAMQPGatewayMetadata(t *testing.T) {
 func TestAMQPGatewayLogin(t *testing.T) {
 	c := startCluster(t)
 	gw := startAMQP(t, c)
+	loginCases(t, gw.addr)
+}
+
+// loginCases are TestAMQPGatewayLogin's cases against gw's address
+// (TestRabbitMQConformance runs them against RabbitMQ).
+func loginCases(t *testing.T, addr string) {
+	gw := &proc{addr: addr} // for amqpURL
 	conn, err := rmq.DialConfig(amqpURL(gw, "guest:guest", ""), rmq.Config{SASL: []rmq.Authentication{&rmq.AMQPlainAuth{Username: "guest", Password: "guest"}}})
 	if err != nil {
 		t.Fatalf("AMQPLAIN: %v", err)
@@ -364,7 +371,7 @@ func TestAMQPGatewayRawFrames(t *testing.T) {
 
 // rawFrameCases are the cases of TestAMQPGatewayRawFrames against the
 // server at addr, configured with a maximum message size of 1000 bytes
-// and a handshake timeout of 1 s (TestRabbitMQRawFrames runs them against
+// and a handshake timeout of 1 s (TestRabbitMQConformance runs them against
 // RabbitMQ).
 func rawFrameCases(t *testing.T, addr string) {
 	t.Run("bad protocol header", func(t *testing.T) {
