@@ -249,16 +249,16 @@ func tutorialHelloWorld(t *testing.T, a amqpTarget) {
 	}
 }
 
-// Tutorial 2: a durable work queue, persistent tasks, two workers with
-// Qos(1) and manual acks. A worker that closes its channel without acking
-// gives its task to the other, redelivered; a worker holding an unacked
-// task gets nothing more (the other worker receives every later task).
-// An unknown delivery tag closes the channel with 406.
+// Tutorial 2: a durable quorum work queue, persistent tasks, two workers
+// with Qos(1) and manual acks. A worker that closes its channel without
+// acking gives its task to the other, redelivered; a worker holding an
+// unacked task gets nothing more (the other worker receives every later
+// task). An unknown delivery tag closes the channel with 406.
 func TestAMQPTutorialWorkQueues(t *testing.T) { tutorialWorkQueues(t, gatewayTarget(t)) }
 
 func tutorialWorkQueues(t *testing.T, a amqpTarget) {
 	_, pch := a.dial(t)
-	if _, err := pch.QueueDeclare("task_queue", true, false, false, false, nil); err != nil {
+	if _, err := pch.QueueDeclare("task_queue", true, false, false, false, rmq.Table{"x-queue-type": "quorum"}); err != nil {
 		t.Fatal(err)
 	}
 	publish := func(body string) {
