@@ -559,23 +559,28 @@ func tutorialPublisherConfirms(t *testing.T, a amqpTarget) {
 	}
 }
 
-// Consumer semantics through the gateway: basic.recover hands the
+// Consumer semantics (also run against RabbitMQ): basic.recover hands the
 // unacked messages out again at once, redelivered, under new tags; ack
 // with multiple frees the window; reject without requeue drops; nack with
-// requeue comes back after the first graded delay, redelivered; after
-// cancel-ok nothing more is delivered to the consumer; basic.qos global=1
-// is one window for the channel's consumers; channel.flow pauses and
-// resumes deliveries; deleting a consumed queue cancels its consumer.
+// requeue comes back after the first graded delay (RabbitMQ: at once),
+// redelivered; after cancel-ok nothing more is delivered to the consumer;
+// basic.qos global=1 is one window for the channel's consumers;
+// channel.flow pauses and resumes deliveries (RabbitMQ: 540); deleting a
+// consumed queue cancels its consumer.
 func TestAMQPConsumeSemantics(t *testing.T) {
 	c := startCluster(t, append([]string{shortLevels}, amqpLMQ...)...)
 	gw := startAMQP(t, c)
-	_, ch := dialAMQP(t, gw)
+	consumeSemantics(t, amqpTarget{addr: gw.addr, vhost: "/", gw: gw})
+}
+
+func consumeSemantics(t *testing.T, a amqpTarget) {
+	_, ch := a.dial(t)
 	for _, q := range []string{"sem", "g1", "g2", "fq"} {
 		if _, err := ch.QueueDeclare(q, true, false, false, false, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, pch := dialAMQP(t, gw)
+	_, pch := a.dial(t)
 	keys := []string{"sem", "sem", "sem"}
 	confirmed(t, pch, "", keys, func(i int) string { return fmt.Sprintf("m%d", i) })
 
@@ -629,7 +634,7 @@ func TestAMQPConsumeSemantics(t *testing.T) {
 	for d := range ds { // closed by the client at cancel-ok
 		t.Fatalf("delivery after cancel: %q", d.Body)
 	}
-	_, gch := dialAMQP(t, gw)
+	_, gch := a.dial(t)
 	waitFor(t, 15*time.Second, "m4 in the queue after cancel", func() bool {
 		d, ok, err := gch.Get("sem", true)
 		if err != nil {
@@ -645,7 +650,7 @@ func TestAMQPConsumeSemantics(t *testing.T) {
 	}
 
 	// One global window of 1 across two consumers of the channel.
-	_, wch := dialAMQP(t, gw)
+	_, wch := a.dial(t)
 	if err := wch.Qos(1, 0, true); err != nil {
 		t.Fatal(err)
 	}
@@ -672,21 +677,31 @@ func TestAMQPConsumeSemantics(t *testing.T) {
 		t.Fatalf("delivery %+v", d)
 	}
 
-	// channel.flow active=false pauses deliveries to the channel.
-	_, fch := dialAMQP(t, gw)
-	if err := fch.Flow(false); err != nil {
-		t.Fatal(err)
-	}
-	fds := mustConsume(t, fch, "fq", true)
-	confirmed(t, pch, "", []string{"fq"}, func(int) string { return "paused" })
-	if q, err := gch.QueueDeclarePassive("fq", true, false, false, false, nil); err != nil || q.Messages != 1 {
-		t.Fatalf("fq while its consumer's channel is paused: %+v %v, want the message still ready", q, err)
-	}
-	if err := fch.Flow(true); err != nil {
-		t.Fatal(err)
-	}
-	if d := recv(t, "after flow resumed", fds); string(d.Body) != "paused" {
-		t.Fatalf("delivery %q", d.Body)
+	// channel.flow active=false pauses deliveries to the channel. RabbitMQ
+	// 3.x does not implement it: the connection closes with 540.
+	fconn, fch := a.dial(t)
+	if err := fch.Flow(false); a.gw == nil {
+		wantAMQPError(t, "channel.flow active=false on RabbitMQ", err, 540, "NOT_IMPLEMENTED - active=false")
+		if !fconn.IsClosed() {
+			t.Fatal("540 left the connection open")
+		}
+		_, fch = a.dial(t)
+		mustConsume(t, fch, "fq", true)
+	} else {
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds := mustConsume(t, fch, "fq", true)
+		confirmed(t, pch, "", []string{"fq"}, func(int) string { return "paused" })
+		if q, err := gch.QueueDeclarePassive("fq", true, false, false, false, nil); err != nil || q.Messages != 1 {
+			t.Fatalf("fq while its consumer's channel is paused: %+v %v, want the message still ready", q, err)
+		}
+		if err := fch.Flow(true); err != nil {
+			t.Fatal(err)
+		}
+		if d := recv(t, "after flow resumed", fds); string(d.Body) != "paused" {
+			t.Fatalf("delivery %q", d.Body)
+		}
 	}
 
 	// Deleting a consumed queue cancels its consumers (basic.cancel from
