@@ -8,7 +8,7 @@ E2E_CMDS := ./broker/cmd/mqnamesrv ./broker/cmd/mqbroker ./broker/cmd/mqamqp ./b
 STATICCHECK_VERSION := v0.8.2
 
 .PHONY: all build build-race run run-ha test-ha-soak test-ha-catchup test test-unit test-e2e test-e2e-grpc test-e2e-norace test-zabbix \
-	test-zabbix-server test-ansible lint bench bench-acl bench-amqp bench-peers fuzz clean deps node-deps
+	test-zabbix-server test-amqp-rabbitmq test-ansible lint bench bench-acl bench-amqp bench-peers fuzz clean deps node-deps
 
 all: build
 
@@ -54,7 +54,7 @@ test: deps
 
 deps:
 	./scripts/deps.sh openssh-server ansible ansible-lint curl zabbix-agent zabbix-agent2 \
-	  zabbix-server-pgsql zabbix-frontend-php php-pgsql php-fpm postgresql nginx
+	  zabbix-server-pgsql zabbix-frontend-php php-pgsql php-fpm postgresql nginx rabbitmq-server
 
 lint: $(BIN)/tools/staticcheck-$(STATICCHECK_VERSION)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -83,7 +83,7 @@ test-unit:
 # The RSS-bound tests (e2e/hostile_test.go memoryBoundTests) skip on race
 # builds and run once more against the plain build.
 test-e2e: build-race build
-	MQOPS_E2E_BIN=$(CURDIR)/$(BIN)/race $(GO) test -count=1 -timeout 35m -parallel 6 -skip '^TestZabbix' ./e2e/; rc=$$?; \
+	MQOPS_E2E_BIN=$(CURDIR)/$(BIN)/race $(GO) test -count=1 -timeout 35m -parallel 6 -skip '^(TestZabbix|TestRabbitMQ)' ./e2e/; rc=$$?; \
 	  MQOPS_E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m -run '^(TestHostileSlowLargeFrames|TestHostileHeldPullsJunkHeader|TestNonReadingPeer|TestNonReadingPeerPipelinedPulls|TestSendSaturationShedsLoad)$$' ./e2e/ || rc=1; \
 	  $(MAKE) --no-print-directory test-e2e-grpc E2E_GRPC_BIN=$(CURDIR)/$(BIN)/race || rc=1; exit $$rc
 
@@ -103,12 +103,20 @@ node-deps:
 
 # The same without the race detector (not part of make test).
 test-e2e-norace: build
-	MQOPS_E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -parallel 6 -skip '^TestZabbix' ./e2e/
+	MQOPS_E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -parallel 6 -skip '^(TestZabbix|TestRabbitMQ)' ./e2e/
 
 # The helper, user parameters and templates through a real zabbix_agentd
 # and zabbix_agent2 (Debian packages, installed by deps).
 test-zabbix: build
 	MQOPS_E2E_BIN=$(CURDIR)/$(BIN) MQOPS_REQUIRE_ZABBIX=1 $(GO) test -count=1 -timeout 10m -run '^TestZabbix(Agent|Pop|Replication|ReplicationControllerMode|ControllerACL|AccountQuota|AMQP)$$' ./e2e/
+
+# The AMQP acceptance tests (tutorials) against a private node of
+# Debian's rabbitmq-server (installed by deps), started by the tests on
+# loopback ports: what they assert of our gateway is what RabbitMQ does.
+# Node's amqplib tutorials (tests/amqp-node) run there too once present.
+test-amqp-rabbitmq: build
+	@[ ! -f tests/amqp-node/package-lock.json ] || { cd tests/amqp-node && npm ci --no-audit --no-fund; }
+	MQOPS_E2E_BIN=$(CURDIR)/$(BIN) MQOPS_REQUIRE_RABBITMQ=1 $(GO) test -count=1 -timeout 10m -run '^TestRabbitMQ' ./e2e/
 
 # The templates imported into a real Zabbix 6.0 server (throwaway
 # PostgreSQL, zabbix_server, frontend on php-fpm + nginx; about a minute):

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,7 +38,13 @@ func amqpStack(t *testing.T) (*cluster, *proc) {
 
 func dialAMQP(t *testing.T, gw *proc) (*rmq.Connection, *rmq.Channel) {
 	t.Helper()
-	conn, err := rmq.Dial(amqpURL(gw, "guest:guest", ""))
+	return dialURL(t, amqpURL(gw, "guest:guest", ""))
+}
+
+// dialURL opens a connection and a channel, closed when t ends.
+func dialURL(t *testing.T, url string) (*rmq.Connection, *rmq.Channel) {
+	t.Helper()
+	conn, err := rmq.Dial(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +54,51 @@ func dialAMQP(t *testing.T, gw *proc) (*rmq.Connection, *rmq.Channel) {
 		t.Fatal(err)
 	}
 	return conn, ch
+}
+
+// amqpTarget is the server a tutorial runs against: our gateway in front
+// of a fresh cluster (gatewayTarget) or a vhost of a private RabbitMQ node
+// (rabbitNode.target, e2e/rabbitmq_test.go). The same program and the
+// same assertions run against both: where RabbitMQ disagrees with a test,
+// the test is wrong.
+type amqpTarget struct {
+	addr, vhost string
+	gw          *proc // our gateway; nil on RabbitMQ
+}
+
+func gatewayTarget(t *testing.T) amqpTarget {
+	_, gw := amqpStack(t)
+	return amqpTarget{addr: gw.addr, vhost: "/", gw: gw}
+}
+
+func (a amqpTarget) url() string {
+	return "amqp://guest:guest@" + a.addr + "/" + url.PathEscape(a.vhost)
+}
+
+func (a amqpTarget) dial(t *testing.T) (*rmq.Connection, *rmq.Channel) {
+	t.Helper()
+	return dialURL(t, a.url())
+}
+
+// raw is a hand-driven connection whose open asks for the target's vhost.
+func (a amqpTarget) raw(t *testing.T) *rawAMQP {
+	t.Helper()
+	r := dialRawAddr(t, a.addr)
+	r.vhost = a.vhost
+	return r
+}
+
+// The tutorials both TestAMQPTutorial* (our gateway) and
+// TestRabbitMQTutorials run.
+var amqpTutorials = []struct {
+	name string
+	run  func(*testing.T, amqpTarget)
+}{
+	{"HelloWorld", tutorialHelloWorld},
+	{"WorkQueues", tutorialWorkQueues},
+	{"PublishSubscribe", tutorialPublishSubscribe},
+	{"RoutingAndTopics", tutorialRoutingAndTopics},
+	{"PublisherConfirms", tutorialPublisherConfirms},
 }
 
 // recv waits (generously) for the next delivery.
@@ -110,13 +163,16 @@ func drainGet(t *testing.T, ch *rmq.Channel, q string) []string {
 }
 
 // Tutorial 1: a durable quorum queue "hello", one publish closed at once
-// (send.go's deferred closes), consumed with auto-ack by a new connection,
-// content type and body intact. Then amqplib send.js's sequence in raw
+// (send.go's deferred closes), waiting for the receiver (message-count 1
+// in its redeclare), consumed with auto-ack by a new connection, content
+// type and body intact. An inequivalent redeclare closes the channel with
+// 406, not the connection (RabbitMQ's text, cut to 255 bytes). Then amqplib send.js's sequence in raw
 // frames: publish and connection.close with channel 1 still open; the
 // message is there afterwards.
-func TestAMQPTutorialHelloWorld(t *testing.T) {
-	_, gw := amqpStack(t)
-	conn, ch := dialAMQP(t, gw)
+func TestAMQPTutorialHelloWorld(t *testing.T) { tutorialHelloWorld(t, gatewayTarget(t)) }
+
+func tutorialHelloWorld(t *testing.T, a amqpTarget) {
+	conn, ch := a.dial(t)
 	if _, err := ch.QueueDeclare("hello", true, false, false, false, rmq.Table{"x-queue-type": "quorum"}); err != nil {
 		t.Fatal(err)
 	}
@@ -130,16 +186,51 @@ func TestAMQPTutorialHelloWorld(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, rch := dialAMQP(t, gw)
-	if _, err := rch.QueueDeclare("hello", true, false, false, false, rmq.Table{"x-queue-type": "quorum"}); err != nil {
+	rconn, rch := a.dial(t)
+	q, err := rch.QueueDeclare("hello", true, false, false, false, rmq.Table{"x-queue-type": "quorum"})
+	if err != nil || q.Messages != 1 {
+		t.Fatalf("redeclare by the receiver: %+v %v, want the message waiting", q, err)
+	}
+	// An inequivalent redeclare closes that channel, not the connection.
+	xch, err := rconn.Channel()
+	if err != nil {
 		t.Fatal(err)
+	}
+	_, err = xch.QueueDeclare("hello", false, false, false, false, rmq.Table{"x-queue-type": "quorum"})
+	wantAMQPError(t, "redeclare with durable=false", err, 406, fmt.Sprintf(
+		"PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'hello' in vhost '%s': received 'false' but current is 'true'", a.vhost))
+	// The same with a long queue name: the text outgrows a short string
+	// and is cut to 252 bytes and "...".
+	long := "hello-" + strings.Repeat("o", 240)
+	lch, err := rconn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lch.QueueDeclare(long, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	// amqp091-go waits for an answer without a deadline.
+	answered := make(chan error, 1)
+	go func() {
+		_, err := lch.QueueDeclare(long, false, false, false, false, nil)
+		answered <- err
+	}()
+	select {
+	case err = <-answered:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no answer to an inequivalent redeclare of a long-named queue")
+	}
+	wantAMQPError(t, "redeclare of a long-named queue with durable=false", err, 406, amqp.ReplyText(fmt.Sprintf(
+		"PRECONDITION_FAILED - inequivalent arg 'durable' for queue '%s' in vhost '%s': received 'false' but current is 'true'", long, a.vhost)))
+	if rconn.IsClosed() {
+		t.Fatal("a channel error closed the connection")
 	}
 	d := recv(t, "hello", mustConsume(t, rch, "hello", true))
 	if string(d.Body) != "Hello World!" || d.ContentType != "text/plain" || d.Redelivered || d.RoutingKey != "hello" || d.Exchange != "" {
 		t.Fatalf("delivery %+v", d)
 	}
 
-	r := dialRaw(t, gw)
+	r := a.raw(t)
 	r.open(amqp.ConnectionTuneOk{ChannelMax: 2047, FrameMax: 131072, Heartbeat: 0})
 	r.method(1, &amqp.ChannelOpen{})
 	r.next()
@@ -152,21 +243,22 @@ func TestAMQPTutorialHelloWorld(t *testing.T) {
 	if ch, m := r.next(); ch != 0 || m.Name() != "connection.close-ok" {
 		t.Fatalf("after connection.close: %d %s", ch, m.Name())
 	}
-	_, gch := dialAMQP(t, gw)
+	_, gch := a.dial(t)
 	if got := drainGet(t, gch, "js-hello"); !slices.Equal(got, []string{"hi js"}) {
 		t.Fatalf("publish before connection.close: queue holds %q", got)
 	}
 }
 
-// Tutorial 2: a durable work queue, persistent tasks, two workers with
-// Qos(1) and manual acks. A worker that closes its channel without acking
-// gives its task to the other, redelivered; a worker holding an unacked
-// task gets nothing more (the other worker receives every later task).
-// An unknown delivery tag closes the channel with 406.
-func TestAMQPTutorialWorkQueues(t *testing.T) {
-	_, gw := amqpStack(t)
-	_, pch := dialAMQP(t, gw)
-	if _, err := pch.QueueDeclare("task_queue", true, false, false, false, nil); err != nil {
+// Tutorial 2: a durable quorum work queue, persistent tasks, two workers
+// with Qos(1) and manual acks. A worker that closes its channel without
+// acking gives its task to the other, redelivered; a worker holding an
+// unacked task gets nothing more (the other worker receives every later
+// task). An unknown delivery tag closes the channel with 406.
+func TestAMQPTutorialWorkQueues(t *testing.T) { tutorialWorkQueues(t, gatewayTarget(t)) }
+
+func tutorialWorkQueues(t *testing.T, a amqpTarget) {
+	_, pch := a.dial(t)
+	if _, err := pch.QueueDeclare("task_queue", true, false, false, false, rmq.Table{"x-queue-type": "quorum"}); err != nil {
 		t.Fatal(err)
 	}
 	publish := func(body string) {
@@ -175,7 +267,7 @@ func TestAMQPTutorialWorkQueues(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, ach := dialAMQP(t, gw)
+	_, ach := a.dial(t)
 	if err := ach.Qos(1, 0, false); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +278,7 @@ func TestAMQPTutorialWorkQueues(t *testing.T) {
 		t.Fatalf("worker A got %+v", first)
 	}
 
-	_, bch := dialAMQP(t, gw)
+	_, bch := a.dial(t)
 	if err := bch.Qos(1, 0, false); err != nil {
 		t.Fatal(err)
 	}
@@ -228,35 +320,49 @@ func TestAMQPTutorialWorkQueues(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("ack of an unknown tag did not close the channel")
 	}
-	_, qch := dialAMQP(t, gw)
+	_, qch := a.dial(t)
 	if got := drainGet(t, qch, "task_queue"); len(got) != 0 {
 		t.Fatalf("acked tasks still queued: %q", got)
 	}
 }
 
 // Tutorial 3: a fanout exchange "logs", each subscriber with a
-// server-named exclusive queue bound to it; both get every log line, in
-// order.
-func TestAMQPTutorialPublishSubscribe(t *testing.T) {
-	_, gw := amqpStack(t)
+// server-named (amq.gen-) exclusive queue bound to it; a line published
+// before any subscriber reaches nobody, later ones reach both, in order.
+// Another connection gets 405 for a live subscriber's queue and 404 once
+// the subscriber has left.
+func TestAMQPTutorialPublishSubscribe(t *testing.T) { tutorialPublishSubscribe(t, gatewayTarget(t)) }
+
+func tutorialPublishSubscribe(t *testing.T, a amqpTarget) {
+	_, pch := a.dial(t)
+	if err := pch.ExchangeDeclare("logs", "fanout", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Nobody listens yet: the message vanishes without an error.
+	confirmed(t, pch, "logs", []string{""}, func(int) string { return "unheard" })
+
 	var subs []<-chan rmq.Delivery
-	for range 2 {
-		_, ch := dialAMQP(t, gw)
+	var conns []*rmq.Connection
+	var names []string
+	for i := range 2 {
+		conn, ch := a.dial(t)
 		if err := ch.ExchangeDeclare("logs", "fanout", true, false, false, false, nil); err != nil {
 			t.Fatal(err)
 		}
-		q, err := ch.QueueDeclare("", false, false, true, false, nil)
+		// amqplib's assertQueue('', {exclusive: true}) asks for durable=true.
+		q, err := ch.QueueDeclare("", i == 1, false, true, false, nil)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !strings.HasPrefix(q.Name, "amq.gen-") {
+			t.Fatalf("server-named queue %q", q.Name)
 		}
 		if err := ch.QueueBind(q.Name, "", "logs", false, nil); err != nil {
 			t.Fatal(err)
 		}
 		subs = append(subs, mustConsume(t, ch, q.Name, true))
-	}
-	_, pch := dialAMQP(t, gw)
-	if err := pch.ExchangeDeclare("logs", "fanout", true, false, false, false, nil); err != nil {
-		t.Fatal(err)
+		conns = append(conns, conn)
+		names = append(names, q.Name)
 	}
 	for i := range 5 {
 		if err := pch.PublishWithContext(ctx15(t), "logs", "", false, false, rmq.Publishing{Body: []byte(fmt.Sprintf("log %d", i))}); err != nil {
@@ -270,15 +376,42 @@ func TestAMQPTutorialPublishSubscribe(t *testing.T) {
 			}
 		}
 	}
+
+	// Another connection cannot touch a subscriber's queue while it
+	// lives, and finds it gone once the subscriber disconnected.
+	oconn, _ := a.dial(t)
+	passive := func(q string) error {
+		ch, err := oconn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ch.Close()
+		_, err = ch.QueueDeclarePassive(q, false, false, true, false, nil)
+		return err
+	}
+	wantAMQPError(t, "passive declare of a live exclusive queue", passive(names[0]), 405, amqp.ReplyText(fmt.Sprintf(
+		"RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%s' in vhost '%s'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.", names[0], a.vhost)))
+	if err := conns[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	waitFor(t, 15*time.Second, "the exclusive queue gone after its connection closed", func() bool {
+		err = passive(names[0])
+		return err != nil
+	})
+	wantAMQPError(t, "passive declare after the owner left", err, 404, fmt.Sprintf("NOT_FOUND - no queue '%s' in vhost '%s'", names[0], a.vhost))
 }
 
 // Tutorials 4 and 5: direct routing by severity and topic routing with
 // the tutorial's keys; each queue holds exactly what its bindings select
-// (read back with basic.get after confirmed publishes). An unroutable
+// (read back with basic.get after confirmed publishes), also tutorial 5's
+// kern.*/ *.critical receivers and #; a binding does not deliver earlier
+// publishes. An unroutable
 // mandatory publish comes back as basic.return 312 NO_ROUTE.
-func TestAMQPTutorialRoutingAndTopics(t *testing.T) {
-	_, gw := amqpStack(t)
-	_, ch := dialAMQP(t, gw)
+func TestAMQPTutorialRoutingAndTopics(t *testing.T) { tutorialRoutingAndTopics(t, gatewayTarget(t)) }
+
+func tutorialRoutingAndTopics(t *testing.T, a amqpTarget) {
+	_, ch := a.dial(t)
 	if err := ch.ExchangeDeclare("direct_logs", "direct", true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +433,7 @@ func TestAMQPTutorialRoutingAndTopics(t *testing.T) {
 	bind("Q1", "topic_logs", "*.orange.*")
 	bind("Q2", "topic_logs", "*.*.rabbit", "lazy.#")
 
-	_, pch := dialAMQP(t, gw)
+	_, pch := a.dial(t)
 	sev := []string{"info", "warning", "error", "debug"}
 	confirmed(t, pch, "direct_logs", sev, func(i int) string { return sev[i] })
 	topics := []string{"quick.orange.rabbit", "lazy.orange.elephant", "quick.orange.fox", "lazy.brown.fox",
@@ -312,6 +445,38 @@ func TestAMQPTutorialRoutingAndTopics(t *testing.T) {
 		"screen": {"info", "warning", "error"},
 		"Q1":     {"quick.orange.rabbit", "lazy.orange.elephant", "quick.orange.fox"},
 		"Q2":     {"quick.orange.rabbit", "lazy.orange.elephant", "lazy.brown.fox", "lazy.pink.rabbit", "lazy.orange.new.rabbit"},
+	}
+	for q, w := range want {
+		if got := drainGet(t, ch, q); !slices.Equal(got, w) {
+			t.Fatalf("queue %s holds %q, want %q", q, got, w)
+		}
+	}
+
+	// A binding made after a publish does not deliver that message.
+	confirmed(t, pch, "direct_logs", []string{"late"}, func(int) string { return "before the binding" })
+	bind("screen", "direct_logs", "late")
+	confirmed(t, pch, "direct_logs", []string{"late"}, func(int) string { return "after the binding" })
+	if got := drainGet(t, ch, "screen"); !slices.Equal(got, []string{"after the binding"}) {
+		t.Fatalf("screen holds %q, want only the message published after its binding", got)
+	}
+
+	// The receivers of tutorial 5's text: a queue with two matching
+	// bindings gets a message once; # matches every key, the empty one
+	// too; * is exactly one word.
+	if err := ch.ExchangeDeclare("logs_topic", "topic", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	bind("all", "logs_topic", "#")
+	bind("kern", "logs_topic", "kern.*")
+	bind("crit", "logs_topic", "*.critical")
+	bind("kerncrit", "logs_topic", "kern.*", "*.critical")
+	keys := []string{"kern.critical", "", "kern.a.b", "app.critical", "kern.info"}
+	confirmed(t, pch, "logs_topic", keys, func(i int) string { return "<" + keys[i] + ">" })
+	want = map[string][]string{
+		"all":      {"<kern.critical>", "<>", "<kern.a.b>", "<app.critical>", "<kern.info>"},
+		"kern":     {"<kern.critical>", "<kern.info>"},
+		"crit":     {"<kern.critical>", "<app.critical>"},
+		"kerncrit": {"<kern.critical>", "<app.critical>", "<kern.info>"},
 	}
 	for q, w := range want {
 		if got := drainGet(t, ch, q); !slices.Equal(got, w) {
@@ -340,9 +505,10 @@ func TestAMQPTutorialRoutingAndTopics(t *testing.T) {
 // Tutorial 7: publisher confirms, 2 000 messages one by one (wait for
 // each) and 2 000 asynchronously (every sequence number acknowledged
 // exactly once, none nacked); the queue then holds all 4 000.
-func TestAMQPTutorialPublisherConfirms(t *testing.T) {
-	_, gw := amqpStack(t)
-	_, ch := dialAMQP(t, gw)
+func TestAMQPTutorialPublisherConfirms(t *testing.T) { tutorialPublisherConfirms(t, gatewayTarget(t)) }
+
+func tutorialPublisherConfirms(t *testing.T, a amqpTarget) {
+	_, ch := a.dial(t)
 	q, err := ch.QueueDeclare("", false, false, true, false, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -363,7 +529,7 @@ func TestAMQPTutorialPublisherConfirms(t *testing.T) {
 	}
 
 	t.Logf("%d publishes confirmed one by one in %v", n, time.Since(start))
-	_, ach := dialAMQP(t, gw)
+	_, ach := a.dial(t)
 	if err := ach.Confirm(false); err != nil {
 		t.Fatal(err)
 	}
@@ -393,23 +559,28 @@ func TestAMQPTutorialPublisherConfirms(t *testing.T) {
 	}
 }
 
-// Consumer semantics through the gateway: basic.recover hands the
+// Consumer semantics (also run against RabbitMQ): basic.recover hands the
 // unacked messages out again at once, redelivered, under new tags; ack
 // with multiple frees the window; reject without requeue drops; nack with
-// requeue comes back after the first graded delay, redelivered; after
-// cancel-ok nothing more is delivered to the consumer; basic.qos global=1
-// is one window for the channel's consumers; channel.flow pauses and
-// resumes deliveries; deleting a consumed queue cancels its consumer.
+// requeue comes back after the first graded delay (RabbitMQ: at once),
+// redelivered; after cancel-ok nothing more is delivered to the consumer;
+// basic.qos global=1 is one window for the channel's consumers;
+// channel.flow pauses and resumes deliveries (RabbitMQ: 540); deleting a
+// consumed queue cancels its consumer.
 func TestAMQPConsumeSemantics(t *testing.T) {
 	c := startCluster(t, append([]string{shortLevels}, amqpLMQ...)...)
 	gw := startAMQP(t, c)
-	_, ch := dialAMQP(t, gw)
+	consumeSemantics(t, amqpTarget{addr: gw.addr, vhost: "/", gw: gw})
+}
+
+func consumeSemantics(t *testing.T, a amqpTarget) {
+	_, ch := a.dial(t)
 	for _, q := range []string{"sem", "g1", "g2", "fq"} {
 		if _, err := ch.QueueDeclare(q, true, false, false, false, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, pch := dialAMQP(t, gw)
+	_, pch := a.dial(t)
 	keys := []string{"sem", "sem", "sem"}
 	confirmed(t, pch, "", keys, func(i int) string { return fmt.Sprintf("m%d", i) })
 
@@ -463,7 +634,7 @@ func TestAMQPConsumeSemantics(t *testing.T) {
 	for d := range ds { // closed by the client at cancel-ok
 		t.Fatalf("delivery after cancel: %q", d.Body)
 	}
-	_, gch := dialAMQP(t, gw)
+	_, gch := a.dial(t)
 	waitFor(t, 15*time.Second, "m4 in the queue after cancel", func() bool {
 		d, ok, err := gch.Get("sem", true)
 		if err != nil {
@@ -479,7 +650,7 @@ func TestAMQPConsumeSemantics(t *testing.T) {
 	}
 
 	// One global window of 1 across two consumers of the channel.
-	_, wch := dialAMQP(t, gw)
+	_, wch := a.dial(t)
 	if err := wch.Qos(1, 0, true); err != nil {
 		t.Fatal(err)
 	}
@@ -506,21 +677,31 @@ func TestAMQPConsumeSemantics(t *testing.T) {
 		t.Fatalf("delivery %+v", d)
 	}
 
-	// channel.flow active=false pauses deliveries to the channel.
-	_, fch := dialAMQP(t, gw)
-	if err := fch.Flow(false); err != nil {
-		t.Fatal(err)
-	}
-	fds := mustConsume(t, fch, "fq", true)
-	confirmed(t, pch, "", []string{"fq"}, func(int) string { return "paused" })
-	if q, err := gch.QueueDeclarePassive("fq", true, false, false, false, nil); err != nil || q.Messages != 1 {
-		t.Fatalf("fq while its consumer's channel is paused: %+v %v, want the message still ready", q, err)
-	}
-	if err := fch.Flow(true); err != nil {
-		t.Fatal(err)
-	}
-	if d := recv(t, "after flow resumed", fds); string(d.Body) != "paused" {
-		t.Fatalf("delivery %q", d.Body)
+	// channel.flow active=false pauses deliveries to the channel. RabbitMQ
+	// 3.x does not implement it: the connection closes with 540.
+	fconn, fch := a.dial(t)
+	if err := fch.Flow(false); a.gw == nil {
+		wantAMQPError(t, "channel.flow active=false on RabbitMQ", err, 540, "NOT_IMPLEMENTED - active=false")
+		if !fconn.IsClosed() {
+			t.Fatal("540 left the connection open")
+		}
+		_, fch = a.dial(t)
+		mustConsume(t, fch, "fq", true)
+	} else {
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds := mustConsume(t, fch, "fq", true)
+		confirmed(t, pch, "", []string{"fq"}, func(int) string { return "paused" })
+		if q, err := gch.QueueDeclarePassive("fq", true, false, false, false, nil); err != nil || q.Messages != 1 {
+			t.Fatalf("fq while its consumer's channel is paused: %+v %v, want the message still ready", q, err)
+		}
+		if err := fch.Flow(true); err != nil {
+			t.Fatal(err)
+		}
+		if d := recv(t, "after flow resumed", fds); string(d.Body) != "paused" {
+			t.Fatalf("delivery %q", d.Body)
+		}
 	}
 
 	// Deleting a consumed queue cancels its consumers (basic.cancel from

@@ -7,8 +7,9 @@
 #            so that the other lanes' daemons answer in time.
 #   ansible  test-ansible: mostly waiting on ssh, Ansible and the clients'
 #            route refreshes.
-#   zabbix   test-zabbix-server, then test-zabbix: mostly waiting on the
-#            Zabbix server's and agents' polls.
+#   zabbix   test-zabbix-server, then test-zabbix, then test-amqp-rabbitmq:
+#            mostly waiting on the Zabbix server's and agents' polls, and
+#            on a RabbitMQ node's start.
 #
 # Every suite writes its own log, $MQOPS_TEST_LOGS/<suite>.log (default
 # bin/test-logs), and its lines go to the terminal prefixed with
@@ -22,7 +23,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 make=${MAKE:-make}
 logs=${MQOPS_TEST_LOGS:-$root/bin/test-logs}
-only=" ${MQOPS_TEST_SUITES:-lint test-unit test-e2e test-ansible test-zabbix-server test-zabbix} "
+only=" ${MQOPS_TEST_SUITES:-lint test-unit test-e2e test-ansible test-zabbix-server test-zabbix test-amqp-rabbitmq} "
 rm -rf "$logs"
 mkdir -p "$logs"
 # make lint runs the ansible-lint that test-ansible would run first.
@@ -62,6 +63,7 @@ lane_ansible() { suite test-ansible; }
 lane_zabbix() {
 	suite test-zabbix-server
 	suite test-zabbix
+	suite test-amqp-rabbitmq
 }
 
 t_all=$(date +%s)

@@ -90,7 +90,7 @@ func (ch *channel) serverClose(e *amqp.Error) {
 		return // the worker closed it already
 	}
 	ch.state = stateClosing
-	ch.c.sendMethod(ch.id, &amqp.ChannelClose{ReplyCode: e.Code, ReplyText: e.Text, ClassID: e.ClassID, MethodID: e.MethodID})
+	ch.c.sendMethod(ch.id, &amqp.ChannelClose{ReplyCode: e.Code, ReplyText: amqp.ReplyText(e.Text), ClassID: e.ClassID, MethodID: e.MethodID})
 	ch.mu.Unlock()
 	ch.c.log.Info("amqp channel exception", "channel", ch.id, "code", e.Code, "text", e.Text)
 	ch.inContent = false

@@ -259,7 +259,7 @@ func (c *conn) hardError(err error) error {
 	}
 	c.log.Info("amqp connection exception", "code", e.Code, "text", e.Text, "class", e.ClassID, "method", e.MethodID)
 	c.closing = true
-	c.sendMethod(0, &amqp.ConnectionClose{ReplyCode: e.Code, ReplyText: e.Text, ClassID: e.ClassID, MethodID: e.MethodID})
+	c.sendMethod(0, &amqp.ConnectionClose{ReplyCode: e.Code, ReplyText: amqp.ReplyText(e.Text), ClassID: e.ClassID, MethodID: e.MethodID})
 	_ = c.nc.SetReadDeadline(time.Now().Add(closeOkWait))
 	for {
 		f, rerr := c.fr.ReadFrame()
@@ -548,11 +548,11 @@ func (c *conn) openChannel(f amqp.Frame) error {
 		e.ClassID, e.MethodID = cls, mth
 		return e
 	}
-	if f.Channel > c.channelMax || len(c.channels) >= int(c.channelMax) {
+	// channel_max bounds how many channels are open, not their ids, as in
+	// RabbitMQ (rabbitmq-server deps/rabbit/src/rabbit_reader.erl
+	// create_channel).
+	if len(c.channels) >= int(c.channelMax) {
 		e := amqp.Errorf(amqp.NotAllowed, "number of channels opened (%d) has reached the negotiated channel_max (%d)", len(c.channels), c.channelMax)
-		if f.Channel > c.channelMax {
-			e = amqp.Errorf(amqp.NotAllowed, "channel id %d is above the negotiated channel_max (%d)", f.Channel, c.channelMax)
-		}
 		e.ClassID, e.MethodID = cls, mth
 		return e
 	}

@@ -230,7 +230,7 @@ func (ch *channel) closeFromWorker(e *amqp.Error) {
 		}
 	}
 	ch.ops = append(kept, op{kind: opRelease})
-	ch.c.sendMethod(ch.id, &amqp.ChannelClose{ReplyCode: e.Code, ReplyText: e.Text, ClassID: e.ClassID, MethodID: e.MethodID})
+	ch.c.sendMethod(ch.id, &amqp.ChannelClose{ReplyCode: e.Code, ReplyText: amqp.ReplyText(e.Text), ClassID: e.ClassID, MethodID: e.MethodID})
 	ch.mu.Unlock()
 	ch.c.log.Info("amqp channel exception", "channel", ch.id, "code", e.Code, "text", e.Text)
 }

@@ -34,6 +34,18 @@ func Errorf(code uint16, format string, args ...any) *Error {
 	return &Error{Code: code, Text: ReplyName(code) + " - " + fmt.Sprintf(format, args...), Hard: IsHard(code)}
 }
 
+// ReplyText fits an exception's text into the reply-text short string
+// as RabbitMQ does (rabbitmq-server deps/rabbit_common/src/
+// rabbit_binary_generator.erl, amqp_exception_explanation): over 255
+// bytes, the first 252 and "...". Texts name queues and vhosts of up to
+// 255 bytes each, so they can outgrow the field.
+func ReplyText(s string) string {
+	if len(s) <= 255 {
+		return s
+	}
+	return s[:252] + "..."
+}
+
 // AsError reports the AMQP exception err carries, if any.
 func AsError(err error) (*Error, bool) {
 	var e *Error

@@ -99,7 +99,10 @@ func (fr *FrameReader) ReadFrame() (Frame, error) {
 		limit = fr.frameMax
 	case FrameHeartbeat:
 		if f.Channel != 0 {
-			return Frame{}, Errorf(FrameError, "heartbeat frame on channel %d", f.Channel)
+			// RabbitMQ answers 505 here, where the spec text says 501
+			// (rabbitmq-server deps/rabbit/src/rabbit_reader.erl
+			// handle_frame: unexpected_frame for a heartbeat on a channel).
+			return Frame{}, Errorf(UnexpectedFrame, "heartbeat frame on channel %d", f.Channel)
 		}
 	default:
 		return Frame{}, Errorf(FrameError, "unknown frame type %d", f.Type)

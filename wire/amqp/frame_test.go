@@ -65,7 +65,7 @@ func TestFrameReaderErrors(t *testing.T) {
 		"forged 4 GiB size":      {in: []byte{FrameBody, 0, 1, 0xff, 0xff, 0xff, 0xff}, frameMax: 1 << 31, code: FrameError},
 		"unknown type 4":         {in: rawFrame(4, 0, nil), code: FrameError},
 		"unknown type 0":         {in: rawFrame(0, 0, nil), code: FrameError},
-		"heartbeat on channel 1": {in: rawFrame(FrameHeartbeat, 1, nil), code: FrameError},
+		"heartbeat on channel 1": {in: rawFrame(FrameHeartbeat, 1, nil), code: UnexpectedFrame},
 		"cut in header":          {in: []byte{FrameMethod, 0}, eof: true},
 		"cut in payload":         {in: rawFrame(FrameMethod, 0, []byte{1, 2, 3})[:9], eof: true},
 		"cut before end octet":   {in: rawFrame(FrameMethod, 0, []byte{1, 2, 3})[:10], eof: true},
@@ -78,7 +78,7 @@ func TestFrameReaderErrors(t *testing.T) {
 			continue
 		}
 		e, ok := AsError(err)
-		if !ok || e.Code != c.code || !e.Hard || !strings.HasPrefix(e.Text, "FRAME_ERROR - ") {
+		if !ok || e.Code != c.code || !e.Hard || !strings.HasPrefix(e.Text, ReplyName(c.code)+" - ") {
 			t.Errorf("%s: %v, want a hard %d", name, err, c.code)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -239,5 +240,22 @@ func TestErrorText(t *testing.T) {
 	}
 	if ReplyName(UnexpectedFrame) != "UNEXPECTED_FRAME" {
 		t.Error(ReplyName(UnexpectedFrame))
+	}
+}
+
+// A reply text longer than a short string is cut as RabbitMQ cuts it and
+// then encodes.
+func TestReplyText(t *testing.T) {
+	short := strings.Repeat("x", 255)
+	if ReplyText(short) != short {
+		t.Fatal("a 255-byte text changed")
+	}
+	long := strings.Repeat("y", 252) + "zzzz"
+	got := ReplyText(long)
+	if got != strings.Repeat("y", 252)+"..." {
+		t.Fatalf("ReplyText of 256 bytes: %q", got)
+	}
+	if _, err := AppendMethodFrame(nil, 1, &ChannelClose{ReplyCode: 406, ReplyText: got}); err != nil {
+		t.Fatal(err)
 	}
 }
