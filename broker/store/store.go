@@ -77,6 +77,9 @@ type Config struct {
 	CQFlushInterval       time.Duration // consume-queue and index flush period, default 1s
 	RetentionInterval     time.Duration // period of the retention pass and the disk-full check (cleanResourceInterval), default 10s
 	SyncFlushTimeout      time.Duration // default 5s
+	// WarmSegments (warmMapedFileEnable): a SyncFlush master keeps the
+	// commit log zero-written ahead of its appends (warm.go).
+	WarmSegments bool
 	FileReservedTime      time.Duration // default 72h
 	DeleteWhen            []int         // hours of day when expired segments may be deleted, default {4}
 	DiskMaxUsedSpaceRatio int           // percent, default 75; above it consumed segments go regardless of age (retention.go)
@@ -296,6 +299,7 @@ type Store struct {
 
 	dispatchWake  chan struct{}
 	prefaultWake  chan struct{}
+	warm          warmer // zeros ahead of a SyncFlush master's appends (warm.go)
 	prefaulted    atomic.Int64 // commit-log pages below are mapped (prefault.go)
 	encBuf        []byte       // SyncFlush appends encode here (commitlog.go); under mu
 	dispatchStall int64        // position last reported as undispatchable (under dispMu)
@@ -381,6 +385,7 @@ func Open(cfg Config) (*Store, error) {
 	s.dispatchStall = -1
 	s.diskUsage = diskSpace
 	s.reclaimStuck = -1
+	s.warm.init()
 
 	dirs := []string{cfg.RootDir, cfg.CommitLogDir, s.cqDir}
 	if cfg.indexEnabled() {
@@ -432,6 +437,10 @@ func Open(cfg Config) (*Store, error) {
 		s.wg.Add(2)
 		go s.reapLoop()
 		go s.completeLoop()
+		if cfg.WarmSegments {
+			s.wg.Add(1)
+			go s.warmLoop()
+		}
 	}
 	if s.idx != nil {
 		// Index files are flushed at the consume queues' cadence.
