@@ -64,9 +64,14 @@ type Broker struct {
 	FlushIntervalCommitLog     int    // flushIntervalCommitLog, ms
 	FlushIntervalConsumeQueue  int    // flushIntervalConsumeQueue, ms
 	SyncFlushTimeout           int64  // syncFlushTimeout, ms
-	BrokerRole                 string // brokerRole: ASYNC_MASTER, SYNC_MASTER or SLAVE
-	FileReservedTime           int    // fileReservedTime, hours
-	DeleteWhen                 string // deleteWhen, hours of day "04" or "04;05"; see DeleteWhenHours
+	// warmMapedFileEnable: with SYNC_FLUSH, keep the commit log written
+	// with zeros ahead of the appends so that an ack's fsync has no block
+	// conversion to commit (broker/store/warm.go). Default true here;
+	// RocketMQ's (false) zero-fills whole files at creation instead.
+	WarmMapedFileEnable bool
+	BrokerRole          string // brokerRole: ASYNC_MASTER, SYNC_MASTER or SLAVE
+	FileReservedTime    int    // fileReservedTime, hours
+	DeleteWhen          string // deleteWhen, hours of day "04" or "04;05"; see DeleteWhenHours
 	// diskMaxUsedSpaceRatio, percent; 1..100 accepted, then clamped to
 	// 10..95 as Java does.
 	DiskMaxUsedSpaceRatio int
@@ -281,6 +286,7 @@ func defaultBroker() *Broker {
 		FlushIntervalCommitLog:         500,
 		FlushIntervalConsumeQueue:      1000,
 		SyncFlushTimeout:               5000,
+		WarmMapedFileEnable:            true,
 		HASendHeartbeatInterval:        5000,
 		HAHousekeepingInterval:         20000,
 		HATransferBatchSize:            32 << 10,
@@ -377,6 +383,7 @@ func (b *Broker) keys() []key {
 		integer("flushIntervalCommitLog", &b.FlushIntervalCommitLog, javaInt, positive),
 		integer("flushIntervalConsumeQueue", &b.FlushIntervalConsumeQueue, javaInt, positive),
 		integer("syncFlushTimeout", &b.SyncFlushTimeout, javaInt, positive),
+		boolean("warmMapedFileEnable", &b.WarmMapedFileEnable),
 		str("brokerRole", &b.BrokerRole, oneOf("ASYNC_MASTER", "SYNC_MASTER", "SLAVE")),
 		integer("fileReservedTime", &b.FileReservedTime, javaInt, positive),
 		str("deleteWhen", &b.DeleteWhen, func(s string) error { _, err := parseDeleteWhen(s); return err }),

@@ -50,7 +50,7 @@ var messageStoreConfigKeys = []string{
 	"putMsgIndexHightWater", "readOnlyCommitLogStorePaths", "redeleteHangedFileInterval",
 	"scheduleAsyncDeliverMaxPendingLimit", "scheduleAsyncDeliverMaxResendNum2Blocked",
 	"storePathDLedgerCommitLog", "transientStorePoolEnable", "transientStorePoolSize",
-	"useReentrantLockWhenPutMessage", "warmMapedFileEnable",
+	"useReentrantLockWhenPutMessage",
 }
 
 var nettyServerConfigKeys = []string{

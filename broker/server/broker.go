@@ -224,6 +224,7 @@ func New(o Options) (*Broker, error) {
 		CQFlushInterval:       time.Duration(cfg.FlushIntervalConsumeQueue) * time.Millisecond,
 		RetentionInterval:     time.Duration(cfg.CleanResourceInterval) * time.Millisecond,
 		SyncFlushTimeout:      time.Duration(cfg.SyncFlushTimeout) * time.Millisecond,
+		WarmSegments:          cfg.WarmMapedFileEnable,
 		FileReservedTime:      time.Duration(cfg.FileReservedTime) * time.Hour,
 		DeleteWhen:            cfg.DeleteWhenHours(),
 		DiskMaxUsedSpaceRatio: cfg.DiskMaxUsedSpaceRatio,

@@ -260,6 +260,7 @@ func (s *Store) put(m *Message, inline bool) PutResult {
 	s.maxPhy.Store(s.writePos) // publish after the bytes are in place
 	s.notifyAppend(s.writePos)
 	s.appendSince.Store(0)
+	s.wakeWarmLocked()
 	s.mu.Unlock()
 
 	if inline && s.dispatchInline() {
@@ -353,6 +354,7 @@ func (s *Store) PutBatchTo(phys []int64, ms []Message) (PutResult, []int64) {
 	s.maxPhy.Store(pos)
 	s.notifyAppend(pos)
 	s.appendSince.Store(0)
+	s.wakeWarmLocked()
 	s.mu.Unlock()
 
 	s.wakeDispatcher()
@@ -425,8 +427,10 @@ func (s *Store) reserve(size int) (*mmapFile, error) {
 	seg := s.active
 	rem := seg.base + s.segSize - s.writePos
 	if int64(size)+wire.BlankSize <= rem {
+		s.awaitWarm(s.writePos + int64(size))
 		return seg, nil
 	}
+	s.awaitWarm(seg.base + s.segSize) // the blank filler
 	next, err := s.newSegment(seg.base + s.segSize)
 	if err != nil {
 		return nil, err

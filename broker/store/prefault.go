@@ -65,7 +65,7 @@ func (s *Store) wakePrefault() {
 	// would only be dirtied ahead, written as zeros by the next fdatasync
 	// and write-protected again. A slave stores through the mapping.
 	if s.cfg.FlushMode == SyncFlush && s.role.Load() == int32(RoleMaster) {
-		return
+		return // the warmer (warm.go) writes ahead instead, when on
 	}
 	if s.maxPhy.Load()+prefaultAhead/2 < s.prefaulted.Load() {
 		return

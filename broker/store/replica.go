@@ -215,6 +215,7 @@ func (s *Store) AppendAt(off int64, b []byte) error {
 		s.active = seg
 		created++
 	}
+	s.awaitWarm(end) // a master turned slave: its warmer may still write
 	for pos, rest := off, b; len(rest) > 0; {
 		seg := s.clog.acquire(pos)
 		n := copy(seg.data[pos-seg.base:], rest) // created above: never nil
@@ -302,6 +303,7 @@ func (s *Store) rebaseEmptyLocked(off int64) {
 	s.dispMu.Lock()
 	defer s.dispMu.Unlock()
 	s.writePos = off
+	s.warm.reset()
 	s.complete.Store(off)
 	s.flushed.Store(off)
 	s.scrubbed.Store(off)
@@ -418,6 +420,7 @@ func (s *Store) TruncatePartialTail() (int64, error) {
 		s.maxPhy.Store(c) // before the bytes go: readers stop below c
 		s.zeroLog(c, s.writePos)
 		s.writePos = c
+		s.warm.reset()
 	}
 	return c, nil
 }
@@ -602,6 +605,7 @@ func (s *Store) cutCommitLog(off int64) error {
 	s.flushed.Store(min(s.flushed.Load(), off))
 	s.prefaulted.Store(min(s.prefaulted.Load(), off))
 	s.writePos = off
+	s.warm.reset()
 
 	s.clog.mu.Lock()
 	var gone []*mmapFile

@@ -68,15 +68,18 @@ const (
 
 // Config configures a Store. Zero fields take the defaults noted.
 type Config struct {
-	RootDir               string        // consumequeue/, checkpoint, abort, lock live here
-	CommitLogDir          string        // default RootDir/commitlog
-	SegmentSize           int64         // commit-log file size, default 1 GiB
-	CQUnitsPerFile        int           // consume-queue units per file, default 300000
-	FlushMode             FlushMode     // default AsyncFlush
-	FlushInterval         time.Duration // async flush period, default 500ms
-	CQFlushInterval       time.Duration // consume-queue and index flush period, default 1s
-	RetentionInterval     time.Duration // period of the retention pass and the disk-full check (cleanResourceInterval), default 10s
-	SyncFlushTimeout      time.Duration // default 5s
+	RootDir           string        // consumequeue/, checkpoint, abort, lock live here
+	CommitLogDir      string        // default RootDir/commitlog
+	SegmentSize       int64         // commit-log file size, default 1 GiB
+	CQUnitsPerFile    int           // consume-queue units per file, default 300000
+	FlushMode         FlushMode     // default AsyncFlush
+	FlushInterval     time.Duration // async flush period, default 500ms
+	CQFlushInterval   time.Duration // consume-queue and index flush period, default 1s
+	RetentionInterval time.Duration // period of the retention pass and the disk-full check (cleanResourceInterval), default 10s
+	SyncFlushTimeout  time.Duration // default 5s
+	// WarmSegments (warmMapedFileEnable): a SyncFlush master keeps the
+	// commit log zero-written ahead of its appends (warm.go).
+	WarmSegments          bool
 	FileReservedTime      time.Duration // default 72h
 	DeleteWhen            []int         // hours of day when expired segments may be deleted, default {4}
 	DiskMaxUsedSpaceRatio int           // percent, default 75; above it consumed segments go regardless of age (retention.go)
@@ -296,6 +299,7 @@ type Store struct {
 
 	dispatchWake  chan struct{}
 	prefaultWake  chan struct{}
+	warm          warmer       // zeros ahead of a SyncFlush master's appends (warm.go)
 	prefaulted    atomic.Int64 // commit-log pages below are mapped (prefault.go)
 	encBuf        []byte       // SyncFlush appends encode here (commitlog.go); under mu
 	dispatchStall int64        // position last reported as undispatchable (under dispMu)
@@ -381,6 +385,7 @@ func Open(cfg Config) (*Store, error) {
 	s.dispatchStall = -1
 	s.diskUsage = diskSpace
 	s.reclaimStuck = -1
+	s.warm.init()
 
 	dirs := []string{cfg.RootDir, cfg.CommitLogDir, s.cqDir}
 	if cfg.indexEnabled() {
@@ -432,6 +437,10 @@ func Open(cfg Config) (*Store, error) {
 		s.wg.Add(2)
 		go s.reapLoop()
 		go s.completeLoop()
+		if cfg.WarmSegments {
+			s.wg.Add(1)
+			go s.warmLoop()
+		}
 	}
 	if s.idx != nil {
 		// Index files are flushed at the consume queues' cadence.
