@@ -67,7 +67,10 @@ type AMQPPublishResponse struct {
 // AMQPFetchRequest asks queue Queue for up to Max messages for consumer
 // session Session (the gateway's connection/channel/consumer; releases
 // name it). NoAck settles the messages as they are handed out
-// (basic.consume no-ack, basic.get no-ack).
+// (basic.consume no-ack, basic.get no-ack). Peek takes nothing: it waits
+// up to WaitMillis for the queue to have a ready message and answers only
+// Ready (a gateway whose shared prefetch window is full waits so without
+// holding credit).
 type AMQPFetchRequest struct {
 	Vhost      string `json:"vhost"`
 	Queue      string `json:"queue"`
@@ -75,6 +78,7 @@ type AMQPFetchRequest struct {
 	Max        int    `json:"max"`
 	WaitMillis int    `json:"waitMillis,omitempty"`
 	NoAck      bool   `json:"noAck,omitempty"`
+	Peek       bool   `json:"peek,omitempty"`
 }
 
 // AMQPDelivery is one message handed out. Handle names it in

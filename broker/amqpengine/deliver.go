@@ -453,6 +453,37 @@ func (e *Engine) Fetch(vhost, queue, session string, n int, wait time.Duration, 
 	}
 }
 
+// WaitReady waits up to wait (at most 20 s) for queue to have a ready
+// message and returns its ready count, handing nothing out.
+func (e *Engine) WaitReady(vhost, queue string, wait time.Duration) (uint32, error) {
+	d, err := e.path()
+	if err != nil {
+		return 0, err
+	}
+	q, err := d.lookup(e, vhost, queue)
+	if err != nil {
+		return 0, err
+	}
+	if wait > 0 {
+		d.notify.Store(true) // before the first look, as in Fetch
+	}
+	timer := time.NewTimer(min(wait, maxFetchWait))
+	defer timer.Stop()
+	for {
+		q.mu.Lock()
+		ready, wake := q.readyLocked(d.be.Store), q.wake
+		q.mu.Unlock()
+		if ready > 0 || wait <= 0 {
+			return ready, nil
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			wait = 0
+		}
+	}
+}
+
 // take hands out what is ready now.
 func (d *delivery) take(q *qstate, session string, n int, noAck bool) ([]Delivery, uint32, <-chan struct{}, error) {
 	s := d.be.Store
