@@ -124,6 +124,7 @@ func (p *pump) nextLocked() *consumer {
 func (p *pump) run() {
 	ch, c := p.ch, p.ch.c
 	var backoff time.Duration
+	peeked := false // the last peek said ready
 	for {
 		ch.mu.Lock()
 		if p.closed {
@@ -162,12 +163,22 @@ func (p *pump) run() {
 			return
 		}
 		if err == nil && shared && len(resp.Deliveries) == 0 {
+			if peeked {
+				// Ready by the count yet nothing to take: do not spin.
+				backoff = min(max(2*backoff, 50*time.Millisecond), time.Second)
+				peeked = false
+				continue
+			}
 			// Wait for a message without holding credit.
 			resp = wire.AMQPFetchResponse{}
 			err = ch.call(wire.AMQPFetch, wire.AMQPFetchRequest{Vhost: c.vhost, Queue: p.queue, Session: ch.session,
 				Peek: true, WaitMillis: int(fetchWait / time.Millisecond)}, &resp)
 			if !p.hand(resp.Deliveries) { // none, unless a broker without peek took one
 				return
+			}
+			if err == nil {
+				peeked = resp.Ready > 0
+				continue
 			}
 		}
 		if err == nil {
