@@ -26,6 +26,11 @@ const (
 	maxPendingBytes = 64 << 20
 )
 
+// maxSettleBatch bounds one AMQP_SETTLE: a no-ack consumer of a backlog
+// settles tens of thousands while one request is out, and a request that
+// large outlasts the request timeout on a busy broker.
+const maxSettleBatch = 1024
+
 type opKind uint8
 
 const (
@@ -107,7 +112,8 @@ func (ch *channel) work() {
 		for i := 0; i < len(ops); {
 			j := i + 1
 			for j < len(ops) && ops[j].kind == ops[i].kind && ops[i].kind != opRelease &&
-				(ops[i].kind != opPublish || ops[j].exchange == ops[i].exchange) {
+				(ops[i].kind != opPublish || ops[j].exchange == ops[i].exchange) &&
+				(ops[i].kind != opSettle || j-i < maxSettleBatch) {
 				j++
 			}
 			switch ops[i].kind {
