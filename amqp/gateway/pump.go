@@ -226,6 +226,15 @@ func (p *pump) hand(ds []wire.AMQPDelivery) bool {
 		ds = ds[sent:]
 	}
 	ch.mu.Lock()
+	if p.held > 0 && ch.globalPrefetch > 0 {
+		// Shared credit held for nothing: the channel's other pumps may
+		// have waited for it.
+		for _, o := range ch.pumps {
+			if o != p {
+				o.poke()
+			}
+		}
+	}
 	ch.reserved -= p.held
 	p.held = 0
 	done := p.closed || ch.state != stateOpen
