@@ -127,6 +127,11 @@ func (p *pump) run() {
 	peeked := false // the last peek said ready
 	for {
 		ch.mu.Lock()
+		// No-ack deliveries are settled through the channel's op queue:
+		// fetch no faster than those settles reach the broker.
+		for len(ch.ops) >= maxPendingOps && ch.working && !p.closed {
+			ch.cond.Wait()
+		}
 		if p.closed {
 			ch.mu.Unlock()
 			return

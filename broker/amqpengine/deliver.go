@@ -585,6 +585,17 @@ func (e *Engine) Settle(vhost string, items []SettleItem) (int, error) {
 		return 0, err
 	}
 	n := 0
+	// The committed offset is recomputed once per queue and call, not
+	// per item: the scan is over the queue's in-flight table, which a
+	// no-ack consumer of a backlog keeps large.
+	var touched []*qstate
+	defer func() {
+		for _, q := range touched {
+			q.mu.Lock()
+			q.commitLocked(d.be.Offsets)
+			q.mu.Unlock()
+		}
+	}()
 	for _, it := range items {
 		switch it.Op {
 		case wire.AMQPAck, wire.AMQPReject, wire.AMQPRequeue:
@@ -611,7 +622,9 @@ func (e *Engine) Settle(vhost string, items []SettleItem) (int, error) {
 		q.mu.Lock()
 		if q.inflight[it.Handle] != nil {
 			delete(q.inflight, it.Handle)
-			q.commitLocked(d.be.Offsets)
+			if !slices.Contains(touched, q) {
+				touched = append(touched, q)
+			}
 			n++
 		}
 		q.mu.Unlock()
