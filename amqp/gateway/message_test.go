@@ -19,7 +19,7 @@ import (
 
 // storeBackend adds the message path to engineBackend: the engine on a
 // real store in a temp dir, as the broker serves AMQP_PUBLISH and
-// AMQP_FETCH. gate, when set, holds every publish call until it is
+// AMQP_FETCH (and its peek). gate, when set, holds every publish call until it is
 // closed; calls and maxBusy count publish calls and the most in flight at
 // once.
 type storeBackend struct {
@@ -30,6 +30,7 @@ type storeBackend struct {
 	mu               sync.Mutex
 	calls, busy, max int
 	sizes            []int
+	fetches          int // AMQP_FETCH calls, peeks included
 }
 
 func startStoreGateway(t *testing.T) (*Server, *storeBackend) {
@@ -82,8 +83,15 @@ func (b *storeBackend) Call(vhost string, code int32, req, resp any) error {
 	var err error
 	switch r := req.(type) {
 	case wire.AMQPFetchRequest:
+		b.mu.Lock()
+		b.fetches++
+		b.mu.Unlock()
 		var f wire.AMQPFetchResponse
-		f.Deliveries, f.Ready, err = b.e.Fetch(r.Vhost, r.Queue, r.Session, r.Max, time.Duration(r.WaitMillis)*time.Millisecond, r.NoAck)
+		if r.Peek {
+			f.Ready, err = b.e.WaitReady(r.Vhost, r.Queue, time.Duration(r.WaitMillis)*time.Millisecond)
+		} else {
+			f.Deliveries, f.Ready, err = b.e.Fetch(r.Vhost, r.Queue, r.Session, r.Max, time.Duration(r.WaitMillis)*time.Millisecond, r.NoAck)
+		}
 		out = f
 	case wire.AMQPSettleRequest:
 		_, err = b.e.Settle(r.Vhost, r.Items)

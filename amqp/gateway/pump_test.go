@@ -156,3 +156,81 @@ func TestPumpQuietQueueNotBehindBacklog(t *testing.T) {
 		t.Fatalf("%d of %d backlog deliveries came before the quiet queue's message", before, n)
 	}
 }
+
+// A shared window (basic.qos global=1) of one across two queues: idle
+// pumps wait with long polls (peeks), not by polling; one message is
+// delivered and the other stays ready until the ack, which hands it out.
+func TestPumpSharedWindow(t *testing.T) {
+	s, b := startStoreGateway(t)
+	c := dial(t, s)
+	defer c.nc.Close()
+	c.send(1, &amqp.ChannelOpen{})
+	c.want(1, "channel.open-ok")
+	for _, q := range []string{"g1", "g2"} {
+		c.send(1, &amqp.QueueDeclare{Queue: q})
+		c.want(1, "queue.declare-ok")
+	}
+	c.send(1, &amqp.ConfirmSelect{})
+	c.want(1, "confirm.select-ok")
+	c.send(2, &amqp.ChannelOpen{})
+	c.want(2, "channel.open-ok")
+	c.send(2, &amqp.BasicQos{PrefetchCount: 1, Global: true})
+	c.want(2, "basic.qos-ok")
+	for _, q := range []string{"g1", "g2"} {
+		c.send(2, &amqp.BasicConsume{Queue: q, ConsumerTag: q})
+		c.want(2, "basic.consume-ok")
+	}
+	b.mu.Lock()
+	before := b.fetches
+	b.mu.Unlock()
+	time.Sleep(1500 * time.Millisecond)
+	b.mu.Lock()
+	idle := b.fetches - before
+	b.mu.Unlock()
+	// Each pump has at most its fetch and one peek (2 s) out meanwhile;
+	// polling would be tens.
+	if idle > 4 {
+		t.Fatalf("%d fetches by two idle pumps in 1.5 s: polling", idle)
+	}
+	var frames []byte
+	for _, k := range []string{"g1", "g2"} {
+		frames, _ = amqp.AppendMethodFrame(frames, 1, &amqp.BasicPublish{RoutingKey: k})
+		frames = amqp.AppendHeaderFrame(frames, 1, 60, 2, 0, nil)
+		frames = amqp.AppendBodyFrames(frames, 1, []byte(k), 131072)
+	}
+	c.write(frames)
+	// The confirms and the first delivery, in either order.
+	var first delivery
+	for acked := uint64(0); acked < 2 || first.m == nil; {
+		ch, m, err := c.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch m := m.(type) {
+		case *amqp.BasicAck:
+			acked = m.DeliveryTag
+		case *amqp.BasicDeliver:
+			if first.m != nil {
+				t.Fatalf("a second delivery (%s) inside a shared window of 1", m.ConsumerTag)
+			}
+			c.frame()
+			first = delivery{m: m, body: string(c.frame().Payload)}
+		default:
+			t.Fatalf("unexpected %s on channel %d", m.Name(), ch)
+		}
+	}
+	other := map[string]string{"g1": "g2", "g2": "g1"}[first.body]
+	v, err := b.e.Vhost("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	qi, _ := v.Queue(other)
+	time.Sleep(200 * time.Millisecond) // a wrong fetch would have come by now
+	if n := b.e.Ready("/", qi.ID); n != 1 {
+		t.Fatalf("%s holds %d ready while the shared window is full, want 1", other, n)
+	}
+	c.send(2, &amqp.BasicAck{DeliveryTag: first.m.DeliveryTag})
+	if d := nextDelivery(t, c, 2); d.body != other || d.m.ConsumerTag != other {
+		t.Fatalf("after the ack: %q to %s, want %s", d.body, d.m.ConsumerTag, other)
+	}
+}
