@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -94,6 +95,11 @@ func TestPumpQuietQueueNotBehindBacklog(t *testing.T) {
 	s, _ := startStoreGateway(t)
 	c := dial(t, s)
 	defer c.nc.Close()
+	// A small receive window: what the kernels buffer stays well under
+	// the backlog (a few MiB of the gateway's send buffer).
+	if err := c.nc.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
 	c.send(1, &amqp.ChannelOpen{})
 	c.want(1, "channel.open-ok")
 	for _, q := range []string{"flood", "quiet"} {
@@ -152,7 +158,9 @@ func TestPumpQuietQueueNotBehindBacklog(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d backlog deliveries before the quiet one", before, n)
-	if before > n*3/4 {
+	// Without turns every fetched backlog message (all of them) went
+	// first; the margin is for kernels with larger socket buffers.
+	if before > n-1000 {
 		t.Fatalf("%d of %d backlog deliveries came before the quiet queue's message", before, n)
 	}
 }
