@@ -177,10 +177,10 @@ func TestAMQPFairnessFloodedQueue(t *testing.T) {
 	mu.Unlock()
 }
 
-// publishConfirmed publishes persistent messages on ch in confirm mode
+// publishUntilStopped publishes persistent messages on ch in confirm mode
 // until stop or the channel fails, keeping up to window unconfirmed, and
 // returns the bodies the server acked.
-func publishConfirmed(ch *rmq.Channel, queue string, window int, stop <-chan struct{}) []string {
+func publishUntilStopped(ch *rmq.Channel, queue string, window int, stop <-chan struct{}) []string {
 	if err := ch.Confirm(false); err != nil {
 		return nil
 	}
@@ -221,9 +221,9 @@ func publishConfirmed(ch *rmq.Channel, queue string, window int, stop <-chan str
 	}
 }
 
-// drainConsume consumes queue with manual acks until it stays empty for a
+// drainQueueAcking consumes queue with manual acks until it stays empty for a
 // while with nothing ready, returning body → deliveries (with their redelivered flags).
-func drainConsume(t *testing.T, ch *rmq.Channel, queue string) map[string][]bool {
+func drainQueueAcking(t *testing.T, ch *rmq.Channel, queue string) map[string][]bool {
 	t.Helper()
 	if err := ch.Qos(500, 0, false); err != nil {
 		t.Fatal(err)
@@ -266,7 +266,7 @@ func TestAMQPGatewayKillConfirms(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	res := make(chan []string, 1)
-	go func() { res <- publishConfirmed(ch, "gwkill", 64, stop) }()
+	go func() { res <- publishUntilStopped(ch, "gwkill", 64, stop) }()
 	time.Sleep(1500 * time.Millisecond)
 	gw.kill()
 	close(stop)
@@ -276,7 +276,7 @@ func TestAMQPGatewayKillConfirms(t *testing.T) {
 	}
 	gw = startAMQP(t, c)
 	_, dch := dialAMQP(t, gw)
-	got := drainConsume(t, dch, "gwkill")
+	got := drainQueueAcking(t, dch, "gwkill")
 	for _, b := range acked {
 		if len(got[b]) == 0 {
 			t.Fatalf("confirmed %s lost (%d confirmed, %d drained)", b, len(acked), len(got))
@@ -322,7 +322,7 @@ func TestAMQPBrokerKillConfirms(t *testing.T) {
 	}()
 	stop := make(chan struct{})
 	res := make(chan []string, 1)
-	go func() { res <- publishConfirmed(ch, "brkill", 64, stop) }()
+	go func() { res <- publishUntilStopped(ch, "brkill", 64, stop) }()
 	time.Sleep(1500 * time.Millisecond)
 	c.broker.kill()
 	close(stop)
@@ -346,7 +346,7 @@ func TestAMQPBrokerKillConfirms(t *testing.T) {
 		if _, err := dch.QueueDeclarePassive("brkill", true, false, false, false, nil); err != nil {
 			return false
 		}
-		got = drainConsume(t, dch, "brkill")
+		got = drainQueueAcking(t, dch, "brkill")
 		return true
 	})
 	lost := 0
