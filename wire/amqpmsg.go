@@ -67,7 +67,10 @@ type AMQPPublishResponse struct {
 // AMQPFetchRequest asks queue Queue for up to Max messages for consumer
 // session Session (the gateway's connection/channel/consumer; releases
 // name it). NoAck settles the messages as they are handed out
-// (basic.consume no-ack, basic.get no-ack).
+// (basic.consume no-ack, basic.get no-ack). Peek takes nothing: it waits
+// up to WaitMillis for the queue to have a ready message and answers only
+// Ready (a gateway whose shared prefetch window is full waits so without
+// holding credit).
 type AMQPFetchRequest struct {
 	Vhost      string `json:"vhost"`
 	Queue      string `json:"queue"`
@@ -79,6 +82,9 @@ type AMQPFetchRequest struct {
 	// the deliveries' deadline unless the queue sets x-consumer-timeout;
 	// 0 leaves the broker's default.
 	TimeoutMillis int64 `json:"timeoutMillis,omitempty"`
+	// Peek: wait (up to WaitMillis) for a ready message and take none;
+	// the answer's Ready says whether one is there.
+	Peek bool `json:"peek,omitempty"`
 }
 
 // AMQPDelivery is one message handed out. Handle names it in

@@ -154,7 +154,14 @@ func (r *Remote) Call(vhost string, code int32, req, resp any) error {
 		return fmt.Errorf("home broker of vhost '%s': %w", vhost, err)
 	}
 	// The vhost travels signed beside the body for the broker ACL.
-	ans, err := r.client.Invoke(addr, wire.NewRequest(code, map[string]string{wire.AMQPVhostField: vhost}, body), r.timeout)
+	timeout := r.timeout
+	if f, ok := req.(wire.AMQPFetchRequest); ok {
+		// A fetch answer dropped after the timeout leaves its messages
+		// in flight until the consume timeout: wait well past the long
+		// poll for a busy broker.
+		timeout = 3*r.timeout + time.Duration(f.WaitMillis)*time.Millisecond
+	}
+	ans, err := r.client.Invoke(addr, wire.NewRequest(code, map[string]string{wire.AMQPVhostField: vhost}, body), timeout)
 	if err != nil {
 		r.forget(vhost)
 		return fmt.Errorf("broker %s: %w", addr, err)

@@ -49,7 +49,7 @@ type channel struct {
 	pubDead        bool // closed for a refused publish: drop the rest
 	globalPrefetch uint16
 	inflight       int  // unacked deliveries to consumers (global window)
-	reserved       int  // credit of fetches under way (global window)
+	reserved       int  // shared-window credit the pumps hold for fetched batches
 	paused         bool // channel.flow active=false
 	opBytes        int  // body bytes queued in ops
 	nextTag        uint64
@@ -61,10 +61,11 @@ type channel struct {
 	// registered: a consumer was registered with the broker and the
 	// channel's consumers have not been cancelled there since.
 	registered atomic.Bool
+	pumps      map[string]*pump // by queue: one per queue with consumers
 }
 
 func newChannel(c *conn, id uint16, session string) *channel {
-	ch := &channel{c: c, id: id, session: session, unacked: map[uint64]unacked{}, consumers: map[string]*consumer{}}
+	ch := &channel{c: c, id: id, session: session, unacked: map[uint64]unacked{}, consumers: map[string]*consumer{}, pumps: map[string]*pump{}}
 	ch.cond = sync.NewCond(&ch.mu)
 	return ch
 }

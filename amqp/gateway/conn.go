@@ -20,8 +20,17 @@ import (
 )
 
 // outQueue bounds the frames waiting for the writer; a connection whose
-// peer stops reading blocks its own read loop, not the gateway.
+// peer stops reading blocks its own read loop, not the gateway. Its
+// pumps' delivery chunks are bounded in bytes as well (turns, pump.go).
 const outQueue = 256
+
+// outFrame is what the writer is handed: encoded frames, and for a
+// delivery chunk its pooled buffer and the bytes its turn admitted.
+type outFrame struct {
+	b        []byte
+	pool     *[]byte
+	admitted int
+}
 
 // closeOkWait is how long a connection that sent connection.close waits
 // for close-ok before it drops the socket.
@@ -35,7 +44,8 @@ type conn struct {
 	br  *bufio.Reader
 	fr  *amqp.FrameReader
 
-	out      chan []byte
+	out      chan outFrame
+	turns    turns
 	done     chan struct{} // closed when the connection ends
 	doneOnce sync.Once
 	wrote    chan struct{}      // writer exits
@@ -76,7 +86,7 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 		s: s, nc: nc, id: id, br: br,
 		log:      s.cfg.Log.With("conn", id, "remote", nc.RemoteAddr().String()),
 		fr:       amqp.NewFrameReader(br, amqp.FrameMinSize),
-		out:      make(chan []byte, outQueue),
+		out:      make(chan outFrame, outQueue),
 		done:     make(chan struct{}),
 		wrote:    make(chan struct{}),
 		hbSet:    make(chan time.Duration, 1),
@@ -124,13 +134,26 @@ func (c *conn) closeChannels() {
 
 func (c *conn) finish() { c.doneOnce.Do(func() { close(c.done) }) }
 
-// send queues one encoded frame; false once the connection is ending.
-func (c *conn) send(frame []byte) bool {
+// send queues encoded frames; false once the connection is ending.
+func (c *conn) send(frame []byte) bool { return c.sendOut(outFrame{b: frame}) }
+
+func (c *conn) sendOut(f outFrame) bool {
 	select {
-	case c.out <- frame:
+	case c.out <- f:
 		return true
 	case <-c.done:
 		return false
+	}
+}
+
+// written recycles a frame the writer is done with and gives its room
+// back to the pumps.
+func (c *conn) written(f outFrame) {
+	if f.admitted > 0 {
+		c.unqueue(f.admitted)
+	}
+	if f.pool != nil {
+		chunkPool.Put(f.pool)
 	}
 }
 
@@ -155,8 +178,10 @@ func (c *conn) writeLoop() {
 	idle := true
 	for {
 		select {
-		case b := <-c.out:
-			if _, err := bw.Write(b); err != nil {
+		case f := <-c.out:
+			_, err := bw.Write(f.b)
+			c.written(f)
+			if err != nil {
 				c.fail(err)
 				return
 			}
@@ -186,8 +211,10 @@ func (c *conn) writeLoop() {
 			// goes.
 			for {
 				select {
-				case b := <-c.out:
-					if _, err := bw.Write(b); err != nil {
+				case f := <-c.out:
+					_, err := bw.Write(f.b)
+					c.written(f)
+					if err != nil {
 						return
 					}
 				default:

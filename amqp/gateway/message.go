@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/mqops/mqops/wire"
 	"github.com/mqops/mqops/wire/amqp"
@@ -28,13 +27,10 @@ const (
 	maxPendingBytes = 64 << 20
 )
 
-// fetchWait is the consumer long poll, well under the gateway's request
-// timeout (callTimeout in mqamqp).
-const fetchWait = 2 * time.Second
-
-// maxCredit caps one consumer fetch (the engine's own cap is the same
-// order) when prefetch does not bound it.
-const maxCredit = 256
+// maxSettleBatch bounds one AMQP_SETTLE: a no-ack consumer of a backlog
+// settles tens of thousands while one request is out, and a request that
+// large outlasts the request timeout on a busy broker.
+const maxSettleBatch = 1024
 
 type opKind uint8
 
@@ -53,8 +49,9 @@ type op struct {
 	handles  []uint64 // opRelease: these, or the whole session when nil
 }
 
-// consumer is one basic.consume of a channel; its pump fetches while it
-// has credit.
+// consumer is one basic.consume of a channel; the pump of its queue on
+// the channel (pump.go) hands it messages while it has credit. inflight
+// and cancelled are guarded by the channel's mu.
 type consumer struct {
 	tag       string
 	queue     string
@@ -62,7 +59,7 @@ type consumer struct {
 	prefetch  uint16 // 0: unlimited
 	inflight  int
 	cancelled bool
-	wake      chan struct{}
+	p         *pump
 }
 
 type unacked struct {
@@ -117,7 +114,8 @@ func (ch *channel) work() {
 		for i := 0; i < len(ops); {
 			j := i + 1
 			for j < len(ops) && ops[j].kind == ops[i].kind && ops[i].kind != opRelease &&
-				(ops[i].kind != opPublish || ops[j].exchange == ops[i].exchange) {
+				(ops[i].kind != opPublish || ops[j].exchange == ops[i].exchange) &&
+				(ops[i].kind != opSettle || j-i < maxSettleBatch) {
 				j++
 			}
 			switch ops[i].kind {
@@ -308,174 +306,46 @@ func (ch *channel) sendMethodLocked(m amqp.Method) {
 	}
 }
 
-// creditLocked is how many messages cs may be handed now: its own prefetch
-// window and the channel's global one (basic.qos global=1, RabbitMQ 3.x).
-func (ch *channel) creditLocked(cs *consumer) int {
-	n := maxCredit
-	if ch.paused {
-		return 0
-	}
-	if cs.noAck {
-		return n
-	}
-	if cs.prefetch > 0 {
-		n = min(n, int(cs.prefetch)-cs.inflight)
-	}
-	if ch.globalPrefetch > 0 {
-		n = min(n, int(ch.globalPrefetch)-ch.inflight-ch.reserved)
-	}
-	return max(n, 0)
-}
-
-func (cs *consumer) poke() {
-	select {
-	case cs.wake <- struct{}{}:
-	default:
-	}
-}
-
-// pump delivers a consumer's queue while it has credit.
-func (ch *channel) pump(cs *consumer) {
-	c := ch.c
-	var backoff, idle time.Duration
-	for {
-		ch.mu.Lock()
-		if cs.cancelled {
-			ch.mu.Unlock()
-			return
-		}
-		n := ch.creditLocked(cs)
-		wait := fetchWait
-		if !cs.noAck {
-			// Held while the fetch is out, so that the channel's other
-			// pumps do not spend the shared (global) window twice.
-			ch.reserved += n
-			if ch.globalPrefetch > 0 {
-				// A long poll on an idle queue would hold the shared
-				// window from the channel's busy queues: poll instead.
-				wait = 0
-			}
-		}
-		ch.mu.Unlock()
-		if n == 0 {
-			select {
-			case <-cs.wake:
-				continue
-			case <-c.done:
-				return
-			}
-		}
-		if backoff > 0 {
-			select {
-			case <-time.After(backoff):
-			case <-c.done:
-			}
-		}
-		var resp wire.AMQPFetchResponse
-		err := ch.call(wire.AMQPFetch, wire.AMQPFetchRequest{Vhost: c.vhost, Queue: cs.queue, Session: ch.session,
-			Max: n, WaitMillis: int(wait / time.Millisecond), TimeoutMillis: c.s.cfg.ConsumeTimeout.Milliseconds()}, &resp)
-		if !ch.deliver(cs, n, resp.Deliveries, ch.ackTimeout(resp.TimeoutMillis)) {
-			return
-		}
-		if err == nil {
-			backoff = 0
-			if wait == 0 && len(resp.Deliveries) == 0 {
-				// Polling: the others of the channel may use the window
-				// this pump held; back off while the queue is empty.
-				idle = min(max(2*idle, 10*time.Millisecond), 500*time.Millisecond)
-				ch.mu.Lock()
-				ch.pokeAllLocked()
-				ch.mu.Unlock()
-				select {
-				case <-time.After(idle):
-				case <-c.done:
-					return
-				}
-			} else {
-				idle = 0
-			}
-			continue
-		}
-		if e, ok := amqp.AsError(err); ok && e.Code == amqp.NotFound {
-			// The queue is gone: RabbitMQ cancels its consumers
-			// (consumer_cancel_notify).
-			ch.mu.Lock()
-			if !cs.cancelled && ch.state == stateOpen {
-				cs.cancelled = true
-				delete(ch.consumers, cs.tag)
-				c.sendMethod(ch.id, &amqp.BasicCancel{ConsumerTag: cs.tag, NoWait: true})
-			}
-			ch.mu.Unlock()
-			return
-		}
-		c.log.Warn("amqp fetch failed", "channel", ch.id, "queue", cs.queue, "err", err)
-		backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
-	}
-}
-
-// deliver hands fetched messages to cs and gives back the reserved credit
-// in the same lock hold, so the window never looks larger than it is;
-// false when cs or the connection is gone, in which case the messages go
-// back to the queue.
-func (ch *channel) deliver(cs *consumer, reserved int, ds []wire.AMQPDelivery, timeout time.Duration) bool {
-	c := ch.c
-	ch.mu.Lock()
-	if !cs.noAck {
-		ch.reserved -= reserved
-	}
-	if cs.cancelled || ch.state != stateOpen {
-		ch.mu.Unlock()
-		if len(ds) > 0 {
-			hs := make([]uint64, len(ds))
-			for i := range ds {
-				hs[i] = ds[i].Handle
-			}
-			ch.release(hs)
-		}
-		return false
-	}
-	if len(ds) == 0 {
-		ch.mu.Unlock()
-		return true
-	}
-	var buf []byte
-	for i := range ds {
-		d := &ds[i]
-		ch.nextTag++
-		tag := ch.nextTag
-		var err error
-		buf, err = appendContent(buf, ch.id, &amqp.BasicDeliver{ConsumerTag: cs.tag, DeliveryTag: tag, Redelivered: d.Redelivered,
-			Exchange: d.Exchange, RoutingKey: d.RoutingKey}, d.Properties, d.Body, c.frameMax)
-		if err != nil {
-			c.log.Error("encode delivery", "err", err)
-		}
-		if cs.noAck {
-			// Settled once on its way, not at fetch time: a consumer
-			// cancelled while its fetch was out gives the messages back
-			// instead of losing them. Queued under the lock, so before
-			// any release the channel's close queues.
-			ch.enqueueLocked(op{kind: opSettle, settle: wire.AMQPSettleItem{Handle: d.Handle, Op: wire.AMQPAck}})
-		} else {
-			ch.unacked[tag] = unacked{handle: d.Handle, cons: cs}
-			ch.trackLocked(tag, timeout)
-			cs.inflight++
-			ch.inflight++
-		}
-	}
-	// Sent under the lock: a basic.cancel-ok queued after this cannot
-	// overtake these deliveries.
-	ok := c.send(buf)
-	ch.mu.Unlock()
-	return ok
-}
-
 // cancelAllLocked stops every consumer of the channel.
 func (ch *channel) cancelAllLocked() {
-	for tag, cs := range ch.consumers {
-		cs.cancelled = true
-		cs.poke()
-		delete(ch.consumers, tag)
+	for _, cs := range ch.consumers {
+		ch.removeConsumerLocked(cs)
 	}
+}
+
+// addConsumerLocked registers cs and joins it to its queue's pump,
+// starting one when the queue has no other consumer on the channel.
+func (ch *channel) addConsumerLocked(cs *consumer) {
+	ch.consumers[cs.tag] = cs
+	p := ch.pumps[cs.queue]
+	if p == nil {
+		p = newPump(ch, cs.queue)
+		ch.pumps[cs.queue] = p
+		go p.run()
+	}
+	cs.p = p
+	p.cons = append(p.cons, cs)
+	p.poke()
+}
+
+// removeConsumerLocked stops cs: nothing more is handed to it; its
+// unacked messages stay unacked (RabbitMQ). A pump left without
+// consumers ends.
+func (ch *channel) removeConsumerLocked(cs *consumer) {
+	if cs.cancelled {
+		return
+	}
+	cs.cancelled = true
+	delete(ch.consumers, cs.tag)
+	p := cs.p
+	if i := slices.Index(p.cons, cs); i >= 0 {
+		p.cons = slices.Delete(p.cons, i, i+1)
+	}
+	if len(p.cons) == 0 {
+		p.closed = true
+		delete(ch.pumps, p.queue)
+	}
+	p.poke()
 }
 
 // teardown ends the channel's message state: consumers stop and its
@@ -520,12 +390,8 @@ func (ch *channel) ack(tag uint64, multiple bool, settleOp string) error {
 		u := ch.unacked[t]
 		delete(ch.unacked, t)
 		items = append(items, op{kind: opSettle, settle: wire.AMQPSettleItem{Handle: u.handle, Op: settleOp}})
-		if u.cons != nil {
-			u.cons.inflight--
-			ch.inflight--
-		}
+		ch.creditBackLocked(u.cons)
 	}
-	ch.pokeAllLocked()
 	ch.mu.Unlock()
 	for _, o := range items {
 		ch.enqueue(o)
@@ -533,9 +399,26 @@ func (ch *channel) ack(tag uint64, multiple bool, settleOp string) error {
 	return nil
 }
 
+// creditBackLocked returns the credit of one settled delivery to cs (nil
+// for basic.get) and wakes the pumps it may let fetch: cs's own, or all
+// of the channel's under a shared window.
+func (ch *channel) creditBackLocked(cs *consumer) {
+	if cs == nil {
+		return
+	}
+	cs.inflight--
+	ch.inflight--
+	if ch.globalPrefetch > 0 {
+		ch.pokeAllLocked()
+	} else {
+		cs.p.poke()
+	}
+}
+
+// pokeAllLocked wakes every pump of the channel.
 func (ch *channel) pokeAllLocked() {
-	for _, cs := range ch.consumers {
-		cs.poke()
+	for _, p := range ch.pumps {
+		p.poke()
 	}
 }
 
@@ -553,6 +436,8 @@ func (ch *channel) recoverAll() {
 		}
 		delete(ch.unacked, t)
 	}
+	// The credit comes back once the messages are back in their queues
+	// (pokeAllLocked below), so they are fetched again.
 	ch.mu.Unlock()
 	if len(hs) > 0 {
 		ch.enqueue(op{kind: opRelease, handles: hs})
@@ -619,13 +504,11 @@ func (ch *channel) consume(m *amqp.BasicConsume) error {
 	ch.registered.Store(true)
 	ch.c.consumed = true
 	ch.mu.Lock()
-	cs := &consumer{tag: tag, queue: q, noAck: m.NoAck, prefetch: ch.prefetch, wake: make(chan struct{}, 1)}
-	ch.consumers[tag] = cs
 	if !m.NoWait {
 		ch.sendMethodLocked(&amqp.BasicConsumeOk{ConsumerTag: tag})
 	}
+	ch.addConsumerLocked(&consumer{tag: tag, queue: q, noAck: m.NoAck, prefetch: ch.prefetch})
 	ch.mu.Unlock()
-	go ch.pump(cs)
 	return nil
 }
 
@@ -635,9 +518,7 @@ func (ch *channel) cancel(m *amqp.BasicCancel) {
 	ch.mu.Lock()
 	cs := ch.consumers[m.ConsumerTag]
 	if cs != nil {
-		cs.cancelled = true
-		cs.poke()
-		delete(ch.consumers, m.ConsumerTag)
+		ch.removeConsumerLocked(cs)
 	}
 	ch.mu.Unlock()
 	// Before cancel-ok: an auto-delete queue whose last consumer this was

@@ -19,7 +19,7 @@ import (
 
 // storeBackend adds the message path to engineBackend: the engine on a
 // real store in a temp dir, as the broker serves AMQP_PUBLISH and
-// AMQP_FETCH. gate, when set, holds every publish call until it is
+// AMQP_FETCH (and its peek). gate, when set, holds every publish call until it is
 // closed; calls and maxBusy count publish calls and the most in flight at
 // once.
 type storeBackend struct {
@@ -30,6 +30,7 @@ type storeBackend struct {
 	mu               sync.Mutex
 	calls, busy, max int
 	sizes            []int
+	fetches          int // AMQP_FETCH calls, peeks included
 }
 
 func startStoreGateway(t *testing.T) (*Server, *storeBackend) {
@@ -82,11 +83,18 @@ func (b *storeBackend) Call(vhost string, code int32, req, resp any) error {
 	var err error
 	switch r := req.(type) {
 	case wire.AMQPFetchRequest:
+		b.mu.Lock()
+		b.fetches++
+		b.mu.Unlock()
 		var f wire.AMQPFetchResponse
-		var timeout time.Duration
-		f.Deliveries, f.Ready, timeout, err = b.e.Fetch(r.Vhost, r.Queue, r.Session, r.Max, time.Duration(r.WaitMillis)*time.Millisecond, r.NoAck,
-			time.Duration(r.TimeoutMillis)*time.Millisecond)
-		f.TimeoutMillis = timeout.Milliseconds()
+		if r.Peek {
+			f.Ready, err = b.e.WaitReady(r.Vhost, r.Queue, time.Duration(r.WaitMillis)*time.Millisecond)
+		} else {
+			var timeout time.Duration
+			f.Deliveries, f.Ready, timeout, err = b.e.Fetch(r.Vhost, r.Queue, r.Session, r.Max, time.Duration(r.WaitMillis)*time.Millisecond, r.NoAck,
+				time.Duration(r.TimeoutMillis)*time.Millisecond)
+			f.TimeoutMillis = timeout.Milliseconds()
+		}
 		out = f
 	case wire.AMQPSettleRequest:
 		_, err = b.e.Settle(r.Vhost, r.Items)

@@ -3,7 +3,8 @@
 // every frame in arrival order, and a bounded writer that flushes in
 // bursts and sends heartbeats), connection negotiation, and channels as
 // state machines. Metadata methods go to the vhost's home broker through a
-// Backend, and so do publishes, fetches and settles (message.go);
+// Backend, and so do publishes, fetches and settles (message.go; push
+// delivery by per-queue pumps taking turns at the writer, pump.go);
 // transactions answer 540 NOT_IMPLEMENTED.
 package gateway
 

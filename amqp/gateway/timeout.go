@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"time"
 
+	"github.com/mqops/mqops/wire"
 	"github.com/mqops/mqops/wire/amqp"
 )
 
@@ -98,6 +99,7 @@ func (ch *channel) checkAckTimeouts() {
 	now := time.Now()
 	var release []uint64
 	var closeAfter time.Duration // > 0: close the channel
+	var cancelled []string       // consumer tags the broker must forget
 	ch.mu.Lock()
 	ch.ackTimer = nil
 	if ch.state != stateOpen {
@@ -117,9 +119,8 @@ func (ch *channel) checkAckTimeouts() {
 			break
 		}
 		if !cs.cancelled {
-			cs.cancelled = true
-			cs.poke()
-			delete(ch.consumers, cs.tag)
+			ch.removeConsumerLocked(cs)
+			cancelled = append(cancelled, cs.tag)
 			ch.c.sendMethod(ch.id, &amqp.BasicCancel{ConsumerTag: cs.tag, NoWait: true})
 		}
 		release = append(release, u.handle)
@@ -135,6 +136,11 @@ func (ch *channel) checkAckTimeouts() {
 	ch.mu.Unlock()
 	if len(release) > 0 {
 		ch.enqueue(op{kind: opRelease, handles: release})
+	}
+	for _, tag := range cancelled {
+		if err := ch.call(wire.AMQPCancel, wire.AMQPConsumer{Vhost: ch.c.vhost, Session: ch.session, Tag: tag, Owner: ch.c.owner()}, nil); err != nil {
+			ch.c.log.Warn("amqp cancel not registered with the broker", "channel", ch.id, "tag", tag, "err", err)
+		}
 	}
 	if closeAfter > 0 {
 		ch.serverClose(amqp.Errorf(amqp.PreconditionFailed, "delivery acknowledgement on channel %d timed out. Timeout value used: %d ms. "+

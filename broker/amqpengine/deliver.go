@@ -523,6 +523,37 @@ func (e *Engine) Fetch(vhost, queue, session string, n int, wait time.Duration, 
 	}
 }
 
+// WaitReady waits up to wait (at most 20 s) for queue to have a ready
+// message and returns its ready count, handing nothing out.
+func (e *Engine) WaitReady(vhost, queue string, wait time.Duration) (uint32, error) {
+	d, err := e.path()
+	if err != nil {
+		return 0, err
+	}
+	q, err := d.lookup(e, vhost, queue)
+	if err != nil {
+		return 0, err
+	}
+	if wait > 0 {
+		d.notify.Store(true) // before the first look, as in Fetch
+	}
+	timer := time.NewTimer(min(wait, maxFetchWait))
+	defer timer.Stop()
+	for {
+		q.mu.Lock()
+		ready, wake := q.readyLocked(d.be.Store), q.wake
+		q.mu.Unlock()
+		if ready > 0 || wait <= 0 {
+			return ready, nil
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			wait = 0
+		}
+	}
+}
+
 // popLocked takes the head of q's ready messages: the first released,
 // else the one at the cursor. ok is false when nothing is ready.
 func (q *qstate) popLocked(s *store.Store, maxOff int64) (off int64, released, ok bool) {
@@ -657,6 +688,17 @@ func (e *Engine) Settle(vhost string, items []SettleItem) (int, error) {
 		return 0, err
 	}
 	n := 0
+	// The committed offset is recomputed once per queue and call, not
+	// per item: the scan is over the queue's in-flight table, which a
+	// no-ack consumer of a backlog keeps large.
+	var touched []*qstate
+	defer func() {
+		for _, q := range touched {
+			q.mu.Lock()
+			q.commitLocked(d.be.Offsets)
+			q.mu.Unlock()
+		}
+	}()
 	for _, it := range items {
 		switch it.Op {
 		case wire.AMQPAck, wire.AMQPReject, wire.AMQPRequeue:
@@ -688,7 +730,9 @@ func (e *Engine) Settle(vhost string, items []SettleItem) (int, error) {
 		q.mu.Lock()
 		if q.inflight[it.Handle] != nil {
 			delete(q.inflight, it.Handle)
-			q.commitLocked(d.be.Offsets)
+			if !slices.Contains(touched, q) {
+				touched = append(touched, q)
+			}
 			q.ops.settled(it.Op)
 			n++
 		}

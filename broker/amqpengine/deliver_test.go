@@ -513,3 +513,36 @@ func TestForgetQueue(t *testing.T) {
 		t.Fatal("offsets kept")
 	}
 }
+
+// WaitReady is a long poll that takes nothing: it returns when a publish
+// makes the queue ready, the message stays for a fetch, and an empty
+// queue answers 0 at once without a wait.
+func TestWaitReadyTakesNothing(t *testing.T) {
+	r := newRig(t)
+	v, _ := r.e.Vhost("/")
+	declareQ(t, v, "q")
+	if n, err := r.e.WaitReady("/", "q", 0); err != nil || n != 0 {
+		t.Fatalf("empty queue: %d %v", n, err)
+	}
+	got := make(chan uint32)
+	go func() {
+		n, _ := r.e.WaitReady("/", "q", 20*time.Second)
+		got <- n
+	}()
+	for !r.e.d.notify.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	r.publish(t, "", "q", "m")
+	select {
+	case n := <-got:
+		if n != 1 {
+			t.Fatalf("ready %d after a publish, want 1", n)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the waiting peek was not woken by the publish")
+	}
+	wantBodies(t, r.fetch(t, "q", "s", 10, 0), "m")
+	if _, err := r.e.WaitReady("/", "nope", 0); err == nil {
+		t.Fatal("peek of a missing queue answered")
+	}
+}

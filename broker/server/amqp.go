@@ -304,6 +304,13 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		if err := decode(&r); err != nil {
 			return nil, err
 		}
+		if r.Peek {
+			ready, err := b.amqp.WaitReady(r.Vhost, r.Queue, time.Duration(r.WaitMillis)*time.Millisecond)
+			if err != nil {
+				return nil, err
+			}
+			return json.Marshal(wire.AMQPFetchResponse{Deliveries: []wire.AMQPDelivery{}, Ready: ready})
+		}
 		ds, ready, timeout, err := b.amqpFetch(&r)
 		if err != nil {
 			return nil, err
