@@ -368,10 +368,15 @@ func (c *conn) handshake() error {
 	}
 	user, ok, err := c.authenticate(&so)
 	if err != nil {
-		// The user database (the default vhost's broker) did not answer:
-		// not the client's fault, so not a 403.
+		// The user database (the default vhost's broker) did not answer,
+		// or its ACL refused the gateway's own account: not the client's
+		// fault, so not a 403.
 		c.log.Error("amqp login could not be checked", "user", user, "err", err)
-		e := amqp.Errorf(amqp.InternalError, "the login of user '%s' could not be checked: %v", user, err)
+		code := uint16(amqp.InternalError)
+		if ae, ok := amqp.AsError(err); ok && ae.Code == amqp.AccessRefused {
+			code = amqp.NotAllowed
+		}
+		e := amqp.Errorf(code, "the login of user '%s' could not be checked: %v", user, err)
 		e.ClassID, e.MethodID = so.IDs()
 		return e
 	}
@@ -494,8 +499,8 @@ func (c *conn) authenticate(so *amqp.ConnectionStartOk) (user string, ok bool, e
 	var access wire.AMQPUserAccess
 	if err := c.s.cfg.Backend.Call(amqpDefaultVhost, wire.AMQPAuthenticate, wire.AMQPLogin{User: user, Password: pass}, &access); err != nil {
 		var ae *amqp.Error
-		if errors.As(err, &ae) && ae.Code == amqp.AccessRefused {
-			return user, false, nil
+		if errors.As(err, &ae) && ae.Code == amqp.AccessRefused && strings.HasPrefix(ae.Text, "ACCESS_REFUSED - Login was refused") {
+			return user, false, nil // the engine's answer: a bad login
 		}
 		return user, false, err
 	}
