@@ -3,6 +3,7 @@
 // waiting on deliveries and channel closes. The only input is AMQP_URL,
 // so the same tests run against mqops's gateway (e2e
 // TestAMQPNodeTutorials) and against a real RabbitMQ.
+const { after } = require('node:test');
 const amqp = require('amqplib');
 const { setTimeout: sleep } = require('node:timers/promises');
 
@@ -15,12 +16,19 @@ if (!url) {
 // Generous: the broker may share a loaded machine with other suites.
 const waitMs = 15000;
 
+// The connections a failed test left open, closed after the file's
+// tests so that node exits.
+const open = new Set();
+after(() => Promise.allSettled([...open].map((c) => c.close())));
+
 // connect opens a connection that records its errors instead of throwing
 // them from an 'error' event nobody listens to.
 async function connect() {
   const conn = await amqp.connect(url);
   conn.errors = [];
   conn.on('error', (e) => conn.errors.push(e));
+  open.add(conn);
+  conn.on('close', () => open.delete(conn));
   return conn;
 }
 
