@@ -67,8 +67,9 @@ test('tutorial 2: work queues', async () => {
   const finished = await done.take(tasks.length, 'tasks done');
   assert.deepEqual(finished.map((t) => t.body).sort(), tasks, 'every task done once');
   assert.ok(finished.every((t) => !t.redelivered), 'no task redelivered');
-  assert.equal(a.maxUnacked, 1, 'worker A never held two tasks');
-  assert.equal(b.maxUnacked, 1, 'worker B never held two tasks');
+  // (Which worker got how many depends on timing: not checked.)
+  assert.ok(a.maxUnacked <= 1, 'worker A never held two tasks');
+  assert.ok(b.maxUnacked <= 1, 'worker B never held two tasks');
   await received.take(tasks.length, 'deliveries of the tasks');
 
   // One worker gets stuck on "hold.": every later task goes to the other.
@@ -93,7 +94,7 @@ test('tutorial 2: work queues', async () => {
   assert.deepEqual(again, { worker: free.name, body: 'hold.', redelivered: true });
 
   assert.equal((await free.ch.checkQueue(queue)).messageCount, 0);
-  assert.equal(free.maxUnacked, 1);
+  assert.equal(free.maxUnacked, 1, 'the other worker never held two tasks');
   await free.conn.close();
   assert.deepEqual(free.conn.errors, []);
 });

@@ -40,11 +40,13 @@ async function passiveDeclareError(conn, queue) {
 }
 
 test('tutorial 3: publish/subscribe', async () => {
-  // emit_log.js before anyone listens: the message goes nowhere.
+  // emit_log.js before anyone listens: the message goes nowhere. (A
+  // confirm channel, so that it is routed before the receivers bind.)
   const emitter = await connect();
-  const ech = await channel(emitter);
+  const ech = await channel(emitter, { confirm: true });
   await ech.assertExchange(exchange, 'fanout', { durable: false });
   ech.publish(exchange, '', Buffer.from('nobody listens'));
+  await within(ech.waitForConfirms(), 'confirm of the message nobody listens to');
 
   const receivers = [await receiver(), await receiver()];
   for (const r of receivers) assert.match(r.queue, /^amq\.gen-/);
