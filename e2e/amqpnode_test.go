@@ -16,8 +16,12 @@ import (
 // and `npm ci` there (make amqp-node-deps) installs node_modules.
 const amqpNodeDir = "../tests/amqp-node"
 
-// nodeTestSummary is a closing count of node --test's TAP reporter.
-var nodeTestSummary = regexp.MustCompile(`(?m)^# (tests|pass|fail|cancelled|skipped) (\d+)$`)
+// nodeTestSummary is a closing count of node --test's TAP reporter,
+// nodeTestSkip a skipped test's line with its reason.
+var (
+	nodeTestSummary = regexp.MustCompile(`(?m)^# (tests|pass|fail|cancelled|skipped) (\d+)$`)
+	nodeTestSkip    = regexp.MustCompile(`(?m)^ok \d+ - (.*) # SKIP (.*)$`)
+)
 
 // TestAMQPNodeTutorials runs the RabbitMQ tutorials 1–7 with amqplib
 // 2.3.1, unchanged, under `node --test` (tests/amqp-node/test) against
@@ -65,7 +69,7 @@ func TestAMQPNodeTutorials(t *testing.T) {
 		t.Fatalf("node --test: %v, summary %v\n%s", runErr, counts, out.String())
 	}
 	t.Logf("node --test: %s of %s tests passed, %s skipped", counts["pass"], counts["tests"], counts["skipped"])
-	for _, m := range regexp.MustCompile(`(?m)^ok \d+ - (.*) # SKIP (.*)$`).FindAllStringSubmatch(out.String(), -1) {
+	for _, m := range nodeTestSkip.FindAllStringSubmatch(out.String(), -1) {
 		t.Logf("skipped: %s (%s)", m[1], m[2])
 	}
 }
