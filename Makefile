@@ -8,7 +8,7 @@ E2E_CMDS := ./broker/cmd/mqnamesrv ./broker/cmd/mqbroker ./broker/cmd/mqamqp ./b
 STATICCHECK_VERSION := v0.8.2
 
 .PHONY: all build build-race run run-ha test-ha-soak test-ha-catchup test test-unit test-e2e test-e2e-grpc test-e2e-norace test-zabbix \
-	test-zabbix-server test-amqp-rabbitmq test-ansible lint bench bench-acl bench-amqp bench-peers fuzz clean deps node-deps
+	test-zabbix-server test-amqp-rabbitmq test-ansible lint bench bench-acl bench-amqp bench-peers fuzz clean deps node-deps amqp-node-deps
 
 all: build
 
@@ -82,10 +82,19 @@ test-unit:
 # ./e2e/ whatever its result.
 # The RSS-bound tests (e2e/hostile_test.go memoryBoundTests) skip on race
 # builds and run once more against the plain build.
-test-e2e: build-race build
-	MQOPS_E2E_BIN=$(CURDIR)/$(BIN)/race $(GO) test -count=1 -timeout 35m -parallel 6 -skip '^(TestZabbix|TestRabbitMQ)' ./e2e/; rc=$$?; \
+# amqp-node-deps installs amqplib for TestAMQPNodeTutorials, which must
+# then run (MQOPS_REQUIRE_NODE).
+test-e2e: build-race build amqp-node-deps
+	MQOPS_REQUIRE_NODE=1 MQOPS_E2E_BIN=$(CURDIR)/$(BIN)/race $(GO) test -count=1 -timeout 35m -parallel 6 -skip '^(TestZabbix|TestRabbitMQ)' ./e2e/; rc=$$?; \
 	  MQOPS_E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m -run '^(TestHostileSlowLargeFrames|TestHostileHeldPullsJunkHeader|TestNonReadingPeer|TestNonReadingPeerPipelinedPulls|TestSendSaturationShedsLoad)$$' ./e2e/ || rc=1; \
 	  $(MAKE) --no-print-directory test-e2e-grpc E2E_GRPC_BIN=$(CURDIR)/$(BIN)/race || rc=1; exit $$rc
+
+# The RabbitMQ tutorials with the Node.js client amqplib 2.3.1 (e2e
+# TestAMQPNodeTutorials runs tests/amqp-node), exactly as its
+# package-lock.json has it.
+amqp-node-deps:
+	@command -v npm >/dev/null || { echo "tests/amqp-node needs Node.js >= 20.14 with npm (https://nodejs.org)" >&2; exit 1; }
+	cd tests/amqp-node && npm ci --no-audit --no-fund
 
 # The RocketMQ 5 gRPC service with the official clients (e2e/grpc, its
 # own Go module: golang/v5 v5.1.2 and rocketmq-client-go v2.1.2; its
@@ -113,10 +122,9 @@ test-zabbix: build
 # The AMQP acceptance tests (tutorials) against a private node of
 # Debian's rabbitmq-server (installed by deps), started by the tests on
 # loopback ports: what they assert of our gateway is what RabbitMQ does.
-# Node's amqplib tutorials (tests/amqp-node) run there too once present.
-test-amqp-rabbitmq: build
-	@[ ! -f tests/amqp-node/package-lock.json ] || { cd tests/amqp-node && npm ci --no-audit --no-fund; }
-	MQOPS_E2E_BIN=$(CURDIR)/$(BIN) MQOPS_REQUIRE_RABBITMQ=1 $(GO) test -count=1 -timeout 10m -run '^TestRabbitMQ' ./e2e/
+# Node's amqplib tutorials (tests/amqp-node) run there too.
+test-amqp-rabbitmq: build amqp-node-deps
+	MQOPS_E2E_BIN=$(CURDIR)/$(BIN) MQOPS_REQUIRE_RABBITMQ=1 MQOPS_REQUIRE_NODE=1 $(GO) test -count=1 -timeout 10m -run '^TestRabbitMQ' ./e2e/
 
 # The templates imported into a real Zabbix 6.0 server (throwaway
 # PostgreSQL, zabbix_server, frontend on php-fpm + nginx; about a minute):

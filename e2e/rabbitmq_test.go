@@ -263,29 +263,7 @@ func TestRabbitMQConformance(t *testing.T) {
 // The Node.js amqplib tutorial tests (tests/amqp-node, run with node
 // --test; AMQP_URL is their only input) against RabbitMQ.
 func TestRabbitMQNodeTutorials(t *testing.T) {
-	dir, err := filepath.Abs("../tests/amqp-node")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "test")); err != nil {
-		t.Skip("no Node tutorial tests in tests/amqp-node/test")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "amqplib")); err != nil {
-		t.Fatalf("amqplib is not installed in %s (npm ci there): %v", dir, err)
-	}
+	dir := amqpNodeTests(t)
 	r := startRabbitMQ(t)
 	runNodeTutorials(t, dir, r.URL(r.vhost(t)))
-}
-
-// runNodeTutorials runs `node --test test/` in dir with AMQP_URL set.
-func runNodeTutorials(t *testing.T, dir, amqpURL string) {
-	t.Helper()
-	c := exec.Command("node", "--test", "test/")
-	c.Dir = dir
-	c.Env = append(os.Environ(), "AMQP_URL="+amqpURL)
-	out, err := c.CombinedOutput()
-	if err != nil {
-		t.Fatalf("node --test against %s: %v\n%s", amqpURL, err, out)
-	}
-	t.Logf("node --test against %s:\n%s", amqpURL, out)
 }
