@@ -28,6 +28,8 @@
 # redis-benchmark has no duration, so each run's request count is the
 # previous run's rate times BENCH_DURATION.
 #
+# BENCH_BROKER_ARGS adds broker settings to both brokers (e.g.
+# "warmMapedFileEnable=false" to measure without the warmer).
 # BENCH_DURATION (default 10s) is each run's length; BENCH_PEERS_ROWS
 # (default "sync64 one async64 batch") picks rows; BENCH_PEERS_OFFICIAL=0
 # leaves out the official-client runs.
@@ -66,8 +68,10 @@ declare -A baddr bpid btopic
 for mode in SYNC_FLUSH ASYNC_FLUSH; do
 	m=${mode%_FLUSH}
 	m=${m,,}
+	extra=()
+	for kv in ${BENCH_BROKER_ARGS:-}; do extra+=(-p "$kv"); done
 	"$bin/mqbroker" -n "$ns" -p listenPort=0 -p brokerIP1=127.0.0.1 -p "brokerName=peers-$m" -p "flushDiskType=$mode" \
-		-p "storePathRootDir=$work/$m/store" -p "logDir=$work/$m/logs" >"$work/$m.out" 2>&1 &
+		-p "storePathRootDir=$work/$m/store" -p "logDir=$work/$m/logs" "${extra[@]}" >"$work/$m.out" 2>&1 &
 	bpid[$m]=$!
 	pids+=($!)
 	baddr[$m]=$(wait_addr "$work/$m.out" 'broker\[[^,]+, [0-9.]+:[0-9]+\]')
