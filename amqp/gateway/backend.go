@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -145,7 +146,14 @@ func (r *Remote) firstMaster(ns string) (string, error) {
 
 // Call sends one AMQP_* request to vhost's home broker.
 func (r *Remote) Call(vhost string, code int32, req, resp any) error {
-	body, err := json.Marshal(req)
+	var body []byte
+	var err error
+	// Requests with message bodies go in the binary form (wire/amqpbin.go).
+	if m, ok := req.(encoding.BinaryMarshaler); ok {
+		body, err = m.MarshalBinary()
+	} else {
+		body, err = json.Marshal(req)
+	}
 	if err != nil {
 		return fmt.Errorf("encode request %d: %w", code, err)
 	}
@@ -161,14 +169,22 @@ func (r *Remote) Call(vhost string, code int32, req, resp any) error {
 		// poll for a busy broker.
 		timeout = 3*r.timeout + time.Duration(f.WaitMillis)*time.Millisecond
 	}
-	ans, err := r.client.Invoke(addr, wire.NewRequest(code, map[string]string{wire.AMQPVhostField: vhost}, body), timeout)
+	ext := map[string]string{wire.AMQPVhostField: vhost}
+	if _, ok := resp.(encoding.BinaryUnmarshaler); ok {
+		ext[wire.AMQPBinaryField] = "1"
+	}
+	ans, err := r.client.Invoke(addr, wire.NewRequest(code, ext, body), timeout)
 	if err != nil {
 		r.forget(vhost)
 		return fmt.Errorf("broker %s: %w", addr, err)
 	}
 	switch ans.Code {
 	case wire.Success:
-		if resp != nil && len(ans.Body) > 0 {
+		if u, ok := resp.(encoding.BinaryUnmarshaler); ok && wire.IsAMQPBinary(ans.Body) {
+			if err := u.UnmarshalBinary(ans.Body); err != nil {
+				return fmt.Errorf("answer of broker %s to %d: %w", addr, code, err)
+			}
+		} else if resp != nil && len(ans.Body) > 0 {
 			if err := json.Unmarshal(ans.Body, resp); err != nil {
 				return fmt.Errorf("answer of broker %s to %d: %w", addr, code, err)
 			}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -142,7 +143,11 @@ func (b *Broker) servePublish(c *remoting.Conn, req *wire.Command, account *acl.
 // the body must be the signed vhost extField the gate authorized; only an
 // admin account gets past the gate without one (mqadmin).
 func (b *Broker) decodeAMQP(req *wire.Command, v any) error {
-	if err := json.Unmarshal(req.Body, v); err != nil {
+	if u, ok := v.(encoding.BinaryUnmarshaler); ok && wire.IsAMQPBinary(req.Body) {
+		if err := u.UnmarshalBinary(req.Body); err != nil {
+			return fmt.Errorf("bad %s body: %w", amqpCodeName(req.Code), err)
+		}
+	} else if err := json.Unmarshal(req.Body, v); err != nil {
 		return fmt.Errorf("bad %s body: %w", amqpCodeName(req.Code), err)
 	}
 	if b.acl == nil {
@@ -318,7 +323,11 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		if ds == nil {
 			ds = []wire.AMQPDelivery{}
 		}
-		return json.Marshal(wire.AMQPFetchResponse{Deliveries: ds, Ready: ready, TimeoutMillis: timeout.Milliseconds()})
+		resp := wire.AMQPFetchResponse{Deliveries: ds, Ready: ready, TimeoutMillis: timeout.Milliseconds()}
+		if req.Get(wire.AMQPBinaryField) != nil {
+			return resp.MarshalBinary() // wire/amqpbin.go: bodies without base64
+		}
+		return json.Marshal(resp)
 	case wire.AMQPSettle:
 		var r wire.AMQPSettleRequest
 		if err := decode(&r); err != nil {
