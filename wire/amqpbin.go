@@ -93,7 +93,7 @@ func (r *binReader) u64() uint64 {
 	return 0
 }
 
-func (r *binReader) str16() string  { return string(r.take(r.u16())) }
+func (r *binReader) str16() string   { return string(r.take(r.u16())) }
 func (r *binReader) bytes32() []byte { return r.take(int(r.u32())) }
 
 // count reads an element count and checks it against what is left, each

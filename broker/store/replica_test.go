@@ -410,6 +410,8 @@ func TestAppendAtEmptySlaveStartsAtLastSegment(t *testing.T) {
 	if !slave.waitDispatched(slave.MaxPhyOffset(), 5e9) {
 		t.Fatal("slave dispatch stuck")
 	}
+	// The master's own dispatcher may still be behind its appends.
+	waitDispatch(t, master)
 	// The slave's queues start at the first replicated record of each.
 	for _, topic := range replTopics {
 		for q := int32(0); q < 4; q++ {
