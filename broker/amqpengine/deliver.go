@@ -789,10 +789,19 @@ func (e *Engine) Release(vhost, session string, handles []uint64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return d.releaseWhere(func(q *qstate) bool { return q.vhost == vhost }, func(h uint64, f *flight) bool {
+		return !f.dead && (len(handles) > 0 && slices.Contains(handles, h) || len(handles) == 0 && f.session == session)
+	}), nil
+}
+
+// releaseWhere puts the in-flight messages that match (in queues that
+// match) back at their queues' heads, redelivered, and wakes the queues;
+// it returns how many.
+func (d *delivery) releaseWhere(queue func(*qstate) bool, match func(uint64, *flight) bool) int {
 	d.mu.RLock()
 	qs := make([]*qstate, 0, len(d.queues))
 	for _, q := range d.queues {
-		if q.vhost == vhost {
+		if queue(q) {
 			qs = append(qs, q)
 		}
 	}
@@ -803,7 +812,7 @@ func (e *Engine) Release(vhost, session string, handles []uint64) (int, error) {
 		q.mu.Lock()
 		k := 0
 		for h, f := range q.inflight {
-			if f.dead || len(handles) > 0 && !slices.Contains(handles, h) || len(handles) == 0 && f.session != session {
+			if !match(h, f) {
 				continue
 			}
 			delete(q.inflight, h)
@@ -826,7 +835,7 @@ func (e *Engine) Release(vhost, session string, handles []uint64) (int, error) {
 		delete(d.handles, h)
 	}
 	d.mu.Unlock()
-	return n, nil
+	return n
 }
 
 // ExpireDeliveries releases in-flight messages whose consume timeout

@@ -1,7 +1,6 @@
 package amqpengine
 
 import (
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -72,40 +71,7 @@ func (e *Engine) releaseSessions(prefix string) int {
 	if err != nil {
 		return 0
 	}
-	d.mu.RLock()
-	qs := make([]*qstate, 0, len(d.queues))
-	for _, q := range d.queues {
-		qs = append(qs, q)
-	}
-	d.mu.RUnlock()
-	n := 0
-	var gone []uint64
-	for _, q := range qs {
-		q.mu.Lock()
-		k := 0
-		for h, f := range q.inflight {
-			if !strings.HasPrefix(f.session, prefix) {
-				continue
-			}
-			delete(q.inflight, h)
-			q.released = append(q.released, f.off)
-			gone = append(gone, h)
-			k++
-		}
-		if k > 0 {
-			slices.Sort(q.released)
-			q.commitLocked(d.be.Offsets)
-		}
-		q.mu.Unlock()
-		if k > 0 {
-			q.signal()
-		}
-		n += k
-	}
-	d.mu.Lock()
-	for _, h := range gone {
-		delete(d.handles, h)
-	}
-	d.mu.Unlock()
-	return n
+	return d.releaseWhere(func(*qstate) bool { return true }, func(_ uint64, f *flight) bool {
+		return strings.HasPrefix(f.session, prefix)
+	})
 }
