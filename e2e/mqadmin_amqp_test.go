@@ -205,6 +205,14 @@ func TestMqadminAMQP(t *testing.T) {
 	if len(vs) != 1 {
 		t.Fatalf("vhosts after delete %+v", vs)
 	}
+	// Its permissions went with it (RabbitMQ's delete_vhost does the same).
+	var us []wire.AMQPUserAccess
+	cliJSON(t, ns, &us, "amqp", "user", "list")
+	for _, u := range us {
+		if _, ok := u.Permissions[vh]; ok {
+			t.Fatalf("user %s keeps permissions in deleted vhost %s: %+v", u.User, vh, u.Permissions)
+		}
+	}
 	if msg := cliFail(t, ns, "amqp", "vhost", "delete", "/"); !strings.Contains(msg, "ACCESS_REFUSED") {
 		t.Fatalf("delete of /: %s", msg)
 	}

@@ -170,6 +170,11 @@ func (e *Engine) DeleteVhost(name string) error {
 	}
 	v.p.deleted = true
 	delete(e.vhosts, name)
+	// As RabbitMQ's rabbit_vhost:delete, the users' permissions there go
+	// too: a vhost created again under the name starts with nobody let in.
+	if err := e.users.dropVhost(name); err != nil {
+		return fmt.Errorf("vhost %q deleted, its users' permissions not: %w", name, err)
+	}
 	return nil
 }
 

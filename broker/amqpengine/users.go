@@ -218,6 +218,33 @@ func (e *Engine) SetPermissions(p wire.AMQPPermissionSet, clear bool) error {
 	return u.commit(func(m map[string]*user) { m[x.Name] = x })
 }
 
+// dropVhost removes every user's permissions in vhost (DeleteVhost).
+func (u *users) dropVhost(vhost string) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var changed []*user
+	for _, old := range u.byName {
+		if _, ok := old.Permissions[vhost]; !ok {
+			continue
+		}
+		x := &user{Name: old.Name, PasswordHash: old.PasswordHash, Tags: old.Tags, Permissions: map[string]wire.AMQPPermission{}}
+		for v, q := range old.Permissions {
+			if v != vhost {
+				x.Permissions[v] = q
+			}
+		}
+		changed = append(changed, x)
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	return u.commit(func(m map[string]*user) {
+		for _, x := range changed {
+			m[x.Name] = x
+		}
+	})
+}
+
 // commit applies change to a copy, writes it, and only then makes it the
 // database: a failed write changes nothing and refuses later changes.
 // Callers hold u.mu for writing.

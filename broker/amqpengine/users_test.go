@@ -86,3 +86,50 @@ func TestUsers(t *testing.T) {
 		t.Fatalf("list: %v", names)
 	}
 }
+
+// Deleting a vhost takes the users' permissions there with it, as in
+// RabbitMQ: a vhost created again under that name lets nobody in, while
+// permissions elsewhere stay, across a restart too.
+func TestDeleteVhostDropsPermissions(t *testing.T) {
+	dir := t.TempDir()
+	e, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.AddVhost("orders"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.PutUser(wire.AMQPUserPut{User: "app", Password: "pw"}); err != nil {
+		t.Fatal(err)
+	}
+	all := wire.AMQPPermission{Configure: ".*", Write: ".*", Read: ".*"}
+	for _, v := range []string{"/", "orders"} {
+		if err := e.SetPermissions(wire.AMQPPermissionSet{User: "app", Vhost: v, AMQPPermission: all}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.DeleteVhost("orders"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.AddVhost("orders"); err != nil {
+		t.Fatal(err)
+	}
+	for _, eng := range []*Engine{e, func() *Engine {
+		e2, err := Open(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e2
+	}()} {
+		a, err := eng.Authenticate("app", "pw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := a.Permissions["orders"]; ok || a.Permissions["/"] != all {
+			t.Fatalf("app after deleting vhost orders: %+v", a.Permissions)
+		}
+		if g, err := eng.Authenticate("guest", "guest"); err != nil || len(g.Permissions) != 1 {
+			t.Fatalf("guest: %+v %v", g, err)
+		}
+	}
+}

@@ -174,7 +174,30 @@ func (a *Admin) AMQPDeleteVhost(vhost, broker string) (string, error) {
 	if err := a.amqpCall(addr, wire.AMQPDeleteVhost, wire.AMQPVhostRequest{Vhost: vhost}, nil); err != nil {
 		return "", fmt.Errorf("delete vhost '%s' on %s: %w", vhost, addr, err)
 	}
-	return addr, a.DeleteTopicInNamesrv(wire.AMQPStoreTopic(vhost), "")
+	if err := a.DeleteTopicInNamesrv(wire.AMQPStoreTopic(vhost), ""); err != nil {
+		return addr, err
+	}
+	return addr, a.amqpDropVhostPermissions(vhost)
+}
+
+// amqpDropVhostPermissions clears every user's permissions in a deleted
+// vhost, as RabbitMQ's delete_vhost does. The vhost's broker drops them
+// itself when it also holds the users (the default vhost's home); this
+// covers a vhost that lived on another broker.
+func (a *Admin) amqpDropVhostPermissions(vhost string) error {
+	users, err := a.AMQPUsers("")
+	if err != nil {
+		return fmt.Errorf("vhost '%s' deleted; list users to clear their permissions there: %w", vhost, err)
+	}
+	for _, u := range users {
+		if _, ok := u.Permissions[vhost]; !ok {
+			continue
+		}
+		if err := a.AMQPSetPermissions("", wire.AMQPPermissionSet{User: u.User, Vhost: vhost}, true); err != nil {
+			return fmt.Errorf("vhost '%s' deleted; clear the permissions of user '%s' there: %w", vhost, u.User, err)
+		}
+	}
+	return nil
 }
 
 // AMQPSetQueueConsume pauses (enable false) or resumes an AMQP queue: its
