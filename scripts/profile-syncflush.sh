@@ -4,7 +4,7 @@
 # temp dir and runs `mqbench -mode send -c 64` twice: once with a CPU
 # profile of the broker (OUTDIR/cpu.pprof) and its CPU ticks per ack, once
 # under `perf stat` for syscalls, fdatasyncs, writes, futexes, context
-# switches and CPU per ack, with the bytes the broker had written to disk
+# switches, page faults and CPU per ack, with the bytes the broker had written to disk
 # per ack (/proc/PID/io) and acks per fsync. Per-ack figures, unlike msgs/s,
 # hold up on a busy machine. Needs perf with tracepoint access
 # (kernel.perf_event_paranoid <= 2).
@@ -46,7 +46,7 @@ awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="$(acks "$out/profiled.txt
 	'BEGIN { printf "broker CPU per ack: %.1f µs (profile: %s)\n", t / hz * 1e6 / n, "'"$out/cpu.pprof"'" }'
 
 w0=$(awk '/^write_bytes/ {print $2}' "/proc/$bp/io")
-perf stat -x, -o "$work/perf.txt" -p "$bp" -e raw_syscalls:sys_enter,syscalls:sys_enter_fdatasync,syscalls:sys_enter_pwrite64,syscalls:sys_enter_write,syscalls:sys_enter_futex,context-switches,task-clock &
+perf stat -x, -o "$work/perf.txt" -p "$bp" -e raw_syscalls:sys_enter,syscalls:sys_enter_fdatasync,syscalls:sys_enter_pwrite64,syscalls:sys_enter_write,syscalls:sys_enter_futex,context-switches,page-faults,task-clock &
 pp=$!
 sleep 0.5
 "$bin/mqbench" -broker "$br" -mode send -c 64 -d "$dur" | tee "$out/counted.txt"

@@ -30,10 +30,21 @@ import (
 
 const (
 	// warmAhead is how far past the append position the log is kept
-	// written; warmChunk how much one step writes (a multiple of the page
-	// size: whole pages are converted at once).
+	// written; warmChunk how much one step writes and syncs (a multiple of
+	// the page size: whole pages are converted at once).
 	warmAhead = 16 << 20
 	warmChunk = 4 << 20
+	// warmWrite is the most one write of zeros covers, and its alignment.
+	// The page cache sizes a new folio by the write that creates it (up
+	// to 2 MiB), and ext4 walks every 4 KiB block of a folio on each
+	// buffered write into it (ext4_block_write_begin, block_commit_write)
+	// and writes back more than the dirty blocks of a large folio on
+	// fdatasync. After one 4 MiB write of zeros, each 1.2 KiB append
+	// pwrite cost 4.1–4.3 µs and the broker wrote 66–73 KB to disk per
+	// ack; after 64 KiB writes 1.05 µs and 6.0 KB, after 16 KiB writes
+	// 1.1–1.2 µs and 3.3 KB. The dispatcher still maps the pages with one
+	// fault per 64 KiB (fault-around). README, SYNC_FLUSH group commit.
+	warmWrite = 16 << 10
 )
 
 type warmer struct {
@@ -135,9 +146,14 @@ func (s *Store) warmStep() bool {
 	s.mu.Unlock()
 
 	if s.warm.zeros == nil {
-		s.warm.zeros = make([]byte, warmChunk)
+		s.warm.zeros = make([]byte, warmWrite)
 	}
-	_, err := seg.m.File.WriteAt(s.warm.zeros[:end-start], start-seg.base)
+	var err error
+	for off := start - seg.base; off < end-seg.base && err == nil; {
+		n := min(end-seg.base, (off/warmWrite+1)*warmWrite) - off // file offsets: folios align to them
+		_, err = seg.m.File.WriteAt(s.warm.zeros[:n], off)
+		off += n
+	}
 	s.warm.fence.Store(math.MaxInt64)
 	s.warm.mu.Unlock()
 	if err != nil {

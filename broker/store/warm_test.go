@@ -2,11 +2,17 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
+
+	"github.com/mqops/mqops/fileutil"
 )
 
 // The warmer writes zeros ahead of a SyncFlush master's appends while
@@ -93,4 +99,103 @@ func TestWarmAheadNeverTouchesAppends(t *testing.T) {
 		mustPut(t, s2, msg("WarmTopic", 9, "after reopen"))
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestWarmWritesSmallFolios: the page-cache folios behind the warmed
+// range are at most warmWrite long (large folios made each append's
+// pwrite walk up to 512 blocks, warm.go). It reads the folio sizes from
+// /proc/self/pagemap and /proc/kpageflags (root only) and first checks,
+// on a scratch file, that this kernel and file system make large folios
+// for a large write at all: elsewhere the check would prove nothing.
+func TestWarmWritesSmallFolios(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("reading page frame numbers needs root")
+	}
+	cfg := testConfig(t, nil)
+	cfg.FlushMode = SyncFlush
+	cfg.WarmSegments = true
+	cfg.SegmentSize = 8 << 20
+
+	scratch := filepath.Join(cfg.RootDir, "scratch")
+	m, err := fileutil.OpenMapped(scratch, 4<<20, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.File.WriteAt(make([]byte, 4<<20), 0); err != nil {
+		t.Fatal(err)
+	}
+	if big := largestFolio(t, m.Data); big <= warmWrite {
+		t.Skipf("one 4 MiB write made folios of at most %d bytes here", big)
+	}
+
+	s := openStore(t, cfg)
+	mustPut(t, s, msg("FolioTopic", 0, "x"))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s.mu.Lock()
+		to, seg := s.warm.to, s.active
+		s.mu.Unlock()
+		if to >= seg.base+4<<20 {
+			if got := largestFolio(t, seg.data[pageSize:to-seg.base]); got > warmWrite {
+				t.Fatalf("a folio of %d bytes behind the warmed log, want at most %d", got, warmWrite)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("warmed only to %d", to)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+var folioSink byte
+
+// largestFolio maps every page of b (page-aligned) and returns the size
+// of the largest page-cache folio behind it, from the kernel's compound
+// page flags.
+func largestFolio(t *testing.T, b []byte) int64 {
+	t.Helper()
+	const present, pfnMask = 1 << 63, 1<<55 - 1
+	const compoundHead, compoundTail = 1 << 15, 1 << 16
+	pm, err := os.Open("/proc/self/pagemap")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer pm.Close()
+	kf, err := os.Open("/proc/kpageflags")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer kf.Close()
+	for i := 0; i < len(b); i += int(pageSize) {
+		folioSink += b[i] // maps the page
+	}
+	start := uintptr(unsafe.Pointer(&b[0])) / uintptr(pageSize)
+	n := len(b) / int(pageSize)
+	ents := make([]byte, 8*n)
+	if _, err := pm.ReadAt(ents, int64(start)*8); err != nil {
+		t.Fatal(err)
+	}
+	var largest, run int64
+	var flags [8]byte
+	for i := range n {
+		e := binary.LittleEndian.Uint64(ents[8*i:])
+		if e&present == 0 || e&pfnMask == 0 {
+			t.Fatalf("page %d of %d not mapped or no frame number (%#x)", i, n, e)
+		}
+		if _, err := kf.ReadAt(flags[:], int64(e&pfnMask)*8); err != nil {
+			t.Fatal(err)
+		}
+		switch f := binary.LittleEndian.Uint64(flags[:]); {
+		case f&compoundTail != 0 && run > 0:
+			run++
+		case f&compoundHead != 0:
+			run = 1
+		default:
+			run = 1 // an order-0 folio, or a tail of one that began before b
+		}
+		largest = max(largest, run*pageSize)
+	}
+	return largest
 }
