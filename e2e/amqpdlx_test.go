@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +54,8 @@ func firstDeath(t *testing.T, d rmq.Delivery, queue, reason string, count int64)
 // Dead-lettering through a fanout exchange into one queue, by amqp091-go:
 // reject(requeue=false), x-message-ttl with no consumer, a per-message
 // expiration, x-max-length drop-head, nack past x-delivery-limit; and
-// x-overflow reject-publish nacks the confirm.
+// x-overflow reject-publish nacks the confirm; x-max-length-bytes with
+// drop-head and reject-publish-dlx.
 func TestAMQPDeadLettering(t *testing.T) {
 	_, gw := amqpStack(t)
 	_, ch := dialAMQP(t, gw)
@@ -173,6 +175,48 @@ func TestAMQPDeadLettering(t *testing.T) {
 	if got := drainGet(t, ch, "dlq"); len(got) != 0 {
 		t.Fatalf("dlq holds more: %q", got)
 	}
+
+	// x-max-length-bytes counts ready body bytes: drop-head dead-letters
+	// the oldest until they fit (15 bytes into 10: two of five go) ...
+	declare("bytecapped", rmq.Table{"x-dead-letter-exchange": "dlx", "x-max-length-bytes": int32(10)})
+	confirmed(t, ch, "", []string{"bytecapped", "bytecapped", "bytecapped", "bytecapped", "bytecapped"},
+		func(i int) string { return strings.Repeat(string(rune('a'+i)), 3) })
+	if q, err := ch.QueueDeclarePassive("bytecapped", true, false, false, false, nil); err != nil || q.Messages != 3 {
+		t.Fatalf("bytecapped: %+v %v, want 3 messages", q, err)
+	}
+	for _, want := range []string{"aaa", "bbb"} {
+		if d = getWithin(t, ch, "dlq"); string(d.Body) != want {
+			t.Fatalf("dropped head: got %q want %q", d.Body, want)
+		}
+		firstDeath(t, d, "bytecapped", "maxlen", 1)
+	}
+	if got := drainGet(t, ch, "bytecapped"); !slices.Equal(got, []string{"ccc", "ddd", "eee"}) {
+		t.Fatalf("bytecapped holds %q", got)
+	}
+	// ... and reject-publish-dlx nacks (and dead-letters) a message that
+	// would take the bodies past the limit; a smaller one still fits.
+	declare("bytefull", rmq.Table{"x-dead-letter-exchange": "dlx", "x-max-length-bytes": int32(10), "x-overflow": "reject-publish-dlx"})
+	dcs = dcs[:0]
+	for _, b := range []string{"aaaa", "bbbb", "ccc", "dd"} {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx15(t), "", "bytefull", false, false, rmq.Publishing{Body: []byte(b)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dcs = append(dcs, dc)
+	}
+	for i, dc := range dcs {
+		acked, err := dc.WaitContext(ctx15(t))
+		if err != nil || acked != (i != 2) {
+			t.Fatalf("publish %d to bytefull: acked=%v %v", i, acked, err)
+		}
+	}
+	if q, err := ch.QueueDeclarePassive("bytefull", true, false, false, false, nil); err != nil || q.Messages != 3 {
+		t.Fatalf("bytefull: %+v %v, want 3 messages", q, err)
+	}
+	if d = getWithin(t, ch, "dlq"); string(d.Body) != "ccc" {
+		t.Fatalf("refused message dead-lettered: got %q", d.Body)
+	}
+	firstDeath(t, d, "bytefull", "maxlen", 1)
 
 	// x-expires: gone once unused that long (passive declares do not
 	// count as use).
