@@ -113,11 +113,11 @@ func (l *limits) any(feats []*features) bool {
 // admit drops from t the reject-publish queues that are full and returns
 // the name of one (empty: none): a queue is full when the message (of
 // size body bytes) would take it past a limit, as RabbitMQ's classic
-// queue decides (rabbit_amqqueue_process will_overflow). stored is the end of the batch's last
-// stored record (-1: none yet): the count of a reject-publish queue waits
-// for its dispatch, so that it is exact. It loads the state of queues
-// with a length limit, and of all targets when the message expires on its
-// own (expiring marks them for the sweeper).
+// queue decides (rabbit_amqqueue_process will_overflow). stored is the
+// end of the batch's last stored record (-1: none yet): the count of a
+// reject-publish queue waits for its dispatch, so that it is exact. It
+// loads the state of queues with a length limit, and of all targets when
+// the message expires on its own (expiring marks them for the sweeper).
 func (l *limits) admit(d *delivery, vhost string, t *Targets, expiring bool, size int, stored int64) string {
 	refusedBy := ""
 	l.refused = l.refused[:0]
