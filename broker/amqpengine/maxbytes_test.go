@@ -1,9 +1,13 @@
 package amqpengine
 
 import (
+	"math/rand/v2"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/mqops/mqops/wire"
+	"github.com/mqops/mqops/wire/amqp"
 )
 
 // readyBytesOf is the queue's ready body bytes as the limits see them.
@@ -106,4 +110,86 @@ func TestMaxLengthBytesRestart(t *testing.T) {
 		t.Fatalf("results after restart %+v", res)
 	}
 	wantBodies(t, r.fetch(t, "q", "s", 10, 0), "aaa", "bbb", "ccc", "e")
+}
+
+// The ready bytes kept step by step equal a count rebuilt from the store
+// after every step of a random mix of what makes messages ready or not:
+// publish (drop-head trims), fetch, ack, reject, release, consume
+// timeout, expiry at the head, purge. After each publish the queue is
+// within its limit.
+func TestMaxLengthBytesBookkeeping(t *testing.T) {
+	r, _ := dlxRig(t, Args{"x-max-length-bytes": int64(64)})
+	exp, err := encodeProperties(&amqp.Properties{Expiration: "1"})
+	must(t, err)
+	d, err := r.e.path()
+	must(t, err)
+	q, err := d.lookup(r.e, "/", "q")
+	must(t, err)
+	check := func(step int, op string) int64 {
+		t.Helper()
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		kept := q.readyBytesLocked(d.be.Store)
+		q.bytes.on = false
+		if rebuilt := q.readyBytesLocked(d.be.Store); kept != rebuilt {
+			t.Fatalf("step %d (%s): ready bytes kept %d, rebuilt from the store %d", step, op, kept, rebuilt)
+		}
+		return kept
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var held []uint64
+	take := func() uint64 {
+		i := rnd.IntN(len(held))
+		h := held[i]
+		held = slices.Delete(held, i, i+1)
+		return h
+	}
+	for step := range 600 {
+		op := ""
+		switch k := rnd.IntN(10); {
+		case k < 4:
+			op = "publish"
+			var ms []PublishMsg
+			for range 1 + rnd.IntN(3) {
+				m := PublishMsg{RoutingKey: "q", Body: make([]byte, rnd.IntN(24))}
+				if rnd.IntN(4) == 0 {
+					m.Properties = exp
+				}
+				ms = append(ms, m)
+			}
+			_, err := r.e.Publish("/", "", ms)
+			must(t, err)
+			if n := check(step, op); n > 64 {
+				t.Fatalf("step %d: %d ready bytes after a publish, limit 64", step, n)
+			}
+			continue
+		case k < 6:
+			op = "fetch"
+			session := []string{"s1", "s2"}[rnd.IntN(2)]
+			ds, _, _, err := r.e.Fetch("/", "q", session, 1+rnd.IntN(3), 0, false, time.Hour)
+			must(t, err)
+			for _, dl := range ds {
+				held = append(held, dl.Handle)
+			}
+		case k == 6 && len(held) > 0:
+			op = "ack/reject"
+			it := SettleItem{Handle: take(), Op: []string{wire.AMQPAck, wire.AMQPReject}[rnd.IntN(2)]}
+			must2(r.e.Settle("/", []SettleItem{it}))
+		case k == 7:
+			op = "release s1"
+			must2(r.e.Release("/", "s1", nil))
+		case k == 8:
+			op = "expire"
+			r.e.SweepExpired(time.Now().Add(time.Hour))
+			if rnd.IntN(4) == 0 {
+				op = "consume timeout"
+				r.e.ExpireDeliveries(time.Now().Add(2 * time.Hour))
+			}
+		case k == 9 && rnd.IntN(5) == 0:
+			op = "purge"
+			_, err := r.e.PurgeQueue("/", "q", Owner{})
+			must(t, err)
+		}
+		check(step, op)
+	}
 }
