@@ -22,6 +22,11 @@ type readyBytes struct {
 	rec  []byte // read buffer, reused: no allocation per message
 }
 
+// maxKeptRec bounds the read buffer a queue keeps: a large message's
+// copy costs more than its allocation, and an idle queue should not hold
+// megabytes.
+const maxKeptRec = 64 << 10
+
 // readyBytesLocked is q's ready body bytes. The first call after the
 // queue's state is loaded (or reset) counts the released messages and the
 // ready run from the cursor, reading each record once; later calls only
@@ -53,7 +58,9 @@ func (q *qstate) bodyLenLocked(s *store.Store, off int64) int64 {
 	if err != nil {
 		return 0
 	}
-	q.bytes.rec = rec
+	if cap(rec) <= maxKeptRec {
+		q.bytes.rec = rec
+	}
 	return int64(len(wire.RecordView(rec).Body()))
 }
 
