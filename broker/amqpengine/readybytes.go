@@ -19,7 +19,7 @@ type readyBytes struct {
 	on   bool   // counted (the first count rebuilds from the store)
 	n    int64  // body bytes of released and of [cursor, upto)
 	upto int64  // the tail is counted below it
-	rec  []byte // read buffer, reused: no allocation per message
+	rec  []byte // read buffer, reused (up to maxKeptRec): no allocation per message
 }
 
 // maxKeptRec bounds the read buffer a queue keeps: a large message's
