@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +54,8 @@ func firstDeath(t *testing.T, d rmq.Delivery, queue, reason string, count int64)
 // Dead-lettering through a fanout exchange into one queue, by amqp091-go:
 // reject(requeue=false), x-message-ttl with no consumer, a per-message
 // expiration, x-max-length drop-head, nack past x-delivery-limit; and
-// x-overflow reject-publish nacks the confirm.
+// x-overflow reject-publish nacks the confirm; x-max-length-bytes
+// (maxLengthBytesCases).
 func TestAMQPDeadLettering(t *testing.T) {
 	_, gw := amqpStack(t)
 	_, ch := dialAMQP(t, gw)
@@ -174,6 +176,8 @@ func TestAMQPDeadLettering(t *testing.T) {
 		t.Fatalf("dlq holds more: %q", got)
 	}
 
+	maxLengthBytesCases(t, amqpTarget{addr: gw.addr, vhost: "/", gw: gw})
+
 	// x-expires: gone once unused that long (passive declares do not
 	// count as use).
 	declare("ephemeral", rmq.Table{"x-expires": int32(300)})
@@ -194,6 +198,73 @@ func TestAMQPDeadLettering(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// maxLengthBytesCases: x-max-length-bytes counts the ready messages' body
+// bytes, with drop-head and reject-publish-dlx (TestRabbitMQTutorials runs
+// it against RabbitMQ too).
+func maxLengthBytesCases(t *testing.T, a amqpTarget) {
+	_, ch := a.dial(t)
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.ExchangeDeclare("bdlx", "fanout", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	declare := func(name string, args rmq.Table) {
+		t.Helper()
+		if _, err := ch.QueueDeclare(name, true, false, false, false, args); err != nil {
+			t.Fatalf("declare %s: %v", name, err)
+		}
+	}
+	declare("bdlq", nil)
+	if err := ch.QueueBind("bdlq", "", "bdlx", false, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// x-max-length-bytes counts ready body bytes: drop-head dead-letters
+	// the oldest until they fit (15 bytes into 10: two of five go) ...
+	declare("bytecapped", rmq.Table{"x-dead-letter-exchange": "bdlx", "x-max-length-bytes": int32(10)})
+	confirmed(t, ch, "", []string{"bytecapped", "bytecapped", "bytecapped", "bytecapped", "bytecapped"},
+		func(i int) string { return strings.Repeat(string(rune('a'+i)), 3) })
+	if q, err := ch.QueueDeclarePassive("bytecapped", true, false, false, false, nil); err != nil || q.Messages != 3 {
+		t.Fatalf("bytecapped: %+v %v, want 3 messages", q, err)
+	}
+	for _, want := range []string{"aaa", "bbb"} {
+		d := getWithin(t, ch, "bdlq")
+		if string(d.Body) != want {
+			t.Fatalf("dropped head: got %q want %q", d.Body, want)
+		}
+		firstDeath(t, d, "bytecapped", "maxlen", 1)
+	}
+	if got := drainGet(t, ch, "bytecapped"); !slices.Equal(got, []string{"ccc", "ddd", "eee"}) {
+		t.Fatalf("bytecapped holds %q", got)
+	}
+	// ... and reject-publish-dlx nacks (and dead-letters) a message that
+	// would take the bodies past the limit; a smaller one still fits.
+	declare("bytefull", rmq.Table{"x-dead-letter-exchange": "bdlx", "x-max-length-bytes": int32(10), "x-overflow": "reject-publish-dlx"})
+	var dcs []*rmq.DeferredConfirmation
+	for _, b := range []string{"aaaa", "bbbb", "ccc", "dd"} {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx15(t), "", "bytefull", false, false, rmq.Publishing{Body: []byte(b)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dcs = append(dcs, dc)
+	}
+	for i, dc := range dcs {
+		acked, err := dc.WaitContext(ctx15(t))
+		if err != nil || acked != (i != 2) {
+			t.Fatalf("publish %d to bytefull: acked=%v %v", i, acked, err)
+		}
+	}
+	if q, err := ch.QueueDeclarePassive("bytefull", true, false, false, false, nil); err != nil || q.Messages != 3 {
+		t.Fatalf("bytefull: %+v %v, want 3 messages", q, err)
+	}
+	d := getWithin(t, ch, "bdlq")
+	if string(d.Body) != "ccc" {
+		t.Fatalf("refused message dead-lettered: got %q", d.Body)
+	}
+	firstDeath(t, d, "bytefull", "maxlen", 1)
 }
 
 // Consume timeout with amqp091-go (consumer_cancel_notify): a delivery

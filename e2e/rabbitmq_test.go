@@ -248,6 +248,7 @@ func TestRabbitMQTutorials(t *testing.T) {
 		t.Run(tu.name, func(t *testing.T) { tu.run(t, r.target(t)) })
 	}
 	t.Run("ConsumeSemantics", func(t *testing.T) { consumeSemantics(t, r.target(t)) })
+	t.Run("MaxLengthBytes", func(t *testing.T) { maxLengthBytesCases(t, r.target(t)) })
 }
 
 // The raw-frame conformance cases of TestAMQPGatewayRawFrames and the

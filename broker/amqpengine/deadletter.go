@@ -108,7 +108,7 @@ func (d *delivery) deadLetterMsg(vhost string, f *features, raw []byte, exchange
 	// publish is before its confirm.
 	d.waitDispatched(r.EndOffset)
 	for j, id := range t.IDs {
-		if tf := t.feats[j]; tf != nil && tf.maxLen >= 0 && !tf.rejectPublish {
+		if tf := t.feats[j]; tf.limited() && !tf.rejectPublish {
 			d.trimHead(d.queue(vhost, id, tf))
 		}
 	}
@@ -259,7 +259,7 @@ func (d *delivery) bury(q *qstate, hs []uint64, reason string) error {
 		q.mu.Lock()
 		delete(q.inflight, h)
 		if err != nil {
-			q.released = append(q.released, f.off)
+			q.releaseLocked(d.be.Store, f.off)
 			slices.Sort(q.released)
 			if first == nil {
 				first = err

@@ -248,7 +248,7 @@ func (e *Engine) PublishGated(vhost, exchange string, msgs []PublishMsg, appende
 		}
 		full := ""
 		if len(t.IDs) > 0 && (p.Expiration != "" || lim.any(t.feats)) {
-			full = lim.admit(d, vhost, &t, p.Expiration != "", storedEnd)
+			full = lim.admit(d, vhost, &t, p.Expiration != "", len(m.Body), storedEnd)
 			for _, f := range lim.refused {
 				// reject-publish-dlx: the refused message is
 				// dead-lettered (maxlen) as well as nacked.
@@ -359,6 +359,7 @@ type qstate struct {
 	expiring  atomic.Bool  // got messages with an expiration: the sweeper looks at its head
 	used      atomic.Int64 // Unix ms of the last fetch or declare (x-expires)
 	fetching  atomic.Int32 // fetches under way (a consumer's long poll is a use)
+	bytes     readyBytes   // x-max-length-bytes queues only (readybytes.go)
 }
 
 type flight struct {
@@ -561,13 +562,18 @@ func (q *qstate) popLocked(s *store.Store, maxOff int64) (off int64, released, o
 		switch {
 		case len(q.released) > 0:
 			off, q.released = q.released[0], q.released[1:]
+			q.leftLocked(s, off, true)
 			return off, true, true
 		case q.cursor < maxOff:
 			if m := s.MinOffset(q.lmq, wire.LMQQueueID); q.cursor < m {
-				q.cursor = m // fell off the log
+				// Fell off the log: their bodies cannot be read to
+				// uncount them, so the byte count starts over.
+				q.cursor = m
+				q.bytes.on = false
 				continue
 			}
 			q.cursor++
+			q.leftLocked(s, q.cursor-1, false)
 			return q.cursor - 1, false, true
 		default:
 			return 0, false, false
@@ -576,12 +582,13 @@ func (q *qstate) popLocked(s *store.Store, maxOff int64) (off int64, released, o
 }
 
 // unpopLocked puts back what popLocked took.
-func (q *qstate) unpopLocked(off int64, released bool) {
+func (q *qstate) unpopLocked(s *store.Store, off int64, released bool) {
 	if released {
 		q.released = append([]int64{off}, q.released...)
 	} else {
 		q.cursor--
 	}
+	q.backLocked(s, off)
 }
 
 // buryLocked holds off under a new dead handle for bury.
@@ -615,7 +622,7 @@ func (d *delivery) take(q *qstate, session string, n int, noAck bool, timeout ti
 		}
 		var err error
 		if rec, err = s.ReadRecord(u.Phys, rec[:0]); err != nil {
-			q.unpopLocked(off, released)
+			q.unpopLocked(s, off, released)
 			return out, q.readyLocked(s), q.wake, dead, internalError(fmt.Errorf("read %s offset %d: %w", q.lmq, off, err))
 		}
 		v := wire.RecordView(rec)
@@ -816,7 +823,7 @@ func (d *delivery) releaseWhere(queue func(*qstate) bool, match func(uint64, *fl
 				continue
 			}
 			delete(q.inflight, h)
-			q.released = append(q.released, f.off)
+			q.releaseLocked(d.be.Store, f.off)
 			gone = append(gone, h)
 			k++
 		}
@@ -860,7 +867,7 @@ func (e *Engine) ExpireDeliveries(now time.Time) int {
 		for h, f := range q.inflight {
 			if !f.dead && now.After(f.deadline) {
 				delete(q.inflight, h)
-				q.released = append(q.released, f.off)
+				q.releaseLocked(d.be.Store, f.off)
 				gone = append(gone, h)
 			}
 		}
@@ -936,6 +943,7 @@ func (e *Engine) PurgeQueue(vhost, queue string, conn Owner) (uint32, error) {
 		n := q.readyLocked(d.be.Store)
 		q.released = q.released[:0]
 		q.cursor = max(q.cursor, d.be.Store.MaxOffset(q.lmq, wire.LMQQueueID))
+		q.bytes.n, q.bytes.upto = 0, q.cursor
 		q.commitLocked(d.be.Offsets)
 		return n, nil
 	})

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/wire"
 )
 
@@ -32,6 +33,7 @@ type features struct {
 	hasDLRK        bool
 	ttl            int64 // x-message-ttl in ms; -1: none
 	maxLen         int64 // x-max-length; -1: none
+	maxBytes       int64 // x-max-length-bytes (ready body bytes); -1: none
 	rejectPublish  bool  // x-overflow reject-publish or reject-publish-dlx
 	rejectDLX      bool  // reject-publish-dlx: the refused message is dead-lettered too
 	deliveryLimit  int64 // requeues before dead-lettering; -1: unlimited
@@ -40,7 +42,7 @@ type features struct {
 }
 
 func newFeatures(name string, args Args) *features {
-	f := &features{queue: name, ttl: -1, maxLen: -1, deliveryLimit: -1}
+	f := &features{queue: name, ttl: -1, maxLen: -1, maxBytes: -1, deliveryLimit: -1}
 	if s, ok := args["x-dead-letter-exchange"].(string); ok {
 		f.dlx, f.hasDLX = s, true
 	}
@@ -52,6 +54,9 @@ func newFeatures(name string, args Args) *features {
 	}
 	if n, ok := asInt(args["x-max-length"]); ok && n >= 0 {
 		f.maxLen = n
+	}
+	if n, ok := asInt(args["x-max-length-bytes"]); ok && n >= 0 {
+		f.maxBytes = n
 	}
 	switch args["x-overflow"] {
 	case "reject-publish":
@@ -74,10 +79,22 @@ func newFeatures(name string, args Args) *features {
 	return f
 }
 
+// limited reports whether the queue has a length limit (x-max-length or
+// x-max-length-bytes).
+func (f *features) limited() bool { return f != nil && (f.maxLen >= 0 || f.maxBytes >= 0) }
+
+// overLocked reports whether q's ready messages pass f's limits (drop-head
+// trims until they do not: rabbit_amqqueue_process over_max_length).
+func (f *features) overLocked(q *qstate, s *store.Store) bool {
+	return f.maxLen >= 0 && int64(q.readyLocked(s)) > f.maxLen ||
+		f.maxBytes >= 0 && q.readyBytesLocked(s) > f.maxBytes
+}
+
 // hasTTL reports whether the queue expires its messages (x-message-ttl).
 func (f *features) hasTTL() bool { return f != nil && f.ttl >= 0 }
 
-// limits applies the target queues' x-max-length over one publish batch.
+// limits applies the target queues' x-max-length and x-max-length-bytes
+// over one publish batch.
 type limits struct {
 	trim    []*qstate   // drop-head queues to trim once the batch is dispatched
 	refused []*features // reject-publish-dlx queues that refused the message admitted last
@@ -86,7 +103,7 @@ type limits struct {
 // any reports whether some target has a length limit.
 func (l *limits) any(feats []*features) bool {
 	for _, f := range feats {
-		if f != nil && f.maxLen >= 0 {
+		if f.limited() {
 			return true
 		}
 	}
@@ -94,18 +111,20 @@ func (l *limits) any(feats []*features) bool {
 }
 
 // admit drops from t the reject-publish queues that are full and returns
-// the name of one (empty: none). stored is the end of the batch's last
-// stored record (-1: none yet): the count of a reject-publish queue waits
-// for its dispatch, so that it is exact. It loads the state of queues
-// with a length limit, and of all targets when the message expires on its
-// own (expiring marks them for the sweeper).
-func (l *limits) admit(d *delivery, vhost string, t *Targets, expiring bool, stored int64) string {
-	full := ""
+// the name of one (empty: none): a queue is full when the message (of
+// size body bytes) would take it past a limit, as RabbitMQ's classic
+// queue decides (rabbit_amqqueue_process will_overflow). stored is the
+// end of the batch's last stored record (-1: none yet): the count of a
+// reject-publish queue waits for its dispatch, so that it is exact. It
+// loads the state of queues with a length limit, and of all targets when
+// the message expires on its own (expiring marks them for the sweeper).
+func (l *limits) admit(d *delivery, vhost string, t *Targets, expiring bool, size int, stored int64) string {
+	refusedBy := ""
 	l.refused = l.refused[:0]
 	k := 0
 	for j, id := range t.IDs {
 		f := t.feats[j]
-		if !expiring && (f == nil || f.maxLen < 0) {
+		if !expiring && !f.limited() {
 			t.IDs[k], t.feats[k] = id, f
 			k++
 			continue
@@ -114,17 +133,18 @@ func (l *limits) admit(d *delivery, vhost string, t *Targets, expiring bool, sto
 		if expiring {
 			q.expiring.Store(true)
 		}
-		if f != nil && f.maxLen >= 0 {
+		if f.limited() {
 			if f.rejectPublish {
 				if stored >= 0 {
 					d.waitDispatched(stored)
 					stored = -1
 				}
 				q.mu.Lock()
-				ready := int64(q.readyLocked(d.be.Store))
+				full := f.maxLen >= 0 && int64(q.readyLocked(d.be.Store)) >= f.maxLen ||
+					f.maxBytes >= 0 && q.readyBytesLocked(d.be.Store)+int64(size) > f.maxBytes
 				q.mu.Unlock()
-				if ready >= f.maxLen {
-					full = f.queue
+				if full {
+					refusedBy = f.queue
 					if f.rejectDLX {
 						l.refused = append(l.refused, f)
 					}
@@ -138,26 +158,27 @@ func (l *limits) admit(d *delivery, vhost string, t *Targets, expiring bool, sto
 		k++
 	}
 	t.IDs, t.feats = t.IDs[:k], t.feats[:k]
-	return full
+	return refusedBy
 }
 
 func rejectedFull(queue string) PublishResult {
 	return PublishResult{Status: wire.AMQPFailed, Code: PreconditionFailed,
-		Text: "PRECONDITION_FAILED - queue '" + queue + "' is full (x-max-length, x-overflow reject-publish)"}
+		Text: "PRECONDITION_FAILED - queue '" + queue + "' is full (x-max-length or x-max-length-bytes, x-overflow reject-publish)"}
 }
 
 // trimHead dead-letters (or drops) the oldest ready messages of a
-// drop-head queue past its x-max-length (reason maxlen).
+// drop-head queue until it is within its x-max-length and
+// x-max-length-bytes (reason maxlen).
 func (d *delivery) trimHead(q *qstate) {
 	f := q.feat.Load()
-	if f == nil || f.maxLen < 0 {
+	if !f.limited() {
 		return
 	}
 	s := d.be.Store
 	var dead []uint64
 	q.mu.Lock()
 	maxOff := s.MaxOffset(q.lmq, wire.LMQQueueID)
-	for int64(q.readyLocked(s)) > f.maxLen {
+	for f.overLocked(q, s) {
 		off, _, ok := q.popLocked(s, maxOff)
 		if !ok {
 			break
@@ -247,13 +268,13 @@ func (d *delivery) expireHead(q *qstate, now time.Time) []uint64 {
 		}
 		var err error
 		if rec, err = s.ReadRecord(u.Phys, rec[:0]); err != nil {
-			q.unpopLocked(off, released)
+			q.unpopLocked(s, off, released)
 			break // take reports it
 		}
 		v := wire.RecordView(rec)
 		p, err := base64.StdEncoding.DecodeString(string(wire.PropertyValue(v.Properties(), PropAMQP)))
 		if err != nil || !messageExpired(f, p, v.StoreTimestamp(), now.UnixMilli()) {
-			q.unpopLocked(off, released)
+			q.unpopLocked(s, off, released)
 			break
 		}
 		dead = append(dead, d.buryLocked(q, off))
