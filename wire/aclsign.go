@@ -101,6 +101,12 @@ func insertionSort(c *Command, idx []int, from int, dup bool) ([]int, bool) {
 // Write costs about as much per call as per 64 bytes, and a request has
 // many short fields.
 func WriteSignedContent(w io.Writer, c *Command, idx []int, flags int, buf []byte) {
+	writeSignedContent(w, c, idx, flags, buf)
+}
+
+// writeSignedContent is WriteSignedContent; n is the number of bytes
+// written, which HMAC's final padding needs.
+func writeSignedContent(w io.Writer, c *Command, idx []int, flags int, buf []byte) (n int) {
 	buf = buf[:0]
 	ext := c.Ext
 	for _, i := range idx {
@@ -112,9 +118,11 @@ func WriteSignedContent(w io.Writer, c *Command, idx []int, flags int, buf []byt
 		v := kv.Value
 		if len(buf)+len(v) > cap(buf) {
 			_, _ = w.Write(buf)
+			n += len(buf)
 			buf = buf[:0]
 			if len(v) > cap(buf) {
 				_, _ = w.Write(v)
+				n += len(v)
 				continue
 			}
 		}
@@ -122,6 +130,7 @@ func WriteSignedContent(w io.Writer, c *Command, idx []int, flags int, buf []byt
 	}
 	_, _ = w.Write(buf)
 	_, _ = w.Write(c.Body)
+	return n + len(buf) + len(c.Body)
 }
 
 // leftOut reports whether a signature leaves out the field key: Signature
@@ -182,19 +191,45 @@ func padState(k [sha1.BlockSize]byte, pad byte) []byte {
 
 // SignState computes signatures under any SigningKey, reusing its hashes
 // and buffers from one request to the next. Not safe for concurrent use.
+//
+// It pads HMAC's two hashes itself instead of calling Sum (which copies
+// the digest and pads through two more Writes): the inner hash is padded
+// with one Write of pad, the outer one is a single block built in outer
+// around the inner hash, and each result is read from the digest's
+// AppendBinary state, whose bytes 4 to 24 are the hash once the input
+// ended on a block boundary. That halves the work around the SHA-1 blocks.
 type SignState struct {
 	inner, outer   hash.Hash
 	innerU, outerU encoding.BinaryUnmarshaler
+	innerA, outerA encoding.BinaryAppender
 	idx            []int
 	buf            [SignedFieldsBuf]byte
-	sum            [sha1.Size]byte
-	b64            [SignatureLen]byte
+	// pad is SHA-1's padding: 0x80, zeros, the bit length (written at a
+	// varying offset, zeroed again after use).
+	pad [sha1.BlockSize + 8]byte
+	// oblock is the outer hash's last block: the inner hash, then the
+	// padding of the 64+20 bytes it ends.
+	oblock [sha1.BlockSize]byte
+	state  [sha1StateLen]byte
+	b64    [SignatureLen]byte
 }
+
+// sha1StateLen is crypto/sha1's marshaled state: magic "sha\x01", the
+// five state words big-endian (the hash itself after a padded input), the
+// pending block and the length.
+const (
+	sha1StateLen = 4 + sha1.Size + sha1.BlockSize + 8
+	sha1StateH   = 4
+)
 
 // NewSignState returns a SignState.
 func NewSignState() *SignState {
 	s := &SignState{inner: sha1.New(), outer: sha1.New(), idx: make([]int, 0, 32)}
 	s.innerU, s.outerU = s.inner.(encoding.BinaryUnmarshaler), s.outer.(encoding.BinaryUnmarshaler)
+	s.innerA, s.outerA = s.inner.(encoding.BinaryAppender), s.outer.(encoding.BinaryAppender)
+	s.pad[0] = 0x80
+	s.oblock[sha1.Size] = 0x80
+	binary.BigEndian.PutUint64(s.oblock[sha1.BlockSize-8:], (sha1.BlockSize+sha1.Size)*8)
 	return s
 }
 
@@ -215,8 +250,8 @@ func (s *SignState) Signature(k *SigningKey, c *Command, flags int, dst []byte) 
 // sign is Signature; false when k is not NewSigningKey's.
 func (s *SignState) sign(k *SigningKey, c *Command, flags int, dst []byte) bool {
 	ok := s.restore(k)
-	WriteSignedContent(s.inner, c, s.idx, flags, s.buf[:])
-	base64.StdEncoding.Encode(dst[:SignatureLen], s.finish())
+	n := writeSignedContent(s.inner, c, s.idx, flags, s.buf[:])
+	base64.StdEncoding.Encode(dst[:SignatureLen], s.finish(n))
 	return ok
 }
 
@@ -244,7 +279,7 @@ func (s *SignState) MAC(k *SigningKey, content []byte) []byte {
 		return nil
 	}
 	_, _ = s.inner.Write(content)
-	return s.finish()
+	return s.finish(len(content))
 }
 
 // restore puts the hashes in k's keyed states; false, leaving them in an
@@ -253,10 +288,22 @@ func (s *SignState) restore(k *SigningKey) bool {
 	return s.innerU.UnmarshalBinary(k.inner) == nil && s.outerU.UnmarshalBinary(k.outer) == nil
 }
 
-// finish is HMAC's outer hash over the inner one.
-func (s *SignState) finish() []byte {
-	_, _ = s.outer.Write(s.inner.Sum(s.sum[:0]))
-	return s.outer.Sum(s.sum[:0])
+// finish is HMAC's outer hash over the inner one, n bytes having been
+// written to the inner hash after its key block.
+func (s *SignState) finish(n int) []byte {
+	total := uint64(sha1.BlockSize + n)
+	t := 56 - total%sha1.BlockSize
+	if total%sha1.BlockSize >= 56 {
+		t += sha1.BlockSize
+	}
+	binary.BigEndian.PutUint64(s.pad[t:], total*8)
+	_, _ = s.inner.Write(s.pad[:t+8])
+	clear(s.pad[t : t+8])
+	st, _ := s.innerA.AppendBinary(s.state[:0])
+	copy(s.oblock[:sha1.Size], st[sha1StateH:])
+	_, _ = s.outer.Write(s.oblock[:])
+	st, _ = s.outerA.AppendBinary(s.state[:0])
+	return st[sha1StateH : sha1StateH+sha1.Size]
 }
 
 // Signer signs requests for one account. Its key blocks are hashed once,
