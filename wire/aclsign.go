@@ -49,9 +49,19 @@ func SortExtIndexes(c *Command, idx []int) (sorted []int, dup bool) {
 	for i := range c.Ext {
 		idx = append(idx, i)
 	}
-	// rocketmq-client-go v2.1.2 sends its fields in key order already
-	// (encoding/json writes a map's keys sorted): one pass of comparisons
-	// confirms it, most decided by the first byte.
+	from, dup := inOrderUpTo(c)
+	if from < len(idx) {
+		return insertionSort(c, idx, from, dup)
+	}
+	return idx, dup
+}
+
+// inOrderUpTo is the length of c.Ext's leading run of fields in key
+// order, and whether that run repeats a key. rocketmq-client-go v2.1.2
+// sends its fields in key order already (encoding/json writes a map's
+// keys sorted): one pass of comparisons confirms it, most decided by the
+// first byte.
+func inOrderUpTo(c *Command) (n int, dup bool) {
 	ext := c.Ext
 	for j := 1; j < len(ext); j++ {
 		a, b := ext[j-1].Key, ext[j].Key
@@ -62,10 +72,10 @@ func SortExtIndexes(c *Command, idx []int) (sorted []int, dup bool) {
 		case 0:
 			dup = true
 		case 1:
-			return insertionSort(c, idx, j, dup)
+			return j, dup
 		}
 	}
-	return idx, dup
+	return len(ext), dup
 }
 
 // insertionSort finishes SortExtIndexes from position from, idx[:from]
@@ -95,8 +105,8 @@ func insertionSort(c *Command, idx []int, from int, dup bool) ([]int, bool) {
 
 // WriteSignedContent writes what an ACL signature covers (apache/rocketmq
 // acl/.../common/AclUtils.java combineRequestContent): the values of the
-// extFields in the key order of idx (from SortExtIndexes), no keys and no
-// separators, Signature left out, then the body. Short values are gathered
+// extFields in the key order of idx (from SortExtIndexes; nil when c.Ext
+// is in key order itself), no keys and no separators, Signature left out, then the body. Short values are gathered
 // in buf's capacity (nothing is allocated) and written together: a hash's
 // Write costs about as much per call as per 64 bytes, and a request has
 // many short fields.
@@ -109,8 +119,15 @@ func WriteSignedContent(w io.Writer, c *Command, idx []int, flags int, buf []byt
 func writeSignedContent(w io.Writer, c *Command, idx []int, flags int, buf []byte) (n int) {
 	buf = buf[:0]
 	ext := c.Ext
-	for _, i := range idx {
-		kv := &ext[i]
+	m := len(ext)
+	if idx != nil {
+		m = len(idx)
+	}
+	for j := range m {
+		kv := &ext[j]
+		if idx != nil {
+			kv = &ext[idx[j]]
+		}
 		// The fields left out have long keys; a send's are one letter.
 		if len(kv.Key) >= len(ExtSignature) && leftOut(kv.Key, flags) {
 			continue
@@ -202,8 +219,11 @@ type SignState struct {
 	inner, outer   hash.Hash
 	innerU, outerU encoding.BinaryUnmarshaler
 	innerA, outerA encoding.BinaryAppender
-	idx            []int
-	buf            [SignedFieldsBuf]byte
+	// idx is c.Ext's key order, or nil when c.Ext is in order itself,
+	// as Sort found.
+	idx    []int
+	idxBuf []int
+	buf    [SignedFieldsBuf]byte
 	// pad is SHA-1's padding: 0x80, zeros, the bit length (written at a
 	// varying offset, zeroed again after use).
 	pad [sha1.BlockSize + 8]byte
@@ -224,7 +244,7 @@ const (
 
 // NewSignState returns a SignState.
 func NewSignState() *SignState {
-	s := &SignState{inner: sha1.New(), outer: sha1.New(), idx: make([]int, 0, 32)}
+	s := &SignState{inner: sha1.New(), outer: sha1.New(), idxBuf: make([]int, 0, 32)}
 	s.innerU, s.outerU = s.inner.(encoding.BinaryUnmarshaler), s.outer.(encoding.BinaryUnmarshaler)
 	s.innerA, s.outerA = s.inner.(encoding.BinaryAppender), s.outer.(encoding.BinaryAppender)
 	s.pad[0] = 0x80
@@ -236,7 +256,13 @@ func NewSignState() *SignState {
 // Sort orders c's fields for Signature and Verify (SortExtIndexes); dup
 // reports two fields with one key.
 func (s *SignState) Sort(c *Command) (dup bool) {
-	s.idx, dup = SortExtIndexes(c, s.idx)
+	n, dup := inOrderUpTo(c)
+	if n == len(c.Ext) {
+		s.idx = nil // no index to build for the usual in-order request
+		return dup
+	}
+	s.idxBuf, dup = SortExtIndexes(c, s.idxBuf)
+	s.idx = s.idxBuf
 	return dup
 }
 
