@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha1"
+	"encoding/base64"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -219,6 +220,22 @@ func TestSigningKeyIsHMAC(t *testing.T) {
 			if got := st.MAC(&k, content); !bytes.Equal(got, want.Sum(nil)) {
 				t.Fatalf("key %d bytes, content %d bytes: MAC %x, want %x", kl, cl, got, want.Sum(nil))
 			}
+		}
+	}
+}
+
+// encodeMAC is encoding/base64's standard encoding of a MAC.
+func TestEncodeMAC(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	var mac [sha1.Size]byte
+	var got [SignatureLen]byte
+	for range 1000 {
+		for i := range mac {
+			mac[i] = byte(r.Uint32())
+		}
+		encodeMAC(got[:], mac[:])
+		if want := base64.StdEncoding.EncodeToString(mac[:]); string(got[:]) != want {
+			t.Fatalf("%x: %s, want %s", mac, got, want)
 		}
 	}
 }
