@@ -105,10 +105,10 @@ func insertionSort(c *Command, idx []int, from int, dup bool) ([]int, bool) {
 // WriteSignedContent writes what an ACL signature covers (apache/rocketmq
 // acl/.../common/AclUtils.java combineRequestContent): the values of the
 // extFields in the key order of idx (from SortExtIndexes; nil when c.Ext
-// is in key order itself), no keys and no separators, Signature left out, then the body. Short values are gathered
-// in buf's capacity (nothing is allocated) and written together: a hash's
-// Write costs about as much per call as per 64 bytes, and a request has
-// many short fields.
+// is in key order itself), no keys and no separators, Signature left out,
+// then the body. Short values are gathered in buf's capacity (nothing is
+// allocated) and written together: a hash's Write costs about as much per
+// call as per 64 bytes, and a request has many short fields.
 func WriteSignedContent(w io.Writer, c *Command, idx []int, flags int, buf []byte) {
 	writeSignedContent(w, c, idx, flags, buf)
 }
@@ -218,7 +218,7 @@ func padState(k [sha1.BlockSize]byte, pad byte) []byte {
 //
 // It pads HMAC's two hashes itself instead of calling Sum (which copies
 // the digest and pads through two more Writes): the inner hash is padded
-// with one Write of pad, the outer one is a single block built in outer
+// with one Write of pad, the outer one is a single block built in oblock
 // around the inner hash, and each result is read from the digest's
 // AppendBinary state, whose bytes 4 to 24 are the hash once the input
 // ended on a block boundary. That halves the work around the SHA-1 blocks.
@@ -345,12 +345,14 @@ func (s *SignState) restore(k *SigningKey) bool {
 // finish is HMAC's outer hash over the inner one, n bytes having been
 // written to the inner hash after its key block.
 func (s *SignState) finish(n int) []byte {
-	total := uint64(sha1.BlockSize + n)
+	total := sha1.BlockSize + n
+	// 0x80 and zeros up to 8 bytes short of a block boundary, then the
+	// length: t is 1 to 64 bytes.
 	t := 56 - total%sha1.BlockSize
-	if total%sha1.BlockSize >= 56 {
+	if t <= 0 {
 		t += sha1.BlockSize
 	}
-	binary.BigEndian.PutUint64(s.pad[t:], total*8)
+	binary.BigEndian.PutUint64(s.pad[t:], uint64(total)*8)
 	_, _ = s.inner.Write(s.pad[:t+8])
 	clear(s.pad[t : t+8])
 	st, _ := s.innerA.AppendBinary(s.state[:0])
