@@ -5,7 +5,6 @@ import (
 	"crypto/sha1"
 	"crypto/subtle"
 	"encoding"
-	"encoding/base64"
 	"encoding/binary"
 	"hash"
 	"io"
@@ -49,9 +48,19 @@ func SortExtIndexes(c *Command, idx []int) (sorted []int, dup bool) {
 	for i := range c.Ext {
 		idx = append(idx, i)
 	}
-	// rocketmq-client-go v2.1.2 sends its fields in key order already
-	// (encoding/json writes a map's keys sorted): one pass of comparisons
-	// confirms it, most decided by the first byte.
+	from, dup := inOrderUpTo(c)
+	if from < len(idx) {
+		return insertionSort(c, idx, from, dup)
+	}
+	return idx, dup
+}
+
+// inOrderUpTo is the length of c.Ext's leading run of fields in key
+// order, and whether that run repeats a key. rocketmq-client-go v2.1.2
+// sends its fields in key order already (encoding/json writes a map's
+// keys sorted): one pass of comparisons confirms it, most decided by the
+// first byte.
+func inOrderUpTo(c *Command) (n int, dup bool) {
 	ext := c.Ext
 	for j := 1; j < len(ext); j++ {
 		a, b := ext[j-1].Key, ext[j].Key
@@ -62,10 +71,10 @@ func SortExtIndexes(c *Command, idx []int) (sorted []int, dup bool) {
 		case 0:
 			dup = true
 		case 1:
-			return insertionSort(c, idx, j, dup)
+			return j, dup
 		}
 	}
-	return idx, dup
+	return len(ext), dup
 }
 
 // insertionSort finishes SortExtIndexes from position from, idx[:from]
@@ -95,16 +104,29 @@ func insertionSort(c *Command, idx []int, from int, dup bool) ([]int, bool) {
 
 // WriteSignedContent writes what an ACL signature covers (apache/rocketmq
 // acl/.../common/AclUtils.java combineRequestContent): the values of the
-// extFields in the key order of idx (from SortExtIndexes), no keys and no
-// separators, Signature left out, then the body. Short values are gathered
-// in buf's capacity (nothing is allocated) and written together: a hash's
-// Write costs about as much per call as per 64 bytes, and a request has
-// many short fields.
+// extFields in the key order of idx (from SortExtIndexes; nil when c.Ext
+// is in key order itself), no keys and no separators, Signature left out,
+// then the body. Short values are gathered in buf's capacity (nothing is
+// allocated) and written together: a hash's Write costs about as much per
+// call as per 64 bytes, and a request has many short fields.
 func WriteSignedContent(w io.Writer, c *Command, idx []int, flags int, buf []byte) {
+	writeSignedContent(w, c, idx, flags, buf)
+}
+
+// writeSignedContent is WriteSignedContent; n is the number of bytes
+// written, which HMAC's final padding needs.
+func writeSignedContent(w io.Writer, c *Command, idx []int, flags int, buf []byte) (n int) {
 	buf = buf[:0]
 	ext := c.Ext
-	for _, i := range idx {
-		kv := &ext[i]
+	m := len(ext)
+	if idx != nil {
+		m = len(idx)
+	}
+	for j := range m {
+		kv := &ext[j]
+		if idx != nil {
+			kv = &ext[idx[j]]
+		}
 		// The fields left out have long keys; a send's are one letter.
 		if len(kv.Key) >= len(ExtSignature) && leftOut(kv.Key, flags) {
 			continue
@@ -112,16 +134,27 @@ func WriteSignedContent(w io.Writer, c *Command, idx []int, flags int, buf []byt
 		v := kv.Value
 		if len(buf)+len(v) > cap(buf) {
 			_, _ = w.Write(buf)
+			n += len(buf)
 			buf = buf[:0]
 			if len(v) > cap(buf) {
 				_, _ = w.Write(v)
+				n += len(v)
 				continue
 			}
 		}
 		buf = append(buf, v...)
 	}
+	// The body's first bytes join the fields up to a block boundary (the
+	// hash's key block is whole), so that the hash takes the fields and
+	// the body in two calls of its block function instead of three: each
+	// call costs a block's worth of setup.
+	body := c.Body
+	if k := min(-(n+len(buf))&63, len(body), cap(buf)-len(buf)); k > 0 {
+		buf, body = append(buf, body[:k]...), body[k:]
+	}
 	_, _ = w.Write(buf)
-	_, _ = w.Write(c.Body)
+	_, _ = w.Write(body)
+	return n + len(buf) + len(body)
 }
 
 // leftOut reports whether a signature leaves out the field key: Signature
@@ -182,26 +215,61 @@ func padState(k [sha1.BlockSize]byte, pad byte) []byte {
 
 // SignState computes signatures under any SigningKey, reusing its hashes
 // and buffers from one request to the next. Not safe for concurrent use.
+//
+// It pads HMAC's two hashes itself instead of calling Sum (which copies
+// the digest and pads through two more Writes): the inner hash is padded
+// with one Write of pad, the outer one is a single block built in oblock
+// around the inner hash, and each result is read from the digest's
+// AppendBinary state, whose bytes 4 to 24 are the hash once the input
+// ended on a block boundary. That halves the work around the SHA-1 blocks.
 type SignState struct {
 	inner, outer   hash.Hash
 	innerU, outerU encoding.BinaryUnmarshaler
-	idx            []int
-	buf            [SignedFieldsBuf]byte
-	sum            [sha1.Size]byte
-	b64            [SignatureLen]byte
+	innerA, outerA encoding.BinaryAppender
+	// idx is c.Ext's key order, or nil when c.Ext is in order itself,
+	// as Sort found.
+	idx    []int
+	idxBuf []int
+	buf    [SignedFieldsBuf]byte
+	// pad is SHA-1's padding: 0x80, zeros, the bit length (written at a
+	// varying offset, zeroed again after use).
+	pad [sha1.BlockSize + 8]byte
+	// oblock is the outer hash's last block: the inner hash, then the
+	// padding of the 64+20 bytes it ends.
+	oblock [sha1.BlockSize]byte
+	state  [sha1StateLen]byte
+	b64    [SignatureLen]byte
 }
+
+// sha1StateLen is crypto/sha1's marshaled state: magic "sha\x01", the
+// five state words big-endian (the hash itself after a padded input), the
+// pending block and the length.
+const (
+	sha1StateLen = 4 + sha1.Size + sha1.BlockSize + 8
+	sha1StateH   = 4
+)
 
 // NewSignState returns a SignState.
 func NewSignState() *SignState {
-	s := &SignState{inner: sha1.New(), outer: sha1.New(), idx: make([]int, 0, 32)}
+	s := &SignState{inner: sha1.New(), outer: sha1.New(), idxBuf: make([]int, 0, 32)}
 	s.innerU, s.outerU = s.inner.(encoding.BinaryUnmarshaler), s.outer.(encoding.BinaryUnmarshaler)
+	s.innerA, s.outerA = s.inner.(encoding.BinaryAppender), s.outer.(encoding.BinaryAppender)
+	s.pad[0] = 0x80
+	s.oblock[sha1.Size] = 0x80
+	binary.BigEndian.PutUint64(s.oblock[sha1.BlockSize-8:], (sha1.BlockSize+sha1.Size)*8)
 	return s
 }
 
 // Sort orders c's fields for Signature and Verify (SortExtIndexes); dup
 // reports two fields with one key.
 func (s *SignState) Sort(c *Command) (dup bool) {
-	s.idx, dup = SortExtIndexes(c, s.idx)
+	n, dup := inOrderUpTo(c)
+	if n == len(c.Ext) {
+		s.idx = nil // no index to build for the usual in-order request
+		return dup
+	}
+	s.idxBuf, dup = SortExtIndexes(c, s.idxBuf)
+	s.idx = s.idxBuf
 	return dup
 }
 
@@ -215,8 +283,8 @@ func (s *SignState) Signature(k *SigningKey, c *Command, flags int, dst []byte) 
 // sign is Signature; false when k is not NewSigningKey's.
 func (s *SignState) sign(k *SigningKey, c *Command, flags int, dst []byte) bool {
 	ok := s.restore(k)
-	WriteSignedContent(s.inner, c, s.idx, flags, s.buf[:])
-	base64.StdEncoding.Encode(dst[:SignatureLen], s.finish())
+	n := writeSignedContent(s.inner, c, s.idx, flags, s.buf[:])
+	encodeMAC(dst[:SignatureLen], s.finish(n))
 	return ok
 }
 
@@ -237,6 +305,27 @@ func (s *SignState) Verify(k *SigningKey, c *Command, flags int, sig []byte) boo
 	return subtle.ConstantTimeEq(int32(d>>32|d&0xffffffff), 0) == 1
 }
 
+const b64Std = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+// encodeMAC is base64.StdEncoding.Encode of a 20-byte MAC into 28 bytes,
+// unrolled for the one length (encoding/base64's general loop costs about
+// twice as much).
+func encodeMAC(dst []byte, mac []byte) {
+	_, _ = dst[SignatureLen-1], mac[sha1.Size-1]
+	for i := 0; i < 6; i++ {
+		v := uint(mac[3*i])<<16 | uint(mac[3*i+1])<<8 | uint(mac[3*i+2])
+		dst[4*i] = b64Std[v>>18&0x3f]
+		dst[4*i+1] = b64Std[v>>12&0x3f]
+		dst[4*i+2] = b64Std[v>>6&0x3f]
+		dst[4*i+3] = b64Std[v&0x3f]
+	}
+	v := uint(mac[18])<<16 | uint(mac[19])<<8
+	dst[24] = b64Std[v>>18&0x3f]
+	dst[25] = b64Std[v>>12&0x3f]
+	dst[26] = b64Std[v>>6&0x3f]
+	dst[27] = '='
+}
+
 // MAC is the raw HMAC-SHA1 of content under k, valid until the next call;
 // nil when k is not NewSigningKey's.
 func (s *SignState) MAC(k *SigningKey, content []byte) []byte {
@@ -244,7 +333,7 @@ func (s *SignState) MAC(k *SigningKey, content []byte) []byte {
 		return nil
 	}
 	_, _ = s.inner.Write(content)
-	return s.finish()
+	return s.finish(len(content))
 }
 
 // restore puts the hashes in k's keyed states; false, leaving them in an
@@ -253,10 +342,24 @@ func (s *SignState) restore(k *SigningKey) bool {
 	return s.innerU.UnmarshalBinary(k.inner) == nil && s.outerU.UnmarshalBinary(k.outer) == nil
 }
 
-// finish is HMAC's outer hash over the inner one.
-func (s *SignState) finish() []byte {
-	_, _ = s.outer.Write(s.inner.Sum(s.sum[:0]))
-	return s.outer.Sum(s.sum[:0])
+// finish is HMAC's outer hash over the inner one, n bytes having been
+// written to the inner hash after its key block.
+func (s *SignState) finish(n int) []byte {
+	total := sha1.BlockSize + n
+	// 0x80 and zeros up to 8 bytes short of a block boundary, then the
+	// length: t is 1 to 64 bytes.
+	t := 56 - total%sha1.BlockSize
+	if t <= 0 {
+		t += sha1.BlockSize
+	}
+	binary.BigEndian.PutUint64(s.pad[t:], uint64(total)*8)
+	_, _ = s.inner.Write(s.pad[:t+8])
+	clear(s.pad[t : t+8])
+	st, _ := s.innerA.AppendBinary(s.state[:0])
+	copy(s.oblock[:sha1.Size], st[sha1StateH:])
+	_, _ = s.outer.Write(s.oblock[:])
+	st, _ = s.outerA.AppendBinary(s.state[:0])
+	return st[sha1StateH : sha1StateH+sha1.Size]
 }
 
 // Signer signs requests for one account. Its key blocks are hashed once,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha1"
+	"encoding/base64"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -219,6 +220,62 @@ func TestSigningKeyIsHMAC(t *testing.T) {
 			if got := st.MAC(&k, content); !bytes.Equal(got, want.Sum(nil)) {
 				t.Fatalf("key %d bytes, content %d bytes: MAC %x, want %x", kl, cl, got, want.Sum(nil))
 			}
+		}
+	}
+}
+
+// Signature is crypto/hmac's HMAC-SHA1 of the signed content, in Base64,
+// whatever the lengths: the padding it writes itself depends on the number
+// of bytes written, values gathered or written through (longer than the
+// gathering buffer), bodies ending around block boundaries, fields in key
+// order or not.
+func TestSignatureIsHMAC(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	st := NewSignState()
+	k := NewSigningKey([]byte("secretA1"))
+	var sig [SignatureLen]byte
+	for round := range 400 {
+		c := &Command{Body: make([]byte, r.IntN(300))}
+		for i := range c.Body {
+			c.Body[i] = byte(r.Uint32())
+		}
+		keys := r.Perm(10)[:r.IntN(10)]
+		if round%2 == 0 {
+			slices.Sort(keys)
+		}
+		for _, i := range keys {
+			v := make([]byte, []int{0, 1, 7, 63, 64, 65, SignedFieldsBuf, SignedFieldsBuf + 1}[r.IntN(8)])
+			for j := range v {
+				v[j] = byte('0' + r.IntN(10))
+			}
+			c.Ext = append(c.Ext, KV{Key: []byte{byte('a' + i)}, Value: v})
+		}
+		st.Sort(c)
+		st.Signature(&k, c, 0, sig[:])
+		want := hmac.New(sha1.New, []byte("secretA1"))
+		idx, _ := SortExtIndexes(c, nil)
+		for _, i := range idx {
+			want.Write(c.Ext[i].Value)
+		}
+		want.Write(c.Body)
+		if exp := base64.StdEncoding.EncodeToString(want.Sum(nil)); string(sig[:]) != exp {
+			t.Fatalf("round %d: signature %s, want %s", round, sig[:], exp)
+		}
+	}
+}
+
+// encodeMAC is encoding/base64's standard encoding of a MAC.
+func TestEncodeMAC(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	var mac [sha1.Size]byte
+	var got [SignatureLen]byte
+	for range 1000 {
+		for i := range mac {
+			mac[i] = byte(r.Uint32())
+		}
+		encodeMAC(got[:], mac[:])
+		if want := base64.StdEncoding.EncodeToString(mac[:]); string(got[:]) != want {
+			t.Fatalf("%x: %s, want %s", mac, got, want)
 		}
 	}
 }

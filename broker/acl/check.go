@@ -237,12 +237,12 @@ func (c *Checker) Check(ip netip.Addr, req *wire.Command) Decision {
 		}
 	}
 	sc := scratches.Get().(*scratch)
-	a, d := c.authenticate(sc, s, ip, req)
-	if d.OK {
-		d = c.permit(sc, a, r, req)
-		if d.OK {
-			d.Account = a
-		}
+	a, why := c.authenticate(sc, s, ip, req)
+	var d Decision
+	if why != ReasonNone {
+		d = refused(why, a, req)
+	} else if d = c.permit(sc, a, r, req); d.OK {
+		d.Account = a
 	}
 	scratches.Put(sc)
 	return d
@@ -250,7 +250,7 @@ func (c *Checker) Check(ip netip.Addr, req *wire.Command) Decision {
 
 // permit decides a request of authenticated account a; sc (nil: none)
 // caches the topic allowed.
-func (c *Checker) permit(sc *scratch, a *Account, r rule, req *wire.Command) Decision {
+func (c *Checker) permit(sc *scratch, a *Account, r *rule, req *wire.Command) Decision {
 	switch r.kind {
 	case adminOnly:
 		if !a.Admin {
@@ -315,20 +315,34 @@ func (c *Checker) permit(sc *scratch, a *Account, r rule, req *wire.Command) Dec
 
 // authenticate finds the account and checks the signature, or the
 // account's white list instead of it. Unlike 4.9, a white-listed account
-// keeps its permissions: the address only replaces the signature.
-func (c *Checker) authenticate(sc *scratch, s *Snapshot, ip netip.Addr, req *wire.Command) (*Account, Decision) {
+// keeps its permissions: the address only replaces the signature. A
+// refusal is its reason alone (refused builds the decision), so that an
+// allowed request does not carry a Decision through.
+func (c *Checker) authenticate(sc *scratch, s *Snapshot, ip netip.Addr, req *wire.Command) (*Account, Reason) {
 	ak := req.Get(wire.ExtAccessKey)
 	if len(ak) == 0 {
-		return nil, deny(ReasonNoAccessKey, "No accessKey is configured", "", 0)
+		return nil, ReasonNoAccessKey
 	}
 	a := sc.account(s, ak)
 	if a == nil {
-		return nil, deny(ReasonUnknownAccount, "No acl config for "+string(ak), "", 0)
+		return nil, ReasonUnknownAccount
 	}
 	if !a.white.match(ip) && !a.verifySignature(sc.st, req, req.Get(wire.ExtSignature)) {
-		return nil, deny(ReasonSignature, "Check signature failed for accessKey="+a.AccessKey, "", 0)
+		return a, ReasonSignature
 	}
-	return a, Decision{OK: true}
+	return a, ReasonNone
+}
+
+// refused is the decision of authenticate's refusal r of req (a: the
+// account found, if any).
+func refused(r Reason, a *Account, req *wire.Command) Decision {
+	switch r {
+	case ReasonNoAccessKey:
+		return deny(r, "No accessKey is configured", "", 0)
+	case ReasonUnknownAccount:
+		return deny(r, "No acl config for "+string(req.Get(wire.ExtAccessKey)), "", 0)
+	}
+	return deny(r, "Check signature failed for accessKey="+a.AccessKey, "", 0)
 }
 
 // Authorize checks need on a topic a handler found by lookup (the stored
@@ -342,10 +356,10 @@ func (c *Checker) Authorize(ip netip.Addr, req *wire.Command, topic string, need
 		}
 	}
 	sc := scratches.Get().(*scratch)
-	a, d := c.authenticate(sc, s, ip, req)
+	a, why := c.authenticate(sc, s, ip, req)
 	scratches.Put(sc)
-	if !d.OK {
-		return d
+	if why != ReasonNone {
+		return refused(why, a, req)
 	}
 	if a.Admin || (need == Pub && topic == TraceTopic) {
 		return Decision{OK: true}

@@ -45,6 +45,40 @@ type Table struct {
 	role     string
 	rules    map[int32]rule
 	fallback kind
+	// index is rules by pointer, so that a request's check copies no
+	// rule: low codes (all but the AMQP ones) in a slice, unlisted ones
+	// pointing at other; the rest in a map. Built by init.
+	index struct {
+		low   []*rule
+		high  map[int32]*rule
+		other rule
+	}
+}
+
+// lowCodes bounds the codes the index holds in a slice.
+const lowCodes = 1024
+
+func init() {
+	for _, t := range []*Table{BrokerTable, NamesrvTable, ControllerTable} {
+		t.buildIndex()
+	}
+}
+
+func (t *Table) buildIndex() {
+	ix := &t.index
+	ix.other = rule{kind: t.fallback}
+	ix.high = map[int32]*rule{}
+	ix.low = make([]*rule, lowCodes)
+	for i := range ix.low {
+		ix.low[i] = &ix.other
+	}
+	for code, r := range t.rules {
+		if code >= 0 && code < lowCodes {
+			ix.low[code] = &r
+		} else {
+			ix.high[code] = &r
+		}
+	}
 }
 
 // BrokerTable is the broker's table: RocketMQ 4.9's
@@ -163,11 +197,14 @@ var ControllerTable = &Table{role: "controller", fallback: open, rules: map[int3
 	1013: {"CONTROLLER_APPLY_BROKER_ID", adminOnly, "", ""},
 }}
 
-func (t *Table) lookup(code int32) rule {
-	if r, ok := t.rules[code]; ok {
+func (t *Table) lookup(code int32) *rule {
+	if uint32(code) < lowCodes {
+		return t.index.low[code]
+	}
+	if r := t.index.high[code]; r != nil {
 		return r
 	}
-	return rule{kind: t.fallback}
+	return &t.index.other
 }
 
 // Name is a code's RocketMQ name when the table lists it.

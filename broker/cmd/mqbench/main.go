@@ -70,7 +70,7 @@ func main() {
 	flag.IntVar(&o.batch, "batch", 32, "messages per batch (batch mode), per receive (grpc-recv)")
 	flag.IntVar(&o.rate, "rate", 10000, "offered msgs/s (rate mode)")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "run time")
-	flag.StringVar(&o.accessKey, "access-key", "", "plain-ACL account: the lean sends (send, batch, rate) sign each request")
+	flag.StringVar(&o.accessKey, "access-key", "", "plain-ACL account: the lean sends (send, batch, rate) sign each request, and so does the official client (official, official-batch)")
 	flag.StringVar(&o.secretKey, "secret-key", "", "the account's secret")
 	flag.StringVar(&o.url, "url", "amqp://guest:guest@127.0.0.1:5672/", "AMQP server (amqp-publish, amqp-consume)")
 	flag.StringVar(&o.queue, "queue", "bench", "durable AMQP queue, declared if missing (amqp-publish, amqp-consume)")
@@ -337,7 +337,12 @@ func runOfficial(o options) error {
 	if o.mode == "official-batch" {
 		perReq = o.batch
 	}
-	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{o.namesrv}), producer.WithGroupName("BENCH_OFFICIAL"), producer.WithRetry(2))
+	opts := []producer.Option{producer.WithNameServer([]string{o.namesrv}), producer.WithGroupName("BENCH_OFFICIAL"), producer.WithRetry(2)}
+	if o.accessKey != "" {
+		// The client's ACL hook signs every request, as applications' do.
+		opts = append(opts, producer.WithCredentials(primitive.Credentials{AccessKey: o.accessKey, SecretKey: o.secretKey}))
+	}
+	p, err := rocketmq.NewProducer(opts...)
 	if err != nil {
 		return err
 	}
