@@ -199,6 +199,73 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 // the appends are done or refused, before the flush and replication wait,
 // so that a slot is not held for a whole fsync.
 func (e *Engine) PublishGated(vhost, exchange string, msgs []PublishMsg, appended func()) ([]PublishResult, error) {
+	a, err := e.PublishAppend(vhost, exchange, msgs, appended)
+	if err != nil {
+		return nil, err
+	}
+	if a.DurableEnd >= 0 {
+		a.Durable(a.d.be.Durable(a.DurableEnd))
+	}
+	a.Wait()
+	return a.Results, nil
+}
+
+// Appended is a publish whose messages are in the log but not yet known
+// durable: the broker answers it once the log up to DurableEnd is flushed
+// (and replicated) as configured, without a goroutine waiting for that.
+type Appended struct {
+	Results []PublishResult
+	// DurableEnd is where the last persistent message ends in the log;
+	// -1 without persistent messages stored.
+	DurableEnd int64
+	d          *delivery
+	storedEnd  int64
+	persistent []bool // per message: Durable fails only these
+	trim       []*qstate
+}
+
+// Durable records the outcome of the flush and replication wait up to
+// DurableEnd: on err no persistent message may be confirmed (the gateway
+// nacks them).
+func (a *Appended) Durable(err error) {
+	if err == nil {
+		return
+	}
+	for i := range a.Results {
+		if a.Results[i].Status == wire.AMQPStored && a.persistent[i] {
+			a.Results[i] = PublishResult{Status: wire.AMQPFailed, Code: InternalError, Text: "not durable: " + err.Error()}
+		}
+	}
+}
+
+// Settled reports, without blocking, whether Wait has nothing left to do:
+// the stored messages are dispatched into their queues and no queue is to
+// be trimmed.
+func (a *Appended) Settled() bool {
+	return len(a.trim) == 0 && (a.storedEnd < 0 || a.d.be.Store.WaitDispatched(cancelled, a.storedEnd) == nil)
+}
+
+// Wait makes the answer true when it leaves: a confirmed message is in its
+// queues (basic.get, message-count right after a confirm), and drop-head
+// queues are trimmed. Called after the flush wait, by when the dispatch is
+// mostly done.
+func (a *Appended) Wait() {
+	if a.storedEnd >= 0 {
+		a.d.waitDispatched(a.storedEnd)
+	}
+	for _, q := range a.trim {
+		a.d.trimHead(q)
+	}
+	a.trim = nil
+}
+
+// PublishAppend routes and appends msgs as Publish does and returns
+// before any flush or replication wait; appended is as for PublishGated.
+// The caller waits for a DurableEnd >= 0 as configured, reports it with
+// Durable, and calls Wait (or checks Settled) before answering. The
+// message bodies are copied into the log: msgs may alias a buffer reused
+// after the call.
+func (e *Engine) PublishAppend(vhost, exchange string, msgs []PublishMsg, appended func()) (*Appended, error) {
 	if appended != nil {
 		once := appended
 		appended = func() {
@@ -298,26 +365,14 @@ func (e *Engine) PublishGated(vhost, exchange string, msgs []PublishMsg, appende
 	if appended != nil {
 		appended()
 	}
+	a := &Appended{Results: res, DurableEnd: durableEnd, d: d, storedEnd: storedEnd, trim: lim.trim}
 	if durableEnd >= 0 {
-		if err := d.be.Durable(durableEnd); err != nil {
-			// Written but not durable as promised: none of the persistent
-			// messages may be confirmed (the gateway nacks them).
-			for i := range res {
-				if res[i].Status == wire.AMQPStored && msgs[i].Persistent {
-					res[i] = PublishResult{Status: wire.AMQPFailed, Code: InternalError, Text: "not durable: " + err.Error()}
-				}
-			}
+		a.persistent = make([]bool, len(msgs))
+		for i := range msgs {
+			a.persistent[i] = msgs[i].Persistent
 		}
 	}
-	if storedEnd >= 0 {
-		// A confirmed message is in its queues (basic.get, message-count
-		// right after a confirm).
-		d.waitDispatched(storedEnd)
-	}
-	for _, q := range lim.trim {
-		d.trimHead(q)
-	}
-	return res, nil
+	return a, nil
 }
 
 // waitDispatched waits for the dispatcher to pass end, after the flush
