@@ -129,10 +129,11 @@ func (b *Broker) handleAMQPPublish(c *remoting.Conn, req *wire.Command, account 
 	}
 	b.publishStats(topic, r.Messages, a.Results)
 	resp := wire.ResponseTo(req, wire.Success, "")
+	bin := req.Get(wire.AMQPBinaryField) != nil
 	held := t
 	t = flow.Ticket{}
 	if a.DurableEnd < 0 {
-		b.publishAnswer(c, &resp, a, nil, false)
+		b.publishAnswer(c, &resp, bin, a, nil, false)
 		b.flow.Release(&held)
 		return
 	}
@@ -144,27 +145,28 @@ func (b *Broker) handleAMQPPublish(c *remoting.Conn, req *wire.Command, account 
 		if !flushOK || replCode == wire.FlushSlaveTimeout {
 			derr = errors.New("flush or slave acknowledgement failed or timed out")
 		}
-		b.publishAnswer(c, &resp, a, derr, batched)
+		b.publishAnswer(c, &resp, bin, a, derr, batched)
 	})
 }
 
 // publishAnswer answers an appended publish once its flush and
-// replication waits are over (durable: their failure). Most answers leave
-// from here, on the store goroutine that ran the group commit; one whose
-// messages are not yet dispatched into their queues, or that trims
-// drop-head queues, waits on a goroutine of its own.
-func (b *Broker) publishAnswer(c *remoting.Conn, resp *wire.Command, a *amqpengine.Appended, durable error, batched bool) {
+// replication waits are over (durable: their failure), in binary when the
+// request asked for it. Most answers leave from here, on the store
+// goroutine that ran the group commit; one whose messages are not yet
+// dispatched into their queues, or that trims drop-head queues, waits on
+// a goroutine of its own.
+func (b *Broker) publishAnswer(c *remoting.Conn, resp *wire.Command, bin bool, a *amqpengine.Appended, durable error, batched bool) {
 	a.Durable(durable)
 	if !a.Settled() {
 		r := *resp
 		b.goSafe("AMQP_PUBLISH answer", c, &r, func() {
 			a.Wait()
-			r.Body = appendPublishResults(nil, a.Results)
+			r.Body = appendPublishResults(nil, a.Results, bin)
 			_ = c.Send(&r)
 		})
 		return
 	}
-	resp.Body = appendPublishResults(nil, a.Results)
+	resp.Body = appendPublishResults(nil, a.Results, bin)
 	frame := wire.AppendFrame(nil, resp)
 	if !batched {
 		_ = c.SendFrame(frame)
@@ -187,17 +189,21 @@ func (b *Broker) publishStats(topic string, msgs []wire.AMQPPublishMessage, res 
 	}
 }
 
-// appendPublishResults appends the JSON of an AMQP_PUBLISH answer. The
-// usual answer, every message stored, is written directly; any other
-// goes through encoding/json.
-func appendPublishResults(dst []byte, res []wire.AMQPPublishResult) []byte {
+// appendPublishResults appends an AMQP_PUBLISH answer, binary
+// (wire/amqpbin.go) or JSON. The usual JSON answer, every message stored,
+// is written directly; any other goes through encoding/json.
+func appendPublishResults(dst []byte, res []wire.AMQPPublishResult, bin bool) []byte {
+	if bin {
+		// An unknown status (not made by the engine) goes in JSON, which
+		// the gateway takes as well.
+		if b, err := wire.AppendAMQPPublishResults(dst, res); err == nil {
+			return b
+		}
+	}
 	for i := range res {
 		if res[i] != (wire.AMQPPublishResult{Status: wire.AMQPStored}) {
-			body, err := json.Marshal(wire.AMQPPublishResponse{Results: res})
-			if err != nil {
-				// Strings and numbers only: json.Marshal cannot fail.
-				panic(fmt.Sprintf("encode AMQP_PUBLISH answer: %v", err))
-			}
+			// Strings and numbers only: json.Marshal cannot fail.
+			body, _ := json.Marshal(wire.AMQPPublishResponse{Results: res})
 			return append(dst, body...)
 		}
 	}
@@ -233,7 +239,7 @@ func (b *Broker) servePublish(c *remoting.Conn, req *wire.Command, readAt time.T
 		return
 	}
 	b.publishStats(topic, r.Messages, res)
-	b.replyBody(c, req, appendPublishResults(nil, res))
+	b.replyBody(c, req, appendPublishResults(nil, res, req.Get(wire.AMQPBinaryField) != nil))
 }
 
 // decodeAMQP reads an AMQP request's JSON body. With ACL on, the vhost in
