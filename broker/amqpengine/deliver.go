@@ -210,6 +210,11 @@ func (e *Engine) PublishGated(vhost, exchange string, msgs []PublishMsg, appende
 	return a.Results, nil
 }
 
+// propsPool holds parsed properties between publishes: the parser keeps a
+// string equal to the one it holds (content-type, app-id, ...) instead of
+// allocating it again for every message.
+var propsPool = sync.Pool{New: func() any { return new(amqp.Properties) }}
+
 // Appended is a publish whose messages are in the log but not yet known
 // durable: the broker answers it once the log up to DurableEnd is flushed
 // (and replicated) as configured, without a goroutine waiting for that.
@@ -296,16 +301,19 @@ func (e *Engine) PublishAppend(vhost, exchange string, msgs []PublishMsg, append
 	var lim limits
 	var props, list []byte
 	durableEnd, storedEnd := int64(-1), int64(-1)
+	p := propsPool.Get().(*amqp.Properties)
+	defer propsPool.Put(p)
 	for i := range msgs {
 		m := &msgs[i]
-		var p amqp.Properties
-		if len(m.Properties) > 0 {
+		if len(m.Properties) == 0 {
+			*p = amqp.Properties{}
+		} else {
 			if len(m.Properties) < 2 {
 				res[i] = PublishResult{Status: wire.AMQPFailed, Code: amqp.SyntaxError, Text: "content header properties: no property flags"}
 				continue
 			}
 			h := amqp.ContentHeader{Flags: uint16(m.Properties[0])<<8 | uint16(m.Properties[1]), Props: m.Properties[2:]}
-			if err := h.Properties(&p); err != nil {
+			if err := h.Properties(p); err != nil {
 				res[i] = PublishResult{Status: wire.AMQPFailed, Code: amqp.SyntaxError, Text: err.Error()}
 				continue
 			}
