@@ -227,6 +227,18 @@ type Appended struct {
 	storedEnd  int64
 	persistent []bool // per message: Durable fails only these
 	trim       []*qstate
+	vhost      string
+	exchange   string
+	dead       []deadLetter // refused by reject-publish-dlx queues
+}
+
+// deadLetter is a published message a full reject-publish-dlx queue
+// refused, to be dead-lettered from it.
+type deadLetter struct {
+	f           *features
+	props, body []byte
+	rk          string
+	born        int64
 }
 
 // Durable records the outcome of the flush and replication wait up to
@@ -247,14 +259,21 @@ func (a *Appended) Durable(err error) {
 // the stored messages are dispatched into their queues and no queue is to
 // be trimmed.
 func (a *Appended) Settled() bool {
-	return len(a.trim) == 0 && (a.storedEnd < 0 || a.d.be.Store.WaitDispatched(cancelled, a.storedEnd) == nil)
+	return len(a.trim) == 0 && len(a.dead) == 0 && (a.storedEnd < 0 || a.d.be.Store.WaitDispatched(cancelled, a.storedEnd) == nil)
 }
 
 // Wait makes the answer true when it leaves: a confirmed message is in its
-// queues (basic.get, message-count right after a confirm), and drop-head
-// queues are trimmed. Called after the flush wait, by when the dispatch is
+// queues (basic.get, message-count right after a confirm), drop-head
+// queues are trimmed and messages refused by reject-publish-dlx queues are
+// dead-lettered. Called after the flush wait, by when the dispatch is
 // mostly done.
 func (a *Appended) Wait() {
+	for _, m := range a.dead {
+		if err := a.d.deadLetterMsg(a.vhost, m.f, m.props, a.exchange, m.rk, m.body, m.born, ReasonMaxLen); err != nil {
+			a.d.e.log.Warn("[AMQP] dead-lettering a message refused by a full queue failed", "queue", m.f.queue, "err", err)
+		}
+	}
+	a.dead = nil
 	if a.storedEnd >= 0 {
 		a.d.waitDispatched(a.storedEnd)
 	}
@@ -299,6 +318,7 @@ func (e *Engine) PublishAppend(vhost, exchange string, msgs []PublishMsg, append
 	res := make([]PublishResult, len(msgs))
 	var t Targets
 	var lim limits
+	var dead []deadLetter
 	var props, list []byte
 	durableEnd, storedEnd := int64(-1), int64(-1)
 	p := propsPool.Get().(*amqp.Properties)
@@ -326,10 +346,11 @@ func (e *Engine) PublishAppend(vhost, exchange string, msgs []PublishMsg, append
 			full = lim.admit(d, vhost, &t, p.Expiration != "", storedEnd)
 			for _, f := range lim.refused {
 				// reject-publish-dlx: the refused message is
-				// dead-lettered (maxlen) as well as nacked.
-				if err := d.deadLetterMsg(vhost, f, m.Properties, exchange, m.RoutingKey, m.Body, time.Now().UnixMilli(), ReasonMaxLen); err != nil {
-					e.log.Warn("[AMQP] dead-lettering a message refused by a full queue failed", "queue", f.queue, "err", err)
-				}
+				// dead-lettered (maxlen) as well as nacked, in Wait: a
+				// persistent dead letter waits for its own flush. The
+				// message is copied, as msgs may alias a reused buffer.
+				dead = append(dead, deadLetter{f: f, props: slices.Clone(m.Properties), rk: m.RoutingKey,
+					body: slices.Clone(m.Body), born: time.Now().UnixMilli()})
 			}
 		}
 		if len(t.IDs) == 0 {
@@ -373,7 +394,8 @@ func (e *Engine) PublishAppend(vhost, exchange string, msgs []PublishMsg, append
 	if appended != nil {
 		appended()
 	}
-	a := &Appended{Results: res, DurableEnd: durableEnd, d: d, storedEnd: storedEnd, trim: lim.trim}
+	a := &Appended{Results: res, DurableEnd: durableEnd, d: d, storedEnd: storedEnd, trim: lim.trim,
+		vhost: vhost, exchange: exchange, dead: dead}
 	if durableEnd >= 0 {
 		a.persistent = make([]bool, len(msgs))
 		for i := range msgs {
