@@ -153,23 +153,39 @@ func (c *conn) finish() { c.doneOnce.Do(func() { close(c.done) }) }
 // what is queued, which keeps each sender's frames in order: the writer
 // counts a frame out of queued only once it is in bw.
 func (c *conn) send(frame []byte) bool {
-	if c.queued.Load() == 0 && c.wmu.TryLock() {
-		if c.queued.Load() == 0 && !c.wClosed {
-			_, err := c.bw.Write(frame)
-			if err == nil {
-				err = c.bw.Flush()
-			}
-			c.wIdle = false
-			c.wmu.Unlock()
-			if err != nil {
-				c.fail(err)
-				return false
-			}
-			return true
-		}
-		c.wmu.Unlock()
+	if c.lockDirect() {
+		_, err := c.bw.Write(frame)
+		return c.unlockDirect(err)
 	}
 	return c.sendOut(outFrame{b: frame})
+}
+
+// lockDirect reports, holding wmu, that the caller may write to bw
+// itself: nothing is queued for the writer and no one else writes.
+func (c *conn) lockDirect() bool {
+	if c.queued.Load() != 0 || !c.wmu.TryLock() {
+		return false
+	}
+	if c.queued.Load() == 0 && !c.wClosed {
+		return true
+	}
+	c.wmu.Unlock()
+	return false
+}
+
+// unlockDirect flushes what a lockDirect caller wrote (err: its write's)
+// and releases wmu; false when the connection failed.
+func (c *conn) unlockDirect(err error) bool {
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	c.wIdle = false
+	c.wmu.Unlock()
+	if err != nil {
+		c.fail(err)
+		return false
+	}
+	return true
 }
 
 func (c *conn) sendOut(f outFrame) bool {
@@ -195,6 +211,18 @@ func (c *conn) written(f outFrame) {
 }
 
 func (c *conn) sendMethod(ch uint16, m amqp.Method) {
+	if c.lockDirect() {
+		// Encoded straight into the write buffer: no frame allocated.
+		b, err := amqp.AppendMethodFrame(c.bw.AvailableBuffer(), ch, m)
+		if err == nil {
+			_, err = c.bw.Write(b)
+			c.unlockDirect(err)
+			return
+		}
+		c.wmu.Unlock()
+		c.log.Error("encode method", "method", m.Name(), "err", err)
+		return
+	}
 	b, err := amqp.AppendMethodFrame(nil, ch, m)
 	if err != nil {
 		// Only an over-long shortstr can fail, and the gateway's own
