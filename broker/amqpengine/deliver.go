@@ -215,6 +215,10 @@ func (e *Engine) PublishGated(vhost, exchange string, msgs []PublishMsg, appende
 // allocating it again for every message.
 var propsPool = sync.Pool{New: func() any { return new(amqp.Properties) }}
 
+// targetsPool holds routing results between publishes, with their
+// slices (Route resets them; nothing keeps them past a publish).
+var targetsPool = sync.Pool{New: func() any { return new(Targets) }}
+
 // Appended is a publish whose messages are in the log but not yet known
 // durable: the broker answers it once the log up to DurableEnd is flushed
 // (and replicated) as configured, without a goroutine waiting for that.
@@ -316,7 +320,8 @@ func (e *Engine) PublishAppend(vhost, exchange string, msgs []PublishMsg, append
 		return nil, internalError(fmt.Errorf("create store topic %s: %w", topic, err))
 	}
 	res := make([]PublishResult, len(msgs))
-	var t Targets
+	t := targetsPool.Get().(*Targets)
+	defer targetsPool.Put(t)
 	var lim limits
 	var dead []deadLetter
 	var props, list []byte
@@ -338,12 +343,12 @@ func (e *Engine) PublishAppend(vhost, exchange string, msgs []PublishMsg, append
 				continue
 			}
 		}
-		if err := v.Route(exchange, m.RoutingKey, p.Headers, &t); err != nil {
+		if err := v.Route(exchange, m.RoutingKey, p.Headers, t); err != nil {
 			return nil, err
 		}
 		full := ""
 		if len(t.IDs) > 0 && (p.Expiration != "" || lim.any(t.feats)) {
-			full = lim.admit(d, vhost, &t, p.Expiration != "", storedEnd)
+			full = lim.admit(d, vhost, t, p.Expiration != "", storedEnd)
 			for _, f := range lim.refused {
 				// reject-publish-dlx: the refused message is
 				// dead-lettered (maxlen) as well as nacked, in Wait: a
