@@ -6,16 +6,18 @@ import (
 	"fmt"
 )
 
-// A binary form of the two AMQP message-path bodies that carry message
-// bodies: AMQP_PUBLISH's request and AMQP_FETCH's answer. In JSON every
+// A binary form of the AMQP message-path bodies: AMQP_PUBLISH's request
+// and answer and AMQP_FETCH's answer. In JSON every
 // body and property list is base64 inside a string that the decoder scans
 // twice; measured on the broker with 16 publishers confirming 1 KiB
 // messages, decoding the publish JSON was a third of its CPU. The binary
 // form is length-prefixed fields read in place (the decoded slices alias
 // the input). It starts with AMQPBinaryMark, which no JSON body does, so a
 // broker takes either form and a gateway of an older build keeps working;
-// a fetch is answered in binary only when its request carries the extField
-// AMQPBinaryField.
+// a fetch or publish is answered in binary only when its request carries
+// the extField AMQPBinaryField. (The publish answer is small, but decoding
+// it with encoding/json was a tenth of the gateway's CPU with 16
+// confirming publishers.)
 //
 // Layout (big endian): mark, then
 //
@@ -25,10 +27,12 @@ import (
 //	fetch answer: u32 ready, i64 timeoutMillis, u32 n, n × (u64 handle,
 //	u8 flags (1 redelivered), str16 exchange, str16 routing key,
 //	bytes32 properties, bytes32 body)
+//	publish answer: u32 n, n × (u8 status (0 stored, 1 unroutable,
+//	2 failed), u16 code, str16 text)
 const AMQPBinaryMark = 0x01
 
-// AMQPBinaryField is the extField of an AMQP_FETCH request that asks for
-// the binary answer.
+// AMQPBinaryField is the extField of an AMQP_FETCH or AMQP_PUBLISH
+// request that asks for the binary answer.
 const AMQPBinaryField = "bin"
 
 // IsAMQPBinary reports whether body is in the binary form.
@@ -236,4 +240,57 @@ func (f *AMQPFetchResponse) UnmarshalBinary(b []byte) error {
 		d.Body = r.bytes32()
 	}
 	return r.end("AMQP_FETCH answer")
+}
+
+// amqpStatuses are the publish statuses by their binary number.
+var amqpStatuses = [...]string{AMQPStored, AMQPUnroutable, AMQPFailed}
+
+// AppendAMQPPublishResults appends the binary publish answer of res.
+func AppendAMQPPublishResults(b []byte, res []AMQPPublishResult) ([]byte, error) {
+	b = append(b, AMQPBinaryMark)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(res)))
+	for i := range res {
+		r := &res[i]
+		st := -1
+		for k, v := range amqpStatuses {
+			if r.Status == v {
+				st = k
+			}
+		}
+		if st < 0 {
+			return nil, fmt.Errorf("unknown publish status %q", r.Status)
+		}
+		text := r.Text
+		if len(text) > 0xFFFF {
+			text = text[:0xFFFF] // the gateway clips it to a shortstr anyway
+		}
+		b = append(b, byte(st))
+		b = binary.BigEndian.AppendUint16(b, r.Code)
+		b = appendStr16(b, text)
+	}
+	return b, nil
+}
+
+// MarshalBinary encodes the answer in the binary form.
+func (p AMQPPublishResponse) MarshalBinary() ([]byte, error) {
+	return AppendAMQPPublishResults(make([]byte, 0, 5+5*len(p.Results)), p.Results)
+}
+
+// UnmarshalBinary decodes the binary form.
+func (p *AMQPPublishResponse) UnmarshalBinary(b []byte) error {
+	var r binReader
+	r.start(b)
+	n := r.count(1 + 2 + 2)
+	p.Results = make([]AMQPPublishResult, n)
+	for i := range n {
+		st := int(r.u8())
+		if st >= len(amqpStatuses) && r.err == nil {
+			r.err = fmt.Errorf("unknown publish status %d", st)
+		}
+		if r.err != nil {
+			break
+		}
+		p.Results[i] = AMQPPublishResult{Status: amqpStatuses[st], Code: uint16(r.u16()), Text: r.str16()}
+	}
+	return r.end("AMQP_PUBLISH answer")
 }

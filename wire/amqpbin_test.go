@@ -18,10 +18,13 @@ func TestAMQPBinaryBodies(t *testing.T) {
 		{Handle: 1 << 40, Redelivered: true, Exchange: "amq.topic", RoutingKey: "k", Properties: []byte{0, 0}, Body: make([]byte, 3000)},
 		{Handle: 0, Exchange: "", RoutingKey: "q", Properties: []byte{}, Body: []byte{}},
 	}}
+	pubAnswer := AMQPPublishResponse{Results: []AMQPPublishResult{
+		{Status: AMQPStored}, {Status: AMQPUnroutable}, {Status: AMQPFailed, Code: 406, Text: "PRECONDITION_FAILED - too large"},
+	}}
 	for _, c := range []struct {
 		in  interface{ MarshalBinary() ([]byte, error) }
 		out interface{ UnmarshalBinary([]byte) error }
-	}{{pub, &AMQPPublishRequest{}}, {fetch, &AMQPFetchResponse{}}} {
+	}{{pub, &AMQPPublishRequest{}}, {fetch, &AMQPFetchResponse{}}, {pubAnswer, &AMQPPublishResponse{}}} {
 		b, err := c.in.MarshalBinary()
 		if err != nil || !IsAMQPBinary(b) {
 			t.Fatalf("%T: %v", c.in, err)
@@ -45,6 +48,10 @@ func TestAMQPBinaryBodies(t *testing.T) {
 	if err := new(AMQPPublishRequest).UnmarshalBinary([]byte{AMQPBinaryMark, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF}); err == nil {
 		t.Fatal("a huge message count decoded")
 	}
+	// A status number past the known ones.
+	if err := new(AMQPPublishResponse).UnmarshalBinary([]byte{AMQPBinaryMark, 0, 0, 0, 1, 3, 0, 0, 0, 0}); err == nil {
+		t.Fatal("an unknown publish status decoded")
+	}
 	j, _ := json.Marshal(pub)
 	if IsAMQPBinary(j) || new(AMQPPublishRequest).UnmarshalBinary(j) == nil {
 		t.Fatal("JSON taken for the binary form")
@@ -62,6 +69,12 @@ func FuzzAMQPBinaryBodies(f *testing.F) {
 			again, err := p.MarshalBinary()
 			if err != nil || string(again) != string(b) {
 				t.Fatalf("publish request does not re-encode to its input: %v", err)
+			}
+		}
+		var pa AMQPPublishResponse
+		if pa.UnmarshalBinary(b) == nil {
+			if again, err := pa.MarshalBinary(); err != nil || string(again) != string(b) {
+				t.Fatalf("publish answer does not re-encode to its input: %v", err)
 			}
 		}
 		var fr AMQPFetchResponse

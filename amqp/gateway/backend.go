@@ -169,11 +169,14 @@ func (r *Remote) Call(vhost string, code int32, req, resp any) error {
 		// poll for a busy broker.
 		timeout = 3*r.timeout + time.Duration(f.WaitMillis)*time.Millisecond
 	}
-	ext := map[string]string{wire.AMQPVhostField: vhost}
+	// Built directly rather than with wire.NewRequest: its map and key
+	// conversions were allocations per publish.
+	cmd := &wire.Command{Code: code, Language: wire.LanguageGo, Version: wire.Version, Body: body, Ext: make([]wire.KV, 1, 4)}
+	cmd.Ext[0] = wire.KV{Key: vhostKey, Value: []byte(vhost)}
 	if _, ok := resp.(encoding.BinaryUnmarshaler); ok {
-		ext[wire.AMQPBinaryField] = "1"
+		cmd.Ext = append(cmd.Ext, wire.KV{Key: binaryKey, Value: binaryOn})
 	}
-	ans, err := r.client.Invoke(addr, wire.NewRequest(code, ext, body), timeout)
+	ans, err := r.client.Invoke(addr, cmd, timeout)
 	if err != nil {
 		r.forget(vhost)
 		return fmt.Errorf("broker %s: %w", addr, err)
@@ -214,6 +217,13 @@ func (r *Remote) Call(vhost string, code int32, req, resp any) error {
 	}
 	return fmt.Errorf("broker %s: code %d %s", addr, ans.Code, ans.Remark)
 }
+
+// The extFields of every AMQP request; never modified.
+var (
+	vhostKey  = []byte(wire.AMQPVhostField)
+	binaryKey = []byte(wire.AMQPBinaryField)
+	binaryOn  = []byte("1")
+)
 
 // slaveRemark is the broker's answer to AMQP requests on a slave
 // (broker/server/amqp.go).

@@ -52,11 +52,16 @@ type channel struct {
 	reserved       int  // shared-window credit the pumps hold for fetched batches
 	paused         bool // channel.flow active=false
 	opBytes        int  // body bytes queued in ops
-	nextTag        uint64
-	unacked        map[uint64]unacked
-	consumers      map[string]*consumer
-	deadlines      deadlines   // of unacked deliveries (timeout.go)
-	ackTimer       *time.Timer // fires at the earliest deadline
+	// spareOps is the worker's last batch slice, cleared, for ops to
+	// reuse; pubMsgs the worker's request buffer (worker only): no
+	// allocation per publish for either.
+	spareOps  []op
+	pubMsgs   []wire.AMQPPublishMessage
+	nextTag   uint64
+	unacked   map[uint64]unacked
+	consumers map[string]*consumer
+	deadlines deadlines   // of unacked deliveries (timeout.go)
+	ackTimer  *time.Timer // fires at the earliest deadline
 
 	// registered: a consumer was registered with the broker and the
 	// channel's consumers have not been cancelled there since.

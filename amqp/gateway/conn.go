@@ -44,7 +44,16 @@ type conn struct {
 	br  *bufio.Reader
 	fr  *amqp.FrameReader
 
-	out      chan outFrame
+	out chan outFrame
+	// queued counts frames put on out and not yet written to bw: while
+	// it is 0 a sender may write its frame itself (sendNow).
+	queued atomic.Int64
+	// wmu guards bw, wIdle and wClosed: the writer and the senders that
+	// write directly.
+	wmu      sync.Mutex
+	bw       *bufio.Writer
+	wIdle    bool // nothing written since the last heartbeat tick
+	wClosed  bool // the writer is gone: nothing more is written
 	turns    turns
 	done     chan struct{} // closed when the connection ends
 	doneOnce sync.Once
@@ -87,6 +96,7 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 		log:      s.cfg.Log.With("conn", id, "remote", nc.RemoteAddr().String()),
 		fr:       amqp.NewFrameReader(br, amqp.FrameMinSize),
 		out:      make(chan outFrame, outQueue),
+		bw:       bufio.NewWriterSize(nc, 64<<10),
 		done:     make(chan struct{}),
 		wrote:    make(chan struct{}),
 		hbSet:    make(chan time.Duration, 1),
@@ -134,14 +144,57 @@ func (c *conn) closeChannels() {
 
 func (c *conn) finish() { c.doneOnce.Do(func() { close(c.done) }) }
 
-// send queues encoded frames; false once the connection is ending.
-func (c *conn) send(frame []byte) bool { return c.sendOut(outFrame{b: frame}) }
+// send writes encoded frames; false once the connection is ending.
+//
+// When nothing is queued for the writer and no one else is writing, the
+// caller writes and flushes the frame itself: a confirm then leaves from
+// the goroutine that got the broker's answer, without waking the writer
+// (one goroutine hand-off less per confirm). Otherwise it queues behind
+// what is queued, which keeps each sender's frames in order: the writer
+// counts a frame out of queued only once it is in bw.
+func (c *conn) send(frame []byte) bool {
+	if c.lockDirect() {
+		_, err := c.bw.Write(frame)
+		return c.unlockDirect(err)
+	}
+	return c.sendOut(outFrame{b: frame})
+}
+
+// lockDirect reports, holding wmu, that the caller may write to bw
+// itself: nothing is queued for the writer and no one else writes.
+func (c *conn) lockDirect() bool {
+	if c.queued.Load() != 0 || !c.wmu.TryLock() {
+		return false
+	}
+	if c.queued.Load() == 0 && !c.wClosed {
+		return true
+	}
+	c.wmu.Unlock()
+	return false
+}
+
+// unlockDirect flushes what a lockDirect caller wrote (err: its write's)
+// and releases wmu; false when the connection failed.
+func (c *conn) unlockDirect(err error) bool {
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	c.wIdle = false
+	c.wmu.Unlock()
+	if err != nil {
+		c.fail(err)
+		return false
+	}
+	return true
+}
 
 func (c *conn) sendOut(f outFrame) bool {
+	c.queued.Add(1)
 	select {
 	case c.out <- f:
 		return true
 	case <-c.done:
+		c.queued.Add(-1)
 		return false
 	}
 }
@@ -158,6 +211,18 @@ func (c *conn) written(f outFrame) {
 }
 
 func (c *conn) sendMethod(ch uint16, m amqp.Method) {
+	if c.lockDirect() {
+		// Encoded straight into the write buffer: no frame allocated.
+		b, err := amqp.AppendMethodFrame(c.bw.AvailableBuffer(), ch, m)
+		if err == nil {
+			_, err = c.bw.Write(b)
+			c.unlockDirect(err)
+			return
+		}
+		c.wmu.Unlock()
+		c.log.Error("encode method", "method", m.Name(), "err", err)
+		return
+	}
 	b, err := amqp.AppendMethodFrame(nil, ch, m)
 	if err != nil {
 		// Only an over-long shortstr can fail, and the gateway's own
@@ -173,24 +238,30 @@ func (c *conn) sendMethod(ch uint16, m amqp.Method) {
 // connection silent for 1.5·H).
 func (c *conn) writeLoop() {
 	defer close(c.wrote)
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	defer func() {
+		c.wmu.Lock()
+		c.wClosed = true
+		c.wmu.Unlock()
+	}()
 	var tick <-chan time.Time
-	idle := true
+	c.wmu.Lock()
+	c.wIdle = true
+	c.wmu.Unlock()
 	for {
 		select {
 		case f := <-c.out:
-			_, err := bw.Write(f.b)
+			c.wmu.Lock()
+			_, err := c.bw.Write(f.b)
+			c.queued.Add(-1)
+			c.wIdle = false
+			if err == nil && len(c.out) == 0 {
+				err = c.bw.Flush()
+			}
+			c.wmu.Unlock()
 			c.written(f)
 			if err != nil {
 				c.fail(err)
 				return
-			}
-			idle = false
-			if len(c.out) == 0 {
-				if err := bw.Flush(); err != nil {
-					c.fail(err)
-					return
-				}
 			}
 		case hb := <-c.hbSet:
 			if hb > 0 {
@@ -199,26 +270,37 @@ func (c *conn) writeLoop() {
 				tick = ticker.C
 			}
 		case <-tick:
-			if idle {
-				if _, err := bw.Write(amqp.AppendHeartbeat(nil)); err != nil || bw.Flush() != nil {
-					c.fail(err)
-					return
+			c.wmu.Lock()
+			var err error
+			if c.wIdle {
+				if _, err = c.bw.Write(amqp.AppendHeartbeat(nil)); err == nil {
+					err = c.bw.Flush()
 				}
 			}
-			idle = true
+			c.wIdle = true
+			c.wmu.Unlock()
+			if err != nil {
+				c.fail(err)
+				return
+			}
 		case <-c.done:
 			// Write what is queued (a connection.close) before the socket
-			// goes.
+			// goes; nothing is written after.
+			c.wmu.Lock()
+			defer c.wmu.Unlock()
 			for {
 				select {
 				case f := <-c.out:
-					_, err := bw.Write(f.b)
+					_, err := c.bw.Write(f.b)
+					c.queued.Add(-1)
 					c.written(f)
 					if err != nil {
+						c.wClosed = true
 						return
 					}
 				default:
-					_ = bw.Flush()
+					_ = c.bw.Flush()
+					c.wClosed = true
 					return
 				}
 			}

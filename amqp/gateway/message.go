@@ -79,6 +79,9 @@ func (ch *channel) enqueue(o op) {
 
 // enqueueLocked queues o without waiting for room.
 func (ch *channel) enqueueLocked(o op) {
+	if ch.ops == nil {
+		ch.ops, ch.spareOps = ch.spareOps, nil
+	}
 	ch.ops = append(ch.ops, o)
 	ch.opBytes += len(o.msg.Body)
 	ch.c.s.flow.add(len(o.msg.Body))
@@ -98,9 +101,16 @@ func (ch *channel) drain() {
 	ch.mu.Unlock()
 }
 
+// maxSpareOps bounds the batch slice a channel keeps for reuse.
+const maxSpareOps = 256
+
 func (ch *channel) work() {
+	var done []op // the batch handled last, cleared
 	for {
 		ch.mu.Lock()
+		if done != nil && ch.spareOps == nil {
+			ch.spareOps = done[:0]
+		}
 		ops, taken := ch.ops, ch.opBytes
 		ch.ops, ch.opBytes = nil, 0
 		if len(ops) == 0 {
@@ -130,6 +140,11 @@ func (ch *channel) work() {
 		}
 		// Answered (or dropped with a closed channel): no longer buffered.
 		ch.c.s.flow.add(-taken)
+		clear(ops) // the bodies go
+		done = nil
+		if cap(ops) <= maxSpareOps {
+			done = ops
+		}
 	}
 }
 
@@ -143,10 +158,18 @@ func (ch *channel) publish(run []op) {
 		return // the channel was closed for an earlier message: RabbitMQ drops the rest
 	}
 	c := ch.c
-	req := wire.AMQPPublishRequest{Vhost: c.vhost, Exchange: run[0].exchange, Messages: make([]wire.AMQPPublishMessage, len(run))}
+	msgs := ch.pubMsgs[:0]
 	for i := range run {
-		req.Messages[i] = run[i].msg
+		msgs = append(msgs, run[i].msg)
 	}
+	req := wire.AMQPPublishRequest{Vhost: c.vhost, Exchange: run[0].exchange, Messages: msgs}
+	defer func() {
+		// Encoded into the request by now; kept, emptied, for the next.
+		clear(msgs)
+		if cap(msgs) <= maxSpareOps {
+			ch.pubMsgs = msgs[:0]
+		}
+	}()
 	var resp wire.AMQPPublishResponse
 	err := ch.call(wire.AMQPPublish, req, &resp)
 	if err == nil && len(resp.Results) != len(run) {

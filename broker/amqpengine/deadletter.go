@@ -212,14 +212,15 @@ func recordProps(dst, list []byte, vhost, exchange, rk string, props []byte, msg
 	rk = EscapeProp(rk)
 	dst = wire.AppendProperty(dst, PropExchange, EscapeProp(exchange))
 	dst = wire.AppendProperty(dst, PropRoutingKey, rk)
-	dst = wire.AppendProperty(dst, PropAMQP, base64.StdEncoding.EncodeToString(props))
+	// Encoded in place: a base64 string per message was an allocation.
+	dst = base64.StdEncoding.AppendEncode(wire.AppendProperty(dst, PropAMQP, ""), props)
 	if msgID != "" {
 		dst = wire.AppendProperty(dst, wire.PropKeys, EscapeProp(msgID))
 	}
 	if rk != "" {
 		dst = wire.AppendProperty(dst, wire.PropTags, rk)
 	}
-	dst = wire.AppendProperty(dst, wire.PropInnerMultiDispatch, string(list))
+	dst = wire.AppendProperty(dst, wire.PropInnerMultiDispatch, list)
 	return wire.AppendProperty(dst, wire.PropWait, strconv.FormatBool(persistent)), list
 }
 

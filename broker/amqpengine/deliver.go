@@ -199,6 +199,101 @@ func (e *Engine) Publish(vhost, exchange string, msgs []PublishMsg) ([]PublishRe
 // the appends are done or refused, before the flush and replication wait,
 // so that a slot is not held for a whole fsync.
 func (e *Engine) PublishGated(vhost, exchange string, msgs []PublishMsg, appended func()) ([]PublishResult, error) {
+	a, err := e.PublishAppend(vhost, exchange, msgs, appended)
+	if err != nil {
+		return nil, err
+	}
+	if a.DurableEnd >= 0 {
+		a.Durable(a.d.be.Durable(a.DurableEnd))
+	}
+	a.Wait()
+	return a.Results, nil
+}
+
+// propsPool holds parsed properties between publishes: the parser keeps a
+// string equal to the one it holds (content-type, app-id, ...) instead of
+// allocating it again for every message.
+var propsPool = sync.Pool{New: func() any { return new(amqp.Properties) }}
+
+// targetsPool holds routing results between publishes, with their
+// slices (Route resets them; nothing keeps them past a publish).
+var targetsPool = sync.Pool{New: func() any { return new(Targets) }}
+
+// Appended is a publish whose messages are in the log but not yet known
+// durable: the broker answers it once the log up to DurableEnd is flushed
+// (and replicated) as configured, without a goroutine waiting for that.
+type Appended struct {
+	Results []PublishResult
+	// DurableEnd is where the last persistent message ends in the log;
+	// -1 without persistent messages stored.
+	DurableEnd int64
+	d          *delivery
+	storedEnd  int64
+	persistent []bool // per message: Durable fails only these
+	trim       []*qstate
+	vhost      string
+	exchange   string
+	dead       []deadLetter // refused by reject-publish-dlx queues
+}
+
+// deadLetter is a published message a full reject-publish-dlx queue
+// refused, to be dead-lettered from it.
+type deadLetter struct {
+	f           *features
+	props, body []byte
+	rk          string
+	born        int64
+}
+
+// Durable records the outcome of the flush and replication wait up to
+// DurableEnd: on err no persistent message may be confirmed (the gateway
+// nacks them).
+func (a *Appended) Durable(err error) {
+	if err == nil {
+		return
+	}
+	for i := range a.Results {
+		if a.Results[i].Status == wire.AMQPStored && a.persistent[i] {
+			a.Results[i] = PublishResult{Status: wire.AMQPFailed, Code: InternalError, Text: "not durable: " + err.Error()}
+		}
+	}
+}
+
+// Settled reports, without blocking, whether Wait has nothing left to do:
+// the stored messages are dispatched into their queues and no queue is to
+// be trimmed.
+func (a *Appended) Settled() bool {
+	return len(a.trim) == 0 && len(a.dead) == 0 && (a.storedEnd < 0 || a.d.be.Store.WaitDispatched(cancelled, a.storedEnd) == nil)
+}
+
+// Wait makes the answer true when it leaves: a confirmed message is in its
+// queues (basic.get, message-count right after a confirm), drop-head
+// queues are trimmed and messages refused by reject-publish-dlx queues are
+// dead-lettered. Called after the flush wait, by when the dispatch is
+// mostly done.
+func (a *Appended) Wait() {
+	for _, m := range a.dead {
+		if err := a.d.deadLetterMsg(a.vhost, m.f, m.props, a.exchange, m.rk, m.body, m.born, ReasonMaxLen); err != nil {
+			a.d.e.log.Warn("[AMQP] dead-lettering a message refused by a full queue failed", "queue", m.f.queue, "err", err)
+		}
+	}
+	a.dead = nil
+	if a.storedEnd >= 0 {
+		a.d.waitDispatched(a.storedEnd)
+	}
+	for _, q := range a.trim {
+		a.d.trimHead(q)
+	}
+	a.trim = nil
+}
+
+// PublishAppend routes and appends msgs as Publish does and returns
+// before any flush or replication wait; appended is as for PublishGated.
+// The caller waits for a DurableEnd >= 0 as configured, reports it with
+// Durable, and calls Wait (or checks Settled) before answering. The
+// message bodies are copied into the log: msgs may alias a buffer reused
+// after the call.
+func (e *Engine) PublishAppend(vhost, exchange string, msgs []PublishMsg, appended func()) (*Appended, error) {
 	if appended != nil {
 		once := appended
 		appended = func() {
@@ -225,36 +320,42 @@ func (e *Engine) PublishGated(vhost, exchange string, msgs []PublishMsg, appende
 		return nil, internalError(fmt.Errorf("create store topic %s: %w", topic, err))
 	}
 	res := make([]PublishResult, len(msgs))
-	var t Targets
+	t := targetsPool.Get().(*Targets)
+	defer targetsPool.Put(t)
 	var lim limits
+	var dead []deadLetter
 	var props, list []byte
 	durableEnd, storedEnd := int64(-1), int64(-1)
+	p := propsPool.Get().(*amqp.Properties)
+	defer propsPool.Put(p)
 	for i := range msgs {
 		m := &msgs[i]
-		var p amqp.Properties
-		if len(m.Properties) > 0 {
+		if len(m.Properties) == 0 {
+			*p = amqp.Properties{}
+		} else {
 			if len(m.Properties) < 2 {
 				res[i] = PublishResult{Status: wire.AMQPFailed, Code: amqp.SyntaxError, Text: "content header properties: no property flags"}
 				continue
 			}
 			h := amqp.ContentHeader{Flags: uint16(m.Properties[0])<<8 | uint16(m.Properties[1]), Props: m.Properties[2:]}
-			if err := h.Properties(&p); err != nil {
+			if err := h.Properties(p); err != nil {
 				res[i] = PublishResult{Status: wire.AMQPFailed, Code: amqp.SyntaxError, Text: err.Error()}
 				continue
 			}
 		}
-		if err := v.Route(exchange, m.RoutingKey, p.Headers, &t); err != nil {
+		if err := v.Route(exchange, m.RoutingKey, p.Headers, t); err != nil {
 			return nil, err
 		}
 		full := ""
 		if len(t.IDs) > 0 && (p.Expiration != "" || lim.any(t.feats)) {
-			full = lim.admit(d, vhost, &t, p.Expiration != "", len(m.Body), storedEnd)
+			full = lim.admit(d, vhost, t, p.Expiration != "", len(m.Body), storedEnd)
 			for _, f := range lim.refused {
 				// reject-publish-dlx: the refused message is
-				// dead-lettered (maxlen) as well as nacked.
-				if err := d.deadLetterMsg(vhost, f, m.Properties, exchange, m.RoutingKey, m.Body, time.Now().UnixMilli(), ReasonMaxLen); err != nil {
-					e.log.Warn("[AMQP] dead-lettering a message refused by a full queue failed", "queue", f.queue, "err", err)
-				}
+				// dead-lettered (maxlen) as well as nacked, in Wait: a
+				// persistent dead letter waits for its own flush. The
+				// message is copied, as msgs may alias a reused buffer.
+				dead = append(dead, deadLetter{f: f, props: slices.Clone(m.Properties), rk: m.RoutingKey,
+					body: slices.Clone(m.Body), born: time.Now().UnixMilli()})
 			}
 		}
 		if len(t.IDs) == 0 {
@@ -298,26 +399,15 @@ func (e *Engine) PublishGated(vhost, exchange string, msgs []PublishMsg, appende
 	if appended != nil {
 		appended()
 	}
+	a := &Appended{Results: res, DurableEnd: durableEnd, d: d, storedEnd: storedEnd, trim: lim.trim,
+		vhost: vhost, exchange: exchange, dead: dead}
 	if durableEnd >= 0 {
-		if err := d.be.Durable(durableEnd); err != nil {
-			// Written but not durable as promised: none of the persistent
-			// messages may be confirmed (the gateway nacks them).
-			for i := range res {
-				if res[i].Status == wire.AMQPStored && msgs[i].Persistent {
-					res[i] = PublishResult{Status: wire.AMQPFailed, Code: InternalError, Text: "not durable: " + err.Error()}
-				}
-			}
+		a.persistent = make([]bool, len(msgs))
+		for i := range msgs {
+			a.persistent[i] = msgs[i].Persistent
 		}
 	}
-	if storedEnd >= 0 {
-		// A confirmed message is in its queues (basic.get, message-count
-		// right after a confirm).
-		d.waitDispatched(storedEnd)
-	}
-	for _, q := range lim.trim {
-		d.trimHead(q)
-	}
-	return res, nil
+	return a, nil
 }
 
 // waitDispatched waits for the dispatcher to pass end, after the flush

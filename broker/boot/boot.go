@@ -27,6 +27,8 @@ type Command[C any] struct {
 	Load func(path string, overrides map[string]string) (C, []string, error)
 	// LogDir picks logDir out of a loaded config.
 	LogDir func(C) string
+	// Flags (may be nil) adds the command's own flags before parsing.
+	Flags func(*flag.FlagSet)
 }
 
 // Daemon is a started command: its config and log, ready to start servers.
@@ -50,6 +52,9 @@ func (c Command[C]) Start(args []string, stdout, stderr io.Writer) (*Daemon[C], 
 	confPath := fs.String("c", "", c.ConfUsage)
 	fs.Var(overrides, "p", "override one config key, key=value (repeatable)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	if c.Flags != nil {
+		c.Flags(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, 2
 	}

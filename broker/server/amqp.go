@@ -54,6 +54,11 @@ func (b *Broker) handleAMQP(c *remoting.Conn, req *wire.Command, account *acl.Ac
 // waited too long for an append slot. The gateway nacks a refused publish
 // and blocks its publishers (connection.blocked) until a publish of no
 // message is admitted again.
+//
+// Like a send, it is routed and appended here on the read loop and
+// answered by the group commit that makes it durable (publishAnswer): no
+// goroutine per request waits for the flush, and the answers one fsync
+// covers leave in one write. Only a quota delay takes a goroutine.
 func (b *Broker) handleAMQPPublish(c *remoting.Conn, req *wire.Command, account *acl.Account) {
 	readAt := time.Now()
 	// No per-connection cap: a gateway multiplexes all its channels'
@@ -63,23 +68,16 @@ func (b *Broker) handleAMQPPublish(c *remoting.Conn, req *wire.Command, account 
 		b.refuseSend(c, req, tag, nil, 0, -1, "")
 		return
 	}
+	// Released when answered; at once on any return before the wait
+	// starts, a handler panic included.
+	defer b.flow.Release(&t)
 	if b.store.NotWritable() != nil {
-		b.flow.Release(&t)
 		code, remark, _ := b.putStatusCode(store.ServiceNotAvailable)
 		c.ReplyCode(req, code, remark)
 		return
 	}
-	// The read loop reuses req (see handleAMQP).
-	req = req.Clone()
-	b.goSafe("AMQP_PUBLISH", c, req, func() {
-		defer b.flow.Release(&t)
-		b.servePublish(c, req, account, readAt)
-	})
-}
-
-// servePublish is an admitted AMQP_PUBLISH: its quota, an append slot for
-// its appends, then the engine.
-func (b *Broker) servePublish(c *remoting.Conn, req *wire.Command, account *acl.Account, readAt time.Time) {
+	// Decoded in place: the bodies alias req, which the read loop reuses
+	// after this returns, so they are stored before it does.
 	var r wire.AMQPPublishRequest
 	if err := b.decodeAMQP(req, &r); err != nil {
 		c.ReplyCode(req, wire.SystemError, err.Error())
@@ -105,11 +103,130 @@ func (b *Broker) servePublish(c *remoting.Conn, req *wire.Command, account *acl.
 		return
 	}
 	if wait > 0 {
-		time.Sleep(wait) // off the read loop: only this channel's publish waits
-		// The wait for an append slot counts from here: the quota's
-		// delay is not time spent queued for the store.
-		readAt = time.Now()
+		// Slept off the read loop: only this channel's publish waits.
+		req = req.Clone()
+		held := t
+		t = flow.Ticket{}
+		b.goSafe("AMQP_PUBLISH", c, req, func() {
+			defer b.flow.Release(&held)
+			time.Sleep(wait)
+			// The wait for an append slot counts from here: the quota's
+			// delay is not time spent queued for the store.
+			b.servePublish(c, req, time.Now())
+		})
+		return
 	}
+	var w flow.Waiter
+	waited, queue, etag, ok := b.flow.Enter(&w, readAt)
+	if !ok {
+		b.refuseSend(c, req, etag, []byte(topic), waited, queue, "")
+		return
+	}
+	a, err := b.amqp.PublishAppend(r.Vhost, r.Exchange, r.Messages, b.flow.Leave)
+	if err != nil {
+		b.replyAMQPError(c, req, err)
+		return
+	}
+	b.publishStats(topic, r.Messages, a.Results)
+	resp := wire.ResponseTo(req, wire.Success, "")
+	bin := req.Get(wire.AMQPBinaryField) != nil
+	held := t
+	t = flow.Ticket{}
+	if a.DurableEnd < 0 {
+		b.publishAnswer(c, &resp, bin, a, nil, false)
+		b.flow.Release(&held)
+		return
+	}
+	flush, repl, _ := b.ackWaits(a.DurableEnd)
+	b.waitAcksAnswer(a.DurableEnd, flush, repl, func(flushOK bool, replCode int32, batched bool) {
+		// The budget goes back before the answer leaves (ackWait.finish).
+		b.flow.Release(&held)
+		var derr error
+		if !flushOK || replCode == wire.FlushSlaveTimeout {
+			derr = errors.New("flush or slave acknowledgement failed or timed out")
+		}
+		b.publishAnswer(c, &resp, bin, a, derr, batched)
+	})
+}
+
+// publishAnswer answers an appended publish once its flush and
+// replication waits are over (durable: their failure), in binary when the
+// request asked for it. Most answers leave from here, on the store
+// goroutine that ran the group commit; one whose messages are not yet
+// dispatched into their queues, or that trims drop-head queues, waits on
+// a goroutine of its own.
+func (b *Broker) publishAnswer(c *remoting.Conn, resp *wire.Command, bin bool, a *amqpengine.Appended, durable error, batched bool) {
+	a.Durable(durable)
+	if !a.Settled() {
+		r := *resp
+		b.goSafe("AMQP_PUBLISH answer", c, &r, func() {
+			a.Wait()
+			r.Body = appendPublishResults(nil, a.Results, bin)
+			_ = c.Send(&r)
+		})
+		return
+	}
+	resp.Body = appendPublishResults(nil, a.Results, bin)
+	frame := wire.AppendFrame(nil, resp)
+	if !batched {
+		_ = c.SendFrame(frame)
+	} else if wake, err := c.QueueFrame(frame); err == nil && wake {
+		b.ackWakes.add(c)
+	}
+}
+
+// publishStats counts the stored messages of a publish as topic puts.
+func (b *Broker) publishStats(topic string, msgs []wire.AMQPPublishMessage, res []wire.AMQPPublishResult) {
+	stored, bytes := 0, 0
+	for i := range res {
+		if res[i].Status == wire.AMQPStored {
+			stored++
+			bytes += len(msgs[i].Body)
+		}
+	}
+	if stored > 0 {
+		b.stats.TopicPut([]byte(topic), stored, bytes)
+	}
+}
+
+// appendPublishResults appends an AMQP_PUBLISH answer, binary
+// (wire/amqpbin.go) or JSON. The usual JSON answer, every message stored,
+// is written directly; any other goes through encoding/json.
+func appendPublishResults(dst []byte, res []wire.AMQPPublishResult, bin bool) []byte {
+	if bin {
+		// An unknown status (not made by the engine) goes in JSON, which
+		// the gateway takes as well.
+		if b, err := wire.AppendAMQPPublishResults(dst, res); err == nil {
+			return b
+		}
+	}
+	for i := range res {
+		if res[i] != (wire.AMQPPublishResult{Status: wire.AMQPStored}) {
+			// Strings and numbers only: json.Marshal cannot fail.
+			body, _ := json.Marshal(wire.AMQPPublishResponse{Results: res})
+			return append(dst, body...)
+		}
+	}
+	dst = append(dst, `{"results":[`...)
+	for i := range res {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"status":"`+wire.AMQPStored+`"}`...)
+	}
+	return append(dst, "]}"...)
+}
+
+// servePublish is an admitted AMQP_PUBLISH after its quota delay, on a
+// goroutine of its own: an append slot for its appends, the engine, the
+// flush wait, the answer.
+func (b *Broker) servePublish(c *remoting.Conn, req *wire.Command, readAt time.Time) {
+	var r wire.AMQPPublishRequest
+	if err := b.decodeAMQP(req, &r); err != nil {
+		c.ReplyCode(req, wire.SystemError, err.Error())
+		return
+	}
+	topic := amqpengine.StoreTopic(r.Vhost)
 	var w flow.Waiter
 	waited, queue, etag, ok := b.flow.Enter(&w, readAt)
 	if !ok {
@@ -121,22 +238,8 @@ func (b *Broker) servePublish(c *remoting.Conn, req *wire.Command, account *acl.
 		b.replyAMQPError(c, req, err)
 		return
 	}
-	stored, bytes := 0, 0
-	for i := range res {
-		if res[i].Status == wire.AMQPStored {
-			stored++
-			bytes += len(r.Messages[i].Body)
-		}
-	}
-	if stored > 0 {
-		b.stats.TopicPut([]byte(topic), stored, bytes)
-	}
-	body, err := json.Marshal(wire.AMQPPublishResponse{Results: res})
-	if err != nil {
-		c.ReplyCode(req, wire.SystemError, err.Error())
-		return
-	}
-	b.replyBody(c, req, body)
+	b.publishStats(topic, r.Messages, res)
+	b.replyBody(c, req, appendPublishResults(nil, res, req.Get(wire.AMQPBinaryField) != nil))
 }
 
 // decodeAMQP reads an AMQP request's JSON body. With ACL on, the vhost in

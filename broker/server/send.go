@@ -419,9 +419,12 @@ type ackWait struct {
 	flushOK  bool  // written before the pending decrement that publishes it
 	replCode int32 // Success, SlaveNotAvailable or FlushSlaveTimeout; likewise
 
-	c      *remoting.Conn
-	frame  []byte
-	done   func(flushOK bool, replCode int32)
+	c     *remoting.Conn
+	frame []byte
+	done  func(flushOK bool, replCode int32)
+	// answer is done for a caller that queues a remoting answer itself:
+	// batched as for ackWait.finish.
+	answer func(flushOK bool, replCode int32, batched bool)
 	ticket flow.Ticket // the remoting send's admission budget, held until answered
 
 	// starting: startWaits is still registering the waits, so a flush
@@ -465,7 +468,7 @@ func (b *Broker) getAckWait(replCode int32) *ackWait {
 }
 
 func putAckWait(w *ackWait) {
-	w.b, w.c, w.done = nil, nil, nil
+	w.b, w.c, w.done, w.answer = nil, nil, nil, nil
 	ackWaitFree.mu.Lock()
 	if len(ackWaitFree.free) < maxFreeAckWaits {
 		ackWaitFree.free = append(ackWaitFree.free, w)
@@ -498,6 +501,20 @@ func (b *Broker) waitAcks(end int64, flush, repl bool, done func(flushOK bool, r
 	}
 	w := b.getAckWait(wire.Success)
 	w.done = done
+	b.startWaits(w, end, flush, repl, 0)
+}
+
+// waitAcksAnswer is waitAcks for a caller answering a remoting request
+// from answer: when batched (answer runs among the waiters of one group
+// commit) it queues with QueueFrame and leaves the wake-up to
+// b.ackWakes, else it sends.
+func (b *Broker) waitAcksAnswer(end int64, flush, repl bool, answer func(flushOK bool, replCode int32, batched bool)) {
+	if !flush && !repl {
+		answer(true, wire.Success, false)
+		return
+	}
+	w := b.getAckWait(wire.Success)
+	w.answer = answer
 	b.startWaits(w, end, flush, repl, 0)
 }
 
@@ -573,9 +590,12 @@ func (w *ackWait) finish(batched bool) {
 	// it may send again at once, and must not meet its own finished send
 	// still counted (sendInflightPerConnection=1 would refuse it).
 	w.b.flow.Release(&w.ticket)
-	if w.done != nil {
+	switch {
+	case w.answer != nil:
+		w.answer(w.flushOK, w.replCode, batched)
+	case w.done != nil:
 		w.done(w.flushOK, w.replCode)
-	} else {
+	default:
 		frame := w.frame
 		switch code, remark, failure := w.b.ackOutcome(w.flushOK, w.replCode); {
 		case failure != nil:

@@ -6,9 +6,12 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // served only with -pprof
 	"os"
 	"os/signal"
 	"strconv"
@@ -34,7 +37,13 @@ var command = boot.Command[*config.AMQPGateway]{
 	LogFile:   "amqp.log",
 	Load:      config.LoadAMQPGateway,
 	LogDir:    func(c *config.AMQPGateway) string { return c.LogDir },
+	Flags: func(fs *flag.FlagSet) {
+		fs.StringVar(&pprofAddr, "pprof", "", "serve Go profiles on this address, e.g. 127.0.0.1:6061 (off by default)")
+	},
 }
+
+// pprofAddr is the -pprof flag.
+var pprofAddr string
 
 // callTimeout bounds one metadata request to the home broker.
 const callTimeout = 5 * time.Second
@@ -45,6 +54,14 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		return code
 	}
 	defer d.Close()
+	if pprofAddr != "" {
+		go func() {
+			d.Log.Info("serving profiles", "addr", pprofAddr)
+			if err := http.ListenAndServe(pprofAddr, nil); err != nil {
+				d.Log.Error("pprof server stopped", "err", err)
+			}
+		}()
+	}
 	cfg := d.Config
 	var namesrvs []string
 	for _, a := range strings.Split(cfg.NamesrvAddr, ";") {
