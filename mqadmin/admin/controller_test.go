@@ -155,11 +155,23 @@ func (r *replica) electSelf() {
 	r.masterEpoch = mh.MasterEpoch
 }
 
-// widen is the master's ALTER_SYNC_STATE_SET adding members.
+// widen is the master's ALTER_SYNC_STATE_SET adding members. The new
+// members' heartbeats are oneway on connections of their own, so the
+// leader may not have seen them yet: it answers BROKER_NOT_ALIVE until it
+// has, and the master asks again as a broker would at its next check.
 func (r *replica) widen(ssEpoch int32, set ...int64) {
 	r.t.Helper()
 	h := wire.AlterSyncStateSetHeader{BrokerName: r.name, MasterBrokerID: r.id, MasterEpoch: r.masterEpoch}
-	r.must(wire.ControllerAlterSyncStateSet, h.Fields(), wire.Marshal(&wire.SyncStateSet{SyncStateSet: set, SyncStateSetEpoch: ssEpoch}))
+	body := wire.Marshal(&wire.SyncStateSet{SyncStateSet: set, SyncStateSetEpoch: ssEpoch})
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp := r.call(wire.ControllerAlterSyncStateSet, h.Fields(), body)
+		if resp.Code == wire.Success {
+			return
+		}
+		if resp.Code != wire.ControllerBrokerNotAlive || time.Now().After(deadline) {
+			r.t.Fatalf("alter sync state set: %s %s", wire.ResponseName(resp.Code), resp.Remark)
+		}
+	}
 }
 
 // brokerSet registers, on the controllers all, a two-replica set whose SyncStateSet is {1, 2} with
