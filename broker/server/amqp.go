@@ -112,10 +112,18 @@ func (b *Broker) handleAMQPPublish(c *remoting.Conn, req *wire.Command, account 
 			time.Sleep(wait)
 			// The wait for an append slot counts from here: the quota's
 			// delay is not time spent queued for the store.
-			b.servePublish(c, req, time.Now())
+			b.servePublish(c, req, time.Now(), &held)
 		})
 		return
 	}
+	b.appendPublish(c, req, &r, topic, readAt, &t)
+}
+
+// appendPublish takes an append slot for an admitted publish, appends it
+// and answers it once the group commit (and slave ack) covers it. The
+// ticket moves to that answer; left zero, the caller's Release of it is a
+// no-op.
+func (b *Broker) appendPublish(c *remoting.Conn, req *wire.Command, r *wire.AMQPPublishRequest, topic string, readAt time.Time, t *flow.Ticket) {
 	var w flow.Waiter
 	waited, queue, etag, ok := b.flow.Enter(&w, readAt)
 	if !ok {
@@ -130,8 +138,8 @@ func (b *Broker) handleAMQPPublish(c *remoting.Conn, req *wire.Command, account 
 	b.publishStats(topic, r.Messages, a.Results)
 	resp := wire.ResponseTo(req, wire.Success, "")
 	bin := req.Get(wire.AMQPBinaryField) != nil
-	held := t
-	t = flow.Ticket{}
+	held := *t
+	*t = flow.Ticket{}
 	if a.DurableEnd < 0 {
 		b.publishAnswer(c, &resp, bin, a, nil, false)
 		b.flow.Release(&held)
@@ -218,28 +226,15 @@ func appendPublishResults(dst []byte, res []wire.AMQPPublishResult, bin bool) []
 }
 
 // servePublish is an admitted AMQP_PUBLISH after its quota delay, on a
-// goroutine of its own: an append slot for its appends, the engine, the
-// flush wait, the answer.
-func (b *Broker) servePublish(c *remoting.Conn, req *wire.Command, readAt time.Time) {
+// goroutine of its own (req is a clone: its bodies outlive the read
+// loop's buffer).
+func (b *Broker) servePublish(c *remoting.Conn, req *wire.Command, readAt time.Time, t *flow.Ticket) {
 	var r wire.AMQPPublishRequest
 	if err := b.decodeAMQP(req, &r); err != nil {
 		c.ReplyCode(req, wire.SystemError, err.Error())
 		return
 	}
-	topic := amqpengine.StoreTopic(r.Vhost)
-	var w flow.Waiter
-	waited, queue, etag, ok := b.flow.Enter(&w, readAt)
-	if !ok {
-		b.refuseSend(c, req, etag, []byte(topic), waited, queue, "")
-		return
-	}
-	res, err := b.amqp.PublishGated(r.Vhost, r.Exchange, r.Messages, b.flow.Leave)
-	if err != nil {
-		b.replyAMQPError(c, req, err)
-		return
-	}
-	b.publishStats(topic, r.Messages, res)
-	b.replyBody(c, req, appendPublishResults(nil, res, req.Get(wire.AMQPBinaryField) != nil))
+	b.appendPublish(c, req, &r, amqpengine.StoreTopic(r.Vhost), readAt, t)
 }
 
 // decodeAMQP reads an AMQP request's JSON body. With ACL on, the vhost in
