@@ -64,8 +64,12 @@ func dialURL(t *testing.T, url string) (*rmq.Connection, *rmq.Channel) {
 // the test is wrong.
 type amqpTarget struct {
 	addr, vhost string
-	gw          *proc // our gateway; nil on RabbitMQ
+	gw          *proc // our gateway mqamqp; nil on RabbitMQ and for the broker's own
+	embedded    bool  // the gateway inside the broker (enableAmqpGateway)
 }
+
+// rabbit reports whether the target is RabbitMQ.
+func (a amqpTarget) rabbit() bool { return a.gw == nil && !a.embedded }
 
 func gatewayTarget(t *testing.T) amqpTarget {
 	_, gw := amqpStack(t)
@@ -683,7 +687,7 @@ func consumeSemantics(t *testing.T, a amqpTarget) {
 	// channel.flow active=false pauses deliveries to the channel. RabbitMQ
 	// 3.x does not implement it: the connection closes with 540.
 	fconn, fch := a.dial(t)
-	if err := fch.Flow(false); a.gw == nil {
+	if err := fch.Flow(false); a.rabbit() {
 		wantAMQPError(t, "channel.flow active=false on RabbitMQ", err, 540, "NOT_IMPLEMENTED - active=false")
 		if !fconn.IsClosed() {
 			t.Fatal("540 left the connection open")

@@ -6,7 +6,9 @@
 # rabbitmq-server (run as root from /usr/lib/rabbitmq/bin, its node name,
 # ports, epmd, data, logs and HOME all in the temp dir, in a process group
 # of its own that is killed at exit). Then each row runs, back to back,
-# against mqops, a RabbitMQ classic queue and a RabbitMQ quorum queue
+# against mqops through mqamqp, mqops through the broker's own gateway
+# (enableAmqpGateway, side mqops-embedded), a RabbitMQ classic queue and
+# a RabbitMQ quorum queue
 # (x-queue-type), with `mqbench` on amqp091-go v1.17.0, 1 KiB persistent
 # messages (delivery-mode 2), durable queues, loopback:
 #
@@ -37,14 +39,14 @@ bin=$(cd "${1:-bin}" && pwd)
 dur=${BENCH_DURATION:-10s}
 rows=${BENCH_AMQP_ROWS:-confirm-1 confirm-16 consume-p500}
 rabbit_bin=/usr/lib/rabbitmq/bin/rabbitmq-server
-sides="mqops rabbit-classic rabbit-quorum"
+sides="mqops mqops-embedded rabbit-classic rabbit-quorum"
 if ! [ -x "$rabbit_bin" ]; then
 	if [ "${MQOPS_REQUIRE_RABBITMQ:-}" = 1 ]; then
 		echo "bench-amqp needs $rabbit_bin (Debian: apt-get install rabbitmq-server)" >&2
 		exit 1
 	fi
 	echo "bench-amqp: $rabbit_bin not installed: RabbitMQ columns skipped" >&2
-	sides=mqops
+	sides="mqops mqops-embedded"
 fi
 
 work=$(mktemp -d /tmp/mqops-bench-amqp.XXXXXX)
@@ -89,11 +91,12 @@ fi
 pids+=($!)
 ns=127.0.0.1:$(wait_addr "$work/ns.out" 'address \S+' | awk -F: '{print $NF}')
 "$bin/mqbroker" -n "$ns" -p listenPort=0 -p brokerIP1=127.0.0.1 -p flushDiskType=SYNC_FLUSH \
-	-p enableLmq=true -p enableMultiDispatch=true \
+	-p enableLmq=true -p enableMultiDispatch=true -p enableAmqpGateway=true -p amqpListenPort=0 \
 	-p "storePathRootDir=$work/broker/store" -p "logDir=$work/broker/logs" >"$work/broker.out" 2>&1 &
 bpid=$!
 pids+=($bpid)
 wait_addr "$work/broker.out" 'broker\[[^,]+, [0-9.]+:[0-9]+\]' >/dev/null
+emb=$(grep -oE "The broker's AMQP 0-9-1 gateway listens on [0-9.]+:[0-9]+" "$work/broker.out" | awk '{print $NF}')
 "$bin/mqamqp" -p listenPort=0 -p bindAddress=127.0.0.1 -p "namesrvAddr=$ns" -p "logDir=$work/gwlogs" >"$work/gw.out" 2>&1 &
 gpid=$!
 pids+=($gpid)
@@ -101,6 +104,7 @@ gw=$(wait_addr "$work/gw.out" 'The AMQP gateway boot success\. address [0-9.]+:[
 
 declare -A url
 url[mqops]="amqp://guest:guest@$gw/"
+url[mqops-embedded]="amqp://guest:guest@$emb/"
 if [ -n "$rpg" ]; then
 	if ! wait_port "$rport" 120; then
 		tail -20 "$r/server.out" "$r"/log/*.log >&2 || true
@@ -116,6 +120,8 @@ server_ticks() {
 	local p t=0
 	if [ "$1" = mqops ]; then
 		p="$bpid $gpid"
+	elif [ "$1" = mqops-embedded ]; then
+		p=$bpid
 	else
 		p=$(pgrep -g "$rpg" -x beam.smp || true)
 	fi
@@ -184,14 +190,14 @@ END {
 	vs["confirm-16"] = "rabbit-quorum"; want["confirm-16"] = 2
 	vs["async-4x500"] = "rabbit-quorum"; want["async-4x500"] = 1
 	vs["consume-p500"] = "rabbit-classic"; want["consume-p500"] = 1
-	split("mqops rabbit-classic rabbit-quorum", sides, " ")
+	split("mqops mqops-embedded rabbit-classic rabbit-quorum", sides, " ")
 	printf "%-13s", "row"
-	for (s = 1; s <= 3; s++) printf " %-36s", sides[s] " msgs/s (p50/p99, cpu/msg)"
-	printf " %-22s %-7s %s\n", "ratio", "target", "result"
+	for (s = 1; s <= 4; s++) printf " %-36s", sides[s] " msgs/s (p50/p99, cpu/msg)"
+	printf " %-30s %-7s %s\n", "ratio (mqops / mqops-embedded)", "target", "result"
 	for (i = 1; i <= nr; i++) {
 		r = order[i]
 		printf "%-13s", r
-		for (s = 1; s <= 3; s++) {
+		for (s = 1; s <= 4; s++) {
 			k = r SUBSEP sides[s]
 			if (!(k in rate)) { printf " %-36s", "skipped"; continue }
 			c = rate[k]
@@ -200,10 +206,11 @@ END {
 			gsub(/µ/, "u", c) # one column per character in any awk
 			printf " %-36s", c
 		}
-		b = r SUBSEP vs[r]; m = r SUBSEP "mqops"
+		b = r SUBSEP vs[r]; m = r SUBSEP "mqops"; e = r SUBSEP "mqops-embedded"
 		if ((b in rate) && rate[b] > 0) {
-			q = rate[m] / rate[b]
-			printf " %-22s %-7s %s\n", sprintf("%.2fx of %s", q, vs[r]), sprintf(">= %gx", want[r]), (q >= want[r] ? "PASS" : "short")
-		} else printf " %-22s %-7s %s\n", "-", sprintf(">= %gx", want[r]), "no RabbitMQ"
+			q = rate[m] / rate[b]; qe = rate[e] / rate[b]
+			printf " %-30s %-7s %s\n", sprintf("%.2fx / %.2fx of %s", q, qe, vs[r]), sprintf(">= %gx", want[r]),
+				(q >= want[r] ? "PASS" : "short") " / " (qe >= want[r] ? "PASS" : "short")
+		} else printf " %-30s %-7s %s\n", "-", sprintf(">= %gx", want[r]), "no RabbitMQ"
 	}
 }' "$work/runs"

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,6 +44,10 @@ type Remote struct {
 	timeout  time.Duration
 	log      *slog.Logger
 
+	// local is the address of the broker the gateway runs in (SetLocal),
+	// "" for mqamqp.
+	local string
+
 	mu    sync.Mutex
 	homes map[string]home
 }
@@ -62,6 +67,20 @@ func NewRemote(namesrvs []string, creds wire.Credentials, timeout time.Duration,
 	cl := remoting.NewClient(nil, log)
 	cl.SetCredentials(creds)
 	return &Remote{client: cl, namesrvs: namesrvs, timeout: timeout, log: log, homes: map[string]home{}}
+}
+
+// SetLocal is for a gateway running inside a broker (enableAmqpGateway):
+// its requests to addr, that broker's address, go through dial instead of
+// TCP, and addr is every vhost's home when no name server is configured.
+// Call it before the first request.
+func (r *Remote) SetLocal(addr string, dial func() (net.Conn, error)) {
+	r.local = addr
+	r.client.SetDial(func(a string) (net.Conn, error) {
+		if a == addr {
+			return dial()
+		}
+		return net.DialTimeout("tcp", a, remoting.DialTimeout)
+	})
 }
 
 // Close closes the broker and name server connections.
@@ -92,6 +111,9 @@ func (r *Remote) forget(vhost string) {
 
 func (r *Remote) lookup(vhost string) (string, error) {
 	if len(r.namesrvs) == 0 {
+		if r.local != "" {
+			return r.local, nil
+		}
 		return "", errors.New("no namesrvAddr configured")
 	}
 	topic := wire.AMQPStoreTopic(vhost)

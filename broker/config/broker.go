@@ -216,6 +216,17 @@ type Broker struct {
 	// Off unless enableHttpGateway, so a Java broker.conf opens no new port.
 	EnableHTTPGateway bool
 	HTTPGatewayPort   int // httpGatewayPort; 0 binds any free port
+	// The AMQP 0-9-1 gateway inside the broker (mqops): what mqamqp does,
+	// with the broker's own requests handed over in process, as RocketMQ
+	// 5's proxy in local mode; vhosts homed on other brokers are reached
+	// over TCP as mqamqp reaches them. Off unless enableAmqpGateway.
+	EnableAMQPGateway bool
+	AMQPListenPort    int // amqpListenPort, default 5672; 0 binds any free port
+	// amqpGatewayConfig: an amqp.conf (mqamqp's keys) for the embedded
+	// gateway's other settings; "" takes mqamqp's defaults. Its
+	// listenPort and namesrvAddr are the broker's amqpListenPort and
+	// namesrvAddr.
+	AMQPGatewayConfig string
 
 	Conn ConnLimits // limits of the remoting port
 
@@ -349,6 +360,7 @@ func defaultBroker() *Broker {
 		MinInvisibleTimeMillsForRecv: 10000,
 		PopInflightMessageThreshold:  10000,
 		HTTPGatewayPort:              8082,
+		AMQPListenPort:               5672,
 		ServerTLS:                    defaultServerTLS(),
 	}
 }
@@ -452,6 +464,9 @@ func (b *Broker) keys() []key {
 		integer("popInflightMessageThreshold", &b.PopInflightMessageThreshold, javaInt, atLeast(0)),
 		boolean("enableHttpGateway", &b.EnableHTTPGateway),
 		integer("httpGatewayPort", &b.HTTPGatewayPort, javaInt, listenPort),
+		boolean("enableAmqpGateway", &b.EnableAMQPGateway),
+		integer("amqpListenPort", &b.AMQPListenPort, javaInt, listenPort),
+		str("amqpGatewayConfig", &b.AMQPGatewayConfig, nil),
 		boolean("useTLS", &b.UseTLS),
 		boolean("tlsClientAuthServer", &b.TLSClientAuthServer),
 		str("tlsClientTrustCertPath", &b.TLSClientTrustCertPath, nil),
@@ -507,6 +522,10 @@ func (b *Broker) finish() ([]string, error) {
 	if b.EnableHTTPGateway && b.HTTPGatewayPort != 0 && (b.HTTPGatewayPort == b.ListenPort || b.HTTPGatewayPort == b.HAListenPort ||
 		b.EnableProxy && b.HTTPGatewayPort == b.GrpcServerPort) {
 		return warnings, fmt.Errorf("httpGatewayPort = %d: same as listenPort, haListenPort or grpcServerPort", b.HTTPGatewayPort)
+	}
+	if b.EnableAMQPGateway && b.AMQPListenPort != 0 && (b.AMQPListenPort == b.ListenPort || b.AMQPListenPort == b.HAListenPort ||
+		b.EnableProxy && b.AMQPListenPort == b.GrpcServerPort || b.EnableHTTPGateway && b.AMQPListenPort == b.HTTPGatewayPort) {
+		return warnings, fmt.Errorf("amqpListenPort = %d: same as another port of the broker (listenPort, haListenPort, grpcServerPort, httpGatewayPort)", b.AMQPListenPort)
 	}
 	if err := b.ServerTLS.check(b.compat); err != nil {
 		return warnings, err

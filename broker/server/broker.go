@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mqops/mqops/amqp/gateway"
 	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/broker/clients"
 	"github.com/mqops/mqops/broker/config"
@@ -141,6 +142,12 @@ type Broker struct {
 	grpcRR atomic.Uint32  // round robin of gRPC and HTTP gateway sends over write queues
 	pop    *popEngine     // POP consumption (enableProxy, enableHttpGateway); nil if off
 	httpgw *httpgw.Server // the HTTP/JSON gateway (enableHttpGateway); nil if off
+	// The embedded AMQP gateway (enableAmqpGateway), nil if off, and the
+	// in-process remoting server its requests to this broker go to.
+	amqpgw      *gateway.Server
+	amqpBackend *gateway.Remote
+	local       *remoting.Server
+	localLn     *localListener
 
 	registerKick chan struct{}
 	// registerMu serialises registerAll (Java's registerBrokerAll is
@@ -314,7 +321,14 @@ func New(o Options) (*Broker, error) {
 		b.srv.Close()
 		return nil, err
 	}
+	if err := b.openAMQPGateway(); err != nil {
+		b.closeGrpc()
+		b.store.Close()
+		b.srv.Close()
+		return nil, err
+	}
 	if err := b.openHTTPGateway(); err != nil {
+		b.closeAMQPGateway()
 		b.closeGrpc()
 		b.store.Close()
 		b.srv.Close()
@@ -452,6 +466,7 @@ func (b *Broker) Start() {
 	b.startPop()
 	b.startGrpc()
 	b.startHTTPGateway()
+	b.startAMQPGateway()
 	b.registerAll()
 	b.wg.Add(3)
 	go b.registerLoop()
@@ -469,6 +484,7 @@ func (b *Broker) Close() error {
 	b.stopMu.Unlock()
 	close(b.stop)
 	b.unregisterAll()
+	b.closeAMQPGateway()
 	b.srv.Close()
 	b.closeGrpc()
 	b.closeHTTPGateway()

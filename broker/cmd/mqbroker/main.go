@@ -151,6 +151,9 @@ func run() int {
 	if a := b.HTTPGatewayAddr(); a != "" {
 		fmt.Printf("The broker's HTTP/JSON gateway listens on %s\n", a)
 	}
+	if a := b.AMQPGatewayAddr(); a != "" {
+		fmt.Printf("The broker's AMQP 0-9-1 gateway listens on %s\n", a)
+	}
 	msg := fmt.Sprintf("The broker[%s, %s] boot success. serializeType=JSON", cfg.BrokerName, b.Addr())
 	if cfg.NamesrvAddr != "" {
 		msg += " and name server is " + cfg.NamesrvAddr

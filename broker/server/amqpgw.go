@@ -1,0 +1,153 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqops/mqops/amqp/gateway"
+	"github.com/mqops/mqops/broker/config"
+	"github.com/mqops/mqops/remoting"
+	"github.com/mqops/mqops/wire"
+	"google.golang.org/grpc/test/bufconn"
+)
+
+// amqpCallTimeout bounds the embedded gateway's requests, as mqamqp's.
+const amqpCallTimeout = 5 * time.Second
+
+// localPipeSize is each direction's buffer on the in-process connection,
+// about what the kernel gives a loopback TCP socket.
+const localPipeSize = 4 << 20
+
+// openAMQPGateway binds the embedded AMQP gateway's port
+// (enableAmqpGateway). It is mqamqp's gateway with one difference: its
+// requests to this broker go over an in-process connection
+// to the same handlers, ACL gate and admission as TCP requests, so a
+// publish and its confirm cost no socket calls and no thread wake-ups
+// between gateway and broker (RocketMQ 5's proxy calls its broker in
+// process the same way in its local mode). Vhosts homed on other
+// brokers are reached over TCP through the name servers, as mqamqp does.
+func (b *Broker) openAMQPGateway() error {
+	cfg := b.cfg
+	if !cfg.EnableAMQPGateway {
+		return nil
+	}
+	gc, warnings, err := config.LoadAMQPGateway(cfg.AMQPGatewayConfig, map[string]string{
+		"listenPort": strconv.Itoa(cfg.AMQPListenPort), "bindAddress": cfg.BindAddress, "namesrvAddr": cfg.NamesrvAddr,
+	})
+	if err != nil {
+		return fmt.Errorf("amqpGatewayConfig: %w", err)
+	}
+	for _, w := range warnings {
+		b.log.Warn("[CONFIG] amqpGatewayConfig: " + w)
+	}
+	// The gateway signs as mqamqp does: its own account if its config
+	// names one, else the broker's inner credentials.
+	creds := wire.Credentials{AccessKey: gc.AccessKey, SecretKey: gc.SecretKey}
+	if creds.IsEmpty() {
+		creds, _ = config.ParseCredentials(cfg.InnerClientAuthenticationCredentials)
+	}
+	if cfg.AclEnable && creds.IsEmpty() {
+		b.log.Warn("[ACL] the embedded AMQP gateway has no account to sign with (amqpGatewayConfig's accessKey/secretKey or innerClientAuthenticationCredentials): with aclEnable its requests are refused")
+	}
+	// grpc-go's bufconn is an in-memory net.Conn pair with a socket's
+	// semantics: buffered both ways (a writer does not wait for the
+	// reader, as over TCP; net.Pipe's synchronous writes deadlocked the
+	// two read loops answering each other), deadlines, EOF on close.
+	b.localLn = &localListener{Listener: bufconn.Listen(localPipeSize)}
+	b.local = remoting.NewServer(b.localLn, b, b.log)
+	b.local.SetLimits(cfg.Conn.Remoting())
+	var namesrvs []string
+	for _, a := range strings.Split(cfg.NamesrvAddr, ";") {
+		if a = strings.TrimSpace(a); a != "" {
+			namesrvs = append(namesrvs, a)
+		}
+	}
+	backend := gateway.NewRemote(namesrvs, creds, amqpCallTimeout, b.log)
+	backend.SetLocal(b.addr, b.localLn.Dial)
+	host, _ := os.Hostname()
+	srv, err := gateway.Listen(net.JoinHostPort(gc.BindAddress, strconv.Itoa(gc.ListenPort)), gateway.Config{
+		Heartbeat:           uint16(gc.Heartbeat),
+		FrameMax:            uint32(gc.FrameMax),
+		ChannelMax:          uint16(gc.ChannelMax),
+		HandshakeTimeout:    gc.HandshakeTimeoutDuration(),
+		MaxMessageSize:      uint64(gc.MaxMessageSize),
+		MaxConnections:      gc.MaxConnections,
+		LoopbackUsers:       gc.LoopbackUserList(),
+		ConsumeTimeout:      time.Duration(gc.ConsumeTimeout) * time.Millisecond,
+		MemoryHighWatermark: gc.MemoryHighWatermark,
+		GatewayID:           fmt.Sprintf("%s:%d:%d", host, os.Getpid(), time.Now().UnixNano()),
+		Backend:             backend,
+		Log:                 b.log,
+	})
+	if err != nil {
+		backend.Close()
+		b.local.Close()
+		return fmt.Errorf("AMQP gateway (enableAmqpGateway): %w", err)
+	}
+	b.amqpgw, b.amqpBackend = srv, backend
+	return nil
+}
+
+// localListener is bufconn's listener with the closed error
+// remoting.Server.Serve stops on: bufconn's own Accept after Close fails
+// with an error of its own, which Serve would retry for ever.
+type localListener struct {
+	*bufconn.Listener
+	closed atomic.Bool
+}
+
+func (l *localListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil && l.closed.Load() {
+		return nil, net.ErrClosed
+	}
+	return c, err
+}
+
+func (l *localListener) Close() error {
+	l.closed.Store(true)
+	return l.Listener.Close()
+}
+
+// AMQPGatewayAddr is the embedded AMQP gateway's address as clients reach
+// it (brokerIP1:port), "" without enableAmqpGateway.
+func (b *Broker) AMQPGatewayAddr() string {
+	if b.amqpgw == nil {
+		return ""
+	}
+	return net.JoinHostPort(b.cfg.BrokerIP1, strconv.Itoa(b.amqpgw.Addr().(*net.TCPAddr).Port))
+}
+
+func (b *Broker) startAMQPGateway() {
+	if b.amqpgw == nil {
+		return
+	}
+	b.wg.Add(2)
+	go func() {
+		defer b.wg.Done()
+		if err := b.local.Serve(b.onAccept); err != nil {
+			b.log.Error("[SERVE] in-process accept loop stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer b.wg.Done()
+		b.amqpgw.Serve()
+	}()
+	b.log.Info("serving the AMQP 0-9-1 gateway (enableAmqpGateway)", "addr", b.AMQPGatewayAddr())
+}
+
+// closeAMQPGateway closes the gateway's connections first, then the
+// in-process connection they used.
+func (b *Broker) closeAMQPGateway() {
+	if b.amqpgw == nil {
+		return
+	}
+	b.amqpgw.Close()
+	b.amqpBackend.Close()
+	b.local.Close()
+}

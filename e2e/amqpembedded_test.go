@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	rmq "github.com/rabbitmq/amqp091-go"
+)
+
+// The AMQP gateway inside the broker (enableAmqpGateway): the same
+// tutorials and semantics the mqamqp gateway passes, with amqp091-go
+// v1.17.0 against a real mqnamesrv + mqbroker and no mqamqp process.
+
+// The broker's log line (its stdout has "The broker's AMQP 0-9-1 gateway
+// listens on ..." as well).
+var amqpEmbeddedLine = regexp.MustCompile(`serving the AMQP 0-9-1 gateway \(enableAmqpGateway\) addr=(\S+)`)
+
+// embeddedFlags turn the broker's gateway on, on port (0: any free one).
+func embeddedFlags(port int) []string {
+	return append([]string{"enableAmqpGateway=true", fmt.Sprintf("amqpListenPort=%d", port)}, amqpLMQ...)
+}
+
+// embeddedAddr is the address the broker printed for its AMQP gateway.
+func embeddedAddr(t *testing.T, broker *proc) string {
+	t.Helper()
+	m := amqpEmbeddedLine.FindStringSubmatch(broker.out.String())
+	if m == nil {
+		t.Fatalf("the broker did not print its AMQP gateway's address:\n%s", broker.out.String())
+	}
+	return m[1]
+}
+
+func TestAMQPEmbeddedGateway(t *testing.T) {
+	for _, tu := range amqpTutorials {
+		t.Run(tu.name, func(t *testing.T) {
+			c := startCluster(t, embeddedFlags(0)...)
+			tu.run(t, amqpTarget{addr: embeddedAddr(t, c.broker), vhost: "/", embedded: true})
+		})
+	}
+	t.Run("ConsumeSemantics", func(t *testing.T) {
+		c := startCluster(t, embeddedFlags(0)...)
+		consumeSemantics(t, amqpTarget{addr: embeddedAddr(t, c.broker), vhost: "/", embedded: true})
+		// Ctrl-C with AMQP connections open: the gateway and its
+		// in-process connection close, the broker exits cleanly.
+		c.broker.stop()
+		if !strings.Contains(c.broker.out.String(), "The broker shut down cleanly.") {
+			t.Fatalf("no clean shutdown:\n%s", c.broker.out.String())
+		}
+	})
+	t.Run("PortTaken", func(t *testing.T) {
+		// A port the broker cannot bind fails its start-up, naming it.
+		c := startCluster(t, embeddedFlags(0)...)
+		_, port, err := net.SplitHostPort(embeddedAddr(t, c.broker))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		args := brokerArgs(newBrokerDir(t), c.ns.addr, append([]string{"listenPort=0", "enableAmqpGateway=true", "amqpListenPort=" + port}, amqpLMQ...)...)
+		out, err := exec.CommandContext(ctx, filepath.Join(binDir, "mqbroker"), args...).CombinedOutput()
+		if err == nil || brokerReady.Match(out) {
+			t.Fatalf("a second broker on the same AMQP port started:\n%s", out)
+		}
+		if !regexp.MustCompile(`enableAmqpGateway.*:` + port).Match(out) {
+			t.Fatalf("start-up failure does not name the gateway and its port:\n%s", out)
+		}
+	})
+}
+
+// kill -9 of a SYNC_FLUSH broker while a client publishes persistent
+// messages with confirms through the broker's own gateway: after the
+// broker restarts (same ports), every confirmed message is in the queue.
+// The in-process hop must not confirm earlier than the TCP one does.
+func TestAMQPEmbeddedBrokerKillConfirms(t *testing.T) {
+	port := freePorts(t, 1)[0]
+	flags := append([]string{"flushDiskType=SYNC_FLUSH"}, embeddedFlags(port)...)
+	c := startCluster(t, flags...)
+	a := amqpTarget{addr: embeddedAddr(t, c.broker), vhost: "/", embedded: true}
+	conn, ch := a.dial(t)
+	if _, err := ch.QueueDeclare("embkill", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	res := make(chan []string, 1)
+	go func() { res <- publishUntilStopped(ch, "embkill", 64, stop) }()
+	time.Sleep(1500 * time.Millisecond)
+	c.broker.kill()
+	close(stop)
+	acked := <-res
+	conn.Close()
+	if len(acked) == 0 {
+		t.Fatal("nothing confirmed before the kill")
+	}
+	c.broker = restartBroker(t, c, flags...)
+	var got map[string][]bool
+	var once sync.Once
+	waitFor(t, 30*time.Second, "a channel on the restarted broker's gateway", func() bool {
+		dconn, err := rmq.Dial(a.url())
+		if err != nil {
+			return false
+		}
+		once.Do(func() { t.Cleanup(func() { dconn.Close() }) })
+		dch, err := dconn.Channel()
+		if err != nil {
+			dconn.Close()
+			return false
+		}
+		if _, err := dch.QueueDeclarePassive("embkill", true, false, false, false, nil); err != nil {
+			dconn.Close()
+			return false
+		}
+		got = drainQueueAcking(t, dch, "embkill")
+		return true
+	})
+	for _, b := range acked {
+		if len(got[b]) == 0 {
+			t.Errorf("confirmed %s lost", b)
+		}
+	}
+	t.Logf("%d confirmed before the broker's kill -9, %d drained after", len(acked), len(got))
+}
