@@ -27,8 +27,8 @@ const localPipeSize = 4 << 20
 // (enableAmqpGateway). It is mqamqp's gateway with one difference: its
 // requests to this broker go over an in-process connection
 // to the same handlers, ACL gate and admission as TCP requests, so a
-// publish and its confirm cost no socket calls and no thread wake-ups
-// between gateway and broker (RocketMQ 5's proxy calls its broker in
+// publish and its confirm cost no socket calls between gateway and broker,
+// only goroutine hand-offs (RocketMQ 5's proxy calls its broker in
 // process the same way in its local mode). Vhosts homed on other
 // brokers are reached over TCP through the name servers, as mqamqp does.
 func (b *Broker) openAMQPGateway() error {
