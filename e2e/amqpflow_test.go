@@ -111,21 +111,38 @@ func wantAMQPErrorContains(t *testing.T, what string, err error, code int, text 
 // publishing connection gets connection.blocked with the broker's reason
 // and is not read until the disk is below the clean level again, then gets
 // connection.unblocked and its publish made meanwhile is stored; a
-// consuming connection keeps receiving while publishers are blocked.
+// consuming connection keeps receiving while publishers are blocked. The
+// same through the broker's own gateway (enableAmqpGateway), whose
+// publishes are served in process.
 func TestAMQPConnectionBlockedOnDiskFull(t *testing.T) {
+	t.Run("mqamqp", func(t *testing.T) { blockedOnDiskFull(t, false) })
+	t.Run("embedded", func(t *testing.T) { blockedOnDiskFull(t, true) })
+}
+
+func blockedOnDiskFull(t *testing.T, embedded bool) {
 	mnt := mountTmpfs(t, "96m")
+	flags := amqpLMQ
+	if embedded {
+		flags = embeddedFlags(0)
+	}
 	c := startCluster(t, append([]string{"storePathRootDir=" + filepath.Join(mnt, "store"),
 		"mappedFileSizeCommitLog=1048576", "mappedFileSizeConsumeQueue=20000",
 		"maxHashSlotNum=1000", "maxIndexNum=20000", "diskMaxUsedSpaceRatio=95",
-		"cleanResourceInterval=200"}, amqpLMQ...)...)
-	gw := startAMQP(t, c)
-	conn, ch := dialAMQP(t, gw)
+		"cleanResourceInterval=200"}, flags...)...)
+	var a amqpTarget
+	if embedded {
+		a = amqpTarget{addr: embeddedAddr(t, c.broker), vhost: "/", embedded: true}
+	} else {
+		gw := startAMQP(t, c)
+		a = amqpTarget{addr: gw.addr, vhost: "/", gw: gw}
+	}
+	conn, ch := a.dial(t)
 	blocked := conn.NotifyBlocked(make(chan rmq.Blocking, 4))
 	if _, err := ch.QueueDeclare("blk", true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	confirmed(t, ch, "", []string{"blk"}, func(int) string { return "before" })
-	_, cch := dialAMQP(t, gw)
+	_, cch := a.dial(t)
 	ds := mustConsume(t, cch, "blk", true)
 	if d := recv(t, "before the disk filled", ds); string(d.Body) != "before" {
 		t.Fatalf("got %q", d.Body)

@@ -83,6 +83,15 @@ func (r *Remote) SetLocal(addr string, dial func() (net.Conn, error)) {
 	})
 }
 
+// IsLocal reports whether vhost's home is the broker given to SetLocal.
+func (r *Remote) IsLocal(vhost string) bool {
+	if r.local == "" {
+		return false
+	}
+	addr, err := r.home(vhost)
+	return err == nil && addr == r.local
+}
+
 // Close closes the broker and name server connections.
 func (r *Remote) Close() { r.client.Close() }
 

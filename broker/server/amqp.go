@@ -8,12 +8,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mqops/mqops/amqp/gateway"
 	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/broker/amqpengine"
 	"github.com/mqops/mqops/broker/flow"
 	"github.com/mqops/mqops/broker/store"
 	"github.com/mqops/mqops/remoting"
 	"github.com/mqops/mqops/wire"
+	"github.com/mqops/mqops/wire/amqp"
 )
 
 // handleAMQP serves the AMQP engine's metadata requests (wire/amqpmeta.go)
@@ -155,6 +157,86 @@ func (b *Broker) appendPublish(c *remoting.Conn, req *wire.Command, r *wire.AMQP
 		}
 		b.publishAnswer(c, &resp, bin, a, derr, batched)
 	})
+}
+
+// publishLocal is an AMQP_PUBLISH from the embedded gateway, served on
+// the calling goroutine: the admission, store check, topic quota, append
+// slot and durability wait of handleAMQPPublish and appendPublish, without
+// the frames and the four goroutine hand-offs of a request over a
+// connection. Refusals come back as the gateway's Backend reports them
+// from a broker's answer (*gateway.Refused, *amqp.Error). No ACL account
+// is involved: the gateway is this process, and checks its AMQP users'
+// permissions itself; so no account quota either.
+func (b *Broker) publishLocal(r *wire.AMQPPublishRequest) ([]wire.AMQPPublishResult, error) {
+	readAt := time.Now()
+	size := 0
+	for i := range r.Messages {
+		size += len(r.Messages[i].Body)
+	}
+	topic := amqpengine.StoreTopic(r.Vhost)
+	refused := func(tag flow.Tag, waited time.Duration, queue int64, remark string) error {
+		if remark == "" {
+			remark = flow.Remark(tag, waited, queue)
+		}
+		limit := ""
+		if tag == flow.TopicQuota || tag == flow.AccountQuota {
+			limit = remark
+		}
+		b.flow.Log.Event(tag, "embedded AMQP gateway", topic, waited, queue, limit)
+		return &gateway.Refused{Addr: b.addr, Code: wire.SystemBusy, Remark: remark}
+	}
+	t, tag, ok := b.flow.Admit(nil, size, readAt)
+	if !ok {
+		return nil, refused(tag, 0, -1, "")
+	}
+	defer b.flow.Release(&t)
+	if b.store.NotWritable() != nil {
+		code, remark, _ := b.putStatusCode(store.ServiceNotAvailable)
+		return nil, &gateway.Refused{Addr: b.addr, Code: code, Remark: remark}
+	}
+	if len(r.Messages) == 0 {
+		return nil, nil // the gateway's probe: admitted
+	}
+	tc := b.topics.Lookup(topic)
+	if tc == nil {
+		tc = &wire.TopicConfig{TopicName: topic}
+	}
+	wait, qtag, remark := b.quotaWait(tc, nil, len(r.Messages), size)
+	if remark != "" {
+		return nil, refused(qtag, 0, -1, remark)
+	}
+	if wait > 0 {
+		time.Sleep(wait)
+		readAt = time.Now()
+	}
+	var w flow.Waiter
+	waited, queue, etag, ok := b.flow.Enter(&w, readAt)
+	if !ok {
+		return nil, refused(etag, waited, queue, "")
+	}
+	a, err := b.amqp.PublishAppend(r.Vhost, r.Exchange, r.Messages, b.flow.Leave)
+	if err != nil {
+		var ae *amqpengine.Error
+		if errors.As(err, &ae) {
+			return nil, &amqp.Error{Code: ae.Code, Text: ae.Text, Hard: amqp.IsHard(ae.Code)}
+		}
+		return nil, err
+	}
+	b.publishStats(topic, r.Messages, a.Results)
+	if a.DurableEnd >= 0 {
+		flush, repl, _ := b.ackWaits(a.DurableEnd)
+		done := make(chan error, 1)
+		b.waitAcksAnswer(a.DurableEnd, flush, repl, func(flushOK bool, replCode int32, _ bool) {
+			var derr error
+			if !flushOK || replCode == wire.FlushSlaveTimeout {
+				derr = errors.New("flush or slave acknowledgement failed or timed out")
+			}
+			done <- derr
+		})
+		a.Durable(<-done)
+	}
+	a.Wait()
+	return a.Results, nil
 }
 
 // publishAnswer answers an appended publish once its flush and

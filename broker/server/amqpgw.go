@@ -69,6 +69,7 @@ func (b *Broker) openAMQPGateway() error {
 	}
 	backend := gateway.NewRemote(namesrvs, creds, amqpCallTimeout, b.log)
 	backend.SetLocal(b.addr, b.localLn.Dial)
+	eb := embeddedBackend{Remote: backend, b: b}
 	host, _ := os.Hostname()
 	srv, err := gateway.Listen(net.JoinHostPort(gc.BindAddress, strconv.Itoa(gc.ListenPort)), gateway.Config{
 		Heartbeat:           uint16(gc.Heartbeat),
@@ -81,7 +82,7 @@ func (b *Broker) openAMQPGateway() error {
 		ConsumeTimeout:      time.Duration(gc.ConsumeTimeout) * time.Millisecond,
 		MemoryHighWatermark: gc.MemoryHighWatermark,
 		GatewayID:           fmt.Sprintf("%s:%d:%d", host, os.Getpid(), time.Now().UnixNano()),
-		Backend:             backend,
+		Backend:             eb,
 		Log:                 b.log,
 	})
 	if err != nil {
@@ -90,6 +91,28 @@ func (b *Broker) openAMQPGateway() error {
 		return fmt.Errorf("AMQP gateway (enableAmqpGateway): %w", err)
 	}
 	b.amqpgw, b.amqpBackend = srv, backend
+	return nil
+}
+
+// embeddedBackend is the embedded gateway's Backend: a publish to a vhost
+// homed on this broker (its master) is served by a call (publishLocal),
+// the rest as mqamqp sends it, over the in-process connection or TCP.
+type embeddedBackend struct {
+	*gateway.Remote
+	b *Broker
+}
+
+func (e embeddedBackend) Call(vhost string, code int32, req, resp any) error {
+	r, ok := req.(wire.AMQPPublishRequest)
+	out, ok2 := resp.(*wire.AMQPPublishResponse)
+	if !ok || !ok2 || code != wire.AMQPPublish || e.b.isSlave() || !e.IsLocal(vhost) {
+		return e.Remote.Call(vhost, code, req, resp)
+	}
+	res, err := e.b.publishLocal(&r)
+	if err != nil {
+		return err
+	}
+	out.Results = append(out.Results[:0], res...)
 	return nil
 }
 
