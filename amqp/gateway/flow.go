@@ -179,9 +179,15 @@ func (c *conn) waitPublishable() {
 	if !c.published.Load() {
 		return
 	}
-	for {
+	for waited := false; ; waited = true {
 		reason, changed := c.s.flow.blocked(c.vhost)
 		if reason == "" {
+			if waited {
+				// connection.unblocked goes out before any answer to
+				// what this loop reads next, not whenever the notifier
+				// gets to this connection.
+				c.updateBlocked()
+			}
 			return
 		}
 		c.updateBlocked()
