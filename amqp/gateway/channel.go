@@ -41,11 +41,15 @@ type channel struct {
 	replyCons *replyConsumer // direct reply-to (replyto.go)
 
 	// mu guards what the worker and the pumps share with the read loop.
-	mu             sync.Mutex
-	cond           *sync.Cond
-	state          chanState
-	ops            []op
-	working        bool
+	mu      sync.Mutex
+	cond    *sync.Cond
+	state   chanState
+	ops     []op
+	working bool // the worker has ops to hand over or answers to wait for
+	// workerAlive: the worker goroutine exists (it lingers idle for
+	// workerLinger); wake tells a lingering worker that ops arrived.
+	workerAlive    bool
+	wake           chan struct{}
 	pubDead        bool // closed for a refused publish: drop the rest
 	globalPrefetch uint16
 	inflight       int  // unacked deliveries to consumers (global window)
@@ -70,7 +74,8 @@ type channel struct {
 }
 
 func newChannel(c *conn, id uint16, session string) *channel {
-	ch := &channel{c: c, id: id, session: session, unacked: map[uint64]unacked{}, consumers: map[string]*consumer{}, pumps: map[string]*pump{}}
+	ch := &channel{c: c, id: id, session: session, unacked: map[uint64]unacked{}, consumers: map[string]*consumer{}, pumps: map[string]*pump{},
+		wake: make(chan struct{}, 1)}
 	ch.cond = sync.NewCond(&ch.mu)
 	return ch
 }
