@@ -28,13 +28,16 @@ func embeddedFlags(port int) []string {
 	return append([]string{"enableAmqpGateway=true", fmt.Sprintf("amqpListenPort=%d", port)}, amqpLMQ...)
 }
 
-// embeddedAddr is the address the broker printed for its AMQP gateway.
+// embeddedAddr is the address the broker logged for its AMQP gateway. The
+// log line may reach the captured output after the ready line the start
+// waited for (stdout and the log are separate streams).
 func embeddedAddr(t *testing.T, broker *proc) string {
 	t.Helper()
-	m := amqpEmbeddedLine.FindStringSubmatch(broker.out.String())
-	if m == nil {
-		t.Fatalf("the broker did not print its AMQP gateway's address:\n%s", broker.out.String())
-	}
+	var m []string
+	waitFor(t, 15*time.Second, "the broker's AMQP gateway address in its log", func() bool {
+		m = amqpEmbeddedLine.FindStringSubmatch(broker.out.String())
+		return m != nil
+	})
 	return m[1]
 }
 
