@@ -8,11 +8,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	rmq "github.com/rabbitmq/amqp091-go"
 )
 
 // The AMQP gateway inside the broker (enableAmqpGateway): the same
@@ -103,26 +100,7 @@ func TestAMQPEmbeddedBrokerKillConfirms(t *testing.T) {
 		t.Fatal("nothing confirmed before the kill")
 	}
 	c.broker = restartBroker(t, c, flags...)
-	var got map[string][]bool
-	var once sync.Once
-	waitFor(t, 30*time.Second, "a channel on the restarted broker's gateway", func() bool {
-		dconn, err := rmq.Dial(a.url())
-		if err != nil {
-			return false
-		}
-		once.Do(func() { t.Cleanup(func() { dconn.Close() }) })
-		dch, err := dconn.Channel()
-		if err != nil {
-			dconn.Close()
-			return false
-		}
-		if _, err := dch.QueueDeclarePassive("embkill", true, false, false, false, nil); err != nil {
-			dconn.Close()
-			return false
-		}
-		got = drainQueueAcking(t, dch, "embkill")
-		return true
-	})
+	got := drainWhenUp(t, a.url(), "embkill")
 	for _, b := range acked {
 		if len(got[b]) == 0 {
 			t.Errorf("confirmed %s lost", b)

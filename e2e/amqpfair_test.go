@@ -332,23 +332,7 @@ func TestAMQPBrokerKillConfirms(t *testing.T) {
 		t.Fatal("nothing confirmed before the kill")
 	}
 	c.broker = restartBroker(t, c, flags...)
-	var got map[string][]bool
-	waitFor(t, 30*time.Second, "a gateway channel after the broker restart", func() bool {
-		dconn, err := rmq.Dial(amqpURL(gw, "guest:guest", ""))
-		if err != nil {
-			return false
-		}
-		t.Cleanup(func() { dconn.Close() })
-		dch, err := dconn.Channel()
-		if err != nil {
-			return false
-		}
-		if _, err := dch.QueueDeclarePassive("brkill", true, false, false, false, nil); err != nil {
-			return false
-		}
-		got = drainQueueAcking(t, dch, "brkill")
-		return true
-	})
+	got := drainWhenUp(t, amqpURL(gw, "guest:guest", ""), "brkill")
 	lost := 0
 	for _, b := range acked {
 		if len(got[b]) == 0 {
@@ -370,4 +354,30 @@ func TestAMQPBrokerKillConfirms(t *testing.T) {
 		}
 	}
 	t.Logf("%d confirmed before the broker's kill -9, %d drained after, %d lost", len(acked), len(got), lost)
+}
+
+// drainWhenUp drains queue through url, acking every message, once a
+// channel there sees the queue (a restarted broker and its gateway are
+// back); it returns what drainQueueAcking does.
+func drainWhenUp(t *testing.T, url, queue string) map[string][]bool {
+	t.Helper()
+	var got map[string][]bool
+	waitFor(t, 30*time.Second, "a gateway channel after the broker restart", func() bool {
+		dconn, err := rmq.Dial(url)
+		if err != nil {
+			return false
+		}
+		dch, err := dconn.Channel()
+		if err == nil {
+			_, err = dch.QueueDeclarePassive(queue, true, false, false, false, nil)
+		}
+		if err != nil {
+			dconn.Close()
+			return false
+		}
+		t.Cleanup(func() { dconn.Close() })
+		got = drainQueueAcking(t, dch, queue)
+		return true
+	})
+	return got
 }

@@ -85,6 +85,17 @@ func (g *AMQPGateway) LoopbackUserList() []string {
 	return out
 }
 
+// NamesrvList is namesrvAddr split at semicolons, blanks dropped.
+func (g *AMQPGateway) NamesrvList() []string {
+	var out []string
+	for _, a := range strings.Split(g.NamesrvAddr, ";") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // HandshakeTimeoutDuration is handshakeTimeout as a duration.
 func (g *AMQPGateway) HandshakeTimeoutDuration() time.Duration {
 	return time.Duration(g.HandshakeTimeout) * time.Millisecond

@@ -151,11 +151,7 @@ func (b *Broker) appendPublish(c *remoting.Conn, req *wire.Command, r *wire.AMQP
 	b.waitAcksAnswer(a.DurableEnd, flush, repl, func(flushOK bool, replCode int32, batched bool) {
 		// The budget goes back before the answer leaves (ackWait.finish).
 		b.flow.Release(&held)
-		var derr error
-		if !flushOK || replCode == wire.FlushSlaveTimeout {
-			derr = errors.New("flush or slave acknowledgement failed or timed out")
-		}
-		b.publishAnswer(c, &resp, bin, a, derr, batched)
+		b.publishAnswer(c, &resp, bin, a, ackFailure(flushOK, replCode), batched)
 	})
 }
 
@@ -175,14 +171,7 @@ func (b *Broker) publishLocal(r *wire.AMQPPublishRequest) ([]wire.AMQPPublishRes
 	}
 	topic := amqpengine.StoreTopic(r.Vhost)
 	refused := func(tag flow.Tag, waited time.Duration, queue int64, remark string) error {
-		if remark == "" {
-			remark = flow.Remark(tag, waited, queue)
-		}
-		limit := ""
-		if tag == flow.TopicQuota || tag == flow.AccountQuota {
-			limit = remark
-		}
-		b.flow.Log.Event(tag, "embedded AMQP gateway", topic, waited, queue, limit)
+		remark = b.logRefusal(tag, "embedded AMQP gateway", topic, waited, queue, remark)
 		return &gateway.Refused{Addr: b.addr, Code: wire.SystemBusy, Remark: remark}
 	}
 	t, tag, ok := b.flow.Admit(nil, size, readAt)
@@ -227,16 +216,21 @@ func (b *Broker) publishLocal(r *wire.AMQPPublishRequest) ([]wire.AMQPPublishRes
 		flush, repl, _ := b.ackWaits(a.DurableEnd)
 		done := make(chan error, 1)
 		b.waitAcksAnswer(a.DurableEnd, flush, repl, func(flushOK bool, replCode int32, _ bool) {
-			var derr error
-			if !flushOK || replCode == wire.FlushSlaveTimeout {
-				derr = errors.New("flush or slave acknowledgement failed or timed out")
-			}
-			done <- derr
+			done <- ackFailure(flushOK, replCode)
 		})
 		a.Durable(<-done)
 	}
 	a.Wait()
 	return a.Results, nil
+}
+
+// ackFailure is a publish's durability error from its flush and
+// replication waits, nil when both succeeded.
+func ackFailure(flushOK bool, replCode int32) error {
+	if !flushOK || replCode == wire.FlushSlaveTimeout {
+		return errors.New("flush or slave acknowledgement failed or timed out")
+	}
+	return nil
 }
 
 // publishAnswer answers an appended publish once its flush and

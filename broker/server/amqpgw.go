@@ -3,9 +3,7 @@ package server
 import (
 	"fmt"
 	"net"
-	"os"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -61,30 +59,9 @@ func (b *Broker) openAMQPGateway() error {
 	b.localLn = &localListener{Listener: bufconn.Listen(localPipeSize)}
 	b.local = remoting.NewServer(b.localLn, b, b.log)
 	b.local.SetLimits(cfg.Conn.Remoting())
-	var namesrvs []string
-	for _, a := range strings.Split(cfg.NamesrvAddr, ";") {
-		if a = strings.TrimSpace(a); a != "" {
-			namesrvs = append(namesrvs, a)
-		}
-	}
-	backend := gateway.NewRemote(namesrvs, creds, amqpCallTimeout, b.log)
+	backend := gateway.NewRemote(gc.NamesrvList(), creds, amqpCallTimeout, b.log)
 	backend.SetLocal(b.addr, b.localLn.Dial)
-	eb := embeddedBackend{Remote: backend, b: b}
-	host, _ := os.Hostname()
-	srv, err := gateway.Listen(net.JoinHostPort(gc.BindAddress, strconv.Itoa(gc.ListenPort)), gateway.Config{
-		Heartbeat:           uint16(gc.Heartbeat),
-		FrameMax:            uint32(gc.FrameMax),
-		ChannelMax:          uint16(gc.ChannelMax),
-		HandshakeTimeout:    gc.HandshakeTimeoutDuration(),
-		MaxMessageSize:      uint64(gc.MaxMessageSize),
-		MaxConnections:      gc.MaxConnections,
-		LoopbackUsers:       gc.LoopbackUserList(),
-		ConsumeTimeout:      time.Duration(gc.ConsumeTimeout) * time.Millisecond,
-		MemoryHighWatermark: gc.MemoryHighWatermark,
-		GatewayID:           fmt.Sprintf("%s:%d:%d", host, os.Getpid(), time.Now().UnixNano()),
-		Backend:             eb,
-		Log:                 b.log,
-	})
+	srv, err := gateway.ListenConfig(gc, embeddedBackend{Remote: backend, b: b}, b.log)
 	if err != nil {
 		backend.Close()
 		b.local.Close()

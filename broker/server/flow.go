@@ -55,20 +55,28 @@ func (b *Broker) handleSend(c *remoting.Conn, req *wire.Command, account *acl.Ac
 // a oneway request too when Java does (Tag.AnswersOneway), and logs the
 // refusal to flowcontrol.log.
 func (b *Broker) refuseSend(c *remoting.Conn, req *wire.Command, tag flow.Tag, topic []byte, waited time.Duration, queue int64, remark string) {
-	if remark == "" {
-		remark = flow.Remark(tag, waited, queue)
-	}
+	remark = b.logRefusal(tag, c.RemoteAddr().String(), string(topic), waited, queue, remark)
 	resp := wire.ResponseTo(req, wire.SystemBusy, remark)
 	if req.IsOneway() && tag.AnswersOneway() {
 		_ = c.Send(&resp)
 	} else {
 		c.Reply(req, &resp)
 	}
+}
+
+// logRefusal records a send or publish refused for flow control in the
+// flow log and returns the remark its answer carries: remark, or the
+// tag's own when remark is "".
+func (b *Broker) logRefusal(tag flow.Tag, remote, topic string, waited time.Duration, queue int64, remark string) string {
+	if remark == "" {
+		remark = flow.Remark(tag, waited, queue)
+	}
 	limit := ""
 	if tag == flow.TopicQuota || tag == flow.AccountQuota {
 		limit = remark
 	}
-	b.flow.Log.Event(tag, c.RemoteAddr().String(), string(topic), waited, queue, limit)
+	b.flow.Log.Event(tag, remote, topic, waited, queue, limit)
+	return remark
 }
 
 // enterStore takes an append slot for the send st is serving, or answers

@@ -9,13 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	_ "net/http/pprof" // served only with -pprof
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -63,12 +60,7 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		}()
 	}
 	cfg := d.Config
-	var namesrvs []string
-	for _, a := range strings.Split(cfg.NamesrvAddr, ";") {
-		if a = strings.TrimSpace(a); a != "" {
-			namesrvs = append(namesrvs, a)
-		}
-	}
+	namesrvs := cfg.NamesrvList()
 	if len(namesrvs) == 0 {
 		return d.Failed("AMQP gateway", fmt.Errorf("namesrvAddr is required: the gateway finds each vhost's home broker through the name servers"))
 	}
@@ -77,21 +69,7 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	}
 	backend := gateway.NewRemote(namesrvs, wire.Credentials{AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey}, callTimeout, d.Log)
 	defer backend.Close()
-	host, _ := os.Hostname()
-	srv, err := gateway.Listen(net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.ListenPort)), gateway.Config{
-		Heartbeat:           uint16(cfg.Heartbeat),
-		FrameMax:            uint32(cfg.FrameMax),
-		ChannelMax:          uint16(cfg.ChannelMax),
-		HandshakeTimeout:    cfg.HandshakeTimeoutDuration(),
-		MaxMessageSize:      uint64(cfg.MaxMessageSize),
-		MaxConnections:      cfg.MaxConnections,
-		LoopbackUsers:       cfg.LoopbackUserList(),
-		ConsumeTimeout:      time.Duration(cfg.ConsumeTimeout) * time.Millisecond,
-		MemoryHighWatermark: cfg.MemoryHighWatermark,
-		GatewayID:           fmt.Sprintf("%s:%d:%d", host, os.Getpid(), time.Now().UnixNano()),
-		Backend:             backend,
-		Log:                 d.Log,
-	})
+	srv, err := gateway.ListenConfig(cfg, backend, d.Log)
 	if err != nil {
 		return d.Failed("AMQP gateway", err)
 	}

@@ -1,0 +1,33 @@
+package gateway
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/mqops/mqops/broker/config"
+)
+
+// ListenConfig binds a gateway as an amqp.conf configures it (mqamqp's,
+// or the broker's amqpGatewayConfig for its embedded gateway), serving
+// through backend.
+func ListenConfig(gc *config.AMQPGateway, backend Backend, log *slog.Logger) (*Server, error) {
+	host, _ := os.Hostname()
+	return Listen(net.JoinHostPort(gc.BindAddress, strconv.Itoa(gc.ListenPort)), Config{
+		Heartbeat:           uint16(gc.Heartbeat),
+		FrameMax:            uint32(gc.FrameMax),
+		ChannelMax:          uint16(gc.ChannelMax),
+		HandshakeTimeout:    gc.HandshakeTimeoutDuration(),
+		MaxMessageSize:      uint64(gc.MaxMessageSize),
+		MaxConnections:      gc.MaxConnections,
+		LoopbackUsers:       gc.LoopbackUserList(),
+		ConsumeTimeout:      time.Duration(gc.ConsumeTimeout) * time.Millisecond,
+		MemoryHighWatermark: gc.MemoryHighWatermark,
+		GatewayID:           fmt.Sprintf("%s:%d:%d", host, os.Getpid(), time.Now().UnixNano()),
+		Backend:             backend,
+		Log:                 log,
+	})
+}
