@@ -55,6 +55,10 @@ func TestAMQPEmbeddedGateway(t *testing.T) {
 			t.Fatalf("no clean shutdown:\n%s", c.broker.out.String())
 		}
 	})
+	t.Run("Transactions", func(t *testing.T) {
+		c := startCluster(t, embeddedFlags(0)...)
+		txSemantics(t, amqpTarget{addr: embeddedAddr(t, c.broker), vhost: "/", embedded: true})
+	})
 	t.Run("PortTaken", func(t *testing.T) {
 		// A port the broker cannot bind fails its start-up, naming it.
 		c := startCluster(t, embeddedFlags(0)...)

@@ -249,6 +249,7 @@ func TestRabbitMQTutorials(t *testing.T) {
 	}
 	t.Run("ConsumeSemantics", func(t *testing.T) { consumeSemantics(t, r.target(t)) })
 	t.Run("MaxLengthBytes", func(t *testing.T) { maxLengthBytesCases(t, r.target(t)) })
+	t.Run("Transactions", func(t *testing.T) { txSemantics(t, r.target(t)) })
 }
 
 // The raw-frame conformance cases of TestAMQPGatewayRawFrames and the

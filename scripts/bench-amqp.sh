@@ -142,6 +142,10 @@ run() {
 	if ! "$bin/mqbench" -url "${url[$side]}" -queue-type "$qt" -d "$dur" "$@" >"$work/gen.out" 2>&1; then
 		echo "$row $side: mqbench failed:" >&2
 		cat "$work/gen.out" >&2
+		# What the servers said about it (the temp dir goes at exit).
+		for f in "$work"/broker/logs/broker.log "$work"/gwlogs/*.log; do
+			[ -f "$f" ] && echo "--- last lines of $f:" >&2 && tail -30 "$f" >&2
+		done
 		exit 1
 	fi
 	out=$(cat "$work/gen.out")

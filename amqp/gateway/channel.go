@@ -36,6 +36,7 @@ type channel struct {
 
 	lastQueue string         // queue.declare's answer, for the "" shortcuts
 	confirm   bool           // confirm.select seen
+	tx        bool           // tx.select seen (tx.go)
 	nextSeq   uint64         // last confirm sequence number given
 	prefetch  uint16         // basic.qos global=0: for consumers created next
 	replyCons *replyConsumer // direct reply-to (replyto.go)
@@ -63,6 +64,10 @@ type channel struct {
 	pubMsgs   []wire.AMQPPublishMessage
 	nextTag   uint64
 	unacked   map[uint64]unacked
+	txPubs    []op             // publishes waiting for tx.commit (tx.go)
+	txBytes   int              // their body bytes
+	txAcked   map[uint64]txAck // acked in the open transaction
+	txFailed  bool             // an op of the committing transaction failed
 	consumers map[string]*consumer
 	deadlines deadlines   // of unacked deliveries (timeout.go)
 	ackTimer  *time.Timer // fires at the earliest deadline
@@ -207,18 +212,15 @@ func (ch *channel) content(f amqp.Frame) error {
 	ch.inContent = false
 	o := ch.pub
 	ch.pub = op{}
+	if ch.tx {
+		return ch.txPublish(o)
+	}
 	if ch.confirm {
 		ch.nextSeq++
 		o.seq = ch.nextSeq
 	}
 	ch.enqueue(o)
 	return nil
-}
-
-func notImplemented(cls, mth uint16, name string) *amqp.Error {
-	e := amqp.Errorf(amqp.NotImplemented, "%s is not implemented by this gateway", name)
-	e.ClassID, e.MethodID = cls, mth
-	return e
 }
 
 // unregister ends the channel's consumers at the broker (their count,
@@ -392,6 +394,9 @@ func (ch *channel) method(m amqp.Method) error {
 		}
 		ch.pub = op{kind: opPublish, exchange: m.Exchange, msg: wire.AMQPPublishMessage{RoutingKey: m.RoutingKey, Mandatory: m.Mandatory}}
 	case *amqp.ConfirmSelect:
+		if ch.tx {
+			return amqp.Errorf(amqp.PreconditionFailed, "cannot switch from tx to confirm mode")
+		}
 		ch.confirm = true
 		ch.reply(m.NoWait, &amqp.ConfirmSelectOk{})
 	case *amqp.BasicAck:
@@ -435,9 +440,12 @@ func (ch *channel) method(m amqp.Method) error {
 			return err
 		}
 		ch.reply(m.NoWait, &amqp.QueuePurgeOk{MessageCount: ok.MessageCount})
-	case *amqp.TxSelect, *amqp.TxCommit, *amqp.TxRollback:
-		c, mm := m.IDs()
-		return notImplemented(c, mm, m.Name())
+	case *amqp.TxSelect:
+		return ch.txSelect()
+	case *amqp.TxCommit:
+		return ch.txCommit()
+	case *amqp.TxRollback:
+		return ch.txRollback()
 	default:
 		// Server-to-client methods and connection methods on a channel.
 		return amqp.Errorf(amqp.CommandInvalid, "unexpected method %s on channel %d", m.Name(), ch.id)

@@ -313,7 +313,7 @@ func TestUnreachableBroker(t *testing.T) {
 func TestRandomFramesNeverPanic(t *testing.T) {
 	s, _ := startGateway(t)
 	rng := rand.New(rand.NewPCG(1, 2))
-	ids := [][2]uint16{{20, 10}, {20, 40}, {40, 10}, {50, 10}, {50, 20}, {60, 40}, {60, 80}, {85, 10}, {10, 50}, {60, 999}}
+	ids := [][2]uint16{{20, 10}, {20, 40}, {40, 10}, {50, 10}, {50, 20}, {60, 40}, {60, 80}, {85, 10}, {90, 10}, {90, 20}, {90, 30}, {10, 50}, {60, 999}}
 	for i := range 300 {
 		c := dial(t, s)
 		c.peerMayClose = true
@@ -354,10 +354,11 @@ func TestRandomFramesNeverPanic(t *testing.T) {
 	c.nc.Close()
 }
 
-// channel.flow from the client is answered with flow-ok; tx.select, not
-// built, closes the connection with 540 naming the method instead of
-// pretending to buffer.
-func TestFlowAndNotImplemented(t *testing.T) {
+// channel.flow from the client is answered with flow-ok; tx.select with
+// select-ok, after which confirm.select is a channel error (RabbitMQ's
+// text); basic.recover requeue=false, not built, closes the connection
+// with 540 naming it instead of pretending.
+func TestFlowTxAndNotImplemented(t *testing.T) {
 	s, _ := startGateway(t)
 	c := dial(t, s)
 	defer c.nc.Close()
@@ -368,8 +369,18 @@ func TestFlowAndNotImplemented(t *testing.T) {
 		t.Fatalf("flow-ok %+v", ok)
 	}
 	c.send(1, &amqp.TxSelect{})
+	c.want(1, "tx.select-ok")
+	c.send(1, &amqp.ConfirmSelect{})
+	if cl, _ := c.want(1, "channel.close").(*amqp.ChannelClose); cl == nil || cl.ReplyCode != 406 || cl.ClassID != 85 || cl.MethodID != 10 ||
+		cl.ReplyText != "PRECONDITION_FAILED - cannot switch from tx to confirm mode" {
+		t.Fatalf("close %+v", cl)
+	}
+	c.send(1, &amqp.ChannelCloseOk{})
+	c.send(2, &amqp.ChannelOpen{})
+	c.want(2, "channel.open-ok")
+	c.send(2, &amqp.BasicRecover{Requeue: false})
 	cl, _ := c.want(0, "connection.close").(*amqp.ConnectionClose)
-	if cl == nil || cl.ReplyCode != 540 || cl.ClassID != 90 || cl.MethodID != 10 || !strings.Contains(cl.ReplyText, "tx.select is not implemented") {
+	if cl == nil || cl.ReplyCode != 540 || cl.ClassID != 60 || cl.MethodID != 110 || !strings.Contains(cl.ReplyText, "requeue=false") {
 		t.Fatalf("close %+v", cl)
 	}
 }

@@ -43,6 +43,7 @@ const (
 
 type op struct {
 	kind     opKind
+	tx       bool   // committed by tx.commit: a failure fails the commit
 	seq      uint64 // confirm sequence number; 0 outside confirm mode
 	exchange string
 	msg      wire.AMQPPublishMessage
@@ -229,6 +230,7 @@ func (ch *channel) publish(run []op) {
 		// when a queue cannot take a message); a refusal also blocks the
 		// vhost's publishers until the broker admits publishes again.
 		c.log.Warn("amqp publish failed", "channel", ch.id, "messages", len(run), "err", err)
+		ch.txFailedRun(run)
 		if r := (*Refused)(nil); errors.As(err, &r) && !r.Quota() {
 			c.s.flow.refused(c.vhost, r)
 		}
@@ -260,6 +262,7 @@ func (ch *channel) publish(run []op) {
 		case wire.AMQPStored:
 		default:
 			c.log.Warn("amqp message not stored", "channel", ch.id, "code", r.Code, "text", r.Text)
+			ch.txFailedRun(run[i : i+1])
 			if o.seq != 0 {
 				flush()
 				ch.sendMethodOpen(&amqp.BasicNack{DeliveryTag: o.seq})
@@ -306,6 +309,7 @@ func (ch *channel) settleRun(run []op) {
 		// The messages stay in flight in the engine and come back after
 		// the consume timeout or the channel's release.
 		ch.c.log.Warn("amqp settle failed", "channel", ch.id, "items", len(run), "err", err)
+		ch.txFailedRun(run)
 	}
 }
 
@@ -385,7 +389,7 @@ func (ch *channel) addConsumerLocked(cs *consumer) {
 	if p == nil {
 		p = newPump(ch, cs.queue)
 		ch.pumps[cs.queue] = p
-		go p.run()
+		p.start()
 	}
 	cs.p = p
 	p.cons = append(p.cons, cs)
@@ -416,9 +420,11 @@ func (ch *channel) removeConsumerLocked(cs *consumer) {
 // unacked messages go back to their queues at once, redelivered, after
 // whatever was queued before (RabbitMQ requeues on channel close).
 func (ch *channel) teardown() {
+	ch.dropTxPubs() // an uncommitted transaction goes with the channel
 	ch.mu.Lock()
 	ch.cancelAllLocked()
 	ch.unacked = map[uint64]unacked{}
+	ch.txAcked = nil // released with the session below
 	ch.inflight = 0
 	ch.stopAckTimeoutsLocked()
 	ch.mu.Unlock()
@@ -448,6 +454,11 @@ func (ch *channel) ack(tag uint64, multiple bool, settleOp string) error {
 			ch.mu.Unlock()
 			return amqp.Errorf(amqp.PreconditionFailed, "unknown delivery tag %d", tag)
 		}
+	}
+	if ch.tx {
+		ch.txAckLocked(tags, settleOp)
+		ch.mu.Unlock()
+		return nil
 	}
 	items := make([]op, 0, len(tags))
 	for _, t := range tags {
@@ -581,8 +592,12 @@ func (ch *channel) consume(m *amqp.BasicConsume) error {
 func (ch *channel) cancel(m *amqp.BasicCancel) {
 	ch.mu.Lock()
 	cs := ch.consumers[m.ConsumerTag]
+	var ended *pump // the queue's pump, left without consumers
 	if cs != nil {
 		ch.removeConsumerLocked(cs)
+		if cs.p.closed {
+			ended = cs.p
+		}
 	}
 	ch.mu.Unlock()
 	// Before cancel-ok: an auto-delete queue whose last consumer this was
@@ -591,6 +606,12 @@ func (ch *channel) cancel(m *amqp.BasicCancel) {
 		if err := ch.call(wire.AMQPCancel, wire.AMQPConsumer{Vhost: ch.c.vhost, Session: ch.session, Tag: m.ConsumerTag, Owner: ch.c.owner()}, nil); err != nil {
 			ch.c.log.Warn("amqp cancel not registered with the broker", "channel", ch.id, "tag", m.ConsumerTag, "err", err)
 		}
+	}
+	if ended != nil {
+		// The broker ended the pump's fetch at the cancel; what it took
+		// meanwhile goes back before cancel-ok, so that a basic.get right
+		// after it sees the queue as RabbitMQ's would.
+		ended.waitEnded()
 	}
 	if !m.NoWait {
 		ch.sendMethodOpen(&amqp.BasicCancelOk{ConsumerTag: m.ConsumerTag})

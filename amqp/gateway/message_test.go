@@ -35,6 +35,13 @@ type storeBackend struct {
 
 func startStoreGateway(t *testing.T) (*Server, *storeBackend) {
 	t.Helper()
+	sb := newStoreBackend(t)
+	return serveGateway(t, sb), sb
+}
+
+// newStoreBackend is an engine over a SYNC_FLUSH store with light queues.
+func newStoreBackend(t *testing.T) *storeBackend {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(store.Config{RootDir: filepath.Join(dir, "store"), FlushMode: store.SyncFlush, LightQueues: true})
 	if err != nil {
@@ -57,8 +64,7 @@ func startStoreGateway(t *testing.T) (*Server, *storeBackend) {
 			}
 			return nil
 		}})
-	sb := &storeBackend{engineBackend: eb}
-	return serveGateway(t, sb), sb
+	return &storeBackend{engineBackend: eb}
 }
 
 func (c *client) frame() amqp.Frame {
@@ -88,7 +94,7 @@ func (b *storeBackend) Call(vhost string, code int32, req, resp any) error {
 		b.mu.Unlock()
 		var f wire.AMQPFetchResponse
 		if r.Peek {
-			f.Ready, err = b.e.WaitReady(r.Vhost, r.Queue, time.Duration(r.WaitMillis)*time.Millisecond)
+			f.Ready, err = b.e.WaitReady(r.Vhost, r.Queue, r.Session, time.Duration(r.WaitMillis)*time.Millisecond)
 		} else {
 			var timeout time.Duration
 			f.Deliveries, f.Ready, timeout, err = b.e.Fetch(r.Vhost, r.Queue, r.Session, r.Max, time.Duration(r.WaitMillis)*time.Millisecond, r.NoAck,

@@ -50,10 +50,35 @@ type pump struct {
 	closed bool        // no consumers left: the goroutine ends
 	wake   chan struct{}
 	grant  chan struct{} // the connection's turn
+	ended  chan struct{} // closed when the goroutine has ended
 }
 
 func newPump(ch *channel, queue string) *pump {
-	return &pump{ch: ch, queue: queue, wake: make(chan struct{}, 1), grant: make(chan struct{}, 1)}
+	return &pump{ch: ch, queue: queue, wake: make(chan struct{}, 1), grant: make(chan struct{}, 1), ended: make(chan struct{})}
+}
+
+// start runs the pump's goroutine.
+func (p *pump) start() {
+	go func() {
+		defer close(p.ended)
+		p.run()
+	}()
+}
+
+// maxCancelWait bounds how long cancel-ok waits for a closed pump's last
+// fetch (the broker ends it at the cancel; an older broker lets it run
+// out its long poll).
+const maxCancelWait = time.Second
+
+// waitEnded waits (at most maxCancelWait) until the closed pump's
+// goroutine has ended: what its last fetch took is back in the queue.
+func (p *pump) waitEnded() {
+	t := time.NewTimer(maxCancelWait)
+	defer t.Stop()
+	select {
+	case <-p.ended:
+	case <-t.C:
+	}
 }
 
 // poke wakes the pump to look at its credit again.

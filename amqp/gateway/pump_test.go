@@ -242,3 +242,39 @@ func TestPumpSharedWindow(t *testing.T) {
 		t.Fatalf("after the ack: %q to %s, want %s", d.body, d.m.ConsumerTag, other)
 	}
 }
+
+// After cancel-ok of a queue's last consumer on a channel, nothing more
+// is taken for it: a message published next is there for basic.get, not
+// redelivered (RabbitMQ). The pump's long-polled fetch, waiting at the
+// broker when the cancel arrives, is ended there.
+func TestCancelOkThenGet(t *testing.T) {
+	s, _ := startStoreGateway(t)
+	c := dial(t, s)
+	defer c.nc.Close()
+	c.send(1, &amqp.ChannelOpen{})
+	c.want(1, "channel.open-ok")
+	c.send(1, &amqp.QueueDeclare{Queue: "cq"})
+	c.want(1, "queue.declare-ok")
+	for i := range 20 {
+		c.send(1, &amqp.BasicConsume{Queue: "cq", ConsumerTag: "c"})
+		c.want(1, "basic.consume-ok")
+		time.Sleep(20 * time.Millisecond) // the pump's fetch is waiting at the broker
+		c.send(1, &amqp.BasicCancel{ConsumerTag: "c"})
+		c.want(1, "basic.cancel-ok")
+		body := fmt.Sprintf("m%d", i)
+		c.write(publishFrames(1, "cq", []byte(body)))
+		c.send(1, &amqp.BasicGet{Queue: "cq", NoAck: true})
+		id, m, err := c.next()
+		ok, _ := m.(*amqp.BasicGetOk)
+		if err != nil || id != 1 || ok == nil {
+			t.Fatalf("round %d: basic.get after cancel-ok and a publish: %T %v on %d: %v", i, m, m, id, err)
+		}
+		if ok.Redelivered {
+			t.Fatalf("round %d: redelivered, as if a cancelled consumer had taken it", i)
+		}
+		c.frame()
+		if f := c.frame(); string(f.Payload) != body {
+			t.Fatalf("round %d: body %q, want %q", i, f.Payload, body)
+		}
+	}
+}

@@ -59,7 +59,7 @@ func (ch *channel) trackLocked(tag uint64, timeout time.Duration) {
 		// unacked set.
 		k := 0
 		for _, d := range ch.deadlines {
-			if _, ok := ch.unacked[d.tag]; ok {
+			if _, ok := ch.unacked[d.tag]; ok || ch.txAcked[d.tag].u.handle != 0 {
 				ch.deadlines[k] = d
 				k++
 			}
@@ -110,6 +110,11 @@ func (ch *channel) checkAckTimeouts() {
 	for len(ch.deadlines) > 0 && !ch.deadlines[0].at.After(now) {
 		d := heap.Pop(&ch.deadlines).(ackDeadline)
 		u, ok := ch.unacked[d.tag]
+		ta, inTx := ch.txAcked[d.tag]
+		if inTx {
+			// Acked in an open transaction: still unacked at the broker.
+			u, ok = ta.u, true
+		}
 		if !ok || u.handle == 0 {
 			continue // settled, or timed out already
 		}
@@ -126,7 +131,11 @@ func (ch *channel) checkAckTimeouts() {
 		release = append(release, u.handle)
 		// Kept without a handle: its late ack settles nothing and is
 		// not an unknown tag.
-		ch.unacked[d.tag] = unacked{}
+		if inTx {
+			ch.txAcked[d.tag] = txAck{op: ta.op}
+		} else {
+			ch.unacked[d.tag] = unacked{}
+		}
 		cs.inflight--
 		ch.inflight--
 	}

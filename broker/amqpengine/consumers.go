@@ -1,6 +1,9 @@
 package amqpengine
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // The queues' consumers, as the gateways register them (AMQP_CONSUME,
 // AMQP_CANCEL): what basic.consume's exclusive flag, queue.declare-ok's
@@ -80,12 +83,31 @@ func (e *Engine) dropConsumers(match func(queueKey, consumerKey, Owner) bool) ([
 	c := &e.cons
 	var emptied []queueKey
 	var names []string
+	type sessionQueue struct {
+		k       queueKey
+		session string
+	}
+	var stops []sessionQueue
 	c.mu.Lock()
 	for k, s := range c.byQueue {
 		n := len(s.owners)
+		var dropped []string
 		for ck, o := range s.owners {
 			if match(k, ck, o) {
 				delete(s.owners, ck)
+				dropped = append(dropped, ck.session)
+			}
+		}
+		for _, sess := range dropped {
+			left := false
+			for ck := range s.owners {
+				if ck.session == sess {
+					left = true
+					break
+				}
+			}
+			if !left && !slices.Contains(stops, sessionQueue{k, sess}) {
+				stops = append(stops, sessionQueue{k, sess})
 			}
 		}
 		if len(s.owners) == 0 {
@@ -97,6 +119,11 @@ func (e *Engine) dropConsumers(match func(queueKey, consumerKey, Owner) bool) ([
 		}
 	}
 	c.mu.Unlock()
+	if d, err := e.path(); err == nil {
+		for _, st := range stops {
+			d.queue(st.k.vhost, st.k.id, nil).stopSession(st.session)
+		}
+	}
 	var gone []QueueInfo
 	var firstErr error
 	for i, k := range emptied {

@@ -450,6 +450,45 @@ type qstate struct {
 	used      atomic.Int64 // Unix ms of the last fetch or declare (x-expires)
 	fetching  atomic.Int32 // fetches under way (a consumer's long poll is a use)
 	bytes     readyBytes   // x-max-length-bytes queues only (readybytes.go)
+	// stops: when each session's last consumer of the queue was
+	// cancelled. A fetch or peek of that session that started earlier
+	// takes nothing more and stops waiting, so that once the gateway
+	// answers cancel-ok no message goes to a consumer that is gone
+	// (RabbitMQ: after cancel-ok, basic.get sees what is published).
+	// Entries older than any fetch can run are pruned.
+	stops map[string]time.Time
+}
+
+// stopSession ends the fetches and peeks of session that started before
+// now (see stops).
+func (q *qstate) stopSession(session string) {
+	now := time.Now()
+	q.mu.Lock()
+	if q.stops == nil {
+		q.stops = map[string]time.Time{}
+	}
+	for s, at := range q.stops {
+		if now.Sub(at) > 2*maxFetchWait {
+			delete(q.stops, s)
+		}
+	}
+	q.stops[session] = now
+	close(q.wake)
+	q.wake = make(chan struct{})
+	q.mu.Unlock()
+}
+
+// stoppedLocked reports whether a fetch or peek of session that started
+// at since was stopped.
+func (q *qstate) stoppedLocked(session string, since time.Time) bool {
+	at, ok := q.stops[session]
+	return ok && at.After(since)
+}
+
+func (q *qstate) stopped(session string, since time.Time) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.stoppedLocked(session, since)
 }
 
 type flight struct {
@@ -563,6 +602,7 @@ func (d *delivery) lookup(e *Engine, vhost, queue string) (*qstate, error) {
 // ready count afterwards and their consume timeout: the queue's
 // x-consumer-timeout, else timeout when positive, else the broker's.
 func (e *Engine) Fetch(vhost, queue, session string, n int, wait time.Duration, noAck bool, timeout time.Duration) ([]Delivery, uint32, time.Duration, error) {
+	started := time.Now()
 	d, err := e.path()
 	if err != nil {
 		return nil, 0, 0, err
@@ -587,7 +627,7 @@ func (e *Engine) Fetch(vhost, queue, session string, n int, wait time.Duration, 
 	}
 	var timer *time.Timer
 	for {
-		out, ready, wake, dead, err := d.take(q, session, n, noAck, timeout)
+		out, ready, wake, dead, err := d.take(q, session, started, n, noAck, timeout)
 		if len(dead) > 0 {
 			// A failure leaves them at the head for the next try; the
 			// deliveries taken must go out regardless.
@@ -597,7 +637,7 @@ func (e *Engine) Fetch(vhost, queue, session string, n int, wait time.Duration, 
 				continue // more may follow the expired run
 			}
 		}
-		if err != nil || len(out) > 0 || wait <= 0 {
+		if err != nil || len(out) > 0 || wait <= 0 || q.stopped(session, started) {
 			if timer != nil {
 				timer.Stop()
 			}
@@ -615,8 +655,10 @@ func (e *Engine) Fetch(vhost, queue, session string, n int, wait time.Duration, 
 }
 
 // WaitReady waits up to wait (at most 20 s) for queue to have a ready
-// message and returns its ready count, handing nothing out.
-func (e *Engine) WaitReady(vhost, queue string, wait time.Duration) (uint32, error) {
+// message and returns its ready count, handing nothing out; it ends early
+// when session's last consumer of the queue is cancelled.
+func (e *Engine) WaitReady(vhost, queue, session string, wait time.Duration) (uint32, error) {
+	started := time.Now()
 	d, err := e.path()
 	if err != nil {
 		return 0, err
@@ -632,9 +674,9 @@ func (e *Engine) WaitReady(vhost, queue string, wait time.Duration) (uint32, err
 	defer timer.Stop()
 	for {
 		q.mu.Lock()
-		ready, wake := q.readyLocked(d.be.Store), q.wake
+		ready, wake, stopped := q.readyLocked(d.be.Store), q.wake, q.stoppedLocked(session, started)
 		q.mu.Unlock()
-		if ready > 0 || wait <= 0 {
+		if ready > 0 || wait <= 0 || stopped {
 			return ready, nil
 		}
 		select {
@@ -690,10 +732,13 @@ func (d *delivery) buryLocked(q *qstate, off int64) uint64 {
 
 // take hands out what is ready now. Expired messages it meets are held
 // under the dead handles it returns, for bury.
-func (d *delivery) take(q *qstate, session string, n int, noAck bool, timeout time.Duration) ([]Delivery, uint32, <-chan struct{}, []uint64, error) {
+func (d *delivery) take(q *qstate, session string, started time.Time, n int, noAck bool, timeout time.Duration) ([]Delivery, uint32, <-chan struct{}, []uint64, error) {
 	s := d.be.Store
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.stoppedLocked(session, started) {
+		return nil, q.readyLocked(s), q.wake, nil, nil
+	}
 	var out []Delivery
 	var rec []byte
 	var dead []uint64

@@ -521,12 +521,12 @@ func TestWaitReadyTakesNothing(t *testing.T) {
 	r := newRig(t)
 	v, _ := r.e.Vhost("/")
 	declareQ(t, v, "q")
-	if n, err := r.e.WaitReady("/", "q", 0); err != nil || n != 0 {
+	if n, err := r.e.WaitReady("/", "q", "s", 0); err != nil || n != 0 {
 		t.Fatalf("empty queue: %d %v", n, err)
 	}
 	got := make(chan uint32)
 	go func() {
-		n, _ := r.e.WaitReady("/", "q", 20*time.Second)
+		n, _ := r.e.WaitReady("/", "q", "s", 20*time.Second)
 		got <- n
 	}()
 	for !r.e.d.notify.Load() {
@@ -542,7 +542,59 @@ func TestWaitReadyTakesNothing(t *testing.T) {
 		t.Fatal("the waiting peek was not woken by the publish")
 	}
 	wantBodies(t, r.fetch(t, "q", "s", 10, 0), "m")
-	if _, err := r.e.WaitReady("/", "nope", 0); err == nil {
+	if _, err := r.e.WaitReady("/", "nope", "s", 0); err == nil {
 		t.Fatal("peek of a missing queue answered")
 	}
+}
+
+// Cancelling a session's last consumer of a queue ends that session's
+// fetch waiting on it (with nothing taken; a peek, WaitReady, likewise),
+// and a later publish
+// is there for another session, not redelivered; the same session's
+// fetches started after the cancel (a new consumer) wait as before, and
+// another session's are untouched.
+func TestCancelEndsTheSessionsWaits(t *testing.T) {
+	r := newRig(t)
+	v, _ := r.e.Vhost("/")
+	qi := declareQ(t, v, "q")
+	owner := Owner{Gateway: "gw", Conn: 1}
+	if _, err := r.e.Consume("/", "q", "s", "c", owner, false); err != nil {
+		t.Fatal(err)
+	}
+	fetched := make(chan []Delivery, 1)
+	go func() {
+		ds, _, _, _ := r.e.Fetch("/", "q", "s", 10, 20*time.Second, false, 0)
+		fetched <- ds
+	}()
+	other := make(chan []Delivery, 1)
+	go func() {
+		ds, _, _, _ := r.e.Fetch("/", "q", "other", 10, 20*time.Second, false, 0)
+		other <- ds
+	}()
+	for r.e.d.queue("/", qi.ID, nil).fetching.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := r.e.Cancel("/", "s", "c"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ds := <-fetched:
+		if len(ds) != 0 {
+			t.Fatalf("the cancelled session's fetch took %q", bodies(ds))
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the cancelled session's fetch still waits")
+	}
+	r.publish(t, "", "q", "m")
+	select {
+	case ds := <-other:
+		wantBodies(t, ds, "m")
+		if ds[0].Redelivered {
+			t.Fatal("redelivered")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("another session's waiting fetch was not woken by the publish")
+	}
+	r.publish(t, "", "q", "m2")
+	wantBodies(t, r.fetch(t, "q", "s", 10, time.Second), "m2") // after the cancel: served
 }

@@ -484,7 +484,7 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 			return nil, err
 		}
 		if r.Peek {
-			ready, err := b.amqp.WaitReady(r.Vhost, r.Queue, time.Duration(r.WaitMillis)*time.Millisecond)
+			ready, err := b.amqp.WaitReady(r.Vhost, r.Queue, r.Session, time.Duration(r.WaitMillis)*time.Millisecond)
 			if err != nil {
 				return nil, err
 			}

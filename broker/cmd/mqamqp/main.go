@@ -74,8 +74,6 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		return d.Failed("AMQP gateway", err)
 	}
 	go srv.Serve()
-	d.Log.Warn("[NOT_IMPLEMENTED] tx.select/commit/rollback answer connection.close 540 NOT_IMPLEMENTED; direct reply-to is not built")
-	fmt.Fprintln(stderr, "mqamqp: warning: transactions (tx.*) are not implemented yet (540 NOT_IMPLEMENTED)")
 	d.Announce(fmt.Sprintf("The AMQP gateway boot success. address %s, namesrv %s", srv.Addr(), cfg.NamesrvAddr))
 	d.Wait(sigs)
 	srv.Close()
