@@ -358,7 +358,7 @@ write_hosts() {
 	echo "      children:"
 	echo "        mqops_broker_master:"
 	echo "          hosts:"
-	echo "            mq1: {mqops_broker_name: broker-a, mqops_broker_id: 0}"
+	echo "            mq1: {mqops_broker_name: broker-a, mqops_broker_id: 0, mqops_broker_amqp_gateway_enable: true}"
 	echo "            mq3: {mqops_broker_name: broker-b, mqops_broker_id: 0}"
 	[ -n "$stage" ] && echo "            mq4: {mqops_broker_name: broker-c, mqops_broker_id: 0}"
 	case $stage in ctl*) echo "            mq7: {mqops_broker_name: broker-d, mqops_broker_id: 0}" ;; esac
@@ -615,15 +615,25 @@ for h in mq1 mq2 mq3; do
 done
 task_ok "$work/deploy.log" "Check the gateway answers the AMQP 0-9-1 protocol header with connection.start" mq3 ||
 	die "deploy.yml did not health-check the AMQP gateway on mq3"
-# amqp_check NAME: an amqp091-go application on mq3 itself (guest is a
-# loopback user) declares a durable quorum queue, publishes 100 persistent
-# messages with confirms and consumes every one back.
+# amqp_check NAME [HOST]: an amqp091-go application on HOST (mq3, the
+# mqamqp host, by default) itself (guest is a loopback user) declares a
+# durable quorum queue, publishes 100 persistent messages with confirms and
+# consumes every one back.
 amqp_check() {
-	ip netns exec mqops-mq3 bin/amqpclient -url amqp://guest:guest@127.0.0.1:5672/ -queue "ansible-$1" -n 100 \
-		>"$work/amqp-$1.json" 2>"$work/amqp-$1.err" || die "AMQP through mq3's gateway ($1): $(cat "$work/amqp-$1.json" "$work/amqp-$1.err")"
-	echo "ok: AMQP through mq3's gateway ($1): $(cat "$work/amqp-$1.json")"
+	local h=${2:-mq3}
+	ip netns exec "mqops-$h" bin/amqpclient -url amqp://guest:guest@127.0.0.1:5672/ -queue "ansible-$1" -n 100 \
+		>"$work/amqp-$1.json" 2>"$work/amqp-$1.err" || die "AMQP through $h's gateway ($1): $(cat "$work/amqp-$1.json" "$work/amqp-$1.err")"
+	echo "ok: AMQP through $h's gateway ($1): $(cat "$work/amqp-$1.json")"
 }
 amqp_check deploy
+# mq1's broker runs the gateway inside it (mqops_broker_amqp_gateway_enable
+# on that host only).
+grep -qx 'enableAmqpGateway=true' "$work/mq1/etc/broker.conf" && grep -qx 'amqpListenPort=5672' "$work/mq1/etc/broker.conf" ||
+	die "mq1's broker.conf does not start the broker's AMQP gateway"
+! grep -q 'enableAmqpGateway' "$work/mq2/etc/broker.conf" || die "mq2's broker.conf starts an AMQP gateway it was not asked for"
+task_ok "$work/deploy.log" "Check the broker's AMQP gateway answers the AMQP 0-9-1 protocol header with connection.start" mq1 ||
+	die "deploy.yml did not health-check mq1's embedded AMQP gateway"
+amqp_check embedded mq1
 if bin/amqpclient -url "amqp://guest:guest@${ip[mq3]}:5672/" -n 1 -timeout 20s >/dev/null 2>"$work/amqp-remote.err"; then
 	die "guest logged in to mq3's gateway from the controller"
 fi
