@@ -138,11 +138,17 @@ type AMQPLeaseRequest struct {
 // AMQPLeaseOk answers AMQP_LEASE.
 type AMQPLeaseOk struct {
 	TTLMillis int64 `json:"ttlMillis"`
+	// Epoch names the answering engine's life: it changes when the broker
+	// restarts (or the vhost's home moves), which forgot the gateway's
+	// consumers; the gateway then registers them again. 0 from a broker
+	// without it.
+	Epoch int64 `json:"epoch,omitempty"`
 }
 
 // AMQPConsumeOk answers AMQP_CONSUME: the queue's consumers now.
 type AMQPConsumeOk struct {
 	ConsumerCount uint32 `json:"consumerCount"`
+	Epoch         int64  `json:"epoch,omitempty"` // as AMQPLeaseOk's
 }
 
 // AMQPCancelOk answers AMQP_CANCEL: the auto-delete queues deleted as

@@ -220,8 +220,13 @@ func (s *Server) servedVhost(vhost string) {
 }
 
 func (s *Server) renew(vhost string) {
-	if err := s.cfg.Backend.Call(vhost, wire.AMQPLease, wire.AMQPLeaseRequest{Gateway: s.cfg.GatewayID}, nil); err != nil {
+	var ok wire.AMQPLeaseOk
+	if err := s.cfg.Backend.Call(vhost, wire.AMQPLease, wire.AMQPLeaseRequest{Gateway: s.cfg.GatewayID}, &ok); err != nil {
 		s.cfg.Log.Warn("amqp gateway lease not renewed", "vhost", vhost, "err", err)
+		return
+	}
+	if ok.Epoch != 0 {
+		s.reregister(vhost, ok.Epoch)
 	}
 }
 

@@ -24,8 +24,9 @@ import (
 // serves it over remoting (broker/server/amqp.go), for the requests these
 // tests send; down makes every call fail as an unreachable broker does.
 type engineBackend struct {
-	e    *amqpengine.Engine
-	down atomic.Bool
+	e     *amqpengine.Engine
+	down  atomic.Bool
+	epoch atomic.Int64 // the lease answer's (0: none, as an older broker)
 }
 
 func (b *engineBackend) Call(vhost string, code int32, req, resp any) error {
@@ -68,12 +69,13 @@ func (b *engineBackend) Call(vhost string, code int32, req, resp any) error {
 		var r wire.AMQPLeaseRequest
 		_ = json.Unmarshal(raw, &r)
 		b.e.Renew(r.Gateway, time.Now())
+		out = wire.AMQPLeaseOk{TTLMillis: amqpengine.LeaseTTL.Milliseconds(), Epoch: b.epoch.Load()}
 	case wire.AMQPConsume:
 		var r wire.AMQPConsumer
 		_ = json.Unmarshal(raw, &r)
 		var n uint32
 		n, err = b.e.Consume(r.Vhost, r.Queue, r.Session, r.Tag, amqpengine.Owner(r.Owner), r.Exclusive)
-		out = wire.AMQPConsumeOk{ConsumerCount: n}
+		out = wire.AMQPConsumeOk{ConsumerCount: n, Epoch: b.epoch.Load()}
 	case wire.AMQPCancel:
 		var r wire.AMQPConsumer
 		_ = json.Unmarshal(raw, &r)

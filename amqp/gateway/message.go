@@ -405,6 +405,7 @@ func (ch *channel) removeConsumerLocked(cs *consumer) {
 	}
 	cs.cancelled = true
 	delete(ch.consumers, cs.tag)
+	ch.c.s.reg.remove(ch.session, cs.tag)
 	p := cs.p
 	if i := slices.Index(p.cons, cs); i >= 0 {
 		p.cons = slices.Delete(p.cons, i, i+1)
@@ -572,10 +573,12 @@ func (ch *channel) consume(m *amqp.BasicConsume) error {
 	}
 	// The broker checks the queue (404, 405) and its other consumers (403
 	// for exclusive) across gateways, and counts this one.
-	if err := ch.call(wire.AMQPConsume, wire.AMQPConsumer{Vhost: ch.c.vhost, Queue: q, Session: ch.session, Tag: tag,
-		Exclusive: m.Exclusive, Owner: ch.c.owner()}, nil); err != nil {
+	reg := wire.AMQPConsumer{Vhost: ch.c.vhost, Queue: q, Session: ch.session, Tag: tag, Exclusive: m.Exclusive, Owner: ch.c.owner()}
+	var ok wire.AMQPConsumeOk
+	if err := ch.call(wire.AMQPConsume, reg, &ok); err != nil {
 		return err
 	}
+	ch.c.s.reg.add(reg, ok.Epoch)
 	ch.registered.Store(true)
 	ch.c.consumed = true
 	ch.mu.Lock()

@@ -49,6 +49,7 @@ type Server struct {
 	ln     net.Listener
 	nextID atomic.Uint64
 	flow   *publishFlow
+	reg    registry      // consumers registered with the brokers (reregister.go)
 	stop   chan struct{} // closed by Close
 
 	mu     sync.Mutex

@@ -8,8 +8,9 @@ import (
 // The queues' consumers, as the gateways register them (AMQP_CONSUME,
 // AMQP_CANCEL): what basic.consume's exclusive flag, queue.declare-ok's
 // consumer-count, queue.delete's if-unused and auto-delete need to see
-// across gateways. They live in memory: after a broker restart the
-// gateways' connections to it are gone, and so are their consumers.
+// across gateways. They live in memory: a restart forgets them, and the
+// gateways register theirs again when the engine's Epoch in their lease
+// answers changes (amqp/gateway/reregister.go).
 
 // consumerKey names one consumer: a gateway channel's session and its tag.
 type consumerKey struct{ session, tag string }

@@ -34,6 +34,7 @@ type Engine struct {
 	users  *users    // logins and vhost permissions (users.go)
 	cons   consumers // the queues' consumers (consumers.go)
 	leases leases    // the gateways' leases (lease.go)
+	epoch  int64     // this engine's life (Epoch)
 }
 
 // Open loads every vhost saved under <configDir>/amqp/ and makes sure the
@@ -44,7 +45,7 @@ func Open(configDir string, log *slog.Logger) (*Engine, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Engine{dir: filepath.Join(configDir, "amqp"), log: log, vhosts: make(map[string]*Vhost)}
+	e := &Engine{dir: filepath.Join(configDir, "amqp"), log: log, vhosts: make(map[string]*Vhost), epoch: time.Now().UnixNano()}
 	var err error
 	// Beside the vhosts' directory, whose every *.json is a vhost.
 	if e.users, err = loadUsers(filepath.Join(configDir, "amqp-users.json")); err != nil {

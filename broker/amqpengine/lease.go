@@ -24,6 +24,10 @@ type leases struct {
 	until map[string]time.Time // gateway id → end of its lease
 }
 
+// Epoch names this engine's life (its start, in Unix ns): the consumers
+// it knows (in memory) are those registered since.
+func (e *Engine) Epoch() int64 { return e.epoch }
+
 // Renew extends gateway's lease to now + LeaseTTL.
 func (e *Engine) Renew(gateway string, now time.Time) {
 	l := &e.leases

@@ -453,7 +453,7 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 			return nil, errors.New("AMQP_LEASE without a gateway id")
 		}
 		b.amqp.Renew(r.Gateway, time.Now())
-		return json.Marshal(wire.AMQPLeaseOk{TTLMillis: amqpengine.LeaseTTL.Milliseconds()})
+		return json.Marshal(wire.AMQPLeaseOk{TTLMillis: amqpengine.LeaseTTL.Milliseconds(), Epoch: b.amqp.Epoch()})
 	case wire.AMQPConsume:
 		var r wire.AMQPConsumer
 		if err := decode(&r); err != nil {
@@ -463,7 +463,7 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(wire.AMQPConsumeOk{ConsumerCount: n})
+		return json.Marshal(wire.AMQPConsumeOk{ConsumerCount: n, Epoch: b.amqp.Epoch()})
 	case wire.AMQPCancel:
 		var r wire.AMQPConsumer
 		if err := decode(&r); err != nil {
