@@ -186,6 +186,14 @@ cleanup() {
 	trap - ERR
 	# The background load client of steps 9 and 10, by its pid.
 	[ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null && wait "$load_pid" 2>/dev/null
+	if [ $rc -ne 0 ] && [ -n "${work:-}" ]; then
+		# The daemons' own last words, before the hosts and their logs go.
+		for f in "$work"/mq*/log/broker.log "$work"/mq*/log/namesrv.log "$work"/mq*/log/controller.log; do
+			[ -f "$f" ] || continue
+			echo "--- last lines of $f" >&2
+			tail -n 25 "$f" >&2
+		done
+	fi
 	teardown_hosts
 	[ -n "$client_snapshots" ] && rm -rf "$client_snapshots"
 	[ -n "$made_run_sshd" ] && rmdir /run/sshd 2>/dev/null
