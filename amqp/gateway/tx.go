@@ -45,16 +45,14 @@ func (ch *channel) txSelect() error {
 
 // txPublish keeps an assembled publish for the commit.
 func (ch *channel) txPublish(o op) error {
+	o.tx = true
 	ch.mu.Lock()
-	full := len(ch.txPubs) >= maxTxMessages || ch.txBytes+len(o.msg.Body) > maxTxBytes
-	ch.mu.Unlock()
-	if full {
+	if len(ch.txPubs) >= maxTxMessages || ch.txBytes+len(o.msg.Body) > maxTxBytes {
+		ch.mu.Unlock()
 		e := amqp.Errorf(amqp.PreconditionFailed, "transaction too large: over %d messages or %d body bytes before tx.commit", maxTxMessages, maxTxBytes)
 		e.ClassID, e.MethodID = 60, 40
 		return e
 	}
-	o.tx = true
-	ch.mu.Lock()
 	ch.txPubs = append(ch.txPubs, o)
 	ch.txBytes += len(o.msg.Body)
 	ch.mu.Unlock()
