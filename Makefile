@@ -117,7 +117,7 @@ test-e2e-norace: build
 # The helper, user parameters and templates through a real zabbix_agentd
 # and zabbix_agent2 (Debian packages, installed by deps).
 test-zabbix: build
-	MQOPS_E2E_BIN=$(CURDIR)/$(BIN) MQOPS_REQUIRE_ZABBIX=1 $(GO) test -count=1 -timeout 10m -run '^TestZabbix(Agent|Pop|Replication|ReplicationControllerMode|ControllerACL|AccountQuota|AMQP)$$' ./e2e/
+	MQOPS_E2E_BIN=$(CURDIR)/$(BIN) MQOPS_REQUIRE_ZABBIX=1 $(GO) test -count=1 -timeout 10m -run '^TestZabbix(Agent|Pop|Replication|ReplicationControllerMode|ControllerACL|AccountQuota|AMQP|AMQPGateway)$$' ./e2e/
 
 # The AMQP acceptance tests (tutorials) against a private node of
 # Debian's rabbitmq-server (installed by deps), started by the tests on

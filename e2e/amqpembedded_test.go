@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqops/mqops/zabbix/probe"
 )
 
 // The AMQP gateway inside the broker (enableAmqpGateway): the same
@@ -58,6 +61,25 @@ func TestAMQPEmbeddedGateway(t *testing.T) {
 	t.Run("Transactions", func(t *testing.T) {
 		c := startCluster(t, embeddedFlags(0)...)
 		txSemantics(t, amqpTarget{addr: embeddedAddr(t, c.broker), vhost: "/", embedded: true})
+	})
+	t.Run("Stats", func(t *testing.T) {
+		// statsListenAddr in amqpGatewayConfig serves the broker's own
+		// gateway's figures, as mqamqp serves its own.
+		stats := fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
+		conf := filepath.Join(t.TempDir(), "amqp.conf")
+		if err := os.WriteFile(conf, []byte("statsListenAddr="+stats+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c := startCluster(t, append(embeddedFlags(0), "amqpGatewayConfig="+conf)...)
+		_, ch := dialURL(t, "amqp://guest:guest@"+embeddedAddr(t, c.broker)+"/")
+		if _, err := ch.QueueDeclare("emb.stats", true, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		confirmed(t, ch, "", keysN("emb.stats", 3), func(int) string { return "s" })
+		st := probe.AMQPGateway(stats)
+		if st.Up != 1 || st.Connections != 1 || st.Channels != 1 || st.Published != 3 || st.ConnectionsAccepted != 1 {
+			t.Fatalf("the broker's gateway stats: %+v", st)
+		}
 	})
 	t.Run("PortTaken", func(t *testing.T) {
 		// A port the broker cannot bind fails its start-up, naming it.

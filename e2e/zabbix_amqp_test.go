@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"fmt"
 	"testing"
 	"time"
+
+	rmq "github.com/rabbitmq/amqp091-go"
 
 	"github.com/mqops/mqops/zabbix/probe"
 )
@@ -82,5 +85,64 @@ func TestZabbixAMQP(t *testing.T) {
 	a.get(t, `mqops.amqp.get["`+closedAddr(t)+`"]`, &down)
 	if down.Up != 0 || down.Error == "" {
 		t.Fatalf("a broker that is not there: %+v", down)
+	}
+}
+
+// TestZabbixAMQPGateway: a real zabbix_agentd answers the "mqops AMQP
+// gateway" key about an mqamqp serving its stats (statsListenAddr):
+// connections and channels open, consumers, and the message counters
+// match what amqp091-go applications did; a refused login counts; a
+// gateway that is not there reads up 0 with the reason.
+func TestZabbixAMQPGateway(t *testing.T) {
+	agentd := agentBinary(t, "zabbix_agentd")
+	c := startCluster(t, amqpLMQ...)
+	stats := fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
+	gw := startAMQP(t, c, "statsListenAddr="+stats)
+	conn, ch := dialAMQP(t, gw)
+	if _, err := conn.Channel(); err != nil { // a second channel
+		t.Fatal(err)
+	}
+	const q = "zbxgw.q"
+	if _, err := ch.QueueDeclare(q, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	confirmed(t, ch, "", keysN(q, 5), func(i int) string { return "g" })
+	_, cch := dialAMQP(t, gw)
+	ds := mustConsume(t, cch, q, false)
+	for i := range 5 {
+		d := recv(t, "delivery", ds)
+		var err error
+		switch i {
+		case 0:
+			err = d.Nack(false, false) // rejected: dropped, no dead-letter exchange
+		default:
+			err = d.Ack(false)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := rmq.Dial(amqpURL(gw, "guest:wrong", "")); err == nil {
+		t.Fatal("a wrong password logged in")
+	}
+
+	a := startAgent(t, agentd)
+	key := `mqops.amqpgw.get["` + stats + `"]`
+	var st probe.AMQPGatewayStatus
+	waitFor(t, 15*time.Second, "5 delivered, 4 acked, 1 rejected", func() bool {
+		st = probe.AMQPGatewayStatus{}
+		a.get(t, key, &st)
+		return st.Delivered == 5 && st.Acked == 4 && st.Rejected == 1
+	})
+	if st.Up != 1 || st.Addr != stats || st.Connections != 2 || st.Channels != 3 || st.Consumers != 1 ||
+		st.Published != 5 || st.PublishFailed != 0 || st.LoginsRefused != 1 || st.ConnectionsAccepted != 3 ||
+		st.BlockedPublishers != 0 || st.MemoryAlarm != 0 || st.StartTime == 0 {
+		t.Fatalf("gateway status %+v", st)
+	}
+
+	var down probe.AMQPGatewayStatus
+	a.get(t, `mqops.amqpgw.get["`+closedAddr(t)+`"]`, &down)
+	if down.Up != 0 || down.Error == "" {
+		t.Fatalf("a gateway that is not there: %+v", down)
 	}
 }

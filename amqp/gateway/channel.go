@@ -106,6 +106,7 @@ func (ch *channel) serverClose(e *amqp.Error) {
 		return // the worker closed it already
 	}
 	ch.state = stateClosing
+	ch.c.s.stats.chanErrors.Add(1)
 	ch.c.sendMethod(ch.id, &amqp.ChannelClose{ReplyCode: e.Code, ReplyText: amqp.ReplyText(e.Text), ClassID: e.ClassID, MethodID: e.MethodID})
 	ch.mu.Unlock()
 	ch.c.log.Info("amqp channel exception", "channel", ch.id, "code", e.Code, "text", e.Text)

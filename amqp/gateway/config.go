@@ -13,10 +13,10 @@ import (
 
 // ListenConfig binds a gateway as an amqp.conf configures it (mqamqp's,
 // or the broker's amqpGatewayConfig for its embedded gateway), serving
-// through backend.
+// through backend, and its stats endpoint when statsListenAddr is set.
 func ListenConfig(gc *config.AMQPGateway, backend Backend, log *slog.Logger) (*Server, error) {
 	host, _ := os.Hostname()
-	return Listen(net.JoinHostPort(gc.BindAddress, strconv.Itoa(gc.ListenPort)), Config{
+	s, err := Listen(net.JoinHostPort(gc.BindAddress, strconv.Itoa(gc.ListenPort)), Config{
 		Heartbeat:           uint16(gc.Heartbeat),
 		FrameMax:            uint32(gc.FrameMax),
 		ChannelMax:          uint16(gc.ChannelMax),
@@ -30,4 +30,12 @@ func ListenConfig(gc *config.AMQPGateway, backend Backend, log *slog.Logger) (*S
 		Backend:             backend,
 		Log:                 log,
 	})
+	if err != nil || gc.StatsListenAddr == "" {
+		return s, err
+	}
+	if err := s.ServeStats(gc.StatsListenAddr); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }

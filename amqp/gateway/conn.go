@@ -139,6 +139,7 @@ func (c *conn) closeChannels() {
 		ch.drain()
 		ch.setState(stateClosed)
 		delete(c.channels, id)
+		c.s.stats.channels.Add(-1)
 	}
 }
 
@@ -368,6 +369,7 @@ func (c *conn) hardError(err error) error {
 	}
 	c.log.Info("amqp connection exception", "code", e.Code, "text", e.Text, "class", e.ClassID, "method", e.MethodID)
 	c.closing = true
+	c.s.stats.connErrors.Add(1)
 	c.sendMethod(0, &amqp.ConnectionClose{ReplyCode: e.Code, ReplyText: amqp.ReplyText(e.Text), ClassID: e.ClassID, MethodID: e.MethodID})
 	_ = c.nc.SetReadDeadline(time.Now().Add(closeOkWait))
 	for {
@@ -465,6 +467,7 @@ func (c *conn) handshake() error {
 	if !ok {
 		text := fmt.Sprintf("ACCESS_REFUSED - Login was refused using authentication mechanism %s. For details see the broker logfile.", so.Mechanism)
 		c.log.Warn("amqp login refused", "user", user, "mechanism", so.Mechanism)
+		c.s.stats.loginsRefused.Add(1)
 		if caps, _ := so.ClientProperties["capabilities"].(amqp.Table); caps["authentication_failure_close"] == true {
 			return &amqp.Error{Code: amqp.AccessRefused, Text: text, Hard: true}
 		}
@@ -643,6 +646,7 @@ func (c *conn) frame(f amqp.Frame) (done bool, err error) {
 	}
 	if ch.getState() == stateClosed {
 		delete(c.channels, f.Channel)
+		c.s.stats.channels.Add(-1)
 	}
 	return false, nil
 }
@@ -671,6 +675,7 @@ func (c *conn) openChannel(f amqp.Frame) error {
 		return e
 	}
 	c.opened++
+	c.s.stats.channels.Add(1)
 	c.channels[f.Channel] = newChannel(c, f.Channel, fmt.Sprintf("%s/%d/%d", c.s.cfg.GatewayID, c.id, c.opened))
 	c.sendMethod(f.Channel, &amqp.ChannelOpenOk{})
 	return nil

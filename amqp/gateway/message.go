@@ -218,6 +218,7 @@ func (ch *channel) publish(run []op) {
 		err = fmt.Errorf("broker answered %d results for %d messages", len(resp.Results), len(run))
 	}
 	if err != nil {
+		c.s.stats.publishFailed.Add(uint64(len(run)))
 		if e, ok := amqp.AsError(err); ok && !e.Hard {
 			// 404 no exchange / 403 internal exchange: a channel exception,
 			// as RabbitMQ raises it on the publish itself.
@@ -243,7 +244,7 @@ func (ch *channel) publish(run []op) {
 		return
 	}
 	var acked uint64 // highest sequence of the pending run of acks
-	n := 0
+	n, took, returned := 0, 0, 0
 	flush := func() {
 		if n > 0 {
 			ch.sendMethodOpen(&amqp.BasicAck{DeliveryTag: acked, Multiple: n > 1})
@@ -254,12 +255,15 @@ func (ch *channel) publish(run []op) {
 		o := &run[i]
 		switch r.Status {
 		case wire.AMQPUnroutable:
+			took++
 			if o.msg.Mandatory {
+				returned++
 				// The return goes before the ack that covers it.
 				ch.sendContent(&amqp.BasicReturn{ReplyCode: amqp.NoRoute, ReplyText: "NO_ROUTE", Exchange: o.exchange,
 					RoutingKey: o.msg.RoutingKey}, o.msg.Properties, o.msg.Body)
 			}
 		case wire.AMQPStored:
+			took++
 		default:
 			c.log.Warn("amqp message not stored", "channel", ch.id, "code", r.Code, "text", r.Text)
 			ch.txFailedRun(run[i : i+1])
@@ -275,6 +279,14 @@ func (ch *channel) publish(run []op) {
 		}
 	}
 	flush()
+	k := &c.s.stats
+	k.published.Add(uint64(took))
+	if returned > 0 {
+		k.returned.Add(uint64(returned))
+	}
+	if failed := len(run) - took; failed > 0 {
+		k.publishFailed.Add(uint64(failed))
+	}
 }
 
 // closeFromWorker closes the channel for a refusal found by the worker:
@@ -295,6 +307,7 @@ func (ch *channel) closeFromWorker(e *amqp.Error) {
 		}
 	}
 	ch.ops = append(kept, op{kind: opRelease})
+	ch.c.s.stats.chanErrors.Add(1)
 	ch.c.sendMethod(ch.id, &amqp.ChannelClose{ReplyCode: e.Code, ReplyText: amqp.ReplyText(e.Text), ClassID: e.ClassID, MethodID: e.MethodID})
 	ch.mu.Unlock()
 	ch.c.log.Info("amqp channel exception", "channel", ch.id, "code", e.Code, "text", e.Text)
@@ -461,6 +474,7 @@ func (ch *channel) ack(tag uint64, multiple bool, settleOp string) error {
 		ch.mu.Unlock()
 		return nil
 	}
+	ch.c.s.stats.settled(settleOp, len(tags))
 	items := make([]op, 0, len(tags))
 	for _, t := range tags {
 		u := ch.unacked[t]
@@ -541,6 +555,10 @@ func (ch *channel) get(m *amqp.BasicGet) error {
 		return nil
 	}
 	d := &resp.Deliveries[0]
+	ch.c.s.stats.delivered.Add(1)
+	if d.Redelivered {
+		ch.c.s.stats.redelivered.Add(1)
+	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	ch.nextTag++

@@ -295,6 +295,7 @@ func (p *pump) quantumLocked(ds []wire.AMQPDelivery, timeout time.Duration) (sen
 	}
 	bp := chunkPool.Get().(*[]byte)
 	buf := (*bp)[:0]
+	redelivered := 0
 	for sent < len(ds) && sent < quantumMsgs && len(buf) < quantumBytes {
 		cs := p.nextLocked()
 		if cs == nil {
@@ -308,6 +309,9 @@ func (p *pump) quantumLocked(ds []wire.AMQPDelivery, timeout time.Duration) (sen
 			Exchange: d.Exchange, RoutingKey: d.RoutingKey}, d.Properties, d.Body, c.frameMax)
 		if err != nil {
 			c.log.Error("encode delivery", "err", err)
+		}
+		if d.Redelivered {
+			redelivered++
 		}
 		if cs.noAck {
 			// Settled once on its way, not at fetch time: a consumer
@@ -330,6 +334,10 @@ func (p *pump) quantumLocked(ds []wire.AMQPDelivery, timeout time.Duration) (sen
 		return 0, 0
 	}
 	*bp = buf
+	c.s.stats.delivered.Add(uint64(sent))
+	if redelivered > 0 {
+		c.s.stats.redelivered.Add(uint64(redelivered))
+	}
 	// If the connection is ending the messages stay in flight in the
 	// engine under the channel's session, which the teardown releases.
 	c.sendOut(outFrame{b: buf, pool: bp, admitted: len(buf)})

@@ -4,8 +4,9 @@
 // bursts and sends heartbeats), connection negotiation, and channels as
 // state machines. Metadata methods go to the vhost's home broker through a
 // Backend, and so do publishes, fetches and settles (message.go; push
-// delivery by per-queue pumps taking turns at the writer, pump.go);
-// transactions answer 540 NOT_IMPLEMENTED.
+// delivery by per-queue pumps taking turns at the writer, pump.go;
+// transactions, tx.go). Its own figures are served for monitoring
+// (stats.go).
 package gateway
 
 import (
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,11 +54,16 @@ type Server struct {
 	reg    registry      // consumers registered with the brokers (reregister.go)
 	stop   chan struct{} // closed by Close
 
-	mu     sync.Mutex
-	conns  map[*conn]struct{}
-	vhosts map[string]struct{} // opened by some connection: leased
-	closed bool
-	wg     sync.WaitGroup
+	stats   counters  // stats.go
+	started time.Time // for Stats
+
+	mu        sync.Mutex
+	conns     map[*conn]struct{}
+	statsSrv  *http.Server // ServeStats's, nil when not served
+	statsAddr net.Addr
+	vhosts    map[string]struct{} // opened by some connection: leased
+	closed    bool
+	wg        sync.WaitGroup
 }
 
 // Listen binds addr; Serve accepts.
@@ -71,7 +78,7 @@ func Listen(addr string, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	s := &Server{cfg: cfg, ln: ln, conns: map[*conn]struct{}{}, vhosts: map[string]struct{}{}, stop: make(chan struct{})}
+	s := &Server{cfg: cfg, ln: ln, conns: map[*conn]struct{}{}, vhosts: map[string]struct{}{}, stop: make(chan struct{}), started: time.Now()}
 	s.flow = newPublishFlow(s, cfg.MemoryHighWatermark)
 	go s.leaseLoop()
 	return s, nil
@@ -104,11 +111,13 @@ func (s *Server) Serve() {
 			full := !s.closed
 			s.mu.Unlock()
 			if full {
+				s.stats.refused.Add(1)
 				s.cfg.Log.Warn("amqp connection refused: maxConnections reached", "remote", nc.RemoteAddr().String(), "max", s.cfg.MaxConnections)
 			}
 			_ = nc.Close()
 			continue
 		}
+		s.stats.accepted.Add(1)
 		c := newConn(s, nc, s.nextID.Add(1))
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
@@ -142,5 +151,6 @@ func (s *Server) Close() {
 	}
 	s.mu.Unlock()
 	_ = s.ln.Close()
+	s.closeStats()
 	s.wg.Wait()
 }

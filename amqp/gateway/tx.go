@@ -96,6 +96,7 @@ func (ch *channel) txCommit() error {
 		a := ch.txAcked[t]
 		ch.creditBackLocked(a.u.cons)
 		if a.u.handle != 0 { // 0: timed out and released already
+			ch.c.s.stats.settled(a.op, 1)
 			items = append(items, op{kind: opSettle, tx: true, settle: wire.AMQPSettleItem{Handle: a.u.handle, Op: a.op}})
 		}
 	}

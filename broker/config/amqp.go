@@ -1,6 +1,10 @@
 package config
 
 import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -36,9 +40,13 @@ type AMQPGateway struct {
 	// connections are blocked (connection.blocked) until they drain;
 	// default 256 MiB, 0 off.
 	MemoryHighWatermark int64
-	AccessKey           string // accessKey of the broker ACL account the gateway signs with
-	SecretKey           string // secretKey of that account
-	LogDir              string // logDir, default $HOME/logs/rocketmqlogs
+	// statsListenAddr, host:port: where the gateway serves its own
+	// figures as JSON (GET /stats; connections, channels, publish and
+	// delivery counters) for monitoring; "" (default) off.
+	StatsListenAddr string
+	AccessKey       string // accessKey of the broker ACL account the gateway signs with
+	SecretKey       string // secretKey of that account
+	LogDir          string // logDir, default $HOME/logs/rocketmqlogs
 
 	kept
 }
@@ -116,6 +124,7 @@ func (g *AMQPGateway) keys() []key {
 		str("loopbackUsers", &g.LoopbackUsers, nil),
 		integer("consumeTimeout", &g.ConsumeTimeout, javaLong, positive),
 		integer("memoryHighWatermark", &g.MemoryHighWatermark, javaLong, between(0, 1<<62)),
+		str("statsListenAddr", &g.StatsListenAddr, listenAddr),
 		str("accessKey", &g.AccessKey, nil),
 		{name: "secretKey", secret: true, get: func() string { return g.SecretKey }, set: func(s string) error { g.SecretKey = s; return nil }},
 		str("logDir", &g.LogDir, nonEmpty),
@@ -127,4 +136,22 @@ func (g *AMQPGateway) state() *kept   { return &g.kept }
 
 func (g *AMQPGateway) finish() ([]string, error) {
 	return nil, validate(g.keys())
+}
+
+// listenAddr checks a host:port to bind ("" off; port 0 any free port).
+func listenAddr(s string) error {
+	if s == "" {
+		return nil
+	}
+	host, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("want host:port, e.g. 127.0.0.1:15680")
+	}
+	if err := hostOrIP(host); err != nil {
+		return fmt.Errorf("host %q: %w", host, err)
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q: want 0-65535", p)
+	}
+	return nil
 }

@@ -20,12 +20,21 @@ func TestAMQPGateway(t *testing.T) {
 	if err != nil || g.Heartbeat != 2 || g.NamesrvAddr != "127.0.0.1:9876" || g.ConsumeTimeout != 2000 {
 		t.Fatalf("overrides: %+v %v", g, err)
 	}
+	if g, _, err := LoadAMQPGateway("", map[string]string{"statsListenAddr": "127.0.0.1:0"}); err != nil || g.StatsListenAddr != "127.0.0.1:0" {
+		t.Fatalf("statsListenAddr: %+v %v", g, err)
+	}
+	for _, bad := range []string{"127.0.0.1:99999", "bad host:1"} {
+		if _, _, err := LoadAMQPGateway("", map[string]string{"statsListenAddr": bad}); err == nil || !strings.Contains(err.Error(), "statsListenAddr") {
+			t.Fatalf("statsListenAddr=%s: %v", bad, err)
+		}
+	}
 	all := strings.Join(warnings, "\n")
 	if !strings.Contains(all, `"drainTimeout" in overrides is accepted for compatibility and has no effect yet`) ||
 		!strings.Contains(all, `unknown key "listenport"`) {
 		t.Fatalf("warnings %q", warnings)
 	}
-	for k, v := range map[string]string{"consumeTimeout": "0", "frameMax": "1024", "channelMax": "0", "heartbeat": "70000", "namesrvAddr": "nohost"} {
+	for k, v := range map[string]string{"consumeTimeout": "0", "frameMax": "1024", "channelMax": "0", "heartbeat": "70000", "namesrvAddr": "nohost",
+		"statsListenAddr": "15680"} {
 		if _, _, err := LoadAMQPGateway("", map[string]string{k: v}); err == nil || !strings.Contains(err.Error(), k) {
 			t.Fatalf("%s=%s: %v", k, v, err)
 		}

@@ -634,6 +634,14 @@ amqp_check() {
 	echo "ok: AMQP through $h's gateway ($1): $(cat "$work/amqp-$1.json")"
 }
 amqp_check deploy
+# The gateway serves its figures (statsListenAddr, the role's default) to
+# the Zabbix helper on its own host; they count the 100 messages.
+grep -qx 'statsListenAddr=127.0.0.1:15680' "$work/mq3/etc/amqp.conf" || die "mq3's amqp.conf has no statsListenAddr"
+task_ok "$work/deploy.log" "Check the gateway serves its stats for monitoring" mq3 || die "deploy.yml did not check mq3's gateway stats"
+gwstats=$(ip netns exec mqops-mq3 bin/mqops-zbx amqpgw --addr 127.0.0.1:15680)
+python3 -c 'import json, sys; s = json.load(sys.stdin); sys.exit(not (s["up"] == 1 and min(s["published"], s["delivered"], s["acked"]) >= 100))' <<<"$gwstats" ||
+	die "mq3's gateway stats do not count the 100 messages: $gwstats"
+echo "ok: mq3's gateway stats through mqops-zbx amqpgw: $gwstats"
 # mq1's broker runs the gateway inside it (mqops_broker_amqp_gateway_enable
 # on that host only).
 grep -qx 'enableAmqpGateway=true' "$work/mq1/etc/broker.conf" && grep -qx 'amqpListenPort=5672' "$work/mq1/etc/broker.conf" ||
@@ -758,6 +766,8 @@ done
 zget mq1 "rocketmq.namesrv.get[\"${ip[mq1]}:9876\"]" >"$work/zbx-namesrv.json" || die "rocketmq.namesrv.get failed"
 zget mq3 "rocketmq.cluster.get[\"${namesrv_addr/;/,}\",DefaultCluster]" >"$work/zbx-cluster.json" || die "rocketmq.cluster.get failed"
 zget mq3 "rocketmq.business.get[\"${namesrv_addr/;/,}\",DefaultCluster]" >"$work/zbx-business.json" || die "rocketmq.business.get failed"
+zget mq3 'mqops.amqpgw.get["127.0.0.1:15680"]' >"$work/zbx-amqpgw.json" || die "mqops.amqpgw.get failed"
+task_ok "$work/deploy.log" "Ask the agent for the AMQP gateway's figures" mq3 || die "the zabbix_agent role did not check mq3's AMQP gateway key"
 "$py" - "$work" "$topic" <<'EOF2'
 import json, sys
 work, topic = sys.argv[1], sys.argv[2]
@@ -774,7 +784,9 @@ cl = load("zbx-cluster")
 assert cl["status"] == 0 and cl["mastersWritable"] == 2 and cl["slavesUp"] == 1 and cl["namesrvUp"] == 2, cl
 biz = load("zbx-business")
 assert biz["topics"][topic]["today"] == 16, biz["topics"].get(topic)
-print("ok: agents on mq1-mq3 run as zabbix in their namespaces; broker, logs, name server, cluster and business keys answer")
+gw = load("zbx-amqpgw")
+assert gw["up"] == 1 and gw["published"] >= 100 and gw["acked"] >= 100, gw
+print("ok: agents on mq1-mq3 run as zabbix in their namespaces; broker, logs, name server, cluster, business and AMQP gateway keys answer")
 EOF2
 
 steps=$((steps + 1))

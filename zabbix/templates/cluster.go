@@ -278,5 +278,6 @@ func Files() map[string]Export {
 		"template_rocketmq_cluster.yaml":    export(clusterTemplate()),
 		"template_rocketmq_controller.yaml": export(controllerTemplate()),
 		"template_mqops_amqp.yaml":          export(amqpTemplate()),
+		"template_mqops_amqp_gateway.yaml":  export(amqpGatewayTemplate()),
 	}
 }

@@ -3,6 +3,7 @@ package templates
 import (
 	"bytes"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/mqops/mqops/broker/acl"
 	"github.com/mqops/mqops/broker/flow"
+	"github.com/mqops/mqops/wire"
 	"github.com/mqops/mqops/zabbix/logcount"
 	"github.com/mqops/mqops/zabbix/probe"
 )
@@ -203,7 +205,10 @@ func TestDependentPaths(t *testing.T) {
 		"rocketmq.namesrv.logs.get": jsonFields(logcount.Counts{}),
 		"rocketmq.controller.get":   jsonFields(probe.ControllerNode{}),
 		"mqops.amqp.get":            jsonFields(probe.AMQPStatus{}),
+		"mqops.amqpgw.get":          jsonFields(probe.AMQPGatewayStatus{}),
 	}
+	// AMQPGatewayStatus prints wire.AMQPGatewayStats's fields inline.
+	maps.Copy(fields["mqops.amqpgw.get"], jsonFields(wire.AMQPGatewayStats{}))
 	top := regexp.MustCompile(`^\$\.([A-Za-z]+)(\.|\[|$)`)
 	checked := 0
 	for file, e := range Files() {
@@ -505,5 +510,36 @@ func TestAMQPPaths(t *testing.T) {
 	}
 	if checked != 9 {
 		t.Errorf("%d AMQP queue items checked, want 9", checked)
+	}
+}
+
+// TestAMQPGatewayItems: every figure of the gateway's stats is read by
+// an item, the counters as rates or changes (a raw counter is useless on
+// a graph), the gauges as they are.
+func TestAMQPGatewayItems(t *testing.T) {
+	g := amqpGatewayTemplate()
+	read := map[string]bool{}
+	for _, it := range g.Items {
+		if it.MasterItem == nil {
+			continue
+		}
+		field := strings.TrimPrefix(it.Preprocessing[0].Parameters[0], "$.")
+		read[field] = true
+		rt := reflect.TypeOf(wire.AMQPGatewayStats{})
+		counter := false
+		for i := range rt.NumField() {
+			if name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ","); name == field {
+				counter = rt.Field(i).Type.Kind() == reflect.Uint64
+			}
+		}
+		change := len(it.Preprocessing) == 2 && strings.Contains(it.Preprocessing[1].Type, "CHANGE")
+		if change != counter {
+			t.Errorf("%s reads %s: counter %v, turned into a rate or change %v", it.Key, field, counter, change)
+		}
+	}
+	for f := range jsonFields(wire.AMQPGatewayStats{}) {
+		if f != "gateway" && !read[f] {
+			t.Errorf("no item reads $.%s of the gateway's stats", f)
+		}
 	}
 }

@@ -55,7 +55,7 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().DurationVar(&timeout, "timeout", 3*time.Second, "per-request timeout (keep the whole check under the agent's Timeout)")
 	root.AddCommand(brokerCmd(), namesrvCmd(), controllerCmd(), clusterCmd(), statsCmd(), logsCmd(),
-		backlogCmd(), businessCmd(), replicationCmd(), discoveryCmd(), canaryCmd(), amqpCmd(), getCmd())
+		backlogCmd(), businessCmd(), replicationCmd(), discoveryCmd(), canaryCmd(), amqpCmd(), amqpGatewayCmd(), getCmd())
 	return root
 }
 
@@ -304,6 +304,20 @@ func amqpCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&addr, "addr", "127.0.0.1:10911", "broker address")
+	return c
+}
+
+func amqpGatewayCmd() *cobra.Command {
+	var addr string
+	c := &cobra.Command{
+		Use:   "amqpgw",
+		Short: "An AMQP gateway (mqamqp, or a broker's own) from its stats endpoint: connections, channels, consumers, blocked publishers, publish/deliver/settle counters",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return printJSON(probe.AMQPGateway(addr))
+		},
+	}
+	c.Flags().StringVar(&addr, "addr", "127.0.0.1:15680", "the gateway's statsListenAddr")
 	return c
 }
 

@@ -1,0 +1,174 @@
+package gateway
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/mqops/mqops/wire"
+	"github.com/mqops/mqops/wire/amqp"
+)
+
+// getStats reads the stats endpoint as a monitoring agent does.
+func getStats(t *testing.T, s *Server) wire.AMQPGatewayStats {
+	t.Helper()
+	resp, err := http.Get("http://" + s.StatsAddr().String() + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st wire.AMQPGatewayStats
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("GET /stats: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// getDelivery takes one message off q with basic.get and manual ack
+// (polling: the test engine dispatches after it answers the publish).
+func getDelivery(t *testing.T, c *client, ch uint16, q string) *amqp.BasicGetOk {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c.send(ch, &amqp.BasicGet{Queue: q})
+		_, m, err := c.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, is := m.(*amqp.BasicGetOk); is {
+			c.frame() // header
+			c.frame() // body
+			return ok
+		}
+		if _, empty := m.(*amqp.BasicGetEmpty); !empty || time.Now().After(deadline) {
+			t.Fatalf("basic.get %s: %T %v", q, m, m)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// The stats endpoint counts what clients did: connections and channels
+// open now, a refused login, publishes taken, returned and confirmed,
+// deliveries and their settlements by kind, channel exceptions; and it
+// goes with the gateway.
+func TestStats(t *testing.T) {
+	s, _ := startStoreGateway(t)
+	if err := s.ServeStats("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if st := getStats(t, s); st.Gateway != "gw-test" || st.StartTime == 0 || st.Connections != 0 || st.Published != 0 {
+		t.Fatalf("idle gateway: %+v", st)
+	}
+
+	// A wrong password: refused, counted.
+	nc, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := &client{t: t, nc: nc, fr: amqp.NewFrameReader(bufio.NewReader(nc), 1<<20), peerMayClose: true}
+	bad.write(amqp.ProtocolHeader[:])
+	bad.want(0, "connection.start")
+	bad.send(0, &amqp.ConnectionStartOk{Mechanism: "PLAIN", Response: "\x00guest\x00wrong"})
+	for {
+		if _, _, err := bad.next(); err != nil {
+			break // the gateway closed the socket
+		}
+	}
+	_ = nc.Close()
+
+	c := dial(t, s)
+	defer c.nc.Close()
+	c.send(1, &amqp.ChannelOpen{})
+	c.want(1, "channel.open-ok")
+	c.send(2, &amqp.ChannelOpen{})
+	c.want(2, "channel.open-ok")
+	c.send(1, &amqp.QueueDeclare{Queue: "st", Durable: true})
+	c.want(1, "queue.declare-ok")
+	c.send(1, &amqp.ConfirmSelect{})
+	c.want(1, "confirm.select-ok")
+	for range 3 {
+		c.write(publishFrames(1, "st", []byte("m")))
+	}
+	// Mandatory, to a queue that does not exist: returned, then acked.
+	frames, _ := amqp.AppendMethodFrame(nil, 1, &amqp.BasicPublish{RoutingKey: "nowhere", Mandatory: true})
+	frames = amqp.AppendHeaderFrame(frames, 1, 60, 1, 0, nil)
+	c.write(amqp.AppendBodyFrames(frames, 1, []byte("r"), 131072))
+	for confirmed := uint64(0); confirmed < 4; {
+		f := c.frame()
+		if f.Type != amqp.FrameMethod {
+			continue // the return's header and body
+		}
+		m, err := amqp.ReadMethod(f.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, ok := m.(*amqp.BasicAck); ok {
+			confirmed = a.DeliveryTag
+		} else if _, ok := m.(*amqp.BasicReturn); !ok {
+			t.Fatalf("while waiting for confirms: %T %v", m, m)
+		}
+	}
+
+	// Three deliveries (by basic.get), settled three ways.
+	var tags []uint64
+	for range 3 {
+		tags = append(tags, getDelivery(t, c, 2, "st").DeliveryTag)
+	}
+	c.send(2, &amqp.BasicAck{DeliveryTag: tags[0]})
+	c.send(2, &amqp.BasicNack{DeliveryTag: tags[1], Requeue: true})
+	c.send(2, &amqp.BasicReject{DeliveryTag: tags[2]})
+	// A round trip on channel 2 after the settlements: they were read.
+	c.send(2, &amqp.QueueDeclare{Queue: "st", Durable: true, Passive: true})
+	c.want(2, "queue.declare-ok")
+
+	st := getStats(t, s)
+	want := wire.AMQPGatewayStats{Gateway: "gw-test", StartTime: st.StartTime, Connections: 1, Channels: 2,
+		BufferedBytes: st.BufferedBytes, ConnectionsAccepted: 2, LoginsRefused: 1, ConnectionErrors: st.ConnectionErrors,
+		Published: 4, Returned: 1, Delivered: 3, Acked: 1, Requeued: 1, Rejected: 1}
+	if st != want {
+		t.Fatalf("stats\n got %+v\nwant %+v", st, want)
+	}
+
+	// An unknown delivery tag is a channel exception (406).
+	c.send(2, &amqp.BasicAck{DeliveryTag: 99})
+	c.want(2, "channel.close")
+	c.send(2, &amqp.ChannelCloseOk{})
+	c.send(1, &amqp.ChannelClose{})
+	c.want(1, "channel.close-ok")
+	c.send(0, &amqp.ConnectionClose{})
+	c.want(0, "connection.close-ok")
+	deadline := time.Now().Add(10 * time.Second)
+	for st = getStats(t, s); st.Connections != 0 || st.Channels != 0; st = getStats(t, s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after close: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st.ChannelErrors != 1 || st.ConnectionsAccepted != 2 {
+		t.Fatalf("after close: %+v", st)
+	}
+
+	addr := s.StatsAddr().String()
+	s.Close()
+	if _, err := http.Get("http://" + addr + "/stats"); err == nil {
+		t.Fatal("stats endpoint still served after Close")
+	}
+}
+
+// A taken stats address fails ServeStats (and so the gateway's start).
+func TestStatsAddrTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s, _ := startGateway(t)
+	if err := s.ServeStats(ln.Addr().String()); err == nil {
+		t.Fatal("ServeStats on a taken port succeeded")
+	}
+}
