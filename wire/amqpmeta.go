@@ -537,7 +537,7 @@ func AMQPStoreTopic(vhost string) string {
 // gateway checks each login there, mqadmin manages them.
 const (
 	AMQPAuthenticate    int32 = 9120 // AMQP_AUTHENTICATE: AMQPLogin → AMQPUserAccess; 403 for a bad login
-	AMQPListUsers       int32 = 9121 // AMQP_LIST_USERS: empty → AMQPUserList
+	AMQPListUsers       int32 = 9121 // AMQP_LIST_USERS: AMQPUserListRequest (or empty) → AMQPUserList
 	AMQPPutUser         int32 = 9122 // AMQP_PUT_USER: AMQPUserPut → empty (add, or change password/tags)
 	AMQPDeleteUser      int32 = 9123 // AMQP_DELETE_USER: AMQPUserRef → empty
 	AMQPSetPermissions  int32 = 9124 // AMQP_SET_PERMISSIONS: AMQPPermissionSet → empty
@@ -564,9 +564,20 @@ type AMQPUserAccess struct {
 	User        string                    `json:"user"`
 	Tags        []string                  `json:"tags,omitempty"`
 	Permissions map[string]AMQPPermission `json:"permissions,omitempty"`
+	// PasswordHash is set in AMQP_LIST_USERS answers to requests that ask
+	// for it (a definitions export), never at login.
+	PasswordHash string `json:"passwordHash,omitempty"`
 }
 
-// AMQPUserList lists the users (never their password hashes).
+// AMQPUserListRequest is AMQP_LIST_USERS: PasswordHashes asks for each
+// user's RabbitMQ-format hash too (an admin's definitions export; the
+// code is admin-only under ACL). An empty body asks for none.
+type AMQPUserListRequest struct {
+	PasswordHashes bool `json:"passwordHashes,omitempty"`
+}
+
+// AMQPUserList lists the users, with their password hashes only when
+// asked.
 type AMQPUserList struct {
 	Users []AMQPUserAccess `json:"users"`
 }

@@ -125,13 +125,18 @@ func (e *Engine) Authenticate(name, password string) (wire.AMQPUserAccess, error
 	return x.access(), nil
 }
 
-// ListUsers returns every user with tags and permissions, sorted by name.
-func (e *Engine) ListUsers() []wire.AMQPUserAccess {
+// ListUsers returns every user with tags and permissions, sorted by name,
+// and with hashes their password hashes.
+func (e *Engine) ListUsers(hashes bool) []wire.AMQPUserAccess {
 	e.users.mu.RLock()
 	defer e.users.mu.RUnlock()
 	out := make([]wire.AMQPUserAccess, 0, len(e.users.byName))
 	for _, x := range e.users.byName {
-		out = append(out, x.access())
+		a := x.access()
+		if hashes {
+			a.PasswordHash = x.PasswordHash
+		}
+		out = append(out, a)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].User < out[j].User })
 	return out

@@ -79,11 +79,22 @@ func TestUsers(t *testing.T) {
 		t.Fatalf("cleared permissions: %+v", a)
 	}
 	var names []string
-	for _, u := range e2.ListUsers() {
+	for _, u := range e2.ListUsers(false) {
 		names = append(names, u.User)
 	}
 	if len(names) != 2 || names[0] != "app" || names[1] != "imported" {
 		t.Fatalf("list: %v", names)
+	}
+	// Hashes only when asked (a definitions export), and they check the
+	// password as the stored ones do.
+	for _, u := range e2.ListUsers(false) {
+		if u.PasswordHash != "" {
+			t.Fatalf("hash listed unasked: %+v", u)
+		}
+	}
+	withHashes := e2.ListUsers(true)
+	if withHashes[0].User != "app" || !checkPassword(withHashes[0].PasswordHash, "s3cret") || checkPassword(withHashes[0].PasswordHash, "other") {
+		t.Fatalf("listed hash of app: %+v", withHashes[0])
 	}
 }
 

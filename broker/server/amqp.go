@@ -575,7 +575,13 @@ func (b *Broker) serveAMQP(req *wire.Command) ([]byte, error) {
 		}
 		return json.Marshal(a)
 	case wire.AMQPListUsers:
-		return json.Marshal(wire.AMQPUserList{Users: b.amqp.ListUsers()})
+		var r wire.AMQPUserListRequest
+		if len(req.Body) > 0 {
+			if err := decode(&r); err != nil {
+				return nil, err
+			}
+		}
+		return json.Marshal(wire.AMQPUserList{Users: b.amqp.ListUsers(r.PasswordHashes)})
 	case wire.AMQPPutUser:
 		var r wire.AMQPUserPut
 		if err := decode(&r); err != nil {
