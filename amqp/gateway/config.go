@@ -16,6 +16,10 @@ import (
 // through backend, and its stats endpoint when statsListenAddr is set.
 func ListenConfig(gc *config.AMQPGateway, backend Backend, log *slog.Logger) (*Server, error) {
 	host, _ := os.Hostname()
+	tc, err := gc.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
 	s, err := Listen(net.JoinHostPort(gc.BindAddress, strconv.Itoa(gc.ListenPort)), Config{
 		Heartbeat:           uint16(gc.Heartbeat),
 		FrameMax:            uint32(gc.FrameMax),
@@ -27,6 +31,8 @@ func ListenConfig(gc *config.AMQPGateway, backend Backend, log *slog.Logger) (*S
 		ConsumeTimeout:      time.Duration(gc.ConsumeTimeout) * time.Millisecond,
 		MemoryHighWatermark: gc.MemoryHighWatermark,
 		GatewayID:           fmt.Sprintf("%s:%d:%d", host, os.Getpid(), time.Now().UnixNano()),
+		TLSAddr:             gc.TLSListenAddr,
+		TLS:                 tc,
 		Backend:             backend,
 		Log:                 log,
 	})

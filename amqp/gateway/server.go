@@ -10,6 +10,7 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,14 +42,19 @@ type Config struct {
 	// gateway above which publishers are blocked (connection.blocked);
 	// 0: no limit.
 	MemoryHighWatermark int64
-	Backend             Backend
-	Log                 *slog.Logger
+	// TLSAddr, when set, is a second listener serving AMQP over TLS
+	// (amqps) with TLS: the same connections once the handshake is done.
+	TLSAddr string
+	TLS     *tls.Config
+	Backend Backend
+	Log     *slog.Logger
 }
 
 // Server accepts AMQP connections.
 type Server struct {
 	cfg    Config
 	ln     net.Listener
+	tlsLn  net.Listener // amqps; nil when TLSAddr is not set
 	nextID atomic.Uint64
 	flow   *publishFlow
 	reg    registry      // consumers registered with the brokers (reregister.go)
@@ -74,11 +80,25 @@ func Listen(addr string, cfg Config) (*Server, error) {
 	if cfg.FrameMax < 4096 || cfg.ChannelMax == 0 || cfg.HandshakeTimeout <= 0 || cfg.MaxMessageSize == 0 {
 		return nil, fmt.Errorf("gateway: bad limits %+v", cfg)
 	}
+	if (cfg.TLSAddr == "") != (cfg.TLS == nil) {
+		return nil, errors.New("gateway: TLSAddr and TLS go together")
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	s := &Server{cfg: cfg, ln: ln, conns: map[*conn]struct{}{}, vhosts: map[string]struct{}{}, stop: make(chan struct{}), started: time.Now()}
+	var tlsLn net.Listener
+	if cfg.TLSAddr != "" {
+		raw, err := net.Listen("tcp", cfg.TLSAddr)
+		if err != nil {
+			_ = ln.Close()
+			return nil, fmt.Errorf("listen %s (tlsListenAddr): %w", cfg.TLSAddr, err)
+		}
+		// The handshake runs on the connection's first read, under its
+		// handshake deadline (conn.run).
+		tlsLn = tls.NewListener(raw, cfg.TLS)
+	}
+	s := &Server{cfg: cfg, ln: ln, tlsLn: tlsLn, conns: map[*conn]struct{}{}, vhosts: map[string]struct{}{}, stop: make(chan struct{}), started: time.Now()}
 	s.flow = newPublishFlow(s, cfg.MemoryHighWatermark)
 	go s.leaseLoop()
 	return s, nil
@@ -87,10 +107,25 @@ func Listen(addr string, cfg Config) (*Server, error) {
 // Addr is the bound address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Serve accepts connections until Close.
+// TLSAddr is the amqps listener's bound address, nil without one.
+func (s *Server) TLSAddr() net.Addr {
+	if s.tlsLn == nil {
+		return nil
+	}
+	return s.tlsLn.Addr()
+}
+
+// Serve accepts connections on both listeners until Close.
 func (s *Server) Serve() {
+	if s.tlsLn != nil {
+		go s.accept(s.tlsLn)
+	}
+	s.accept(s.ln)
+}
+
+func (s *Server) accept(ln net.Listener) {
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			s.mu.Lock()
 			closed := s.closed
@@ -151,6 +186,9 @@ func (s *Server) Close() {
 	}
 	s.mu.Unlock()
 	_ = s.ln.Close()
+	if s.tlsLn != nil {
+		_ = s.tlsLn.Close()
+	}
 	s.closeStats()
 	s.wg.Wait()
 }

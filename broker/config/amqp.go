@@ -1,12 +1,17 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mqops/mqops/tlsconf"
 )
 
 // AMQPGateway is the configuration of the AMQP 0-9-1 gateway mqamqp
@@ -44,9 +49,18 @@ type AMQPGateway struct {
 	// figures as JSON (GET /stats; connections, channels, publish and
 	// delivery counters) for monitoring; "" (default) off.
 	StatsListenAddr string
-	AccessKey       string // accessKey of the broker ACL account the gateway signs with
-	SecretKey       string // secretKey of that account
-	LogDir          string // logDir, default $HOME/logs/rocketmqlogs
+	// tlsListenAddr, host:port: a second listener speaking AMQP over TLS
+	// (amqps, RabbitMQ's 5671), with the certificate and unencrypted key
+	// of tlsCertPath and tlsKeyPath (PEM); "" (default) off. tlsCaPath,
+	// PEM, makes it require client certificates signed by that CA
+	// (RabbitMQ's verify_peer with fail_if_no_peer_cert).
+	TLSListenAddr string
+	TLSCertPath   string
+	TLSKeyPath    string
+	TLSCaPath     string
+	AccessKey     string // accessKey of the broker ACL account the gateway signs with
+	SecretKey     string // secretKey of that account
+	LogDir        string // logDir, default $HOME/logs/rocketmqlogs
 
 	kept
 }
@@ -54,8 +68,7 @@ type AMQPGateway struct {
 // amqpGatewayAccepted are the gateway keys of the design (README, AMQP
 // gateway) that the gateway takes but does not act on yet: reported at
 // start-up.
-var amqpGatewayAccepted = []string{"tlsListenAddr", "tlsCertPath", "tlsKeyPath", "tlsCaPath",
-	"requeueMode", "globalQos", "drainTimeout"}
+var amqpGatewayAccepted = []string{"requeueMode", "globalQos", "drainTimeout"}
 
 var amqpGatewaySchema = schema{accepted: setOf(amqpGatewayAccepted)}
 
@@ -125,6 +138,10 @@ func (g *AMQPGateway) keys() []key {
 		integer("consumeTimeout", &g.ConsumeTimeout, javaLong, positive),
 		integer("memoryHighWatermark", &g.MemoryHighWatermark, javaLong, between(0, 1<<62)),
 		str("statsListenAddr", &g.StatsListenAddr, listenAddr),
+		str("tlsListenAddr", &g.TLSListenAddr, listenAddr),
+		str("tlsCertPath", &g.TLSCertPath, nil),
+		str("tlsKeyPath", &g.TLSKeyPath, nil),
+		str("tlsCaPath", &g.TLSCaPath, nil),
 		str("accessKey", &g.AccessKey, nil),
 		{name: "secretKey", secret: true, get: func() string { return g.SecretKey }, set: func(s string) error { g.SecretKey = s; return nil }},
 		str("logDir", &g.LogDir, nonEmpty),
@@ -135,7 +152,42 @@ func (g *AMQPGateway) schema() schema { return amqpGatewaySchema }
 func (g *AMQPGateway) state() *kept   { return &g.kept }
 
 func (g *AMQPGateway) finish() ([]string, error) {
-	return nil, validate(g.keys())
+	if err := validate(g.keys()); err != nil {
+		return nil, err
+	}
+	var warnings []string
+	switch {
+	case g.TLSListenAddr != "" && (g.TLSCertPath == "" || g.TLSKeyPath == ""):
+		return nil, errors.New("tlsListenAddr needs tlsCertPath and tlsKeyPath")
+	case g.TLSListenAddr == "" && (g.TLSCertPath != "" || g.TLSKeyPath != "" || g.TLSCaPath != ""):
+		warnings = append(warnings, "tlsCertPath, tlsKeyPath and tlsCaPath have no effect without tlsListenAddr (AMQP over TLS is off)")
+	}
+	return warnings, nil
+}
+
+// TLSConfig is the amqps listener's TLS configuration, nil when
+// tlsListenAddr is off. Files that cannot be loaded are an error naming
+// the keys.
+func (g *AMQPGateway) TLSConfig() (*tls.Config, error) {
+	if g.TLSListenAddr == "" {
+		return nil, nil
+	}
+	cfg, err := tlsconf.Server(g.TLSCertPath, g.TLSKeyPath, false, nil) // errors name the keys
+	if err != nil {
+		return nil, err
+	}
+	if g.TLSCaPath != "" {
+		pem, err := os.ReadFile(g.TLSCaPath)
+		if err != nil {
+			return nil, fmt.Errorf("tlsCaPath: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tlsCaPath = %s: no PEM certificate in it", g.TLSCaPath)
+		}
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
 }
 
 // listenAddr checks a host:port to bind ("" off; port 0 any free port).

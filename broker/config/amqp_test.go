@@ -23,6 +23,23 @@ func TestAMQPGateway(t *testing.T) {
 	if g, _, err := LoadAMQPGateway("", map[string]string{"statsListenAddr": "127.0.0.1:0"}); err != nil || g.StatsListenAddr != "127.0.0.1:0" {
 		t.Fatalf("statsListenAddr: %+v %v", g, err)
 	}
+	// amqps: the listener needs its certificate and key; the files
+	// without the listener are reported as having no effect.
+	if _, _, err := LoadAMQPGateway("", map[string]string{"tlsListenAddr": "0.0.0.0:5671"}); err == nil ||
+		!strings.Contains(err.Error(), "tlsListenAddr needs tlsCertPath and tlsKeyPath") {
+		t.Fatalf("tlsListenAddr alone: %v", err)
+	}
+	if _, w, err := LoadAMQPGateway("", map[string]string{"tlsCertPath": "/c.pem", "tlsKeyPath": "/k.pem"}); err != nil ||
+		!strings.Contains(strings.Join(w, "\n"), "no effect without tlsListenAddr") {
+		t.Fatalf("files without the listener: %q %v", w, err)
+	}
+	g, _, err = LoadAMQPGateway("", map[string]string{"tlsListenAddr": "0.0.0.0:5671", "tlsCertPath": "/nonexistent/c.pem", "tlsKeyPath": "/nonexistent/k.pem"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.TLSConfig(); err == nil || !strings.Contains(err.Error(), "tlsCertPath = /nonexistent/c.pem") {
+		t.Fatalf("missing files: %v", err)
+	}
 	for _, bad := range []string{"127.0.0.1:99999", "bad host:1"} {
 		if _, _, err := LoadAMQPGateway("", map[string]string{"statsListenAddr": bad}); err == nil || !strings.Contains(err.Error(), "statsListenAddr") {
 			t.Fatalf("statsListenAddr=%s: %v", bad, err)

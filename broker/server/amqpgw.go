@@ -139,6 +139,9 @@ func (b *Broker) startAMQPGateway() {
 		b.amqpgw.Serve()
 	}()
 	b.log.Info("serving the AMQP 0-9-1 gateway (enableAmqpGateway)", "addr", b.AMQPGatewayAddr())
+	if a := b.amqpgw.TLSAddr(); a != nil {
+		b.log.Info("serving AMQP over TLS (amqpGatewayConfig tlsListenAddr)", "addr", a.String())
+	}
 }
 
 // closeAMQPGateway closes the gateway's connections first, then the

@@ -5,6 +5,7 @@
 // acks.
 //
 //	amqpclient -url amqp://user:pass@host:5672/ -queue Q [-n 100]
+//	amqpclient -url amqps://user:pass@host:5671/ -ca ca.pem [-server-name NAME] ...
 //
 // It prints one line of JSON ({"confirmed":N,"received":N}) and exits 0
 // when every confirmed message came back, 1 otherwise (the reason on
@@ -13,6 +14,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -28,8 +31,23 @@ func main() {
 	queue := flag.String("queue", "mqops-ansible-check", "queue to declare, publish to and drain")
 	n := flag.Int("n", 100, "messages to publish")
 	timeout := flag.Duration("timeout", 60*time.Second, "how long the whole run may take")
+	caFile := flag.String("ca", "", "PEM CA that signed the gateway's certificate, for amqps:// URLs")
+	serverName := flag.String("server-name", "", "name to verify the gateway's certificate against (default: the URL's host)")
 	flag.Parse()
-	confirmed, received, err := run(*url, *queue, *n, *timeout)
+	var tc *tls.Config
+	if *caFile != "" {
+		pem, err := os.ReadFile(*caFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "amqpclient:", err)
+			os.Exit(2)
+		}
+		tc = &tls.Config{RootCAs: x509.NewCertPool(), ServerName: *serverName}
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			fmt.Fprintln(os.Stderr, "amqpclient: no certificate in", *caFile)
+			os.Exit(2)
+		}
+	}
+	confirmed, received, err := run(*url, tc, *queue, *n, *timeout)
 	out, _ := json.Marshal(map[string]int{"confirmed": confirmed, "received": received})
 	fmt.Println(string(out))
 	if err != nil {
@@ -38,10 +56,14 @@ func main() {
 	}
 }
 
-func run(url, queue string, n int, timeout time.Duration) (confirmed, received int, err error) {
+func run(url string, tc *tls.Config, queue string, n int, timeout time.Duration) (confirmed, received int, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	conn, err := rmq.Dial(url)
+	dial := rmq.Dial
+	if tc != nil {
+		dial = func(url string) (*rmq.Connection, error) { return rmq.DialTLS(url, tc) }
+	}
+	conn, err := dial(url)
 	if err != nil {
 		return 0, 0, fmt.Errorf("dial: %w", err)
 	}

@@ -634,6 +634,12 @@ amqp_check() {
 	echo "ok: AMQP through $h's gateway ($1): $(cat "$work/amqp-$1.json")"
 }
 amqp_check deploy
+# With TLS on (mqops_tls_enable), the gateway also serves amqps on 5671
+# with the host's certificate, which a client checks against the CA.
+grep -qx 'tlsListenAddr=0.0.0.0:5671' "$work/mq3/etc/amqp.conf" || die "mq3's amqp.conf has no amqps listener"
+ip netns exec mqops-mq3 bin/amqpclient -url amqps://guest:guest@127.0.0.1:5671/ -ca "$work/tls/ca.pem" -server-name mq3 \
+	-queue ansible-amqps -n 20 >"$work/amqps.json" 2>"$work/amqps.err" || die "amqps through mq3's gateway: $(cat "$work/amqps.json" "$work/amqps.err")"
+echo "ok: amqps through mq3's gateway, certificate checked against the CA: $(cat "$work/amqps.json")"
 # The gateway serves its figures (statsListenAddr, the role's default) to
 # the Zabbix helper on its own host; they count the 100 messages.
 grep -qx 'statsListenAddr=127.0.0.1:15680' "$work/mq3/etc/amqp.conf" || die "mq3's amqp.conf has no statsListenAddr"

@@ -74,7 +74,11 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		return d.Failed("AMQP gateway", err)
 	}
 	go srv.Serve()
-	d.Announce(fmt.Sprintf("The AMQP gateway boot success. address %s, namesrv %s", srv.Addr(), cfg.NamesrvAddr))
+	line := fmt.Sprintf("The AMQP gateway boot success. address %s, namesrv %s", srv.Addr(), cfg.NamesrvAddr)
+	if a := srv.TLSAddr(); a != nil {
+		line += fmt.Sprintf(", amqps %s", a)
+	}
+	d.Announce(line)
 	d.Wait(sigs)
 	srv.Close()
 	fmt.Fprintln(stdout, "The AMQP gateway shut down cleanly.")
