@@ -376,7 +376,9 @@ func (ch *channel) method(m amqp.Method) error {
 		}
 		// RabbitMQ 3.x: global=0 is the window of each consumer created
 		// afterwards, global=1 one window shared by the channel.
-		if m.Global {
+		// globalQos=false takes global=1 as global=0, as RabbitMQ 4.3
+		// does by default.
+		if m.Global && !ch.c.s.cfg.PerConsumerQos {
 			ch.mu.Lock()
 			ch.globalPrefetch = m.PrefetchCount
 			ch.pokeAllLocked()

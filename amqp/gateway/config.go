@@ -31,6 +31,8 @@ func ListenConfig(gc *config.AMQPGateway, backend Backend, log *slog.Logger) (*S
 		ConsumeTimeout:      time.Duration(gc.ConsumeTimeout) * time.Millisecond,
 		MemoryHighWatermark: gc.MemoryHighWatermark,
 		GatewayID:           fmt.Sprintf("%s:%d:%d", host, os.Getpid(), time.Now().UnixNano()),
+		ImmediateRequeue:    gc.RequeueMode == "immediate",
+		PerConsumerQos:      !gc.GlobalQos,
 		TLSAddr:             gc.TLSListenAddr,
 		TLS:                 tc,
 		Backend:             backend,

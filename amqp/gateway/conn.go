@@ -337,8 +337,15 @@ func (c *conn) run() error {
 		} else {
 			_ = c.nc.SetReadDeadline(time.Time{})
 		}
+		// After the deadline: Shutdown sets draining, then the deadline.
+		if c.s.draining.Load() {
+			return c.drainClose()
+		}
 		f, err := c.fr.ReadFrame()
 		if err != nil {
+			if c.s.draining.Load() {
+				return c.drainClose()
+			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				c.log.Warn("amqp client missed heartbeats: connection dropped", "heartbeat", c.heartbeat)
@@ -354,6 +361,17 @@ func (c *conn) run() error {
 			return nil
 		}
 	}
+}
+
+// drainClose ends the connection for Shutdown: what its channels read is
+// handed to the broker and answered (confirms, returns) first, then
+// connection.close 320 goes out, as RabbitMQ closes its connections when
+// it stops.
+func (c *conn) drainClose() error {
+	for _, ch := range c.channels {
+		ch.drain()
+	}
+	return c.hardError(&amqp.Error{Code: amqp.ConnectionForced, Text: "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'", Hard: true})
 }
 
 // hardError sends connection.close for an AMQP exception and waits for

@@ -197,6 +197,8 @@ func (c *conn) waitPublishable() {
 			return
 		case <-c.s.stop:
 			return
+		case <-c.s.drain:
+			return
 		}
 	}
 }

@@ -475,6 +475,20 @@ func (ch *channel) ack(tag uint64, multiple bool, settleOp string) error {
 		return nil
 	}
 	ch.c.s.stats.settled(settleOp, len(tags))
+	if settleOp == wire.AMQPRequeue && ch.c.s.cfg.ImmediateRequeue && len(tags) > 0 {
+		// requeueMode=immediate: back in the queue at once, marked
+		// redelivered, as RabbitMQ requeues; no graded delay.
+		handles := make([]uint64, 0, len(tags))
+		for _, t := range tags {
+			u := ch.unacked[t]
+			delete(ch.unacked, t)
+			handles = append(handles, u.handle)
+			ch.creditBackLocked(u.cons)
+		}
+		ch.mu.Unlock()
+		ch.enqueue(op{kind: opRelease, handles: handles})
+		return nil
+	}
 	items := make([]op, 0, len(tags))
 	for _, t := range tags {
 		u := ch.unacked[t]

@@ -42,6 +42,13 @@ type Config struct {
 	// gateway above which publishers are blocked (connection.blocked);
 	// 0: no limit.
 	MemoryHighWatermark int64
+	// ImmediateRequeue (requeueMode=immediate): nack and reject with
+	// requeue put the message back at once, as RabbitMQ does, instead of
+	// through the graded retry delays.
+	ImmediateRequeue bool
+	// PerConsumerQos (globalQos=false): basic.qos global=1 sets each next
+	// consumer's window, as RabbitMQ 4.3's default, not a shared one.
+	PerConsumerQos bool
 	// TLSAddr, when set, is a second listener serving AMQP over TLS
 	// (amqps) with TLS: the same connections once the handshake is done.
 	TLSAddr string
@@ -59,6 +66,10 @@ type Server struct {
 	flow   *publishFlow
 	reg    registry      // consumers registered with the brokers (reregister.go)
 	stop   chan struct{} // closed by Close
+	// draining: Shutdown has begun (drain is closed then too); read
+	// loops end their connections with 320 instead of reading on.
+	draining atomic.Bool
+	drain    chan struct{}
 
 	stats   counters  // stats.go
 	started time.Time // for Stats
@@ -98,7 +109,7 @@ func Listen(addr string, cfg Config) (*Server, error) {
 		// handshake deadline (conn.run).
 		tlsLn = tls.NewListener(raw, cfg.TLS)
 	}
-	s := &Server{cfg: cfg, ln: ln, tlsLn: tlsLn, conns: map[*conn]struct{}{}, vhosts: map[string]struct{}{}, stop: make(chan struct{}), started: time.Now()}
+	s := &Server{cfg: cfg, ln: ln, tlsLn: tlsLn, conns: map[*conn]struct{}{}, vhosts: map[string]struct{}{}, stop: make(chan struct{}), drain: make(chan struct{}), started: time.Now()}
 	s.flow = newPublishFlow(s, cfg.MemoryHighWatermark)
 	go s.leaseLoop()
 	return s, nil
@@ -128,7 +139,7 @@ func (s *Server) accept(ln net.Listener) {
 		nc, err := ln.Accept()
 		if err != nil {
 			s.mu.Lock()
-			closed := s.closed
+			closed := s.closed || s.draining.Load()
 			s.mu.Unlock()
 			if closed {
 				return
@@ -172,6 +183,53 @@ func (s *Server) Connections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.conns)
+}
+
+// Shutdown closes the gateway as RabbitMQ's shutdown does, for a rolling
+// restart (drainTimeout): it stops accepting; each connection stops
+// reading, lets its channels hand what they read to the broker and send
+// the confirms, then sends connection.close 320 CONNECTION_FORCED, which
+// clients with recovery (amqp091-go's, Spring's) answer by reconnecting,
+// to another gateway. Unacked deliveries go back to their queues as on
+// any close. What has not ended after timeout is closed as Close does.
+func (s *Server) Shutdown(timeout time.Duration) {
+	s.mu.Lock()
+	if s.closed || s.draining.Load() {
+		s.mu.Unlock()
+		s.Close()
+		return
+	}
+	s.draining.Store(true)
+	close(s.drain)
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	_ = s.ln.Close()
+	if s.tlsLn != nil {
+		_ = s.tlsLn.Close()
+	}
+	s.cfg.Log.Info("amqp gateway draining: connections get connection.close 320 once their publishes are answered",
+		"connections", len(conns), "drainTimeout", timeout)
+	// A read loop blocked in a read wakes now; one that sets its next
+	// deadline after this sees draining first (conn.run).
+	for _, c := range conns {
+		_ = c.nc.SetReadDeadline(time.Now())
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.cfg.Log.Warn("amqp gateway drain timed out: closing the remaining connections", "drainTimeout", timeout, "left", s.Connections())
+	}
+	s.Close()
 }
 
 // Close stops accepting and closes every connection's socket.

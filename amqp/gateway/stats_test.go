@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,5 +171,76 @@ func TestStatsAddrTaken(t *testing.T) {
 	s, _ := startGateway(t)
 	if err := s.ServeStats(ln.Addr().String()); err == nil {
 		t.Fatal("ServeStats on a taken port succeeded")
+	}
+}
+
+// Shutdown answers what was read before it closes: a publisher in
+// confirm mode gets an ack for every message the broker stored, then
+// connection.close 320; the close-ok ends it well before the drain
+// timeout, and nothing is accepted meanwhile.
+func TestShutdownDrains(t *testing.T) {
+	s, _ := startStoreGateway(t)
+	c := dial(t, s)
+	defer c.nc.Close()
+	c.send(1, &amqp.ChannelOpen{})
+	c.want(1, "channel.open-ok")
+	c.send(1, &amqp.QueueDeclare{Queue: "drain", Durable: true})
+	c.want(1, "queue.declare-ok")
+	c.send(1, &amqp.ConfirmSelect{})
+	c.want(1, "confirm.select-ok")
+	var frames []byte
+	const n = 200
+	for range n {
+		frames = append(frames, publishFrames(1, "drain", []byte("d"))...)
+	}
+	c.write(frames)
+	// Some of them are in the worker's hands when the drain starts.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().Published == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("nothing published")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	shut := make(chan time.Duration, 1)
+	go func() {
+		t0 := time.Now()
+		s.Shutdown(20 * time.Second)
+		shut <- time.Since(t0)
+	}()
+	var acked uint64
+	for {
+		_, m, err := c.next()
+		if err != nil {
+			t.Fatalf("before connection.close: %v (acked %d)", err, acked)
+		}
+		if a, ok := m.(*amqp.BasicAck); ok {
+			acked = a.DeliveryTag
+			continue
+		}
+		cl, ok := m.(*amqp.ConnectionClose)
+		if !ok {
+			t.Fatalf("got %T %v", m, m)
+		}
+		if cl.ReplyCode != amqp.ConnectionForced || !strings.Contains(cl.ReplyText, "shutdown") {
+			t.Fatalf("close %d %q", cl.ReplyCode, cl.ReplyText)
+		}
+		break
+	}
+	if st := s.Stats(); acked == 0 || acked != st.Published || st.PublishFailed != 0 {
+		t.Fatalf("acked up to %d, the broker took %d (failed %d)", acked, st.Published, st.PublishFailed)
+	}
+	if _, err := net.DialTimeout("tcp", s.Addr().String(), time.Second); err == nil {
+		t.Error("a connection was accepted while draining")
+	}
+	c.peerMayClose = true // the gateway may have dropped a frame it was cut off in
+	c.send(0, &amqp.ConnectionCloseOk{})
+	select {
+	case d := <-shut:
+		if d > 10*time.Second {
+			t.Fatalf("Shutdown took %v after close-ok", d)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Shutdown did not return after close-ok")
 	}
 }

@@ -92,13 +92,22 @@ func (ch *channel) txCommit() error {
 	}
 	slices.Sort(tags)
 	items := make([]op, 0, len(tags))
+	var requeued []uint64 // requeueMode=immediate: released, not settled
 	for _, t := range tags {
 		a := ch.txAcked[t]
 		ch.creditBackLocked(a.u.cons)
-		if a.u.handle != 0 { // 0: timed out and released already
-			ch.c.s.stats.settled(a.op, 1)
-			items = append(items, op{kind: opSettle, tx: true, settle: wire.AMQPSettleItem{Handle: a.u.handle, Op: a.op}})
+		if a.u.handle == 0 {
+			continue // timed out and released already
 		}
+		ch.c.s.stats.settled(a.op, 1)
+		if a.op == wire.AMQPRequeue && ch.c.s.cfg.ImmediateRequeue {
+			requeued = append(requeued, a.u.handle)
+			continue
+		}
+		items = append(items, op{kind: opSettle, tx: true, settle: wire.AMQPSettleItem{Handle: a.u.handle, Op: a.op}})
+	}
+	if requeued != nil {
+		items = append(items, op{kind: opRelease, handles: requeued})
 	}
 	ch.txAcked = nil
 	ch.mu.Unlock()

@@ -45,6 +45,19 @@ type AMQPGateway struct {
 	// connections are blocked (connection.blocked) until they drain;
 	// default 256 MiB, 0 off.
 	MemoryHighWatermark int64
+	// requeueMode: graded (default) sends nack/reject with requeue
+	// through the broker's graded retry delays; immediate puts the
+	// message back at once, as RabbitMQ does.
+	RequeueMode string
+	// globalQos: true (default) gives basic.qos global=1 RabbitMQ 3.x's
+	// meaning, one window shared by the channel's consumers; false treats
+	// it as global=0, as RabbitMQ 4.3 does by default.
+	GlobalQos bool
+	// drainTimeout, ms: on SIGTERM the gateway stops accepting, lets each
+	// connection's publishes be answered and closes it with 320
+	// CONNECTION_FORCED (clients with recovery reconnect elsewhere); what
+	// is left after this long is cut off (default 10 s, 0 at once).
+	DrainTimeout int64
 	// statsListenAddr, host:port: where the gateway serves its own
 	// figures as JSON (GET /stats; connections, channels, publish and
 	// delivery counters) for monitoring; "" (default) off.
@@ -65,12 +78,7 @@ type AMQPGateway struct {
 	kept
 }
 
-// amqpGatewayAccepted are the gateway keys of the design (README, AMQP
-// gateway) that the gateway takes but does not act on yet: reported at
-// start-up.
-var amqpGatewayAccepted = []string{"requeueMode", "globalQos", "drainTimeout"}
-
-var amqpGatewaySchema = schema{accepted: setOf(amqpGatewayAccepted)}
+var amqpGatewaySchema = schema{}
 
 // LoadAMQPGateway reads path (may be "") with overrides applied and
 // validates. Warnings name unknown keys and keys accepted with no effect.
@@ -86,6 +94,9 @@ func LoadAMQPGateway(path string, overrides map[string]string) (*AMQPGateway, []
 		LoopbackUsers:       "guest",
 		ConsumeTimeout:      900000,
 		MemoryHighWatermark: 256 << 20,
+		DrainTimeout:        10000,
+		RequeueMode:         "graded",
+		GlobalQos:           true,
 		LogDir:              underHome(homeDir(), "logs", "rocketmqlogs"),
 	}
 	warnings, err := load(g, path, overrides)
@@ -117,6 +128,11 @@ func (g *AMQPGateway) NamesrvList() []string {
 	return out
 }
 
+// DrainTimeoutDuration is drainTimeout as a duration.
+func (g *AMQPGateway) DrainTimeoutDuration() time.Duration {
+	return time.Duration(g.DrainTimeout) * time.Millisecond
+}
+
 // HandshakeTimeoutDuration is handshakeTimeout as a duration.
 func (g *AMQPGateway) HandshakeTimeoutDuration() time.Duration {
 	return time.Duration(g.HandshakeTimeout) * time.Millisecond
@@ -137,6 +153,9 @@ func (g *AMQPGateway) keys() []key {
 		str("loopbackUsers", &g.LoopbackUsers, nil),
 		integer("consumeTimeout", &g.ConsumeTimeout, javaLong, positive),
 		integer("memoryHighWatermark", &g.MemoryHighWatermark, javaLong, between(0, 1<<62)),
+		integer("drainTimeout", &g.DrainTimeout, javaLong, between(0, 3600000)),
+		str("requeueMode", &g.RequeueMode, oneOf("graded", "immediate")),
+		boolean("globalQos", &g.GlobalQos),
 		str("statsListenAddr", &g.StatsListenAddr, listenAddr),
 		str("tlsListenAddr", &g.TLSListenAddr, listenAddr),
 		str("tlsCertPath", &g.TLSCertPath, nil),

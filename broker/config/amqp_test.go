@@ -16,8 +16,9 @@ func TestAMQPGateway(t *testing.T) {
 		t.Fatalf("defaults %+v", g)
 	}
 	g, warnings, err = LoadAMQPGateway("", map[string]string{"heartbeat": "2", "namesrvAddr": "127.0.0.1:9876",
-		"consumeTimeout": "2000", "drainTimeout": "1", "listenport": "1"})
-	if err != nil || g.Heartbeat != 2 || g.NamesrvAddr != "127.0.0.1:9876" || g.ConsumeTimeout != 2000 {
+		"consumeTimeout": "2000", "globalQos": "false", "drainTimeout": "500", "listenport": "1"})
+	if err != nil || g.Heartbeat != 2 || g.NamesrvAddr != "127.0.0.1:9876" || g.ConsumeTimeout != 2000 || g.DrainTimeout != 500 ||
+		g.GlobalQos || g.RequeueMode != "graded" {
 		t.Fatalf("overrides: %+v %v", g, err)
 	}
 	if g, _, err := LoadAMQPGateway("", map[string]string{"statsListenAddr": "127.0.0.1:0"}); err != nil || g.StatsListenAddr != "127.0.0.1:0" {
@@ -46,12 +47,11 @@ func TestAMQPGateway(t *testing.T) {
 		}
 	}
 	all := strings.Join(warnings, "\n")
-	if !strings.Contains(all, `"drainTimeout" in overrides is accepted for compatibility and has no effect yet`) ||
-		!strings.Contains(all, `unknown key "listenport"`) {
+	if len(warnings) != 1 || !strings.Contains(all, `unknown key "listenport"`) {
 		t.Fatalf("warnings %q", warnings)
 	}
 	for k, v := range map[string]string{"consumeTimeout": "0", "frameMax": "1024", "channelMax": "0", "heartbeat": "70000", "namesrvAddr": "nohost",
-		"statsListenAddr": "15680"} {
+		"statsListenAddr": "15680", "requeueMode": "later", "globalQos": "maybe", "drainTimeout": "-1"} {
 		if _, _, err := LoadAMQPGateway("", map[string]string{k: v}); err == nil || !strings.Contains(err.Error(), k) {
 			t.Fatalf("%s=%s: %v", k, v, err)
 		}

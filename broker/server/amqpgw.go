@@ -67,7 +67,7 @@ func (b *Broker) openAMQPGateway() error {
 		b.local.Close()
 		return fmt.Errorf("AMQP gateway (enableAmqpGateway): %w", err)
 	}
-	b.amqpgw, b.amqpBackend = srv, backend
+	b.amqpgw, b.amqpBackend, b.amqpDrain = srv, backend, gc.DrainTimeoutDuration()
 	return nil
 }
 
@@ -150,7 +150,9 @@ func (b *Broker) closeAMQPGateway() {
 	if b.amqpgw == nil {
 		return
 	}
-	b.amqpgw.Close()
+	// The broker still serves: the connections' last publishes are
+	// stored and confirmed before their 320.
+	b.amqpgw.Shutdown(b.amqpDrain)
 	b.amqpBackend.Close()
 	b.local.Close()
 }

@@ -145,6 +145,7 @@ type Broker struct {
 	// The embedded AMQP gateway (enableAmqpGateway), nil if off, and the
 	// in-process remoting server its requests to this broker go to.
 	amqpgw      *gateway.Server
+	amqpDrain   time.Duration // its drainTimeout
 	amqpBackend *gateway.Remote
 	local       *remoting.Server
 	localLn     *localListener
@@ -483,8 +484,10 @@ func (b *Broker) Close() error {
 	b.stopping = true
 	b.stopMu.Unlock()
 	close(b.stop)
-	b.unregisterAll()
+	// The AMQP gateway drains first, while the vhosts' routes still name
+	// this broker: its connections' last publishes are stored here.
 	b.closeAMQPGateway()
+	b.unregisterAll()
 	b.srv.Close()
 	b.closeGrpc()
 	b.closeHTTPGateway()

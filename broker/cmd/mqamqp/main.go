@@ -80,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	}
 	d.Announce(line)
 	d.Wait(sigs)
-	srv.Close()
+	srv.Shutdown(cfg.DrainTimeoutDuration())
 	fmt.Fprintln(stdout, "The AMQP gateway shut down cleanly.")
 	return 0
 }
