@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -63,18 +62,8 @@ func defsRoutes(t *testing.T, url string) {
 	if _, err := ch.QueueDeclare("defs.q", true, false, false, false, rmq.Table{"x-message-ttl": int64(60000), "x-max-length": int64(1000)}); err != nil {
 		t.Fatalf("defs.q with its arguments: %v", err)
 	}
-	if err := ch.Confirm(false); err != nil {
-		t.Fatal(err)
-	}
-	for _, key := range []string{"a.b", "e.x"} {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "defs.topic", key, true, false, rmq.Publishing{Body: []byte(key), DeliveryMode: rmq.Persistent})
-		if err != nil || !dc.Wait() {
-			cancel()
-			t.Fatalf("publish %s: %v", key, err)
-		}
-		cancel()
-	}
+	keys := []string{"a.b", "e.x"}
+	confirmed(t, ch, "defs.topic", keys, func(i int) string { return keys[i] })
 	for q, want := range map[string]string{"defs.q": "a.b", "defs.dlq": "e.x"} {
 		var d rmq.Delivery
 		waitFor(t, 15*time.Second, "a message in "+q, func() bool {

@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -41,14 +39,7 @@ func (b *heldBackend) Call(vhost string, code int32, req, resp any) error {
 // again.
 func TestMemoryHighWatermark(t *testing.T) {
 	b := &heldBackend{engineBackend: newEngineBackend(t), release: make(chan struct{})}
-	s, err := Listen("127.0.0.1:0", Config{Heartbeat: 60, FrameMax: 131072, ChannelMax: 2047, HandshakeTimeout: 10 * time.Second,
-		MaxMessageSize: 1 << 20, MemoryHighWatermark: 1500, GatewayID: "gw-test", Backend: b,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve()
-	t.Cleanup(s.Close)
+	s := serveGatewayWith(t, b, func(c *Config) { c.MaxMessageSize, c.MemoryHighWatermark = 1<<20, 1500 })
 
 	nc, err := net.Dial("tcp", s.Addr().String())
 	if err != nil {

@@ -130,14 +130,35 @@ func newEngineBackend(t *testing.T) *engineBackend {
 
 func serveGateway(t *testing.T, b Backend) *Server {
 	t.Helper()
-	s, err := Listen("127.0.0.1:0", Config{Heartbeat: 60, FrameMax: 131072, ChannelMax: 2047, HandshakeTimeout: 10 * time.Second,
-		MaxMessageSize: 1000, GatewayID: "gw-test", Backend: b, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return serveGatewayWith(t, b, func(*Config) {})
+}
+
+// serveGatewayWith is serveGateway with the config changed by set.
+func serveGatewayWith(t *testing.T, b Backend, set func(*Config)) *Server {
+	t.Helper()
+	cfg := Config{Heartbeat: 60, FrameMax: 131072, ChannelMax: 2047, HandshakeTimeout: 10 * time.Second,
+		MaxMessageSize: 1000, GatewayID: "gw-test", Backend: b, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	set(&cfg)
+	s, err := Listen("127.0.0.1:0", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	go s.Serve()
 	t.Cleanup(s.Close)
 	return s
+}
+
+// openQueue opens channel ch, declares durable queue q on it and, with
+// confirm, puts the channel in confirm mode.
+func (c *client) openQueue(ch uint16, q string, confirm bool) {
+	c.send(ch, &amqp.ChannelOpen{})
+	c.want(ch, "channel.open-ok")
+	c.send(ch, &amqp.QueueDeclare{Queue: q, Durable: true})
+	c.want(ch, "queue.declare-ok")
+	if confirm {
+		c.send(ch, &amqp.ConfirmSelect{})
+		c.want(ch, "confirm.select-ok")
+	}
 }
 
 type client struct {

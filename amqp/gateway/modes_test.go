@@ -1,28 +1,11 @@
 package gateway
 
 import (
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/mqops/mqops/wire/amqp"
 )
-
-// serveGatewayWith is serveGateway with the config changed by set.
-func serveGatewayWith(t *testing.T, b Backend, set func(*Config)) *Server {
-	t.Helper()
-	cfg := Config{Heartbeat: 60, FrameMax: 131072, ChannelMax: 2047, HandshakeTimeout: 10 * time.Second,
-		MaxMessageSize: 1000, GatewayID: "gw-test", Backend: b, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	set(&cfg)
-	s, err := Listen("127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve()
-	t.Cleanup(s.Close)
-	return s
-}
 
 // getWithin polls basic.get (manual ack) on q for up to d; nil when the
 // queue stayed empty.
@@ -51,12 +34,7 @@ func TestRequeueModes(t *testing.T) {
 	for _, immediate := range []bool{false, true} {
 		s := serveGatewayWith(t, newStoreBackend(t), func(c *Config) { c.ImmediateRequeue = immediate })
 		c := dial(t, s)
-		c.send(1, &amqp.ChannelOpen{})
-		c.want(1, "channel.open-ok")
-		c.send(1, &amqp.QueueDeclare{Queue: "rq", Durable: true})
-		c.want(1, "queue.declare-ok")
-		c.send(1, &amqp.ConfirmSelect{})
-		c.want(1, "confirm.select-ok")
+		c.openQueue(1, "rq", true)
 		c.write(publishFrames(1, "rq", []byte("x")))
 		c.want(1, "basic.ack")
 		d := getWithin(t, c, 1, "rq", 10*time.Second)

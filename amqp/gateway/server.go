@@ -206,10 +206,7 @@ func (s *Server) Shutdown(timeout time.Duration) {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
-	_ = s.ln.Close()
-	if s.tlsLn != nil {
-		_ = s.tlsLn.Close()
-	}
+	s.closeListeners()
 	s.cfg.Log.Info("amqp gateway draining: connections get connection.close 320 once their publishes are answered",
 		"connections", len(conns), "drainTimeout", timeout)
 	// A read loop blocked in a read wakes now; one that sets its next
@@ -243,10 +240,15 @@ func (s *Server) Close() {
 		_ = c.nc.Close()
 	}
 	s.mu.Unlock()
+	s.closeListeners()
+	s.closeStats()
+	s.wg.Wait()
+}
+
+// closeListeners ends both accept loops (after Shutdown, again: harmless).
+func (s *Server) closeListeners() {
 	_ = s.ln.Close()
 	if s.tlsLn != nil {
 		_ = s.tlsLn.Close()
 	}
-	s.closeStats()
-	s.wg.Wait()
 }

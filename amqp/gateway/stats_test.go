@@ -31,28 +31,6 @@ func getStats(t *testing.T, s *Server) wire.AMQPGatewayStats {
 	return st
 }
 
-// getDelivery takes one message off q with basic.get and manual ack
-// (polling: the test engine dispatches after it answers the publish).
-func getDelivery(t *testing.T, c *client, ch uint16, q string) *amqp.BasicGetOk {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c.send(ch, &amqp.BasicGet{Queue: q})
-		_, m, err := c.next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok, is := m.(*amqp.BasicGetOk); is {
-			c.frame() // header
-			c.frame() // body
-			return ok
-		}
-		if _, empty := m.(*amqp.BasicGetEmpty); !empty || time.Now().After(deadline) {
-			t.Fatalf("basic.get %s: %T %v", q, m, m)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // The stats endpoint counts what clients did: connections and channels
 // open now, a refused login, publishes taken, returned and confirmed,
 // deliveries and their settlements by kind, channel exceptions; and it
@@ -84,14 +62,9 @@ func TestStats(t *testing.T) {
 
 	c := dial(t, s)
 	defer c.nc.Close()
-	c.send(1, &amqp.ChannelOpen{})
-	c.want(1, "channel.open-ok")
+	c.openQueue(1, "st", true)
 	c.send(2, &amqp.ChannelOpen{})
 	c.want(2, "channel.open-ok")
-	c.send(1, &amqp.QueueDeclare{Queue: "st", Durable: true})
-	c.want(1, "queue.declare-ok")
-	c.send(1, &amqp.ConfirmSelect{})
-	c.want(1, "confirm.select-ok")
 	for range 3 {
 		c.write(publishFrames(1, "st", []byte("m")))
 	}
@@ -118,7 +91,11 @@ func TestStats(t *testing.T) {
 	// Three deliveries (by basic.get), settled three ways.
 	var tags []uint64
 	for range 3 {
-		tags = append(tags, getDelivery(t, c, 2, "st").DeliveryTag)
+		d := getWithin(t, c, 2, "st", 10*time.Second)
+		if d == nil {
+			t.Fatal("no delivery in st")
+		}
+		tags = append(tags, d.DeliveryTag)
 	}
 	c.send(2, &amqp.BasicAck{DeliveryTag: tags[0]})
 	c.send(2, &amqp.BasicNack{DeliveryTag: tags[1], Requeue: true})
@@ -182,12 +159,7 @@ func TestShutdownDrains(t *testing.T) {
 	s, _ := startStoreGateway(t)
 	c := dial(t, s)
 	defer c.nc.Close()
-	c.send(1, &amqp.ChannelOpen{})
-	c.want(1, "channel.open-ok")
-	c.send(1, &amqp.QueueDeclare{Queue: "drain", Durable: true})
-	c.want(1, "queue.declare-ok")
-	c.send(1, &amqp.ConfirmSelect{})
-	c.want(1, "confirm.select-ok")
+	c.openQueue(1, "drain", true)
 	var frames []byte
 	const n = 200
 	for range n {

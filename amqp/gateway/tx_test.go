@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -63,14 +61,7 @@ func takeAll(t *testing.T, c *client, ch uint16, q string, want int) {
 // transaction over 10 000 messages closes the channel with 406 and
 // leaves nothing counted.
 func TestTxBufferedBytes(t *testing.T) {
-	s, err := Listen("127.0.0.1:0", Config{Heartbeat: 60, FrameMax: 131072, ChannelMax: 2047, HandshakeTimeout: 10 * time.Second,
-		MaxMessageSize: 1000, MemoryHighWatermark: 64 << 20, GatewayID: "gw-test", Backend: newStoreBackend(t),
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve()
-	t.Cleanup(s.Close)
+	s := serveGatewayWith(t, newStoreBackend(t), func(c *Config) { c.MemoryHighWatermark = 64 << 20 })
 	c := dial(t, s)
 	defer c.nc.Close()
 	c.send(1, &amqp.ChannelOpen{})

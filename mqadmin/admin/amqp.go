@@ -236,8 +236,14 @@ func (a *Admin) amqpChangeQueueGroup(vhost, broker, queue string, change func(*w
 
 // AMQPUsers lists the users with their tags and permissions.
 func (a *Admin) AMQPUsers(broker string) ([]wire.AMQPUserAccess, error) {
+	return a.amqpUsers(broker, false)
+}
+
+// amqpUsers lists the users, with their password hashes when asked (a
+// definitions export).
+func (a *Admin) amqpUsers(broker string, hashes bool) ([]wire.AMQPUserAccess, error) {
 	var l wire.AMQPUserList
-	if err := a.AMQPCall("/", broker, wire.AMQPListUsers, struct{}{}, &l); err != nil {
+	if err := a.AMQPCall("/", broker, wire.AMQPListUsers, wire.AMQPUserListRequest{PasswordHashes: hashes}, &l); err != nil {
 		return nil, err
 	}
 	return l.Users, nil

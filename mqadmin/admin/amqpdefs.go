@@ -413,11 +413,11 @@ func (a *Admin) ExportAMQPDefinitions(product, version string) (*AMQPDefinitions
 		Users: []AMQPDefUser{}, Vhosts: []AMQPDefVhost{}, Permissions: []AMQPDefPermission{},
 		Exchanges: []AMQPDefExchange{}, Queues: []AMQPDefQueue{}, Bindings: []AMQPDefBinding{},
 		TopicPermissions: []json.RawMessage{}, Parameters: []json.RawMessage{}, GlobalParameters: []json.RawMessage{}, Policies: []json.RawMessage{}}
-	var l wire.AMQPUserList
-	if err := a.AMQPCall("/", "", wire.AMQPListUsers, wire.AMQPUserListRequest{PasswordHashes: true}, &l); err != nil {
+	users, err := a.amqpUsers("", true)
+	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
-	for _, u := range l.Users {
+	for _, u := range users {
 		if u.PasswordHash == "" {
 			return nil, fmt.Errorf("user %s: the broker did not send password hashes (a broker older than this mqadmin?)", u.User)
 		}
