@@ -66,9 +66,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# RabbitMQ first: it takes longest to boot, and ours start meanwhile.
-if [ "$sides" != mqops ]; then
+# start_rabbit: boots the private RabbitMQ node on fresh ports, in the
+# background; rabbit_up waits for it.
+start_rabbit() {
 	r=$work/rabbit
+	rm -rf "$r"
 	mkdir -p "$r"
 	rport=$(free_port)
 	epmd_port=$(free_port)
@@ -85,7 +87,26 @@ if [ "$sides" != mqops ]; then
 		exec setsid "$rabbit_bin" >"$r/server.out" 2>&1
 	) &
 	rpg=$!
-fi
+}
+
+# rabbit_up: waits up to 180 s (a loaded CI machine) for the node's AMQP
+# port; false, with its last words, if the node exits or never opens it.
+rabbit_up() {
+	for _ in $(seq 1 1800); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null && return 0
+		kill -0 "$rpg" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "RabbitMQ did not open port $rport:" >&2
+	tail -n 30 "$r/server.out" "$r/epmd.out" "$r"/log/*.log >&2 || true
+	kill -KILL -- "-$rpg" 2>/dev/null || true
+	kill -TERM "$epmd_pid" 2>/dev/null || true
+	wait "$rpg" "$epmd_pid" 2>/dev/null || true
+	return 1
+}
+
+# RabbitMQ first: it takes longest to boot, and ours start meanwhile.
+case $sides in *rabbit*) start_rabbit ;; esac
 
 "$bin/mqnamesrv" -p listenPort=0 -p "kvConfigPath=$work/kv.json" -p "logDir=$work/nslogs" >"$work/ns.out" 2>&1 &
 pids+=($!)
@@ -106,9 +127,12 @@ declare -A url
 url[mqops]="amqp://guest:guest@$gw/"
 url[mqops-embedded]="amqp://guest:guest@$emb/"
 if [ -n "$rpg" ]; then
-	if ! wait_port "$rport" 120; then
-		tail -20 "$r/server.out" "$r"/log/*.log >&2 || true
-		exit 1
+	# One more try on fresh ports: a port taken between free_port and the
+	# node's bind fails the boot.
+	if ! rabbit_up; then
+		echo "starting RabbitMQ again" >&2
+		start_rabbit
+		rabbit_up || exit 1
 	fi
 	url[rabbit-classic]="amqp://guest:guest@127.0.0.1:$rport/"
 	url[rabbit-quorum]=${url[rabbit-classic]}

@@ -232,14 +232,26 @@ func sendBench(b *testing.B, br *Broker, frame []byte) {
 // request) allocates more than once.
 func atMostOneAlloc(t *testing.T, what string, bench func(*testing.B)) {
 	t.Helper()
-	res := testing.Benchmark(bench)
-	if res.N == 0 {
-		t.Fatal("benchmark did not run")
+	// testing.Benchmark counts the whole process's allocations: on a loaded
+	// machine an op can take milliseconds (CI saw 12 ms), and the broker's
+	// timers allocate meanwhile. That noise only adds, so the fewest of
+	// three runs is the path's own figure; a path that allocates shows it
+	// in every run.
+	var best int64 = -1
+	for i := 0; i < 3; i++ {
+		res := testing.Benchmark(bench)
+		if res.N == 0 {
+			t.Fatal("benchmark did not run")
+		}
+		t.Logf("%s: %s, %d allocs/op", what, res, res.AllocsPerOp())
+		if a := res.AllocsPerOp(); best < 0 || a < best {
+			best = a
+		}
+		if best <= 1 {
+			return
+		}
 	}
-	t.Logf("%s: %s, %d allocs/op", what, res, res.AllocsPerOp())
-	if a := res.AllocsPerOp(); a > 1 {
-		t.Fatalf("%s allocates %d times", what, a)
-	}
+	t.Fatalf("%s allocates %d times", what, best)
 }
 
 // rawConn is a plain TCP connection to the broker for frame-level tests.
