@@ -29,7 +29,7 @@ sends the request to another broker. Changes made here are seen by every
 gateway at once; queues and exchanges declared here are not owned by any
 connection.`,
 	}
-	cmd.AddCommand(newVhostCmd(f), newExchangeCmd(f), newQueueCmd(f), newBindingCmd(f), newUserCmd(f), newDefinitionsCmd(f))
+	cmd.AddCommand(newVhostCmd(f), newExchangeCmd(f), newQueueCmd(f), newBindingCmd(f), newUserCmd(f), newDefinitionsCmd(f), newShovelCmd(f))
 	return cmd
 }
 
