@@ -81,8 +81,10 @@
 #      master in every name server's route, sends acknowledged by broker-d
 #      again, the killed broker rejoins the SyncStateSet; 0 SEND_OK
 #      messages lost; broker-d is stopped again;
-#  11. upgrade.yml to a green cluster (mq5, mq6) while the same kind of
-#      client runs, finding its name servers through the endpoint: no send
+#  11. upgrade.yml first stops at its check for AMQP gateways (mq3, mq1's
+#      embedded one), which it does not move; acknowledged, it upgrades to
+#      a green cluster (mq5, mq6) while the same kind of client runs,
+#      finding its name servers through the endpoint: no send
 #      fails beyond retries, every acknowledged message is consumed (from
 #      blue and green brokers); the endpoint and DNS-style record name the
 #      green name servers; blue daemons are stopped; green lists only green;
@@ -1233,6 +1235,15 @@ write_hosts green >"$work/inventory/hosts.yml"
 # knob for such groups keeps it from holding up the drain.
 printf 'mqops_live_color: green\nmqops_upgrade_drain_timeout_s: 300\nmqops_upgrade_drain_ignore_groups: [RollGroup, CtlGroup]\n' \
 	>>"$work/inventory/group_vars/all.yml"
+# mq3's gateway and mq1's embedded one: upgrade.yml does not move AMQP
+# gateways, so it stops before changing anything until told to go ahead.
+if play upgrade.yml upgrade-amqp-guard >/dev/null; then
+	die "upgrade.yml went ahead with AMQP gateways in the inventory"
+fi
+grep -q "does not move AMQP gateways.*'mq3', 'mq1'" "$work/upgrade-amqp-guard.log" && ! grep -q 'TASK \[Build' "$work/upgrade-amqp-guard.log" ||
+	die "upgrade.yml did not stop at the AMQP check: $(tail -20 "$work/upgrade-amqp-guard.log")"
+echo "ok: upgrade.yml stops before the build while AMQP gateways (mq3, mq1) are in the inventory"
+echo 'mqops_upgrade_amqp_acknowledged: true' >>"$work/inventory/group_vars/all.yml"
 load_progress "$work/load-up"
 play upgrade.yml upgrade
 # The application still sends (and has them acknowledged) after the upgrade.
