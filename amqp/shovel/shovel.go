@@ -85,14 +85,30 @@ func (c *Config) target() (target, error) {
 	switch {
 	case c.DestQueue != "" && (c.DestExchange != "" || c.DestKey != ""):
 		return target{}, errors.New("a destination queue and a destination exchange or routing key exclude each other")
-	case c.DestQueue != "":
-		return target{key: c.DestQueue}, nil
 	case c.DestExchange != "":
 		return target{exchange: c.DestExchange, key: c.DestKey, keepKey: c.DestKey == ""}, nil
 	case c.DestKey != "":
 		return target{}, errors.New("a destination routing key needs a destination exchange")
 	}
-	return target{key: c.SrcQueue}, nil
+	t := target{key: c.SrcQueue}
+	if c.DestQueue != "" {
+		t.key = c.DestQueue
+	}
+	if t.key == c.SrcQueue && sameServer(c.SrcURI, c.DestURI) {
+		return target{}, fmt.Errorf("the destination is the source queue %q itself", c.SrcQueue)
+	}
+	return t, nil
+}
+
+// sameServer reports whether two URIs name one vhost of one server (as
+// written: another name for the same host is not recognised).
+func sameServer(a, b string) bool {
+	ua, err := amqp.ParseURI(a)
+	if err != nil {
+		return false
+	}
+	ub, err := amqp.ParseURI(b)
+	return err == nil && ua.Host == ub.Host && ua.Port == ub.Port && ua.Vhost == ub.Vhost
 }
 
 func (t target) String() string {

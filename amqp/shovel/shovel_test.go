@@ -26,6 +26,10 @@ func TestTarget(t *testing.T) {
 		{Config{SrcQueue: "q", DestQueue: "r", DestExchange: "x"}, target{}, "", "exclude each other"},
 		{Config{SrcQueue: "q", DestQueue: "r", DestKey: "k"}, target{}, "", "exclude each other"},
 		{Config{SrcQueue: "q", DestKey: "k"}, target{}, "", "needs a destination exchange"},
+		{Config{SrcQueue: "q", SrcURI: "amqp://a:b@h:5672/v", DestURI: "amqp://c:d@h/v"}, target{}, "", "is the source queue"},
+		{Config{SrcQueue: "q", SrcURI: "amqp://h/v", DestURI: "amqp://h/v", DestQueue: "q"}, target{}, "", "is the source queue"},
+		{Config{SrcQueue: "q", SrcURI: "amqp://h/v", DestURI: "amqp://h/w"}, target{key: "q"}, "queue q", ""},
+		{Config{SrcQueue: "q", SrcURI: "amqp://h/v", DestURI: "amqp://h/v", DestQueue: "r"}, target{key: "r"}, "queue r", ""},
 	} {
 		got, err := tc.cfg.target()
 		if tc.err != "" {
