@@ -115,7 +115,8 @@ func amqpsRoundTrip(t *testing.T, url string, tc *tls.Config, queue string) erro
 // AMQP over TLS (amqps, tlsListenAddr) with amqp091-go: the gateway
 // serves both ports; a client that trusts the CA works over TLS, one that
 // does not, or that speaks plain AMQP to the TLS port, is refused; with
-// tlsCaPath the gateway wants a client certificate from that CA.
+// tlsCaPath the gateway wants a client certificate from that CA;
+// mqadmin amqp shovel reads an amqps source only with --ca-file.
 func TestAMQPGatewayTLS(t *testing.T) {
 	pki := writePKI(t)
 	c := startCluster(t, amqpLMQ...)
@@ -143,6 +144,29 @@ func TestAMQPGatewayTLS(t *testing.T) {
 	if _, err := ch.QueueDeclarePassive("tls.q", true, false, false, false, nil); err != nil {
 		t.Fatalf("plain port: %v", err)
 	}
+
+	// mqadmin amqp shovel reads an amqps source with --ca-file; without it
+	// the certificate is not trusted and nothing moves.
+	t.Run("Shovel", func(t *testing.T) {
+		plain := amqpURL(gw, "guest:guest", "")
+		_, pch := dialURL(t, plain)
+		for _, q := range []string{"tls.src", "tls.dst"} {
+			if _, err := pch.QueueDeclare(q, true, false, false, false, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		publishShovelMsgs(t, plain, "tls.src", 0, 50)
+		r := runCLI(t, nil, shovelArgs(amqps, plain, "--src-queue", "tls.src", "--dest-queue", "tls.dst")...)
+		if r.code != 1 || !regexp.MustCompile(`certificate`).MatchString(r.stderr) || queueDepth(t, plain, "tls.src") != 50 {
+			t.Fatalf("amqps source without --ca-file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if r := runCLI(t, nil, shovelArgs(amqps, plain, "--src-queue", "tls.src", "--dest-queue", "tls.dst", "--ca-file", pki.ca)...); r.code != 0 {
+			t.Fatalf("amqps source with --ca-file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if got := consumeShovelMsgs(t, plain, "tls.dst", 50); len(got) != 50 {
+			t.Fatalf("%d of 50 moved over amqps", len(got))
+		}
+	})
 
 	t.Run("ClientCertificates", func(t *testing.T) {
 		port := freePorts(t, 1)[0]
