@@ -58,8 +58,8 @@
 #      mqadmin --tls with the CA working;
 #   5. deploy.yml again: every host reports changed=0;
 #  5b. an account added and mq3's certificate renewed: the account works
-#      without a restart (pids kept), mq3's broker restarted with the new
-#      certificate;
+#      without a restart (pids kept), mq3's broker and controller restarted
+#      with the new certificate;
 #   6. a broker stopped behind Ansible's back is started again by
 #      deploy.yml --tags mqops_broker, and only that host changes.
 #   7. scale_out.yml adds broker-c: only mq4 changes; routes of existing
@@ -854,8 +854,11 @@ in_ns mq3 env ROCKETMQ_HOME="$work/mq3" bin/mqadmin -n "$namesrv_addr" topic cre
 	>"$work/acl-signed.out" 2>&1 || die "topic create signed with mq3's tools.yml failed: $(cat "$work/acl-signed.out")"
 echo "ok: from mq3, an unsigned topic create is refused (No accessKey is configured); signed with its tools.yml it is done"
 # TLS: each port presents the certificate the play copied, and mqadmin
-# --tls checked against the CA reaches name servers and brokers.
-for a in mq1:9876 mq2:9876 mq1:10911 mq2:10911 mq3:10911; do
+# --tls checked against the CA reaches name servers and brokers. The
+# controller ports too: the embedded ones' (mq1, mq2) and the standalone
+# one's (mq3), which brokers with useTLS check against the CA whichever
+# is the leader.
+for a in mq1:9876 mq2:9876 mq1:10911 mq2:10911 mq3:10911 mq1:9878 mq2:9878 mq3:9878; do
 	h=${a%:*}
 	[ "$(served_cert "${ip[$h]}:${a#*:}")" = "$(cert_fp "$work/tls/$h.pem")" ] ||
 		die "${ip[$h]}:${a#*:} does not present $h's deployed certificate"
@@ -891,15 +894,19 @@ for x in mq1:namesrv mq2:namesrv mq1:broker mq2:broker mq3:broker mq3:controller
 sed -i "/accessKey: zbxMonitor/a\\  - {accessKey: probeUser, secretKey: $probe_sk, defaultTopicPerm: SUB}" "$work/inventory/group_vars/all.yml"
 host_cert mq3
 playbook acl-edit
-for x in mq1:namesrv mq2:namesrv mq1:broker mq2:broker mq3:controller; do
+for x in mq1:namesrv mq2:namesrv mq1:broker mq2:broker; do
 	[ "$(pid_of "${x%:*}" "${x#*:}")" = "${pid_acl[$x]}" ] || die "${x%:*}'s $x was restarted by an account change"
 done
-[ "$(pid_of mq3 broker)" != "${pid_acl[mq3:broker]}" ] || die "mq3's broker was not restarted for its new certificate"
+for x in broker controller; do
+	[ "$(pid_of mq3 "$x")" != "${pid_acl[mq3:$x]}" ] || die "mq3's $x was not restarted for its new certificate"
+done
 grep -q 'accessKey: probeUser' "$work/mq1/conf/plain_acl.yml" || die "mq1's plain_acl.yml lacks probeUser"
 for _ in $(seq 30); do probe >"$work/probe-after.out" 2>&1 && break; sleep 1; done
 probe >"$work/probe-after.out" 2>&1 || die "probeUser still refused 30 s after the run: $(cat "$work/probe-after.out")"
-[ "$(served_cert "${ip[mq3]}:10911")" = "$(cert_fp "$work/tls/mq3.pem")" ] || die "mq3's broker does not present its new certificate"
-echo "ok: probeUser works without a restart (name servers and brokers on mq1 and mq2 kept their pids); mq3's broker restarted and presents its new certificate"
+for port in 10911 9878; do
+	[ "$(served_cert "${ip[mq3]}:$port")" = "$(cert_fp "$work/tls/mq3.pem")" ] || die "mq3's port $port does not present its new certificate"
+done
+echo "ok: probeUser works without a restart (name servers and brokers on mq1 and mq2 kept their pids); mq3's broker and controller restarted and present its new certificate"
 
 steps=$((steps + 1))
 log "6. A stopped broker is started by deploy.yml --tags mqops_broker"
