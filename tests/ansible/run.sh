@@ -1247,7 +1247,7 @@ printf 'mqops_live_color: green\nmqops_upgrade_drain_timeout_s: 300\nmqops_upgra
 if play upgrade.yml upgrade-amqp-guard >/dev/null; then
 	die "upgrade.yml went ahead with AMQP gateways in the inventory"
 fi
-grep -q "does not move AMQP gateways.*'mq3', 'mq1'" "$work/upgrade-amqp-guard.log" && ! grep -q 'TASK \[Build' "$work/upgrade-amqp-guard.log" ||
+grep -q "does not move AMQP gateways.*'mq3', 'mq1'" "$work/upgrade-amqp-guard.log" && ! grep -q 'PLAY \[Build' "$work/upgrade-amqp-guard.log" ||
 	die "upgrade.yml did not stop at the AMQP check: $(tail -20 "$work/upgrade-amqp-guard.log")"
 echo "ok: upgrade.yml stops before the build while AMQP gateways (mq3, mq1) are in the inventory"
 echo 'mqops_upgrade_amqp_acknowledged: true' >>"$work/inventory/group_vars/all.yml"
