@@ -39,22 +39,11 @@ func shovelMsg(i int) rmq.Publishing {
 func publishShovelMsgs(t *testing.T, url, q string, from, to int) {
 	t.Helper()
 	_, ch := dialURL(t, url)
-	if err := ch.Confirm(false); err != nil {
-		t.Fatal(err)
+	keys := make([]string, to-from)
+	for i := range keys {
+		keys[i] = q
 	}
-	var dcs []*rmq.DeferredConfirmation
-	for i := from; i < to; i++ {
-		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx15(t), "", q, true, false, shovelMsg(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		dcs = append(dcs, dc)
-	}
-	for i, dc := range dcs {
-		if ok, err := dc.WaitContext(ctx15(t)); !ok || err != nil {
-			t.Fatalf("publish %d: acked=%v %v", from+i, ok, err)
-		}
-	}
+	confirmedMsgs(t, ch, "", keys, func(i int) rmq.Publishing { return shovelMsg(from + i) })
 }
 
 // dialOwn opens a connection and a channel the caller closes (with the

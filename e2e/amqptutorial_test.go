@@ -45,15 +45,8 @@ func dialAMQP(t *testing.T, gw *proc) (*rmq.Connection, *rmq.Channel) {
 // dialURL opens a connection and a channel, closed when t ends.
 func dialURL(t *testing.T, url string) (*rmq.Connection, *rmq.Channel) {
 	t.Helper()
-	conn, err := rmq.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, ch := dialOwn(t, url)
 	t.Cleanup(func() { conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
 	return conn, ch
 }
 
@@ -133,12 +126,18 @@ func mustConsume(t *testing.T, ch *rmq.Channel, q string, autoAck bool) <-chan r
 // confirmed publishes msgs in confirm mode and waits for every ack.
 func confirmed(t *testing.T, ch *rmq.Channel, exchange string, keys []string, body func(i int) string) {
 	t.Helper()
+	confirmedMsgs(t, ch, exchange, keys, func(i int) rmq.Publishing { return rmq.Publishing{Body: []byte(body(i))} })
+}
+
+// confirmedMsgs is confirmed with whole messages: msg(i) goes with keys[i].
+func confirmedMsgs(t *testing.T, ch *rmq.Channel, exchange string, keys []string, msg func(i int) rmq.Publishing) {
+	t.Helper()
 	if err := ch.Confirm(false); err != nil {
 		t.Fatal(err)
 	}
 	var dcs []*rmq.DeferredConfirmation
 	for i, k := range keys {
-		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx15(t), exchange, k, false, false, rmq.Publishing{Body: []byte(body(i))})
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx15(t), exchange, k, false, false, msg(i))
 		if err != nil {
 			t.Fatal(err)
 		}
