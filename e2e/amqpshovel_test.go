@@ -276,3 +276,51 @@ func TestAMQPShovelKillAndFollow(t *testing.T) {
 		t.Fatalf("--follow result %q: %v", fout.String(), err)
 	}
 }
+
+// The messages half of a move from RabbitMQ (TestRabbitMQDefinitions is
+// the definitions half): a real RabbitMQ queue's backlog, published there
+// with every property, moves into mqops intact and in order; back the
+// other way through an exchange with each message's own routing key.
+func TestRabbitMQShovel(t *testing.T) {
+	r := startRabbitMQ(t)
+	rabbit := r.URL("")
+	_, rch := dialURL(t, rabbit)
+	if _, err := rch.QueueDeclare("migrate", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	const n = 2000
+	publishShovelMsgs(t, rabbit, "migrate", 0, n)
+	defs := filepath.Join(t.TempDir(), "rabbit.json")
+	r.ctl(t, "export_definitions", defs)
+
+	c, gw := amqpStack(t)
+	mq := amqpURL(gw, "guest:guest", "")
+	cli(t, c.ns.addr, "amqp", "definitions", "import", defs)
+	if out := runCLI(t, nil, shovelArgs(rabbit, mq, "--src-queue", "migrate")...); out.code != 0 {
+		t.Fatalf("shovel from RabbitMQ: exit %d\n%s%s", out.code, out.stdout, out.stderr)
+	}
+	if d := queueDepth(t, rabbit, "migrate"); d != 0 {
+		t.Fatalf("RabbitMQ still holds %d messages", d)
+	}
+	seqs := consumeShovelMsgs(t, mq, "migrate", n)
+	for i, s := range seqs {
+		if s != i {
+			t.Fatalf("message %d arrived %d-th: order not kept", s, i)
+		}
+	}
+
+	// Back: into RabbitMQ's amq.topic, bound to a new queue by key.
+	if _, err := rch.QueueDeclare("back", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := rch.QueueBind("back", "migrate", "amq.topic", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	publishShovelMsgs(t, mq, "migrate", 0, 100)
+	if out := runCLI(t, nil, shovelArgs(mq, rabbit, "--src-queue", "migrate", "--dest-exchange", "amq.topic")...); out.code != 0 {
+		t.Fatalf("shovel to RabbitMQ: exit %d\n%s%s", out.code, out.stdout, out.stderr)
+	}
+	if got := consumeShovelMsgs(t, rabbit, "back", 100); len(got) != 100 {
+		t.Fatalf("RabbitMQ's queue got %d of 100", len(got))
+	}
+}
